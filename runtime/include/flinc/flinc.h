@@ -1,0 +1,436 @@
+/*
+ * flinc/flinc.h - the job API.
+ *
+ * A job is a shared object that exports one `flinc_plugin` named
+ * `flinc_plugin_entry` (see FLINC_PLUGIN below). The host loads it, checks
+ * the ABI version, and calls `build` with a `flinc_env` and the job's
+ * arguments; `build` declares the dataflow graph with the functions here.
+ * The host may call `build` more than once (the job manager to validate and
+ * show the graph, every task manager to run its tasks): it must reach the same
+ * graph from the same arguments and keep no global state.
+ *
+ * Records are C structs described by a `flinc_type`. Inside an operator chain
+ * a record travels as a pointer by direct function calls; it is encoded with
+ * the type's msgpack `encode` only where it leaves the chain (exchange between
+ * tasks, keyed state, sinks that need bytes). A record handed to a function is
+ * borrowed: valid until that function returns. Keep anything longer in keyed
+ * state or copy it into memory the function owns.
+ *
+ * Threads: every function a job gives is called from exactly one subtask
+ * thread for a given operator instance; operator code never needs locks. The
+ * `flinc_ctx` passed in belongs to that instance and that thread.
+ *
+ * Errors: functions returning int return FLINC_OK (0) or a negative
+ * flinc_error; flinc_strerror names it.
+ */
+#ifndef FLINC_FLINC_H
+#define FLINC_FLINC_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <flinc/codec.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The ABI of this header. A plugin built against another major ABI is
+ * refused with a message naming both versions. */
+#define FLINC_ABI_VERSION 1u
+
+/* ---- errors ---------------------------------------------------------- */
+
+#define FLINC_ERRORS(X)                                              \
+	X(OK, 0, "ok")                                               \
+	X(ENOMEM, -1, "out of memory")                               \
+	X(EINVAL, -2, "invalid argument")                            \
+	X(EIO, -3, "i/o error")                                      \
+	X(ENOENT, -4, "not found")                                   \
+	X(EEXIST, -5, "already exists")                              \
+	X(EPLUGIN, -6, "bad plugin")                                 \
+	X(EGRAPH, -7, "invalid job graph")                           \
+	X(ECODEC, -8, "malformed encoded data")                      \
+	X(ESTATE, -9, "state backend failure")                       \
+	X(ECANCELED, -10, "canceled")                                \
+	X(ETIMEDOUT, -11, "timed out")                               \
+	X(ERANGE, -12, "value out of range")                         \
+	X(EPROTO, -13, "protocol error")                             \
+	X(EUSER, -14, "job function failed")                         \
+	X(ECONFIG, -15, "bad configuration")
+
+typedef enum flinc_error {
+#define FLINC__ERR_ENUM(name, val, msg) FLINC_##name = (val),
+	FLINC_ERRORS(FLINC__ERR_ENUM)
+#undef FLINC__ERR_ENUM
+} flinc_error;
+
+/* Name of an error code; never NULL. */
+FLINC_API const char *flinc_strerror(int err);
+
+/* ---- time ------------------------------------------------------------ */
+
+/* Timestamps and watermarks are milliseconds since the Unix epoch (UTC). */
+#define FLINC_TS_NONE INT64_MIN       /* record without event time */
+#define FLINC_WATERMARK_MIN INT64_MIN /* nothing known yet */
+#define FLINC_WATERMARK_MAX INT64_MAX /* end of input */
+
+typedef enum flinc_time_domain {
+	FLINC_EVENT_TIME = 0,
+	FLINC_PROCESSING_TIME = 1,
+} flinc_time_domain;
+
+/* ---- scratch memory -------------------------------------------------- */
+
+/* A bump allocator owned by the runtime. Memory from the arena of a ctx lives
+ * until the current input record (or source step, or timer) is done. */
+typedef struct flinc_arena flinc_arena;
+FLINC_API void *flinc_arena_alloc(flinc_arena *a, size_t n);
+FLINC_API char *flinc_arena_strndup(flinc_arena *a, const char *s, size_t n);
+
+/* ---- record types ---------------------------------------------------- */
+
+#define FLINC_TYPE_VERSION 1u
+
+/* POD: the struct has no pointers and its bytes are its value; the runtime
+ * may memcpy it inside one process and store it as is in memory state. */
+#define FLINC_TYPE_POD 0x1u
+
+typedef struct flinc_type {
+	uint32_t version; /* FLINC_TYPE_VERSION */
+	const char *name;
+	size_t size;    /* sizeof the struct */
+	uint32_t flags; /* FLINC_TYPE_* */
+	/* Write the record as msgpack. Return 0; overflow is seen in w->err and
+	 * the runtime retries with a larger buffer. Required. */
+	int (*encode)(const void *rec, flinc_writer *w);
+	/* Fill `rec` (zeroed, `size` bytes) from msgpack. Strings may point into
+	 * the reader's buffer; anything else needed comes from `a`. Return 0, or
+	 * non-zero (or leave r->err set) for malformed input, which the runtime
+	 * counts as a rejected record. Required. */
+	int (*decode)(flinc_reader *r, void *rec, flinc_arena *a);
+} flinc_type;
+
+/* Built-in types. */
+typedef struct flinc_line {
+	const char *s; /* not NUL-terminated */
+	uint32_t len;
+} flinc_line;
+FLINC_API extern const flinc_type flinc_type_line; /* flinc_line */
+FLINC_API extern const flinc_type flinc_type_i64;  /* int64_t, POD */
+FLINC_API extern const flinc_type flinc_type_f64;  /* double, POD */
+
+/* ---- keys ------------------------------------------------------------ */
+
+#define FLINC_KEY_MAX 256
+
+/* Write the key of `rec` into buf (cap = FLINC_KEY_MAX bytes) and return its
+ * length. Equal keys must give equal bytes; the bytes are hashed to a key
+ * group. A length of 0 or above cap rejects the record. */
+typedef size_t (*flinc_key_fn)(const void *rec, uint8_t *buf, size_t cap);
+
+/* Event time of a record, for flinc_assign_timestamps. */
+typedef int64_t (*flinc_timestamp_fn)(const void *rec);
+
+/* ---- runtime context ------------------------------------------------- */
+
+typedef struct flinc_ctx flinc_ctx;
+typedef struct flinc_tag flinc_tag;
+
+/* Emit to the operator's main output with the current record's timestamp
+ * (for a timer: the timer's time; for a window result: window end - 1). The
+ * record is copied or consumed before the call returns. */
+FLINC_API void flinc_emit(flinc_ctx *c, const void *rec);
+FLINC_API void flinc_emit_ts(flinc_ctx *c, const void *rec, int64_t ts);
+/* Emit to a side output declared with flinc_tag_new. */
+FLINC_API void flinc_emit_side(flinc_ctx *c, const flinc_tag *tag, const void *rec);
+
+FLINC_API int64_t flinc_ctx_timestamp(const flinc_ctx *c); /* current record's event time */
+FLINC_API int64_t flinc_ctx_watermark(const flinc_ctx *c); /* current input watermark */
+FLINC_API int64_t flinc_ctx_now(const flinc_ctx *c);       /* processing time, ms */
+/* Key of the current record or timer in a keyed operator; NULL otherwise. */
+FLINC_API const void *flinc_ctx_key(const flinc_ctx *c, size_t *len);
+FLINC_API int flinc_ctx_subtask(const flinc_ctx *c);     /* 0-based index */
+FLINC_API int flinc_ctx_parallelism(const flinc_ctx *c); /* of this operator */
+FLINC_API const void *flinc_ctx_arg(const flinc_ctx *c); /* `arg` given at build */
+FLINC_API flinc_arena *flinc_ctx_arena(flinc_ctx *c);
+FLINC_API const char *flinc_ctx_config(const flinc_ctx *c, const char *key); /* -D key=value */
+/* Count a malformed input as rejected (visible in metrics and the log, first
+ * few with `why`); processing goes on. */
+FLINC_API void flinc_ctx_reject(flinc_ctx *c, const char *why);
+/* Fail the task (and so the job, or trigger a restart) with a message. */
+FLINC_API void flinc_ctx_fail(flinc_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- timers (keyed operators; scoped to the current key) -------------- */
+
+/* Timers are deduplicated per (key, time, domain). An event-time timer fires
+ * once the watermark reaches `ts`; a processing-time timer once the clock
+ * does. Both are part of checkpoints. */
+FLINC_API void flinc_timer_register(flinc_ctx *c, flinc_time_domain d, int64_t ts);
+FLINC_API void flinc_timer_delete(flinc_ctx *c, flinc_time_domain d, int64_t ts);
+
+/* ---- keyed state (scoped to the current key) ------------------------- */
+
+typedef struct flinc_state flinc_state;
+
+/* Declare in `open`. Names are unique per operator and identify the state in
+ * savepoints. Values are of type `t` (encoded with it when the backend needs
+ * bytes; POD values are stored as they are in the memory backend). */
+FLINC_API flinc_state *flinc_state_value(flinc_ctx *c, const char *name, const flinc_type *t);
+FLINC_API flinc_state *flinc_state_list(flinc_ctx *c, const char *name, const flinc_type *t);
+FLINC_API flinc_state *flinc_state_map(flinc_ctx *c, const char *name, const flinc_type *t);
+/* A value state whose adds are folded with `reduce(acc, in)`. */
+FLINC_API flinc_state *flinc_state_reducing(flinc_ctx *c, const char *name, const flinc_type *t,
+					    void (*reduce)(void *acc, const void *in));
+
+/* Value (and reducing) state. get returns NULL when absent; the pointer is
+ * valid until the next call on any state of this operator. */
+FLINC_API const void *flinc_value_get(flinc_state *s);
+FLINC_API int flinc_value_put(flinc_state *s, const void *v);
+FLINC_API int flinc_reducing_add(flinc_state *s, const void *v);
+/* Remove the current key's entry (any kind of state). */
+FLINC_API void flinc_state_clear(flinc_state *s);
+
+/* List state. foreach calls fn for each element in insertion order; fn
+ * returns 0 to go on, non-zero to stop (returned by foreach). */
+FLINC_API int flinc_list_add(flinc_state *s, const void *v);
+FLINC_API int flinc_list_foreach(flinc_state *s, int (*fn)(void *ud, const void *v), void *ud);
+
+/* Map state: user keys are bytes (at most FLINC_KEY_MAX). */
+FLINC_API const void *flinc_mapst_get(flinc_state *s, const void *uk, size_t uklen);
+FLINC_API int flinc_mapst_put(flinc_state *s, const void *uk, size_t uklen, const void *v);
+FLINC_API int flinc_mapst_remove(flinc_state *s, const void *uk, size_t uklen);
+FLINC_API int flinc_mapst_foreach(flinc_state *s,
+				  int (*fn)(void *ud, const void *uk, size_t uklen, const void *v),
+				  void *ud);
+
+/* ---- user functions -------------------------------------------------- */
+
+#define FLINC_FN_VERSION 1u
+
+typedef bool (*flinc_filter_fn)(flinc_ctx *c, const void *in);
+/* `out` is zeroed scratch of the output type's size; it is emitted after. */
+typedef void (*flinc_map_fn)(flinc_ctx *c, const void *in, void *out);
+/* Emits any number of records with flinc_emit. */
+typedef void (*flinc_flat_map_fn)(flinc_ctx *c, const void *in);
+
+/* A process function (keyed when its input is keyed: then it may use state
+ * and timers). For flinc_co_process, process2 handles the second input. Every
+ * field but `version` and `process` is optional. `local` is `local_size`
+ * zeroed bytes private to the subtask. */
+typedef struct flinc_process_fn {
+	uint32_t version; /* FLINC_FN_VERSION */
+	size_t local_size;
+	int (*open)(flinc_ctx *c, void *local);
+	void (*process)(flinc_ctx *c, void *local, const void *in);
+	void (*process2)(flinc_ctx *c, void *local, const void *in);
+	void (*on_timer)(flinc_ctx *c, void *local, int64_t ts, flinc_time_domain d);
+	/* All input ended; called after the final watermark fired timers. */
+	void (*end_input)(flinc_ctx *c, void *local);
+	void (*close)(flinc_ctx *c, void *local);
+} flinc_process_fn;
+
+/* Source. `run` emits at most `budget` records and returns one of the
+ * FLINC_SOURCE_* codes or a negative error. Each subtask reads its own split
+ * (flinc_ctx_subtask / flinc_ctx_parallelism). `snapshot` writes the read
+ * position and `restore` reads it back (checkpoints). */
+enum {
+	FLINC_SOURCE_MORE = 0, /* call again */
+	FLINC_SOURCE_IDLE = 1, /* nothing available right now */
+	FLINC_SOURCE_END = 2,  /* this split is exhausted */
+};
+typedef struct flinc_source_fn {
+	uint32_t version; /* FLINC_FN_VERSION */
+	size_t local_size;
+	int (*open)(flinc_ctx *c, void *local);
+	int (*run)(flinc_ctx *c, void *local, uint32_t budget);
+	int (*snapshot)(flinc_ctx *c, void *local, flinc_writer *w);
+	int (*restore)(flinc_ctx *c, void *local, flinc_reader *r);
+	void (*close)(flinc_ctx *c, void *local);
+} flinc_source_fn;
+
+/* Sink. `write` gets each record. `flush` makes what was written durable
+ * before a checkpoint barrier passes (pre-commit); `commit` publishes what
+ * checkpoint `id` covered once that checkpoint completed. At the end of a
+ * bounded input the runtime calls flush then commit with
+ * FLINC_CHECKPOINT_FINAL. */
+#define FLINC_CHECKPOINT_FINAL INT64_MAX
+typedef struct flinc_sink_fn {
+	uint32_t version; /* FLINC_FN_VERSION */
+	size_t local_size;
+	int (*open)(flinc_ctx *c, void *local);
+	int (*write)(flinc_ctx *c, void *local, const void *rec);
+	int (*flush)(flinc_ctx *c, void *local, int64_t checkpoint_id);
+	int (*commit)(flinc_ctx *c, void *local, int64_t checkpoint_id);
+	void (*close)(flinc_ctx *c, void *local);
+} flinc_sink_fn;
+
+/* Format a record as one output line (without the newline) into buf, like
+ * snprintf: return the length the full line needs; the runtime calls again
+ * with a larger buffer when that is cap or more. */
+typedef size_t (*flinc_format_fn)(const void *rec, char *buf, size_t cap);
+
+/* Datagen: fill `out` (zeroed) with record number `index` (0-based, global
+ * over all subtasks; subtask i of p produces the indices congruent to i mod
+ * p). Strings may come from the ctx arena. Return false to stop early. */
+typedef bool (*flinc_gen_fn)(flinc_ctx *c, uint64_t index, void *out);
+
+/* ---- windows --------------------------------------------------------- */
+
+typedef enum flinc_window_kind {
+	FLINC_WINDOW_TUMBLING = 0,
+	FLINC_WINDOW_SLIDING = 1,
+	FLINC_WINDOW_SESSION = 2,
+} flinc_window_kind;
+
+typedef struct flinc_window_spec {
+	flinc_window_kind kind;
+	flinc_time_domain domain;
+	int64_t size;             /* tumbling, sliding */
+	int64_t slide;            /* sliding */
+	int64_t gap;              /* session */
+	int64_t offset;           /* window alignment offset, like Flink's */
+	int64_t allowed_lateness; /* event time: late firings until end-1+lateness */
+	const flinc_tag *late;    /* records later than that go here (input type), else dropped and counted */
+} flinc_window_spec;
+
+typedef struct flinc_window {
+	int64_t start; /* inclusive */
+	int64_t end;   /* exclusive; the window's max timestamp is end - 1 */
+} flinc_window;
+
+typedef enum flinc_window_fn_kind {
+	FLINC_WINDOW_REDUCE = 0,    /* acc is of the input type; add(acc, in) folds */
+	FLINC_WINDOW_AGGREGATE = 1, /* acc of acc_type; init, add, merge */
+	FLINC_WINDOW_PROCESS = 2,   /* all elements buffered; process iterates them */
+} flinc_window_fn_kind;
+
+typedef struct flinc_elements flinc_elements;
+/* Next buffered element of a PROCESS window, or NULL at the end. */
+FLINC_API const void *flinc_elements_next(flinc_elements *it);
+
+typedef struct flinc_window_fn {
+	uint32_t version; /* FLINC_FN_VERSION */
+	flinc_window_fn_kind kind;
+	const flinc_type *acc_type; /* AGGREGATE: accumulator type; REDUCE: the input type */
+	void (*init)(void *acc);    /* AGGREGATE: set up a zeroed accumulator (optional) */
+	void (*add)(void *acc, const void *in);
+	/* Fold `other` into `acc`. Needed by session windows, and lets sliding
+	 * windows share per-slice accumulators (without it every record is added
+	 * to each window it belongs to). */
+	void (*merge)(void *acc, const void *other);
+	/* REDUCE/AGGREGATE: emit the result for the current key (flinc_ctx_key)
+	 * and window. PROCESS: `acc` is NULL and `it` iterates the elements. */
+	void (*emit)(flinc_ctx *c, const flinc_window *w, const void *acc, flinc_elements *it);
+} flinc_window_fn;
+
+/* ---- building the graph ---------------------------------------------- */
+
+typedef struct flinc_env flinc_env;
+typedef struct flinc_stream flinc_stream;
+
+/* Job arguments, given as `--name value` or `--name=value` (a bare `--name`
+ * is "true"). Each argument a job reads is marked used; any unused one fails
+ * the build with "unknown argument". */
+FLINC_API const char *flinc_arg(flinc_env *e, const char *name, const char *def);
+FLINC_API int64_t flinc_arg_i64(flinc_env *e, const char *name, int64_t def);
+FLINC_API double flinc_arg_f64(flinc_env *e, const char *name, double def);
+FLINC_API bool flinc_arg_flag(flinc_env *e, const char *name);
+/* A configuration value (-D key=value or the config file), or NULL. */
+FLINC_API const char *flinc_env_config(flinc_env *e, const char *key);
+FLINC_API int flinc_env_parallelism(flinc_env *e);
+/* Record a build error; the first one is reported. Returns FLINC_EGRAPH. */
+FLINC_API int flinc_env_fail(flinc_env *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Set the job's name (default: the plugin's). */
+FLINC_API void flinc_env_set_name(flinc_env *e, const char *name);
+
+/* A side-output tag of records of type t. */
+FLINC_API const flinc_tag *flinc_tag_new(flinc_env *e, const char *name, const flinc_type *t);
+
+/* Sources. */
+FLINC_API flinc_stream *flinc_source(flinc_env *e, const char *name, const flinc_source_fn *fn,
+				     const void *arg, const flinc_type *out);
+/* `count` records (UINT64_MAX: unbounded) at `rate` per second in total
+ * over all subtasks (0: as fast as possible). */
+FLINC_API flinc_stream *flinc_datagen(flinc_env *e, const char *name, flinc_gen_fn gen, const void *arg,
+				      const flinc_type *out, uint64_t count, double rate);
+/* Text lines of a file, or of every file in a folder (bounded). Subtasks
+ * split the input by files and byte ranges. `rate` lines/s in total, 0 = max. */
+FLINC_API flinc_stream *flinc_file_source(flinc_env *e, const char *name, const char *path, double rate);
+
+/* Attributes. uid names the operator stably across job versions (state in
+ * savepoints maps by it); without one it derives from the graph position. */
+FLINC_API flinc_stream *flinc_set_uid(flinc_stream *s, const char *uid);
+FLINC_API flinc_stream *flinc_set_parallelism(flinc_stream *s, int parallelism);
+
+/* Transformations. `arg` is handed to the functions via flinc_ctx_arg and
+ * must outlive the job (static data, or from flinc_env_alloc). */
+FLINC_API void *flinc_env_alloc(flinc_env *e, size_t n); /* zeroed; freed with the graph */
+FLINC_API flinc_stream *flinc_map(flinc_stream *in, const char *name, flinc_map_fn fn, const void *arg,
+				  const flinc_type *out);
+FLINC_API flinc_stream *flinc_filter(flinc_stream *in, const char *name, flinc_filter_fn fn,
+				     const void *arg);
+FLINC_API flinc_stream *flinc_flat_map(flinc_stream *in, const char *name, flinc_flat_map_fn fn,
+				       const void *arg, const flinc_type *out);
+FLINC_API flinc_stream *flinc_process(flinc_stream *in, const char *name, const flinc_process_fn *fn,
+				      const void *arg, const flinc_type *out);
+/* Event time from `ts`, watermarks = max seen - max_out_of_orderness - 1.
+ * An input silent for idle_timeout ms (0: never) is marked idle so it does
+ * not hold back downstream watermarks. */
+FLINC_API flinc_stream *flinc_assign_timestamps(flinc_stream *in, flinc_timestamp_fn ts,
+						int64_t max_out_of_orderness, int64_t idle_timeout);
+
+/* Partitioning. */
+FLINC_API flinc_stream *flinc_key_by(flinc_stream *in, flinc_key_fn key);
+FLINC_API flinc_stream *flinc_rebalance(flinc_stream *in);
+FLINC_API flinc_stream *flinc_broadcast(flinc_stream *in);
+
+/* Several streams of the same type as one. */
+FLINC_API flinc_stream *flinc_union(flinc_stream *a, flinc_stream *b);
+/* Two inputs, one function (process for a, process2 for b); keyed when both
+ * are keyed (their keys must be comparable bytes). */
+FLINC_API flinc_stream *flinc_co_process(flinc_stream *a, flinc_stream *b, const char *name,
+					 const flinc_process_fn *fn, const void *arg,
+					 const flinc_type *out);
+/* Windows over a keyed stream; over a non-keyed one, one window for all
+ * records (parallelism 1). */
+FLINC_API flinc_stream *flinc_window(flinc_stream *in, const char *name, const flinc_window_spec *spec,
+				     const flinc_window_fn *fn, const void *arg, const flinc_type *out);
+/* The records an operator emitted to `tag`. */
+FLINC_API flinc_stream *flinc_side_output(flinc_stream *of, const flinc_tag *tag);
+
+/* Sinks. */
+FLINC_API void flinc_sink(flinc_stream *in, const char *name, const flinc_sink_fn *fn, const void *arg);
+/* One address for every shipped job's --output: "-" stdout, "" or NULL
+ * discard (counted), "kafka://..." (absent until the Kafka connector), else a
+ * folder written exactly-once (committed files never start with a dot).
+ * Returns FLINC_OK or records the error in the env. */
+FLINC_API int flinc_sink_to(flinc_stream *in, const char *name, const char *address, flinc_format_fn fmt);
+/* Text lines from an --input address: a file or folder path. */
+FLINC_API flinc_stream *flinc_lines_from(flinc_env *e, const char *name, const char *address, double rate);
+
+/* ---- the plugin entry ------------------------------------------------ */
+
+typedef struct flinc_plugin {
+	uint32_t abi_version; /* FLINC_ABI_VERSION */
+	uint32_t reserved;
+	const char *name;
+	const char *description;
+	const char *usage; /* the job's arguments, shown by `flinc info --help` */
+	/* Declare the graph. argv[0] is the plugin name. Return 0, or an error
+	 * (after flinc_env_fail) for bad arguments or an invalid graph. */
+	int (*build)(flinc_env *e, int argc, char **argv);
+} flinc_plugin;
+
+#define FLINC_PLUGIN_SYMBOL "flinc_plugin_entry"
+#define FLINC_PLUGIN(name_, desc_, usage_, build_)                                         \
+	FLINC_API const flinc_plugin flinc_plugin_entry = {                                \
+		.abi_version = FLINC_ABI_VERSION, .name = (name_), .description = (desc_), \
+		.usage = (usage_), .build = (build_)}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,149 @@
+/*
+ * graph.h - the logical job graph a plugin's build function declares.
+ *
+ * flinc_env owns every node, edge, tag and flinc_env_alloc block; all are
+ * freed by fl_env_destroy. The graph is immutable once build returned and
+ * fl_env_finish validated it; then any number of threads may read it.
+ */
+#ifndef FL_GRAPH_H
+#define FL_GRAPH_H
+
+#include <flinc/flinc.h>
+
+#include "util.h"
+
+typedef enum fl_node_kind {
+	FL_NODE_SOURCE,
+	FL_NODE_MAP,
+	FL_NODE_FILTER,
+	FL_NODE_FLAT_MAP,
+	FL_NODE_PROCESS,
+	FL_NODE_CO_PROCESS,
+	FL_NODE_TIMESTAMPS,
+	FL_NODE_WINDOW,
+	FL_NODE_SINK,
+} fl_node_kind;
+
+typedef enum fl_partition {
+	FL_PART_FORWARD,
+	FL_PART_REBALANCE,
+	FL_PART_HASH,
+	FL_PART_BROADCAST,
+} fl_partition;
+
+const char *fl_node_kind_name(fl_node_kind k);
+const char *fl_partition_name(fl_partition p);
+
+struct flinc_tag {
+	uint32_t id; /* index in env->tags */
+	const char *name;
+	const flinc_type *type;
+};
+
+typedef struct fl_edge {
+	uint32_t src;         /* node index */
+	int32_t tag;          /* -1: main output, else tag id */
+	uint32_t dst;         /* node index */
+	uint32_t input;       /* 0, or 1 for the second input of co_process */
+	fl_partition part;    /* as declared (FORWARD may turn into REBALANCE) */
+	flinc_key_fn key;     /* HASH */
+} fl_edge;
+
+typedef struct fl_node {
+	uint32_t index;
+	fl_node_kind kind;
+	char *name;
+	char *uid;            /* user-given or derived "<kind>-<index>" */
+	uint64_t op_id;       /* hash of uid: stable operator id */
+	int parallelism;
+	bool parallelism_set; /* explicit, or forced (window_all) */
+	bool keyed;           /* input arrives hash-partitioned: state/timers allowed */
+	const flinc_type *out;  /* main output type (NULL for sinks) */
+	const flinc_type *in[2]; /* input types */
+	const void *arg;
+	/* kind-specific */
+	union {
+		struct { const flinc_source_fn *fn; } source;
+		struct { flinc_map_fn fn; } map;
+		struct { flinc_filter_fn fn; } filter;
+		struct { flinc_flat_map_fn fn; } flat_map;
+		struct { const flinc_process_fn *fn; } process; /* PROCESS, CO_PROCESS */
+		struct {
+			flinc_timestamp_fn fn;
+			int64_t bound;
+			int64_t idle_timeout;
+		} timestamps;
+		struct {
+			flinc_window_spec spec;
+			flinc_window_fn fn;
+		} window;
+		struct { const flinc_sink_fn *fn; } sink;
+	} u;
+} fl_node;
+
+/* A stream handle: the outputs (node, tag) it stands for and how the next
+ * consumer is to be partitioned. Union makes several sources. */
+typedef struct fl_stream_src {
+	uint32_t node;
+	int32_t tag;
+} fl_stream_src;
+
+struct flinc_stream {
+	flinc_env *env;
+	fl_stream_src *srcs;
+	uint32_t nsrcs;
+	const flinc_type *type;
+	fl_partition part;
+	bool part_set;
+	flinc_key_fn key; /* when keyed */
+	uint32_t node;    /* node created by the call that made this stream, for set_uid/parallelism; UINT32_MAX if none */
+};
+
+typedef struct fl_arg {
+	char *name;
+	char *value;
+	bool used;
+} fl_arg;
+
+typedef struct fl_conf fl_conf; /* util.h: key/value configuration */
+
+struct flinc_env {
+	char *job_name;
+	const char *plugin_name;
+	int default_parallelism;
+	int max_parallelism;
+	const fl_conf *conf;
+	fl_arg *args;
+	size_t nargs;
+	fl_node **nodes;
+	size_t nnodes;
+	fl_edge *edges;
+	size_t nedges, edges_cap;
+	struct flinc_tag **tags;
+	size_t ntags;
+	char err[512];
+	bool failed;
+	fl_pool *pool; /* every allocation of the build lives here */
+};
+
+/* Create an empty env. conf stays owned by the caller and must outlive env.
+ * parallelism: the default for nodes (>= 1). */
+flinc_env *fl_env_create(const char *plugin_name, const fl_conf *conf, int parallelism);
+void fl_env_destroy(flinc_env *e);
+
+/* Run a plugin's build over argv, then validate: every argument used, types
+ * match along edges, keyed-only features used on keyed streams, at least one
+ * sink. On failure returns an error and *msg points to a one-line reason
+ * (valid while e lives). */
+int fl_env_build(flinc_env *e, int (*build)(flinc_env *, int, char **), int argc, char **argv,
+		 const char **msg);
+
+/* The graph as JSON (vertices with id, uid, name, parallelism, chain; edges
+ * with partitioning). Returns a malloc'ed string. */
+char *fl_env_to_json(const flinc_env *e);
+
+/* A hash over the graph's structure: nodes, uids, parallelism, edges.
+ * Two builds that should agree must give the same value. */
+uint64_t fl_env_hash(const flinc_env *e);
+
+#endif

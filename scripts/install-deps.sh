@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install every Debian package flinc's build, demo and tests need, when missing.
+# Safe to run again: it only calls apt-get when something is absent.
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake ninja-build pkg-config git python3
+  libnng-dev libprotobuf-c-dev protobuf-c-compiler
+  librocksdb-dev libmsgpack-dev libjansson-dev libcmocka-dev librdkafka-dev
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all packages present"
+fi

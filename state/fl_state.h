@@ -1,0 +1,116 @@
+/*
+ * fl_state.h - keyed state backends.
+ *
+ * A backend instance belongs to one subtask and is used by that subtask's
+ * thread only (no locks). It holds every keyed state of the operators in the
+ * subtask's chain, each declared once under a unique name
+ * ("<operator uid>/<state name>").
+ *
+ * Addressing: an entry is found by (state, key group, key bytes, namespace
+ * bytes), plus a user key for map state. Key group first, so that the
+ * entries of one key group can be scanned together (snapshots by key group,
+ * rescaling by moving whole key groups). Namespaces separate e.g. windows of
+ * one key; the empty namespace is the plain keyed scope.
+ *
+ * Values are opaque bytes to the backend. The runtime stores POD values as
+ * their raw bytes and other values as msgpack.
+ *
+ * List state values are a sequence of elements, each a little-endian u32
+ * length followed by that many bytes: list_append adds one element; get on a
+ * list state returns the whole sequence.
+ *
+ * Pointers returned by get/map_get/list_get/put_inplace stay valid until the
+ * next call that modifies this backend instance (put, put_inplace, remove,
+ * list_append, map_put, map_remove, restore) or close.
+ *
+ * Ops structs are versioned: fields are only ever appended; check
+ * `version` (and NULL) before using a field added later.
+ */
+#ifndef FL_STATE_H
+#define FL_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FL_BACKEND_VERSION 1u
+
+typedef enum fl_state_kind {
+	FL_STATE_VALUE = 0,
+	FL_STATE_LIST = 1,
+	FL_STATE_MAP = 2,
+} fl_state_kind;
+
+typedef struct fl_skey {
+	uint16_t kg;
+	uint32_t klen;
+	uint32_t nslen;
+	const uint8_t *key;
+	const uint8_t *ns; /* may be NULL when nslen == 0 */
+} fl_skey;
+
+typedef struct fl_backend_params {
+	int kg_first, kg_last; /* key groups this instance owns (inclusive) */
+	int max_parallelism;
+	const char *dir;       /* working folder (RocksDB); may be NULL for memory */
+	const void *conf;      /* fl_conf*, for backend-specific keys */
+} fl_backend_params;
+
+/* Called for each entry by scan: `uk` is NULL for value/list states. */
+typedef int (*fl_scan_fn)(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns,
+			  uint32_t nslen, const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen);
+
+typedef struct fl_backend_ops {
+	uint32_t version; /* FL_BACKEND_VERSION */
+	const char *name; /* "hashmap", "rocksdb" */
+	size_t priv_size; /* the runtime allocates and zeroes this for `be` */
+
+	int (*open)(void *be, const fl_backend_params *p, char *err, size_t errcap);
+	void (*close)(void *be);
+
+	/* Declare a state; the same name declared again returns the same id
+	 * (and FLINC_EINVAL if the kind differs). Ids are small and dense. */
+	int (*declare)(void *be, const char *name, fl_state_kind kind, uint32_t *sid);
+
+	/* Value (and list) state. get returns FLINC_ENOENT when absent. */
+	int (*get)(void *be, uint32_t sid, const fl_skey *k, const void **val, size_t *len);
+	int (*put)(void *be, uint32_t sid, const fl_skey *k, const void *val, size_t len);
+	/* Optional (NULL where a backend cannot): a writable value of exactly
+	 * `len` bytes stored in place, zeroed and *created=true when new. Lets
+	 * the runtime update POD accumulators without copies. */
+	void *(*put_inplace)(void *be, uint32_t sid, const fl_skey *k, size_t len, bool *created);
+	/* Remove the entry (for map state: every user key under k). Removing an
+	 * absent entry is OK. */
+	int (*remove)(void *be, uint32_t sid, const fl_skey *k);
+
+	/* List state. */
+	int (*list_append)(void *be, uint32_t sid, const fl_skey *k, const void *elem, size_t len);
+
+	/* Map state. map_get returns FLINC_ENOENT when absent. map_iter calls fn
+	 * for each user key under k (any order); fn returns non-zero to stop,
+	 * which map_iter returns. fn must not modify the backend. */
+	int (*map_get)(void *be, uint32_t sid, const fl_skey *k, const void *uk, size_t uklen,
+		       const void **val, size_t *len);
+	int (*map_put)(void *be, uint32_t sid, const fl_skey *k, const void *uk, size_t uklen, const void *val,
+		       size_t len);
+	int (*map_remove)(void *be, uint32_t sid, const fl_skey *k, const void *uk, size_t uklen);
+	int (*map_iter)(void *be, uint32_t sid, const fl_skey *k,
+			int (*fn)(void *ud, const void *uk, size_t uklen, const void *val, size_t len), void *ud);
+
+	/* Every entry of state sid in key groups [kg_first, kg_last], grouped
+	 * by key group in ascending order (for snapshots and rescaling). fn
+	 * must not modify the backend; non-zero from fn stops and is returned. */
+	int (*scan)(void *be, uint32_t sid, int kg_first, int kg_last, fl_scan_fn fn, void *ud);
+
+	/* Number of entries of state sid (for metrics and tests). */
+	size_t (*count)(void *be, uint32_t sid);
+} fl_backend_ops;
+
+/* The built-in backends. */
+extern const fl_backend_ops fl_backend_memory;
+
+/* Find a backend by the `state.backend` config value ("hashmap" or
+ * "memory"; "rocksdb" once built). NULL if unknown. */
+const fl_backend_ops *fl_backend_find(const char *name);
+
+#endif
