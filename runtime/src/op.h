@@ -67,8 +67,13 @@ typedef struct fl_op_ops {
 
 struct flinc_ctx {
 	fl_op *op;
-	int64_t ts; /* timestamp of the record/timer being handled */
+	int64_t ts;      /* timestamp of the record/timer being handled */
+	const void *arg; /* what flinc_ctx_arg returns: node->arg by default */
 };
+
+/* Connectors that wrap a user function (datagen) point flinc_ctx_arg at the
+ * user's own arg around the call. */
+static inline void fl_ctx_set_arg(flinc_ctx *c, const void *arg) { c->arg = arg; }
 
 /* Per-operator keyed context. */
 typedef struct fl_keyed {
@@ -102,6 +107,8 @@ struct fl_op {
 	int64_t watermark;  /* last watermark seen */
 	flinc_ctx ctx;
 	fl_op_metrics m;
+	struct flinc_state **states; /* declared by user functions (keyed.c) */
+	uint32_t nstates;
 };
 
 /* Operator kinds (op_basic.c, window.c, connectors). */
@@ -153,6 +160,9 @@ const fl_backend_ops *fl_op_backend(fl_op *op, void **be);
 int fl_op_declare_state(fl_op *op, const char *name, fl_state_kind kind, uint32_t *sid);
 
 /* ---- misc ----------------------------------------------------------- */
+
+/* Free the flinc_state handles user functions declared (at destroy). */
+void fl_op_free_states(fl_op *op);
 
 /* The arena reset after each record, timer or source step. */
 flinc_arena *fl_op_arena(fl_op *op);

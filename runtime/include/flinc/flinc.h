@@ -296,10 +296,11 @@ typedef struct flinc_window_spec {
 	const flinc_tag *late;    /* records later than that go here (input type), else dropped and counted */
 } flinc_window_spec;
 
-typedef struct flinc_window {
+/* A time window (Flink's TimeWindow). */
+typedef struct flinc_time_window {
 	int64_t start; /* inclusive */
 	int64_t end;   /* exclusive; the window's max timestamp is end - 1 */
-} flinc_window;
+} flinc_time_window;
 
 typedef enum flinc_window_fn_kind {
 	FLINC_WINDOW_REDUCE = 0,    /* acc is of the input type; add(acc, in) folds */
@@ -323,7 +324,7 @@ typedef struct flinc_window_fn {
 	void (*merge)(void *acc, const void *other);
 	/* REDUCE/AGGREGATE: emit the result for the current key (flinc_ctx_key)
 	 * and window. PROCESS: `acc` is NULL and `it` iterates the elements. */
-	void (*emit)(flinc_ctx *c, const flinc_window *w, const void *acc, flinc_elements *it);
+	void (*emit)(flinc_ctx *c, const flinc_time_window *w, const void *acc, flinc_elements *it);
 } flinc_window_fn;
 
 /* ---- building the graph ---------------------------------------------- */

@@ -1,0 +1,122 @@
+/*
+ * exchange.h - moving records between subtasks.
+ *
+ * A channel connects one producer subtask to one consumer subtask and
+ * carries fixed-size buffers (execution.buffer-size, default 32 KiB) of
+ * events: records, watermarks, idle/active status, end of input. It has a
+ * fixed number of buffers (credits): the producer takes a free one, fills
+ * it, and sends it; the consumer reads it and gives it back. When none is
+ * free the producer waits: a slow consumer slows its producers, with memory
+ * bounded by channels x buffers, and nothing is dropped. Order is kept per
+ * channel. Both sides are lock-free single-producer/single-consumer rings;
+ * a sleeping side is woken through its task's fl_notify.
+ *
+ * A writer is the producer's end of one graph edge: it picks channel(s) by
+ * the edge's partitioning and encodes records into the current buffer of
+ * the chosen channel (msgpack, or the raw bytes of POD types inside one
+ * process). A buffer is sent when full, when the buffer timeout passes
+ * (execution.buffer-timeout, default 100 ms), or when the task flushes.
+ *
+ * Threads: the producer side (writer, fl_channel_acquire/send) is used by
+ * the producer's thread only; the consumer side (fl_channel_poll/release)
+ * by the consumer's only.
+ */
+#ifndef FL_EXCHANGE_H
+#define FL_EXCHANGE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <flinc/flinc.h>
+
+#include "graph.h"
+
+/* ---- wakeups ---------------------------------------------------------- */
+
+/* An event count: waiters sleep until signalled or a timeout. Signalling
+ * costs one atomic add when nobody sleeps. */
+typedef struct fl_notify {
+	_Atomic uint32_t seq;
+	_Atomic int waiters;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+} fl_notify;
+
+void fl_notify_init(fl_notify *n);
+void fl_notify_fini(fl_notify *n);
+void fl_notify_signal(fl_notify *n);
+/* Take a ticket before checking for work; then wait with it, so a signal
+ * between the check and the wait is not lost. */
+static inline uint32_t fl_notify_ticket(fl_notify *n) { return atomic_load(&n->seq); }
+void fl_notify_wait(fl_notify *n, uint32_t ticket, int64_t timeout_ns);
+
+/* ---- buffers and channels -------------------------------------------- */
+
+enum {
+	FL_EV_RECORD = 1,    /* [u32 len][bytes] */
+	FL_EV_RECORD_TS = 2, /* [i64 ts][u32 len][bytes] */
+	FL_EV_WATERMARK = 3, /* [i64] */
+	FL_EV_STATUS = 4,    /* [u8 idle] */
+	FL_EV_END = 5,       /* end of input */
+};
+
+typedef struct fl_xbuf {
+	uint32_t len;
+	uint32_t cap;
+	uint8_t *data;
+} fl_xbuf;
+
+typedef struct fl_channel fl_channel;
+
+/* nbufs buffers of bufsize bytes. The notifies belong to the consumer and
+ * producer tasks and must outlive the channel. */
+fl_channel *fl_channel_create(uint32_t nbufs, uint32_t bufsize, fl_notify *consumer, fl_notify *producer);
+void fl_channel_destroy(fl_channel *c);
+
+/* Producer: a free buffer (len 0), or NULL when none is free now. */
+fl_xbuf *fl_channel_try_acquire(fl_channel *c);
+void fl_channel_send(fl_channel *c, fl_xbuf *b);
+/* Consumer: the next full buffer or NULL; give it back when read. */
+fl_xbuf *fl_channel_poll(fl_channel *c);
+void fl_channel_release(fl_channel *c, fl_xbuf *b);
+/* Buffers in flight (sent, not yet released): backpressure metric. */
+uint32_t fl_channel_queued(fl_channel *c);
+
+/* ---- writers ---------------------------------------------------------- */
+
+typedef struct fl_writer fl_writer;
+
+typedef struct fl_writer_params {
+	fl_partition part;
+	flinc_key_fn key;
+	int max_parallelism;
+	const flinc_type *type;
+	bool raw;           /* POD type and every channel in-process: memcpy */
+	int64_t timeout_ns; /* buffer timeout; 0 = flush after every event */
+	fl_notify *self;    /* the producer task's notify (credit returns) */
+	_Atomic int *cancel; /* producer's cancel flag: stop waiting for credit */
+	uint32_t subtask;   /* producer index, to spread rebalance */
+} fl_writer_params;
+
+fl_writer *fl_writer_create(const fl_writer_params *p, fl_channel **ch, uint32_t nch);
+void fl_writer_destroy(fl_writer *w);
+
+/* Each returns false when the task was canceled while waiting for credit. */
+bool fl_writer_record(fl_writer *w, const void *rec, int64_t ts);
+bool fl_writer_watermark(fl_writer *w, int64_t wm);
+bool fl_writer_status(fl_writer *w, bool idle);
+bool fl_writer_end(fl_writer *w); /* flushes */
+/* Send every buffer whose first event is older than the timeout at now_ns;
+ * returns the next deadline (INT64_MAX if nothing is pending). */
+int64_t fl_writer_flush_due(fl_writer *w, int64_t now_ns);
+bool fl_writer_flush(fl_writer *w);
+/* Nanoseconds this writer waited for credit (back-pressured time). */
+int64_t fl_writer_blocked_ns(const fl_writer *w);
+uint64_t fl_writer_bytes(const fl_writer *w);
+/* A rejected record (key function refused it, or it cannot be encoded)
+ * is counted here. */
+uint64_t fl_writer_rejected(const fl_writer *w);
+
+#endif

@@ -1,0 +1,539 @@
+/* task.c - subtask creation, wiring and the task loop. */
+#include "task.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SOURCE_BUDGET 1024u
+
+const char *fl_task_state_name(fl_task_state s)
+{
+	static const char *n[] = {"CREATED", "RUNNING", "FINISHED", "FAILED", "CANCELED"};
+	return (unsigned)s < FL_ARRAY_LEN(n) ? n[s] : "?";
+}
+
+fl_task_state fl_task_get_state(const fl_task *t) { return (fl_task_state)atomic_load(&t->state); }
+
+/* ---- operator instances ---------------------------------------------- */
+
+static void add_target(fl_output *o, fl_target tg)
+{
+	o->t = fl_realloc(o->t, (o->n + 1) * sizeof(fl_target));
+	o->t[o->n++] = tg;
+}
+
+static fl_op *op_create(fl_task *t, const fl_node *n, uint32_t pos)
+{
+	const flinc_env *e = t->plan->env;
+	fl_op *op = fl_calloc(1, sizeof(*op));
+	op->ops = fl_op_ops_for(n->kind);
+	op->priv = op->ops->priv_size ? fl_calloc(1, op->ops->priv_size) : NULL;
+	op->node = n;
+	op->task = t;
+	op->chain_pos = pos;
+	op->nside = (uint32_t)e->ntags;
+	op->side = e->ntags ? fl_calloc(e->ntags, sizeof(fl_output)) : NULL;
+	op->watermark = FLINC_WATERMARK_MIN;
+	op->ctx.op = op;
+	op->ctx.ts = FLINC_TS_NONE;
+	op->ctx.arg = n->arg;
+	if (n->keyed) {
+		op->keyed = fl_calloc(1, sizeof(fl_keyed));
+		for (size_t k = 0; k < e->nedges; k++)
+			if (e->edges[k].dst == n->index) op->keyed->keyfn[e->edges[k].input] = e->edges[k].key;
+		op->keyed->timers[0] = fl_timers_create();
+		op->keyed->timers[1] = fl_timers_create();
+	}
+	return op;
+}
+
+static void op_destroy(fl_op *op)
+{
+	if (!op) return;
+	free(op->out.t);
+	for (uint32_t i = 0; i < op->nside; i++) free(op->side[i].t);
+	free(op->side);
+	if (op->keyed) {
+		fl_timers_destroy(op->keyed->timers[0]);
+		fl_timers_destroy(op->keyed->timers[1]);
+		free(op->keyed);
+	}
+	fl_op_free_states(op);
+	free(op->user_local);
+	free(op->priv);
+	free(op);
+}
+
+int fl_task_create(const fl_plan *plan, const fl_vertex *v, int subtask, const fl_conf *conf, fl_task **out,
+		   char *err, size_t errcap)
+{
+	const flinc_env *e = plan->env;
+	fl_task *t = fl_calloc(1, sizeof(*t));
+	t->plan = plan;
+	t->vertex = v;
+	t->subtask = subtask;
+	t->parallelism = v->parallelism;
+	t->conf = conf;
+	t->wm = FLINC_WATERMARK_MIN;
+	atomic_init(&t->cancel, 0);
+	atomic_init(&t->state, FL_TASK_CREATED);
+	atomic_init(&t->m.watermark, FLINC_WATERMARK_MIN);
+	fl_notify_init(&t->notify);
+	fl_arena_init(&t->arena, 64 * 1024);
+	bool ok = true;
+	t->buffer_timeout_ns = fl_conf_duration_ms(conf, "execution.buffer-timeout", 100, &ok) * 1000000;
+	t->auto_wm_interval_ms = fl_conf_duration_ms(conf, "pipeline.auto-watermark-interval", 200, &ok);
+	if (!ok) {
+		snprintf(err, errcap, "execution.buffer-timeout / pipeline.auto-watermark-interval: not a duration");
+		fl_task_destroy(t);
+		return FLINC_ECONFIG;
+	}
+	t->op_of_node = fl_calloc(e->nnodes, sizeof(fl_op *));
+	t->ops = fl_calloc(v->nnodes, sizeof(fl_op *));
+	bool keyed = false;
+	for (uint32_t j = 0; j < v->nnodes; j++) {
+		const fl_node *n = e->nodes[v->nodes[j]];
+		t->ops[j] = op_create(t, n, j);
+		t->op_of_node[n->index] = t->ops[j];
+		keyed |= n->keyed;
+	}
+	t->nops = v->nnodes;
+	/* Chained edges become direct calls. */
+	for (size_t k = 0; k < e->nedges; k++) {
+		const fl_edge *ed = &e->edges[k];
+		if (!plan->chained[k] || plan->node_vertex[ed->dst] != v->index) continue;
+		fl_op *src = t->op_of_node[ed->src], *dst = t->op_of_node[ed->dst];
+		fl_target tg = {.op = dst, .input = ed->input};
+		add_target(ed->tag < 0 ? &src->out : &src->side[ed->tag], tg);
+	}
+	for (int i = 0; i < 2; i++) {
+		const flinc_type *ty = e->nodes[v->head]->in[i];
+		if (ty) t->dec[i] = fl_calloc(1, ty->size);
+	}
+	if (keyed) {
+		const char *name = fl_conf_get(conf, "state.backend");
+		if (!name) name = "hashmap";
+		t->be_ops = fl_backend_find(name);
+		if (!t->be_ops) {
+			snprintf(err, errcap, "state.backend '%s' is not available (available: hashmap)", name);
+			fl_task_destroy(t);
+			return FLINC_ECONFIG;
+		}
+		t->be = fl_calloc(1, t->be_ops->priv_size ? t->be_ops->priv_size : 1);
+		fl_backend_params bp = {.max_parallelism = e->max_parallelism, .conf = conf};
+		fl_key_group_range(subtask, v->parallelism, e->max_parallelism, &bp.kg_first, &bp.kg_last);
+		char berr[256] = "";
+		if (t->be_ops->open(t->be, &bp, berr, sizeof berr) != FLINC_OK) {
+			snprintf(err, errcap, "state backend %s: %s", t->be_ops->name, berr);
+			free(t->be);
+			t->be = NULL;
+			fl_task_destroy(t);
+			return FLINC_ESTATE;
+		}
+	}
+	*out = t;
+	return FLINC_OK;
+}
+
+void fl_task_writer_params(fl_task *t, size_t edge, bool local, fl_writer_params *p)
+{
+	const flinc_env *e = t->plan->env;
+	const fl_edge *ed = &e->edges[edge];
+	const flinc_type *ty = ed->tag < 0 ? e->nodes[ed->src]->out : e->tags[ed->tag]->type;
+	memset(p, 0, sizeof(*p));
+	p->part = ed->part;
+	p->key = ed->key;
+	p->max_parallelism = e->max_parallelism;
+	p->type = ty;
+	p->raw = local && (ty->flags & FLINC_TYPE_POD);
+	p->timeout_ns = t->buffer_timeout_ns;
+	p->self = &t->notify;
+	p->cancel = &t->cancel;
+	p->subtask = (uint32_t)t->subtask;
+}
+
+void fl_task_add_writer(fl_task *t, size_t edge, fl_writer *w)
+{
+	const fl_edge *ed = &t->plan->env->edges[edge];
+	fl_op *src = t->op_of_node[ed->src];
+	fl_target tg = {.writer = w};
+	add_target(ed->tag < 0 ? &src->out : &src->side[ed->tag], tg);
+	t->writers = fl_realloc(t->writers, (t->nwriters + 1) * sizeof(fl_writer *));
+	t->writers[t->nwriters++] = w;
+}
+
+void fl_task_add_input(fl_task *t, fl_channel *ch, uint32_t input, const flinc_type *type, bool raw)
+{
+	t->in = fl_realloc(t->in, (t->nin + 1) * sizeof(fl_inchan));
+	fl_inchan *c = &t->in[t->nin++];
+	memset(c, 0, sizeof(*c));
+	c->ch = ch;
+	c->input = input;
+	c->type = type;
+	c->raw = raw;
+	c->wm = FLINC_WATERMARK_MIN;
+}
+
+void fl_task_destroy(fl_task *t)
+{
+	if (!t) return;
+	for (uint32_t j = 0; j < t->nops; j++) op_destroy(t->ops[j]);
+	free(t->ops);
+	free(t->op_of_node);
+	for (uint32_t i = 0; i < t->nwriters; i++) fl_writer_destroy(t->writers[i]);
+	free(t->writers);
+	free(t->in);
+	if (t->be) {
+		t->be_ops->close(t->be);
+		free(t->be);
+	}
+	free(t->dec[0]);
+	free(t->dec[1]);
+	free(t->enc);
+	fl_arena_fini(&t->arena);
+	fl_notify_fini(&t->notify);
+	free(t);
+}
+
+/* ---- failure and cancellation ---------------------------------------- */
+
+void fl_task_fail(fl_task *t, int err, const char *fmt, ...)
+{
+	if (t->err) return;
+	t->err = err ? err : FLINC_EUSER;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(t->errmsg, sizeof t->errmsg, fmt, ap);
+	va_end(ap);
+	atomic_store(&t->cancel, 1);
+	if (t->on_failure) t->on_failure(t->on_failure_ud, t);
+}
+
+void fl_task_cancel(fl_task *t)
+{
+	atomic_store(&t->cancel, 1);
+	fl_notify_signal(&t->notify);
+}
+
+void fl_task_set_idle(fl_task *t, bool idle)
+{
+	for (uint32_t i = 0; i < t->nwriters; i++) fl_writer_status(t->writers[i], idle);
+}
+
+/* ---- the loop ---------------------------------------------------------- */
+
+static inline void push(fl_op *op, uint32_t input, const void *rec, int64_t ts)
+{
+	op->m.records_in++;
+	if (op->keyed && !fl_keyed_set_from_record(op, input, rec)) return;
+	op->ctx.ts = ts;
+	op->ops->process(op, input, rec, ts);
+}
+
+void fl_output_record(fl_output *o, const void *rec, int64_t ts)
+{
+	for (uint32_t i = 0; i < o->n; i++) {
+		fl_target *tg = &o->t[i];
+		if (tg->op) push(tg->op, tg->input, rec, ts);
+		else fl_writer_record(tg->writer, rec, ts);
+	}
+}
+
+static void op_watermark(fl_op *op, int64_t wm)
+{
+	if (op->ops->watermark) op->ops->watermark(op, wm);
+	else fl_op_forward_watermark(op, wm);
+}
+
+void fl_output_watermark(fl_output *o, int64_t wm)
+{
+	for (uint32_t i = 0; i < o->n; i++) {
+		fl_target *tg = &o->t[i];
+		if (tg->op) op_watermark(tg->op, wm);
+		else fl_writer_watermark(tg->writer, wm);
+	}
+}
+
+void fl_op_forward_watermark(fl_op *op, int64_t wm)
+{
+	if (wm <= op->watermark) return;
+	op->watermark = wm;
+	fl_output_watermark(&op->out, wm);
+	for (uint32_t i = 0; i < op->nside; i++)
+		if (op->side[i].n) fl_output_watermark(&op->side[i], wm);
+}
+
+static bool canceled(fl_task *t) { return atomic_load_explicit(&t->cancel, memory_order_relaxed) != 0; }
+
+/* Recompute the combined watermark and idleness after a channel changed. */
+static void input_status_changed(fl_task *t)
+{
+	int64_t wm = INT64_MAX;
+	bool any_active = false, all_ended = true;
+	for (uint32_t i = 0; i < t->nin; i++) {
+		fl_inchan *c = &t->in[i];
+		if (c->ended) continue;
+		all_ended = false;
+		if (c->idle) continue;
+		any_active = true;
+		if (c->wm < wm) wm = c->wm;
+	}
+	if (!all_ended && !any_active) {
+		if (!t->idle) {
+			t->idle = true;
+			fl_task_set_idle(t, true);
+		}
+		return;
+	}
+	if (t->idle) {
+		t->idle = false;
+		fl_task_set_idle(t, false);
+	}
+	if (all_ended) wm = FLINC_WATERMARK_MAX;
+	if (wm > t->wm) {
+		t->wm = wm;
+		atomic_store_explicit(&t->m.watermark, wm, memory_order_relaxed);
+		op_watermark(t->ops[0], wm);
+		fl_arena_reset(&t->arena);
+	}
+}
+
+static void process_buffer(fl_task *t, fl_inchan *c, const fl_xbuf *b)
+{
+	const uint8_t *p = b->data, *end = b->data + b->len;
+	fl_op *head = t->ops[0];
+	bool status = false;
+	uint64_t nrec = 0;
+	while (p < end) {
+		uint8_t ev = *p++;
+		switch (ev) {
+		case FL_EV_RECORD:
+		case FL_EV_RECORD_TS: {
+			int64_t ts = FLINC_TS_NONE;
+			uint32_t len;
+			if (ev == FL_EV_RECORD_TS) {
+				memcpy(&ts, p, 8);
+				p += 8;
+			}
+			memcpy(&len, p, 4);
+			p += 4;
+			const flinc_type *ty = c->type;
+			void *rec = t->dec[c->input];
+			if (c->raw) {
+				/* POD from this process: use the bytes in place
+				 * when aligned, else copy. */
+				if (((uintptr_t)p & 7) == 0) rec = (void *)p;
+				else memcpy(rec, p, ty->size);
+			} else {
+				memset(rec, 0, ty->size);
+				flinc_reader r;
+				flinc_reader_init(&r, p, len);
+				if (ty->decode(&r, rec, &t->arena) != 0 || r.err) {
+					fl_op_reject(head, "input record could not be decoded");
+					p += len;
+					continue;
+				}
+			}
+			p += len;
+			nrec++;
+			push(head, c->input, rec, ts);
+			fl_arena_reset(&t->arena);
+			break;
+		}
+		case FL_EV_WATERMARK: {
+			int64_t wm;
+			memcpy(&wm, p, 8);
+			p += 8;
+			if (wm > c->wm) c->wm = wm;
+			status = true;
+			break;
+		}
+		case FL_EV_STATUS:
+			c->idle = *p++ != 0;
+			status = true;
+			break;
+		case FL_EV_END:
+			c->ended = true;
+			c->wm = FLINC_WATERMARK_MAX;
+			status = true;
+			break;
+		default:
+			fl_task_fail(t, FLINC_EPROTO, "corrupt exchange buffer (event %u)", ev);
+			return;
+		}
+		/* Watermarks take effect where they stand among the records. */
+		if (status) {
+			input_status_changed(t);
+			status = false;
+		}
+		if (canceled(t)) break;
+	}
+	atomic_fetch_add_explicit(&t->m.records_in, nrec, memory_order_relaxed);
+	atomic_fetch_add_explicit(&t->m.bytes_in, b->len, memory_order_relaxed);
+}
+
+/* Fire due processing-time timers; returns the next deadline (ms). */
+static int64_t proc_timers(fl_task *t)
+{
+	int64_t next = INT64_MAX;
+	t->now_ms = fl_now_ms();
+	for (uint32_t j = 0; j < t->nops; j++) {
+		fl_op *op = t->ops[j];
+		if (!op->ops->next_proc_time) continue;
+		int64_t due = op->ops->next_proc_time(op);
+		if (due <= t->now_ms && op->ops->proc_time) {
+			op->ops->proc_time(op, t->now_ms);
+			fl_arena_reset(&t->arena);
+			due = op->ops->next_proc_time(op);
+		}
+		if (due < next) next = due;
+	}
+	return next;
+}
+
+static int64_t flush_due(fl_task *t, int64_t now_ns)
+{
+	int64_t next = INT64_MAX;
+	for (uint32_t i = 0; i < t->nwriters; i++) {
+		int64_t d = fl_writer_flush_due(t->writers[i], now_ns);
+		if (d < next) next = d;
+	}
+	return next;
+}
+
+/* Sleep until woken, the next timer or flush deadline, or max_ns. */
+static void idle_wait(fl_task *t, uint32_t ticket, int64_t next_timer_ms, int64_t next_flush_ns, int64_t max_ns)
+{
+	int64_t now = fl_mono_ns();
+	int64_t wait = max_ns;
+	if (next_flush_ns != INT64_MAX && next_flush_ns - now < wait) wait = next_flush_ns - now;
+	if (next_timer_ms != INT64_MAX) {
+		int64_t ms = next_timer_ms - fl_now_ms();
+		if (ms * 1000000 < wait) wait = ms * 1000000;
+	}
+	if (wait > 0) fl_notify_wait(&t->notify, ticket, wait);
+}
+
+static void run_source(fl_task *t)
+{
+	fl_op *head = t->ops[0];
+	int64_t next_timer = INT64_MAX, next_flush = INT64_MAX;
+	int64_t last_check = 0;
+	while (!canceled(t)) {
+		int rc = head->ops->run(head, SOURCE_BUDGET);
+		fl_arena_reset(&t->arena);
+		if (rc == FLINC_SOURCE_END) break;
+		if (rc < 0) {
+			fl_task_fail(t, rc, "source %s failed: %s", head->node->name, flinc_strerror(rc));
+			return;
+		}
+		int64_t now = fl_mono_ns();
+		if (rc == FLINC_SOURCE_IDLE || now - last_check > 1000000) {
+			last_check = now;
+			next_timer = proc_timers(t);
+			next_flush = flush_due(t, now);
+		}
+		if (rc == FLINC_SOURCE_IDLE) {
+			uint32_t ticket = fl_notify_ticket(&t->notify);
+			idle_wait(t, ticket, next_timer, next_flush, 1000000);
+		}
+	}
+	if (!canceled(t)) fl_op_forward_watermark(head, FLINC_WATERMARK_MAX);
+}
+
+static void run_inputs(fl_task *t)
+{
+	uint32_t rr = 0;
+	int64_t next_timer = INT64_MAX, next_flush = INT64_MAX;
+	int64_t last_check = 0;
+	for (;;) {
+		bool progress = false, all_ended = true;
+		for (uint32_t k = 0; k < t->nin && !canceled(t); k++) {
+			fl_inchan *c = &t->in[(rr + k) % t->nin];
+			if (c->ended) continue;
+			all_ended = false;
+			fl_xbuf *b = fl_channel_poll(c->ch);
+			if (!b) continue;
+			process_buffer(t, c, b);
+			fl_channel_release(c->ch, b);
+			progress = true;
+		}
+		rr++;
+		if (canceled(t)) return;
+		if (all_ended) {
+			/* Every channel ended: also covers a head without inputs. */
+			if (t->wm != FLINC_WATERMARK_MAX) input_status_changed(t);
+			return;
+		}
+		int64_t now = fl_mono_ns();
+		if (!progress || now - last_check > 1000000) {
+			last_check = now;
+			next_timer = proc_timers(t);
+			next_flush = flush_due(t, now);
+		}
+		if (!progress) {
+			uint32_t ticket = fl_notify_ticket(&t->notify);
+			bool ready = false;
+			for (uint32_t k = 0; k < t->nin && !ready; k++)
+				ready = !t->in[k].ended && fl_channel_queued(t->in[k].ch) > 0;
+			if (!ready) idle_wait(t, ticket, next_timer, next_flush, 100 * 1000000LL);
+		}
+	}
+}
+
+static void *task_main(void *arg)
+{
+	fl_task *t = arg;
+	char name[16];
+	snprintf(name, sizeof name, "fl-%u.%d", t->vertex->index, t->subtask);
+	pthread_setname_np(pthread_self(), name);
+	int attempted = (int)t->nops; /* ops [attempted, nops) had open called */
+	/* Open tail first so that anything emitted in open has somewhere to go. */
+	for (int j = (int)t->nops - 1; j >= 0; j--) {
+		fl_op *op = t->ops[j];
+		attempted = j;
+		int rc = op->ops->open ? op->ops->open(op) : FLINC_OK;
+		if (rc != FLINC_OK) {
+			if (!t->err)
+				fl_task_fail(t, rc, "%s '%s' failed to open: %s", fl_node_kind_name(op->node->kind),
+					     op->node->name, flinc_strerror(rc));
+			break;
+		}
+	}
+	if (!t->err && !canceled(t)) {
+		atomic_store(&t->state, FL_TASK_RUNNING);
+		if (t->ops[0]->node->kind == FL_NODE_SOURCE) run_source(t);
+		else run_inputs(t);
+	}
+	if (!t->err && !canceled(t)) {
+		for (uint32_t j = 0; j < t->nops && !t->err; j++)
+			if (t->ops[j]->ops->end_input) t->ops[j]->ops->end_input(t->ops[j]);
+		for (uint32_t i = 0; i < t->nwriters && !t->err; i++) fl_writer_end(t->writers[i]);
+	}
+	for (uint32_t j = (uint32_t)attempted; j < t->nops; j++)
+		if (t->ops[j]->ops->close) t->ops[j]->ops->close(t->ops[j]);
+	uint64_t bytes = 0;
+	int64_t bp = 0;
+	for (uint32_t i = 0; i < t->nwriters; i++) {
+		bytes += fl_writer_bytes(t->writers[i]);
+		bp += fl_writer_blocked_ns(t->writers[i]);
+	}
+	atomic_store(&t->m.bytes_out, bytes);
+	atomic_store(&t->m.backpressured_ns, bp);
+	atomic_store(&t->state, t->err ? FL_TASK_FAILED : canceled(t) ? FL_TASK_CANCELED : FL_TASK_FINISHED);
+	return NULL;
+}
+
+int fl_task_start(fl_task *t)
+{
+	if (pthread_create(&t->thread, NULL, task_main, t) != 0) return FLINC_ENOMEM;
+	t->started = true;
+	return FLINC_OK;
+}
+
+void fl_task_join(fl_task *t)
+{
+	if (t->started) pthread_join(t->thread, NULL);
+	t->started = false;
+}

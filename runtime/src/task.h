@@ -1,0 +1,117 @@
+/*
+ * task.h - a subtask: one thread running one chain of operators.
+ *
+ * Lifecycle: fl_task_create (operators instantiated, outputs wired to
+ * chained operators; writers and input channels are added by whoever
+ * builds the job's exchange) -> fl_task_start (thread: open operators,
+ * run the loop, end input, close) -> fl_task_join -> fl_task_destroy.
+ * fl_task_cancel may be called from any thread at any time.
+ *
+ * The loop is the task's mailbox: input buffers, watermarks, processing-
+ * time timers, buffer-timeout flushes and cancellation are all handled on
+ * the task thread; operator code never runs anywhere else.
+ */
+#ifndef FL_TASK_H
+#define FL_TASK_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "exchange.h"
+#include "op.h"
+#include "plan.h"
+
+typedef enum fl_task_state {
+	FL_TASK_CREATED,
+	FL_TASK_RUNNING,
+	FL_TASK_FINISHED,
+	FL_TASK_FAILED,
+	FL_TASK_CANCELED,
+} fl_task_state;
+
+const char *fl_task_state_name(fl_task_state s); /* Flink's names: RUNNING ... */
+
+typedef struct fl_inchan {
+	fl_channel *ch;
+	uint32_t input;          /* head operator's input 0/1 */
+	const flinc_type *type;  /* records arriving on it */
+	bool raw;                /* POD bytes rather than msgpack */
+	int64_t wm;
+	bool idle, ended;
+} fl_inchan;
+
+typedef struct fl_task_metrics {
+	_Atomic uint64_t records_in;  /* read from channels or produced by the source */
+	_Atomic uint64_t records_out; /* written to writers */
+	_Atomic uint64_t bytes_in, bytes_out;
+	_Atomic int64_t backpressured_ns;
+	_Atomic int64_t watermark;
+} fl_task_metrics;
+
+struct fl_task {
+	const fl_plan *plan;
+	const fl_vertex *vertex;
+	int subtask;
+	int parallelism;
+	const fl_conf *conf;
+
+	fl_op **ops; /* chain order, ops[0] is the head */
+	uint32_t nops;
+	fl_op **op_of_node; /* node index -> op, NULL if not in this chain */
+
+	fl_writer **writers;
+	uint32_t nwriters;
+	fl_inchan *in;
+	uint32_t nin;
+
+	const fl_backend_ops *be_ops;
+	void *be;
+
+	flinc_arena arena;
+	uint8_t *enc;    /* fl_op_encode scratch */
+	size_t enc_cap;
+	void *dec[2];    /* decode scratch per input */
+
+	fl_notify notify;
+	_Atomic int cancel;
+	_Atomic int state; /* fl_task_state */
+	pthread_t thread;
+	bool started;
+
+	int64_t wm;       /* combined input watermark */
+	bool idle;        /* all inputs idle */
+	int64_t buffer_timeout_ns;
+	int64_t auto_wm_interval_ms;
+	int64_t now_ms;   /* cached processing time */
+
+	int err;
+	char errmsg[512];
+	fl_task_metrics m;
+
+	/* Called on the task thread when it fails, to cancel its peers. */
+	void (*on_failure)(void *ud, fl_task *t);
+	void *on_failure_ud;
+};
+
+/* Instantiate the chain of vertex v as subtask `subtask`. */
+int fl_task_create(const fl_plan *plan, const fl_vertex *v, int subtask, const fl_conf *conf, fl_task **out,
+		   char *err, size_t errcap);
+/* Wiring, before start: a writer for the non-chained edge `edge` (index in
+ * env->edges) of this task's node, and an input channel of the head. */
+void fl_task_add_writer(fl_task *t, size_t edge, fl_writer *w);
+void fl_task_add_input(fl_task *t, fl_channel *ch, uint32_t input, const flinc_type *type, bool raw);
+/* Writer parameters for an edge leaving this task (fills the common fields). */
+void fl_task_writer_params(fl_task *t, size_t edge, bool local, fl_writer_params *p);
+
+int fl_task_start(fl_task *t);
+void fl_task_cancel(fl_task *t);
+void fl_task_join(fl_task *t);
+void fl_task_destroy(fl_task *t);
+fl_task_state fl_task_get_state(const fl_task *t);
+
+/* Fail the task from its own thread (first failure wins). */
+void fl_task_fail(fl_task *t, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Mark the task's outputs idle or active (sources with idleness). */
+void fl_task_set_idle(fl_task *t, bool idle);
+
+#endif
