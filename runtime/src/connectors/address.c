@@ -1,0 +1,35 @@
+/*
+ * address.c - flinc_sink_to: one --output address syntax for every job.
+ *
+ *   "-"            print to stdout (print_sink.c)
+ *   NULL or ""     discard, counting the records (print_sink.c)
+ *   "kafka://..."  not available yet: a build error
+ *   anything else  a folder written exactly-once (file_sink.c)
+ *
+ * The input side, flinc_lines_from, lives in file_source.c.
+ * Build time only (the plugin's build function's thread).
+ */
+#include <flinc/flinc.h>
+
+#include <string.h>
+
+#include "graph.h" /* flinc_stream's env: flinc.h has no accessor */
+
+/* file_sink.c, print_sink.c */
+int fl_file_sink_to(flinc_env *e, flinc_stream *in, const char *name, const char *dir, flinc_format_fn fmt);
+int fl_print_sink_to(flinc_env *e, flinc_stream *in, const char *name, flinc_format_fn fmt);
+int fl_discard_sink_to(flinc_env *e, flinc_stream *in, const char *name);
+
+FLINC_API int flinc_sink_to(flinc_stream *in, const char *name, const char *address, flinc_format_fn fmt)
+{
+	if (!in) return FLINC_EINVAL;
+	flinc_env *e = in->env;
+	if (!name || !*name) name = "sink";
+	if (e->failed) return FLINC_EGRAPH;
+	if (!address || !*address) return fl_discard_sink_to(e, in, name);
+	if (!fmt) return flinc_env_fail(e, "%s: the format function is NULL", name);
+	if (strcmp(address, "-") == 0) return fl_print_sink_to(e, in, name, fmt);
+	if (strncmp(address, "kafka://", 8) == 0)
+		return flinc_env_fail(e, "output %s: kafka output is not available yet", address);
+	return fl_file_sink_to(e, in, name, address, fmt);
+}
