@@ -159,7 +159,7 @@ static int cmd_info(int argc, char **argv)
 
 /* SIGINT/SIGTERM cancel the job cleanly from a thread of their own. */
 typedef struct sig_watch {
-	fl_local *job;
+	fl_exec *job;
 	sigset_t set;
 } sig_watch;
 
@@ -169,7 +169,7 @@ static void *sig_thread(void *arg)
 	int sig;
 	if (sigwait(&w->set, &sig) == 0 && sig != SIGUSR1) {
 		fprintf(stderr, "flinc: %s: canceling the job\n", strsignal(sig));
-		fl_local_cancel(w->job);
+		fl_exec_cancel(w->job);
 	}
 	return NULL;
 }
@@ -181,8 +181,8 @@ static int cmd_local(int argc, char **argv)
 	fl_plugin *pl;
 	flinc_env *e = load_job(&o, &pl);
 	char err[1024];
-	fl_local *job;
-	if (fl_local_create(e, o.conf, &job, err, sizeof err) != FLINC_OK) {
+	fl_exec *job;
+	if (fl_exec_create(e, o.conf, NULL, &job, err, sizeof err) != FLINC_OK) {
 		fprintf(stderr, "flinc: %s\n", err);
 		return 1;
 	}
@@ -197,7 +197,7 @@ static int cmd_local(int argc, char **argv)
 
 	fl_log(FL_LOG_INFO, "local", "running job '%s' (%s) at parallelism %d", e->job_name, o.plugin, o.parallelism);
 	fl_run_stats stats;
-	int rc = fl_local_run(job, &stats, err, sizeof err);
+	int rc = fl_exec_run(job, &stats, err, sizeof err);
 	pthread_kill(st, SIGUSR1);
 	pthread_join(st, NULL);
 	if (rc == FLINC_OK) {
@@ -211,7 +211,7 @@ static int cmd_local(int argc, char **argv)
 	} else {
 		fprintf(stderr, "flinc: job '%s' %s: %s\n", e->job_name, rc == FLINC_ECANCELED ? "CANCELED" : "FAILED", err);
 	}
-	fl_local_destroy(job);
+	fl_exec_destroy(job);
 	fl_env_destroy(e);
 	fl_plugin_close(pl);
 	fl_conf_destroy(o.conf);

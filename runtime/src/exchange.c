@@ -170,7 +170,7 @@ struct fl_writer {
 	bool idle;
 	int64_t wm;
 	int64_t blocked_ns;
-	uint64_t bytes, rejected;
+	uint64_t bytes, rejected, records;
 	int64_t oldest_ns; /* min first_ns over channels with a current buffer */
 };
 
@@ -319,6 +319,7 @@ static bool set_active(fl_writer *w)
 bool fl_writer_record(fl_writer *w, const void *rec, int64_t ts)
 {
 	if (FL_UNLIKELY(w->idle) && !set_active(w)) return false;
+	w->records++;
 	uint32_t i;
 	switch (w->p.part) {
 	case FL_PART_FORWARD:
@@ -401,4 +402,5 @@ int64_t fl_writer_flush_due(fl_writer *w, int64_t now_ns)
 
 int64_t fl_writer_blocked_ns(const fl_writer *w) { return w->blocked_ns; }
 uint64_t fl_writer_bytes(const fl_writer *w) { return w->bytes; }
+uint64_t fl_writer_records(const fl_writer *w) { return w->records; }
 uint64_t fl_writer_rejected(const fl_writer *w) { return w->rejected; }

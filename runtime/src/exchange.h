@@ -115,6 +115,8 @@ bool fl_writer_flush(fl_writer *w);
 /* Nanoseconds this writer waited for credit (back-pressured time). */
 int64_t fl_writer_blocked_ns(const fl_writer *w);
 uint64_t fl_writer_bytes(const fl_writer *w);
+/* Records written (a broadcast record counts once). Producer thread only. */
+uint64_t fl_writer_records(const fl_writer *w);
 /* A rejected record (key function refused it, or it cannot be encoded)
  * is counted here. */
 uint64_t fl_writer_rejected(const fl_writer *w);

@@ -1,7 +1,9 @@
 /*
- * executor.h - run a whole job graph inside this process (`flinc local`,
- * tests, benchmarks): every subtask a thread, every exchange an in-process
- * channel.
+ * executor.h - run a job's subtasks in this process: all of them (`flinc
+ * local`, tests, benchmarks) or the ones a placement puts here (a task
+ * manager). Every subtask is a thread; a channel between two subtasks of
+ * this process is an in-process fl_channel, one to or from another process
+ * comes from the placement's remote_out/remote_in (the data plane).
  */
 #ifndef FL_EXECUTOR_H
 #define FL_EXECUTOR_H
@@ -17,15 +19,44 @@ typedef struct fl_run_stats {
 	uint64_t late_dropped;     /* window records dropped as too late */
 } fl_run_stats;
 
-typedef struct fl_local fl_local;
+struct fl_task;
+struct fl_channel;
+struct fl_notify;
+struct fl_plan;
 
-/* Plan and wire the job; nothing runs yet. On error writes one line. */
-int fl_local_create(const flinc_env *e, const fl_conf *conf, fl_local **out, char *err, size_t errcap);
-/* Run to the end (or failure, or fl_local_cancel from another thread or a
- * signal handler). Returns FLINC_OK, FLINC_ECANCELED, or the first task
- * failure, whose message goes to err. */
-int fl_local_run(fl_local *l, fl_run_stats *stats, char *err, size_t errcap);
-void fl_local_cancel(fl_local *l);
-void fl_local_destroy(fl_local *l);
+/* Where subtasks run. NULL placement: everything here. */
+typedef struct fl_placement {
+	/* Does subtask `subtask` of vertex `vertex` run in this process? */
+	bool (*here)(void *ud, uint32_t vertex, int subtask);
+	/* The local end of a channel of env edge `edge` from producer subtask
+	 * i (here) to consumer subtask j (elsewhere), or the reverse. The
+	 * returned channel stays owned by the placement (the data plane).
+	 * NULL fails the job creation. */
+	struct fl_channel *(*remote_out)(void *ud, size_t edge, int i, int j, struct fl_notify *producer,
+					 uint32_t nbufs, uint32_t bufsize);
+	struct fl_channel *(*remote_in)(void *ud, size_t edge, int i, int j, struct fl_notify *consumer,
+					uint32_t nbufs, uint32_t bufsize);
+	void *ud;
+} fl_placement;
+
+typedef struct fl_exec fl_exec;
+
+/* Plan and wire the job's subtasks of this process; nothing runs yet. On
+ * error writes one line to err. */
+int fl_exec_create(const flinc_env *e, const fl_conf *conf, const fl_placement *pl, fl_exec **out, char *err,
+		   size_t errcap);
+/* Start every subtask thread. */
+int fl_exec_start(fl_exec *x, char *err, size_t errcap);
+/* Wait for every subtask to end. Returns FLINC_OK, FLINC_ECANCELED, or the
+ * first task failure, whose message goes to err. */
+int fl_exec_wait(fl_exec *x, fl_run_stats *stats, char *err, size_t errcap);
+/* Start and wait. */
+int fl_exec_run(fl_exec *x, fl_run_stats *stats, char *err, size_t errcap);
+/* Cancel every subtask (any thread; not from a signal handler). */
+void fl_exec_cancel(fl_exec *x);
+/* The subtasks of this process (valid until destroy). */
+struct fl_task **fl_exec_tasks(fl_exec *x, uint32_t *n);
+const struct fl_plan *fl_exec_plan(const fl_exec *x);
+void fl_exec_destroy(fl_exec *x);
 
 #endif

@@ -373,6 +373,23 @@ static void process_buffer(fl_task *t, fl_inchan *c, const fl_xbuf *b)
 	atomic_fetch_add_explicit(&t->m.bytes_in, b->len, memory_order_relaxed);
 }
 
+/* Copy the thread-local counters where other threads may read them
+ * (fl_task_metrics); called about every millisecond and at the end. */
+static void publish_metrics(fl_task *t)
+{
+	uint64_t out = 0, bytes = 0;
+	int64_t bp = 0;
+	for (uint32_t i = 0; i < t->nwriters; i++) {
+		out += fl_writer_records(t->writers[i]);
+		bytes += fl_writer_bytes(t->writers[i]);
+		bp += fl_writer_blocked_ns(t->writers[i]);
+	}
+	if (t->ops[0]->node->kind == FL_NODE_SOURCE && t->nwriters == 0) out = t->ops[0]->m.records_out;
+	atomic_store_explicit(&t->m.records_out, out, memory_order_relaxed);
+	atomic_store_explicit(&t->m.bytes_out, bytes, memory_order_relaxed);
+	atomic_store_explicit(&t->m.backpressured_ns, bp, memory_order_relaxed);
+}
+
 /* Fire due processing-time timers; returns the next deadline (ms). */
 static int64_t proc_timers(fl_task *t)
 {
@@ -431,6 +448,7 @@ static void run_source(fl_task *t)
 		int64_t now = fl_mono_ns();
 		if (rc == FLINC_SOURCE_IDLE || now - last_check > 1000000) {
 			last_check = now;
+			publish_metrics(t);
 			next_timer = proc_timers(t);
 			next_flush = flush_due(t, now);
 		}
@@ -469,6 +487,7 @@ static void run_inputs(fl_task *t)
 		int64_t now = fl_mono_ns();
 		if (!progress || now - last_check > 1000000) {
 			last_check = now;
+			publish_metrics(t);
 			next_timer = proc_timers(t);
 			next_flush = flush_due(t, now);
 		}
@@ -513,14 +532,7 @@ static void *task_main(void *arg)
 	}
 	for (uint32_t j = (uint32_t)attempted; j < t->nops; j++)
 		if (t->ops[j]->ops->close) t->ops[j]->ops->close(t->ops[j]);
-	uint64_t bytes = 0;
-	int64_t bp = 0;
-	for (uint32_t i = 0; i < t->nwriters; i++) {
-		bytes += fl_writer_bytes(t->writers[i]);
-		bp += fl_writer_blocked_ns(t->writers[i]);
-	}
-	atomic_store(&t->m.bytes_out, bytes);
-	atomic_store(&t->m.backpressured_ns, bp);
+	publish_metrics(t);
 	atomic_store(&t->state, t->err ? FL_TASK_FAILED : canceled(t) ? FL_TASK_CANCELED : FL_TASK_FINISHED);
 	return NULL;
 }

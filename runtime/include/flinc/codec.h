@@ -137,7 +137,7 @@ static inline void flinc__w_hdr(flinc_writer *w, uint32_t n, uint8_t fix, uint32
 				uint8_t m8, uint8_t m16, uint8_t m32)
 {
 	uint8_t *q;
-	if (n <= fixmax) {
+	if (fixmax && n <= fixmax) { /* fixmax 0: no fix form (bin) */
 		if ((q = flinc__wreserve(w, 1))) q[0] = (uint8_t)(fix | n);
 	} else if (m8 && n <= UINT8_MAX) {
 		if ((q = flinc__wreserve(w, 2))) { q[0] = m8; q[1] = (uint8_t)n; }

@@ -1,0 +1,1084 @@
+/*
+ * memory.c - the in-memory ("hashmap") keyed state backend.
+ *
+ * One instance per subtask, used by that subtask's thread only: no locks, no
+ * globals. Every pointer it hands out points into its own blocks.
+ *
+ * Layout
+ * ------
+ * Each declared state has its own open-addressing hash table `t` of 16-byte
+ * slots {hash, entry pointer}: power-of-two capacity, linear probing,
+ * growth by doubling when the load would pass 3/4, halving when it falls
+ * under 1/8, and backward-shift deletion (no tombstones, so probe lengths do
+ * not decay under the insert/remove churn of windows). The full 64-bit hash
+ * is cached in the slot: a probe compares it before touching the entry, so a
+ * lookup normally costs one slot cache line and one entry cache line, and a
+ * resize never rehashes keys.
+ *
+ * An entry is one block:
+ *
+ *     value/list state:            [ent][key|ns][pad][value ... vcap]
+ *     map state:           [mlink][ent][key|ns|uk][pad][value ... vcap]
+ *
+ * `ent` holds the lengths, the key group and the value's length and in-place
+ * capacity; the value starts 16-byte aligned so put_inplace can hand out POD
+ * accumulators of any alignment malloc would give. With an 8-byte key and a
+ * 16-byte namespace a value entry is exactly 64 bytes.
+ *
+ * Blocks come from a small per-instance slab allocator: size classes of
+ * 16 bytes up to 512 bytes, carved from chunks that double from 64 KiB to
+ * 2 MiB, with a LIFO free list per class. Larger blocks are plain malloc.
+ * A block's class slack is used as value capacity, so updating an existing
+ * entry with a value of the same (or a smaller) size, put_inplace on an
+ * existing entry, and most list appends allocate nothing; a new entry in
+ * the steady state of windows reuses a removed one's block. Blocks are only returned to the system on close. Under
+ * AddressSanitizer freed and not-yet-carved slab memory is poisoned, so a
+ * stale pointer into a removed entry is still reported. 2 MiB chunks and
+ * tables of 2 MiB or more are aligned and advised for transparent huge
+ * pages (madvise): with millions of keys, probes are random accesses over
+ * ~100 MB, and 4 KiB pages would add a TLB miss to each.
+ *
+ * Map state
+ * ---------
+ * Entries are keyed by (kg, key, ns, uk) in `t`. A second table `p` holds
+ * one prefix node per (kg, key, ns) that has at least one user key:
+ *
+ *     prefix node:          [plink][ent][key|ns]          (no value)
+ *
+ * plink is the head of a doubly linked list of that prefix's map entries,
+ * threaded through their mlink (which also caches the entry's full hash and
+ * points back at the prefix node). map_iter walks the list, touching only
+ * the prefix's own entries; remove of a whole prefix unlinks each entry from
+ * `t` by its cached hash; map_remove of the last user key frees the prefix
+ * node. Prefix nodes never move; a map entry that must grow moves, and its
+ * neighbours' links (or the prefix head) are patched.
+ *
+ * Hashing: a MurmurHash64A-style mix over the parts (kg and lengths in one
+ * word, then the key, namespace and user key words) without concatenating
+ * them, with a final avalanche; the table only uses it inside this process,
+ * so it is not the stable key-group hash (fl_hash64).
+ *
+ * Scan collects the entries of the wanted key groups with a counting sort
+ * by key group: O(entries + key groups), no comparison sort.
+ *
+ * Contract details this backend chooses where fl_state.h is silent:
+ *  - get/put work on value and list states, put_inplace on value states,
+ *    list_append on list states, map_* on map states; anything else is
+ *    FLINC_EINVAL (NULL for put_inplace). scan, count and remove work on all.
+ *  - put_inplace on an existing entry of a different length replaces it by
+ *    `len` zero bytes and reports *created = true.
+ *  - count of a map state counts user-key entries (what scan visits).
+ *  - Entries of any key group are accepted; the key-group range given to
+ *    open is only checked for sanity.
+ *  - A pointer returned by get/put_inplace/map_get stays valid at least as
+ *    long as the contract says; in fact until that entry is removed, grows,
+ *    or the backend closes.
+ */
+#include <stdalign.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <flinc/flinc.h>
+
+#include "fl_state.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define MEM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MEM_ASAN 1
+#endif
+#endif
+#ifdef MEM_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+#define ALIGN 16u
+#define ALIGN_UP(n) (((n) + (ALIGN - 1)) & ~(size_t)(ALIGN - 1))
+#define NCLS 32u /* classes of 16, 32, ... 512 bytes */
+#define SMALL_MAX ((size_t)NCLS * ALIGN)
+#define CLS_LARGE 0xffu
+#define CHUNK_MIN ((size_t)64 * 1024)
+#define HUGE_SIZE ((size_t)2 * 1024 * 1024) /* chunks grow to this; tables past it ask for huge pages */
+#define CHUNK_HDR ((size_t)64) /* {next, size}; keeps blocks 64-byte aligned */
+#define TAB_MIN 16u
+
+/* Values are ALIGN-aligned within blocks that are at least as aligned. */
+_Static_assert(alignof(max_align_t) <= ALIGN, "value alignment");
+
+/* ---- blocks ----------------------------------------------------------- */
+
+/* Header of an entry (and of a prefix node); key material follows. */
+typedef struct ent {
+	uint32_t vlen; /* value bytes in use */
+	uint32_t vcap; /* value bytes available without moving */
+	uint32_t klen, nslen, uklen;
+	uint16_t kg;
+	uint8_t cls; /* slab class of the block, CLS_LARGE for malloc */
+	uint8_t pad_;
+} ent;
+
+/* Sits just before a map entry's ent. */
+typedef struct mlink {
+	uint64_t h;             /* full hash of (kg, key, ns, uk) */
+	struct ent *prev, *next; /* siblings under the same prefix */
+	struct ent *pfx;        /* the prefix node */
+} mlink;
+
+/* Sits just before a prefix node's ent. */
+typedef struct plink {
+	struct ent *head; /* first map entry of this prefix; never NULL while linked */
+	uint64_t h;       /* hash of (kg, key, ns) */
+} plink;
+
+_Static_assert(sizeof(ent) % 8 == 0 && sizeof(mlink) % ALIGN == 0 && sizeof(plink) % ALIGN == 0,
+	       "block headers keep the 16-byte alignment");
+
+typedef struct slot {
+	uint64_t h;
+	ent *e; /* NULL: empty */
+} slot;
+
+typedef struct table {
+	slot *s;    /* NULL until the first insert */
+	size_t mask; /* capacity - 1 */
+	size_t n;
+} table;
+
+typedef struct mstate {
+	char *name;
+	fl_state_kind kind;
+	table t; /* entries */
+	table p; /* map state: prefix nodes */
+} mstate;
+
+typedef struct mem_be {
+	mstate *states;
+	uint32_t nstates, capstates;
+	int kg_first, kg_last;
+	void *freel[NCLS]; /* free blocks per class, linked through their first word */
+	uint8_t *bump, *bend; /* uncarved rest of the newest chunk */
+	void *chunks;         /* newest first; header {next, size} */
+	size_t chunk_next;    /* size of the next chunk: doubles up to HUGE_SIZE */
+} mem_be;
+
+/* Accessors: key material right after the header, the value at its
+ * aligned offset, the link headers right before it. */
+static inline uint8_t *ekey(const ent *e) { return (uint8_t *)(e + 1); }
+static inline size_t voff(size_t klen, size_t nslen, size_t uklen)
+{
+	return ALIGN_UP(sizeof(ent) + klen + nslen + uklen);
+}
+static inline uint8_t *evalue(const ent *e) { return (uint8_t *)e + voff(e->klen, e->nslen, e->uklen); }
+static inline mlink *mlink_of(const ent *e) { return (mlink *)((uint8_t *)e - sizeof(mlink)); }
+static inline plink *plink_of(const ent *e) { return (plink *)((uint8_t *)e - sizeof(plink)); }
+
+/* Bytes a block needs before its ent for a state of this kind. */
+static inline size_t pre_size(fl_state_kind kind) { return kind == FL_STATE_MAP ? sizeof(mlink) : 0; }
+
+/* Zeroed memory of n bytes (a multiple of HUGE_SIZE), aligned to
+ * HUGE_SIZE and advised for transparent huge pages: random probes into
+ * tens of megabytes otherwise pay a TLB miss each (about twice as costly
+ * under virtualisation). Zeroing after the advice faults in huge pages.
+ * Release with free(). NULL on ENOMEM. */
+static void *huge_zalloc(size_t n)
+{
+	void *p = aligned_alloc(HUGE_SIZE, n);
+	if (!p)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	(void)madvise(p, n, MADV_HUGEPAGE); /* advice only: failure is fine */
+#endif
+	memset(p, 0, n);
+	return p;
+}
+
+/* Carve the rest of the current chunk into free blocks so nothing is lost
+ * when a new chunk starts. */
+static void chunk_retire(mem_be *b)
+{
+	size_t left = (size_t)(b->bend - b->bump);
+	while (left >= ALIGN) {
+		size_t sz = left < SMALL_MAX ? left - left % ALIGN : SMALL_MAX;
+		unsigned c = (unsigned)(sz / ALIGN) - 1;
+		void *p = b->bump;
+		UNPOISON(p, sizeof(void *));
+		*(void **)p = b->freel[c];
+		b->freel[c] = p;
+		POISON(p, sz);
+		b->bump += sz;
+		left -= sz;
+	}
+	b->bump = b->bend = NULL;
+}
+
+/* A block of at least `size` bytes, 16-byte aligned; *cls receives the
+ * class to give back to blk_free. NULL when memory runs out. */
+static void *blk_alloc(mem_be *b, size_t size, uint8_t *cls)
+{
+	if (UNLIKELY(size > SMALL_MAX)) {
+		*cls = CLS_LARGE;
+		return malloc(size);
+	}
+	unsigned c = (unsigned)((size + ALIGN - 1) / ALIGN) - 1;
+	size_t sz = (size_t)(c + 1) * ALIGN;
+	void *p = b->freel[c];
+	*cls = (uint8_t)c;
+	if (p) {
+		UNPOISON(p, sz);
+		b->freel[c] = *(void **)p;
+		return p;
+	}
+	if (UNLIKELY((size_t)(b->bend - b->bump) < sz)) {
+		size_t csize = b->chunk_next ? b->chunk_next : CHUNK_MIN;
+		uint8_t *ch = csize >= HUGE_SIZE ? huge_zalloc(csize) : aligned_alloc(64, csize);
+		if (!ch)
+			return NULL;
+		b->chunk_next = csize < HUGE_SIZE ? csize * 2 : HUGE_SIZE;
+		chunk_retire(b);
+		((void **)ch)[0] = b->chunks;
+		((size_t *)ch)[1] = csize;
+		b->chunks = ch;
+		b->bump = ch + CHUNK_HDR;
+		b->bend = ch + csize;
+		POISON(b->bump, csize - CHUNK_HDR);
+	}
+	p = b->bump;
+	b->bump += sz;
+	UNPOISON(p, sz);
+	return p;
+}
+
+/* Usable size of a block of class cls (small classes only). */
+static inline size_t cls_size(uint8_t cls) { return ((size_t)cls + 1) * ALIGN; }
+
+/* Give back a block from blk_alloc. */
+static void blk_free(mem_be *b, void *p, uint8_t cls)
+{
+	if (cls == CLS_LARGE) {
+		free(p);
+		return;
+	}
+	*(void **)p = b->freel[cls];
+	b->freel[cls] = p;
+	POISON(p, cls_size(cls));
+}
+
+/* Free an entry or prefix node of a state of kind `kind`. */
+static void ent_free(mem_be *b, fl_state_kind kind, ent *e, bool is_prefix)
+{
+	size_t pre = is_prefix ? sizeof(plink) : pre_size(kind);
+	blk_free(b, (uint8_t *)e - pre, e->cls);
+}
+
+/* ---- hashing ---------------------------------------------------------- */
+
+#define HM 0xc6a4a7935bd1e995ULL
+#define HSEED 0x9e3779b97f4a7c15ULL
+
+/* Unaligned native-endian loads (the hash is process-local). */
+static inline uint64_t rd64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline uint32_t rd32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+/* One MurmurHash64A round: fold word k into h. */
+static inline uint64_t hmix(uint64_t h, uint64_t k)
+{
+	k *= HM;
+	k ^= k >> 47;
+	k *= HM;
+	h ^= k;
+	return h * HM;
+}
+
+/* Fold n bytes into h; the length is mixed in by the caller. */
+static inline uint64_t hbytes(uint64_t h, const uint8_t *p, size_t n)
+{
+	for (; n >= 8; n -= 8, p += 8)
+		h = hmix(h, rd64(p));
+	if (n >= 4)
+		h = hmix(h, ((uint64_t)rd32(p) << 32) | rd32(p + n - 4));
+	else if (n)
+		h = hmix(h, ((uint64_t)p[0] << 16) | ((uint64_t)p[n >> 1] << 8) | p[n - 1]);
+	return h;
+}
+
+/* Avalanche (MurmurHash3 fmix64): the table indexes by the low bits. */
+static inline uint64_t hfinal(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+/* Un-finalised hash of (kg, key, ns): the value hash, the map prefix hash
+ * and the map entry hash all start from it. */
+static inline uint64_t hprefix(const fl_skey *k)
+{
+	uint64_t h = hmix(HSEED, (uint64_t)k->kg | ((uint64_t)k->klen << 16) | ((uint64_t)k->nslen << 40));
+	h = hbytes(h, k->key, k->klen);
+	return hbytes(h, k->ns, k->nslen);
+}
+
+/* Finalised hash of a map entry: the prefix state plus the user key. */
+static inline uint64_t hwith_uk(uint64_t hp, const uint8_t *uk, size_t uklen)
+{
+	return hfinal(hbytes(hmix(hp, uklen), uk, uklen));
+}
+
+/* ---- keys ------------------------------------------------------------- */
+
+/* memcmp with the common key and namespace sizes inlined. */
+static inline bool bytes_eq(const uint8_t *a, const uint8_t *b, size_t n)
+{
+	switch (n) {
+	case 0: return true;
+	case 8: return rd64(a) == rd64(b);
+	case 16: return rd64(a) == rd64(b) && rd64(a + 8) == rd64(b + 8);
+	default: return memcmp(a, b, n) == 0;
+	}
+}
+
+/* Whether entry e is (k, uk). */
+static inline bool ent_match(const ent *e, const fl_skey *k, const uint8_t *uk, uint32_t uklen)
+{
+	if (e->kg != k->kg || e->klen != k->klen || e->nslen != k->nslen || e->uklen != uklen)
+		return false;
+	const uint8_t *m = ekey(e);
+	return bytes_eq(m, k->key, k->klen) && bytes_eq(m + k->klen, k->ns, k->nslen) &&
+	       bytes_eq(m + k->klen + k->nslen, uk, uklen);
+}
+
+/* A key the backend can read: lengths come with bytes. */
+static inline bool skey_ok(const fl_skey *k)
+{
+	return k && (k->key || !k->klen) && (k->ns || !k->nslen);
+}
+
+/* ---- tables ----------------------------------------------------------- */
+
+/* Slot index holding the entry matching (k, uk), or of the empty slot that
+ * ends its probe sequence (*found false). t must have slots. */
+static inline size_t tab_find(const table *t, uint64_t h, const fl_skey *k, const uint8_t *uk, uint32_t uklen,
+			      bool *found)
+{
+	size_t i = (size_t)h & t->mask;
+	for (;;) {
+		const slot *s = &t->s[i];
+		if (!s->e) {
+			*found = false;
+			return i;
+		}
+		if (s->h == h && ent_match(s->e, k, uk, uklen)) {
+			*found = true;
+			return i;
+		}
+		i = (i + 1) & t->mask;
+	}
+}
+
+/* Slot index of entry e (which must be in t). */
+static inline size_t tab_slot_of(const table *t, uint64_t h, const ent *e)
+{
+	size_t i = (size_t)h & t->mask;
+	while (t->s[i].e != e)
+		i = (i + 1) & t->mask;
+	return i;
+}
+
+/* Rebuild t with `cap` slots (a power of two > n). FLINC_ENOMEM leaves t
+ * as it was. */
+static int tab_resize(table *t, size_t cap)
+{
+	size_t bytes = cap * sizeof(slot);
+	slot *ns = bytes >= HUGE_SIZE ? huge_zalloc(bytes) : calloc(cap, sizeof(slot));
+	if (!ns)
+		return FLINC_ENOMEM;
+	size_t mask = cap - 1;
+	if (t->s) {
+		for (size_t i = 0; i <= t->mask; i++) {
+			if (!t->s[i].e)
+				continue;
+			size_t j = (size_t)t->s[i].h & mask;
+			while (ns[j].e)
+				j = (j + 1) & mask;
+			ns[j] = t->s[i];
+		}
+		free(t->s);
+	}
+	t->s = ns;
+	t->mask = mask;
+	return FLINC_OK;
+}
+
+/* Make room for one more entry. *moved is set when slots were rebuilt (an
+ * index from an earlier tab_find is then stale). */
+static int tab_reserve(table *t, bool *moved)
+{
+	*moved = false;
+	if (!t->s) {
+		*moved = true;
+		return tab_resize(t, TAB_MIN);
+	}
+	size_t cap = t->mask + 1;
+	if ((t->n + 1) * 4 <= cap * 3)
+		return FLINC_OK;
+	if (cap > SIZE_MAX / 2 / sizeof(slot))
+		return FLINC_ENOMEM;
+	*moved = true;
+	return tab_resize(t, cap * 2);
+}
+
+/* First empty slot for hash h (the key is known to be absent). */
+static inline size_t tab_empty(const table *t, uint64_t h)
+{
+	size_t i = (size_t)h & t->mask;
+	while (t->s[i].e)
+		i = (i + 1) & t->mask;
+	return i;
+}
+
+/* Remove slot i by shifting back the entries whose probe sequence crosses
+ * it, then shrink a table that became sparse (best effort). */
+static void tab_remove_at(table *t, size_t i)
+{
+	size_t mask = t->mask;
+	size_t j = i;
+	for (;;) {
+		j = (j + 1) & mask;
+		if (!t->s[j].e)
+			break;
+		size_t k = (size_t)t->s[j].h & mask;
+		/* The entry at j may move to i only if its home k is not in (i, j]. */
+		bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+		if (stays)
+			continue;
+		t->s[i] = t->s[j];
+		i = j;
+	}
+	t->s[i].e = NULL;
+	t->s[i].h = 0;
+	t->n--;
+	size_t cap = mask + 1;
+	if (cap > TAB_MIN && t->n * 8 < cap)
+		(void)tab_resize(t, cap / 2);
+}
+
+/* Free t's slots (not the entries) and leave it empty. */
+static void tab_free(table *t)
+{
+	free(t->s);
+	memset(t, 0, sizeof(*t));
+}
+
+/* ---- backend ---------------------------------------------------------- */
+
+/* The state sid if it exists and is of kind `kind` (or of any kind when
+ * kind < 0); NULL otherwise. */
+static inline mstate *state_get(mem_be *b, uint32_t sid, int kind)
+{
+	if (UNLIKELY(sid >= b->nstates))
+		return NULL;
+	mstate *s = &b->states[sid];
+	if (kind >= 0 && (int)s->kind != kind)
+		return NULL;
+	return s;
+}
+
+/* Allocate a block for a new entry (or prefix node) with room for `cap`
+ * value bytes, fill its header and key material. NULL on ENOMEM. */
+static ent *ent_new(mem_be *b, size_t pre, const fl_skey *k, const uint8_t *uk, uint32_t uklen, size_t cap)
+{
+	size_t off = voff(k->klen, k->nslen, uklen);
+	size_t size = pre + off + cap;
+	uint8_t cls;
+	uint8_t *blk = blk_alloc(b, size, &cls);
+	if (!blk)
+		return NULL;
+	ent *e = (ent *)(blk + pre);
+	size_t room = cls == CLS_LARGE ? cap : cls_size(cls) - pre - off;
+	e->vlen = 0;
+	e->vcap = (uint32_t)(room > UINT32_MAX ? UINT32_MAX : room);
+	e->klen = k->klen;
+	e->nslen = k->nslen;
+	e->uklen = uklen;
+	e->kg = k->kg;
+	e->cls = cls;
+	e->pad_ = 0;
+	uint8_t *m = ekey(e);
+	if (k->klen)
+		memcpy(m, k->key, k->klen);
+	if (k->nslen)
+		memcpy(m + k->klen, k->ns, k->nslen);
+	if (uklen)
+		memcpy(m + k->klen + k->nslen, uk, uklen);
+	return e;
+}
+
+/* Move entry e (held by slot sl of a state of kind `kind`) to a block with
+ * room for `cap` value bytes, keeping its value bytes when `keep`. Patches
+ * the slot and, for map entries, the sibling links. Returns the new entry,
+ * or NULL on ENOMEM (e untouched). */
+static ent *ent_grow(mem_be *b, fl_state_kind kind, slot *sl, ent *e, size_t cap, bool keep)
+{
+	size_t pre = pre_size(kind);
+	size_t off = voff(e->klen, e->nslen, e->uklen);
+	size_t size = pre + off + cap;
+	uint8_t *old = (uint8_t *)e - pre;
+	ent *ne;
+	if (e->cls == CLS_LARGE && size > SMALL_MAX) {
+		uint8_t *blk = realloc(old, size); /* keeps the contents */
+		if (!blk)
+			return NULL;
+		ne = (ent *)(blk + pre);
+		ne->vcap = (uint32_t)cap;
+	} else {
+		uint8_t cls;
+		uint8_t *blk = blk_alloc(b, size, &cls);
+		if (!blk)
+			return NULL;
+		memcpy(blk, old, pre + off + (keep ? e->vlen : 0));
+		ne = (ent *)(blk + pre);
+		size_t room = cls == CLS_LARGE ? cap : cls_size(cls) - pre - off;
+		ne->vcap = (uint32_t)(room > UINT32_MAX ? UINT32_MAX : room);
+		ne->cls = cls;
+		blk_free(b, old, e->cls);
+	}
+	if (!keep)
+		ne->vlen = 0;
+	sl->e = ne;
+	if (kind == FL_STATE_MAP) {
+		mlink *ml = mlink_of(ne);
+		if (ml->prev)
+			mlink_of(ml->prev)->next = ne;
+		else
+			plink_of(ml->pfx)->head = ne;
+		if (ml->next)
+			mlink_of(ml->next)->prev = ne;
+	}
+	return ne;
+}
+
+/* How upsert sizes an entry. */
+enum { UP_SET, UP_APPEND };
+
+/* Find or create the entry for (k, uk). `h` is the entry's full hash, `hp`
+ * the prefix hash (map state only).
+ *  UP_SET:    room for `n` value bytes; an existing entry that must move
+ *             loses its value (vlen 0), one that fits keeps vlen as is.
+ *  UP_APPEND: room for `n` more bytes after the current value, which is
+ *             kept; growth is amortised (at least 1.5x).
+ * *created tells a new entry (vlen 0). Returns FLINC_OK with *out set,
+ * FLINC_EINVAL when the value would pass 4 GiB, or FLINC_ENOMEM with
+ * nothing changed but possibly table capacity. */
+static int upsert(mem_be *b, mstate *s, uint64_t h, uint64_t hp, const fl_skey *k, const uint8_t *uk,
+		  uint32_t uklen, size_t n, int mode, ent **out, bool *created)
+{
+	table *t = &s->t;
+	bool found = false, moved;
+	size_t i = 0;
+	if (LIKELY(t->s != NULL))
+		i = tab_find(t, h, k, uk, uklen, &found);
+	if (found) {
+		ent *e = t->s[i].e;
+		size_t cap = n;
+		*created = false;
+		if (mode == UP_APPEND) {
+			cap = (size_t)e->vlen + n;
+			if (cap > UINT32_MAX)
+				return FLINC_EINVAL;
+		}
+		if (LIKELY(e->vcap >= cap)) {
+			*out = e;
+			return FLINC_OK;
+		}
+		if (mode == UP_APPEND) {
+			size_t more = (size_t)e->vcap + e->vcap / 2;
+			if (more > cap)
+				cap = more > UINT32_MAX ? UINT32_MAX : more;
+		}
+		e = ent_grow(b, s->kind, &t->s[i], e, cap, mode == UP_APPEND);
+		*out = e;
+		return e ? FLINC_OK : FLINC_ENOMEM;
+	}
+	if (tab_reserve(t, &moved))
+		return FLINC_ENOMEM;
+	if (moved)
+		i = tab_empty(t, h);
+
+	ent *pfx = NULL;
+	bool pfx_new = false;
+	size_t pi = 0;
+	if (s->kind == FL_STATE_MAP) {
+		table *pt = &s->p;
+		bool pfound = false, pmoved;
+		if (pt->s)
+			pi = tab_find(pt, hp, k, NULL, 0, &pfound);
+		if (pfound) {
+			pfx = pt->s[pi].e;
+		} else {
+			if (tab_reserve(pt, &pmoved))
+				return FLINC_ENOMEM;
+			if (pmoved)
+				pi = tab_empty(pt, hp);
+			pfx = ent_new(b, sizeof(plink), k, NULL, 0, 0);
+			if (!pfx)
+				return FLINC_ENOMEM;
+			plink_of(pfx)->head = NULL;
+			plink_of(pfx)->h = hp;
+			pfx_new = true;
+		}
+	}
+
+	ent *e = ent_new(b, pre_size(s->kind), k, uk, uklen, n);
+	if (!e) {
+		if (pfx_new)
+			ent_free(b, s->kind, pfx, true);
+		return FLINC_ENOMEM;
+	}
+	t->s[i].h = h;
+	t->s[i].e = e;
+	t->n++;
+	if (s->kind == FL_STATE_MAP) {
+		if (pfx_new) {
+			s->p.s[pi].h = hp;
+			s->p.s[pi].e = pfx;
+			s->p.n++;
+		}
+		mlink *ml = mlink_of(e);
+		plink *pl = plink_of(pfx);
+		ml->h = h;
+		ml->pfx = pfx;
+		ml->prev = NULL;
+		ml->next = pl->head;
+		if (pl->head)
+			mlink_of(pl->head)->prev = e;
+		pl->head = e;
+	}
+	*created = true;
+	*out = e;
+	return FLINC_OK;
+}
+
+/* Unlink map entry e from its prefix, freeing the prefix node when it was
+ * the last one. */
+static void map_unlink(mem_be *b, mstate *s, ent *e)
+{
+	mlink *ml = mlink_of(e);
+	plink *pl = plink_of(ml->pfx);
+	if (ml->prev)
+		mlink_of(ml->prev)->next = ml->next;
+	else
+		pl->head = ml->next;
+	if (ml->next)
+		mlink_of(ml->next)->prev = ml->prev;
+	if (!pl->head) {
+		tab_remove_at(&s->p, tab_slot_of(&s->p, pl->h, ml->pfx));
+		ent_free(b, s->kind, ml->pfx, true);
+	}
+}
+
+/* open: record the key-group range. Errors: FLINC_EINVAL for a bad range. */
+static int mem_open(void *be, const fl_backend_params *p, char *err, size_t errcap)
+{
+	mem_be *b = be;
+	memset(b, 0, sizeof(*b));
+	b->kg_first = 0;
+	b->kg_last = UINT16_MAX;
+	if (p && (p->kg_first || p->kg_last)) {
+		if (p->kg_first < 0 || p->kg_last < p->kg_first || p->kg_last > UINT16_MAX ||
+		    (p->max_parallelism > 0 && p->kg_last >= p->max_parallelism)) {
+			if (err && errcap)
+				snprintf(err, errcap, "hashmap backend: bad key-group range [%d, %d] (max parallelism %d)",
+					 p->kg_first, p->kg_last, p->max_parallelism);
+			return FLINC_EINVAL;
+		}
+		b->kg_first = p->kg_first;
+		b->kg_last = p->kg_last;
+	}
+	return FLINC_OK;
+}
+
+/* close: free every entry, table, name and chunk. Safe on a zeroed or
+ * already closed instance; `be` itself belongs to the runtime. */
+static void mem_close(void *be)
+{
+	mem_be *b = be;
+	for (uint32_t si = 0; si < b->nstates; si++) {
+		mstate *s = &b->states[si];
+		/* Slab blocks go with their chunks; only large blocks need a free. */
+		for (size_t i = 0; s->t.s && i <= s->t.mask; i++)
+			if (s->t.s[i].e && s->t.s[i].e->cls == CLS_LARGE)
+				ent_free(b, s->kind, s->t.s[i].e, false);
+		for (size_t i = 0; s->p.s && i <= s->p.mask; i++)
+			if (s->p.s[i].e && s->p.s[i].e->cls == CLS_LARGE)
+				ent_free(b, s->kind, s->p.s[i].e, true);
+		tab_free(&s->t);
+		tab_free(&s->p);
+		free(s->name);
+	}
+	free(b->states);
+	for (void *ch = b->chunks; ch;) {
+		void *next = ((void **)ch)[0];
+		UNPOISON(ch, ((size_t *)ch)[1]);
+		free(ch);
+		ch = next;
+	}
+	memset(b, 0, sizeof(*b));
+}
+
+/* declare: the id of state `name` (copied), created on first use.
+ * Errors: FLINC_EINVAL (bad arguments or kind differs), FLINC_ENOMEM. */
+static int mem_declare(void *be, const char *name, fl_state_kind kind, uint32_t *sid)
+{
+	mem_be *b = be;
+	if (!name || !sid || (kind != FL_STATE_VALUE && kind != FL_STATE_LIST && kind != FL_STATE_MAP))
+		return FLINC_EINVAL;
+	for (uint32_t i = 0; i < b->nstates; i++) {
+		if (strcmp(b->states[i].name, name) == 0) {
+			if (b->states[i].kind != kind)
+				return FLINC_EINVAL;
+			*sid = i;
+			return FLINC_OK;
+		}
+	}
+	if (b->nstates == b->capstates) {
+		uint32_t ncap = b->capstates ? b->capstates * 2 : 8;
+		mstate *ns = realloc(b->states, ncap * sizeof(*ns));
+		if (!ns)
+			return FLINC_ENOMEM;
+		b->states = ns;
+		b->capstates = ncap;
+	}
+	char *copy = strdup(name);
+	if (!copy)
+		return FLINC_ENOMEM;
+	mstate *s = &b->states[b->nstates];
+	memset(s, 0, sizeof(*s));
+	s->name = copy;
+	s->kind = kind;
+	*sid = b->nstates++;
+	return FLINC_OK;
+}
+
+/* get: value (or whole list) of k; *val points into the entry.
+ * Errors: FLINC_ENOENT when absent, FLINC_EINVAL. */
+static int mem_get(void *be, uint32_t sid, const fl_skey *k, const void **val, size_t *len)
+{
+	mem_be *b = be;
+	mstate *s = state_get(b, sid, -1);
+	if (UNLIKELY(!s || s->kind == FL_STATE_MAP || !skey_ok(k)))
+		return FLINC_EINVAL;
+	if (!s->t.n)
+		return FLINC_ENOENT;
+	bool found;
+	uint64_t h = hfinal(hprefix(k));
+	size_t i = tab_find(&s->t, h, k, NULL, 0, &found);
+	if (!found)
+		return FLINC_ENOENT;
+	ent *e = s->t.s[i].e;
+	*val = evalue(e);
+	*len = e->vlen;
+	return FLINC_OK;
+}
+
+/* put: set the value (or the whole encoded list) of k to a copy of val.
+ * Errors: FLINC_EINVAL, FLINC_ENOMEM. */
+static int mem_put(void *be, uint32_t sid, const fl_skey *k, const void *val, size_t len)
+{
+	mem_be *b = be;
+	mstate *s = state_get(b, sid, -1);
+	if (UNLIKELY(!s || s->kind == FL_STATE_MAP || !skey_ok(k) || len > UINT32_MAX || (len && !val)))
+		return FLINC_EINVAL;
+	bool created;
+	ent *e;
+	int rc = upsert(b, s, hfinal(hprefix(k)), 0, k, NULL, 0, len, UP_SET, &e, &created);
+	if (rc)
+		return rc;
+	if (len)
+		memcpy(evalue(e), val, len);
+	e->vlen = (uint32_t)len;
+	return FLINC_OK;
+}
+
+/* put_inplace: a writable value of exactly len bytes for k, zeroed and
+ * *created=true when new (or when the old value had another length).
+ * NULL on a bad argument or ENOMEM. */
+static void *mem_put_inplace(void *be, uint32_t sid, const fl_skey *k, size_t len, bool *created)
+{
+	mem_be *b = be;
+	mstate *s = state_get(b, sid, FL_STATE_VALUE);
+	if (UNLIKELY(!s || !skey_ok(k) || len > UINT32_MAX || !created))
+		return NULL;
+	ent *e;
+	if (upsert(b, s, hfinal(hprefix(k)), 0, k, NULL, 0, len, UP_SET, &e, created))
+		return NULL;
+	uint8_t *v = evalue(e);
+	if (LIKELY(!*created && e->vlen == len))
+		return v;
+	memset(v, 0, len);
+	e->vlen = (uint32_t)len;
+	*created = true;
+	return v;
+}
+
+/* remove: drop k's entry (map state: every user key under k). Absent is OK.
+ * Errors: FLINC_EINVAL. */
+static int mem_remove(void *be, uint32_t sid, const fl_skey *k)
+{
+	mem_be *b = be;
+	mstate *s = state_get(b, sid, -1);
+	if (UNLIKELY(!s || !skey_ok(k)))
+		return FLINC_EINVAL;
+	uint64_t hp = hprefix(k);
+	bool found;
+	if (s->kind != FL_STATE_MAP) {
+		if (!s->t.n)
+			return FLINC_OK;
+		size_t i = tab_find(&s->t, hfinal(hp), k, NULL, 0, &found);
+		if (found) {
+			ent *e = s->t.s[i].e;
+			tab_remove_at(&s->t, i);
+			ent_free(b, s->kind, e, false);
+		}
+		return FLINC_OK;
+	}
+	if (!s->p.n)
+		return FLINC_OK;
+	uint64_t ph = hfinal(hp);
+	size_t pi = tab_find(&s->p, ph, k, NULL, 0, &found);
+	if (!found)
+		return FLINC_OK;
+	ent *pfx = s->p.s[pi].e;
+	tab_remove_at(&s->p, pi);
+	for (ent *e = plink_of(pfx)->head; e;) {
+		mlink *ml = mlink_of(e);
+		ent *next = ml->next;
+		tab_remove_at(&s->t, tab_slot_of(&s->t, ml->h, e));
+		ent_free(b, s->kind, e, false);
+		e = next;
+	}
+	ent_free(b, s->kind, pfx, true);
+	return FLINC_OK;
+}
+
+/* list_append: add one element ([u32 LE length][bytes]) to k's list.
+ * Errors: FLINC_EINVAL (also when the list would pass 4 GiB), FLINC_ENOMEM. */
+static int mem_list_append(void *be, uint32_t sid, const fl_skey *k, const void *elem, size_t len)
+{
+	mem_be *b = be;
+	mstate *s = state_get(b, sid, FL_STATE_LIST);
+	if (UNLIKELY(!s || !skey_ok(k) || len > UINT32_MAX - 4 || (len && !elem)))
+		return FLINC_EINVAL;
+	bool created;
+	ent *e;
+	int rc = upsert(b, s, hfinal(hprefix(k)), 0, k, NULL, 0, 4 + len, UP_APPEND, &e, &created);
+	if (rc)
+		return rc;
+	uint8_t *p = evalue(e) + e->vlen;
+	uint32_t n = (uint32_t)len;
+	p[0] = (uint8_t)n;
+	p[1] = (uint8_t)(n >> 8);
+	p[2] = (uint8_t)(n >> 16);
+	p[3] = (uint8_t)(n >> 24);
+	if (len)
+		memcpy(p + 4, elem, len);
+	e->vlen += 4 + n;
+	return FLINC_OK;
+}
+
+/* A user key the backend can read and store. */
+static inline bool uk_ok(const void *uk, size_t uklen) { return (uk || !uklen) && uklen <= UINT32_MAX; }
+
+/* map_get: the value under user key uk of k. Errors: FLINC_ENOENT,
+ * FLINC_EINVAL. */
+static int mem_map_get(void *be, uint32_t sid, const fl_skey *k, const void *uk, size_t uklen, const void **val,
+		       size_t *len)
+{
+	mem_be *b = be;
+	mstate *s = state_get(b, sid, FL_STATE_MAP);
+	if (UNLIKELY(!s || !skey_ok(k) || !uk_ok(uk, uklen)))
+		return FLINC_EINVAL;
+	if (!s->t.n)
+		return FLINC_ENOENT;
+	bool found;
+	uint64_t h = hwith_uk(hprefix(k), uk, uklen);
+	size_t i = tab_find(&s->t, h, k, uk, (uint32_t)uklen, &found);
+	if (!found)
+		return FLINC_ENOENT;
+	ent *e = s->t.s[i].e;
+	*val = evalue(e);
+	*len = e->vlen;
+	return FLINC_OK;
+}
+
+/* map_put: set user key uk of k to a copy of val. Errors: FLINC_EINVAL,
+ * FLINC_ENOMEM. */
+static int mem_map_put(void *be, uint32_t sid, const fl_skey *k, const void *uk, size_t uklen, const void *val,
+		       size_t len)
+{
+	mem_be *b = be;
+	mstate *s = state_get(b, sid, FL_STATE_MAP);
+	if (UNLIKELY(!s || !skey_ok(k) || !uk_ok(uk, uklen) || len > UINT32_MAX || (len && !val)))
+		return FLINC_EINVAL;
+	bool created;
+	uint64_t hp = hprefix(k);
+	uint64_t h = hwith_uk(hp, uk, uklen);
+	ent *e;
+	int rc = upsert(b, s, h, hfinal(hp), k, uk, (uint32_t)uklen, len, UP_SET, &e, &created);
+	if (rc)
+		return rc;
+	if (len)
+		memcpy(evalue(e), val, len);
+	e->vlen = (uint32_t)len;
+	return FLINC_OK;
+}
+
+/* map_remove: drop user key uk of k; absent is OK. Errors: FLINC_EINVAL. */
+static int mem_map_remove(void *be, uint32_t sid, const fl_skey *k, const void *uk, size_t uklen)
+{
+	mem_be *b = be;
+	mstate *s = state_get(b, sid, FL_STATE_MAP);
+	if (UNLIKELY(!s || !skey_ok(k) || !uk_ok(uk, uklen)))
+		return FLINC_EINVAL;
+	if (!s->t.n)
+		return FLINC_OK;
+	bool found;
+	uint64_t h = hwith_uk(hprefix(k), uk, uklen);
+	size_t i = tab_find(&s->t, h, k, uk, (uint32_t)uklen, &found);
+	if (!found)
+		return FLINC_OK;
+	ent *e = s->t.s[i].e;
+	map_unlink(b, s, e);
+	tab_remove_at(&s->t, i);
+	ent_free(b, s->kind, e, false);
+	return FLINC_OK;
+}
+
+/* map_iter: call fn for each user key of k (most recently added first);
+ * the first non-zero from fn is returned. Errors: FLINC_EINVAL. */
+static int mem_map_iter(void *be, uint32_t sid, const fl_skey *k,
+			int (*fn)(void *ud, const void *uk, size_t uklen, const void *val, size_t len), void *ud)
+{
+	mem_be *b = be;
+	mstate *s = state_get(b, sid, FL_STATE_MAP);
+	if (UNLIKELY(!s || !skey_ok(k) || !fn))
+		return FLINC_EINVAL;
+	if (!s->p.n)
+		return FLINC_OK;
+	bool found;
+	size_t pi = tab_find(&s->p, hfinal(hprefix(k)), k, NULL, 0, &found);
+	if (!found)
+		return FLINC_OK;
+	for (ent *e = plink_of(s->p.s[pi].e)->head; e; e = mlink_of(e)->next) {
+		int rc = fn(ud, ekey(e) + e->klen + e->nslen, e->uklen, evalue(e), e->vlen);
+		if (rc)
+			return rc;
+	}
+	return FLINC_OK;
+}
+
+/* scan: every entry of sid in key groups [kg_first, kg_last], ascending by
+ * key group (a counting sort of the entries, done in a temporary array).
+ * Returns fn's first non-zero, or FLINC_EINVAL / FLINC_ENOMEM. */
+static int mem_scan(void *be, uint32_t sid, int kg_first, int kg_last, fl_scan_fn fn, void *ud)
+{
+	mem_be *b = be;
+	mstate *s = state_get(b, sid, -1);
+	if (!s || !fn)
+		return FLINC_EINVAL;
+	if (kg_first < 0)
+		kg_first = 0;
+	if (kg_last > UINT16_MAX)
+		kg_last = UINT16_MAX;
+	if (!s->t.n || kg_first > kg_last)
+		return FLINC_OK;
+	size_t nkg = (size_t)(kg_last - kg_first) + 1;
+	size_t *start = calloc(nkg + 1, sizeof(size_t));
+	if (!start)
+		return FLINC_ENOMEM;
+	size_t m = 0;
+	for (size_t i = 0; i <= s->t.mask; i++) {
+		const ent *e = s->t.s[i].e;
+		if (e && e->kg >= kg_first && e->kg <= kg_last) {
+			start[e->kg - kg_first + 1]++;
+			m++;
+		}
+	}
+	int rc = FLINC_OK;
+	if (!m)
+		goto out;
+	for (size_t g = 1; g <= nkg; g++)
+		start[g] += start[g - 1];
+	ent **order = malloc(m * sizeof(*order));
+	if (!order) {
+		rc = FLINC_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i <= s->t.mask; i++) {
+		ent *e = s->t.s[i].e;
+		if (e && e->kg >= kg_first && e->kg <= kg_last)
+			order[start[e->kg - kg_first]++] = e;
+	}
+	bool is_map = s->kind == FL_STATE_MAP;
+	for (size_t j = 0; j < m && !rc; j++) {
+		const ent *e = order[j];
+		const uint8_t *key = ekey(e);
+		rc = fn(ud, e->kg, key, e->klen, key + e->klen, e->nslen, is_map ? key + e->klen + e->nslen : NULL,
+			e->uklen, evalue(e), e->vlen);
+	}
+	free(order);
+out:
+	free(start);
+	return rc;
+}
+
+/* count: entries of sid (map state: user-key entries); 0 for a bad sid. */
+static size_t mem_count(void *be, uint32_t sid)
+{
+	mstate *s = state_get(be, sid, -1);
+	return s ? s->t.n : 0;
+}
+
+const fl_backend_ops fl_backend_memory = {
+	.version = FL_BACKEND_VERSION,
+	.name = "hashmap",
+	.priv_size = sizeof(mem_be),
+	.open = mem_open,
+	.close = mem_close,
+	.declare = mem_declare,
+	.get = mem_get,
+	.put = mem_put,
+	.put_inplace = mem_put_inplace,
+	.remove = mem_remove,
+	.list_append = mem_list_append,
+	.map_get = mem_map_get,
+	.map_put = mem_map_put,
+	.map_remove = mem_map_remove,
+	.map_iter = mem_map_iter,
+	.scan = mem_scan,
+	.count = mem_count,
+};
