@@ -534,16 +534,17 @@ FLINC_API flinc_stream *flinc_side_output(flinc_stream *of, const flinc_tag *tag
 	return s;
 }
 
-FLINC_API void flinc_sink(flinc_stream *in, const char *name, const flinc_sink_fn *fn, const void *arg)
+FLINC_API flinc_stream *flinc_sink(flinc_stream *in, const char *name, const flinc_sink_fn *fn, const void *arg)
 {
-	if (!usable(in, "sink")) return;
+	if (!usable(in, "sink")) return dead_stream(in->env, NULL);
 	if (!fn || fn->version != FLINC_FN_VERSION || !fn->write) {
 		flinc_env_fail(in->env, "sink %s: sink function missing, of another version, or without write",
 			       name ? name : "");
-		return;
+		return dead_stream(in->env, NULL);
 	}
 	flinc_stream *s = one_input(in, FL_NODE_SINK, name, arg, NULL);
 	in->env->nodes[s->node]->u.sink.fn = fn;
+	return s;
 }
 
 /* ---- validation ------------------------------------------------------ */

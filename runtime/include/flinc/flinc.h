@@ -402,11 +402,13 @@ FLINC_API flinc_stream *flinc_window(flinc_stream *in, const char *name, const f
 /* The records an operator emitted to `tag`. */
 FLINC_API flinc_stream *flinc_side_output(flinc_stream *of, const flinc_tag *tag);
 
-/* Sinks. */
-FLINC_API void flinc_sink(flinc_stream *in, const char *name, const flinc_sink_fn *fn, const void *arg);
+/* Sinks. flinc_sink returns a stream without records, only to give the sink
+ * a uid or a parallelism. */
+FLINC_API flinc_stream *flinc_sink(flinc_stream *in, const char *name, const flinc_sink_fn *fn, const void *arg);
 /* One address for every shipped job's --output: "-" stdout, "" or NULL
  * discard (counted), "kafka://..." (absent until the Kafka connector), else a
  * folder written exactly-once (committed files never start with a dot).
+ * The sink's uid is `name` when no other operator has that uid.
  * Returns FLINC_OK or records the error in the env. */
 FLINC_API int flinc_sink_to(flinc_stream *in, const char *name, const char *address, flinc_format_fn fmt);
 /* Text lines from an --input address: a file or folder path. */

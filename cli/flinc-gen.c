@@ -1,0 +1,273 @@
+/*
+ * flinc-gen - writes the seed streams of the shipped jobs.
+ *
+ *   flinc-gen MODE [options]        MODE: transactions | user-events | iot | nexmark
+ *   flinc-gen MODE --help
+ *
+ * Each mode is one entry of MODES below: a name, a one-line summary and a
+ * `run(argc, argv)` function that gets the arguments after flinc-gen itself
+ * (argv[0] is the mode name) and returns the exit status: 0 done, 1 failed
+ * (I/O), 2 usage error, with one line on stderr naming the problem.
+ *
+ * Adding a mode: write cli/gen-<mode>.c defining
+ *     int fg_<mode>_main(int argc, char **argv);
+ * and add that file to the flinc-gen target in cli/CMakeLists.txt. The
+ * declarations below are weak, so a mode whose file is not linked in yet is
+ * listed but refused with a clear message, and nothing here needs to change.
+ * (If modes start sharing helpers, move fg_mode and them to cli/flinc-gen.h.)
+ *
+ * The nexmark mode lives here: it writes the Nexmark line format of
+ * docs/nexmark.md with the generator of jobs/common/nexmark_gen.c, the same
+ * events `nexmark.so` generates with the same --seed and --rate.
+ *
+ * flinc-gen does not link the flinc runtime.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nexmark_gen.h"
+
+typedef struct fg_mode {
+	const char *name;
+	const char *summary;
+	int (*run)(int argc, char **argv);
+} fg_mode;
+
+/* Modes implemented in other files (weak: NULL until linked in). */
+int fg_transactions_main(int argc, char **argv) __attribute__((weak));
+int fg_user_events_main(int argc, char **argv) __attribute__((weak));
+int fg_iot_main(int argc, char **argv) __attribute__((weak));
+
+static int nexmark_main(int argc, char **argv);
+
+static const fg_mode MODES[] = {
+	{"transactions", "payment transactions with isFraud labels (JSON lines)", fg_transactions_main},
+	{"user-events", "web user events (JSON lines)", fg_user_events_main},
+	{"iot", "IoT sensor readings with isAnomaly labels (JSON lines)", fg_iot_main},
+	{"nexmark", "Nexmark persons, auctions and bids (docs/nexmark.md line format)", nexmark_main},
+};
+#define NMODES (sizeof MODES / sizeof MODES[0])
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: flinc-gen MODE [options]   (flinc-gen MODE --help for its options)\n\nmodes:\n");
+	for (size_t i = 0; i < NMODES; i++)
+		fprintf(f, "  %-13s %s%s\n", MODES[i].name, MODES[i].summary,
+			MODES[i].run ? "" : " [not built in]");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "flinc-gen: missing MODE (one of transactions, user-events, iot, nexmark; try --help)\n");
+		return 2;
+	}
+	const char *m = argv[1];
+	if (!strcmp(m, "--help") || !strcmp(m, "-h") || !strcmp(m, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < NMODES; i++) {
+		if (strcmp(m, MODES[i].name) != 0)
+			continue;
+		if (!MODES[i].run) {
+			fprintf(stderr, "flinc-gen: mode '%s' is not built into this flinc-gen\n", m);
+			return 2;
+		}
+		return MODES[i].run(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "flinc-gen: unknown mode '%s' (one of transactions, user-events, iot, nexmark)\n", m);
+	return 2;
+}
+
+/* ---- option helpers (for `--name value` and `--name=value`) --------- */
+
+/* If argv[*i] is option `name`, set *val to its value (consuming the next
+ * argument when needed) and return 1; 0 if it is another option; -1 (after a
+ * message) if the value is missing. */
+static int opt_value(const char *mode, int argc, char **argv, int *i, const char *name, const char **val)
+{
+	const char *a = argv[*i];
+	size_t n = strlen(name);
+	if (strncmp(a, name, n) != 0)
+		return 0;
+	if (a[n] == '=') {
+		*val = a + n + 1;
+		return 1;
+	}
+	if (a[n] != '\0')
+		return 0;
+	if (*i + 1 >= argc) {
+		fprintf(stderr, "flinc-gen %s: option %s needs a value\n", mode, name);
+		return -1;
+	}
+	*val = argv[++*i];
+	return 1;
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	if (!*s || *s == '-' || *s == '+')
+		return false;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* ---- nexmark mode ---------------------------------------------------- */
+
+static void nexmark_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: flinc-gen nexmark [--events N] [--seed S] [--rate R] [--paced] [--output FILE|-]\n"
+		"  --events N   number of events (alias --count; default 10000000; 0 = endless)\n"
+		"  --seed S     generator seed (default 0)\n"
+		"  --rate R     events per second of event time: event k has dateTime\n"
+		"               2026-01-01T00:00:00Z + floor(k*1000/R) ms (default 10000)\n"
+		"  --paced      also write at R events per second of wall-clock time\n"
+		"               (default: as fast as possible)\n"
+		"  --output O   file to write, or - for stdout (default -)\n"
+		"One event per line, tab-separated, format in docs/nexmark.md.\n");
+}
+
+static int nexmark_main(int argc, char **argv)
+{
+	const char *mode = "nexmark";
+	uint64_t events = 10000000, seed = 0, rate = NEXMARK_DEFAULT_RATE;
+	const char *output = "-";
+	bool paced = false;
+
+	for (int i = 1; i < argc; i++) {
+		const char *v = NULL, *a = argv[i];
+		int r;
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			nexmark_usage(stdout);
+			return 0;
+		}
+		if (!strcmp(a, "--paced")) {
+			paced = true;
+			continue;
+		}
+		uint64_t *num = NULL;
+		const char *name = NULL;
+		if ((r = opt_value(mode, argc, argv, &i, "--events", &v)) || (r = opt_value(mode, argc, argv, &i, "--count", &v))) {
+			num = &events;
+			name = "--events";
+		} else if ((r = opt_value(mode, argc, argv, &i, "--seed", &v))) {
+			num = &seed;
+			name = "--seed";
+		} else if ((r = opt_value(mode, argc, argv, &i, "--rate", &v))) {
+			num = &rate;
+			name = "--rate";
+		} else if ((r = opt_value(mode, argc, argv, &i, "--output", &v))) {
+			if (r > 0)
+				output = v;
+		} else {
+			fprintf(stderr, "flinc-gen nexmark: unknown option '%s' (try --help)\n", a);
+			return 2;
+		}
+		if (r < 0)
+			return 2;
+		if (num && !parse_u64(v, num)) {
+			fprintf(stderr, "flinc-gen nexmark: %s needs a non-negative integer, got '%s'\n", name, v);
+			return 2;
+		}
+	}
+
+	nexmark_gen_cfg cfg;
+	nexmark_gen_cfg_default(&cfg);
+	cfg.seed = seed;
+	cfg.rate = rate;
+	const char *bad = nexmark_gen_cfg_check(&cfg);
+	if (bad) {
+		fprintf(stderr, "flinc-gen nexmark: %s\n", bad);
+		return 2;
+	}
+	if (!strncmp(output, "kafka://", 8)) {
+		fprintf(stderr, "flinc-gen nexmark: kafka output is not supported yet; write a file or -\n");
+		return 2;
+	}
+
+	FILE *out = stdout;
+	if (strcmp(output, "-") != 0) {
+		out = fopen(output, "w");
+		if (!out) {
+			fprintf(stderr, "flinc-gen nexmark: cannot open %s: %s\n", output, strerror(errno));
+			return 1;
+		}
+	}
+
+	enum { BUF = 1 << 20 };
+	char *buf = malloc(BUF);
+	if (!buf) {
+		fprintf(stderr, "flinc-gen nexmark: out of memory\n");
+		return 1;
+	}
+	size_t used = 0;
+	char scratch[NEXMARK_SCRATCH_MAX];
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = 0;
+
+	for (uint64_t k = 0; events == 0 || k < events; k++) {
+		nexmark_event ev;
+		nexmark_gen_event(&cfg, k, &ev, scratch, sizeof scratch);
+		size_t need = nexmark_format_line(&ev, buf + used, BUF - used);
+		if (need + 1 > BUF - used) {
+			if (used && fwrite(buf, 1, used, out) != used)
+				goto write_error;
+			used = 0;
+			need = nexmark_format_line(&ev, buf, BUF);
+			if (need + 1 > BUF) {
+				fprintf(stderr, "flinc-gen nexmark: event %" PRIu64 " too long\n", k);
+				rc = 1;
+				goto done;
+			}
+		}
+		used += need;
+		buf[used++] = '\n';
+
+		if (paced && (k & 255) == 255) {
+			/* Event k+1 is due at t0 + (k+1)/rate s. */
+			if (used && fwrite(buf, 1, used, out) != used)
+				goto write_error;
+			used = 0;
+			fflush(out);
+			double due = (double)(k + 1) / (double)rate;
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			double elapsed = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) * 1e-9;
+			if (due > elapsed) {
+				double d = due - elapsed;
+				struct timespec ts = {(time_t)d, (long)((d - (double)(time_t)d) * 1e9)};
+				nanosleep(&ts, NULL);
+			}
+		}
+	}
+	if (used && fwrite(buf, 1, used, out) != used)
+		goto write_error;
+	if (fflush(out) != 0)
+		goto write_error;
+	goto done;
+
+write_error:
+	fprintf(stderr, "flinc-gen nexmark: writing %s: %s\n", output, strerror(errno));
+	rc = 1;
+done:
+	free(buf);
+	if (out != stdout && fclose(out) != 0 && rc == 0) {
+		fprintf(stderr, "flinc-gen nexmark: closing %s: %s\n", output, strerror(errno));
+		rc = 1;
+	}
+	return rc;
+}

@@ -1,0 +1,1452 @@
+/*
+ * nexmark.c - the Nexmark benchmark queries q0, q1, q2, q3, q5, q7, q8 as a
+ * flinc job (definitions, formats and plans in docs/nexmark.md).
+ *
+ *   nexmark.so --query N [--events N] [--rate R] [--seed S] [--event-rate R]
+ *              [--input FILE|datagen] [--output ADDR] [--watermark-delay MS]
+ *
+ * Source: the built-in generator (jobs/common/nexmark_gen.c) as a datagen
+ * source, or a file in the Nexmark line format written by
+ * `flinc-gen nexmark`, parsed by a flat_map (malformed lines are rejected and
+ * counted). Output: JSON lines (field names as in the Nexmark Flink SQL
+ * queries, times as epoch milliseconds) to --output; without --output the
+ * results are discarded (benchmarks).
+ *
+ * Keys are 8-byte big-endian ids. Every stateful operator has a uid.
+ */
+#include <flinc/flinc.h>
+
+#include <string.h>
+
+#include "nexmark_gen.h"
+
+#define WINDOW_MS 10000 /* q5 window, q7 and q8 tumbling windows */
+#define Q5_SLIDE_MS 2000
+#define Q7_PARTITIONS 256 /* keys of q7's first (partial max) stage */
+
+/* ---- small helpers --------------------------------------------------- */
+
+static inline void put_be64(uint8_t *b, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		b[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static inline uint64_t get_be64(const uint8_t *b)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | b[i];
+	return v;
+}
+
+static inline size_t key_u64(uint8_t *buf, int64_t v)
+{
+	put_be64(buf, (uint64_t)v);
+	return 8;
+}
+
+/* The id a keyed operator is working on (8-byte key). */
+static int64_t current_key(flinc_ctx *c)
+{
+	size_t len = 0;
+	const uint8_t *k = flinc_ctx_key(c, &len);
+	return k && len == 8 ? (int64_t)get_be64(k) : 0;
+}
+
+/* Start of the window of `size` ms holding ts (windows aligned to the epoch,
+ * as Flink's with offset 0). */
+static inline int64_t window_start(int64_t ts, int64_t size)
+{
+	int64_t r = ts % size;
+	return ts - (r < 0 ? r + size : r);
+}
+
+static inline void w_nstr(flinc_writer *w, nexmark_str s) { flinc_w_str(w, s.p, s.len); }
+
+static inline nexmark_str r_nstr(flinc_reader *r)
+{
+	nexmark_str s;
+	s.p = flinc_r_str(r, &s.len);
+	return s;
+}
+
+/* Read a msgpack array header and check its length. */
+static inline bool r_fields(flinc_reader *r, uint32_t n) { return flinc_r_array(r) == n && !r->err; }
+
+/* ---- JSON output ----------------------------------------------------- */
+
+/* snprintf-like writer: counts the full length, copies what fits. */
+typedef struct jw {
+	char *buf;
+	size_t cap, n;
+} jw;
+
+static inline void jw_raw(jw *w, const char *s, size_t len)
+{
+	if (w->n + len <= w->cap)
+		memcpy(w->buf + w->n, s, len);
+	w->n += len;
+}
+
+#define jw_lit(w, lit) jw_raw((w), (lit), sizeof(lit) - 1)
+
+static void jw_i64(jw *w, int64_t v)
+{
+	char tmp[24], *p = tmp + sizeof tmp;
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	jw_raw(w, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+/* A quoted JSON string: ", \ and control characters escaped; other bytes
+ * (UTF-8 included) copied as they are. */
+static void jw_str(jw *w, nexmark_str s)
+{
+	static const char hex[] = "0123456789abcdef";
+	jw_lit(w, "\"");
+	size_t run = 0;
+	for (size_t i = 0; i < s.len; i++) {
+		unsigned char ch = (unsigned char)s.p[i];
+		if (ch >= 0x20 && ch != '"' && ch != '\\')
+			continue;
+		jw_raw(w, s.p + run, i - run);
+		run = i + 1;
+		char esc[6] = {'\\', (char)ch, 0, 0, 0, 0};
+		size_t n = 2;
+		switch (ch) {
+		case '"': case '\\': break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			esc[1] = 'u';
+			esc[2] = '0';
+			esc[3] = '0';
+			esc[4] = hex[ch >> 4];
+			esc[5] = hex[ch & 15];
+			n = 6;
+		}
+		jw_raw(w, esc, n);
+	}
+	jw_raw(w, s.p + run, s.len - run);
+	jw_lit(w, "\"");
+}
+
+/* ---- record types ---------------------------------------------------- */
+
+/* nexmark_event: [kind, fields in the order of the line format]. */
+static int event_encode(const void *rec, flinc_writer *w)
+{
+	const nexmark_event *e = rec;
+	switch (e->kind) {
+	case NEXMARK_PERSON: {
+		const nexmark_person *p = &e->u.person;
+		flinc_w_array(w, 9);
+		flinc_w_uint(w, NEXMARK_PERSON);
+		flinc_w_int(w, p->id);
+		w_nstr(w, p->name);
+		w_nstr(w, p->email);
+		w_nstr(w, p->credit_card);
+		w_nstr(w, p->city);
+		w_nstr(w, p->state);
+		flinc_w_int(w, p->date_time);
+		w_nstr(w, p->extra);
+		break;
+	}
+	case NEXMARK_AUCTION: {
+		const nexmark_auction *a = &e->u.auction;
+		flinc_w_array(w, 11);
+		flinc_w_uint(w, NEXMARK_AUCTION);
+		flinc_w_int(w, a->id);
+		w_nstr(w, a->item_name);
+		w_nstr(w, a->description);
+		flinc_w_int(w, a->initial_bid);
+		flinc_w_int(w, a->reserve);
+		flinc_w_int(w, a->date_time);
+		flinc_w_int(w, a->expires);
+		flinc_w_int(w, a->seller);
+		flinc_w_int(w, a->category);
+		w_nstr(w, a->extra);
+		break;
+	}
+	case NEXMARK_BID: {
+		const nexmark_bid *b = &e->u.bid;
+		flinc_w_array(w, 8);
+		flinc_w_uint(w, NEXMARK_BID);
+		flinc_w_int(w, b->auction);
+		flinc_w_int(w, b->bidder);
+		flinc_w_int(w, b->price);
+		w_nstr(w, b->channel);
+		w_nstr(w, b->url);
+		flinc_w_int(w, b->date_time);
+		w_nstr(w, b->extra);
+		break;
+	}
+	}
+	return 0;
+}
+
+static int event_decode(flinc_reader *r, void *rec, flinc_arena *a)
+{
+	(void)a;
+	nexmark_event *e = rec;
+	uint32_t n = flinc_r_array(r);
+	int64_t kind = flinc_r_int(r);
+	if (kind == NEXMARK_PERSON && n == 9) {
+		nexmark_person *p = &e->u.person;
+		e->kind = NEXMARK_PERSON;
+		p->id = flinc_r_int(r);
+		p->name = r_nstr(r);
+		p->email = r_nstr(r);
+		p->credit_card = r_nstr(r);
+		p->city = r_nstr(r);
+		p->state = r_nstr(r);
+		p->date_time = flinc_r_int(r);
+		p->extra = r_nstr(r);
+	} else if (kind == NEXMARK_AUCTION && n == 11) {
+		nexmark_auction *x = &e->u.auction;
+		e->kind = NEXMARK_AUCTION;
+		x->id = flinc_r_int(r);
+		x->item_name = r_nstr(r);
+		x->description = r_nstr(r);
+		x->initial_bid = flinc_r_int(r);
+		x->reserve = flinc_r_int(r);
+		x->date_time = flinc_r_int(r);
+		x->expires = flinc_r_int(r);
+		x->seller = flinc_r_int(r);
+		x->category = flinc_r_int(r);
+		x->extra = r_nstr(r);
+	} else if (kind == NEXMARK_BID && n == 8) {
+		nexmark_bid *b = &e->u.bid;
+		e->kind = NEXMARK_BID;
+		b->auction = flinc_r_int(r);
+		b->bidder = flinc_r_int(r);
+		b->price = flinc_r_int(r);
+		b->channel = r_nstr(r);
+		b->url = r_nstr(r);
+		b->date_time = flinc_r_int(r);
+		b->extra = r_nstr(r);
+	} else {
+		return -1;
+	}
+	return r->err ? -1 : 0;
+}
+
+static const flinc_type event_type = {
+	.version = FLINC_TYPE_VERSION,
+	.name = "nexmark.Event",
+	.size = sizeof(nexmark_event),
+	.encode = event_encode,
+	.decode = event_decode,
+};
+
+/* q1: a bid with its price in euro thousandths (0.908 * price, exact). */
+typedef struct q1_bid {
+	int64_t auction, bidder;
+	int64_t price_milli; /* DECIMAL(23,3) as an integer count of 0.001 */
+	int64_t date_time;
+	nexmark_str extra;
+} q1_bid;
+
+static int q1_encode(const void *rec, flinc_writer *w)
+{
+	const q1_bid *b = rec;
+	flinc_w_array(w, 5);
+	flinc_w_int(w, b->auction);
+	flinc_w_int(w, b->bidder);
+	flinc_w_int(w, b->price_milli);
+	flinc_w_int(w, b->date_time);
+	w_nstr(w, b->extra);
+	return 0;
+}
+
+static int q1_decode(flinc_reader *r, void *rec, flinc_arena *a)
+{
+	(void)a;
+	q1_bid *b = rec;
+	if (!r_fields(r, 5))
+		return -1;
+	b->auction = flinc_r_int(r);
+	b->bidder = flinc_r_int(r);
+	b->price_milli = flinc_r_int(r);
+	b->date_time = flinc_r_int(r);
+	b->extra = r_nstr(r);
+	return r->err ? -1 : 0;
+}
+
+static const flinc_type q1_type = {
+	.version = FLINC_TYPE_VERSION, .name = "nexmark.Q1Bid", .size = sizeof(q1_bid),
+	.encode = q1_encode, .decode = q1_decode,
+};
+
+/* q2: (auction, price). POD. */
+typedef struct q2_row {
+	int64_t auction, price;
+} q2_row;
+
+/* Codec of the POD records made of two int64 fields. */
+static int i64x2_encode(const void *rec, flinc_writer *w)
+{
+	const int64_t *x = rec;
+	flinc_w_array(w, 2);
+	flinc_w_int(w, x[0]);
+	flinc_w_int(w, x[1]);
+	return 0;
+}
+
+static int i64x2_decode(flinc_reader *r, void *rec, flinc_arena *a)
+{
+	(void)a;
+	int64_t *x = rec;
+	if (!r_fields(r, 2))
+		return -1;
+	x[0] = flinc_r_int(r);
+	x[1] = flinc_r_int(r);
+	return r->err ? -1 : 0;
+}
+
+static const flinc_type q2_type = {
+	.version = FLINC_TYPE_VERSION, .name = "nexmark.Q2Row", .size = sizeof(q2_row),
+	.flags = FLINC_TYPE_POD, .encode = i64x2_encode, .decode = i64x2_decode,
+};
+
+/* q3: a person as the join keeps it; `match` = lives in OR, ID or CA (the
+ * others are kept without their strings so auctions waiting for them can be
+ * dropped). */
+typedef struct q3_person {
+	int64_t id;
+	int64_t match;
+	nexmark_str name, city, state;
+} q3_person;
+
+static int q3p_encode(const void *rec, flinc_writer *w)
+{
+	const q3_person *p = rec;
+	flinc_w_array(w, 5);
+	flinc_w_int(w, p->id);
+	flinc_w_int(w, p->match);
+	w_nstr(w, p->name);
+	w_nstr(w, p->city);
+	w_nstr(w, p->state);
+	return 0;
+}
+
+static int q3p_decode(flinc_reader *r, void *rec, flinc_arena *a)
+{
+	(void)a;
+	q3_person *p = rec;
+	if (!r_fields(r, 5))
+		return -1;
+	p->id = flinc_r_int(r);
+	p->match = flinc_r_int(r);
+	p->name = r_nstr(r);
+	p->city = r_nstr(r);
+	p->state = r_nstr(r);
+	return r->err ? -1 : 0;
+}
+
+static const flinc_type q3_person_type = {
+	.version = FLINC_TYPE_VERSION, .name = "nexmark.Q3Person", .size = sizeof(q3_person),
+	.encode = q3p_encode, .decode = q3p_decode,
+};
+
+/* q3: an auction of category 10 (id, seller). POD. */
+typedef struct q3_auction {
+	int64_t id, seller;
+} q3_auction;
+
+static const flinc_type q3_auction_type = {
+	.version = FLINC_TYPE_VERSION, .name = "nexmark.Q3Auction", .size = sizeof(q3_auction),
+	.flags = FLINC_TYPE_POD, .encode = i64x2_encode, .decode = i64x2_decode,
+};
+
+/* q3 result: (name, city, state, id). */
+typedef struct q3_row {
+	nexmark_str name, city, state;
+	int64_t id;
+} q3_row;
+
+static int q3r_encode(const void *rec, flinc_writer *w)
+{
+	const q3_row *x = rec;
+	flinc_w_array(w, 4);
+	w_nstr(w, x->name);
+	w_nstr(w, x->city);
+	w_nstr(w, x->state);
+	flinc_w_int(w, x->id);
+	return 0;
+}
+
+static int q3r_decode(flinc_reader *r, void *rec, flinc_arena *a)
+{
+	(void)a;
+	q3_row *x = rec;
+	if (!r_fields(r, 4))
+		return -1;
+	x->name = r_nstr(r);
+	x->city = r_nstr(r);
+	x->state = r_nstr(r);
+	x->id = flinc_r_int(r);
+	return r->err ? -1 : 0;
+}
+
+static const flinc_type q3_row_type = {
+	.version = FLINC_TYPE_VERSION, .name = "nexmark.Q3Row", .size = sizeof(q3_row),
+	.encode = q3r_encode, .decode = q3r_decode,
+};
+
+/* q5: bid count of one auction in one window. POD. */
+typedef struct q5_count {
+	int64_t auction, num, start, end;
+} q5_count;
+
+static int q5_encode(const void *rec, flinc_writer *w)
+{
+	const q5_count *x = rec;
+	flinc_w_array(w, 4);
+	flinc_w_int(w, x->auction);
+	flinc_w_int(w, x->num);
+	flinc_w_int(w, x->start);
+	flinc_w_int(w, x->end);
+	return 0;
+}
+
+static int q5_decode(flinc_reader *r, void *rec, flinc_arena *a)
+{
+	(void)a;
+	q5_count *x = rec;
+	if (!r_fields(r, 4))
+		return -1;
+	x->auction = flinc_r_int(r);
+	x->num = flinc_r_int(r);
+	x->start = flinc_r_int(r);
+	x->end = flinc_r_int(r);
+	return r->err ? -1 : 0;
+}
+
+static const flinc_type q5_type = {
+	.version = FLINC_TYPE_VERSION, .name = "nexmark.Q5Count", .size = sizeof(q5_count),
+	.flags = FLINC_TYPE_POD, .encode = q5_encode, .decode = q5_decode,
+};
+
+/* q7: the bid fields the query outputs. */
+typedef struct q7_bid {
+	int64_t auction, bidder, price, date_time;
+	nexmark_str extra;
+} q7_bid;
+
+static void q7_bid_write(flinc_writer *w, const q7_bid *b)
+{
+	flinc_w_array(w, 5);
+	flinc_w_int(w, b->auction);
+	flinc_w_int(w, b->bidder);
+	flinc_w_int(w, b->price);
+	flinc_w_int(w, b->date_time);
+	w_nstr(w, b->extra);
+}
+
+static bool q7_bid_read(flinc_reader *r, q7_bid *b)
+{
+	if (!r_fields(r, 5))
+		return false;
+	b->auction = flinc_r_int(r);
+	b->bidder = flinc_r_int(r);
+	b->price = flinc_r_int(r);
+	b->date_time = flinc_r_int(r);
+	b->extra = r_nstr(r);
+	return !r->err;
+}
+
+static int q7b_encode(const void *rec, flinc_writer *w)
+{
+	q7_bid_write(w, rec);
+	return 0;
+}
+
+static int q7b_decode(flinc_reader *r, void *rec, flinc_arena *a)
+{
+	(void)a;
+	return q7_bid_read(r, rec) ? 0 : -1;
+}
+
+static const flinc_type q7_bid_type = {
+	.version = FLINC_TYPE_VERSION, .name = "nexmark.Q7Bid", .size = sizeof(q7_bid),
+	.encode = q7b_encode, .decode = q7b_decode,
+};
+
+/* q7: a candidate for the window ending at `wend`: a partition's max bid
+ * (edge = 0), or a bid made exactly at wend (edge = 1, see docs). */
+typedef struct q7_cand {
+	int64_t edge;
+	int64_t wend;
+	q7_bid bid;
+} q7_cand;
+
+static int q7c_encode(const void *rec, flinc_writer *w)
+{
+	const q7_cand *x = rec;
+	flinc_w_array(w, 3);
+	flinc_w_int(w, x->edge);
+	flinc_w_int(w, x->wend);
+	q7_bid_write(w, &x->bid);
+	return 0;
+}
+
+static int q7c_decode(flinc_reader *r, void *rec, flinc_arena *a)
+{
+	(void)a;
+	q7_cand *x = rec;
+	if (!r_fields(r, 3))
+		return -1;
+	x->edge = flinc_r_int(r);
+	x->wend = flinc_r_int(r);
+	return q7_bid_read(r, &x->bid) ? 0 : -1;
+}
+
+static const flinc_type q7_cand_type = {
+	.version = FLINC_TYPE_VERSION, .name = "nexmark.Q7Candidate", .size = sizeof(q7_cand),
+	.encode = q7c_encode, .decode = q7c_decode,
+};
+
+/* q7 stage 1 state: max price of a window in a partition, and how many bids
+ * have it. POD. */
+typedef struct q7_best {
+	int64_t price, n;
+} q7_best;
+
+static const flinc_type q7_best_type = {
+	.version = FLINC_TYPE_VERSION, .name = "nexmark.Q7Best", .size = sizeof(q7_best),
+	.flags = FLINC_TYPE_POD, .encode = i64x2_encode, .decode = i64x2_decode,
+};
+
+/* q8: a new person (id, name). */
+typedef struct q8_person {
+	int64_t id;
+	nexmark_str name;
+} q8_person;
+
+static int q8p_encode(const void *rec, flinc_writer *w)
+{
+	const q8_person *p = rec;
+	flinc_w_array(w, 2);
+	flinc_w_int(w, p->id);
+	w_nstr(w, p->name);
+	return 0;
+}
+
+static int q8p_decode(flinc_reader *r, void *rec, flinc_arena *a)
+{
+	(void)a;
+	q8_person *p = rec;
+	if (!r_fields(r, 2))
+		return -1;
+	p->id = flinc_r_int(r);
+	p->name = r_nstr(r);
+	return r->err ? -1 : 0;
+}
+
+static const flinc_type q8_person_type = {
+	.version = FLINC_TYPE_VERSION, .name = "nexmark.Q8Person", .size = sizeof(q8_person),
+	.encode = q8p_encode, .decode = q8p_decode,
+};
+
+/* q8 state per (person id, window): seen as a person / as a seller. */
+typedef struct q8_slot {
+	int64_t person, auction;
+	nexmark_str name;
+} q8_slot;
+
+static int q8s_encode(const void *rec, flinc_writer *w)
+{
+	const q8_slot *s = rec;
+	flinc_w_array(w, 3);
+	flinc_w_int(w, s->person);
+	flinc_w_int(w, s->auction);
+	w_nstr(w, s->name);
+	return 0;
+}
+
+static int q8s_decode(flinc_reader *r, void *rec, flinc_arena *a)
+{
+	(void)a;
+	q8_slot *s = rec;
+	if (!r_fields(r, 3))
+		return -1;
+	s->person = flinc_r_int(r);
+	s->auction = flinc_r_int(r);
+	s->name = r_nstr(r);
+	return r->err ? -1 : 0;
+}
+
+static const flinc_type q8_slot_type = {
+	.version = FLINC_TYPE_VERSION, .name = "nexmark.Q8Slot", .size = sizeof(q8_slot),
+	.encode = q8s_encode, .decode = q8s_decode,
+};
+
+/* q8 result: (id, name, stime). */
+typedef struct q8_row {
+	int64_t id;
+	nexmark_str name;
+	int64_t stime;
+} q8_row;
+
+static int q8r_encode(const void *rec, flinc_writer *w)
+{
+	const q8_row *x = rec;
+	flinc_w_array(w, 3);
+	flinc_w_int(w, x->id);
+	w_nstr(w, x->name);
+	flinc_w_int(w, x->stime);
+	return 0;
+}
+
+static int q8r_decode(flinc_reader *r, void *rec, flinc_arena *a)
+{
+	(void)a;
+	q8_row *x = rec;
+	if (!r_fields(r, 3))
+		return -1;
+	x->id = flinc_r_int(r);
+	x->name = r_nstr(r);
+	x->stime = flinc_r_int(r);
+	return r->err ? -1 : 0;
+}
+
+static const flinc_type q8_row_type = {
+	.version = FLINC_TYPE_VERSION, .name = "nexmark.Q8Row", .size = sizeof(q8_row),
+	.encode = q8r_encode, .decode = q8r_decode,
+};
+
+/* ---- sources --------------------------------------------------------- */
+
+static bool gen_event(flinc_ctx *c, uint64_t index, void *out)
+{
+	const nexmark_gen_cfg *cfg = flinc_ctx_arg(c);
+	char *scratch = flinc_arena_alloc(flinc_ctx_arena(c), NEXMARK_SCRATCH_MAX);
+	if (!scratch)
+		return false;
+	nexmark_gen_event(cfg, index, out, scratch, NEXMARK_SCRATCH_MAX);
+	return true;
+}
+
+static void parse_line(flinc_ctx *c, const void *in)
+{
+	const flinc_line *l = in;
+	nexmark_event ev;
+	const char *why = NULL;
+	if (nexmark_parse_line(l->s, l->len, &ev, &why) != 0) {
+		flinc_ctx_reject(c, why ? why : "malformed Nexmark line");
+		return;
+	}
+	flinc_emit(c, &ev);
+}
+
+static int64_t event_ts(const void *rec) { return nexmark_event_time(rec); }
+
+/* ---- q0: pass-through ------------------------------------------------ */
+
+static bool is_bid(flinc_ctx *c, const void *in)
+{
+	(void)c;
+	return ((const nexmark_event *)in)->kind == NEXMARK_BID;
+}
+
+static size_t fmt_q0(const void *rec, char *buf, size_t cap)
+{
+	const nexmark_bid *b = &((const nexmark_event *)rec)->u.bid;
+	jw w = {buf, cap, 0};
+	jw_lit(&w, "{\"auction\":");
+	jw_i64(&w, b->auction);
+	jw_lit(&w, ",\"bidder\":");
+	jw_i64(&w, b->bidder);
+	jw_lit(&w, ",\"price\":");
+	jw_i64(&w, b->price);
+	jw_lit(&w, ",\"dateTime\":");
+	jw_i64(&w, b->date_time);
+	jw_lit(&w, ",\"extra\":");
+	jw_str(&w, b->extra);
+	jw_lit(&w, "}");
+	return w.n;
+}
+
+/* ---- q1: currency conversion ----------------------------------------- */
+
+/* |price| above this would overflow price * 908. */
+#define Q1_PRICE_MAX (INT64_MAX / 908)
+
+static void q1_convert(flinc_ctx *c, const void *in)
+{
+	const nexmark_event *e = in;
+	if (e->kind != NEXMARK_BID)
+		return;
+	const nexmark_bid *b = &e->u.bid;
+	if (b->price > Q1_PRICE_MAX || b->price < -Q1_PRICE_MAX) {
+		flinc_ctx_reject(c, "q1: price out of range");
+		return;
+	}
+	q1_bid out = {b->auction, b->bidder, b->price * 908, b->date_time, b->extra};
+	flinc_emit(c, &out);
+}
+
+static size_t fmt_q1(const void *rec, char *buf, size_t cap)
+{
+	const q1_bid *b = rec;
+	jw w = {buf, cap, 0};
+	jw_lit(&w, "{\"auction\":");
+	jw_i64(&w, b->auction);
+	jw_lit(&w, ",\"bidder\":");
+	jw_i64(&w, b->bidder);
+	jw_lit(&w, ",\"price\":");
+	/* DECIMAL(23,3): integer part, a dot, exactly three decimals. */
+	uint64_t m = b->price_milli < 0 ? (uint64_t)0 - (uint64_t)b->price_milli : (uint64_t)b->price_milli;
+	if (b->price_milli < 0)
+		jw_lit(&w, "-");
+	jw_i64(&w, (int64_t)(m / 1000));
+	char frac[4] = {'.', (char)('0' + m / 100 % 10), (char)('0' + m / 10 % 10), (char)('0' + m % 10)};
+	jw_raw(&w, frac, 4);
+	jw_lit(&w, ",\"dateTime\":");
+	jw_i64(&w, b->date_time);
+	jw_lit(&w, ",\"extra\":");
+	jw_str(&w, b->extra);
+	jw_lit(&w, "}");
+	return w.n;
+}
+
+/* ---- q2: selection --------------------------------------------------- */
+
+static void q2_select(flinc_ctx *c, const void *in)
+{
+	const nexmark_event *e = in;
+	if (e->kind != NEXMARK_BID || e->u.bid.auction % 123 != 0)
+		return;
+	q2_row out = {e->u.bid.auction, e->u.bid.price};
+	flinc_emit(c, &out);
+}
+
+static size_t fmt_q2(const void *rec, char *buf, size_t cap)
+{
+	const q2_row *x = rec;
+	jw w = {buf, cap, 0};
+	jw_lit(&w, "{\"auction\":");
+	jw_i64(&w, x->auction);
+	jw_lit(&w, ",\"price\":");
+	jw_i64(&w, x->price);
+	jw_lit(&w, "}");
+	return w.n;
+}
+
+/* ---- q3: local item suggestion (incremental join) -------------------- */
+
+static bool str_is(nexmark_str s, const char *lit)
+{
+	size_t n = strlen(lit);
+	return s.len == n && memcmp(s.p, lit, n) == 0;
+}
+
+static void q3_persons(flinc_ctx *c, const void *in)
+{
+	const nexmark_event *e = in;
+	if (e->kind != NEXMARK_PERSON)
+		return;
+	const nexmark_person *p = &e->u.person;
+	q3_person out = {.id = p->id};
+	if (str_is(p->state, "OR") || str_is(p->state, "ID") || str_is(p->state, "CA")) {
+		out.match = 1;
+		out.name = p->name;
+		out.city = p->city;
+		out.state = p->state;
+	}
+	flinc_emit(c, &out);
+}
+
+static void q3_auctions(flinc_ctx *c, const void *in)
+{
+	const nexmark_event *e = in;
+	if (e->kind != NEXMARK_AUCTION || e->u.auction.category != 10)
+		return;
+	q3_auction out = {e->u.auction.id, e->u.auction.seller};
+	flinc_emit(c, &out);
+}
+
+static size_t key_q3_person(const void *rec, uint8_t *buf, size_t cap)
+{
+	(void)cap;
+	return key_u64(buf, ((const q3_person *)rec)->id);
+}
+
+static size_t key_q3_seller(const void *rec, uint8_t *buf, size_t cap)
+{
+	(void)cap;
+	return key_u64(buf, ((const q3_auction *)rec)->seller);
+}
+
+typedef struct q3_local {
+	flinc_state *person;  /* value: q3_person, once the person was seen */
+	flinc_state *pending; /* list: ids of auctions that came before their seller */
+} q3_local;
+
+static int q3_open(flinc_ctx *c, void *local)
+{
+	q3_local *l = local;
+	l->person = flinc_state_value(c, "person", &q3_person_type);
+	l->pending = flinc_state_list(c, "pending", &flinc_type_i64);
+	return l->person && l->pending ? FLINC_OK : FLINC_ESTATE;
+}
+
+typedef struct q3_flush {
+	flinc_ctx *c;
+	const q3_person *p;
+} q3_flush;
+
+static int q3_emit_pending(void *ud, const void *v)
+{
+	const q3_flush *f = ud;
+	q3_row out = {f->p->name, f->p->city, f->p->state, *(const int64_t *)v};
+	flinc_emit(f->c, &out);
+	return 0;
+}
+
+/* A person: remember it; auctions that were waiting for it join now. */
+static void q3_on_person(flinc_ctx *c, void *local, const void *in)
+{
+	q3_local *l = local;
+	const q3_person *p = in;
+	flinc_value_put(l->person, p);
+	q3_flush f = {c, p};
+	if (p->match)
+		flinc_list_foreach(l->pending, q3_emit_pending, &f);
+	flinc_state_clear(l->pending);
+}
+
+/* An auction of category 10: join with its seller, or wait for it. */
+static void q3_on_auction(flinc_ctx *c, void *local, const void *in)
+{
+	q3_local *l = local;
+	const q3_auction *a = in;
+	const q3_person *p = flinc_value_get(l->person);
+	if (!p) {
+		flinc_list_add(l->pending, &a->id);
+		return;
+	}
+	if (p->match) {
+		q3_row out = {p->name, p->city, p->state, a->id};
+		flinc_emit(c, &out);
+	}
+}
+
+static const flinc_process_fn q3_join = {
+	.version = FLINC_FN_VERSION,
+	.local_size = sizeof(q3_local),
+	.open = q3_open,
+	.process = q3_on_person,
+	.process2 = q3_on_auction,
+};
+
+static size_t fmt_q3(const void *rec, char *buf, size_t cap)
+{
+	const q3_row *x = rec;
+	jw w = {buf, cap, 0};
+	jw_lit(&w, "{\"name\":");
+	jw_str(&w, x->name);
+	jw_lit(&w, ",\"city\":");
+	jw_str(&w, x->city);
+	jw_lit(&w, ",\"state\":");
+	jw_str(&w, x->state);
+	jw_lit(&w, ",\"id\":");
+	jw_i64(&w, x->id);
+	jw_lit(&w, "}");
+	return w.n;
+}
+
+/* ---- q5: hot items --------------------------------------------------- */
+
+static void q5_bid_auction(flinc_ctx *c, const void *in)
+{
+	const nexmark_event *e = in;
+	if (e->kind == NEXMARK_BID)
+		flinc_emit(c, &e->u.bid.auction);
+}
+
+static size_t key_i64(const void *rec, uint8_t *buf, size_t cap)
+{
+	(void)cap;
+	return key_u64(buf, *(const int64_t *)rec);
+}
+
+static void count_add(void *acc, const void *in)
+{
+	(void)in;
+	++*(int64_t *)acc;
+}
+
+static void count_merge(void *acc, const void *other) { *(int64_t *)acc += *(const int64_t *)other; }
+
+static void q5_count_emit(flinc_ctx *c, const flinc_time_window *w, const void *acc, flinc_elements *it)
+{
+	(void)it;
+	q5_count out = {current_key(c), *(const int64_t *)acc, w->start, w->end};
+	flinc_emit(c, &out);
+}
+
+static const flinc_window_fn q5_count_fn = {
+	.version = FLINC_FN_VERSION,
+	.kind = FLINC_WINDOW_AGGREGATE,
+	.acc_type = &flinc_type_i64,
+	.add = count_add,
+	.merge = count_merge,
+	.emit = q5_count_emit,
+};
+
+static size_t key_q5_end(const void *rec, uint8_t *buf, size_t cap)
+{
+	(void)cap;
+	return key_u64(buf, ((const q5_count *)rec)->end);
+}
+
+typedef struct q5_local {
+	flinc_state *max; /* value: int64, the highest count of the window so far */
+	flinc_state *top; /* list: q5_count of the auctions with that count */
+} q5_local;
+
+static int q5_open(flinc_ctx *c, void *local)
+{
+	q5_local *l = local;
+	l->max = flinc_state_value(c, "max", &flinc_type_i64);
+	l->top = flinc_state_list(c, "top", &q5_type);
+	return l->max && l->top ? FLINC_OK : FLINC_ESTATE;
+}
+
+/* Keyed by window end: keep the auctions with the highest count. */
+static void q5_on_count(flinc_ctx *c, void *local, const void *in)
+{
+	q5_local *l = local;
+	const q5_count *x = in;
+	const int64_t *mx = flinc_value_get(l->max);
+	if (!mx) {
+		flinc_value_put(l->max, &x->num);
+		flinc_list_add(l->top, x);
+		/* The counts of this window all carry timestamp end - 1. */
+		flinc_timer_register(c, FLINC_EVENT_TIME, x->end - 1);
+		return;
+	}
+	int64_t max = *mx;
+	if (x->num > max) {
+		flinc_state_clear(l->top);
+		flinc_list_add(l->top, x);
+		flinc_value_put(l->max, &x->num);
+	} else if (x->num == max) {
+		flinc_list_add(l->top, x);
+	}
+}
+
+static int emit_each(void *ud, const void *v)
+{
+	flinc_emit(ud, v);
+	return 0;
+}
+
+static void q5_on_timer(flinc_ctx *c, void *local, int64_t ts, flinc_time_domain d)
+{
+	(void)ts;
+	(void)d;
+	q5_local *l = local;
+	flinc_list_foreach(l->top, emit_each, c);
+	flinc_state_clear(l->top);
+	flinc_state_clear(l->max);
+}
+
+static const flinc_process_fn q5_max = {
+	.version = FLINC_FN_VERSION,
+	.local_size = sizeof(q5_local),
+	.open = q5_open,
+	.process = q5_on_count,
+	.on_timer = q5_on_timer,
+};
+
+static size_t fmt_q5(const void *rec, char *buf, size_t cap)
+{
+	const q5_count *x = rec;
+	jw w = {buf, cap, 0};
+	jw_lit(&w, "{\"auction\":");
+	jw_i64(&w, x->auction);
+	jw_lit(&w, ",\"num\":");
+	jw_i64(&w, x->num);
+	jw_lit(&w, ",\"starttime\":");
+	jw_i64(&w, x->start);
+	jw_lit(&w, ",\"endtime\":");
+	jw_i64(&w, x->end);
+	jw_lit(&w, "}");
+	return w.n;
+}
+
+/* ---- q7: highest bid ------------------------------------------------- */
+
+static void q7_bids(flinc_ctx *c, const void *in)
+{
+	const nexmark_event *e = in;
+	if (e->kind != NEXMARK_BID)
+		return;
+	const nexmark_bid *b = &e->u.bid;
+	q7_bid out = {b->auction, b->bidder, b->price, b->date_time, b->extra};
+	flinc_emit(c, &out);
+}
+
+/* Spread bids evenly over Q7_PARTITIONS keys (by auction alone, the hot
+ * auction would make one key take half the bids). */
+static size_t key_q7_partition(const void *rec, uint8_t *buf, size_t cap)
+{
+	(void)cap;
+	const q7_bid *b = rec;
+	uint64_t h = (uint64_t)b->auction * UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t)b->bidder * UINT64_C(0xc2b2ae3d27d4eb4f) ^
+		     (uint64_t)b->price * UINT64_C(0x165667b19e3779f9) ^ (uint64_t)b->date_time;
+	h ^= h >> 29;
+	h *= UINT64_C(0xbf58476d1ce4e5b9);
+	return key_u64(buf, (int64_t)((h >> 32) % Q7_PARTITIONS));
+}
+
+static size_t key_q7_wend(const void *rec, uint8_t *buf, size_t cap)
+{
+	(void)cap;
+	return key_u64(buf, ((const q7_cand *)rec)->wend);
+}
+
+typedef struct q7p_local {
+	flinc_state *best; /* map: window start (8 bytes) -> q7_best */
+	flinc_state *bids; /* map: window start + tie index (12 bytes) -> q7_bid */
+} q7p_local;
+
+static int q7p_open(flinc_ctx *c, void *local)
+{
+	q7p_local *l = local;
+	l->best = flinc_state_map(c, "best", &q7_best_type);
+	l->bids = flinc_state_map(c, "bids", &q7_bid_type);
+	return l->best && l->bids ? FLINC_OK : FLINC_ESTATE;
+}
+
+static inline void tie_key(uint8_t k[12], int64_t ws, int64_t i)
+{
+	put_be64(k, (uint64_t)ws);
+	k[8] = (uint8_t)(i >> 24);
+	k[9] = (uint8_t)(i >> 16);
+	k[10] = (uint8_t)(i >> 8);
+	k[11] = (uint8_t)i;
+}
+
+/* Stage 1, keyed by partition: per window, the bids with the highest price. */
+static void q7p_on_bid(flinc_ctx *c, void *local, const void *in)
+{
+	q7p_local *l = local;
+	const q7_bid *b = in;
+	int64_t ws = window_start(b->date_time, WINDOW_MS);
+	uint8_t wk[8], tk[12];
+
+	/* A bid made exactly at a window end also joins that window's max in
+	 * the SQL (BETWEEN is inclusive): hand it to stage 2 right away. */
+	if (b->date_time == ws) {
+		q7_cand edge = {1, ws, *b};
+		flinc_emit(c, &edge);
+	}
+
+	put_be64(wk, (uint64_t)ws);
+	const q7_best *cur = flinc_mapst_get(l->best, wk, 8);
+	if (!cur) {
+		q7_best nb = {b->price, 1};
+		flinc_mapst_put(l->best, wk, 8, &nb);
+		tie_key(tk, ws, 0);
+		flinc_mapst_put(l->bids, tk, 12, b);
+		flinc_timer_register(c, FLINC_EVENT_TIME, ws + WINDOW_MS - 1);
+		return;
+	}
+	q7_best v = *cur;
+	if (b->price > v.price) {
+		for (int64_t i = 1; i < v.n; i++) {
+			tie_key(tk, ws, i);
+			flinc_mapst_remove(l->bids, tk, 12);
+		}
+		tie_key(tk, ws, 0);
+		flinc_mapst_put(l->bids, tk, 12, b);
+		q7_best nb = {b->price, 1};
+		flinc_mapst_put(l->best, wk, 8, &nb);
+	} else if (b->price == v.price) {
+		tie_key(tk, ws, v.n);
+		flinc_mapst_put(l->bids, tk, 12, b);
+		v.n++;
+		flinc_mapst_put(l->best, wk, 8, &v);
+	}
+}
+
+static void q7p_on_timer(flinc_ctx *c, void *local, int64_t ts, flinc_time_domain d)
+{
+	(void)d;
+	q7p_local *l = local;
+	int64_t ws = ts - (WINDOW_MS - 1);
+	uint8_t wk[8], tk[12];
+	put_be64(wk, (uint64_t)ws);
+	const q7_best *cur = flinc_mapst_get(l->best, wk, 8);
+	if (!cur)
+		return;
+	int64_t n = cur->n;
+	for (int64_t i = 0; i < n; i++) {
+		tie_key(tk, ws, i);
+		const q7_bid *b = flinc_mapst_get(l->bids, tk, 12);
+		if (b) {
+			q7_cand out = {0, ws + WINDOW_MS, *b};
+			flinc_emit(c, &out);
+		}
+		flinc_mapst_remove(l->bids, tk, 12);
+	}
+	flinc_mapst_remove(l->best, wk, 8);
+}
+
+static const flinc_process_fn q7_partial = {
+	.version = FLINC_FN_VERSION,
+	.local_size = sizeof(q7p_local),
+	.open = q7p_open,
+	.process = q7p_on_bid,
+	.on_timer = q7p_on_timer,
+};
+
+typedef struct q7m_local {
+	flinc_state *max;   /* value: int64, highest price of the window so far */
+	flinc_state *top;   /* list: q7_bid with that price */
+	flinc_state *edges; /* list: q7_bid made exactly at the window end */
+} q7m_local;
+
+static int q7m_open(flinc_ctx *c, void *local)
+{
+	q7m_local *l = local;
+	l->max = flinc_state_value(c, "max", &flinc_type_i64);
+	l->top = flinc_state_list(c, "top", &q7_bid_type);
+	l->edges = flinc_state_list(c, "edges", &q7_bid_type);
+	return l->max && l->top && l->edges ? FLINC_OK : FLINC_ESTATE;
+}
+
+/* Stage 2, keyed by window end: the global max over the partitions. */
+static void q7m_on_cand(flinc_ctx *c, void *local, const void *in)
+{
+	q7m_local *l = local;
+	const q7_cand *x = in;
+	/* Fire once the window's end itself is complete (edge bids carry it). */
+	flinc_timer_register(c, FLINC_EVENT_TIME, x->wend);
+	if (x->edge) {
+		flinc_list_add(l->edges, &x->bid);
+		return;
+	}
+	const int64_t *mx = flinc_value_get(l->max);
+	if (!mx || x->bid.price > *mx) {
+		flinc_state_clear(l->top);
+		flinc_list_add(l->top, &x->bid);
+		flinc_value_put(l->max, &x->bid.price);
+	} else if (x->bid.price == *mx) {
+		flinc_list_add(l->top, &x->bid);
+	}
+}
+
+typedef struct q7_edge_ud {
+	flinc_ctx *c;
+	int64_t max;
+} q7_edge_ud;
+
+static int q7_emit_edge(void *ud, const void *v)
+{
+	const q7_edge_ud *u = ud;
+	const q7_bid *b = v;
+	if (b->price == u->max)
+		flinc_emit(u->c, b);
+	return 0;
+}
+
+static void q7m_on_timer(flinc_ctx *c, void *local, int64_t ts, flinc_time_domain d)
+{
+	(void)ts;
+	(void)d;
+	q7m_local *l = local;
+	const int64_t *mx = flinc_value_get(l->max);
+	if (mx) {
+		q7_edge_ud u = {c, *mx};
+		flinc_list_foreach(l->top, emit_each, c);
+		flinc_list_foreach(l->edges, q7_emit_edge, &u);
+	}
+	flinc_state_clear(l->top);
+	flinc_state_clear(l->edges);
+	flinc_state_clear(l->max);
+}
+
+static const flinc_process_fn q7_max = {
+	.version = FLINC_FN_VERSION,
+	.local_size = sizeof(q7m_local),
+	.open = q7m_open,
+	.process = q7m_on_cand,
+	.on_timer = q7m_on_timer,
+};
+
+static size_t fmt_q7(const void *rec, char *buf, size_t cap)
+{
+	const q7_bid *b = rec;
+	jw w = {buf, cap, 0};
+	jw_lit(&w, "{\"auction\":");
+	jw_i64(&w, b->auction);
+	jw_lit(&w, ",\"price\":");
+	jw_i64(&w, b->price);
+	jw_lit(&w, ",\"bidder\":");
+	jw_i64(&w, b->bidder);
+	jw_lit(&w, ",\"dateTime\":");
+	jw_i64(&w, b->date_time);
+	jw_lit(&w, ",\"extra\":");
+	jw_str(&w, b->extra);
+	jw_lit(&w, "}");
+	return w.n;
+}
+
+/* ---- q8: monitor new users ------------------------------------------- */
+
+static void q8_persons(flinc_ctx *c, const void *in)
+{
+	const nexmark_event *e = in;
+	if (e->kind != NEXMARK_PERSON)
+		return;
+	q8_person out = {e->u.person.id, e->u.person.name};
+	flinc_emit(c, &out);
+}
+
+static void q8_sellers(flinc_ctx *c, const void *in)
+{
+	const nexmark_event *e = in;
+	if (e->kind == NEXMARK_AUCTION)
+		flinc_emit(c, &e->u.auction.seller);
+}
+
+static size_t key_q8_person(const void *rec, uint8_t *buf, size_t cap)
+{
+	(void)cap;
+	return key_u64(buf, ((const q8_person *)rec)->id);
+}
+
+typedef struct q8_local {
+	flinc_state *win; /* map: window start (8 bytes) -> q8_slot */
+} q8_local;
+
+static int q8_open(flinc_ctx *c, void *local)
+{
+	q8_local *l = local;
+	l->win = flinc_state_map(c, "win", &q8_slot_type);
+	return l->win ? FLINC_OK : FLINC_ESTATE;
+}
+
+static void q8_on_person(flinc_ctx *c, void *local, const void *in)
+{
+	q8_local *l = local;
+	const q8_person *p = in;
+	int64_t ws = window_start(flinc_ctx_timestamp(c), WINDOW_MS);
+	uint8_t wk[8];
+	put_be64(wk, (uint64_t)ws);
+	const q8_slot *cur = flinc_mapst_get(l->win, wk, 8);
+	q8_slot s = {0};
+	if (cur)
+		s.auction = cur->auction;
+	else
+		flinc_timer_register(c, FLINC_EVENT_TIME, ws + WINDOW_MS - 1);
+	s.person = 1;
+	s.name = p->name;
+	flinc_mapst_put(l->win, wk, 8, &s);
+}
+
+static void q8_on_seller(flinc_ctx *c, void *local, const void *in)
+{
+	(void)in;
+	q8_local *l = local;
+	int64_t ws = window_start(flinc_ctx_timestamp(c), WINDOW_MS);
+	uint8_t wk[8];
+	put_be64(wk, (uint64_t)ws);
+	const q8_slot *cur = flinc_mapst_get(l->win, wk, 8);
+	if (cur && cur->auction)
+		return;
+	q8_slot s = {0};
+	if (cur) {
+		/* Copy the name out of state memory before writing state. */
+		s.person = cur->person;
+		s.name.len = cur->name.len;
+		s.name.p = flinc_arena_strndup(flinc_ctx_arena(c), cur->name.p, cur->name.len);
+	} else {
+		flinc_timer_register(c, FLINC_EVENT_TIME, ws + WINDOW_MS - 1);
+	}
+	s.auction = 1;
+	flinc_mapst_put(l->win, wk, 8, &s);
+}
+
+static void q8_on_timer(flinc_ctx *c, void *local, int64_t ts, flinc_time_domain d)
+{
+	(void)d;
+	q8_local *l = local;
+	int64_t ws = ts - (WINDOW_MS - 1);
+	uint8_t wk[8];
+	put_be64(wk, (uint64_t)ws);
+	const q8_slot *s = flinc_mapst_get(l->win, wk, 8);
+	if (s && s->person && s->auction) {
+		q8_row out = {current_key(c), s->name, ws};
+		flinc_emit(c, &out);
+	}
+	flinc_mapst_remove(l->win, wk, 8);
+}
+
+static const flinc_process_fn q8_join = {
+	.version = FLINC_FN_VERSION,
+	.local_size = sizeof(q8_local),
+	.open = q8_open,
+	.process = q8_on_person,
+	.process2 = q8_on_seller,
+	.on_timer = q8_on_timer,
+};
+
+static size_t fmt_q8(const void *rec, char *buf, size_t cap)
+{
+	const q8_row *x = rec;
+	jw w = {buf, cap, 0};
+	jw_lit(&w, "{\"id\":");
+	jw_i64(&w, x->id);
+	jw_lit(&w, ",\"name\":");
+	jw_str(&w, x->name);
+	jw_lit(&w, ",\"stime\":");
+	jw_i64(&w, x->stime);
+	jw_lit(&w, "}");
+	return w.n;
+}
+
+/* ---- the graph ------------------------------------------------------- */
+
+static const char USAGE[] =
+	"--query N [--events N] [--rate R] [--seed S] [--event-rate R] [--input FILE|datagen] "
+	"[--output ADDR] [--watermark-delay MS]\n"
+	"  --query N            0, 1, 2, 3, 5, 7 or 8 (docs/nexmark.md)\n"
+	"  --events N           events of the built-in generator (alias --count; default 10000000)\n"
+	"  --rate R             events (or input lines) per second over all subtasks; 0 = as fast as possible\n"
+	"  --seed S             generator seed (default 0)\n"
+	"  --event-rate R       generator events per second of event time (default --rate, or 10000)\n"
+	"  --input FILE         read events in the Nexmark line format (flinc-gen nexmark) instead\n"
+	"  --output ADDR        folder, - (stdout) or kafka://...; default: discard\n"
+	"  --watermark-delay MS bounded out-of-orderness of event time (default 0: ordered input)";
+
+static int build(flinc_env *e, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	int64_t query = flinc_arg_i64(e, "query", -1);
+	int64_t events = flinc_arg_i64(e, "events", -1);
+	int64_t count = flinc_arg_i64(e, "count", -1);
+	double rate = flinc_arg_f64(e, "rate", 0);
+	int64_t seed = flinc_arg_i64(e, "seed", 0);
+	int64_t event_rate = flinc_arg_i64(e, "event-rate", 0);
+	const char *input = flinc_arg(e, "input", NULL);
+	const char *output = flinc_arg(e, "output", NULL);
+	int64_t wm_delay = flinc_arg_i64(e, "watermark-delay", 0);
+
+	switch (query) {
+	case 0: case 1: case 2: case 3: case 5: case 7: case 8: break;
+	case -1: return flinc_env_fail(e, "nexmark: --query N is required (0, 1, 2, 3, 5, 7 or 8)");
+	default: return flinc_env_fail(e, "nexmark: --query must be 0, 1, 2, 3, 5, 7 or 8, not %lld", (long long)query);
+	}
+	if (events >= 0 && count >= 0 && events != count)
+		return flinc_env_fail(e, "nexmark: --events and --count disagree");
+	if (events < 0)
+		events = count >= 0 ? count : 10000000;
+	if (rate < 0)
+		return flinc_env_fail(e, "nexmark: --rate must be >= 0");
+	if (seed < 0 || event_rate < 0 || wm_delay < 0)
+		return flinc_env_fail(e, "nexmark: --seed, --event-rate and --watermark-delay must be >= 0");
+
+	char name[32];
+	memcpy(name, "nexmark-q", 9);
+	name[9] = (char)('0' + query);
+	name[10] = '\0';
+	flinc_env_set_name(e, name);
+
+	flinc_stream *ev;
+	if (!input || !strcmp(input, "datagen")) {
+		nexmark_gen_cfg *cfg = flinc_env_alloc(e, sizeof *cfg);
+		if (!cfg)
+			return flinc_env_fail(e, "nexmark: out of memory");
+		nexmark_gen_cfg_default(cfg);
+		cfg->seed = (uint64_t)seed;
+		cfg->rate = event_rate > 0 ? (uint64_t)event_rate : rate >= 1 ? (uint64_t)rate : NEXMARK_DEFAULT_RATE;
+		const char *bad = nexmark_gen_cfg_check(cfg);
+		if (bad)
+			return flinc_env_fail(e, "nexmark: %s", bad);
+		ev = flinc_set_uid(flinc_datagen(e, "source", gen_event, cfg, &event_type, (uint64_t)events, rate),
+				   "source");
+	} else {
+		flinc_stream *lines = flinc_set_uid(flinc_lines_from(e, "source", input, rate), "source");
+		ev = flinc_flat_map(lines, "parse", parse_line, NULL, &event_type);
+	}
+	if (query >= 5)
+		ev = flinc_assign_timestamps(ev, event_ts, wm_delay, 0);
+
+	flinc_stream *out = NULL;
+	flinc_format_fn fmt = NULL;
+	switch (query) {
+	case 0:
+		out = flinc_filter(ev, "bids", is_bid, NULL);
+		fmt = fmt_q0;
+		break;
+	case 1:
+		out = flinc_flat_map(ev, "to-euro", q1_convert, NULL, &q1_type);
+		fmt = fmt_q1;
+		break;
+	case 2:
+		out = flinc_flat_map(ev, "auction-mod-123", q2_select, NULL, &q2_type);
+		fmt = fmt_q2;
+		break;
+	case 3: {
+		flinc_stream *persons = flinc_flat_map(ev, "persons", q3_persons, NULL, &q3_person_type);
+		flinc_stream *auctions = flinc_flat_map(ev, "auctions-cat-10", q3_auctions, NULL, &q3_auction_type);
+		out = flinc_co_process(flinc_key_by(persons, key_q3_person), flinc_key_by(auctions, key_q3_seller),
+				       "q3-join", &q3_join, NULL, &q3_row_type);
+		flinc_set_uid(out, "q3-join");
+		fmt = fmt_q3;
+		break;
+	}
+	case 5: {
+		static const flinc_window_spec hop = {
+			.kind = FLINC_WINDOW_SLIDING, .domain = FLINC_EVENT_TIME,
+			.size = WINDOW_MS, .slide = Q5_SLIDE_MS,
+		};
+		flinc_stream *auctions = flinc_flat_map(ev, "bid-auction", q5_bid_auction, NULL, &flinc_type_i64);
+		flinc_stream *counts = flinc_window(flinc_key_by(auctions, key_i64), "q5-count", &hop, &q5_count_fn,
+						    NULL, &q5_type);
+		flinc_set_uid(counts, "q5-count");
+		out = flinc_process(flinc_key_by(counts, key_q5_end), "q5-max", &q5_max, NULL, &q5_type);
+		flinc_set_uid(out, "q5-max");
+		fmt = fmt_q5;
+		break;
+	}
+	case 7: {
+		flinc_stream *bids = flinc_flat_map(ev, "bids", q7_bids, NULL, &q7_bid_type);
+		flinc_stream *cands = flinc_process(flinc_key_by(bids, key_q7_partition), "q7-partial-max",
+						    &q7_partial, NULL, &q7_cand_type);
+		flinc_set_uid(cands, "q7-partial-max");
+		out = flinc_process(flinc_key_by(cands, key_q7_wend), "q7-max", &q7_max, NULL, &q7_bid_type);
+		flinc_set_uid(out, "q7-max");
+		fmt = fmt_q7;
+		break;
+	}
+	case 8: {
+		flinc_stream *persons = flinc_flat_map(ev, "persons", q8_persons, NULL, &q8_person_type);
+		flinc_stream *sellers = flinc_flat_map(ev, "sellers", q8_sellers, NULL, &flinc_type_i64);
+		out = flinc_co_process(flinc_key_by(persons, key_q8_person), flinc_key_by(sellers, key_i64),
+				       "q8-join", &q8_join, NULL, &q8_row_type);
+		flinc_set_uid(out, "q8-join");
+		fmt = fmt_q8;
+		break;
+	}
+	}
+	return flinc_sink_to(out, "sink", output, fmt);
+}
+
+FLINC_PLUGIN("nexmark", "Nexmark benchmark queries q0, q1, q2, q3, q5, q7, q8", USAGE, build);
