@@ -47,7 +47,16 @@ typedef struct fl_skey {
 	uint32_t nslen;
 	const uint8_t *key;
 	const uint8_t *ns; /* may be NULL when nslen == 0 */
+	/* fl_key_hash(key, klen), computed once by the runtime (it also picks
+	 * the key group); backends may use it instead of hashing the key. */
+	uint64_t khash;
 } fl_skey;
+
+/* The hash of a key's bytes: key group = fl_key_hash % max parallelism.
+ * Stable across processes and versions (MurmurHash64A, fixed seed). */
+uint64_t fl_hash64(const void *data, size_t len, uint64_t seed); /* runtime/src/util.c */
+#define FL_KEY_SEED 0x5bd1e995u
+static inline uint64_t fl_key_hash(const void *key, size_t klen) { return fl_hash64(key, klen, FL_KEY_SEED); }
 
 typedef struct fl_backend_params {
 	int kg_first, kg_last; /* key groups this instance owns (inclusive) */

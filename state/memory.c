@@ -338,8 +338,8 @@ static inline uint64_t hfinal(uint64_t h)
  * and the map entry hash all start from it. */
 static inline uint64_t hprefix(const fl_skey *k)
 {
-	uint64_t h = hmix(HSEED, (uint64_t)k->kg | ((uint64_t)k->klen << 16) | ((uint64_t)k->nslen << 40));
-	h = hbytes(h, k->key, k->klen);
+	/* The runtime hashed the key once (fl_skey.khash); mix in the rest. */
+	uint64_t h = hmix(HSEED ^ k->khash, (uint64_t)k->kg | ((uint64_t)k->klen << 16) | ((uint64_t)k->nslen << 40));
 	return hbytes(h, k->ns, k->nslen);
 }
 

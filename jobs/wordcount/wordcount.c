@@ -188,15 +188,9 @@ static void counter_process(flinc_ctx *c, void *local, const void *in)
 {
 	counter_local *l = local;
 	const word *x = in;
-	const uint64_t *old = flinc_value_get(l->count);
-	uint64_t n = (old ? *old : 0) + 1;
-	int rc = flinc_value_put(l->count, &n);
-	if (rc != FLINC_OK) {
-		flinc_ctx_fail(c, "counter: cannot store the count of '%.*s': %s", (int)x->len, x->w,
-			       flinc_strerror(rc));
-		return;
-	}
-	word_count out = {x->w, x->len, n};
+	uint64_t *count = flinc_value_mut(l->count, NULL);
+	if (!count) return; /* the task failed with the reason */
+	word_count out = {x->w, x->len, ++*count};
 	flinc_emit(c, &out);
 }
 

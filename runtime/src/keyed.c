@@ -113,7 +113,8 @@ bool fl_keyed_set_from_record(fl_op *op, uint32_t input, const void *rec)
 		return false;
 	}
 	k->klen = (uint32_t)n;
-	k->kg = fl_key_group(k->key, n, op->task->plan->env->max_parallelism);
+	k->khash = fl_key_hash(k->key, n);
+	k->kg = fl_key_group_of_hash(k->khash, op->task->plan->env->max_parallelism);
 	k->ns = NULL;
 	k->nslen = 0;
 	return true;
@@ -124,6 +125,7 @@ void fl_keyed_set_key(fl_op *op, uint16_t kg, const void *key, uint32_t klen)
 	fl_keyed *k = op->keyed;
 	if (key != k->key) memcpy(k->key, key, klen);
 	k->klen = klen;
+	k->khash = fl_key_hash(k->key, klen);
 	k->kg = kg;
 	k->ns = NULL;
 	k->nslen = 0;
@@ -212,7 +214,35 @@ struct flinc_state {
 	const flinc_type *t;
 	bool pod;
 	void (*reduce)(void *acc, const void *in);
+	/* flinc_value_mut without in-place storage: the scratch value and the
+	 * address it is to be written back to. */
+	bool dirty;
+	void *scratch;
+	uint64_t khash;
+	uint16_t kg;
+	uint32_t klen, nslen;
+	uint8_t key[FLINC_KEY_MAX];
+	uint8_t ns[64];
 };
+
+/* Write a pending flinc_value_mut value back. */
+static void writeback(flinc_state *s)
+{
+	s->dirty = false;
+	fl_op *op = s->op;
+	fl_skey k = {s->kg, s->klen, s->nslen, s->key, s->ns, s->khash};
+	size_t len;
+	const void *bytes = fl_op_encode(op, s->t, s->scratch, &len);
+	int rc = bytes ? op->task->be_ops->put(op->task->be, s->sid, &k, bytes, len) : FLINC_ERANGE;
+	if (rc != FLINC_OK) fl_op_fail(op, rc, "cannot store state: %s", flinc_strerror(rc));
+}
+
+void fl_op_flush_states(fl_op *op)
+{
+	for (uint32_t i = 0; i < op->nstates; i++)
+		if (op->states[i]->dirty) writeback(op->states[i]);
+	op->dirty_states = false;
+}
 
 static flinc_state *declare(flinc_ctx *c, const char *name, const flinc_type *t, fl_state_kind kind,
 			    void (*reduce)(void *, const void *))
@@ -243,7 +273,10 @@ static flinc_state *declare(flinc_ctx *c, const char *name, const flinc_type *t,
 
 void fl_op_free_states(fl_op *op)
 {
-	for (uint32_t i = 0; i < op->nstates; i++) free(op->states[i]);
+	for (uint32_t i = 0; i < op->nstates; i++) {
+		free(op->states[i]->scratch);
+		free(op->states[i]);
+	}
 	free(op->states);
 	op->states = NULL;
 	op->nstates = 0;
@@ -286,6 +319,7 @@ static const void *as_record(flinc_state *s, const void *val, size_t len)
 
 static bool kind_is(flinc_state *s, fl_state_kind k, const char *what)
 {
+	if (FL_UNLIKELY(s && s->dirty)) writeback(s);
 	if (FL_LIKELY(s && s->kind == k)) return true;
 	if (s) fl_op_fail(s->op, FLINC_EINVAL, "%s on a state of another kind", what);
 	return false;
@@ -301,6 +335,39 @@ FLINC_API const void *flinc_value_get(flinc_state *s)
 	size_t len;
 	if (ops->get(be, s->sid, &k, &val, &len) != FLINC_OK) return NULL;
 	return as_record(s, val, len);
+}
+
+FLINC_API void *flinc_value_mut(flinc_state *s, bool *created)
+{
+	bool dummy;
+	if (!created) created = &dummy;
+	if (!kind_is(s, FL_STATE_VALUE, "flinc_value_mut")) return NULL;
+	void *be;
+	const fl_backend_ops *ops = be_of(s, &be);
+	fl_skey k = fl_keyed_skey(s->op);
+	if (s->pod && ops->put_inplace) {
+		void *p = ops->put_inplace(be, s->sid, &k, s->t->size, created);
+		if (!p) fl_op_fail(s->op, FLINC_ENOMEM, "cannot store state");
+		return p;
+	}
+	if (k.nslen > sizeof s->ns) {
+		fl_op_fail(s->op, FLINC_ERANGE, "flinc_value_mut: namespace too long");
+		return NULL;
+	}
+	if (!s->scratch) s->scratch = fl_malloc(s->t->size);
+	const void *cur = flinc_value_get(s);
+	*created = cur == NULL;
+	if (cur) memcpy(s->scratch, cur, s->t->size);
+	else memset(s->scratch, 0, s->t->size);
+	s->dirty = true;
+	s->khash = k.khash;
+	s->kg = k.kg;
+	s->klen = k.klen;
+	memcpy(s->key, k.key, k.klen);
+	s->nslen = k.nslen;
+	if (k.nslen) memcpy(s->ns, k.ns, k.nslen);
+	s->op->dirty_states = true;
+	return s->scratch;
 }
 
 FLINC_API int flinc_value_put(flinc_state *s, const void *v)

@@ -79,6 +79,7 @@ static inline void fl_ctx_set_arg(flinc_ctx *c, const void *arg) { c->arg = arg;
 typedef struct fl_keyed {
 	flinc_key_fn keyfn[2]; /* per input */
 	uint16_t kg;           /* current key group */
+	uint64_t khash;        /* fl_key_hash of the current key */
 	uint32_t klen;
 	uint8_t key[FLINC_KEY_MAX]; /* current key */
 	const uint8_t *ns;     /* current namespace (NULL/0 = none) */
@@ -109,6 +110,7 @@ struct fl_op {
 	fl_op_metrics m;
 	struct flinc_state **states; /* declared by user functions (keyed.c) */
 	uint32_t nstates;
+	bool dirty_states; /* a flinc_value_mut value waits to be stored */
 };
 
 /* Operator kinds (op_basic.c, window.c, connectors). */
@@ -124,7 +126,29 @@ const fl_op_ops *fl_op_ops_for(fl_node_kind k);
 
 /* ---- emitting ------------------------------------------------------- */
 
-void fl_output_record(fl_output *o, const void *rec, int64_t ts);
+bool fl_keyed_set_from_record(fl_op *op, uint32_t input, const void *rec);
+void fl_op_flush_states(fl_op *op);
+bool fl_writer_record(fl_writer *w, const void *rec, int64_t ts); /* exchange.h */
+
+/* Hand a record to an operator: set its key when keyed, process, store
+ * pending state. Inline: this is the chain's hot path. */
+static inline void fl_op_push(fl_op *op, uint32_t input, const void *rec, int64_t ts)
+{
+	op->m.records_in++;
+	if (op->keyed && !fl_keyed_set_from_record(op, input, rec)) return;
+	op->ctx.ts = ts;
+	op->ops->process(op, input, rec, ts);
+	if (__builtin_expect(op->dirty_states, 0)) fl_op_flush_states(op);
+}
+
+static inline void fl_output_record(fl_output *o, const void *rec, int64_t ts)
+{
+	for (uint32_t i = 0; i < o->n; i++) {
+		fl_target *tg = &o->t[i];
+		if (tg->op) fl_op_push(tg->op, tg->input, rec, ts);
+		else fl_writer_record(tg->writer, rec, ts);
+	}
+}
 void fl_output_watermark(fl_output *o, int64_t wm);
 
 static inline void fl_op_emit(fl_op *op, const void *rec, int64_t ts)
@@ -138,9 +162,9 @@ void fl_op_forward_watermark(fl_op *op, int64_t wm);
 
 /* ---- keyed context -------------------------------------------------- */
 
-/* Compute and set the current key from a record of `input`; false (and
- * the record counted as rejected) when the key function refused it. */
-bool fl_keyed_set_from_record(fl_op *op, uint32_t input, const void *rec);
+/* fl_keyed_set_from_record (declared above): compute and set the current
+ * key from a record of `input`; false (and the record counted as rejected)
+ * when the key function refused it. */
 /* Set the current key directly (timers). */
 void fl_keyed_set_key(fl_op *op, uint16_t kg, const void *key, uint32_t klen);
 static inline void fl_keyed_set_ns(fl_op *op, const void *ns, uint32_t nslen)
@@ -150,7 +174,8 @@ static inline void fl_keyed_set_ns(fl_op *op, const void *ns, uint32_t nslen)
 }
 static inline fl_skey fl_keyed_skey(const fl_op *op)
 {
-	fl_skey k = {op->keyed->kg, op->keyed->klen, op->keyed->nslen, op->keyed->key, op->keyed->ns};
+	fl_skey k = {op->keyed->kg, op->keyed->klen, op->keyed->nslen, op->keyed->key, op->keyed->ns,
+		     op->keyed->khash};
 	return k;
 }
 
@@ -163,6 +188,8 @@ int fl_op_declare_state(fl_op *op, const char *name, fl_state_kind kind, uint32_
 
 /* Free the flinc_state handles user functions declared (at destroy). */
 void fl_op_free_states(fl_op *op);
+/* fl_op_flush_states (declared above) stores pending flinc_value_mut
+ * values, after each record and timer. */
 
 /* The arena reset after each record, timer or source step. */
 flinc_arena *fl_op_arena(fl_op *op);

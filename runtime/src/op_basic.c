@@ -111,6 +111,7 @@ static void fire_timers(fl_op *op, flinc_time_domain d, int64_t upto)
 		fl_keyed_set_key(op, tm.kg, tm.key, tm.klen);
 		op->ctx.ts = tm.ts;
 		if (fn->on_timer) fn->on_timer(&op->ctx, op->user_local, tm.ts, d);
+		if (op->dirty_states) fl_op_flush_states(op);
 		if (op->task->err) return;
 	}
 }
@@ -136,6 +137,7 @@ static void process_end_input(fl_op *op)
 	const flinc_process_fn *fn = op->node->u.process.fn;
 	op->ctx.ts = FLINC_WATERMARK_MAX;
 	if (fn->end_input) fn->end_input(&op->ctx, op->user_local);
+	if (op->dirty_states) fl_op_flush_states(op);
 }
 
 static void process_close(fl_op *op)

@@ -223,23 +223,6 @@ void fl_task_set_idle(fl_task *t, bool idle)
 
 /* ---- the loop ---------------------------------------------------------- */
 
-static inline void push(fl_op *op, uint32_t input, const void *rec, int64_t ts)
-{
-	op->m.records_in++;
-	if (op->keyed && !fl_keyed_set_from_record(op, input, rec)) return;
-	op->ctx.ts = ts;
-	op->ops->process(op, input, rec, ts);
-}
-
-void fl_output_record(fl_output *o, const void *rec, int64_t ts)
-{
-	for (uint32_t i = 0; i < o->n; i++) {
-		fl_target *tg = &o->t[i];
-		if (tg->op) push(tg->op, tg->input, rec, ts);
-		else fl_writer_record(tg->writer, rec, ts);
-	}
-}
-
 static void op_watermark(fl_op *op, int64_t wm)
 {
 	if (op->ops->watermark) op->ops->watermark(op, wm);
@@ -337,7 +320,7 @@ static void process_buffer(fl_task *t, fl_inchan *c, const fl_xbuf *b)
 			}
 			p += len;
 			nrec++;
-			push(head, c->input, rec, ts);
+			fl_op_push(head, c->input, rec, ts);
 			fl_arena_reset(&t->arena);
 			break;
 		}

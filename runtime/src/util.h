@@ -56,10 +56,15 @@ void fl_pool_destroy(fl_pool *p);
  * versions: key groups and operator ids depend on it. */
 uint64_t fl_hash64(const void *data, size_t len, uint64_t seed);
 
-/* Key group of a key: hash mod max parallelism. */
+/* Key group of a key: its hash (fl_key_hash in fl_state.h: this hash and
+ * seed) mod max parallelism. */
+static inline uint16_t fl_key_group_of_hash(uint64_t khash, int max_parallelism)
+{
+	return (uint16_t)(khash % (uint64_t)max_parallelism);
+}
 static inline uint16_t fl_key_group(const void *key, size_t len, int max_parallelism)
 {
-	return (uint16_t)(fl_hash64(key, len, 0x5bd1e995u) % (uint64_t)max_parallelism);
+	return fl_key_group_of_hash(fl_hash64(key, len, 0x5bd1e995u), max_parallelism);
 }
 /* Subtask owning a key group (Flink's formula): contiguous ranges. */
 static inline int fl_key_group_owner(int kg, int max_parallelism, int parallelism)

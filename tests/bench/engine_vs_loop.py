@@ -74,7 +74,7 @@ def main():
         args = ["--query", str(q), "--events", str(a.events)]
         f = [run_flinc(a.build, "nexmark.so", args)[0] for _ in range(a.repeat)]
         l = [run_loop([os.path.join(bench, "nexmark_baseline"), "--query", str(q), "--events", str(a.events)],
-                      "events_per_s") for _ in range(a.repeat)]
+                      "rate") for _ in range(a.repeat)]
         rows.append(("nexmark-q%d" % q, statistics.median(f), statistics.median(l), a.events))
     for name, fl, lo, n in rows:
         print("%-12s flinc=%.0f ev/s  loop=%.0f ev/s  loop/flinc=%.2f  (events=%d)" % (name, fl, lo, lo / fl, n))

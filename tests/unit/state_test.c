@@ -76,7 +76,8 @@ static uint32_t declare(sbe *s, const char *name, fl_state_kind kind)
 
 static fl_skey K(uint16_t kg, const void *key, size_t klen, const void *ns, size_t nslen)
 {
-	fl_skey k = {.kg = kg, .klen = (uint32_t)klen, .nslen = (uint32_t)nslen, .key = key, .ns = ns};
+	fl_skey k = {.kg = kg, .klen = (uint32_t)klen, .nslen = (uint32_t)nslen, .key = key, .ns = ns,
+		     .khash = fl_key_hash(key, klen)};
 	return k;
 }
 

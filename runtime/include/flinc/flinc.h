@@ -190,6 +190,12 @@ FLINC_API flinc_state *flinc_state_reducing(flinc_ctx *c, const char *name, cons
 FLINC_API const void *flinc_value_get(flinc_state *s);
 FLINC_API int flinc_value_put(flinc_state *s, const void *v);
 FLINC_API int flinc_reducing_add(flinc_state *s, const void *v);
+/* Read-modify-write in one lookup: a writable value for the current key,
+ * the stored one or, when absent, a zeroed new one (*created = true).
+ * Changes are stored when the current record (or timer) is done, or at the
+ * next call on this state, whichever comes first; the pointer is valid
+ * until then. POD values in the memory backend are updated in place. */
+FLINC_API void *flinc_value_mut(flinc_state *s, bool *created);
 /* Remove the current key's entry (any kind of state). */
 FLINC_API void flinc_state_clear(flinc_state *s);
 
