@@ -149,7 +149,7 @@ FLINC_API void flinc_emit_side(flinc_ctx *c, const flinc_tag *tag, const void *r
 	fl_op_emit_side(c->op, tag->id, rec, c->ts);
 }
 FLINC_API int64_t flinc_ctx_timestamp(const flinc_ctx *c) { return c->ts; }
-FLINC_API int64_t flinc_ctx_watermark(const flinc_ctx *c) { return c->op->task->wm; }
+FLINC_API int64_t flinc_ctx_watermark(const flinc_ctx *c) { return c->op->input_wm; }
 FLINC_API int64_t flinc_ctx_now(const flinc_ctx *c) { return fl_op_now(c->op); }
 FLINC_API const void *flinc_ctx_key(const flinc_ctx *c, size_t *len)
 {

@@ -105,7 +105,8 @@ struct fl_op {
 	uint32_t nside;
 	fl_keyed *keyed;    /* NULL unless node->keyed */
 	void *user_local;   /* process/source/sink fn local_size bytes */
-	int64_t watermark;  /* last watermark seen */
+	int64_t watermark;  /* last watermark forwarded */
+	int64_t input_wm;   /* last watermark received (flinc_ctx_watermark) */
 	flinc_ctx ctx;
 	fl_op_metrics m;
 	struct flinc_state **states; /* declared by user functions (keyed.c) */

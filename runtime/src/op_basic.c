@@ -107,11 +107,15 @@ static void fire_timers(fl_op *op, flinc_time_domain d, int64_t upto)
 {
 	const flinc_process_fn *fn = op->node->u.process.fn;
 	fl_timer tm;
+	flinc_arena *a = fl_op_arena(op);
 	while (fl_timers_pop(op->keyed->timers[d], upto, &tm)) {
+		/* One watermark may fire many timers: free each one's scratch. */
+		fl_arena_mark mark = fl_arena_get_mark(a);
 		fl_keyed_set_key(op, tm.kg, tm.key, tm.klen);
 		op->ctx.ts = tm.ts;
 		if (fn->on_timer) fn->on_timer(&op->ctx, op->user_local, tm.ts, d);
 		if (op->dirty_states) fl_op_flush_states(op);
+		fl_arena_release(a, mark);
 		if (op->task->err) return;
 	}
 }

@@ -35,6 +35,7 @@ static fl_op *op_create(fl_task *t, const fl_node *n, uint32_t pos)
 	op->nside = (uint32_t)e->ntags;
 	op->side = e->ntags ? fl_calloc(e->ntags, sizeof(fl_output)) : NULL;
 	op->watermark = FLINC_WATERMARK_MIN;
+	op->input_wm = FLINC_WATERMARK_MIN;
 	op->ctx.op = op;
 	op->ctx.ts = FLINC_TS_NONE;
 	op->ctx.arg = n->arg;
@@ -225,6 +226,7 @@ void fl_task_set_idle(fl_task *t, bool idle)
 
 static void op_watermark(fl_op *op, int64_t wm)
 {
+	if (wm > op->input_wm) op->input_wm = wm;
 	if (op->ops->watermark) op->ops->watermark(op, wm);
 	else fl_op_forward_watermark(op, wm);
 }

@@ -135,6 +135,21 @@ void fl_arena_reset(flinc_arena *a)
 	a->end = c->data + c->size;
 }
 
+void fl_arena_release(flinc_arena *a, fl_arena_mark m)
+{
+	if (!m.chunk) {
+		fl_arena_reset(a);
+		return;
+	}
+	while (a->chunks && a->chunks != m.chunk) {
+		struct fl_arena_chunk *n = a->chunks->next;
+		free(a->chunks);
+		a->chunks = n;
+	}
+	a->p = m.p;
+	a->end = m.chunk->data + m.chunk->size;
+}
+
 void fl_arena_fini(flinc_arena *a)
 {
 	struct fl_arena_chunk *c = a->chunks;

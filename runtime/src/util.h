@@ -41,6 +41,18 @@ struct flinc_arena {
 };
 void fl_arena_init(flinc_arena *a, size_t chunk_size);
 void fl_arena_reset(flinc_arena *a);
+/* Free everything allocated since a mark (nested scopes, e.g. one timer
+ * inside a longer step). */
+typedef struct fl_arena_mark {
+	struct fl_arena_chunk *chunk;
+	uint8_t *p;
+} fl_arena_mark;
+static inline fl_arena_mark fl_arena_get_mark(const flinc_arena *a)
+{
+	fl_arena_mark m = {a->chunks, a->p};
+	return m;
+}
+void fl_arena_release(flinc_arena *a, fl_arena_mark m);
 void fl_arena_fini(flinc_arena *a);
 
 /* A list of allocations freed together (used for build-time objects). */

@@ -13,12 +13,9 @@
 
 #include <string.h>
 
+#include "connectors.h"
 #include "graph.h" /* flinc_stream's env: flinc.h has no accessor */
 
-/* file_sink.c, print_sink.c */
-int fl_file_sink_to(flinc_env *e, flinc_stream *in, const char *name, const char *dir, flinc_format_fn fmt);
-int fl_print_sink_to(flinc_env *e, flinc_stream *in, const char *name, flinc_format_fn fmt);
-int fl_discard_sink_to(flinc_env *e, flinc_stream *in, const char *name);
 
 FLINC_API int flinc_sink_to(flinc_stream *in, const char *name, const char *address, flinc_format_fn fmt)
 {

@@ -26,6 +26,8 @@
  */
 #include <flinc/flinc.h>
 
+#include "connectors.h"
+
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -50,12 +52,6 @@ typedef struct dg_layer {
 	uint64_t *next; /* p entries */
 } dg_layer;
 
-typedef struct pacer {
-	double per_sec; /* 0: unthrottled */
-	int64_t t0;     /* monotonic ns of the first call */
-	double sent;
-} pacer;
-
 typedef struct dg {
 	const dg_conf *conf;
 	uint32_t p, i;
@@ -64,27 +60,8 @@ typedef struct dg {
 	void *scratch; /* conf->type->size bytes */
 	dg_layer *layers;
 	size_t nlayers;
-	pacer pace;
+	fl_pacer pace;
 } dg;
-
-/* Records this call may emit: rate/p per second since the first call, at
- * most one second of catch-up after a stall. */
-static int pacer_quota(pacer *p, uint32_t budget)
-{
-	if (budget > INT_MAX) budget = INT_MAX;
-	if (p->per_sec <= 0) return (int)budget;
-	int64_t now = fl_mono_ns();
-	if (p->t0 == 0) {
-		p->t0 = now;
-		p->sent = 0;
-	}
-	double allowed = (double)(now - p->t0) / 1e9 * p->per_sec + 1.0;
-	double slack = p->per_sec > 1.0 ? p->per_sec : 1.0;
-	if (allowed - p->sent > slack) p->sent = allowed - slack;
-	double q = floor(allowed - p->sent);
-	if (q <= 0) return 0;
-	return q >= (double)budget ? (int)budget : (int)q;
-}
 
 /* The layer for parallelism p, created (all zero) when absent. */
 static dg_layer *layer_for(dg *s, uint32_t p)
@@ -143,7 +120,7 @@ static int dg_run(flinc_ctx *c, void *local, uint32_t budget)
 
 	if (s->finished) return FLINC_SOURCE_END;
 	if (!s->started && (rc = dg_start(c, s))) return rc;
-	int quota = pacer_quota(&s->pace, budget);
+	int quota = fl_pacer_quota(&s->pace, budget);
 	if (quota == 0) return FLINC_SOURCE_IDLE;
 
 	/* bound the work of one call when many indices are skipped */

@@ -35,6 +35,8 @@
  */
 #include <flinc/flinc.h>
 
+#include "connectors.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -70,12 +72,6 @@ typedef struct span {
 
 /* A simple per-subtask rate limiter: rate/p records per second, checked once
  * per run() call, never more than one second of catch-up after a stall. */
-typedef struct pacer {
-	double per_sec; /* 0: unthrottled */
-	int64_t t0;     /* monotonic ns of the first call */
-	double sent;    /* records sent since t0 (fractional after catch-up caps) */
-} pacer;
-
 typedef struct fsrc {
 	const fsrc_conf *conf;
 	fsrc_file *files;
@@ -99,29 +95,10 @@ typedef struct fsrc {
 	bool restored;
 	uint64_t restored_total, restored_nfiles;
 
-	pacer pace;
+	fl_pacer pace;
 } fsrc;
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static int pacer_quota(pacer *p, uint32_t budget)
-{
-	if (budget > INT_MAX) budget = INT_MAX;
-	if (p->per_sec <= 0) return (int)budget;
-	int64_t now = fl_mono_ns();
-	if (p->t0 == 0) {
-		p->t0 = now;
-		p->sent = 0;
-	}
-	double allowed = (double)(now - p->t0) / 1e9 * p->per_sec + 1.0;
-	/* After a stall (backpressure, a slow restore) catch up at most one
-	 * second's worth instead of bursting the whole backlog. */
-	double slack = p->per_sec > 1.0 ? p->per_sec : 1.0;
-	if (allowed - p->sent > slack) p->sent = allowed - slack;
-	double q = floor(allowed - p->sent);
-	if (q <= 0) return 0;
-	return q >= (double)budget ? (int)budget : (int)q;
-}
 
 static int cmp_path(const void *a, const void *b)
 {
@@ -434,7 +411,7 @@ static int fsrc_run(flinc_ctx *c, void *local, uint32_t budget)
 
 	if (s->finished) return FLINC_SOURCE_END;
 	if (!s->started && (rc = start_reading(c, s))) return rc;
-	int quota = pacer_quota(&s->pace, budget);
+	int quota = fl_pacer_quota(&s->pace, budget);
 	if (quota == 0) return FLINC_SOURCE_IDLE;
 
 	int sent = 0;

@@ -1,0 +1,31 @@
+/*
+ * connectors.h - what the built-in connectors share: source pacing and the
+ * sink builders flinc_sink_to dispatches to. Internal to libflinc.
+ */
+#ifndef FL_CONNECTORS_H
+#define FL_CONNECTORS_H
+
+#include <flinc/flinc.h>
+
+#include <stdint.h>
+
+/* Paces a source subtask to per_sec records per second (0: unthrottled).
+ * Owned by one subtask thread; zero-initialise, then set per_sec. */
+typedef struct fl_pacer {
+	double per_sec;
+	int64_t t0;  /* monotonic ns of the first call */
+	double sent; /* records sent since t0 (fractional after catch-up caps) */
+} fl_pacer;
+
+/* How many records this call may emit, at most budget: per_sec since the
+ * first call, with at most one second of catch-up after a stall. Reads the
+ * clock once. Add what was emitted to p->sent. */
+int fl_pacer_quota(fl_pacer *p, uint32_t budget);
+
+/* Sink builders (file_sink.c, print_sink.c); each returns FLINC_OK or the
+ * error recorded in the env. */
+int fl_file_sink_to(flinc_env *e, flinc_stream *in, const char *name, const char *dir, flinc_format_fn fmt);
+int fl_print_sink_to(flinc_env *e, flinc_stream *in, const char *name, flinc_format_fn fmt);
+int fl_discard_sink_to(flinc_env *e, flinc_stream *in, const char *name);
+
+#endif
