@@ -4,10 +4,14 @@
 set -euo pipefail
 
 pkgs=(
-  build-essential cmake ninja-build pkg-config git python3
+  build-essential cmake ninja-build pkg-config git python3 curl procps
   libnng-dev libprotobuf-c-dev protobuf-c-compiler
   librocksdb-dev libmsgpack-dev libjansson-dev libcmocka-dev librdkafka-dev
 )
+# Java for the test and benchmark peers (Apache Flink, Kafka), resolved by
+# Maven from Maven Central: only when no JDK 17+ and Maven are on the PATH.
+if ! command -v mvn >/dev/null 2>&1; then pkgs+=(maven); fi
+if ! command -v javac >/dev/null 2>&1; then pkgs+=(openjdk-17-jdk-headless); fi
 
 missing=()
 for p in "${pkgs[@]}"; do
