@@ -154,6 +154,14 @@ void fl_channel_release(fl_channel *c, fl_xbuf *b)
 
 uint32_t fl_channel_queued(fl_channel *c) { return ring_len(&c->full); }
 
+uint32_t fl_channel_free_count(fl_channel *c)
+{
+	/* Head first: read from a third thread, tail - head never goes
+	 * negative that way. */
+	uint32_t h = atomic_load(&c->free_.head);
+	return atomic_load(&c->free_.tail) - h;
+}
+
 /* ---- writer ----------------------------------------------------------- */
 
 typedef struct wchan {

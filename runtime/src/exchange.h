@@ -83,6 +83,10 @@ fl_xbuf *fl_channel_poll(fl_channel *c);
 void fl_channel_release(fl_channel *c, fl_xbuf *b);
 /* Buffers in flight (sent, not yet released): backpressure metric. */
 uint32_t fl_channel_queued(fl_channel *c);
+/* Free buffers the producer could take now (released, not yet acquired).
+ * A snapshot, readable from any thread: the data service polls it to
+ * decide when to grant credit. */
+uint32_t fl_channel_free_count(fl_channel *c);
 
 /* ---- writers ---------------------------------------------------------- */
 

@@ -133,6 +133,7 @@ int fl_exec_create(const flinc_env *e, const fl_conf *conf, const fl_placement *
 		if (p->chained[ei]) continue;
 		int rc = wire_edge(x, ei, (uint32_t)nbufs, (uint32_t)bufsize, err, errcap);
 		if (rc) {
+			if (x->pl.release) x->pl.release(x->pl.ud);
 			fl_exec_destroy(x);
 			return rc;
 		}

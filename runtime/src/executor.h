@@ -36,6 +36,10 @@ typedef struct fl_placement {
 					 uint32_t nbufs, uint32_t bufsize);
 	struct fl_channel *(*remote_in)(void *ud, size_t edge, int i, int j, struct fl_notify *consumer,
 					uint32_t nbufs, uint32_t bufsize);
+	/* Optional: fl_exec_create failed after handing out remote ends;
+	 * close them now, before the tasks (whose notifies they signal) are
+	 * freed. */
+	void (*release)(void *ud);
 	void *ud;
 } fl_placement;
 

@@ -67,7 +67,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         text = os.path.join(tmp, "words.txt")
         make_text(text, a.lines)
-        f = [run_flinc(a.build, "wordcount.so", ["--input", text])[0] for _ in range(a.repeat)]
+        f = [run_flinc(a.build, "wordcount.so", ["--input", text, "--output="])[0] for _ in range(a.repeat)]
         l = [run_loop([os.path.join(bench, "wordcount_baseline"), text], "lines_per_s") for _ in range(a.repeat)]
         rows.append(("wordcount", statistics.median(f), statistics.median(l), a.lines))
     for q in [int(x) for x in a.queries.split(",") if x]:

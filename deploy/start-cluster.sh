@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# start-cluster.sh - start a flinc job manager and N task managers on this host.
+#
+#   deploy/start-cluster.sh [-n N] [--config FILE] [-D key=value]...
+#
+#   -n N           task managers to start (default: `taskmanager.count` from
+#                  the configuration, else 1)
+#   --config FILE  configuration for every daemon (default: flinc.conf next
+#                  to this script, when there is one)
+#   -D key=value   a configuration value for every daemon; wins over the file
+#
+# The programs come from $FLINC_BIN_DIR, else the folder of this script (an
+# installed prefix's bin/), else build/bin of the source tree, else $PATH.
+# Logs go to $FLINC_LOG_DIR (default: log/ at the top of the tree, or of the
+# installed prefix): flinc-jobmanager.log and flinc-taskmanager-<i>.log, with
+# a pid file beside each (flinc-jobmanager.pid, flinc-taskmanager-<i>.pid;
+# $FLINC_PID_DIR to put them elsewhere). The script returns once the job
+# manager's REST API (/overview) counts all N task managers, or fails after
+# $FLINC_START_TIMEOUT seconds (default 30), stopping what it started.
+# stop-cluster.sh stops the daemons again.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+
+die() { echo "start-cluster.sh: $*" >&2; exit 1; }
+usage() { sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+count=""
+config=""
+dargs=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    -h|--help) usage; exit 0 ;;
+    -n) [ $# -ge 2 ] || { echo "start-cluster.sh: -n needs a number" >&2; exit 2; }
+        count=$2; shift 2 ;;
+    -n*) count=${1#-n}; shift ;;
+    --config) [ $# -ge 2 ] || { echo "start-cluster.sh: --config needs a file" >&2; exit 2; }
+              config=$2; shift 2 ;;
+    --config=*) config=${1#--config=}; shift ;;
+    -D) [ $# -ge 2 ] || { echo "start-cluster.sh: -D needs key=value" >&2; exit 2; }
+        dargs+=("$2"); shift 2 ;;
+    -D*) dargs+=("${1#-D}"); shift ;;
+    *) echo "start-cluster.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+for kv in "${dargs[@]+"${dargs[@]}"}"; do
+  case $kv in *=*) ;; *) echo "start-cluster.sh: -D '$kv' is not key=value" >&2; exit 2 ;; esac
+done
+
+# ---- programs -------------------------------------------------------------
+find_bin() {
+  local d
+  for d in ${FLINC_BIN_DIR:+"$FLINC_BIN_DIR"} "$here" "$root/build/bin" "$root/bin"; do
+    if [ -x "$d/flinc-jobmanager" ] && [ -x "$d/flinc-taskmanager" ]; then echo "$d"; return 0; fi
+  done
+  local jm
+  jm=$(command -v flinc-jobmanager 2>/dev/null) || return 1
+  dirname "$jm"
+}
+bindir=$(find_bin) || die "cannot find flinc-jobmanager and flinc-taskmanager (build the tree, or set FLINC_BIN_DIR)"
+
+# ---- configuration --------------------------------------------------------
+if [ -z "$config" ] && [ -f "$here/flinc.conf" ]; then config=$here/flinc.conf; fi
+if [ -n "$config" ]; then
+  [ -r "$config" ] || die "cannot read the configuration file $config"
+  config=$(cd "$(dirname "$config")" && pwd)/$(basename "$config")
+fi
+
+# The value of a key: the last -D for it, else the file's, else $2.
+conf_get() {
+  local key=$1 def=$2 val="" kv line
+  if [ -n "$config" ]; then
+    # The daemons' rule (fl_conf_load): '#' starts a comment line only.
+    while IFS= read -r line || [ -n "$line" ]; do
+      line=$(printf '%s' "$line" | sed 's/^[[:space:]]*//; s/[[:space:]]*$//')
+      case $line in
+        '#'*|'') ;;
+        *:*) local k=${line%%:*} v=${line#*:}
+             k=$(printf '%s' "$k" | sed 's/[[:space:]]*$//')
+             if [ "$k" = "$key" ]; then val=$(printf '%s' "$v" | sed 's/^[[:space:]]*//'); fi ;;
+      esac
+    done <"$config"
+  fi
+  for kv in "${dargs[@]+"${dargs[@]}"}"; do
+    if [ "${kv%%=*}" = "$key" ]; then val=${kv#*=}; fi
+  done
+  echo "${val:-$def}"
+}
+
+if [ -z "$count" ]; then count=$(conf_get taskmanager.count 1); fi
+case $count in ''|*[!0-9]*) echo "start-cluster.sh: the task manager count '$count' is not a number" >&2; exit 2 ;; esac
+
+rest_addr=$(conf_get rest.bind-address 127.0.0.1)
+case $rest_addr in 0.0.0.0|'') rest_addr=127.0.0.1 ;; ::|'[::]') rest_addr='[::1]' ;; esac
+case $rest_addr in *:*) case $rest_addr in \[*) ;; *) rest_addr="[$rest_addr]" ;; esac ;; esac
+rest_port=$(conf_get rest.port 8081)
+token=$(conf_get rest.auth.token "")
+
+logdir=${FLINC_LOG_DIR:-$root/log}
+piddir=${FLINC_PID_DIR:-$logdir}
+mkdir -p "$logdir" "$piddir" || die "cannot create $logdir"
+timeout=${FLINC_START_TIMEOUT:-30}
+
+common=()
+if [ -n "$config" ]; then common+=(--config "$config"); fi
+for kv in "${dargs[@]+"${dargs[@]}"}"; do common+=(-D "$kv"); done
+
+# ---- refuse to start twice -------------------------------------------------
+alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+pidof_file() { [ -f "$1" ] && tr -d '[:space:]' <"$1" || true; }
+jm_pidfile=$piddir/flinc-jobmanager.pid
+old=$(pidof_file "$jm_pidfile")
+if alive "$old"; then
+  die "a job manager is already running (pid $old, $jm_pidfile); stop it with deploy/stop-cluster.sh"
+fi
+for f in "$piddir"/flinc-taskmanager-*.pid; do
+  [ -e "$f" ] || continue
+  old=$(pidof_file "$f")
+  if alive "$old"; then die "a task manager is already running (pid $old, $f); stop it with deploy/stop-cluster.sh"; fi
+  rm -f "$f"
+done
+
+started=()
+started_logs=()
+# The lines this run added to the logs of the daemons it started.
+show_logs() {
+  local log
+  for log in "${started_logs[@]+"${started_logs[@]}"}"; do
+    echo "---- $log" >&2
+    awk '/^==== .* start-cluster.sh: /{n=NR} {l[NR]=$0} END{s=n?n:1; if (NR-s>30) s=NR-30; for(i=s;i<=NR;i++) print l[i]}' "$log" >&2
+  done
+}
+cleanup_on_failure() {
+  local p
+  for p in "${started[@]+"${started[@]}"}"; do kill -TERM "$p" 2>/dev/null || true; done
+  sleep 1
+  for p in "${started[@]+"${started[@]}"}"; do kill -KILL "$p" 2>/dev/null || true; done
+  rm -f "$jm_pidfile" "$piddir"/flinc-taskmanager-*.pid
+}
+
+# start NAME LOGFILE PIDFILE PROGRAM ARGS...: detached, appending to its log.
+start() {
+  local name=$1 log=$2 pidfile=$3
+  shift 3
+  { echo "==== $(date -u +%Y-%m-%dT%H:%M:%SZ) start-cluster.sh: $*"; } >>"$log"
+  nohup "$@" </dev/null >>"$log" 2>&1 &
+  local pid=$!
+  echo "$pid" >"$pidfile"
+  started+=("$pid")
+  started_logs+=("$log")
+  echo "started $name (pid $pid), log $log"
+}
+
+# ---- readiness -------------------------------------------------------------
+# Prints /overview's body, or nothing when the REST API does not answer.
+overview() {
+  local url="http://$rest_addr:$rest_port/overview"
+  if command -v curl >/dev/null 2>&1; then
+    curl -fsS --max-time 2 "$url" 2>/dev/null || true
+  else
+    python3 - "$url" <<'PY' 2>/dev/null || true
+import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode())
+PY
+  fi
+}
+tm_count() { sed -n 's/.*"taskmanagers"[[:space:]]*:[[:space:]]*\([0-9][0-9]*\).*/\1/p'; }
+
+wait_for() {
+  local want=$1 what=$2 deadline=$((SECONDS + timeout)) body n
+  while :; do
+    for p in "${started[@]}"; do
+      if ! alive "$p"; then
+        echo "start-cluster.sh: a daemon (pid $p) exited while $what; its log says:" >&2
+        show_logs
+        cleanup_on_failure
+        exit 1
+      fi
+    done
+    body=$(overview)
+    n=$(printf '%s' "$body" | tm_count)
+    if [ -n "$body" ] && { [ "$want" = any ] || [ "${n:-0}" -ge "$want" ]; }; then return 0; fi
+    if [ $SECONDS -ge $deadline ]; then
+      echo "start-cluster.sh: timed out after ${timeout}s while $what (http://$rest_addr:$rest_port/overview: ${body:-no answer})" >&2
+      show_logs
+      cleanup_on_failure
+      exit 1
+    fi
+    sleep 0.2
+  done
+}
+
+start jobmanager "$logdir/flinc-jobmanager.log" "$jm_pidfile" \
+  "$bindir/flinc-jobmanager" "${common[@]+"${common[@]}"}"
+wait_for any "waiting for the job manager's REST API"
+
+for ((i = 0; i < count; i++)); do
+  start "task manager $i" "$logdir/flinc-taskmanager-$i.log" "$piddir/flinc-taskmanager-$i.pid" \
+    "$bindir/flinc-taskmanager" "${common[@]+"${common[@]}"}"
+done
+wait_for "$count" "waiting for $count task manager(s) to register"
+
+echo "cluster up: job manager at http://$rest_addr:$rest_port with $count task manager(s)${token:+ (REST token set)}"

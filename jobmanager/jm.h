@@ -1,0 +1,356 @@
+/*
+ * jm.h - the job manager's model and the doors between its modules.
+ *
+ *   main.c          options, configuration, signals, start and shutdown
+ *   rpc_server.c    the REP socket task managers talk to, the task manager
+ *                   registry, control connections (one REQ socket and one
+ *                   worker thread per task manager), heartbeat timeouts
+ *   scheduler.c     job submission, slots and placement, the job and
+ *                   subtask state machines, cancel and failure
+ *   rest.c          the HTTP server (nng) and the REST routes
+ *   views.c         the JSON (and Prometheus) documents REST serves
+ *   blob.c          the blob store: uploaded plugins on local disk
+ *   multipart.c     multipart/form-data parsing for uploads
+ *
+ * Locking: one mutex, jm.mu, guards everything below that is not marked
+ * otherwise (task managers, jobs, command queues). It is held only for
+ * short, non-blocking work: never across an nng call that can wait
+ * (send, receive, dial with a blocking flag, close), never across disk or
+ * plugin work. Functions named *_locked must be called with jm.mu held.
+ * nng pipe callbacks take jm.mu; that is why nng_close is never called
+ * with it held.
+ *
+ * Threads: the RPC thread (requests from task managers), one worker per
+ * task manager (Deploy/Cancel calls to it), the monitor (heartbeat
+ * timeouts, slot and cancel deadlines, reaping workers), nng's own threads
+ * (HTTP handlers, pipe callbacks) and the main thread (waits for a signal).
+ */
+#ifndef FL_JM_H
+#define FL_JM_H
+
+#include <jansson.h>
+#include <nng/nng.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flinc.pb-c.h"
+#include "util.h"
+
+#define JM_COMPONENT "jobmanager"
+#define JM_JID_LEN 32 /* job ids: 32 lowercase hex digits, like Flink's */
+
+/* ---- states (Flink's names) ------------------------------------------- */
+
+typedef enum jm_job_state {
+	JM_JOB_CREATED,    /* waiting for slots, or deployed and not yet all running */
+	JM_JOB_RUNNING,    /* every subtask reported RUNNING (or already FINISHED) */
+	JM_JOB_FAILING,    /* a subtask failed; the others are being canceled */
+	JM_JOB_FAILED,
+	JM_JOB_CANCELLING, /* cancel requested; waiting for the subtasks to end */
+	JM_JOB_CANCELED,
+	JM_JOB_FINISHED,
+	JM_JOB_NSTATES
+} jm_job_state;
+
+typedef enum jm_task_state {
+	JM_TASK_CREATED,   /* no slot yet */
+	JM_TASK_SCHEDULED, /* slot assigned, DeployJob queued or sent */
+	JM_TASK_DEPLOYING, /* the task manager accepted the deployment */
+	JM_TASK_RUNNING,
+	JM_TASK_FINISHED,
+	JM_TASK_CANCELING, /* CancelJob sent, the end not yet reported */
+	JM_TASK_CANCELED,
+	JM_TASK_FAILED,
+	JM_TASK_NSTATES
+} jm_task_state;
+
+const char *jm_job_state_name(jm_job_state s);
+bool jm_job_state_terminal(jm_job_state s);
+const char *jm_task_state_name(jm_task_state s);
+bool jm_task_state_terminal(jm_task_state s);
+
+/* ---- jobs ---------------------------------------------------------------- */
+
+/* Counters of one subtask as its task manager last reported them
+ * (cumulative since the subtask started). */
+typedef struct jm_task_metrics {
+	uint64_t records_in, records_out, bytes_in, bytes_out;
+	int64_t backpressured_ms;
+	int64_t watermark;
+} jm_task_metrics;
+
+typedef struct jm_subtask {
+	jm_task_state state;
+	int slot;          /* index in job->slots, -1 before placement */
+	char *tm_id;       /* NULL before placement */
+	char *host;
+	int64_t start_ms;  /* wall clock when it started deploying; 0 = not yet */
+	int64_t end_ms;    /* wall clock when it ended; 0 = not yet */
+	jm_task_metrics m;
+	int64_t bp_prev_ms, bp_prev_at; /* previous sample, for the ratio */
+	double bp_ratio;                /* share of the last interval back-pressured */
+	char *error;       /* FAILED: the one-line reason */
+} jm_subtask;
+
+typedef struct jm_vertex {
+	uint32_t index;    /* plan vertex index: Placement.vertex, TaskStatus.vertex */
+	uint64_t id;       /* plan vertex id (shown as 16 hex digits) */
+	char *name;        /* "Source: a -> Map: b" */
+	int parallelism;
+	jm_subtask *sub;   /* parallelism entries */
+} jm_vertex;
+
+/* A slot a job holds on a task manager. With slot sharing (the default)
+ * slot k holds subtask k of every vertex; without, one subtask. The slot
+ * is given back when its last subtask ended. */
+typedef struct jm_slot {
+	char *tm_id;
+	int live; /* subtasks in it that have not ended */
+} jm_slot;
+
+typedef struct jm_exception {
+	char *message;
+	char *task;      /* "vertex name (i/p)", or NULL for job-level errors */
+	char *location;  /* host, or NULL */
+	char *tm_id;     /* or NULL */
+	int64_t ts;
+} jm_exception;
+
+typedef struct jm_job {
+	char jid[JM_JID_LEN + 1];
+	char *name;
+	jm_job_state state;
+	int64_t ts[JM_JOB_NSTATES]; /* wall clock of entering each state; 0 = never */
+	int64_t start_ms, end_ms, last_mod_ms;
+	int attempt;                /* 1 until restarts exist */
+
+	char *jar_id;               /* blob id of the plugin */
+	char **args;                /* argv for the plugin's build, args[0] = file name */
+	int nargs;
+	int parallelism;
+	int max_parallelism;
+	uint64_t graph_hash;
+	fl_conf *conf;              /* the job's configuration (cluster + its own) */
+	char *plan_json;            /* fl_plan_to_json, jid filled in */
+
+	jm_vertex *v;
+	uint32_t nv;
+	int nsubtasks;
+
+	jm_slot *slots;
+	int nslots;                 /* slots needed (and held once placed) */
+	bool placed;
+	int64_t slot_timeout_ms;    /* slot.request.timeout of this job */
+	int64_t slot_deadline;      /* monotonic ms: fail if not placed by then */
+	int64_t cancel_deadline;    /* monotonic ms: force the end of unconfirmed subtasks */
+
+	jm_exception *exc;
+	size_t nexc;
+	int root_exc;               /* index in exc, -1 = none */
+} jm_job;
+
+/* ---- task managers ------------------------------------------------------- */
+
+typedef enum jm_cmd_kind { JM_CMD_DEPLOY, JM_CMD_CANCEL } jm_cmd_kind;
+
+/* One call a task manager's worker makes to it. */
+typedef struct jm_cmd {
+	struct jm_cmd *next;
+	jm_cmd_kind kind;
+	char jid[JM_JID_LEN + 1];
+	int attempt;
+	uint8_t *msg; /* packed Envelope, owned */
+	size_t len;
+} jm_cmd;
+
+typedef struct jm_tm {
+	struct jm *jm;
+	struct jm_tm *next_dead;   /* graveyard link */
+	char *id, *host, *control_address, *data_address;
+	int64_t pid;
+	int slots;                 /* offered */
+	int used;                  /* held by jobs */
+	int cpu_cores;             /* 0: not reported */
+	int64_t physical_memory;   /* bytes; 0: not reported */
+	bool connected;            /* the control connection is up */
+	bool lost;
+	int64_t registered_ms;     /* wall clock */
+	int64_t registered_mono;   /* monotonic ms */
+	int64_t last_hb_ms;        /* wall clock of the last heartbeat (or registration) */
+	int64_t last_hb_mono;
+
+	nng_socket req;            /* REQ to the task manager's control socket */
+	pthread_t worker;
+	bool worker_started;
+	pthread_cond_t cv;         /* wakes the worker */
+	jm_cmd *q_head, *q_tail;
+	bool stop;                 /* the worker must exit */
+	bool closed;               /* req closed (by the worker or the monitor) */
+	bool done;                 /* the worker exited */
+} jm_tm;
+
+/* ---- the job manager ------------------------------------------------------ */
+
+typedef struct jm_options {
+	char *rpc_address;
+	int rpc_port;
+	char *rest_address;
+	int rest_port;
+	char *auth_token;          /* NULL: no authentication */
+	int64_t hb_interval_ms;
+	int64_t hb_timeout_ms;
+	int64_t slot_timeout_ms;
+	bool slot_wait;            /* wait for busy slots instead of refusing */
+	int64_t rpc_timeout_ms;
+	char *blob_dir;            /* NULL: a private folder under /tmp */
+	int default_parallelism;
+	int max_parallelism;
+	int64_t upload_max;
+	int jobstore_max;
+	bool slot_sharing;
+} jm_options;
+
+typedef struct jm {
+	jm_options o;
+	fl_conf *conf;             /* the effective configuration (read-only after start) */
+	char *blob_dir;            /* absolute path */
+	bool blob_dir_owned;       /* created by us: removed at exit */
+
+	pthread_mutex_t mu;
+	pthread_cond_t monitor_cv; /* wakes the monitor at shutdown */
+	bool stopping;
+
+	jm_tm **tms;               /* registered, in registration order */
+	size_t ntms, tms_cap;
+	jm_tm *graveyard;          /* lost; their workers are still to be joined */
+
+	jm_job **jobs;             /* in submission order */
+	size_t njobs, jobs_cap;
+
+	nng_socket rep;
+	bool rpc_running;
+	pthread_t rpc_thread, monitor_thread;
+	struct nng_http_server *http;
+	int rest_inflight;         /* HTTP handlers running (atomic) */
+	bool rest_closing;         /* (atomic) new requests get 503 */
+	int64_t start_ms;
+} jm;
+
+static inline int64_t jm_mono_ms(void) { return fl_mono_ns() / 1000000; }
+
+/* ---- blob.c: the blob store --------------------------------------------- */
+
+/* Create (or adopt the configured) blob folder. */
+int jm_blob_init(jm *j, char *err, size_t errcap);
+/* Remove the folder if jm_blob_init created it. */
+void jm_blob_fini(jm *j);
+/* 32 random lowercase hex digits and a NUL into out (33 bytes). */
+void jm_random_hex32(char *out);
+/* Is id a well-formed blob id ("<32 hex>_<name>", no '/', no "..")? */
+bool jm_blob_id_valid(const char *id);
+/* The path of blob id if it is valid and exists as a regular file;
+ * malloc'ed, or NULL. */
+char *jm_blob_path(const jm *j, const char *id);
+/* The name the blob was uploaded as (after the "<hex>_" prefix). */
+const char *jm_blob_display_name(const char *id);
+/* Store bytes as a new blob named after filename (sanitized). On success
+ * *id_out and *path_out are malloc'ed. */
+int jm_blob_store(jm *j, const char *filename, const void *data, size_t len, char **id_out, char **path_out,
+		  char *err, size_t errcap);
+/* Remove a blob. */
+int jm_blob_remove(jm *j, const char *id);
+/* Read a blob whole (at most max bytes); *data is malloc'ed. */
+int jm_blob_read(const jm *j, const char *id, int64_t max, uint8_t **data, size_t *len);
+/* {"files":[{id, name, uploaded, entry:[]}...]} newest first. */
+json_t *jm_blob_list(const jm *j);
+
+/* ---- multipart.c -------------------------------------------------------- */
+
+typedef struct jm_part {
+	char *filename;      /* malloc'ed, may be NULL */
+	const uint8_t *data; /* points into the body */
+	size_t len;
+} jm_part;
+
+/* Find form field `field` in a multipart/form-data body. Returns 0, or -1
+ * with a one-line reason in err. */
+int jm_multipart_find(const char *content_type, const uint8_t *body, size_t len, const char *field, jm_part *out,
+		      char *err, size_t errcap);
+
+/* ---- rpc_server.c ---------------------------------------------------------- */
+
+/* Listen on jobmanager.rpc.address:port and start the RPC and monitor
+ * threads. */
+int jm_rpc_start(jm *j, char *err, size_t errcap);
+/* Stop the threads, close every socket, join every worker. */
+void jm_rpc_stop(jm *j);
+/* The registered task manager with this id (connected or not), or NULL. */
+jm_tm *jm_tm_find_locked(jm *j, const char *id);
+/* Queue a call for a task manager's worker; takes cmd. */
+void jm_tm_enqueue_locked(jm *j, jm_tm *tm, jm_cmd *cmd);
+/* Slots of connected task managers: offered and free. */
+void jm_slots_locked(const jm *j, int *total, int *free_slots, int *ntms);
+
+/* ---- scheduler.c -------------------------------------------------------- */
+
+typedef struct jm_submit {
+	const char *jar_id;
+	char **args;       /* program arguments (without argv[0]) */
+	int nargs;
+	int parallelism;   /* 0: parallelism.default */
+	fl_conf *job_conf; /* per-job overrides, may be NULL; stays the caller's */
+} jm_submit;
+
+/* Build the job's graph from the stored plugin and admit it. Returns an
+ * HTTP status (200, or 400/404 with the reason in err); jid_out gets the
+ * job id. Call without jm.mu. */
+int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t errcap);
+/* Cancel a job: an HTTP status (202, 404, 409) with the reason in err. */
+int jm_job_cancel(jm *j, const char *jid, char *err, size_t errcap);
+jm_job *jm_job_find_locked(jm *j, const char *jid);
+void jm_job_free(jm_job *job);
+/* Place waiting jobs on free slots. */
+void jm_sched_try_locked(jm *j);
+/* Deadlines: slot requests, unconfirmed cancellations. */
+void jm_sched_tick_locked(jm *j, int64_t now_mono);
+/* A task manager is gone: fail every job with a live subtask there. */
+void jm_sched_tm_lost_locked(jm *j, const char *tm_id, const char *host, const char *reason);
+/* A TaskStatus report; returns NULL or a reason to refuse it. */
+const char *jm_sched_task_status_locked(jm *j, const Flinc__TaskStatus *st);
+/* Metrics of one subtask from a heartbeat. */
+void jm_sched_metrics_locked(jm *j, const char *tm_id, const Flinc__TaskMetrics *m);
+/* A worker finished a call: rc is 0 or an nng error; err the reason when
+ * the task manager refused. */
+void jm_sched_cmd_done_locked(jm *j, jm_tm *tm, const jm_cmd *c, int rc, const char *err);
+
+/* ---- views.c: documents REST serves (call with jm.mu held) ------------ */
+
+json_t *jm_view_overview_locked(jm *j);
+json_t *jm_view_jobs_locked(jm *j);
+json_t *jm_view_jobs_overview_locked(jm *j);
+json_t *jm_view_job_locked(jm *j, jm_job *job);
+json_t *jm_view_vertex_locked(jm *j, jm_job *job, jm_vertex *v);
+json_t *jm_view_backpressure_locked(jm *j, jm_job *job, jm_vertex *v);
+json_t *jm_view_exceptions_locked(jm *j, jm_job *job);
+json_t *jm_view_checkpoints_locked(jm *j, jm_job *job);
+json_t *jm_view_taskmanagers_locked(jm *j);
+json_t *jm_view_taskmanager_locked(jm *j, jm_tm *tm);
+/* The Prometheus text exposition; malloc'ed. */
+char *jm_view_metrics_locked(jm *j);
+json_t *jm_view_dashboard_config(jm *j);
+json_t *jm_view_cluster_config(jm *j);
+/* A copy of s that is valid UTF-8 on one line (bad bytes and control
+ * characters become '?'): for every string another process or a plugin
+ * gave us before it goes into JSON. NULL gives "". malloc'ed. */
+char *jm_utf8_dup(const char *s);
+/* The vertex of a job by its id as shown ("%016llx"), or NULL. */
+jm_vertex *jm_vertex_find(jm_job *job, const char *vid);
+
+/* ---- rest.c -------------------------------------------------------------- */
+
+int jm_rest_start(jm *j, char *err, size_t errcap);
+void jm_rest_stop(jm *j);
+
+#endif

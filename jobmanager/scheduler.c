@@ -1,0 +1,801 @@
+/*
+ * scheduler.c - jobs: submission, slots, placement and the state machines.
+ *
+ * A job is built once here (the plugin loaded from the blob store, its
+ * graph built and planned) to validate it and learn its vertices; the task
+ * managers build the same graph themselves from the same bytes, arguments
+ * and parallelism, and check the graph hash.
+ *
+ * Slots: with slot sharing (jobmanager.slot-sharing, default true, Flink's
+ * default) slot k of a job holds subtask k of every vertex, so a job needs
+ * as many slots as its highest parallelism; without, every subtask takes a
+ * slot of its own. A job that needs more slots than the cluster has is
+ * refused at once; so is one that needs more than are free, unless
+ * slot.request.wait is true (cluster default or the job's own setting):
+ * then it waits up to slot.request.timeout, first come first served, and
+ * fails if the slots did not come. Slots are spread round-robin over the
+ * task managers with free slots, so the subtasks of a vertex land on
+ * different task managers when they can.
+ *
+ * Job states (Flink's): CREATED (waiting for slots, then deploying) ->
+ * RUNNING (every subtask running or already finished) -> FINISHED; a
+ * failed subtask or a lost task manager -> FAILING (the rest canceled) ->
+ * FAILED; a cancel -> CANCELLING -> CANCELED. Subtask states: CREATED ->
+ * SCHEDULED -> DEPLOYING -> RUNNING -> FINISHED | CANCELING -> CANCELED |
+ * FAILED; an ended subtask never changes again, and its slot is freed when
+ * the last subtask in it ended.
+ *
+ * Every function here runs with jm.mu held except jm_job_submit and
+ * jm_job_cancel, which take it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "graph.h"
+#include "jm.h"
+#include "plan.h"
+#include "plugin.h"
+#include "rpc.h"
+
+static const char *job_state_names[JM_JOB_NSTATES] = {"CREATED",    "RUNNING",  "FAILING", "FAILED",
+						      "CANCELLING", "CANCELED", "FINISHED"};
+static const char *task_state_names[JM_TASK_NSTATES] = {"CREATED",  "SCHEDULED", "DEPLOYING", "RUNNING",
+							"FINISHED", "CANCELING", "CANCELED",  "FAILED"};
+
+const char *jm_job_state_name(jm_job_state s) { return (unsigned)s < JM_JOB_NSTATES ? job_state_names[s] : "?"; }
+bool jm_job_state_terminal(jm_job_state s)
+{
+	return s == JM_JOB_FAILED || s == JM_JOB_CANCELED || s == JM_JOB_FINISHED;
+}
+const char *jm_task_state_name(jm_task_state s)
+{
+	return (unsigned)s < JM_TASK_NSTATES ? task_state_names[s] : "?";
+}
+bool jm_task_state_terminal(jm_task_state s)
+{
+	return s == JM_TASK_FINISHED || s == JM_TASK_CANCELED || s == JM_TASK_FAILED;
+}
+
+void jm_job_free(jm_job *job)
+{
+	if (!job) return;
+	free(job->name);
+	free(job->jar_id);
+	for (int i = 0; i < job->nargs; i++) free(job->args[i]);
+	free(job->args);
+	fl_conf_destroy(job->conf);
+	free(job->plan_json);
+	for (uint32_t k = 0; k < job->nv; k++) {
+		jm_vertex *v = &job->v[k];
+		for (int i = 0; v->sub && i < v->parallelism; i++) {
+			free(v->sub[i].tm_id);
+			free(v->sub[i].host);
+			free(v->sub[i].error);
+		}
+		free(v->sub);
+		free(v->name);
+	}
+	free(job->v);
+	for (int s = 0; s < job->nslots; s++) free(job->slots[s].tm_id);
+	free(job->slots);
+	for (size_t i = 0; i < job->nexc; i++) {
+		free(job->exc[i].message);
+		free(job->exc[i].task);
+		free(job->exc[i].location);
+		free(job->exc[i].tm_id);
+	}
+	free(job->exc);
+	free(job);
+}
+
+jm_job *jm_job_find_locked(jm *j, const char *jid)
+{
+	if (!jid) return NULL;
+	for (size_t i = 0; i < j->njobs; i++)
+		if (strcmp(j->jobs[i]->jid, jid) == 0) return j->jobs[i];
+	return NULL;
+}
+
+static void add_exception(jm_job *job, const char *msg, const char *task, const char *location, const char *tm_id)
+{
+	if (job->nexc >= 1000) return; /* keep the first ones: the root cause is among them */
+	job->exc = fl_realloc(job->exc, (job->nexc + 1) * sizeof *job->exc);
+	jm_exception *e = &job->exc[job->nexc];
+	e->message = jm_utf8_dup(msg);
+	e->task = task ? fl_strdup(task) : NULL;
+	e->location = location ? fl_strdup(location) : NULL;
+	e->tm_id = tm_id ? fl_strdup(tm_id) : NULL;
+	e->ts = fl_now_ms();
+	if (job->root_exc < 0) job->root_exc = (int)job->nexc;
+	job->nexc++;
+}
+
+static void job_set_state(jm_job *job, jm_job_state to)
+{
+	if (job->state == to) return;
+	int64_t now = fl_now_ms();
+	const char *root = job->root_exc >= 0 ? job->exc[job->root_exc].message : NULL;
+	if ((to == JM_JOB_FAILING || (to == JM_JOB_FAILED && job->state != JM_JOB_FAILING)) && root)
+		fl_log(FL_LOG_WARN, JM_COMPONENT, "Job %s (%s) switched from state %s to %s: %s", job->name, job->jid,
+		       jm_job_state_name(job->state), jm_job_state_name(to), root);
+	else
+		fl_log(FL_LOG_INFO, JM_COMPONENT, "Job %s (%s) switched from state %s to %s.", job->name, job->jid,
+		       jm_job_state_name(job->state), jm_job_state_name(to));
+	job->state = to;
+	job->ts[to] = now;
+	job->last_mod_ms = now;
+	if (jm_job_state_terminal(to)) job->end_ms = now;
+}
+
+/* A subtask ended: give back its slot once the slot is empty. */
+static void slot_release(jm *j, jm_job *job, int s)
+{
+	if (s < 0 || s >= job->nslots) return;
+	jm_slot *slot = &job->slots[s];
+	if (slot->live <= 0) return;
+	if (--slot->live > 0 || !slot->tm_id) return;
+	jm_tm *tm = jm_tm_find_locked(j, slot->tm_id);
+	if (tm && tm->used > 0) tm->used--;
+	free(slot->tm_id);
+	slot->tm_id = NULL;
+}
+
+static void subtask_set(jm *j, jm_job *job, jm_vertex *v, int i, jm_task_state to, const char *error)
+{
+	jm_subtask *st = &v->sub[i];
+	if (jm_task_state_terminal(st->state) || st->state == to) return;
+	int64_t now = fl_now_ms();
+	fl_log(to == JM_TASK_FAILED ? FL_LOG_WARN : FL_LOG_DEBUG, JM_COMPONENT, "%s (%d/%d) of job %s switched from %s to %s%s%s",
+	       v->name, i + 1, v->parallelism, job->jid, jm_task_state_name(st->state), jm_task_state_name(to),
+	       error ? ": " : "", error ? error : "");
+	if ((to == JM_TASK_DEPLOYING || to == JM_TASK_RUNNING) && !st->start_ms) st->start_ms = now;
+	st->state = to;
+	job->last_mod_ms = now;
+	if (!jm_task_state_terminal(to)) return;
+	st->end_ms = now;
+	if (!st->start_ms) st->start_ms = now;
+	if (to == JM_TASK_FAILED) {
+		free(st->error);
+		st->error = jm_utf8_dup(error && *error ? error : "failed without a reason");
+		char task[512];
+		snprintf(task, sizeof task, "%s (%d/%d)", v->name, i + 1, v->parallelism);
+		add_exception(job, st->error, task, st->host, st->tm_id);
+	}
+	slot_release(j, job, st->slot);
+}
+
+/* ---- messages to task managers ------------------------------------------ */
+
+static jm_cmd *cmd_new(jm_cmd_kind kind, const jm_job *job, const Flinc__Envelope *env)
+{
+	jm_cmd *c = fl_calloc(1, sizeof *c);
+	c->kind = kind;
+	memcpy(c->jid, job->jid, sizeof c->jid);
+	c->attempt = job->attempt;
+	c->len = flinc__envelope__get_packed_size(env);
+	c->msg = fl_malloc(c->len ? c->len : 1);
+	flinc__envelope__pack(env, c->msg);
+	return c;
+}
+
+static jm_cmd *cancel_cmd(const jm_job *job)
+{
+	Flinc__CancelJob cj = FLINC__CANCEL_JOB__INIT;
+	cj.job_id = (char *)job->jid;
+	cj.attempt = job->attempt;
+	Flinc__Envelope env = FLINC__ENVELOPE__INIT;
+	env.body_case = FLINC__ENVELOPE__BODY_CANCEL;
+	env.cancel = &cj;
+	return cmd_new(JM_CMD_CANCEL, job, &env);
+}
+
+/* Cancel every subtask that has not ended: CancelJob to each task manager
+ * holding one; those on task managers that are gone end at once. */
+static void cancel_rest(jm *j, jm_job *job)
+{
+	job->cancel_deadline = jm_mono_ms() + j->o.rpc_timeout_ms + j->o.hb_timeout_ms;
+	char **sent = NULL;
+	size_t nsent = 0;
+	for (uint32_t k = 0; k < job->nv; k++) {
+		jm_vertex *v = &job->v[k];
+		for (int i = 0; i < v->parallelism; i++) {
+			jm_subtask *st = &v->sub[i];
+			if (jm_task_state_terminal(st->state)) continue;
+			jm_tm *tm = st->tm_id ? jm_tm_find_locked(j, st->tm_id) : NULL;
+			if (!tm) {
+				subtask_set(j, job, v, i, JM_TASK_CANCELED, NULL);
+				continue;
+			}
+			st->state = JM_TASK_CANCELING;
+			bool done = false;
+			for (size_t x = 0; x < nsent && !done; x++) done = strcmp(sent[x], tm->id) == 0;
+			if (done) continue;
+			sent = fl_realloc(sent, (nsent + 1) * sizeof *sent);
+			sent[nsent++] = tm->id;
+			jm_tm_enqueue_locked(j, tm, cancel_cmd(job));
+		}
+	}
+	free(sent);
+}
+
+static void deploy(jm *j, jm_job *job)
+{
+	Flinc__DeployJob d = FLINC__DEPLOY_JOB__INIT;
+	d.job_id = job->jid;
+	d.attempt = job->attempt;
+	d.job_name = job->name;
+	d.blob_id = job->jar_id;
+	d.n_args = (size_t)job->nargs;
+	d.args = job->args;
+	d.parallelism = job->parallelism;
+	d.graph_hash = job->graph_hash;
+	size_t nc = fl_conf_count(job->conf);
+	Flinc__KeyValue *kv = fl_calloc(nc ? nc : 1, sizeof *kv);
+	Flinc__KeyValue **kvp = fl_calloc(nc ? nc : 1, sizeof *kvp);
+	for (size_t i = 0; i < nc; i++) {
+		const char *key, *val;
+		fl_conf_at(job->conf, i, &key, &val);
+		flinc__key_value__init(&kv[i]);
+		kv[i].key = (char *)key;
+		kv[i].value = (char *)val;
+		kvp[i] = &kv[i];
+	}
+	d.n_config = nc;
+	d.config = kvp;
+	Flinc__Placement *pl = fl_calloc((size_t)job->nsubtasks, sizeof *pl);
+	Flinc__Placement **plp = fl_calloc((size_t)job->nsubtasks, sizeof *plp);
+	size_t np = 0;
+	for (uint32_t k = 0; k < job->nv; k++) {
+		for (int i = 0; i < job->v[k].parallelism; i++) {
+			jm_subtask *st = &job->v[k].sub[i];
+			jm_tm *tm = jm_tm_find_locked(j, st->tm_id);
+			flinc__placement__init(&pl[np]);
+			pl[np].vertex = job->v[k].index;
+			pl[np].subtask = i;
+			pl[np].tm_id = st->tm_id;
+			pl[np].data_address = tm ? tm->data_address : (char *)"";
+			plp[np] = &pl[np];
+			np++;
+		}
+	}
+	d.n_placements = np;
+	d.placements = plp;
+	Flinc__Envelope env = FLINC__ENVELOPE__INIT;
+	env.body_case = FLINC__ENVELOPE__BODY_DEPLOY;
+	env.deploy = &d;
+
+	/* One DeployJob (with every placement) per task manager involved. */
+	fl_strbuf where = {0};
+	for (int s = 0; s < job->nslots; s++) {
+		const char *id = job->slots[s].tm_id;
+		bool seen = false;
+		for (int t = 0; t < s && !seen; t++) seen = strcmp(job->slots[t].tm_id, id) == 0;
+		if (seen) continue;
+		int n = 0;
+		for (int t = 0; t < job->nslots; t++) n += strcmp(job->slots[t].tm_id, id) == 0;
+		jm_tm *tm = jm_tm_find_locked(j, id);
+		if (tm) jm_tm_enqueue_locked(j, tm, cmd_new(JM_CMD_DEPLOY, job, &env));
+		fl_sb_printf(&where, "%s%s (%s) x%d", where.len ? ", " : "", id, tm ? tm->host : "?", n);
+	}
+	fl_log(FL_LOG_INFO, JM_COMPONENT, "Job %s (%s): deploying %d subtasks in %d slots: %s", job->name, job->jid,
+	       job->nsubtasks, job->nslots, where.data ? where.data : "");
+	fl_sb_free(&where);
+	free(kv);
+	free(kvp);
+	free(pl);
+	free(plp);
+}
+
+/* Take job->nslots free slots, round-robin over the task managers that
+ * have free slots (in registration order), and deploy. */
+static void place(jm *j, jm_job *job)
+{
+	size_t n = j->ntms;
+	if (n == 0) return; /* the caller checked there are enough free slots */
+	int *avail = fl_calloc(n ? n : 1, sizeof *avail);
+	for (size_t t = 0; t < n; t++)
+		if (j->tms[t]->connected) avail[t] = FL_MAX(j->tms[t]->slots - j->tms[t]->used, 0);
+	size_t cursor = 0;
+	for (int s = 0; s < job->nslots; s++) {
+		size_t t = cursor;
+		for (size_t tries = 0; tries < n && avail[t] == 0; tries++) t = (t + 1) % n;
+		/* the caller checked there are enough free slots */
+		avail[t]--;
+		j->tms[t]->used++;
+		job->slots[s].tm_id = fl_strdup(j->tms[t]->id);
+		job->slots[s].live = 0;
+		cursor = (t + 1) % n;
+	}
+	free(avail);
+	int next = 0;
+	for (uint32_t k = 0; k < job->nv; k++) {
+		jm_vertex *v = &job->v[k];
+		for (int i = 0; i < v->parallelism; i++) {
+			jm_subtask *st = &v->sub[i];
+			st->slot = j->o.slot_sharing ? i : next++;
+			jm_slot *slot = &job->slots[st->slot];
+			jm_tm *tm = jm_tm_find_locked(j, slot->tm_id);
+			st->tm_id = fl_strdup(slot->tm_id);
+			st->host = fl_strdup(tm ? tm->host : "unknown");
+			st->state = JM_TASK_SCHEDULED;
+			slot->live++;
+		}
+	}
+	job->placed = true;
+	job->last_mod_ms = fl_now_ms();
+	deploy(j, job);
+}
+
+void jm_sched_try_locked(jm *j)
+{
+	for (size_t i = 0; i < j->njobs; i++) {
+		jm_job *job = j->jobs[i];
+		if (job->state != JM_JOB_CREATED || job->placed) continue;
+		int total, nfree;
+		jm_slots_locked(j, &total, &nfree, NULL);
+		if (job->nslots <= nfree) place(j, job);
+	}
+}
+
+/* ---- the job state machine ------------------------------------------------ */
+
+static void job_update(jm *j, jm_job *job)
+{
+	if (jm_job_state_terminal(job->state) || !job->placed) return;
+	int cnt[JM_TASK_NSTATES] = {0};
+	int live = 0;
+	const jm_subtask *canceled = NULL;
+	const jm_vertex *canceled_v = NULL;
+	for (uint32_t k = 0; k < job->nv; k++) {
+		for (int i = 0; i < job->v[k].parallelism; i++) {
+			const jm_subtask *st = &job->v[k].sub[i];
+			cnt[st->state]++;
+			if (!jm_task_state_terminal(st->state)) live++;
+			if (st->state == JM_TASK_CANCELED && !canceled) {
+				canceled = st;
+				canceled_v = &job->v[k];
+			}
+		}
+	}
+	if (job->state == JM_JOB_CREATED || job->state == JM_JOB_RUNNING) {
+		if (cnt[JM_TASK_FAILED] || cnt[JM_TASK_CANCELED]) {
+			if (job->root_exc < 0 && canceled) {
+				/* Canceled without being asked to: the job cannot go on. */
+				char msg[512];
+				snprintf(msg, sizeof msg, "%s (%d/%d) was canceled by TaskManager %s (%s) on its own",
+					 canceled_v->name, (int)(canceled - canceled_v->sub) + 1,
+					 canceled_v->parallelism, canceled->tm_id ? canceled->tm_id : "?",
+					 canceled->host ? canceled->host : "?");
+				add_exception(job, msg, NULL, canceled->host, canceled->tm_id);
+			}
+			job_set_state(job, JM_JOB_FAILING);
+			cancel_rest(j, job);
+			live = 0;
+			for (uint32_t k = 0; k < job->nv; k++)
+				for (int i = 0; i < job->v[k].parallelism; i++)
+					live += !jm_task_state_terminal(job->v[k].sub[i].state);
+		} else if (cnt[JM_TASK_FINISHED] == job->nsubtasks) {
+			if (job->state == JM_JOB_CREATED) job_set_state(job, JM_JOB_RUNNING);
+			job_set_state(job, JM_JOB_FINISHED);
+			return;
+		} else if (job->state == JM_JOB_CREATED && cnt[JM_TASK_RUNNING] + cnt[JM_TASK_FINISHED] == job->nsubtasks) {
+			job_set_state(job, JM_JOB_RUNNING);
+			return;
+		} else {
+			return;
+		}
+	}
+	if (live == 0) job_set_state(job, job->state == JM_JOB_CANCELLING ? JM_JOB_CANCELED : JM_JOB_FAILED);
+}
+
+/* Drop the oldest ended jobs beyond jobstore.max-capacity. */
+static void evict(jm *j)
+{
+	size_t ended = 0;
+	for (size_t i = 0; i < j->njobs; i++) ended += jm_job_state_terminal(j->jobs[i]->state);
+	for (size_t i = 0; i < j->njobs && ended > (size_t)j->o.jobstore_max;) {
+		if (!jm_job_state_terminal(j->jobs[i]->state)) {
+			i++;
+			continue;
+		}
+		jm_job_free(j->jobs[i]);
+		memmove(&j->jobs[i], &j->jobs[i + 1], (j->njobs - i - 1) * sizeof(jm_job *));
+		j->njobs--;
+		ended--;
+	}
+}
+
+static jm_subtask *subtask_at(jm_job *job, uint32_t vertex, int subtask, jm_vertex **v_out)
+{
+	if (vertex >= job->nv) return NULL;
+	jm_vertex *v = &job->v[vertex];
+	if (subtask < 0 || subtask >= v->parallelism) return NULL;
+	*v_out = v;
+	return &v->sub[subtask];
+}
+
+static void apply_metrics(jm_subtask *st, const Flinc__TaskMetrics *m)
+{
+	int64_t now = jm_mono_ms();
+	if (st->bp_prev_at > 0 && now > st->bp_prev_at) {
+		double r = (double)(m->backpressured_ms - st->bp_prev_ms) / (double)(now - st->bp_prev_at);
+		st->bp_ratio = r < 0 ? 0 : r > 1 ? 1 : r;
+	}
+	st->bp_prev_ms = m->backpressured_ms;
+	st->bp_prev_at = now;
+	st->m.records_in = m->records_in;
+	st->m.records_out = m->records_out;
+	st->m.bytes_in = m->bytes_in;
+	st->m.bytes_out = m->bytes_out;
+	st->m.backpressured_ms = m->backpressured_ms;
+	st->m.watermark = m->watermark;
+}
+
+void jm_sched_metrics_locked(jm *j, const char *tm_id, const Flinc__TaskMetrics *m)
+{
+	jm_job *job = jm_job_find_locked(j, m->job_id);
+	if (!job || job->attempt != m->attempt || !job->placed) return;
+	jm_vertex *v;
+	jm_subtask *st = subtask_at(job, m->vertex, m->subtask, &v);
+	if (!st || !st->tm_id || strcmp(st->tm_id, tm_id) != 0) return;
+	apply_metrics(st, m);
+}
+
+const char *jm_sched_task_status_locked(jm *j, const Flinc__TaskStatus *s)
+{
+	jm_job *job = jm_job_find_locked(j, s->job_id);
+	if (!job) return "unknown job";
+	if (s->attempt != job->attempt) return NULL; /* an old attempt: nothing to do */
+	if (!job->placed) return "the job is not deployed";
+	jm_vertex *v;
+	jm_subtask *st = subtask_at(job, s->vertex, s->subtask, &v);
+	if (!st) return "no such subtask";
+	if (!st->tm_id || !s->tm_id || strcmp(st->tm_id, s->tm_id) != 0) return "the subtask is not placed on this task manager";
+	if (s->metrics) apply_metrics(st, s->metrics);
+	int i = s->subtask;
+	switch (s->state) {
+	case FLINC__TASK_STATE__DEPLOYING:
+		if (st->state == JM_TASK_SCHEDULED) subtask_set(j, job, v, i, JM_TASK_DEPLOYING, NULL);
+		break;
+	case FLINC__TASK_STATE__RUNNING:
+		if (st->state == JM_TASK_SCHEDULED || st->state == JM_TASK_DEPLOYING)
+			subtask_set(j, job, v, i, JM_TASK_RUNNING, NULL);
+		break;
+	case FLINC__TASK_STATE__FINISHED: subtask_set(j, job, v, i, JM_TASK_FINISHED, NULL); break;
+	case FLINC__TASK_STATE__CANCELED: subtask_set(j, job, v, i, JM_TASK_CANCELED, NULL); break;
+	case FLINC__TASK_STATE__FAILED:
+		subtask_set(j, job, v, i, JM_TASK_FAILED, s->error && *s->error ? s->error : "failed without a reason");
+		break;
+	default: break;
+	}
+	job_update(j, job);
+	jm_sched_try_locked(j);
+	return NULL;
+}
+
+void jm_sched_cmd_done_locked(jm *j, jm_tm *tm, const jm_cmd *c, int rc, const char *err)
+{
+	jm_job *job = jm_job_find_locked(j, c->jid);
+	if (!job || job->attempt != c->attempt) return;
+	const char *why = rc ? nng_strerror(rc) : err;
+	if (c->kind == JM_CMD_CANCEL) {
+		if (why)
+			fl_log(FL_LOG_WARN, JM_COMPONENT, "Cancel of job %s on TaskManager %s (%s) failed: %s", job->jid,
+			       tm->id, tm->host, why);
+		return;
+	}
+	if (jm_job_state_terminal(job->state)) return;
+	char msg[1024];
+	if (why) snprintf(msg, sizeof msg, "Could not deploy to TaskManager %s (%s): %s", tm->id, tm->host, why);
+	for (uint32_t k = 0; k < job->nv; k++) {
+		jm_vertex *v = &job->v[k];
+		for (int i = 0; i < v->parallelism; i++) {
+			jm_subtask *st = &v->sub[i];
+			if (!st->tm_id || strcmp(st->tm_id, tm->id) != 0 || jm_task_state_terminal(st->state)) continue;
+			if (why) subtask_set(j, job, v, i, JM_TASK_FAILED, msg);
+			else if (st->state == JM_TASK_SCHEDULED) subtask_set(j, job, v, i, JM_TASK_DEPLOYING, NULL);
+		}
+	}
+	job_update(j, job);
+	jm_sched_try_locked(j);
+}
+
+void jm_sched_tm_lost_locked(jm *j, const char *tm_id, const char *host, const char *reason)
+{
+	char msg[1024];
+	snprintf(msg, sizeof msg, "TaskManager %s (%s) lost: %s", tm_id, host, reason);
+	for (size_t x = 0; x < j->njobs; x++) {
+		jm_job *job = j->jobs[x];
+		if (jm_job_state_terminal(job->state) || !job->placed) continue;
+		bool hit = false;
+		for (uint32_t k = 0; k < job->nv; k++) {
+			jm_vertex *v = &job->v[k];
+			for (int i = 0; i < v->parallelism; i++) {
+				jm_subtask *st = &v->sub[i];
+				if (!st->tm_id || strcmp(st->tm_id, tm_id) != 0 || jm_task_state_terminal(st->state))
+					continue;
+				subtask_set(j, job, v, i, JM_TASK_FAILED, msg);
+				hit = true;
+			}
+		}
+		/* Its slots are gone with it: nothing to give back later. */
+		for (int s = 0; s < job->nslots; s++) {
+			if (job->slots[s].tm_id && strcmp(job->slots[s].tm_id, tm_id) == 0) {
+				free(job->slots[s].tm_id);
+				job->slots[s].tm_id = NULL;
+				job->slots[s].live = 0;
+			}
+		}
+		if (hit) job_update(j, job);
+	}
+	jm_sched_try_locked(j);
+}
+
+void jm_sched_tick_locked(jm *j, int64_t now)
+{
+	for (size_t x = 0; x < j->njobs; x++) {
+		jm_job *job = j->jobs[x];
+		if (job->state == JM_JOB_CREATED && !job->placed && now >= job->slot_deadline) {
+			int total, nfree, ntms;
+			jm_slots_locked(j, &total, &nfree, &ntms);
+			char msg[512];
+			snprintf(msg, sizeof msg,
+				 "Could not acquire the minimum required resources: the job needs %d task slots, %d of "
+				 "%d are free (%d task managers) after waiting %lld ms (slot.request.timeout)",
+				 job->nslots, nfree, total, ntms, (long long)job->slot_timeout_ms);
+			add_exception(job, msg, NULL, NULL, NULL);
+			job_set_state(job, JM_JOB_FAILED);
+		} else if ((job->state == JM_JOB_FAILING || job->state == JM_JOB_CANCELLING) && job->placed &&
+			   now >= job->cancel_deadline) {
+			for (uint32_t k = 0; k < job->nv; k++) {
+				jm_vertex *v = &job->v[k];
+				for (int i = 0; i < v->parallelism; i++) {
+					jm_subtask *st = &v->sub[i];
+					if (jm_task_state_terminal(st->state)) continue;
+					fl_log(FL_LOG_WARN, JM_COMPONENT,
+					       "%s (%d/%d) of job %s on TaskManager %s did not confirm its cancellation "
+					       "in time; considered CANCELED",
+					       v->name, i + 1, v->parallelism, job->jid, st->tm_id ? st->tm_id : "?");
+					subtask_set(j, job, v, i, JM_TASK_CANCELED, NULL);
+				}
+			}
+			job_update(j, job);
+		}
+	}
+	jm_sched_try_locked(j);
+	evict(j);
+}
+
+/* ---- submission and cancel ---------------------------------------------- */
+
+/* The loader names the file by its blob path; name the upload instead. */
+static void rename_in_msg(char *msg, size_t cap, const char *path, const char *name)
+{
+	size_t pl = strlen(path);
+	if (strncmp(msg, path, pl) != 0) return;
+	char *rest = fl_strdup(msg + pl);
+	snprintf(msg, cap, "%s%s", name, rest);
+	free(rest);
+}
+
+int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t errcap)
+{
+	char *path = jm_blob_path(j, s->jar_id);
+	if (!path) {
+		snprintf(err, errcap, "Not found: jar '%s' (no such upload)", s->jar_id);
+		return 404;
+	}
+	const char *display = jm_blob_display_name(s->jar_id);
+	int status = 400;
+	fl_plugin *pl = NULL;
+	flinc_env *e = NULL;
+	fl_plan *plan = NULL;
+	jm_job *job = NULL;
+	char **argv = NULL;
+
+	/* The job's configuration: the cluster's (without secrets), then its own. */
+	fl_conf *conf = fl_conf_create();
+	for (size_t i = 0; i < fl_conf_count(j->conf); i++) {
+		const char *k, *v;
+		fl_conf_at(j->conf, i, &k, &v);
+		if (strcmp(k, "rest.auth.token") != 0) fl_conf_set(conf, k, v);
+	}
+	for (size_t i = 0; s->job_conf && i < fl_conf_count(s->job_conf); i++) {
+		const char *k, *v;
+		fl_conf_at(s->job_conf, i, &k, &v);
+		fl_conf_set(conf, k, v);
+	}
+	bool ok = true;
+	int64_t p = s->parallelism;
+	if (p == 0) p = fl_conf_i64(conf, "parallelism.default", j->o.default_parallelism, &ok);
+	if (!ok || p < 1 || p > 32768) {
+		snprintf(err, errcap, "parallelism.default must be a number from 1 to 32768");
+		goto fail;
+	}
+	int64_t maxp = fl_conf_i64(conf, "pipeline.max-parallelism", j->o.max_parallelism, &ok);
+	if (!ok || maxp < 1 || maxp > 32768) {
+		snprintf(err, errcap, "pipeline.max-parallelism must be a number from 1 to 32768");
+		goto fail;
+	}
+	int64_t slot_timeout = fl_conf_duration_ms(conf, "slot.request.timeout", j->o.slot_timeout_ms, &ok);
+	if (!ok || slot_timeout <= 0) {
+		snprintf(err, errcap, "slot.request.timeout must be a positive duration (like 500ms, 10s)");
+		goto fail;
+	}
+	const char *wv = fl_conf_get(conf, "slot.request.wait");
+	bool slot_wait = j->o.slot_wait;
+	if (wv) {
+		if (!strcasecmp(wv, "true") || !strcmp(wv, "1") || !strcasecmp(wv, "yes")) slot_wait = true;
+		else if (!strcasecmp(wv, "false") || !strcmp(wv, "0") || !strcasecmp(wv, "no")) slot_wait = false;
+		else {
+			snprintf(err, errcap, "slot.request.wait must be true or false (got '%.100s')", wv);
+			goto fail;
+		}
+	}
+	if (p > maxp) {
+		snprintf(err, errcap, "parallelism %lld is above pipeline.max-parallelism %lld", (long long)p,
+			 (long long)maxp);
+		goto fail;
+	}
+
+	char lerr[1024];
+	if (fl_plugin_open(path, &pl, lerr, sizeof lerr) != FLINC_OK) {
+		rename_in_msg(lerr, sizeof lerr, path, display);
+		snprintf(err, errcap, "%s", lerr);
+		goto fail;
+	}
+	const flinc_plugin *entry = fl_plugin_entry(pl);
+	e = fl_env_create(entry->name ? entry->name : display, conf, (int)p);
+	int argc = s->nargs + 1;
+	argv = fl_calloc((size_t)argc + 1, sizeof(char *));
+	argv[0] = (char *)display;
+	for (int i = 0; i < s->nargs; i++) argv[i + 1] = s->args[i];
+	const char *msg = NULL;
+	if (fl_env_build(e, entry->build, argc, argv, &msg) != FLINC_OK) {
+		snprintf(err, errcap, "invalid job %s: %s%s%s", display, msg ? msg : "build failed",
+			 entry->usage ? "; usage: " : "", entry->usage ? entry->usage : "");
+		goto fail;
+	}
+	plan = fl_plan_create(e);
+	if (!plan || plan->nv == 0) {
+		snprintf(err, errcap, "invalid job %s: the job graph has no vertices", display);
+		goto fail;
+	}
+
+	job = fl_calloc(1, sizeof *job);
+	job->root_exc = -1;
+	job->attempt = 1;
+	job->name = jm_utf8_dup(e->job_name ? e->job_name : display);
+	job->jar_id = fl_strdup(s->jar_id);
+	job->nargs = argc;
+	job->args = fl_calloc((size_t)argc, sizeof(char *));
+	for (int i = 0; i < argc; i++) job->args[i] = fl_strdup(argv[i]);
+	job->parallelism = (int)p;
+	job->max_parallelism = (int)maxp;
+	job->graph_hash = fl_env_hash(e);
+	job->conf = conf;
+	conf = NULL;
+	job->nv = plan->nv;
+	job->v = fl_calloc(plan->nv, sizeof *job->v);
+	int maxv = 0;
+	for (uint32_t k = 0; k < plan->nv; k++) {
+		const fl_vertex *pv = &plan->v[k];
+		jm_vertex *v = &job->v[k];
+		v->index = pv->index;
+		v->id = pv->id;
+		v->name = jm_utf8_dup(pv->name);
+		v->parallelism = pv->parallelism;
+		v->sub = fl_calloc((size_t)pv->parallelism, sizeof *v->sub);
+		for (int i = 0; i < pv->parallelism; i++) v->sub[i].slot = -1;
+		job->nsubtasks += pv->parallelism;
+		maxv = FL_MAX(maxv, pv->parallelism);
+	}
+	job->nslots = j->o.slot_sharing ? maxv : job->nsubtasks;
+	job->slots = fl_calloc((size_t)job->nslots, sizeof *job->slots);
+	char *pj = fl_plan_to_json(plan);
+	job->plan_json = pj;
+	fl_plan_destroy(plan);
+	plan = NULL;
+	fl_env_destroy(e);
+	e = NULL;
+	fl_plugin_close(pl);
+	pl = NULL;
+
+	pthread_mutex_lock(&j->mu);
+	int total, nfree, ntms;
+	jm_slots_locked(j, &total, &nfree, &ntms);
+	if (job->nslots > total) {
+		pthread_mutex_unlock(&j->mu);
+		snprintf(err, errcap,
+			 "Not enough task slots: job %s at parallelism %d needs %d slots (%d vertices, %d subtasks%s), "
+			 "the cluster has %d slots in %d task managers (%d free)",
+			 job->name, job->parallelism, job->nslots, job->nv, job->nsubtasks,
+			 j->o.slot_sharing ? ", slots shared" : ", one slot per subtask", total, ntms, nfree);
+		goto fail;
+	}
+	if (job->nslots > nfree && !slot_wait) {
+		pthread_mutex_unlock(&j->mu);
+		snprintf(err, errcap,
+			 "Not enough free task slots: job %s at parallelism %d needs %d slots (%d vertices, %d "
+			 "subtasks%s), %d of the cluster's %d slots are free (%d task managers); other jobs hold the "
+			 "rest (set slot.request.wait=true to wait for them)",
+			 job->name, job->parallelism, job->nslots, job->nv, job->nsubtasks,
+			 j->o.slot_sharing ? ", slots shared" : ", one slot per subtask", nfree, total, ntms);
+		goto fail;
+	}
+	do jm_random_hex32(job->jid);
+	while (jm_job_find_locked(j, job->jid));
+	/* The plan with its job id. */
+	json_t *pjs = json_loads(job->plan_json, 0, NULL);
+	if (pjs) {
+		json_object_set_new(pjs, "jid", json_string(job->jid));
+		char *dumped = json_dumps(pjs, JSON_COMPACT);
+		if (dumped) {
+			free(job->plan_json);
+			job->plan_json = dumped;
+		}
+		json_decref(pjs);
+	}
+	int64_t now = fl_now_ms();
+	job->state = JM_JOB_CREATED;
+	job->ts[JM_JOB_CREATED] = now;
+	job->start_ms = job->last_mod_ms = now;
+	job->slot_timeout_ms = slot_timeout;
+	job->slot_deadline = jm_mono_ms() + slot_timeout;
+	if (j->njobs == j->jobs_cap) {
+		j->jobs_cap = j->jobs_cap ? j->jobs_cap * 2 : 16;
+		j->jobs = fl_realloc(j->jobs, j->jobs_cap * sizeof(jm_job *));
+	}
+	j->jobs[j->njobs++] = job;
+	fl_log(FL_LOG_INFO, JM_COMPONENT,
+	       "Job %s (%s) submitted from %s: parallelism %d, %u vertices, %d subtasks, %d slots needed (%d of %d free)",
+	       job->name, job->jid, display, job->parallelism, job->nv, job->nsubtasks, job->nslots, nfree, total);
+	memcpy(jid_out, job->jid, JM_JID_LEN + 1);
+	/* It fits now: place it ahead of jobs that wait for more slots. */
+	if (job->nslots <= nfree) place(j, job);
+	jm_sched_try_locked(j);
+	evict(j);
+	pthread_mutex_unlock(&j->mu);
+	free(argv);
+	free(path);
+	return 200;
+fail:
+	jm_job_free(job);
+	fl_plan_destroy(plan);
+	fl_env_destroy(e);
+	fl_plugin_close(pl);
+	fl_conf_destroy(conf);
+	free(argv);
+	free(path);
+	return status;
+}
+
+int jm_job_cancel(jm *j, const char *jid, char *err, size_t errcap)
+{
+	pthread_mutex_lock(&j->mu);
+	jm_job *job = jm_job_find_locked(j, jid);
+	int status = 202;
+	if (!job) {
+		snprintf(err, errcap, "Not found: /jobs/%s (no job with this id)", jid);
+		status = 404;
+	} else if (jm_job_state_terminal(job->state)) {
+		snprintf(err, errcap, "Job %s (%s) is already %s", job->name, job->jid, jm_job_state_name(job->state));
+		status = 409;
+	} else if (job->state == JM_JOB_CANCELLING || job->state == JM_JOB_FAILING) {
+		/* already ending */
+	} else if (!job->placed) {
+		job_set_state(job, JM_JOB_CANCELLING);
+		for (uint32_t k = 0; k < job->nv; k++)
+			for (int i = 0; i < job->v[k].parallelism; i++) job->v[k].sub[i].state = JM_TASK_CANCELED;
+		job_set_state(job, JM_JOB_CANCELED);
+	} else {
+		job_set_state(job, JM_JOB_CANCELLING);
+		cancel_rest(j, job);
+		job_update(j, job);
+		jm_sched_try_locked(j);
+	}
+	pthread_mutex_unlock(&j->mu);
+	return status;
+}

@@ -1,0 +1,470 @@
+/*
+ * views.c - the documents the REST API serves, built from the model with
+ * jm.mu held. Field names follow Flink's REST API so Flink tooling and
+ * habits carry over; fields Flink does not have are documented in
+ * docs/rest-api.md.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jm.h"
+
+#ifndef FLINC_VERSION
+#define FLINC_VERSION "0.0.0"
+#endif
+
+static json_t *ms_or_null(int64_t v) { return v > 0 ? json_integer(v) : json_integer(-1); }
+
+static void vertex_id_str(uint64_t id, char out[17]) { snprintf(out, 17, "%016" PRIx64, id); }
+
+jm_vertex *jm_vertex_find(jm_job *job, const char *vid)
+{
+	char buf[17];
+	for (uint32_t k = 0; k < job->nv; k++) {
+		vertex_id_str(job->v[k].id, buf);
+		if (strcmp(buf, vid) == 0) return &job->v[k];
+	}
+	return NULL;
+}
+
+/* Flink's aggregate of subtask states into a vertex state. */
+static jm_task_state vertex_status(const jm_vertex *v)
+{
+	int cnt[JM_TASK_NSTATES] = {0};
+	for (int i = 0; i < v->parallelism; i++) cnt[v->sub[i].state]++;
+	for (int s = 0; s < JM_TASK_NSTATES; s++)
+		if (cnt[s] == v->parallelism) return (jm_task_state)s;
+	if (cnt[JM_TASK_FAILED]) return JM_TASK_FAILED;
+	if (cnt[JM_TASK_CANCELING]) return JM_TASK_CANCELING;
+	if (cnt[JM_TASK_CANCELED]) return JM_TASK_CANCELED;
+	if (cnt[JM_TASK_RUNNING] || cnt[JM_TASK_FINISHED]) return JM_TASK_RUNNING;
+	if (cnt[JM_TASK_DEPLOYING]) return JM_TASK_DEPLOYING;
+	if (cnt[JM_TASK_SCHEDULED]) return JM_TASK_SCHEDULED;
+	return JM_TASK_CREATED;
+}
+
+static void vertex_times(const jm_vertex *v, int64_t *start, int64_t *end)
+{
+	int64_t s = 0, e = 0;
+	bool ended = true;
+	for (int i = 0; i < v->parallelism; i++) {
+		const jm_subtask *st = &v->sub[i];
+		if (st->start_ms && (!s || st->start_ms < s)) s = st->start_ms;
+		if (!jm_task_state_terminal(st->state)) ended = false;
+		else if (st->end_ms > e) e = st->end_ms;
+	}
+	*start = s;
+	*end = ended ? e : 0;
+}
+
+static json_t *duration(int64_t start, int64_t end, int64_t now)
+{
+	if (start <= 0) return json_integer(-1);
+	return json_integer((end > 0 ? end : now) - start);
+}
+
+static json_t *metrics_json(const jm_task_metrics *m)
+{
+	return json_pack("{s:I, s:b, s:I, s:b, s:I, s:b, s:I, s:b, s:I, s:I, s:I}", "read-bytes",
+			 (json_int_t)m->bytes_in, "read-bytes-complete", 1, "write-bytes", (json_int_t)m->bytes_out,
+			 "write-bytes-complete", 1, "read-records", (json_int_t)m->records_in, "read-records-complete", 1,
+			 "write-records", (json_int_t)m->records_out, "write-records-complete", 1,
+			 "accumulated-backpressured-time", (json_int_t)m->backpressured_ms, "accumulated-idle-time",
+			 (json_int_t)0, "accumulated-busy-time", (json_int_t)0);
+}
+
+static jm_task_metrics vertex_metrics(const jm_vertex *v)
+{
+	jm_task_metrics sum = {0};
+	for (int i = 0; i < v->parallelism; i++) {
+		const jm_task_metrics *m = &v->sub[i].m;
+		sum.records_in += m->records_in;
+		sum.records_out += m->records_out;
+		sum.bytes_in += m->bytes_in;
+		sum.bytes_out += m->bytes_out;
+		sum.backpressured_ms += m->backpressured_ms;
+	}
+	return sum;
+}
+
+static json_t *task_counts_upper(const jm_vertex *v)
+{
+	int cnt[JM_TASK_NSTATES] = {0};
+	for (int i = 0; i < v->parallelism; i++) cnt[v->sub[i].state]++;
+	json_t *o = json_object();
+	for (int s = 0; s < JM_TASK_NSTATES; s++)
+		json_object_set_new(o, jm_task_state_name((jm_task_state)s), json_integer(cnt[s]));
+	json_object_set_new(o, "RECONCILING", json_integer(0));
+	json_object_set_new(o, "INITIALIZING", json_integer(0));
+	return o;
+}
+
+static json_t *subtask_json(const jm_job *job, const jm_vertex *v, int i, int64_t now)
+{
+	const jm_subtask *st = &v->sub[i];
+	json_t *o = json_pack("{s:i, s:s, s:i, s:s?, s:s?, s:o, s:o, s:o, s:o}", "subtask", i, "status",
+			      jm_task_state_name(st->state), "attempt", job->attempt - 1, "taskmanager-id", st->tm_id,
+			      "host", st->host, "start-time", ms_or_null(st->start_ms), "end-time",
+			      ms_or_null(st->end_ms), "duration", duration(st->start_ms, st->end_ms, now), "metrics",
+			      metrics_json(&st->m));
+	if (!st->tm_id) json_object_set_new(o, "taskmanager-id", json_string("(unassigned)"));
+	if (!st->host) json_object_set_new(o, "host", json_string("(unassigned)"));
+	if (st->error) json_object_set_new(o, "failure-cause", json_string(st->error));
+	return o;
+}
+
+static json_t *vertex_json(const jm_job *job, const jm_vertex *v, int64_t now, bool with_subtasks)
+{
+	char vid[17];
+	vertex_id_str(v->id, vid);
+	int64_t start, end;
+	vertex_times(v, &start, &end);
+	jm_task_metrics m = vertex_metrics(v);
+	json_t *o = json_pack("{s:s, s:s, s:i, s:i, s:s, s:o, s:o, s:o, s:o, s:o}", "id", vid, "name", v->name,
+			      "maxParallelism", job->max_parallelism, "parallelism", v->parallelism, "status",
+			      jm_task_state_name(vertex_status(v)), "start-time", ms_or_null(start), "end-time",
+			      ms_or_null(end), "duration", duration(start, end, now), "tasks", task_counts_upper(v),
+			      "metrics", metrics_json(&m));
+	if (with_subtasks) {
+		json_t *subs = json_array();
+		for (int i = 0; i < v->parallelism; i++) json_array_append_new(subs, subtask_json(job, v, i, now));
+		json_object_set_new(o, "subtasks", subs);
+	}
+	return o;
+}
+
+static int64_t job_duration(const jm_job *job, int64_t now)
+{
+	return (job->end_ms > 0 ? job->end_ms : now) - job->start_ms;
+}
+
+static int count_state(const jm_job *job, jm_task_state s)
+{
+	int n = 0;
+	for (uint32_t k = 0; k < job->nv; k++)
+		for (int i = 0; i < job->v[k].parallelism; i++) n += job->v[k].sub[i].state == s;
+	return n;
+}
+
+json_t *jm_view_job_locked(jm *j, jm_job *job)
+{
+	(void)j;
+	int64_t now = fl_now_ms();
+	json_t *ts = json_object();
+	for (int s = 0; s < JM_JOB_NSTATES; s++)
+		json_object_set_new(ts, jm_job_state_name((jm_job_state)s), json_integer(job->ts[s]));
+	json_object_set_new(ts, "INITIALIZING", json_integer(job->ts[JM_JOB_CREATED]));
+	json_t *vs = json_array();
+	int vcount[JM_TASK_NSTATES] = {0};
+	for (uint32_t k = 0; k < job->nv; k++) {
+		json_array_append_new(vs, vertex_json(job, &job->v[k], now, true));
+		vcount[vertex_status(&job->v[k])]++;
+	}
+	json_t *sc = json_object();
+	for (int s = 0; s < JM_TASK_NSTATES; s++)
+		json_object_set_new(sc, jm_task_state_name((jm_task_state)s), json_integer(vcount[s]));
+	json_t *plan = job->plan_json ? json_loads(job->plan_json, 0, NULL) : NULL;
+	json_t *o = json_pack("{s:s, s:s, s:b, s:s, s:s, s:I, s:o, s:I, s:i, s:i, s:I, s:o, s:o, s:o, s:o}", "jid",
+			      job->jid, "name", job->name, "isStoppable", 0, "state", jm_job_state_name(job->state),
+			      "job-type", "STREAMING", "start-time", (json_int_t)job->start_ms, "end-time",
+			      ms_or_null(job->end_ms), "duration", (json_int_t)job_duration(job, now), "maxParallelism",
+			      job->max_parallelism, "parallelism", job->parallelism, "now", (json_int_t)now,
+			      "timestamps", ts, "vertices", vs, "status-counts", sc, "plan",
+			      plan ? plan : json_object());
+	json_object_set_new(o, "jar-id", json_string(job->jar_id));
+	json_t *args = json_array();
+	for (int i = 1; i < job->nargs; i++) json_array_append_new(args, json_string(job->args[i]));
+	json_object_set_new(o, "programArgs", args);
+	if (job->root_exc >= 0) json_object_set_new(o, "failure-cause", json_string(job->exc[job->root_exc].message));
+	return o;
+}
+
+json_t *jm_view_vertex_locked(jm *j, jm_job *job, jm_vertex *v)
+{
+	(void)j;
+	int64_t now = fl_now_ms();
+	json_t *o = vertex_json(job, v, now, true);
+	json_object_set_new(o, "now", json_integer(now));
+	return o;
+}
+
+static const char *bp_level(double r) { return r <= 0.10 ? "ok" : r <= 0.5 ? "low" : "high"; }
+
+json_t *jm_view_backpressure_locked(jm *j, jm_job *job, jm_vertex *v)
+{
+	(void)j;
+	double worst = 0;
+	json_t *subs = json_array();
+	for (int i = 0; i < v->parallelism; i++) {
+		const jm_subtask *st = &v->sub[i];
+		double r = st->state == JM_TASK_RUNNING ? st->bp_ratio : 0;
+		if (r > worst) worst = r;
+		json_array_append_new(subs, json_pack("{s:i, s:i, s:s, s:f, s:f, s:f}", "subtask", i, "attempt-number",
+						      job->attempt - 1, "backpressure-level", bp_level(r), "ratio", r,
+						      "idleRatio", 0.0, "busyRatio", 1.0 - r));
+	}
+	return json_pack("{s:s, s:s, s:I, s:o}", "status", "ok", "backpressure-level", bp_level(worst),
+			 "end-timestamp", (json_int_t)fl_now_ms(), "subtasks", subs);
+}
+
+json_t *jm_view_exceptions_locked(jm *j, jm_job *job)
+{
+	(void)j;
+	json_t *all = json_array();
+	json_t *concurrent = json_array();
+	for (size_t i = 0; i < job->nexc; i++) {
+		const jm_exception *e = &job->exc[i];
+		json_array_append_new(all, json_pack("{s:s, s:s?, s:s?, s:I, s:s?}", "exception", e->message, "task",
+						     e->task, "location", e->location, "timestamp", (json_int_t)e->ts,
+						     "taskManagerId", e->tm_id));
+		if ((int)i != job->root_exc)
+			json_array_append_new(concurrent,
+					      json_pack("{s:s, s:s, s:I, s:s?, s:s?, s:s?, s:{}}", "exceptionName",
+							e->message, "stacktrace", e->message, "timestamp", (json_int_t)e->ts,
+							"taskName", e->task, "location", e->location, "taskManagerId",
+							e->tm_id, "failureLabels"));
+	}
+	json_t *entries = json_array();
+	json_t *o;
+	if (job->root_exc >= 0) {
+		const jm_exception *r = &job->exc[job->root_exc];
+		json_array_append_new(entries,
+				      json_pack("{s:s, s:s, s:I, s:s?, s:s?, s:s?, s:{}, s:o}", "exceptionName", r->message,
+						"stacktrace", r->message, "timestamp", (json_int_t)r->ts, "taskName", r->task,
+						"location", r->location, "taskManagerId", r->tm_id, "failureLabels",
+						"concurrentExceptions", concurrent));
+		o = json_pack("{s:s, s:I}", "root-exception", r->message, "timestamp", (json_int_t)r->ts);
+	} else {
+		json_decref(concurrent);
+		o = json_pack("{s:n, s:n}", "root-exception", "timestamp");
+	}
+	json_object_set_new(o, "all-exceptions", all);
+	json_object_set_new(o, "truncated", json_boolean(job->nexc >= 1000));
+	json_object_set_new(o, "exceptionHistory", json_pack("{s:o, s:b}", "entries", entries, "truncated", 0));
+	return o;
+}
+
+json_t *jm_view_checkpoints_locked(jm *j, jm_job *job)
+{
+	(void)j;
+	(void)job;
+	/* Checkpointing comes later; the shape is Flink's, with nothing in it. */
+	return json_pack("{s:{s:i, s:i, s:i, s:i, s:i}, s:{}, s:{s:n, s:n, s:n, s:n}, s:[]}", "counts", "restored", 0,
+			 "total", 0, "in_progress", 0, "completed", 0, "failed", 0, "summary", "latest", "completed",
+			 "savepoint", "failed", "restored", "history");
+}
+
+static json_t *job_overview(const jm_job *job, int64_t now)
+{
+	json_t *tasks = json_object();
+	static const char *lower[JM_TASK_NSTATES] = {"created",  "scheduled", "deploying", "running",
+						     "finished", "canceling", "canceled",  "failed"};
+	json_object_set_new(tasks, "total", json_integer(job->nsubtasks));
+	for (int s = 0; s < JM_TASK_NSTATES; s++)
+		json_object_set_new(tasks, lower[s], json_integer(count_state(job, (jm_task_state)s)));
+	json_object_set_new(tasks, "reconciling", json_integer(0));
+	json_object_set_new(tasks, "initializing", json_integer(0));
+	return json_pack("{s:s, s:s, s:s, s:I, s:o, s:I, s:I, s:o}", "jid", job->jid, "name", job->name, "state",
+			 jm_job_state_name(job->state), "start-time", (json_int_t)job->start_ms, "end-time",
+			 ms_or_null(job->end_ms), "duration", (json_int_t)job_duration(job, now), "last-modification",
+			 (json_int_t)job->last_mod_ms, "tasks", tasks);
+}
+
+json_t *jm_view_jobs_overview_locked(jm *j)
+{
+	int64_t now = fl_now_ms();
+	json_t *arr = json_array();
+	for (size_t i = j->njobs; i-- > 0;) json_array_append_new(arr, job_overview(j->jobs[i], now));
+	return json_pack("{s:o}", "jobs", arr);
+}
+
+json_t *jm_view_jobs_locked(jm *j)
+{
+	json_t *arr = json_array();
+	for (size_t i = j->njobs; i-- > 0;)
+		json_array_append_new(arr, json_pack("{s:s, s:s}", "id", j->jobs[i]->jid, "status",
+						     jm_job_state_name(j->jobs[i]->state)));
+	return json_pack("{s:o}", "jobs", arr);
+}
+
+json_t *jm_view_overview_locked(jm *j)
+{
+	int total, nfree, ntms;
+	jm_slots_locked(j, &total, &nfree, &ntms);
+	int running = 0, finished = 0, canceled = 0, failed = 0;
+	for (size_t i = 0; i < j->njobs; i++) {
+		switch (j->jobs[i]->state) {
+		case JM_JOB_FINISHED: finished++; break;
+		case JM_JOB_CANCELED: canceled++; break;
+		case JM_JOB_FAILED: failed++; break;
+		default: running++; break;
+		}
+	}
+	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:s}", "taskmanagers", ntms, "slots-total", total,
+			 "slots-available", nfree, "jobs-running", running, "jobs-finished", finished, "jobs-cancelled",
+			 canceled, "jobs-failed", failed, "flink-version", FLINC_VERSION, "flink-commit", "flinc");
+}
+
+static int port_of(const char *addr)
+{
+	const char *c = addr ? strrchr(addr, ':') : NULL;
+	if (!c || !c[1]) return -1;
+	char *end;
+	long p = strtol(c + 1, &end, 10);
+	return (*end || p < 0 || p > 65535) ? -1 : (int)p;
+}
+
+json_t *jm_view_taskmanager_locked(jm *j, jm_tm *tm)
+{
+	(void)j;
+	int64_t now = fl_now_ms();
+	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:{}, s:{}, s:{s:i, s:I, s:I, s:I}, "
+			 "s:I}",
+			 "id", tm->id, "path", tm->control_address, "host", tm->host, "dataAddress", tm->data_address,
+			 "dataPort", port_of(tm->data_address), "jmxPort", -1, "timeSinceLastHeartbeat",
+			 (json_int_t)tm->last_hb_ms, "lastHeartbeatAge", (json_int_t)(now - tm->last_hb_ms),
+			 "registered", (json_int_t)tm->registered_ms, "slotsNumber", tm->slots, "freeSlots",
+			 FL_MAX(tm->slots - tm->used, 0), "totalResource", "freeResource", "hardware", "cpuCores",
+			 tm->cpu_cores, "physicalMemory", (json_int_t)tm->physical_memory, "freeMemory", (json_int_t)0,
+			 "managedMemory", (json_int_t)0, "pid", (json_int_t)tm->pid);
+}
+
+json_t *jm_view_taskmanagers_locked(jm *j)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < j->ntms; i++)
+		if (j->tms[i]->connected) json_array_append_new(arr, jm_view_taskmanager_locked(j, j->tms[i]));
+	return json_pack("{s:o}", "taskmanagers", arr);
+}
+
+/* ---- Prometheus text format ------------------------------------------------ */
+
+static void label(fl_strbuf *b, const char *name, const char *value, bool first)
+{
+	fl_sb_printf(b, "%s%s=\"", first ? "" : ",", name);
+	for (const char *s = value ? value : ""; *s; s++) {
+		if (*s == '\\') fl_sb_append(b, "\\\\", 2);
+		else if (*s == '"') fl_sb_append(b, "\\\"", 2);
+		else if (*s == '\n') fl_sb_append(b, "\\n", 2);
+		else fl_sb_append(b, s, 1);
+	}
+	fl_sb_append(b, "\"", 1);
+}
+
+char *jm_view_metrics_locked(jm *j)
+{
+	fl_strbuf b = {0};
+	int total, nfree, ntms;
+	jm_slots_locked(j, &total, &nfree, &ntms);
+	fl_sb_printf(&b,
+		     "# HELP flinc_taskmanagers Task managers registered with the job manager.\n"
+		     "# TYPE flinc_taskmanagers gauge\nflinc_taskmanagers %d\n"
+		     "# HELP flinc_slots_total Task slots offered by the registered task managers.\n"
+		     "# TYPE flinc_slots_total gauge\nflinc_slots_total %d\n"
+		     "# HELP flinc_slots_available Task slots not held by a job.\n"
+		     "# TYPE flinc_slots_available gauge\nflinc_slots_available %d\n",
+		     ntms, total, nfree);
+	int cnt[JM_JOB_NSTATES] = {0};
+	for (size_t i = 0; i < j->njobs; i++) cnt[j->jobs[i]->state]++;
+	fl_sb_printf(&b, "# HELP flinc_jobs Jobs known to the job manager, by state.\n# TYPE flinc_jobs gauge\n");
+	for (int s = 0; s < JM_JOB_NSTATES; s++)
+		fl_sb_printf(&b, "flinc_jobs{state=\"%s\"} %d\n", jm_job_state_name((jm_job_state)s), cnt[s]);
+
+	static const struct {
+		const char *name, *help;
+	} counters[] = {
+		{"flinc_vertex_records_in_total", "Records the vertex's subtasks read."},
+		{"flinc_vertex_records_out_total", "Records the vertex's subtasks wrote."},
+		{"flinc_vertex_bytes_in_total", "Bytes the vertex's subtasks read from the exchange."},
+		{"flinc_vertex_bytes_out_total", "Bytes the vertex's subtasks wrote to the exchange."},
+		{"flinc_vertex_backpressured_ms_total", "Milliseconds the vertex's subtasks were back-pressured."},
+	};
+	for (size_t c = 0; c < FL_ARRAY_LEN(counters); c++) {
+		fl_sb_printf(&b, "# HELP %s %s\n# TYPE %s counter\n", counters[c].name, counters[c].help,
+			     counters[c].name);
+		for (size_t i = 0; i < j->njobs; i++) {
+			jm_job *job = j->jobs[i];
+			if (!job->placed) continue;
+			for (uint32_t k = 0; k < job->nv; k++) {
+				jm_task_metrics m = vertex_metrics(&job->v[k]);
+				uint64_t val = c == 0 ? m.records_in
+					     : c == 1 ? m.records_out
+					     : c == 2 ? m.bytes_in
+					     : c == 3 ? m.bytes_out
+						      : (uint64_t)(m.backpressured_ms > 0 ? m.backpressured_ms : 0);
+				char vid[17];
+				vertex_id_str(job->v[k].id, vid);
+				fl_sb_printf(&b, "%s{", counters[c].name);
+				label(&b, "job_id", job->jid, true);
+				label(&b, "job_name", job->name, false);
+				label(&b, "vertex_id", vid, false);
+				label(&b, "vertex_name", job->v[k].name, false);
+				fl_sb_printf(&b, "} %" PRIu64 "\n", val);
+			}
+		}
+	}
+	return b.data;
+}
+
+/* ---- configuration ------------------------------------------------------------ */
+
+json_t *jm_view_dashboard_config(jm *j)
+{
+	(void)j;
+	return json_pack("{s:i, s:s, s:i, s:s, s:s, s:{s:b, s:b, s:b, s:b}}", "refresh-interval", 3000,
+			 "timezone-name", "UTC", "timezone-offset", 0, "flink-version", FLINC_VERSION, "flink-revision",
+			 "flinc", "features", "web-submit", 1, "web-cancel", 1, "web-rescale", 0, "web-history", 0);
+}
+
+json_t *jm_view_cluster_config(jm *j)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < fl_conf_count(j->conf); i++) {
+		const char *k, *v;
+		fl_conf_at(j->conf, i, &k, &v);
+		if (strcmp(k, "rest.auth.token") == 0) v = "******";
+		json_array_append_new(arr, json_pack("{s:s, s:s}", "key", k, "value", v));
+	}
+	return arr;
+}
+
+/* ---- strings from other processes ----------------------------------------- */
+
+char *jm_utf8_dup(const char *s)
+{
+	if (!s) return fl_strdup("");
+	size_t n = strlen(s);
+	char *out = fl_malloc(n + 1);
+	size_t o = 0;
+	const unsigned char *p = (const unsigned char *)s;
+	for (size_t i = 0; i < n;) {
+		unsigned c = p[i];
+		size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+		bool ok = len > 0 && i + len <= n;
+		for (size_t k = 1; ok && k < len; k++) ok = (p[i + k] & 0xc0) == 0x80;
+		/* overlong forms, surrogates and values past U+10FFFF are refused too */
+		if (ok && len == 2) ok = c >= 0xc2;
+		if (ok && len == 3) {
+			unsigned v = ((c & 0x0f) << 12) | ((p[i + 1] & 0x3fu) << 6) | (p[i + 2] & 0x3fu);
+			ok = v >= 0x800 && (v < 0xd800 || v > 0xdfff);
+		}
+		if (ok && len == 4) {
+			unsigned v = ((c & 0x07) << 18) | ((p[i + 1] & 0x3fu) << 12) | ((p[i + 2] & 0x3fu) << 6) |
+				     (p[i + 3] & 0x3fu);
+			ok = v >= 0x10000 && v <= 0x10ffff;
+		}
+		if (ok && len == 1 && c < 0x20 && c != '\t') ok = false; /* one line, no control characters */
+		if (!ok) {
+			out[o++] = '?';
+			i++;
+			continue;
+		}
+		memcpy(out + o, p + i, len);
+		o += len;
+		i += len;
+	}
+	out[o] = 0;
+	return out;
+}

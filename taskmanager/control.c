@@ -1,0 +1,133 @@
+/*
+ * control.c - the task manager's control socket (REP), which the job
+ * manager dials to send DeployJob and CancelJob. Every request gets one
+ * Ack: ok, or a one-line error. Anything else (bytes that are not an
+ * Envelope, a message kind that does not belong here) gets Ack{error} too;
+ * the socket keeps serving.
+ */
+#include "tm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/protocol/reqrep0/rep.h>
+
+static void on_deploy(tm_server *tm, const Flinc__DeployJob *d)
+{
+	char err[1024] = "";
+	if (atomic_load(&tm->stopping)) {
+		fl_rpc_ack(tm->rep, 0, "the task manager is shutting down");
+		return;
+	}
+	int rc = tm_deploy(tm, d, err, sizeof err);
+	if (rc == FLINC_OK) fl_rpc_ack(tm->rep, 1, NULL);
+	else fl_rpc_ack(tm->rep, 0, err[0] ? err : flinc_strerror(rc));
+}
+
+static void on_cancel(tm_server *tm, const Flinc__CancelJob *c)
+{
+	if (!c->job_id || !c->job_id[0]) {
+		fl_rpc_ack(tm->rep, 0, "cancel: missing job id");
+		return;
+	}
+	int n = tm_cancel(tm, c->job_id, c->attempt);
+	if (n == 0)
+		fl_log(FL_LOG_INFO, TM_LOG, "cancel of job %s attempt %d: nothing of it runs here", c->job_id,
+		       c->attempt);
+	/* Canceling what is not (or no longer) here is a success: the
+	 * result the job manager wants holds. */
+	fl_rpc_ack(tm->rep, 1, NULL);
+}
+
+static void *control_main(void *arg)
+{
+	tm_server *tm = arg;
+	for (;;) {
+		Flinc__Envelope *env;
+		int rc = fl_rpc_recv(tm->rep, &env);
+		if (rc == NNG_ECLOSED) break;
+		if (rc == NNG_EINVAL) {
+			fl_log(FL_LOG_WARN, TM_LOG, "control: a message that is not a flinc Envelope; answered with an error");
+			fl_rpc_ack(tm->rep, 0, "malformed message: not a flinc Envelope");
+			continue;
+		}
+		if (rc) {
+			if (atomic_load(&tm->stopping)) break;
+			continue; /* timeouts and transient errors */
+		}
+		switch (env->body_case) {
+		case FLINC__ENVELOPE__BODY_DEPLOY:
+			if (env->deploy) on_deploy(tm, env->deploy);
+			else fl_rpc_ack(tm->rep, 0, "malformed DeployJob");
+			break;
+		case FLINC__ENVELOPE__BODY_CANCEL:
+			if (env->cancel) on_cancel(tm, env->cancel);
+			else fl_rpc_ack(tm->rep, 0, "malformed CancelJob");
+			break;
+		default: {
+			char msg[128];
+			snprintf(msg, sizeof msg, "a task manager does not handle message kind %d", (int)env->body_case);
+			fl_rpc_ack(tm->rep, 0, msg);
+			break;
+		}
+		}
+		fl_rpc_free(env);
+	}
+	return NULL;
+}
+
+int tm_control_start(tm_server *tm, char *err, size_t errcap)
+{
+	int rc = nng_rep0_open(&tm->rep);
+	if (rc) {
+		snprintf(err, errcap, "cannot open the control socket: %s", nng_strerror(rc));
+		return FLINC_EIO;
+	}
+	/* Deploys carry every placement and the job's configuration. */
+	nng_socket_set_size(tm->rep, NNG_OPT_RECVMAXSZ, 64u << 20);
+	nng_socket_set_ms(tm->rep, NNG_OPT_SENDTIMEO, 5000);
+	char url[400];
+	snprintf(url, sizeof url, "tcp://%s:%d", tm->cfg.host, tm->cfg.rpc_port);
+	nng_listener l;
+	rc = nng_listen(tm->rep, url, &l, 0);
+	if (rc) {
+		snprintf(err, errcap, "cannot listen on %s (taskmanager.host, taskmanager.rpc.port): %s", url,
+			 nng_strerror(rc));
+		nng_close(tm->rep);
+		return FLINC_EIO;
+	}
+	int port = tm->cfg.rpc_port;
+	if (nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) != 0) port = tm->cfg.rpc_port;
+	snprintf(tm->control_address, sizeof tm->control_address, "tcp://%s:%d", tm->cfg.advertise, port);
+
+	/* The control thread's own socket to the job manager, for blobs:
+	 * plugins can be large and slow to arrive. */
+	rc = tm_jm_open(&tm->blob_jm, tm->jm_url, 60000, 1u << 30);
+	if (rc) {
+		snprintf(err, errcap, "cannot open a socket to the job manager at %s: %s", tm->jm_url, nng_strerror(rc));
+		nng_close(tm->rep);
+		return FLINC_EIO;
+	}
+	if (pthread_create(&tm->control_thread, NULL, control_main, tm) != 0) {
+		snprintf(err, errcap, "cannot start the control thread");
+		tm_jm_close(&tm->blob_jm);
+		nng_close(tm->rep);
+		return FLINC_ENOMEM;
+	}
+	tm->control_running = true;
+	return FLINC_OK;
+}
+
+void tm_control_stop(tm_server *tm)
+{
+	if (!tm->control_running) return;
+	/* Closing the socket ends the thread's receive (and a deploy in
+	 * progress stops at its blob download, whose socket closes too, or
+	 * finishes; its Ack then goes nowhere). */
+	nng_close(tm->rep);
+	nng_close(tm->blob_jm.sock);
+	pthread_join(tm->control_thread, NULL);
+	tm->blob_jm.open = false;
+	tm->control_running = false;
+}

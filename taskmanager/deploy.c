@@ -1,0 +1,291 @@
+/*
+ * deploy.c - DeployJob: from a blob id and arguments to running subtasks.
+ *
+ *   1. check the message (ids, parallelism, placements);
+ *   2. fetch the plugin (blob.c) and load it;
+ *   3. build the job graph from the plugin and args with the job's
+ *      configuration, and compare its hash with the job manager's: both
+ *      sides must derive the same channels from the same plan;
+ *   4. check that the placements cover every subtask of the plan once;
+ *   5. fl_exec_create with a placement that keeps "placement tm_id == ours"
+ *      here and asks the data service (netx) for the ends of channels whose
+ *      other side runs elsewhere (id fl_channel_id(job, attempt, edge, i, j)
+ *      on both sides);
+ *   6. fl_exec_start, add the instance to the list, queue DEPLOYING for
+ *      each subtask; the monitor reports the rest.
+ * Any failure undoes everything (threads joined, channels closed, plugin
+ * unloaded) and answers Ack{error}.
+ */
+#include "tm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the placement: which subtasks are ours, and remote channel ends --- */
+
+static void add_remote(tm_instance *in, uint64_t id, const char *peer, bool out)
+{
+	in->remote = fl_realloc(in->remote, (in->nremote + 1) * sizeof(*in->remote));
+	in->remote[in->nremote++] = (tm_remote){.id = id, .peer = peer, .out = out};
+}
+
+static bool pl_here(void *ud, uint32_t vertex, int subtask)
+{
+	tm_instance *in = ud;
+	return vertex < in->plan->nv && subtask >= 0 && subtask < in->plan->v[vertex].parallelism &&
+	       in->mine[vertex][subtask];
+}
+
+static fl_channel *pl_remote_out(void *ud, size_t edge, int i, int j, struct fl_notify *producer, uint32_t nbufs,
+				 uint32_t bufsize)
+{
+	tm_instance *in = ud;
+	if (edge >= in->env->nedges) return NULL;
+	uint32_t dv = in->plan->node_vertex[in->env->edges[edge].dst];
+	const char *peer = in->addr[dv][j];
+	if (!peer || !peer[0]) {
+		snprintf(in->chan_err, sizeof in->chan_err, "subtask %u.%d has no data address", dv, j);
+		return NULL;
+	}
+	uint64_t id = fl_channel_id(in->job_id, in->attempt, (unsigned)edge, i, j);
+	fl_channel *ch = NULL;
+	char err[256] = "";
+	int rc = fl_netx_out(in->tm->netx, peer, id, nbufs, bufsize, producer, &ch, err, sizeof err);
+	if (rc) {
+		snprintf(in->chan_err, sizeof in->chan_err, "data channel %zu:%d->%d to %s: %s", edge, i, j, peer,
+			 err[0] ? err : flinc_strerror(rc));
+		return NULL;
+	}
+	add_remote(in, id, peer, true);
+	return ch;
+}
+
+/* fl_exec_create failed: close the remote ends handed out so far. */
+static void pl_release(void *ud)
+{
+	tm_instance *in = ud;
+	if (!in->nremote) return;
+	uint64_t *ids = fl_malloc(in->nremote * sizeof(uint64_t));
+	for (size_t k = 0; k < in->nremote; k++) ids[k] = in->remote[k].id;
+	fl_netx_close(in->tm->netx, ids, in->nremote);
+	free(ids);
+	in->nremote = 0;
+}
+
+static fl_channel *pl_remote_in(void *ud, size_t edge, int i, int j, struct fl_notify *consumer, uint32_t nbufs,
+				uint32_t bufsize)
+{
+	tm_instance *in = ud;
+	if (edge >= in->env->nedges) return NULL;
+	uint32_t sv = in->plan->node_vertex[in->env->edges[edge].src];
+	const char *peer = in->addr[sv][i];
+	if (!peer || !peer[0]) {
+		snprintf(in->chan_err, sizeof in->chan_err, "subtask %u.%d has no data address", sv, i);
+		return NULL;
+	}
+	uint64_t id = fl_channel_id(in->job_id, in->attempt, (unsigned)edge, i, j);
+	fl_channel *ch = NULL;
+	int rc = fl_netx_in(in->tm->netx, id, nbufs, bufsize, consumer, &ch);
+	if (rc) {
+		snprintf(in->chan_err, sizeof in->chan_err, "data channel %zu:%d->%d from %s: %s", edge, i, j, peer,
+			 flinc_strerror(rc));
+		return NULL;
+	}
+	add_remote(in, id, peer, false);
+	return ch;
+}
+
+/* ---- checks ------------------------------------------------------------ */
+
+static bool printable_id(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > max) return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 127) return false;
+	return true;
+}
+
+/* Fill in->addr and in->mine from the placements; every subtask of the
+ * plan must be placed exactly once. */
+static int apply_placements(tm_server *tm, tm_instance *in, const Flinc__DeployJob *d, uint32_t *nmine, char *err,
+			    size_t errcap)
+{
+	*nmine = 0;
+	const fl_plan *p = in->plan;
+	in->addr = fl_calloc(p->nv, sizeof(char **));
+	in->mine = fl_calloc(p->nv, sizeof(bool *));
+	for (uint32_t v = 0; v < p->nv; v++) {
+		in->addr[v] = fl_calloc((size_t)p->v[v].parallelism, sizeof(char *));
+		in->mine[v] = fl_calloc((size_t)p->v[v].parallelism, sizeof(bool));
+	}
+	for (size_t k = 0; k < d->n_placements; k++) {
+		const Flinc__Placement *pl = d->placements[k];
+		if (!pl || !pl->tm_id || !pl->data_address) {
+			snprintf(err, errcap, "malformed placement %zu", k);
+			return FLINC_EPROTO;
+		}
+		if (pl->vertex >= p->nv || pl->subtask < 0 || pl->subtask >= p->v[pl->vertex].parallelism) {
+			snprintf(err, errcap, "placement of subtask %u.%d does not exist in the job's plan (%u vertices)",
+				 pl->vertex, pl->subtask, p->nv);
+			return FLINC_EPROTO;
+		}
+		if (in->addr[pl->vertex][pl->subtask]) {
+			snprintf(err, errcap, "subtask %u.%d is placed twice", pl->vertex, pl->subtask);
+			return FLINC_EPROTO;
+		}
+		bool here = strcmp(pl->tm_id, tm->tm_id) == 0;
+		in->addr[pl->vertex][pl->subtask] = fl_strdup(here ? tm->data_address : pl->data_address);
+		in->mine[pl->vertex][pl->subtask] = here;
+		if (here) (*nmine)++;
+	}
+	for (uint32_t v = 0; v < p->nv; v++)
+		for (int s = 0; s < p->v[v].parallelism; s++)
+			if (!in->addr[v][s]) {
+				snprintf(err, errcap, "subtask %u.%d (%s) has no placement", v, s, p->v[v].name);
+				return FLINC_EPROTO;
+			}
+	return FLINC_OK;
+}
+
+static bool instance_exists(tm_server *tm, const char *job_id, int attempt)
+{
+	for (tm_instance *in = tm->instances; in; in = in->next)
+		if (in->attempt == attempt && strcmp(in->job_id, job_id) == 0) return true;
+	return false;
+}
+
+/* ---- deploy -------------------------------------------------------------- */
+
+int tm_deploy(tm_server *tm, const Flinc__DeployJob *d, char *err, size_t errcap)
+{
+	if (!d->job_id || !printable_id(d->job_id, 128)) {
+		snprintf(err, errcap, "invalid job id");
+		return FLINC_EPROTO;
+	}
+	if (d->attempt < 0 || d->parallelism < 1 || d->parallelism > 32768) {
+		snprintf(err, errcap, "invalid attempt (%d) or parallelism (%d)", d->attempt, d->parallelism);
+		return FLINC_EPROTO;
+	}
+	if (d->n_args < 1 || !d->args || d->n_args > 4096) {
+		snprintf(err, errcap, "missing job arguments (args[0] is the plugin name)");
+		return FLINC_EPROTO;
+	}
+	for (size_t i = 0; i < d->n_args; i++)
+		if (!d->args[i]) {
+			snprintf(err, errcap, "malformed job arguments");
+			return FLINC_EPROTO;
+		}
+	if (!d->blob_id) {
+		snprintf(err, errcap, "missing blob id");
+		return FLINC_EPROTO;
+	}
+	pthread_mutex_lock(&tm->mu);
+	bool dup = instance_exists(tm, d->job_id, d->attempt);
+	pthread_mutex_unlock(&tm->mu);
+	if (dup) {
+		snprintf(err, errcap, "job %s attempt %d is already running here", d->job_id, d->attempt);
+		return FLINC_EEXIST;
+	}
+
+	const char *job_name = d->job_name && d->job_name[0] ? d->job_name : d->args[0];
+	fl_log(FL_LOG_INFO, TM_LOG, "deploying job '%s' (%s) attempt %d, parallelism %d, plugin blob %s", job_name,
+	       d->job_id, d->attempt, d->parallelism, d->blob_id);
+
+	tm_instance *in = fl_calloc(1, sizeof(*in));
+	in->tm = tm;
+	in->job_id = fl_strdup(d->job_id);
+	in->attempt = d->attempt;
+	in->job_name = fl_strdup(job_name);
+	in->graph_hash = d->graph_hash;
+	in->t_start_ns = fl_mono_ns();
+	int rc;
+
+	/* The plugin. */
+	char path[4300];
+	rc = tm_blob_fetch(tm, d->blob_id, path, sizeof path, err, errcap);
+	if (rc) goto fail;
+	rc = fl_plugin_open(path, &in->plugin, err, errcap);
+	if (rc) goto fail;
+	const flinc_plugin *entry = fl_plugin_entry(in->plugin);
+
+	/* The graph, built here as on the job manager. */
+	in->conf = fl_conf_create();
+	for (size_t i = 0; i < d->n_config; i++) {
+		const Flinc__KeyValue *kv = d->config[i];
+		if (kv && kv->key && kv->value && kv->key[0]) fl_conf_set(in->conf, kv->key, kv->value);
+	}
+	in->argc = (int)d->n_args;
+	in->argv = fl_calloc(d->n_args + 1, sizeof(char *));
+	for (size_t i = 0; i < d->n_args; i++) in->argv[i] = fl_strdup(d->args[i]);
+	in->env = fl_env_create(entry->name ? entry->name : in->argv[0], in->conf, d->parallelism);
+	const char *msg = NULL;
+	rc = fl_env_build(in->env, entry->build, in->argc, in->argv, &msg);
+	if (rc) {
+		snprintf(err, errcap, "the job's plugin does not build here: %s", msg ? msg : flinc_strerror(rc));
+		goto fail;
+	}
+	if (fl_env_hash(in->env) != d->graph_hash) {
+		snprintf(err, errcap, "the job's graph differs on this task manager");
+		rc = FLINC_EGRAPH;
+		goto fail;
+	}
+	in->plan = fl_plan_create(in->env);
+	uint32_t nmine;
+	rc = apply_placements(tm, in, d, &nmine, err, errcap);
+	if (rc) goto fail;
+	if (nmine == 0) {
+		/* Nothing for us: not an error, nothing to track. */
+		fl_log(FL_LOG_INFO, TM_LOG, "job %s attempt %d places no subtask on this task manager", in->job_id,
+		       in->attempt);
+		tm_instance_destroy(in);
+		return FLINC_OK;
+	}
+
+	/* The subtasks and their channels. */
+	fl_placement pl = {.here = pl_here, .remote_out = pl_remote_out, .remote_in = pl_remote_in,
+			   .release = pl_release, .ud = in};
+	rc = fl_exec_create(in->env, in->conf, &pl, &in->exec, err, errcap);
+	if (rc) {
+		if (in->chan_err[0]) snprintf(err, errcap, "%s", in->chan_err);
+		goto fail;
+	}
+	uint32_t nt;
+	fl_task **tasks = fl_exec_tasks(in->exec, &nt);
+	in->subs = fl_calloc(nt ? nt : 1, sizeof(tm_sub));
+	in->nsubs = nt;
+	for (uint32_t i = 0; i < nt; i++)
+		in->subs[i] = (tm_sub){.vertex = tasks[i]->vertex->index, .subtask = tasks[i]->subtask, .task = tasks[i],
+				       .reported = -1};
+
+	/* Start and publish under the lock, so that a cancel or shutdown
+	 * that comes in meanwhile either sees the instance or stopped us. */
+	pthread_mutex_lock(&tm->mu);
+	if (atomic_load(&tm->stopping)) {
+		pthread_mutex_unlock(&tm->mu);
+		snprintf(err, errcap, "the task manager is shutting down");
+		rc = FLINC_ECANCELED;
+		goto fail;
+	}
+	rc = fl_exec_start(in->exec, err, errcap);
+	if (rc) {
+		pthread_mutex_unlock(&tm->mu);
+		goto fail;
+	}
+	in->next = tm->instances;
+	tm->instances = in;
+	for (uint32_t i = 0; i < in->nsubs; i++) {
+		in->subs[i].reported = FLINC__TASK_STATE__DEPLOYING;
+		tm_report(tm, in, &in->subs[i], FLINC__TASK_STATE__DEPLOYING, NULL, NULL);
+	}
+	pthread_mutex_unlock(&tm->mu);
+	fl_log(FL_LOG_INFO, TM_LOG, "job '%s' (%s) attempt %d: started %u subtask(s), %zu remote channel(s)",
+	       in->job_name, in->job_id, in->attempt, in->nsubs, in->nremote);
+	return FLINC_OK;
+
+fail:
+	fl_log(FL_LOG_WARN, TM_LOG, "deploy of job %s attempt %d refused: %s", in->job_id, in->attempt, err);
+	tm_instance_destroy(in);
+	return rc ? rc : FLINC_EIO;
+}

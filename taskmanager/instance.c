@@ -1,0 +1,121 @@
+/*
+ * instance.c - running job instances: cancel, lost data peers, metrics,
+ * teardown.
+ */
+#include "tm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void tm_metrics_read(const fl_task *t, tm_metrics *m)
+{
+	fl_task *tt = (fl_task *)t; /* atomics are read-only here */
+	m->records_in = atomic_load_explicit(&tt->m.records_in, memory_order_relaxed);
+	m->records_out = atomic_load_explicit(&tt->m.records_out, memory_order_relaxed);
+	m->bytes_in = atomic_load_explicit(&tt->m.bytes_in, memory_order_relaxed);
+	m->bytes_out = atomic_load_explicit(&tt->m.bytes_out, memory_order_relaxed);
+	m->backpressured_ms = atomic_load_explicit(&tt->m.backpressured_ns, memory_order_relaxed) / 1000000;
+	m->watermark = atomic_load_explicit(&tt->m.watermark, memory_order_relaxed);
+}
+
+static bool matches(const tm_instance *in, const char *job_id, int attempt)
+{
+	return (attempt < 0 || in->attempt == attempt) && strcmp(in->job_id, job_id) == 0;
+}
+
+int tm_cancel(tm_server *tm, const char *job_id, int attempt)
+{
+	int n = 0;
+	pthread_mutex_lock(&tm->mu);
+	for (tm_instance *in = tm->instances; in; in = in->next) {
+		if (!matches(in, job_id, attempt)) continue;
+		if (!in->canceled)
+			fl_log(FL_LOG_INFO, TM_LOG, "canceling job '%s' (%s) attempt %d", in->job_name, in->job_id,
+			       in->attempt);
+		in->canceled = true;
+		fl_exec_cancel(in->exec);
+		n++;
+	}
+	pthread_mutex_unlock(&tm->mu);
+	return n;
+}
+
+int tm_cancel_all(tm_server *tm, const char *reason)
+{
+	int n = 0;
+	pthread_mutex_lock(&tm->mu);
+	for (tm_instance *in = tm->instances; in; in = in->next) {
+		if (reason && !in->canceled && !in->fail_reason[0])
+			snprintf(in->fail_reason, sizeof in->fail_reason, "%s", reason);
+		else if (!reason)
+			in->canceled = true;
+		fl_exec_cancel(in->exec);
+		n++;
+	}
+	pthread_mutex_unlock(&tm->mu);
+	return n;
+}
+
+void tm_on_peer_lost(void *ud, const char *peer, int err, const char *why)
+{
+	(void)err;
+	tm_server *tm = ud;
+	if (!peer) return;
+	pthread_mutex_lock(&tm->mu);
+	for (tm_instance *in = tm->instances; in; in = in->next) {
+		bool uses = false;
+		for (size_t k = 0; k < in->nremote && !uses; k++) uses = strcmp(in->remote[k].peer, peer) == 0;
+		if (!uses || in->canceled || in->fail_reason[0]) continue;
+		snprintf(in->fail_reason, sizeof in->fail_reason, "lost connection to task manager at %s%s%s%s", peer,
+			 why && why[0] ? " (" : "", why ? why : "", why && why[0] ? ")" : "");
+		fl_log(FL_LOG_WARN, TM_LOG, "job '%s' (%s) attempt %d: %s; failing its subtasks here", in->job_name,
+		       in->job_id, in->attempt, in->fail_reason);
+		fl_exec_cancel(in->exec);
+	}
+	pthread_mutex_unlock(&tm->mu);
+}
+
+void tm_instance_destroy(tm_instance *in)
+{
+	if (!in) return;
+	if (in->exec) {
+		/* Join every started subtask thread before their channels and
+		 * notifies go away. */
+		char err[512];
+		fl_exec_cancel(in->exec);
+		fl_exec_wait(in->exec, NULL, err, sizeof err);
+	}
+	/* The data service may still touch a channel's notifies (the
+	 * tasks' own) until the channel is closed, so close the remote
+	 * channels before the tasks are freed. */
+	if (in->nremote) {
+		uint64_t *ids = fl_malloc(in->nremote * sizeof(uint64_t));
+		for (size_t k = 0; k < in->nremote; k++) ids[k] = in->remote[k].id;
+		fl_netx_close(in->tm->netx, ids, in->nremote);
+		free(ids);
+	}
+	fl_exec_destroy(in->exec);
+	if (in->plan) {
+		for (uint32_t v = 0; v < in->plan->nv; v++) {
+			if (in->addr) {
+				for (int s = 0; s < in->plan->v[v].parallelism; s++) free(in->addr[v][s]);
+				free(in->addr[v]);
+			}
+			if (in->mine) free(in->mine[v]);
+		}
+	}
+	free(in->addr);
+	free(in->mine);
+	fl_plan_destroy(in->plan);
+	fl_env_destroy(in->env);
+	fl_conf_destroy(in->conf);
+	for (int i = 0; i < in->argc; i++) free(in->argv[i]);
+	free(in->argv);
+	fl_plugin_close(in->plugin);
+	free(in->remote);
+	free(in->subs);
+	free(in->job_id);
+	free(in->job_name);
+	free(in);
+}

@@ -1,0 +1,231 @@
+/*
+ * session.c - registration with the job manager and heartbeats.
+ *
+ * One thread, one REQ socket:
+ *   unregistered: send RegisterTaskManager every second until a
+ *     RegisterAck{ok} arrives (one log line per failed attempt); the ack
+ *     may set the heartbeat interval and timeout.
+ *   registered: every heartbeat interval send a Heartbeat with the metrics
+ *     of every subtask this process runs.
+ *     HeartbeatAck{known=false}: the job manager restarted and lost us;
+ *       our tasks belong to a job it will redeploy, so cancel them and
+ *       register again at once.
+ *     no answer for the heartbeat timeout: the job manager has declared us
+ *       lost and restarts the job elsewhere; cancel our tasks (their
+ *       output would duplicate the restarted job's) and register again.
+ */
+#include "tm.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+bool tm_sleep(tm_server *tm, int64_t ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+	pthread_mutex_lock(&tm->stop_mu);
+	while (!atomic_load(&tm->stopping))
+		if (pthread_cond_timedwait(&tm->stop_cv, &tm->stop_mu, &ts) != 0) break;
+	pthread_mutex_unlock(&tm->stop_mu);
+	return !atomic_load(&tm->stopping);
+}
+
+static const char *jm_error(int rc)
+{
+	if (rc == NNG_EUNREACHABLE) return "not reachable";
+	if (rc == NNG_ETIMEDOUT) return "no answer";
+	return nng_strerror(rc);
+}
+
+/* One registration attempt; true when the job manager accepted us. */
+static bool register_once(tm_server *tm, tm_jm *jm, int attempt_no)
+{
+	Flinc__RegisterTaskManager reg = FLINC__REGISTER_TASK_MANAGER__INIT;
+	reg.tm_id = tm->tm_id;
+	reg.control_address = tm->control_address;
+	reg.data_address = tm->data_address;
+	reg.slots = tm->cfg.slots;
+	reg.host = tm->cfg.advertise;
+	reg.pid = (int64_t)getpid();
+	long cores = sysconf(_SC_NPROCESSORS_ONLN), pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+	reg.cpu_cores = cores > 0 ? (int32_t)cores : 0;
+	reg.physical_memory = pages > 0 && psz > 0 ? (int64_t)pages * psz : 0;
+	Flinc__Envelope env = FLINC__ENVELOPE__INIT;
+	env.body_case = FLINC__ENVELOPE__BODY_REGISTER;
+	env.register_ = &reg;
+	Flinc__Envelope *reply;
+	int rc = tm_jm_call(jm, &env, FLINC__ENVELOPE__BODY_REGISTER_ACK, &reply);
+	if (rc) {
+		if (reply && reply->ack)
+			fl_log(FL_LOG_WARN, TM_LOG, "the job manager at %s refused the registration: %s; retrying in 1 s",
+			       tm->jm_url, reply->ack->error);
+		else
+			fl_log(FL_LOG_WARN, TM_LOG, "cannot register with the job manager at %s (attempt %d): %s; retrying in 1 s",
+			       tm->jm_url, attempt_no, jm_error(rc));
+		fl_rpc_free(reply);
+		return false;
+	}
+	Flinc__RegisterAck *ack = reply->register_ack;
+	if (!ack || !ack->ok) {
+		fl_log(FL_LOG_WARN, TM_LOG, "the job manager at %s refused the registration: %s; retrying in 1 s",
+		       tm->jm_url, ack && ack->error ? ack->error : "no reason given");
+		fl_rpc_free(reply);
+		return false;
+	}
+	if (ack->heartbeat_interval_ms > 0) atomic_store(&tm->hb_interval_ms, ack->heartbeat_interval_ms);
+	if (ack->heartbeat_timeout_ms > 0) atomic_store(&tm->hb_timeout_ms, ack->heartbeat_timeout_ms);
+	fl_log(FL_LOG_INFO, TM_LOG,
+	       "registered with the job manager at %s as %s (%d slots, control %s, data %s, heartbeat %lld ms)",
+	       tm->jm_url, tm->tm_id, tm->cfg.slots, tm->control_address, tm->data_address,
+	       (long long)atomic_load(&tm->hb_interval_ms));
+	fl_rpc_free(reply);
+	return true;
+}
+
+/* The metrics of every subtask of every instance, copied out under the
+ * lock (the instances may go away once it is released). */
+static Flinc__TaskMetrics **collect_metrics(tm_server *tm, size_t *n)
+{
+	pthread_mutex_lock(&tm->mu);
+	size_t cap = 0;
+	for (tm_instance *in = tm->instances; in; in = in->next) cap += in->nsubs;
+	Flinc__TaskMetrics **v = cap ? fl_calloc(cap, sizeof(*v)) : NULL;
+	size_t k = 0;
+	for (tm_instance *in = tm->instances; in; in = in->next) {
+		for (uint32_t i = 0; i < in->nsubs; i++) {
+			tm_metrics m;
+			tm_metrics_read(in->subs[i].task, &m);
+			Flinc__TaskMetrics *tmx = fl_malloc(sizeof(*tmx));
+			flinc__task_metrics__init(tmx);
+			tmx->job_id = fl_strdup(in->job_id);
+			tmx->attempt = in->attempt;
+			tmx->vertex = in->subs[i].vertex;
+			tmx->subtask = in->subs[i].subtask;
+			tmx->records_in = m.records_in;
+			tmx->records_out = m.records_out;
+			tmx->bytes_in = m.bytes_in;
+			tmx->bytes_out = m.bytes_out;
+			tmx->backpressured_ms = m.backpressured_ms;
+			tmx->watermark = m.watermark;
+			v[k++] = tmx;
+		}
+	}
+	pthread_mutex_unlock(&tm->mu);
+	*n = k;
+	return v;
+}
+
+static void free_metrics(Flinc__TaskMetrics **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i]->job_id);
+		free(v[i]);
+	}
+	free(v);
+}
+
+/* One heartbeat: 1 known, 0 unknown (register again), -1 no answer. */
+static int heartbeat_once(tm_server *tm, tm_jm *jm, int *last_rc)
+{
+	Flinc__Heartbeat hb = FLINC__HEARTBEAT__INIT;
+	hb.tm_id = tm->tm_id;
+	hb.time_ms = fl_now_ms();
+	hb.metrics = collect_metrics(tm, &hb.n_metrics);
+	Flinc__Envelope env = FLINC__ENVELOPE__INIT;
+	env.body_case = FLINC__ENVELOPE__BODY_HEARTBEAT;
+	env.heartbeat = &hb;
+	Flinc__Envelope *reply;
+	int rc = tm_jm_call(jm, &env, FLINC__ENVELOPE__BODY_HEARTBEAT_ACK, &reply);
+	free_metrics(hb.metrics, hb.n_metrics);
+	*last_rc = rc;
+	if (rc == NNG_EPROTO) {
+		/* The job manager answered, but not with a HeartbeatAck: treat
+		 * as "does not know us" so we register again. */
+		fl_rpc_free(reply);
+		return 0;
+	}
+	if (rc) return -1;
+	int known = reply->heartbeat_ack && reply->heartbeat_ack->known;
+	fl_rpc_free(reply);
+	return known;
+}
+
+static void *session_main(void *arg)
+{
+	tm_server *tm = arg;
+	tm_jm jm;
+	int rc = tm_jm_open(&jm, tm->jm_url, 3000, 1 << 20);
+	if (rc) {
+		/* The URL was checked at start-up, so this is only out of
+		 * memory or similar: nothing sensible to do but say so. */
+		fl_log(FL_LOG_ERROR, TM_LOG, "cannot open a socket to the job manager at %s: %s", tm->jm_url,
+		       nng_strerror(rc));
+		return NULL;
+	}
+	int attempts = 0;
+	while (!atomic_load(&tm->stopping)) {
+		/* Unregistered: try every second. */
+		attempts++;
+		int64_t t0 = fl_mono_ns();
+		if (!register_once(tm, &jm, attempts)) {
+			int64_t spent = (fl_mono_ns() - t0) / 1000000;
+			if (!tm_sleep(tm, spent < 1000 ? 1000 - spent : 0)) break;
+			continue;
+		}
+		attempts = 0;
+		/* Registered: heartbeat until the job manager forgets us. */
+		int64_t last_ok = fl_mono_ns();
+		bool warned = false;
+		while (tm_sleep(tm, atomic_load(&tm->hb_interval_ms))) {
+			int hrc;
+			int known = heartbeat_once(tm, &jm, &hrc);
+			if (atomic_load(&tm->stopping)) break;
+			if (known == 1) {
+				if (warned) fl_log(FL_LOG_INFO, TM_LOG, "the job manager answers heartbeats again");
+				warned = false;
+				last_ok = fl_mono_ns();
+				continue;
+			}
+			if (known == 0) {
+				fl_log(FL_LOG_WARN, TM_LOG,
+				       "the job manager does not know this task manager (it restarted?): canceling "
+				       "%d job instance(s) and registering again",
+				       tm_cancel_all(tm, NULL));
+				break;
+			}
+			int64_t silent = (fl_mono_ns() - last_ok) / 1000000;
+			if (!warned)
+				fl_log(FL_LOG_WARN, TM_LOG, "no heartbeat answer from the job manager at %s: %s", tm->jm_url,
+				       jm_error(hrc));
+			warned = true;
+			if (silent >= atomic_load(&tm->hb_timeout_ms)) {
+				fl_log(FL_LOG_WARN, TM_LOG,
+				       "lost the job manager (no heartbeat answer for %lld ms): canceling %d job "
+				       "instance(s) and registering again",
+				       (long long)silent, tm_cancel_all(tm, NULL));
+				break;
+			}
+		}
+	}
+	tm_jm_close(&jm);
+	return NULL;
+}
+
+int tm_session_start(tm_server *tm)
+{
+	if (pthread_create(&tm->session_thread, NULL, session_main, tm) != 0) return FLINC_ENOMEM;
+	tm->session_running = true;
+	return FLINC_OK;
+}
+
+void tm_session_stop(tm_server *tm)
+{
+	/* tm->stopping is set and stop_cv broadcast by the caller; a call in
+	 * flight ends within its receive timeout. */
+	if (tm->session_running) pthread_join(tm->session_thread, NULL);
+	tm->session_running = false;
+}
