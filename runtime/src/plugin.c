@@ -51,7 +51,12 @@ int fl_plugin_open(const char *path, fl_plugin **out, char *err, size_t errcap)
 	char *p = strchr(path, '/') ? fl_strdup(path) : fl_asprintf("./%s", path);
 	void *h = dlopen(p, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
-		snprintf(err, errcap, "%s: cannot load: %s", path, dlerror());
+		/* dlerror repeats the path: keep only the reason. */
+		const char *why = dlerror();
+		size_t plen = strlen(p);
+		if (why && strncmp(why, p, plen) == 0 && why[plen] == ':') why += plen + 1;
+		while (why && *why == ' ') why++;
+		snprintf(err, errcap, "%s: cannot load: %s", path, why ? why : "unknown error");
 		free(p);
 		return FLINC_EPLUGIN;
 	}

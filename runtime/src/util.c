@@ -362,6 +362,13 @@ int fl_conf_load(fl_conf *c, const char *path, char *msg, size_t msgcap)
 			return FLINC_ECONFIG;
 		}
 		*colon = 0;
+		/* An inline comment: '#' after white space ends the value. */
+		for (char *h = colon + 1; *h; h++) {
+			if (*h == '#' && h > colon + 1 && isspace((unsigned char)h[-1])) {
+				*h = 0;
+				break;
+			}
+		}
 		char *k = trim(s), *v = trim(colon + 1);
 		if (!*k) {
 			snprintf(msg, msgcap, "config %s:%d: empty key", path, lineno);
