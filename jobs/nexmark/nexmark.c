@@ -64,6 +64,10 @@ static inline int64_t window_start(int64_t ts, int64_t size)
 	return ts - (r < 0 ? r + size : r);
 }
 
+/* nexmark_str fields go through FLINC_FIELD_STR: same layout as flinc_str. */
+_Static_assert(sizeof(nexmark_str) == sizeof(flinc_str) && offsetof(nexmark_str, len) == offsetof(flinc_str, len),
+	       "nexmark_str must match flinc_str");
+
 static inline void w_nstr(flinc_writer *w, nexmark_str s) { flinc_w_str(w, s.p, s.len); }
 
 static inline nexmark_str r_nstr(flinc_reader *r)
@@ -256,67 +260,18 @@ typedef struct q1_bid {
 	nexmark_str extra;
 } q1_bid;
 
-static int q1_encode(const void *rec, flinc_writer *w)
-{
-	const q1_bid *b = rec;
-	flinc_w_array(w, 5);
-	flinc_w_int(w, b->auction);
-	flinc_w_int(w, b->bidder);
-	flinc_w_int(w, b->price_milli);
-	flinc_w_int(w, b->date_time);
-	w_nstr(w, b->extra);
-	return 0;
-}
-
-static int q1_decode(flinc_reader *r, void *rec, flinc_arena *a)
-{
-	(void)a;
-	q1_bid *b = rec;
-	if (!r_fields(r, 5))
-		return -1;
-	b->auction = flinc_r_int(r);
-	b->bidder = flinc_r_int(r);
-	b->price_milli = flinc_r_int(r);
-	b->date_time = flinc_r_int(r);
-	b->extra = r_nstr(r);
-	return r->err ? -1 : 0;
-}
-
-static const flinc_type q1_type = {
-	.version = FLINC_TYPE_VERSION, .name = "nexmark.Q1Bid", .size = sizeof(q1_bid),
-	.encode = q1_encode, .decode = q1_decode,
-};
+FLINC_STRUCT_TYPE(q1_type, q1_bid, "nexmark.Q1Bid", 0,
+		  FLINC_FIELD(q1_bid, auction, FLINC_FIELD_I64), FLINC_FIELD(q1_bid, bidder, FLINC_FIELD_I64),
+		  FLINC_FIELD(q1_bid, price_milli, FLINC_FIELD_I64), FLINC_FIELD(q1_bid, date_time, FLINC_FIELD_I64),
+		  FLINC_FIELD(q1_bid, extra, FLINC_FIELD_STR));
 
 /* q2: (auction, price). POD. */
 typedef struct q2_row {
 	int64_t auction, price;
 } q2_row;
 
-/* Codec of the POD records made of two int64 fields. */
-static int i64x2_encode(const void *rec, flinc_writer *w)
-{
-	const int64_t *x = rec;
-	flinc_w_array(w, 2);
-	flinc_w_int(w, x[0]);
-	flinc_w_int(w, x[1]);
-	return 0;
-}
-
-static int i64x2_decode(flinc_reader *r, void *rec, flinc_arena *a)
-{
-	(void)a;
-	int64_t *x = rec;
-	if (!r_fields(r, 2))
-		return -1;
-	x[0] = flinc_r_int(r);
-	x[1] = flinc_r_int(r);
-	return r->err ? -1 : 0;
-}
-
-static const flinc_type q2_type = {
-	.version = FLINC_TYPE_VERSION, .name = "nexmark.Q2Row", .size = sizeof(q2_row),
-	.flags = FLINC_TYPE_POD, .encode = i64x2_encode, .decode = i64x2_decode,
-};
+FLINC_STRUCT_TYPE(q2_type, q2_row, "nexmark.Q2Row", FLINC_TYPE_POD,
+		  FLINC_FIELD(q2_row, auction, FLINC_FIELD_I64), FLINC_FIELD(q2_row, price, FLINC_FIELD_I64));
 
 /* q3: a person as the join keeps it; `match` = lives in OR, ID or CA (the
  * others are kept without their strings so auctions waiting for them can be
@@ -327,46 +282,18 @@ typedef struct q3_person {
 	nexmark_str name, city, state;
 } q3_person;
 
-static int q3p_encode(const void *rec, flinc_writer *w)
-{
-	const q3_person *p = rec;
-	flinc_w_array(w, 5);
-	flinc_w_int(w, p->id);
-	flinc_w_int(w, p->match);
-	w_nstr(w, p->name);
-	w_nstr(w, p->city);
-	w_nstr(w, p->state);
-	return 0;
-}
-
-static int q3p_decode(flinc_reader *r, void *rec, flinc_arena *a)
-{
-	(void)a;
-	q3_person *p = rec;
-	if (!r_fields(r, 5))
-		return -1;
-	p->id = flinc_r_int(r);
-	p->match = flinc_r_int(r);
-	p->name = r_nstr(r);
-	p->city = r_nstr(r);
-	p->state = r_nstr(r);
-	return r->err ? -1 : 0;
-}
-
-static const flinc_type q3_person_type = {
-	.version = FLINC_TYPE_VERSION, .name = "nexmark.Q3Person", .size = sizeof(q3_person),
-	.encode = q3p_encode, .decode = q3p_decode,
-};
+FLINC_STRUCT_TYPE(q3_person_type, q3_person, "nexmark.Q3Person", 0,
+		  FLINC_FIELD(q3_person, id, FLINC_FIELD_I64), FLINC_FIELD(q3_person, match, FLINC_FIELD_I64),
+		  FLINC_FIELD(q3_person, name, FLINC_FIELD_STR), FLINC_FIELD(q3_person, city, FLINC_FIELD_STR),
+		  FLINC_FIELD(q3_person, state, FLINC_FIELD_STR));
 
 /* q3: an auction of category 10 (id, seller). POD. */
 typedef struct q3_auction {
 	int64_t id, seller;
 } q3_auction;
 
-static const flinc_type q3_auction_type = {
-	.version = FLINC_TYPE_VERSION, .name = "nexmark.Q3Auction", .size = sizeof(q3_auction),
-	.flags = FLINC_TYPE_POD, .encode = i64x2_encode, .decode = i64x2_decode,
-};
+FLINC_STRUCT_TYPE(q3_auction_type, q3_auction, "nexmark.Q3Auction", FLINC_TYPE_POD,
+		  FLINC_FIELD(q3_auction, id, FLINC_FIELD_I64), FLINC_FIELD(q3_auction, seller, FLINC_FIELD_I64));
 
 /* q3 result: (name, city, state, id). */
 typedef struct q3_row {
@@ -374,68 +301,18 @@ typedef struct q3_row {
 	int64_t id;
 } q3_row;
 
-static int q3r_encode(const void *rec, flinc_writer *w)
-{
-	const q3_row *x = rec;
-	flinc_w_array(w, 4);
-	w_nstr(w, x->name);
-	w_nstr(w, x->city);
-	w_nstr(w, x->state);
-	flinc_w_int(w, x->id);
-	return 0;
-}
-
-static int q3r_decode(flinc_reader *r, void *rec, flinc_arena *a)
-{
-	(void)a;
-	q3_row *x = rec;
-	if (!r_fields(r, 4))
-		return -1;
-	x->name = r_nstr(r);
-	x->city = r_nstr(r);
-	x->state = r_nstr(r);
-	x->id = flinc_r_int(r);
-	return r->err ? -1 : 0;
-}
-
-static const flinc_type q3_row_type = {
-	.version = FLINC_TYPE_VERSION, .name = "nexmark.Q3Row", .size = sizeof(q3_row),
-	.encode = q3r_encode, .decode = q3r_decode,
-};
+FLINC_STRUCT_TYPE(q3_row_type, q3_row, "nexmark.Q3Row", 0,
+		  FLINC_FIELD(q3_row, name, FLINC_FIELD_STR), FLINC_FIELD(q3_row, city, FLINC_FIELD_STR),
+		  FLINC_FIELD(q3_row, state, FLINC_FIELD_STR), FLINC_FIELD(q3_row, id, FLINC_FIELD_I64));
 
 /* q5: bid count of one auction in one window. POD. */
 typedef struct q5_count {
 	int64_t auction, num, start, end;
 } q5_count;
 
-static int q5_encode(const void *rec, flinc_writer *w)
-{
-	const q5_count *x = rec;
-	flinc_w_array(w, 4);
-	flinc_w_int(w, x->auction);
-	flinc_w_int(w, x->num);
-	flinc_w_int(w, x->start);
-	flinc_w_int(w, x->end);
-	return 0;
-}
-
-static int q5_decode(flinc_reader *r, void *rec, flinc_arena *a)
-{
-	(void)a;
-	q5_count *x = rec;
-	if (!r_fields(r, 4))
-		return -1;
-	x->auction = flinc_r_int(r);
-	x->num = flinc_r_int(r);
-	x->start = flinc_r_int(r);
-	x->end = flinc_r_int(r);
-	return r->err ? -1 : 0;
-}
-
-static const flinc_type q5_type = {
-	.version = FLINC_TYPE_VERSION, .name = "nexmark.Q5Count", .size = sizeof(q5_count),
-	.flags = FLINC_TYPE_POD, .encode = q5_encode, .decode = q5_decode,
-};
+FLINC_STRUCT_TYPE(q5_type, q5_count, "nexmark.Q5Count", FLINC_TYPE_POD,
+		  FLINC_FIELD(q5_count, auction, FLINC_FIELD_I64), FLINC_FIELD(q5_count, num, FLINC_FIELD_I64),
+		  FLINC_FIELD(q5_count, start, FLINC_FIELD_I64), FLINC_FIELD(q5_count, end, FLINC_FIELD_I64));
 
 /* q7: the bid fields the query outputs. */
 typedef struct q7_bid {
@@ -443,44 +320,11 @@ typedef struct q7_bid {
 	nexmark_str extra;
 } q7_bid;
 
-static void q7_bid_write(flinc_writer *w, const q7_bid *b)
-{
-	flinc_w_array(w, 5);
-	flinc_w_int(w, b->auction);
-	flinc_w_int(w, b->bidder);
-	flinc_w_int(w, b->price);
-	flinc_w_int(w, b->date_time);
-	w_nstr(w, b->extra);
-}
-
-static bool q7_bid_read(flinc_reader *r, q7_bid *b)
-{
-	if (!r_fields(r, 5))
-		return false;
-	b->auction = flinc_r_int(r);
-	b->bidder = flinc_r_int(r);
-	b->price = flinc_r_int(r);
-	b->date_time = flinc_r_int(r);
-	b->extra = r_nstr(r);
-	return !r->err;
-}
-
-static int q7b_encode(const void *rec, flinc_writer *w)
-{
-	q7_bid_write(w, rec);
-	return 0;
-}
-
-static int q7b_decode(flinc_reader *r, void *rec, flinc_arena *a)
-{
-	(void)a;
-	return q7_bid_read(r, rec) ? 0 : -1;
-}
-
-static const flinc_type q7_bid_type = {
-	.version = FLINC_TYPE_VERSION, .name = "nexmark.Q7Bid", .size = sizeof(q7_bid),
-	.encode = q7b_encode, .decode = q7b_decode,
-};
+#define Q7_BID_FIELDS(ctype, pre)                                                                  \
+	FLINC_FIELD(ctype, pre auction, FLINC_FIELD_I64), FLINC_FIELD(ctype, pre bidder, FLINC_FIELD_I64), \
+		FLINC_FIELD(ctype, pre price, FLINC_FIELD_I64),                                    \
+		FLINC_FIELD(ctype, pre date_time, FLINC_FIELD_I64), FLINC_FIELD(ctype, pre extra, FLINC_FIELD_STR)
+FLINC_STRUCT_TYPE(q7_bid_type, q7_bid, "nexmark.Q7Bid", 0, Q7_BID_FIELDS(q7_bid, ));
 
 /* q7: a candidate for the window ending at `wend`: a partition's max bid
  * (edge = 0), or a bid made exactly at wend (edge = 1, see docs). */
@@ -490,31 +334,8 @@ typedef struct q7_cand {
 	q7_bid bid;
 } q7_cand;
 
-static int q7c_encode(const void *rec, flinc_writer *w)
-{
-	const q7_cand *x = rec;
-	flinc_w_array(w, 3);
-	flinc_w_int(w, x->edge);
-	flinc_w_int(w, x->wend);
-	q7_bid_write(w, &x->bid);
-	return 0;
-}
-
-static int q7c_decode(flinc_reader *r, void *rec, flinc_arena *a)
-{
-	(void)a;
-	q7_cand *x = rec;
-	if (!r_fields(r, 3))
-		return -1;
-	x->edge = flinc_r_int(r);
-	x->wend = flinc_r_int(r);
-	return q7_bid_read(r, &x->bid) ? 0 : -1;
-}
-
-static const flinc_type q7_cand_type = {
-	.version = FLINC_TYPE_VERSION, .name = "nexmark.Q7Candidate", .size = sizeof(q7_cand),
-	.encode = q7c_encode, .decode = q7c_decode,
-};
+FLINC_STRUCT_TYPE(q7_cand_type, q7_cand, "nexmark.Q7Candidate", 0, FLINC_FIELD(q7_cand, edge, FLINC_FIELD_I64),
+		  FLINC_FIELD(q7_cand, wend, FLINC_FIELD_I64), Q7_BID_FIELDS(q7_cand, bid.));
 
 /* q7 stage 1 state: max price of a window in a partition, and how many bids
  * have it. POD. */
@@ -522,10 +343,8 @@ typedef struct q7_best {
 	int64_t price, n;
 } q7_best;
 
-static const flinc_type q7_best_type = {
-	.version = FLINC_TYPE_VERSION, .name = "nexmark.Q7Best", .size = sizeof(q7_best),
-	.flags = FLINC_TYPE_POD, .encode = i64x2_encode, .decode = i64x2_decode,
-};
+FLINC_STRUCT_TYPE(q7_best_type, q7_best, "nexmark.Q7Best", FLINC_TYPE_POD,
+		  FLINC_FIELD(q7_best, price, FLINC_FIELD_I64), FLINC_FIELD(q7_best, n, FLINC_FIELD_I64));
 
 /* q8: a new person (id, name). */
 typedef struct q8_person {
@@ -533,30 +352,8 @@ typedef struct q8_person {
 	nexmark_str name;
 } q8_person;
 
-static int q8p_encode(const void *rec, flinc_writer *w)
-{
-	const q8_person *p = rec;
-	flinc_w_array(w, 2);
-	flinc_w_int(w, p->id);
-	w_nstr(w, p->name);
-	return 0;
-}
-
-static int q8p_decode(flinc_reader *r, void *rec, flinc_arena *a)
-{
-	(void)a;
-	q8_person *p = rec;
-	if (!r_fields(r, 2))
-		return -1;
-	p->id = flinc_r_int(r);
-	p->name = r_nstr(r);
-	return r->err ? -1 : 0;
-}
-
-static const flinc_type q8_person_type = {
-	.version = FLINC_TYPE_VERSION, .name = "nexmark.Q8Person", .size = sizeof(q8_person),
-	.encode = q8p_encode, .decode = q8p_decode,
-};
+FLINC_STRUCT_TYPE(q8_person_type, q8_person, "nexmark.Q8Person", 0,
+		  FLINC_FIELD(q8_person, id, FLINC_FIELD_I64), FLINC_FIELD(q8_person, name, FLINC_FIELD_STR));
 
 /* q8 state per (person id, window): seen as a person / as a seller. */
 typedef struct q8_slot {
@@ -564,32 +361,9 @@ typedef struct q8_slot {
 	nexmark_str name;
 } q8_slot;
 
-static int q8s_encode(const void *rec, flinc_writer *w)
-{
-	const q8_slot *s = rec;
-	flinc_w_array(w, 3);
-	flinc_w_int(w, s->person);
-	flinc_w_int(w, s->auction);
-	w_nstr(w, s->name);
-	return 0;
-}
-
-static int q8s_decode(flinc_reader *r, void *rec, flinc_arena *a)
-{
-	(void)a;
-	q8_slot *s = rec;
-	if (!r_fields(r, 3))
-		return -1;
-	s->person = flinc_r_int(r);
-	s->auction = flinc_r_int(r);
-	s->name = r_nstr(r);
-	return r->err ? -1 : 0;
-}
-
-static const flinc_type q8_slot_type = {
-	.version = FLINC_TYPE_VERSION, .name = "nexmark.Q8Slot", .size = sizeof(q8_slot),
-	.encode = q8s_encode, .decode = q8s_decode,
-};
+FLINC_STRUCT_TYPE(q8_slot_type, q8_slot, "nexmark.Q8Slot", 0,
+		  FLINC_FIELD(q8_slot, person, FLINC_FIELD_I64), FLINC_FIELD(q8_slot, auction, FLINC_FIELD_I64),
+		  FLINC_FIELD(q8_slot, name, FLINC_FIELD_STR));
 
 /* q8 result: (id, name, stime). */
 typedef struct q8_row {
@@ -598,32 +372,8 @@ typedef struct q8_row {
 	int64_t stime;
 } q8_row;
 
-static int q8r_encode(const void *rec, flinc_writer *w)
-{
-	const q8_row *x = rec;
-	flinc_w_array(w, 3);
-	flinc_w_int(w, x->id);
-	w_nstr(w, x->name);
-	flinc_w_int(w, x->stime);
-	return 0;
-}
-
-static int q8r_decode(flinc_reader *r, void *rec, flinc_arena *a)
-{
-	(void)a;
-	q8_row *x = rec;
-	if (!r_fields(r, 3))
-		return -1;
-	x->id = flinc_r_int(r);
-	x->name = r_nstr(r);
-	x->stime = flinc_r_int(r);
-	return r->err ? -1 : 0;
-}
-
-static const flinc_type q8_row_type = {
-	.version = FLINC_TYPE_VERSION, .name = "nexmark.Q8Row", .size = sizeof(q8_row),
-	.encode = q8r_encode, .decode = q8r_decode,
-};
+FLINC_STRUCT_TYPE(q8_row_type, q8_row, "nexmark.Q8Row", 0, FLINC_FIELD(q8_row, id, FLINC_FIELD_I64),
+		  FLINC_FIELD(q8_row, name, FLINC_FIELD_STR), FLINC_FIELD(q8_row, stime, FLINC_FIELD_I64));
 
 /* ---- sources --------------------------------------------------------- */
 

@@ -118,9 +118,58 @@ typedef struct flinc_line {
 	const char *s; /* not NUL-terminated */
 	uint32_t len;
 } flinc_line;
+typedef flinc_line flinc_str; /* a string field: bytes and length */
 FLINC_API extern const flinc_type flinc_type_line; /* flinc_line */
 FLINC_API extern const flinc_type flinc_type_i64;  /* int64_t, POD */
 FLINC_API extern const flinc_type flinc_type_f64;  /* double, POD */
+
+/* Declarative codecs for plain structs: list the fields once and get the
+ * type. The encoding is a msgpack array of the fields in order; decoding
+ * accepts fewer elements (missing fields stay zero) and more (skipped), so
+ * a job may append fields to a struct and still read older state.
+ *
+ *   typedef struct bid { int64_t auction; double price; flinc_str channel; } bid;
+ *   FLINC_STRUCT_TYPE(bid_type, bid, "Bid", 0,
+ *                     FLINC_FIELD(bid, auction, FLINC_FIELD_I64),
+ *                     FLINC_FIELD(bid, price, FLINC_FIELD_F64),
+ *                     FLINC_FIELD(bid, channel, FLINC_FIELD_STR));
+ *
+ * Decoded strings point into the input buffer. */
+typedef enum flinc_field_kind {
+	FLINC_FIELD_I64 = 0,  /* int64_t */
+	FLINC_FIELD_I32 = 1,  /* int32_t */
+	FLINC_FIELD_U64 = 2,  /* uint64_t */
+	FLINC_FIELD_F64 = 3,  /* double */
+	FLINC_FIELD_BOOL = 4, /* bool */
+	FLINC_FIELD_STR = 5,  /* flinc_str */
+} flinc_field_kind;
+
+typedef struct flinc_field {
+	const char *name;
+	flinc_field_kind kind;
+	size_t offset;
+} flinc_field;
+
+#define FLINC_FIELD(ctype, member, kind) {#member, (kind), offsetof(ctype, member)}
+
+FLINC_API int flinc_fields_encode(const flinc_field *f, size_t n, const void *rec, flinc_writer *w);
+FLINC_API int flinc_fields_decode(const flinc_field *f, size_t n, flinc_reader *r, void *rec);
+
+#define FLINC_STRUCT_TYPE(var, ctype, tname, tflags, ...)                                          \
+	static const flinc_field var##_fields[] = {__VA_ARGS__};                                   \
+	static int var##_encode(const void *rec, flinc_writer *w)                                  \
+	{                                                                                          \
+		return flinc_fields_encode(var##_fields, sizeof var##_fields / sizeof var##_fields[0], \
+					   rec, w);                                                    \
+	}                                                                                          \
+	static int var##_decode(flinc_reader *r, void *rec, flinc_arena *a)                        \
+	{                                                                                          \
+		(void)a;                                                                           \
+		return flinc_fields_decode(var##_fields, sizeof var##_fields / sizeof var##_fields[0], \
+					   r, rec);                                                    \
+	}                                                                                          \
+	static const flinc_type var = {FLINC_TYPE_VERSION, (tname), sizeof(ctype), (tflags),       \
+				       var##_encode, var##_decode}
 
 /* ---- keys ------------------------------------------------------------ */
 
