@@ -385,6 +385,13 @@ bool fl_writer_end(fl_writer *w)
 	return fl_writer_flush(w);
 }
 
+bool fl_writer_barrier(fl_writer *w, int64_t id)
+{
+	for (uint32_t i = 0; i < w->n; i++)
+		if (!put_fixed(w, &w->c[i], FL_EV_BARRIER, &id, 8)) return false;
+	return fl_writer_flush(w);
+}
+
 bool fl_writer_flush(fl_writer *w)
 {
 	for (uint32_t i = 0; i < w->n; i++)

@@ -81,7 +81,18 @@ int fl_task_create(const fl_plan *plan, const fl_vertex *v, int subtask, const f
 	atomic_init(&t->state, FL_TASK_CREATED);
 	atomic_init(&t->m.watermark, FLINC_WATERMARK_MIN);
 	fl_notify_init(&t->notify);
+	pthread_mutex_init(&t->mail_mu, NULL);
+	atomic_init(&t->mail_pending, 0);
+	atomic_init(&t->cp_last_id, 0);
+	atomic_init(&t->cp_last_align_ns, 0);
 	fl_arena_init(&t->arena, 64 * 1024);
+	const char *mode = fl_conf_get(conf, "execution.checkpointing.mode");
+	if (mode && strcmp(mode, "EXACTLY_ONCE") != 0 && strcmp(mode, "AT_LEAST_ONCE") != 0) {
+		snprintf(err, errcap, "execution.checkpointing.mode: '%s' is not EXACTLY_ONCE or AT_LEAST_ONCE", mode);
+		fl_task_destroy(t);
+		return FLINC_ECONFIG;
+	}
+	t->cp_mode = mode && !strcmp(mode, "AT_LEAST_ONCE") ? FL_CP_AT_LEAST_ONCE : FL_CP_EXACTLY_ONCE;
 	bool ok = true;
 	t->buffer_timeout_ns = fl_conf_duration_ms(conf, "execution.buffer-timeout", 100, &ok) * 1000000;
 	t->auto_wm_interval_ms = fl_conf_duration_ms(conf, "pipeline.auto-watermark-interval", 200, &ok);
@@ -179,6 +190,8 @@ void fl_task_add_input(fl_task *t, fl_channel *ch, uint32_t input, const flinc_t
 void fl_task_destroy(fl_task *t)
 {
 	if (!t) return;
+	for (uint32_t i = 0; i < t->nin; i++)
+		if (t->in[i].held) fl_channel_release(t->in[i].ch, t->in[i].held);
 	for (uint32_t j = 0; j < t->nops; j++) op_destroy(t->ops[j]);
 	free(t->ops);
 	free(t->op_of_node);
@@ -194,6 +207,7 @@ void fl_task_destroy(fl_task *t)
 	free(t->enc);
 	fl_arena_fini(&t->arena);
 	fl_notify_fini(&t->notify);
+	pthread_mutex_destroy(&t->mail_mu);
 	free(t);
 }
 
@@ -220,6 +234,105 @@ void fl_task_cancel(fl_task *t)
 void fl_task_set_idle(fl_task *t, bool idle)
 {
 	for (uint32_t i = 0; i < t->nwriters; i++) fl_writer_status(t->writers[i], idle);
+}
+
+/* ---- checkpoints ------------------------------------------------------ */
+
+enum { MAIL_TRIGGER = 1, MAIL_COMPLETE = 2 };
+
+static void post(fl_task *t, int kind, int64_t id)
+{
+	pthread_mutex_lock(&t->mail_mu);
+	if (t->nmail < FL_ARRAY_LEN(t->mail)) {
+		t->mail[t->nmail].kind = kind;
+		t->mail[t->nmail].id = id;
+		t->nmail++;
+	} else {
+		/* A task this far behind declines the checkpoint; a completion
+		 * is only lost when a newer one follows, which commits more. */
+		fl_log(FL_LOG_WARN, "task", "%s (%d/%d): mailbox full, checkpoint %lld message dropped",
+		       t->vertex->name, t->subtask + 1, t->parallelism, (long long)id);
+	}
+	atomic_store(&t->mail_pending, 1);
+	pthread_mutex_unlock(&t->mail_mu);
+	fl_notify_signal(&t->notify);
+}
+
+void fl_task_trigger_checkpoint(fl_task *t, int64_t id) { post(t, MAIL_TRIGGER, id); }
+void fl_task_checkpoint_complete(fl_task *t, int64_t id) { post(t, MAIL_COMPLETE, id); }
+
+/* Checkpoint id at this task: sinks pre-commit, the owner snapshots, the
+ * barrier goes downstream. */
+static void take_checkpoint(fl_task *t, int64_t id)
+{
+	for (uint32_t j = 0; j < t->nops && !t->err; j++) {
+		fl_op *op = t->ops[j];
+		if (op->node->kind != FL_NODE_SINK || !op->node->u.sink.fn->flush) continue;
+		int rc = op->node->u.sink.fn->flush(&op->ctx, op->user_local, id);
+		if (rc != FLINC_OK) fl_op_fail(op, rc, "pre-commit for checkpoint %lld failed", (long long)id);
+	}
+	if (t->err) return;
+	if (t->cp.snapshot && t->cp.snapshot(t->cp.ud, t, id) != 0)
+		fl_log(FL_LOG_WARN, "task", "%s (%d/%d) declined checkpoint %lld", t->vertex->name, t->subtask + 1,
+		       t->parallelism, (long long)id);
+	for (uint32_t i = 0; i < t->nwriters; i++) fl_writer_barrier(t->writers[i], id);
+	atomic_store(&t->cp_last_id, id);
+}
+
+static void commit_checkpoint(fl_task *t, int64_t id)
+{
+	for (uint32_t j = 0; j < t->nops && !t->err; j++) {
+		fl_op *op = t->ops[j];
+		if (op->node->kind != FL_NODE_SINK || !op->node->u.sink.fn->commit) continue;
+		int rc = op->node->u.sink.fn->commit(&op->ctx, op->user_local, id);
+		if (rc != FLINC_OK) fl_op_fail(op, rc, "commit of checkpoint %lld failed", (long long)id);
+	}
+}
+
+static void handle_mail(fl_task *t)
+{
+	struct fl_mail mail[FL_ARRAY_LEN(t->mail)];
+	pthread_mutex_lock(&t->mail_mu);
+	uint32_t n = t->nmail;
+	memcpy(mail, t->mail, n * sizeof(mail[0]));
+	t->nmail = 0;
+	atomic_store(&t->mail_pending, 0);
+	pthread_mutex_unlock(&t->mail_mu);
+	bool source = t->ops[0]->node->kind == FL_NODE_SOURCE;
+	for (uint32_t i = 0; i < n && !t->err; i++) {
+		if (mail[i].kind == MAIL_TRIGGER && source) take_checkpoint(t, mail[i].id);
+		else if (mail[i].kind == MAIL_COMPLETE) commit_checkpoint(t, mail[i].id);
+	}
+}
+
+/* Every input that has not ended delivered the barrier of t->cp_id? Then
+ * take the checkpoint and let blocked channels go. */
+static void maybe_aligned(fl_task *t)
+{
+	if (!t->cp_id) return;
+	for (uint32_t i = 0; i < t->nin; i++)
+		if (!t->in[i].ended && t->in[i].barrier < t->cp_id) return;
+	int64_t id = t->cp_id;
+	atomic_store(&t->cp_last_align_ns, fl_mono_ns() - t->cp_align_ns);
+	take_checkpoint(t, id);
+	t->cp_id = 0;
+	for (uint32_t i = 0; i < t->nin; i++) t->in[i].blocked = false;
+}
+
+/* Channel c delivered the barrier of checkpoint id. */
+static void on_barrier(fl_task *t, fl_inchan *c, int64_t id)
+{
+	if (id <= atomic_load(&t->cp_last_id)) return; /* a stale barrier */
+	if (id > t->cp_id) {
+		/* A newer checkpoint: an unfinished older alignment is given up
+		 * (its checkpoint can no longer complete). */
+		for (uint32_t i = 0; i < t->nin; i++) t->in[i].blocked = false;
+		t->cp_id = id;
+		t->cp_align_ns = fl_mono_ns();
+	}
+	c->barrier = id;
+	if (t->cp_mode == FL_CP_EXACTLY_ONCE) c->blocked = true;
+	maybe_aligned(t);
 }
 
 /* ---- the loop ---------------------------------------------------------- */
@@ -284,9 +397,12 @@ static void input_status_changed(fl_task *t)
 	}
 }
 
-static void process_buffer(fl_task *t, fl_inchan *c, const fl_xbuf *b)
+/* Handle the events of buffer b from offset *pos. Returns true when the
+ * buffer is done; false when a barrier blocked the channel (exactly-once
+ * alignment), with *pos where to resume. */
+static bool process_buffer(fl_task *t, fl_inchan *c, const fl_xbuf *b, uint32_t *pos)
 {
-	const uint8_t *p = b->data, *end = b->data + b->len;
+	const uint8_t *p = b->data + *pos, *end = b->data + b->len;
 	fl_op *head = t->ops[0];
 	bool status = false;
 	uint64_t nrec = 0;
@@ -342,10 +458,23 @@ static void process_buffer(fl_task *t, fl_inchan *c, const fl_xbuf *b)
 			c->ended = true;
 			c->wm = FLINC_WATERMARK_MAX;
 			status = true;
+			maybe_aligned(t);
 			break;
+		case FL_EV_BARRIER: {
+			int64_t id;
+			memcpy(&id, p, 8);
+			p += 8;
+			on_barrier(t, c, id);
+			if (c->blocked) {
+				*pos = (uint32_t)(p - b->data);
+				atomic_fetch_add_explicit(&t->m.records_in, nrec, memory_order_relaxed);
+				return false;
+			}
+			break;
+		}
 		default:
 			fl_task_fail(t, FLINC_EPROTO, "corrupt exchange buffer (event %u)", ev);
-			return;
+			return true;
 		}
 		/* Watermarks take effect where they stand among the records. */
 		if (status) {
@@ -356,6 +485,7 @@ static void process_buffer(fl_task *t, fl_inchan *c, const fl_xbuf *b)
 	}
 	atomic_fetch_add_explicit(&t->m.records_in, nrec, memory_order_relaxed);
 	atomic_fetch_add_explicit(&t->m.bytes_in, b->len, memory_order_relaxed);
+	return true;
 }
 
 /* Copy the thread-local counters where other threads may read them
@@ -423,6 +553,7 @@ static void run_source(fl_task *t)
 	int64_t next_timer = INT64_MAX, next_flush = INT64_MAX;
 	int64_t last_check = 0;
 	while (!canceled(t)) {
+		if (atomic_load_explicit(&t->mail_pending, memory_order_relaxed)) handle_mail(t);
 		int rc = head->ops->run(head, SOURCE_BUDGET);
 		fl_arena_reset(&t->arena);
 		if (rc == FLINC_SOURCE_END) break;
@@ -452,14 +583,25 @@ static void run_inputs(fl_task *t)
 	int64_t last_check = 0;
 	for (;;) {
 		bool progress = false, all_ended = true;
+		if (atomic_load_explicit(&t->mail_pending, memory_order_relaxed)) handle_mail(t);
 		for (uint32_t k = 0; k < t->nin && !canceled(t); k++) {
 			fl_inchan *c = &t->in[(rr + k) % t->nin];
 			if (c->ended) continue;
 			all_ended = false;
-			fl_xbuf *b = fl_channel_poll(c->ch);
-			if (!b) continue;
-			process_buffer(t, c, b);
-			fl_channel_release(c->ch, b);
+			if (c->blocked) continue;
+			fl_xbuf *b = c->held;
+			uint32_t pos = c->pos;
+			if (!b) {
+				if (!(b = fl_channel_poll(c->ch))) continue;
+				pos = 0;
+			}
+			c->held = NULL;
+			if (process_buffer(t, c, b, &pos)) {
+				fl_channel_release(c->ch, b);
+			} else {
+				c->held = b;
+				c->pos = pos;
+			}
 			progress = true;
 		}
 		rr++;
@@ -478,9 +620,10 @@ static void run_inputs(fl_task *t)
 		}
 		if (!progress) {
 			uint32_t ticket = fl_notify_ticket(&t->notify);
-			bool ready = false;
+			bool ready = atomic_load(&t->mail_pending) != 0;
 			for (uint32_t k = 0; k < t->nin && !ready; k++)
-				ready = !t->in[k].ended && fl_channel_queued(t->in[k].ch) > 0;
+				ready = !t->in[k].ended && !t->in[k].blocked &&
+					(t->in[k].held || fl_channel_queued(t->in[k].ch) > 0);
 			if (!ready) idle_wait(t, ticket, next_timer, next_flush, 100 * 1000000LL);
 		}
 	}

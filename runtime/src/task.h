@@ -38,7 +38,31 @@ typedef struct fl_inchan {
 	bool raw;                /* POD bytes rather than msgpack */
 	int64_t wm;
 	bool idle, ended;
+	/* Checkpoint alignment: the barrier id this channel delivered last;
+	 * while blocked (exactly-once, waiting for the other channels) the
+	 * rest of the buffer that carried the barrier waits in `held`. */
+	int64_t barrier;
+	bool blocked;
+	fl_xbuf *held;
+	uint32_t pos;
 } fl_inchan;
+
+typedef enum fl_cp_mode {
+	FL_CP_EXACTLY_ONCE = 0, /* align barriers: block a channel until all delivered */
+	FL_CP_AT_LEAST_ONCE = 1, /* no blocking: snapshot when the last barrier arrives */
+} fl_cp_mode;
+
+/* What the owner of a task (executor, task manager) does at checkpoint
+ * points. Called on the task thread. */
+typedef struct fl_cp_hooks {
+	/* The task reached checkpoint `id` (sources: on trigger; others: when
+	 * the barrier arrived on every input): sinks have pre-committed; take
+	 * the snapshot now (synchronous part), before records behind the
+	 * barrier are processed. Return 0, or an error to decline the
+	 * checkpoint (the task goes on). */
+	int (*snapshot)(void *ud, fl_task *t, int64_t id);
+	void *ud;
+} fl_cp_hooks;
 
 typedef struct fl_task_metrics {
 	_Atomic uint64_t records_in;  /* read from channels or produced by the source */
@@ -88,6 +112,19 @@ struct fl_task {
 	char errmsg[512];
 	fl_task_metrics m;
 
+	/* Checkpoints. */
+	fl_cp_mode cp_mode;
+	fl_cp_hooks cp;
+	int64_t cp_id;          /* checkpoint being aligned, 0 when none */
+	uint32_t cp_seen;       /* channels that delivered cp_id's barrier */
+	int64_t cp_align_ns;    /* when its first barrier arrived */
+	_Atomic int64_t cp_last_id;          /* last checkpoint this task took */
+	_Atomic int64_t cp_last_align_ns;    /* its alignment time */
+	pthread_mutex_t mail_mu; /* mailbox of control messages (not data) */
+	struct fl_mail { int kind; int64_t id; } mail[32];
+	uint32_t nmail;
+	_Atomic int mail_pending;
+
 	/* Called on the task thread when it fails, to cancel its peers. */
 	void (*on_failure)(void *ud, fl_task *t);
 	void *on_failure_ud;
@@ -102,6 +139,12 @@ void fl_task_add_writer(fl_task *t, size_t edge, fl_writer *w);
 void fl_task_add_input(fl_task *t, fl_channel *ch, uint32_t input, const flinc_type *type, bool raw);
 /* Writer parameters for an edge leaving this task (fills the common fields). */
 void fl_task_writer_params(fl_task *t, size_t edge, bool local, fl_writer_params *p);
+
+/* Checkpoints, from any thread: start checkpoint id at a source task
+ * (ignored by other tasks), and tell a task that checkpoint id completed
+ * (its sinks commit). Messages are handled in order on the task thread. */
+void fl_task_trigger_checkpoint(fl_task *t, int64_t id);
+void fl_task_checkpoint_complete(fl_task *t, int64_t id);
 
 int fl_task_start(fl_task *t);
 void fl_task_cancel(fl_task *t);
