@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FL_BACKEND_VERSION 1u
+#define FL_BACKEND_VERSION 2u /* 2: native_checkpoint, native_restore */
 
 typedef enum fl_state_kind {
 	FL_STATE_VALUE = 0,
@@ -113,13 +113,53 @@ typedef struct fl_backend_ops {
 
 	/* Number of entries of state sid (for metrics and tests). */
 	size_t (*count)(void *be, uint32_t sid);
+
+	/* ---- appended after version 1 (check for NULL before use) ------ */
+
+	/* Optional (NULL where a backend has no files, e.g. "hashmap"): write
+	 * a native checkpoint of every state into `dir`, which must not exist
+	 * yet (its parent must). For RocksDB: memtables are flushed and the
+	 * live SST files are hard-linked into `dir` (copied across file
+	 * systems), with MANIFEST, CURRENT and OPTIONS, so an incremental
+	 * snapshot uploads only the SST files it has not uploaded before; SST
+	 * files are immutable and never rewritten under the same name. The
+	 * checkpoint stays valid after the instance moves on or closes: it
+	 * owns its links. Synchronous (the task thread blocks for the flush;
+	 * the upload is the caller's, off the task thread). Not a modifying
+	 * call: returned pointers stay valid. On failure `dir` may hold a
+	 * partial checkpoint (the caller removes it) and `err` says why.
+	 * Returns FLINC_OK, FLINC_EINVAL, FLINC_EIO or FLINC_ESTATE. */
+	int (*native_checkpoint)(void *be, const char *dir, char *err, size_t errcap);
+	/* Optional, paired with native_checkpoint: replace the (empty)
+	 * instance's contents by the checkpoint in `dir` (a folder written by
+	 * native_checkpoint of the same backend, or a copy of one, e.g. files
+	 * downloaded from checkpoint storage). Only after open and before any
+	 * declare (FLINC_EINVAL otherwise). `dir` is left untouched: its files
+	 * are hard-linked (immutable ones) or copied into the working folder.
+	 * Every state of the checkpoint then exists: declare returns its id
+	 * (FLINC_EINVAL if the kind differs). A modifying call. On failure the
+	 * instance is as before (empty, usable) and `err` says why. */
+	int (*native_restore)(void *be, const char *dir, char *err, size_t errcap);
 } fl_backend_ops;
 
 /* The built-in backends. */
 extern const fl_backend_ops fl_backend_memory;
+extern const fl_backend_ops fl_backend_rocksdb; /* state/rocksdb.c */
 
 /* Find a backend by the `state.backend` config value ("hashmap" or
- * "memory"; "rocksdb" once built). NULL if unknown. */
+ * "memory", or "rocksdb"). NULL if unknown. */
 const fl_backend_ops *fl_backend_find(const char *name);
+
+/*
+ * Canonical format. The backend-independent form of keyed state is the
+ * snapshot file of checkpoint/fl_checkpoint.h (docs/savepoints.md): per
+ * key group in ascending order, the entries scan() reports, as plain bytes
+ * (state name and kind, key, namespace, user key, value; a list is one
+ * entry in the list encoding above). Any backend writes it through scan(),
+ * one key group at a time, and reads it back through put and map_put, so
+ * it restores into either backend and at any parallelism; savepoints
+ * always use it. native_checkpoint is the alternative for checkpoints only:
+ * incremental, but readable by the same backend alone.
+ */
 
 #endif

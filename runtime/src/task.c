@@ -128,7 +128,7 @@ int fl_task_create(const fl_plan *plan, const fl_vertex *v, int subtask, const f
 		if (!name) name = "hashmap";
 		t->be_ops = fl_backend_find(name);
 		if (!t->be_ops) {
-			snprintf(err, errcap, "state.backend '%s' is not available (available: hashmap)", name);
+			snprintf(err, errcap, "state.backend '%s' is not available (available: hashmap, rocksdb)", name);
 			fl_task_destroy(t);
 			return FLINC_ECONFIG;
 		}

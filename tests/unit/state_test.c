@@ -2,10 +2,13 @@
  * state_test.c - keyed state backends.
  *
  * The conformance suite is a list of functions taking the backend's ops; it
- * runs once per backend in `backends[]` (only the in-memory one for now: add
- * RocksDB there when it exists). Tests of choices the contract leaves to a
- * backend (kind checks, pointer identity, slab and large-value paths) are
- * the memory-specific ones at the end.
+ * runs once per backend in `backends[]` (hashmap and rocksdb). It includes
+ * the choices the contract leaves open that every backend makes alike (kind
+ * checks, put_inplace on another length, key-group range checks at open).
+ * Then come the memory-specific tests (pointer identity, slab and
+ * large-value paths) and the RocksDB-specific ones (native checkpoints,
+ * many key groups, the working folder, small buffers and a tiny put_inplace
+ * cache that force flushes, compactions and evictions).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* nftw, mkdtemp */
@@ -19,12 +22,15 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <dirent.h>
 #include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <flinc/flinc.h>
 
 #include "fl_state.h"
+#include "util.h" /* fl_conf, for backend-specific keys */
 
 /* ---- harness ---------------------------------------------------------- */
 
@@ -33,6 +39,9 @@ typedef struct sbe {
 	void *be;
 	char dir[64];
 } sbe;
+
+/* Configuration given to backends opened by sbe_open (NULL: defaults). */
+static const fl_conf *g_conf;
 
 /* Open a fresh instance of ops owning key groups 0..127 of 128, with its
  * own temporary folder. Fails the test on error. */
@@ -45,7 +54,7 @@ static sbe *sbe_open(const fl_backend_ops *ops)
 	assert_non_null(s->be);
 	snprintf(s->dir, sizeof(s->dir), "/tmp/flinc-state-test-XXXXXX");
 	assert_non_null(mkdtemp(s->dir));
-	fl_backend_params p = {.kg_first = 0, .kg_last = 127, .max_parallelism = 128, .dir = s->dir};
+	fl_backend_params p = {.kg_first = 0, .kg_last = 127, .max_parallelism = 128, .dir = s->dir, .conf = g_conf};
 	char err[256] = "";
 	int rc = ops->open(s->be, &p, err, sizeof(err));
 	if (rc)
@@ -884,6 +893,16 @@ static void rm_verify(sbe *s, uint32_t sv, uint32_t sl, uint32_t sm, const rmode
 	assert_int_equal(cv.n, nv);
 	assert_int_equal(cl.n, nl);
 	assert_int_equal(cm.n, nm);
+	/* Key group by key group, as a snapshot writer reads. */
+	rm_check kv = {m, 0, 0}, kl = {m, 1, 0}, km = {m, 2, 0};
+	for (int g = 0; g < 128; g++) {
+		assert_int_equal(s->ops->scan(s->be, sv, g, g, rm_scan, &kv), 0);
+		assert_int_equal(s->ops->scan(s->be, sl, g, g, rm_scan, &kl), 0);
+		assert_int_equal(s->ops->scan(s->be, sm, g, g, rm_scan, &km), 0);
+	}
+	assert_int_equal(kv.n, nv);
+	assert_int_equal(kl.n, nl);
+	assert_int_equal(km.n, nm);
 }
 
 static void c_random_model(const fl_backend_ops *ops)
@@ -984,56 +1003,10 @@ static void c_random_model(const fl_backend_ops *ops)
 	sbe_close(s);
 }
 
-/* ---- the conformance runner ------------------------------------------ */
-
-typedef struct conf_case {
-	const char *name;
-	void (*fn)(const fl_backend_ops *ops);
-} conf_case;
-
-static const conf_case conformance[] = {
-	{"value_basic", c_value_basic},
-	{"namespaces", c_namespaces},
-	{"key_groups", c_key_groups},
-	{"states_separate", c_states_separate},
-	{"put_inplace", c_put_inplace},
-	{"list", c_list},
-	{"map", c_map},
-	{"scan", c_scan},
-	{"declare", c_declare},
-	{"many", c_many},
-	{"random_model", c_random_model},
-};
-
-typedef struct conf_run {
-	const fl_backend_ops *ops;
-	const conf_case *c;
-} conf_run;
-
-static void run_conformance(void **state)
+/* A call on a state of the wrong kind, an unknown id or an unreadable key
+ * is FLINC_EINVAL (NULL for put_inplace) and creates nothing. */
+static void c_kind_checks(const fl_backend_ops *ops)
 {
-	const conf_run *r = *state;
-	r->c->fn(r->ops);
-}
-
-/* ---- memory backend specifics ---------------------------------------- */
-
-static void m_find(void **state)
-{
-	(void)state;
-	assert_ptr_equal(fl_backend_find("hashmap"), &fl_backend_memory);
-	assert_ptr_equal(fl_backend_find("memory"), &fl_backend_memory);
-	assert_null(fl_backend_find("rocksdb-not-yet"));
-	assert_null(fl_backend_find(""));
-	assert_null(fl_backend_find(NULL));
-	assert_int_equal(fl_backend_memory.version, FL_BACKEND_VERSION);
-	assert_string_equal(fl_backend_memory.name, "hashmap");
-}
-
-static void m_kind_checks(void **state)
-{
-	(void)state;
-	const fl_backend_ops *ops = &fl_backend_memory;
 	sbe *s = sbe_open(ops);
 	uint32_t v = declare(s, "v", FL_STATE_VALUE);
 	uint32_t l = declare(s, "l", FL_STATE_LIST);
@@ -1068,6 +1041,195 @@ static void m_kind_checks(void **state)
 	/* Nothing above created an entry. */
 	assert_int_equal(ops->count(s->be, v) + ops->count(s->be, l) + ops->count(s->be, m), 0);
 	sbe_close(s);
+}
+
+/* open refuses a key-group range that makes no sense and says why. */
+static void c_open_range(const fl_backend_ops *ops)
+{
+	void *be = calloc(1, ops->priv_size);
+	char err[128] = "";
+	fl_backend_params p = {.kg_first = 10, .kg_last = 5, .max_parallelism = 128};
+	assert_int_equal(ops->open(be, &p, err, sizeof(err)), FLINC_EINVAL);
+	assert_non_null(strstr(err, "key-group"));
+	ops->close(be);
+	fl_backend_params q = {.kg_first = 0, .kg_last = 128, .max_parallelism = 128};
+	assert_int_equal(ops->open(be, &q, err, sizeof(err)), FLINC_EINVAL);
+	ops->close(be);
+	fl_backend_params ok = {.kg_first = 64, .kg_last = 127, .max_parallelism = 128};
+	assert_int_equal(ops->open(be, &ok, err, sizeof(err)), FLINC_OK);
+	ops->close(be);
+	ops->close(be); /* twice is harmless */
+	assert_int_equal(ops->open(be, NULL, NULL, 0), FLINC_OK);
+	ops->close(be);
+	free(be);
+}
+
+/* ---- conformance: pointer validity ---------------------------------- */
+
+/* Pointers from get and map_get stay valid until the next modifying call:
+ * other reads, scans and counts in between leave them alone. */
+static int scan_nop(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns, uint32_t nslen,
+		    const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
+{
+	(void)kg, (void)key, (void)klen, (void)ns, (void)nslen, (void)uk, (void)uklen, (void)val, (void)vlen;
+	++*(int *)ud;
+	return 0;
+}
+
+static void c_pointers(const fl_backend_ops *ops)
+{
+	sbe *s = sbe_open(ops);
+	uint32_t v = declare(s, "op/v", FL_STATE_VALUE);
+	uint32_t m = declare(s, "op/m", FL_STATE_MAP);
+	enum { N = 300 };
+	char key[16], val[32];
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		snprintf(val, sizeof(val), "value of %d", i);
+		put_s(s, v, KS((uint16_t)(i % 128), key, NULL), val);
+		map_put_s(s, m, KS((uint16_t)(i % 128), key, "ns"), "u", val);
+	}
+	/* A value held by put_inplace is one that get can hand out too. */
+	bool created;
+	if (ops->put_inplace) {
+		fl_skey k = KS(0, "k0", NULL);
+		uint8_t *p = ops->put_inplace(s->be, v, &k, 10, &created);
+		assert_non_null(p);
+		memcpy(p, "value of 0", 10);
+	}
+	const void *got[N];
+	size_t len[N];
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		fl_skey k = KS((uint16_t)(i % 128), key, NULL);
+		fl_skey kn = KS((uint16_t)(i % 128), key, "ns");
+		if (i % 2)
+			assert_int_equal(ops->get(s->be, v, &k, &got[i], &len[i]), FLINC_OK);
+		else
+			assert_int_equal(ops->map_get(s->be, m, &kn, "u", 1, &got[i], &len[i]), FLINC_OK);
+		if (i % 50 == 0) {
+			int n = 0;
+			assert_int_equal(ops->scan(s->be, v, 0, 127, scan_nop, &n), 0);
+			assert_int_equal(n, N);
+			assert_int_equal(ops->count(s->be, m), N);
+		}
+	}
+	for (int i = 0; i < N; i++) {
+		snprintf(val, sizeof(val), "value of %d", i);
+		assert_int_equal(len[i], strlen(val));
+		assert_memory_equal(got[i], val, len[i]);
+	}
+	sbe_close(s);
+}
+
+/* ---- conformance: put_inplace pointers across states ----------------- */
+
+/* keyed.c hands a put_inplace pointer to job code (flinc_value_mut), which
+ * may use other states before it writes through it. So, beyond the
+ * contract's "until the next modifying call", a put_inplace pointer must
+ * survive calls on other states; both backends promise it. */
+static void c_inplace_across_states(const fl_backend_ops *ops)
+{
+	if (!ops->put_inplace)
+		skip();
+	sbe *s = sbe_open(ops);
+	enum { NS = 6, NK = 37, ROUNDS = 400 };
+	uint32_t sid[NS];
+	char name[32], key[16];
+	for (int i = 0; i < NS; i++) {
+		snprintf(name, sizeof(name), "op/acc%d", i);
+		sid[i] = declare(s, name, FL_STATE_VALUE);
+	}
+	uint32_t other = declare(s, "op/other", FL_STATE_VALUE);
+	uint64_t rounds_of[NK] = {0};
+	bool created;
+	for (int r = 0; r < ROUNDS; r++) {
+		int ki = (r * 7) % NK;
+		snprintf(key, sizeof(key), "k%d", ki);
+		fl_skey k = KS((uint16_t)(ki % 128), key, NULL);
+		uint64_t *p[NS];
+		for (int i = 0; i < NS; i++) {
+			p[i] = ops->put_inplace(s->be, sid[i], &k, 8, &created);
+			assert_non_null(p[i]);
+			/* other traffic: another key of the same state set, reads */
+			char ok[16];
+			snprintf(ok, sizeof(ok), "o%d", (r + i) % 50);
+			fl_skey kk = KS((uint16_t)((r + i) % 128), ok, NULL);
+			uint64_t x = (uint64_t)r;
+			assert_int_equal(ops->put(s->be, other, &kk, &x, 8), FLINC_OK);
+			if (i % 2)
+				assert_int_equal(ops->remove(s->be, other, &kk), FLINC_OK);
+			const void *got;
+			size_t len;
+			(void)ops->get(s->be, other, &kk, &got, &len);
+		}
+		if (r % 50 == 0)
+			assert_int_equal(ops->count(s->be, sid[0]), (size_t)(r + 1 < NK ? r + 1 : NK));
+		for (int i = 0; i < NS; i++)
+			*p[i] += (uint64_t)(i + 1);
+		rounds_of[ki]++;
+	}
+	for (int ki = 0; ki < NK; ki++) {
+		snprintf(key, sizeof(key), "k%d", ki);
+		for (int i = 0; i < NS; i++) {
+			uint64_t want = rounds_of[ki] * (uint64_t)(i + 1);
+			expect_val(s, sid[i], KS((uint16_t)(ki % 128), key, NULL), &want, 8);
+		}
+	}
+	sbe_close(s);
+}
+
+/* ---- the conformance runner ------------------------------------------ */
+
+typedef struct conf_case {
+	const char *name;
+	void (*fn)(const fl_backend_ops *ops);
+} conf_case;
+
+static const conf_case conformance[] = {
+	{"value_basic", c_value_basic},
+	{"namespaces", c_namespaces},
+	{"key_groups", c_key_groups},
+	{"states_separate", c_states_separate},
+	{"put_inplace", c_put_inplace},
+	{"list", c_list},
+	{"map", c_map},
+	{"scan", c_scan},
+	{"declare", c_declare},
+	{"many", c_many},
+	{"random_model", c_random_model},
+	{"kind_checks", c_kind_checks},
+	{"open_range", c_open_range},
+	{"pointers", c_pointers},
+	{"inplace_across_states", c_inplace_across_states},
+};
+
+typedef struct conf_run {
+	const fl_backend_ops *ops;
+	const conf_case *c;
+} conf_run;
+
+static void run_conformance(void **state)
+{
+	const conf_run *r = *state;
+	r->c->fn(r->ops);
+}
+
+/* ---- memory backend specifics ---------------------------------------- */
+
+static void m_find(void **state)
+{
+	(void)state;
+	assert_ptr_equal(fl_backend_find("hashmap"), &fl_backend_memory);
+	assert_ptr_equal(fl_backend_find("memory"), &fl_backend_memory);
+	assert_ptr_equal(fl_backend_find("rocksdb"), &fl_backend_rocksdb);
+	assert_string_equal(fl_backend_rocksdb.name, "rocksdb");
+	assert_int_equal(fl_backend_rocksdb.version, FL_BACKEND_VERSION);
+	assert_null(fl_backend_find("rocksdb-not-yet"));
+	assert_null(fl_backend_find(""));
+	assert_null(fl_backend_find(NULL));
+	assert_int_equal(fl_backend_memory.version, FL_BACKEND_VERSION);
+	assert_string_equal(fl_backend_memory.name, "hashmap");
 }
 
 /* The memory backend promises more than the contract: an entry's value does
@@ -1173,29 +1335,6 @@ static void m_large_values(void **state)
 	sbe_close(s); /* lk's entries are freed by close */
 }
 
-/* open refuses a key-group range that makes no sense and says why. */
-static void m_open_range(void **state)
-{
-	(void)state;
-	const fl_backend_ops *ops = &fl_backend_memory;
-	void *be = calloc(1, ops->priv_size);
-	char err[128] = "";
-	fl_backend_params p = {.kg_first = 10, .kg_last = 5, .max_parallelism = 128};
-	assert_int_equal(ops->open(be, &p, err, sizeof(err)), FLINC_EINVAL);
-	assert_non_null(strstr(err, "key-group"));
-	ops->close(be);
-	fl_backend_params q = {.kg_first = 0, .kg_last = 128, .max_parallelism = 128};
-	assert_int_equal(ops->open(be, &q, err, sizeof(err)), FLINC_EINVAL);
-	ops->close(be);
-	fl_backend_params ok = {.kg_first = 64, .kg_last = 127, .max_parallelism = 128};
-	assert_int_equal(ops->open(be, &ok, err, sizeof(err)), FLINC_OK);
-	ops->close(be);
-	ops->close(be); /* twice is harmless */
-	assert_int_equal(ops->open(be, NULL, NULL, 0), FLINC_OK);
-	ops->close(be);
-	free(be);
-}
-
 /* Window-like churn: entries created and removed in waves reuse their
  * blocks (checked under ASan for stale use, and for leaks at close). */
 static void m_churn(void **state)
@@ -1228,6 +1367,492 @@ static void m_churn(void **state)
 	sbe_close(s);
 }
 
+/* ---- RocksDB backend specifics --------------------------------------- */
+
+static bool path_exists(const char *p)
+{
+	struct stat st;
+	return lstat(p, &st) == 0;
+}
+
+/* Entries in folder p (without . and ..); -1 if it cannot be read. */
+static int dir_entries(const char *p)
+{
+	DIR *d = opendir(p);
+	if (!d)
+		return -1;
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Whether folder p holds a file whose name ends with suffix. */
+static bool dir_has_suffix(const char *p, const char *suffix)
+{
+	DIR *d = opendir(p);
+	if (!d)
+		return false;
+	bool found = false;
+	struct dirent *de;
+	while ((de = readdir(d)) && !found) {
+		size_t n = strlen(de->d_name), m = strlen(suffix);
+		found = n >= m && strcmp(de->d_name + n - m, suffix) == 0;
+	}
+	closedir(d);
+	return found;
+}
+
+static void rm_tree(const char *p) { nftw(p, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+/* A scratch folder for a test; remove with rm_tree. */
+static void scratch_dir(char *buf, size_t cap)
+{
+	snprintf(buf, cap, "/tmp/flinc-rocks-test-XXXXXX");
+	assert_non_null(mkdtemp(buf));
+}
+
+/* The checkpoint test's data: entry i has key "k<i>" in key group i % 128
+ * and namespace "n<i % 3>". */
+enum { CK_N = 6000, CK_ACC = 2500 };
+
+static fl_skey ck_key(char *kb, char *nb, int i)
+{
+	snprintf(kb, 16, "k%d", i);
+	snprintf(nb, 8, "n%d", i % 3);
+	return KS((uint16_t)(i % 128), kb, nb);
+}
+
+/* State ids of the checkpoint test, whatever order they were declared in. */
+typedef struct ck_ids {
+	uint32_t v, l, m, acc;
+} ck_ids;
+
+/* Check that s holds exactly what r_checkpoint_restore wrote before its
+ * checkpoint, with `live` the value written through the live pointer. */
+static void ck_verify(sbe *s, const ck_ids *id, uint64_t live)
+{
+	const fl_backend_ops *ops = s->ops;
+	char kb[16], nb[8], want[64];
+	for (int i = 0; i < CK_N; i++) {
+		fl_skey k = ck_key(kb, nb, i);
+		snprintf(want, sizeof(want), "v%d", i);
+		expect_s(s, id->v, k, want);
+		uint8_t enc[64];
+		size_t n = 0;
+		for (int j = 0; j < 2; j++) {
+			char el[16];
+			int len = snprintf(el, sizeof(el), "%c%d", j ? 'b' : 'a', i);
+			enc[n] = (uint8_t)len;
+			enc[n + 1] = enc[n + 2] = enc[n + 3] = 0;
+			memcpy(enc + n + 4, el, (size_t)len);
+			n += 4 + (size_t)len;
+		}
+		expect_val(s, id->l, k, enc, n);
+		snprintf(want, sizeof(want), "x%d", i);
+		expect_map(s, id->m, k, "x", want);
+		snprintf(want, sizeof(want), "y%d", i);
+		expect_map(s, id->m, k, "y", want);
+		if (i < CK_ACC) {
+			uint64_t a = (uint64_t)i * 7;
+			expect_val(s, id->acc, k, &a, 8);
+		}
+	}
+	expect_val(s, id->acc, KS(5, "live", NULL), &live, 8);
+	assert_int_equal(ops->count(s->be, id->v), CK_N);
+	assert_int_equal(ops->count(s->be, id->l), CK_N);
+	assert_int_equal(ops->count(s->be, id->m), 2 * CK_N);
+	assert_int_equal(ops->count(s->be, id->acc), CK_ACC + 1);
+	int n = 0;
+	assert_int_equal(ops->scan(s->be, id->m, 0, 127, scan_nop, &n), 0);
+	assert_int_equal(n, 2 * CK_N);
+}
+
+/* Reopening from a native checkpoint restores every entry of every state,
+ * including put_inplace values still in the write-back cache and one
+ * written through a live pointer after a scan; the checkpoint is a point
+ * in time that outlives its instance and survives being restored twice. */
+static void r_checkpoint_restore(void **state)
+{
+	(void)state;
+	const fl_backend_ops *ops = &fl_backend_rocksdb;
+	char root[64], chk[96];
+	scratch_dir(root, sizeof(root));
+	snprintf(chk, sizeof(chk), "%s/chk-1", root);
+
+	sbe *a = sbe_open(ops);
+	ck_ids ia = {.v = declare(a, "op/v", FL_STATE_VALUE), .l = declare(a, "op/l", FL_STATE_LIST),
+		     .m = declare(a, "op/m", FL_STATE_MAP), .acc = declare(a, "op/acc", FL_STATE_VALUE)};
+	char kb[16], nb[8], buf[32];
+	bool created;
+	for (int i = 0; i < CK_N; i++) {
+		fl_skey k = ck_key(kb, nb, i);
+		snprintf(buf, sizeof(buf), "v%d", i);
+		put_s(a, ia.v, k, buf);
+		snprintf(buf, sizeof(buf), "a%d", i);
+		assert_int_equal(ops->list_append(a->be, ia.l, &k, buf, strlen(buf)), FLINC_OK);
+		snprintf(buf, sizeof(buf), "b%d", i);
+		assert_int_equal(ops->list_append(a->be, ia.l, &k, buf, strlen(buf)), FLINC_OK);
+		snprintf(buf, sizeof(buf), "x%d", i);
+		map_put_s(a, ia.m, k, "x", buf);
+		snprintf(buf, sizeof(buf), "y%d", i);
+		map_put_s(a, ia.m, k, "y", buf);
+		if (i < CK_ACC) {
+			uint64_t *acc = ops->put_inplace(a->be, ia.acc, &k, 8, &created);
+			assert_non_null(acc);
+			assert_true(created);
+			*acc = (uint64_t)i * 7;
+		}
+	}
+	/* A pointer from put_inplace stays writable across non-modifying calls
+	 * (count and scan write the cache back but keep that entry dirty). */
+	fl_skey live = KS(5, "live", NULL);
+	uint64_t *lp = ops->put_inplace(a->be, ia.acc, &live, 8, &created);
+	assert_non_null(lp);
+	*lp = 42;
+	assert_int_equal(ops->count(a->be, ia.acc), CK_ACC + 1);
+	*lp = 43;
+	assert_int_equal(ops->native_checkpoint(a->be, chk, NULL, 0), FLINC_OK);
+	assert_true(path_exists(chk));
+	char cur[128];
+	snprintf(cur, sizeof(cur), "%s/CURRENT", chk);
+	assert_true(path_exists(cur));
+	assert_true(dir_has_suffix(chk, ".sst"));
+	/* A second checkpoint into the same folder is refused. */
+	char err[256] = "";
+	assert_int_equal(ops->native_checkpoint(a->be, chk, err, sizeof(err)), FLINC_EINVAL);
+	assert_non_null(strstr(err, "exists"));
+
+	/* The instance moves on: none of this is in the checkpoint. */
+	for (int i = 0; i < CK_N; i += 2) {
+		fl_skey k = ck_key(kb, nb, i);
+		put_s(a, ia.v, k, "changed");
+		assert_int_equal(ops->list_append(a->be, ia.l, &k, "c", 1), FLINC_OK);
+		assert_int_equal(ops->remove(a->be, ia.m, &k), FLINC_OK);
+		assert_int_equal(ops->remove(a->be, ia.acc, &k), FLINC_OK);
+	}
+	char chk2[96];
+	snprintf(chk2, sizeof(chk2), "%s/chk-2", root);
+	assert_int_equal(ops->native_checkpoint(a->be, chk2, NULL, 0), FLINC_OK);
+	sbe_close(a);
+
+	/* Restore into a fresh instance; declare in another order, plus a new
+	 * state; a known name with another kind is refused. */
+	sbe *b = sbe_open(ops);
+	assert_int_equal(ops->native_restore(b->be, chk, err, sizeof(err)), FLINC_OK);
+	ck_ids ib;
+	ib.m = declare(b, "op/m", FL_STATE_MAP);
+	ib.acc = declare(b, "op/acc", FL_STATE_VALUE);
+	uint32_t fresh = declare(b, "op/new", FL_STATE_VALUE);
+	ib.l = declare(b, "op/l", FL_STATE_LIST);
+	ib.v = declare(b, "op/v", FL_STATE_VALUE);
+	uint32_t sid;
+	assert_int_equal(ops->declare(b->be, "op/v", FL_STATE_LIST, &sid), FLINC_EINVAL);
+	assert_int_equal(ops->count(b->be, fresh), 0);
+	ck_verify(b, &ib, 43);
+	/* The restored instance is a normal one: write, then check. */
+	put_s(b, ib.v, KS(1, "after", NULL), "restore");
+	expect_s(b, ib.v, KS(1, "after", NULL), "restore");
+	assert_int_equal(ops->list_append(b->be, ib.l, &live, "z", 1), FLINC_OK);
+	sbe_close(b);
+
+	/* The checkpoint is untouched by that instance's writes and close. */
+	sbe *c = sbe_open(ops);
+	assert_int_equal(ops->native_restore(c->be, chk, err, sizeof(err)), FLINC_OK);
+	ck_ids ic = {.v = declare(c, "op/v", FL_STATE_VALUE), .l = declare(c, "op/l", FL_STATE_LIST),
+		     .m = declare(c, "op/m", FL_STATE_MAP), .acc = declare(c, "op/acc", FL_STATE_VALUE)};
+	ck_verify(c, &ic, 43);
+	sbe_close(c);
+
+	/* The second checkpoint has the later changes. */
+	sbe *d = sbe_open(ops);
+	assert_int_equal(ops->native_restore(d->be, chk2, err, sizeof(err)), FLINC_OK);
+	ck_ids id = {.v = declare(d, "op/v", FL_STATE_VALUE), .l = declare(d, "op/l", FL_STATE_LIST),
+		     .m = declare(d, "op/m", FL_STATE_MAP), .acc = declare(d, "op/acc", FL_STATE_VALUE)};
+	assert_int_equal(ops->count(d->be, id.v), CK_N);
+	assert_int_equal(ops->count(d->be, id.m), CK_N); /* every other prefix removed */
+	assert_int_equal(ops->count(d->be, id.acc), CK_ACC / 2 + 1);
+	expect_s(d, id.v, ck_key(kb, nb, 0), "changed");
+	expect_s(d, id.v, ck_key(kb, nb, 1), "v1");
+	expect_map(d, id.m, ck_key(kb, nb, 2), "x", NULL);
+	expect_map(d, id.m, ck_key(kb, nb, 3), "x", "x3");
+	sbe_close(d);
+	rm_tree(root);
+}
+
+/* native_restore refuses what it cannot do and leaves the instance as it
+ * was; the memory backend has no native checkpoints. */
+static void r_restore_errors(void **state)
+{
+	(void)state;
+	const fl_backend_ops *ops = &fl_backend_rocksdb;
+	assert_null(fl_backend_memory.native_checkpoint);
+	assert_null(fl_backend_memory.native_restore);
+	char root[64], path[128], err[256];
+	scratch_dir(root, sizeof(root));
+
+	sbe *s = sbe_open(ops);
+	snprintf(path, sizeof(path), "%s/missing", root);
+	err[0] = 0;
+	assert_int_equal(ops->native_restore(s->be, path, err, sizeof(err)), FLINC_EIO);
+	assert_non_null(strstr(err, path));
+	/* A folder that is not a checkpoint. */
+	snprintf(path, sizeof(path), "%s/empty", root);
+	assert_int_equal(mkdir(path, 0755), 0);
+	err[0] = 0;
+	assert_int_equal(ops->native_restore(s->be, path, err, sizeof(err)), FLINC_EINVAL);
+	assert_non_null(strstr(err, "CURRENT"));
+	assert_int_equal(ops->native_restore(s->be, NULL, NULL, 0), FLINC_EINVAL);
+	/* Still a working, empty instance. */
+	uint32_t v = declare(s, "op/v", FL_STATE_VALUE);
+	assert_int_equal(ops->count(s->be, v), 0);
+	put_s(s, v, KS(0, "k", NULL), "x");
+	/* A checkpoint of it, then restoring after a declare is refused. */
+	snprintf(path, sizeof(path), "%s/chk", root);
+	assert_int_equal(ops->native_checkpoint(s->be, path, err, sizeof(err)), FLINC_OK);
+	err[0] = 0;
+	assert_int_equal(ops->native_restore(s->be, path, err, sizeof(err)), FLINC_EINVAL);
+	assert_non_null(strstr(err, "declared"));
+	expect_s(s, v, KS(0, "k", NULL), "x");
+	/* Checkpoints need a folder whose parent exists. */
+	snprintf(path, sizeof(path), "%s/no/such/parent", root);
+	err[0] = 0;
+	assert_int_not_equal(ops->native_checkpoint(s->be, path, err, sizeof(err)), FLINC_OK);
+	assert_true(err[0] != 0);
+	sbe_close(s);
+
+	/* A folder of foreign column families is no state checkpoint. */
+	sbe *t = sbe_open(ops);
+	snprintf(path, sizeof(path), "%s/chk", root);
+	assert_int_equal(ops->native_restore(t->be, path, err, sizeof(err)), FLINC_OK);
+	assert_int_equal(ops->count(t->be, declare(t, "op/v", FL_STATE_VALUE)), 1);
+	sbe_close(t);
+	rm_tree(root);
+}
+
+/* Open ops on key groups [first, last] of maxp in a fresh folder. */
+static sbe *sbe_open_range(const fl_backend_ops *ops, int first, int last, int maxp)
+{
+	sbe *s = calloc(1, sizeof(*s));
+	assert_non_null(s);
+	s->ops = ops;
+	s->be = calloc(1, ops->priv_size);
+	snprintf(s->dir, sizeof(s->dir), "/tmp/flinc-state-test-XXXXXX");
+	assert_non_null(mkdtemp(s->dir));
+	fl_backend_params p = {.kg_first = first, .kg_last = last, .max_parallelism = maxp, .dir = s->dir};
+	char err[256] = "";
+	if (ops->open(s->be, &p, err, sizeof(err)))
+		fail_msg("open: %s", err);
+	return s;
+}
+
+typedef struct kg_check {
+	int n, last_kg, bad_order;
+	uint64_t idsum;
+	int per_kg[32768];
+} kg_check;
+
+static int kg_scan(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns, uint32_t nslen,
+		   const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
+{
+	kg_check *c = ud;
+	(void)ns, (void)nslen, (void)uk, (void)uklen, (void)key;
+	if (c->n && kg < c->last_kg)
+		c->bad_order++;
+	c->last_kg = kg;
+	uint32_t id;
+	assert_int_equal(vlen, 6);
+	memcpy(&id, val, 4);
+	uint16_t vkg;
+	memcpy(&vkg, (const uint8_t *)val + 4, 2);
+	assert_int_equal(vkg, kg);
+	assert_int_equal(klen, id % 300);
+	c->idsum += id;
+	c->per_kg[kg]++;
+	c->n++;
+	return 0;
+}
+
+/* With 32768 key groups, keys of lengths 0..299 (one- and two-byte length
+ * prefixes) and namespaces, scan visits key groups in ascending order and a
+ * range scan sees exactly its key groups, both across the byte boundaries
+ * of the big-endian key group (255|256) and at the ends. */
+static void r_many_groups(void **state)
+{
+	(void)state;
+	const fl_backend_ops *ops = &fl_backend_rocksdb;
+	sbe *s = sbe_open_range(ops, 0, 32767, 32768);
+	uint32_t v = declare(s, "op/v", FL_STATE_VALUE);
+	uint32_t m = declare(s, "op/m", FL_STATE_MAP);
+	enum { M = 40000 };
+	static kg_check want;
+	memset(&want, 0, sizeof(want));
+	static uint8_t kb[300];
+	for (size_t i = 0; i < sizeof(kb); i++)
+		kb[i] = (uint8_t)(0xff - i); /* 0xff bytes test the prefix successor */
+	uint64_t rng = 99;
+	for (uint32_t id = 0; id < M; id++) {
+		uint16_t kg;
+		if (id < 8)
+			kg = (uint16_t)((const int[]){0, 1, 255, 256, 257, 32766, 32767, 511}[id]);
+		else
+			kg = (uint16_t)(rng_next(&rng) % 32768);
+		uint8_t val[6];
+		memcpy(val, &id, 4);
+		memcpy(val + 4, &kg, 2);
+		/* Distinct (key, ns) per id: the namespace carries the id. */
+		fl_skey k = K(kg, kb, id % 300, &id, 4);
+		assert_int_equal(ops->put(s->be, v, &k, val, 6), FLINC_OK);
+		assert_int_equal(ops->map_put(s->be, m, &k, "\xff", 1, val, 6), FLINC_OK);
+		want.per_kg[kg]++;
+		want.idsum += id;
+	}
+	static kg_check got;
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(ops->scan(s->be, v, 0, 32767, kg_scan, &got), 0);
+	assert_int_equal(got.n, M);
+	assert_int_equal(got.bad_order, 0);
+	assert_int_equal(got.idsum, want.idsum);
+	assert_memory_equal(got.per_kg, want.per_kg, sizeof(got.per_kg));
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(ops->scan(s->be, m, 0, 32767, kg_scan, &got), 0);
+	assert_int_equal(got.n, M);
+	assert_int_equal(got.bad_order, 0);
+
+	const int ranges[][2] = {{255, 256}, {0, 0}, {32767, 32767}, {256, 511}, {1000, 20000}, {32766, 40000}};
+	for (size_t r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
+		memset(&got, 0, sizeof(got));
+		assert_int_equal(ops->scan(s->be, v, ranges[r][0], ranges[r][1], kg_scan, &got), 0);
+		int expect = 0;
+		for (int g = ranges[r][0]; g <= ranges[r][1] && g < 32768; g++)
+			expect += want.per_kg[g];
+		assert_int_equal(got.n, expect);
+		assert_int_equal(got.bad_order, 0);
+		for (int g = 0; g < 32768; g++)
+			if (g < ranges[r][0] || g > ranges[r][1])
+				assert_int_equal(got.per_kg[g], 0);
+	}
+	/* map_iter stays inside its prefix even when the key ends in 0xff. */
+	uint32_t id0 = 0;
+	fl_skey k0 = K(0, kb, 0, &id0, 4);
+	seen sn = {0};
+	assert_int_equal(ops->map_iter(s->be, m, &k0, collect, &sn), 0);
+	assert_int_equal(sn.n, 1);
+	sbe_close(s);
+}
+
+/* The working folder: created when missing, the database removed at close
+ * and the folder too unless something else is in it; made under
+ * state.backend.rocksdb.localdir when none is given; a clear error when it
+ * cannot be made; malformed config keys are named. */
+static void r_workdir(void **state)
+{
+	(void)state;
+	const fl_backend_ops *ops = &fl_backend_rocksdb;
+	char root[64], path[256], err[256];
+	scratch_dir(root, sizeof(root));
+	void *be = calloc(1, ops->priv_size);
+	uint32_t sid;
+
+	/* A nested folder that does not exist yet. */
+	snprintf(path, sizeof(path), "%s/a/b/work", root);
+	fl_backend_params p = {.kg_first = 0, .kg_last = 127, .max_parallelism = 128, .dir = path};
+	assert_int_equal(ops->open(be, &p, err, sizeof(err)), FLINC_OK);
+	assert_int_equal(dir_entries(path), 1); /* the database folder */
+	assert_int_equal(ops->declare(be, "op/v", FL_STATE_VALUE, &sid), FLINC_OK);
+	fl_skey k = KS(0, "k", NULL);
+	assert_int_equal(ops->put(be, sid, &k, "v", 1), FLINC_OK);
+	ops->close(be);
+	assert_false(path_exists(path));
+	snprintf(path, sizeof(path), "%s/a/b", root);
+	assert_true(path_exists(path)); /* only the working folder goes */
+
+	/* A folder with something else in it keeps that. */
+	char shared[100], keep[200];
+	snprintf(shared, sizeof(shared), "%s/shared", root);
+	assert_int_equal(mkdir(shared, 0755), 0);
+	snprintf(keep, sizeof(keep), "%s/keep.txt", shared);
+	FILE *f = fopen(keep, "w");
+	assert_non_null(f);
+	fclose(f);
+	p.dir = shared;
+	assert_int_equal(ops->open(be, &p, err, sizeof(err)), FLINC_OK);
+	assert_int_equal(dir_entries(shared), 2);
+	ops->close(be);
+	assert_int_equal(dir_entries(shared), 1);
+	assert_true(path_exists(keep));
+
+	/* No folder given: one is made under the configured local dir. */
+	fl_conf *conf = fl_conf_create();
+	snprintf(path, sizeof(path), "%s/local", root);
+	fl_conf_set(conf, "state.backend.rocksdb.localdir", path);
+	fl_backend_params q = {.kg_first = 0, .kg_last = 127, .max_parallelism = 128, .conf = conf};
+	assert_int_equal(ops->open(be, &q, err, sizeof(err)), FLINC_OK);
+	assert_int_equal(dir_entries(path), 1);
+	ops->close(be);
+	assert_int_equal(dir_entries(path), 0);
+
+	/* A folder that cannot be made: the error names it. */
+	snprintf(path, sizeof(path), "%s/under-a-file", keep);
+	p.dir = path;
+	err[0] = 0;
+	assert_int_equal(ops->open(be, &p, err, sizeof(err)), FLINC_EIO);
+	assert_non_null(strstr(err, path));
+	ops->close(be);
+
+	/* Malformed sizes are refused by name. */
+	fl_conf_set(conf, "state.backend.rocksdb.block-cache-size", "lots");
+	err[0] = 0;
+	assert_int_equal(ops->open(be, &q, err, sizeof(err)), FLINC_ECONFIG);
+	assert_non_null(strstr(err, "block-cache-size"));
+	ops->close(be);
+	fl_conf_set(conf, "state.backend.rocksdb.block-cache-size", "8mb");
+	fl_conf_set(conf, "state.backend.rocksdb.inplace-cache-slots", "0");
+	assert_int_equal(ops->open(be, &q, err, sizeof(err)), FLINC_ECONFIG);
+	assert_non_null(strstr(err, "inplace-cache-slots"));
+	ops->close(be);
+	fl_conf_set(conf, "state.backend.rocksdb.inplace-cache-slots", "3");
+	fl_conf_set(conf, "state.backend.rocksdb.write-buffer-size", "1mb");
+	assert_int_equal(ops->open(be, &q, err, sizeof(err)), FLINC_OK);
+	ops->close(be);
+	snprintf(path, sizeof(path), "%s/local", root);
+	assert_int_equal(dir_entries(path), 0);
+	fl_conf_destroy(conf);
+	free(be);
+	rm_tree(root);
+}
+
+/* The conformance cases again with a 64 KiB write buffer (many flushes,
+ * compactions merging list operands in SST files) and a put_inplace cache
+ * of one set of 4 slots or of two sets (evictions on most calls). */
+static void r_small_buffers(void **state)
+{
+	(void)state;
+	const fl_backend_ops *ops = &fl_backend_rocksdb;
+	fl_conf *conf = fl_conf_create();
+	fl_conf_set(conf, "state.backend.rocksdb.write-buffer-size", "64kb");
+	fl_conf_set(conf, "state.backend.rocksdb.block-cache-size", "1mb");
+	const char *slots[] = {"1", "8"};
+	for (int i = 0; i < 2; i++) {
+		fl_conf_set(conf, "state.backend.rocksdb.inplace-cache-slots", slots[i]);
+		g_conf = conf;
+		c_value_basic(ops);
+		c_put_inplace(ops);
+		c_list(ops);
+		c_map(ops);
+		c_pointers(ops);
+		c_inplace_across_states(ops);
+		c_random_model(ops);
+		if (i == 0)
+			c_many(ops);
+		g_conf = NULL;
+	}
+	fl_conf_destroy(conf);
+}
+
 int main(void)
 {
 	static const struct {
@@ -1235,6 +1860,7 @@ int main(void)
 		const fl_backend_ops *ops;
 	} backends[] = {
 		{"hashmap", &fl_backend_memory},
+		{"rocksdb", &fl_backend_rocksdb},
 	};
 	enum { NB = sizeof(backends) / sizeof(backends[0]), NC = sizeof(conformance) / sizeof(conformance[0]) };
 	static conf_run runs[NB * NC];
@@ -1251,12 +1877,19 @@ int main(void)
 
 	const struct CMUnitTest memory_tests[] = {
 		cmocka_unit_test(m_find),
-		cmocka_unit_test(m_kind_checks),
 		cmocka_unit_test(m_inplace_stable),
 		cmocka_unit_test(m_large_values),
-		cmocka_unit_test(m_open_range),
 		cmocka_unit_test(m_churn),
 	};
 	failed += cmocka_run_group_tests_name("state_memory", memory_tests, NULL, NULL);
+
+	const struct CMUnitTest rocksdb_tests[] = {
+		cmocka_unit_test(r_checkpoint_restore),
+		cmocka_unit_test(r_restore_errors),
+		cmocka_unit_test(r_many_groups),
+		cmocka_unit_test(r_workdir),
+		cmocka_unit_test(r_small_buffers),
+	};
+	failed += cmocka_run_group_tests_name("state_rocksdb", rocksdb_tests, NULL, NULL);
 	return failed ? 1 : 0;
 }
