@@ -1,0 +1,123 @@
+package io.flinc.bench;
+
+import org.apache.flink.api.common.JobExecutionResult;
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+
+import java.io.File;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Runs one flinc benchmark job on Flink's local MiniCluster (StreamExecutionEnvironment in this
+ * JVM) and prints the time of execute() on stdout:
+ *
+ * <pre>
+ *   java -cp CLASSPATH io.flinc.bench.Main --job wordcount|q0|q1|q2|q3|q5|q7|q8
+ *        --input FILE --output DIR [-p N] [--backend hashmap|rocksdb] [--checkpoints off|10s]
+ *        [--checkpoint-dir DIR] [--watermark-delay MS]
+ *
+ *   FLINK-BENCH job=q5 p=2 backend=hashmap checkpoints=off seconds=12.345 net_seconds=11.802
+ * </pre>
+ *
+ * seconds: wall time around execute() (MiniCluster start, job run, shutdown; JVM start excluded);
+ * net_seconds: the job's own run time as Flink reports it (JobExecutionResult#getNetRuntime).
+ * Output: a FileSink folder; committed part files have names that do not start with '.', as
+ * flinc's. Exit 0 on success, 1 when the job failed, 2 on a usage error.
+ */
+public final class Main {
+
+    private Main() {}
+
+    private static void usage(String why) {
+        System.err.println("io.flinc.bench.Main: " + why);
+        System.err.println("usage: --job wordcount|q0|q1|q2|q3|q5|q7|q8 --input FILE --output DIR [-p N] "
+                + "[--backend hashmap|rocksdb] [--checkpoints off|DURATION] [--checkpoint-dir DIR] "
+                + "[--watermark-delay MS]");
+        System.exit(2);
+    }
+
+    public static void main(String[] args) throws Exception {
+        String job = null, input = null, output = null, backend = "hashmap", checkpoints = "off";
+        String checkpointDir = null;
+        int p = 1;
+        long wmDelay = 0;
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            if (i + 1 >= args.length) usage("missing value after " + a);
+            String v = args[++i];
+            switch (a) {
+                case "--job": job = v; break;
+                case "--input": input = v; break;
+                case "--output": output = v; break;
+                case "-p": case "--parallelism": p = Integer.parseInt(v); break;
+                case "--backend": backend = v.equals("memory") ? "hashmap" : v; break;
+                case "--checkpoints": checkpoints = v; break;
+                case "--checkpoint-dir": checkpointDir = v; break;
+                case "--watermark-delay": wmDelay = Long.parseLong(v); break;
+                default: usage("unknown option " + a);
+            }
+        }
+        if (job == null || input == null || output == null) usage("--job, --input and --output are required");
+        if (p < 1) usage("-p must be >= 1");
+        if (!backend.equals("hashmap") && !backend.equals("rocksdb")) usage("--backend is hashmap or rocksdb");
+
+        Map<String, String> conf = new HashMap<>();
+        conf.put("parallelism.default", String.valueOf(p));
+        conf.put("taskmanager.numberOfTaskSlots", String.valueOf(p));
+        conf.put("pipeline.object-reuse", "true");  // chained operators pass records without copies
+        conf.put("pipeline.generic-types", "false"); // every type has a Flink serializer, no Kryo
+        conf.put("state.backend.type", backend);
+        if (!checkpoints.equals("off")) {
+            if (checkpointDir == null) checkpointDir = new File(output).getAbsoluteFile().getParent() + "/flink-checkpoints";
+            conf.put("execution.checkpointing.interval", checkpoints);
+            conf.put("execution.checkpointing.mode", "EXACTLY_ONCE");
+            conf.put("execution.checkpointing.dir", new File(checkpointDir).toURI().toString());
+            conf.put("execution.checkpointing.incremental", "true");
+        }
+        StreamExecutionEnvironment env =
+                StreamExecutionEnvironment.getExecutionEnvironment(Configuration.fromMap(conf));
+
+        DataStream<String> lines =
+                env.fromSource(LineSource.of(input), WatermarkStrategy.noWatermarks(), "source").uid("source");
+        switch (job) {
+            case "wordcount":
+                WordCount.build(lines).sinkTo(LineSink.to(output, (String w, StringBuilder sb) -> sb.append(w)))
+                        .name("sink");
+                break;
+            case "q0": jsonSink(Nexmark.q0(lines, wmDelay), output); break;
+            case "q1": jsonSink(Nexmark.q1(lines, wmDelay), output); break;
+            case "q2": jsonSink(Nexmark.q2(lines, wmDelay), output); break;
+            case "q3": jsonSink(Nexmark.q3(lines, wmDelay), output); break;
+            case "q5": jsonSink(Nexmark.q5(lines, wmDelay), output); break;
+            case "q7": jsonSink(Nexmark.q7(lines, wmDelay), output); break;
+            case "q8": jsonSink(Nexmark.q8(lines, wmDelay), output); break;
+            default: usage("unknown job " + job);
+        }
+
+        long t0 = System.nanoTime();
+        JobExecutionResult r;
+        try {
+            r = env.execute("flinc-bench " + job);
+        } catch (Exception e) {
+            System.err.println("io.flinc.bench.Main: job " + job + " failed: " + e);
+            e.printStackTrace();
+            System.exit(1);
+            return;
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        System.out.printf("FLINK-BENCH job=%s p=%d backend=%s checkpoints=%s seconds=%.3f net_seconds=%.3f%n",
+                job, p, backend, checkpoints, seconds, r.getNetRuntime(TimeUnit.MILLISECONDS) / 1e3);
+        System.out.flush();
+        System.exit(0);
+    }
+
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    static void jsonSink(DataStream<? extends Json.Row> rows, String dir) {
+        DataStream<Json.Row> r = (DataStream) rows;
+        r.sinkTo(LineSink.to(dir, Json.Row::appendJson)).name("sink");
+    }
+}
