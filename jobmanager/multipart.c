@@ -87,6 +87,10 @@ int jm_multipart_find(const char *content_type, const uint8_t *body, size_t len,
 
 	int rc = -1;
 	size_t pos;
+	if (!body || len == 0) {
+		snprintf(err, errcap, "malformed multipart body: it is empty");
+		goto done;
+	}
 	if (len >= dlen - 2 && memcmp(body, delim + 2, dlen - 2) == 0) {
 		pos = dlen - 2;
 	} else {

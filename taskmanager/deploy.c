@@ -24,10 +24,10 @@
 
 /* ---- the placement: which subtasks are ours, and remote channel ends --- */
 
-static void add_remote(tm_instance *in, uint64_t id, const char *peer, bool out)
+static void add_remote(tm_instance *in, uint64_t id, const char *peer, bool out, fl_channel *ch, uint32_t nbufs)
 {
 	in->remote = fl_realloc(in->remote, (in->nremote + 1) * sizeof(*in->remote));
-	in->remote[in->nremote++] = (tm_remote){.id = id, .peer = peer, .out = out};
+	in->remote[in->nremote++] = (tm_remote){.id = id, .peer = peer, .out = out, .ch = ch, .nbufs = nbufs};
 }
 
 static bool pl_here(void *ud, uint32_t vertex, int subtask)
@@ -57,7 +57,7 @@ static fl_channel *pl_remote_out(void *ud, size_t edge, int i, int j, struct fl_
 			 err[0] ? err : flinc_strerror(rc));
 		return NULL;
 	}
-	add_remote(in, id, peer, true);
+	add_remote(in, id, peer, true, ch, nbufs);
 	return ch;
 }
 
@@ -92,7 +92,7 @@ static fl_channel *pl_remote_in(void *ud, size_t edge, int i, int j, struct fl_n
 			 flinc_strerror(rc));
 		return NULL;
 	}
-	add_remote(in, id, peer, false);
+	add_remote(in, id, peer, false, ch, nbufs);
 	return ch;
 }
 

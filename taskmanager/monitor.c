@@ -18,6 +18,7 @@
  *                                    manager at <addr>"
  */
 #include "tm.h"
+#include "exchange.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,32 @@ static bool poll_instance(tm_server *tm, tm_instance *in)
 	return all_ended;
 }
 
+/* An ended instance whose subtasks all finished may still have buffers in
+ * its outgoing remote channels that the data service sends as the remote
+ * consumers grant credit: closing now would drop them (and the consumers'
+ * end of input with them). Wait, without blocking the monitor, until every
+ * out channel has all its buffers back, or the deadline passes, or the
+ * instance was canceled or lost a peer (then nothing more will be read). */
+#define DRAIN_TIMEOUT_NS (60 * 1000000000LL)
+
+static bool drained(tm_instance *in)
+{
+	if (in->canceled || in->fail_reason[0]) return true;
+	for (uint32_t i = 0; i < in->nsubs; i++)
+		if (in->subs[i].reported != FLINC__TASK_STATE__FINISHED) return true; /* failed: no point */
+	int64_t now = fl_mono_ns();
+	if (!in->drain_deadline_ns) in->drain_deadline_ns = now + DRAIN_TIMEOUT_NS;
+	for (size_t k = 0; k < in->nremote; k++) {
+		tm_remote *r = &in->remote[k];
+		if (!r->out || !r->ch || fl_channel_free_count(r->ch) >= r->nbufs) continue;
+		if (now < in->drain_deadline_ns) return false;
+		fl_log(FL_LOG_WARN, TM_LOG, "job %s attempt %d: data to %s not delivered after %lld s; closing anyway",
+		       in->job_id, in->attempt, r->peer, (long long)(DRAIN_TIMEOUT_NS / 1000000000LL));
+		return true;
+	}
+	return true;
+}
+
 static void *monitor_main(void *arg)
 {
 	tm_server *tm = arg;
@@ -89,7 +116,7 @@ static void *monitor_main(void *arg)
 		pthread_mutex_lock(&tm->mu);
 		for (tm_instance **pp = &tm->instances; *pp;) {
 			tm_instance *in = *pp;
-			if (poll_instance(tm, in)) {
+			if (poll_instance(tm, in) && drained(in)) {
 				*pp = in->next;
 				in->next = done;
 				done = in;

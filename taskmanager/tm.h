@@ -104,6 +104,8 @@ typedef struct tm_remote {
 	uint64_t id;      /* fl_channel_id: how netx names it */
 	const char *peer; /* data address, points into the instance's placement table */
 	bool out;
+	struct fl_channel *ch; /* the local end (out: the producer writes into it) */
+	uint32_t nbufs;
 } tm_remote;
 
 typedef struct tm_instance tm_instance;
@@ -138,6 +140,10 @@ struct tm_instance {
 	bool canceled;
 	char fail_reason[256];
 	int64_t t_start_ns;
+	/* When every subtask ended: out channels may still hold buffers the
+	 * data service has not sent (waiting for credit); the instance is torn
+	 * down once they drained, or at this deadline. 0: not ended yet. */
+	int64_t drain_deadline_ns;
 };
 
 /* Build and start the subtasks a DeployJob places here. On success the

@@ -51,9 +51,10 @@ static uint8_t *slurp(const char *path, size_t *len)
 	fseek(f, 0, SEEK_END);
 	long n = ftell(f);
 	fseek(f, 0, SEEK_SET);
-	uint8_t *b = malloc(n ? (size_t)n : 1);
+	uint8_t *b = malloc((size_t)n + 1); /* NUL-terminated: text callers use str* */
 	assert_non_null(b);
 	assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+	b[n] = 0;
 	fclose(f);
 	*len = (size_t)n;
 	return b;
