@@ -31,94 +31,24 @@
 /* ---- records ---------------------------------------------------------- */
 
 /* A word: points into the tokenizer's lowercased copy of the line (arena),
- * or into the exchange buffer after decoding. Not NUL-terminated. */
-typedef struct word {
-	const char *w;
-	uint32_t len;
-} word;
-
-static int word_encode(const void *rec, flinc_writer *w)
-{
-	const word *x = rec;
-	flinc_w_str(w, x->w, x->len);
-	return 0;
-}
-
-static int word_decode(flinc_reader *r, void *rec, flinc_arena *a)
-{
-	(void)a;
-	word *x = rec;
-	x->w = flinc_r_str(r, &x->len);
-	return r->err;
-}
-
-static const flinc_type word_type = {
-	.version = FLINC_TYPE_VERSION,
-	.name = "word",
-	.size = sizeof(word),
-	.encode = word_encode,
-	.decode = word_decode,
-};
+ * or into the exchange buffer after decoding. Not NUL-terminated. The
+ * built-in line type (a msgpack string) is exactly that. */
+typedef flinc_line word;
+#define word_type flinc_type_line
 
 /* The count kept per word in value state. */
-static int u64_encode(const void *rec, flinc_writer *w)
-{
-	uint64_t v;
-	memcpy(&v, rec, sizeof v);
-	flinc_w_uint(w, v);
-	return 0;
-}
-
-static int u64_decode(flinc_reader *r, void *rec, flinc_arena *a)
-{
-	(void)a;
-	uint64_t v = flinc_r_uint(r);
-	memcpy(rec, &v, sizeof v);
-	return r->err;
-}
-
-static const flinc_type count_type = {
-	.version = FLINC_TYPE_VERSION,
-	.name = "u64",
-	.size = sizeof(uint64_t),
-	.flags = FLINC_TYPE_POD,
-	.encode = u64_encode,
-	.decode = u64_decode,
-};
+typedef struct count_rec {
+	uint64_t n;
+} count_rec;
+FLINC_STRUCT_TYPE(count_type, count_rec, "count", FLINC_TYPE_POD, FLINC_FIELD(count_rec, n, FLINC_FIELD_U64));
 
 /* Output: a word and its new count. */
 typedef struct word_count {
-	const char *w;
-	uint32_t len;
+	flinc_str w;
 	uint64_t count;
 } word_count;
-
-static int wc_encode(const void *rec, flinc_writer *w)
-{
-	const word_count *x = rec;
-	flinc_w_array(w, 2);
-	flinc_w_str(w, x->w, x->len);
-	flinc_w_uint(w, x->count);
-	return 0;
-}
-
-static int wc_decode(flinc_reader *r, void *rec, flinc_arena *a)
-{
-	(void)a;
-	word_count *x = rec;
-	if (flinc_r_array(r) != 2) return 1;
-	x->w = flinc_r_str(r, &x->len);
-	x->count = flinc_r_uint(r);
-	return r->err;
-}
-
-static const flinc_type word_count_type = {
-	.version = FLINC_TYPE_VERSION,
-	.name = "word_count",
-	.size = sizeof(word_count),
-	.encode = wc_encode,
-	.decode = wc_decode,
-};
+FLINC_STRUCT_TYPE(word_count_type, word_count, "word_count", 0, FLINC_FIELD(word_count, w, FLINC_FIELD_STR),
+		  FLINC_FIELD(word_count, count, FLINC_FIELD_U64));
 
 /* ---- tokenizer ------------------------------------------------------------ */
 
@@ -167,7 +97,7 @@ static size_t word_key(const void *rec, uint8_t *buf, size_t cap)
 {
 	const word *x = rec;
 	if (x->len > cap) return cap + 1; /* rejected (the tokenizer already drops these) */
-	memcpy(buf, x->w, x->len);
+	memcpy(buf, x->s, x->len);
 	return x->len;
 }
 
@@ -190,7 +120,7 @@ static void counter_process(flinc_ctx *c, void *local, const void *in)
 	const word *x = in;
 	uint64_t *count = flinc_value_mut(l->count, NULL);
 	if (!count) return; /* the task failed with the reason */
-	word_count out = {x->w, x->len, ++*count};
+	word_count out = {{x->s, x->len}, ++*count};
 	flinc_emit(c, &out);
 }
 
@@ -206,7 +136,7 @@ static const flinc_process_fn counter_fn = {
 static size_t format_word_count(const void *rec, char *buf, size_t cap)
 {
 	const word_count *x = rec;
-	int n = snprintf(buf, cap, "%.*s\t%" PRIu64, (int)x->len, x->w, x->count);
+	int n = snprintf(buf, cap, "%.*s\t%" PRIu64, (int)x->w.len, x->w.s, x->count);
 	return n < 0 ? 0 : (size_t)n;
 }
 
