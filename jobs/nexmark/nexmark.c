@@ -68,18 +68,6 @@ static inline int64_t window_start(int64_t ts, int64_t size)
 _Static_assert(sizeof(nexmark_str) == sizeof(flinc_str) && offsetof(nexmark_str, len) == offsetof(flinc_str, len),
 	       "nexmark_str must match flinc_str");
 
-static inline void w_nstr(flinc_writer *w, nexmark_str s) { flinc_w_str(w, s.p, s.len); }
-
-static inline nexmark_str r_nstr(flinc_reader *r)
-{
-	nexmark_str s;
-	s.p = flinc_r_str(r, &s.len);
-	return s;
-}
-
-/* Read a msgpack array header and check its length. */
-static inline bool r_fields(flinc_reader *r, uint32_t n) { return flinc_r_array(r) == n && !r->err; }
-
 /* ---- JSON output ----------------------------------------------------- */
 
 /* snprintf-like writer: counts the full length, copies what fits. */
@@ -144,104 +132,60 @@ static void jw_str(jw *w, nexmark_str s)
 	jw_lit(w, "\"");
 }
 
+#define FL_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
 /* ---- record types ---------------------------------------------------- */
 
-/* nexmark_event: [kind, fields in the order of the line format]. */
+/* nexmark_event: [kind, [fields in the order of the line format]], one
+ * field table per kind (offsets into the event's union). */
+#define EV(member, kind) FLINC_FIELD(nexmark_event, member, kind)
+static const flinc_field person_fields[] = {
+	EV(u.person.id, FLINC_FIELD_I64),     EV(u.person.name, FLINC_FIELD_STR),
+	EV(u.person.email, FLINC_FIELD_STR),  EV(u.person.credit_card, FLINC_FIELD_STR),
+	EV(u.person.city, FLINC_FIELD_STR),   EV(u.person.state, FLINC_FIELD_STR),
+	EV(u.person.date_time, FLINC_FIELD_I64), EV(u.person.extra, FLINC_FIELD_STR),
+};
+static const flinc_field auction_fields[] = {
+	EV(u.auction.id, FLINC_FIELD_I64),          EV(u.auction.item_name, FLINC_FIELD_STR),
+	EV(u.auction.description, FLINC_FIELD_STR), EV(u.auction.initial_bid, FLINC_FIELD_I64),
+	EV(u.auction.reserve, FLINC_FIELD_I64),     EV(u.auction.date_time, FLINC_FIELD_I64),
+	EV(u.auction.expires, FLINC_FIELD_I64),     EV(u.auction.seller, FLINC_FIELD_I64),
+	EV(u.auction.category, FLINC_FIELD_I64),    EV(u.auction.extra, FLINC_FIELD_STR),
+};
+static const flinc_field bid_fields[] = {
+	EV(u.bid.auction, FLINC_FIELD_I64), EV(u.bid.bidder, FLINC_FIELD_I64),
+	EV(u.bid.price, FLINC_FIELD_I64),   EV(u.bid.channel, FLINC_FIELD_STR),
+	EV(u.bid.url, FLINC_FIELD_STR),     EV(u.bid.date_time, FLINC_FIELD_I64),
+	EV(u.bid.extra, FLINC_FIELD_STR),
+};
+#undef EV
+static const struct {
+	const flinc_field *f;
+	size_t n;
+} event_fields[] = {
+	[NEXMARK_PERSON] = {person_fields, FL_COUNT(person_fields)},
+	[NEXMARK_AUCTION] = {auction_fields, FL_COUNT(auction_fields)},
+	[NEXMARK_BID] = {bid_fields, FL_COUNT(bid_fields)},
+};
+
 static int event_encode(const void *rec, flinc_writer *w)
 {
 	const nexmark_event *e = rec;
-	switch (e->kind) {
-	case NEXMARK_PERSON: {
-		const nexmark_person *p = &e->u.person;
-		flinc_w_array(w, 9);
-		flinc_w_uint(w, NEXMARK_PERSON);
-		flinc_w_int(w, p->id);
-		w_nstr(w, p->name);
-		w_nstr(w, p->email);
-		w_nstr(w, p->credit_card);
-		w_nstr(w, p->city);
-		w_nstr(w, p->state);
-		flinc_w_int(w, p->date_time);
-		w_nstr(w, p->extra);
-		break;
-	}
-	case NEXMARK_AUCTION: {
-		const nexmark_auction *a = &e->u.auction;
-		flinc_w_array(w, 11);
-		flinc_w_uint(w, NEXMARK_AUCTION);
-		flinc_w_int(w, a->id);
-		w_nstr(w, a->item_name);
-		w_nstr(w, a->description);
-		flinc_w_int(w, a->initial_bid);
-		flinc_w_int(w, a->reserve);
-		flinc_w_int(w, a->date_time);
-		flinc_w_int(w, a->expires);
-		flinc_w_int(w, a->seller);
-		flinc_w_int(w, a->category);
-		w_nstr(w, a->extra);
-		break;
-	}
-	case NEXMARK_BID: {
-		const nexmark_bid *b = &e->u.bid;
-		flinc_w_array(w, 8);
-		flinc_w_uint(w, NEXMARK_BID);
-		flinc_w_int(w, b->auction);
-		flinc_w_int(w, b->bidder);
-		flinc_w_int(w, b->price);
-		w_nstr(w, b->channel);
-		w_nstr(w, b->url);
-		flinc_w_int(w, b->date_time);
-		w_nstr(w, b->extra);
-		break;
-	}
-	}
-	return 0;
+	if ((unsigned)e->kind > NEXMARK_BID) return -1;
+	flinc_w_array(w, 2);
+	flinc_w_uint(w, e->kind);
+	return flinc_fields_encode(event_fields[e->kind].f, event_fields[e->kind].n, rec, w);
 }
 
 static int event_decode(flinc_reader *r, void *rec, flinc_arena *a)
 {
 	(void)a;
 	nexmark_event *e = rec;
-	uint32_t n = flinc_r_array(r);
+	if (flinc_r_array(r) != 2) return -1;
 	int64_t kind = flinc_r_int(r);
-	if (kind == NEXMARK_PERSON && n == 9) {
-		nexmark_person *p = &e->u.person;
-		e->kind = NEXMARK_PERSON;
-		p->id = flinc_r_int(r);
-		p->name = r_nstr(r);
-		p->email = r_nstr(r);
-		p->credit_card = r_nstr(r);
-		p->city = r_nstr(r);
-		p->state = r_nstr(r);
-		p->date_time = flinc_r_int(r);
-		p->extra = r_nstr(r);
-	} else if (kind == NEXMARK_AUCTION && n == 11) {
-		nexmark_auction *x = &e->u.auction;
-		e->kind = NEXMARK_AUCTION;
-		x->id = flinc_r_int(r);
-		x->item_name = r_nstr(r);
-		x->description = r_nstr(r);
-		x->initial_bid = flinc_r_int(r);
-		x->reserve = flinc_r_int(r);
-		x->date_time = flinc_r_int(r);
-		x->expires = flinc_r_int(r);
-		x->seller = flinc_r_int(r);
-		x->category = flinc_r_int(r);
-		x->extra = r_nstr(r);
-	} else if (kind == NEXMARK_BID && n == 8) {
-		nexmark_bid *b = &e->u.bid;
-		e->kind = NEXMARK_BID;
-		b->auction = flinc_r_int(r);
-		b->bidder = flinc_r_int(r);
-		b->price = flinc_r_int(r);
-		b->channel = r_nstr(r);
-		b->url = r_nstr(r);
-		b->date_time = flinc_r_int(r);
-		b->extra = r_nstr(r);
-	} else {
-		return -1;
-	}
-	return r->err ? -1 : 0;
+	if (r->err || kind < NEXMARK_PERSON || kind > NEXMARK_BID) return -1;
+	e->kind = (nexmark_kind)kind;
+	return flinc_fields_decode(event_fields[kind].f, event_fields[kind].n, r, rec) ? -1 : 0;
 }
 
 static const flinc_type event_type = {
