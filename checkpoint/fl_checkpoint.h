@@ -122,6 +122,13 @@ const char *fl_snap_writer_errmsg(const fl_snap_writer *w);
  * removed). `info` may be NULL. */
 int fl_snap_writer_close(fl_snap_writer *w, fl_snap_info *info, char *err, size_t errcap);
 
+/* Make close skip its fsyncs (of the file and its folder), so a task
+ * thread does not wait for the disk: whoever acknowledges the snapshot
+ * calls fl_chk_sync_file(path) first, off the task thread. */
+void fl_snap_writer_defer_sync(fl_snap_writer *w);
+/* fsync a file and the folder that holds it. */
+int fl_chk_sync_file(const char *path, char *err, size_t errcap);
+
 /* Give up: remove the temporary file and free w. NULL is a no-op. */
 void fl_snap_writer_abort(fl_snap_writer *w);
 

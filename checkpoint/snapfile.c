@@ -168,6 +168,7 @@ struct fl_snap_writer {
 	kg_sec *kgs;           /* indexed by kg - kg_first */
 	kg_sec hdr, keyed, timers, ops;
 	name_tab states, uids;
+	bool defer_sync;       /* close skips the fsyncs (fl_chk_sync_file later) */
 	int err;
 	char errmsg[512];
 };
@@ -593,6 +594,25 @@ static uint8_t *trailer_encode(fl_snap_writer *w, size_t *len)
 	return b;
 }
 
+void fl_snap_writer_defer_sync(fl_snap_writer *w)
+{
+	if (w)
+		w->defer_sync = true;
+}
+
+int fl_chk_sync_file(const char *path, char *err, size_t errcap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fl__chk_err(err, errcap, errno == ENOENT ? FLINC_ENOENT : FLINC_EIO, "%s: cannot open: %s",
+				   path, strerror(errno));
+	int rc = 0;
+	if (fsync(fd) < 0)
+		rc = fl__chk_err(err, errcap, FLINC_EIO, "%s: fsync failed: %s", path, strerror(errno));
+	close(fd);
+	return rc ? rc : fl__chk_fsync_parent(path, err, errcap);
+}
+
 int fl_snap_writer_close(fl_snap_writer *w, fl_snap_info *info, char *err, size_t errcap)
 {
 	if (!w)
@@ -631,7 +651,7 @@ int fl_snap_writer_close(fl_snap_writer *w, fl_snap_info *info, char *err, size_
 		}
 	}
 	free(tb);
-	if (!w->err && fsync(w->fd) < 0)
+	if (!w->err && !w->defer_sync && fsync(w->fd) < 0)
 		wfail(w, FLINC_EIO, "fsync failed: %s", strerror(errno));
 	if (!w->err) {
 		int fd = w->fd;
@@ -641,7 +661,7 @@ int fl_snap_writer_close(fl_snap_writer *w, fl_snap_info *info, char *err, size_
 	}
 	if (!w->err && rename(w->tmp, w->path) < 0)
 		wfail(w, FLINC_EIO, "cannot rename %s into place: %s", w->tmp, strerror(errno));
-	if (!w->err) {
+	if (!w->err && !w->defer_sync) {
 		char e2[512];
 		if (fl__chk_fsync_parent(w->path, e2, sizeof(e2)))
 			wfail(w, FLINC_EIO, "%s", e2);

@@ -51,6 +51,7 @@ typedef enum jm_job_state {
 	JM_JOB_CANCELLING, /* cancel requested; waiting for the subtasks to end */
 	JM_JOB_CANCELED,
 	JM_JOB_FINISHED,
+	JM_JOB_RESTARTING, /* failing over: canceling, waiting the restart delay, or for slots */
 	JM_JOB_NSTATES
 } jm_job_state;
 
@@ -92,6 +93,7 @@ typedef struct jm_subtask {
 	int64_t bp_prev_ms, bp_prev_at; /* previous sample, for the ratio */
 	double bp_ratio;                /* share of the last interval back-pressured */
 	char *error;       /* FAILED: the one-line reason */
+	bool ended_input;  /* reported ENDED: waiting for the final checkpoint */
 } jm_subtask;
 
 typedef struct jm_vertex {
@@ -149,11 +151,33 @@ typedef struct jm_job {
 	jm_exception *exc;
 	size_t nexc;
 	int root_exc;               /* index in exc, -1 = none */
+
+	/* Checkpoints (checkpoints.c): a coordinator when the job checkpoints
+	 * (state.checkpoints.dir set), else all NULL. */
+	struct fl_coord *coord;
+	struct jm_cp_ud *cpud;      /* the coordinator callbacks' context */
+	char *jobdir;               /* <state.checkpoints.dir>/<jid> */
+	char *restore_path;         /* the next deployment restores from it; NULL: fresh */
+	bool final_requested;
+
+	/* Restarts (restart-strategy). */
+	int restart_kind;           /* JM_RESTART_* */
+	int64_t restart_max;        /* fixed-delay attempts */
+	int64_t restart_delay_ms;   /* fixed delay, or the initial backoff */
+	int64_t restart_max_delay_ms;
+	double restart_multiplier;
+	int64_t restarts;           /* done so far */
+	int64_t restart_at;         /* monotonic ms to redeploy; 0 = none pending */
+	bool restart_pending;       /* RESTARTING: redeploy once every subtask ended */
+	bool stopping;              /* stop with savepoint: end FINISHED after the cancel */
+	struct jm *jm;              /* for the job store when the job ends */
 } jm_job;
+
+enum { JM_RESTART_NONE = 0, JM_RESTART_FIXED = 1, JM_RESTART_EXPONENTIAL = 2 };
 
 /* ---- task managers ------------------------------------------------------- */
 
-typedef enum jm_cmd_kind { JM_CMD_DEPLOY, JM_CMD_CANCEL } jm_cmd_kind;
+typedef enum jm_cmd_kind { JM_CMD_DEPLOY, JM_CMD_CANCEL, JM_CMD_CHECKPOINT } jm_cmd_kind;
 
 /* One call a task manager's worker makes to it. */
 typedef struct jm_cmd {
@@ -210,6 +234,7 @@ typedef struct jm_options {
 	int64_t upload_max;
 	int jobstore_max;
 	bool slot_sharing;
+	char *ha_dir;              /* high-availability.storageDir; NULL: jobs die with the job manager */
 } jm_options;
 
 typedef struct jm {
@@ -233,9 +258,14 @@ typedef struct jm {
 	bool rpc_running;
 	pthread_t rpc_thread, monitor_thread;
 	struct nng_http_server *http;
+	struct jm_operation **ops; /* asynchronous REST operations (savepoints, disposal) */
+	size_t nops;
+	struct jm_dead_coord *dead_coords; /* coordinators of evicted jobs, destroyed outside mu */
+
 	int rest_inflight;         /* HTTP handlers running (atomic) */
 	bool rest_closing;         /* (atomic) new requests get 503 */
 	int64_t start_ms;
+	int ha_epoch;              /* starts of a job manager on ha_dir (ha.c) */
 } jm;
 
 static inline int64_t jm_mono_ms(void) { return fl_mono_ns() / 1000000; }
@@ -301,6 +331,9 @@ typedef struct jm_submit {
 	int nargs;
 	int parallelism;   /* 0: parallelism.default */
 	fl_conf *job_conf; /* per-job overrides, may be NULL; stays the caller's */
+	const char *savepoint;  /* savepointPath, NULL: none */
+	bool allow_non_restored;
+	const char *recover_jid; /* ha.c: the job again under its id, waiting for slots */
 } jm_submit;
 
 /* Build the job's graph from the stored plugin and admit it. Returns an
@@ -313,6 +346,12 @@ jm_job *jm_job_find_locked(jm *j, const char *jid);
 void jm_job_free(jm_job *job);
 /* Place waiting jobs on free slots. */
 void jm_sched_try_locked(jm *j);
+/* A packed command for a task manager's worker queue. */
+jm_cmd *jm_cmd_new(jm_cmd_kind kind, const jm_job *job, const Flinc__Envelope *env);
+/* Fail the job's attempt with msg (restart by the strategy, or FAILED). */
+void jm_sched_fail_job_locked(jm *j, jm_job *job, const char *msg);
+/* Stop with savepoint, after the savepoint: cancel the subtasks, then FINISHED. */
+void jm_sched_stop_job_locked(jm *j, jm_job *job);
 /* Deadlines: slot requests, unconfirmed cancellations. */
 void jm_sched_tick_locked(jm *j, int64_t now_mono);
 /* A task manager is gone: fail every job with a live subtask there. */
@@ -339,6 +378,54 @@ json_t *jm_view_taskmanagers_locked(jm *j);
 json_t *jm_view_taskmanager_locked(jm *j, jm_tm *tm);
 /* The Prometheus text exposition; malloc'ed. */
 char *jm_view_metrics_locked(jm *j);
+
+/* ---- job store for job manager restarts (ha.c) -------------------------- */
+
+int jm_ha_init(jm *j, char *err, size_t errcap); /* folders, epoch; 0 or -1 */
+void jm_ha_store_job(jm *j, const char *jid, const jm_submit *s);
+void jm_ha_remove_job(jm *j, const char *jid);
+void jm_ha_recover(jm *j); /* resubmit the stored jobs (without jm.mu) */
+
+/* ---- checkpoints, restarts, savepoints (checkpoints.c) ---------------- */
+
+struct flinc_env;
+/* At submission, before the job is published (no lock needed): read the
+ * checkpoint and restart settings, check a savepoint to start from against
+ * the job's graph, create the coordinator. An HTTP status (200, or 400
+ * with the reason in err). */
+int jm_cp_job_init(jm *j, jm_job *job, const struct flinc_env *e, const jm_submit *s, char *err, size_t errcap);
+/* Free the job's checkpoint parts (coordinator destroyed: not with jm.mu
+ * held unless jm_cp_job_retire_locked ran first). */
+void jm_cp_job_free(jm_job *job);
+/* Eviction under jm.mu: hand the coordinator to the monitor, which
+ * destroys it outside the lock (jm_cp_reap). */
+void jm_cp_job_retire_locked(jm *j, jm_job *job);
+void jm_cp_reap(jm *j); /* call without jm.mu */
+
+/* Job state hooks, with jm.mu: every subtask runs (start checkpointing);
+ * the attempt ends (stop it); every subtask ended its input (final). */
+void jm_cp_started_locked(jm *j, jm_job *job);
+void jm_cp_stopped_locked(jm_job *job, const char *why);
+void jm_cp_all_ended_locked(jm_job *job);
+/* May the failed job restart (restart strategy, attempts left)? Then the
+ * delay before the redeployment in *delay_ms. */
+bool jm_restart_allowed_locked(jm_job *job, int64_t *delay_ms);
+/* Prepare the next attempt: pick the latest completed checkpoint (falling
+ * back past unusable ones, logged), attempt + 1, subtasks reset. */
+void jm_restart_prepare_locked(jm *j, jm_job *job);
+
+/* AcknowledgeCheckpoint from a task manager (RPC thread, takes jm.mu). */
+const char *jm_cp_ack(jm *j, const Flinc__AcknowledgeCheckpoint *a);
+
+/* REST: trigger a savepoint (stop: then stop the job). An HTTP status:
+ * 202 with the request id in reqid (33 bytes), or 400/404/409 with err. */
+int jm_savepoint_trigger(jm *j, const char *jid, const char *target, bool stop, char *reqid, char *err,
+			 size_t errcap);
+/* REST: dispose of a savepoint (done at once; polled like the others). */
+int jm_savepoint_dispose(jm *j, const char *path, char *reqid, char *err, size_t errcap);
+/* The operation's document {"status":{"id"}, "operation":{...}}; NULL if
+ * unknown (jid NULL: a disposal). */
+json_t *jm_operation_view(jm *j, const char *jid, const char *reqid);
 json_t *jm_view_dashboard_config(jm *j);
 json_t *jm_view_cluster_config(jm *j);
 /* A copy of s that is valid UTF-8 on one line (bad bytes and control

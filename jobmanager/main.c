@@ -203,10 +203,18 @@ static void read_options(jm *j)
 		config_error("rest.upload.max-size", fl_conf_get(c, "rest.upload.max-size"), "a size from 1 byte to 4gb");
 	o->jobstore_max = (int)get_int(c, "jobstore.max-capacity", 1, 1000000);
 	o->slot_sharing = get_bool(c, "jobmanager.slot-sharing");
+	o->ha_dir = get_str(c, "high-availability.storageDir");
+	if (o->ha_dir && !*o->ha_dir) {
+		free(o->ha_dir);
+		o->ha_dir = NULL;
+	}
+	/* Plugins must outlive the job manager with the jobs that use them. */
+	if (o->ha_dir && !o->blob_dir) o->blob_dir = fl_asprintf("%s/blobs", o->ha_dir);
 }
 
 static void free_model(jm *j)
 {
+	jm_cp_reap(j);
 	for (size_t i = 0; i < j->njobs; i++) jm_job_free(j->jobs[i]);
 	free(j->jobs);
 	free(j->tms);
@@ -215,6 +223,7 @@ static void free_model(jm *j)
 	free(o->rest_address);
 	free(o->auth_token);
 	free(o->blob_dir);
+	free(o->ha_dir);
 	fl_conf_destroy(j->conf);
 }
 
@@ -242,6 +251,11 @@ int main(int argc, char **argv)
 	j->start_ms = fl_now_ms();
 
 	char err[1024];
+	if (jm_ha_init(j, err, sizeof err) != 0) {
+		fprintf(stderr, PROG ": high-availability.storageDir: %s\n", err);
+		free_model(j);
+		return 1;
+	}
 	if (jm_blob_init(j, err, sizeof err) != 0) {
 		fprintf(stderr, PROG ": %s\n", err);
 		free_model(j);
@@ -253,6 +267,7 @@ int main(int argc, char **argv)
 		free_model(j);
 		return 1;
 	}
+	jm_ha_recover(j);
 	if (jm_rest_start(j, err, sizeof err) != 0) {
 		fprintf(stderr, PROG ": %s\n", err);
 		jm_rpc_stop(j);

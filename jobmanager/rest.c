@@ -250,8 +250,7 @@ static void h_cancel(req_ctx *c, resp *r, const char *jid)
 	char *mode = query_get(c->query, "mode");
 	if (mode && strcmp(mode, "cancel") != 0) {
 		if (!strcmp(mode, "stop"))
-			set_error(r, 400, "mode=stop is not supported here: stop with a savepoint is POST /jobs/:jid/stop "
-					  "(savepoints are not available yet)");
+			set_error(r, 400, "mode=stop is not supported here: stop with a savepoint is POST /jobs/:jid/stop");
 		else
 			set_error(r, 400, "unknown mode '%.100s': PATCH /jobs/:jid takes mode=cancel", mode);
 		free(mode);
@@ -381,6 +380,61 @@ static const char *json_type_name(const json_t *v)
 	}
 }
 
+/* POST /jobs/:jid/savepoints {"target-directory", "cancel-job"} and
+ * POST /jobs/:jid/stop {"targetDirectory", "drain"}: 202 {"request-id"}. */
+static void h_savepoint(req_ctx *c, resp *r, const char *jid, bool stop)
+{
+	json_t *body = NULL;
+	if (c->blen) {
+		json_error_t je;
+		body = json_loadb((const char *)c->body, c->blen, 0, &je);
+		if (!body || !json_is_object(body)) {
+			set_error(r, 400, "the body must be a JSON object%s%s", body ? "" : ": ", body ? "" : je.text);
+			json_decref(body);
+			return;
+		}
+	}
+	const char *key = stop ? "targetDirectory" : "target-directory";
+	json_t *td = body ? json_object_get(body, key) : NULL;
+	if (td && !json_is_null(td) && !json_is_string(td)) {
+		set_error(r, 400, "%s must be a string, not %s", key, json_type_name(td));
+		json_decref(body);
+		return;
+	}
+	json_t *cj = body ? json_object_get(body, stop ? "drain" : "cancel-job") : NULL;
+	if (cj && !json_is_null(cj) && !json_is_boolean(cj)) {
+		set_error(r, 400, "%s must be a boolean, not %s", stop ? "drain" : "cancel-job", json_type_name(cj));
+		json_decref(body);
+		return;
+	}
+	bool cancel = !stop && cj && json_is_true(cj);
+	char reqid[JM_JID_LEN + 1], err[768];
+	int status = jm_savepoint_trigger(c->j, jid, td && json_is_string(td) ? json_string_value(td) : NULL,
+					  stop || cancel, reqid, err, sizeof err);
+	json_decref(body);
+	if (status == 202) set_json(r, 202, json_pack("{s:s}", "request-id", reqid));
+	else if (status == 404) not_found(r, c, "no job with this id");
+	else set_error(r, (uint16_t)status, "%s", err);
+}
+
+/* POST /savepoint-disposal {"savepoint-path"}: 202 {"request-id"}. */
+static void h_dispose(req_ctx *c, resp *r)
+{
+	json_error_t je;
+	json_t *body = c->blen ? json_loadb((const char *)c->body, c->blen, 0, &je) : NULL;
+	json_t *p = body ? json_object_get(body, "savepoint-path") : NULL;
+	if (!p || !json_is_string(p) || !*json_string_value(p)) {
+		set_error(r, 400, "the body must be {\"savepoint-path\": \"...\"}");
+		json_decref(body);
+		return;
+	}
+	char reqid[JM_JID_LEN + 1], err[256];
+	jm_savepoint_dispose(c->j, json_string_value(p), reqid, err, sizeof err);
+	json_decref(body);
+	set_json(r, 202, json_pack("{s:s}", "request-id", reqid));
+}
+
+
 static void h_run(req_ctx *c, resp *r, const char *jar_id)
 {
 	jm *j = c->j;
@@ -466,16 +520,14 @@ static void h_run(req_ctx *c, resp *r, const char *jar_id)
 			set_error(r, 400, "savepointPath must be a string, not %s", json_type_name(sp));
 			goto done;
 		}
-		if (*json_string_value(sp)) {
-			set_error(r, 400, "savepoints are not available yet (savepointPath given)");
-			goto done;
-		}
+		if (*json_string_value(sp)) s.savepoint = json_string_value(sp);
 	}
 	json_t *anr = json_object_get(body, "allowNonRestoredState");
 	if (anr && !json_is_null(anr) && !json_is_boolean(anr)) {
 		set_error(r, 400, "allowNonRestoredState must be a boolean, not %s", json_type_name(anr));
 		goto done;
 	}
+	s.allow_non_restored = anr && json_is_true(anr);
 	json_t *fc = json_object_get(body, "flinkConfiguration");
 	if (fc && !json_is_null(fc)) {
 		if (!json_is_object(fc)) {
@@ -633,8 +685,14 @@ static void route(req_ctx *c, resp *r)
 			return;
 		}
 		if (n == 3 && (SEG(2, "savepoints") || SEG(2, "stop"))) {
-			if (allow(r, c, "POST"))
-				set_error(r, 501, "savepoints are not available yet (%s /jobs/:jid/%s)", c->method, s[2]);
+			if (allow(r, c, "POST")) h_savepoint(c, r, jid, SEG(2, "stop"));
+			return;
+		}
+		if (n == 4 && SEG(2, "savepoints")) {
+			if (!allow(r, c, "GET")) return;
+			json_t *d = jm_operation_view(j, jid, s[3]);
+			if (d) set_json(r, 200, d);
+			else not_found(r, c, "no savepoint request with this id for this job");
 			return;
 		}
 		if (n == 4 && SEG(2, "vertices")) {
@@ -643,6 +701,19 @@ static void route(req_ctx *c, resp *r)
 		}
 		if (n == 5 && SEG(2, "vertices") && (SEG(4, "backpressure") || SEG(4, "watermarks"))) {
 			if (allow(r, c, "GET")) h_job_get(c, r, jid, 4, s[3], s[4]);
+			return;
+		}
+	}
+	if (SEG(0, "savepoint-disposal")) {
+		if (n == 1) {
+			if (allow(r, c, "POST")) h_dispose(c, r);
+			return;
+		}
+		if (n == 2) {
+			if (!allow(r, c, "GET")) return;
+			json_t *d = jm_operation_view(j, NULL, s[1]);
+			if (d) set_json(r, 200, d);
+			else not_found(r, c, "no savepoint disposal with this id");
 			return;
 		}
 	}

@@ -354,6 +354,12 @@ static void handle_status(jm *j, const Flinc__TaskStatus *st)
 	fl_rpc_ack(j->rep, why == NULL, why ? err : NULL);
 }
 
+static void handle_checkpoint_ack(jm *j, const Flinc__AcknowledgeCheckpoint *a)
+{
+	const char *why = jm_cp_ack(j, a);
+	fl_rpc_ack(j->rep, why == NULL, why);
+}
+
 static void handle_blob(jm *j, const Flinc__BlobRequest *br)
 {
 	Flinc__BlobData bd = FLINC__BLOB_DATA__INIT;
@@ -395,6 +401,10 @@ static void *rpc_thread(void *arg)
 		case FLINC__ENVELOPE__BODY_HEARTBEAT: handle_heartbeat(j, req->heartbeat); break;
 		case FLINC__ENVELOPE__BODY_STATUS: handle_status(j, req->status); break;
 		case FLINC__ENVELOPE__BODY_BLOB_REQUEST: handle_blob(j, req->blob_request); break;
+		case FLINC__ENVELOPE__BODY_CHECKPOINT_ACK:
+			if (req->checkpoint_ack) handle_checkpoint_ack(j, req->checkpoint_ack);
+			else fl_rpc_ack(j->rep, 0, "malformed AcknowledgeCheckpoint");
+			break;
 		default: fl_rpc_ack(j->rep, 0, "unexpected request for the job manager"); break;
 		}
 		fl_rpc_free(req);
@@ -461,6 +471,11 @@ static void *monitor_thread(void *arg)
 				if (t->worker_started) pthread_join(t->worker, NULL);
 				tm_free(t);
 			}
+			pthread_mutex_lock(&j->mu);
+		}
+		if (j->dead_coords) {
+			pthread_mutex_unlock(&j->mu);
+			jm_cp_reap(j);
 			pthread_mutex_lock(&j->mu);
 		}
 

@@ -39,8 +39,8 @@
 #include "plugin.h"
 #include "rpc.h"
 
-static const char *job_state_names[JM_JOB_NSTATES] = {"CREATED",    "RUNNING",  "FAILING", "FAILED",
-						      "CANCELLING", "CANCELED", "FINISHED"};
+static const char *job_state_names[JM_JOB_NSTATES] = {"CREATED",  "RUNNING",  "FAILING",   "FAILED",
+						      "CANCELLING", "CANCELED", "FINISHED", "RESTARTING"};
 static const char *task_state_names[JM_TASK_NSTATES] = {"CREATED",  "SCHEDULED", "DEPLOYING", "RUNNING",
 							"FINISHED", "CANCELING", "CANCELED",  "FAILED"};
 
@@ -87,6 +87,7 @@ void jm_job_free(jm_job *job)
 		free(job->exc[i].tm_id);
 	}
 	free(job->exc);
+	jm_cp_job_free(job);
 	free(job);
 }
 
@@ -126,7 +127,10 @@ static void job_set_state(jm_job *job, jm_job_state to)
 	job->state = to;
 	job->ts[to] = now;
 	job->last_mod_ms = now;
-	if (jm_job_state_terminal(to)) job->end_ms = now;
+	if (jm_job_state_terminal(to)) {
+		job->end_ms = now;
+		if (job->jm) jm_ha_remove_job(job->jm, job->jid);
+	}
 }
 
 /* A subtask ended: give back its slot once the slot is empty. */
@@ -168,7 +172,7 @@ static void subtask_set(jm *j, jm_job *job, jm_vertex *v, int i, jm_task_state t
 
 /* ---- messages to task managers ------------------------------------------ */
 
-static jm_cmd *cmd_new(jm_cmd_kind kind, const jm_job *job, const Flinc__Envelope *env)
+jm_cmd *jm_cmd_new(jm_cmd_kind kind, const jm_job *job, const Flinc__Envelope *env)
 {
 	jm_cmd *c = fl_calloc(1, sizeof *c);
 	c->kind = kind;
@@ -188,7 +192,7 @@ static jm_cmd *cancel_cmd(const jm_job *job)
 	Flinc__Envelope env = FLINC__ENVELOPE__INIT;
 	env.body_case = FLINC__ENVELOPE__BODY_CANCEL;
 	env.cancel = &cj;
-	return cmd_new(JM_CMD_CANCEL, job, &env);
+	return jm_cmd_new(JM_CMD_CANCEL, job, &env);
 }
 
 /* Cancel every subtask that has not ended: CancelJob to each task manager
@@ -231,6 +235,8 @@ static void deploy(jm *j, jm_job *job)
 	d.args = job->args;
 	d.parallelism = job->parallelism;
 	d.graph_hash = job->graph_hash;
+	d.checkpoint_dir = job->jobdir ? job->jobdir : (char *)"";
+	d.restore_path = job->restore_path ? job->restore_path : (char *)"";
 	size_t nc = fl_conf_count(job->conf);
 	Flinc__KeyValue *kv = fl_calloc(nc ? nc : 1, sizeof *kv);
 	Flinc__KeyValue **kvp = fl_calloc(nc ? nc : 1, sizeof *kvp);
@@ -276,7 +282,7 @@ static void deploy(jm *j, jm_job *job)
 		int n = 0;
 		for (int t = 0; t < job->nslots; t++) n += strcmp(job->slots[t].tm_id, id) == 0;
 		jm_tm *tm = jm_tm_find_locked(j, id);
-		if (tm) jm_tm_enqueue_locked(j, tm, cmd_new(JM_CMD_DEPLOY, job, &env));
+		if (tm) jm_tm_enqueue_locked(j, tm, jm_cmd_new(JM_CMD_DEPLOY, job, &env));
 		fl_sb_printf(&where, "%s%s (%s) x%d", where.len ? ", " : "", id, tm ? tm->host : "?", n);
 	}
 	fl_log(FL_LOG_INFO, JM_COMPONENT, "Job %s (%s): deploying %d subtasks in %d slots: %s", job->name, job->jid,
@@ -332,7 +338,9 @@ void jm_sched_try_locked(jm *j)
 {
 	for (size_t i = 0; i < j->njobs; i++) {
 		jm_job *job = j->jobs[i];
-		if (job->state != JM_JOB_CREATED || job->placed) continue;
+		if ((job->state != JM_JOB_CREATED && job->state != JM_JOB_RESTARTING) || job->placed ||
+		    job->restart_pending)
+			continue;
 		int total, nfree;
 		jm_slots_locked(j, &total, &nfree, NULL);
 		if (job->nslots <= nfree) place(j, job);
@@ -341,25 +349,56 @@ void jm_sched_try_locked(jm *j)
 
 /* ---- the job state machine ------------------------------------------------ */
 
+static int count_live(const jm_job *job)
+{
+	int live = 0;
+	for (uint32_t k = 0; k < job->nv; k++)
+		for (int i = 0; i < job->v[k].parallelism; i++) live += !jm_task_state_terminal(job->v[k].sub[i].state);
+	return live;
+}
+
+/* The attempt failed: restart by the strategy, or fail the job. */
+static void fail_over(jm *j, jm_job *job)
+{
+	const char *root = job->root_exc >= 0 ? job->exc[job->root_exc].message : "a task failed";
+	jm_cp_stopped_locked(job, "the job is failing over");
+	int64_t delay;
+	if (jm_restart_allowed_locked(job, &delay)) {
+		job_set_state(job, JM_JOB_RESTARTING);
+		fl_log(FL_LOG_INFO, JM_COMPONENT, "Job %s (%s): restart %lld in %lld ms after: %s", job->name, job->jid,
+		       (long long)job->restarts + 1, (long long)delay, root);
+		job->restart_pending = true;
+		job->restart_at = jm_mono_ms() + delay; /* not before every subtask ended */
+	} else {
+		if (job->restart_kind != JM_RESTART_NONE)
+			fl_log(FL_LOG_WARN, JM_COMPONENT, "Job %s (%s): no restart left (%lld done)", job->name, job->jid,
+			       (long long)job->restarts);
+		job_set_state(job, JM_JOB_FAILING);
+	}
+	cancel_rest(j, job);
+}
+
 static void job_update(jm *j, jm_job *job)
 {
 	if (jm_job_state_terminal(job->state) || !job->placed) return;
 	int cnt[JM_TASK_NSTATES] = {0};
-	int live = 0;
+	int ended_input = 0;
 	const jm_subtask *canceled = NULL;
 	const jm_vertex *canceled_v = NULL;
 	for (uint32_t k = 0; k < job->nv; k++) {
 		for (int i = 0; i < job->v[k].parallelism; i++) {
 			const jm_subtask *st = &job->v[k].sub[i];
 			cnt[st->state]++;
-			if (!jm_task_state_terminal(st->state)) live++;
+			ended_input += st->ended_input && st->state == JM_TASK_RUNNING;
 			if (st->state == JM_TASK_CANCELED && !canceled) {
 				canceled = st;
 				canceled_v = &job->v[k];
 			}
 		}
 	}
-	if (job->state == JM_JOB_CREATED || job->state == JM_JOB_RUNNING) {
+	bool active = job->state == JM_JOB_CREATED || job->state == JM_JOB_RUNNING ||
+		      (job->state == JM_JOB_RESTARTING && !job->restart_pending);
+	if (active) {
 		if (cnt[JM_TASK_FAILED] || cnt[JM_TASK_CANCELED]) {
 			if (job->root_exc < 0 && canceled) {
 				/* Canceled without being asked to: the job cannot go on. */
@@ -370,24 +409,46 @@ static void job_update(jm *j, jm_job *job)
 					 canceled->host ? canceled->host : "?");
 				add_exception(job, msg, NULL, canceled->host, canceled->tm_id);
 			}
-			job_set_state(job, JM_JOB_FAILING);
-			cancel_rest(j, job);
-			live = 0;
-			for (uint32_t k = 0; k < job->nv; k++)
-				for (int i = 0; i < job->v[k].parallelism; i++)
-					live += !jm_task_state_terminal(job->v[k].sub[i].state);
+			fail_over(j, job);
 		} else if (cnt[JM_TASK_FINISHED] == job->nsubtasks) {
-			if (job->state == JM_JOB_CREATED) job_set_state(job, JM_JOB_RUNNING);
+			jm_cp_stopped_locked(job, "the job finished");
+			if (job->state != JM_JOB_RUNNING) job_set_state(job, JM_JOB_RUNNING);
 			job_set_state(job, JM_JOB_FINISHED);
 			return;
-		} else if (job->state == JM_JOB_CREATED && cnt[JM_TASK_RUNNING] + cnt[JM_TASK_FINISHED] == job->nsubtasks) {
+		} else if (job->state != JM_JOB_RUNNING && cnt[JM_TASK_RUNNING] + cnt[JM_TASK_FINISHED] == job->nsubtasks) {
 			job_set_state(job, JM_JOB_RUNNING);
+			jm_cp_started_locked(j, job);
+			if (ended_input + cnt[JM_TASK_FINISHED] == job->nsubtasks) jm_cp_all_ended_locked(job);
 			return;
 		} else {
+			if (job->state == JM_JOB_RUNNING && ended_input + cnt[JM_TASK_FINISHED] == job->nsubtasks)
+				jm_cp_all_ended_locked(job);
 			return;
 		}
 	}
-	if (live == 0) job_set_state(job, job->state == JM_JOB_CANCELLING ? JM_JOB_CANCELED : JM_JOB_FAILED);
+	if (count_live(job) > 0) return;
+	if (job->state == JM_JOB_RESTARTING) return; /* the tick redeploys at restart_at */
+	if (job->state == JM_JOB_CANCELLING) job_set_state(job, job->stopping ? JM_JOB_FINISHED : JM_JOB_CANCELED);
+	else if (job->state == JM_JOB_FAILING) job_set_state(job, JM_JOB_FAILED);
+}
+
+void jm_sched_fail_job_locked(jm *j, jm_job *job, const char *msg)
+{
+	if (jm_job_state_terminal(job->state)) return;
+	add_exception(job, msg, NULL, NULL, NULL);
+	if (job->state == JM_JOB_CREATED || job->state == JM_JOB_RUNNING) fail_over(j, job);
+	job_update(j, job);
+}
+
+void jm_sched_stop_job_locked(jm *j, jm_job *job)
+{
+	if (jm_job_state_terminal(job->state) || job->state == JM_JOB_CANCELLING) return;
+	jm_cp_stopped_locked(job, "the job is stopping");
+	job->restart_pending = false;
+	job_set_state(job, JM_JOB_CANCELLING);
+	if (job->placed) cancel_rest(j, job);
+	job_update(j, job);
+	if (!job->placed) job_set_state(job, JM_JOB_FINISHED);
 }
 
 /* Drop the oldest ended jobs beyond jobstore.max-capacity. */
@@ -400,6 +461,7 @@ static void evict(jm *j)
 			i++;
 			continue;
 		}
+		jm_cp_job_retire_locked(j, j->jobs[i]);
 		jm_job_free(j->jobs[i]);
 		memmove(&j->jobs[i], &j->jobs[i + 1], (j->njobs - i - 1) * sizeof(jm_job *));
 		j->njobs--;
@@ -463,6 +525,11 @@ const char *jm_sched_task_status_locked(jm *j, const Flinc__TaskStatus *s)
 		if (st->state == JM_TASK_SCHEDULED || st->state == JM_TASK_DEPLOYING)
 			subtask_set(j, job, v, i, JM_TASK_RUNNING, NULL);
 		break;
+	case FLINC__TASK_STATE__ENDED:
+		if (st->state == JM_TASK_SCHEDULED || st->state == JM_TASK_DEPLOYING)
+			subtask_set(j, job, v, i, JM_TASK_RUNNING, NULL);
+		if (st->state == JM_TASK_RUNNING) st->ended_input = true;
+		break;
 	case FLINC__TASK_STATE__FINISHED: subtask_set(j, job, v, i, JM_TASK_FINISHED, NULL); break;
 	case FLINC__TASK_STATE__CANCELED: subtask_set(j, job, v, i, JM_TASK_CANCELED, NULL); break;
 	case FLINC__TASK_STATE__FAILED:
@@ -480,6 +547,12 @@ void jm_sched_cmd_done_locked(jm *j, jm_tm *tm, const jm_cmd *c, int rc, const c
 	jm_job *job = jm_job_find_locked(j, c->jid);
 	if (!job || job->attempt != c->attempt) return;
 	const char *why = rc ? nng_strerror(rc) : err;
+	if (c->kind == JM_CMD_CHECKPOINT) {
+		if (why)
+			fl_log(FL_LOG_WARN, JM_COMPONENT, "Checkpoint message for job %s to TaskManager %s (%s) failed: %s",
+			       job->jid, tm->id, tm->host, why);
+		return;
+	}
 	if (c->kind == JM_CMD_CANCEL) {
 		if (why)
 			fl_log(FL_LOG_WARN, JM_COMPONENT, "Cancel of job %s on TaskManager %s (%s) failed: %s", job->jid,
@@ -537,6 +610,19 @@ void jm_sched_tick_locked(jm *j, int64_t now)
 {
 	for (size_t x = 0; x < j->njobs; x++) {
 		jm_job *job = j->jobs[x];
+		if (job->state == JM_JOB_RESTARTING && job->restart_pending && now >= job->restart_at &&
+		    count_live(job) == 0) {
+			jm_restart_prepare_locked(j, job);
+			continue;
+		}
+		if (job->state == JM_JOB_RESTARTING && job->restart_pending && job->placed &&
+		    now >= job->cancel_deadline && count_live(job) > 0) {
+			for (uint32_t k = 0; k < job->nv; k++)
+				for (int i = 0; i < job->v[k].parallelism; i++)
+					if (!jm_task_state_terminal(job->v[k].sub[i].state))
+						subtask_set(j, job, &job->v[k], i, JM_TASK_CANCELED, NULL);
+			continue;
+		}
 		if (job->state == JM_JOB_CREATED && !job->placed && now >= job->slot_deadline) {
 			int total, nfree, ntms;
 			jm_slots_locked(j, &total, &nfree, &ntms);
@@ -698,6 +784,15 @@ int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t er
 	job->plan_json = pj;
 	fl_plan_destroy(plan);
 	plan = NULL;
+	if (s->recover_jid) {
+		snprintf(job->jid, sizeof job->jid, "%s", s->recover_jid);
+		job->attempt = j->ha_epoch * 1000 + 1; /* apart from the last job manager's attempts */
+	} else {
+		jm_random_hex32(job->jid);
+	}
+	status = jm_cp_job_init(j, job, e, s, err, errcap);
+	if (status != 200) goto fail;
+	status = 400;
 	fl_env_destroy(e);
 	e = NULL;
 	fl_plugin_close(pl);
@@ -706,7 +801,7 @@ int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t er
 	pthread_mutex_lock(&j->mu);
 	int total, nfree, ntms;
 	jm_slots_locked(j, &total, &nfree, &ntms);
-	if (job->nslots > total) {
+	if (job->nslots > total && !s->recover_jid) {
 		pthread_mutex_unlock(&j->mu);
 		snprintf(err, errcap,
 			 "Not enough task slots: job %s at parallelism %d needs %d slots (%d vertices, %d subtasks%s), "
@@ -715,7 +810,7 @@ int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t er
 			 j->o.slot_sharing ? ", slots shared" : ", one slot per subtask", total, ntms, nfree);
 		goto fail;
 	}
-	if (job->nslots > nfree && !slot_wait) {
+	if (job->nslots > nfree && !slot_wait && !s->recover_jid) {
 		pthread_mutex_unlock(&j->mu);
 		snprintf(err, errcap,
 			 "Not enough free task slots: job %s at parallelism %d needs %d slots (%d vertices, %d "
@@ -725,8 +820,12 @@ int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t er
 			 j->o.slot_sharing ? ", slots shared" : ", one slot per subtask", nfree, total, ntms);
 		goto fail;
 	}
-	do jm_random_hex32(job->jid);
-	while (jm_job_find_locked(j, job->jid));
+	if (jm_job_find_locked(j, job->jid)) { /* 128 random bits: never, but not silently */
+		pthread_mutex_unlock(&j->mu);
+		snprintf(err, errcap, "job id %s is taken; submit again", job->jid);
+		status = 500;
+		goto fail;
+	}
 	/* The plan with its job id. */
 	json_t *pjs = json_loads(job->plan_json, 0, NULL);
 	if (pjs) {
@@ -743,7 +842,8 @@ int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t er
 	job->ts[JM_JOB_CREATED] = now;
 	job->start_ms = job->last_mod_ms = now;
 	job->slot_timeout_ms = slot_timeout;
-	job->slot_deadline = jm_mono_ms() + slot_timeout;
+	job->slot_deadline = s->recover_jid ? INT64_MAX : jm_mono_ms() + slot_timeout;
+	job->jm = j;
 	if (j->njobs == j->jobs_cap) {
 		j->jobs_cap = j->jobs_cap ? j->jobs_cap * 2 : 16;
 		j->jobs = fl_realloc(j->jobs, j->jobs_cap * sizeof(jm_job *));
@@ -758,6 +858,7 @@ int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t er
 	jm_sched_try_locked(j);
 	evict(j);
 	pthread_mutex_unlock(&j->mu);
+	if (!s->recover_jid) jm_ha_store_job(j, jid_out, s);
 	free(argv);
 	free(path);
 	return 200;
@@ -786,11 +887,15 @@ int jm_job_cancel(jm *j, const char *jid, char *err, size_t errcap)
 	} else if (job->state == JM_JOB_CANCELLING || job->state == JM_JOB_FAILING) {
 		/* already ending */
 	} else if (!job->placed) {
+		jm_cp_stopped_locked(job, "the job was canceled");
+		job->restart_pending = false;
 		job_set_state(job, JM_JOB_CANCELLING);
 		for (uint32_t k = 0; k < job->nv; k++)
 			for (int i = 0; i < job->v[k].parallelism; i++) job->v[k].sub[i].state = JM_TASK_CANCELED;
 		job_set_state(job, JM_JOB_CANCELED);
 	} else {
+		jm_cp_stopped_locked(job, "the job was canceled");
+		job->restart_pending = false;
 		job_set_state(job, JM_JOB_CANCELLING);
 		cancel_rest(j, job);
 		job_update(j, job);

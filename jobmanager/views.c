@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coord.h"
 #include "jm.h"
 
 #ifndef FLINC_VERSION
@@ -249,8 +250,8 @@ json_t *jm_view_exceptions_locked(jm *j, jm_job *job)
 json_t *jm_view_checkpoints_locked(jm *j, jm_job *job)
 {
 	(void)j;
-	(void)job;
-	/* Checkpointing comes later; the shape is Flink's, with nothing in it. */
+	if (job->coord) return fl_coord_json(job->coord);
+	/* A job without checkpoints: Flink's shape, with nothing in it. */
 	return json_pack("{s:{s:i, s:i, s:i, s:i, s:i}, s:{}, s:{s:n, s:n, s:n, s:n}, s:[]}", "counts", "restored", 0,
 			 "total", 0, "in_progress", 0, "completed", 0, "failed", 0, "summary", "latest", "completed",
 			 "savepoint", "failed", "restored", "history");

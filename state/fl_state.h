@@ -33,7 +33,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FL_BACKEND_VERSION 2u /* 2: native_checkpoint, native_restore */
+#define FL_BACKEND_VERSION 3u /* 2: native_checkpoint, native_restore; 3: flags */
+
+/* fl_backend_ops.flags */
+#define FL_BACKEND_STABLE_SCAN 1u /* pointers passed to scan callbacks stay valid until
+				    * the next modifying call (in-memory backends) */
 
 typedef enum fl_state_kind {
 	FL_STATE_VALUE = 0,
@@ -140,6 +144,9 @@ typedef struct fl_backend_ops {
 	 * (FLINC_EINVAL if the kind differs). A modifying call. On failure the
 	 * instance is as before (empty, usable) and `err` says why. */
 	int (*native_restore)(void *be, const char *dir, char *err, size_t errcap);
+
+	/* ---- appended in version 3 ----------------------------------------- */
+	uint32_t flags; /* FL_BACKEND_* */
 } fl_backend_ops;
 
 /* The built-in backends. */

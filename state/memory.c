@@ -1081,4 +1081,5 @@ const fl_backend_ops fl_backend_memory = {
 	.map_iter = mem_map_iter,
 	.scan = mem_scan,
 	.count = mem_count,
+	.flags = FL_BACKEND_STABLE_SCAN,
 };

@@ -1,6 +1,7 @@
 /*
  * control.c - the task manager's control socket (REP), which the job
- * manager dials to send DeployJob and CancelJob. Every request gets one
+ * manager dials to send DeployJob, CancelJob, TriggerCheckpoint and
+ * NotifyCheckpointComplete. Every request gets one
  * Ack: ok, or a one-line error. Anything else (bytes that are not an
  * Envelope, a message kind that does not belong here) gets Ack{error} too;
  * the socket keeps serving.
@@ -40,6 +41,24 @@ static void on_cancel(tm_server *tm, const Flinc__CancelJob *c)
 	fl_rpc_ack(tm->rep, 1, NULL);
 }
 
+/* Checkpoint messages go to the instance of that job and attempt; one of
+ * another attempt (or gone) is answered ok and dropped: fencing. */
+static void on_checkpoint(tm_server *tm, const char *job_id, int attempt, int64_t id, int kind, bool final)
+{
+	if (!job_id) {
+		fl_rpc_ack(tm->rep, 0, "checkpoint message without a job id");
+		return;
+	}
+	pthread_mutex_lock(&tm->mu);
+	for (tm_instance *in = tm->instances; in; in = in->next) {
+		if (in->attempt != attempt || strcmp(in->job_id, job_id) != 0 || !in->checkpointing) continue;
+		if (kind == 0) fl_exec_trigger(in->exec, id);
+		else fl_exec_complete(in->exec, id, final);
+	}
+	pthread_mutex_unlock(&tm->mu);
+	fl_rpc_ack(tm->rep, 1, NULL);
+}
+
 static void *control_main(void *arg)
 {
 	tm_server *tm = arg;
@@ -64,6 +83,18 @@ static void *control_main(void *arg)
 		case FLINC__ENVELOPE__BODY_CANCEL:
 			if (env->cancel) on_cancel(tm, env->cancel);
 			else fl_rpc_ack(tm->rep, 0, "malformed CancelJob");
+			break;
+		case FLINC__ENVELOPE__BODY_TRIGGER:
+			if (env->trigger)
+				on_checkpoint(tm, env->trigger->job_id, env->trigger->attempt,
+					      env->trigger->checkpoint_id, 0, false);
+			else fl_rpc_ack(tm->rep, 0, "malformed TriggerCheckpoint");
+			break;
+		case FLINC__ENVELOPE__BODY_CHECKPOINT_COMPLETE:
+			if (env->checkpoint_complete)
+				on_checkpoint(tm, env->checkpoint_complete->job_id, env->checkpoint_complete->attempt,
+					      env->checkpoint_complete->checkpoint_id, 1, env->checkpoint_complete->final);
+			else fl_rpc_ack(tm->rep, 0, "malformed NotifyCheckpointComplete");
 			break;
 		default: {
 			char msg[128];

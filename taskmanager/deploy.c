@@ -18,6 +18,8 @@
  */
 #include "tm.h"
 
+#include "snapshot.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +96,39 @@ static fl_channel *pl_remote_in(void *ud, size_t edge, int i, int j, struct fl_n
 	}
 	add_remote(in, id, peer, false, ch, nbufs);
 	return ch;
+}
+
+/* ---- checkpoints ----------------------------------------------------------- */
+
+/* The upload thread acknowledges a snapshot: to the job manager, in order
+ * with the statuses. */
+static void on_cp_ack(void *ud, const fl_cp_ack_info *a)
+{
+	tm_instance *in = ud;
+	tm_report_ack(in->tm, in->job_id, a);
+}
+
+static int setup_checkpointing(tm_instance *in, const Flinc__DeployJob *d, char *err, size_t errcap)
+{
+	if (!d->checkpoint_dir || !d->checkpoint_dir[0]) return FLINC_OK;
+	char e2[768] = "";
+	if (d->restore_path && d->restore_path[0]) {
+		/* The job manager checked it thoroughly; make sure it is there. */
+		int rc = fl_restore_open(d->restore_path, FL_CHK_CHECK_META, &in->restore, e2, sizeof e2);
+		if (rc) {
+			snprintf(err, errcap, "cannot restore: %s", e2);
+			return rc;
+		}
+	}
+	fl_cp_setup su = {.job_id = in->job_id, .jobdir = d->checkpoint_dir, .attempt = in->attempt,
+			  .restore = in->restore, .ack = on_cp_ack, .ud = in};
+	int rc = fl_exec_set_checkpointing(in->exec, &su, e2, sizeof e2);
+	if (rc) {
+		snprintf(err, errcap, "checkpoints: %s", e2);
+		return rc;
+	}
+	in->checkpointing = true;
+	return FLINC_OK;
 }
 
 /* ---- checks ------------------------------------------------------------ */
@@ -251,6 +286,8 @@ int tm_deploy(tm_server *tm, const Flinc__DeployJob *d, char *err, size_t errcap
 		if (in->chan_err[0]) snprintf(err, errcap, "%s", in->chan_err);
 		goto fail;
 	}
+	rc = setup_checkpointing(in, d, err, errcap);
+	if (rc) goto fail;
 	uint32_t nt;
 	fl_task **tasks = fl_exec_tasks(in->exec, &nt);
 	in->subs = fl_calloc(nt ? nt : 1, sizeof(tm_sub));

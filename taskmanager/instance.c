@@ -4,6 +4,8 @@
  */
 #include "tm.h"
 
+#include "snapshot.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +98,7 @@ void tm_instance_destroy(tm_instance *in)
 		free(ids);
 	}
 	fl_exec_destroy(in->exec);
+	fl_restore_close(in->restore);
 	if (in->plan) {
 		for (uint32_t v = 0; v < in->plan->nv; v++) {
 			if (in->addr) {

@@ -54,12 +54,14 @@ static bool poll_instance(tm_server *tm, tm_instance *in)
 	for (uint32_t i = 0; i < in->nsubs; i++) {
 		tm_sub *s = &in->subs[i];
 		int st = proto_state(fl_task_get_state(s->task));
+		if (st == FLINC__TASK_STATE__RUNNING && fl_task_awaiting_final(s->task)) st = FLINC__TASK_STATE__ENDED;
 		if (!ended(st)) all_ended = false;
 		if (st == s->reported) continue;
 		tm_metrics m;
 		tm_metrics_read(s->task, &m);
 		const char *error = NULL;
-		if (st == FLINC__TASK_STATE__FINISHED && s->reported != FLINC__TASK_STATE__RUNNING)
+		if ((st == FLINC__TASK_STATE__FINISHED || st == FLINC__TASK_STATE__ENDED) &&
+		    s->reported != FLINC__TASK_STATE__RUNNING && s->reported != FLINC__TASK_STATE__ENDED)
 			tm_report(tm, in, s, FLINC__TASK_STATE__RUNNING, NULL, &m);
 		if (st == FLINC__TASK_STATE__FAILED) {
 			/* errmsg is written before the state (seq_cst store). */

@@ -1,5 +1,6 @@
 /*
- * reporter.c - TaskStatus messages to the job manager, in order.
+ * reporter.c - TaskStatus and AcknowledgeCheckpoint messages to the job
+ * manager, in order.
  *
  * The monitor and the deploy path queue statuses (tm_report never blocks);
  * one thread sends them on its own REQ socket. A message the job manager
@@ -10,6 +11,8 @@
  */
 #include "tm.h"
 
+#include "snapshot.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +20,7 @@
 
 typedef struct status_msg {
 	struct status_msg *next;
+	fl_cp_ack_info *ack; /* an AcknowledgeCheckpoint rather than a TaskStatus */
 	char *job_id;
 	int attempt;
 	uint32_t vertex;
@@ -40,9 +44,21 @@ struct tm_reporter {
 
 static void status_free(status_msg *s)
 {
+	if (s->ack) free(s->ack->file.path);
+	free(s->ack);
 	free(s->job_id);
 	free(s->error);
 	free(s);
+}
+
+static void enqueue(tm_reporter *r, status_msg *s)
+{
+	pthread_mutex_lock(&r->mu);
+	if (r->tail) r->tail->next = s;
+	else r->head = s;
+	r->tail = s;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
 }
 
 void tm_report(tm_server *tm, const tm_instance *in, const tm_sub *sub, int state, const char *error,
@@ -57,16 +73,55 @@ void tm_report(tm_server *tm, const tm_instance *in, const tm_sub *sub, int stat
 	s->state = state;
 	s->error = fl_strdup(error ? error : "");
 	if (m) s->m = *m;
-	pthread_mutex_lock(&r->mu);
-	if (r->tail) r->tail->next = s;
-	else r->head = s;
-	r->tail = s;
-	pthread_cond_signal(&r->cv);
-	pthread_mutex_unlock(&r->mu);
+	enqueue(r, s);
+}
+
+void tm_report_ack(tm_server *tm, const char *job_id, const fl_cp_ack_info *a)
+{
+	status_msg *s = fl_calloc(1, sizeof(*s));
+	s->job_id = fl_strdup(job_id);
+	s->ack = fl_malloc(sizeof *s->ack);
+	*s->ack = *a;
+	s->ack->file.path = a->file.path ? fl_strdup(a->file.path) : NULL;
+	enqueue(tm->reporter, s);
+}
+
+static int send_ack(tm_server *tm, tm_reporter *r, const status_msg *s)
+{
+	const fl_cp_ack_info *a = s->ack;
+	Flinc__AcknowledgeCheckpoint m = FLINC__ACKNOWLEDGE_CHECKPOINT__INIT;
+	m.tm_id = tm->tm_id;
+	m.job_id = s->job_id;
+	m.attempt = a->attempt;
+	m.checkpoint_id = a->id;
+	m.vertex = a->vertex;
+	m.subtask = a->subtask;
+	m.ok = a->rc == 0;
+	m.error = (char *)a->err;
+	m.ended = a->ended;
+	m.path = a->file.path ? a->file.path : (char *)"";
+	m.vertex_id = a->file.vertex_id;
+	m.parallelism = a->file.parallelism;
+	m.kg_first = a->file.kg_first;
+	m.kg_last = a->file.kg_last;
+	m.size = a->file.size;
+	m.crc = a->file.crc;
+	m.state_size = a->state_size;
+	m.align_ms = a->align_ms;
+	m.sync_ms = a->sync_ms;
+	m.async_ms = a->async_ms;
+	Flinc__Envelope env = FLINC__ENVELOPE__INIT;
+	env.body_case = FLINC__ENVELOPE__BODY_CHECKPOINT_ACK;
+	env.checkpoint_ack = &m;
+	Flinc__Envelope *reply;
+	int rc = tm_jm_call(&r->jm, &env, FLINC__ENVELOPE__BODY_ACK, &reply);
+	fl_rpc_free(reply);
+	return rc == 0 || rc == NNG_EPROTO ? 0 : rc;
 }
 
 static int send_one(tm_server *tm, tm_reporter *r, const status_msg *s)
 {
+	if (s->ack) return send_ack(tm, r, s);
 	Flinc__TaskMetrics met = FLINC__TASK_METRICS__INIT;
 	met.job_id = s->job_id;
 	met.attempt = s->attempt;

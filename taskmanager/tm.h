@@ -134,6 +134,12 @@ struct tm_instance {
 	tm_sub *subs;    /* the subtasks of this process */
 	uint32_t nsubs;
 
+	/* Checkpointing (DeployJob.checkpoint_dir set): the subtasks snapshot
+	 * and acknowledge through the reporter; restore: where they started
+	 * from (owned, closed at destroy, after the execution). */
+	bool checkpointing;
+	struct fl_restore *restore;
+
 	/* Set under tm->mu. canceled: the job manager (or shutdown) asked;
 	 * fail_reason: why we canceled it ourselves (a lost peer), reported as
 	 * FAILED. */
@@ -176,6 +182,10 @@ void tm_tmpdir_remove(const char *dir);
 /* Queue a TaskStatus (copied). Any thread. */
 void tm_report(tm_server *tm, const tm_instance *in, const tm_sub *s, int state, const char *error,
 	       const tm_metrics *m);
+/* Queue an AcknowledgeCheckpoint (copied), in order with the statuses.
+ * Any thread. */
+struct fl_cp_ack_info;
+void tm_report_ack(tm_server *tm, const char *job_id, const struct fl_cp_ack_info *a);
 int tm_reporter_start(tm_server *tm);
 /* Wait until the queue is empty or deadline_ms passed, then stop. */
 void tm_reporter_stop(tm_server *tm, int64_t flush_ms);

@@ -7,6 +7,7 @@
 
 #include "exchange.h"
 #include "plan.h"
+#include "snapshot.h"
 #include "task.h"
 
 struct fl_exec {
@@ -20,6 +21,7 @@ struct fl_exec {
 	size_t nchans;
 	uint32_t started;
 	int64_t t0;
+	fl_cpctx *cpx;
 };
 
 static bool all_here(void *ud, uint32_t vertex, int subtask)
@@ -210,6 +212,40 @@ void fl_exec_cancel(fl_exec *x)
 	for (uint32_t i = 0; i < x->ntasks; i++) fl_task_cancel(x->tasks[i]);
 }
 
+int fl_exec_set_checkpointing(fl_exec *x, const fl_cp_setup *setup, char *err, size_t errcap)
+{
+	if (x->cpx || x->started) {
+		snprintf(err, errcap, "checkpointing must be set up once, before start");
+		return FLINC_EINVAL;
+	}
+	int rc = fl_cpctx_create(setup, &x->cpx, err, errcap);
+	if (rc) return rc;
+	for (uint32_t i = 0; i < x->ntasks; i++) x->tasks[i]->cpx = x->cpx;
+	return FLINC_OK;
+}
+
+void fl_exec_trigger(fl_exec *x, int64_t id)
+{
+	for (uint32_t i = 0; i < x->ntasks; i++) fl_task_trigger_checkpoint(x->tasks[i], id);
+}
+
+void fl_exec_complete(fl_exec *x, int64_t id, bool final)
+{
+	for (uint32_t i = 0; i < x->ntasks; i++) {
+		if (final) fl_task_checkpoint_final(x->tasks[i], id);
+		else fl_task_checkpoint_complete(x->tasks[i], id);
+	}
+}
+
+bool fl_exec_all_ended(fl_exec *x)
+{
+	for (uint32_t i = 0; i < x->ntasks; i++) {
+		fl_task *t = x->tasks[i];
+		if (!fl_task_awaiting_final(t) && fl_task_get_state(t) <= FL_TASK_RUNNING) return false;
+	}
+	return true;
+}
+
 fl_task **fl_exec_tasks(fl_exec *x, uint32_t *n)
 {
 	*n = x->ntasks;
@@ -221,6 +257,7 @@ const fl_plan *fl_exec_plan(const fl_exec *x) { return x->plan; }
 void fl_exec_destroy(fl_exec *x)
 {
 	if (!x) return;
+	fl_cpctx_destroy(x->cpx); /* its thread may still read the tasks' names: first */
 	for (uint32_t i = 0; i < x->ntasks; i++) fl_task_destroy(x->tasks[i]);
 	free(x->tasks);
 	if (x->by_vs)

@@ -58,6 +58,19 @@ int fl_exec_wait(fl_exec *x, fl_run_stats *stats, char *err, size_t errcap);
 int fl_exec_run(fl_exec *x, fl_run_stats *stats, char *err, size_t errcap);
 /* Cancel every subtask (any thread; not from a signal handler). */
 void fl_exec_cancel(fl_exec *x);
+/* Checkpointing (snapshot.h), before start: every subtask of this process
+ * snapshots into setup->jobdir at checkpoints, acknowledges through
+ * setup->ack (on an upload thread), restores from setup->restore, and
+ * waits for the final checkpoint when its input ended. */
+struct fl_cp_setup;
+int fl_exec_set_checkpointing(fl_exec *x, const struct fl_cp_setup *setup, char *err, size_t errcap);
+/* Tell every subtask here: checkpoint id starts (sources and ended tasks
+ * take it), completed (sinks commit), or completed as the final one. */
+void fl_exec_trigger(fl_exec *x, int64_t id);
+void fl_exec_complete(fl_exec *x, int64_t id, bool final);
+/* Every subtask here has ended its input (or ended altogether). */
+bool fl_exec_all_ended(fl_exec *x);
+
 /* The subtasks of this process (valid until destroy). */
 struct fl_task **fl_exec_tasks(fl_exec *x, uint32_t *n);
 const struct fl_plan *fl_exec_plan(const fl_exec *x);

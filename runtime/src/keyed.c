@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "op.h"
+#include "snapshot.h"
 #include "task.h"
 
 /* ---- helpers for operators ------------------------------------------- */
@@ -101,7 +102,7 @@ int fl_op_declare_state(fl_op *op, const char *name, fl_state_kind kind, uint32_
 	if (!t->be) return FLINC_EINVAL;
 	char full[512];
 	snprintf(full, sizeof full, "%s/%s", op->node->uid, name);
-	return t->be_ops->declare(t->be, full, kind, sid);
+	return fl_task_declare_state(t, full, kind, sid);
 }
 
 bool fl_keyed_set_from_record(fl_op *op, uint32_t input, const void *rec)
@@ -162,6 +163,11 @@ FLINC_API const void *flinc_ctx_key(const flinc_ctx *c, size_t *len)
 	return k->key;
 }
 FLINC_API int flinc_ctx_subtask(const flinc_ctx *c) { return c->op->task->subtask; }
+FLINC_API int64_t flinc_ctx_restored_checkpoint(const flinc_ctx *c)
+{
+	const fl_task *t = c->op->task;
+	return t->cpx ? fl_cpctx_restored_id(t->cpx) : -1;
+}
 FLINC_API int flinc_ctx_parallelism(const flinc_ctx *c) { return c->op->task->parallelism; }
 FLINC_API const void *flinc_ctx_arg(const flinc_ctx *c) { return c->arg; }
 FLINC_API flinc_arena *flinc_ctx_arena(flinc_ctx *c) { return fl_op_arena(c->op); }

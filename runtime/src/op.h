@@ -63,6 +63,13 @@ typedef struct fl_op_ops {
 	void (*end_input)(fl_op *op);
 	/* Release resources. Optional. Also called after a failed open. */
 	void (*close)(fl_op *op);
+	/* Operator (non-keyed) state for checkpoints, e.g. a source's read
+	 * position. Optional. snapshot writes it (FLINC_ENOMEM or w->err set
+	 * when it did not fit: called again with a larger writer); restore is
+	 * called before open, once per snapshot of this operator (every old
+	 * subtask's: union). */
+	int (*snapshot_state)(fl_op *op, flinc_writer *w);
+	int (*restore_state)(fl_op *op, flinc_reader *r);
 } fl_op_ops;
 
 struct flinc_ctx {

@@ -10,7 +10,7 @@
 
 static int alloc_local(fl_op *op, size_t n)
 {
-	if (n) op->user_local = fl_calloc(1, n);
+	if (n && !op->user_local) op->user_local = fl_calloc(1, n); /* restore may have come first */
 	return FLINC_OK;
 }
 
@@ -35,8 +35,23 @@ static void source_close(fl_op *op)
 	if (fn->close) fn->close(&op->ctx, op->user_local);
 }
 
+static int source_snapshot(fl_op *op, flinc_writer *w)
+{
+	const flinc_source_fn *fn = op->node->u.source.fn;
+	return fn->snapshot ? fn->snapshot(&op->ctx, op->user_local, w) : FLINC_OK;
+}
+
+static int source_restore(fl_op *op, flinc_reader *r)
+{
+	const flinc_source_fn *fn = op->node->u.source.fn;
+	if (!fn->restore) return FLINC_OK;
+	alloc_local(op, fn->local_size);
+	return fn->restore(&op->ctx, op->user_local, r);
+}
+
 const fl_op_ops fl_op_source_ops = {
 	.version = FL_OP_VERSION, .open = source_open, .run = source_run, .close = source_close,
+	.snapshot_state = source_snapshot, .restore_state = source_restore,
 };
 
 /* ---- map / filter / flat_map ------------------------------------------ */
@@ -269,6 +284,9 @@ static void sink_process(fl_op *op, uint32_t input, const void *rec, int64_t ts)
 
 static void sink_end_input(fl_op *op)
 {
+	/* Checkpointed: the task's final checkpoint pre-commits what is left
+	 * and commits it once that checkpoint completed (task.c). */
+	if (op->task->cpx) return;
 	const flinc_sink_fn *fn = op->node->u.sink.fn;
 	int rc = fn->flush ? fn->flush(&op->ctx, op->user_local, FLINC_CHECKPOINT_FINAL) : FLINC_OK;
 	if (rc == FLINC_OK && fn->commit) rc = fn->commit(&op->ctx, op->user_local, FLINC_CHECKPOINT_FINAL);

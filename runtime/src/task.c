@@ -1,6 +1,8 @@
 /* task.c - subtask creation, wiring and the task loop. */
 #include "task.h"
 
+#include "snapshot.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,6 +204,8 @@ void fl_task_destroy(fl_task *t)
 		t->be_ops->close(t->be);
 		free(t->be);
 	}
+	for (uint32_t i = 0; i < t->nstates; i++) free(t->states[i].name);
+	free(t->states);
 	free(t->dec[0]);
 	free(t->dec[1]);
 	free(t->enc);
@@ -238,7 +242,19 @@ void fl_task_set_idle(fl_task *t, bool idle)
 
 /* ---- checkpoints ------------------------------------------------------ */
 
-enum { MAIL_TRIGGER = 1, MAIL_COMPLETE = 2 };
+int fl_task_declare_state(fl_task *t, const char *name, fl_state_kind kind, uint32_t *sid)
+{
+	if (!t->be) return FLINC_EINVAL;
+	int rc = t->be_ops->declare(t->be, name, kind, sid);
+	if (rc) return rc;
+	for (uint32_t i = 0; i < t->nstates; i++)
+		if (t->states[i].sid == *sid) return FLINC_OK;
+	t->states = fl_realloc(t->states, (t->nstates + 1) * sizeof *t->states);
+	t->states[t->nstates++] = (fl_task_state_decl){fl_strdup(name), kind, *sid};
+	return FLINC_OK;
+}
+
+enum { MAIL_TRIGGER = 1, MAIL_COMPLETE = 2, MAIL_FINAL = 3 };
 
 static void post(fl_task *t, int kind, int64_t id)
 {
@@ -260,6 +276,7 @@ static void post(fl_task *t, int kind, int64_t id)
 
 void fl_task_trigger_checkpoint(fl_task *t, int64_t id) { post(t, MAIL_TRIGGER, id); }
 void fl_task_checkpoint_complete(fl_task *t, int64_t id) { post(t, MAIL_COMPLETE, id); }
+void fl_task_checkpoint_final(fl_task *t, int64_t id) { post(t, MAIL_FINAL, id); }
 
 /* Checkpoint id at this task: sinks pre-commit, the owner snapshots, the
  * barrier goes downstream. */
@@ -272,10 +289,12 @@ static void take_checkpoint(fl_task *t, int64_t id)
 		if (rc != FLINC_OK) fl_op_fail(op, rc, "pre-commit for checkpoint %lld failed", (long long)id);
 	}
 	if (t->err) return;
-	if (t->cp.snapshot && t->cp.snapshot(t->cp.ud, t, id) != 0)
+	if (t->cpx) fl_snapshot_take(t->cpx, t, id);
+	else if (t->cp.snapshot && t->cp.snapshot(t->cp.ud, t, id) != 0)
 		fl_log(FL_LOG_WARN, "task", "%s (%d/%d) declined checkpoint %lld", t->vertex->name, t->subtask + 1,
 		       t->parallelism, (long long)id);
-	for (uint32_t i = 0; i < t->nwriters; i++) fl_writer_barrier(t->writers[i], id);
+	if (!t->input_ended) /* ended writers carry nothing more */
+		for (uint32_t i = 0; i < t->nwriters; i++) fl_writer_barrier(t->writers[i], id);
 	atomic_store(&t->cp_last_id, id);
 }
 
@@ -298,10 +317,20 @@ static void handle_mail(fl_task *t)
 	t->nmail = 0;
 	atomic_store(&t->mail_pending, 0);
 	pthread_mutex_unlock(&t->mail_mu);
-	bool source = t->ops[0]->node->kind == FL_NODE_SOURCE;
+	/* Sources start a checkpoint on trigger, and so does a task whose
+	 * input ended (no barrier can reach it any more); the others wait for
+	 * the barriers. */
+	bool takes = t->input_ended || t->ops[0]->node->kind == FL_NODE_SOURCE;
 	for (uint32_t i = 0; i < n && !t->err; i++) {
-		if (mail[i].kind == MAIL_TRIGGER && source) take_checkpoint(t, mail[i].id);
-		else if (mail[i].kind == MAIL_COMPLETE) commit_checkpoint(t, mail[i].id);
+		int64_t id = mail[i].id;
+		if (mail[i].kind == MAIL_TRIGGER && takes && id > atomic_load(&t->cp_last_id)) {
+			take_checkpoint(t, id);
+		} else if (mail[i].kind == MAIL_COMPLETE) {
+			commit_checkpoint(t, id);
+		} else if (mail[i].kind == MAIL_FINAL) {
+			commit_checkpoint(t, id);
+			if (t->input_ended) t->final_done = true;
+		}
 	}
 }
 
@@ -629,6 +658,25 @@ static void run_inputs(fl_task *t)
 	}
 }
 
+/* Checkpointed and the input ended: sinks commit only what a completed
+ * checkpoint covers, so wait for the final checkpoint (taken here on
+ * trigger, as the input ended) to complete; answer triggers meanwhile. */
+static void await_final(fl_task *t)
+{
+	t->input_ended = true;
+	atomic_store(&t->awaiting_final, 1);
+	while (!canceled(t) && !t->final_done && !t->err) {
+		uint32_t ticket = fl_notify_ticket(&t->notify);
+		if (atomic_load(&t->mail_pending)) {
+			handle_mail(t);
+			continue;
+		}
+		publish_metrics(t);
+		fl_notify_wait(&t->notify, ticket, 100 * 1000000LL);
+	}
+	atomic_store(&t->awaiting_final, 0);
+}
+
 static void *task_main(void *arg)
 {
 	fl_task *t = arg;
@@ -636,8 +684,13 @@ static void *task_main(void *arg)
 	snprintf(name, sizeof name, "fl-%u.%d", t->vertex->index, t->subtask);
 	pthread_setname_np(pthread_self(), name);
 	int attempted = (int)t->nops; /* ops [attempted, nops) had open called */
+	if (t->cpx) {
+		char err[512] = "";
+		int rc = fl_snapshot_restore(t->cpx, t, err, sizeof err);
+		if (rc) fl_task_fail(t, rc, "restore failed: %s", err[0] ? err : flinc_strerror(rc));
+	}
 	/* Open tail first so that anything emitted in open has somewhere to go. */
-	for (int j = (int)t->nops - 1; j >= 0; j--) {
+	for (int j = (int)t->nops - 1; j >= 0 && !t->err; j--) {
 		fl_op *op = t->ops[j];
 		attempted = j;
 		int rc = op->ops->open ? op->ops->open(op) : FLINC_OK;
@@ -657,6 +710,7 @@ static void *task_main(void *arg)
 		for (uint32_t j = 0; j < t->nops && !t->err; j++)
 			if (t->ops[j]->ops->end_input) t->ops[j]->ops->end_input(t->ops[j]);
 		for (uint32_t i = 0; i < t->nwriters && !t->err; i++) fl_writer_end(t->writers[i]);
+		if (t->cpx && !t->err) await_final(t);
 	}
 	for (uint32_t j = (uint32_t)attempted; j < t->nops; j++)
 		if (t->ops[j]->ops->close) t->ops[j]->ops->close(t->ops[j]);

@@ -64,6 +64,13 @@ typedef struct fl_cp_hooks {
 	void *ud;
 } fl_cp_hooks;
 
+/* A keyed state declared in the task's backend (snapshots write them all). */
+typedef struct fl_task_state_decl {
+	char *name; /* "<op uid>/<state name>" */
+	fl_state_kind kind;
+	uint32_t sid;
+} fl_task_state_decl;
+
 typedef struct fl_task_metrics {
 	_Atomic uint64_t records_in;  /* read from channels or produced by the source */
 	_Atomic uint64_t records_out; /* written to writers */
@@ -90,6 +97,8 @@ struct fl_task {
 
 	const fl_backend_ops *be_ops;
 	void *be;
+	fl_task_state_decl *states; /* every state declared in be */
+	uint32_t nstates;
 
 	flinc_arena arena;
 	uint8_t *enc;    /* fl_op_encode scratch */
@@ -115,6 +124,15 @@ struct fl_task {
 	/* Checkpoints. */
 	fl_cp_mode cp_mode;
 	fl_cp_hooks cp;
+	/* The execution's checkpointing (snapshot.h), NULL when the job does
+	 * not checkpoint. With it, a task whose input ended does not finish:
+	 * it waits (awaiting_final) for a checkpoint it takes as ended to
+	 * complete with `final` (its sinks commit then), answering triggers
+	 * meanwhile. */
+	struct fl_cpctx *cpx;
+	bool input_ended;
+	bool final_done;
+	_Atomic int awaiting_final;
 	int64_t cp_id;          /* checkpoint being aligned, 0 when none */
 	uint32_t cp_seen;       /* channels that delivered cp_id's barrier */
 	int64_t cp_align_ns;    /* when its first barrier arrived */
@@ -145,6 +163,15 @@ void fl_task_writer_params(fl_task *t, size_t edge, bool local, fl_writer_params
  * (its sinks commit). Messages are handled in order on the task thread. */
 void fl_task_trigger_checkpoint(fl_task *t, int64_t id);
 void fl_task_checkpoint_complete(fl_task *t, int64_t id);
+/* Checkpoint id completed and was the final one (every task had ended):
+ * commit it and finish. */
+void fl_task_checkpoint_final(fl_task *t, int64_t id);
+/* Is the task waiting for its final checkpoint (input ended)? Any thread. */
+static inline bool fl_task_awaiting_final(fl_task *t) { return atomic_load(&t->awaiting_final) != 0; }
+
+/* Declare a state "<uid>/<name>" in the task's backend and remember it
+ * for snapshots (same name again: same id). Task thread. */
+int fl_task_declare_state(fl_task *t, const char *name, fl_state_kind kind, uint32_t *sid);
 
 int fl_task_start(fl_task *t);
 void fl_task_cancel(fl_task *t);

@@ -212,7 +212,7 @@ def rest_without_task_managers(build, tmp, plugin):
                         ({"programArgsList": ["--input", 3]}, "programArgsList"),
                         ({"programArgs": "a", "programArgsList": ["a"]}, "not both"),
                         ({"programArgs": "--input 'x"}, "quote"),
-                        ({"savepointPath": "/tmp/sp"}, "savepoints are not available"),
+                        ({"savepointPath": "/tmp/sp", "programArgsList": ["--input", os.path.abspath(__file__)]}, "cannot restore"),
                         ({"allowNonRestoredState": "yes"}, "allowNonRestoredState"),
                         ({"flinkConfiguration": {"a": [1]}}, "flinkConfiguration"),
                         ({"programArgs": "--no-such-flag 1"}, "invalid job")):
@@ -234,7 +234,7 @@ def rest_without_task_managers(build, tmp, plugin):
                                ("POST", "/jobs/overview", 405), ("PUT", "/jobs/" + jid, 405),
                                ("DELETE", "/jars/%s_x.so" % ("0" * 32), 404),
                                ("PATCH", "/jobs/%s?mode=explode" % jid, 400),
-                               ("POST", "/jobs/%s/savepoints" % jid, 501)):
+                               ("POST", "/jobs/%s/savepoints" % jid, 404)):
         st, doc, h = request(u, method, path, b"" if method != "GET" else None)
         check(is_error(st, doc, code), "%s %s is %d: %s" % (method, path, code, doc))
         if code == 405:

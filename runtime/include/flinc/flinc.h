@@ -206,6 +206,11 @@ FLINC_API int flinc_ctx_parallelism(const flinc_ctx *c); /* of this operator */
 FLINC_API const void *flinc_ctx_arg(const flinc_ctx *c); /* `arg` given at build */
 FLINC_API flinc_arena *flinc_ctx_arena(flinc_ctx *c);
 FLINC_API const char *flinc_ctx_config(const flinc_ctx *c, const char *key); /* -D key=value */
+/* The id of the checkpoint or savepoint this run restored from: 0 for a
+ * fresh start of a checkpointed job, -1 when the job does not checkpoint.
+ * Two-phase-commit sinks commit what they pre-committed up to it and
+ * discard the rest. */
+FLINC_API int64_t flinc_ctx_restored_checkpoint(const flinc_ctx *c);
 /* Count a malformed input as rejected (visible in metrics and the log, first
  * few with `why`); processing goes on. */
 FLINC_API void flinc_ctx_reject(flinc_ctx *c, const char *why);

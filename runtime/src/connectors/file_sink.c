@@ -24,8 +24,8 @@
  * Leftovers of an earlier attempt (see recover_leftovers): files in progress
  * hold records after the last barrier, which the restored sources replay, so
  * they are deleted. Pending files need the id of the restored checkpoint to
- * be told apart (<= it: commit; later: delete); until the runtime tells the
- * sink that id they are left in place.
+ * be told apart (<= it: commit; later: delete): flinc_ctx_restored_checkpoint.
+ * A job without checkpointing (-1) leaves them in place.
  *
  * Records are formatted into the 256 KiB write buffer in place (a scratch
  * buffer only for lines longer than that): no allocation per record.
@@ -315,9 +315,9 @@ static int fsink_open(flinc_ctx *c, void *local)
 	s->dir_open = true;
 	uint64_t max_seq = 0;
 	bool any = false;
-	/* Restored checkpoint id: -1 (a fresh start) until checkpointing passes
-	 * the restored id; then pending files <= it commit, later ones go. */
-	int rc = recover_leftovers(c, s, -1, &max_seq, &any);
+	/* Pending files of checkpoints <= the restored one commit, later
+	 * ones go; without checkpointing (-1) they are left alone. */
+	int rc = recover_leftovers(c, s, flinc_ctx_restored_checkpoint(c), &max_seq, &any);
 	if (rc) return rc;
 	s->seq = any ? max_seq + 1 : 0;
 	s->bcap = WRITE_BUF_SIZE;

@@ -1,0 +1,1230 @@
+/*
+ * coord.c - the checkpoint coordinator of one job (coord.h).
+ *
+ * One thread per coordinator does everything that takes time or calls out:
+ * triggers (mkdir, ops.trigger), completion (_metadata, savepoint file moves,
+ * retention, ops.complete, done callbacks), failures (folder removal,
+ * callbacks) and timeouts. The public functions only change state under the
+ * lock and wake the thread, so they never block on disk and never call the
+ * owner back.
+ *
+ * The checkpoint in progress (c->cur) belongs to the thread: other threads
+ * only record acks into it while it is P_RUNNING and move it to P_COMPLETING
+ * (last ack) or P_FAILING (decline, stop); only the thread detaches and
+ * frees it. While P_COMPLETING nobody but the thread touches it, so the
+ * thread reads it without the lock while it writes to disk.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <flinc/flinc.h>
+
+#include "coord.h"
+#include "util.h"
+
+#define LOGC "checkpoint"
+#define HIST_MAX 10
+#define PATH_CAP 4096
+#define PATH_LIMIT 3000 /* longest jobdir/target we accept: derived paths must fit PATH_CAP */
+#define MSG_CAP 1024
+#define TOO_MANY_MSG "Exceeded checkpoint tolerable failure threshold"
+#define SHUTDOWN_MSG "the job manager shut down"
+#define NOT_RUNNING_MSG "the job is not running"
+
+enum { H_IN_PROGRESS, H_COMPLETED, H_FAILED };
+
+/* One entry of the REST history (and of latest.*). Strings owned. */
+typedef struct hist {
+	int64_t id;
+	int status;
+	bool savepoint;
+	int64_t trigger_ts, latest_ack_ts, failure_ts;
+	uint64_t state_size, checkpointed_size;
+	int64_t e2e_ms, align_ms;
+	int nsub, nacked;
+	char *external_path, *failure_message;
+} hist;
+
+/* One expected task's acknowledgement, copied from fl_coord_ack. */
+typedef struct ack_rec {
+	bool acked, ended;
+	fl_chk_file file; /* path owned; NULL: the task wrote no file */
+	char **shared;
+	size_t n_shared;
+} ack_rec;
+
+typedef struct sp_req {
+	struct sp_req *next;
+	int64_t req;
+	char *target;
+	bool commit;
+	fl_coord_done_fn done;
+	void *ud;
+} sp_req;
+
+/* A done callback to deliver from the thread (failed savepoint requests). */
+typedef struct note {
+	struct note *next;
+	fl_coord_done_fn done;
+	void *ud;
+	char *msg;
+} note;
+
+typedef enum { P_RUNNING, P_COMPLETING, P_FAILING } pstate;
+
+typedef struct pending {
+	int64_t id;
+	int attempt;
+	pstate state;
+	sp_req *sp; /* savepoint request (owned); NULL for a checkpoint */
+	int64_t trigger_ns;
+	fl_coord_task *tasks;
+	ack_rec *acks;
+	size_t ntasks, nacked;
+	char *fail_why;
+	bool count_failure; /* counts toward tolerable failures */
+	bool dir_made;      /* chk-<id>/ was created: remove it if the checkpoint fails */
+	hist h;
+} pending;
+
+typedef struct stat3 {
+	int64_t min, max, sum, n;
+} stat3;
+
+struct fl_coord {
+	/* set at create, read-only after */
+	char *job_id, *jobdir, *backend;
+	char **operators;
+	size_t n_operators;
+	int64_t interval_ms, timeout_ms, min_pause_ms;
+	int tolerable, retain, max_parallelism;
+	fl_coord_ops ops;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+
+	/* under mu */
+	bool quit, free_on_exit, running, too_many_called;
+	int attempt, consecutive;
+	fl_coord_task *tasks;
+	size_t ntasks;
+	int64_t next_id, next_req;
+	pending *cur;
+	sp_req *sp_head, **sp_tail;
+	note *notes_head, **notes_tail;
+	enum { FINAL_NONE, FINAL_REQUESTED, FINAL_DONE } final_state;
+	int64_t next_periodic_ns, last_end_ns;
+	hist ring[HIST_MAX]; /* finished entries, newest first */
+	size_t ring_n;
+	hist latest_completed, latest_savepoint, latest_failed;
+	bool has_completed, has_savepoint, has_failed;
+	bool has_restored, restored_sp;
+	int64_t restored_id, restored_ts;
+	char *restored_path;
+	int64_t n_total, n_completed, n_failed, n_restored, last_completed_id;
+	stat3 st_state, st_ckpt, st_e2e;
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void lock(fl_coord *c)
+{
+	int e = pthread_mutex_lock(&c->mu);
+	if (e)
+		fl_log(FL_LOG_ERROR, LOGC, "coordinator lock failed: %s", strerror(e));
+}
+
+static void unlock(fl_coord *c)
+{
+	int e = pthread_mutex_unlock(&c->mu);
+	if (e)
+		fl_log(FL_LOG_ERROR, LOGC, "coordinator unlock failed: %s", strerror(e));
+}
+
+static void wake(fl_coord *c)
+{
+	int e = pthread_cond_signal(&c->cv);
+	if (e)
+		fl_log(FL_LOG_ERROR, LOGC, "coordinator wake-up failed: %s", strerror(e));
+}
+
+static int cerr(char *err, size_t errcap, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int cerr(char *err, size_t errcap, int rc, const char *fmt, ...)
+{
+	if (err && errcap) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errcap, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+static void hist_free(hist *h)
+{
+	free(h->external_path);
+	free(h->failure_message);
+	memset(h, 0, sizeof(*h));
+}
+
+static void hist_dup(hist *dst, const hist *src)
+{
+	*dst = *src;
+	dst->external_path = src->external_path ? fl_strdup(src->external_path) : NULL;
+	dst->failure_message = src->failure_message ? fl_strdup(src->failure_message) : NULL;
+}
+
+/* Move h (its strings too) to the front of the history. */
+static void hist_push(fl_coord *c, hist *h)
+{
+	if (c->ring_n == HIST_MAX)
+		hist_free(&c->ring[--c->ring_n]);
+	memmove(&c->ring[1], &c->ring[0], c->ring_n * sizeof(c->ring[0]));
+	c->ring[0] = *h;
+	c->ring_n++;
+	memset(h, 0, sizeof(*h));
+}
+
+static void stat_add(stat3 *s, int64_t v)
+{
+	if (!s->n || v < s->min)
+		s->min = v;
+	if (!s->n || v > s->max)
+		s->max = v;
+	s->sum += v;
+	s->n++;
+}
+
+static void free_strv(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void sp_free(sp_req *r)
+{
+	if (!r)
+		return;
+	free(r->target);
+	free(r);
+}
+
+static void pending_free(pending *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->ntasks; i++) {
+		free(p->acks[i].file.path);
+		free_strv(p->acks[i].shared, p->acks[i].n_shared);
+	}
+	free(p->acks);
+	free(p->tasks);
+	free(p->fail_why);
+	sp_free(p->sp);
+	hist_free(&p->h);
+	free(p);
+}
+
+/* Queue a done(ud, false, msg) for the thread. Lock held. */
+static void note_fail(fl_coord *c, fl_coord_done_fn done, void *ud, const char *msg)
+{
+	if (!done)
+		return;
+	note *n = fl_calloc(1, sizeof(*n));
+	n->done = done;
+	n->ud = ud;
+	n->msg = fl_strdup(msg);
+	*c->notes_tail = n;
+	c->notes_tail = &n->next;
+	wake(c);
+}
+
+/* Fail the checkpoint in progress (if it still waits for acks). Lock held;
+ * the thread does the rest (folder removal, counts, callbacks). */
+static void fail_cur(fl_coord *c, const char *why, bool count)
+{
+	pending *p = c->cur;
+	if (!p || p->state != P_RUNNING)
+		return;
+	p->state = P_FAILING;
+	p->fail_why = fl_strdup(why);
+	p->count_failure = count;
+	wake(c);
+}
+
+/* Absolute form of path (the path itself if realpath fails). */
+static char *abs_path(const char *path)
+{
+	char buf[PATH_MAX];
+	if (realpath(path, buf))
+		return fl_strdup(buf);
+	fl_log(FL_LOG_WARN, LOGC, "%s: cannot resolve the absolute path: %s", path, strerror(errno));
+	return fl_strdup(path);
+}
+
+static void log_line(void *ud, const char *line)
+{
+	(void)ud;
+	fl_log(FL_LOG_INFO, LOGC, "%s", line);
+}
+
+static int64_t mono_ns(void) { return fl_mono_ns(); }
+
+/* ns + ms, saturating (a timeout of "forever" must not wrap). */
+static int64_t add_ms(int64_t ns, int64_t ms)
+{
+	if (ms > (INT64_MAX - ns) / 1000000)
+		return INT64_MAX;
+	return ns + ms * 1000000;
+}
+
+/* ---- copying (savepoints across file systems) ---------------------------- */
+
+static int copy_file(const char *src, const char *dst, char *err, size_t errcap)
+{
+	int rc = 0, in = open(src, O_RDONLY | O_CLOEXEC), out = -1;
+	if (in < 0)
+		return cerr(err, errcap, FLINC_EIO, "%s: cannot open: %s", src, strerror(errno));
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (out < 0) {
+		rc = cerr(err, errcap, FLINC_EIO, "%s: cannot create: %s", dst, strerror(errno));
+		goto out;
+	}
+	char buf[65536];
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = cerr(err, errcap, FLINC_EIO, "%s: read failed: %s", src, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(out, buf + off, (size_t)(n - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				rc = cerr(err, errcap, FLINC_EIO, "%s: write failed: %s", dst, strerror(errno));
+				goto out;
+			}
+			off += w;
+		}
+	}
+	if (fsync(out) < 0)
+		rc = cerr(err, errcap, FLINC_EIO, "%s: fsync failed: %s", dst, strerror(errno));
+out:
+	if (out >= 0 && close(out) < 0 && !rc)
+		rc = cerr(err, errcap, FLINC_EIO, "%s: close failed: %s", dst, strerror(errno));
+	close(in); /* read-only: nothing to lose */
+	return rc;
+}
+
+static int fsync_dir(const char *dir, char *err, size_t errcap)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return cerr(err, errcap, FLINC_EIO, "%s: cannot open folder: %s", dir, strerror(errno));
+	int rc = 0;
+	if (fsync(fd) < 0)
+		rc = cerr(err, errcap, FLINC_EIO, "%s: fsync failed: %s", dir, strerror(errno));
+	close(fd);
+	return rc;
+}
+
+/* Copy a file or a folder tree (no symlinks followed). */
+static int copy_tree(const char *src, const char *dst, char *err, size_t errcap)
+{
+	struct stat st;
+	if (lstat(src, &st) < 0)
+		return cerr(err, errcap, FLINC_EIO, "%s: %s", src, strerror(errno));
+	if (S_ISREG(st.st_mode))
+		return copy_file(src, dst, err, errcap);
+	if (!S_ISDIR(st.st_mode))
+		return cerr(err, errcap, FLINC_EIO, "%s: neither a file nor a folder", src);
+	if (mkdir(dst, 0755) < 0)
+		return cerr(err, errcap, FLINC_EIO, "%s: cannot create folder: %s", dst, strerror(errno));
+	DIR *d = opendir(src);
+	if (!d)
+		return cerr(err, errcap, FLINC_EIO, "%s: cannot list: %s", src, strerror(errno));
+	int rc = 0;
+	struct dirent *de;
+	char s[PATH_CAP], t[PATH_CAP];
+	errno = 0;
+	while (!rc && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (snprintf(s, sizeof(s), "%s/%s", src, de->d_name) >= (int)sizeof(s) ||
+		    snprintf(t, sizeof(t), "%s/%s", dst, de->d_name) >= (int)sizeof(t))
+			rc = cerr(err, errcap, FLINC_EIO, "%s/%s: path too long", src, de->d_name);
+		else
+			rc = copy_tree(s, t, err, errcap);
+		errno = 0;
+	}
+	if (!rc && errno)
+		rc = cerr(err, errcap, FLINC_EIO, "%s: cannot list: %s", src, strerror(errno));
+	closedir(d);
+	if (!rc)
+		rc = fsync_dir(dst, err, errcap);
+	return rc;
+}
+
+/* Move <from>/<rel> to <to>/<rel>: rename, or copy and remove when the two
+ * are on different file systems. */
+static int move_entry(const char *from, const char *to, const char *rel, char *err, size_t errcap)
+{
+	char src[PATH_CAP], dst[PATH_CAP];
+	if (snprintf(src, sizeof(src), "%s/%s", from, rel) >= (int)sizeof(src) ||
+	    snprintf(dst, sizeof(dst), "%s/%s", to, rel) >= (int)sizeof(dst))
+		return cerr(err, errcap, FLINC_EINVAL, "%s/%s: path too long", to, rel);
+	char *slash = strrchr(dst, '/');
+	if (strchr(rel, '/')) { /* the file sits in a subfolder: create it in the savepoint */
+		*slash = 0;
+		int rc = fl_chk_mkdirs(dst, err, errcap);
+		*slash = '/';
+		if (rc)
+			return rc;
+	}
+	if (rename(src, dst) == 0)
+		return 0;
+	if (errno != EXDEV)
+		return cerr(err, errcap, FLINC_EIO, "%s: cannot move to %s: %s", src, dst, strerror(errno));
+	int rc = copy_tree(src, dst, err, errcap);
+	if (!rc) {
+		char why[MSG_CAP];
+		if (fl_chk_rmtree(src, why, sizeof(why)))
+			fl_log(FL_LOG_WARN, LOGC, "copied %s to %s but cannot remove it: %s", src, dst, why);
+	}
+	return rc;
+}
+
+/* ---- create / destroy ----------------------------------------------------- */
+
+static void *coord_main(void *arg);
+
+static void coord_free(fl_coord *c)
+{
+	free(c->job_id);
+	free(c->jobdir);
+	free(c->backend);
+	free_strv(c->operators, c->n_operators);
+	free(c->tasks);
+	pending_free(c->cur);
+	while (c->sp_head) {
+		sp_req *r = c->sp_head;
+		c->sp_head = r->next;
+		sp_free(r);
+	}
+	while (c->notes_head) {
+		note *n = c->notes_head;
+		c->notes_head = n->next;
+		free(n->msg);
+		free(n);
+	}
+	for (size_t i = 0; i < c->ring_n; i++)
+		hist_free(&c->ring[i]);
+	hist_free(&c->latest_completed);
+	hist_free(&c->latest_savepoint);
+	hist_free(&c->latest_failed);
+	free(c->restored_path);
+	free(c);
+}
+
+int fl_coord_create(const fl_coord_params *p, const fl_coord_ops *ops, fl_coord **out, char *err, size_t errcap)
+{
+	*out = NULL;
+	if (!p || !ops)
+		return cerr(err, errcap, FLINC_EINVAL, "checkpoint coordinator: no parameters or ops");
+	if (!p->job_id || !*p->job_id || strlen(p->job_id) >= FL_CHK_JOBID_MAX)
+		return cerr(err, errcap, FLINC_EINVAL, "checkpoint coordinator: job id missing or longer than %d",
+			    FL_CHK_JOBID_MAX - 1);
+	if (!p->jobdir || !*p->jobdir || strlen(p->jobdir) > PATH_LIMIT)
+		return cerr(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: checkpoint folder missing "
+			    "or longer than %d", p->job_id, PATH_LIMIT);
+	if (p->interval_ms < 0 || p->timeout_ms <= 0 || p->min_pause_ms < 0)
+		return cerr(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: interval (%" PRId64
+			    " ms) and min pause (%" PRId64 " ms) must be >= 0, timeout (%" PRId64 " ms) > 0",
+			    p->job_id, p->interval_ms, p->min_pause_ms, p->timeout_ms);
+	if (p->retain < 1)
+		return cerr(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: state.checkpoints.num-retained "
+			    "must be >= 1 (got %d)", p->job_id, p->retain);
+	if (p->next_id < 1)
+		return cerr(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: first checkpoint id must be "
+			    ">= 1 (got %" PRId64 ")", p->job_id, p->next_id);
+	if (p->max_parallelism < 1 || p->max_parallelism > FL_SNAP_MAX_KG)
+		return cerr(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: max parallelism %d is not in "
+			    "1..%d", p->job_id, p->max_parallelism, FL_SNAP_MAX_KG);
+	if (!p->backend || strlen(p->backend) >= sizeof(((fl_chk_meta *)0)->backend))
+		return cerr(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: state backend name missing "
+			    "or too long", p->job_id);
+	if (p->n_operators && !p->operators)
+		return cerr(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: no operator list", p->job_id);
+	for (size_t i = 0; i < p->n_operators; i++)
+		if (!p->operators[i])
+			return cerr(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: operator %zu has no uid",
+				    p->job_id, i);
+	if (!ops->trigger || !ops->complete)
+		return cerr(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: ops.trigger and ops.complete "
+			    "are required", p->job_id);
+
+	fl_coord *c = fl_calloc(1, sizeof(*c));
+	c->job_id = fl_strdup(p->job_id);
+	c->jobdir = fl_strdup(p->jobdir);
+	c->backend = fl_strdup(p->backend);
+	c->operators = fl_calloc(p->n_operators ? p->n_operators : 1, sizeof(char *));
+	for (size_t i = 0; i < p->n_operators; i++)
+		c->operators[i] = fl_strdup(p->operators[i]);
+	c->n_operators = p->n_operators;
+	c->interval_ms = p->interval_ms;
+	c->timeout_ms = p->timeout_ms;
+	c->min_pause_ms = p->min_pause_ms;
+	c->tolerable = p->tolerable_failures;
+	c->retain = p->retain;
+	c->max_parallelism = p->max_parallelism;
+	c->ops = *ops;
+	c->next_id = p->next_id;
+	c->next_req = 1;
+	c->sp_tail = &c->sp_head;
+	c->notes_tail = &c->notes_head;
+
+	int e;
+	pthread_condattr_t ca;
+	bool mu_ok = false, cv_ok = false;
+	if ((e = pthread_mutex_init(&c->mu, NULL))) {
+		cerr(err, errcap, FLINC_EIO, "checkpoint coordinator of job %s: mutex: %s", p->job_id, strerror(e));
+		goto fail;
+	}
+	mu_ok = true;
+	if ((e = pthread_condattr_init(&ca))) {
+		cerr(err, errcap, FLINC_EIO, "checkpoint coordinator of job %s: condition attributes: %s", p->job_id,
+		     strerror(e));
+		goto fail;
+	}
+	if (!(e = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)))
+		e = pthread_cond_init(&c->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (e) {
+		cerr(err, errcap, FLINC_EIO, "checkpoint coordinator of job %s: condition variable: %s", p->job_id,
+		     strerror(e));
+		goto fail;
+	}
+	cv_ok = true;
+	if ((e = pthread_create(&c->thread, NULL, coord_main, c))) {
+		cerr(err, errcap, FLINC_EIO, "checkpoint coordinator of job %s: cannot start its thread: %s", p->job_id,
+		     strerror(e));
+		goto fail;
+	}
+	*out = c;
+	return 0;
+fail:
+	if (cv_ok)
+		pthread_cond_destroy(&c->cv);
+	if (mu_ok)
+		pthread_mutex_destroy(&c->mu);
+	coord_free(c);
+	return FLINC_EIO;
+}
+
+void fl_coord_destroy(fl_coord *c)
+{
+	if (!c)
+		return;
+	lock(c);
+	c->quit = true;
+	/* Called from one of our own callbacks: the thread cannot join itself;
+	 * it frees the coordinator when the callback returns. */
+	bool self = pthread_equal(pthread_self(), c->thread);
+	c->free_on_exit = self;
+	wake(c);
+	unlock(c);
+	int e = self ? pthread_detach(c->thread) : pthread_join(c->thread, NULL);
+	if (e) {
+		fl_log(FL_LOG_ERROR, LOGC, "job %s: cannot %s the checkpoint coordinator's thread: %s", c->job_id,
+		       self ? "detach" : "join", strerror(e));
+		return; /* leak rather than free under a running thread */
+	}
+	if (self)
+		return;
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mu);
+	coord_free(c);
+}
+
+/* ---- public calls (any thread; lock only, no disk, no callbacks) --------- */
+
+void fl_coord_start(fl_coord *c, int attempt, const fl_coord_task *tasks, size_t ntasks)
+{
+	if (!c)
+		return;
+	lock(c);
+	if (c->cur) {
+		char why[128];
+		snprintf(why, sizeof(why), "the job restarted (attempt %d)", attempt);
+		fail_cur(c, why, false);
+	}
+	free(c->tasks);
+	c->tasks = fl_calloc(ntasks ? ntasks : 1, sizeof(*tasks));
+	if (!tasks)
+		ntasks = 0;
+	if (ntasks)
+		memcpy(c->tasks, tasks, ntasks * sizeof(*tasks));
+	c->ntasks = ntasks;
+	c->attempt = attempt;
+	c->running = true;
+	c->consecutive = 0;
+	c->too_many_called = false;
+	c->next_periodic_ns = add_ms(mono_ns(), c->interval_ms);
+	wake(c);
+	unlock(c);
+}
+
+void fl_coord_stop(fl_coord *c, const char *why)
+{
+	if (!c)
+		return;
+	if (!why)
+		why = "the job stopped";
+	lock(c);
+	c->running = false;
+	c->final_state = FINAL_NONE;
+	fail_cur(c, why, false);
+	while (c->sp_head) {
+		sp_req *r = c->sp_head;
+		c->sp_head = r->next;
+		note_fail(c, r->done, r->ud, why);
+		sp_free(r);
+	}
+	c->sp_tail = &c->sp_head;
+	wake(c);
+	unlock(c);
+}
+
+/* A path relative to the checkpoint folder that stays inside it (the rule
+ * fl_chk_meta_write applies; checked at ack time because a savepoint moves
+ * the files before _metadata is written). */
+static bool rel_path_ok(const char *p)
+{
+	if (!*p || p[0] == '/')
+		return false;
+	for (const char *s = p;;) {
+		const char *e = strchr(s, '/');
+		size_t n = e ? (size_t)(e - s) : strlen(s);
+		if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+			return false;
+		if (!e)
+			return true;
+		s = e + 1;
+	}
+}
+
+/* Index of (vertex, subtask) among p's tasks, or -1. */
+static ssize_t task_index(const pending *p, uint32_t vertex, int subtask)
+{
+	for (size_t i = 0; i < p->ntasks; i++)
+		if (p->tasks[i].vertex == vertex && p->tasks[i].subtask == subtask)
+			return (ssize_t)i;
+	return -1;
+}
+
+void fl_coord_acknowledge(fl_coord *c, const fl_coord_ack *a)
+{
+	if (!c || !a)
+		return;
+	lock(c);
+	pending *p = c->cur;
+	ssize_t i = -1;
+	if (!p || a->attempt != c->attempt || p->attempt != a->attempt || p->id != a->id || p->state != P_RUNNING) {
+		fl_log(FL_LOG_DEBUG, LOGC, "job %s: ignoring acknowledgement of checkpoint %" PRId64
+		       " (attempt %d) by %u.%d: not in progress", c->job_id, a->id, a->attempt, a->vertex, a->subtask);
+		goto out;
+	}
+	if ((i = task_index(p, a->vertex, a->subtask)) < 0 || p->acks[i].acked) {
+		fl_log(FL_LOG_DEBUG, LOGC, "job %s: ignoring %s acknowledgement of checkpoint %" PRId64 " by %u.%d",
+		       c->job_id, i < 0 ? "unexpected" : "duplicate", a->id, a->vertex, a->subtask);
+		goto out;
+	}
+	if (a->file.path && !rel_path_ok(a->file.path)) {
+		char msg[MSG_CAP];
+		snprintf(msg, sizeof(msg), "Checkpoint %" PRId64 ": task %u.%d acknowledged with file path '%.200s', "
+			 "which is not inside the checkpoint folder", a->id, a->vertex, a->subtask, a->file.path);
+		fail_cur(c, msg, true);
+		goto out;
+	}
+	ack_rec *r = &p->acks[i];
+	r->acked = true;
+	r->ended = a->ended;
+	r->file = a->file;
+	r->file.path = a->file.path ? fl_strdup(a->file.path) : NULL;
+	if (a->n_shared && a->shared) {
+		r->shared = fl_calloc(a->n_shared, sizeof(char *));
+		for (size_t k = 0; k < a->n_shared; k++)
+			if (a->shared[k])
+				r->shared[r->n_shared++] = fl_strdup(a->shared[k]);
+	}
+	p->nacked++;
+	hist *h = &p->h;
+	h->nacked = (int)p->nacked;
+	h->latest_ack_ts = fl_now_ms();
+	h->e2e_ms = h->latest_ack_ts - h->trigger_ts;
+	h->state_size += a->state_size;
+	if (r->file.path)
+		h->checkpointed_size += r->file.size;
+	if (a->align_ms > h->align_ms)
+		h->align_ms = a->align_ms;
+	if (p->nacked == p->ntasks) {
+		p->state = P_COMPLETING;
+		wake(c);
+	}
+out:
+	unlock(c);
+}
+
+void fl_coord_decline(fl_coord *c, int attempt, int64_t id, uint32_t vertex, int subtask, const char *why)
+{
+	if (!c)
+		return;
+	lock(c);
+	pending *p = c->cur;
+	if (!p || attempt != c->attempt || p->attempt != attempt || p->id != id || p->state != P_RUNNING ||
+	    task_index(p, vertex, subtask) < 0) {
+		fl_log(FL_LOG_DEBUG, LOGC, "job %s: ignoring decline of checkpoint %" PRId64 " (attempt %d) by %u.%d",
+		       c->job_id, id, attempt, vertex, subtask);
+	} else {
+		char msg[MSG_CAP];
+		snprintf(msg, sizeof(msg), "Checkpoint %" PRId64 " declined by %u.%d: %s", id, vertex, subtask,
+			 why ? why : "no reason given");
+		fail_cur(c, msg, true);
+	}
+	unlock(c);
+}
+
+void fl_coord_request_final(fl_coord *c)
+{
+	if (!c)
+		return;
+	lock(c);
+	if (c->running && c->final_state == FINAL_NONE) {
+		c->final_state = FINAL_REQUESTED;
+		wake(c);
+	}
+	unlock(c);
+}
+
+int64_t fl_coord_savepoint(fl_coord *c, const char *target, bool commit, fl_coord_done_fn done, void *ud)
+{
+	if (!c)
+		return 0;
+	lock(c);
+	int64_t req = c->next_req++;
+	if (c->quit) {
+		note_fail(c, done, ud, SHUTDOWN_MSG);
+	} else if (!c->running) {
+		note_fail(c, done, ud, NOT_RUNNING_MSG);
+	} else if (!target || !*target || strlen(target) > PATH_LIMIT) {
+		note_fail(c, done, ud, target && *target ? "the savepoint folder's path is too long"
+							: "no savepoint folder given (state.savepoints.dir is not set)");
+	} else {
+		sp_req *r = fl_calloc(1, sizeof(*r));
+		r->req = req;
+		r->target = fl_strdup(target);
+		r->commit = commit;
+		r->done = done;
+		r->ud = ud;
+		*c->sp_tail = r;
+		c->sp_tail = &r->next;
+		wake(c);
+	}
+	unlock(c);
+	return req;
+}
+
+void fl_coord_restored(fl_coord *c, int64_t id, const char *path, bool savepoint)
+{
+	if (!c)
+		return;
+	lock(c);
+	free(c->restored_path);
+	c->restored_path = fl_strdup(path ? path : "");
+	c->restored_id = id;
+	c->restored_ts = fl_now_ms();
+	c->restored_sp = savepoint;
+	c->has_restored = true;
+	c->n_restored++;
+	unlock(c);
+}
+
+void fl_coord_counts_get(fl_coord *c, fl_coord_counts *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!c)
+		return;
+	lock(c);
+	out->total = c->n_total;
+	out->in_progress = c->cur ? 1 : 0;
+	out->completed = c->n_completed;
+	out->failed = c->n_failed;
+	out->restored = c->n_restored;
+	out->last_completed_id = c->last_completed_id;
+	out->next_id = c->next_id;
+	unlock(c);
+}
+
+/* ---- JSON ---------------------------------------------------------------- */
+
+static json_t *hist_json(const hist *h)
+{
+	static const char *const names[] = {"IN_PROGRESS", "COMPLETED", "FAILED"};
+	json_t *o = json_pack("{s:I, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i}", "id", (json_int_t)h->id,
+			      "status", names[h->status], "is_savepoint", (int)h->savepoint, "trigger_timestamp",
+			      (json_int_t)h->trigger_ts, "latest_ack_timestamp", (json_int_t)h->latest_ack_ts,
+			      "state_size", (json_int_t)h->state_size, "checkpointed_size",
+			      (json_int_t)h->checkpointed_size, "end_to_end_duration", (json_int_t)h->e2e_ms,
+			      "alignment_duration", (json_int_t)h->align_ms, "num_subtasks", h->nsub,
+			      "num_acknowledged_subtasks", h->nacked);
+	if (!o)
+		return NULL;
+	if (h->status == H_COMPLETED)
+		json_object_set_new(o, "external_path", json_string(h->external_path ? h->external_path : ""));
+	if (h->status == H_FAILED) {
+		json_object_set_new(o, "failure_message", json_string(h->failure_message ? h->failure_message : ""));
+		json_object_set_new(o, "failure_timestamp", json_integer(h->failure_ts));
+	}
+	return o;
+}
+
+static json_t *stat_json(const stat3 *s)
+{
+	return json_pack("{s:I, s:I, s:I}", "min", (json_int_t)s->min, "max", (json_int_t)s->max, "avg",
+			 (json_int_t)(s->n ? s->sum / s->n : 0));
+}
+
+static json_t *opt_hist(bool has, const hist *h) { return has ? hist_json(h) : json_null(); }
+
+json_t *fl_coord_json(fl_coord *c)
+{
+	if (!c)
+		return NULL;
+	lock(c);
+	json_t *hist_a = json_array();
+	if (c->cur)
+		json_array_append_new(hist_a, hist_json(&c->cur->h));
+	for (size_t i = 0; i < c->ring_n && json_array_size(hist_a) < HIST_MAX; i++)
+		json_array_append_new(hist_a, hist_json(&c->ring[i]));
+	json_t *restored = c->has_restored
+				   ? json_pack("{s:I, s:I, s:b, s:s}", "id", (json_int_t)c->restored_id,
+					       "restore_timestamp", (json_int_t)c->restored_ts, "is_savepoint",
+					       (int)c->restored_sp, "external_path", c->restored_path)
+				   : json_null();
+	json_t *o = json_pack(
+		"{s:{s:I, s:I, s:I, s:I, s:I}, s:{s:o, s:o, s:o}, s:{s:o, s:o, s:o, s:o}, s:o}", "counts",
+		"restored", (json_int_t)c->n_restored, "total", (json_int_t)c->n_total, "in_progress",
+		(json_int_t)(c->cur ? 1 : 0), "completed", (json_int_t)c->n_completed, "failed",
+		(json_int_t)c->n_failed, "summary", "state_size", stat_json(&c->st_state), "checkpointed_size",
+		stat_json(&c->st_ckpt), "end_to_end_duration", stat_json(&c->st_e2e), "latest", "completed",
+		opt_hist(c->has_completed, &c->latest_completed), "savepoint",
+		opt_hist(c->has_savepoint, &c->latest_savepoint), "failed", opt_hist(c->has_failed, &c->latest_failed),
+		"restored", restored, "history", hist_a);
+	unlock(c);
+	return o; /* json_pack's "o" steals the references, also on failure */
+}
+
+/* ---- the thread ------------------------------------------------------------ */
+
+typedef enum { T_NONE, T_SAVEPOINT, T_CHECKPOINT } trig_kind;
+
+/* What to trigger now, if anything; else *due_ns = when (0: never). Lock held. */
+static trig_kind due(fl_coord *c, int64_t now, int64_t *due_ns)
+{
+	*due_ns = 0;
+	if (!c->running || c->cur)
+		return T_NONE;
+	if (c->sp_head)
+		return T_SAVEPOINT;
+	if (c->final_state == FINAL_REQUESTED)
+		return T_CHECKPOINT;
+	if (c->interval_ms <= 0 || c->final_state == FINAL_DONE)
+		return T_NONE;
+	int64_t at = c->next_periodic_ns, pause = c->last_end_ns ? add_ms(c->last_end_ns, c->min_pause_ms) : 0;
+	if (pause > at)
+		at = pause;
+	if (now >= at)
+		return T_CHECKPOINT;
+	*due_ns = at;
+	return T_NONE;
+}
+
+/* Trigger a checkpoint or savepoint. Lock held on entry and exit. */
+static void do_trigger(fl_coord *c, trig_kind kind, int64_t now)
+{
+	pending *p = fl_calloc(1, sizeof(*p));
+	p->id = c->next_id++;
+	p->attempt = c->attempt;
+	p->state = P_RUNNING;
+	if (kind == T_SAVEPOINT) {
+		p->sp = c->sp_head;
+		c->sp_head = p->sp->next;
+		if (!c->sp_head)
+			c->sp_tail = &c->sp_head;
+		p->sp->next = NULL;
+	}
+	p->ntasks = c->ntasks;
+	p->tasks = fl_calloc(p->ntasks ? p->ntasks : 1, sizeof(*p->tasks));
+	if (p->ntasks)
+		memcpy(p->tasks, c->tasks, p->ntasks * sizeof(*p->tasks));
+	p->acks = fl_calloc(p->ntasks ? p->ntasks : 1, sizeof(*p->acks));
+	p->trigger_ns = now;
+	p->h.id = p->id;
+	p->h.status = H_IN_PROGRESS;
+	p->h.savepoint = kind == T_SAVEPOINT;
+	p->h.trigger_ts = fl_now_ms();
+	p->h.latest_ack_ts = -1;
+	p->h.nsub = (int)p->ntasks;
+	c->cur = p;
+	c->n_total++;
+	if (c->interval_ms > 0)
+		c->next_periodic_ns = add_ms(now, c->interval_ms);
+	int64_t id = p->id, ts = p->h.trigger_ts;
+	int attempt = p->attempt;
+	bool sp = kind == T_SAVEPOINT;
+	unlock(c);
+
+	char dir[PATH_CAP], err[MSG_CAP];
+	fl_chk_dir(dir, sizeof(dir), c->jobdir, id);
+	int rc = fl_chk_mkdirs(dir, err, sizeof(err));
+
+	lock(c);
+	if (rc) {
+		fail_cur(c, err, true);
+		return;
+	}
+	p->dir_made = true;
+	if (p->state != P_RUNNING)
+		return; /* stopped meanwhile: the loop fails it */
+	if (p->ntasks == 0)
+		p->state = P_COMPLETING; /* nothing to wait for */
+	unlock(c);
+	fl_log(FL_LOG_INFO, LOGC, "Triggering checkpoint %" PRId64 " (type=%s) @%" PRId64 " for job %s.", id,
+	       sp ? "SAVEPOINT" : "CHECKPOINT", ts, c->job_id);
+	c->ops.trigger(c->ops.ud, attempt, id, ts, sp);
+	lock(c);
+}
+
+/* The checkpoint in progress failed: remove its folder, then detach and
+ * count it (so a count seen by others means the folder is gone), then call
+ * back. Lock held on entry and exit. */
+static void handle_failure(fl_coord *c)
+{
+	pending *p = c->cur; /* P_FAILING: nobody else touches it */
+	unlock(c);
+	char dir[PATH_CAP], err[MSG_CAP];
+	fl_chk_dir(dir, sizeof(dir), c->jobdir, p->id);
+	if (p->dir_made && fl_chk_rmtree(dir, err, sizeof(err)))
+		fl_log(FL_LOG_WARN, LOGC, "job %s: cannot remove the folder of failed checkpoint %" PRId64 ": %s",
+		       c->job_id, p->id, err);
+	lock(c);
+
+	c->cur = NULL;
+	c->last_end_ns = mono_ns();
+	hist *h = &p->h;
+	h->status = H_FAILED;
+	h->failure_ts = fl_now_ms();
+	h->e2e_ms = h->failure_ts - h->trigger_ts;
+	h->failure_message = fl_strdup(p->fail_why);
+	hist_free(&c->latest_failed);
+	hist_dup(&c->latest_failed, h);
+	c->has_failed = true;
+	hist_push(c, h);
+	c->n_failed++;
+	bool call_tm = false;
+	char tm_msg[MSG_CAP + 64];
+	if (p->count_failure && !p->sp && c->running && c->attempt == p->attempt) {
+		c->consecutive++;
+		if (c->tolerable >= 0 && c->consecutive > c->tolerable && !c->too_many_called &&
+		    c->ops.too_many_failures) {
+			c->too_many_called = true;
+			call_tm = true;
+			snprintf(tm_msg, sizeof(tm_msg), TOO_MANY_MSG " (%d): %s", c->tolerable, p->fail_why);
+		}
+	}
+	unlock(c);
+
+	fl_log(FL_LOG_WARN, LOGC, "Checkpoint %" PRId64 " of job %s failed: %s", p->id, c->job_id, p->fail_why);
+	if (p->sp && p->sp->done)
+		p->sp->done(p->sp->ud, false, p->fail_why);
+	if (call_tm)
+		c->ops.too_many_failures(c->ops.ud, p->attempt, tm_msg);
+	pending_free(p);
+	lock(c);
+}
+
+/* Write a checkpoint's _metadata. Called without the lock (p is ours). */
+static int write_meta(fl_coord *c, const pending *p, const char *dir, bool savepoint, int64_t complete_ts,
+		      char *err, size_t errcap)
+{
+	fl_chk_meta m;
+	memset(&m, 0, sizeof(m));
+	snprintf(m.job_id, sizeof(m.job_id), "%s", c->job_id);
+	snprintf(m.backend, sizeof(m.backend), "%s", c->backend);
+	m.checkpoint_id = p->id;
+	m.is_savepoint = savepoint;
+	m.trigger_ts_ms = p->h.trigger_ts;
+	m.complete_ts_ms = complete_ts;
+	m.max_parallelism = c->max_parallelism;
+	m.operators = c->operators;
+	m.n_operators = c->n_operators;
+	m.files = fl_calloc(p->ntasks ? p->ntasks : 1, sizeof(*m.files));
+	size_t nsh = 0;
+	for (size_t i = 0; i < p->ntasks; i++) {
+		if (p->acks[i].file.path)
+			m.files[m.n_files++] = p->acks[i].file;
+		nsh += p->acks[i].n_shared;
+	}
+	if (!savepoint && nsh) {
+		m.shared = fl_calloc(nsh, sizeof(char *));
+		for (size_t i = 0; i < p->ntasks; i++)
+			for (size_t k = 0; k < p->acks[i].n_shared; k++) {
+				char *s = p->acks[i].shared[k];
+				bool dup = false;
+				for (size_t j = 0; j < m.n_shared && !dup; j++)
+					dup = !strcmp(m.shared[j], s);
+				if (!dup)
+					m.shared[m.n_shared++] = s;
+			}
+	}
+	int rc = fl_chk_meta_write(dir, &m, err, errcap);
+	free(m.files); /* the strings are borrowed */
+	free(m.shared);
+	return rc;
+}
+
+/* Turn the acknowledged chk-<id>/ into a savepoint folder. *path = its
+ * absolute path. On failure the partial savepoint folder is removed. */
+static int write_savepoint(fl_coord *c, const pending *p, const char *chkdir, int64_t complete_ts, char **path,
+			   char *err, size_t errcap)
+{
+	for (size_t i = 0; i < p->ntasks; i++)
+		if (p->acks[i].n_shared)
+			return cerr(err, errcap, FLINC_EINVAL, "savepoints must be self-contained, but task %u.%d "
+				    "lists %zu shared files", p->tasks[i].vertex,
+				    p->tasks[i].subtask, p->acks[i].n_shared);
+	char spdir[PATH_CAP];
+	fl_savepoint_dir(spdir, sizeof(spdir), p->sp->target, c->job_id);
+	int rc = fl_chk_mkdirs(spdir, err, errcap);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < p->ntasks && !rc; i++)
+		if (p->acks[i].file.path)
+			rc = move_entry(chkdir, spdir, p->acks[i].file.path, err, errcap);
+	if (!rc)
+		rc = write_meta(c, p, spdir, true, complete_ts, err, errcap);
+	if (rc) {
+		char why[MSG_CAP];
+		if (fl_chk_rmtree(spdir, why, sizeof(why)))
+			fl_log(FL_LOG_WARN, LOGC, "job %s: cannot remove the partial savepoint %s: %s", c->job_id, spdir,
+			       why);
+		return rc;
+	}
+	char why[MSG_CAP];
+	if (fl_chk_rmtree(chkdir, why, sizeof(why)))
+		fl_log(FL_LOG_WARN, LOGC, "job %s: savepoint %" PRId64 " written, but its staging folder stays: %s",
+		       c->job_id, p->id, why);
+	*path = abs_path(spdir);
+	return 0;
+}
+
+/* Every task acknowledged: write it, then tell the owner. Lock held on
+ * entry and exit. */
+static void handle_complete(fl_coord *c)
+{
+	pending *p = c->cur;
+	bool final = true;
+	for (size_t i = 0; i < p->ntasks; i++)
+		final = final && p->acks[i].ended;
+	unlock(c);
+
+	char dir[PATH_CAP], err[MSG_CAP];
+	char *path = NULL;
+	fl_chk_dir(dir, sizeof(dir), c->jobdir, p->id);
+	int64_t complete_ts = fl_now_ms();
+	int rc;
+	if (p->sp) {
+		rc = write_savepoint(c, p, dir, complete_ts, &path, err, sizeof(err));
+	} else {
+		rc = write_meta(c, p, dir, false, complete_ts, err, sizeof(err));
+		if (!rc) {
+			path = abs_path(dir);
+			char why[MSG_CAP];
+			if (fl_chk_retain(c->jobdir, c->retain, log_line, NULL, why, sizeof(why)))
+				fl_log(FL_LOG_WARN, LOGC, "job %s: retention after checkpoint %" PRId64 " failed: %s",
+				       c->job_id, p->id, why);
+		}
+	}
+
+	lock(c);
+	if (rc) {
+		p->state = P_RUNNING; /* so fail_cur takes it */
+		fail_cur(c, err, true);
+		return;
+	}
+	c->cur = NULL;
+	c->last_end_ns = mono_ns();
+	hist *h = &p->h;
+	h->status = H_COMPLETED;
+	h->e2e_ms = complete_ts - h->trigger_ts;
+	h->external_path = path;
+	path = NULL;
+	c->n_completed++;
+	stat_add(&c->st_state, (int64_t)h->state_size);
+	stat_add(&c->st_ckpt, (int64_t)h->checkpointed_size);
+	stat_add(&c->st_e2e, h->e2e_ms);
+	if (p->sp) {
+		hist_free(&c->latest_savepoint);
+		hist_dup(&c->latest_savepoint, h);
+		c->has_savepoint = true;
+	} else {
+		hist_free(&c->latest_completed);
+		hist_dup(&c->latest_completed, h);
+		c->has_completed = true;
+		c->last_completed_id = p->id;
+		c->consecutive = 0;
+	}
+	/* Fencing: if the attempt ended while we wrote, its tasks are gone. */
+	bool call_complete = (!p->sp || p->sp->commit) && c->running && c->attempt == p->attempt;
+	if (call_complete && final && c->final_state != FINAL_NONE)
+		c->final_state = FINAL_DONE;
+	int64_t bytes = (int64_t)h->checkpointed_size, ms = h->e2e_ms;
+	char *ext = fl_strdup(h->external_path);
+	hist_push(c, h);
+	unlock(c);
+
+	if (p->sp)
+		fl_log(FL_LOG_INFO, LOGC, "Savepoint %" PRId64 " of job %s written to %s.", p->id, c->job_id, ext);
+	else
+		fl_log(FL_LOG_INFO, LOGC, "Completed checkpoint %" PRId64 " for job %s (%" PRId64 " bytes, %" PRId64
+		       " ms).", p->id, c->job_id, bytes, ms);
+	if (call_complete)
+		c->ops.complete(c->ops.ud, p->attempt, p->id, final);
+	else if (!p->sp || p->sp->commit)
+		fl_log(FL_LOG_INFO, LOGC, "job %s: attempt %d ended; not notifying completion of checkpoint %" PRId64,
+		       c->job_id, p->attempt, p->id);
+	if (p->sp && p->sp->done)
+		p->sp->done(p->sp->ud, true, ext);
+	free(ext);
+	pending_free(p);
+	lock(c);
+}
+
+static void deliver_notes(fl_coord *c)
+{
+	note *n = c->notes_head;
+	c->notes_head = NULL;
+	c->notes_tail = &c->notes_head;
+	unlock(c);
+	while (n) {
+		note *next = n->next;
+		n->done(n->ud, false, n->msg);
+		free(n->msg);
+		free(n);
+		n = next;
+	}
+	lock(c);
+}
+
+/* Shutting down: abandon the checkpoint in progress (its folder stays for
+ * retention), fail every savepoint request (also those a callback makes
+ * meanwhile). Lock held on entry, released on return. */
+static void shut_down(fl_coord *c)
+{
+	pending *p = c->cur;
+	c->cur = NULL;
+	if (p && p->sp) {
+		note_fail(c, p->sp->done, p->sp->ud, SHUTDOWN_MSG);
+		p->sp->done = NULL;
+	}
+	for (;;) {
+		while (c->sp_head) {
+			sp_req *r = c->sp_head;
+			c->sp_head = r->next;
+			note_fail(c, r->done, r->ud, SHUTDOWN_MSG);
+			sp_free(r);
+		}
+		c->sp_tail = &c->sp_head;
+		if (!c->notes_head)
+			break;
+		deliver_notes(c);
+	}
+	unlock(c);
+	pending_free(p);
+}
+
+static void *coord_main(void *arg)
+{
+	fl_coord *c = arg;
+	lock(c);
+	for (;;) {
+		if (c->notes_head) {
+			deliver_notes(c);
+			continue;
+		}
+		if (c->quit)
+			break;
+		pending *p = c->cur;
+		if (p && p->state == P_FAILING) {
+			handle_failure(c);
+			continue;
+		}
+		if (p && p->state == P_COMPLETING) {
+			handle_complete(c);
+			continue;
+		}
+		int64_t now = mono_ns(), wait_until = 0;
+		if (p) {
+			int64_t deadline = add_ms(p->trigger_ns, c->timeout_ms);
+			if (now >= deadline) {
+				char why[128];
+				snprintf(why, sizeof(why), "Checkpoint %" PRId64 " expired before completing.", p->id);
+				fail_cur(c, why, true);
+				continue;
+			}
+			wait_until = deadline;
+		} else {
+			trig_kind k = due(c, now, &wait_until);
+			if (k != T_NONE) {
+				do_trigger(c, k, now);
+				continue;
+			}
+		}
+		int e;
+		if (wait_until) {
+			struct timespec ts = {.tv_sec = (time_t)(wait_until / 1000000000),
+					      .tv_nsec = (long)(wait_until % 1000000000)};
+			e = pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+		} else {
+			e = pthread_cond_wait(&c->cv, &c->mu);
+		}
+		if (e && e != ETIMEDOUT)
+			fl_log(FL_LOG_ERROR, LOGC, "job %s: checkpoint coordinator wait failed: %s", c->job_id,
+			       strerror(e));
+	}
+	bool free_self = c->free_on_exit;
+	shut_down(c);
+	if (free_self) {
+		pthread_cond_destroy(&c->cv);
+		pthread_mutex_destroy(&c->mu);
+		coord_free(c);
+	}
+	return NULL;
+}

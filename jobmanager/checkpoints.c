@@ -1,0 +1,519 @@
+/*
+ * checkpoints.c - the job manager's side of checkpoints: one coordinator
+ * (checkpoint/coord.h) per checkpointed job, its messages to the task
+ * managers, acknowledgements from them, restart strategies, savepoints
+ * and the asynchronous REST operations that wait for them.
+ *
+ * Locking (jm.h): the coordinator's callbacks run on its own thread with
+ * no coordinator lock held; they take jm.mu and find the job by id, so a
+ * job that is gone is simply not found. A coordinator is destroyed (its
+ * thread joined) only without jm.mu: evicted jobs hand it to the monitor.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "coord.h"
+#include "graph.h"
+#include "jm.h"
+#include "rpc.h"
+#include "snapshot.h"
+
+#define OPS_MAX 1000 /* finished operations kept for polling */
+
+typedef struct jm_cp_ud {
+	jm *j;
+	char jid[JM_JID_LEN + 1];
+} jm_cp_ud;
+
+typedef struct jm_dead_coord {
+	struct jm_dead_coord *next;
+	fl_coord *coord;
+	jm_cp_ud *ud;
+} jm_dead_coord;
+
+typedef struct jm_operation {
+	char id[JM_JID_LEN + 1];
+	char jid[JM_JID_LEN + 1]; /* "" for a disposal */
+	bool done, ok, stop;
+	char *location, *error;
+} jm_operation;
+
+/* ---- messages to the task managers --------------------------------------- */
+
+/* Send env to every task manager that holds subtasks of the job. */
+static void to_job_tms(jm *j, jm_job *job, const Flinc__Envelope *env)
+{
+	for (int s = 0; s < job->nslots; s++) {
+		const char *id = job->slots[s].tm_id;
+		if (!id) continue;
+		bool seen = false;
+		for (int t = 0; t < s && !seen; t++) seen = job->slots[t].tm_id && strcmp(job->slots[t].tm_id, id) == 0;
+		if (seen) continue;
+		jm_tm *tm = jm_tm_find_locked(j, id);
+		if (tm && tm->connected) jm_tm_enqueue_locked(j, tm, jm_cmd_new(JM_CMD_CHECKPOINT, job, env));
+	}
+}
+
+static jm_job *live_job(jm_cp_ud *u, int attempt)
+{
+	jm_job *job = jm_job_find_locked(u->j, u->jid);
+	if (!job || job->attempt != attempt || jm_job_state_terminal(job->state) || !job->placed) return NULL;
+	return job;
+}
+
+static void cb_trigger(void *ud, int attempt, int64_t id, int64_t ts, bool savepoint)
+{
+	jm_cp_ud *u = ud;
+	pthread_mutex_lock(&u->j->mu);
+	jm_job *job = live_job(u, attempt);
+	if (job) {
+		Flinc__TriggerCheckpoint m = FLINC__TRIGGER_CHECKPOINT__INIT;
+		m.job_id = job->jid;
+		m.attempt = attempt;
+		m.checkpoint_id = id;
+		m.timestamp = ts;
+		m.savepoint = savepoint;
+		Flinc__Envelope env = FLINC__ENVELOPE__INIT;
+		env.body_case = FLINC__ENVELOPE__BODY_TRIGGER;
+		env.trigger = &m;
+		to_job_tms(u->j, job, &env);
+	}
+	pthread_mutex_unlock(&u->j->mu);
+}
+
+static void cb_complete(void *ud, int attempt, int64_t id, bool final)
+{
+	jm_cp_ud *u = ud;
+	pthread_mutex_lock(&u->j->mu);
+	jm_job *job = live_job(u, attempt);
+	if (job) {
+		Flinc__NotifyCheckpointComplete m = FLINC__NOTIFY_CHECKPOINT_COMPLETE__INIT;
+		m.job_id = job->jid;
+		m.attempt = attempt;
+		m.checkpoint_id = id;
+		m.final = final;
+		Flinc__Envelope env = FLINC__ENVELOPE__INIT;
+		env.body_case = FLINC__ENVELOPE__BODY_CHECKPOINT_COMPLETE;
+		env.checkpoint_complete = &m;
+		to_job_tms(u->j, job, &env);
+	}
+	pthread_mutex_unlock(&u->j->mu);
+}
+
+static void cb_too_many(void *ud, int attempt, const char *why)
+{
+	jm_cp_ud *u = ud;
+	pthread_mutex_lock(&u->j->mu);
+	jm_job *job = live_job(u, attempt);
+	if (job) {
+		char msg[768];
+		snprintf(msg, sizeof msg, "Exceeded checkpoint tolerable failure threshold: %s", why);
+		jm_sched_fail_job_locked(u->j, job, msg);
+	}
+	pthread_mutex_unlock(&u->j->mu);
+}
+
+/* ---- settings -------------------------------------------------------------- */
+
+static int restart_conf(jm_job *job, const fl_conf *conf, bool checkpointing, char *err, size_t errcap)
+{
+	const char *kind = fl_conf_get(conf, "restart-strategy.type");
+	if (!kind) kind = fl_conf_get(conf, "restart-strategy");
+	bool ok = true;
+	/* Flink's default: fixed-delay without end when the job checkpoints,
+	 * none otherwise. Our delay is shorter (recovery is fast here). */
+	if (!kind) kind = checkpointing ? "fixed-delay" : "none";
+	if (!strcasecmp(kind, "none") || !strcasecmp(kind, "off") || !strcasecmp(kind, "disable")) {
+		job->restart_kind = JM_RESTART_NONE;
+	} else if (!strcasecmp(kind, "fixed-delay") || !strcasecmp(kind, "fixeddelay")) {
+		job->restart_kind = JM_RESTART_FIXED;
+		job->restart_max = fl_conf_i64(conf, "restart-strategy.fixed-delay.attempts", INT32_MAX, &ok);
+		job->restart_delay_ms = fl_conf_duration_ms(conf, "restart-strategy.fixed-delay.delay", 200, &ok);
+		if (!ok || job->restart_max < 0 || job->restart_delay_ms < 0) {
+			snprintf(err, errcap, "restart-strategy.fixed-delay.attempts / .delay: not a count / a duration");
+			return 400;
+		}
+	} else if (!strcasecmp(kind, "exponential-delay") || !strcasecmp(kind, "exponentialdelay")) {
+		job->restart_kind = JM_RESTART_EXPONENTIAL;
+		job->restart_max = fl_conf_i64(conf, "restart-strategy.exponential-delay.attempts-before-reset-backoff",
+					       INT32_MAX, &ok);
+		job->restart_delay_ms =
+			fl_conf_duration_ms(conf, "restart-strategy.exponential-delay.initial-backoff", 200, &ok);
+		job->restart_max_delay_ms =
+			fl_conf_duration_ms(conf, "restart-strategy.exponential-delay.max-backoff", 60000, &ok);
+		const char *m = fl_conf_get(conf, "restart-strategy.exponential-delay.backoff-multiplier");
+		job->restart_multiplier = m ? strtod(m, NULL) : 2.0;
+		if (!ok || job->restart_delay_ms < 0 || job->restart_max_delay_ms < job->restart_delay_ms ||
+		    job->restart_multiplier < 1.0 || job->restart_max < 0) {
+			snprintf(err, errcap,
+				 "restart-strategy.exponential-delay.*: initial-backoff <= max-backoff durations, "
+				 "backoff-multiplier >= 1, attempts-before-reset-backoff >= 0");
+			return 400;
+		}
+	} else {
+		snprintf(err, errcap, "restart-strategy '%.100s' is not one of fixed-delay, exponential-delay, none", kind);
+		return 400;
+	}
+	return 200;
+}
+
+int jm_cp_job_init(jm *j, jm_job *job, const flinc_env *e, const jm_submit *s, char *err, size_t errcap)
+{
+	fl_cp_conf cc;
+	char e2[1024];
+	if (fl_cp_conf_read(job->conf, &cc, e2, sizeof e2)) {
+		snprintf(err, errcap, "%s", e2);
+		return 400;
+	}
+	int status = restart_conf(job, job->conf, cc.dir != NULL, err, errcap);
+	if (status != 200) return status;
+	int64_t next_id = 1;
+	fl_restore *r = NULL;
+	if (s->savepoint && *s->savepoint) {
+		if (!cc.dir) {
+			snprintf(err, errcap, "cannot restore from %s: the job needs state.checkpoints.dir", s->savepoint);
+			return 400;
+		}
+		if (fl_restore_open(s->savepoint, FL_CHK_CHECK_FULL, &r, e2, sizeof e2) ||
+		    fl_restore_check(r, e, s->allow_non_restored, e2, sizeof e2)) {
+			snprintf(err, errcap, "cannot restore from %s: %s", s->savepoint, e2);
+			fl_restore_close(r);
+			return 400;
+		}
+		next_id = fl_restore_id(r) + 1;
+		job->restore_path = fl_strdup(s->savepoint);
+	}
+	if (!cc.dir) return 200;
+	job->jobdir = fl_asprintf("%s/%s", cc.dir, job->jid);
+	/* A recovered job continues after every id its folder saw, completed
+	 * or not: pending sink files of those ids must never be mistaken for
+	 * a new checkpoint's. */
+	int64_t *ids = NULL;
+	size_t nids = 0;
+	if (fl_chk_list(job->jobdir, &ids, &nids, e2, sizeof e2) == 0 && nids && ids[nids - 1] >= next_id)
+		next_id = ids[nids - 1] + 1;
+	free(ids);
+	job->cpud = fl_calloc(1, sizeof *job->cpud);
+	job->cpud->j = j;
+	memcpy(job->cpud->jid, job->jid, sizeof job->cpud->jid);
+	const char **uids = fl_calloc(e->nnodes ? e->nnodes : 1, sizeof(char *));
+	for (size_t k = 0; k < e->nnodes; k++) uids[k] = e->nodes[k]->uid;
+	const char *be = fl_conf_get(job->conf, "state.backend");
+	fl_coord_params cp = {.job_id = job->jid, .jobdir = job->jobdir, .interval_ms = cc.interval_ms,
+			      .timeout_ms = cc.timeout_ms, .min_pause_ms = cc.min_pause_ms,
+			      .tolerable_failures = cc.tolerable, .retain = cc.retain, .next_id = next_id,
+			      .max_parallelism = e->max_parallelism, .backend = be ? be : "hashmap",
+			      .operators = uids, .n_operators = e->nnodes};
+	fl_coord_ops ops = {.trigger = cb_trigger, .complete = cb_complete, .too_many_failures = cb_too_many,
+			    .ud = job->cpud};
+	int rc = fl_coord_create(&cp, &ops, &job->coord, e2, sizeof e2);
+	free(uids);
+	if (rc) {
+		snprintf(err, errcap, "checkpoints: %s", e2);
+		fl_restore_close(r);
+		return 400;
+	}
+	if (r) fl_coord_restored(job->coord, fl_restore_id(r), s->savepoint, fl_restore_meta(r)->is_savepoint);
+	fl_restore_close(r);
+	return 200;
+}
+
+void jm_cp_job_free(jm_job *job)
+{
+	fl_coord_destroy(job->coord);
+	job->coord = NULL;
+	free(job->cpud);
+	job->cpud = NULL;
+	free(job->jobdir);
+	free(job->restore_path);
+}
+
+void jm_cp_job_retire_locked(jm *j, jm_job *job)
+{
+	if (!job->coord) return;
+	jm_dead_coord *d = fl_calloc(1, sizeof *d);
+	d->coord = job->coord;
+	d->ud = job->cpud;
+	d->next = j->dead_coords;
+	j->dead_coords = d;
+	job->coord = NULL;
+	job->cpud = NULL;
+}
+
+void jm_cp_reap(jm *j)
+{
+	pthread_mutex_lock(&j->mu);
+	jm_dead_coord *d = j->dead_coords;
+	j->dead_coords = NULL;
+	pthread_mutex_unlock(&j->mu);
+	while (d) {
+		jm_dead_coord *n = d->next;
+		fl_coord_destroy(d->coord);
+		free(d->ud);
+		free(d);
+		d = n;
+	}
+}
+
+/* ---- job state hooks -------------------------------------------------------- */
+
+void jm_cp_started_locked(jm *j, jm_job *job)
+{
+	(void)j;
+	if (!job->coord) return;
+	fl_coord_task *t = fl_calloc((size_t)job->nsubtasks, sizeof *t);
+	size_t n = 0;
+	for (uint32_t k = 0; k < job->nv; k++)
+		for (int i = 0; i < job->v[k].parallelism; i++) t[n++] = (fl_coord_task){job->v[k].index, i};
+	fl_coord_start(job->coord, job->attempt, t, n);
+	free(t);
+	job->final_requested = false;
+}
+
+void jm_cp_stopped_locked(jm_job *job, const char *why)
+{
+	if (job->coord) fl_coord_stop(job->coord, why);
+}
+
+void jm_cp_all_ended_locked(jm_job *job)
+{
+	if (!job->coord || job->final_requested) return;
+	job->final_requested = true;
+	fl_coord_request_final(job->coord);
+}
+
+bool jm_restart_allowed_locked(jm_job *job, int64_t *delay_ms)
+{
+	if (job->stopping) return false;
+	switch (job->restart_kind) {
+	case JM_RESTART_FIXED:
+		if (job->restarts >= job->restart_max) return false;
+		*delay_ms = job->restart_delay_ms;
+		return true;
+	case JM_RESTART_EXPONENTIAL: {
+		if (job->restart_max && job->restarts >= job->restart_max) return false;
+		double d = (double)job->restart_delay_ms;
+		for (int64_t k = 0; k < job->restarts && d < (double)job->restart_max_delay_ms; k++)
+			d *= job->restart_multiplier;
+		*delay_ms = d > (double)job->restart_max_delay_ms ? job->restart_max_delay_ms : (int64_t)d;
+		return true;
+	}
+	default: return false;
+	}
+}
+
+static void log_line(void *ud, const char *line)
+{
+	(void)ud;
+	fl_log(FL_LOG_WARN, JM_COMPONENT, "%s", line);
+}
+
+void jm_restart_prepare_locked(jm *j, jm_job *job)
+{
+	(void)j;
+	if (job->jobdir) {
+		/* Disk work under the lock, once per restart: the full check
+		 * (every file's checksum) is what lets a corrupt checkpoint be
+		 * passed over here, with a log line, rather than fail the tasks. */
+		int64_t id;
+		char err[768];
+		int rc = fl_chk_latest(job->jobdir, INT64_MAX, FL_CHK_CHECK_FULL, &id, log_line, NULL, err, sizeof err);
+		if (rc == FLINC_OK) {
+			char dir[4096];
+			fl_chk_dir(dir, sizeof dir, job->jobdir, id);
+			free(job->restore_path);
+			job->restore_path = fl_strdup(dir);
+			fl_coord_restored(job->coord, id, dir, false);
+			fl_log(FL_LOG_INFO, JM_COMPONENT, "Job %s (%s): restoring from checkpoint %lld (%s)", job->name,
+			       job->jid, (long long)id, dir);
+		} else {
+			fl_log(FL_LOG_INFO, JM_COMPONENT, "Job %s (%s): no completed checkpoint to restore from (%s); %s",
+			       job->name, job->jid, err, job->restore_path ? "restoring from where it started" :
+										 "starting from the beginning");
+		}
+	}
+	job->attempt++;
+	job->restarts++;
+	job->restart_at = 0;
+	job->restart_pending = false;
+	job->final_requested = false;
+	for (uint32_t k = 0; k < job->nv; k++) {
+		jm_vertex *v = &job->v[k];
+		for (int i = 0; i < v->parallelism; i++) {
+			jm_subtask *st = &v->sub[i];
+			free(st->tm_id);
+			free(st->host);
+			free(st->error);
+			memset(st, 0, sizeof *st);
+			st->slot = -1;
+		}
+	}
+	for (int s = 0; s < job->nslots; s++) {
+		free(job->slots[s].tm_id);
+		job->slots[s].tm_id = NULL;
+		job->slots[s].live = 0;
+	}
+	job->placed = false;
+}
+
+/* ---- acknowledgements ----------------------------------------------------------- */
+
+const char *jm_cp_ack(jm *j, const Flinc__AcknowledgeCheckpoint *a)
+{
+	pthread_mutex_lock(&j->mu);
+	jm_job *job = a->job_id ? jm_job_find_locked(j, a->job_id) : NULL;
+	if (job && job->coord) {
+		if (!a->ok) {
+			char why[600];
+			snprintf(why, sizeof why, "%s", a->error && *a->error ? a->error : "no reason given");
+			fl_coord_decline(job->coord, a->attempt, a->checkpoint_id, a->vertex, a->subtask, why);
+		} else {
+			fl_coord_ack ack = {.attempt = a->attempt, .id = a->checkpoint_id, .vertex = a->vertex,
+					    .subtask = a->subtask, .ended = a->ended,
+					    .file = {.path = a->path, .vertex_id = a->vertex_id, .subtask = a->subtask,
+						     .parallelism = a->parallelism, .kg_first = a->kg_first,
+						     .kg_last = a->kg_last, .size = a->size, .crc = a->crc},
+					    .shared = (const char *const *)a->shared, .n_shared = a->n_shared,
+					    .state_size = a->state_size, .align_ms = a->align_ms, .sync_ms = a->sync_ms,
+					    .async_ms = a->async_ms};
+			fl_coord_acknowledge(job->coord, &ack);
+		}
+	}
+	pthread_mutex_unlock(&j->mu);
+	return job ? NULL : "unknown job";
+}
+
+/* ---- asynchronous operations ----------------------------------------------------- */
+
+static jm_operation *op_new_locked(jm *j, const char *jid)
+{
+	if (j->nops >= OPS_MAX) {
+		/* drop the oldest finished one */
+		for (size_t i = 0; i < j->nops; i++) {
+			if (!j->ops[i]->done) continue;
+			free(j->ops[i]->location);
+			free(j->ops[i]->error);
+			free(j->ops[i]);
+			memmove(&j->ops[i], &j->ops[i + 1], (j->nops - i - 1) * sizeof *j->ops);
+			j->nops--;
+			break;
+		}
+	}
+	jm_operation *o = fl_calloc(1, sizeof *o);
+	jm_random_hex32(o->id);
+	snprintf(o->jid, sizeof o->jid, "%s", jid ? jid : "");
+	j->ops = fl_realloc(j->ops, (j->nops + 1) * sizeof *j->ops);
+	j->ops[j->nops++] = o;
+	return o;
+}
+
+static jm_operation *op_find_locked(jm *j, const char *id)
+{
+	for (size_t i = 0; i < j->nops; i++)
+		if (!strcmp(j->ops[i]->id, id)) return j->ops[i];
+	return NULL;
+}
+
+typedef struct sp_ud {
+	jm *j;
+	char op[JM_JID_LEN + 1];
+} sp_ud;
+
+static void savepoint_done(void *ud, bool ok, const char *msg)
+{
+	sp_ud *u = ud;
+	jm *j = u->j;
+	pthread_mutex_lock(&j->mu);
+	jm_operation *o = op_find_locked(j, u->op);
+	if (o) {
+		o->done = true;
+		o->ok = ok;
+		if (ok) o->location = fl_strdup(msg);
+		else o->error = jm_utf8_dup(msg);
+		if (ok && o->stop) {
+			jm_job *job = jm_job_find_locked(j, o->jid);
+			if (job && !jm_job_state_terminal(job->state)) {
+				job->stopping = true;
+				fl_log(FL_LOG_INFO, JM_COMPONENT, "Job %s (%s): savepoint %s taken, stopping the job",
+				       job->name, job->jid, msg);
+				jm_sched_stop_job_locked(j, job);
+			}
+		}
+	}
+	pthread_mutex_unlock(&j->mu);
+	free(u);
+}
+
+int jm_savepoint_trigger(jm *j, const char *jid, const char *target, bool stop, char *reqid, char *err,
+			 size_t errcap)
+{
+	pthread_mutex_lock(&j->mu);
+	jm_job *job = jm_job_find_locked(j, jid);
+	int status = 202;
+	if (!job) {
+		snprintf(err, errcap, "Not found: /jobs/%s (no job with this id)", jid);
+		status = 404;
+	} else if (!job->coord) {
+		snprintf(err, errcap, "Job %s does not checkpoint: savepoints need state.checkpoints.dir", jid);
+		status = 400;
+	} else if (job->state != JM_JOB_RUNNING) {
+		snprintf(err, errcap, "Job %s is %s: savepoints are taken of RUNNING jobs", jid,
+			 jm_job_state_name(job->state));
+		status = 409;
+	} else {
+		if (!target || !*target) target = fl_conf_get(job->conf, "state.savepoints.dir");
+		if (!target || !*target) {
+			snprintf(err, errcap,
+				 "no savepoint folder: give one (target-directory) or set state.savepoints.dir");
+			status = 400;
+		} else {
+			jm_operation *o = op_new_locked(j, jid);
+			o->stop = stop;
+			memcpy(reqid, o->id, JM_JID_LEN + 1);
+			sp_ud *u = fl_calloc(1, sizeof *u);
+			u->j = j;
+			memcpy(u->op, o->id, sizeof u->op);
+			fl_log(FL_LOG_INFO, JM_COMPONENT, "Job %s (%s): %s into %s", job->name, job->jid,
+			       stop ? "stop with savepoint" : "savepoint", target);
+			fl_coord_savepoint(job->coord, target, stop, savepoint_done, u);
+		}
+	}
+	pthread_mutex_unlock(&j->mu);
+	return status;
+}
+
+int jm_savepoint_dispose(jm *j, const char *path, char *reqid, char *err, size_t errcap)
+{
+	(void)err, (void)errcap;
+	char e2[1024] = "";
+	int rc = fl_savepoint_dispose(path, e2, sizeof e2); /* disk work: without the lock */
+	pthread_mutex_lock(&j->mu);
+	jm_operation *o = op_new_locked(j, NULL);
+	o->done = true;
+	o->ok = rc == 0;
+	if (rc) o->error = jm_utf8_dup(e2);
+	memcpy(reqid, o->id, JM_JID_LEN + 1);
+	pthread_mutex_unlock(&j->mu);
+	fl_log(rc ? FL_LOG_WARN : FL_LOG_INFO, JM_COMPONENT, "savepoint disposal of %s: %s", path, rc ? e2 : "done");
+	return 202;
+}
+
+json_t *jm_operation_view(jm *j, const char *jid, const char *reqid)
+{
+	pthread_mutex_lock(&j->mu);
+	jm_operation *o = op_find_locked(j, reqid);
+	json_t *doc = NULL;
+	if (o && strcmp(o->jid, jid ? jid : "") == 0) {
+		json_t *op = json_object();
+		if (o->done && o->ok && o->location) json_object_set_new(op, "location", json_string(o->location));
+		if (o->done && !o->ok)
+			json_object_set_new(op, "failure-cause",
+					    json_pack("{s:s, s:s}", "class", "flinc.CheckpointException", "stack-trace",
+						      o->error ? o->error : "failed"));
+		doc = json_pack("{s:{s:s}, s:o}", "status", "id", o->done ? "COMPLETED" : "IN_PROGRESS", "operation", op);
+	}
+	pthread_mutex_unlock(&j->mu);
+	return doc;
+}

@@ -1,0 +1,536 @@
+/* snapshot.c - a subtask's snapshot at a checkpoint, its restore, and the
+ * upload thread that acknowledges snapshots off the task thread. */
+#include "snapshot.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "task.h"
+
+#define CP_LOG "checkpoint"
+#define OPSTATE_MAX (256u << 20) /* one operator's state blob */
+
+/* ---- settings ------------------------------------------------------------ */
+
+int fl_cp_conf_read(const fl_conf *conf, fl_cp_conf *o, char *err, size_t errcap)
+{
+	memset(o, 0, sizeof *o);
+	o->dir = fl_conf_get(conf, "state.checkpoints.dir");
+	if (o->dir && !o->dir[0]) o->dir = NULL;
+	o->savepoints_dir = fl_conf_get(conf, "state.savepoints.dir");
+	if (o->savepoints_dir && !o->savepoints_dir[0]) o->savepoints_dir = NULL;
+	bool ok = true;
+	const char *key = "execution.checkpointing.interval";
+	o->interval_ms = fl_conf_duration_ms(conf, key, 0, &ok);
+	if (ok && o->interval_ms >= 0) {
+		key = "execution.checkpointing.timeout";
+		o->timeout_ms = fl_conf_duration_ms(conf, key, 600000, &ok);
+		ok = ok && o->timeout_ms > 0;
+	}
+	if (ok) {
+		key = "execution.checkpointing.min-pause";
+		o->min_pause_ms = fl_conf_duration_ms(conf, key, 0, &ok);
+		ok = ok && o->min_pause_ms >= 0;
+	}
+	if (ok) {
+		key = "execution.checkpointing.tolerable-failed-checkpoints";
+		int64_t v = fl_conf_i64(conf, key, -1, &ok);
+		ok = ok && v >= -1 && v <= INT32_MAX;
+		o->tolerable = (int)v;
+	}
+	if (ok) {
+		key = "state.checkpoints.num-retained";
+		int64_t v = fl_conf_i64(conf, key, 1, &ok);
+		ok = ok && v >= 1 && v <= 1000;
+		o->retain = (int)v;
+	}
+	if (!ok) {
+		snprintf(err, errcap, "%s: '%s' is not valid", key, fl_conf_get(conf, key));
+		return FLINC_ECONFIG;
+	}
+	if (o->interval_ms > 0 && !o->dir) {
+		snprintf(err, errcap, "execution.checkpointing.interval is set but state.checkpoints.dir is not");
+		return FLINC_ECONFIG;
+	}
+	return FLINC_OK;
+}
+
+/* ---- restore source -------------------------------------------------- */
+
+struct fl_restore {
+	char *dir;
+	fl_chk_meta meta;
+};
+
+int fl_restore_open(const char *dir, fl_chk_check level, fl_restore **out, char *err, size_t errcap)
+{
+	*out = NULL;
+	int rc = fl_chk_validate(dir, level, err, errcap);
+	if (rc) return rc;
+	fl_restore *r = fl_calloc(1, sizeof *r);
+	rc = fl_chk_meta_read(dir, &r->meta, err, errcap);
+	if (rc) {
+		free(r);
+		return rc;
+	}
+	r->dir = fl_strdup(dir);
+	*out = r;
+	return FLINC_OK;
+}
+
+void fl_restore_close(fl_restore *r)
+{
+	if (!r) return;
+	fl_chk_meta_free(&r->meta);
+	free(r->dir);
+	free(r);
+}
+
+int64_t fl_restore_id(const fl_restore *r) { return r->meta.checkpoint_id; }
+const char *fl_restore_dir(const fl_restore *r) { return r->dir; }
+const fl_chk_meta *fl_restore_meta(const fl_restore *r) { return &r->meta; }
+
+int fl_restore_check(const fl_restore *r, const flinc_env *e, bool allow_non_restored, char *err, size_t errcap)
+{
+	const char *what = r->meta.is_savepoint ? "savepoint" : "checkpoint";
+	if (r->meta.max_parallelism != e->max_parallelism) {
+		snprintf(err, errcap,
+			 "%s %s was taken with pipeline.max-parallelism %d, the job has %d: key groups cannot be mapped",
+			 what, r->dir, r->meta.max_parallelism, e->max_parallelism);
+		return FLINC_EINVAL;
+	}
+	for (size_t i = 0; i < r->meta.n_operators; i++) {
+		const char *uid = r->meta.operators[i];
+		bool found = false;
+		for (size_t k = 0; k < e->nnodes && !found; k++) found = strcmp(e->nodes[k]->uid, uid) == 0;
+		if (found) continue;
+		if (!allow_non_restored) {
+			snprintf(err, errcap,
+				 "%s %s has state for operator '%s' which the job does not have "
+				 "(--allow-non-restored-state skips it)",
+				 what, r->dir, uid);
+			return FLINC_EINVAL;
+		}
+		fl_log(FL_LOG_WARN, CP_LOG, "%s %s: state of operator '%s' is not restored (no such operator)", what,
+		       r->dir, uid);
+	}
+	return FLINC_OK;
+}
+
+/* ---- the upload thread ------------------------------------------------ */
+
+typedef struct upload {
+	struct upload *next;
+	char *path; /* absolute path of the written file */
+	fl_cp_ack_info a;
+	int64_t queued_ns;
+} upload;
+
+struct fl_cpctx {
+	char *job_id, *jobdir;
+	int attempt;
+	fl_restore *restore;
+	fl_cp_ack_fn ack;
+	void *ud;
+
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	upload *head, *tail;
+	bool stop;
+};
+
+static void upload_free(upload *u)
+{
+	free(u->path);
+	free(u->a.file.path);
+	free(u);
+}
+
+static void *upload_main(void *arg)
+{
+	fl_cpctx *c = arg;
+	pthread_setname_np(pthread_self(), "fl-upload");
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		while (!c->head && !c->stop) pthread_cond_wait(&c->cv, &c->mu);
+		if (c->stop) break;
+		upload *u = c->head;
+		c->head = u->next;
+		if (!c->head) c->tail = NULL;
+		pthread_mutex_unlock(&c->mu);
+		if (!u->a.rc) {
+			int rc = fl_chk_sync_file(u->path, u->a.err, sizeof u->a.err);
+			if (rc) u->a.rc = rc;
+		}
+		u->a.async_ms = (fl_mono_ns() - u->queued_ns) / 1000000;
+		c->ack(c->ud, &u->a);
+		upload_free(u);
+		pthread_mutex_lock(&c->mu);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+int fl_cpctx_create(const fl_cp_setup *s, fl_cpctx **out, char *err, size_t errcap)
+{
+	fl_cpctx *c = fl_calloc(1, sizeof *c);
+	c->job_id = fl_strdup(s->job_id);
+	c->jobdir = fl_strdup(s->jobdir);
+	c->attempt = s->attempt;
+	c->restore = s->restore;
+	c->ack = s->ack;
+	c->ud = s->ud;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	if (pthread_create(&c->thread, NULL, upload_main, c) != 0) {
+		snprintf(err, errcap, "cannot start the checkpoint upload thread");
+		pthread_mutex_destroy(&c->mu);
+		pthread_cond_destroy(&c->cv);
+		free(c->job_id);
+		free(c->jobdir);
+		free(c);
+		return FLINC_ENOMEM;
+	}
+	*out = c;
+	return FLINC_OK;
+}
+
+void fl_cpctx_destroy(fl_cpctx *c)
+{
+	if (!c) return;
+	pthread_mutex_lock(&c->mu);
+	c->stop = true;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	pthread_join(c->thread, NULL);
+	while (c->head) {
+		upload *u = c->head;
+		c->head = u->next;
+		upload_free(u);
+	}
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+	free(c->job_id);
+	free(c->jobdir);
+	free(c);
+}
+
+int64_t fl_cpctx_restored_id(const fl_cpctx *c) { return c && c->restore ? fl_restore_id(c->restore) : 0; }
+
+static void enqueue(fl_cpctx *c, upload *u)
+{
+	u->queued_ns = fl_mono_ns();
+	pthread_mutex_lock(&c->mu);
+	if (c->tail) c->tail->next = u;
+	else c->head = u;
+	c->tail = u;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+/* An entry seen by scan, kept by reference (stable-scan backends). */
+typedef struct kref {
+	const uint8_t *key, *ns, *uk;
+	const void *val;
+	size_t vlen;
+	uint32_t klen, nslen, uklen;
+	uint16_t kg;
+	uint16_t si; /* index in t->states */
+} kref;
+
+typedef struct kcollect {
+	kref *v;
+	size_t n, cap;
+	uint16_t si;
+	uint64_t bytes;
+} kcollect;
+
+static int collect_cb(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns, uint32_t nslen,
+		      const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
+{
+	kcollect *k = ud;
+	if (k->n == k->cap) {
+		k->cap = k->cap ? k->cap * 2 : 1024;
+		k->v = fl_realloc(k->v, k->cap * sizeof(kref));
+	}
+	k->v[k->n++] = (kref){key, ns, uk, val, vlen, klen, nslen, uklen, kg, k->si};
+	k->bytes += klen + nslen + uklen + vlen;
+	return 0;
+}
+
+typedef struct count_ctx {
+	fl_snap_scan_ctx sc;
+	uint64_t bytes;
+} count_ctx;
+
+static int write_cb(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns, uint32_t nslen,
+		    const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
+{
+	count_ctx *c = ud;
+	c->bytes += klen + nslen + uklen + vlen;
+	return fl_snap_scan_fn(&c->sc, kg, key, klen, ns, nslen, uk, uklen, val, vlen);
+}
+
+/* Every keyed entry of the task's states, ascending by key group. */
+static int write_keyed(fl_task *t, fl_snap_writer *w, int kgf, int kgl, uint64_t *bytes)
+{
+	const fl_backend_ops *be = t->be_ops;
+	if (be->version >= 3 && (be->flags & FL_BACKEND_STABLE_SCAN)) {
+		/* One scan per state, then a counting sort by key group: the
+		 * pointers stay valid because nothing modifies the backend. */
+		kcollect k = {0};
+		int rc = 0;
+		for (uint32_t i = 0; i < t->nstates && !rc; i++) {
+			k.si = (uint16_t)i;
+			rc = be->scan(t->be, t->states[i].sid, kgf, kgl, collect_cb, &k);
+		}
+		size_t nkg = (size_t)(kgl - kgf + 1);
+		size_t *start = fl_calloc(nkg + 1, sizeof(size_t));
+		for (size_t j = 0; j < k.n; j++) start[k.v[j].kg - kgf + 1]++;
+		for (size_t g = 1; g <= nkg; g++) start[g] += start[g - 1];
+		kref **order = fl_malloc((k.n ? k.n : 1) * sizeof(kref *));
+		for (size_t j = 0; j < k.n; j++) order[start[k.v[j].kg - kgf]++] = &k.v[j];
+		for (size_t j = 0; j < k.n && !rc; j++) {
+			const kref *e = order[j];
+			const fl_task_state_decl *sd = &t->states[e->si];
+			rc = fl_snap_add_keyed(w, sd->name, sd->kind, e->kg, e->key, e->klen, e->ns, e->nslen, e->uk,
+					       e->uklen, e->val, e->vlen);
+		}
+		free(order);
+		free(start);
+		free(k.v);
+		*bytes = k.bytes;
+		return rc;
+	}
+	count_ctx c = {.sc.w = w};
+	int rc = 0;
+	for (int kg = kgf; kg <= kgl && !rc; kg++) {
+		for (uint32_t i = 0; i < t->nstates && !rc; i++) {
+			c.sc.state = t->states[i].name;
+			c.sc.kind = t->states[i].kind;
+			rc = be->scan(t->be, t->states[i].sid, kg, kg, write_cb, &c);
+		}
+	}
+	*bytes = c.bytes;
+	return rc;
+}
+
+typedef struct timer_ctx {
+	fl_snap_writer *w;
+	const char *uid;
+	int domain;
+} timer_ctx;
+
+static int timer_cb(void *ud, const fl_timer *tm)
+{
+	timer_ctx *c = ud;
+	return fl_snap_add_timer(c->w, c->uid, c->domain, tm->ts, tm->kg, tm->key, tm->klen, tm->ns, tm->nslen);
+}
+
+static int write_opstate(fl_op *op, fl_snap_writer *w)
+{
+	size_t cap = 4096;
+	for (;;) {
+		uint8_t *buf = fl_malloc(cap);
+		flinc_writer fw;
+		flinc_writer_init(&fw, buf, cap);
+		int rc = op->ops->snapshot_state(op, &fw);
+		if ((rc == FLINC_ENOMEM || fw.err) && cap < OPSTATE_MAX) {
+			free(buf);
+			cap *= 4;
+			continue;
+		}
+		if (!rc && fw.err) rc = FLINC_ENOMEM;
+		if (!rc) rc = fl_snap_add_opstate(w, op->node->uid, buf, (size_t)(fw.p - buf));
+		free(buf);
+		return rc;
+	}
+}
+
+void fl_snapshot_take(fl_cpctx *c, fl_task *t, int64_t id)
+{
+	int64_t t0 = fl_mono_ns();
+	const flinc_env *e = t->plan->env;
+	upload *u = fl_calloc(1, sizeof *u);
+	fl_cp_ack_info *a = &u->a;
+	a->attempt = c->attempt;
+	a->id = id;
+	a->vertex = t->vertex->index;
+	a->subtask = t->subtask;
+	a->ended = t->input_ended;
+	a->align_ms = t->input_ended || t->ops[0]->node->kind == FL_NODE_SOURCE
+			      ? 0
+			      : atomic_load(&t->cp_last_align_ns) / 1000000;
+
+	char name[64], dir[PATH_MAX], path[PATH_MAX + 64];
+	fl_snap_file_name(name, sizeof name, t->vertex->id, t->subtask);
+	fl_chk_dir(dir, sizeof dir, c->jobdir, id);
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	fl_snap_header h = {.checkpoint_id = id,
+			    .vertex_id = t->vertex->id,
+			    .subtask = t->subtask,
+			    .parallelism = t->parallelism,
+			    .max_parallelism = e->max_parallelism};
+	snprintf(h.job_id, sizeof h.job_id, "%s", c->job_id);
+	fl_key_group_range(t->subtask, t->parallelism, e->max_parallelism, &h.kg_first, &h.kg_last);
+
+	fl_snap_writer *w = NULL;
+	int rc = fl_snap_writer_open(&w, path, &h, a->err, sizeof a->err);
+	if (!rc) {
+		fl_snap_writer_defer_sync(w);
+		if (t->be) rc = write_keyed(t, w, h.kg_first, h.kg_last, &a->state_size);
+		for (uint32_t j = 0; j < t->nops && !rc; j++) {
+			fl_op *op = t->ops[j];
+			if (!op->keyed) continue;
+			for (int d = 0; d < 2 && !rc; d++) {
+				if (!op->keyed->timers[d]) continue;
+				timer_ctx tc = {w, op->node->uid, d};
+				rc = fl_timers_scan(op->keyed->timers[d], timer_cb, &tc);
+			}
+		}
+		for (uint32_t j = 0; j < t->nops && !rc; j++)
+			if (t->ops[j]->ops->snapshot_state) rc = write_opstate(t->ops[j], w);
+		if (rc) {
+			snprintf(a->err, sizeof a->err, "%s", fl_snap_writer_errmsg(w)[0] ? fl_snap_writer_errmsg(w)
+											: flinc_strerror(rc));
+			fl_snap_writer_abort(w);
+		} else {
+			fl_snap_info info;
+			rc = fl_snap_writer_close(w, &info, a->err, sizeof a->err);
+			if (!rc) {
+				a->file.path = fl_strdup(name);
+				a->file.vertex_id = t->vertex->id;
+				a->file.subtask = t->subtask;
+				a->file.parallelism = t->parallelism;
+				a->file.kg_first = h.kg_first;
+				a->file.kg_last = h.kg_last;
+				a->file.size = info.size;
+				a->file.crc = info.crc;
+				u->path = fl_strdup(path);
+			}
+		}
+	}
+	a->rc = rc;
+	a->sync_ms = (fl_mono_ns() - t0) / 1000000;
+	if (rc)
+		fl_log(FL_LOG_WARN, CP_LOG, "%s (%d/%d) declines checkpoint %lld: %s", t->vertex->name, t->subtask + 1,
+		       t->parallelism, (long long)id, a->err);
+	enqueue(c, u);
+}
+
+/* ---- restore -------------------------------------------------------------- */
+
+/* The operator of t whose uid is `uid` (exactly, or as the prefix of a
+ * state name "<uid>/<name>" when slash is true). */
+static fl_op *op_by_uid(fl_task *t, const char *s, bool slash)
+{
+	for (uint32_t j = 0; j < t->nops; j++) {
+		const char *uid = t->ops[j]->node->uid;
+		size_t n = strlen(uid);
+		if (strncmp(s, uid, n) == 0 && (slash ? s[n] == '/' : s[n] == '\0')) return t->ops[j];
+	}
+	return NULL;
+}
+
+typedef struct rctx {
+	fl_task *t;
+	const char *file;
+	uint64_t entries, timers, opstates;
+	char *err;
+	size_t errcap;
+} rctx;
+
+static int keyed_cb(void *ud, const fl_snap_entry *e)
+{
+	rctx *r = ud;
+	fl_task *t = r->t;
+	fl_op *op = op_by_uid(t, e->state, true);
+	if (!op || !op->keyed) return 0; /* another vertex's (or a dropped operator's) state */
+	uint32_t sid;
+	int rc = fl_task_declare_state(t, e->state, e->kind, &sid);
+	if (rc) {
+		snprintf(r->err, r->errcap, "%s: state '%s' cannot be declared: %s", r->file, e->state,
+			 flinc_strerror(rc));
+		return rc;
+	}
+	fl_skey k = {e->kg, e->klen, e->nslen, e->key, e->ns, fl_key_hash(e->key, e->klen)};
+	if (e->kind == FL_STATE_MAP) rc = t->be_ops->map_put(t->be, sid, &k, e->uk, e->uklen, e->val, e->vlen);
+	else rc = t->be_ops->put(t->be, sid, &k, e->val, e->vlen);
+	if (rc) {
+		snprintf(r->err, r->errcap, "%s: cannot restore an entry of state '%s': %s", r->file, e->state,
+			 flinc_strerror(rc));
+		return rc;
+	}
+	r->entries++;
+	return 0;
+}
+
+static int timer_restore_cb(void *ud, const fl_snap_entry *e)
+{
+	rctx *r = ud;
+	fl_op *op = op_by_uid(r->t, e->op_uid, false);
+	if (!op || !op->keyed || e->domain < 0 || e->domain > 1 || !op->keyed->timers[e->domain]) return 0;
+	fl_timers_add(op->keyed->timers[e->domain], e->ts, e->kg, e->key, e->klen, e->ns, e->nslen);
+	r->timers++;
+	return 0;
+}
+
+static int opstate_cb(void *ud, const fl_snap_entry *e)
+{
+	rctx *r = ud;
+	fl_op *op = op_by_uid(r->t, e->op_uid, false);
+	if (!op || !op->ops->restore_state) return 0;
+	flinc_reader fr;
+	flinc_reader_init(&fr, e->val, e->vlen);
+	int rc = op->ops->restore_state(op, &fr);
+	if (rc || r->t->err) {
+		snprintf(r->err, r->errcap, "%s: operator '%s' could not restore its state: %s", r->file, e->op_uid,
+			 r->t->err ? r->t->errmsg : flinc_strerror(rc));
+		return rc ? rc : r->t->err;
+	}
+	r->opstates++;
+	return 0;
+}
+
+int fl_snapshot_restore(fl_cpctx *c, fl_task *t, char *err, size_t errcap)
+{
+	if (!c || !c->restore) return FLINC_OK;
+	int64_t t0 = fl_mono_ns();
+	const fl_chk_meta *m = fl_restore_meta(c->restore);
+	const flinc_env *e = t->plan->env;
+	int kgf, kgl;
+	fl_key_group_range(t->subtask, t->parallelism, e->max_parallelism, &kgf, &kgl);
+	bool keyed = t->be != NULL, opstates = false;
+	for (uint32_t j = 0; j < t->nops; j++) opstates |= t->ops[j]->ops->restore_state != NULL;
+	rctx r = {.t = t, .err = err, .errcap = errcap};
+	int rc = 0;
+	for (size_t i = 0; i < m->n_files && !rc; i++) {
+		const fl_chk_file *f = &m->files[i];
+		bool overlap = keyed && f->kg_first <= kgl && f->kg_last >= kgf;
+		if (!overlap && !opstates) continue;
+		char path[PATH_MAX];
+		snprintf(path, sizeof path, "%s/%s", fl_restore_dir(c->restore), f->path);
+		r.file = path;
+		fl_snap_reader *rd = NULL;
+		rc = fl_snap_reader_open(&rd, path, FL_SNAP_VERIFY_SECTIONS, err, errcap);
+		if (rc) break;
+		if (overlap) {
+			rc = fl_snap_read_keyed(rd, kgf, kgl, keyed_cb, &r, err, errcap);
+			if (!rc) rc = fl_snap_read_timers(rd, kgf, kgl, NULL, timer_restore_cb, &r, err, errcap);
+		}
+		if (!rc && opstates) rc = fl_snap_read_opstates(rd, NULL, opstate_cb, &r, err, errcap);
+		fl_snap_reader_close(rd);
+	}
+	if (rc) return rc;
+	fl_log(FL_LOG_INFO, CP_LOG,
+	       "%s (%d/%d) restored %llu state entries, %llu timers, %llu operator states from %s %lld in %lld ms",
+	       t->vertex->name, t->subtask + 1, t->parallelism, (unsigned long long)r.entries,
+	       (unsigned long long)r.timers, (unsigned long long)r.opstates, m->is_savepoint ? "savepoint" : "checkpoint",
+	       (long long)m->checkpoint_id, (long long)((fl_mono_ns() - t0) / 1000000));
+	return FLINC_OK;
+}
