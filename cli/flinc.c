@@ -409,8 +409,11 @@ static int cmd_local(int argc, char **argv)
 	local_cp lcp = {0};
 	pthread_mutex_init(&lcp.mu, NULL);
 	if (local_cp_setup(&lcp, &o, e, job)) {
-		local_cp_free(&lcp);
 		fl_exec_destroy(job);
+		local_cp_free(&lcp);
+		fl_env_destroy(e);
+		fl_plugin_close(pl);
+		fl_conf_destroy(o.conf);
 		return 1;
 	}
 	sig_watch w = {.job = job};

@@ -83,6 +83,7 @@ typedef struct fsink {
 	size_t lcap;
 	part_list rolled;  /* closed since the last flush, still .inprogress */
 	part_list pending; /* renamed to pending-<ckpt>, not committed yet */
+	bool ledger;       /* checkpointed: record which checkpoint committed each part */
 } fsink;
 
 /* ---- names -------------------------------------------------------------- */
@@ -202,6 +203,75 @@ static int sync_dir(flinc_ctx *c, fsink *s)
 	return FLINC_OK;
 }
 
+/* The commit ledger ".commits-<subtask>": one line "<seq> <ckpt>" per part
+ * file committed by checkpoint <ckpt>, appended and synced before the
+ * rename. A restore from checkpoint r removes the committed parts of
+ * checkpoints after r (they are replayed), which happens when the newest
+ * checkpoint turned out unusable and an older one is restored. */
+static void name_ledger(char *b, uint64_t subtask)
+{
+	snprintf(b, NAME_MAX_LEN, ".commits-%" PRIu64, subtask);
+}
+
+static int ledger_add(flinc_ctx *c, fsink *s, uint64_t sub, uint64_t seq, int64_t ckpt)
+{
+	if (!s->ledger) return FLINC_OK;
+	char name[NAME_MAX_LEN], line[64];
+	name_ledger(name, sub);
+	int fd = openat(s->dirfd, name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0) return fail_io(c, s, "open", name);
+	int n = snprintf(line, sizeof line, "%" PRIu64 " %" PRId64 "\n", seq, ckpt);
+	bool ok = write(fd, line, (size_t)n) == n && fdatasync(fd) == 0;
+	close(fd);
+	return ok ? FLINC_OK : fail_io(c, s, "append to", name);
+}
+
+/* Drop the parts of subtask `sub` committed by checkpoints after `restored`. */
+static int ledger_truncate(flinc_ctx *c, fsink *s, uint64_t sub, int64_t restored)
+{
+	char name[NAME_MAX_LEN], tmp[NAME_MAX_LEN + 8];
+	name_ledger(name, sub);
+	int fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) return errno == ENOENT ? FLINC_OK : fail_io(c, s, "open", name);
+	FILE *f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return fail_io(c, s, "read", name);
+	}
+	char *keep = NULL;
+	size_t klen = 0;
+	FILE *k = open_memstream(&keep, &klen);
+	uint64_t seq;
+	int64_t ckpt;
+	int rc = FLINC_OK, dropped = 0;
+	while (rc == FLINC_OK && fscanf(f, "%" SCNu64 " %" SCNd64, &seq, &ckpt) == 2) {
+		if (ckpt <= restored) {
+			fprintf(k, "%" PRIu64 " %" PRId64 "\n", seq, ckpt);
+			continue;
+		}
+		char pname[NAME_MAX_LEN];
+		name_committed(pname, (int)sub, seq);
+		if (unlinkat(s->dirfd, pname, 0) != 0 && errno != ENOENT) rc = fail_io(c, s, "remove", pname);
+		dropped++;
+	}
+	fclose(f);
+	fclose(k);
+	if (rc == FLINC_OK && dropped) {
+		snprintf(tmp, sizeof tmp, "%s.tmp", name);
+		int t = openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (t < 0 || write(t, keep, klen) != (ssize_t)klen || fdatasync(t) != 0) rc = fail_io(c, s, "write", tmp);
+		if (t >= 0) close(t);
+		if (rc == FLINC_OK && renameat(s->dirfd, tmp, s->dirfd, name) != 0) rc = fail_io(c, s, "rename", tmp);
+		if (rc == FLINC_OK)
+			fl_log(FL_LOG_WARN, "file-sink",
+			       "output %s: removed %d part(s) of subtask %" PRIu64
+			       " committed after checkpoint %" PRId64 " (they are written again from it)",
+			       s->conf->dir, dropped, sub, restored);
+	}
+	free(keep);
+	return rc;
+}
+
 static int write_out(flinc_ctx *c, fsink *s)
 {
 	if (s->blen == 0) return FLINC_OK;
@@ -273,7 +343,8 @@ static int recover_leftovers(flinc_ctx *c, fsink *s, int64_t restored, uint64_t 
 			if (ckpt <= restored) {
 				char to[NAME_MAX_LEN];
 				name_committed(to, (int)sub, seq);
-				if (renameat(s->dirfd, de->d_name, s->dirfd, to) != 0 && errno != ENOENT)
+				rc = ledger_add(c, s, sub, seq, ckpt);
+				if (rc == FLINC_OK && renameat(s->dirfd, de->d_name, s->dirfd, to) != 0 && errno != ENOENT)
 					rc = fail_io(c, s, "commit", de->d_name);
 			} else if (unlinkat(s->dirfd, de->d_name, 0) != 0 && errno != ENOENT) {
 				rc = fail_io(c, s, "remove", de->d_name);
@@ -282,6 +353,19 @@ static int recover_leftovers(flinc_ctx *c, fsink *s, int64_t restored, uint64_t 
 	}
 	if (rc == FLINC_OK && errno) rc = fail_io(c, s, "list", ".");
 	closedir(d);
+	/* Ledgers of this subtask's indices: this one, and for subtask 0 the
+	 * ones beyond the parallelism. */
+	if (rc == FLINC_OK && restored >= 0 && (d = fdopendir(dup(s->dirfd)))) {
+		rewinddir(d); /* the dup shares the offset the listing above moved */
+		while (rc == FLINC_OK && (de = readdir(d))) {
+			uint64_t sub;
+			if (strncmp(de->d_name, ".commits-", 9) != 0 || sscanf(de->d_name + 9, "%" SCNu64, &sub) != 1)
+				continue;
+			if (sub == (uint64_t)s->subtask || (s->subtask == 0 && sub >= (uint64_t)p))
+				rc = ledger_truncate(c, s, sub, restored);
+		}
+		closedir(d);
+	}
 	return rc == FLINC_OK ? sync_dir(c, s) : rc;
 }
 
@@ -317,6 +401,7 @@ static int fsink_open(flinc_ctx *c, void *local)
 	bool any = false;
 	/* Pending files of checkpoints <= the restored one commit, later
 	 * ones go; without checkpointing (-1) they are left alone. */
+	s->ledger = flinc_ctx_restored_checkpoint(c) >= 0;
 	int rc = recover_leftovers(c, s, flinc_ctx_restored_checkpoint(c), &max_seq, &any);
 	if (rc) return rc;
 	s->seq = any ? max_seq + 1 : 0;
@@ -421,6 +506,8 @@ static int fsink_commit(flinc_ctx *c, void *local, int64_t ckpt)
 		char from[NAME_MAX_LEN], to[NAME_MAX_LEN];
 		name_pending(from, s->subtask, pt.seq, pt.ckpt);
 		name_committed(to, s->subtask, pt.seq);
+		int lrc = ledger_add(c, s, (uint64_t)s->subtask, pt.seq, pt.ckpt);
+		if (lrc) return lrc;
 		if (renameat(s->dirfd, from, s->dirfd, to) != 0) {
 			/* committed already (a repeated commit) is fine */
 			struct stat st;
