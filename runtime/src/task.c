@@ -325,6 +325,8 @@ static void handle_mail(fl_task *t)
 		int64_t id = mail[i].id;
 		if (mail[i].kind == MAIL_TRIGGER && takes && id > atomic_load(&t->cp_last_id)) {
 			take_checkpoint(t, id);
+		} else if (mail[i].kind == MAIL_TRIGGER) {
+			if (id > t->cp_ignored) t->cp_ignored = id;
 		} else if (mail[i].kind == MAIL_COMPLETE) {
 			commit_checkpoint(t, id);
 		} else if (mail[i].kind == MAIL_FINAL) {
@@ -665,6 +667,10 @@ static void await_final(fl_task *t)
 {
 	t->input_ended = true;
 	atomic_store(&t->awaiting_final, 1);
+	/* A checkpoint triggered while this task ran, whose barriers can no
+	 * longer come (the sources ended first): take it now, as ended, or it
+	 * would only time out. */
+	if (t->cp_ignored > atomic_load(&t->cp_last_id) && t->cp_ignored > t->cp_id) take_checkpoint(t, t->cp_ignored);
 	while (!canceled(t) && !t->final_done && !t->err) {
 		uint32_t ticket = fl_notify_ticket(&t->notify);
 		if (atomic_load(&t->mail_pending)) {

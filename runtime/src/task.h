@@ -130,6 +130,7 @@ struct fl_task {
 	 * complete with `final` (its sinks commit then), answering triggers
 	 * meanwhile. */
 	struct fl_cpctx *cpx;
+	int64_t cp_ignored; /* newest trigger a running non-source task left to its barriers */
 	bool input_ended;
 	bool final_done;
 	_Atomic int awaiting_final;
