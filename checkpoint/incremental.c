@@ -778,18 +778,6 @@ out:
 
 /* ---- garbage collection ------------------------------------------------------------ */
 
-static void logf_(fl_chk_log_fn log, void *ud, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void logf_(fl_chk_log_fn log, void *ud, const char *fmt, ...)
-{
-	if (!log)
-		return;
-	char line[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	log(ud, line);
-}
 
 typedef struct gc_ctx {
 	const char *jobdir;
@@ -852,7 +840,7 @@ static int gc_dir(gc_ctx *g, int fd, const char *rel, bool *empty)
 					 strerror(errno));
 				break;
 			}
-			logf_(g->log, g->logud, "removing empty shared folder %s/%s", g->jobdir, sub);
+			fl__chk_logf(g->log, g->logud, "removing empty shared folder %s/%s", g->jobdir, sub);
 			continue;
 		}
 		char *key = sub;
@@ -867,7 +855,7 @@ static int gc_dir(gc_ctx *g, int fd, const char *rel, bool *empty)
 		}
 		g->files++;
 		g->bytes += (uint64_t)st.st_size;
-		logf_(g->log, g->logud, "removing shared file %s/%s (%lld bytes): no completed checkpoint uses it",
+		fl__chk_logf(g->log, g->logud, "removing shared file %s/%s (%lld bytes): no completed checkpoint uses it",
 		      g->jobdir, sub, (long long)st.st_size);
 	}
 	if (!rc && errno)
@@ -934,7 +922,7 @@ int fl_incr_gc(const char *jobdir, fl_chk_log_fn log, void *logud, char *err, si
 	bool empty;
 	rc = gc_dir(&g, sfd, "shared", &empty);
 	if (!rc)
-		logf_(log, logud, "shared files of %s: removed %" PRIu64 " (%" PRIu64 " bytes), %" PRIu64
+		fl__chk_logf(log, logud, "shared files of %s: removed %" PRIu64 " (%" PRIu64 " bytes), %" PRIu64
 		      " in use by completed checkpoints", jobdir, g.files, g.bytes, g.kept);
 out:
 	for (size_t i = 0; i < g.nkeep; i++)

@@ -447,8 +447,7 @@ int fl_chk_list(const char *jobdir, int64_t **ids, size_t *n, char *err, size_t 
 	return 0;
 }
 
-static void logf_(fl_chk_log_fn log, void *ud, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void logf_(fl_chk_log_fn log, void *ud, const char *fmt, ...)
+void fl__chk_logf(fl_chk_log_fn log, void *ud, const char *fmt, ...)
 {
 	if (!log)
 		return;
@@ -484,12 +483,12 @@ int fl_chk_latest(const char *jobdir, int64_t below, fl_chk_check level, int64_t
 			char mp[4200];
 			snprintf(mp, sizeof(mp), "%s/" FL_CHK_METADATA, dir);
 			if (access(mp, F_OK) < 0) {
-				logf_(log, logud, "checkpoint %s has no _metadata (incomplete); trying the previous one",
+				fl__chk_logf(log, logud, "checkpoint %s has no _metadata (incomplete); trying the previous one",
 				      dir);
 				continue;
 			}
 		}
-		logf_(log, logud, "checkpoint %s is unusable: %s; falling back to the previous completed checkpoint",
+		fl__chk_logf(log, logud, "checkpoint %s is unusable: %s; falling back to the previous completed checkpoint",
 		      dir, why);
 	}
 	free(ids);
@@ -540,7 +539,7 @@ int fl_chk_retain(const char *jobdir, int keep, fl_chk_log_fn log, void *logud, 
 		}
 		if (!complete[i] && ids[i] > newest)
 			continue; /* may be in progress */
-		logf_(log, logud, "removing %s checkpoint %s (retaining %d)", complete[i] ? "old" : "incomplete", dir,
+		fl__chk_logf(log, logud, "removing %s checkpoint %s (retaining %d)", complete[i] ? "old" : "incomplete", dir,
 		      keep);
 		rc = chk_remove(dir, err, errcap);
 	}

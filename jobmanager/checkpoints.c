@@ -63,43 +63,43 @@ static jm_job *live_job(jm_cp_ud *u, int attempt)
 	return job;
 }
 
+/* A coordinator callback's message to the task managers of the job's
+ * attempt, if that attempt still runs. */
+static void to_attempt(jm_cp_ud *u, int attempt, Flinc__Envelope *env)
+{
+	pthread_mutex_lock(&u->j->mu);
+	jm_job *job = live_job(u, attempt);
+	if (job) to_job_tms(u->j, job, env);
+	pthread_mutex_unlock(&u->j->mu);
+}
+
 static void cb_trigger(void *ud, int attempt, int64_t id, int64_t ts, bool savepoint)
 {
 	jm_cp_ud *u = ud;
-	pthread_mutex_lock(&u->j->mu);
-	jm_job *job = live_job(u, attempt);
-	if (job) {
-		Flinc__TriggerCheckpoint m = FLINC__TRIGGER_CHECKPOINT__INIT;
-		m.job_id = job->jid;
-		m.attempt = attempt;
-		m.checkpoint_id = id;
-		m.timestamp = ts;
-		m.savepoint = savepoint;
-		Flinc__Envelope env = FLINC__ENVELOPE__INIT;
-		env.body_case = FLINC__ENVELOPE__BODY_TRIGGER;
-		env.trigger = &m;
-		to_job_tms(u->j, job, &env);
-	}
-	pthread_mutex_unlock(&u->j->mu);
+	Flinc__TriggerCheckpoint m = FLINC__TRIGGER_CHECKPOINT__INIT;
+	m.job_id = u->jid;
+	m.attempt = attempt;
+	m.checkpoint_id = id;
+	m.timestamp = ts;
+	m.savepoint = savepoint;
+	Flinc__Envelope env = FLINC__ENVELOPE__INIT;
+	env.body_case = FLINC__ENVELOPE__BODY_TRIGGER;
+	env.trigger = &m;
+	to_attempt(u, attempt, &env);
 }
 
 static void cb_complete(void *ud, int attempt, int64_t id, bool final)
 {
 	jm_cp_ud *u = ud;
-	pthread_mutex_lock(&u->j->mu);
-	jm_job *job = live_job(u, attempt);
-	if (job) {
-		Flinc__NotifyCheckpointComplete m = FLINC__NOTIFY_CHECKPOINT_COMPLETE__INIT;
-		m.job_id = job->jid;
-		m.attempt = attempt;
-		m.checkpoint_id = id;
-		m.final = final;
-		Flinc__Envelope env = FLINC__ENVELOPE__INIT;
-		env.body_case = FLINC__ENVELOPE__BODY_CHECKPOINT_COMPLETE;
-		env.checkpoint_complete = &m;
-		to_job_tms(u->j, job, &env);
-	}
-	pthread_mutex_unlock(&u->j->mu);
+	Flinc__NotifyCheckpointComplete m = FLINC__NOTIFY_CHECKPOINT_COMPLETE__INIT;
+	m.job_id = u->jid;
+	m.attempt = attempt;
+	m.checkpoint_id = id;
+	m.final = final;
+	Flinc__Envelope env = FLINC__ENVELOPE__INIT;
+	env.body_case = FLINC__ENVELOPE__BODY_CHECKPOINT_COMPLETE;
+	env.checkpoint_complete = &m;
+	to_attempt(u, attempt, &env);
 }
 
 static void cb_too_many(void *ud, int attempt, const char *why)
@@ -269,7 +269,6 @@ void jm_cp_started_locked(jm *j, jm_job *job)
 		for (int i = 0; i < job->v[k].parallelism; i++) t[n++] = (fl_coord_task){job->v[k].index, i};
 	fl_coord_start(job->coord, job->attempt, t, n);
 	free(t);
-	job->final_requested = false;
 }
 
 void jm_cp_stopped_locked(jm_job *job, const char *why)
@@ -279,9 +278,7 @@ void jm_cp_stopped_locked(jm_job *job, const char *why)
 
 void jm_cp_all_ended_locked(jm_job *job)
 {
-	if (!job->coord || job->final_requested) return;
-	job->final_requested = true;
-	fl_coord_request_final(job->coord);
+	if (job->coord) fl_coord_request_final(job->coord); /* idempotent until the attempt stops */
 }
 
 bool jm_restart_allowed_locked(jm_job *job, int64_t *delay_ms)
@@ -338,7 +335,6 @@ void jm_restart_prepare_locked(jm *j, jm_job *job)
 	job->restarts++;
 	job->restart_at = 0;
 	job->restart_pending = false;
-	job->final_requested = false;
 	for (uint32_t k = 0; k < job->nv; k++) {
 		jm_vertex *v = &job->v[k];
 		for (int i = 0; i < v->parallelism; i++) {

@@ -158,7 +158,6 @@ typedef struct jm_job {
 	struct jm_cp_ud *cpud;      /* the coordinator callbacks' context */
 	char *jobdir;               /* <state.checkpoints.dir>/<jid> */
 	char *restore_path;         /* the next deployment restores from it; NULL: fresh */
-	bool final_requested;
 
 	/* Restarts (restart-strategy). */
 	int restart_kind;           /* JM_RESTART_* */
