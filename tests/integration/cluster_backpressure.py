@@ -12,13 +12,18 @@ and sink 1 on the other, and the rebalance sends half of every source's
 records to the other task manager over the network, half locally):
 
   phase 1  each sink subtask takes 1 ms per record for its first
-           --slow-records (default 3000) records: about 2000 records/s in
+           --slow-records (default 5000) records: about 2000 records/s in
            all. Checked: during this phase the records the source emitted
            minus those the sink took (records in flight) stay under
            --inflight-bound (default 200,000; the exchange buffers, 2x2
            channels x 8 buffers x 32 kB at ~50 bytes a record, hold about
            21,000, and ~23,000 were measured), and the source's rate over the
-           last second of the phase is within 20% (+500/s) of the sink's.
+           last 3 seconds of the phase is within 20% (+1000/s) of the sink's.
+           The window is long because the source moves in bursts of whole
+           32 kB buffers (~650 records) as credit returns, and a loaded
+           machine (sanitizer builds, tests in parallel) stalls it and lets
+           it catch up: one second measured 4072/s against 1789/s once. An
+           unthrottled source would run at the baseline's millions a second.
   phase 2  then each sink subtask sleeps 1 ms every --sleep-every (default
            100) records: at most 2 x 100,000 records/s, until all --count
            (default 10,000,000) records passed. Checked: over the middle of
@@ -130,7 +135,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", required=True)
     ap.add_argument("--count", type=int, default=10_000_000)
-    ap.add_argument("--slow-records", type=int, default=3000, help="per sink subtask, 1 ms each")
+    ap.add_argument("--slow-records", type=int, default=5000, help="per sink subtask, 1 ms each")
     ap.add_argument("--sleep-every", type=int, default=100, help="phase 2: 1 ms every M records")
     ap.add_argument("--inflight-bound", type=int, default=200_000)
     ap.add_argument("--rss-bound-mb", type=int, default=64)
@@ -205,13 +210,21 @@ def main():
         if phase1_end is None:
             chk.fail("phase 1: the sink did not get through its slow records within 120 s")
         else:
-            a1, b1 = sampler.at(phase1_end - 1.0), sampler.at(phase1_end)
+            a1, b1 = sampler.at(phase1_end - 3.0), sampler.at(phase1_end)
             src_r, snk_r = rate(a1, b1)
-            print("phase 1 (1 ms per record): over the last second source %.0f/s, sink %.0f/s; "
+            trace, next_t = [], 0.0
+            for t, src, snk in sampler.samples:
+                if t > phase1_end:
+                    break
+                if t >= next_t and snk > 0:
+                    trace.append("%.1fs %d/%d" % (t, src, snk))
+                    next_t = t + 0.5
+            print("phase 1 source/sink counts: %s" % ", ".join(trace))
+            print("phase 1 (1 ms per record): over the last 3 s source %.0f/s, sink %.0f/s; "
                   "max records in flight %d" % (src_r, snk_r, max_inflight), flush=True)
             chk.ok(max_inflight <= a.inflight_bound, "phase 1: records in flight stay <= %d" % a.inflight_bound,
                    max_inflight)
-            chk.ok(src_r <= snk_r * 1.2 + 500, "phase 1: the source is slowed to the sink's pace",
+            chk.ok(src_r <= snk_r * 1.2 + 1000, "phase 1: the source is slowed to the sink's pace",
                    "source %.0f/s, sink %.0f/s" % (src_r, snk_r))
 
         # phase 2: until the job ends

@@ -15,8 +15,8 @@
  * With --progress DIR every source subtask keeps DIR/source-<i> and every
  * sink subtask DIR/sink-<i> up to date: one fixed-width line
  * "<count> <sum of indices> <r|f>\n" ('f' once the subtask is done),
- * rewritten in place every few thousand records (every 100 while the sink
- * is slow), so a test can watch the rates from outside the cluster and
+ * rewritten in place every few thousand records (every 100 or 128 while
+ * the sink is slow), so a test can watch the rates from outside the cluster and
  * check at the end that nothing was lost or duplicated. A payload that
  * does not match its index fails the job.
  */
@@ -138,7 +138,10 @@ static int src_run(flinc_ctx *c, void *local, uint32_t budget)
 		flinc_emit(c, &r);
 		l->sum += l->next;
 		l->next += l->step;
-		if ((++l->emitted & 4095) == 0) progress_write(l->fd, l->emitted, l->sum, false);
+		/* fine-grained while the sink is still slow (the test measures
+		 * the source's rate over seconds there), coarse afterwards */
+		uint64_t mask = l->emitted < 8 * o->slow_records + 65536 ? 127 : 4095;
+		if ((++l->emitted & mask) == 0) progress_write(l->fd, l->emitted, l->sum, false);
 	}
 	return FLINC_SOURCE_MORE;
 }
