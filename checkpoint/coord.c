@@ -31,6 +31,7 @@
 #include <flinc/flinc.h>
 
 #include "coord.h"
+#include "incremental.h"
 #include "util.h"
 
 #define LOGC "checkpoint"
@@ -227,6 +228,7 @@ static void pending_free(pending *p)
 		return;
 	for (size_t i = 0; i < p->ntasks; i++) {
 		free(p->acks[i].file.path);
+		free(p->acks[i].file.native);
 		free_strv(p->acks[i].shared, p->acks[i].n_shared);
 	}
 	free(p->acks);
@@ -668,6 +670,7 @@ void fl_coord_acknowledge(fl_coord *c, const fl_coord_ack *a)
 	r->ended = a->ended;
 	r->file = a->file;
 	r->file.path = a->file.path ? fl_strdup(a->file.path) : NULL;
+	r->file.native = a->file.path && a->file.native ? fl_strdup(a->file.native) : NULL;
 	if (a->n_shared && a->shared) {
 		r->shared = fl_calloc(a->n_shared, sizeof(char *));
 		for (size_t k = 0; k < a->n_shared; k++)
@@ -680,7 +683,9 @@ void fl_coord_acknowledge(fl_coord *c, const fl_coord_ack *a)
 	h->latest_ack_ts = fl_now_ms();
 	h->e2e_ms = h->latest_ack_ts - h->trigger_ts;
 	h->state_size += a->state_size;
-	if (r->file.path)
+	if (a->checkpointed_size)
+		h->checkpointed_size += a->checkpointed_size;
+	else if (r->file.path)
 		h->checkpointed_size += r->file.size;
 	if (a->align_ms > h->align_ms)
 		h->align_ms = a->align_ms;
@@ -1016,9 +1021,9 @@ static int write_savepoint(fl_coord *c, const pending *p, const char *chkdir, in
 			   char *err, size_t errcap)
 {
 	for (size_t i = 0; i < p->ntasks; i++)
-		if (p->acks[i].n_shared)
-			return cerr(err, errcap, FLINC_EINVAL, "savepoints must be self-contained, but task %u.%d "
-				    "lists %zu shared files", p->tasks[i].vertex,
+		if (p->acks[i].n_shared || p->acks[i].file.native)
+			return cerr(err, errcap, FLINC_EINVAL, "savepoints must be self-contained and canonical, but "
+				    "task %u.%d wrote a native checkpoint (%zu shared files)", p->tasks[i].vertex,
 				    p->tasks[i].subtask, p->acks[i].n_shared);
 	char spdir[PATH_CAP];
 	fl_savepoint_dir(spdir, sizeof(spdir), p->sp->target, c->job_id);
@@ -1070,6 +1075,11 @@ static void handle_complete(fl_coord *c)
 			if (fl_chk_retain(c->jobdir, c->retain, log_line, NULL, why, sizeof(why)))
 				fl_log(FL_LOG_WARN, LOGC, "job %s: retention after checkpoint %" PRId64 " failed: %s",
 				       c->job_id, p->id, why);
+			/* no checkpoint is being written while c->cur is p: the
+			 * files of shared/ that no retained one lists can go */
+			else if (fl_incr_gc(c->jobdir, NULL, NULL, why, sizeof(why)))
+				fl_log(FL_LOG_WARN, LOGC, "job %s: removing unused shared files after checkpoint %" PRId64
+				       " failed: %s", c->job_id, p->id, why);
 		}
 	}
 
@@ -1105,7 +1115,8 @@ static void handle_complete(fl_coord *c)
 	bool call_complete = (!p->sp || p->sp->commit) && c->running && c->attempt == p->attempt;
 	if (call_complete && final && c->final_state != FINAL_NONE)
 		c->final_state = FINAL_DONE;
-	int64_t bytes = (int64_t)h->checkpointed_size, ms = h->e2e_ms;
+	int64_t bytes = (int64_t)h->checkpointed_size, full = (int64_t)h->state_size, ms = h->e2e_ms;
+	int64_t align = h->align_ms;
 	char *ext = fl_strdup(h->external_path);
 	hist_push(c, h);
 	unlock(c);
@@ -1114,7 +1125,8 @@ static void handle_complete(fl_coord *c)
 		fl_log(FL_LOG_INFO, LOGC, "Savepoint %" PRId64 " of job %s written to %s.", p->id, c->job_id, ext);
 	else
 		fl_log(FL_LOG_INFO, LOGC, "Completed checkpoint %" PRId64 " for job %s (%" PRId64 " bytes, %" PRId64
-		       " ms).", p->id, c->job_id, bytes, ms);
+		       " ms; state %" PRId64 " bytes, alignment %" PRId64 " ms).", p->id, c->job_id, bytes, ms, full,
+		       align);
 	if (call_complete)
 		c->ops.complete(c->ops.ud, p->attempt, p->id, final);
 	else if (!p->sp || p->sp->commit)

@@ -103,6 +103,8 @@ typedef struct fl_coord_ack {
 	const char *const *shared; /* files under <jobdir> this snapshot uses (incremental), copied */
 	size_t n_shared;
 	uint64_t state_size;   /* bytes of state this task snapshotted */
+	uint64_t checkpointed_size; /* bytes it wrote for this checkpoint (incremental: the new
+				     * ones); 0: file.size */
 	int64_t align_ms, sync_ms, async_ms;
 } fl_coord_ack;
 

@@ -213,6 +213,11 @@ typedef struct fl_chk_file {
 	int kg_first, kg_last;
 	uint64_t size;
 	uint32_t crc;          /* fl_snap_info.crc */
+	/* NULL, or the folder (relative to the checkpoint folder) of the
+	 * subtask's native RocksDB checkpoint (checkpoint/incremental.h): its
+	 * keyed state is there, not in the snapshot file, which then holds its
+	 * timers and operator states only. Never in a savepoint. */
+	char *native;
 } fl_chk_file;
 
 typedef struct fl_chk_meta {

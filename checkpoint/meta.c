@@ -141,10 +141,13 @@ static json_t *meta_to_json(const fl_chk_meta *m)
 	for (size_t i = 0; i < m->n_files; i++) {
 		const fl_chk_file *f = &m->files[i];
 		snprintf(vx, sizeof(vx), "%016" PRIx64, f->vertex_id);
-		json_array_append_new(files, json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:I}", "path", f->path,
-						       "vertex", vx, "subtask", f->subtask, "parallelism",
-						       f->parallelism, "kg_first", f->kg_first, "kg_last", f->kg_last,
-						       "size", (json_int_t)f->size, "crc32c", (json_int_t)f->crc));
+		json_t *jf = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:I}", "path", f->path, "vertex", vx,
+				       "subtask", f->subtask, "parallelism", f->parallelism, "kg_first", f->kg_first,
+				       "kg_last", f->kg_last, "size", (json_int_t)f->size, "crc32c",
+				       (json_int_t)f->crc);
+		if (jf && f->native)
+			json_object_set_new(jf, "native", json_string(f->native));
+		json_array_append_new(files, jf);
 	}
 	json_object_set_new(o, "files", files);
 	for (size_t i = 0; i < m->n_shared; i++)
@@ -161,10 +164,15 @@ int fl_chk_meta_write(const char *dir, const fl_chk_meta *m, char *err, size_t e
 	if (!memchr(m->job_id, 0, sizeof(m->job_id)) || !memchr(m->backend, 0, sizeof(m->backend)) ||
 	    m->checkpoint_id < 0 || m->max_parallelism < 1 || m->max_parallelism > FL_SNAP_MAX_KG)
 		return ERR(FLINC_EINVAL, "%s: invalid metadata (job id, checkpoint id or max parallelism)", path);
-	for (size_t i = 0; i < m->n_files; i++)
+	for (size_t i = 0; i < m->n_files; i++) {
 		if (!path_safe(m->files[i].path))
 			return ERR(FLINC_EINVAL, "%s: file path '%s' is not relative to the checkpoint folder", path,
 				   m->files[i].path ? m->files[i].path : "(null)");
+		if (m->files[i].native && (m->is_savepoint || !path_safe(m->files[i].native)))
+			return ERR(FLINC_EINVAL, "%s: native folder '%s' %s", path, m->files[i].native,
+				   m->is_savepoint ? "in a savepoint (savepoints are canonical)"
+						   : "is not relative to the checkpoint folder");
+	}
 	if (m->is_savepoint && m->n_shared)
 		return ERR(FLINC_EINVAL, "%s: a savepoint must be self-contained (it lists %zu shared files)", path,
 			   m->n_shared);
@@ -213,8 +221,10 @@ void fl_chk_meta_free(fl_chk_meta *m)
 	for (size_t i = 0; i < m->n_operators; i++)
 		free(m->operators[i]);
 	free(m->operators);
-	for (size_t i = 0; i < m->n_files; i++)
+	for (size_t i = 0; i < m->n_files; i++) {
 		free(m->files[i].path);
+		free(m->files[i].native);
+	}
 	free(m->files);
 	for (size_t i = 0; i < m->n_shared; i++)
 		free(m->shared[i]);
@@ -333,6 +343,16 @@ int fl_chk_meta_read(const char *dir, fl_chk_meta *m, char *err, size_t errcap)
 			return ERR(FLINC_ENOMEM, "%s: out of memory", path);
 		}
 		m->n_files = i + 1;
+		json_t *jn = json_object_get(f, "native");
+		if (jn && (!json_is_string(jn) || !path_safe(json_string_value(jn)) || m->is_savepoint)) {
+			why = "a native folder is not a relative path inside the folder (or is in a savepoint)";
+			goto bad;
+		}
+		if (jn && !(cf->native = strdup(json_string_value(jn)))) {
+			json_decref(o);
+			fl_chk_meta_free(m);
+			return ERR(FLINC_ENOMEM, "%s: out of memory", path);
+		}
 		cf->vertex_id = vid;
 		cf->subtask = (int)sub;
 		cf->parallelism = (int)par;
@@ -389,6 +409,12 @@ int fl_chk_validate(const char *dir, fl_chk_check level, char *err, size_t errca
 				 "match _metadata", path, (long long)h->checkpoint_id, h->subtask, h->kg_first,
 				 h->kg_last, h->max_parallelism);
 		fl_snap_reader_close(r);
+		if (!rc && f->native) {
+			snprintf(path, sizeof(path), "%s/%s/%s", dir, f->native, "SHARED");
+			if (access(path, R_OK) < 0)
+				rc = ERR(errno == ENOENT ? FLINC_ENOENT : FLINC_EIO,
+					 "%s: the native checkpoint's list of shared files: %s", path, strerror(errno));
+		}
 	}
 	/* shared files are relative to the job folder, the checkpoint's parent */
 	for (size_t i = 0; i < m.n_shared && !rc; i++) {

@@ -238,10 +238,10 @@ typedef struct local_cp {
 
 static void lcp_trigger(void *ud, int attempt, int64_t id, int64_t ts, bool savepoint)
 {
-	(void)attempt, (void)ts, (void)savepoint;
+	(void)attempt, (void)ts;
 	local_cp *l = ud;
 	pthread_mutex_lock(&l->mu);
-	if (l->live) fl_exec_trigger(l->x, id);
+	if (l->live) fl_exec_trigger(l->x, id, savepoint);
 	pthread_mutex_unlock(&l->mu);
 }
 
@@ -272,8 +272,10 @@ static void lcp_ack(void *ud, const fl_cp_ack_info *a)
 		return;
 	}
 	fl_coord_ack ack = {.attempt = a->attempt, .id = a->id, .vertex = a->vertex, .subtask = a->subtask,
-			    .ended = a->ended, .file = a->file, .state_size = a->state_size, .align_ms = a->align_ms,
-			    .sync_ms = a->sync_ms, .async_ms = a->async_ms};
+			    .ended = a->ended, .file = a->file, .shared = (const char *const *)a->shared,
+			    .n_shared = a->n_shared, .state_size = a->state_size,
+			    .checkpointed_size = a->checkpointed_size, .align_ms = a->align_ms, .sync_ms = a->sync_ms,
+			    .async_ms = a->async_ms};
 	fl_coord_acknowledge(l->coord, &ack);
 }
 

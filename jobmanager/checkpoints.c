@@ -370,10 +370,11 @@ const char *jm_cp_ack(jm *j, const Flinc__AcknowledgeCheckpoint *a)
 					    .subtask = a->subtask, .ended = a->ended,
 					    .file = {.path = a->path, .vertex_id = a->vertex_id, .subtask = a->subtask,
 						     .parallelism = a->parallelism, .kg_first = a->kg_first,
-						     .kg_last = a->kg_last, .size = a->size, .crc = a->crc},
+						     .kg_last = a->kg_last, .size = a->size, .crc = a->crc,
+						     .native = a->native && *a->native ? a->native : NULL},
 					    .shared = (const char *const *)a->shared, .n_shared = a->n_shared,
-					    .state_size = a->state_size, .align_ms = a->align_ms, .sync_ms = a->sync_ms,
-					    .async_ms = a->async_ms};
+					    .state_size = a->state_size, .checkpointed_size = a->checkpointed_size,
+					    .align_ms = a->align_ms, .sync_ms = a->sync_ms, .async_ms = a->async_ms};
 			fl_coord_acknowledge(job->coord, &ack);
 		}
 	}

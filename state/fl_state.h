@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FL_BACKEND_VERSION 3u /* 2: native_checkpoint, native_restore; 3: flags */
+#define FL_BACKEND_VERSION 4u /* 2: native_checkpoint, native_restore; 3: flags; 4: state_at */
 
 /* fl_backend_ops.flags */
 #define FL_BACKEND_STABLE_SCAN 1u /* pointers passed to scan callbacks stay valid until
@@ -147,6 +147,12 @@ typedef struct fl_backend_ops {
 
 	/* ---- appended in version 3 ----------------------------------------- */
 	uint32_t flags; /* FL_BACKEND_* */
+
+	/* ---- appended in version 4 ----------------------------------------- */
+	/* The name and kind of state sid (ids are dense from 0: iterate until
+	 * FLINC_ENOENT), e.g. to copy every state of an instance restored
+	 * natively into another. *name stays valid until close. */
+	int (*state_at)(void *be, uint32_t sid, const char **name, fl_state_kind *kind);
 } fl_backend_ops;
 
 /* The built-in backends. */

@@ -1063,6 +1063,16 @@ static size_t mem_count(void *be, uint32_t sid)
 	return s ? s->t.n : 0;
 }
 
+static int mem_state_at(void *be, uint32_t sid, const char **name, fl_state_kind *kind)
+{
+	mem_be *b = be;
+	if (sid >= b->nstates)
+		return FLINC_ENOENT;
+	*name = b->states[sid].name;
+	*kind = b->states[sid].kind;
+	return FLINC_OK;
+}
+
 const fl_backend_ops fl_backend_memory = {
 	.version = FL_BACKEND_VERSION,
 	.name = "hashmap",
@@ -1082,4 +1092,5 @@ const fl_backend_ops fl_backend_memory = {
 	.scan = mem_scan,
 	.count = mem_count,
 	.flags = FL_BACKEND_STABLE_SCAN,
+	.state_at = mem_state_at,
 };

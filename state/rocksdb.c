@@ -1702,6 +1702,16 @@ fail:
 	return rc;
 }
 
+static int rdb_state_at(void *be, uint32_t sid, const char **name, fl_state_kind *kind)
+{
+	rdb_be *b = be;
+	if (sid >= b->nstates)
+		return FLINC_ENOENT;
+	*name = b->states[sid].name;
+	*kind = b->states[sid].kind;
+	return FLINC_OK;
+}
+
 const fl_backend_ops fl_backend_rocksdb = {
 	.version = FL_BACKEND_VERSION,
 	.name = "rocksdb",
@@ -1722,4 +1732,5 @@ const fl_backend_ops fl_backend_rocksdb = {
 	.count = rdb_count,
 	.native_checkpoint = rdb_native_checkpoint,
 	.native_restore = rdb_native_restore,
+	.state_at = rdb_state_at,
 };

@@ -43,7 +43,7 @@ static void on_cancel(tm_server *tm, const Flinc__CancelJob *c)
 
 /* Checkpoint messages go to the instance of that job and attempt; one of
  * another attempt (or gone) is answered ok and dropped: fencing. */
-static void on_checkpoint(tm_server *tm, const char *job_id, int attempt, int64_t id, int kind, bool final)
+static void on_checkpoint(tm_server *tm, const char *job_id, int attempt, int64_t id, int kind, bool flag)
 {
 	if (!job_id) {
 		fl_rpc_ack(tm->rep, 0, "checkpoint message without a job id");
@@ -52,8 +52,8 @@ static void on_checkpoint(tm_server *tm, const char *job_id, int attempt, int64_
 	pthread_mutex_lock(&tm->mu);
 	for (tm_instance *in = tm->instances; in; in = in->next) {
 		if (in->attempt != attempt || strcmp(in->job_id, job_id) != 0 || !in->checkpointing) continue;
-		if (kind == 0) fl_exec_trigger(in->exec, id);
-		else fl_exec_complete(in->exec, id, final);
+		if (kind == 0) fl_exec_trigger(in->exec, id, flag); /* flag: a savepoint */
+		else fl_exec_complete(in->exec, id, flag);         /* flag: the final checkpoint */
 	}
 	pthread_mutex_unlock(&tm->mu);
 	fl_rpc_ack(tm->rep, 1, NULL);
@@ -87,7 +87,7 @@ static void *control_main(void *arg)
 		case FLINC__ENVELOPE__BODY_TRIGGER:
 			if (env->trigger)
 				on_checkpoint(tm, env->trigger->job_id, env->trigger->attempt,
-					      env->trigger->checkpoint_id, 0, false);
+					      env->trigger->checkpoint_id, 0, env->trigger->savepoint);
 			else fl_rpc_ack(tm->rep, 0, "malformed TriggerCheckpoint");
 			break;
 		case FLINC__ENVELOPE__BODY_CHECKPOINT_COMPLETE:

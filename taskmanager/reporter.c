@@ -44,8 +44,7 @@ struct tm_reporter {
 
 static void status_free(status_msg *s)
 {
-	if (s->ack) free(s->ack->file.path);
-	free(s->ack);
+	fl_cp_ack_free(s->ack);
 	free(s->job_id);
 	free(s->error);
 	free(s);
@@ -80,9 +79,7 @@ void tm_report_ack(tm_server *tm, const char *job_id, const fl_cp_ack_info *a)
 {
 	status_msg *s = fl_calloc(1, sizeof(*s));
 	s->job_id = fl_strdup(job_id);
-	s->ack = fl_malloc(sizeof *s->ack);
-	*s->ack = *a;
-	s->ack->file.path = a->file.path ? fl_strdup(a->file.path) : NULL;
+	s->ack = fl_cp_ack_dup(a);
 	enqueue(tm->reporter, s);
 }
 
@@ -107,6 +104,10 @@ static int send_ack(tm_server *tm, tm_reporter *r, const status_msg *s)
 	m.size = a->file.size;
 	m.crc = a->file.crc;
 	m.state_size = a->state_size;
+	m.checkpointed_size = a->checkpointed_size;
+	m.native = a->file.native ? a->file.native : (char *)"";
+	m.shared = a->shared;
+	m.n_shared = a->n_shared;
 	m.align_ms = a->align_ms;
 	m.sync_ms = a->sync_ms;
 	m.async_ms = a->async_ms;

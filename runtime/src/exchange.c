@@ -385,10 +385,13 @@ bool fl_writer_end(fl_writer *w)
 	return fl_writer_flush(w);
 }
 
-bool fl_writer_barrier(fl_writer *w, int64_t id)
+bool fl_writer_barrier(fl_writer *w, int64_t id, uint8_t flags)
 {
+	uint8_t ev[9];
+	memcpy(ev, &id, 8);
+	ev[8] = flags;
 	for (uint32_t i = 0; i < w->n; i++)
-		if (!put_fixed(w, &w->c[i], FL_EV_BARRIER, &id, 8)) return false;
+		if (!put_fixed(w, &w->c[i], FL_EV_BARRIER, ev, 9)) return false;
 	return fl_writer_flush(w);
 }
 

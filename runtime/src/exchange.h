@@ -60,8 +60,10 @@ enum {
 	FL_EV_WATERMARK = 3, /* [i64] */
 	FL_EV_STATUS = 4,    /* [u8 idle] */
 	FL_EV_END = 5,       /* end of input */
-	FL_EV_BARRIER = 6,   /* [i64 checkpoint id] */
+	FL_EV_BARRIER = 6,   /* [i64 checkpoint id][u8 flags: FL_BARRIER_*] */
 };
+
+#define FL_BARRIER_SAVEPOINT 1u /* snapshot in the canonical format only */
 
 typedef struct fl_xbuf {
 	uint32_t len;
@@ -115,7 +117,7 @@ bool fl_writer_status(fl_writer *w, bool idle);
 bool fl_writer_end(fl_writer *w); /* flushes */
 /* A checkpoint barrier to every channel, behind everything written before
  * it; flushes so it travels at once. */
-bool fl_writer_barrier(fl_writer *w, int64_t id);
+bool fl_writer_barrier(fl_writer *w, int64_t id, uint8_t flags);
 /* Send every buffer whose first event is older than the timeout at now_ns;
  * returns the next deadline (INT64_MAX if nothing is pending). */
 int64_t fl_writer_flush_due(fl_writer *w, int64_t now_ns);

@@ -224,9 +224,9 @@ int fl_exec_set_checkpointing(fl_exec *x, const fl_cp_setup *setup, char *err, s
 	return FLINC_OK;
 }
 
-void fl_exec_trigger(fl_exec *x, int64_t id)
+void fl_exec_trigger(fl_exec *x, int64_t id, bool savepoint)
 {
-	for (uint32_t i = 0; i < x->ntasks; i++) fl_task_trigger_checkpoint(x->tasks[i], id);
+	for (uint32_t i = 0; i < x->ntasks; i++) fl_task_trigger_checkpoint(x->tasks[i], id, savepoint);
 }
 
 void fl_exec_complete(fl_exec *x, int64_t id, bool final)

@@ -66,7 +66,7 @@ struct fl_cp_setup;
 int fl_exec_set_checkpointing(fl_exec *x, const struct fl_cp_setup *setup, char *err, size_t errcap);
 /* Tell every subtask here: checkpoint id starts (sources and ended tasks
  * take it), completed (sinks commit), or completed as the final one. */
-void fl_exec_trigger(fl_exec *x, int64_t id);
+void fl_exec_trigger(fl_exec *x, int64_t id, bool savepoint);
 void fl_exec_complete(fl_exec *x, int64_t id, bool final);
 /* Every subtask here has ended its input (or ended altogether). */
 bool fl_exec_all_ended(fl_exec *x);

@@ -2,11 +2,13 @@
  * upload thread that acknowledges snapshots off the task thread. */
 #include "snapshot.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../checkpoint/incremental.h"
 #include "task.h"
 
 #define CP_LOG "checkpoint"
@@ -124,9 +126,21 @@ int fl_restore_check(const fl_restore *r, const flinc_env *e, bool allow_non_res
 typedef struct upload {
 	struct upload *next;
 	char *path; /* absolute path of the written file */
+	/* a native snapshot: the local folder to upload (then removed), the
+	 * registry of the subtask's instance, its owner name */
+	char *native_local;
+	fl_incr_registry *reg;
+	char owner[48];
 	fl_cp_ack_info a;
 	int64_t queued_ns;
 } upload;
+
+/* What one subtask's RocksDB instance has put into shared/. */
+typedef struct regent {
+	uint64_t vertex_id;
+	int subtask;
+	fl_incr_registry *reg;
+} regent;
 
 struct fl_cpctx {
 	char *job_id, *jobdir;
@@ -140,13 +154,91 @@ struct fl_cpctx {
 	pthread_cond_t cv;
 	upload *head, *tail;
 	bool stop;
+	regent *regs; /* under mu; each registry is used by one thread at a time */
+	size_t nregs;
 };
+
+static void ack_clear(fl_cp_ack_info *a)
+{
+	free(a->file.path);
+	free(a->file.native);
+	for (size_t i = 0; i < a->n_shared; i++) free(a->shared[i]);
+	free(a->shared);
+	a->file.path = a->file.native = NULL;
+	a->shared = NULL;
+	a->n_shared = 0;
+}
+
+fl_cp_ack_info *fl_cp_ack_dup(const fl_cp_ack_info *a)
+{
+	fl_cp_ack_info *d = fl_malloc(sizeof *d);
+	*d = *a;
+	d->file.path = a->file.path ? fl_strdup(a->file.path) : NULL;
+	d->file.native = a->file.native ? fl_strdup(a->file.native) : NULL;
+	d->shared = a->n_shared ? fl_calloc(a->n_shared, sizeof(char *)) : NULL;
+	for (size_t i = 0; i < a->n_shared; i++) d->shared[i] = fl_strdup(a->shared[i]);
+	return d;
+}
+
+void fl_cp_ack_free(fl_cp_ack_info *a)
+{
+	if (!a) return;
+	ack_clear(a);
+	free(a);
+}
 
 static void upload_free(upload *u)
 {
+	if (u->native_local) fl_rm_rf(u->native_local);
+	free(u->native_local);
 	free(u->path);
-	free(u->a.file.path);
+	ack_clear(&u->a);
 	free(u);
+}
+
+/* The registry of subtask (vertex_id, subtask), created on first use. */
+static fl_incr_registry *registry(fl_cpctx *c, uint64_t vertex_id, int subtask)
+{
+	fl_incr_registry *r = NULL;
+	pthread_mutex_lock(&c->mu);
+	for (size_t i = 0; i < c->nregs && !r; i++)
+		if (c->regs[i].vertex_id == vertex_id && c->regs[i].subtask == subtask) r = c->regs[i].reg;
+	if (!r) {
+		r = fl_incr_registry_create();
+		if (!r) {
+			pthread_mutex_unlock(&c->mu);
+			return NULL;
+		}
+		c->regs = fl_realloc(c->regs, (c->nregs + 1) * sizeof *c->regs);
+		c->regs[c->nregs++] = (regent){vertex_id, subtask, r};
+	}
+	pthread_mutex_unlock(&c->mu);
+	return r;
+}
+
+/* Upload thread: put a native snapshot into checkpoint storage. */
+static int upload_native(fl_cpctx *c, upload *u)
+{
+	fl_cp_ack_info *a = &u->a;
+	char chkdir[PATH_MAX];
+	fl_chk_dir(chkdir, sizeof chkdir, c->jobdir, a->id);
+	fl_incr_result res = {0};
+	int rc = fl_incr_upload(u->reg, u->native_local, c->jobdir, chkdir, a->file.native, u->owner, &res, a->err,
+				sizeof a->err);
+	if (rc) return rc;
+	a->shared = res.shared;
+	a->n_shared = res.n_shared;
+	res.shared = NULL;
+	res.n_shared = 0;
+	a->state_size = res.bytes_new + res.bytes_reused + res.bytes_private;
+	a->checkpointed_size = a->file.size + res.bytes_new + res.bytes_private;
+	fl_log(FL_LOG_DEBUG, CP_LOG,
+	       "checkpoint %lld: %s uploaded %zu new SST files (%llu bytes), reused %zu (%llu bytes), %zu private "
+	       "files (%llu bytes)",
+	       (long long)a->id, u->owner, res.files_new, (unsigned long long)res.bytes_new, res.files_reused,
+	       (unsigned long long)res.bytes_reused, res.files_private, (unsigned long long)res.bytes_private);
+	fl_incr_result_free(&res);
+	return FLINC_OK;
 }
 
 static void *upload_main(void *arg)
@@ -163,7 +255,13 @@ static void *upload_main(void *arg)
 		pthread_mutex_unlock(&c->mu);
 		if (!u->a.rc) {
 			int rc = fl_chk_sync_file(u->path, u->a.err, sizeof u->a.err);
-			if (rc) u->a.rc = rc;
+			if (!rc && u->native_local) rc = upload_native(c, u);
+			if (rc) {
+				u->a.rc = rc;
+				fl_log(FL_LOG_WARN, CP_LOG, "checkpoint %lld: the snapshot of %s cannot be stored: %s",
+				       (long long)u->a.id, u->path, u->a.err);
+				ack_clear(&u->a);
+			}
 		}
 		u->a.async_ms = (fl_mono_ns() - u->queued_ns) / 1000000;
 		c->ack(c->ud, &u->a);
@@ -211,6 +309,8 @@ void fl_cpctx_destroy(fl_cpctx *c)
 		c->head = u->next;
 		upload_free(u);
 	}
+	for (size_t i = 0; i < c->nregs; i++) fl_incr_registry_destroy(c->regs[i].reg);
+	free(c->regs);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
 	free(c->job_id);
@@ -352,7 +452,27 @@ static int write_opstate(fl_op *op, fl_snap_writer *w)
 	}
 }
 
-void fl_snapshot_take(fl_cpctx *c, fl_task *t, int64_t id)
+/* The native part of a checkpoint: the backend's checkpoint of every state
+ * into the task's local folder (the synchronous part: a flush and hard
+ * links), uploaded later by upload_native. */
+static int take_native(fl_cpctx *c, fl_task *t, int64_t id, upload *u)
+{
+	fl_cp_ack_info *a = &u->a;
+	snprintf(u->owner, sizeof u->owner, "%016llx-%d", (unsigned long long)t->vertex->id, t->subtask);
+	u->reg = registry(c, t->vertex->id, t->subtask);
+	if (!u->reg) {
+		snprintf(a->err, sizeof a->err, "out of memory");
+		return FLINC_ENOMEM;
+	}
+	u->native_local = fl_asprintf("%s/native-%lld", t->workdir, (long long)id);
+	fl_rm_rf(u->native_local); /* a leftover of an earlier attempt at this id */
+	int rc = t->be_ops->native_checkpoint(t->be, u->native_local, a->err, sizeof a->err);
+	if (rc) return rc;
+	a->file.native = fl_asprintf("%s.native", u->owner);
+	return FLINC_OK;
+}
+
+void fl_snapshot_take(fl_cpctx *c, fl_task *t, int64_t id, bool savepoint)
 {
 	int64_t t0 = fl_mono_ns();
 	const flinc_env *e = t->plan->env;
@@ -379,11 +499,14 @@ void fl_snapshot_take(fl_cpctx *c, fl_task *t, int64_t id)
 	snprintf(h.job_id, sizeof h.job_id, "%s", c->job_id);
 	fl_key_group_range(t->subtask, t->parallelism, e->max_parallelism, &h.kg_first, &h.kg_last);
 
+	/* savepoints are canonical; checkpoints of a native backend are native */
+	bool native = t->be && t->native && !savepoint;
 	fl_snap_writer *w = NULL;
-	int rc = fl_snap_writer_open(&w, path, &h, a->err, sizeof a->err);
+	int rc = native ? take_native(c, t, id, u) : FLINC_OK;
+	if (!rc) rc = fl_snap_writer_open(&w, path, &h, a->err, sizeof a->err);
 	if (!rc) {
 		fl_snap_writer_defer_sync(w);
-		if (t->be) rc = write_keyed(t, w, h.kg_first, h.kg_last, &a->state_size);
+		if (t->be && !native) rc = write_keyed(t, w, h.kg_first, h.kg_last, &a->state_size);
 		for (uint32_t j = 0; j < t->nops && !rc; j++) {
 			fl_op *op = t->ops[j];
 			if (!op->keyed) continue;
@@ -416,6 +539,7 @@ void fl_snapshot_take(fl_cpctx *c, fl_task *t, int64_t id)
 		}
 	}
 	a->rc = rc;
+	if (rc) ack_clear(a);
 	a->sync_ms = (fl_mono_ns() - t0) / 1000000;
 	if (rc)
 		fl_log(FL_LOG_WARN, CP_LOG, "%s (%d/%d) declines checkpoint %lld: %s", t->vertex->name, t->subtask + 1,
@@ -497,6 +621,111 @@ static int opstate_cb(void *ud, const fl_snap_entry *e)
 	return 0;
 }
 
+/* The job folder of a checkpoint folder: its parent (shared paths are
+ * relative to it). */
+static void parent_dir(char *buf, size_t cap, const char *dir)
+{
+	snprintf(buf, cap, "%s", dir);
+	size_t n = strlen(buf);
+	while (n > 1 && buf[n - 1] == '/') buf[--n] = 0;
+	char *s = strrchr(buf, '/');
+	if (!s) snprintf(buf, cap, ".");
+	else if (s == buf) buf[1] = 0;
+	else *s = 0;
+}
+
+/* Copy the entries of key groups [kgf, kgl] of every state of the chain from
+ * instance (ops, be) into the task's backend. */
+typedef struct copy_ctx {
+	rctx *r;
+	const char *state;
+	fl_state_kind kind;
+	uint32_t sid;
+} copy_ctx;
+
+static int copy_cb(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns, uint32_t nslen,
+		   const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
+{
+	copy_ctx *cc = ud;
+	fl_task *t = cc->r->t;
+	fl_skey k = {kg, klen, nslen, key, ns, fl_key_hash(key, klen)};
+	int rc = cc->kind == FL_STATE_MAP ? t->be_ops->map_put(t->be, cc->sid, &k, uk, uklen, val, vlen)
+					  : t->be_ops->put(t->be, cc->sid, &k, val, vlen);
+	if (rc) {
+		snprintf(cc->r->err, cc->r->errcap, "%s: cannot restore an entry of state '%s': %s", cc->r->file,
+			 cc->state, flinc_strerror(rc));
+		return rc;
+	}
+	cc->r->entries++;
+	return 0;
+}
+
+/* Restore the keyed state of a native snapshot (file f of the restore).
+ * The same backend and key groups: the task's instance becomes a copy of
+ * it (links, no entry is read). Otherwise (another parallelism or
+ * backend) the snapshot opens as a temporary instance of its backend and
+ * the task's key groups are copied out of it entry by entry. */
+static int restore_native(fl_cpctx *c, fl_task *t, const fl_chk_file *f, int kgf, int kgl, bool *whole, rctx *r)
+{
+	const fl_chk_meta *m = fl_restore_meta(c->restore);
+	char jobdir[PATH_MAX], local[PATH_MAX];
+	parent_dir(jobdir, sizeof jobdir, fl_restore_dir(c->restore));
+	const fl_backend_ops *src = fl_backend_find(m->backend);
+	if (!src || !src->native_restore || src->version < 4 || !src->state_at) {
+		snprintf(r->err, r->errcap, "%s/%s: a native snapshot of backend '%s', which cannot restore it",
+			 fl_restore_dir(c->restore), f->native, m->backend);
+		return FLINC_EINVAL;
+	}
+	char *scratch = fl_local_tmpdir(t->conf, "flinc-restore-");
+	if (!scratch) {
+		snprintf(r->err, r->errcap, "cannot create a local folder to restore into: %s", strerror(errno));
+		return FLINC_EIO;
+	}
+	snprintf(local, sizeof local, "%s/native", scratch);
+	bool same = src == t->be_ops && f->kg_first == kgf && f->kg_last == kgl && t->nstates == 0 && !*whole;
+	fl_incr_registry *reg = same ? registry(c, t->vertex->id, t->subtask) : NULL;
+	int rc = fl_incr_materialize(reg, jobdir, fl_restore_dir(c->restore), f->native, local, r->err, r->errcap);
+	if (!rc && same) {
+		char e2[512] = "";
+		rc = t->be_ops->native_restore(t->be, local, e2, sizeof e2);
+		if (rc) snprintf(r->err, r->errcap, "%s/%s: %s", fl_restore_dir(c->restore), f->native, e2);
+		else *whole = true;
+		/* the states are there: the task knows them as operators declare */
+	} else if (!rc) {
+		void *tmp = fl_calloc(1, src->priv_size ? src->priv_size : 1);
+		char dir2[PATH_MAX], e2[512] = "";
+		snprintf(dir2, sizeof dir2, "%s/instance", scratch);
+		fl_backend_params bp = {.kg_first = f->kg_first, .kg_last = f->kg_last,
+					.max_parallelism = m->max_parallelism, .dir = dir2, .conf = t->conf};
+		rc = src->open(tmp, &bp, e2, sizeof e2);
+		if (!rc) {
+			rc = src->native_restore(tmp, local, e2, sizeof e2);
+			const char *name;
+			fl_state_kind kind;
+			for (uint32_t sid = 0; !rc && src->state_at(tmp, sid, &name, &kind) == FLINC_OK; sid++) {
+				fl_op *op = op_by_uid(t, name, true);
+				if (!op || !op->keyed) continue; /* another vertex's or a dropped operator's */
+				copy_ctx cc = {.r = r, .state = name, .kind = kind};
+				rc = fl_task_declare_state(t, name, kind, &cc.sid);
+				if (rc) {
+					snprintf(r->err, r->errcap, "%s: state '%s' cannot be declared: %s", r->file, name,
+						 flinc_strerror(rc));
+					break;
+				}
+				rc = src->scan(tmp, sid, FL_MAX(kgf, f->kg_first), FL_MIN(kgl, f->kg_last), copy_cb, &cc);
+			}
+			if (rc && e2[0]) snprintf(r->err, r->errcap, "%s/%s: %s", fl_restore_dir(c->restore), f->native, e2);
+			src->close(tmp);
+		} else {
+			snprintf(r->err, r->errcap, "%s/%s: %s", fl_restore_dir(c->restore), f->native, e2);
+		}
+		free(tmp);
+	}
+	fl_rm_rf(scratch);
+	free(scratch);
+	return rc;
+}
+
 int fl_snapshot_restore(fl_cpctx *c, fl_task *t, char *err, size_t errcap)
 {
 	if (!c || !c->restore) return FLINC_OK;
@@ -509,6 +738,8 @@ int fl_snapshot_restore(fl_cpctx *c, fl_task *t, char *err, size_t errcap)
 	for (uint32_t j = 0; j < t->nops; j++) opstates |= t->ops[j]->ops->restore_state != NULL;
 	rctx r = {.t = t, .err = err, .errcap = errcap};
 	int rc = 0;
+	bool whole = false; /* the task's instance was restored natively */
+	const char *how = "";
 	for (size_t i = 0; i < m->n_files && !rc; i++) {
 		const fl_chk_file *f = &m->files[i];
 		bool overlap = keyed && f->kg_first <= kgl && f->kg_last >= kgf;
@@ -519,7 +750,11 @@ int fl_snapshot_restore(fl_cpctx *c, fl_task *t, char *err, size_t errcap)
 		fl_snap_reader *rd = NULL;
 		rc = fl_snap_reader_open(&rd, path, FL_SNAP_VERIFY_SECTIONS, err, errcap);
 		if (rc) break;
-		if (overlap) {
+		if (overlap && f->native) {
+			rc = restore_native(c, t, f, kgf, kgl, &whole, &r);
+			how = whole ? " (native)" : " (native, copied)";
+			if (!rc) rc = fl_snap_read_timers(rd, kgf, kgl, NULL, timer_restore_cb, &r, err, errcap);
+		} else if (overlap) {
 			rc = fl_snap_read_keyed(rd, kgf, kgl, keyed_cb, &r, err, errcap);
 			if (!rc) rc = fl_snap_read_timers(rd, kgf, kgl, NULL, timer_restore_cb, &r, err, errcap);
 		}
@@ -528,9 +763,10 @@ int fl_snapshot_restore(fl_cpctx *c, fl_task *t, char *err, size_t errcap)
 	}
 	if (rc) return rc;
 	fl_log(FL_LOG_INFO, CP_LOG,
-	       "%s (%d/%d) restored %llu state entries, %llu timers, %llu operator states from %s %lld in %lld ms",
-	       t->vertex->name, t->subtask + 1, t->parallelism, (unsigned long long)r.entries,
-	       (unsigned long long)r.timers, (unsigned long long)r.opstates, m->is_savepoint ? "savepoint" : "checkpoint",
-	       (long long)m->checkpoint_id, (long long)((fl_mono_ns() - t0) / 1000000));
+	       "%s (%d/%d) restored %s%llu state entries, %llu timers, %llu operator states from %s %lld%s in %lld ms",
+	       t->vertex->name, t->subtask + 1, t->parallelism, whole ? "its state files, " : "",
+	       (unsigned long long)r.entries, (unsigned long long)r.timers, (unsigned long long)r.opstates,
+	       m->is_savepoint ? "savepoint" : "checkpoint", (long long)m->checkpoint_id, how,
+	       (long long)((fl_mono_ns() - t0) / 1000000));
 	return FLINC_OK;
 }

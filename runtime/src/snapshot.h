@@ -81,10 +81,17 @@ typedef struct fl_cp_ack_info {
 	bool ended;        /* the task's input had ended */
 	int rc;            /* 0: acknowledged; else declined, err says why */
 	char err[512];
-	fl_chk_file file;  /* path relative to chk-<id>/ */
-	uint64_t state_size;
+	fl_chk_file file;  /* path (and native folder) relative to chk-<id>/ */
+	char **shared;     /* incremental: the files under the job folder it uses */
+	size_t n_shared;
+	uint64_t state_size;        /* bytes of state the snapshot holds */
+	uint64_t checkpointed_size; /* bytes written for it (incremental: the new ones) */
 	int64_t align_ms, sync_ms, async_ms;
 } fl_cp_ack_info;
+
+/* A deep copy (strings and the shared list), and its release. */
+fl_cp_ack_info *fl_cp_ack_dup(const fl_cp_ack_info *a);
+void fl_cp_ack_free(fl_cp_ack_info *a); /* NULL is a no-op */
 
 /* Called on the upload thread, once per task and checkpoint it took. */
 typedef void (*fl_cp_ack_fn)(void *ud, const fl_cp_ack_info *a);
@@ -111,7 +118,7 @@ int64_t fl_cpctx_restored_id(const fl_cpctx *c);
 /* Task thread: write the task's snapshot of checkpoint id and queue its
  * acknowledgement. Failures are acknowledged as declines (the task goes
  * on). */
-void fl_snapshot_take(fl_cpctx *c, struct fl_task *t, int64_t id);
+void fl_snapshot_take(fl_cpctx *c, struct fl_task *t, int64_t id, bool savepoint);
 /* Task thread, before the operators open: load the task's part of the
  * restored snapshot (nothing for a fresh start). */
 int fl_snapshot_restore(fl_cpctx *c, struct fl_task *t, char *err, size_t errcap);

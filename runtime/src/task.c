@@ -3,6 +3,7 @@
 
 #include "snapshot.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,20 @@ int fl_task_create(const fl_plan *plan, const fl_vertex *v, int subtask, const f
 		}
 		t->be = fl_calloc(1, t->be_ops->priv_size ? t->be_ops->priv_size : 1);
 		fl_backend_params bp = {.max_parallelism = e->max_parallelism, .conf = conf};
+		const char *inc = fl_conf_get(conf, "state.backend.incremental");
+		if (t->be_ops->native_checkpoint && t->be_ops->native_restore) {
+			t->native = !inc || strcmp(inc, "false") != 0;
+			t->workdir = fl_local_tmpdir(conf, "flinc-task-");
+			if (!t->workdir) {
+				snprintf(err, errcap, "state backend %s: cannot create a local folder: %s", t->be_ops->name,
+					 strerror(errno));
+				free(t->be);
+				t->be = NULL;
+				fl_task_destroy(t);
+				return FLINC_EIO;
+			}
+			bp.dir = t->workdir;
+		}
 		fl_key_group_range(subtask, v->parallelism, e->max_parallelism, &bp.kg_first, &bp.kg_last);
 		char berr[256] = "";
 		if (t->be_ops->open(t->be, &bp, berr, sizeof berr) != FLINC_OK) {
@@ -203,6 +218,11 @@ void fl_task_destroy(fl_task *t)
 	if (t->be) {
 		t->be_ops->close(t->be);
 		free(t->be);
+		t->be = NULL;
+	}
+	if (t->workdir) {
+		fl_rm_rf(t->workdir);
+		free(t->workdir);
 	}
 	for (uint32_t i = 0; i < t->nstates; i++) free(t->states[i].name);
 	free(t->states);
@@ -256,11 +276,12 @@ int fl_task_declare_state(fl_task *t, const char *name, fl_state_kind kind, uint
 
 enum { MAIL_TRIGGER = 1, MAIL_COMPLETE = 2, MAIL_FINAL = 3 };
 
-static void post(fl_task *t, int kind, int64_t id)
+static void post(fl_task *t, int kind, int64_t id, bool savepoint)
 {
 	pthread_mutex_lock(&t->mail_mu);
 	if (t->nmail < FL_ARRAY_LEN(t->mail)) {
 		t->mail[t->nmail].kind = kind;
+		t->mail[t->nmail].savepoint = savepoint;
 		t->mail[t->nmail].id = id;
 		t->nmail++;
 	} else {
@@ -274,13 +295,13 @@ static void post(fl_task *t, int kind, int64_t id)
 	fl_notify_signal(&t->notify);
 }
 
-void fl_task_trigger_checkpoint(fl_task *t, int64_t id) { post(t, MAIL_TRIGGER, id); }
-void fl_task_checkpoint_complete(fl_task *t, int64_t id) { post(t, MAIL_COMPLETE, id); }
-void fl_task_checkpoint_final(fl_task *t, int64_t id) { post(t, MAIL_FINAL, id); }
+void fl_task_trigger_checkpoint(fl_task *t, int64_t id, bool savepoint) { post(t, MAIL_TRIGGER, id, savepoint); }
+void fl_task_checkpoint_complete(fl_task *t, int64_t id) { post(t, MAIL_COMPLETE, id, false); }
+void fl_task_checkpoint_final(fl_task *t, int64_t id) { post(t, MAIL_FINAL, id, false); }
 
 /* Checkpoint id at this task: sinks pre-commit, the owner snapshots, the
  * barrier goes downstream. */
-static void take_checkpoint(fl_task *t, int64_t id)
+static void take_checkpoint(fl_task *t, int64_t id, bool savepoint)
 {
 	for (uint32_t j = 0; j < t->nops && !t->err; j++) {
 		fl_op *op = t->ops[j];
@@ -289,12 +310,13 @@ static void take_checkpoint(fl_task *t, int64_t id)
 		if (rc != FLINC_OK) fl_op_fail(op, rc, "pre-commit for checkpoint %lld failed", (long long)id);
 	}
 	if (t->err) return;
-	if (t->cpx) fl_snapshot_take(t->cpx, t, id);
+	if (t->cpx) fl_snapshot_take(t->cpx, t, id, savepoint);
 	else if (t->cp.snapshot && t->cp.snapshot(t->cp.ud, t, id) != 0)
 		fl_log(FL_LOG_WARN, "task", "%s (%d/%d) declined checkpoint %lld", t->vertex->name, t->subtask + 1,
 		       t->parallelism, (long long)id);
 	if (!t->input_ended) /* ended writers carry nothing more */
-		for (uint32_t i = 0; i < t->nwriters; i++) fl_writer_barrier(t->writers[i], id);
+		for (uint32_t i = 0; i < t->nwriters; i++)
+			fl_writer_barrier(t->writers[i], id, savepoint ? FL_BARRIER_SAVEPOINT : 0);
 	atomic_store(&t->cp_last_id, id);
 }
 
@@ -324,9 +346,12 @@ static void handle_mail(fl_task *t)
 	for (uint32_t i = 0; i < n && !t->err; i++) {
 		int64_t id = mail[i].id;
 		if (mail[i].kind == MAIL_TRIGGER && takes && id > atomic_load(&t->cp_last_id)) {
-			take_checkpoint(t, id);
+			take_checkpoint(t, id, mail[i].savepoint);
 		} else if (mail[i].kind == MAIL_TRIGGER) {
-			if (id > t->cp_ignored) t->cp_ignored = id;
+			if (id > t->cp_ignored) {
+				t->cp_ignored = id;
+				t->cp_ignored_sp = mail[i].savepoint;
+			}
 		} else if (mail[i].kind == MAIL_COMPLETE) {
 			commit_checkpoint(t, id);
 		} else if (mail[i].kind == MAIL_FINAL) {
@@ -345,13 +370,13 @@ static void maybe_aligned(fl_task *t)
 		if (!t->in[i].ended && t->in[i].barrier < t->cp_id) return;
 	int64_t id = t->cp_id;
 	atomic_store(&t->cp_last_align_ns, fl_mono_ns() - t->cp_align_ns);
-	take_checkpoint(t, id);
+	take_checkpoint(t, id, t->cp_sp);
 	t->cp_id = 0;
 	for (uint32_t i = 0; i < t->nin; i++) t->in[i].blocked = false;
 }
 
 /* Channel c delivered the barrier of checkpoint id. */
-static void on_barrier(fl_task *t, fl_inchan *c, int64_t id)
+static void on_barrier(fl_task *t, fl_inchan *c, int64_t id, bool savepoint)
 {
 	if (id <= atomic_load(&t->cp_last_id)) return; /* a stale barrier */
 	if (id > t->cp_id) {
@@ -359,6 +384,7 @@ static void on_barrier(fl_task *t, fl_inchan *c, int64_t id)
 		 * (its checkpoint can no longer complete). */
 		for (uint32_t i = 0; i < t->nin; i++) t->in[i].blocked = false;
 		t->cp_id = id;
+		t->cp_sp = savepoint;
 		t->cp_align_ns = fl_mono_ns();
 	}
 	c->barrier = id;
@@ -494,8 +520,9 @@ static bool process_buffer(fl_task *t, fl_inchan *c, const fl_xbuf *b, uint32_t 
 		case FL_EV_BARRIER: {
 			int64_t id;
 			memcpy(&id, p, 8);
-			p += 8;
-			on_barrier(t, c, id);
+			bool sp = (p[8] & FL_BARRIER_SAVEPOINT) != 0;
+			p += 9;
+			on_barrier(t, c, id, sp);
 			if (c->blocked) {
 				*pos = (uint32_t)(p - b->data);
 				atomic_fetch_add_explicit(&t->m.records_in, nrec, memory_order_relaxed);
@@ -670,7 +697,7 @@ static void await_final(fl_task *t)
 	/* A checkpoint triggered while this task ran, whose barriers can no
 	 * longer come (the sources ended first): take it now, as ended, or it
 	 * would only time out. */
-	if (t->cp_ignored > atomic_load(&t->cp_last_id) && t->cp_ignored > t->cp_id) take_checkpoint(t, t->cp_ignored);
+	if (t->cp_ignored > atomic_load(&t->cp_last_id) && t->cp_ignored > t->cp_id) take_checkpoint(t, t->cp_ignored, t->cp_ignored_sp);
 	while (!canceled(t) && !t->final_done && !t->err) {
 		uint32_t ticket = fl_notify_ticket(&t->notify);
 		if (atomic_load(&t->mail_pending)) {

@@ -97,6 +97,12 @@ struct fl_task {
 
 	const fl_backend_ops *be_ops;
 	void *be;
+	/* Checkpoints of be are native and incremental (a backend with
+	 * native_checkpoint, state.backend.incremental not false); workdir is
+	 * then the task's local folder: be's files and native snapshots on
+	 * their way to checkpoint storage (removed with the task). */
+	bool native;
+	char *workdir;
 	fl_task_state_decl *states; /* every state declared in be */
 	uint32_t nstates;
 
@@ -131,6 +137,8 @@ struct fl_task {
 	 * meanwhile. */
 	struct fl_cpctx *cpx;
 	int64_t cp_ignored; /* newest trigger a running non-source task left to its barriers */
+	bool cp_ignored_sp; /* ... was a savepoint's */
+	bool cp_sp;         /* cp_id is a savepoint's */
 	bool input_ended;
 	bool final_done;
 	_Atomic int awaiting_final;
@@ -140,7 +148,7 @@ struct fl_task {
 	_Atomic int64_t cp_last_id;          /* last checkpoint this task took */
 	_Atomic int64_t cp_last_align_ns;    /* its alignment time */
 	pthread_mutex_t mail_mu; /* mailbox of control messages (not data) */
-	struct fl_mail { int kind; int64_t id; } mail[32];
+	struct fl_mail { int kind; bool savepoint; int64_t id; } mail[32];
 	uint32_t nmail;
 	_Atomic int mail_pending;
 
@@ -162,7 +170,7 @@ void fl_task_writer_params(fl_task *t, size_t edge, bool local, fl_writer_params
 /* Checkpoints, from any thread: start checkpoint id at a source task
  * (ignored by other tasks), and tell a task that checkpoint id completed
  * (its sinks commit). Messages are handled in order on the task thread. */
-void fl_task_trigger_checkpoint(fl_task *t, int64_t id);
+void fl_task_trigger_checkpoint(fl_task *t, int64_t id, bool savepoint);
 void fl_task_checkpoint_complete(fl_task *t, int64_t id);
 /* Checkpoint id completed and was the final one (every task had ended):
  * commit it and finish. */

@@ -3,10 +3,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 /* ---- errors --------------------------------------------------------- */
@@ -536,4 +538,42 @@ void fl_sb_free(fl_strbuf *b)
 {
 	free(b->data);
 	memset(b, 0, sizeof(*b));
+}
+
+/* ---- local files ------------------------------------------------------------ */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+int fl_rm_rf(const char *path)
+{
+	struct stat st;
+	if (!path || (lstat(path, &st) < 0 && errno == ENOENT)) return 0;
+	return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *fl_local_tmpdir(const fl_conf *conf, const char *prefix)
+{
+	const char *base = conf ? fl_conf_get(conf, "state.backend.rocksdb.localdir") : NULL;
+	if (!base || !*base) base = getenv("TMPDIR");
+	if (!base || !*base) base = "/tmp";
+	char *p = fl_asprintf("%s/%sXXXXXX", base, prefix);
+	/* mkdir -p base */
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/') continue;
+		*s = 0;
+		(void)mkdir(p, 0755);
+		*s = '/';
+		if (s > p + strlen(base)) break;
+	}
+	if (!mkdtemp(p)) {
+		int e = errno;
+		free(p);
+		errno = e;
+		return NULL;
+	}
+	return p;
 }

@@ -134,4 +134,14 @@ void fl_sb_printf(fl_strbuf *b, const char *fmt, ...) __attribute__((format(prin
 void fl_sb_json_str(fl_strbuf *b, const char *s); /* quoted and escaped */
 void fl_sb_free(fl_strbuf *b);
 
+/* ---- local files ---------------------------------------------------------- */
+
+/* Remove path and everything under it (symlinks are not followed); a
+ * missing path is fine. 0 or -1 with errno. */
+int fl_rm_rf(const char *path);
+/* A new private folder "<base>/<prefix>XXXXXX", base being the config's
+ * state.backend.rocksdb.localdir, else $TMPDIR, else /tmp (created if
+ * missing). malloc'ed path, or NULL with errno. */
+char *fl_local_tmpdir(const fl_conf *conf, const char *prefix);
+
 #endif

@@ -52,10 +52,21 @@ def main():
         # wait until the distinct words are read and a checkpoint after that completed
         t_load = loaded_lines / 200000.0 + 3
         time.sleep(t_load)
-        cluster.wait_until(lambda: c.get("/jobs/%s/checkpoints" % jid)["counts"]["completed"] >= 2, 120, "checkpoints")
-        cps = c.get("/jobs/%s/checkpoints" % jid)
-        size = (cps["latest"]["completed"] or {}).get("checkpointed_size", 0)
-        print("state: %d distinct words, latest checkpoint %.1f MB" % (nwords, size / 1e6), flush=True)
+        # ... and the state stopped growing: two checkpoints in a row of about the same size
+        seen = []
+
+        def loaded():
+            lc = c.get("/jobs/%s/checkpoints" % jid)["latest"]["completed"] or {}
+            if lc.get("id") and (not seen or seen[-1]["id"] != lc["id"]):
+                seen.append(lc)
+                print("  checkpoint %d: state %.1f MB" % (lc["id"], lc.get("state_size", 0) / 1e6), flush=True)
+            return len(seen) >= 2 and abs(seen[-1]["state_size"] - seen[-2]["state_size"]) <= 0.02 * seen[-1]["state_size"]
+        cluster.wait_until(loaded, 300, "the state to be loaded and checkpointed")
+        latest = seen[-1]
+        size = latest.get("state_size", 0)
+        print("state: %d distinct words, latest checkpoint holds %.1f MB of state (%.1f MB written for it: "
+              "incremental checkpoints write only new files)" %
+              (nwords, size / 1e6, latest.get("checkpointed_size", 0) / 1e6), flush=True)
         times = []
         for k in range(a.kills):
             pl = c.placements(jid)

@@ -170,9 +170,9 @@ static void run_case(fl_cp_mode mode)
 
 	assert_int_equal(fl_exec_start(x, err, sizeof err), FLINC_OK);
 	usleep(80 * 1000);
-	fl_task_trigger_checkpoint(src[0], 1);
+	fl_task_trigger_checkpoint(src[0], 1, false);
 	usleep(60 * 1000);
-	fl_task_trigger_checkpoint(src[1], 1);
+	fl_task_trigger_checkpoint(src[1], 1, false);
 	/* Wait for the downstream snapshot, then complete the checkpoint. */
 	for (int i = 0; i < 200 && atomic_load(&down->cp_last_id) != 1; i++) usleep(1000);
 	assert_int_equal(atomic_load(&down->cp_last_id), 1);
