@@ -19,6 +19,10 @@ Cases:
             case says so and tries again (at most 4 times).
             Then the job FINISHES and check_counts passes exactly.
   missing   the same with the largest .snap file of chk-<n> deleted.
+  shared    (state.backend rocksdb: incremental checkpoints) the same with
+            an SST file deleted from <job folder>/shared/ that chk-<n> lists
+            and the previous checkpoint does not (a file new in chk-<n>).
+            Run by default only with --backend rocksdb.
   folder    while the job runs, <state.checkpoints.dir>/<job id> is renamed
             away and a regular file put at its path: counts.failed in
             GET /jobs/:jid/checkpoints grows by >= 2 while the job stays
@@ -27,10 +31,12 @@ Cases:
             (counts.completed grows by >= 2, new chk-<n> folders with
             _metadata on disk); the job FINISHES and check_counts passes.
 
-Usage: checkpoint_faults.py --build BUILD_DIR [--keep] [--case corrupt|missing|folder]...
+Usage: checkpoint_faults.py --build BUILD_DIR [--backend hashmap|rocksdb] [--keep]
+                            [--case corrupt|missing|shared|folder]...
 """
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -91,7 +97,7 @@ def victim_of(c, jid):
 def case_damaged(c, chk, how):
     """corrupt / missing: damage the newest completed checkpoint, kill a task
     manager, and check the restart falls back to the previous one."""
-    jid, inp, out = start_job(c, how, {"corrupt": 11, "missing": 12}[how])
+    jid, inp, out = start_job(c, how, {"corrupt": 11, "missing": 12, "shared": 14}[how])
     jobdir = os.path.join(c.path("checkpoints"), jid)
     cluster.wait_until(lambda: cu.counts(c, jid).get("completed", 0) >= 3 and len(cu.chk_folders(jobdir)) >= 3,
                        60, "3 completed checkpoints of job %s" % jid)
@@ -109,8 +115,17 @@ def case_damaged(c, chk, how):
         folders = cu.chk_folders(jobdir)
         n, victim_dir = folders[-1]
         older = [i for i, _ in folders[:-1] if i not in damaged]
+        if how == "shared":
+            new = sorted(set(shared_list(victim_dir)) - set(shared_list(folders[-2][1])))
+            if not new:
+                print("  try %d: chk-%d lists no shared file the previous one does not; trying again" %
+                      (attempt, n), flush=True)
+                cu.wait_checkpoint_after(c, jid, n, timeout=60)
+                continue
+            snap = os.path.join(jobdir, new[-1])
+        else:
+            snap = cu.snap_files(victim_dir)[0]
         damaged.add(n)
-        snap = cu.snap_files(victim_dir)[0]
         if how == "corrupt":
             cu.flip_middle(snap)
         else:
@@ -151,6 +166,16 @@ def case_damaged(c, chk, how):
     cnt = cu.counts(c, jid)
     chk.ok(cnt.get("restored", 0) >= 1, "/checkpoints counts.restored >= 1", cnt)
     finish_and_check(c, chk, jid, inp, out)
+
+
+def shared_list(folder):
+    """The shared files a completed checkpoint's _metadata lists (paths
+    relative to the job folder)."""
+    try:
+        with open(os.path.join(folder, "_metadata")) as f:
+            return json.load(f).get("shared") or []
+    except (OSError, ValueError):
+        return []
 
 
 def case_folder(c, chk):
@@ -212,7 +237,7 @@ def case_folder(c, chk):
     finish_and_check(c, chk, jid, inp, out)
 
 
-CASES = ("corrupt", "missing", "folder")
+CASES = ("corrupt", "missing", "shared", "folder")
 
 
 def main():
@@ -220,6 +245,7 @@ def main():
     ap.add_argument("--build", required=True)
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--case", choices=CASES, action="append")
+    ap.add_argument("--backend", choices=("hashmap", "rocksdb"), default="hashmap")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     chk = cluster.Checks()
@@ -227,9 +253,11 @@ def main():
     with cluster.Cluster(build, taskmanagers=2, slots=2, name="chk-faults", keep=a.keep) as c:
         c.conf.update({"state.checkpoints.dir": c.path("checkpoints"),
                        "execution.checkpointing.interval": "300ms",
-                       "state.checkpoints.num-retained": "3"})
+                       "state.checkpoints.num-retained": "3",
+                       "state.backend": a.backend})
         c.start()
-        for name in a.case or CASES:
+        cases = a.case or [k for k in CASES if k != "shared" or a.backend == "rocksdb"]
+        for name in cases:
             print("case %s" % name, flush=True)
             try:
                 if name == "folder":
