@@ -53,6 +53,7 @@ typedef struct hist {
 	int64_t trigger_ts, latest_ack_ts, failure_ts;
 	uint64_t state_size, checkpointed_size;
 	int64_t e2e_ms, align_ms;
+	int64_t sync_ms, async_ms; /* the longest of any subtask */
 	int nsub, nacked;
 	char *external_path, *failure_message;
 } hist;
@@ -689,6 +690,10 @@ void fl_coord_acknowledge(fl_coord *c, const fl_coord_ack *a)
 		h->checkpointed_size += r->file.size;
 	if (a->align_ms > h->align_ms)
 		h->align_ms = a->align_ms;
+	if (a->sync_ms > h->sync_ms)
+		h->sync_ms = a->sync_ms;
+	if (a->async_ms > h->async_ms)
+		h->async_ms = a->async_ms;
 	if (p->nacked == p->ntasks) {
 		p->state = P_COMPLETING;
 		wake(c);
@@ -801,6 +806,9 @@ static json_t *hist_json(const hist *h)
 			      "num_acknowledged_subtasks", h->nacked);
 	if (!o)
 		return NULL;
+	/* not in Flink's checkpoint statistics (it has them per subtask) */
+	json_object_set_new(o, "sync_duration", json_integer(h->sync_ms));
+	json_object_set_new(o, "async_duration", json_integer(h->async_ms));
 	if (h->status == H_COMPLETED)
 		json_object_set_new(o, "external_path", json_string(h->external_path ? h->external_path : ""));
 	if (h->status == H_FAILED) {
@@ -1116,7 +1124,7 @@ static void handle_complete(fl_coord *c)
 	if (call_complete && final && c->final_state != FINAL_NONE)
 		c->final_state = FINAL_DONE;
 	int64_t bytes = (int64_t)h->checkpointed_size, full = (int64_t)h->state_size, ms = h->e2e_ms;
-	int64_t align = h->align_ms;
+	int64_t align = h->align_ms, sync = h->sync_ms, async = h->async_ms;
 	char *ext = fl_strdup(h->external_path);
 	hist_push(c, h);
 	unlock(c);
@@ -1125,8 +1133,8 @@ static void handle_complete(fl_coord *c)
 		fl_log(FL_LOG_INFO, LOGC, "Savepoint %" PRId64 " of job %s written to %s.", p->id, c->job_id, ext);
 	else
 		fl_log(FL_LOG_INFO, LOGC, "Completed checkpoint %" PRId64 " for job %s (%" PRId64 " bytes, %" PRId64
-		       " ms; state %" PRId64 " bytes, alignment %" PRId64 " ms).", p->id, c->job_id, bytes, ms, full,
-		       align);
+		       " ms; state %" PRId64 " bytes; longest alignment %" PRId64 " ms, synchronous part %" PRId64
+		       " ms, asynchronous part %" PRId64 " ms).", p->id, c->job_id, bytes, ms, full, align, sync, async);
 	if (call_complete)
 		c->ops.complete(c->ops.ud, p->attempt, p->id, final);
 	else if (!p->sp || p->sp->commit)

@@ -5,7 +5,7 @@ between checkpoints (issue 4, acceptance 5: "with 1 GB of RocksDB state of
 which 1% changes between checkpoints, a checkpoint uploads only new files").
 
 A job manager and 1 task manager (2 slots) on 127.0.0.1, state.backend
-rocksdb, a checkpoint every --interval (10s), 2 checkpoints retained.
+--backend (rocksdb), a checkpoint every --interval (10s), 2 checkpoints retained.
 tests/plugins/state_churn.so at -p --parallelism (2) first loads --keys keys
 of --value-bytes bytes each into value state (4M x 256 B: about 1 GB), then
 updates --churn-per-sec random keys per second (4000: about 1% of the keys
@@ -108,10 +108,10 @@ class Bench:
         return epoch_ms / 1000.0 - self.t_submit
 
     def header(self):
-        print("%4s %8s %10s %10s %8s %8s | %10s %10s %10s" %
-              ("id", "trigger", "state", "ckpt", "e2e", "align", "new shared", "shared", "chk-n"), flush=True)
-        print("%4s %8s %10s %10s %8s %8s | %10s %10s %10s" %
-              ("", "s", "MB", "MB", "ms", "ms", "MB (disk)", "MB (disk)", "MB (disk)"), flush=True)
+        print("%4s %8s %10s %10s %8s %8s %8s | %10s %10s %10s" %
+              ("id", "trigger", "state", "ckpt", "e2e", "align", "sync", "new shared", "shared", "chk-n"), flush=True)
+        print("%4s %8s %10s %10s %8s %8s %8s | %10s %10s %10s" %
+              ("", "s", "MB", "MB", "ms", "ms", "ms", "MB (disk)", "MB (disk)", "MB (disk)"), flush=True)
 
     def check_load(self, job):
         """Note when the keyed operator has read every key once."""
@@ -149,13 +149,14 @@ class Bench:
                 "ckpt": h.get("checkpointed_size", 0),
                 "e2e": h.get("end_to_end_duration", 0),
                 "align": h.get("alignment_duration", 0),
+                "sync": h.get("sync_duration", 0),
                 "new_shared": new_shared,
                 "shared": sum(shared.values()),
                 "private": tree_size(chk),
             }
             self.rows.append(row)
-            print("%4d %8.1f %10.2f %10.2f %8d %8d | %s %s %s" %
-                  (cid, row["trigger"], row["state"] / MB, row["ckpt"] / MB, row["e2e"], row["align"],
+            print("%4d %8.1f %10.2f %10.2f %8d %8d %8d | %s %s %s" %
+                  (cid, row["trigger"], row["state"] / MB, row["ckpt"] / MB, row["e2e"], row["align"], row["sync"],
                    fmt_mb(row["new_shared"], 10), fmt_mb(row["shared"], 10), fmt_mb(row["private"], 10)),
                   flush=True)
 
@@ -179,11 +180,13 @@ class Bench:
         mc = median([r["ckpt"] for r in after])
         ms = median([r["state"] for r in after])
         print("after the load (%d checkpoints triggered after %.1f s): median checkpointed %.2f MB of %.2f MB state "
-              "(%.2f%%), median duration %d ms, median alignment %d ms (max %d ms), median new under shared/ %.2f MB, "
+              "(%.2f%%), median duration %d ms, median alignment %d ms (max %d ms), median synchronous part %d ms "
+              "(max %d ms), median new under shared/ %.2f MB, "
               "median chk-<n> %s MB" %
               (len(after), self.t_load, mc / MB, ms / MB, 100.0 * mc / ms if ms else 0.0,
                median([r["e2e"] for r in after]), median([r["align"] for r in after]),
-               max(r["align"] for r in after), median([r["new_shared"] for r in after]) / MB,
+               max(r["align"] for r in after), median([r["sync"] for r in after]), max(r["sync"] for r in after),
+               median([r["new_shared"] for r in after]) / MB,
                fmt_mb(median([r["private"] for r in after if r["private"] is not None]), 0)
                if any(r["private"] is not None for r in after) else "gone"))
 
@@ -197,6 +200,8 @@ def main():
     ap.add_argument("--churn-per-sec", type=float, default=4000)
     ap.add_argument("--duration-s", type=float, default=60, help="churn phase; 0 = until --timeout")
     ap.add_argument("--parallelism", type=int, default=2)
+    ap.add_argument("--backend", choices=("rocksdb", "hashmap"), default="rocksdb",
+                    help="state.backend (hashmap: full snapshots, for comparison)")
     ap.add_argument("--timeout", type=float, default=None,
                     help="seconds from submit before the job is canceled (default: duration + 1200)")
     ap.add_argument("--keep", action="store_true", help="keep the cluster's folder (checkpoints, logs)")
@@ -213,17 +218,17 @@ def main():
         sys.exit("incremental_ckpt_bench: --interval: not a duration: %s" % a.interval)
     timeout = a.timeout if a.timeout is not None else a.duration_s + 1200
 
-    conf = {"state.backend": "rocksdb", "state.checkpoints.dir": "", "execution.checkpointing.interval": a.interval,
+    conf = {"state.backend": a.backend, "state.checkpoints.dir": "", "execution.checkpointing.interval": a.interval,
             "state.checkpoints.num-retained": 2, "restart-strategy": "none"}
     with cluster.Cluster(build, taskmanagers=1, slots=max(2, a.parallelism), name="incr-ckpt-bench",
                          conf=conf, keep=a.keep, log=lambda m: None) as c:
         c.conf["state.checkpoints.dir"] = c.path("chk")
         c.start()
         print("state_churn: %d keys x %d B (~%.0f MB of values), %g updates/s (per interval: updates = %.2f%% of "
-              "the keys) for %g s, -p %d, checkpoint interval %s, rocksdb" %
+              "the keys) for %g s, -p %d, checkpoint interval %s, %s" %
               (a.keys, a.value_bytes, a.keys * a.value_bytes / MB, a.churn_per_sec,
                100.0 * a.churn_per_sec * parse_seconds(a.interval) / a.keys, a.duration_s, a.parallelism,
-               a.interval), flush=True)
+               a.interval, a.backend), flush=True)
         t_submit = time.time()
         jid = c.submit(plugin, ["--keys", a.keys, "--value-bytes", a.value_bytes, "--churn-per-sec",
                                 "%g" % a.churn_per_sec, "--duration-s", "%g" % a.duration_s],

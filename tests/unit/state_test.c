@@ -650,6 +650,19 @@ static void c_declare(const fl_backend_ops *ops)
 	assert_int_equal(declare(s, "op/copied", FL_STATE_VALUE), c);
 	for (int i = 0; i < 20; i++)
 		assert_int_equal(ops->count(s->be, ids[i]), 0);
+	/* state_at names every state by id, and nothing past the last. */
+	assert_non_null(ops->state_at);
+	for (int i = 0; i < 20; i++) {
+		const char *nm = NULL;
+		fl_state_kind kd = FL_STATE_MAP;
+		assert_int_equal(ops->state_at(s->be, ids[i], &nm, &kd), FLINC_OK);
+		snprintf(name, sizeof(name), "op%d/state", i);
+		assert_string_equal(nm, name);
+		assert_int_equal(kd, (fl_state_kind)(i % 3));
+	}
+	const char *nm = NULL;
+	fl_state_kind kd;
+	assert_int_equal(ops->state_at(s->be, 21, &nm, &kd), FLINC_ENOENT);
 	sbe_close(s);
 }
 
