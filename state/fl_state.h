@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FL_BACKEND_VERSION 4u /* 2: native_checkpoint, native_restore; 3: flags; 4: state_at */
+#define FL_BACKEND_VERSION 5u /* 2: native_checkpoint, native_restore; 3: flags; 4: state_at; 5: snap_* */
 
 /* fl_backend_ops.flags */
 #define FL_BACKEND_STABLE_SCAN 1u /* pointers passed to scan callbacks stay valid until
@@ -153,6 +153,26 @@ typedef struct fl_backend_ops {
 	 * FLINC_ENOENT), e.g. to copy every state of an instance restored
 	 * natively into another. *name stays valid until close. */
 	int (*state_at)(void *be, uint32_t sid, const char **name, fl_state_kind *kind);
+
+	/* ---- appended in version 5 ----------------------------------------- */
+	/* Optional (NULL where a backend has no such thing): an asynchronous
+	 * snapshot. snap_open, on the owner thread, captures every state as it
+	 * is now, cheaply (copy-on-write: no entry is copied at open), and
+	 * returns a handle another thread may read with snap_scan while the
+	 * owner goes on using the instance; the owner thread's calls stay as
+	 * fast as before except that the first modification of an entry the
+	 * snapshot still shares copies that entry. At most one snapshot is open
+	 * per instance: FLINC_EEXIST while the previous one is not released.
+	 * Returns FLINC_OK, FLINC_EEXIST or FLINC_ENOMEM (err says why). */
+	int (*snap_open)(void *be, void **snap, char *err, size_t errcap);
+	/* Any one thread at a time per snapshot: like scan, over state sid as
+	 * it was at snap_open (FLINC_EINVAL for a sid declared after it).
+	 * Pointers passed to fn stay valid until snap_release. */
+	int (*snap_scan)(void *snap, uint32_t sid, int kg_first, int kg_last, fl_scan_fn fn, void *ud);
+	/* Any thread, once per snapshot: done with it. Memory it kept alive is
+	 * reclaimed by the owner thread later (its next modifying call,
+	 * snap_open or close). Every snapshot must be released before close. */
+	void (*snap_release)(void *snap);
 } fl_backend_ops;
 
 /* The built-in backends. */

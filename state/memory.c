@@ -61,6 +61,48 @@
  * Scan collects the entries of the wanted key groups with a counting sort
  * by key group: O(entries + key groups), no comparison sort.
  *
+ * Asynchronous snapshots (copy-on-write)
+ * --------------------------------------
+ * snap_open freezes the instance as it is without copying anything: the
+ * snapshot takes each state's entry table `t` as it is ({slot array, mask,
+ * n}, shared with the live state) and the instance starts a new epoch.
+ * Every entry carries the epoch it was created in (ent.epoch, the spare
+ * header byte), so while a snapshot is open an entry is shared with it
+ * exactly when its epoch is not the current one. From then on the owner
+ * thread never writes, frees or reuses memory the snapshot reads (a shared
+ * slot array, a shared entry's header, key and value):
+ *  - the first modifying call on a state whose slot array is still shared
+ *    copies the array (memcpy; the snapshot keeps the original), so
+ *    inserts, backward-shift deletes and resizes only touch the copy; a
+ *    state left alone while the snapshot is open is never copied;
+ *  - put, put_inplace, list_append and map_put of a shared entry copy it
+ *    into a new block first (even when the value would fit in place) and
+ *    work on the copy; put_inplace returns the copy's value;
+ *  - remove, map_remove, remove of a whole map prefix and the moves above
+ *    retire a shared entry instead of freeing it: the block goes to the
+ *    retired list, not to a free list, so it is neither reused nor (under
+ *    AddressSanitizer) poisoned before the snapshot is gone.
+ * Entries created after snap_open have the current epoch and are updated
+ * in place and freed as usual. The links of map entries and prefix nodes
+ * (mlink, plink) are not part of what a snapshot reads: they are rewritten
+ * freely, a copied map entry takes its original's place in its prefix's
+ * list, and prefix nodes are never retired. Each entry of the snapshot is
+ * retired at most once (its copy is of the current epoch), so the retired
+ * list is sized at open from the snapshot's entry count and never grows.
+ *
+ * snap_scan reads only the snapshot's slot arrays and the entries they
+ * point to, which is why it may run on another thread. snap_release sets
+ * an atomic flag (release); the owner thread checks it (acquire) on its
+ * next modifying call, snap_open or close, and then frees the retired
+ * blocks, the slot arrays the live states no longer share and the handle.
+ * With no snapshot open, a modifying call pays one predictable branch on
+ * `snap` (the copy-on-write paths are separate copies of the code).
+ *
+ * The epoch is 8 bits: when it would wrap, snap_open (with no snapshot
+ * open) first renumbers every entry to epoch 0, an O(entries) pass once
+ * every 255 snapshots, so an entry from 256 epochs ago can never pass for
+ * a new one.
+ *
  * Contract details this backend chooses where fl_state.h is silent:
  *  - get/put work on value and list states, put_inplace on value states,
  *    list_append on list states, map_* on map states; anything else is
@@ -72,9 +114,18 @@
  *    open is only checked for sanity.
  *  - A pointer returned by get/put_inplace/map_get stays valid at least as
  *    long as the contract says; in fact until that entry is removed, grows,
- *    or the backend closes.
+ *    is copied because an open snapshot shares it, or the backend closes
+ *    (a copied or removed entry's old block stays readable until the
+ *    snapshot is reclaimed).
+ *  - snap_open freezes what put_inplace handed out before it: a value
+ *    pointer obtained before snap_open must not be written after it (call
+ *    put_inplace again; the runtime does, per record).
+ *  - close with a snapshot that was not released is a caller bug (the
+ *    runtime releases before it closes): close frees the snapshot's memory
+ *    anyway, so a thread still scanning it would read freed memory.
  */
 #include <stdalign.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,7 +176,7 @@ typedef struct ent {
 	uint32_t klen, nslen, uklen;
 	uint16_t kg;
 	uint8_t cls; /* slab class of the block, CLS_LARGE for malloc */
-	uint8_t pad_;
+	uint8_t epoch; /* mem_be.epoch when created (prefix nodes: unused) */
 } ent;
 
 /* Sits just before a map entry's ent. */
@@ -141,6 +192,7 @@ typedef struct plink {
 	uint64_t h;       /* hash of (kg, key, ns) */
 } plink;
 
+_Static_assert(sizeof(ent) == 24, "the snapshot epoch lives in the header's spare byte");
 _Static_assert(sizeof(ent) % 8 == 0 && sizeof(mlink) % ALIGN == 0 && sizeof(plink) % ALIGN == 0,
 	       "block headers keep the 16-byte alignment");
 
@@ -162,10 +214,33 @@ typedef struct mstate {
 	table p; /* map state: prefix nodes */
 } mstate;
 
+/* What a snapshot holds of one state: its entry table as of snap_open. */
+typedef struct snap_tab {
+	const slot *s; /* NULL: the state was empty */
+	size_t mask;
+	size_t n;
+	fl_state_kind kind;
+} snap_tab;
+
+/* An open snapshot. Written by the owner thread in snap_open only, then
+ * read-only (but for `released`) until the owner reclaims it. */
+typedef struct mem_snap {
+	atomic_bool released; /* set by snap_release (release), read by the owner (acquire) */
+	uint32_t nstates;     /* states declared before snap_open */
+	snap_tab st[];
+} mem_snap;
+
 typedef struct mem_be {
 	mstate *states;
+	mem_snap *snap; /* the open snapshot, NULL when none (checked by every modifying call) */
+	uint8_t epoch;  /* epoch of entries created now; advanced by snap_open */
 	uint32_t nstates, capstates;
 	int kg_first, kg_last;
+	/* Entries the open snapshot shares that the live state dropped:
+	 * ent pointers, bit 0 set for a map entry (an mlink before it). Room
+	 * for every entry of the snapshot, allocated at snap_open. */
+	uintptr_t *retired;
+	size_t nretired, capretired;
 	void *freel[NCLS]; /* free blocks per class, linked through their first word */
 	uint8_t *bump, *bend; /* uncarved rest of the newest chunk */
 	void *chunks;         /* newest first; header {next, size} */
@@ -527,7 +602,7 @@ static ent *ent_new(mem_be *b, size_t pre, const fl_skey *k, const uint8_t *uk, 
 	e->uklen = uklen;
 	e->kg = k->kg;
 	e->cls = cls;
-	e->pad_ = 0;
+	e->epoch = b->epoch;
 	uint8_t *m = ekey(e);
 	if (k->klen)
 		memcpy(m, k->key, k->klen);
@@ -538,18 +613,45 @@ static ent *ent_new(mem_be *b, size_t pre, const fl_skey *k, const uint8_t *uk, 
 	return e;
 }
 
+/* Whether entry e is shared with the open snapshot (it was created before
+ * snap_open); `cow` says a snapshot is open: a constant false in the fast
+ * paths, where the test folds away. */
+#define SHARED(b, e, cow) ((cow) && (e)->epoch != (b)->epoch)
+
+/* Keep entry e, which the open snapshot shares and the live state no longer
+ * holds, until the snapshot is reclaimed. Never fails: the retired list has
+ * room for every entry of the snapshot, and each is retired at most once. */
+static void ent_retire(mem_be *b, fl_state_kind kind, ent *e)
+{
+	if (UNLIKELY(b->nretired >= b->capretired)) /* defensive: cannot happen */
+		abort();
+	b->retired[b->nretired++] = (uintptr_t)e | (kind == FL_STATE_MAP);
+}
+
+/* Drop an entry the live state no longer holds: retire it if the open
+ * snapshot shares it, else free it. */
+static inline void ent_drop(mem_be *b, fl_state_kind kind, ent *e, bool cow)
+{
+	if (SHARED(b, e, cow))
+		ent_retire(b, kind, e);
+	else
+		ent_free(b, kind, e, false);
+}
+
 /* Move entry e (held by slot sl of a state of kind `kind`) to a block with
  * room for `cap` value bytes, keeping its value bytes when `keep`. Patches
- * the slot and, for map entries, the sibling links. Returns the new entry,
- * or NULL on ENOMEM (e untouched). */
-static ent *ent_grow(mem_be *b, fl_state_kind kind, slot *sl, ent *e, size_t cap, bool keep)
+ * the slot and, for map entries, the sibling links (or the prefix head).
+ * The old block is freed, or retired when `shared` (the open snapshot
+ * reads it: it is then only read, never resized in place). Returns the new
+ * entry, of the current epoch, or NULL on ENOMEM (e untouched). */
+static ent *ent_move(mem_be *b, fl_state_kind kind, slot *sl, ent *e, size_t cap, bool keep, bool shared)
 {
 	size_t pre = pre_size(kind);
 	size_t off = voff(e->klen, e->nslen, e->uklen);
 	size_t size = pre + off + cap;
 	uint8_t *old = (uint8_t *)e - pre;
 	ent *ne;
-	if (e->cls == CLS_LARGE && size > SMALL_MAX) {
+	if (e->cls == CLS_LARGE && size > SMALL_MAX && !shared) {
 		uint8_t *blk = realloc(old, size); /* keeps the contents */
 		if (!blk)
 			return NULL;
@@ -565,8 +667,12 @@ static ent *ent_grow(mem_be *b, fl_state_kind kind, slot *sl, ent *e, size_t cap
 		size_t room = cls == CLS_LARGE ? cap : cls_size(cls) - pre - off;
 		ne->vcap = (uint32_t)(room > UINT32_MAX ? UINT32_MAX : room);
 		ne->cls = cls;
-		blk_free(b, old, e->cls);
+		if (shared)
+			ent_retire(b, kind, e);
+		else
+			blk_free(b, old, e->cls);
 	}
+	ne->epoch = b->epoch;
 	if (!keep)
 		ne->vlen = 0;
 	sl->e = ne;
@@ -593,9 +699,13 @@ enum { UP_SET, UP_APPEND };
  *             kept; growth is amortised (at least 1.5x).
  * *created tells a new entry (vlen 0). Returns FLINC_OK with *out set,
  * FLINC_EINVAL when the value would pass 4 GiB, or FLINC_ENOMEM with
- * nothing changed but possibly table capacity. */
-static int upsert(mem_be *b, mstate *s, uint64_t h, uint64_t hp, const fl_skey *k, const uint8_t *uk,
-		  uint32_t uklen, size_t n, int mode, ent **out, bool *created)
+ * nothing changed but possibly table capacity.
+ * With `cow` (a snapshot is open and s's slot array is not shared), an
+ * existing entry the snapshot shares is first copied (keeping its value,
+ * as an update in place would) and *out is the copy. */
+static inline __attribute__((always_inline)) int upsert_impl(mem_be *b, mstate *s, uint64_t h, uint64_t hp,
+							     const fl_skey *k, const uint8_t *uk, uint32_t uklen,
+							     size_t n, int mode, ent **out, bool *created, bool cow)
 {
 	table *t = &s->t;
 	bool found = false, moved;
@@ -611,16 +721,26 @@ static int upsert(mem_be *b, mstate *s, uint64_t h, uint64_t hp, const fl_skey *
 			if (cap > UINT32_MAX)
 				return FLINC_EINVAL;
 		}
+		bool shared = SHARED(b, e, cow);
+		bool keep = mode == UP_APPEND;
 		if (LIKELY(e->vcap >= cap)) {
-			*out = e;
-			return FLINC_OK;
-		}
-		if (mode == UP_APPEND) {
+			if (LIKELY(!shared)) {
+				*out = e;
+				return FLINC_OK;
+			}
+			/* The value would fit in place, but the snapshot reads
+			 * this block: a copy that keeps the value and room. */
+			keep = true;
+			if (cap < e->vlen)
+				cap = e->vlen;
+			if (mode == UP_APPEND && cap < e->vcap)
+				cap = e->vcap;
+		} else if (mode == UP_APPEND) {
 			size_t more = (size_t)e->vcap + e->vcap / 2;
 			if (more > cap)
 				cap = more > UINT32_MAX ? UINT32_MAX : more;
 		}
-		e = ent_grow(b, s->kind, &t->s[i], e, cap, mode == UP_APPEND);
+		e = ent_move(b, s->kind, &t->s[i], e, cap, keep, shared);
 		*out = e;
 		return e ? FLINC_OK : FLINC_ENOMEM;
 	}
@@ -683,6 +803,31 @@ static int upsert(mem_be *b, mstate *s, uint64_t h, uint64_t hp, const fl_skey *
 	return FLINC_OK;
 }
 
+/* upsert without a snapshot open: the fast path. */
+static int upsert(mem_be *b, mstate *s, uint64_t h, uint64_t hp, const fl_skey *k, const uint8_t *uk,
+		  uint32_t uklen, size_t n, int mode, ent **out, bool *created)
+{
+	return upsert_impl(b, s, h, hp, k, uk, uklen, n, mode, out, created, false);
+}
+
+static int snap_enter(mem_be *b, mstate *s);
+
+/* upsert while a snapshot is (or was until now) open: reclaim it if it
+ * was released, unshare s's slot array, and copy shared entries. */
+static __attribute__((noinline)) int upsert_snap(mem_be *b, mstate *s, uint64_t h, uint64_t hp,
+						       const fl_skey *k, const uint8_t *uk, uint32_t uklen, size_t n,
+						       int mode, ent **out, bool *created)
+{
+	int rc = snap_enter(b, s);
+	if (rc)
+		return rc;
+	return upsert_impl(b, s, h, hp, k, uk, uklen, n, mode, out, created, b->snap != NULL);
+}
+
+/* upsert, by the fast path unless a snapshot is open (the one branch a
+ * modifying call pays for snapshots). */
+#define UPSERT(b, s, ...) (LIKELY(!(b)->snap) ? upsert((b), (s), __VA_ARGS__) : upsert_snap((b), (s), __VA_ARGS__))
+
 /* Unlink map entry e from its prefix, freeing the prefix node when it was
  * the last one. */
 static void map_unlink(mem_be *b, mstate *s, ent *e)
@@ -699,6 +844,204 @@ static void map_unlink(mem_be *b, mstate *s, ent *e)
 		tab_remove_at(&s->p, tab_slot_of(&s->p, pl->h, ml->pfx));
 		ent_free(b, s->kind, ml->pfx, true);
 	}
+}
+
+/* Every entry of a table's slot array in key groups [kg_first, kg_last],
+ * ascending by key group (a counting sort of the entries, done in a
+ * temporary array): scan and snap_scan. Only reads the slots and entries. */
+static int scan_slots(const slot *sl, size_t mask, size_t n, bool is_map, int kg_first, int kg_last,
+		      fl_scan_fn fn, void *ud)
+{
+	if (kg_first < 0)
+		kg_first = 0;
+	if (kg_last > UINT16_MAX)
+		kg_last = UINT16_MAX;
+	if (!n || !sl || kg_first > kg_last)
+		return FLINC_OK;
+	size_t nkg = (size_t)(kg_last - kg_first) + 1;
+	size_t *start = calloc(nkg + 1, sizeof(size_t));
+	if (!start)
+		return FLINC_ENOMEM;
+	size_t m = 0;
+	for (size_t i = 0; i <= mask; i++) {
+		const ent *e = sl[i].e;
+		if (e && e->kg >= kg_first && e->kg <= kg_last) {
+			start[e->kg - kg_first + 1]++;
+			m++;
+		}
+	}
+	int rc = FLINC_OK;
+	if (!m)
+		goto out;
+	for (size_t g = 1; g <= nkg; g++)
+		start[g] += start[g - 1];
+	const ent **order = malloc(m * sizeof(*order));
+	if (!order) {
+		rc = FLINC_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i <= mask; i++) {
+		const ent *e = sl[i].e;
+		if (e && e->kg >= kg_first && e->kg <= kg_last)
+			order[start[e->kg - kg_first]++] = e;
+	}
+	for (size_t j = 0; j < m && !rc; j++) {
+		const ent *e = order[j];
+		const uint8_t *key = ekey(e);
+		rc = fn(ud, e->kg, key, e->klen, key + e->klen, e->nslen, is_map ? key + e->klen + e->nslen : NULL,
+			e->uklen, evalue(e), e->vlen);
+	}
+	free(order);
+out:
+	free(start);
+	return rc;
+}
+
+/* ---- snapshots -------------------------------------------------------- */
+
+/* Give t its own copy of its slot array, which the open snapshot shares
+ * (and keeps). FLINC_ENOMEM leaves t as it was. */
+static int tab_unshare(table *t)
+{
+	size_t bytes = (t->mask + 1) * sizeof(slot);
+	slot *ns;
+	if (bytes >= HUGE_SIZE) { /* a power of two: a multiple of HUGE_SIZE */
+		ns = aligned_alloc(HUGE_SIZE, bytes);
+#ifdef MADV_HUGEPAGE
+		if (ns)
+			(void)madvise(ns, bytes, MADV_HUGEPAGE);
+#endif
+	} else {
+		ns = malloc(bytes);
+	}
+	if (!ns)
+		return FLINC_ENOMEM;
+	memcpy(ns, t->s, bytes);
+	t->s = ns;
+	return FLINC_OK;
+}
+
+/* Free what the open snapshot kept alive: the retired entries, the slot
+ * arrays the live states no longer share, and the handle. Owner thread,
+ * once the snapshot is released (or at close). */
+static void snap_reclaim(mem_be *b)
+{
+	mem_snap *sn = b->snap;
+	for (size_t i = 0; i < b->nretired; i++) {
+		uintptr_t r = b->retired[i];
+		ent *e = (ent *)(r & ~(uintptr_t)1);
+		blk_free(b, (uint8_t *)e - ((r & 1) ? sizeof(mlink) : 0), e->cls);
+	}
+	free(b->retired);
+	b->retired = NULL;
+	b->nretired = b->capretired = 0;
+	/* An array still shared is the live state's; a live array never takes
+	 * the address of one the snapshot holds, as those are not freed yet. */
+	for (uint32_t i = 0; i < sn->nstates; i++)
+		if (sn->st[i].s && sn->st[i].s != b->states[i].t.s)
+			free((void *)sn->st[i].s);
+	free(sn);
+	b->snap = NULL;
+}
+
+/* Before a modifying call on state s while a snapshot is open: reclaim the
+ * snapshot if it was released; otherwise give s its own slot array if it
+ * still shares the snapshot's. Errors: FLINC_ENOMEM (nothing changed). */
+static int snap_enter(mem_be *b, mstate *s)
+{
+	mem_snap *sn = b->snap;
+	if (atomic_load_explicit(&sn->released, memory_order_acquire)) {
+		snap_reclaim(b);
+		return FLINC_OK;
+	}
+	uint32_t sid = (uint32_t)(s - b->states);
+	if (sid < sn->nstates && s->t.s && s->t.s == sn->st[sid].s)
+		return tab_unshare(&s->t);
+	return FLINC_OK;
+}
+
+/* snap_open: share every state's slot array with a new snapshot and start
+ * a new epoch; no entry is copied. O(states), plus O(entries) once every
+ * 255 snapshots to renumber epochs. A released snapshot not yet reclaimed
+ * is reclaimed first. Owner thread. Errors: FLINC_EEXIST (a snapshot is
+ * open), FLINC_ENOMEM, FLINC_EINVAL (snap NULL). */
+static int mem_snap_open(void *be, void **snap, char *err, size_t errcap)
+{
+	mem_be *b = be;
+	if (!snap) {
+		if (err && errcap)
+			snprintf(err, errcap, "hashmap backend: snap_open without a handle to fill");
+		return FLINC_EINVAL;
+	}
+	*snap = NULL;
+	if (b->snap) {
+		if (!atomic_load_explicit(&b->snap->released, memory_order_acquire)) {
+			if (err && errcap)
+				snprintf(err, errcap, "hashmap backend: the previous snapshot is not released yet");
+			return FLINC_EEXIST;
+		}
+		snap_reclaim(b);
+	}
+	size_t total = 0;
+	for (uint32_t i = 0; i < b->nstates; i++)
+		total += b->states[i].t.n;
+	mem_snap *sn = malloc(sizeof(*sn) + (size_t)b->nstates * sizeof(snap_tab));
+	uintptr_t *retired = total ? malloc(total * sizeof(*retired)) : NULL;
+	if (!sn || (total && !retired)) {
+		free(sn);
+		free(retired);
+		if (err && errcap)
+			snprintf(err, errcap, "hashmap backend: out of memory for a snapshot of %zu entries", total);
+		return FLINC_ENOMEM;
+	}
+	if (b->epoch == UINT8_MAX) {
+		/* The next epoch would be 0 again, which entries untouched for
+		 * 256 epochs may carry: renumber them all to 0 (no snapshot is
+		 * open, so nothing is shared) and go on from there. */
+		for (uint32_t si = 0; si < b->nstates; si++) {
+			table *t = &b->states[si].t;
+			for (size_t i = 0; t->s && i <= t->mask; i++)
+				if (t->s[i].e)
+					t->s[i].e->epoch = 0;
+		}
+		b->epoch = 0;
+	}
+	atomic_init(&sn->released, false);
+	sn->nstates = b->nstates;
+	for (uint32_t i = 0; i < b->nstates; i++) {
+		const mstate *s = &b->states[i];
+		sn->st[i] = (snap_tab){.s = s->t.s, .mask = s->t.mask, .n = s->t.n, .kind = s->kind};
+	}
+	b->epoch++;
+	b->snap = sn;
+	b->retired = retired;
+	b->nretired = 0;
+	b->capretired = total;
+	*snap = sn;
+	return FLINC_OK;
+}
+
+/* snap_scan: scan over state sid as of snap_open. Any one thread; reads
+ * only the snapshot's slot arrays and the entries they hold, which the
+ * owner no longer writes. Pointers given to fn stay valid until
+ * snap_release. Errors: FLINC_EINVAL (sid declared after snap_open, no
+ * fn), FLINC_ENOMEM, or fn's first non-zero. */
+static int mem_snap_scan(void *snap, uint32_t sid, int kg_first, int kg_last, fl_scan_fn fn, void *ud)
+{
+	const mem_snap *sn = snap;
+	if (!sn || !fn || sid >= sn->nstates)
+		return FLINC_EINVAL;
+	const snap_tab *st = &sn->st[sid];
+	return scan_slots(st->s, st->mask, st->n, st->kind == FL_STATE_MAP, kg_first, kg_last, fn, ud);
+}
+
+/* snap_release: any thread, once; the handle must not be used after it.
+ * The owner thread frees the memory on its next modifying call, snap_open
+ * or close. */
+static void mem_snap_release(void *snap)
+{
+	if (snap)
+		atomic_store_explicit(&((mem_snap *)snap)->released, true, memory_order_release);
 }
 
 /* open: record the key-group range. Errors: FLINC_EINVAL for a bad range. */
@@ -723,10 +1066,15 @@ static int mem_open(void *be, const fl_backend_params *p, char *err, size_t errc
 }
 
 /* close: free every entry, table, name and chunk. Safe on a zeroed or
- * already closed instance; `be` itself belongs to the runtime. */
+ * already closed instance; `be` itself belongs to the runtime. A snapshot
+ * released but not yet reclaimed is freed here; closing with a snapshot
+ * that was not released is a caller bug (the runtime releases first):
+ * it is freed all the same, under whoever still reads it. */
 static void mem_close(void *be)
 {
 	mem_be *b = be;
+	if (b->snap)
+		snap_reclaim(b);
 	for (uint32_t si = 0; si < b->nstates; si++) {
 		mstate *s = &b->states[si];
 		/* Slab blocks go with their chunks; only large blocks need a free. */
@@ -815,7 +1163,7 @@ static int mem_put(void *be, uint32_t sid, const fl_skey *k, const void *val, si
 		return FLINC_EINVAL;
 	bool created;
 	ent *e;
-	int rc = upsert(b, s, hfinal(hprefix(k)), 0, k, NULL, 0, len, UP_SET, &e, &created);
+	int rc = UPSERT(b, s, hfinal(hprefix(k)), 0, k, NULL, 0, len, UP_SET, &e, &created);
 	if (rc)
 		return rc;
 	if (len)
@@ -834,7 +1182,7 @@ static void *mem_put_inplace(void *be, uint32_t sid, const fl_skey *k, size_t le
 	if (UNLIKELY(!s || !skey_ok(k) || len > UINT32_MAX || !created))
 		return NULL;
 	ent *e;
-	if (upsert(b, s, hfinal(hprefix(k)), 0, k, NULL, 0, len, UP_SET, &e, created))
+	if (UPSERT(b, s, hfinal(hprefix(k)), 0, k, NULL, 0, len, UP_SET, &e, created))
 		return NULL;
 	uint8_t *v = evalue(e);
 	if (LIKELY(!*created && e->vlen == len))
@@ -845,14 +1193,9 @@ static void *mem_put_inplace(void *be, uint32_t sid, const fl_skey *k, size_t le
 	return v;
 }
 
-/* remove: drop k's entry (map state: every user key under k). Absent is OK.
- * Errors: FLINC_EINVAL. */
-static int mem_remove(void *be, uint32_t sid, const fl_skey *k)
+/* remove of k in s; `cow` as for upsert_impl. */
+static inline __attribute__((always_inline)) int remove_impl(mem_be *b, mstate *s, const fl_skey *k, bool cow)
 {
-	mem_be *b = be;
-	mstate *s = state_get(b, sid, -1);
-	if (UNLIKELY(!s || !skey_ok(k)))
-		return FLINC_EINVAL;
 	uint64_t hp = hprefix(k);
 	bool found;
 	if (s->kind != FL_STATE_MAP) {
@@ -862,7 +1205,7 @@ static int mem_remove(void *be, uint32_t sid, const fl_skey *k)
 		if (found) {
 			ent *e = s->t.s[i].e;
 			tab_remove_at(&s->t, i);
-			ent_free(b, s->kind, e, false);
+			ent_drop(b, s->kind, e, cow);
 		}
 		return FLINC_OK;
 	}
@@ -878,11 +1221,32 @@ static int mem_remove(void *be, uint32_t sid, const fl_skey *k)
 		mlink *ml = mlink_of(e);
 		ent *next = ml->next;
 		tab_remove_at(&s->t, tab_slot_of(&s->t, ml->h, e));
-		ent_free(b, s->kind, e, false);
+		ent_drop(b, s->kind, e, cow);
 		e = next;
 	}
+	/* Snapshots never read prefix nodes: freed even while one is open. */
 	ent_free(b, s->kind, pfx, true);
 	return FLINC_OK;
+}
+
+static __attribute__((noinline)) int remove_snap(mem_be *b, mstate *s, const fl_skey *k)
+{
+	int rc = snap_enter(b, s);
+	return rc ? rc : remove_impl(b, s, k, b->snap != NULL);
+}
+
+/* remove: drop k's entry (map state: every user key under k). Absent is OK.
+ * Errors: FLINC_EINVAL, FLINC_ENOMEM (only while a snapshot is open: the
+ * state's slot array could not be copied). */
+static int mem_remove(void *be, uint32_t sid, const fl_skey *k)
+{
+	mem_be *b = be;
+	mstate *s = state_get(b, sid, -1);
+	if (UNLIKELY(!s || !skey_ok(k)))
+		return FLINC_EINVAL;
+	if (UNLIKELY(b->snap != NULL))
+		return remove_snap(b, s, k);
+	return remove_impl(b, s, k, false);
 }
 
 /* list_append: add one element ([u32 LE length][bytes]) to k's list.
@@ -895,7 +1259,7 @@ static int mem_list_append(void *be, uint32_t sid, const fl_skey *k, const void 
 		return FLINC_EINVAL;
 	bool created;
 	ent *e;
-	int rc = upsert(b, s, hfinal(hprefix(k)), 0, k, NULL, 0, 4 + len, UP_APPEND, &e, &created);
+	int rc = UPSERT(b, s, hfinal(hprefix(k)), 0, k, NULL, 0, 4 + len, UP_APPEND, &e, &created);
 	if (rc)
 		return rc;
 	uint8_t *p = evalue(e) + e->vlen;
@@ -948,7 +1312,7 @@ static int mem_map_put(void *be, uint32_t sid, const fl_skey *k, const void *uk,
 	uint64_t hp = hprefix(k);
 	uint64_t h = hwith_uk(hp, uk, uklen);
 	ent *e;
-	int rc = upsert(b, s, h, hfinal(hp), k, uk, (uint32_t)uklen, len, UP_SET, &e, &created);
+	int rc = UPSERT(b, s, h, hfinal(hp), k, uk, (uint32_t)uklen, len, UP_SET, &e, &created);
 	if (rc)
 		return rc;
 	if (len)
@@ -957,13 +1321,10 @@ static int mem_map_put(void *be, uint32_t sid, const fl_skey *k, const void *uk,
 	return FLINC_OK;
 }
 
-/* map_remove: drop user key uk of k; absent is OK. Errors: FLINC_EINVAL. */
-static int mem_map_remove(void *be, uint32_t sid, const fl_skey *k, const void *uk, size_t uklen)
+/* map_remove of (k, uk) in s; `cow` as for upsert_impl. */
+static inline __attribute__((always_inline)) int map_remove_impl(mem_be *b, mstate *s, const fl_skey *k,
+								 const void *uk, size_t uklen, bool cow)
 {
-	mem_be *b = be;
-	mstate *s = state_get(b, sid, FL_STATE_MAP);
-	if (UNLIKELY(!s || !skey_ok(k) || !uk_ok(uk, uklen)))
-		return FLINC_EINVAL;
 	if (!s->t.n)
 		return FLINC_OK;
 	bool found;
@@ -974,8 +1335,28 @@ static int mem_map_remove(void *be, uint32_t sid, const fl_skey *k, const void *
 	ent *e = s->t.s[i].e;
 	map_unlink(b, s, e);
 	tab_remove_at(&s->t, i);
-	ent_free(b, s->kind, e, false);
+	ent_drop(b, s->kind, e, cow);
 	return FLINC_OK;
+}
+
+static __attribute__((noinline)) int map_remove_snap(mem_be *b, mstate *s, const fl_skey *k, const void *uk,
+							   size_t uklen)
+{
+	int rc = snap_enter(b, s);
+	return rc ? rc : map_remove_impl(b, s, k, uk, uklen, b->snap != NULL);
+}
+
+/* map_remove: drop user key uk of k; absent is OK. Errors: FLINC_EINVAL,
+ * FLINC_ENOMEM (only while a snapshot is open, as for remove). */
+static int mem_map_remove(void *be, uint32_t sid, const fl_skey *k, const void *uk, size_t uklen)
+{
+	mem_be *b = be;
+	mstate *s = state_get(b, sid, FL_STATE_MAP);
+	if (UNLIKELY(!s || !skey_ok(k) || !uk_ok(uk, uklen)))
+		return FLINC_EINVAL;
+	if (UNLIKELY(b->snap != NULL))
+		return map_remove_snap(b, s, k, uk, uklen);
+	return map_remove_impl(b, s, k, uk, uklen, false);
 }
 
 /* map_iter: call fn for each user key of k (most recently added first);
@@ -1002,58 +1383,14 @@ static int mem_map_iter(void *be, uint32_t sid, const fl_skey *k,
 }
 
 /* scan: every entry of sid in key groups [kg_first, kg_last], ascending by
- * key group (a counting sort of the entries, done in a temporary array).
- * Returns fn's first non-zero, or FLINC_EINVAL / FLINC_ENOMEM. */
+ * key group. Returns fn's first non-zero, or FLINC_EINVAL / FLINC_ENOMEM. */
 static int mem_scan(void *be, uint32_t sid, int kg_first, int kg_last, fl_scan_fn fn, void *ud)
 {
 	mem_be *b = be;
 	mstate *s = state_get(b, sid, -1);
 	if (!s || !fn)
 		return FLINC_EINVAL;
-	if (kg_first < 0)
-		kg_first = 0;
-	if (kg_last > UINT16_MAX)
-		kg_last = UINT16_MAX;
-	if (!s->t.n || kg_first > kg_last)
-		return FLINC_OK;
-	size_t nkg = (size_t)(kg_last - kg_first) + 1;
-	size_t *start = calloc(nkg + 1, sizeof(size_t));
-	if (!start)
-		return FLINC_ENOMEM;
-	size_t m = 0;
-	for (size_t i = 0; i <= s->t.mask; i++) {
-		const ent *e = s->t.s[i].e;
-		if (e && e->kg >= kg_first && e->kg <= kg_last) {
-			start[e->kg - kg_first + 1]++;
-			m++;
-		}
-	}
-	int rc = FLINC_OK;
-	if (!m)
-		goto out;
-	for (size_t g = 1; g <= nkg; g++)
-		start[g] += start[g - 1];
-	ent **order = malloc(m * sizeof(*order));
-	if (!order) {
-		rc = FLINC_ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i <= s->t.mask; i++) {
-		ent *e = s->t.s[i].e;
-		if (e && e->kg >= kg_first && e->kg <= kg_last)
-			order[start[e->kg - kg_first]++] = e;
-	}
-	bool is_map = s->kind == FL_STATE_MAP;
-	for (size_t j = 0; j < m && !rc; j++) {
-		const ent *e = order[j];
-		const uint8_t *key = ekey(e);
-		rc = fn(ud, e->kg, key, e->klen, key + e->klen, e->nslen, is_map ? key + e->klen + e->nslen : NULL,
-			e->uklen, evalue(e), e->vlen);
-	}
-	free(order);
-out:
-	free(start);
-	return rc;
+	return scan_slots(s->t.s, s->t.mask, s->t.n, s->kind == FL_STATE_MAP, kg_first, kg_last, fn, ud);
 }
 
 /* count: entries of sid (map state: user-key entries); 0 for a bad sid. */
@@ -1072,6 +1409,11 @@ static int mem_state_at(void *be, uint32_t sid, const char **name, fl_state_kind
 	*kind = b->states[sid].kind;
 	return FLINC_OK;
 }
+
+/* For tests (tests/unit/state_test.c declares it): entries retired by the
+ * open snapshot and not yet freed; 0 when none is open. Owner thread. */
+size_t fl_memory_retired(const void *be);
+size_t fl_memory_retired(const void *be) { return ((const mem_be *)be)->nretired; }
 
 const fl_backend_ops fl_backend_memory = {
 	.version = FL_BACKEND_VERSION,
@@ -1093,4 +1435,7 @@ const fl_backend_ops fl_backend_memory = {
 	.count = mem_count,
 	.flags = FL_BACKEND_STABLE_SCAN,
 	.state_at = mem_state_at,
+	.snap_open = mem_snap_open,
+	.snap_scan = mem_snap_scan,
+	.snap_release = mem_snap_release,
 };

@@ -130,6 +130,7 @@ typedef struct upload {
 	 * registry of the subtask's instance, its owner name */
 	char *native_local;
 	fl_incr_registry *reg;
+	struct capture *cap; /* an asynchronous snapshot to write (then path is written here) */
 	char owner[48];
 	fl_cp_ack_info a;
 	int64_t queued_ns;
@@ -187,8 +188,13 @@ void fl_cp_ack_free(fl_cp_ack_info *a)
 	free(a);
 }
 
+struct capture;
+static void capture_free(struct capture *cp);
+static int write_async(upload *u);
+
 static void upload_free(upload *u)
 {
+	capture_free(u->cap);
 	if (u->native_local) fl_rm_rf(u->native_local);
 	free(u->native_local);
 	free(u->path);
@@ -254,7 +260,7 @@ static void *upload_main(void *arg)
 		if (!c->head) c->tail = NULL;
 		pthread_mutex_unlock(&c->mu);
 		if (!u->a.rc) {
-			int rc = fl_chk_sync_file(u->path, u->a.err, sizeof u->a.err);
+			int rc = u->cap ? write_async(u) : fl_chk_sync_file(u->path, u->a.err, sizeof u->a.err);
 			if (!rc && u->native_local) rc = upload_native(c, u);
 			if (rc) {
 				u->a.rc = rc;
@@ -376,18 +382,27 @@ static int write_cb(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, co
 	return fl_snap_scan_fn(&c->sc, kg, key, klen, ns, nslen, uk, uklen, val, vlen);
 }
 
-/* Every keyed entry of the task's states, ascending by key group. */
-static int write_keyed(fl_task *t, fl_snap_writer *w, int kgf, int kgl, uint64_t *bytes)
+/* Where the keyed entries come from: the backend itself (on the task
+ * thread) or an asynchronous snapshot of it (snap != NULL, any thread). */
+typedef struct keyed_src {
+	int (*scan)(void *h, uint32_t sid, int kgf, int kgl, fl_scan_fn fn, void *ud);
+	void *h;
+	bool stable; /* pointers passed to fn stay valid while we write */
+	const fl_task_state_decl *states;
+	uint32_t nstates;
+} keyed_src;
+
+/* Every keyed entry of the states, ascending by key group. */
+static int write_keyed(const keyed_src *src, fl_snap_writer *w, int kgf, int kgl, uint64_t *bytes)
 {
-	const fl_backend_ops *be = t->be_ops;
-	if (be->version >= 3 && (be->flags & FL_BACKEND_STABLE_SCAN)) {
+	if (src->stable) {
 		/* One scan per state, then a counting sort by key group: the
-		 * pointers stay valid because nothing modifies the backend. */
+		 * pointers stay valid because nothing modifies what is read. */
 		kcollect k = {0};
 		int rc = 0;
-		for (uint32_t i = 0; i < t->nstates && !rc; i++) {
+		for (uint32_t i = 0; i < src->nstates && !rc; i++) {
 			k.si = (uint16_t)i;
-			rc = be->scan(t->be, t->states[i].sid, kgf, kgl, collect_cb, &k);
+			rc = src->scan(src->h, src->states[i].sid, kgf, kgl, collect_cb, &k);
 		}
 		size_t nkg = (size_t)(kgl - kgf + 1);
 		size_t *start = fl_calloc(nkg + 1, sizeof(size_t));
@@ -397,7 +412,7 @@ static int write_keyed(fl_task *t, fl_snap_writer *w, int kgf, int kgl, uint64_t
 		for (size_t j = 0; j < k.n; j++) order[start[k.v[j].kg - kgf]++] = &k.v[j];
 		for (size_t j = 0; j < k.n && !rc; j++) {
 			const kref *e = order[j];
-			const fl_task_state_decl *sd = &t->states[e->si];
+			const fl_task_state_decl *sd = &src->states[e->si];
 			rc = fl_snap_add_keyed(w, sd->name, sd->kind, e->kg, e->key, e->klen, e->ns, e->nslen, e->uk,
 					       e->uklen, e->val, e->vlen);
 		}
@@ -410,29 +425,96 @@ static int write_keyed(fl_task *t, fl_snap_writer *w, int kgf, int kgl, uint64_t
 	count_ctx c = {.sc.w = w};
 	int rc = 0;
 	for (int kg = kgf; kg <= kgl && !rc; kg++) {
-		for (uint32_t i = 0; i < t->nstates && !rc; i++) {
-			c.sc.state = t->states[i].name;
-			c.sc.kind = t->states[i].kind;
-			rc = be->scan(t->be, t->states[i].sid, kg, kg, write_cb, &c);
+		for (uint32_t i = 0; i < src->nstates && !rc; i++) {
+			c.sc.state = src->states[i].name;
+			c.sc.kind = src->states[i].kind;
+			rc = src->scan(src->h, src->states[i].sid, kg, kg, write_cb, &c);
 		}
 	}
 	*bytes = c.bytes;
 	return rc;
 }
 
-typedef struct timer_ctx {
-	fl_snap_writer *w;
-	const char *uid;
-	int domain;
-} timer_ctx;
+/* ---- what a snapshot captures on the task thread ------------------------- */
 
-static int timer_cb(void *ud, const fl_timer *tm)
+/* The timers and operator states of a task, copied at the checkpoint (they
+ * are small next to keyed state), and, for an asynchronous snapshot, the
+ * backend snapshot and the list of states to read from it. */
+typedef struct ctimer {
+	uint32_t op; /* index in cap->uids */
+	int domain;
+	int64_t ts;
+	uint16_t kg;
+	uint32_t klen, nslen;
+	size_t off; /* key then namespace in cap->bytes */
+} ctimer;
+
+typedef struct copstate {
+	uint32_t op;
+	uint8_t *data;
+	size_t len;
+} copstate;
+
+typedef struct capture {
+	fl_snap_header h;
+	char **uids; /* operator uids of the chain */
+	uint32_t nops;
+	ctimer *tm;
+	size_t ntm, captm;
+	uint8_t *bytes;
+	size_t nbytes, capbytes;
+	copstate *os;
+	size_t nos;
+	/* asynchronous keyed state: the backend's snapshot and the states */
+	const fl_backend_ops *be_ops;
+	void *snap;
+	fl_task_state_decl *states;
+	uint32_t nstates;
+} capture;
+
+static void capture_free(capture *cp)
 {
-	timer_ctx *c = ud;
-	return fl_snap_add_timer(c->w, c->uid, c->domain, tm->ts, tm->kg, tm->key, tm->klen, tm->ns, tm->nslen);
+	if (!cp) return;
+	if (cp->snap) cp->be_ops->snap_release(cp->snap);
+	for (uint32_t j = 0; j < cp->nops; j++) free(cp->uids[j]);
+	free(cp->uids);
+	free(cp->tm);
+	free(cp->bytes);
+	for (size_t i = 0; i < cp->nos; i++) free(cp->os[i].data);
+	free(cp->os);
+	for (uint32_t i = 0; i < cp->nstates; i++) free(cp->states[i].name);
+	free(cp->states);
+	free(cp);
 }
 
-static int write_opstate(fl_op *op, fl_snap_writer *w)
+typedef struct tcap_ctx {
+	capture *cp;
+	uint32_t op;
+	int domain;
+} tcap_ctx;
+
+static int timer_capture_cb(void *ud, const fl_timer *tm)
+{
+	tcap_ctx *x = ud;
+	capture *cp = x->cp;
+	if (cp->ntm == cp->captm) {
+		cp->captm = cp->captm ? cp->captm * 2 : 256;
+		cp->tm = fl_realloc(cp->tm, cp->captm * sizeof *cp->tm);
+	}
+	size_t need = (size_t)tm->klen + tm->nslen;
+	if (cp->nbytes + need > cp->capbytes) {
+		while (cp->nbytes + need > cp->capbytes) cp->capbytes = cp->capbytes ? cp->capbytes * 2 : 4096;
+		cp->bytes = fl_realloc(cp->bytes, cp->capbytes);
+	}
+	cp->tm[cp->ntm++] = (ctimer){x->op, x->domain, tm->ts, tm->kg, tm->klen, tm->nslen, cp->nbytes};
+	if (tm->klen) memcpy(cp->bytes + cp->nbytes, tm->key, tm->klen);
+	if (tm->nslen) memcpy(cp->bytes + cp->nbytes + tm->klen, tm->ns, tm->nslen);
+	cp->nbytes += need;
+	return 0;
+}
+
+/* An operator's state blob (a source's position), into a buffer of its own. */
+static int capture_opstate(fl_op *op, copstate *out)
 {
 	size_t cap = 4096;
 	for (;;) {
@@ -446,10 +528,95 @@ static int write_opstate(fl_op *op, fl_snap_writer *w)
 			continue;
 		}
 		if (!rc && fw.err) rc = FLINC_ENOMEM;
-		if (!rc) rc = fl_snap_add_opstate(w, op->node->uid, buf, (size_t)(fw.p - buf));
-		free(buf);
+		if (rc) {
+			free(buf);
+			return rc;
+		}
+		out->data = buf;
+		out->len = (size_t)(fw.p - buf);
+		return FLINC_OK;
+	}
+}
+
+/* Task thread: copy the task's timers and operator states. */
+static int capture_task(fl_task *t, capture *cp, char *err, size_t errcap)
+{
+	cp->nops = t->nops;
+	cp->uids = fl_calloc(t->nops ? t->nops : 1, sizeof(char *));
+	for (uint32_t j = 0; j < t->nops; j++) cp->uids[j] = fl_strdup(t->ops[j]->node->uid);
+	for (uint32_t j = 0; j < t->nops; j++) {
+		fl_op *op = t->ops[j];
+		if (!op->keyed) continue;
+		for (int d = 0; d < 2; d++) {
+			if (!op->keyed->timers[d]) continue;
+			tcap_ctx x = {cp, j, d};
+			fl_timers_scan(op->keyed->timers[d], timer_capture_cb, &x);
+		}
+	}
+	cp->os = fl_calloc(t->nops ? t->nops : 1, sizeof(copstate));
+	for (uint32_t j = 0; j < t->nops; j++) {
+		if (!t->ops[j]->ops->snapshot_state) continue;
+		int rc = capture_opstate(t->ops[j], &cp->os[cp->nos]);
+		if (rc) {
+			snprintf(err, errcap, "operator '%s' could not snapshot its state: %s", cp->uids[j],
+				 flinc_strerror(rc));
+			return rc;
+		}
+		cp->os[cp->nos++].op = j;
+	}
+	return FLINC_OK;
+}
+
+/* Write the snapshot file `path`: keyed entries from src (NULL: none),
+ * then the captured timers and operator states. Any thread. */
+static int write_snap(const char *path, const capture *cp, const keyed_src *src, bool sync, fl_cp_ack_info *a)
+{
+	fl_snap_writer *w = NULL;
+	int rc = fl_snap_writer_open(&w, path, &cp->h, a->err, sizeof a->err);
+	if (rc) return rc;
+	if (!sync) fl_snap_writer_defer_sync(w);
+	if (src) rc = write_keyed(src, w, cp->h.kg_first, cp->h.kg_last, &a->state_size);
+	for (size_t i = 0; i < cp->ntm && !rc; i++) {
+		const ctimer *tm = &cp->tm[i];
+		const uint8_t *key = cp->bytes + tm->off;
+		rc = fl_snap_add_timer(w, cp->uids[tm->op], tm->domain, tm->ts, tm->kg, key, tm->klen, key + tm->klen,
+				       tm->nslen);
+	}
+	for (size_t i = 0; i < cp->nos && !rc; i++)
+		rc = fl_snap_add_opstate(w, cp->uids[cp->os[i].op], cp->os[i].data, cp->os[i].len);
+	if (rc) {
+		snprintf(a->err, sizeof a->err, "%s",
+			 fl_snap_writer_errmsg(w)[0] ? fl_snap_writer_errmsg(w) : flinc_strerror(rc));
+		fl_snap_writer_abort(w);
 		return rc;
 	}
+	fl_snap_info info;
+	rc = fl_snap_writer_close(w, &info, a->err, sizeof a->err);
+	if (rc) return rc;
+	char name[64];
+	fl_snap_file_name(name, sizeof name, cp->h.vertex_id, cp->h.subtask);
+	a->file.path = fl_strdup(name);
+	a->file.vertex_id = cp->h.vertex_id;
+	a->file.subtask = cp->h.subtask;
+	a->file.parallelism = cp->h.parallelism;
+	a->file.kg_first = cp->h.kg_first;
+	a->file.kg_last = cp->h.kg_last;
+	a->file.size = info.size;
+	a->file.crc = info.crc;
+	return FLINC_OK;
+}
+
+/* Upload thread: write an asynchronous snapshot's file (synced), then let
+ * the backend reclaim what the snapshot kept. */
+static int write_async(upload *u)
+{
+	capture *cp = u->cap;
+	keyed_src src = {.scan = cp->be_ops->snap_scan, .h = cp->snap, .stable = true, .states = cp->states,
+			 .nstates = cp->nstates};
+	int rc = write_snap(u->path, cp, &src, true, &u->a);
+	capture_free(cp);
+	u->cap = NULL;
+	return rc;
 }
 
 /* The native part of a checkpoint: the backend's checkpoint of every state
@@ -491,53 +658,52 @@ void fl_snapshot_take(fl_cpctx *c, fl_task *t, int64_t id, bool savepoint)
 	fl_snap_file_name(name, sizeof name, t->vertex->id, t->subtask);
 	fl_chk_dir(dir, sizeof dir, c->jobdir, id);
 	snprintf(path, sizeof path, "%s/%s", dir, name);
-	fl_snap_header h = {.checkpoint_id = id,
-			    .vertex_id = t->vertex->id,
-			    .subtask = t->subtask,
-			    .parallelism = t->parallelism,
-			    .max_parallelism = e->max_parallelism};
-	snprintf(h.job_id, sizeof h.job_id, "%s", c->job_id);
-	fl_key_group_range(t->subtask, t->parallelism, e->max_parallelism, &h.kg_first, &h.kg_last);
+	u->path = fl_strdup(path);
+	capture *cp = fl_calloc(1, sizeof *cp);
+	cp->h = (fl_snap_header){.checkpoint_id = id,
+				 .vertex_id = t->vertex->id,
+				 .subtask = t->subtask,
+				 .parallelism = t->parallelism,
+				 .max_parallelism = e->max_parallelism};
+	snprintf(cp->h.job_id, sizeof cp->h.job_id, "%s", c->job_id);
+	fl_key_group_range(t->subtask, t->parallelism, e->max_parallelism, &cp->h.kg_first, &cp->h.kg_last);
 
-	/* savepoints are canonical; checkpoints of a native backend are native */
+	/* Keyed state: native (RocksDB checkpoints), an asynchronous snapshot
+	 * written by the upload thread (copy-on-write backends), or written
+	 * here, on the task thread. Savepoints are canonical. */
 	bool native = t->be && t->native && !savepoint;
-	fl_snap_writer *w = NULL;
 	int rc = native ? take_native(c, t, id, u) : FLINC_OK;
-	if (!rc) rc = fl_snap_writer_open(&w, path, &h, a->err, sizeof a->err);
-	if (!rc) {
-		fl_snap_writer_defer_sync(w);
-		if (t->be && !native) rc = write_keyed(t, w, h.kg_first, h.kg_last, &a->state_size);
-		for (uint32_t j = 0; j < t->nops && !rc; j++) {
-			fl_op *op = t->ops[j];
-			if (!op->keyed) continue;
-			for (int d = 0; d < 2 && !rc; d++) {
-				if (!op->keyed->timers[d]) continue;
-				timer_ctx tc = {w, op->node->uid, d};
-				rc = fl_timers_scan(op->keyed->timers[d], timer_cb, &tc);
+	if (!rc) rc = capture_task(t, cp, a->err, sizeof a->err);
+	bool async = false;
+	if (!rc && t->be && !native && t->be_ops->version >= 5 && t->be_ops->snap_open) {
+		char e2[256] = "";
+		int src = t->be_ops->snap_open(t->be, &cp->snap, e2, sizeof e2);
+		if (src == FLINC_OK) {
+			async = true;
+			cp->be_ops = t->be_ops;
+			cp->nstates = t->nstates;
+			cp->states = fl_calloc(t->nstates ? t->nstates : 1, sizeof *cp->states);
+			for (uint32_t i = 0; i < t->nstates; i++) {
+				cp->states[i] = t->states[i];
+				cp->states[i].name = fl_strdup(t->states[i].name);
 			}
-		}
-		for (uint32_t j = 0; j < t->nops && !rc; j++)
-			if (t->ops[j]->ops->snapshot_state) rc = write_opstate(t->ops[j], w);
-		if (rc) {
-			snprintf(a->err, sizeof a->err, "%s", fl_snap_writer_errmsg(w)[0] ? fl_snap_writer_errmsg(w)
-											: flinc_strerror(rc));
-			fl_snap_writer_abort(w);
 		} else {
-			fl_snap_info info;
-			rc = fl_snap_writer_close(w, &info, a->err, sizeof a->err);
-			if (!rc) {
-				a->file.path = fl_strdup(name);
-				a->file.vertex_id = t->vertex->id;
-				a->file.subtask = t->subtask;
-				a->file.parallelism = t->parallelism;
-				a->file.kg_first = h.kg_first;
-				a->file.kg_last = h.kg_last;
-				a->file.size = info.size;
-				a->file.crc = info.crc;
-				u->path = fl_strdup(path);
-			}
+			/* the previous snapshot is still being written: this one
+			 * is written here, synchronously */
+			fl_log(FL_LOG_DEBUG, CP_LOG, "%s (%d/%d) checkpoint %lld: no asynchronous snapshot (%s)",
+			       t->vertex->name, t->subtask + 1, t->parallelism, (long long)id, e2);
 		}
 	}
+	if (!rc && async) {
+		u->cap = cp;
+		cp = NULL;
+	} else if (!rc) {
+		keyed_src src = {.scan = t->be ? t->be_ops->scan : NULL, .h = t->be,
+				 .stable = t->be && t->be_ops->version >= 3 && (t->be_ops->flags & FL_BACKEND_STABLE_SCAN),
+				 .states = t->states, .nstates = t->nstates};
+		rc = write_snap(path, cp, t->be && !native ? &src : NULL, false, a);
+	}
+	capture_free(cp);
 	a->rc = rc;
 	if (rc) ack_clear(a);
 	a->sync_ms = (fl_mono_ns() - t0) / 1000000;

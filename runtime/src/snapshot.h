@@ -7,11 +7,22 @@
  * <jobdir>/chk-<n>/<vertex hex16>-<subtask>.snap (checkpoint/fl_checkpoint.h),
  * in the canonical format: the keyed state of its key groups (every state
  * of the chain, ascending key group), the timers of its keyed operators
- * and the operator states of its sources (read positions). The file is
- * written without fsync on the task thread (the synchronous part); the
- * execution's upload thread then syncs it and acknowledges the checkpoint
- * through the owner's callback (the asynchronous part), so the task goes
- * on while the disk works.
+ * and the operator states of its sources (read positions). Timers and
+ * operator states are copied on the task thread (the synchronous part);
+ * the keyed state goes one of three ways:
+ *   - a backend with asynchronous snapshots (snap_open: the memory
+ *     backend's copy-on-write) is captured in milliseconds and the whole
+ *     file is written and synced by the execution's upload thread;
+ *   - a native backend (RocksDB, state.backend.incremental) makes a native
+ *     checkpoint (flush + hard links) in the task's folder, the .snap file
+ *     holds no keyed entries, and the upload thread uploads the native
+ *     folder incrementally (checkpoint/incremental.h);
+ *   - otherwise (or when the previous asynchronous snapshot is still being
+ *     written, or for a savepoint of a native backend) the file is written
+ *     on the task thread without fsync, and synced by the upload thread.
+ * The upload thread then acknowledges the checkpoint through the owner's
+ * callback (the asynchronous part), so the task goes on while the disk
+ * works.
  *
  * At restore (on the task thread, before its operators open) a subtask
  * reads, from every snapshot file of the checkpoint or savepoint whose key

@@ -6,15 +6,22 @@
  * the choices the contract leaves open that every backend makes alike (kind
  * checks, put_inplace on another length, key-group range checks at open).
  * Then come the memory-specific tests (pointer identity, slab and
- * large-value paths) and the RocksDB-specific ones (native checkpoints,
- * many key groups, the working folder, small buffers and a tiny put_inplace
- * cache that force flushes, compactions and evictions).
+ * large-value paths, copy-on-write snapshots: compared with the state at
+ * snap_open and with a twin instance that takes none, scanned from another
+ * thread while the owner mutates, their lifecycle and the epoch wrap) and
+ * the RocksDB-specific ones (native checkpoints, many key groups, the
+ * working folder, small buffers and a tiny put_inplace cache that force
+ * flushes, compactions and evictions).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* nftw, mkdtemp */
 #endif
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1380,6 +1387,764 @@ static void m_churn(void **state)
 	sbe_close(s);
 }
 
+/* ---- memory backend: asynchronous snapshots ---------------------------- */
+
+size_t fl_memory_retired(const void *be); /* state/memory.c: retired blocks awaiting reclaim */
+
+/* One scanned entry, serialised so that entries order and compare with
+ * memcmp: key group, then each part preceded by its big-endian length. */
+typedef struct drec {
+	uint8_t *b;
+	size_t n;
+} drec;
+
+/* Entries collected by a scan. Filled from any thread: no cmocka asserts
+ * in the callback, abort on out of memory. */
+typedef struct dump {
+	drec *r;
+	size_t n, cap;
+	int last_kg;    /* key group of the previous entry */
+	int bad_order;  /* entries reported after one of a higher key group */
+	uint64_t seq;   /* FNV-1a of the entries in the order reported */
+	size_t stop_at; /* return 7 after this many entries (0: never) */
+} dump;
+
+static void dump_init(dump *d) { memset(d, 0, sizeof(*d)), d->last_kg = -1, d->seq = 1469598103934665603ULL; }
+
+static void dump_free(dump *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->r[i].b);
+	free(d->r);
+	dump_init(d);
+}
+
+static uint8_t *put_be32(uint8_t *p, size_t v)
+{
+	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+	return p + 4;
+}
+
+static uint8_t *put_part(uint8_t *p, const void *b, size_t n)
+{
+	p = put_be32(p, n);
+	if (n)
+		memcpy(p, b, n);
+	return p + n;
+}
+
+static int dump_fn(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns, uint32_t nslen,
+		   const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
+{
+	dump *d = ud;
+	if ((int)kg < d->last_kg)
+		d->bad_order++;
+	d->last_kg = kg;
+	size_t n = 2 + 4 + klen + 4 + nslen + 1 + 4 + uklen + 4 + vlen;
+	uint8_t *b = malloc(n), *p = b;
+	if (!b)
+		abort();
+	*p++ = (uint8_t)(kg >> 8);
+	*p++ = (uint8_t)kg;
+	p = put_part(p, key, klen);
+	p = put_part(p, ns, nslen);
+	*p++ = uk != NULL;
+	p = put_part(p, uk, uklen);
+	p = put_part(p, val, vlen);
+	if (d->n == d->cap) {
+		d->cap = d->cap ? d->cap * 2 : 256;
+		d->r = realloc(d->r, d->cap * sizeof(*d->r));
+		if (!d->r)
+			abort();
+	}
+	d->r[d->n++] = (drec){b, n};
+	for (size_t i = 0; i < n; i++)
+		d->seq = (d->seq ^ b[i]) * 1099511628211ULL;
+	return d->stop_at && d->n == d->stop_at ? 7 : 0;
+}
+
+static int drec_cmp(const void *a, const void *b)
+{
+	const drec *x = a, *y = b;
+	int c = memcmp(x->b, y->b, x->n < y->n ? x->n : y->n);
+	return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+static void dump_sort(dump *d)
+{
+	if (d->n)
+		qsort(d->r, d->n, sizeof(*d->r), drec_cmp);
+}
+
+/* Both sorted. */
+static void dump_expect_eq(const dump *a, const dump *b)
+{
+	assert_int_equal(a->n, b->n);
+	for (size_t i = 0; i < a->n; i++) {
+		if (a->r[i].n != b->r[i].n || memcmp(a->r[i].b, b->r[i].b, a->r[i].n))
+			fail_msg("entry %zu of %zu differs", i, a->n);
+	}
+}
+
+/* A sorted dump of live state sid. */
+static void live_dump(sbe *s, uint32_t sid, dump *d)
+{
+	dump_init(d);
+	assert_int_equal(s->ops->scan(s->be, sid, 0, 127, dump_fn, d), 0);
+	assert_int_equal(d->bad_order, 0);
+	dump_sort(d);
+}
+
+/* A sorted dump of state sid in snapshot snap. */
+static void snap_dump(const fl_backend_ops *ops, void *snap, uint32_t sid, dump *d)
+{
+	dump_init(d);
+	assert_int_equal(ops->snap_scan(snap, sid, 0, 127, dump_fn, d), 0);
+	assert_int_equal(d->bad_order, 0);
+	dump_sort(d);
+}
+
+/* The parts of a dumped entry. */
+typedef struct dparts {
+	uint16_t kg;
+	const uint8_t *key, *ns, *uk, *val;
+	uint32_t klen, nslen, uklen, vlen;
+	bool has_uk;
+	size_t prefix_len; /* bytes of the serialisation up to the user-key flag */
+} dparts;
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static dparts dparse(const drec *r)
+{
+	dparts x;
+	const uint8_t *p = r->b;
+	x.kg = (uint16_t)((p[0] << 8) | p[1]);
+	p += 2;
+	x.klen = get_be32(p), x.key = p + 4, p += 4 + x.klen;
+	x.nslen = get_be32(p), x.ns = p + 4, p += 4 + x.nslen;
+	x.prefix_len = (size_t)(p - r->b);
+	x.has_uk = *p++;
+	x.uklen = get_be32(p), x.uk = p + 4, p += 4 + x.uklen;
+	x.vlen = get_be32(p), x.val = p + 4;
+	return x;
+}
+
+/* map_iter callback: the (user key, value) pairs, serialised as in a dump. */
+static int iter_dump_fn(void *ud, const void *uk, size_t uklen, const void *val, size_t len)
+{
+	return dump_fn(ud, 0, NULL, 0, NULL, 0, uk, (uint32_t)uklen, val, len);
+}
+
+/* Every entry of a sorted live dump of sid is found by get / map_get, and
+ * for a map state map_iter of each prefix reports exactly its entries (the
+ * prefix lists are linked right). */
+static void check_lookups(sbe *s, uint32_t sid, const dump *d)
+{
+	for (size_t i = 0; i < d->n;) {
+		dparts x = dparse(&d->r[i]);
+		fl_skey k = K(x.kg, x.key, x.klen, x.ns, x.nslen);
+		const void *got;
+		size_t len;
+		if (!x.has_uk) {
+			assert_int_equal(s->ops->get(s->be, sid, &k, &got, &len), FLINC_OK);
+			assert_int_equal(len, x.vlen);
+			if (len)
+				assert_memory_equal(got, x.val, len);
+			i++;
+			continue;
+		}
+		dump want, it;
+		dump_init(&want);
+		dump_init(&it);
+		size_t j = i;
+		for (; j < d->n && d->r[j].n >= x.prefix_len && memcmp(d->r[j].b, d->r[i].b, x.prefix_len) == 0; j++) {
+			dparts y = dparse(&d->r[j]);
+			assert_int_equal(s->ops->map_get(s->be, sid, &k, y.uk, y.uklen, &got, &len), FLINC_OK);
+			assert_int_equal(len, y.vlen);
+			if (len)
+				assert_memory_equal(got, y.val, len);
+			iter_dump_fn(&want, y.uk, y.uklen, y.val, y.vlen);
+		}
+		assert_int_equal(s->ops->map_iter(s->be, sid, &k, iter_dump_fn, &it), 0);
+		dump_sort(&want);
+		dump_sort(&it);
+		dump_expect_eq(&it, &want);
+		dump_free(&want);
+		dump_free(&it);
+		i = j;
+	}
+}
+
+/* Two memory instances driven alike: [0] takes snapshots, [1] is the
+ * reference its live state must keep matching. */
+typedef struct twin {
+	sbe *s[2];
+} twin;
+
+static void tw_open(twin *t)
+{
+	t->s[0] = sbe_open(&fl_backend_memory);
+	t->s[1] = sbe_open(&fl_backend_memory);
+}
+
+static void tw_close(twin *t)
+{
+	sbe_close(t->s[0]);
+	sbe_close(t->s[1]);
+}
+
+static uint32_t tw_declare(twin *t, const char *name, fl_state_kind kind)
+{
+	uint32_t a = declare(t->s[0], name, kind);
+	assert_int_equal(declare(t->s[1], name, kind), a);
+	return a;
+}
+
+/* Test key i: 8..16 bytes starting with i, namespaces of 0, 8 or 16 bytes,
+ * key group i % 128. */
+typedef struct tkey {
+	uint8_t kb[16], nb[16];
+	fl_skey k;
+} tkey;
+
+static const fl_skey *tk(tkey *t, uint64_t i)
+{
+	uint64_t x = i * 0x9e3779b97f4a7c15ULL + 1;
+	memcpy(t->kb, &i, 8);
+	memcpy(t->kb + 8, &x, 8);
+	memcpy(t->nb, &x, 8);
+	memcpy(t->nb + 8, &i, 8);
+	size_t nslen = (size_t)(i % 3) * 8;
+	t->k = K((uint16_t)(i % 128), t->kb, 8 + (size_t)(i % 9), nslen ? t->nb : NULL, nslen);
+	return &t->k;
+}
+
+/* len bytes of a pattern picked by seed (len <= sizeof(g_vbuf)). */
+static uint8_t g_vbuf[200000];
+static const uint8_t *tv(uint64_t seed, size_t len)
+{
+	for (size_t j = 0; j < len; j++)
+		g_vbuf[j] = (uint8_t)(seed * 131 + j * 7 + (seed >> 8));
+	return g_vbuf;
+}
+
+static void tw_put(twin *t, uint32_t sid, uint64_t i, uint64_t seed, size_t len)
+{
+	tkey a;
+	const uint8_t *v = tv(seed, len);
+	for (int w = 0; w < 2; w++)
+		assert_int_equal(t->s[w]->ops->put(t->s[w]->be, sid, tk(&a, i), v, len), FLINC_OK);
+}
+
+/* put_inplace of len bytes on both, then the same change to both; returns
+ * the snapshotting instance's pointer. */
+static uint8_t *tw_inplace(twin *t, uint32_t sid, uint64_t i, size_t len, uint64_t x, bool *created)
+{
+	tkey a;
+	uint8_t *p[2];
+	bool c[2];
+	for (int w = 0; w < 2; w++) {
+		p[w] = t->s[w]->ops->put_inplace(t->s[w]->be, sid, tk(&a, i), len, &c[w]);
+		assert_non_null(p[w]);
+	}
+	assert_int_equal(c[0], c[1]);
+	if (len)
+		assert_memory_equal(p[0], p[1], len);
+	for (int w = 0; len && w < 2; w++)
+		p[w][x % len] += (uint8_t)(x | 1);
+	if (created)
+		*created = c[0];
+	return p[0];
+}
+
+static void tw_remove(twin *t, uint32_t sid, uint64_t i)
+{
+	tkey a;
+	for (int w = 0; w < 2; w++)
+		assert_int_equal(t->s[w]->ops->remove(t->s[w]->be, sid, tk(&a, i)), FLINC_OK);
+}
+
+static void tw_append(twin *t, uint32_t sid, uint64_t i, uint64_t seed, size_t len)
+{
+	tkey a;
+	const uint8_t *v = tv(seed, len);
+	for (int w = 0; w < 2; w++)
+		assert_int_equal(t->s[w]->ops->list_append(t->s[w]->be, sid, tk(&a, i), v, len), FLINC_OK);
+}
+
+/* User key u of a map test key: 1..8 bytes. */
+static void tw_mput(twin *t, uint32_t sid, uint64_t i, uint64_t u, uint64_t seed, size_t len)
+{
+	tkey a;
+	const uint8_t *v = tv(seed, len);
+	for (int w = 0; w < 2; w++)
+		assert_int_equal(t->s[w]->ops->map_put(t->s[w]->be, sid, tk(&a, i), &u, 1 + u % 8, v, len), FLINC_OK);
+}
+
+static void tw_mremove(twin *t, uint32_t sid, uint64_t i, uint64_t u)
+{
+	tkey a;
+	for (int w = 0; w < 2; w++)
+		assert_int_equal(t->s[w]->ops->map_remove(t->s[w]->be, sid, tk(&a, i), &u, 1 + u % 8), FLINC_OK);
+}
+
+/* The live states of both instances are equal and readable by lookup. */
+static void tw_verify(twin *t, const uint32_t *sids, int n)
+{
+	for (int i = 0; i < n; i++) {
+		dump a, b;
+		live_dump(t->s[0], sids[i], &a);
+		live_dump(t->s[1], sids[i], &b);
+		dump_expect_eq(&a, &b);
+		assert_int_equal(t->s[0]->ops->count(t->s[0]->be, sids[i]), a.n);
+		check_lookups(t->s[0], sids[i], &a);
+		dump_free(&a);
+		dump_free(&b);
+	}
+}
+
+/* Value sizes: slab classes, the slab limit and large blocks. */
+static size_t vsize(uint64_t i)
+{
+	static const size_t sz[] = {8, 8, 24, 40, 0, 200, 480, 600, 3000, 8};
+	return sz[i % 10];
+}
+
+/* A snapshot is exactly the state at snap_open after every kind of
+ * modification, and the live state is right too. */
+static void m_snap_model(void **state)
+{
+	(void)state;
+	const fl_backend_ops *ops = &fl_backend_memory;
+	twin t;
+	tw_open(&t);
+	uint32_t sid[4];
+	sid[0] = tw_declare(&t, "v", FL_STATE_VALUE);
+	sid[1] = tw_declare(&t, "l", FL_STATE_LIST);
+	sid[2] = tw_declare(&t, "m", FL_STATE_MAP);
+	uint32_t v = sid[0], l = sid[1], m = sid[2];
+	enum { NV = 2000, NL = 500, NP = 300, NU = 5 };
+	for (uint64_t i = 0; i < NV; i++)
+		tw_put(&t, v, i, i, vsize(i));
+	for (uint64_t i = 0; i < NL; i++)
+		for (uint64_t e = 0; e <= i % 4; e++)
+			tw_append(&t, l, i, i + e, (size_t)(e * 5 + i % 3));
+	for (uint64_t i = 0; i < NP; i++)
+		for (uint64_t u = 0; u < NU; u++)
+			tw_mput(&t, m, i, u, i * 10 + u, vsize(i + u));
+	sbe *a = t.s[0];
+	tkey tk1;
+	const void *old_p;
+	size_t old_len;
+	uint8_t old_copy[8];
+	assert_int_equal(ops->get(a->be, v, tk(&tk1, 1), &old_p, &old_len), FLINC_OK);
+	assert_int_equal(old_len, 8);
+	memcpy(old_copy, old_p, 8);
+
+	dump model[3];
+	for (int i = 0; i < 3; i++)
+		live_dump(a, sid[i], &model[i]);
+	void *snap = NULL;
+	char err[256] = "";
+	assert_int_equal(ops->snap_open(a->be, &snap, err, sizeof(err)), FLINC_OK);
+	assert_non_null(snap);
+	assert_int_equal(fl_memory_retired(a->be), 0);
+
+	/* A state declared after snap_open is not in the snapshot. */
+	sid[3] = tw_declare(&t, "x", FL_STATE_VALUE);
+	tw_put(&t, sid[3], 5, 5, 10);
+	dump d;
+	dump_init(&d);
+	assert_int_equal(ops->snap_scan(snap, sid[3], 0, 127, dump_fn, &d), FLINC_EINVAL);
+	assert_int_equal(ops->snap_scan(snap, 99, 0, 127, dump_fn, &d), FLINC_EINVAL);
+
+	/* put_inplace on an old entry returns a copy that keeps the value;
+	 * then the copy is updated in place; the old block is untouched. */
+	bool created;
+	uint8_t *p1 = tw_inplace(&t, v, 1, 8, 3, &created);
+	assert_false(created);
+	assert_ptr_not_equal(p1, old_p);
+	assert_ptr_equal(tw_inplace(&t, v, 1, 8, 4, &created), p1);
+	assert_false(created);
+	assert_memory_equal(old_p, old_copy, 8);
+	assert_int_equal(fl_memory_retired(a->be), 1);
+
+	/* Values: same size, other sizes (slab <-> large), put_inplace on
+	 * old entries (same and other lengths) and on new ones, removes. */
+	for (uint64_t i = 0; i < NV; i += 7)
+		tw_put(&t, v, i, i + 1000, vsize(i));
+	for (uint64_t i = 1; i < NV; i += 11)
+		tw_put(&t, v, i, i + 2000, vsize(i + 3));
+	for (uint64_t i = 0; i < NV; i += 5)
+		tw_inplace(&t, v, i, 8, i, NULL);
+	for (uint64_t i = 2; i < NV; i += 13)
+		tw_inplace(&t, v, i, 16, i, NULL);
+	for (uint64_t i = 0; i < 200; i++) {
+		uint8_t *p = tw_inplace(&t, v, 100000 + i, 8, i, &created);
+		assert_true(created);
+		assert_ptr_equal(tw_inplace(&t, v, 100000 + i, 8, i + 1, &created), p);
+		assert_false(created);
+	}
+	for (uint64_t i = 3; i < NV; i += 3)
+		tw_remove(&t, v, i);
+	/* A large old value grows (no realloc of the shared block), then the
+	 * copy grows again (realloc of a block of the new epoch). */
+	tw_put(&t, v, 8, 8, 100000);
+	tw_put(&t, v, 8, 9, 200000);
+
+	/* Lists: appends that fit the slack, that grow, to large; removes. */
+	for (uint64_t i = 0; i < NL; i += 2)
+		tw_append(&t, l, i, i + 7, (size_t)(i % 5));
+	for (uint64_t i = 1; i < NL; i += 10)
+		tw_append(&t, l, i, i + 8, 700);
+	for (uint64_t i = 4; i < NL; i += 9)
+		tw_remove(&t, l, i);
+
+	/* Maps: same size, larger, new user keys under old prefixes, removes
+	 * in the middle of a prefix's list, whole prefixes (old entries only
+	 * and mixed), every user key one by one (the prefix node goes), and a
+	 * prefix that comes back. */
+	for (uint64_t i = 0; i < NP; i++) {
+		tw_mput(&t, m, i, 0, i + 3000, vsize(i));
+		if (i % 2)
+			tw_mput(&t, m, i, 1, i + 4000, 700 + i);
+		tw_mput(&t, m, i, 9, i + 5000, 12);
+		tw_mremove(&t, m, i, 2);
+	}
+	for (uint64_t i = 0; i < NP; i += 10)
+		tw_remove(&t, m, i); /* mixed: uk 9 is new */
+	for (uint64_t i = 2; i < NP; i += 10)
+		for (uint64_t u = 0; u < 10; u++)
+			tw_mremove(&t, m, i, u);
+	for (uint64_t i = 0; i < NP; i += 20)
+		tw_mput(&t, m, i, 3, i, 30);
+
+	/* Grow the tables a lot, then shrink them below the size at open. */
+	for (uint64_t i = 0; i < 30000; i++) {
+		tw_put(&t, v, 200000 + i, i, 8 + i % 30);
+		if (i % 6 == 0)
+			tw_mput(&t, m, 200000 + i, i % 4, i, 8);
+	}
+	assert_true(fl_memory_retired(a->be) > 0);
+	for (uint64_t i = 0; i < 30000; i++) {
+		tw_remove(&t, v, 200000 + i);
+		if (i % 12 == 0)
+			tw_remove(&t, m, 200000 + i);
+	}
+	for (uint64_t i = 0; i < NV; i++)
+		if (i % 4)
+			tw_remove(&t, v, i);
+	for (uint64_t i = 0; i < NP; i++)
+		if (i % 3)
+			tw_remove(&t, m, i);
+
+	/* The snapshot: whole, key group by key group, stopped early. */
+	for (int i = 0; i < 3; i++) {
+		snap_dump(ops, snap, sid[i], &d);
+		dump_expect_eq(&d, &model[i]);
+		dump_free(&d);
+		dump_init(&d);
+		for (int g = 0; g < 128; g++) {
+			d.last_kg = -1;
+			assert_int_equal(ops->snap_scan(snap, sid[i], g, g, dump_fn, &d), 0);
+			assert_true(d.last_kg == -1 || d.last_kg == g);
+		}
+		dump_sort(&d);
+		dump_expect_eq(&d, &model[i]);
+		dump_free(&d);
+		d.stop_at = 3;
+		assert_int_equal(ops->snap_scan(snap, sid[i], -5, 1000, dump_fn, &d), 7);
+		assert_int_equal(d.n, 3);
+		dump_free(&d);
+	}
+	assert_memory_equal(old_p, old_copy, 8);
+	tw_verify(&t, sid, 4);
+
+	/* Released: the next modifying call frees what the snapshot kept. */
+	ops->snap_release(snap);
+	assert_true(fl_memory_retired(a->be) > 0);
+	tw_put(&t, sid[3], 6, 6, 10);
+	assert_int_equal(fl_memory_retired(a->be), 0);
+	tw_verify(&t, sid, 4);
+	for (int i = 0; i < 3; i++)
+		dump_free(&model[i]);
+	tw_close(&t);
+}
+
+/* ---- concurrent snapshot scan ---- */
+
+typedef struct reader {
+	const fl_backend_ops *ops;
+	void *snap;
+	uint32_t sid[3];
+	int passes;
+	dump first[3];      /* pass 0, whole states */
+	int mismatches;     /* later passes that differ from pass 0 */
+	int errors;         /* non-zero snap_scan results, order violations */
+	atomic_int go;      /* set by the owner once it is mutating */
+	atomic_int done;    /* set after the last pass and snap_release */
+} reader;
+
+static void *reader_main(void *arg)
+{
+	reader *r = arg;
+	while (!atomic_load_explicit(&r->go, memory_order_acquire))
+		sched_yield();
+	for (int pass = 0; pass < r->passes; pass++) {
+		for (int i = 0; i < 3; i++) {
+			dump d;
+			dump_init(&d);
+			if (pass % 2 == 0) {
+				if (r->ops->snap_scan(r->snap, r->sid[i], 0, 127, dump_fn, &d))
+					r->errors++;
+			} else {
+				/* key group by key group, as a snapshot writer reads;
+				 * same order as a whole scan */
+				for (int g = 0; g < 128; g++)
+					if (r->ops->snap_scan(r->snap, r->sid[i], g, g, dump_fn, &d))
+						r->errors++;
+			}
+			r->errors += d.bad_order;
+			if (pass == 0) {
+				r->first[i] = d;
+				continue;
+			}
+			if (d.n != r->first[i].n || d.seq != r->first[i].seq)
+				r->mismatches++;
+			dump_free(&d);
+		}
+	}
+	r->ops->snap_release(r->snap); /* from this thread: the owner reclaims */
+	atomic_store_explicit(&r->done, 1, memory_order_release);
+	return NULL;
+}
+
+/* One random modification of the twin: every kind, over keys of which some
+ * are old (in the snapshot) and some new. */
+static void tw_random_op(twin *t, const uint32_t *sid, uint64_t *rng, uint64_t nkeys)
+{
+	uint64_t x = rng_next(rng);
+	uint64_t i = (x >> 8) % nkeys, u = (x >> 40) % 6;
+	size_t len = (size_t)((x >> 48) % 64);
+	switch ((x >> 4) % 11) {
+	case 0: tw_put(t, sid[0], i, x, len); break;
+	case 1: tw_put(t, sid[0], i, x, (x >> 30) % 16 == 0 ? 700 : 8); break;
+	case 2: tw_inplace(t, sid[0], i, 8, x, NULL); break;
+	case 3: tw_remove(t, sid[0], i); break;
+	case 4: tw_append(t, sid[1], i % (nkeys / 4), x, len % 24); break;
+	case 5: tw_remove(t, sid[1], i % (nkeys / 4)); break;
+	case 6:
+	case 7: tw_mput(t, sid[2], i % (nkeys / 4), u, x, len); break;
+	case 8: tw_mremove(t, sid[2], i % (nkeys / 4), u); break;
+	case 9: tw_remove(t, sid[2], i % (nkeys / 4)); break;
+	default: tw_inplace(t, sid[0], nkeys + (x >> 20) % 2000, 8, x, NULL); break;
+	}
+}
+
+/* snap_scan on another thread while the owner mutates heavily: every pass
+ * reads exactly the state at snap_open. */
+static void m_snap_concurrent(void **state)
+{
+	(void)state;
+	const fl_backend_ops *ops = &fl_backend_memory;
+	twin t;
+	tw_open(&t);
+	uint32_t sid[3];
+	sid[0] = tw_declare(&t, "v", FL_STATE_VALUE);
+	sid[1] = tw_declare(&t, "l", FL_STATE_LIST);
+	sid[2] = tw_declare(&t, "m", FL_STATE_MAP);
+	enum { NK = 40000 };
+	for (uint64_t i = 0; i < NK; i++) {
+		tw_put(&t, sid[0], i, i, 8 + i % 57);
+		if (i % 4 == 0)
+			tw_append(&t, sid[1], i / 4, i, i % 20);
+		if (i % 4 == 1)
+			for (uint64_t u = 0; u < 4; u++)
+				tw_mput(&t, sid[2], i / 4, u, i + u, 4 + (i + u) % 40);
+	}
+	dump model[3];
+	for (int i = 0; i < 3; i++)
+		live_dump(t.s[0], sid[i], &model[i]);
+
+	static reader r;
+	memset(&r, 0, sizeof(r));
+	atomic_init(&r.go, 0);
+	atomic_init(&r.done, 0);
+	r.ops = ops;
+	r.passes = 6;
+	memcpy(r.sid, sid, sizeof(sid));
+	char err[256] = "";
+	assert_int_equal(ops->snap_open(t.s[0]->be, &r.snap, err, sizeof(err)), FLINC_OK);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, reader_main, &r), 0);
+	uint64_t rng = 0xfeedbeef;
+	size_t ops_during = 0;
+	for (; ops_during < 2000; ops_during++)
+		tw_random_op(&t, sid, &rng, NK);
+	atomic_store_explicit(&r.go, 1, memory_order_release);
+	while (!atomic_load_explicit(&r.done, memory_order_acquire)) {
+		tw_random_op(&t, sid, &rng, NK);
+		ops_during++;
+	}
+	assert_int_equal(pthread_join(th, NULL), 0);
+	/* The next modifying call reclaims what the released snapshot kept. */
+	tw_random_op(&t, sid, &rng, NK);
+	tw_put(&t, sid[0], 1, 1, 8);
+	assert_int_equal(fl_memory_retired(t.s[0]->be), 0);
+	print_message("concurrent snapshot: %d scan passes while the owner made %zu modifications\n", r.passes,
+		      ops_during);
+
+	assert_int_equal(r.errors, 0);
+	assert_int_equal(r.mismatches, 0);
+	for (int i = 0; i < 3; i++) {
+		dump_sort(&r.first[i]);
+		dump_expect_eq(&r.first[i], &model[i]);
+		dump_free(&r.first[i]);
+		dump_free(&model[i]);
+	}
+	tw_verify(&t, sid, 3);
+	tw_close(&t);
+}
+
+/* Release from another thread. */
+static void *release_main(void *arg)
+{
+	fl_backend_memory.snap_release(arg);
+	return NULL;
+}
+
+/* One snapshot at a time, release and open again, release from another
+ * thread then reclaim on the owner's next modifying call (not on a read),
+ * and close with a released snapshot not yet reclaimed (ASan: no leak). */
+static void m_snap_lifecycle(void **state)
+{
+	(void)state;
+	const fl_backend_ops *ops = &fl_backend_memory;
+	assert_null(fl_backend_rocksdb.snap_open);
+	assert_null(fl_backend_rocksdb.snap_scan);
+	assert_null(fl_backend_rocksdb.snap_release);
+	ops->snap_release(NULL);
+	twin t;
+	tw_open(&t);
+	uint32_t sid[1];
+	sid[0] = tw_declare(&t, "v", FL_STATE_VALUE);
+	void *be = t.s[0]->be;
+	char err[256] = "";
+	void *s1 = NULL, *s2 = (void *)1;
+
+	/* Empty states: an empty snapshot. */
+	assert_int_equal(ops->snap_open(be, &s1, err, sizeof(err)), FLINC_OK);
+	dump d;
+	snap_dump(ops, s1, sid[0], &d);
+	assert_int_equal(d.n, 0);
+	ops->snap_release(s1);
+
+	for (uint64_t i = 0; i < 100; i++)
+		tw_put(&t, sid[0], i, i, i % 2 ? 8 : 5000);
+	assert_int_equal(ops->snap_open(be, &s1, err, sizeof(err)), FLINC_OK); /* reclaims the first */
+	assert_int_equal(ops->snap_open(be, &s2, err, sizeof(err)), FLINC_EEXIST);
+	assert_null(s2);
+	assert_true(err[0] != 0);
+	tw_put(&t, sid[0], 1, 77, 8);
+	ops->snap_release(s1);
+	assert_int_equal(ops->snap_open(be, &s2, err, sizeof(err)), FLINC_OK);
+	assert_int_equal(fl_memory_retired(be), 0);
+
+	/* Released from another thread; reads do not reclaim, a modification
+	 * does. */
+	for (uint64_t i = 0; i < 100; i += 2)
+		tw_put(&t, sid[0], i, i + 1, 16);
+	assert_int_equal(fl_memory_retired(be), 50);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, release_main, s2), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	const void *got;
+	size_t len;
+	tkey a;
+	assert_int_equal(ops->get(be, sid[0], tk(&a, 3), &got, &len), FLINC_OK);
+	assert_int_equal(fl_memory_retired(be), 50);
+	tw_remove(&t, sid[0], 99);
+	assert_int_equal(fl_memory_retired(be), 0);
+	tw_verify(&t, sid, 1);
+
+	/* Blocks freed by the reclaim are reused (memory does not grow over
+	 * checkpoints): the same modifications under many snapshots. */
+	for (int round = 0; round < 50; round++) {
+		assert_int_equal(ops->snap_open(be, &s1, err, sizeof(err)), FLINC_OK);
+		for (uint64_t i = 0; i < 100; i++)
+			tw_put(&t, sid[0], i, i + (uint64_t)round, i % 2 ? 8 : 5000);
+		ops->snap_release(s1);
+	}
+	tw_verify(&t, sid, 1);
+
+	/* Close with a released snapshot not reclaimed yet, holding retired
+	 * large blocks: close frees them. */
+	assert_int_equal(ops->snap_open(be, &s1, err, sizeof(err)), FLINC_OK);
+	for (uint64_t i = 0; i < 100; i += 2)
+		tw_put(&t, sid[0], i, i + 5, 6000);
+	tw_remove(&t, sid[0], 1);
+	assert_int_equal(fl_memory_retired(be), 51);
+	ops->snap_release(s1);
+	tw_close(&t);
+}
+
+/* More than 256 snapshots (the 8-bit epoch wraps) with modifications in
+ * between, some keys left alone for more than 256 of them: every snapshot
+ * still sees exactly its state. */
+static void m_snap_epoch_wrap(void **state)
+{
+	(void)state;
+	const fl_backend_ops *ops = &fl_backend_memory;
+	twin t;
+	tw_open(&t);
+	uint32_t sid[3];
+	sid[0] = tw_declare(&t, "v", FL_STATE_VALUE);
+	sid[1] = tw_declare(&t, "l", FL_STATE_LIST);
+	sid[2] = tw_declare(&t, "m", FL_STATE_MAP);
+	enum { NK = 300, ROUNDS = 600 };
+	for (uint64_t j = 0; j < NK; j++) {
+		tw_put(&t, sid[0], j, j, 8);
+		tw_append(&t, sid[1], j, j, 3);
+		tw_mput(&t, sid[2], j, 0, j, 8);
+	}
+	char err[256] = "";
+	for (uint64_t r = 0; r < ROUNDS; r++) {
+		dump model[3];
+		for (int i = 0; i < 3; i++)
+			live_dump(t.s[0], sid[i], &model[i]);
+		void *snap;
+		assert_int_equal(ops->snap_open(t.s[0]->be, &snap, err, sizeof(err)), FLINC_OK);
+		/* Key j changes every j + 1 snapshots: key 255 after exactly
+		 * 256, keys above after longer. */
+		for (uint64_t j = 0; j < NK; j++) {
+			if (r % (j + 1))
+				continue;
+			tw_inplace(&t, sid[0], j, 8, r, NULL);
+			if (j % 2)
+				tw_append(&t, sid[1], j, r, 2);
+			tw_mput(&t, sid[2], j, r % 3, r, 8);
+		}
+		for (int i = 0; i < 3; i++) {
+			dump d;
+			snap_dump(ops, snap, sid[i], &d);
+			dump_expect_eq(&d, &model[i]);
+			dump_free(&d);
+			dump_free(&model[i]);
+		}
+		ops->snap_release(snap);
+		/* and some changes with no snapshot open */
+		tw_put(&t, sid[0], r % NK, r, 8);
+		if (r % 50 == 49)
+			tw_verify(&t, sid, 3);
+	}
+	tw_verify(&t, sid, 3);
+	tw_close(&t);
+}
+
 /* ---- RocksDB backend specifics --------------------------------------- */
 
 static bool path_exists(const char *p)
@@ -1893,6 +2658,10 @@ int main(void)
 		cmocka_unit_test(m_inplace_stable),
 		cmocka_unit_test(m_large_values),
 		cmocka_unit_test(m_churn),
+		cmocka_unit_test(m_snap_model),
+		cmocka_unit_test(m_snap_concurrent),
+		cmocka_unit_test(m_snap_lifecycle),
+		cmocka_unit_test(m_snap_epoch_wrap),
 	};
 	failed += cmocka_run_group_tests_name("state_memory", memory_tests, NULL, NULL);
 
