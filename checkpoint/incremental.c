@@ -16,6 +16,7 @@
  * so it is never read and gc removes it. Nothing is ever written over an
  * existing file of shared/: a completed checkpoint may be using it.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -43,11 +44,14 @@
 #define TOKEN_TRIES 4                       /* new tokens tried when a shared name is taken */
 
 /* One SST file: its local name, where it is in shared/ (relative to the
- * job folder) and its size. */
+ * job folder), its size and CRC32C (has_crc false: a list written before
+ * checksums were recorded). */
 typedef struct entry {
 	char *name;
 	char *path;
 	uint64_t size;
+	uint32_t crc;
+	bool has_crc;
 } entry;
 
 struct fl_incr_registry {
@@ -102,7 +106,7 @@ typedef struct entries {
 	size_t n, cap;
 } entries;
 
-static bool entries_add(entries *a, const char *name, const char *path, uint64_t size)
+static bool entries_add(entries *a, const char *name, const char *path, uint64_t size, uint32_t crc, bool has_crc)
 {
 	if (a->n == a->cap) {
 		size_t cap = a->cap ? a->cap * 2 : 32;
@@ -115,6 +119,8 @@ static bool entries_add(entries *a, const char *name, const char *path, uint64_t
 	e->name = strdup(name);
 	e->path = strdup(path);
 	e->size = size;
+	e->crc = crc;
+	e->has_crc = has_crc;
 	if (!e->name || !e->path) {
 		free(e->name), free(e->path);
 		return false;
@@ -401,16 +407,54 @@ static void reg_merge(fl_incr_registry *reg, const entries *a)
 		bool replaced = false;
 		for (size_t j = 0; j < a->n && !replaced; j++)
 			replaced = !strcmp(a->v[j].name, reg->v[i].name);
-		if (!replaced && !entries_add(&m, reg->v[i].name, reg->v[i].path, reg->v[i].size))
+		if (!replaced && !entries_add(&m, reg->v[i].name, reg->v[i].path, reg->v[i].size, reg->v[i].crc,
+					      reg->v[i].has_crc))
 			goto oom;
 	}
 	for (size_t j = 0; j < a->n; j++)
-		if (!entries_add(&m, a->v[j].name, a->v[j].path, a->v[j].size))
+		if (!entries_add(&m, a->v[j].name, a->v[j].path, a->v[j].size, a->v[j].crc, a->v[j].has_crc))
 			goto oom;
 	reg_replace(reg, &m);
 	return;
 oom:
 	entries_free(m.v, m.n);
+}
+
+/* CRC32C of the whole file `path`, which must be `size` bytes long. */
+static int file_crc(const char *path, uint64_t size, uint32_t *crc, char *err, size_t errcap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ERR(errno == ENOENT ? FLINC_ENOENT : FLINC_EIO, "%s: cannot read: %s", path, strerror(errno));
+	enum { BUF = 1 << 20 };
+	uint8_t *buf = malloc(BUF);
+	if (!buf) {
+		close(fd);
+		return ERR(FLINC_ENOMEM, "%s: out of memory", path);
+	}
+	uint32_t c = 0;
+	uint64_t got = 0;
+	int rc = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf, BUF);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = ERR(FLINC_EIO, "%s: read failed: %s", path, strerror(errno));
+			break;
+		}
+		if (n == 0)
+			break;
+		c = fl_crc32c(c, buf, (size_t)n);
+		got += (uint64_t)n;
+	}
+	free(buf);
+	close(fd);
+	if (!rc && got != size)
+		rc = ERR(FLINC_ECODEC, "%s: %" PRIu64 " bytes, expected %" PRIu64 " (truncated or replaced)", path, got,
+			 size);
+	*crc = c;
+	return rc;
 }
 
 /* ---- upload ------------------------------------------------------------------- */
@@ -461,13 +505,18 @@ static int write_shared_list(const char *path, const entries *used, uint64_t *by
 {
 	size_t cap = 64, len = 0;
 	for (size_t i = 0; i < used->n; i++)
-		cap += strlen(used->v[i].path) + strlen(used->v[i].name) + 24;
+		cap += strlen(used->v[i].path) + strlen(used->v[i].name) + 34;
 	char *text = malloc(cap);
 	if (!text)
 		return ERR(FLINC_ENOMEM, "%s: out of memory", path);
-	for (size_t i = 0; i < used->n; i++)
-		len += (size_t)snprintf(text + len, cap - len, "%s %s %" PRIu64 "\n", used->v[i].path,
-					used->v[i].name, used->v[i].size);
+	for (size_t i = 0; i < used->n; i++) {
+		len += (size_t)snprintf(text + len, cap - len, "%s %s %" PRIu64, used->v[i].path, used->v[i].name,
+					used->v[i].size);
+		if (used->v[i].has_crc)
+			len += (size_t)snprintf(text + len, cap - len, " %08" PRIx32, used->v[i].crc);
+		text[len++] = '\n';
+		text[len] = 0;
+	}
 	int rc = 0, fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		rc = ERR(FLINC_EIO, "%s: cannot create: %s", path, strerror(errno));
@@ -537,7 +586,7 @@ int fl_incr_upload(fl_incr_registry *reg, const char *native, const char *jobdir
 			continue;
 		const entry *known = reg_find(reg, name);
 		if (known && known->size == l.v[i].size && shared_intact(jobdir, known)) {
-			if (!entries_add(&used, name, known->path, known->size)) {
+			if (!entries_add(&used, name, known->path, known->size, known->crc, known->has_crc)) {
 				rc = ERR(FLINC_ENOMEM, "%s: out of memory", native);
 				goto fail;
 			}
@@ -550,11 +599,15 @@ int fl_incr_upload(fl_incr_registry *reg, const char *native, const char *jobdir
 			goto fail;
 		}
 		bool copied = false;
+		uint32_t crc = 0;
+		if ((rc = file_crc(src, l.v[i].size, &crc, err, errcap)))
+			goto fail;
 		rc = put_shared(reg, src, name, jobdir, owner, relp, sizeof(relp), &copied, err, errcap);
 		if (rc)
 			goto fail;
 		made_owner = true;
-		if (!entries_add(&fresh, name, relp, l.v[i].size) || !entries_add(&used, name, relp, l.v[i].size)) {
+		if (!entries_add(&fresh, name, relp, l.v[i].size, crc, true) ||
+		    !entries_add(&used, name, relp, l.v[i].size, crc, true)) {
 			rc = ERR(FLINC_ENOMEM, "%s: out of memory", native);
 			goto fail;
 		}
@@ -678,7 +731,7 @@ static int read_shared_list(const char *path, entries *a, char *err, size_t errc
 			break;
 		}
 		*nl = 0;
-		char *p = s, *name = NULL, *size = NULL, *end = NULL;
+		char *p = s, *name = NULL, *size = NULL, *crcs = NULL, *end = NULL, *cend = NULL;
 		char *sp1 = strchr(p, ' ');
 		if (sp1) {
 			*sp1 = 0;
@@ -687,13 +740,21 @@ static int read_shared_list(const char *path, entries *a, char *err, size_t errc
 			if (sp2) {
 				*sp2 = 0;
 				size = sp2 + 1;
+				char *sp3 = strchr(size, ' ');
+				if (sp3) {
+					*sp3 = 0;
+					crcs = sp3 + 1;
+				}
 			}
 		}
 		errno = 0;
 		unsigned long long v = size && *size >= '0' && *size <= '9' ? strtoull(size, &end, 10) : 0;
-		if (!size || !end || *end || errno || !relpath_ok(p) || strncmp(p, "shared/", 7) || !name_ok(name))
-			rc = ERR(FLINC_ECODEC, "%s:%d: corrupt: expected \"shared/<path> <name> <size>\"", path, line);
-		else if (!entries_add(a, name, p, v))
+		unsigned long crc = crcs && strlen(crcs) == 8 && isxdigit((unsigned char)*crcs) ? strtoul(crcs, &cend, 16) : 0;
+		if (!size || !end || *end || errno || !relpath_ok(p) || strncmp(p, "shared/", 7) || !name_ok(name) ||
+		    (crcs && (!cend || *cend)))
+			rc = ERR(FLINC_ECODEC, "%s:%d: corrupt: expected \"shared/<path> <name> <size> [<crc32c>]\"",
+				 path, line);
+		else if (!entries_add(a, name, p, v, (uint32_t)crc, crcs != NULL))
 			rc = ERR(FLINC_ENOMEM, "%s: out of memory", path);
 		s = nl + 1;
 	}
@@ -772,6 +833,41 @@ int fl_incr_materialize(fl_incr_registry *reg, const char *jobdir, const char *c
 	}
 out:
 	listing_free(&l);
+	entries_free(list.v, list.n);
+	return rc;
+}
+
+int fl_incr_verify(const char *jobdir, const char *chkdir, const char *rel, bool crc, char *err, size_t errcap)
+{
+	if (!jobdir || !chkdir || !relpath_ok(rel))
+		return ERR(FLINC_EINVAL, "%s: bad folder name '%s' for the checkpoint's files", chkdir ? chkdir : "?",
+			   rel ? rel : "(null)");
+	char priv[PATH_MAX_], path[PATH_MAX_];
+	if (!join(priv, sizeof(priv), chkdir, rel) || !join(path, sizeof(path), priv, FL_INCR_SHARED_LIST))
+		return ERR(FLINC_EINVAL, "%s: path too long", chkdir);
+	entries list = {0};
+	int rc = read_shared_list(path, &list, err, errcap);
+	for (size_t i = 0; i < list.n && !rc; i++) {
+		const entry *e = &list.v[i];
+		struct stat st;
+		if (!join(path, sizeof(path), jobdir, e->path))
+			rc = ERR(FLINC_EINVAL, "%s: path too long for %s", jobdir, e->path);
+		else if (stat(path, &st) < 0)
+			rc = ERR(errno == ENOENT ? FLINC_ENOENT : FLINC_EIO,
+				 "%s: shared file of %s/" FL_INCR_SHARED_LIST " is missing: %s", path, priv,
+				 strerror(errno));
+		else if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != e->size)
+			rc = ERR(FLINC_ECODEC, "%s: size %lld, %s/" FL_INCR_SHARED_LIST " says %" PRIu64
+				 " (truncated or replaced)", path, S_ISREG(st.st_mode) ? (long long)st.st_size : -1LL,
+				 priv, e->size);
+		else if (crc && e->has_crc) {
+			uint32_t c = 0;
+			rc = file_crc(path, e->size, &c, err, errcap);
+			if (!rc && c != e->crc)
+				rc = ERR(FLINC_ECODEC, "%s: corrupt: checksum %08" PRIx32 ", %s/" FL_INCR_SHARED_LIST
+					 " says %08" PRIx32, path, c, priv, e->crc);
+		}
+	}
 	entries_free(list.v, list.n);
 	return rc;
 }

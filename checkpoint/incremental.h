@@ -14,7 +14,7 @@
  *   <jobdir>/chk-<n>/<rel>/                      the checkpoint's own files:
  *       MANIFEST-*, CURRENT, OPTIONS-*, ...      copies
  *       SHARED                                   one line per SST it uses:
- *                                                "<path> <local name> <size>"
+ *                                                "<path> <local name> <size> <crc32c hex>"
  *
  * <owner> is "<vertex hex16>-<subtask>", <rel> e.g. "<vertex hex16>-<subtask>
  * .native". The <path> of SHARED is relative to the job folder
@@ -53,6 +53,7 @@
 #ifndef FL_INCREMENTAL_H
 #define FL_INCREMENTAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -147,6 +148,13 @@ int fl_incr_upload(fl_incr_registry *reg, const char *native, const char *jobdir
  * next upload from the restored instance reuses them. */
 int fl_incr_materialize(fl_incr_registry *reg, const char *jobdir, const char *chkdir, const char *rel,
 			const char *localdir, char *err, size_t errcap);
+
+/* Check the native checkpoint "<chkdir>/<rel>/" of job folder `jobdir`:
+ * its SHARED list parses and every shared file it lists exists with the
+ * listed size (FLINC_ENOENT / FLINC_ECODEC with one line naming the file);
+ * with `crc`, also the CRC32C recorded when the file was uploaded (every
+ * byte is read). Nothing is modified. */
+int fl_incr_verify(const char *jobdir, const char *chkdir, const char *rel, bool crc, char *err, size_t errcap);
 
 /* Garbage-collect shared/: delete every file under "<jobdir>/shared/"
  * (recursively) that no completed checkpoint of jobdir lists in its

@@ -25,6 +25,7 @@
 
 #include "chk_internal.h"
 #include "fl_checkpoint.h"
+#include "incremental.h"
 
 #define ERR(rc, ...) fl__chk_err(err, errcap, (rc), __VA_ARGS__)
 
@@ -410,10 +411,9 @@ int fl_chk_validate(const char *dir, fl_chk_check level, char *err, size_t errca
 				 h->kg_last, h->max_parallelism);
 		fl_snap_reader_close(r);
 		if (!rc && f->native) {
-			snprintf(path, sizeof(path), "%s/%s/%s", dir, f->native, "SHARED");
-			if (access(path, R_OK) < 0)
-				rc = ERR(errno == ENOENT ? FLINC_ENOENT : FLINC_EIO,
-					 "%s: the native checkpoint's list of shared files: %s", path, strerror(errno));
+			/* shared paths are relative to the job folder, the parent */
+			snprintf(path, sizeof(path), "%s/..", dir);
+			rc = fl_incr_verify(path, dir, f->native, level == FL_CHK_CHECK_FULL, err, errcap);
 		}
 	}
 	/* shared files are relative to the job folder, the checkpoint's parent */

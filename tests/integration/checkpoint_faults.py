@@ -22,7 +22,10 @@ Cases:
   shared    (state.backend rocksdb: incremental checkpoints) the same with
             an SST file deleted from <job folder>/shared/ that chk-<n> lists
             and the previous checkpoint does not (a file new in chk-<n>).
-            Run by default only with --backend rocksdb.
+  sst       (rocksdb) the same with bytes flipped in the middle of such a
+            file (its size unchanged: found by the CRC32C recorded at
+            upload).
+            shared and sst run by default only with --backend rocksdb.
   folder    while the job runs, <state.checkpoints.dir>/<job id> is renamed
             away and a regular file put at its path: counts.failed in
             GET /jobs/:jid/checkpoints grows by >= 2 while the job stays
@@ -32,7 +35,7 @@ Cases:
             _metadata on disk); the job FINISHES and check_counts passes.
 
 Usage: checkpoint_faults.py --build BUILD_DIR [--backend hashmap|rocksdb] [--keep]
-                            [--case corrupt|missing|shared|folder]...
+                            [--case corrupt|missing|shared|sst|folder]...
 """
 
 import argparse
@@ -97,7 +100,7 @@ def victim_of(c, jid):
 def case_damaged(c, chk, how):
     """corrupt / missing: damage the newest completed checkpoint, kill a task
     manager, and check the restart falls back to the previous one."""
-    jid, inp, out = start_job(c, how, {"corrupt": 11, "missing": 12, "shared": 14}[how])
+    jid, inp, out = start_job(c, how, {"corrupt": 11, "missing": 12, "shared": 14, "sst": 15}[how])
     jobdir = os.path.join(c.path("checkpoints"), jid)
     cluster.wait_until(lambda: cu.counts(c, jid).get("completed", 0) >= 3 and len(cu.chk_folders(jobdir)) >= 3,
                        60, "3 completed checkpoints of job %s" % jid)
@@ -115,7 +118,7 @@ def case_damaged(c, chk, how):
         folders = cu.chk_folders(jobdir)
         n, victim_dir = folders[-1]
         older = [i for i, _ in folders[:-1] if i not in damaged]
-        if how == "shared":
+        if how in ("shared", "sst"):
             new = sorted(set(shared_list(victim_dir)) - set(shared_list(folders[-2][1])))
             if not new:
                 print("  try %d: chk-%d lists no shared file the previous one does not; trying again" %
@@ -126,7 +129,7 @@ def case_damaged(c, chk, how):
         else:
             snap = cu.snap_files(victim_dir)[0]
         damaged.add(n)
-        if how == "corrupt":
+        if how in ("corrupt", "sst"):
             cu.flip_middle(snap)
         else:
             os.unlink(snap)
@@ -134,7 +137,7 @@ def case_damaged(c, chk, how):
         cu.kill9(c, idx)
         c.start_taskmanager(wait=False)
         print("  try %d: %s %s of chk-%d, then kill -9 task manager %d (%s); older usable: %s" %
-              (attempt, "flipped bytes in" if how == "corrupt" else "deleted", os.path.basename(snap), n, idx, tm,
+              (attempt, "flipped bytes in" if how in ("corrupt", "sst") else "deleted", os.path.basename(snap), n, idx, tm,
                older), flush=True)
         took, info = cu.wait_recovered(c, jid, old_attempt, t0, timeout=60)
         print("  every subtask RUNNING again %.3f s after the kill (%s)" % (took, " -> ".join(info["states"])),
@@ -237,7 +240,7 @@ def case_folder(c, chk):
     finish_and_check(c, chk, jid, inp, out)
 
 
-CASES = ("corrupt", "missing", "shared", "folder")
+CASES = ("corrupt", "missing", "shared", "sst", "folder")
 
 
 def main():
@@ -256,7 +259,7 @@ def main():
                        "state.checkpoints.num-retained": "3",
                        "state.backend": a.backend})
         c.start()
-        cases = a.case or [k for k in CASES if k != "shared" or a.backend == "rocksdb"]
+        cases = a.case or [k for k in CASES if k not in ("shared", "sst") or a.backend == "rocksdb"]
         for name in cases:
             print("case %s" % name, flush=True)
             try:

@@ -537,9 +537,22 @@ static void test_errors(void **state)
 	expect_file(path, "manifest");
 	snprintf(path, sizeof(path), "%s/" REL "/" FL_INCR_SHARED_LIST, chk);
 	char want[400];
-	snprintf(want, sizeof(want), "shared/" OWNER "/%s-000010.sst 000010.sst 7\n", fl_incr_registry_token(reg));
+	snprintf(want, sizeof(want), "shared/" OWNER "/%s-000010.sst 000010.sst 7 %08x\n", fl_incr_registry_token(reg),
+		 fl_crc32c(0, "sst-ten", 7));
 	expect_file(path, want);
 	assert_int_equal(res.bytes_private, strlen("manifest") + strlen("MANIFEST-000005\n") + strlen(want));
+	/* verify: sizes, and with crc every byte */
+	assert_int_equal(fl_incr_verify(jobdir, chk, REL, true, err, sizeof(err)), 0);
+	char shp[1300];
+	snprintf(shp, sizeof(shp), "%s/%s", jobdir, res.shared[0]);
+	spit(shp, "sst-TEN", 7); /* same size, other bytes (the native folder's link too) */
+	assert_int_equal(fl_incr_verify(jobdir, chk, REL, false, err, sizeof(err)), 0);
+	err[0] = 0;
+	assert_int_equal(fl_incr_verify(jobdir, chk, REL, true, err, sizeof(err)), FLINC_ECODEC);
+	assert_non_null(strstr(err, "checksum"));
+	assert_non_null(strstr(err, shp));
+	spit(shp, "sst-ten", 7);
+	assert_int_equal(fl_incr_verify(jobdir, chk, REL, true, err, sizeof(err)), 0);
 	fl_incr_result_free(&res);
 	fl_incr_result_free(NULL);
 	err[0] = 0;
