@@ -772,6 +772,32 @@ static int read_shared_list(const char *path, entries *a, char *err, size_t errc
 	return rc;
 }
 
+/* The shared file of entry e (listed in <priv>/SHARED) as <jobdir>/<path>:
+ * it must exist with the listed size, and with `crc` (when the list has
+ * one) the listed CRC32C. Its path goes into path. */
+static int check_shared(const char *jobdir, const char *priv, const entry *e, bool crc, char *path, size_t pathcap,
+			char *err, size_t errcap)
+{
+	struct stat st;
+	if (!join(path, pathcap, jobdir, e->path))
+		return ERR(FLINC_EINVAL, "%s: path too long for %s", jobdir, e->path);
+	if (stat(path, &st) < 0)
+		return ERR(errno == ENOENT ? FLINC_ENOENT : FLINC_EIO,
+			   "%s: shared file of %s/" FL_INCR_SHARED_LIST " is missing: %s", path, priv, strerror(errno));
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != e->size)
+		return ERR(FLINC_ECODEC, "%s: size %lld, %s/" FL_INCR_SHARED_LIST " says %" PRIu64
+			   " (truncated or replaced)", path, S_ISREG(st.st_mode) ? (long long)st.st_size : -1LL, priv,
+			   e->size);
+	if (!crc || !e->has_crc)
+		return 0;
+	uint32_t c = 0;
+	int rc = file_crc(path, e->size, &c, err, errcap);
+	if (!rc && c != e->crc)
+		rc = ERR(FLINC_ECODEC, "%s: corrupt: checksum %08" PRIx32 ", %s/" FL_INCR_SHARED_LIST " says %08" PRIx32,
+			 path, c, priv, e->crc);
+	return rc;
+}
+
 int fl_incr_materialize(fl_incr_registry *reg, const char *jobdir, const char *chkdir, const char *rel,
 			const char *localdir, char *err, size_t errcap)
 {
@@ -798,18 +824,9 @@ int fl_incr_materialize(fl_incr_registry *reg, const char *jobdir, const char *c
 	}
 	for (size_t i = 0; i < list.n && !rc; i++) {
 		const entry *e = &list.v[i];
-		struct stat st;
-		if (!join(path, sizeof(path), jobdir, e->path) || !join(dst, sizeof(dst), localdir, e->name))
+		if (!join(dst, sizeof(dst), localdir, e->name))
 			rc = ERR(FLINC_EINVAL, "%s: path too long for %s", localdir, e->name);
-		else if (stat(path, &st) < 0)
-			rc = ERR(errno == ENOENT ? FLINC_ENOENT : FLINC_EIO,
-				 "%s: shared file of %s/" FL_INCR_SHARED_LIST " is missing: %s", path, priv,
-				 strerror(errno));
-		else if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != e->size)
-			rc = ERR(FLINC_ECODEC, "%s: size %lld, %s/" FL_INCR_SHARED_LIST " says %" PRIu64
-				 " (truncated or replaced)", path, S_ISREG(st.st_mode) ? (long long)st.st_size : -1LL,
-				 priv, e->size);
-		else {
+		else if (!(rc = check_shared(jobdir, priv, e, false, path, sizeof(path), err, errcap))) {
 			bool copied = false;
 			rc = link_or_copy(path, dst, false, &copied, err, errcap);
 		}
@@ -847,27 +864,8 @@ int fl_incr_verify(const char *jobdir, const char *chkdir, const char *rel, bool
 		return ERR(FLINC_EINVAL, "%s: path too long", chkdir);
 	entries list = {0};
 	int rc = read_shared_list(path, &list, err, errcap);
-	for (size_t i = 0; i < list.n && !rc; i++) {
-		const entry *e = &list.v[i];
-		struct stat st;
-		if (!join(path, sizeof(path), jobdir, e->path))
-			rc = ERR(FLINC_EINVAL, "%s: path too long for %s", jobdir, e->path);
-		else if (stat(path, &st) < 0)
-			rc = ERR(errno == ENOENT ? FLINC_ENOENT : FLINC_EIO,
-				 "%s: shared file of %s/" FL_INCR_SHARED_LIST " is missing: %s", path, priv,
-				 strerror(errno));
-		else if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != e->size)
-			rc = ERR(FLINC_ECODEC, "%s: size %lld, %s/" FL_INCR_SHARED_LIST " says %" PRIu64
-				 " (truncated or replaced)", path, S_ISREG(st.st_mode) ? (long long)st.st_size : -1LL,
-				 priv, e->size);
-		else if (crc && e->has_crc) {
-			uint32_t c = 0;
-			rc = file_crc(path, e->size, &c, err, errcap);
-			if (!rc && c != e->crc)
-				rc = ERR(FLINC_ECODEC, "%s: corrupt: checksum %08" PRIx32 ", %s/" FL_INCR_SHARED_LIST
-					 " says %08" PRIx32, path, c, priv, e->crc);
-		}
-	}
+	for (size_t i = 0; i < list.n && !rc; i++)
+		rc = check_shared(jobdir, priv, &list.v[i], crc, path, sizeof(path), err, errcap);
 	entries_free(list.v, list.n);
 	return rc;
 }
