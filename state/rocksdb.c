@@ -107,7 +107,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +126,11 @@ typedef struct fl_conf fl_conf;
 const char *fl_conf_get(const fl_conf *c, const char *key);
 int64_t fl_conf_i64(const fl_conf *c, const char *key, int64_t def, bool *ok);
 int64_t fl_conf_size(const fl_conf *c, const char *key, int64_t def, bool *ok);
+/* ... and local folders */
+int fl_rm_rf(const char *path);
+int fl_mkdir_p(const char *path);
+char *fl_mkdtemp_in(const char *parent, const char *prefix);
+const char *fl_local_base(const fl_conf *conf);
 
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -581,66 +585,6 @@ static void cache_free(rdb_be *b)
 
 /* ---- files ------------------------------------------------------------ */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(path);
-}
-
-/* Remove path and everything under it (symlinks are not followed). */
-static void rm_rf(const char *path)
-{
-	if (path)
-		(void)nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* mkdir -p; 0 or an errno. */
-static int mkdir_p(const char *path)
-{
-	char *p = strdup(path);
-	if (!p)
-		return ENOMEM;
-	int rc = 0;
-	for (char *s = p + 1;; s++) {
-		if (*s != '/' && *s)
-			continue;
-		char c = *s;
-		*s = 0;
-		if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-			rc = errno;
-			break;
-		}
-		*s = c;
-		if (!c)
-			break;
-	}
-	struct stat st;
-	if (!rc && stat(p, &st) != 0)
-		rc = errno;
-	else if (!rc && !S_ISDIR(st.st_mode))
-		rc = ENOTDIR;
-	free(p);
-	return rc;
-}
-
-/* A fresh folder <parent>/<prefix>XXXXXX (malloc'd path), or NULL with
- * errno set. */
-static char *make_temp_dir(const char *parent, const char *prefix)
-{
-	size_t n = strlen(parent) + strlen(prefix) + 8;
-	char *p = malloc(n + 1);
-	if (!p)
-		return NULL;
-	snprintf(p, n + 1, "%s/%sXXXXXX", parent, prefix);
-	if (!mkdtemp(p)) {
-		int e = errno;
-		free(p);
-		errno = e;
-		return NULL;
-	}
-	return p;
-}
-
 /* Copy file src to dst (which must not exist); 0 or an errno. */
 static int copy_file(const char *src, const char *dst)
 {
@@ -954,7 +898,7 @@ static int rdb_open(void *be, const fl_backend_params *p, char *err, size_t errc
 		goto fail;
 
 	if (p && p->dir) {
-		int e = mkdir_p(p->dir);
+		int e = fl_mkdir_p(p->dir);
 		if (e) {
 			seterr(err, errcap, "rocksdb backend: cannot create working folder '%s': %s", p->dir, strerror(e));
 			rc = FLINC_EIO;
@@ -962,13 +906,9 @@ static int rdb_open(void *be, const fl_backend_params *p, char *err, size_t errc
 		}
 		b->dir = strdup(p->dir);
 	} else {
-		const char *base = fl_conf_get(conf, "state.backend.rocksdb.localdir");
-		if (!base || !*base)
-			base = getenv("TMPDIR");
-		if (!base || !*base)
-			base = "/tmp";
-		int e = mkdir_p(base);
-		if (!e && !(b->dir = make_temp_dir(base, "flinc-rocksdb-")))
+		const char *base = fl_local_base(conf);
+		int e = fl_mkdir_p(base);
+		if (!e && !(b->dir = fl_mkdtemp_in(base, "flinc-rocksdb-")))
 			e = errno;
 		if (e) {
 			seterr(err, errcap, "rocksdb backend: cannot create a working folder in '%s': %s", base,
@@ -982,7 +922,7 @@ static int rdb_open(void *be, const fl_backend_params *p, char *err, size_t errc
 		rc = FLINC_ENOMEM;
 		goto fail;
 	}
-	b->dbpath = make_temp_dir(b->dir, "db-");
+	b->dbpath = fl_mkdtemp_in(b->dir, "db-");
 	if (!b->dbpath) {
 		seterr(err, errcap, "rocksdb backend: cannot create a database folder in '%s': %s", b->dir,
 		       strerror(errno));
@@ -1011,7 +951,7 @@ static void rdb_close(void *be)
 	rdb_be *b = be;
 	db_close(b);
 	if (b->dbpath)
-		rm_rf(b->dbpath);
+		fl_rm_rf(b->dbpath);
 	if (b->dir)
 		(void)rmdir(b->dir); /* only if nothing else is in it */
 	free(b->dbpath);
@@ -1603,7 +1543,7 @@ static int rdb_native_restore(void *be, const char *dir, char *err, size_t errca
 		return FLINC_EINVAL;
 	}
 	int rc = FLINC_OK;
-	char *path = make_temp_dir(b->dir, "db-");
+	char *path = fl_mkdtemp_in(b->dir, "db-");
 	char **names = NULL;
 	size_t nnames = 0;
 	rocksdb_column_family_handle_t **cfs = NULL;
@@ -1665,7 +1605,7 @@ static int rdb_native_restore(void *be, const char *dir, char *err, size_t errca
 	}
 	/* Success: the empty database goes, the restored one takes its place. */
 	db_close(b);
-	rm_rf(b->dbpath);
+	fl_rm_rf(b->dbpath);
 	free(b->dbpath);
 	b->dbpath = path;
 	b->db = db;
@@ -1697,7 +1637,7 @@ fail:
 		rocksdb_close(db);
 	if (names)
 		rocksdb_list_column_families_destroy(names, nnames);
-	rm_rf(path);
+	fl_rm_rf(path);
 	free(path);
 	return rc;
 }

@@ -555,20 +555,31 @@ int fl_rm_rf(const char *path)
 	return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-char *fl_local_tmpdir(const fl_conf *conf, const char *prefix)
+int fl_mkdir_p(const char *path)
 {
-	const char *base = conf ? fl_conf_get(conf, "state.backend.rocksdb.localdir") : NULL;
-	if (!base || !*base) base = getenv("TMPDIR");
-	if (!base || !*base) base = "/tmp";
-	char *p = fl_asprintf("%s/%sXXXXXX", base, prefix);
-	/* mkdir -p base */
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/') continue;
+	char *p = fl_strdup(path);
+	int rc = 0;
+	for (char *s = p + 1;; s++) {
+		if (*s != '/' && *s) continue;
+		char c = *s;
 		*s = 0;
-		(void)mkdir(p, 0755);
-		*s = '/';
-		if (s > p + strlen(base)) break;
+		if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+			rc = errno;
+			break;
+		}
+		*s = c;
+		if (!c) break;
 	}
+	struct stat st;
+	if (!rc && stat(p, &st) != 0) rc = errno;
+	else if (!rc && !S_ISDIR(st.st_mode)) rc = ENOTDIR;
+	free(p);
+	return rc;
+}
+
+char *fl_mkdtemp_in(const char *parent, const char *prefix)
+{
+	char *p = fl_asprintf("%s/%sXXXXXX", parent, prefix);
 	if (!mkdtemp(p)) {
 		int e = errno;
 		free(p);
@@ -576,4 +587,23 @@ char *fl_local_tmpdir(const fl_conf *conf, const char *prefix)
 		return NULL;
 	}
 	return p;
+}
+
+const char *fl_local_base(const fl_conf *conf)
+{
+	const char *base = conf ? fl_conf_get(conf, "state.backend.rocksdb.localdir") : NULL;
+	if (!base || !*base) base = getenv("TMPDIR");
+	if (!base || !*base) base = "/tmp";
+	return base;
+}
+
+char *fl_local_tmpdir(const fl_conf *conf, const char *prefix)
+{
+	const char *base = fl_local_base(conf);
+	int e = fl_mkdir_p(base);
+	if (e) {
+		errno = e;
+		return NULL;
+	}
+	return fl_mkdtemp_in(base, prefix);
 }

@@ -139,9 +139,15 @@ void fl_sb_free(fl_strbuf *b);
 /* Remove path and everything under it (symlinks are not followed); a
  * missing path is fine. 0 or -1 with errno. */
 int fl_rm_rf(const char *path);
-/* A new private folder "<base>/<prefix>XXXXXX", base being the config's
- * state.backend.rocksdb.localdir, else $TMPDIR, else /tmp (created if
- * missing). malloc'ed path, or NULL with errno. */
+/* mkdir -p: 0, or an errno (ENOTDIR when path exists as something else). */
+int fl_mkdir_p(const char *path);
+/* A new private folder "<parent>/<prefix>XXXXXX" (parent must exist):
+ * malloc'ed path, or NULL with errno. */
+char *fl_mkdtemp_in(const char *parent, const char *prefix);
+/* Where local working folders go: the config's
+ * state.backend.rocksdb.localdir, else $TMPDIR, else /tmp. */
+const char *fl_local_base(const fl_conf *conf);
+/* fl_mkdtemp_in(fl_local_base(conf), prefix), the base created if missing. */
 char *fl_local_tmpdir(const fl_conf *conf, const char *prefix);
 
 #endif
