@@ -735,29 +735,48 @@ typedef struct rctx {
 	size_t errcap;
 } rctx;
 
-static int keyed_cb(void *ud, const fl_snap_entry *e)
+#define RESTORE_SKIP 1 /* restore_state: not a state of this task's operators */
+
+/* The task's id of restored state `state` ("<op uid>/<name>"), declared
+ * now: FLINC_OK, RESTORE_SKIP for another vertex's (or a dropped
+ * operator's) state, or an error with r->err written. */
+static int restore_state(rctx *r, const char *state, fl_state_kind kind, uint32_t *sid)
 {
-	rctx *r = ud;
-	fl_task *t = r->t;
-	fl_op *op = op_by_uid(t, e->state, true);
-	if (!op || !op->keyed) return 0; /* another vertex's (or a dropped operator's) state */
-	uint32_t sid;
-	int rc = fl_task_declare_state(t, e->state, e->kind, &sid);
-	if (rc) {
-		snprintf(r->err, r->errcap, "%s: state '%s' cannot be declared: %s", r->file, e->state,
+	fl_op *op = op_by_uid(r->t, state, true);
+	if (!op || !op->keyed) return RESTORE_SKIP;
+	int rc = fl_task_declare_state(r->t, state, kind, sid);
+	if (rc)
+		snprintf(r->err, r->errcap, "%s: state '%s' cannot be declared: %s", r->file, state,
 			 flinc_strerror(rc));
-		return rc;
-	}
-	fl_skey k = {e->kg, e->klen, e->nslen, e->key, e->ns, fl_key_hash(e->key, e->klen)};
-	if (e->kind == FL_STATE_MAP) rc = t->be_ops->map_put(t->be, sid, &k, e->uk, e->uklen, e->val, e->vlen);
-	else rc = t->be_ops->put(t->be, sid, &k, e->val, e->vlen);
+	return rc;
+}
+
+/* Put one restored entry into the task's backend. */
+static int restore_entry(rctx *r, uint32_t sid, const char *state, fl_state_kind kind, uint16_t kg,
+			 const uint8_t *key, uint32_t klen, const uint8_t *ns, uint32_t nslen, const uint8_t *uk,
+			 uint32_t uklen, const void *val, size_t vlen)
+{
+	fl_task *t = r->t;
+	fl_skey k = {kg, klen, nslen, key, ns, fl_key_hash(key, klen)};
+	int rc = kind == FL_STATE_MAP ? t->be_ops->map_put(t->be, sid, &k, uk, uklen, val, vlen)
+				      : t->be_ops->put(t->be, sid, &k, val, vlen);
 	if (rc) {
-		snprintf(r->err, r->errcap, "%s: cannot restore an entry of state '%s': %s", r->file, e->state,
+		snprintf(r->err, r->errcap, "%s: cannot restore an entry of state '%s': %s", r->file, state,
 			 flinc_strerror(rc));
 		return rc;
 	}
 	r->entries++;
 	return 0;
+}
+
+static int keyed_cb(void *ud, const fl_snap_entry *e)
+{
+	rctx *r = ud;
+	uint32_t sid;
+	int rc = restore_state(r, e->state, e->kind, &sid);
+	if (rc) return rc == RESTORE_SKIP ? 0 : rc;
+	return restore_entry(r, sid, e->state, e->kind, e->kg, e->key, e->klen, e->ns, e->nslen, e->uk, e->uklen,
+			     e->val, e->vlen);
 }
 
 static int timer_restore_cb(void *ud, const fl_snap_entry *e)
@@ -813,17 +832,7 @@ static int copy_cb(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, con
 		   const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
 {
 	copy_ctx *cc = ud;
-	fl_task *t = cc->r->t;
-	fl_skey k = {kg, klen, nslen, key, ns, fl_key_hash(key, klen)};
-	int rc = cc->kind == FL_STATE_MAP ? t->be_ops->map_put(t->be, cc->sid, &k, uk, uklen, val, vlen)
-					  : t->be_ops->put(t->be, cc->sid, &k, val, vlen);
-	if (rc) {
-		snprintf(cc->r->err, cc->r->errcap, "%s: cannot restore an entry of state '%s': %s", cc->r->file,
-			 cc->state, flinc_strerror(rc));
-		return rc;
-	}
-	cc->r->entries++;
-	return 0;
+	return restore_entry(cc->r, cc->sid, cc->state, cc->kind, kg, key, klen, ns, nslen, uk, uklen, val, vlen);
 }
 
 /* Restore the keyed state of a native snapshot (file f of the restore).
@@ -869,15 +878,13 @@ static int restore_native(fl_cpctx *c, fl_task *t, const fl_chk_file *f, int kgf
 			const char *name;
 			fl_state_kind kind;
 			for (uint32_t sid = 0; !rc && src->state_at(tmp, sid, &name, &kind) == FLINC_OK; sid++) {
-				fl_op *op = op_by_uid(t, name, true);
-				if (!op || !op->keyed) continue; /* another vertex's or a dropped operator's */
 				copy_ctx cc = {.r = r, .state = name, .kind = kind};
-				rc = fl_task_declare_state(t, name, kind, &cc.sid);
-				if (rc) {
-					snprintf(r->err, r->errcap, "%s: state '%s' cannot be declared: %s", r->file, name,
-						 flinc_strerror(rc));
-					break;
+				rc = restore_state(r, name, kind, &cc.sid);
+				if (rc == RESTORE_SKIP) {
+					rc = 0;
+					continue;
 				}
+				if (rc) break;
 				rc = src->scan(tmp, sid, FL_MAX(kgf, f->kg_first), FL_MIN(kgl, f->kg_last), copy_cb, &cc);
 			}
 			if (rc && e2[0]) snprintf(r->err, r->errcap, "%s/%s: %s", fl_restore_dir(c->restore), f->native, e2);
