@@ -28,11 +28,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <flinc/flinc.h>
+#include <flinc/error.h>
 
 #include "coord.h"
 #include "incremental.h"
-#include "util.h"
+#include "fl_base.h"
 
 #define LOGC "checkpoint"
 #define HIST_MAX 10
@@ -161,17 +161,6 @@ static void wake(fl_coord *c)
 		fl_log(FL_LOG_ERROR, LOGC, "coordinator wake-up failed: %s", strerror(e));
 }
 
-static int cerr(char *err, size_t errcap, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int cerr(char *err, size_t errcap, int rc, const char *fmt, ...)
-{
-	if (err && errcap) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errcap, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 static void hist_free(hist *h)
 {
@@ -295,74 +284,21 @@ static int64_t add_ms(int64_t ns, int64_t ms)
 
 /* ---- copying (savepoints across file systems) ---------------------------- */
 
-static int copy_file(const char *src, const char *dst, char *err, size_t errcap)
-{
-	int rc = 0, in = open(src, O_RDONLY | O_CLOEXEC), out = -1;
-	if (in < 0)
-		return cerr(err, errcap, FLINC_EIO, "%s: cannot open: %s", src, strerror(errno));
-	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (out < 0) {
-		rc = cerr(err, errcap, FLINC_EIO, "%s: cannot create: %s", dst, strerror(errno));
-		goto out;
-	}
-	char buf[65536];
-	for (;;) {
-		ssize_t n = read(in, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = cerr(err, errcap, FLINC_EIO, "%s: read failed: %s", src, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		for (ssize_t off = 0; off < n;) {
-			ssize_t w = write(out, buf + off, (size_t)(n - off));
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0) {
-				rc = cerr(err, errcap, FLINC_EIO, "%s: write failed: %s", dst, strerror(errno));
-				goto out;
-			}
-			off += w;
-		}
-	}
-	if (fsync(out) < 0)
-		rc = cerr(err, errcap, FLINC_EIO, "%s: fsync failed: %s", dst, strerror(errno));
-out:
-	if (out >= 0 && close(out) < 0 && !rc)
-		rc = cerr(err, errcap, FLINC_EIO, "%s: close failed: %s", dst, strerror(errno));
-	close(in); /* read-only: nothing to lose */
-	return rc;
-}
-
-static int fsync_dir(const char *dir, char *err, size_t errcap)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return cerr(err, errcap, FLINC_EIO, "%s: cannot open folder: %s", dir, strerror(errno));
-	int rc = 0;
-	if (fsync(fd) < 0)
-		rc = cerr(err, errcap, FLINC_EIO, "%s: fsync failed: %s", dir, strerror(errno));
-	close(fd);
-	return rc;
-}
-
 /* Copy a file or a folder tree (no symlinks followed). */
 static int copy_tree(const char *src, const char *dst, char *err, size_t errcap)
 {
 	struct stat st;
 	if (lstat(src, &st) < 0)
-		return cerr(err, errcap, FLINC_EIO, "%s: %s", src, strerror(errno));
+		return fl_errf(err, errcap, FLINC_EIO, "%s: %s", src, strerror(errno));
 	if (S_ISREG(st.st_mode))
-		return copy_file(src, dst, err, errcap);
+		return fl_copy_file(src, dst, FL_COPY_SYNC, err, errcap);
 	if (!S_ISDIR(st.st_mode))
-		return cerr(err, errcap, FLINC_EIO, "%s: neither a file nor a folder", src);
+		return fl_errf(err, errcap, FLINC_EIO, "%s: neither a file nor a folder", src);
 	if (mkdir(dst, 0755) < 0)
-		return cerr(err, errcap, FLINC_EIO, "%s: cannot create folder: %s", dst, strerror(errno));
+		return fl_errf(err, errcap, FLINC_EIO, "%s: cannot create folder: %s", dst, strerror(errno));
 	DIR *d = opendir(src);
 	if (!d)
-		return cerr(err, errcap, FLINC_EIO, "%s: cannot list: %s", src, strerror(errno));
+		return fl_errf(err, errcap, FLINC_EIO, "%s: cannot list: %s", src, strerror(errno));
 	int rc = 0;
 	struct dirent *de;
 	char s[PATH_CAP], t[PATH_CAP];
@@ -372,16 +308,16 @@ static int copy_tree(const char *src, const char *dst, char *err, size_t errcap)
 			continue;
 		if (snprintf(s, sizeof(s), "%s/%s", src, de->d_name) >= (int)sizeof(s) ||
 		    snprintf(t, sizeof(t), "%s/%s", dst, de->d_name) >= (int)sizeof(t))
-			rc = cerr(err, errcap, FLINC_EIO, "%s/%s: path too long", src, de->d_name);
+			rc = fl_errf(err, errcap, FLINC_EIO, "%s/%s: path too long", src, de->d_name);
 		else
 			rc = copy_tree(s, t, err, errcap);
 		errno = 0;
 	}
 	if (!rc && errno)
-		rc = cerr(err, errcap, FLINC_EIO, "%s: cannot list: %s", src, strerror(errno));
+		rc = fl_errf(err, errcap, FLINC_EIO, "%s: cannot list: %s", src, strerror(errno));
 	closedir(d);
 	if (!rc)
-		rc = fsync_dir(dst, err, errcap);
+		rc = fl_fsync_dir(dst, err, errcap);
 	return rc;
 }
 
@@ -392,11 +328,11 @@ static int move_entry(const char *from, const char *to, const char *rel, char *e
 	char src[PATH_CAP], dst[PATH_CAP];
 	if (snprintf(src, sizeof(src), "%s/%s", from, rel) >= (int)sizeof(src) ||
 	    snprintf(dst, sizeof(dst), "%s/%s", to, rel) >= (int)sizeof(dst))
-		return cerr(err, errcap, FLINC_EINVAL, "%s/%s: path too long", to, rel);
+		return fl_errf(err, errcap, FLINC_EINVAL, "%s/%s: path too long", to, rel);
 	char *slash = strrchr(dst, '/');
 	if (strchr(rel, '/')) { /* the file sits in a subfolder: create it in the savepoint */
 		*slash = 0;
-		int rc = fl_chk_mkdirs(dst, err, errcap);
+		int rc = fl_mkdir_p(dst, err, errcap);
 		*slash = '/';
 		if (rc)
 			return rc;
@@ -404,11 +340,11 @@ static int move_entry(const char *from, const char *to, const char *rel, char *e
 	if (rename(src, dst) == 0)
 		return 0;
 	if (errno != EXDEV)
-		return cerr(err, errcap, FLINC_EIO, "%s: cannot move to %s: %s", src, dst, strerror(errno));
+		return fl_errf(err, errcap, FLINC_EIO, "%s: cannot move to %s: %s", src, dst, strerror(errno));
 	int rc = copy_tree(src, dst, err, errcap);
 	if (!rc) {
 		char why[MSG_CAP];
-		if (fl_chk_rmtree(src, why, sizeof(why)))
+		if (fl_rm_rf(src, why, sizeof(why)))
 			fl_log(FL_LOG_WARN, LOGC, "copied %s to %s but cannot remove it: %s", src, dst, why);
 	}
 	return rc;
@@ -450,37 +386,37 @@ int fl_coord_create(const fl_coord_params *p, const fl_coord_ops *ops, fl_coord 
 {
 	*out = NULL;
 	if (!p || !ops)
-		return cerr(err, errcap, FLINC_EINVAL, "checkpoint coordinator: no parameters or ops");
+		return fl_errf(err, errcap, FLINC_EINVAL, "checkpoint coordinator: no parameters or ops");
 	if (!p->job_id || !*p->job_id || strlen(p->job_id) >= FL_CHK_JOBID_MAX)
-		return cerr(err, errcap, FLINC_EINVAL, "checkpoint coordinator: job id missing or longer than %d",
+		return fl_errf(err, errcap, FLINC_EINVAL, "checkpoint coordinator: job id missing or longer than %d",
 			    FL_CHK_JOBID_MAX - 1);
 	if (!p->jobdir || !*p->jobdir || strlen(p->jobdir) > PATH_LIMIT)
-		return cerr(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: checkpoint folder missing "
+		return fl_errf(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: checkpoint folder missing "
 			    "or longer than %d", p->job_id, PATH_LIMIT);
 	if (p->interval_ms < 0 || p->timeout_ms <= 0 || p->min_pause_ms < 0)
-		return cerr(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: interval (%" PRId64
+		return fl_errf(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: interval (%" PRId64
 			    " ms) and min pause (%" PRId64 " ms) must be >= 0, timeout (%" PRId64 " ms) > 0",
 			    p->job_id, p->interval_ms, p->min_pause_ms, p->timeout_ms);
 	if (p->retain < 1)
-		return cerr(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: state.checkpoints.num-retained "
+		return fl_errf(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: state.checkpoints.num-retained "
 			    "must be >= 1 (got %d)", p->job_id, p->retain);
 	if (p->next_id < 1)
-		return cerr(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: first checkpoint id must be "
+		return fl_errf(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: first checkpoint id must be "
 			    ">= 1 (got %" PRId64 ")", p->job_id, p->next_id);
 	if (p->max_parallelism < 1 || p->max_parallelism > FL_SNAP_MAX_KG)
-		return cerr(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: max parallelism %d is not in "
+		return fl_errf(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: max parallelism %d is not in "
 			    "1..%d", p->job_id, p->max_parallelism, FL_SNAP_MAX_KG);
 	if (!p->backend || strlen(p->backend) >= sizeof(((fl_chk_meta *)0)->backend))
-		return cerr(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: state backend name missing "
+		return fl_errf(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: state backend name missing "
 			    "or too long", p->job_id);
 	if (p->n_operators && !p->operators)
-		return cerr(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: no operator list", p->job_id);
+		return fl_errf(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: no operator list", p->job_id);
 	for (size_t i = 0; i < p->n_operators; i++)
 		if (!p->operators[i])
-			return cerr(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: operator %zu has no uid",
+			return fl_errf(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: operator %zu has no uid",
 				    p->job_id, i);
 	if (!ops->trigger || !ops->complete)
-		return cerr(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: ops.trigger and ops.complete "
+		return fl_errf(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: ops.trigger and ops.complete "
 			    "are required", p->job_id);
 
 	fl_coord *c = fl_calloc(1, sizeof(*c));
@@ -507,12 +443,12 @@ int fl_coord_create(const fl_coord_params *p, const fl_coord_ops *ops, fl_coord 
 	pthread_condattr_t ca;
 	bool mu_ok = false, cv_ok = false;
 	if ((e = pthread_mutex_init(&c->mu, NULL))) {
-		cerr(err, errcap, FLINC_EIO, "checkpoint coordinator of job %s: mutex: %s", p->job_id, strerror(e));
+		fl_errf(err, errcap, FLINC_EIO, "checkpoint coordinator of job %s: mutex: %s", p->job_id, strerror(e));
 		goto fail;
 	}
 	mu_ok = true;
 	if ((e = pthread_condattr_init(&ca))) {
-		cerr(err, errcap, FLINC_EIO, "checkpoint coordinator of job %s: condition attributes: %s", p->job_id,
+		fl_errf(err, errcap, FLINC_EIO, "checkpoint coordinator of job %s: condition attributes: %s", p->job_id,
 		     strerror(e));
 		goto fail;
 	}
@@ -520,13 +456,13 @@ int fl_coord_create(const fl_coord_params *p, const fl_coord_ops *ops, fl_coord 
 		e = pthread_cond_init(&c->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	if (e) {
-		cerr(err, errcap, FLINC_EIO, "checkpoint coordinator of job %s: condition variable: %s", p->job_id,
+		fl_errf(err, errcap, FLINC_EIO, "checkpoint coordinator of job %s: condition variable: %s", p->job_id,
 		     strerror(e));
 		goto fail;
 	}
 	cv_ok = true;
 	if ((e = pthread_create(&c->thread, NULL, coord_main, c))) {
-		cerr(err, errcap, FLINC_EIO, "checkpoint coordinator of job %s: cannot start its thread: %s", p->job_id,
+		fl_errf(err, errcap, FLINC_EIO, "checkpoint coordinator of job %s: cannot start its thread: %s", p->job_id,
 		     strerror(e));
 		goto fail;
 	}
@@ -615,24 +551,6 @@ void fl_coord_stop(fl_coord *c, const char *why)
 	unlock(c);
 }
 
-/* A path relative to the checkpoint folder that stays inside it (the rule
- * fl_chk_meta_write applies; checked at ack time because a savepoint moves
- * the files before _metadata is written). */
-static bool rel_path_ok(const char *p)
-{
-	if (!*p || p[0] == '/')
-		return false;
-	for (const char *s = p;;) {
-		const char *e = strchr(s, '/');
-		size_t n = e ? (size_t)(e - s) : strlen(s);
-		if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
-			return false;
-		if (!e)
-			return true;
-		s = e + 1;
-	}
-}
-
 /* Index of (vertex, subtask) among p's tasks, or -1. */
 static ssize_t task_index(const pending *p, uint32_t vertex, int subtask)
 {
@@ -659,7 +577,7 @@ void fl_coord_acknowledge(fl_coord *c, const fl_coord_ack *a)
 		       c->job_id, i < 0 ? "unexpected" : "duplicate", a->id, a->vertex, a->subtask);
 		goto out;
 	}
-	if (a->file.path && !rel_path_ok(a->file.path)) {
+	if (a->file.path && !fl_relpath_ok(a->file.path)) {
 		char msg[MSG_CAP];
 		snprintf(msg, sizeof(msg), "Checkpoint %" PRId64 ": task %u.%d acknowledged with file path '%.200s', "
 			 "which is not inside the checkpoint folder", a->id, a->vertex, a->subtask, a->file.path);
@@ -916,7 +834,7 @@ static void do_trigger(fl_coord *c, trig_kind kind, int64_t now)
 
 	char dir[PATH_CAP], err[MSG_CAP];
 	fl_chk_dir(dir, sizeof(dir), c->jobdir, id);
-	int rc = fl_chk_mkdirs(dir, err, sizeof(err));
+	int rc = fl_mkdir_p(dir, err, sizeof(err));
 
 	lock(c);
 	if (rc) {
@@ -944,7 +862,7 @@ static void handle_failure(fl_coord *c)
 	unlock(c);
 	char dir[PATH_CAP], err[MSG_CAP];
 	fl_chk_dir(dir, sizeof(dir), c->jobdir, p->id);
-	if (p->dir_made && fl_chk_rmtree(dir, err, sizeof(err)))
+	if (p->dir_made && fl_rm_rf(dir, err, sizeof(err)))
 		fl_log(FL_LOG_WARN, LOGC, "job %s: cannot remove the folder of failed checkpoint %" PRId64 ": %s",
 		       c->job_id, p->id, err);
 	lock(c);
@@ -1030,12 +948,12 @@ static int write_savepoint(fl_coord *c, const pending *p, const char *chkdir, in
 {
 	for (size_t i = 0; i < p->ntasks; i++)
 		if (p->acks[i].n_shared || p->acks[i].file.native)
-			return cerr(err, errcap, FLINC_EINVAL, "savepoints must be self-contained and canonical, but "
+			return fl_errf(err, errcap, FLINC_EINVAL, "savepoints must be self-contained and canonical, but "
 				    "task %u.%d wrote a native checkpoint (%zu shared files)", p->tasks[i].vertex,
 				    p->tasks[i].subtask, p->acks[i].n_shared);
 	char spdir[PATH_CAP];
 	fl_savepoint_dir(spdir, sizeof(spdir), p->sp->target, c->job_id);
-	int rc = fl_chk_mkdirs(spdir, err, errcap);
+	int rc = fl_mkdir_p(spdir, err, errcap);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < p->ntasks && !rc; i++)
@@ -1045,13 +963,13 @@ static int write_savepoint(fl_coord *c, const pending *p, const char *chkdir, in
 		rc = write_meta(c, p, spdir, true, complete_ts, err, errcap);
 	if (rc) {
 		char why[MSG_CAP];
-		if (fl_chk_rmtree(spdir, why, sizeof(why)))
+		if (fl_rm_rf(spdir, why, sizeof(why)))
 			fl_log(FL_LOG_WARN, LOGC, "job %s: cannot remove the partial savepoint %s: %s", c->job_id, spdir,
 			       why);
 		return rc;
 	}
 	char why[MSG_CAP];
-	if (fl_chk_rmtree(chkdir, why, sizeof(why)))
+	if (fl_rm_rf(chkdir, why, sizeof(why)))
 		fl_log(FL_LOG_WARN, LOGC, "job %s: savepoint %" PRId64 " written, but its staging folder stays: %s",
 		       c->job_id, p->id, why);
 	*path = abs_path(spdir);

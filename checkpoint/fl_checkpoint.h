@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fl_base.h"
 #include "fl_state.h" /* fl_state_kind */
 
 #define FL_SNAP_VERSION 1u     /* snapshot file format version */
@@ -43,15 +44,6 @@
 #define FL_SNAP_SUFFIX ".snap"
 #define FL_CHK_JOBID_MAX 64 /* job ids are at most 63 characters */
 #define FL_SNAP_MAX_KG 32768 /* key groups are uint16; max parallelism <= this */
-
-/* ---- CRC32C (Castagnoli) ------------------------------------------------ */
-
-/* Continue a CRC32C over `len` bytes: crc = fl_crc32c(0, buf, len) for a
- * whole buffer, or chain calls over consecutive pieces. Uses SSE4.2 where
- * the CPU has it, a table otherwise (same results). */
-uint32_t fl_crc32c(uint32_t crc, const void *buf, size_t len);
-/* The table version alone (tests compare the two). */
-uint32_t fl_crc32c_sw(uint32_t crc, const void *buf, size_t len);
 
 /* ---- snapshot files ------------------------------------------------------ */
 
@@ -294,10 +286,5 @@ void fl_savepoint_dir(char *buf, size_t cap, const char *parent, const char *job
  * left (with its files) and reported. FLINC_EINVAL (nothing removed) if dir
  * is not a savepoint. */
 int fl_savepoint_dispose(const char *dir, char *err, size_t errcap);
-
-/* Create a folder and its missing parents (mode 0755). */
-int fl_chk_mkdirs(const char *path, char *err, size_t errcap);
-/* Remove a folder and everything under it (no symlinks followed). */
-int fl_chk_rmtree(const char *path, char *err, size_t errcap);
 
 #endif

@@ -31,13 +31,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <flinc/flinc.h>
+#include <flinc/error.h>
 
 #include "chk_internal.h"
 #include "fl_checkpoint.h"
 #include "incremental.h"
 
-#define ERR(rc, ...) fl__chk_err(err, errcap, (rc), __VA_ARGS__)
+#define ERR(rc, ...) fl_errf(err, errcap, (rc), __VA_ARGS__)
 #define PATH_MAX_ 4096
 #define COPY_BUF ((size_t)1 << 20)
 #define SHARED_LIST_MAX ((size_t)64 << 20) /* a SHARED file larger than this is corrupt */
@@ -110,14 +110,14 @@ static bool entries_add(entries *a, const char *name, const char *path, uint64_t
 {
 	if (a->n == a->cap) {
 		size_t cap = a->cap ? a->cap * 2 : 32;
-		entry *p = realloc(a->v, cap * sizeof(*p));
+		entry *p = fl_try_realloc(a->v, cap * sizeof(*p));
 		if (!p)
 			return false;
 		a->v = p, a->cap = cap;
 	}
 	entry *e = &a->v[a->n];
-	e->name = strdup(name);
-	e->path = strdup(path);
+	e->name = fl_try_strdup(name);
+	e->path = fl_try_strdup(path);
 	e->size = size;
 	e->crc = crc;
 	e->has_crc = has_crc;
@@ -147,25 +147,6 @@ static bool name_ok(const char *s)
 	return true;
 }
 
-/* A relative path without empty, "." or ".." components or white space. */
-static bool relpath_ok(const char *p)
-{
-	if (!p || !*p || *p == '/')
-		return false;
-	for (const char *s = p;;) {
-		const char *e = strchr(s, '/');
-		size_t n = e ? (size_t)(e - s) : strlen(s);
-		if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
-			return false;
-		for (size_t i = 0; i < n; i++)
-			if (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')
-				return false;
-		if (!e)
-			return true;
-		s = e + 1;
-	}
-}
-
 /* "<a>/<b>" into buf; false if it does not fit. */
 static bool join(char *buf, size_t cap, const char *a, const char *b)
 {
@@ -173,97 +154,6 @@ static bool join(char *buf, size_t cap, const char *a, const char *b)
 	return n >= 0 && (size_t)n < cap;
 }
 
-/* fsync a folder (EINVAL: file systems that cannot sync folders). */
-static int fsync_dir(const char *dir, char *err, size_t errcap)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return ERR(FLINC_EIO, "%s: cannot open folder to sync: %s", dir, strerror(errno));
-	int rc = 0;
-	if (fsync(fd) < 0 && errno != EINVAL)
-		rc = ERR(FLINC_EIO, "%s: fsync of folder failed: %s", dir, strerror(errno));
-	close(fd);
-	return rc;
-}
-
-static int fsync_file(const char *path, char *err, size_t errcap)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return ERR(FLINC_EIO, "%s: cannot open to sync: %s", path, strerror(errno));
-	int rc = 0;
-	if (fsync(fd) < 0)
-		rc = ERR(FLINC_EIO, "%s: fsync failed: %s", path, strerror(errno));
-	close(fd);
-	return rc;
-}
-
-/* Copy src to the new file dst (O_EXCL: FLINC_EEXIST if it exists), fsync
- * it if asked. On failure dst is removed (unless it existed before). */
-static int copy_file(const char *src, const char *dst, bool sync, char *err, size_t errcap)
-{
-	int in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return ERR(errno == ENOENT ? FLINC_ENOENT : FLINC_EIO, "%s: cannot open: %s", src, strerror(errno));
-	int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (out < 0) {
-		int e = errno;
-		close(in);
-		return ERR(e == EEXIST ? FLINC_EEXIST : FLINC_EIO, "%s: cannot create: %s", dst, strerror(e));
-	}
-	int rc = 0;
-	char *buf = NULL;
-	/* copy_file_range stays in the kernel (and may share extents); where
-	 * it cannot (older kernels across file systems), read and write. */
-	bool kernel = true;
-	for (;;) {
-		ssize_t n;
-		if (kernel) {
-			n = copy_file_range(in, NULL, out, NULL, (size_t)1 << 30, 0);
-			if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP ||
-				      errno == EPERM)) {
-				kernel = false;
-				continue;
-			}
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				rc = ERR(FLINC_EIO, "%s: copy to %s failed: %s", src, dst, strerror(errno));
-				break;
-			}
-			if (n == 0)
-				break;
-			continue;
-		}
-		if (!buf && !(buf = malloc(COPY_BUF))) {
-			rc = ERR(FLINC_ENOMEM, "%s: out of memory", dst);
-			break;
-		}
-		n = read(in, buf, COPY_BUF);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = ERR(FLINC_EIO, "%s: read failed: %s", src, strerror(errno));
-			break;
-		}
-		if (n == 0)
-			break;
-		int e = fl__chk_write_all(out, buf, (size_t)n);
-		if (e) {
-			rc = ERR(FLINC_EIO, "%s: write failed: %s", dst, strerror(-e));
-			break;
-		}
-	}
-	free(buf);
-	close(in);
-	if (!rc && sync && fsync(out) < 0)
-		rc = ERR(FLINC_EIO, "%s: fsync failed: %s", dst, strerror(errno));
-	if (close(out) < 0 && !rc)
-		rc = ERR(FLINC_EIO, "%s: close failed: %s", dst, strerror(errno));
-	if (rc)
-		unlink(dst);
-	return rc;
-}
 
 /* Put src at the new name dst: a hard link, or a copy when linking fails
  * (another file system, no hard links, too many links). FLINC_EEXIST if
@@ -278,7 +168,7 @@ static int link_or_copy(const char *src, const char *dst, bool sync, bool *copie
 	if (errno == ENOENT && access(src, F_OK) < 0)
 		return ERR(FLINC_ENOENT, "%s: cannot read: %s", src, strerror(errno));
 	*copied = true;
-	return copy_file(src, dst, sync, err, errcap);
+	return fl_copy_file(src, dst, sync ? FL_COPY_SYNC : 0, err, errcap);
 }
 
 /* The regular files of folder `dir`, sorted by name, with their sizes.
@@ -334,14 +224,14 @@ static int list_dir(const char *dir, listing *l, char *err, size_t errcap)
 		}
 		if (l->n == cap) {
 			cap = cap ? cap * 2 : 32;
-			lfile *p = realloc(l->v, cap * sizeof(*p));
+			lfile *p = fl_try_realloc(l->v, cap * sizeof(*p));
 			if (!p) {
 				rc = ERR(FLINC_ENOMEM, "%s: out of memory", dir);
 				break;
 			}
 			l->v = p;
 		}
-		if (!(l->v[l->n].name = strdup(s))) {
+		if (!(l->v[l->n].name = fl_try_strdup(s))) {
 			rc = ERR(FLINC_ENOMEM, "%s: out of memory", dir);
 			break;
 		}
@@ -361,7 +251,7 @@ static int list_dir(const char *dir, listing *l, char *err, size_t errcap)
 
 fl_incr_registry *fl_incr_registry_create(void)
 {
-	fl_incr_registry *reg = calloc(1, sizeof(*reg));
+	fl_incr_registry *reg = fl_try_calloc(1, sizeof(*reg));
 	if (reg)
 		new_token(reg->token);
 	return reg;
@@ -427,7 +317,7 @@ static int file_crc(const char *path, uint64_t size, uint32_t *crc, char *err, s
 	if (fd < 0)
 		return ERR(errno == ENOENT ? FLINC_ENOENT : FLINC_EIO, "%s: cannot read: %s", path, strerror(errno));
 	enum { BUF = 1 << 20 };
-	uint8_t *buf = malloc(BUF);
+	uint8_t *buf = fl_try_malloc(BUF);
 	if (!buf) {
 		close(fd);
 		return ERR(FLINC_ENOMEM, "%s: out of memory", path);
@@ -496,7 +386,7 @@ static int put_shared(fl_incr_registry *reg, const char *src, const char *name, 
 		/* a linked file may still have dirty pages (RocksDB syncs its
 		 * files, but that is RocksDB's choice): sync it here */
 		if (!rc && !*copied)
-			rc = fsync_file(dst, err, errcap);
+			rc = fl_fsync_file(dst, err, errcap);
 	}
 	return rc;
 }
@@ -506,7 +396,7 @@ static int write_shared_list(const char *path, const entries *used, uint64_t *by
 	size_t cap = 64, len = 0;
 	for (size_t i = 0; i < used->n; i++)
 		cap += strlen(used->v[i].path) + strlen(used->v[i].name) + 34;
-	char *text = malloc(cap);
+	char *text = fl_try_malloc(cap);
 	if (!text)
 		return ERR(FLINC_ENOMEM, "%s: out of memory", path);
 	for (size_t i = 0; i < used->n; i++) {
@@ -522,7 +412,7 @@ static int write_shared_list(const char *path, const entries *used, uint64_t *by
 		rc = ERR(FLINC_EIO, "%s: cannot create: %s", path, strerror(errno));
 		goto out;
 	}
-	int e = fl__chk_write_all(fd, text, len);
+	int e = fl_write_all(fd, text, len);
 	if (e)
 		rc = ERR(FLINC_EIO, "%s: write failed: %s", path, strerror(-e));
 	else if (fsync(fd) < 0)
@@ -542,7 +432,7 @@ int fl_incr_upload(fl_incr_registry *reg, const char *native, const char *jobdir
 		memset(res, 0, sizeof(*res));
 	if (!reg || !native || !jobdir || !chkdir || !res)
 		return ERR(FLINC_EINVAL, "incremental upload: missing argument");
-	if (!relpath_ok(rel))
+	if (!fl_relpath_ok(rel))
 		return ERR(FLINC_EINVAL, "%s: bad folder name '%s' for the checkpoint's files", chkdir,
 			   rel ? rel : "(null)");
 	if (!owner || !name_ok(owner))
@@ -576,7 +466,7 @@ int fl_incr_upload(fl_incr_registry *reg, const char *native, const char *jobdir
 		rc = ERR(FLINC_EINVAL, "%s: path too long", jobdir);
 		goto fail;
 	}
-	if (n_sst && (rc = fl_chk_mkdirs(path, err, errcap)))
+	if (n_sst && (rc = fl_mkdir_p(path, err, errcap)))
 		goto fail;
 
 	/* SST files: reuse or put into shared/ */
@@ -621,13 +511,13 @@ int fl_incr_upload(fl_incr_registry *reg, const char *native, const char *jobdir
 			rc = ERR(FLINC_EINVAL, "%s: path too long", jobdir);
 			goto fail;
 		}
-		if ((rc = fsync_dir(path, err, errcap)) || (rc = fsync_dir(src, err, errcap)) ||
-		    (rc = fsync_dir(jobdir, err, errcap)))
+		if ((rc = fl_fsync_dir(path, err, errcap)) || (rc = fl_fsync_dir(src, err, errcap)) ||
+		    (rc = fl_fsync_dir(jobdir, err, errcap)))
 			goto fail;
 	}
 
 	/* the private files */
-	if ((rc = fl_chk_mkdirs(priv, err, errcap)))
+	if ((rc = fl_mkdir_p(priv, err, errcap)))
 		goto fail;
 	made_priv = true;
 	for (size_t i = 0; i < l.n; i++) {
@@ -638,7 +528,7 @@ int fl_incr_upload(fl_incr_registry *reg, const char *native, const char *jobdir
 			rc = ERR(FLINC_EINVAL, "%s: path too long for %s", priv, name);
 			goto fail;
 		}
-		if ((rc = copy_file(src, path, true, err, errcap)))
+		if ((rc = fl_copy_file(src, path, FL_COPY_SYNC, err, errcap)))
 			goto fail;
 		r.bytes_private += l.v[i].size;
 		r.files_private++;
@@ -654,17 +544,17 @@ int fl_incr_upload(fl_incr_registry *reg, const char *native, const char *jobdir
 	r.files_private++;
 	/* the private folder's entries, the folder's own entry in its parent,
 	 * and the chk-<n> folder's in the job folder (if just created) */
-	if ((rc = fsync_dir(priv, err, errcap)) || (rc = fl__chk_fsync_parent(priv, err, errcap)) ||
-	    (rc = fl__chk_fsync_parent(chkdir, err, errcap)))
+	if ((rc = fl_fsync_dir(priv, err, errcap)) || (rc = fl_fsync_parent(priv, err, errcap)) ||
+	    (rc = fl_fsync_parent(chkdir, err, errcap)))
 		goto fail;
 
-	r.shared = calloc(used.n ? used.n : 1, sizeof(char *));
+	r.shared = fl_try_calloc(used.n ? used.n : 1, sizeof(char *));
 	if (!r.shared) {
 		rc = ERR(FLINC_ENOMEM, "%s: out of memory", native);
 		goto fail;
 	}
 	for (size_t i = 0; i < used.n; i++) {
-		if (!(r.shared[i] = strdup(used.v[i].path))) {
+		if (!(r.shared[i] = fl_try_strdup(used.v[i].path))) {
 			rc = ERR(FLINC_ENOMEM, "%s: out of memory", native);
 			goto fail;
 		}
@@ -679,7 +569,7 @@ int fl_incr_upload(fl_incr_registry *reg, const char *native, const char *jobdir
 fail:
 	fl_incr_result_free(&r);
 	if (made_priv)
-		fl_chk_rmtree(priv, NULL, 0);
+		fl_rm_rf(priv, NULL, 0);
 	/* what went into shared/ is whole: the next upload may reuse it */
 	reg_merge(reg, &fresh);
 	entries_free(fresh.v, fresh.n);
@@ -708,12 +598,12 @@ static int read_shared_list(const char *path, entries *a, char *err, size_t errc
 			   (long long)st.st_size);
 	}
 	size_t len = (size_t)st.st_size;
-	char *text = malloc(len + 1);
+	char *text = fl_try_malloc(len + 1);
 	if (!text) {
 		close(fd);
 		return ERR(FLINC_ENOMEM, "%s: out of memory", path);
 	}
-	int e = fl__chk_pread_all(fd, text, len, 0);
+	int e = fl_pread_all(fd, text, len, 0);
 	close(fd);
 	if (e) {
 		free(text);
@@ -750,7 +640,7 @@ static int read_shared_list(const char *path, entries *a, char *err, size_t errc
 		errno = 0;
 		unsigned long long v = size && *size >= '0' && *size <= '9' ? strtoull(size, &end, 10) : 0;
 		unsigned long crc = crcs && strlen(crcs) == 8 && isxdigit((unsigned char)*crcs) ? strtoul(crcs, &cend, 16) : 0;
-		if (!size || !end || *end || errno || !relpath_ok(p) || strncmp(p, "shared/", 7) || !name_ok(name) ||
+		if (!size || !end || *end || errno || !fl_relpath_ok(p) || strncmp(p, "shared/", 7) || !name_ok(name) ||
 		    (crcs && (!cend || *cend)))
 			rc = ERR(FLINC_ECODEC, "%s:%d: corrupt: expected \"shared/<path> <name> <size> [<crc32c>]\"",
 				 path, line);
@@ -803,7 +693,7 @@ int fl_incr_materialize(fl_incr_registry *reg, const char *jobdir, const char *c
 {
 	if (!jobdir || !chkdir || !localdir || !*localdir)
 		return ERR(FLINC_EINVAL, "incremental restore: missing argument");
-	if (!relpath_ok(rel))
+	if (!fl_relpath_ok(rel))
 		return ERR(FLINC_EINVAL, "%s: bad folder name '%s' for the checkpoint's files", chkdir,
 			   rel ? rel : "(null)");
 	char priv[PATH_MAX_], path[PATH_MAX_], dst[PATH_MAX_];
@@ -836,12 +726,12 @@ int fl_incr_materialize(fl_incr_registry *reg, const char *jobdir, const char *c
 			continue;
 		if (!join(path, sizeof(path), priv, l.v[i].name) || !join(dst, sizeof(dst), localdir, l.v[i].name))
 			rc = ERR(FLINC_EINVAL, "%s: path too long for %s", localdir, l.v[i].name);
-		else if ((rc = copy_file(path, dst, false, err, errcap)) == FLINC_EEXIST)
+		else if ((rc = fl_copy_file(path, dst, 0, err, errcap)) == FLINC_EEXIST)
 			rc = ERR(FLINC_ECODEC, "%s: '%s' is both a private file and listed in " FL_INCR_SHARED_LIST,
 				 priv, l.v[i].name);
 	}
 	if (rc) {
-		fl_chk_rmtree(localdir, NULL, 0);
+		fl_rm_rf(localdir, NULL, 0);
 		goto out;
 	}
 	if (reg) {
@@ -856,7 +746,7 @@ out:
 
 int fl_incr_verify(const char *jobdir, const char *chkdir, const char *rel, bool crc, char *err, size_t errcap)
 {
-	if (!jobdir || !chkdir || !relpath_ok(rel))
+	if (!jobdir || !chkdir || !fl_relpath_ok(rel))
 		return ERR(FLINC_EINVAL, "%s: bad folder name '%s' for the checkpoint's files", chkdir ? chkdir : "?",
 			   rel ? rel : "(null)");
 	char priv[PATH_MAX_], path[PATH_MAX_];
@@ -992,7 +882,7 @@ int fl_incr_gc(const char *jobdir, fl_chk_log_fn log, void *logud, char *err, si
 		}
 		if (g.nkeep + m.n_shared > cap) {
 			size_t ncap = cap * 2 > g.nkeep + m.n_shared ? cap * 2 : g.nkeep + m.n_shared + 64;
-			char **p = realloc(g.keep, ncap * sizeof(char *));
+			char **p = fl_try_realloc(g.keep, ncap * sizeof(char *));
 			if (!p) {
 				fl_chk_meta_free(&m);
 				rc = ERR(FLINC_ENOMEM, "%s: out of memory", shared);

@@ -21,13 +21,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <flinc/flinc.h>
+#include <flinc/error.h>
 
 #include "chk_internal.h"
 #include "fl_checkpoint.h"
 #include "incremental.h"
 
-#define ERR(rc, ...) fl__chk_err(err, errcap, (rc), __VA_ARGS__)
+#define ERR(rc, ...) fl_errf(err, errcap, (rc), __VA_ARGS__)
 
 /* A path stored in _metadata: relative, no "..", no empty components. */
 static bool path_safe(const char *p)
@@ -50,68 +50,6 @@ static bool path_safe(const char *p)
 }
 
 static bool shared_safe(const char *p) { return path_safe(p) && strncmp(p, "shared/", 7) == 0; }
-
-/* ---- folders -------------------------------------------------------------- */
-
-int fl_chk_mkdirs(const char *path, char *err, size_t errcap)
-{
-	char buf[4096];
-	size_t n = strlen(path);
-	if (n == 0 || n >= sizeof(buf))
-		return ERR(FLINC_EINVAL, "%s: bad folder path", path);
-	memcpy(buf, path, n + 1);
-	for (char *p = buf + 1;; p++) {
-		if (*p == '/' || *p == 0) {
-			char c = *p;
-			*p = 0;
-			if (mkdir(buf, 0755) < 0) {
-				struct stat st;
-				if (errno != EEXIST)
-					return ERR(FLINC_EIO, "%s: cannot create folder: %s", buf, strerror(errno));
-				if (stat(buf, &st) < 0 || !S_ISDIR(st.st_mode))
-					return ERR(FLINC_EIO, "%s: cannot create folder: exists and is not a folder", buf);
-			}
-			*p = c;
-			if (!c)
-				break;
-		}
-	}
-	return 0;
-}
-
-static int rm_at(int dfd, const char *name, const char *top, char *err, size_t errcap)
-{
-	if (unlinkat(dfd, name, 0) == 0)
-		return 0;
-	if (errno == ENOENT)
-		return 0;
-	if (errno != EISDIR && errno != EPERM)
-		return ERR(FLINC_EIO, "%s: cannot remove %s: %s", top, name, strerror(errno));
-	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return ERR(FLINC_EIO, "%s: cannot open %s: %s", top, name, strerror(errno));
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return ERR(FLINC_EIO, "%s: cannot list %s: %s", top, name, strerror(errno));
-	}
-	int rc = 0;
-	struct dirent *de;
-	while (!rc && (de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		rc = rm_at(dirfd(d), de->d_name, top, err, errcap);
-	}
-	closedir(d);
-	if (!rc && unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-		rc = ERR(FLINC_EIO, "%s: cannot remove folder %s: %s", top, name, strerror(errno));
-	return rc;
-}
-
-int fl_chk_rmtree(const char *path, char *err, size_t errcap)
-{
-	return rm_at(AT_FDCWD, path, path, err, errcap);
-}
 
 void fl_chk_dir(char *buf, size_t cap, const char *jobdir, int64_t id)
 {
@@ -197,7 +135,7 @@ int fl_chk_meta_write(const char *dir, const fl_chk_meta *m, char *err, size_t e
 	}
 	size_t n = strlen(text);
 	text[n] = '\n'; /* replaces the NUL: written with its length */
-	int e = fl__chk_write_all(fd, text, n + 1);
+	int e = fl_write_all(fd, text, n + 1);
 	if (e)
 		rc = ERR(FLINC_EIO, "%s: write failed: %s", tmp, strerror(-e));
 	else if (fsync(fd) < 0)
@@ -207,7 +145,7 @@ int fl_chk_meta_write(const char *dir, const fl_chk_meta *m, char *err, size_t e
 	if (!rc && rename(tmp, path) < 0)
 		rc = ERR(FLINC_EIO, "%s: cannot rename into place: %s", path, strerror(errno));
 	if (!rc)
-		rc = fl__chk_fsync_parent(path, err, errcap);
+		rc = fl_fsync_parent(path, err, errcap);
 	if (rc)
 		unlink(tmp);
 out:
@@ -239,12 +177,12 @@ static bool str_array(json_t *a, char ***out, size_t *n, bool (*ok)(const char *
 	if (!json_is_array(a))
 		return false;
 	size_t len = json_array_size(a);
-	*out = calloc(len ? len : 1, sizeof(char *));
+	*out = fl_try_calloc(len ? len : 1, sizeof(char *));
 	if (!*out)
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		const char *s = json_string_value(json_array_get(a, i));
-		if (!s || (ok && !ok(s)) || !((*out)[i] = strdup(s)))
+		if (!s || (ok && !ok(s)) || !((*out)[i] = fl_try_strdup(s)))
 			return false;
 		*n = i + 1;
 	}
@@ -311,7 +249,7 @@ int fl_chk_meta_read(const char *dir, fl_chk_meta *m, char *err, size_t errcap)
 		goto bad;
 	}
 	size_t nf = json_array_size(files);
-	if (!(m->files = calloc(nf ? nf : 1, sizeof(*m->files)))) {
+	if (!(m->files = fl_try_calloc(nf ? nf : 1, sizeof(*m->files)))) {
 		json_decref(o);
 		fl_chk_meta_free(m);
 		return ERR(FLINC_ENOMEM, "%s: out of memory", path);
@@ -338,7 +276,7 @@ int fl_chk_meta_read(const char *dir, fl_chk_meta *m, char *err, size_t errcap)
 			goto bad;
 		}
 		fl_chk_file *cf = &m->files[i];
-		if (!(cf->path = strdup(p))) {
+		if (!(cf->path = fl_try_strdup(p))) {
 			json_decref(o);
 			fl_chk_meta_free(m);
 			return ERR(FLINC_ENOMEM, "%s: out of memory", path);
@@ -349,7 +287,7 @@ int fl_chk_meta_read(const char *dir, fl_chk_meta *m, char *err, size_t errcap)
 			why = "a native folder is not a relative path inside the folder (or is in a savepoint)";
 			goto bad;
 		}
-		if (jn && !(cf->native = strdup(json_string_value(jn)))) {
+		if (jn && !(cf->native = fl_try_strdup(json_string_value(jn)))) {
 			json_decref(o);
 			fl_chk_meta_free(m);
 			return ERR(FLINC_ENOMEM, "%s: out of memory", path);
@@ -455,7 +393,7 @@ int fl_chk_list(const char *jobdir, int64_t **ids, size_t *n, char *err, size_t 
 			continue;
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 16;
-			int64_t *p = realloc(*ids, cap * sizeof(**ids));
+			int64_t *p = fl_try_realloc(*ids, cap * sizeof(**ids));
 			if (!p) {
 				closedir(d);
 				free(*ids);
@@ -531,7 +469,7 @@ static int chk_remove(const char *dir, char *err, size_t errcap)
 	snprintf(mp, sizeof(mp), "%s/" FL_CHK_METADATA, dir);
 	if (unlink(mp) < 0 && errno != ENOENT)
 		return ERR(FLINC_EIO, "%s: cannot remove: %s", mp, strerror(errno));
-	return fl_chk_rmtree(dir, err, errcap);
+	return fl_rm_rf(dir, err, errcap);
 }
 
 int fl_chk_retain(const char *jobdir, int keep, fl_chk_log_fn log, void *logud, char *err, size_t errcap)
@@ -543,7 +481,7 @@ int fl_chk_retain(const char *jobdir, int keep, fl_chk_log_fn log, void *logud, 
 	int rc = fl_chk_list(jobdir, &ids, &n, err, errcap);
 	if (rc)
 		return rc;
-	bool *complete = calloc(n ? n : 1, sizeof(bool));
+	bool *complete = fl_try_calloc(n ? n : 1, sizeof(bool));
 	if (!complete) {
 		free(ids);
 		return ERR(FLINC_ENOMEM, "%s: out of memory", jobdir);
@@ -580,7 +518,7 @@ void fl_savepoint_dir(char *buf, size_t cap, const char *parent, const char *job
 {
 	uint8_t rnd[6] = {0};
 	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-	bool ok = fd >= 0 && fl__chk_pread_all(fd, rnd, sizeof(rnd), 0) == 0;
+	bool ok = fd >= 0 && fl_pread_all(fd, rnd, sizeof(rnd), 0) == 0;
 	if (fd >= 0)
 		close(fd);
 	if (!ok) { /* no /dev/urandom: time and pid are unique enough here */

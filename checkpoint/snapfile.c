@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include <flinc/codec.h>
-#include <flinc/flinc.h>
+#include <flinc/error.h>
 
 #include "chk_internal.h"
 #include "fl_checkpoint.h"
@@ -40,72 +40,6 @@
 #define MAX_NAMES 65535u
 
 /* ---- shared helpers ------------------------------------------------------ */
-
-int fl__chk_err(char *err, size_t errcap, int rc, const char *fmt, ...)
-{
-	if (err && errcap) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errcap, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
-int fl__chk_write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-int fl__chk_pread_all(int fd, void *buf, size_t len, uint64_t off)
-{
-	uint8_t *p = buf;
-	while (len) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return 1;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-int fl__chk_fsync_parent(const char *path, char *err, size_t errcap)
-{
-	char dir[4096];
-	const char *slash = strrchr(path, '/');
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == path)
-		snprintf(dir, sizeof(dir), "/");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return fl__chk_err(err, errcap, FLINC_EIO, "%s: cannot open folder to sync: %s", dir, strerror(errno));
-	int rc = 0;
-	if (fsync(fd) < 0 && errno != EINVAL) /* some file systems cannot sync folders */
-		rc = fl__chk_err(err, errcap, FLINC_EIO, "%s: fsync of folder failed: %s", dir, strerror(errno));
-	close(fd);
-	return rc;
-}
 
 static void le32(uint8_t *q, uint32_t v)
 {
@@ -203,7 +137,7 @@ static int wflush(fl_snap_writer *w)
 {
 	crc_sync(w);
 	if (w->blen) {
-		int e = fl__chk_write_all(w->fd, w->buf, w->blen);
+		int e = fl_write_all(w->fd, w->buf, w->blen);
 		if (e)
 			return wfail(w, FLINC_EIO, "write failed: %s", strerror(-e));
 	}
@@ -232,7 +166,7 @@ static int wput(fl_snap_writer *w, const void *p, size_t n)
 	/* large value: straight to the file */
 	w->crc_file = fl_crc32c(w->crc_file, p, n);
 	w->crc_sec = fl_crc32c(w->crc_sec, p, n);
-	int e = fl__chk_write_all(w->fd, p, n);
+	int e = fl_write_all(w->fd, p, n);
 	if (e)
 		return wfail(w, FLINC_EIO, "write failed: %s", strerror(-e));
 	w->off += n;
@@ -245,7 +179,7 @@ static int wbin(fl_snap_writer *w, const void *p, size_t n)
 	uint8_t hb[8];
 	flinc_writer mw;
 	flinc_writer_init(&mw, hb, sizeof(hb));
-	flinc__w_hdr(&mw, (uint32_t)n, 0, 0, 0xc4, 0xc5, 0xc6);
+	flinc_w_bin_header(&mw, (uint32_t)n);
 	int rc = wput(w, hb, flinc_writer_len(&mw, hb));
 	return rc ? rc : wput(w, p, n);
 }
@@ -287,13 +221,13 @@ static int name_find(fl_snap_writer *w, name_tab *t, const char *name, int kind,
 		return wfail(w, FLINC_ERANGE, "more than %u distinct state or operator names", MAX_NAMES);
 	if (t->n == t->cap) {
 		uint32_t cap = t->cap ? t->cap * 2 : 16;
-		name_ent *v = realloc(t->v, cap * sizeof(*v));
+		name_ent *v = fl_try_realloc(t->v, cap * sizeof(*v));
 		if (!v)
 			return wfail(w, FLINC_ENOMEM, "out of memory");
 		t->v = v;
 		t->cap = cap;
 	}
-	char *s = strdup(name);
+	char *s = fl_try_strdup(name);
 	if (!s)
 		return wfail(w, FLINC_ENOMEM, "out of memory");
 	t->v[t->n].name = s;
@@ -331,30 +265,30 @@ int fl_snap_writer_open(fl_snap_writer **out, const char *path, const fl_snap_he
 {
 	*out = NULL;
 	if (!path || !h || header_check(h))
-		return fl__chk_err(err, errcap, FLINC_EINVAL, "%s: invalid snapshot header (subtask %d of %d, "
+		return fl_errf(err, errcap, FLINC_EINVAL, "%s: invalid snapshot header (subtask %d of %d, "
 			"key groups %d..%d of %d)", path ? path : "(null)", h ? h->subtask : -1,
 			h ? h->parallelism : -1, h ? h->kg_first : -1, h ? h->kg_last : -1,
 			h ? h->max_parallelism : -1);
-	fl_snap_writer *w = calloc(1, sizeof(*w));
+	fl_snap_writer *w = fl_try_calloc(1, sizeof(*w));
 	if (!w)
-		return fl__chk_err(err, errcap, FLINC_ENOMEM, "%s: out of memory", path);
+		return fl_errf(err, errcap, FLINC_ENOMEM, "%s: out of memory", path);
 	w->fd = -1;
 	w->h = *h;
 	w->h.version = FL_SNAP_VERSION;
 	w->cur_kg = -1;
 	size_t nkg = (size_t)(h->kg_last - h->kg_first + 1);
-	w->path = strdup(path);
-	w->tmp = malloc(strlen(path) + 5);
-	w->buf = malloc(WBUF_CAP);
-	w->kgs = calloc(nkg, sizeof(*w->kgs));
+	w->path = fl_try_strdup(path);
+	w->tmp = fl_try_malloc(strlen(path) + 5);
+	w->buf = fl_try_malloc(WBUF_CAP);
+	w->kgs = fl_try_calloc(nkg, sizeof(*w->kgs));
 	if (!w->path || !w->tmp || !w->buf || !w->kgs) {
 		writer_free(w);
-		return fl__chk_err(err, errcap, FLINC_ENOMEM, "%s: out of memory", path);
+		return fl_errf(err, errcap, FLINC_ENOMEM, "%s: out of memory", path);
 	}
 	sprintf(w->tmp, "%s.tmp", path);
 	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (w->fd < 0) {
-		int rc = fl__chk_err(err, errcap, FLINC_EIO, "%s: cannot create: %s", w->tmp, strerror(errno));
+		int rc = fl_errf(err, errcap, FLINC_EIO, "%s: cannot create: %s", w->tmp, strerror(errno));
 		writer_free(w);
 		return rc;
 	}
@@ -548,7 +482,7 @@ static uint8_t *trailer_encode(fl_snap_writer *w, size_t *len)
 		cap += strlen(w->uids.v[i].name) + 8;
 	for (size_t i = 0; i < nkg; i++)
 		used += w->kgs[i].count > 0;
-	uint8_t *b = malloc(cap);
+	uint8_t *b = fl_try_malloc(cap);
 	if (!b)
 		return NULL;
 	flinc_writer mw;
@@ -604,19 +538,19 @@ int fl_chk_sync_file(const char *path, char *err, size_t errcap)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return fl__chk_err(err, errcap, errno == ENOENT ? FLINC_ENOENT : FLINC_EIO, "%s: cannot open: %s",
+		return fl_errf(err, errcap, errno == ENOENT ? FLINC_ENOENT : FLINC_EIO, "%s: cannot open: %s",
 				   path, strerror(errno));
 	int rc = 0;
 	if (fsync(fd) < 0)
-		rc = fl__chk_err(err, errcap, FLINC_EIO, "%s: fsync failed: %s", path, strerror(errno));
+		rc = fl_errf(err, errcap, FLINC_EIO, "%s: fsync failed: %s", path, strerror(errno));
 	close(fd);
-	return rc ? rc : fl__chk_fsync_parent(path, err, errcap);
+	return rc ? rc : fl_fsync_parent(path, err, errcap);
 }
 
 int fl_snap_writer_close(fl_snap_writer *w, fl_snap_info *info, char *err, size_t errcap)
 {
 	if (!w)
-		return fl__chk_err(err, errcap, FLINC_EINVAL, "(null): no snapshot writer");
+		return fl_errf(err, errcap, FLINC_EINVAL, "(null): no snapshot writer");
 	int rc = to_section(w, 2, "trailer");
 	uint8_t *tb = NULL;
 	size_t tlen = 0;
@@ -663,12 +597,12 @@ int fl_snap_writer_close(fl_snap_writer *w, fl_snap_info *info, char *err, size_
 		wfail(w, FLINC_EIO, "cannot rename %s into place: %s", w->tmp, strerror(errno));
 	if (!w->err && !w->defer_sync) {
 		char e2[512];
-		if (fl__chk_fsync_parent(w->path, e2, sizeof(e2)))
+		if (fl_fsync_parent(w->path, e2, sizeof(e2)))
 			wfail(w, FLINC_EIO, "%s", e2);
 	}
 	rc = w->err;
 	if (rc) {
-		fl__chk_err(err, errcap, rc, "%s", w->errmsg);
+		fl_errf(err, errcap, rc, "%s", w->errmsg);
 		if (w->fd >= 0) {
 			close(w->fd);
 			w->fd = -1;
@@ -776,7 +710,7 @@ static int reg_ensure(fl_snap_reader *r, size_t n, char *err, size_t errcap)
 		r->bpos = 0;
 	}
 	if (n > r->cap) {
-		uint8_t *b = realloc(r->buf, n);
+		uint8_t *b = fl_try_realloc(r->buf, n);
 		if (!b)
 			return rerr(r, err, errcap, FLINC_ENOMEM, "out of memory for an entry of %zu bytes", n);
 		r->buf = b;
@@ -834,7 +768,7 @@ static int mp_span(fl_snap_reader *r, size_t *span, char *err, size_t errcap)
 				if ((rc = reg_ensure(r, (size_t)(off + 1 + lb), err, errcap)))
 					return rc;
 				q = r->buf + r->bpos + off;
-				uint64_t n = lb == 1 ? q[1] : lb == 2 ? flinc__rd16(q + 1) : flinc__rd32(q + 1);
+				uint64_t n = flinc_mp_len_field(q, (int)lb);
 				hdr += lb;
 				if (t == 0xdc || t == 0xdd) kids = n;
 				else if (t == 0xde || t == 0xdf) kids = 2 * n;
@@ -869,7 +803,7 @@ static bool key_is(const char *k, uint32_t kl, const char *s) { return kl == str
 
 static char *dupn(const char *s, uint32_t n)
 {
-	char *d = malloc((size_t)n + 1);
+	char *d = fl_try_malloc((size_t)n + 1);
 	if (d) {
 		memcpy(d, s, n);
 		d[n] = 0;
@@ -890,8 +824,8 @@ static int trailer_parse(fl_snap_reader *r, const uint8_t *b, size_t len, char *
 			uint32_t n = flinc_r_array(&mr);
 			if (mr.err || n > MAX_NAMES || r->states)
 				break;
-			r->states = calloc(n ? n : 1, sizeof(char *));
-			r->kinds = calloc(n ? n : 1, sizeof(int));
+			r->states = fl_try_calloc(n ? n : 1, sizeof(char *));
+			r->kinds = fl_try_calloc(n ? n : 1, sizeof(int));
 			if (!r->states || !r->kinds)
 				return rerr(r, err, errcap, FLINC_ENOMEM, "out of memory");
 			for (uint32_t i = 0; i < n && !mr.err; i++) {
@@ -913,7 +847,7 @@ static int trailer_parse(fl_snap_reader *r, const uint8_t *b, size_t len, char *
 			uint32_t n = flinc_r_array(&mr);
 			if (mr.err || n > MAX_NAMES || r->uids)
 				break;
-			if (!(r->uids = calloc(n ? n : 1, sizeof(char *))))
+			if (!(r->uids = fl_try_calloc(n ? n : 1, sizeof(char *))))
 				return rerr(r, err, errcap, FLINC_ENOMEM, "out of memory");
 			for (uint32_t i = 0; i < n && !mr.err; i++) {
 				uint32_t sl;
@@ -936,7 +870,7 @@ static int trailer_parse(fl_snap_reader *r, const uint8_t *b, size_t len, char *
 			uint32_t n = flinc_r_array(&mr);
 			if (mr.err || n > FL_SNAP_MAX_KG || r->kgs)
 				break;
-			if (!(r->kgs = calloc(n ? n : 1, sizeof(rkg))))
+			if (!(r->kgs = fl_try_calloc(n ? n : 1, sizeof(rkg))))
 				return rerr(r, err, errcap, FLINC_ENOMEM, "out of memory");
 			for (uint32_t i = 0; i < n && !mr.err; i++) {
 				if (flinc_r_array(&mr) != 5) {
@@ -1046,7 +980,7 @@ static int crc_range(fl_snap_reader *r, uint64_t off, uint64_t len, uint32_t *cr
 	uint32_t c = 0;
 	while (len) {
 		size_t n = len < r->cap ? (size_t)len : r->cap;
-		int e = fl__chk_pread_all(r->fd, r->buf, n, off);
+		int e = fl_pread_all(r->fd, r->buf, n, off);
 		if (e < 0)
 			return rerr(r, err, errcap, FLINC_EIO, "read failed: %s", strerror(-e));
 		if (e > 0)
@@ -1065,18 +999,18 @@ int fl_snap_reader_open(fl_snap_reader **out, const char *path, fl_snap_verify v
 			size_t errcap)
 {
 	*out = NULL;
-	fl_snap_reader *r = calloc(1, sizeof(*r));
+	fl_snap_reader *r = fl_try_calloc(1, sizeof(*r));
 	if (!r)
-		return fl__chk_err(err, errcap, FLINC_ENOMEM, "%s: out of memory", path);
+		return fl_errf(err, errcap, FLINC_ENOMEM, "%s: out of memory", path);
 	r->fd = -1;
 	r->verify = verify;
 	r->cap = RBUF_CAP;
-	r->path = strdup(path);
-	r->buf = malloc(r->cap);
+	r->path = fl_try_strdup(path);
+	r->buf = fl_try_malloc(r->cap);
 	uint8_t *tb = NULL;
 	int rc;
 	if (!r->path || !r->buf) {
-		rc = fl__chk_err(err, errcap, FLINC_ENOMEM, "%s: out of memory", path);
+		rc = fl_errf(err, errcap, FLINC_ENOMEM, "%s: out of memory", path);
 		goto fail;
 	}
 	r->fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1098,7 +1032,7 @@ int fl_snap_reader_open(fl_snap_reader **out, const char *path, fl_snap_verify v
 		goto fail;
 	}
 	int e;
-	if ((e = fl__chk_pread_all(r->fd, magic, 8, 0)) || (e = fl__chk_pread_all(r->fd, tail, TAIL_LEN,
+	if ((e = fl_pread_all(r->fd, magic, 8, 0)) || (e = fl_pread_all(r->fd, tail, TAIL_LEN,
 										       r->size - TAIL_LEN))) {
 		rc = e < 0 ? rerr(r, err, errcap, FLINC_EIO, "read failed: %s", strerror(-e))
 			   : rerr(r, err, errcap, FLINC_ECODEC, "truncated while reading");
@@ -1120,11 +1054,11 @@ int fl_snap_reader_open(fl_snap_reader **out, const char *path, fl_snap_verify v
 			  "where the file does (%llu)", (unsigned long long)toff, tlen, (unsigned long long)r->size);
 		goto fail;
 	}
-	if (!(tb = malloc(tlen ? tlen : 1))) {
+	if (!(tb = fl_try_malloc(tlen ? tlen : 1))) {
 		rc = rerr(r, err, errcap, FLINC_ENOMEM, "out of memory");
 		goto fail;
 	}
-	if ((e = fl__chk_pread_all(r->fd, tb, tlen, toff))) {
+	if ((e = fl_pread_all(r->fd, tb, tlen, toff))) {
 		rc = e < 0 ? rerr(r, err, errcap, FLINC_EIO, "read failed: %s", strerror(-e))
 			   : rerr(r, err, errcap, FLINC_ECODEC, "truncated while reading");
 		goto fail;
@@ -1145,7 +1079,7 @@ int fl_snap_reader_open(fl_snap_reader **out, const char *path, fl_snap_verify v
 		goto fail;
 	}
 	uint8_t hb[65536];
-	if ((e = fl__chk_pread_all(r->fd, hb, (size_t)r->hdr.len, r->hdr.off))) {
+	if ((e = fl_pread_all(r->fd, hb, (size_t)r->hdr.len, r->hdr.off))) {
 		rc = rerr(r, err, errcap, e < 0 ? FLINC_EIO : FLINC_ECODEC, "cannot read header: %s",
 			  e < 0 ? strerror(-e) : "truncated");
 		goto fail;

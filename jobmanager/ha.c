@@ -55,7 +55,7 @@ int jm_ha_init(jm *j, char *err, size_t errcap)
 {
 	if (!j->o.ha_dir) return 0;
 	char *jobs = fl_asprintf("%s/jobs", j->o.ha_dir);
-	int rc = fl_chk_mkdirs(jobs, err, errcap);
+	int rc = fl_mkdir_p(jobs, err, errcap);
 	free(jobs);
 	if (rc) return -1;
 	char *ep = fl_asprintf("%s/epoch", j->o.ha_dir);

@@ -36,7 +36,7 @@
 #include <stdint.h>
 
 #include "flinc.pb-c.h"
-#include "util.h"
+#include "fl_base.h"
 
 #define JM_COMPONENT "jobmanager"
 #define JM_JID_LEN 32 /* job ids: 32 lowercase hex digits, like Flink's */

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "util.h"
+#include "fl_base.h"
 
 int fl_rpc_send(nng_socket s, const Flinc__Envelope *env)
 {

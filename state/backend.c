@@ -19,3 +19,12 @@ const fl_backend_ops *fl_backend_find(const char *name)
 		return &fl_backend_rocksdb;
 	return NULL;
 }
+
+void fl_key_group_range(int subtask, int parallelism, int max_parallelism, int *first, int *last)
+{
+	/* Inverse of fl_key_group_owner: the key groups kg with
+	 * kg * p / maxp == subtask. */
+	*first = (int)(((int64_t)subtask * max_parallelism + parallelism - 1) / parallelism);
+	*last = (int)(((int64_t)(subtask + 1) * max_parallelism + parallelism - 1) / parallelism) - 1;
+}
+

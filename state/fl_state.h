@@ -33,6 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fl_base.h"
+
 #define FL_BACKEND_VERSION 5u /* 2: native_checkpoint, native_restore; 3: flags; 4: state_at; 5: snap_* */
 
 /* fl_backend_ops.flags */
@@ -58,15 +60,31 @@ typedef struct fl_skey {
 
 /* The hash of a key's bytes: key group = fl_key_hash % max parallelism.
  * Stable across processes and versions (MurmurHash64A, fixed seed). */
-uint64_t fl_hash64(const void *data, size_t len, uint64_t seed); /* runtime/src/util.c */
 #define FL_KEY_SEED 0x5bd1e995u
 static inline uint64_t fl_key_hash(const void *key, size_t klen) { return fl_hash64(key, klen, FL_KEY_SEED); }
+
+/* Key group of a key hash: the hash mod max parallelism. */
+static inline uint16_t fl_key_group_of_hash(uint64_t khash, int max_parallelism)
+{
+	return (uint16_t)(khash % (uint64_t)max_parallelism);
+}
+static inline uint16_t fl_key_group(const void *key, size_t len, int max_parallelism)
+{
+	return fl_key_group_of_hash(fl_key_hash(key, len), max_parallelism);
+}
+/* Subtask owning a key group (Flink's formula): contiguous ranges. */
+static inline int fl_key_group_owner(int kg, int max_parallelism, int parallelism)
+{
+	return (int)((int64_t)kg * parallelism / max_parallelism);
+}
+/* First and last key group of a subtask. */
+void fl_key_group_range(int subtask, int parallelism, int max_parallelism, int *first, int *last);
 
 typedef struct fl_backend_params {
 	int kg_first, kg_last; /* key groups this instance owns (inclusive) */
 	int max_parallelism;
 	const char *dir;       /* working folder (RocksDB); may be NULL for memory */
-	const void *conf;      /* fl_conf*, for backend-specific keys */
+	const fl_conf *conf;   /* for backend-specific keys; may be NULL */
 } fl_backend_params;
 
 /* Called for each entry by scan: `uk` is NULL for value/list states. */

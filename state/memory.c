@@ -131,8 +131,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include <flinc/flinc.h>
-
 #include "fl_state.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -303,7 +301,7 @@ static void *blk_alloc(mem_be *b, size_t size, uint8_t *cls)
 {
 	if (UNLIKELY(size > SMALL_MAX)) {
 		*cls = CLS_LARGE;
-		return malloc(size);
+		return fl_try_malloc(size);
 	}
 	unsigned c = (unsigned)((size + ALIGN - 1) / ALIGN) - 1;
 	size_t sz = (size_t)(c + 1) * ALIGN;
@@ -489,7 +487,7 @@ static inline size_t tab_slot_of(const table *t, uint64_t h, const ent *e)
 static int tab_resize(table *t, size_t cap)
 {
 	size_t bytes = cap * sizeof(slot);
-	slot *ns = bytes >= HUGE_SIZE ? huge_zalloc(bytes) : calloc(cap, sizeof(slot));
+	slot *ns = bytes >= HUGE_SIZE ? huge_zalloc(bytes) : fl_try_calloc(cap, sizeof(slot));
 	if (!ns)
 		return FLINC_ENOMEM;
 	size_t mask = cap - 1;
@@ -652,7 +650,7 @@ static ent *ent_move(mem_be *b, fl_state_kind kind, slot *sl, ent *e, size_t cap
 	uint8_t *old = (uint8_t *)e - pre;
 	ent *ne;
 	if (e->cls == CLS_LARGE && size > SMALL_MAX && !shared) {
-		uint8_t *blk = realloc(old, size); /* keeps the contents */
+		uint8_t *blk = fl_try_realloc(old, size); /* keeps the contents */
 		if (!blk)
 			return NULL;
 		ne = (ent *)(blk + pre);
@@ -859,7 +857,7 @@ static int scan_slots(const slot *sl, size_t mask, size_t n, bool is_map, int kg
 	if (!n || !sl || kg_first > kg_last)
 		return FLINC_OK;
 	size_t nkg = (size_t)(kg_last - kg_first) + 1;
-	size_t *start = calloc(nkg + 1, sizeof(size_t));
+	size_t *start = fl_try_calloc(nkg + 1, sizeof(size_t));
 	if (!start)
 		return FLINC_ENOMEM;
 	size_t m = 0;
@@ -875,7 +873,7 @@ static int scan_slots(const slot *sl, size_t mask, size_t n, bool is_map, int kg
 		goto out;
 	for (size_t g = 1; g <= nkg; g++)
 		start[g] += start[g - 1];
-	const ent **order = malloc(m * sizeof(*order));
+	const ent **order = fl_try_malloc(m * sizeof(*order));
 	if (!order) {
 		rc = FLINC_ENOMEM;
 		goto out;
@@ -912,7 +910,7 @@ static int tab_unshare(table *t)
 			(void)madvise(ns, bytes, MADV_HUGEPAGE);
 #endif
 	} else {
-		ns = malloc(bytes);
+		ns = fl_try_malloc(bytes);
 	}
 	if (!ns)
 		return FLINC_ENOMEM;
@@ -985,8 +983,8 @@ static int mem_snap_open(void *be, void **snap, char *err, size_t errcap)
 	size_t total = 0;
 	for (uint32_t i = 0; i < b->nstates; i++)
 		total += b->states[i].t.n;
-	mem_snap *sn = malloc(sizeof(*sn) + (size_t)b->nstates * sizeof(snap_tab));
-	uintptr_t *retired = total ? malloc(total * sizeof(*retired)) : NULL;
+	mem_snap *sn = fl_try_malloc(sizeof(*sn) + (size_t)b->nstates * sizeof(snap_tab));
+	uintptr_t *retired = total ? fl_try_malloc(total * sizeof(*retired)) : NULL;
 	if (!sn || (total && !retired)) {
 		free(sn);
 		free(retired);
@@ -1115,13 +1113,13 @@ static int mem_declare(void *be, const char *name, fl_state_kind kind, uint32_t 
 	}
 	if (b->nstates == b->capstates) {
 		uint32_t ncap = b->capstates ? b->capstates * 2 : 8;
-		mstate *ns = realloc(b->states, ncap * sizeof(*ns));
+		mstate *ns = fl_try_realloc(b->states, ncap * sizeof(*ns));
 		if (!ns)
 			return FLINC_ENOMEM;
 		b->states = ns;
 		b->capstates = ncap;
 	}
-	char *copy = strdup(name);
+	char *copy = fl_try_strdup(name);
 	if (!copy)
 		return FLINC_ENOMEM;
 	mstate *s = &b->states[b->nstates];

@@ -116,21 +116,7 @@
 
 #include <rocksdb/c.h>
 
-#include <flinc/flinc.h>
-
 #include "fl_state.h"
-
-/* runtime/src/util.c: configuration lookups (fl_conf stays opaque here, as
- * fl_backend_params.conf is). */
-typedef struct fl_conf fl_conf;
-const char *fl_conf_get(const fl_conf *c, const char *key);
-int64_t fl_conf_i64(const fl_conf *c, const char *key, int64_t def, bool *ok);
-int64_t fl_conf_size(const fl_conf *c, const char *key, int64_t def, bool *ok);
-/* ... and local folders */
-int fl_rm_rf(const char *path);
-int fl_mkdir_p(const char *path);
-char *fl_mkdtemp_in(const char *parent, const char *prefix);
-const char *fl_local_base(const fl_conf *conf);
 
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -232,7 +218,7 @@ static int grow(uint8_t **buf, size_t *cap, size_t n)
 	size_t ncap = *cap ? *cap : 64;
 	while (ncap < n)
 		ncap = ncap > SIZE_MAX / 2 ? n : ncap * 2;
-	uint8_t *p = realloc(*buf, ncap);
+	uint8_t *p = fl_try_realloc(*buf, ncap);
 	if (!p)
 		return FLINC_ENOMEM;
 	*buf = p;
@@ -357,7 +343,7 @@ static void *arena_alloc(rdb_be *b, size_t n)
 		size_t cap = c ? c->cap * 2 : ARENA_MIN;
 		if (cap < n)
 			cap = ALIGN_UP(n);
-		chunk *nc = malloc(CHUNK_HDR + cap);
+		chunk *nc = fl_try_malloc(CHUNK_HDR + cap);
 		if (!nc)
 			return NULL;
 		nc->next = c;
@@ -585,56 +571,6 @@ static void cache_free(rdb_be *b)
 
 /* ---- files ------------------------------------------------------------ */
 
-/* Copy file src to dst (which must not exist); 0 or an errno. */
-static int copy_file(const char *src, const char *dst)
-{
-	enum { BUFSZ = 1 << 16 };
-	char *buf = malloc(BUFSZ);
-	if (!buf)
-		return ENOMEM;
-	int in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0) {
-		int e = errno;
-		free(buf);
-		return e;
-	}
-	int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (out < 0) {
-		int e = errno;
-		close(in);
-		free(buf);
-		return e;
-	}
-	int rc = 0;
-	for (;;) {
-		ssize_t r = read(in, buf, BUFSZ);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = errno;
-			break;
-		}
-		if (r == 0)
-			break;
-		for (ssize_t off = 0; off < r;) {
-			ssize_t w = write(out, buf + off, (size_t)(r - off));
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0) {
-				rc = errno;
-				goto done;
-			}
-			off += w;
-		}
-	}
-done:
-	close(in);
-	if (close(out) != 0 && !rc)
-		rc = errno;
-	free(buf);
-	return rc;
-}
-
 static bool ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);
@@ -659,7 +595,7 @@ static int populate(const char *from, const char *to, char *err, size_t errcap)
 		if (de->d_name[0] == '.')
 			continue;
 		size_t sn = strlen(from) + strlen(de->d_name) + 2, dn = strlen(to) + strlen(de->d_name) + 2;
-		char *src = malloc(sn), *dst = malloc(dn);
+		char *src = fl_try_malloc(sn), *dst = fl_try_malloc(dn);
 		if (!src || !dst) {
 			free(src);
 			free(dst);
@@ -670,17 +606,17 @@ static int populate(const char *from, const char *to, char *err, size_t errcap)
 		snprintf(src, sn, "%s/%s", from, de->d_name);
 		snprintf(dst, dn, "%s/%s", to, de->d_name);
 		struct stat st;
-		int e = 0;
+		char why[512] = "";
 		if (stat(src, &st) != 0)
-			e = errno;
+			snprintf(why, sizeof(why), "%s", strerror(errno));
 		else if (S_ISREG(st.st_mode)) {
 			bool immutable = ends_with(de->d_name, ".sst") || ends_with(de->d_name, ".blob");
 			if (!immutable || link(src, dst) != 0)
-				e = copy_file(src, dst);
+				fl_copy_file(src, dst, 0, why, sizeof(why));
 			current |= strcmp(de->d_name, "CURRENT") == 0;
 		}
-		if (e) {
-			seterr(err, errcap, "rocksdb backend: cannot restore '%s' into '%s': %s", src, to, strerror(e));
+		if (why[0]) {
+			seterr(err, errcap, "rocksdb backend: cannot restore '%s' into '%s': %s", src, to, why);
 			rc = FLINC_EIO;
 		}
 		free(src);
@@ -705,7 +641,7 @@ static char *concat(const char *base, size_t blen, const char *const *ops, const
 	size_t n = blen;
 	for (int i = 0; i < nops; i++)
 		n += oplens[i];
-	char *out = malloc(n ? n : 1);
+	char *out = fl_try_malloc(n ? n : 1);
 	if (!out) {
 		*success = 0;
 		return NULL;
@@ -781,7 +717,7 @@ static int make_options(rdb_be *b, const fl_conf *conf, char *err, size_t errcap
 	size_t nslots = WAYS;
 	while (nslots < (size_t)slots)
 		nslots *= 2;
-	b->slots = calloc(nslots, sizeof(cslot));
+	b->slots = fl_try_calloc(nslots, sizeof(cslot));
 	if (!b->slots) {
 		seterr(err, errcap, "rocksdb backend: out of memory");
 		return FLINC_ENOMEM;
@@ -898,16 +834,16 @@ static int rdb_open(void *be, const fl_backend_params *p, char *err, size_t errc
 		goto fail;
 
 	if (p && p->dir) {
-		int e = fl_mkdir_p(p->dir);
-		if (e) {
-			seterr(err, errcap, "rocksdb backend: cannot create working folder '%s': %s", p->dir, strerror(e));
+		char why[512];
+		if (fl_mkdir_p(p->dir, why, sizeof(why))) {
+			seterr(err, errcap, "rocksdb backend: cannot create working folder: %s", why);
 			rc = FLINC_EIO;
 			goto fail;
 		}
-		b->dir = strdup(p->dir);
+		b->dir = fl_try_strdup(p->dir);
 	} else {
 		const char *base = fl_local_base(conf);
-		int e = fl_mkdir_p(base);
+		int e = fl_mkdir_p(base, NULL, 0) ? EIO : 0;
 		if (!e && !(b->dir = fl_mkdtemp_in(base, "flinc-rocksdb-")))
 			e = errno;
 		if (e) {
@@ -951,7 +887,7 @@ static void rdb_close(void *be)
 	rdb_be *b = be;
 	db_close(b);
 	if (b->dbpath)
-		fl_rm_rf(b->dbpath);
+		fl_rm_rf(b->dbpath, NULL, 0);
 	if (b->dir)
 		(void)rmdir(b->dir); /* only if nothing else is in it */
 	free(b->dbpath);
@@ -977,13 +913,13 @@ static int state_add(rdb_be *b, const char *name, fl_state_kind kind, rocksdb_co
 {
 	if (b->nstates == b->capstates) {
 		uint32_t ncap = b->capstates ? b->capstates * 2 : 8;
-		rstate *ns = realloc(b->states, ncap * sizeof(*ns));
+		rstate *ns = fl_try_realloc(b->states, ncap * sizeof(*ns));
 		if (!ns)
 			return FLINC_ENOMEM;
 		b->states = ns;
 		b->capstates = ncap;
 	}
-	char *copy = strdup(name);
+	char *copy = fl_try_strdup(name);
 	if (!copy)
 		return FLINC_ENOMEM;
 	b->states[b->nstates] = (rstate){.name = copy, .kind = kind, .cf = cf};
@@ -1010,7 +946,7 @@ static int rdb_declare(void *be, const char *name, fl_state_kind kind, uint32_t 
 	if (!b->db)
 		return FLINC_ESTATE;
 	size_t n = strlen(kind_names[kind]) + 1 + strlen(name) + 1;
-	char *cfname = malloc(n);
+	char *cfname = fl_try_malloc(n);
 	if (!cfname)
 		return FLINC_ENOMEM;
 	snprintf(cfname, n, "%s:%s", kind_names[kind], name);
@@ -1193,7 +1129,7 @@ out:
 static int delete_prefix(rdb_be *b, rocksdb_column_family_handle_t *cf, const uint8_t *p, size_t n)
 {
 	uint8_t stackbuf[256];
-	uint8_t *buf = n * 2 <= sizeof(stackbuf) ? stackbuf : malloc(n * 2);
+	uint8_t *buf = n * 2 <= sizeof(stackbuf) ? stackbuf : fl_try_malloc(n * 2);
 	if (!buf)
 		return FLINC_ENOMEM;
 	uint8_t *pfx = buf, *ub = buf + n;
@@ -1374,7 +1310,7 @@ static int rdb_map_iter(void *be, uint32_t sid, const fl_skey *k,
 	/* fn may call get, which reuses the key scratch: own copies of the
 	 * prefix and of the upper bound the iterator points at. */
 	uint8_t stackbuf[256];
-	uint8_t *buf = n * 2 <= sizeof(stackbuf) ? stackbuf : malloc(n * 2);
+	uint8_t *buf = n * 2 <= sizeof(stackbuf) ? stackbuf : fl_try_malloc(n * 2);
 	if (!buf)
 		return FLINC_ENOMEM;
 	uint8_t *pfx = buf, *ub = buf + n;
@@ -1563,9 +1499,9 @@ static int rdb_native_restore(void *be, const char *dir, char *err, size_t errca
 	names = rocksdb_list_column_families(b->opts, path, &nnames, &e);
 	if (e)
 		goto dbfail;
-	cfs = calloc(nnames, sizeof(*cfs));
-	cfopts = calloc(nnames, sizeof(*cfopts));
-	states = calloc(nnames, sizeof(*states));
+	cfs = fl_try_calloc(nnames, sizeof(*cfs));
+	cfopts = fl_try_calloc(nnames, sizeof(*cfopts));
+	states = fl_try_calloc(nnames, sizeof(*states));
 	if (!cfs || !cfopts || !states) {
 		seterr(err, errcap, "rocksdb backend: out of memory");
 		rc = FLINC_ENOMEM;
@@ -1595,7 +1531,7 @@ static int rdb_native_restore(void *be, const char *dir, char *err, size_t errca
 		}
 		const char *sname = NULL;
 		int kind = cf_kind(names[i], &sname);
-		states[nstates] = (rstate){.name = strdup(sname), .kind = (fl_state_kind)kind, .cf = cfs[i]};
+		states[nstates] = (rstate){.name = fl_try_strdup(sname), .kind = (fl_state_kind)kind, .cf = cfs[i]};
 		cfs[i] = NULL;
 		if (!states[nstates++].name) {
 			seterr(err, errcap, "rocksdb backend: out of memory");
@@ -1605,7 +1541,7 @@ static int rdb_native_restore(void *be, const char *dir, char *err, size_t errca
 	}
 	/* Success: the empty database goes, the restored one takes its place. */
 	db_close(b);
-	fl_rm_rf(b->dbpath);
+	fl_rm_rf(b->dbpath, NULL, 0);
 	free(b->dbpath);
 	b->dbpath = path;
 	b->db = db;
@@ -1637,7 +1573,7 @@ fail:
 		rocksdb_close(db);
 	if (names)
 		rocksdb_list_column_families_destroy(names, nnames);
-	fl_rm_rf(path);
+	fl_rm_rf(path, NULL, 0);
 	free(path);
 	return rc;
 }

@@ -195,7 +195,7 @@ static int write_async(upload *u);
 static void upload_free(upload *u)
 {
 	capture_free(u->cap);
-	if (u->native_local) fl_rm_rf(u->native_local);
+	if (u->native_local) fl_rm_rf(u->native_local, NULL, 0);
 	free(u->native_local);
 	free(u->path);
 	ack_clear(&u->a);
@@ -632,7 +632,7 @@ static int take_native(fl_cpctx *c, fl_task *t, int64_t id, upload *u)
 		return FLINC_ENOMEM;
 	}
 	u->native_local = fl_asprintf("%s/native-%lld", t->workdir, (long long)id);
-	fl_rm_rf(u->native_local); /* a leftover of an earlier attempt at this id */
+	fl_rm_rf(u->native_local, NULL, 0); /* a leftover of an earlier attempt at this id */
 	int rc = t->be_ops->native_checkpoint(t->be, u->native_local, a->err, sizeof a->err);
 	if (rc) return rc;
 	a->file.native = fl_asprintf("%s.native", u->owner);
@@ -894,7 +894,7 @@ static int restore_native(fl_cpctx *c, fl_task *t, const fl_chk_file *f, int kgf
 		}
 		free(tmp);
 	}
-	fl_rm_rf(scratch);
+	fl_rm_rf(scratch, NULL, 0);
 	free(scratch);
 	return rc;
 }

@@ -221,7 +221,7 @@ void fl_task_destroy(fl_task *t)
 		t->be = NULL;
 	}
 	if (t->workdir) {
-		fl_rm_rf(t->workdir);
+		fl_rm_rf(t->workdir, NULL, 0);
 		free(t->workdir);
 	}
 	for (uint32_t i = 0; i < t->nstates; i++) free(t->states[i].name);

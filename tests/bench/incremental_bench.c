@@ -35,7 +35,7 @@
 #include "fl_checkpoint.h"
 #include "fl_state.h"
 #include "incremental.h"
-#include "util.h" /* fl_conf */
+#include "fl_base.h" /* fl_conf */
 
 #define VLEN 100
 #define OWNER "00000000000000be-0"
@@ -173,7 +173,7 @@ int main(int argc, char **argv)
 		snprintf(m.backend, sizeof(m.backend), "rocksdb");
 		if (fl_chk_meta_write(chk, &m, err, sizeof(err)))
 			return die("metadata", err);
-		fl_chk_rmtree(native, NULL, 0);
+		fl_rm_rf(native, NULL, 0);
 		double g = now_s();
 		if (fl_chk_retain(jobdir, 2, logger, NULL, err, sizeof(err)) ||
 		    fl_incr_gc(jobdir, logger, NULL, err, sizeof(err)))
@@ -204,8 +204,8 @@ int main(int argc, char **argv)
 	ops->close(be);
 	free(be);
 	fl_incr_registry_destroy(reg);
-	fl_chk_rmtree(jobdir, NULL, 0);
-	fl_chk_rmtree(root, NULL, 0);
+	fl_rm_rf(jobdir, NULL, 0);
+	fl_rm_rf(root, NULL, 0);
 	fl_conf_destroy(conf);
 	return 0;
 }

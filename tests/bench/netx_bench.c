@@ -19,7 +19,7 @@
 
 #include "exchange.h"
 #include "netx.h"
-#include "util.h"
+#include "fl_base.h"
 
 typedef struct side {
 	fl_channel *ch;

@@ -39,7 +39,7 @@
 #include <flinc/flinc.h>
 
 #include "fl_state.h"
-#include "util.h" /* fl_conf */
+#include "fl_base.h" /* fl_conf */
 
 static double now_s(void)
 {

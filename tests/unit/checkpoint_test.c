@@ -39,7 +39,7 @@ static char *tmpdir(void)
 static void rmdir_all(char *d)
 {
 	char err[512];
-	if (fl_chk_rmtree(d, err, sizeof(err)))
+	if (fl_rm_rf(d, err, sizeof(err)))
 		print_error("rmtree: %s\n", err);
 	free(d);
 }
@@ -680,7 +680,7 @@ static void test_unwritable(void **st)
 	assert_int_equal(fl_chk_meta_write(file, &m, err, sizeof(err)), FLINC_EIO);
 	assert_non_null(strstr(err, file));
 	snprintf(path, sizeof(path), "%s/a/b", file);
-	assert_int_equal(fl_chk_mkdirs(path, err, sizeof(err)), FLINC_EIO);
+	assert_int_equal(fl_mkdir_p(path, err, sizeof(err)), FLINC_EIO);
 	/* /proc refuses new files */
 	assert_int_equal(fl_snap_writer_open(&w, "/proc/flinc-test.snap", &h, err, sizeof(err)), FLINC_EIO);
 	assert_non_null(strstr(err, "/proc/flinc-test.snap"));
@@ -696,7 +696,7 @@ static void test_unwritable(void **st)
 static void make_chk(const char *dir, int64_t id, bool savepoint, bool with_meta)
 {
 	char err[512], name[2][64], path[600];
-	assert_int_equal(fl_chk_mkdirs(dir, err, sizeof(err)), 0);
+	assert_int_equal(fl_mkdir_p(dir, err, sizeof(err)), 0);
 	fl_chk_file files[2];
 	for (int s = 0; s < 2; s++) {
 		fl_snap_header h = hdr(id, s, 2, 16);
@@ -860,7 +860,7 @@ static void test_retention(void **st)
 	}
 	char shared[600];
 	snprintf(shared, sizeof(shared), "%s/shared", d);
-	assert_int_equal(fl_chk_mkdirs(shared, err, sizeof(err)), 0);
+	assert_int_equal(fl_mkdir_p(shared, err, sizeof(err)), 0);
 	assert_int_equal(fl_chk_retain(d, 0, NULL, NULL, err, sizeof(err)), FLINC_EINVAL);
 	logbuf lb = {0};
 	assert_int_equal(fl_chk_retain(d, 2, logcat, &lb, err, sizeof(err)), 0);

@@ -225,7 +225,7 @@ static char *tmpdir(void)
 static void rmdir_all(char *d)
 {
 	char err[512];
-	if (fl_chk_rmtree(d, err, sizeof(err)))
+	if (fl_rm_rf(d, err, sizeof(err)))
 		print_error("rmtree: %s\n", err);
 	free(d);
 }

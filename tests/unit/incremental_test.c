@@ -48,7 +48,7 @@ static void tmpdir(char *buf, size_t cap, const char *parent)
 static void rmtree(const char *d)
 {
 	char err[512];
-	if (fl_chk_rmtree(d, err, sizeof(err)))
+	if (fl_rm_rf(d, err, sizeof(err)))
 		print_error("rmtree: %s\n", err);
 }
 
@@ -243,7 +243,7 @@ static void test_rocksdb_incremental(void **state)
 	char root[256], jobdir[300], chk1[400], chk2[400], path[1200], err[1024];
 	tmpdir(root, sizeof(root), "/tmp");
 	snprintf(jobdir, sizeof(jobdir), "%s/job", root);
-	assert_int_equal(fl_chk_mkdirs(jobdir, err, sizeof(err)), 0);
+	assert_int_equal(fl_mkdir_p(jobdir, err, sizeof(err)), 0);
 	fl_chk_dir(chk1, sizeof(chk1), jobdir, 1);
 	fl_chk_dir(chk2, sizeof(chk2), jobdir, 2);
 
@@ -336,7 +336,7 @@ static void test_rocksdb_incremental(void **state)
 	/* gc after checkpoint 1 is removed: only the files that checkpoint 2
 	 * does not use go, plus strays; empty owner folders go too */
 	snprintf(path, sizeof(path), "%s/shared/ffffffffffffffff-3", jobdir);
-	assert_int_equal(fl_chk_mkdirs(path, err, sizeof(err)), 0);
+	assert_int_equal(fl_mkdir_p(path, err, sizeof(err)), 0);
 	snprintf(path, sizeof(path), "%s/shared/ffffffffffffffff-3/stray.sst", jobdir);
 	spit(path, "x", 1);
 	snprintf(path, sizeof(path), "%s/shared/empty-owner", jobdir);
@@ -647,7 +647,7 @@ static void test_name_clash(void **state)
 	char tok[FL_INCR_TOKEN_LEN + 1];
 	snprintf(tok, sizeof(tok), "%s", fl_incr_registry_token(reg));
 	snprintf(path, sizeof(path), "%s/shared/" OWNER, jobdir);
-	assert_int_equal(fl_chk_mkdirs(path, err, sizeof(err)), 0);
+	assert_int_equal(fl_mkdir_p(path, err, sizeof(err)), 0);
 	snprintf(path, sizeof(path), "%s/shared/" OWNER "/%s-000010.sst", jobdir, tok);
 	spit(path, "zzzz", 4);
 

@@ -32,7 +32,7 @@
 
 #include "exchange.h"
 #include "netx.h"
-#include "util.h"
+#include "fl_base.h"
 
 #define MS 1000000LL
 

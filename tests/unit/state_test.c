@@ -37,7 +37,7 @@
 #include <flinc/flinc.h>
 
 #include "fl_state.h"
-#include "util.h" /* fl_conf, for backend-specific keys */
+#include "fl_base.h" /* fl_conf, for backend-specific keys */
 
 /* ---- harness ---------------------------------------------------------- */
 

@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include <flinc/codec.h>
+#include <flinc/error.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,35 +41,6 @@ extern "C" {
 /* The ABI of this header. A plugin built against another major ABI is
  * refused with a message naming both versions. */
 #define FLINC_ABI_VERSION 1u
-
-/* ---- errors ---------------------------------------------------------- */
-
-#define FLINC_ERRORS(X)                                              \
-	X(OK, 0, "ok")                                               \
-	X(ENOMEM, -1, "out of memory")                               \
-	X(EINVAL, -2, "invalid argument")                            \
-	X(EIO, -3, "i/o error")                                      \
-	X(ENOENT, -4, "not found")                                   \
-	X(EEXIST, -5, "already exists")                              \
-	X(EPLUGIN, -6, "bad plugin")                                 \
-	X(EGRAPH, -7, "invalid job graph")                           \
-	X(ECODEC, -8, "malformed encoded data")                      \
-	X(ESTATE, -9, "state backend failure")                       \
-	X(ECANCELED, -10, "canceled")                                \
-	X(ETIMEDOUT, -11, "timed out")                               \
-	X(ERANGE, -12, "value out of range")                         \
-	X(EPROTO, -13, "protocol error")                             \
-	X(EUSER, -14, "job function failed")                         \
-	X(ECONFIG, -15, "bad configuration")
-
-typedef enum flinc_error {
-#define FLINC__ERR_ENUM(name, val, msg) FLINC_##name = (val),
-	FLINC_ERRORS(FLINC__ERR_ENUM)
-#undef FLINC__ERR_ENUM
-} flinc_error;
-
-/* Name of an error code; never NULL. */
-FLINC_API const char *flinc_strerror(int err);
 
 /* ---- time ------------------------------------------------------------ */
 

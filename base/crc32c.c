@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "fl_checkpoint.h"
+#include "fl_hash.h"
 
 static uint32_t tab[8][256];
 static pthread_once_t tab_once = PTHREAD_ONCE_INIT;

@@ -1,5 +1,6 @@
 /*
- * flinc/codec.h - msgpack writer and reader used by record types and state.
+ * flinc/codec.h - msgpack writer and reader used by record types, state and
+ * checkpoint files (the ground floor, base/, owns it; the job API re-exports it).
  *
  * Records cross a process boundary, enter keyed state and reach savepoints as
  * msgpack (https://msgpack.org/ spec). These inline helpers encode straight
@@ -168,6 +169,13 @@ static inline void flinc_w_bin(flinc_writer *w, const void *b, size_t len)
 	if (q && len) memcpy(q, b, len);
 }
 
+/* The header of a bin of `len` bytes alone, for writers that stream the
+ * bytes themselves (checkpoint files write large values this way). */
+static inline void flinc_w_bin_header(flinc_writer *w, uint32_t len)
+{
+	flinc__w_hdr(w, len, 0, 0, 0xc4, 0xc5, 0xc6);
+}
+
 static inline void flinc_w_array(flinc_writer *w, uint32_t n) { flinc__w_hdr(w, n, 0x90, 15, 0, 0xdc, 0xdd); }
 static inline void flinc_w_map(flinc_writer *w, uint32_t n) { flinc__w_hdr(w, n, 0x80, 15, 0, 0xde, 0xdf); }
 
@@ -202,6 +210,14 @@ static inline uint32_t flinc__rd32(const uint8_t *q)
 	return ((uint32_t)q[0] << 24) | ((uint32_t)q[1] << 16) | ((uint32_t)q[2] << 8) | q[3];
 }
 static inline uint64_t flinc__rd64(const uint8_t *q) { return ((uint64_t)flinc__rd32(q) << 32) | flinc__rd32(q + 4); }
+
+/* Length of a msgpack str/bin/array/map whose type byte is q[0] and whose
+ * `width` (1, 2 or 4) big-endian length bytes follow it: for readers that
+ * scan headers in their own buffers (the snapshot file reader). */
+static inline uint32_t flinc_mp_len_field(const uint8_t *q, int width)
+{
+	return width == 1 ? q[1] : width == 2 ? flinc__rd16(q + 1) : flinc__rd32(q + 1);
+}
 
 static inline bool flinc_r_at_end(const flinc_reader *r) { return r->p >= r->end; }
 

@@ -1,0 +1,66 @@
+/*
+ * fl_fs.h - local files: the few file-system operations that checkpoint
+ * storage, the state backends, the file sink, the blob store and the
+ * engine's working folders share.
+ *
+ * Conventions: functions return FLINC_OK or a negative flinc error code;
+ * those with (err, errcap) also write a one-line message there (err may be
+ * NULL). None follows a symbolic link it removes or copies: links are
+ * removed or refused, never followed. Allocation: fl_try_* only (a failure
+ * is FLINC_ENOMEM). Threads: any; nothing is shared.
+ */
+#ifndef FL_FS_H
+#define FL_FS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fl_conf.h"
+
+/* mkdir -p with mode 0755. FLINC_EIO when a part exists as something else
+ * than a folder or cannot be made; FLINC_EINVAL for an empty or too long
+ * path. */
+int fl_mkdir_p(const char *path, char *err, size_t errcap);
+
+/* Remove path and everything under it; symbolic links are removed, not
+ * followed; a missing path is fine. */
+int fl_rm_rf(const char *path, char *err, size_t errcap);
+
+/* A new private folder "<parent>/<prefix>XXXXXX" (parent must exist):
+ * malloc'ed path, or NULL with errno set. */
+char *fl_mkdtemp_in(const char *parent, const char *prefix);
+
+/* Where local working folders go: the config's
+ * state.backend.rocksdb.localdir, else $TMPDIR, else /tmp. */
+const char *fl_local_base(const fl_conf *conf);
+/* fl_mkdtemp_in(fl_local_base(conf), prefix), the base created if
+ * missing; NULL with errno set. */
+char *fl_local_tmpdir(const fl_conf *conf, const char *prefix);
+
+/* Write all of buf at the file position (EINTR and short writes handled).
+ * 0 or -errno. */
+int fl_write_all(int fd, const void *buf, size_t len);
+/* pread exactly len bytes at off: 0, -errno, or 1 at end of file. */
+int fl_pread_all(int fd, void *buf, size_t len, uint64_t off);
+
+/* fsync a file, a folder, or the folder holding path (after a rename in
+ * it). File systems that cannot sync folders (EINVAL) count as done. */
+int fl_fsync_file(const char *path, char *err, size_t errcap);
+int fl_fsync_dir(const char *dir, char *err, size_t errcap);
+int fl_fsync_parent(const char *path, char *err, size_t errcap);
+
+/* Copy the regular file src to the new file dst (created with O_EXCL:
+ * FLINC_EEXIST if it exists; src a symlink or not a regular file:
+ * FLINC_EINVAL; missing: FLINC_ENOENT). In the kernel where it can
+ * (copy_file_range), else by read and write. With FL_COPY_SYNC dst is
+ * fsynced. On failure dst is removed. */
+enum { FL_COPY_SYNC = 1 };
+int fl_copy_file(const char *src, const char *dst, unsigned flags, char *err, size_t errcap);
+
+/* A relative path that stays inside the folder it is relative to: not
+ * empty, no leading '/', no empty, "." or ".." component, no white space
+ * or control characters. */
+bool fl_relpath_ok(const char *p);
+
+#endif

@@ -1,0 +1,292 @@
+/* fs.c - local file helpers of fl_fs.h. */
+#include "fl_fs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fl_base.h"
+
+#define ERR(rc, ...) fl_errf(err, errcap, (rc), __VA_ARGS__)
+
+int fl_mkdir_p(const char *path, char *err, size_t errcap)
+{
+	char buf[4096];
+	size_t n = path ? strlen(path) : 0;
+	if (n == 0 || n >= sizeof(buf))
+		return ERR(FLINC_EINVAL, "bad folder path (empty or too long)");
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1;; p++) {
+		if (*p != '/' && *p)
+			continue;
+		char c = *p;
+		*p = 0;
+		if (mkdir(buf, 0755) < 0) {
+			struct stat st;
+			/* Name the whole path, and the part that failed if
+			 * it is a parent. */
+			bool whole = !c;
+			if (errno != EEXIST)
+				return ERR(FLINC_EIO, "%s: cannot create folder%s%s: %s", path, whole ? "" : " ",
+					   whole ? "" : buf, strerror(errno));
+			if (stat(buf, &st) < 0 || !S_ISDIR(st.st_mode))
+				return ERR(FLINC_EIO, "%s: cannot create folder: %s exists and is not a folder", path,
+					   whole ? "it" : buf);
+		}
+		*p = c;
+		if (!c)
+			return FLINC_OK;
+	}
+}
+
+/* Remove name in the folder dfd: unlink it, or empty and remove it when it
+ * is a folder (opened with O_NOFOLLOW, so a link to a folder is unlinked,
+ * not entered). top names the tree in messages. */
+static int rm_at(int dfd, const char *name, const char *top, char *err, size_t errcap)
+{
+	if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return ERR(FLINC_EIO, "%s: cannot remove %s: %s", top, name, strerror(errno));
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return ERR(FLINC_EIO, "%s: cannot open %s: %s", top, name, strerror(errno));
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return ERR(FLINC_EIO, "%s: cannot list %s: %s", top, name, strerror(errno));
+	}
+	int rc = 0;
+	struct dirent *de;
+	while (!rc && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		rc = rm_at(dirfd(d), de->d_name, top, err, errcap);
+	}
+	closedir(d);
+	if (!rc && unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		rc = ERR(FLINC_EIO, "%s: cannot remove folder %s: %s", top, name, strerror(errno));
+	return rc;
+}
+
+int fl_rm_rf(const char *path, char *err, size_t errcap)
+{
+	if (!path || !*path)
+		return FLINC_OK;
+	return rm_at(AT_FDCWD, path, path, err, errcap);
+}
+
+char *fl_mkdtemp_in(const char *parent, const char *prefix)
+{
+	size_t n = strlen(parent) + strlen(prefix) + 8;
+	char *p = fl_try_malloc(n);
+	if (!p) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	snprintf(p, n, "%s/%sXXXXXX", parent, prefix);
+	if (!mkdtemp(p)) {
+		int e = errno;
+		free(p);
+		errno = e;
+		return NULL;
+	}
+	return p;
+}
+
+const char *fl_local_base(const fl_conf *conf)
+{
+	const char *base = conf ? fl_conf_get(conf, "state.backend.rocksdb.localdir") : NULL;
+	if (!base || !*base)
+		base = getenv("TMPDIR");
+	if (!base || !*base)
+		base = "/tmp";
+	return base;
+}
+
+char *fl_local_tmpdir(const fl_conf *conf, const char *prefix)
+{
+	const char *base = fl_local_base(conf);
+	if (fl_mkdir_p(base, NULL, 0)) {
+		errno = EIO;
+		return NULL;
+	}
+	return fl_mkdtemp_in(base, prefix);
+}
+
+int fl_write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int fl_pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+	while (len) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return 1;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* fsync what path names, opened with flags. */
+static int sync_path(const char *path, int flags, const char *what, char *err, size_t errcap)
+{
+	int fd = open(path, flags | O_CLOEXEC);
+	if (fd < 0)
+		return ERR(FLINC_EIO, "%s: cannot open %s to sync: %s", path, what, strerror(errno));
+	int rc = 0;
+	if (fsync(fd) < 0 && !((flags & O_DIRECTORY) && errno == EINVAL))
+		rc = ERR(FLINC_EIO, "%s: fsync of %s failed: %s", path, what, strerror(errno));
+	close(fd);
+	return rc;
+}
+
+int fl_fsync_file(const char *path, char *err, size_t errcap)
+{
+	return sync_path(path, O_RDONLY, "file", err, errcap);
+}
+
+int fl_fsync_dir(const char *dir, char *err, size_t errcap)
+{
+	return sync_path(dir, O_RDONLY | O_DIRECTORY, "folder", err, errcap);
+}
+
+int fl_fsync_parent(const char *path, char *err, size_t errcap)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else if ((size_t)(slash - path) < sizeof(dir))
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	else
+		return ERR(FLINC_EINVAL, "path too long to sync its folder");
+	return fl_fsync_dir(dir, err, errcap);
+}
+
+enum { COPY_BUF = 1 << 16 };
+
+/* The bytes of in to out: in the kernel (copy_file_range, which may share
+ * extents) where it can, else by read and write. */
+static int copy_fd(int in, int out, const char *src, const char *dst, char *err, size_t errcap)
+{
+	char *buf = NULL;
+	bool kernel = true;
+	int rc = 0;
+	for (;;) {
+		ssize_t n;
+		if (kernel) {
+			n = copy_file_range(in, NULL, out, NULL, (size_t)1 << 30, 0);
+			if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP ||
+				      errno == EPERM)) {
+				kernel = false;
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				rc = ERR(FLINC_EIO, "%s: copy to %s failed: %s", src, dst, strerror(errno));
+				break;
+			}
+			if (n == 0)
+				break;
+			continue;
+		}
+		if (!buf && !(buf = fl_try_malloc(COPY_BUF))) {
+			rc = ERR(FLINC_ENOMEM, "%s: out of memory", dst);
+			break;
+		}
+		n = read(in, buf, COPY_BUF);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = ERR(FLINC_EIO, "%s: read failed: %s", src, strerror(errno));
+			break;
+		}
+		if (n == 0)
+			break;
+		int e = fl_write_all(out, buf, (size_t)n);
+		if (e) {
+			rc = ERR(FLINC_EIO, "%s: write failed: %s", dst, strerror(-e));
+			break;
+		}
+	}
+	free(buf);
+	return rc;
+}
+
+int fl_copy_file(const char *src, const char *dst, unsigned flags, char *err, size_t errcap)
+{
+	int in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (in < 0) {
+		int e = errno;
+		return ERR(e == ENOENT ? FLINC_ENOENT : e == ELOOP ? FLINC_EINVAL : FLINC_EIO, "%s: cannot open: %s",
+			   src, e == ELOOP ? "a symbolic link" : strerror(e));
+	}
+	struct stat st;
+	if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(in);
+		return ERR(FLINC_EINVAL, "%s: not a regular file", src);
+	}
+	int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (out < 0) {
+		int e = errno;
+		close(in);
+		return ERR(e == EEXIST ? FLINC_EEXIST : FLINC_EIO, "%s: cannot create: %s", dst, strerror(e));
+	}
+	int rc = copy_fd(in, out, src, dst, err, errcap);
+	close(in);
+	if (!rc && (flags & FL_COPY_SYNC) && fsync(out) < 0)
+		rc = ERR(FLINC_EIO, "%s: fsync failed: %s", dst, strerror(errno));
+	if (close(out) < 0 && !rc)
+		rc = ERR(FLINC_EIO, "%s: close failed: %s", dst, strerror(errno));
+	if (rc)
+		unlink(dst);
+	return rc;
+}
+
+bool fl_relpath_ok(const char *p)
+{
+	if (!p || !*p || *p == '/')
+		return false;
+	for (const char *s = p;;) {
+		const char *e = strchr(s, '/');
+		size_t n = e ? (size_t)(e - s) : strlen(s);
+		if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+			return false;
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
+				return false;
+		if (!e)
+			return true;
+		s = e + 1;
+	}
+}
