@@ -643,7 +643,10 @@ static char *concat(const char *base, size_t blen, const char *const *ops, const
 		n += oplens[i];
 	char *out = fl_try_malloc(n ? n : 1);
 	if (!out) {
+		/* RocksDB's C wrapper copies *outlen bytes even on failure:
+		 * zero, so the merge fails as a status, not an exception. */
 		*success = 0;
+		*outlen = 0;
 		return NULL;
 	}
 	size_t off = 0;
