@@ -31,7 +31,7 @@
  * Fencing: the coordinator knows the current attempt (fl_coord_start);
  * acknowledgements and declines of another attempt are ignored.
  *
- * Logging: one line per event through fl_log (runtime/src/util.h) with
+ * Logging: one line per event through fl_log (base/fl_log.h) with
  * component "checkpoint": "Triggering checkpoint 5 (type=CHECKPOINT) @1700000000000
  * for job <id>.", "Completed checkpoint 5 for job <id> (123456 bytes, 42 ms).",
  * "Checkpoint 6 of job <id> failed: <why>", "Savepoint 7 of job <id> written

@@ -18,15 +18,8 @@
 
 #include <jansson.h>
 
-#include "coord.h"
-#include "executor.h"
-#include "graph.h"
-#include "plan.h"
-#include "plugin.h"
+#include "fl_runtime.h"
 #include "rest_client.h"
-#include "snapshot.h"
-#include "task.h"
-#include "util.h"
 
 #define EXIT_USAGE 2
 
@@ -204,7 +197,7 @@ static int cmd_info(int argc, char **argv)
 
 /* SIGINT/SIGTERM cancel the job cleanly from a thread of their own. */
 typedef struct sig_watch {
-	fl_exec *job;
+	fl_local *job;
 	sigset_t set;
 } sig_watch;
 
@@ -214,186 +207,9 @@ static void *sig_thread(void *arg)
 	int sig;
 	if (sigwait(&w->set, &sig) == 0 && sig != SIGUSR1) {
 		fprintf(stderr, "flinc: %s: canceling the job\n", strsignal(sig));
-		fl_exec_cancel(w->job);
+		fl_local_cancel(w->job);
 	}
 	return NULL;
-}
-
-/* ---- checkpoints in `flinc local`: a coordinator driving this process --- */
-
-typedef struct local_cp {
-	fl_exec *x;
-	fl_coord *coord;
-	fl_restore *restore;
-	char job_id[33];
-	char *jobdir;
-	pthread_t watcher;
-	_Atomic bool stop;
-	bool watching;
-	/* The coordinator may be inside a callback when the run ends: the
-	 * callbacks touch the tasks only while `live`, under mu. */
-	pthread_mutex_t mu;
-	bool live;
-} local_cp;
-
-static void lcp_trigger(void *ud, int attempt, int64_t id, int64_t ts, bool savepoint)
-{
-	(void)attempt, (void)ts;
-	local_cp *l = ud;
-	pthread_mutex_lock(&l->mu);
-	if (l->live) fl_exec_trigger(l->x, id, savepoint);
-	pthread_mutex_unlock(&l->mu);
-}
-
-static void lcp_complete(void *ud, int attempt, int64_t id, bool final)
-{
-	(void)attempt;
-	local_cp *l = ud;
-	pthread_mutex_lock(&l->mu);
-	if (l->live) fl_exec_complete(l->x, id, final);
-	pthread_mutex_unlock(&l->mu);
-}
-
-static void lcp_too_many(void *ud, int attempt, const char *why)
-{
-	(void)attempt;
-	local_cp *l = ud;
-	fl_log(FL_LOG_ERROR, "local", "too many failed checkpoints (%s): canceling the job", why);
-	pthread_mutex_lock(&l->mu);
-	if (l->live) fl_exec_cancel(l->x);
-	pthread_mutex_unlock(&l->mu);
-}
-
-static void lcp_ack(void *ud, const fl_cp_ack_info *a)
-{
-	local_cp *l = ud;
-	if (a->rc) {
-		fl_coord_decline(l->coord, a->attempt, a->id, a->vertex, a->subtask, a->err);
-		return;
-	}
-	fl_coord_ack ack = {.attempt = a->attempt, .id = a->id, .vertex = a->vertex, .subtask = a->subtask,
-			    .ended = a->ended, .file = a->file, .shared = (const char *const *)a->shared,
-			    .n_shared = a->n_shared, .state_size = a->state_size,
-			    .checkpointed_size = a->checkpointed_size, .align_ms = a->align_ms, .sync_ms = a->sync_ms,
-			    .async_ms = a->async_ms};
-	fl_coord_acknowledge(l->coord, &ack);
-}
-
-/* Ask for the final checkpoint once every subtask's input ended. */
-static void *lcp_watch(void *arg)
-{
-	local_cp *l = arg;
-	while (!atomic_load(&l->stop)) {
-		if (fl_exec_all_ended(l->x)) fl_coord_request_final(l->coord);
-		struct timespec ts = {0, 10 * 1000000};
-		nanosleep(&ts, NULL);
-	}
-	return NULL;
-}
-
-static void random_job_id(char out[33])
-{
-	uint64_t a = (uint64_t)fl_mono_ns() * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
-	uint64_t b = fl_hash64(&a, sizeof a, (uint64_t)time(NULL));
-	snprintf(out, 33, "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
-}
-
-/* Set up checkpointing of a local run when the configuration asks for it
- * (state.checkpoints.dir) or -s restores. 0, or 1 after printing why not. */
-static int local_cp_setup(local_cp *l, job_opts *o, flinc_env *e, fl_exec *x)
-{
-	char err[1024];
-	fl_cp_conf cc;
-	if (fl_cp_conf_read(o->conf, &cc, err, sizeof err)) {
-		fprintf(stderr, "flinc: %s\n", err);
-		return 1;
-	}
-	if (o->restore) {
-		if (fl_restore_open(o->restore, FL_CHK_CHECK_FULL, &l->restore, err, sizeof err) ||
-		    fl_restore_check(l->restore, e, o->allow_non_restored, err, sizeof err)) {
-			fprintf(stderr, "flinc: cannot restore: %s\n", err);
-			return 1;
-		}
-		if (!cc.dir) {
-			fprintf(stderr, "flinc: -s needs state.checkpoints.dir (checkpoints of the restored run go there)\n");
-			return 1;
-		}
-	}
-	if (!cc.dir) return 0;
-	l->x = x;
-	random_job_id(l->job_id);
-	l->jobdir = fl_asprintf("%s/%s", cc.dir, l->job_id);
-	const char **uids = fl_calloc(e->nnodes ? e->nnodes : 1, sizeof(char *));
-	for (size_t k = 0; k < e->nnodes; k++) uids[k] = e->nodes[k]->uid;
-	const char *be = fl_conf_get(o->conf, "state.backend");
-	fl_coord_params cp = {.job_id = l->job_id, .jobdir = l->jobdir, .interval_ms = cc.interval_ms,
-			      .timeout_ms = cc.timeout_ms, .min_pause_ms = cc.min_pause_ms,
-			      .tolerable_failures = cc.tolerable, .retain = cc.retain,
-			      .next_id = l->restore ? fl_restore_id(l->restore) + 1 : 1,
-			      .max_parallelism = e->max_parallelism, .backend = be ? be : "hashmap",
-			      .operators = uids, .n_operators = e->nnodes};
-	fl_coord_ops ops = {.trigger = lcp_trigger, .complete = lcp_complete, .too_many_failures = lcp_too_many,
-			    .ud = l};
-	int rc = fl_coord_create(&cp, &ops, &l->coord, err, sizeof err);
-	free(uids);
-	if (rc) {
-		fprintf(stderr, "flinc: checkpoints: %s\n", err);
-		return 1;
-	}
-	if (l->restore) fl_coord_restored(l->coord, fl_restore_id(l->restore), fl_restore_dir(l->restore),
-					  fl_restore_meta(l->restore)->is_savepoint);
-	fl_cp_setup su = {.job_id = l->job_id, .jobdir = l->jobdir, .attempt = 1, .restore = l->restore,
-			  .ack = lcp_ack, .ud = l};
-	if (fl_exec_set_checkpointing(x, &su, err, sizeof err)) {
-		fprintf(stderr, "flinc: checkpoints: %s\n", err);
-		return 1;
-	}
-	fl_log(FL_LOG_INFO, "local", "checkpoints of job %s go to %s (interval %lld ms)%s%s", l->job_id, l->jobdir,
-	       (long long)cc.interval_ms, l->restore ? "; restoring from " : "",
-	       l->restore ? fl_restore_dir(l->restore) : "");
-	return 0;
-}
-
-/* The tasks run: start checkpointing them. */
-static void local_cp_start(local_cp *l)
-{
-	if (!l->coord) return;
-	uint32_t n;
-	fl_task **ts = fl_exec_tasks(l->x, &n);
-	fl_coord_task *ct = fl_calloc(n ? n : 1, sizeof *ct);
-	for (uint32_t i = 0; i < n; i++) ct[i] = (fl_coord_task){ts[i]->vertex->index, ts[i]->subtask};
-	pthread_mutex_lock(&l->mu);
-	l->live = true;
-	pthread_mutex_unlock(&l->mu);
-	fl_coord_start(l->coord, 1, ct, n);
-	free(ct);
-	l->watching = pthread_create(&l->watcher, NULL, lcp_watch, l) == 0;
-}
-
-static void local_cp_end(local_cp *l)
-{
-	if (l->watching) {
-		atomic_store(&l->stop, true);
-		pthread_join(l->watcher, NULL);
-	}
-	pthread_mutex_lock(&l->mu);
-	l->live = false;
-	pthread_mutex_unlock(&l->mu);
-	if (l->coord) {
-		fl_coord_counts c;
-		fl_coord_counts_get(l->coord, &c);
-		fl_log(FL_LOG_INFO, "local", "checkpoints: %lld completed, %lld failed; latest %lld in %s",
-		       (long long)c.completed, (long long)c.failed, (long long)c.last_completed_id, l->jobdir);
-		fl_coord_stop(l->coord, "the job ended");
-	}
-}
-
-static void local_cp_free(local_cp *l)
-{
-	fl_coord_destroy(l->coord);
-	fl_restore_close(l->restore);
-	free(l->jobdir);
-	pthread_mutex_destroy(&l->mu);
 }
 
 static int cmd_local(int argc, char **argv)
@@ -403,16 +219,11 @@ static int cmd_local(int argc, char **argv)
 	fl_plugin *pl;
 	flinc_env *e = load_job(&o, &pl);
 	char err[1024];
-	fl_exec *job;
-	if (fl_exec_create(e, o.conf, NULL, &job, err, sizeof err) != FLINC_OK) {
+	fl_local *job;
+	fl_local_params lp = {.env = e, .conf = o.conf, .restore = o.restore,
+			      .allow_non_restored = o.allow_non_restored};
+	if (fl_local_create(&lp, &job, err, sizeof err) != FLINC_OK) {
 		fprintf(stderr, "flinc: %s\n", err);
-		return 1;
-	}
-	local_cp lcp = {0};
-	pthread_mutex_init(&lcp.mu, NULL);
-	if (local_cp_setup(&lcp, &o, e, job)) {
-		fl_exec_destroy(job);
-		local_cp_free(&lcp);
 		fl_env_destroy(e);
 		fl_plugin_close(pl);
 		fl_conf_destroy(o.conf);
@@ -427,28 +238,24 @@ static int cmd_local(int argc, char **argv)
 	pthread_t st;
 	pthread_create(&st, NULL, sig_thread, &w);
 
-	fl_log(FL_LOG_INFO, "local", "running job '%s' (%s) at parallelism %d", e->job_name, o.plugin, o.parallelism);
+	const char *name = fl_env_job_name(e);
+	fl_log(FL_LOG_INFO, "local", "running job '%s' (%s) at parallelism %d", name, o.plugin, o.parallelism);
 	fl_run_stats stats;
-	int rc = fl_exec_start(job, err, sizeof err);
-	if (rc == FLINC_OK) local_cp_start(&lcp);
-	int wrc = fl_exec_wait(job, &stats, err, sizeof err);
-	if (!rc) rc = wrc;
-	local_cp_end(&lcp);
+	int rc = fl_local_run(job, &stats, err, sizeof err);
 	pthread_kill(st, SIGUSR1);
 	pthread_join(st, NULL);
 	if (rc == FLINC_OK) {
 		fl_log(FL_LOG_INFO, "local",
 		       "job '%s' FINISHED in %.3f s: %llu source records (%.0f/s), %llu sink records, %llu rejected, "
 		       "%llu late dropped",
-		       e->job_name, stats.seconds, (unsigned long long)stats.source_records,
+		       name, stats.seconds, (unsigned long long)stats.source_records,
 		       stats.seconds > 0 ? (double)stats.source_records / stats.seconds : 0.0,
 		       (unsigned long long)stats.sink_records, (unsigned long long)stats.rejected,
 		       (unsigned long long)stats.late_dropped);
 	} else {
-		fprintf(stderr, "flinc: job '%s' %s: %s\n", e->job_name, rc == FLINC_ECANCELED ? "CANCELED" : "FAILED", err);
+		fprintf(stderr, "flinc: job '%s' %s: %s\n", name, rc == FLINC_ECANCELED ? "CANCELED" : "FAILED", err);
 	}
-	fl_exec_destroy(job);
-	local_cp_free(&lcp);
+	fl_local_destroy(job);
 	fl_env_destroy(e);
 	fl_plugin_close(pl);
 	fl_conf_destroy(o.conf);

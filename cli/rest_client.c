@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "fl_base.h"
 
 #define MAX_ANSWER (64u << 20) /* bytes of one answer we are ready to hold */
 #define MAX_UPLOAD (1u << 30)  /* bytes of one uploaded file */

@@ -15,10 +15,9 @@
 #include <strings.h>
 
 #include "coord.h"
-#include "graph.h"
+#include "fl_runtime.h"
 #include "jm.h"
 #include "rpc.h"
-#include "snapshot.h"
 
 #define OPS_MAX 1000 /* finished operations kept for polling */
 
@@ -198,18 +197,10 @@ int jm_cp_job_init(jm *j, jm_job *job, const flinc_env *e, const jm_submit *s, c
 	job->cpud = fl_calloc(1, sizeof *job->cpud);
 	job->cpud->j = j;
 	memcpy(job->cpud->jid, job->jid, sizeof job->cpud->jid);
-	const char **uids = fl_calloc(e->nnodes ? e->nnodes : 1, sizeof(char *));
-	for (size_t k = 0; k < e->nnodes; k++) uids[k] = e->nodes[k]->uid;
-	const char *be = fl_conf_get(job->conf, "state.backend");
-	fl_coord_params cp = {.job_id = job->jid, .jobdir = job->jobdir, .interval_ms = cc.interval_ms,
-			      .timeout_ms = cc.timeout_ms, .min_pause_ms = cc.min_pause_ms,
-			      .tolerable_failures = cc.tolerable, .retain = cc.retain, .next_id = next_id,
-			      .max_parallelism = e->max_parallelism, .backend = be ? be : "hashmap",
-			      .operators = uids, .n_operators = e->nnodes};
 	fl_coord_ops ops = {.trigger = cb_trigger, .complete = cb_complete, .too_many_failures = cb_too_many,
 			    .ud = job->cpud};
-	int rc = fl_coord_create(&cp, &ops, &job->coord, e2, sizeof e2);
-	free(uids);
+	/* The job's configuration is its env's (jm_job_submit built e with it). */
+	int rc = fl_cp_coord_create(e, &cc, job->jid, job->jobdir, next_id, &ops, &job->coord, e2, sizeof e2);
 	if (rc) {
 		snprintf(err, errcap, "checkpoints: %s", e2);
 		fl_restore_close(r);
@@ -361,22 +352,18 @@ const char *jm_cp_ack(jm *j, const Flinc__AcknowledgeCheckpoint *a)
 	pthread_mutex_lock(&j->mu);
 	jm_job *job = a->job_id ? jm_job_find_locked(j, a->job_id) : NULL;
 	if (job && job->coord) {
-		if (!a->ok) {
-			char why[600];
-			snprintf(why, sizeof why, "%s", a->error && *a->error ? a->error : "no reason given");
-			fl_coord_decline(job->coord, a->attempt, a->checkpoint_id, a->vertex, a->subtask, why);
-		} else {
-			fl_coord_ack ack = {.attempt = a->attempt, .id = a->checkpoint_id, .vertex = a->vertex,
-					    .subtask = a->subtask, .ended = a->ended,
-					    .file = {.path = a->path, .vertex_id = a->vertex_id, .subtask = a->subtask,
-						     .parallelism = a->parallelism, .kg_first = a->kg_first,
-						     .kg_last = a->kg_last, .size = a->size, .crc = a->crc,
-						     .native = a->native && *a->native ? a->native : NULL},
-					    .shared = (const char *const *)a->shared, .n_shared = a->n_shared,
-					    .state_size = a->state_size, .checkpointed_size = a->checkpointed_size,
-					    .align_ms = a->align_ms, .sync_ms = a->sync_ms, .async_ms = a->async_ms};
-			fl_coord_acknowledge(job->coord, &ack);
-		}
+		/* The task manager's fl_cp_ack_info, back from the wire. */
+		fl_cp_ack_info ack = {.attempt = a->attempt, .id = a->checkpoint_id, .vertex = a->vertex,
+				      .subtask = a->subtask, .ended = a->ended, .rc = a->ok ? 0 : FLINC_EIO,
+				      .file = {.path = a->path, .vertex_id = a->vertex_id, .subtask = a->subtask,
+					       .parallelism = a->parallelism, .kg_first = a->kg_first,
+					       .kg_last = a->kg_last, .size = a->size, .crc = a->crc,
+					       .native = a->native && *a->native ? a->native : NULL},
+				      .shared = a->shared, .n_shared = a->n_shared, .state_size = a->state_size,
+				      .checkpointed_size = a->checkpointed_size, .align_ms = a->align_ms,
+				      .sync_ms = a->sync_ms, .async_ms = a->async_ms};
+		if (!a->ok) snprintf(ack.err, sizeof ack.err, "%s", a->error && *a->error ? a->error : "no reason given");
+		fl_cp_ack_deliver(job->coord, &ack);
 	}
 	pthread_mutex_unlock(&j->mu);
 	return job ? NULL : "unknown job";

@@ -24,8 +24,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "fl_runtime.h"
 #include "jm.h"
-#include "plugin.h"
 
 #define SMALL_BODY_MAX (16u << 20) /* run requests and other JSON bodies */
 #define MAX_SEGS 8

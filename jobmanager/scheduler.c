@@ -33,10 +33,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "graph.h"
+#include "fl_runtime.h"
 #include "jm.h"
-#include "plan.h"
-#include "plugin.h"
 #include "rpc.h"
 
 static const char *job_state_names[JM_JOB_NSTATES] = {"CREATED",  "RUNNING",  "FAILING",   "FAILED",
@@ -745,7 +743,7 @@ int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t er
 		goto fail;
 	}
 	plan = fl_plan_create(e);
-	if (!plan || plan->nv == 0) {
+	if (!plan || fl_plan_vertices(plan) == 0) {
 		snprintf(err, errcap, "invalid job %s: the job graph has no vertices", display);
 		goto fail;
 	}
@@ -753,7 +751,7 @@ int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t er
 	job = fl_calloc(1, sizeof *job);
 	job->root_exc = -1;
 	job->attempt = 1;
-	job->name = jm_utf8_dup(e->job_name ? e->job_name : display);
+	job->name = jm_utf8_dup(fl_env_job_name(e) ? fl_env_job_name(e) : display);
 	job->jar_id = fl_strdup(s->jar_id);
 	job->nargs = argc;
 	job->args = fl_calloc((size_t)argc, sizeof(char *));
@@ -763,20 +761,20 @@ int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t er
 	job->graph_hash = fl_env_hash(e);
 	job->conf = conf;
 	conf = NULL;
-	job->nv = plan->nv;
-	job->v = fl_calloc(plan->nv, sizeof *job->v);
+	job->nv = fl_plan_vertices(plan);
+	job->v = fl_calloc(job->nv, sizeof *job->v);
 	int maxv = 0;
-	for (uint32_t k = 0; k < plan->nv; k++) {
-		const fl_vertex *pv = &plan->v[k];
+	for (uint32_t k = 0; k < job->nv; k++) {
+		const fl_vertex_info pv = fl_plan_vertex(plan, k);
 		jm_vertex *v = &job->v[k];
-		v->index = pv->index;
-		v->id = pv->id;
-		v->name = jm_utf8_dup(pv->name);
-		v->parallelism = pv->parallelism;
-		v->sub = fl_calloc((size_t)pv->parallelism, sizeof *v->sub);
-		for (int i = 0; i < pv->parallelism; i++) v->sub[i].slot = -1;
-		job->nsubtasks += pv->parallelism;
-		maxv = FL_MAX(maxv, pv->parallelism);
+		v->index = pv.index;
+		v->id = pv.id;
+		v->name = jm_utf8_dup(pv.name);
+		v->parallelism = pv.parallelism;
+		v->sub = fl_calloc((size_t)pv.parallelism, sizeof *v->sub);
+		for (int i = 0; i < pv.parallelism; i++) v->sub[i].slot = -1;
+		job->nsubtasks += pv.parallelism;
+		maxv = FL_MAX(maxv, pv.parallelism);
 	}
 	job->nslots = j->o.slot_sharing ? maxv : job->nsubtasks;
 	job->slots = fl_calloc((size_t)job->nslots, sizeof *job->slots);

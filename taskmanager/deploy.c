@@ -18,8 +18,6 @@
  */
 #include "tm.h"
 
-#include "snapshot.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,16 +33,16 @@ static void add_remote(tm_instance *in, uint64_t id, const char *peer, bool out,
 static bool pl_here(void *ud, uint32_t vertex, int subtask)
 {
 	tm_instance *in = ud;
-	return vertex < in->plan->nv && subtask >= 0 && subtask < in->plan->v[vertex].parallelism &&
-	       in->mine[vertex][subtask];
+	return vertex < fl_plan_vertices(in->plan) && subtask >= 0 &&
+	       subtask < fl_plan_vertex(in->plan, vertex).parallelism && in->mine[vertex][subtask];
 }
 
 static fl_channel *pl_remote_out(void *ud, size_t edge, int i, int j, struct fl_notify *producer, uint32_t nbufs,
 				 uint32_t bufsize)
 {
 	tm_instance *in = ud;
-	if (edge >= in->env->nedges) return NULL;
-	uint32_t dv = in->plan->node_vertex[in->env->edges[edge].dst];
+	uint32_t sv, dv;
+	if (!fl_plan_edge_vertices(in->plan, edge, &sv, &dv)) return NULL;
 	const char *peer = in->addr[dv][j];
 	if (!peer || !peer[0]) {
 		snprintf(in->chan_err, sizeof in->chan_err, "subtask %u.%d has no data address", dv, j);
@@ -79,8 +77,8 @@ static fl_channel *pl_remote_in(void *ud, size_t edge, int i, int j, struct fl_n
 				uint32_t bufsize)
 {
 	tm_instance *in = ud;
-	if (edge >= in->env->nedges) return NULL;
-	uint32_t sv = in->plan->node_vertex[in->env->edges[edge].src];
+	uint32_t sv, dv;
+	if (!fl_plan_edge_vertices(in->plan, edge, &sv, &dv)) return NULL;
 	const char *peer = in->addr[sv][i];
 	if (!peer || !peer[0]) {
 		snprintf(in->chan_err, sizeof in->chan_err, "subtask %u.%d has no data address", sv, i);
@@ -149,11 +147,12 @@ static int apply_placements(tm_server *tm, tm_instance *in, const Flinc__DeployJ
 {
 	*nmine = 0;
 	const fl_plan *p = in->plan;
-	in->addr = fl_calloc(p->nv, sizeof(char **));
-	in->mine = fl_calloc(p->nv, sizeof(bool *));
-	for (uint32_t v = 0; v < p->nv; v++) {
-		in->addr[v] = fl_calloc((size_t)p->v[v].parallelism, sizeof(char *));
-		in->mine[v] = fl_calloc((size_t)p->v[v].parallelism, sizeof(bool));
+	uint32_t nv = fl_plan_vertices(p);
+	in->addr = fl_calloc(nv, sizeof(char **));
+	in->mine = fl_calloc(nv, sizeof(bool *));
+	for (uint32_t v = 0; v < nv; v++) {
+		in->addr[v] = fl_calloc((size_t)fl_plan_vertex(p, v).parallelism, sizeof(char *));
+		in->mine[v] = fl_calloc((size_t)fl_plan_vertex(p, v).parallelism, sizeof(bool));
 	}
 	for (size_t k = 0; k < d->n_placements; k++) {
 		const Flinc__Placement *pl = d->placements[k];
@@ -161,9 +160,9 @@ static int apply_placements(tm_server *tm, tm_instance *in, const Flinc__DeployJ
 			snprintf(err, errcap, "malformed placement %zu", k);
 			return FLINC_EPROTO;
 		}
-		if (pl->vertex >= p->nv || pl->subtask < 0 || pl->subtask >= p->v[pl->vertex].parallelism) {
+		if (pl->vertex >= nv || pl->subtask < 0 || pl->subtask >= fl_plan_vertex(p, pl->vertex).parallelism) {
 			snprintf(err, errcap, "placement of subtask %u.%d does not exist in the job's plan (%u vertices)",
-				 pl->vertex, pl->subtask, p->nv);
+				 pl->vertex, pl->subtask, nv);
 			return FLINC_EPROTO;
 		}
 		if (in->addr[pl->vertex][pl->subtask]) {
@@ -175,10 +174,11 @@ static int apply_placements(tm_server *tm, tm_instance *in, const Flinc__DeployJ
 		in->mine[pl->vertex][pl->subtask] = here;
 		if (here) (*nmine)++;
 	}
-	for (uint32_t v = 0; v < p->nv; v++)
-		for (int s = 0; s < p->v[v].parallelism; s++)
+	for (uint32_t v = 0; v < nv; v++)
+		for (int s = 0; s < fl_plan_vertex(p, v).parallelism; s++)
 			if (!in->addr[v][s]) {
-				snprintf(err, errcap, "subtask %u.%d (%s) has no placement", v, s, p->v[v].name);
+				snprintf(err, errcap, "subtask %u.%d (%s) has no placement", v, s,
+					 fl_plan_vertex(p, v).name);
 				return FLINC_EPROTO;
 			}
 	return FLINC_OK;
@@ -293,8 +293,8 @@ int tm_deploy(tm_server *tm, const Flinc__DeployJob *d, char *err, size_t errcap
 	in->subs = fl_calloc(nt ? nt : 1, sizeof(tm_sub));
 	in->nsubs = nt;
 	for (uint32_t i = 0; i < nt; i++)
-		in->subs[i] = (tm_sub){.vertex = tasks[i]->vertex->index, .subtask = tasks[i]->subtask, .task = tasks[i],
-				       .reported = -1};
+		in->subs[i] = (tm_sub){.vertex = fl_task_vertex_index(tasks[i]), .subtask = fl_task_subtask(tasks[i]),
+				       .task = tasks[i], .reported = -1};
 
 	/* Start and publish under the lock, so that a cancel or shutdown
 	 * that comes in meanwhile either sees the instance or stopped us. */

@@ -4,21 +4,20 @@
  */
 #include "tm.h"
 
-#include "snapshot.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 void tm_metrics_read(const fl_task *t, tm_metrics *m)
 {
-	fl_task *tt = (fl_task *)t; /* atomics are read-only here */
-	m->records_in = atomic_load_explicit(&tt->m.records_in, memory_order_relaxed);
-	m->records_out = atomic_load_explicit(&tt->m.records_out, memory_order_relaxed);
-	m->bytes_in = atomic_load_explicit(&tt->m.bytes_in, memory_order_relaxed);
-	m->bytes_out = atomic_load_explicit(&tt->m.bytes_out, memory_order_relaxed);
-	m->backpressured_ms = atomic_load_explicit(&tt->m.backpressured_ns, memory_order_relaxed) / 1000000;
-	m->watermark = atomic_load_explicit(&tt->m.watermark, memory_order_relaxed);
+	fl_task_stats st;
+	fl_task_stats_read(t, &st);
+	m->records_in = st.records_in;
+	m->records_out = st.records_out;
+	m->bytes_in = st.bytes_in;
+	m->bytes_out = st.bytes_out;
+	m->backpressured_ms = st.backpressured_ns / 1000000;
+	m->watermark = st.watermark;
 }
 
 static bool matches(const tm_instance *in, const char *job_id, int attempt)
@@ -100,9 +99,9 @@ void tm_instance_destroy(tm_instance *in)
 	fl_exec_destroy(in->exec);
 	fl_restore_close(in->restore);
 	if (in->plan) {
-		for (uint32_t v = 0; v < in->plan->nv; v++) {
+		for (uint32_t v = 0; v < fl_plan_vertices(in->plan); v++) {
 			if (in->addr) {
-				for (int s = 0; s < in->plan->v[v].parallelism; s++) free(in->addr[v][s]);
+				for (int s = 0; s < fl_plan_vertex(in->plan, v).parallelism; s++) free(in->addr[v][s]);
 				free(in->addr[v]);
 			}
 			if (in->mine) free(in->mine[v]);

@@ -18,7 +18,6 @@
  *                                    manager at <addr>"
  */
 #include "tm.h"
-#include "exchange.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -64,14 +63,14 @@ static bool poll_instance(tm_server *tm, tm_instance *in)
 		    s->reported != FLINC__TASK_STATE__RUNNING && s->reported != FLINC__TASK_STATE__ENDED)
 			tm_report(tm, in, s, FLINC__TASK_STATE__RUNNING, NULL, &m);
 		if (st == FLINC__TASK_STATE__FAILED) {
-			/* errmsg is written before the state (seq_cst store). */
-			error = s->task->errmsg[0] ? s->task->errmsg : flinc_strerror(s->task->err);
+			error = fl_task_error(s->task);
 		} else if (st == FLINC__TASK_STATE__CANCELED && !in->canceled && in->fail_reason[0]) {
 			st = FLINC__TASK_STATE__FAILED;
 			error = in->fail_reason;
 		}
 		if (st == s->reported) continue;
-		const char *vname = s->vertex < in->plan->nv ? in->plan->v[s->vertex].name : "?";
+		const char *vname =
+			s->vertex < fl_plan_vertices(in->plan) ? fl_plan_vertex(in->plan, s->vertex).name : "?";
 		if (error)
 			fl_log(FL_LOG_WARN, TM_LOG, "job %s attempt %d task %u.%d (%s) %s: %s", in->job_id, in->attempt,
 			       s->vertex, s->subtask, vname, state_name(st), error);

@@ -11,8 +11,6 @@
  */
 #include "tm.h"
 
-#include "snapshot.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

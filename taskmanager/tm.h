@@ -15,7 +15,7 @@
  *                          instances whose subtasks all ended
  *
  * plus the subtask threads of each running job instance (runtime) and the
- * data service's own threads (runtime/src/netx.c). The other files hold
+ * data service's own threads (fl_netx). The other files hold
  * no thread: deploy.c (DeployJob -> running subtasks, on the control
  * thread), instance.c (cancel, lost data peers, metrics, teardown),
  * blob.c (the plugin cache), jmconn.c (a REQ socket to the job manager).
@@ -39,14 +39,8 @@
 
 #include <nng/nng.h>
 
-#include "executor.h"
-#include "graph.h"
-#include "netx.h"
-#include "plan.h"
-#include "plugin.h"
+#include "fl_runtime.h"
 #include "rpc.h"
-#include "task.h"
-#include "util.h"
 
 #define TM_LOG "taskmanager"
 
@@ -104,7 +98,7 @@ typedef struct tm_remote {
 	uint64_t id;      /* fl_channel_id: how netx names it */
 	const char *peer; /* data address, points into the instance's placement table */
 	bool out;
-	struct fl_channel *ch; /* the local end (out: the producer writes into it) */
+	fl_channel *ch;   /* the local end (out: the producer writes into it) */
 	uint32_t nbufs;
 } tm_remote;
 
@@ -138,7 +132,7 @@ struct tm_instance {
 	 * and acknowledge through the reporter; restore: where they started
 	 * from (owned, closed at destroy, after the execution). */
 	bool checkpointing;
-	struct fl_restore *restore;
+	fl_restore *restore;
 
 	/* Set under tm->mu. canceled: the job manager (or shutdown) asked;
 	 * fail_reason: why we canceled it ourselves (a lost peer), reported as
@@ -184,8 +178,7 @@ void tm_report(tm_server *tm, const tm_instance *in, const tm_sub *s, int state,
 	       const tm_metrics *m);
 /* Queue an AcknowledgeCheckpoint (copied), in order with the statuses.
  * Any thread. */
-struct fl_cp_ack_info;
-void tm_report_ack(tm_server *tm, const char *job_id, const struct fl_cp_ack_info *a);
+void tm_report_ack(tm_server *tm, const char *job_id, const fl_cp_ack_info *a);
 int tm_reporter_start(tm_server *tm);
 /* Wait until the queue is empty or deadline_ms passed, then stop. */
 void tm_reporter_stop(tm_server *tm, int64_t flush_ms);

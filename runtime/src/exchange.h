@@ -20,6 +20,9 @@
  * Threads: the producer side (writer, fl_channel_acquire/send) is used by
  * the producer's thread only; the consumer side (fl_channel_poll/release)
  * by the consumer's only.
+ *
+ * fl_channel and fl_notify are opaque to host programs: the runtime's door
+ * (fl_runtime.h) declares them and the one channel read they need.
  */
 #ifndef FL_EXCHANGE_H
 #define FL_EXCHANGE_H
@@ -37,12 +40,12 @@
 
 /* An event count: waiters sleep until signalled or a timeout. Signalling
  * costs one atomic add when nobody sleeps. */
-typedef struct fl_notify {
+struct fl_notify {
 	_Atomic uint32_t seq;
 	_Atomic int waiters;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-} fl_notify;
+};
 
 void fl_notify_init(fl_notify *n);
 void fl_notify_fini(fl_notify *n);
@@ -71,8 +74,6 @@ typedef struct fl_xbuf {
 	uint8_t *data;
 } fl_xbuf;
 
-typedef struct fl_channel fl_channel;
-
 /* nbufs buffers of bufsize bytes. The notifies belong to the consumer and
  * producer tasks and must outlive the channel. */
 fl_channel *fl_channel_create(uint32_t nbufs, uint32_t bufsize, fl_notify *consumer, fl_notify *producer);
@@ -86,10 +87,8 @@ fl_xbuf *fl_channel_poll(fl_channel *c);
 void fl_channel_release(fl_channel *c, fl_xbuf *b);
 /* Buffers in flight (sent, not yet released): backpressure metric. */
 uint32_t fl_channel_queued(fl_channel *c);
-/* Free buffers the producer could take now (released, not yet acquired).
- * A snapshot, readable from any thread: the data service polls it to
- * decide when to grant credit. */
-uint32_t fl_channel_free_count(fl_channel *c);
+/* fl_channel_free_count (fl_runtime.h): free buffers the producer could
+ * take now; the data service polls it to decide when to grant credit. */
 
 /* ---- writers ---------------------------------------------------------- */
 

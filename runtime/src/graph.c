@@ -44,6 +44,8 @@ flinc_env *fl_env_create(const char *plugin_name, const fl_conf *conf, int paral
 	return e;
 }
 
+const char *fl_env_job_name(const flinc_env *e) { return e->job_name; }
+
 void fl_env_destroy(flinc_env *e)
 {
 	if (!e) return;

@@ -4,12 +4,15 @@
  * flinc_env owns every node, edge, tag and flinc_env_alloc block; all are
  * freed by fl_env_destroy. The graph is immutable once build returned and
  * fl_env_finish validated it; then any number of threads may read it.
+ * Its functions for host programs (create, build, hash, JSON) are in the
+ * runtime's door, fl_runtime.h; this header holds what the engine reads.
  */
 #ifndef FL_GRAPH_H
 #define FL_GRAPH_H
 
 #include <flinc/flinc.h>
 
+#include "fl_runtime.h"
 #include "util.h"
 
 typedef enum fl_node_kind {
@@ -105,8 +108,6 @@ typedef struct fl_arg {
 	bool used;
 } fl_arg;
 
-typedef struct fl_conf fl_conf; /* util.h: key/value configuration */
-
 struct flinc_env {
 	char *job_name;
 	const char *plugin_name;
@@ -125,25 +126,5 @@ struct flinc_env {
 	bool failed;
 	fl_pool *pool; /* every allocation of the build lives here */
 };
-
-/* Create an empty env. conf stays owned by the caller and must outlive env.
- * parallelism: the default for nodes (>= 1). */
-flinc_env *fl_env_create(const char *plugin_name, const fl_conf *conf, int parallelism);
-void fl_env_destroy(flinc_env *e);
-
-/* Run a plugin's build over argv, then validate: every argument used, types
- * match along edges, keyed-only features used on keyed streams, at least one
- * sink. On failure returns an error and *msg points to a one-line reason
- * (valid while e lives). */
-int fl_env_build(flinc_env *e, int (*build)(flinc_env *, int, char **), int argc, char **argv,
-		 const char **msg);
-
-/* The graph as JSON (vertices with id, uid, name, parallelism, chain; edges
- * with partitioning). Returns a malloc'ed string. */
-char *fl_env_to_json(const flinc_env *e);
-
-/* A hash over the graph's structure: nodes, uids, parallelism, edges.
- * Two builds that should agree must give the same value. */
-uint64_t fl_env_hash(const flinc_env *e);
 
 #endif

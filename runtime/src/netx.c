@@ -1,5 +1,6 @@
 /*
- * netx.c - the data service (see netx.h for the contract).
+ * netx.c - the data service (the contract is in fl_runtime.h, "the data
+ * service").
  *
  * Wire format. A connection is a byte stream of frames, each a 16-byte
  * header, little-endian:
@@ -58,7 +59,7 @@
  * started it), so starting I/O under c->mu is safe; nng_aio_stop and
  * nng_stream_close are only called with no lock held.
  */
-#include "netx.h"
+#include "exchange.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -23,7 +23,6 @@
 #include "util.h"
 
 typedef struct fl_op fl_op;
-typedef struct fl_task fl_task;
 typedef struct fl_writer fl_writer;
 
 /* Where an output goes: chained operators and exchange writers. */

@@ -81,6 +81,27 @@ void fl_plan_destroy(fl_plan *p)
 	free(p);
 }
 
+uint32_t fl_plan_vertices(const fl_plan *p) { return p->nv; }
+
+fl_vertex_info fl_plan_vertex(const fl_plan *p, uint32_t v)
+{
+	fl_vertex_info vi = {0};
+	if (v >= p->nv) return vi;
+	vi.index = p->v[v].index;
+	vi.id = p->v[v].id;
+	vi.name = p->v[v].name;
+	vi.parallelism = p->v[v].parallelism;
+	return vi;
+}
+
+bool fl_plan_edge_vertices(const fl_plan *p, size_t edge, uint32_t *src, uint32_t *dst)
+{
+	if (edge >= p->env->nedges) return false;
+	*src = p->node_vertex[p->env->edges[edge].src];
+	*dst = p->node_vertex[p->env->edges[edge].dst];
+	return true;
+}
+
 int fl_plan_subtasks(const fl_plan *p)
 {
 	int n = 0;

@@ -7,6 +7,9 @@
  * `parallelism` subtasks (threads); only the head of a chain has inputs
  * from other vertices. Vertex ids derive from the head's operator id, so
  * they are stable across builds.
+ *
+ * Create, destroy, JSON and the read access host programs have are in the
+ * runtime's door (fl_runtime.h); the engine reads the structs below.
  */
 #ifndef FL_PLAN_H
 #define FL_PLAN_H
@@ -23,20 +26,15 @@ typedef struct fl_vertex {
 	char *name;        /* "Source: a -> Map: b" */
 } fl_vertex;
 
-typedef struct fl_plan {
+struct fl_plan {
 	const flinc_env *env;
 	fl_vertex *v;
 	uint32_t nv;
 	uint32_t *node_vertex; /* node index -> vertex index */
 	bool *chained;         /* per env edge: inside one chain */
-} fl_plan;
+};
 
-fl_plan *fl_plan_create(const flinc_env *e);
-void fl_plan_destroy(fl_plan *p);
-/* Total subtasks (slots needed). */
+/* Total subtasks (slots needed). Any thread. */
 int fl_plan_subtasks(const fl_plan *p);
-/* The plan as JSON: vertices (id, name, parallelism, operators) and the
- * edges between vertices with their partitioning. malloc'ed. */
-char *fl_plan_to_json(const fl_plan *p);
 
 #endif

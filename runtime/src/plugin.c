@@ -1,5 +1,5 @@
 /* plugin.c - dlopen a job plugin and check its entry. */
-#include "plugin.h"
+#include "fl_runtime.h"
 
 #include <dlfcn.h>
 #include <errno.h>

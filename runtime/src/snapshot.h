@@ -45,76 +45,11 @@
 #include "../../checkpoint/fl_checkpoint.h"
 #include "graph.h"
 
-struct fl_task;
-
-/* ---- settings ------------------------------------------------------------- */
-
-/* The checkpoint keys of a job's configuration (docs/config.md). */
-typedef struct fl_cp_conf {
-	const char *dir;            /* state.checkpoints.dir; NULL: the job does not checkpoint */
-	const char *savepoints_dir; /* state.savepoints.dir; NULL: savepoints need a target */
-	int64_t interval_ms;        /* execution.checkpointing.interval; 0: none periodic */
-	int64_t timeout_ms;         /* execution.checkpointing.timeout (10min) */
-	int64_t min_pause_ms;       /* execution.checkpointing.min-pause (0) */
-	int tolerable;              /* execution.checkpointing.tolerable-failed-checkpoints (-1: any) */
-	int retain;                 /* state.checkpoints.num-retained (1) */
-} fl_cp_conf;
-
-/* Read and check them; FLINC_ECONFIG with one line naming the bad key. */
-int fl_cp_conf_read(const fl_conf *conf, fl_cp_conf *out, char *err, size_t errcap);
-
-/* ---- a checkpoint or savepoint to start from ----------------------------- */
-
-typedef struct fl_restore fl_restore;
-
-/* Open the checkpoint or savepoint folder `dir` (a chk-<n> folder or a
- * savepoint folder): _metadata read and every file checked at `level`.
- * FLINC_ENOENT / FLINC_ECODEC with one line naming what is wrong. */
-int fl_restore_open(const char *dir, fl_chk_check level, fl_restore **out, char *err, size_t errcap);
-void fl_restore_close(fl_restore *r); /* NULL is a no-op */
-int64_t fl_restore_id(const fl_restore *r);
-const char *fl_restore_dir(const fl_restore *r);
-const fl_chk_meta *fl_restore_meta(const fl_restore *r);
-/* Every operator with state in the snapshot must exist (by uid) in the job
- * of env e, unless allow_non_restored (then the rest is skipped and
- * logged). FLINC_EINVAL with "savepoint ... has state for operator 'x'
- * which the job does not have (--allow-non-restored-state skips it)". */
-int fl_restore_check(const fl_restore *r, const flinc_env *e, bool allow_non_restored, char *err, size_t errcap);
+/* The checkpoint settings (fl_cp_conf), restore (fl_restore_*), the
+ * acknowledgements (fl_cp_ack_info) and an execution's setup (fl_cp_setup)
+ * are in the runtime's door (fl_runtime.h); here is the task's side. */
 
 /* ---- an execution's checkpointing ---------------------------------------- */
-
-/* One task's acknowledgement (or decline, rc != 0) of checkpoint id. */
-typedef struct fl_cp_ack_info {
-	int attempt;
-	int64_t id;
-	uint32_t vertex;
-	int subtask;
-	bool ended;        /* the task's input had ended */
-	int rc;            /* 0: acknowledged; else declined, err says why */
-	char err[512];
-	fl_chk_file file;  /* path (and native folder) relative to chk-<id>/ */
-	char **shared;     /* incremental: the files under the job folder it uses */
-	size_t n_shared;
-	uint64_t state_size;        /* bytes of state the snapshot holds */
-	uint64_t checkpointed_size; /* bytes written for it (incremental: the new ones) */
-	int64_t align_ms, sync_ms, async_ms;
-} fl_cp_ack_info;
-
-/* A deep copy (strings and the shared list), and its release. */
-fl_cp_ack_info *fl_cp_ack_dup(const fl_cp_ack_info *a);
-void fl_cp_ack_free(fl_cp_ack_info *a); /* NULL is a no-op */
-
-/* Called on the upload thread, once per task and checkpoint it took. */
-typedef void (*fl_cp_ack_fn)(void *ud, const fl_cp_ack_info *a);
-
-typedef struct fl_cp_setup {
-	const char *job_id;    /* copied */
-	const char *jobdir;    /* <state.checkpoints.dir>/<job id> (copied) */
-	int attempt;
-	fl_restore *restore;   /* borrowed (must outlive the execution); NULL: a fresh start */
-	fl_cp_ack_fn ack;
-	void *ud;
-} fl_cp_setup;
 
 typedef struct fl_cpctx fl_cpctx;
 
@@ -129,9 +64,9 @@ int64_t fl_cpctx_restored_id(const fl_cpctx *c);
 /* Task thread: write the task's snapshot of checkpoint id and queue its
  * acknowledgement. Failures are acknowledged as declines (the task goes
  * on). */
-void fl_snapshot_take(fl_cpctx *c, struct fl_task *t, int64_t id, bool savepoint);
+void fl_snapshot_take(fl_cpctx *c, fl_task *t, int64_t id, bool savepoint);
 /* Task thread, before the operators open: load the task's part of the
  * restored snapshot (nothing for a fresh start). */
-int fl_snapshot_restore(fl_cpctx *c, struct fl_task *t, char *err, size_t errcap);
+int fl_snapshot_restore(fl_cpctx *c, fl_task *t, char *err, size_t errcap);
 
 #endif

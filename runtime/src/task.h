@@ -21,14 +21,8 @@
 #include "op.h"
 #include "plan.h"
 
-typedef enum fl_task_state {
-	FL_TASK_CREATED,
-	FL_TASK_RUNNING,
-	FL_TASK_FINISHED,
-	FL_TASK_FAILED,
-	FL_TASK_CANCELED,
-} fl_task_state;
-
+/* fl_task_state, and what host programs read of a task, are in the
+ * runtime's door (fl_runtime.h). */
 const char *fl_task_state_name(fl_task_state s); /* Flink's names: RUNNING ... */
 
 typedef struct fl_inchan {
@@ -175,8 +169,6 @@ void fl_task_checkpoint_complete(fl_task *t, int64_t id);
 /* Checkpoint id completed and was the final one (every task had ended):
  * commit it and finish. */
 void fl_task_checkpoint_final(fl_task *t, int64_t id);
-/* Is the task waiting for its final checkpoint (input ended)? Any thread. */
-static inline bool fl_task_awaiting_final(fl_task *t) { return atomic_load(&t->awaiting_final) != 0; }
 
 /* Declare a state "<uid>/<name>" in the task's backend and remember it
  * for snapshots (same name again: same id). Task thread. */
@@ -186,7 +178,6 @@ int fl_task_start(fl_task *t);
 void fl_task_cancel(fl_task *t);
 void fl_task_join(fl_task *t);
 void fl_task_destroy(fl_task *t);
-fl_task_state fl_task_get_state(const fl_task *t);
 
 /* Fail the task from its own thread (first failure wins). */
 void fl_task_fail(fl_task *t, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

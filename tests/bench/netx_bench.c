@@ -18,7 +18,7 @@
 #include <time.h>
 
 #include "exchange.h"
-#include "netx.h"
+#include "fl_runtime.h"
 #include "fl_base.h"
 
 typedef struct side {

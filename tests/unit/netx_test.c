@@ -31,7 +31,7 @@
 #include <cmocka.h>
 
 #include "exchange.h"
-#include "netx.h"
+#include "fl_runtime.h"
 #include "fl_base.h"
 
 #define MS 1000000LL

@@ -1,0 +1,29 @@
+/*
+ * task_info.c - what other threads read of a subtask: its place in the
+ * plan, whether it waits for the final checkpoint, why it failed, and its
+ * counters (fl_runtime.h). The task thread writes these as atomics, or
+ * once before publishing them.
+ */
+#include "task.h"
+
+bool fl_task_awaiting_final(const fl_task *t) { return atomic_load(&t->awaiting_final) != 0; }
+
+uint32_t fl_task_vertex_index(const fl_task *t) { return t->vertex->index; }
+
+int fl_task_subtask(const fl_task *t) { return t->subtask; }
+
+const char *fl_task_error(const fl_task *t)
+{
+	/* errmsg is written before the FAILED state (seq_cst store). */
+	return t->errmsg[0] ? t->errmsg : flinc_strerror(t->err);
+}
+
+void fl_task_stats_read(const fl_task *t, fl_task_stats *out)
+{
+	out->records_in = atomic_load_explicit(&t->m.records_in, memory_order_relaxed);
+	out->records_out = atomic_load_explicit(&t->m.records_out, memory_order_relaxed);
+	out->bytes_in = atomic_load_explicit(&t->m.bytes_in, memory_order_relaxed);
+	out->bytes_out = atomic_load_explicit(&t->m.bytes_out, memory_order_relaxed);
+	out->backpressured_ns = atomic_load_explicit(&t->m.backpressured_ns, memory_order_relaxed);
+	out->watermark = atomic_load_explicit(&t->m.watermark, memory_order_relaxed);
+}
