@@ -117,6 +117,8 @@ static void cb_too_many(void *ud, int attempt, const char *why)
 
 /* ---- settings -------------------------------------------------------------- */
 
+/* Read the job's restart strategy into job->restart_*. FLINC_OK, or
+ * FLINC_ECONFIG with the key at fault in err. */
 static int restart_conf(jm_job *job, const fl_conf *conf, bool checkpointing, char *err, size_t errcap)
 {
 	const char *kind = fl_conf_get(conf, "restart-strategy.type");
@@ -133,7 +135,7 @@ static int restart_conf(jm_job *job, const fl_conf *conf, bool checkpointing, ch
 		job->restart_delay_ms = fl_conf_duration_ms(conf, "restart-strategy.fixed-delay.delay", 200, &ok);
 		if (!ok || job->restart_max < 0 || job->restart_delay_ms < 0) {
 			snprintf(err, errcap, "restart-strategy.fixed-delay.attempts / .delay: not a count / a duration");
-			return 400;
+			return FLINC_ECONFIG;
 		}
 	} else if (!strcasecmp(kind, "exponential-delay") || !strcasecmp(kind, "exponentialdelay")) {
 		job->restart_kind = JM_RESTART_EXPONENTIAL;
@@ -150,13 +152,13 @@ static int restart_conf(jm_job *job, const fl_conf *conf, bool checkpointing, ch
 			snprintf(err, errcap,
 				 "restart-strategy.exponential-delay.*: initial-backoff <= max-backoff durations, "
 				 "backoff-multiplier >= 1, attempts-before-reset-backoff >= 0");
-			return 400;
+			return FLINC_ECONFIG;
 		}
 	} else {
 		snprintf(err, errcap, "restart-strategy '%.100s' is not one of fixed-delay, exponential-delay, none", kind);
-		return 400;
+		return FLINC_ECONFIG;
 	}
-	return 200;
+	return FLINC_OK;
 }
 
 int jm_cp_job_init(jm *j, jm_job *job, const flinc_env *e, const jm_submit *s, char *err, size_t errcap)
@@ -165,27 +167,27 @@ int jm_cp_job_init(jm *j, jm_job *job, const flinc_env *e, const jm_submit *s, c
 	char e2[1024];
 	if (fl_cp_conf_read(job->conf, &cc, e2, sizeof e2)) {
 		snprintf(err, errcap, "%s", e2);
-		return 400;
+		return FLINC_ECONFIG;
 	}
-	int status = restart_conf(job, job->conf, cc.dir != NULL, err, errcap);
-	if (status != 200) return status;
+	int rc = restart_conf(job, job->conf, cc.dir != NULL, err, errcap);
+	if (rc != FLINC_OK) return rc;
 	int64_t next_id = 1;
 	fl_restore *r = NULL;
 	if (s->savepoint && *s->savepoint) {
 		if (!cc.dir) {
 			snprintf(err, errcap, "cannot restore from %s: the job needs state.checkpoints.dir", s->savepoint);
-			return 400;
+			return FLINC_ECONFIG;
 		}
 		if (fl_restore_open(s->savepoint, FL_CHK_CHECK_FULL, &r, e2, sizeof e2) ||
 		    fl_restore_check(r, e, s->allow_non_restored, e2, sizeof e2)) {
 			snprintf(err, errcap, "cannot restore from %s: %s", s->savepoint, e2);
 			fl_restore_close(r);
-			return 400;
+			return FLINC_EINVAL;
 		}
 		next_id = fl_restore_id(r) + 1;
 		job->restore_path = fl_strdup(s->savepoint);
 	}
-	if (!cc.dir) return 200;
+	if (!cc.dir) return FLINC_OK;
 	job->jobdir = fl_asprintf("%s/%s", cc.dir, job->jid);
 	/* A recovered job continues after every id its folder saw, completed
 	 * or not: pending sink files of those ids must never be mistaken for
@@ -208,16 +210,16 @@ int jm_cp_job_init(jm *j, jm_job *job, const flinc_env *e, const jm_submit *s, c
 			      .operators = uids, .n_operators = e->nnodes};
 	fl_coord_ops ops = {.trigger = cb_trigger, .complete = cb_complete, .too_many_failures = cb_too_many,
 			    .ud = job->cpud};
-	int rc = fl_coord_create(&cp, &ops, &job->coord, e2, sizeof e2);
+	rc = fl_coord_create(&cp, &ops, &job->coord, e2, sizeof e2);
 	free(uids);
 	if (rc) {
 		snprintf(err, errcap, "checkpoints: %s", e2);
 		fl_restore_close(r);
-		return 400;
+		return FLINC_ECONFIG;
 	}
 	if (r) fl_coord_restored(job->coord, fl_restore_id(r), s->savepoint, fl_restore_meta(r)->is_savepoint);
 	fl_restore_close(r);
-	return 200;
+	return FLINC_OK;
 }
 
 void jm_cp_job_free(jm_job *job)
@@ -448,23 +450,23 @@ int jm_savepoint_trigger(jm *j, const char *jid, const char *target, bool stop, 
 {
 	pthread_mutex_lock(&j->mu);
 	jm_job *job = jm_job_find_locked(j, jid);
-	int status = 202;
+	int rc = FLINC_OK;
 	if (!job) {
 		snprintf(err, errcap, "Not found: /jobs/%s (no job with this id)", jid);
-		status = 404;
+		rc = FLINC_ENOENT;
 	} else if (!job->coord) {
 		snprintf(err, errcap, "Job %s does not checkpoint: savepoints need state.checkpoints.dir", jid);
-		status = 400;
+		rc = FLINC_ECONFIG;
 	} else if (job->state != JM_JOB_RUNNING) {
 		snprintf(err, errcap, "Job %s is %s: savepoints are taken of RUNNING jobs", jid,
 			 jm_job_state_name(job->state));
-		status = 409;
+		rc = FLINC_ESTATE;
 	} else {
 		if (!target || !*target) target = fl_conf_get(job->conf, "state.savepoints.dir");
 		if (!target || !*target) {
 			snprintf(err, errcap,
 				 "no savepoint folder: give one (target-directory) or set state.savepoints.dir");
-			status = 400;
+			rc = FLINC_ECONFIG;
 		} else {
 			jm_operation *o = op_new_locked(j, jid);
 			o->stop = stop;
@@ -478,7 +480,7 @@ int jm_savepoint_trigger(jm *j, const char *jid, const char *target, bool stop, 
 		}
 	}
 	pthread_mutex_unlock(&j->mu);
-	return status;
+	return rc;
 }
 
 int jm_savepoint_dispose(jm *j, const char *path, char *reqid, char *err, size_t errcap)
@@ -494,7 +496,7 @@ int jm_savepoint_dispose(jm *j, const char *path, char *reqid, char *err, size_t
 	memcpy(reqid, o->id, JM_JID_LEN + 1);
 	pthread_mutex_unlock(&j->mu);
 	fl_log(rc ? FL_LOG_WARN : FL_LOG_INFO, JM_COMPONENT, "savepoint disposal of %s: %s", path, rc ? e2 : "done");
-	return 202;
+	return FLINC_OK;
 }
 
 json_t *jm_operation_view(jm *j, const char *jid, const char *reqid)

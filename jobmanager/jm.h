@@ -24,6 +24,10 @@
  * task manager (Deploy/Cancel calls to it), the monitor (heartbeat
  * timeouts, slot and cancel deadlines, reaping workers), nng's own threads
  * (HTTP handlers, pipe callbacks) and the main thread (waits for a signal).
+ *
+ * Errors: functions that can fail return FLINC_OK or a FLINC_E* code
+ * (flinc.h) and write a one-line reason into a caller's err buffer; none
+ * of them knows HTTP. rest.c alone maps codes to HTTP statuses.
  */
 #ifndef FL_JM_H
 #define FL_JM_H
@@ -271,7 +275,8 @@ static inline int64_t jm_mono_ms(void) { return fl_mono_ns() / 1000000; }
 
 /* ---- blob.c: the blob store --------------------------------------------- */
 
-/* Create (or adopt the configured) blob folder. */
+/* Create (or adopt the configured) blob folder. FLINC_OK, or FLINC_EIO
+ * with the reason in err. Main thread, before the servers start. */
 int jm_blob_init(jm *j, char *err, size_t errcap);
 /* Remove the folder if jm_blob_init created it. */
 void jm_blob_fini(jm *j);
@@ -284,13 +289,15 @@ bool jm_blob_id_valid(const char *id);
 char *jm_blob_path(const jm *j, const char *id);
 /* The name the blob was uploaded as (after the "<hex>_" prefix). */
 const char *jm_blob_display_name(const char *id);
-/* Store bytes as a new blob named after filename (sanitized). On success
- * *id_out and *path_out are malloc'ed. */
+/* Store bytes as a new blob named after filename (sanitized). FLINC_OK
+ * with *id_out and *path_out malloc'ed (the caller frees), or FLINC_EIO
+ * with the reason in err. Any thread. */
 int jm_blob_store(jm *j, const char *filename, const void *data, size_t len, char **id_out, char **path_out,
 		  char *err, size_t errcap);
-/* Remove a blob. */
+/* Remove a blob: FLINC_OK, FLINC_ENOENT (no such blob) or FLINC_EIO. */
 int jm_blob_remove(jm *j, const char *id);
-/* Read a blob whole (at most max bytes); *data is malloc'ed. */
+/* Read a blob whole: FLINC_OK with *data malloc'ed (the caller frees);
+ * FLINC_ENOENT, FLINC_ERANGE (more than max bytes) or FLINC_EIO. */
 int jm_blob_read(const jm *j, const char *id, int64_t max, uint8_t **data, size_t *len);
 /* {"files":[{id, name, uploaded, entry:[]}...]} newest first. */
 json_t *jm_blob_list(const jm *j);
@@ -303,15 +310,16 @@ typedef struct jm_part {
 	size_t len;
 } jm_part;
 
-/* Find form field `field` in a multipart/form-data body. Returns 0, or -1
- * with a one-line reason in err. */
+/* Find form field `field` in a multipart/form-data body. FLINC_OK with out
+ * pointing into body (out->filename malloc'ed, the caller frees), or
+ * FLINC_EINVAL with a one-line reason in err. */
 int jm_multipart_find(const char *content_type, const uint8_t *body, size_t len, const char *field, jm_part *out,
 		      char *err, size_t errcap);
 
 /* ---- rpc_server.c ---------------------------------------------------------- */
 
 /* Listen on jobmanager.rpc.address:port and start the RPC and monitor
- * threads. */
+ * threads. FLINC_OK, or FLINC_EIO with the reason in err. */
 int jm_rpc_start(jm *j, char *err, size_t errcap);
 /* Stop the threads, close every socket, join every worker. */
 void jm_rpc_stop(jm *j);
@@ -335,12 +343,21 @@ typedef struct jm_submit {
 	const char *recover_jid; /* ha.c: the job again under its id, waiting for slots */
 } jm_submit;
 
-/* Build the job's graph from the stored plugin and admit it. Returns an
- * HTTP status (200, or 400/404 with the reason in err); jid_out gets the
- * job id. Call without jm.mu. */
+/* Build the job's graph from the stored plugin and admit it: FLINC_OK with
+ * the job id in jid_out (JM_JID_LEN + 1 bytes), else the reason in err and
+ * FLINC_ENOENT (no such jar), FLINC_ECONFIG (a setting of the job),
+ * FLINC_ERANGE (parallelism above the limit, not enough slots),
+ * FLINC_EPLUGIN (the plugin does not load), FLINC_EGRAPH (its build failed),
+ * FLINC_EINVAL (the savepoint does not fit) or FLINC_EEXIST (job id
+ * taken). s stays the caller's. Call without jm.mu (loads the plugin). */
 int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t errcap);
-/* Cancel a job: an HTTP status (202, 404, 409) with the reason in err. */
+/* Cancel a job: FLINC_OK (asked, or already ending), FLINC_ENOENT or
+ * FLINC_ESTATE (it ended), with the reason in err. Takes jm.mu. */
 int jm_job_cancel(jm *j, const char *jid, char *err, size_t errcap);
+/* Remove an uploaded plugin: FLINC_OK, FLINC_ENOENT, FLINC_ESTATE (a job
+ * that has not ended uses it) or FLINC_EIO, with the reason in err. Takes
+ * jm.mu. */
+int jm_jar_delete(jm *j, const char *jar_id, char *err, size_t errcap);
 jm_job *jm_job_find_locked(jm *j, const char *jid);
 void jm_job_free(jm_job *job);
 /* Place waiting jobs on free slots. */
@@ -380,7 +397,7 @@ char *jm_view_metrics_locked(jm *j);
 
 /* ---- job store for job manager restarts (ha.c) -------------------------- */
 
-int jm_ha_init(jm *j, char *err, size_t errcap); /* folders, epoch; 0 or -1 */
+int jm_ha_init(jm *j, char *err, size_t errcap); /* folders, epoch; FLINC_OK or FLINC_EIO */
 void jm_ha_store_job(jm *j, const char *jid, const jm_submit *s);
 void jm_ha_remove_job(jm *j, const char *jid);
 void jm_ha_recover(jm *j); /* resubmit the stored jobs (without jm.mu) */
@@ -390,8 +407,8 @@ void jm_ha_recover(jm *j); /* resubmit the stored jobs (without jm.mu) */
 struct flinc_env;
 /* At submission, before the job is published (no lock needed): read the
  * checkpoint and restart settings, check a savepoint to start from against
- * the job's graph, create the coordinator. An HTTP status (200, or 400
- * with the reason in err). */
+ * the job's graph, create the coordinator. FLINC_OK, or with the reason in
+ * err FLINC_ECONFIG (a setting) or FLINC_EINVAL (the savepoint). */
 int jm_cp_job_init(jm *j, jm_job *job, const struct flinc_env *e, const jm_submit *s, char *err, size_t errcap);
 /* Free the job's checkpoint parts (coordinator destroyed: not with jm.mu
  * held unless jm_cp_job_retire_locked ran first). */
@@ -416,11 +433,14 @@ void jm_restart_prepare_locked(jm *j, jm_job *job);
 /* AcknowledgeCheckpoint from a task manager (RPC thread, takes jm.mu). */
 const char *jm_cp_ack(jm *j, const Flinc__AcknowledgeCheckpoint *a);
 
-/* REST: trigger a savepoint (stop: then stop the job). An HTTP status:
- * 202 with the request id in reqid (33 bytes), or 400/404/409 with err. */
+/* REST: trigger a savepoint (stop: then stop the job). FLINC_OK with the
+ * request id in reqid (33 bytes), or with the reason in err FLINC_ENOENT
+ * (no such job), FLINC_ECONFIG (no checkpoints, no folder) or FLINC_ESTATE
+ * (not RUNNING). Takes jm.mu. */
 int jm_savepoint_trigger(jm *j, const char *jid, const char *target, bool stop, char *reqid, char *err,
 			 size_t errcap);
-/* REST: dispose of a savepoint (done at once; polled like the others). */
+/* REST: dispose of a savepoint (done at once; polled like the others).
+ * FLINC_OK with the request id in reqid: the outcome is the operation's. */
 int jm_savepoint_dispose(jm *j, const char *path, char *reqid, char *err, size_t errcap);
 /* The operation's document {"status":{"id"}, "operation":{...}}; NULL if
  * unknown (jid NULL: a disposal). */
@@ -436,6 +456,8 @@ jm_vertex *jm_vertex_find(jm_job *job, const char *vid);
 
 /* ---- rest.c -------------------------------------------------------------- */
 
+/* Start the HTTP server: FLINC_OK, or FLINC_ECONFIG/FLINC_EIO with the
+ * reason in err. Main thread. */
 int jm_rest_start(jm *j, char *err, size_t errcap);
 void jm_rest_stop(jm *j);
 

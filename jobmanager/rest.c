@@ -13,6 +13,8 @@
  * Errors are {"errors": ["one line"]} with 400 (bad request), 401
  * (missing token), 404 (unknown path or id), 405 (wrong method), 409
  * (conflicting state), 500, 501 (not available yet) or 503 (shutting down).
+ * The job manager's functions answer FLINC_E* codes with a message;
+ * http_status() below is the one place that turns a code into a status.
  */
 #include <ctype.h>
 #include <nng/nng.h>
@@ -99,6 +101,39 @@ static void not_found(resp *r, const req_ctx *c, const char *why)
 {
 	if (why) set_error(r, 404, "Not found: %.300s (%s)", c->path, why);
 	else set_error(r, 404, "Not found: %.300s", c->path);
+}
+
+/* The HTTP status of a job manager error code (flinc.h). A conflict with
+ * the state of a job (FLINC_ESTATE: it ended, it is not RUNNING, it still
+ * uses the jar) is 409; any code a request cannot cause is 500. */
+static const struct {
+	int code;
+	uint16_t status;
+} code_status[] = {
+	{FLINC_ENOENT, 404}, /* no such job, jar, vertex or request */
+	{FLINC_EINVAL, 400}, /* a malformed request or an argument that cannot work */
+	{FLINC_ECONFIG, 400}, /* a configuration value of the job */
+	{FLINC_ERANGE, 400}, /* more parallelism or slots than allowed or available */
+	{FLINC_EPLUGIN, 400}, /* the upload is no loadable job plugin */
+	{FLINC_EGRAPH, 400}, /* the job's build failed or made an invalid graph */
+	{FLINC_ESTATE, 409}, /* the job's state does not allow it */
+};
+
+/* Map a FLINC_E* code (not FLINC_OK) to its HTTP status: the table above,
+ * else 500. Any thread. */
+static uint16_t http_status(int code)
+{
+	for (size_t i = 0; i < sizeof code_status / sizeof code_status[0]; i++)
+		if (code_status[i].code == code) return code_status[i].status;
+	return 500;
+}
+
+/* Answer a job manager function's failure: the status of code, err as the
+ * message. A 404 with why names the requested path instead of err. */
+static void set_failure(resp *r, const req_ctx *c, int code, const char *err, const char *why)
+{
+	if (code == FLINC_ENOENT && why) not_found(r, c, why);
+	else set_error(r, http_status(code), "%s", err);
 }
 
 static bool allow(resp *r, const req_ctx *c, const char *method)
@@ -258,12 +293,12 @@ static void h_cancel(req_ctx *c, resp *r, const char *jid)
 	}
 	free(mode);
 	char err[512];
-	int status = jm_job_cancel(c->j, jid, err, sizeof err);
-	if (status == 202) {
+	int rc = jm_job_cancel(c->j, jid, err, sizeof err);
+	if (rc == FLINC_OK) {
 		fl_log(FL_LOG_INFO, JM_COMPONENT, "cancel of job %s requested", jid);
 		set_json(r, 202, json_object());
 	} else {
-		set_error(r, (uint16_t)status, "%s", err);
+		set_failure(r, c, rc, err, NULL);
 	}
 }
 
@@ -273,8 +308,9 @@ static void h_upload(req_ctx *c, resp *r)
 	char err[1024];
 	jm_part part;
 	const char *ct = nng_http_req_get_header(c->req, "Content-Type");
-	if (jm_multipart_find(ct, c->body, c->blen, "jarfile", &part, err, sizeof err) != 0) {
-		set_error(r, 400, "%s", err);
+	int rc = jm_multipart_find(ct, c->body, c->blen, "jarfile", &part, err, sizeof err);
+	if (rc != FLINC_OK) {
+		set_failure(r, c, rc, err, NULL);
 		return;
 	}
 	if (part.len == 0) {
@@ -289,8 +325,9 @@ static void h_upload(req_ctx *c, resp *r)
 		return;
 	}
 	char *id = NULL, *path = NULL;
-	if (jm_blob_store(j, part.filename, part.data, part.len, &id, &path, err, sizeof err) != 0) {
-		set_error(r, 500, "%s", err);
+	rc = jm_blob_store(j, part.filename, part.data, part.len, &id, &path, err, sizeof err);
+	if (rc != FLINC_OK) {
+		set_failure(r, c, rc, err, NULL);
 		free(part.filename);
 		return;
 	}
@@ -303,8 +340,8 @@ static void h_upload(req_ctx *c, resp *r)
 		/* Name the upload, not our blob path. */
 		size_t plen = strlen(path);
 		const char *rest = strncmp(lerr, path, plen) == 0 ? lerr + plen : NULL;
-		if (rest) set_error(r, 400, "%.200s%s", shown, rest);
-		else set_error(r, 400, "%s", lerr);
+		if (rest) set_error(r, http_status(FLINC_EPLUGIN), "%.200s%s", shown, rest);
+		else set_error(r, http_status(FLINC_EPLUGIN), "%s", lerr);
 		fl_log(FL_LOG_WARN, JM_COMPONENT, "upload of %.200s refused: %s", shown, rest ? rest + 2 : lerr);
 	} else {
 		const flinc_plugin *e = fl_plugin_entry(pl);
@@ -409,12 +446,11 @@ static void h_savepoint(req_ctx *c, resp *r, const char *jid, bool stop)
 	}
 	bool cancel = !stop && cj && json_is_true(cj);
 	char reqid[JM_JID_LEN + 1], err[768];
-	int status = jm_savepoint_trigger(c->j, jid, td && json_is_string(td) ? json_string_value(td) : NULL,
-					  stop || cancel, reqid, err, sizeof err);
+	int rc = jm_savepoint_trigger(c->j, jid, td && json_is_string(td) ? json_string_value(td) : NULL,
+				      stop || cancel, reqid, err, sizeof err);
 	json_decref(body);
-	if (status == 202) set_json(r, 202, json_pack("{s:s}", "request-id", reqid));
-	else if (status == 404) not_found(r, c, "no job with this id");
-	else set_error(r, (uint16_t)status, "%s", err);
+	if (rc == FLINC_OK) set_json(r, 202, json_pack("{s:s}", "request-id", reqid));
+	else set_failure(r, c, rc, err, "no job with this id");
 }
 
 /* POST /savepoint-disposal {"savepoint-path"}: 202 {"request-id"}. */
@@ -429,9 +465,10 @@ static void h_dispose(req_ctx *c, resp *r)
 		return;
 	}
 	char reqid[JM_JID_LEN + 1], err[256];
-	jm_savepoint_dispose(c->j, json_string_value(p), reqid, err, sizeof err);
+	int rc = jm_savepoint_dispose(c->j, json_string_value(p), reqid, err, sizeof err);
 	json_decref(body);
-	set_json(r, 202, json_pack("{s:s}", "request-id", reqid));
+	if (rc == FLINC_OK) set_json(r, 202, json_pack("{s:s}", "request-id", reqid));
+	else set_failure(r, c, rc, err, NULL);
 }
 
 
@@ -560,10 +597,9 @@ static void h_run(req_ctx *c, resp *r, const char *jar_id)
 	s.parallelism = parallelism;
 	s.job_conf = jconf;
 	char jid[JM_JID_LEN + 1];
-	int status = jm_job_submit(j, &s, jid, err, sizeof err);
-	if (status == 200) set_json(r, 200, json_pack("{s:s}", "jobid", jid));
-	else if (status == 404) not_found(r, c, "no such jar");
-	else set_error(r, (uint16_t)status, "%s", err);
+	int rc = jm_job_submit(j, &s, jid, err, sizeof err);
+	if (rc == FLINC_OK) set_json(r, 200, json_pack("{s:s}", "jobid", jid));
+	else set_failure(r, c, rc, err, "no such jar");
 done:
 	for (int i = 0; i < nargs; i++) free(args[i]);
 	free(args);
@@ -573,27 +609,10 @@ done:
 
 static void h_jar_delete(req_ctx *c, resp *r, const char *jar_id)
 {
-	jm *j = c->j;
-	char *p = jm_blob_path(j, jar_id);
-	if (!p) {
-		not_found(r, c, "no such jar");
-		return;
-	}
-	free(p);
-	pthread_mutex_lock(&j->mu);
-	const char *user = NULL;
-	for (size_t i = 0; i < j->njobs && !user; i++)
-		if (!jm_job_state_terminal(j->jobs[i]->state) && !strcmp(j->jobs[i]->jar_id, jar_id))
-			user = j->jobs[i]->jid;
-	if (user) {
-		set_error(r, 409, "jar %s is used by job %s, which has not ended", jar_id, user);
-		pthread_mutex_unlock(&j->mu);
-		return;
-	}
-	int rc = jm_blob_remove(j, jar_id);
-	pthread_mutex_unlock(&j->mu);
-	if (rc != 0) set_error(r, 500, "cannot remove jar %s", jar_id);
-	else set_json(r, 200, json_object());
+	char err[512];
+	int rc = jm_jar_delete(c->j, jar_id, err, sizeof err);
+	if (rc == FLINC_OK) set_json(r, 200, json_object());
+	else set_failure(r, c, rc, err, "no such jar");
 }
 
 static bool authorized(const req_ctx *c)
@@ -829,14 +848,14 @@ int jm_rest_start(jm *j, char *err, size_t errcap)
 		snprintf(err, errcap, "rest.bind-address '%s' is not a valid address: %s", j->o.rest_address,
 			 nng_strerror(rc));
 		free(url);
-		return -1;
+		return FLINC_ECONFIG;
 	}
 	rc = nng_http_server_hold(&j->http, u);
 	nng_url_free(u);
 	if (rc) {
 		snprintf(err, errcap, "cannot create the REST server on %s: %s", url, nng_strerror(rc));
 		free(url);
-		return -1;
+		return FLINC_EIO;
 	}
 	size_t upload_max = (size_t)j->o.upload_max + (1u << 20); /* the file plus multipart framing */
 	if ((rc = add_handler(j, "/jars/upload", false, upload_max)) || (rc = add_handler(j, "/", true, SMALL_BODY_MAX))) {
@@ -858,12 +877,12 @@ int jm_rest_start(jm *j, char *err, size_t errcap)
 	}
 	fl_log(FL_LOG_INFO, JM_COMPONENT, "REST API at %s", url);
 	free(url);
-	return 0;
+	return FLINC_OK;
 fail:
 	nng_http_server_release(j->http);
 	j->http = NULL;
 	free(url);
-	return -1;
+	return FLINC_EIO;
 }
 
 void jm_rest_stop(jm *j)

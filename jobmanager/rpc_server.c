@@ -366,7 +366,7 @@ static void handle_blob(jm *j, const Flinc__BlobRequest *br)
 	bd.blob_id = br->blob_id ? br->blob_id : (char *)"";
 	uint8_t *data = NULL;
 	size_t len = 0;
-	if (jm_blob_read(j, bd.blob_id, j->o.upload_max, &data, &len) == 0) {
+	if (jm_blob_read(j, bd.blob_id, j->o.upload_max, &data, &len) == FLINC_OK) {
 		bd.found = true;
 		bd.data.data = data;
 		bd.data.len = len;
@@ -497,7 +497,7 @@ int jm_rpc_start(jm *j, char *err, size_t errcap)
 	int rc = nng_rep0_open(&j->rep);
 	if (rc) {
 		snprintf(err, errcap, "cannot open the RPC socket: %s", nng_strerror(rc));
-		return -1;
+		return FLINC_EIO;
 	}
 	nng_socket_set_size(j->rep, NNG_OPT_RECVMAXSZ, RPC_RECV_MAX);
 	char *url = fl_asprintf("tcp://%s:%d", j->o.rpc_address, j->o.rpc_port);
@@ -511,7 +511,7 @@ int jm_rpc_start(jm *j, char *err, size_t errcap)
 				 nng_strerror(rc));
 		free(url);
 		nng_close(j->rep);
-		return -1;
+		return FLINC_EIO;
 	}
 	fl_log(FL_LOG_INFO, JM_COMPONENT, "RPC listening on %s", url);
 	free(url);
@@ -519,9 +519,9 @@ int jm_rpc_start(jm *j, char *err, size_t errcap)
 	if (pthread_create(&j->rpc_thread, NULL, rpc_thread, j) != 0 ||
 	    pthread_create(&j->monitor_thread, NULL, monitor_thread, j) != 0) {
 		snprintf(err, errcap, "cannot start threads");
-		return -1;
+		return FLINC_EIO;
 	}
-	return 0;
+	return FLINC_OK;
 }
 
 void jm_rpc_stop(jm *j)

@@ -671,10 +671,10 @@ int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t er
 	char *path = jm_blob_path(j, s->jar_id);
 	if (!path) {
 		snprintf(err, errcap, "Not found: jar '%s' (no such upload)", s->jar_id);
-		return 404;
+		return FLINC_ENOENT;
 	}
 	const char *display = jm_blob_display_name(s->jar_id);
-	int status = 400;
+	int rc = FLINC_ECONFIG;
 	fl_plugin *pl = NULL;
 	flinc_env *e = NULL;
 	fl_plan *plan = NULL;
@@ -723,6 +723,7 @@ int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t er
 	if (p > maxp) {
 		snprintf(err, errcap, "parallelism %lld is above pipeline.max-parallelism %lld", (long long)p,
 			 (long long)maxp);
+		rc = FLINC_ERANGE;
 		goto fail;
 	}
 
@@ -730,6 +731,7 @@ int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t er
 	if (fl_plugin_open(path, &pl, lerr, sizeof lerr) != FLINC_OK) {
 		rename_in_msg(lerr, sizeof lerr, path, display);
 		snprintf(err, errcap, "%s", lerr);
+		rc = FLINC_EPLUGIN;
 		goto fail;
 	}
 	const flinc_plugin *entry = fl_plugin_entry(pl);
@@ -742,11 +744,13 @@ int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t er
 	if (fl_env_build(e, entry->build, argc, argv, &msg) != FLINC_OK) {
 		snprintf(err, errcap, "invalid job %s: %s%s%s", display, msg ? msg : "build failed",
 			 entry->usage ? "; usage: " : "", entry->usage ? entry->usage : "");
+		rc = FLINC_EGRAPH;
 		goto fail;
 	}
 	plan = fl_plan_create(e);
 	if (!plan || plan->nv == 0) {
 		snprintf(err, errcap, "invalid job %s: the job graph has no vertices", display);
+		rc = FLINC_EGRAPH;
 		goto fail;
 	}
 
@@ -790,9 +794,9 @@ int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t er
 	} else {
 		jm_random_hex32(job->jid);
 	}
-	status = jm_cp_job_init(j, job, e, s, err, errcap);
-	if (status != 200) goto fail;
-	status = 400;
+	rc = jm_cp_job_init(j, job, e, s, err, errcap);
+	if (rc != FLINC_OK) goto fail;
+	rc = FLINC_ERANGE; /* the slot checks below */
 	fl_env_destroy(e);
 	e = NULL;
 	fl_plugin_close(pl);
@@ -823,7 +827,7 @@ int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t er
 	if (jm_job_find_locked(j, job->jid)) { /* 128 random bits: never, but not silently */
 		pthread_mutex_unlock(&j->mu);
 		snprintf(err, errcap, "job id %s is taken; submit again", job->jid);
-		status = 500;
+		rc = FLINC_EEXIST;
 		goto fail;
 	}
 	/* The plan with its job id. */
@@ -861,7 +865,7 @@ int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t er
 	if (!s->recover_jid) jm_ha_store_job(j, jid_out, s);
 	free(argv);
 	free(path);
-	return 200;
+	return FLINC_OK;
 fail:
 	jm_job_free(job);
 	fl_plan_destroy(plan);
@@ -870,20 +874,20 @@ fail:
 	fl_conf_destroy(conf);
 	free(argv);
 	free(path);
-	return status;
+	return rc;
 }
 
 int jm_job_cancel(jm *j, const char *jid, char *err, size_t errcap)
 {
 	pthread_mutex_lock(&j->mu);
 	jm_job *job = jm_job_find_locked(j, jid);
-	int status = 202;
+	int rc = FLINC_OK;
 	if (!job) {
 		snprintf(err, errcap, "Not found: /jobs/%s (no job with this id)", jid);
-		status = 404;
+		rc = FLINC_ENOENT;
 	} else if (jm_job_state_terminal(job->state)) {
 		snprintf(err, errcap, "Job %s (%s) is already %s", job->name, job->jid, jm_job_state_name(job->state));
-		status = 409;
+		rc = FLINC_ESTATE;
 	} else if (job->state == JM_JOB_CANCELLING || job->state == JM_JOB_FAILING) {
 		/* already ending */
 	} else if (!job->placed) {
@@ -902,5 +906,35 @@ int jm_job_cancel(jm *j, const char *jid, char *err, size_t errcap)
 		jm_sched_try_locked(j);
 	}
 	pthread_mutex_unlock(&j->mu);
-	return status;
+	return rc;
+}
+
+/* Remove an uploaded plugin unless a job that has not ended runs it: the
+ * task managers of a restarting job fetch it again. Takes jm.mu (the
+ * unlink runs under it, so no submission of the jar can slip in between).
+ * FLINC_OK; FLINC_ENOENT (no such jar), FLINC_ESTATE (in use) or
+ * FLINC_EIO, with the reason in err. */
+int jm_jar_delete(jm *j, const char *jar_id, char *err, size_t errcap)
+{
+	char *p = jm_blob_path(j, jar_id);
+	if (!p) {
+		snprintf(err, errcap, "Not found: jar '%s' (no such upload)", jar_id);
+		return FLINC_ENOENT;
+	}
+	free(p);
+	pthread_mutex_lock(&j->mu);
+	const char *user = NULL;
+	for (size_t i = 0; i < j->njobs && !user; i++)
+		if (!jm_job_state_terminal(j->jobs[i]->state) && !strcmp(j->jobs[i]->jar_id, jar_id))
+			user = j->jobs[i]->jid;
+	int rc = FLINC_OK;
+	if (user) {
+		snprintf(err, errcap, "jar %s is used by job %s, which has not ended", jar_id, user);
+		rc = FLINC_ESTATE;
+	} else if (jm_blob_remove(j, jar_id) != FLINC_OK) {
+		snprintf(err, errcap, "cannot remove jar %s", jar_id);
+		rc = FLINC_EIO;
+	}
+	pthread_mutex_unlock(&j->mu);
+	return rc;
 }
