@@ -2,12 +2,16 @@
  * jm.h - the job manager's model and the doors between its modules.
  *
  *   main.c          options, configuration, signals, start and shutdown
- *   rpc_server.c    the REP socket task managers talk to, the task manager
- *                   registry, control connections (one REQ socket and one
- *                   worker thread per task manager), heartbeat timeouts
+ *   rpc_server.c    the REP socket task managers talk to: RPC dispatch
+ *   registry.c      the task manager registry, control connections (one
+ *                   REQ socket and one worker thread per task manager),
+ *                   heartbeat timeouts, the monitor thread
  *   scheduler.c     job submission, slots and placement, the job and
  *                   subtask state machines, cancel and failure
- *   rest.c          the HTTP server (nng) and the REST routes
+ *   checkpoints.c   checkpoint coordinators, restarts, savepoints
+ *   ha.c            the job store for job manager restarts
+ *   rest.c          the HTTP server (nng), the REST route table and the
+ *                   mapping of error codes to HTTP statuses
  *   views.c         the JSON (and Prometheus) documents REST serves
  *   blob.c          the blob store: uploaded plugins on local disk
  *   multipart.c     multipart/form-data parsing for uploads
@@ -44,6 +48,7 @@
 
 #define JM_COMPONENT "jobmanager"
 #define JM_JID_LEN 32 /* job ids: 32 lowercase hex digits, like Flink's */
+#define JM_RPC_RECV_MAX (64u << 20) /* control messages; a heartbeat of many subtasks is the largest */
 
 /* ---- states (Flink's names) ------------------------------------------- */
 
@@ -319,16 +324,41 @@ int jm_multipart_find(const char *content_type, const uint8_t *body, size_t len,
 /* ---- rpc_server.c ---------------------------------------------------------- */
 
 /* Listen on jobmanager.rpc.address:port and start the RPC and monitor
- * threads. FLINC_OK, or FLINC_EIO with the reason in err. */
+ * threads. FLINC_OK, or FLINC_EIO with the reason in err. Main thread. */
 int jm_rpc_start(jm *j, char *err, size_t errcap);
-/* Stop the threads, close every socket, join every worker. */
+/* Stop the threads, close every socket, join every worker. Main thread,
+ * after jm_rest_stop. */
 void jm_rpc_stop(jm *j);
+
+/* ---- registry.c: task managers and the monitor ----------------------------- */
+
+/* Register a task manager (fields checked by the caller: id and control
+ * address printable, slots 1..65536): a new one under the same id
+ * replaces the old, which is lost. Its control socket is dialed and its
+ * worker started; it counts once connected. FLINC_OK, or FLINC_EIO with
+ * the reason in err. RPC thread; takes jm.mu. */
+int jm_tm_register(jm *j, const Flinc__RegisterTaskManager *r, char *err, size_t errcap);
+/* A heartbeat: refresh the task manager and take its subtasks' metrics.
+ * False when the task manager is unknown (it must register again). Takes
+ * jm.mu. */
+bool jm_tm_heartbeat(jm *j, const Flinc__Heartbeat *hb);
 /* The registered task manager with this id (connected or not), or NULL. */
 jm_tm *jm_tm_find_locked(jm *j, const char *id);
-/* Queue a call for a task manager's worker; takes cmd. */
+/* Queue a call for a task manager's worker; takes cmd (freed at once if
+ * the worker is stopping). */
 void jm_tm_enqueue_locked(jm *j, jm_tm *tm, jm_cmd *cmd);
-/* Slots of connected task managers: offered and free. */
+/* Slots of connected task managers: offered and free. Any pointer may be
+ * NULL. */
 void jm_slots_locked(const jm *j, int *total, int *free_slots, int *ntms);
+/* Start the monitor thread (heartbeat timeouts, jm_sched_tick_locked,
+ * reaping). FLINC_OK or FLINC_EIO. */
+int jm_registry_start(jm *j);
+/* Set jm.stopping (pipe events are ignored from here on, so shutdown
+ * loses no task manager and fails no job) and join the monitor. */
+void jm_registry_stop(jm *j);
+/* After jm_registry_stop and the RPC thread: stop every worker, close
+ * every control socket, free every task manager. Without jm.mu. */
+void jm_registry_fini(jm *j);
 
 /* ---- scheduler.c -------------------------------------------------------- */
 
