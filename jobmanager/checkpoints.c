@@ -161,6 +161,78 @@ static int restart_conf(jm_job *job, const fl_conf *conf, bool checkpointing, ch
 	return FLINC_OK;
 }
 
+/* The savepoint the job starts from (s->savepoint), opened and checked
+ * against the job's graph: FLINC_OK with *r (NULL: none; the caller closes
+ * it) and job->restore_path set, or with the reason in err FLINC_ECONFIG
+ * (the job does not checkpoint) or FLINC_EINVAL (unreadable, or it does
+ * not fit the graph). Reads the disk. */
+static int open_savepoint(jm_job *job, const flinc_env *e, const jm_submit *s, bool checkpointing, fl_restore **r,
+			  char *err, size_t errcap)
+{
+	char e2[1024];
+	*r = NULL;
+	if (!s->savepoint || !*s->savepoint) return FLINC_OK;
+	if (!checkpointing) {
+		snprintf(err, errcap, "cannot restore from %s: the job needs state.checkpoints.dir", s->savepoint);
+		return FLINC_ECONFIG;
+	}
+	if (fl_restore_open(s->savepoint, FL_CHK_CHECK_FULL, r, e2, sizeof e2) ||
+	    fl_restore_check(*r, e, s->allow_non_restored, e2, sizeof e2)) {
+		snprintf(err, errcap, "cannot restore from %s: %s", s->savepoint, e2);
+		fl_restore_close(*r);
+		*r = NULL;
+		return FLINC_EINVAL;
+	}
+	job->restore_path = fl_strdup(s->savepoint);
+	return FLINC_OK;
+}
+
+/* The id of the job's first checkpoint: after the savepoint's (r, may be
+ * NULL), and after every id its folder (job->jobdir) saw, completed or
+ * not: a recovered job's pending sink files of those ids must never be
+ * mistaken for a new checkpoint's. */
+static int64_t first_checkpoint_id(const jm_job *job, const fl_restore *r)
+{
+	int64_t next_id = r ? fl_restore_id(r) + 1 : 1;
+	int64_t *ids = NULL;
+	size_t nids = 0;
+	char e2[1024];
+	if (fl_chk_list(job->jobdir, &ids, &nids, e2, sizeof e2) == 0 && nids && ids[nids - 1] >= next_id)
+		next_id = ids[nids - 1] + 1;
+	free(ids);
+	return next_id;
+}
+
+/* The job's coordinator, its callbacks bound to the job by id (jm_cp_ud,
+ * owned by the job). FLINC_OK, or FLINC_ECONFIG with the reason in err. */
+static int coord_create(jm *j, jm_job *job, const flinc_env *e, const fl_cp_conf *cc, int64_t next_id, char *err,
+			size_t errcap)
+{
+	job->cpud = fl_calloc(1, sizeof *job->cpud);
+	job->cpud->j = j;
+	memcpy(job->cpud->jid, job->jid, sizeof job->cpud->jid);
+	const char **uids = fl_calloc(e->nnodes ? e->nnodes : 1, sizeof(char *));
+	for (size_t k = 0; k < e->nnodes; k++) uids[k] = e->nodes[k]->uid;
+	const char *be = fl_conf_get(job->conf, "state.backend");
+	fl_coord_params cp = {.job_id = job->jid, .jobdir = job->jobdir, .interval_ms = cc->interval_ms,
+			      .timeout_ms = cc->timeout_ms, .min_pause_ms = cc->min_pause_ms,
+			      .tolerable_failures = cc->tolerable, .retain = cc->retain, .next_id = next_id,
+			      .max_parallelism = e->max_parallelism, .backend = be ? be : "hashmap",
+			      .operators = uids, .n_operators = e->nnodes};
+	fl_coord_ops ops = {.trigger = cb_trigger, .complete = cb_complete, .too_many_failures = cb_too_many,
+			    .ud = job->cpud};
+	char e2[1024];
+	int rc = fl_coord_create(&cp, &ops, &job->coord, e2, sizeof e2);
+	free(uids);
+	if (rc) {
+		snprintf(err, errcap, "checkpoints: %s", e2);
+		return FLINC_ECONFIG;
+	}
+	return FLINC_OK;
+}
+
+/* jm.h. Settings first (a bad one is named before any disk work), then
+ * the savepoint, then the coordinator, which learns what it restores. */
 int jm_cp_job_init(jm *j, jm_job *job, const flinc_env *e, const jm_submit *s, char *err, size_t errcap)
 {
 	fl_cp_conf cc;
@@ -171,55 +243,15 @@ int jm_cp_job_init(jm *j, jm_job *job, const flinc_env *e, const jm_submit *s, c
 	}
 	int rc = restart_conf(job, job->conf, cc.dir != NULL, err, errcap);
 	if (rc != FLINC_OK) return rc;
-	int64_t next_id = 1;
 	fl_restore *r = NULL;
-	if (s->savepoint && *s->savepoint) {
-		if (!cc.dir) {
-			snprintf(err, errcap, "cannot restore from %s: the job needs state.checkpoints.dir", s->savepoint);
-			return FLINC_ECONFIG;
-		}
-		if (fl_restore_open(s->savepoint, FL_CHK_CHECK_FULL, &r, e2, sizeof e2) ||
-		    fl_restore_check(r, e, s->allow_non_restored, e2, sizeof e2)) {
-			snprintf(err, errcap, "cannot restore from %s: %s", s->savepoint, e2);
-			fl_restore_close(r);
-			return FLINC_EINVAL;
-		}
-		next_id = fl_restore_id(r) + 1;
-		job->restore_path = fl_strdup(s->savepoint);
-	}
-	if (!cc.dir) return FLINC_OK;
+	rc = open_savepoint(job, e, s, cc.dir != NULL, &r, err, errcap);
+	if (rc != FLINC_OK || !cc.dir) return rc; /* without a folder there is no savepoint either */
 	job->jobdir = fl_asprintf("%s/%s", cc.dir, job->jid);
-	/* A recovered job continues after every id its folder saw, completed
-	 * or not: pending sink files of those ids must never be mistaken for
-	 * a new checkpoint's. */
-	int64_t *ids = NULL;
-	size_t nids = 0;
-	if (fl_chk_list(job->jobdir, &ids, &nids, e2, sizeof e2) == 0 && nids && ids[nids - 1] >= next_id)
-		next_id = ids[nids - 1] + 1;
-	free(ids);
-	job->cpud = fl_calloc(1, sizeof *job->cpud);
-	job->cpud->j = j;
-	memcpy(job->cpud->jid, job->jid, sizeof job->cpud->jid);
-	const char **uids = fl_calloc(e->nnodes ? e->nnodes : 1, sizeof(char *));
-	for (size_t k = 0; k < e->nnodes; k++) uids[k] = e->nodes[k]->uid;
-	const char *be = fl_conf_get(job->conf, "state.backend");
-	fl_coord_params cp = {.job_id = job->jid, .jobdir = job->jobdir, .interval_ms = cc.interval_ms,
-			      .timeout_ms = cc.timeout_ms, .min_pause_ms = cc.min_pause_ms,
-			      .tolerable_failures = cc.tolerable, .retain = cc.retain, .next_id = next_id,
-			      .max_parallelism = e->max_parallelism, .backend = be ? be : "hashmap",
-			      .operators = uids, .n_operators = e->nnodes};
-	fl_coord_ops ops = {.trigger = cb_trigger, .complete = cb_complete, .too_many_failures = cb_too_many,
-			    .ud = job->cpud};
-	rc = fl_coord_create(&cp, &ops, &job->coord, e2, sizeof e2);
-	free(uids);
-	if (rc) {
-		snprintf(err, errcap, "checkpoints: %s", e2);
-		fl_restore_close(r);
-		return FLINC_ECONFIG;
-	}
-	if (r) fl_coord_restored(job->coord, fl_restore_id(r), s->savepoint, fl_restore_meta(r)->is_savepoint);
+	rc = coord_create(j, job, e, &cc, first_checkpoint_id(job, r), err, errcap);
+	if (rc == FLINC_OK && r)
+		fl_coord_restored(job->coord, fl_restore_id(r), s->savepoint, fl_restore_meta(r)->is_savepoint);
 	fl_restore_close(r);
-	return FLINC_OK;
+	return rc;
 }
 
 void jm_cp_job_free(jm_job *job)
