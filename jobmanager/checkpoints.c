@@ -477,6 +477,8 @@ static void savepoint_done(void *ud, bool ok, const char *msg)
 	free(u);
 }
 
+/* jm.h. The coordinator takes the savepoint on its own thread;
+ * savepoint_done records the outcome in the operation polled by REST. */
 int jm_savepoint_trigger(jm *j, const char *jid, const char *target, bool stop, char *reqid, char *err,
 			 size_t errcap)
 {
@@ -515,6 +517,8 @@ int jm_savepoint_trigger(jm *j, const char *jid, const char *target, bool stop, 
 	return rc;
 }
 
+/* jm.h. Never fails itself: a disposal that fails is a failed
+ * operation, as Flink reports it. */
 int jm_savepoint_dispose(jm *j, const char *path, char *reqid, char *err, size_t errcap)
 {
 	(void)err, (void)errcap;

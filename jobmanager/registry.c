@@ -64,6 +64,7 @@ static void tm_free(jm_tm *tm)
 	free(tm);
 }
 
+/* jm.h: the registered task manager with this id, or NULL. */
 jm_tm *jm_tm_find_locked(jm *j, const char *id)
 {
 	for (size_t i = 0; i < j->ntms; i++)
@@ -79,6 +80,8 @@ static jm_tm *tm_by_socket_locked(jm *j, nng_socket s)
 	return NULL;
 }
 
+/* jm.h: slots offered and free, over connected task managers only (a
+ * task manager dialed but not connected offers nothing yet). */
 void jm_slots_locked(const jm *j, int *total, int *free_slots, int *ntms)
 {
 	int t = 0, f = 0, n = 0;
@@ -94,6 +97,7 @@ void jm_slots_locked(const jm *j, int *total, int *free_slots, int *ntms)
 	if (ntms) *ntms = n;
 }
 
+/* jm.h: append cmd (taken) to tm's queue and wake its worker. */
 void jm_tm_enqueue_locked(jm *j, jm_tm *tm, jm_cmd *cmd)
 {
 	(void)j;
@@ -328,6 +332,8 @@ static void worker_start(jm *j, jm_tm *tm)
 	pthread_mutex_unlock(&j->mu);
 }
 
+/* jm.h: socket, registry, dial, worker, in that order; a failed dial
+ * undoes the registry entry. */
 int jm_tm_register(jm *j, const Flinc__RegisterTaskManager *r, char *err, size_t errcap)
 {
 	nng_socket s;
@@ -347,6 +353,8 @@ int jm_tm_register(jm *j, const Flinc__RegisterTaskManager *r, char *err, size_t
 	return FLINC_OK;
 }
 
+/* jm.h: a lost task manager is unknown even while its struct waits in
+ * the graveyard. */
 bool jm_tm_heartbeat(jm *j, const Flinc__Heartbeat *hb)
 {
 	bool known = false;
@@ -466,11 +474,13 @@ static void *monitor_thread(void *arg)
 	return NULL;
 }
 
+/* jm.h: the monitor thread. */
 int jm_registry_start(jm *j)
 {
 	return pthread_create(&j->monitor_thread, NULL, monitor_thread, j) == 0 ? FLINC_OK : FLINC_EIO;
 }
 
+/* jm.h: stopping set and the monitor joined. Main thread. */
 void jm_registry_stop(jm *j)
 {
 	pthread_mutex_lock(&j->mu);
@@ -503,6 +513,7 @@ static jm_tm **take_all_locked(jm *j, bool **close_it, size_t *n)
 	return all;
 }
 
+/* jm.h: every worker stopped and joined, every task manager freed. */
 void jm_registry_fini(jm *j)
 {
 	bool *close_it;

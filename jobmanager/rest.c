@@ -440,36 +440,41 @@ static void job_view(req_ctx *c, resp *r, const route_args *a, job_view_fn view)
 	else set_json(r, 200, doc);
 }
 
-/* The job views, in job_view's shape. */
+/* The job views, in job_view's shape: GET /jobs/:jid. */
 static json_t *view_job(jm *j, jm_job *job, jm_vertex *v)
 {
 	(void)v;
 	return jm_view_job_locked(j, job);
 }
 
+/* GET /jobs/:jid/exceptions: the root cause and the history. */
 static json_t *view_exceptions(jm *j, jm_job *job, jm_vertex *v)
 {
 	(void)v;
 	return jm_view_exceptions_locked(j, job);
 }
 
+/* GET /jobs/:jid/plan: {"plan": ...}; NULL (a 500) if the plan is lost. */
 static json_t *view_plan(jm *j, jm_job *job, jm_vertex *v)
 {
 	(void)j, (void)v;
 	return job->plan_json ? json_pack("{s:o}", "plan", json_loads(job->plan_json, 0, NULL)) : NULL;
 }
 
+/* GET /jobs/:jid/checkpoints: counts, latest, history. */
 static json_t *view_checkpoints(jm *j, jm_job *job, jm_vertex *v)
 {
 	(void)v;
 	return jm_view_checkpoints_locked(j, job);
 }
 
+/* GET /jobs/:jid/vertices/:vid: the vertex and its subtasks. */
 static json_t *view_vertex(jm *j, jm_job *job, jm_vertex *v)
 {
 	return jm_view_vertex_locked(j, job, v);
 }
 
+/* GET /jobs/:jid/vertices/:vid/backpressure: levels per subtask. */
 static json_t *view_backpressure(jm *j, jm_job *job, jm_vertex *v)
 {
 	return jm_view_backpressure_locked(j, job, v);
@@ -1119,6 +1124,8 @@ static int add_handler(jm *j, const char *path, bool tree, size_t maxbody)
 	return 0;
 }
 
+/* jm.h. Two handlers (uploads with their own body limit, and the rest),
+ * and nng's own 400 page as JSON. */
 int jm_rest_start(jm *j, char *err, size_t errcap)
 {
 	bool v6 = strchr(j->o.rest_address, ':') != NULL;

@@ -151,6 +151,7 @@ static void *rpc_thread(void *arg)
 	return NULL;
 }
 
+/* jm.h: listen, then the RPC thread and the registry's monitor. */
 int jm_rpc_start(jm *j, char *err, size_t errcap)
 {
 	int rc = nng_rep0_open(&j->rep);
@@ -182,6 +183,7 @@ int jm_rpc_start(jm *j, char *err, size_t errcap)
 	return FLINC_OK;
 }
 
+/* jm.h: the monitor, the RPC thread, then the task managers. */
 void jm_rpc_stop(jm *j)
 {
 	if (!j->rpc_running) return;

@@ -993,6 +993,8 @@ done:
 	return rc;
 }
 
+/* jm.h. A job not yet placed ends CANCELED at once; a placed one is
+ * CANCELLING until its subtasks confirm (or the cancel deadline passes). */
 int jm_job_cancel(jm *j, const char *jid, char *err, size_t errcap)
 {
 	pthread_mutex_lock(&j->mu);
