@@ -721,8 +721,9 @@ static int read_slot_wait(const fl_conf *conf, bool dflt, bool *wait, char *err,
 	return FLINC_OK;
 }
 
-/* The scheduling settings of the job from sub->conf, checked in the order
- * a user fixes them. FLINC_OK, FLINC_ECONFIG or FLINC_ERANGE with err. */
+/* The scheduling settings of the job from sub->conf, in a fixed order so
+ * the first problem is the one named. FLINC_OK, FLINC_ECONFIG or
+ * FLINC_ERANGE with err. */
 static int read_settings(const jm *j, submission *sub, char *err, size_t errcap)
 {
 	bool ok = true;
