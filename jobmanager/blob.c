@@ -86,6 +86,7 @@ char *jm_blob_path(const jm *j, const char *id)
 	return p;
 }
 
+/* mkdir -p. FLINC_OK, or FLINC_EIO with errno set. */
 static int mkdirs(const char *path)
 {
 	char *p = fl_strdup(path);
@@ -94,11 +95,11 @@ static int mkdirs(const char *path)
 		*s = 0;
 		if (mkdir(p, 0755) != 0 && errno != EEXIST) {
 			free(p);
-			return -1;
+			return FLINC_EIO;
 		}
 		*s = '/';
 	}
-	int rc = (mkdir(p, 0755) != 0 && errno != EEXIST) ? -1 : 0;
+	int rc = (mkdir(p, 0755) != 0 && errno != EEXIST) ? FLINC_EIO : FLINC_OK;
 	free(p);
 	return rc;
 }
@@ -106,32 +107,32 @@ static int mkdirs(const char *path)
 int jm_blob_init(jm *j, char *err, size_t errcap)
 {
 	if (j->o.blob_dir && *j->o.blob_dir) {
-		if (mkdirs(j->o.blob_dir) != 0) {
+		if (mkdirs(j->o.blob_dir) != FLINC_OK) {
 			snprintf(err, errcap, "jobmanager.blob.dir %s: cannot create: %s", j->o.blob_dir, strerror(errno));
-			return -1;
+			return FLINC_EIO;
 		}
 		char *abs = realpath(j->o.blob_dir, NULL);
 		if (!abs) {
 			snprintf(err, errcap, "jobmanager.blob.dir %s: %s", j->o.blob_dir, strerror(errno));
-			return -1;
+			return FLINC_EIO;
 		}
 		if (access(abs, W_OK | X_OK) != 0) {
 			snprintf(err, errcap, "jobmanager.blob.dir %s: not writable: %s", abs, strerror(errno));
 			free(abs);
-			return -1;
+			return FLINC_EIO;
 		}
 		j->blob_dir = abs;
 		j->blob_dir_owned = false;
-		return 0;
+		return FLINC_OK;
 	}
 	char tmpl[] = "/tmp/flinc-jm-XXXXXX";
 	if (!mkdtemp(tmpl)) {
 		snprintf(err, errcap, "cannot create a blob folder under /tmp: %s", strerror(errno));
-		return -1;
+		return FLINC_EIO;
 	}
 	j->blob_dir = fl_strdup(tmpl);
 	j->blob_dir_owned = true;
-	return 0;
+	return FLINC_OK;
 }
 
 void jm_blob_fini(jm *j)
@@ -210,18 +211,18 @@ int jm_blob_store(jm *j, const char *filename, const void *data, size_t len, cha
 	}
 	*id_out = id;
 	*path_out = path;
-	return 0;
+	return FLINC_OK;
 fail:
 	free(id);
 	free(path);
-	return -1;
+	return FLINC_EIO;
 }
 
 int jm_blob_remove(jm *j, const char *id)
 {
 	char *p = jm_blob_path(j, id);
-	if (!p) return -1;
-	int rc = unlink(p);
+	if (!p) return FLINC_ENOENT;
+	int rc = unlink(p) == 0 ? FLINC_OK : FLINC_EIO;
 	free(p);
 	return rc;
 }
@@ -231,14 +232,18 @@ int jm_blob_read(const jm *j, const char *id, int64_t max, uint8_t **data, size_
 	*data = NULL;
 	*len = 0;
 	char *p = jm_blob_path(j, id);
-	if (!p) return -1;
+	if (!p) return FLINC_ENOENT;
 	int fd = open(p, O_RDONLY | O_CLOEXEC);
 	free(p);
-	if (fd < 0) return -1;
+	if (fd < 0) return FLINC_EIO;
 	struct stat st;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > max) {
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return -1;
+		return FLINC_EIO;
+	}
+	if (st.st_size > max) {
+		close(fd);
+		return FLINC_ERANGE;
 	}
 	size_t n = (size_t)st.st_size, got = 0;
 	uint8_t *buf = fl_malloc(n ? n : 1);
@@ -251,11 +256,11 @@ int jm_blob_read(const jm *j, const char *id, int64_t max, uint8_t **data, size_
 	close(fd);
 	if (got != n) {
 		free(buf);
-		return -1;
+		return FLINC_EIO;
 	}
 	*data = buf;
 	*len = n;
-	return 0;
+	return FLINC_OK;
 }
 
 typedef struct jar_ent {

@@ -116,6 +116,8 @@ static void cb_too_many(void *ud, int attempt, const char *why)
 
 /* ---- settings -------------------------------------------------------------- */
 
+/* Read the job's restart strategy into job->restart_*. FLINC_OK, or
+ * FLINC_ECONFIG with the key at fault in err. */
 static int restart_conf(jm_job *job, const fl_conf *conf, bool checkpointing, char *err, size_t errcap)
 {
 	const char *kind = fl_conf_get(conf, "restart-strategy.type");
@@ -132,7 +134,7 @@ static int restart_conf(jm_job *job, const fl_conf *conf, bool checkpointing, ch
 		job->restart_delay_ms = fl_conf_duration_ms(conf, "restart-strategy.fixed-delay.delay", 200, &ok);
 		if (!ok || job->restart_max < 0 || job->restart_delay_ms < 0) {
 			snprintf(err, errcap, "restart-strategy.fixed-delay.attempts / .delay: not a count / a duration");
-			return 400;
+			return FLINC_ECONFIG;
 		}
 	} else if (!strcasecmp(kind, "exponential-delay") || !strcasecmp(kind, "exponentialdelay")) {
 		job->restart_kind = JM_RESTART_EXPONENTIAL;
@@ -149,66 +151,98 @@ static int restart_conf(jm_job *job, const fl_conf *conf, bool checkpointing, ch
 			snprintf(err, errcap,
 				 "restart-strategy.exponential-delay.*: initial-backoff <= max-backoff durations, "
 				 "backoff-multiplier >= 1, attempts-before-reset-backoff >= 0");
-			return 400;
+			return FLINC_ECONFIG;
 		}
 	} else {
 		snprintf(err, errcap, "restart-strategy '%.100s' is not one of fixed-delay, exponential-delay, none", kind);
-		return 400;
+		return FLINC_ECONFIG;
 	}
-	return 200;
+	return FLINC_OK;
 }
 
+/* The savepoint the job starts from (s->savepoint), opened and checked
+ * against the job's graph: FLINC_OK with *r (NULL: none; the caller closes
+ * it) and job->restore_path set, or with the reason in err FLINC_ECONFIG
+ * (the job does not checkpoint) or FLINC_EINVAL (unreadable, or it does
+ * not fit the graph). Reads the disk. */
+static int open_savepoint(jm_job *job, const flinc_env *e, const jm_submit *s, bool checkpointing, fl_restore **r,
+			  char *err, size_t errcap)
+{
+	char e2[1024];
+	*r = NULL;
+	if (!s->savepoint || !*s->savepoint) return FLINC_OK;
+	if (!checkpointing) {
+		snprintf(err, errcap, "cannot restore from %s: the job needs state.checkpoints.dir", s->savepoint);
+		return FLINC_ECONFIG;
+	}
+	if (fl_restore_open(s->savepoint, FL_CHK_CHECK_FULL, r, e2, sizeof e2) ||
+	    fl_restore_check(*r, e, s->allow_non_restored, e2, sizeof e2)) {
+		snprintf(err, errcap, "cannot restore from %s: %s", s->savepoint, e2);
+		fl_restore_close(*r);
+		*r = NULL;
+		return FLINC_EINVAL;
+	}
+	job->restore_path = fl_strdup(s->savepoint);
+	return FLINC_OK;
+}
+
+/* The id of the job's first checkpoint: after the savepoint's (r, may be
+ * NULL), and after every id its folder (job->jobdir) saw, completed or
+ * not: a recovered job's pending sink files of those ids must never be
+ * mistaken for a new checkpoint's. */
+static int64_t first_checkpoint_id(const jm_job *job, const fl_restore *r)
+{
+	int64_t next_id = r ? fl_restore_id(r) + 1 : 1;
+	int64_t *ids = NULL;
+	size_t nids = 0;
+	char e2[1024];
+	if (fl_chk_list(job->jobdir, &ids, &nids, e2, sizeof e2) == 0 && nids && ids[nids - 1] >= next_id)
+		next_id = ids[nids - 1] + 1;
+	free(ids);
+	return next_id;
+}
+
+/* The job's coordinator, its callbacks bound to the job by id (jm_cp_ud,
+ * owned by the job). FLINC_OK, or FLINC_ECONFIG with the reason in err. */
+static int coord_create(jm *j, jm_job *job, const flinc_env *e, const fl_cp_conf *cc, int64_t next_id, char *err,
+			size_t errcap)
+{
+	job->cpud = fl_calloc(1, sizeof *job->cpud);
+	job->cpud->j = j;
+	memcpy(job->cpud->jid, job->jid, sizeof job->cpud->jid);
+	fl_coord_ops ops = {.trigger = cb_trigger, .complete = cb_complete, .too_many_failures = cb_too_many,
+			    .ud = job->cpud};
+	char e2[1024];
+	/* The job's configuration is its env's (jm_job_submit built e with it). */
+	int rc = fl_cp_coord_create(e, cc, job->jid, job->jobdir, next_id, &ops, &job->coord, e2, sizeof e2);
+	if (rc) {
+		snprintf(err, errcap, "checkpoints: %s", e2);
+		return FLINC_ECONFIG;
+	}
+	return FLINC_OK;
+}
+
+/* jm.h. Settings first (a bad one is named before any disk work), then
+ * the savepoint, then the coordinator, which learns what it restores. */
 int jm_cp_job_init(jm *j, jm_job *job, const flinc_env *e, const jm_submit *s, char *err, size_t errcap)
 {
 	fl_cp_conf cc;
 	char e2[1024];
 	if (fl_cp_conf_read(job->conf, &cc, e2, sizeof e2)) {
 		snprintf(err, errcap, "%s", e2);
-		return 400;
+		return FLINC_ECONFIG;
 	}
-	int status = restart_conf(job, job->conf, cc.dir != NULL, err, errcap);
-	if (status != 200) return status;
-	int64_t next_id = 1;
+	int rc = restart_conf(job, job->conf, cc.dir != NULL, err, errcap);
+	if (rc != FLINC_OK) return rc;
 	fl_restore *r = NULL;
-	if (s->savepoint && *s->savepoint) {
-		if (!cc.dir) {
-			snprintf(err, errcap, "cannot restore from %s: the job needs state.checkpoints.dir", s->savepoint);
-			return 400;
-		}
-		if (fl_restore_open(s->savepoint, FL_CHK_CHECK_FULL, &r, e2, sizeof e2) ||
-		    fl_restore_check(r, e, s->allow_non_restored, e2, sizeof e2)) {
-			snprintf(err, errcap, "cannot restore from %s: %s", s->savepoint, e2);
-			fl_restore_close(r);
-			return 400;
-		}
-		next_id = fl_restore_id(r) + 1;
-		job->restore_path = fl_strdup(s->savepoint);
-	}
-	if (!cc.dir) return 200;
+	rc = open_savepoint(job, e, s, cc.dir != NULL, &r, err, errcap);
+	if (rc != FLINC_OK || !cc.dir) return rc; /* without a folder there is no savepoint either */
 	job->jobdir = fl_asprintf("%s/%s", cc.dir, job->jid);
-	/* A recovered job continues after every id its folder saw, completed
-	 * or not: pending sink files of those ids must never be mistaken for
-	 * a new checkpoint's. */
-	int64_t *ids = NULL;
-	size_t nids = 0;
-	if (fl_chk_list(job->jobdir, &ids, &nids, e2, sizeof e2) == 0 && nids && ids[nids - 1] >= next_id)
-		next_id = ids[nids - 1] + 1;
-	free(ids);
-	job->cpud = fl_calloc(1, sizeof *job->cpud);
-	job->cpud->j = j;
-	memcpy(job->cpud->jid, job->jid, sizeof job->cpud->jid);
-	fl_coord_ops ops = {.trigger = cb_trigger, .complete = cb_complete, .too_many_failures = cb_too_many,
-			    .ud = job->cpud};
-	/* The job's configuration is its env's (jm_job_submit built e with it). */
-	int rc = fl_cp_coord_create(e, &cc, job->jid, job->jobdir, next_id, &ops, &job->coord, e2, sizeof e2);
-	if (rc) {
-		snprintf(err, errcap, "checkpoints: %s", e2);
-		fl_restore_close(r);
-		return 400;
-	}
-	if (r) fl_coord_restored(job->coord, fl_restore_id(r), s->savepoint, fl_restore_meta(r)->is_savepoint);
+	rc = coord_create(j, job, e, &cc, first_checkpoint_id(job, r), err, errcap);
+	if (rc == FLINC_OK && r)
+		fl_coord_restored(job->coord, fl_restore_id(r), s->savepoint, fl_restore_meta(r)->is_savepoint);
 	fl_restore_close(r);
-	return 200;
+	return rc;
 }
 
 void jm_cp_job_free(jm_job *job)
@@ -430,28 +464,30 @@ static void savepoint_done(void *ud, bool ok, const char *msg)
 	free(u);
 }
 
+/* jm.h. The coordinator takes the savepoint on its own thread;
+ * savepoint_done records the outcome in the operation polled by REST. */
 int jm_savepoint_trigger(jm *j, const char *jid, const char *target, bool stop, char *reqid, char *err,
 			 size_t errcap)
 {
 	pthread_mutex_lock(&j->mu);
 	jm_job *job = jm_job_find_locked(j, jid);
-	int status = 202;
+	int rc = FLINC_OK;
 	if (!job) {
 		snprintf(err, errcap, "Not found: /jobs/%s (no job with this id)", jid);
-		status = 404;
+		rc = FLINC_ENOENT;
 	} else if (!job->coord) {
 		snprintf(err, errcap, "Job %s does not checkpoint: savepoints need state.checkpoints.dir", jid);
-		status = 400;
+		rc = FLINC_ECONFIG;
 	} else if (job->state != JM_JOB_RUNNING) {
 		snprintf(err, errcap, "Job %s is %s: savepoints are taken of RUNNING jobs", jid,
 			 jm_job_state_name(job->state));
-		status = 409;
+		rc = FLINC_ESTATE;
 	} else {
 		if (!target || !*target) target = fl_conf_get(job->conf, "state.savepoints.dir");
 		if (!target || !*target) {
 			snprintf(err, errcap,
 				 "no savepoint folder: give one (target-directory) or set state.savepoints.dir");
-			status = 400;
+			rc = FLINC_ECONFIG;
 		} else {
 			jm_operation *o = op_new_locked(j, jid);
 			o->stop = stop;
@@ -465,9 +501,11 @@ int jm_savepoint_trigger(jm *j, const char *jid, const char *target, bool stop, 
 		}
 	}
 	pthread_mutex_unlock(&j->mu);
-	return status;
+	return rc;
 }
 
+/* jm.h. Never fails itself: a disposal that fails is a failed
+ * operation, as Flink reports it. */
 int jm_savepoint_dispose(jm *j, const char *path, char *reqid, char *err, size_t errcap)
 {
 	(void)err, (void)errcap;
@@ -481,7 +519,7 @@ int jm_savepoint_dispose(jm *j, const char *path, char *reqid, char *err, size_t
 	memcpy(reqid, o->id, JM_JID_LEN + 1);
 	pthread_mutex_unlock(&j->mu);
 	fl_log(rc ? FL_LOG_WARN : FL_LOG_INFO, JM_COMPONENT, "savepoint disposal of %s: %s", path, rc ? e2 : "done");
-	return 202;
+	return FLINC_OK;
 }
 
 json_t *jm_operation_view(jm *j, const char *jid, const char *reqid)

@@ -32,19 +32,21 @@
 #include "fl_checkpoint.h"
 #include "jm.h"
 
+/* Write path whole or not at all (a temporary file renamed into place).
+ * FLINC_OK, or FLINC_EIO with the file and errno's text in err. */
 static int write_atomic(const char *path, const char *data, size_t len, char *err, size_t errcap)
 {
 	char *tmp = fl_asprintf("%s.tmp", path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	int rc = 0;
+	int rc = FLINC_OK;
 	if (fd < 0 || write(fd, data, len) != (ssize_t)len || fsync(fd) != 0) {
 		snprintf(err, errcap, "%s: %s", tmp, strerror(errno));
-		rc = -1;
+		rc = FLINC_EIO;
 	}
 	if (fd >= 0) close(fd);
 	if (!rc && rename(tmp, path) != 0) {
 		snprintf(err, errcap, "%s: cannot rename into place: %s", path, strerror(errno));
-		rc = -1;
+		rc = FLINC_EIO;
 	}
 	if (rc) unlink(tmp);
 	free(tmp);
@@ -53,11 +55,11 @@ static int write_atomic(const char *path, const char *data, size_t len, char *er
 
 int jm_ha_init(jm *j, char *err, size_t errcap)
 {
-	if (!j->o.ha_dir) return 0;
+	if (!j->o.ha_dir) return FLINC_OK;
 	char *jobs = fl_asprintf("%s/jobs", j->o.ha_dir);
 	int rc = fl_mkdir_p(jobs, err, errcap);
 	free(jobs);
-	if (rc) return -1;
+	if (rc) return FLINC_EIO;
 	char *ep = fl_asprintf("%s/epoch", j->o.ha_dir);
 	FILE *f = fopen(ep, "r");
 	long epoch = 0;
@@ -155,13 +157,13 @@ static void recover_one(jm *j, const char *path)
 		free(jobdir);
 	}
 	char out[JM_JID_LEN + 1], err[1024];
-	int st = jm_job_submit(j, &s, out, err, sizeof err);
-	if (st == 200)
+	int rc = jm_job_submit(j, &s, out, err, sizeof err);
+	if (rc == FLINC_OK)
 		fl_log(FL_LOG_INFO, JM_COMPONENT, "job store: recovered job %s%s%s", jid,
 		       s.savepoint ? ", restoring from " : ", starting from the beginning", s.savepoint ? s.savepoint : "");
 	else
 		fl_log(FL_LOG_ERROR, JM_COMPONENT, "job store: cannot recover job %s: %s", jid, err);
-	if (st != 200) jm_ha_remove_job(j, jid);
+	if (rc != FLINC_OK) jm_ha_remove_job(j, jid);
 	fl_conf_destroy(s.job_conf);
 	free(s.args);
 	json_decref(doc);

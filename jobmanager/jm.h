@@ -2,12 +2,16 @@
  * jm.h - the job manager's model and the doors between its modules.
  *
  *   main.c          options, configuration, signals, start and shutdown
- *   rpc_server.c    the REP socket task managers talk to, the task manager
- *                   registry, control connections (one REQ socket and one
- *                   worker thread per task manager), heartbeat timeouts
+ *   rpc_server.c    the REP socket task managers talk to: RPC dispatch
+ *   registry.c      the task manager registry, control connections (one
+ *                   REQ socket and one worker thread per task manager),
+ *                   heartbeat timeouts, the monitor thread
  *   scheduler.c     job submission, slots and placement, the job and
  *                   subtask state machines, cancel and failure
- *   rest.c          the HTTP server (nng) and the REST routes
+ *   checkpoints.c   checkpoint coordinators, restarts, savepoints
+ *   ha.c            the job store for job manager restarts
+ *   rest.c          the HTTP server (nng), the REST route table and the
+ *                   mapping of error codes to HTTP statuses
  *   views.c         the JSON (and Prometheus) documents REST serves
  *   blob.c          the blob store: uploaded plugins on local disk
  *   multipart.c     multipart/form-data parsing for uploads
@@ -24,6 +28,10 @@
  * task manager (Deploy/Cancel calls to it), the monitor (heartbeat
  * timeouts, slot and cancel deadlines, reaping workers), nng's own threads
  * (HTTP handlers, pipe callbacks) and the main thread (waits for a signal).
+ *
+ * Errors: functions that can fail return FLINC_OK or a FLINC_E* code
+ * (flinc.h) and write a one-line reason into a caller's err buffer; none
+ * of them knows HTTP. rest.c alone maps codes to HTTP statuses.
  */
 #ifndef FL_JM_H
 #define FL_JM_H
@@ -40,6 +48,7 @@
 
 #define JM_COMPONENT "jobmanager"
 #define JM_JID_LEN 32 /* job ids: 32 lowercase hex digits, like Flink's */
+#define JM_RPC_RECV_MAX (64u << 20) /* control messages; a heartbeat of many subtasks is the largest */
 
 /* ---- states (Flink's names) ------------------------------------------- */
 
@@ -271,7 +280,8 @@ static inline int64_t jm_mono_ms(void) { return fl_mono_ns() / 1000000; }
 
 /* ---- blob.c: the blob store --------------------------------------------- */
 
-/* Create (or adopt the configured) blob folder. */
+/* Create (or adopt the configured) blob folder. FLINC_OK, or FLINC_EIO
+ * with the reason in err. Main thread, before the servers start. */
 int jm_blob_init(jm *j, char *err, size_t errcap);
 /* Remove the folder if jm_blob_init created it. */
 void jm_blob_fini(jm *j);
@@ -284,13 +294,15 @@ bool jm_blob_id_valid(const char *id);
 char *jm_blob_path(const jm *j, const char *id);
 /* The name the blob was uploaded as (after the "<hex>_" prefix). */
 const char *jm_blob_display_name(const char *id);
-/* Store bytes as a new blob named after filename (sanitized). On success
- * *id_out and *path_out are malloc'ed. */
+/* Store bytes as a new blob named after filename (sanitized). FLINC_OK
+ * with *id_out and *path_out malloc'ed (the caller frees), or FLINC_EIO
+ * with the reason in err. Any thread. */
 int jm_blob_store(jm *j, const char *filename, const void *data, size_t len, char **id_out, char **path_out,
 		  char *err, size_t errcap);
-/* Remove a blob. */
+/* Remove a blob: FLINC_OK, FLINC_ENOENT (no such blob) or FLINC_EIO. */
 int jm_blob_remove(jm *j, const char *id);
-/* Read a blob whole (at most max bytes); *data is malloc'ed. */
+/* Read a blob whole: FLINC_OK with *data malloc'ed (the caller frees);
+ * FLINC_ENOENT, FLINC_ERANGE (more than max bytes) or FLINC_EIO. */
 int jm_blob_read(const jm *j, const char *id, int64_t max, uint8_t **data, size_t *len);
 /* {"files":[{id, name, uploaded, entry:[]}...]} newest first. */
 json_t *jm_blob_list(const jm *j);
@@ -303,24 +315,50 @@ typedef struct jm_part {
 	size_t len;
 } jm_part;
 
-/* Find form field `field` in a multipart/form-data body. Returns 0, or -1
- * with a one-line reason in err. */
+/* Find form field `field` in a multipart/form-data body. FLINC_OK with out
+ * pointing into body (out->filename malloc'ed, the caller frees), or
+ * FLINC_EINVAL with a one-line reason in err. */
 int jm_multipart_find(const char *content_type, const uint8_t *body, size_t len, const char *field, jm_part *out,
 		      char *err, size_t errcap);
 
 /* ---- rpc_server.c ---------------------------------------------------------- */
 
 /* Listen on jobmanager.rpc.address:port and start the RPC and monitor
- * threads. */
+ * threads. FLINC_OK, or FLINC_EIO with the reason in err. Main thread. */
 int jm_rpc_start(jm *j, char *err, size_t errcap);
-/* Stop the threads, close every socket, join every worker. */
+/* Stop the threads, close every socket, join every worker. Main thread,
+ * after jm_rest_stop. */
 void jm_rpc_stop(jm *j);
+
+/* ---- registry.c: task managers and the monitor ----------------------------- */
+
+/* Register a task manager (fields checked by the caller: id and control
+ * address printable, slots 1..65536): a new one under the same id
+ * replaces the old, which is lost. Its control socket is dialed and its
+ * worker started; it counts once connected. FLINC_OK, or FLINC_EIO with
+ * the reason in err. RPC thread; takes jm.mu. */
+int jm_tm_register(jm *j, const Flinc__RegisterTaskManager *r, char *err, size_t errcap);
+/* A heartbeat: refresh the task manager and take its subtasks' metrics.
+ * False when the task manager is unknown (it must register again). Takes
+ * jm.mu. */
+bool jm_tm_heartbeat(jm *j, const Flinc__Heartbeat *hb);
 /* The registered task manager with this id (connected or not), or NULL. */
 jm_tm *jm_tm_find_locked(jm *j, const char *id);
-/* Queue a call for a task manager's worker; takes cmd. */
+/* Queue a call for a task manager's worker; takes cmd (freed at once if
+ * the worker is stopping). */
 void jm_tm_enqueue_locked(jm *j, jm_tm *tm, jm_cmd *cmd);
-/* Slots of connected task managers: offered and free. */
+/* Slots of connected task managers: offered and free. Any pointer may be
+ * NULL. */
 void jm_slots_locked(const jm *j, int *total, int *free_slots, int *ntms);
+/* Start the monitor thread (heartbeat timeouts, jm_sched_tick_locked,
+ * reaping). FLINC_OK or FLINC_EIO. */
+int jm_registry_start(jm *j);
+/* Set jm.stopping (pipe events are ignored from here on, so shutdown
+ * loses no task manager and fails no job) and join the monitor. */
+void jm_registry_stop(jm *j);
+/* After jm_registry_stop and the RPC thread: stop every worker, close
+ * every control socket, free every task manager. Without jm.mu. */
+void jm_registry_fini(jm *j);
 
 /* ---- scheduler.c -------------------------------------------------------- */
 
@@ -335,12 +373,21 @@ typedef struct jm_submit {
 	const char *recover_jid; /* ha.c: the job again under its id, waiting for slots */
 } jm_submit;
 
-/* Build the job's graph from the stored plugin and admit it. Returns an
- * HTTP status (200, or 400/404 with the reason in err); jid_out gets the
- * job id. Call without jm.mu. */
+/* Build the job's graph from the stored plugin and admit it: FLINC_OK with
+ * the job id in jid_out (JM_JID_LEN + 1 bytes), else the reason in err and
+ * FLINC_ENOENT (no such jar), FLINC_ECONFIG (a setting of the job),
+ * FLINC_ERANGE (parallelism above the limit, not enough slots),
+ * FLINC_EPLUGIN (the plugin does not load), FLINC_EGRAPH (its build failed),
+ * FLINC_EINVAL (the savepoint does not fit) or FLINC_EEXIST (job id
+ * taken). s stays the caller's. Call without jm.mu (loads the plugin). */
 int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t errcap);
-/* Cancel a job: an HTTP status (202, 404, 409) with the reason in err. */
+/* Cancel a job: FLINC_OK (asked, or already ending), FLINC_ENOENT or
+ * FLINC_ESTATE (it ended), with the reason in err. Takes jm.mu. */
 int jm_job_cancel(jm *j, const char *jid, char *err, size_t errcap);
+/* Remove an uploaded plugin: FLINC_OK, FLINC_ENOENT, FLINC_ESTATE (a job
+ * that has not ended uses it) or FLINC_EIO, with the reason in err. Takes
+ * jm.mu. */
+int jm_jar_delete(jm *j, const char *jar_id, char *err, size_t errcap);
 jm_job *jm_job_find_locked(jm *j, const char *jid);
 void jm_job_free(jm_job *job);
 /* Place waiting jobs on free slots. */
@@ -380,7 +427,7 @@ char *jm_view_metrics_locked(jm *j);
 
 /* ---- job store for job manager restarts (ha.c) -------------------------- */
 
-int jm_ha_init(jm *j, char *err, size_t errcap); /* folders, epoch; 0 or -1 */
+int jm_ha_init(jm *j, char *err, size_t errcap); /* folders, epoch; FLINC_OK or FLINC_EIO */
 void jm_ha_store_job(jm *j, const char *jid, const jm_submit *s);
 void jm_ha_remove_job(jm *j, const char *jid);
 void jm_ha_recover(jm *j); /* resubmit the stored jobs (without jm.mu) */
@@ -390,8 +437,8 @@ void jm_ha_recover(jm *j); /* resubmit the stored jobs (without jm.mu) */
 struct flinc_env;
 /* At submission, before the job is published (no lock needed): read the
  * checkpoint and restart settings, check a savepoint to start from against
- * the job's graph, create the coordinator. An HTTP status (200, or 400
- * with the reason in err). */
+ * the job's graph, create the coordinator. FLINC_OK, or with the reason in
+ * err FLINC_ECONFIG (a setting) or FLINC_EINVAL (the savepoint). */
 int jm_cp_job_init(jm *j, jm_job *job, const struct flinc_env *e, const jm_submit *s, char *err, size_t errcap);
 /* Free the job's checkpoint parts (coordinator destroyed: not with jm.mu
  * held unless jm_cp_job_retire_locked ran first). */
@@ -416,11 +463,14 @@ void jm_restart_prepare_locked(jm *j, jm_job *job);
 /* AcknowledgeCheckpoint from a task manager (RPC thread, takes jm.mu). */
 const char *jm_cp_ack(jm *j, const Flinc__AcknowledgeCheckpoint *a);
 
-/* REST: trigger a savepoint (stop: then stop the job). An HTTP status:
- * 202 with the request id in reqid (33 bytes), or 400/404/409 with err. */
+/* REST: trigger a savepoint (stop: then stop the job). FLINC_OK with the
+ * request id in reqid (33 bytes), or with the reason in err FLINC_ENOENT
+ * (no such job), FLINC_ECONFIG (no checkpoints, no folder) or FLINC_ESTATE
+ * (not RUNNING). Takes jm.mu. */
 int jm_savepoint_trigger(jm *j, const char *jid, const char *target, bool stop, char *reqid, char *err,
 			 size_t errcap);
-/* REST: dispose of a savepoint (done at once; polled like the others). */
+/* REST: dispose of a savepoint (done at once; polled like the others).
+ * FLINC_OK with the request id in reqid: the outcome is the operation's. */
 int jm_savepoint_dispose(jm *j, const char *path, char *reqid, char *err, size_t errcap);
 /* The operation's document {"status":{"id"}, "operation":{...}}; NULL if
  * unknown (jid NULL: a disposal). */
@@ -436,6 +486,8 @@ jm_vertex *jm_vertex_find(jm_job *job, const char *vid);
 
 /* ---- rest.c -------------------------------------------------------------- */
 
+/* Start the HTTP server: FLINC_OK, or FLINC_ECONFIG/FLINC_EIO with the
+ * reason in err. Main thread. */
 int jm_rest_start(jm *j, char *err, size_t errcap);
 void jm_rest_stop(jm *j);
 

@@ -68,13 +68,13 @@ int jm_multipart_find(const char *content_type, const uint8_t *body, size_t len,
 	if (!content_type || strncasecmp(content_type, mt, sizeof mt - 1) != 0) {
 		snprintf(err, errcap, "expected a multipart/form-data body with a '%s' field (Content-Type is %s)", field,
 			 content_type ? content_type : "missing");
-		return -1;
+		return FLINC_EINVAL;
 	}
 	char *boundary = header_param(content_type, strlen(content_type), "boundary");
 	if (!boundary || !*boundary || strlen(boundary) > 200) {
 		snprintf(err, errcap, "multipart/form-data without a valid boundary");
 		free(boundary);
-		return -1;
+		return FLINC_EINVAL;
 	}
 	/* Delimiter: CRLF "--" boundary; the first one may start the body. */
 	size_t blen = strlen(boundary);
@@ -85,7 +85,7 @@ int jm_multipart_find(const char *content_type, const uint8_t *body, size_t len,
 	delim[dlen] = 0;
 	free(boundary);
 
-	int rc = -1;
+	int rc = FLINC_EINVAL;
 	size_t pos;
 	if (!body || len == 0) {
 		snprintf(err, errcap, "malformed multipart body: it is empty");
@@ -152,7 +152,7 @@ int jm_multipart_find(const char *content_type, const uint8_t *body, size_t len,
 			out->filename = fname;
 			out->data = body + pos;
 			out->len = dataend - pos;
-			rc = 0;
+			rc = FLINC_OK;
 			goto done;
 		}
 		free(name);

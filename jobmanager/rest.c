@@ -6,6 +6,12 @@
  * (small bodies). Both accept any method and route here, so unknown paths
  * and wrong methods get JSON errors (404, 405) instead of nng's HTML pages.
  *
+ * Routing is one table (routes[] below) of {method, pattern, handler}: the
+ * first pattern that matches the path's segments ("/jobs/:jid/vertices/:vid",
+ * ":name" takes any one segment into route_args) decides; among the routes
+ * with that pattern the method picks the handler, and none gives 405 with
+ * an Allow header naming theirs. A path no pattern matches is 404.
+ *
  * Handlers run on nng's threads. They take jm.mu only to read or change
  * the model, never while loading a plugin or touching the disk, and never
  * call a task manager: calls to task managers go through their workers.
@@ -13,6 +19,8 @@
  * Errors are {"errors": ["one line"]} with 400 (bad request), 401
  * (missing token), 404 (unknown path or id), 405 (wrong method), 409
  * (conflicting state), 500, 501 (not available yet) or 503 (shutting down).
+ * The job manager's functions answer FLINC_E* codes with a message;
+ * http_status() below is the one place that turns a code into a status.
  */
 #include <ctype.h>
 #include <nng/nng.h>
@@ -31,15 +39,17 @@
 #define MAX_SEGS 8
 #define MAX_ARGS 10000
 
+/* The answer a handler builds; http_cb sends it. */
 typedef struct resp {
 	uint16_t status;
-	char *body;
+	char *body;         /* malloc'ed, or NULL */
 	size_t len;
-	const char *ctype;
-	const char *allow;
+	const char *ctype;  /* static; NULL: JSON */
+	char allow[64];     /* the Allow header of a 405; "" for none */
 	bool www_auth;
 } resp;
 
+/* One request as the handlers see it; lives on http_cb's stack. */
 typedef struct req_ctx {
 	jm *j;
 	nng_http_req *req;
@@ -53,8 +63,20 @@ typedef struct req_ctx {
 	size_t blen;
 } req_ctx;
 
+/* The path parameters of a route, named as in its pattern; each points
+ * into req_ctx.segs (valid while the request is handled) or is NULL. */
+typedef struct route_args {
+	const char *jid;       /* :jid */
+	const char *vid;       /* :vid */
+	const char *triggerid; /* :triggerid, a savepoint or disposal request */
+	const char *jarid;     /* :jarid */
+	const char *tmid;      /* :tmid */
+} route_args;
+
 /* ---- responses ------------------------------------------------------------ */
 
+/* Replace the answer: status, a static content type and a malloc'ed body
+ * (taken). */
 static void set_body(resp *r, uint16_t status, const char *ctype, char *body)
 {
 	free(r->body);
@@ -64,6 +86,8 @@ static void set_body(resp *r, uint16_t status, const char *ctype, char *body)
 	r->len = body ? strlen(body) : 0;
 }
 
+/* Answer doc (taken) as one line of JSON; a doc that is NULL or cannot be
+ * encoded is a 500. */
 static void set_json(resp *r, uint16_t status, json_t *doc)
 {
 	char *s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
@@ -82,6 +106,8 @@ static void set_json(resp *r, uint16_t status, json_t *doc)
 	set_body(r, status, "application/json; charset=UTF-8", b);
 }
 
+/* Answer {"errors": [message]}; the message is made valid UTF-8 on one
+ * line, whatever a client or plugin put into it. */
 static void set_error(resp *r, uint16_t status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void set_error(resp *r, uint16_t status, const char *fmt, ...)
 {
@@ -95,24 +121,49 @@ static void set_error(resp *r, uint16_t status, const char *fmt, ...)
 	free(clean);
 }
 
+/* 404 naming the requested path, and why when given. */
 static void not_found(resp *r, const req_ctx *c, const char *why)
 {
 	if (why) set_error(r, 404, "Not found: %.300s (%s)", c->path, why);
 	else set_error(r, 404, "Not found: %.300s", c->path);
 }
 
-static bool allow(resp *r, const req_ctx *c, const char *method)
+/* The HTTP status of a job manager error code (flinc.h). A conflict with
+ * the state of a job (FLINC_ESTATE: it ended, it is not RUNNING, it still
+ * uses the jar) is 409; any code a request cannot cause is 500. */
+static const struct {
+	int code;
+	uint16_t status;
+} code_status[] = {
+	{FLINC_ENOENT, 404}, /* no such job, jar, vertex or request */
+	{FLINC_EINVAL, 400}, /* a malformed request or an argument that cannot work */
+	{FLINC_ECONFIG, 400}, /* a configuration value of the job */
+	{FLINC_ERANGE, 400}, /* more parallelism or slots than allowed or available */
+	{FLINC_EPLUGIN, 400}, /* the upload is no loadable job plugin */
+	{FLINC_EGRAPH, 400}, /* the job's build failed or made an invalid graph */
+	{FLINC_ESTATE, 409}, /* the job's state does not allow it */
+};
+
+/* Map a FLINC_E* code (not FLINC_OK) to its HTTP status: the table above,
+ * else 500. Any thread. */
+static uint16_t http_status(int code)
 {
-	bool ok = !strcmp(method, "GET") ? c->get : !strcmp(c->method, method);
-	if (!ok) {
-		r->allow = method;
-		set_error(r, 405, "Method %s is not allowed on %.300s (use %s)", c->method, c->path, method);
-	}
-	return ok;
+	for (size_t i = 0; i < sizeof code_status / sizeof code_status[0]; i++)
+		if (code_status[i].code == code) return code_status[i].status;
+	return 500;
+}
+
+/* Answer a job manager function's failure: the status of code, err as the
+ * message. A 404 with why names the requested path instead of err. */
+static void set_failure(resp *r, const req_ctx *c, int code, const char *err, const char *why)
+{
+	if (code == FLINC_ENOENT && why) not_found(r, c, why);
+	else set_error(r, http_status(code), "%s", err);
 }
 
 /* ---- request parsing -------------------------------------------------------- */
 
+/* The value of a hex digit, or -1. */
 static int hexval(int ch)
 {
 	if (ch >= '0' && ch <= '9') return ch - '0';
@@ -187,142 +238,12 @@ static bool parse_uri(req_ctx *c, const char *uri)
 	return true;
 }
 
-/* ---- handlers ---------------------------------------------------------------- */
-
-static const char index_html[] =
-	"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>flinc job manager</title></head>\n"
-	"<body style=\"font-family:sans-serif;max-width:50em;margin:2em auto\">\n"
-	"<h1>flinc job manager</h1>\n"
-	"<p>The web UI is not built yet. The REST API (JSON, Flink's field names):</p>\n<ul>\n"
-	"<li><a href=\"/overview\">/overview</a> &mdash; task managers, slots, job counts</li>\n"
-	"<li><a href=\"/jobs/overview\">/jobs/overview</a> &mdash; jobs with their state</li>\n"
-	"<li><a href=\"/taskmanagers\">/taskmanagers</a> &mdash; task managers, slots, heartbeats</li>\n"
-	"<li><a href=\"/jars\">/jars</a> &mdash; uploaded job plugins</li>\n"
-	"<li><a href=\"/config\">/config</a> and <a href=\"/jobmanager/config\">/jobmanager/config</a></li>\n"
-	"<li><a href=\"/metrics\">/metrics</a> &mdash; Prometheus metrics</li>\n"
-	"</ul>\n<p>Per job: <code>/jobs/:jid</code>, <code>/jobs/:jid/exceptions</code>, "
-	"<code>/jobs/:jid/vertices/:vid</code>; submit with <code>flinc run</code>.</p>\n"
-	"</body></html>\n";
-
-static void h_job_get(req_ctx *c, resp *r, const char *jid, int what, const char *vid, const char *sub)
-{
-	jm *j = c->j;
-	pthread_mutex_lock(&j->mu);
-	jm_job *job = jm_job_find_locked(j, jid);
-	if (!job) {
-		pthread_mutex_unlock(&j->mu);
-		not_found(r, c, "no job with this id");
-		return;
-	}
-	json_t *doc = NULL;
-	jm_vertex *v = NULL;
-	switch (what) {
-	case 0: doc = jm_view_job_locked(j, job); break;
-	case 1: doc = jm_view_exceptions_locked(j, job); break;
-	case 2: doc = job->plan_json ? json_pack("{s:o}", "plan", json_loads(job->plan_json, 0, NULL)) : NULL; break;
-	case 3: doc = jm_view_checkpoints_locked(j, job); break;
-	default:
-		v = jm_vertex_find(job, vid);
-		if (!v) break;
-		if (!sub) doc = jm_view_vertex_locked(j, job, v);
-		else if (!strcmp(sub, "backpressure")) doc = jm_view_backpressure_locked(j, job, v);
-		else {
-			doc = json_array();
-			for (int i = 0; i < v->parallelism; i++) {
-				char id[64], val[32];
-				snprintf(id, sizeof id, "%d.currentInputWatermark", i);
-				snprintf(val, sizeof val, "%lld", (long long)v->sub[i].m.watermark);
-				json_array_append_new(doc, json_pack("{s:s, s:s}", "id", id, "value", val));
-			}
-		}
-		break;
-	}
-	pthread_mutex_unlock(&j->mu);
-	if (what >= 4 && !v) {
-		not_found(r, c, "no vertex with this id in the job");
-		return;
-	}
-	set_json(r, 200, doc);
-}
-
-static void h_cancel(req_ctx *c, resp *r, const char *jid)
-{
-	char *mode = query_get(c->query, "mode");
-	if (mode && strcmp(mode, "cancel") != 0) {
-		if (!strcmp(mode, "stop"))
-			set_error(r, 400, "mode=stop is not supported here: stop with a savepoint is POST /jobs/:jid/stop");
-		else
-			set_error(r, 400, "unknown mode '%.100s': PATCH /jobs/:jid takes mode=cancel", mode);
-		free(mode);
-		return;
-	}
-	free(mode);
-	char err[512];
-	int status = jm_job_cancel(c->j, jid, err, sizeof err);
-	if (status == 202) {
-		fl_log(FL_LOG_INFO, JM_COMPONENT, "cancel of job %s requested", jid);
-		set_json(r, 202, json_object());
-	} else {
-		set_error(r, (uint16_t)status, "%s", err);
-	}
-}
-
-static void h_upload(req_ctx *c, resp *r)
-{
-	jm *j = c->j;
-	char err[1024];
-	jm_part part;
-	const char *ct = nng_http_req_get_header(c->req, "Content-Type");
-	if (jm_multipart_find(ct, c->body, c->blen, "jarfile", &part, err, sizeof err) != 0) {
-		set_error(r, 400, "%s", err);
-		return;
-	}
-	if (part.len == 0) {
-		set_error(r, 400, "the uploaded file is empty");
-		free(part.filename);
-		return;
-	}
-	if ((int64_t)part.len > j->o.upload_max) {
-		set_error(r, 400, "the uploaded file is %zu bytes, above rest.upload.max-size (%lld bytes)", part.len,
-			  (long long)j->o.upload_max);
-		free(part.filename);
-		return;
-	}
-	char *id = NULL, *path = NULL;
-	if (jm_blob_store(j, part.filename, part.data, part.len, &id, &path, err, sizeof err) != 0) {
-		set_error(r, 500, "%s", err);
-		free(part.filename);
-		return;
-	}
-	/* The client's file name, made printable: it goes into messages and the log. */
-	char *shown = jm_utf8_dup(part.filename && *part.filename ? part.filename : jm_blob_display_name(id));
-	fl_plugin *pl = NULL;
-	char lerr[1024];
-	if (fl_plugin_open(path, &pl, lerr, sizeof lerr) != FLINC_OK) {
-		jm_blob_remove(j, id);
-		/* Name the upload, not our blob path. */
-		size_t plen = strlen(path);
-		const char *rest = strncmp(lerr, path, plen) == 0 ? lerr + plen : NULL;
-		if (rest) set_error(r, 400, "%.200s%s", shown, rest);
-		else set_error(r, 400, "%s", lerr);
-		fl_log(FL_LOG_WARN, JM_COMPONENT, "upload of %.200s refused: %s", shown, rest ? rest + 2 : lerr);
-	} else {
-		const flinc_plugin *e = fl_plugin_entry(pl);
-		char *jobname = jm_utf8_dup(e->name ? e->name : "?");
-		fl_log(FL_LOG_INFO, JM_COMPONENT, "uploaded %.200s (%zu bytes, job '%.200s') as jar %s", shown, part.len,
-		       jobname, id);
-		free(jobname);
-		fl_plugin_close(pl);
-		set_json(r, 200, json_pack("{s:s, s:s}", "filename", path, "status", "success"));
-	}
-	free(shown);
-	free(part.filename);
-	free(id);
-	free(path);
-}
+/* ---- request bodies ------------------------------------------------------- */
 
 /* Split a command line into arguments: whitespace separates, '...' and
- * "..." quote, a backslash escapes the next character outside '...'. */
+ * "..." quote, a backslash escapes the next character outside '...'.
+ * FLINC_OK with *out malloc'ed (and each string in it; the caller frees),
+ * or FLINC_EINVAL with the reason in err. */
 static int tokenize(const char *s, char ***out, int *n, char *err, size_t errcap)
 {
 	char **v = NULL;
@@ -356,16 +277,17 @@ static int tokenize(const char *s, char ***out, int *n, char *err, size_t errcap
 			fl_sb_free(&b);
 			for (int k = 0; k < cnt; k++) free(v[k]);
 			free(v);
-			return -1;
+			return FLINC_EINVAL;
 		}
 		v = fl_realloc(v, (size_t)(cnt + 1) * sizeof *v);
 		v[cnt++] = b.data;
 	}
 	*out = v;
 	*n = cnt;
-	return 0;
+	return FLINC_OK;
 }
 
+/* "an object", "a string"...: how messages name a JSON value's type. */
 static const char *json_type_name(const json_t *v)
 {
 	switch (json_typeof(v)) {
@@ -380,9 +302,367 @@ static const char *json_type_name(const json_t *v)
 	}
 }
 
+/* Does a mutating request carry the bearer token (rest.auth.token)? True
+ * when no token is configured. The comparison takes the same time however
+ * much of the token matches. */
+static bool authorized(const req_ctx *c)
+{
+	const char *tok = c->j->o.auth_token;
+	if (!tok || !*tok) return true;
+	const char *h = nng_http_req_get_header(c->req, "Authorization");
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0) return false;
+	h += 7;
+	while (*h == ' ') h++;
+	size_t a = strlen(h), b = strlen(tok);
+	/* Compare every byte, whatever matches first. */
+	unsigned diff = (unsigned)(a ^ b);
+	for (size_t i = 0; i < a; i++) diff |= (unsigned char)h[i] ^ (unsigned char)tok[i % b];
+	return diff == 0;
+}
+
+/* GET / until the web UI is built: where the API is. */
+static const char index_html[] =
+	"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>flinc job manager</title></head>\n"
+	"<body style=\"font-family:sans-serif;max-width:50em;margin:2em auto\">\n"
+	"<h1>flinc job manager</h1>\n"
+	"<p>The web UI is not built yet. The REST API (JSON, Flink's field names):</p>\n<ul>\n"
+	"<li><a href=\"/overview\">/overview</a> &mdash; task managers, slots, job counts</li>\n"
+	"<li><a href=\"/jobs/overview\">/jobs/overview</a> &mdash; jobs with their state</li>\n"
+	"<li><a href=\"/taskmanagers\">/taskmanagers</a> &mdash; task managers, slots, heartbeats</li>\n"
+	"<li><a href=\"/jars\">/jars</a> &mdash; uploaded job plugins</li>\n"
+	"<li><a href=\"/config\">/config</a> and <a href=\"/jobmanager/config\">/jobmanager/config</a></li>\n"
+	"<li><a href=\"/metrics\">/metrics</a> &mdash; Prometheus metrics</li>\n"
+	"</ul>\n<p>Per job: <code>/jobs/:jid</code>, <code>/jobs/:jid/exceptions</code>, "
+	"<code>/jobs/:jid/vertices/:vid</code>; submit with <code>flinc run</code>.</p>\n"
+	"</body></html>\n";
+
+/* ---- handlers: documents ------------------------------------------------ */
+
+/* Every handler answers one route; a is its path parameters. They run on
+ * nng's threads and fill r; errors go into r like any answer. */
+
+/* GET /: a page that lists the API until the web UI is built. */
+static void h_index(req_ctx *c, resp *r, const route_args *a)
+{
+	(void)c, (void)a;
+	set_body(r, 200, "text/html; charset=UTF-8", fl_strdup(index_html));
+}
+
+/* Answer a view of the whole model, built under jm.mu. */
+static void model_view(req_ctx *c, resp *r, json_t *(*view)(jm *j))
+{
+	pthread_mutex_lock(&c->j->mu);
+	json_t *d = view(c->j);
+	pthread_mutex_unlock(&c->j->mu);
+	set_json(r, 200, d);
+}
+
+/* GET /overview */
+static void h_overview(req_ctx *c, resp *r, const route_args *a)
+{
+	(void)a;
+	model_view(c, r, jm_view_overview_locked);
+}
+
+/* GET /config (the web UI's settings; no lock: read-only after start) */
+static void h_config(req_ctx *c, resp *r, const route_args *a)
+{
+	(void)a;
+	set_json(r, 200, jm_view_dashboard_config(c->j));
+}
+
+/* GET /jobmanager/config: the effective configuration, secrets hidden */
+static void h_cluster_config(req_ctx *c, resp *r, const route_args *a)
+{
+	(void)a;
+	set_json(r, 200, jm_view_cluster_config(c->j));
+}
+
+/* GET /metrics: Prometheus text */
+static void h_metrics(req_ctx *c, resp *r, const route_args *a)
+{
+	(void)a;
+	pthread_mutex_lock(&c->j->mu);
+	char *text = jm_view_metrics_locked(c->j);
+	pthread_mutex_unlock(&c->j->mu);
+	set_body(r, 200, "text/plain; version=0.0.4; charset=utf-8", text);
+}
+
+/* GET /jobs */
+static void h_jobs(req_ctx *c, resp *r, const route_args *a)
+{
+	(void)a;
+	model_view(c, r, jm_view_jobs_locked);
+}
+
+/* GET /jobs/overview */
+static void h_jobs_overview(req_ctx *c, resp *r, const route_args *a)
+{
+	(void)a;
+	model_view(c, r, jm_view_jobs_overview_locked);
+}
+
+/* GET /taskmanagers */
+static void h_taskmanagers(req_ctx *c, resp *r, const route_args *a)
+{
+	(void)a;
+	model_view(c, r, jm_view_taskmanagers_locked);
+}
+
+/* GET /taskmanagers/:tmid: a connected task manager, else 404. */
+static void h_taskmanager(req_ctx *c, resp *r, const route_args *a)
+{
+	jm *j = c->j;
+	pthread_mutex_lock(&j->mu);
+	jm_tm *tm = jm_tm_find_locked(j, a->tmid);
+	json_t *d = tm && tm->connected ? jm_view_taskmanager_locked(j, tm) : NULL;
+	pthread_mutex_unlock(&j->mu);
+	if (d) set_json(r, 200, d);
+	else not_found(r, c, "no task manager with this id");
+}
+
+/* A view of one job (and one of its vertices when v is given), built
+ * under jm.mu. */
+typedef json_t *(*job_view_fn)(jm *j, jm_job *job, jm_vertex *v);
+
+/* Answer view of job :jid (and vertex :vid when the route has one): 404
+ * for an unknown job or vertex. */
+static void job_view(req_ctx *c, resp *r, const route_args *a, job_view_fn view)
+{
+	jm *j = c->j;
+	pthread_mutex_lock(&j->mu);
+	jm_job *job = jm_job_find_locked(j, a->jid);
+	jm_vertex *v = job && a->vid ? jm_vertex_find(job, a->vid) : NULL;
+	json_t *doc = job && (v || !a->vid) ? view(j, job, v) : NULL;
+	pthread_mutex_unlock(&j->mu);
+	if (!job) not_found(r, c, "no job with this id");
+	else if (a->vid && !v) not_found(r, c, "no vertex with this id in the job");
+	else set_json(r, 200, doc);
+}
+
+/* The job views, in job_view's shape: GET /jobs/:jid. */
+static json_t *view_job(jm *j, jm_job *job, jm_vertex *v)
+{
+	(void)v;
+	return jm_view_job_locked(j, job);
+}
+
+/* GET /jobs/:jid/exceptions: the root cause and the history. */
+static json_t *view_exceptions(jm *j, jm_job *job, jm_vertex *v)
+{
+	(void)v;
+	return jm_view_exceptions_locked(j, job);
+}
+
+/* GET /jobs/:jid/plan: {"plan": ...}; NULL (a 500) if the plan is lost. */
+static json_t *view_plan(jm *j, jm_job *job, jm_vertex *v)
+{
+	(void)j, (void)v;
+	return job->plan_json ? json_pack("{s:o}", "plan", json_loads(job->plan_json, 0, NULL)) : NULL;
+}
+
+/* GET /jobs/:jid/checkpoints: counts, latest, history. */
+static json_t *view_checkpoints(jm *j, jm_job *job, jm_vertex *v)
+{
+	(void)v;
+	return jm_view_checkpoints_locked(j, job);
+}
+
+/* GET /jobs/:jid/vertices/:vid: the vertex and its subtasks. */
+static json_t *view_vertex(jm *j, jm_job *job, jm_vertex *v)
+{
+	return jm_view_vertex_locked(j, job, v);
+}
+
+/* GET /jobs/:jid/vertices/:vid/backpressure: levels per subtask. */
+static json_t *view_backpressure(jm *j, jm_job *job, jm_vertex *v)
+{
+	return jm_view_backpressure_locked(j, job, v);
+}
+
+/* Flink's watermark metric list: [{"id": "<i>.currentInputWatermark",
+ * "value": "<ms>"}] per subtask. */
+static json_t *view_watermarks(jm *j, jm_job *job, jm_vertex *v)
+{
+	(void)j, (void)job;
+	json_t *doc = json_array();
+	for (int i = 0; i < v->parallelism; i++) {
+		char id[64], val[32];
+		snprintf(id, sizeof id, "%d.currentInputWatermark", i);
+		snprintf(val, sizeof val, "%lld", (long long)v->sub[i].m.watermark);
+		json_array_append_new(doc, json_pack("{s:s, s:s}", "id", id, "value", val));
+	}
+	return doc;
+}
+
+/* GET /jobs/:jid */
+static void h_job(req_ctx *c, resp *r, const route_args *a)
+{
+	job_view(c, r, a, view_job);
+}
+
+/* GET /jobs/:jid/exceptions */
+static void h_job_exceptions(req_ctx *c, resp *r, const route_args *a)
+{
+	job_view(c, r, a, view_exceptions);
+}
+
+/* GET /jobs/:jid/plan */
+static void h_job_plan(req_ctx *c, resp *r, const route_args *a)
+{
+	job_view(c, r, a, view_plan);
+}
+
+/* GET /jobs/:jid/checkpoints */
+static void h_job_checkpoints(req_ctx *c, resp *r, const route_args *a)
+{
+	job_view(c, r, a, view_checkpoints);
+}
+
+/* GET /jobs/:jid/vertices/:vid */
+static void h_vertex(req_ctx *c, resp *r, const route_args *a)
+{
+	job_view(c, r, a, view_vertex);
+}
+
+/* GET /jobs/:jid/vertices/:vid/backpressure */
+static void h_vertex_backpressure(req_ctx *c, resp *r, const route_args *a)
+{
+	job_view(c, r, a, view_backpressure);
+}
+
+/* GET /jobs/:jid/vertices/:vid/watermarks */
+static void h_vertex_watermarks(req_ctx *c, resp *r, const route_args *a)
+{
+	job_view(c, r, a, view_watermarks);
+}
+
+/* GET /jobs/:jid/savepoints/:triggerid: the savepoint (or stop) request of
+ * that job, else 404. */
+static void h_savepoint_status(req_ctx *c, resp *r, const route_args *a)
+{
+	json_t *d = jm_operation_view(c->j, a->jid, a->triggerid);
+	if (d) set_json(r, 200, d);
+	else not_found(r, c, "no savepoint request with this id for this job");
+}
+
+/* GET /savepoint-disposal/:triggerid */
+static void h_dispose_status(req_ctx *c, resp *r, const route_args *a)
+{
+	json_t *d = jm_operation_view(c->j, NULL, a->triggerid);
+	if (d) set_json(r, 200, d);
+	else not_found(r, c, "no savepoint disposal with this id");
+}
+
+/* GET /jars: the uploaded plugins, newest first. */
+static void h_jars(req_ctx *c, resp *r, const route_args *a)
+{
+	(void)a;
+	jm *j = c->j;
+	char *addr = fl_asprintf("http://%s:%d", j->o.rest_address, j->o.rest_port);
+	set_json(r, 200, json_pack("{s:s, s:o}", "address", addr, "files", jm_blob_list(j)));
+	free(addr);
+}
+
+/* ---- handlers: actions ------------------------------------------------------ */
+
+/* PATCH /jobs/:jid[?mode=cancel]: 202 {} once the cancel is asked. */
+static void h_cancel(req_ctx *c, resp *r, const route_args *a)
+{
+	char *mode = query_get(c->query, "mode");
+	if (mode && strcmp(mode, "cancel") != 0) {
+		if (!strcmp(mode, "stop"))
+			set_error(r, 400, "mode=stop is not supported here: stop with a savepoint is POST /jobs/:jid/stop");
+		else
+			set_error(r, 400, "unknown mode '%.100s': PATCH /jobs/:jid takes mode=cancel", mode);
+		free(mode);
+		return;
+	}
+	free(mode);
+	char err[512];
+	int rc = jm_job_cancel(c->j, a->jid, err, sizeof err);
+	if (rc == FLINC_OK) {
+		fl_log(FL_LOG_INFO, JM_COMPONENT, "cancel of job %s requested", a->jid);
+		set_json(r, 202, json_object());
+	} else {
+		set_failure(r, c, rc, err, NULL);
+	}
+}
+
+/* The 'jarfile' part of an upload, checked for size; false when r holds
+ * the refusal. part->filename is malloc'ed on success (the caller frees). */
+static bool upload_part(req_ctx *c, resp *r, jm_part *part)
+{
+	char err[1024];
+	const char *ct = nng_http_req_get_header(c->req, "Content-Type");
+	int rc = jm_multipart_find(ct, c->body, c->blen, "jarfile", part, err, sizeof err);
+	if (rc != FLINC_OK) {
+		set_failure(r, c, rc, err, NULL);
+		return false;
+	}
+	if (part->len == 0) set_error(r, 400, "the uploaded file is empty");
+	else if ((int64_t)part->len > c->j->o.upload_max)
+		set_error(r, 400, "the uploaded file is %zu bytes, above rest.upload.max-size (%lld bytes)", part->len,
+			  (long long)c->j->o.upload_max);
+	else return true;
+	free(part->filename);
+	return false;
+}
+
+/* Keep a stored upload only if it loads as a job plugin: 200 with its blob
+ * path, else 400 naming the upload (not our blob path) and the blob goes. */
+static void upload_inspect(jm *j, resp *r, const jm_part *part, const char *id, const char *path)
+{
+	/* The client's file name, made printable: it goes into messages and the log. */
+	char *shown = jm_utf8_dup(part->filename && *part->filename ? part->filename : jm_blob_display_name(id));
+	fl_plugin *pl = NULL;
+	char lerr[1024];
+	if (fl_plugin_open(path, &pl, lerr, sizeof lerr) != FLINC_OK) {
+		jm_blob_remove(j, id);
+		size_t plen = strlen(path);
+		const char *rest = strncmp(lerr, path, plen) == 0 ? lerr + plen : NULL;
+		if (rest) set_error(r, http_status(FLINC_EPLUGIN), "%.200s%s", shown, rest);
+		else set_error(r, http_status(FLINC_EPLUGIN), "%s", lerr);
+		fl_log(FL_LOG_WARN, JM_COMPONENT, "upload of %.200s refused: %s", shown, rest ? rest + 2 : lerr);
+	} else {
+		const flinc_plugin *e = fl_plugin_entry(pl);
+		char *jobname = jm_utf8_dup(e->name ? e->name : "?");
+		fl_log(FL_LOG_INFO, JM_COMPONENT, "uploaded %.200s (%zu bytes, job '%.200s') as jar %s", shown,
+		       part->len, jobname, id);
+		free(jobname);
+		fl_plugin_close(pl);
+		set_json(r, 200, json_pack("{s:s, s:s}", "filename", path, "status", "success"));
+	}
+	free(shown);
+}
+
+/* POST /jars/upload (multipart, field 'jarfile'): store, then inspect. */
+static void h_upload(req_ctx *c, resp *r, const route_args *a)
+{
+	(void)a;
+	jm_part part;
+	if (!upload_part(c, r, &part)) return;
+	char err[1024], *id = NULL, *path = NULL;
+	int rc = jm_blob_store(c->j, part.filename, part.data, part.len, &id, &path, err, sizeof err);
+	if (rc != FLINC_OK) set_failure(r, c, rc, err, NULL);
+	else upload_inspect(c->j, r, &part, id, path);
+	free(part.filename);
+	free(id);
+	free(path);
+}
+
+/* DELETE /jars/:jarid: 200 {} */
+static void h_jar_delete(req_ctx *c, resp *r, const route_args *a)
+{
+	char err[512];
+	int rc = jm_jar_delete(c->j, a->jarid, err, sizeof err);
+	if (rc == FLINC_OK) set_json(r, 200, json_object());
+	else set_failure(r, c, rc, err, "no such jar");
+}
+
 /* POST /jobs/:jid/savepoints {"target-directory", "cancel-job"} and
  * POST /jobs/:jid/stop {"targetDirectory", "drain"}: 202 {"request-id"}. */
-static void h_savepoint(req_ctx *c, resp *r, const char *jid, bool stop)
+static void savepoint_request(req_ctx *c, resp *r, const char *jid, bool stop)
 {
 	json_t *body = NULL;
 	if (c->blen) {
@@ -409,17 +689,29 @@ static void h_savepoint(req_ctx *c, resp *r, const char *jid, bool stop)
 	}
 	bool cancel = !stop && cj && json_is_true(cj);
 	char reqid[JM_JID_LEN + 1], err[768];
-	int status = jm_savepoint_trigger(c->j, jid, td && json_is_string(td) ? json_string_value(td) : NULL,
-					  stop || cancel, reqid, err, sizeof err);
+	int rc = jm_savepoint_trigger(c->j, jid, td && json_is_string(td) ? json_string_value(td) : NULL,
+				      stop || cancel, reqid, err, sizeof err);
 	json_decref(body);
-	if (status == 202) set_json(r, 202, json_pack("{s:s}", "request-id", reqid));
-	else if (status == 404) not_found(r, c, "no job with this id");
-	else set_error(r, (uint16_t)status, "%s", err);
+	if (rc == FLINC_OK) set_json(r, 202, json_pack("{s:s}", "request-id", reqid));
+	else set_failure(r, c, rc, err, "no job with this id");
+}
+
+/* POST /jobs/:jid/savepoints */
+static void h_savepoint(req_ctx *c, resp *r, const route_args *a)
+{
+	savepoint_request(c, r, a->jid, false);
+}
+
+/* POST /jobs/:jid/stop: a savepoint, then the job ends FINISHED. */
+static void h_stop(req_ctx *c, resp *r, const route_args *a)
+{
+	savepoint_request(c, r, a->jid, true);
 }
 
 /* POST /savepoint-disposal {"savepoint-path"}: 202 {"request-id"}. */
-static void h_dispose(req_ctx *c, resp *r)
+static void h_dispose(req_ctx *c, resp *r, const route_args *a)
 {
+	(void)a;
 	json_error_t je;
 	json_t *body = c->blen ? json_loadb((const char *)c->body, c->blen, 0, &je) : NULL;
 	json_t *p = body ? json_object_get(body, "savepoint-path") : NULL;
@@ -429,193 +721,318 @@ static void h_dispose(req_ctx *c, resp *r)
 		return;
 	}
 	char reqid[JM_JID_LEN + 1], err[256];
-	jm_savepoint_dispose(c->j, json_string_value(p), reqid, err, sizeof err);
+	int rc = jm_savepoint_dispose(c->j, json_string_value(p), reqid, err, sizeof err);
 	json_decref(body);
-	set_json(r, 202, json_pack("{s:s}", "request-id", reqid));
+	if (rc == FLINC_OK) set_json(r, 202, json_pack("{s:s}", "request-id", reqid));
+	else set_failure(r, c, rc, err, NULL);
 }
 
+/* ---- POST /jars/:jarid/run ------------------------------------------------------ */
 
-static void h_run(req_ctx *c, resp *r, const char *jar_id)
+/* A run request's body turned into a submission; run_free releases it. */
+typedef struct run_req {
+	json_t *body;
+	char **args;   /* malloc'ed strings */
+	int nargs;
+	fl_conf *conf; /* flinkConfiguration, or NULL */
+	jm_submit s;   /* points into the above */
+} run_req;
+
+/* Free what a run request holds; a zeroed one is fine. */
+static void run_free(run_req *q)
 {
-	jm *j = c->j;
-	char err[2048];
-	json_t *body = NULL;
-	char **args = NULL;
-	int nargs = 0;
-	fl_conf *jconf = NULL;
-	jm_submit s = {0};
+	for (int i = 0; i < q->nargs; i++) free(q->args[i]);
+	free(q->args);
+	fl_conf_destroy(q->conf);
+	json_decref(q->body);
+}
 
-	if (!jm_blob_id_valid(jar_id)) {
-		not_found(r, c, "no such jar");
-		return;
+/* The body as a JSON object (none is {}); false when r holds the
+ * refusal. */
+static bool run_body(const req_ctx *c, resp *r, run_req *q)
+{
+	if (c->blen == 0) {
+		q->body = json_object();
+		return true;
 	}
-	if (c->blen > 0) {
-		json_error_t je;
-		body = json_loadb((const char *)c->body, c->blen, 0, &je);
-		if (!body) {
-			set_error(r, 400, "malformed JSON in the request body: %s (line %d, column %d)", je.text, je.line,
-				  je.column);
-			return;
-		}
-		if (!json_is_object(body)) {
-			set_error(r, 400, "the request body must be a JSON object, not %s", json_type_name(body));
-			goto done;
-		}
-	} else {
-		body = json_object();
+	json_error_t je;
+	q->body = json_loadb((const char *)c->body, c->blen, 0, &je);
+	if (!q->body) {
+		set_error(r, 400, "malformed JSON in the request body: %s (line %d, column %d)", je.text, je.line,
+			  je.column);
+		return false;
 	}
-	json_t *pa = json_object_get(body, "programArgs");
-	json_t *pl = json_object_get(body, "programArgsList");
+	if (!json_is_object(q->body)) {
+		set_error(r, 400, "the request body must be a JSON object, not %s", json_type_name(q->body));
+		return false;
+	}
+	return true;
+}
+
+/* programArgsList (an array of strings) into q->args. */
+static bool run_args_list(resp *r, const json_t *pl, run_req *q)
+{
+	if (!json_is_array(pl)) {
+		set_error(r, 400, "programArgsList must be an array of strings, not %s", json_type_name(pl));
+		return false;
+	}
+	if (json_array_size(pl) > MAX_ARGS) {
+		set_error(r, 400, "programArgsList: more than %d arguments", MAX_ARGS);
+		return false;
+	}
+	q->args = fl_calloc(json_array_size(pl) + 1, sizeof *q->args);
+	size_t i;
+	json_t *a;
+	json_array_foreach(pl, i, a)
+	{
+		if (!json_is_string(a)) {
+			set_error(r, 400, "programArgsList[%zu] must be a string, not %s", i, json_type_name(a));
+			return false;
+		}
+		q->args[q->nargs++] = fl_strdup(json_string_value(a));
+	}
+	return true;
+}
+
+/* The job's arguments: programArgs (one command line) or programArgsList,
+ * not both; none is fine. */
+static bool run_args(resp *r, run_req *q)
+{
+	json_t *pa = json_object_get(q->body, "programArgs");
+	json_t *pl = json_object_get(q->body, "programArgsList");
 	if (pa && !json_is_null(pa) && pl && !json_is_null(pl)) {
 		set_error(r, 400, "give programArgs or programArgsList, not both");
-		goto done;
+		return false;
 	}
-	if (pl && !json_is_null(pl)) {
-		if (!json_is_array(pl)) {
-			set_error(r, 400, "programArgsList must be an array of strings, not %s", json_type_name(pl));
-			goto done;
-		}
-		if (json_array_size(pl) > MAX_ARGS) {
-			set_error(r, 400, "programArgsList: more than %d arguments", MAX_ARGS);
-			goto done;
-		}
-		args = fl_calloc(json_array_size(pl) + 1, sizeof *args);
-		size_t i;
-		json_t *a;
-		json_array_foreach(pl, i, a)
-		{
-			if (!json_is_string(a)) {
-				set_error(r, 400, "programArgsList[%zu] must be a string, not %s", i, json_type_name(a));
-				goto done;
-			}
-			args[nargs++] = fl_strdup(json_string_value(a));
-		}
-	} else if (pa && !json_is_null(pa)) {
-		if (!json_is_string(pa)) {
-			set_error(r, 400, "programArgs must be a string, not %s", json_type_name(pa));
-			goto done;
-		}
-		if (tokenize(json_string_value(pa), &args, &nargs, err, sizeof err) != 0) {
-			set_error(r, 400, "%s", err);
-			goto done;
-		}
+	if (pl && !json_is_null(pl)) return run_args_list(r, pl, q);
+	if (!pa || json_is_null(pa)) return true;
+	if (!json_is_string(pa)) {
+		set_error(r, 400, "programArgs must be a string, not %s", json_type_name(pa));
+		return false;
 	}
-	json_t *par = json_object_get(body, "parallelism");
-	int parallelism = 0;
-	if (par && !json_is_null(par)) {
-		if (!json_is_integer(par) || json_integer_value(par) < 1 || json_integer_value(par) > 32768) {
-			if (json_is_integer(par))
-				set_error(r, 400, "parallelism must be an integer from 1 to 32768 (got %lld)",
-					  (long long)json_integer_value(par));
-			else
-				set_error(r, 400, "parallelism must be an integer from 1 to 32768, not %s",
-					  json_type_name(par));
-			goto done;
-		}
-		parallelism = (int)json_integer_value(par);
+	char err[2048];
+	if (tokenize(json_string_value(pa), &q->args, &q->nargs, err, sizeof err) != FLINC_OK) {
+		set_error(r, 400, "%s", err);
+		return false;
 	}
-	json_t *sp = json_object_get(body, "savepointPath");
+	return true;
+}
+
+/* parallelism (1..32768; none: the job's parallelism.default). */
+static bool run_parallelism(resp *r, run_req *q)
+{
+	json_t *par = json_object_get(q->body, "parallelism");
+	if (!par || json_is_null(par)) return true;
+	if (!json_is_integer(par) || json_integer_value(par) < 1 || json_integer_value(par) > 32768) {
+		if (json_is_integer(par))
+			set_error(r, 400, "parallelism must be an integer from 1 to 32768 (got %lld)",
+				  (long long)json_integer_value(par));
+		else
+			set_error(r, 400, "parallelism must be an integer from 1 to 32768, not %s", json_type_name(par));
+		return false;
+	}
+	q->s.parallelism = (int)json_integer_value(par);
+	return true;
+}
+
+/* savepointPath (a string; "" is none) and allowNonRestoredState. */
+static bool run_savepoint(resp *r, run_req *q)
+{
+	json_t *sp = json_object_get(q->body, "savepointPath");
 	if (sp && !json_is_null(sp)) {
 		if (!json_is_string(sp)) {
 			set_error(r, 400, "savepointPath must be a string, not %s", json_type_name(sp));
-			goto done;
+			return false;
 		}
-		if (*json_string_value(sp)) s.savepoint = json_string_value(sp);
+		if (*json_string_value(sp)) q->s.savepoint = json_string_value(sp);
 	}
-	json_t *anr = json_object_get(body, "allowNonRestoredState");
+	json_t *anr = json_object_get(q->body, "allowNonRestoredState");
 	if (anr && !json_is_null(anr) && !json_is_boolean(anr)) {
 		set_error(r, 400, "allowNonRestoredState must be a boolean, not %s", json_type_name(anr));
-		goto done;
+		return false;
 	}
-	s.allow_non_restored = anr && json_is_true(anr);
-	json_t *fc = json_object_get(body, "flinkConfiguration");
-	if (fc && !json_is_null(fc)) {
-		if (!json_is_object(fc)) {
-			set_error(r, 400, "flinkConfiguration must be an object of \"key\": \"value\", not %s",
-				  json_type_name(fc));
-			goto done;
-		}
-		jconf = fl_conf_create();
-		const char *k;
-		json_t *v;
-		json_object_foreach(fc, k, v)
-		{
-			char num[64];
-			const char *val = NULL;
-			if (json_is_string(v)) val = json_string_value(v);
-			else if (json_is_integer(v)) snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v)), val = num;
-			else if (json_is_real(v)) snprintf(num, sizeof num, "%g", json_real_value(v)), val = num;
-			else if (json_is_boolean(v)) val = json_is_true(v) ? "true" : "false";
-			if (!val || !*k) {
-				set_error(r, 400, "flinkConfiguration.%.100s must be a string, number or boolean, not %s", k,
-					  json_type_name(v));
-				goto done;
-			}
-			fl_conf_set(jconf, k, val);
-		}
-	}
-	s.jar_id = jar_id;
-	s.args = args;
-	s.nargs = nargs;
-	s.parallelism = parallelism;
-	s.job_conf = jconf;
-	char jid[JM_JID_LEN + 1];
-	int status = jm_job_submit(j, &s, jid, err, sizeof err);
-	if (status == 200) set_json(r, 200, json_pack("{s:s}", "jobid", jid));
-	else if (status == 404) not_found(r, c, "no such jar");
-	else set_error(r, (uint16_t)status, "%s", err);
-done:
-	for (int i = 0; i < nargs; i++) free(args[i]);
-	free(args);
-	fl_conf_destroy(jconf);
-	json_decref(body);
+	q->s.allow_non_restored = anr && json_is_true(anr);
+	return true;
 }
 
-static void h_jar_delete(req_ctx *c, resp *r, const char *jar_id)
+/* flinkConfiguration {"key": string, number or boolean} into q->conf. */
+static bool run_conf(resp *r, run_req *q)
 {
-	jm *j = c->j;
-	char *p = jm_blob_path(j, jar_id);
-	if (!p) {
+	json_t *fc = json_object_get(q->body, "flinkConfiguration");
+	if (!fc || json_is_null(fc)) return true;
+	if (!json_is_object(fc)) {
+		set_error(r, 400, "flinkConfiguration must be an object of \"key\": \"value\", not %s", json_type_name(fc));
+		return false;
+	}
+	q->conf = fl_conf_create();
+	const char *k;
+	json_t *v;
+	json_object_foreach(fc, k, v)
+	{
+		char num[64];
+		const char *val = NULL;
+		if (json_is_string(v)) val = json_string_value(v);
+		else if (json_is_integer(v)) snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v)), val = num;
+		else if (json_is_real(v)) snprintf(num, sizeof num, "%g", json_real_value(v)), val = num;
+		else if (json_is_boolean(v)) val = json_is_true(v) ? "true" : "false";
+		if (!val || !*k) {
+			set_error(r, 400, "flinkConfiguration.%.100s must be a string, number or boolean, not %s", k,
+				  json_type_name(v));
+			return false;
+		}
+		fl_conf_set(q->conf, k, val);
+	}
+	return true;
+}
+
+/* POST /jars/:jarid/run {programArgs | programArgsList, parallelism,
+ * savepointPath, allowNonRestoredState, flinkConfiguration}: 200
+ * {"jobid"}. The body is checked field by field in that order, so the
+ * first problem is the one named. */
+static void h_run(req_ctx *c, resp *r, const route_args *a)
+{
+	if (!jm_blob_id_valid(a->jarid)) {
 		not_found(r, c, "no such jar");
 		return;
 	}
-	free(p);
-	pthread_mutex_lock(&j->mu);
-	const char *user = NULL;
-	for (size_t i = 0; i < j->njobs && !user; i++)
-		if (!jm_job_state_terminal(j->jobs[i]->state) && !strcmp(j->jobs[i]->jar_id, jar_id))
-			user = j->jobs[i]->jid;
-	if (user) {
-		set_error(r, 409, "jar %s is used by job %s, which has not ended", jar_id, user);
-		pthread_mutex_unlock(&j->mu);
-		return;
+	run_req q = {0};
+	if (run_body(c, r, &q) && run_args(r, &q) && run_parallelism(r, &q) && run_savepoint(r, &q) &&
+	    run_conf(r, &q)) {
+		q.s.jar_id = a->jarid;
+		q.s.args = q.args;
+		q.s.nargs = q.nargs;
+		q.s.job_conf = q.conf;
+		char jid[JM_JID_LEN + 1], err[2048];
+		int rc = jm_job_submit(c->j, &q.s, jid, err, sizeof err);
+		if (rc == FLINC_OK) set_json(r, 200, json_pack("{s:s}", "jobid", jid));
+		else set_failure(r, c, rc, err, "no such jar");
 	}
-	int rc = jm_blob_remove(j, jar_id);
-	pthread_mutex_unlock(&j->mu);
-	if (rc != 0) set_error(r, 500, "cannot remove jar %s", jar_id);
-	else set_json(r, 200, json_object());
+	run_free(&q);
 }
 
-static bool authorized(const req_ctx *c)
+/* ---- routing ------------------------------------------------------------------- */
+
+typedef void (*route_fn)(req_ctx *c, resp *r, const route_args *a);
+
+/* One route. Routes that share a pattern are alternatives by method. */
+typedef struct route {
+	const char *method;  /* "GET" takes HEAD as well */
+	const char *pattern; /* segments after '/', ":name" for a parameter; "/" is the root */
+	route_fn fn;
+	const char *use;     /* how a 405 suggests this method; NULL: its name */
+} route;
+
+/* Every route, literal patterns before the parameters they shadow
+ * ("/jobs/overview" before "/jobs/:jid"): the first pattern that matches
+ * wins. */
+static const route routes[] = {
+	{"GET", "/", h_index, NULL},
+	{"GET", "/overview", h_overview, NULL},
+	{"GET", "/config", h_config, NULL},
+	{"GET", "/jobmanager/config", h_cluster_config, NULL},
+	{"GET", "/metrics", h_metrics, NULL},
+	{"GET", "/jobs", h_jobs, NULL},
+	{"GET", "/jobs/overview", h_jobs_overview, NULL},
+	{"GET", "/jobs/:jid", h_job, NULL},
+	{"PATCH", "/jobs/:jid", h_cancel, "PATCH to cancel"},
+	{"GET", "/jobs/:jid/exceptions", h_job_exceptions, NULL},
+	{"GET", "/jobs/:jid/plan", h_job_plan, NULL},
+	{"GET", "/jobs/:jid/checkpoints", h_job_checkpoints, NULL},
+	{"POST", "/jobs/:jid/savepoints", h_savepoint, NULL},
+	{"POST", "/jobs/:jid/stop", h_stop, NULL},
+	{"GET", "/jobs/:jid/savepoints/:triggerid", h_savepoint_status, NULL},
+	{"GET", "/jobs/:jid/vertices/:vid", h_vertex, NULL},
+	{"GET", "/jobs/:jid/vertices/:vid/backpressure", h_vertex_backpressure, NULL},
+	{"GET", "/jobs/:jid/vertices/:vid/watermarks", h_vertex_watermarks, NULL},
+	{"POST", "/savepoint-disposal", h_dispose, NULL},
+	{"GET", "/savepoint-disposal/:triggerid", h_dispose_status, NULL},
+	{"GET", "/taskmanagers", h_taskmanagers, NULL},
+	{"GET", "/taskmanagers/:tmid", h_taskmanager, NULL},
+	{"GET", "/jars", h_jars, NULL},
+	{"POST", "/jars/upload", h_upload, NULL},
+	{"DELETE", "/jars/:jarid", h_jar_delete, NULL},
+	{"POST", "/jars/:jarid/run", h_run, NULL},
+};
+#define NROUTES (sizeof routes / sizeof routes[0])
+
+/* Where parameter name (n bytes) of a pattern goes in a, or NULL for a
+ * name route_args does not have (a pattern typo: it never matches). */
+static const char **arg_slot(route_args *a, const char *name, size_t n)
 {
-	const char *tok = c->j->o.auth_token;
-	if (!tok || !*tok) return true;
-	const char *h = nng_http_req_get_header(c->req, "Authorization");
-	if (!h || strncasecmp(h, "Bearer ", 7) != 0) return false;
-	h += 7;
-	while (*h == ' ') h++;
-	size_t a = strlen(h), b = strlen(tok);
-	/* Compare every byte, whatever matches first. */
-	unsigned diff = (unsigned)(a ^ b);
-	for (size_t i = 0; i < a; i++) diff |= (unsigned char)h[i] ^ (unsigned char)tok[i % b];
-	return diff == 0;
+	static const struct {
+		const char *name;
+		size_t off;
+	} slots[] = {
+		{"jid", offsetof(route_args, jid)},
+		{"vid", offsetof(route_args, vid)},
+		{"triggerid", offsetof(route_args, triggerid)},
+		{"jarid", offsetof(route_args, jarid)},
+		{"tmid", offsetof(route_args, tmid)},
+	};
+	for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++)
+		if (strlen(slots[i].name) == n && !memcmp(slots[i].name, name, n))
+			return (const char **)((char *)a + slots[i].off);
+	return NULL;
 }
 
-static void route(req_ctx *c, resp *r)
+/* Does pattern match the request's (decoded) segments exactly? On a match
+ * a holds its parameters. */
+static bool pattern_match(const char *pattern, const req_ctx *c, route_args *a)
 {
-	jm *j = c->j;
-	int n = c->nseg;
-	char **s = c->segs;
+	memset(a, 0, sizeof *a);
+	int i = 0;
+	for (const char *p = pattern; *p;) {
+		if (*p == '/') {
+			p++;
+			continue;
+		}
+		size_t n = strcspn(p, "/");
+		if (i == c->nseg) return false;
+		if (*p == ':') {
+			const char **slot = arg_slot(a, p + 1, n - 1);
+			if (!slot) return false;
+			*slot = c->segs[i];
+		} else if (strlen(c->segs[i]) != n || memcmp(c->segs[i], p, n) != 0) {
+			return false;
+		}
+		i++;
+		p += n;
+	}
+	return i == c->nseg;
+}
+
+/* Does the request's method serve a route of this method? */
+static bool method_ok(const req_ctx *c, const char *method)
+{
+	return !strcmp(method, "GET") ? c->get : !strcmp(c->method, method);
+}
+
+/* Append s to the string in buf (cap bytes), after sep unless buf is
+ * empty; cut at the end of buf. */
+static void join(char *buf, size_t cap, const char *sep, const char *s)
+{
+	size_t n = strlen(buf);
+	snprintf(buf + n, cap - n, "%s%s", n ? sep : "", s);
+}
+
+/* 405 for a path whose routes (those with hit's pattern) take other
+ * methods: Allow lists them, the message says how to use each. */
+static void method_not_allowed(req_ctx *c, resp *r, const route *hit)
+{
+	char use[256] = "";
+	r->allow[0] = 0;
+	for (const route *x = hit; x < routes + NROUTES; x++) {
+		if (strcmp(x->pattern, hit->pattern) != 0) continue;
+		join(r->allow, sizeof r->allow, ", ", x->method);
+		join(use, sizeof use, ", or ", x->use ? x->use : x->method);
+	}
+	set_error(r, 405, "Method %s is not allowed on %.300s (use %s)", c->method, c->path, use);
+}
+
+/* Answer a parsed request: 401 for a mutating call without the token,
+ * else the route its path and method name (404, 405 when none). */
+static void route_request(req_ctx *c, resp *r)
+{
 	if (!c->get && !authorized(c)) {
 		r->www_auth = true;
 		set_error(r, 401,
@@ -623,140 +1040,26 @@ static void route(req_ctx *c, resp *r)
 			  c->method, c->path);
 		return;
 	}
-#define SEG(i, lit) (n > (i) && !strcmp(s[i], lit))
-	if (n == 0) {
-		if (allow(r, c, "GET")) set_body(r, 200, "text/html; charset=UTF-8", fl_strdup(index_html));
+	route_args a;
+	const route *hit = NULL;
+	for (size_t i = 0; i < NROUTES && !hit; i++)
+		if (pattern_match(routes[i].pattern, c, &a)) hit = &routes[i];
+	if (!hit) {
+		not_found(r, c, NULL);
 		return;
 	}
-	if (n == 1 && SEG(0, "overview")) {
-		if (!allow(r, c, "GET")) return;
-		pthread_mutex_lock(&j->mu);
-		json_t *d = jm_view_overview_locked(j);
-		pthread_mutex_unlock(&j->mu);
-		set_json(r, 200, d);
-		return;
-	}
-	if (n == 1 && SEG(0, "config")) {
-		if (allow(r, c, "GET")) set_json(r, 200, jm_view_dashboard_config(j));
-		return;
-	}
-	if (n == 2 && SEG(0, "jobmanager") && SEG(1, "config")) {
-		if (allow(r, c, "GET")) set_json(r, 200, jm_view_cluster_config(j));
-		return;
-	}
-	if (n == 1 && SEG(0, "metrics")) {
-		if (!allow(r, c, "GET")) return;
-		pthread_mutex_lock(&j->mu);
-		char *text = jm_view_metrics_locked(j);
-		pthread_mutex_unlock(&j->mu);
-		set_body(r, 200, "text/plain; version=0.0.4; charset=utf-8", text);
-		return;
-	}
-	if (SEG(0, "jobs")) {
-		if (n == 1) {
-			if (!allow(r, c, "GET")) return;
-			pthread_mutex_lock(&j->mu);
-			json_t *d = jm_view_jobs_locked(j);
-			pthread_mutex_unlock(&j->mu);
-			set_json(r, 200, d);
-			return;
-		}
-		if (n == 2 && SEG(1, "overview")) {
-			if (!allow(r, c, "GET")) return;
-			pthread_mutex_lock(&j->mu);
-			json_t *d = jm_view_jobs_overview_locked(j);
-			pthread_mutex_unlock(&j->mu);
-			set_json(r, 200, d);
-			return;
-		}
-		const char *jid = s[1];
-		if (n == 2) {
-			if (!strcmp(c->method, "PATCH")) h_cancel(c, r, jid);
-			else if (c->get) h_job_get(c, r, jid, 0, NULL, NULL);
-			else {
-				r->allow = "GET, PATCH";
-				set_error(r, 405, "Method %s is not allowed on %.300s (use GET, or PATCH to cancel)",
-					  c->method, c->path);
-			}
-			return;
-		}
-		if (n == 3 && (SEG(2, "exceptions") || SEG(2, "plan") || SEG(2, "checkpoints"))) {
-			if (allow(r, c, "GET")) h_job_get(c, r, jid, SEG(2, "exceptions") ? 1 : SEG(2, "plan") ? 2 : 3, NULL, NULL);
-			return;
-		}
-		if (n == 3 && (SEG(2, "savepoints") || SEG(2, "stop"))) {
-			if (allow(r, c, "POST")) h_savepoint(c, r, jid, SEG(2, "stop"));
-			return;
-		}
-		if (n == 4 && SEG(2, "savepoints")) {
-			if (!allow(r, c, "GET")) return;
-			json_t *d = jm_operation_view(j, jid, s[3]);
-			if (d) set_json(r, 200, d);
-			else not_found(r, c, "no savepoint request with this id for this job");
-			return;
-		}
-		if (n == 4 && SEG(2, "vertices")) {
-			if (allow(r, c, "GET")) h_job_get(c, r, jid, 4, s[3], NULL);
-			return;
-		}
-		if (n == 5 && SEG(2, "vertices") && (SEG(4, "backpressure") || SEG(4, "watermarks"))) {
-			if (allow(r, c, "GET")) h_job_get(c, r, jid, 4, s[3], s[4]);
+	for (const route *x = hit; x < routes + NROUTES; x++) {
+		if (!strcmp(x->pattern, hit->pattern) && method_ok(c, x->method)) {
+			x->fn(c, r, &a);
 			return;
 		}
 	}
-	if (SEG(0, "savepoint-disposal")) {
-		if (n == 1) {
-			if (allow(r, c, "POST")) h_dispose(c, r);
-			return;
-		}
-		if (n == 2) {
-			if (!allow(r, c, "GET")) return;
-			json_t *d = jm_operation_view(j, NULL, s[1]);
-			if (d) set_json(r, 200, d);
-			else not_found(r, c, "no savepoint disposal with this id");
-			return;
-		}
-	}
-	if (SEG(0, "taskmanagers") && n <= 2) {
-		if (!allow(r, c, "GET")) return;
-		pthread_mutex_lock(&j->mu);
-		json_t *d = NULL;
-		if (n == 1) {
-			d = jm_view_taskmanagers_locked(j);
-		} else {
-			jm_tm *tm = jm_tm_find_locked(j, s[1]);
-			if (tm && tm->connected) d = jm_view_taskmanager_locked(j, tm);
-		}
-		pthread_mutex_unlock(&j->mu);
-		if (d) set_json(r, 200, d);
-		else not_found(r, c, "no task manager with this id");
-		return;
-	}
-	if (SEG(0, "jars")) {
-		if (n == 1) {
-			if (!allow(r, c, "GET")) return;
-			char *addr = fl_asprintf("http://%s:%d", j->o.rest_address, j->o.rest_port);
-			set_json(r, 200, json_pack("{s:s, s:o}", "address", addr, "files", jm_blob_list(j)));
-			free(addr);
-			return;
-		}
-		if (n == 2 && SEG(1, "upload")) {
-			if (allow(r, c, "POST")) h_upload(c, r);
-			return;
-		}
-		if (n == 2) {
-			if (allow(r, c, "DELETE")) h_jar_delete(c, r, s[1]);
-			return;
-		}
-		if (n == 3 && SEG(2, "run")) {
-			if (allow(r, c, "POST")) h_run(c, r, s[1]);
-			return;
-		}
-	}
-#undef SEG
-	not_found(r, c, NULL);
+	method_not_allowed(c, r, hit);
 }
 
+/* nng's callback for every request (its threads): parse, route, send the
+ * answer. Counts itself in rest_inflight so that jm_rest_stop can wait for
+ * it; after jm_rest_stop began every request gets 503. */
 static void http_cb(nng_aio *aio)
 {
 	nng_http_req *req = nng_aio_get_input(aio, 0);
@@ -780,7 +1083,7 @@ static void http_cb(nng_aio *aio)
 			set_error(&r, c.nseg == MAX_SEGS ? 404 : 400, "%s: %.300s",
 				  c.nseg == MAX_SEGS ? "Not found" : "Malformed path", c.path ? c.path : "?");
 		} else {
-			route(&c, &r);
+			route_request(&c, &r);
 		}
 	}
 	free(c.path);
@@ -796,7 +1099,7 @@ static void http_cb(nng_aio *aio)
 	nng_http_res_set_status(res, r.status);
 	nng_http_res_set_header(res, "Content-Type", r.ctype ? r.ctype : "application/json; charset=UTF-8");
 	nng_http_res_set_header(res, "Cache-Control", "no-store");
-	if (r.allow) nng_http_res_set_header(res, "Allow", r.allow);
+	if (r.allow[0]) nng_http_res_set_header(res, "Allow", r.allow);
 	if (r.www_auth) nng_http_res_set_header(res, "WWW-Authenticate", "Bearer realm=\"flinc\"");
 	if (r.body) nng_http_res_copy_data(res, r.body, r.len);
 	free(r.body);
@@ -805,6 +1108,8 @@ static void http_cb(nng_aio *aio)
 	nng_aio_finish(aio, 0);
 }
 
+/* Register http_cb for path (tree: and everything under it) with any
+ * method and bodies up to maxbody. 0 or an nng error. */
 static int add_handler(jm *j, const char *path, bool tree, size_t maxbody)
 {
 	nng_http_handler *h;
@@ -819,6 +1124,8 @@ static int add_handler(jm *j, const char *path, bool tree, size_t maxbody)
 	return 0;
 }
 
+/* jm.h. Two handlers (uploads with their own body limit, and the rest),
+ * and nng's own 400 page as JSON. */
 int jm_rest_start(jm *j, char *err, size_t errcap)
 {
 	bool v6 = strchr(j->o.rest_address, ':') != NULL;
@@ -829,14 +1136,14 @@ int jm_rest_start(jm *j, char *err, size_t errcap)
 		snprintf(err, errcap, "rest.bind-address '%s' is not a valid address: %s", j->o.rest_address,
 			 nng_strerror(rc));
 		free(url);
-		return -1;
+		return FLINC_ECONFIG;
 	}
 	rc = nng_http_server_hold(&j->http, u);
 	nng_url_free(u);
 	if (rc) {
 		snprintf(err, errcap, "cannot create the REST server on %s: %s", url, nng_strerror(rc));
 		free(url);
-		return -1;
+		return FLINC_EIO;
 	}
 	size_t upload_max = (size_t)j->o.upload_max + (1u << 20); /* the file plus multipart framing */
 	if ((rc = add_handler(j, "/jars/upload", false, upload_max)) || (rc = add_handler(j, "/", true, SMALL_BODY_MAX))) {
@@ -858,14 +1165,16 @@ int jm_rest_start(jm *j, char *err, size_t errcap)
 	}
 	fl_log(FL_LOG_INFO, JM_COMPONENT, "REST API at %s", url);
 	free(url);
-	return 0;
+	return FLINC_OK;
 fail:
 	nng_http_server_release(j->http);
 	j->http = NULL;
 	free(url);
-	return -1;
+	return FLINC_EIO;
 }
 
+/* Stop the HTTP server and wait (up to 5 s) for handlers in flight. Main
+ * thread, before the model is freed. */
 void jm_rest_stop(jm *j)
 {
 	if (!j->http) return;

@@ -664,103 +664,119 @@ static void rename_in_msg(char *msg, size_t cap, const char *path, const char *n
 	free(rest);
 }
 
-int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t errcap)
-{
-	char *path = jm_blob_path(j, s->jar_id);
-	if (!path) {
-		snprintf(err, errcap, "Not found: jar '%s' (no such upload)", s->jar_id);
-		return 404;
-	}
-	const char *display = jm_blob_display_name(s->jar_id);
-	int status = 400;
-	fl_plugin *pl = NULL;
-	flinc_env *e = NULL;
-	fl_plan *plan = NULL;
-	jm_job *job = NULL;
-	char **argv = NULL;
+/* What a submit request resolves to before the plugin is loaded
+ * (submit_parse): the plugin's file, the job's configuration and the
+ * settings read from it. Lives on jm_job_submit's stack. */
+typedef struct submission {
+	const jm_submit *s;
+	char *path;              /* the plugin's blob file; malloc'ed */
+	const char *display;     /* the name it was uploaded as; points into s->jar_id */
+	fl_conf *conf;           /* the job's configuration; owned until the job takes it */
+	int64_t parallelism;
+	int64_t max_parallelism;
+	int64_t slot_timeout_ms;
+	bool slot_wait;
+} submission;
 
-	/* The job's configuration: the cluster's (without secrets), then its own. */
+/* Free what a submission still owns; a zeroed one is fine. */
+static void submission_free(submission *sub)
+{
+	free(sub->path);
+	fl_conf_destroy(sub->conf);
+}
+
+/* The job's configuration: the cluster's (without the REST token, which
+ * the job must never see), then its own on top. malloc'ed. */
+static fl_conf *job_conf_new(const jm *j, const fl_conf *own)
+{
 	fl_conf *conf = fl_conf_create();
 	for (size_t i = 0; i < fl_conf_count(j->conf); i++) {
 		const char *k, *v;
 		fl_conf_at(j->conf, i, &k, &v);
 		if (strcmp(k, "rest.auth.token") != 0) fl_conf_set(conf, k, v);
 	}
-	for (size_t i = 0; s->job_conf && i < fl_conf_count(s->job_conf); i++) {
+	for (size_t i = 0; own && i < fl_conf_count(own); i++) {
 		const char *k, *v;
-		fl_conf_at(s->job_conf, i, &k, &v);
+		fl_conf_at(own, i, &k, &v);
 		fl_conf_set(conf, k, v);
 	}
+	return conf;
+}
+
+/* slot.request.wait of the job into *wait (the cluster's when unset).
+ * FLINC_OK, or FLINC_ECONFIG with the value in err. */
+static int read_slot_wait(const fl_conf *conf, bool dflt, bool *wait, char *err, size_t errcap)
+{
+	const char *wv = fl_conf_get(conf, "slot.request.wait");
+	*wait = dflt;
+	if (!wv) return FLINC_OK;
+	if (!strcasecmp(wv, "true") || !strcmp(wv, "1") || !strcasecmp(wv, "yes")) *wait = true;
+	else if (!strcasecmp(wv, "false") || !strcmp(wv, "0") || !strcasecmp(wv, "no")) *wait = false;
+	else {
+		snprintf(err, errcap, "slot.request.wait must be true or false (got '%.100s')", wv);
+		return FLINC_ECONFIG;
+	}
+	return FLINC_OK;
+}
+
+/* The scheduling settings of the job from sub->conf, in a fixed order so
+ * the first problem is the one named. FLINC_OK, FLINC_ECONFIG or
+ * FLINC_ERANGE with err. */
+static int read_settings(const jm *j, submission *sub, char *err, size_t errcap)
+{
 	bool ok = true;
-	int64_t p = s->parallelism;
-	if (p == 0) p = fl_conf_i64(conf, "parallelism.default", j->o.default_parallelism, &ok);
+	int64_t p = sub->s->parallelism;
+	if (p == 0) p = fl_conf_i64(sub->conf, "parallelism.default", j->o.default_parallelism, &ok);
 	if (!ok || p < 1 || p > 32768) {
 		snprintf(err, errcap, "parallelism.default must be a number from 1 to 32768");
-		goto fail;
+		return FLINC_ECONFIG;
 	}
-	int64_t maxp = fl_conf_i64(conf, "pipeline.max-parallelism", j->o.max_parallelism, &ok);
+	int64_t maxp = fl_conf_i64(sub->conf, "pipeline.max-parallelism", j->o.max_parallelism, &ok);
 	if (!ok || maxp < 1 || maxp > 32768) {
 		snprintf(err, errcap, "pipeline.max-parallelism must be a number from 1 to 32768");
-		goto fail;
+		return FLINC_ECONFIG;
 	}
-	int64_t slot_timeout = fl_conf_duration_ms(conf, "slot.request.timeout", j->o.slot_timeout_ms, &ok);
-	if (!ok || slot_timeout <= 0) {
+	int64_t timeout = fl_conf_duration_ms(sub->conf, "slot.request.timeout", j->o.slot_timeout_ms, &ok);
+	if (!ok || timeout <= 0) {
 		snprintf(err, errcap, "slot.request.timeout must be a positive duration (like 500ms, 10s)");
-		goto fail;
+		return FLINC_ECONFIG;
 	}
-	const char *wv = fl_conf_get(conf, "slot.request.wait");
-	bool slot_wait = j->o.slot_wait;
-	if (wv) {
-		if (!strcasecmp(wv, "true") || !strcmp(wv, "1") || !strcasecmp(wv, "yes")) slot_wait = true;
-		else if (!strcasecmp(wv, "false") || !strcmp(wv, "0") || !strcasecmp(wv, "no")) slot_wait = false;
-		else {
-			snprintf(err, errcap, "slot.request.wait must be true or false (got '%.100s')", wv);
-			goto fail;
-		}
-	}
+	int rc = read_slot_wait(sub->conf, j->o.slot_wait, &sub->slot_wait, err, errcap);
+	if (rc != FLINC_OK) return rc;
 	if (p > maxp) {
 		snprintf(err, errcap, "parallelism %lld is above pipeline.max-parallelism %lld", (long long)p,
 			 (long long)maxp);
-		goto fail;
+		return FLINC_ERANGE;
 	}
+	sub->parallelism = p;
+	sub->max_parallelism = maxp;
+	sub->slot_timeout_ms = timeout;
+	return FLINC_OK;
+}
 
-	char lerr[1024];
-	if (fl_plugin_open(path, &pl, lerr, sizeof lerr) != FLINC_OK) {
-		rename_in_msg(lerr, sizeof lerr, path, display);
-		snprintf(err, errcap, "%s", lerr);
-		goto fail;
+/* Step 1, parse: resolve the request into *sub (zeroed first; the caller
+ * frees it with submission_free whatever the outcome). FLINC_OK, or with
+ * the reason in err FLINC_ENOENT (no such jar), FLINC_ECONFIG or
+ * FLINC_ERANGE (settings). Without jm.mu: reads the disk. */
+static int submit_parse(jm *j, const jm_submit *s, submission *sub, char *err, size_t errcap)
+{
+	memset(sub, 0, sizeof *sub);
+	sub->s = s;
+	sub->path = jm_blob_path(j, s->jar_id);
+	if (!sub->path) {
+		snprintf(err, errcap, "Not found: jar '%s' (no such upload)", s->jar_id);
+		return FLINC_ENOENT;
 	}
-	const flinc_plugin *entry = fl_plugin_entry(pl);
-	e = fl_env_create(entry->name ? entry->name : display, conf, (int)p);
-	int argc = s->nargs + 1;
-	argv = fl_calloc((size_t)argc + 1, sizeof(char *));
-	argv[0] = (char *)display;
-	for (int i = 0; i < s->nargs; i++) argv[i + 1] = s->args[i];
-	const char *msg = NULL;
-	if (fl_env_build(e, entry->build, argc, argv, &msg) != FLINC_OK) {
-		snprintf(err, errcap, "invalid job %s: %s%s%s", display, msg ? msg : "build failed",
-			 entry->usage ? "; usage: " : "", entry->usage ? entry->usage : "");
-		goto fail;
-	}
-	plan = fl_plan_create(e);
-	if (!plan || fl_plan_vertices(plan) == 0) {
-		snprintf(err, errcap, "invalid job %s: the job graph has no vertices", display);
-		goto fail;
-	}
+	sub->display = jm_blob_display_name(s->jar_id);
+	sub->conf = job_conf_new(j, s->job_conf);
+	return read_settings(j, sub, err, errcap);
+}
 
-	job = fl_calloc(1, sizeof *job);
-	job->root_exc = -1;
-	job->attempt = 1;
-	job->name = jm_utf8_dup(fl_env_job_name(e) ? fl_env_job_name(e) : display);
-	job->jar_id = fl_strdup(s->jar_id);
-	job->nargs = argc;
-	job->args = fl_calloc((size_t)argc, sizeof(char *));
-	for (int i = 0; i < argc; i++) job->args[i] = fl_strdup(argv[i]);
-	job->parallelism = (int)p;
-	job->max_parallelism = (int)maxp;
-	job->graph_hash = fl_env_hash(e);
-	job->conf = conf;
-	conf = NULL;
+/* The job's vertices and slots from its plan: every subtask CREATED and
+ * unplaced; one slot per subtask index with slot sharing, else one per
+ * subtask. */
+static void job_vertices(const jm *j, jm_job *job, const fl_plan *plan)
+{
 	job->nv = fl_plan_vertices(plan);
 	job->v = fl_calloc(job->nv, sizeof *job->v);
 	int maxv = 0;
@@ -778,110 +794,217 @@ int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t er
 	}
 	job->nslots = j->o.slot_sharing ? maxv : job->nsubtasks;
 	job->slots = fl_calloc((size_t)job->nslots, sizeof *job->slots);
-	char *pj = fl_plan_to_json(plan);
-	job->plan_json = pj;
-	fl_plan_destroy(plan);
-	plan = NULL;
-	if (s->recover_jid) {
-		snprintf(job->jid, sizeof job->jid, "%s", s->recover_jid);
+}
+
+/* A new job from a built graph: it takes sub->conf and copies argv (the
+ * plugin's arguments, argv[0] its file name); its id is the recovered
+ * one, else fresh. Not yet published: nothing else sees it. */
+static jm_job *job_new(const jm *j, submission *sub, const flinc_env *e, const fl_plan *plan, int argc,
+		       char **argv)
+{
+	jm_job *job = fl_calloc(1, sizeof *job);
+	job->root_exc = -1;
+	job->attempt = 1;
+	job->name = jm_utf8_dup(fl_env_job_name(e) ? fl_env_job_name(e) : sub->display);
+	job->jar_id = fl_strdup(sub->s->jar_id);
+	job->nargs = argc;
+	job->args = fl_calloc((size_t)argc, sizeof(char *));
+	for (int i = 0; i < argc; i++) job->args[i] = fl_strdup(argv[i]);
+	job->parallelism = (int)sub->parallelism;
+	job->max_parallelism = (int)sub->max_parallelism;
+	job->graph_hash = fl_env_hash(e);
+	job->conf = sub->conf;
+	sub->conf = NULL;
+	job_vertices(j, job, plan);
+	job->plan_json = fl_plan_to_json(plan);
+	if (sub->s->recover_jid) {
+		snprintf(job->jid, sizeof job->jid, "%s", sub->s->recover_jid);
 		job->attempt = j->ha_epoch * 1000 + 1; /* apart from the last job manager's attempts */
 	} else {
 		jm_random_hex32(job->jid);
 	}
-	status = jm_cp_job_init(j, job, e, s, err, errcap);
-	if (status != 200) goto fail;
-	status = 400;
-	fl_env_destroy(e);
-	e = NULL;
-	fl_plugin_close(pl);
-	pl = NULL;
+	return job;
+}
 
-	pthread_mutex_lock(&j->mu);
+/* Build the job's graph with the plugin's build function, as the task
+ * managers will: FLINC_OK with *e and *plan (the caller destroys them),
+ * or FLINC_EGRAPH with the reason (and the plugin's usage) in err. */
+static int build_graph(const submission *sub, const flinc_plugin *entry, int argc, char **argv, flinc_env **e,
+		       fl_plan **plan, char *err, size_t errcap)
+{
+	*e = fl_env_create(entry->name ? entry->name : sub->display, sub->conf, (int)sub->parallelism);
+	const char *msg = NULL;
+	if (fl_env_build(*e, entry->build, argc, argv, &msg) != FLINC_OK) {
+		snprintf(err, errcap, "invalid job %s: %s%s%s", sub->display, msg ? msg : "build failed",
+			 entry->usage ? "; usage: " : "", entry->usage ? entry->usage : "");
+		return FLINC_EGRAPH;
+	}
+	*plan = fl_plan_create(*e);
+	if (!*plan || fl_plan_vertices(*plan) == 0) {
+		snprintf(err, errcap, "invalid job %s: the job graph has no vertices", sub->display);
+		return FLINC_EGRAPH;
+	}
+	return FLINC_OK;
+}
+
+/* Step 2, validate: load the plugin, build its graph and make the job
+ * with its checkpoint settings (jm_cp_job_init), so that a job that cannot
+ * run is refused before anything changes. FLINC_OK with *out (owned by the
+ * caller until published), or EPLUGIN/EGRAPH/the code of jm_cp_job_init
+ * with err. Without jm.mu: loads the plugin and reads the disk. */
+static int submit_build(jm *j, submission *sub, jm_job **out, char *err, size_t errcap)
+{
+	fl_plugin *pl = NULL;
+	flinc_env *e = NULL;
+	fl_plan *plan = NULL;
+	jm_job *job = NULL;
+	char lerr[1024];
+	*out = NULL;
+	if (fl_plugin_open(sub->path, &pl, lerr, sizeof lerr) != FLINC_OK) {
+		rename_in_msg(lerr, sizeof lerr, sub->path, sub->display);
+		snprintf(err, errcap, "%s", lerr);
+		return FLINC_EPLUGIN;
+	}
+	const jm_submit *s = sub->s;
+	int argc = s->nargs + 1;
+	char **argv = fl_calloc((size_t)argc + 1, sizeof(char *));
+	argv[0] = (char *)sub->display;
+	for (int i = 0; i < s->nargs; i++) argv[i + 1] = s->args[i];
+	int rc = build_graph(sub, fl_plugin_entry(pl), argc, argv, &e, &plan, err, errcap);
+	if (rc == FLINC_OK) {
+		job = job_new(j, sub, e, plan, argc, argv);
+		rc = jm_cp_job_init(j, job, e, s, err, errcap);
+	}
+	if (rc != FLINC_OK) jm_job_free(job);
+	else *out = job;
+	fl_plan_destroy(plan);
+	fl_env_destroy(e);
+	fl_plugin_close(pl);
+	free(argv);
+	return rc;
+}
+
+/* Step 3, validate against the cluster: a job that needs more slots than
+ * the cluster has is refused, and one that needs more than are free
+ * unless it may wait (a recovered job always waits). FLINC_OK,
+ * FLINC_ERANGE or FLINC_EEXIST (the job id is taken) with err. */
+static int submit_check_locked(jm *j, const submission *sub, const jm_job *job, char *err, size_t errcap)
+{
 	int total, nfree, ntms;
 	jm_slots_locked(j, &total, &nfree, &ntms);
-	if (job->nslots > total && !s->recover_jid) {
-		pthread_mutex_unlock(&j->mu);
+	bool recover = sub->s->recover_jid != NULL;
+	const char *sharing = j->o.slot_sharing ? ", slots shared" : ", one slot per subtask";
+	if (job->nslots > total && !recover) {
 		snprintf(err, errcap,
 			 "Not enough task slots: job %s at parallelism %d needs %d slots (%d vertices, %d subtasks%s), "
 			 "the cluster has %d slots in %d task managers (%d free)",
-			 job->name, job->parallelism, job->nslots, job->nv, job->nsubtasks,
-			 j->o.slot_sharing ? ", slots shared" : ", one slot per subtask", total, ntms, nfree);
-		goto fail;
+			 job->name, job->parallelism, job->nslots, job->nv, job->nsubtasks, sharing, total, ntms, nfree);
+		return FLINC_ERANGE;
 	}
-	if (job->nslots > nfree && !slot_wait && !s->recover_jid) {
-		pthread_mutex_unlock(&j->mu);
+	if (job->nslots > nfree && !sub->slot_wait && !recover) {
 		snprintf(err, errcap,
 			 "Not enough free task slots: job %s at parallelism %d needs %d slots (%d vertices, %d "
 			 "subtasks%s), %d of the cluster's %d slots are free (%d task managers); other jobs hold the "
 			 "rest (set slot.request.wait=true to wait for them)",
-			 job->name, job->parallelism, job->nslots, job->nv, job->nsubtasks,
-			 j->o.slot_sharing ? ", slots shared" : ", one slot per subtask", nfree, total, ntms);
-		goto fail;
+			 job->name, job->parallelism, job->nslots, job->nv, job->nsubtasks, sharing, nfree, total, ntms);
+		return FLINC_ERANGE;
 	}
 	if (jm_job_find_locked(j, job->jid)) { /* 128 random bits: never, but not silently */
-		pthread_mutex_unlock(&j->mu);
 		snprintf(err, errcap, "job id %s is taken; submit again", job->jid);
-		status = 500;
-		goto fail;
+		return FLINC_EEXIST;
 	}
-	/* The plan with its job id. */
+	return FLINC_OK;
+}
+
+/* Put the job id into the plan the REST API shows. */
+static void plan_set_jid(jm_job *job)
+{
 	json_t *pjs = json_loads(job->plan_json, 0, NULL);
-	if (pjs) {
-		json_object_set_new(pjs, "jid", json_string(job->jid));
-		char *dumped = json_dumps(pjs, JSON_COMPACT);
-		if (dumped) {
-			free(job->plan_json);
-			job->plan_json = dumped;
-		}
-		json_decref(pjs);
+	if (!pjs) return;
+	json_object_set_new(pjs, "jid", json_string(job->jid));
+	char *dumped = json_dumps(pjs, JSON_COMPACT);
+	if (dumped) {
+		free(job->plan_json);
+		job->plan_json = dumped;
 	}
+	json_decref(pjs);
+}
+
+/* Step 4, store: the job becomes CREATED and joins the job list, which
+ * takes it; its slot deadline starts (a recovered job waits without
+ * one). */
+static void submit_store_locked(jm *j, const submission *sub, jm_job *job)
+{
+	plan_set_jid(job);
 	int64_t now = fl_now_ms();
 	job->state = JM_JOB_CREATED;
 	job->ts[JM_JOB_CREATED] = now;
 	job->start_ms = job->last_mod_ms = now;
-	job->slot_timeout_ms = slot_timeout;
-	job->slot_deadline = s->recover_jid ? INT64_MAX : jm_mono_ms() + slot_timeout;
+	job->slot_timeout_ms = sub->slot_timeout_ms;
+	job->slot_deadline = sub->s->recover_jid ? INT64_MAX : jm_mono_ms() + sub->slot_timeout_ms;
 	job->jm = j;
 	if (j->njobs == j->jobs_cap) {
 		j->jobs_cap = j->jobs_cap ? j->jobs_cap * 2 : 16;
 		j->jobs = fl_realloc(j->jobs, j->jobs_cap * sizeof(jm_job *));
 	}
 	j->jobs[j->njobs++] = job;
+	int total, nfree;
+	jm_slots_locked(j, &total, &nfree, NULL);
 	fl_log(FL_LOG_INFO, JM_COMPONENT,
 	       "Job %s (%s) submitted from %s: parallelism %d, %u vertices, %d subtasks, %d slots needed (%d of %d free)",
-	       job->name, job->jid, display, job->parallelism, job->nv, job->nsubtasks, job->nslots, nfree, total);
-	memcpy(jid_out, job->jid, JM_JID_LEN + 1);
-	/* It fits now: place it ahead of jobs that wait for more slots. */
+	       job->name, job->jid, sub->display, job->parallelism, job->nv, job->nsubtasks, job->nslots, nfree, total);
+}
+
+/* Step 5, place: a job that fits now is placed (and deployed) ahead of
+ * jobs that wait for more slots; then the waiting ones get their turn and
+ * ended jobs beyond jobstore.max-capacity go. */
+static void submit_place_locked(jm *j, jm_job *job)
+{
+	int total, nfree;
+	jm_slots_locked(j, &total, &nfree, NULL);
 	if (job->nslots <= nfree) place(j, job);
 	jm_sched_try_locked(j);
 	evict(j);
-	pthread_mutex_unlock(&j->mu);
-	if (!s->recover_jid) jm_ha_store_job(j, jid_out, s);
-	free(argv);
-	free(path);
-	return 200;
-fail:
-	jm_job_free(job);
-	fl_plan_destroy(plan);
-	fl_env_destroy(e);
-	fl_plugin_close(pl);
-	fl_conf_destroy(conf);
-	free(argv);
-	free(path);
-	return status;
 }
 
+/* jm.h. The steps above in order: parse and build without jm.mu (disk,
+ * plugin), check, store and place under one hold of it, so that the slots
+ * counted are the slots taken; the job store is written after. */
+int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t errcap)
+{
+	submission sub;
+	jm_job *job = NULL;
+	int rc = submit_parse(j, s, &sub, err, errcap);
+	if (rc == FLINC_OK) rc = submit_build(j, &sub, &job, err, errcap);
+	if (rc != FLINC_OK) goto done;
+	pthread_mutex_lock(&j->mu);
+	rc = submit_check_locked(j, &sub, job, err, errcap);
+	if (rc == FLINC_OK) {
+		submit_store_locked(j, &sub, job); /* the job list owns it from here */
+		memcpy(jid_out, job->jid, JM_JID_LEN + 1);
+		submit_place_locked(j, job);
+	}
+	pthread_mutex_unlock(&j->mu);
+	if (rc != FLINC_OK) jm_job_free(job); /* outside jm.mu: it destroys the coordinator */
+	else if (!s->recover_jid) jm_ha_store_job(j, jid_out, s);
+done:
+	submission_free(&sub);
+	return rc;
+}
+
+/* jm.h. A job not yet placed ends CANCELED at once; a placed one is
+ * CANCELLING until its subtasks confirm (or the cancel deadline passes). */
 int jm_job_cancel(jm *j, const char *jid, char *err, size_t errcap)
 {
 	pthread_mutex_lock(&j->mu);
 	jm_job *job = jm_job_find_locked(j, jid);
-	int status = 202;
+	int rc = FLINC_OK;
 	if (!job) {
 		snprintf(err, errcap, "Not found: /jobs/%s (no job with this id)", jid);
-		status = 404;
+		rc = FLINC_ENOENT;
 	} else if (jm_job_state_terminal(job->state)) {
 		snprintf(err, errcap, "Job %s (%s) is already %s", job->name, job->jid, jm_job_state_name(job->state));
-		status = 409;
+		rc = FLINC_ESTATE;
 	} else if (job->state == JM_JOB_CANCELLING || job->state == JM_JOB_FAILING) {
 		/* already ending */
 	} else if (!job->placed) {
@@ -900,5 +1023,35 @@ int jm_job_cancel(jm *j, const char *jid, char *err, size_t errcap)
 		jm_sched_try_locked(j);
 	}
 	pthread_mutex_unlock(&j->mu);
-	return status;
+	return rc;
+}
+
+/* Remove an uploaded plugin unless a job that has not ended runs it: the
+ * task managers of a restarting job fetch it again. Takes jm.mu (the
+ * unlink runs under it, so no submission of the jar can slip in between).
+ * FLINC_OK; FLINC_ENOENT (no such jar), FLINC_ESTATE (in use) or
+ * FLINC_EIO, with the reason in err. */
+int jm_jar_delete(jm *j, const char *jar_id, char *err, size_t errcap)
+{
+	char *p = jm_blob_path(j, jar_id);
+	if (!p) {
+		snprintf(err, errcap, "Not found: jar '%s' (no such upload)", jar_id);
+		return FLINC_ENOENT;
+	}
+	free(p);
+	pthread_mutex_lock(&j->mu);
+	const char *user = NULL;
+	for (size_t i = 0; i < j->njobs && !user; i++)
+		if (!jm_job_state_terminal(j->jobs[i]->state) && !strcmp(j->jobs[i]->jar_id, jar_id))
+			user = j->jobs[i]->jid;
+	int rc = FLINC_OK;
+	if (user) {
+		snprintf(err, errcap, "jar %s is used by job %s, which has not ended", jar_id, user);
+		rc = FLINC_ESTATE;
+	} else if (jm_blob_remove(j, jar_id) != FLINC_OK) {
+		snprintf(err, errcap, "cannot remove jar %s", jar_id);
+		rc = FLINC_EIO;
+	}
+	pthread_mutex_unlock(&j->mu);
+	return rc;
 }

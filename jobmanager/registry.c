@@ -1,0 +1,533 @@
+/*
+ * registry.c - the task managers the job manager knows, and its control
+ * connections to them.
+ *
+ * - Registration (jm_tm_register) puts a task manager into jm.tms and
+ *   gives it a REQ socket dialed to its control address and a worker
+ *   thread that makes the Deploy/Cancel/checkpoint calls queued for it
+ *   (jm_tm_enqueue_locked), with send and receive timeouts
+ *   (jobmanager.rpc.timeout), so a stuck task manager only ever stalls its
+ *   own worker.
+ * - A pipe callback on that socket notices a dropped connection at once
+ *   (NNG_PIPE_EV_REM_POST); the monitor thread notices silence
+ *   (heartbeat.timeout, refreshed by jm_tm_heartbeat). Either way the task
+ *   manager is lost: its slots disappear and the scheduler fails the jobs
+ *   that ran there.
+ * - A lost task manager leaves the registry at once; its struct waits in
+ *   the graveyard until its worker has exited (the worker closes the socket
+ *   itself, or the monitor does), then the monitor joins and frees it.
+ *
+ * The monitor also runs the scheduler's deadlines (jm_sched_tick_locked)
+ * and destroys the checkpoint coordinators of evicted jobs (jm_cp_reap),
+ * every MONITOR_PERIOD_MS.
+ *
+ * Locking as in jm.h: everything here is under jm.mu, which is never held
+ * across nng_close (pipe callbacks take it) or a call to a task manager.
+ */
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "jm.h"
+#include "rpc.h"
+
+#define MONITOR_PERIOD_MS 50
+#define CLOSE_BATCH 16 /* sockets the monitor closes per round */
+
+/* ---- task managers and their queues --------------------------------------- */
+
+/* Free a queued call and its packed message. NULL is fine. */
+static void cmd_free(jm_cmd *c)
+{
+	if (!c) return;
+	free(c->msg);
+	free(c);
+}
+
+/* Free a task manager whose worker has exited (or never started) and
+ * whose socket is closed. NULL is fine. */
+static void tm_free(jm_tm *tm)
+{
+	if (!tm) return;
+	for (jm_cmd *c = tm->q_head, *n; c; c = n) {
+		n = c->next;
+		cmd_free(c);
+	}
+	pthread_cond_destroy(&tm->cv);
+	free(tm->id);
+	free(tm->host);
+	free(tm->control_address);
+	free(tm->data_address);
+	free(tm);
+}
+
+/* jm.h: the registered task manager with this id, or NULL. */
+jm_tm *jm_tm_find_locked(jm *j, const char *id)
+{
+	for (size_t i = 0; i < j->ntms; i++)
+		if (strcmp(j->tms[i]->id, id) == 0) return j->tms[i];
+	return NULL;
+}
+
+/* The registered task manager whose control socket is s, or NULL. */
+static jm_tm *tm_by_socket_locked(jm *j, nng_socket s)
+{
+	for (size_t i = 0; i < j->ntms; i++)
+		if (nng_socket_id(j->tms[i]->req) == nng_socket_id(s)) return j->tms[i];
+	return NULL;
+}
+
+/* jm.h: slots offered and free, over connected task managers only (a
+ * task manager dialed but not connected offers nothing yet). */
+void jm_slots_locked(const jm *j, int *total, int *free_slots, int *ntms)
+{
+	int t = 0, f = 0, n = 0;
+	for (size_t i = 0; i < j->ntms; i++) {
+		const jm_tm *tm = j->tms[i];
+		if (!tm->connected) continue;
+		n++;
+		t += tm->slots;
+		f += tm->slots - tm->used > 0 ? tm->slots - tm->used : 0;
+	}
+	if (total) *total = t;
+	if (free_slots) *free_slots = f;
+	if (ntms) *ntms = n;
+}
+
+/* jm.h: append cmd (taken) to tm's queue and wake its worker. */
+void jm_tm_enqueue_locked(jm *j, jm_tm *tm, jm_cmd *cmd)
+{
+	(void)j;
+	if (tm->stop) {
+		cmd_free(cmd);
+		return;
+	}
+	cmd->next = NULL;
+	if (tm->q_tail) tm->q_tail->next = cmd;
+	else tm->q_head = cmd;
+	tm->q_tail = cmd;
+	pthread_cond_signal(&tm->cv);
+}
+
+/* Take tm out of jm.tms (it stays allocated). */
+static void registry_remove_locked(jm *j, jm_tm *tm)
+{
+	for (size_t i = 0; i < j->ntms; i++) {
+		if (j->tms[i] != tm) continue;
+		memmove(&j->tms[i], &j->tms[i + 1], (j->ntms - i - 1) * sizeof(jm_tm *));
+		j->ntms--;
+		return;
+	}
+}
+
+/* The task manager is gone (connection dropped, silent, or registered
+ * again): out of the registry, its worker told to stop, its jobs failed.
+ * It waits in the graveyard for the monitor. */
+static void tm_lost_locked(jm *j, jm_tm *tm, const char *reason)
+{
+	if (tm->lost) return;
+	tm->lost = true;
+	registry_remove_locked(j, tm);
+	tm->stop = true;
+	for (jm_cmd *c = tm->q_head, *n; c; c = n) {
+		n = c->next;
+		cmd_free(c);
+	}
+	tm->q_head = tm->q_tail = NULL;
+	pthread_cond_signal(&tm->cv);
+	tm->next_dead = j->graveyard;
+	j->graveyard = tm;
+	/* The monitor closes its socket right away: that aborts a call in
+	 * flight and keeps nng from reconnecting and resending it. */
+	pthread_cond_broadcast(&j->monitor_cv);
+	if (tm->connected) {
+		int total, nfree, n;
+		jm_slots_locked(j, &total, &nfree, &n);
+		fl_log(FL_LOG_WARN, JM_COMPONENT,
+		       "TaskManager %s (%s) lost: %s; its %d slots are gone (%d task managers, %d slots left)", tm->id,
+		       tm->host, reason, tm->slots, n, total);
+	} else {
+		fl_log(FL_LOG_WARN, JM_COMPONENT, "TaskManager %s (%s) dropped: %s", tm->id, tm->host, reason);
+	}
+	jm_sched_tm_lost_locked(j, tm->id, tm->host, reason);
+}
+
+/* ---- control connections ----------------------------------------------------- */
+
+/* nng pipe events of a task manager's control socket (nng's thread): the
+ * first connection makes it usable (its slots count), a drop loses it.
+ * Ignored once the job manager is stopping, so shutdown fails no job. */
+static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	jm *j = arg;
+	nng_socket s = nng_pipe_socket(p);
+	pthread_mutex_lock(&j->mu);
+	jm_tm *tm = j->stopping ? NULL : tm_by_socket_locked(j, s);
+	if (tm && !tm->lost) {
+		if (ev == NNG_PIPE_EV_ADD_POST && !tm->connected) {
+			tm->connected = true;
+			tm->last_hb_mono = jm_mono_ms();
+			tm->last_hb_ms = fl_now_ms();
+			int total, nfree, n;
+			jm_slots_locked(j, &total, &nfree, &n);
+			fl_log(FL_LOG_INFO, JM_COMPONENT,
+			       "TaskManager %s registered: host %s, %d slots, control %s, data %s (%d task managers, %d "
+			       "slots)",
+			       tm->id, tm->host, tm->slots, tm->control_address,
+			       *tm->data_address ? tm->data_address : "-", n, total);
+			jm_sched_try_locked(j);
+		} else if (ev == NNG_PIPE_EV_REM_POST && tm->connected) {
+			tm_lost_locked(j, tm, "connection dropped");
+		}
+	}
+	pthread_mutex_unlock(&j->mu);
+}
+
+/* Make one queued call to tm (outside jm.mu): 0 or an nng error; a reply
+ * that refuses puts its reason into err. */
+static int tm_call(jm_tm *tm, const jm_cmd *c, char *err, size_t errcap)
+{
+	Flinc__Envelope *reply = NULL;
+	nng_msg *m = NULL;
+	int rc = nng_msg_alloc(&m, c->len);
+	if (rc == 0) {
+		memcpy(nng_msg_body(m), c->msg, c->len);
+		rc = nng_sendmsg(tm->req, m, 0);
+		if (rc) nng_msg_free(m);
+	}
+	if (rc == 0) rc = fl_rpc_recv(tm->req, &reply);
+	if (rc == 0) {
+		if (reply->body_case != FLINC__ENVELOPE__BODY_ACK)
+			snprintf(err, errcap, "unexpected reply (message %d)", (int)reply->body_case);
+		else if (!reply->ack->ok)
+			snprintf(err, errcap, "%s", reply->ack->error && *reply->ack->error ? reply->ack->error : "refused");
+	}
+	fl_rpc_free(reply);
+	return rc;
+}
+
+/* A task manager's worker: makes the calls queued for it, one at a time,
+ * outside jm.mu, and reports each to the scheduler. When told to stop it
+ * closes the socket (unless the monitor did) and marks itself done. */
+static void *tm_worker(void *arg)
+{
+	jm_tm *tm = arg;
+	jm *j = tm->jm;
+	pthread_mutex_lock(&j->mu);
+	for (;;) {
+		while (!tm->stop && !tm->q_head) pthread_cond_wait(&tm->cv, &j->mu);
+		if (tm->stop) break;
+		jm_cmd *c = tm->q_head;
+		tm->q_head = c->next;
+		if (!tm->q_head) tm->q_tail = NULL;
+		pthread_mutex_unlock(&j->mu);
+
+		char err[512] = "";
+		int rc = tm_call(tm, c, err, sizeof err);
+
+		pthread_mutex_lock(&j->mu);
+		if (!tm->stop) jm_sched_cmd_done_locked(j, tm, c, rc, err[0] ? err : NULL);
+		cmd_free(c);
+	}
+	bool close_it = !tm->closed;
+	tm->closed = true;
+	pthread_mutex_unlock(&j->mu);
+	if (close_it) nng_close(tm->req); /* outside jm.mu: it waits for pipe callbacks */
+	pthread_mutex_lock(&j->mu);
+	tm->done = true;
+	pthread_mutex_unlock(&j->mu);
+	return NULL;
+}
+
+/* ---- registration and heartbeats ------------------------------------------------ */
+
+/* A REQ socket for calls to a task manager, with the RPC timeouts and the
+ * pipe callback, not yet dialed. FLINC_OK, or FLINC_EIO with err. */
+static int control_socket_open(jm *j, nng_socket *s, char *err, size_t errcap)
+{
+	int rc = nng_req0_open(s);
+	if (rc) {
+		snprintf(err, errcap, "job manager cannot open a socket: %s", nng_strerror(rc));
+		return FLINC_EIO;
+	}
+	nng_socket_set_ms(*s, NNG_OPT_SENDTIMEO, (nng_duration)j->o.rpc_timeout_ms);
+	nng_socket_set_ms(*s, NNG_OPT_RECVTIMEO, (nng_duration)j->o.rpc_timeout_ms);
+	nng_socket_set_ms(*s, NNG_OPT_RECONNMINT, 100);
+	nng_socket_set_ms(*s, NNG_OPT_RECONNMAXT, 1000);
+	nng_socket_set_size(*s, NNG_OPT_RECVMAXSZ, JM_RPC_RECV_MAX);
+	nng_pipe_notify(*s, NNG_PIPE_EV_ADD_POST, pipe_cb, j);
+	nng_pipe_notify(*s, NNG_PIPE_EV_REM_POST, pipe_cb, j);
+	return FLINC_OK;
+}
+
+/* A task manager from its registration, owning socket s; not connected
+ * until the dial succeeds. Strings it was given are copied (host and data
+ * address made printable: they go into the REST API). */
+static jm_tm *tm_new(jm *j, const Flinc__RegisterTaskManager *r, nng_socket s)
+{
+	jm_tm *tm = fl_calloc(1, sizeof *tm);
+	tm->jm = j;
+	tm->id = fl_strdup(r->tm_id);
+	tm->host = jm_utf8_dup(r->host && *r->host ? r->host : "unknown");
+	tm->control_address = fl_strdup(r->control_address);
+	tm->data_address = jm_utf8_dup(r->data_address);
+	tm->pid = r->pid;
+	tm->slots = r->slots;
+	tm->cpu_cores = r->cpu_cores;
+	tm->physical_memory = r->physical_memory;
+	tm->registered_ms = fl_now_ms();
+	tm->registered_mono = jm_mono_ms();
+	tm->last_hb_ms = tm->registered_ms;
+	tm->last_hb_mono = tm->registered_mono;
+	tm->req = s;
+	pthread_cond_init(&tm->cv, NULL);
+	return tm;
+}
+
+/* Into the registry, before dialing, so the connect callback finds it;
+ * one registered under the same id before is lost ("registered again"). */
+static void registry_add(jm *j, jm_tm *tm)
+{
+	pthread_mutex_lock(&j->mu);
+	jm_tm *old = jm_tm_find_locked(j, tm->id);
+	if (old) tm_lost_locked(j, old, "it registered again");
+	if (j->ntms == j->tms_cap) {
+		j->tms_cap = j->tms_cap ? j->tms_cap * 2 : 8;
+		j->tms = fl_realloc(j->tms, j->tms_cap * sizeof(jm_tm *));
+	}
+	j->tms[j->ntms++] = tm;
+	pthread_mutex_unlock(&j->mu);
+}
+
+/* The dial failed before a worker existed: undo registry_add. If tm was
+ * lost meanwhile (a newer registration) it is in the graveyard, and the
+ * monitor frees it; else it is freed here. */
+static void registry_undo(jm *j, jm_tm *tm)
+{
+	pthread_mutex_lock(&j->mu);
+	bool in_graveyard = tm->lost;
+	bool close_it = !tm->closed;
+	tm->closed = true;
+	if (in_graveyard) tm->done = true; /* no worker: the monitor frees it */
+	else registry_remove_locked(j, tm);
+	pthread_mutex_unlock(&j->mu);
+	if (close_it) nng_close(tm->req);
+	if (!in_graveyard) tm_free(tm);
+}
+
+/* Start tm's worker. Under jm.mu, so the monitor never sees the worker
+ * done before it knows there is a worker to join. A thread that cannot
+ * start leaves nothing sane to do: abort. */
+static void worker_start(jm *j, jm_tm *tm)
+{
+	pthread_mutex_lock(&j->mu);
+	tm->worker_started = true;
+	if (pthread_create(&tm->worker, NULL, tm_worker, tm) != 0) {
+		fl_log(FL_LOG_ERROR, JM_COMPONENT, "cannot start a thread for TaskManager %s", tm->id);
+		abort();
+	}
+	pthread_mutex_unlock(&j->mu);
+}
+
+/* jm.h: socket, registry, dial, worker, in that order; a failed dial
+ * undoes the registry entry. */
+int jm_tm_register(jm *j, const Flinc__RegisterTaskManager *r, char *err, size_t errcap)
+{
+	nng_socket s;
+	int rc = control_socket_open(j, &s, err, errcap);
+	if (rc != FLINC_OK) return rc;
+	jm_tm *tm = tm_new(j, r, s);
+	registry_add(j, tm);
+	int nrc = nng_dial(s, r->control_address, NULL, NNG_FLAG_NONBLOCK);
+	if (nrc) {
+		snprintf(err, errcap, "job manager cannot dial control_address %s: %s", r->control_address,
+			 nng_strerror(nrc));
+		fl_log(FL_LOG_WARN, JM_COMPONENT, "TaskManager %s refused: %s", r->tm_id, err);
+		registry_undo(j, tm);
+		return FLINC_EIO;
+	}
+	worker_start(j, tm);
+	return FLINC_OK;
+}
+
+/* jm.h: a lost task manager is unknown even while its struct waits in
+ * the graveyard. */
+bool jm_tm_heartbeat(jm *j, const Flinc__Heartbeat *hb)
+{
+	bool known = false;
+	pthread_mutex_lock(&j->mu);
+	jm_tm *tm = hb->tm_id ? jm_tm_find_locked(j, hb->tm_id) : NULL;
+	if (tm && !tm->lost) {
+		known = true;
+		tm->last_hb_mono = jm_mono_ms();
+		tm->last_hb_ms = fl_now_ms();
+		for (size_t i = 0; i < hb->n_metrics; i++) jm_sched_metrics_locked(j, tm->id, hb->metrics[i]);
+	}
+	pthread_mutex_unlock(&j->mu);
+	return known;
+}
+
+/* ---- the monitor ---------------------------------------------------------------- */
+
+/* Lose the task managers that went silent (heartbeat.timeout) or whose
+ * control address never answered within it. */
+static void check_liveness_locked(jm *j, int64_t now)
+{
+	for (size_t i = 0; i < j->ntms;) {
+		jm_tm *tm = j->tms[i];
+		char reason[256];
+		if (tm->connected && now - tm->last_hb_mono > j->o.hb_timeout_ms) {
+			snprintf(reason, sizeof reason, "heartbeat timed out after %lld ms",
+				 (long long)(now - tm->last_hb_mono));
+			tm_lost_locked(j, tm, reason); /* removes it: same i again */
+			continue;
+		}
+		if (!tm->connected && now - tm->registered_mono > j->o.hb_timeout_ms) {
+			snprintf(reason, sizeof reason, "its control address %s could not be reached within %lld ms",
+				 tm->control_address, (long long)j->o.hb_timeout_ms);
+			tm_lost_locked(j, tm, reason);
+			continue;
+		}
+		i++;
+	}
+}
+
+/* Close the sockets of lost task managers (outside jm.mu, which is
+ * dropped and taken again): that ends their workers' calls in flight. */
+static void close_lost_locked(jm *j)
+{
+	nng_socket to_close[CLOSE_BATCH];
+	int nclose = 0;
+	for (jm_tm *t = j->graveyard; t && nclose < CLOSE_BATCH; t = t->next_dead) {
+		if (t->closed) continue;
+		t->closed = true;
+		to_close[nclose++] = t->req;
+	}
+	if (!nclose) return;
+	pthread_mutex_unlock(&j->mu);
+	for (int k = 0; k < nclose; k++) nng_close(to_close[k]);
+	pthread_mutex_lock(&j->mu);
+}
+
+/* Join and free the lost task managers whose workers have exited
+ * (outside jm.mu, which is dropped and taken again). */
+static void reap_dead_locked(jm *j)
+{
+	jm_tm *reap = NULL;
+	for (jm_tm **pp = &j->graveyard; *pp;) {
+		if ((*pp)->done) {
+			jm_tm *t = *pp;
+			*pp = t->next_dead;
+			t->next_dead = reap;
+			reap = t;
+		} else {
+			pp = &(*pp)->next_dead;
+		}
+	}
+	if (!reap) return;
+	pthread_mutex_unlock(&j->mu);
+	for (jm_tm *t = reap, *n; t; t = n) {
+		n = t->next_dead;
+		if (t->worker_started) pthread_join(t->worker, NULL);
+		tm_free(t);
+	}
+	pthread_mutex_lock(&j->mu);
+}
+
+/* Sleep until the next round, or until woken (a lost task manager,
+ * shutdown). monitor_cv runs on CLOCK_MONOTONIC (main.c). */
+static void monitor_wait_locked(jm *j)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += MONITOR_PERIOD_MS * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&j->monitor_cv, &j->mu, &ts);
+}
+
+/* The monitor thread: liveness, the scheduler's deadlines, reaping, every
+ * MONITOR_PERIOD_MS until jm.stopping. */
+static void *monitor_thread(void *arg)
+{
+	jm *j = arg;
+	pthread_mutex_lock(&j->mu);
+	while (!j->stopping) {
+		int64_t now = jm_mono_ms();
+		check_liveness_locked(j, now);
+		jm_sched_tick_locked(j, now);
+		close_lost_locked(j);
+		reap_dead_locked(j);
+		if (j->dead_coords) {
+			pthread_mutex_unlock(&j->mu);
+			jm_cp_reap(j);
+			pthread_mutex_lock(&j->mu);
+		}
+		monitor_wait_locked(j);
+	}
+	pthread_mutex_unlock(&j->mu);
+	return NULL;
+}
+
+/* jm.h: the monitor thread. */
+int jm_registry_start(jm *j)
+{
+	return pthread_create(&j->monitor_thread, NULL, monitor_thread, j) == 0 ? FLINC_OK : FLINC_EIO;
+}
+
+/* jm.h: stopping set and the monitor joined. Main thread. */
+void jm_registry_stop(jm *j)
+{
+	pthread_mutex_lock(&j->mu);
+	j->stopping = true;
+	pthread_cond_broadcast(&j->monitor_cv);
+	pthread_mutex_unlock(&j->mu);
+	pthread_join(j->monitor_thread, NULL);
+}
+
+/* Every task manager, registered or lost, taken out of the registry and
+ * told to stop (workers signaled); close_it[i] says whether its socket is
+ * still ours to close. Both arrays malloc'ed, *n long. */
+static jm_tm **take_all_locked(jm *j, bool **close_it, size_t *n)
+{
+	size_t cnt = j->ntms, k = 0;
+	for (jm_tm *t = j->graveyard; t; t = t->next_dead) cnt++;
+	jm_tm **all = fl_calloc(cnt ? cnt : 1, sizeof(jm_tm *));
+	for (size_t i = 0; i < j->ntms; i++) all[k++] = j->tms[i];
+	for (jm_tm *t = j->graveyard; t; t = t->next_dead) all[k++] = t;
+	j->ntms = 0;
+	j->graveyard = NULL;
+	*close_it = fl_calloc(cnt ? cnt : 1, sizeof(bool));
+	for (size_t i = 0; i < cnt; i++) {
+		all[i]->stop = true;
+		(*close_it)[i] = !all[i]->closed;
+		all[i]->closed = true;
+		pthread_cond_signal(&all[i]->cv);
+	}
+	*n = cnt;
+	return all;
+}
+
+/* jm.h: every worker stopped and joined, every task manager freed. */
+void jm_registry_fini(jm *j)
+{
+	bool *close_it;
+	size_t n;
+	pthread_mutex_lock(&j->mu);
+	jm_tm **all = take_all_locked(j, &close_it, &n);
+	pthread_mutex_unlock(&j->mu);
+	/* Closing the sockets aborts calls in flight, so the joins are short. */
+	for (size_t i = 0; i < n; i++)
+		if (close_it[i]) nng_close(all[i]->req);
+	free(close_it);
+	for (size_t i = 0; i < n; i++) {
+		if (all[i]->worker_started) pthread_join(all[i]->worker, NULL);
+		tm_free(all[i]);
+	}
+	free(all);
+}
