@@ -4,6 +4,14 @@
  * manager). Every subtask is a thread; a channel between two subtasks of
  * this process is an in-process fl_channel, one to or from another process
  * comes from the placement's remote_out/remote_in (the data plane).
+ *
+ * Ownership: the execution owns its tasks and its in-process channels;
+ * the placement owns the remote ends it hands out. Teardown is close
+ * (fl_exec_cancel) -> stop (fl_exec_wait: every task thread joined; a
+ * task gives its held buffers back before its thread ends) -> the
+ * placement closes its remote ends (they signal the tasks' notifies until
+ * then) -> fini (fl_exec_destroy: tasks, then local channels). See
+ * exchange.h, "Ownership".
  */
 #ifndef FL_EXECUTOR_H
 #define FL_EXECUTOR_H
@@ -74,6 +82,10 @@ bool fl_exec_all_ended(fl_exec *x);
 /* The subtasks of this process (valid until destroy). */
 struct fl_task **fl_exec_tasks(fl_exec *x, uint32_t *n);
 const struct fl_plan *fl_exec_plan(const fl_exec *x);
+/* Free the tasks and the local channels. Tasks still running are
+ * canceled and joined first, so destroy is safe at any point; remote ends
+ * handed out by the placement must be closed after the tasks were joined
+ * (fl_exec_wait) and before this call. Not from a task thread. NULL: no-op. */
 void fl_exec_destroy(fl_exec *x);
 
 #endif
