@@ -245,7 +245,15 @@ static void cancel_while_aligning(void **state)
 	fl_task_trigger_checkpoint(src0, 1, false);
 	for (int i = 0; i < 5000 && atomic_load(&src0->cp_last_id) != 1; i++) usleep(1000);
 	assert_int_equal(atomic_load(&src0->cp_last_id), 1);
-	usleep(200 * 1000); /* the barrier reaches the downstream task: A's channel blocks */
+	/* The barrier reaches the downstream task and A's channel blocks:
+	 * A fills it up to its buffers but the held one and the one it
+	 * writes into (8 per channel by default), while B's keeps draining. */
+	bool full = false;
+	for (int i = 0; i < 10000 && !full; i++) {
+		for (uint32_t k = 0; k < down->nin; k++) full |= fl_channel_queued(down->in[k].ch) >= 6;
+		if (!full) usleep(1000);
+	}
+	assert_true(full);
 	fl_exec_cancel(x);
 	assert_int_equal(fl_exec_wait(x, NULL, err, sizeof err), FLINC_ECANCELED);
 
