@@ -97,9 +97,8 @@ jm_job *jm_job_find_locked(jm *j, const char *jid)
 	return NULL;
 }
 
-static void add_exception(jm_job *job, const char *msg, const char *task, const char *location, const char *tm_id)
+static void push_exception(jm_job *job, const char *msg, const char *task, const char *location, const char *tm_id)
 {
-	if (job->nexc >= 1000) return; /* keep the first ones: the root cause is among them */
 	job->exc = fl_realloc(job->exc, (job->nexc + 1) * sizeof *job->exc);
 	jm_exception *e = &job->exc[job->nexc];
 	e->message = jm_utf8_dup(msg);
@@ -109,6 +108,23 @@ static void add_exception(jm_job *job, const char *msg, const char *task, const 
 	e->ts = fl_now_ms();
 	if (job->root_exc < 0) job->root_exc = (int)job->nexc;
 	job->nexc++;
+}
+
+static void add_exception(jm_job *job, const char *msg, const char *task, const char *location, const char *tm_id)
+{
+	if (job->nexc >= 1000) return; /* keep the first ones: the root cause is among them */
+	push_exception(job, msg, task, location, tm_id);
+}
+
+/* A cancel was asked for: it is why the job ends, so it becomes the root
+ * exception, and the job's last word (GET /jobs/:jid/exceptions, what
+ * `flinc run` prints) is the cancel rather than a failure an earlier
+ * attempt recovered from, or one that happens while the subtasks stop
+ * (those stay listed). Recorded past the cap too. j->mu held. */
+static void cancel_exception(jm_job *job)
+{
+	job->root_exc = -1;
+	push_exception(job, "the job was canceled on request", NULL, NULL, NULL);
 }
 
 static void job_set_state(jm_job *job, jm_job_state to)
@@ -1010,6 +1026,7 @@ int jm_job_cancel(jm *j, const char *jid, char *err, size_t errcap)
 	} else if (!job->placed) {
 		jm_cp_stopped_locked(job, "the job was canceled");
 		job->restart_pending = false;
+		cancel_exception(job);
 		job_set_state(job, JM_JOB_CANCELLING);
 		for (uint32_t k = 0; k < job->nv; k++)
 			for (int i = 0; i < job->v[k].parallelism; i++) job->v[k].sub[i].state = JM_TASK_CANCELED;
@@ -1017,6 +1034,7 @@ int jm_job_cancel(jm *j, const char *jid, char *err, size_t errcap)
 	} else {
 		jm_cp_stopped_locked(job, "the job was canceled");
 		job->restart_pending = false;
+		cancel_exception(job);
 		job_set_state(job, JM_JOB_CANCELLING);
 		cancel_rest(j, job);
 		job_update(j, job);

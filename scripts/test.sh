@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: install what is missing, build with warnings as
 # errors, run every test; then build again with AddressSanitizer and
-# UndefinedBehaviorSanitizer and run the unit and integration tests there.
-# Ends with ctest's summary line.
+# UndefinedBehaviorSanitizer, and again with ThreadSanitizer, and run the unit
+# and integration tests in each. Ends with ctest's summary line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +23,29 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 echo "== tests under sanitizers =="
 ctest --test-dir build-asan --output-on-failure -j "$jobs" -L 'unit|integration'
+
+echo "== build (thread sanitizer) =="
+cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLINC_SANITIZER=thread >/dev/null
+cmake --build build-tsan -j "$jobs"
+
+# Every process of the pass (test binaries, daemons, the CLI) writes its
+# reports to tsan-reports/, whether or not its test noticed: a daemon that
+# halts on a race at shutdown fails the pass too. ignore_noninstrumented_modules
+# and tests/tsan.supp: see that file.
+echo "== tests under the thread sanitizer =="
+tsan_reports="$PWD/build-tsan/tsan-reports"
+rm -rf "$tsan_reports" && mkdir -p "$tsan_reports"
+tsan_start=$(date +%s)
+tsan_rc=0
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ignore_noninstrumented_modules=1 suppressions=$PWD/tests/tsan.supp log_path=$tsan_reports/report" \
+  ctest --test-dir build-tsan --output-on-failure -j "$jobs" -L 'unit|integration' || tsan_rc=$?
+echo "thread sanitizer pass: $(( $(date +%s) - tsan_start )) s"
+if compgen -G "$tsan_reports/report.*" >/dev/null; then
+  cat "$tsan_reports"/report.*
+  echo "ThreadSanitizer reported the races above" >&2
+  exit 1
+fi
+[ "$tsan_rc" -eq 0 ] || exit "$tsan_rc"
 
 echo "== tests (release) =="
 ctest --test-dir build --output-on-failure -j "$jobs"

@@ -80,16 +80,19 @@ void tm_on_peer_lost(void *ud, const char *peer, int err, const char *why)
 void tm_instance_destroy(tm_instance *in)
 {
 	if (!in) return;
+	/* Teardown order (exchange.h, "Ownership"): close, stop, then fini.
+	 * Cancel and join every started subtask thread: from then on no task
+	 * touches a channel (each gave its held buffers back on its way
+	 * out). */
 	if (in->exec) {
-		/* Join every started subtask thread before their channels and
-		 * notifies go away. */
 		char err[512];
 		fl_exec_cancel(in->exec);
 		fl_exec_wait(in->exec, NULL, err, sizeof err);
 	}
-	/* The data service may still touch a channel's notifies (the
-	 * tasks' own) until the channel is closed, so close the remote
-	 * channels before the tasks are freed. */
+	/* The data service may still signal the tasks' notifies through the
+	 * remote channels until they are closed, so close them before the
+	 * tasks are freed; fl_exec_destroy then frees the tasks and the
+	 * local channels without touching these. */
 	if (in->nremote) {
 		uint64_t *ids = fl_malloc(in->nremote * sizeof(uint64_t));
 		for (size_t k = 0; k < in->nremote; k++) ids[k] = in->remote[k].id;

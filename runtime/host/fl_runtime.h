@@ -361,9 +361,11 @@ bool fl_exec_all_ended(fl_exec *x);
  * owned by x (valid until fl_exec_destroy). */
 fl_task **fl_exec_tasks(fl_exec *x, uint32_t *n);
 
-/* Free the execution: its upload thread, tasks and local channels. Every
- * started subtask must have been joined (fl_exec_wait), and remote
- * channels handed out by the placement closed. NULL is a no-op. */
+/* Free the execution: its upload thread, tasks and local channels. Tasks
+ * still running are canceled and joined first, so destroy is safe at any
+ * point; remote ends handed out by the placement must be closed after the
+ * tasks were joined (fl_exec_wait) and before this call (exchange.h,
+ * "Ownership"). Not from a task thread. NULL is a no-op. */
 void fl_exec_destroy(fl_exec *x);
 
 /* ==== channels ============================================================ */

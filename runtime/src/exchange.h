@@ -23,6 +23,23 @@
  *
  * fl_channel and fl_notify are opaque to host programs: the runtime's door
  * (fl_runtime.h) declares them and the one channel read they need.
+ *
+ * Ownership. A channel belongs to neither of its ends: an in-process
+ * channel belongs to the execution that wired it (executor.c), one end of
+ * a remote channel to the data service (netx.c, until fl_netx_close). It
+ * points at the notifies of both ends without owning them: sending signals
+ * the consumer's, releasing the producer's. Hence the teardown order of a
+ * job, the same for cancel, failure and a normal end:
+ *   1. close:  cancel every task (non-blocking, any thread);
+ *   2. stop:   join every task thread. A task gives back the buffers it
+ *              holds before its thread ends; after the joins no task
+ *              touches a channel any more;
+ *   3. close the remote channels (fl_netx_close): after it returns the
+ *              data service touches neither them nor the tasks' notifies;
+ *   4. fini:   free the tasks (and their notifies), then the local
+ *              channels. Nothing in fini touches a channel's other end.
+ * A notify therefore outlives every channel that may still signal it, and
+ * a channel outlives both of its ends' use of it.
  */
 #ifndef FL_EXCHANGE_H
 #define FL_EXCHANGE_H
@@ -75,7 +92,10 @@ typedef struct fl_xbuf {
 } fl_xbuf;
 
 /* nbufs buffers of bufsize bytes. The notifies belong to the consumer and
- * producer tasks and must outlive the channel. */
+ * producer (tasks, or the data service) and must stay valid as long as
+ * either side may still use the channel (see "Ownership" above). The
+ * creator owns the channel and frees it with fl_channel_destroy once
+ * neither side uses it; destroy frees every buffer, wherever it is. */
 fl_channel *fl_channel_create(uint32_t nbufs, uint32_t bufsize, fl_notify *consumer, fl_notify *producer);
 void fl_channel_destroy(fl_channel *c);
 

@@ -257,6 +257,10 @@ const fl_plan *fl_exec_plan(const fl_exec *x) { return x->plan; }
 void fl_exec_destroy(fl_exec *x)
 {
 	if (!x) return;
+	/* Close and stop before fini: a task still running would use the
+	 * channels and the other tasks' notifies freed below. */
+	for (uint32_t i = 0; i < x->started; i++) fl_task_cancel(x->tasks[i]);
+	for (uint32_t i = 0; i < x->started; i++) fl_task_join(x->tasks[i]);
 	fl_cpctx_destroy(x->cpx); /* its thread may still read the tasks' names: first */
 	for (uint32_t i = 0; i < x->ntasks; i++) fl_task_destroy(x->tasks[i]);
 	free(x->tasks);

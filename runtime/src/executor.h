@@ -7,6 +7,14 @@
  *
  * The execution's interface is in the runtime's door (fl_runtime.h,
  * "executing subtasks"); here are the extras for the engine and its tests.
+ *
+ * Ownership: the execution owns its tasks and its in-process channels;
+ * the placement owns the remote ends it hands out. Teardown is close
+ * (fl_exec_cancel) -> stop (fl_exec_wait: every task thread joined; a
+ * task gives its held buffers back before its thread ends) -> the
+ * placement closes its remote ends (they signal the tasks' notifies until
+ * then) -> fini (fl_exec_destroy: tasks, then local channels). See
+ * exchange.h, "Ownership".
  */
 #ifndef FL_EXECUTOR_H
 #define FL_EXECUTOR_H

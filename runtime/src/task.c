@@ -207,8 +207,10 @@ void fl_task_add_input(fl_task *t, fl_channel *ch, uint32_t input, const flinc_t
 void fl_task_destroy(fl_task *t)
 {
 	if (!t) return;
-	for (uint32_t i = 0; i < t->nin; i++)
-		if (t->in[i].held) fl_channel_release(t->in[i].ch, t->in[i].held);
+	/* Fini only: the thread was joined (or never started) and gave its
+	 * held buffers back on its way out; the channels and the other
+	 * tasks' notifies may be gone already, so nothing shared is touched
+	 * here. */
 	for (uint32_t j = 0; j < t->nops; j++) op_destroy(t->ops[j]);
 	free(t->ops);
 	free(t->op_of_node);
@@ -710,6 +712,22 @@ static void await_final(fl_task *t)
 	atomic_store(&t->awaiting_final, 0);
 }
 
+/* Give back the buffers an alignment left held (the rest of a buffer
+ * behind a barrier), so that a task whose thread ended holds no buffer of
+ * any channel. Task thread, on its way out: the channels and the
+ * producers' notifies are alive until every task of the execution was
+ * joined (exchange.h, "Ownership"). */
+static void release_held(fl_task *t)
+{
+	for (uint32_t i = 0; i < t->nin; i++) {
+		fl_inchan *c = &t->in[i];
+		if (!c->held) continue;
+		fl_channel_release(c->ch, c->held);
+		c->held = NULL;
+		c->blocked = false;
+	}
+}
+
 static void *task_main(void *arg)
 {
 	fl_task *t = arg;
@@ -747,6 +765,7 @@ static void *task_main(void *arg)
 	}
 	for (uint32_t j = (uint32_t)attempted; j < t->nops; j++)
 		if (t->ops[j]->ops->close) t->ops[j]->ops->close(t->ops[j]);
+	release_held(t);
 	publish_metrics(t);
 	atomic_store(&t->state, t->err ? FL_TASK_FAILED : canceled(t) ? FL_TASK_CANCELED : FL_TASK_FINISHED);
 	return NULL;

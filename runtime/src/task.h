@@ -4,8 +4,19 @@
  * Lifecycle: fl_task_create (operators instantiated, outputs wired to
  * chained operators; writers and input channels are added by whoever
  * builds the job's exchange) -> fl_task_start (thread: open operators,
- * run the loop, end input, close) -> fl_task_join -> fl_task_destroy.
- * fl_task_cancel may be called from any thread at any time.
+ * run the loop, end input, close) -> fl_task_cancel (close: non-blocking)
+ * -> fl_task_join (stop) -> fl_task_destroy (fini). fl_task_cancel may be
+ * called from any thread at any time, until fl_task_destroy.
+ *
+ * Channels: a task uses its input channels and its writers' channels only
+ * on its own thread, and before that thread ends it gives back every
+ * buffer it still holds. It never owns a channel: the execution (local
+ * channels) or the data service (remote ones) does, and frees it only
+ * after every task at either end was joined (exchange.h, "Ownership").
+ * fl_task_destroy therefore touches no channel and no other task.
+ * The task's notify is signalled by its channels' other ends, so the task
+ * itself is freed only once no channel that names it can be used: after
+ * every task of its execution was joined and its remote channels closed.
  *
  * The loop is the task's mailbox: input buffers, watermarks, processing-
  * time timers, buffer-timeout flushes and cancellation are all handled on
@@ -175,8 +186,14 @@ void fl_task_checkpoint_final(fl_task *t, int64_t id);
 int fl_task_declare_state(fl_task *t, const char *name, fl_state_kind kind, uint32_t *sid);
 
 int fl_task_start(fl_task *t);
+/* Ask the task to stop (any thread; returns at once). */
 void fl_task_cancel(fl_task *t);
+/* Wait for the task's thread to end (no-op when not started or joined).
+ * Any thread but the task's own. */
 void fl_task_join(fl_task *t);
+/* Free the task: only after fl_task_join, and only once no channel that
+ * signals its notify can be used any more (see the top of this file).
+ * Touches neither channels nor other tasks. NULL: no-op. */
 void fl_task_destroy(fl_task *t);
 
 /* Fail the task from its own thread (first failure wins). */

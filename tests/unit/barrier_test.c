@@ -13,6 +13,14 @@
  * At-least-once: at least those (records behind A's barrier may be in).
  * Both: the sink pre-commits checkpoint 1 before the snapshot and commits it
  * when told the checkpoint completed.
+ *
+ * Cancel while aligning (issue 15): checkpoint 1 is triggered at source A
+ * only, so the downstream task blocks A's channel and holds the buffer that
+ * carried the barrier; then the job is canceled. Once the threads are
+ * joined, no task may hold a buffer any more (each gave them back on its
+ * way out), and fl_exec_destroy frees the sources before the downstream
+ * task, so a buffer given back at destroy would signal a freed notify
+ * (AddressSanitizer: heap-use-after-free).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -52,11 +60,14 @@ static int src_open(flinc_ctx *c, void *local)
 	return 0;
 }
 
+/* How long the sources run (set before the tasks start). */
+static int64_t run_ms = RUN_MS;
+
 static int src_run(flinc_ctx *c, void *local, uint32_t budget)
 {
 	src_local *l = local;
 	int64_t el = now_ms() - l->t0;
-	if (el >= RUN_MS) return FLINC_SOURCE_END;
+	if (el >= run_ms) return FLINC_SOURCE_END;
 	int64_t allowed = el * RATE_PER_MS;
 	if (l->emitted >= allowed) return FLINC_SOURCE_IDLE;
 	for (uint32_t i = 0; i < budget && l->emitted < allowed; i++) {
@@ -200,6 +211,61 @@ static void run_case(fl_cp_mode mode)
 	fl_conf_destroy(conf);
 }
 
+static void cancel_while_aligning(void **state)
+{
+	memset(counted, 0, sizeof counted);
+	run_ms = 60 * 1000; /* until canceled */
+	fl_conf *conf = fl_conf_create();
+	fl_conf_set(conf, "execution.checkpointing.mode", "EXACTLY_ONCE");
+	fl_conf_set(conf, "execution.buffer-timeout", "1ms");
+	flinc_env *e = fl_env_create("barrier_test", conf, 1);
+	const char *msg;
+	char *argv[] = {"barrier_test", NULL};
+	assert_int_equal(fl_env_build(e, build, 1, argv, &msg), FLINC_OK);
+	fl_exec *x;
+	char err[256];
+	assert_int_equal(fl_exec_create(e, conf, NULL, &x, err, sizeof err), FLINC_OK);
+	uint32_t n;
+	fl_task **tasks = fl_exec_tasks(x, &n);
+	assert_int_equal(n, 3);
+	fl_task *src0 = NULL, *down = NULL;
+	for (uint32_t i = 0; i < n; i++) {
+		tasks[i]->cp.snapshot = on_snapshot;
+		fl_op *head = tasks[i]->ops[0];
+		if (head->node->kind != FL_NODE_SOURCE) down = tasks[i];
+		else if (*(const int *)head->node->arg == 0) src0 = tasks[i];
+	}
+	assert_non_null(src0);
+	assert_non_null(down);
+	/* The downstream task is freed after the sources that feed it. */
+	assert_ptr_equal(tasks[n - 1], down);
+
+	assert_int_equal(fl_exec_start(x, err, sizeof err), FLINC_OK);
+	usleep(50 * 1000);
+	fl_task_trigger_checkpoint(src0, 1, false);
+	for (int i = 0; i < 5000 && atomic_load(&src0->cp_last_id) != 1; i++) usleep(1000);
+	assert_int_equal(atomic_load(&src0->cp_last_id), 1);
+	/* The barrier reaches the downstream task and A's channel blocks:
+	 * A fills it up to its buffers but the held one and the one it
+	 * writes into (8 per channel by default), while B's keeps draining. */
+	bool full = false;
+	for (int i = 0; i < 10000 && !full; i++) {
+		for (uint32_t k = 0; k < down->nin; k++) full |= fl_channel_queued(down->in[k].ch) >= 6;
+		if (!full) usleep(1000);
+	}
+	assert_true(full);
+	fl_exec_cancel(x);
+	assert_int_equal(fl_exec_wait(x, NULL, err, sizeof err), FLINC_ECANCELED);
+
+	/* Joined: the task's fields are ours to read. */
+	assert_int_equal(down->cp_id, 1); /* it was aligning checkpoint 1 */
+	for (uint32_t k = 0; k < down->nin; k++) assert_null(down->in[k].held);
+	fl_exec_destroy(x);
+	fl_env_destroy(e);
+	fl_conf_destroy(conf);
+	run_ms = RUN_MS;
+}
+
 static void exactly_once(void **state) { run_case(FL_CP_EXACTLY_ONCE); }
 static void at_least_once(void **state) { run_case(FL_CP_AT_LEAST_ONCE); }
 
@@ -208,6 +274,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(exactly_once),
 		cmocka_unit_test(at_least_once),
+		cmocka_unit_test(cancel_while_aligning),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
