@@ -4,6 +4,7 @@
  * Commands that need no cluster: `local` (run a job in this process) and
  * `info` (print a job's graph). Cluster commands talk to a job manager's
  * REST API (rest_client.h): `run`, `list`, `cancel`, `stop`, `savepoint`.
+ * `config` prints the configuration a daemon would see (for scripts).
  * Exit status: 0 success, 1 the job or request failed, 2 usage error; every
  * error is one line on stderr.
  */
@@ -44,6 +45,10 @@ static const char *usage_text =
 	"        savepoint or checkpoint folder with -s\n"
 	"  info [-p N] [-D key=value]... [--config FILE] JOB.so [job args]\n"
 	"        print the job graph as JSON without running it\n"
+	"  config get KEY [--config FILE] [-D key=value]...\n"
+	"        print a key's effective value: its last -D, else the file's, else its default\n"
+	"  config list [--config FILE] [-D key=value]...\n"
+	"        every key that has a value, as 'key: value' lines sorted by key\n"
 	"\n"
 	"options:\n"
 	"  -m HOST:PORT   the job manager's REST address (default: $FLINC_JOBMANAGER, else 127.0.0.1:8081)\n"
@@ -934,6 +939,215 @@ static int cmd_savepoint(int argc, char **argv)
 	return rc;
 }
 
+/* ---- flinc config ------------------------------------------------------
+ *
+ * `flinc config get KEY` and `flinc config list` read the configuration the
+ * way the daemons and `flinc local` do (fl_conf_load for the file, -D on
+ * top), so scripts such as deploy/start-cluster.sh never parse flinc.conf
+ * themselves. Exit status: 0 a value printed, 1 the key is not set and has
+ * no default, 2 a usage error or a file that does not load. */
+
+/* A key and its documented default (docs/config.md, docs/checkpoints.md,
+ * docs/state.md, docs/taskmanager.md, deploy/flinc.conf). `value` NULL: no
+ * fixed default, and `note` says what the programs do without the key. */
+typedef struct conf_default {
+	const char *key, *value, *note;
+} conf_default;
+
+static const conf_default conf_defaults[] = {
+	/* job manager, REST, heartbeats (flinc-jobmanager --help) */
+	{"jobmanager.rpc.address", "127.0.0.1", NULL},
+	{"jobmanager.rpc.port", "6123", NULL},
+	{"jobmanager.rpc.timeout", "10s", NULL},
+	{"rest.bind-address", "127.0.0.1", NULL},
+	{"rest.port", "8081", NULL},
+	{"rest.auth.token", NULL, "every REST call is open"},
+	{"rest.upload.max-size", "256mb", NULL},
+	{"jobmanager.blob.dir", NULL, "a private folder /tmp/flinc-jm-XXXXXX, removed at exit"},
+	{"jobmanager.slot-sharing", "true", NULL},
+	{"slot.request.wait", "false", NULL},
+	{"slot.request.timeout", "10s", NULL},
+	{"jobstore.max-capacity", "1000", NULL},
+	/* The job manager's; a task manager not yet registered waits 50s. */
+	{"heartbeat.interval", "1s", NULL},
+	{"heartbeat.timeout", "5s", NULL},
+	/* task managers (and deploy/start-cluster.sh's taskmanager.count) */
+	{"taskmanager.numberOfTaskSlots", "1", NULL},
+	{"taskmanager.count", "1", NULL},
+	{"taskmanager.host", "127.0.0.1", NULL},
+	{"taskmanager.rpc.port", "0", NULL},
+	{"taskmanager.data.port", "0", NULL},
+	{"taskmanager.tmp.dir", "/tmp", NULL},
+	/* jobs, exchange, state, sinks */
+	{"parallelism.default", "1", NULL},
+	{"pipeline.max-parallelism", "128", NULL},
+	{"pipeline.auto-watermark-interval", "200ms", NULL},
+	{"execution.buffer-timeout", "100ms", NULL},
+	{"execution.buffer-size", "32kb", NULL},
+	{"execution.buffers-per-channel", "8", NULL},
+	{"state.backend", "hashmap", NULL},
+	{"state.backend.incremental", "true", NULL},
+	{"state.backend.rocksdb.localdir", NULL, "$TMPDIR of the process, else /tmp"},
+	{"state.backend.rocksdb.block-cache-size", "64mb", NULL},
+	{"state.backend.rocksdb.write-buffer-size", "64mb", NULL},
+	{"state.backend.rocksdb.inplace-cache-slots", "16384", NULL},
+	{"sink.file.rolling-size", "128mb", NULL},
+	/* checkpoints, restarts, savepoints, job store (docs/checkpoints.md) */
+	{"state.checkpoints.dir", NULL, "no checkpoints"},
+	{"state.savepoints.dir", NULL, "savepoints need a target folder"},
+	{"state.checkpoints.num-retained", "1", NULL},
+	{"execution.checkpointing.interval", "0", NULL},
+	{"execution.checkpointing.mode", "EXACTLY_ONCE", NULL},
+	{"execution.checkpointing.timeout", "10min", NULL},
+	{"execution.checkpointing.min-pause", "0", NULL},
+	{"execution.checkpointing.tolerable-failed-checkpoints", "-1", NULL},
+	{"restart-strategy", NULL, "fixed-delay when the job checkpoints, else none"},
+	{"restart-strategy.type", NULL, "fixed-delay when the job checkpoints, else none"},
+	{"restart-strategy.fixed-delay.attempts", NULL, "unlimited"},
+	{"restart-strategy.fixed-delay.delay", "200ms", NULL},
+	{"restart-strategy.exponential-delay.initial-backoff", "200ms", NULL},
+	{"restart-strategy.exponential-delay.max-backoff", "60s", NULL},
+	{"restart-strategy.exponential-delay.backoff-multiplier", "2.0", NULL},
+	{"restart-strategy.exponential-delay.attempts-before-reset-backoff", NULL, "unlimited"},
+	{"high-availability.storageDir", NULL, "no job store: a restarted job manager has no jobs"},
+};
+
+/* The documented default entry of key, or NULL for a key flinc does not
+ * know (jobs may still read such keys with flinc_env_config). */
+static const conf_default *conf_default_of(const char *key)
+{
+	for (size_t i = 0; i < FL_ARRAY_LEN(conf_defaults); i++)
+		if (!strcmp(conf_defaults[i].key, key)) return &conf_defaults[i];
+	return NULL;
+}
+
+/* `flinc config --help`. */
+static void config_usage(FILE *out)
+{
+	fputs("usage: flinc config get KEY [--config FILE] [-D key=value]...\n"
+	      "       flinc config list [--config FILE] [-D key=value]...\n"
+	      "  get   prints KEY's effective value: its last -D, else the file's, else its documented\n"
+	      "        default; exit 1 when it has none of them\n"
+	      "  list  prints every key that has a value (set or defaulted) as 'key: value', sorted\n"
+	      "The file is read as the daemons read it ('#' after white space starts a comment).\n",
+	      out);
+}
+
+/* The effective configuration: the file (when given), then the -D values
+ * in `flags` on top. A file that does not load is one line and exit 2, as
+ * for `flinc local --config`. The caller destroys the result. */
+static fl_conf *config_effective(const char *file, const fl_conf *flags)
+{
+	fl_conf *c = fl_conf_create();
+	char msg[512];
+	if (file && fl_conf_load(c, file, msg, sizeof msg) != FLINC_OK) {
+		fprintf(stderr, "flinc: %s\n", msg);
+		fl_conf_destroy(c);
+		exit(EXIT_USAGE);
+	}
+	for (size_t i = 0; i < fl_conf_count(flags); i++) {
+		const char *k, *v;
+		fl_conf_at(flags, i, &k, &v);
+		fl_conf_set(c, k, v);
+	}
+	return c;
+}
+
+/* `config get`: the value on stdout, or one line on stderr and 1. */
+static int config_get(const fl_conf *c, const char *key)
+{
+	const char *v = fl_conf_get(c, key);
+	const conf_default *d = conf_default_of(key);
+	if (!v && d) v = d->value;
+	if (v) {
+		printf("%s\n", v);
+		return 0;
+	}
+	if (d)
+		fprintf(stderr, "flinc: config: %s is not set and has no fixed default (without it: %s)\n", key,
+			d->note);
+	else
+		fprintf(stderr, "flinc: config: %s is not set, and it is not a key flinc knows (see docs/config.md)\n",
+			key);
+	return 1;
+}
+
+/* qsort order of key strings (config list). */
+static int by_key(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* `config list`: every key set in c, and every documented default c does
+ * not override, as "key: value" lines sorted by key. */
+static int config_list(const fl_conf *c)
+{
+	size_t n = fl_conf_count(c), cap = n + FL_ARRAY_LEN(conf_defaults), m = 0;
+	const char **keys = fl_calloc(cap, sizeof *keys);
+	for (size_t i = 0; i < n; i++) {
+		const char *v;
+		fl_conf_at(c, i, &keys[m++], &v);
+	}
+	for (size_t i = 0; i < FL_ARRAY_LEN(conf_defaults); i++)
+		if (conf_defaults[i].value && !fl_conf_get(c, conf_defaults[i].key)) keys[m++] = conf_defaults[i].key;
+	qsort(keys, m, sizeof *keys, by_key);
+	for (size_t i = 0; i < m; i++) {
+		const char *v = fl_conf_get(c, keys[i]);
+		printf("%s: %s\n", keys[i], v ? v : conf_default_of(keys[i])->value);
+	}
+	free(keys);
+	return 0;
+}
+
+/* flinc config {get KEY | list} [--config FILE] [-D key=value]...: options
+ * may come before or after KEY; `flinc --config FILE config ...` too. */
+static int cmd_config(int argc, char **argv)
+{
+	if (argc >= 1 && (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help"))) {
+		config_usage(stdout);
+		return 0;
+	}
+	if (argc < 1) usage_error("config: missing 'get KEY' or 'list'");
+	const char *sub = argv[0];
+	bool get = !strcmp(sub, "get");
+	if (!get && strcmp(sub, "list")) usage_error("config: unknown subcommand '%s' (get or list)", sub);
+	const char *file = g_config; /* `flinc --config F config ...` too */
+	const char *key = NULL;
+	fl_conf *flags = fl_conf_create();
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			config_usage(stdout);
+			exit(0);
+		} else if (!strcmp(a, "--config")) {
+			if (++i >= argc) usage_error("config: --config needs a file");
+			file = argv[i];
+		} else if (!strncmp(a, "--config=", 9)) {
+			file = a + 9;
+		} else if (!strcmp(a, "-D")) {
+			if (++i >= argc) usage_error("config: -D needs key=value");
+			if (fl_conf_set_kv(flags, argv[i]) != FLINC_OK)
+				usage_error("config: -D '%s' is not key=value", argv[i]);
+		} else if (!strncmp(a, "-D", 2)) {
+			if (fl_conf_set_kv(flags, a + 2) != FLINC_OK) usage_error("config: '%s' is not -Dkey=value", a);
+		} else if (a[0] == '-' && a[1]) {
+			usage_error("config: unknown option '%s'", a);
+		} else if (get && !key) {
+			if (!*a) usage_error("config get: the KEY is empty");
+			key = a;
+		} else {
+			usage_error("config %s: unexpected argument '%s'", sub, a);
+		}
+	}
+	if (get && !key) usage_error("config get: missing KEY");
+	if (file && !*file) usage_error("config: --config needs a file");
+	fl_conf *c = config_effective(file, flags);
+	fl_conf_destroy(flags);
+	int rc = get ? config_get(c, key) : config_list(c);
+	fl_conf_destroy(c);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	int i = 1;
@@ -964,5 +1178,6 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "cancel")) return cmd_cancel(argc - i - 1, argv + i + 1);
 	if (!strcmp(cmd, "stop")) return cmd_stop(argc - i - 1, argv + i + 1);
 	if (!strcmp(cmd, "savepoint")) return cmd_savepoint(argc - i - 1, argv + i + 1);
+	if (!strcmp(cmd, "config")) return cmd_config(argc - i - 1, argv + i + 1);
 	usage_error("unknown command '%s'", cmd);
 }

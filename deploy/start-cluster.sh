@@ -9,22 +9,27 @@
 #                  to this script, when there is one)
 #   -D key=value   a configuration value for every daemon; wins over the file
 #
-# The programs come from $FLINC_BIN_DIR, else the folder of this script (an
-# installed prefix's bin/), else build/bin of the source tree, else $PATH.
-# Logs go to $FLINC_LOG_DIR (default: log/ at the top of the tree, or of the
-# installed prefix): flinc-jobmanager.log and flinc-taskmanager-<i>.log, with
-# a pid file beside each (flinc-jobmanager.pid, flinc-taskmanager-<i>.pid;
-# $FLINC_PID_DIR to put them elsewhere). The script returns once the job
-# manager's REST API (/overview) counts all N task managers, or fails after
+# The programs (flinc, flinc-jobmanager, flinc-taskmanager) come from
+# $FLINC_BIN_DIR, else the folder of this script, else the installed
+# prefix's bin/ (this script in <prefix>/share/flinc/deploy), else build/bin
+# of the source tree, else $PATH. The configuration is read by
+# `flinc config`, the daemons' own parser, never by this script.
+# Logs go to $FLINC_LOG_DIR (default: log/ at the top of the source tree;
+# ~/.local/state/flinc/log for an installed copy): flinc-jobmanager.log and
+# flinc-taskmanager-<i>.log, with a pid file beside each
+# (flinc-jobmanager.pid, flinc-taskmanager-<i>.pid; $FLINC_PID_DIR to put
+# them elsewhere). The script returns once the job manager's REST API
+# (/overview) counts all N task managers, or fails after
 # $FLINC_START_TIMEOUT seconds (default 30), stopping what it started.
 # stop-cluster.sh stops the daemons again.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/.." && pwd)
+# shellcheck source=flinc-paths.sh
+. "$here/flinc-paths.sh"
 
 die() { echo "start-cluster.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 
 count=""
 config=""
@@ -44,21 +49,10 @@ while [ $# -gt 0 ]; do
     *) echo "start-cluster.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
-for kv in "${dargs[@]+"${dargs[@]}"}"; do
-  case $kv in *=*) ;; *) echo "start-cluster.sh: -D '$kv' is not key=value" >&2; exit 2 ;; esac
-done
 
 # ---- programs -------------------------------------------------------------
-find_bin() {
-  local d
-  for d in ${FLINC_BIN_DIR:+"$FLINC_BIN_DIR"} "$here" "$root/build/bin" "$root/bin"; do
-    if [ -x "$d/flinc-jobmanager" ] && [ -x "$d/flinc-taskmanager" ]; then echo "$d"; return 0; fi
-  done
-  local jm
-  jm=$(command -v flinc-jobmanager 2>/dev/null) || return 1
-  dirname "$jm"
-}
-bindir=$(find_bin) || die "cannot find flinc-jobmanager and flinc-taskmanager (build the tree, or set FLINC_BIN_DIR)"
+bindir=$(flinc_find_bin) ||
+  die "cannot find flinc, flinc-jobmanager and flinc-taskmanager${FLINC_BIN_DIR:+ in FLINC_BIN_DIR=$FLINC_BIN_DIR} (build the tree, or set FLINC_BIN_DIR)"
 
 # ---- configuration --------------------------------------------------------
 if [ -z "$config" ] && [ -f "$here/flinc.conf" ]; then config=$here/flinc.conf; fi
@@ -67,44 +61,40 @@ if [ -n "$config" ]; then
   config=$(cd "$(dirname "$config")" && pwd)/$(basename "$config")
 fi
 
-# The value of a key: the last -D for it, else the file's, else $2.
-conf_get() {
-  local key=$1 def=$2 val="" kv line
-  if [ -n "$config" ]; then
-    # The daemons' rule (fl_conf_load): '#' starts a comment line only.
-    while IFS= read -r line || [ -n "$line" ]; do
-      line=$(printf '%s' "$line" | sed 's/^[[:space:]]*//; s/[[:space:]]*$//')
-      case $line in
-        '#'*|'') ;;
-        *:*) local k=${line%%:*} v=${line#*:}
-             k=$(printf '%s' "$k" | sed 's/[[:space:]]*$//')
-             if [ "$k" = "$key" ]; then val=$(printf '%s' "$v" | sed 's/^[[:space:]]*//'); fi ;;
-      esac
-    done <"$config"
-  fi
-  for kv in "${dargs[@]+"${dargs[@]}"}"; do
-    if [ "${kv%%=*}" = "$key" ]; then val=${kv#*=}; fi
-  done
-  echo "${val:-$def}"
-}
-
-if [ -z "$count" ]; then count=$(conf_get taskmanager.count 1); fi
-case $count in ''|*[!0-9]*) echo "start-cluster.sh: the task manager count '$count' is not a number" >&2; exit 2 ;; esac
-
-rest_addr=$(conf_get rest.bind-address 127.0.0.1)
-case $rest_addr in 0.0.0.0|'') rest_addr=127.0.0.1 ;; ::|'[::]') rest_addr='[::1]' ;; esac
-case $rest_addr in *:*) case $rest_addr in \[*) ;; *) rest_addr="[$rest_addr]" ;; esac ;; esac
-rest_port=$(conf_get rest.port 8081)
-token=$(conf_get rest.auth.token "")
-
-logdir=${FLINC_LOG_DIR:-$root/log}
-piddir=${FLINC_PID_DIR:-$logdir}
-mkdir -p "$logdir" "$piddir" || die "cannot create $logdir"
-timeout=${FLINC_START_TIMEOUT:-30}
-
+# The same --config and -D every daemon gets.
 common=()
 if [ -n "$config" ]; then common+=(--config "$config"); fi
 for kv in "${dargs[@]+"${dargs[@]}"}"; do common+=(-D "$kv"); done
+
+# The file and the -D values must load before anything starts: a bad line or
+# -D is flinc's one-line message (naming the file and line), exit 2.
+if ! err=$("$bindir/flinc" config list "${common[@]+"${common[@]}"}" 2>&1 >/dev/null); then
+  err=${err#flinc: }
+  echo "start-cluster.sh: ${err% (see flinc --help)}" >&2
+  exit 2
+fi
+
+# conf_get KEY: the value the daemons see (the last -D, else the file's,
+# else the documented default), from `flinc config get`; empty when the
+# key has none (exit 1 of flinc config get).
+conf_get() {
+  "$bindir/flinc" config get "$1" "${common[@]+"${common[@]}"}" 2>/dev/null || true
+}
+
+if [ -z "$count" ]; then count=$(conf_get taskmanager.count); fi
+case $count in ''|*[!0-9]*) echo "start-cluster.sh: the task manager count '$count' is not a number" >&2; exit 2 ;; esac
+
+rest_addr=$(conf_get rest.bind-address)
+case $rest_addr in 0.0.0.0|'') rest_addr=127.0.0.1 ;; ::|'[::]') rest_addr='[::1]' ;; esac
+case $rest_addr in *:*) case $rest_addr in \[*) ;; *) rest_addr="[$rest_addr]" ;; esac ;; esac
+rest_port=$(conf_get rest.port)
+case $rest_port in ''|*[!0-9]*) echo "start-cluster.sh: rest.port '$rest_port' is not a port number" >&2; exit 2 ;; esac
+token=$(conf_get rest.auth.token)
+
+logdir=$flinc_logdir
+piddir=$flinc_piddir
+mkdir -p "$logdir" "$piddir" || die "cannot create $logdir"
+timeout=${FLINC_START_TIMEOUT:-30}
 
 # ---- refuse to start twice -------------------------------------------------
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }

@@ -4,7 +4,9 @@
 #   deploy/stop-cluster.sh
 #
 # Reads the pid files in $FLINC_PID_DIR (default $FLINC_LOG_DIR, default log/
-# at the top of the tree): the task managers first, then the job manager.
+# at the top of the source tree, or ~/.local/state/flinc/log for an installed
+# copy: the same folder start-cluster.sh chose, see flinc-paths.sh): the task
+# managers first, then the job manager.
 # Each gets SIGTERM (it cancels its tasks and exits); one still running after
 # $FLINC_STOP_TIMEOUT seconds (default 10) gets SIGKILL. A pid file whose
 # process is gone, or is not a flinc daemon any more, is just removed.
@@ -12,14 +14,14 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/.." && pwd)
+# shellcheck source=flinc-paths.sh
+. "$here/flinc-paths.sh"
 case ${1:-} in
-  -h|--help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
   '') ;;
   *) echo "stop-cluster.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 esac
-logdir=${FLINC_LOG_DIR:-$root/log}
-piddir=${FLINC_PID_DIR:-$logdir}
+piddir=$flinc_piddir
 bound=${FLINC_STOP_TIMEOUT:-10}
 
 # Is pid a running flinc daemon? (a recycled pid must not be killed)
