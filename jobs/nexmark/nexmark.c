@@ -9,8 +9,9 @@
  * source, or a file in the Nexmark line format written by
  * `flinc-gen nexmark`, parsed by a flat_map (malformed lines are rejected and
  * counted). Output: JSON lines (field names as in the Nexmark Flink SQL
- * queries, times as epoch milliseconds) to --output; without --output the
- * results are discarded (benchmarks).
+ * queries, times as epoch milliseconds) to --output, written by
+ * flinc_fields_json from each query's output field list; without --output
+ * the results are discarded (benchmarks).
  *
  * Keys are 8-byte big-endian ids. Every stateful operator has a uid.
  */
@@ -67,70 +68,6 @@ static inline int64_t window_start(int64_t ts, int64_t size)
 /* nexmark_str fields go through FLINC_FIELD_STR: same layout as flinc_str. */
 _Static_assert(sizeof(nexmark_str) == sizeof(flinc_str) && offsetof(nexmark_str, len) == offsetof(flinc_str, len),
 	       "nexmark_str must match flinc_str");
-
-/* ---- JSON output ----------------------------------------------------- */
-
-/* snprintf-like writer: counts the full length, copies what fits. */
-typedef struct jw {
-	char *buf;
-	size_t cap, n;
-} jw;
-
-static inline void jw_raw(jw *w, const char *s, size_t len)
-{
-	if (w->n + len <= w->cap)
-		memcpy(w->buf + w->n, s, len);
-	w->n += len;
-}
-
-#define jw_lit(w, lit) jw_raw((w), (lit), sizeof(lit) - 1)
-
-static void jw_i64(jw *w, int64_t v)
-{
-	char tmp[24], *p = tmp + sizeof tmp;
-	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-	do {
-		*--p = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		*--p = '-';
-	jw_raw(w, p, (size_t)(tmp + sizeof tmp - p));
-}
-
-/* A quoted JSON string: ", \ and control characters escaped; other bytes
- * (UTF-8 included) copied as they are. */
-static void jw_str(jw *w, nexmark_str s)
-{
-	static const char hex[] = "0123456789abcdef";
-	jw_lit(w, "\"");
-	size_t run = 0;
-	for (size_t i = 0; i < s.len; i++) {
-		unsigned char ch = (unsigned char)s.p[i];
-		if (ch >= 0x20 && ch != '"' && ch != '\\')
-			continue;
-		jw_raw(w, s.p + run, i - run);
-		run = i + 1;
-		char esc[6] = {'\\', (char)ch, 0, 0, 0, 0};
-		size_t n = 2;
-		switch (ch) {
-		case '"': case '\\': break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
-		default:
-			esc[1] = 'u';
-			esc[2] = '0';
-			esc[3] = '0';
-			esc[4] = hex[ch >> 4];
-			esc[5] = hex[ch & 15];
-			n = 6;
-		}
-		jw_raw(w, esc, n);
-	}
-	jw_raw(w, s.p + run, s.len - run);
-	jw_lit(w, "\"");
-}
 
 #define FL_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -204,9 +141,11 @@ typedef struct q1_bid {
 	nexmark_str extra;
 } q1_bid;
 
+/* Named as in the output (names are not encoded; the decimal is an int64). */
 FLINC_STRUCT_TYPE(q1_type, q1_bid, "nexmark.Q1Bid", 0,
 		  FLINC_FIELD(q1_bid, auction, FLINC_FIELD_I64), FLINC_FIELD(q1_bid, bidder, FLINC_FIELD_I64),
-		  FLINC_FIELD(q1_bid, price_milli, FLINC_FIELD_I64), FLINC_FIELD(q1_bid, date_time, FLINC_FIELD_I64),
+		  FLINC_FIELD_NAMED(q1_bid, price_milli, FLINC_FIELD_DECIMAL(3), "price"),
+		  FLINC_FIELD_NAMED(q1_bid, date_time, FLINC_FIELD_I64, "dateTime"),
 		  FLINC_FIELD(q1_bid, extra, FLINC_FIELD_STR));
 
 /* q2: (auction, price). POD. */
@@ -254,9 +193,11 @@ typedef struct q5_count {
 	int64_t auction, num, start, end;
 } q5_count;
 
+/* Named as in the output (names are not encoded). */
 FLINC_STRUCT_TYPE(q5_type, q5_count, "nexmark.Q5Count", FLINC_TYPE_POD,
 		  FLINC_FIELD(q5_count, auction, FLINC_FIELD_I64), FLINC_FIELD(q5_count, num, FLINC_FIELD_I64),
-		  FLINC_FIELD(q5_count, start, FLINC_FIELD_I64), FLINC_FIELD(q5_count, end, FLINC_FIELD_I64));
+		  FLINC_FIELD_NAMED(q5_count, start, FLINC_FIELD_I64, "starttime"),
+		  FLINC_FIELD_NAMED(q5_count, end, FLINC_FIELD_I64, "endtime"));
 
 /* q7: the bid fields the query outputs. */
 typedef struct q7_bid {
@@ -353,23 +294,15 @@ static bool is_bid(flinc_ctx *c, const void *in)
 	return ((const nexmark_event *)in)->kind == NEXMARK_BID;
 }
 
-static size_t fmt_q0(const void *rec, char *buf, size_t cap)
-{
-	const nexmark_bid *b = &((const nexmark_event *)rec)->u.bid;
-	jw w = {buf, cap, 0};
-	jw_lit(&w, "{\"auction\":");
-	jw_i64(&w, b->auction);
-	jw_lit(&w, ",\"bidder\":");
-	jw_i64(&w, b->bidder);
-	jw_lit(&w, ",\"price\":");
-	jw_i64(&w, b->price);
-	jw_lit(&w, ",\"dateTime\":");
-	jw_i64(&w, b->date_time);
-	jw_lit(&w, ",\"extra\":");
-	jw_str(&w, b->extra);
-	jw_lit(&w, "}");
-	return w.n;
-}
+/* The bid's fields that Nexmark's q0 selects (not channel and url). */
+static const flinc_field q0_out[] = {
+	FLINC_FIELD_NAMED(nexmark_event, u.bid.auction, FLINC_FIELD_I64, "auction"),
+	FLINC_FIELD_NAMED(nexmark_event, u.bid.bidder, FLINC_FIELD_I64, "bidder"),
+	FLINC_FIELD_NAMED(nexmark_event, u.bid.price, FLINC_FIELD_I64, "price"),
+	FLINC_FIELD_NAMED(nexmark_event, u.bid.date_time, FLINC_FIELD_I64, "dateTime"),
+	FLINC_FIELD_NAMED(nexmark_event, u.bid.extra, FLINC_FIELD_STR, "extra"),
+};
+FLINC_JSON_FORMAT(fmt_q0, q0_out)
 
 /* ---- q1: currency conversion ----------------------------------------- */
 
@@ -390,29 +323,7 @@ static void q1_convert(flinc_ctx *c, const void *in)
 	flinc_emit(c, &out);
 }
 
-static size_t fmt_q1(const void *rec, char *buf, size_t cap)
-{
-	const q1_bid *b = rec;
-	jw w = {buf, cap, 0};
-	jw_lit(&w, "{\"auction\":");
-	jw_i64(&w, b->auction);
-	jw_lit(&w, ",\"bidder\":");
-	jw_i64(&w, b->bidder);
-	jw_lit(&w, ",\"price\":");
-	/* DECIMAL(23,3): integer part, a dot, exactly three decimals. */
-	uint64_t m = b->price_milli < 0 ? (uint64_t)0 - (uint64_t)b->price_milli : (uint64_t)b->price_milli;
-	if (b->price_milli < 0)
-		jw_lit(&w, "-");
-	jw_i64(&w, (int64_t)(m / 1000));
-	char frac[4] = {'.', (char)('0' + m / 100 % 10), (char)('0' + m / 10 % 10), (char)('0' + m % 10)};
-	jw_raw(&w, frac, 4);
-	jw_lit(&w, ",\"dateTime\":");
-	jw_i64(&w, b->date_time);
-	jw_lit(&w, ",\"extra\":");
-	jw_str(&w, b->extra);
-	jw_lit(&w, "}");
-	return w.n;
-}
+FLINC_JSON_FORMAT(fmt_q1, q1_type_fields)
 
 /* ---- q2: selection --------------------------------------------------- */
 
@@ -425,17 +336,7 @@ static void q2_select(flinc_ctx *c, const void *in)
 	flinc_emit(c, &out);
 }
 
-static size_t fmt_q2(const void *rec, char *buf, size_t cap)
-{
-	const q2_row *x = rec;
-	jw w = {buf, cap, 0};
-	jw_lit(&w, "{\"auction\":");
-	jw_i64(&w, x->auction);
-	jw_lit(&w, ",\"price\":");
-	jw_i64(&w, x->price);
-	jw_lit(&w, "}");
-	return w.n;
-}
+FLINC_JSON_FORMAT(fmt_q2, q2_type_fields)
 
 /* ---- q3: local item suggestion (incremental join) -------------------- */
 
@@ -544,21 +445,7 @@ static const flinc_process_fn q3_join = {
 	.process2 = q3_on_auction,
 };
 
-static size_t fmt_q3(const void *rec, char *buf, size_t cap)
-{
-	const q3_row *x = rec;
-	jw w = {buf, cap, 0};
-	jw_lit(&w, "{\"name\":");
-	jw_str(&w, x->name);
-	jw_lit(&w, ",\"city\":");
-	jw_str(&w, x->city);
-	jw_lit(&w, ",\"state\":");
-	jw_str(&w, x->state);
-	jw_lit(&w, ",\"id\":");
-	jw_i64(&w, x->id);
-	jw_lit(&w, "}");
-	return w.n;
-}
+FLINC_JSON_FORMAT(fmt_q3, q3_row_type_fields)
 
 /* ---- q5: hot items --------------------------------------------------- */
 
@@ -665,21 +552,7 @@ static const flinc_process_fn q5_max = {
 	.on_timer = q5_on_timer,
 };
 
-static size_t fmt_q5(const void *rec, char *buf, size_t cap)
-{
-	const q5_count *x = rec;
-	jw w = {buf, cap, 0};
-	jw_lit(&w, "{\"auction\":");
-	jw_i64(&w, x->auction);
-	jw_lit(&w, ",\"num\":");
-	jw_i64(&w, x->num);
-	jw_lit(&w, ",\"starttime\":");
-	jw_i64(&w, x->start);
-	jw_lit(&w, ",\"endtime\":");
-	jw_i64(&w, x->end);
-	jw_lit(&w, "}");
-	return w.n;
-}
+FLINC_JSON_FORMAT(fmt_q5, q5_type_fields)
 
 /* ---- q7: highest bid ------------------------------------------------- */
 
@@ -882,23 +755,16 @@ static const flinc_process_fn q7_max = {
 	.on_timer = q7m_on_timer,
 };
 
-static size_t fmt_q7(const void *rec, char *buf, size_t cap)
-{
-	const q7_bid *b = rec;
-	jw w = {buf, cap, 0};
-	jw_lit(&w, "{\"auction\":");
-	jw_i64(&w, b->auction);
-	jw_lit(&w, ",\"price\":");
-	jw_i64(&w, b->price);
-	jw_lit(&w, ",\"bidder\":");
-	jw_i64(&w, b->bidder);
-	jw_lit(&w, ",\"dateTime\":");
-	jw_i64(&w, b->date_time);
-	jw_lit(&w, ",\"extra\":");
-	jw_str(&w, b->extra);
-	jw_lit(&w, "}");
-	return w.n;
-}
+/* q7's output order puts price before bidder; q7_bid_type keeps its own
+ * order, which is the encoding of the bids in q7's state. */
+static const flinc_field q7_out[] = {
+	FLINC_FIELD(q7_bid, auction, FLINC_FIELD_I64),
+	FLINC_FIELD(q7_bid, price, FLINC_FIELD_I64),
+	FLINC_FIELD(q7_bid, bidder, FLINC_FIELD_I64),
+	FLINC_FIELD_NAMED(q7_bid, date_time, FLINC_FIELD_I64, "dateTime"),
+	FLINC_FIELD(q7_bid, extra, FLINC_FIELD_STR),
+};
+FLINC_JSON_FORMAT(fmt_q7, q7_out)
 
 /* ---- q8: monitor new users ------------------------------------------- */
 
@@ -1000,19 +866,7 @@ static const flinc_process_fn q8_join = {
 	.on_timer = q8_on_timer,
 };
 
-static size_t fmt_q8(const void *rec, char *buf, size_t cap)
-{
-	const q8_row *x = rec;
-	jw w = {buf, cap, 0};
-	jw_lit(&w, "{\"id\":");
-	jw_i64(&w, x->id);
-	jw_lit(&w, ",\"name\":");
-	jw_str(&w, x->name);
-	jw_lit(&w, ",\"stime\":");
-	jw_i64(&w, x->stime);
-	jw_lit(&w, "}");
-	return w.n;
-}
+FLINC_JSON_FORMAT(fmt_q8, q8_row_type_fields)
 
 /* ---- the graph ------------------------------------------------------- */
 

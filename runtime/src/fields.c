@@ -1,8 +1,24 @@
-/* fields.c - the declarative struct codec behind FLINC_STRUCT_TYPE. */
+/*
+ * fields.c - the declarative struct codec behind FLINC_STRUCT_TYPE, and the
+ * JSON writer over the same field lists (flinc_fields_json).
+ *
+ * Threads: every function here reads only its arguments; no shared state.
+ */
 #include <flinc/flinc.h>
 
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+/* The scale of a FLINC_FIELD_DECIMAL(scale) kind, or -1 for any other kind. */
+static int decimal_scale(flinc_field_kind k)
+{
+	return k >= FLINC_FIELD_DECIMAL_0 && k <= FLINC_FIELD_DECIMAL_18 ? (int)(k - FLINC_FIELD_DECIMAL_0) : -1;
+}
+
+/* The fields of rec as a msgpack array, in order, into w (overflow is left in
+ * w->err for the caller to retry). FLINC_EINVAL for an unknown kind. */
 FLINC_API int flinc_fields_encode(const flinc_field *f, size_t n, const void *rec, flinc_writer *w)
 {
 	const char *base = rec;
@@ -21,12 +37,21 @@ FLINC_API int flinc_fields_encode(const flinc_field *f, size_t n, const void *re
 			flinc_w_str(w, v.s ? v.s : "", v.s ? v.len : 0);
 			break;
 		}
-		default: return FLINC_EINVAL;
+		default: {
+			if (decimal_scale(f[i].kind) < 0) return FLINC_EINVAL;
+			int64_t v;
+			memcpy(&v, p, 8);
+			flinc_w_int(w, v);
+			break;
+		}
 		}
 	}
 	return 0;
 }
 
+/* Fill the fields of rec (zeroed by the caller) from a msgpack array: fewer
+ * elements leave fields zero, more are skipped. Strings point into r's
+ * buffer. FLINC_ECODEC for malformed input, FLINC_EINVAL for an unknown kind. */
 FLINC_API int flinc_fields_decode(const flinc_field *f, size_t n, flinc_reader *r, void *rec)
 {
 	char *base = rec;
@@ -52,7 +77,12 @@ FLINC_API int flinc_fields_decode(const flinc_field *f, size_t n, flinc_reader *
 			memcpy(p, &v, sizeof v);
 			break;
 		}
-		default: return FLINC_EINVAL;
+		default: {
+			if (decimal_scale(f[i].kind) < 0) return FLINC_EINVAL;
+			int64_t v = flinc_r_int(r);
+			memcpy(p, &v, 8);
+			break;
+		}
 		}
 		if (r->err) return FLINC_ECODEC;
 	}
@@ -60,4 +90,291 @@ FLINC_API int flinc_fields_decode(const flinc_field *f, size_t n, flinc_reader *
 	for (uint32_t i = (uint32_t)n; i < have; i++)
 		if (flinc_r_skip(r) != 0) return FLINC_ECODEC;
 	return r->err ? FLINC_ECODEC : 0;
+}
+
+/* ---- JSON ------------------------------------------------------------ */
+
+/* Output like snprintf's: bytes below cap are written, all are counted. */
+typedef struct jout {
+	char *buf;
+	size_t cap, n;
+} jout;
+
+/* Append len bytes (the part that fits below cap is copied). */
+static void put(jout *o, const char *s, size_t len)
+{
+	if (o->n < o->cap)
+		memcpy(o->buf + o->n, s, len < o->cap - o->n ? len : o->cap - o->n);
+	o->n += len;
+}
+
+#define put_lit(o, lit) put((o), (lit), sizeof(lit) - 1)
+
+/* Append one byte (cheaper than put for the punctuation). */
+static inline void put_ch(jout *o, char c)
+{
+	if (o->n < o->cap)
+		o->buf[o->n] = c;
+	o->n++;
+}
+
+/* Append the decimal digits of u, `point` of them after a '.' (0: integer),
+ * with a leading '-' when neg. */
+static void put_digits(jout *o, bool neg, uint64_t u, int point)
+{
+	char tmp[48], *p = tmp + sizeof tmp;
+	if (point > 0) {
+		/* At least one digit before the point: 5 at scale 3 is 0.005. */
+		for (int i = 0; i < point; i++) {
+			*--p = (char)('0' + u % 10);
+			u /= 10;
+		}
+		*--p = '.';
+	}
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (neg)
+		*--p = '-';
+	put(o, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+/* Append an int64 as a decimal with `scale` digits after the point. */
+static void put_i64(jout *o, int64_t v, int scale)
+{
+	/* Negate in unsigned arithmetic: -INT64_MIN does not fit an int64. */
+	put_digits(o, v < 0, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, scale);
+}
+
+/* A byte %g writes for a finite double other than the decimal point. */
+static bool g_char(char c)
+{
+	return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == 'e';
+}
+
+/* Append a double in the shortest of %.15g, %.16g, %.17g that reads back as
+ * v (%.17g always does), ".0" added when it reads as an integer, the decimal
+ * point forced to '.' whatever the locale; null for NaN and infinities,
+ * which JSON cannot express. */
+static void put_f64(jout *o, double v)
+{
+	if (!isfinite(v)) {
+		put_lit(o, "null");
+		return;
+	}
+	char tmp[40], out[48];
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+		if (prec == 17 || strtod(tmp, NULL) == v)
+			break;
+	}
+	size_t n = 0;
+	bool point = false; /* a point or an exponent: reads as a double */
+	for (const char *p = tmp; *p;) {
+		if (g_char(*p)) {
+			point |= *p == 'e';
+			out[n++] = *p++;
+			continue;
+		}
+		/* The locale's decimal point, one byte or more. */
+		out[n++] = '.';
+		point = true;
+		while (*p && !g_char(*p))
+			p++;
+	}
+	if (!point) {
+		out[n++] = '.';
+		out[n++] = '0';
+	}
+	put(o, out, n);
+}
+
+/* Length of the well-formed UTF-8 sequence starting s (n > 0 bytes left),
+ * 0 if the first byte does not start one (Unicode 15, table 3-7: no
+ * overlong forms, no surrogates, nothing above U+10FFFF). */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf; /* bounds of the 2nd byte */
+	size_t len;
+
+	if (c < 0x80)
+		return 1;
+	if (c < 0xc2)
+		return 0;
+	if (c < 0xe0) {
+		len = 2;
+	} else if (c < 0xf0) {
+		len = 3;
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+	} else if (c < 0xf5) {
+		len = 4;
+		if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+	} else {
+		return 0;
+	}
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+/* What put_str does with a byte: 0 copy it, 1 escape it (control
+ * characters, '"' and '\\'), 2 check it starts a well-formed UTF-8 sequence. */
+static const unsigned char byte_class[256] = {
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x00 */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x10 */
+	0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x20 */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x30 */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x40 */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, /* 0x50 */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x60 */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x70 */
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0x80 */
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0x90 */
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0xa0 */
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0xb0 */
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0xc0 */
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0xd0 */
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0xe0 */
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0xf0 */
+};
+
+/* Append s[0..len) as a quoted JSON string (escapes in flinc.h at
+ * flinc_fields_json). Plain runs are copied in one piece. */
+static void put_str(jout *o, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)s;
+	size_t run = 0, i = 0;
+
+	put_ch(o, '"');
+	for (;;) {
+		while (i < len && !byte_class[u[i]])
+			i++;
+		if (i == len)
+			break;
+		unsigned char ch = u[i];
+		size_t k;
+		if (byte_class[ch] == 2 && (k = utf8_len(u + i, len - i)) > 0) {
+			i += k;
+			continue;
+		}
+		put(o, s + run, i - run);
+		char esc[6] = {'\\', (char)ch, '0', '0', 0, 0};
+		size_t n = 2;
+		switch (ch) {
+		case '"': case '\\': break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			esc[1] = 'u';
+			if (ch >= 0x80) {
+				memcpy(esc + 2, "fffd", 4);
+			} else {
+				esc[4] = hex[ch >> 4];
+				esc[5] = hex[ch & 15];
+			}
+			n = 6;
+		}
+		put(o, esc, n);
+		run = ++i;
+	}
+	put(o, s + run, len - run);
+	put_ch(o, '"');
+}
+
+/* Append "name": for a NUL-terminated key. Keys are nearly always plain
+ * identifiers: one pass finds the end (NUL is an escape byte, so the scan
+ * stops there) and the rare key with something to escape goes to put_str. */
+static void put_key(jout *o, const char *name)
+{
+	const unsigned char *u = (const unsigned char *)name;
+	size_t i = 0;
+
+	while (!byte_class[u[i]])
+		i++;
+	if (u[i]) {
+		put_str(o, name, i + strlen(name + i));
+	} else {
+		put_ch(o, '"');
+		put(o, name, i);
+		put_ch(o, '"');
+	}
+	put_ch(o, ':');
+}
+
+/* A record as one JSON object, snprintf-like (contract in flinc.h). */
+FLINC_API int flinc_fields_json(const flinc_field *f, size_t n, const void *rec, char *buf, size_t cap,
+				size_t *len)
+{
+	const char *base = rec;
+	jout o = {buf, cap, 0};
+	int rc = FLINC_OK;
+
+	put_ch(&o, '{');
+	for (size_t i = 0; i < n; i++) {
+		const void *p = base + f[i].offset;
+		if (i)
+			put_ch(&o, ',');
+		if (f[i].name) {
+			put_key(&o, f[i].name);
+		} else {
+			put_lit(&o, "\"\":");
+			rc = FLINC_EINVAL;
+		}
+		switch (f[i].kind) {
+		case FLINC_FIELD_I64: { int64_t v; memcpy(&v, p, 8); put_i64(&o, v, 0); break; }
+		case FLINC_FIELD_I32: { int32_t v; memcpy(&v, p, 4); put_i64(&o, v, 0); break; }
+		case FLINC_FIELD_U64: { uint64_t v; memcpy(&v, p, 8); put_digits(&o, false, v, 0); break; }
+		case FLINC_FIELD_F64: { double v; memcpy(&v, p, 8); put_f64(&o, v); break; }
+		case FLINC_FIELD_BOOL: {
+			bool v;
+			memcpy(&v, p, sizeof v);
+			if (v)
+				put_lit(&o, "true");
+			else
+				put_lit(&o, "false");
+			break;
+		}
+		case FLINC_FIELD_STR: {
+			flinc_str v;
+			memcpy(&v, p, sizeof v);
+			/* NULL is "", as the codec writes it: the output must not
+			 * depend on whether the record crossed an exchange. */
+			put_str(&o, v.s ? v.s : "", v.s ? v.len : 0);
+			break;
+		}
+		default: {
+			int scale = decimal_scale(f[i].kind);
+			if (scale < 0) {
+				put_lit(&o, "null");
+				rc = FLINC_EINVAL;
+				break;
+			}
+			int64_t v;
+			memcpy(&v, p, 8);
+			put_i64(&o, v, scale);
+			break;
+		}
+		}
+	}
+	put_ch(&o, '}');
+
+	if (len)
+		*len = o.n;
+	if (cap)
+		buf[o.n < cap ? o.n : cap - 1] = '\0';
+	if (rc == FLINC_OK && o.n >= cap)
+		rc = FLINC_ERANGE;
+	return rc;
 }

@@ -13,6 +13,9 @@ exactly once, and nothing else.
 Use:
     expected = expected_counts([path, ...])       # files or folders
     errors = check_output(expected, out_dir)      # [] when all is well
+    verify(chk, expected, out_dir, "what")         # the same as one check
+    prefix_errors(expected, pairs)                 # a stopped run's output
+    cli_run(c, chk, par, inp, out, "what")          # run it on a cluster, check
 """
 
 import collections
@@ -129,3 +132,35 @@ def check_output(expected, out_dir, allow_dot_files=False):
     (see expected_counts). Returns a list of error strings."""
     pairs, errors = read_output(out_dir, allow_dot_files)
     return errors + check_counts(expected, pairs)
+
+
+def verify(chk, expected, out_dir, what="exactly-once output"):
+    """check_output as one check of a cluster.Checks, named
+    "check_counts: <what> (N words, M occurrences)" with the first errors as
+    its detail. Returns whether it passed."""
+    errors = check_output(expected, out_dir)
+    return chk.ok(not errors, "check_counts: %s (%d words, %d occurrences)" %
+                  (what, len(expected), sum(expected.values())), "; ".join(errors[:8]))
+
+
+def prefix_errors(expected, pairs):
+    """The output of a run stopped midway must be an exactly-once prefix:
+    each word's counts 1..k once each, k <= its n. Returns a string per
+    word that breaks this (empty when none does)."""
+    seen = collections.defaultdict(list)
+    for w, c in pairs:
+        seen[w].append(c)
+    return ["%r: %s (n=%d)" % (w, sorted(cs)[:12], expected.get(w, 0)) for w, cs in seen.items()
+            if sorted(cs) != list(range(1, len(cs) + 1)) or len(cs) > expected.get(w, 0)]
+
+
+def cli_run(c, chk, par, inp, out, what, expected=None):
+    """`flinc run -p par wordcount.so --input inp --output out` on the
+    cluster.Cluster c, to its end (240 s at most), as two checks: "<what>
+    runs to FINISHED", and verify() of the output against `expected` (by
+    default counted from inp). Returns whether both passed."""
+    p = c.flinc("run", "-p", str(par), c.plugin(), "--input", inp, "--output", out, timeout=240)
+    ran = chk.ok(p.returncode == 0, "%s runs to FINISHED" % what, p.stdout[-300:] + p.stderr)
+    if expected is None:
+        expected = expected_counts([inp])
+    return verify(chk, expected, out, "its output") and ran

@@ -38,7 +38,6 @@ Usage: checkpoint_faults.py --build BUILD_DIR [--backend hashmap|rocksdb] [--kee
                             [--case corrupt|missing|shared|sst|folder]...
 """
 
-import argparse
 import json
 import os
 import re
@@ -47,7 +46,6 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check_counts  # noqa: E402
-import checkpoint_util as cu  # noqa: E402
 import cluster  # noqa: E402
 
 LINES = 70000
@@ -56,10 +54,9 @@ TRIES = 4
 
 
 def start_job(c, name, seed):
-    job = os.path.join(c.build, "jobs", "wordcount.so")
-    inp = cu.write_input(c.path("input-%s.txt" % name), seed, LINES)
+    inp = cluster.write_input(c.path("input-%s.txt" % name), seed, LINES)
     out = c.path("out-%s" % name)
-    jid = c.submit(job, ["--input", inp, "--output", out, "--rate", RATE], parallelism=2)
+    jid = c.submit(c.plugin(), ["--input", inp, "--output", out, "--rate", RATE], parallelism=2)
     print("  job %s: wordcount -p 2, %d lines at %d lines/s" % (jid, LINES, RATE), flush=True)
     c.wait_running(jid, timeout=60)
     return jid, inp, out
@@ -72,10 +69,7 @@ def finish_and_check(c, chk, jid, inp, out):
     except cluster.ClusterError as e:
         chk.fail(str(e))
         return
-    expected = check_counts.expected_counts([inp])
-    errors = check_counts.check_output(expected, out)
-    chk.ok(not errors, "check_counts: exactly-once output (%d words, %d occurrences)" %
-           (len(expected), sum(expected.values())), "; ".join(errors[:8]))
+    check_counts.verify(chk, check_counts.expected_counts([inp]), out)
 
 
 def restore_lines(c, jid):
@@ -89,33 +83,26 @@ def restore_lines(c, jid):
     return out
 
 
-def victim_of(c, jid):
-    for tm in cu.tms_of_job(c, jid):
-        i = cu.daemon_index_of_tm(c, tm)
-        if i is not None:
-            return i, tm
-    raise cluster.ClusterError("no live task manager process runs job %s" % jid)
-
-
 def case_damaged(c, chk, how):
     """corrupt / missing: damage the newest completed checkpoint, kill a task
     manager, and check the restart falls back to the previous one."""
     jid, inp, out = start_job(c, how, {"corrupt": 11, "missing": 12, "shared": 14, "sst": 15}[how])
     jobdir = os.path.join(c.path("checkpoints"), jid)
-    cluster.wait_until(lambda: cu.counts(c, jid).get("completed", 0) >= 3 and len(cu.chk_folders(jobdir)) >= 3,
+    cluster.wait_until(lambda: (cluster.counts(c, jid).get("completed", 0) >= 3 and
+                                len(cluster.chk_folders(jobdir)) >= 3),
                        60, "3 completed checkpoints of job %s" % jid)
     done = False
     damaged = set()  # ids of the folders damaged by earlier tries
     for attempt in range(1, TRIES + 1):
         c.wait_running(jid, timeout=60)
-        if len(cu.chk_folders(jobdir)) < 2:
-            cu.wait_checkpoint_after(c, jid, cu.latest_completed_id(c, jid), timeout=60)
+        if len(cluster.chk_folders(jobdir)) < 2:
+            cluster.wait_checkpoint_after(c, jid, cluster.latest_completed_id(c, jid), timeout=60)
         j = c.job(jid)
-        old_attempt = cu.job_attempt(j)
-        idx, tm = victim_of(c, jid)
+        old_attempt = cluster.job_attempt(j)
+        idx, tm = cluster.pick_victim(c, cluster.tms_of_job(c, jid))
         n_restores = len(restore_lines(c, jid))
         # pick, damage, kill: as close together as possible
-        folders = cu.chk_folders(jobdir)
+        folders = cluster.chk_folders(jobdir)
         n, victim_dir = folders[-1]
         older = [i for i, _ in folders[:-1] if i not in damaged]
         if how in ("shared", "sst"):
@@ -123,23 +110,23 @@ def case_damaged(c, chk, how):
             if not new:
                 print("  try %d: chk-%d lists no shared file the previous one does not; trying again" %
                       (attempt, n), flush=True)
-                cu.wait_checkpoint_after(c, jid, n, timeout=60)
+                cluster.wait_checkpoint_after(c, jid, n, timeout=60)
                 continue
             snap = os.path.join(jobdir, new[-1])
         else:
-            snap = cu.snap_files(victim_dir)[0]
+            snap = cluster.snap_files(victim_dir)[0]
         damaged.add(n)
         if how in ("corrupt", "sst"):
-            cu.flip_middle(snap)
+            cluster.flip_middle(snap)
         else:
             os.unlink(snap)
         t0 = time.monotonic()
-        cu.kill9(c, idx)
+        cluster.kill9(c, idx)
         c.start_taskmanager(wait=False)
         print("  try %d: %s %s of chk-%d, then kill -9 task manager %d (%s); older usable: %s" %
               (attempt, "flipped bytes in" if how in ("corrupt", "sst") else "deleted", os.path.basename(snap), n, idx, tm,
                older), flush=True)
-        took, info = cu.wait_recovered(c, jid, old_attempt, t0, timeout=60)
+        took, info = cluster.wait_recovered(c, jid, old_attempt, t0, timeout=60)
         print("  every subtask RUNNING again %.3f s after the kill (%s)" % (took, " -> ".join(info["states"])),
               flush=True)
         c.wait_taskmanagers(len(c.live_taskmanagers()), timeout=30)
@@ -166,7 +153,7 @@ def case_damaged(c, chk, how):
         break
     if not done:
         chk.fail("another checkpoint completed between the pick and the kill in all %d tries" % TRIES)
-    cnt = cu.counts(c, jid)
+    cnt = cluster.counts(c, jid)
     chk.ok(cnt.get("restored", 0) >= 1, "/checkpoints counts.restored >= 1", cnt)
     finish_and_check(c, chk, jid, inp, out)
 
@@ -185,9 +172,9 @@ def case_folder(c, chk):
     jid, inp, out = start_job(c, "folder", 13)
     jobdir = os.path.join(c.path("checkpoints"), jid)
     away = jobdir + ".away"
-    first = cu.wait_checkpoint_after(c, jid, 0, timeout=60)
-    attempt0 = cu.job_attempt(c.job(jid))
-    cnt0 = cu.counts(c, jid)
+    first = cluster.wait_checkpoint_after(c, jid, 0, timeout=60)
+    attempt0 = cluster.job_attempt(c.job(jid))
+    cnt0 = cluster.counts(c, jid)
     os.rename(jobdir, away)
     with open(jobdir, "w") as f:
         f.write("not a folder\n")
@@ -200,11 +187,11 @@ def case_folder(c, chk):
     def failed_grew():
         j = c.job(jid)
         states.add(j.get("state"))
-        attempts.add(cu.job_attempt(j))
+        attempts.add(cluster.job_attempt(j))
         if j.get("state") in cluster.TERMINAL:
             raise cluster.ClusterError("job %s ended %s while its checkpoint folder was gone" %
                                        (jid, j.get("state")))
-        cn = cu.counts(c, jid)
+        cn = cluster.counts(c, jid)
         return cn if cn.get("failed", 0) >= cnt0.get("failed", 0) + 2 else None
 
     try:
@@ -213,12 +200,12 @@ def case_folder(c, chk):
                (cnt0.get("failed", 0), cnt1.get("failed", 0), time.monotonic() - t0))
     except cluster.ClusterError as e:
         chk.fail(str(e))
-        cnt1 = cu.counts(c, jid)
+        cnt1 = cluster.counts(c, jid)
     chk.ok(states == {"RUNNING"} and attempts == {attempt0},
            "the job stays RUNNING on its first attempt meanwhile", (sorted(states), sorted(attempts)))
     chk.ok(cnt1.get("completed") == cnt0.get("completed"), "no checkpoint completes meanwhile",
            (cnt0, cnt1))
-    cp = cu.checkpoints(c, jid)
+    cp = cluster.checkpoints(c, jid)
     lf = (cp.get("latest") or {}).get("failed")
     print("  latest failed checkpoint: %s" % lf)
     # put it back
@@ -228,15 +215,15 @@ def case_folder(c, chk):
     try:
         cnt2 = cluster.wait_until(
             lambda: (lambda cn: cn if cn.get("completed", 0) >= cnt1.get("completed", 0) + 2 else None)(
-                cu.counts(c, jid)), 30, "2 more completed checkpoints")
+                cluster.counts(c, jid)), 30, "2 more completed checkpoints")
         chk.ok(True, "checkpoints complete again once the folder is back (completed %d -> %d)" %
                (cnt1.get("completed", 0), cnt2.get("completed", 0)))
-        newest = cu.newest_completed(jobdir)
+        newest = cluster.newest_completed(jobdir)
         chk.ok(newest and newest[0] > first, "a newer chk-<n> with _metadata is on disk", newest)
     except cluster.ClusterError as e:
         chk.fail(str(e))
-    chk.ok(cu.job_attempt(c.job(jid)) == attempt0 and cu.counts(c, jid).get("restored", 0) == 0,
-           "the job never restarted", cu.counts(c, jid))
+    chk.ok(cluster.job_attempt(c.job(jid)) == attempt0 and cluster.counts(c, jid).get("restored", 0) == 0,
+           "the job never restarted", cluster.counts(c, jid))
     finish_and_check(c, chk, jid, inp, out)
 
 
@@ -244,16 +231,13 @@ CASES = ("corrupt", "missing", "shared", "sst", "folder")
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", required=True)
-    ap.add_argument("--keep", action="store_true")
+    ap = cluster.arg_parser(__doc__)
     ap.add_argument("--case", choices=CASES, action="append")
     ap.add_argument("--backend", choices=("hashmap", "rocksdb"), default="hashmap")
     a = ap.parse_args()
-    build = os.path.abspath(a.build)
     chk = cluster.Checks()
 
-    with cluster.Cluster(build, taskmanagers=2, slots=2, name="chk-faults", keep=a.keep) as c:
+    with cluster.Cluster(a.build, taskmanagers=2, slots=2, name="chk-faults", keep=a.keep, checks=chk) as c:
         c.conf.update({"state.checkpoints.dir": c.path("checkpoints"),
                        "execution.checkpointing.interval": "300ms",
                        "state.checkpoints.num-retained": "3",
@@ -269,10 +253,7 @@ def main():
                     case_damaged(c, chk, name)
             except cluster.ClusterError as e:
                 chk.fail("case %s: %s" % (name, e))
-        if chk.errors:
-            c.failed = True
-    print("%d checks failed" % len(chk.errors) if chk.errors else "all checks passed")
-    return 1 if chk.errors else 0
+    return chk.report()
 
 
 if __name__ == "__main__":

@@ -29,19 +29,15 @@ Checks per case:
 Usage: checkpoint_local.py --build BUILD_DIR [--keep] [--case NAME]...
 """
 
-import argparse
-import collections
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check_counts  # noqa: E402
-import checkpoint_util as cu  # noqa: E402
 import cluster  # noqa: E402
 
 LINES = 60000
@@ -54,12 +50,9 @@ CASES = {
 
 
 def local_argv(build, par, backend, chkdir, restore=None):
-    argv = [os.path.join(build, "bin", "flinc"), "local", "-p", str(par)]
-    if restore:
-        argv += ["-s", restore]
-    argv += ["-D", "state.backend=%s" % backend, "-D", "state.checkpoints.dir=%s" % chkdir,
-             "-D", "execution.checkpointing.interval=200ms"]
-    return argv + [os.path.join(build, "jobs", "wordcount.so")]
+    return cluster.local_argv(build, "wordcount", par, savepoint=restore,
+                              conf={"state.backend": backend, "state.checkpoints.dir": chkdir,
+                                    "execution.checkpointing.interval": "200ms"})
 
 
 def job_dirs(chkdir):
@@ -73,7 +66,7 @@ def run_case(build, tmp, name, chk):
     p1, b1, p2, b2 = CASES[name]
     base = os.path.join(tmp, name)
     os.makedirs(base)
-    inp = cu.write_input(os.path.join(base, "input.txt"), 31 + len(name), LINES)
+    inp = cluster.write_input(os.path.join(base, "input.txt"), 31 + len(name), LINES)
     out = os.path.join(base, "out")
     chkdir = os.path.join(base, "checkpoints")
     expected = check_counts.expected_counts([inp])
@@ -90,7 +83,7 @@ def run_case(build, tmp, name, chk):
                 raise cluster.ClusterError("flinc local exited %s before 2 checkpoints completed" % proc.returncode)
             dirs = job_dirs(chkdir)
             # ids count from 1; with the default num-retained 1 only the newest folder stays
-            nc = cu.newest_completed(dirs[0]) if dirs else None
+            nc = cluster.newest_completed(dirs[0]) if dirs else None
             return dirs if nc and nc[0] >= KILL_AFTER else None
 
         dirs = cluster.wait_until(two_done, 60, "2 completed checkpoints of the local run", interval=0.02)
@@ -103,83 +96,71 @@ def run_case(build, tmp, name, chk):
             proc.wait()
     chk.ok(running and len(dirs) == 1, "killed with kill -9 while running, one job folder", dirs)
     jobdir = dirs[0]
-    folders = cu.chk_folders(jobdir)
+    folders = cluster.chk_folders(jobdir)
     newest = folders[-1][1]
     print("  killed after %s; newest completed: %s" % ([i for i, _ in folders], os.path.basename(newest)),
           flush=True)
     chk.ok(folders[-1][0] >= KILL_AFTER, ">= %d checkpoints completed before the kill" % KILL_AFTER, folders)
-    meta = cu.read_metadata(newest)
+    meta = cluster.read_metadata(newest)
     chk.ok(meta.get("backend") == b1 and meta.get("is_savepoint") is False,
            "its _metadata: a checkpoint of the %s backend" % b1,
            {k: meta.get(k) for k in ("backend", "is_savepoint")})
 
     pairs, _ = check_counts.read_output(out, allow_dot_files=True)
-    seen = collections.defaultdict(list)
-    for w, n in pairs:
-        seen[w].append(n)
-    bad = ["%r: %s" % (w, sorted(ns)[:12]) for w, ns in seen.items()
-           if sorted(ns) != list(range(1, len(ns) + 1)) or len(ns) > expected.get(w, 0)]
+    bad = check_counts.prefix_errors(expected, pairs)
     chk.ok(not bad, "the killed run's committed output is an exactly-once prefix", bad[:5])
     chk.ok(len(pairs) < total, "... and partial (%d of %d counts)" % (len(pairs), total))
-    committed_before = sorted(n for n in os.listdir(out) if not n.startswith(".")) if os.path.isdir(out) else []
+    committed_before = cluster.committed_files(out)
 
     # a corrupt copy of the checkpoint is refused
     bad_dir = os.path.join(base, "chk-corrupt")
     shutil.copytree(newest, bad_dir)
-    snap = cu.snap_files(bad_dir)[0]
-    cu.flip_middle(snap)
+    snap = cluster.snap_files(bad_dir)[0]
+    cluster.flip_middle(snap)
     argv = local_argv(build, p2, b2, chkdir, bad_dir) + ["--input", inp, "--output", out]
-    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+    r, why = cluster.run_cmd(argv, 120)
+    if r is None:
+        raise cluster.ClusterError(why)
     lines = r.stderr.splitlines()
     chk.ok(r.returncode == 1 and len(lines) == 1 and os.path.basename(snap) in lines[0],
            "flinc local -s <corrupt copy>: exit 1, one line naming %s" % os.path.basename(snap),
            "exit %d, stderr %r" % (r.returncode, r.stderr[-800:]))
     if lines:
         print("    stderr: %s" % lines[0])
-    after = sorted(n for n in os.listdir(out) if not n.startswith(".")) if os.path.isdir(out) else []
+    after = cluster.committed_files(out)
     chk.ok(after == committed_before, "... and it wrote nothing to the output")
 
     # restore from the newest checkpoint
     argv = local_argv(build, p2, b2, chkdir, newest) + ["--input", inp, "--output", out]
     t0 = time.monotonic()
-    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=240)
+    r, why = cluster.run_cmd(argv, 240)
+    if r is None:
+        raise cluster.ClusterError(why)
     print("  run 2: flinc local -s %s -p %d, %s: exit %d in %.1f s" %
           (os.path.basename(newest), p2, b2, r.returncode, time.monotonic() - t0), flush=True)
     chk.ok(r.returncode == 0, "the restore run exits 0", r.stderr[-1500:])
     chk.ok("restoring from %s" % newest in r.stderr, "it says it restores from %s" % newest, r.stderr[-1500:])
-    errors = check_counts.check_output(expected, out)
-    chk.ok(not errors, "check_counts: exactly-once output (%d words, %d occurrences)" % (len(expected), total),
-           "; ".join(errors[:8]))
+    check_counts.verify(chk, expected, out)
     return not chk.errors
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", required=True)
-    ap.add_argument("--keep", action="store_true")
+    ap = cluster.arg_parser(__doc__)
     ap.add_argument("--case", choices=sorted(CASES), action="append")
     a = ap.parse_args()
-    build = os.path.abspath(a.build)
-    for p in (os.path.join(build, "bin", "flinc"), os.path.join(build, "jobs", "wordcount.so")):
-        if not os.path.exists(p):
-            print("%s is missing: build the tree first" % p)
-            return 1
-    tmp = tempfile.mkdtemp(prefix="flinc-chk-local-")
+    why = cluster.missing(a.build, "bin/flinc", "jobs/wordcount.so")
+    if why:
+        print(why)
+        return 1
     chk = cluster.Checks()
-    try:
+    with cluster.scratch_dir("flinc-chk-local-", a.keep, lambda: chk.errors) as tmp:
         for name in a.case or list(CASES):
             print("case %s" % name, flush=True)
             try:
-                run_case(build, tmp, name, chk)
+                run_case(a.build, tmp, name, chk)
             except (cluster.ClusterError, OSError, subprocess.SubprocessError) as e:
                 chk.fail("case %s: %s" % (name, e))
-    finally:
-        if a.keep or chk.errors:
-            print("files kept in %s" % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    print("%d checks failed" % len(chk.errors) if chk.errors else "all checks passed")
-    return 1 if chk.errors else 0
+    return chk.report()
 
 
 if __name__ == "__main__":

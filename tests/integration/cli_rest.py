@@ -22,7 +22,6 @@ exit status and output:
 Usage: cli_rest.py --build BUILD_DIR
 """
 
-import argparse
 import json
 import os
 import socket
@@ -32,7 +31,7 @@ import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import cluster  # noqa: E402  (Checks)
+import cluster  # noqa: E402
 
 
 def read_request(conn):
@@ -108,18 +107,14 @@ JOBS = json.dumps({"jobs": [{"jid": "ab" * 16, "name": "wordcount", "state": "RU
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", required=True)
-    a = ap.parse_args()
-    flinc = os.path.join(os.path.abspath(a.build), "bin", "flinc")
+    a = cluster.arg_parser(__doc__, keep=False).parse_args()
+    flinc = os.path.join(a.build, "bin", "flinc")
     chk = cluster.Checks()
 
     def run(jm, *args):
         jm.start()
-        env = dict(os.environ)
-        env.pop("FLINC_TOKEN", None)
         p = subprocess.run([flinc, "-m", "127.0.0.1:%d" % jm.port] + list(args), capture_output=True, text=True,
-                           timeout=60, env=env)
+                           timeout=60, env=cluster.cli_env())
         jm.join(5)
         return p
 
@@ -213,16 +208,14 @@ def main():
     with tempfile.NamedTemporaryFile("w", suffix=".conf") as conf:
         conf.write("# client side\nrest.bind-address: 0.0.0.0\nrest.port: %d\nrest.auth.token: fromconf\n" % jm.port)
         conf.flush()
-        env = {k: v for k, v in os.environ.items() if k not in ("FLINC_JOBMANAGER", "FLINC_TOKEN")}
         p = subprocess.run([flinc, "--config", conf.name, "list"], capture_output=True, text=True, timeout=60,
-                           env=env)
+                           env=cluster.cli_env())
     jm.join(5)
     chk.ok(p.returncode == 0 and "wordcount" in p.stdout and jm.requests and
            jm.requests[0][2].get("authorization") == "Bearer fromconf",
            "flinc --config FILE list: address and token from rest.*", (p.stdout, p.stderr))
 
-    print("%d checks failed" % len(chk.errors) if chk.errors else "all checks passed")
-    return 1 if chk.errors else 0
+    return chk.report()
 
 
 if __name__ == "__main__":

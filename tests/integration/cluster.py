@@ -1,39 +1,68 @@
-"""cluster - start a flinc cluster on loopback for a test, talk to it, tear it down.
+"""cluster - the harness of the integration tests: every helper two tests
+need lives here, once (Python 3 standard library only).
+
+What is in it, by section:
+  command line   arg_parser(doc): --build (made absolute) and --keep;
+                 missing(build, ...): a build product that is not there
+  checks         Checks: ok()/fail() print each check as it goes; report()
+                 prints the outcome and gives main()'s exit status
+  waiting        wait_until (raises after a timeout), poll (returns the last
+                 answer), free_port
+  processes      Daemon (a started process, its log, stop), rss_kb, run_cmd
+                 (a command with a timeout), local_argv (`flinc local`),
+                 scratch_dir (a temporary folder kept when a test fails)
+  HTTP           http_request, multipart, error_message ({"errors": [...]})
+  the cluster    Cluster: a job manager and N task managers on free loopback
+                 ports, their REST API and the CLI against them; AttachedRun
+                 (`flinc run` in the background); job_id_of; cli_env
+  input          the generated text of the wordcount tests (vocabulary,
+                 text_lines, write_text, write_words, write_input)
+  output         committed_files of a sink's output folder
+  checkpoints    folders on disk (chk_folders, read_metadata, snap_files,
+                 flip_middle, ...), the REST view (checkpoints, counts,
+                 wait_checkpoint_after) and failover (tms_of_job, pick_victim,
+                 kill9, wait_recovered)
+check_counts.py is the other shared module: what a correct wordcount output
+is (the oracle, with verify() and cli_run() to make checks of it), kept
+apart from the machinery that runs the job.
 
 A Cluster is one job manager and N task managers, each a real process from
 BUILD/bin, with free loopback ports, a private temporary folder (working
 directory, logs, uploads) and nothing shared with other tests, so cluster
 tests may run in parallel. Use it as a context manager: whatever happens
 (an assertion, an exception, Ctrl-C, SIGTERM from ctest), the daemons are
-stopped, and when the block failed the tails of their logs are printed and
-the folder is kept.
+stopped, and when the block failed (or the Checks given to it hold a
+failure) the tails of their logs are printed and the folder is kept.
 
-    with cluster.Cluster(build, taskmanagers=2, slots=2) as c:
+    chk = cluster.Checks()
+    with cluster.Cluster(build, taskmanagers=2, slots=2, checks=chk) as c:
         c.start()
-        st, body = c.upload(plugin)          # POST /jars/upload
-        jid = c.run_jar(jarid, ["--input", f], parallelism=4)
+        jar = c.upload_jar(plugin)           # POST /jars/upload
+        jid = c.run_jar(jar, ["--input", f], parallelism=4)
         c.wait_job(jid, {"FINISHED"})
         p = c.flinc("list", "-a")            # the CLI against this cluster
+    return chk.report()
 
 The daemons also die with the test process (PR_SET_PDEATHSIG), so even a
 SIGKILLed test leaves none behind.
-
-Helpers for tests: free_port(), rss_kb(pid), Cluster.placements(jid) (which
-task manager runs each subtask, from GET /jobs/:jid or
-/jobs/:jid/vertices/:vid), wait_until(pred, timeout, what).
 """
 
+import argparse
 import atexit
+import contextlib
 import ctypes
 import http.client
 import json
 import os
+import random
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 
@@ -46,12 +75,102 @@ class ClusterError(Exception):
     pass
 
 
+# ---- command line and build products ---------------------------------------------
+
+def arg_parser(doc, keep=True):
+    """An ArgumentParser described by the first line of `doc` with the options
+    every test takes: --build BUILD_DIR (required, made absolute) and, with
+    keep, --keep. Add the test's own options, then parse_args()."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--build", required=True, type=os.path.abspath,
+                    help="the CMake build folder (with bin/ and jobs/)")
+    if keep:
+        ap.add_argument("--keep", action="store_true", help="keep the test's temporary files")
+    return ap
+
+
+def missing(build, *rel):
+    """The message for the first of the build products BUILD/<rel> that does
+    not exist, or None when all are there."""
+    for r in rel:
+        p = os.path.join(build, r)
+        if not os.path.exists(p):
+            return "%s is missing: build the tree first" % p
+    return None
+
+
+# ---- checks -----------------------------------------------------------------------
+
+class Checks:
+    """Collects failed checks of a test; prints each check as it goes."""
+
+    def __init__(self):
+        self.errors = []
+
+    def ok(self, cond, what, detail=""):
+        if cond:
+            print("  ok: %s" % what, flush=True)
+        else:
+            msg = what + (": " + str(detail) if detail != "" else "")
+            print("  FAIL: %s" % msg, flush=True)
+            self.errors.append(msg)
+        return bool(cond)
+
+    def fail(self, what):
+        return self.ok(False, what)
+
+    def report(self):
+        """Print the outcome (the failed checks again, as the last lines) and
+        return main()'s exit status: 0 when every check passed, else 1."""
+        if not self.errors:
+            print("all checks passed")
+            return 0
+        print("%d checks failed:" % len(self.errors))
+        for e in self.errors:
+            print("  " + e)
+        return 1
+
+
+# ---- waiting ----------------------------------------------------------------------
+
 def free_port():
     """A TCP port free on 127.0.0.1 right now (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
+
+def poll(pred, timeout, interval=0.02, ignore=(), errors=None):
+    """Call pred() every `interval` s until it returns something true or
+    `timeout` s passed; return its last answer (false on a timeout).
+    Exceptions of the types in `ignore` count as a false answer (appended to
+    `errors` when given); others propagate."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            v = pred()
+        except ignore as e:
+            v = None
+            if errors is not None:
+                errors.append(e)
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(interval)
+
+
+def wait_until(pred, timeout, what, interval=0.05):
+    """Call pred() until it returns something true (returned), or raise
+    ClusterError naming `what` after `timeout` seconds. OSError, HTTP and
+    JSON errors of pred count as "not yet"."""
+    errs = []
+    v = poll(pred, timeout, interval, (OSError, http.client.HTTPException, ValueError), errs)
+    if v:
+        return v
+    raise ClusterError("timed out after %.1fs waiting for %s%s" %
+                       (timeout, what, " (last error: %s)" % errs[-1] if errs else ""))
+
+
+# ---- processes ----------------------------------------------------------------------
 
 def rss_kb(pid):
     """Resident set size of a process in kB (VmRSS), or None when it is gone."""
@@ -63,24 +182,6 @@ def rss_kb(pid):
     except (FileNotFoundError, ProcessLookupError):
         return None
     return None
-
-
-def wait_until(pred, timeout, what, interval=0.05):
-    """Call pred() until it returns something true (returned), or raise
-    ClusterError naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last_exc = None
-    while True:
-        try:
-            v = pred()
-            if v:
-                return v
-        except (OSError, http.client.HTTPException, ValueError) as e:
-            last_exc = e
-        if time.monotonic() > deadline:
-            raise ClusterError("timed out after %.1fs waiting for %s%s" %
-                               (timeout, what, " (last error: %s)" % last_exc if last_exc else ""))
-        time.sleep(interval)
 
 
 def _die_with_parent():
@@ -112,7 +213,7 @@ for _s in (signal.SIGTERM, signal.SIGHUP):
 
 
 class Daemon:
-    """One started process and its log file."""
+    """One started process and its log file (cwd None: the test's)."""
 
     def __init__(self, name, argv, log_path, cwd):
         self.name = name
@@ -158,20 +259,141 @@ class Daemon:
         return self.proc.returncode
 
 
+def wait_rest(daemon, port, timeout):
+    """Wait until the REST API of `daemon` answers GET /overview with 200 on
+    `port` (True), or the process exited (False); ClusterError after
+    `timeout` s."""
+
+    def answers():
+        try:
+            return http_request(port, "GET", "/overview", timeout=2)[0] == 200
+        except OSError:
+            return False
+
+    wait_until(lambda: not daemon.alive() or answers(), timeout, "the REST API of %s" % daemon.name)
+    return daemon.alive()
+
+
+def run_cmd(argv, timeout):
+    """Run a command to its end, output captured as text. Returns
+    (CompletedProcess, None) when it exits 0, (CompletedProcess, why) for
+    another status and (None, why) when it was killed after `timeout` s;
+    `why` is one line plus the tail of stderr."""
+    try:
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace",
+                           timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
+        return None, "timed out after %g s: %s%s" % (timeout, " ".join(argv), _tail(err))
+    if r.returncode != 0:
+        return r, "exit %d: %s%s" % (r.returncode, " ".join(argv), _tail(r.stderr))
+    return r, None
+
+
+def _tail(text, n=8):
+    lines = (text or "").strip().splitlines()[-n:]
+    return "".join("\n      " + ln for ln in lines)
+
+
+def local_argv(build, job, parallelism, conf=(), savepoint=None):
+    """argv of `flinc local -p N [-s PATH] [-D k=v]... BUILD/jobs/<job>.so`;
+    conf is a dict or (key, value) pairs, in order. Append the job's args."""
+    argv = [os.path.join(build, "bin", "flinc"), "local", "-p", str(parallelism)]
+    if savepoint:
+        argv += ["-s", savepoint]
+    for k, v in (conf.items() if isinstance(conf, dict) else conf):
+        argv += ["-D", "%s=%s" % (k, v)]
+    return argv + [os.path.join(build, "jobs", job + ".so")]
+
+
+def keep_or_remove(path, keep, say=print, what="files kept in"):
+    """The end of a test's temporary folder: kept (and its path said) when
+    keep, else removed."""
+    if keep:
+        say("%s %s" % (what, path))
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def scratch_dir(prefix, keep=False, failed=None):
+    """A new temporary folder for the block; removed afterwards unless keep
+    is set, the block raised, or failed() (when given) is true then."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    ok = False
+    try:
+        yield tmp
+        ok = True
+    finally:
+        keep_or_remove(tmp, keep or not ok or bool(failed and failed()))
+
+
+# ---- HTTP ---------------------------------------------------------------------------
+
+def http_request(port, method, path, body=None, headers=None, timeout=10.0):
+    """One HTTP request to 127.0.0.1:port. body: bytes, str, or an object
+    sent as JSON. Returns (status, parsed JSON or the text when it is not
+    JSON (None for an empty body), the response headers)."""
+    h = {"Connection": "close"}
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body)
+        h["Content-Type"] = "application/json"
+    if isinstance(body, str):
+        body = body.encode()
+    h.update(headers or {})
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=h)
+        r = conn.getresponse()
+        data = r.read()
+        status, rh = r.status, r.headers
+    finally:
+        conn.close()
+    text = data.decode(errors="replace")
+    try:
+        return status, json.loads(text) if text.strip() else None, rh
+    except ValueError:
+        return status, text, rh
+
+
+def multipart(field, filename, data):
+    """A multipart/form-data body with one file: (body, headers)."""
+    boundary = "----flinc-test-" + uuid.uuid4().hex
+    body = (("--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\n"
+             "Content-Type: application/octet-stream\r\n\r\n") % (boundary, field, filename)).encode()
+    body += data + ("\r\n--%s--\r\n" % boundary).encode()
+    return body, {"Content-Type": "multipart/form-data; boundary=%s" % boundary}
+
+
+def error_message(body):
+    """The first message of a {"errors": ["...", ...]} body (a list of
+    strings, the first not blank), or None for any other body."""
+    if not isinstance(body, dict):
+        return None
+    errs = body.get("errors")
+    if not isinstance(errs, list) or not errs or not all(isinstance(e, str) for e in errs) or not errs[0].strip():
+        return None
+    return errs[0]
+
+
+# ---- the cluster ----------------------------------------------------------------------
+
 class Cluster:
     """A job manager and task managers on 127.0.0.1 (see the module doc).
 
     conf: -D values for every daemon; jm_conf / tm_conf: for one kind only.
+    checks: a Checks whose failures mark the cluster failed at the end.
     """
 
     def __init__(self, build, taskmanagers=2, slots=2, conf=None, jm_conf=None, tm_conf=None, name="cluster",
-                 keep=False, log=None):
+                 keep=False, log=None, checks=None):
         self.build = os.path.abspath(build)
         self.bin = os.path.join(self.build, "bin")
         self.ntm = taskmanagers
         self.slots = slots
         self.name = name
         self.keep = keep
+        self.checks = checks
         self.failed = False
         self.say = log or (lambda msg: print(msg, flush=True))
         self.tmp = tempfile.mkdtemp(prefix="flinc-%s-" % name)
@@ -192,11 +414,15 @@ class Cluster:
         """A path inside the cluster's temporary folder."""
         return os.path.join(self.tmp, *parts)
 
+    def plugin(self, name="wordcount"):
+        """BUILD/jobs/<name>.so: a job the build ships."""
+        return os.path.join(self.build, "jobs", name + ".so")
+
     def _exe(self, name):
-        p = os.path.join(self.bin, name)
-        if not os.path.exists(p):
-            raise ClusterError("%s is missing: build the tree first" % p)
-        return p
+        why = missing(self.build, os.path.join("bin", name))
+        if why:
+            raise ClusterError(why)
+        return os.path.join(self.bin, name)
 
     @staticmethod
     def _dargs(conf):
@@ -234,12 +460,12 @@ class Cluster:
             argv = [self._exe("flinc-jobmanager")] + self._dargs(conf)
             self.jm = Daemon("jobmanager", argv, self.path("flinc-jobmanager.log"), self.path("jobmanager"))
             try:
-                wait_until(lambda: not self.jm.alive() or self._overview_ok(), timeout, "the job manager's REST API")
+                up = wait_rest(self.jm, self.rest_port, timeout)
             except ClusterError:
                 self.jm.stop(2)
                 raise ClusterError("the job manager did not answer on :%d within %.0fs; its log:\n%s" %
                                    (self.rest_port, timeout, self.jm.tail()))
-            if self.jm.alive():
+            if up:
                 self.say("cluster: job manager pid %d, REST 127.0.0.1:%d, RPC :%d" %
                          (self.jm.pid, self.rest_port, self.rpc_port))
                 return
@@ -250,6 +476,15 @@ class Cluster:
                                    (self.jm.proc.returncode, self.jm.tail()))
             self.say("cluster: port taken, retrying with other ports")
         raise ClusterError("could not start the job manager on free ports")
+
+    def restart_jobmanager(self, timeout=30.0):
+        """Start the job manager again with the same command line and ports
+        (after it was killed); wait for its REST API."""
+        self.jm.log.close()
+        self.jm = Daemon("jobmanager", self.jm.argv, self.path("flinc-jobmanager.log"), self.path("jobmanager"))
+        if not wait_rest(self.jm, self.rest_port, timeout):
+            raise ClusterError("the restarted job manager exited with status %s; its log:\n%s" %
+                               (self.jm.proc.returncode, self.jm.tail()))
 
     def start_taskmanager(self, wait=True, conf=None, timeout=30.0):
         """Start one more task manager; returns its index in self.tms."""
@@ -327,51 +562,25 @@ class Cluster:
         return self
 
     def __exit__(self, et, ev, tb):
-        if et is not None:
+        if et is not None or (self.checks is not None and self.checks.errors):
             self.failed = True
         if self.failed:
             self.dump_logs()
         self.stop()
-        if self.keep or self.failed:
-            self.say("cluster: files kept in %s" % self.tmp)
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+        keep_or_remove(self.tmp, self.keep or self.failed, self.say, "cluster: files kept in")
         return False
 
     # ---- REST -----------------------------------------------------------
 
     def request(self, method, path, body=None, headers=None, timeout=10.0, token=True):
-        """One HTTP request. body: bytes, str, or an object sent as JSON.
-        Returns (status, parsed JSON or the text when it is not JSON)."""
-        h = {"Connection": "close"}
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body)
-            h["Content-Type"] = "application/json"
-        if isinstance(body, str):
-            body = body.encode()
+        """One HTTP request (http_request, with the cluster's token unless
+        token=False). Returns (status, parsed JSON or the text)."""
+        h = {}
         if token and self.token:
             h["Authorization"] = "Bearer %s" % self.token
         h.update(headers or {})
-        conn = http.client.HTTPConnection("127.0.0.1", self.rest_port, timeout=timeout)
-        try:
-            conn.request(method, path, body=body, headers=h)
-            r = conn.getresponse()
-            data = r.read()
-            status = r.status
-        finally:
-            conn.close()
-        text = data.decode(errors="replace")
-        try:
-            return status, json.loads(text) if text.strip() else None
-        except ValueError:
-            return status, text
-
-    def _overview_ok(self):
-        try:
-            st, _ = self.request("GET", "/overview", timeout=2)
-            return st == 200
-        except OSError:
-            return False
+        st, doc, _ = http_request(self.rest_port, method, path, body, h, timeout)
+        return st, doc
 
     def get(self, path):
         """GET that must answer 200; returns the JSON."""
@@ -385,13 +594,15 @@ class Cluster:
         if data is None:
             with open(file_path, "rb") as f:
                 data = f.read()
-        filename = filename or os.path.basename(file_path)
-        boundary = "----flinc-test-" + uuid.uuid4().hex
-        body = (("--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\n"
-                 "Content-Type: application/octet-stream\r\n\r\n") % (boundary, field, filename)).encode()
-        body += data + ("\r\n--%s--\r\n" % boundary).encode()
-        return self.request("POST", "/jars/upload", body,
-                            {"Content-Type": "multipart/form-data; boundary=%s" % boundary}, timeout=30)
+        body, headers = multipart(field, filename or os.path.basename(file_path), data)
+        return self.request("POST", "/jars/upload", body, headers, timeout=30)
+
+    def upload_jar(self, file_path):
+        """Upload a plugin that must be accepted; returns its jar id."""
+        st, ans = self.upload(file_path)
+        if st != 200:
+            raise ClusterError("upload of %s -> %d %s" % (file_path, st, ans))
+        return self.jar_id(ans)
 
     @staticmethod
     def jar_id(upload_body):
@@ -412,10 +623,7 @@ class Cluster:
 
     def submit(self, plugin, args, parallelism=None, conf=None):
         """Upload and run a plugin; returns the job id."""
-        st, ans = self.upload(plugin)
-        if st != 200:
-            raise ClusterError("upload of %s -> %d %s" % (plugin, st, ans))
-        return self.run_jar(self.jar_id(ans), args, parallelism, conf)
+        return self.run_jar(self.upload_jar(plugin), args, parallelism, conf)
 
     def job(self, jid):
         return self.get("/jobs/%s" % jid)
@@ -427,11 +635,9 @@ class Cluster:
         """Wait until the job's state is one of `states`; returns the job.
         Raises early when it ends in another terminal state."""
         states = set(states)
-        holder = {}
 
         def check():
             j = self.job(jid)
-            holder["job"] = j
             s = j.get("state")
             if s in states:
                 return j
@@ -465,6 +671,15 @@ class Cluster:
     def overview(self):
         return self.get("/overview")
 
+    OVERVIEW_STATE = ("taskmanagers", "slots-total", "slots-available", "jobs-running", "jobs-finished",
+                      "jobs-cancelled", "jobs-failed")
+
+    def overview_state(self):
+        """The counts of /overview that a request may change: task managers,
+        slots and jobs by state."""
+        ov = self.overview()
+        return {k: ov.get(k) for k in self.OVERVIEW_STATE}
+
     def taskmanagers(self):
         return self.get("/taskmanagers").get("taskmanagers", [])
 
@@ -496,18 +711,18 @@ class Cluster:
 
     # ---- the CLI ----------------------------------------------------------
 
-    def flinc(self, *args, timeout=120, check=False, env=None):
-        """Run `flinc -m 127.0.0.1:REST ARGS` (with --token when the cluster
-        has one); returns the CompletedProcess (text mode)."""
+    def _cli_argv(self, args):
         argv = [self._exe("flinc"), "-m", "127.0.0.1:%d" % self.rest_port]
         if self.token:
             argv += ["--token", self.token]
-        argv += [str(a) for a in args]
-        e = dict(os.environ)
-        e.pop("FLINC_JOBMANAGER", None)
-        e.pop("FLINC_TOKEN", None)
-        e.update(env or {})
-        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout, env=e)
+        return argv + [str(a) for a in args]
+
+    def flinc(self, *args, timeout=120, check=False, env=None):
+        """Run `flinc -m 127.0.0.1:REST ARGS` (with --token when the cluster
+        has one); returns the CompletedProcess (text mode)."""
+        argv = self._cli_argv(args)
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout,
+                           env=cli_env(env))
         if check and p.returncode != 0:
             raise ClusterError("%s -> exit %d\nstdout:\n%s\nstderr:\n%s" %
                                (" ".join(argv), p.returncode, p.stdout, p.stderr))
@@ -515,12 +730,48 @@ class Cluster:
 
     def flinc_popen(self, *args):
         """Start `flinc -m ... ARGS` in the background (text pipes)."""
-        argv = [self._exe("flinc"), "-m", "127.0.0.1:%d" % self.rest_port]
-        if self.token:
-            argv += ["--token", self.token]
-        argv += [str(a) for a in args]
-        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                preexec_fn=_die_with_parent)
+        return subprocess.Popen(self._cli_argv(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=cli_env(), preexec_fn=_die_with_parent)
+
+    def run_attached(self, *args):
+        """`flinc run ARGS` in the background: an AttachedRun."""
+        return AttachedRun(self.flinc_popen("run", *args))
+
+
+def cli_env(extra=None):
+    """The environment for the `flinc` CLI in a test: without FLINC_JOBMANAGER
+    and FLINC_TOKEN (they would stand in for -m, --token or a config file),
+    plus `extra`."""
+    e = dict(os.environ)
+    e.pop("FLINC_JOBMANAGER", None)
+    e.pop("FLINC_TOKEN", None)
+    e.update(extra or {})
+    return e
+
+
+class AttachedRun:
+    """An attached `flinc run` started in the background: `first` is its
+    first stdout line, `jid` the job id in it (None when it printed none);
+    a thread drains the rest of stdout so the CLI never blocks on it."""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.first = proc.stdout.readline()
+        self.jid = job_id_of(self.first)
+        self._rest = []
+        self._drain = threading.Thread(target=lambda: self._rest.append(proc.stdout.read()), daemon=True)
+        self._drain.start()
+
+    def finish(self, timeout):
+        """Wait for the CLI to exit (killed after `timeout` s): returns
+        (exit status, or None when it had to be killed; its stderr)."""
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = None
+        self._drain.join(5)
+        return rc, self.proc.stderr.read()
 
 
 def job_id_of(cli_stdout):
@@ -531,20 +782,276 @@ def job_id_of(cli_stdout):
     return None
 
 
-class Checks:
-    """Collects failed checks of a test; prints each check as it goes."""
+# ---- input: generated text for the wordcount tests ------------------------------------------
 
-    def __init__(self):
-        self.errors = []
+SEPARATORS = [" ", " ", " ", " ", ", ", ". ", "; ", " - ", "'", "\t", "_", "/", "(", ") ",
+              "!", "?", "\"", " \u00e9 ", "\u00fc", "\u2014", "  "]
 
-    def ok(self, cond, what, detail=""):
-        if cond:
-            print("  ok: %s" % what, flush=True)
-        else:
-            msg = what + (": " + str(detail) if detail != "" else "")
-            print("  FAIL: %s" % msg, flush=True)
-            self.errors.append(msg)
-        return bool(cond)
 
-    def fail(self, what):
-        return self.ok(False, what)
+def vocabulary(rng, n=3000):
+    """n distinct words (letters, a tenth with digits), in random order."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    digits = "0123456789"
+    words = set()
+    while len(words) < n:
+        k = rng.choice((1, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 8, 9, 10, 12))
+        pool = letters + digits if rng.random() < 0.1 else letters
+        words.add("".join(rng.choice(pool) for _ in range(k)))
+    words = sorted(words)
+    rng.shuffle(words)
+    return words
+
+
+def mixed_case(rng, w):
+    r = rng.random()
+    if r < 0.70:
+        return w
+    if r < 0.85:
+        return w.capitalize()
+    if r < 0.92:
+        return w.upper()
+    return "".join(c.upper() if rng.random() < 0.5 else c for c in w)
+
+
+def text_lines(rng, vocab, nlines):
+    """Lines of pseudo-random text (str, without line ends)."""
+    # Zipf-like: a few words are very frequent, most are rare.
+    cum, acc = [], 0.0
+    for i in range(len(vocab)):
+        acc += 1.0 / (i + 1) ** 0.9
+        cum.append(acc)
+    lines = []
+    for _ in range(nlines):
+        r = rng.random()
+        if r < 0.03:
+            lines.append("")
+            continue
+        if r < 0.04:
+            lines.append(rng.choice(["...", " \t ", "--", "\u00e9\u00e8", "  ,  "]))
+            continue
+        k = rng.randint(1, 14)
+        ws = rng.choices(vocab, cum_weights=cum, k=k)
+        parts = []
+        for w in ws:
+            parts.append(mixed_case(rng, w))
+            parts.append(rng.choice(SEPARATORS))
+        if rng.random() < 0.3:
+            parts.insert(0, rng.choice(SEPARATORS))
+        if rng.random() < 0.05:
+            parts.append(str(rng.randint(0, 100000)))
+        lines.append("".join(parts))
+    return lines
+
+
+def write_text(path, lines, crlf_every=0, final_newline=True):
+    """Write lines as UTF-8; every crlf_every-th line ends with \\r\\n."""
+    with open(path, "wb") as f:
+        for i, line in enumerate(lines):
+            f.write(line.encode("utf-8"))
+            last = i == len(lines) - 1
+            if last and not final_newline:
+                break
+            f.write(b"\r\n" if crlf_every and i % crlf_every == 0 else b"\n")
+
+
+def write_words(path, rng, nwords, nlines, crlf_every=0):
+    """nlines of text over a vocabulary of nwords, both drawn from rng, into
+    path. Returns path."""
+    write_text(path, text_lines(rng, vocabulary(rng, nwords), nlines), crlf_every)
+    return path
+
+
+def write_input(path, seed, nlines, nwords=2000):
+    """write_words with a generator of its own seeded with `seed`."""
+    return write_words(path, random.Random(seed), nwords, nlines)
+
+
+# ---- output folders ------------------------------------------------------------------------
+
+def committed_files(folder):
+    """Sorted names of the committed files of a sink's output folder (those
+    not starting with '.'); [] when there is no folder."""
+    if not os.path.isdir(folder):
+        return []
+    return sorted(n for n in os.listdir(folder) if not n.startswith("."))
+
+
+# ---- checkpoints on disk -----------------------------------------------------------------
+#
+# (docs/savepoints.md) Checkpoints of a job live in
+# <state.checkpoints.dir>/<job id>/chk-<n>/, one <vertex id>-<subtask>.snap
+# file per subtask and a _metadata file written last (a folder without
+# _metadata is not a completed checkpoint); savepoints are folders with the
+# same files and "is_savepoint": true in _metadata.
+
+CHK_RE = re.compile(r"chk-([0-9]+)\Z")
+
+
+def chk_folders(jobdir, completed_only=True):
+    """[(id, path)] of the chk-<n> folders of a job folder, oldest first;
+    with completed_only, only those with a _metadata file."""
+    out = []
+    try:
+        names = os.listdir(jobdir)
+    except OSError:
+        return out
+    for n in names:
+        m = CHK_RE.match(n)
+        if not m:
+            continue
+        p = os.path.join(jobdir, n)
+        if completed_only and not os.path.isfile(os.path.join(p, "_metadata")):
+            continue
+        out.append((int(m.group(1)), p))
+    return sorted(out)
+
+
+def newest_completed(jobdir):
+    """(id, path) of the newest completed checkpoint folder, or None."""
+    f = chk_folders(jobdir)
+    return f[-1] if f else None
+
+
+def read_metadata(folder):
+    with open(os.path.join(folder, "_metadata"), "rb") as f:
+        return json.loads(f.read().decode())
+
+
+def snap_files(folder):
+    """The .snap files of a checkpoint or savepoint folder, largest first
+    (so a corruption lands in a file with keyed state)."""
+    fs = [os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".snap")]
+    return sorted(fs, key=lambda p: (-os.path.getsize(p), p))
+
+
+def flip_middle(path, n=16):
+    """Invert n bytes in the middle of a file (in place). Returns the offset."""
+    size = os.path.getsize(path)
+    off = max(0, size // 2 - n // 2)
+    with open(path, "r+b") as f:
+        f.seek(off)
+        data = f.read(n)
+        f.seek(off)
+        f.write(bytes(b ^ 0xFF for b in data))
+        f.flush()
+        os.fsync(f.fileno())
+    return off
+
+
+def truncate_half(path):
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.truncate(size // 2)
+    return size // 2
+
+
+# ---- the REST view of checkpoints ------------------------------------------------------
+
+def checkpoints(c, jid):
+    return c.get("/jobs/%s/checkpoints" % jid)
+
+
+def counts(c, jid):
+    return checkpoints(c, jid).get("counts", {})
+
+
+def latest_completed_id(c, jid):
+    """Id of the latest completed checkpoint (0 when there is none)."""
+    lc = (checkpoints(c, jid).get("latest") or {}).get("completed")
+    return lc.get("id", 0) if isinstance(lc, dict) else 0
+
+
+def wait_checkpoint_after(c, jid, after_id, timeout=60.0):
+    """Wait until a checkpoint with an id > after_id completed; returns its id.
+    Raises when the job ended first."""
+
+    def check():
+        j = c.job(jid)
+        if j.get("state") in TERMINAL:
+            raise ClusterError("job %s ended %s while waiting for a checkpoint after %d" %
+                               (jid, j.get("state"), after_id))
+        i = latest_completed_id(c, jid)
+        return i if i > after_id else None
+
+    return wait_until(check, timeout, "a checkpoint of job %s after chk-%d" % (jid, after_id))
+
+
+# ---- failover: task managers of a job ----------------------------------------------------
+
+def daemon_index_of_tm(c, tm_id):
+    """Index in c.tms of the task manager with this id (by its pid in
+    GET /taskmanagers), or None when it is not registered."""
+    for t in c.taskmanagers():
+        if t.get("id") == tm_id:
+            for i, d in enumerate(c.tms):
+                if d.pid == t.get("pid") and d.alive():
+                    return i
+    return None
+
+
+def tms_of(placements):
+    """Sorted ids of the task managers named in Cluster.placements()."""
+    return sorted({tm for v in placements.values() for tm in v.values() if tm})
+
+
+def tms_of_job(c, jid):
+    """Ids of the task managers that run subtasks of the job."""
+    return tms_of(c.placements(jid))
+
+
+def pick_victim(c, tm_ids):
+    """(index in c.tms, id) of the first of these task managers whose
+    process runs; ClusterError when none does."""
+    for tm in tm_ids:
+        i = daemon_index_of_tm(c, tm)
+        if i is not None:
+            return i, tm
+    raise ClusterError("no live task manager process found for %s" % (tm_ids,))
+
+
+def all_subtasks(job):
+    return [s for v in job.get("vertices", []) for s in (v.get("subtasks") or [])]
+
+
+def job_attempt(job):
+    """The execution attempt the subtasks show (the job's attempt - 1)."""
+    subs = all_subtasks(job)
+    return max((s.get("attempt", 0) for s in subs), default=0)
+
+
+def wait_recovered(c, jid, old_attempt, t0, timeout=60.0, interval=0.02):
+    """After a failure at monotonic time t0: poll GET /jobs/:jid every
+    `interval` s until every subtask of a newer attempt than old_attempt is
+    RUNNING (or FINISHED) and the job is RUNNING (or FINISHED). Returns
+    (seconds from t0, {'left_running': s or None, 'states': [...]})."""
+    seen_states = []
+    left = None
+    deadline = time.monotonic() + timeout
+    while True:
+        now = time.monotonic()
+        j = c.job(jid)
+        s = j.get("state")
+        if not seen_states or seen_states[-1] != s:
+            seen_states.append(s)
+        if s != "RUNNING" and left is None:
+            left = now - t0
+        if s == "FINISHED":
+            return now - t0, {"left_running": left, "states": seen_states}
+        if s in TERMINAL:
+            raise ClusterError("job %s ended %s while recovering; exceptions: %s" %
+                               (jid, s, c.exceptions(jid)))
+        subs = all_subtasks(j)
+        if (s == "RUNNING" and subs and job_attempt(j) > old_attempt and
+                all(x.get("status") in ("RUNNING", "FINISHED") for x in subs)):
+            return now - t0, {"left_running": left, "states": seen_states}
+        if now > deadline:
+            raise ClusterError("job %s did not recover within %.0fs (states seen %s)" %
+                               (jid, timeout, seen_states))
+        time.sleep(interval)
+
+
+def kill9(c, index):
+    """kill -9 task manager `index` of the cluster and reap it."""
+    d = c.tms[index]
+    os.kill(d.pid, signal.SIGKILL)
+    d.proc.wait(10)

@@ -49,7 +49,6 @@ managers report metrics.
 Usage: cluster_backpressure.py --build BUILD_DIR [--count N] [--keep] ...
 """
 
-import argparse
 import os
 import sys
 import threading
@@ -132,31 +131,25 @@ def vertex_records(job):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", required=True)
+    ap = cluster.arg_parser(__doc__)
     ap.add_argument("--count", type=int, default=10_000_000)
     ap.add_argument("--slow-records", type=int, default=5000, help="per sink subtask, 1 ms each")
     ap.add_argument("--sleep-every", type=int, default=100, help="phase 2: 1 ms every M records")
     ap.add_argument("--inflight-bound", type=int, default=200_000)
     ap.add_argument("--rss-bound-mb", type=int, default=64)
     ap.add_argument("--baseline-count", type=int, default=3_000_000)
-    ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
-    build = os.path.abspath(a.build)
-    plugin = os.path.join(build, "tests", "plugins", "slow_sink.so")
-    if not os.path.exists(plugin):
-        print("%s is missing: build the tree first" % plugin)
+    why = cluster.missing(a.build, "tests/plugins/slow_sink.so")
+    if why:
+        print(why)
         return 1
     chk = cluster.Checks()
     par = 2
 
-    with cluster.Cluster(build, taskmanagers=2, slots=2, name="backpressure", keep=a.keep,
-                         conf={"heartbeat.interval": "200ms"}) as c:
+    with cluster.Cluster(a.build, taskmanagers=2, slots=2, name="backpressure", keep=a.keep,
+                         conf={"heartbeat.interval": "200ms"}, checks=chk) as c:
         c.start()
-        st, up = c.upload(plugin)
-        if st != 200:
-            raise cluster.ClusterError("upload of slow_sink.so -> %d %s" % (st, up))
-        jar = c.jar_id(up)
+        jar = c.upload_jar(os.path.join(a.build, "tests", "plugins", "slow_sink.so"))
 
         # -- the source's own speed against a sink that never sleeps
         bdir = c.path("progress-baseline")
@@ -188,7 +181,7 @@ def main():
             pl = c.placements(jid)
             names = {v["id"]: v["name"] for v in c.job(jid)["vertices"]}
             print("placement: %s" % {names.get(k, k): dict(sorted(v.items())) for k, v in pl.items()})
-            chk.ok(len({tm for v in pl.values() for tm in v.values()}) == 2,
+            chk.ok(len(cluster.tms_of(pl)) == 2,
                    "the job's subtasks are on both task managers", pl)
         except cluster.ClusterError as e:
             print("placement not visible: %s" % e)
@@ -267,10 +260,7 @@ def main():
         print("job metrics: source write-records %s, sink read-records %s" % (vsrc, vsnk))
         chk.ok(vsrc == a.count and vsnk == a.count, "the job's vertex metrics count %d records on both sides" %
                a.count, (vsrc, vsnk))
-        if chk.errors:
-            c.failed = True
-    print("%d checks failed" % len(chk.errors) if chk.errors else "all checks passed")
-    return 1 if chk.errors else 0
+    return chk.report()
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ Cases (issue acceptance 5, plus the neighbours a user hits):
 Usage: cluster_bad_requests.py --build BUILD_DIR [--keep]
 """
 
-import argparse
 import os
 import random
 import re
@@ -41,28 +40,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster  # noqa: E402
-import wordcount_exactly_once as wc  # noqa: E402
-
-STATE_KEYS = ("taskmanagers", "slots-total", "slots-available", "jobs-running", "jobs-finished",
-              "jobs-cancelled", "jobs-failed")
+from cluster import error_message, multipart  # noqa: E402
 
 
 def snapshot(c):
-    ov = c.overview()
     jobs = sorted((j["jid"], j["state"]) for j in c.get("/jobs/overview").get("jobs", []))
     st, jars = c.request("GET", "/jars")
     jar_ids = sorted(f.get("id") for f in jars.get("files", [])) if st == 200 and isinstance(jars, dict) else None
-    return {"overview": {k: ov.get(k) for k in STATE_KEYS}, "jobs": jobs, "jars": jar_ids}
-
-
-def clear_error(body):
-    """The message of a {"errors": [...]} body, or None."""
-    if not isinstance(body, dict):
-        return None
-    errs = body.get("errors")
-    if not isinstance(errs, list) or not errs or not isinstance(errs[0], str) or not errs[0].strip():
-        return None
-    return errs[0]
+    return {"overview": c.overview_state(), "jobs": jobs, "jars": jar_ids}
 
 
 class Case:
@@ -75,7 +60,7 @@ class Case:
         """One bad REST request: expected status, a clear error, no change."""
         before = before or snapshot(self.c)
         st, ans = self.c.request(method, path, body, headers, token=token)
-        msg = clear_error(ans)
+        msg = error_message(ans)
         print("  %s: %s %s -> %d %s" % (what, method, path, st, msg if msg else repr(ans)[:200]), flush=True)
         ok = self.chk.ok(st in status, "%s: HTTP %s" % (what, "/".join(map(str, status))), st)
         ok &= self.chk.ok(msg is not None, "%s: a JSON {\"errors\": [...]} body" % what, ans)
@@ -106,49 +91,41 @@ class Case:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", required=True)
-    ap.add_argument("--keep", action="store_true")
-    a = ap.parse_args()
-    build = os.path.abspath(a.build)
-    wcso = os.path.join(build, "jobs", "wordcount.so")
+    a = cluster.arg_parser(__doc__).parse_args()
+    build = a.build
     plugins = os.path.join(build, "tests", "plugins")
     chk = cluster.Checks()
 
-    with cluster.Cluster(build, taskmanagers=2, slots=2, name="bad-requests", keep=a.keep) as c:
+    with cluster.Cluster(build, taskmanagers=2, slots=2, name="bad-requests", keep=a.keep, checks=chk) as c:
         c.start()
+        wcso = c.plugin()
         k = Case(c, chk)
         rng = random.Random(5)
-        inp = c.path("input.txt")
-        wc.write_text(inp, wc.text_lines(rng, wc.vocabulary(rng, 500), 20000))
-        slow_inp = c.path("slow.txt")
-        wc.write_text(slow_inp, wc.text_lines(rng, wc.vocabulary(rng, 500), 100000))
+        inp = cluster.write_words(c.path("input.txt"), rng, 500, 20000)
+        slow_inp = cluster.write_words(c.path("slow.txt"), rng, 500, 100000)
 
         # A good jar to aim bad run requests at.
-        st, up = c.upload(wcso)
-        if st != 200:
-            raise cluster.ClusterError("uploading wordcount.so -> %d %s" % (st, up))
-        good = c.jar_id(up)
+        good = c.upload_jar(wcso)
         print("uploaded wordcount.so as %s" % good)
 
         print("upload", flush=True)
         text = c.path("notaplugin.so")
         with open(text, "w") as f:
             f.write("this is not a plugin\n")
-        k.rest("a text file", "POST", "/jars/upload", *_multipart("jarfile", "notaplugin.so", b"this is not a plugin\n"),
+        k.rest("a text file", "POST", "/jars/upload", *multipart("jarfile", "notaplugin.so", b"this is not a plugin\n"),
                pattern=r"plugin|ELF|shared object")
         k.cli("a text file", ["run", text], pattern=r"notaplugin\.so.*(plugin|ELF|shared object)")
         with open("/bin/true", "rb") as f:
             elf = f.read()
-        k.rest("an ELF program", "POST", "/jars/upload", *_multipart("jarfile", "true.so", elf),
+        k.rest("an ELF program", "POST", "/jars/upload", *multipart("jarfile", "true.so", elf),
                pattern=r"plugin|ELF|shared object|symbol|load")
         for name, pat in (("bad_noentry", r"flinc_plugin_entry|symbol"), ("bad_abi", r"ABI")):
             path = os.path.join(plugins, name + ".so")
             with open(path, "rb") as f:
                 data = f.read()
-            k.rest("plugin %s" % name, "POST", "/jars/upload", *_multipart("jarfile", name + ".so", data),
+            k.rest("plugin %s" % name, "POST", "/jars/upload", *multipart("jarfile", name + ".so", data),
                    pattern=pat)
-        k.rest("no jarfile field", "POST", "/jars/upload", *_multipart("file", "wordcount.so", b"x"),
+        k.rest("no jarfile field", "POST", "/jars/upload", *multipart("file", "wordcount.so", b"x"),
                pattern=r"jarfile")
         k.rest("not multipart", "POST", "/jars/upload", b'{"jarfile": "x"}', {"Content-Type": "application/json"},
                status=(400, 415), pattern=r"multipart")
@@ -233,19 +210,19 @@ def main():
 
     print("auth", flush=True)
     with cluster.Cluster(build, taskmanagers=0, slots=2, name="bad-requests-auth", keep=a.keep,
-                         jm_conf={"rest.auth.token": "s3cret"}) as c:
+                         jm_conf={"rest.auth.token": "s3cret"}, checks=chk) as c:
         c.start()
         k = Case(c, chk)
-        k.rest("upload without a token", "POST", "/jars/upload", *_multipart("jarfile", "w.so", b"x"),
+        k.rest("upload without a token", "POST", "/jars/upload", *multipart("jarfile", "w.so", b"x"),
                status=(401,), pattern=r"token|auth", token=False)
-        body, hdrs = _multipart("jarfile", "w.so", b"x")
+        body, hdrs = multipart("jarfile", "w.so", b"x")
         hdrs["Authorization"] = "Bearer wrong"
         k.rest("upload with a wrong token", "POST", "/jars/upload", body, hdrs, status=(401,),
                pattern=r"token|auth", token=False)
         before = snapshot(c)
         st, ans = c.request("PATCH", "/jobs/%s?mode=cancel" % ("0" * 32), headers={"Authorization": "Bearer wrong"},
                             token=False)
-        chk.ok(st == 401 and clear_error(ans), "cancel with a wrong token: 401 with a message", (st, ans))
+        chk.ok(st == 401 and error_message(ans), "cancel with a wrong token: 401 with a message", (st, ans))
         k.unchanged("wrong token", before)
         st, _ = c.request("GET", "/overview", token=False)
         chk.ok(st == 200, "reads need no token", st)
@@ -258,16 +235,7 @@ def main():
         chk.ok(p.returncode == 1 and re.search(r"not found|unknown|no job", p.stderr, re.I),
                "CLI with the right token gets past the check (unknown job)", p.stderr)
 
-    print("%d checks failed" % len(chk.errors) if chk.errors else "all checks passed")
-    return 1 if chk.errors else 0
-
-
-def _multipart(field, filename, data):
-    boundary = "----flinc-bad-%d" % random.getrandbits(48)
-    body = (("--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\n"
-             "Content-Type: application/octet-stream\r\n\r\n") % (boundary, field, filename)).encode()
-    body += data + ("\r\n--%s--\r\n" % boundary).encode()
-    return body, {"Content-Type": "multipart/form-data; boundary=%s" % boundary}
+    return chk.report()
 
 
 if __name__ == "__main__":

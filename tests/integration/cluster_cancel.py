@@ -22,7 +22,6 @@ Repeated --rounds times (default 2) on the same cluster.
 Usage: cluster_cancel.py --build BUILD_DIR [--rounds N] [--keep]
 """
 
-import argparse
 import os
 import random
 import sys
@@ -32,7 +31,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check_counts  # noqa: E402
 import cluster  # noqa: E402
-import wordcount_exactly_once as wc  # noqa: E402
 
 CANCEL_BOUND_S = 1.0
 SLOTS_BOUND_S = 1.0
@@ -41,15 +39,11 @@ SLOTS_BOUND_S = 1.0
 def one_round(c, chk, job, inp, rnd):
     print("round %d: flinc run -p 4 wordcount.so --rate 1000" % rnd, flush=True)
     out = c.path("out-%d" % rnd)
-    proc = c.flinc_popen("run", "-p", "4", job, "--input", inp, "--output", out, "--rate", "1000")
-    first = proc.stdout.readline()
-    jid = cluster.job_id_of(first)
-    if not chk.ok(jid, "flinc run prints the job id", first):
-        proc.kill()
+    run = c.run_attached("-p", "4", job, "--input", inp, "--output", out, "--rate", "1000")
+    jid = run.jid
+    if not chk.ok(jid, "flinc run prints the job id", run.first):
+        run.proc.kill()
         return
-    rest = []
-    drain = threading.Thread(target=lambda: rest.append(proc.stdout.read()), daemon=True)
-    drain.start()
     c.wait_running(jid, timeout=60)
     time.sleep(0.5)  # let it process for a moment
     ov = c.overview()
@@ -104,13 +98,7 @@ def one_round(c, chk, job, inp, rnd):
     chk.ok(ov.get("jobs-running") == 0, "no job running", ov.get("jobs-running"))
 
     # The attached run ends.
-    try:
-        rc = proc.wait(timeout=10)
-    except Exception:
-        proc.kill()
-        rc = None
-    drain.join(5)
-    err = proc.stderr.read()
+    rc, err = run.finish(10)
     chk.ok(rc == 1 and "CANCELED" in err, "the attached flinc run exits 1 naming CANCELED",
            "exit %s, stderr %r" % (rc, err.strip()))
 
@@ -122,7 +110,7 @@ def one_round(c, chk, job, inp, rnd):
     chk.ok(line and "CANCELED" in line[0].split(), "flinc list -a shows it CANCELED", p.stdout)
 
     # Cancel again / unknown job: one line, exit != 0, nothing changes.
-    before = c.overview()
+    before = c.overview_state()
     p = c.flinc("cancel", "0" * 32)
     chk.ok(p.returncode == 1 and p.stderr.count("\n") == 1 and p.stderr.startswith("flinc: "),
            "flinc cancel of an unknown job id: exit 1, one line", (p.returncode, p.stderr))
@@ -130,42 +118,27 @@ def one_round(c, chk, job, inp, rnd):
     p = c.flinc("cancel", jid)
     print("  cancel again -> exit %d: %s%s" % (p.returncode, p.stdout.strip(), p.stderr.strip()))
     chk.ok(c.job_state(jid) == "CANCELED", "canceling it again leaves it CANCELED")
-    after = c.overview()
-    keys = ("taskmanagers", "slots-total", "slots-available", "jobs-running", "jobs-finished", "jobs-cancelled",
-            "jobs-failed")
-    chk.ok(all(before.get(k) == after.get(k) for k in keys), "those requests changed nothing in /overview",
-           (before, after))
+    after = c.overview_state()
+    chk.ok(after == before, "those requests changed nothing in /overview", (before, after))
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", required=True)
+    ap = cluster.arg_parser(__doc__)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
-    build = os.path.abspath(a.build)
-    job = os.path.join(build, "jobs", "wordcount.so")
     chk = cluster.Checks()
-    with cluster.Cluster(build, taskmanagers=2, slots=2, name="cancel", keep=a.keep) as c:
+    with cluster.Cluster(a.build, taskmanagers=2, slots=2, name="cancel", keep=a.keep, checks=chk) as c:
+        job = c.plugin()
         c.start()
         rng = random.Random(7)
-        inp = c.path("input.txt")
-        wc.write_text(inp, wc.text_lines(rng, wc.vocabulary(rng, 2000), 200000))
+        inp = cluster.write_words(c.path("input.txt"), rng, 2000, 200000)
         for r in range(1, a.rounds + 1):
             one_round(c, chk, job, inp, r)
 
         # The cluster still does its work.
-        small = c.path("small.txt")
-        wc.write_text(small, wc.text_lines(rng, wc.vocabulary(rng, 500), 20000))
-        out = c.path("out-after")
-        p = c.flinc("run", "-p", "4", job, "--input", small, "--output", out, timeout=240)
-        chk.ok(p.returncode == 0, "after the cancels a job at -p 4 runs to FINISHED", p.stdout + p.stderr)
-        errors = check_counts.check_output(check_counts.expected_counts([small]), out)
-        chk.ok(not errors, "and its output is right", "; ".join(errors[:5]))
-        if chk.errors:
-            c.failed = True
-    print("%d checks failed" % len(chk.errors) if chk.errors else "all checks passed")
-    return 1 if chk.errors else 0
+        small = cluster.write_words(c.path("small.txt"), rng, 500, 20000)
+        check_counts.cli_run(c, chk, 4, small, c.path("out-after"), "after the cancels a job at -p 4")
+    return chk.report()
 
 
 if __name__ == "__main__":

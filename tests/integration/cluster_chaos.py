@@ -27,7 +27,6 @@ subtask of the new attempt is RUNNING again (GET /jobs/:jid every 20 ms).
 Usage: cluster_chaos.py --build BUILD_DIR [--backend hashmap|rocksdb] [--keep]
 """
 
-import argparse
 import json
 import os
 import sys
@@ -35,7 +34,6 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check_counts  # noqa: E402
-import checkpoint_util as cu  # noqa: E402
 import cluster  # noqa: E402
 
 KILLS = 5
@@ -44,21 +42,19 @@ RATE = 7000
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", required=True)
+    ap = cluster.arg_parser(__doc__)
     ap.add_argument("--backend", choices=("hashmap", "rocksdb"), default="hashmap")
-    ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
-    build = os.path.abspath(a.build)
-    job = os.path.join(build, "jobs", "wordcount.so")
     chk = cluster.Checks()
 
-    with cluster.Cluster(build, taskmanagers=3, slots=2, name="chaos-" + a.backend, keep=a.keep) as c:
+    with cluster.Cluster(a.build, taskmanagers=3, slots=2, name="chaos-" + a.backend, keep=a.keep,
+                         checks=chk) as c:
+        job = c.plugin()
         c.conf.update({"state.checkpoints.dir": c.path("checkpoints"),
                        "execution.checkpointing.interval": "500ms",
                        "state.backend": a.backend})
         c.start()
-        inp = cu.write_input(c.path("input.txt"), 4242, LINES)
+        inp = cluster.write_input(c.path("input.txt"), 4242, LINES)
         out = c.path("out")
         expected = check_counts.expected_counts([inp])
 
@@ -75,27 +71,20 @@ def main():
             for k in range(KILLS):
                 # RUNNING (every subtask) and a checkpoint newer than the last kill's
                 c.wait_running(jid, timeout=60)
-                last_chk = cu.wait_checkpoint_after(c, jid, last_chk, timeout=60)
+                last_chk = cluster.wait_checkpoint_after(c, jid, last_chk, timeout=60)
                 j = c.job(jid)
                 if j.get("state") != "RUNNING":
                     raise cluster.ClusterError("job %s is %s before kill %d" % (jid, j.get("state"), k + 1))
-                attempt = cu.job_attempt(j)
-                used = cu.tms_of_job(c, jid)
-                idx = None
-                for tm in used:
-                    idx = cu.daemon_index_of_tm(c, tm)
-                    if idx is not None:
-                        victim_id = tm
-                        break
-                if idx is None:
-                    raise cluster.ClusterError("no live task manager process found for %s" % used)
+                attempt = cluster.job_attempt(j)
+                used = cluster.tms_of_job(c, jid)
+                idx, victim_id = cluster.pick_victim(c, used)
                 t0 = time.monotonic()
-                cu.kill9(c, idx)
+                cluster.kill9(c, idx)
                 victims.append(victim_id)
                 c.start_taskmanager(wait=False)
                 print("kill %d: kill -9 task manager %d (%s, pid %d) after chk-%d; job ran on %s" %
                       (k + 1, idx, victim_id, c.tms[idx].pid, last_chk, used), flush=True)
-                took, info = cu.wait_recovered(c, jid, attempt, t0, timeout=60)
+                took, info = cluster.wait_recovered(c, jid, attempt, t0, timeout=60)
                 recoveries.append(took)
                 print("  every subtask RUNNING again %.3f s after the kill (left RUNNING after %s s; states %s)" %
                       (took, "%.3f" % info["left_running"] if info["left_running"] is not None else "?",
@@ -111,12 +100,10 @@ def main():
         except cluster.ClusterError as e:
             chk.fail(str(e))
 
-        errors = check_counts.check_output(expected, out)
-        committed = [n for n in os.listdir(out) if not n.startswith(".")] if os.path.isdir(out) else []
-        chk.ok(not errors, "check_counts: exactly-once output (%d words, %d occurrences, %d committed files)" %
-               (len(expected), sum(expected.values()), len(committed)), "; ".join(errors[:8]))
+        check_counts.verify(chk, expected, out, "exactly-once output in %d committed files" %
+                            len(cluster.committed_files(out)))
 
-        cp = cu.checkpoints(c, jid)
+        cp = cluster.checkpoints(c, jid)
         cnt = cp.get("counts", {})
         print("  /checkpoints counts: %s" % json.dumps(cnt))
         chk.ok(cnt.get("restored", 0) >= KILLS, "/checkpoints counts.restored >= %d" % KILLS, cnt)
@@ -133,10 +120,7 @@ def main():
         if recoveries:
             print("  recovery times (kill -> every subtask RUNNING): %s s; max %.3f s" %
                   (", ".join("%.3f" % t for t in recoveries), max(recoveries)))
-        if chk.errors:
-            c.failed = True
-    print("%d checks failed" % len(chk.errors) if chk.errors else "all checks passed")
-    return 1 if chk.errors else 0
+    return chk.report()
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ again with the same configuration and ports. Checks:
 Usage: cluster_jm_restart.py --build BUILD_DIR [--keep]
 """
 
-import argparse
 import os
 import signal
 import sys
@@ -26,56 +25,45 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check_counts  # noqa: E402
-import checkpoint_util as cu  # noqa: E402
 import cluster  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", required=True)
-    ap.add_argument("--keep", action="store_true")
-    a = ap.parse_args()
-    build = os.path.abspath(a.build)
-    job = os.path.join(build, "jobs", "wordcount.so")
+    a = cluster.arg_parser(__doc__).parse_args()
     chk = cluster.Checks()
-    with cluster.Cluster(build, taskmanagers=2, slots=2, name="jm-restart", keep=a.keep) as c:
+    with cluster.Cluster(a.build, taskmanagers=2, slots=2, name="jm-restart", keep=a.keep, checks=chk) as c:
+        job = c.plugin()
         chkdir, hadir = c.path("checkpoints"), c.path("ha")
         c.conf.update({"state.checkpoints.dir": chkdir, "execution.checkpointing.interval": "300ms"})
         c.jm_conf.update({"high-availability.storageDir": hadir})
         c.start()
-        inp = cu.write_input(c.path("input.txt"), 7, 60000)
+        inp = cluster.write_input(c.path("input.txt"), 7, 60000)
         out = c.path("out")
         jid = c.submit(job, ["--input", inp, "--output", out, "--rate", "5000"], parallelism=2)
         jobdir = os.path.join(chkdir, jid)
-        cluster.wait_until(lambda: len(cu.chk_folders(jobdir)) >= 1 and
-                           c.get("/jobs/%s/checkpoints" % jid)["counts"]["completed"] >= 2,
+        cluster.wait_until(lambda: len(cluster.chk_folders(jobdir)) >= 1 and
+                           cluster.counts(c, jid)["completed"] >= 2,
                            60, "two completed checkpoints")
         chk.ok(os.path.exists(os.path.join(hadir, "jobs", jid + ".json")), "the job is in the job store")
         c.jm.signal(signal.SIGKILL)
         c.jm.proc.wait(10)
         t_kill = time.monotonic()
         c.say("cluster: job manager killed; starting it again on the same ports")
-        c.jm.log.close()
-        c.jm = cluster.Daemon("jobmanager", c.jm.argv, c.path("flinc-jobmanager.log"), c.path("jobmanager"))
-        cluster.wait_until(lambda: c._overview_ok(), 30, "the new job manager's REST API")
+        c.restart_jobmanager(timeout=30)
         st = c.wait_job(jid, {"RUNNING"}, timeout=60)
         c.say("cluster: the job is RUNNING again %.2f s after the kill" % (time.monotonic() - t_kill))
         chk.ok(st["jid"] == jid, "the new job manager knows the job under its id")
         st = c.wait_job(jid, {"FINISHED"}, timeout=120)
         chk.ok(st["state"] == "FINISHED", "the recovered job FINISHES")
-        cps = c.get("/jobs/%s/checkpoints" % jid)
+        cps = cluster.checkpoints(c, jid)
         chk.ok(cps["counts"]["restored"] >= 1, "it restored a checkpoint: counts %s" % cps["counts"])
         rest = (cps["latest"].get("restored") or {}).get("external_path") or ""
-        chk.ok(cu.CHK_RE.search(os.path.basename(rest)) is not None and jid in rest,
+        chk.ok(cluster.CHK_RE.search(os.path.basename(rest)) is not None and jid in rest,
                   "latest.restored is a chk folder of the job: %r" % rest)
-        errs = check_counts.check_output(check_counts.expected_counts([inp]), out)
-        chk.ok(not errs, "exactly-once output: %s" % "; ".join(errs[:5]))
+        check_counts.verify(chk, check_counts.expected_counts([inp]), out)
         chk.ok(not os.path.exists(os.path.join(hadir, "jobs", jid + ".json")),
                   "the ended job left the job store")
-        if chk.errors:
-            c.failed = True
-    print("%d checks failed" % len(chk.errors) if chk.errors else "all checks passed")
-    return 1 if chk.errors else 0
+    return chk.report()
 
 
 if __name__ == "__main__":

@@ -22,57 +22,43 @@ Checks (issue acceptance 4):
 Usage: cluster_kill_tm.py --build BUILD_DIR [--keep]
 """
 
-import argparse
 import os
 import random
 import re
 import signal
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check_counts  # noqa: E402
 import cluster  # noqa: E402
-import wordcount_exactly_once as wc  # noqa: E402
 
 NOTICE_BOUND_S = 1.0
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", required=True)
-    ap.add_argument("--keep", action="store_true")
-    a = ap.parse_args()
-    build = os.path.abspath(a.build)
-    job = os.path.join(build, "jobs", "wordcount.so")
+    a = cluster.arg_parser(__doc__).parse_args()
     chk = cluster.Checks()
 
-    with cluster.Cluster(build, taskmanagers=2, slots=2, name="kill-tm", keep=a.keep) as c:
+    with cluster.Cluster(a.build, taskmanagers=2, slots=2, name="kill-tm", keep=a.keep, checks=chk) as c:
+        job = c.plugin()
         c.start()
         tms_before = {t["id"]: t for t in c.taskmanagers()}
         rng = random.Random(99)
-        inp = c.path("input.txt")
-        wc.write_text(inp, wc.text_lines(rng, wc.vocabulary(rng, 2000), 200000))
-        small = c.path("small.txt")
-        wc.write_text(small, wc.text_lines(rng, wc.vocabulary(rng, 500), 20000))
+        inp = cluster.write_words(c.path("input.txt"), rng, 2000, 200000)
+        small = cluster.write_words(c.path("small.txt"), rng, 500, 20000)
         small_expected = check_counts.expected_counts([small])
 
-        proc = c.flinc_popen("run", "-p", "4", job, "--input", inp, "--output", c.path("out"), "--rate", "1000")
-        first = proc.stdout.readline()
-        jid = cluster.job_id_of(first)
+        run = c.run_attached("-p", "4", job, "--input", inp, "--output", c.path("out"), "--rate", "1000")
+        jid = run.jid
         if not jid:
-            proc.kill()
-            raise cluster.ClusterError("flinc run printed no job id: %r %s" % (first, proc.stderr.read()))
-        rest = []
-        drain = threading.Thread(target=lambda: rest.append(proc.stdout.read()), daemon=True)
-        drain.start()
+            run.proc.kill()
+            raise cluster.ClusterError("flinc run printed no job id: %r %s" % (run.first, run.proc.stderr.read()))
         c.wait_running(jid, timeout=60)
         time.sleep(1.0)
         try:
             pl = c.placements(jid)
-            used = {tm for v in pl.values() for tm in v.values()}
-            chk.ok(len(used) == 2, "the job runs on both task managers", pl)
+            chk.ok(len(cluster.tms_of(pl)) == 2, "the job runs on both task managers", pl)
         except cluster.ClusterError as e:
             print("  (placement not visible: %s)" % e)
 
@@ -120,13 +106,7 @@ def main():
         if victim_id:
             print("  (victim id %s %s in the exception)" % (victim_id[0], "named" if victim_id[0] in root or
                                                             str(victim.pid) in root else "not named"))
-        try:
-            rc = proc.wait(timeout=15)
-        except Exception:
-            proc.kill()
-            rc = None
-        drain.join(5)
-        err = proc.stderr.read()
+        rc, err = run.finish(15)
         print("  flinc run -> exit %s: %s" % (rc, err.strip()))
         chk.ok(rc == 1 and "FAILED" in err and err.count("\n") == 1, "the attached flinc run exits 1 with one "
                "line naming FAILED and the exception", err)
@@ -142,25 +122,14 @@ def main():
             chk.fail(str(e))
 
         # Still usable.
-        out = c.path("out-p2")
-        p = c.flinc("run", "-p", "2", job, "--input", small, "--output", out, timeout=240)
-        chk.ok(p.returncode == 0, "a job at -p 2 runs to FINISHED on the survivor", p.stdout[-300:] + p.stderr)
-        errors = check_counts.check_output(small_expected, out)
-        chk.ok(not errors, "with the right output", "; ".join(errors[:5]))
+        check_counts.cli_run(c, chk, 2, small, c.path("out-p2"), "a job at -p 2 on the survivor", small_expected)
 
         c.start_taskmanager(wait=True)
         ov = c.overview()
         chk.ok(ov.get("taskmanagers") == 2 and ov.get("slots-available") == 4,
                "a new task manager registers: 2 task managers, 4 free slots", ov)
-        out = c.path("out-p4")
-        p = c.flinc("run", "-p", "4", job, "--input", small, "--output", out, timeout=240)
-        chk.ok(p.returncode == 0, "a job at -p 4 runs to FINISHED again", p.stdout[-300:] + p.stderr)
-        errors = check_counts.check_output(small_expected, out)
-        chk.ok(not errors, "with the right output", "; ".join(errors[:5]))
-        if chk.errors:
-            c.failed = True
-    print("%d checks failed" % len(chk.errors) if chk.errors else "all checks passed")
-    return 1 if chk.errors else 0
+        check_counts.cli_run(c, chk, 4, small, c.path("out-p4"), "a job at -p 4 (again)", small_expected)
+    return chk.report()
 
 
 if __name__ == "__main__":

@@ -35,8 +35,6 @@ Checks:
 Usage: cluster_savepoint.py --build BUILD_DIR [--keep]
 """
 
-import argparse
-import collections
 import os
 import re
 import shutil
@@ -44,7 +42,6 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check_counts  # noqa: E402
-import checkpoint_util as cu  # noqa: E402
 import cluster  # noqa: E402
 
 LINES = 100000
@@ -62,19 +59,15 @@ def describe(p):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", required=True)
-    ap.add_argument("--keep", action="store_true")
-    a = ap.parse_args()
-    build = os.path.abspath(a.build)
-    job = os.path.join(build, "jobs", "wordcount.so")
+    a = cluster.arg_parser(__doc__).parse_args()
     chk = cluster.Checks()
 
-    with cluster.Cluster(build, taskmanagers=2, slots=2, name="savepoint", keep=a.keep) as c:
+    with cluster.Cluster(a.build, taskmanagers=2, slots=2, name="savepoint", keep=a.keep, checks=chk) as c:
+        job = c.plugin()
         c.conf.update({"state.checkpoints.dir": c.path("checkpoints"),
                        "execution.checkpointing.interval": "500ms"})
         c.start()
-        inp = cu.write_input(c.path("input.txt"), 777, LINES)
+        inp = cluster.write_input(c.path("input.txt"), 777, LINES)
         out = c.path("out")
         spdir = c.path("savepoints")
         expected = check_counts.expected_counts([inp])
@@ -84,7 +77,7 @@ def main():
         jid = c.submit(job, ["--input", inp, "--output", out, "--rate", RATE], parallelism=2,
                        conf={"state.backend": "hashmap"})
         c.wait_running(jid, timeout=60)
-        cu.wait_checkpoint_after(c, jid, 0, timeout=60)
+        cluster.wait_checkpoint_after(c, jid, 0, timeout=60)
         p = c.flinc("savepoint", jid, spdir)
         sp1 = savepoint_path(p)
         chk.ok(p.returncode == 0 and sp1, "flinc savepoint exits 0 and prints the path", describe(p))
@@ -93,7 +86,7 @@ def main():
             chk.ok(os.path.dirname(os.path.abspath(sp1)) == os.path.abspath(spdir) and os.path.isdir(sp1),
                    "the savepoint is a folder in the given directory", sp1)
             try:
-                meta = cu.read_metadata(sp1)
+                meta = cluster.read_metadata(sp1)
             except (OSError, ValueError) as e:
                 meta = {"error": str(e)}
             chk.ok(meta.get("is_savepoint") is True and meta.get("job_id") == jid,
@@ -101,13 +94,13 @@ def main():
                                                                      ("is_savepoint", "job_id", "error")})
             chk.ok(meta.get("files") and all(os.path.isfile(os.path.join(sp1, f["path"])) for f in meta["files"]),
                    "every file _metadata lists is in the folder", meta.get("files"))
-            latest_sp = (cu.checkpoints(c, jid).get("latest") or {}).get("savepoint") or {}
+            latest_sp = (cluster.checkpoints(c, jid).get("latest") or {}).get("savepoint") or {}
             chk.ok(latest_sp.get("external_path") == sp1 and latest_sp.get("is_savepoint") is True,
                    "/checkpoints latest.savepoint is that savepoint", latest_sp)
 
         # ---- (b) stop with a savepoint
         print("(b) flinc stop --savepoint-path mid-run", flush=True)
-        cu.wait_checkpoint_after(c, jid, cu.latest_completed_id(c, jid), timeout=60)
+        cluster.wait_checkpoint_after(c, jid, cluster.latest_completed_id(c, jid), timeout=60)
         p = c.flinc("stop", "--savepoint-path", spdir, jid)
         sp2 = savepoint_path(p)
         chk.ok(p.returncode == 0 and sp2 and sp2 != sp1, "flinc stop exits 0 and prints a new savepoint's path",
@@ -119,19 +112,13 @@ def main():
             chk.fail(str(e))
         if sp2:
             try:
-                meta2 = cu.read_metadata(sp2)
+                meta2 = cluster.read_metadata(sp2)
             except (OSError, ValueError) as e:
                 meta2 = {"error": str(e)}
             chk.ok(meta2.get("is_savepoint") is True, "its _metadata says is_savepoint", meta2.get("is_savepoint"))
         pairs, errs = check_counts.read_output(out)
         chk.ok(not errs, "the output after stop holds committed files only", errs[:5])
-        seen = collections.defaultdict(list)
-        for w, n in pairs:
-            seen[w].append(n)
-        bad = []
-        for w, ns in seen.items():
-            if sorted(ns) != list(range(1, len(ns) + 1)) or len(ns) > expected.get(w, 0):
-                bad.append("%r: %s (n=%d)" % (w, sorted(ns)[:12], expected.get(w, 0)))
+        bad = check_counts.prefix_errors(expected, pairs)
         total = sum(expected.values())
         chk.ok(pairs and not bad, "every word's committed counts are 1..k once each (an exactly-once prefix)",
                bad[:5])
@@ -146,13 +133,11 @@ def main():
             jid2 = cluster.job_id_of(p.stdout)
             chk.ok(p.returncode == 0 and jid2 and "FINISHED" in p.stdout,
                    "the restored job runs to FINISHED at -p 3 with rocksdb", describe(p))
-            errors = check_counts.check_output(expected, out)
-            chk.ok(not errors, "check_counts: the continued run completes the counts exactly once (%d words, "
-                   "%d occurrences)" % (len(expected), total), "; ".join(errors[:8]))
+            check_counts.verify(chk, expected, out, "the continued run completes the counts exactly once")
             if jid2:
                 j2 = c.job(jid2)
                 chk.ok(j2.get("parallelism") == 3, "the restored job ran at parallelism 3", j2.get("parallelism"))
-                rest = (cu.checkpoints(c, jid2).get("latest") or {}).get("restored") or {}
+                rest = (cluster.checkpoints(c, jid2).get("latest") or {}).get("restored") or {}
                 chk.ok(rest.get("external_path") == sp2 and rest.get("is_savepoint") is True,
                        "its /checkpoints latest.restored is the savepoint", rest)
         else:
@@ -178,19 +163,19 @@ def main():
             cases = []
             flipped = c.path("sp-flipped")
             shutil.copytree(sp2, flipped)
-            f = cu.snap_files(flipped)[0]
-            cu.flip_middle(f)
+            f = cluster.snap_files(flipped)[0]
+            cluster.flip_middle(f)
             cases.append(("bytes flipped in the middle of %s" % os.path.basename(f), flipped,
                           [os.path.basename(f)], r"corrupt|checksum|crc"))
             trunc = c.path("sp-truncated")
             shutil.copytree(sp2, trunc)
-            f = cu.snap_files(trunc)[0]
-            cu.truncate_half(f)
+            f = cluster.snap_files(trunc)[0]
+            cluster.truncate_half(f)
             cases.append(("%s truncated to half" % os.path.basename(f), trunc, [os.path.basename(f)],
                           r"truncat|size|corrupt"))
             missing = c.path("sp-missing")
             shutil.copytree(sp2, missing)
-            f = cu.snap_files(missing)[-1]
+            f = cluster.snap_files(missing)[-1]
             os.unlink(f)
             cases.append(("%s deleted" % os.path.basename(f), missing, [os.path.basename(f)],
                           r"no such file|missing|not found"))
@@ -218,10 +203,7 @@ def main():
             ob = c.path("out-bad")
             chk.ok(not os.path.isdir(ob) or not os.listdir(ob), "nothing was written to the output folder",
                    os.listdir(ob) if os.path.isdir(ob) else "")
-        if chk.errors:
-            c.failed = True
-    print("%d checks failed" % len(chk.errors) if chk.errors else "all checks passed")
-    return 1 if chk.errors else 0
+    return chk.report()
 
 
 if __name__ == "__main__":

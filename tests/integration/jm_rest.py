@@ -18,194 +18,134 @@ manager is dropped after heartbeat.timeout and registers again.
 
 usage: jm_rest.py --build BUILD_DIR
 """
-import argparse
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-import uuid
 
-PROCS = []
-FAILURES = []
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cluster  # noqa: E402
+from cluster import free_port, multipart  # noqa: E402
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        FAILURES.append(what)
-    return cond
+DAEMONS = []  # every process started, killed at the end
+chk = cluster.Checks()
+check = chk.ok
 
 
 class JM:
+    """A bare job manager: only its ports set (unlike cluster.Cluster's), so
+    the defaults (private blob folder, heartbeat) are what is tested."""
+
     def __init__(self, build, tmp, *extra, name="jm"):
         self.rest = free_port()
         self.rpc = free_port()
-        self.url = "http://127.0.0.1:%d" % self.rest
         self.log_path = os.path.join(tmp, name + ".log")
-        self.log = open(self.log_path, "w")
         args = [os.path.join(build, "bin", "flinc-jobmanager"),
                 "-D", "rest.port=%d" % self.rest, "-D", "jobmanager.rpc.port=%d" % self.rpc]
         for e in extra:
             args += ["-D", e]
-        self.p = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
-        PROCS.append(self.p)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                request(self.url, "GET", "/overview")
-                break
-            except OSError:
-                if self.p.poll() is not None:
-                    raise RuntimeError("job manager exited: " + open(self.log_path).read())
-                time.sleep(0.05)
-        else:
-            raise RuntimeError("job manager did not come up: " + open(self.log_path).read())
+        self.d = cluster.Daemon(name, args, self.log_path, None)
+        self.p = self.d.proc
+        DAEMONS.append(self.d)
+        if not cluster.wait_rest(self.d, self.rest, 10):
+            raise RuntimeError("job manager exited: " + self.d.log_text())
+
+    def request(self, method, path, body=None, headers=None):
+        """(status, parsed JSON or text, headers) of one request to it."""
+        return cluster.http_request(self.rest, method, path, body, headers)
 
     def blob_dir(self):
-        m = re.search(r"blob store (\S+?),", open(self.log_path).read())
+        m = re.search(r"blob store (\S+?),", self.d.log_text())
         return m.group(1) if m else None
 
     def stop(self):
-        self.p.send_signal(signal.SIGTERM)
-        try:
-            return self.p.wait(10)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            return None
-
-
-def request(base, method, path, body=None, headers=None, timeout=10):
-    """(status, parsed JSON or text, headers)."""
-    data = body
-    if isinstance(body, (dict, list)):
-        data = json.dumps(body).encode()
-    elif isinstance(body, str):
-        data = body.encode()
-    req = urllib.request.Request(base + path, data=data, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            status, raw, hdrs = r.status, r.read(), r.headers
-    except urllib.error.HTTPError as e:
-        status, raw, hdrs = e.code, e.read(), e.headers
-    text = raw.decode("utf-8", "replace")
-    try:
-        return status, json.loads(text), hdrs
-    except ValueError:
-        return status, text, hdrs
-
-
-def multipart(field, filename, content):
-    boundary = "----flinc" + uuid.uuid4().hex
-    body = (("--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\n"
-             "Content-Type: application/octet-stream\r\n\r\n") % (boundary, field, filename)).encode()
-    body += content + ("\r\n--%s--\r\n" % boundary).encode()
-    return body, {"Content-Type": "multipart/form-data; boundary=" + boundary}
+        return self.d.stop()
 
 
 def is_error(status, doc, code, needle=None):
-    ok = status == code and isinstance(doc, dict) and isinstance(doc.get("errors"), list) \
-        and doc["errors"] and all(isinstance(e, str) for e in doc["errors"])
-    if ok and needle:
-        ok = needle.lower() in doc["errors"][0].lower()
-    return ok
-
-
-def wait_for(fn, timeout, step=0.02):
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v or time.time() >= deadline:
-            return v
-        time.sleep(step)
+    """status is `code` and doc a {"errors": [...]} body whose first message
+    holds `needle` (any case)."""
+    msg = cluster.error_message(doc)
+    return status == code and msg is not None and (not needle or needle.lower() in msg.lower())
 
 
 def job_state(jm, jid):
-    return request(jm.url, "GET", "/jobs/" + jid)[1].get("state")
+    return jm.request("GET", "/jobs/" + jid)[1].get("state")
 
 
 def rest_without_task_managers(build, tmp, plugin):
     jm = JM(build, tmp)
-    u = jm.url
-    st, doc, h = request(u, "GET", "/")
+    st, doc, h = jm.request("GET", "/")
     check(st == 200 and "/overview" in doc and "text/html" in h.get("Content-Type", ""), "GET / is an HTML index")
-    st, doc, _ = request(u, "GET", "/overview")
+    st, doc, _ = jm.request("GET", "/overview")
     check(st == 200 and doc.get("taskmanagers") == 0 and doc.get("slots-total") == 0 and
           {"slots-available", "jobs-running", "jobs-finished", "jobs-cancelled", "jobs-failed",
            "flink-version"} <= set(doc), "GET /overview has Flink's fields")
-    st, doc, _ = request(u, "GET", "/config")
+    st, doc, _ = jm.request("GET", "/config")
     check(st == 200 and "refresh-interval" in doc and "flink-version" in doc, "GET /config")
-    st, doc, _ = request(u, "GET", "/jobmanager/config")
+    st, doc, _ = jm.request("GET", "/jobmanager/config")
     keys = {e["key"]: e["value"] for e in doc} if st == 200 else {}
     check(keys.get("rest.port") == str(jm.rest) and keys.get("heartbeat.interval") == "1s",
           "GET /jobmanager/config lists the effective configuration")
-    st, doc, _ = request(u, "GET", "/jobs/overview")
+    st, doc, _ = jm.request("GET", "/jobs/overview")
     check(st == 200 and doc == {"jobs": []}, "GET /jobs/overview is empty")
-    st, doc, _ = request(u, "GET", "/taskmanagers")
+    st, doc, _ = jm.request("GET", "/taskmanagers")
     check(st == 200 and doc == {"taskmanagers": []}, "GET /taskmanagers is empty")
-    st, doc, _ = request(u, "GET", "/jars")
+    st, doc, _ = jm.request("GET", "/jars")
     check(st == 200 and doc.get("files") == [], "GET /jars is empty")
-    st, doc, h = request(u, "GET", "/metrics")
+    st, doc, h = jm.request("GET", "/metrics")
     check(st == 200 and "flinc_taskmanagers 0" in doc and 'flinc_jobs{state="RUNNING"} 0' in doc and
           "flinc_slots_available 0" in doc, "GET /metrics is Prometheus text")
 
     # Uploads.
     body, hdrs = multipart("jarfile", "notes.so", b"just some text\n")
-    st, doc, _ = request(u, "POST", "/jars/upload", body, hdrs)
+    st, doc, _ = jm.request("POST", "/jars/upload", body, hdrs)
     check(is_error(st, doc, 400, "not a job plugin"), "a non-plugin upload is refused: %s" % doc)
     lib = "/lib/x86_64-linux-gnu/libc.so.6"
     if os.path.exists(lib):
         body, hdrs = multipart("jarfile", "libc.so.6", open(lib, "rb").read())
-        st, doc, _ = request(u, "POST", "/jars/upload", body, hdrs)
+        st, doc, _ = jm.request("POST", "/jars/upload", body, hdrs)
         check(is_error(st, doc, 400, "not a flinc job"), "a shared object that is no job is refused: %s" % doc)
     body, hdrs = multipart("file", "wordcount.so", b"x")
-    st, doc, _ = request(u, "POST", "/jars/upload", body, hdrs)
+    st, doc, _ = jm.request("POST", "/jars/upload", body, hdrs)
     check(is_error(st, doc, 400, "jarfile"), "an upload without a 'jarfile' field is refused")
-    st, doc, _ = request(u, "POST", "/jars/upload", "plain", {"Content-Type": "text/plain"})
+    st, doc, _ = jm.request("POST", "/jars/upload", "plain", {"Content-Type": "text/plain"})
     check(is_error(st, doc, 400, "multipart"), "a non-multipart upload is refused")
-    st, doc, _ = request(u, "POST", "/jars/upload", b"--x\r\nbroken", {"Content-Type": "multipart/form-data; boundary=x"})
+    st, doc, _ = jm.request("POST", "/jars/upload", b"--x\r\nbroken", {"Content-Type": "multipart/form-data; boundary=x"})
     check(is_error(st, doc, 400), "a truncated multipart body is refused")
-    st, doc, _ = request(u, "GET", "/jars/upload")
+    st, doc, _ = jm.request("GET", "/jars/upload")
     check(is_error(st, doc, 405), "GET /jars/upload is 405")
-    st, doc, _ = request(u, "GET", "/jars")
+    st, doc, _ = jm.request("GET", "/jars")
     blob = jm.blob_dir()
     check(st == 200 and doc["files"] == [] and blob and os.listdir(blob) == [],
           "refused uploads leave nothing behind")
 
     body, hdrs = multipart("jarfile", "../../wordcount.so", open(plugin, "rb").read())
-    st, doc, _ = request(u, "POST", "/jars/upload", body, hdrs)
+    st, doc, _ = jm.request("POST", "/jars/upload", body, hdrs)
     ok = check(st == 200 and doc.get("status") == "success" and doc.get("filename", "").endswith("_wordcount.so")
                and os.path.dirname(doc["filename"]) == blob, "upload of wordcount.so: %s" % doc)
     if not ok:
         jm.stop()
         return
     jar = os.path.basename(doc["filename"])
-    st, doc, _ = request(u, "GET", "/jars")
+    st, doc, _ = jm.request("GET", "/jars")
     check(st == 200 and [f["id"] for f in doc["files"]] == [jar] and doc["files"][0]["name"] == "wordcount.so" and
           isinstance(doc["files"][0]["uploaded"], int), "GET /jars lists the upload")
 
     # Bad run requests.
     run = "/jars/%s/run" % jar
-    st, doc, _ = request(u, "POST", "/jars/%s_nope.so/run" % ("0" * 32), {})
+    st, doc, _ = jm.request("POST", "/jars/%s_nope.so/run" % ("0" * 32), {})
     check(is_error(st, doc, 404, "not found"), "run of an unknown jar id is 404")
-    st, doc, _ = request(u, "POST", "/jars/..%2F..%2Fetc%2Fpasswd/run", {})
+    st, doc, _ = jm.request("POST", "/jars/..%2F..%2Fetc%2Fpasswd/run", {})
     check(is_error(st, doc, 404), "a jar id with a path is 404")
-    st, doc, _ = request(u, "POST", run, '{"parallelism": ', {"Content-Type": "application/json"})
+    st, doc, _ = jm.request("POST", run, '{"parallelism": ', {"Content-Type": "application/json"})
     check(is_error(st, doc, 400, "malformed json"), "malformed JSON is 400")
-    st, doc, _ = request(u, "POST", run, [1, 2])
+    st, doc, _ = jm.request("POST", run, [1, 2])
     check(is_error(st, doc, 400, "object"), "a JSON array body is 400")
     for bad, needle in (({"parallelism": "4"}, "parallelism"), ({"parallelism": 0}, "parallelism"),
                         ({"parallelism": 1.5}, "parallelism"), ({"programArgs": 5}, "programArgs"),
@@ -216,13 +156,13 @@ def rest_without_task_managers(build, tmp, plugin):
                         ({"allowNonRestoredState": "yes"}, "allowNonRestoredState"),
                         ({"flinkConfiguration": {"a": [1]}}, "flinkConfiguration"),
                         ({"programArgs": "--no-such-flag 1"}, "invalid job")):
-        st, doc, _ = request(u, "POST", run, bad)
+        st, doc, _ = jm.request("POST", run, bad)
         check(is_error(st, doc, 400, needle), "run %s is 400: %s" % (json.dumps(bad), doc.get("errors")))
     inp = os.path.join(tmp, "in.txt")
-    st, doc, _ = request(u, "POST", run, {"programArgsList": ["--input", inp], "parallelism": 2})
+    st, doc, _ = jm.request("POST", run, {"programArgsList": ["--input", inp], "parallelism": 2})
     check(is_error(st, doc, 400, "needs 2 slots") and "0 slots" in doc["errors"][0],
           "-p beyond the slots (none registered) is 400 at once: %s" % doc.get("errors"))
-    st, doc, _ = request(u, "GET", "/jobs/overview")
+    st, doc, _ = jm.request("GET", "/jobs/overview")
     check(doc == {"jobs": []}, "bad run requests created no job")
 
     # Unknown ids, paths, methods.
@@ -235,11 +175,11 @@ def rest_without_task_managers(build, tmp, plugin):
                                ("DELETE", "/jars/%s_x.so" % ("0" * 32), 404),
                                ("PATCH", "/jobs/%s?mode=explode" % jid, 400),
                                ("POST", "/jobs/%s/savepoints" % jid, 404)):
-        st, doc, h = request(u, method, path, b"" if method != "GET" else None)
+        st, doc, h = jm.request(method, path, b"" if method != "GET" else None)
         check(is_error(st, doc, code), "%s %s is %d: %s" % (method, path, code, doc))
         if code == 405:
             check(bool(h.get("Allow")), "405 names the allowed method")
-    st, doc, _ = request(u, "GET", "/jobs/" + jid)
+    st, doc, _ = jm.request("GET", "/jobs/" + jid)
     check("Not found: /jobs/" + jid in doc["errors"][0], "404 names the path")
 
     # Oversized body: refused by the HTTP layer, still an error, nothing changes.
@@ -259,7 +199,7 @@ def rest_without_task_managers(build, tmp, plugin):
         s.close()
     except OSError:
         pass
-    st, _, _ = request(u, "GET", "/overview")
+    st, _, _ = jm.request("GET", "/overview")
     check(st == 200 and jm.p.poll() is None, "the job manager survives bad requests")
 
     # A port in use: one line, exit 1.
@@ -279,20 +219,19 @@ def rest_without_task_managers(build, tmp, plugin):
 
 def auth_and_options(build, tmp, plugin):
     jm = JM(build, tmp, "rest.auth.token=s3cret", name="jm-auth")
-    u = jm.url
     body, hdrs = multipart("jarfile", "wordcount.so", open(plugin, "rb").read())
-    st, doc, h = request(u, "POST", "/jars/upload", body, hdrs)
+    st, doc, h = jm.request("POST", "/jars/upload", body, hdrs)
     check(is_error(st, doc, 401, "authorization") and "Bearer" in h.get("WWW-Authenticate", ""),
           "with rest.auth.token a mutating call without the token is 401")
-    st, doc, _ = request(u, "POST", "/jars/upload", body, dict(hdrs, Authorization="Bearer wrong"))
+    st, doc, _ = jm.request("POST", "/jars/upload", body, dict(hdrs, Authorization="Bearer wrong"))
     check(is_error(st, doc, 401), "a wrong token is 401")
-    st, doc, _ = request(u, "PATCH", "/jobs/" + "0" * 32, b"")
+    st, doc, _ = jm.request("PATCH", "/jobs/" + "0" * 32, b"")
     check(is_error(st, doc, 401), "cancel without the token is 401")
-    st, doc, _ = request(u, "GET", "/jars")
+    st, doc, _ = jm.request("GET", "/jars")
     check(st == 200 and doc["files"] == [], "reads need no token; nothing was stored")
-    st, doc, _ = request(u, "POST", "/jars/upload", body, dict(hdrs, Authorization="Bearer s3cret"))
+    st, doc, _ = jm.request("POST", "/jars/upload", body, dict(hdrs, Authorization="Bearer s3cret"))
     check(st == 200 and doc.get("status") == "success", "with the token the upload works")
-    st, doc, _ = request(u, "GET", "/jobmanager/config")
+    st, doc, _ = jm.request("GET", "/jobmanager/config")
     check(st == 200 and "s3cret" not in json.dumps(doc), "the token is not shown in /jobmanager/config")
     check(jm.stop() == 0, "auth job manager stops cleanly")
 
@@ -309,48 +248,46 @@ def auth_and_options(build, tmp, plugin):
 
 
 def start_tm(build, tmp, jm, name, slots=2):
-    log = open(os.path.join(tmp, name + ".log"), "w")
-    p = subprocess.Popen([os.path.join(build, "bin", "flinc-taskmanager"),
-                          "-D", "jobmanager.rpc.port=%d" % jm.rpc,
-                          "-D", "taskmanager.numberOfTaskSlots=%d" % slots,
-                          "-D", "taskmanager.tmp.dir=%s" % tmp],
-                         stdout=log, stderr=subprocess.STDOUT)
-    PROCS.append(p)
-    return p
+    d = cluster.Daemon(name, [os.path.join(build, "bin", "flinc-taskmanager"),
+                              "-D", "jobmanager.rpc.port=%d" % jm.rpc,
+                              "-D", "taskmanager.numberOfTaskSlots=%d" % slots,
+                              "-D", "taskmanager.tmp.dir=%s" % tmp],
+                       os.path.join(tmp, name + ".log"), None)
+    DAEMONS.append(d)
+    return d.proc
 
 
-def cluster(build, tmp, plugin):
+def with_task_managers(build, tmp, plugin):
     jm = JM(build, tmp, "heartbeat.timeout=3s", name="jm-cluster")
-    u = jm.url
     tms = [start_tm(build, tmp, jm, "tm%d" % i) for i in (1, 2)]
-    ok = wait_for(lambda: request(u, "GET", "/overview")[1].get("taskmanagers") == 2, 15)
+    ok = cluster.poll(lambda: jm.request("GET", "/overview")[1].get("taskmanagers") == 2, 15)
     if not check(ok, "2 task managers registered"):
         return
-    st, doc, _ = request(u, "GET", "/taskmanagers")
+    st, doc, _ = jm.request("GET", "/taskmanagers")
     tm_ids = sorted(t["id"] for t in doc["taskmanagers"])
     check(all(t["slotsNumber"] == 2 and t["freeSlots"] == 2 and "path" in t and "dataPort" in t and
               "timeSinceLastHeartbeat" in t and "cpuCores" in t["hardware"] for t in doc["taskmanagers"]),
           "GET /taskmanagers has slots, address, heartbeat, hardware")
     body, hdrs = multipart("jarfile", "wordcount.so", open(plugin, "rb").read())
-    st, doc, _ = request(u, "POST", "/jars/upload", body, hdrs)
+    st, doc, _ = jm.request("POST", "/jars/upload", body, hdrs)
     jar = os.path.basename(doc["filename"])
     run = "/jars/%s/run" % jar
     inp = os.path.join(tmp, "in.txt")
 
     # A bounded job at -p 4 on 2 x 2 slots: both task managers, FINISHED.
-    st, doc, _ = request(u, "POST", run, {"programArgsList": ["--input", inp, "--output", os.path.join(tmp, "o1")],
+    st, doc, _ = jm.request("POST", run, {"programArgsList": ["--input", inp, "--output", os.path.join(tmp, "o1")],
                                           "parallelism": 4})
     check(st == 200 and re.fullmatch(r"[0-9a-f]{32}", doc.get("jobid", "")), "run -p 4: %s" % doc)
     jid = doc.get("jobid", "")
     seen = set()
 
     def placed():
-        d = request(u, "GET", "/jobs/" + jid)[1]
+        d = jm.request("GET", "/jobs/" + jid)[1]
         for v in d.get("vertices", []):
             for s in v.get("subtasks", []):
                 seen.add(s.get("taskmanager-id"))
         return d.get("state") in ("FINISHED", "FAILED", "CANCELED") and d
-    d = wait_for(placed, 30, 0.05)
+    d = cluster.poll(placed, 30, 0.05)
     check(d and d["state"] == "FINISHED", "the -p 4 job FINISHED (%s)" % (d and d.get("state")))
     check(sorted(seen) == tm_ids, "its subtasks ran on both task managers: %s" % sorted(seen))
     if d:
@@ -362,66 +299,66 @@ def cluster(build, tmp, plugin):
               d["vertices"][-1]["metrics"]["read-records"])
         check(isinstance(d.get("plan"), dict) and d["plan"].get("jid") == jid, "plan with its job id")
         vid = d["vertices"][0]["id"]
-        st, vd, _ = request(u, "GET", "/jobs/%s/vertices/%s" % (jid, vid))
+        st, vd, _ = jm.request("GET", "/jobs/%s/vertices/%s" % (jid, vid))
         check(st == 200 and vd["id"] == vid and len(vd["subtasks"]) == 4, "GET /jobs/:jid/vertices/:vid")
-    st, doc, _ = request(u, "GET", "/overview")
+    st, doc, _ = jm.request("GET", "/overview")
     check(doc["slots-available"] == 4 and doc["jobs-finished"] == 1, "slots free again after FINISHED")
 
     slow = {"programArgsList": ["--input", inp, "--output", os.path.join(tmp, "o2"), "--rate", "200"],
             "parallelism": 4}
-    st, doc, _ = request(u, "POST", run, slow)
+    st, doc, _ = jm.request("POST", run, slow)
     a = doc.get("jobid", "")
-    check(wait_for(lambda: job_state(jm, a) == "RUNNING", 10), "a slow -p 4 job is RUNNING")
+    check(cluster.poll(lambda: job_state(jm, a) == "RUNNING", 10), "a slow -p 4 job is RUNNING")
     # Within the cluster's slots but none free: refused at once, nothing changes.
-    before = request(u, "GET", "/jobs/overview")[1]
-    st, doc, _ = request(u, "POST", run, {"programArgsList": ["--input", inp], "parallelism": 2})
+    before = jm.request("GET", "/jobs/overview")[1]
+    st, doc, _ = jm.request("POST", run, {"programArgsList": ["--input", inp], "parallelism": 2})
     check(is_error(st, doc, 400, "not enough free task slots") and "0 of the cluster's 4" in doc["errors"][0],
           "-p beyond the free slots is 400: %s" % doc.get("errors"))
-    check([j["jid"] for j in request(u, "GET", "/jobs/overview")[1]["jobs"]] ==
+    check([j["jid"] for j in jm.request("GET", "/jobs/overview")[1]["jobs"]] ==
           [j["jid"] for j in before["jobs"]], "no job was created")
     # With slot.request.wait (here per job): it waits, then fails clearly.
-    st, doc, _ = request(u, "POST", run, {"programArgsList": ["--input", inp], "parallelism": 2,
+    st, doc, _ = jm.request("POST", run, {"programArgsList": ["--input", inp], "parallelism": 2,
                                           "flinkConfiguration": {"slot.request.wait": "true",
                                                                  "slot.request.timeout": "1500ms"}})
     b = doc.get("jobid", "")
     check(st == 200 and job_state(jm, b) == "CREATED", "with slot.request.wait it is accepted and waits (CREATED)")
-    check(wait_for(lambda: job_state(jm, b) == "FAILED", 5), "it FAILED after slot.request.timeout")
-    st, doc, _ = request(u, "GET", "/jobs/%s/exceptions" % b)
+    check(cluster.poll(lambda: job_state(jm, b) == "FAILED", 5), "it FAILED after slot.request.timeout")
+    st, doc, _ = jm.request("GET", "/jobs/%s/exceptions" % b)
     check("could not acquire" in (doc.get("root-exception") or "").lower(), "root exception: %s" %
           doc.get("root-exception"))
 
     # Cancel: CANCELED within 1 s, slots free.
     t0 = time.time()
-    st, doc, _ = request(u, "PATCH", "/jobs/%s?mode=cancel" % a, b"")
+    st, doc, _ = jm.request("PATCH", "/jobs/%s?mode=cancel" % a, b"")
     check(st == 202, "PATCH /jobs/:jid?mode=cancel is 202")
-    check(wait_for(lambda: job_state(jm, a) == "CANCELED", 1.0, 0.01),
+    check(cluster.poll(lambda: job_state(jm, a) == "CANCELED", 1.0, 0.01),
           "CANCELED within 1 s (%.3f s)" % (time.time() - t0))
-    check(wait_for(lambda: request(u, "GET", "/overview")[1]["slots-available"] == 4, 1.0),
+    check(cluster.poll(lambda: jm.request("GET", "/overview")[1]["slots-available"] == 4, 1.0),
           "slots free again after cancel")
-    st, doc, _ = request(u, "PATCH", "/jobs/%s?mode=cancel" % a, b"")
+    st, doc, _ = jm.request("PATCH", "/jobs/%s?mode=cancel" % a, b"")
     check(is_error(st, doc, 409, "already"), "cancel of an ended job is 409")
 
     # kill -9 of a task manager while a job runs.
-    st, doc, _ = request(u, "POST", run, dict(slow, programArgsList=slow["programArgsList"][:3] + [
+    st, doc, _ = jm.request("POST", run, dict(slow, programArgsList=slow["programArgsList"][:3] + [
         os.path.join(tmp, "o3"), "--rate", "200"]))
     c = doc.get("jobid", "")
-    check(wait_for(lambda: job_state(jm, c) == "RUNNING", 10), "another slow job is RUNNING")
+    check(cluster.poll(lambda: job_state(jm, c) == "RUNNING", 10), "another slow job is RUNNING")
     t0 = time.time()
     tms[0].send_signal(signal.SIGKILL)
-    check(wait_for(lambda: request(u, "GET", "/overview")[1]["taskmanagers"] == 1, 1.0, 0.01),
+    check(cluster.poll(lambda: jm.request("GET", "/overview")[1]["taskmanagers"] == 1, 1.0, 0.01),
           "the job manager noticed the SIGKILL within 1 s (%.3f s)" % (time.time() - t0))
-    check(wait_for(lambda: job_state(jm, c) == "FAILED", 2.0, 0.02), "the job FAILED")
-    st, doc, _ = request(u, "GET", "/jobs/%s/exceptions" % c)
+    check(cluster.poll(lambda: job_state(jm, c) == "FAILED", 2.0, 0.02), "the job FAILED")
+    st, doc, _ = jm.request("GET", "/jobs/%s/exceptions" % c)
     root = doc.get("root-exception") or ""
     check("lost" in root and "TaskManager" in root, "with a clear root exception: %s" % root)
     check(len(doc.get("exceptionHistory", {}).get("entries", [])) == 1, "exceptionHistory has the failure")
-    check(wait_for(lambda: request(u, "GET", "/overview")[1]["slots-available"] == 2, 2.0),
+    check(cluster.poll(lambda: jm.request("GET", "/overview")[1]["slots-available"] == 2, 2.0),
           "the surviving task manager's slots are free")
-    st, doc, _ = request(u, "POST", run, {"programArgsList": ["--input", inp, "--output", os.path.join(tmp, "o4")],
+    st, doc, _ = jm.request("POST", run, {"programArgsList": ["--input", inp, "--output", os.path.join(tmp, "o4")],
                                           "parallelism": 2})
     d = doc.get("jobid", "")
-    check(wait_for(lambda: job_state(jm, d) == "FINISHED", 30, 0.05), "the cluster still runs jobs")
-    st, doc, _ = request(u, "GET", "/metrics")
+    check(cluster.poll(lambda: job_state(jm, d) == "FINISHED", 30, 0.05), "the cluster still runs jobs")
+    st, doc, _ = jm.request("GET", "/metrics")
     check('flinc_jobs{state="FAILED"} 2' in doc and "flinc_vertex_records_in_total{" in doc,
           "metrics count jobs by state and records per vertex")
 
@@ -429,22 +366,20 @@ def cluster(build, tmp, plugin):
     # and back once it talks again.
     t0 = time.time()
     tms[1].send_signal(signal.SIGSTOP)
-    gone = wait_for(lambda: request(u, "GET", "/overview")[1]["taskmanagers"] == 0, 6.0, 0.05)
+    gone = cluster.poll(lambda: jm.request("GET", "/overview")[1]["taskmanagers"] == 0, 6.0, 0.05)
     took = time.time() - t0
     tms[1].send_signal(signal.SIGCONT)
     # timeout 3 s counted from its last heartbeat, which came up to 1 s (the interval) before the stop
     check(gone and 1.9 <= took <= 5.0, "a silent task manager is dropped after heartbeat.timeout (%.2f s)" % took)
-    check("heartbeat timed out after" in open(jm.log_path).read(), "the log says the heartbeat timed out")
-    check(wait_for(lambda: request(u, "GET", "/overview")[1]["taskmanagers"] == 1, 10, 0.05),
+    check("heartbeat timed out after" in jm.d.log_text(), "the log says the heartbeat timed out")
+    check(cluster.poll(lambda: jm.request("GET", "/overview")[1]["taskmanagers"] == 1, 10, 0.05),
           "it registers again when it wakes up")
     check(jm.stop() == 0, "cluster job manager stops cleanly")
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", required=True)
-    a = ap.parse_args()
-    build = os.path.abspath(a.build)
+    a = cluster.arg_parser(__doc__, keep=False).parse_args()
+    build = a.build
     plugin = os.path.join(build, "jobs", "wordcount.so")
     tmp = tempfile.mkdtemp(prefix="flinc-jm-rest-")
     # The job's input: the job manager builds the graph too, so it must exist.
@@ -455,22 +390,16 @@ def main():
         rest_without_task_managers(build, tmp, plugin)
         auth_and_options(build, tmp, plugin)
         if os.path.exists(os.path.join(build, "bin", "flinc-taskmanager")):
-            cluster(build, tmp, plugin)
+            with_task_managers(build, tmp, plugin)
         else:
             print("skip cluster checks: flinc-taskmanager is not built")
     finally:
-        for p in PROCS:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    if FAILURES:
-        print("\n%d check(s) failed; logs in %s" % (len(FAILURES), tmp))
-        for f in FAILURES:
-            print("  " + f)
-        return 1
-    shutil.rmtree(tmp, ignore_errors=True)
-    print("all checks passed")
-    return 0
+        for d in DAEMONS:
+            if d.alive():
+                d.proc.kill()
+                d.proc.wait()
+        cluster.keep_or_remove(tmp, bool(chk.errors), what="logs in")
+    return chk.report()
 
 
 if __name__ == "__main__":

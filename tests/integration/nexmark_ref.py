@@ -17,14 +17,14 @@ computation of each query over the same events.
 Exits 0 when everything matches, 1 with a summary of the differences
 otherwise, 2 on a usage error. Python 3 standard library only.
 """
-import argparse
 import collections
 import json
 import os
-import subprocess
 import sys
-import tempfile
 from decimal import Decimal
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cluster  # noqa: E402
 
 WINDOW = 10000  # q5 window size, q7 and q8 tumbling windows (ms)
 SLIDE = 2000    # q5 slide (ms)
@@ -217,16 +217,10 @@ def read_output(folder):
 
 
 def run_flinc(build, p, args, outdir, timeout):
-    cmd = [os.path.join(build, "bin", "flinc"), "local", "-p", str(p),
-           os.path.join(build, "jobs", "nexmark.so")] + args + ["--output", outdir]
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return None, "timed out after %d s: %s" % (timeout, " ".join(cmd))
-    if r.returncode != 0:
-        tail = (r.stderr or "").strip().splitlines()[-5:]
-        return None, "exit %d: %s\n      %s" % (r.returncode, " ".join(cmd), "\n      ".join(tail))
-    return read_output(outdir), None
+    """`flinc local -p p nexmark.so ARGS --output outdir`: (its output lines,
+    None), or (None, what went wrong)."""
+    _, why = cluster.run_cmd(cluster.local_argv(build, "nexmark", p) + args + ["--output", outdir], timeout)
+    return (None, why) if why else (read_output(outdir), None)
 
 
 def diff_summary(expected, got, limit=5):
@@ -239,8 +233,7 @@ def diff_summary(expected, got, limit=5):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--build", required=True, help="the build folder (with bin/flinc, jobs/nexmark.so)")
+    ap = cluster.arg_parser(__doc__)
     ap.add_argument("--events", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=7)
     # 997 events/s of event time: 20000 events span 20 s (several windows),
@@ -249,7 +242,6 @@ def main():
     ap.add_argument("--queries", default=",".join(map(str, QUERIES)))
     ap.add_argument("--parallelism", default="1,2")
     ap.add_argument("--timeout", type=int, default=120, help="seconds per flinc run")
-    ap.add_argument("--keep", action="store_true", help="keep the work folder and print its path")
     a = ap.parse_args()
     try:
         queries = [int(q) for q in a.queries.split(",")]
@@ -259,19 +251,23 @@ def main():
     for q in queries:
         if q not in REFERENCE:
             ap.error("no reference for query %d" % q)
-    for tool in ("bin/flinc", "bin/flinc-gen", "jobs/nexmark.so"):
-        if not os.path.exists(os.path.join(a.build, tool)):
-            print("nexmark_ref: %s not found in %s" % (tool, a.build), file=sys.stderr)
-            return 2
+    why = cluster.missing(a.build, "bin/flinc", "bin/flinc-gen", "jobs/nexmark.so")
+    if why:
+        print("nexmark_ref: %s" % why, file=sys.stderr)
+        return 2
+    with cluster.scratch_dir("nexmark_ref.", a.keep) as work:
+        return compare(a, queries, pars, work)
 
-    work = tempfile.mkdtemp(prefix="nexmark_ref.")
+
+def compare(a, queries, pars, work):
+    """Generate the events into `work`, run every query at every
+    parallelism and compare with the reference. Returns the exit status."""
     gen_file = os.path.join(work, "events.txt")
     in_file = os.path.join(work, "events-crafted.txt")
-    r = subprocess.run([os.path.join(a.build, "bin", "flinc-gen"), "nexmark", "--events", str(a.events),
-                        "--seed", str(a.seed), "--rate", str(a.rate), "--output", gen_file],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        print("nexmark_ref: flinc-gen failed: %s" % r.stderr.strip(), file=sys.stderr)
+    _, why = cluster.run_cmd([os.path.join(a.build, "bin", "flinc-gen"), "nexmark", "--events", str(a.events),
+                              "--seed", str(a.seed), "--rate", str(a.rate), "--output", gen_file], a.timeout)
+    if why:
+        print("nexmark_ref: flinc-gen failed: %s" % why, file=sys.stderr)
         return 1
     craft(gen_file, in_file)
     generated, _ = parse_file(gen_file)
@@ -314,10 +310,6 @@ def main():
         else:
             print("ok   %s (%d rows)" % (label, len(got)))
 
-    if a.keep:
-        print("work folder: %s" % work)
-    else:
-        subprocess.run(["rm", "-rf", work])
     if failures:
         print("\nnexmark_ref: %d of %d runs differ from the reference:" % (len(failures), checks))
         for f in failures:

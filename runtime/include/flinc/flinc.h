@@ -98,7 +98,8 @@ FLINC_API extern const flinc_type flinc_type_f64;  /* double, POD */
 /* Declarative codecs for plain structs: list the fields once and get the
  * type. The encoding is a msgpack array of the fields in order; decoding
  * accepts fewer elements (missing fields stay zero) and more (skipped), so
- * a job may append fields to a struct and still read older state.
+ * a job may append fields to a struct and still read older state. Only the
+ * order and kinds of the fields are encoded, never their names.
  *
  *   typedef struct bid { int64_t auction; double price; flinc_str channel; } bid;
  *   FLINC_STRUCT_TYPE(bid_type, bid, "Bid", 0,
@@ -106,7 +107,10 @@ FLINC_API extern const flinc_type flinc_type_f64;  /* double, POD */
  *                     FLINC_FIELD(bid, price, FLINC_FIELD_F64),
  *                     FLINC_FIELD(bid, channel, FLINC_FIELD_STR));
  *
- * Decoded strings point into the input buffer. */
+ * Decoded strings point into the input buffer. The same lists (the type's
+ * `<var>_fields`, or any other array of flinc_field over the struct: a subset,
+ * another order, other names) write the record as JSON: flinc_fields_json and
+ * FLINC_JSON_FORMAT below. */
 typedef enum flinc_field_kind {
 	FLINC_FIELD_I64 = 0,  /* int64_t */
 	FLINC_FIELD_I32 = 1,  /* int32_t */
@@ -114,18 +118,74 @@ typedef enum flinc_field_kind {
 	FLINC_FIELD_F64 = 3,  /* double */
 	FLINC_FIELD_BOOL = 4, /* bool */
 	FLINC_FIELD_STR = 5,  /* flinc_str */
+	/* FLINC_FIELD_DECIMAL(0) .. FLINC_FIELD_DECIMAL(18), see below. */
+	FLINC_FIELD_DECIMAL_0 = 0x100,
+	FLINC_FIELD_DECIMAL_18 = 0x112,
 } flinc_field_kind;
 
+/* An int64_t counting units of 10^-scale (0 <= scale <= 18), as SQL's
+ * DECIMAL(p, scale): encoded as the integer, so a FLINC_FIELD_I64 may become
+ * a decimal without changing stored state; written to JSON as a number with
+ * exactly `scale` decimals (12345 at scale 3: 12.345, -5 at scale 3: -0.005).
+ * A runtime older than this header rejects the kind (FLINC_EINVAL). */
+#define FLINC_FIELD_DECIMAL(scale) ((flinc_field_kind)(FLINC_FIELD_DECIMAL_0 + (scale)))
+
+/* One field of a struct. The layout of this entry is part of the plugin ABI
+ * (arrays of it live in the plugin and are read by the host): never change
+ * it; new kinds of field are new flinc_field_kind values. */
 typedef struct flinc_field {
-	const char *name;
+	const char *name; /* JSON key; never NULL */
 	flinc_field_kind kind;
-	size_t offset;
+	size_t offset; /* of the value in the struct */
 } flinc_field;
 
+/* A field named as its member is spelled (`u.bid.price` for a nested one). */
 #define FLINC_FIELD(ctype, member, kind) {#member, (kind), offsetof(ctype, member)}
+/* A field with its own name (a string literal), for output whose keys are
+ * not C identifiers or differ from the member's ("dateTime" for date_time). */
+#define FLINC_FIELD_NAMED(ctype, member, kind, name) {(name), (kind), offsetof(ctype, member)}
 
 FLINC_API int flinc_fields_encode(const flinc_field *f, size_t n, const void *rec, flinc_writer *w);
 FLINC_API int flinc_fields_decode(const flinc_field *f, size_t n, flinc_reader *r, void *rec);
+
+/* Write the n fields f of the struct at rec as one JSON object into buf, like
+ * snprintf: `{"name":value,...}` in the order of f, no spaces, no newline.
+ * Values: integer kinds in decimal; FLINC_FIELD_BOOL true/false; F64 in the
+ * shortest "%.15g".."%.17g" form that reads back as the same double, with
+ * ".0" appended to an integral value (2.0, 1e+20) and null for NaN and
+ * infinities; decimals as described above; strings (and the keys) quoted with
+ * '"', '\\' and control characters escaped (\n, \r, \t, otherwise \u00XX),
+ * valid UTF-8 copied as it is and each byte of an invalid UTF-8 sequence
+ * written as \ufffd, so the output is always valid JSON in UTF-8. A
+ * flinc_str with s == NULL is "", as flinc_fields_encode writes it.
+ *
+ * *len (if len is not NULL) gets the object's length without the NUL. When
+ * it is less than cap, buf holds the whole object and a NUL; otherwise buf
+ * holds the first cap - 1 bytes and a NUL (nothing when cap is 0), and a
+ * buffer of *len + 1 bytes will do. No allocation; buf is the caller's and
+ * only buf[0..cap) is written.
+ *
+ * Returns FLINC_OK; FLINC_ERANGE when the object did not fit (cap <= *len);
+ * FLINC_EINVAL when a field has an unknown kind or a NULL name (the value is
+ * written as null, the key as "", and the rest of the object is complete).
+ * FLINC_EINVAL wins over FLINC_ERANGE.
+ * Threads: any; reads only f and rec. The decimal point is '.' whatever the
+ * C locale says. */
+FLINC_API int flinc_fields_json(const flinc_field *f, size_t n, const void *rec, char *buf, size_t cap,
+				size_t *len);
+
+/* Define `static size_t fn(const void *rec, char *buf, size_t cap)`, a
+ * flinc_format_fn for flinc_sink_to that writes each record as a JSON line
+ * with the fields of `fields`, which must be an array (its length is taken
+ * with sizeof), e.g. the `<var>_fields` of a FLINC_STRUCT_TYPE. */
+#define FLINC_JSON_FORMAT(fn, fields)                                                        \
+	static size_t fn(const void *rec, char *buf, size_t cap)                             \
+	{                                                                                    \
+		size_t len_ = 0;                                                             \
+		(void)flinc_fields_json((fields), sizeof(fields) / sizeof((fields)[0]), rec, \
+					buf, cap, &len_);                                    \
+		return len_;                                                                 \
+	}
 
 #define FLINC_STRUCT_TYPE(var, ctype, tname, tflags, ...)                                          \
 	static const flinc_field var##_fields[] = {__VA_ARGS__};                                   \
