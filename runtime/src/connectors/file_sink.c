@@ -177,18 +177,13 @@ static int mkdirs(const char *dir)
 	return 0;
 }
 
+/* fl_write_all with errno set on failure, for fail_io's message. */
 static int write_all(int fd, const char *p, size_t n)
 {
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR) continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
+	int e = fl_write_all(fd, p, n);
+	if (e)
+		errno = -e;
+	return e;
 }
 
 static int fail_io(flinc_ctx *c, fsink *s, const char *what, const char *name)
