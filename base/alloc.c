@@ -22,8 +22,7 @@ void fl_alloc_fail_after(long n, int sticky)
 	atomic_store(&g_calls, 0);
 	atomic_store(&g_fail_at, n);
 	atomic_store(&g_sticky, sticky);
-	if (n >= 0)
-		atomic_store(&g_armed, 1);
+	if (n >= 0) atomic_store(&g_armed, 1);
 }
 
 long fl_alloc_calls(void) { return atomic_load(&g_calls); }
@@ -31,8 +30,7 @@ long fl_alloc_calls(void) { return atomic_load(&g_calls); }
 /* Whether the hook fails this call. */
 static inline int injected(void)
 {
-	if (__builtin_expect(!atomic_load_explicit(&g_armed, memory_order_relaxed), 1))
-		return 0;
+	if (__builtin_expect(!atomic_load_explicit(&g_armed, memory_order_relaxed), 1)) return 0;
 	long call = atomic_fetch_add(&g_calls, 1);
 	long at = atomic_load(&g_fail_at);
 	return call == at || (call > at && atomic_load(&g_sticky));

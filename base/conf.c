@@ -150,7 +150,8 @@ static int parse_unit(const char *s, const char *const *units, const int64_t *mu
 	while (isspace((unsigned char)*end)) end++;
 	char unit[16];
 	size_t n = 0;
-	while (*end && !isspace((unsigned char)*end) && n < sizeof unit - 1) unit[n++] = (char)tolower((unsigned char)*end++);
+	while (*end && !isspace((unsigned char)*end) && n < sizeof unit - 1)
+		unit[n++] = (char)tolower((unsigned char)*end++);
 	unit[n] = 0;
 	while (isspace((unsigned char)*end)) end++;
 	if (*end) return FLINC_EINVAL;
@@ -165,21 +166,35 @@ static int parse_unit(const char *s, const char *const *units, const int64_t *mu
 
 int fl_parse_duration_ms(const char *s, int64_t *out)
 {
-	static const char *const units[] = {"", "ms", "milli", "millis", "s", "sec", "second", "seconds",
-					    "min", "m", "minute", "minutes", "h", "hour", "hours", "d", "day",
-					    "days", NULL};
-	static const int64_t mult[] = {1, 1, 1, 1, 1000, 1000, 1000, 1000, 60000, 60000, 60000, 60000,
-				       3600000, 3600000, 3600000, 86400000, 86400000, 86400000};
+	static const char *const units[] = { "",        "ms",  "milli", "millis", "s",       "sec", "second",
+					     "seconds", "min", "m",     "minute", "minutes", "h",   "hour",
+					     "hours",   "d",   "day",   "days",   NULL };
+	static const int64_t mult[] = { 1,       1,       1,       1,        1000,     1000,
+					1000,    1000,    60000,   60000,    60000,    60000,
+					3600000, 3600000, 3600000, 86400000, 86400000, 86400000 };
 	return parse_unit(s, units, mult, out);
 }
 
 int fl_parse_size(const char *s, int64_t *out)
 {
-	static const char *const units[] = {"", "b", "bytes", "k", "kb", "kib", "m", "mb", "mib", "g", "gb",
-					    "gib", "t", "tb", "tib", NULL};
+	static const char *const units[] = { "",    "b", "bytes", "k",   "kb", "kib", "m",   "mb",
+					     "mib", "g", "gb",    "gib", "t",  "tb",  "tib", NULL };
 	static const int64_t K = 1024;
-	static const int64_t mult[] = {1, 1, 1, K, K, K, K * K, K * K, K * K, K * K * K, K * K * K, K * K * K,
-				       K * K * K * K, K * K * K * K, K * K * K * K};
+	static const int64_t mult[] = { 1,
+					1,
+					1,
+					K,
+					K,
+					K,
+					K * K,
+					K * K,
+					K * K,
+					K * K * K,
+					K * K * K,
+					K * K * K,
+					K * K * K * K,
+					K * K * K * K,
+					K * K * K * K };
 	return parse_unit(s, units, mult, out);
 }
 

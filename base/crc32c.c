@@ -17,13 +17,11 @@ static void tab_init(void)
 {
 	for (uint32_t i = 0; i < 256; i++) {
 		uint32_t c = i;
-		for (int k = 0; k < 8; k++)
-			c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+		for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
 		tab[0][i] = c;
 	}
 	for (uint32_t i = 0; i < 256; i++)
-		for (int t = 1; t < 8; t++)
-			tab[t][i] = (tab[t - 1][i] >> 8) ^ tab[0][tab[t - 1][i] & 0xff];
+		for (int t = 1; t < 8; t++) tab[t][i] = (tab[t - 1][i] >> 8) ^ tab[0][tab[t - 1][i] & 0xff];
 }
 
 uint32_t fl_crc32c_sw(uint32_t crc, const void *buf, size_t len)
@@ -40,13 +38,12 @@ uint32_t fl_crc32c_sw(uint32_t crc, const void *buf, size_t len)
 		memcpy(&v, p, 8); /* little-endian hosts only (x86-64, arm64) */
 		v ^= c;
 		c = tab[7][v & 0xff] ^ tab[6][(v >> 8) & 0xff] ^ tab[5][(v >> 16) & 0xff] ^
-		    tab[4][(v >> 24) & 0xff] ^ tab[3][(v >> 32) & 0xff] ^ tab[2][(v >> 40) & 0xff] ^
-		    tab[1][(v >> 48) & 0xff] ^ tab[0][v >> 56];
+			tab[4][(v >> 24) & 0xff] ^ tab[3][(v >> 32) & 0xff] ^ tab[2][(v >> 40) & 0xff] ^
+			tab[1][(v >> 48) & 0xff] ^ tab[0][v >> 56];
 		p += 8;
 		len -= 8;
 	}
-	while (len--)
-		c = tab[0][(c ^ *p++) & 0xff] ^ (c >> 8);
+	while (len--) c = tab[0][(c ^ *p++) & 0xff] ^ (c >> 8);
 	return ~c;
 }
 
@@ -66,8 +63,7 @@ __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const 
 		p += 8;
 		len -= 8;
 	}
-	while (len--)
-		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+	while (len--) c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
 	return ~(uint32_t)c;
 }
 

@@ -10,7 +10,8 @@
 
 typedef enum { FL_LOG_DEBUG, FL_LOG_INFO, FL_LOG_WARN, FL_LOG_ERROR } fl_log_level;
 
-void fl_log(fl_log_level lvl, const char *component, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void fl_log(fl_log_level lvl, const char *component, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 void fl_log_set_level(fl_log_level lvl);
 
 /* A line that may repeat many times a second (a failing retry, a peer
@@ -24,7 +25,10 @@ typedef struct fl_log_limit {
 	int burst;
 	int window_ms;
 } fl_log_limit;
-#define FL_LOG_LIMIT_INIT(burst_, window_ms_) {.burst = (burst_), .window_ms = (window_ms_)}
+#define FL_LOG_LIMIT_INIT(burst_, window_ms_)                \
+	{                                                    \
+		.burst = (burst_), .window_ms = (window_ms_) \
+	}
 void fl_log_limited(fl_log_limit *lim, fl_log_level lvl, const char *component, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 

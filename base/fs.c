@@ -18,12 +18,10 @@ int fl_mkdir_p(const char *path, char *err, size_t errcap)
 {
 	char buf[4096];
 	size_t n = path ? strlen(path) : 0;
-	if (n == 0 || n >= sizeof(buf))
-		return ERR(FLINC_EINVAL, "bad folder path (empty or too long)");
+	if (n == 0 || n >= sizeof(buf)) return ERR(FLINC_EINVAL, "bad folder path (empty or too long)");
 	memcpy(buf, path, n + 1);
 	for (char *p = buf + 1;; p++) {
-		if (*p != '/' && *p)
-			continue;
+		if (*p != '/' && *p) continue;
 		char c = *p;
 		*p = 0;
 		if (mkdir(buf, 0755) < 0) {
@@ -32,15 +30,15 @@ int fl_mkdir_p(const char *path, char *err, size_t errcap)
 			 * it is a parent. */
 			bool whole = !c;
 			if (errno != EEXIST)
-				return ERR(FLINC_EIO, "%s: cannot create folder%s%s: %s", path, whole ? "" : " ",
-					   whole ? "" : buf, strerror(errno));
+				return ERR(FLINC_EIO, "%s: cannot create folder%s%s: %s", path,
+					   whole ? "" : " ", whole ? "" : buf, strerror(errno));
 			if (stat(buf, &st) < 0 || !S_ISDIR(st.st_mode))
-				return ERR(FLINC_EIO, "%s: cannot create folder: %s exists and is not a folder", path,
+				return ERR(FLINC_EIO,
+					   "%s: cannot create folder: %s exists and is not a folder", path,
 					   whole ? "it" : buf);
 		}
 		*p = c;
-		if (!c)
-			return FLINC_OK;
+		if (!c) return FLINC_OK;
 	}
 }
 
@@ -49,13 +47,11 @@ int fl_mkdir_p(const char *path, char *err, size_t errcap)
  * not entered). top names the tree in messages. */
 static int rm_at(int dfd, const char *name, const char *top, char *err, size_t errcap)
 {
-	if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
-		return 0;
+	if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT) return 0;
 	if (errno != EISDIR && errno != EPERM)
 		return ERR(FLINC_EIO, "%s: cannot remove %s: %s", top, name, strerror(errno));
 	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return ERR(FLINC_EIO, "%s: cannot open %s: %s", top, name, strerror(errno));
+	if (fd < 0) return ERR(FLINC_EIO, "%s: cannot open %s: %s", top, name, strerror(errno));
 	DIR *d = fdopendir(fd);
 	if (!d) {
 		close(fd);
@@ -64,8 +60,7 @@ static int rm_at(int dfd, const char *name, const char *top, char *err, size_t e
 	int rc = 0;
 	struct dirent *de;
 	while (!rc && (de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
 		rc = rm_at(dirfd(d), de->d_name, top, err, errcap);
 	}
 	closedir(d);
@@ -76,8 +71,7 @@ static int rm_at(int dfd, const char *name, const char *top, char *err, size_t e
 
 int fl_rm_rf(const char *path, char *err, size_t errcap)
 {
-	if (!path || !*path)
-		return FLINC_OK;
+	if (!path || !*path) return FLINC_OK;
 	return rm_at(AT_FDCWD, path, path, err, errcap);
 }
 
@@ -102,10 +96,8 @@ char *fl_mkdtemp_in(const char *parent, const char *prefix)
 const char *fl_local_base(const fl_conf *conf)
 {
 	const char *base = conf ? fl_conf_get(conf, "state.backend.rocksdb.localdir") : NULL;
-	if (!base || !*base)
-		base = getenv("TMPDIR");
-	if (!base || !*base)
-		base = "/tmp";
+	if (!base || !*base) base = getenv("TMPDIR");
+	if (!base || !*base) base = "/tmp";
 	return base;
 }
 
@@ -125,8 +117,7 @@ int fl_write_all(int fd, const void *buf, size_t len)
 	while (len) {
 		ssize_t n = write(fd, p, len);
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
+			if (errno == EINTR) continue;
 			return -errno;
 		}
 		p += n;
@@ -141,12 +132,10 @@ int fl_pread_all(int fd, void *buf, size_t len, uint64_t off)
 	while (len) {
 		ssize_t n = pread(fd, p, len, (off_t)off);
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
+			if (errno == EINTR) continue;
 			return -errno;
 		}
-		if (n == 0)
-			return 1;
+		if (n == 0) return 1;
 		p += n;
 		len -= (size_t)n;
 		off += (uint64_t)n;
@@ -158,8 +147,7 @@ int fl_pread_all(int fd, void *buf, size_t len, uint64_t off)
 static int sync_path(const char *path, int flags, const char *what, char *err, size_t errcap)
 {
 	int fd = open(path, flags | O_CLOEXEC);
-	if (fd < 0)
-		return ERR(FLINC_EIO, "%s: cannot open %s to sync: %s", path, what, strerror(errno));
+	if (fd < 0) return ERR(FLINC_EIO, "%s: cannot open %s to sync: %s", path, what, strerror(errno));
 	int rc = 0;
 	if (fsync(fd) < 0 && !((flags & O_DIRECTORY) && errno == EINVAL))
 		rc = ERR(FLINC_EIO, "%s: fsync of %s failed: %s", path, what, strerror(errno));
@@ -205,19 +193,18 @@ static int copy_fd(int in, int out, const char *src, const char *dst, char *err,
 		ssize_t n;
 		if (kernel) {
 			n = copy_file_range(in, NULL, out, NULL, (size_t)1 << 30, 0);
-			if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP ||
-				      errno == EPERM)) {
+			if (n < 0 &&
+			    (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP ||
+			     errno == EPERM)) {
 				kernel = false;
 				continue;
 			}
-			if (n < 0 && errno == EINTR)
-				continue;
+			if (n < 0 && errno == EINTR) continue;
 			if (n < 0) {
 				rc = ERR(FLINC_EIO, "%s: copy to %s failed: %s", src, dst, strerror(errno));
 				break;
 			}
-			if (n == 0)
-				break;
+			if (n == 0) break;
 			continue;
 		}
 		if (!buf && !(buf = fl_try_malloc(COPY_BUF))) {
@@ -225,14 +212,12 @@ static int copy_fd(int in, int out, const char *src, const char *dst, char *err,
 			break;
 		}
 		n = read(in, buf, COPY_BUF);
-		if (n < 0 && errno == EINTR)
-			continue;
+		if (n < 0 && errno == EINTR) continue;
 		if (n < 0) {
 			rc = ERR(FLINC_EIO, "%s: read failed: %s", src, strerror(errno));
 			break;
 		}
-		if (n == 0)
-			break;
+		if (n == 0) break;
 		int e = fl_write_all(out, buf, (size_t)n);
 		if (e) {
 			rc = ERR(FLINC_EIO, "%s: write failed: %s", dst, strerror(-e));
@@ -248,8 +233,10 @@ int fl_copy_file(const char *src, const char *dst, unsigned flags, char *err, si
 	int in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (in < 0) {
 		int e = errno;
-		return ERR(e == ENOENT ? FLINC_ENOENT : e == ELOOP ? FLINC_EINVAL : FLINC_EIO, "%s: cannot open: %s",
-			   src, e == ELOOP ? "a symbolic link" : strerror(e));
+		return ERR(e == ENOENT          ? FLINC_ENOENT
+				   : e == ELOOP ? FLINC_EINVAL
+						: FLINC_EIO,
+			   "%s: cannot open: %s", src, e == ELOOP ? "a symbolic link" : strerror(e));
 	}
 	struct stat st;
 	if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -266,27 +253,21 @@ int fl_copy_file(const char *src, const char *dst, unsigned flags, char *err, si
 	close(in);
 	if (!rc && (flags & FL_COPY_SYNC) && fsync(out) < 0)
 		rc = ERR(FLINC_EIO, "%s: fsync failed: %s", dst, strerror(errno));
-	if (close(out) < 0 && !rc)
-		rc = ERR(FLINC_EIO, "%s: close failed: %s", dst, strerror(errno));
-	if (rc)
-		unlink(dst);
+	if (close(out) < 0 && !rc) rc = ERR(FLINC_EIO, "%s: close failed: %s", dst, strerror(errno));
+	if (rc) unlink(dst);
 	return rc;
 }
 
 bool fl_relpath_ok(const char *p)
 {
-	if (!p || !*p || *p == '/')
-		return false;
+	if (!p || !*p || *p == '/') return false;
 	for (const char *s = p;;) {
 		const char *e = strchr(s, '/');
 		size_t n = e ? (size_t)(e - s) : strlen(s);
-		if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
-			return false;
+		if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.')) return false;
 		for (size_t i = 0; i < n; i++)
-			if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
-				return false;
-		if (!e)
-			return true;
+			if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f) return false;
+		if (!e) return true;
 		s = e + 1;
 	}
 }

@@ -15,7 +15,7 @@ void fl_log_set_level(fl_log_level lvl) { g_level = lvl; }
 
 static void vlog(fl_log_level lvl, const char *component, const char *fmt, va_list ap)
 {
-	static const char *names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
+	static const char *names[] = { "DEBUG", "INFO", "WARN", "ERROR" };
 	char msg[2048];
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	struct timespec ts;
@@ -23,15 +23,15 @@ static void vlog(fl_log_level lvl, const char *component, const char *fmt, va_li
 	struct tm tm;
 	gmtime_r(&ts.tv_sec, &tm);
 	pthread_mutex_lock(&g_log_mu);
-	fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s: %s\n", tm.tm_year + 1900, tm.tm_mon + 1,
-		tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, names[lvl], component, msg);
+	fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s: %s\n", tm.tm_year + 1900,
+		tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, names[lvl],
+		component, msg);
 	pthread_mutex_unlock(&g_log_mu);
 }
 
 void fl_log(fl_log_level lvl, const char *component, const char *fmt, ...)
 {
-	if (lvl < g_level)
-		return;
+	if (lvl < g_level) return;
 	va_list ap;
 	va_start(ap, fmt);
 	vlog(lvl, component, fmt, ap);
@@ -40,8 +40,7 @@ void fl_log(fl_log_level lvl, const char *component, const char *fmt, ...)
 
 void fl_log_limited(fl_log_limit *lim, fl_log_level lvl, const char *component, const char *fmt, ...)
 {
-	if (lvl < g_level)
-		return;
+	if (lvl < g_level) return;
 	int64_t now = fl_mono_ns() / 1000000;
 	int64_t start = atomic_load(&lim->window_start_ms);
 	if (now - start >= lim->window_ms &&

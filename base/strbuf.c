@@ -52,8 +52,10 @@ void fl_sb_json_str(fl_strbuf *b, const char *s)
 		case '\r': fl_sb_append(b, "\\r", 2); break;
 		case '\t': fl_sb_append(b, "\\t", 2); break;
 		default:
-			if (ch < 0x20) fl_sb_printf(b, "\\u%04x", ch);
-			else fl_sb_append(b, (const char *)&ch, 1);
+			if (ch < 0x20)
+				fl_sb_printf(b, "\\u%04x", ch);
+			else
+				fl_sb_append(b, (const char *)&ch, 1);
 		}
 	}
 	fl_sb_append(b, "\"", 1);

@@ -143,24 +143,20 @@ struct fl_coord {
 static void lock(fl_coord *c)
 {
 	int e = pthread_mutex_lock(&c->mu);
-	if (e)
-		fl_log(FL_LOG_ERROR, LOGC, "coordinator lock failed: %s", strerror(e));
+	if (e) fl_log(FL_LOG_ERROR, LOGC, "coordinator lock failed: %s", strerror(e));
 }
 
 static void unlock(fl_coord *c)
 {
 	int e = pthread_mutex_unlock(&c->mu);
-	if (e)
-		fl_log(FL_LOG_ERROR, LOGC, "coordinator unlock failed: %s", strerror(e));
+	if (e) fl_log(FL_LOG_ERROR, LOGC, "coordinator unlock failed: %s", strerror(e));
 }
 
 static void wake(fl_coord *c)
 {
 	int e = pthread_cond_signal(&c->cv);
-	if (e)
-		fl_log(FL_LOG_ERROR, LOGC, "coordinator wake-up failed: %s", strerror(e));
+	if (e) fl_log(FL_LOG_ERROR, LOGC, "coordinator wake-up failed: %s", strerror(e));
 }
-
 
 static void hist_free(hist *h)
 {
@@ -179,8 +175,7 @@ static void hist_dup(hist *dst, const hist *src)
 /* Move h (its strings too) to the front of the history. */
 static void hist_push(fl_coord *c, hist *h)
 {
-	if (c->ring_n == HIST_MAX)
-		hist_free(&c->ring[--c->ring_n]);
+	if (c->ring_n == HIST_MAX) hist_free(&c->ring[--c->ring_n]);
 	memmove(&c->ring[1], &c->ring[0], c->ring_n * sizeof(c->ring[0]));
 	c->ring[0] = *h;
 	c->ring_n++;
@@ -189,33 +184,28 @@ static void hist_push(fl_coord *c, hist *h)
 
 static void stat_add(stat3 *s, int64_t v)
 {
-	if (!s->n || v < s->min)
-		s->min = v;
-	if (!s->n || v > s->max)
-		s->max = v;
+	if (!s->n || v < s->min) s->min = v;
+	if (!s->n || v > s->max) s->max = v;
 	s->sum += v;
 	s->n++;
 }
 
 static void free_strv(char **v, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
+	for (size_t i = 0; i < n; i++) free(v[i]);
 	free(v);
 }
 
 static void sp_free(sp_req *r)
 {
-	if (!r)
-		return;
+	if (!r) return;
 	free(r->target);
 	free(r);
 }
 
 static void pending_free(pending *p)
 {
-	if (!p)
-		return;
+	if (!p) return;
 	for (size_t i = 0; i < p->ntasks; i++) {
 		free(p->acks[i].file.path);
 		free(p->acks[i].file.native);
@@ -232,8 +222,7 @@ static void pending_free(pending *p)
 /* Queue a done(ud, false, msg) for the thread. Lock held. */
 static void note_fail(fl_coord *c, fl_coord_done_fn done, void *ud, const char *msg)
 {
-	if (!done)
-		return;
+	if (!done) return;
 	note *n = fl_calloc(1, sizeof(*n));
 	n->done = done;
 	n->ud = ud;
@@ -248,8 +237,7 @@ static void note_fail(fl_coord *c, fl_coord_done_fn done, void *ud, const char *
 static void fail_cur(fl_coord *c, const char *why, bool count)
 {
 	pending *p = c->cur;
-	if (!p || p->state != P_RUNNING)
-		return;
+	if (!p || p->state != P_RUNNING) return;
 	p->state = P_FAILING;
 	p->fail_why = fl_strdup(why);
 	p->count_failure = count;
@@ -260,8 +248,7 @@ static void fail_cur(fl_coord *c, const char *why, bool count)
 static char *abs_path(const char *path)
 {
 	char buf[PATH_MAX];
-	if (realpath(path, buf))
-		return fl_strdup(buf);
+	if (realpath(path, buf)) return fl_strdup(buf);
 	fl_log(FL_LOG_WARN, LOGC, "%s: cannot resolve the absolute path: %s", path, strerror(errno));
 	return fl_strdup(path);
 }
@@ -277,8 +264,7 @@ static int64_t mono_ns(void) { return fl_mono_ns(); }
 /* ns + ms, saturating (a timeout of "forever" must not wrap). */
 static int64_t add_ms(int64_t ns, int64_t ms)
 {
-	if (ms > (INT64_MAX - ns) / 1000000)
-		return INT64_MAX;
+	if (ms > (INT64_MAX - ns) / 1000000) return INT64_MAX;
 	return ns + ms * 1000000;
 }
 
@@ -288,24 +274,20 @@ static int64_t add_ms(int64_t ns, int64_t ms)
 static int copy_tree(const char *src, const char *dst, char *err, size_t errcap)
 {
 	struct stat st;
-	if (lstat(src, &st) < 0)
-		return fl_errf(err, errcap, FLINC_EIO, "%s: %s", src, strerror(errno));
-	if (S_ISREG(st.st_mode))
-		return fl_copy_file(src, dst, FL_COPY_SYNC, err, errcap);
+	if (lstat(src, &st) < 0) return fl_errf(err, errcap, FLINC_EIO, "%s: %s", src, strerror(errno));
+	if (S_ISREG(st.st_mode)) return fl_copy_file(src, dst, FL_COPY_SYNC, err, errcap);
 	if (!S_ISDIR(st.st_mode))
 		return fl_errf(err, errcap, FLINC_EIO, "%s: neither a file nor a folder", src);
 	if (mkdir(dst, 0755) < 0)
 		return fl_errf(err, errcap, FLINC_EIO, "%s: cannot create folder: %s", dst, strerror(errno));
 	DIR *d = opendir(src);
-	if (!d)
-		return fl_errf(err, errcap, FLINC_EIO, "%s: cannot list: %s", src, strerror(errno));
+	if (!d) return fl_errf(err, errcap, FLINC_EIO, "%s: cannot list: %s", src, strerror(errno));
 	int rc = 0;
 	struct dirent *de;
 	char s[PATH_CAP], t[PATH_CAP];
 	errno = 0;
 	while (!rc && (de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
 		if (snprintf(s, sizeof(s), "%s/%s", src, de->d_name) >= (int)sizeof(s) ||
 		    snprintf(t, sizeof(t), "%s/%s", dst, de->d_name) >= (int)sizeof(t))
 			rc = fl_errf(err, errcap, FLINC_EIO, "%s/%s: path too long", src, de->d_name);
@@ -313,11 +295,9 @@ static int copy_tree(const char *src, const char *dst, char *err, size_t errcap)
 			rc = copy_tree(s, t, err, errcap);
 		errno = 0;
 	}
-	if (!rc && errno)
-		rc = fl_errf(err, errcap, FLINC_EIO, "%s: cannot list: %s", src, strerror(errno));
+	if (!rc && errno) rc = fl_errf(err, errcap, FLINC_EIO, "%s: cannot list: %s", src, strerror(errno));
 	closedir(d);
-	if (!rc)
-		rc = fl_fsync_dir(dst, err, errcap);
+	if (!rc) rc = fl_fsync_dir(dst, err, errcap);
 	return rc;
 }
 
@@ -334,13 +314,12 @@ static int move_entry(const char *from, const char *to, const char *rel, char *e
 		*slash = 0;
 		int rc = fl_mkdir_p(dst, err, errcap);
 		*slash = '/';
-		if (rc)
-			return rc;
+		if (rc) return rc;
 	}
-	if (rename(src, dst) == 0)
-		return 0;
+	if (rename(src, dst) == 0) return 0;
 	if (errno != EXDEV)
-		return fl_errf(err, errcap, FLINC_EIO, "%s: cannot move to %s: %s", src, dst, strerror(errno));
+		return fl_errf(err, errcap, FLINC_EIO, "%s: cannot move to %s: %s", src, dst,
+			       strerror(errno));
 	int rc = copy_tree(src, dst, err, errcap);
 	if (!rc) {
 		char why[MSG_CAP];
@@ -373,8 +352,7 @@ static void coord_free(fl_coord *c)
 		free(n->msg);
 		free(n);
 	}
-	for (size_t i = 0; i < c->ring_n; i++)
-		hist_free(&c->ring[i]);
+	for (size_t i = 0; i < c->ring_n; i++) hist_free(&c->ring[i]);
 	hist_free(&c->latest_completed);
 	hist_free(&c->latest_savepoint);
 	hist_free(&c->latest_failed);
@@ -382,50 +360,67 @@ static void coord_free(fl_coord *c)
 	free(c);
 }
 
-int fl_coord_create(const fl_coord_params *p, const fl_coord_ops *ops, fl_coord **out, char *err, size_t errcap)
+int fl_coord_create(const fl_coord_params *p, const fl_coord_ops *ops, fl_coord **out, char *err,
+		    size_t errcap)
 {
 	*out = NULL;
 	if (!p || !ops)
 		return fl_errf(err, errcap, FLINC_EINVAL, "checkpoint coordinator: no parameters or ops");
 	if (!p->job_id || !*p->job_id || strlen(p->job_id) >= FL_CHK_JOBID_MAX)
-		return fl_errf(err, errcap, FLINC_EINVAL, "checkpoint coordinator: job id missing or longer than %d",
-			    FL_CHK_JOBID_MAX - 1);
+		return fl_errf(err, errcap, FLINC_EINVAL,
+			       "checkpoint coordinator: job id missing or longer than %d",
+			       FL_CHK_JOBID_MAX - 1);
 	if (!p->jobdir || !*p->jobdir || strlen(p->jobdir) > PATH_LIMIT)
-		return fl_errf(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: checkpoint folder missing "
-			    "or longer than %d", p->job_id, PATH_LIMIT);
+		return fl_errf(err, errcap, FLINC_EINVAL,
+			       "checkpoint coordinator of job %s: checkpoint folder missing "
+			       "or longer than %d",
+			       p->job_id, PATH_LIMIT);
 	if (p->interval_ms < 0 || p->timeout_ms <= 0 || p->min_pause_ms < 0)
-		return fl_errf(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: interval (%" PRId64
-			    " ms) and min pause (%" PRId64 " ms) must be >= 0, timeout (%" PRId64 " ms) > 0",
-			    p->job_id, p->interval_ms, p->min_pause_ms, p->timeout_ms);
+		return fl_errf(err, errcap, FLINC_EINVAL,
+			       "checkpoint coordinator of job %s: interval (%" PRId64
+			       " ms) and min pause (%" PRId64 " ms) must be >= 0, timeout (%" PRId64
+			       " ms) > 0",
+			       p->job_id, p->interval_ms, p->min_pause_ms, p->timeout_ms);
 	if (p->retain < 1)
-		return fl_errf(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: state.checkpoints.num-retained "
-			    "must be >= 1 (got %d)", p->job_id, p->retain);
+		return fl_errf(err, errcap, FLINC_EINVAL,
+			       "checkpoint coordinator of job %s: state.checkpoints.num-retained "
+			       "must be >= 1 (got %d)",
+			       p->job_id, p->retain);
 	if (p->next_id < 1)
-		return fl_errf(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: first checkpoint id must be "
-			    ">= 1 (got %" PRId64 ")", p->job_id, p->next_id);
+		return fl_errf(err, errcap, FLINC_EINVAL,
+			       "checkpoint coordinator of job %s: first checkpoint id must be "
+			       ">= 1 (got %" PRId64 ")",
+			       p->job_id, p->next_id);
 	if (p->max_parallelism < 1 || p->max_parallelism > FL_SNAP_MAX_KG)
-		return fl_errf(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: max parallelism %d is not in "
-			    "1..%d", p->job_id, p->max_parallelism, FL_SNAP_MAX_KG);
+		return fl_errf(err, errcap, FLINC_EINVAL,
+			       "checkpoint coordinator of job %s: max parallelism %d is not in "
+			       "1..%d",
+			       p->job_id, p->max_parallelism, FL_SNAP_MAX_KG);
 	if (!p->backend || strlen(p->backend) >= sizeof(((fl_chk_meta *)0)->backend))
-		return fl_errf(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: state backend name missing "
-			    "or too long", p->job_id);
+		return fl_errf(err, errcap, FLINC_EINVAL,
+			       "checkpoint coordinator of job %s: state backend name missing "
+			       "or too long",
+			       p->job_id);
 	if (p->n_operators && !p->operators)
-		return fl_errf(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: no operator list", p->job_id);
+		return fl_errf(err, errcap, FLINC_EINVAL,
+			       "checkpoint coordinator of job %s: no operator list", p->job_id);
 	for (size_t i = 0; i < p->n_operators; i++)
 		if (!p->operators[i])
-			return fl_errf(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: operator %zu has no uid",
-				    p->job_id, i);
+			return fl_errf(err, errcap, FLINC_EINVAL,
+				       "checkpoint coordinator of job %s: operator %zu has no uid", p->job_id,
+				       i);
 	if (!ops->trigger || !ops->complete)
-		return fl_errf(err, errcap, FLINC_EINVAL, "checkpoint coordinator of job %s: ops.trigger and ops.complete "
-			    "are required", p->job_id);
+		return fl_errf(err, errcap, FLINC_EINVAL,
+			       "checkpoint coordinator of job %s: ops.trigger and ops.complete "
+			       "are required",
+			       p->job_id);
 
 	fl_coord *c = fl_calloc(1, sizeof(*c));
 	c->job_id = fl_strdup(p->job_id);
 	c->jobdir = fl_strdup(p->jobdir);
 	c->backend = fl_strdup(p->backend);
 	c->operators = fl_calloc(p->n_operators ? p->n_operators : 1, sizeof(char *));
-	for (size_t i = 0; i < p->n_operators; i++)
-		c->operators[i] = fl_strdup(p->operators[i]);
+	for (size_t i = 0; i < p->n_operators; i++) c->operators[i] = fl_strdup(p->operators[i]);
 	c->n_operators = p->n_operators;
 	c->interval_ms = p->interval_ms;
 	c->timeout_ms = p->timeout_ms;
@@ -443,44 +438,42 @@ int fl_coord_create(const fl_coord_params *p, const fl_coord_ops *ops, fl_coord 
 	pthread_condattr_t ca;
 	bool mu_ok = false, cv_ok = false;
 	if ((e = pthread_mutex_init(&c->mu, NULL))) {
-		fl_errf(err, errcap, FLINC_EIO, "checkpoint coordinator of job %s: mutex: %s", p->job_id, strerror(e));
+		fl_errf(err, errcap, FLINC_EIO, "checkpoint coordinator of job %s: mutex: %s", p->job_id,
+			strerror(e));
 		goto fail;
 	}
 	mu_ok = true;
 	if ((e = pthread_condattr_init(&ca))) {
-		fl_errf(err, errcap, FLINC_EIO, "checkpoint coordinator of job %s: condition attributes: %s", p->job_id,
-		     strerror(e));
+		fl_errf(err, errcap, FLINC_EIO, "checkpoint coordinator of job %s: condition attributes: %s",
+			p->job_id, strerror(e));
 		goto fail;
 	}
-	if (!(e = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)))
-		e = pthread_cond_init(&c->cv, &ca);
+	if (!(e = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC))) e = pthread_cond_init(&c->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	if (e) {
-		fl_errf(err, errcap, FLINC_EIO, "checkpoint coordinator of job %s: condition variable: %s", p->job_id,
-		     strerror(e));
+		fl_errf(err, errcap, FLINC_EIO, "checkpoint coordinator of job %s: condition variable: %s",
+			p->job_id, strerror(e));
 		goto fail;
 	}
 	cv_ok = true;
 	if ((e = pthread_create(&c->thread, NULL, coord_main, c))) {
-		fl_errf(err, errcap, FLINC_EIO, "checkpoint coordinator of job %s: cannot start its thread: %s", p->job_id,
-		     strerror(e));
+		fl_errf(err, errcap, FLINC_EIO,
+			"checkpoint coordinator of job %s: cannot start its thread: %s", p->job_id,
+			strerror(e));
 		goto fail;
 	}
 	*out = c;
 	return 0;
 fail:
-	if (cv_ok)
-		pthread_cond_destroy(&c->cv);
-	if (mu_ok)
-		pthread_mutex_destroy(&c->mu);
+	if (cv_ok) pthread_cond_destroy(&c->cv);
+	if (mu_ok) pthread_mutex_destroy(&c->mu);
 	coord_free(c);
 	return FLINC_EIO;
 }
 
 void fl_coord_destroy(fl_coord *c)
 {
-	if (!c)
-		return;
+	if (!c) return;
 	lock(c);
 	c->quit = true;
 	/* Called from one of our own callbacks: the thread cannot join itself;
@@ -491,12 +484,11 @@ void fl_coord_destroy(fl_coord *c)
 	unlock(c);
 	int e = self ? pthread_detach(c->thread) : pthread_join(c->thread, NULL);
 	if (e) {
-		fl_log(FL_LOG_ERROR, LOGC, "job %s: cannot %s the checkpoint coordinator's thread: %s", c->job_id,
-		       self ? "detach" : "join", strerror(e));
+		fl_log(FL_LOG_ERROR, LOGC, "job %s: cannot %s the checkpoint coordinator's thread: %s",
+		       c->job_id, self ? "detach" : "join", strerror(e));
 		return; /* leak rather than free under a running thread */
 	}
-	if (self)
-		return;
+	if (self) return;
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mu);
 	coord_free(c);
@@ -506,8 +498,7 @@ void fl_coord_destroy(fl_coord *c)
 
 void fl_coord_start(fl_coord *c, int attempt, const fl_coord_task *tasks, size_t ntasks)
 {
-	if (!c)
-		return;
+	if (!c) return;
 	lock(c);
 	if (c->cur) {
 		char why[128];
@@ -516,10 +507,8 @@ void fl_coord_start(fl_coord *c, int attempt, const fl_coord_task *tasks, size_t
 	}
 	free(c->tasks);
 	c->tasks = fl_calloc(ntasks ? ntasks : 1, sizeof(*tasks));
-	if (!tasks)
-		ntasks = 0;
-	if (ntasks)
-		memcpy(c->tasks, tasks, ntasks * sizeof(*tasks));
+	if (!tasks) ntasks = 0;
+	if (ntasks) memcpy(c->tasks, tasks, ntasks * sizeof(*tasks));
 	c->ntasks = ntasks;
 	c->attempt = attempt;
 	c->running = true;
@@ -532,10 +521,8 @@ void fl_coord_start(fl_coord *c, int attempt, const fl_coord_task *tasks, size_t
 
 void fl_coord_stop(fl_coord *c, const char *why)
 {
-	if (!c)
-		return;
-	if (!why)
-		why = "the job stopped";
+	if (!c) return;
+	if (!why) why = "the job stopped";
 	lock(c);
 	c->running = false;
 	c->final_state = FINAL_NONE;
@@ -555,32 +542,36 @@ void fl_coord_stop(fl_coord *c, const char *why)
 static ssize_t task_index(const pending *p, uint32_t vertex, int subtask)
 {
 	for (size_t i = 0; i < p->ntasks; i++)
-		if (p->tasks[i].vertex == vertex && p->tasks[i].subtask == subtask)
-			return (ssize_t)i;
+		if (p->tasks[i].vertex == vertex && p->tasks[i].subtask == subtask) return (ssize_t)i;
 	return -1;
 }
 
 void fl_coord_acknowledge(fl_coord *c, const fl_coord_ack *a)
 {
-	if (!c || !a)
-		return;
+	if (!c || !a) return;
 	lock(c);
 	pending *p = c->cur;
 	ssize_t i = -1;
-	if (!p || a->attempt != c->attempt || p->attempt != a->attempt || p->id != a->id || p->state != P_RUNNING) {
-		fl_log(FL_LOG_DEBUG, LOGC, "job %s: ignoring acknowledgement of checkpoint %" PRId64
-		       " (attempt %d) by %u.%d: not in progress", c->job_id, a->id, a->attempt, a->vertex, a->subtask);
+	if (!p || a->attempt != c->attempt || p->attempt != a->attempt || p->id != a->id ||
+	    p->state != P_RUNNING) {
+		fl_log(FL_LOG_DEBUG, LOGC,
+		       "job %s: ignoring acknowledgement of checkpoint %" PRId64
+		       " (attempt %d) by %u.%d: not in progress",
+		       c->job_id, a->id, a->attempt, a->vertex, a->subtask);
 		goto out;
 	}
 	if ((i = task_index(p, a->vertex, a->subtask)) < 0 || p->acks[i].acked) {
-		fl_log(FL_LOG_DEBUG, LOGC, "job %s: ignoring %s acknowledgement of checkpoint %" PRId64 " by %u.%d",
-		       c->job_id, i < 0 ? "unexpected" : "duplicate", a->id, a->vertex, a->subtask);
+		fl_log(FL_LOG_DEBUG, LOGC,
+		       "job %s: ignoring %s acknowledgement of checkpoint %" PRId64 " by %u.%d", c->job_id,
+		       i < 0 ? "unexpected" : "duplicate", a->id, a->vertex, a->subtask);
 		goto out;
 	}
 	if (a->file.path && !fl_relpath_ok(a->file.path)) {
 		char msg[MSG_CAP];
-		snprintf(msg, sizeof(msg), "Checkpoint %" PRId64 ": task %u.%d acknowledged with file path '%.200s', "
-			 "which is not inside the checkpoint folder", a->id, a->vertex, a->subtask, a->file.path);
+		snprintf(msg, sizeof(msg),
+			 "Checkpoint %" PRId64 ": task %u.%d acknowledged with file path '%.200s', "
+			 "which is not inside the checkpoint folder",
+			 a->id, a->vertex, a->subtask, a->file.path);
 		fail_cur(c, msg, true);
 		goto out;
 	}
@@ -593,8 +584,7 @@ void fl_coord_acknowledge(fl_coord *c, const fl_coord_ack *a)
 	if (a->n_shared && a->shared) {
 		r->shared = fl_calloc(a->n_shared, sizeof(char *));
 		for (size_t k = 0; k < a->n_shared; k++)
-			if (a->shared[k])
-				r->shared[r->n_shared++] = fl_strdup(a->shared[k]);
+			if (a->shared[k]) r->shared[r->n_shared++] = fl_strdup(a->shared[k]);
 	}
 	p->nacked++;
 	hist *h = &p->h;
@@ -606,12 +596,9 @@ void fl_coord_acknowledge(fl_coord *c, const fl_coord_ack *a)
 		h->checkpointed_size += a->checkpointed_size;
 	else if (r->file.path)
 		h->checkpointed_size += r->file.size;
-	if (a->align_ms > h->align_ms)
-		h->align_ms = a->align_ms;
-	if (a->sync_ms > h->sync_ms)
-		h->sync_ms = a->sync_ms;
-	if (a->async_ms > h->async_ms)
-		h->async_ms = a->async_ms;
+	if (a->align_ms > h->align_ms) h->align_ms = a->align_ms;
+	if (a->sync_ms > h->sync_ms) h->sync_ms = a->sync_ms;
+	if (a->async_ms > h->async_ms) h->async_ms = a->async_ms;
 	if (p->nacked == p->ntasks) {
 		p->state = P_COMPLETING;
 		wake(c);
@@ -622,18 +609,18 @@ out:
 
 void fl_coord_decline(fl_coord *c, int attempt, int64_t id, uint32_t vertex, int subtask, const char *why)
 {
-	if (!c)
-		return;
+	if (!c) return;
 	lock(c);
 	pending *p = c->cur;
 	if (!p || attempt != c->attempt || p->attempt != attempt || p->id != id || p->state != P_RUNNING ||
 	    task_index(p, vertex, subtask) < 0) {
-		fl_log(FL_LOG_DEBUG, LOGC, "job %s: ignoring decline of checkpoint %" PRId64 " (attempt %d) by %u.%d",
-		       c->job_id, id, attempt, vertex, subtask);
+		fl_log(FL_LOG_DEBUG, LOGC,
+		       "job %s: ignoring decline of checkpoint %" PRId64 " (attempt %d) by %u.%d", c->job_id,
+		       id, attempt, vertex, subtask);
 	} else {
 		char msg[MSG_CAP];
-		snprintf(msg, sizeof(msg), "Checkpoint %" PRId64 " declined by %u.%d: %s", id, vertex, subtask,
-			 why ? why : "no reason given");
+		snprintf(msg, sizeof(msg), "Checkpoint %" PRId64 " declined by %u.%d: %s", id, vertex,
+			 subtask, why ? why : "no reason given");
 		fail_cur(c, msg, true);
 	}
 	unlock(c);
@@ -641,8 +628,7 @@ void fl_coord_decline(fl_coord *c, int attempt, int64_t id, uint32_t vertex, int
 
 void fl_coord_request_final(fl_coord *c)
 {
-	if (!c)
-		return;
+	if (!c) return;
 	lock(c);
 	if (c->running && c->final_state == FINAL_NONE) {
 		c->final_state = FINAL_REQUESTED;
@@ -653,8 +639,7 @@ void fl_coord_request_final(fl_coord *c)
 
 int64_t fl_coord_savepoint(fl_coord *c, const char *target, bool commit, fl_coord_done_fn done, void *ud)
 {
-	if (!c)
-		return 0;
+	if (!c) return 0;
 	lock(c);
 	int64_t req = c->next_req++;
 	if (c->quit) {
@@ -662,8 +647,9 @@ int64_t fl_coord_savepoint(fl_coord *c, const char *target, bool commit, fl_coor
 	} else if (!c->running) {
 		note_fail(c, done, ud, NOT_RUNNING_MSG);
 	} else if (!target || !*target || strlen(target) > PATH_LIMIT) {
-		note_fail(c, done, ud, target && *target ? "the savepoint folder's path is too long"
-							: "no savepoint folder given (state.savepoints.dir is not set)");
+		note_fail(c, done, ud,
+			  target && *target ? "the savepoint folder's path is too long"
+					    : "no savepoint folder given (state.savepoints.dir is not set)");
 	} else {
 		sp_req *r = fl_calloc(1, sizeof(*r));
 		r->req = req;
@@ -681,8 +667,7 @@ int64_t fl_coord_savepoint(fl_coord *c, const char *target, bool commit, fl_coor
 
 void fl_coord_restored(fl_coord *c, int64_t id, const char *path, bool savepoint)
 {
-	if (!c)
-		return;
+	if (!c) return;
 	lock(c);
 	free(c->restored_path);
 	c->restored_path = fl_strdup(path ? path : "");
@@ -697,8 +682,7 @@ void fl_coord_restored(fl_coord *c, int64_t id, const char *path, bool savepoint
 void fl_coord_counts_get(fl_coord *c, fl_coord_counts *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (!c)
-		return;
+	if (!c) return;
 	lock(c);
 	out->total = c->n_total;
 	out->in_progress = c->cur ? 1 : 0;
@@ -714,23 +698,24 @@ void fl_coord_counts_get(fl_coord *c, fl_coord_counts *out)
 
 static json_t *hist_json(const hist *h)
 {
-	static const char *const names[] = {"IN_PROGRESS", "COMPLETED", "FAILED"};
-	json_t *o = json_pack("{s:I, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i}", "id", (json_int_t)h->id,
-			      "status", names[h->status], "is_savepoint", (int)h->savepoint, "trigger_timestamp",
-			      (json_int_t)h->trigger_ts, "latest_ack_timestamp", (json_int_t)h->latest_ack_ts,
-			      "state_size", (json_int_t)h->state_size, "checkpointed_size",
-			      (json_int_t)h->checkpointed_size, "end_to_end_duration", (json_int_t)h->e2e_ms,
-			      "alignment_duration", (json_int_t)h->align_ms, "num_subtasks", h->nsub,
-			      "num_acknowledged_subtasks", h->nacked);
-	if (!o)
-		return NULL;
+	static const char *const names[] = { "IN_PROGRESS", "COMPLETED", "FAILED" };
+	json_t *o = json_pack(
+		"{s:I, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i}", "id", (json_int_t)h->id, "status",
+		names[h->status], "is_savepoint", (int)h->savepoint, "trigger_timestamp",
+		(json_int_t)h->trigger_ts, "latest_ack_timestamp", (json_int_t)h->latest_ack_ts, "state_size",
+		(json_int_t)h->state_size, "checkpointed_size", (json_int_t)h->checkpointed_size,
+		"end_to_end_duration", (json_int_t)h->e2e_ms, "alignment_duration", (json_int_t)h->align_ms,
+		"num_subtasks", h->nsub, "num_acknowledged_subtasks", h->nacked);
+	if (!o) return NULL;
 	/* not in Flink's checkpoint statistics (it has them per subtask) */
 	json_object_set_new(o, "sync_duration", json_integer(h->sync_ms));
 	json_object_set_new(o, "async_duration", json_integer(h->async_ms));
 	if (h->status == H_COMPLETED)
-		json_object_set_new(o, "external_path", json_string(h->external_path ? h->external_path : ""));
+		json_object_set_new(o, "external_path",
+				    json_string(h->external_path ? h->external_path : ""));
 	if (h->status == H_FAILED) {
-		json_object_set_new(o, "failure_message", json_string(h->failure_message ? h->failure_message : ""));
+		json_object_set_new(o, "failure_message",
+				    json_string(h->failure_message ? h->failure_message : ""));
 		json_object_set_new(o, "failure_timestamp", json_integer(h->failure_ts));
 	}
 	return o;
@@ -746,28 +731,26 @@ static json_t *opt_hist(bool has, const hist *h) { return has ? hist_json(h) : j
 
 json_t *fl_coord_json(fl_coord *c)
 {
-	if (!c)
-		return NULL;
+	if (!c) return NULL;
 	lock(c);
 	json_t *hist_a = json_array();
-	if (c->cur)
-		json_array_append_new(hist_a, hist_json(&c->cur->h));
+	if (c->cur) json_array_append_new(hist_a, hist_json(&c->cur->h));
 	for (size_t i = 0; i < c->ring_n && json_array_size(hist_a) < HIST_MAX; i++)
 		json_array_append_new(hist_a, hist_json(&c->ring[i]));
 	json_t *restored = c->has_restored
-				   ? json_pack("{s:I, s:I, s:b, s:s}", "id", (json_int_t)c->restored_id,
-					       "restore_timestamp", (json_int_t)c->restored_ts, "is_savepoint",
-					       (int)c->restored_sp, "external_path", c->restored_path)
-				   : json_null();
+		? json_pack("{s:I, s:I, s:b, s:s}", "id", (json_int_t)c->restored_id, "restore_timestamp",
+			    (json_int_t)c->restored_ts, "is_savepoint", (int)c->restored_sp, "external_path",
+			    c->restored_path)
+		: json_null();
 	json_t *o = json_pack(
 		"{s:{s:I, s:I, s:I, s:I, s:I}, s:{s:o, s:o, s:o}, s:{s:o, s:o, s:o, s:o}, s:o}", "counts",
 		"restored", (json_int_t)c->n_restored, "total", (json_int_t)c->n_total, "in_progress",
 		(json_int_t)(c->cur ? 1 : 0), "completed", (json_int_t)c->n_completed, "failed",
-		(json_int_t)c->n_failed, "summary", "state_size", stat_json(&c->st_state), "checkpointed_size",
-		stat_json(&c->st_ckpt), "end_to_end_duration", stat_json(&c->st_e2e), "latest", "completed",
-		opt_hist(c->has_completed, &c->latest_completed), "savepoint",
-		opt_hist(c->has_savepoint, &c->latest_savepoint), "failed", opt_hist(c->has_failed, &c->latest_failed),
-		"restored", restored, "history", hist_a);
+		(json_int_t)c->n_failed, "summary", "state_size", stat_json(&c->st_state),
+		"checkpointed_size", stat_json(&c->st_ckpt), "end_to_end_duration", stat_json(&c->st_e2e),
+		"latest", "completed", opt_hist(c->has_completed, &c->latest_completed), "savepoint",
+		opt_hist(c->has_savepoint, &c->latest_savepoint), "failed",
+		opt_hist(c->has_failed, &c->latest_failed), "restored", restored, "history", hist_a);
 	unlock(c);
 	return o; /* json_pack's "o" steals the references, also on failure */
 }
@@ -780,19 +763,14 @@ typedef enum { T_NONE, T_SAVEPOINT, T_CHECKPOINT } trig_kind;
 static trig_kind due(fl_coord *c, int64_t now, int64_t *due_ns)
 {
 	*due_ns = 0;
-	if (!c->running || c->cur)
-		return T_NONE;
-	if (c->sp_head)
-		return T_SAVEPOINT;
-	if (c->final_state == FINAL_REQUESTED)
-		return T_CHECKPOINT;
-	if (c->interval_ms <= 0 || c->final_state == FINAL_DONE)
-		return T_NONE;
-	int64_t at = c->next_periodic_ns, pause = c->last_end_ns ? add_ms(c->last_end_ns, c->min_pause_ms) : 0;
-	if (pause > at)
-		at = pause;
-	if (now >= at)
-		return T_CHECKPOINT;
+	if (!c->running || c->cur) return T_NONE;
+	if (c->sp_head) return T_SAVEPOINT;
+	if (c->final_state == FINAL_REQUESTED) return T_CHECKPOINT;
+	if (c->interval_ms <= 0 || c->final_state == FINAL_DONE) return T_NONE;
+	int64_t at = c->next_periodic_ns,
+		pause = c->last_end_ns ? add_ms(c->last_end_ns, c->min_pause_ms) : 0;
+	if (pause > at) at = pause;
+	if (now >= at) return T_CHECKPOINT;
 	*due_ns = at;
 	return T_NONE;
 }
@@ -807,14 +785,12 @@ static void do_trigger(fl_coord *c, trig_kind kind, int64_t now)
 	if (kind == T_SAVEPOINT) {
 		p->sp = c->sp_head;
 		c->sp_head = p->sp->next;
-		if (!c->sp_head)
-			c->sp_tail = &c->sp_head;
+		if (!c->sp_head) c->sp_tail = &c->sp_head;
 		p->sp->next = NULL;
 	}
 	p->ntasks = c->ntasks;
 	p->tasks = fl_calloc(p->ntasks ? p->ntasks : 1, sizeof(*p->tasks));
-	if (p->ntasks)
-		memcpy(p->tasks, c->tasks, p->ntasks * sizeof(*p->tasks));
+	if (p->ntasks) memcpy(p->tasks, c->tasks, p->ntasks * sizeof(*p->tasks));
 	p->acks = fl_calloc(p->ntasks ? p->ntasks : 1, sizeof(*p->acks));
 	p->trigger_ns = now;
 	p->h.id = p->id;
@@ -825,8 +801,7 @@ static void do_trigger(fl_coord *c, trig_kind kind, int64_t now)
 	p->h.nsub = (int)p->ntasks;
 	c->cur = p;
 	c->n_total++;
-	if (c->interval_ms > 0)
-		c->next_periodic_ns = add_ms(now, c->interval_ms);
+	if (c->interval_ms > 0) c->next_periodic_ns = add_ms(now, c->interval_ms);
 	int64_t id = p->id, ts = p->h.trigger_ts;
 	int attempt = p->attempt;
 	bool sp = kind == T_SAVEPOINT;
@@ -842,10 +817,8 @@ static void do_trigger(fl_coord *c, trig_kind kind, int64_t now)
 		return;
 	}
 	p->dir_made = true;
-	if (p->state != P_RUNNING)
-		return; /* stopped meanwhile: the loop fails it */
-	if (p->ntasks == 0)
-		p->state = P_COMPLETING; /* nothing to wait for */
+	if (p->state != P_RUNNING) return;           /* stopped meanwhile: the loop fails it */
+	if (p->ntasks == 0) p->state = P_COMPLETING; /* nothing to wait for */
 	unlock(c);
 	fl_log(FL_LOG_INFO, LOGC, "Triggering checkpoint %" PRId64 " (type=%s) @%" PRId64 " for job %s.", id,
 	       sp ? "SAVEPOINT" : "CHECKPOINT", ts, c->job_id);
@@ -863,8 +836,9 @@ static void handle_failure(fl_coord *c)
 	char dir[PATH_CAP], err[MSG_CAP];
 	fl_chk_dir(dir, sizeof(dir), c->jobdir, p->id);
 	if (p->dir_made && fl_rm_rf(dir, err, sizeof(err)))
-		fl_log(FL_LOG_WARN, LOGC, "job %s: cannot remove the folder of failed checkpoint %" PRId64 ": %s",
-		       c->job_id, p->id, err);
+		fl_log(FL_LOG_WARN, LOGC,
+		       "job %s: cannot remove the folder of failed checkpoint %" PRId64 ": %s", c->job_id,
+		       p->id, err);
 	lock(c);
 
 	c->cur = NULL;
@@ -892,11 +866,10 @@ static void handle_failure(fl_coord *c)
 	}
 	unlock(c);
 
-	fl_log(FL_LOG_WARN, LOGC, "Checkpoint %" PRId64 " of job %s failed: %s", p->id, c->job_id, p->fail_why);
-	if (p->sp && p->sp->done)
-		p->sp->done(p->sp->ud, false, p->fail_why);
-	if (call_tm)
-		c->ops.too_many_failures(c->ops.ud, p->attempt, tm_msg);
+	fl_log(FL_LOG_WARN, LOGC, "Checkpoint %" PRId64 " of job %s failed: %s", p->id, c->job_id,
+	       p->fail_why);
+	if (p->sp && p->sp->done) p->sp->done(p->sp->ud, false, p->fail_why);
+	if (call_tm) c->ops.too_many_failures(c->ops.ud, p->attempt, tm_msg);
 	pending_free(p);
 	lock(c);
 }
@@ -919,8 +892,7 @@ static int write_meta(fl_coord *c, const pending *p, const char *dir, bool savep
 	m.files = fl_calloc(p->ntasks ? p->ntasks : 1, sizeof(*m.files));
 	size_t nsh = 0;
 	for (size_t i = 0; i < p->ntasks; i++) {
-		if (p->acks[i].file.path)
-			m.files[m.n_files++] = p->acks[i].file;
+		if (p->acks[i].file.path) m.files[m.n_files++] = p->acks[i].file;
 		nsh += p->acks[i].n_shared;
 	}
 	if (!savepoint && nsh) {
@@ -929,10 +901,8 @@ static int write_meta(fl_coord *c, const pending *p, const char *dir, bool savep
 			for (size_t k = 0; k < p->acks[i].n_shared; k++) {
 				char *s = p->acks[i].shared[k];
 				bool dup = false;
-				for (size_t j = 0; j < m.n_shared && !dup; j++)
-					dup = !strcmp(m.shared[j], s);
-				if (!dup)
-					m.shared[m.n_shared++] = s;
+				for (size_t j = 0; j < m.n_shared && !dup; j++) dup = !strcmp(m.shared[j], s);
+				if (!dup) m.shared[m.n_shared++] = s;
 			}
 	}
 	int rc = fl_chk_meta_write(dir, &m, err, errcap);
@@ -943,35 +913,34 @@ static int write_meta(fl_coord *c, const pending *p, const char *dir, bool savep
 
 /* Turn the acknowledged chk-<id>/ into a savepoint folder. *path = its
  * absolute path. On failure the partial savepoint folder is removed. */
-static int write_savepoint(fl_coord *c, const pending *p, const char *chkdir, int64_t complete_ts, char **path,
-			   char *err, size_t errcap)
+static int write_savepoint(fl_coord *c, const pending *p, const char *chkdir, int64_t complete_ts,
+			   char **path, char *err, size_t errcap)
 {
 	for (size_t i = 0; i < p->ntasks; i++)
 		if (p->acks[i].n_shared || p->acks[i].file.native)
-			return fl_errf(err, errcap, FLINC_EINVAL, "savepoints must be self-contained and canonical, but "
-				    "task %u.%d wrote a native checkpoint (%zu shared files)", p->tasks[i].vertex,
-				    p->tasks[i].subtask, p->acks[i].n_shared);
+			return fl_errf(err, errcap, FLINC_EINVAL,
+				       "savepoints must be self-contained and canonical, but "
+				       "task %u.%d wrote a native checkpoint (%zu shared files)",
+				       p->tasks[i].vertex, p->tasks[i].subtask, p->acks[i].n_shared);
 	char spdir[PATH_CAP];
 	fl_savepoint_dir(spdir, sizeof(spdir), p->sp->target, c->job_id);
 	int rc = fl_mkdir_p(spdir, err, errcap);
-	if (rc)
-		return rc;
+	if (rc) return rc;
 	for (size_t i = 0; i < p->ntasks && !rc; i++)
-		if (p->acks[i].file.path)
-			rc = move_entry(chkdir, spdir, p->acks[i].file.path, err, errcap);
-	if (!rc)
-		rc = write_meta(c, p, spdir, true, complete_ts, err, errcap);
+		if (p->acks[i].file.path) rc = move_entry(chkdir, spdir, p->acks[i].file.path, err, errcap);
+	if (!rc) rc = write_meta(c, p, spdir, true, complete_ts, err, errcap);
 	if (rc) {
 		char why[MSG_CAP];
 		if (fl_rm_rf(spdir, why, sizeof(why)))
-			fl_log(FL_LOG_WARN, LOGC, "job %s: cannot remove the partial savepoint %s: %s", c->job_id, spdir,
-			       why);
+			fl_log(FL_LOG_WARN, LOGC, "job %s: cannot remove the partial savepoint %s: %s",
+			       c->job_id, spdir, why);
 		return rc;
 	}
 	char why[MSG_CAP];
 	if (fl_rm_rf(chkdir, why, sizeof(why)))
-		fl_log(FL_LOG_WARN, LOGC, "job %s: savepoint %" PRId64 " written, but its staging folder stays: %s",
-		       c->job_id, p->id, why);
+		fl_log(FL_LOG_WARN, LOGC,
+		       "job %s: savepoint %" PRId64 " written, but its staging folder stays: %s", c->job_id,
+		       p->id, why);
 	*path = abs_path(spdir);
 	return 0;
 }
@@ -982,8 +951,7 @@ static void handle_complete(fl_coord *c)
 {
 	pending *p = c->cur;
 	bool final = true;
-	for (size_t i = 0; i < p->ntasks; i++)
-		final = final && p->acks[i].ended;
+	for (size_t i = 0; i < p->ntasks; i++) final = final && p->acks[i].ended;
 	unlock(c);
 
 	char dir[PATH_CAP], err[MSG_CAP];
@@ -999,13 +967,16 @@ static void handle_complete(fl_coord *c)
 			path = abs_path(dir);
 			char why[MSG_CAP];
 			if (fl_chk_retain(c->jobdir, c->retain, log_line, NULL, why, sizeof(why)))
-				fl_log(FL_LOG_WARN, LOGC, "job %s: retention after checkpoint %" PRId64 " failed: %s",
-				       c->job_id, p->id, why);
+				fl_log(FL_LOG_WARN, LOGC,
+				       "job %s: retention after checkpoint %" PRId64 " failed: %s", c->job_id,
+				       p->id, why);
 			/* no checkpoint is being written while c->cur is p: the
 			 * files of shared/ that no retained one lists can go */
 			else if (fl_incr_gc(c->jobdir, NULL, NULL, why, sizeof(why)))
-				fl_log(FL_LOG_WARN, LOGC, "job %s: removing unused shared files after checkpoint %" PRId64
-				       " failed: %s", c->job_id, p->id, why);
+				fl_log(FL_LOG_WARN, LOGC,
+				       "job %s: removing unused shared files after checkpoint %" PRId64
+				       " failed: %s",
+				       c->job_id, p->id, why);
 		}
 	}
 
@@ -1039,8 +1010,7 @@ static void handle_complete(fl_coord *c)
 	}
 	/* Fencing: if the attempt ended while we wrote, its tasks are gone. */
 	bool call_complete = (!p->sp || p->sp->commit) && c->running && c->attempt == p->attempt;
-	if (call_complete && final && c->final_state != FINAL_NONE)
-		c->final_state = FINAL_DONE;
+	if (call_complete && final && c->final_state != FINAL_NONE) c->final_state = FINAL_DONE;
 	int64_t bytes = (int64_t)h->checkpointed_size, full = (int64_t)h->state_size, ms = h->e2e_ms;
 	int64_t align = h->align_ms, sync = h->sync_ms, async = h->async_ms;
 	char *ext = fl_strdup(h->external_path);
@@ -1048,18 +1018,21 @@ static void handle_complete(fl_coord *c)
 	unlock(c);
 
 	if (p->sp)
-		fl_log(FL_LOG_INFO, LOGC, "Savepoint %" PRId64 " of job %s written to %s.", p->id, c->job_id, ext);
+		fl_log(FL_LOG_INFO, LOGC, "Savepoint %" PRId64 " of job %s written to %s.", p->id, c->job_id,
+		       ext);
 	else
-		fl_log(FL_LOG_INFO, LOGC, "Completed checkpoint %" PRId64 " for job %s (%" PRId64 " bytes, %" PRId64
-		       " ms; state %" PRId64 " bytes; longest alignment %" PRId64 " ms, synchronous part %" PRId64
-		       " ms, asynchronous part %" PRId64 " ms).", p->id, c->job_id, bytes, ms, full, align, sync, async);
+		fl_log(FL_LOG_INFO, LOGC,
+		       "Completed checkpoint %" PRId64 " for job %s (%" PRId64 " bytes, %" PRId64
+		       " ms; state %" PRId64 " bytes; longest alignment %" PRId64
+		       " ms, synchronous part %" PRId64 " ms, asynchronous part %" PRId64 " ms).",
+		       p->id, c->job_id, bytes, ms, full, align, sync, async);
 	if (call_complete)
 		c->ops.complete(c->ops.ud, p->attempt, p->id, final);
 	else if (!p->sp || p->sp->commit)
-		fl_log(FL_LOG_INFO, LOGC, "job %s: attempt %d ended; not notifying completion of checkpoint %" PRId64,
-		       c->job_id, p->attempt, p->id);
-	if (p->sp && p->sp->done)
-		p->sp->done(p->sp->ud, true, ext);
+		fl_log(FL_LOG_INFO, LOGC,
+		       "job %s: attempt %d ended; not notifying completion of checkpoint %" PRId64, c->job_id,
+		       p->attempt, p->id);
+	if (p->sp && p->sp->done) p->sp->done(p->sp->ud, true, ext);
 	free(ext);
 	pending_free(p);
 	lock(c);
@@ -1100,8 +1073,7 @@ static void shut_down(fl_coord *c)
 			sp_free(r);
 		}
 		c->sp_tail = &c->sp_head;
-		if (!c->notes_head)
-			break;
+		if (!c->notes_head) break;
 		deliver_notes(c);
 	}
 	unlock(c);
@@ -1117,8 +1089,7 @@ static void *coord_main(void *arg)
 			deliver_notes(c);
 			continue;
 		}
-		if (c->quit)
-			break;
+		if (c->quit) break;
 		pending *p = c->cur;
 		if (p && p->state == P_FAILING) {
 			handle_failure(c);
@@ -1133,7 +1104,8 @@ static void *coord_main(void *arg)
 			int64_t deadline = add_ms(p->trigger_ns, c->timeout_ms);
 			if (now >= deadline) {
 				char why[128];
-				snprintf(why, sizeof(why), "Checkpoint %" PRId64 " expired before completing.", p->id);
+				snprintf(why, sizeof(why),
+					 "Checkpoint %" PRId64 " expired before completing.", p->id);
 				fail_cur(c, why, true);
 				continue;
 			}
@@ -1147,15 +1119,15 @@ static void *coord_main(void *arg)
 		}
 		int e;
 		if (wait_until) {
-			struct timespec ts = {.tv_sec = (time_t)(wait_until / 1000000000),
-					      .tv_nsec = (long)(wait_until % 1000000000)};
+			struct timespec ts = { .tv_sec = (time_t)(wait_until / 1000000000),
+					       .tv_nsec = (long)(wait_until % 1000000000) };
 			e = pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 		} else {
 			e = pthread_cond_wait(&c->cv, &c->mu);
 		}
 		if (e && e != ETIMEDOUT)
-			fl_log(FL_LOG_ERROR, LOGC, "job %s: checkpoint coordinator wait failed: %s", c->job_id,
-			       strerror(e));
+			fl_log(FL_LOG_ERROR, LOGC, "job %s: checkpoint coordinator wait failed: %s",
+			       c->job_id, strerror(e));
 	}
 	bool free_self = c->free_on_exit;
 	shut_down(c);

@@ -74,18 +74,18 @@ typedef struct fl_coord_ops {
 } fl_coord_ops;
 
 typedef struct fl_coord_params {
-	const char *job_id;       /* copied */
-	const char *jobdir;       /* <state.checkpoints.dir>/<job id> (copied); created on first use */
-	int64_t interval_ms;      /* execution.checkpointing.interval; 0: no periodic checkpoints
+	const char *job_id;     /* copied */
+	const char *jobdir;     /* <state.checkpoints.dir>/<job id> (copied); created on first use */
+	int64_t interval_ms;    /* execution.checkpointing.interval; 0: no periodic checkpoints
 				   * (savepoints and the final checkpoint still work) */
-	int64_t timeout_ms;       /* execution.checkpointing.timeout (default 600000) */
-	int64_t min_pause_ms;     /* execution.checkpointing.min-pause: from the end of one to the
+	int64_t timeout_ms;     /* execution.checkpointing.timeout (default 600000) */
+	int64_t min_pause_ms;   /* execution.checkpointing.min-pause: from the end of one to the
 				   * next trigger (default 0) */
-	int tolerable_failures;   /* consecutive failed checkpoints tolerated; < 0: any number */
-	int retain;               /* state.checkpoints.num-retained, >= 1 (default 1) */
-	int64_t next_id;          /* first id to use: restored id + 1, or 1 */
+	int tolerable_failures; /* consecutive failed checkpoints tolerated; < 0: any number */
+	int retain;             /* state.checkpoints.num-retained, >= 1 (default 1) */
+	int64_t next_id;        /* first id to use: restored id + 1, or 1 */
 	int max_parallelism;
-	const char *backend;      /* "hashmap" / "rocksdb", recorded in _metadata (copied) */
+	const char *backend;          /* "hashmap" / "rocksdb", recorded in _metadata (copied) */
 	const char *const *operators; /* operator uids of the job (copied) */
 	size_t n_operators;
 } fl_coord_params;
@@ -97,12 +97,12 @@ typedef struct fl_coord_ack {
 	int64_t id;
 	uint32_t vertex;
 	int subtask;
-	bool ended;            /* the task's input had ended (final checkpoint) */
-	fl_chk_file file;      /* path relative to chk-<id>/ (a file or a folder); strings
+	bool ended;                /* the task's input had ended (final checkpoint) */
+	fl_chk_file file;          /* path relative to chk-<id>/ (a file or a folder); strings
 				* copied; path NULL: the task wrote nothing (not listed) */
 	const char *const *shared; /* files under <jobdir> this snapshot uses (incremental), copied */
 	size_t n_shared;
-	uint64_t state_size;   /* bytes of state this task snapshotted */
+	uint64_t state_size;        /* bytes of state this task snapshotted */
 	uint64_t checkpointed_size; /* bytes it wrote for this checkpoint (incremental: the new
 				     * ones); 0: file.size */
 	int64_t align_ms, sync_ms, async_ms;
@@ -110,7 +110,8 @@ typedef struct fl_coord_ack {
 
 /* Create the coordinator (stopped: no triggers until fl_coord_start).
  * Starts its thread. FLINC_EINVAL with a message for bad params. */
-int fl_coord_create(const fl_coord_params *p, const fl_coord_ops *ops, fl_coord **out, char *err, size_t errcap);
+int fl_coord_create(const fl_coord_params *p, const fl_coord_ops *ops, fl_coord **out, char *err,
+		    size_t errcap);
 /* Stop the thread and free. In-progress checkpoints are abandoned (their
  * folders stay, to be cleaned by retention later); pending savepoint
  * callbacks are called with a failure first. NULL is a no-op. May be

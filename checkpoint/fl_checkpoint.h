@@ -42,19 +42,19 @@
 #define FL_CHK_META_VERSION 1u /* _metadata format version */
 #define FL_CHK_METADATA "_metadata"
 #define FL_SNAP_SUFFIX ".snap"
-#define FL_CHK_JOBID_MAX 64 /* job ids are at most 63 characters */
+#define FL_CHK_JOBID_MAX 64  /* job ids are at most 63 characters */
 #define FL_SNAP_MAX_KG 32768 /* key groups are uint16; max parallelism <= this */
 
 /* ---- snapshot files ------------------------------------------------------ */
 
 /* Header of one subtask's snapshot file. */
 typedef struct fl_snap_header {
-	uint32_t version;                  /* FL_SNAP_VERSION (set by the writer) */
-	char job_id[FL_CHK_JOBID_MAX];     /* NUL-terminated */
+	uint32_t version;              /* FL_SNAP_VERSION (set by the writer) */
+	char job_id[FL_CHK_JOBID_MAX]; /* NUL-terminated */
 	int64_t checkpoint_id;
-	uint64_t vertex_id;                /* the operator chain (vertex) id */
+	uint64_t vertex_id; /* the operator chain (vertex) id */
 	int subtask, parallelism, max_parallelism;
-	int kg_first, kg_last;             /* key groups owned, inclusive */
+	int kg_first, kg_last; /* key groups owned, inclusive */
 } fl_snap_header;
 
 /* Where the sections of a written file are (byte offsets), its size and
@@ -131,8 +131,8 @@ typedef struct fl_snap_scan_ctx {
 	const char *state;
 	fl_state_kind kind;
 } fl_snap_scan_ctx;
-int fl_snap_scan_fn(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns, uint32_t nslen,
-		    const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen);
+int fl_snap_scan_fn(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns,
+		    uint32_t nslen, const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen);
 
 /* ---- reading snapshot files --------------------------------------------- */
 
@@ -165,20 +165,20 @@ void fl_snap_reader_info(const fl_snap_reader *r, fl_snap_info *info);
 /* One entry as delivered to callbacks: pointers are valid during the
  * callback only. `state`/`op_uid` are NUL-terminated. */
 typedef struct fl_snap_entry {
-	const char *state;     /* keyed: "<op uid>/<state>" */
-	fl_state_kind kind;    /* keyed */
-	uint16_t kg;           /* keyed, timer */
-	const uint8_t *key;    /* keyed, timer */
+	const char *state;  /* keyed: "<op uid>/<state>" */
+	fl_state_kind kind; /* keyed */
+	uint16_t kg;        /* keyed, timer */
+	const uint8_t *key; /* keyed, timer */
 	uint32_t klen;
-	const uint8_t *ns;     /* keyed, timer */
+	const uint8_t *ns; /* keyed, timer */
 	uint32_t nslen;
-	const uint8_t *uk;     /* keyed map entries; NULL otherwise */
+	const uint8_t *uk; /* keyed map entries; NULL otherwise */
 	uint32_t uklen;
-	const uint8_t *val;    /* keyed value, operator-state bytes */
+	const uint8_t *val; /* keyed value, operator-state bytes */
 	size_t vlen;
-	const char *op_uid;    /* timer, operator state */
-	int domain;            /* timer: 0 event time, 1 processing time */
-	int64_t ts;            /* timer */
+	const char *op_uid; /* timer, operator state */
+	int domain;         /* timer: 0 event time, 1 processing time */
+	int64_t ts;         /* timer */
 } fl_snap_entry;
 
 /* Non-zero from the callback stops the iteration and is returned. */
@@ -199,12 +199,12 @@ int fl_snap_read_opstates(fl_snap_reader *r, const char *op_uid, fl_snap_entry_f
 /* ---- _metadata ------------------------------------------------------------ */
 
 typedef struct fl_chk_file {
-	char *path;            /* relative to the checkpoint folder, no "..", no leading '/' */
+	char *path; /* relative to the checkpoint folder, no "..", no leading '/' */
 	uint64_t vertex_id;
 	int subtask, parallelism;
 	int kg_first, kg_last;
 	uint64_t size;
-	uint32_t crc;          /* fl_snap_info.crc */
+	uint32_t crc; /* fl_snap_info.crc */
 	/* NULL, or the folder (relative to the checkpoint folder) of the
 	 * subtask's native RocksDB checkpoint (checkpoint/incremental.h): its
 	 * keyed state is there, not in the snapshot file, which then holds its
@@ -213,14 +213,14 @@ typedef struct fl_chk_file {
 } fl_chk_file;
 
 typedef struct fl_chk_meta {
-	uint32_t version;      /* FL_CHK_META_VERSION (set by write) */
+	uint32_t version; /* FL_CHK_META_VERSION (set by write) */
 	char job_id[FL_CHK_JOBID_MAX];
 	int64_t checkpoint_id;
 	bool is_savepoint;
 	int64_t trigger_ts_ms, complete_ts_ms;
 	int max_parallelism;
-	char backend[32];      /* "hashmap", "rocksdb" */
-	char **operators;      /* operator uids */
+	char backend[32]; /* "hashmap", "rocksdb" */
+	char **operators; /* operator uids */
 	size_t n_operators;
 	fl_chk_file *files;
 	size_t n_files;

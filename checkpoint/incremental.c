@@ -41,7 +41,7 @@
 #define PATH_MAX_ 4096
 #define COPY_BUF ((size_t)1 << 20)
 #define SHARED_LIST_MAX ((size_t)64 << 20) /* a SHARED file larger than this is corrupt */
-#define TOKEN_TRIES 4                       /* new tokens tried when a shared name is taken */
+#define TOKEN_TRIES 4                      /* new tokens tried when a shared name is taken */
 
 /* One SST file: its local name, where it is in shared/ (relative to the
  * job folder), its size and CRC32C (has_crc false: a list written before
@@ -71,11 +71,10 @@ static void new_token(char *tok)
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 36) ^
-			     (seq++ * 0x9e3779b97f4a7c15ull);
+			(seq++ * 0x9e3779b97f4a7c15ull);
 		memcpy(r, &x, sizeof(r));
 	}
-	for (size_t i = 0; i < sizeof(r); i++)
-		snprintf(tok + 2 * i, 3, "%02x", r[i]);
+	for (size_t i = 0; i < sizeof(r); i++) snprintf(tok + 2 * i, 3, "%02x", r[i]);
 }
 
 static void entries_free(entry *v, size_t n)
@@ -96,7 +95,7 @@ static int str_cmp(const void *a, const void *b) { return strcmp(*(char *const *
 
 static const entry *reg_find(const fl_incr_registry *reg, const char *name)
 {
-	entry key = {.name = (char *)name};
+	entry key = { .name = (char *)name };
 	return reg->n ? bsearch(&key, reg->v, reg->n, sizeof(entry), entry_cmp) : NULL;
 }
 
@@ -106,13 +105,13 @@ typedef struct entries {
 	size_t n, cap;
 } entries;
 
-static bool entries_add(entries *a, const char *name, const char *path, uint64_t size, uint32_t crc, bool has_crc)
+static bool entries_add(entries *a, const char *name, const char *path, uint64_t size, uint32_t crc,
+			bool has_crc)
 {
 	if (a->n == a->cap) {
 		size_t cap = a->cap ? a->cap * 2 : 32;
 		entry *p = fl_try_realloc(a->v, cap * sizeof(*p));
-		if (!p)
-			return false;
+		if (!p) return false;
 		a->v = p, a->cap = cap;
 	}
 	entry *e = &a->v[a->n];
@@ -139,11 +138,9 @@ static bool ends_with(const char *s, const char *suf)
  * space) and that is not hidden, "." or "..". */
 static bool name_ok(const char *s)
 {
-	if (!*s || *s == '.')
-		return false;
+	if (!*s || *s == '.') return false;
 	for (; *s; s++)
-		if (*s == '/' || *s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
-			return false;
+		if (*s == '/' || *s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') return false;
 	return true;
 }
 
@@ -154,17 +151,14 @@ static bool join(char *buf, size_t cap, const char *a, const char *b)
 	return n >= 0 && (size_t)n < cap;
 }
 
-
 /* Put src at the new name dst: a hard link, or a copy when linking fails
  * (another file system, no hard links, too many links). FLINC_EEXIST if
  * dst exists. *copied tells which. */
 static int link_or_copy(const char *src, const char *dst, bool sync, bool *copied, char *err, size_t errcap)
 {
 	*copied = false;
-	if (link(src, dst) == 0)
-		return 0;
-	if (errno == EEXIST)
-		return ERR(FLINC_EEXIST, "%s: already exists", dst);
+	if (link(src, dst) == 0) return 0;
+	if (errno == EEXIST) return ERR(FLINC_EEXIST, "%s: already exists", dst);
 	if (errno == ENOENT && access(src, F_OK) < 0)
 		return ERR(FLINC_ENOENT, "%s: cannot read: %s", src, strerror(errno));
 	*copied = true;
@@ -185,8 +179,7 @@ typedef struct listing {
 
 static void listing_free(listing *l)
 {
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i].name);
+	for (size_t i = 0; i < l->n; i++) free(l->v[i].name);
 	free(l->v);
 	memset(l, 0, sizeof(*l));
 }
@@ -201,14 +194,14 @@ static int list_dir(const char *dir, listing *l, char *err, size_t errcap)
 	memset(l, 0, sizeof(*l));
 	DIR *d = opendir(dir);
 	if (!d)
-		return ERR(errno == ENOENT ? FLINC_ENOENT : FLINC_EIO, "%s: cannot list: %s", dir, strerror(errno));
+		return ERR(errno == ENOENT ? FLINC_ENOENT : FLINC_EIO, "%s: cannot list: %s", dir,
+			   strerror(errno));
 	int rc = 0;
 	size_t cap = 0;
 	struct dirent *de;
 	while (!rc && (errno = 0, de = readdir(d))) {
 		const char *s = de->d_name;
-		if (!strcmp(s, ".") || !strcmp(s, ".."))
-			continue;
+		if (!strcmp(s, ".") || !strcmp(s, "..")) continue;
 		if (!name_ok(s)) {
 			rc = ERR(FLINC_EINVAL, "%s: unexpected file name '%s'", dir, s);
 			break;
@@ -237,8 +230,7 @@ static int list_dir(const char *dir, listing *l, char *err, size_t errcap)
 		}
 		l->v[l->n++].size = (uint64_t)st.st_size;
 	}
-	if (!rc && errno)
-		rc = ERR(FLINC_EIO, "%s: cannot list: %s", dir, strerror(errno));
+	if (!rc && errno) rc = ERR(FLINC_EIO, "%s: cannot list: %s", dir, strerror(errno));
 	closedir(d);
 	if (rc)
 		listing_free(l);
@@ -252,15 +244,13 @@ static int list_dir(const char *dir, listing *l, char *err, size_t errcap)
 fl_incr_registry *fl_incr_registry_create(void)
 {
 	fl_incr_registry *reg = fl_try_calloc(1, sizeof(*reg));
-	if (reg)
-		new_token(reg->token);
+	if (reg) new_token(reg->token);
 	return reg;
 }
 
 void fl_incr_registry_destroy(fl_incr_registry *reg)
 {
-	if (!reg)
-		return;
+	if (!reg) return;
 	entries_free(reg->v, reg->n);
 	free(reg);
 }
@@ -280,8 +270,7 @@ size_t fl_incr_registry_count(const fl_incr_registry *reg) { return reg->n; }
 /* Replace reg's entries by a (sorted here; reg takes them). */
 static void reg_replace(fl_incr_registry *reg, entries *a)
 {
-	if (a->n > 1)
-		qsort(a->v, a->n, sizeof(entry), entry_cmp);
+	if (a->n > 1) qsort(a->v, a->n, sizeof(entry), entry_cmp);
 	entries_free(reg->v, reg->n);
 	reg->v = a->v;
 	reg->n = a->n;
@@ -292,13 +281,14 @@ static void reg_replace(fl_incr_registry *reg, entries *a)
  * the registry just knows less). a keeps its entries. */
 static void reg_merge(fl_incr_registry *reg, const entries *a)
 {
-	entries m = {0};
+	entries m = { 0 };
 	for (size_t i = 0; i < reg->n; i++) {
 		bool replaced = false;
 		for (size_t j = 0; j < a->n && !replaced; j++)
 			replaced = !strcmp(a->v[j].name, reg->v[i].name);
-		if (!replaced && !entries_add(&m, reg->v[i].name, reg->v[i].path, reg->v[i].size, reg->v[i].crc,
-					      reg->v[i].has_crc))
+		if (!replaced &&
+		    !entries_add(&m, reg->v[i].name, reg->v[i].path, reg->v[i].size, reg->v[i].crc,
+				 reg->v[i].has_crc))
 			goto oom;
 	}
 	for (size_t j = 0; j < a->n; j++)
@@ -315,7 +305,8 @@ static int file_crc(const char *path, uint64_t size, uint32_t *crc, char *err, s
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return ERR(errno == ENOENT ? FLINC_ENOENT : FLINC_EIO, "%s: cannot read: %s", path, strerror(errno));
+		return ERR(errno == ENOENT ? FLINC_ENOENT : FLINC_EIO, "%s: cannot read: %s", path,
+			   strerror(errno));
 	enum { BUF = 1 << 20 };
 	uint8_t *buf = fl_try_malloc(BUF);
 	if (!buf) {
@@ -327,22 +318,20 @@ static int file_crc(const char *path, uint64_t size, uint32_t *crc, char *err, s
 	int rc = 0;
 	for (;;) {
 		ssize_t n = read(fd, buf, BUF);
-		if (n < 0 && errno == EINTR)
-			continue;
+		if (n < 0 && errno == EINTR) continue;
 		if (n < 0) {
 			rc = ERR(FLINC_EIO, "%s: read failed: %s", path, strerror(errno));
 			break;
 		}
-		if (n == 0)
-			break;
+		if (n == 0) break;
 		c = fl_crc32c(c, buf, (size_t)n);
 		got += (uint64_t)n;
 	}
 	free(buf);
 	close(fd);
 	if (!rc && got != size)
-		rc = ERR(FLINC_ECODEC, "%s: %" PRIu64 " bytes, expected %" PRIu64 " (truncated or replaced)", path, got,
-			 size);
+		rc = ERR(FLINC_ECODEC, "%s: %" PRIu64 " bytes, expected %" PRIu64 " (truncated or replaced)",
+			 path, got, size);
 	*crc = c;
 	return rc;
 }
@@ -351,10 +340,8 @@ static int file_crc(const char *path, uint64_t size, uint32_t *crc, char *err, s
 
 void fl_incr_result_free(fl_incr_result *res)
 {
-	if (!res)
-		return;
-	for (size_t i = 0; i < res->n_shared; i++)
-		free(res->shared[i]);
+	if (!res) return;
+	for (size_t i = 0; i < res->n_shared; i++) free(res->shared[i]);
 	free(res->shared);
 	memset(res, 0, sizeof(*res));
 }
@@ -364,7 +351,8 @@ static bool shared_intact(const char *jobdir, const entry *e)
 {
 	char path[PATH_MAX_];
 	struct stat st;
-	return join(path, sizeof(path), jobdir, e->path) && stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == e->size;
+	return join(path, sizeof(path), jobdir, e->path) && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+		(uint64_t)st.st_size == e->size;
 }
 
 /* Put local SST `src` (named name) into shared/<owner>/ under reg's token;
@@ -376,17 +364,14 @@ static int put_shared(fl_incr_registry *reg, const char *src, const char *name, 
 	char dst[PATH_MAX_];
 	int rc = FLINC_EEXIST;
 	for (int t = 0; t < TOKEN_TRIES && rc == FLINC_EEXIST; t++) {
-		if (t)
-			new_token(reg->token); /* a file of another instance has this name */
+		if (t) new_token(reg->token); /* a file of another instance has this name */
 		int n = snprintf(relout, relcap, "shared/%s/%s-%s", owner, reg->token, name);
-		if (n < 0 || (size_t)n >= relcap ||
-		    !join(dst, sizeof(dst), jobdir, relout))
+		if (n < 0 || (size_t)n >= relcap || !join(dst, sizeof(dst), jobdir, relout))
 			return ERR(FLINC_EINVAL, "%s/shared/%s: path too long for %s", jobdir, owner, name);
 		rc = link_or_copy(src, dst, true, copied, err, errcap);
 		/* a linked file may still have dirty pages (RocksDB syncs its
 		 * files, but that is RocksDB's choice): sync it here */
-		if (!rc && !*copied)
-			rc = fl_fsync_file(dst, err, errcap);
+		if (!rc && !*copied) rc = fl_fsync_file(dst, err, errcap);
 	}
 	return rc;
 }
@@ -394,14 +379,12 @@ static int put_shared(fl_incr_registry *reg, const char *src, const char *name, 
 static int write_shared_list(const char *path, const entries *used, uint64_t *bytes, char *err, size_t errcap)
 {
 	size_t cap = 64, len = 0;
-	for (size_t i = 0; i < used->n; i++)
-		cap += strlen(used->v[i].path) + strlen(used->v[i].name) + 34;
+	for (size_t i = 0; i < used->n; i++) cap += strlen(used->v[i].path) + strlen(used->v[i].name) + 34;
 	char *text = fl_try_malloc(cap);
-	if (!text)
-		return ERR(FLINC_ENOMEM, "%s: out of memory", path);
+	if (!text) return ERR(FLINC_ENOMEM, "%s: out of memory", path);
 	for (size_t i = 0; i < used->n; i++) {
-		len += (size_t)snprintf(text + len, cap - len, "%s %s %" PRIu64, used->v[i].path, used->v[i].name,
-					used->v[i].size);
+		len += (size_t)snprintf(text + len, cap - len, "%s %s %" PRIu64, used->v[i].path,
+					used->v[i].name, used->v[i].size);
 		if (used->v[i].has_crc)
 			len += (size_t)snprintf(text + len, cap - len, " %08" PRIx32, used->v[i].crc);
 		text[len++] = '\n';
@@ -417,8 +400,7 @@ static int write_shared_list(const char *path, const entries *used, uint64_t *by
 		rc = ERR(FLINC_EIO, "%s: write failed: %s", path, strerror(-e));
 	else if (fsync(fd) < 0)
 		rc = ERR(FLINC_EIO, "%s: fsync failed: %s", path, strerror(errno));
-	if (close(fd) < 0 && !rc)
-		rc = ERR(FLINC_EIO, "%s: close failed: %s", path, strerror(errno));
+	if (close(fd) < 0 && !rc) rc = ERR(FLINC_EIO, "%s: close failed: %s", path, strerror(errno));
 	*bytes = len;
 out:
 	free(text);
@@ -428,30 +410,28 @@ out:
 int fl_incr_upload(fl_incr_registry *reg, const char *native, const char *jobdir, const char *chkdir,
 		   const char *rel, const char *owner, fl_incr_result *res, char *err, size_t errcap)
 {
-	if (res)
-		memset(res, 0, sizeof(*res));
+	if (res) memset(res, 0, sizeof(*res));
 	if (!reg || !native || !jobdir || !chkdir || !res)
 		return ERR(FLINC_EINVAL, "incremental upload: missing argument");
 	if (!fl_relpath_ok(rel))
 		return ERR(FLINC_EINVAL, "%s: bad folder name '%s' for the checkpoint's files", chkdir,
 			   rel ? rel : "(null)");
 	if (!owner || !name_ok(owner))
-		return ERR(FLINC_EINVAL, "%s/shared: bad owner folder name '%s'", jobdir, owner ? owner : "(null)");
+		return ERR(FLINC_EINVAL, "%s/shared: bad owner folder name '%s'", jobdir,
+			   owner ? owner : "(null)");
 
 	char priv[PATH_MAX_], path[PATH_MAX_], src[PATH_MAX_], relp[PATH_MAX_];
 	if (!join(priv, sizeof(priv), chkdir, rel) || !join(path, sizeof(path), priv, FL_INCR_SHARED_LIST))
 		return ERR(FLINC_EINVAL, "%s: path too long", chkdir);
 	struct stat st;
-	if (lstat(priv, &st) == 0)
-		return ERR(FLINC_EEXIST, "%s: already exists (uploaded before?)", priv);
+	if (lstat(priv, &st) == 0) return ERR(FLINC_EEXIST, "%s: already exists (uploaded before?)", priv);
 
 	listing l;
 	int rc = list_dir(native, &l, err, errcap);
-	if (rc)
-		return rc;
-	entries used = {0}, fresh = {0};
+	if (rc) return rc;
+	entries used = { 0 }, fresh = { 0 };
 	bool made_priv = false, made_owner = false;
-	fl_incr_result r = {0};
+	fl_incr_result r = { 0 };
 	size_t n_sst = 0;
 	for (size_t i = 0; i < l.n; i++) {
 		if (ends_with(l.v[i].name, ".sst"))
@@ -466,14 +446,12 @@ int fl_incr_upload(fl_incr_registry *reg, const char *native, const char *jobdir
 		rc = ERR(FLINC_EINVAL, "%s: path too long", jobdir);
 		goto fail;
 	}
-	if (n_sst && (rc = fl_mkdir_p(path, err, errcap)))
-		goto fail;
+	if (n_sst && (rc = fl_mkdir_p(path, err, errcap))) goto fail;
 
 	/* SST files: reuse or put into shared/ */
 	for (size_t i = 0; i < l.n; i++) {
 		const char *name = l.v[i].name;
-		if (!ends_with(name, ".sst"))
-			continue;
+		if (!ends_with(name, ".sst")) continue;
 		const entry *known = reg_find(reg, name);
 		if (known && known->size == l.v[i].size && shared_intact(jobdir, known)) {
 			if (!entries_add(&used, name, known->path, known->size, known->crc, known->has_crc)) {
@@ -490,11 +468,9 @@ int fl_incr_upload(fl_incr_registry *reg, const char *native, const char *jobdir
 		}
 		bool copied = false;
 		uint32_t crc = 0;
-		if ((rc = file_crc(src, l.v[i].size, &crc, err, errcap)))
-			goto fail;
+		if ((rc = file_crc(src, l.v[i].size, &crc, err, errcap))) goto fail;
 		rc = put_shared(reg, src, name, jobdir, owner, relp, sizeof(relp), &copied, err, errcap);
-		if (rc)
-			goto fail;
+		if (rc) goto fail;
 		made_owner = true;
 		if (!entries_add(&fresh, name, relp, l.v[i].size, crc, true) ||
 		    !entries_add(&used, name, relp, l.v[i].size, crc, true)) {
@@ -517,19 +493,16 @@ int fl_incr_upload(fl_incr_registry *reg, const char *native, const char *jobdir
 	}
 
 	/* the private files */
-	if ((rc = fl_mkdir_p(priv, err, errcap)))
-		goto fail;
+	if ((rc = fl_mkdir_p(priv, err, errcap))) goto fail;
 	made_priv = true;
 	for (size_t i = 0; i < l.n; i++) {
 		const char *name = l.v[i].name;
-		if (ends_with(name, ".sst"))
-			continue;
+		if (ends_with(name, ".sst")) continue;
 		if (!join(src, sizeof(src), native, name) || !join(path, sizeof(path), priv, name)) {
 			rc = ERR(FLINC_EINVAL, "%s: path too long for %s", priv, name);
 			goto fail;
 		}
-		if ((rc = fl_copy_file(src, path, FL_COPY_SYNC, err, errcap)))
-			goto fail;
+		if ((rc = fl_copy_file(src, path, FL_COPY_SYNC, err, errcap))) goto fail;
 		r.bytes_private += l.v[i].size;
 		r.files_private++;
 	}
@@ -538,8 +511,7 @@ int fl_incr_upload(fl_incr_registry *reg, const char *native, const char *jobdir
 		goto fail;
 	}
 	uint64_t listed = 0;
-	if ((rc = write_shared_list(path, &used, &listed, err, errcap)))
-		goto fail;
+	if ((rc = write_shared_list(path, &used, &listed, err, errcap))) goto fail;
 	r.bytes_private += listed;
 	r.files_private++;
 	/* the private folder's entries, the folder's own entry in its parent,
@@ -568,8 +540,7 @@ int fl_incr_upload(fl_incr_registry *reg, const char *native, const char *jobdir
 
 fail:
 	fl_incr_result_free(&r);
-	if (made_priv)
-		fl_rm_rf(priv, NULL, 0);
+	if (made_priv) fl_rm_rf(priv, NULL, 0);
 	/* what went into shared/ is whole: the next upload may reuse it */
 	reg_merge(reg, &fresh);
 	entries_free(fresh.v, fresh.n);
@@ -585,7 +556,8 @@ static int read_shared_list(const char *path, entries *a, char *err, size_t errc
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return ERR(errno == ENOENT ? FLINC_ENOENT : FLINC_EIO, "%s: cannot read: %s", path, strerror(errno));
+		return ERR(errno == ENOENT ? FLINC_ENOENT : FLINC_EIO, "%s: cannot read: %s", path,
+			   strerror(errno));
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
 		int e = errno;
@@ -594,8 +566,8 @@ static int read_shared_list(const char *path, entries *a, char *err, size_t errc
 	}
 	if ((uint64_t)st.st_size > SHARED_LIST_MAX) {
 		close(fd);
-		return ERR(FLINC_ECODEC, "%s: corrupt: %lld bytes is too large for a list of shared files", path,
-			   (long long)st.st_size);
+		return ERR(FLINC_ECODEC, "%s: corrupt: %lld bytes is too large for a list of shared files",
+			   path, (long long)st.st_size);
 	}
 	size_t len = (size_t)st.st_size;
 	char *text = fl_try_malloc(len + 1);
@@ -617,7 +589,8 @@ static int read_shared_list(const char *path, entries *a, char *err, size_t errc
 		line++;
 		char *nl = strchr(s, '\n');
 		if (!nl) {
-			rc = ERR(FLINC_ECODEC, "%s:%d: corrupt: last line is not terminated (truncated?)", path, line);
+			rc = ERR(FLINC_ECODEC, "%s:%d: corrupt: last line is not terminated (truncated?)",
+				 path, line);
 			break;
 		}
 		*nl = 0;
@@ -639,11 +612,14 @@ static int read_shared_list(const char *path, entries *a, char *err, size_t errc
 		}
 		errno = 0;
 		unsigned long long v = size && *size >= '0' && *size <= '9' ? strtoull(size, &end, 10) : 0;
-		unsigned long crc = crcs && strlen(crcs) == 8 && isxdigit((unsigned char)*crcs) ? strtoul(crcs, &cend, 16) : 0;
-		if (!size || !end || *end || errno || !fl_relpath_ok(p) || strncmp(p, "shared/", 7) || !name_ok(name) ||
-		    (crcs && (!cend || *cend)))
-			rc = ERR(FLINC_ECODEC, "%s:%d: corrupt: expected \"shared/<path> <name> <size> [<crc32c>]\"",
-				 path, line);
+		unsigned long crc = crcs && strlen(crcs) == 8 && isxdigit((unsigned char)*crcs)
+			? strtoul(crcs, &cend, 16)
+			: 0;
+		if (!size || !end || *end || errno || !fl_relpath_ok(p) || strncmp(p, "shared/", 7) ||
+		    !name_ok(name) || (crcs && (!cend || *cend)))
+			rc = ERR(FLINC_ECODEC,
+				 "%s:%d: corrupt: expected \"shared/<path> <name> <size> [<crc32c>]\"", path,
+				 line);
 		else if (!entries_add(a, name, p, v, (uint32_t)crc, crcs != NULL))
 			rc = ERR(FLINC_ENOMEM, "%s: out of memory", path);
 		s = nl + 1;
@@ -653,7 +629,8 @@ static int read_shared_list(const char *path, entries *a, char *err, size_t errc
 		qsort(a->v, a->n, sizeof(entry), entry_cmp);
 		for (size_t i = 1; i < a->n && !rc; i++)
 			if (!strcmp(a->v[i - 1].name, a->v[i].name))
-				rc = ERR(FLINC_ECODEC, "%s: corrupt: '%s' is listed twice", path, a->v[i].name);
+				rc = ERR(FLINC_ECODEC, "%s: corrupt: '%s' is listed twice", path,
+					 a->v[i].name);
 	}
 	if (rc) {
 		entries_free(a->v, a->n);
@@ -665,25 +642,27 @@ static int read_shared_list(const char *path, entries *a, char *err, size_t errc
 /* The shared file of entry e (listed in <priv>/SHARED) as <jobdir>/<path>:
  * it must exist with the listed size, and with `crc` (when the list has
  * one) the listed CRC32C. Its path goes into path. */
-static int check_shared(const char *jobdir, const char *priv, const entry *e, bool crc, char *path, size_t pathcap,
-			char *err, size_t errcap)
+static int check_shared(const char *jobdir, const char *priv, const entry *e, bool crc, char *path,
+			size_t pathcap, char *err, size_t errcap)
 {
 	struct stat st;
 	if (!join(path, pathcap, jobdir, e->path))
 		return ERR(FLINC_EINVAL, "%s: path too long for %s", jobdir, e->path);
 	if (stat(path, &st) < 0)
 		return ERR(errno == ENOENT ? FLINC_ENOENT : FLINC_EIO,
-			   "%s: shared file of %s/" FL_INCR_SHARED_LIST " is missing: %s", path, priv, strerror(errno));
+			   "%s: shared file of %s/" FL_INCR_SHARED_LIST " is missing: %s", path, priv,
+			   strerror(errno));
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != e->size)
-		return ERR(FLINC_ECODEC, "%s: size %lld, %s/" FL_INCR_SHARED_LIST " says %" PRIu64
-			   " (truncated or replaced)", path, S_ISREG(st.st_mode) ? (long long)st.st_size : -1LL, priv,
-			   e->size);
-	if (!crc || !e->has_crc)
-		return 0;
+		return ERR(FLINC_ECODEC,
+			   "%s: size %lld, %s/" FL_INCR_SHARED_LIST " says %" PRIu64
+			   " (truncated or replaced)",
+			   path, S_ISREG(st.st_mode) ? (long long)st.st_size : -1LL, priv, e->size);
+	if (!crc || !e->has_crc) return 0;
 	uint32_t c = 0;
 	int rc = file_crc(path, e->size, &c, err, errcap);
 	if (!rc && c != e->crc)
-		rc = ERR(FLINC_ECODEC, "%s: corrupt: checksum %08" PRIx32 ", %s/" FL_INCR_SHARED_LIST " says %08" PRIx32,
+		rc = ERR(FLINC_ECODEC,
+			 "%s: corrupt: checksum %08" PRIx32 ", %s/" FL_INCR_SHARED_LIST " says %08" PRIx32,
 			 path, c, priv, e->crc);
 	return rc;
 }
@@ -699,16 +678,16 @@ int fl_incr_materialize(fl_incr_registry *reg, const char *jobdir, const char *c
 	char priv[PATH_MAX_], path[PATH_MAX_], dst[PATH_MAX_];
 	if (!join(priv, sizeof(priv), chkdir, rel) || !join(path, sizeof(path), priv, FL_INCR_SHARED_LIST))
 		return ERR(FLINC_EINVAL, "%s: path too long", chkdir);
-	entries list = {0};
+	entries list = { 0 };
 	int rc = read_shared_list(path, &list, err, errcap);
-	if (rc)
-		return rc;
-	listing l = {0};
-	if ((rc = list_dir(priv, &l, err, errcap)))
-		goto out;
+	if (rc) return rc;
+	listing l = { 0 };
+	if ((rc = list_dir(priv, &l, err, errcap))) goto out;
 	if (mkdir(localdir, 0755) < 0) {
 		int e = errno;
-		rc = ERR(e == EEXIST ? FLINC_EEXIST : e == ENOENT ? FLINC_ENOENT : FLINC_EIO,
+		rc = ERR(e == EEXIST           ? FLINC_EEXIST
+				 : e == ENOENT ? FLINC_ENOENT
+					       : FLINC_EIO,
 			 "%s: cannot create folder: %s", localdir, strerror(e));
 		goto out;
 	}
@@ -722,13 +701,14 @@ int fl_incr_materialize(fl_incr_registry *reg, const char *jobdir, const char *c
 		}
 	}
 	for (size_t i = 0; i < l.n && !rc; i++) {
-		if (!strcmp(l.v[i].name, FL_INCR_SHARED_LIST))
-			continue;
-		if (!join(path, sizeof(path), priv, l.v[i].name) || !join(dst, sizeof(dst), localdir, l.v[i].name))
+		if (!strcmp(l.v[i].name, FL_INCR_SHARED_LIST)) continue;
+		if (!join(path, sizeof(path), priv, l.v[i].name) ||
+		    !join(dst, sizeof(dst), localdir, l.v[i].name))
 			rc = ERR(FLINC_EINVAL, "%s: path too long for %s", localdir, l.v[i].name);
 		else if ((rc = fl_copy_file(path, dst, 0, err, errcap)) == FLINC_EEXIST)
-			rc = ERR(FLINC_ECODEC, "%s: '%s' is both a private file and listed in " FL_INCR_SHARED_LIST,
-				 priv, l.v[i].name);
+			rc = ERR(FLINC_ECODEC,
+				 "%s: '%s' is both a private file and listed in " FL_INCR_SHARED_LIST, priv,
+				 l.v[i].name);
 	}
 	if (rc) {
 		fl_rm_rf(localdir, NULL, 0);
@@ -744,15 +724,16 @@ out:
 	return rc;
 }
 
-int fl_incr_verify(const char *jobdir, const char *chkdir, const char *rel, bool crc, char *err, size_t errcap)
+int fl_incr_verify(const char *jobdir, const char *chkdir, const char *rel, bool crc, char *err,
+		   size_t errcap)
 {
 	if (!jobdir || !chkdir || !fl_relpath_ok(rel))
-		return ERR(FLINC_EINVAL, "%s: bad folder name '%s' for the checkpoint's files", chkdir ? chkdir : "?",
-			   rel ? rel : "(null)");
+		return ERR(FLINC_EINVAL, "%s: bad folder name '%s' for the checkpoint's files",
+			   chkdir ? chkdir : "?", rel ? rel : "(null)");
 	char priv[PATH_MAX_], path[PATH_MAX_];
 	if (!join(priv, sizeof(priv), chkdir, rel) || !join(path, sizeof(path), priv, FL_INCR_SHARED_LIST))
 		return ERR(FLINC_EINVAL, "%s: path too long", chkdir);
-	entries list = {0};
+	entries list = { 0 };
 	int rc = read_shared_list(path, &list, err, errcap);
 	for (size_t i = 0; i < list.n && !rc; i++)
 		rc = check_shared(jobdir, priv, &list.v[i], crc, path, sizeof(path), err, errcap);
@@ -761,7 +742,6 @@ int fl_incr_verify(const char *jobdir, const char *chkdir, const char *rel, bool
 }
 
 /* ---- garbage collection ------------------------------------------------------------ */
-
 
 typedef struct gc_ctx {
 	const char *jobdir;
@@ -792,29 +772,27 @@ static int gc_dir(gc_ctx *g, int fd, const char *rel, bool *empty)
 	struct dirent *de;
 	while (!rc && (errno = 0, de = readdir(d))) {
 		const char *s = de->d_name;
-		if (!strcmp(s, ".") || !strcmp(s, ".."))
-			continue;
+		if (!strcmp(s, ".") || !strcmp(s, "..")) continue;
 		if (!join(sub, sizeof(sub), rel, s)) {
 			left++; /* cannot be listed in _metadata either; leave it */
 			continue;
 		}
 		struct stat st;
 		if (fstatat(dirfd(d), s, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			if (errno == ENOENT)
-				continue;
+			if (errno == ENOENT) continue;
 			rc = ERR(FLINC_EIO, "%s/%s: cannot stat: %s", g->jobdir, sub, strerror(errno));
 			break;
 		}
 		if (S_ISDIR(st.st_mode)) {
 			int cfd = openat(dirfd(d), s, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (cfd < 0) {
-				rc = ERR(FLINC_EIO, "%s/%s: cannot open: %s", g->jobdir, sub, strerror(errno));
+				rc = ERR(FLINC_EIO, "%s/%s: cannot open: %s", g->jobdir, sub,
+					 strerror(errno));
 				break;
 			}
 			bool sub_empty;
 			rc = gc_dir(g, cfd, sub, &sub_empty);
-			if (rc)
-				break;
+			if (rc) break;
 			if (!sub_empty) {
 				left++;
 				continue;
@@ -839,11 +817,11 @@ static int gc_dir(gc_ctx *g, int fd, const char *rel, bool *empty)
 		}
 		g->files++;
 		g->bytes += (uint64_t)st.st_size;
-		fl__chk_logf(g->log, g->logud, "removing shared file %s/%s (%lld bytes): no completed checkpoint uses it",
-		      g->jobdir, sub, (long long)st.st_size);
+		fl__chk_logf(g->log, g->logud,
+			     "removing shared file %s/%s (%lld bytes): no completed checkpoint uses it",
+			     g->jobdir, sub, (long long)st.st_size);
 	}
-	if (!rc && errno)
-		rc = ERR(FLINC_EIO, "%s/%s: cannot list: %s", g->jobdir, rel, strerror(errno));
+	if (!rc && errno) rc = ERR(FLINC_EIO, "%s/%s: cannot list: %s", g->jobdir, rel, strerror(errno));
 	closedir(d);
 	*empty = !rc && left == 0;
 	return rc;
@@ -851,33 +829,31 @@ static int gc_dir(gc_ctx *g, int fd, const char *rel, bool *empty)
 
 int fl_incr_gc(const char *jobdir, fl_chk_log_fn log, void *logud, char *err, size_t errcap)
 {
-	if (!jobdir)
-		return ERR(FLINC_EINVAL, "shared file collection: no job folder");
+	if (!jobdir) return ERR(FLINC_EINVAL, "shared file collection: no job folder");
 	char shared[PATH_MAX_], dir[PATH_MAX_];
 	if (!join(shared, sizeof(shared), jobdir, "shared"))
 		return ERR(FLINC_EINVAL, "%s: path too long", jobdir);
 	int sfd = open(shared, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (sfd < 0) {
-		if (errno == ENOENT)
-			return 0;
+		if (errno == ENOENT) return 0;
 		return ERR(FLINC_EIO, "%s: cannot open: %s", shared, strerror(errno));
 	}
 
 	/* everything a completed checkpoint lists */
 	int64_t *ids = NULL;
 	size_t nids = 0, cap = 0;
-	gc_ctx g = {.jobdir = jobdir, .log = log, .logud = logud, .err = err, .errcap = errcap};
+	gc_ctx g = { .jobdir = jobdir, .log = log, .logud = logud, .err = err, .errcap = errcap };
 	int rc = fl_chk_list(jobdir, &ids, &nids, err, errcap);
 	for (size_t i = 0; i < nids && !rc; i++) {
 		fl_chk_meta m;
 		char why[1024] = "";
 		fl_chk_dir(dir, sizeof(dir), jobdir, ids[i]);
 		int mrc = fl_chk_meta_read(dir, &m, why, sizeof(why));
-		if (mrc == FLINC_ENOENT || mrc == FLINC_ECODEC)
-			continue; /* not a completed checkpoint */
+		if (mrc == FLINC_ENOENT || mrc == FLINC_ECODEC) continue; /* not a completed checkpoint */
 		if (mrc) {
-			rc = ERR(mrc, "%s: not collecting shared files: cannot read a checkpoint's metadata: %s", shared,
-				 why);
+			rc = ERR(mrc,
+				 "%s: not collecting shared files: cannot read a checkpoint's metadata: %s",
+				 shared, why);
 			break;
 		}
 		if (g.nkeep + m.n_shared > cap) {
@@ -901,16 +877,16 @@ int fl_incr_gc(const char *jobdir, fl_chk_log_fn log, void *logud, char *err, si
 		close(sfd);
 		goto out;
 	}
-	if (g.nkeep > 1)
-		qsort(g.keep, g.nkeep, sizeof(char *), str_cmp);
+	if (g.nkeep > 1) qsort(g.keep, g.nkeep, sizeof(char *), str_cmp);
 	bool empty;
 	rc = gc_dir(&g, sfd, "shared", &empty);
 	if (!rc)
-		fl__chk_logf(log, logud, "shared files of %s: removed %" PRIu64 " (%" PRIu64 " bytes), %" PRIu64
-		      " in use by completed checkpoints", jobdir, g.files, g.bytes, g.kept);
+		fl__chk_logf(log, logud,
+			     "shared files of %s: removed %" PRIu64 " (%" PRIu64 " bytes), %" PRIu64
+			     " in use by completed checkpoints",
+			     jobdir, g.files, g.bytes, g.kept);
 out:
-	for (size_t i = 0; i < g.nkeep; i++)
-		free(g.keep[i]);
+	for (size_t i = 0; i < g.nkeep; i++) free(g.keep[i]);
 	free(g.keep);
 	return rc;
 }

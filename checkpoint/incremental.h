@@ -60,7 +60,7 @@
 #include "fl_checkpoint.h" /* fl_chk_log_fn */
 
 #define FL_INCR_SHARED_LIST "SHARED" /* the list of shared files in <rel>/ */
-#define FL_INCR_TOKEN_LEN 12          /* hex digits of a registry's token */
+#define FL_INCR_TOKEN_LEN 12         /* hex digits of a registry's token */
 
 typedef struct fl_incr_registry fl_incr_registry;
 
@@ -92,7 +92,7 @@ typedef struct fl_incr_result {
 	uint64_t bytes_reused;  /* SST bytes already in shared/ */
 	uint64_t bytes_private; /* bytes written into <chkdir>/<rel>/, SHARED included */
 	size_t files_new, files_reused;
-	size_t files_private;   /* files written into <chkdir>/<rel>/, SHARED included */
+	size_t files_private; /* files written into <chkdir>/<rel>/, SHARED included */
 } fl_incr_result;
 
 /* Free res's contents and zero it. NULL is a no-op. */
@@ -154,7 +154,8 @@ int fl_incr_materialize(fl_incr_registry *reg, const char *jobdir, const char *c
  * listed size (FLINC_ENOENT / FLINC_ECODEC with one line naming the file);
  * with `crc`, also the CRC32C recorded when the file was uploaded (every
  * byte is read). Nothing is modified. */
-int fl_incr_verify(const char *jobdir, const char *chkdir, const char *rel, bool crc, char *err, size_t errcap);
+int fl_incr_verify(const char *jobdir, const char *chkdir, const char *rel, bool crc, char *err,
+		   size_t errcap);
 
 /* Garbage-collect shared/: delete every file under "<jobdir>/shared/"
  * (recursively) that no completed checkpoint of jobdir lists in its

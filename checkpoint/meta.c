@@ -32,19 +32,15 @@
 /* A path stored in _metadata: relative, no "..", no empty components. */
 static bool path_safe(const char *p)
 {
-	if (!p || !*p || p[0] == '/')
-		return false;
+	if (!p || !*p || p[0] == '/') return false;
 	const char *s = p;
 	while (*s) {
 		const char *e = strchr(s, '/');
 		size_t n = e ? (size_t)(e - s) : strlen(s);
-		if (n == 0 || (n == 2 && s[0] == '.' && s[1] == '.') || (n == 1 && s[0] == '.'))
-			return false;
-		if (!e)
-			break;
+		if (n == 0 || (n == 2 && s[0] == '.' && s[1] == '.') || (n == 1 && s[0] == '.')) return false;
+		if (!e) break;
 		s = e + 1;
-		if (!*s)
-			return false; /* trailing slash */
+		if (!*s) return false; /* trailing slash */
 	}
 	return true;
 }
@@ -74,23 +70,20 @@ static json_t *meta_to_json(const fl_chk_meta *m)
 	json_object_set_new(o, "complete_ts_ms", json_integer(m->complete_ts_ms));
 	json_object_set_new(o, "max_parallelism", json_integer(m->max_parallelism));
 	json_object_set_new(o, "backend", json_string(m->backend));
-	for (size_t i = 0; i < m->n_operators; i++)
-		json_array_append_new(ops, json_string(m->operators[i]));
+	for (size_t i = 0; i < m->n_operators; i++) json_array_append_new(ops, json_string(m->operators[i]));
 	json_object_set_new(o, "operators", ops);
 	for (size_t i = 0; i < m->n_files; i++) {
 		const fl_chk_file *f = &m->files[i];
 		snprintf(vx, sizeof(vx), "%016" PRIx64, f->vertex_id);
-		json_t *jf = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:I}", "path", f->path, "vertex", vx,
-				       "subtask", f->subtask, "parallelism", f->parallelism, "kg_first", f->kg_first,
-				       "kg_last", f->kg_last, "size", (json_int_t)f->size, "crc32c",
-				       (json_int_t)f->crc);
-		if (jf && f->native)
-			json_object_set_new(jf, "native", json_string(f->native));
+		json_t *jf = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:I}", "path", f->path, "vertex",
+				       vx, "subtask", f->subtask, "parallelism", f->parallelism, "kg_first",
+				       f->kg_first, "kg_last", f->kg_last, "size", (json_int_t)f->size,
+				       "crc32c", (json_int_t)f->crc);
+		if (jf && f->native) json_object_set_new(jf, "native", json_string(f->native));
 		json_array_append_new(files, jf);
 	}
 	json_object_set_new(o, "files", files);
-	for (size_t i = 0; i < m->n_shared; i++)
-		json_array_append_new(shared, json_string(m->shared[i]));
+	for (size_t i = 0; i < m->n_shared; i++) json_array_append_new(shared, json_string(m->shared[i]));
 	json_object_set_new(o, "shared", shared);
 	return o;
 }
@@ -102,10 +95,12 @@ int fl_chk_meta_write(const char *dir, const fl_chk_meta *m, char *err, size_t e
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	if (!memchr(m->job_id, 0, sizeof(m->job_id)) || !memchr(m->backend, 0, sizeof(m->backend)) ||
 	    m->checkpoint_id < 0 || m->max_parallelism < 1 || m->max_parallelism > FL_SNAP_MAX_KG)
-		return ERR(FLINC_EINVAL, "%s: invalid metadata (job id, checkpoint id or max parallelism)", path);
+		return ERR(FLINC_EINVAL, "%s: invalid metadata (job id, checkpoint id or max parallelism)",
+			   path);
 	for (size_t i = 0; i < m->n_files; i++) {
 		if (!path_safe(m->files[i].path))
-			return ERR(FLINC_EINVAL, "%s: file path '%s' is not relative to the checkpoint folder", path,
+			return ERR(FLINC_EINVAL,
+				   "%s: file path '%s' is not relative to the checkpoint folder", path,
 				   m->files[i].path ? m->files[i].path : "(null)");
 		if (m->files[i].native && (m->is_savepoint || !path_safe(m->files[i].native)))
 			return ERR(FLINC_EINVAL, "%s: native folder '%s' %s", path, m->files[i].native,
@@ -113,21 +108,19 @@ int fl_chk_meta_write(const char *dir, const fl_chk_meta *m, char *err, size_t e
 						   : "is not relative to the checkpoint folder");
 	}
 	if (m->is_savepoint && m->n_shared)
-		return ERR(FLINC_EINVAL, "%s: a savepoint must be self-contained (it lists %zu shared files)", path,
-			   m->n_shared);
+		return ERR(FLINC_EINVAL, "%s: a savepoint must be self-contained (it lists %zu shared files)",
+			   path, m->n_shared);
 	for (size_t i = 0; i < m->n_shared; i++)
 		if (!shared_safe(m->shared[i]))
 			return ERR(FLINC_EINVAL, "%s: shared file '%s' is not under shared/", path,
 				   m->shared[i] ? m->shared[i] : "(null)");
 	for (size_t i = 0; i < m->n_operators; i++)
-		if (!m->operators[i])
-			return ERR(FLINC_EINVAL, "%s: operator %zu has no uid", path, i);
+		if (!m->operators[i]) return ERR(FLINC_EINVAL, "%s: operator %zu has no uid", path, i);
 
 	json_t *o = meta_to_json(m);
 	char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(o);
-	if (!text)
-		return ERR(FLINC_ENOMEM, "%s: out of memory", path);
+	if (!text) return ERR(FLINC_ENOMEM, "%s: out of memory", path);
 	int rc = 0, fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		rc = ERR(FLINC_EIO, "%s: cannot create: %s", tmp, strerror(errno));
@@ -140,14 +133,11 @@ int fl_chk_meta_write(const char *dir, const fl_chk_meta *m, char *err, size_t e
 		rc = ERR(FLINC_EIO, "%s: write failed: %s", tmp, strerror(-e));
 	else if (fsync(fd) < 0)
 		rc = ERR(FLINC_EIO, "%s: fsync failed: %s", tmp, strerror(errno));
-	if (close(fd) < 0 && !rc)
-		rc = ERR(FLINC_EIO, "%s: close failed: %s", tmp, strerror(errno));
+	if (close(fd) < 0 && !rc) rc = ERR(FLINC_EIO, "%s: close failed: %s", tmp, strerror(errno));
 	if (!rc && rename(tmp, path) < 0)
 		rc = ERR(FLINC_EIO, "%s: cannot rename into place: %s", path, strerror(errno));
-	if (!rc)
-		rc = fl_fsync_parent(path, err, errcap);
-	if (rc)
-		unlink(tmp);
+	if (!rc) rc = fl_fsync_parent(path, err, errcap);
+	if (rc) unlink(tmp);
 out:
 	free(text);
 	return rc;
@@ -155,18 +145,15 @@ out:
 
 void fl_chk_meta_free(fl_chk_meta *m)
 {
-	if (!m)
-		return;
-	for (size_t i = 0; i < m->n_operators; i++)
-		free(m->operators[i]);
+	if (!m) return;
+	for (size_t i = 0; i < m->n_operators; i++) free(m->operators[i]);
 	free(m->operators);
 	for (size_t i = 0; i < m->n_files; i++) {
 		free(m->files[i].path);
 		free(m->files[i].native);
 	}
 	free(m->files);
-	for (size_t i = 0; i < m->n_shared; i++)
-		free(m->shared[i]);
+	for (size_t i = 0; i < m->n_shared; i++) free(m->shared[i]);
 	free(m->shared);
 	memset(m, 0, sizeof(*m));
 }
@@ -174,16 +161,13 @@ void fl_chk_meta_free(fl_chk_meta *m)
 /* Copy a JSON string array; false if o is not one (or out of memory). */
 static bool str_array(json_t *a, char ***out, size_t *n, bool (*ok)(const char *))
 {
-	if (!json_is_array(a))
-		return false;
+	if (!json_is_array(a)) return false;
 	size_t len = json_array_size(a);
 	*out = fl_try_calloc(len ? len : 1, sizeof(char *));
-	if (!*out)
-		return false;
+	if (!*out) return false;
 	for (size_t i = 0; i < len; i++) {
 		const char *s = json_string_value(json_array_get(a, i));
-		if (!s || (ok && !ok(s)) || !((*out)[i] = fl_try_strdup(s)))
-			return false;
+		if (!s || (ok && !ok(s)) || !((*out)[i] = fl_try_strdup(s))) return false;
 		*n = i + 1;
 	}
 	return true;
@@ -196,11 +180,11 @@ int fl_chk_meta_read(const char *dir, fl_chk_meta *m, char *err, size_t errcap)
 	memset(m, 0, sizeof(*m));
 	struct stat st;
 	if (stat(path, &st) < 0)
-		return ERR(errno == ENOENT ? FLINC_ENOENT : FLINC_EIO, "%s: cannot read: %s", path, strerror(errno));
+		return ERR(errno == ENOENT ? FLINC_ENOENT : FLINC_EIO, "%s: cannot read: %s", path,
+			   strerror(errno));
 	json_error_t je;
 	json_t *o = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-	if (!o)
-		return ERR(FLINC_ECODEC, "%s: corrupt: not valid JSON (line %d: %s)", path, je.line, je.text);
+	if (!o) return ERR(FLINC_ECODEC, "%s: corrupt: not valid JSON (line %d: %s)", path, je.line, je.text);
 	const char *why = NULL;
 	json_t *v;
 	json_int_t fmt = json_integer_value(json_object_get(o, "format"));
@@ -221,8 +205,7 @@ int fl_chk_meta_read(const char *dir, fl_chk_meta *m, char *err, size_t errcap)
 	else if (!json_is_integer(v = json_object_get(o, "max_parallelism")) || json_integer_value(v) < 1 ||
 		 json_integer_value(v) > FL_SNAP_MAX_KG)
 		why = "missing or bad max_parallelism";
-	if (why)
-		goto bad;
+	if (why) goto bad;
 	m->version = (uint32_t)fmt;
 	snprintf(m->job_id, sizeof(m->job_id), "%s", job);
 	snprintf(m->backend, sizeof(m->backend), "%s", be);
@@ -258,9 +241,9 @@ int fl_chk_meta_read(const char *dir, fl_chk_meta *m, char *err, size_t errcap)
 		json_t *f = json_array_get(files, i);
 		const char *p = NULL, *vx = NULL;
 		json_int_t sub = -1, par = 0, kf = -1, kl = -1, size = -1, crc = -1;
-		if (json_unpack(f, "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "path", &p, "vertex", &vx, "subtask",
-				&sub, "parallelism", &par, "kg_first", &kf, "kg_last", &kl, "size", &size, "crc32c",
-				&crc) < 0) {
+		if (json_unpack(f, "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "path", &p, "vertex", &vx,
+				"subtask", &sub, "parallelism", &par, "kg_first", &kf, "kg_last", &kl, "size",
+				&size, "crc32c", &crc) < 0) {
 			why = "a file entry lacks a field";
 			goto bad;
 		}
@@ -314,39 +297,41 @@ int fl_chk_validate(const char *dir, fl_chk_check level, char *err, size_t errca
 {
 	fl_chk_meta m;
 	int rc = fl_chk_meta_read(dir, &m, err, errcap);
-	if (rc || level == FL_CHK_CHECK_META)
-		goto out;
+	if (rc || level == FL_CHK_CHECK_META) goto out;
 	char path[4096];
 	for (size_t i = 0; i < m.n_files && !rc; i++) {
 		const fl_chk_file *f = &m.files[i];
 		snprintf(path, sizeof(path), "%s/%s", dir, f->path);
 		struct stat st;
 		if (stat(path, &st) < 0) {
-			rc = ERR(errno == ENOENT ? FLINC_ENOENT : FLINC_EIO, "%s: listed in _metadata but %s", path,
-				 strerror(errno));
+			rc = ERR(errno == ENOENT ? FLINC_ENOENT : FLINC_EIO, "%s: listed in _metadata but %s",
+				 path, strerror(errno));
 			break;
 		}
 		if ((uint64_t)st.st_size != f->size) {
-			rc = ERR(FLINC_ECODEC, "%s: size %llu, _metadata says %llu (truncated or replaced)", path,
-				 (unsigned long long)st.st_size, (unsigned long long)f->size);
+			rc = ERR(FLINC_ECODEC, "%s: size %llu, _metadata says %llu (truncated or replaced)",
+				 path, (unsigned long long)st.st_size, (unsigned long long)f->size);
 			break;
 		}
 		fl_snap_reader *r;
-		rc = fl_snap_reader_open(&r, path, level == FL_CHK_CHECK_FULL ? FL_SNAP_VERIFY_FILE
-									       : FL_SNAP_VERIFY_SECTIONS, err, errcap);
-		if (rc)
-			break;
+		rc = fl_snap_reader_open(
+			&r, path, level == FL_CHK_CHECK_FULL ? FL_SNAP_VERIFY_FILE : FL_SNAP_VERIFY_SECTIONS,
+			err, errcap);
+		if (rc) break;
 		fl_snap_info info;
 		fl_snap_reader_info(r, &info);
 		const fl_snap_header *h = fl_snap_reader_header(r);
 		if (info.crc != f->crc)
-			rc = ERR(FLINC_ECODEC, "%s: checksum %08x, _metadata says %08x", path, info.crc, f->crc);
+			rc = ERR(FLINC_ECODEC, "%s: checksum %08x, _metadata says %08x", path, info.crc,
+				 f->crc);
 		else if (h->subtask != f->subtask || h->kg_first != f->kg_first || h->kg_last != f->kg_last ||
 			 h->max_parallelism != m.max_parallelism || h->checkpoint_id != m.checkpoint_id ||
 			 strcmp(h->job_id, m.job_id))
-			rc = ERR(FLINC_ECODEC, "%s: header (checkpoint %lld, subtask %d, key groups %d..%d of %d) does not "
-				 "match _metadata", path, (long long)h->checkpoint_id, h->subtask, h->kg_first,
-				 h->kg_last, h->max_parallelism);
+			rc = ERR(FLINC_ECODEC,
+				 "%s: header (checkpoint %lld, subtask %d, key groups %d..%d of %d) does not "
+				 "match _metadata",
+				 path, (long long)h->checkpoint_id, h->subtask, h->kg_first, h->kg_last,
+				 h->max_parallelism);
 		fl_snap_reader_close(r);
 		if (!rc && f->native) {
 			/* shared paths are relative to the job folder, the parent */
@@ -358,7 +343,8 @@ int fl_chk_validate(const char *dir, fl_chk_check level, char *err, size_t errca
 	for (size_t i = 0; i < m.n_shared && !rc; i++) {
 		snprintf(path, sizeof(path), "%s/../%s", dir, m.shared[i]);
 		if (access(path, R_OK) < 0)
-			rc = ERR(FLINC_ENOENT, "%s: shared file listed in _metadata: %s", path, strerror(errno));
+			rc = ERR(FLINC_ENOENT, "%s: shared file listed in _metadata: %s", path,
+				 strerror(errno));
 	}
 out:
 	fl_chk_meta_free(&m);
@@ -379,18 +365,17 @@ int fl_chk_list(const char *jobdir, int64_t **ids, size_t *n, char *err, size_t 
 	*n = 0;
 	DIR *d = opendir(jobdir);
 	if (!d)
-		return ERR(errno == ENOENT ? FLINC_ENOENT : FLINC_EIO, "%s: cannot list: %s", jobdir, strerror(errno));
+		return ERR(errno == ENOENT ? FLINC_ENOENT : FLINC_EIO, "%s: cannot list: %s", jobdir,
+			   strerror(errno));
 	size_t cap = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		const char *s = de->d_name;
-		if (strncmp(s, "chk-", 4) || !s[4])
-			continue;
+		if (strncmp(s, "chk-", 4) || !s[4]) continue;
 		char *end;
 		errno = 0;
 		long long v = strtoll(s + 4, &end, 10);
-		if (*end || errno || v < 0 || s[4] < '0' || s[4] > '9')
-			continue;
+		if (*end || errno || v < 0 || s[4] < '0' || s[4] > '9') continue;
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 16;
 			int64_t *p = fl_try_realloc(*ids, cap * sizeof(**ids));
@@ -406,15 +391,13 @@ int fl_chk_list(const char *jobdir, int64_t **ids, size_t *n, char *err, size_t 
 		(*ids)[(*n)++] = v;
 	}
 	closedir(d);
-	if (*n)
-		qsort(*ids, *n, sizeof(**ids), cmp_i64);
+	if (*n) qsort(*ids, *n, sizeof(**ids), cmp_i64);
 	return 0;
 }
 
 void fl__chk_logf(fl_chk_log_fn log, void *ud, const char *fmt, ...)
 {
-	if (!log)
-		return;
+	if (!log) return;
 	char line[1024];
 	va_list ap;
 	va_start(ap, fmt);
@@ -429,12 +412,10 @@ int fl_chk_latest(const char *jobdir, int64_t below, fl_chk_check level, int64_t
 	int64_t *ids;
 	size_t n;
 	int rc = fl_chk_list(jobdir, &ids, &n, err, errcap);
-	if (rc)
-		return rc;
+	if (rc) return rc;
 	char dir[4096], why[1024];
 	for (size_t i = n; i-- > 0;) {
-		if (ids[i] >= below)
-			continue;
+		if (ids[i] >= below) continue;
 		fl_chk_dir(dir, sizeof(dir), jobdir, ids[i]);
 		why[0] = 0;
 		int vrc = fl_chk_validate(dir, level, why, sizeof(why));
@@ -447,17 +428,20 @@ int fl_chk_latest(const char *jobdir, int64_t below, fl_chk_check level, int64_t
 			char mp[4200];
 			snprintf(mp, sizeof(mp), "%s/" FL_CHK_METADATA, dir);
 			if (access(mp, F_OK) < 0) {
-				fl__chk_logf(log, logud, "checkpoint %s has no _metadata (incomplete); trying the previous one",
-				      dir);
+				fl__chk_logf(
+					log, logud,
+					"checkpoint %s has no _metadata (incomplete); trying the previous one",
+					dir);
 				continue;
 			}
 		}
-		fl__chk_logf(log, logud, "checkpoint %s is unusable: %s; falling back to the previous completed checkpoint",
-		      dir, why);
+		fl__chk_logf(
+			log, logud,
+			"checkpoint %s is unusable: %s; falling back to the previous completed checkpoint",
+			dir, why);
 	}
 	free(ids);
-	if (below == INT64_MAX)
-		return ERR(FLINC_ENOENT, "%s: no completed checkpoint", jobdir);
+	if (below == INT64_MAX) return ERR(FLINC_ENOENT, "%s: no completed checkpoint", jobdir);
 	return ERR(FLINC_ENOENT, "%s: no completed checkpoint before chk-%" PRId64, jobdir, below);
 }
 
@@ -475,12 +459,12 @@ static int chk_remove(const char *dir, char *err, size_t errcap)
 int fl_chk_retain(const char *jobdir, int keep, fl_chk_log_fn log, void *logud, char *err, size_t errcap)
 {
 	if (keep < 1)
-		return ERR(FLINC_EINVAL, "%s: retention must keep at least one checkpoint (asked %d)", jobdir, keep);
+		return ERR(FLINC_EINVAL, "%s: retention must keep at least one checkpoint (asked %d)", jobdir,
+			   keep);
 	int64_t *ids;
 	size_t n;
 	int rc = fl_chk_list(jobdir, &ids, &n, err, errcap);
-	if (rc)
-		return rc;
+	if (rc) return rc;
 	bool *complete = fl_try_calloc(n ? n : 1, sizeof(bool));
 	if (!complete) {
 		free(ids);
@@ -491,8 +475,7 @@ int fl_chk_retain(const char *jobdir, int keep, fl_chk_log_fn log, void *logud, 
 	for (size_t i = 0; i < n; i++) {
 		fl_chk_dir(dir, sizeof(dir), jobdir, ids[i]);
 		complete[i] = fl_chk_validate(dir, FL_CHK_CHECK_META, NULL, 0) == 0;
-		if (complete[i])
-			newest = ids[i];
+		if (complete[i]) newest = ids[i];
 	}
 	int kept = 0;
 	for (size_t i = n; i-- > 0 && !rc;) {
@@ -501,10 +484,9 @@ int fl_chk_retain(const char *jobdir, int keep, fl_chk_log_fn log, void *logud, 
 			kept++;
 			continue;
 		}
-		if (!complete[i] && ids[i] > newest)
-			continue; /* may be in progress */
-		fl__chk_logf(log, logud, "removing %s checkpoint %s (retaining %d)", complete[i] ? "old" : "incomplete", dir,
-		      keep);
+		if (!complete[i] && ids[i] > newest) continue; /* may be in progress */
+		fl__chk_logf(log, logud, "removing %s checkpoint %s (retaining %d)",
+			     complete[i] ? "old" : "incomplete", dir, keep);
 		rc = chk_remove(dir, err, errcap);
 	}
 	free(complete);
@@ -516,19 +498,18 @@ int fl_chk_retain(const char *jobdir, int keep, fl_chk_log_fn log, void *logud, 
 
 void fl_savepoint_dir(char *buf, size_t cap, const char *parent, const char *job_id)
 {
-	uint8_t rnd[6] = {0};
+	uint8_t rnd[6] = { 0 };
 	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
 	bool ok = fd >= 0 && fl_pread_all(fd, rnd, sizeof(rnd), 0) == 0;
-	if (fd >= 0)
-		close(fd);
+	if (fd >= 0) close(fd);
 	if (!ok) { /* no /dev/urandom: time and pid are unique enough here */
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 40);
 		memcpy(rnd, &x, sizeof(rnd));
 	}
-	snprintf(buf, cap, "%s/savepoint-%.6s-%02x%02x%02x%02x%02x%02x", parent, job_id, rnd[0], rnd[1], rnd[2],
-		 rnd[3], rnd[4], rnd[5]);
+	snprintf(buf, cap, "%s/savepoint-%.6s-%02x%02x%02x%02x%02x%02x", parent, job_id, rnd[0], rnd[1],
+		 rnd[2], rnd[3], rnd[4], rnd[5]);
 }
 
 static bool ends_with(const char *s, const char *suf)
@@ -542,8 +523,7 @@ int fl_savepoint_dispose(const char *dir, char *err, size_t errcap)
 	fl_chk_meta m;
 	char why[1024] = "";
 	int rc = fl_chk_meta_read(dir, &m, why, sizeof(why));
-	if (rc)
-		return ERR(FLINC_EINVAL, "%s: not a savepoint, refusing to remove it (%s)", dir, why);
+	if (rc) return ERR(FLINC_EINVAL, "%s: not a savepoint, refusing to remove it (%s)", dir, why);
 	if (!m.is_savepoint) {
 		fl_chk_meta_free(&m);
 		return ERR(FLINC_EINVAL, "%s: is a checkpoint, not a savepoint; refusing to remove it", dir);
@@ -555,14 +535,14 @@ int fl_savepoint_dispose(const char *dir, char *err, size_t errcap)
 			rc = ERR(FLINC_EIO, "%s: cannot remove: %s", path, strerror(errno));
 	}
 	fl_chk_meta_free(&m);
-	if (rc)
-		return rc;
+	if (rc) return rc;
 	/* leftovers of our own writers: "<file>.snap.tmp", "_metadata.tmp" */
 	DIR *d = opendir(dir);
 	if (d) {
 		struct dirent *de;
 		while ((de = readdir(d)))
-			if (ends_with(de->d_name, FL_SNAP_SUFFIX ".tmp") || !strcmp(de->d_name, FL_CHK_METADATA ".tmp"))
+			if (ends_with(de->d_name, FL_SNAP_SUFFIX ".tmp") ||
+			    !strcmp(de->d_name, FL_CHK_METADATA ".tmp"))
 				unlinkat(dirfd(d), de->d_name, 0);
 		closedir(d);
 	}
@@ -571,8 +551,10 @@ int fl_savepoint_dispose(const char *dir, char *err, size_t errcap)
 		return ERR(FLINC_EIO, "%s: cannot remove: %s", path, strerror(errno));
 	if (rmdir(dir) < 0) {
 		if (errno == ENOTEMPTY || errno == EEXIST)
-			return ERR(FLINC_EEXIST, "%s: removed the savepoint's files, but the folder holds other files "
-				   "and was left in place", dir);
+			return ERR(FLINC_EEXIST,
+				   "%s: removed the savepoint's files, but the folder holds other files "
+				   "and was left in place",
+				   dir);
 		return ERR(FLINC_EIO, "%s: cannot remove folder: %s", dir, strerror(errno));
 	}
 	return 0;

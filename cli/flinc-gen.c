@@ -47,10 +47,10 @@ int fg_iot_main(int argc, char **argv) __attribute__((weak));
 static int nexmark_main(int argc, char **argv);
 
 static const fg_mode MODES[] = {
-	{"transactions", "payment transactions with isFraud labels (JSON lines)", fg_transactions_main},
-	{"user-events", "web user events (JSON lines)", fg_user_events_main},
-	{"iot", "IoT sensor readings with isAnomaly labels (JSON lines)", fg_iot_main},
-	{"nexmark", "Nexmark persons, auctions and bids (docs/nexmark.md line format)", nexmark_main},
+	{ "transactions", "payment transactions with isFraud labels (JSON lines)", fg_transactions_main },
+	{ "user-events", "web user events (JSON lines)", fg_user_events_main },
+	{ "iot", "IoT sensor readings with isAnomaly labels (JSON lines)", fg_iot_main },
+	{ "nexmark", "Nexmark persons, auctions and bids (docs/nexmark.md line format)", nexmark_main },
 };
 #define NMODES (sizeof MODES / sizeof MODES[0])
 
@@ -65,7 +65,8 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "flinc-gen: missing MODE (one of transactions, user-events, iot, nexmark; try --help)\n");
+		fprintf(stderr,
+			"flinc-gen: missing MODE (one of transactions, user-events, iot, nexmark; try --help)\n");
 		return 2;
 	}
 	const char *m = argv[1];
@@ -74,8 +75,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	for (size_t i = 0; i < NMODES; i++) {
-		if (strcmp(m, MODES[i].name) != 0)
-			continue;
+		if (strcmp(m, MODES[i].name) != 0) continue;
 		if (!MODES[i].run) {
 			fprintf(stderr, "flinc-gen: mode '%s' is not built into this flinc-gen\n", m);
 			return 2;
@@ -95,14 +95,12 @@ static int opt_value(const char *mode, int argc, char **argv, int *i, const char
 {
 	const char *a = argv[*i];
 	size_t n = strlen(name);
-	if (strncmp(a, name, n) != 0)
-		return 0;
+	if (strncmp(a, name, n) != 0) return 0;
 	if (a[n] == '=') {
 		*val = a + n + 1;
 		return 1;
 	}
-	if (a[n] != '\0')
-		return 0;
+	if (a[n] != '\0') return 0;
 	if (*i + 1 >= argc) {
 		fprintf(stderr, "flinc-gen %s: option %s needs a value\n", mode, name);
 		return -1;
@@ -113,13 +111,11 @@ static int opt_value(const char *mode, int argc, char **argv, int *i, const char
 
 static bool parse_u64(const char *s, uint64_t *out)
 {
-	if (!*s || *s == '-' || *s == '+')
-		return false;
+	if (!*s || *s == '-' || *s == '+') return false;
 	char *end;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end)
-		return false;
+	if (errno || *end) return false;
 	*out = v;
 	return true;
 }
@@ -160,7 +156,8 @@ static int nexmark_main(int argc, char **argv)
 		}
 		uint64_t *num = NULL;
 		const char *name = NULL;
-		if ((r = opt_value(mode, argc, argv, &i, "--events", &v)) || (r = opt_value(mode, argc, argv, &i, "--count", &v))) {
+		if ((r = opt_value(mode, argc, argv, &i, "--events", &v)) ||
+		    (r = opt_value(mode, argc, argv, &i, "--count", &v))) {
 			num = &events;
 			name = "--events";
 		} else if ((r = opt_value(mode, argc, argv, &i, "--seed", &v))) {
@@ -170,16 +167,15 @@ static int nexmark_main(int argc, char **argv)
 			num = &rate;
 			name = "--rate";
 		} else if ((r = opt_value(mode, argc, argv, &i, "--output", &v))) {
-			if (r > 0)
-				output = v;
+			if (r > 0) output = v;
 		} else {
 			fprintf(stderr, "flinc-gen nexmark: unknown option '%s' (try --help)\n", a);
 			return 2;
 		}
-		if (r < 0)
-			return 2;
+		if (r < 0) return 2;
 		if (num && !parse_u64(v, num)) {
-			fprintf(stderr, "flinc-gen nexmark: %s needs a non-negative integer, got '%s'\n", name, v);
+			fprintf(stderr, "flinc-gen nexmark: %s needs a non-negative integer, got '%s'\n",
+				name, v);
 			return 2;
 		}
 	}
@@ -224,8 +220,7 @@ static int nexmark_main(int argc, char **argv)
 		nexmark_gen_event(&cfg, k, &ev, scratch, sizeof scratch);
 		size_t need = nexmark_format_line(&ev, buf + used, BUF - used);
 		if (need + 1 > BUF - used) {
-			if (used && fwrite(buf, 1, used, out) != used)
-				goto write_error;
+			if (used && fwrite(buf, 1, used, out) != used) goto write_error;
 			used = 0;
 			need = nexmark_format_line(&ev, buf, BUF);
 			if (need + 1 > BUF) {
@@ -239,25 +234,23 @@ static int nexmark_main(int argc, char **argv)
 
 		if (paced && (k & 255) == 255) {
 			/* Event k+1 is due at t0 + (k+1)/rate s. */
-			if (used && fwrite(buf, 1, used, out) != used)
-				goto write_error;
+			if (used && fwrite(buf, 1, used, out) != used) goto write_error;
 			used = 0;
 			fflush(out);
 			double due = (double)(k + 1) / (double)rate;
 			struct timespec now;
 			clock_gettime(CLOCK_MONOTONIC, &now);
-			double elapsed = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) * 1e-9;
+			double elapsed =
+				(double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) * 1e-9;
 			if (due > elapsed) {
 				double d = due - elapsed;
-				struct timespec ts = {(time_t)d, (long)((d - (double)(time_t)d) * 1e9)};
+				struct timespec ts = { (time_t)d, (long)((d - (double)(time_t)d) * 1e9) };
 				nanosleep(&ts, NULL);
 			}
 		}
 	}
-	if (used && fwrite(buf, 1, used, out) != used)
-		goto write_error;
-	if (fflush(out) != 0)
-		goto write_error;
+	if (used && fwrite(buf, 1, used, out) != used) goto write_error;
+	if (fflush(out) != 0) goto write_error;
 	goto done;
 
 write_error:

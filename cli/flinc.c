@@ -101,8 +101,8 @@ static void parse_job_opts(const char *cmd, int argc, char **argv, job_opts *o)
 	for (; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			printf("usage: flinc %s [-p N]%s [-D key=value]... [--config FILE] JOB.so [job args]\n", cmd,
-			       local ? " [-s PATH [--allow-non-restored-state]]" : "");
+			printf("usage: flinc %s [-p N]%s [-D key=value]... [--config FILE] JOB.so [job args]\n",
+			       cmd, local ? " [-s PATH [--allow-non-restored-state]]" : "");
 			if (local)
 				printf("  -s PATH  start from a savepoint or a checkpoint folder (chk-<n>)\n"
 				       "  --allow-non-restored-state  skip state of operators the job does not have\n"
@@ -117,13 +117,16 @@ static void parse_job_opts(const char *cmd, int argc, char **argv, job_opts *o)
 			if (++i >= argc) usage_error("%s: -p needs a number", cmd);
 			char *end;
 			long p = strtol(argv[i], &end, 10);
-			if (*end || p < 1 || p > 32768) usage_error("%s: -p '%s' is not a parallelism from 1 to 32768", cmd, argv[i]);
+			if (*end || p < 1 || p > 32768)
+				usage_error("%s: -p '%s' is not a parallelism from 1 to 32768", cmd, argv[i]);
 			o->parallelism = (int)p;
 		} else if (!strcmp(a, "-D")) {
 			if (++i >= argc) usage_error("%s: -D needs key=value", cmd);
-			if (fl_conf_set_kv(o->conf, argv[i]) != FLINC_OK) usage_error("%s: -D '%s' is not key=value", cmd, argv[i]);
+			if (fl_conf_set_kv(o->conf, argv[i]) != FLINC_OK)
+				usage_error("%s: -D '%s' is not key=value", cmd, argv[i]);
 		} else if (!strncmp(a, "-D", 2)) {
-			if (fl_conf_set_kv(o->conf, a + 2) != FLINC_OK) usage_error("%s: '%s' is not -Dkey=value", cmd, a);
+			if (fl_conf_set_kv(o->conf, a + 2) != FLINC_OK)
+				usage_error("%s: '%s' is not -Dkey=value", cmd, a);
 		} else if (!strcmp(a, "--config")) {
 			if (++i >= argc) usage_error("%s: --config needs a file", cmd);
 			config_file = argv[i];
@@ -153,7 +156,8 @@ static void parse_job_opts(const char *cmd, int argc, char **argv, job_opts *o)
 	if (!o->parallelism) {
 		bool ok = true;
 		o->parallelism = (int)fl_conf_i64(o->conf, "parallelism.default", 1, &ok);
-		if (!ok || o->parallelism < 1) usage_error("%s: parallelism.default must be a number >= 1", cmd);
+		if (!ok || o->parallelism < 1)
+			usage_error("%s: parallelism.default must be a number >= 1", cmd);
 	}
 	o->plugin = argv[i];
 	o->argc = argc - i;
@@ -225,8 +229,9 @@ static int cmd_local(int argc, char **argv)
 	flinc_env *e = load_job(&o, &pl);
 	char err[1024];
 	fl_local *job;
-	fl_local_params lp = {.env = e, .conf = o.conf, .restore = o.restore,
-			      .allow_non_restored = o.allow_non_restored};
+	fl_local_params lp = {
+		.env = e, .conf = o.conf, .restore = o.restore, .allow_non_restored = o.allow_non_restored
+	};
 	if (fl_local_create(&lp, &job, err, sizeof err) != FLINC_OK) {
 		fprintf(stderr, "flinc: %s\n", err);
 		fl_env_destroy(e);
@@ -234,7 +239,7 @@ static int cmd_local(int argc, char **argv)
 		fl_conf_destroy(o.conf);
 		return 1;
 	}
-	sig_watch w = {.job = job};
+	sig_watch w = { .job = job };
 	sigemptyset(&w.set);
 	sigaddset(&w.set, SIGINT);
 	sigaddset(&w.set, SIGTERM);
@@ -244,7 +249,8 @@ static int cmd_local(int argc, char **argv)
 	pthread_create(&st, NULL, sig_thread, &w);
 
 	const char *name = fl_env_job_name(e);
-	fl_log(FL_LOG_INFO, "local", "running job '%s' (%s) at parallelism %d", name, o.plugin, o.parallelism);
+	fl_log(FL_LOG_INFO, "local", "running job '%s' (%s) at parallelism %d", name, o.plugin,
+	       o.parallelism);
 	fl_run_stats stats;
 	int rc = fl_local_run(job, &stats, err, sizeof err);
 	pthread_kill(st, SIGUSR1);
@@ -258,7 +264,8 @@ static int cmd_local(int argc, char **argv)
 		       (unsigned long long)stats.sink_records, (unsigned long long)stats.rejected,
 		       (unsigned long long)stats.late_dropped);
 	} else {
-		fprintf(stderr, "flinc: job '%s' %s: %s\n", name, rc == FLINC_ECANCELED ? "CANCELED" : "FAILED", err);
+		fprintf(stderr, "flinc: job '%s' %s: %s\n", name,
+			rc == FLINC_ECANCELED ? "CANCELED" : "FAILED", err);
 	}
 	fl_local_destroy(job);
 	fl_env_destroy(e);
@@ -269,9 +276,9 @@ static int cmd_local(int argc, char **argv)
 
 /* ==== cluster commands ================================================== */
 
-#define WATCH_INTERVAL_MS 200   /* how often `run` and `cancel` poll a job */
-#define LOST_JM_GRACE_MS 15000  /* how long `run` keeps trying a vanished job manager */
-#define CANCEL_WAIT_MS 30000    /* how long `cancel` waits for CANCELED */
+#define WATCH_INTERVAL_MS 200  /* how often `run` and `cancel` poll a job */
+#define LOST_JM_GRACE_MS 15000 /* how long `run` keeps trying a vanished job manager */
+#define CANCEL_WAIT_MS 30000   /* how long `cancel` waits for CANCELED */
 #define SAVEPOINT_WAIT_MS 3600000
 
 static volatile sig_atomic_t g_interrupted;
@@ -296,7 +303,7 @@ static void catch_interrupts(void)
 
 static void sleep_ms(int ms)
 {
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 	nanosleep(&ts, NULL);
 }
 
@@ -341,7 +348,8 @@ static void config_defaults(char *addr, size_t addrcap, char *token, size_t tokc
 		if (!host || !*host || !strcmp(host, "0.0.0.0")) host = "127.0.0.1";
 		if (!strcmp(host, "::") || !strcmp(host, "[::]")) host = "::1";
 		bool v6 = strchr(host, ':') && host[0] != '[';
-		snprintf(addr, addrcap, "%s%s%s:%s", v6 ? "[" : "", host, v6 ? "]" : "", port && *port ? port : "8081");
+		snprintf(addr, addrcap, "%s%s%s:%s", v6 ? "[" : "", host, v6 ? "]" : "",
+			 port && *port ? port : "8081");
 	}
 	const char *tok = fl_conf_get(c, "rest.auth.token");
 	if (tok) snprintf(token, tokcap, "%s", tok);
@@ -435,7 +443,8 @@ static char *root_exception(fl_rest *r, const char *jid_esc)
 	const char *root = jstr(ex, "root-exception");
 	if (!*root) {
 		/* Flink's newer shape: exceptionHistory.entries[0] */
-		json_t *e = json_array_get(json_object_get(json_object_get(ex, "exceptionHistory"), "entries"), 0);
+		json_t *e = json_array_get(
+			json_object_get(json_object_get(ex, "exceptionHistory"), "entries"), 0);
 		root = jstr(e, "stacktrace");
 		if (!*root) root = jstr(e, "exceptionName");
 	}
@@ -459,7 +468,8 @@ static int watch_job(fl_rest *r, const char *jid)
 	catch_interrupts();
 	for (;;) {
 		if (g_interrupted) {
-			fprintf(stderr, "flinc: no longer following job %s; it keeps running (flinc cancel %s ends it)\n",
+			fprintf(stderr,
+				"flinc: no longer following job %s; it keeps running (flinc cancel %s ends it)\n",
 				jid, jid);
 			break;
 		}
@@ -500,8 +510,8 @@ static int watch_job(fl_rest *r, const char *jid)
 			const char *vid = jstr(v, "id"), *vst = jstr(v, "status");
 			if (!*vst || !strcmp(vst, jstr(seen, vid))) continue;
 			if (terminal_state(st) && !strcmp(vst, st)) continue; /* said once below */
-			printf("%s    %s (parallelism %lld) %s\n", clock_now(now, sizeof now), jstr(v, "name"),
-			       jint(v, "parallelism", 0), vst);
+			printf("%s    %s (parallelism %lld) %s\n", clock_now(now, sizeof now),
+			       jstr(v, "name"), jint(v, "parallelism", 0), vst);
 			json_object_set_new(seen, vid, json_string(vst));
 		}
 		if (terminal_state(st)) {
@@ -605,7 +615,8 @@ static int cmd_run(int argc, char **argv)
 	const char *jarid = strrchr(filename, '/');
 	jarid = jarid ? jarid + 1 : filename;
 	if (!*jarid) {
-		fprintf(stderr, "flinc: the job manager's answer to the upload of %s has no file name\n", plugin);
+		fprintf(stderr, "flinc: the job manager's answer to the upload of %s has no file name\n",
+			plugin);
 		goto out;
 	}
 
@@ -652,7 +663,8 @@ out:
 /* Jobs of GET /jobs/overview sorted by start time. */
 static int by_start(const void *a, const void *b)
 {
-	long long x = jint(*(json_t *const *)a, "start-time", 0), y = jint(*(json_t *const *)b, "start-time", 0);
+	long long x = jint(*(json_t *const *)a, "start-time", 0),
+		  y = jint(*(json_t *const *)b, "start-time", 0);
 	return x < y ? -1 : x > y;
 }
 
@@ -695,11 +707,12 @@ static int cmd_list(int argc, char **argv)
 	if (!m) {
 		printf(all ? "No jobs.\n" : "No running jobs.\n");
 	} else {
-		printf("%-32s  %-*s  %-*s  %s\n", "JOB ID", (int)wname, "NAME", (int)wstate, "STATE", "START TIME");
+		printf("%-32s  %-*s  %-*s  %s\n", "JOB ID", (int)wname, "NAME", (int)wstate, "STATE",
+		       "START TIME");
 		for (size_t i = 0; i < m; i++) {
 			char t[64];
-			printf("%-32s  %-*s  %-*s  %s\n", jstr(rows[i], "jid"), (int)wname, jstr(rows[i], "name"),
-			       (int)wstate, jstr(rows[i], "state"),
+			printf("%-32s  %-*s  %-*s  %s\n", jstr(rows[i], "jid"), (int)wname,
+			       jstr(rows[i], "name"), (int)wstate, jstr(rows[i], "state"),
 			       format_time(jint(rows[i], "start-time", -1), t, sizeof t));
 		}
 	}
@@ -724,7 +737,8 @@ static int cmd_cancel(int argc, char **argv)
 		const char *a = argv[i];
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			printf("usage: flinc [-m HOST:PORT] [--token T] cancel JOBID\n"
-			       "  cancels the job and waits (up to %d s) until it is CANCELED\n", CANCEL_WAIT_MS / 1000);
+			       "  cancels the job and waits (up to %d s) until it is CANCELED\n",
+			       CANCEL_WAIT_MS / 1000);
 			exit(0);
 		} else if (cluster_option("cancel", argc, argv, &i)) {
 		} else if (a[0] == '-' && a[1]) {
@@ -770,7 +784,8 @@ static int cmd_cancel(int argc, char **argv)
 		}
 		json_decref(job);
 		if (g_interrupted || fl_mono_ns() / 1000000 > deadline) {
-			fprintf(stderr, "flinc: job %s is still %s; the job manager is canceling it\n", jid, st);
+			fprintf(stderr, "flinc: job %s is still %s; the job manager is canceling it\n", jid,
+				st);
 			break;
 		}
 		sleep_ms(50);
@@ -798,7 +813,8 @@ static int wait_operation(fl_rest *r, const char *path, const char *what, char *
 			json_t *op = json_object_get(st, "operation");
 			json_t *cause = json_object_get(op, "failure-cause");
 			if (cause && !json_is_null(cause)) {
-				const char *msg = json_is_string(cause) ? json_string_value(cause) : jstr(cause, "stack-trace");
+				const char *msg = json_is_string(cause) ? json_string_value(cause)
+									: jstr(cause, "stack-trace");
 				if (!*msg) msg = jstr(cause, "class");
 				if (!*msg) msg = jstr(cause, "message");
 				fprintf(stderr, "flinc: %s: %.*s\n", what, (int)strcspn(msg, "\r\n"), msg);
@@ -825,8 +841,8 @@ static int wait_operation(fl_rest *r, const char *path, const char *what, char *
 
 /* POST `body` to `path`, which answers 202 {"request-id"}, then wait for
  * the operation at `poll_fmt` % (request id). */
-static int async_operation(fl_rest *r, const char *path, json_t *body, const char *poll_prefix, const char *what,
-			   char **location)
+static int async_operation(fl_rest *r, const char *path, json_t *body, const char *poll_prefix,
+			   const char *what, char **location)
 {
 	char err[1024];
 	json_t *ans = NULL;
@@ -956,60 +972,60 @@ typedef struct conf_default {
 
 static const conf_default conf_defaults[] = {
 	/* job manager, REST, heartbeats (flinc-jobmanager --help) */
-	{"jobmanager.rpc.address", "127.0.0.1", NULL},
-	{"jobmanager.rpc.port", "6123", NULL},
-	{"jobmanager.rpc.timeout", "10s", NULL},
-	{"rest.bind-address", "127.0.0.1", NULL},
-	{"rest.port", "8081", NULL},
-	{"rest.auth.token", NULL, "every REST call is open"},
-	{"rest.upload.max-size", "256mb", NULL},
-	{"jobmanager.blob.dir", NULL, "a private folder /tmp/flinc-jm-XXXXXX, removed at exit"},
-	{"jobmanager.slot-sharing", "true", NULL},
-	{"slot.request.wait", "false", NULL},
-	{"slot.request.timeout", "10s", NULL},
-	{"jobstore.max-capacity", "1000", NULL},
+	{ "jobmanager.rpc.address", "127.0.0.1", NULL },
+	{ "jobmanager.rpc.port", "6123", NULL },
+	{ "jobmanager.rpc.timeout", "10s", NULL },
+	{ "rest.bind-address", "127.0.0.1", NULL },
+	{ "rest.port", "8081", NULL },
+	{ "rest.auth.token", NULL, "every REST call is open" },
+	{ "rest.upload.max-size", "256mb", NULL },
+	{ "jobmanager.blob.dir", NULL, "a private folder /tmp/flinc-jm-XXXXXX, removed at exit" },
+	{ "jobmanager.slot-sharing", "true", NULL },
+	{ "slot.request.wait", "false", NULL },
+	{ "slot.request.timeout", "10s", NULL },
+	{ "jobstore.max-capacity", "1000", NULL },
 	/* The job manager's; a task manager not yet registered waits 50s. */
-	{"heartbeat.interval", "1s", NULL},
-	{"heartbeat.timeout", "5s", NULL},
+	{ "heartbeat.interval", "1s", NULL },
+	{ "heartbeat.timeout", "5s", NULL },
 	/* task managers (and deploy/start-cluster.sh's taskmanager.count) */
-	{"taskmanager.numberOfTaskSlots", "1", NULL},
-	{"taskmanager.count", "1", NULL},
-	{"taskmanager.host", "127.0.0.1", NULL},
-	{"taskmanager.rpc.port", "0", NULL},
-	{"taskmanager.data.port", "0", NULL},
-	{"taskmanager.tmp.dir", "/tmp", NULL},
+	{ "taskmanager.numberOfTaskSlots", "1", NULL },
+	{ "taskmanager.count", "1", NULL },
+	{ "taskmanager.host", "127.0.0.1", NULL },
+	{ "taskmanager.rpc.port", "0", NULL },
+	{ "taskmanager.data.port", "0", NULL },
+	{ "taskmanager.tmp.dir", "/tmp", NULL },
 	/* jobs, exchange, state, sinks */
-	{"parallelism.default", "1", NULL},
-	{"pipeline.max-parallelism", "128", NULL},
-	{"pipeline.auto-watermark-interval", "200ms", NULL},
-	{"execution.buffer-timeout", "100ms", NULL},
-	{"execution.buffer-size", "32kb", NULL},
-	{"execution.buffers-per-channel", "8", NULL},
-	{"state.backend", "hashmap", NULL},
-	{"state.backend.incremental", "true", NULL},
-	{"state.backend.rocksdb.localdir", NULL, "$TMPDIR of the process, else /tmp"},
-	{"state.backend.rocksdb.block-cache-size", "64mb", NULL},
-	{"state.backend.rocksdb.write-buffer-size", "64mb", NULL},
-	{"state.backend.rocksdb.inplace-cache-slots", "16384", NULL},
-	{"sink.file.rolling-size", "128mb", NULL},
+	{ "parallelism.default", "1", NULL },
+	{ "pipeline.max-parallelism", "128", NULL },
+	{ "pipeline.auto-watermark-interval", "200ms", NULL },
+	{ "execution.buffer-timeout", "100ms", NULL },
+	{ "execution.buffer-size", "32kb", NULL },
+	{ "execution.buffers-per-channel", "8", NULL },
+	{ "state.backend", "hashmap", NULL },
+	{ "state.backend.incremental", "true", NULL },
+	{ "state.backend.rocksdb.localdir", NULL, "$TMPDIR of the process, else /tmp" },
+	{ "state.backend.rocksdb.block-cache-size", "64mb", NULL },
+	{ "state.backend.rocksdb.write-buffer-size", "64mb", NULL },
+	{ "state.backend.rocksdb.inplace-cache-slots", "16384", NULL },
+	{ "sink.file.rolling-size", "128mb", NULL },
 	/* checkpoints, restarts, savepoints, job store (docs/checkpoints.md) */
-	{"state.checkpoints.dir", NULL, "no checkpoints"},
-	{"state.savepoints.dir", NULL, "savepoints need a target folder"},
-	{"state.checkpoints.num-retained", "1", NULL},
-	{"execution.checkpointing.interval", "0", NULL},
-	{"execution.checkpointing.mode", "EXACTLY_ONCE", NULL},
-	{"execution.checkpointing.timeout", "10min", NULL},
-	{"execution.checkpointing.min-pause", "0", NULL},
-	{"execution.checkpointing.tolerable-failed-checkpoints", "-1", NULL},
-	{"restart-strategy", NULL, "fixed-delay when the job checkpoints, else none"},
-	{"restart-strategy.type", NULL, "fixed-delay when the job checkpoints, else none"},
-	{"restart-strategy.fixed-delay.attempts", NULL, "unlimited"},
-	{"restart-strategy.fixed-delay.delay", "200ms", NULL},
-	{"restart-strategy.exponential-delay.initial-backoff", "200ms", NULL},
-	{"restart-strategy.exponential-delay.max-backoff", "60s", NULL},
-	{"restart-strategy.exponential-delay.backoff-multiplier", "2.0", NULL},
-	{"restart-strategy.exponential-delay.attempts-before-reset-backoff", NULL, "unlimited"},
-	{"high-availability.storageDir", NULL, "no job store: a restarted job manager has no jobs"},
+	{ "state.checkpoints.dir", NULL, "no checkpoints" },
+	{ "state.savepoints.dir", NULL, "savepoints need a target folder" },
+	{ "state.checkpoints.num-retained", "1", NULL },
+	{ "execution.checkpointing.interval", "0", NULL },
+	{ "execution.checkpointing.mode", "EXACTLY_ONCE", NULL },
+	{ "execution.checkpointing.timeout", "10min", NULL },
+	{ "execution.checkpointing.min-pause", "0", NULL },
+	{ "execution.checkpointing.tolerable-failed-checkpoints", "-1", NULL },
+	{ "restart-strategy", NULL, "fixed-delay when the job checkpoints, else none" },
+	{ "restart-strategy.type", NULL, "fixed-delay when the job checkpoints, else none" },
+	{ "restart-strategy.fixed-delay.attempts", NULL, "unlimited" },
+	{ "restart-strategy.fixed-delay.delay", "200ms", NULL },
+	{ "restart-strategy.exponential-delay.initial-backoff", "200ms", NULL },
+	{ "restart-strategy.exponential-delay.max-backoff", "60s", NULL },
+	{ "restart-strategy.exponential-delay.backoff-multiplier", "2.0", NULL },
+	{ "restart-strategy.exponential-delay.attempts-before-reset-backoff", NULL, "unlimited" },
+	{ "high-availability.storageDir", NULL, "no job store: a restarted job manager has no jobs" },
 };
 
 /* The documented default entry of key, or NULL for a key flinc does not
@@ -1064,10 +1080,11 @@ static int config_get(const fl_conf *c, const char *key)
 		return 0;
 	}
 	if (d)
-		fprintf(stderr, "flinc: config: %s is not set and has no fixed default (without it: %s)\n", key,
-			d->note);
+		fprintf(stderr, "flinc: config: %s is not set and has no fixed default (without it: %s)\n",
+			key, d->note);
 	else
-		fprintf(stderr, "flinc: config: %s is not set, and it is not a key flinc knows (see docs/config.md)\n",
+		fprintf(stderr,
+			"flinc: config: %s is not set, and it is not a key flinc knows (see docs/config.md)\n",
 			key);
 	return 1;
 }
@@ -1089,7 +1106,8 @@ static int config_list(const fl_conf *c)
 		fl_conf_at(c, i, &keys[m++], &v);
 	}
 	for (size_t i = 0; i < FL_ARRAY_LEN(conf_defaults); i++)
-		if (conf_defaults[i].value && !fl_conf_get(c, conf_defaults[i].key)) keys[m++] = conf_defaults[i].key;
+		if (conf_defaults[i].value && !fl_conf_get(c, conf_defaults[i].key))
+			keys[m++] = conf_defaults[i].key;
 	qsort(keys, m, sizeof *keys, by_key);
 	for (size_t i = 0; i < m; i++) {
 		const char *v = fl_conf_get(c, keys[i]);
@@ -1129,7 +1147,8 @@ static int cmd_config(int argc, char **argv)
 			if (fl_conf_set_kv(flags, argv[i]) != FLINC_OK)
 				usage_error("config: -D '%s' is not key=value", argv[i]);
 		} else if (!strncmp(a, "-D", 2)) {
-			if (fl_conf_set_kv(flags, a + 2) != FLINC_OK) usage_error("config: '%s' is not -Dkey=value", a);
+			if (fl_conf_set_kv(flags, a + 2) != FLINC_OK)
+				usage_error("config: '%s' is not -Dkey=value", a);
 		} else if (a[0] == '-' && a[1]) {
 			usage_error("config: unknown option '%s'", a);
 		} else if (get && !key) {

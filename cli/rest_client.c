@@ -68,7 +68,8 @@ int fl_rest_create(const char *address, const char *token, fl_rest **out, char *
 	} else {
 		char *colon = strchr(s, ':');
 		if (colon && strchr(colon + 1, ':')) {
-			snprintf(err, errcap, "job manager address '%s': write an IPv6 address as [ADDRESS]:PORT",
+			snprintf(err, errcap,
+				 "job manager address '%s': write an IPv6 address as [ADDRESS]:PORT",
 				 address);
 			free(s);
 			return FLINC_EINVAL;
@@ -82,7 +83,8 @@ int fl_rest_create(const char *address, const char *token, fl_rest **out, char *
 	fl_rest *r = fl_calloc(1, sizeof *r);
 	r->host = host;
 	r->port = port;
-	r->hostport = strchr(host, ':') ? fl_asprintf("[%s]:%s", host, port) : fl_asprintf("%s:%s", host, port);
+	r->hostport =
+		strchr(host, ':') ? fl_asprintf("[%s]:%s", host, port) : fl_asprintf("%s:%s", host, port);
 	r->token = token && *token ? fl_strdup(token) : NULL;
 	r->timeout_ms = FL_REST_DEFAULT_TIMEOUT_MS;
 	*out = r;
@@ -152,7 +154,7 @@ static int left_ms(int64_t deadline)
 static int wait_fd(int fd, short events, int64_t deadline)
 {
 	for (;;) {
-		struct pollfd p = {.fd = fd, .events = events};
+		struct pollfd p = { .fd = fd, .events = events };
 		int rc = poll(&p, 1, left_ms(deadline));
 		if (rc > 0) return 1;
 		if (rc == 0) return 0;
@@ -171,7 +173,9 @@ static int timed_out(const fl_rest *r, char *err, size_t errcap)
  * socket (non-blocking), or -1 with the error in err and *rc. */
 static int dial(const fl_rest *r, int64_t deadline, int *rc, char *err, size_t errcap)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+				  .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICSERV };
 	struct addrinfo *res = NULL;
 	int g = getaddrinfo(r->host, r->port, &hints, &res);
 	if (g != 0) {
@@ -216,8 +220,8 @@ static int dial(const fl_rest *r, int64_t deadline, int *rc, char *err, size_t e
 	}
 	freeaddrinfo(res);
 	if (timeout) {
-		snprintf(err, errcap, "cannot reach the job manager at %s: no connection within %.1f s", r->hostport,
-			 r->timeout_ms / 1000.0);
+		snprintf(err, errcap, "cannot reach the job manager at %s: no connection within %.1f s",
+			 r->hostport, r->timeout_ms / 1000.0);
 		*rc = FLINC_ETIMEDOUT;
 	} else {
 		snprintf(err, errcap, "cannot reach the job manager at %s: %s", r->hostport, strerror(last));
@@ -228,7 +232,8 @@ static int dial(const fl_rest *r, int64_t deadline, int *rc, char *err, size_t e
 
 /* Send all of buf. 0 sent; 1 the peer closed its side early (it may still
  * have answered); <0 error (err set). */
-static int send_all(const fl_rest *r, int fd, const char *buf, size_t n, int64_t deadline, char *err, size_t errcap)
+static int send_all(const fl_rest *r, int fd, const char *buf, size_t n, int64_t deadline, char *err,
+		    size_t errcap)
 {
 	while (n) {
 		ssize_t k = send(fd, buf, n, MSG_NOSIGNAL);
@@ -244,7 +249,8 @@ static int send_all(const fl_rest *r, int fd, const char *buf, size_t n, int64_t
 			if (w == 0) return timed_out(r, err, errcap);
 		}
 		if (k < 0 && (errno == EPIPE || errno == ECONNRESET)) return 1;
-		snprintf(err, errcap, "lost the connection to the job manager at %s: %s", r->hostport, strerror(errno));
+		snprintf(err, errcap, "lost the connection to the job manager at %s: %s", r->hostport,
+			 strerror(errno));
 		return FLINC_EIO;
 	}
 	return 0;
@@ -328,7 +334,8 @@ static int parse_answer(const fl_rest *r, answer *a, bool head_req, bool eof, fl
 				return 0;
 			}
 			int major = 0, minor = 0, st = 0;
-			if (sscanf(base, "HTTP/%d.%d %3d", &major, &minor, &st) != 3 || major != 1 || st < 100 || st > 999)
+			if (sscanf(base, "HTTP/%d.%d %3d", &major, &minor, &st) != 3 || major != 1 ||
+			    st < 100 || st > 999)
 				goto malformed;
 			size_t body_at = (size_t)(e - a->raw.data) + 4;
 			if (st < 200) { /* 100 Continue and friends: the real answer follows */
@@ -366,7 +373,7 @@ static int parse_answer(const fl_rest *r, answer *a, bool head_req, bool eof, fl
 			return 1;
 		}
 		if (a->chunked) {
-			fl_strbuf b = {0};
+			fl_strbuf b = { 0 };
 			int d = dechunk(body, body + have, &b);
 			if (d < 0) {
 				fl_sb_free(&b);
@@ -402,18 +409,19 @@ too_big:
 }
 
 /* Read until the answer is complete, the deadline passes or the peer closes. */
-static int read_answer(const fl_rest *r, int fd, bool head_req, int64_t deadline, fl_rest_resp *resp, char *err,
-		       size_t errcap)
+static int read_answer(const fl_rest *r, int fd, bool head_req, int64_t deadline, fl_rest_resp *resp,
+		       char *err, size_t errcap)
 {
-	answer a = {.clen = -1};
+	answer a = { .clen = -1 };
 	char buf[16384];
 	int rc;
 	for (;;) {
 		ssize_t k = recv(fd, buf, sizeof buf, 0);
 		if (k > 0) {
 			if (a.raw.len + (size_t)k > MAX_ANSWER + 65536u) {
-				snprintf(err, errcap, "the answer of the job manager at %s is larger than %u MB", r->hostport,
-					 MAX_ANSWER >> 20);
+				snprintf(err, errcap,
+					 "the answer of the job manager at %s is larger than %u MB",
+					 r->hostport, MAX_ANSWER >> 20);
 				rc = FLINC_EPROTO;
 				goto out;
 			}
@@ -428,7 +436,8 @@ static int read_answer(const fl_rest *r, int fd, bool head_req, int64_t deadline
 		}
 		if (k == 0) {
 			if (!a.raw.len) {
-				snprintf(err, errcap, "the job manager at %s closed the connection without answering",
+				snprintf(err, errcap,
+					 "the job manager at %s closed the connection without answering",
 					 r->hostport);
 				rc = FLINC_EIO;
 				goto out;
@@ -439,8 +448,10 @@ static int read_answer(const fl_rest *r, int fd, bool head_req, int64_t deadline
 				goto out;
 			}
 			if (p == 0) {
-				snprintf(err, errcap, "the job manager at %s closed the connection in the middle of its answer",
-					 r->hostport);
+				snprintf(
+					err, errcap,
+					"the job manager at %s closed the connection in the middle of its answer",
+					r->hostport);
 				rc = FLINC_EIO;
 				goto out;
 			}
@@ -455,7 +466,8 @@ static int read_answer(const fl_rest *r, int fd, bool head_req, int64_t deadline
 				goto out;
 			}
 		}
-		snprintf(err, errcap, "lost the connection to the job manager at %s: %s", r->hostport, strerror(errno));
+		snprintf(err, errcap, "lost the connection to the job manager at %s: %s", r->hostport,
+			 strerror(errno));
 		rc = FLINC_EIO;
 		goto out;
 	}
@@ -475,13 +487,14 @@ int fl_rest_request(fl_rest *r, const char *method, const char *path, const char
 	int fd = dial(r, deadline, &rc, err, errcap);
 	if (fd < 0) return rc;
 
-	fl_strbuf req = {0};
+	fl_strbuf req = { 0 };
 	fl_sb_printf(&req,
 		     "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: flinc/" FLINC_VERSION
 		     "\r\nAccept: application/json\r\nConnection: close\r\n",
 		     method, path, r->hostport);
 	if (r->token) fl_sb_printf(&req, "Authorization: Bearer %s\r\n", r->token);
-	bool wants_len = body || !strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH");
+	bool wants_len =
+		body || !strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH");
 	if (body && content_type) fl_sb_printf(&req, "Content-Type: %s\r\n", content_type);
 	if (wants_len) fl_sb_printf(&req, "Content-Length: %zu\r\n", len);
 	fl_sb_append(&req, "\r\n", 2);
@@ -499,7 +512,8 @@ int fl_rest_request(fl_rest *r, const char *method, const char *path, const char
 	rc = read_answer(r, fd, !strcmp(method, "HEAD"), deadline, resp, err, errcap);
 	close(fd);
 	if (rc != FLINC_OK && s == 1 && rc == FLINC_EIO)
-		snprintf(err, errcap, "the job manager at %s closed the connection while the request was sent",
+		snprintf(err, errcap,
+			 "the job manager at %s closed the connection while the request was sent",
 			 r->hostport);
 	return rc;
 }
@@ -517,7 +531,7 @@ static void first_line(fl_strbuf *b, const char *s)
  * (first lines, joined), else the start of the body, else the status. */
 static void refusal(const fl_rest_resp *resp, json_t *j, char *err, size_t errcap)
 {
-	fl_strbuf b = {0};
+	fl_strbuf b = { 0 };
 	json_t *errors = j ? json_object_get(j, "errors") : NULL;
 	if (json_is_array(errors)) {
 		size_t i;
@@ -561,8 +575,8 @@ static int json_result(fl_rest *r, const char *method, const char *path, fl_rest
 		return FLINC_EINVAL;
 	}
 	if (*s && !j) {
-		snprintf(err, errcap, "the answer of the job manager at %s to %s %s is not JSON: %s", r->hostport, method,
-			 path, je.text);
+		snprintf(err, errcap, "the answer of the job manager at %s to %s %s is not JSON: %s",
+			 r->hostport, method, path, je.text);
 		return FLINC_EPROTO;
 	}
 	if (out)
@@ -583,7 +597,8 @@ int fl_rest_json(fl_rest *r, const char *method, const char *path, json_t *body,
 		return FLINC_ENOMEM;
 	}
 	fl_rest_resp resp;
-	int rc = fl_rest_request(r, method, path, "application/json", b, b ? strlen(b) : 0, &resp, err, errcap);
+	int rc = fl_rest_request(r, method, path, "application/json", b, b ? strlen(b) : 0, &resp, err,
+				 errcap);
 	free(b);
 	if (rc != FLINC_OK) return rc;
 	rc = json_result(r, method, path, &resp, out, status, err, errcap);
@@ -638,7 +653,7 @@ int fl_rest_upload(fl_rest *r, const char *path, const char *field, const char *
 {
 	if (out) *out = NULL;
 	if (status) *status = 0;
-	fl_strbuf data = {0};
+	fl_strbuf data = { 0 };
 	int rc = slurp(file_path, &data, err, errcap);
 	if (rc != FLINC_OK) {
 		fl_sb_free(&data);
@@ -661,7 +676,7 @@ int fl_rest_upload(fl_rest *r, const char *path, const char *field, const char *
 		snprintf(boundary, sizeof boundary, "----flinc-%016llx", seed);
 	} while (data.len && memmem(data.data, data.len, boundary, strlen(boundary)));
 
-	fl_strbuf body = {0};
+	fl_strbuf body = { 0 };
 	fl_sb_printf(&body,
 		     "--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\n"
 		     "Content-Type: application/octet-stream\r\n\r\n",

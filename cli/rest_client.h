@@ -50,8 +50,8 @@ void fl_rest_set_timeout(fl_rest *r, int timeout_ms);
 
 /* A raw answer. */
 typedef struct fl_rest_resp {
-	int status;             /* HTTP status code */
-	char *body;             /* NUL-terminated (the NUL is not in len); owned */
+	int status; /* HTTP status code */
+	char *body; /* NUL-terminated (the NUL is not in len); owned */
 	size_t len;
 	char content_type[128]; /* "" when absent */
 } fl_rest_resp;

@@ -51,8 +51,8 @@ void jm_random_hex32(char *out)
 
 static bool name_char_ok(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-	       c == '-' || c == '+';
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+		c == '_' || c == '-' || c == '+';
 }
 
 bool jm_blob_id_valid(const char *id)
@@ -69,10 +69,7 @@ bool jm_blob_id_valid(const char *id)
 	return true;
 }
 
-const char *jm_blob_display_name(const char *id)
-{
-	return strlen(id) > 33 && id[32] == '_' ? id + 33 : id;
-}
+const char *jm_blob_display_name(const char *id) { return strlen(id) > 33 && id[32] == '_' ? id + 33 : id; }
 
 char *jm_blob_path(const jm *j, const char *id)
 {
@@ -108,7 +105,8 @@ int jm_blob_init(jm *j, char *err, size_t errcap)
 {
 	if (j->o.blob_dir && *j->o.blob_dir) {
 		if (mkdirs(j->o.blob_dir) != FLINC_OK) {
-			snprintf(err, errcap, "jobmanager.blob.dir %s: cannot create: %s", j->o.blob_dir, strerror(errno));
+			snprintf(err, errcap, "jobmanager.blob.dir %s: cannot create: %s", j->o.blob_dir,
+				 strerror(errno));
 			return FLINC_EIO;
 		}
 		char *abs = realpath(j->o.blob_dir, NULL);
@@ -117,7 +115,8 @@ int jm_blob_init(jm *j, char *err, size_t errcap)
 			return FLINC_EIO;
 		}
 		if (access(abs, W_OK | X_OK) != 0) {
-			snprintf(err, errcap, "jobmanager.blob.dir %s: not writable: %s", abs, strerror(errno));
+			snprintf(err, errcap, "jobmanager.blob.dir %s: not writable: %s", abs,
+				 strerror(errno));
 			free(abs);
 			return FLINC_EIO;
 		}
@@ -196,7 +195,8 @@ int jm_blob_store(jm *j, const char *filename, const void *data, size_t len, cha
 		ssize_t n = write(fd, p, left);
 		if (n < 0 && errno == EINTR) continue;
 		if (n <= 0) {
-			snprintf(err, errcap, "cannot store the upload: %s", n < 0 ? strerror(errno) : "short write");
+			snprintf(err, errcap, "cannot store the upload: %s",
+				 n < 0 ? strerror(errno) : "short write");
 			close(fd);
 			unlink(path);
 			goto fail;
@@ -302,9 +302,10 @@ json_t *jm_blob_list(const jm *j)
 	}
 	if (n) qsort(ents, n, sizeof *ents, cmp_newest_first);
 	for (size_t i = 0; i < n; i++) {
-		json_array_append_new(files, json_pack("{s:s, s:s, s:I, s:[]}", "id", ents[i].id, "name",
-						       jm_blob_display_name(ents[i].id), "uploaded",
-						       (json_int_t)ents[i].mtime_ms, "entry"));
+		json_array_append_new(files,
+				      json_pack("{s:s, s:s, s:I, s:[]}", "id", ents[i].id, "name",
+						jm_blob_display_name(ents[i].id), "uploaded",
+						(json_int_t)ents[i].mtime_ms, "entry"));
 		free(ents[i].id);
 	}
 	free(ents);

@@ -48,7 +48,8 @@ static void to_job_tms(jm *j, jm_job *job, const Flinc__Envelope *env)
 		const char *id = job->slots[s].tm_id;
 		if (!id) continue;
 		bool seen = false;
-		for (int t = 0; t < s && !seen; t++) seen = job->slots[t].tm_id && strcmp(job->slots[t].tm_id, id) == 0;
+		for (int t = 0; t < s && !seen; t++)
+			seen = job->slots[t].tm_id && strcmp(job->slots[t].tm_id, id) == 0;
 		if (seen) continue;
 		jm_tm *tm = jm_tm_find_locked(j, id);
 		if (tm && tm->connected) jm_tm_enqueue_locked(j, tm, jm_cmd_new(JM_CMD_CHECKPOINT, job, env));
@@ -131,30 +132,36 @@ static int restart_conf(jm_job *job, const fl_conf *conf, bool checkpointing, ch
 	} else if (!strcasecmp(kind, "fixed-delay") || !strcasecmp(kind, "fixeddelay")) {
 		job->restart_kind = JM_RESTART_FIXED;
 		job->restart_max = fl_conf_i64(conf, "restart-strategy.fixed-delay.attempts", INT32_MAX, &ok);
-		job->restart_delay_ms = fl_conf_duration_ms(conf, "restart-strategy.fixed-delay.delay", 200, &ok);
+		job->restart_delay_ms =
+			fl_conf_duration_ms(conf, "restart-strategy.fixed-delay.delay", 200, &ok);
 		if (!ok || job->restart_max < 0 || job->restart_delay_ms < 0) {
-			snprintf(err, errcap, "restart-strategy.fixed-delay.attempts / .delay: not a count / a duration");
+			snprintf(err, errcap,
+				 "restart-strategy.fixed-delay.attempts / .delay: not a count / a duration");
 			return FLINC_ECONFIG;
 		}
 	} else if (!strcasecmp(kind, "exponential-delay") || !strcasecmp(kind, "exponentialdelay")) {
 		job->restart_kind = JM_RESTART_EXPONENTIAL;
-		job->restart_max = fl_conf_i64(conf, "restart-strategy.exponential-delay.attempts-before-reset-backoff",
-					       INT32_MAX, &ok);
-		job->restart_delay_ms =
-			fl_conf_duration_ms(conf, "restart-strategy.exponential-delay.initial-backoff", 200, &ok);
-		job->restart_max_delay_ms =
-			fl_conf_duration_ms(conf, "restart-strategy.exponential-delay.max-backoff", 60000, &ok);
+		job->restart_max =
+			fl_conf_i64(conf, "restart-strategy.exponential-delay.attempts-before-reset-backoff",
+				    INT32_MAX, &ok);
+		job->restart_delay_ms = fl_conf_duration_ms(
+			conf, "restart-strategy.exponential-delay.initial-backoff", 200, &ok);
+		job->restart_max_delay_ms = fl_conf_duration_ms(
+			conf, "restart-strategy.exponential-delay.max-backoff", 60000, &ok);
 		const char *m = fl_conf_get(conf, "restart-strategy.exponential-delay.backoff-multiplier");
 		job->restart_multiplier = m ? strtod(m, NULL) : 2.0;
 		if (!ok || job->restart_delay_ms < 0 || job->restart_max_delay_ms < job->restart_delay_ms ||
 		    job->restart_multiplier < 1.0 || job->restart_max < 0) {
-			snprintf(err, errcap,
-				 "restart-strategy.exponential-delay.*: initial-backoff <= max-backoff durations, "
-				 "backoff-multiplier >= 1, attempts-before-reset-backoff >= 0");
+			snprintf(
+				err, errcap,
+				"restart-strategy.exponential-delay.*: initial-backoff <= max-backoff durations, "
+				"backoff-multiplier >= 1, attempts-before-reset-backoff >= 0");
 			return FLINC_ECONFIG;
 		}
 	} else {
-		snprintf(err, errcap, "restart-strategy '%.100s' is not one of fixed-delay, exponential-delay, none", kind);
+		snprintf(err, errcap,
+			 "restart-strategy '%.100s' is not one of fixed-delay, exponential-delay, none",
+			 kind);
 		return FLINC_ECONFIG;
 	}
 	return FLINC_OK;
@@ -165,14 +172,15 @@ static int restart_conf(jm_job *job, const fl_conf *conf, bool checkpointing, ch
  * it) and job->restore_path set, or with the reason in err FLINC_ECONFIG
  * (the job does not checkpoint) or FLINC_EINVAL (unreadable, or it does
  * not fit the graph). Reads the disk. */
-static int open_savepoint(jm_job *job, const flinc_env *e, const jm_submit *s, bool checkpointing, fl_restore **r,
-			  char *err, size_t errcap)
+static int open_savepoint(jm_job *job, const flinc_env *e, const jm_submit *s, bool checkpointing,
+			  fl_restore **r, char *err, size_t errcap)
 {
 	char e2[1024];
 	*r = NULL;
 	if (!s->savepoint || !*s->savepoint) return FLINC_OK;
 	if (!checkpointing) {
-		snprintf(err, errcap, "cannot restore from %s: the job needs state.checkpoints.dir", s->savepoint);
+		snprintf(err, errcap, "cannot restore from %s: the job needs state.checkpoints.dir",
+			 s->savepoint);
 		return FLINC_ECONFIG;
 	}
 	if (fl_restore_open(s->savepoint, FL_CHK_CHECK_FULL, r, e2, sizeof e2) ||
@@ -204,14 +212,16 @@ static int64_t first_checkpoint_id(const jm_job *job, const fl_restore *r)
 
 /* The job's coordinator, its callbacks bound to the job by id (jm_cp_ud,
  * owned by the job). FLINC_OK, or FLINC_ECONFIG with the reason in err. */
-static int coord_create(jm *j, jm_job *job, const flinc_env *e, const fl_cp_conf *cc, int64_t next_id, char *err,
-			size_t errcap)
+static int coord_create(jm *j, jm_job *job, const flinc_env *e, const fl_cp_conf *cc, int64_t next_id,
+			char *err, size_t errcap)
 {
 	job->cpud = fl_calloc(1, sizeof *job->cpud);
 	job->cpud->j = j;
 	memcpy(job->cpud->jid, job->jid, sizeof job->cpud->jid);
-	fl_coord_ops ops = {.trigger = cb_trigger, .complete = cb_complete, .too_many_failures = cb_too_many,
-			    .ud = job->cpud};
+	fl_coord_ops ops = { .trigger = cb_trigger,
+			     .complete = cb_complete,
+			     .too_many_failures = cb_too_many,
+			     .ud = job->cpud };
 	char e2[1024];
 	/* The job's configuration is its env's (jm_job_submit built e with it). */
 	int rc = fl_cp_coord_create(e, cc, job->jid, job->jobdir, next_id, &ops, &job->coord, e2, sizeof e2);
@@ -240,7 +250,8 @@ int jm_cp_job_init(jm *j, jm_job *job, const flinc_env *e, const jm_submit *s, c
 	job->jobdir = fl_asprintf("%s/%s", cc.dir, job->jid);
 	rc = coord_create(j, job, e, &cc, first_checkpoint_id(job, r), err, errcap);
 	if (rc == FLINC_OK && r)
-		fl_coord_restored(job->coord, fl_restore_id(r), s->savepoint, fl_restore_meta(r)->is_savepoint);
+		fl_coord_restored(job->coord, fl_restore_id(r), s->savepoint,
+				  fl_restore_meta(r)->is_savepoint);
 	fl_restore_close(r);
 	return rc;
 }
@@ -291,7 +302,8 @@ void jm_cp_started_locked(jm *j, jm_job *job)
 	fl_coord_task *t = fl_calloc((size_t)job->nsubtasks, sizeof *t);
 	size_t n = 0;
 	for (uint32_t k = 0; k < job->nv; k++)
-		for (int i = 0; i < job->v[k].parallelism; i++) t[n++] = (fl_coord_task){job->v[k].index, i};
+		for (int i = 0; i < job->v[k].parallelism; i++)
+			t[n++] = (fl_coord_task){ job->v[k].index, i };
 	fl_coord_start(job->coord, job->attempt, t, n);
 	free(t);
 }
@@ -341,19 +353,22 @@ void jm_restart_prepare_locked(jm *j, jm_job *job)
 		 * passed over here, with a log line, rather than fail the tasks. */
 		int64_t id;
 		char err[768];
-		int rc = fl_chk_latest(job->jobdir, INT64_MAX, FL_CHK_CHECK_FULL, &id, log_line, NULL, err, sizeof err);
+		int rc = fl_chk_latest(job->jobdir, INT64_MAX, FL_CHK_CHECK_FULL, &id, log_line, NULL, err,
+				       sizeof err);
 		if (rc == FLINC_OK) {
 			char dir[4096];
 			fl_chk_dir(dir, sizeof dir, job->jobdir, id);
 			free(job->restore_path);
 			job->restore_path = fl_strdup(dir);
 			fl_coord_restored(job->coord, id, dir, false);
-			fl_log(FL_LOG_INFO, JM_COMPONENT, "Job %s (%s): restoring from checkpoint %lld (%s)", job->name,
-			       job->jid, (long long)id, dir);
+			fl_log(FL_LOG_INFO, JM_COMPONENT, "Job %s (%s): restoring from checkpoint %lld (%s)",
+			       job->name, job->jid, (long long)id, dir);
 		} else {
-			fl_log(FL_LOG_INFO, JM_COMPONENT, "Job %s (%s): no completed checkpoint to restore from (%s); %s",
-			       job->name, job->jid, err, job->restore_path ? "restoring from where it started" :
-										 "starting from the beginning");
+			fl_log(FL_LOG_INFO, JM_COMPONENT,
+			       "Job %s (%s): no completed checkpoint to restore from (%s); %s", job->name,
+			       job->jid, err,
+			       job->restore_path ? "restoring from where it started"
+						 : "starting from the beginning");
 		}
 	}
 	job->attempt++;
@@ -387,16 +402,31 @@ const char *jm_cp_ack(jm *j, const Flinc__AcknowledgeCheckpoint *a)
 	jm_job *job = a->job_id ? jm_job_find_locked(j, a->job_id) : NULL;
 	if (job && job->coord) {
 		/* The task manager's fl_cp_ack_info, back from the wire. */
-		fl_cp_ack_info ack = {.attempt = a->attempt, .id = a->checkpoint_id, .vertex = a->vertex,
-				      .subtask = a->subtask, .ended = a->ended, .rc = a->ok ? 0 : FLINC_EIO,
-				      .file = {.path = a->path, .vertex_id = a->vertex_id, .subtask = a->subtask,
-					       .parallelism = a->parallelism, .kg_first = a->kg_first,
-					       .kg_last = a->kg_last, .size = a->size, .crc = a->crc,
-					       .native = a->native && *a->native ? a->native : NULL},
-				      .shared = a->shared, .n_shared = a->n_shared, .state_size = a->state_size,
-				      .checkpointed_size = a->checkpointed_size, .align_ms = a->align_ms,
-				      .sync_ms = a->sync_ms, .async_ms = a->async_ms};
-		if (!a->ok) snprintf(ack.err, sizeof ack.err, "%s", a->error && *a->error ? a->error : "no reason given");
+		fl_cp_ack_info ack = { .attempt = a->attempt,
+				       .id = a->checkpoint_id,
+				       .vertex = a->vertex,
+				       .subtask = a->subtask,
+				       .ended = a->ended,
+				       .rc = a->ok ? 0 : FLINC_EIO,
+				       .file = { .path = a->path,
+						 .vertex_id = a->vertex_id,
+						 .subtask = a->subtask,
+						 .parallelism = a->parallelism,
+						 .kg_first = a->kg_first,
+						 .kg_last = a->kg_last,
+						 .size = a->size,
+						 .crc = a->crc,
+						 .native = a->native && *a->native ? a->native : NULL },
+				       .shared = a->shared,
+				       .n_shared = a->n_shared,
+				       .state_size = a->state_size,
+				       .checkpointed_size = a->checkpointed_size,
+				       .align_ms = a->align_ms,
+				       .sync_ms = a->sync_ms,
+				       .async_ms = a->async_ms };
+		if (!a->ok)
+			snprintf(ack.err, sizeof ack.err, "%s",
+				 a->error && *a->error ? a->error : "no reason given");
 		fl_cp_ack_deliver(job->coord, &ack);
 	}
 	pthread_mutex_unlock(&j->mu);
@@ -448,14 +478,17 @@ static void savepoint_done(void *ud, bool ok, const char *msg)
 	if (o) {
 		o->done = true;
 		o->ok = ok;
-		if (ok) o->location = fl_strdup(msg);
-		else o->error = jm_utf8_dup(msg);
+		if (ok)
+			o->location = fl_strdup(msg);
+		else
+			o->error = jm_utf8_dup(msg);
 		if (ok && o->stop) {
 			jm_job *job = jm_job_find_locked(j, o->jid);
 			if (job && !jm_job_state_terminal(job->state)) {
 				job->stopping = true;
-				fl_log(FL_LOG_INFO, JM_COMPONENT, "Job %s (%s): savepoint %s taken, stopping the job",
-				       job->name, job->jid, msg);
+				fl_log(FL_LOG_INFO, JM_COMPONENT,
+				       "Job %s (%s): savepoint %s taken, stopping the job", job->name,
+				       job->jid, msg);
 				jm_sched_stop_job_locked(j, job);
 			}
 		}
@@ -476,7 +509,8 @@ int jm_savepoint_trigger(jm *j, const char *jid, const char *target, bool stop, 
 		snprintf(err, errcap, "Not found: /jobs/%s (no job with this id)", jid);
 		rc = FLINC_ENOENT;
 	} else if (!job->coord) {
-		snprintf(err, errcap, "Job %s does not checkpoint: savepoints need state.checkpoints.dir", jid);
+		snprintf(err, errcap, "Job %s does not checkpoint: savepoints need state.checkpoints.dir",
+			 jid);
 		rc = FLINC_ECONFIG;
 	} else if (job->state != JM_JOB_RUNNING) {
 		snprintf(err, errcap, "Job %s is %s: savepoints are taken of RUNNING jobs", jid,
@@ -485,8 +519,9 @@ int jm_savepoint_trigger(jm *j, const char *jid, const char *target, bool stop, 
 	} else {
 		if (!target || !*target) target = fl_conf_get(job->conf, "state.savepoints.dir");
 		if (!target || !*target) {
-			snprintf(err, errcap,
-				 "no savepoint folder: give one (target-directory) or set state.savepoints.dir");
+			snprintf(
+				err, errcap,
+				"no savepoint folder: give one (target-directory) or set state.savepoints.dir");
 			rc = FLINC_ECONFIG;
 		} else {
 			jm_operation *o = op_new_locked(j, jid);
@@ -518,7 +553,8 @@ int jm_savepoint_dispose(jm *j, const char *path, char *reqid, char *err, size_t
 	if (rc) o->error = jm_utf8_dup(e2);
 	memcpy(reqid, o->id, JM_JID_LEN + 1);
 	pthread_mutex_unlock(&j->mu);
-	fl_log(rc ? FL_LOG_WARN : FL_LOG_INFO, JM_COMPONENT, "savepoint disposal of %s: %s", path, rc ? e2 : "done");
+	fl_log(rc ? FL_LOG_WARN : FL_LOG_INFO, JM_COMPONENT, "savepoint disposal of %s: %s", path,
+	       rc ? e2 : "done");
 	return FLINC_OK;
 }
 
@@ -529,12 +565,14 @@ json_t *jm_operation_view(jm *j, const char *jid, const char *reqid)
 	json_t *doc = NULL;
 	if (o && strcmp(o->jid, jid ? jid : "") == 0) {
 		json_t *op = json_object();
-		if (o->done && o->ok && o->location) json_object_set_new(op, "location", json_string(o->location));
+		if (o->done && o->ok && o->location)
+			json_object_set_new(op, "location", json_string(o->location));
 		if (o->done && !o->ok)
 			json_object_set_new(op, "failure-cause",
-					    json_pack("{s:s, s:s}", "class", "flinc.CheckpointException", "stack-trace",
-						      o->error ? o->error : "failed"));
-		doc = json_pack("{s:{s:s}, s:o}", "status", "id", o->done ? "COMPLETED" : "IN_PROGRESS", "operation", op);
+					    json_pack("{s:s, s:s}", "class", "flinc.CheckpointException",
+						      "stack-trace", o->error ? o->error : "failed"));
+		doc = json_pack("{s:{s:s}, s:o}", "status", "id", o->done ? "COMPLETED" : "IN_PROGRESS",
+				"operation", op);
 	}
 	pthread_mutex_unlock(&j->mu);
 	return doc;

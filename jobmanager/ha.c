@@ -87,16 +87,18 @@ void jm_ha_store_job(jm *j, const char *jid, const jm_submit *s)
 		fl_conf_at(s->job_conf, i, &k, &v);
 		json_object_set_new(conf, k, json_string(v));
 	}
-	json_t *doc = json_pack("{s:i, s:s, s:s, s:o, s:i, s:o, s:s?, s:b}", "version", 1, "jid", jid, "jar_id",
-				s->jar_id, "args", args, "parallelism", s->parallelism, "conf", conf, "savepoint",
-				s->savepoint, "allow_non_restored", s->allow_non_restored);
+	json_t *doc = json_pack("{s:i, s:s, s:s, s:o, s:i, s:o, s:s?, s:b}", "version", 1, "jid", jid,
+				"jar_id", s->jar_id, "args", args, "parallelism", s->parallelism, "conf",
+				conf, "savepoint", s->savepoint, "allow_non_restored", s->allow_non_restored);
 	char *text = json_dumps(doc, JSON_COMPACT);
 	json_decref(doc);
 	char *path = fl_asprintf("%s/jobs/%s.json", j->o.ha_dir, jid);
 	char err[600];
 	if (!text || write_atomic(path, text, strlen(text), err, sizeof err))
-		fl_log(FL_LOG_ERROR, JM_COMPONENT, "job store: cannot record job %s: %s (it will not survive a job "
-						   "manager restart)", jid, text ? err : "out of memory");
+		fl_log(FL_LOG_ERROR, JM_COMPONENT,
+		       "job store: cannot record job %s: %s (it will not survive a job "
+		       "manager restart)",
+		       jid, text ? err : "out of memory");
 	free(text);
 	free(path);
 }
@@ -125,13 +127,15 @@ static void recover_one(jm *j, const char *path)
 		json_decref(doc);
 		return;
 	}
-	jm_submit s = {.jar_id = jar, .parallelism = (int)json_integer_value(json_object_get(doc, "parallelism")),
-		       .savepoint = json_string_value(json_object_get(doc, "savepoint")),
-		       .allow_non_restored = json_is_true(json_object_get(doc, "allow_non_restored")),
-		       .recover_jid = jid};
+	jm_submit s = { .jar_id = jar,
+			.parallelism = (int)json_integer_value(json_object_get(doc, "parallelism")),
+			.savepoint = json_string_value(json_object_get(doc, "savepoint")),
+			.allow_non_restored = json_is_true(json_object_get(doc, "allow_non_restored")),
+			.recover_jid = jid };
 	s.nargs = (int)json_array_size(args);
 	s.args = fl_calloc((size_t)s.nargs + 1, sizeof(char *));
-	for (int i = 0; i < s.nargs; i++) s.args[i] = (char *)json_string_value(json_array_get(args, (size_t)i));
+	for (int i = 0; i < s.nargs; i++)
+		s.args[i] = (char *)json_string_value(json_array_get(args, (size_t)i));
 	s.job_conf = fl_conf_create();
 	const char *k;
 	json_t *v;
@@ -148,11 +152,13 @@ static void recover_one(jm *j, const char *path)
 		char *jobdir = fl_asprintf("%s/%s", dir, jid);
 		int64_t id;
 		char err[768];
-		if (fl_chk_latest(jobdir, INT64_MAX, FL_CHK_CHECK_FULL, &id, NULL, NULL, err, sizeof err) == 0) {
+		if (fl_chk_latest(jobdir, INT64_MAX, FL_CHK_CHECK_FULL, &id, NULL, NULL, err, sizeof err) ==
+		    0) {
 			fl_chk_dir(chk, sizeof chk, jobdir, id);
 			s.savepoint = chk;
 		} else {
-			fl_log(FL_LOG_INFO, JM_COMPONENT, "job store: job %s has no completed checkpoint (%s)", jid, err);
+			fl_log(FL_LOG_INFO, JM_COMPONENT,
+			       "job store: job %s has no completed checkpoint (%s)", jid, err);
 		}
 		free(jobdir);
 	}
@@ -160,7 +166,8 @@ static void recover_one(jm *j, const char *path)
 	int rc = jm_job_submit(j, &s, out, err, sizeof err);
 	if (rc == FLINC_OK)
 		fl_log(FL_LOG_INFO, JM_COMPONENT, "job store: recovered job %s%s%s", jid,
-		       s.savepoint ? ", restoring from " : ", starting from the beginning", s.savepoint ? s.savepoint : "");
+		       s.savepoint ? ", restoring from " : ", starting from the beginning",
+		       s.savepoint ? s.savepoint : "");
 	else
 		fl_log(FL_LOG_ERROR, JM_COMPONENT, "job store: cannot recover job %s: %s", jid, err);
 	if (rc != FLINC_OK) jm_ha_remove_job(j, jid);

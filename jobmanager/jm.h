@@ -47,15 +47,15 @@
 #include "fl_base.h"
 
 #define JM_COMPONENT "jobmanager"
-#define JM_JID_LEN 32 /* job ids: 32 lowercase hex digits, like Flink's */
+#define JM_JID_LEN 32               /* job ids: 32 lowercase hex digits, like Flink's */
 #define JM_RPC_RECV_MAX (64u << 20) /* control messages; a heartbeat of many subtasks is the largest */
 
 /* ---- states (Flink's names) ------------------------------------------- */
 
 typedef enum jm_job_state {
-	JM_JOB_CREATED,    /* waiting for slots, or deployed and not yet all running */
-	JM_JOB_RUNNING,    /* every subtask reported RUNNING (or already FINISHED) */
-	JM_JOB_FAILING,    /* a subtask failed; the others are being canceled */
+	JM_JOB_CREATED, /* waiting for slots, or deployed and not yet all running */
+	JM_JOB_RUNNING, /* every subtask reported RUNNING (or already FINISHED) */
+	JM_JOB_FAILING, /* a subtask failed; the others are being canceled */
 	JM_JOB_FAILED,
 	JM_JOB_CANCELLING, /* cancel requested; waiting for the subtasks to end */
 	JM_JOB_CANCELED,
@@ -93,24 +93,24 @@ typedef struct jm_task_metrics {
 
 typedef struct jm_subtask {
 	jm_task_state state;
-	int slot;          /* index in job->slots, -1 before placement */
-	char *tm_id;       /* NULL before placement */
+	int slot;    /* index in job->slots, -1 before placement */
+	char *tm_id; /* NULL before placement */
 	char *host;
-	int64_t start_ms;  /* wall clock when it started deploying; 0 = not yet */
-	int64_t end_ms;    /* wall clock when it ended; 0 = not yet */
+	int64_t start_ms; /* wall clock when it started deploying; 0 = not yet */
+	int64_t end_ms;   /* wall clock when it ended; 0 = not yet */
 	jm_task_metrics m;
 	int64_t bp_prev_ms, bp_prev_at; /* previous sample, for the ratio */
 	double bp_ratio;                /* share of the last interval back-pressured */
-	char *error;       /* FAILED: the one-line reason */
-	bool ended_input;  /* reported ENDED: waiting for the final checkpoint */
+	char *error;                    /* FAILED: the one-line reason */
+	bool ended_input;               /* reported ENDED: waiting for the final checkpoint */
 } jm_subtask;
 
 typedef struct jm_vertex {
-	uint32_t index;    /* plan vertex index: Placement.vertex, TaskStatus.vertex */
-	uint64_t id;       /* plan vertex id (shown as 16 hex digits) */
-	char *name;        /* "Source: a -> Map: b" */
+	uint32_t index; /* plan vertex index: Placement.vertex, TaskStatus.vertex */
+	uint64_t id;    /* plan vertex id (shown as 16 hex digits) */
+	char *name;     /* "Source: a -> Map: b" */
 	int parallelism;
-	jm_subtask *sub;   /* parallelism entries */
+	jm_subtask *sub; /* parallelism entries */
 } jm_vertex;
 
 /* A slot a job holds on a task manager. With slot sharing (the default)
@@ -123,9 +123,9 @@ typedef struct jm_slot {
 
 typedef struct jm_exception {
 	char *message;
-	char *task;      /* "vertex name (i/p)", or NULL for job-level errors */
-	char *location;  /* host, or NULL */
-	char *tm_id;     /* or NULL */
+	char *task;     /* "vertex name (i/p)", or NULL for job-level errors */
+	char *location; /* host, or NULL */
+	char *tm_id;    /* or NULL */
 	int64_t ts;
 } jm_exception;
 
@@ -135,50 +135,50 @@ typedef struct jm_job {
 	jm_job_state state;
 	int64_t ts[JM_JOB_NSTATES]; /* wall clock of entering each state; 0 = never */
 	int64_t start_ms, end_ms, last_mod_ms;
-	int attempt;                /* 1 until restarts exist */
+	int attempt; /* 1 until restarts exist */
 
-	char *jar_id;               /* blob id of the plugin */
-	char **args;                /* argv for the plugin's build, args[0] = file name */
+	char *jar_id; /* blob id of the plugin */
+	char **args;  /* argv for the plugin's build, args[0] = file name */
 	int nargs;
 	int parallelism;
 	int max_parallelism;
 	uint64_t graph_hash;
-	fl_conf *conf;              /* the job's configuration (cluster + its own) */
-	char *plan_json;            /* fl_plan_to_json, jid filled in */
+	fl_conf *conf;   /* the job's configuration (cluster + its own) */
+	char *plan_json; /* fl_plan_to_json, jid filled in */
 
 	jm_vertex *v;
 	uint32_t nv;
 	int nsubtasks;
 
 	jm_slot *slots;
-	int nslots;                 /* slots needed (and held once placed) */
+	int nslots; /* slots needed (and held once placed) */
 	bool placed;
-	int64_t slot_timeout_ms;    /* slot.request.timeout of this job */
-	int64_t slot_deadline;      /* monotonic ms: fail if not placed by then */
-	int64_t cancel_deadline;    /* monotonic ms: force the end of unconfirmed subtasks */
+	int64_t slot_timeout_ms; /* slot.request.timeout of this job */
+	int64_t slot_deadline;   /* monotonic ms: fail if not placed by then */
+	int64_t cancel_deadline; /* monotonic ms: force the end of unconfirmed subtasks */
 
 	jm_exception *exc;
 	size_t nexc;
-	int root_exc;               /* index in exc, -1 = none */
+	int root_exc; /* index in exc, -1 = none */
 
 	/* Checkpoints (checkpoints.c): a coordinator when the job checkpoints
 	 * (state.checkpoints.dir set), else all NULL. */
 	struct fl_coord *coord;
-	struct jm_cp_ud *cpud;      /* the coordinator callbacks' context */
-	char *jobdir;               /* <state.checkpoints.dir>/<jid> */
-	char *restore_path;         /* the next deployment restores from it; NULL: fresh */
+	struct jm_cp_ud *cpud; /* the coordinator callbacks' context */
+	char *jobdir;          /* <state.checkpoints.dir>/<jid> */
+	char *restore_path;    /* the next deployment restores from it; NULL: fresh */
 
 	/* Restarts (restart-strategy). */
-	int restart_kind;           /* JM_RESTART_* */
-	int64_t restart_max;        /* fixed-delay attempts */
-	int64_t restart_delay_ms;   /* fixed delay, or the initial backoff */
+	int restart_kind;         /* JM_RESTART_* */
+	int64_t restart_max;      /* fixed-delay attempts */
+	int64_t restart_delay_ms; /* fixed delay, or the initial backoff */
 	int64_t restart_max_delay_ms;
 	double restart_multiplier;
-	int64_t restarts;           /* done so far */
-	int64_t restart_at;         /* monotonic ms to redeploy; 0 = none pending */
-	bool restart_pending;       /* RESTARTING: redeploy once every subtask ended */
-	bool stopping;              /* stop with savepoint: end FINISHED after the cancel */
-	struct jm *jm;              /* for the job store when the job ends */
+	int64_t restarts;     /* done so far */
+	int64_t restart_at;   /* monotonic ms to redeploy; 0 = none pending */
+	bool restart_pending; /* RESTARTING: redeploy once every subtask ended */
+	bool stopping;        /* stop with savepoint: end FINISHED after the cancel */
+	struct jm *jm;        /* for the job store when the job ends */
 } jm_job;
 
 enum { JM_RESTART_NONE = 0, JM_RESTART_FIXED = 1, JM_RESTART_EXPONENTIAL = 2 };
@@ -199,28 +199,28 @@ typedef struct jm_cmd {
 
 typedef struct jm_tm {
 	struct jm *jm;
-	struct jm_tm *next_dead;   /* graveyard link */
+	struct jm_tm *next_dead; /* graveyard link */
 	char *id, *host, *control_address, *data_address;
 	int64_t pid;
-	int slots;                 /* offered */
-	int used;                  /* held by jobs */
-	int cpu_cores;             /* 0: not reported */
-	int64_t physical_memory;   /* bytes; 0: not reported */
-	bool connected;            /* the control connection is up */
+	int slots;               /* offered */
+	int used;                /* held by jobs */
+	int cpu_cores;           /* 0: not reported */
+	int64_t physical_memory; /* bytes; 0: not reported */
+	bool connected;          /* the control connection is up */
 	bool lost;
-	int64_t registered_ms;     /* wall clock */
-	int64_t registered_mono;   /* monotonic ms */
-	int64_t last_hb_ms;        /* wall clock of the last heartbeat (or registration) */
+	int64_t registered_ms;   /* wall clock */
+	int64_t registered_mono; /* monotonic ms */
+	int64_t last_hb_ms;      /* wall clock of the last heartbeat (or registration) */
 	int64_t last_hb_mono;
 
-	nng_socket req;            /* REQ to the task manager's control socket */
+	nng_socket req; /* REQ to the task manager's control socket */
 	pthread_t worker;
 	bool worker_started;
-	pthread_cond_t cv;         /* wakes the worker */
+	pthread_cond_t cv; /* wakes the worker */
 	jm_cmd *q_head, *q_tail;
-	bool stop;                 /* the worker must exit */
-	bool closed;               /* req closed (by the worker or the monitor) */
-	bool done;                 /* the worker exited */
+	bool stop;   /* the worker must exit */
+	bool closed; /* req closed (by the worker or the monitor) */
+	bool done;   /* the worker exited */
 } jm_tm;
 
 /* ---- the job manager ------------------------------------------------------ */
@@ -230,36 +230,36 @@ typedef struct jm_options {
 	int rpc_port;
 	char *rest_address;
 	int rest_port;
-	char *auth_token;          /* NULL: no authentication */
+	char *auth_token; /* NULL: no authentication */
 	int64_t hb_interval_ms;
 	int64_t hb_timeout_ms;
 	int64_t slot_timeout_ms;
-	bool slot_wait;            /* wait for busy slots instead of refusing */
+	bool slot_wait; /* wait for busy slots instead of refusing */
 	int64_t rpc_timeout_ms;
-	char *blob_dir;            /* NULL: a private folder under /tmp */
+	char *blob_dir; /* NULL: a private folder under /tmp */
 	int default_parallelism;
 	int max_parallelism;
 	int64_t upload_max;
 	int jobstore_max;
 	bool slot_sharing;
-	char *ha_dir;              /* high-availability.storageDir; NULL: jobs die with the job manager */
+	char *ha_dir; /* high-availability.storageDir; NULL: jobs die with the job manager */
 } jm_options;
 
 typedef struct jm {
 	jm_options o;
-	fl_conf *conf;             /* the effective configuration (read-only after start) */
-	char *blob_dir;            /* absolute path */
-	bool blob_dir_owned;       /* created by us: removed at exit */
+	fl_conf *conf;       /* the effective configuration (read-only after start) */
+	char *blob_dir;      /* absolute path */
+	bool blob_dir_owned; /* created by us: removed at exit */
 
 	pthread_mutex_t mu;
 	pthread_cond_t monitor_cv; /* wakes the monitor at shutdown */
 	bool stopping;
 
-	jm_tm **tms;               /* registered, in registration order */
+	jm_tm **tms; /* registered, in registration order */
 	size_t ntms, tms_cap;
-	jm_tm *graveyard;          /* lost; their workers are still to be joined */
+	jm_tm *graveyard; /* lost; their workers are still to be joined */
 
-	jm_job **jobs;             /* in submission order */
+	jm_job **jobs; /* in submission order */
 	size_t njobs, jobs_cap;
 
 	nng_socket rep;
@@ -270,10 +270,10 @@ typedef struct jm {
 	size_t nops;
 	struct jm_dead_coord *dead_coords; /* coordinators of evicted jobs, destroyed outside mu */
 
-	int rest_inflight;         /* HTTP handlers running (atomic) */
-	bool rest_closing;         /* (atomic) new requests get 503 */
+	int rest_inflight; /* HTTP handlers running (atomic) */
+	bool rest_closing; /* (atomic) new requests get 503 */
 	int64_t start_ms;
-	int ha_epoch;              /* starts of a job manager on ha_dir (ha.c) */
+	int ha_epoch; /* starts of a job manager on ha_dir (ha.c) */
 } jm;
 
 static inline int64_t jm_mono_ms(void) { return fl_mono_ns() / 1000000; }
@@ -318,8 +318,8 @@ typedef struct jm_part {
 /* Find form field `field` in a multipart/form-data body. FLINC_OK with out
  * pointing into body (out->filename malloc'ed, the caller frees), or
  * FLINC_EINVAL with a one-line reason in err. */
-int jm_multipart_find(const char *content_type, const uint8_t *body, size_t len, const char *field, jm_part *out,
-		      char *err, size_t errcap);
+int jm_multipart_find(const char *content_type, const uint8_t *body, size_t len, const char *field,
+		      jm_part *out, char *err, size_t errcap);
 
 /* ---- rpc_server.c ---------------------------------------------------------- */
 
@@ -364,11 +364,11 @@ void jm_registry_fini(jm *j);
 
 typedef struct jm_submit {
 	const char *jar_id;
-	char **args;       /* program arguments (without argv[0]) */
+	char **args; /* program arguments (without argv[0]) */
 	int nargs;
-	int parallelism;   /* 0: parallelism.default */
-	fl_conf *job_conf; /* per-job overrides, may be NULL; stays the caller's */
-	const char *savepoint;  /* savepointPath, NULL: none */
+	int parallelism;       /* 0: parallelism.default */
+	fl_conf *job_conf;     /* per-job overrides, may be NULL; stays the caller's */
+	const char *savepoint; /* savepointPath, NULL: none */
 	bool allow_non_restored;
 	const char *recover_jid; /* ha.c: the job again under its id, waiting for slots */
 } jm_submit;
@@ -439,7 +439,8 @@ struct flinc_env;
  * checkpoint and restart settings, check a savepoint to start from against
  * the job's graph, create the coordinator. FLINC_OK, or with the reason in
  * err FLINC_ECONFIG (a setting) or FLINC_EINVAL (the savepoint). */
-int jm_cp_job_init(jm *j, jm_job *job, const struct flinc_env *e, const jm_submit *s, char *err, size_t errcap);
+int jm_cp_job_init(jm *j, jm_job *job, const struct flinc_env *e, const jm_submit *s, char *err,
+		   size_t errcap);
 /* Free the job's checkpoint parts (coordinator destroyed: not with jm.mu
  * held unless jm_cp_job_retire_locked ran first). */
 void jm_cp_job_free(jm_job *job);

@@ -27,29 +27,28 @@
 
 #define PROG "flinc-jobmanager"
 
-static const char usage_text[] =
-	"usage: " PROG " [--config FILE] [-D key=value]...\n"
-	"\n"
-	"The flinc job manager: task managers register with it over RPC, it\n"
-	"schedules jobs onto their slots, stores uploaded job plugins and serves\n"
-	"the REST API (and web UI). Runs until SIGINT or SIGTERM.\n"
-	"\n"
-	"options:\n"
-	"  --config FILE     read 'key: value' lines (see deploy/flinc.conf)\n"
-	"  -D key=value      set a configuration key (wins over the file)\n"
-	"  -h, --help        this help\n"
-	"  --version         print the version\n"
-	"\n"
-	"keys (default):\n"
-	"  jobmanager.rpc.address (127.0.0.1)   jobmanager.rpc.port (6123)\n"
-	"  jobmanager.rpc.timeout (10s)         rest.bind-address (127.0.0.1)\n"
-	"  rest.port (8081)                     rest.auth.token (none)\n"
-	"  rest.upload.max-size (256mb)         heartbeat.interval (1s)\n"
-	"  heartbeat.timeout (5s)               slot.request.wait (false)\n"
-	"  slot.request.timeout (10s)\n"
-	"  jobmanager.blob.dir (a private folder under /tmp, removed at exit)\n"
-	"  jobmanager.slot-sharing (true)       jobstore.max-capacity (1000)\n"
-	"  parallelism.default (1)              pipeline.max-parallelism (128)\n";
+static const char usage_text[] = "usage: " PROG " [--config FILE] [-D key=value]...\n"
+				 "\n"
+				 "The flinc job manager: task managers register with it over RPC, it\n"
+				 "schedules jobs onto their slots, stores uploaded job plugins and serves\n"
+				 "the REST API (and web UI). Runs until SIGINT or SIGTERM.\n"
+				 "\n"
+				 "options:\n"
+				 "  --config FILE     read 'key: value' lines (see deploy/flinc.conf)\n"
+				 "  -D key=value      set a configuration key (wins over the file)\n"
+				 "  -h, --help        this help\n"
+				 "  --version         print the version\n"
+				 "\n"
+				 "keys (default):\n"
+				 "  jobmanager.rpc.address (127.0.0.1)   jobmanager.rpc.port (6123)\n"
+				 "  jobmanager.rpc.timeout (10s)         rest.bind-address (127.0.0.1)\n"
+				 "  rest.port (8081)                     rest.auth.token (none)\n"
+				 "  rest.upload.max-size (256mb)         heartbeat.interval (1s)\n"
+				 "  heartbeat.timeout (5s)               slot.request.wait (false)\n"
+				 "  slot.request.timeout (10s)\n"
+				 "  jobmanager.blob.dir (a private folder under /tmp, removed at exit)\n"
+				 "  jobmanager.slot-sharing (true)       jobstore.max-capacity (1000)\n"
+				 "  parallelism.default (1)              pipeline.max-parallelism (128)\n";
 
 /* The one job manager of this process. Static: nng threads may still hold
  * a pointer to it in the last moments of shutdown. */
@@ -77,20 +76,20 @@ static void config_error(const char *key, const char *value, const char *what)
 static const struct {
 	const char *key, *value;
 } defaults[] = {
-	{"jobmanager.rpc.address", "127.0.0.1"},
-	{"jobmanager.rpc.port", "6123"},
-	{"jobmanager.rpc.timeout", "10s"},
-	{"rest.bind-address", "127.0.0.1"},
-	{"rest.port", "8081"},
-	{"rest.upload.max-size", "256mb"},
-	{"heartbeat.interval", "1s"},
-	{"heartbeat.timeout", "5s"},
-	{"slot.request.timeout", "10s"},
-	{"slot.request.wait", "false"},
-	{"jobmanager.slot-sharing", "true"},
-	{"jobstore.max-capacity", "1000"},
-	{"parallelism.default", "1"},
-	{"pipeline.max-parallelism", "128"},
+	{ "jobmanager.rpc.address", "127.0.0.1" },
+	{ "jobmanager.rpc.port", "6123" },
+	{ "jobmanager.rpc.timeout", "10s" },
+	{ "rest.bind-address", "127.0.0.1" },
+	{ "rest.port", "8081" },
+	{ "rest.upload.max-size", "256mb" },
+	{ "heartbeat.interval", "1s" },
+	{ "heartbeat.timeout", "5s" },
+	{ "slot.request.timeout", "10s" },
+	{ "slot.request.wait", "false" },
+	{ "jobmanager.slot-sharing", "true" },
+	{ "jobstore.max-capacity", "1000" },
+	{ "parallelism.default", "1" },
+	{ "pipeline.max-parallelism", "128" },
 };
 
 static int64_t get_int(const fl_conf *c, const char *key, int64_t lo, int64_t hi)
@@ -109,7 +108,8 @@ static int64_t get_duration(const fl_conf *c, const char *key)
 {
 	bool ok = true;
 	int64_t v = fl_conf_duration_ms(c, key, 0, &ok);
-	if (!ok || v <= 0) config_error(key, fl_conf_get(c, key), "a positive duration (like 500ms, 10s, 2min)");
+	if (!ok || v <= 0)
+		config_error(key, fl_conf_get(c, key), "a positive duration (like 500ms, 10s, 2min)");
 	return v;
 }
 
@@ -146,7 +146,8 @@ static fl_conf *load_config(int argc, char **argv)
 			file = a + 9;
 		} else if (!strcmp(a, "-D")) {
 			if (++i >= argc) usage_error("-D needs key=value");
-			if (fl_conf_set_kv(cli, argv[i]) != FLINC_OK) usage_error("-D '%s' is not key=value", argv[i]);
+			if (fl_conf_set_kv(cli, argv[i]) != FLINC_OK)
+				usage_error("-D '%s' is not key=value", argv[i]);
 		} else if (!strncmp(a, "-D", 2)) {
 			if (fl_conf_set_kv(cli, a + 2) != FLINC_OK) usage_error("'%s' is not -Dkey=value", a);
 		} else {
@@ -168,7 +169,8 @@ static fl_conf *load_config(int argc, char **argv)
 	}
 	fl_conf_destroy(cli);
 	for (size_t k = 0; k < FL_ARRAY_LEN(defaults); k++)
-		if (!fl_conf_get(conf, defaults[k].key)) fl_conf_set(conf, defaults[k].key, defaults[k].value);
+		if (!fl_conf_get(conf, defaults[k].key))
+			fl_conf_set(conf, defaults[k].key, defaults[k].value);
 	return conf;
 }
 
@@ -186,8 +188,10 @@ static void read_options(jm *j)
 	o->hb_interval_ms = get_duration(c, "heartbeat.interval");
 	o->hb_timeout_ms = get_duration(c, "heartbeat.timeout");
 	if (o->hb_timeout_ms <= o->hb_interval_ms) {
-		fprintf(stderr, PROG ": configuration heartbeat.timeout (%lld ms) must be longer than heartbeat.interval "
-				"(%lld ms)\n",
+		fprintf(stderr,
+			PROG
+			": configuration heartbeat.timeout (%lld ms) must be longer than heartbeat.interval "
+			"(%lld ms)\n",
 			(long long)o->hb_timeout_ms, (long long)o->hb_interval_ms);
 		exit(2);
 	}
@@ -200,7 +204,8 @@ static void read_options(jm *j)
 	bool ok = true;
 	o->upload_max = fl_conf_size(c, "rest.upload.max-size", 0, &ok);
 	if (!ok || o->upload_max < 1 || o->upload_max > ((int64_t)4 << 30))
-		config_error("rest.upload.max-size", fl_conf_get(c, "rest.upload.max-size"), "a size from 1 byte to 4gb");
+		config_error("rest.upload.max-size", fl_conf_get(c, "rest.upload.max-size"),
+			     "a size from 1 byte to 4gb");
 	o->jobstore_max = (int)get_int(c, "jobstore.max-capacity", 1, 1000000);
 	o->slot_sharing = get_bool(c, "jobmanager.slot-sharing");
 	o->ha_dir = get_str(c, "high-availability.storageDir");

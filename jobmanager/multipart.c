@@ -38,7 +38,7 @@ static char *header_param(const char *h, size_t hlen, const char *name)
 			if (k < hlen && h[k] == '=') {
 				k++;
 				while (k < hlen && (h[k] == ' ' || h[k] == '\t')) k++;
-				fl_strbuf v = {0};
+				fl_strbuf v = { 0 };
 				if (k < hlen && h[k] == '"') {
 					k++;
 					while (k < hlen && h[k] != '"') {
@@ -60,13 +60,14 @@ static char *header_param(const char *h, size_t hlen, const char *name)
 	return NULL;
 }
 
-int jm_multipart_find(const char *content_type, const uint8_t *body, size_t len, const char *field, jm_part *out,
-		      char *err, size_t errcap)
+int jm_multipart_find(const char *content_type, const uint8_t *body, size_t len, const char *field,
+		      jm_part *out, char *err, size_t errcap)
 {
 	memset(out, 0, sizeof *out);
 	static const char mt[] = "multipart/form-data";
 	if (!content_type || strncasecmp(content_type, mt, sizeof mt - 1) != 0) {
-		snprintf(err, errcap, "expected a multipart/form-data body with a '%s' field (Content-Type is %s)", field,
+		snprintf(err, errcap,
+			 "expected a multipart/form-data body with a '%s' field (Content-Type is %s)", field,
 			 content_type ? content_type : "missing");
 		return FLINC_EINVAL;
 	}
@@ -126,7 +127,8 @@ int jm_multipart_find(const char *content_type, const uint8_t *body, size_t len,
 		}
 		const uint8_t *next = memmem(body + pos, len - pos, delim, dlen);
 		if (!next) {
-			snprintf(err, errcap, "malformed multipart body: part not terminated by the boundary");
+			snprintf(err, errcap,
+				 "malformed multipart body: part not terminated by the boundary");
 			goto done;
 		}
 		size_t dataend = (size_t)(next - body);

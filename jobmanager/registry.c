@@ -106,8 +106,10 @@ void jm_tm_enqueue_locked(jm *j, jm_tm *tm, jm_cmd *cmd)
 		return;
 	}
 	cmd->next = NULL;
-	if (tm->q_tail) tm->q_tail->next = cmd;
-	else tm->q_head = cmd;
+	if (tm->q_tail)
+		tm->q_tail->next = cmd;
+	else
+		tm->q_head = cmd;
 	tm->q_tail = cmd;
 	pthread_cond_signal(&tm->cv);
 }
@@ -147,10 +149,11 @@ static void tm_lost_locked(jm *j, jm_tm *tm, const char *reason)
 		int total, nfree, n;
 		jm_slots_locked(j, &total, &nfree, &n);
 		fl_log(FL_LOG_WARN, JM_COMPONENT,
-		       "TaskManager %s (%s) lost: %s; its %d slots are gone (%d task managers, %d slots left)", tm->id,
-		       tm->host, reason, tm->slots, n, total);
+		       "TaskManager %s (%s) lost: %s; its %d slots are gone (%d task managers, %d slots left)",
+		       tm->id, tm->host, reason, tm->slots, n, total);
 	} else {
-		fl_log(FL_LOG_WARN, JM_COMPONENT, "TaskManager %s (%s) dropped: %s", tm->id, tm->host, reason);
+		fl_log(FL_LOG_WARN, JM_COMPONENT, "TaskManager %s (%s) dropped: %s", tm->id, tm->host,
+		       reason);
 	}
 	jm_sched_tm_lost_locked(j, tm->id, tm->host, reason);
 }
@@ -203,7 +206,8 @@ static int tm_call(jm_tm *tm, const jm_cmd *c, char *err, size_t errcap)
 		if (reply->body_case != FLINC__ENVELOPE__BODY_ACK)
 			snprintf(err, errcap, "unexpected reply (message %d)", (int)reply->body_case);
 		else if (!reply->ack->ok)
-			snprintf(err, errcap, "%s", reply->ack->error && *reply->ack->error ? reply->ack->error : "refused");
+			snprintf(err, errcap, "%s",
+				 reply->ack->error && *reply->ack->error ? reply->ack->error : "refused");
 	}
 	fl_rpc_free(reply);
 	return rc;
@@ -311,8 +315,10 @@ static void registry_undo(jm *j, jm_tm *tm)
 	bool in_graveyard = tm->lost;
 	bool close_it = !tm->closed;
 	tm->closed = true;
-	if (in_graveyard) tm->done = true; /* no worker: the monitor frees it */
-	else registry_remove_locked(j, tm);
+	if (in_graveyard)
+		tm->done = true; /* no worker: the monitor frees it */
+	else
+		registry_remove_locked(j, tm);
 	pthread_mutex_unlock(&j->mu);
 	if (close_it) nng_close(tm->req);
 	if (!in_graveyard) tm_free(tm);
@@ -386,7 +392,8 @@ static void check_liveness_locked(jm *j, int64_t now)
 			continue;
 		}
 		if (!tm->connected && now - tm->registered_mono > j->o.hb_timeout_ms) {
-			snprintf(reason, sizeof reason, "its control address %s could not be reached within %lld ms",
+			snprintf(reason, sizeof reason,
+				 "its control address %s could not be reached within %lld ms",
 				 tm->control_address, (long long)j->o.hb_timeout_ms);
 			tm_lost_locked(j, tm, reason);
 			continue;

@@ -42,10 +42,10 @@
 /* The answer a handler builds; http_cb sends it. */
 typedef struct resp {
 	uint16_t status;
-	char *body;         /* malloc'ed, or NULL */
+	char *body; /* malloc'ed, or NULL */
 	size_t len;
-	const char *ctype;  /* static; NULL: JSON */
-	char allow[64];     /* the Allow header of a 405; "" for none */
+	const char *ctype; /* static; NULL: JSON */
+	char allow[64];    /* the Allow header of a 405; "" for none */
 	bool www_auth;
 } resp;
 
@@ -54,9 +54,9 @@ typedef struct req_ctx {
 	jm *j;
 	nng_http_req *req;
 	const char *method;
-	bool get;           /* GET or HEAD */
-	char *path;         /* as requested (decoded), for messages */
-	const char *query;  /* raw, after '?', or "" */
+	bool get;          /* GET or HEAD */
+	char *path;        /* as requested (decoded), for messages */
+	const char *query; /* raw, after '?', or "" */
 	char *segs[MAX_SEGS];
 	int nseg;
 	const uint8_t *body;
@@ -124,8 +124,10 @@ static void set_error(resp *r, uint16_t status, const char *fmt, ...)
 /* 404 naming the requested path, and why when given. */
 static void not_found(resp *r, const req_ctx *c, const char *why)
 {
-	if (why) set_error(r, 404, "Not found: %.300s (%s)", c->path, why);
-	else set_error(r, 404, "Not found: %.300s", c->path);
+	if (why)
+		set_error(r, 404, "Not found: %.300s (%s)", c->path, why);
+	else
+		set_error(r, 404, "Not found: %.300s", c->path);
 }
 
 /* The HTTP status of a job manager error code (flinc.h). A conflict with
@@ -135,13 +137,13 @@ static const struct {
 	int code;
 	uint16_t status;
 } code_status[] = {
-	{FLINC_ENOENT, 404}, /* no such job, jar, vertex or request */
-	{FLINC_EINVAL, 400}, /* a malformed request or an argument that cannot work */
-	{FLINC_ECONFIG, 400}, /* a configuration value of the job */
-	{FLINC_ERANGE, 400}, /* more parallelism or slots than allowed or available */
-	{FLINC_EPLUGIN, 400}, /* the upload is no loadable job plugin */
-	{FLINC_EGRAPH, 400}, /* the job's build failed or made an invalid graph */
-	{FLINC_ESTATE, 409}, /* the job's state does not allow it */
+	{ FLINC_ENOENT, 404 },  /* no such job, jar, vertex or request */
+	{ FLINC_EINVAL, 400 },  /* a malformed request or an argument that cannot work */
+	{ FLINC_ECONFIG, 400 }, /* a configuration value of the job */
+	{ FLINC_ERANGE, 400 },  /* more parallelism or slots than allowed or available */
+	{ FLINC_EPLUGIN, 400 }, /* the upload is no loadable job plugin */
+	{ FLINC_EGRAPH, 400 },  /* the job's build failed or made an invalid graph */
+	{ FLINC_ESTATE, 409 },  /* the job's state does not allow it */
 };
 
 /* Map a FLINC_E* code (not FLINC_OK) to its HTTP status: the table above,
@@ -157,8 +159,10 @@ static uint16_t http_status(int code)
  * message. A 404 with why names the requested path instead of err. */
 static void set_failure(resp *r, const req_ctx *c, int code, const char *err, const char *why)
 {
-	if (code == FLINC_ENOENT && why) not_found(r, c, why);
-	else set_error(r, http_status(code), "%s", err);
+	if (code == FLINC_ENOENT && why)
+		not_found(r, c, why);
+	else
+		set_error(r, http_status(code), "%s", err);
 }
 
 /* ---- request parsing -------------------------------------------------------- */
@@ -252,15 +256,18 @@ static int tokenize(const char *s, char ***out, int *n, char *err, size_t errcap
 	while (i < len) {
 		while (i < len && isspace((unsigned char)s[i])) i++;
 		if (i >= len) break;
-		fl_strbuf b = {0};
+		fl_strbuf b = { 0 };
 		fl_sb_append(&b, "", 0);
 		char quote = 0;
 		for (; i < len; i++) {
 			char ch = s[i];
 			if (quote) {
-				if (ch == quote) quote = 0;
-				else if (ch == '\\' && quote == '"' && i + 1 < len) fl_sb_append(&b, &s[++i], 1);
-				else fl_sb_append(&b, &ch, 1);
+				if (ch == quote)
+					quote = 0;
+				else if (ch == '\\' && quote == '"' && i + 1 < len)
+					fl_sb_append(&b, &s[++i], 1);
+				else
+					fl_sb_append(&b, &ch, 1);
 			} else if (ch == '\'' || ch == '"') {
 				quote = ch;
 			} else if (ch == '\\' && i + 1 < len) {
@@ -272,8 +279,10 @@ static int tokenize(const char *s, char ***out, int *n, char *err, size_t errcap
 			}
 		}
 		if (quote || cnt >= MAX_ARGS) {
-			if (quote) snprintf(err, errcap, "programArgs: unterminated %c quote", quote);
-			else snprintf(err, errcap, "programArgs: more than %d arguments", MAX_ARGS);
+			if (quote)
+				snprintf(err, errcap, "programArgs: unterminated %c quote", quote);
+			else
+				snprintf(err, errcap, "programArgs: more than %d arguments", MAX_ARGS);
 			fl_sb_free(&b);
 			for (int k = 0; k < cnt; k++) free(v[k]);
 			free(v);
@@ -417,8 +426,10 @@ static void h_taskmanager(req_ctx *c, resp *r, const route_args *a)
 	jm_tm *tm = jm_tm_find_locked(j, a->tmid);
 	json_t *d = tm && tm->connected ? jm_view_taskmanager_locked(j, tm) : NULL;
 	pthread_mutex_unlock(&j->mu);
-	if (d) set_json(r, 200, d);
-	else not_found(r, c, "no task manager with this id");
+	if (d)
+		set_json(r, 200, d);
+	else
+		not_found(r, c, "no task manager with this id");
 }
 
 /* A view of one job (and one of its vertices when v is given), built
@@ -435,9 +446,12 @@ static void job_view(req_ctx *c, resp *r, const route_args *a, job_view_fn view)
 	jm_vertex *v = job && a->vid ? jm_vertex_find(job, a->vid) : NULL;
 	json_t *doc = job && (v || !a->vid) ? view(j, job, v) : NULL;
 	pthread_mutex_unlock(&j->mu);
-	if (!job) not_found(r, c, "no job with this id");
-	else if (a->vid && !v) not_found(r, c, "no vertex with this id in the job");
-	else set_json(r, 200, doc);
+	if (!job)
+		not_found(r, c, "no job with this id");
+	else if (a->vid && !v)
+		not_found(r, c, "no vertex with this id in the job");
+	else
+		set_json(r, 200, doc);
 }
 
 /* The job views, in job_view's shape: GET /jobs/:jid. */
@@ -469,10 +483,7 @@ static json_t *view_checkpoints(jm *j, jm_job *job, jm_vertex *v)
 }
 
 /* GET /jobs/:jid/vertices/:vid: the vertex and its subtasks. */
-static json_t *view_vertex(jm *j, jm_job *job, jm_vertex *v)
-{
-	return jm_view_vertex_locked(j, job, v);
-}
+static json_t *view_vertex(jm *j, jm_job *job, jm_vertex *v) { return jm_view_vertex_locked(j, job, v); }
 
 /* GET /jobs/:jid/vertices/:vid/backpressure: levels per subtask. */
 static json_t *view_backpressure(jm *j, jm_job *job, jm_vertex *v)
@@ -496,22 +507,13 @@ static json_t *view_watermarks(jm *j, jm_job *job, jm_vertex *v)
 }
 
 /* GET /jobs/:jid */
-static void h_job(req_ctx *c, resp *r, const route_args *a)
-{
-	job_view(c, r, a, view_job);
-}
+static void h_job(req_ctx *c, resp *r, const route_args *a) { job_view(c, r, a, view_job); }
 
 /* GET /jobs/:jid/exceptions */
-static void h_job_exceptions(req_ctx *c, resp *r, const route_args *a)
-{
-	job_view(c, r, a, view_exceptions);
-}
+static void h_job_exceptions(req_ctx *c, resp *r, const route_args *a) { job_view(c, r, a, view_exceptions); }
 
 /* GET /jobs/:jid/plan */
-static void h_job_plan(req_ctx *c, resp *r, const route_args *a)
-{
-	job_view(c, r, a, view_plan);
-}
+static void h_job_plan(req_ctx *c, resp *r, const route_args *a) { job_view(c, r, a, view_plan); }
 
 /* GET /jobs/:jid/checkpoints */
 static void h_job_checkpoints(req_ctx *c, resp *r, const route_args *a)
@@ -520,10 +522,7 @@ static void h_job_checkpoints(req_ctx *c, resp *r, const route_args *a)
 }
 
 /* GET /jobs/:jid/vertices/:vid */
-static void h_vertex(req_ctx *c, resp *r, const route_args *a)
-{
-	job_view(c, r, a, view_vertex);
-}
+static void h_vertex(req_ctx *c, resp *r, const route_args *a) { job_view(c, r, a, view_vertex); }
 
 /* GET /jobs/:jid/vertices/:vid/backpressure */
 static void h_vertex_backpressure(req_ctx *c, resp *r, const route_args *a)
@@ -542,16 +541,20 @@ static void h_vertex_watermarks(req_ctx *c, resp *r, const route_args *a)
 static void h_savepoint_status(req_ctx *c, resp *r, const route_args *a)
 {
 	json_t *d = jm_operation_view(c->j, a->jid, a->triggerid);
-	if (d) set_json(r, 200, d);
-	else not_found(r, c, "no savepoint request with this id for this job");
+	if (d)
+		set_json(r, 200, d);
+	else
+		not_found(r, c, "no savepoint request with this id for this job");
 }
 
 /* GET /savepoint-disposal/:triggerid */
 static void h_dispose_status(req_ctx *c, resp *r, const route_args *a)
 {
 	json_t *d = jm_operation_view(c->j, NULL, a->triggerid);
-	if (d) set_json(r, 200, d);
-	else not_found(r, c, "no savepoint disposal with this id");
+	if (d)
+		set_json(r, 200, d);
+	else
+		not_found(r, c, "no savepoint disposal with this id");
 }
 
 /* GET /jars: the uploaded plugins, newest first. */
@@ -572,7 +575,9 @@ static void h_cancel(req_ctx *c, resp *r, const route_args *a)
 	char *mode = query_get(c->query, "mode");
 	if (mode && strcmp(mode, "cancel") != 0) {
 		if (!strcmp(mode, "stop"))
-			set_error(r, 400, "mode=stop is not supported here: stop with a savepoint is POST /jobs/:jid/stop");
+			set_error(
+				r, 400,
+				"mode=stop is not supported here: stop with a savepoint is POST /jobs/:jid/stop");
 		else
 			set_error(r, 400, "unknown mode '%.100s': PATCH /jobs/:jid takes mode=cancel", mode);
 		free(mode);
@@ -600,11 +605,13 @@ static bool upload_part(req_ctx *c, resp *r, jm_part *part)
 		set_failure(r, c, rc, err, NULL);
 		return false;
 	}
-	if (part->len == 0) set_error(r, 400, "the uploaded file is empty");
+	if (part->len == 0)
+		set_error(r, 400, "the uploaded file is empty");
 	else if ((int64_t)part->len > c->j->o.upload_max)
-		set_error(r, 400, "the uploaded file is %zu bytes, above rest.upload.max-size (%lld bytes)", part->len,
-			  (long long)c->j->o.upload_max);
-	else return true;
+		set_error(r, 400, "the uploaded file is %zu bytes, above rest.upload.max-size (%lld bytes)",
+			  part->len, (long long)c->j->o.upload_max);
+	else
+		return true;
 	free(part->filename);
 	return false;
 }
@@ -614,21 +621,25 @@ static bool upload_part(req_ctx *c, resp *r, jm_part *part)
 static void upload_inspect(jm *j, resp *r, const jm_part *part, const char *id, const char *path)
 {
 	/* The client's file name, made printable: it goes into messages and the log. */
-	char *shown = jm_utf8_dup(part->filename && *part->filename ? part->filename : jm_blob_display_name(id));
+	char *shown =
+		jm_utf8_dup(part->filename && *part->filename ? part->filename : jm_blob_display_name(id));
 	fl_plugin *pl = NULL;
 	char lerr[1024];
 	if (fl_plugin_open(path, &pl, lerr, sizeof lerr) != FLINC_OK) {
 		jm_blob_remove(j, id);
 		size_t plen = strlen(path);
 		const char *rest = strncmp(lerr, path, plen) == 0 ? lerr + plen : NULL;
-		if (rest) set_error(r, http_status(FLINC_EPLUGIN), "%.200s%s", shown, rest);
-		else set_error(r, http_status(FLINC_EPLUGIN), "%s", lerr);
-		fl_log(FL_LOG_WARN, JM_COMPONENT, "upload of %.200s refused: %s", shown, rest ? rest + 2 : lerr);
+		if (rest)
+			set_error(r, http_status(FLINC_EPLUGIN), "%.200s%s", shown, rest);
+		else
+			set_error(r, http_status(FLINC_EPLUGIN), "%s", lerr);
+		fl_log(FL_LOG_WARN, JM_COMPONENT, "upload of %.200s refused: %s", shown,
+		       rest ? rest + 2 : lerr);
 	} else {
 		const flinc_plugin *e = fl_plugin_entry(pl);
 		char *jobname = jm_utf8_dup(e->name ? e->name : "?");
-		fl_log(FL_LOG_INFO, JM_COMPONENT, "uploaded %.200s (%zu bytes, job '%.200s') as jar %s", shown,
-		       part->len, jobname, id);
+		fl_log(FL_LOG_INFO, JM_COMPONENT, "uploaded %.200s (%zu bytes, job '%.200s') as jar %s",
+		       shown, part->len, jobname, id);
 		free(jobname);
 		fl_plugin_close(pl);
 		set_json(r, 200, json_pack("{s:s, s:s}", "filename", path, "status", "success"));
@@ -644,8 +655,10 @@ static void h_upload(req_ctx *c, resp *r, const route_args *a)
 	if (!upload_part(c, r, &part)) return;
 	char err[1024], *id = NULL, *path = NULL;
 	int rc = jm_blob_store(c->j, part.filename, part.data, part.len, &id, &path, err, sizeof err);
-	if (rc != FLINC_OK) set_failure(r, c, rc, err, NULL);
-	else upload_inspect(c->j, r, &part, id, path);
+	if (rc != FLINC_OK)
+		set_failure(r, c, rc, err, NULL);
+	else
+		upload_inspect(c->j, r, &part, id, path);
 	free(part.filename);
 	free(id);
 	free(path);
@@ -656,8 +669,10 @@ static void h_jar_delete(req_ctx *c, resp *r, const route_args *a)
 {
 	char err[512];
 	int rc = jm_jar_delete(c->j, a->jarid, err, sizeof err);
-	if (rc == FLINC_OK) set_json(r, 200, json_object());
-	else set_failure(r, c, rc, err, "no such jar");
+	if (rc == FLINC_OK)
+		set_json(r, 200, json_object());
+	else
+		set_failure(r, c, rc, err, "no such jar");
 }
 
 /* POST /jobs/:jid/savepoints {"target-directory", "cancel-job"} and
@@ -669,7 +684,8 @@ static void savepoint_request(req_ctx *c, resp *r, const char *jid, bool stop)
 		json_error_t je;
 		body = json_loadb((const char *)c->body, c->blen, 0, &je);
 		if (!body || !json_is_object(body)) {
-			set_error(r, 400, "the body must be a JSON object%s%s", body ? "" : ": ", body ? "" : je.text);
+			set_error(r, 400, "the body must be a JSON object%s%s", body ? "" : ": ",
+				  body ? "" : je.text);
 			json_decref(body);
 			return;
 		}
@@ -683,7 +699,8 @@ static void savepoint_request(req_ctx *c, resp *r, const char *jid, bool stop)
 	}
 	json_t *cj = body ? json_object_get(body, stop ? "drain" : "cancel-job") : NULL;
 	if (cj && !json_is_null(cj) && !json_is_boolean(cj)) {
-		set_error(r, 400, "%s must be a boolean, not %s", stop ? "drain" : "cancel-job", json_type_name(cj));
+		set_error(r, 400, "%s must be a boolean, not %s", stop ? "drain" : "cancel-job",
+			  json_type_name(cj));
 		json_decref(body);
 		return;
 	}
@@ -692,21 +709,17 @@ static void savepoint_request(req_ctx *c, resp *r, const char *jid, bool stop)
 	int rc = jm_savepoint_trigger(c->j, jid, td && json_is_string(td) ? json_string_value(td) : NULL,
 				      stop || cancel, reqid, err, sizeof err);
 	json_decref(body);
-	if (rc == FLINC_OK) set_json(r, 202, json_pack("{s:s}", "request-id", reqid));
-	else set_failure(r, c, rc, err, "no job with this id");
+	if (rc == FLINC_OK)
+		set_json(r, 202, json_pack("{s:s}", "request-id", reqid));
+	else
+		set_failure(r, c, rc, err, "no job with this id");
 }
 
 /* POST /jobs/:jid/savepoints */
-static void h_savepoint(req_ctx *c, resp *r, const route_args *a)
-{
-	savepoint_request(c, r, a->jid, false);
-}
+static void h_savepoint(req_ctx *c, resp *r, const route_args *a) { savepoint_request(c, r, a->jid, false); }
 
 /* POST /jobs/:jid/stop: a savepoint, then the job ends FINISHED. */
-static void h_stop(req_ctx *c, resp *r, const route_args *a)
-{
-	savepoint_request(c, r, a->jid, true);
-}
+static void h_stop(req_ctx *c, resp *r, const route_args *a) { savepoint_request(c, r, a->jid, true); }
 
 /* POST /savepoint-disposal {"savepoint-path"}: 202 {"request-id"}. */
 static void h_dispose(req_ctx *c, resp *r, const route_args *a)
@@ -723,8 +736,10 @@ static void h_dispose(req_ctx *c, resp *r, const route_args *a)
 	char reqid[JM_JID_LEN + 1], err[256];
 	int rc = jm_savepoint_dispose(c->j, json_string_value(p), reqid, err, sizeof err);
 	json_decref(body);
-	if (rc == FLINC_OK) set_json(r, 202, json_pack("{s:s}", "request-id", reqid));
-	else set_failure(r, c, rc, err, NULL);
+	if (rc == FLINC_OK)
+		set_json(r, 202, json_pack("{s:s}", "request-id", reqid));
+	else
+		set_failure(r, c, rc, err, NULL);
 }
 
 /* ---- POST /jars/:jarid/run ------------------------------------------------------ */
@@ -732,7 +747,7 @@ static void h_dispose(req_ctx *c, resp *r, const route_args *a)
 /* A run request's body turned into a submission; run_free releases it. */
 typedef struct run_req {
 	json_t *body;
-	char **args;   /* malloc'ed strings */
+	char **args; /* malloc'ed strings */
 	int nargs;
 	fl_conf *conf; /* flinkConfiguration, or NULL */
 	jm_submit s;   /* points into the above */
@@ -758,8 +773,8 @@ static bool run_body(const req_ctx *c, resp *r, run_req *q)
 	json_error_t je;
 	q->body = json_loadb((const char *)c->body, c->blen, 0, &je);
 	if (!q->body) {
-		set_error(r, 400, "malformed JSON in the request body: %s (line %d, column %d)", je.text, je.line,
-			  je.column);
+		set_error(r, 400, "malformed JSON in the request body: %s (line %d, column %d)", je.text,
+			  je.line, je.column);
 		return false;
 	}
 	if (!json_is_object(q->body)) {
@@ -786,7 +801,8 @@ static bool run_args_list(resp *r, const json_t *pl, run_req *q)
 	json_array_foreach(pl, i, a)
 	{
 		if (!json_is_string(a)) {
-			set_error(r, 400, "programArgsList[%zu] must be a string, not %s", i, json_type_name(a));
+			set_error(r, 400, "programArgsList[%zu] must be a string, not %s", i,
+				  json_type_name(a));
 			return false;
 		}
 		q->args[q->nargs++] = fl_strdup(json_string_value(a));
@@ -828,7 +844,8 @@ static bool run_parallelism(resp *r, run_req *q)
 			set_error(r, 400, "parallelism must be an integer from 1 to 32768 (got %lld)",
 				  (long long)json_integer_value(par));
 		else
-			set_error(r, 400, "parallelism must be an integer from 1 to 32768, not %s", json_type_name(par));
+			set_error(r, 400, "parallelism must be an integer from 1 to 32768, not %s",
+				  json_type_name(par));
 		return false;
 	}
 	q->s.parallelism = (int)json_integer_value(par);
@@ -861,7 +878,8 @@ static bool run_conf(resp *r, run_req *q)
 	json_t *fc = json_object_get(q->body, "flinkConfiguration");
 	if (!fc || json_is_null(fc)) return true;
 	if (!json_is_object(fc)) {
-		set_error(r, 400, "flinkConfiguration must be an object of \"key\": \"value\", not %s", json_type_name(fc));
+		set_error(r, 400, "flinkConfiguration must be an object of \"key\": \"value\", not %s",
+			  json_type_name(fc));
 		return false;
 	}
 	q->conf = fl_conf_create();
@@ -871,12 +889,17 @@ static bool run_conf(resp *r, run_req *q)
 	{
 		char num[64];
 		const char *val = NULL;
-		if (json_is_string(v)) val = json_string_value(v);
-		else if (json_is_integer(v)) snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v)), val = num;
-		else if (json_is_real(v)) snprintf(num, sizeof num, "%g", json_real_value(v)), val = num;
-		else if (json_is_boolean(v)) val = json_is_true(v) ? "true" : "false";
+		if (json_is_string(v))
+			val = json_string_value(v);
+		else if (json_is_integer(v))
+			snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v)), val = num;
+		else if (json_is_real(v))
+			snprintf(num, sizeof num, "%g", json_real_value(v)), val = num;
+		else if (json_is_boolean(v))
+			val = json_is_true(v) ? "true" : "false";
 		if (!val || !*k) {
-			set_error(r, 400, "flinkConfiguration.%.100s must be a string, number or boolean, not %s", k,
+			set_error(r, 400,
+				  "flinkConfiguration.%.100s must be a string, number or boolean, not %s", k,
 				  json_type_name(v));
 			return false;
 		}
@@ -895,7 +918,7 @@ static void h_run(req_ctx *c, resp *r, const route_args *a)
 		not_found(r, c, "no such jar");
 		return;
 	}
-	run_req q = {0};
+	run_req q = { 0 };
 	if (run_body(c, r, &q) && run_args(r, &q) && run_parallelism(r, &q) && run_savepoint(r, &q) &&
 	    run_conf(r, &q)) {
 		q.s.jar_id = a->jarid;
@@ -904,8 +927,10 @@ static void h_run(req_ctx *c, resp *r, const route_args *a)
 		q.s.job_conf = q.conf;
 		char jid[JM_JID_LEN + 1], err[2048];
 		int rc = jm_job_submit(c->j, &q.s, jid, err, sizeof err);
-		if (rc == FLINC_OK) set_json(r, 200, json_pack("{s:s}", "jobid", jid));
-		else set_failure(r, c, rc, err, "no such jar");
+		if (rc == FLINC_OK)
+			set_json(r, 200, json_pack("{s:s}", "jobid", jid));
+		else
+			set_failure(r, c, rc, err, "no such jar");
 	}
 	run_free(&q);
 }
@@ -919,39 +944,39 @@ typedef struct route {
 	const char *method;  /* "GET" takes HEAD as well */
 	const char *pattern; /* segments after '/', ":name" for a parameter; "/" is the root */
 	route_fn fn;
-	const char *use;     /* how a 405 suggests this method; NULL: its name */
+	const char *use; /* how a 405 suggests this method; NULL: its name */
 } route;
 
 /* Every route, literal patterns before the parameters they shadow
  * ("/jobs/overview" before "/jobs/:jid"): the first pattern that matches
  * wins. */
 static const route routes[] = {
-	{"GET", "/", h_index, NULL},
-	{"GET", "/overview", h_overview, NULL},
-	{"GET", "/config", h_config, NULL},
-	{"GET", "/jobmanager/config", h_cluster_config, NULL},
-	{"GET", "/metrics", h_metrics, NULL},
-	{"GET", "/jobs", h_jobs, NULL},
-	{"GET", "/jobs/overview", h_jobs_overview, NULL},
-	{"GET", "/jobs/:jid", h_job, NULL},
-	{"PATCH", "/jobs/:jid", h_cancel, "PATCH to cancel"},
-	{"GET", "/jobs/:jid/exceptions", h_job_exceptions, NULL},
-	{"GET", "/jobs/:jid/plan", h_job_plan, NULL},
-	{"GET", "/jobs/:jid/checkpoints", h_job_checkpoints, NULL},
-	{"POST", "/jobs/:jid/savepoints", h_savepoint, NULL},
-	{"POST", "/jobs/:jid/stop", h_stop, NULL},
-	{"GET", "/jobs/:jid/savepoints/:triggerid", h_savepoint_status, NULL},
-	{"GET", "/jobs/:jid/vertices/:vid", h_vertex, NULL},
-	{"GET", "/jobs/:jid/vertices/:vid/backpressure", h_vertex_backpressure, NULL},
-	{"GET", "/jobs/:jid/vertices/:vid/watermarks", h_vertex_watermarks, NULL},
-	{"POST", "/savepoint-disposal", h_dispose, NULL},
-	{"GET", "/savepoint-disposal/:triggerid", h_dispose_status, NULL},
-	{"GET", "/taskmanagers", h_taskmanagers, NULL},
-	{"GET", "/taskmanagers/:tmid", h_taskmanager, NULL},
-	{"GET", "/jars", h_jars, NULL},
-	{"POST", "/jars/upload", h_upload, NULL},
-	{"DELETE", "/jars/:jarid", h_jar_delete, NULL},
-	{"POST", "/jars/:jarid/run", h_run, NULL},
+	{ "GET", "/", h_index, NULL },
+	{ "GET", "/overview", h_overview, NULL },
+	{ "GET", "/config", h_config, NULL },
+	{ "GET", "/jobmanager/config", h_cluster_config, NULL },
+	{ "GET", "/metrics", h_metrics, NULL },
+	{ "GET", "/jobs", h_jobs, NULL },
+	{ "GET", "/jobs/overview", h_jobs_overview, NULL },
+	{ "GET", "/jobs/:jid", h_job, NULL },
+	{ "PATCH", "/jobs/:jid", h_cancel, "PATCH to cancel" },
+	{ "GET", "/jobs/:jid/exceptions", h_job_exceptions, NULL },
+	{ "GET", "/jobs/:jid/plan", h_job_plan, NULL },
+	{ "GET", "/jobs/:jid/checkpoints", h_job_checkpoints, NULL },
+	{ "POST", "/jobs/:jid/savepoints", h_savepoint, NULL },
+	{ "POST", "/jobs/:jid/stop", h_stop, NULL },
+	{ "GET", "/jobs/:jid/savepoints/:triggerid", h_savepoint_status, NULL },
+	{ "GET", "/jobs/:jid/vertices/:vid", h_vertex, NULL },
+	{ "GET", "/jobs/:jid/vertices/:vid/backpressure", h_vertex_backpressure, NULL },
+	{ "GET", "/jobs/:jid/vertices/:vid/watermarks", h_vertex_watermarks, NULL },
+	{ "POST", "/savepoint-disposal", h_dispose, NULL },
+	{ "GET", "/savepoint-disposal/:triggerid", h_dispose_status, NULL },
+	{ "GET", "/taskmanagers", h_taskmanagers, NULL },
+	{ "GET", "/taskmanagers/:tmid", h_taskmanager, NULL },
+	{ "GET", "/jars", h_jars, NULL },
+	{ "POST", "/jars/upload", h_upload, NULL },
+	{ "DELETE", "/jars/:jarid", h_jar_delete, NULL },
+	{ "POST", "/jars/:jarid/run", h_run, NULL },
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -963,11 +988,11 @@ static const char **arg_slot(route_args *a, const char *name, size_t n)
 		const char *name;
 		size_t off;
 	} slots[] = {
-		{"jid", offsetof(route_args, jid)},
-		{"vid", offsetof(route_args, vid)},
-		{"triggerid", offsetof(route_args, triggerid)},
-		{"jarid", offsetof(route_args, jarid)},
-		{"tmid", offsetof(route_args, tmid)},
+		{ "jid", offsetof(route_args, jid) },
+		{ "vid", offsetof(route_args, vid) },
+		{ "triggerid", offsetof(route_args, triggerid) },
+		{ "jarid", offsetof(route_args, jarid) },
+		{ "tmid", offsetof(route_args, tmid) },
 	};
 	for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++)
 		if (strlen(slots[i].name) == n && !memcmp(slots[i].name, name, n))
@@ -1035,9 +1060,10 @@ static void route_request(req_ctx *c, resp *r)
 {
 	if (!c->get && !authorized(c)) {
 		r->www_auth = true;
-		set_error(r, 401,
-			  "Unauthorized: %s %.200s needs the header 'Authorization: Bearer <token>' (rest.auth.token)",
-			  c->method, c->path);
+		set_error(
+			r, 401,
+			"Unauthorized: %s %.200s needs the header 'Authorization: Bearer <token>' (rest.auth.token)",
+			c->method, c->path);
 		return;
 	}
 	route_args a;
@@ -1065,8 +1091,8 @@ static void http_cb(nng_aio *aio)
 	nng_http_req *req = nng_aio_get_input(aio, 0);
 	nng_http_handler *h = nng_aio_get_input(aio, 1);
 	jm *j = nng_http_handler_get_data(h);
-	resp r = {.status = 500};
-	req_ctx c = {.j = j, .req = req};
+	resp r = { .status = 500 };
+	req_ctx c = { .j = j, .req = req };
 
 	__atomic_add_fetch(&j->rest_inflight, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&j->rest_closing, __ATOMIC_SEQ_CST)) {
@@ -1116,8 +1142,8 @@ static int add_handler(jm *j, const char *path, bool tree, size_t maxbody)
 	int rc = nng_http_handler_alloc(&h, path, http_cb);
 	if (rc) return rc;
 	if ((rc = nng_http_handler_set_method(h, NULL)) || (tree && (rc = nng_http_handler_set_tree(h))) ||
-	    (rc = nng_http_handler_collect_body(h, true, maxbody)) || (rc = nng_http_handler_set_data(h, j, NULL)) ||
-	    (rc = nng_http_server_add_handler(j->http, h))) {
+	    (rc = nng_http_handler_collect_body(h, true, maxbody)) ||
+	    (rc = nng_http_handler_set_data(h, j, NULL)) || (rc = nng_http_server_add_handler(j->http, h))) {
 		nng_http_handler_free(h);
 		return rc;
 	}
@@ -1146,18 +1172,21 @@ int jm_rest_start(jm *j, char *err, size_t errcap)
 		return FLINC_EIO;
 	}
 	size_t upload_max = (size_t)j->o.upload_max + (1u << 20); /* the file plus multipart framing */
-	if ((rc = add_handler(j, "/jars/upload", false, upload_max)) || (rc = add_handler(j, "/", true, SMALL_BODY_MAX))) {
+	if ((rc = add_handler(j, "/jars/upload", false, upload_max)) ||
+	    (rc = add_handler(j, "/", true, SMALL_BODY_MAX))) {
 		snprintf(err, errcap, "cannot set up the REST handlers: %s", nng_strerror(rc));
 		goto fail;
 	}
 	/* What nng answers by itself: malformed HTTP, or a body past the limit. */
-	nng_http_server_set_error_page(j->http, 400,
-				       "{\"errors\":[\"Bad Request: malformed HTTP, or a body larger than allowed "
-				       "(rest.upload.max-size for uploads)\"]}\n");
+	nng_http_server_set_error_page(
+		j->http, 400,
+		"{\"errors\":[\"Bad Request: malformed HTTP, or a body larger than allowed "
+		"(rest.upload.max-size for uploads)\"]}\n");
 	rc = nng_http_server_start(j->http);
 	if (rc) {
 		if (rc == NNG_EADDRINUSE)
-			snprintf(err, errcap, "rest.port %d on %s is already in use", j->o.rest_port, j->o.rest_address);
+			snprintf(err, errcap, "rest.port %d on %s is already in use", j->o.rest_port,
+				 j->o.rest_address);
 		else
 			snprintf(err, errcap, "cannot listen on %s (rest.bind-address/rest.port): %s", url,
 				 nng_strerror(rc));
@@ -1181,7 +1210,8 @@ void jm_rest_stop(jm *j)
 	__atomic_store_n(&j->rest_closing, true, __ATOMIC_SEQ_CST);
 	nng_http_server_stop(j->http);
 	/* Let handlers already running finish before the model goes away. */
-	for (int i = 0; i < 1000 && __atomic_load_n(&j->rest_inflight, __ATOMIC_SEQ_CST) > 0; i++) usleep(5000);
+	for (int i = 0; i < 1000 && __atomic_load_n(&j->rest_inflight, __ATOMIC_SEQ_CST) > 0; i++)
+		usleep(5000);
 	nng_http_server_release(j->http);
 	j->http = NULL;
 }

@@ -50,7 +50,8 @@ static void handle_register(jm *j, const Flinc__RegisterTaskManager *r)
 	const char *id = r->tm_id ? r->tm_id : "";
 	const char *ctl = r->control_address ? r->control_address : "";
 	if (!printable(id, 256)) {
-		reply_register(j->rep, false, "tm_id must be 1 to 256 printable ASCII characters without spaces", j);
+		reply_register(j->rep, false,
+			       "tm_id must be 1 to 256 printable ASCII characters without spaces", j);
 		return;
 	}
 	if (!printable(ctl, 512)) {
@@ -62,8 +63,10 @@ static void handle_register(jm *j, const Flinc__RegisterTaskManager *r)
 		reply_register(j->rep, false, err, j);
 		return;
 	}
-	if (jm_tm_register(j, r, err, sizeof err) != FLINC_OK) reply_register(j->rep, false, err, j);
-	else reply_register(j->rep, true, NULL, j);
+	if (jm_tm_register(j, r, err, sizeof err) != FLINC_OK)
+		reply_register(j->rep, false, err, j);
+	else
+		reply_register(j->rep, true, NULL, j);
 }
 
 /* Heartbeat: known tells a task manager the job manager forgot it (it
@@ -132,7 +135,8 @@ static void *rpc_thread(void *arg)
 			continue;
 		}
 		if (rc) {
-			if (rc != NNG_ETIMEDOUT) fl_log(FL_LOG_WARN, JM_COMPONENT, "rpc receive: %s", nng_strerror(rc));
+			if (rc != NNG_ETIMEDOUT)
+				fl_log(FL_LOG_WARN, JM_COMPONENT, "rpc receive: %s", nng_strerror(rc));
 			continue;
 		}
 		switch (req->body_case) {
@@ -141,8 +145,10 @@ static void *rpc_thread(void *arg)
 		case FLINC__ENVELOPE__BODY_STATUS: handle_status(j, req->status); break;
 		case FLINC__ENVELOPE__BODY_BLOB_REQUEST: handle_blob(j, req->blob_request); break;
 		case FLINC__ENVELOPE__BODY_CHECKPOINT_ACK:
-			if (req->checkpoint_ack) handle_checkpoint_ack(j, req->checkpoint_ack);
-			else fl_rpc_ack(j->rep, 0, "malformed AcknowledgeCheckpoint");
+			if (req->checkpoint_ack)
+				handle_checkpoint_ack(j, req->checkpoint_ack);
+			else
+				fl_rpc_ack(j->rep, 0, "malformed AcknowledgeCheckpoint");
 			break;
 		default: fl_rpc_ack(j->rep, 0, "unexpected request for the job manager"); break;
 		}

@@ -37,12 +37,15 @@
 #include "jm.h"
 #include "rpc.h"
 
-static const char *job_state_names[JM_JOB_NSTATES] = {"CREATED",  "RUNNING",  "FAILING",   "FAILED",
-						      "CANCELLING", "CANCELED", "FINISHED", "RESTARTING"};
-static const char *task_state_names[JM_TASK_NSTATES] = {"CREATED",  "SCHEDULED", "DEPLOYING", "RUNNING",
-							"FINISHED", "CANCELING", "CANCELED",  "FAILED"};
+static const char *job_state_names[JM_JOB_NSTATES] = { "CREATED",    "RUNNING",  "FAILING",  "FAILED",
+						       "CANCELLING", "CANCELED", "FINISHED", "RESTARTING" };
+static const char *task_state_names[JM_TASK_NSTATES] = { "CREATED",  "SCHEDULED", "DEPLOYING", "RUNNING",
+							 "FINISHED", "CANCELING", "CANCELED",  "FAILED" };
 
-const char *jm_job_state_name(jm_job_state s) { return (unsigned)s < JM_JOB_NSTATES ? job_state_names[s] : "?"; }
+const char *jm_job_state_name(jm_job_state s)
+{
+	return (unsigned)s < JM_JOB_NSTATES ? job_state_names[s] : "?";
+}
 bool jm_job_state_terminal(jm_job_state s)
 {
 	return s == JM_JOB_FAILED || s == JM_JOB_CANCELED || s == JM_JOB_FINISHED;
@@ -97,7 +100,8 @@ jm_job *jm_job_find_locked(jm *j, const char *jid)
 	return NULL;
 }
 
-static void push_exception(jm_job *job, const char *msg, const char *task, const char *location, const char *tm_id)
+static void push_exception(jm_job *job, const char *msg, const char *task, const char *location,
+			   const char *tm_id)
 {
 	job->exc = fl_realloc(job->exc, (job->nexc + 1) * sizeof *job->exc);
 	jm_exception *e = &job->exc[job->nexc];
@@ -110,7 +114,8 @@ static void push_exception(jm_job *job, const char *msg, const char *task, const
 	job->nexc++;
 }
 
-static void add_exception(jm_job *job, const char *msg, const char *task, const char *location, const char *tm_id)
+static void add_exception(jm_job *job, const char *msg, const char *task, const char *location,
+			  const char *tm_id)
 {
 	if (job->nexc >= 1000) return; /* keep the first ones: the root cause is among them */
 	push_exception(job, msg, task, location, tm_id);
@@ -133,11 +138,11 @@ static void job_set_state(jm_job *job, jm_job_state to)
 	int64_t now = fl_now_ms();
 	const char *root = job->root_exc >= 0 ? job->exc[job->root_exc].message : NULL;
 	if ((to == JM_JOB_FAILING || (to == JM_JOB_FAILED && job->state != JM_JOB_FAILING)) && root)
-		fl_log(FL_LOG_WARN, JM_COMPONENT, "Job %s (%s) switched from state %s to %s: %s", job->name, job->jid,
-		       jm_job_state_name(job->state), jm_job_state_name(to), root);
+		fl_log(FL_LOG_WARN, JM_COMPONENT, "Job %s (%s) switched from state %s to %s: %s", job->name,
+		       job->jid, jm_job_state_name(job->state), jm_job_state_name(to), root);
 	else
-		fl_log(FL_LOG_INFO, JM_COMPONENT, "Job %s (%s) switched from state %s to %s.", job->name, job->jid,
-		       jm_job_state_name(job->state), jm_job_state_name(to));
+		fl_log(FL_LOG_INFO, JM_COMPONENT, "Job %s (%s) switched from state %s to %s.", job->name,
+		       job->jid, jm_job_state_name(job->state), jm_job_state_name(to));
 	job->state = to;
 	job->ts[to] = now;
 	job->last_mod_ms = now;
@@ -165,9 +170,9 @@ static void subtask_set(jm *j, jm_job *job, jm_vertex *v, int i, jm_task_state t
 	jm_subtask *st = &v->sub[i];
 	if (jm_task_state_terminal(st->state) || st->state == to) return;
 	int64_t now = fl_now_ms();
-	fl_log(to == JM_TASK_FAILED ? FL_LOG_WARN : FL_LOG_DEBUG, JM_COMPONENT, "%s (%d/%d) of job %s switched from %s to %s%s%s",
-	       v->name, i + 1, v->parallelism, job->jid, jm_task_state_name(st->state), jm_task_state_name(to),
-	       error ? ": " : "", error ? error : "");
+	fl_log(to == JM_TASK_FAILED ? FL_LOG_WARN : FL_LOG_DEBUG, JM_COMPONENT,
+	       "%s (%d/%d) of job %s switched from %s to %s%s%s", v->name, i + 1, v->parallelism, job->jid,
+	       jm_task_state_name(st->state), jm_task_state_name(to), error ? ": " : "", error ? error : "");
 	if ((to == JM_TASK_DEPLOYING || to == JM_TASK_RUNNING) && !st->start_ms) st->start_ms = now;
 	st->state = to;
 	job->last_mod_ms = now;
@@ -287,7 +292,7 @@ static void deploy(jm *j, jm_job *job)
 	env.deploy = &d;
 
 	/* One DeployJob (with every placement) per task manager involved. */
-	fl_strbuf where = {0};
+	fl_strbuf where = { 0 };
 	for (int s = 0; s < job->nslots; s++) {
 		const char *id = job->slots[s].tm_id;
 		bool seen = false;
@@ -299,8 +304,8 @@ static void deploy(jm *j, jm_job *job)
 		if (tm) jm_tm_enqueue_locked(j, tm, jm_cmd_new(JM_CMD_DEPLOY, job, &env));
 		fl_sb_printf(&where, "%s%s (%s) x%d", where.len ? ", " : "", id, tm ? tm->host : "?", n);
 	}
-	fl_log(FL_LOG_INFO, JM_COMPONENT, "Job %s (%s): deploying %d subtasks in %d slots: %s", job->name, job->jid,
-	       job->nsubtasks, job->nslots, where.data ? where.data : "");
+	fl_log(FL_LOG_INFO, JM_COMPONENT, "Job %s (%s): deploying %d subtasks in %d slots: %s", job->name,
+	       job->jid, job->nsubtasks, job->nslots, where.data ? where.data : "");
 	fl_sb_free(&where);
 	free(kv);
 	free(kvp);
@@ -367,7 +372,8 @@ static int count_live(const jm_job *job)
 {
 	int live = 0;
 	for (uint32_t k = 0; k < job->nv; k++)
-		for (int i = 0; i < job->v[k].parallelism; i++) live += !jm_task_state_terminal(job->v[k].sub[i].state);
+		for (int i = 0; i < job->v[k].parallelism; i++)
+			live += !jm_task_state_terminal(job->v[k].sub[i].state);
 	return live;
 }
 
@@ -379,14 +385,14 @@ static void fail_over(jm *j, jm_job *job)
 	int64_t delay;
 	if (jm_restart_allowed_locked(job, &delay)) {
 		job_set_state(job, JM_JOB_RESTARTING);
-		fl_log(FL_LOG_INFO, JM_COMPONENT, "Job %s (%s): restart %lld in %lld ms after: %s", job->name, job->jid,
-		       (long long)job->restarts + 1, (long long)delay, root);
+		fl_log(FL_LOG_INFO, JM_COMPONENT, "Job %s (%s): restart %lld in %lld ms after: %s", job->name,
+		       job->jid, (long long)job->restarts + 1, (long long)delay, root);
 		job->restart_pending = true;
 		job->restart_at = jm_mono_ms() + delay; /* not before every subtask ended */
 	} else {
 		if (job->restart_kind != JM_RESTART_NONE)
-			fl_log(FL_LOG_WARN, JM_COMPONENT, "Job %s (%s): no restart left (%lld done)", job->name, job->jid,
-			       (long long)job->restarts);
+			fl_log(FL_LOG_WARN, JM_COMPONENT, "Job %s (%s): no restart left (%lld done)",
+			       job->name, job->jid, (long long)job->restarts);
 		job_set_state(job, JM_JOB_FAILING);
 	}
 	cancel_rest(j, job);
@@ -395,7 +401,7 @@ static void fail_over(jm *j, jm_job *job)
 static void job_update(jm *j, jm_job *job)
 {
 	if (jm_job_state_terminal(job->state) || !job->placed) return;
-	int cnt[JM_TASK_NSTATES] = {0};
+	int cnt[JM_TASK_NSTATES] = { 0 };
 	int ended_input = 0;
 	const jm_subtask *canceled = NULL;
 	const jm_vertex *canceled_v = NULL;
@@ -411,13 +417,14 @@ static void job_update(jm *j, jm_job *job)
 		}
 	}
 	bool active = job->state == JM_JOB_CREATED || job->state == JM_JOB_RUNNING ||
-		      (job->state == JM_JOB_RESTARTING && !job->restart_pending);
+		(job->state == JM_JOB_RESTARTING && !job->restart_pending);
 	if (active) {
 		if (cnt[JM_TASK_FAILED] || cnt[JM_TASK_CANCELED]) {
 			if (job->root_exc < 0 && canceled) {
 				/* Canceled without being asked to: the job cannot go on. */
 				char msg[512];
-				snprintf(msg, sizeof msg, "%s (%d/%d) was canceled by TaskManager %s (%s) on its own",
+				snprintf(msg, sizeof msg,
+					 "%s (%d/%d) was canceled by TaskManager %s (%s) on its own",
 					 canceled_v->name, (int)(canceled - canceled_v->sub) + 1,
 					 canceled_v->parallelism, canceled->tm_id ? canceled->tm_id : "?",
 					 canceled->host ? canceled->host : "?");
@@ -429,21 +436,26 @@ static void job_update(jm *j, jm_job *job)
 			if (job->state != JM_JOB_RUNNING) job_set_state(job, JM_JOB_RUNNING);
 			job_set_state(job, JM_JOB_FINISHED);
 			return;
-		} else if (job->state != JM_JOB_RUNNING && cnt[JM_TASK_RUNNING] + cnt[JM_TASK_FINISHED] == job->nsubtasks) {
+		} else if (job->state != JM_JOB_RUNNING &&
+			   cnt[JM_TASK_RUNNING] + cnt[JM_TASK_FINISHED] == job->nsubtasks) {
 			job_set_state(job, JM_JOB_RUNNING);
 			jm_cp_started_locked(j, job);
-			if (ended_input + cnt[JM_TASK_FINISHED] == job->nsubtasks) jm_cp_all_ended_locked(job);
+			if (ended_input + cnt[JM_TASK_FINISHED] == job->nsubtasks)
+				jm_cp_all_ended_locked(job);
 			return;
 		} else {
-			if (job->state == JM_JOB_RUNNING && ended_input + cnt[JM_TASK_FINISHED] == job->nsubtasks)
+			if (job->state == JM_JOB_RUNNING &&
+			    ended_input + cnt[JM_TASK_FINISHED] == job->nsubtasks)
 				jm_cp_all_ended_locked(job);
 			return;
 		}
 	}
 	if (count_live(job) > 0) return;
 	if (job->state == JM_JOB_RESTARTING) return; /* the tick redeploys at restart_at */
-	if (job->state == JM_JOB_CANCELLING) job_set_state(job, job->stopping ? JM_JOB_FINISHED : JM_JOB_CANCELED);
-	else if (job->state == JM_JOB_FAILING) job_set_state(job, JM_JOB_FAILED);
+	if (job->state == JM_JOB_CANCELLING)
+		job_set_state(job, job->stopping ? JM_JOB_FINISHED : JM_JOB_CANCELED);
+	else if (job->state == JM_JOB_FAILING)
+		job_set_state(job, JM_JOB_FAILED);
 }
 
 void jm_sched_fail_job_locked(jm *j, jm_job *job, const char *msg)
@@ -528,7 +540,8 @@ const char *jm_sched_task_status_locked(jm *j, const Flinc__TaskStatus *s)
 	jm_vertex *v;
 	jm_subtask *st = subtask_at(job, s->vertex, s->subtask, &v);
 	if (!st) return "no such subtask";
-	if (!st->tm_id || !s->tm_id || strcmp(st->tm_id, s->tm_id) != 0) return "the subtask is not placed on this task manager";
+	if (!st->tm_id || !s->tm_id || strcmp(st->tm_id, s->tm_id) != 0)
+		return "the subtask is not placed on this task manager";
 	if (s->metrics) apply_metrics(st, s->metrics);
 	int i = s->subtask;
 	switch (s->state) {
@@ -547,7 +560,8 @@ const char *jm_sched_task_status_locked(jm *j, const Flinc__TaskStatus *s)
 	case FLINC__TASK_STATE__FINISHED: subtask_set(j, job, v, i, JM_TASK_FINISHED, NULL); break;
 	case FLINC__TASK_STATE__CANCELED: subtask_set(j, job, v, i, JM_TASK_CANCELED, NULL); break;
 	case FLINC__TASK_STATE__FAILED:
-		subtask_set(j, job, v, i, JM_TASK_FAILED, s->error && *s->error ? s->error : "failed without a reason");
+		subtask_set(j, job, v, i, JM_TASK_FAILED,
+			    s->error && *s->error ? s->error : "failed without a reason");
 		break;
 	default: break;
 	}
@@ -563,26 +577,33 @@ void jm_sched_cmd_done_locked(jm *j, jm_tm *tm, const jm_cmd *c, int rc, const c
 	const char *why = rc ? nng_strerror(rc) : err;
 	if (c->kind == JM_CMD_CHECKPOINT) {
 		if (why)
-			fl_log(FL_LOG_WARN, JM_COMPONENT, "Checkpoint message for job %s to TaskManager %s (%s) failed: %s",
-			       job->jid, tm->id, tm->host, why);
+			fl_log(FL_LOG_WARN, JM_COMPONENT,
+			       "Checkpoint message for job %s to TaskManager %s (%s) failed: %s", job->jid,
+			       tm->id, tm->host, why);
 		return;
 	}
 	if (c->kind == JM_CMD_CANCEL) {
 		if (why)
-			fl_log(FL_LOG_WARN, JM_COMPONENT, "Cancel of job %s on TaskManager %s (%s) failed: %s", job->jid,
-			       tm->id, tm->host, why);
+			fl_log(FL_LOG_WARN, JM_COMPONENT,
+			       "Cancel of job %s on TaskManager %s (%s) failed: %s", job->jid, tm->id,
+			       tm->host, why);
 		return;
 	}
 	if (jm_job_state_terminal(job->state)) return;
 	char msg[1024];
-	if (why) snprintf(msg, sizeof msg, "Could not deploy to TaskManager %s (%s): %s", tm->id, tm->host, why);
+	if (why)
+		snprintf(msg, sizeof msg, "Could not deploy to TaskManager %s (%s): %s", tm->id, tm->host,
+			 why);
 	for (uint32_t k = 0; k < job->nv; k++) {
 		jm_vertex *v = &job->v[k];
 		for (int i = 0; i < v->parallelism; i++) {
 			jm_subtask *st = &v->sub[i];
-			if (!st->tm_id || strcmp(st->tm_id, tm->id) != 0 || jm_task_state_terminal(st->state)) continue;
-			if (why) subtask_set(j, job, v, i, JM_TASK_FAILED, msg);
-			else if (st->state == JM_TASK_SCHEDULED) subtask_set(j, job, v, i, JM_TASK_DEPLOYING, NULL);
+			if (!st->tm_id || strcmp(st->tm_id, tm->id) != 0 || jm_task_state_terminal(st->state))
+				continue;
+			if (why)
+				subtask_set(j, job, v, i, JM_TASK_FAILED, msg);
+			else if (st->state == JM_TASK_SCHEDULED)
+				subtask_set(j, job, v, i, JM_TASK_DEPLOYING, NULL);
 		}
 	}
 	job_update(j, job);
@@ -601,7 +622,8 @@ void jm_sched_tm_lost_locked(jm *j, const char *tm_id, const char *host, const c
 			jm_vertex *v = &job->v[k];
 			for (int i = 0; i < v->parallelism; i++) {
 				jm_subtask *st = &v->sub[i];
-				if (!st->tm_id || strcmp(st->tm_id, tm_id) != 0 || jm_task_state_terminal(st->state))
+				if (!st->tm_id || strcmp(st->tm_id, tm_id) != 0 ||
+				    jm_task_state_terminal(st->state))
 					continue;
 				subtask_set(j, job, v, i, JM_TASK_FAILED, msg);
 				hit = true;
@@ -641,10 +663,11 @@ void jm_sched_tick_locked(jm *j, int64_t now)
 			int total, nfree, ntms;
 			jm_slots_locked(j, &total, &nfree, &ntms);
 			char msg[512];
-			snprintf(msg, sizeof msg,
-				 "Could not acquire the minimum required resources: the job needs %d task slots, %d of "
-				 "%d are free (%d task managers) after waiting %lld ms (slot.request.timeout)",
-				 job->nslots, nfree, total, ntms, (long long)job->slot_timeout_ms);
+			snprintf(
+				msg, sizeof msg,
+				"Could not acquire the minimum required resources: the job needs %d task slots, %d of "
+				"%d are free (%d task managers) after waiting %lld ms (slot.request.timeout)",
+				job->nslots, nfree, total, ntms, (long long)job->slot_timeout_ms);
 			add_exception(job, msg, NULL, NULL, NULL);
 			job_set_state(job, JM_JOB_FAILED);
 		} else if ((job->state == JM_JOB_FAILING || job->state == JM_JOB_CANCELLING) && job->placed &&
@@ -657,7 +680,8 @@ void jm_sched_tick_locked(jm *j, int64_t now)
 					fl_log(FL_LOG_WARN, JM_COMPONENT,
 					       "%s (%d/%d) of job %s on TaskManager %s did not confirm its cancellation "
 					       "in time; considered CANCELED",
-					       v->name, i + 1, v->parallelism, job->jid, st->tm_id ? st->tm_id : "?");
+					       v->name, i + 1, v->parallelism, job->jid,
+					       st->tm_id ? st->tm_id : "?");
 					subtask_set(j, job, v, i, JM_TASK_CANCELED, NULL);
 				}
 			}
@@ -685,9 +709,9 @@ static void rename_in_msg(char *msg, size_t cap, const char *path, const char *n
  * settings read from it. Lives on jm_job_submit's stack. */
 typedef struct submission {
 	const jm_submit *s;
-	char *path;              /* the plugin's blob file; malloc'ed */
-	const char *display;     /* the name it was uploaded as; points into s->jar_id */
-	fl_conf *conf;           /* the job's configuration; owned until the job takes it */
+	char *path;          /* the plugin's blob file; malloc'ed */
+	const char *display; /* the name it was uploaded as; points into s->jar_id */
+	fl_conf *conf;       /* the job's configuration; owned until the job takes it */
 	int64_t parallelism;
 	int64_t max_parallelism;
 	int64_t slot_timeout_ms;
@@ -726,8 +750,10 @@ static int read_slot_wait(const fl_conf *conf, bool dflt, bool *wait, char *err,
 	const char *wv = fl_conf_get(conf, "slot.request.wait");
 	*wait = dflt;
 	if (!wv) return FLINC_OK;
-	if (!strcasecmp(wv, "true") || !strcmp(wv, "1") || !strcasecmp(wv, "yes")) *wait = true;
-	else if (!strcasecmp(wv, "false") || !strcmp(wv, "0") || !strcasecmp(wv, "no")) *wait = false;
+	if (!strcasecmp(wv, "true") || !strcmp(wv, "1") || !strcasecmp(wv, "yes"))
+		*wait = true;
+	else if (!strcasecmp(wv, "false") || !strcmp(wv, "0") || !strcasecmp(wv, "no"))
+		*wait = false;
 	else {
 		snprintf(err, errcap, "slot.request.wait must be true or false (got '%.100s')", wv);
 		return FLINC_ECONFIG;
@@ -891,8 +917,10 @@ static int submit_build(jm *j, submission *sub, jm_job **out, char *err, size_t 
 		job = job_new(j, sub, e, plan, argc, argv);
 		rc = jm_cp_job_init(j, job, e, s, err, errcap);
 	}
-	if (rc != FLINC_OK) jm_job_free(job);
-	else *out = job;
+	if (rc != FLINC_OK)
+		jm_job_free(job);
+	else
+		*out = job;
 	fl_plan_destroy(plan);
 	fl_env_destroy(e);
 	fl_plugin_close(pl);
@@ -911,18 +939,22 @@ static int submit_check_locked(jm *j, const submission *sub, const jm_job *job, 
 	bool recover = sub->s->recover_jid != NULL;
 	const char *sharing = j->o.slot_sharing ? ", slots shared" : ", one slot per subtask";
 	if (job->nslots > total && !recover) {
-		snprintf(err, errcap,
-			 "Not enough task slots: job %s at parallelism %d needs %d slots (%d vertices, %d subtasks%s), "
-			 "the cluster has %d slots in %d task managers (%d free)",
-			 job->name, job->parallelism, job->nslots, job->nv, job->nsubtasks, sharing, total, ntms, nfree);
+		snprintf(
+			err, errcap,
+			"Not enough task slots: job %s at parallelism %d needs %d slots (%d vertices, %d subtasks%s), "
+			"the cluster has %d slots in %d task managers (%d free)",
+			job->name, job->parallelism, job->nslots, job->nv, job->nsubtasks, sharing, total,
+			ntms, nfree);
 		return FLINC_ERANGE;
 	}
 	if (job->nslots > nfree && !sub->slot_wait && !recover) {
-		snprintf(err, errcap,
-			 "Not enough free task slots: job %s at parallelism %d needs %d slots (%d vertices, %d "
-			 "subtasks%s), %d of the cluster's %d slots are free (%d task managers); other jobs hold the "
-			 "rest (set slot.request.wait=true to wait for them)",
-			 job->name, job->parallelism, job->nslots, job->nv, job->nsubtasks, sharing, nfree, total, ntms);
+		snprintf(
+			err, errcap,
+			"Not enough free task slots: job %s at parallelism %d needs %d slots (%d vertices, %d "
+			"subtasks%s), %d of the cluster's %d slots are free (%d task managers); other jobs hold the "
+			"rest (set slot.request.wait=true to wait for them)",
+			job->name, job->parallelism, job->nslots, job->nv, job->nsubtasks, sharing, nfree,
+			total, ntms);
 		return FLINC_ERANGE;
 	}
 	if (jm_job_find_locked(j, job->jid)) { /* 128 random bits: never, but not silently */
@@ -968,7 +1000,8 @@ static void submit_store_locked(jm *j, const submission *sub, jm_job *job)
 	jm_slots_locked(j, &total, &nfree, NULL);
 	fl_log(FL_LOG_INFO, JM_COMPONENT,
 	       "Job %s (%s) submitted from %s: parallelism %d, %u vertices, %d subtasks, %d slots needed (%d of %d free)",
-	       job->name, job->jid, sub->display, job->parallelism, job->nv, job->nsubtasks, job->nslots, nfree, total);
+	       job->name, job->jid, sub->display, job->parallelism, job->nv, job->nsubtasks, job->nslots,
+	       nfree, total);
 }
 
 /* Step 5, place: a job that fits now is placed (and deployed) ahead of
@@ -1001,8 +1034,10 @@ int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t er
 		submit_place_locked(j, job);
 	}
 	pthread_mutex_unlock(&j->mu);
-	if (rc != FLINC_OK) jm_job_free(job); /* outside jm.mu: it destroys the coordinator */
-	else if (!s->recover_jid) jm_ha_store_job(j, jid_out, s);
+	if (rc != FLINC_OK)
+		jm_job_free(job); /* outside jm.mu: it destroys the coordinator */
+	else if (!s->recover_jid)
+		jm_ha_store_job(j, jid_out, s);
 done:
 	submission_free(&sub);
 	return rc;
@@ -1019,7 +1054,8 @@ int jm_job_cancel(jm *j, const char *jid, char *err, size_t errcap)
 		snprintf(err, errcap, "Not found: /jobs/%s (no job with this id)", jid);
 		rc = FLINC_ENOENT;
 	} else if (jm_job_state_terminal(job->state)) {
-		snprintf(err, errcap, "Job %s (%s) is already %s", job->name, job->jid, jm_job_state_name(job->state));
+		snprintf(err, errcap, "Job %s (%s) is already %s", job->name, job->jid,
+			 jm_job_state_name(job->state));
 		rc = FLINC_ESTATE;
 	} else if (job->state == JM_JOB_CANCELLING || job->state == JM_JOB_FAILING) {
 		/* already ending */
@@ -1029,7 +1065,8 @@ int jm_job_cancel(jm *j, const char *jid, char *err, size_t errcap)
 		cancel_exception(job);
 		job_set_state(job, JM_JOB_CANCELLING);
 		for (uint32_t k = 0; k < job->nv; k++)
-			for (int i = 0; i < job->v[k].parallelism; i++) job->v[k].sub[i].state = JM_TASK_CANCELED;
+			for (int i = 0; i < job->v[k].parallelism; i++)
+				job->v[k].sub[i].state = JM_TASK_CANCELED;
 		job_set_state(job, JM_JOB_CANCELED);
 	} else {
 		jm_cp_stopped_locked(job, "the job was canceled");

@@ -33,7 +33,7 @@ jm_vertex *jm_vertex_find(jm_job *job, const char *vid)
 /* Flink's aggregate of subtask states into a vertex state. */
 static jm_task_state vertex_status(const jm_vertex *v)
 {
-	int cnt[JM_TASK_NSTATES] = {0};
+	int cnt[JM_TASK_NSTATES] = { 0 };
 	for (int i = 0; i < v->parallelism; i++) cnt[v->sub[i].state]++;
 	for (int s = 0; s < JM_TASK_NSTATES; s++)
 		if (cnt[s] == v->parallelism) return (jm_task_state)s;
@@ -53,8 +53,10 @@ static void vertex_times(const jm_vertex *v, int64_t *start, int64_t *end)
 	for (int i = 0; i < v->parallelism; i++) {
 		const jm_subtask *st = &v->sub[i];
 		if (st->start_ms && (!s || st->start_ms < s)) s = st->start_ms;
-		if (!jm_task_state_terminal(st->state)) ended = false;
-		else if (st->end_ms > e) e = st->end_ms;
+		if (!jm_task_state_terminal(st->state))
+			ended = false;
+		else if (st->end_ms > e)
+			e = st->end_ms;
 	}
 	*start = s;
 	*end = ended ? e : 0;
@@ -69,16 +71,17 @@ static json_t *duration(int64_t start, int64_t end, int64_t now)
 static json_t *metrics_json(const jm_task_metrics *m)
 {
 	return json_pack("{s:I, s:b, s:I, s:b, s:I, s:b, s:I, s:b, s:I, s:I, s:I}", "read-bytes",
-			 (json_int_t)m->bytes_in, "read-bytes-complete", 1, "write-bytes", (json_int_t)m->bytes_out,
-			 "write-bytes-complete", 1, "read-records", (json_int_t)m->records_in, "read-records-complete", 1,
-			 "write-records", (json_int_t)m->records_out, "write-records-complete", 1,
-			 "accumulated-backpressured-time", (json_int_t)m->backpressured_ms, "accumulated-idle-time",
-			 (json_int_t)0, "accumulated-busy-time", (json_int_t)0);
+			 (json_int_t)m->bytes_in, "read-bytes-complete", 1, "write-bytes",
+			 (json_int_t)m->bytes_out, "write-bytes-complete", 1, "read-records",
+			 (json_int_t)m->records_in, "read-records-complete", 1, "write-records",
+			 (json_int_t)m->records_out, "write-records-complete", 1,
+			 "accumulated-backpressured-time", (json_int_t)m->backpressured_ms,
+			 "accumulated-idle-time", (json_int_t)0, "accumulated-busy-time", (json_int_t)0);
 }
 
 static jm_task_metrics vertex_metrics(const jm_vertex *v)
 {
-	jm_task_metrics sum = {0};
+	jm_task_metrics sum = { 0 };
 	for (int i = 0; i < v->parallelism; i++) {
 		const jm_task_metrics *m = &v->sub[i].m;
 		sum.records_in += m->records_in;
@@ -92,7 +95,7 @@ static jm_task_metrics vertex_metrics(const jm_vertex *v)
 
 static json_t *task_counts_upper(const jm_vertex *v)
 {
-	int cnt[JM_TASK_NSTATES] = {0};
+	int cnt[JM_TASK_NSTATES] = { 0 };
 	for (int i = 0; i < v->parallelism; i++) cnt[v->sub[i].state]++;
 	json_t *o = json_object();
 	for (int s = 0; s < JM_TASK_NSTATES; s++)
@@ -106,10 +109,10 @@ static json_t *subtask_json(const jm_job *job, const jm_vertex *v, int i, int64_
 {
 	const jm_subtask *st = &v->sub[i];
 	json_t *o = json_pack("{s:i, s:s, s:i, s:s?, s:s?, s:o, s:o, s:o, s:o}", "subtask", i, "status",
-			      jm_task_state_name(st->state), "attempt", job->attempt - 1, "taskmanager-id", st->tm_id,
-			      "host", st->host, "start-time", ms_or_null(st->start_ms), "end-time",
-			      ms_or_null(st->end_ms), "duration", duration(st->start_ms, st->end_ms, now), "metrics",
-			      metrics_json(&st->m));
+			      jm_task_state_name(st->state), "attempt", job->attempt - 1, "taskmanager-id",
+			      st->tm_id, "host", st->host, "start-time", ms_or_null(st->start_ms), "end-time",
+			      ms_or_null(st->end_ms), "duration", duration(st->start_ms, st->end_ms, now),
+			      "metrics", metrics_json(&st->m));
 	if (!st->tm_id) json_object_set_new(o, "taskmanager-id", json_string("(unassigned)"));
 	if (!st->host) json_object_set_new(o, "host", json_string("(unassigned)"));
 	if (st->error) json_object_set_new(o, "failure-cause", json_string(st->error));
@@ -123,14 +126,15 @@ static json_t *vertex_json(const jm_job *job, const jm_vertex *v, int64_t now, b
 	int64_t start, end;
 	vertex_times(v, &start, &end);
 	jm_task_metrics m = vertex_metrics(v);
-	json_t *o = json_pack("{s:s, s:s, s:i, s:i, s:s, s:o, s:o, s:o, s:o, s:o}", "id", vid, "name", v->name,
-			      "maxParallelism", job->max_parallelism, "parallelism", v->parallelism, "status",
-			      jm_task_state_name(vertex_status(v)), "start-time", ms_or_null(start), "end-time",
-			      ms_or_null(end), "duration", duration(start, end, now), "tasks", task_counts_upper(v),
-			      "metrics", metrics_json(&m));
+	json_t *o = json_pack("{s:s, s:s, s:i, s:i, s:s, s:o, s:o, s:o, s:o, s:o}", "id", vid, "name",
+			      v->name, "maxParallelism", job->max_parallelism, "parallelism", v->parallelism,
+			      "status", jm_task_state_name(vertex_status(v)), "start-time", ms_or_null(start),
+			      "end-time", ms_or_null(end), "duration", duration(start, end, now), "tasks",
+			      task_counts_upper(v), "metrics", metrics_json(&m));
 	if (with_subtasks) {
 		json_t *subs = json_array();
-		for (int i = 0; i < v->parallelism; i++) json_array_append_new(subs, subtask_json(job, v, i, now));
+		for (int i = 0; i < v->parallelism; i++)
+			json_array_append_new(subs, subtask_json(job, v, i, now));
 		json_object_set_new(o, "subtasks", subs);
 	}
 	return o;
@@ -158,7 +162,7 @@ json_t *jm_view_job_locked(jm *j, jm_job *job)
 		json_object_set_new(ts, jm_job_state_name((jm_job_state)s), json_integer(job->ts[s]));
 	json_object_set_new(ts, "INITIALIZING", json_integer(job->ts[JM_JOB_CREATED]));
 	json_t *vs = json_array();
-	int vcount[JM_TASK_NSTATES] = {0};
+	int vcount[JM_TASK_NSTATES] = { 0 };
 	for (uint32_t k = 0; k < job->nv; k++) {
 		json_array_append_new(vs, vertex_json(job, &job->v[k], now, true));
 		vcount[vertex_status(&job->v[k])]++;
@@ -167,18 +171,19 @@ json_t *jm_view_job_locked(jm *j, jm_job *job)
 	for (int s = 0; s < JM_TASK_NSTATES; s++)
 		json_object_set_new(sc, jm_task_state_name((jm_task_state)s), json_integer(vcount[s]));
 	json_t *plan = job->plan_json ? json_loads(job->plan_json, 0, NULL) : NULL;
-	json_t *o = json_pack("{s:s, s:s, s:b, s:s, s:s, s:I, s:o, s:I, s:i, s:i, s:I, s:o, s:o, s:o, s:o}", "jid",
-			      job->jid, "name", job->name, "isStoppable", 0, "state", jm_job_state_name(job->state),
-			      "job-type", "STREAMING", "start-time", (json_int_t)job->start_ms, "end-time",
-			      ms_or_null(job->end_ms), "duration", (json_int_t)job_duration(job, now), "maxParallelism",
-			      job->max_parallelism, "parallelism", job->parallelism, "now", (json_int_t)now,
-			      "timestamps", ts, "vertices", vs, "status-counts", sc, "plan",
-			      plan ? plan : json_object());
+	json_t *o = json_pack("{s:s, s:s, s:b, s:s, s:s, s:I, s:o, s:I, s:i, s:i, s:I, s:o, s:o, s:o, s:o}",
+			      "jid", job->jid, "name", job->name, "isStoppable", 0, "state",
+			      jm_job_state_name(job->state), "job-type", "STREAMING", "start-time",
+			      (json_int_t)job->start_ms, "end-time", ms_or_null(job->end_ms), "duration",
+			      (json_int_t)job_duration(job, now), "maxParallelism", job->max_parallelism,
+			      "parallelism", job->parallelism, "now", (json_int_t)now, "timestamps", ts,
+			      "vertices", vs, "status-counts", sc, "plan", plan ? plan : json_object());
 	json_object_set_new(o, "jar-id", json_string(job->jar_id));
 	json_t *args = json_array();
 	for (int i = 1; i < job->nargs; i++) json_array_append_new(args, json_string(job->args[i]));
 	json_object_set_new(o, "programArgs", args);
-	if (job->root_exc >= 0) json_object_set_new(o, "failure-cause", json_string(job->exc[job->root_exc].message));
+	if (job->root_exc >= 0)
+		json_object_set_new(o, "failure-cause", json_string(job->exc[job->root_exc].message));
 	return o;
 }
 
@@ -202,9 +207,11 @@ json_t *jm_view_backpressure_locked(jm *j, jm_job *job, jm_vertex *v)
 		const jm_subtask *st = &v->sub[i];
 		double r = st->state == JM_TASK_RUNNING ? st->bp_ratio : 0;
 		if (r > worst) worst = r;
-		json_array_append_new(subs, json_pack("{s:i, s:i, s:s, s:f, s:f, s:f}", "subtask", i, "attempt-number",
-						      job->attempt - 1, "backpressure-level", bp_level(r), "ratio", r,
-						      "idleRatio", 0.0, "busyRatio", 1.0 - r));
+		json_array_append_new(subs,
+				      json_pack("{s:i, s:i, s:s, s:f, s:f, s:f}", "subtask", i,
+						"attempt-number", job->attempt - 1, "backpressure-level",
+						bp_level(r), "ratio", r, "idleRatio", 0.0, "busyRatio",
+						1.0 - r));
 	}
 	return json_pack("{s:s, s:s, s:I, s:o}", "status", "ok", "backpressure-level", bp_level(worst),
 			 "end-timestamp", (json_int_t)fl_now_ms(), "subtasks", subs);
@@ -217,25 +224,28 @@ json_t *jm_view_exceptions_locked(jm *j, jm_job *job)
 	json_t *concurrent = json_array();
 	for (size_t i = 0; i < job->nexc; i++) {
 		const jm_exception *e = &job->exc[i];
-		json_array_append_new(all, json_pack("{s:s, s:s?, s:s?, s:I, s:s?}", "exception", e->message, "task",
-						     e->task, "location", e->location, "timestamp", (json_int_t)e->ts,
-						     "taskManagerId", e->tm_id));
+		json_array_append_new(all,
+				      json_pack("{s:s, s:s?, s:s?, s:I, s:s?}", "exception", e->message,
+						"task", e->task, "location", e->location, "timestamp",
+						(json_int_t)e->ts, "taskManagerId", e->tm_id));
 		if ((int)i != job->root_exc)
 			json_array_append_new(concurrent,
-					      json_pack("{s:s, s:s, s:I, s:s?, s:s?, s:s?, s:{}}", "exceptionName",
-							e->message, "stacktrace", e->message, "timestamp", (json_int_t)e->ts,
-							"taskName", e->task, "location", e->location, "taskManagerId",
-							e->tm_id, "failureLabels"));
+					      json_pack("{s:s, s:s, s:I, s:s?, s:s?, s:s?, s:{}}",
+							"exceptionName", e->message, "stacktrace", e->message,
+							"timestamp", (json_int_t)e->ts, "taskName", e->task,
+							"location", e->location, "taskManagerId", e->tm_id,
+							"failureLabels"));
 	}
 	json_t *entries = json_array();
 	json_t *o;
 	if (job->root_exc >= 0) {
 		const jm_exception *r = &job->exc[job->root_exc];
 		json_array_append_new(entries,
-				      json_pack("{s:s, s:s, s:I, s:s?, s:s?, s:s?, s:{}, s:o}", "exceptionName", r->message,
-						"stacktrace", r->message, "timestamp", (json_int_t)r->ts, "taskName", r->task,
-						"location", r->location, "taskManagerId", r->tm_id, "failureLabels",
-						"concurrentExceptions", concurrent));
+				      json_pack("{s:s, s:s, s:I, s:s?, s:s?, s:s?, s:{}, s:o}",
+						"exceptionName", r->message, "stacktrace", r->message,
+						"timestamp", (json_int_t)r->ts, "taskName", r->task,
+						"location", r->location, "taskManagerId", r->tm_id,
+						"failureLabels", "concurrentExceptions", concurrent));
 		o = json_pack("{s:s, s:I}", "root-exception", r->message, "timestamp", (json_int_t)r->ts);
 	} else {
 		json_decref(concurrent);
@@ -243,7 +253,8 @@ json_t *jm_view_exceptions_locked(jm *j, jm_job *job)
 	}
 	json_object_set_new(o, "all-exceptions", all);
 	json_object_set_new(o, "truncated", json_boolean(job->nexc >= 1000));
-	json_object_set_new(o, "exceptionHistory", json_pack("{s:o, s:b}", "entries", entries, "truncated", 0));
+	json_object_set_new(o, "exceptionHistory",
+			    json_pack("{s:o, s:b}", "entries", entries, "truncated", 0));
 	return o;
 }
 
@@ -252,25 +263,25 @@ json_t *jm_view_checkpoints_locked(jm *j, jm_job *job)
 	(void)j;
 	if (job->coord) return fl_coord_json(job->coord);
 	/* A job without checkpoints: Flink's shape, with nothing in it. */
-	return json_pack("{s:{s:i, s:i, s:i, s:i, s:i}, s:{}, s:{s:n, s:n, s:n, s:n}, s:[]}", "counts", "restored", 0,
-			 "total", 0, "in_progress", 0, "completed", 0, "failed", 0, "summary", "latest", "completed",
-			 "savepoint", "failed", "restored", "history");
+	return json_pack("{s:{s:i, s:i, s:i, s:i, s:i}, s:{}, s:{s:n, s:n, s:n, s:n}, s:[]}", "counts",
+			 "restored", 0, "total", 0, "in_progress", 0, "completed", 0, "failed", 0, "summary",
+			 "latest", "completed", "savepoint", "failed", "restored", "history");
 }
 
 static json_t *job_overview(const jm_job *job, int64_t now)
 {
 	json_t *tasks = json_object();
-	static const char *lower[JM_TASK_NSTATES] = {"created",  "scheduled", "deploying", "running",
-						     "finished", "canceling", "canceled",  "failed"};
+	static const char *lower[JM_TASK_NSTATES] = { "created",  "scheduled", "deploying", "running",
+						      "finished", "canceling", "canceled",  "failed" };
 	json_object_set_new(tasks, "total", json_integer(job->nsubtasks));
 	for (int s = 0; s < JM_TASK_NSTATES; s++)
 		json_object_set_new(tasks, lower[s], json_integer(count_state(job, (jm_task_state)s)));
 	json_object_set_new(tasks, "reconciling", json_integer(0));
 	json_object_set_new(tasks, "initializing", json_integer(0));
-	return json_pack("{s:s, s:s, s:s, s:I, s:o, s:I, s:I, s:o}", "jid", job->jid, "name", job->name, "state",
-			 jm_job_state_name(job->state), "start-time", (json_int_t)job->start_ms, "end-time",
-			 ms_or_null(job->end_ms), "duration", (json_int_t)job_duration(job, now), "last-modification",
-			 (json_int_t)job->last_mod_ms, "tasks", tasks);
+	return json_pack("{s:s, s:s, s:s, s:I, s:o, s:I, s:I, s:o}", "jid", job->jid, "name", job->name,
+			 "state", jm_job_state_name(job->state), "start-time", (json_int_t)job->start_ms,
+			 "end-time", ms_or_null(job->end_ms), "duration", (json_int_t)job_duration(job, now),
+			 "last-modification", (json_int_t)job->last_mod_ms, "tasks", tasks);
 }
 
 json_t *jm_view_jobs_overview_locked(jm *j)
@@ -285,8 +296,9 @@ json_t *jm_view_jobs_locked(jm *j)
 {
 	json_t *arr = json_array();
 	for (size_t i = j->njobs; i-- > 0;)
-		json_array_append_new(arr, json_pack("{s:s, s:s}", "id", j->jobs[i]->jid, "status",
-						     jm_job_state_name(j->jobs[i]->state)));
+		json_array_append_new(arr,
+				      json_pack("{s:s, s:s}", "id", j->jobs[i]->jid, "status",
+						jm_job_state_name(j->jobs[i]->state)));
 	return json_pack("{s:o}", "jobs", arr);
 }
 
@@ -303,9 +315,10 @@ json_t *jm_view_overview_locked(jm *j)
 		default: running++; break;
 		}
 	}
-	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:s}", "taskmanagers", ntms, "slots-total", total,
-			 "slots-available", nfree, "jobs-running", running, "jobs-finished", finished, "jobs-cancelled",
-			 canceled, "jobs-failed", failed, "flink-version", FLINC_VERSION, "flink-commit", "flinc");
+	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:s}", "taskmanagers", ntms, "slots-total",
+			 total, "slots-available", nfree, "jobs-running", running, "jobs-finished", finished,
+			 "jobs-cancelled", canceled, "jobs-failed", failed, "flink-version", FLINC_VERSION,
+			 "flink-commit", "flinc");
 }
 
 static int port_of(const char *addr)
@@ -321,22 +334,24 @@ json_t *jm_view_taskmanager_locked(jm *j, jm_tm *tm)
 {
 	(void)j;
 	int64_t now = fl_now_ms();
-	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:{}, s:{}, s:{s:i, s:I, s:I, s:I}, "
-			 "s:I}",
-			 "id", tm->id, "path", tm->control_address, "host", tm->host, "dataAddress", tm->data_address,
-			 "dataPort", port_of(tm->data_address), "jmxPort", -1, "timeSinceLastHeartbeat",
-			 (json_int_t)tm->last_hb_ms, "lastHeartbeatAge", (json_int_t)(now - tm->last_hb_ms),
-			 "registered", (json_int_t)tm->registered_ms, "slotsNumber", tm->slots, "freeSlots",
-			 FL_MAX(tm->slots - tm->used, 0), "totalResource", "freeResource", "hardware", "cpuCores",
-			 tm->cpu_cores, "physicalMemory", (json_int_t)tm->physical_memory, "freeMemory", (json_int_t)0,
-			 "managedMemory", (json_int_t)0, "pid", (json_int_t)tm->pid);
+	return json_pack(
+		"{s:s, s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:{}, s:{}, s:{s:i, s:I, s:I, s:I}, "
+		"s:I}",
+		"id", tm->id, "path", tm->control_address, "host", tm->host, "dataAddress", tm->data_address,
+		"dataPort", port_of(tm->data_address), "jmxPort", -1, "timeSinceLastHeartbeat",
+		(json_int_t)tm->last_hb_ms, "lastHeartbeatAge", (json_int_t)(now - tm->last_hb_ms),
+		"registered", (json_int_t)tm->registered_ms, "slotsNumber", tm->slots, "freeSlots",
+		FL_MAX(tm->slots - tm->used, 0), "totalResource", "freeResource", "hardware", "cpuCores",
+		tm->cpu_cores, "physicalMemory", (json_int_t)tm->physical_memory, "freeMemory", (json_int_t)0,
+		"managedMemory", (json_int_t)0, "pid", (json_int_t)tm->pid);
 }
 
 json_t *jm_view_taskmanagers_locked(jm *j)
 {
 	json_t *arr = json_array();
 	for (size_t i = 0; i < j->ntms; i++)
-		if (j->tms[i]->connected) json_array_append_new(arr, jm_view_taskmanager_locked(j, j->tms[i]));
+		if (j->tms[i]->connected)
+			json_array_append_new(arr, jm_view_taskmanager_locked(j, j->tms[i]));
 	return json_pack("{s:o}", "taskmanagers", arr);
 }
 
@@ -346,17 +361,21 @@ static void label(fl_strbuf *b, const char *name, const char *value, bool first)
 {
 	fl_sb_printf(b, "%s%s=\"", first ? "" : ",", name);
 	for (const char *s = value ? value : ""; *s; s++) {
-		if (*s == '\\') fl_sb_append(b, "\\\\", 2);
-		else if (*s == '"') fl_sb_append(b, "\\\"", 2);
-		else if (*s == '\n') fl_sb_append(b, "\\n", 2);
-		else fl_sb_append(b, s, 1);
+		if (*s == '\\')
+			fl_sb_append(b, "\\\\", 2);
+		else if (*s == '"')
+			fl_sb_append(b, "\\\"", 2);
+		else if (*s == '\n')
+			fl_sb_append(b, "\\n", 2);
+		else
+			fl_sb_append(b, s, 1);
 	}
 	fl_sb_append(b, "\"", 1);
 }
 
 char *jm_view_metrics_locked(jm *j)
 {
-	fl_strbuf b = {0};
+	fl_strbuf b = { 0 };
 	int total, nfree, ntms;
 	jm_slots_locked(j, &total, &nfree, &ntms);
 	fl_sb_printf(&b,
@@ -367,20 +386,22 @@ char *jm_view_metrics_locked(jm *j)
 		     "# HELP flinc_slots_available Task slots not held by a job.\n"
 		     "# TYPE flinc_slots_available gauge\nflinc_slots_available %d\n",
 		     ntms, total, nfree);
-	int cnt[JM_JOB_NSTATES] = {0};
+	int cnt[JM_JOB_NSTATES] = { 0 };
 	for (size_t i = 0; i < j->njobs; i++) cnt[j->jobs[i]->state]++;
-	fl_sb_printf(&b, "# HELP flinc_jobs Jobs known to the job manager, by state.\n# TYPE flinc_jobs gauge\n");
+	fl_sb_printf(&b,
+		     "# HELP flinc_jobs Jobs known to the job manager, by state.\n# TYPE flinc_jobs gauge\n");
 	for (int s = 0; s < JM_JOB_NSTATES; s++)
 		fl_sb_printf(&b, "flinc_jobs{state=\"%s\"} %d\n", jm_job_state_name((jm_job_state)s), cnt[s]);
 
 	static const struct {
 		const char *name, *help;
 	} counters[] = {
-		{"flinc_vertex_records_in_total", "Records the vertex's subtasks read."},
-		{"flinc_vertex_records_out_total", "Records the vertex's subtasks wrote."},
-		{"flinc_vertex_bytes_in_total", "Bytes the vertex's subtasks read from the exchange."},
-		{"flinc_vertex_bytes_out_total", "Bytes the vertex's subtasks wrote to the exchange."},
-		{"flinc_vertex_backpressured_ms_total", "Milliseconds the vertex's subtasks were back-pressured."},
+		{ "flinc_vertex_records_in_total", "Records the vertex's subtasks read." },
+		{ "flinc_vertex_records_out_total", "Records the vertex's subtasks wrote." },
+		{ "flinc_vertex_bytes_in_total", "Bytes the vertex's subtasks read from the exchange." },
+		{ "flinc_vertex_bytes_out_total", "Bytes the vertex's subtasks wrote to the exchange." },
+		{ "flinc_vertex_backpressured_ms_total",
+		  "Milliseconds the vertex's subtasks were back-pressured." },
 	};
 	for (size_t c = 0; c < FL_ARRAY_LEN(counters); c++) {
 		fl_sb_printf(&b, "# HELP %s %s\n# TYPE %s counter\n", counters[c].name, counters[c].help,
@@ -391,10 +412,11 @@ char *jm_view_metrics_locked(jm *j)
 			for (uint32_t k = 0; k < job->nv; k++) {
 				jm_task_metrics m = vertex_metrics(&job->v[k]);
 				uint64_t val = c == 0 ? m.records_in
-					     : c == 1 ? m.records_out
-					     : c == 2 ? m.bytes_in
-					     : c == 3 ? m.bytes_out
-						      : (uint64_t)(m.backpressured_ms > 0 ? m.backpressured_ms : 0);
+					: c == 1      ? m.records_out
+					: c == 2      ? m.bytes_in
+					: c == 3
+					? m.bytes_out
+					: (uint64_t)(m.backpressured_ms > 0 ? m.backpressured_ms : 0);
 				char vid[17];
 				vertex_id_str(job->v[k].id, vid);
 				fl_sb_printf(&b, "%s{", counters[c].name);
@@ -415,8 +437,9 @@ json_t *jm_view_dashboard_config(jm *j)
 {
 	(void)j;
 	return json_pack("{s:i, s:s, s:i, s:s, s:s, s:{s:b, s:b, s:b, s:b}}", "refresh-interval", 3000,
-			 "timezone-name", "UTC", "timezone-offset", 0, "flink-version", FLINC_VERSION, "flink-revision",
-			 "flinc", "features", "web-submit", 1, "web-cancel", 1, "web-rescale", 0, "web-history", 0);
+			 "timezone-name", "UTC", "timezone-offset", 0, "flink-version", FLINC_VERSION,
+			 "flink-revision", "flinc", "features", "web-submit", 1, "web-cancel", 1,
+			 "web-rescale", 0, "web-history", 0);
 }
 
 json_t *jm_view_cluster_config(jm *j)
@@ -442,7 +465,11 @@ char *jm_utf8_dup(const char *s)
 	const unsigned char *p = (const unsigned char *)s;
 	for (size_t i = 0; i < n;) {
 		unsigned c = p[i];
-		size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+		size_t len = c < 0x80      ? 1
+			: (c >> 5) == 0x6  ? 2
+			: (c >> 4) == 0xe  ? 3
+			: (c >> 3) == 0x1e ? 4
+					   : 0;
 		bool ok = len > 0 && i + len <= n;
 		for (size_t k = 1; ok && k < len; k++) ok = (p[i + k] & 0xc0) == 0x80;
 		/* overlong forms, surrogates and values past U+10FFFF are refused too */
@@ -452,8 +479,8 @@ char *jm_utf8_dup(const char *s)
 			ok = v >= 0x800 && (v < 0xd800 || v > 0xdfff);
 		}
 		if (ok && len == 4) {
-			unsigned v = ((c & 0x07) << 18) | ((p[i + 1] & 0x3fu) << 12) | ((p[i + 2] & 0x3fu) << 6) |
-				     (p[i + 3] & 0x3fu);
+			unsigned v = ((c & 0x07) << 18) | ((p[i + 1] & 0x3fu) << 12) |
+				((p[i + 2] & 0x3fu) << 6) | (p[i + 3] & 0x3fu);
 			ok = v >= 0x10000 && v <= 0x10ffff;
 		}
 		if (ok && len == 1 && c < 0x20 && c != '\t') ok = false; /* one line, no control characters */

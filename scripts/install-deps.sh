@@ -7,6 +7,7 @@ pkgs=(
   build-essential cmake ninja-build pkg-config git python3 curl procps
   libnng-dev libprotobuf-c-dev protobuf-c-compiler
   librocksdb-dev libmsgpack-dev libjansson-dev libcmocka-dev librdkafka-dev
+  clang clang-format
 )
 # Java for the test and benchmark peers (Apache Flink, Kafka), resolved by
 # Maven from Maven Central: only when no JDK 17+ and Maven are on the PATH.

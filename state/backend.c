@@ -11,12 +11,9 @@
  * The result is a static const struct (nothing to free); any thread. */
 const fl_backend_ops *fl_backend_find(const char *name)
 {
-	if (!name)
-		return NULL;
-	if (strcmp(name, "hashmap") == 0 || strcmp(name, "memory") == 0)
-		return &fl_backend_memory;
-	if (strcmp(name, "rocksdb") == 0)
-		return &fl_backend_rocksdb;
+	if (!name) return NULL;
+	if (strcmp(name, "hashmap") == 0 || strcmp(name, "memory") == 0) return &fl_backend_memory;
+	if (strcmp(name, "rocksdb") == 0) return &fl_backend_rocksdb;
 	return NULL;
 }
 
@@ -27,4 +24,3 @@ void fl_key_group_range(int subtask, int parallelism, int max_parallelism, int *
 	*first = (int)(((int64_t)subtask * max_parallelism + parallelism - 1) / parallelism);
 	*last = (int)(((int64_t)(subtask + 1) * max_parallelism + parallelism - 1) / parallelism) - 1;
 }
-

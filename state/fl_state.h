@@ -38,7 +38,8 @@
 #define FL_BACKEND_VERSION 5u /* 2: native_checkpoint, native_restore; 3: flags; 4: state_at; 5: snap_* */
 
 /* fl_backend_ops.flags */
-#define FL_BACKEND_STABLE_SCAN 1u /* pointers passed to scan callbacks stay valid until
+#define FL_BACKEND_STABLE_SCAN \
+	1u /* pointers passed to scan callbacks stay valid until
 				    * the next modifying call (in-memory backends) */
 
 typedef enum fl_state_kind {
@@ -83,8 +84,8 @@ void fl_key_group_range(int subtask, int parallelism, int max_parallelism, int *
 typedef struct fl_backend_params {
 	int kg_first, kg_last; /* key groups this instance owns (inclusive) */
 	int max_parallelism;
-	const char *dir;       /* working folder (RocksDB); may be NULL for memory */
-	const fl_conf *conf;   /* for backend-specific keys; may be NULL */
+	const char *dir;     /* working folder (RocksDB); may be NULL for memory */
+	const fl_conf *conf; /* for backend-specific keys; may be NULL */
 } fl_backend_params;
 
 /* Called for each entry by scan: `uk` is NULL for value/list states. */
@@ -122,11 +123,12 @@ typedef struct fl_backend_ops {
 	 * which map_iter returns. fn must not modify the backend. */
 	int (*map_get)(void *be, uint32_t sid, const fl_skey *k, const void *uk, size_t uklen,
 		       const void **val, size_t *len);
-	int (*map_put)(void *be, uint32_t sid, const fl_skey *k, const void *uk, size_t uklen, const void *val,
-		       size_t len);
+	int (*map_put)(void *be, uint32_t sid, const fl_skey *k, const void *uk, size_t uklen,
+		       const void *val, size_t len);
 	int (*map_remove)(void *be, uint32_t sid, const fl_skey *k, const void *uk, size_t uklen);
 	int (*map_iter)(void *be, uint32_t sid, const fl_skey *k,
-			int (*fn)(void *ud, const void *uk, size_t uklen, const void *val, size_t len), void *ud);
+			int (*fn)(void *ud, const void *uk, size_t uklen, const void *val, size_t len),
+			void *ud);
 
 	/* Every entry of state sid in key groups [kg_first, kg_last], grouped
 	 * by key group in ascending order (for snapshots and rescaling). fn

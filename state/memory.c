@@ -159,7 +159,7 @@
 #define CLS_LARGE 0xffu
 #define CHUNK_MIN ((size_t)64 * 1024)
 #define HUGE_SIZE ((size_t)2 * 1024 * 1024) /* chunks grow to this; tables past it ask for huge pages */
-#define CHUNK_HDR ((size_t)64) /* {next, size}; keeps blocks 64-byte aligned */
+#define CHUNK_HDR ((size_t)64)              /* {next, size}; keeps blocks 64-byte aligned */
 #define TAB_MIN 16u
 
 /* Values are ALIGN-aligned within blocks that are at least as aligned. */
@@ -173,15 +173,15 @@ typedef struct ent {
 	uint32_t vcap; /* value bytes available without moving */
 	uint32_t klen, nslen, uklen;
 	uint16_t kg;
-	uint8_t cls; /* slab class of the block, CLS_LARGE for malloc */
+	uint8_t cls;   /* slab class of the block, CLS_LARGE for malloc */
 	uint8_t epoch; /* mem_be.epoch when created (prefix nodes: unused) */
 } ent;
 
 /* Sits just before a map entry's ent. */
 typedef struct mlink {
-	uint64_t h;             /* full hash of (kg, key, ns, uk) */
+	uint64_t h;              /* full hash of (kg, key, ns, uk) */
 	struct ent *prev, *next; /* siblings under the same prefix */
-	struct ent *pfx;        /* the prefix node */
+	struct ent *pfx;         /* the prefix node */
 } mlink;
 
 /* Sits just before a prefix node's ent. */
@@ -200,7 +200,7 @@ typedef struct slot {
 } slot;
 
 typedef struct table {
-	slot *s;    /* NULL until the first insert */
+	slot *s;     /* NULL until the first insert */
 	size_t mask; /* capacity - 1 */
 	size_t n;
 } table;
@@ -239,7 +239,7 @@ typedef struct mem_be {
 	 * for every entry of the snapshot, allocated at snap_open. */
 	uintptr_t *retired;
 	size_t nretired, capretired;
-	void *freel[NCLS]; /* free blocks per class, linked through their first word */
+	void *freel[NCLS];    /* free blocks per class, linked through their first word */
 	uint8_t *bump, *bend; /* uncarved rest of the newest chunk */
 	void *chunks;         /* newest first; header {next, size} */
 	size_t chunk_next;    /* size of the next chunk: doubles up to HUGE_SIZE */
@@ -267,8 +267,7 @@ static inline size_t pre_size(fl_state_kind kind) { return kind == FL_STATE_MAP 
 static void *huge_zalloc(size_t n)
 {
 	void *p = aligned_alloc(HUGE_SIZE, n);
-	if (!p)
-		return NULL;
+	if (!p) return NULL;
 #ifdef MADV_HUGEPAGE
 	(void)madvise(p, n, MADV_HUGEPAGE); /* advice only: failure is fine */
 #endif
@@ -315,8 +314,7 @@ static void *blk_alloc(mem_be *b, size_t size, uint8_t *cls)
 	if (UNLIKELY((size_t)(b->bend - b->bump) < sz)) {
 		size_t csize = b->chunk_next ? b->chunk_next : CHUNK_MIN;
 		uint8_t *ch = csize >= HUGE_SIZE ? huge_zalloc(csize) : aligned_alloc(64, csize);
-		if (!ch)
-			return NULL;
+		if (!ch) return NULL;
 		b->chunk_next = csize < HUGE_SIZE ? csize * 2 : HUGE_SIZE;
 		chunk_retire(b);
 		((void **)ch)[0] = b->chunks;
@@ -387,8 +385,7 @@ static inline uint64_t hmix(uint64_t h, uint64_t k)
 /* Fold n bytes into h; the length is mixed in by the caller. */
 static inline uint64_t hbytes(uint64_t h, const uint8_t *p, size_t n)
 {
-	for (; n >= 8; n -= 8, p += 8)
-		h = hmix(h, rd64(p));
+	for (; n >= 8; n -= 8, p += 8) h = hmix(h, rd64(p));
 	if (n >= 4)
 		h = hmix(h, ((uint64_t)rd32(p) << 32) | rd32(p + n - 4));
 	else if (n)
@@ -412,7 +409,8 @@ static inline uint64_t hfinal(uint64_t h)
 static inline uint64_t hprefix(const fl_skey *k)
 {
 	/* The runtime hashed the key once (fl_skey.khash); mix in the rest. */
-	uint64_t h = hmix(HSEED ^ k->khash, (uint64_t)k->kg | ((uint64_t)k->klen << 16) | ((uint64_t)k->nslen << 40));
+	uint64_t h = hmix(HSEED ^ k->khash,
+			  (uint64_t)k->kg | ((uint64_t)k->klen << 16) | ((uint64_t)k->nslen << 40));
 	return hbytes(h, k->ns, k->nslen);
 }
 
@@ -438,18 +436,14 @@ static inline bool bytes_eq(const uint8_t *a, const uint8_t *b, size_t n)
 /* Whether entry e is (k, uk). */
 static inline bool ent_match(const ent *e, const fl_skey *k, const uint8_t *uk, uint32_t uklen)
 {
-	if (e->kg != k->kg || e->klen != k->klen || e->nslen != k->nslen || e->uklen != uklen)
-		return false;
+	if (e->kg != k->kg || e->klen != k->klen || e->nslen != k->nslen || e->uklen != uklen) return false;
 	const uint8_t *m = ekey(e);
 	return bytes_eq(m, k->key, k->klen) && bytes_eq(m + k->klen, k->ns, k->nslen) &&
-	       bytes_eq(m + k->klen + k->nslen, uk, uklen);
+		bytes_eq(m + k->klen + k->nslen, uk, uklen);
 }
 
 /* A key the backend can read: lengths come with bytes. */
-static inline bool skey_ok(const fl_skey *k)
-{
-	return k && (k->key || !k->klen) && (k->ns || !k->nslen);
-}
+static inline bool skey_ok(const fl_skey *k) { return k && (k->key || !k->klen) && (k->ns || !k->nslen); }
 
 /* ---- tables ----------------------------------------------------------- */
 
@@ -477,8 +471,7 @@ static inline size_t tab_find(const table *t, uint64_t h, const fl_skey *k, cons
 static inline size_t tab_slot_of(const table *t, uint64_t h, const ent *e)
 {
 	size_t i = (size_t)h & t->mask;
-	while (t->s[i].e != e)
-		i = (i + 1) & t->mask;
+	while (t->s[i].e != e) i = (i + 1) & t->mask;
 	return i;
 }
 
@@ -488,16 +481,13 @@ static int tab_resize(table *t, size_t cap)
 {
 	size_t bytes = cap * sizeof(slot);
 	slot *ns = bytes >= HUGE_SIZE ? huge_zalloc(bytes) : fl_try_calloc(cap, sizeof(slot));
-	if (!ns)
-		return FLINC_ENOMEM;
+	if (!ns) return FLINC_ENOMEM;
 	size_t mask = cap - 1;
 	if (t->s) {
 		for (size_t i = 0; i <= t->mask; i++) {
-			if (!t->s[i].e)
-				continue;
+			if (!t->s[i].e) continue;
 			size_t j = (size_t)t->s[i].h & mask;
-			while (ns[j].e)
-				j = (j + 1) & mask;
+			while (ns[j].e) j = (j + 1) & mask;
 			ns[j] = t->s[i];
 		}
 		free(t->s);
@@ -517,10 +507,8 @@ static int tab_reserve(table *t, bool *moved)
 		return tab_resize(t, TAB_MIN);
 	}
 	size_t cap = t->mask + 1;
-	if ((t->n + 1) * 4 <= cap * 3)
-		return FLINC_OK;
-	if (cap > SIZE_MAX / 2 / sizeof(slot))
-		return FLINC_ENOMEM;
+	if ((t->n + 1) * 4 <= cap * 3) return FLINC_OK;
+	if (cap > SIZE_MAX / 2 / sizeof(slot)) return FLINC_ENOMEM;
 	*moved = true;
 	return tab_resize(t, cap * 2);
 }
@@ -529,8 +517,7 @@ static int tab_reserve(table *t, bool *moved)
 static inline size_t tab_empty(const table *t, uint64_t h)
 {
 	size_t i = (size_t)h & t->mask;
-	while (t->s[i].e)
-		i = (i + 1) & t->mask;
+	while (t->s[i].e) i = (i + 1) & t->mask;
 	return i;
 }
 
@@ -542,13 +529,11 @@ static void tab_remove_at(table *t, size_t i)
 	size_t j = i;
 	for (;;) {
 		j = (j + 1) & mask;
-		if (!t->s[j].e)
-			break;
+		if (!t->s[j].e) break;
 		size_t k = (size_t)t->s[j].h & mask;
 		/* The entry at j may move to i only if its home k is not in (i, j]. */
 		bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
-		if (stays)
-			continue;
+		if (stays) continue;
 		t->s[i] = t->s[j];
 		i = j;
 	}
@@ -556,8 +541,7 @@ static void tab_remove_at(table *t, size_t i)
 	t->s[i].h = 0;
 	t->n--;
 	size_t cap = mask + 1;
-	if (cap > TAB_MIN && t->n * 8 < cap)
-		(void)tab_resize(t, cap / 2);
+	if (cap > TAB_MIN && t->n * 8 < cap) (void)tab_resize(t, cap / 2);
 }
 
 /* Free t's slots (not the entries) and leave it empty. */
@@ -573,11 +557,9 @@ static void tab_free(table *t)
  * kind < 0); NULL otherwise. */
 static inline mstate *state_get(mem_be *b, uint32_t sid, int kind)
 {
-	if (UNLIKELY(sid >= b->nstates))
-		return NULL;
+	if (UNLIKELY(sid >= b->nstates)) return NULL;
 	mstate *s = &b->states[sid];
-	if (kind >= 0 && (int)s->kind != kind)
-		return NULL;
+	if (kind >= 0 && (int)s->kind != kind) return NULL;
 	return s;
 }
 
@@ -589,8 +571,7 @@ static ent *ent_new(mem_be *b, size_t pre, const fl_skey *k, const uint8_t *uk, 
 	size_t size = pre + off + cap;
 	uint8_t cls;
 	uint8_t *blk = blk_alloc(b, size, &cls);
-	if (!blk)
-		return NULL;
+	if (!blk) return NULL;
 	ent *e = (ent *)(blk + pre);
 	size_t room = cls == CLS_LARGE ? cap : cls_size(cls) - pre - off;
 	e->vlen = 0;
@@ -602,12 +583,9 @@ static ent *ent_new(mem_be *b, size_t pre, const fl_skey *k, const uint8_t *uk, 
 	e->cls = cls;
 	e->epoch = b->epoch;
 	uint8_t *m = ekey(e);
-	if (k->klen)
-		memcpy(m, k->key, k->klen);
-	if (k->nslen)
-		memcpy(m + k->klen, k->ns, k->nslen);
-	if (uklen)
-		memcpy(m + k->klen + k->nslen, uk, uklen);
+	if (k->klen) memcpy(m, k->key, k->klen);
+	if (k->nslen) memcpy(m + k->klen, k->ns, k->nslen);
+	if (uklen) memcpy(m + k->klen + k->nslen, uk, uklen);
 	return e;
 }
 
@@ -651,15 +629,13 @@ static ent *ent_move(mem_be *b, fl_state_kind kind, slot *sl, ent *e, size_t cap
 	ent *ne;
 	if (e->cls == CLS_LARGE && size > SMALL_MAX && !shared) {
 		uint8_t *blk = fl_try_realloc(old, size); /* keeps the contents */
-		if (!blk)
-			return NULL;
+		if (!blk) return NULL;
 		ne = (ent *)(blk + pre);
 		ne->vcap = (uint32_t)cap;
 	} else {
 		uint8_t cls;
 		uint8_t *blk = blk_alloc(b, size, &cls);
-		if (!blk)
-			return NULL;
+		if (!blk) return NULL;
 		memcpy(blk, old, pre + off + (keep ? e->vlen : 0));
 		ne = (ent *)(blk + pre);
 		size_t room = cls == CLS_LARGE ? cap : cls_size(cls) - pre - off;
@@ -671,8 +647,7 @@ static ent *ent_move(mem_be *b, fl_state_kind kind, slot *sl, ent *e, size_t cap
 			blk_free(b, old, e->cls);
 	}
 	ne->epoch = b->epoch;
-	if (!keep)
-		ne->vlen = 0;
+	if (!keep) ne->vlen = 0;
 	sl->e = ne;
 	if (kind == FL_STATE_MAP) {
 		mlink *ml = mlink_of(ne);
@@ -680,8 +655,7 @@ static ent *ent_move(mem_be *b, fl_state_kind kind, slot *sl, ent *e, size_t cap
 			mlink_of(ml->prev)->next = ne;
 		else
 			plink_of(ml->pfx)->head = ne;
-		if (ml->next)
-			mlink_of(ml->next)->prev = ne;
+		if (ml->next) mlink_of(ml->next)->prev = ne;
 	}
 	return ne;
 }
@@ -702,22 +676,21 @@ enum { UP_SET, UP_APPEND };
  * existing entry the snapshot shares is first copied (keeping its value,
  * as an update in place would) and *out is the copy. */
 static inline __attribute__((always_inline)) int upsert_impl(mem_be *b, mstate *s, uint64_t h, uint64_t hp,
-							     const fl_skey *k, const uint8_t *uk, uint32_t uklen,
-							     size_t n, int mode, ent **out, bool *created, bool cow)
+							     const fl_skey *k, const uint8_t *uk,
+							     uint32_t uklen, size_t n, int mode, ent **out,
+							     bool *created, bool cow)
 {
 	table *t = &s->t;
 	bool found = false, moved;
 	size_t i = 0;
-	if (LIKELY(t->s != NULL))
-		i = tab_find(t, h, k, uk, uklen, &found);
+	if (LIKELY(t->s != NULL)) i = tab_find(t, h, k, uk, uklen, &found);
 	if (found) {
 		ent *e = t->s[i].e;
 		size_t cap = n;
 		*created = false;
 		if (mode == UP_APPEND) {
 			cap = (size_t)e->vlen + n;
-			if (cap > UINT32_MAX)
-				return FLINC_EINVAL;
+			if (cap > UINT32_MAX) return FLINC_EINVAL;
 		}
 		bool shared = SHARED(b, e, cow);
 		bool keep = mode == UP_APPEND;
@@ -729,23 +702,18 @@ static inline __attribute__((always_inline)) int upsert_impl(mem_be *b, mstate *
 			/* The value would fit in place, but the snapshot reads
 			 * this block: a copy that keeps the value and room. */
 			keep = true;
-			if (cap < e->vlen)
-				cap = e->vlen;
-			if (mode == UP_APPEND && cap < e->vcap)
-				cap = e->vcap;
+			if (cap < e->vlen) cap = e->vlen;
+			if (mode == UP_APPEND && cap < e->vcap) cap = e->vcap;
 		} else if (mode == UP_APPEND) {
 			size_t more = (size_t)e->vcap + e->vcap / 2;
-			if (more > cap)
-				cap = more > UINT32_MAX ? UINT32_MAX : more;
+			if (more > cap) cap = more > UINT32_MAX ? UINT32_MAX : more;
 		}
 		e = ent_move(b, s->kind, &t->s[i], e, cap, keep, shared);
 		*out = e;
 		return e ? FLINC_OK : FLINC_ENOMEM;
 	}
-	if (tab_reserve(t, &moved))
-		return FLINC_ENOMEM;
-	if (moved)
-		i = tab_empty(t, h);
+	if (tab_reserve(t, &moved)) return FLINC_ENOMEM;
+	if (moved) i = tab_empty(t, h);
 
 	ent *pfx = NULL;
 	bool pfx_new = false;
@@ -753,18 +721,14 @@ static inline __attribute__((always_inline)) int upsert_impl(mem_be *b, mstate *
 	if (s->kind == FL_STATE_MAP) {
 		table *pt = &s->p;
 		bool pfound = false, pmoved;
-		if (pt->s)
-			pi = tab_find(pt, hp, k, NULL, 0, &pfound);
+		if (pt->s) pi = tab_find(pt, hp, k, NULL, 0, &pfound);
 		if (pfound) {
 			pfx = pt->s[pi].e;
 		} else {
-			if (tab_reserve(pt, &pmoved))
-				return FLINC_ENOMEM;
-			if (pmoved)
-				pi = tab_empty(pt, hp);
+			if (tab_reserve(pt, &pmoved)) return FLINC_ENOMEM;
+			if (pmoved) pi = tab_empty(pt, hp);
 			pfx = ent_new(b, sizeof(plink), k, NULL, 0, 0);
-			if (!pfx)
-				return FLINC_ENOMEM;
+			if (!pfx) return FLINC_ENOMEM;
 			plink_of(pfx)->head = NULL;
 			plink_of(pfx)->h = hp;
 			pfx_new = true;
@@ -773,8 +737,7 @@ static inline __attribute__((always_inline)) int upsert_impl(mem_be *b, mstate *
 
 	ent *e = ent_new(b, pre_size(s->kind), k, uk, uklen, n);
 	if (!e) {
-		if (pfx_new)
-			ent_free(b, s->kind, pfx, true);
+		if (pfx_new) ent_free(b, s->kind, pfx, true);
 		return FLINC_ENOMEM;
 	}
 	t->s[i].h = h;
@@ -792,8 +755,7 @@ static inline __attribute__((always_inline)) int upsert_impl(mem_be *b, mstate *
 		ml->pfx = pfx;
 		ml->prev = NULL;
 		ml->next = pl->head;
-		if (pl->head)
-			mlink_of(pl->head)->prev = e;
+		if (pl->head) mlink_of(pl->head)->prev = e;
 		pl->head = e;
 	}
 	*created = true;
@@ -813,18 +775,18 @@ static int snap_enter(mem_be *b, mstate *s);
 /* upsert while a snapshot is (or was until now) open: reclaim it if it
  * was released, unshare s's slot array, and copy shared entries. */
 static __attribute__((noinline)) int upsert_snap(mem_be *b, mstate *s, uint64_t h, uint64_t hp,
-						       const fl_skey *k, const uint8_t *uk, uint32_t uklen, size_t n,
-						       int mode, ent **out, bool *created)
+						 const fl_skey *k, const uint8_t *uk, uint32_t uklen,
+						 size_t n, int mode, ent **out, bool *created)
 {
 	int rc = snap_enter(b, s);
-	if (rc)
-		return rc;
+	if (rc) return rc;
 	return upsert_impl(b, s, h, hp, k, uk, uklen, n, mode, out, created, b->snap != NULL);
 }
 
 /* upsert, by the fast path unless a snapshot is open (the one branch a
  * modifying call pays for snapshots). */
-#define UPSERT(b, s, ...) (LIKELY(!(b)->snap) ? upsert((b), (s), __VA_ARGS__) : upsert_snap((b), (s), __VA_ARGS__))
+#define UPSERT(b, s, ...) \
+	(LIKELY(!(b)->snap) ? upsert((b), (s), __VA_ARGS__) : upsert_snap((b), (s), __VA_ARGS__))
 
 /* Unlink map entry e from its prefix, freeing the prefix node when it was
  * the last one. */
@@ -836,8 +798,7 @@ static void map_unlink(mem_be *b, mstate *s, ent *e)
 		mlink_of(ml->prev)->next = ml->next;
 	else
 		pl->head = ml->next;
-	if (ml->next)
-		mlink_of(ml->next)->prev = ml->prev;
+	if (ml->next) mlink_of(ml->next)->prev = ml->prev;
 	if (!pl->head) {
 		tab_remove_at(&s->p, tab_slot_of(&s->p, pl->h, ml->pfx));
 		ent_free(b, s->kind, ml->pfx, true);
@@ -850,16 +811,12 @@ static void map_unlink(mem_be *b, mstate *s, ent *e)
 static int scan_slots(const slot *sl, size_t mask, size_t n, bool is_map, int kg_first, int kg_last,
 		      fl_scan_fn fn, void *ud)
 {
-	if (kg_first < 0)
-		kg_first = 0;
-	if (kg_last > UINT16_MAX)
-		kg_last = UINT16_MAX;
-	if (!n || !sl || kg_first > kg_last)
-		return FLINC_OK;
+	if (kg_first < 0) kg_first = 0;
+	if (kg_last > UINT16_MAX) kg_last = UINT16_MAX;
+	if (!n || !sl || kg_first > kg_last) return FLINC_OK;
 	size_t nkg = (size_t)(kg_last - kg_first) + 1;
 	size_t *start = fl_try_calloc(nkg + 1, sizeof(size_t));
-	if (!start)
-		return FLINC_ENOMEM;
+	if (!start) return FLINC_ENOMEM;
 	size_t m = 0;
 	for (size_t i = 0; i <= mask; i++) {
 		const ent *e = sl[i].e;
@@ -869,10 +826,8 @@ static int scan_slots(const slot *sl, size_t mask, size_t n, bool is_map, int kg
 		}
 	}
 	int rc = FLINC_OK;
-	if (!m)
-		goto out;
-	for (size_t g = 1; g <= nkg; g++)
-		start[g] += start[g - 1];
+	if (!m) goto out;
+	for (size_t g = 1; g <= nkg; g++) start[g] += start[g - 1];
 	const ent **order = fl_try_malloc(m * sizeof(*order));
 	if (!order) {
 		rc = FLINC_ENOMEM;
@@ -880,14 +835,13 @@ static int scan_slots(const slot *sl, size_t mask, size_t n, bool is_map, int kg
 	}
 	for (size_t i = 0; i <= mask; i++) {
 		const ent *e = sl[i].e;
-		if (e && e->kg >= kg_first && e->kg <= kg_last)
-			order[start[e->kg - kg_first]++] = e;
+		if (e && e->kg >= kg_first && e->kg <= kg_last) order[start[e->kg - kg_first]++] = e;
 	}
 	for (size_t j = 0; j < m && !rc; j++) {
 		const ent *e = order[j];
 		const uint8_t *key = ekey(e);
-		rc = fn(ud, e->kg, key, e->klen, key + e->klen, e->nslen, is_map ? key + e->klen + e->nslen : NULL,
-			e->uklen, evalue(e), e->vlen);
+		rc = fn(ud, e->kg, key, e->klen, key + e->klen, e->nslen,
+			is_map ? key + e->klen + e->nslen : NULL, e->uklen, evalue(e), e->vlen);
 	}
 	free(order);
 out:
@@ -906,14 +860,12 @@ static int tab_unshare(table *t)
 	if (bytes >= HUGE_SIZE) { /* a power of two: a multiple of HUGE_SIZE */
 		ns = aligned_alloc(HUGE_SIZE, bytes);
 #ifdef MADV_HUGEPAGE
-		if (ns)
-			(void)madvise(ns, bytes, MADV_HUGEPAGE);
+		if (ns) (void)madvise(ns, bytes, MADV_HUGEPAGE);
 #endif
 	} else {
 		ns = fl_try_malloc(bytes);
 	}
-	if (!ns)
-		return FLINC_ENOMEM;
+	if (!ns) return FLINC_ENOMEM;
 	memcpy(ns, t->s, bytes);
 	t->s = ns;
 	return FLINC_OK;
@@ -936,8 +888,7 @@ static void snap_reclaim(mem_be *b)
 	/* An array still shared is the live state's; a live array never takes
 	 * the address of one the snapshot holds, as those are not freed yet. */
 	for (uint32_t i = 0; i < sn->nstates; i++)
-		if (sn->st[i].s && sn->st[i].s != b->states[i].t.s)
-			free((void *)sn->st[i].s);
+		if (sn->st[i].s && sn->st[i].s != b->states[i].t.s) free((void *)sn->st[i].s);
 	free(sn);
 	b->snap = NULL;
 }
@@ -953,8 +904,7 @@ static int snap_enter(mem_be *b, mstate *s)
 		return FLINC_OK;
 	}
 	uint32_t sid = (uint32_t)(s - b->states);
-	if (sid < sn->nstates && s->t.s && s->t.s == sn->st[sid].s)
-		return tab_unshare(&s->t);
+	if (sid < sn->nstates && s->t.s && s->t.s == sn->st[sid].s) return tab_unshare(&s->t);
 	return FLINC_OK;
 }
 
@@ -975,21 +925,22 @@ static int mem_snap_open(void *be, void **snap, char *err, size_t errcap)
 	if (b->snap) {
 		if (!atomic_load_explicit(&b->snap->released, memory_order_acquire)) {
 			if (err && errcap)
-				snprintf(err, errcap, "hashmap backend: the previous snapshot is not released yet");
+				snprintf(err, errcap,
+					 "hashmap backend: the previous snapshot is not released yet");
 			return FLINC_EEXIST;
 		}
 		snap_reclaim(b);
 	}
 	size_t total = 0;
-	for (uint32_t i = 0; i < b->nstates; i++)
-		total += b->states[i].t.n;
+	for (uint32_t i = 0; i < b->nstates; i++) total += b->states[i].t.n;
 	mem_snap *sn = fl_try_malloc(sizeof(*sn) + (size_t)b->nstates * sizeof(snap_tab));
 	uintptr_t *retired = total ? fl_try_malloc(total * sizeof(*retired)) : NULL;
 	if (!sn || (total && !retired)) {
 		free(sn);
 		free(retired);
 		if (err && errcap)
-			snprintf(err, errcap, "hashmap backend: out of memory for a snapshot of %zu entries", total);
+			snprintf(err, errcap, "hashmap backend: out of memory for a snapshot of %zu entries",
+				 total);
 		return FLINC_ENOMEM;
 	}
 	if (b->epoch == UINT8_MAX) {
@@ -999,8 +950,7 @@ static int mem_snap_open(void *be, void **snap, char *err, size_t errcap)
 		for (uint32_t si = 0; si < b->nstates; si++) {
 			table *t = &b->states[si].t;
 			for (size_t i = 0; t->s && i <= t->mask; i++)
-				if (t->s[i].e)
-					t->s[i].e->epoch = 0;
+				if (t->s[i].e) t->s[i].e->epoch = 0;
 		}
 		b->epoch = 0;
 	}
@@ -1008,7 +958,7 @@ static int mem_snap_open(void *be, void **snap, char *err, size_t errcap)
 	sn->nstates = b->nstates;
 	for (uint32_t i = 0; i < b->nstates; i++) {
 		const mstate *s = &b->states[i];
-		sn->st[i] = (snap_tab){.s = s->t.s, .mask = s->t.mask, .n = s->t.n, .kind = s->kind};
+		sn->st[i] = (snap_tab){ .s = s->t.s, .mask = s->t.mask, .n = s->t.n, .kind = s->kind };
 	}
 	b->epoch++;
 	b->snap = sn;
@@ -1027,8 +977,7 @@ static int mem_snap_open(void *be, void **snap, char *err, size_t errcap)
 static int mem_snap_scan(void *snap, uint32_t sid, int kg_first, int kg_last, fl_scan_fn fn, void *ud)
 {
 	const mem_snap *sn = snap;
-	if (!sn || !fn || sid >= sn->nstates)
-		return FLINC_EINVAL;
+	if (!sn || !fn || sid >= sn->nstates) return FLINC_EINVAL;
 	const snap_tab *st = &sn->st[sid];
 	return scan_slots(st->s, st->mask, st->n, st->kind == FL_STATE_MAP, kg_first, kg_last, fn, ud);
 }
@@ -1038,8 +987,7 @@ static int mem_snap_scan(void *snap, uint32_t sid, int kg_first, int kg_last, fl
  * or close. */
 static void mem_snap_release(void *snap)
 {
-	if (snap)
-		atomic_store_explicit(&((mem_snap *)snap)->released, true, memory_order_release);
+	if (snap) atomic_store_explicit(&((mem_snap *)snap)->released, true, memory_order_release);
 }
 
 /* open: record the key-group range. Errors: FLINC_EINVAL for a bad range. */
@@ -1053,7 +1001,8 @@ static int mem_open(void *be, const fl_backend_params *p, char *err, size_t errc
 		if (p->kg_first < 0 || p->kg_last < p->kg_first || p->kg_last > UINT16_MAX ||
 		    (p->max_parallelism > 0 && p->kg_last >= p->max_parallelism)) {
 			if (err && errcap)
-				snprintf(err, errcap, "hashmap backend: bad key-group range [%d, %d] (max parallelism %d)",
+				snprintf(err, errcap,
+					 "hashmap backend: bad key-group range [%d, %d] (max parallelism %d)",
 					 p->kg_first, p->kg_last, p->max_parallelism);
 			return FLINC_EINVAL;
 		}
@@ -1071,8 +1020,7 @@ static int mem_open(void *be, const fl_backend_params *p, char *err, size_t errc
 static void mem_close(void *be)
 {
 	mem_be *b = be;
-	if (b->snap)
-		snap_reclaim(b);
+	if (b->snap) snap_reclaim(b);
 	for (uint32_t si = 0; si < b->nstates; si++) {
 		mstate *s = &b->states[si];
 		/* Slab blocks go with their chunks; only large blocks need a free. */
@@ -1105,8 +1053,7 @@ static int mem_declare(void *be, const char *name, fl_state_kind kind, uint32_t 
 		return FLINC_EINVAL;
 	for (uint32_t i = 0; i < b->nstates; i++) {
 		if (strcmp(b->states[i].name, name) == 0) {
-			if (b->states[i].kind != kind)
-				return FLINC_EINVAL;
+			if (b->states[i].kind != kind) return FLINC_EINVAL;
 			*sid = i;
 			return FLINC_OK;
 		}
@@ -1114,14 +1061,12 @@ static int mem_declare(void *be, const char *name, fl_state_kind kind, uint32_t 
 	if (b->nstates == b->capstates) {
 		uint32_t ncap = b->capstates ? b->capstates * 2 : 8;
 		mstate *ns = fl_try_realloc(b->states, ncap * sizeof(*ns));
-		if (!ns)
-			return FLINC_ENOMEM;
+		if (!ns) return FLINC_ENOMEM;
 		b->states = ns;
 		b->capstates = ncap;
 	}
 	char *copy = fl_try_strdup(name);
-	if (!copy)
-		return FLINC_ENOMEM;
+	if (!copy) return FLINC_ENOMEM;
 	mstate *s = &b->states[b->nstates];
 	memset(s, 0, sizeof(*s));
 	s->name = copy;
@@ -1136,15 +1081,12 @@ static int mem_get(void *be, uint32_t sid, const fl_skey *k, const void **val, s
 {
 	mem_be *b = be;
 	mstate *s = state_get(b, sid, -1);
-	if (UNLIKELY(!s || s->kind == FL_STATE_MAP || !skey_ok(k)))
-		return FLINC_EINVAL;
-	if (!s->t.n)
-		return FLINC_ENOENT;
+	if (UNLIKELY(!s || s->kind == FL_STATE_MAP || !skey_ok(k))) return FLINC_EINVAL;
+	if (!s->t.n) return FLINC_ENOENT;
 	bool found;
 	uint64_t h = hfinal(hprefix(k));
 	size_t i = tab_find(&s->t, h, k, NULL, 0, &found);
-	if (!found)
-		return FLINC_ENOENT;
+	if (!found) return FLINC_ENOENT;
 	ent *e = s->t.s[i].e;
 	*val = evalue(e);
 	*len = e->vlen;
@@ -1162,10 +1104,8 @@ static int mem_put(void *be, uint32_t sid, const fl_skey *k, const void *val, si
 	bool created;
 	ent *e;
 	int rc = UPSERT(b, s, hfinal(hprefix(k)), 0, k, NULL, 0, len, UP_SET, &e, &created);
-	if (rc)
-		return rc;
-	if (len)
-		memcpy(evalue(e), val, len);
+	if (rc) return rc;
+	if (len) memcpy(evalue(e), val, len);
 	e->vlen = (uint32_t)len;
 	return FLINC_OK;
 }
@@ -1177,14 +1117,11 @@ static void *mem_put_inplace(void *be, uint32_t sid, const fl_skey *k, size_t le
 {
 	mem_be *b = be;
 	mstate *s = state_get(b, sid, FL_STATE_VALUE);
-	if (UNLIKELY(!s || !skey_ok(k) || len > UINT32_MAX || !created))
-		return NULL;
+	if (UNLIKELY(!s || !skey_ok(k) || len > UINT32_MAX || !created)) return NULL;
 	ent *e;
-	if (UPSERT(b, s, hfinal(hprefix(k)), 0, k, NULL, 0, len, UP_SET, &e, created))
-		return NULL;
+	if (UPSERT(b, s, hfinal(hprefix(k)), 0, k, NULL, 0, len, UP_SET, &e, created)) return NULL;
 	uint8_t *v = evalue(e);
-	if (LIKELY(!*created && e->vlen == len))
-		return v;
+	if (LIKELY(!*created && e->vlen == len)) return v;
 	memset(v, 0, len);
 	e->vlen = (uint32_t)len;
 	*created = true;
@@ -1197,8 +1134,7 @@ static inline __attribute__((always_inline)) int remove_impl(mem_be *b, mstate *
 	uint64_t hp = hprefix(k);
 	bool found;
 	if (s->kind != FL_STATE_MAP) {
-		if (!s->t.n)
-			return FLINC_OK;
+		if (!s->t.n) return FLINC_OK;
 		size_t i = tab_find(&s->t, hfinal(hp), k, NULL, 0, &found);
 		if (found) {
 			ent *e = s->t.s[i].e;
@@ -1207,12 +1143,10 @@ static inline __attribute__((always_inline)) int remove_impl(mem_be *b, mstate *
 		}
 		return FLINC_OK;
 	}
-	if (!s->p.n)
-		return FLINC_OK;
+	if (!s->p.n) return FLINC_OK;
 	uint64_t ph = hfinal(hp);
 	size_t pi = tab_find(&s->p, ph, k, NULL, 0, &found);
-	if (!found)
-		return FLINC_OK;
+	if (!found) return FLINC_OK;
 	ent *pfx = s->p.s[pi].e;
 	tab_remove_at(&s->p, pi);
 	for (ent *e = plink_of(pfx)->head; e;) {
@@ -1240,10 +1174,8 @@ static int mem_remove(void *be, uint32_t sid, const fl_skey *k)
 {
 	mem_be *b = be;
 	mstate *s = state_get(b, sid, -1);
-	if (UNLIKELY(!s || !skey_ok(k)))
-		return FLINC_EINVAL;
-	if (UNLIKELY(b->snap != NULL))
-		return remove_snap(b, s, k);
+	if (UNLIKELY(!s || !skey_ok(k))) return FLINC_EINVAL;
+	if (UNLIKELY(b->snap != NULL)) return remove_snap(b, s, k);
 	return remove_impl(b, s, k, false);
 }
 
@@ -1253,21 +1185,18 @@ static int mem_list_append(void *be, uint32_t sid, const fl_skey *k, const void 
 {
 	mem_be *b = be;
 	mstate *s = state_get(b, sid, FL_STATE_LIST);
-	if (UNLIKELY(!s || !skey_ok(k) || len > UINT32_MAX - 4 || (len && !elem)))
-		return FLINC_EINVAL;
+	if (UNLIKELY(!s || !skey_ok(k) || len > UINT32_MAX - 4 || (len && !elem))) return FLINC_EINVAL;
 	bool created;
 	ent *e;
 	int rc = UPSERT(b, s, hfinal(hprefix(k)), 0, k, NULL, 0, 4 + len, UP_APPEND, &e, &created);
-	if (rc)
-		return rc;
+	if (rc) return rc;
 	uint8_t *p = evalue(e) + e->vlen;
 	uint32_t n = (uint32_t)len;
 	p[0] = (uint8_t)n;
 	p[1] = (uint8_t)(n >> 8);
 	p[2] = (uint8_t)(n >> 16);
 	p[3] = (uint8_t)(n >> 24);
-	if (len)
-		memcpy(p + 4, elem, len);
+	if (len) memcpy(p + 4, elem, len);
 	e->vlen += 4 + n;
 	return FLINC_OK;
 }
@@ -1277,20 +1206,17 @@ static inline bool uk_ok(const void *uk, size_t uklen) { return (uk || !uklen) &
 
 /* map_get: the value under user key uk of k. Errors: FLINC_ENOENT,
  * FLINC_EINVAL. */
-static int mem_map_get(void *be, uint32_t sid, const fl_skey *k, const void *uk, size_t uklen, const void **val,
-		       size_t *len)
+static int mem_map_get(void *be, uint32_t sid, const fl_skey *k, const void *uk, size_t uklen,
+		       const void **val, size_t *len)
 {
 	mem_be *b = be;
 	mstate *s = state_get(b, sid, FL_STATE_MAP);
-	if (UNLIKELY(!s || !skey_ok(k) || !uk_ok(uk, uklen)))
-		return FLINC_EINVAL;
-	if (!s->t.n)
-		return FLINC_ENOENT;
+	if (UNLIKELY(!s || !skey_ok(k) || !uk_ok(uk, uklen))) return FLINC_EINVAL;
+	if (!s->t.n) return FLINC_ENOENT;
 	bool found;
 	uint64_t h = hwith_uk(hprefix(k), uk, uklen);
 	size_t i = tab_find(&s->t, h, k, uk, (uint32_t)uklen, &found);
-	if (!found)
-		return FLINC_ENOENT;
+	if (!found) return FLINC_ENOENT;
 	ent *e = s->t.s[i].e;
 	*val = evalue(e);
 	*len = e->vlen;
@@ -1299,8 +1225,8 @@ static int mem_map_get(void *be, uint32_t sid, const fl_skey *k, const void *uk,
 
 /* map_put: set user key uk of k to a copy of val. Errors: FLINC_EINVAL,
  * FLINC_ENOMEM. */
-static int mem_map_put(void *be, uint32_t sid, const fl_skey *k, const void *uk, size_t uklen, const void *val,
-		       size_t len)
+static int mem_map_put(void *be, uint32_t sid, const fl_skey *k, const void *uk, size_t uklen,
+		       const void *val, size_t len)
 {
 	mem_be *b = be;
 	mstate *s = state_get(b, sid, FL_STATE_MAP);
@@ -1311,10 +1237,8 @@ static int mem_map_put(void *be, uint32_t sid, const fl_skey *k, const void *uk,
 	uint64_t h = hwith_uk(hp, uk, uklen);
 	ent *e;
 	int rc = UPSERT(b, s, h, hfinal(hp), k, uk, (uint32_t)uklen, len, UP_SET, &e, &created);
-	if (rc)
-		return rc;
-	if (len)
-		memcpy(evalue(e), val, len);
+	if (rc) return rc;
+	if (len) memcpy(evalue(e), val, len);
 	e->vlen = (uint32_t)len;
 	return FLINC_OK;
 }
@@ -1323,13 +1247,11 @@ static int mem_map_put(void *be, uint32_t sid, const fl_skey *k, const void *uk,
 static inline __attribute__((always_inline)) int map_remove_impl(mem_be *b, mstate *s, const fl_skey *k,
 								 const void *uk, size_t uklen, bool cow)
 {
-	if (!s->t.n)
-		return FLINC_OK;
+	if (!s->t.n) return FLINC_OK;
 	bool found;
 	uint64_t h = hwith_uk(hprefix(k), uk, uklen);
 	size_t i = tab_find(&s->t, h, k, uk, (uint32_t)uklen, &found);
-	if (!found)
-		return FLINC_OK;
+	if (!found) return FLINC_OK;
 	ent *e = s->t.s[i].e;
 	map_unlink(b, s, e);
 	tab_remove_at(&s->t, i);
@@ -1338,7 +1260,7 @@ static inline __attribute__((always_inline)) int map_remove_impl(mem_be *b, msta
 }
 
 static __attribute__((noinline)) int map_remove_snap(mem_be *b, mstate *s, const fl_skey *k, const void *uk,
-							   size_t uklen)
+						     size_t uklen)
 {
 	int rc = snap_enter(b, s);
 	return rc ? rc : map_remove_impl(b, s, k, uk, uklen, b->snap != NULL);
@@ -1350,32 +1272,27 @@ static int mem_map_remove(void *be, uint32_t sid, const fl_skey *k, const void *
 {
 	mem_be *b = be;
 	mstate *s = state_get(b, sid, FL_STATE_MAP);
-	if (UNLIKELY(!s || !skey_ok(k) || !uk_ok(uk, uklen)))
-		return FLINC_EINVAL;
-	if (UNLIKELY(b->snap != NULL))
-		return map_remove_snap(b, s, k, uk, uklen);
+	if (UNLIKELY(!s || !skey_ok(k) || !uk_ok(uk, uklen))) return FLINC_EINVAL;
+	if (UNLIKELY(b->snap != NULL)) return map_remove_snap(b, s, k, uk, uklen);
 	return map_remove_impl(b, s, k, uk, uklen, false);
 }
 
 /* map_iter: call fn for each user key of k (most recently added first);
  * the first non-zero from fn is returned. Errors: FLINC_EINVAL. */
 static int mem_map_iter(void *be, uint32_t sid, const fl_skey *k,
-			int (*fn)(void *ud, const void *uk, size_t uklen, const void *val, size_t len), void *ud)
+			int (*fn)(void *ud, const void *uk, size_t uklen, const void *val, size_t len),
+			void *ud)
 {
 	mem_be *b = be;
 	mstate *s = state_get(b, sid, FL_STATE_MAP);
-	if (UNLIKELY(!s || !skey_ok(k) || !fn))
-		return FLINC_EINVAL;
-	if (!s->p.n)
-		return FLINC_OK;
+	if (UNLIKELY(!s || !skey_ok(k) || !fn)) return FLINC_EINVAL;
+	if (!s->p.n) return FLINC_OK;
 	bool found;
 	size_t pi = tab_find(&s->p, hfinal(hprefix(k)), k, NULL, 0, &found);
-	if (!found)
-		return FLINC_OK;
+	if (!found) return FLINC_OK;
 	for (ent *e = plink_of(s->p.s[pi].e)->head; e; e = mlink_of(e)->next) {
 		int rc = fn(ud, ekey(e) + e->klen + e->nslen, e->uklen, evalue(e), e->vlen);
-		if (rc)
-			return rc;
+		if (rc) return rc;
 	}
 	return FLINC_OK;
 }
@@ -1386,8 +1303,7 @@ static int mem_scan(void *be, uint32_t sid, int kg_first, int kg_last, fl_scan_f
 {
 	mem_be *b = be;
 	mstate *s = state_get(b, sid, -1);
-	if (!s || !fn)
-		return FLINC_EINVAL;
+	if (!s || !fn) return FLINC_EINVAL;
 	return scan_slots(s->t.s, s->t.mask, s->t.n, s->kind == FL_STATE_MAP, kg_first, kg_last, fn, ud);
 }
 
@@ -1401,8 +1317,7 @@ static size_t mem_count(void *be, uint32_t sid)
 static int mem_state_at(void *be, uint32_t sid, const char **name, fl_state_kind *kind)
 {
 	mem_be *b = be;
-	if (sid >= b->nstates)
-		return FLINC_ENOENT;
+	if (sid >= b->nstates) return FLINC_ENOENT;
 	*name = b->states[sid].name;
 	*kind = b->states[sid].kind;
 	return FLINC_OK;

@@ -132,7 +132,7 @@
 #define WRITE_BUFFER_DEFAULT ((int64_t)64 << 20)
 #define MERGE_NAME "flinc.list-append"
 
-static const char *const kind_names[] = {"value", "list", "map"};
+static const char *const kind_names[] = { "value", "list", "map" };
 
 /* A write-back cache slot: one value-state entry. */
 typedef struct cslot {
@@ -191,8 +191,7 @@ typedef struct rdb_be {
 static void seterr(char *err, size_t errcap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void seterr(char *err, size_t errcap, const char *fmt, ...)
 {
-	if (!err || !errcap)
-		return;
+	if (!err || !errcap) return;
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(err, errcap, fmt, ap);
@@ -203,8 +202,7 @@ static void seterr(char *err, size_t errcap, const char *fmt, ...)
  * when e is NULL. */
 static int db_err(rdb_be *b, char *e)
 {
-	if (LIKELY(!e))
-		return FLINC_OK;
+	if (LIKELY(!e)) return FLINC_OK;
 	snprintf(b->err, sizeof(b->err), "%s", e);
 	rocksdb_free(e);
 	return FLINC_ESTATE;
@@ -213,14 +211,11 @@ static int db_err(rdb_be *b, char *e)
 /* Grow *buf to at least n bytes (contents kept). FLINC_ENOMEM leaves it. */
 static int grow(uint8_t **buf, size_t *cap, size_t n)
 {
-	if (LIKELY(n <= *cap))
-		return FLINC_OK;
+	if (LIKELY(n <= *cap)) return FLINC_OK;
 	size_t ncap = *cap ? *cap : 64;
-	while (ncap < n)
-		ncap = ncap > SIZE_MAX / 2 ? n : ncap * 2;
+	while (ncap < n) ncap = ncap > SIZE_MAX / 2 ? n : ncap * 2;
 	uint8_t *p = fl_try_realloc(*buf, ncap);
-	if (!p)
-		return FLINC_ENOMEM;
+	if (!p) return FLINC_ENOMEM;
 	*buf = p;
 	*cap = ncap;
 	return FLINC_OK;
@@ -235,11 +230,9 @@ static inline bool uk_ok(const void *uk, size_t uklen) { return (uk || !uklen) &
 /* The state sid if it exists and is of kind `kind` (any kind when kind < 0). */
 static inline rstate *state_get(rdb_be *b, uint32_t sid, int kind)
 {
-	if (UNLIKELY(sid >= b->nstates))
-		return NULL;
+	if (UNLIKELY(sid >= b->nstates)) return NULL;
 	rstate *s = &b->states[sid];
-	if (kind >= 0 && (int)s->kind != kind)
-		return NULL;
+	if (kind >= 0 && (int)s->kind != kind) return NULL;
 	return s;
 }
 
@@ -275,21 +268,17 @@ static inline size_t get_varint(const uint8_t *p, size_t len, uint32_t *v)
 static uint8_t *enc_key(rdb_be *b, const fl_skey *k, const void *uk, size_t uklen, size_t *out)
 {
 	size_t need = 2 + 5 + (size_t)k->klen + 5 + (size_t)k->nslen + uklen;
-	if (UNLIKELY(grow(&b->kbuf, &b->kcap, need)))
-		return NULL;
+	if (UNLIKELY(grow(&b->kbuf, &b->kcap, need))) return NULL;
 	uint8_t *p = b->kbuf;
 	p[0] = (uint8_t)(k->kg >> 8);
 	p[1] = (uint8_t)k->kg;
 	size_t n = 2 + put_varint(p + 2, k->klen);
-	if (k->klen)
-		memcpy(p + n, k->key, k->klen);
+	if (k->klen) memcpy(p + n, k->key, k->klen);
 	n += k->klen;
 	n += put_varint(p + n, k->nslen);
-	if (k->nslen)
-		memcpy(p + n, k->ns, k->nslen);
+	if (k->nslen) memcpy(p + n, k->ns, k->nslen);
 	n += k->nslen;
-	if (uklen)
-		memcpy(p + n, uk, uklen);
+	if (uklen) memcpy(p + n, uk, uklen);
 	*out = n + uklen;
 	return p;
 }
@@ -299,18 +288,15 @@ static uint8_t *enc_key(rdb_be *b, const fl_skey *k, const void *uk, size_t ukle
 static bool dec_key(const uint8_t *p, size_t len, uint16_t *kg, const uint8_t **key, uint32_t *klen,
 		    const uint8_t **ns, uint32_t *nslen, const uint8_t **uk, uint32_t *uklen)
 {
-	if (len < 2)
-		return false;
+	if (len < 2) return false;
 	*kg = (uint16_t)((p[0] << 8) | p[1]);
 	size_t off = 2, n = get_varint(p + off, len - off, klen);
-	if (!n || *klen > len - off - n)
-		return false;
+	if (!n || *klen > len - off - n) return false;
 	off += n;
 	*key = p + off;
 	off += *klen;
 	n = get_varint(p + off, len - off, nslen);
-	if (!n || *nslen > len - off - n)
-		return false;
+	if (!n || *nslen > len - off - n) return false;
 	off += n;
 	*ns = p + off;
 	off += *nslen;
@@ -323,10 +309,8 @@ static bool dec_key(const uint8_t *p, size_t len, uint16_t *kg, const uint8_t **
  * out (n bytes of room); its length, or 0 when there is none (all 0xff). */
 static size_t successor(const uint8_t *p, size_t n, uint8_t *out)
 {
-	while (n && p[n - 1] == 0xff)
-		n--;
-	if (!n)
-		return 0;
+	while (n && p[n - 1] == 0xff) n--;
+	if (!n) return 0;
 	memcpy(out, p, n);
 	out[n - 1]++;
 	return n;
@@ -341,11 +325,9 @@ static void *arena_alloc(rdb_be *b, size_t n)
 	size_t off = ALIGN_UP(b->aused);
 	if (UNLIKELY(!c || off > c->cap || c->cap - off < n)) {
 		size_t cap = c ? c->cap * 2 : ARENA_MIN;
-		if (cap < n)
-			cap = ALIGN_UP(n);
+		if (cap < n) cap = ALIGN_UP(n);
 		chunk *nc = fl_try_malloc(CHUNK_HDR + cap);
-		if (!nc)
-			return NULL;
+		if (!nc) return NULL;
 		nc->next = c;
 		nc->cap = cap;
 		b->arena = c = nc;
@@ -360,8 +342,7 @@ static void *arena_alloc(rdb_be *b, size_t n)
 static void arena_reset(rdb_be *b)
 {
 	chunk *c = b->arena;
-	if (!c)
-		return;
+	if (!c) return;
 	for (chunk *o = c->next; o;) {
 		chunk *next = o->next;
 		free(o);
@@ -384,10 +365,8 @@ static int db_read(rdb_be *b, rocksdb_column_family_handle_t *cf, const uint8_t 
 {
 	char *e = NULL;
 	rocksdb_pinnableslice_t *ps = rocksdb_get_pinned_cf(b->db, b->ro, cf, (const char *)key, klen, &e);
-	if (UNLIKELY(e))
-		return db_err(b, e);
-	if (!ps)
-		return FLINC_ENOENT;
+	if (UNLIKELY(e)) return db_err(b, e);
+	if (!ps) return FLINC_ENOENT;
 	size_t n;
 	const char *v = rocksdb_pinnableslice_value(ps, &n);
 	void *dst = arena_alloc(b, n);
@@ -395,8 +374,7 @@ static int db_read(rdb_be *b, rocksdb_column_family_handle_t *cf, const uint8_t 
 		rocksdb_pinnableslice_destroy(ps);
 		return FLINC_ENOMEM;
 	}
-	if (n)
-		memcpy(dst, v, n);
+	if (n) memcpy(dst, v, n);
 	rocksdb_pinnableslice_destroy(ps);
 	*val = dst;
 	*len = n;
@@ -420,12 +398,10 @@ static inline bool slot_is(const cslot *sl, uint32_t sid, const uint8_t *key, si
  * slot; NULL when it is not cached. */
 static inline cslot *cache_find(rdb_be *b, rstate *s, uint32_t sid, const uint8_t *key, size_t klen)
 {
-	if (slot_is(&s->live, sid, key, klen))
-		return &s->live;
+	if (slot_is(&s->live, sid, key, klen)) return &s->live;
 	cslot *set = slot_set(b, sid, key, klen);
 	for (int w = 0; w < WAYS; w++)
-		if (slot_is(&set[w], sid, key, klen))
-			return &set[w];
+		if (slot_is(&set[w], sid, key, klen)) return &set[w];
 	return NULL;
 }
 
@@ -443,22 +419,17 @@ static inline void slot_swap(cslot *x, cslot *y)
 }
 
 /* Room for n value bytes in sl (contents kept). */
-static int slot_reserve(cslot *sl, size_t n)
-{
-	return grow(&sl->val, &sl->vcap, n < ALIGN ? ALIGN : n);
-}
+static int slot_reserve(cslot *sl, size_t n) { return grow(&sl->val, &sl->vcap, n < ALIGN ? ALIGN : n); }
 
 /* Write sl's entry to RocksDB if it is dirty; it stays dirty when
  * keep_dirty (a live entry: its pointer may still be written through). */
 static int slot_writeback(rdb_be *b, cslot *sl, bool keep_dirty)
 {
-	if (!sl->dirty)
-		return FLINC_OK;
+	if (!sl->dirty) return FLINC_OK;
 	char *e = NULL;
 	rocksdb_put_cf(b->db, b->wo, b->states[sl->sid1 - 1].cf, (const char *)sl->key, sl->klen,
 		       (const char *)sl->val, sl->vlen, &e);
-	if (e)
-		return db_err(b, e);
+	if (e) return db_err(b, e);
 	sl->in_db = true;
 	sl->dirty = keep_dirty;
 	if (!keep_dirty && in_table(b, sl)) {
@@ -499,8 +470,7 @@ static void slot_free(cslot *sl)
 static int live_retire(rdb_be *b, rstate *s)
 {
 	cslot *lv = &s->live;
-	if (!lv->sid1)
-		return FLINC_OK;
+	if (!lv->sid1) return FLINC_OK;
 	/* An entry loaded and used once is written back now, while RocksDB's
 	 * memtable path to it is still in the CPU cache from loading it; the
 	 * table keeps it clean, so evicting it later costs nothing. One that
@@ -509,22 +479,18 @@ static int live_retire(rdb_be *b, rstate *s)
 	 * stays dirty. */
 	if (lv->in_db && !lv->reused) {
 		int rc = slot_writeback(b, lv, false);
-		if (rc)
-			return rc;
+		if (rc) return rc;
 	}
 	cslot *set = slot_set(b, lv->sid1 - 1, lv->key, lv->klen), *sl = &set[0];
 	for (int w = 0; w < WAYS && sl->sid1; w++)
-		if (!set[w].sid1 || b->clock - set[w].used > b->clock - sl->used)
-			sl = &set[w];
+		if (!set[w].sid1 || b->clock - set[w].used > b->clock - sl->used) sl = &set[w];
 	if (sl->sid1) {
 		int rc = slot_writeback(b, sl, false);
-		if (rc)
-			return rc;
+		if (rc) return rc;
 		slot_drop(b, sl);
 	}
 	slot_swap(sl, lv);
-	if (sl->dirty)
-		b->ndirty++;
+	if (sl->dirty) b->ndirty++;
 	return FLINC_OK;
 }
 
@@ -536,34 +502,28 @@ static int live_retire(rdb_be *b, rstate *s)
  * through between scans). */
 static int cache_flush(rdb_be *b, uint32_t sid, int kg_first, int kg_last)
 {
-	if (!b->ncached)
-		return FLINC_OK;
+	if (!b->ncached) return FLINC_OK;
 	for (size_t i = 0; b->ndirty && i < (b->mask + 1) * WAYS; i++) {
 		cslot *sl = &b->slots[i];
 		if (sl->sid1 && sl->dirty) {
 			int rc = slot_writeback(b, sl, false);
-			if (rc)
-				return rc;
+			if (rc) return rc;
 		}
 	}
 	for (uint32_t i = 0; i < b->nstates; i++) {
 		cslot *lv = &b->states[i].live;
-		if (!lv->sid1 || (sid != UINT32_MAX && i != sid))
-			continue;
+		if (!lv->sid1 || (sid != UINT32_MAX && i != sid)) continue;
 		int kg = (lv->key[0] << 8) | lv->key[1];
-		if (kg < kg_first || kg > kg_last)
-			continue;
+		if (kg < kg_first || kg > kg_last) continue;
 		int rc = slot_writeback(b, lv, true);
-		if (rc)
-			return rc;
+		if (rc) return rc;
 	}
 	return FLINC_OK;
 }
 
 static void cache_free(rdb_be *b)
 {
-	for (size_t i = 0; b->slots && i < (b->mask + 1) * WAYS; i++)
-		slot_free(&b->slots[i]);
+	for (size_t i = 0; b->slots && i < (b->mask + 1) * WAYS; i++) slot_free(&b->slots[i]);
 	free(b->slots);
 	b->slots = NULL;
 	b->ncached = b->ndirty = 0;
@@ -585,15 +545,15 @@ static int populate(const char *from, const char *to, char *err, size_t errcap)
 {
 	DIR *d = opendir(from);
 	if (!d) {
-		seterr(err, errcap, "rocksdb backend: cannot read checkpoint folder '%s': %s", from, strerror(errno));
+		seterr(err, errcap, "rocksdb backend: cannot read checkpoint folder '%s': %s", from,
+		       strerror(errno));
 		return FLINC_EIO;
 	}
 	int rc = FLINC_OK;
 	bool current = false;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
+		if (de->d_name[0] == '.') continue;
 		size_t sn = strlen(from) + strlen(de->d_name) + 2, dn = strlen(to) + strlen(de->d_name) + 2;
 		char *src = fl_try_malloc(sn), *dst = fl_try_malloc(dn);
 		if (!src || !dst) {
@@ -611,22 +571,22 @@ static int populate(const char *from, const char *to, char *err, size_t errcap)
 			snprintf(why, sizeof(why), "%s", strerror(errno));
 		else if (S_ISREG(st.st_mode)) {
 			bool immutable = ends_with(de->d_name, ".sst") || ends_with(de->d_name, ".blob");
-			if (!immutable || link(src, dst) != 0)
-				fl_copy_file(src, dst, 0, why, sizeof(why));
+			if (!immutable || link(src, dst) != 0) fl_copy_file(src, dst, 0, why, sizeof(why));
 			current |= strcmp(de->d_name, "CURRENT") == 0;
 		}
 		if (why[0]) {
-			seterr(err, errcap, "rocksdb backend: cannot restore '%s' into '%s': %s", src, to, why);
+			seterr(err, errcap, "rocksdb backend: cannot restore '%s' into '%s': %s", src, to,
+			       why);
 			rc = FLINC_EIO;
 		}
 		free(src);
 		free(dst);
-		if (rc)
-			break;
+		if (rc) break;
 	}
 	closedir(d);
 	if (!rc && !current) {
-		seterr(err, errcap, "rocksdb backend: '%s' is not a RocksDB checkpoint (no CURRENT file)", from);
+		seterr(err, errcap, "rocksdb backend: '%s' is not a RocksDB checkpoint (no CURRENT file)",
+		       from);
 		rc = FLINC_EINVAL;
 	}
 	return rc;
@@ -639,8 +599,7 @@ static char *concat(const char *base, size_t blen, const char *const *ops, const
 		    unsigned char *success, size_t *outlen)
 {
 	size_t n = blen;
-	for (int i = 0; i < nops; i++)
-		n += oplens[i];
+	for (int i = 0; i < nops; i++) n += oplens[i];
 	char *out = fl_try_malloc(n ? n : 1);
 	if (!out) {
 		/* RocksDB's C wrapper copies *outlen bytes even on failure:
@@ -655,8 +614,7 @@ static char *concat(const char *base, size_t blen, const char *const *ops, const
 		off = blen;
 	}
 	for (int i = 0; i < nops; i++) {
-		if (oplens[i])
-			memcpy(out + off, ops[i], oplens[i]);
+		if (oplens[i]) memcpy(out + off, ops[i], oplens[i]);
 		off += oplens[i];
 	}
 	*outlen = n;
@@ -666,14 +624,15 @@ static char *concat(const char *base, size_t blen, const char *const *ops, const
 
 /* Called by RocksDB on any of its threads: pure functions of their input. */
 static char *merge_full(void *st, const char *key, size_t klen, const char *existing, size_t elen,
-			const char *const *ops, const size_t *oplens, int nops, unsigned char *success, size_t *outlen)
+			const char *const *ops, const size_t *oplens, int nops, unsigned char *success,
+			size_t *outlen)
 {
 	(void)st, (void)key, (void)klen;
 	return concat(existing, existing ? elen : 0, ops, oplens, nops, success, outlen);
 }
 
-static char *merge_partial(void *st, const char *key, size_t klen, const char *const *ops, const size_t *oplens,
-			   int nops, unsigned char *success, size_t *outlen)
+static char *merge_partial(void *st, const char *key, size_t klen, const char *const *ops,
+			   const size_t *oplens, int nops, unsigned char *success, size_t *outlen)
 {
 	(void)st, (void)key, (void)klen;
 	return concat(NULL, 0, ops, oplens, nops, success, outlen);
@@ -699,27 +658,30 @@ static const char *merge_name(void *st)
 static int make_options(rdb_be *b, const fl_conf *conf, char *err, size_t errcap)
 {
 	bool ok = true;
-	int64_t cache = fl_conf_size(conf, "state.backend.rocksdb.block-cache-size", BLOCK_CACHE_DEFAULT, &ok);
+	int64_t cache =
+		fl_conf_size(conf, "state.backend.rocksdb.block-cache-size", BLOCK_CACHE_DEFAULT, &ok);
 	if (!ok || cache < 0) {
 		seterr(err, errcap, "state.backend.rocksdb.block-cache-size: not a size: '%s'",
 		       fl_conf_get(conf, "state.backend.rocksdb.block-cache-size"));
 		return FLINC_ECONFIG;
 	}
-	int64_t wbuf = fl_conf_size(conf, "state.backend.rocksdb.write-buffer-size", WRITE_BUFFER_DEFAULT, &ok);
+	int64_t wbuf =
+		fl_conf_size(conf, "state.backend.rocksdb.write-buffer-size", WRITE_BUFFER_DEFAULT, &ok);
 	if (!ok || wbuf < 65536) { /* RocksDB's own minimum */
-		seterr(err, errcap, "state.backend.rocksdb.write-buffer-size: not a size of at least 64kb: '%s'",
+		seterr(err, errcap,
+		       "state.backend.rocksdb.write-buffer-size: not a size of at least 64kb: '%s'",
 		       fl_conf_get(conf, "state.backend.rocksdb.write-buffer-size"));
 		return FLINC_ECONFIG;
 	}
 	int64_t slots = fl_conf_i64(conf, "state.backend.rocksdb.inplace-cache-slots", SLOTS_DEFAULT, &ok);
 	if (!ok || slots < 1 || slots > SLOTS_MAX) {
-		seterr(err, errcap, "state.backend.rocksdb.inplace-cache-slots: not a number in [1, %d]: '%s'", SLOTS_MAX,
+		seterr(err, errcap,
+		       "state.backend.rocksdb.inplace-cache-slots: not a number in [1, %d]: '%s'", SLOTS_MAX,
 		       fl_conf_get(conf, "state.backend.rocksdb.inplace-cache-slots"));
 		return FLINC_ECONFIG;
 	}
 	size_t nslots = WAYS;
-	while (nslots < (size_t)slots)
-		nslots *= 2;
+	while (nslots < (size_t)slots) nslots *= 2;
 	b->slots = fl_try_calloc(nslots, sizeof(cslot));
 	if (!b->slots) {
 		seterr(err, errcap, "rocksdb backend: out of memory");
@@ -750,9 +712,10 @@ static int make_options(rdb_be *b, const fl_conf *conf, char *err, size_t errcap
 	rocksdb_options_set_memtable_whole_key_filtering(b->opts, 1);
 	/* Options take ownership of the merge operator (a shared pointer that
 	 * every column family copies). */
-	rocksdb_options_set_merge_operator(
-		b->opts, rocksdb_mergeoperator_create(NULL, merge_destroy, merge_full, merge_partial, merge_delete,
-						      merge_name));
+	rocksdb_options_set_merge_operator(b->opts,
+					   rocksdb_mergeoperator_create(NULL, merge_destroy, merge_full,
+									merge_partial, merge_delete,
+									merge_name));
 	rocksdb_block_based_table_options_t *bbo = rocksdb_block_based_options_create();
 	if (cache > 0) {
 		b->cache = rocksdb_cache_create_lru((size_t)cache);
@@ -776,18 +739,15 @@ static int make_options(rdb_be *b, const fl_conf *conf, char *err, size_t errcap
 static void db_close(rdb_be *b)
 {
 	for (uint32_t i = 0; i < b->nstates; i++) {
-		if (b->states[i].cf)
-			rocksdb_column_family_handle_destroy(b->states[i].cf);
+		if (b->states[i].cf) rocksdb_column_family_handle_destroy(b->states[i].cf);
 		free(b->states[i].name);
-		if (b->states[i].live.sid1)
-			b->ncached--;
+		if (b->states[i].live.sid1) b->ncached--;
 		slot_free(&b->states[i].live);
 	}
 	free(b->states);
 	b->states = NULL;
 	b->nstates = b->capstates = 0;
-	if (b->db)
-		rocksdb_close(b->db);
+	if (b->db) rocksdb_close(b->db);
 	b->db = NULL;
 }
 
@@ -796,8 +756,7 @@ static void db_close(rdb_be *b)
 static int cf_kind(const char *name, const char **state)
 {
 	const char *colon = strchr(name, ':');
-	if (!colon)
-		return -1;
+	if (!colon) return -1;
 	for (int kd = 0; kd < 3; kd++) {
 		size_t n = strlen(kind_names[kd]);
 		if ((size_t)(colon - name) == n && strncmp(name, kind_names[kd], n) == 0) {
@@ -824,7 +783,8 @@ static int rdb_open(void *be, const fl_backend_params *p, char *err, size_t errc
 	if (p && (p->kg_first || p->kg_last)) {
 		if (p->kg_first < 0 || p->kg_last < p->kg_first || p->kg_last > UINT16_MAX ||
 		    (p->max_parallelism > 0 && p->kg_last >= p->max_parallelism)) {
-			seterr(err, errcap, "rocksdb backend: bad key-group range [%d, %d] (max parallelism %d)",
+			seterr(err, errcap,
+			       "rocksdb backend: bad key-group range [%d, %d] (max parallelism %d)",
 			       p->kg_first, p->kg_last, p->max_parallelism);
 			return FLINC_EINVAL;
 		}
@@ -833,8 +793,7 @@ static int rdb_open(void *be, const fl_backend_params *p, char *err, size_t errc
 	}
 	const fl_conf *conf = p ? p->conf : NULL;
 	int rc = make_options(b, conf, err, errcap);
-	if (rc)
-		goto fail;
+	if (rc) goto fail;
 
 	if (p && p->dir) {
 		char why[512];
@@ -847,11 +806,10 @@ static int rdb_open(void *be, const fl_backend_params *p, char *err, size_t errc
 	} else {
 		const char *base = fl_local_base(conf);
 		int e = fl_mkdir_p(base, NULL, 0) ? EIO : 0;
-		if (!e && !(b->dir = fl_mkdtemp_in(base, "flinc-rocksdb-")))
-			e = errno;
+		if (!e && !(b->dir = fl_mkdtemp_in(base, "flinc-rocksdb-"))) e = errno;
 		if (e) {
-			seterr(err, errcap, "rocksdb backend: cannot create a working folder in '%s': %s", base,
-			       strerror(e));
+			seterr(err, errcap, "rocksdb backend: cannot create a working folder in '%s': %s",
+			       base, strerror(e));
 			rc = FLINC_EIO;
 			goto fail;
 		}
@@ -889,20 +847,14 @@ static void rdb_close(void *be)
 {
 	rdb_be *b = be;
 	db_close(b);
-	if (b->dbpath)
-		fl_rm_rf(b->dbpath, NULL, 0);
-	if (b->dir)
-		(void)rmdir(b->dir); /* only if nothing else is in it */
+	if (b->dbpath) fl_rm_rf(b->dbpath, NULL, 0);
+	if (b->dir) (void)rmdir(b->dir); /* only if nothing else is in it */
 	free(b->dbpath);
 	free(b->dir);
-	if (b->opts)
-		rocksdb_options_destroy(b->opts);
-	if (b->cache)
-		rocksdb_cache_destroy(b->cache);
-	if (b->wo)
-		rocksdb_writeoptions_destroy(b->wo);
-	if (b->ro)
-		rocksdb_readoptions_destroy(b->ro);
+	if (b->opts) rocksdb_options_destroy(b->opts);
+	if (b->cache) rocksdb_cache_destroy(b->cache);
+	if (b->wo) rocksdb_writeoptions_destroy(b->wo);
+	if (b->ro) rocksdb_readoptions_destroy(b->ro);
 	cache_free(b);
 	arena_free(b);
 	free(b->kbuf);
@@ -917,15 +869,13 @@ static int state_add(rdb_be *b, const char *name, fl_state_kind kind, rocksdb_co
 	if (b->nstates == b->capstates) {
 		uint32_t ncap = b->capstates ? b->capstates * 2 : 8;
 		rstate *ns = fl_try_realloc(b->states, ncap * sizeof(*ns));
-		if (!ns)
-			return FLINC_ENOMEM;
+		if (!ns) return FLINC_ENOMEM;
 		b->states = ns;
 		b->capstates = ncap;
 	}
 	char *copy = fl_try_strdup(name);
-	if (!copy)
-		return FLINC_ENOMEM;
-	b->states[b->nstates] = (rstate){.name = copy, .kind = kind, .cf = cf};
+	if (!copy) return FLINC_ENOMEM;
+	b->states[b->nstates] = (rstate){ .name = copy, .kind = kind, .cf = cf };
 	*sid = b->nstates++;
 	return FLINC_OK;
 }
@@ -940,24 +890,20 @@ static int rdb_declare(void *be, const char *name, fl_state_kind kind, uint32_t 
 		return FLINC_EINVAL;
 	for (uint32_t i = 0; i < b->nstates; i++) {
 		if (strcmp(b->states[i].name, name) == 0) {
-			if (b->states[i].kind != kind)
-				return FLINC_EINVAL;
+			if (b->states[i].kind != kind) return FLINC_EINVAL;
 			*sid = i;
 			return FLINC_OK;
 		}
 	}
-	if (!b->db)
-		return FLINC_ESTATE;
+	if (!b->db) return FLINC_ESTATE;
 	size_t n = strlen(kind_names[kind]) + 1 + strlen(name) + 1;
 	char *cfname = fl_try_malloc(n);
-	if (!cfname)
-		return FLINC_ENOMEM;
+	if (!cfname) return FLINC_ENOMEM;
 	snprintf(cfname, n, "%s:%s", kind_names[kind], name);
 	char *e = NULL;
 	rocksdb_column_family_handle_t *cf = rocksdb_create_column_family(b->db, b->opts, cfname, &e);
 	free(cfname);
-	if (e)
-		return db_err(b, e);
+	if (e) return db_err(b, e);
 	int rc = state_add(b, name, kind, cf, sid);
 	if (rc) {
 		/* The empty column family stays in the database; harmless. */
@@ -972,12 +918,10 @@ static int rdb_get(void *be, uint32_t sid, const fl_skey *k, const void **val, s
 {
 	rdb_be *b = be;
 	rstate *s = state_get(b, sid, -1);
-	if (UNLIKELY(!s || s->kind == FL_STATE_MAP || !skey_ok(k)))
-		return FLINC_EINVAL;
+	if (UNLIKELY(!s || s->kind == FL_STATE_MAP || !skey_ok(k))) return FLINC_EINVAL;
 	size_t n;
 	uint8_t *key = enc_key(b, k, NULL, 0, &n);
-	if (UNLIKELY(!key))
-		return FLINC_ENOMEM;
+	if (UNLIKELY(!key)) return FLINC_ENOMEM;
 	if (s->kind == FL_STATE_VALUE && b->ncached) {
 		cslot *sl = cache_find(b, s, sid, key, n);
 		if (sl) {
@@ -1010,11 +954,9 @@ static int rdb_put(void *be, uint32_t sid, const fl_skey *k, const void *val, si
 			/* val may point into this very entry (put of what get gave). */
 			rc = slot_reserve(sl, len);
 			if (!rc) {
-				if (len)
-					memmove(sl->val, val, len);
+				if (len) memmove(sl->val, val, len);
 				sl->vlen = (uint32_t)len;
-				if (!sl->dirty && in_table(b, sl))
-					b->ndirty++;
+				if (!sl->dirty && in_table(b, sl)) b->ndirty++;
 				sl->dirty = true;
 			}
 			goto out;
@@ -1041,22 +983,19 @@ static void *rdb_put_inplace(void *be, uint32_t sid, const fl_skey *k, size_t le
 {
 	rdb_be *b = be;
 	rstate *s = state_get(b, sid, FL_STATE_VALUE);
-	if (UNLIKELY(!s || !skey_ok(k) || len > UINT32_MAX || !created))
-		return NULL;
+	if (UNLIKELY(!s || !skey_ok(k) || len > UINT32_MAX || !created)) return NULL;
 	void *ret = NULL;
 	size_t n;
 	uint8_t *key = enc_key(b, k, NULL, 0, &n);
-	if (UNLIKELY(!key))
-		goto out;
+	if (UNLIKELY(!key)) goto out;
 	cslot *lv = &s->live;
 	if (LIKELY(slot_is(lv, sid, key, n))) {
 		/* the hot path: the same entry as last time */
 	} else {
 		cslot *set = slot_set(b, sid, key, n), *sl = NULL;
-		cslot got = {0};
+		cslot got = { 0 };
 		for (int w = 0; w < WAYS && !sl; w++)
-			if (slot_is(&set[w], sid, key, n))
-				sl = &set[w];
+			if (slot_is(&set[w], sid, key, n)) sl = &set[w];
 		if (sl) {
 			slot_swap(sl, &got); /* take it out of its slot first */
 			if (got.dirty) {
@@ -1067,8 +1006,7 @@ static void *rdb_put_inplace(void *be, uint32_t sid, const fl_skey *k, size_t le
 		if (live_retire(b, s)) {
 			if (sl) {
 				slot_swap(sl, &got);
-				if (sl->dirty)
-					b->ndirty++;
+				if (sl->dirty) b->ndirty++;
 			}
 			goto out;
 		}
@@ -1088,8 +1026,7 @@ static void *rdb_put_inplace(void *be, uint32_t sid, const fl_skey *k, size_t le
 			const char *v = ps ? rocksdb_pinnableslice_value(ps, &have) : NULL;
 			bool same = ps && have == len;
 			if (grow(&lv->key, &lv->kcap, n) || slot_reserve(lv, len)) {
-				if (ps)
-					rocksdb_pinnableslice_destroy(ps);
+				if (ps) rocksdb_pinnableslice_destroy(ps);
 				goto out;
 			}
 			memcpy(lv->key, key, n);
@@ -1103,8 +1040,7 @@ static void *rdb_put_inplace(void *be, uint32_t sid, const fl_skey *k, size_t le
 			lv->reused = false;
 			lv->sid1 = sid + 1;
 			b->ncached++;
-			if (ps)
-				rocksdb_pinnableslice_destroy(ps);
+			if (ps) rocksdb_pinnableslice_destroy(ps);
 			*created = !same;
 			goto done;
 		}
@@ -1112,8 +1048,7 @@ static void *rdb_put_inplace(void *be, uint32_t sid, const fl_skey *k, size_t le
 	if (lv->vlen == len) {
 		*created = false;
 	} else {
-		if (slot_reserve(lv, len))
-			goto out;
+		if (slot_reserve(lv, len)) goto out;
 		memset(lv->val, 0, len);
 		lv->vlen = (uint32_t)len;
 		*created = true;
@@ -1133,22 +1068,19 @@ static int delete_prefix(rdb_be *b, rocksdb_column_family_handle_t *cf, const ui
 {
 	uint8_t stackbuf[256];
 	uint8_t *buf = n * 2 <= sizeof(stackbuf) ? stackbuf : fl_try_malloc(n * 2);
-	if (!buf)
-		return FLINC_ENOMEM;
+	if (!buf) return FLINC_ENOMEM;
 	uint8_t *pfx = buf, *ub = buf + n;
 	memcpy(pfx, p, n);
 	size_t ubn = successor(pfx, n, ub);
 	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_fill_cache(ro, 0);
-	if (ubn)
-		rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)ub, ubn);
+	if (ubn) rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)ub, ubn);
 	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(b->db, ro, cf);
 	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
 	for (rocksdb_iter_seek(it, (const char *)pfx, n); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
 		size_t kl;
 		const char *key = rocksdb_iter_key(it, &kl);
-		if (kl < n || memcmp(key, pfx, n) != 0)
-			break;
+		if (kl < n || memcmp(key, pfx, n) != 0) break;
 		rocksdb_writebatch_delete_cf(wb, cf, key, kl);
 	}
 	char *e = NULL;
@@ -1161,8 +1093,7 @@ static int delete_prefix(rdb_be *b, rocksdb_column_family_handle_t *cf, const ui
 		rc = db_err(b, e);
 	}
 	rocksdb_writebatch_destroy(wb);
-	if (buf != stackbuf)
-		free(buf);
+	if (buf != stackbuf) free(buf);
 	return rc;
 }
 
@@ -1172,8 +1103,7 @@ static int rdb_remove(void *be, uint32_t sid, const fl_skey *k)
 {
 	rdb_be *b = be;
 	rstate *s = state_get(b, sid, -1);
-	if (UNLIKELY(!s || !skey_ok(k)))
-		return FLINC_EINVAL;
+	if (UNLIKELY(!s || !skey_ok(k))) return FLINC_EINVAL;
 	size_t n;
 	int rc = FLINC_OK;
 	uint8_t *key = enc_key(b, k, NULL, 0, &n);
@@ -1210,8 +1140,7 @@ static int rdb_list_append(void *be, uint32_t sid, const fl_skey *k, const void 
 {
 	rdb_be *b = be;
 	rstate *s = state_get(b, sid, FL_STATE_LIST);
-	if (UNLIKELY(!s || !skey_ok(k) || len > UINT32_MAX - 4 || (len && !elem)))
-		return FLINC_EINVAL;
+	if (UNLIKELY(!s || !skey_ok(k) || len > UINT32_MAX - 4 || (len && !elem))) return FLINC_EINVAL;
 	int rc = FLINC_OK;
 	size_t n;
 	uint8_t *key = enc_key(b, k, NULL, 0, &n);
@@ -1224,8 +1153,7 @@ static int rdb_list_append(void *be, uint32_t sid, const fl_skey *k, const void 
 	p[1] = (uint8_t)(len >> 8);
 	p[2] = (uint8_t)(len >> 16);
 	p[3] = (uint8_t)(len >> 24);
-	if (len)
-		memcpy(p + 4, elem, len);
+	if (len) memcpy(p + 4, elem, len);
 	char *e = NULL;
 	rocksdb_merge_cf(b->db, b->wo, s->cf, (const char *)key, n, (const char *)p, 4 + len, &e);
 	rc = db_err(b, e);
@@ -1236,24 +1164,22 @@ out:
 
 /* map_get: the value under user key uk of k, in the read arena.
  * Errors: FLINC_ENOENT, FLINC_EINVAL, FLINC_ENOMEM, FLINC_ESTATE. */
-static int rdb_map_get(void *be, uint32_t sid, const fl_skey *k, const void *uk, size_t uklen, const void **val,
-		       size_t *len)
+static int rdb_map_get(void *be, uint32_t sid, const fl_skey *k, const void *uk, size_t uklen,
+		       const void **val, size_t *len)
 {
 	rdb_be *b = be;
 	rstate *s = state_get(b, sid, FL_STATE_MAP);
-	if (UNLIKELY(!s || !skey_ok(k) || !uk_ok(uk, uklen)))
-		return FLINC_EINVAL;
+	if (UNLIKELY(!s || !skey_ok(k) || !uk_ok(uk, uklen))) return FLINC_EINVAL;
 	size_t n;
 	uint8_t *key = enc_key(b, k, uk, uklen, &n);
-	if (UNLIKELY(!key))
-		return FLINC_ENOMEM;
+	if (UNLIKELY(!key)) return FLINC_ENOMEM;
 	return db_read(b, s->cf, key, n, val, len);
 }
 
 /* map_put: set user key uk of k. Errors: FLINC_EINVAL, FLINC_ENOMEM,
  * FLINC_ESTATE. */
-static int rdb_map_put(void *be, uint32_t sid, const fl_skey *k, const void *uk, size_t uklen, const void *val,
-		       size_t len)
+static int rdb_map_put(void *be, uint32_t sid, const fl_skey *k, const void *uk, size_t uklen,
+		       const void *val, size_t len)
 {
 	rdb_be *b = be;
 	rstate *s = state_get(b, sid, FL_STATE_MAP);
@@ -1279,8 +1205,7 @@ static int rdb_map_remove(void *be, uint32_t sid, const fl_skey *k, const void *
 {
 	rdb_be *b = be;
 	rstate *s = state_get(b, sid, FL_STATE_MAP);
-	if (UNLIKELY(!s || !skey_ok(k) || !uk_ok(uk, uklen)))
-		return FLINC_EINVAL;
+	if (UNLIKELY(!s || !skey_ok(k) || !uk_ok(uk, uklen))) return FLINC_EINVAL;
 	int rc;
 	size_t n;
 	uint8_t *key = enc_key(b, k, uk, uklen, &n);
@@ -1300,39 +1225,34 @@ static int rdb_map_remove(void *be, uint32_t sid, const fl_skey *k, const void *
  * used, not the instance's scratch). Returns fn's first non-zero, or
  * FLINC_EINVAL / FLINC_ENOMEM / FLINC_ESTATE. */
 static int rdb_map_iter(void *be, uint32_t sid, const fl_skey *k,
-			int (*fn)(void *ud, const void *uk, size_t uklen, const void *val, size_t len), void *ud)
+			int (*fn)(void *ud, const void *uk, size_t uklen, const void *val, size_t len),
+			void *ud)
 {
 	rdb_be *b = be;
 	rstate *s = state_get(b, sid, FL_STATE_MAP);
-	if (UNLIKELY(!s || !skey_ok(k) || !fn))
-		return FLINC_EINVAL;
+	if (UNLIKELY(!s || !skey_ok(k) || !fn)) return FLINC_EINVAL;
 	size_t n;
 	uint8_t *key = enc_key(b, k, NULL, 0, &n);
-	if (UNLIKELY(!key))
-		return FLINC_ENOMEM;
+	if (UNLIKELY(!key)) return FLINC_ENOMEM;
 	/* fn may call get, which reuses the key scratch: own copies of the
 	 * prefix and of the upper bound the iterator points at. */
 	uint8_t stackbuf[256];
 	uint8_t *buf = n * 2 <= sizeof(stackbuf) ? stackbuf : fl_try_malloc(n * 2);
-	if (!buf)
-		return FLINC_ENOMEM;
+	if (!buf) return FLINC_ENOMEM;
 	uint8_t *pfx = buf, *ub = buf + n;
 	memcpy(pfx, key, n);
 	size_t ubn = successor(pfx, n, ub);
 	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-	if (ubn)
-		rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)ub, ubn);
+	if (ubn) rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)ub, ubn);
 	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(b->db, ro, s->cf);
 	int rc = 0;
 	for (rocksdb_iter_seek(it, (const char *)pfx, n); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
 		size_t kl, vl;
 		const char *ik = rocksdb_iter_key(it, &kl);
-		if (kl < n || memcmp(ik, pfx, n) != 0)
-			break;
+		if (kl < n || memcmp(ik, pfx, n) != 0) break;
 		const char *iv = rocksdb_iter_value(it, &vl);
 		rc = fn(ud, ik + n, kl - n, iv, vl);
-		if (rc)
-			break;
+		if (rc) break;
 	}
 	if (!rc) {
 		char *e = NULL;
@@ -1341,8 +1261,7 @@ static int rdb_map_iter(void *be, uint32_t sid, const fl_skey *k,
 	}
 	rocksdb_iter_destroy(it);
 	rocksdb_readoptions_destroy(ro);
-	if (buf != stackbuf)
-		free(buf);
+	if (buf != stackbuf) free(buf);
 	return rc;
 }
 
@@ -1354,23 +1273,17 @@ static int rdb_scan(void *be, uint32_t sid, int kg_first, int kg_last, fl_scan_f
 {
 	rdb_be *b = be;
 	rstate *s = state_get(b, sid, -1);
-	if (!s || !fn)
-		return FLINC_EINVAL;
-	if (kg_first < 0)
-		kg_first = 0;
-	if (kg_last > UINT16_MAX)
-		kg_last = UINT16_MAX;
-	if (kg_first > kg_last)
-		return FLINC_OK;
+	if (!s || !fn) return FLINC_EINVAL;
+	if (kg_first < 0) kg_first = 0;
+	if (kg_last > UINT16_MAX) kg_last = UINT16_MAX;
+	if (kg_first > kg_last) return FLINC_OK;
 	int rc = s->kind == FL_STATE_VALUE ? cache_flush(b, sid, kg_first, kg_last) : FLINC_OK;
-	if (rc)
-		return rc;
-	uint8_t lo[2] = {(uint8_t)(kg_first >> 8), (uint8_t)kg_first};
-	uint8_t hi[2] = {(uint8_t)((kg_last + 1) >> 8), (uint8_t)(kg_last + 1)};
+	if (rc) return rc;
+	uint8_t lo[2] = { (uint8_t)(kg_first >> 8), (uint8_t)kg_first };
+	uint8_t hi[2] = { (uint8_t)((kg_last + 1) >> 8), (uint8_t)(kg_last + 1) };
 	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_fill_cache(ro, 0);
-	if (kg_last < UINT16_MAX)
-		rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi, 2);
+	if (kg_last < UINT16_MAX) rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi, 2);
 	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(b->db, ro, s->cf);
 	bool is_map = s->kind == FL_STATE_MAP;
 	for (rocksdb_iter_seek(it, (const char *)lo, 2); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
@@ -1381,15 +1294,14 @@ static int rdb_scan(void *be, uint32_t sid, int kg_first, int kg_last, fl_scan_f
 		const uint8_t *key, *ns, *uk;
 		uint32_t klen, nslen, uklen;
 		if (!dec_key(ik, kl, &kg, &key, &klen, &ns, &nslen, &uk, &uklen) || (!is_map && uklen)) {
-			snprintf(b->err, sizeof(b->err), "malformed key in column family of state '%s'", s->name);
+			snprintf(b->err, sizeof(b->err), "malformed key in column family of state '%s'",
+				 s->name);
 			rc = FLINC_ESTATE;
 			break;
 		}
-		if (kg > kg_last)
-			break;
+		if (kg > kg_last) break;
 		rc = fn(ud, kg, key, klen, ns, nslen, is_map ? uk : NULL, uklen, iv, vl);
-		if (rc)
-			break;
+		if (rc) break;
 	}
 	if (!rc) {
 		char *e = NULL;
@@ -1407,14 +1319,12 @@ static size_t rdb_count(void *be, uint32_t sid)
 {
 	rdb_be *b = be;
 	rstate *s = state_get(b, sid, -1);
-	if (!s || (s->kind == FL_STATE_VALUE && cache_flush(b, sid, 0, UINT16_MAX)))
-		return 0;
+	if (!s || (s->kind == FL_STATE_VALUE && cache_flush(b, sid, 0, UINT16_MAX))) return 0;
 	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_fill_cache(ro, 0);
 	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(b->db, ro, s->cf);
 	size_t n = 0;
-	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it))
-		n++;
+	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) n++;
 	char *e = NULL;
 	rocksdb_iter_get_error(it, &e);
 	(void)db_err(b, e);
@@ -1449,15 +1359,12 @@ static int rdb_native_checkpoint(void *be, const char *dir, char *err, size_t er
 	rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
 	rocksdb_flushoptions_set_wait(fo, 1);
 	char *e = NULL;
-	for (uint32_t i = 0; i < b->nstates && !e; i++)
-		rocksdb_flush_cf(b->db, fo, b->states[i].cf, &e);
+	for (uint32_t i = 0; i < b->nstates && !e; i++) rocksdb_flush_cf(b->db, fo, b->states[i].cf, &e);
 	rocksdb_flushoptions_destroy(fo);
 	if (!e) {
 		rocksdb_checkpoint_t *cp = rocksdb_checkpoint_object_create(b->db, &e);
-		if (!e)
-			rocksdb_checkpoint_create(cp, dir, 0, &e);
-		if (cp)
-			rocksdb_checkpoint_object_destroy(cp);
+		if (!e) rocksdb_checkpoint_create(cp, dir, 0, &e);
+		if (cp) rocksdb_checkpoint_object_destroy(cp);
 	}
 	if (e) {
 		seterr(err, errcap, "rocksdb backend: checkpoint into '%s': %s", dir, e);
@@ -1497,11 +1404,9 @@ static int rdb_native_restore(void *be, const char *dir, char *err, size_t errca
 		return FLINC_EIO;
 	}
 	rc = populate(dir, path, err, errcap);
-	if (rc)
-		goto fail;
+	if (rc) goto fail;
 	names = rocksdb_list_column_families(b->opts, path, &nnames, &e);
-	if (e)
-		goto dbfail;
+	if (e) goto dbfail;
 	cfs = fl_try_calloc(nnames, sizeof(*cfs));
 	cfopts = fl_try_calloc(nnames, sizeof(*cfopts));
 	states = fl_try_calloc(nnames, sizeof(*states));
@@ -1515,13 +1420,15 @@ static int rdb_native_restore(void *be, const char *dir, char *err, size_t errca
 		cfopts[i] = b->opts;
 		const char *sname;
 		if (strcmp(names[i], "default") != 0 && cf_kind(names[i], &sname) < 0) {
-			seterr(err, errcap, "rocksdb backend: checkpoint '%s' has a column family '%s' that is no state",
+			seterr(err, errcap,
+			       "rocksdb backend: checkpoint '%s' has a column family '%s' that is no state",
 			       dir, names[i]);
 			rc = FLINC_EINVAL;
 			goto fail;
 		}
 	}
-	db = rocksdb_open_column_families(b->opts, path, (int)nnames, (const char *const *)names, cfopts, cfs, &e);
+	db = rocksdb_open_column_families(b->opts, path, (int)nnames, (const char *const *)names, cfopts, cfs,
+					  &e);
 	if (e) {
 		db = NULL;
 		goto dbfail;
@@ -1534,7 +1441,8 @@ static int rdb_native_restore(void *be, const char *dir, char *err, size_t errca
 		}
 		const char *sname = NULL;
 		int kind = cf_kind(names[i], &sname);
-		states[nstates] = (rstate){.name = fl_try_strdup(sname), .kind = (fl_state_kind)kind, .cf = cfs[i]};
+		states[nstates] =
+			(rstate){ .name = fl_try_strdup(sname), .kind = (fl_state_kind)kind, .cf = cfs[i] };
 		cfs[i] = NULL;
 		if (!states[nstates++].name) {
 			seterr(err, errcap, "rocksdb backend: out of memory");
@@ -1562,20 +1470,16 @@ dbfail:
 	rc = FLINC_ESTATE;
 fail:
 	for (uint32_t i = 0; i < nstates; i++) {
-		if (states[i].cf)
-			rocksdb_column_family_handle_destroy(states[i].cf);
+		if (states[i].cf) rocksdb_column_family_handle_destroy(states[i].cf);
 		free(states[i].name);
 	}
 	free(states);
 	for (size_t i = 0; cfs && i < nnames; i++)
-		if (cfs[i])
-			rocksdb_column_family_handle_destroy(cfs[i]);
+		if (cfs[i]) rocksdb_column_family_handle_destroy(cfs[i]);
 	free(cfs);
 	free(cfopts);
-	if (db)
-		rocksdb_close(db);
-	if (names)
-		rocksdb_list_column_families_destroy(names, nnames);
+	if (db) rocksdb_close(db);
+	if (names) rocksdb_list_column_families_destroy(names, nnames);
 	fl_rm_rf(path, NULL, 0);
 	free(path);
 	return rc;
@@ -1584,8 +1488,7 @@ fail:
 static int rdb_state_at(void *be, uint32_t sid, const char **name, fl_state_kind *kind)
 {
 	rdb_be *b = be;
-	if (sid >= b->nstates)
-		return FLINC_ENOENT;
+	if (sid >= b->nstates) return FLINC_ENOENT;
 	*name = b->states[sid].name;
 	*kind = b->states[sid].kind;
 	return FLINC_OK;

@@ -23,8 +23,8 @@ static bool blob_id_ok(const char *id)
 	if (n == 0 || n > 128 || id[0] == '.') return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = id[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-		      c == '.'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
 			return false;
 	}
 	return true;
@@ -80,7 +80,9 @@ int tm_blob_fetch(tm_server *tm, const char *blob_id, char *path, size_t pathcap
 			snprintf(err, errcap, "cannot fetch plugin blob %s: %s", blob_id, reply->ack->error);
 		else
 			snprintf(err, errcap, "cannot fetch plugin blob %s from the job manager: %s", blob_id,
-				 rc == NNG_ETIMEDOUT ? "no answer" : rc == NNG_EUNREACHABLE ? "not reachable" : nng_strerror(rc));
+				 rc == NNG_ETIMEDOUT              ? "no answer"
+					 : rc == NNG_EUNREACHABLE ? "not reachable"
+								  : nng_strerror(rc));
 		fl_rpc_free(reply);
 		return FLINC_EIO;
 	}
@@ -100,8 +102,8 @@ int tm_blob_fetch(tm_server *tm, const char *blob_id, char *path, size_t pathcap
 		rc = FLINC_EIO;
 	}
 	if (rc == FLINC_OK)
-		fl_log(FL_LOG_INFO, TM_LOG, "fetched plugin blob %s (%zu bytes) in %.0f ms", blob_id, b->data.len,
-		       (double)(fl_mono_ns() - t0) / 1e6);
+		fl_log(FL_LOG_INFO, TM_LOG, "fetched plugin blob %s (%zu bytes) in %.0f ms", blob_id,
+		       b->data.len, (double)(fl_mono_ns() - t0) / 1e6);
 	fl_rpc_free(reply);
 	return rc;
 }

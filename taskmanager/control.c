@@ -22,8 +22,10 @@ static void on_deploy(tm_server *tm, const Flinc__DeployJob *d)
 		return;
 	}
 	int rc = tm_deploy(tm, d, err, sizeof err);
-	if (rc == FLINC_OK) fl_rpc_ack(tm->rep, 1, NULL);
-	else fl_rpc_ack(tm->rep, 0, err[0] ? err : flinc_strerror(rc));
+	if (rc == FLINC_OK)
+		fl_rpc_ack(tm->rep, 1, NULL);
+	else
+		fl_rpc_ack(tm->rep, 0, err[0] ? err : flinc_strerror(rc));
 }
 
 static void on_cancel(tm_server *tm, const Flinc__CancelJob *c)
@@ -52,8 +54,10 @@ static void on_checkpoint(tm_server *tm, const char *job_id, int attempt, int64_
 	pthread_mutex_lock(&tm->mu);
 	for (tm_instance *in = tm->instances; in; in = in->next) {
 		if (in->attempt != attempt || strcmp(in->job_id, job_id) != 0 || !in->checkpointing) continue;
-		if (kind == 0) fl_exec_trigger(in->exec, id, flag); /* flag: a savepoint */
-		else fl_exec_complete(in->exec, id, flag);         /* flag: the final checkpoint */
+		if (kind == 0)
+			fl_exec_trigger(in->exec, id, flag); /* flag: a savepoint */
+		else
+			fl_exec_complete(in->exec, id, flag); /* flag: the final checkpoint */
 	}
 	pthread_mutex_unlock(&tm->mu);
 	fl_rpc_ack(tm->rep, 1, NULL);
@@ -67,7 +71,8 @@ static void *control_main(void *arg)
 		int rc = fl_rpc_recv(tm->rep, &env);
 		if (rc == NNG_ECLOSED) break;
 		if (rc == NNG_EINVAL) {
-			fl_log(FL_LOG_WARN, TM_LOG, "control: a message that is not a flinc Envelope; answered with an error");
+			fl_log(FL_LOG_WARN, TM_LOG,
+			       "control: a message that is not a flinc Envelope; answered with an error");
 			fl_rpc_ack(tm->rep, 0, "malformed message: not a flinc Envelope");
 			continue;
 		}
@@ -77,28 +82,37 @@ static void *control_main(void *arg)
 		}
 		switch (env->body_case) {
 		case FLINC__ENVELOPE__BODY_DEPLOY:
-			if (env->deploy) on_deploy(tm, env->deploy);
-			else fl_rpc_ack(tm->rep, 0, "malformed DeployJob");
+			if (env->deploy)
+				on_deploy(tm, env->deploy);
+			else
+				fl_rpc_ack(tm->rep, 0, "malformed DeployJob");
 			break;
 		case FLINC__ENVELOPE__BODY_CANCEL:
-			if (env->cancel) on_cancel(tm, env->cancel);
-			else fl_rpc_ack(tm->rep, 0, "malformed CancelJob");
+			if (env->cancel)
+				on_cancel(tm, env->cancel);
+			else
+				fl_rpc_ack(tm->rep, 0, "malformed CancelJob");
 			break;
 		case FLINC__ENVELOPE__BODY_TRIGGER:
 			if (env->trigger)
 				on_checkpoint(tm, env->trigger->job_id, env->trigger->attempt,
 					      env->trigger->checkpoint_id, 0, env->trigger->savepoint);
-			else fl_rpc_ack(tm->rep, 0, "malformed TriggerCheckpoint");
+			else
+				fl_rpc_ack(tm->rep, 0, "malformed TriggerCheckpoint");
 			break;
 		case FLINC__ENVELOPE__BODY_CHECKPOINT_COMPLETE:
 			if (env->checkpoint_complete)
-				on_checkpoint(tm, env->checkpoint_complete->job_id, env->checkpoint_complete->attempt,
-					      env->checkpoint_complete->checkpoint_id, 1, env->checkpoint_complete->final);
-			else fl_rpc_ack(tm->rep, 0, "malformed NotifyCheckpointComplete");
+				on_checkpoint(tm, env->checkpoint_complete->job_id,
+					      env->checkpoint_complete->attempt,
+					      env->checkpoint_complete->checkpoint_id, 1,
+					      env->checkpoint_complete->final);
+			else
+				fl_rpc_ack(tm->rep, 0, "malformed NotifyCheckpointComplete");
 			break;
 		default: {
 			char msg[128];
-			snprintf(msg, sizeof msg, "a task manager does not handle message kind %d", (int)env->body_case);
+			snprintf(msg, sizeof msg, "a task manager does not handle message kind %d",
+				 (int)env->body_case);
 			fl_rpc_ack(tm->rep, 0, msg);
 			break;
 		}
@@ -136,7 +150,8 @@ int tm_control_start(tm_server *tm, char *err, size_t errcap)
 	 * plugins can be large and slow to arrive. */
 	rc = tm_jm_open(&tm->blob_jm, tm->jm_url, 60000, 1u << 30);
 	if (rc) {
-		snprintf(err, errcap, "cannot open a socket to the job manager at %s: %s", tm->jm_url, nng_strerror(rc));
+		snprintf(err, errcap, "cannot open a socket to the job manager at %s: %s", tm->jm_url,
+			 nng_strerror(rc));
 		nng_close(tm->rep);
 		return FLINC_EIO;
 	}

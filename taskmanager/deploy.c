@@ -24,21 +24,23 @@
 
 /* ---- the placement: which subtasks are ours, and remote channel ends --- */
 
-static void add_remote(tm_instance *in, uint64_t id, const char *peer, bool out, fl_channel *ch, uint32_t nbufs)
+static void add_remote(tm_instance *in, uint64_t id, const char *peer, bool out, fl_channel *ch,
+		       uint32_t nbufs)
 {
 	in->remote = fl_realloc(in->remote, (in->nremote + 1) * sizeof(*in->remote));
-	in->remote[in->nremote++] = (tm_remote){.id = id, .peer = peer, .out = out, .ch = ch, .nbufs = nbufs};
+	in->remote[in->nremote++] =
+		(tm_remote){ .id = id, .peer = peer, .out = out, .ch = ch, .nbufs = nbufs };
 }
 
 static bool pl_here(void *ud, uint32_t vertex, int subtask)
 {
 	tm_instance *in = ud;
 	return vertex < fl_plan_vertices(in->plan) && subtask >= 0 &&
-	       subtask < fl_plan_vertex(in->plan, vertex).parallelism && in->mine[vertex][subtask];
+		subtask < fl_plan_vertex(in->plan, vertex).parallelism && in->mine[vertex][subtask];
 }
 
-static fl_channel *pl_remote_out(void *ud, size_t edge, int i, int j, struct fl_notify *producer, uint32_t nbufs,
-				 uint32_t bufsize)
+static fl_channel *pl_remote_out(void *ud, size_t edge, int i, int j, struct fl_notify *producer,
+				 uint32_t nbufs, uint32_t bufsize)
 {
 	tm_instance *in = ud;
 	uint32_t sv, dv;
@@ -53,8 +55,8 @@ static fl_channel *pl_remote_out(void *ud, size_t edge, int i, int j, struct fl_
 	char err[256] = "";
 	int rc = fl_netx_out(in->tm->netx, peer, id, nbufs, bufsize, producer, &ch, err, sizeof err);
 	if (rc) {
-		snprintf(in->chan_err, sizeof in->chan_err, "data channel %zu:%d->%d to %s: %s", edge, i, j, peer,
-			 err[0] ? err : flinc_strerror(rc));
+		snprintf(in->chan_err, sizeof in->chan_err, "data channel %zu:%d->%d to %s: %s", edge, i, j,
+			 peer, err[0] ? err : flinc_strerror(rc));
 		return NULL;
 	}
 	add_remote(in, id, peer, true, ch, nbufs);
@@ -73,8 +75,8 @@ static void pl_release(void *ud)
 	in->nremote = 0;
 }
 
-static fl_channel *pl_remote_in(void *ud, size_t edge, int i, int j, struct fl_notify *consumer, uint32_t nbufs,
-				uint32_t bufsize)
+static fl_channel *pl_remote_in(void *ud, size_t edge, int i, int j, struct fl_notify *consumer,
+				uint32_t nbufs, uint32_t bufsize)
 {
 	tm_instance *in = ud;
 	uint32_t sv, dv;
@@ -88,8 +90,8 @@ static fl_channel *pl_remote_in(void *ud, size_t edge, int i, int j, struct fl_n
 	fl_channel *ch = NULL;
 	int rc = fl_netx_in(in->tm->netx, id, nbufs, bufsize, consumer, &ch);
 	if (rc) {
-		snprintf(in->chan_err, sizeof in->chan_err, "data channel %zu:%d->%d from %s: %s", edge, i, j, peer,
-			 flinc_strerror(rc));
+		snprintf(in->chan_err, sizeof in->chan_err, "data channel %zu:%d->%d from %s: %s", edge, i, j,
+			 peer, flinc_strerror(rc));
 		return NULL;
 	}
 	add_remote(in, id, peer, false, ch, nbufs);
@@ -118,8 +120,12 @@ static int setup_checkpointing(tm_instance *in, const Flinc__DeployJob *d, char 
 			return rc;
 		}
 	}
-	fl_cp_setup su = {.job_id = in->job_id, .jobdir = d->checkpoint_dir, .attempt = in->attempt,
-			  .restore = in->restore, .ack = on_cp_ack, .ud = in};
+	fl_cp_setup su = { .job_id = in->job_id,
+			   .jobdir = d->checkpoint_dir,
+			   .attempt = in->attempt,
+			   .restore = in->restore,
+			   .ack = on_cp_ack,
+			   .ud = in };
 	int rc = fl_exec_set_checkpointing(in->exec, &su, e2, sizeof e2);
 	if (rc) {
 		snprintf(err, errcap, "checkpoints: %s", e2);
@@ -142,8 +148,8 @@ static bool printable_id(const char *s, size_t max)
 
 /* Fill in->addr and in->mine from the placements; every subtask of the
  * plan must be placed exactly once. */
-static int apply_placements(tm_server *tm, tm_instance *in, const Flinc__DeployJob *d, uint32_t *nmine, char *err,
-			    size_t errcap)
+static int apply_placements(tm_server *tm, tm_instance *in, const Flinc__DeployJob *d, uint32_t *nmine,
+			    char *err, size_t errcap)
 {
 	*nmine = 0;
 	const fl_plan *p = in->plan;
@@ -160,8 +166,10 @@ static int apply_placements(tm_server *tm, tm_instance *in, const Flinc__DeployJ
 			snprintf(err, errcap, "malformed placement %zu", k);
 			return FLINC_EPROTO;
 		}
-		if (pl->vertex >= nv || pl->subtask < 0 || pl->subtask >= fl_plan_vertex(p, pl->vertex).parallelism) {
-			snprintf(err, errcap, "placement of subtask %u.%d does not exist in the job's plan (%u vertices)",
+		if (pl->vertex >= nv || pl->subtask < 0 ||
+		    pl->subtask >= fl_plan_vertex(p, pl->vertex).parallelism) {
+			snprintf(err, errcap,
+				 "placement of subtask %u.%d does not exist in the job's plan (%u vertices)",
 				 pl->vertex, pl->subtask, nv);
 			return FLINC_EPROTO;
 		}
@@ -225,8 +233,8 @@ int tm_deploy(tm_server *tm, const Flinc__DeployJob *d, char *err, size_t errcap
 	}
 
 	const char *job_name = d->job_name && d->job_name[0] ? d->job_name : d->args[0];
-	fl_log(FL_LOG_INFO, TM_LOG, "deploying job '%s' (%s) attempt %d, parallelism %d, plugin blob %s", job_name,
-	       d->job_id, d->attempt, d->parallelism, d->blob_id);
+	fl_log(FL_LOG_INFO, TM_LOG, "deploying job '%s' (%s) attempt %d, parallelism %d, plugin blob %s",
+	       job_name, d->job_id, d->attempt, d->parallelism, d->blob_id);
 
 	tm_instance *in = fl_calloc(1, sizeof(*in));
 	in->tm = tm;
@@ -258,7 +266,8 @@ int tm_deploy(tm_server *tm, const Flinc__DeployJob *d, char *err, size_t errcap
 	const char *msg = NULL;
 	rc = fl_env_build(in->env, entry->build, in->argc, in->argv, &msg);
 	if (rc) {
-		snprintf(err, errcap, "the job's plugin does not build here: %s", msg ? msg : flinc_strerror(rc));
+		snprintf(err, errcap, "the job's plugin does not build here: %s",
+			 msg ? msg : flinc_strerror(rc));
 		goto fail;
 	}
 	if (fl_env_hash(in->env) != d->graph_hash) {
@@ -272,15 +281,18 @@ int tm_deploy(tm_server *tm, const Flinc__DeployJob *d, char *err, size_t errcap
 	if (rc) goto fail;
 	if (nmine == 0) {
 		/* Nothing for us: not an error, nothing to track. */
-		fl_log(FL_LOG_INFO, TM_LOG, "job %s attempt %d places no subtask on this task manager", in->job_id,
-		       in->attempt);
+		fl_log(FL_LOG_INFO, TM_LOG, "job %s attempt %d places no subtask on this task manager",
+		       in->job_id, in->attempt);
 		tm_instance_destroy(in);
 		return FLINC_OK;
 	}
 
 	/* The subtasks and their channels. */
-	fl_placement pl = {.here = pl_here, .remote_out = pl_remote_out, .remote_in = pl_remote_in,
-			   .release = pl_release, .ud = in};
+	fl_placement pl = { .here = pl_here,
+			    .remote_out = pl_remote_out,
+			    .remote_in = pl_remote_in,
+			    .release = pl_release,
+			    .ud = in };
 	rc = fl_exec_create(in->env, in->conf, &pl, &in->exec, err, errcap);
 	if (rc) {
 		if (in->chan_err[0]) snprintf(err, errcap, "%s", in->chan_err);
@@ -293,8 +305,10 @@ int tm_deploy(tm_server *tm, const Flinc__DeployJob *d, char *err, size_t errcap
 	in->subs = fl_calloc(nt ? nt : 1, sizeof(tm_sub));
 	in->nsubs = nt;
 	for (uint32_t i = 0; i < nt; i++)
-		in->subs[i] = (tm_sub){.vertex = fl_task_vertex_index(tasks[i]), .subtask = fl_task_subtask(tasks[i]),
-				       .task = tasks[i], .reported = -1};
+		in->subs[i] = (tm_sub){ .vertex = fl_task_vertex_index(tasks[i]),
+					.subtask = fl_task_subtask(tasks[i]),
+					.task = tasks[i],
+					.reported = -1 };
 
 	/* Start and publish under the lock, so that a cancel or shutdown
 	 * that comes in meanwhile either sees the instance or stopped us. */

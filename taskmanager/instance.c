@@ -32,8 +32,8 @@ int tm_cancel(tm_server *tm, const char *job_id, int attempt)
 	for (tm_instance *in = tm->instances; in; in = in->next) {
 		if (!matches(in, job_id, attempt)) continue;
 		if (!in->canceled)
-			fl_log(FL_LOG_INFO, TM_LOG, "canceling job '%s' (%s) attempt %d", in->job_name, in->job_id,
-			       in->attempt);
+			fl_log(FL_LOG_INFO, TM_LOG, "canceling job '%s' (%s) attempt %d", in->job_name,
+			       in->job_id, in->attempt);
 		in->canceled = true;
 		fl_exec_cancel(in->exec);
 		n++;
@@ -66,12 +66,14 @@ void tm_on_peer_lost(void *ud, const char *peer, int err, const char *why)
 	pthread_mutex_lock(&tm->mu);
 	for (tm_instance *in = tm->instances; in; in = in->next) {
 		bool uses = false;
-		for (size_t k = 0; k < in->nremote && !uses; k++) uses = strcmp(in->remote[k].peer, peer) == 0;
+		for (size_t k = 0; k < in->nremote && !uses; k++)
+			uses = strcmp(in->remote[k].peer, peer) == 0;
 		if (!uses || in->canceled || in->fail_reason[0]) continue;
-		snprintf(in->fail_reason, sizeof in->fail_reason, "lost connection to task manager at %s%s%s%s", peer,
-			 why && why[0] ? " (" : "", why ? why : "", why && why[0] ? ")" : "");
-		fl_log(FL_LOG_WARN, TM_LOG, "job '%s' (%s) attempt %d: %s; failing its subtasks here", in->job_name,
-		       in->job_id, in->attempt, in->fail_reason);
+		snprintf(in->fail_reason, sizeof in->fail_reason,
+			 "lost connection to task manager at %s%s%s%s", peer, why && why[0] ? " (" : "",
+			 why ? why : "", why && why[0] ? ")" : "");
+		fl_log(FL_LOG_WARN, TM_LOG, "job '%s' (%s) attempt %d: %s; failing its subtasks here",
+		       in->job_name, in->job_id, in->attempt, in->fail_reason);
 		fl_exec_cancel(in->exec);
 	}
 	pthread_mutex_unlock(&tm->mu);
@@ -104,7 +106,8 @@ void tm_instance_destroy(tm_instance *in)
 	if (in->plan) {
 		for (uint32_t v = 0; v < fl_plan_vertices(in->plan); v++) {
 			if (in->addr) {
-				for (int s = 0; s < fl_plan_vertex(in->plan, v).parallelism; s++) free(in->addr[v][s]);
+				for (int s = 0; s < fl_plan_vertex(in->plan, v).parallelism; s++)
+					free(in->addr[v][s]);
 				free(in->addr[v]);
 			}
 			if (in->mine) free(in->mine[v]);

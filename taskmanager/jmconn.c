@@ -44,8 +44,10 @@ int tm_jm_call(tm_jm *c, const Flinc__Envelope *req, Flinc__Envelope__BodyCase w
 	if (r->body_case != want) {
 		/* An Ack in place of the expected reply carries the job
 		 * manager's reason: hand it over. */
-		if (r->body_case == FLINC__ENVELOPE__BODY_ACK && r->ack) *reply = r;
-		else fl_rpc_free(r);
+		if (r->body_case == FLINC__ENVELOPE__BODY_ACK && r->ack)
+			*reply = r;
+		else
+			fl_rpc_free(r);
 		return NNG_EPROTO;
 	}
 	*reply = r;

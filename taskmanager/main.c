@@ -71,9 +71,11 @@ static fl_conf *parse_args(int argc, char **argv)
 			exit(0);
 		} else if (!strcmp(a, "-D")) {
 			if (++i >= argc) usage_error("-D needs key=value");
-			if (fl_conf_set_kv(defs, argv[i]) != FLINC_OK) usage_error("-D '%s' is not key=value", argv[i]);
+			if (fl_conf_set_kv(defs, argv[i]) != FLINC_OK)
+				usage_error("-D '%s' is not key=value", argv[i]);
 		} else if (!strncmp(a, "-D", 2)) {
-			if (fl_conf_set_kv(defs, a + 2) != FLINC_OK) usage_error("'%s' is not -Dkey=value", a);
+			if (fl_conf_set_kv(defs, a + 2) != FLINC_OK)
+				usage_error("'%s' is not -Dkey=value", a);
 		} else if (!strcmp(a, "--config")) {
 			if (++i >= argc) usage_error("--config needs a file");
 			config_file = argv[i];
@@ -111,7 +113,8 @@ static int64_t conf_ms(const fl_conf *c, const char *key, int64_t def, int64_t l
 {
 	bool ok = true;
 	int64_t v = fl_conf_duration_ms(c, key, def, &ok);
-	if (!ok || v < lo) usage_error("%s must be a duration of at least %lldms (like 500ms, 10s)", key, (long long)lo);
+	if (!ok || v < lo)
+		usage_error("%s must be a duration of at least %lldms (like 500ms, 10s)", key, (long long)lo);
 	return v;
 }
 
@@ -144,10 +147,12 @@ static void read_config(tm_config *cfg)
 		snprintf(cfg->advertise, sizeof cfg->advertise, "%s", cfg->host);
 	}
 	for (const char *p = cfg->host; *p; p++)
-		if (*p == '/' || *p == ' ') usage_error("taskmanager.host '%s' is not a host name or address", cfg->host);
+		if (*p == '/' || *p == ' ')
+			usage_error("taskmanager.host '%s' is not a host name or address", cfg->host);
 	for (const char *p = cfg->jm_host; *p; p++)
 		if (*p == '/' || *p == ' ')
-			usage_error("jobmanager.rpc.address '%s' is not a host name or address", cfg->jm_host);
+			usage_error("jobmanager.rpc.address '%s' is not a host name or address",
+				    cfg->jm_host);
 }
 
 /* The private plugin folder: <taskmanager.tmp.dir>/flinc-tm-XXXXXX, 0700.
@@ -157,7 +162,8 @@ static int make_tmp_dir(tm_server *tm)
 {
 	const char *parent = tm->cfg.tmp_parent;
 	if (mkdir(parent, 0700) != 0 && errno != EEXIST) {
-		fl_log(FL_LOG_ERROR, TM_LOG, "cannot create taskmanager.tmp.dir %s: %s", parent, strerror(errno));
+		fl_log(FL_LOG_ERROR, TM_LOG, "cannot create taskmanager.tmp.dir %s: %s", parent,
+		       strerror(errno));
 		return FLINC_EIO;
 	}
 	int n = snprintf(tm->tmp_dir, sizeof tm->tmp_dir, "%s/flinc-tm-XXXXXX", parent);
@@ -218,10 +224,11 @@ int main(int argc, char **argv)
 
 	char data_url[400];
 	snprintf(data_url, sizeof data_url, "tcp://%s:%d", tm->cfg.host, tm->cfg.data_port);
-	fl_netx_opts nopts = {.advertise_host = tm->cfg.advertise};
+	fl_netx_opts nopts = { .advertise_host = tm->cfg.advertise };
 	rc = fl_netx_create(data_url, tm_on_peer_lost, tm, &nopts, &tm->netx, err, sizeof err);
 	if (rc) {
-		fl_log(FL_LOG_ERROR, TM_LOG, "cannot start the data service on %s (taskmanager.host, taskmanager.data.port): %s",
+		fl_log(FL_LOG_ERROR, TM_LOG,
+		       "cannot start the data service on %s (taskmanager.host, taskmanager.data.port): %s",
 		       data_url, err);
 		goto fail;
 	}
@@ -236,11 +243,13 @@ int main(int argc, char **argv)
 		fl_log(FL_LOG_ERROR, TM_LOG, "cannot start a thread");
 		goto fail;
 	}
-	fl_log(FL_LOG_INFO, TM_LOG, "task manager %s started: %d slot(s), control %s, data %s, job manager %s, plugins in %s",
+	fl_log(FL_LOG_INFO, TM_LOG,
+	       "task manager %s started: %d slot(s), control %s, data %s, job manager %s, plugins in %s",
 	       tm->tm_id, tm->cfg.slots, tm->control_address, tm->data_address, tm->jm_url, tm->tmp_dir);
 
 	int sig = 0;
-	while (sigwait(&sigs, &sig) != 0) {}
+	while (sigwait(&sigs, &sig) != 0) {
+	}
 	fl_log(FL_LOG_INFO, TM_LOG, "%s: shutting down", strsignal(sig));
 
 	/* New deploys are refused from here on (see tm_deploy). */
@@ -254,7 +263,8 @@ int main(int argc, char **argv)
 	if (!tm_wait_idle(tm, 10000)) {
 		/* A task stuck in user code: its thread cannot be joined, so
 		 * freeing anything could crash it. Leave without cleanup. */
-		fl_log(FL_LOG_ERROR, TM_LOG, "some tasks did not stop within 10 s; exiting without waiting for them");
+		fl_log(FL_LOG_ERROR, TM_LOG,
+		       "some tasks did not stop within 10 s; exiting without waiting for them");
 		tm_reporter_stop(tm, 2000);
 		tm_tmpdir_remove(tm->tmp_dir);
 		_exit(0);

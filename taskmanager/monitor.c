@@ -42,7 +42,8 @@ static const char *state_name(int s)
 
 static bool ended(int s)
 {
-	return s == FLINC__TASK_STATE__FINISHED || s == FLINC__TASK_STATE__CANCELED || s == FLINC__TASK_STATE__FAILED;
+	return s == FLINC__TASK_STATE__FINISHED || s == FLINC__TASK_STATE__CANCELED ||
+		s == FLINC__TASK_STATE__FAILED;
 }
 
 /* Queue the changes of one instance; true when all its subtasks ended.
@@ -53,7 +54,8 @@ static bool poll_instance(tm_server *tm, tm_instance *in)
 	for (uint32_t i = 0; i < in->nsubs; i++) {
 		tm_sub *s = &in->subs[i];
 		int st = proto_state(fl_task_get_state(s->task));
-		if (st == FLINC__TASK_STATE__RUNNING && fl_task_awaiting_final(s->task)) st = FLINC__TASK_STATE__ENDED;
+		if (st == FLINC__TASK_STATE__RUNNING && fl_task_awaiting_final(s->task))
+			st = FLINC__TASK_STATE__ENDED;
 		if (!ended(st)) all_ended = false;
 		if (st == s->reported) continue;
 		tm_metrics m;
@@ -69,14 +71,15 @@ static bool poll_instance(tm_server *tm, tm_instance *in)
 			error = in->fail_reason;
 		}
 		if (st == s->reported) continue;
-		const char *vname =
-			s->vertex < fl_plan_vertices(in->plan) ? fl_plan_vertex(in->plan, s->vertex).name : "?";
+		const char *vname = s->vertex < fl_plan_vertices(in->plan)
+			? fl_plan_vertex(in->plan, s->vertex).name
+			: "?";
 		if (error)
-			fl_log(FL_LOG_WARN, TM_LOG, "job %s attempt %d task %u.%d (%s) %s: %s", in->job_id, in->attempt,
-			       s->vertex, s->subtask, vname, state_name(st), error);
+			fl_log(FL_LOG_WARN, TM_LOG, "job %s attempt %d task %u.%d (%s) %s: %s", in->job_id,
+			       in->attempt, s->vertex, s->subtask, vname, state_name(st), error);
 		else
-			fl_log(FL_LOG_INFO, TM_LOG, "job %s attempt %d task %u.%d (%s) %s", in->job_id, in->attempt,
-			       s->vertex, s->subtask, vname, state_name(st));
+			fl_log(FL_LOG_INFO, TM_LOG, "job %s attempt %d task %u.%d (%s) %s", in->job_id,
+			       in->attempt, s->vertex, s->subtask, vname, state_name(st));
 		tm_report(tm, in, s, st, error, &m);
 		s->reported = st;
 	}
@@ -102,8 +105,9 @@ static bool drained(tm_instance *in)
 		tm_remote *r = &in->remote[k];
 		if (!r->out || !r->ch || fl_channel_free_count(r->ch) >= r->nbufs) continue;
 		if (now < in->drain_deadline_ns) return false;
-		fl_log(FL_LOG_WARN, TM_LOG, "job %s attempt %d: data to %s not delivered after %lld s; closing anyway",
-		       in->job_id, in->attempt, r->peer, (long long)(DRAIN_TIMEOUT_NS / 1000000000LL));
+		fl_log(FL_LOG_WARN, TM_LOG,
+		       "job %s attempt %d: data to %s not delivered after %lld s; closing anyway", in->job_id,
+		       in->attempt, r->peer, (long long)(DRAIN_TIMEOUT_NS / 1000000000LL));
 		return true;
 	}
 	return true;
@@ -139,8 +143,8 @@ static void *monitor_main(void *arg)
 			}
 			fl_log(FL_LOG_INFO, TM_LOG,
 			       "job '%s' (%s) attempt %d ended here after %.1f s: %d finished, %d canceled, %d failed",
-			       in->job_name, in->job_id, in->attempt, (double)(fl_mono_ns() - in->t_start_ns) / 1e9,
-			       finished, canceled, failed);
+			       in->job_name, in->job_id, in->attempt,
+			       (double)(fl_mono_ns() - in->t_start_ns) / 1e9, finished, canceled, failed);
 			tm_instance_destroy(in);
 		}
 		if (done) {
@@ -151,7 +155,7 @@ static void *monitor_main(void *arg)
 		if (stop) break;
 		/* A plain sleep: at shutdown we keep polling until every
 		 * instance is gone (tm_monitor_stop waits for that). */
-		struct timespec ts = {.tv_sec = 0, .tv_nsec = 20 * 1000000L};
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = 20 * 1000000L };
 		nanosleep(&ts, NULL);
 	}
 	return NULL;

@@ -30,10 +30,10 @@ typedef struct status_msg {
 
 struct tm_reporter {
 	pthread_mutex_t mu;
-	pthread_cond_t cv;     /* queue not empty, or stop */
-	pthread_cond_t empty;  /* queue drained */
+	pthread_cond_t cv;    /* queue not empty, or stop */
+	pthread_cond_t empty; /* queue drained */
 	status_msg *head, *tail;
-	bool sending;          /* the head is being sent */
+	bool sending; /* the head is being sent */
 	bool stop;
 	pthread_t thread;
 	tm_jm jm;
@@ -51,8 +51,10 @@ static void status_free(status_msg *s)
 static void enqueue(tm_reporter *r, status_msg *s)
 {
 	pthread_mutex_lock(&r->mu);
-	if (r->tail) r->tail->next = s;
-	else r->head = s;
+	if (r->tail)
+		r->tail->next = s;
+	else
+		r->head = s;
 	r->tail = s;
 	pthread_cond_signal(&r->cv);
 	pthread_mutex_unlock(&r->mu);
@@ -152,7 +154,8 @@ static int send_one(tm_server *tm, tm_reporter *r, const status_msg *s)
 		char key[sizeof r->last_refusal];
 		snprintf(key, sizeof key, "%s/%d/%s", s->job_id, s->attempt, reply->ack->error);
 		if (strcmp(key, r->last_refusal) != 0)
-			fl_log(FL_LOG_WARN, TM_LOG, "the job manager refused the status of job %s attempt %d task %u.%d: %s",
+			fl_log(FL_LOG_WARN, TM_LOG,
+			       "the job manager refused the status of job %s attempt %d task %u.%d: %s",
 			       s->job_id, s->attempt, s->vertex, s->subtask, reply->ack->error);
 		snprintf(r->last_refusal, sizeof r->last_refusal, "%s", key);
 	}
@@ -188,8 +191,11 @@ static void *reporter_main(void *arg)
 		}
 		if (r->stop) break;
 		if (!warned)
-			fl_log(FL_LOG_WARN, TM_LOG, "cannot report task status to the job manager: %s; retrying",
-			       rc == NNG_EUNREACHABLE ? "not reachable" : rc == NNG_ETIMEDOUT ? "no answer" : nng_strerror(rc));
+			fl_log(FL_LOG_WARN, TM_LOG,
+			       "cannot report task status to the job manager: %s; retrying",
+			       rc == NNG_EUNREACHABLE        ? "not reachable"
+				       : rc == NNG_ETIMEDOUT ? "no answer"
+							     : nng_strerror(rc));
 		warned = true;
 		/* Retry after a pause (woken early by stop). */
 		struct timespec ts;

@@ -51,7 +51,8 @@ static bool register_once(tm_server *tm, tm_jm *jm, int attempt_no)
 	reg.slots = tm->cfg.slots;
 	reg.host = tm->cfg.advertise;
 	reg.pid = (int64_t)getpid();
-	long cores = sysconf(_SC_NPROCESSORS_ONLN), pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+	long cores = sysconf(_SC_NPROCESSORS_ONLN), pages = sysconf(_SC_PHYS_PAGES),
+	     psz = sysconf(_SC_PAGESIZE);
 	reg.cpu_cores = cores > 0 ? (int32_t)cores : 0;
 	reg.physical_memory = pages > 0 && psz > 0 ? (int64_t)pages * psz : 0;
 	Flinc__Envelope env = FLINC__ENVELOPE__INIT;
@@ -61,18 +62,21 @@ static bool register_once(tm_server *tm, tm_jm *jm, int attempt_no)
 	int rc = tm_jm_call(jm, &env, FLINC__ENVELOPE__BODY_REGISTER_ACK, &reply);
 	if (rc) {
 		if (reply && reply->ack)
-			fl_log(FL_LOG_WARN, TM_LOG, "the job manager at %s refused the registration: %s; retrying in 1 s",
+			fl_log(FL_LOG_WARN, TM_LOG,
+			       "the job manager at %s refused the registration: %s; retrying in 1 s",
 			       tm->jm_url, reply->ack->error);
 		else
-			fl_log(FL_LOG_WARN, TM_LOG, "cannot register with the job manager at %s (attempt %d): %s; retrying in 1 s",
+			fl_log(FL_LOG_WARN, TM_LOG,
+			       "cannot register with the job manager at %s (attempt %d): %s; retrying in 1 s",
 			       tm->jm_url, attempt_no, jm_error(rc));
 		fl_rpc_free(reply);
 		return false;
 	}
 	Flinc__RegisterAck *ack = reply->register_ack;
 	if (!ack || !ack->ok) {
-		fl_log(FL_LOG_WARN, TM_LOG, "the job manager at %s refused the registration: %s; retrying in 1 s",
-		       tm->jm_url, ack && ack->error ? ack->error : "no reason given");
+		fl_log(FL_LOG_WARN, TM_LOG,
+		       "the job manager at %s refused the registration: %s; retrying in 1 s", tm->jm_url,
+		       ack && ack->error ? ack->error : "no reason given");
 		fl_rpc_free(reply);
 		return false;
 	}
@@ -185,7 +189,9 @@ static void *session_main(void *arg)
 			int known = heartbeat_once(tm, &jm, &hrc);
 			if (atomic_load(&tm->stopping)) break;
 			if (known == 1) {
-				if (warned) fl_log(FL_LOG_INFO, TM_LOG, "the job manager answers heartbeats again");
+				if (warned)
+					fl_log(FL_LOG_INFO, TM_LOG,
+					       "the job manager answers heartbeats again");
 				warned = false;
 				last_ok = fl_mono_ns();
 				continue;
@@ -199,7 +205,8 @@ static void *session_main(void *arg)
 			}
 			int64_t silent = (fl_mono_ns() - last_ok) / 1000000;
 			if (!warned)
-				fl_log(FL_LOG_WARN, TM_LOG, "no heartbeat answer from the job manager at %s: %s", tm->jm_url,
+				fl_log(FL_LOG_WARN, TM_LOG,
+				       "no heartbeat answer from the job manager at %s: %s", tm->jm_url,
 				       jm_error(hrc));
 			warned = true;
 			if (silent >= atomic_load(&tm->hb_timeout_ms)) {

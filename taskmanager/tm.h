@@ -98,7 +98,7 @@ typedef struct tm_remote {
 	uint64_t id;      /* fl_channel_id: how netx names it */
 	const char *peer; /* data address, points into the instance's placement table */
 	bool out;
-	fl_channel *ch;   /* the local end (out: the producer writes into it) */
+	fl_channel *ch; /* the local end (out: the producer writes into it) */
 	uint32_t nbufs;
 } tm_remote;
 
@@ -111,21 +111,21 @@ struct tm_instance {
 	char *job_name;
 	uint64_t graph_hash;
 
-	fl_conf *conf;   /* the job's configuration from DeployJob */
+	fl_conf *conf; /* the job's configuration from DeployJob */
 	int argc;
-	char **argv;     /* owned copies */
+	char **argv; /* owned copies */
 	fl_plugin *plugin;
 	flinc_env *env;
-	fl_plan *plan;   /* our own plan of env, to map edges to vertices */
-	char ***addr;    /* [vertex][subtask] -> data address (owned) */
-	bool **mine;     /* [vertex][subtask] -> runs here */
+	fl_plan *plan; /* our own plan of env, to map edges to vertices */
+	char ***addr;  /* [vertex][subtask] -> data address (owned) */
+	bool **mine;   /* [vertex][subtask] -> runs here */
 	fl_exec *exec;
 
 	tm_remote *remote; /* data-plane channels of this instance */
 	size_t nremote;
 	char chan_err[768]; /* why netx refused a channel, for the deploy's error */
 
-	tm_sub *subs;    /* the subtasks of this process */
+	tm_sub *subs; /* the subtasks of this process */
 	uint32_t nsubs;
 
 	/* Checkpointing (DeployJob.checkpoint_dir set): the subtasks snapshot

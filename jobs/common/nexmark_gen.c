@@ -54,9 +54,12 @@ static inline void rng_for_event(rng *r, uint64_t seed, uint64_t k)
 /* ---- static tables --------------------------------------------------- */
 
 static const nexmark_str US_STATES[] = {
-	{"AZ", 2}, {"CA", 2}, {"ID", 2}, {"OR", 2}, {"WA", 2}, {"WY", 2},
+	{ "AZ", 2 }, { "CA", 2 }, { "ID", 2 }, { "OR", 2 }, { "WA", 2 }, { "WY", 2 },
 };
-#define S(lit) {lit, sizeof(lit) - 1}
+#define S(lit)                       \
+	{                            \
+		lit, sizeof(lit) - 1 \
+	}
 static const nexmark_str US_CITIES[] = {
 	S("Phoenix"), S("Los Angeles"), S("San Francisco"), S("Boise"), S("Portland"),
 	S("Bend"),    S("Redmond"),     S("Seattle"),       S("Kent"),  S("Cheyenne"),
@@ -69,7 +72,7 @@ static const nexmark_str LAST_NAMES[] = {
 	S("Shultz"), S("Abrams"), S("Spencer"), S("White"), S("Bartels"),
 	S("Walton"), S("Smith"),  S("Jones"),   S("Noris"),
 };
-static const nexmark_str HOT_CHANNELS[] = {S("Google"), S("Facebook"), S("Baidu"), S("Apple")};
+static const nexmark_str HOT_CHANNELS[] = { S("Google"), S("Facebook"), S("Baidu"), S("Apple") };
 #undef S
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -95,7 +98,7 @@ static char PAD[PAD_LEN + PAD_SLACK];
 
 /* 10^(j/256), j = 0..255, and 10^n, n = 0..6, for prices. */
 static double POW10_FRAC[256];
-static const double POW10_INT[7] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6};
+static const double POW10_INT[7] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6 };
 
 /* URLs of the hot channels (built like the per-channel ones). */
 #define URL_MAX 96
@@ -111,20 +114,17 @@ static size_t make_url(uint64_t salt, int64_t channel_id, bool with_id, char *ou
  * the tables are immutable afterwards. Fixed seeds: same tables everywhere. */
 __attribute__((constructor)) static void nexmark_tables_init(void)
 {
-	rng r = {UINT64_C(0x243f6a8885a308d3)};
+	rng r = { UINT64_C(0x243f6a8885a308d3) };
 	for (size_t i = 0; i < sizeof TEXT; i++)
 		TEXT[i] = rng_below(&r, 13) == 0 ? ' ' : (char)('a' + rng_below(&r, 26));
-	for (size_t i = 0; i < sizeof PAD; i++)
-		PAD[i] = (char)('a' + rng_below(&r, 26));
+	for (size_t i = 0; i < sizeof PAD; i++) PAD[i] = (char)('a' + rng_below(&r, 26));
 	/* Repeated multiplication by 10^(1/256): a relative error below 1e-13,
 	 * and only exactly rounded multiplications, so every IEEE machine builds
 	 * the same table. */
 	const double step = 0x1.02501ee61ca62p+0; /* 10^(1/256) */
 	POW10_FRAC[0] = 1.0;
-	for (int j = 1; j < 256; j++)
-		POW10_FRAC[j] = POW10_FRAC[j - 1] * step;
-	for (int b = 0; b < 256; b++)
-		URL_CHARS[b] = b < 20 ? '_' : (char)('a' + (b - 20) * 26 / 236);
+	for (int j = 1; j < 256; j++) POW10_FRAC[j] = POW10_FRAC[j - 1] * step;
+	for (int b = 0; b < 256; b++) URL_CHARS[b] = b < 20 ? '_' : (char)('a' + (b - 20) * 26 / 236);
 	for (size_t i = 0; i < NELEM(HOT_CHANNELS); i++)
 		HOT_URL_LENS[i] = (uint32_t)make_url(UINT64_C(0xfeed0000) + i, 0, false, HOT_URLS[i]);
 }
@@ -146,8 +146,7 @@ static inline char *put_u64(char *p, uint64_t v)
 		tmp[n++] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	while (n)
-		*p++ = tmp[--n];
+	while (n) *p++ = tmp[--n];
 	return p;
 }
 
@@ -169,22 +168,19 @@ static inline nexmark_str next_string(rng *r, uint32_t max_len)
 		p++;
 		len--;
 	}
-	while (len && p[len - 1] == ' ')
-		len--;
-	return (nexmark_str){p, len};
+	while (len && p[len - 1] == ' ') len--;
+	return (nexmark_str){ p, len };
 }
 
 /* Java nextExtra: padding so that current + extra averages `avg`. */
 static inline nexmark_str next_extra(rng *r, uint32_t current, uint32_t avg)
 {
-	if (current > avg)
-		return (nexmark_str){PAD, 0};
+	if (current > avg) return (nexmark_str){ PAD, 0 };
 	uint32_t desired = avg - current;
 	uint32_t delta = (2 * desired + 5) / 10; /* Math.round(desired * 0.2) */
 	uint32_t size = desired - delta + (delta ? rng_below(r, 2 * delta) : 0);
-	if (size > PAD_SLACK)
-		size = PAD_SLACK;
-	return (nexmark_str){PAD + rng_below(r, PAD_LEN), size};
+	if (size > PAD_SLACK) size = PAD_SLACK;
+	return (nexmark_str){ PAD + rng_below(r, PAD_LEN), size };
 }
 
 /* Java: round(10^(6u) * 100) cents, u uniform in [0, 1); 100 .. 10^8. */
@@ -219,7 +215,8 @@ static size_t make_url(uint64_t salt, int64_t channel_id, bool with_id, char *ou
 	static const char tail[] = "item.htm?query=1";
 	static const char cid[] = "&channel_id=";
 	/* 16 random bytes: 3 for the lengths, up to 12 for the characters. */
-	uint64_t h[2] = {mix64(salt ^ UINT64_C(0x5851f42d4c957f2d)), mix64(salt + UINT64_C(0x14057b7ef767814f))};
+	uint64_t h[2] = { mix64(salt ^ UINT64_C(0x5851f42d4c957f2d)),
+			  mix64(salt + UINT64_C(0x14057b7ef767814f)) };
 	const uint8_t *rb = (const uint8_t *)h;
 	size_t ri = 3;
 	char *p = put(out, base, sizeof base - 1);
@@ -251,8 +248,7 @@ static inline int64_t last_person(const nexmark_gen_cfg *c, uint64_t k)
 	uint64_t tp = total_prop(c);
 	int64_t epoch = (int64_t)(k / tp);
 	int64_t offset = (int64_t)(k % tp);
-	if (offset >= (int64_t)c->person_proportion)
-		offset = c->person_proportion - 1;
+	if (offset >= (int64_t)c->person_proportion) offset = c->person_proportion - 1;
 	return epoch * c->person_proportion + offset;
 }
 
@@ -287,8 +283,7 @@ static inline int64_t next_auction(const nexmark_gen_cfg *c, rng *r, uint64_t k)
 {
 	int64_t max_a = last_auction(c, k);
 	int64_t min_a = max_a - (int64_t)c->num_in_flight_auctions;
-	if (min_a < 0)
-		min_a = 0;
+	if (min_a < 0) min_a = 0;
 	return min_a + (int64_t)rng_below64(r, (uint64_t)(max_a - min_a + 1 + AUCTION_ID_LEAD));
 }
 
@@ -320,8 +315,7 @@ const char *nexmark_gen_cfg_check(const nexmark_gen_cfg *c)
 		return "rate must be between 1 and 10^12 events per second";
 	if (c->person_proportion == 0 || c->auction_proportion == 0 || c->bid_proportion == 0)
 		return "proportions must be at least 1";
-	if (total_prop(c) > 1000000)
-		return "proportions too large";
+	if (total_prop(c) > 1000000) return "proportions too large";
 	if (c->hot_auction_ratio == 0 || c->hot_bidder_ratio == 0 || c->hot_seller_ratio == 0)
 		return "hot ratios must be at least 1";
 	if (c->num_active_people == 0 || c->num_in_flight_auctions == 0)
@@ -344,10 +338,8 @@ int64_t nexmark_gen_time(const nexmark_gen_cfg *c, uint64_t k)
 nexmark_kind nexmark_gen_kind(const nexmark_gen_cfg *c, uint64_t k)
 {
 	uint64_t rem = k % total_prop(c);
-	if (rem < c->person_proportion)
-		return NEXMARK_PERSON;
-	if (rem < (uint64_t)c->person_proportion + c->auction_proportion)
-		return NEXMARK_AUCTION;
+	if (rem < c->person_proportion) return NEXMARK_PERSON;
+	if (rem < (uint64_t)c->person_proportion + c->auction_proportion) return NEXMARK_AUCTION;
 	return NEXMARK_BID;
 }
 
@@ -376,8 +368,7 @@ static void gen_person(const nexmark_gen_cfg *c, rng *r, uint64_t k, int64_t ts,
 	p->credit_card.p = s;
 	for (int i = 0; i < 4; i++) {
 		uint32_t v = rng_below(r, 10000);
-		if (i)
-			*s++ = ' ';
+		if (i) *s++ = ' ';
 		s[0] = (char)('0' + v / 1000);
 		s[1] = (char)('0' + v / 100 % 10);
 		s[2] = (char)('0' + v / 10 % 10);
@@ -405,7 +396,8 @@ static void gen_auction(const nexmark_gen_cfg *c, rng *r, uint64_t k, int64_t ts
 	a->category = NEXMARK_FIRST_CATEGORY_ID + rng_below(r, NUM_CATEGORIES);
 	a->initial_bid = next_price(r);
 	/* Auctions last on average until numInFlightAuctions more were made. */
-	uint64_t events_for_auctions = (uint64_t)c->num_in_flight_auctions * total_prop(c) / c->auction_proportion;
+	uint64_t events_for_auctions =
+		(uint64_t)c->num_in_flight_auctions * total_prop(c) / c->auction_proportion;
 	int64_t horizon = nexmark_gen_time(c, k + events_for_auctions) - ts;
 	uint64_t span = horizon * 2 > 1 ? (uint64_t)(horizon * 2) : 1;
 	a->expires = ts + 1 + (int64_t)rng_below64(r, span);
@@ -436,7 +428,7 @@ static void gen_bid(const nexmark_gen_cfg *c, rng *r, uint64_t k, int64_t ts, ne
 	if (rng_below(r, HOT_CHANNELS_RATIO) > 0) {
 		uint32_t i = rng_below(r, NELEM(HOT_CHANNELS));
 		b->channel = HOT_CHANNELS[i];
-		b->url = (nexmark_str){HOT_URLS[i], HOT_URL_LENS[i]};
+		b->url = (nexmark_str){ HOT_URLS[i], HOT_URL_LENS[i] };
 	} else {
 		uint32_t n = rng_below(r, CHANNELS_NUMBER);
 		char *s = scratch;
@@ -457,8 +449,7 @@ static void gen_bid(const nexmark_gen_cfg *c, rng *r, uint64_t k, int64_t ts, ne
 
 int nexmark_gen_event(const nexmark_gen_cfg *c, uint64_t k, nexmark_event *out, char *scratch, size_t cap)
 {
-	if (cap < NEXMARK_SCRATCH_MAX)
-		return -1;
+	if (cap < NEXMARK_SCRATCH_MAX) return -1;
 	rng r;
 	rng_for_event(&r, c->seed, k);
 	int64_t ts = nexmark_gen_time(c, k);
@@ -481,8 +472,7 @@ typedef struct lw {
 
 static inline void lw_put(lw *w, const char *s, size_t len)
 {
-	if (w->n + len <= w->cap)
-		memcpy(w->p + w->n, s, len);
+	if (w->n + len <= w->cap) memcpy(w->p + w->n, s, len);
 	w->n += len;
 }
 
@@ -502,7 +492,7 @@ static inline void lw_int(lw *w, int64_t v)
 
 size_t nexmark_format_line(const nexmark_event *e, char *buf, size_t cap)
 {
-	lw w = {buf, cap, 0};
+	lw w = { buf, cap, 0 };
 	switch (e->kind) {
 	case NEXMARK_PERSON: {
 		const nexmark_person *p = &e->u.person;
@@ -545,8 +535,7 @@ size_t nexmark_format_line(const nexmark_event *e, char *buf, size_t cap)
 		break;
 	}
 	}
-	if (w.n < cap)
-		buf[w.n] = '\0';
+	if (w.n < cap) buf[w.n] = '\0';
 	return w.n;
 }
 
@@ -558,8 +547,7 @@ typedef struct fields {
 
 static bool next_field(fields *f, nexmark_str *out)
 {
-	if (f->done)
-		return false;
+	if (f->done) return false;
 	const char *tab = memchr(f->p, '\t', (size_t)(f->end - f->p));
 	const char *fe = tab ? tab : f->end;
 	out->p = f->p;
@@ -580,49 +568,40 @@ static bool parse_i64(nexmark_str s, int64_t *out)
 		neg = true;
 		p++;
 	}
-	if (p == e || e - p > 19)
-		return false;
+	if (p == e || e - p > 19) return false;
 	uint64_t v = 0;
 	for (; p < e; p++) {
 		unsigned d = (unsigned)(*p - '0');
-		if (d > 9)
-			return false;
+		if (d > 9) return false;
 		v = v * 10 + d;
 	}
-	if (v > (uint64_t)INT64_MAX + neg)
-		return false;
+	if (v > (uint64_t)INT64_MAX + neg) return false;
 	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
 	return true;
 }
 
-#define NEED_STR(dst)                                             \
-	do {                                                      \
-		if (!next_field(&f, &(dst)))                      \
-			return fail(why, "too few fields");       \
+#define NEED_STR(dst)                                                            \
+	do {                                                                     \
+		if (!next_field(&f, &(dst))) return fail(why, "too few fields"); \
 	} while (0)
-#define NEED_INT(dst, name)                                       \
-	do {                                                      \
-		nexmark_str t_;                                   \
-		if (!next_field(&f, &t_))                         \
-			return fail(why, "too few fields");       \
-		if (!parse_i64(t_, &(dst)))                       \
-			return fail(why, "bad number in " name);  \
+#define NEED_INT(dst, name)                                                          \
+	do {                                                                         \
+		nexmark_str t_;                                                      \
+		if (!next_field(&f, &t_)) return fail(why, "too few fields");        \
+		if (!parse_i64(t_, &(dst))) return fail(why, "bad number in " name); \
 	} while (0)
 
 static int fail(const char **why, const char *msg)
 {
-	if (why)
-		*why = msg;
+	if (why) *why = msg;
 	return -1;
 }
 
 int nexmark_parse_line(const char *s, size_t len, nexmark_event *out, const char **why)
 {
-	if (len && s[len - 1] == '\r')
-		len--;
-	if (len < 2 || s[1] != '\t')
-		return fail(why, "line does not start with P, A or B and a tab");
-	fields f = {s + 2, s + len, false};
+	if (len && s[len - 1] == '\r') len--;
+	if (len < 2 || s[1] != '\t') return fail(why, "line does not start with P, A or B and a tab");
+	fields f = { s + 2, s + len, false };
 	nexmark_str extra;
 	switch (s[0]) {
 	case 'P': {
@@ -670,7 +649,6 @@ int nexmark_parse_line(const char *s, size_t len, nexmark_event *out, const char
 	}
 	default: return fail(why, "line does not start with P, A or B and a tab");
 	}
-	if (!f.done)
-		return fail(why, "too many fields");
+	if (!f.done) return fail(why, "too many fields");
 	return 0;
 }

@@ -126,9 +126,9 @@ typedef struct nexmark_gen_cfg {
 	uint32_t bid_proportion;     /* 46 */
 	/* 1 in N bids/auctions picks a random auction/bidder/seller; the others
 	 * pick the current hot one. */
-	uint32_t hot_auction_ratio; /* 2 */
-	uint32_t hot_bidder_ratio;  /* 4 */
-	uint32_t hot_seller_ratio;  /* 4 */
+	uint32_t hot_auction_ratio;      /* 2 */
+	uint32_t hot_bidder_ratio;       /* 4 */
+	uint32_t hot_seller_ratio;       /* 4 */
 	uint32_t num_active_people;      /* 1000 */
 	uint32_t num_in_flight_auctions; /* 100 */
 	/* Average sizes the `extra` field pads events to. */
@@ -154,8 +154,7 @@ nexmark_kind nexmark_gen_kind(const nexmark_gen_cfg *c, uint64_t k);
  * into `scratch` (cap >= NEXMARK_SCRATCH_MAX bytes, owned by the caller; the
  * event is valid as long as scratch is). Returns 0, or -1 if cap is too
  * small. No allocation; reentrant. */
-int nexmark_gen_event(const nexmark_gen_cfg *c, uint64_t k, nexmark_event *out, char *scratch,
-		      size_t cap);
+int nexmark_gen_event(const nexmark_gen_cfg *c, uint64_t k, nexmark_event *out, char *scratch, size_t cap);
 
 /* ---- line format ----------------------------------------------------- */
 

@@ -38,8 +38,7 @@ static inline void put_be64(uint8_t *b, uint64_t v)
 static inline uint64_t get_be64(const uint8_t *b)
 {
 	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | b[i];
+	for (int i = 0; i < 8; i++) v = (v << 8) | b[i];
 	return v;
 }
 
@@ -66,7 +65,8 @@ static inline int64_t window_start(int64_t ts, int64_t size)
 }
 
 /* nexmark_str fields go through FLINC_FIELD_STR: same layout as flinc_str. */
-_Static_assert(sizeof(nexmark_str) == sizeof(flinc_str) && offsetof(nexmark_str, len) == offsetof(flinc_str, len),
+_Static_assert(sizeof(nexmark_str) == sizeof(flinc_str) &&
+		       offsetof(nexmark_str, len) == offsetof(flinc_str, len),
 	       "nexmark_str must match flinc_str");
 
 #define FL_COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -77,9 +77,9 @@ _Static_assert(sizeof(nexmark_str) == sizeof(flinc_str) && offsetof(nexmark_str,
  * field table per kind (offsets into the event's union). */
 #define EV(member, kind) FLINC_FIELD(nexmark_event, member, kind)
 static const flinc_field person_fields[] = {
-	EV(u.person.id, FLINC_FIELD_I64),     EV(u.person.name, FLINC_FIELD_STR),
-	EV(u.person.email, FLINC_FIELD_STR),  EV(u.person.credit_card, FLINC_FIELD_STR),
-	EV(u.person.city, FLINC_FIELD_STR),   EV(u.person.state, FLINC_FIELD_STR),
+	EV(u.person.id, FLINC_FIELD_I64),        EV(u.person.name, FLINC_FIELD_STR),
+	EV(u.person.email, FLINC_FIELD_STR),     EV(u.person.credit_card, FLINC_FIELD_STR),
+	EV(u.person.city, FLINC_FIELD_STR),      EV(u.person.state, FLINC_FIELD_STR),
 	EV(u.person.date_time, FLINC_FIELD_I64), EV(u.person.extra, FLINC_FIELD_STR),
 };
 static const flinc_field auction_fields[] = {
@@ -100,9 +100,9 @@ static const struct {
 	const flinc_field *f;
 	size_t n;
 } event_fields[] = {
-	[NEXMARK_PERSON] = {person_fields, FL_COUNT(person_fields)},
-	[NEXMARK_AUCTION] = {auction_fields, FL_COUNT(auction_fields)},
-	[NEXMARK_BID] = {bid_fields, FL_COUNT(bid_fields)},
+	[NEXMARK_PERSON] = { person_fields, FL_COUNT(person_fields) },
+	[NEXMARK_AUCTION] = { auction_fields, FL_COUNT(auction_fields) },
+	[NEXMARK_BID] = { bid_fields, FL_COUNT(bid_fields) },
 };
 
 static int event_encode(const void *rec, flinc_writer *w)
@@ -142,8 +142,8 @@ typedef struct q1_bid {
 } q1_bid;
 
 /* Named as in the output (names are not encoded; the decimal is an int64). */
-FLINC_STRUCT_TYPE(q1_type, q1_bid, "nexmark.Q1Bid", 0,
-		  FLINC_FIELD(q1_bid, auction, FLINC_FIELD_I64), FLINC_FIELD(q1_bid, bidder, FLINC_FIELD_I64),
+FLINC_STRUCT_TYPE(q1_type, q1_bid, "nexmark.Q1Bid", 0, FLINC_FIELD(q1_bid, auction, FLINC_FIELD_I64),
+		  FLINC_FIELD(q1_bid, bidder, FLINC_FIELD_I64),
 		  FLINC_FIELD_NAMED(q1_bid, price_milli, FLINC_FIELD_DECIMAL(3), "price"),
 		  FLINC_FIELD_NAMED(q1_bid, date_time, FLINC_FIELD_I64, "dateTime"),
 		  FLINC_FIELD(q1_bid, extra, FLINC_FIELD_STR));
@@ -167,7 +167,8 @@ typedef struct q3_person {
 
 FLINC_STRUCT_TYPE(q3_person_type, q3_person, "nexmark.Q3Person", 0,
 		  FLINC_FIELD(q3_person, id, FLINC_FIELD_I64), FLINC_FIELD(q3_person, match, FLINC_FIELD_I64),
-		  FLINC_FIELD(q3_person, name, FLINC_FIELD_STR), FLINC_FIELD(q3_person, city, FLINC_FIELD_STR),
+		  FLINC_FIELD(q3_person, name, FLINC_FIELD_STR),
+		  FLINC_FIELD(q3_person, city, FLINC_FIELD_STR),
 		  FLINC_FIELD(q3_person, state, FLINC_FIELD_STR));
 
 /* q3: an auction of category 10 (id, seller). POD. */
@@ -176,7 +177,8 @@ typedef struct q3_auction {
 } q3_auction;
 
 FLINC_STRUCT_TYPE(q3_auction_type, q3_auction, "nexmark.Q3Auction", FLINC_TYPE_POD,
-		  FLINC_FIELD(q3_auction, id, FLINC_FIELD_I64), FLINC_FIELD(q3_auction, seller, FLINC_FIELD_I64));
+		  FLINC_FIELD(q3_auction, id, FLINC_FIELD_I64),
+		  FLINC_FIELD(q3_auction, seller, FLINC_FIELD_I64));
 
 /* q3 result: (name, city, state, id). */
 typedef struct q3_row {
@@ -184,9 +186,9 @@ typedef struct q3_row {
 	int64_t id;
 } q3_row;
 
-FLINC_STRUCT_TYPE(q3_row_type, q3_row, "nexmark.Q3Row", 0,
-		  FLINC_FIELD(q3_row, name, FLINC_FIELD_STR), FLINC_FIELD(q3_row, city, FLINC_FIELD_STR),
-		  FLINC_FIELD(q3_row, state, FLINC_FIELD_STR), FLINC_FIELD(q3_row, id, FLINC_FIELD_I64));
+FLINC_STRUCT_TYPE(q3_row_type, q3_row, "nexmark.Q3Row", 0, FLINC_FIELD(q3_row, name, FLINC_FIELD_STR),
+		  FLINC_FIELD(q3_row, city, FLINC_FIELD_STR), FLINC_FIELD(q3_row, state, FLINC_FIELD_STR),
+		  FLINC_FIELD(q3_row, id, FLINC_FIELD_I64));
 
 /* q5: bid count of one auction in one window. POD. */
 typedef struct q5_count {
@@ -195,7 +197,8 @@ typedef struct q5_count {
 
 /* Named as in the output (names are not encoded). */
 FLINC_STRUCT_TYPE(q5_type, q5_count, "nexmark.Q5Count", FLINC_TYPE_POD,
-		  FLINC_FIELD(q5_count, auction, FLINC_FIELD_I64), FLINC_FIELD(q5_count, num, FLINC_FIELD_I64),
+		  FLINC_FIELD(q5_count, auction, FLINC_FIELD_I64),
+		  FLINC_FIELD(q5_count, num, FLINC_FIELD_I64),
 		  FLINC_FIELD_NAMED(q5_count, start, FLINC_FIELD_I64, "starttime"),
 		  FLINC_FIELD_NAMED(q5_count, end, FLINC_FIELD_I64, "endtime"));
 
@@ -205,10 +208,11 @@ typedef struct q7_bid {
 	nexmark_str extra;
 } q7_bid;
 
-#define Q7_BID_FIELDS(ctype, pre)                                                                  \
+#define Q7_BID_FIELDS(ctype, pre)                                                                          \
 	FLINC_FIELD(ctype, pre auction, FLINC_FIELD_I64), FLINC_FIELD(ctype, pre bidder, FLINC_FIELD_I64), \
-		FLINC_FIELD(ctype, pre price, FLINC_FIELD_I64),                                    \
-		FLINC_FIELD(ctype, pre date_time, FLINC_FIELD_I64), FLINC_FIELD(ctype, pre extra, FLINC_FIELD_STR)
+		FLINC_FIELD(ctype, pre price, FLINC_FIELD_I64),                                            \
+		FLINC_FIELD(ctype, pre date_time, FLINC_FIELD_I64),                                        \
+		FLINC_FIELD(ctype, pre extra, FLINC_FIELD_STR)
 FLINC_STRUCT_TYPE(q7_bid_type, q7_bid, "nexmark.Q7Bid", 0, Q7_BID_FIELDS(q7_bid, ));
 
 /* q7: a candidate for the window ending at `wend`: a partition's max bid
@@ -219,8 +223,9 @@ typedef struct q7_cand {
 	q7_bid bid;
 } q7_cand;
 
-FLINC_STRUCT_TYPE(q7_cand_type, q7_cand, "nexmark.Q7Candidate", 0, FLINC_FIELD(q7_cand, edge, FLINC_FIELD_I64),
-		  FLINC_FIELD(q7_cand, wend, FLINC_FIELD_I64), Q7_BID_FIELDS(q7_cand, bid.));
+FLINC_STRUCT_TYPE(q7_cand_type, q7_cand, "nexmark.Q7Candidate", 0,
+		  FLINC_FIELD(q7_cand, edge, FLINC_FIELD_I64), FLINC_FIELD(q7_cand, wend, FLINC_FIELD_I64),
+		  Q7_BID_FIELDS(q7_cand, bid.));
 
 /* q7 stage 1 state: max price of a window in a partition, and how many bids
  * have it. POD. */
@@ -246,8 +251,8 @@ typedef struct q8_slot {
 	nexmark_str name;
 } q8_slot;
 
-FLINC_STRUCT_TYPE(q8_slot_type, q8_slot, "nexmark.Q8Slot", 0,
-		  FLINC_FIELD(q8_slot, person, FLINC_FIELD_I64), FLINC_FIELD(q8_slot, auction, FLINC_FIELD_I64),
+FLINC_STRUCT_TYPE(q8_slot_type, q8_slot, "nexmark.Q8Slot", 0, FLINC_FIELD(q8_slot, person, FLINC_FIELD_I64),
+		  FLINC_FIELD(q8_slot, auction, FLINC_FIELD_I64),
 		  FLINC_FIELD(q8_slot, name, FLINC_FIELD_STR));
 
 /* q8 result: (id, name, stime). */
@@ -266,8 +271,7 @@ static bool gen_event(flinc_ctx *c, uint64_t index, void *out)
 {
 	const nexmark_gen_cfg *cfg = flinc_ctx_arg(c);
 	char *scratch = flinc_arena_alloc(flinc_ctx_arena(c), NEXMARK_SCRATCH_MAX);
-	if (!scratch)
-		return false;
+	if (!scratch) return false;
 	nexmark_gen_event(cfg, index, out, scratch, NEXMARK_SCRATCH_MAX);
 	return true;
 }
@@ -312,14 +316,13 @@ FLINC_JSON_FORMAT(fmt_q0, q0_out)
 static void q1_convert(flinc_ctx *c, const void *in)
 {
 	const nexmark_event *e = in;
-	if (e->kind != NEXMARK_BID)
-		return;
+	if (e->kind != NEXMARK_BID) return;
 	const nexmark_bid *b = &e->u.bid;
 	if (b->price > Q1_PRICE_MAX || b->price < -Q1_PRICE_MAX) {
 		flinc_ctx_reject(c, "q1: price out of range");
 		return;
 	}
-	q1_bid out = {b->auction, b->bidder, b->price * 908, b->date_time, b->extra};
+	q1_bid out = { b->auction, b->bidder, b->price * 908, b->date_time, b->extra };
 	flinc_emit(c, &out);
 }
 
@@ -330,9 +333,8 @@ FLINC_JSON_FORMAT(fmt_q1, q1_type_fields)
 static void q2_select(flinc_ctx *c, const void *in)
 {
 	const nexmark_event *e = in;
-	if (e->kind != NEXMARK_BID || e->u.bid.auction % 123 != 0)
-		return;
-	q2_row out = {e->u.bid.auction, e->u.bid.price};
+	if (e->kind != NEXMARK_BID || e->u.bid.auction % 123 != 0) return;
+	q2_row out = { e->u.bid.auction, e->u.bid.price };
 	flinc_emit(c, &out);
 }
 
@@ -349,10 +351,9 @@ static bool str_is(nexmark_str s, const char *lit)
 static void q3_persons(flinc_ctx *c, const void *in)
 {
 	const nexmark_event *e = in;
-	if (e->kind != NEXMARK_PERSON)
-		return;
+	if (e->kind != NEXMARK_PERSON) return;
 	const nexmark_person *p = &e->u.person;
-	q3_person out = {.id = p->id};
+	q3_person out = { .id = p->id };
 	if (str_is(p->state, "OR") || str_is(p->state, "ID") || str_is(p->state, "CA")) {
 		out.match = 1;
 		out.name = p->name;
@@ -365,9 +366,8 @@ static void q3_persons(flinc_ctx *c, const void *in)
 static void q3_auctions(flinc_ctx *c, const void *in)
 {
 	const nexmark_event *e = in;
-	if (e->kind != NEXMARK_AUCTION || e->u.auction.category != 10)
-		return;
-	q3_auction out = {e->u.auction.id, e->u.auction.seller};
+	if (e->kind != NEXMARK_AUCTION || e->u.auction.category != 10) return;
+	q3_auction out = { e->u.auction.id, e->u.auction.seller };
 	flinc_emit(c, &out);
 }
 
@@ -404,7 +404,7 @@ typedef struct q3_flush {
 static int q3_emit_pending(void *ud, const void *v)
 {
 	const q3_flush *f = ud;
-	q3_row out = {f->p->name, f->p->city, f->p->state, *(const int64_t *)v};
+	q3_row out = { f->p->name, f->p->city, f->p->state, *(const int64_t *)v };
 	flinc_emit(f->c, &out);
 	return 0;
 }
@@ -415,9 +415,8 @@ static void q3_on_person(flinc_ctx *c, void *local, const void *in)
 	q3_local *l = local;
 	const q3_person *p = in;
 	flinc_value_put(l->person, p);
-	q3_flush f = {c, p};
-	if (p->match)
-		flinc_list_foreach(l->pending, q3_emit_pending, &f);
+	q3_flush f = { c, p };
+	if (p->match) flinc_list_foreach(l->pending, q3_emit_pending, &f);
 	flinc_state_clear(l->pending);
 }
 
@@ -432,7 +431,7 @@ static void q3_on_auction(flinc_ctx *c, void *local, const void *in)
 		return;
 	}
 	if (p->match) {
-		q3_row out = {p->name, p->city, p->state, a->id};
+		q3_row out = { p->name, p->city, p->state, a->id };
 		flinc_emit(c, &out);
 	}
 }
@@ -452,8 +451,7 @@ FLINC_JSON_FORMAT(fmt_q3, q3_row_type_fields)
 static void q5_bid_auction(flinc_ctx *c, const void *in)
 {
 	const nexmark_event *e = in;
-	if (e->kind == NEXMARK_BID)
-		flinc_emit(c, &e->u.bid.auction);
+	if (e->kind == NEXMARK_BID) flinc_emit(c, &e->u.bid.auction);
 }
 
 static size_t key_i64(const void *rec, uint8_t *buf, size_t cap)
@@ -473,7 +471,7 @@ static void count_merge(void *acc, const void *other) { *(int64_t *)acc += *(con
 static void q5_count_emit(flinc_ctx *c, const flinc_time_window *w, const void *acc, flinc_elements *it)
 {
 	(void)it;
-	q5_count out = {current_key(c), *(const int64_t *)acc, w->start, w->end};
+	q5_count out = { current_key(c), *(const int64_t *)acc, w->start, w->end };
 	flinc_emit(c, &out);
 }
 
@@ -559,10 +557,9 @@ FLINC_JSON_FORMAT(fmt_q5, q5_type_fields)
 static void q7_bids(flinc_ctx *c, const void *in)
 {
 	const nexmark_event *e = in;
-	if (e->kind != NEXMARK_BID)
-		return;
+	if (e->kind != NEXMARK_BID) return;
 	const nexmark_bid *b = &e->u.bid;
-	q7_bid out = {b->auction, b->bidder, b->price, b->date_time, b->extra};
+	q7_bid out = { b->auction, b->bidder, b->price, b->date_time, b->extra };
 	flinc_emit(c, &out);
 }
 
@@ -572,8 +569,9 @@ static size_t key_q7_partition(const void *rec, uint8_t *buf, size_t cap)
 {
 	(void)cap;
 	const q7_bid *b = rec;
-	uint64_t h = (uint64_t)b->auction * UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t)b->bidder * UINT64_C(0xc2b2ae3d27d4eb4f) ^
-		     (uint64_t)b->price * UINT64_C(0x165667b19e3779f9) ^ (uint64_t)b->date_time;
+	uint64_t h = (uint64_t)b->auction * UINT64_C(0x9e3779b97f4a7c15) ^
+		(uint64_t)b->bidder * UINT64_C(0xc2b2ae3d27d4eb4f) ^
+		(uint64_t)b->price * UINT64_C(0x165667b19e3779f9) ^ (uint64_t)b->date_time;
 	h ^= h >> 29;
 	h *= UINT64_C(0xbf58476d1ce4e5b9);
 	return key_u64(buf, (int64_t)((h >> 32) % Q7_PARTITIONS));
@@ -618,14 +616,14 @@ static void q7p_on_bid(flinc_ctx *c, void *local, const void *in)
 	/* A bid made exactly at a window end also joins that window's max in
 	 * the SQL (BETWEEN is inclusive): hand it to stage 2 right away. */
 	if (b->date_time == ws) {
-		q7_cand edge = {1, ws, *b};
+		q7_cand edge = { 1, ws, *b };
 		flinc_emit(c, &edge);
 	}
 
 	put_be64(wk, (uint64_t)ws);
 	const q7_best *cur = flinc_mapst_get(l->best, wk, 8);
 	if (!cur) {
-		q7_best nb = {b->price, 1};
+		q7_best nb = { b->price, 1 };
 		flinc_mapst_put(l->best, wk, 8, &nb);
 		tie_key(tk, ws, 0);
 		flinc_mapst_put(l->bids, tk, 12, b);
@@ -640,7 +638,7 @@ static void q7p_on_bid(flinc_ctx *c, void *local, const void *in)
 		}
 		tie_key(tk, ws, 0);
 		flinc_mapst_put(l->bids, tk, 12, b);
-		q7_best nb = {b->price, 1};
+		q7_best nb = { b->price, 1 };
 		flinc_mapst_put(l->best, wk, 8, &nb);
 	} else if (b->price == v.price) {
 		tie_key(tk, ws, v.n);
@@ -658,14 +656,13 @@ static void q7p_on_timer(flinc_ctx *c, void *local, int64_t ts, flinc_time_domai
 	uint8_t wk[8], tk[12];
 	put_be64(wk, (uint64_t)ws);
 	const q7_best *cur = flinc_mapst_get(l->best, wk, 8);
-	if (!cur)
-		return;
+	if (!cur) return;
 	int64_t n = cur->n;
 	for (int64_t i = 0; i < n; i++) {
 		tie_key(tk, ws, i);
 		const q7_bid *b = flinc_mapst_get(l->bids, tk, 12);
 		if (b) {
-			q7_cand out = {0, ws + WINDOW_MS, *b};
+			q7_cand out = { 0, ws + WINDOW_MS, *b };
 			flinc_emit(c, &out);
 		}
 		flinc_mapst_remove(l->bids, tk, 12);
@@ -726,8 +723,7 @@ static int q7_emit_edge(void *ud, const void *v)
 {
 	const q7_edge_ud *u = ud;
 	const q7_bid *b = v;
-	if (b->price == u->max)
-		flinc_emit(u->c, b);
+	if (b->price == u->max) flinc_emit(u->c, b);
 	return 0;
 }
 
@@ -738,7 +734,7 @@ static void q7m_on_timer(flinc_ctx *c, void *local, int64_t ts, flinc_time_domai
 	q7m_local *l = local;
 	const int64_t *mx = flinc_value_get(l->max);
 	if (mx) {
-		q7_edge_ud u = {c, *mx};
+		q7_edge_ud u = { c, *mx };
 		flinc_list_foreach(l->top, emit_each, c);
 		flinc_list_foreach(l->edges, q7_emit_edge, &u);
 	}
@@ -771,17 +767,15 @@ FLINC_JSON_FORMAT(fmt_q7, q7_out)
 static void q8_persons(flinc_ctx *c, const void *in)
 {
 	const nexmark_event *e = in;
-	if (e->kind != NEXMARK_PERSON)
-		return;
-	q8_person out = {e->u.person.id, e->u.person.name};
+	if (e->kind != NEXMARK_PERSON) return;
+	q8_person out = { e->u.person.id, e->u.person.name };
 	flinc_emit(c, &out);
 }
 
 static void q8_sellers(flinc_ctx *c, const void *in)
 {
 	const nexmark_event *e = in;
-	if (e->kind == NEXMARK_AUCTION)
-		flinc_emit(c, &e->u.auction.seller);
+	if (e->kind == NEXMARK_AUCTION) flinc_emit(c, &e->u.auction.seller);
 }
 
 static size_t key_q8_person(const void *rec, uint8_t *buf, size_t cap)
@@ -809,7 +803,7 @@ static void q8_on_person(flinc_ctx *c, void *local, const void *in)
 	uint8_t wk[8];
 	put_be64(wk, (uint64_t)ws);
 	const q8_slot *cur = flinc_mapst_get(l->win, wk, 8);
-	q8_slot s = {0};
+	q8_slot s = { 0 };
 	if (cur)
 		s.auction = cur->auction;
 	else
@@ -827,9 +821,8 @@ static void q8_on_seller(flinc_ctx *c, void *local, const void *in)
 	uint8_t wk[8];
 	put_be64(wk, (uint64_t)ws);
 	const q8_slot *cur = flinc_mapst_get(l->win, wk, 8);
-	if (cur && cur->auction)
-		return;
-	q8_slot s = {0};
+	if (cur && cur->auction) return;
+	q8_slot s = { 0 };
 	if (cur) {
 		/* Copy the name out of state memory before writing state. */
 		s.person = cur->person;
@@ -851,7 +844,7 @@ static void q8_on_timer(flinc_ctx *c, void *local, int64_t ts, flinc_time_domain
 	put_be64(wk, (uint64_t)ws);
 	const q8_slot *s = flinc_mapst_get(l->win, wk, 8);
 	if (s && s->person && s->auction) {
-		q8_row out = {current_key(c), s->name, ws};
+		q8_row out = { current_key(c), s->name, ws };
 		flinc_emit(c, &out);
 	}
 	flinc_mapst_remove(l->win, wk, 8);
@@ -897,16 +890,22 @@ static int build(flinc_env *e, int argc, char **argv)
 	int64_t wm_delay = flinc_arg_i64(e, "watermark-delay", 0);
 
 	switch (query) {
-	case 0: case 1: case 2: case 3: case 5: case 7: case 8: break;
+	case 0:
+	case 1:
+	case 2:
+	case 3:
+	case 5:
+	case 7:
+	case 8: break;
 	case -1: return flinc_env_fail(e, "nexmark: --query N is required (0, 1, 2, 3, 5, 7 or 8)");
-	default: return flinc_env_fail(e, "nexmark: --query must be 0, 1, 2, 3, 5, 7 or 8, not %lld", (long long)query);
+	default:
+		return flinc_env_fail(e, "nexmark: --query must be 0, 1, 2, 3, 5, 7 or 8, not %lld",
+				      (long long)query);
 	}
 	if (events >= 0 && count >= 0 && events != count)
 		return flinc_env_fail(e, "nexmark: --events and --count disagree");
-	if (events < 0)
-		events = count >= 0 ? count : 10000000;
-	if (rate < 0)
-		return flinc_env_fail(e, "nexmark: --rate must be >= 0");
+	if (events < 0) events = count >= 0 ? count : 10000000;
+	if (rate < 0) return flinc_env_fail(e, "nexmark: --rate must be >= 0");
 	if (seed < 0 || event_rate < 0 || wm_delay < 0)
 		return flinc_env_fail(e, "nexmark: --seed, --event-rate and --watermark-delay must be >= 0");
 
@@ -919,22 +918,22 @@ static int build(flinc_env *e, int argc, char **argv)
 	flinc_stream *ev;
 	if (!input || !strcmp(input, "datagen")) {
 		nexmark_gen_cfg *cfg = flinc_env_alloc(e, sizeof *cfg);
-		if (!cfg)
-			return flinc_env_fail(e, "nexmark: out of memory");
+		if (!cfg) return flinc_env_fail(e, "nexmark: out of memory");
 		nexmark_gen_cfg_default(cfg);
 		cfg->seed = (uint64_t)seed;
-		cfg->rate = event_rate > 0 ? (uint64_t)event_rate : rate >= 1 ? (uint64_t)rate : NEXMARK_DEFAULT_RATE;
+		cfg->rate = event_rate > 0 ? (uint64_t)event_rate
+			: rate >= 1        ? (uint64_t)rate
+					   : NEXMARK_DEFAULT_RATE;
 		const char *bad = nexmark_gen_cfg_check(cfg);
-		if (bad)
-			return flinc_env_fail(e, "nexmark: %s", bad);
-		ev = flinc_set_uid(flinc_datagen(e, "source", gen_event, cfg, &event_type, (uint64_t)events, rate),
-				   "source");
+		if (bad) return flinc_env_fail(e, "nexmark: %s", bad);
+		ev = flinc_set_uid(
+			flinc_datagen(e, "source", gen_event, cfg, &event_type, (uint64_t)events, rate),
+			"source");
 	} else {
 		flinc_stream *lines = flinc_set_uid(flinc_lines_from(e, "source", input, rate), "source");
 		ev = flinc_flat_map(lines, "parse", parse_line, NULL, &event_type);
 	}
-	if (query >= 5)
-		ev = flinc_assign_timestamps(ev, event_ts, wm_delay, 0);
+	if (query >= 5) ev = flinc_assign_timestamps(ev, event_ts, wm_delay, 0);
 
 	flinc_stream *out = NULL;
 	flinc_format_fn fmt = NULL;
@@ -953,21 +952,26 @@ static int build(flinc_env *e, int argc, char **argv)
 		break;
 	case 3: {
 		flinc_stream *persons = flinc_flat_map(ev, "persons", q3_persons, NULL, &q3_person_type);
-		flinc_stream *auctions = flinc_flat_map(ev, "auctions-cat-10", q3_auctions, NULL, &q3_auction_type);
-		out = flinc_co_process(flinc_key_by(persons, key_q3_person), flinc_key_by(auctions, key_q3_seller),
-				       "q3-join", &q3_join, NULL, &q3_row_type);
+		flinc_stream *auctions =
+			flinc_flat_map(ev, "auctions-cat-10", q3_auctions, NULL, &q3_auction_type);
+		out = flinc_co_process(flinc_key_by(persons, key_q3_person),
+				       flinc_key_by(auctions, key_q3_seller), "q3-join", &q3_join, NULL,
+				       &q3_row_type);
 		flinc_set_uid(out, "q3-join");
 		fmt = fmt_q3;
 		break;
 	}
 	case 5: {
 		static const flinc_window_spec hop = {
-			.kind = FLINC_WINDOW_SLIDING, .domain = FLINC_EVENT_TIME,
-			.size = WINDOW_MS, .slide = Q5_SLIDE_MS,
+			.kind = FLINC_WINDOW_SLIDING,
+			.domain = FLINC_EVENT_TIME,
+			.size = WINDOW_MS,
+			.slide = Q5_SLIDE_MS,
 		};
-		flinc_stream *auctions = flinc_flat_map(ev, "bid-auction", q5_bid_auction, NULL, &flinc_type_i64);
-		flinc_stream *counts = flinc_window(flinc_key_by(auctions, key_i64), "q5-count", &hop, &q5_count_fn,
-						    NULL, &q5_type);
+		flinc_stream *auctions =
+			flinc_flat_map(ev, "bid-auction", q5_bid_auction, NULL, &flinc_type_i64);
+		flinc_stream *counts = flinc_window(flinc_key_by(auctions, key_i64), "q5-count", &hop,
+						    &q5_count_fn, NULL, &q5_type);
 		flinc_set_uid(counts, "q5-count");
 		out = flinc_process(flinc_key_by(counts, key_q5_end), "q5-max", &q5_max, NULL, &q5_type);
 		flinc_set_uid(out, "q5-max");

@@ -88,7 +88,7 @@ static void tokenize(flinc_ctx *c, const void *in)
 			}
 		}
 		for (uint32_t k = b; k < i; k++) low[k] = (char)word_char(s[k]);
-		word out = {low + b, i - b};
+		word out = { low + b, i - b };
 		flinc_emit(c, &out);
 	}
 }
@@ -120,7 +120,7 @@ static void counter_process(flinc_ctx *c, void *local, const void *in)
 	const word *x = in;
 	uint64_t *count = flinc_value_mut(l->count, NULL);
 	if (!count) return; /* the task failed with the reason */
-	word_count out = {{x->s, x->len}, ++*count};
+	word_count out = { { x->s, x->len }, ++*count };
 	flinc_emit(c, &out);
 }
 
@@ -153,8 +153,8 @@ static int build(flinc_env *e, int argc, char **argv)
 	if (rate < 0) return flinc_env_fail(e, "wordcount: --rate must be >= 0 lines per second");
 
 	flinc_stream *lines = flinc_set_uid(flinc_lines_from(e, "source", input, rate), "source");
-	flinc_stream *words = flinc_set_uid(flinc_flat_map(lines, "tokenizer", tokenize, NULL, &word_type),
-					    "tokenizer");
+	flinc_stream *words =
+		flinc_set_uid(flinc_flat_map(lines, "tokenizer", tokenize, NULL, &word_type), "tokenizer");
 	flinc_stream *counts = flinc_set_uid(
 		flinc_process(flinc_key_by(words, word_key), "counter", &counter_fn, NULL, &word_count_type),
 		"counter");

@@ -122,10 +122,10 @@ uint32_t fl_plan_vertices(const fl_plan *p);
 /* One vertex, by value. name ("Source: a -> Map: b") stays owned by the
  * plan and is valid while it lives. */
 typedef struct fl_vertex_info {
-	uint32_t index;   /* 0 .. fl_plan_vertices() - 1 */
-	uint64_t id;      /* stable id (the head operator's) */
+	uint32_t index; /* 0 .. fl_plan_vertices() - 1 */
+	uint64_t id;    /* stable id (the head operator's) */
 	const char *name;
-	int parallelism;  /* subtasks */
+	int parallelism; /* subtasks */
 } fl_vertex_info;
 
 /* Vertex v; v must be below fl_plan_vertices(p) (else a zeroed struct
@@ -220,7 +220,8 @@ const fl_chk_meta *fl_restore_meta(const fl_restore *r);
  * of env e, unless allow_non_restored (then the rest is skipped and
  * logged). FLINC_EINVAL with "savepoint ... has state for operator 'x'
  * which the job does not have (--allow-non-restored-state skips it)". */
-int fl_restore_check(const fl_restore *r, const flinc_env *e, bool allow_non_restored, char *err, size_t errcap);
+int fl_restore_check(const fl_restore *r, const flinc_env *e, bool allow_non_restored, char *err,
+		     size_t errcap);
 
 /* One task's acknowledgement (or decline, rc != 0) of checkpoint id. */
 typedef struct fl_cp_ack_info {
@@ -228,11 +229,11 @@ typedef struct fl_cp_ack_info {
 	int64_t id;
 	uint32_t vertex;
 	int subtask;
-	bool ended;        /* the task's input had ended */
-	int rc;            /* 0: acknowledged; else declined, err says why */
+	bool ended; /* the task's input had ended */
+	int rc;     /* 0: acknowledged; else declined, err says why */
 	char err[512];
-	fl_chk_file file;  /* path (and native folder) relative to chk-<id>/ */
-	char **shared;     /* incremental: the files under the job folder it uses */
+	fl_chk_file file; /* path (and native folder) relative to chk-<id>/ */
+	char **shared;    /* incremental: the files under the job folder it uses */
 	size_t n_shared;
 	uint64_t state_size;        /* bytes of state the snapshot holds */
 	uint64_t checkpointed_size; /* bytes written for it (incremental: the new ones) */
@@ -252,10 +253,10 @@ typedef void (*fl_cp_ack_fn)(void *ud, const fl_cp_ack_info *a);
 
 /* How an execution checkpoints (fl_exec_set_checkpointing). */
 typedef struct fl_cp_setup {
-	const char *job_id;    /* copied */
-	const char *jobdir;    /* <state.checkpoints.dir>/<job id> (copied) */
+	const char *job_id; /* copied */
+	const char *jobdir; /* <state.checkpoints.dir>/<job id> (copied) */
 	int attempt;
-	fl_restore *restore;   /* borrowed (must outlive the execution); NULL: a fresh start */
+	fl_restore *restore; /* borrowed (must outlive the execution); NULL: a fresh start */
 	fl_cp_ack_fn ack;
 	void *ud;
 } fl_cp_setup;
@@ -284,11 +285,11 @@ void fl_cp_ack_deliver(struct fl_coord *c, const fl_cp_ack_info *a);
 
 /* What a finished execution counted. */
 typedef struct fl_run_stats {
-	double seconds;            /* wall time from start to the last task's end */
-	uint64_t source_records;   /* records the sources emitted */
-	uint64_t sink_records;     /* records the sinks received */
-	uint64_t rejected;         /* malformed records counted anywhere */
-	uint64_t late_dropped;     /* window records dropped as too late */
+	double seconds;          /* wall time from start to the last task's end */
+	uint64_t source_records; /* records the sources emitted */
+	uint64_t sink_records;   /* records the sinks received */
+	uint64_t rejected;       /* malformed records counted anywhere */
+	uint64_t late_dropped;   /* window records dropped as too late */
 } fl_run_stats;
 
 /* Where subtasks run; NULL placement: everything in this process. The
@@ -453,8 +454,8 @@ typedef struct fl_netx_opts {
  * (fl_netx_destroy). On failure returns FLINC_EINVAL (bad address or
  * options), FLINC_EIO (cannot listen: nng's message kept in err) or
  * FLINC_ENOMEM, and nothing is left behind. Any thread. */
-int fl_netx_create(const char *bind, fl_netx_lost_fn on_lost, void *ud, const fl_netx_opts *opts, fl_netx **out,
-		   char *err, size_t errcap);
+int fl_netx_create(const char *bind, fl_netx_lost_fn on_lost, void *ud, const fl_netx_opts *opts,
+		   fl_netx **out, char *err, size_t errcap);
 
 /* The address peers dial: "tcp://host:port" with the actual port. Valid
  * until fl_netx_destroy. Any thread. */
@@ -471,8 +472,8 @@ const char *fl_netx_addr(const fl_netx *nx);
  * fl_netx_destroy. Returns FLINC_EINVAL (bad arguments or peer address),
  * FLINC_EEXIST (id already open for output here) or FLINC_ENOMEM, with one
  * line in err. Any thread. */
-int fl_netx_out(fl_netx *nx, const char *peer, uint64_t id, uint32_t nbufs, uint32_t bufsize, fl_notify *producer,
-		fl_channel **out, char *err, size_t errcap);
+int fl_netx_out(fl_netx *nx, const char *peer, uint64_t id, uint32_t nbufs, uint32_t bufsize,
+		fl_notify *producer, fl_channel **out, char *err, size_t errcap);
 
 /* The consumer's end of channel `id` (whichever process sends it): nbufs
  * buffers of bufsize bytes (grown when a larger buffer arrives) whose
@@ -481,7 +482,8 @@ int fl_netx_out(fl_netx *nx, const char *peer, uint64_t id, uint32_t nbufs, uint
  * exist; the buffers are granted as credits to the sender. Owned by the
  * service like fl_netx_out's. Returns FLINC_EINVAL or FLINC_EEXIST (id
  * already registered for input here). Any thread. */
-int fl_netx_in(fl_netx *nx, uint64_t id, uint32_t nbufs, uint32_t bufsize, fl_notify *consumer, fl_channel **out);
+int fl_netx_in(fl_netx *nx, uint64_t id, uint32_t nbufs, uint32_t bufsize, fl_notify *consumer,
+	       fl_channel **out);
 
 /* Release channels (either direction) and free them: call when their job
  * ended or was canceled, after the tasks using them were joined (so every

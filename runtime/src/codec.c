@@ -13,24 +13,45 @@
  * separately (containers, variable lengths) or invalid (0xc1). Indexed by
  * type byte - 0xc0. */
 static const signed char fixed_payload[32] = {
-	/* c0 nil */ 0, /* c1 never used */ -1, /* c2 false */ 0, /* c3 true */ 0,
-	/* c4..c6 bin */ -1, -1, -1,
-	/* c7..c9 ext */ -1, -1, -1,
-	/* ca f32 */ 4, /* cb f64 */ 8,
-	/* cc..cf uint */ 1, 2, 4, 8,
-	/* d0..d3 int */ 1, 2, 4, 8,
-	/* d4..d8 fixext: type byte + 1, 2, 4, 8, 16 */ 2, 3, 5, 9, 17,
-	/* d9..db str */ -1, -1, -1,
-	/* dc dd array */ -1, -1,
-	/* de df map */ -1, -1,
+	/* c0 nil */ 0,
+	/* c1 never used */ -1,
+	/* c2 false */ 0,
+	/* c3 true */ 0,
+	/* c4..c6 bin */ -1,
+	-1,
+	-1,
+	/* c7..c9 ext */ -1,
+	-1,
+	-1,
+	/* ca f32 */ 4,
+	/* cb f64 */ 8,
+	/* cc..cf uint */ 1,
+	2,
+	4,
+	8,
+	/* d0..d3 int */ 1,
+	2,
+	4,
+	8,
+	/* d4..d8 fixext: type byte + 1, 2, 4, 8, 16 */ 2,
+	3,
+	5,
+	9,
+	17,
+	/* d9..db str */ -1,
+	-1,
+	-1,
+	/* dc dd array */ -1,
+	-1,
+	/* de df map */ -1,
+	-1,
 };
 
 /* Read a big-endian length of n (1, 2 or 4) bytes; sets r->err when short. */
 static uint32_t read_len(flinc_reader *r, unsigned n)
 {
 	const uint8_t *q = flinc__rtake(r, n);
-	if (!q)
-		return 0;
+	if (!q) return 0;
 	switch (n) {
 	case 1: return q[0];
 	case 2: return flinc__rd16(q);
@@ -49,8 +70,7 @@ FLINC_API int flinc_r_skip(flinc_reader *r)
 	uint64_t left[SKIP_MAX_DEPTH + 1];
 	int depth = 0;
 	left[0] = 1;
-	if (r->err)
-		return FLINC_ECODEC;
+	if (r->err) return FLINC_ECODEC;
 	while (depth >= 0) {
 		if (left[depth] == 0) {
 			depth--;
@@ -58,8 +78,7 @@ FLINC_API int flinc_r_skip(flinc_reader *r)
 		}
 		left[depth]--;
 		const uint8_t *q = flinc__rtake(r, 1);
-		if (!q)
-			return FLINC_ECODEC;
+		if (!q) return FLINC_ECODEC;
 		uint8_t t = q[0];
 		uint64_t items = 0; /* values inside a container that starts here */
 		bool container = false;
@@ -76,20 +95,24 @@ FLINC_API int flinc_r_skip(flinc_reader *r)
 			skip = t & 0x1f;
 		} else {
 			switch (t) {
-			case 0xc4: case 0xc5: case 0xc6: /* bin 8/16/32 */
-				skip = read_len(r, 1u << (t - 0xc4));
-				break;
-			case 0xc7: case 0xc8: case 0xc9: /* ext 8/16/32: length, type, data */
+			case 0xc4:
+			case 0xc5:
+			case 0xc6: /* bin 8/16/32 */ skip = read_len(r, 1u << (t - 0xc4)); break;
+			case 0xc7:
+			case 0xc8:
+			case 0xc9: /* ext 8/16/32: length, type, data */
 				skip = (size_t)read_len(r, 1u << (t - 0xc7)) + 1;
 				break;
-			case 0xd9: case 0xda: case 0xdb: /* str 8/16/32 */
-				skip = read_len(r, 1u << (t - 0xd9));
-				break;
-			case 0xdc: case 0xdd: /* array 16/32 */
+			case 0xd9:
+			case 0xda:
+			case 0xdb: /* str 8/16/32 */ skip = read_len(r, 1u << (t - 0xd9)); break;
+			case 0xdc:
+			case 0xdd: /* array 16/32 */
 				items = read_len(r, t == 0xdc ? 2 : 4);
 				container = true;
 				break;
-			case 0xde: case 0xdf: /* map 16/32 */
+			case 0xde:
+			case 0xdf: /* map 16/32 */
 				items = 2u * (uint64_t)read_len(r, t == 0xde ? 2 : 4);
 				container = true;
 				break;
@@ -102,10 +125,8 @@ FLINC_API int flinc_r_skip(flinc_reader *r)
 				break;
 			}
 		}
-		if (skip && !flinc__rtake(r, skip))
-			return FLINC_ECODEC;
-		if (r->err)
-			return FLINC_ECODEC;
+		if (skip && !flinc__rtake(r, skip)) return FLINC_ECODEC;
+		if (r->err) return FLINC_ECODEC;
 		if (container) {
 			/* Every value takes at least one byte: a count beyond the
 			 * input left is malformed, and failing now saves the loop.

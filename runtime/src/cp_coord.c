@@ -16,11 +16,18 @@ int fl_cp_coord_create(const flinc_env *e, const fl_cp_conf *cc, const char *job
 	const char **uids = fl_calloc(e->nnodes ? e->nnodes : 1, sizeof(char *));
 	for (size_t k = 0; k < e->nnodes; k++) uids[k] = e->nodes[k]->uid;
 	const char *be = e->conf ? fl_conf_get(e->conf, "state.backend") : NULL;
-	fl_coord_params cp = {.job_id = job_id, .jobdir = jobdir, .interval_ms = cc->interval_ms,
-			      .timeout_ms = cc->timeout_ms, .min_pause_ms = cc->min_pause_ms,
-			      .tolerable_failures = cc->tolerable, .retain = cc->retain, .next_id = next_id,
-			      .max_parallelism = e->max_parallelism, .backend = be ? be : "hashmap",
-			      .operators = uids, .n_operators = e->nnodes};
+	fl_coord_params cp = { .job_id = job_id,
+			       .jobdir = jobdir,
+			       .interval_ms = cc->interval_ms,
+			       .timeout_ms = cc->timeout_ms,
+			       .min_pause_ms = cc->min_pause_ms,
+			       .tolerable_failures = cc->tolerable,
+			       .retain = cc->retain,
+			       .next_id = next_id,
+			       .max_parallelism = e->max_parallelism,
+			       .backend = be ? be : "hashmap",
+			       .operators = uids,
+			       .n_operators = e->nnodes };
 	int rc = fl_coord_create(&cp, ops, out, err, errcap);
 	free(uids);
 	return rc;
@@ -32,10 +39,18 @@ void fl_cp_ack_deliver(fl_coord *c, const fl_cp_ack_info *a)
 		fl_coord_decline(c, a->attempt, a->id, a->vertex, a->subtask, a->err);
 		return;
 	}
-	fl_coord_ack ack = {.attempt = a->attempt, .id = a->id, .vertex = a->vertex, .subtask = a->subtask,
-			    .ended = a->ended, .file = a->file, .shared = (const char *const *)a->shared,
-			    .n_shared = a->n_shared, .state_size = a->state_size,
-			    .checkpointed_size = a->checkpointed_size, .align_ms = a->align_ms, .sync_ms = a->sync_ms,
-			    .async_ms = a->async_ms};
+	fl_coord_ack ack = { .attempt = a->attempt,
+			     .id = a->id,
+			     .vertex = a->vertex,
+			     .subtask = a->subtask,
+			     .ended = a->ended,
+			     .file = a->file,
+			     .shared = (const char *const *)a->shared,
+			     .n_shared = a->n_shared,
+			     .state_size = a->state_size,
+			     .checkpointed_size = a->checkpointed_size,
+			     .align_ms = a->align_ms,
+			     .sync_ms = a->sync_ms,
+			     .async_ms = a->async_ms };
 	fl_coord_acknowledge(c, &ack);
 }

@@ -97,8 +97,8 @@ static uint32_t ring_len(ring *r) { return atomic_load(&r->tail) - atomic_load(&
 /* ---- channel ---------------------------------------------------------- */
 
 struct fl_channel {
-	ring full;    /* producer -> consumer */
-	ring free_;   /* consumer -> producer (credits) */
+	ring full;  /* producer -> consumer */
+	ring free_; /* consumer -> producer (credits) */
 	fl_xbuf *bufs;
 	uint32_t nbufs;
 	fl_notify *consumer, *producer;
@@ -330,9 +330,7 @@ bool fl_writer_record(fl_writer *w, const void *rec, int64_t ts)
 	w->records++;
 	uint32_t i;
 	switch (w->p.part) {
-	case FL_PART_FORWARD:
-		i = 0;
-		break;
+	case FL_PART_FORWARD: i = 0; break;
 	case FL_PART_REBALANCE:
 		i = w->rr;
 		if (++w->rr == w->n) w->rr = 0;
@@ -411,8 +409,10 @@ int64_t fl_writer_flush_due(fl_writer *w, int64_t now_ns)
 	for (uint32_t i = 0; i < w->n; i++) {
 		wchan *c = &w->c[i];
 		if (!c->cur || !c->cur->len) continue;
-		if (now_ns - c->first_ns >= w->p.timeout_ns) send_cur(w, c);
-		else if (c->first_ns < oldest) oldest = c->first_ns;
+		if (now_ns - c->first_ns >= w->p.timeout_ns)
+			send_cur(w, c);
+		else if (c->first_ns < oldest)
+			oldest = c->first_ns;
 	}
 	w->oldest_ns = oldest;
 	return oldest == INT64_MAX ? INT64_MAX : oldest + w->p.timeout_ns;

@@ -119,11 +119,11 @@ typedef struct fl_writer_params {
 	flinc_key_fn key;
 	int max_parallelism;
 	const flinc_type *type;
-	bool raw;           /* POD type and every channel in-process: memcpy */
-	int64_t timeout_ns; /* buffer timeout; 0 = flush after every event */
-	fl_notify *self;    /* the producer task's notify (credit returns) */
+	bool raw;            /* POD type and every channel in-process: memcpy */
+	int64_t timeout_ns;  /* buffer timeout; 0 = flush after every event */
+	fl_notify *self;     /* the producer task's notify (credit returns) */
 	_Atomic int *cancel; /* producer's cancel flag: stop waiting for credit */
-	uint32_t subtask;   /* producer index, to spread rebalance */
+	uint32_t subtask;    /* producer index, to spread rebalance */
 } fl_writer_params;
 
 fl_writer *fl_writer_create(const fl_writer_params *p, fl_channel **ch, uint32_t nch);

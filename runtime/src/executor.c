@@ -14,7 +14,7 @@ struct fl_exec {
 	const flinc_env *env;
 	fl_plan *plan;
 	fl_placement pl;
-	fl_task **tasks;    /* subtasks of this process */
+	fl_task **tasks; /* subtasks of this process */
 	uint32_t ntasks;
 	fl_task ***by_vs;   /* [vertex][subtask] -> task, NULL when elsewhere */
 	fl_channel **chans; /* local channels (owned) */
@@ -79,7 +79,8 @@ static int wire_edge(fl_exec *x, size_t ei, uint32_t nbufs, uint32_t bufsize, ch
 				continue;
 			}
 			if (!c) {
-				snprintf(err, errcap, "no data channel for edge %zu, subtask %d -> %d", ei, i, j);
+				snprintf(err, errcap, "no data channel for edge %zu, subtask %d -> %d", ei, i,
+					 j);
 				free(ch);
 				return FLINC_EIO;
 			}
@@ -102,14 +103,18 @@ int fl_exec_create(const flinc_env *e, const fl_conf *conf, const fl_placement *
 	fl_exec *x = fl_calloc(1, sizeof(*x));
 	x->env = e;
 	x->plan = fl_plan_create(e);
-	if (pl) x->pl = *pl;
-	else x->pl.here = all_here;
+	if (pl)
+		x->pl = *pl;
+	else
+		x->pl.here = all_here;
 	fl_plan *p = x->plan;
 	bool ok = true;
 	int64_t bufsize = fl_conf_size(conf, "execution.buffer-size", 32 * 1024, &ok);
 	int64_t nbufs = fl_conf_i64(conf, "execution.buffers-per-channel", 8, &ok);
 	if (!ok || bufsize < 1024 || bufsize > (64 << 20) || nbufs < 2 || nbufs > 1024) {
-		snprintf(err, errcap, "execution.buffer-size (1kb..64mb) or execution.buffers-per-channel (2..1024) invalid");
+		snprintf(
+			err, errcap,
+			"execution.buffer-size (1kb..64mb) or execution.buffers-per-channel (2..1024) invalid");
 		fl_exec_destroy(x);
 		return FLINC_ECONFIG;
 	}
@@ -232,8 +237,10 @@ void fl_exec_trigger(fl_exec *x, int64_t id, bool savepoint)
 void fl_exec_complete(fl_exec *x, int64_t id, bool final)
 {
 	for (uint32_t i = 0; i < x->ntasks; i++) {
-		if (final) fl_task_checkpoint_final(x->tasks[i], id);
-		else fl_task_checkpoint_complete(x->tasks[i], id);
+		if (final)
+			fl_task_checkpoint_final(x->tasks[i], id);
+		else
+			fl_task_checkpoint_complete(x->tasks[i], id);
 	}
 }
 

@@ -14,7 +14,8 @@
 /* The scale of a FLINC_FIELD_DECIMAL(scale) kind, or -1 for any other kind. */
 static int decimal_scale(flinc_field_kind k)
 {
-	return k >= FLINC_FIELD_DECIMAL_0 && k <= FLINC_FIELD_DECIMAL_18 ? (int)(k - FLINC_FIELD_DECIMAL_0) : -1;
+	return k >= FLINC_FIELD_DECIMAL_0 && k <= FLINC_FIELD_DECIMAL_18 ? (int)(k - FLINC_FIELD_DECIMAL_0)
+									 : -1;
 }
 
 /* The fields of rec as a msgpack array, in order, into w (overflow is left in
@@ -26,11 +27,36 @@ FLINC_API int flinc_fields_encode(const flinc_field *f, size_t n, const void *re
 	for (size_t i = 0; i < n; i++) {
 		const void *p = base + f[i].offset;
 		switch (f[i].kind) {
-		case FLINC_FIELD_I64: { int64_t v; memcpy(&v, p, 8); flinc_w_int(w, v); break; }
-		case FLINC_FIELD_I32: { int32_t v; memcpy(&v, p, 4); flinc_w_int(w, v); break; }
-		case FLINC_FIELD_U64: { uint64_t v; memcpy(&v, p, 8); flinc_w_uint(w, v); break; }
-		case FLINC_FIELD_F64: { double v; memcpy(&v, p, 8); flinc_w_f64(w, v); break; }
-		case FLINC_FIELD_BOOL: { bool v; memcpy(&v, p, sizeof v); flinc_w_bool(w, v); break; }
+		case FLINC_FIELD_I64: {
+			int64_t v;
+			memcpy(&v, p, 8);
+			flinc_w_int(w, v);
+			break;
+		}
+		case FLINC_FIELD_I32: {
+			int32_t v;
+			memcpy(&v, p, 4);
+			flinc_w_int(w, v);
+			break;
+		}
+		case FLINC_FIELD_U64: {
+			uint64_t v;
+			memcpy(&v, p, 8);
+			flinc_w_uint(w, v);
+			break;
+		}
+		case FLINC_FIELD_F64: {
+			double v;
+			memcpy(&v, p, 8);
+			flinc_w_f64(w, v);
+			break;
+		}
+		case FLINC_FIELD_BOOL: {
+			bool v;
+			memcpy(&v, p, sizeof v);
+			flinc_w_bool(w, v);
+			break;
+		}
 		case FLINC_FIELD_STR: {
 			flinc_str v;
 			memcpy(&v, p, sizeof v);
@@ -60,7 +86,11 @@ FLINC_API int flinc_fields_decode(const flinc_field *f, size_t n, flinc_reader *
 	for (size_t i = 0; i < n && i < have; i++) {
 		void *p = base + f[i].offset;
 		switch (f[i].kind) {
-		case FLINC_FIELD_I64: { int64_t v = flinc_r_int(r); memcpy(p, &v, 8); break; }
+		case FLINC_FIELD_I64: {
+			int64_t v = flinc_r_int(r);
+			memcpy(p, &v, 8);
+			break;
+		}
 		case FLINC_FIELD_I32: {
 			int64_t v = flinc_r_int(r);
 			if (v < INT32_MIN || v > INT32_MAX) return FLINC_ECODEC;
@@ -68,9 +98,21 @@ FLINC_API int flinc_fields_decode(const flinc_field *f, size_t n, flinc_reader *
 			memcpy(p, &x, 4);
 			break;
 		}
-		case FLINC_FIELD_U64: { uint64_t v = flinc_r_uint(r); memcpy(p, &v, 8); break; }
-		case FLINC_FIELD_F64: { double v = flinc_r_f64(r); memcpy(p, &v, 8); break; }
-		case FLINC_FIELD_BOOL: { bool v = flinc_r_bool(r); memcpy(p, &v, sizeof v); break; }
+		case FLINC_FIELD_U64: {
+			uint64_t v = flinc_r_uint(r);
+			memcpy(p, &v, 8);
+			break;
+		}
+		case FLINC_FIELD_F64: {
+			double v = flinc_r_f64(r);
+			memcpy(p, &v, 8);
+			break;
+		}
+		case FLINC_FIELD_BOOL: {
+			bool v = flinc_r_bool(r);
+			memcpy(p, &v, sizeof v);
+			break;
+		}
 		case FLINC_FIELD_STR: {
 			flinc_str v;
 			v.s = flinc_r_str(r, &v.len);
@@ -103,8 +145,7 @@ typedef struct jout {
 /* Append len bytes (the part that fits below cap is copied). */
 static void put(jout *o, const char *s, size_t len)
 {
-	if (o->n < o->cap)
-		memcpy(o->buf + o->n, s, len < o->cap - o->n ? len : o->cap - o->n);
+	if (o->n < o->cap) memcpy(o->buf + o->n, s, len < o->cap - o->n ? len : o->cap - o->n);
 	o->n += len;
 }
 
@@ -113,8 +154,7 @@ static void put(jout *o, const char *s, size_t len)
 /* Append one byte (cheaper than put for the punctuation). */
 static inline void put_ch(jout *o, char c)
 {
-	if (o->n < o->cap)
-		o->buf[o->n] = c;
+	if (o->n < o->cap) o->buf[o->n] = c;
 	o->n++;
 }
 
@@ -135,8 +175,7 @@ static void put_digits(jout *o, bool neg, uint64_t u, int point)
 		*--p = (char)('0' + u % 10);
 		u /= 10;
 	} while (u);
-	if (neg)
-		*--p = '-';
+	if (neg) *--p = '-';
 	put(o, p, (size_t)(tmp + sizeof tmp - p));
 }
 
@@ -148,10 +187,7 @@ static void put_i64(jout *o, int64_t v, int scale)
 }
 
 /* A byte %g writes for a finite double other than the decimal point. */
-static bool g_char(char c)
-{
-	return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == 'e';
-}
+static bool g_char(char c) { return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == 'e'; }
 
 /* Append a double in the shortest of %.15g, %.16g, %.17g that reads back as
  * v (%.17g always does), ".0" added when it reads as an integer, the decimal
@@ -166,8 +202,7 @@ static void put_f64(jout *o, double v)
 	char tmp[40], out[48];
 	for (int prec = 15; prec <= 17; prec++) {
 		snprintf(tmp, sizeof tmp, "%.*g", prec, v);
-		if (prec == 17 || strtod(tmp, NULL) == v)
-			break;
+		if (prec == 17 || strtod(tmp, NULL) == v) break;
 	}
 	size_t n = 0;
 	bool point = false; /* a point or an exponent: reads as a double */
@@ -180,8 +215,7 @@ static void put_f64(jout *o, double v)
 		/* The locale's decimal point, one byte or more. */
 		out[n++] = '.';
 		point = true;
-		while (*p && !g_char(*p))
-			p++;
+		while (*p && !g_char(*p)) p++;
 	}
 	if (!point) {
 		out[n++] = '.';
@@ -198,10 +232,8 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	unsigned char c = s[0], lo = 0x80, hi = 0xbf; /* bounds of the 2nd byte */
 	size_t len;
 
-	if (c < 0x80)
-		return 1;
-	if (c < 0xc2)
-		return 0;
+	if (c < 0x80) return 1;
+	if (c < 0xc2) return 0;
 	if (c < 0xe0) {
 		len = 2;
 	} else if (c < 0xf0) {
@@ -219,11 +251,9 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	} else {
 		return 0;
 	}
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
+	if (n < len || s[1] < lo || s[1] > hi) return 0;
 	for (size_t i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
+		if (s[i] < 0x80 || s[i] > 0xbf) return 0;
 	return len;
 }
 
@@ -258,10 +288,8 @@ static void put_str(jout *o, const char *s, size_t len)
 
 	put_ch(o, '"');
 	for (;;) {
-		while (i < len && !byte_class[u[i]])
-			i++;
-		if (i == len)
-			break;
+		while (i < len && !byte_class[u[i]]) i++;
+		if (i == len) break;
 		unsigned char ch = u[i];
 		size_t k;
 		if (byte_class[ch] == 2 && (k = utf8_len(u + i, len - i)) > 0) {
@@ -269,10 +297,11 @@ static void put_str(jout *o, const char *s, size_t len)
 			continue;
 		}
 		put(o, s + run, i - run);
-		char esc[6] = {'\\', (char)ch, '0', '0', 0, 0};
+		char esc[6] = { '\\', (char)ch, '0', '0', 0, 0 };
 		size_t n = 2;
 		switch (ch) {
-		case '"': case '\\': break;
+		case '"':
+		case '\\': break;
 		case '\n': esc[1] = 'n'; break;
 		case '\r': esc[1] = 'r'; break;
 		case '\t': esc[1] = 't'; break;
@@ -301,8 +330,7 @@ static void put_key(jout *o, const char *name)
 	const unsigned char *u = (const unsigned char *)name;
 	size_t i = 0;
 
-	while (!byte_class[u[i]])
-		i++;
+	while (!byte_class[u[i]]) i++;
 	if (u[i]) {
 		put_str(o, name, i + strlen(name + i));
 	} else {
@@ -318,14 +346,13 @@ FLINC_API int flinc_fields_json(const flinc_field *f, size_t n, const void *rec,
 				size_t *len)
 {
 	const char *base = rec;
-	jout o = {buf, cap, 0};
+	jout o = { buf, cap, 0 };
 	int rc = FLINC_OK;
 
 	put_ch(&o, '{');
 	for (size_t i = 0; i < n; i++) {
 		const void *p = base + f[i].offset;
-		if (i)
-			put_ch(&o, ',');
+		if (i) put_ch(&o, ',');
 		if (f[i].name) {
 			put_key(&o, f[i].name);
 		} else {
@@ -333,10 +360,30 @@ FLINC_API int flinc_fields_json(const flinc_field *f, size_t n, const void *rec,
 			rc = FLINC_EINVAL;
 		}
 		switch (f[i].kind) {
-		case FLINC_FIELD_I64: { int64_t v; memcpy(&v, p, 8); put_i64(&o, v, 0); break; }
-		case FLINC_FIELD_I32: { int32_t v; memcpy(&v, p, 4); put_i64(&o, v, 0); break; }
-		case FLINC_FIELD_U64: { uint64_t v; memcpy(&v, p, 8); put_digits(&o, false, v, 0); break; }
-		case FLINC_FIELD_F64: { double v; memcpy(&v, p, 8); put_f64(&o, v); break; }
+		case FLINC_FIELD_I64: {
+			int64_t v;
+			memcpy(&v, p, 8);
+			put_i64(&o, v, 0);
+			break;
+		}
+		case FLINC_FIELD_I32: {
+			int32_t v;
+			memcpy(&v, p, 4);
+			put_i64(&o, v, 0);
+			break;
+		}
+		case FLINC_FIELD_U64: {
+			uint64_t v;
+			memcpy(&v, p, 8);
+			put_digits(&o, false, v, 0);
+			break;
+		}
+		case FLINC_FIELD_F64: {
+			double v;
+			memcpy(&v, p, 8);
+			put_f64(&o, v);
+			break;
+		}
 		case FLINC_FIELD_BOOL: {
 			bool v;
 			memcpy(&v, p, sizeof v);
@@ -370,11 +417,8 @@ FLINC_API int flinc_fields_json(const flinc_field *f, size_t n, const void *rec,
 	}
 	put_ch(&o, '}');
 
-	if (len)
-		*len = o.n;
-	if (cap)
-		buf[o.n < cap ? o.n : cap - 1] = '\0';
-	if (rc == FLINC_OK && o.n >= cap)
-		rc = FLINC_ERANGE;
+	if (len) *len = o.n;
+	if (cap) buf[o.n < cap ? o.n : cap - 1] = '\0';
+	if (rc == FLINC_OK && o.n >= cap) rc = FLINC_ERANGE;
 	return rc;
 }

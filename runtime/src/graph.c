@@ -15,14 +15,14 @@
 
 const char *fl_node_kind_name(fl_node_kind k)
 {
-	static const char *n[] = {"source", "map", "filter", "flat_map", "process",
-				  "co_process", "timestamps", "window", "sink"};
+	static const char *n[] = { "source",     "map",        "filter", "flat_map", "process",
+				   "co_process", "timestamps", "window", "sink" };
 	return (unsigned)k < FL_ARRAY_LEN(n) ? n[k] : "?";
 }
 
 const char *fl_partition_name(fl_partition p)
 {
-	static const char *n[] = {"FORWARD", "REBALANCE", "HASH", "BROADCAST"};
+	static const char *n[] = { "FORWARD", "REBALANCE", "HASH", "BROADCAST" };
 	return (unsigned)p < FL_ARRAY_LEN(n) ? n[p] : "?";
 }
 
@@ -87,7 +87,8 @@ static int parse_args(flinc_env *e, int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strncmp(a, "--", 2) != 0 || !a[2])
-			return flinc_env_fail(e, "unexpected argument '%s' (job arguments are --name value)", a);
+			return flinc_env_fail(e, "unexpected argument '%s' (job arguments are --name value)",
+					      a);
 		const char *name = a + 2;
 		const char *eq = strchr(name, '=');
 		fl_arg *arg = &e->args[e->nargs++];
@@ -208,7 +209,10 @@ static flinc_stream *new_stream(flinc_env *e, uint32_t node, int32_t tag, const 
 }
 
 /* A stream standing for nothing, returned after an error so calls chain. */
-static flinc_stream *dead_stream(flinc_env *e, const flinc_type *t) { return new_stream(e, UINT32_MAX, -1, t); }
+static flinc_stream *dead_stream(flinc_env *e, const flinc_type *t)
+{
+	return new_stream(e, UINT32_MAX, -1, t);
+}
 
 static bool type_ok(flinc_env *e, const flinc_type *t, const char *what)
 {
@@ -217,8 +221,8 @@ static bool type_ok(flinc_env *e, const flinc_type *t, const char *what)
 		return false;
 	}
 	if (t->version != FLINC_TYPE_VERSION || !t->encode || !t->decode || t->size == 0) {
-		flinc_env_fail(e, "%s: type '%s' is invalid (version %u, needs size, encode and decode)", what,
-			       t->name ? t->name : "?", t->version);
+		flinc_env_fail(e, "%s: type '%s' is invalid (version %u, needs size, encode and decode)",
+			       what, t->name ? t->name : "?", t->version);
 		return false;
 	}
 	return true;
@@ -287,7 +291,8 @@ FLINC_API flinc_stream *flinc_set_uid(flinc_stream *s, const char *uid)
 	flinc_env *e = s->env;
 	if (e->failed) return s;
 	if (s->node == UINT32_MAX) {
-		flinc_env_fail(e, "set_uid '%s': the stream is not the output of one operator", uid ? uid : "");
+		flinc_env_fail(e, "set_uid '%s': the stream is not the output of one operator",
+			       uid ? uid : "");
 		return s;
 	}
 	if (!uid || !*uid || strlen(uid) > 128) {
@@ -314,13 +319,14 @@ FLINC_API flinc_stream *flinc_set_parallelism(flinc_stream *s, int parallelism)
 		return s;
 	}
 	if (parallelism < 1 || parallelism > e->max_parallelism) {
-		flinc_env_fail(e, "set_parallelism: %d is outside 1..%d (pipeline.max-parallelism)", parallelism,
-			       e->max_parallelism);
+		flinc_env_fail(e, "set_parallelism: %d is outside 1..%d (pipeline.max-parallelism)",
+			       parallelism, e->max_parallelism);
 		return s;
 	}
 	fl_node *n = e->nodes[s->node];
 	if (n->parallelism_set && n->kind == FL_NODE_WINDOW && !n->keyed && parallelism != 1) {
-		flinc_env_fail(e, "set_parallelism: a window over a non-keyed stream runs with parallelism 1");
+		flinc_env_fail(e,
+			       "set_parallelism: a window over a non-keyed stream runs with parallelism 1");
 		return s;
 	}
 	n->parallelism = parallelism;
@@ -331,8 +337,11 @@ FLINC_API flinc_stream *flinc_set_parallelism(flinc_stream *s, int parallelism)
 FLINC_API flinc_stream *flinc_map(flinc_stream *in, const char *name, flinc_map_fn fn, const void *arg,
 				  const flinc_type *out)
 {
-	if (!usable(in, "map") || !type_ok(in->env, out, name ? name : "map")) return dead_stream(in->env, out);
-	if (!fn) return flinc_env_fail(in->env, "map %s: function is NULL", name ? name : ""), dead_stream(in->env, out);
+	if (!usable(in, "map") || !type_ok(in->env, out, name ? name : "map"))
+		return dead_stream(in->env, out);
+	if (!fn)
+		return flinc_env_fail(in->env, "map %s: function is NULL", name ? name : ""),
+		       dead_stream(in->env, out);
 	flinc_stream *s = one_input(in, FL_NODE_MAP, name, arg, out);
 	in->env->nodes[s->node]->u.map.fn = fn;
 	return s;
@@ -341,7 +350,9 @@ FLINC_API flinc_stream *flinc_map(flinc_stream *in, const char *name, flinc_map_
 FLINC_API flinc_stream *flinc_filter(flinc_stream *in, const char *name, flinc_filter_fn fn, const void *arg)
 {
 	if (!usable(in, "filter")) return dead_stream(in->env, in->type);
-	if (!fn) return flinc_env_fail(in->env, "filter %s: function is NULL", name ? name : ""), dead_stream(in->env, in->type);
+	if (!fn)
+		return flinc_env_fail(in->env, "filter %s: function is NULL", name ? name : ""),
+		       dead_stream(in->env, in->type);
 	flinc_stream *s = one_input(in, FL_NODE_FILTER, name, arg, in->type);
 	in->env->nodes[s->node]->u.filter.fn = fn;
 	return s;
@@ -350,8 +361,11 @@ FLINC_API flinc_stream *flinc_filter(flinc_stream *in, const char *name, flinc_f
 FLINC_API flinc_stream *flinc_flat_map(flinc_stream *in, const char *name, flinc_flat_map_fn fn,
 				       const void *arg, const flinc_type *out)
 {
-	if (!usable(in, "flat_map") || !type_ok(in->env, out, name ? name : "flat_map")) return dead_stream(in->env, out);
-	if (!fn) return flinc_env_fail(in->env, "flat_map %s: function is NULL", name ? name : ""), dead_stream(in->env, out);
+	if (!usable(in, "flat_map") || !type_ok(in->env, out, name ? name : "flat_map"))
+		return dead_stream(in->env, out);
+	if (!fn)
+		return flinc_env_fail(in->env, "flat_map %s: function is NULL", name ? name : ""),
+		       dead_stream(in->env, out);
 	flinc_stream *s = one_input(in, FL_NODE_FLAT_MAP, name, arg, out);
 	in->env->nodes[s->node]->u.flat_map.fn = fn;
 	return s;
@@ -382,8 +396,8 @@ FLINC_API flinc_stream *flinc_co_process(flinc_stream *a, flinc_stream *b, const
 					 const flinc_process_fn *fn, const void *arg, const flinc_type *out)
 {
 	flinc_env *e = a->env;
-	if (!usable(a, "co_process") || !usable(b, "co_process") || !type_ok(e, out, name ? name : "co_process") ||
-	    !process_fn_ok(e, fn, name, true))
+	if (!usable(a, "co_process") || !usable(b, "co_process") ||
+	    !type_ok(e, out, name ? name : "co_process") || !process_fn_ok(e, fn, name, true))
 		return dead_stream(e, out);
 	if ((a->part == FL_PART_HASH) != (b->part == FL_PART_HASH)) {
 		flinc_env_fail(e, "co_process %s: either both inputs are keyed or neither", name ? name : "");
@@ -428,7 +442,9 @@ static flinc_stream *repartition(flinc_stream *in, fl_partition p, flinc_key_fn 
 FLINC_API flinc_stream *flinc_key_by(flinc_stream *in, flinc_key_fn key)
 {
 	if (!usable(in, "key_by")) return dead_stream(in->env, in->type);
-	if (!key) return flinc_env_fail(in->env, "key_by: key function is NULL"), dead_stream(in->env, in->type);
+	if (!key)
+		return flinc_env_fail(in->env, "key_by: key function is NULL"),
+		       dead_stream(in->env, in->type);
 	return repartition(in, FL_PART_HASH, key);
 }
 
@@ -487,24 +503,30 @@ FLINC_API flinc_stream *flinc_window(flinc_stream *in, const char *name, const f
 	}
 	switch (spec->kind) {
 	case FLINC_WINDOW_TUMBLING:
-		if (spec->size <= 0) return flinc_env_fail(e, "window %s: size must be > 0", nm), dead_stream(e, out);
+		if (spec->size <= 0)
+			return flinc_env_fail(e, "window %s: size must be > 0", nm), dead_stream(e, out);
 		break;
 	case FLINC_WINDOW_SLIDING:
 		if (spec->size <= 0 || spec->slide <= 0)
-			return flinc_env_fail(e, "window %s: size and slide must be > 0", nm), dead_stream(e, out);
+			return flinc_env_fail(e, "window %s: size and slide must be > 0", nm),
+			       dead_stream(e, out);
 		break;
 	case FLINC_WINDOW_SESSION:
-		if (spec->gap <= 0) return flinc_env_fail(e, "window %s: gap must be > 0", nm), dead_stream(e, out);
+		if (spec->gap <= 0)
+			return flinc_env_fail(e, "window %s: gap must be > 0", nm), dead_stream(e, out);
 		if (fn->kind != FLINC_WINDOW_PROCESS && !fn->merge)
 			return flinc_env_fail(e, "window %s: session windows need a merge function", nm),
 			       dead_stream(e, out);
 		break;
-	default: return flinc_env_fail(e, "window %s: unknown window kind %d", nm, (int)spec->kind), dead_stream(e, out);
+	default:
+		return flinc_env_fail(e, "window %s: unknown window kind %d", nm, (int)spec->kind),
+		       dead_stream(e, out);
 	}
 	if (spec->allowed_lateness < 0)
 		return flinc_env_fail(e, "window %s: allowed lateness must be >= 0", nm), dead_stream(e, out);
 	if (fn->kind == FLINC_WINDOW_AGGREGATE && (!fn->acc_type || !fn->add))
-		return flinc_env_fail(e, "window %s: an aggregate needs acc_type and add", nm), dead_stream(e, out);
+		return flinc_env_fail(e, "window %s: an aggregate needs acc_type and add", nm),
+		       dead_stream(e, out);
 	if (fn->kind == FLINC_WINDOW_REDUCE && !fn->add)
 		return flinc_env_fail(e, "window %s: a reduce needs add", nm), dead_stream(e, out);
 	if (spec->late && spec->late->type != in->type)
@@ -530,17 +552,20 @@ FLINC_API flinc_stream *flinc_side_output(flinc_stream *of, const flinc_tag *tag
 	if (!tag) return flinc_env_fail(e, "side_output: tag is NULL"), dead_stream(e, NULL);
 	if (e->failed) return dead_stream(e, tag->type);
 	if (of->node == UINT32_MAX)
-		return flinc_env_fail(e, "side_output %s: the stream is not the output of one operator", tag->name),
+		return flinc_env_fail(e, "side_output %s: the stream is not the output of one operator",
+				      tag->name),
 		       dead_stream(e, tag->type);
 	flinc_stream *s = new_stream(e, of->node, (int32_t)tag->id, tag->type);
 	return s;
 }
 
-FLINC_API flinc_stream *flinc_sink(flinc_stream *in, const char *name, const flinc_sink_fn *fn, const void *arg)
+FLINC_API flinc_stream *flinc_sink(flinc_stream *in, const char *name, const flinc_sink_fn *fn,
+				   const void *arg)
 {
 	if (!usable(in, "sink")) return dead_stream(in->env, NULL);
 	if (!fn || fn->version != FLINC_FN_VERSION || !fn->write) {
-		flinc_env_fail(in->env, "sink %s: sink function missing, of another version, or without write",
+		flinc_env_fail(in->env,
+			       "sink %s: sink function missing, of another version, or without write",
 			       name ? name : "");
 		return dead_stream(in->env, NULL);
 	}
@@ -563,7 +588,9 @@ static int validate(flinc_env *e)
 		if (n->kind != FL_NODE_SOURCE) {
 			bool has_input = false;
 			for (size_t k = 0; k < e->nedges; k++) has_input |= e->edges[k].dst == n->index;
-			if (!has_input) return flinc_env_fail(e, "%s '%s' has no input", fl_node_kind_name(n->kind), n->name);
+			if (!has_input)
+				return flinc_env_fail(e, "%s '%s' has no input", fl_node_kind_name(n->kind),
+						      n->name);
 		}
 		if (n->kind == FL_NODE_WINDOW && !n->keyed)
 			return flinc_env_fail(e, "window '%s' needs a keyed input", n->name);
@@ -577,7 +604,8 @@ static int validate(flinc_env *e)
 			return flinc_env_fail(e, "'%s' has no output to feed '%s'", src->name, dst->name);
 		/* A forward edge between different parallelisms becomes rebalance,
 		 * as in Flink when the partitioning was not chosen explicitly. */
-		if (ed->part == FL_PART_FORWARD && src->parallelism != dst->parallelism) ed->part = FL_PART_REBALANCE;
+		if (ed->part == FL_PART_FORWARD && src->parallelism != dst->parallelism)
+			ed->part = FL_PART_REBALANCE;
 	}
 	/* Keyed nodes must have all inputs hash-partitioned. */
 	for (size_t i = 0; i < e->nnodes; i++) {
@@ -590,12 +618,14 @@ static int validate(flinc_env *e)
 	return FLINC_OK;
 }
 
-int fl_env_build(flinc_env *e, int (*build)(flinc_env *, int, char **), int argc, char **argv, const char **msg)
+int fl_env_build(flinc_env *e, int (*build)(flinc_env *, int, char **), int argc, char **argv,
+		 const char **msg)
 {
 	int rc = parse_args(e, argc, argv);
 	if (rc == FLINC_OK && !e->failed) {
 		rc = build(e, argc, argv);
-		if (rc != FLINC_OK && !e->failed) flinc_env_fail(e, "the job's build function failed: %s", flinc_strerror(rc));
+		if (rc != FLINC_OK && !e->failed)
+			flinc_env_fail(e, "the job's build function failed: %s", flinc_strerror(rc));
 	}
 	if (!e->failed) validate(e);
 	if (e->failed) {
@@ -610,18 +640,19 @@ int fl_env_build(flinc_env *e, int (*build)(flinc_env *, int, char **), int argc
 
 char *fl_env_to_json(const flinc_env *e)
 {
-	fl_strbuf b = {0};
+	fl_strbuf b = { 0 };
 	fl_sb_append(&b, "{\"name\":", 8);
 	fl_sb_json_str(&b, e->job_name);
 	fl_sb_printf(&b, ",\"max-parallelism\":%d,\"vertices\":[", e->max_parallelism);
 	for (size_t i = 0; i < e->nnodes; i++) {
 		const fl_node *n = e->nodes[i];
-		fl_sb_printf(&b, "%s{\"id\":\"%016llx\",\"uid\":", i ? "," : "", (unsigned long long)n->op_id);
+		fl_sb_printf(&b, "%s{\"id\":\"%016llx\",\"uid\":", i ? "," : "",
+			     (unsigned long long)n->op_id);
 		fl_sb_json_str(&b, n->uid);
 		fl_sb_append(&b, ",\"name\":", 8);
 		fl_sb_json_str(&b, n->name);
-		fl_sb_printf(&b, ",\"kind\":\"%s\",\"parallelism\":%d,\"keyed\":%s", fl_node_kind_name(n->kind),
-			     n->parallelism, n->keyed ? "true" : "false");
+		fl_sb_printf(&b, ",\"kind\":\"%s\",\"parallelism\":%d,\"keyed\":%s",
+			     fl_node_kind_name(n->kind), n->parallelism, n->keyed ? "true" : "false");
 		if (n->out) {
 			fl_sb_append(&b, ",\"type\":", 8);
 			fl_sb_json_str(&b, n->out->name ? n->out->name : "?");
@@ -631,9 +662,11 @@ char *fl_env_to_json(const flinc_env *e)
 	fl_sb_append(&b, "],\"edges\":[", 11);
 	for (size_t k = 0; k < e->nedges; k++) {
 		const fl_edge *ed = &e->edges[k];
-		fl_sb_printf(&b, "%s{\"source\":\"%016llx\",\"target\":\"%016llx\",\"input\":%u,\"partitioning\":\"%s\"",
-			     k ? "," : "", (unsigned long long)e->nodes[ed->src]->op_id,
-			     (unsigned long long)e->nodes[ed->dst]->op_id, ed->input, fl_partition_name(ed->part));
+		fl_sb_printf(
+			&b,
+			"%s{\"source\":\"%016llx\",\"target\":\"%016llx\",\"input\":%u,\"partitioning\":\"%s\"",
+			k ? "," : "", (unsigned long long)e->nodes[ed->src]->op_id,
+			(unsigned long long)e->nodes[ed->dst]->op_id, ed->input, fl_partition_name(ed->part));
 		if (ed->tag >= 0) {
 			fl_sb_append(&b, ",\"side_output\":", 15);
 			fl_sb_json_str(&b, e->tags[ed->tag]->name);
@@ -646,7 +679,7 @@ char *fl_env_to_json(const flinc_env *e)
 
 uint64_t fl_env_hash(const flinc_env *e)
 {
-	fl_strbuf b = {0};
+	fl_strbuf b = { 0 };
 	for (size_t i = 0; i < e->nnodes; i++) {
 		const fl_node *n = e->nodes[i];
 		fl_sb_printf(&b, "n%s|%d|%d|%d;", n->uid, (int)n->kind, n->parallelism, n->keyed);

@@ -44,33 +44,43 @@ struct flinc_tag {
 };
 
 typedef struct fl_edge {
-	uint32_t src;         /* node index */
-	int32_t tag;          /* -1: main output, else tag id */
-	uint32_t dst;         /* node index */
-	uint32_t input;       /* 0, or 1 for the second input of co_process */
-	fl_partition part;    /* as declared (FORWARD may turn into REBALANCE) */
-	flinc_key_fn key;     /* HASH */
+	uint32_t src;      /* node index */
+	int32_t tag;       /* -1: main output, else tag id */
+	uint32_t dst;      /* node index */
+	uint32_t input;    /* 0, or 1 for the second input of co_process */
+	fl_partition part; /* as declared (FORWARD may turn into REBALANCE) */
+	flinc_key_fn key;  /* HASH */
 } fl_edge;
 
 typedef struct fl_node {
 	uint32_t index;
 	fl_node_kind kind;
 	char *name;
-	char *uid;            /* user-given or derived "<kind>-<index>" */
-	uint64_t op_id;       /* hash of uid: stable operator id */
+	char *uid;      /* user-given or derived "<kind>-<index>" */
+	uint64_t op_id; /* hash of uid: stable operator id */
 	int parallelism;
-	bool parallelism_set; /* explicit, or forced (window_all) */
-	bool keyed;           /* input arrives hash-partitioned: state/timers allowed */
-	const flinc_type *out;  /* main output type (NULL for sinks) */
+	bool parallelism_set;    /* explicit, or forced (window_all) */
+	bool keyed;              /* input arrives hash-partitioned: state/timers allowed */
+	const flinc_type *out;   /* main output type (NULL for sinks) */
 	const flinc_type *in[2]; /* input types */
 	const void *arg;
 	/* kind-specific */
 	union {
-		struct { const flinc_source_fn *fn; } source;
-		struct { flinc_map_fn fn; } map;
-		struct { flinc_filter_fn fn; } filter;
-		struct { flinc_flat_map_fn fn; } flat_map;
-		struct { const flinc_process_fn *fn; } process; /* PROCESS, CO_PROCESS */
+		struct {
+			const flinc_source_fn *fn;
+		} source;
+		struct {
+			flinc_map_fn fn;
+		} map;
+		struct {
+			flinc_filter_fn fn;
+		} filter;
+		struct {
+			flinc_flat_map_fn fn;
+		} flat_map;
+		struct {
+			const flinc_process_fn *fn;
+		} process; /* PROCESS, CO_PROCESS */
 		struct {
 			flinc_timestamp_fn fn;
 			int64_t bound;
@@ -80,7 +90,9 @@ typedef struct fl_node {
 			flinc_window_spec spec;
 			flinc_window_fn fn;
 		} window;
-		struct { const flinc_sink_fn *fn; } sink;
+		struct {
+			const flinc_sink_fn *fn;
+		} sink;
 	} u;
 } fl_node;
 
@@ -99,7 +111,8 @@ struct flinc_stream {
 	fl_partition part;
 	bool part_set;
 	flinc_key_fn key; /* when keyed */
-	uint32_t node;    /* node created by the call that made this stream, for set_uid/parallelism; UINT32_MAX if none */
+	uint32_t
+		node; /* node created by the call that made this stream, for set_uid/parallelism; UINT32_MAX if none */
 };
 
 typedef struct fl_arg {

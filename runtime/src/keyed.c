@@ -27,16 +27,17 @@ void fl_op_fail(fl_op *op, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fl_task_fail(op->task, err, "%s '%s' (subtask %d): %s", fl_node_kind_name(op->node->kind), op->node->name,
-		     op->task->subtask, msg);
+	fl_task_fail(op->task, err, "%s '%s' (subtask %d): %s", fl_node_kind_name(op->node->kind),
+		     op->node->name, op->task->subtask, msg);
 }
 
 void fl_op_reject(fl_op *op, const char *why)
 {
 	op->m.rejected++;
 	if (op->m.rejected <= 5)
-		fl_log(FL_LOG_WARN, "task", "%s '%s' (subtask %d) rejected a record: %s%s", fl_node_kind_name(op->node->kind),
-		       op->node->name, op->task->subtask, why ? why : "malformed",
+		fl_log(FL_LOG_WARN, "task", "%s '%s' (subtask %d) rejected a record: %s%s",
+		       fl_node_kind_name(op->node->kind), op->node->name, op->task->subtask,
+		       why ? why : "malformed",
 		       op->m.rejected == 5 ? " (further rejects are only counted)" : "");
 }
 
@@ -236,7 +237,7 @@ static void writeback(flinc_state *s)
 {
 	s->dirty = false;
 	fl_op *op = s->op;
-	fl_skey k = {s->kg, s->klen, s->nslen, s->key, s->ns, s->khash};
+	fl_skey k = { s->kg, s->klen, s->nslen, s->key, s->ns, s->khash };
 	size_t len;
 	const void *bytes = fl_op_encode(op, s->t, s->scratch, &len);
 	int rc = bytes ? op->task->be_ops->put(op->task->be, s->sid, &k, bytes, len) : FLINC_ERANGE;
@@ -304,7 +305,8 @@ FLINC_API flinc_state *flinc_state_reducing(flinc_ctx *c, const char *name, cons
 					    void (*reduce)(void *acc, const void *in))
 {
 	if (!reduce) {
-		fl_op_fail(c->op, FLINC_EINVAL, "reducing state '%s' needs a reduce function", name ? name : "");
+		fl_op_fail(c->op, FLINC_EINVAL, "reducing state '%s' needs a reduce function",
+			   name ? name : "");
 		return NULL;
 	}
 	return declare(c, name, t, FL_STATE_VALUE, reduce);
@@ -363,8 +365,10 @@ FLINC_API void *flinc_value_mut(flinc_state *s, bool *created)
 	if (!s->scratch) s->scratch = fl_malloc(s->t->size);
 	const void *cur = flinc_value_get(s);
 	*created = cur == NULL;
-	if (cur) memcpy(s->scratch, cur, s->t->size);
-	else memset(s->scratch, 0, s->t->size);
+	if (cur)
+		memcpy(s->scratch, cur, s->t->size);
+	else
+		memset(s->scratch, 0, s->t->size);
 	s->dirty = true;
 	s->khash = k.khash;
 	s->kg = k.kg;
@@ -406,8 +410,10 @@ FLINC_API int flinc_reducing_add(flinc_state *s, const void *v)
 		bool created;
 		void *p = ops->put_inplace(be, s->sid, &k, s->t->size, &created);
 		if (!p) return FLINC_ENOMEM;
-		if (created) memcpy(p, v, s->t->size);
-		else s->reduce(p, v);
+		if (created)
+			memcpy(p, v, s->t->size);
+		else
+			s->reduce(p, v);
 		return FLINC_OK;
 	}
 	const void *cur = flinc_value_get(s);
@@ -533,15 +539,15 @@ static int collect(void *ud, const void *uk, size_t uklen, const void *val, size
 	return 0;
 }
 
-FLINC_API int flinc_mapst_foreach(flinc_state *s, int (*fn)(void *ud, const void *uk, size_t uklen, const void *v),
-				  void *ud)
+FLINC_API int flinc_mapst_foreach(flinc_state *s,
+				  int (*fn)(void *ud, const void *uk, size_t uklen, const void *v), void *ud)
 {
 	if (!kind_is(s, FL_STATE_MAP, "flinc_mapst_foreach")) return FLINC_EINVAL;
 	void *be;
 	const fl_backend_ops *ops = be_of(s, &be);
 	fl_skey k = fl_keyed_skey(s->op);
 	/* Collect first so that fn may modify the map while iterating. */
-	map_collect mc = {.a = fl_op_arena(s->op)};
+	map_collect mc = { .a = fl_op_arena(s->op) };
 	int rc = ops->map_iter(be, s->sid, &k, collect, &mc);
 	if (rc) return rc;
 	for (size_t i = 0; i < mc.n; i++) {

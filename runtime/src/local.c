@@ -23,7 +23,7 @@
 struct fl_local {
 	const flinc_env *env;
 	fl_exec *x;
-	fl_coord *coord;     /* NULL: the job does not checkpoint */
+	fl_coord *coord; /* NULL: the job does not checkpoint */
 	fl_restore *restore;
 	char job_id[33];
 	char *jobdir;
@@ -79,7 +79,7 @@ static void *lcp_watch(void *arg)
 	fl_local *l = arg;
 	while (!atomic_load(&l->stop)) {
 		if (fl_exec_all_ended(l->x)) fl_coord_request_final(l->coord);
-		struct timespec ts = {0, 10 * 1000000};
+		struct timespec ts = { 0, 10 * 1000000 };
 		nanosleep(&ts, NULL);
 	}
 	return NULL;
@@ -107,26 +107,33 @@ static int setup_checkpoints(fl_local *l, const fl_local_params *p, char *err, s
 		if (!rc) rc = fl_restore_check(l->restore, p->env, p->allow_non_restored, e2, sizeof e2);
 		if (rc) return fl_errf(err, errcap, rc, "cannot restore: %s", e2);
 		if (!cc.dir)
-			return fl_errf(err, errcap, FLINC_ECONFIG,
-				       "-s needs state.checkpoints.dir (checkpoints of the restored run go there)");
+			return fl_errf(
+				err, errcap, FLINC_ECONFIG,
+				"-s needs state.checkpoints.dir (checkpoints of the restored run go there)");
 	}
 	if (!cc.dir) return FLINC_OK;
 	random_job_id(l->job_id);
 	l->jobdir = fl_asprintf("%s/%s", cc.dir, l->job_id);
-	fl_coord_ops ops = {.trigger = lcp_trigger, .complete = lcp_complete, .too_many_failures = lcp_too_many,
-			    .ud = l};
+	fl_coord_ops ops = {
+		.trigger = lcp_trigger, .complete = lcp_complete, .too_many_failures = lcp_too_many, .ud = l
+	};
 	rc = fl_cp_coord_create(p->env, &cc, l->job_id, l->jobdir,
-				    l->restore ? fl_restore_id(l->restore) + 1 : 1, &ops, &l->coord, e2, sizeof e2);
+				l->restore ? fl_restore_id(l->restore) + 1 : 1, &ops, &l->coord, e2,
+				sizeof e2);
 	if (rc) return fl_errf(err, errcap, rc, "checkpoints: %s", e2);
 	if (l->restore)
 		fl_coord_restored(l->coord, fl_restore_id(l->restore), fl_restore_dir(l->restore),
 				  fl_restore_meta(l->restore)->is_savepoint);
-	fl_cp_setup su = {.job_id = l->job_id, .jobdir = l->jobdir, .attempt = 1, .restore = l->restore,
-			  .ack = lcp_ack, .ud = l};
+	fl_cp_setup su = { .job_id = l->job_id,
+			   .jobdir = l->jobdir,
+			   .attempt = 1,
+			   .restore = l->restore,
+			   .ack = lcp_ack,
+			   .ud = l };
 	rc = fl_exec_set_checkpointing(l->x, &su, e2, sizeof e2);
 	if (rc) return fl_errf(err, errcap, rc, "checkpoints: %s", e2);
-	fl_log(FL_LOG_INFO, LOCAL_LOG, "checkpoints of job %s go to %s (interval %lld ms)%s%s", l->job_id, l->jobdir,
-	       (long long)cc.interval_ms, l->restore ? "; restoring from " : "",
+	fl_log(FL_LOG_INFO, LOCAL_LOG, "checkpoints of job %s go to %s (interval %lld ms)%s%s", l->job_id,
+	       l->jobdir, (long long)cc.interval_ms, l->restore ? "; restoring from " : "",
 	       l->restore ? fl_restore_dir(l->restore) : "");
 	return FLINC_OK;
 }
@@ -156,7 +163,8 @@ static void checkpoints_start(fl_local *l)
 	uint32_t n;
 	fl_task **ts = fl_exec_tasks(l->x, &n);
 	fl_coord_task *ct = fl_calloc(n ? n : 1, sizeof *ct);
-	for (uint32_t i = 0; i < n; i++) ct[i] = (fl_coord_task){fl_task_vertex_index(ts[i]), fl_task_subtask(ts[i])};
+	for (uint32_t i = 0; i < n; i++)
+		ct[i] = (fl_coord_task){ fl_task_vertex_index(ts[i]), fl_task_subtask(ts[i]) };
 	pthread_mutex_lock(&l->mu);
 	l->live = true;
 	pthread_mutex_unlock(&l->mu);
@@ -179,7 +187,8 @@ static void checkpoints_end(fl_local *l)
 		fl_coord_counts c;
 		fl_coord_counts_get(l->coord, &c);
 		fl_log(FL_LOG_INFO, LOCAL_LOG, "checkpoints: %lld completed, %lld failed; latest %lld in %s",
-		       (long long)c.completed, (long long)c.failed, (long long)c.last_completed_id, l->jobdir);
+		       (long long)c.completed, (long long)c.failed, (long long)c.last_completed_id,
+		       l->jobdir);
 		fl_coord_stop(l->coord, "the job ended");
 	}
 }

@@ -83,13 +83,13 @@ enum { F_HELLO = 1, F_OPEN = 2, F_CREDIT = 3, F_DATA = 4, F_CLOSE = 5, F_PING = 
 #define HELLO_VERSION 1u
 #define ADDR_MAX 256u
 #define HELLO_MAX (8u + ADDR_MAX)
-#define DATA_MAX (1u << 30)     /* the writer refuses records past 1 GiB */
-#define CREDIT_MAX (1u << 24)   /* more outstanding credit than this is a bug */
-#define RX_STAGING (256u * 1024) /* one receive reads up to this much (acceptor) */
+#define DATA_MAX (1u << 30)            /* the writer refuses records past 1 GiB */
+#define CREDIT_MAX (1u << 24)          /* more outstanding credit than this is a bug */
+#define RX_STAGING (256u * 1024)       /* one receive reads up to this much (acceptor) */
 #define RX_STAGING_DIALER (16u * 1024) /* the dialer only receives control frames */
-#define TX_BATCH (64u * 1024)    /* bytes of small buffers copied per send */
-#define SMALL_COPY (8u * 1024)   /* buffers up to this size are copied */
-#define PENDING_MAX 65536u       /* OPENs waiting for fl_netx_in, per connection */
+#define TX_BATCH (64u * 1024)          /* bytes of small buffers copied per send */
+#define SMALL_COPY (8u * 1024)         /* buffers up to this size are copied */
+#define PENDING_MAX 65536u             /* OPENs waiting for fl_netx_in, per connection */
 
 /* ---- id -> pointer map (open addressing, backward-shift delete) ------- */
 
@@ -174,30 +174,30 @@ typedef struct conn conn;
 /* The sending end of a remote channel (dialed connections). */
 typedef struct ochan {
 	uint64_t id;
-	fl_channel *ch;  /* consumer side is ours: poll under conn->mu */
-	conn *conn;      /* NULL once its connection was reaped */
-	uint32_t idx;    /* in conn->outs */
+	fl_channel *ch; /* consumer side is ours: poll under conn->mu */
+	conn *conn;     /* NULL once its connection was reaped */
+	uint32_t idx;   /* in conn->outs */
 	uint32_t credits;
 	uint32_t inflight; /* its buffers in the send in flight (0..2) */
-	bool zombie;     /* closed while inflight: the send callback frees it */
+	bool zombie;       /* closed while inflight: the send callback frees it */
 } ochan;
 
 /* The receiving end of a remote channel (accepted connections). A pending
  * one (ch == NULL) was announced by the sender before fl_netx_in. */
 typedef struct ichan {
 	uint64_t id;
-	fl_channel *ch;  /* producer side is ours */
-	conn *conn;      /* the connection it is bound to */
-	uint32_t idx;    /* in conn->ins */
+	fl_channel *ch; /* producer side is ours */
+	conn *conn;     /* the connection it is bound to */
+	uint32_t idx;   /* in conn->ins */
 	uint32_t nbufs;
-	fl_xbuf **held;  /* buffers taken from ch and granted as credit */
+	fl_xbuf **held; /* buffers taken from ch and granted as credit */
 	uint32_t nheld;
 	uint32_t grant;  /* credits taken, not yet sent */
 	uint32_t thresh; /* grant in batches of this many (unless starved) */
 	/* Credits the sender holds (sent, not yet used by a DATA): written
 	 * under conn->mu, read by the pump without it. */
 	_Atomic uint32_t outstanding;
-	bool orphan;     /* its connection or sender is gone: never rebind */
+	bool orphan; /* its connection or sender is gone: never rebind */
 } ichan;
 
 typedef enum { C_CONNECTING, C_UP, C_DEAD } conn_state;
@@ -208,10 +208,10 @@ struct conn {
 	pthread_mutex_t mu;
 	/* state and sending are written under mu; the pump reads them
 	 * without it to skip connections with nothing to do. */
-	_Atomic int state; /* conn_state */
-	bool dialed;  /* we dialed: we send data; else we accepted: we receive */
-	bool hello;   /* the peer's HELLO arrived */
-	bool silent;  /* torn down by destroy: do not report */
+	_Atomic int state;       /* conn_state */
+	bool dialed;             /* we dialed: we send data; else we accepted: we receive */
+	bool hello;              /* the peer's HELLO arrived */
+	bool silent;             /* torn down by destroy: do not report */
 	char peer[ADDR_MAX + 1]; /* peer's data address ("" until known) */
 	int err;
 	char why[256];
@@ -250,8 +250,8 @@ struct conn {
 	bool rx_in_payload;
 	uint8_t rx_type;
 	uint32_t rx_len, rx_left;
-	uint8_t *rx_dst;   /* NULL: discard */
-	fl_xbuf *rx_b;     /* the channel buffer being filled */
+	uint8_t *rx_dst; /* NULL: discard */
+	fl_xbuf *rx_b;   /* the channel buffer being filled */
 	ichan *rx_ich;
 	uint8_t hello_buf[HELLO_MAX];
 };
@@ -331,7 +331,8 @@ static void ctl_hello(conn *c)
 /* "host:port" -> "tcp://host:port"; false if it does not fit. */
 static bool norm_addr(const char *in, char *out, size_t cap)
 {
-	int n = strncmp(in, "tcp://", 6) == 0 ? snprintf(out, cap, "%s", in) : snprintf(out, cap, "tcp://%s", in);
+	int n = strncmp(in, "tcp://", 6) == 0 ? snprintf(out, cap, "%s", in)
+					      : snprintf(out, cap, "tcp://%s", in);
 	return n > 6 && (size_t)n < cap;
 }
 
@@ -440,7 +441,7 @@ static void tx_submit(conn *c)
 	struct {
 		uint8_t *p;
 		size_t n;
-	} seg[4] = {{c->txs, c->txs_len}};
+	} seg[4] = { { c->txs, c->txs_len } };
 	unsigned ns = 1;
 	if (c->ntx > 0) seg[ns].p = c->tx_b[0]->data, seg[ns++].n = c->tx_b[0]->len;
 	if (c->ntx > 1) {
@@ -559,15 +560,19 @@ static void tx_cb(void *arg)
 	for (uint32_t i = 0; i < c->ntx; i++) {
 		ochan *oc = c->tx_oc[i];
 		oc->inflight--;
-		if (!oc->zombie) fl_channel_release(oc->ch, c->tx_b[i]);
-		else if (!oc->inflight) ochan_free(oc);
+		if (!oc->zombie)
+			fl_channel_release(oc->ch, c->tx_b[i]);
+		else if (!oc->inflight)
+			ochan_free(oc);
 		c->tx_oc[i] = NULL;
 		c->tx_b[i] = NULL;
 	}
 	c->ntx = 0;
 	c->sending = false;
-	if (rv != 0) conn_fail(c, map_nng(rv), "send to %s failed: %s", c->peer, nng_strerror(rv));
-	else kick(c);
+	if (rv != 0)
+		conn_fail(c, map_nng(rv), "send to %s failed: %s", c->peer, nng_strerror(rv));
+	else
+		kick(c);
 	pthread_mutex_unlock(&c->mu);
 }
 
@@ -575,7 +580,7 @@ static void tx_cb(void *arg)
 
 static void rx_start(conn *c)
 {
-	nng_iov iov = {.iov_buf = c->rxbuf, .iov_len = c->rx_cap};
+	nng_iov iov = { .iov_buf = c->rxbuf, .iov_len = c->rx_cap };
 	nng_aio_set_iov(c->rx_aio, 1, &iov);
 	nng_stream_recv(c->s, c->rx_aio);
 }
@@ -612,8 +617,9 @@ static void peer_open(conn *c, uint64_t id)
 		grant(ic);
 		kick(c);
 	} else {
-		fl_log(FL_LOG_WARN, LOG, "channel %016llx opened by %s is already %s; ignored", (unsigned long long)id,
-		       c->peer, ic->orphan ? "closed by its sender" : "bound to another sender");
+		fl_log(FL_LOG_WARN, LOG, "channel %016llx opened by %s is already %s; ignored",
+		       (unsigned long long)id, c->peer,
+		       ic->orphan ? "closed by its sender" : "bound to another sender");
 	}
 out:
 	pthread_mutex_unlock(&nx->mu);
@@ -747,8 +753,7 @@ static void header_done(conn *c)
 		c->rx_len = c->rx_left = arg;
 		c->rx_dst = c->hello_buf;
 		break;
-	case F_PING:
-		break;
+	case F_PING: break;
 	case F_CREDIT: {
 		ochan *oc = map_get(&c->chans, id);
 		if (!oc) break; /* closed here */
@@ -761,12 +766,8 @@ static void header_done(conn *c)
 		kick(c);
 		break;
 	}
-	case F_OPEN:
-		peer_open(c, id);
-		break;
-	case F_CLOSE:
-		peer_close(c, id);
-		break;
+	case F_OPEN: peer_open(c, id); break;
+	case F_CLOSE: peer_close(c, id); break;
 	case F_DATA:
 		if (arg > DATA_MAX) {
 			conn_fail(c, FLINC_EPROTO, "%s sent a %u-byte buffer", who, arg);
@@ -775,13 +776,13 @@ static void header_done(conn *c)
 		c->rx_len = arg;
 		data_begin(c, id, arg);
 		break;
-	default:
-		conn_fail(c, FLINC_EPROTO, "%s sent unknown frame type %u", who, type);
-		return;
+	default: conn_fail(c, FLINC_EPROTO, "%s sent unknown frame type %u", who, type); return;
 	}
 	if (c->state == C_DEAD) return;
-	if (c->rx_left) c->rx_in_payload = true;
-	else frame_done(c);
+	if (c->rx_left)
+		c->rx_in_payload = true;
+	else
+		frame_done(c);
 }
 
 /* Consume n received bytes. c->mu held (let go briefly by peer_open and
@@ -819,10 +820,11 @@ static void rx_cb(void *arg)
 	}
 	if (rv != 0) {
 		if (rv == NNG_ECLOSED || rv == NNG_ECONNSHUT || rv == NNG_ECONNRESET)
-			conn_fail(c, FLINC_EIO, "connection to %s closed by the peer", c->peer[0] ? c->peer : "a peer");
+			conn_fail(c, FLINC_EIO, "connection to %s closed by the peer",
+				  c->peer[0] ? c->peer : "a peer");
 		else
-			conn_fail(c, map_nng(rv), "receive from %s failed: %s", c->peer[0] ? c->peer : "a peer",
-				  nng_strerror(rv));
+			conn_fail(c, map_nng(rv), "receive from %s failed: %s",
+				  c->peer[0] ? c->peer : "a peer", nng_strerror(rv));
 		pthread_mutex_unlock(&c->mu);
 		return;
 	}
@@ -861,8 +863,8 @@ static conn *conn_new(fl_netx *nx, bool dialed)
 	c->dialed = dialed;
 	pthread_mutex_init(&c->mu, NULL);
 	c->state = dialed ? C_CONNECTING : C_UP;
-	if ((dialed && nng_aio_alloc(&c->dial_aio, dial_cb, c) != 0) || nng_aio_alloc(&c->tx_aio, tx_cb, c) != 0 ||
-	    nng_aio_alloc(&c->rx_aio, rx_cb, c) != 0) {
+	if ((dialed && nng_aio_alloc(&c->dial_aio, dial_cb, c) != 0) ||
+	    nng_aio_alloc(&c->tx_aio, tx_cb, c) != 0 || nng_aio_alloc(&c->rx_aio, rx_cb, c) != 0) {
 		conn_free(c);
 		return NULL;
 	}
@@ -1023,11 +1025,12 @@ static void reap(fl_netx *nx, conn *c)
 static void heartbeat(fl_netx *nx, conn *c, int64_t now)
 {
 	if (now - c->last_rx_ns >= nx->peer_timeout_ns) {
-		conn_fail(c, FLINC_ETIMEDOUT, "nothing heard from %s for %lld ms", c->peer[0] ? c->peer : "a peer",
-			  (long long)((now - c->last_rx_ns) / 1000000));
+		conn_fail(c, FLINC_ETIMEDOUT, "nothing heard from %s for %lld ms",
+			  c->peer[0] ? c->peer : "a peer", (long long)((now - c->last_rx_ns) / 1000000));
 		return;
 	}
-	if (!c->sending && c->hello && now - c->last_tx_ns >= nx->heartbeat_ns) ctl_frame(c, F_PING, 0, 0, NULL, 0);
+	if (!c->sending && c->hello && now - c->last_tx_ns >= nx->heartbeat_ns)
+		ctl_frame(c, F_PING, 0, 0, NULL, 0);
 }
 
 /* The service thread. Woken by every producer send into an out channel
@@ -1089,15 +1092,15 @@ static void *pump_main(void *arg)
 
 /* ---- API ---------------------------------------------------------------- */
 
-int fl_netx_create(const char *bind, fl_netx_lost_fn on_lost, void *ud, const fl_netx_opts *opts, fl_netx **out,
-		   char *err, size_t errcap)
+int fl_netx_create(const char *bind, fl_netx_lost_fn on_lost, void *ud, const fl_netx_opts *opts,
+		   fl_netx **out, char *err, size_t errcap)
 {
 	char url[ADDR_MAX + 16];
 	if (!bind || !norm_addr(bind, url, sizeof url)) {
 		snprintf(err, errcap, "data service: bad bind address '%s'", bind ? bind : "(null)");
 		return FLINC_EINVAL;
 	}
-	fl_netx_opts o = opts ? *opts : (fl_netx_opts){0};
+	fl_netx_opts o = opts ? *opts : (fl_netx_opts){ 0 };
 	if (o.connect_timeout_ms < 0 || o.heartbeat_ms < 0 || o.peer_timeout_ms < 0) {
 		snprintf(err, errcap, "data service: negative timeout");
 		return FLINC_EINVAL;
@@ -1170,8 +1173,8 @@ fail_einval:
 
 const char *fl_netx_addr(const fl_netx *nx) { return nx->addr; }
 
-int fl_netx_out(fl_netx *nx, const char *peer, uint64_t id, uint32_t nbufs, uint32_t bufsize, fl_notify *producer,
-		fl_channel **out, char *err, size_t errcap)
+int fl_netx_out(fl_netx *nx, const char *peer, uint64_t id, uint32_t nbufs, uint32_t bufsize,
+		fl_notify *producer, fl_channel **out, char *err, size_t errcap)
 {
 	char url[ADDR_MAX + 1];
 	if (!peer || !norm_addr(peer, url, sizeof url)) {
@@ -1179,7 +1182,8 @@ int fl_netx_out(fl_netx *nx, const char *peer, uint64_t id, uint32_t nbufs, uint
 		return FLINC_EINVAL;
 	}
 	if (!nbufs || !bufsize || !producer) {
-		snprintf(err, errcap, "channel %016llx: needs buffers and a producer notify", (unsigned long long)id);
+		snprintf(err, errcap, "channel %016llx: needs buffers and a producer notify",
+			 (unsigned long long)id);
 		return FLINC_EINVAL;
 	}
 	pthread_mutex_lock(&nx->mu);
@@ -1210,7 +1214,8 @@ int fl_netx_out(fl_netx *nx, const char *peer, uint64_t id, uint32_t nbufs, uint
 	return FLINC_OK;
 }
 
-int fl_netx_in(fl_netx *nx, uint64_t id, uint32_t nbufs, uint32_t bufsize, fl_notify *consumer, fl_channel **out)
+int fl_netx_in(fl_netx *nx, uint64_t id, uint32_t nbufs, uint32_t bufsize, fl_notify *consumer,
+	       fl_channel **out)
 {
 	if (!nbufs || !bufsize || !consumer) return FLINC_EINVAL;
 	pthread_mutex_lock(&nx->mu);

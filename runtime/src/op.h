@@ -27,7 +27,7 @@ typedef struct fl_writer fl_writer;
 
 /* Where an output goes: chained operators and exchange writers. */
 typedef struct fl_target {
-	fl_op *op;         /* chained: op->ops->process(op, input, ...) */
+	fl_op *op; /* chained: op->ops->process(op, input, ...) */
 	uint32_t input;
 	fl_writer *writer; /* or to another task through the exchange */
 } fl_target;
@@ -88,9 +88,9 @@ typedef struct fl_keyed {
 	uint64_t khash;        /* fl_key_hash of the current key */
 	uint32_t klen;
 	uint8_t key[FLINC_KEY_MAX]; /* current key */
-	const uint8_t *ns;     /* current namespace (NULL/0 = none) */
+	const uint8_t *ns;          /* current namespace (NULL/0 = none) */
 	uint32_t nslen;
-	fl_timers *timers[2];  /* by flinc_time_domain */
+	fl_timers *timers[2]; /* by flinc_time_domain */
 } fl_keyed;
 
 typedef struct fl_op_metrics {
@@ -109,10 +109,10 @@ struct fl_op {
 	fl_output out;      /* main output */
 	fl_output *side;    /* indexed by tag id (env->ntags entries) */
 	uint32_t nside;
-	fl_keyed *keyed;    /* NULL unless node->keyed */
-	void *user_local;   /* process/source/sink fn local_size bytes */
-	int64_t watermark;  /* last watermark forwarded */
-	int64_t input_wm;   /* last watermark received (flinc_ctx_watermark) */
+	fl_keyed *keyed;   /* NULL unless node->keyed */
+	void *user_local;  /* process/source/sink fn local_size bytes */
+	int64_t watermark; /* last watermark forwarded */
+	int64_t input_wm;  /* last watermark received (flinc_ctx_watermark) */
 	flinc_ctx ctx;
 	fl_op_metrics m;
 	struct flinc_state **states; /* declared by user functions (keyed.c) */
@@ -125,7 +125,7 @@ extern const fl_op_ops fl_op_source_ops;
 extern const fl_op_ops fl_op_map_ops;
 extern const fl_op_ops fl_op_filter_ops;
 extern const fl_op_ops fl_op_flat_map_ops;
-extern const fl_op_ops fl_op_process_ops;    /* PROCESS and CO_PROCESS */
+extern const fl_op_ops fl_op_process_ops; /* PROCESS and CO_PROCESS */
 extern const fl_op_ops fl_op_timestamps_ops;
 extern const fl_op_ops fl_op_window_ops;
 extern const fl_op_ops fl_op_sink_ops;
@@ -152,8 +152,10 @@ static inline void fl_output_record(fl_output *o, const void *rec, int64_t ts)
 {
 	for (uint32_t i = 0; i < o->n; i++) {
 		fl_target *tg = &o->t[i];
-		if (tg->op) fl_op_push(tg->op, tg->input, rec, ts);
-		else fl_writer_record(tg->writer, rec, ts);
+		if (tg->op)
+			fl_op_push(tg->op, tg->input, rec, ts);
+		else
+			fl_writer_record(tg->writer, rec, ts);
 	}
 }
 void fl_output_watermark(fl_output *o, int64_t wm);
@@ -181,8 +183,8 @@ static inline void fl_keyed_set_ns(fl_op *op, const void *ns, uint32_t nslen)
 }
 static inline fl_skey fl_keyed_skey(const fl_op *op)
 {
-	fl_skey k = {op->keyed->kg, op->keyed->klen, op->keyed->nslen, op->keyed->key, op->keyed->ns,
-		     op->keyed->khash};
+	fl_skey k = { op->keyed->kg,  op->keyed->klen, op->keyed->nslen,
+		      op->keyed->key, op->keyed->ns,   op->keyed->khash };
 	return k;
 }
 

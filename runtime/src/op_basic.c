@@ -50,8 +50,12 @@ static int source_restore(fl_op *op, flinc_reader *r)
 }
 
 const fl_op_ops fl_op_source_ops = {
-	.version = FL_OP_VERSION, .open = source_open, .run = source_run, .close = source_close,
-	.snapshot_state = source_snapshot, .restore_state = source_restore,
+	.version = FL_OP_VERSION,
+	.open = source_open,
+	.run = source_run,
+	.close = source_close,
+	.snapshot_state = source_snapshot,
+	.restore_state = source_restore,
 };
 
 /* ---- map / filter / flat_map ------------------------------------------ */
@@ -83,7 +87,10 @@ static void map_close(fl_op *op)
 }
 
 const fl_op_ops fl_op_map_ops = {
-	.version = FL_OP_VERSION, .priv_size = sizeof(map_priv), .open = map_open, .process = map_process,
+	.version = FL_OP_VERSION,
+	.priv_size = sizeof(map_priv),
+	.open = map_open,
+	.process = map_process,
 	.close = map_close,
 };
 
@@ -92,14 +99,14 @@ static void filter_process(fl_op *op, uint32_t input, const void *rec, int64_t t
 	if (op->node->u.filter.fn(&op->ctx, rec)) fl_op_emit(op, rec, ts);
 }
 
-const fl_op_ops fl_op_filter_ops = {.version = FL_OP_VERSION, .process = filter_process};
+const fl_op_ops fl_op_filter_ops = { .version = FL_OP_VERSION, .process = filter_process };
 
 static void flat_map_process(fl_op *op, uint32_t input, const void *rec, int64_t ts)
 {
 	op->node->u.flat_map.fn(&op->ctx, rec);
 }
 
-const fl_op_ops fl_op_flat_map_ops = {.version = FL_OP_VERSION, .process = flat_map_process};
+const fl_op_ops fl_op_flat_map_ops = { .version = FL_OP_VERSION, .process = flat_map_process };
 
 /* ---- process / co_process --------------------------------------------- */
 
@@ -113,8 +120,10 @@ static int process_open(fl_op *op)
 static void process_process(fl_op *op, uint32_t input, const void *rec, int64_t ts)
 {
 	const flinc_process_fn *fn = op->node->u.process.fn;
-	if (input == 0) fn->process(&op->ctx, op->user_local, rec);
-	else fn->process2(&op->ctx, op->user_local, rec);
+	if (input == 0)
+		fn->process(&op->ctx, op->user_local, rec);
+	else
+		fn->process2(&op->ctx, op->user_local, rec);
 }
 
 /* Fire timers of domain d up to `upto`. */
@@ -279,7 +288,8 @@ static int sink_open(fl_op *op)
 static void sink_process(fl_op *op, uint32_t input, const void *rec, int64_t ts)
 {
 	int rc = op->node->u.sink.fn->write(&op->ctx, op->user_local, rec);
-	if (FL_UNLIKELY(rc != FLINC_OK) && !op->task->err) fl_op_fail(op, rc, "write failed: %s", flinc_strerror(rc));
+	if (FL_UNLIKELY(rc != FLINC_OK) && !op->task->err)
+		fl_op_fail(op, rc, "write failed: %s", flinc_strerror(rc));
 }
 
 static void sink_end_input(fl_op *op)
@@ -290,7 +300,8 @@ static void sink_end_input(fl_op *op)
 	const flinc_sink_fn *fn = op->node->u.sink.fn;
 	int rc = fn->flush ? fn->flush(&op->ctx, op->user_local, FLINC_CHECKPOINT_FINAL) : FLINC_OK;
 	if (rc == FLINC_OK && fn->commit) rc = fn->commit(&op->ctx, op->user_local, FLINC_CHECKPOINT_FINAL);
-	if (rc != FLINC_OK && !op->task->err) fl_op_fail(op, rc, "final commit failed: %s", flinc_strerror(rc));
+	if (rc != FLINC_OK && !op->task->err)
+		fl_op_fail(op, rc, "final commit failed: %s", flinc_strerror(rc));
 }
 
 static void sink_close(fl_op *op)

@@ -58,7 +58,7 @@ fl_plan *fl_plan_create(const flinc_env *e)
 	}
 	for (uint32_t k = 0; k < p->nv; k++) {
 		fl_vertex *v = &p->v[k];
-		fl_strbuf b = {0};
+		fl_strbuf b = { 0 };
 		for (uint32_t j = 0; j < v->nnodes; j++) {
 			const fl_node *n = e->nodes[v->nodes[j]];
 			fl_sb_printf(&b, "%s%s: %s", j ? " -> " : "", kind_label(n->kind), n->name);
@@ -85,7 +85,7 @@ uint32_t fl_plan_vertices(const fl_plan *p) { return p->nv; }
 
 fl_vertex_info fl_plan_vertex(const fl_plan *p, uint32_t v)
 {
-	fl_vertex_info vi = {0};
+	fl_vertex_info vi = { 0 };
 	if (v >= p->nv) return vi;
 	vi.index = p->v[v].index;
 	vi.id = p->v[v].id;
@@ -112,7 +112,7 @@ int fl_plan_subtasks(const fl_plan *p)
 char *fl_plan_to_json(const fl_plan *p)
 {
 	const flinc_env *e = p->env;
-	fl_strbuf b = {0};
+	fl_strbuf b = { 0 };
 	fl_sb_append(&b, "{\"jid\":null,\"name\":", 19);
 	fl_sb_json_str(&b, e->job_name);
 	fl_sb_append(&b, ",\"nodes\":[", 10);
@@ -124,7 +124,8 @@ char *fl_plan_to_json(const fl_plan *p)
 		fl_sb_append(&b, ",\"operators\":[", 14);
 		for (uint32_t j = 0; j < v->nnodes; j++) {
 			const fl_node *n = e->nodes[v->nodes[j]];
-			fl_sb_printf(&b, "%s{\"id\":\"%016llx\",\"uid\":", j ? "," : "", (unsigned long long)n->op_id);
+			fl_sb_printf(&b, "%s{\"id\":\"%016llx\",\"uid\":", j ? "," : "",
+				     (unsigned long long)n->op_id);
 			fl_sb_json_str(&b, n->uid);
 			fl_sb_append(&b, ",\"name\":", 8);
 			fl_sb_json_str(&b, n->name);
@@ -135,9 +136,9 @@ char *fl_plan_to_json(const fl_plan *p)
 		for (size_t x = 0; x < e->nedges; x++) {
 			const fl_edge *ed = &e->edges[x];
 			if (ed->dst != v->head || p->chained[x]) continue;
-			fl_sb_printf(&b, "%s{\"id\":\"%016llx\",\"ship_strategy\":\"%s\",\"input\":%u}", ni++ ? "," : "",
-				     (unsigned long long)p->v[p->node_vertex[ed->src]].id, fl_partition_name(ed->part),
-				     ed->input);
+			fl_sb_printf(&b, "%s{\"id\":\"%016llx\",\"ship_strategy\":\"%s\",\"input\":%u}",
+				     ni++ ? "," : "", (unsigned long long)p->v[p->node_vertex[ed->src]].id,
+				     fl_partition_name(ed->part), ed->input);
 		}
 		fl_sb_append(&b, "]}", 2);
 	}

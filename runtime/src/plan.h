@@ -18,12 +18,12 @@
 
 typedef struct fl_vertex {
 	uint32_t index;
-	uint32_t head;     /* node index */
-	uint32_t *nodes;   /* chain members in graph (topological) order, head first */
+	uint32_t head;   /* node index */
+	uint32_t *nodes; /* chain members in graph (topological) order, head first */
 	uint32_t nnodes;
 	int parallelism;
 	uint64_t id;
-	char *name;        /* "Source: a -> Map: b" */
+	char *name; /* "Source: a -> Map: b" */
 } fl_vertex;
 
 struct fl_plan {

@@ -28,14 +28,18 @@ static int check_elf(const char *path, char *err, size_t errcap)
 		return FLINC_ENOENT;
 	}
 	struct stat st;
-	unsigned char magic[4] = {0};
+	unsigned char magic[4] = { 0 };
 	ssize_t n = (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) ? read(fd, magic, 4) : -1;
 	close(fd);
 	if (n < 0) {
 		snprintf(err, errcap, "%s: not a regular file", path);
 		return FLINC_EPLUGIN;
 	}
-	if (n != 4 || memcmp(magic, "\x7f" "ELF", 4) != 0) {
+	if (n != 4 ||
+	    memcmp(magic,
+		   "\x7f"
+		   "ELF",
+		   4) != 0) {
 		snprintf(err, errcap, "%s: not a job plugin (not an ELF shared object)", path);
 		return FLINC_EPLUGIN;
 	}
@@ -62,12 +66,14 @@ int fl_plugin_open(const char *path, fl_plugin **out, char *err, size_t errcap)
 	}
 	const flinc_plugin *entry = dlsym(h, FLINC_PLUGIN_SYMBOL);
 	if (!entry) {
-		snprintf(err, errcap, "%s: not a flinc job: no '%s' symbol (declare the job with FLINC_PLUGIN)", path,
+		snprintf(err, errcap,
+			 "%s: not a flinc job: no '%s' symbol (declare the job with FLINC_PLUGIN)", path,
 			 FLINC_PLUGIN_SYMBOL);
 		goto fail;
 	}
 	if (entry->abi_version != FLINC_ABI_VERSION) {
-		snprintf(err, errcap, "%s: built for job ABI version %u, this flinc runs ABI version %u: rebuild the job",
+		snprintf(err, errcap,
+			 "%s: built for job ABI version %u, this flinc runs ABI version %u: rebuild the job",
 			 path, entry->abi_version, FLINC_ABI_VERSION);
 		goto fail;
 	}

@@ -53,7 +53,8 @@ int fl_cp_conf_read(const fl_conf *conf, fl_cp_conf *o, char *err, size_t errcap
 		return FLINC_ECONFIG;
 	}
 	if (o->interval_ms > 0 && !o->dir) {
-		snprintf(err, errcap, "execution.checkpointing.interval is set but state.checkpoints.dir is not");
+		snprintf(err, errcap,
+			 "execution.checkpointing.interval is set but state.checkpoints.dir is not");
 		return FLINC_ECONFIG;
 	}
 	return FLINC_OK;
@@ -94,13 +95,15 @@ int64_t fl_restore_id(const fl_restore *r) { return r->meta.checkpoint_id; }
 const char *fl_restore_dir(const fl_restore *r) { return r->dir; }
 const fl_chk_meta *fl_restore_meta(const fl_restore *r) { return &r->meta; }
 
-int fl_restore_check(const fl_restore *r, const flinc_env *e, bool allow_non_restored, char *err, size_t errcap)
+int fl_restore_check(const fl_restore *r, const flinc_env *e, bool allow_non_restored, char *err,
+		     size_t errcap)
 {
 	const char *what = r->meta.is_savepoint ? "savepoint" : "checkpoint";
 	if (r->meta.max_parallelism != e->max_parallelism) {
-		snprintf(err, errcap,
-			 "%s %s was taken with pipeline.max-parallelism %d, the job has %d: key groups cannot be mapped",
-			 what, r->dir, r->meta.max_parallelism, e->max_parallelism);
+		snprintf(
+			err, errcap,
+			"%s %s was taken with pipeline.max-parallelism %d, the job has %d: key groups cannot be mapped",
+			what, r->dir, r->meta.max_parallelism, e->max_parallelism);
 		return FLINC_EINVAL;
 	}
 	for (size_t i = 0; i < r->meta.n_operators; i++) {
@@ -115,8 +118,8 @@ int fl_restore_check(const fl_restore *r, const flinc_env *e, bool allow_non_res
 				 what, r->dir, uid);
 			return FLINC_EINVAL;
 		}
-		fl_log(FL_LOG_WARN, CP_LOG, "%s %s: state of operator '%s' is not restored (no such operator)", what,
-		       r->dir, uid);
+		fl_log(FL_LOG_WARN, CP_LOG,
+		       "%s %s: state of operator '%s' is not restored (no such operator)", what, r->dir, uid);
 	}
 	return FLINC_OK;
 }
@@ -216,7 +219,7 @@ static fl_incr_registry *registry(fl_cpctx *c, uint64_t vertex_id, int subtask)
 			return NULL;
 		}
 		c->regs = fl_realloc(c->regs, (c->nregs + 1) * sizeof *c->regs);
-		c->regs[c->nregs++] = (regent){vertex_id, subtask, r};
+		c->regs[c->nregs++] = (regent){ vertex_id, subtask, r };
 	}
 	pthread_mutex_unlock(&c->mu);
 	return r;
@@ -228,9 +231,9 @@ static int upload_native(fl_cpctx *c, upload *u)
 	fl_cp_ack_info *a = &u->a;
 	char chkdir[PATH_MAX];
 	fl_chk_dir(chkdir, sizeof chkdir, c->jobdir, a->id);
-	fl_incr_result res = {0};
-	int rc = fl_incr_upload(u->reg, u->native_local, c->jobdir, chkdir, a->file.native, u->owner, &res, a->err,
-				sizeof a->err);
+	fl_incr_result res = { 0 };
+	int rc = fl_incr_upload(u->reg, u->native_local, c->jobdir, chkdir, a->file.native, u->owner, &res,
+				a->err, sizeof a->err);
 	if (rc) return rc;
 	a->shared = res.shared;
 	a->n_shared = res.n_shared;
@@ -242,7 +245,8 @@ static int upload_native(fl_cpctx *c, upload *u)
 	       "checkpoint %lld: %s uploaded %zu new SST files (%llu bytes), reused %zu (%llu bytes), %zu private "
 	       "files (%llu bytes)",
 	       (long long)a->id, u->owner, res.files_new, (unsigned long long)res.bytes_new, res.files_reused,
-	       (unsigned long long)res.bytes_reused, res.files_private, (unsigned long long)res.bytes_private);
+	       (unsigned long long)res.bytes_reused, res.files_private,
+	       (unsigned long long)res.bytes_private);
 	fl_incr_result_free(&res);
 	return FLINC_OK;
 }
@@ -260,11 +264,13 @@ static void *upload_main(void *arg)
 		if (!c->head) c->tail = NULL;
 		pthread_mutex_unlock(&c->mu);
 		if (!u->a.rc) {
-			int rc = u->cap ? write_async(u) : fl_chk_sync_file(u->path, u->a.err, sizeof u->a.err);
+			int rc = u->cap ? write_async(u)
+					: fl_chk_sync_file(u->path, u->a.err, sizeof u->a.err);
 			if (!rc && u->native_local) rc = upload_native(c, u);
 			if (rc) {
 				u->a.rc = rc;
-				fl_log(FL_LOG_WARN, CP_LOG, "checkpoint %lld: the snapshot of %s cannot be stored: %s",
+				fl_log(FL_LOG_WARN, CP_LOG,
+				       "checkpoint %lld: the snapshot of %s cannot be stored: %s",
 				       (long long)u->a.id, u->path, u->a.err);
 				ack_clear(&u->a);
 			}
@@ -330,8 +336,10 @@ static void enqueue(fl_cpctx *c, upload *u)
 {
 	u->queued_ns = fl_mono_ns();
 	pthread_mutex_lock(&c->mu);
-	if (c->tail) c->tail->next = u;
-	else c->head = u;
+	if (c->tail)
+		c->tail->next = u;
+	else
+		c->head = u;
 	c->tail = u;
 	pthread_cond_signal(&c->cv);
 	pthread_mutex_unlock(&c->mu);
@@ -356,15 +364,15 @@ typedef struct kcollect {
 	uint64_t bytes;
 } kcollect;
 
-static int collect_cb(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns, uint32_t nslen,
-		      const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
+static int collect_cb(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns,
+		      uint32_t nslen, const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
 {
 	kcollect *k = ud;
 	if (k->n == k->cap) {
 		k->cap = k->cap ? k->cap * 2 : 1024;
 		k->v = fl_realloc(k->v, k->cap * sizeof(kref));
 	}
-	k->v[k->n++] = (kref){key, ns, uk, val, vlen, klen, nslen, uklen, kg, k->si};
+	k->v[k->n++] = (kref){ key, ns, uk, val, vlen, klen, nslen, uklen, kg, k->si };
 	k->bytes += klen + nslen + uklen + vlen;
 	return 0;
 }
@@ -374,8 +382,8 @@ typedef struct count_ctx {
 	uint64_t bytes;
 } count_ctx;
 
-static int write_cb(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns, uint32_t nslen,
-		    const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
+static int write_cb(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns,
+		    uint32_t nslen, const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
 {
 	count_ctx *c = ud;
 	c->bytes += klen + nslen + uklen + vlen;
@@ -398,7 +406,7 @@ static int write_keyed(const keyed_src *src, fl_snap_writer *w, int kgf, int kgl
 	if (src->stable) {
 		/* One scan per state, then a counting sort by key group: the
 		 * pointers stay valid because nothing modifies what is read. */
-		kcollect k = {0};
+		kcollect k = { 0 };
 		int rc = 0;
 		for (uint32_t i = 0; i < src->nstates && !rc; i++) {
 			k.si = (uint16_t)i;
@@ -413,8 +421,8 @@ static int write_keyed(const keyed_src *src, fl_snap_writer *w, int kgf, int kgl
 		for (size_t j = 0; j < k.n && !rc; j++) {
 			const kref *e = order[j];
 			const fl_task_state_decl *sd = &src->states[e->si];
-			rc = fl_snap_add_keyed(w, sd->name, sd->kind, e->kg, e->key, e->klen, e->ns, e->nslen, e->uk,
-					       e->uklen, e->val, e->vlen);
+			rc = fl_snap_add_keyed(w, sd->name, sd->kind, e->kg, e->key, e->klen, e->ns, e->nslen,
+					       e->uk, e->uklen, e->val, e->vlen);
 		}
 		free(order);
 		free(start);
@@ -422,7 +430,7 @@ static int write_keyed(const keyed_src *src, fl_snap_writer *w, int kgf, int kgl
 		*bytes = k.bytes;
 		return rc;
 	}
-	count_ctx c = {.sc.w = w};
+	count_ctx c = { .sc.w = w };
 	int rc = 0;
 	for (int kg = kgf; kg <= kgl && !rc; kg++) {
 		for (uint32_t i = 0; i < src->nstates && !rc; i++) {
@@ -503,10 +511,11 @@ static int timer_capture_cb(void *ud, const fl_timer *tm)
 	}
 	size_t need = (size_t)tm->klen + tm->nslen;
 	if (cp->nbytes + need > cp->capbytes) {
-		while (cp->nbytes + need > cp->capbytes) cp->capbytes = cp->capbytes ? cp->capbytes * 2 : 4096;
+		while (cp->nbytes + need > cp->capbytes)
+			cp->capbytes = cp->capbytes ? cp->capbytes * 2 : 4096;
 		cp->bytes = fl_realloc(cp->bytes, cp->capbytes);
 	}
-	cp->tm[cp->ntm++] = (ctimer){x->op, x->domain, tm->ts, tm->kg, tm->klen, tm->nslen, cp->nbytes};
+	cp->tm[cp->ntm++] = (ctimer){ x->op, x->domain, tm->ts, tm->kg, tm->klen, tm->nslen, cp->nbytes };
 	if (tm->klen) memcpy(cp->bytes + cp->nbytes, tm->key, tm->klen);
 	if (tm->nslen) memcpy(cp->bytes + cp->nbytes + tm->klen, tm->ns, tm->nslen);
 	cp->nbytes += need;
@@ -549,7 +558,7 @@ static int capture_task(fl_task *t, capture *cp, char *err, size_t errcap)
 		if (!op->keyed) continue;
 		for (int d = 0; d < 2; d++) {
 			if (!op->keyed->timers[d]) continue;
-			tcap_ctx x = {cp, j, d};
+			tcap_ctx x = { cp, j, d };
 			fl_timers_scan(op->keyed->timers[d], timer_capture_cb, &x);
 		}
 	}
@@ -579,8 +588,8 @@ static int write_snap(const char *path, const capture *cp, const keyed_src *src,
 	for (size_t i = 0; i < cp->ntm && !rc; i++) {
 		const ctimer *tm = &cp->tm[i];
 		const uint8_t *key = cp->bytes + tm->off;
-		rc = fl_snap_add_timer(w, cp->uids[tm->op], tm->domain, tm->ts, tm->kg, key, tm->klen, key + tm->klen,
-				       tm->nslen);
+		rc = fl_snap_add_timer(w, cp->uids[tm->op], tm->domain, tm->ts, tm->kg, key, tm->klen,
+				       key + tm->klen, tm->nslen);
 	}
 	for (size_t i = 0; i < cp->nos && !rc; i++)
 		rc = fl_snap_add_opstate(w, cp->uids[cp->os[i].op], cp->os[i].data, cp->os[i].len);
@@ -611,8 +620,11 @@ static int write_snap(const char *path, const capture *cp, const keyed_src *src,
 static int write_async(upload *u)
 {
 	capture *cp = u->cap;
-	keyed_src src = {.scan = cp->be_ops->snap_scan, .h = cp->snap, .stable = true, .states = cp->states,
-			 .nstates = cp->nstates};
+	keyed_src src = { .scan = cp->be_ops->snap_scan,
+			  .h = cp->snap,
+			  .stable = true,
+			  .states = cp->states,
+			  .nstates = cp->nstates };
 	int rc = write_snap(u->path, cp, &src, true, &u->a);
 	capture_free(cp);
 	u->cap = NULL;
@@ -651,8 +663,8 @@ void fl_snapshot_take(fl_cpctx *c, fl_task *t, int64_t id, bool savepoint)
 	a->subtask = t->subtask;
 	a->ended = t->input_ended;
 	a->align_ms = t->input_ended || t->ops[0]->node->kind == FL_NODE_SOURCE
-			      ? 0
-			      : atomic_load(&t->cp_last_align_ns) / 1000000;
+		? 0
+		: atomic_load(&t->cp_last_align_ns) / 1000000;
 
 	char name[64], dir[PATH_MAX], path[PATH_MAX + 64];
 	fl_snap_file_name(name, sizeof name, t->vertex->id, t->subtask);
@@ -660,11 +672,11 @@ void fl_snapshot_take(fl_cpctx *c, fl_task *t, int64_t id, bool savepoint)
 	snprintf(path, sizeof path, "%s/%s", dir, name);
 	u->path = fl_strdup(path);
 	capture *cp = fl_calloc(1, sizeof *cp);
-	cp->h = (fl_snap_header){.checkpoint_id = id,
-				 .vertex_id = t->vertex->id,
-				 .subtask = t->subtask,
-				 .parallelism = t->parallelism,
-				 .max_parallelism = e->max_parallelism};
+	cp->h = (fl_snap_header){ .checkpoint_id = id,
+				  .vertex_id = t->vertex->id,
+				  .subtask = t->subtask,
+				  .parallelism = t->parallelism,
+				  .max_parallelism = e->max_parallelism };
 	snprintf(cp->h.job_id, sizeof cp->h.job_id, "%s", c->job_id);
 	fl_key_group_range(t->subtask, t->parallelism, e->max_parallelism, &cp->h.kg_first, &cp->h.kg_last);
 
@@ -690,17 +702,21 @@ void fl_snapshot_take(fl_cpctx *c, fl_task *t, int64_t id, bool savepoint)
 		} else {
 			/* the previous snapshot is still being written: this one
 			 * is written here, synchronously */
-			fl_log(FL_LOG_DEBUG, CP_LOG, "%s (%d/%d) checkpoint %lld: no asynchronous snapshot (%s)",
-			       t->vertex->name, t->subtask + 1, t->parallelism, (long long)id, e2);
+			fl_log(FL_LOG_DEBUG, CP_LOG,
+			       "%s (%d/%d) checkpoint %lld: no asynchronous snapshot (%s)", t->vertex->name,
+			       t->subtask + 1, t->parallelism, (long long)id, e2);
 		}
 	}
 	if (!rc && async) {
 		u->cap = cp;
 		cp = NULL;
 	} else if (!rc) {
-		keyed_src src = {.scan = t->be ? t->be_ops->scan : NULL, .h = t->be,
-				 .stable = t->be && t->be_ops->version >= 3 && (t->be_ops->flags & FL_BACKEND_STABLE_SCAN),
-				 .states = t->states, .nstates = t->nstates};
+		keyed_src src = { .scan = t->be ? t->be_ops->scan : NULL,
+				  .h = t->be,
+				  .stable = t->be && t->be_ops->version >= 3 &&
+					  (t->be_ops->flags & FL_BACKEND_STABLE_SCAN),
+				  .states = t->states,
+				  .nstates = t->nstates };
 		rc = write_snap(path, cp, t->be && !native ? &src : NULL, false, a);
 	}
 	capture_free(cp);
@@ -708,8 +724,8 @@ void fl_snapshot_take(fl_cpctx *c, fl_task *t, int64_t id, bool savepoint)
 	if (rc) ack_clear(a);
 	a->sync_ms = (fl_mono_ns() - t0) / 1000000;
 	if (rc)
-		fl_log(FL_LOG_WARN, CP_LOG, "%s (%d/%d) declines checkpoint %lld: %s", t->vertex->name, t->subtask + 1,
-		       t->parallelism, (long long)id, a->err);
+		fl_log(FL_LOG_WARN, CP_LOG, "%s (%d/%d) declines checkpoint %lld: %s", t->vertex->name,
+		       t->subtask + 1, t->parallelism, (long long)id, a->err);
 	enqueue(c, u);
 }
 
@@ -753,11 +769,11 @@ static int restore_state(rctx *r, const char *state, fl_state_kind kind, uint32_
 
 /* Put one restored entry into the task's backend. */
 static int restore_entry(rctx *r, uint32_t sid, const char *state, fl_state_kind kind, uint16_t kg,
-			 const uint8_t *key, uint32_t klen, const uint8_t *ns, uint32_t nslen, const uint8_t *uk,
-			 uint32_t uklen, const void *val, size_t vlen)
+			 const uint8_t *key, uint32_t klen, const uint8_t *ns, uint32_t nslen,
+			 const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
 {
 	fl_task *t = r->t;
-	fl_skey k = {kg, klen, nslen, key, ns, fl_key_hash(key, klen)};
+	fl_skey k = { kg, klen, nslen, key, ns, fl_key_hash(key, klen) };
 	int rc = kind == FL_STATE_MAP ? t->be_ops->map_put(t->be, sid, &k, uk, uklen, val, vlen)
 				      : t->be_ops->put(t->be, sid, &k, val, vlen);
 	if (rc) {
@@ -775,8 +791,8 @@ static int keyed_cb(void *ud, const fl_snap_entry *e)
 	uint32_t sid;
 	int rc = restore_state(r, e->state, e->kind, &sid);
 	if (rc) return rc == RESTORE_SKIP ? 0 : rc;
-	return restore_entry(r, sid, e->state, e->kind, e->kg, e->key, e->klen, e->ns, e->nslen, e->uk, e->uklen,
-			     e->val, e->vlen);
+	return restore_entry(r, sid, e->state, e->kind, e->kg, e->key, e->klen, e->ns, e->nslen, e->uk,
+			     e->uklen, e->val, e->vlen);
 }
 
 static int timer_restore_cb(void *ud, const fl_snap_entry *e)
@@ -798,8 +814,8 @@ static int opstate_cb(void *ud, const fl_snap_entry *e)
 	flinc_reader_init(&fr, e->val, e->vlen);
 	int rc = op->ops->restore_state(op, &fr);
 	if (rc || r->t->err) {
-		snprintf(r->err, r->errcap, "%s: operator '%s' could not restore its state: %s", r->file, e->op_uid,
-			 r->t->err ? r->t->errmsg : flinc_strerror(rc));
+		snprintf(r->err, r->errcap, "%s: operator '%s' could not restore its state: %s", r->file,
+			 e->op_uid, r->t->err ? r->t->errmsg : flinc_strerror(rc));
 		return rc ? rc : r->t->err;
 	}
 	r->opstates++;
@@ -814,9 +830,12 @@ static void parent_dir(char *buf, size_t cap, const char *dir)
 	size_t n = strlen(buf);
 	while (n > 1 && buf[n - 1] == '/') buf[--n] = 0;
 	char *s = strrchr(buf, '/');
-	if (!s) snprintf(buf, cap, ".");
-	else if (s == buf) buf[1] = 0;
-	else *s = 0;
+	if (!s)
+		snprintf(buf, cap, ".");
+	else if (s == buf)
+		buf[1] = 0;
+	else
+		*s = 0;
 }
 
 /* Copy the entries of key groups [kgf, kgl] of every state of the chain from
@@ -828,11 +847,12 @@ typedef struct copy_ctx {
 	uint32_t sid;
 } copy_ctx;
 
-static int copy_cb(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns, uint32_t nslen,
-		   const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
+static int copy_cb(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns,
+		   uint32_t nslen, const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
 {
 	copy_ctx *cc = ud;
-	return restore_entry(cc->r, cc->sid, cc->state, cc->kind, kg, key, klen, ns, nslen, uk, uklen, val, vlen);
+	return restore_entry(cc->r, cc->sid, cc->state, cc->kind, kg, key, klen, ns, nslen, uk, uklen, val,
+			     vlen);
 }
 
 /* Restore the keyed state of a native snapshot (file f of the restore).
@@ -840,54 +860,67 @@ static int copy_cb(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, con
  * it (links, no entry is read). Otherwise (another parallelism or
  * backend) the snapshot opens as a temporary instance of its backend and
  * the task's key groups are copied out of it entry by entry. */
-static int restore_native(fl_cpctx *c, fl_task *t, const fl_chk_file *f, int kgf, int kgl, bool *whole, rctx *r)
+static int restore_native(fl_cpctx *c, fl_task *t, const fl_chk_file *f, int kgf, int kgl, bool *whole,
+			  rctx *r)
 {
 	const fl_chk_meta *m = fl_restore_meta(c->restore);
 	char jobdir[PATH_MAX], local[PATH_MAX];
 	parent_dir(jobdir, sizeof jobdir, fl_restore_dir(c->restore));
 	const fl_backend_ops *src = fl_backend_find(m->backend);
 	if (!src || !src->native_restore || src->version < 4 || !src->state_at) {
-		snprintf(r->err, r->errcap, "%s/%s: a native snapshot of backend '%s', which cannot restore it",
+		snprintf(r->err, r->errcap,
+			 "%s/%s: a native snapshot of backend '%s', which cannot restore it",
 			 fl_restore_dir(c->restore), f->native, m->backend);
 		return FLINC_EINVAL;
 	}
 	char *scratch = fl_local_tmpdir(t->conf, "flinc-restore-");
 	if (!scratch) {
-		snprintf(r->err, r->errcap, "cannot create a local folder to restore into: %s", strerror(errno));
+		snprintf(r->err, r->errcap, "cannot create a local folder to restore into: %s",
+			 strerror(errno));
 		return FLINC_EIO;
 	}
 	snprintf(local, sizeof local, "%s/native", scratch);
 	bool same = src == t->be_ops && f->kg_first == kgf && f->kg_last == kgl && t->nstates == 0 && !*whole;
 	fl_incr_registry *reg = same ? registry(c, t->vertex->id, t->subtask) : NULL;
-	int rc = fl_incr_materialize(reg, jobdir, fl_restore_dir(c->restore), f->native, local, r->err, r->errcap);
+	int rc = fl_incr_materialize(reg, jobdir, fl_restore_dir(c->restore), f->native, local, r->err,
+				     r->errcap);
 	if (!rc && same) {
 		char e2[512] = "";
 		rc = t->be_ops->native_restore(t->be, local, e2, sizeof e2);
-		if (rc) snprintf(r->err, r->errcap, "%s/%s: %s", fl_restore_dir(c->restore), f->native, e2);
-		else *whole = true;
+		if (rc)
+			snprintf(r->err, r->errcap, "%s/%s: %s", fl_restore_dir(c->restore), f->native, e2);
+		else
+			*whole = true;
 		/* the states are there: the task knows them as operators declare */
 	} else if (!rc) {
 		void *tmp = fl_calloc(1, src->priv_size ? src->priv_size : 1);
 		char dir2[PATH_MAX], e2[512] = "";
 		snprintf(dir2, sizeof dir2, "%s/instance", scratch);
-		fl_backend_params bp = {.kg_first = f->kg_first, .kg_last = f->kg_last,
-					.max_parallelism = m->max_parallelism, .dir = dir2, .conf = t->conf};
+		fl_backend_params bp = { .kg_first = f->kg_first,
+					 .kg_last = f->kg_last,
+					 .max_parallelism = m->max_parallelism,
+					 .dir = dir2,
+					 .conf = t->conf };
 		rc = src->open(tmp, &bp, e2, sizeof e2);
 		if (!rc) {
 			rc = src->native_restore(tmp, local, e2, sizeof e2);
 			const char *name;
 			fl_state_kind kind;
-			for (uint32_t sid = 0; !rc && src->state_at(tmp, sid, &name, &kind) == FLINC_OK; sid++) {
-				copy_ctx cc = {.r = r, .state = name, .kind = kind};
+			for (uint32_t sid = 0; !rc && src->state_at(tmp, sid, &name, &kind) == FLINC_OK;
+			     sid++) {
+				copy_ctx cc = { .r = r, .state = name, .kind = kind };
 				rc = restore_state(r, name, kind, &cc.sid);
 				if (rc == RESTORE_SKIP) {
 					rc = 0;
 					continue;
 				}
 				if (rc) break;
-				rc = src->scan(tmp, sid, FL_MAX(kgf, f->kg_first), FL_MIN(kgl, f->kg_last), copy_cb, &cc);
+				rc = src->scan(tmp, sid, FL_MAX(kgf, f->kg_first), FL_MIN(kgl, f->kg_last),
+					       copy_cb, &cc);
 			}
-			if (rc && e2[0]) snprintf(r->err, r->errcap, "%s/%s: %s", fl_restore_dir(c->restore), f->native, e2);
+			if (rc && e2[0])
+				snprintf(r->err, r->errcap, "%s/%s: %s", fl_restore_dir(c->restore),
+					 f->native, e2);
 			src->close(tmp);
 		} else {
 			snprintf(r->err, r->errcap, "%s/%s: %s", fl_restore_dir(c->restore), f->native, e2);
@@ -909,7 +942,7 @@ int fl_snapshot_restore(fl_cpctx *c, fl_task *t, char *err, size_t errcap)
 	fl_key_group_range(t->subtask, t->parallelism, e->max_parallelism, &kgf, &kgl);
 	bool keyed = t->be != NULL, opstates = false;
 	for (uint32_t j = 0; j < t->nops; j++) opstates |= t->ops[j]->ops->restore_state != NULL;
-	rctx r = {.t = t, .err = err, .errcap = errcap};
+	rctx r = { .t = t, .err = err, .errcap = errcap };
 	int rc = 0;
 	bool whole = false; /* the task's instance was restored natively */
 	const char *how = "";
@@ -926,10 +959,14 @@ int fl_snapshot_restore(fl_cpctx *c, fl_task *t, char *err, size_t errcap)
 		if (overlap && f->native) {
 			rc = restore_native(c, t, f, kgf, kgl, &whole, &r);
 			how = whole ? " (native)" : " (native, copied)";
-			if (!rc) rc = fl_snap_read_timers(rd, kgf, kgl, NULL, timer_restore_cb, &r, err, errcap);
+			if (!rc)
+				rc = fl_snap_read_timers(rd, kgf, kgl, NULL, timer_restore_cb, &r, err,
+							 errcap);
 		} else if (overlap) {
 			rc = fl_snap_read_keyed(rd, kgf, kgl, keyed_cb, &r, err, errcap);
-			if (!rc) rc = fl_snap_read_timers(rd, kgf, kgl, NULL, timer_restore_cb, &r, err, errcap);
+			if (!rc)
+				rc = fl_snap_read_timers(rd, kgf, kgl, NULL, timer_restore_cb, &r, err,
+							 errcap);
 		}
 		if (!rc && opstates) rc = fl_snap_read_opstates(rd, NULL, opstate_cb, &r, err, errcap);
 		fl_snap_reader_close(rd);

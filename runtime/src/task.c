@@ -12,7 +12,7 @@
 
 const char *fl_task_state_name(fl_task_state s)
 {
-	static const char *n[] = {"CREATED", "RUNNING", "FINISHED", "FAILED", "CANCELED"};
+	static const char *n[] = { "CREATED", "RUNNING", "FINISHED", "FAILED", "CANCELED" };
 	return (unsigned)s < FL_ARRAY_LEN(n) ? n[s] : "?";
 }
 
@@ -45,7 +45,8 @@ static fl_op *op_create(fl_task *t, const fl_node *n, uint32_t pos)
 	if (n->keyed) {
 		op->keyed = fl_calloc(1, sizeof(fl_keyed));
 		for (size_t k = 0; k < e->nedges; k++)
-			if (e->edges[k].dst == n->index) op->keyed->keyfn[e->edges[k].input] = e->edges[k].key;
+			if (e->edges[k].dst == n->index)
+				op->keyed->keyfn[e->edges[k].input] = e->edges[k].key;
 		op->keyed->timers[0] = fl_timers_create();
 		op->keyed->timers[1] = fl_timers_create();
 	}
@@ -91,7 +92,8 @@ int fl_task_create(const fl_plan *plan, const fl_vertex *v, int subtask, const f
 	fl_arena_init(&t->arena, 64 * 1024);
 	const char *mode = fl_conf_get(conf, "execution.checkpointing.mode");
 	if (mode && strcmp(mode, "EXACTLY_ONCE") != 0 && strcmp(mode, "AT_LEAST_ONCE") != 0) {
-		snprintf(err, errcap, "execution.checkpointing.mode: '%s' is not EXACTLY_ONCE or AT_LEAST_ONCE", mode);
+		snprintf(err, errcap,
+			 "execution.checkpointing.mode: '%s' is not EXACTLY_ONCE or AT_LEAST_ONCE", mode);
 		fl_task_destroy(t);
 		return FLINC_ECONFIG;
 	}
@@ -100,7 +102,8 @@ int fl_task_create(const fl_plan *plan, const fl_vertex *v, int subtask, const f
 	t->buffer_timeout_ns = fl_conf_duration_ms(conf, "execution.buffer-timeout", 100, &ok) * 1000000;
 	t->auto_wm_interval_ms = fl_conf_duration_ms(conf, "pipeline.auto-watermark-interval", 200, &ok);
 	if (!ok) {
-		snprintf(err, errcap, "execution.buffer-timeout / pipeline.auto-watermark-interval: not a duration");
+		snprintf(err, errcap,
+			 "execution.buffer-timeout / pipeline.auto-watermark-interval: not a duration");
 		fl_task_destroy(t);
 		return FLINC_ECONFIG;
 	}
@@ -119,7 +122,7 @@ int fl_task_create(const fl_plan *plan, const fl_vertex *v, int subtask, const f
 		const fl_edge *ed = &e->edges[k];
 		if (!plan->chained[k] || plan->node_vertex[ed->dst] != v->index) continue;
 		fl_op *src = t->op_of_node[ed->src], *dst = t->op_of_node[ed->dst];
-		fl_target tg = {.op = dst, .input = ed->input};
+		fl_target tg = { .op = dst, .input = ed->input };
 		add_target(ed->tag < 0 ? &src->out : &src->side[ed->tag], tg);
 	}
 	for (int i = 0; i < 2; i++) {
@@ -131,19 +134,20 @@ int fl_task_create(const fl_plan *plan, const fl_vertex *v, int subtask, const f
 		if (!name) name = "hashmap";
 		t->be_ops = fl_backend_find(name);
 		if (!t->be_ops) {
-			snprintf(err, errcap, "state.backend '%s' is not available (available: hashmap, rocksdb)", name);
+			snprintf(err, errcap,
+				 "state.backend '%s' is not available (available: hashmap, rocksdb)", name);
 			fl_task_destroy(t);
 			return FLINC_ECONFIG;
 		}
 		t->be = fl_calloc(1, t->be_ops->priv_size ? t->be_ops->priv_size : 1);
-		fl_backend_params bp = {.max_parallelism = e->max_parallelism, .conf = conf};
+		fl_backend_params bp = { .max_parallelism = e->max_parallelism, .conf = conf };
 		const char *inc = fl_conf_get(conf, "state.backend.incremental");
 		if (t->be_ops->native_checkpoint && t->be_ops->native_restore) {
 			t->native = !inc || strcmp(inc, "false") != 0;
 			t->workdir = fl_local_tmpdir(conf, "flinc-task-");
 			if (!t->workdir) {
-				snprintf(err, errcap, "state backend %s: cannot create a local folder: %s", t->be_ops->name,
-					 strerror(errno));
+				snprintf(err, errcap, "state backend %s: cannot create a local folder: %s",
+					 t->be_ops->name, strerror(errno));
 				free(t->be);
 				t->be = NULL;
 				fl_task_destroy(t);
@@ -186,7 +190,7 @@ void fl_task_add_writer(fl_task *t, size_t edge, fl_writer *w)
 {
 	const fl_edge *ed = &t->plan->env->edges[edge];
 	fl_op *src = t->op_of_node[ed->src];
-	fl_target tg = {.writer = w};
+	fl_target tg = { .writer = w };
 	add_target(ed->tag < 0 ? &src->out : &src->side[ed->tag], tg);
 	t->writers = fl_realloc(t->writers, (t->nwriters + 1) * sizeof(fl_writer *));
 	t->writers[t->nwriters++] = w;
@@ -272,7 +276,7 @@ int fl_task_declare_state(fl_task *t, const char *name, fl_state_kind kind, uint
 	for (uint32_t i = 0; i < t->nstates; i++)
 		if (t->states[i].sid == *sid) return FLINC_OK;
 	t->states = fl_realloc(t->states, (t->nstates + 1) * sizeof *t->states);
-	t->states[t->nstates++] = (fl_task_state_decl){fl_strdup(name), kind, *sid};
+	t->states[t->nstates++] = (fl_task_state_decl){ fl_strdup(name), kind, *sid };
 	return FLINC_OK;
 }
 
@@ -297,7 +301,10 @@ static void post(fl_task *t, int kind, int64_t id, bool savepoint)
 	fl_notify_signal(&t->notify);
 }
 
-void fl_task_trigger_checkpoint(fl_task *t, int64_t id, bool savepoint) { post(t, MAIL_TRIGGER, id, savepoint); }
+void fl_task_trigger_checkpoint(fl_task *t, int64_t id, bool savepoint)
+{
+	post(t, MAIL_TRIGGER, id, savepoint);
+}
 void fl_task_checkpoint_complete(fl_task *t, int64_t id) { post(t, MAIL_COMPLETE, id, false); }
 void fl_task_checkpoint_final(fl_task *t, int64_t id) { post(t, MAIL_FINAL, id, false); }
 
@@ -309,13 +316,15 @@ static void take_checkpoint(fl_task *t, int64_t id, bool savepoint)
 		fl_op *op = t->ops[j];
 		if (op->node->kind != FL_NODE_SINK || !op->node->u.sink.fn->flush) continue;
 		int rc = op->node->u.sink.fn->flush(&op->ctx, op->user_local, id);
-		if (rc != FLINC_OK) fl_op_fail(op, rc, "pre-commit for checkpoint %lld failed", (long long)id);
+		if (rc != FLINC_OK)
+			fl_op_fail(op, rc, "pre-commit for checkpoint %lld failed", (long long)id);
 	}
 	if (t->err) return;
-	if (t->cpx) fl_snapshot_take(t->cpx, t, id, savepoint);
+	if (t->cpx)
+		fl_snapshot_take(t->cpx, t, id, savepoint);
 	else if (t->cp.snapshot && t->cp.snapshot(t->cp.ud, t, id) != 0)
-		fl_log(FL_LOG_WARN, "task", "%s (%d/%d) declined checkpoint %lld", t->vertex->name, t->subtask + 1,
-		       t->parallelism, (long long)id);
+		fl_log(FL_LOG_WARN, "task", "%s (%d/%d) declined checkpoint %lld", t->vertex->name,
+		       t->subtask + 1, t->parallelism, (long long)id);
 	if (!t->input_ended) /* ended writers carry nothing more */
 		for (uint32_t i = 0; i < t->nwriters; i++)
 			fl_writer_barrier(t->writers[i], id, savepoint ? FL_BARRIER_SAVEPOINT : 0);
@@ -399,16 +408,20 @@ static void on_barrier(fl_task *t, fl_inchan *c, int64_t id, bool savepoint)
 static void op_watermark(fl_op *op, int64_t wm)
 {
 	if (wm > op->input_wm) op->input_wm = wm;
-	if (op->ops->watermark) op->ops->watermark(op, wm);
-	else fl_op_forward_watermark(op, wm);
+	if (op->ops->watermark)
+		op->ops->watermark(op, wm);
+	else
+		fl_op_forward_watermark(op, wm);
 }
 
 void fl_output_watermark(fl_output *o, int64_t wm)
 {
 	for (uint32_t i = 0; i < o->n; i++) {
 		fl_target *tg = &o->t[i];
-		if (tg->op) op_watermark(tg->op, wm);
-		else fl_writer_watermark(tg->writer, wm);
+		if (tg->op)
+			op_watermark(tg->op, wm);
+		else
+			fl_writer_watermark(tg->writer, wm);
 	}
 }
 
@@ -483,8 +496,10 @@ static bool process_buffer(fl_task *t, fl_inchan *c, const fl_xbuf *b, uint32_t 
 			if (c->raw) {
 				/* POD from this process: use the bytes in place
 				 * when aligned, else copy. */
-				if (((uintptr_t)p & 7) == 0) rec = (void *)p;
-				else memcpy(rec, p, ty->size);
+				if (((uintptr_t)p & 7) == 0)
+					rec = (void *)p;
+				else
+					memcpy(rec, p, ty->size);
 			} else {
 				memset(rec, 0, ty->size);
 				flinc_reader r;
@@ -532,9 +547,7 @@ static bool process_buffer(fl_task *t, fl_inchan *c, const fl_xbuf *b, uint32_t 
 			}
 			break;
 		}
-		default:
-			fl_task_fail(t, FLINC_EPROTO, "corrupt exchange buffer (event %u)", ev);
-			return true;
+		default: fl_task_fail(t, FLINC_EPROTO, "corrupt exchange buffer (event %u)", ev); return true;
 		}
 		/* Watermarks take effect where they stand among the records. */
 		if (status) {
@@ -595,7 +608,8 @@ static int64_t flush_due(fl_task *t, int64_t now_ns)
 }
 
 /* Sleep until woken, the next timer or flush deadline, or max_ns. */
-static void idle_wait(fl_task *t, uint32_t ticket, int64_t next_timer_ms, int64_t next_flush_ns, int64_t max_ns)
+static void idle_wait(fl_task *t, uint32_t ticket, int64_t next_timer_ms, int64_t next_flush_ns,
+		      int64_t max_ns)
 {
 	int64_t now = fl_mono_ns();
 	int64_t wait = max_ns;
@@ -699,7 +713,8 @@ static void await_final(fl_task *t)
 	/* A checkpoint triggered while this task ran, whose barriers can no
 	 * longer come (the sources ended first): take it now, as ended, or it
 	 * would only time out. */
-	if (t->cp_ignored > atomic_load(&t->cp_last_id) && t->cp_ignored > t->cp_id) take_checkpoint(t, t->cp_ignored, t->cp_ignored_sp);
+	if (t->cp_ignored > atomic_load(&t->cp_last_id) && t->cp_ignored > t->cp_id)
+		take_checkpoint(t, t->cp_ignored, t->cp_ignored_sp);
 	while (!canceled(t) && !t->final_done && !t->err) {
 		uint32_t ticket = fl_notify_ticket(&t->notify);
 		if (atomic_load(&t->mail_pending)) {
@@ -747,15 +762,18 @@ static void *task_main(void *arg)
 		int rc = op->ops->open ? op->ops->open(op) : FLINC_OK;
 		if (rc != FLINC_OK) {
 			if (!t->err)
-				fl_task_fail(t, rc, "%s '%s' failed to open: %s", fl_node_kind_name(op->node->kind),
-					     op->node->name, flinc_strerror(rc));
+				fl_task_fail(t, rc, "%s '%s' failed to open: %s",
+					     fl_node_kind_name(op->node->kind), op->node->name,
+					     flinc_strerror(rc));
 			break;
 		}
 	}
 	if (!t->err && !canceled(t)) {
 		atomic_store(&t->state, FL_TASK_RUNNING);
-		if (t->ops[0]->node->kind == FL_NODE_SOURCE) run_source(t);
-		else run_inputs(t);
+		if (t->ops[0]->node->kind == FL_NODE_SOURCE)
+			run_source(t);
+		else
+			run_inputs(t);
 	}
 	if (!t->err && !canceled(t)) {
 		for (uint32_t j = 0; j < t->nops && !t->err; j++)

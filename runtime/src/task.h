@@ -38,9 +38,9 @@ const char *fl_task_state_name(fl_task_state s); /* Flink's names: RUNNING ... *
 
 typedef struct fl_inchan {
 	fl_channel *ch;
-	uint32_t input;          /* head operator's input 0/1 */
-	const flinc_type *type;  /* records arriving on it */
-	bool raw;                /* POD bytes rather than msgpack */
+	uint32_t input;         /* head operator's input 0/1 */
+	const flinc_type *type; /* records arriving on it */
+	bool raw;               /* POD bytes rather than msgpack */
 	int64_t wm;
 	bool idle, ended;
 	/* Checkpoint alignment: the barrier id this channel delivered last;
@@ -53,7 +53,7 @@ typedef struct fl_inchan {
 } fl_inchan;
 
 typedef enum fl_cp_mode {
-	FL_CP_EXACTLY_ONCE = 0, /* align barriers: block a channel until all delivered */
+	FL_CP_EXACTLY_ONCE = 0,  /* align barriers: block a channel until all delivered */
 	FL_CP_AT_LEAST_ONCE = 1, /* no blocking: snapshot when the last barrier arrives */
 } fl_cp_mode;
 
@@ -112,9 +112,9 @@ struct fl_task {
 	uint32_t nstates;
 
 	flinc_arena arena;
-	uint8_t *enc;    /* fl_op_encode scratch */
+	uint8_t *enc; /* fl_op_encode scratch */
 	size_t enc_cap;
-	void *dec[2];    /* decode scratch per input */
+	void *dec[2]; /* decode scratch per input */
 
 	fl_notify notify;
 	_Atomic int cancel;
@@ -122,11 +122,11 @@ struct fl_task {
 	pthread_t thread;
 	bool started;
 
-	int64_t wm;       /* combined input watermark */
-	bool idle;        /* all inputs idle */
+	int64_t wm; /* combined input watermark */
+	bool idle;  /* all inputs idle */
 	int64_t buffer_timeout_ns;
 	int64_t auto_wm_interval_ms;
-	int64_t now_ms;   /* cached processing time */
+	int64_t now_ms; /* cached processing time */
 
 	int err;
 	char errmsg[512];
@@ -147,13 +147,17 @@ struct fl_task {
 	bool input_ended;
 	bool final_done;
 	_Atomic int awaiting_final;
-	int64_t cp_id;          /* checkpoint being aligned, 0 when none */
-	uint32_t cp_seen;       /* channels that delivered cp_id's barrier */
-	int64_t cp_align_ns;    /* when its first barrier arrived */
-	_Atomic int64_t cp_last_id;          /* last checkpoint this task took */
-	_Atomic int64_t cp_last_align_ns;    /* its alignment time */
-	pthread_mutex_t mail_mu; /* mailbox of control messages (not data) */
-	struct fl_mail { int kind; bool savepoint; int64_t id; } mail[32];
+	int64_t cp_id;                    /* checkpoint being aligned, 0 when none */
+	uint32_t cp_seen;                 /* channels that delivered cp_id's barrier */
+	int64_t cp_align_ns;              /* when its first barrier arrived */
+	_Atomic int64_t cp_last_id;       /* last checkpoint this task took */
+	_Atomic int64_t cp_last_align_ns; /* its alignment time */
+	pthread_mutex_t mail_mu;          /* mailbox of control messages (not data) */
+	struct fl_mail {
+		int kind;
+		bool savepoint;
+		int64_t id;
+	} mail[32];
 	uint32_t nmail;
 	_Atomic int mail_pending;
 

@@ -299,7 +299,7 @@ bool fl_timers_add(fl_timers *t, int64_t ts, uint16_t kg, const void *key, uint3
 		t->heap = fl_realloc(t->heap, (size_t)nc * sizeof(helem));
 		t->capheap = nc;
 	}
-	t->heap[t->nheap] = (helem){ts, i, s->gen};
+	t->heap[t->nheap] = (helem){ ts, i, s->gen };
 	sift_up(t->heap, t->nheap);
 	t->nheap++;
 
@@ -354,7 +354,7 @@ int fl_timers_scan(const fl_timers *t, int (*fn)(void *ud, const fl_timer *tm), 
 	for (uint32_t i = 0; i < t->nslots; i++) {
 		const slot *s = &t->slots[i];
 		if (!s->live) continue;
-		fl_timer tm = {s->ts, s->kg, s->klen, s->nslen, slot_cbytes(s), slot_cbytes(s) + s->klen};
+		fl_timer tm = { s->ts, s->kg, s->klen, s->nslen, slot_cbytes(s), slot_cbytes(s) + s->klen };
 		int rc = fn(ud, &tm);
 		if (rc) return rc;
 	}

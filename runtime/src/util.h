@@ -33,7 +33,7 @@ typedef struct fl_arena_mark {
 } fl_arena_mark;
 static inline fl_arena_mark fl_arena_get_mark(const flinc_arena *a)
 {
-	fl_arena_mark m = {a->chunks, a->p};
+	fl_arena_mark m = { a->chunks, a->p };
 	return m;
 }
 void fl_arena_release(flinc_arena *a, fl_arena_mark m);

@@ -90,12 +90,12 @@ typedef struct win {
 	fl_timers *tq;
 	bool own_tq;
 	int64_t wm;
-	void *acc0, *acc1;      /* aligned scratch for POD accumulators */
-	uint8_t *buf;           /* copy of a list while merging sessions */
+	void *acc0, *acc1; /* aligned scratch for POD accumulators */
+	uint8_t *buf;      /* copy of a list while merging sessions */
 	size_t bufcap;
-	sess *sv;               /* the current key's sessions */
+	sess *sv; /* the current key's sessions */
 	uint32_t nsv, capsv;
-	flinc_arena ar;         /* decoded state, reset after each record/timer */
+	flinc_arena ar; /* decoded state, reset after each record/timer */
 } win;
 
 struct flinc_elements {
@@ -150,7 +150,10 @@ static inline int64_t cleanup_time(const win *w, int64_t end)
 }
 
 /* Flink's isWindowLate: event time and cleanup time <= watermark. */
-static inline bool window_late(const win *w, int64_t end) { return w->event && cleanup_time(w, end) <= w->wm; }
+static inline bool window_late(const win *w, int64_t end)
+{
+	return w->event && cleanup_time(w, end) <= w->wm;
+}
 
 /* Event time and the watermark already passed the window's end-1. */
 static inline bool window_fired(const win *w, int64_t end) { return w->event && end - 1 <= w->wm; }
@@ -322,7 +325,10 @@ static void list_add(fl_op *op, win *w, const fl_skey *k, const void *rec)
 	if (rc) state_fail(op, rc);
 }
 
-static uint32_t state_sid(const win *w) { return w->fn->kind == FLINC_WINDOW_PROCESS ? w->sid_list : w->sid_acc; }
+static uint32_t state_sid(const win *w)
+{
+	return w->fn->kind == FLINC_WINDOW_PROCESS ? w->sid_list : w->sid_acc;
+}
 
 static void state_clear(fl_op *op, win *w, const fl_skey *k)
 {
@@ -337,7 +343,7 @@ const void *flinc_elements_next(flinc_elements *it)
 	while (it && it->p < it->end) {
 		if (it->end - it->p < 4) break;
 		uint32_t len = (uint32_t)it->p[0] | (uint32_t)it->p[1] << 8 | (uint32_t)it->p[2] << 16 |
-			       (uint32_t)it->p[3] << 24;
+			(uint32_t)it->p[3] << 24;
 		it->p += 4;
 		if ((size_t)(it->end - it->p) < len) break;
 		const uint8_t *e = it->p;
@@ -352,7 +358,7 @@ const void *flinc_elements_next(flinc_elements *it)
 
 static void emit_result(fl_op *op, win *w, int64_t start, int64_t end, const void *acc, flinc_elements *it)
 {
-	flinc_time_window wnd = {start, end};
+	flinc_time_window wnd = { start, end };
 	int64_t saved = op->ctx.ts;
 	op->ctx.ts = end - 1;
 	w->fn->emit(&op->ctx, &wnd, acc, it);
@@ -374,7 +380,7 @@ static void fire_state(fl_op *op, win *w, int64_t start, int64_t end, const fl_s
 		/* The list stays valid during emit: results leave through the
 		 * chain, whose operators are not keyed and so never write this
 		 * backend. */
-		flinc_elements it = {op, w, val, (const uint8_t *)val + len};
+		flinc_elements it = { op, w, val, (const uint8_t *)val + len };
 		emit_result(op, w, start, end, NULL, &it);
 		return;
 	}
@@ -609,7 +615,8 @@ static void merge_state(fl_op *op, win *w, const fl_skey *to, const fl_skey *fro
 		memcpy(w->buf, val, len);
 		const uint8_t *p = w->buf, *end = w->buf + len;
 		while (end - p >= 4) {
-			uint32_t el = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+			uint32_t el = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+				(uint32_t)p[3] << 24;
 			p += 4;
 			if ((size_t)(end - p) < el) break;
 			if ((rc = w->be_ops->list_append(w->be, w->sid_list, to, p, el))) {
@@ -748,7 +755,8 @@ static void fire_due(fl_op *op, win *w, int64_t upto)
 	fl_timer t;
 	uint8_t ns[NS_LEN];
 	while (fl_timers_pop(w->tq, upto, &t)) {
-		if (FL_UNLIKELY(t.nslen != NS_LEN || t.klen > FLINC_KEY_MAX)) continue; /* not a window timer */
+		if (FL_UNLIKELY(t.nslen != NS_LEN || t.klen > FLINC_KEY_MAX))
+			continue; /* not a window timer */
 		memcpy(ns, t.ns, NS_LEN);
 		/* copies the key: t.key dies at the next queue call */
 		fl_keyed_set_key(op, t.kg, t.key, t.klen);
@@ -786,16 +794,18 @@ static int win_open(fl_op *op)
 	w->wm = INT64_MIN;
 	fl_arena_init(&w->ar, 16384);
 
-#define BAD(...)                                            \
-	do {                                                \
+#define BAD(...)                                           \
+	do {                                               \
 		fl_op_fail(op, FLINC_EINVAL, __VA_ARGS__); \
-		return FLINC_EINVAL;                        \
+		return FLINC_EINVAL;                       \
 	} while (0)
 	if (!op->keyed) BAD("window %s: needs a keyed operator", name);
 	if (fn->version < 1 || !fn->emit) BAD("window %s: window function without emit", name);
-	if (fn->kind > FLINC_WINDOW_PROCESS) BAD("window %s: unknown window function kind %d", name, (int)fn->kind);
+	if (fn->kind > FLINC_WINDOW_PROCESS)
+		BAD("window %s: unknown window function kind %d", name, (int)fn->kind);
 	if (fn->kind != FLINC_WINDOW_PROCESS && !fn->add) BAD("window %s: REDUCE/AGGREGATE need add", name);
-	if (fn->kind == FLINC_WINDOW_AGGREGATE && !fn->acc_type) BAD("window %s: AGGREGATE needs acc_type", name);
+	if (fn->kind == FLINC_WINDOW_AGGREGATE && !fn->acc_type)
+		BAD("window %s: AGGREGATE needs acc_type", name);
 	if (sp->domain != FLINC_EVENT_TIME && sp->domain != FLINC_PROCESSING_TIME)
 		BAD("window %s: unknown time domain", name);
 	if (sp->allowed_lateness < 0) BAD("window %s: negative allowed lateness", name);
@@ -838,7 +848,8 @@ static int win_open(fl_op *op)
 		rc = fl_op_declare_state(op, "list", FL_STATE_LIST, &w->sid_list);
 	else
 		rc = fl_op_declare_state(op, "acc", FL_STATE_VALUE, &w->sid_acc);
-	if (!rc && w->mode == MODE_SESSIONS) rc = fl_op_declare_state(op, "sessions", FL_STATE_MAP, &w->sid_sess);
+	if (!rc && w->mode == MODE_SESSIONS)
+		rc = fl_op_declare_state(op, "sessions", FL_STATE_MAP, &w->sid_sess);
 	if (rc) {
 		fl_op_fail(op, rc, "window %s: cannot declare state: %s", name, flinc_strerror(rc));
 		return rc;

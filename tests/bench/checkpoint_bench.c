@@ -38,16 +38,15 @@ static int count_fn(void *ud, const fl_snap_entry *e)
 
 static void report(const char *phase, double secs, uint64_t bytes, uint64_t n)
 {
-	printf("%-28s %8.1f MB/s %12.0f entries/s  (%.3f s)\n", phase, (double)bytes / secs / 1e6, (double)n / secs,
-	       secs);
+	printf("%-28s %8.1f MB/s %12.0f entries/s  (%.3f s)\n", phase, (double)bytes / secs / 1e6,
+	       (double)n / secs, secs);
 }
 
 int main(int argc, char **argv)
 {
 	const char *parent = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	int ai = 1;
-	if (ai + 1 < argc && !strcmp(argv[ai], "--dir"))
-		parent = argv[ai + 1], ai += 2;
+	if (ai + 1 < argc && !strcmp(argv[ai], "--dir")) parent = argv[ai + 1], ai += 2;
 	uint64_t n = ai < argc ? strtoull(argv[ai++], NULL, 10) : 1000000;
 	size_t vlen = ai < argc ? strtoul(argv[ai++], NULL, 10) : 64;
 	char dir[4096], path[4200], err[512];
@@ -57,12 +56,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	snprintf(path, sizeof(path), "%s/bench.snap", dir);
-	fl_snap_header h = {.checkpoint_id = 1, .vertex_id = 1, .subtask = 0, .parallelism = 1,
-			    .max_parallelism = 128, .kg_first = 0, .kg_last = 127};
+	fl_snap_header h = { .checkpoint_id = 1,
+			     .vertex_id = 1,
+			     .subtask = 0,
+			     .parallelism = 1,
+			     .max_parallelism = 128,
+			     .kg_first = 0,
+			     .kg_last = 127 };
 	strcpy(h.job_id, "bench");
 	uint8_t *val = malloc(vlen ? vlen : 1);
-	for (size_t i = 0; i < vlen; i++)
-		val[i] = (uint8_t)i;
+	for (size_t i = 0; i < vlen; i++) val[i] = (uint8_t)i;
 
 	double t0 = now_s();
 	fl_snap_writer *w;
@@ -71,9 +74,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	for (uint64_t i = 0; i < n; i++) {
-		uint64_t key = i * 0x9e3779b97f4a7c15ull, ns[2] = {i / 1000, i / 1000 + 10};
-		if (fl_snap_add_keyed(w, "q5/counts", FL_STATE_VALUE, (uint16_t)(i * 128 / n), &key, 8, ns, 16, NULL, 0,
-				      val, vlen))
+		uint64_t key = i * 0x9e3779b97f4a7c15ull, ns[2] = { i / 1000, i / 1000 + 10 };
+		if (fl_snap_add_keyed(w, "q5/counts", FL_STATE_VALUE, (uint16_t)(i * 128 / n), &key, 8, ns,
+				      16, NULL, 0, val, vlen))
 			break;
 	}
 	fl_snap_info info;
@@ -82,7 +85,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	double t1 = now_s();
-	printf("%llu entries, %zu-byte values, file %.1f MB\n", (unsigned long long)n, vlen, (double)info.size / 1e6);
+	printf("%llu entries, %zu-byte values, file %.1f MB\n", (unsigned long long)n, vlen,
+	       (double)info.size / 1e6);
 	report("write (incl. fsync)", t1 - t0, info.size, n);
 
 	for (int mode = 0; mode < 2; mode++) {
@@ -96,7 +100,8 @@ int main(int argc, char **argv)
 		}
 		fl_snap_reader_close(r);
 		t1 = now_s();
-		report(mode == 0 ? "read, whole-file check" : "read, section checks", t1 - t0, info.size, got);
+		report(mode == 0 ? "read, whole-file check" : "read, section checks", t1 - t0, info.size,
+		       got);
 	}
 	t0 = now_s();
 	fl_snap_reader *r;

@@ -72,8 +72,8 @@
 #include "nexmark_gen.h"
 
 #define NSAMPLES 4096
-#define SCRATCH_CAP 4096      /* fl_op_encode's first scratch size */
-#define XBUF_CAP (32 * 1024)  /* execution.buffer-size default */
+#define SCRATCH_CAP 4096     /* fl_op_encode's first scratch size */
+#define XBUF_CAP (32 * 1024) /* execution.buffer-size default */
 #define MAX_XBUFS 4096
 
 /* Monotonic time in seconds. */
@@ -140,25 +140,22 @@ typedef struct codec {
  * msgpack-c: msgpack_pack_int64 and a call of the write callback per value;
  * for flinc: flinc_w_uint, flinc_w_str, flinc_r_int).
  */
-#define TWIN_ENC(name)                                                                              \
+#define TWIN_ENC(name)                                                                                 \
 	__attribute__((flatten)) static const uint8_t *name(const void *rec, uint8_t *buf, size_t cap, \
-							     size_t *len)                              \
-	{                                                                                           \
-		return name##_body(rec, buf, cap, len);                                             \
-	}                                                                                           \
-	static const uint8_t *name##_o2(const void *rec, uint8_t *buf, size_t cap, size_t *len)     \
-	{                                                                                           \
-		return name##_body(rec, buf, cap, len);                                             \
+							    size_t *len)                               \
+	{                                                                                              \
+		return name##_body(rec, buf, cap, len);                                                \
+	}                                                                                              \
+	static const uint8_t *name##_o2(const void *rec, uint8_t *buf, size_t cap, size_t *len)        \
+	{                                                                                              \
+		return name##_body(rec, buf, cap, len);                                                \
 	}
-#define TWIN_DEC(name)                                                                              \
-	__attribute__((flatten)) static int name(const uint8_t *buf, size_t len, void *rec)          \
-	{                                                                                           \
-		return name##_body(buf, len, rec);                                                  \
-	}                                                                                           \
-	static int name##_o2(const uint8_t *buf, size_t len, void *rec)                              \
-	{                                                                                           \
-		return name##_body(buf, len, rec);                                                  \
-	}
+#define TWIN_DEC(name)                                                                      \
+	__attribute__((flatten)) static int name(const uint8_t *buf, size_t len, void *rec) \
+	{                                                                                   \
+		return name##_body(buf, len, rec);                                          \
+	}                                                                                   \
+	static int name##_o2(const uint8_t *buf, size_t len, void *rec) { return name##_body(buf, len, rec); }
 
 /* -- flinc inline: codec.h calls written out per type -- */
 
@@ -321,7 +318,7 @@ static inline void mp_pack_wc(msgpack_packer *pk, const word_count *c)
 /* msgpack-c inline: a packer on the caller's buffer per record. */
 static inline const uint8_t *mi_bid_enc_body(const void *rec, uint8_t *buf, size_t cap, size_t *len)
 {
-	fixbuf f = {buf, buf + cap, 0};
+	fixbuf f = { buf, buf + cap, 0 };
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, &f, fixbuf_write);
 	mp_pack_bid(&pk, rec);
@@ -333,7 +330,7 @@ TWIN_ENC(mi_bid_enc)
 
 static inline const uint8_t *mi_wc_enc_body(const void *rec, uint8_t *buf, size_t cap, size_t *len)
 {
-	fixbuf f = {buf, buf + cap, 0};
+	fixbuf f = { buf, buf + cap, 0 };
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, &f, fixbuf_write);
 	mp_pack_wc(&pk, rec);
@@ -347,7 +344,7 @@ TWIN_ENC(mi_wc_enc)
 static msgpack_sbuffer sbuf;
 
 __attribute__((flatten)) static const uint8_t *msb_bid_enc(const void *rec, uint8_t *buf, size_t cap,
-							     size_t *len)
+							   size_t *len)
 {
 	(void)buf;
 	(void)cap;
@@ -360,7 +357,7 @@ __attribute__((flatten)) static const uint8_t *msb_bid_enc(const void *rec, uint
 }
 
 __attribute__((flatten)) static const uint8_t *msb_wc_enc(const void *rec, uint8_t *buf, size_t cap,
-							    size_t *len)
+							  size_t *len)
 {
 	(void)buf;
 	(void)cap;
@@ -406,8 +403,8 @@ static inline int mo_bid(const msgpack_object *o, nexmark_event *e)
 	const msgpack_object *f = a[1].via.array.ptr;
 	e->kind = NEXMARK_BID;
 	int bad = mo_i64(&f[0], &b->auction) | mo_i64(&f[1], &b->bidder) | mo_i64(&f[2], &b->price) |
-		  mo_str(&f[3], &b->channel.p, &b->channel.len) | mo_str(&f[4], &b->url.p, &b->url.len) |
-		  mo_i64(&f[5], &b->date_time) | mo_str(&f[6], &b->extra.p, &b->extra.len);
+		mo_str(&f[3], &b->channel.p, &b->channel.len) | mo_str(&f[4], &b->url.p, &b->url.len) |
+		mo_i64(&f[5], &b->date_time) | mo_str(&f[6], &b->extra.p, &b->extra.len);
 	return bad ? -1 : 0;
 }
 
@@ -464,10 +461,7 @@ __attribute__((flatten)) static int mib_wc_dec(const uint8_t *buf, size_t len, v
 }
 
 /* batch_done of the zone/buf codecs. */
-static void zone_clear(void)
-{
-	msgpack_zone_clear(&zone);
-}
+static void zone_clear(void) { msgpack_zone_clear(&zone); }
 
 /* msgpack-c's documented loop: msgpack_unpack_next with one msgpack_unpacked
  * kept across calls (it frees and mallocs its zone on every call). */
@@ -502,15 +496,37 @@ __attribute__((noinline)) static int mf_encode(const flinc_field *f, size_t n, c
 	for (size_t i = 0; i < n; i++) {
 		const void *p = base + f[i].offset;
 		switch (f[i].kind) {
-		case FLINC_FIELD_I64: { int64_t v; memcpy(&v, p, 8); msgpack_pack_int64(&pk, v); break; }
-		case FLINC_FIELD_I32: { int32_t v; memcpy(&v, p, 4); msgpack_pack_int32(&pk, v); break; }
-		case FLINC_FIELD_U64: { uint64_t v; memcpy(&v, p, 8); msgpack_pack_uint64(&pk, v); break; }
-		case FLINC_FIELD_F64: { double v; memcpy(&v, p, 8); msgpack_pack_double(&pk, v); break; }
+		case FLINC_FIELD_I64: {
+			int64_t v;
+			memcpy(&v, p, 8);
+			msgpack_pack_int64(&pk, v);
+			break;
+		}
+		case FLINC_FIELD_I32: {
+			int32_t v;
+			memcpy(&v, p, 4);
+			msgpack_pack_int32(&pk, v);
+			break;
+		}
+		case FLINC_FIELD_U64: {
+			uint64_t v;
+			memcpy(&v, p, 8);
+			msgpack_pack_uint64(&pk, v);
+			break;
+		}
+		case FLINC_FIELD_F64: {
+			double v;
+			memcpy(&v, p, 8);
+			msgpack_pack_double(&pk, v);
+			break;
+		}
 		case FLINC_FIELD_BOOL: {
 			bool v;
 			memcpy(&v, p, sizeof v);
-			if (v) msgpack_pack_true(&pk);
-			else msgpack_pack_false(&pk);
+			if (v)
+				msgpack_pack_true(&pk);
+			else
+				msgpack_pack_false(&pk);
 			break;
 		}
 		case FLINC_FIELD_STR: {
@@ -527,7 +543,8 @@ __attribute__((noinline)) static int mf_encode(const flinc_field *f, size_t n, c
 
 /* Fill rec from the array object o; fewer elements leave fields zero, more
  * are ignored (the tree already holds them). */
-__attribute__((noinline)) static int mf_decode(const flinc_field *f, size_t n, const msgpack_object *o, void *rec)
+__attribute__((noinline)) static int mf_decode(const flinc_field *f, size_t n, const msgpack_object *o,
+					       void *rec)
 {
 	char *base = rec;
 	if (o->type != MSGPACK_OBJECT_ARRAY) return FLINC_ECODEC;
@@ -590,7 +607,7 @@ __attribute__((noinline)) static int mf_decode(const flinc_field *f, size_t n, c
 static const uint8_t *mf_bid_enc(const void *rec, uint8_t *buf, size_t cap, size_t *len)
 {
 	const nexmark_event *e = rec;
-	fixbuf f = {buf, buf + cap, 0};
+	fixbuf f = { buf, buf + cap, 0 };
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, &f, fixbuf_write);
 	msgpack_pack_array(&pk, 2);
@@ -614,7 +631,7 @@ static int mf_bid_dec(const uint8_t *buf, size_t len, void *rec)
 
 static const uint8_t *mf_wc_enc(const void *rec, uint8_t *buf, size_t cap, size_t *len)
 {
-	fixbuf f = {buf, buf + cap, 0};
+	fixbuf f = { buf, buf + cap, 0 };
 	if (mf_encode(word_count_type_fields, 2, rec, &f) != 0 || f.err) return NULL;
 	*len = (size_t)(f.p - buf);
 	return buf;
@@ -631,25 +648,25 @@ static int mf_wc_dec(const uint8_t *buf, size_t len, void *rec)
 #define NCODECS 8
 
 static const codec bid_codecs[NCODECS] = {
-	{"flinc inline", fi_bid_enc, fi_bid_dec, NULL, ON_RECORD | ON_EXCHANGE},
-	{"msgpack-c inline", mi_bid_enc, mi_bid_dec, NULL, ON_RECORD | ON_EXCHANGE},
-	{"msgpack-c inline, zone/buf", mi_bid_enc, mib_bid_dec, zone_clear, ON_EXCHANGE},
-	{"flinc fields", ff_bid_enc, ff_bid_dec, NULL, ON_RECORD | ON_EXCHANGE},
-	{"msgpack-c fields", mf_bid_enc, mf_bid_dec, NULL, ON_RECORD | ON_EXCHANGE},
-	{"flinc inline, -O2 only", fi_bid_enc_o2, fi_bid_dec_o2, NULL, ON_RECORD},
-	{"msgpack-c inline, -O2 only", mi_bid_enc_o2, mi_bid_dec_o2, NULL, ON_RECORD},
-	{"msgpack-c sbuffer+next", msb_bid_enc, mn_bid_dec, NULL, ON_RECORD},
+	{ "flinc inline", fi_bid_enc, fi_bid_dec, NULL, ON_RECORD | ON_EXCHANGE },
+	{ "msgpack-c inline", mi_bid_enc, mi_bid_dec, NULL, ON_RECORD | ON_EXCHANGE },
+	{ "msgpack-c inline, zone/buf", mi_bid_enc, mib_bid_dec, zone_clear, ON_EXCHANGE },
+	{ "flinc fields", ff_bid_enc, ff_bid_dec, NULL, ON_RECORD | ON_EXCHANGE },
+	{ "msgpack-c fields", mf_bid_enc, mf_bid_dec, NULL, ON_RECORD | ON_EXCHANGE },
+	{ "flinc inline, -O2 only", fi_bid_enc_o2, fi_bid_dec_o2, NULL, ON_RECORD },
+	{ "msgpack-c inline, -O2 only", mi_bid_enc_o2, mi_bid_dec_o2, NULL, ON_RECORD },
+	{ "msgpack-c sbuffer+next", msb_bid_enc, mn_bid_dec, NULL, ON_RECORD },
 };
 
 static const codec wc_codecs[NCODECS] = {
-	{"flinc inline", fi_wc_enc, fi_wc_dec, NULL, ON_RECORD | ON_EXCHANGE},
-	{"msgpack-c inline", mi_wc_enc, mi_wc_dec, NULL, ON_RECORD | ON_EXCHANGE},
-	{"msgpack-c inline, zone/buf", mi_wc_enc, mib_wc_dec, zone_clear, ON_EXCHANGE},
-	{"flinc fields", ff_wc_enc, ff_wc_dec, NULL, ON_RECORD | ON_EXCHANGE},
-	{"msgpack-c fields", mf_wc_enc, mf_wc_dec, NULL, ON_RECORD | ON_EXCHANGE},
-	{"flinc inline, -O2 only", fi_wc_enc_o2, fi_wc_dec_o2, NULL, ON_RECORD},
-	{"msgpack-c inline, -O2 only", mi_wc_enc_o2, mi_wc_dec_o2, NULL, ON_RECORD},
-	{"msgpack-c sbuffer+next", msb_wc_enc, mn_wc_dec, NULL, ON_RECORD},
+	{ "flinc inline", fi_wc_enc, fi_wc_dec, NULL, ON_RECORD | ON_EXCHANGE },
+	{ "msgpack-c inline", mi_wc_enc, mi_wc_dec, NULL, ON_RECORD | ON_EXCHANGE },
+	{ "msgpack-c inline, zone/buf", mi_wc_enc, mib_wc_dec, zone_clear, ON_EXCHANGE },
+	{ "flinc fields", ff_wc_enc, ff_wc_dec, NULL, ON_RECORD | ON_EXCHANGE },
+	{ "msgpack-c fields", mf_wc_enc, mf_wc_dec, NULL, ON_RECORD | ON_EXCHANGE },
+	{ "flinc inline, -O2 only", fi_wc_enc_o2, fi_wc_dec_o2, NULL, ON_RECORD },
+	{ "msgpack-c inline, -O2 only", mi_wc_enc_o2, mi_wc_dec_o2, NULL, ON_RECORD },
+	{ "msgpack-c sbuffer+next", msb_wc_enc, mn_wc_dec, NULL, ON_RECORD },
 };
 
 /* ---- samples ----------------------------------------------------------- */
@@ -704,8 +721,10 @@ static void make_words(void)
 		size_t lo = 0, hi = nv - 1;
 		while (lo < hi) {
 			size_t mid = (lo + hi) / 2;
-			if (cum[mid] < x) lo = mid + 1;
-			else hi = mid;
+			if (cum[mid] < x)
+				lo = mid + 1;
+			else
+				hi = mid;
 		}
 		double share = (1.0 / (double)(lo + 1)) / total;
 		double u = (double)(rng() >> 11) / 9007199254740992.0;
@@ -719,11 +738,12 @@ static void make_words(void)
 static int bid_equal(const void *x, const void *y)
 {
 	const nexmark_bid *a = &((const nexmark_event *)x)->u.bid, *b = &((const nexmark_event *)y)->u.bid;
-	return ((const nexmark_event *)x)->kind == ((const nexmark_event *)y)->kind && a->auction == b->auction &&
-	       a->bidder == b->bidder && a->price == b->price && a->date_time == b->date_time &&
-	       a->channel.len == b->channel.len && !memcmp(a->channel.p, b->channel.p, a->channel.len) &&
-	       a->url.len == b->url.len && !memcmp(a->url.p, b->url.p, a->url.len) &&
-	       a->extra.len == b->extra.len && !memcmp(a->extra.p, b->extra.p, a->extra.len);
+	return ((const nexmark_event *)x)->kind == ((const nexmark_event *)y)->kind &&
+		a->auction == b->auction && a->bidder == b->bidder && a->price == b->price &&
+		a->date_time == b->date_time && a->channel.len == b->channel.len &&
+		!memcmp(a->channel.p, b->channel.p, a->channel.len) && a->url.len == b->url.len &&
+		!memcmp(a->url.p, b->url.p, a->url.len) && a->extra.len == b->extra.len &&
+		!memcmp(a->extra.p, b->extra.p, a->extra.len);
 }
 
 static int wc_equal(const void *x, const void *y)
@@ -738,7 +758,8 @@ static uint64_t bid_sum(const void *rec)
 {
 	const nexmark_bid *b = &((const nexmark_event *)rec)->u.bid;
 	return (uint64_t)(b->auction + b->bidder + b->price + b->date_time) + b->channel.len + b->url.len +
-	       b->extra.len + (uint8_t)b->url.p[b->url.len - 1] + (b->extra.len ? (uint8_t)b->extra.p[0] : 0);
+		b->extra.len + (uint8_t)b->url.p[b->url.len - 1] +
+		(b->extra.len ? (uint8_t)b->extra.p[0] : 0);
 }
 
 static uint64_t wc_sum(const void *rec)
@@ -757,10 +778,7 @@ typedef struct rtype {
 	uint64_t (*sum)(const void *rec);
 } rtype;
 
-static const void *sample(const rtype *t, size_t i)
-{
-	return (const char *)t->samples + i * t->size;
-}
+static const void *sample(const rtype *t, size_t i) { return (const char *)t->samples + i * t->size; }
 
 /* ---- the two paths ----------------------------------------------------- */
 
@@ -935,8 +953,8 @@ static void check(const rtype *t)
 		for (size_t k = 1; k < NCODECS; k++) {
 			p = t->codecs[k].enc(sample(t, i), out, sizeof out, &len);
 			if (!p || len != rlen || memcmp(p, ref, len) != 0) {
-				fprintf(stderr, "codec_bench: %s #%zu: %s and %s write different msgpack\n", t->name,
-					i, t->codecs[0].name, t->codecs[k].name);
+				fprintf(stderr, "codec_bench: %s #%zu: %s and %s write different msgpack\n",
+					t->name, i, t->codecs[0].name, t->codecs[k].name);
 				exit(1);
 			}
 		}
@@ -948,8 +966,8 @@ static void check(const rtype *t)
 		for (size_t k = 0; k < NCODECS; k++) {
 			memset(rec, 0, t->size);
 			if (t->codecs[k].dec(ref, rlen, rec) != 0 || !t->equal(rec, sample(t, i))) {
-				fprintf(stderr, "codec_bench: %s #%zu: %s does not decode to the original\n", t->name,
-					i, t->codecs[k].name);
+				fprintf(stderr, "codec_bench: %s #%zu: %s does not decode to the original\n",
+					t->name, i, t->codecs[k].name);
 				exit(1);
 			}
 			if (t->codecs[k].batch_done) t->codecs[k].batch_done();
@@ -971,8 +989,8 @@ static void check_exchange(const rtype *t, xbufs *x)
 			same = y.len[i] == x->len[i] && !memcmp(y.data[i], x->data[i], x->len[i]);
 		xbufs_free(&y);
 		if (!same) {
-			fprintf(stderr, "codec_bench: %s: %s and %s frame different exchange buffers\n", t->name,
-				t->codecs[0].name, t->codecs[k].name);
+			fprintf(stderr, "codec_bench: %s: %s and %s frame different exchange buffers\n",
+				t->name, t->codecs[0].name, t->codecs[k].name);
 			exit(1);
 		}
 	}
@@ -1011,8 +1029,8 @@ int main(int argc, char **argv)
 	make_words();
 
 	const rtype types[] = {
-		{"bid", bids, sizeof(nexmark_event), 13, bid_codecs, bid_equal, bid_sum},
-		{"word_count", wcs, sizeof(word_count), 5, wc_codecs, wc_equal, wc_sum},
+		{ "bid", bids, sizeof(nexmark_event), 13, bid_codecs, bid_equal, bid_sum },
+		{ "word_count", wcs, sizeof(word_count), 5, wc_codecs, wc_equal, wc_sum },
 	};
 	/* all checks before any figure is printed */
 	for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
@@ -1023,8 +1041,8 @@ int main(int argc, char **argv)
 	}
 	printf("codec_bench: %zu reps, %zu records per measurement, median ns/record and MB/s (1e6 bytes of msgpack)\n",
 	       reps, total);
-	printf("%-10s %-9s %-26s %9s %9s %9s %9s\n", "record", "path", "codec", "enc ns", "enc MB/s", "dec ns",
-	       "dec MB/s");
+	printf("%-10s %-9s %-26s %9s %9s %9s %9s\n", "record", "path", "codec", "enc ns", "enc MB/s",
+	       "dec ns", "dec MB/s");
 	for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
 		const rtype *t = &types[ti];
 		static xbufs x;
@@ -1037,8 +1055,8 @@ int main(int argc, char **argv)
 		size_t xpasses = (total + x.records - 1) / x.records;
 
 		static double enc[2][NCODECS][MAX_REPS], dec[2][NCODECS][MAX_REPS];
-		uint64_t ref_sum[2] = {0, 0};
-		int have_sum[2] = {0, 0};
+		uint64_t ref_sum[2] = { 0, 0 };
+		int have_sum[2] = { 0, 0 };
 		for (size_t r = 0; r < reps; r++) {
 			/* codecs interleaved within a rep, so load on the machine
 			 * hits them alike */
@@ -1047,17 +1065,23 @@ int main(int argc, char **argv)
 				uint64_t s;
 				if (c->paths & ON_RECORD) {
 					size_t bytes;
-					enc[0][k][r] = record_encode(t, c, total, &bytes) * 1e9 / (double)total;
+					enc[0][k][r] =
+						record_encode(t, c, total, &bytes) * 1e9 / (double)total;
 					dec[0][k][r] = record_decode(t, c, total, &s) * 1e9 / (double)total;
-					if (!have_sum[0]++) ref_sum[0] = s;
-					else if (s != ref_sum[0]) die("decoded checksums differ");
+					if (!have_sum[0]++)
+						ref_sum[0] = s;
+					else if (s != ref_sum[0])
+						die("decoded checksums differ");
 				}
 				if (c->paths & ON_EXCHANGE) {
-					enc[1][k][r] = exchange_encode(t, c, total, NULL) * 1e9 / (double)total;
+					enc[1][k][r] =
+						exchange_encode(t, c, total, NULL) * 1e9 / (double)total;
 					dec[1][k][r] = exchange_decode(t, c, &x, xpasses, &s) * 1e9 /
-						       (double)(xpasses * x.records);
-					if (!have_sum[1]++) ref_sum[1] = s;
-					else if (s != ref_sum[1]) die("decoded checksums differ");
+						(double)(xpasses * x.records);
+					if (!have_sum[1]++)
+						ref_sum[1] = s;
+					else if (s != ref_sum[1])
+						die("decoded checksums differ");
 				}
 			}
 		}
@@ -1068,11 +1092,12 @@ int main(int argc, char **argv)
 				double e = median(enc[path][k], reps), d = median(dec[path][k], reps);
 				/* MB/s from the average msgpack size of a record */
 				printf("%-10s %-9s %-26s %9.1f %9.0f %9.1f %9.0f\n", t->name,
-				       path ? "exchange" : "record", c->name, e, avg / e * 1e3, d, avg / d * 1e3);
+				       path ? "exchange" : "record", c->name, e, avg / e * 1e3, d,
+				       avg / d * 1e3);
 			}
 		}
-		printf("%-10s %.1f bytes of msgpack per record on average; %zu records per 32 KB buffer\n", t->name,
-		       avg, x.records / x.n);
+		printf("%-10s %.1f bytes of msgpack per record on average; %zu records per 32 KB buffer\n",
+		       t->name, avg, x.records / x.n);
 		xbufs_free(&x);
 	}
 	msgpack_sbuffer_destroy(&sbuf);

@@ -68,18 +68,14 @@ static void value_of(uint64_t i, uint64_t v, uint8_t *out)
 static int put(const fl_backend_ops *ops, void *be, uint32_t sid, uint64_t i, uint64_t ver)
 {
 	uint8_t key[8], val[VLEN];
-	for (int b = 0; b < 8; b++)
-		key[b] = (uint8_t)(i >> (56 - 8 * b));
+	for (int b = 0; b < 8; b++) key[b] = (uint8_t)(i >> (56 - 8 * b));
 	uint64_t h = fl_key_hash(key, 8);
-	fl_skey k = {.kg = (uint16_t)(h % 128), .klen = 8, .key = key, .khash = h};
+	fl_skey k = { .kg = (uint16_t)(h % 128), .klen = 8, .key = key, .khash = h };
 	value_of(i, ver, val);
 	return ops->put(be, sid, &k, val, VLEN);
 }
 
-static void logger(void *ud, const char *line)
-{
-	(void)ud, (void)line; /* gc's lines: too many to print */
-}
+static void logger(void *ud, const char *line) { (void)ud, (void)line; /* gc's lines: too many to print */ }
 
 static int die(const char *what, const char *err)
 {
@@ -105,8 +101,10 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "-D") && i + 1 < argc && fl_conf_set_kv(conf, argv[i + 1]) == 0)
 			i++;
 		else {
-			fprintf(stderr, "usage: %s [--mb MB] [--checkpoints N] [--dir PARENT] [--storage PARENT] "
-					"[-D key=value]...\n", argv[0]);
+			fprintf(stderr,
+				"usage: %s [--mb MB] [--checkpoints N] [--dir PARENT] [--storage PARENT] "
+				"[-D key=value]...\n",
+				argv[0]);
 			return 2;
 		}
 	}
@@ -114,8 +112,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "--mb and --checkpoints must be at least 1\n");
 		return 2;
 	}
-	if (!storage)
-		storage = parent;
+	if (!storage) storage = parent;
 	char root[4096], jobdir[4096], work[4200], native[4200], chk[4200], local[4200], err[1024];
 	snprintf(root, sizeof(root), "%s/flinc-incr-bench-XXXXXX", parent);
 	snprintf(jobdir, sizeof(jobdir), "%s/flinc-incr-bench-job-XXXXXX", storage);
@@ -130,18 +127,17 @@ int main(int argc, char **argv)
 	uint64_t n = mb * 1048576 / (VLEN + 28);
 	const fl_backend_ops *ops = &fl_backend_rocksdb;
 	void *be = calloc(1, ops->priv_size);
-	fl_backend_params p = {.kg_first = 0, .kg_last = 127, .max_parallelism = 128, .dir = work, .conf = conf};
+	fl_backend_params p = {
+		.kg_first = 0, .kg_last = 127, .max_parallelism = 128, .dir = work, .conf = conf
+	};
 	uint32_t sid;
-	if (ops->open(be, &p, err, sizeof(err)))
-		return die("open", err);
-	if (ops->declare(be, "bench/v", FL_STATE_VALUE, &sid))
-		return die("declare", "failed");
+	if (ops->open(be, &p, err, sizeof(err))) return die("open", err);
+	if (ops->declare(be, "bench/v", FL_STATE_VALUE, &sid)) return die("declare", "failed");
 	printf("state: %llu entries of %d-byte values (~%llu MB), 128 key groups; checkpoint storage %s\n",
 	       (unsigned long long)n, VLEN, (unsigned long long)mb, jobdir);
 	double t0 = now_s();
 	for (uint64_t i = 0; i < n; i++)
-		if (put(ops, be, sid, i, 0))
-			return die("put", "failed");
+		if (put(ops, be, sid, i, 0)) return die("put", "failed");
 	printf("load: %.2f s (%.0f entries/s)\n\n", now_s() - t0, (double)n / (now_s() - t0));
 
 	printf("%4s %11s %10s %11s %11s %11s %11s %12s %9s\n", "chk", "native(ms)", "upload(ms)", "new MB",
@@ -153,8 +149,7 @@ int main(int argc, char **argv)
 			ver++;
 			for (uint64_t j = 0; j < n / 100; j++) {
 				rng = mix(rng + j);
-				if (put(ops, be, sid, rng % n, ver))
-					return die("put", "failed");
+				if (put(ops, be, sid, rng % n, ver)) return die("put", "failed");
 			}
 		}
 		snprintf(native, sizeof(native), "%s/native-%d", root, c);
@@ -167,12 +162,13 @@ int main(int argc, char **argv)
 		if (fl_incr_upload(reg, native, jobdir, chk, REL, OWNER, &res, err, sizeof(err)))
 			return die("upload", err);
 		double u = now_s();
-		fl_chk_meta m = {.checkpoint_id = c, .max_parallelism = 128, .shared = res.shared,
-				 .n_shared = res.n_shared};
+		fl_chk_meta m = { .checkpoint_id = c,
+				  .max_parallelism = 128,
+				  .shared = res.shared,
+				  .n_shared = res.n_shared };
 		snprintf(m.job_id, sizeof(m.job_id), "incr-bench");
 		snprintf(m.backend, sizeof(m.backend), "rocksdb");
-		if (fl_chk_meta_write(chk, &m, err, sizeof(err)))
-			return die("metadata", err);
+		if (fl_chk_meta_write(chk, &m, err, sizeof(err))) return die("metadata", err);
 		fl_rm_rf(native, NULL, 0);
 		double g = now_s();
 		if (fl_chk_retain(jobdir, 2, logger, NULL, err, sizeof(err)) ||
@@ -181,9 +177,11 @@ int main(int argc, char **argv)
 		double ge = now_s();
 		char files[32];
 		snprintf(files, sizeof(files), "%zu/%zu", res.files_new, res.files_reused);
-		printf("%4d %11.1f %10.1f %11.1f %11.1f %11.1f %11.1f %12s %9.1f\n", c, (b - a) * 1e3, (u - b) * 1e3,
-		       res.bytes_new / 1048576.0, res.bytes_copied / 1048576.0, res.bytes_reused / 1048576.0,
-		       (res.bytes_new + res.bytes_reused + res.bytes_private) / 1048576.0, files, (ge - g) * 1e3);
+		printf("%4d %11.1f %10.1f %11.1f %11.1f %11.1f %11.1f %12s %9.1f\n", c, (b - a) * 1e3,
+		       (u - b) * 1e3, res.bytes_new / 1048576.0, res.bytes_copied / 1048576.0,
+		       res.bytes_reused / 1048576.0,
+		       (res.bytes_new + res.bytes_reused + res.bytes_private) / 1048576.0, files,
+		       (ge - g) * 1e3);
 		fl_incr_result_free(&res);
 	}
 	ops->close(be);
@@ -200,7 +198,8 @@ int main(int argc, char **argv)
 	if (ops->open(be, &p, err, sizeof(err)) || ops->native_restore(be, local, err, sizeof(err)))
 		return die("restore", err);
 	double r = now_s();
-	printf("\nrestore chk-%d: materialize %.1f ms, native_restore %.1f ms\n", nchk, (b - a) * 1e3, (r - b) * 1e3);
+	printf("\nrestore chk-%d: materialize %.1f ms, native_restore %.1f ms\n", nchk, (b - a) * 1e3,
+	       (r - b) * 1e3);
 	ops->close(be);
 	free(be);
 	fl_incr_registry_destroy(reg);

@@ -91,8 +91,8 @@ static int run(int nch, uint32_t bufsize, uint32_t nbufs, double seconds, uint64
 		p[k].stop = c[k].stop = &stop;
 		p[k].bufsize = c[k].bufsize = bufsize;
 		if (fl_netx_in(b, id, nbufs, bufsize, &c[k].notify, &c[k].ch) != FLINC_OK ||
-		    fl_netx_out(a, fl_netx_addr(b), id, nbufs, bufsize, &p[k].notify, &p[k].ch, err, sizeof err) !=
-			    FLINC_OK) {
+		    fl_netx_out(a, fl_netx_addr(b), id, nbufs, bufsize, &p[k].notify, &p[k].ch, err,
+				sizeof err) != FLINC_OK) {
 			fprintf(stderr, "netx_bench: cannot open channel %d\n", k);
 			return 1;
 		}
@@ -102,7 +102,7 @@ static int run(int nch, uint32_t bufsize, uint32_t nbufs, double seconds, uint64
 		pthread_create(&p[k].th, NULL, producer, &p[k]);
 	}
 	/* warm up, then measure what the consumers received */
-	struct timespec ts = {0, 200 * 1000000L};
+	struct timespec ts = { 0, 200 * 1000000L };
 	nanosleep(&ts, NULL);
 	uint64_t b0 = 0, n0 = 0;
 	for (int k = 0; k < nch; k++) {

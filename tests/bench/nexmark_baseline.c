@@ -64,8 +64,8 @@ static double now_s(void)
 typedef struct ctab {
 	int64_t *keys;
 	int64_t *vals;
-	uint32_t *used; /* slots in use, in insertion order (for scans and reset) */
-	uint32_t n, cap;  /* cap: power of two */
+	uint32_t *used;  /* slots in use, in insertion order (for scans and reset) */
+	uint32_t n, cap; /* cap: power of two */
 } ctab;
 
 #define EMPTY INT64_MIN
@@ -81,8 +81,7 @@ static void ctab_init(ctab *t, uint32_t cap)
 		fprintf(stderr, "nexmark_baseline: out of memory\n");
 		exit(1);
 	}
-	for (uint32_t i = 0; i < cap; i++)
-		t->keys[i] = EMPTY;
+	for (uint32_t i = 0; i < cap; i++) t->keys[i] = EMPTY;
 }
 
 static void ctab_free(ctab *t)
@@ -94,8 +93,7 @@ static void ctab_free(ctab *t)
 
 static void ctab_clear(ctab *t)
 {
-	for (uint32_t i = 0; i < t->n; i++)
-		t->keys[t->used[i]] = EMPTY;
+	for (uint32_t i = 0; i < t->n; i++) t->keys[t->used[i]] = EMPTY;
 	t->n = 0;
 }
 
@@ -111,8 +109,7 @@ static void ctab_grow(ctab *t)
 	for (uint32_t i = 0; i < old.n; i++) {
 		uint32_t s = old.used[i];
 		uint32_t j = slot_of(t, old.keys[s]);
-		while (t->keys[j] != EMPTY)
-			j = (j + 1) & (t->cap - 1);
+		while (t->keys[j] != EMPTY) j = (j + 1) & (t->cap - 1);
 		t->keys[j] = old.keys[s];
 		t->vals[j] = old.vals[s];
 		t->used[t->n++] = j;
@@ -147,55 +144,51 @@ typedef struct run {
 	uint64_t events;
 } run;
 
-#define FOR_EACH_EVENT(R, EV)                                                      \
-	char scratch_[NEXMARK_SCRATCH_MAX];                                        \
-	nexmark_event EV;                                                          \
-	for (uint64_t k_ = 0; k_ < (R)->events &&                                  \
-			      nexmark_gen_event((R)->cfg, k_, &EV, scratch_, sizeof scratch_) == 0; \
-	     k_++)
+#define FOR_EACH_EVENT(R, EV)               \
+	char scratch_[NEXMARK_SCRATCH_MAX]; \
+	nexmark_event EV;                   \
+	for (uint64_t k_ = 0;               \
+	     k_ < (R)->events && nexmark_gen_event((R)->cfg, k_, &EV, scratch_, sizeof scratch_) == 0; k_++)
 
 static result q_gen(const run *r)
 {
-	result res = {0, 0};
-	FOR_EACH_EVENT(r, e)
-	{
-		fold(&res, (uint64_t)nexmark_event_time(&e) + e.kind);
-	}
+	result res = { 0, 0 };
+	FOR_EACH_EVENT(r, e) { fold(&res, (uint64_t)nexmark_event_time(&e) + e.kind); }
 	return res;
 }
 
 static result q0(const run *r)
 {
-	result res = {0, 0};
+	result res = { 0, 0 };
 	FOR_EACH_EVENT(r, e)
 	{
-		if (e.kind != NEXMARK_BID)
-			continue;
+		if (e.kind != NEXMARK_BID) continue;
 		const nexmark_bid *b = &e.u.bid;
-		fold(&res, (uint64_t)b->auction ^ (uint64_t)b->bidder << 20 ^ (uint64_t)b->price << 7 ^
-				   (uint64_t)b->date_time ^ str_sig(b->extra));
+		fold(&res,
+		     (uint64_t)b->auction ^ (uint64_t)b->bidder << 20 ^ (uint64_t)b->price << 7 ^
+			     (uint64_t)b->date_time ^ str_sig(b->extra));
 	}
 	return res;
 }
 
 static result q1(const run *r)
 {
-	result res = {0, 0};
+	result res = { 0, 0 };
 	FOR_EACH_EVENT(r, e)
 	{
-		if (e.kind != NEXMARK_BID)
-			continue;
+		if (e.kind != NEXMARK_BID) continue;
 		const nexmark_bid *b = &e.u.bid;
 		int64_t milli = b->price * 908; /* 0.908 * price in thousandths */
-		fold(&res, (uint64_t)b->auction ^ (uint64_t)b->bidder << 20 ^ (uint64_t)milli << 7 ^
-				   (uint64_t)b->date_time ^ str_sig(b->extra));
+		fold(&res,
+		     (uint64_t)b->auction ^ (uint64_t)b->bidder << 20 ^ (uint64_t)milli << 7 ^
+			     (uint64_t)b->date_time ^ str_sig(b->extra));
 	}
 	return res;
 }
 
 static result q2(const run *r)
 {
-	result res = {0, 0};
+	result res = { 0, 0 };
 	FOR_EACH_EVENT(r, e)
 	{
 		if (e.kind == NEXMARK_BID && e.u.bid.auction % 123 == 0)
@@ -219,23 +212,20 @@ static void q5_fire(q5_state *s, int64_t e, result *res)
 	ctab_clear(m);
 	for (int64_t x = e - SLICES; x < e; x++) {
 		int i = (int)(((x % SLICES) + SLICES) % SLICES);
-		if (s->slice_id[i] != x)
-			continue;
+		if (s->slice_id[i] != x) continue;
 		ctab *t = &s->slices[i];
-		for (uint32_t j = 0; j < t->n; j++)
-			ctab_add(m, t->keys[t->used[j]], t->vals[t->used[j]]);
+		for (uint32_t j = 0; j < t->n; j++) ctab_add(m, t->keys[t->used[j]], t->vals[t->used[j]]);
 	}
-	if (!m->n)
-		return;
+	if (!m->n) return;
 	int64_t max = 0;
 	for (uint32_t j = 0; j < m->n; j++)
-		if (m->vals[m->used[j]] > max)
-			max = m->vals[m->used[j]];
+		if (m->vals[m->used[j]] > max) max = m->vals[m->used[j]];
 	int64_t end = e * SLIDE_MS;
 	for (uint32_t j = 0; j < m->n; j++)
 		if (m->vals[m->used[j]] == max)
-			fold(res, (uint64_t)m->keys[m->used[j]] << 24 ^ (uint64_t)max << 8 ^ (uint64_t)(end - WINDOW_MS) ^
-					  (uint64_t)end);
+			fold(res,
+			     (uint64_t)m->keys[m->used[j]] << 24 ^ (uint64_t)max << 8 ^
+				     (uint64_t)(end - WINDOW_MS) ^ (uint64_t)end);
 }
 
 /* Event time moved into slice `to`: fire every window ending by then and
@@ -246,10 +236,8 @@ static void q5_advance(q5_state *s, int64_t to, result *res)
 	for (int64_t e = first ? to : s->cur + 1; e <= to; e++) {
 		/* Across a gap, the windows between the last SLICES after the old
 		 * slice and the SLICES slots to recycle before the new one are empty. */
-		if (!first && e > s->cur + SLICES && e < to - SLICES)
-			e = to - SLICES;
-		if (!first)
-			q5_fire(s, e, res);
+		if (!first && e > s->cur + SLICES && e < to - SLICES) e = to - SLICES;
+		if (!first) q5_fire(s, e, res);
 		int i = (int)(((e % SLICES) + SLICES) % SLICES);
 		ctab_clear(&s->slices[i]);
 		s->slice_id[i] = e;
@@ -259,7 +247,7 @@ static void q5_advance(q5_state *s, int64_t to, result *res)
 
 static result q5(const run *r)
 {
-	result res = {0, 0};
+	result res = { 0, 0 };
 	q5_state s;
 	for (int i = 0; i < SLICES; i++) {
 		ctab_init(&s.slices[i], 1024);
@@ -269,19 +257,15 @@ static result q5(const run *r)
 	s.cur = INT64_MIN;
 	FOR_EACH_EVENT(r, e)
 	{
-		if (e.kind != NEXMARK_BID)
-			continue;
+		if (e.kind != NEXMARK_BID) continue;
 		int64_t ts = e.u.bid.date_time;
 		int64_t x = ts >= 0 ? ts / SLIDE_MS : -((-ts + SLIDE_MS - 1) / SLIDE_MS);
-		if (x != s.cur)
-			q5_advance(&s, x, &res);
+		if (x != s.cur) q5_advance(&s, x, &res);
 		ctab_add(&s.slices[((x % SLICES) + SLICES) % SLICES], e.u.bid.auction, 1);
 	}
 	if (s.cur != INT64_MIN) /* end of input: the windows holding the last slices */
-		for (int64_t end = s.cur + 1; end <= s.cur + SLICES; end++)
-			q5_fire(&s, end, &res);
-	for (int i = 0; i < SLICES; i++)
-		ctab_free(&s.slices[i]);
+		for (int64_t end = s.cur + 1; end <= s.cur + SLICES; end++) q5_fire(&s, end, &res);
+	for (int i = 0; i < SLICES; i++) ctab_free(&s.slices[i]);
 	ctab_free(&s.merged);
 	return res;
 }
@@ -294,23 +278,22 @@ typedef struct q7_row {
 
 static inline void q7_emit(result *res, const q7_row *b)
 {
-	fold(res, (uint64_t)b->auction ^ (uint64_t)b->price << 9 ^ (uint64_t)b->bidder << 30 ^ (uint64_t)b->date_time ^
-			  str_sig(b->extra));
+	fold(res,
+	     (uint64_t)b->auction ^ (uint64_t)b->price << 9 ^ (uint64_t)b->bidder << 30 ^
+		     (uint64_t)b->date_time ^ str_sig(b->extra));
 }
 
 static result q7(const run *r)
 {
-	result res = {0, 0};
+	result res = { 0, 0 };
 	size_t cap = 16, n = 0; /* ties of the current window's max */
 	q7_row *top = malloc(cap * sizeof *top);
-	if (!top)
-		return res;
-	int64_t ws = INT64_MIN, max = 0;          /* current window */
+	if (!top) return res;
+	int64_t ws = INT64_MIN, max = 0;            /* current window */
 	int64_t prev_end = INT64_MIN, prev_max = 0; /* the window before it */
 	FOR_EACH_EVENT(r, e)
 	{
-		if (e.kind != NEXMARK_BID)
-			continue;
+		if (e.kind != NEXMARK_BID) continue;
 		const nexmark_bid *b = &e.u.bid;
 		int64_t w = b->date_time - ((b->date_time % WINDOW_MS) + WINDOW_MS) % WINDOW_MS;
 		if (w != ws) {
@@ -321,9 +304,8 @@ static result q7(const run *r)
 			ws = w;
 			n = 0;
 		}
-		q7_row row = {b->auction, b->price, b->bidder, b->date_time, b->extra};
-		if (b->date_time == prev_end && b->price == prev_max)
-			q7_emit(&res, &row);
+		q7_row row = { b->auction, b->price, b->bidder, b->date_time, b->extra };
+		if (b->date_time == prev_end && b->price == prev_max) q7_emit(&res, &row);
 		if (n == 0 || b->price > max) {
 			max = b->price;
 			top[0] = row;
@@ -331,16 +313,14 @@ static result q7(const run *r)
 		} else if (b->price == max) {
 			if (n == cap) {
 				q7_row *t = realloc(top, 2 * cap * sizeof *top);
-				if (!t)
-					break;
+				if (!t) break;
 				top = t;
 				cap *= 2;
 			}
 			top[n++] = row;
 		}
 	}
-	for (size_t i = 0; i < n; i++)
-		q7_emit(&res, &top[i]);
+	for (size_t i = 0; i < n; i++) q7_emit(&res, &top[i]);
 	free(top);
 	return res;
 }
@@ -350,25 +330,24 @@ static result q7(const run *r)
 static const struct {
 	const char *name;
 	result (*fn)(const run *);
-} QUERIES[] = {{"gen", q_gen}, {"0", q0}, {"1", q1}, {"2", q2}, {"5", q5}, {"7", q7}};
+} QUERIES[] = { { "gen", q_gen }, { "0", q0 }, { "1", q1 }, { "2", q2 }, { "5", q5 }, { "7", q7 } };
 #define NQ (sizeof QUERIES / sizeof QUERIES[0])
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: nexmark_baseline [--query gen|0|1|2|5|7|all] [--events N] [--seed S] [--rate R]\n"
-		   "  --events N  events to generate (default 10000000)\n"
-		   "  --seed S    generator seed (default 0)\n"
-		   "  --rate R    events per second of event time (default 10000)\n");
+	fprintf(f,
+		"usage: nexmark_baseline [--query gen|0|1|2|5|7|all] [--events N] [--seed S] [--rate R]\n"
+		"  --events N  events to generate (default 10000000)\n"
+		"  --seed S    generator seed (default 0)\n"
+		"  --rate R    events per second of event time (default 10000)\n");
 }
 
 static bool parse_u64(const char *s, uint64_t *out)
 {
-	if (!s || !*s || *s == '-')
-		return false;
+	if (!s || !*s || *s == '-') return false;
 	char *end;
 	unsigned long long v = strtoull(s, &end, 10);
-	if (*end)
-		return false;
+	if (*end) return false;
 	*out = v;
 	return true;
 }
@@ -402,18 +381,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "nexmark_baseline: %s\n", bad);
 		return 2;
 	}
-	run r = {&cfg, events};
+	run r = { &cfg, events };
 	bool any = false;
 	for (size_t i = 0; i < NQ; i++) {
-		if (strcmp(query, "all") != 0 && strcmp(query, QUERIES[i].name) != 0)
-			continue;
+		if (strcmp(query, "all") != 0 && strcmp(query, QUERIES[i].name) != 0) continue;
 		any = true;
 		double t0 = now_s();
 		result res = QUERIES[i].fn(&r);
 		double dt = now_s() - t0;
 		printf("%s%-3s events=%llu time=%.3fs rate=%.0f events/s rows=%llu checksum=%016llx\n",
-		       strcmp(QUERIES[i].name, "gen") ? "q" : "", QUERIES[i].name, (unsigned long long)events, dt,
-		       dt > 0 ? (double)events / dt : 0.0, (unsigned long long)res.rows, (unsigned long long)res.sum);
+		       strcmp(QUERIES[i].name, "gen") ? "q" : "", QUERIES[i].name, (unsigned long long)events,
+		       dt, dt > 0 ? (double)events / dt : 0.0, (unsigned long long)res.rows,
+		       (unsigned long long)res.sum);
 		fflush(stdout);
 	}
 	if (!any) {

@@ -66,14 +66,19 @@ static uint64_t rng(void)
 
 static fl_skey mk(const bkey *b)
 {
-	fl_skey k = {.kg = b->kg, .klen = 8, .nslen = 16, .key = (const uint8_t *)&b->key,
-		     .ns = (const uint8_t *)b->ns, .khash = b->khash};
+	fl_skey k = { .kg = b->kg,
+		      .klen = 8,
+		      .nslen = 16,
+		      .key = (const uint8_t *)&b->key,
+		      .ns = (const uint8_t *)b->ns,
+		      .khash = b->khash };
 	return k;
 }
 
 static void report(const char *what, size_t ops, double secs)
 {
-	printf("%-14s %10.2f Mops/s  %6.1f ns/op\n", what, (double)ops / secs / 1e6, secs * 1e9 / (double)ops);
+	printf("%-14s %10.2f Mops/s  %6.1f ns/op\n", what, (double)ops / secs / 1e6,
+	       secs * 1e9 / (double)ops);
 }
 
 /* Add 1 to the 8-byte accumulator of k: in place when the backend can,
@@ -85,19 +90,16 @@ static void bump(const fl_backend_ops *ops, void *be, uint32_t sid, const fl_ske
 	bool created;
 	if (ops->put_inplace && !no_inplace) {
 		uint64_t *acc = ops->put_inplace(be, sid, k, 8, &created);
-		if (!acc)
-			exit(3);
+		if (!acc) exit(3);
 		*acc += 1;
 		return;
 	}
 	const void *v;
 	size_t len;
 	uint64_t acc = 0;
-	if (ops->get(be, sid, k, &v, &len) == 0 && len == 8)
-		memcpy(&acc, v, 8);
+	if (ops->get(be, sid, k, &v, &len) == 0 && len == 8) memcpy(&acc, v, 8);
 	acc++;
-	if (ops->put(be, sid, k, &acc, 8))
-		exit(3);
+	if (ops->put(be, sid, k, &acc, 8)) exit(3);
 }
 
 int main(int argc, char **argv)
@@ -116,7 +118,9 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "-D") == 0 && i + 1 < argc && fl_conf_set_kv(conf, argv[i + 1]) == 0)
 			i++;
 		else if (argv[i][0] == '-') {
-			fprintf(stderr, "usage: %s [--backend hashmap|rocksdb] [--dir PARENT] [--no-inplace] [-D key=value] [keys] [rounds]\n", argv[0]);
+			fprintf(stderr,
+				"usage: %s [--backend hashmap|rocksdb] [--dir PARENT] [--no-inplace] [-D key=value] [keys] [rounds]\n",
+				argv[0]);
 			return 1;
 		} else if (pos++ == 0)
 			n = (size_t)strtoull(argv[i], NULL, 10);
@@ -128,14 +132,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "state_bench: unknown backend '%s' or bad counts\n", backend);
 		return 1;
 	}
-	if (!parent)
-		parent = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	if (!parent) parent = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	bkey *seq = malloc(n * sizeof(*seq));
 	bkey *perm = malloc(n * sizeof(*perm));
-	if (!seq || !perm)
-		return 1;
+	if (!seq || !perm) return 1;
 	for (size_t i = 0; i < n; i++) {
-		seq[i].key = 1000000 + i * 7; /* auction ids */
+		seq[i].key = 1000000 + i * 7;                     /* auction ids */
 		seq[i].ns[0] = 1700000000000ULL + (i % 4) * 2000; /* window start, ms */
 		seq[i].ns[1] = seq[i].ns[0] + 10000;
 		seq[i].kg = (uint16_t)((seq[i].key * 0x9e3779b97f4a7c15ULL) >> 57); /* 0..127 */
@@ -148,8 +150,9 @@ int main(int argc, char **argv)
 		perm[i] = perm[j];
 		perm[j] = t;
 	}
-	double best[7] = {1e9, 1e9, 1e9, 1e9, 1e9, 1e9, 1e9};
-	double snap_ms[4] = {1e9, 1e9, 1e9, 1e9}; /* best of rounds: open, update all, reclaim, longest open */
+	double best[7] = { 1e9, 1e9, 1e9, 1e9, 1e9, 1e9, 1e9 };
+	double snap_ms[4] = { 1e9, 1e9, 1e9,
+			      1e9 }; /* best of rounds: open, update all, reclaim, longest open */
 	uint64_t check = 0;
 	size_t hot_ops = 20 * 1000 * 1000 < 20 * n ? 20 * 1000 * 1000 : 20 * n;
 	for (int round = 0; round < rounds; round++) {
@@ -160,10 +163,13 @@ int main(int argc, char **argv)
 			perror(dir);
 			return 1;
 		}
-		fl_backend_params p = {.kg_first = 0, .kg_last = 127, .max_parallelism = 128, .dir = dir, .conf = conf};
+		fl_backend_params p = {
+			.kg_first = 0, .kg_last = 127, .max_parallelism = 128, .dir = dir, .conf = conf
+		};
 		uint32_t sid;
 		char err[256] = "";
-		if (ops->open(be, &p, err, sizeof(err)) || ops->declare(be, "q5/count", FL_STATE_VALUE, &sid)) {
+		if (ops->open(be, &p, err, sizeof(err)) ||
+		    ops->declare(be, "q5/count", FL_STATE_VALUE, &sid)) {
 			fprintf(stderr, "state_bench: %s: %s\n", backend, err);
 			return 1;
 		}
@@ -187,16 +193,14 @@ int main(int argc, char **argv)
 			fl_skey k = mk(&seq[i]);
 			const void *v;
 			size_t len;
-			if (ops->get(be, sid, &k, &v, &len) == 0)
-				check += *(const uint64_t *)v;
+			if (ops->get(be, sid, &k, &v, &len) == 0) check += *(const uint64_t *)v;
 		}
 		double t4 = now_s();
 		for (size_t i = 0; i < n; i++) {
 			fl_skey k = mk(&perm[i]);
 			const void *v;
 			size_t len;
-			if (ops->get(be, sid, &k, &v, &len) == 0)
-				check += *(const uint64_t *)v;
+			if (ops->get(be, sid, &k, &v, &len) == 0) check += *(const uint64_t *)v;
 		}
 		double t5 = now_s();
 		size_t hot = n < 10000 ? n : 10000;
@@ -216,13 +220,11 @@ int main(int argc, char **argv)
 			ops->remove(be, sid, &old);
 		}
 		double t7 = now_s();
-		if (ops->count(be, sid) != n)
-			return 2;
+		if (ops->count(be, sid) != n) return 2;
 		if (ops->version >= 5 && ops->snap_open) {
 			void *snap = NULL;
 			double s0 = now_s();
-			if (ops->snap_open(be, &snap, err, sizeof err))
-				return 3;
+			if (ops->snap_open(be, &snap, err, sizeof err)) return 3;
 			double s1 = now_s();
 			for (size_t i = 0; i < n; i++) {
 				bkey cur = perm[i]; /* the window the churn phase moved it to */
@@ -232,8 +234,7 @@ int main(int argc, char **argv)
 				bump(ops, be, sid, &k);
 			}
 			double s2 = now_s();
-			if (ops->count(be, sid) != n)
-				return 2;
+			if (ops->count(be, sid) != n) return 2;
 			ops->snap_release(snap);
 			bkey first = seq[0];
 			first.ns[0] += 100000;
@@ -243,11 +244,9 @@ int main(int argc, char **argv)
 			double s3 = now_s(), longest = 0;
 			for (int r = 0; r < 300; r++) {
 				double a0 = now_s();
-				if (ops->snap_open(be, &snap, err, sizeof err))
-					return 3;
+				if (ops->snap_open(be, &snap, err, sizeof err)) return 3;
 				double a1 = now_s();
-				if (a1 - a0 > longest)
-					longest = a1 - a0;
+				if (a1 - a0 > longest) longest = a1 - a0;
 				ops->snap_release(snap);
 				bump(ops, be, sid, &k0);
 			}
@@ -259,13 +258,12 @@ int main(int argc, char **argv)
 		ops->close(be);
 		rmdir(dir); /* the hashmap backend leaves it; RocksDB removed it */
 		free(be);
-		double d[7] = {t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6};
+		double d[7] = { t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6 };
 		for (int i = 0; i < 7; i++)
-			if (d[i] < best[i])
-				best[i] = d[i];
+			if (d[i] < best[i]) best[i] = d[i];
 	}
-	printf("%s backend, %zu keys (8 B key, 16 B namespace, 8 B value), best of %d%s\n", ops->name, n, rounds,
-	       ops->put_inplace && !no_inplace ? "" : ", get + put");
+	printf("%s backend, %zu keys (8 B key, 16 B namespace, 8 B value), best of %d%s\n", ops->name, n,
+	       rounds, ops->put_inplace && !no_inplace ? "" : ", get + put");
 	report("insert", n, best[0]);
 	report("update seq", n, best[1]);
 	report("update rand", n, best[2]);

@@ -72,7 +72,7 @@ static uint64_t count_word(const char *w, size_t n)
 		arena = realloc(arena, arena_cap);
 	}
 	memcpy(arena + arena_len, w, n);
-	tab[j] = (entry){h, (uint32_t)arena_len, (uint32_t)n, 1};
+	tab[j] = (entry){ h, (uint32_t)arena_len, (uint32_t)n, 1 };
 	arena_len += n;
 	if (++used * 4 > cap * 3) grow();
 	return 1;

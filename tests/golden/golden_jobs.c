@@ -174,9 +174,12 @@ static int sc_decode(flinc_reader *r, void *rec, flinc_arena *a)
 	for (uint32_t i = 0; i < n && !r->err; i++) {
 		uint32_t len;
 		const char *k = flinc_r_str(r, &len);
-		if (len == 3 && memcmp(k, "sum", 3) == 0) x->sum = flinc_r_int(r);
-		else if (len == 5 && memcmp(k, "count", 5) == 0) x->count = flinc_r_int(r);
-		else flinc_r_skip(r);
+		if (len == 3 && memcmp(k, "sum", 3) == 0)
+			x->sum = flinc_r_int(r);
+		else if (len == 5 && memcmp(k, "count", 5) == 0)
+			x->count = flinc_r_int(r);
+		else
+			flinc_r_skip(r);
 	}
 	return r->err;
 }
@@ -226,47 +229,52 @@ typedef struct gcase {
 
 static const gcase cases[] = {
 	/* out-of-order events within the bound */
-	{C("tumbling_ooo", P_WINDOW, FN_AGG), TUMBLING(10), .bound = 5},
-	{C("tumbling_ooo_reduce", P_WINDOW, FN_REDUCE), TUMBLING(10), .bound = 5},
-	{C("tumbling_ooo_process", P_WINDOW, FN_PROCESS), TUMBLING(10), .bound = 5},
-	{C("tumbling_ooo_codec", P_WINDOW, FN_AGG_CODEC), TUMBLING(10), .bound = 5},
+	{ C("tumbling_ooo", P_WINDOW, FN_AGG), TUMBLING(10), .bound = 5 },
+	{ C("tumbling_ooo_reduce", P_WINDOW, FN_REDUCE), TUMBLING(10), .bound = 5 },
+	{ C("tumbling_ooo_process", P_WINDOW, FN_PROCESS), TUMBLING(10), .bound = 5 },
+	{ C("tumbling_ooo_codec", P_WINDOW, FN_AGG_CODEC), TUMBLING(10), .bound = 5 },
 	/* window alignment with an offset and negative timestamps */
-	{C("tumbling_offset", P_WINDOW, FN_AGG), TUMBLING(10), .offset = 3, .bound = 5},
+	{ C("tumbling_offset", P_WINDOW, FN_AGG), TUMBLING(10), .offset = 3, .bound = 5 },
 	/* beyond the bound: dropped and counted, or to the late output */
-	{C("late_dropped", P_WINDOW, FN_AGG), TUMBLING(10), .bound = 2},
-	{C("late_side", P_WINDOW, FN_AGG), TUMBLING(10), .bound = 2, .late_tag = true},
+	{ C("late_dropped", P_WINDOW, FN_AGG), TUMBLING(10), .bound = 2 },
+	{ C("late_side", P_WINDOW, FN_AGG), TUMBLING(10), .bound = 2, .late_tag = true },
 	/* allowed lateness: late firings */
-	{C("lateness", P_WINDOW, FN_AGG), TUMBLING(10), .lateness = 5, .late_tag = true},
-	{C("lateness_reduce", P_WINDOW, FN_REDUCE), TUMBLING(10), .lateness = 5, .late_tag = true},
-	{C("lateness_process", P_WINDOW, FN_PROCESS), TUMBLING(10), .lateness = 5, .late_tag = true},
-	{C("lateness_codec", P_WINDOW, FN_AGG_CODEC), TUMBLING(10), .lateness = 5, .late_tag = true},
+	{ C("lateness", P_WINDOW, FN_AGG), TUMBLING(10), .lateness = 5, .late_tag = true },
+	{ C("lateness_reduce", P_WINDOW, FN_REDUCE), TUMBLING(10), .lateness = 5, .late_tag = true },
+	{ C("lateness_process", P_WINDOW, FN_PROCESS), TUMBLING(10), .lateness = 5, .late_tag = true },
+	{ C("lateness_codec", P_WINDOW, FN_AGG_CODEC), TUMBLING(10), .lateness = 5, .late_tag = true },
 	/* sliding overlaps: slices (merge) and per-window assignment */
-	{C("sliding", P_WINDOW, FN_AGG), SLIDING(10, 5)},
-	{C("sliding_nomerge", P_WINDOW, FN_AGG_NOMERGE), SLIDING(10, 5)},
-	{C("sliding_reduce", P_WINDOW, FN_REDUCE), SLIDING(10, 5)},
-	{C("sliding_process", P_WINDOW, FN_PROCESS), SLIDING(10, 5)},
-	{C("sliding_lateness", P_WINDOW, FN_AGG), SLIDING(15, 5), .lateness = 10, .late_tag = true},
-	{C("sliding_lateness_nomerge", P_WINDOW, FN_AGG_NOMERGE), SLIDING(15, 5), .lateness = 10, .late_tag = true},
-	{C("sliding_lateness_codec", P_WINDOW, FN_AGG_CODEC), SLIDING(15, 5), .lateness = 10, .late_tag = true},
-	{C("sliding_lateness_process", P_WINDOW, FN_PROCESS), SLIDING(15, 5), .lateness = 10, .late_tag = true},
+	{ C("sliding", P_WINDOW, FN_AGG), SLIDING(10, 5) },
+	{ C("sliding_nomerge", P_WINDOW, FN_AGG_NOMERGE), SLIDING(10, 5) },
+	{ C("sliding_reduce", P_WINDOW, FN_REDUCE), SLIDING(10, 5) },
+	{ C("sliding_process", P_WINDOW, FN_PROCESS), SLIDING(10, 5) },
+	{ C("sliding_lateness", P_WINDOW, FN_AGG), SLIDING(15, 5), .lateness = 10, .late_tag = true },
+	{ C("sliding_lateness_nomerge", P_WINDOW, FN_AGG_NOMERGE), SLIDING(15, 5), .lateness = 10,
+	  .late_tag = true },
+	{ C("sliding_lateness_codec", P_WINDOW, FN_AGG_CODEC), SLIDING(15, 5), .lateness = 10,
+	  .late_tag = true },
+	{ C("sliding_lateness_process", P_WINDOW, FN_PROCESS), SLIDING(15, 5), .lateness = 10,
+	  .late_tag = true },
 	/* session merging */
-	{C("session", P_WINDOW, FN_AGG), SESSION(10), .bound = 21, .late_tag = true},
-	{C("session_reduce", P_WINDOW, FN_REDUCE), SESSION(10), .bound = 21, .late_tag = true},
-	{C("session_process", P_WINDOW, FN_PROCESS), SESSION(10), .bound = 21, .late_tag = true},
-	{C("session_codec", P_WINDOW, FN_AGG_CODEC), SESSION(10), .bound = 21, .late_tag = true},
-	{C("session_lateness", P_WINDOW, FN_AGG), SESSION(10), .lateness = 20, .late_tag = true},
-	{C("session_lateness_process", P_WINDOW, FN_PROCESS), SESSION(10), .lateness = 20, .late_tag = true},
+	{ C("session", P_WINDOW, FN_AGG), SESSION(10), .bound = 21, .late_tag = true },
+	{ C("session_reduce", P_WINDOW, FN_REDUCE), SESSION(10), .bound = 21, .late_tag = true },
+	{ C("session_process", P_WINDOW, FN_PROCESS), SESSION(10), .bound = 21, .late_tag = true },
+	{ C("session_codec", P_WINDOW, FN_AGG_CODEC), SESSION(10), .bound = 21, .late_tag = true },
+	{ C("session_lateness", P_WINDOW, FN_AGG), SESSION(10), .lateness = 20, .late_tag = true },
+	{ C("session_lateness_process", P_WINDOW, FN_PROCESS), SESSION(10), .lateness = 20,
+	  .late_tag = true },
 	/* keyed process function with event- and processing-time timers */
-	{C("timers", P_TIMERS, FN_AGG)},
+	{ C("timers", P_TIMERS, FN_AGG) },
 	/* end of input: open windows and pending timers */
-	{C("eoi", P_EOI, FN_AGG), TUMBLING(100), .bound = 1000},
+	{ C("eoi", P_EOI, FN_AGG), TUMBLING(100), .bound = 1000 },
 	/* idle inputs: with and without an idle timeout */
-	{C("idle", P_IDLE, FN_AGG), TUMBLING(10), .idle_timeout = 200, .wait_ms = 60000, .fmt = FMT_IDLE},
-	{C("idle_off", P_IDLE, FN_AGG), TUMBLING(10), .wait_ms = 1500, .fmt = FMT_IDLE},
+	{ C("idle", P_IDLE, FN_AGG), TUMBLING(10), .idle_timeout = 200, .wait_ms = 60000, .fmt = FMT_IDLE },
+	{ C("idle_off", P_IDLE, FN_AGG), TUMBLING(10), .wait_ms = 1500, .fmt = FMT_IDLE },
 	/* processing-time session windows, flushed at end of input */
-	{C("proc_session", P_PROC_WINDOW, FN_AGG), SESSION(3600000), .domain = FLINC_PROCESSING_TIME, .fmt = FMT_PROC},
-	{C("proc_session_process", P_PROC_WINDOW, FN_PROCESS), SESSION(3600000), .domain = FLINC_PROCESSING_TIME,
-	 .fmt = FMT_PROC},
+	{ C("proc_session", P_PROC_WINDOW, FN_AGG), SESSION(3600000), .domain = FLINC_PROCESSING_TIME,
+	  .fmt = FMT_PROC },
+	{ C("proc_session_process", P_PROC_WINDOW, FN_PROCESS), SESSION(3600000),
+	  .domain = FLINC_PROCESSING_TIME, .fmt = FMT_PROC },
 };
 
 /* ---- markers ------------------------------------------------------------ */
@@ -328,8 +336,10 @@ static void parse_fn(flinc_ctx *c, const void *in)
 	const flinc_line *l = in;
 	ev e;
 	bool bad;
-	if (parse_line(l->s, l->len, &e, &bad)) flinc_emit(c, &e);
-	else if (bad) flinc_ctx_fail(c, "golden: malformed input line '%.*s'", (int)l->len, l->s);
+	if (parse_line(l->s, l->len, &e, &bad))
+		flinc_emit(c, &e);
+	else if (bad)
+		flinc_ctx_fail(c, "golden: malformed input line '%.*s'", (int)l->len, l->s);
 }
 
 static int64_t ev_ts(const void *rec) { return ((const ev *)rec)->ts; }
@@ -368,13 +378,15 @@ static void emit_sc(flinc_ctx *c, const flinc_time_window *w, int64_t sum, int64
 	if (klen == 2 && memcmp(key, "~s", 2) == 0) return; /* the idle cases' sentinel */
 	int64_t wm = flinc_ctx_watermark(c);
 	char wms[32];
-	if (wm == FLINC_WATERMARK_MAX) snprintf(wms, sizeof wms, "end");
-	else snprintf(wms, sizeof wms, "%" PRId64, wm);
+	if (wm == FLINC_WATERMARK_MAX)
+		snprintf(wms, sizeof wms, "end");
+	else
+		snprintf(wms, sizeof wms, "%" PRId64, wm);
 	outl o;
 	switch (gc->fmt) {
 	case FMT_WM:
-		outl_printf(&o, "%.*s,%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%s", (int)klen, key, w->start,
-			    w->end, sum, count, wms);
+		outl_printf(&o, "%.*s,%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%s", (int)klen, key,
+			    w->start, w->end, sum, count, wms);
 		break;
 	case FMT_PROC:
 		/* processing-time window bounds depend on the clock */
@@ -386,8 +398,9 @@ static void emit_sc(flinc_ctx *c, const flinc_time_window *w, int64_t sum, int64
 		 * sentinel, which follows every early firing. */
 		bool early = wm != FLINC_WATERMARK_MAX;
 		bool open = !marker_has("s1-done");
-		outl_printf(&o, "%.*s,%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%s,src1=%s", (int)klen, key,
-			    w->start, w->end, sum, count, early ? "early" : "end", open ? "open" : "closed");
+		outl_printf(&o, "%.*s,%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%s,src1=%s", (int)klen,
+			    key, w->start, w->end, sum, count, early ? "early" : "end",
+			    open ? "open" : "closed");
 		if (early) marker_set("fired");
 		break;
 	}
@@ -546,8 +559,10 @@ static void timers_on_timer(flinc_ctx *c, void *local, int64_t ts, flinc_time_do
 	}
 	int64_t wm = flinc_ctx_watermark(c);
 	char wms[32];
-	if (wm == FLINC_WATERMARK_MAX) snprintf(wms, sizeof wms, "end");
-	else snprintf(wms, sizeof wms, "%" PRId64, wm);
+	if (wm == FLINC_WATERMARK_MAX)
+		snprintf(wms, sizeof wms, "end");
+	else
+		snprintf(wms, sizeof wms, "%" PRId64, wm);
 	outl_printf(&o, "%.*s,timer,%" PRId64 ",sum=%" PRId64 ",wm=%s", (int)klen, key, ts, key_sum(l), wms);
 	flinc_emit(c, &o);
 }
@@ -737,8 +752,10 @@ static flinc_stream *window_of(flinc_env *e, flinc_stream *keyed, const gcase *g
 		.late = late,
 	};
 	(void)e;
-	return keyed_par(flinc_set_uid(flinc_window(keyed, "window", &spec, window_fn(gc->fn), gc, &outl_type), "window"),
-			 par);
+	return keyed_par(
+		flinc_set_uid(flinc_window(keyed, "window", &spec, window_fn(gc->fn), gc, &outl_type),
+			      "window"),
+		par);
 }
 
 static int build(flinc_env *e, int argc, char **argv)
@@ -777,13 +794,15 @@ static int build(flinc_env *e, int argc, char **argv)
 	if (gc->pipeline == P_PROC_WINDOW) {
 		keyed = flinc_key_by(evs, ev_key);
 	} else {
-		flinc_stream *ts = flinc_set_uid(flinc_assign_timestamps(evs, ev_ts, gc->bound, gc->idle_timeout),
-						 "timestamps");
+		flinc_stream *ts = flinc_set_uid(
+			flinc_assign_timestamps(evs, ev_ts, gc->bound, gc->idle_timeout), "timestamps");
 		if (gc->pipeline == P_IDLE) {
 			/* one timestamps instance per source subtask: idleness is per input */
 			flinc_set_parallelism(ts, 2);
 			ts = flinc_set_parallelism(
-				flinc_set_uid(flinc_filter(ts, "no-heartbeats", not_heartbeat, NULL), "no-heartbeats"), 2);
+				flinc_set_uid(flinc_filter(ts, "no-heartbeats", not_heartbeat, NULL),
+					      "no-heartbeats"),
+				2);
 		}
 		keyed = flinc_key_by(ts, ev_key);
 	}
@@ -792,13 +811,15 @@ static int build(flinc_env *e, int argc, char **argv)
 	const flinc_tag *late = NULL;
 	switch (gc->pipeline) {
 	case P_TIMERS:
-		out = keyed_par(flinc_set_uid(flinc_process(keyed, "timers", &timers_fn, NULL, &outl_type), "timers"),
-				par);
+		out = keyed_par(
+			flinc_set_uid(flinc_process(keyed, "timers", &timers_fn, NULL, &outl_type), "timers"),
+			par);
 		break;
 	case P_EOI:
 		out = flinc_union(
 			window_of(e, keyed, gc, NULL, par),
-			keyed_par(flinc_set_uid(flinc_process(keyed, "timers", &timers_fn, NULL, &outl_type), "timers"),
+			keyed_par(flinc_set_uid(flinc_process(keyed, "timers", &timers_fn, NULL, &outl_type),
+						"timers"),
 				  par));
 		break;
 	default:
@@ -811,7 +832,8 @@ static int build(flinc_env *e, int argc, char **argv)
 		size_t n = strlen(output) + 8;
 		char *ldir = flinc_env_alloc(e, n);
 		snprintf(ldir, n, "%s/late", output);
-		flinc_stream *l = flinc_map(flinc_side_output(out, late), "late-format", late_fmt, NULL, &outl_type);
+		flinc_stream *l =
+			flinc_map(flinc_side_output(out, late), "late-format", late_fmt, NULL, &outl_type);
 		rc = flinc_sink_to(flinc_set_uid(l, "late-format"), "late-sink", ldir, format_outl);
 	}
 	return rc;

@@ -8,4 +8,5 @@ static int build(flinc_env *e, int argc, char **argv)
 }
 
 FLINC_API const flinc_plugin flinc_plugin_entry = {
-	.abi_version = 999, .name = "bad_abi", .description = "wrong ABI", .build = build};
+	.abi_version = 999, .name = "bad_abi", .description = "wrong ABI", .build = build
+};

@@ -24,8 +24,7 @@ static void proc(flinc_ctx *c, void *local, const void *in)
 	flinc_emit(c, in);
 }
 
-static const flinc_process_fn stateful = {
-	.version = FLINC_FN_VERSION, .open = open_state, .process = proc};
+static const flinc_process_fn stateful = { .version = FLINC_FN_VERSION, .open = open_state, .process = proc };
 
 static size_t fmt(const void *rec, char *buf, size_t cap)
 {

@@ -100,7 +100,8 @@ static void progress_write(int fd, uint64_t count, uint64_t sum, bool final)
 {
 	if (fd < 0) return;
 	char line[64];
-	int n = snprintf(line, sizeof line, "%20" PRIu64 " %20" PRIu64 " %c\n", count, sum, final ? 'f' : 'r');
+	int n = snprintf(line, sizeof line, "%20" PRIu64 " %20" PRIu64 " %c\n", count, sum,
+			 final ? 'f' : 'r');
 	if (pwrite(fd, line, (size_t)n, 0) != n) { /* the test notices a stale file */
 	}
 }
@@ -134,7 +135,7 @@ static int src_run(flinc_ctx *c, void *local, uint32_t budget)
 			return FLINC_SOURCE_END;
 		}
 		fill_payload(l->next, l->buf, o->payload);
-		rec r = {l->next, l->buf, o->payload};
+		rec r = { l->next, l->buf, o->payload };
 		flinc_emit(c, &r);
 		l->sum += l->next;
 		l->next += l->step;
@@ -172,7 +173,7 @@ typedef struct sink_local {
 
 static void sleep_1ms(void)
 {
-	struct timespec ts = {0, 1000000};
+	struct timespec ts = { 0, 1000000 };
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
 	}
 }
@@ -202,7 +203,8 @@ static int sink_write(flinc_ctx *c, void *local, const void *in)
 		sleep_1ms();
 	else if (o->sleep_every && l->count % o->sleep_every == 0)
 		sleep_1ms();
-	if ((slow && l->count % 100 == 0) || (l->count & 4095) == 0) progress_write(l->fd, l->count, l->sum, false);
+	if ((slow && l->count % 100 == 0) || (l->count & 4095) == 0)
+		progress_write(l->fd, l->count, l->sum, false);
 	return FLINC_OK;
 }
 
@@ -253,7 +255,8 @@ static int build(flinc_env *e, int argc, char **argv)
 	o->slow_records = (uint64_t)slow;
 	o->sleep_every = (uint64_t)every;
 
-	flinc_stream *s = flinc_set_uid(flinc_source(e, "fast-source", &source_fn, o, &rec_type), "fast-source");
+	flinc_stream *s =
+		flinc_set_uid(flinc_source(e, "fast-source", &source_fn, o, &rec_type), "fast-source");
 	flinc_sink(flinc_rebalance(s), "slow-sink", &sink_fn, o);
 	return FLINC_OK;
 }

@@ -176,16 +176,16 @@ static size_t upd_key(const void *rec, uint8_t *buf, size_t cap)
 enum { PHASE_LOAD = 0, PHASE_CHURN = 1, PHASE_DONE = 2 };
 
 typedef struct src_local {
-	uint64_t sub, par;  /* this subtask, of par */
-	uint64_t share;     /* keys of this subtask: sub, sub+par, ... below N */
-	uint64_t next;      /* load: next key to emit */
-	uint64_t updates;   /* churn: updates emitted */
-	uint64_t rng;       /* churn: xorshift64* state (never 0) */
+	uint64_t sub, par; /* this subtask, of par */
+	uint64_t share;    /* keys of this subtask: sub, sub+par, ... below N */
+	uint64_t next;     /* load: next key to emit */
+	uint64_t updates;  /* churn: updates emitted */
+	uint64_t rng;      /* churn: xorshift64* state (never 0) */
 	uint32_t phase;
-	bool restored;      /* restore ran before open */
-	double per_sec;     /* churn rate of this subtask */
-	int64_t churn_t0;   /* wall ms at which the churn phase (re)started counting */
-	uint8_t *buf;       /* value_bytes, allocated at open */
+	bool restored;    /* restore ran before open */
+	double per_sec;   /* churn rate of this subtask */
+	int64_t churn_t0; /* wall ms at which the churn phase (re)started counting */
+	uint8_t *buf;     /* value_bytes, allocated at open */
 } src_local;
 
 static void churn_start(flinc_ctx *c, src_local *l, int64_t elapsed_ms)
@@ -223,7 +223,7 @@ static int src_run(flinc_ctx *c, void *local, uint32_t budget)
 {
 	src_local *l = local;
 	const opts *o = flinc_ctx_arg(c);
-	upd r = {0, 0, o->value_bytes, l->buf};
+	upd r = { 0, 0, o->value_bytes, l->buf };
 
 	if (l->phase == PHASE_LOAD) {
 		uint32_t k = 0;
@@ -339,13 +339,14 @@ static void store_process(flinc_ctx *c, void *local, const void *in)
 	const opts *o = flinc_ctx_arg(c);
 	const upd *x = in;
 	if (x->len != o->value_bytes) {
-		flinc_ctx_fail(c, "state_churn: key %" PRIu64 " arrived with a %u-byte payload, expected %u", x->key,
-			       x->len, o->value_bytes);
+		flinc_ctx_fail(c, "state_churn: key %" PRIu64 " arrived with a %u-byte payload, expected %u",
+			       x->key, x->len, o->value_bytes);
 		return;
 	}
-	val v = {x->version, x->len, x->payload};
+	val v = { x->version, x->len, x->payload };
 	int rc = flinc_value_put(l->value, &v);
-	if (rc != FLINC_OK) flinc_ctx_fail(c, "state_churn: put of key %" PRIu64 ": %s", x->key, flinc_strerror(rc));
+	if (rc != FLINC_OK)
+		flinc_ctx_fail(c, "state_churn: put of key %" PRIu64 ": %s", x->key, flinc_strerror(rc));
 }
 
 static const flinc_process_fn store_fn = {
@@ -380,7 +381,8 @@ static int build(flinc_env *e, int argc, char **argv)
 	o->duration_ms = (int64_t)(duration * 1000.0);
 	if (duration > 0 && o->duration_ms == 0) o->duration_ms = 1;
 
-	flinc_stream *s = flinc_set_uid(flinc_source(e, "churn-source", &source_fn, o, &upd_type), "churn-source");
+	flinc_stream *s =
+		flinc_set_uid(flinc_source(e, "churn-source", &source_fn, o, &upd_type), "churn-source");
 	flinc_stream *st = flinc_set_uid(
 		flinc_process(flinc_key_by(s, upd_key), "store", &store_fn, o, &flinc_type_i64), "store");
 	return flinc_sink_to(st, "discard", NULL, NULL);

@@ -42,10 +42,8 @@ static int open_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
 	int n = 0;
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
+	if (!d) return -1;
+	while (readdir(d)) n++;
 	closedir(d);
 	return n;
 }
@@ -56,24 +54,21 @@ static int dir_entries(const char *path)
 	DIR *d = opendir(path);
 	int n = 0;
 	struct dirent *de;
-	if (!d)
-		return 0;
-	while ((de = readdir(d)))
-		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	if (!d) return 0;
+	while ((de = readdir(d))) n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
 	closedir(d);
 	return n;
 }
 
 /* Stop at the first error; the scenario's result. */
-#define TRY(expr)                      \
-	do {                           \
-		int rc_ = (expr);      \
-		if (rc_ < 0)           \
-			return rc_;    \
+#define TRY(expr)                        \
+	do {                             \
+		int rc_ = (expr);        \
+		if (rc_ < 0) return rc_; \
 	} while (0)
 
-static int count_entry(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns, uint32_t nslen,
-		       const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
+static int count_entry(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns,
+		       uint32_t nslen, const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
 {
 	(*(int *)ud)++;
 	return 0;
@@ -91,8 +86,10 @@ static fl_skey skey(char *buf, int i)
 {
 	int n = snprintf(buf, 16, "key-%d", i);
 	uint64_t h = fl_key_hash(buf, (size_t)n);
-	return (fl_skey){.kg = fl_key_group_of_hash(h, MAXP), .klen = (uint32_t)n, .key = (const uint8_t *)buf,
-			 .khash = h};
+	return (fl_skey){ .kg = fl_key_group_of_hash(h, MAXP),
+			  .klen = (uint32_t)n,
+			  .key = (const uint8_t *)buf,
+			  .khash = h };
 }
 
 /* The states of one instance, used as a task would, after open. */
@@ -123,13 +120,10 @@ static int use_backend(const fl_backend_ops *ops, void *be, const char *dir)
 		const void *v;
 		size_t n;
 		int rc = ops->get(be, sv, &k, &v, &n);
-		if (rc < 0 && rc != FLINC_ENOENT)
-			goto out_snap;
-		if ((rc = ops->put(be, sv, &k, "new", 3)) || (rc = ops->remove(be, sm, &k)))
-			goto out_snap;
+		if (rc < 0 && rc != FLINC_ENOENT) goto out_snap;
+		if ((rc = ops->put(be, sv, &k, "new", 3)) || (rc = ops->remove(be, sm, &k))) goto out_snap;
 		int nuk = 0;
-		if ((rc = ops->map_iter(be, sm, &k, count_uk, &nuk)) < 0)
-			goto out_snap;
+		if ((rc = ops->map_iter(be, sm, &k, count_uk, &nuk)) < 0) goto out_snap;
 	}
 	if (snap) {
 		int n = 0, rc = ops->snap_scan(snap, sv, 0, MAXP - 1, count_entry, &n);
@@ -148,8 +142,7 @@ static int use_backend(const fl_backend_ops *ops, void *be, const char *dir)
 	}
 	return FLINC_OK;
 out_snap:
-	if (snap)
-		ops->snap_release(snap);
+	if (snap) ops->snap_release(snap);
 	return FLINC_ENOMEM;
 }
 
@@ -159,10 +152,9 @@ static int backend_scenario(const fl_backend_ops *ops)
 	char dir[PATH_MAX - 64], err[256];
 	snprintf(dir, sizeof(dir), "%s/be", g_root);
 	fl_rm_rf(dir, NULL, 0);
-	if (fl_mkdir_p(dir, NULL, 0))
-		return FLINC_EIO;
+	if (fl_mkdir_p(dir, NULL, 0)) return FLINC_EIO;
 	void *be = calloc(1, ops->priv_size ? ops->priv_size : 1); /* the runtime's part: not failed */
-	fl_backend_params p = {.kg_first = 0, .kg_last = MAXP - 1, .max_parallelism = MAXP, .dir = dir};
+	fl_backend_params p = { .kg_first = 0, .kg_last = MAXP - 1, .max_parallelism = MAXP, .dir = dir };
 	int rc = ops->open(be, &p, err, sizeof(err));
 	if (rc == FLINC_OK) {
 		rc = use_backend(ops, be, dir);
@@ -185,11 +177,15 @@ static int snapshot_scenario(void)
 	char dir[PATH_MAX - 64], path[PATH_MAX], err[512];
 	snprintf(dir, sizeof(dir), "%s/chk", g_root);
 	fl_rm_rf(dir, NULL, 0);
-	if (fl_mkdir_p(dir, NULL, 0))
-		return FLINC_EIO;
+	if (fl_mkdir_p(dir, NULL, 0)) return FLINC_EIO;
 	snprintf(path, sizeof(path), "%s/0000000000000001-0.snap", dir);
-	fl_snap_header h = {.checkpoint_id = 1, .vertex_id = 1, .subtask = 0, .parallelism = 1,
-			    .max_parallelism = MAXP, .kg_first = 0, .kg_last = MAXP - 1};
+	fl_snap_header h = { .checkpoint_id = 1,
+			     .vertex_id = 1,
+			     .subtask = 0,
+			     .parallelism = 1,
+			     .max_parallelism = MAXP,
+			     .kg_first = 0,
+			     .kg_last = MAXP - 1 };
 	snprintf(h.job_id, sizeof(h.job_id), "job");
 	fl_snap_writer *w;
 	TRY(fl_snap_writer_open(&w, path, &h, err, sizeof(err)));
@@ -201,13 +197,12 @@ static int snapshot_scenario(void)
 			char key[16], st[32];
 			int kn = snprintf(key, sizeof(key), "k%d", i);
 			snprintf(st, sizeof(st), "op/state-%d", i % 4);
-			rc = fl_snap_add_keyed(w, st, FL_STATE_VALUE, (uint16_t)kg, key, (uint32_t)kn, NULL, 0, NULL,
-					       0, big, (size_t)(i * 250));
+			rc = fl_snap_add_keyed(w, st, FL_STATE_VALUE, (uint16_t)kg, key, (uint32_t)kn, NULL,
+					       0, NULL, 0, big, (size_t)(i * 250));
 		}
 	for (int i = 0; i < 50 && !rc; i++)
 		rc = fl_snap_add_timer(w, "op", i & 1, 1000 + i, (uint16_t)(i % MAXP), "k", 1, NULL, 0);
-	if (!rc)
-		rc = fl_snap_add_opstate(w, "src", big, sizeof(big));
+	if (!rc) rc = fl_snap_add_opstate(w, "src", big, sizeof(big));
 	if (rc) {
 		fl_snap_writer_abort(w);
 		return rc;
@@ -219,19 +214,29 @@ static int snapshot_scenario(void)
 	TRY(fl_snap_reader_open(&r, path, FL_SNAP_VERIFY_SECTIONS, err, sizeof(err)));
 	int seen = 0;
 	rc = fl_snap_read_keyed(r, 2, 9, count_snap, &seen, err, sizeof(err));
-	if (!rc)
-		rc = fl_snap_read_timers(r, 0, MAXP - 1, "op", count_snap, &seen, err, sizeof(err));
-	if (!rc)
-		rc = fl_snap_read_opstates(r, "src", count_snap, &seen, err, sizeof(err));
+	if (!rc) rc = fl_snap_read_timers(r, 0, MAXP - 1, "op", count_snap, &seen, err, sizeof(err));
+	if (!rc) rc = fl_snap_read_opstates(r, "src", count_snap, &seen, err, sizeof(err));
 	fl_snap_reader_close(r);
 	TRY(rc);
 
 	char fname[] = "0000000000000001-0.snap", op0[] = "op", op1[] = "src";
-	fl_chk_file file = {.path = fname, .vertex_id = 1, .subtask = 0, .parallelism = 1, .kg_first = 0,
-			    .kg_last = MAXP - 1, .size = info.size, .crc = info.crc};
-	char *ops[] = {op0, op1};
-	fl_chk_meta m = {.job_id = "job", .checkpoint_id = 1, .max_parallelism = MAXP, .backend = "hashmap",
-			 .operators = ops, .n_operators = 2, .files = &file, .n_files = 1};
+	fl_chk_file file = { .path = fname,
+			     .vertex_id = 1,
+			     .subtask = 0,
+			     .parallelism = 1,
+			     .kg_first = 0,
+			     .kg_last = MAXP - 1,
+			     .size = info.size,
+			     .crc = info.crc };
+	char *ops[] = { op0, op1 };
+	fl_chk_meta m = { .job_id = "job",
+			  .checkpoint_id = 1,
+			  .max_parallelism = MAXP,
+			  .backend = "hashmap",
+			  .operators = ops,
+			  .n_operators = 2,
+			  .files = &file,
+			  .n_files = 1 };
 	TRY(fl_chk_meta_write(dir, &m, err, sizeof(err)));
 	fl_chk_meta back;
 	TRY(fl_chk_meta_read(dir, &back, err, sizeof(err)));

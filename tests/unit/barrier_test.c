@@ -78,8 +78,9 @@ static int src_run(flinc_ctx *c, void *local, uint32_t budget)
 	return FLINC_SOURCE_MORE;
 }
 
-static const flinc_source_fn src_fn = {.version = FLINC_FN_VERSION, .local_size = sizeof(src_local),
-				       .open = src_open, .run = src_run};
+static const flinc_source_fn src_fn = {
+	.version = FLINC_FN_VERSION, .local_size = sizeof(src_local), .open = src_open, .run = src_run
+};
 
 /* What the downstream task has counted, per source (its thread only). */
 static int64_t counted[2];
@@ -91,7 +92,7 @@ static void count_process(flinc_ctx *c, void *local, const void *in)
 	flinc_emit(c, in);
 }
 
-static const flinc_process_fn count_fn = {.version = FLINC_FN_VERSION, .process = count_process};
+static const flinc_process_fn count_fn = { .version = FLINC_FN_VERSION, .process = count_process };
 
 static int64_t flushed_id, committed_id;
 static int flush_before_snapshot;
@@ -107,8 +108,9 @@ static int sink_commit(flinc_ctx *c, void *local, int64_t id)
 	if (id != FLINC_CHECKPOINT_FINAL) committed_id = id;
 	return 0;
 }
-static const flinc_sink_fn sink_fn = {.version = FLINC_FN_VERSION, .write = sink_write, .flush = sink_flush,
-				      .commit = sink_commit};
+static const flinc_sink_fn sink_fn = {
+	.version = FLINC_FN_VERSION, .write = sink_write, .flush = sink_flush, .commit = sink_commit
+};
 
 static const int idx0 = 0, idx1 = 1;
 
@@ -155,11 +157,12 @@ static void run_case(fl_cp_mode mode)
 	flush_before_snapshot = 0;
 
 	fl_conf *conf = fl_conf_create();
-	fl_conf_set(conf, "execution.checkpointing.mode", mode == FL_CP_EXACTLY_ONCE ? "EXACTLY_ONCE" : "AT_LEAST_ONCE");
+	fl_conf_set(conf, "execution.checkpointing.mode",
+		    mode == FL_CP_EXACTLY_ONCE ? "EXACTLY_ONCE" : "AT_LEAST_ONCE");
 	fl_conf_set(conf, "execution.buffer-timeout", "1ms");
 	flinc_env *e = fl_env_create("barrier_test", conf, 1);
 	const char *msg;
-	char *argv[] = {"barrier_test", NULL};
+	char *argv[] = { "barrier_test", NULL };
 	assert_int_equal(fl_env_build(e, build, 1, argv, &msg), FLINC_OK);
 	fl_exec *x;
 	char err[256];
@@ -167,12 +170,14 @@ static void run_case(fl_cp_mode mode)
 	uint32_t n;
 	fl_task **tasks = fl_exec_tasks(x, &n);
 	assert_int_equal(n, 3);
-	fl_task *src[2] = {NULL, NULL}, *down = NULL;
+	fl_task *src[2] = { NULL, NULL }, *down = NULL;
 	for (uint32_t i = 0; i < n; i++) {
 		tasks[i]->cp.snapshot = on_snapshot;
 		fl_op *head = tasks[i]->ops[0];
-		if (head->node->kind == FL_NODE_SOURCE) src[*(const int *)head->node->arg] = tasks[i];
-		else down = tasks[i];
+		if (head->node->kind == FL_NODE_SOURCE)
+			src[*(const int *)head->node->arg] = tasks[i];
+		else
+			down = tasks[i];
 	}
 	assert_non_null(src[0]);
 	assert_non_null(src[1]);
@@ -220,7 +225,7 @@ static void cancel_while_aligning(void **state)
 	fl_conf_set(conf, "execution.buffer-timeout", "1ms");
 	flinc_env *e = fl_env_create("barrier_test", conf, 1);
 	const char *msg;
-	char *argv[] = {"barrier_test", NULL};
+	char *argv[] = { "barrier_test", NULL };
 	assert_int_equal(fl_env_build(e, build, 1, argv, &msg), FLINC_OK);
 	fl_exec *x;
 	char err[256];
@@ -232,8 +237,10 @@ static void cancel_while_aligning(void **state)
 	for (uint32_t i = 0; i < n; i++) {
 		tasks[i]->cp.snapshot = on_snapshot;
 		fl_op *head = tasks[i]->ops[0];
-		if (head->node->kind != FL_NODE_SOURCE) down = tasks[i];
-		else if (*(const int *)head->node->arg == 0) src0 = tasks[i];
+		if (head->node->kind != FL_NODE_SOURCE)
+			down = tasks[i];
+		else if (*(const int *)head->node->arg == 0)
+			src0 = tasks[i];
 	}
 	assert_non_null(src0);
 	assert_non_null(down);

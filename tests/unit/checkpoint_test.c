@@ -39,8 +39,7 @@ static char *tmpdir(void)
 static void rmdir_all(char *d)
 {
 	char err[512];
-	if (fl_rm_rf(d, err, sizeof(err)))
-		print_error("rmtree: %s\n", err);
+	if (fl_rm_rf(d, err, sizeof(err))) print_error("rmtree: %s\n", err);
 	free(d);
 }
 
@@ -79,7 +78,7 @@ static uint64_t rnd(void)
 
 static fl_snap_header hdr(int64_t chk, int subtask, int par, int maxp)
 {
-	fl_snap_header h = {0};
+	fl_snap_header h = { 0 };
 	snprintf(h.job_id, sizeof(h.job_id), "a1b2c3d4e5f60718293a4b5c6d7e8f90");
 	h.checkpoint_id = chk;
 	h.vertex_id = 0xfeedface12345678ull;
@@ -99,7 +98,7 @@ static fl_snap_header hdr(int64_t chk, int subtask, int par, int maxp)
  * it again. */
 static const char *gen_state(uint64_t id, fl_state_kind *kind)
 {
-	static const char *names[] = {"op-a/count", "op-a/list", "window/contents"};
+	static const char *names[] = { "op-a/count", "op-a/list", "window/contents" };
 	*kind = (fl_state_kind)(id % 3);
 	return names[id % 3];
 }
@@ -108,15 +107,13 @@ static uint32_t gen_key(uint64_t id, uint8_t *k)
 {
 	memcpy(k, &id, 8);
 	uint32_t extra = (uint32_t)(id % 5);
-	for (uint32_t i = 0; i < extra; i++)
-		k[8 + i] = (i & 1) ? 0xff : 0x00;
+	for (uint32_t i = 0; i < extra; i++) k[8 + i] = (i & 1) ? 0xff : 0x00;
 	return 8 + extra;
 }
 
 static uint32_t gen_ns(uint64_t id, uint8_t *ns)
 {
-	if (id % 4 == 0)
-		return 0;
+	if (id % 4 == 0) return 0;
 	uint64_t w = id / 4 * 1000;
 	memcpy(ns, &w, 8);
 	return 8;
@@ -125,16 +122,14 @@ static uint32_t gen_ns(uint64_t id, uint8_t *ns)
 static uint32_t gen_uk(uint64_t id, uint8_t *uk)
 {
 	uint32_t n = (uint32_t)(id % 7);
-	for (uint32_t i = 0; i < n; i++)
-		uk[i] = (uint8_t)(id + i);
+	for (uint32_t i = 0; i < n; i++) uk[i] = (uint8_t)(id + i);
 	return n;
 }
 
 static size_t gen_val(uint64_t id, uint8_t *v)
 {
 	size_t n = (size_t)((id * 7919) % 300);
-	for (size_t i = 0; i < n; i++)
-		v[i] = (uint8_t)(id * 31 + i);
+	for (size_t i = 0; i < n; i++) v[i] = (uint8_t)(id * 31 + i);
 	return n;
 }
 
@@ -158,27 +153,26 @@ static fl_snap_info write_gen(const char *path, const fl_snap_header *h, uint64_
 	fl_snap_writer *w;
 	char err[512];
 	int rc = fl_snap_writer_open(&w, path, h, err, sizeof(err));
-	if (rc)
-		fail_msg("open: %s", err);
+	if (rc) fail_msg("open: %s", err);
 	uint64_t nkg = (uint64_t)(h->kg_last - h->kg_first + 1);
 	for (uint64_t i = 0; i < n; i++) {
 		uint16_t kg = (uint16_t)(h->kg_first + i * nkg / n);
-		if (kg_of)
-			kg_of[base + i] = kg;
+		if (kg_of) kg_of[base + i] = kg;
 		assert_int_equal(add_gen(w, base + i, kg), 0);
 	}
 	for (int kg = h->kg_first; kg <= h->kg_last; kg++) {
-		uint8_t key[4] = {(uint8_t)kg, 0, 0xff, 1};
-		assert_int_equal(fl_snap_add_timer(w, "window", 0, -5 + kg, (uint16_t)kg, key, 4, "ns", 2), 0);
-		assert_int_equal(fl_snap_add_timer(w, "window", 1, INT64_MAX - kg, (uint16_t)kg, key, 4, NULL, 0), 0);
+		uint8_t key[4] = { (uint8_t)kg, 0, 0xff, 1 };
+		assert_int_equal(fl_snap_add_timer(w, "window", 0, -5 + kg, (uint16_t)kg, key, 4, "ns", 2),
+				 0);
+		assert_int_equal(
+			fl_snap_add_timer(w, "window", 1, INT64_MAX - kg, (uint16_t)kg, key, 4, NULL, 0), 0);
 		assert_int_equal(fl_snap_add_timer(w, "other", 0, kg, (uint16_t)kg, NULL, 0, NULL, 0), 0);
 	}
 	assert_int_equal(fl_snap_add_opstate(w, "source", "pos=42", 6), 0);
 	assert_int_equal(fl_snap_add_opstate(w, "sink", "", 0), 0);
 	fl_snap_info info;
 	rc = fl_snap_writer_close(w, &info, err, sizeof(err));
-	if (rc)
-		fail_msg("close: %s", err);
+	if (rc) fail_msg("close: %s", err);
 	return info;
 }
 
@@ -196,20 +190,19 @@ static int check_entry(void *ud, const fl_snap_entry *e)
 {
 	check_ctx *c = ud;
 	uint64_t id;
-	if (e->klen < 8)
-		return c->bad = 1;
+	if (e->klen < 8) return c->bad = 1;
 	memcpy(&id, e->key, 8);
-	if (id < c->base || id >= c->base + c->n)
-		return c->bad = 2;
+	if (id < c->base || id >= c->base + c->n) return c->bad = 2;
 	uint8_t k[16], ns[8], uk[8], v[300];
 	fl_state_kind kind;
 	const char *st = gen_state(id, &kind);
 	uint32_t kl = gen_key(id, k), nl = gen_ns(id, ns), ul = gen_uk(id, uk);
 	size_t vl = gen_val(id, v);
-	if (strcmp(st, e->state) || kind != e->kind || kl != e->klen || memcmp(k, e->key, kl) || nl != e->nslen ||
-	    (nl && memcmp(ns, e->ns, nl)) || vl != e->vlen || (vl && memcmp(v, e->val, vl)))
+	if (strcmp(st, e->state) || kind != e->kind || kl != e->klen || memcmp(k, e->key, kl) ||
+	    nl != e->nslen || (nl && memcmp(ns, e->ns, nl)) || vl != e->vlen || (vl && memcmp(v, e->val, vl)))
 		return c->bad = 3;
-	if (kind == FL_STATE_MAP ? (!e->uk || e->uklen != ul || (ul && memcmp(uk, e->uk, ul))) : e->uk != NULL)
+	if (kind == FL_STATE_MAP ? (!e->uk || e->uklen != ul || (ul && memcmp(uk, e->uk, ul)))
+				 : e->uk != NULL)
 		return c->bad = 4;
 	if (e->kg < c->kg_first || e->kg > c->kg_last || (c->kg_of && c->kg_of[id] != e->kg))
 		return c->bad = 5;
@@ -227,8 +220,7 @@ static void test_crc32c(void **st)
 	assert_int_equal(fl_crc32c_sw(0, "123456789", 9), 0xE3069283u);
 	assert_int_equal(fl_crc32c(0, "", 0), 0);
 	uint8_t buf[4096 + 16];
-	for (size_t i = 0; i < sizeof(buf); i++)
-		buf[i] = (uint8_t)rnd();
+	for (size_t i = 0; i < sizeof(buf); i++) buf[i] = (uint8_t)rnd();
 	for (size_t off = 0; off < 9; off++)
 		for (size_t len = 0; len < 200; len += 7) {
 			assert_int_equal(fl_crc32c(0, buf + off, len), fl_crc32c_sw(0, buf + off, len));
@@ -252,8 +244,7 @@ typedef struct rt_ctx {
 static int rt_collect(void *ud, const fl_snap_entry *e)
 {
 	rt_ctx *c = ud;
-	if (c->n >= 16)
-		return 99;
+	if (c->n >= 16) return 99;
 	c->e[c->n] = *e;
 	c->copies[c->n] = malloc(e->vlen + 1);
 	memcpy(c->copies[c->n], e->val ? (const void *)e->val : "", e->vlen);
@@ -265,8 +256,7 @@ static int rt_collect(void *ud, const fl_snap_entry *e)
 
 static void rt_free(rt_ctx *c)
 {
-	for (int i = 0; i < c->n; i++)
-		free(c->copies[i]), free(c->names[i]);
+	for (int i = 0; i < c->n; i++) free(c->copies[i]), free(c->names[i]);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -278,22 +268,24 @@ static void test_roundtrip_kinds(void **st)
 	fl_snap_header h = hdr(7, 1, 2, 16); /* key groups 8..15 */
 	size_t big = 1u << 20;
 	uint8_t *mib = malloc(big);
-	for (size_t i = 0; i < big; i++)
-		mib[i] = (uint8_t)(i * 131 + 7);
+	for (size_t i = 0; i < big; i++) mib[i] = (uint8_t)(i * 131 + 7);
 	fl_snap_writer *w;
 	assert_int_equal(fl_snap_writer_open(&w, path, &h, err, sizeof(err)), 0);
-	const uint8_t zk[3] = {0, 0, 0};
+	const uint8_t zk[3] = { 0, 0, 0 };
 	/* value: empty key, empty ns, empty value */
-	assert_int_equal(fl_snap_add_keyed(w, "op/v", FL_STATE_VALUE, 8, NULL, 0, NULL, 0, NULL, 0, NULL, 0), 0);
+	assert_int_equal(fl_snap_add_keyed(w, "op/v", FL_STATE_VALUE, 8, NULL, 0, NULL, 0, NULL, 0, NULL, 0),
+			 0);
 	/* list value with binary key and ns */
-	uint8_t list[] = {3, 0, 0, 0, 'a', 'b', 'c', 0, 0, 0, 0};
+	uint8_t list[] = { 3, 0, 0, 0, 'a', 'b', 'c', 0, 0, 0, 0 };
 	assert_int_equal(fl_snap_add_keyed(w, "op/l", FL_STATE_LIST, 8, zk, 3, "\xff\x00", 2, NULL, 0, list,
-					   sizeof(list)), 0);
+					   sizeof(list)),
+			 0);
 	/* map entry with an empty user key, then one with a binary one */
 	assert_int_equal(fl_snap_add_keyed(w, "op/m", FL_STATE_MAP, 9, "k", 1, NULL, 0, "", 0, "v0", 2), 0);
 	assert_int_equal(fl_snap_add_keyed(w, "op/m", FL_STATE_MAP, 9, "k", 1, NULL, 0, zk, 3, "v1", 2), 0);
 	/* a 1 MiB value (larger than the write buffer) in the last key group */
-	assert_int_equal(fl_snap_add_keyed(w, "op/v", FL_STATE_VALUE, 15, "big", 3, NULL, 0, NULL, 0, mib, big), 0);
+	assert_int_equal(
+		fl_snap_add_keyed(w, "op/v", FL_STATE_VALUE, 15, "big", 3, NULL, 0, NULL, 0, mib, big), 0);
 	assert_int_equal(fl_snap_add_timer(w, "op", 0, INT64_MIN, 8, zk, 3, NULL, 0), 0);
 	assert_int_equal(fl_snap_add_timer(w, "op2", 1, 1234567890123, 15, "k", 1, "w", 1), 0);
 	assert_int_equal(fl_snap_add_opstate(w, "src", mib, 300000), 0);
@@ -327,7 +319,7 @@ static void test_roundtrip_kinds(void **st)
 		fl_snap_reader_info(r, &ri);
 		assert_true(ri.crc == wi.crc && ri.size == wi.size && ri.trailer_off == wi.trailer_off);
 
-		rt_ctx c = {0};
+		rt_ctx c = { 0 };
 		assert_int_equal(fl_snap_read_keyed(r, 0, 100, rt_collect, &c, err, sizeof(err)), 0);
 		assert_int_equal(c.n, 5);
 		assert_string_equal(c.names[0], "op/v");
@@ -359,7 +351,8 @@ static void test_roundtrip_kinds(void **st)
 		assert_int_equal(fl_snap_read_timers(r, 0, 15, NULL, rt_collect, &c, err, sizeof(err)), 0);
 		assert_int_equal(c.n, 2);
 		assert_string_equal(c.names[0], "op");
-		assert_true(c.e[0].ts == INT64_MIN && c.e[0].domain == 0 && c.e[0].kg == 8 && c.e[0].klen == 3);
+		assert_true(c.e[0].ts == INT64_MIN && c.e[0].domain == 0 && c.e[0].kg == 8 &&
+			    c.e[0].klen == 3);
 		assert_string_equal(c.names[1], "op2");
 		assert_true(c.e[1].ts == 1234567890123 && c.e[1].domain == 1 && c.e[1].nslen == 1);
 		rt_free(&c);
@@ -368,7 +361,8 @@ static void test_roundtrip_kinds(void **st)
 		rt_free(&c);
 		assert_int_equal(fl_snap_read_timers(r, 9, 14, NULL, rt_collect, &c, err, sizeof(err)), 0);
 		assert_int_equal(c.n, 0);
-		assert_int_equal(fl_snap_read_timers(r, 0, 15, "nobody", rt_collect, &c, err, sizeof(err)), 0);
+		assert_int_equal(fl_snap_read_timers(r, 0, 15, "nobody", rt_collect, &c, err, sizeof(err)),
+				 0);
 		assert_int_equal(c.n, 0);
 
 		/* operator states */
@@ -410,13 +404,11 @@ static void test_many_entries(void **st)
 	for (int mode = 0; mode < 2; mode++) {
 		fl_snap_reader *r;
 		assert_int_equal(fl_snap_reader_open(&r, path, (fl_snap_verify)mode, err, sizeof(err)), 0);
-		check_ctx c = {.seen = calloc(n, sizeof(uint32_t)), .n = n, .kg_of = kg_of, .kg_last = 127};
+		check_ctx c = { .seen = calloc(n, sizeof(uint32_t)), .n = n, .kg_of = kg_of, .kg_last = 127 };
 		int rc = fl_snap_read_keyed(r, 0, 127, check_entry, &c, err, sizeof(err));
-		if (rc)
-			fail_msg("read: %d %s (bad %d)", rc, err, c.bad);
+		if (rc) fail_msg("read: %d %s (bad %d)", rc, err, c.bad);
 		assert_int_equal(c.count, n);
-		for (uint64_t i = 0; i < n; i++)
-			assert_int_equal(c.seen[i], 1);
+		for (uint64_t i = 0; i < n; i++) assert_int_equal(c.seen[i], 1);
 		free(c.seen);
 		int k = 0;
 		assert_int_equal(fl_snap_read_keyed(r, 0, 127, stop_at_3, &k, err, sizeof(err)), 42);
@@ -448,23 +440,28 @@ static void test_rescale_read(void **st)
 		uint64_t got = 0;
 		for (int s = 0; s < 4; s++) {
 			fl_snap_reader *r;
-			assert_int_equal(fl_snap_reader_open(&r, path[s], FL_SNAP_VERIFY_SECTIONS, err, sizeof(err)), 0);
+			assert_int_equal(
+				fl_snap_reader_open(&r, path[s], FL_SNAP_VERIFY_SECTIONS, err, sizeof(err)),
+				0);
 			const fl_snap_header *oh = fl_snap_reader_header(r);
 			if (oh->kg_last < nh.kg_first || oh->kg_first > nh.kg_last) {
 				fl_snap_reader_close(r);
 				continue;
 			}
-			check_ctx c = {.seen = seen, .n = n, .kg_of = kg_of, .kg_first = nh.kg_first, .kg_last = nh.kg_last};
-			int rc = fl_snap_read_keyed(r, nh.kg_first, nh.kg_last, check_entry, &c, err, sizeof(err));
-			if (rc)
-				fail_msg("read %s: %s (bad %d)", path[s], err, c.bad);
+			check_ctx c = { .seen = seen,
+					.n = n,
+					.kg_of = kg_of,
+					.kg_first = nh.kg_first,
+					.kg_last = nh.kg_last };
+			int rc = fl_snap_read_keyed(r, nh.kg_first, nh.kg_last, check_entry, &c, err,
+						    sizeof(err));
+			if (rc) fail_msg("read %s: %s (bad %d)", path[s], err, c.bad);
 			got += c.count;
 			fl_snap_reader_close(r);
 		}
 		assert_true(got > 0);
 	}
-	for (uint64_t i = 0; i < n; i++)
-		assert_int_equal(seen[i], 1);
+	for (uint64_t i = 0; i < n; i++) assert_int_equal(seen[i], 1);
 	free(seen);
 	free(kg_of);
 	rmdir_all(d);
@@ -483,8 +480,7 @@ static int read_all(const char *path, fl_snap_verify mode, char *err, size_t cap
 {
 	fl_snap_reader *r;
 	int rc = fl_snap_reader_open(&r, path, mode, err, cap);
-	if (rc)
-		return rc;
+	if (rc) return rc;
 	if (!(rc = fl_snap_read_keyed(r, 0, 65535, sink_entry, NULL, err, cap)) &&
 	    !(rc = fl_snap_read_timers(r, 0, 65535, NULL, sink_entry, NULL, err, cap)))
 		rc = fl_snap_read_opstates(r, NULL, sink_entry, NULL, err, cap);
@@ -510,17 +506,16 @@ static void test_corruption(void **st)
 	 * head and tail, and random ones */
 	size_t pos[800];
 	int np = 0;
-	uint64_t marks[] = {0, 8, info.keyed_off, info.timers_off, info.ops_off, info.trailer_off, info.tail_off};
+	uint64_t marks[] = {
+		0, 8, info.keyed_off, info.timers_off, info.ops_off, info.trailer_off, info.tail_off
+	};
 	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
 		for (int dd = -2; dd <= 2; dd++)
 			if ((int64_t)marks[i] + dd >= 0 && marks[i] + (uint64_t)dd < len)
 				pos[np++] = (size_t)((int64_t)marks[i] + dd);
-	for (size_t i = 0; i < 40; i++)
-		pos[np++] = i < 20 ? i : len - 1 - (i - 20);
-	for (size_t i = 0; i < 28; i++)
-		pos[np++] = len - 28 + i;
-	while (np < 700)
-		pos[np++] = (size_t)(rnd() % len);
+	for (size_t i = 0; i < 40; i++) pos[np++] = i < 20 ? i : len - 1 - (i - 20);
+	for (size_t i = 0; i < 28; i++) pos[np++] = len - 28 + i;
+	while (np < 700) pos[np++] = (size_t)(rnd() % len);
 
 	uint8_t *b = malloc(len);
 	for (int i = 0; i < np; i++) {
@@ -545,17 +540,14 @@ static void test_corruption(void **st)
 	int nc = 0;
 	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
 		cuts[nc++] = marks[i];
-		if (marks[i] > 0)
-			cuts[nc++] = marks[i] - 1;
+		if (marks[i] > 0) cuts[nc++] = marks[i] - 1;
 		cuts[nc++] = marks[i] + 1;
 	}
 	cuts[nc++] = len - 1;
 	cuts[nc++] = len - 12;
-	while (nc < 250)
-		cuts[nc++] = (size_t)(rnd() % len);
+	while (nc < 250) cuts[nc++] = (size_t)(rnd() % len);
 	for (int i = 0; i < nc; i++) {
-		if (cuts[i] >= len)
-			continue;
+		if (cuts[i] >= len) continue;
 		spit(bad, orig, cuts[i]);
 		for (int mode = 0; mode < 2; mode++) {
 			err[0] = 0;
@@ -596,10 +588,12 @@ static void test_writer_rules(void **st)
 	assert_int_equal(fl_snap_writer_open(&w, path, &h, err, sizeof(err)), 0);
 	assert_int_equal(access(tmp, F_OK), 0);
 	assert_int_equal(fl_snap_add_keyed(w, "s", FL_STATE_VALUE, 2, "k", 1, NULL, 0, NULL, 0, "v", 1), 0);
-	assert_int_equal(fl_snap_add_keyed(w, "s", FL_STATE_VALUE, 1, "k", 1, NULL, 0, NULL, 0, "v", 1), FLINC_EINVAL);
+	assert_int_equal(fl_snap_add_keyed(w, "s", FL_STATE_VALUE, 1, "k", 1, NULL, 0, NULL, 0, "v", 1),
+			 FLINC_EINVAL);
 	assert_non_null(strstr(fl_snap_writer_errmsg(w), "ascending"));
 	/* sticky */
-	assert_int_equal(fl_snap_add_keyed(w, "s", FL_STATE_VALUE, 3, "k", 1, NULL, 0, NULL, 0, "v", 1), FLINC_EINVAL);
+	assert_int_equal(fl_snap_add_keyed(w, "s", FL_STATE_VALUE, 3, "k", 1, NULL, 0, NULL, 0, "v", 1),
+			 FLINC_EINVAL);
 	assert_int_equal(fl_snap_writer_close(w, NULL, err, sizeof(err)), FLINC_EINVAL);
 	assert_non_null(strstr(err, path));
 	assert_int_not_equal(access(tmp, F_OK), 0);
@@ -607,16 +601,19 @@ static void test_writer_rules(void **st)
 
 	/* out of range, keyed after timer, kind change */
 	assert_int_equal(fl_snap_writer_open(&w, path, &h, err, sizeof(err)), 0);
-	assert_int_equal(fl_snap_add_keyed(w, "s", FL_STATE_VALUE, 4, "k", 1, NULL, 0, NULL, 0, "v", 1), FLINC_EINVAL);
+	assert_int_equal(fl_snap_add_keyed(w, "s", FL_STATE_VALUE, 4, "k", 1, NULL, 0, NULL, 0, "v", 1),
+			 FLINC_EINVAL);
 	fl_snap_writer_abort(w);
 	assert_int_not_equal(access(tmp, F_OK), 0);
 	assert_int_equal(fl_snap_writer_open(&w, path, &h, err, sizeof(err)), 0);
 	assert_int_equal(fl_snap_add_timer(w, "op", 0, 1, 0, NULL, 0, NULL, 0), 0);
-	assert_int_equal(fl_snap_add_keyed(w, "s", FL_STATE_VALUE, 0, "k", 1, NULL, 0, NULL, 0, "v", 1), FLINC_EINVAL);
+	assert_int_equal(fl_snap_add_keyed(w, "s", FL_STATE_VALUE, 0, "k", 1, NULL, 0, NULL, 0, "v", 1),
+			 FLINC_EINVAL);
 	fl_snap_writer_abort(w);
 	assert_int_equal(fl_snap_writer_open(&w, path, &h, err, sizeof(err)), 0);
 	assert_int_equal(fl_snap_add_keyed(w, "s", FL_STATE_VALUE, 0, "k", 1, NULL, 0, NULL, 0, "v", 1), 0);
-	assert_int_equal(fl_snap_add_keyed(w, "s", FL_STATE_LIST, 0, "k", 1, NULL, 0, NULL, 0, "v", 1), FLINC_EINVAL);
+	assert_int_equal(fl_snap_add_keyed(w, "s", FL_STATE_LIST, 0, "k", 1, NULL, 0, NULL, 0, "v", 1),
+			 FLINC_EINVAL);
 	fl_snap_writer_abort(w);
 	fl_snap_writer_abort(NULL);
 
@@ -636,18 +633,18 @@ static void test_writer_rules(void **st)
 
 	/* fl_snap_scan_fn through the memory backend's scan */
 	void *be = calloc(1, fl_backend_memory.priv_size);
-	fl_backend_params p = {.kg_first = 0, .kg_last = 3, .max_parallelism = 8};
+	fl_backend_params p = { .kg_first = 0, .kg_last = 3, .max_parallelism = 8 };
 	assert_int_equal(fl_backend_memory.open(be, &p, err, sizeof(err)), 0);
 	uint32_t sid;
 	assert_int_equal(fl_backend_memory.declare(be, "op/cnt", FL_STATE_VALUE, &sid), 0);
 	for (int i = 0; i < 100; i++) {
 		char key[16];
 		int kl = snprintf(key, sizeof(key), "k%d", i);
-		fl_skey k = {.kg = (uint16_t)(i % 4), .klen = (uint32_t)kl, .key = (const uint8_t *)key};
+		fl_skey k = { .kg = (uint16_t)(i % 4), .klen = (uint32_t)kl, .key = (const uint8_t *)key };
 		assert_int_equal(fl_backend_memory.put(be, sid, &k, &i, sizeof(i)), 0);
 	}
 	assert_int_equal(fl_snap_writer_open(&w, path, &h, err, sizeof(err)), 0);
-	fl_snap_scan_ctx sc = {.w = w, .state = "op/cnt", .kind = FL_STATE_VALUE};
+	fl_snap_scan_ctx sc = { .w = w, .state = "op/cnt", .kind = FL_STATE_VALUE };
 	for (int kg = 0; kg <= 3; kg++)
 		assert_int_equal(fl_backend_memory.scan(be, sid, kg, kg, fl_snap_scan_fn, &sc), 0);
 	fl_snap_info info;
@@ -674,7 +671,7 @@ static void test_unwritable(void **st)
 	assert_null(w);
 	assert_non_null(strstr(err, path));
 	assert_non_null(strstr(err, "Not a directory"));
-	fl_chk_meta m = {.checkpoint_id = 1, .max_parallelism = 4};
+	fl_chk_meta m = { .checkpoint_id = 1, .max_parallelism = 4 };
 	strcpy(m.job_id, "j");
 	strcpy(m.backend, "hashmap");
 	assert_int_equal(fl_chk_meta_write(file, &m, err, sizeof(err)), FLINC_EIO);
@@ -703,16 +700,26 @@ static void make_chk(const char *dir, int64_t id, bool savepoint, bool with_meta
 		fl_snap_file_name(name[s], sizeof(name[s]), h.vertex_id, s);
 		snprintf(path, sizeof(path), "%s/%s", dir, name[s]);
 		fl_snap_info info = write_gen(path, &h, (uint64_t)s * 100, 100, NULL);
-		files[s] = (fl_chk_file){.path = name[s], .vertex_id = h.vertex_id, .subtask = s, .parallelism = 2,
-					 .kg_first = h.kg_first, .kg_last = h.kg_last, .size = info.size,
-					 .crc = info.crc};
+		files[s] = (fl_chk_file){ .path = name[s],
+					  .vertex_id = h.vertex_id,
+					  .subtask = s,
+					  .parallelism = 2,
+					  .kg_first = h.kg_first,
+					  .kg_last = h.kg_last,
+					  .size = info.size,
+					  .crc = info.crc };
 	}
-	if (!with_meta)
-		return;
-	char *ops[] = {"source", "window", "sink"};
-	fl_chk_meta m = {.checkpoint_id = id, .is_savepoint = savepoint, .trigger_ts_ms = 1000 * id,
-			 .complete_ts_ms = 1000 * id + 5, .max_parallelism = 16, .operators = ops, .n_operators = 3,
-			 .files = files, .n_files = 2};
+	if (!with_meta) return;
+	char *ops[] = { "source", "window", "sink" };
+	fl_chk_meta m = { .checkpoint_id = id,
+			  .is_savepoint = savepoint,
+			  .trigger_ts_ms = 1000 * id,
+			  .complete_ts_ms = 1000 * id + 5,
+			  .max_parallelism = 16,
+			  .operators = ops,
+			  .n_operators = 3,
+			  .files = files,
+			  .n_files = 2 };
 	fl_snap_header h0 = hdr(id, 0, 2, 16);
 	strcpy(m.job_id, h0.job_id);
 	strcpy(m.backend, "hashmap");
@@ -808,8 +815,9 @@ static void test_latest_fallback(void **st)
 	fl_chk_dir(dir, sizeof(dir), d, 4);
 	make_chk(dir, 4, false, false); /* in progress / crashed: no _metadata */
 	int64_t id = -1;
-	logbuf lb = {0};
-	assert_int_equal(fl_chk_latest(d, INT64_MAX, FL_CHK_CHECK_FULL, &id, logcat, &lb, err, sizeof(err)), 0);
+	logbuf lb = { 0 };
+	assert_int_equal(fl_chk_latest(d, INT64_MAX, FL_CHK_CHECK_FULL, &id, logcat, &lb, err, sizeof(err)),
+			 0);
 	assert_int_equal(id, 3);
 	assert_non_null(strstr(lb.text, "chk-4 has no _metadata"));
 
@@ -824,7 +832,8 @@ static void test_latest_fallback(void **st)
 	spit(path, b, len);
 	free(b);
 	memset(&lb, 0, sizeof(lb));
-	assert_int_equal(fl_chk_latest(d, INT64_MAX, FL_CHK_CHECK_FULL, &id, logcat, &lb, err, sizeof(err)), 0);
+	assert_int_equal(fl_chk_latest(d, INT64_MAX, FL_CHK_CHECK_FULL, &id, logcat, &lb, err, sizeof(err)),
+			 0);
 	assert_int_equal(id, 2);
 	assert_non_null(strstr(lb.text, "chk-3 is unusable"));
 	assert_non_null(strstr(lb.text, "checksum mismatch"));
@@ -841,7 +850,8 @@ static void test_latest_fallback(void **st)
 	assert_non_null(strstr(lb.text, "chk-2 is unusable"));
 	assert_non_null(strstr(lb.text, "No such file"));
 	/* the "previous completed" helper: below 1 there is nothing */
-	assert_int_equal(fl_chk_latest(d, 1, FL_CHK_CHECK_FILES, &id, NULL, NULL, err, sizeof(err)), FLINC_ENOENT);
+	assert_int_equal(fl_chk_latest(d, 1, FL_CHK_CHECK_FILES, &id, NULL, NULL, err, sizeof(err)),
+			 FLINC_ENOENT);
 	assert_non_null(strstr(err, "no completed checkpoint"));
 	/* no job folder */
 	snprintf(path, sizeof(path), "%s/nope", d);
@@ -862,7 +872,7 @@ static void test_retention(void **st)
 	snprintf(shared, sizeof(shared), "%s/shared", d);
 	assert_int_equal(fl_mkdir_p(shared, err, sizeof(err)), 0);
 	assert_int_equal(fl_chk_retain(d, 0, NULL, NULL, err, sizeof(err)), FLINC_EINVAL);
-	logbuf lb = {0};
+	logbuf lb = { 0 };
 	assert_int_equal(fl_chk_retain(d, 2, logcat, &lb, err, sizeof(err)), 0);
 	int64_t *ids;
 	size_t n;
@@ -932,16 +942,11 @@ static void test_savepoints(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_crc32c),
-		cmocka_unit_test(test_roundtrip_kinds),
-		cmocka_unit_test(test_many_entries),
-		cmocka_unit_test(test_rescale_read),
-		cmocka_unit_test(test_corruption),
-		cmocka_unit_test(test_writer_rules),
-		cmocka_unit_test(test_unwritable),
-		cmocka_unit_test(test_metadata),
-		cmocka_unit_test(test_latest_fallback),
-		cmocka_unit_test(test_retention),
+		cmocka_unit_test(test_crc32c),          cmocka_unit_test(test_roundtrip_kinds),
+		cmocka_unit_test(test_many_entries),    cmocka_unit_test(test_rescale_read),
+		cmocka_unit_test(test_corruption),      cmocka_unit_test(test_writer_rules),
+		cmocka_unit_test(test_unwritable),      cmocka_unit_test(test_metadata),
+		cmocka_unit_test(test_latest_fallback), cmocka_unit_test(test_retention),
 		cmocka_unit_test(test_savepoints),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -49,15 +49,37 @@ static uint8_t *exact_copy(const void *p, size_t len)
 {
 	uint8_t *c = malloc(len ? len : 1);
 	assert_non_null(c);
-	if (len)
-		memcpy(c, p, len);
+	if (len) memcpy(c, p, len);
 	return c;
 }
 
 static const int64_t int_values[] = {
-	0, 1, 127, 128, 255, 256, 65535, 65536, 4294967295LL, 4294967296LL, INT64_MAX,
-	-1, -31, -32, -33, -127, -128, -129, -32767, -32768, -32769, INT32_MIN + 1LL, INT32_MIN,
-	(int64_t)INT32_MIN - 1, INT64_MIN + 1, INT64_MIN,
+	0,
+	1,
+	127,
+	128,
+	255,
+	256,
+	65535,
+	65536,
+	4294967295LL,
+	4294967296LL,
+	INT64_MAX,
+	-1,
+	-31,
+	-32,
+	-33,
+	-127,
+	-128,
+	-129,
+	-32767,
+	-32768,
+	-32769,
+	INT32_MIN + 1LL,
+	INT32_MIN,
+	(int64_t)INT32_MIN - 1,
+	INT64_MIN + 1,
+	INT64_MIN,
 };
 
 /* Encoded size and type byte that the spec requires for v. */
@@ -135,9 +157,20 @@ static void t_int_roundtrip(void **state)
 static void t_uint_roundtrip(void **state)
 {
 	(void)state;
-	static const uint64_t vals[] = {0, 127, 128, 255, 256, 65535, 65536, UINT32_MAX, (uint64_t)UINT32_MAX + 1,
-					(uint64_t)INT64_MAX, (uint64_t)INT64_MAX + 1, UINT64_MAX - 1, UINT64_MAX};
-	static const size_t lens[] = {1, 1, 2, 2, 3, 3, 5, 5, 9, 9, 9, 9, 9};
+	static const uint64_t vals[] = { 0,
+					 127,
+					 128,
+					 255,
+					 256,
+					 65535,
+					 65536,
+					 UINT32_MAX,
+					 (uint64_t)UINT32_MAX + 1,
+					 (uint64_t)INT64_MAX,
+					 (uint64_t)INT64_MAX + 1,
+					 UINT64_MAX - 1,
+					 UINT64_MAX };
+	static const size_t lens[] = { 1, 1, 2, 2, 3, 3, 5, 5, 9, 9, 9, 9, 9 };
 	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
 		uint8_t buf[16];
 		flinc_writer w;
@@ -185,8 +218,8 @@ static void t_int_from_msgpack_c(void **state)
 	msgpack_pack_short(&m.pk, 300);
 	msgpack_pack_long_long(&m.pk, -70000);
 	msgpack_pack_unsigned_long_long(&m.pk, UINT64_MAX);
-	static const int64_t want[] = {200, 7, 4000000000LL, 1, -100, 100, -30000, INT32_MIN, 5, INT64_MIN,
-				       -5, 300, -70000};
+	static const int64_t want[] = { 200,       7, 4000000000LL, 1,  -100, 100,   -30000,
+					INT32_MIN, 5, INT64_MIN,    -5, 300,  -70000 };
 	flinc_reader r;
 	flinc_reader_init(&r, m.sb.data, m.sb.size);
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
@@ -202,8 +235,10 @@ static void t_int_from_msgpack_c(void **state)
 static void t_f64(void **state)
 {
 	(void)state;
-	const double vals[] = {0.0, -0.0, 1.5, -2.25, DBL_MAX, -DBL_MAX, DBL_MIN, DBL_MIN / 4, DBL_EPSILON,
-			       INFINITY, -INFINITY, NAN, 1e300, 3.141592653589793};
+	const double vals[] = {
+		0.0,         -0.0,        1.5,      -2.25,     DBL_MAX, -DBL_MAX, DBL_MIN,
+		DBL_MIN / 4, DBL_EPSILON, INFINITY, -INFINITY, NAN,     1e300,    3.141592653589793
+	};
 	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
 		uint8_t buf[9];
 		flinc_writer w;
@@ -245,7 +280,7 @@ static void t_f64(void **state)
 	assert_true(flinc_r_at_end(&r));
 	mp_fini(&m);
 	/* Not a number at all. */
-	static const uint8_t str[] = {0xa1, 'x'};
+	static const uint8_t str[] = { 0xa1, 'x' };
 	flinc_reader_init(&r, str, sizeof(str));
 	(void)flinc_r_f64(&r);
 	assert_int_not_equal(r.err, 0);
@@ -262,7 +297,7 @@ static void t_bool_nil(void **state)
 	flinc_w_nil(&w);
 	flinc_w_int(&w, 3);
 	assert_int_equal(w.err, 0);
-	static const uint8_t want[] = {0xc3, 0xc2, 0xc0, 0x03};
+	static const uint8_t want[] = { 0xc3, 0xc2, 0xc0, 0x03 };
 	assert_int_equal(flinc_writer_len(&w, buf), 4);
 	assert_memory_equal(buf, want, 4);
 
@@ -329,7 +364,7 @@ static void hdr_form(char kind, uint32_t n, size_t *len, int *type)
 	}
 }
 
-static const uint32_t blob_sizes[] = {0, 1, 15, 16, 31, 32, 255, 256, 65535, 65536, 70001};
+static const uint32_t blob_sizes[] = { 0, 1, 15, 16, 31, 32, 255, 256, 65535, 65536, 70001 };
 
 static void t_str_bin(void **state)
 {
@@ -339,8 +374,7 @@ static void t_str_bin(void **state)
 	uint8_t *buf = malloc(maxn + 16);
 	assert_non_null(payload);
 	assert_non_null(buf);
-	for (size_t i = 0; i < maxn; i++)
-		payload[i] = (uint8_t)('a' + i % 26);
+	for (size_t i = 0; i < maxn; i++) payload[i] = (uint8_t)('a' + i % 26);
 	for (int kind = 0; kind < 2; kind++) {
 		char k = kind ? 'b' : 's';
 		for (size_t i = 0; i < sizeof(blob_sizes) / sizeof(blob_sizes[0]); i++) {
@@ -362,7 +396,8 @@ static void t_str_bin(void **state)
 			flinc_reader r;
 			flinc_reader_init(&r, buf, len);
 			uint32_t got = 12345;
-			const void *p = k == 's' ? (const void *)flinc_r_str(&r, &got) : flinc_r_bin(&r, &got);
+			const void *p =
+				k == 's' ? (const void *)flinc_r_str(&r, &got) : flinc_r_bin(&r, &got);
 			assert_int_equal(r.err, 0);
 			assert_int_equal(got, n);
 			assert_ptr_equal(p, buf + hl); /* points into the buffer */
@@ -385,13 +420,11 @@ static void t_str_bin(void **state)
 			if (k == 's') {
 				assert_int_equal(res.data.type, MSGPACK_OBJECT_STR);
 				assert_int_equal(res.data.via.str.size, n);
-				if (n)
-					assert_memory_equal(res.data.via.str.ptr, payload, n);
+				if (n) assert_memory_equal(res.data.via.str.ptr, payload, n);
 			} else {
 				assert_int_equal(res.data.type, MSGPACK_OBJECT_BIN);
 				assert_int_equal(res.data.via.bin.size, n);
-				if (n)
-					assert_memory_equal(res.data.via.bin.ptr, payload, n);
+				if (n) assert_memory_equal(res.data.via.bin.ptr, payload, n);
 			}
 			msgpack_unpacked_destroy(&res);
 		}
@@ -402,7 +435,7 @@ static void t_str_bin(void **state)
 	flinc_w_cstr(&w, "hey");
 	flinc_w_cstr(&w, NULL);
 	assert_int_equal(w.err, 0);
-	static const uint8_t want[] = {0xa3, 'h', 'e', 'y', 0xa0};
+	static const uint8_t want[] = { 0xa3, 'h', 'e', 'y', 0xa0 };
 	assert_int_equal(flinc_writer_len(&w, buf), sizeof(want));
 	assert_memory_equal(buf, want, sizeof(want));
 	/* A str is not a bin and the other way round. */
@@ -412,7 +445,7 @@ static void t_str_bin(void **state)
 	assert_null(flinc_r_bin(&r, &n));
 	assert_int_not_equal(r.err, 0);
 	assert_int_equal(n, 0);
-	static const uint8_t bin[] = {0xc4, 0x01, 'x'};
+	static const uint8_t bin[] = { 0xc4, 0x01, 'x' };
 	flinc_reader_init(&r, bin, sizeof(bin));
 	(void)flinc_r_str(&r, &n);
 	assert_int_not_equal(r.err, 0);
@@ -420,7 +453,7 @@ static void t_str_bin(void **state)
 	free(buf);
 }
 
-static const uint32_t container_sizes[] = {0, 1, 15, 16, 255, 256, 65535, 65536, 70001};
+static const uint32_t container_sizes[] = { 0, 1, 15, 16, 255, 256, 65535, 65536, 70001 };
 
 static void t_array_map(void **state)
 {
@@ -486,21 +519,21 @@ static void t_array_map(void **state)
 			if (k == 'a') {
 				assert_int_equal(res.data.type, MSGPACK_OBJECT_ARRAY);
 				assert_int_equal(res.data.via.array.size, n);
-				if (n > 3)
-					assert_int_equal(res.data.via.array.ptr[3].via.i64, -29);
+				if (n > 3) assert_int_equal(res.data.via.array.ptr[3].via.i64, -29);
 			} else {
 				assert_int_equal(res.data.type, MSGPACK_OBJECT_MAP);
 				assert_int_equal(res.data.via.map.size, n);
 				if (n > 3) {
 					assert_int_equal(res.data.via.map.ptr[3].key.via.u64, 3);
-					assert_int_equal(res.data.via.map.ptr[3].val.type, MSGPACK_OBJECT_NIL);
+					assert_int_equal(res.data.via.map.ptr[3].val.type,
+							 MSGPACK_OBJECT_NIL);
 				}
 			}
 			msgpack_unpacked_destroy(&res);
 		}
 	}
 	/* An array is not a map. */
-	static const uint8_t arr[] = {0x91, 0x01};
+	static const uint8_t arr[] = { 0x91, 0x01 };
 	flinc_reader r;
 	flinc_reader_init(&r, arr, sizeof(arr));
 	(void)flinc_r_map(&r);
@@ -527,8 +560,7 @@ static void wr_bin(flinc_writer *w) { flinc_w_bin(w, "\x00\x01\x02", 3); }
 static void wr_arr(flinc_writer *w)
 {
 	flinc_w_array(w, 20);
-	for (int i = 0; i < 20; i++)
-		flinc_w_int(w, i * 1000);
+	for (int i = 0; i < 20; i++) flinc_w_int(w, i * 1000);
 }
 static void wr_map(flinc_writer *w)
 {
@@ -541,7 +573,8 @@ static void wr_map(flinc_writer *w)
 }
 static void wr_raw(flinc_writer *w) { flinc_w_raw(w, "\x92\x01\x02", 3); }
 
-static const write_fn writers[] = {wr_int, wr_uint, wr_neg, wr_f64, wr_str, wr_str16, wr_bin, wr_arr, wr_map, wr_raw};
+static const write_fn writers[] = { wr_int,   wr_uint, wr_neg, wr_f64, wr_str,
+				    wr_str16, wr_bin,  wr_arr, wr_map, wr_raw };
 
 static void t_writer_overflow(void **state)
 {
@@ -571,8 +604,7 @@ static void t_writer_overflow(void **state)
 				assert_int_equal(w.err, 0);
 				assert_memory_equal(exact, full, need);
 			}
-			for (size_t j = cap; j < sizeof(guarded); j++)
-				assert_int_equal(guarded[j], 0xee);
+			for (size_t j = cap; j < sizeof(guarded); j++) assert_int_equal(guarded[j], 0xee);
 			free(exact);
 		}
 	}
@@ -592,14 +624,16 @@ static void read_sample(size_t which, flinc_reader *r)
 {
 	uint32_t n;
 	switch (which) {
-	case 0: case 1: case 2: (void)flinc_r_int(r); break;
+	case 0:
+	case 1:
+	case 2: (void)flinc_r_int(r); break;
 	case 3: (void)flinc_r_f64(r); break;
-	case 4: case 5: (void)flinc_r_str(r, &n); break;
+	case 4:
+	case 5: (void)flinc_r_str(r, &n); break;
 	case 6: (void)flinc_r_bin(r, &n); break;
 	case 7:
 		n = flinc_r_array(r);
-		for (uint32_t i = 0; i < n && !r->err; i++)
-			(void)flinc_r_int(r);
+		for (uint32_t i = 0; i < n && !r->err; i++) (void)flinc_r_int(r);
 		break;
 	case 8:
 		(void)flinc_r_map(r);
@@ -609,8 +643,7 @@ static void read_sample(size_t which, flinc_reader *r)
 		(void)flinc_r_array(r);
 		if (!flinc_r_nil(r)) /* nil is an optional read: the decoder insists */
 			r->err = 1;
-		if (!flinc_r_at_end(r))
-			r->err = 1;
+		if (!flinc_r_at_end(r)) r->err = 1;
 		break;
 	default:
 		(void)flinc_r_array(r);
@@ -658,7 +691,7 @@ static void t_reader_malformed(void **state)
 	(void)state;
 	flinc_reader r;
 	uint32_t n;
-	static const uint8_t c1[] = {0xc1};
+	static const uint8_t c1[] = { 0xc1 };
 	flinc_reader_init(&r, c1, 1);
 	(void)flinc_r_int(&r);
 	assert_int_not_equal(r.err, 0);
@@ -673,21 +706,21 @@ static void t_reader_malformed(void **state)
 	(void)flinc_r_array(&r);
 	assert_int_not_equal(r.err, 0);
 	/* A str header claiming more than there is. */
-	static const uint8_t longstr[] = {0xdb, 0xff, 0xff, 0xff, 0xff, 'a'};
+	static const uint8_t longstr[] = { 0xdb, 0xff, 0xff, 0xff, 0xff, 'a' };
 	flinc_reader_init(&r, longstr, sizeof(longstr));
 	const char *s = flinc_r_str(&r, &n);
 	assert_int_not_equal(r.err, 0);
 	assert_int_equal(n, 0);
 	assert_non_null(s);
 	/* Once set, the error stays and reads return zero values. */
-	static const uint8_t ok[] = {0x05};
+	static const uint8_t ok[] = { 0x05 };
 	flinc_reader_init(&r, ok, 1);
 	r.err = 1;
 	assert_int_equal(flinc_r_int(&r), 0);
 	assert_int_equal(flinc_r_skip(&r), FLINC_ECODEC);
 	assert_int_not_equal(r.err, 0);
 	/* Wrong kinds. */
-	static const uint8_t mapv[] = {0x81, 0x01, 0x02};
+	static const uint8_t mapv[] = { 0x81, 0x01, 0x02 };
 	flinc_reader_init(&r, mapv, sizeof(mapv));
 	(void)flinc_r_int(&r);
 	assert_int_not_equal(r.err, 0);
@@ -722,16 +755,16 @@ static void pack_everything(msgpack_packer *pk, int depth)
 	msgpack_pack_uint64(pk, UINT64_MAX);
 	msgpack_pack_float(pk, 1.5f);
 	msgpack_pack_double(pk, 2.5);
-	msgpack_pack_str_with_body(pk, body, 40);      /* str8 */
-	msgpack_pack_str_with_body(pk, body, 300);     /* str16 */
-	msgpack_pack_str_with_body(pk, body, 70000);   /* str32 */
-	msgpack_pack_bin_with_body(pk, body, 0);       /* bin8 */
-	msgpack_pack_bin_with_body(pk, body, 1000);    /* bin16 */
-	msgpack_pack_bin_with_body(pk, body, 66000);   /* bin32 */
-	msgpack_pack_str_with_body(pk, body, 0);       /* fixstr */
+	msgpack_pack_str_with_body(pk, body, 40);    /* str8 */
+	msgpack_pack_str_with_body(pk, body, 300);   /* str16 */
+	msgpack_pack_str_with_body(pk, body, 70000); /* str32 */
+	msgpack_pack_bin_with_body(pk, body, 0);     /* bin8 */
+	msgpack_pack_bin_with_body(pk, body, 1000);  /* bin16 */
+	msgpack_pack_bin_with_body(pk, body, 66000); /* bin32 */
+	msgpack_pack_str_with_body(pk, body, 0);     /* fixstr */
 	msgpack_pack_array(pk, 0);
 	msgpack_pack_str_with_body(pk, "ext", 3);
-	static const size_t ext_sizes[] = {1, 2, 4, 8, 16, 0, 3, 17, 255, 256, 65535, 65536};
+	static const size_t ext_sizes[] = { 1, 2, 4, 8, 16, 0, 3, 17, 255, 256, 65535, 65536 };
 	msgpack_pack_array(pk, sizeof(ext_sizes) / sizeof(ext_sizes[0]));
 	for (size_t i = 0; i < sizeof(ext_sizes) / sizeof(ext_sizes[0]); i++)
 		msgpack_pack_ext_with_body(pk, body, ext_sizes[i], (int8_t)(i - 3));
@@ -783,8 +816,7 @@ static void t_skip_everything(void **state)
 	flinc_reader_init(&r, p, m.sb.size);
 	uint32_t fields = flinc_r_map(&r);
 	assert_int_equal(fields, 3);
-	for (uint32_t i = 0; i < 2 * fields; i++)
-		assert_int_equal(flinc_r_skip(&r), 0);
+	for (uint32_t i = 0; i < 2 * fields; i++) assert_int_equal(flinc_r_skip(&r), 0);
 	assert_ptr_equal(r.p, p + doc_len);
 
 	/* Every strict prefix of the document fails. */
@@ -835,18 +867,18 @@ static void t_skip_depth(void **state)
 		}
 	}
 	/* Counts larger than the input are refused at once. */
-	static const uint8_t huge_arr[] = {0xdd, 0xff, 0xff, 0xff, 0xff, 0x01, 0x02};
-	static const uint8_t huge_map[] = {0xdf, 0x80, 0x00, 0x00, 0x00, 0x01, 0x02};
+	static const uint8_t huge_arr[] = { 0xdd, 0xff, 0xff, 0xff, 0xff, 0x01, 0x02 };
+	static const uint8_t huge_map[] = { 0xdf, 0x80, 0x00, 0x00, 0x00, 0x01, 0x02 };
 	flinc_reader r;
 	flinc_reader_init(&r, huge_arr, sizeof(huge_arr));
 	assert_int_equal(flinc_r_skip(&r), FLINC_ECODEC);
 	flinc_reader_init(&r, huge_map, sizeof(huge_map));
 	assert_int_equal(flinc_r_skip(&r), FLINC_ECODEC);
-	static const uint8_t huge_ext[] = {0xc9, 0xff, 0xff, 0xff, 0xff, 0x01};
+	static const uint8_t huge_ext[] = { 0xc9, 0xff, 0xff, 0xff, 0xff, 0x01 };
 	flinc_reader_init(&r, huge_ext, sizeof(huge_ext));
 	assert_int_equal(flinc_r_skip(&r), FLINC_ECODEC);
 	/* 0xc1 inside a container. */
-	static const uint8_t bad_inner[] = {0x93, 0x01, 0xc1, 0x02};
+	static const uint8_t bad_inner[] = { 0x93, 0x01, 0xc1, 0x02 };
 	flinc_reader_init(&r, bad_inner, sizeof(bad_inner));
 	assert_int_equal(flinc_r_skip(&r), FLINC_ECODEC);
 	assert_int_not_equal(r.err, 0);
@@ -870,10 +902,8 @@ static void t_skip_random(void **state)
 			x ^= x >> 27;
 			uint8_t b = (uint8_t)((x * 0x2545f4914f6cdd1dULL) >> 56);
 			/* Bias towards small containers and scalars so values end. */
-			if (i && (b & 0xe0) == 0x80 && (x & 1))
-				b = (uint8_t)(x >> 8) & 0x7f;
-			if (b == 0xc6 || b == 0xc9 || b == 0xdb || b == 0xdd || b == 0xdf)
-				b ^= 1;
+			if (i && (b & 0xe0) == 0x80 && (x & 1)) b = (uint8_t)(x >> 8) & 0x7f;
+			if (b == 0xc6 || b == 0xc9 || b == 0xdb || b == 0xdd || b == 0xdf) b ^= 1;
 			buf[i] = b;
 		}
 		uint8_t *p = exact_copy(buf, len);
@@ -904,18 +934,12 @@ static void t_skip_random(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(t_int_roundtrip),
-		cmocka_unit_test(t_uint_roundtrip),
-		cmocka_unit_test(t_int_from_msgpack_c),
-		cmocka_unit_test(t_f64),
-		cmocka_unit_test(t_bool_nil),
-		cmocka_unit_test(t_str_bin),
-		cmocka_unit_test(t_array_map),
-		cmocka_unit_test(t_writer_overflow),
-		cmocka_unit_test(t_reader_truncated),
-		cmocka_unit_test(t_reader_malformed),
-		cmocka_unit_test(t_skip_everything),
-		cmocka_unit_test(t_skip_depth),
+		cmocka_unit_test(t_int_roundtrip),      cmocka_unit_test(t_uint_roundtrip),
+		cmocka_unit_test(t_int_from_msgpack_c), cmocka_unit_test(t_f64),
+		cmocka_unit_test(t_bool_nil),           cmocka_unit_test(t_str_bin),
+		cmocka_unit_test(t_array_map),          cmocka_unit_test(t_writer_overflow),
+		cmocka_unit_test(t_reader_truncated),   cmocka_unit_test(t_reader_malformed),
+		cmocka_unit_test(t_skip_everything),    cmocka_unit_test(t_skip_depth),
 		cmocka_unit_test(t_skip_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -61,7 +61,7 @@ typedef struct rec {
 	fl_coord *destroy_on_complete; /* set: complete destroys it (from the thread) */
 } rec;
 
-static rec R = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+static rec R = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 static void rec_reset(void)
 {
@@ -104,8 +104,7 @@ static void op_complete(void *ud, int attempt, int64_t id, bool final)
 	r->destroy_on_complete = NULL;
 	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
-	if (d)
-		fl_coord_destroy(d);
+	if (d) fl_coord_destroy(d);
 }
 
 static void op_too_many(void *ud, int attempt, const char *why)
@@ -133,7 +132,8 @@ static void sp_done(void *ud, bool ok, const char *msg)
 }
 
 static const fl_coord_ops OPS = {
-	.trigger = op_trigger, .complete = op_complete, .too_many_failures = op_too_many, .ud = &R};
+	.trigger = op_trigger, .complete = op_complete, .too_many_failures = op_too_many, .ud = &R
+};
 
 /* Wait until *counter >= n (under R.mu), at most WAIT_MS. */
 static bool wait_count(const int *counter, int n)
@@ -143,8 +143,7 @@ static bool wait_count(const int *counter, int n)
 	dl.tv_sec += WAIT_MS / 1000;
 	pthread_mutex_lock(&R.mu);
 	int e = 0;
-	while (*counter < n && e != ETIMEDOUT)
-		e = pthread_cond_timedwait(&R.cv, &R.mu, &dl);
+	while (*counter < n && e != ETIMEDOUT) e = pthread_cond_timedwait(&R.cv, &R.mu, &dl);
 	bool ok = *counter >= n;
 	pthread_mutex_unlock(&R.mu);
 	return ok;
@@ -181,10 +180,8 @@ static int64_t wait_trig_attempt(int attempt)
 	pthread_mutex_lock(&R.mu);
 	for (int e = 0; id < 0 && e != ETIMEDOUT;) {
 		for (int i = 0; i < R.ntrig && id < 0; i++)
-			if (R.trig[i].attempt == attempt)
-				id = R.trig[i].id;
-		if (id < 0)
-			e = pthread_cond_timedwait(&R.cv, &R.mu, &dl);
+			if (R.trig[i].attempt == attempt) id = R.trig[i].id;
+		if (id < 0) e = pthread_cond_timedwait(&R.cv, &R.mu, &dl);
 	}
 	pthread_mutex_unlock(&R.mu);
 	assert_true(id >= 0);
@@ -193,23 +190,22 @@ static int64_t wait_trig_attempt(int attempt)
 
 static void sleep_ms(int ms)
 {
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 }
 
 /* Poll the coordinator's counts until `field` >= n, at most WAIT_MS. */
-#define WAIT_COUNTS(c, field, n)                                                           \
-	do {                                                                               \
-		fl_coord_counts k_;                                                        \
-		int left_ = WAIT_MS / 2;                                                   \
-		for (;;) {                                                                 \
-			fl_coord_counts_get((c), &k_);                                     \
-			if (k_.field >= (n) || left_-- <= 0)                               \
-				break;                                                     \
-			sleep_ms(2);                                                       \
-		}                                                                          \
-		assert_true(k_.field >= (n));                                              \
+#define WAIT_COUNTS(c, field, n)                                    \
+	do {                                                        \
+		fl_coord_counts k_;                                 \
+		int left_ = WAIT_MS / 2;                            \
+		for (;;) {                                          \
+			fl_coord_counts_get((c), &k_);              \
+			if (k_.field >= (n) || left_-- <= 0) break; \
+			sleep_ms(2);                                \
+		}                                                   \
+		assert_true(k_.field >= (n));                       \
 	} while (0)
 
 /* ---- files and coordinators ------------------------------------------------ */
@@ -225,15 +221,14 @@ static char *tmpdir(void)
 static void rmdir_all(char *d)
 {
 	char err[512];
-	if (fl_rm_rf(d, err, sizeof(err)))
-		print_error("rmtree: %s\n", err);
+	if (fl_rm_rf(d, err, sizeof(err))) print_error("rmtree: %s\n", err);
 	free(d);
 }
 
 static bool exists(const char *path) { return access(path, F_OK) == 0; }
 
-static const fl_coord_task TASKS[2] = {{.vertex = 7, .subtask = 0}, {.vertex = 7, .subtask = 1}};
-static const char *const OPERATORS[] = {"source-uid", "sink-uid"};
+static const fl_coord_task TASKS[2] = { { .vertex = 7, .subtask = 0 }, { .vertex = 7, .subtask = 1 } };
+static const char *const OPERATORS[] = { "source-uid", "sink-uid" };
 
 /* The coordinator under test; the teardown destroys it if a failed
  * assertion left it running, so it cannot disturb the next test. */
@@ -255,25 +250,24 @@ static int teardown(void **st)
 }
 
 static fl_coord *make_p(const char *jobdir, int64_t interval, int64_t timeout, int tolerable, int retain,
-		       int64_t min_pause)
+			int64_t min_pause)
 {
-	fl_coord_params p = {.job_id = "a1b2c3d4e5f60718293a4b5c6d7e8f90",
-			     .jobdir = jobdir,
-			     .interval_ms = interval,
-			     .timeout_ms = timeout,
-			     .min_pause_ms = min_pause,
-			     .tolerable_failures = tolerable,
-			     .retain = retain,
-			     .next_id = 1,
-			     .max_parallelism = 128,
-			     .backend = "hashmap",
-			     .operators = OPERATORS,
-			     .n_operators = 2};
+	fl_coord_params p = { .job_id = "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+			      .jobdir = jobdir,
+			      .interval_ms = interval,
+			      .timeout_ms = timeout,
+			      .min_pause_ms = min_pause,
+			      .tolerable_failures = tolerable,
+			      .retain = retain,
+			      .next_id = 1,
+			      .max_parallelism = 128,
+			      .backend = "hashmap",
+			      .operators = OPERATORS,
+			      .n_operators = 2 };
 	fl_coord *c = NULL;
 	char err[512] = "";
 	int rc = fl_coord_create(&p, &OPS, &c, err, sizeof(err));
-	if (rc)
-		fail_msg("create: %s", err);
+	if (rc) fail_msg("create: %s", err);
 	g_coord = c;
 	return c;
 }
@@ -297,11 +291,11 @@ static fl_chk_file write_snap(const char *jobdir, int64_t id, const fl_coord_tas
 	char dir[700], name[64], path[800];
 	fl_chk_dir(dir, sizeof(dir), jobdir, id);
 	fl_snap_file_name(name, sizeof(name), t->vertex, t->subtask);
-	if (as_folder)
-		strcat(name, ".d");
+	if (as_folder) strcat(name, ".d");
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	char content[64];
-	int n = snprintf(content, sizeof(content), "snapshot of %u.%d in %lld", t->vertex, t->subtask, (long long)id);
+	int n = snprintf(content, sizeof(content), "snapshot of %u.%d in %lld", t->vertex, t->subtask,
+			 (long long)id);
 	if (as_folder) {
 		assert_int_equal(mkdir(path, 0755), 0);
 		strcat(path, "/data");
@@ -310,32 +304,32 @@ static fl_chk_file write_snap(const char *jobdir, int64_t id, const fl_coord_tas
 	assert_non_null(f);
 	assert_int_equal(fwrite(content, 1, (size_t)n, f), (size_t)n);
 	assert_int_equal(fclose(f), 0);
-	fl_chk_file cf = {.path = strdup(name),
-			  .vertex_id = t->vertex,
-			  .subtask = t->subtask,
-			  .parallelism = 2,
-			  .kg_first = t->subtask * 64,
-			  .kg_last = t->subtask * 64 + 63,
-			  .size = (uint64_t)n,
-			  .crc = fl_crc32c(0, content, (size_t)n)};
+	fl_chk_file cf = { .path = strdup(name),
+			   .vertex_id = t->vertex,
+			   .subtask = t->subtask,
+			   .parallelism = 2,
+			   .kg_first = t->subtask * 64,
+			   .kg_last = t->subtask * 64 + 63,
+			   .size = (uint64_t)n,
+			   .crc = fl_crc32c(0, content, (size_t)n) };
 	return cf;
 }
 
 /* Acknowledge like task t would (writing its file first unless no_file). */
-static void ack_full(fl_coord *c, const char *jobdir, int attempt, int64_t id, const fl_coord_task *t, bool ended,
-		     const char *const *shared, size_t n_shared, bool as_folder)
+static void ack_full(fl_coord *c, const char *jobdir, int attempt, int64_t id, const fl_coord_task *t,
+		     bool ended, const char *const *shared, size_t n_shared, bool as_folder)
 {
 	fl_chk_file f = write_snap(jobdir, id, t, as_folder);
-	fl_coord_ack a = {.attempt = attempt,
-			  .id = id,
-			  .vertex = t->vertex,
-			  .subtask = t->subtask,
-			  .ended = ended,
-			  .file = f,
-			  .shared = shared,
-			  .n_shared = n_shared,
-			  .state_size = 1000,
-			  .align_ms = 3 + t->subtask};
+	fl_coord_ack a = { .attempt = attempt,
+			   .id = id,
+			   .vertex = t->vertex,
+			   .subtask = t->subtask,
+			   .ended = ended,
+			   .file = f,
+			   .shared = shared,
+			   .n_shared = n_shared,
+			   .state_size = 1000,
+			   .align_ms = 3 + t->subtask };
 	fl_coord_acknowledge(c, &a);
 	free(f.path);
 }
@@ -343,7 +337,7 @@ static void ack_full(fl_coord *c, const char *jobdir, int attempt, int64_t id, c
 /* An acknowledgement without writing a file (its folder may be gone). */
 static void bare_ack(fl_coord *c, int attempt, int64_t id, const fl_coord_task *t)
 {
-	fl_coord_ack a = {.attempt = attempt, .id = id, .vertex = t->vertex, .subtask = t->subtask};
+	fl_coord_ack a = { .attempt = attempt, .id = id, .vertex = t->vertex, .subtask = t->subtask };
 	a.file.path = "x.snap";
 	a.file.parallelism = 2;
 	fl_coord_acknowledge(c, &a);
@@ -383,10 +377,10 @@ static void test_periodic_complete(void **st)
 	fl_chk_dir(dir, sizeof(dir), jd, id);
 	assert_true(exists(dir)); /* created before the trigger */
 
-	ack(c, jd, 0, id, &TASKS[0], false);  /* stale attempt: ignored */
+	ack(c, jd, 0, id, &TASKS[0], false); /* stale attempt: ignored */
 	ack(c, jd, 1, id, &TASKS[0], false);
-	ack(c, jd, 1, id, &TASKS[0], false);  /* duplicate: ignored */
-	fl_coord_task stranger = {.vertex = 9, .subtask = 0};
+	ack(c, jd, 1, id, &TASKS[0], false); /* duplicate: ignored */
+	fl_coord_task stranger = { .vertex = 9, .subtask = 0 };
 	ack(c, jd, 1, id, &stranger, false); /* not expected: ignored */
 	sleep_ms(30);
 	fl_coord_counts k = counts(c);
@@ -677,7 +671,7 @@ static void test_savepoint(void **st)
 	assert_int_equal(k.last_completed_id, 0);
 
 	/* a savepoint cannot reference shared files */
-	const char *shared[] = {"shared/000001.sst"};
+	const char *shared[] = { "shared/000001.sst" };
 	fl_coord_savepoint(c, target, false, sp_done, &R);
 	WAIT_TRIG(3);
 	int64_t id3 = trig_id(2);
@@ -698,7 +692,7 @@ static void test_savepoint(void **st)
 	fclose(pf);
 	fl_coord_savepoint(c, target, false, sp_done, &R);
 	WAIT_TRIG(4);
-	fl_coord_ack bad = {.attempt = 4, .id = trig_id(3), .vertex = 7, .subtask = 0};
+	fl_coord_ack bad = { .attempt = 4, .id = trig_id(3), .vertex = 7, .subtask = 0 };
 	bad.file.path = "../../precious";
 	bad.file.parallelism = 2;
 	fl_coord_acknowledge(c, &bad);
@@ -718,12 +712,14 @@ static void test_savepoint_exdev(void **st)
 {
 	(void)st;
 	struct stat a, b;
-	if (stat("/tmp", &a) < 0 || stat("/dev/shm", &b) < 0 || a.st_dev == b.st_dev || access("/dev/shm", W_OK)) {
+	if (stat("/tmp", &a) < 0 || stat("/dev/shm", &b) < 0 || a.st_dev == b.st_dev ||
+	    access("/dev/shm", W_OK)) {
 		skip();
 		return;
 	}
 	rec_reset();
-	char *d = tmpdir(), *jd = jobdir_of(d), target[64] = "/dev/shm/flinc-coord-sp-XXXXXX", path[1500], err[512];
+	char *d = tmpdir(), *jd = jobdir_of(d), target[64] = "/dev/shm/flinc-coord-sp-XXXXXX", path[1500],
+	     err[512];
 	assert_non_null(mkdtemp(target));
 	fl_coord *c = make(jd, 0, 10000, -1, 1);
 	fl_coord_start(c, 1, TASKS, 2);
@@ -802,7 +798,7 @@ static void test_stop_in_progress(void **st)
 	fl_chk_dir(dir, sizeof(dir), jd, id);
 	assert_false(exists(dir));
 	bare_ack(c, 1, id, &TASKS[1]); /* after stop: ignored */
-	sleep_ms(120);                        /* several intervals */
+	sleep_ms(120);                 /* several intervals */
 	assert_int_equal(get_count(&R.ntrig), 1);
 	assert_int_equal(get_count(&R.ncomp), 0);
 	assert_int_equal(get_count(&R.ntm), 0); /* stopping is not a checkpoint failure to tolerate */
@@ -856,16 +852,15 @@ static void test_json(void **st)
 
 	j = fl_coord_json(c);
 	json_t *cnt = json_object_get(j, "counts");
-	const char *ckeys[] = {"restored", "total", "in_progress", "completed", "failed"};
-	for (size_t i = 0; i < 5; i++)
-		assert_true(json_is_integer(json_object_get(cnt, ckeys[i])));
+	const char *ckeys[] = { "restored", "total", "in_progress", "completed", "failed" };
+	for (size_t i = 0; i < 5; i++) assert_true(json_is_integer(json_object_get(cnt, ckeys[i])));
 	assert_int_equal(jint(cnt, "restored"), 1);
 	assert_int_equal(jint(cnt, "completed"), 11);
 	assert_int_equal(jint(cnt, "total"), k.total);
 	assert_int_equal(jint(cnt, "failed"), k.failed);
 	assert_int_equal(jint(cnt, "in_progress"), 0);
 	json_t *sum = json_object_get(j, "summary");
-	const char *skeys[] = {"state_size", "checkpointed_size", "end_to_end_duration"};
+	const char *skeys[] = { "state_size", "checkpointed_size", "end_to_end_duration" };
 	for (size_t i = 0; i < 3; i++) {
 		json_t *s = json_object_get(sum, skeys[i]);
 		assert_true(json_is_integer(json_object_get(s, "min")));
@@ -878,9 +873,15 @@ static void test_json(void **st)
 	json_t *lc = json_object_get(latest, "completed");
 	assert_int_equal(jint(lc, "id"), k.last_completed_id);
 	assert_string_equal(jstr(lc, "status"), "COMPLETED");
-	const char *ekeys[] = {"id", "trigger_timestamp", "latest_ack_timestamp", "state_size", "checkpointed_size",
-			       "end_to_end_duration", "alignment_duration", "num_subtasks",
-			       "num_acknowledged_subtasks"};
+	const char *ekeys[] = { "id",
+				"trigger_timestamp",
+				"latest_ack_timestamp",
+				"state_size",
+				"checkpointed_size",
+				"end_to_end_duration",
+				"alignment_duration",
+				"num_subtasks",
+				"num_acknowledged_subtasks" };
 	for (size_t i = 0; i < sizeof(ekeys) / sizeof(ekeys[0]); i++)
 		assert_true(json_is_integer(json_object_get(lc, ekeys[i])));
 	assert_true(json_is_boolean(json_object_get(lc, "is_savepoint")));
@@ -943,8 +944,14 @@ static void test_destroy_from_callback(void **st)
 static void test_bad_params(void **st)
 {
 	(void)st;
-	fl_coord_params p = {.job_id = "j", .jobdir = "/tmp/x", .interval_ms = 10, .timeout_ms = 0, .retain = 1,
-			     .next_id = 1, .max_parallelism = 128, .backend = "hashmap"};
+	fl_coord_params p = { .job_id = "j",
+			      .jobdir = "/tmp/x",
+			      .interval_ms = 10,
+			      .timeout_ms = 0,
+			      .retain = 1,
+			      .next_id = 1,
+			      .max_parallelism = 128,
+			      .backend = "hashmap" };
 	fl_coord *c = (fl_coord *)&p;
 	char err[512];
 	assert_int_equal(fl_coord_create(&p, &OPS, &c, err, sizeof(err)), FLINC_EINVAL);
@@ -955,7 +962,7 @@ static void test_bad_params(void **st)
 	assert_int_equal(fl_coord_create(&p, &OPS, &c, err, sizeof(err)), FLINC_EINVAL);
 	assert_null(strchr(err, '\n'));
 	p.retain = 1;
-	fl_coord_ops none = {0};
+	fl_coord_ops none = { 0 };
 	assert_int_equal(fl_coord_create(&p, &none, &c, err, sizeof(err)), FLINC_EINVAL);
 	fl_coord_destroy(NULL);
 }

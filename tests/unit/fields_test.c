@@ -31,10 +31,12 @@ typedef struct v2 {
 	bool flag;
 } v2;
 
-FLINC_STRUCT_TYPE(v1_type, v1, "v1", 0, FLINC_FIELD(v1, id, FLINC_FIELD_I64), FLINC_FIELD(v1, name, FLINC_FIELD_STR));
-FLINC_STRUCT_TYPE(v2_type, v2, "v2", 0, FLINC_FIELD(v2, id, FLINC_FIELD_I64), FLINC_FIELD(v2, name, FLINC_FIELD_STR),
-		  FLINC_FIELD(v2, score, FLINC_FIELD_F64), FLINC_FIELD(v2, small, FLINC_FIELD_I32),
-		  FLINC_FIELD(v2, big, FLINC_FIELD_U64), FLINC_FIELD(v2, flag, FLINC_FIELD_BOOL));
+FLINC_STRUCT_TYPE(v1_type, v1, "v1", 0, FLINC_FIELD(v1, id, FLINC_FIELD_I64),
+		  FLINC_FIELD(v1, name, FLINC_FIELD_STR));
+FLINC_STRUCT_TYPE(v2_type, v2, "v2", 0, FLINC_FIELD(v2, id, FLINC_FIELD_I64),
+		  FLINC_FIELD(v2, name, FLINC_FIELD_STR), FLINC_FIELD(v2, score, FLINC_FIELD_F64),
+		  FLINC_FIELD(v2, small, FLINC_FIELD_I32), FLINC_FIELD(v2, big, FLINC_FIELD_U64),
+		  FLINC_FIELD(v2, flag, FLINC_FIELD_BOOL));
 
 static size_t enc(const flinc_type *t, const void *rec, uint8_t *buf, size_t cap)
 {
@@ -56,7 +58,7 @@ static int dec(const flinc_type *t, const uint8_t *buf, size_t len, void *rec)
 static void round_trip(void **st)
 {
 	(void)st;
-	v2 a = {-42, {"alice", 5}, 2.5, -7, UINT64_MAX, true}, b;
+	v2 a = { -42, { "alice", 5 }, 2.5, -7, UINT64_MAX, true }, b;
 	uint8_t buf[256];
 	size_t n = enc(&v2_type, &a, buf, sizeof buf);
 	assert_int_equal(dec(&v2_type, buf, n, &b), 0);
@@ -73,7 +75,7 @@ static void round_trip(void **st)
 static void older_writer(void **st)
 {
 	(void)st;
-	v1 a = {7, {"bob", 3}};
+	v1 a = { 7, { "bob", 3 } };
 	v2 b;
 	uint8_t buf[64];
 	size_t n = enc(&v1_type, &a, buf, sizeof buf);
@@ -87,7 +89,7 @@ static void older_writer(void **st)
 static void newer_writer(void **st)
 {
 	(void)st;
-	v2 a = {9, {"carol", 5}, 1.0, 1, 2, true};
+	v2 a = { 9, { "carol", 5 }, 1.0, 1, 2, true };
 	v1 b;
 	uint8_t buf[128];
 	size_t n = enc(&v2_type, &a, buf, sizeof buf);
@@ -100,17 +102,18 @@ static void malformed(void **st)
 {
 	(void)st;
 	v2 b;
-	const uint8_t not_array[] = {0x05};
+	const uint8_t not_array[] = { 0x05 };
 	assert_int_not_equal(dec(&v2_type, not_array, sizeof not_array, &b), 0);
-	const uint8_t wrong_kind[] = {0x92, 0x01, 0x02}; /* name is an int */
+	const uint8_t wrong_kind[] = { 0x92, 0x01, 0x02 }; /* name is an int */
 	assert_int_not_equal(dec(&v2_type, wrong_kind, sizeof wrong_kind, &b), 0);
-	const uint8_t truncated[] = {0x92, 0x01, 0xa5, 'a', 'b'};
+	const uint8_t truncated[] = { 0x92, 0x01, 0xa5, 'a', 'b' };
 	assert_int_not_equal(dec(&v2_type, truncated, sizeof truncated, &b), 0);
 	/* an int32 field out of range */
-	const uint8_t too_big[] = {0x94, 0x01, 0xa0, 0xcb, 0, 0, 0, 0, 0, 0, 0, 0, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0};
+	const uint8_t too_big[] = { 0x94, 0x01, 0xa0, 0xcb, 0, 0, 0, 0, 0, 0, 0,
+				    0,    0xcf, 0,    0,    0, 1, 0, 0, 0, 0 };
 	assert_int_not_equal(dec(&v2_type, too_big, sizeof too_big, &b), 0);
 	/* output buffer too small: the writer reports it, nothing overflows */
-	v2 a = {1, {"x", 1}, 0, 0, 0, false};
+	v2 a = { 1, { "x", 1 }, 0, 0, 0, false };
 	uint8_t small[4];
 	flinc_writer w;
 	flinc_writer_init(&w, small, sizeof small);
@@ -136,13 +139,15 @@ static const char *json(const flinc_field *f, size_t n, const void *rec)
 static void json_numbers(void **st)
 {
 	(void)st;
-	v2 a = {INT64_MIN, {"n", 1}, 0.5, INT32_MIN, UINT64_MAX, true};
-	assert_string_equal(JSON(v2_type_fields, &a), "{\"id\":-9223372036854775808,\"name\":\"n\",\"score\":0.5,"
-						      "\"small\":-2147483648,\"big\":18446744073709551615,\"flag\":true}");
-	v2 b = {INT64_MAX, {"", 0}, 0, INT32_MAX, 0, false};
-	assert_string_equal(JSON(v2_type_fields, &b), "{\"id\":9223372036854775807,\"name\":\"\",\"score\":0.0,"
-						      "\"small\":2147483647,\"big\":0,\"flag\":false}");
-	v1 c = {-1, {"x", 1}};
+	v2 a = { INT64_MIN, { "n", 1 }, 0.5, INT32_MIN, UINT64_MAX, true };
+	assert_string_equal(JSON(v2_type_fields, &a),
+			    "{\"id\":-9223372036854775808,\"name\":\"n\",\"score\":0.5,"
+			    "\"small\":-2147483648,\"big\":18446744073709551615,\"flag\":true}");
+	v2 b = { INT64_MAX, { "", 0 }, 0, INT32_MAX, 0, false };
+	assert_string_equal(JSON(v2_type_fields, &b),
+			    "{\"id\":9223372036854775807,\"name\":\"\",\"score\":0.0,"
+			    "\"small\":2147483647,\"big\":0,\"flag\":false}");
+	v1 c = { -1, { "x", 1 } };
 	assert_string_equal(JSON(v1_type_fields, &c), "{\"id\":-1,\"name\":\"x\"}");
 	/* no fields: an empty object */
 	assert_string_equal(json(v1_type_fields, 0, &c), "{}");
@@ -152,12 +157,12 @@ typedef struct dbl {
 	double d;
 } dbl;
 
-static const flinc_field dbl_fields[] = {FLINC_FIELD(dbl, d, FLINC_FIELD_F64)};
+static const flinc_field dbl_fields[] = { FLINC_FIELD(dbl, d, FLINC_FIELD_F64) };
 
 /* The JSON text of the value of {"d":...}. */
 static const char *dbl_json(double d)
 {
-	dbl x = {d};
+	dbl x = { d };
 	const char *s = JSON(dbl_fields, &x);
 	assert_memory_equal(s, "{\"d\":", 5);
 	assert_int_equal(s[strlen(s) - 1], '}');
@@ -190,8 +195,7 @@ static void json_doubles(void **st)
 		x = x * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
 		double d;
 		memcpy(&d, &x, sizeof d);
-		if (!isfinite(d))
-			continue;
+		if (!isfinite(d)) continue;
 		const char *t = dbl_json(d);
 		char *end;
 		double back = strtod(t, &end);
@@ -207,8 +211,7 @@ static bool use_locale(const char *dir, const char *src, const char *name)
 {
 	char cmd[512];
 	snprintf(cmd, sizeof cmd, "localedef -i %s -f UTF-8 %s/%s >/dev/null 2>&1", src, dir, name);
-	if (system(cmd) != 0)
-		return false;
+	if (system(cmd) != 0) return false;
 	return setlocale(LC_NUMERIC, name) != NULL;
 }
 
@@ -232,8 +235,7 @@ static void json_doubles_locale(void **st)
 		assert_string_equal(dbl_json(2.5), "2.5");
 		assert_string_equal(dbl_json(0.1 + 0.2), "0.30000000000000004");
 	}
-	if (!de || !ps)
-		skip();
+	if (!de || !ps) skip();
 }
 
 /* Back to the C locale, the compiled locales removed, even after a failure. */
@@ -259,15 +261,16 @@ static void json_decimals(void **st)
 		FLINC_FIELD(money, b, FLINC_FIELD_DECIMAL(0)),
 		FLINC_FIELD(money, c, FLINC_FIELD_DECIMAL(18)),
 	};
-	money m = {280572, 42, 1};
+	money m = { 280572, 42, 1 };
 	assert_string_equal(JSON(f3, &m), "{\"a\":280.572,\"b\":42,\"c\":0.000000000000000001}");
-	m = (money){-5, -42, INT64_MAX};
+	m = (money){ -5, -42, INT64_MAX };
 	assert_string_equal(JSON(f3, &m), "{\"a\":-0.005,\"b\":-42,\"c\":9.223372036854775807}");
-	m = (money){0, 0, INT64_MIN};
+	m = (money){ 0, 0, INT64_MIN };
 	assert_string_equal(JSON(f3, &m), "{\"a\":0.000,\"b\":0,\"c\":-9.223372036854775808}");
-	m = (money){INT64_MIN, INT64_MIN, -1000000000000000000};
-	assert_string_equal(JSON(f3, &m),
-			    "{\"a\":-9223372036854775.808,\"b\":-9223372036854775808,\"c\":-1.000000000000000000}");
+	m = (money){ INT64_MIN, INT64_MIN, -1000000000000000000 };
+	assert_string_equal(
+		JSON(f3, &m),
+		"{\"a\":-9223372036854775.808,\"b\":-9223372036854775808,\"c\":-1.000000000000000000}");
 
 	/* Encoded as the integer: the same bytes as FLINC_FIELD_I64, and back. */
 	static const flinc_field i3[] = {
@@ -284,7 +287,7 @@ static void json_decimals(void **st)
 	assert_int_equal(flinc_fields_encode(i3, 3, &m, &w), 0);
 	assert_int_equal(flinc_writer_len(&w, bi), nd);
 	assert_memory_equal(bd, bi, nd);
-	money back = {0};
+	money back = { 0 };
 	flinc_reader r;
 	flinc_reader_init(&r, bd, nd);
 	assert_int_equal(flinc_fields_decode(f3, 3, &r, &back), 0);
@@ -295,12 +298,12 @@ typedef struct text {
 	flinc_str s;
 } text;
 
-static const flinc_field text_fields[] = {FLINC_FIELD(text, s, FLINC_FIELD_STR)};
+static const flinc_field text_fields[] = { FLINC_FIELD(text, s, FLINC_FIELD_STR) };
 
 /* {"s":<the escaped string>} of len bytes at p. */
 static const char *str_json(const char *p, size_t len)
 {
-	text t = {{p, (uint32_t)len}};
+	text t = { { p, (uint32_t)len } };
 	return JSON(text_fields, &t);
 }
 
@@ -317,19 +320,26 @@ static void json_escaping(void **st)
 	assert_string_equal(STR_JSON("\x01\b\f\x1f\x7f"), "{\"s\":\"\\u0001\\u0008\\u000c\\u001f\x7f\"}");
 	assert_string_equal(STR_JSON("a\0b"), "{\"s\":\"a\\u0000b\"}");
 	/* valid UTF-8 (2, 3 and 4 bytes, the edges of the ranges) as it is */
-	assert_string_equal(STR_JSON("\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80"), "{\"s\":\"\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80\"}");
-	assert_string_equal(STR_JSON("\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xf4\x8f\xbf\xbf"),
-			    "{\"s\":\"\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xf4\x8f\xbf\xbf\"}");
+	assert_string_equal(STR_JSON("\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80"),
+			    "{\"s\":\"\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80\"}");
+	assert_string_equal(
+		STR_JSON("\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xf4\x8f\xbf\xbf"),
+		"{\"s\":\"\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xf4\x8f\xbf\xbf\"}");
 	/* invalid UTF-8: each byte of a bad sequence is \ufffd */
-	assert_string_equal(STR_JSON("a\xff" "b"), "{\"s\":\"a\\ufffdb\"}");
-	assert_string_equal(STR_JSON("\x80"), "{\"s\":\"\\ufffd\"}");             /* lone continuation */
-	assert_string_equal(STR_JSON("\xc0\xaf"), "{\"s\":\"\\ufffd\\ufffd\"}");  /* overlong '/' */
+	assert_string_equal(STR_JSON("a\xff"
+				     "b"),
+			    "{\"s\":\"a\\ufffdb\"}");
+	assert_string_equal(STR_JSON("\x80"), "{\"s\":\"\\ufffd\"}");            /* lone continuation */
+	assert_string_equal(STR_JSON("\xc0\xaf"), "{\"s\":\"\\ufffd\\ufffd\"}"); /* overlong '/' */
 	assert_string_equal(STR_JSON("\xe0\x9f\xbf"), "{\"s\":\"\\ufffd\\ufffd\\ufffd\"}"); /* overlong */
 	assert_string_equal(STR_JSON("\xed\xa0\x80"), "{\"s\":\"\\ufffd\\ufffd\\ufffd\"}"); /* surrogate */
-	assert_string_equal(STR_JSON("\xf4\x90\x80\x80"), "{\"s\":\"\\ufffd\\ufffd\\ufffd\\ufffd\"}"); /* > U+10FFFF */
+	assert_string_equal(STR_JSON("\xf4\x90\x80\x80"),
+			    "{\"s\":\"\\ufffd\\ufffd\\ufffd\\ufffd\"}"); /* > U+10FFFF */
 	assert_string_equal(STR_JSON("\xf5\x80"), "{\"s\":\"\\ufffd\\ufffd\"}");
 	assert_string_equal(STR_JSON("x\xe4\xb8"), "{\"s\":\"x\\ufffd\\ufffd\"}"); /* cut at the end */
-	assert_string_equal(STR_JSON("\xe4\xb8" "x"), "{\"s\":\"\\ufffd\\ufffdx\"}"); /* cut before ASCII */
+	assert_string_equal(STR_JSON("\xe4\xb8"
+				     "x"),
+			    "{\"s\":\"\\ufffd\\ufffdx\"}"); /* cut before ASCII */
 	/* only the string's len bytes count */
 	assert_string_equal(str_json("abcdef", 3), "{\"s\":\"abc\"}");
 	/* a NULL string is "" (what the codec makes of it) */
@@ -359,9 +369,10 @@ static void json_nested_and_named(void **st)
 		FLINC_FIELD_NAMED(outer, in.weight, FLINC_FIELD_F64, "weight"),
 		FLINC_FIELD_NAMED(outer, ok, FLINC_FIELD_BOOL, "is \"ok\"\n\xc3\xa9\xff"),
 	};
-	outer o = {7, {{"tag", 3}, 1.25}, true};
-	assert_string_equal(JSON(f, &o),
-			    "{\"id\":7,\"in.label\":\"tag\",\"weight\":1.25,\"is \\\"ok\\\"\\n\xc3\xa9\\ufffd\":true}");
+	outer o = { 7, { { "tag", 3 }, 1.25 }, true };
+	assert_string_equal(
+		JSON(f, &o),
+		"{\"id\":7,\"in.label\":\"tag\",\"weight\":1.25,\"is \\\"ok\\\"\\n\xc3\xa9\\ufffd\":true}");
 	/* a subset in another order */
 	static const flinc_field g[] = {
 		FLINC_FIELD(outer, ok, FLINC_FIELD_BOOL),
@@ -376,7 +387,7 @@ static void json_nested_and_named(void **st)
 static void json_too_small(void **st)
 {
 	(void)st;
-	v2 a = {-42, {"al\"ice\n", 7}, 2.5, -7, 99, true};
+	v2 a = { -42, { "al\"ice\n", 7 }, 2.5, -7, 99, true };
 	char full[256];
 	size_t want = 0;
 	assert_int_equal(flinc_fields_json(v2_type_fields, 6, &a, full, sizeof full, &want), FLINC_OK);
@@ -393,8 +404,7 @@ static void json_too_small(void **st)
 			assert_memory_equal(buf, full, got);
 			assert_int_equal(buf[got], '\0');
 		}
-		for (size_t i = cap; i < sizeof buf; i++)
-			assert_int_equal(buf[i], '#');
+		for (size_t i = cap; i < sizeof buf; i++) assert_int_equal(buf[i], '#');
 	}
 	/* no buffer at all: just the length; len may be NULL */
 	size_t len = 0;
@@ -412,12 +422,12 @@ static void json_unknown_kind(void **st)
 {
 	(void)st;
 	static const flinc_field f[] = {
-		{"id", FLINC_FIELD_I64, offsetof(v1, id)},
-		{"what", (flinc_field_kind)99, offsetof(v1, name)},
-		{NULL, FLINC_FIELD_STR, offsetof(v1, name)},
-		{"dec19", (flinc_field_kind)(FLINC_FIELD_DECIMAL_18 + 1), offsetof(v1, id)},
+		{ "id", FLINC_FIELD_I64, offsetof(v1, id) },
+		{ "what", (flinc_field_kind)99, offsetof(v1, name) },
+		{ NULL, FLINC_FIELD_STR, offsetof(v1, name) },
+		{ "dec19", (flinc_field_kind)(FLINC_FIELD_DECIMAL_18 + 1), offsetof(v1, id) },
 	};
-	v1 a = {5, {"x", 1}};
+	v1 a = { 5, { "x", 1 } };
 	char buf[128];
 	size_t len = 0;
 	assert_int_equal(flinc_fields_json(f, 4, &a, buf, sizeof buf, &len), FLINC_EINVAL);
@@ -439,7 +449,7 @@ FLINC_JSON_FORMAT(fmt_v1, v1_type_fields)
 static void json_format_fn(void **st)
 {
 	(void)st;
-	v1 a = {12, {"ab", 2}};
+	v1 a = { 12, { "ab", 2 } };
 	char buf[64];
 	assert_int_equal(fmt_v1(&a, buf, sizeof buf), strlen("{\"id\":12,\"name\":\"ab\"}"));
 	assert_string_equal(buf, "{\"id\":12,\"name\":\"ab\"}");

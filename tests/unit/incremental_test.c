@@ -48,8 +48,7 @@ static void tmpdir(char *buf, size_t cap, const char *parent)
 static void rmtree(const char *d)
 {
 	char err[512];
-	if (fl_rm_rf(d, err, sizeof(err)))
-		print_error("rmtree: %s\n", err);
+	if (fl_rm_rf(d, err, sizeof(err))) print_error("rmtree: %s\n", err);
 }
 
 static bool exists(const char *p)
@@ -98,19 +97,19 @@ static void log_fn(void *ud, const char *line)
 /* Write <chkdir>/_metadata of a completed checkpoint using `shared`. */
 static void write_meta(const char *chkdir, int64_t id, char **shared, size_t n_shared)
 {
-	fl_chk_meta m = {.checkpoint_id = id, .max_parallelism = 128, .shared = shared, .n_shared = n_shared};
+	fl_chk_meta m = {
+		.checkpoint_id = id, .max_parallelism = 128, .shared = shared, .n_shared = n_shared
+	};
 	snprintf(m.job_id, sizeof(m.job_id), JOB_ID);
 	snprintf(m.backend, sizeof(m.backend), "rocksdb");
 	char err[512] = "";
-	if (fl_chk_meta_write(chkdir, &m, err, sizeof(err)))
-		fail_msg("meta write: %s", err);
+	if (fl_chk_meta_write(chkdir, &m, err, sizeof(err))) fail_msg("meta write: %s", err);
 }
 
 static bool has_path(const fl_incr_result *r, const char *p)
 {
 	for (size_t i = 0; i < r->n_shared; i++)
-		if (!strcmp(r->shared[i], p))
-			return true;
+		if (!strcmp(r->shared[i], p)) return true;
 	return false;
 }
 
@@ -133,10 +132,9 @@ static rdb *rdb_open(const char *root, const char *name)
 	assert_non_null(r->be);
 	snprintf(r->dir, sizeof(r->dir), "%s/%s", root, name);
 	assert_int_equal(mkdir(r->dir, 0755), 0);
-	fl_backend_params p = {.kg_first = 0, .kg_last = 127, .max_parallelism = 128, .dir = r->dir};
+	fl_backend_params p = { .kg_first = 0, .kg_last = 127, .max_parallelism = 128, .dir = r->dir };
 	char err[512] = "";
-	if (R->open(r->be, &p, err, sizeof(err)))
-		fail_msg("open rocksdb: %s", err);
+	if (R->open(r->be, &p, err, sizeof(err))) fail_msg("open rocksdb: %s", err);
 	return r;
 }
 
@@ -161,14 +159,15 @@ static fl_skey key_of(int i, char *kb)
 {
 	int n = snprintf(kb, 32, "key-%06d", i);
 	uint64_t h = fl_key_hash(kb, (size_t)n);
-	return (fl_skey){.kg = (uint16_t)(h % 128), .klen = (uint32_t)n, .key = (const uint8_t *)kb, .khash = h};
+	return (fl_skey){
+		.kg = (uint16_t)(h % 128), .klen = (uint32_t)n, .key = (const uint8_t *)kb, .khash = h
+	};
 }
 
 static void value_of(int i, int version, char *v)
 {
 	int n = snprintf(v, VLEN, "v%d-%06d-", version, i);
-	for (int j = n; j < VLEN; j++)
-		v[j] = (char)('a' + (i * 7 + j * 13 + version) % 26);
+	for (int j = n; j < VLEN; j++) v[j] = (char)('a' + (i * 7 + j * 13 + version) % 26);
 }
 
 /* Version of entry i after `changes` rounds of changing 1% of the keys. */
@@ -179,8 +178,7 @@ static void put_all(rdb *r, int changes, bool only_changed)
 	char kb[32], v[VLEN];
 	for (int i = 0; i < N_KEYS; i++) {
 		int ver = version_at(i, changes);
-		if (only_changed && ver == 1)
-			continue;
+		if (only_changed && ver == 1) continue;
 		fl_skey k = key_of(i, kb);
 		value_of(i, ver, v);
 		assert_int_equal(R->put(r->be, r->sid, &k, v, VLEN), FLINC_OK);
@@ -199,7 +197,8 @@ static void check_all(rdb *r, int changes)
 		assert_int_equal(len, VLEN);
 		value_of(i, version_at(i, changes), v);
 		if (memcmp(got, v, VLEN))
-			fail_msg("entry %d: wrong value '%.20s...', expected '%.20s...'", i, (const char *)got, v);
+			fail_msg("entry %d: wrong value '%.20s...', expected '%.20s...'", i,
+				 (const char *)got, v);
 	}
 }
 
@@ -228,8 +227,7 @@ static rdb *restore(fl_incr_registry *reg, const char *root, const char *jobdir,
 	char wname[64];
 	snprintf(wname, sizeof(wname), "%s-work", name);
 	rdb *r = rdb_open(root, wname);
-	if (R->native_restore(r->be, local, err, sizeof(err)))
-		fail_msg("native_restore: %s", err);
+	if (R->native_restore(r->be, local, err, sizeof(err))) fail_msg("native_restore: %s", err);
 	rmtree(local);
 	rdb_declare(r);
 	return r;
@@ -262,7 +260,7 @@ static void test_rocksdb_incremental(void **state)
 	assert_int_equal(r1.files_reused, 0);
 	assert_int_equal(r1.bytes_reused, 0);
 	assert_int_equal(r1.n_shared, r1.files_new);
-	assert_true(r1.bytes_new > (uint64_t)N_KEYS * VLEN / 4); /* compressed, but not to nothing */
+	assert_true(r1.bytes_new > (uint64_t)N_KEYS * VLEN / 4);    /* compressed, but not to nothing */
 	assert_true(r1.bytes_private > 0 && r1.files_private >= 3); /* CURRENT, MANIFEST, OPTIONS, SHARED */
 	assert_int_equal(fl_incr_registry_count(reg), r1.n_shared);
 	for (size_t i = 0; i < r1.n_shared; i++) {
@@ -287,17 +285,17 @@ static void test_rocksdb_incremental(void **state)
 	put_all(a, 1, true);
 	checkpoint(a, reg, root, jobdir, 2, "native-2", &r2);
 	uint64_t total2 = r2.bytes_new + r2.bytes_reused;
-	print_message("chk-1: %zu new files, %llu bytes; chk-2: %zu new (%llu bytes), %zu reused (%llu bytes)\n",
-		      r1.files_new, (unsigned long long)r1.bytes_new, r2.files_new, (unsigned long long)r2.bytes_new,
-		      r2.files_reused, (unsigned long long)r2.bytes_reused);
+	print_message(
+		"chk-1: %zu new files, %llu bytes; chk-2: %zu new (%llu bytes), %zu reused (%llu bytes)\n",
+		r1.files_new, (unsigned long long)r1.bytes_new, r2.files_new,
+		(unsigned long long)r2.bytes_new, r2.files_reused, (unsigned long long)r2.bytes_reused);
 	assert_true(r2.files_reused > 0);
 	assert_true(r2.files_new > 0);
 	assert_true(r2.bytes_reused >= r1.bytes_new / 2);
 	assert_true(r2.bytes_new * 10 < total2); /* much less than the total */
 	assert_int_equal(r2.n_shared, r2.files_new + r2.files_reused);
 	size_t common = 0;
-	for (size_t i = 0; i < r2.n_shared; i++)
-		common += has_path(&r1, r2.shared[i]);
+	for (size_t i = 0; i < r2.n_shared; i++) common += has_path(&r1, r2.shared[i]);
 	assert_int_equal(common, r2.files_reused);
 	write_meta(chk2, 2, r2.shared, r2.n_shared);
 	assert_int_equal(fl_chk_validate(chk2, FL_CHK_CHECK_FILES, err, sizeof(err)), 0);
@@ -327,8 +325,7 @@ static void test_rocksdb_incremental(void **state)
 	checkpoint(b, reg2, root, jobdir, 9, "native-9", &r9);
 	assert_int_equal(r9.files_new, 0);
 	assert_int_equal(r9.files_reused, r2.n_shared);
-	for (size_t i = 0; i < r2.n_shared; i++)
-		assert_true(has_path(&r9, r2.shared[i]));
+	for (size_t i = 0; i < r2.n_shared; i++) assert_true(has_path(&r9, r2.shared[i]));
 	fl_incr_result_free(&r9);
 	fl_chk_dir(path, sizeof(path), jobdir, 9);
 	rmtree(path);
@@ -343,7 +340,7 @@ static void test_rocksdb_incremental(void **state)
 	assert_int_equal(mkdir(path, 0755), 0);
 	fl_chk_dir(path, sizeof(path), jobdir, 4); /* incomplete: protects nothing */
 	assert_int_equal(mkdir(path, 0755), 0);
-	logbuf lb = {0};
+	logbuf lb = { 0 };
 	/* while checkpoint 1 is there, gc removes only the strays */
 	assert_int_equal(fl_incr_gc(jobdir, log_fn, &lb, err, sizeof(err)), 0);
 	assert_non_null(strstr(lb.text, "stray.sst"));
@@ -387,8 +384,7 @@ static void test_rocksdb_incremental(void **state)
 	 * registry that knew it puts it there again instead of reusing it */
 	const char *lost = NULL;
 	for (size_t i = 0; i < r2.n_shared && !lost; i++)
-		if (!has_path(&r1, r2.shared[i]))
-			lost = r2.shared[i]; /* the one new in checkpoint 2 */
+		if (!has_path(&r1, r2.shared[i])) lost = r2.shared[i]; /* the one new in checkpoint 2 */
 	assert_non_null(lost);
 	char lostpath[1200], local[700];
 	snprintf(lostpath, sizeof(lostpath), "%s/%s", jobdir, lost);
@@ -409,8 +405,9 @@ static void test_rocksdb_incremental(void **state)
 	/* the fallback skips it */
 	int64_t latest = -1;
 	memset(&lb, 0, sizeof(lb));
-	assert_int_equal(fl_chk_latest(jobdir, INT64_MAX, FL_CHK_CHECK_FILES, &latest, log_fn, &lb, err, sizeof(err)),
-			 FLINC_ENOENT);
+	assert_int_equal(
+		fl_chk_latest(jobdir, INT64_MAX, FL_CHK_CHECK_FILES, &latest, log_fn, &lb, err, sizeof(err)),
+		FLINC_ENOENT);
 	assert_non_null(strstr(lb.text, lost));
 	/* the wrong size is caught as well */
 	spit(lostpath, saved, (size_t)st.st_size / 2);
@@ -432,7 +429,9 @@ static void test_rocksdb_incremental(void **state)
 	assert_false(exists(lostpath));
 	fl_chk_dir(path, sizeof(path), jobdir, 5);
 	write_meta(path, 5, r5.shared, r5.n_shared);
-	assert_int_equal(fl_chk_latest(jobdir, INT64_MAX, FL_CHK_CHECK_FILES, &latest, NULL, NULL, err, sizeof(err)), 0);
+	assert_int_equal(
+		fl_chk_latest(jobdir, INT64_MAX, FL_CHK_CHECK_FILES, &latest, NULL, NULL, err, sizeof(err)),
+		0);
 	assert_int_equal(latest, 5);
 	rdb_close(b);
 	rdb *e = restore(NULL, root, jobdir, 5, "local-5");
@@ -483,34 +482,40 @@ static void test_errors(void **state)
 	snprintf(jobdir, sizeof(jobdir), "%s/job", root);
 	fl_chk_dir(chk, sizeof(chk), jobdir, 1);
 	snprintf(native, sizeof(native), "%s/native", root);
-	make_native(native, "000010.sst=sst-ten", "CURRENT=MANIFEST-000005\n", "MANIFEST-000005=manifest", NULL);
+	make_native(native, "000010.sst=sst-ten", "CURRENT=MANIFEST-000005\n", "MANIFEST-000005=manifest",
+		    NULL);
 	fl_incr_registry *reg = fl_incr_registry_create();
 	fl_incr_result res;
 
-	const char *bad_owners[] = {"a/b", ".x", "", "a b", NULL};
+	const char *bad_owners[] = { "a/b", ".x", "", "a b", NULL };
 	for (int i = 0; i < 5; i++) {
 		err[0] = 0;
 		memset(&res, 0xff, sizeof(res));
-		assert_int_equal(fl_incr_upload(reg, native, jobdir, chk, REL, bad_owners[i], &res, err, sizeof(err)),
-				 FLINC_EINVAL);
+		assert_int_equal(
+			fl_incr_upload(reg, native, jobdir, chk, REL, bad_owners[i], &res, err, sizeof(err)),
+			FLINC_EINVAL);
 		assert_true(err[0] != 0);
 		assert_null(res.shared);
 		assert_int_equal(res.n_shared, 0);
 	}
-	const char *bad_rels[] = {"../x", "/abs", "a//b", "", "a/./b", "x/..", "a b", NULL};
+	const char *bad_rels[] = { "../x", "/abs", "a//b", "", "a/./b", "x/..", "a b", NULL };
 	for (int i = 0; i < 8; i++)
-		assert_int_equal(fl_incr_upload(reg, native, jobdir, chk, bad_rels[i], OWNER, &res, err, sizeof(err)),
-				 FLINC_EINVAL);
-	assert_int_equal(fl_incr_upload(NULL, native, jobdir, chk, REL, OWNER, &res, err, sizeof(err)), FLINC_EINVAL);
-	assert_int_equal(fl_incr_upload(reg, native, jobdir, chk, REL, OWNER, NULL, err, sizeof(err)), FLINC_EINVAL);
+		assert_int_equal(
+			fl_incr_upload(reg, native, jobdir, chk, bad_rels[i], OWNER, &res, err, sizeof(err)),
+			FLINC_EINVAL);
+	assert_int_equal(fl_incr_upload(NULL, native, jobdir, chk, REL, OWNER, &res, err, sizeof(err)),
+			 FLINC_EINVAL);
+	assert_int_equal(fl_incr_upload(reg, native, jobdir, chk, REL, OWNER, NULL, err, sizeof(err)),
+			 FLINC_EINVAL);
 	assert_false(exists(jobdir));
 	snprintf(path, sizeof(path), "%s/missing", root);
 	err[0] = 0;
-	assert_int_equal(fl_incr_upload(reg, path, jobdir, chk, REL, OWNER, &res, err, sizeof(err)), FLINC_ENOENT);
+	assert_int_equal(fl_incr_upload(reg, path, jobdir, chk, REL, OWNER, &res, err, sizeof(err)),
+			 FLINC_ENOENT);
 	assert_non_null(strstr(err, path));
 
 	/* odd native folders: a hidden file, a folder, a file named SHARED */
-	const char *odd[] = {".hidden", "sub", FL_INCR_SHARED_LIST};
+	const char *odd[] = { ".hidden", "sub", FL_INCR_SHARED_LIST };
 	for (int i = 0; i < 3; i++) {
 		snprintf(path, sizeof(path), "%s/%s", native, odd[i]);
 		if (i == 1)
@@ -537,8 +542,8 @@ static void test_errors(void **state)
 	expect_file(path, "manifest");
 	snprintf(path, sizeof(path), "%s/" REL "/" FL_INCR_SHARED_LIST, chk);
 	char want[400];
-	snprintf(want, sizeof(want), "shared/" OWNER "/%s-000010.sst 000010.sst 7 %08x\n", fl_incr_registry_token(reg),
-		 fl_crc32c(0, "sst-ten", 7));
+	snprintf(want, sizeof(want), "shared/" OWNER "/%s-000010.sst 000010.sst 7 %08x\n",
+		 fl_incr_registry_token(reg), fl_crc32c(0, "sst-ten", 7));
 	expect_file(path, want);
 	assert_int_equal(res.bytes_private, strlen("manifest") + strlen("MANIFEST-000005\n") + strlen(want));
 	/* verify: sizes, and with crc every byte */
@@ -556,7 +561,8 @@ static void test_errors(void **state)
 	fl_incr_result_free(&res);
 	fl_incr_result_free(NULL);
 	err[0] = 0;
-	assert_int_equal(fl_incr_upload(reg, native, jobdir, chk, REL, OWNER, &res, err, sizeof(err)), FLINC_EEXIST);
+	assert_int_equal(fl_incr_upload(reg, native, jobdir, chk, REL, OWNER, &res, err, sizeof(err)),
+			 FLINC_EEXIST);
 	assert_non_null(strstr(err, REL));
 
 	/* materialize: the target folder must be new, its parent must exist */
@@ -569,7 +575,8 @@ static void test_errors(void **state)
 	snprintf(path, sizeof(path), "%s/local", root);
 	assert_int_equal(fl_incr_materialize(NULL, jobdir, chk, "other.native", path, err, sizeof(err)),
 			 FLINC_ENOENT);
-	assert_int_equal(fl_incr_materialize(NULL, jobdir, chk, "../x", path, err, sizeof(err)), FLINC_EINVAL);
+	assert_int_equal(fl_incr_materialize(NULL, jobdir, chk, "../x", path, err, sizeof(err)),
+			 FLINC_EINVAL);
 	assert_false(exists(path));
 	/* a good one: the SST is a hard link, the rest copies */
 	fl_incr_registry *reg2 = fl_incr_registry_create();
@@ -592,20 +599,22 @@ static void test_errors(void **state)
 	snprintf(listp, sizeof(listp), "%s/" REL "/" FL_INCR_SHARED_LIST, chk);
 	snprintf(tok, sizeof(tok), "%s", fl_incr_registry_token(reg2));
 	char good[400];
-	snprintf(good, sizeof(good), "shared/" OWNER "/%s-000010.sst 000010.sst 7\n", fl_incr_registry_token(reg));
+	snprintf(good, sizeof(good), "shared/" OWNER "/%s-000010.sst 000010.sst 7\n",
+		 fl_incr_registry_token(reg));
 	char twice[800];
 	snprintf(twice, sizeof(twice), "%s%s", good, good);
 	const char *bad_lists[] = {
-		"shared/x/y.sst y.sst\n", "../etc/passwd y.sst 1\n", "shared/x/y.sst .y 1\n", "shared/x/y.sst y.sst 12x\n",
-		"other/y.sst y.sst 1\n",  "shared/x/y.sst y.sst -1\n", "shared/x/y.sst y.sst 1 extra\n", twice,
+		"shared/x/y.sst y.sst\n",         "../etc/passwd y.sst 1\n",
+		"shared/x/y.sst .y 1\n",          "shared/x/y.sst y.sst 12x\n",
+		"other/y.sst y.sst 1\n",          "shared/x/y.sst y.sst -1\n",
+		"shared/x/y.sst y.sst 1 extra\n", twice,
 		"shared/x/y.sst y.sst 1", /* truncated */
 	};
 	for (size_t i = 0; i < sizeof(bad_lists) / sizeof(bad_lists[0]); i++) {
 		spit(listp, bad_lists[i], strlen(bad_lists[i]));
 		err[0] = 0;
 		int rc = fl_incr_materialize(reg2, jobdir, chk, REL, path, err, sizeof(err));
-		if (rc != FLINC_ECODEC)
-			fail_msg("list %zu: rc %d (%s)", i, rc, err);
+		if (rc != FLINC_ECODEC) fail_msg("list %zu: rc %d (%s)", i, rc, err);
 		assert_non_null(strstr(err, listp));
 		assert_false(exists(path));
 		assert_int_equal(fl_incr_registry_count(reg2), 1);
@@ -684,7 +693,7 @@ static void test_name_clash(void **state)
 	write_meta(chk, 2, res.shared, res.n_shared);
 
 	/* gc keeps all three files both checkpoints use, drops the planted one */
-	logbuf lb = {0};
+	logbuf lb = { 0 };
 	assert_int_equal(fl_incr_gc(jobdir, log_fn, &lb, err, sizeof(err)), 0);
 	assert_int_equal(lb.n, 2);
 	assert_non_null(strstr(lb.text, tok));
@@ -714,7 +723,8 @@ static void test_cross_fs(void **state)
 {
 	(void)state;
 	struct stat a, b;
-	if (stat("/tmp", &a) < 0 || stat("/dev/shm", &b) < 0 || a.st_dev == b.st_dev || access("/dev/shm", W_OK)) {
+	if (stat("/tmp", &a) < 0 || stat("/dev/shm", &b) < 0 || a.st_dev == b.st_dev ||
+	    access("/dev/shm", W_OK)) {
 		print_message("no second file system at /dev/shm: skipped\n");
 		skip();
 	}
@@ -724,8 +734,7 @@ static void test_cross_fs(void **state)
 	snprintf(jobdir, sizeof(jobdir), "%s/job", store);
 	snprintf(native, sizeof(native), "%s/native", root);
 	char big[300000];
-	for (size_t i = 0; i < sizeof(big) - 1; i++)
-		big[i] = (char)('a' + i * 7 % 26);
+	for (size_t i = 0; i < sizeof(big) - 1; i++) big[i] = (char)('a' + i * 7 % 26);
 	big[sizeof(big) - 1] = 0;
 	make_native(native, "000010.sst=small", "CURRENT=x\n", NULL);
 	snprintf(path, sizeof(path), "%s/000011.sst", native);

@@ -183,7 +183,8 @@ static bool check_buffer(cons *c, const fl_xbuf *b)
 		memcpy(&len, p, 4);
 		p += 4;
 		if ((size_t)(end - p) < len || len < 8) {
-			snprintf(c->err, sizeof c->err, "truncated record %llu", (unsigned long long)c->expect);
+			snprintf(c->err, sizeof c->err, "truncated record %llu",
+				 (unsigned long long)c->expect);
 			return false;
 		}
 		memcpy(&seq, p, 8);
@@ -373,7 +374,7 @@ static void test_three_channels(void **st)
 		uint64_t id = JOB(7) | (uint64_t)k;
 		fl_notify_init(&p[k].notify);
 		fl_notify_init(&c[k].notify);
-		stream_spec sp = {.seed = 100u + (uint32_t)k, .big_every = 333333, .big_size = 100 * 1024};
+		stream_spec sp = { .seed = 100u + (uint32_t)k, .big_every = 333333, .big_size = 100 * 1024 };
 		p[k].spec = c[k].spec = sp;
 		c[k].ch = open_in(b, id, 8, 32 * 1024, &c[k].notify);
 		p[k].ch = open_out(a, fl_netx_addr(b), id, 8, 32 * 1024, &p[k].notify);
@@ -530,15 +531,15 @@ static void peer_loss(bool kill_receiver)
 		assert_string_equal(la.peer, b_addr);
 		assert_int_equal(la.err, FLINC_EIO);
 		assert_true(la.at_ns - t0 < 1000 * MS);
-		print_message("receiver destroyed: sender told after %.2f ms (%s)\n", (double)(la.at_ns - t0) / 1e6,
-			      la.why);
+		print_message("receiver destroyed: sender told after %.2f ms (%s)\n",
+			      (double)(la.at_ns - t0) / 1e6, la.why);
 		/* The producer now waits for credit that never comes: its
 		 * cancel releases it at once. */
 		assert_true(eventually(stalled, &p, 5000));
 		atomic_store(&p.cancel, 1);
 		join_within(p.th, 500);
 		assert_true(p.canceled);
-		assert_int_equal(fl_netx_close(a, (uint64_t[]){1}, 1), 1);
+		assert_int_equal(fl_netx_close(a, (uint64_t[]){ 1 }, 1), 1);
 		fl_netx_stats sa;
 		fl_netx_stats_get(a, &sa);
 		assert_int_equal(sa.connections, 0);
@@ -553,8 +554,8 @@ static void peer_loss(bool kill_receiver)
 		assert_string_equal(lb.peer, a_addr); /* the sender's data address, from HELLO */
 		assert_int_equal(lb.err, FLINC_EIO);
 		assert_true(lb.at_ns - t0 < 1000 * MS);
-		print_message("sender destroyed: receiver told after %.2f ms (%s)\n", (double)(lb.at_ns - t0) / 1e6,
-			      lb.why);
+		print_message("sender destroyed: receiver told after %.2f ms (%s)\n",
+			      (double)(lb.at_ns - t0) / 1e6, lb.why);
 		atomic_store(&c.cancel, 1);
 		join_within(c.th, 500);
 	}
@@ -625,7 +626,7 @@ static int raw_connect(const char *addr)
 {
 	const char *colon = strrchr(addr, ':');
 	assert_non_null(colon);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1)) };
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	assert_true(fd >= 0);
@@ -635,7 +636,7 @@ static int raw_connect(const char *addr)
 
 static void raw_frame(int fd, uint8_t type, uint32_t arg, uint64_t id, const void *payload, size_t n)
 {
-	uint8_t h[16] = {type};
+	uint8_t h[16] = { type };
 	memcpy(h + 4, &arg, 4);
 	memcpy(h + 8, &id, 8);
 	assert_int_equal(write(fd, h, 16), 16);
@@ -674,7 +675,7 @@ static void test_slow_reader(void **st)
 	int l = socket(AF_INET, SOCK_STREAM, 0);
 	int small = 4096;
 	setsockopt(l, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct sockaddr_in sa = { .sin_family = AF_INET };
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
 	assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof sa), 0);
 	assert_int_equal(listen(l, 1), 0);
@@ -708,9 +709,9 @@ static void test_slow_reader(void **st)
 	assert_int_equal(memcmp(hello + 8, fl_netx_addr(a), strlen(fl_netx_addr(a))), 0);
 	raw_hello(fd, peer);
 	read_full(fd, h, 16);
-	assert_int_equal(h[0], 2); /* OPEN 3 */
+	assert_int_equal(h[0], 2);            /* OPEN 3 */
 	raw_frame(fd, 3, 100000, 3, NULL, 0); /* plenty of credit */
-	fl_xbuf b = {0};
+	fl_xbuf b = { 0 };
 	while (!c.ended && !c.err[0]) {
 		read_full(fd, h, 16);
 		uint64_t id;
@@ -744,7 +745,7 @@ static void test_silent_peer(void **st)
 	(void)st;
 	lost l;
 	lost_init(&l);
-	fl_netx_opts o = {.heartbeat_ms = 50, .peer_timeout_ms = 300};
+	fl_netx_opts o = { .heartbeat_ms = 50, .peer_timeout_ms = 300 };
 	fl_netx *b = svc(&l, &o);
 	int fd = raw_connect(fl_netx_addr(b));
 	int64_t t0 = fl_mono_ns();
@@ -780,7 +781,7 @@ static void test_protocol_errors(void **st)
 	/* DATA without credit */
 	int fd = raw_connect(fl_netx_addr(b));
 	raw_hello(fd, "tcp://rogue:2");
-	raw_frame(fd, 2, 0, 77, NULL, 0); /* OPEN 77 */
+	raw_frame(fd, 2, 0, 77, NULL, 0);  /* OPEN 77 */
 	raw_frame(fd, 4, 3, 77, "abc", 3); /* DATA 77 without credit */
 	assert_true(lost_wait(&l, 2000));
 	assert_int_equal(l.err, FLINC_EPROTO);
@@ -913,17 +914,18 @@ static void test_arguments(void **st)
 	fl_netx_destroy(NULL);
 	fl_netx *nx = NULL;
 	char err[256];
-	assert_int_equal(fl_netx_create("ipc:///tmp/x", NULL, NULL, NULL, &nx, err, sizeof err), FLINC_EINVAL);
+	assert_int_equal(fl_netx_create("ipc:///tmp/x", NULL, NULL, NULL, &nx, err, sizeof err),
+			 FLINC_EINVAL);
 	assert_int_equal(fl_netx_create("tcp://127.0.0.1:notaport", NULL, NULL, NULL, &nx, err, sizeof err),
 			 FLINC_EINVAL);
-	fl_netx_opts bad = {.heartbeat_ms = 1000, .peer_timeout_ms = 500};
+	fl_netx_opts bad = { .heartbeat_ms = 1000, .peer_timeout_ms = 500 };
 	assert_int_equal(fl_netx_create("127.0.0.1:0", NULL, NULL, &bad, &nx, err, sizeof err), FLINC_EINVAL);
 	/* a port in use */
 	fl_netx *a = svc(NULL, NULL);
 	assert_int_equal(fl_netx_create(fl_netx_addr(a), NULL, NULL, NULL, &nx, err, sizeof err), FLINC_EIO);
 	assert_non_null(strstr(err, "listen"));
 	/* wildcard bind advertises the given host */
-	fl_netx_opts adv = {.advertise_host = "tm-7.example"};
+	fl_netx_opts adv = { .advertise_host = "tm-7.example" };
 	assert_int_equal(fl_netx_create("tcp://0.0.0.0:0", NULL, NULL, &adv, &nx, err, sizeof err), FLINC_OK);
 	assert_int_equal(strncmp(fl_netx_addr(nx), "tcp://tm-7.example:", 19), 0);
 	fl_netx_destroy(nx);
@@ -940,8 +942,8 @@ static void test_arguments(void **st)
 	assert_int_equal(fl_netx_in(a, 2, 0, 1024, &n, &ch), FLINC_EINVAL);
 	assert_int_equal(fl_netx_in(a, 2, 2, 1024, &n, &ch), FLINC_OK);
 	assert_int_equal(fl_netx_in(a, 2, 2, 1024, &n, &ch), FLINC_EEXIST);
-	assert_int_equal(fl_netx_close(a, (uint64_t[]){1, 2, 3}, 3), 2);
-	assert_int_equal(fl_netx_close(a, (uint64_t[]){1, 2, 3}, 3), 0);
+	assert_int_equal(fl_netx_close(a, (uint64_t[]){ 1, 2, 3 }, 3), 2);
+	assert_int_equal(fl_netx_close(a, (uint64_t[]){ 1, 2, 3 }, 3), 0);
 	fl_netx_destroy(a);
 	fl_notify_fini(&n);
 }

@@ -61,11 +61,12 @@ static sbe *sbe_open(const fl_backend_ops *ops)
 	assert_non_null(s->be);
 	snprintf(s->dir, sizeof(s->dir), "/tmp/flinc-state-test-XXXXXX");
 	assert_non_null(mkdtemp(s->dir));
-	fl_backend_params p = {.kg_first = 0, .kg_last = 127, .max_parallelism = 128, .dir = s->dir, .conf = g_conf};
+	fl_backend_params p = {
+		.kg_first = 0, .kg_last = 127, .max_parallelism = 128, .dir = s->dir, .conf = g_conf
+	};
 	char err[256] = "";
 	int rc = ops->open(s->be, &p, err, sizeof(err));
-	if (rc)
-		fail_msg("open %s: %d %s", ops->name, rc, err);
+	if (rc) fail_msg("open %s: %d %s", ops->name, rc, err);
 	return s;
 }
 
@@ -92,8 +93,12 @@ static uint32_t declare(sbe *s, const char *name, fl_state_kind kind)
 
 static fl_skey K(uint16_t kg, const void *key, size_t klen, const void *ns, size_t nslen)
 {
-	fl_skey k = {.kg = kg, .klen = (uint32_t)klen, .nslen = (uint32_t)nslen, .key = key, .ns = ns,
-		     .khash = fl_key_hash(key, klen)};
+	fl_skey k = { .kg = kg,
+		      .klen = (uint32_t)klen,
+		      .nslen = (uint32_t)nslen,
+		      .key = key,
+		      .ns = ns,
+		      .khash = fl_key_hash(key, klen) };
 	return k;
 }
 
@@ -120,8 +125,7 @@ static void expect_val(sbe *s, uint32_t sid, fl_skey k, const void *v, size_t vl
 	}
 	assert_int_equal(rc, FLINC_OK);
 	assert_int_equal(len, vlen);
-	if (vlen)
-		assert_memory_equal(got, v, vlen);
+	if (vlen) assert_memory_equal(got, v, vlen);
 }
 
 static void expect_s(sbe *s, uint32_t sid, fl_skey k, const char *v)
@@ -198,7 +202,7 @@ static void c_value_basic(const fl_backend_ops *ops)
 	assert_int_equal(ops->count(s->be, v), 1);
 
 	/* Binary keys with NUL bytes compare by all their bytes. */
-	uint8_t k1[8] = {1, 0, 0, 0, 0, 0, 0, 0}, k2[8] = {1, 0, 0, 0, 0, 0, 0, 1};
+	uint8_t k1[8] = { 1, 0, 0, 0, 0, 0, 0, 0 }, k2[8] = { 1, 0, 0, 0, 0, 0, 0, 1 };
 	put_s(s, v, K(0, k1, 8, NULL, 0), "k1");
 	put_s(s, v, K(0, k2, 8, NULL, 0), "k2");
 	expect_s(s, v, K(0, k1, 8, NULL, 0), "k1");
@@ -226,7 +230,7 @@ static void c_namespaces(const fl_backend_ops *ops)
 	expect_s(s, v, KS(1, "a", "b"), "a|b");
 	expect_s(s, v, KS(1, "", "ab"), "|ab");
 	assert_int_equal(ops->count(s->be, v), 6);
-	assert_int_equal(ops->remove(s->be, v, &(fl_skey){0}), FLINC_OK);
+	assert_int_equal(ops->remove(s->be, v, &(fl_skey){ 0 }), FLINC_OK);
 	fl_skey w1 = KS(1, "k", "w1");
 	assert_int_equal(ops->remove(s->be, v, &w1), FLINC_OK);
 	expect_s(s, v, KS(1, "k", "w1"), NULL);
@@ -268,8 +272,7 @@ static void c_states_separate(const fl_backend_ops *ops)
 
 static void c_put_inplace(const fl_backend_ops *ops)
 {
-	if (!ops->put_inplace)
-		skip();
+	if (!ops->put_inplace) skip();
 	sbe *s = sbe_open(ops);
 	uint32_t v = declare(s, "op/acc", FL_STATE_VALUE);
 	fl_skey k = KS(5, "auction-1", "window-0000000");
@@ -288,12 +291,12 @@ static void c_put_inplace(const fl_backend_ops *ops)
 		assert_false(created);
 		acc[0]++;
 	}
-	int64_t want[2] = {141, -7};
+	int64_t want[2] = { 141, -7 };
 	expect_val(s, v, k, want, sizeof(want));
 	assert_int_equal(ops->count(s->be, v), 1);
 
 	/* The entry is a plain value: put replaces it, get reads it. */
-	int64_t repl[2] = {1000, 2000};
+	int64_t repl[2] = { 1000, 2000 };
 	assert_int_equal(ops->put(s->be, v, &k, repl, sizeof(repl)), FLINC_OK);
 	acc = ops->put_inplace(s->be, v, &k, 16, &created);
 	assert_false(created);
@@ -317,8 +320,7 @@ static void c_put_inplace(const fl_backend_ops *ops)
 	uint8_t *wide = ops->put_inplace(s->be, v, &k, 64, &created);
 	assert_non_null(wide);
 	assert_true(created);
-	for (int i = 0; i < 64; i++)
-		assert_int_equal(wide[i], 0);
+	for (int i = 0; i < 64; i++) assert_int_equal(wide[i], 0);
 	sbe_close(s);
 }
 
@@ -333,14 +335,14 @@ static void c_list(const fl_backend_ops *ops)
 	assert_int_equal(ops->list_append(s->be, l, &k, "abc", 3), FLINC_OK);
 	assert_int_equal(ops->list_append(s->be, l, &k, "", 0), FLINC_OK);
 	assert_int_equal(ops->list_append(s->be, l, &k, "de", 2), FLINC_OK);
-	static const uint8_t want[] = {3, 0, 0, 0, 'a', 'b', 'c', 0, 0, 0, 0, 2, 0, 0, 0, 'd', 'e'};
+	static const uint8_t want[] = { 3, 0, 0, 0, 'a', 'b', 'c', 0, 0, 0, 0, 2, 0, 0, 0, 'd', 'e' };
 	expect_val(s, l, k, want, sizeof(want));
 	assert_int_equal(ops->count(s->be, l), 1);
 
 	/* Another namespace has its own list. */
 	fl_skey k2 = KS(7, "k", "other");
 	assert_int_equal(ops->list_append(s->be, l, &k2, "x", 1), FLINC_OK);
-	static const uint8_t want2[] = {1, 0, 0, 0, 'x'};
+	static const uint8_t want2[] = { 1, 0, 0, 0, 'x' };
 	expect_val(s, l, k2, want2, sizeof(want2));
 	expect_val(s, l, k, want, sizeof(want));
 
@@ -362,8 +364,7 @@ static void c_list(const fl_backend_ops *ops)
 		assert_int_equal(n, (uint32_t)(i % 300));
 		p += 4;
 		assert_true((size_t)(end - p) >= n);
-		for (uint32_t j = 0; j < n; j++)
-			assert_int_equal(p[j], i & 0xff);
+		for (uint32_t j = 0; j < n; j++) assert_int_equal(p[j], i & 0xff);
 		p += n;
 	}
 	assert_ptr_equal(p, end);
@@ -371,12 +372,12 @@ static void c_list(const fl_backend_ops *ops)
 	/* put replaces the whole encoded list; remove clears it. */
 	assert_int_equal(ops->put(s->be, l, &k, want2, sizeof(want2)), FLINC_OK);
 	assert_int_equal(ops->list_append(s->be, l, &k, "yz", 2), FLINC_OK);
-	static const uint8_t want3[] = {1, 0, 0, 0, 'x', 2, 0, 0, 0, 'y', 'z'};
+	static const uint8_t want3[] = { 1, 0, 0, 0, 'x', 2, 0, 0, 0, 'y', 'z' };
 	expect_val(s, l, k, want3, sizeof(want3));
 	assert_int_equal(ops->remove(s->be, l, &k), FLINC_OK);
 	expect_val(s, l, k, NULL, 0);
 	assert_int_equal(ops->list_append(s->be, l, &k, "q", 1), FLINC_OK);
-	static const uint8_t want4[] = {1, 0, 0, 0, 'q'};
+	static const uint8_t want4[] = { 1, 0, 0, 0, 'q' };
 	expect_val(s, l, k, want4, sizeof(want4));
 	assert_int_equal(ops->count(s->be, l), 3);
 	sbe_close(s);
@@ -407,8 +408,7 @@ static int collect(void *ud, const void *uk, size_t uklen, const void *val, size
 static int seen_find(const seen *s, const char *uk)
 {
 	for (int i = 0; i < s->n; i++)
-		if (strcmp(s->uk[i], uk) == 0)
-			return i;
+		if (strcmp(s->uk[i], uk) == 0) return i;
 	return -1;
 }
 
@@ -458,7 +458,7 @@ static void c_map(const fl_backend_ops *ops)
 	expect_map(s, m, k, "b", "two, longer than before");
 	assert_int_equal(ops->count(s->be, m), 5);
 
-	seen sn = {0};
+	seen sn = { 0 };
 	assert_int_equal(ops->map_iter(s->be, m, &k, collect, &sn), 0);
 	assert_int_equal(sn.n, 4);
 	assert_string_equal(sn.val[seen_find(&sn, "a")], "1");
@@ -467,12 +467,12 @@ static void c_map(const fl_backend_ops *ops)
 	assert_string_equal(sn.val[seen_find(&sn, "")], "empty user key");
 
 	/* fn's non-zero stops the walk and comes back. */
-	seen stop = {.stop_at = 2};
+	seen stop = { .stop_at = 2 };
 	assert_int_equal(ops->map_iter(s->be, m, &k, collect, &stop), 99);
 	assert_int_equal(stop.n, 2);
 
 	/* An absent prefix iterates nothing. */
-	seen none = {0};
+	seen none = { 0 };
 	fl_skey absent = KS(4, "nobody", NULL);
 	assert_int_equal(ops->map_iter(s->be, m, &absent, collect, &none), 0);
 	assert_int_equal(none.n, 0);
@@ -481,7 +481,7 @@ static void c_map(const fl_backend_ops *ops)
 	assert_int_equal(ops->map_remove(s->be, m, &k, "b", 1), FLINC_OK); /* absent: OK */
 	expect_map(s, m, k, "b", NULL);
 	expect_map(s, m, k, "a", "1");
-	seen sn2 = {0};
+	seen sn2 = { 0 };
 	assert_int_equal(ops->map_iter(s->be, m, &k, collect, &sn2), 0);
 	assert_int_equal(sn2.n, 3);
 	assert_int_equal(seen_find(&sn2, "b"), -1);
@@ -491,7 +491,7 @@ static void c_map(const fl_backend_ops *ops)
 	fl_skey one = KS(1, "solo", NULL);
 	map_put_s(s, m, one, "x", "1");
 	assert_int_equal(ops->map_remove(s->be, m, &one, "x", 1), FLINC_OK);
-	seen sn3 = {0};
+	seen sn3 = { 0 };
 	assert_int_equal(ops->map_iter(s->be, m, &one, collect, &sn3), 0);
 	assert_int_equal(sn3.n, 0);
 	map_put_s(s, m, one, "y", "2"); /* ...and it can come back. */
@@ -503,7 +503,7 @@ static void c_map(const fl_backend_ops *ops)
 	expect_map(s, m, k, "a", NULL);
 	expect_map(s, m, k, "c", NULL);
 	expect_map(s, m, k, "", NULL);
-	seen sn4 = {0};
+	seen sn4 = { 0 };
 	assert_int_equal(ops->map_iter(s->be, m, &k, collect, &sn4), 0);
 	assert_int_equal(sn4.n, 0);
 	expect_map(s, m, other, "a", "other");
@@ -527,17 +527,14 @@ typedef struct scan_acc {
 	uint64_t sum;     /* of the decoded ids, to check each entry once */
 } scan_acc;
 
-static int scan_fn(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns, uint32_t nslen,
-		   const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
+static int scan_fn(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns,
+		   uint32_t nslen, const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
 {
 	scan_acc *a = ud;
-	if (a->n && kg < a->last_kg)
-		a->bad_order++;
+	if (a->n && kg < a->last_kg) a->bad_order++;
 	a->last_kg = kg;
-	if (kg < a->kg_lo)
-		a->kg_lo = kg;
-	if (kg > a->kg_hi)
-		a->kg_hi = kg;
+	if (kg < a->kg_lo) a->kg_lo = kg;
+	if (kg > a->kg_hi) a->kg_hi = kg;
 	if (uk)
 		a->with_uk++;
 	else
@@ -553,8 +550,7 @@ static int scan_fn(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, con
 	assert_int_equal(id, (unsigned)strtoul(vb, NULL, 10));
 	assert_int_equal(ns[1], '0' + id % 3);
 	assert_int_equal(kg, id % 128);
-	if (uk)
-		assert_true(uklen == 1 && (uk[0] == 'x' || uk[0] == 'y'));
+	if (uk) assert_true(uklen == 1 && (uk[0] == 'x' || uk[0] == 'y'));
 	a->sum += id;
 	a->n++;
 	return a->n == a->stop_at ? 7 : 0;
@@ -587,7 +583,7 @@ static void c_scan(const fl_backend_ops *ops)
 		}
 		(void)rng_next(&rng);
 	}
-	scan_acc a = {.kg_lo = 1 << 20, .kg_hi = -1};
+	scan_acc a = { .kg_lo = 1 << 20, .kg_hi = -1 };
 	assert_int_equal(ops->scan(s->be, v, 0, 127, scan_fn, &a), 0);
 	assert_int_equal(a.n, N);
 	assert_int_equal(a.bad_order, 0);
@@ -596,7 +592,7 @@ static void c_scan(const fl_backend_ops *ops)
 	assert_int_equal(a.kg_lo, 0);
 	assert_int_equal(a.kg_hi, 127);
 
-	scan_acc r = {.kg_lo = 1 << 20, .kg_hi = -1};
+	scan_acc r = { .kg_lo = 1 << 20, .kg_hi = -1 };
 	assert_int_equal(ops->scan(s->be, v, 10, 20, scan_fn, &r), 0);
 	assert_int_equal(r.n, n_10_20);
 	assert_int_equal(r.sum, total_10_20);
@@ -604,13 +600,13 @@ static void c_scan(const fl_backend_ops *ops)
 	assert_int_equal(r.kg_lo, 10);
 	assert_int_equal(r.kg_hi, 20);
 
-	scan_acc one = {.kg_lo = 1 << 20, .kg_hi = -1};
+	scan_acc one = { .kg_lo = 1 << 20, .kg_hi = -1 };
 	assert_int_equal(ops->scan(s->be, v, 127, 127, scan_fn, &one), 0);
 	assert_true(one.n > 0);
 	assert_int_equal(one.kg_lo, 127);
 	assert_int_equal(one.kg_hi, 127);
 
-	scan_acc mp = {.kg_lo = 1 << 20, .kg_hi = -1};
+	scan_acc mp = { .kg_lo = 1 << 20, .kg_hi = -1 };
 	assert_int_equal(ops->scan(s->be, m, 0, 127, scan_fn, &mp), 0);
 	assert_int_equal(mp.n, 2 * N);
 	assert_int_equal(mp.with_uk, 2 * N);
@@ -618,11 +614,11 @@ static void c_scan(const fl_backend_ops *ops)
 	assert_int_equal(mp.sum, 2 * total);
 	assert_int_equal(ops->count(s->be, m), 2 * N);
 
-	scan_acc st = {.stop_at = 10, .kg_lo = 1 << 20, .kg_hi = -1};
+	scan_acc st = { .stop_at = 10, .kg_lo = 1 << 20, .kg_hi = -1 };
 	assert_int_equal(ops->scan(s->be, v, 0, 127, scan_fn, &st), 7);
 	assert_int_equal(st.n, 10);
 
-	scan_acc none = {.kg_lo = 1 << 20, .kg_hi = -1};
+	scan_acc none = { .kg_lo = 1 << 20, .kg_hi = -1 };
 	assert_int_equal(ops->scan(s->be, e, 0, 127, scan_fn, &none), 0);
 	assert_int_equal(none.n, 0);
 	sbe_close(s);
@@ -639,8 +635,7 @@ static void c_declare(const fl_backend_ops *ops)
 		snprintf(name, sizeof(name), "op%d/state", i);
 		ids[i] = declare(s, name, (fl_state_kind)(i % 3));
 		assert_true(ids[i] < 20); /* small and dense */
-		for (int j = 0; j < i; j++)
-			assert_int_not_equal(ids[i], ids[j]);
+		for (int j = 0; j < i; j++) assert_int_not_equal(ids[i], ids[j]);
 	}
 	/* The same name again: the same id; another kind: refused. */
 	for (int i = 0; i < 20; i++) {
@@ -655,8 +650,7 @@ static void c_declare(const fl_backend_ops *ops)
 	uint32_t c = declare(s, name, FL_STATE_VALUE);
 	memset(name, 'z', 10);
 	assert_int_equal(declare(s, "op/copied", FL_STATE_VALUE), c);
-	for (int i = 0; i < 20; i++)
-		assert_int_equal(ops->count(s->be, ids[i]), 0);
+	for (int i = 0; i < 20; i++) assert_int_equal(ops->count(s->be, ids[i]), 0);
 	/* state_at names every state by id, and nothing past the last. */
 	assert_non_null(ops->state_at);
 	for (int i = 0; i < 20; i++) {
@@ -703,8 +697,7 @@ static void c_many(const fl_backend_ops *ops)
 	/* Delete two thirds, in an order unrelated to insertion. */
 	for (uint64_t j = 0; j < N; j++) {
 		uint64_t i = (j * 7919) % N;
-		if (i % 3 == 0)
-			continue;
+		if (i % 3 == 0) continue;
 		fl_skey k = key_u64(&kb, ns, i);
 		assert_int_equal(ops->remove(s->be, v, &k), FLINC_OK);
 	}
@@ -818,15 +811,14 @@ typedef struct rm_check {
 } rm_check;
 
 /* Scan callback: every entry the backend has must be in the model. */
-static int rm_scan(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns, uint32_t nslen,
-		   const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
+static int rm_scan(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns,
+		   uint32_t nslen, const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
 {
 	rm_check *c = ud;
 	char kb[8] = "", nb[8] = "";
 	assert_true(klen < 8 && nslen < 8 && kg % 40 == 0);
 	memcpy(kb, key, klen);
-	if (nslen)
-		memcpy(nb, ns, nslen);
+	if (nslen) memcpy(nb, ns, nslen);
 	int g = kg / 40, ki = atoi(kb + 1), ni = nslen ? atoi(nb + 1) : 0;
 	assert_true(g < RM_KG && ki < RM_KEYS && ni < RM_NS);
 	if (c->kind == 0) {
@@ -838,8 +830,7 @@ static int rm_scan(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, con
 		const rm_list *ml = &c->m->l[g][ki][ni];
 		assert_true(ml->n >= 0);
 		size_t want = 0;
-		for (int i = 0; i < ml->n; i++)
-			want += 4 + ml->len[i];
+		for (int i = 0; i < ml->n; i++) want += 4 + ml->len[i];
 		assert_int_equal(vlen, want);
 	} else {
 		assert_non_null(uk);
@@ -894,19 +885,18 @@ static void rm_verify(sbe *s, uint32_t sv, uint32_t sl, uint32_t sm, const rmode
 					}
 					assert_int_equal(rc, FLINC_OK);
 					assert_int_equal(len, mm->len);
-					if (len)
-						assert_memory_equal(got, mm->b, len);
+					if (len) assert_memory_equal(got, mm->b, len);
 					nm++;
 					in_prefix++;
 				}
-				seen sn = {0};
+				seen sn = { 0 };
 				assert_int_equal(s->ops->map_iter(s->be, sm, &r.k, collect, &sn), 0);
 				assert_int_equal(sn.n, in_prefix);
 			}
 	assert_int_equal(s->ops->count(s->be, sv), nv);
 	assert_int_equal(s->ops->count(s->be, sl), nl);
 	assert_int_equal(s->ops->count(s->be, sm), nm);
-	rm_check cv = {m, 0, 0}, cl = {m, 1, 0}, cm = {m, 2, 0};
+	rm_check cv = { m, 0, 0 }, cl = { m, 1, 0 }, cm = { m, 2, 0 };
 	assert_int_equal(s->ops->scan(s->be, sv, 0, 127, rm_scan, &cv), 0);
 	assert_int_equal(s->ops->scan(s->be, sl, 0, 127, rm_scan, &cl), 0);
 	assert_int_equal(s->ops->scan(s->be, sm, 0, 127, rm_scan, &cm), 0);
@@ -914,7 +904,7 @@ static void rm_verify(sbe *s, uint32_t sv, uint32_t sl, uint32_t sm, const rmode
 	assert_int_equal(cl.n, nl);
 	assert_int_equal(cm.n, nm);
 	/* Key group by key group, as a snapshot writer reads. */
-	rm_check kv = {m, 0, 0}, kl = {m, 1, 0}, km = {m, 2, 0};
+	rm_check kv = { m, 0, 0 }, kl = { m, 1, 0 }, km = { m, 2, 0 };
 	for (int g = 0; g < 128; g++) {
 		assert_int_equal(s->ops->scan(s->be, sv, g, g, rm_scan, &kv), 0);
 		assert_int_equal(s->ops->scan(s->be, sl, g, g, rm_scan, &kl), 0);
@@ -935,8 +925,7 @@ static void c_random_model(const fl_backend_ops *ops)
 	assert_non_null(m);
 	for (int g = 0; g < RM_KG; g++)
 		for (int ki = 0; ki < RM_KEYS; ki++)
-			for (int ni = 0; ni < RM_NS; ni++)
-				m->l[g][ki][ni].n = -1;
+			for (int ni = 0; ni < RM_NS; ni++) m->l[g][ki][ni].n = -1;
 	uint64_t rng = 0x1234567;
 	for (int step = 0; step < 60000; step++) {
 		uint64_t x = rng_next(&rng);
@@ -944,8 +933,7 @@ static void c_random_model(const fl_backend_ops *ops)
 		int u = (int)((x >> 24) % RM_UK), op = (int)((x >> 32) % 100);
 		uint8_t len = (uint8_t)((x >> 40) % RM_VMAX);
 		uint8_t buf[RM_VMAX];
-		for (int i = 0; i < len; i++)
-			buf[i] = (uint8_t)(x >> (i % 7)) + (uint8_t)i;
+		for (int i = 0; i < len; i++) buf[i] = (uint8_t)(x >> (i % 7)) + (uint8_t)i;
 		rm_key r;
 		rm_make(&r, g, ki, ni, u);
 		rm_val *mv = &m->v[g][ki][ni];
@@ -966,8 +954,7 @@ static void c_random_model(const fl_backend_ops *ops)
 				mv->len = 8;
 				memset(mv->b, 0, 8);
 			}
-			for (int i = 0; i < 8; i++)
-				assert_int_equal(p[i], mv->b[i]);
+			for (int i = 0; i < 8; i++) assert_int_equal(p[i], mv->b[i]);
 			p[step % 8]++;
 			mv->b[step % 8]++;
 		} else if (op < 38) {
@@ -981,8 +968,7 @@ static void c_random_model(const fl_backend_ops *ops)
 			}
 			uint8_t el = len % 8;
 			assert_int_equal(ops->list_append(s->be, sl, &r.k, buf, el), FLINC_OK);
-			if (ml->n < 0)
-				ml->n = 0;
+			if (ml->n < 0) ml->n = 0;
 			ml->len[ml->n] = el;
 			memcpy(ml->b[ml->n], buf, el);
 			ml->n++;
@@ -999,8 +985,7 @@ static void c_random_model(const fl_backend_ops *ops)
 			mm->present = false;
 		} else if (op < 92) {
 			assert_int_equal(ops->remove(s->be, sm, &r.k), FLINC_OK);
-			for (int i = 0; i < RM_UK; i++)
-				m->m[g][ki][ni][i].present = false;
+			for (int i = 0; i < RM_UK; i++) m->m[g][ki][ni][i].present = false;
 		} else {
 			/* reads */
 			const void *got;
@@ -1009,14 +994,12 @@ static void c_random_model(const fl_backend_ops *ops)
 			assert_int_equal(rc, mv->present ? FLINC_OK : FLINC_ENOENT);
 			if (mv->present) {
 				assert_int_equal(glen, mv->len);
-				if (glen)
-					assert_memory_equal(got, mv->b, glen);
+				if (glen) assert_memory_equal(got, mv->b, glen);
 			}
 			rc = ops->map_get(s->be, sm, &r.k, r.ub, r.uklen, &got, &glen);
 			assert_int_equal(rc, mm->present ? FLINC_OK : FLINC_ENOENT);
 		}
-		if (step % 5000 == 4999)
-			rm_verify(s, sv, sl, sm, m);
+		if (step % 5000 == 4999) rm_verify(s, sv, sl, sm, m);
 	}
 	rm_verify(s, sv, sl, sm, m);
 	free(m);
@@ -1055,7 +1038,7 @@ static void c_kind_checks(const fl_backend_ops *ops)
 	assert_int_equal(ops->scan(s->be, 99, 0, 127, scan_fn, NULL), FLINC_EINVAL);
 	assert_int_equal(ops->count(s->be, 99), 0);
 	/* Bad keys: a length without bytes. */
-	fl_skey bad = {.kg = 0, .klen = 3, .key = NULL};
+	fl_skey bad = { .kg = 0, .klen = 3, .key = NULL };
 	assert_int_equal(ops->put(s->be, v, &bad, "x", 1), FLINC_EINVAL);
 	assert_int_equal(ops->get(s->be, v, NULL, &got, &len), FLINC_EINVAL);
 	/* Nothing above created an entry. */
@@ -1068,14 +1051,14 @@ static void c_open_range(const fl_backend_ops *ops)
 {
 	void *be = calloc(1, ops->priv_size);
 	char err[128] = "";
-	fl_backend_params p = {.kg_first = 10, .kg_last = 5, .max_parallelism = 128};
+	fl_backend_params p = { .kg_first = 10, .kg_last = 5, .max_parallelism = 128 };
 	assert_int_equal(ops->open(be, &p, err, sizeof(err)), FLINC_EINVAL);
 	assert_non_null(strstr(err, "key-group"));
 	ops->close(be);
-	fl_backend_params q = {.kg_first = 0, .kg_last = 128, .max_parallelism = 128};
+	fl_backend_params q = { .kg_first = 0, .kg_last = 128, .max_parallelism = 128 };
 	assert_int_equal(ops->open(be, &q, err, sizeof(err)), FLINC_EINVAL);
 	ops->close(be);
-	fl_backend_params ok = {.kg_first = 64, .kg_last = 127, .max_parallelism = 128};
+	fl_backend_params ok = { .kg_first = 64, .kg_last = 127, .max_parallelism = 128 };
 	assert_int_equal(ops->open(be, &ok, err, sizeof(err)), FLINC_OK);
 	ops->close(be);
 	ops->close(be); /* twice is harmless */
@@ -1088,8 +1071,8 @@ static void c_open_range(const fl_backend_ops *ops)
 
 /* Pointers from get and map_get stay valid until the next modifying call:
  * other reads, scans and counts in between leave them alone. */
-static int scan_nop(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns, uint32_t nslen,
-		    const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
+static int scan_nop(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns,
+		    uint32_t nslen, const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
 {
 	(void)kg, (void)key, (void)klen, (void)ns, (void)nslen, (void)uk, (void)uklen, (void)val, (void)vlen;
 	++*(int *)ud;
@@ -1150,8 +1133,7 @@ static void c_pointers(const fl_backend_ops *ops)
  * survive calls on other states; both backends promise it. */
 static void c_inplace_across_states(const fl_backend_ops *ops)
 {
-	if (!ops->put_inplace)
-		skip();
+	if (!ops->put_inplace) skip();
 	sbe *s = sbe_open(ops);
 	enum { NS = 6, NK = 37, ROUNDS = 400 };
 	uint32_t sid[NS];
@@ -1161,7 +1143,7 @@ static void c_inplace_across_states(const fl_backend_ops *ops)
 		sid[i] = declare(s, name, FL_STATE_VALUE);
 	}
 	uint32_t other = declare(s, "op/other", FL_STATE_VALUE);
-	uint64_t rounds_of[NK] = {0};
+	uint64_t rounds_of[NK] = { 0 };
 	bool created;
 	for (int r = 0; r < ROUNDS; r++) {
 		int ki = (r * 7) % NK;
@@ -1177,16 +1159,14 @@ static void c_inplace_across_states(const fl_backend_ops *ops)
 			fl_skey kk = KS((uint16_t)((r + i) % 128), ok, NULL);
 			uint64_t x = (uint64_t)r;
 			assert_int_equal(ops->put(s->be, other, &kk, &x, 8), FLINC_OK);
-			if (i % 2)
-				assert_int_equal(ops->remove(s->be, other, &kk), FLINC_OK);
+			if (i % 2) assert_int_equal(ops->remove(s->be, other, &kk), FLINC_OK);
 			const void *got;
 			size_t len;
 			(void)ops->get(s->be, other, &kk, &got, &len);
 		}
 		if (r % 50 == 0)
 			assert_int_equal(ops->count(s->be, sid[0]), (size_t)(r + 1 < NK ? r + 1 : NK));
-		for (int i = 0; i < NS; i++)
-			*p[i] += (uint64_t)(i + 1);
+		for (int i = 0; i < NS; i++) *p[i] += (uint64_t)(i + 1);
 		rounds_of[ki]++;
 	}
 	for (int ki = 0; ki < NK; ki++) {
@@ -1207,21 +1187,21 @@ typedef struct conf_case {
 } conf_case;
 
 static const conf_case conformance[] = {
-	{"value_basic", c_value_basic},
-	{"namespaces", c_namespaces},
-	{"key_groups", c_key_groups},
-	{"states_separate", c_states_separate},
-	{"put_inplace", c_put_inplace},
-	{"list", c_list},
-	{"map", c_map},
-	{"scan", c_scan},
-	{"declare", c_declare},
-	{"many", c_many},
-	{"random_model", c_random_model},
-	{"kind_checks", c_kind_checks},
-	{"open_range", c_open_range},
-	{"pointers", c_pointers},
-	{"inplace_across_states", c_inplace_across_states},
+	{ "value_basic", c_value_basic },
+	{ "namespaces", c_namespaces },
+	{ "key_groups", c_key_groups },
+	{ "states_separate", c_states_separate },
+	{ "put_inplace", c_put_inplace },
+	{ "list", c_list },
+	{ "map", c_map },
+	{ "scan", c_scan },
+	{ "declare", c_declare },
+	{ "many", c_many },
+	{ "random_model", c_random_model },
+	{ "kind_checks", c_kind_checks },
+	{ "open_range", c_open_range },
+	{ "pointers", c_pointers },
+	{ "inplace_across_states", c_inplace_across_states },
 };
 
 typedef struct conf_run {
@@ -1284,8 +1264,7 @@ static void m_inplace_stable(void **state)
 		void *p = ops->put_inplace(s->be, v, &k, (size_t)(8 + i), &created);
 		assert_ptr_equal(p, ptrs[i]);
 		assert_false(created);
-		for (int j = 0; j < 8 + i; j++)
-			assert_int_equal(((uint8_t *)p)[j], i);
+		for (int j = 0; j < 8 + i; j++) assert_int_equal(((uint8_t *)p)[j], i);
 	}
 	sbe_close(s);
 }
@@ -1301,16 +1280,14 @@ static void m_large_values(void **state)
 	uint32_t l = declare(s, "l", FL_STATE_LIST);
 	uint32_t m = declare(s, "m", FL_STATE_MAP);
 	static uint8_t big[100000];
-	for (size_t i = 0; i < sizeof(big); i++)
-		big[i] = (uint8_t)(i * 31);
+	for (size_t i = 0; i < sizeof(big); i++) big[i] = (uint8_t)(i * 31);
 	fl_skey k = KS(2, "key", "ns");
-	size_t sizes[] = {10, 600, 100000, 20, 5000, 0, 100000};
+	size_t sizes[] = { 10, 600, 100000, 20, 5000, 0, 100000 };
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		assert_int_equal(ops->put(s->be, v, &k, big, sizes[i]), FLINC_OK);
 		expect_val(s, v, k, big, sizes[i]);
 	}
-	for (int i = 0; i < 200; i++)
-		assert_int_equal(ops->list_append(s->be, l, &k, big, 997), FLINC_OK);
+	for (int i = 0; i < 200; i++) assert_int_equal(ops->list_append(s->be, l, &k, big, 997), FLINC_OK);
 	const void *got;
 	size_t len;
 	assert_int_equal(ops->get(s->be, l, &k, &got, &len), FLINC_OK);
@@ -1325,10 +1302,10 @@ static void m_large_values(void **state)
 	map_put_s(s, m, k, "a", "A");
 	map_put_s(s, m, k, "b", "B");
 	map_put_s(s, m, k, "c", "C");
-	size_t msizes[] = {100, 1000, 50000, 3, 70000};
+	size_t msizes[] = { 100, 1000, 50000, 3, 70000 };
 	for (size_t i = 0; i < sizeof(msizes) / sizeof(msizes[0]); i++) {
 		assert_int_equal(ops->map_put(s->be, m, &k, "b", 1, big, msizes[i]), FLINC_OK);
-		sized sz = {0};
+		sized sz = { 0 };
 		assert_int_equal(ops->map_iter(s->be, m, &k, collect_sized, &sz), 0);
 		assert_int_equal(sz.n, 3);
 		assert_int_equal(sz.len['a'], 1);
@@ -1347,7 +1324,7 @@ static void m_large_values(void **state)
 	expect_val(s, v, lk, big, 10);
 	/* Remove the middle, then the rest. */
 	assert_int_equal(ops->map_remove(s->be, m, &k, "b", 1), FLINC_OK);
-	sized sz = {0};
+	sized sz = { 0 };
 	assert_int_equal(ops->map_iter(s->be, m, &k, collect_sized, &sz), 0);
 	assert_int_equal(sz.n, 2);
 	assert_int_equal(ops->remove(s->be, m, &k), FLINC_OK);
@@ -1372,7 +1349,8 @@ static void m_churn(void **state)
 			uint64_t *acc = ops->put_inplace(s->be, v, &k, 8, &created);
 			assert_true(created);
 			*acc = i;
-			assert_int_equal(ops->map_put(s->be, m, &k, &i, 1 + (size_t)(i % 7), &wave, 8), FLINC_OK);
+			assert_int_equal(ops->map_put(s->be, m, &k, &i, 1 + (size_t)(i % 7), &wave, 8),
+					 FLINC_OK);
 		}
 		if (wave) {
 			for (uint64_t i = 0; i < 5000; i++) {
@@ -1413,8 +1391,7 @@ static void dump_init(dump *d) { memset(d, 0, sizeof(*d)), d->last_kg = -1, d->s
 
 static void dump_free(dump *d)
 {
-	for (size_t i = 0; i < d->n; i++)
-		free(d->r[i].b);
+	for (size_t i = 0; i < d->n; i++) free(d->r[i].b);
 	free(d->r);
 	dump_init(d);
 }
@@ -1428,22 +1405,19 @@ static uint8_t *put_be32(uint8_t *p, size_t v)
 static uint8_t *put_part(uint8_t *p, const void *b, size_t n)
 {
 	p = put_be32(p, n);
-	if (n)
-		memcpy(p, b, n);
+	if (n) memcpy(p, b, n);
 	return p + n;
 }
 
-static int dump_fn(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns, uint32_t nslen,
-		   const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
+static int dump_fn(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns,
+		   uint32_t nslen, const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
 {
 	dump *d = ud;
-	if ((int)kg < d->last_kg)
-		d->bad_order++;
+	if ((int)kg < d->last_kg) d->bad_order++;
 	d->last_kg = kg;
 	size_t n = 2 + 4 + klen + 4 + nslen + 1 + 4 + uklen + 4 + vlen;
 	uint8_t *b = malloc(n), *p = b;
-	if (!b)
-		abort();
+	if (!b) abort();
 	*p++ = (uint8_t)(kg >> 8);
 	*p++ = (uint8_t)kg;
 	p = put_part(p, key, klen);
@@ -1454,12 +1428,10 @@ static int dump_fn(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, con
 	if (d->n == d->cap) {
 		d->cap = d->cap ? d->cap * 2 : 256;
 		d->r = realloc(d->r, d->cap * sizeof(*d->r));
-		if (!d->r)
-			abort();
+		if (!d->r) abort();
 	}
-	d->r[d->n++] = (drec){b, n};
-	for (size_t i = 0; i < n; i++)
-		d->seq = (d->seq ^ b[i]) * 1099511628211ULL;
+	d->r[d->n++] = (drec){ b, n };
+	for (size_t i = 0; i < n; i++) d->seq = (d->seq ^ b[i]) * 1099511628211ULL;
 	return d->stop_at && d->n == d->stop_at ? 7 : 0;
 }
 
@@ -1472,8 +1444,7 @@ static int drec_cmp(const void *a, const void *b)
 
 static void dump_sort(dump *d)
 {
-	if (d->n)
-		qsort(d->r, d->n, sizeof(*d->r), drec_cmp);
+	if (d->n) qsort(d->r, d->n, sizeof(*d->r), drec_cmp);
 }
 
 /* Both sorted. */
@@ -1552,8 +1523,7 @@ static void check_lookups(sbe *s, uint32_t sid, const dump *d)
 		if (!x.has_uk) {
 			assert_int_equal(s->ops->get(s->be, sid, &k, &got, &len), FLINC_OK);
 			assert_int_equal(len, x.vlen);
-			if (len)
-				assert_memory_equal(got, x.val, len);
+			if (len) assert_memory_equal(got, x.val, len);
 			i++;
 			continue;
 		}
@@ -1561,12 +1531,14 @@ static void check_lookups(sbe *s, uint32_t sid, const dump *d)
 		dump_init(&want);
 		dump_init(&it);
 		size_t j = i;
-		for (; j < d->n && d->r[j].n >= x.prefix_len && memcmp(d->r[j].b, d->r[i].b, x.prefix_len) == 0; j++) {
+		for (;
+		     j < d->n && d->r[j].n >= x.prefix_len && memcmp(d->r[j].b, d->r[i].b, x.prefix_len) == 0;
+		     j++) {
 			dparts y = dparse(&d->r[j]);
-			assert_int_equal(s->ops->map_get(s->be, sid, &k, y.uk, y.uklen, &got, &len), FLINC_OK);
+			assert_int_equal(s->ops->map_get(s->be, sid, &k, y.uk, y.uklen, &got, &len),
+					 FLINC_OK);
 			assert_int_equal(len, y.vlen);
-			if (len)
-				assert_memory_equal(got, y.val, len);
+			if (len) assert_memory_equal(got, y.val, len);
 			iter_dump_fn(&want, y.uk, y.uklen, y.val, y.vlen);
 		}
 		assert_int_equal(s->ops->map_iter(s->be, sid, &k, iter_dump_fn, &it), 0);
@@ -1627,8 +1599,7 @@ static const fl_skey *tk(tkey *t, uint64_t i)
 static uint8_t g_vbuf[200000];
 static const uint8_t *tv(uint64_t seed, size_t len)
 {
-	for (size_t j = 0; j < len; j++)
-		g_vbuf[j] = (uint8_t)(seed * 131 + j * 7 + (seed >> 8));
+	for (size_t j = 0; j < len; j++) g_vbuf[j] = (uint8_t)(seed * 131 + j * 7 + (seed >> 8));
 	return g_vbuf;
 }
 
@@ -1652,12 +1623,9 @@ static uint8_t *tw_inplace(twin *t, uint32_t sid, uint64_t i, size_t len, uint64
 		assert_non_null(p[w]);
 	}
 	assert_int_equal(c[0], c[1]);
-	if (len)
-		assert_memory_equal(p[0], p[1], len);
-	for (int w = 0; len && w < 2; w++)
-		p[w][x % len] += (uint8_t)(x | 1);
-	if (created)
-		*created = c[0];
+	if (len) assert_memory_equal(p[0], p[1], len);
+	for (int w = 0; len && w < 2; w++) p[w][x % len] += (uint8_t)(x | 1);
+	if (created) *created = c[0];
 	return p[0];
 }
 
@@ -1682,14 +1650,16 @@ static void tw_mput(twin *t, uint32_t sid, uint64_t i, uint64_t u, uint64_t seed
 	tkey a;
 	const uint8_t *v = tv(seed, len);
 	for (int w = 0; w < 2; w++)
-		assert_int_equal(t->s[w]->ops->map_put(t->s[w]->be, sid, tk(&a, i), &u, 1 + u % 8, v, len), FLINC_OK);
+		assert_int_equal(t->s[w]->ops->map_put(t->s[w]->be, sid, tk(&a, i), &u, 1 + u % 8, v, len),
+				 FLINC_OK);
 }
 
 static void tw_mremove(twin *t, uint32_t sid, uint64_t i, uint64_t u)
 {
 	tkey a;
 	for (int w = 0; w < 2; w++)
-		assert_int_equal(t->s[w]->ops->map_remove(t->s[w]->be, sid, tk(&a, i), &u, 1 + u % 8), FLINC_OK);
+		assert_int_equal(t->s[w]->ops->map_remove(t->s[w]->be, sid, tk(&a, i), &u, 1 + u % 8),
+				 FLINC_OK);
 }
 
 /* The live states of both instances are equal and readable by lookup. */
@@ -1710,7 +1680,7 @@ static void tw_verify(twin *t, const uint32_t *sids, int n)
 /* Value sizes: slab classes, the slab limit and large blocks. */
 static size_t vsize(uint64_t i)
 {
-	static const size_t sz[] = {8, 8, 24, 40, 0, 200, 480, 600, 3000, 8};
+	static const size_t sz[] = { 8, 8, 24, 40, 0, 200, 480, 600, 3000, 8 };
 	return sz[i % 10];
 }
 
@@ -1728,14 +1698,11 @@ static void m_snap_model(void **state)
 	sid[2] = tw_declare(&t, "m", FL_STATE_MAP);
 	uint32_t v = sid[0], l = sid[1], m = sid[2];
 	enum { NV = 2000, NL = 500, NP = 300, NU = 5 };
-	for (uint64_t i = 0; i < NV; i++)
-		tw_put(&t, v, i, i, vsize(i));
+	for (uint64_t i = 0; i < NV; i++) tw_put(&t, v, i, i, vsize(i));
 	for (uint64_t i = 0; i < NL; i++)
-		for (uint64_t e = 0; e <= i % 4; e++)
-			tw_append(&t, l, i, i + e, (size_t)(e * 5 + i % 3));
+		for (uint64_t e = 0; e <= i % 4; e++) tw_append(&t, l, i, i + e, (size_t)(e * 5 + i % 3));
 	for (uint64_t i = 0; i < NP; i++)
-		for (uint64_t u = 0; u < NU; u++)
-			tw_mput(&t, m, i, u, i * 10 + u, vsize(i + u));
+		for (uint64_t u = 0; u < NU; u++) tw_mput(&t, m, i, u, i * 10 + u, vsize(i + u));
 	sbe *a = t.s[0];
 	tkey tk1;
 	const void *old_p;
@@ -1746,8 +1713,7 @@ static void m_snap_model(void **state)
 	memcpy(old_copy, old_p, 8);
 
 	dump model[3];
-	for (int i = 0; i < 3; i++)
-		live_dump(a, sid[i], &model[i]);
+	for (int i = 0; i < 3; i++) live_dump(a, sid[i], &model[i]);
 	void *snap = NULL;
 	char err[256] = "";
 	assert_int_equal(ops->snap_open(a->be, &snap, err, sizeof(err)), FLINC_OK);
@@ -1775,34 +1741,26 @@ static void m_snap_model(void **state)
 
 	/* Values: same size, other sizes (slab <-> large), put_inplace on
 	 * old entries (same and other lengths) and on new ones, removes. */
-	for (uint64_t i = 0; i < NV; i += 7)
-		tw_put(&t, v, i, i + 1000, vsize(i));
-	for (uint64_t i = 1; i < NV; i += 11)
-		tw_put(&t, v, i, i + 2000, vsize(i + 3));
-	for (uint64_t i = 0; i < NV; i += 5)
-		tw_inplace(&t, v, i, 8, i, NULL);
-	for (uint64_t i = 2; i < NV; i += 13)
-		tw_inplace(&t, v, i, 16, i, NULL);
+	for (uint64_t i = 0; i < NV; i += 7) tw_put(&t, v, i, i + 1000, vsize(i));
+	for (uint64_t i = 1; i < NV; i += 11) tw_put(&t, v, i, i + 2000, vsize(i + 3));
+	for (uint64_t i = 0; i < NV; i += 5) tw_inplace(&t, v, i, 8, i, NULL);
+	for (uint64_t i = 2; i < NV; i += 13) tw_inplace(&t, v, i, 16, i, NULL);
 	for (uint64_t i = 0; i < 200; i++) {
 		uint8_t *p = tw_inplace(&t, v, 100000 + i, 8, i, &created);
 		assert_true(created);
 		assert_ptr_equal(tw_inplace(&t, v, 100000 + i, 8, i + 1, &created), p);
 		assert_false(created);
 	}
-	for (uint64_t i = 3; i < NV; i += 3)
-		tw_remove(&t, v, i);
+	for (uint64_t i = 3; i < NV; i += 3) tw_remove(&t, v, i);
 	/* A large old value grows (no realloc of the shared block), then the
 	 * copy grows again (realloc of a block of the new epoch). */
 	tw_put(&t, v, 8, 8, 100000);
 	tw_put(&t, v, 8, 9, 200000);
 
 	/* Lists: appends that fit the slack, that grow, to large; removes. */
-	for (uint64_t i = 0; i < NL; i += 2)
-		tw_append(&t, l, i, i + 7, (size_t)(i % 5));
-	for (uint64_t i = 1; i < NL; i += 10)
-		tw_append(&t, l, i, i + 8, 700);
-	for (uint64_t i = 4; i < NL; i += 9)
-		tw_remove(&t, l, i);
+	for (uint64_t i = 0; i < NL; i += 2) tw_append(&t, l, i, i + 7, (size_t)(i % 5));
+	for (uint64_t i = 1; i < NL; i += 10) tw_append(&t, l, i, i + 8, 700);
+	for (uint64_t i = 4; i < NL; i += 9) tw_remove(&t, l, i);
 
 	/* Maps: same size, larger, new user keys under old prefixes, removes
 	 * in the middle of a prefix's list, whole prefixes (old entries only
@@ -1810,37 +1768,29 @@ static void m_snap_model(void **state)
 	 * prefix that comes back. */
 	for (uint64_t i = 0; i < NP; i++) {
 		tw_mput(&t, m, i, 0, i + 3000, vsize(i));
-		if (i % 2)
-			tw_mput(&t, m, i, 1, i + 4000, 700 + i);
+		if (i % 2) tw_mput(&t, m, i, 1, i + 4000, 700 + i);
 		tw_mput(&t, m, i, 9, i + 5000, 12);
 		tw_mremove(&t, m, i, 2);
 	}
-	for (uint64_t i = 0; i < NP; i += 10)
-		tw_remove(&t, m, i); /* mixed: uk 9 is new */
+	for (uint64_t i = 0; i < NP; i += 10) tw_remove(&t, m, i); /* mixed: uk 9 is new */
 	for (uint64_t i = 2; i < NP; i += 10)
-		for (uint64_t u = 0; u < 10; u++)
-			tw_mremove(&t, m, i, u);
-	for (uint64_t i = 0; i < NP; i += 20)
-		tw_mput(&t, m, i, 3, i, 30);
+		for (uint64_t u = 0; u < 10; u++) tw_mremove(&t, m, i, u);
+	for (uint64_t i = 0; i < NP; i += 20) tw_mput(&t, m, i, 3, i, 30);
 
 	/* Grow the tables a lot, then shrink them below the size at open. */
 	for (uint64_t i = 0; i < 30000; i++) {
 		tw_put(&t, v, 200000 + i, i, 8 + i % 30);
-		if (i % 6 == 0)
-			tw_mput(&t, m, 200000 + i, i % 4, i, 8);
+		if (i % 6 == 0) tw_mput(&t, m, 200000 + i, i % 4, i, 8);
 	}
 	assert_true(fl_memory_retired(a->be) > 0);
 	for (uint64_t i = 0; i < 30000; i++) {
 		tw_remove(&t, v, 200000 + i);
-		if (i % 12 == 0)
-			tw_remove(&t, m, 200000 + i);
+		if (i % 12 == 0) tw_remove(&t, m, 200000 + i);
 	}
 	for (uint64_t i = 0; i < NV; i++)
-		if (i % 4)
-			tw_remove(&t, v, i);
+		if (i % 4) tw_remove(&t, v, i);
 	for (uint64_t i = 0; i < NP; i++)
-		if (i % 3)
-			tw_remove(&t, m, i);
+		if (i % 3) tw_remove(&t, m, i);
 
 	/* The snapshot: whole, key group by key group, stopped early. */
 	for (int i = 0; i < 3; i++) {
@@ -1870,8 +1820,7 @@ static void m_snap_model(void **state)
 	tw_put(&t, sid[3], 6, 6, 10);
 	assert_int_equal(fl_memory_retired(a->be), 0);
 	tw_verify(&t, sid, 4);
-	for (int i = 0; i < 3; i++)
-		dump_free(&model[i]);
+	for (int i = 0; i < 3; i++) dump_free(&model[i]);
 	tw_close(&t);
 }
 
@@ -1882,25 +1831,23 @@ typedef struct reader {
 	void *snap;
 	uint32_t sid[3];
 	int passes;
-	dump first[3];      /* pass 0, whole states */
-	int mismatches;     /* later passes that differ from pass 0 */
-	int errors;         /* non-zero snap_scan results, order violations */
-	atomic_int go;      /* set by the owner once it is mutating */
-	atomic_int done;    /* set after the last pass and snap_release */
+	dump first[3];   /* pass 0, whole states */
+	int mismatches;  /* later passes that differ from pass 0 */
+	int errors;      /* non-zero snap_scan results, order violations */
+	atomic_int go;   /* set by the owner once it is mutating */
+	atomic_int done; /* set after the last pass and snap_release */
 } reader;
 
 static void *reader_main(void *arg)
 {
 	reader *r = arg;
-	while (!atomic_load_explicit(&r->go, memory_order_acquire))
-		sched_yield();
+	while (!atomic_load_explicit(&r->go, memory_order_acquire)) sched_yield();
 	for (int pass = 0; pass < r->passes; pass++) {
 		for (int i = 0; i < 3; i++) {
 			dump d;
 			dump_init(&d);
 			if (pass % 2 == 0) {
-				if (r->ops->snap_scan(r->snap, r->sid[i], 0, 127, dump_fn, &d))
-					r->errors++;
+				if (r->ops->snap_scan(r->snap, r->sid[i], 0, 127, dump_fn, &d)) r->errors++;
 			} else {
 				/* key group by key group, as a snapshot writer reads;
 				 * same order as a whole scan */
@@ -1913,8 +1860,7 @@ static void *reader_main(void *arg)
 				r->first[i] = d;
 				continue;
 			}
-			if (d.n != r->first[i].n || d.seq != r->first[i].seq)
-				r->mismatches++;
+			if (d.n != r->first[i].n || d.seq != r->first[i].seq) r->mismatches++;
 			dump_free(&d);
 		}
 	}
@@ -1960,15 +1906,13 @@ static void m_snap_concurrent(void **state)
 	enum { NK = 40000 };
 	for (uint64_t i = 0; i < NK; i++) {
 		tw_put(&t, sid[0], i, i, 8 + i % 57);
-		if (i % 4 == 0)
-			tw_append(&t, sid[1], i / 4, i, i % 20);
+		if (i % 4 == 0) tw_append(&t, sid[1], i / 4, i, i % 20);
 		if (i % 4 == 1)
 			for (uint64_t u = 0; u < 4; u++)
 				tw_mput(&t, sid[2], i / 4, u, i + u, 4 + (i + u) % 40);
 	}
 	dump model[3];
-	for (int i = 0; i < 3; i++)
-		live_dump(t.s[0], sid[i], &model[i]);
+	for (int i = 0; i < 3; i++) live_dump(t.s[0], sid[i], &model[i]);
 
 	static reader r;
 	memset(&r, 0, sizeof(r));
@@ -1983,8 +1927,7 @@ static void m_snap_concurrent(void **state)
 	assert_int_equal(pthread_create(&th, NULL, reader_main, &r), 0);
 	uint64_t rng = 0xfeedbeef;
 	size_t ops_during = 0;
-	for (; ops_during < 2000; ops_during++)
-		tw_random_op(&t, sid, &rng, NK);
+	for (; ops_during < 2000; ops_during++) tw_random_op(&t, sid, &rng, NK);
 	atomic_store_explicit(&r.go, 1, memory_order_release);
 	while (!atomic_load_explicit(&r.done, memory_order_acquire)) {
 		tw_random_op(&t, sid, &rng, NK);
@@ -1995,8 +1938,8 @@ static void m_snap_concurrent(void **state)
 	tw_random_op(&t, sid, &rng, NK);
 	tw_put(&t, sid[0], 1, 1, 8);
 	assert_int_equal(fl_memory_retired(t.s[0]->be), 0);
-	print_message("concurrent snapshot: %d scan passes while the owner made %zu modifications\n", r.passes,
-		      ops_during);
+	print_message("concurrent snapshot: %d scan passes while the owner made %zu modifications\n",
+		      r.passes, ops_during);
 
 	assert_int_equal(r.errors, 0);
 	assert_int_equal(r.mismatches, 0);
@@ -2043,8 +1986,7 @@ static void m_snap_lifecycle(void **state)
 	assert_int_equal(d.n, 0);
 	ops->snap_release(s1);
 
-	for (uint64_t i = 0; i < 100; i++)
-		tw_put(&t, sid[0], i, i, i % 2 ? 8 : 5000);
+	for (uint64_t i = 0; i < 100; i++) tw_put(&t, sid[0], i, i, i % 2 ? 8 : 5000);
 	assert_int_equal(ops->snap_open(be, &s1, err, sizeof(err)), FLINC_OK); /* reclaims the first */
 	assert_int_equal(ops->snap_open(be, &s2, err, sizeof(err)), FLINC_EEXIST);
 	assert_null(s2);
@@ -2056,8 +1998,7 @@ static void m_snap_lifecycle(void **state)
 
 	/* Released from another thread; reads do not reclaim, a modification
 	 * does. */
-	for (uint64_t i = 0; i < 100; i += 2)
-		tw_put(&t, sid[0], i, i + 1, 16);
+	for (uint64_t i = 0; i < 100; i += 2) tw_put(&t, sid[0], i, i + 1, 16);
 	assert_int_equal(fl_memory_retired(be), 50);
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, release_main, s2), 0);
@@ -2084,8 +2025,7 @@ static void m_snap_lifecycle(void **state)
 	/* Close with a released snapshot not reclaimed yet, holding retired
 	 * large blocks: close frees them. */
 	assert_int_equal(ops->snap_open(be, &s1, err, sizeof(err)), FLINC_OK);
-	for (uint64_t i = 0; i < 100; i += 2)
-		tw_put(&t, sid[0], i, i + 5, 6000);
+	for (uint64_t i = 0; i < 100; i += 2) tw_put(&t, sid[0], i, i + 5, 6000);
 	tw_remove(&t, sid[0], 1);
 	assert_int_equal(fl_memory_retired(be), 51);
 	ops->snap_release(s1);
@@ -2114,18 +2054,15 @@ static void m_snap_epoch_wrap(void **state)
 	char err[256] = "";
 	for (uint64_t r = 0; r < ROUNDS; r++) {
 		dump model[3];
-		for (int i = 0; i < 3; i++)
-			live_dump(t.s[0], sid[i], &model[i]);
+		for (int i = 0; i < 3; i++) live_dump(t.s[0], sid[i], &model[i]);
 		void *snap;
 		assert_int_equal(ops->snap_open(t.s[0]->be, &snap, err, sizeof(err)), FLINC_OK);
 		/* Key j changes every j + 1 snapshots: key 255 after exactly
 		 * 256, keys above after longer. */
 		for (uint64_t j = 0; j < NK; j++) {
-			if (r % (j + 1))
-				continue;
+			if (r % (j + 1)) continue;
 			tw_inplace(&t, sid[0], j, 8, r, NULL);
-			if (j % 2)
-				tw_append(&t, sid[1], j, r, 2);
+			if (j % 2) tw_append(&t, sid[1], j, r, 2);
 			tw_mput(&t, sid[2], j, r % 3, r, 8);
 		}
 		for (int i = 0; i < 3; i++) {
@@ -2138,8 +2075,7 @@ static void m_snap_epoch_wrap(void **state)
 		ops->snap_release(snap);
 		/* and some changes with no snapshot open */
 		tw_put(&t, sid[0], r % NK, r, 8);
-		if (r % 50 == 49)
-			tw_verify(&t, sid, 3);
+		if (r % 50 == 49) tw_verify(&t, sid, 3);
 	}
 	tw_verify(&t, sid, 3);
 	tw_close(&t);
@@ -2157,13 +2093,11 @@ static bool path_exists(const char *p)
 static int dir_entries(const char *p)
 {
 	DIR *d = opendir(p);
-	if (!d)
-		return -1;
+	if (!d) return -1;
 	int n = 0;
 	struct dirent *de;
 	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			n++;
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) n++;
 	closedir(d);
 	return n;
 }
@@ -2172,8 +2106,7 @@ static int dir_entries(const char *p)
 static bool dir_has_suffix(const char *p, const char *suffix)
 {
 	DIR *d = opendir(p);
-	if (!d)
-		return false;
+	if (!d) return false;
 	bool found = false;
 	struct dirent *de;
 	while ((de = readdir(d)) && !found) {
@@ -2262,8 +2195,10 @@ static void r_checkpoint_restore(void **state)
 	snprintf(chk, sizeof(chk), "%s/chk-1", root);
 
 	sbe *a = sbe_open(ops);
-	ck_ids ia = {.v = declare(a, "op/v", FL_STATE_VALUE), .l = declare(a, "op/l", FL_STATE_LIST),
-		     .m = declare(a, "op/m", FL_STATE_MAP), .acc = declare(a, "op/acc", FL_STATE_VALUE)};
+	ck_ids ia = { .v = declare(a, "op/v", FL_STATE_VALUE),
+		      .l = declare(a, "op/l", FL_STATE_LIST),
+		      .m = declare(a, "op/m", FL_STATE_MAP),
+		      .acc = declare(a, "op/acc", FL_STATE_VALUE) };
 	char kb[16], nb[8], buf[32];
 	bool created;
 	for (int i = 0; i < CK_N; i++) {
@@ -2340,16 +2275,20 @@ static void r_checkpoint_restore(void **state)
 	/* The checkpoint is untouched by that instance's writes and close. */
 	sbe *c = sbe_open(ops);
 	assert_int_equal(ops->native_restore(c->be, chk, err, sizeof(err)), FLINC_OK);
-	ck_ids ic = {.v = declare(c, "op/v", FL_STATE_VALUE), .l = declare(c, "op/l", FL_STATE_LIST),
-		     .m = declare(c, "op/m", FL_STATE_MAP), .acc = declare(c, "op/acc", FL_STATE_VALUE)};
+	ck_ids ic = { .v = declare(c, "op/v", FL_STATE_VALUE),
+		      .l = declare(c, "op/l", FL_STATE_LIST),
+		      .m = declare(c, "op/m", FL_STATE_MAP),
+		      .acc = declare(c, "op/acc", FL_STATE_VALUE) };
 	ck_verify(c, &ic, 43);
 	sbe_close(c);
 
 	/* The second checkpoint has the later changes. */
 	sbe *d = sbe_open(ops);
 	assert_int_equal(ops->native_restore(d->be, chk2, err, sizeof(err)), FLINC_OK);
-	ck_ids id = {.v = declare(d, "op/v", FL_STATE_VALUE), .l = declare(d, "op/l", FL_STATE_LIST),
-		     .m = declare(d, "op/m", FL_STATE_MAP), .acc = declare(d, "op/acc", FL_STATE_VALUE)};
+	ck_ids id = { .v = declare(d, "op/v", FL_STATE_VALUE),
+		      .l = declare(d, "op/l", FL_STATE_LIST),
+		      .m = declare(d, "op/m", FL_STATE_MAP),
+		      .acc = declare(d, "op/acc", FL_STATE_VALUE) };
 	assert_int_equal(ops->count(d->be, id.v), CK_N);
 	assert_int_equal(ops->count(d->be, id.m), CK_N); /* every other prefix removed */
 	assert_int_equal(ops->count(d->be, id.acc), CK_ACC / 2 + 1);
@@ -2420,10 +2359,9 @@ static sbe *sbe_open_range(const fl_backend_ops *ops, int first, int last, int m
 	s->be = calloc(1, ops->priv_size);
 	snprintf(s->dir, sizeof(s->dir), "/tmp/flinc-state-test-XXXXXX");
 	assert_non_null(mkdtemp(s->dir));
-	fl_backend_params p = {.kg_first = first, .kg_last = last, .max_parallelism = maxp, .dir = s->dir};
+	fl_backend_params p = { .kg_first = first, .kg_last = last, .max_parallelism = maxp, .dir = s->dir };
 	char err[256] = "";
-	if (ops->open(s->be, &p, err, sizeof(err)))
-		fail_msg("open: %s", err);
+	if (ops->open(s->be, &p, err, sizeof(err))) fail_msg("open: %s", err);
 	return s;
 }
 
@@ -2433,13 +2371,12 @@ typedef struct kg_check {
 	int per_kg[32768];
 } kg_check;
 
-static int kg_scan(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns, uint32_t nslen,
-		   const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
+static int kg_scan(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns,
+		   uint32_t nslen, const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
 {
 	kg_check *c = ud;
 	(void)ns, (void)nslen, (void)uk, (void)uklen, (void)key;
-	if (c->n && kg < c->last_kg)
-		c->bad_order++;
+	if (c->n && kg < c->last_kg) c->bad_order++;
 	c->last_kg = kg;
 	uint32_t id;
 	assert_int_equal(vlen, 6);
@@ -2475,7 +2412,7 @@ static void r_many_groups(void **state)
 	for (uint32_t id = 0; id < M; id++) {
 		uint16_t kg;
 		if (id < 8)
-			kg = (uint16_t)((const int[]){0, 1, 255, 256, 257, 32766, 32767, 511}[id]);
+			kg = (uint16_t)((const int[]){ 0, 1, 255, 256, 257, 32766, 32767, 511 }[id]);
 		else
 			kg = (uint16_t)(rng_next(&rng) % 32768);
 		uint8_t val[6];
@@ -2500,23 +2437,22 @@ static void r_many_groups(void **state)
 	assert_int_equal(got.n, M);
 	assert_int_equal(got.bad_order, 0);
 
-	const int ranges[][2] = {{255, 256}, {0, 0}, {32767, 32767}, {256, 511}, {1000, 20000}, {32766, 40000}};
+	const int ranges[][2] = { { 255, 256 }, { 0, 0 },        { 32767, 32767 },
+				  { 256, 511 }, { 1000, 20000 }, { 32766, 40000 } };
 	for (size_t r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
 		memset(&got, 0, sizeof(got));
 		assert_int_equal(ops->scan(s->be, v, ranges[r][0], ranges[r][1], kg_scan, &got), 0);
 		int expect = 0;
-		for (int g = ranges[r][0]; g <= ranges[r][1] && g < 32768; g++)
-			expect += want.per_kg[g];
+		for (int g = ranges[r][0]; g <= ranges[r][1] && g < 32768; g++) expect += want.per_kg[g];
 		assert_int_equal(got.n, expect);
 		assert_int_equal(got.bad_order, 0);
 		for (int g = 0; g < 32768; g++)
-			if (g < ranges[r][0] || g > ranges[r][1])
-				assert_int_equal(got.per_kg[g], 0);
+			if (g < ranges[r][0] || g > ranges[r][1]) assert_int_equal(got.per_kg[g], 0);
 	}
 	/* map_iter stays inside its prefix even when the key ends in 0xff. */
 	uint32_t id0 = 0;
 	fl_skey k0 = K(0, kb, 0, &id0, 4);
-	seen sn = {0};
+	seen sn = { 0 };
 	assert_int_equal(ops->map_iter(s->be, m, &k0, collect, &sn), 0);
 	assert_int_equal(sn.n, 1);
 	sbe_close(s);
@@ -2537,7 +2473,7 @@ static void r_workdir(void **state)
 
 	/* A nested folder that does not exist yet. */
 	snprintf(path, sizeof(path), "%s/a/b/work", root);
-	fl_backend_params p = {.kg_first = 0, .kg_last = 127, .max_parallelism = 128, .dir = path};
+	fl_backend_params p = { .kg_first = 0, .kg_last = 127, .max_parallelism = 128, .dir = path };
 	assert_int_equal(ops->open(be, &p, err, sizeof(err)), FLINC_OK);
 	assert_int_equal(dir_entries(path), 1); /* the database folder */
 	assert_int_equal(ops->declare(be, "op/v", FL_STATE_VALUE, &sid), FLINC_OK);
@@ -2567,7 +2503,7 @@ static void r_workdir(void **state)
 	fl_conf *conf = fl_conf_create();
 	snprintf(path, sizeof(path), "%s/local", root);
 	fl_conf_set(conf, "state.backend.rocksdb.localdir", path);
-	fl_backend_params q = {.kg_first = 0, .kg_last = 127, .max_parallelism = 128, .conf = conf};
+	fl_backend_params q = { .kg_first = 0, .kg_last = 127, .max_parallelism = 128, .conf = conf };
 	assert_int_equal(ops->open(be, &q, err, sizeof(err)), FLINC_OK);
 	assert_int_equal(dir_entries(path), 1);
 	ops->close(be);
@@ -2613,7 +2549,7 @@ static void r_small_buffers(void **state)
 	fl_conf *conf = fl_conf_create();
 	fl_conf_set(conf, "state.backend.rocksdb.write-buffer-size", "64kb");
 	fl_conf_set(conf, "state.backend.rocksdb.block-cache-size", "1mb");
-	const char *slots[] = {"1", "8"};
+	const char *slots[] = { "1", "8" };
 	for (int i = 0; i < 2; i++) {
 		fl_conf_set(conf, "state.backend.rocksdb.inplace-cache-slots", slots[i]);
 		g_conf = conf;
@@ -2624,8 +2560,7 @@ static void r_small_buffers(void **state)
 		c_pointers(ops);
 		c_inplace_across_states(ops);
 		c_random_model(ops);
-		if (i == 0)
-			c_many(ops);
+		if (i == 0) c_many(ops);
 		g_conf = NULL;
 	}
 	fl_conf_destroy(conf);
@@ -2637,39 +2572,36 @@ int main(void)
 		const char *name;
 		const fl_backend_ops *ops;
 	} backends[] = {
-		{"hashmap", &fl_backend_memory},
-		{"rocksdb", &fl_backend_rocksdb},
+		{ "hashmap", &fl_backend_memory },
+		{ "rocksdb", &fl_backend_rocksdb },
 	};
-	enum { NB = sizeof(backends) / sizeof(backends[0]), NC = sizeof(conformance) / sizeof(conformance[0]) };
+	enum {
+		NB = sizeof(backends) / sizeof(backends[0]),
+		NC = sizeof(conformance) / sizeof(conformance[0])
+	};
 	static conf_run runs[NB * NC];
 	static char names[NB * NC][64];
 	struct CMUnitTest tests[NB * NC];
 	for (size_t b = 0; b < NB; b++)
 		for (size_t c = 0; c < NC; c++) {
 			size_t i = b * NC + c;
-			runs[i] = (conf_run){backends[b].ops, &conformance[c]};
+			runs[i] = (conf_run){ backends[b].ops, &conformance[c] };
 			snprintf(names[i], sizeof(names[i]), "%s/%s", backends[b].name, conformance[c].name);
-			tests[i] = (struct CMUnitTest){names[i], run_conformance, NULL, NULL, &runs[i]};
+			tests[i] = (struct CMUnitTest){ names[i], run_conformance, NULL, NULL, &runs[i] };
 		}
 	int failed = _cmocka_run_group_tests("state_conformance", tests, NB * NC, NULL, NULL);
 
 	const struct CMUnitTest memory_tests[] = {
-		cmocka_unit_test(m_find),
-		cmocka_unit_test(m_inplace_stable),
-		cmocka_unit_test(m_large_values),
-		cmocka_unit_test(m_churn),
-		cmocka_unit_test(m_snap_model),
-		cmocka_unit_test(m_snap_concurrent),
-		cmocka_unit_test(m_snap_lifecycle),
-		cmocka_unit_test(m_snap_epoch_wrap),
+		cmocka_unit_test(m_find),           cmocka_unit_test(m_inplace_stable),
+		cmocka_unit_test(m_large_values),   cmocka_unit_test(m_churn),
+		cmocka_unit_test(m_snap_model),     cmocka_unit_test(m_snap_concurrent),
+		cmocka_unit_test(m_snap_lifecycle), cmocka_unit_test(m_snap_epoch_wrap),
 	};
 	failed += cmocka_run_group_tests_name("state_memory", memory_tests, NULL, NULL);
 
 	const struct CMUnitTest rocksdb_tests[] = {
-		cmocka_unit_test(r_checkpoint_restore),
-		cmocka_unit_test(r_restore_errors),
-		cmocka_unit_test(r_many_groups),
-		cmocka_unit_test(r_workdir),
+		cmocka_unit_test(r_checkpoint_restore), cmocka_unit_test(r_restore_errors),
+		cmocka_unit_test(r_many_groups),        cmocka_unit_test(r_workdir),
 		cmocka_unit_test(r_small_buffers),
 	};
 	failed += cmocka_run_group_tests_name("state_rocksdb", rocksdb_tests, NULL, NULL);

@@ -16,12 +16,14 @@
 
 static bool add_k(fl_timers *t, int64_t ts, uint64_t key, const char *ns)
 {
-	return fl_timers_add(t, ts, (uint16_t)(key % 128), &key, sizeof key, ns, ns ? (uint32_t)strlen(ns) : 0);
+	return fl_timers_add(t, ts, (uint16_t)(key % 128), &key, sizeof key, ns,
+			     ns ? (uint32_t)strlen(ns) : 0);
 }
 
 static bool rm_k(fl_timers *t, int64_t ts, uint64_t key, const char *ns)
 {
-	return fl_timers_remove(t, ts, (uint16_t)(key % 128), &key, sizeof key, ns, ns ? (uint32_t)strlen(ns) : 0);
+	return fl_timers_remove(t, ts, (uint16_t)(key % 128), &key, sizeof key, ns,
+				ns ? (uint32_t)strlen(ns) : 0);
 }
 
 static uint64_t key_of(const fl_timer *tm)
@@ -59,7 +61,7 @@ static void test_ordering(void **st)
 {
 	(void)st;
 	fl_timers *t = fl_timers_create();
-	int64_t times[] = {50, -7, 3, INT64_MAX, 3000, 0, INT64_MIN, 49, 51, 2};
+	int64_t times[] = { 50, -7, 3, INT64_MAX, 3000, 0, INT64_MIN, 49, 51, 2 };
 	for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) assert_true(add_k(t, times[i], i, "w"));
 	assert_int_equal(fl_timers_count(t), 10);
 	assert_int_equal(fl_timers_next(t), INT64_MIN);
@@ -186,7 +188,7 @@ static void test_pop_while_adding(void **st)
 		if (tm.ts == 20) assert_true(add_k(t, 5, 99, "x"));
 		assert_true(n < 16);
 	}
-	int64_t expect[] = {10, 20, 5, 30, 40};
+	int64_t expect[] = { 10, 20, 5, 30, 40 };
 	assert_int_equal(n, 5);
 	for (int i = 0; i < n; i++) assert_int_equal(seen[i], expect[i]);
 	assert_int_equal(fl_timers_next(t), 100);
@@ -250,14 +252,14 @@ static void test_scan(void **st)
 	for (uint64_t i = 0; i < 1000; i += 2) rm_k(t, (int64_t)i * 2, i, "ns");
 	fl_timer tm;
 	for (int i = 0; i < 100; i++) assert_true(fl_timers_pop(t, INT64_MAX, &tm)); /* odd 1..199 */
-	uint8_t seen[1000] = {0};
-	scan_ud u = {seen, 0, 0};
+	uint8_t seen[1000] = { 0 };
+	scan_ud u = { seen, 0, 0 };
 	assert_int_equal(fl_timers_scan(t, scan_fn, &u), 0);
 	assert_int_equal(u.n, 400);
 	for (int i = 0; i < 1000; i++) assert_int_equal(seen[i], i % 2 == 1 && i >= 200);
 	/* a non-zero return stops the scan and is returned */
 	memset(seen, 0, sizeof seen);
-	scan_ud u2 = {seen, 0, 10};
+	scan_ud u2 = { seen, 0, 10 };
 	assert_int_equal(fl_timers_scan(t, scan_fn, &u2), 42);
 	assert_int_equal(u2.n, 10);
 	fl_timers_destroy(t);
@@ -287,8 +289,10 @@ static void test_million(void **st)
 	/* remove every 7th */
 	size_t kept = 0;
 	for (size_t i = 0; i < N; i++) {
-		if (i % 7 == 0) assert_true(rm_k(t, ts[i], i, "0123456789abcdef"));
-		else ts[kept++] = ts[i];
+		if (i % 7 == 0)
+			assert_true(rm_k(t, ts[i], i, "0123456789abcdef"));
+		else
+			ts[kept++] = ts[i];
 	}
 	assert_int_equal(fl_timers_count(t), kept);
 	qsort(ts, kept, sizeof *ts, cmp_i64);
@@ -297,7 +301,9 @@ static void test_million(void **st)
 	for (int64_t wm = 0; wm <= 10000000; wm += 250000) {
 		while (fl_timers_pop(t, wm, &tm)) {
 			assert_true(n < kept);
-			if (tm.ts != ts[n]) fail_msg("pop %zu: got %lld, want %lld", n, (long long)tm.ts, (long long)ts[n]);
+			if (tm.ts != ts[n])
+				fail_msg("pop %zu: got %lld, want %lld", n, (long long)tm.ts,
+					 (long long)ts[n]);
 			n++;
 		}
 		assert_true(fl_timers_next(t) > wm);
@@ -317,14 +323,10 @@ static void test_million(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_empty),
-		cmocka_unit_test(test_ordering),
-		cmocka_unit_test(test_dedup),
-		cmocka_unit_test(test_remove),
-		cmocka_unit_test(test_remove_churn),
-		cmocka_unit_test(test_pop_while_adding),
-		cmocka_unit_test(test_pop_pointer),
-		cmocka_unit_test(test_scan),
+		cmocka_unit_test(test_empty),        cmocka_unit_test(test_ordering),
+		cmocka_unit_test(test_dedup),        cmocka_unit_test(test_remove),
+		cmocka_unit_test(test_remove_churn), cmocka_unit_test(test_pop_while_adding),
+		cmocka_unit_test(test_pop_pointer),  cmocka_unit_test(test_scan),
 		cmocka_unit_test(test_million),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -66,10 +66,17 @@ static inline uint8_t *flinc__wreserve(flinc_writer *w, size_t n)
 	return q;
 }
 
-static inline void flinc__be16(uint8_t *q, uint16_t v) { q[0] = (uint8_t)(v >> 8); q[1] = (uint8_t)v; }
+static inline void flinc__be16(uint8_t *q, uint16_t v)
+{
+	q[0] = (uint8_t)(v >> 8);
+	q[1] = (uint8_t)v;
+}
 static inline void flinc__be32(uint8_t *q, uint32_t v)
 {
-	q[0] = (uint8_t)(v >> 24); q[1] = (uint8_t)(v >> 16); q[2] = (uint8_t)(v >> 8); q[3] = (uint8_t)v;
+	q[0] = (uint8_t)(v >> 24);
+	q[1] = (uint8_t)(v >> 16);
+	q[2] = (uint8_t)(v >> 8);
+	q[3] = (uint8_t)v;
 }
 static inline void flinc__be64(uint8_t *q, uint64_t v)
 {
@@ -95,13 +102,25 @@ static inline void flinc_w_uint(flinc_writer *w, uint64_t v)
 	if (v < 128) {
 		if ((q = flinc__wreserve(w, 1))) q[0] = (uint8_t)v;
 	} else if (v <= UINT8_MAX) {
-		if ((q = flinc__wreserve(w, 2))) { q[0] = 0xcc; q[1] = (uint8_t)v; }
+		if ((q = flinc__wreserve(w, 2))) {
+			q[0] = 0xcc;
+			q[1] = (uint8_t)v;
+		}
 	} else if (v <= UINT16_MAX) {
-		if ((q = flinc__wreserve(w, 3))) { q[0] = 0xcd; flinc__be16(q + 1, (uint16_t)v); }
+		if ((q = flinc__wreserve(w, 3))) {
+			q[0] = 0xcd;
+			flinc__be16(q + 1, (uint16_t)v);
+		}
 	} else if (v <= UINT32_MAX) {
-		if ((q = flinc__wreserve(w, 5))) { q[0] = 0xce; flinc__be32(q + 1, (uint32_t)v); }
+		if ((q = flinc__wreserve(w, 5))) {
+			q[0] = 0xce;
+			flinc__be32(q + 1, (uint32_t)v);
+		}
 	} else {
-		if ((q = flinc__wreserve(w, 9))) { q[0] = 0xcf; flinc__be64(q + 1, v); }
+		if ((q = flinc__wreserve(w, 9))) {
+			q[0] = 0xcf;
+			flinc__be64(q + 1, v);
+		}
 	}
 }
 
@@ -113,13 +132,25 @@ static inline void flinc_w_int(flinc_writer *w, int64_t v)
 	} else if (v >= -32) {
 		if ((q = flinc__wreserve(w, 1))) q[0] = (uint8_t)(int8_t)v;
 	} else if (v >= INT8_MIN) {
-		if ((q = flinc__wreserve(w, 2))) { q[0] = 0xd0; q[1] = (uint8_t)(int8_t)v; }
+		if ((q = flinc__wreserve(w, 2))) {
+			q[0] = 0xd0;
+			q[1] = (uint8_t)(int8_t)v;
+		}
 	} else if (v >= INT16_MIN) {
-		if ((q = flinc__wreserve(w, 3))) { q[0] = 0xd1; flinc__be16(q + 1, (uint16_t)(int16_t)v); }
+		if ((q = flinc__wreserve(w, 3))) {
+			q[0] = 0xd1;
+			flinc__be16(q + 1, (uint16_t)(int16_t)v);
+		}
 	} else if (v >= INT32_MIN) {
-		if ((q = flinc__wreserve(w, 5))) { q[0] = 0xd2; flinc__be32(q + 1, (uint32_t)(int32_t)v); }
+		if ((q = flinc__wreserve(w, 5))) {
+			q[0] = 0xd2;
+			flinc__be32(q + 1, (uint32_t)(int32_t)v);
+		}
 	} else {
-		if ((q = flinc__wreserve(w, 9))) { q[0] = 0xd3; flinc__be64(q + 1, (uint64_t)v); }
+		if ((q = flinc__wreserve(w, 9))) {
+			q[0] = 0xd3;
+			flinc__be64(q + 1, (uint64_t)v);
+		}
 	}
 }
 
@@ -134,18 +165,27 @@ static inline void flinc_w_f64(flinc_writer *w, double v)
 	}
 }
 
-static inline void flinc__w_hdr(flinc_writer *w, uint32_t n, uint8_t fix, uint32_t fixmax,
-				uint8_t m8, uint8_t m16, uint8_t m32)
+static inline void flinc__w_hdr(flinc_writer *w, uint32_t n, uint8_t fix, uint32_t fixmax, uint8_t m8,
+				uint8_t m16, uint8_t m32)
 {
 	uint8_t *q;
 	if (fixmax && n <= fixmax) { /* fixmax 0: no fix form (bin) */
 		if ((q = flinc__wreserve(w, 1))) q[0] = (uint8_t)(fix | n);
 	} else if (m8 && n <= UINT8_MAX) {
-		if ((q = flinc__wreserve(w, 2))) { q[0] = m8; q[1] = (uint8_t)n; }
+		if ((q = flinc__wreserve(w, 2))) {
+			q[0] = m8;
+			q[1] = (uint8_t)n;
+		}
 	} else if (n <= UINT16_MAX) {
-		if ((q = flinc__wreserve(w, 3))) { q[0] = m16; flinc__be16(q + 1, (uint16_t)n); }
+		if ((q = flinc__wreserve(w, 3))) {
+			q[0] = m16;
+			flinc__be16(q + 1, (uint16_t)n);
+		}
 	} else {
-		if ((q = flinc__wreserve(w, 5))) { q[0] = m32; flinc__be32(q + 1, n); }
+		if ((q = flinc__wreserve(w, 5))) {
+			q[0] = m32;
+			flinc__be32(q + 1, n);
+		}
 	}
 }
 
@@ -209,7 +249,10 @@ static inline uint32_t flinc__rd32(const uint8_t *q)
 {
 	return ((uint32_t)q[0] << 24) | ((uint32_t)q[1] << 16) | ((uint32_t)q[2] << 8) | q[3];
 }
-static inline uint64_t flinc__rd64(const uint8_t *q) { return ((uint64_t)flinc__rd32(q) << 32) | flinc__rd32(q + 4); }
+static inline uint64_t flinc__rd64(const uint8_t *q)
+{
+	return ((uint64_t)flinc__rd32(q) << 32) | flinc__rd32(q + 4);
+}
 
 /* Length of a msgpack str/bin/array/map whose type byte is q[0] and whose
  * `width` (1, 2 or 4) big-endian length bytes follow it: for readers that
@@ -226,7 +269,10 @@ static inline uint8_t flinc_r_peek(const flinc_reader *r) { return r->p < r->end
 
 static inline bool flinc_r_nil(flinc_reader *r)
 {
-	if (flinc_r_peek(r) == 0xc0) { r->p++; return true; }
+	if (flinc_r_peek(r) == 0xc0) {
+		r->p++;
+		return true;
+	}
 	return false;
 }
 
@@ -284,8 +330,8 @@ static inline bool flinc_r_bool(flinc_reader *r)
 	return false;
 }
 
-static inline uint32_t flinc__r_len(flinc_reader *r, uint8_t fixlo, uint8_t fixmask, uint8_t m8,
-				    uint8_t m16, uint8_t m32)
+static inline uint32_t flinc__r_len(flinc_reader *r, uint8_t fixlo, uint8_t fixmask, uint8_t m8, uint8_t m16,
+				    uint8_t m32)
 {
 	const uint8_t *q = flinc__rtake(r, 1);
 	if (!q) return 0;

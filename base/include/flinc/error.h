@@ -18,22 +18,22 @@
 extern "C" {
 #endif
 
-#define FLINC_ERRORS(X)                                              \
-	X(OK, 0, "ok")                                               \
-	X(ENOMEM, -1, "out of memory")                               \
-	X(EINVAL, -2, "invalid argument")                            \
-	X(EIO, -3, "i/o error")                                      \
-	X(ENOENT, -4, "not found")                                   \
-	X(EEXIST, -5, "already exists")                              \
-	X(EPLUGIN, -6, "bad plugin")                                 \
-	X(EGRAPH, -7, "invalid job graph")                           \
-	X(ECODEC, -8, "malformed encoded data")                      \
-	X(ESTATE, -9, "state backend failure")                       \
-	X(ECANCELED, -10, "canceled")                                \
-	X(ETIMEDOUT, -11, "timed out")                               \
-	X(ERANGE, -12, "value out of range")                         \
-	X(EPROTO, -13, "protocol error")                             \
-	X(EUSER, -14, "job function failed")                         \
+#define FLINC_ERRORS(X)                         \
+	X(OK, 0, "ok")                          \
+	X(ENOMEM, -1, "out of memory")          \
+	X(EINVAL, -2, "invalid argument")       \
+	X(EIO, -3, "i/o error")                 \
+	X(ENOENT, -4, "not found")              \
+	X(EEXIST, -5, "already exists")         \
+	X(EPLUGIN, -6, "bad plugin")            \
+	X(EGRAPH, -7, "invalid job graph")      \
+	X(ECODEC, -8, "malformed encoded data") \
+	X(ESTATE, -9, "state backend failure")  \
+	X(ECANCELED, -10, "canceled")           \
+	X(ETIMEDOUT, -11, "timed out")          \
+	X(ERANGE, -12, "value out of range")    \
+	X(EPROTO, -13, "protocol error")        \
+	X(EUSER, -14, "job function failed")    \
 	X(ECONFIG, -15, "bad configuration")
 
 typedef enum flinc_error {

@@ -90,7 +90,7 @@ typedef struct flinc_line {
 	const char *s; /* not NUL-terminated */
 	uint32_t len;
 } flinc_line;
-typedef flinc_line flinc_str; /* a string field: bytes and length */
+typedef flinc_line flinc_str;                      /* a string field: bytes and length */
 FLINC_API extern const flinc_type flinc_type_line; /* flinc_line */
 FLINC_API extern const flinc_type flinc_type_i64;  /* int64_t, POD */
 FLINC_API extern const flinc_type flinc_type_f64;  /* double, POD */
@@ -140,10 +140,16 @@ typedef struct flinc_field {
 } flinc_field;
 
 /* A field named as its member is spelled (`u.bid.price` for a nested one). */
-#define FLINC_FIELD(ctype, member, kind) {#member, (kind), offsetof(ctype, member)}
+#define FLINC_FIELD(ctype, member, kind)                 \
+	{                                                \
+#member, (kind), offsetof(ctype, member) \
+	}
 /* A field with its own name (a string literal), for output whose keys are
  * not C identifiers or differ from the member's ("dateTime" for date_time). */
-#define FLINC_FIELD_NAMED(ctype, member, kind, name) {(name), (kind), offsetof(ctype, member)}
+#define FLINC_FIELD_NAMED(ctype, member, kind, name)    \
+	{                                               \
+		(name), (kind), offsetof(ctype, member) \
+	}
 
 FLINC_API int flinc_fields_encode(const flinc_field *f, size_t n, const void *rec, flinc_writer *w);
 FLINC_API int flinc_fields_decode(const flinc_field *f, size_t n, flinc_reader *r, void *rec);
@@ -178,30 +184,30 @@ FLINC_API int flinc_fields_json(const flinc_field *f, size_t n, const void *rec,
  * flinc_format_fn for flinc_sink_to that writes each record as a JSON line
  * with the fields of `fields`, which must be an array (its length is taken
  * with sizeof), e.g. the `<var>_fields` of a FLINC_STRUCT_TYPE. */
-#define FLINC_JSON_FORMAT(fn, fields)                                                        \
-	static size_t fn(const void *rec, char *buf, size_t cap)                             \
-	{                                                                                    \
-		size_t len_ = 0;                                                             \
-		(void)flinc_fields_json((fields), sizeof(fields) / sizeof((fields)[0]), rec, \
-					buf, cap, &len_);                                    \
-		return len_;                                                                 \
+#define FLINC_JSON_FORMAT(fn, fields)                                                                  \
+	static size_t fn(const void *rec, char *buf, size_t cap)                                       \
+	{                                                                                              \
+		size_t len_ = 0;                                                                       \
+		(void)flinc_fields_json((fields), sizeof(fields) / sizeof((fields)[0]), rec, buf, cap, \
+					&len_);                                                        \
+		return len_;                                                                           \
 	}
 
-#define FLINC_STRUCT_TYPE(var, ctype, tname, tflags, ...)                                          \
-	static const flinc_field var##_fields[] = {__VA_ARGS__};                                   \
-	static int var##_encode(const void *rec, flinc_writer *w)                                  \
-	{                                                                                          \
-		return flinc_fields_encode(var##_fields, sizeof var##_fields / sizeof var##_fields[0], \
-					   rec, w);                                                    \
-	}                                                                                          \
-	static int var##_decode(flinc_reader *r, void *rec, flinc_arena *a)                        \
-	{                                                                                          \
-		(void)a;                                                                           \
-		return flinc_fields_decode(var##_fields, sizeof var##_fields / sizeof var##_fields[0], \
-					   r, rec);                                                    \
-	}                                                                                          \
-	static const flinc_type var = {FLINC_TYPE_VERSION, (tname), sizeof(ctype), (tflags),       \
-				       var##_encode, var##_decode}
+#define FLINC_STRUCT_TYPE(var, ctype, tname, tflags, ...)                                                   \
+	static const flinc_field var##_fields[] = { __VA_ARGS__ };                                          \
+	static int var##_encode(const void *rec, flinc_writer *w)                                           \
+	{                                                                                                   \
+		return flinc_fields_encode(var##_fields, sizeof var##_fields / sizeof var##_fields[0], rec, \
+					   w);                                                              \
+	}                                                                                                   \
+	static int var##_decode(flinc_reader *r, void *rec, flinc_arena *a)                                 \
+	{                                                                                                   \
+		(void)a;                                                                                    \
+		return flinc_fields_decode(var##_fields, sizeof var##_fields / sizeof var##_fields[0], r,   \
+					   rec);                                                            \
+	}                                                                                                   \
+	static const flinc_type var = { FLINC_TYPE_VERSION, (tname),      sizeof(ctype),                    \
+					(tflags),           var##_encode, var##_decode }
 
 /* ---- keys ------------------------------------------------------------ */
 
@@ -295,8 +301,7 @@ FLINC_API const void *flinc_mapst_get(flinc_state *s, const void *uk, size_t ukl
 FLINC_API int flinc_mapst_put(flinc_state *s, const void *uk, size_t uklen, const void *v);
 FLINC_API int flinc_mapst_remove(flinc_state *s, const void *uk, size_t uklen);
 FLINC_API int flinc_mapst_foreach(flinc_state *s,
-				  int (*fn)(void *ud, const void *uk, size_t uklen, const void *v),
-				  void *ud);
+				  int (*fn)(void *ud, const void *uk, size_t uklen, const void *v), void *ud);
 
 /* ---- user functions -------------------------------------------------- */
 
@@ -463,8 +468,7 @@ FLINC_API flinc_stream *flinc_set_parallelism(flinc_stream *s, int parallelism);
 FLINC_API void *flinc_env_alloc(flinc_env *e, size_t n); /* zeroed; freed with the graph */
 FLINC_API flinc_stream *flinc_map(flinc_stream *in, const char *name, flinc_map_fn fn, const void *arg,
 				  const flinc_type *out);
-FLINC_API flinc_stream *flinc_filter(flinc_stream *in, const char *name, flinc_filter_fn fn,
-				     const void *arg);
+FLINC_API flinc_stream *flinc_filter(flinc_stream *in, const char *name, flinc_filter_fn fn, const void *arg);
 FLINC_API flinc_stream *flinc_flat_map(flinc_stream *in, const char *name, flinc_flat_map_fn fn,
 				       const void *arg, const flinc_type *out);
 FLINC_API flinc_stream *flinc_process(flinc_stream *in, const char *name, const flinc_process_fn *fn,
@@ -485,8 +489,7 @@ FLINC_API flinc_stream *flinc_union(flinc_stream *a, flinc_stream *b);
 /* Two inputs, one function (process for a, process2 for b); keyed when both
  * are keyed (their keys must be comparable bytes). */
 FLINC_API flinc_stream *flinc_co_process(flinc_stream *a, flinc_stream *b, const char *name,
-					 const flinc_process_fn *fn, const void *arg,
-					 const flinc_type *out);
+					 const flinc_process_fn *fn, const void *arg, const flinc_type *out);
 /* Windows over a keyed stream; over a non-keyed one, one window for all
  * records (parallelism 1). */
 FLINC_API flinc_stream *flinc_window(flinc_stream *in, const char *name, const flinc_window_spec *spec,
@@ -496,7 +499,8 @@ FLINC_API flinc_stream *flinc_side_output(flinc_stream *of, const flinc_tag *tag
 
 /* Sinks. flinc_sink returns a stream without records, only to give the sink
  * a uid or a parallelism. */
-FLINC_API flinc_stream *flinc_sink(flinc_stream *in, const char *name, const flinc_sink_fn *fn, const void *arg);
+FLINC_API flinc_stream *flinc_sink(flinc_stream *in, const char *name, const flinc_sink_fn *fn,
+				   const void *arg);
 /* One address for every shipped job's --output: "-" stdout, "" or NULL
  * discard (counted), "kafka://..." (absent until the Kafka connector), else a
  * folder written exactly-once (committed files never start with a dot).
@@ -520,10 +524,12 @@ typedef struct flinc_plugin {
 } flinc_plugin;
 
 #define FLINC_PLUGIN_SYMBOL "flinc_plugin_entry"
-#define FLINC_PLUGIN(name_, desc_, usage_, build_)                                         \
-	FLINC_API const flinc_plugin flinc_plugin_entry = {                                \
-		.abi_version = FLINC_ABI_VERSION, .name = (name_), .description = (desc_), \
-		.usage = (usage_), .build = (build_)}
+#define FLINC_PLUGIN(name_, desc_, usage_, build_)                                            \
+	FLINC_API const flinc_plugin flinc_plugin_entry = { .abi_version = FLINC_ABI_VERSION, \
+							    .name = (name_),                  \
+							    .description = (desc_),           \
+							    .usage = (usage_),                \
+							    .build = (build_) }
 
 #ifdef __cplusplus
 }

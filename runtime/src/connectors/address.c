@@ -16,7 +16,6 @@
 #include "connectors.h"
 #include "graph.h" /* flinc_stream's env: flinc.h has no accessor */
 
-
 FLINC_API int flinc_sink_to(flinc_stream *in, const char *name, const char *address, flinc_format_fn fmt)
 {
 	if (!in) return FLINC_EINVAL;

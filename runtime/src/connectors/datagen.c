@@ -73,7 +73,7 @@ static dg_layer *layer_for(dg *s, uint32_t p)
 	s->layers = nl;
 	uint64_t *next = calloc(p, sizeof *next);
 	if (!next) return NULL;
-	nl[s->nlayers] = (dg_layer){p, next};
+	nl[s->nlayers] = (dg_layer){ p, next };
 	return &s->layers[s->nlayers++];
 }
 

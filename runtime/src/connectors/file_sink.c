@@ -145,7 +145,7 @@ static int list_add(part_list *l, uint64_t seq, int64_t ckpt)
 		l->v = nv;
 		l->cap = nc;
 	}
-	l->v[l->n++] = (part){seq, ckpt};
+	l->v[l->n++] = (part){ seq, ckpt };
 	return FLINC_OK;
 }
 
@@ -181,8 +181,7 @@ static int mkdirs(const char *dir)
 static int write_all(int fd, const char *p, size_t n)
 {
 	int e = fl_write_all(fd, p, n);
-	if (e)
-		errno = -e;
+	if (e) errno = -e;
 	return e;
 }
 
@@ -254,9 +253,11 @@ static int ledger_truncate(flinc_ctx *c, fsink *s, uint64_t sub, int64_t restore
 	if (rc == FLINC_OK && dropped) {
 		snprintf(tmp, sizeof tmp, "%s.tmp", name);
 		int t = openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (t < 0 || write(t, keep, klen) != (ssize_t)klen || fdatasync(t) != 0) rc = fail_io(c, s, "write", tmp);
+		if (t < 0 || write(t, keep, klen) != (ssize_t)klen || fdatasync(t) != 0)
+			rc = fail_io(c, s, "write", tmp);
 		if (t >= 0) close(t);
-		if (rc == FLINC_OK && renameat(s->dirfd, tmp, s->dirfd, name) != 0) rc = fail_io(c, s, "rename", tmp);
+		if (rc == FLINC_OK && renameat(s->dirfd, tmp, s->dirfd, name) != 0)
+			rc = fail_io(c, s, "rename", tmp);
 		if (rc == FLINC_OK)
 			fl_log(FL_LOG_WARN, "file-sink",
 			       "output %s: removed %d part(s) of subtask %" PRIu64
@@ -339,7 +340,8 @@ static int recover_leftovers(flinc_ctx *c, fsink *s, int64_t restored, uint64_t 
 				char to[NAME_MAX_LEN];
 				name_committed(to, (int)sub, seq);
 				rc = ledger_add(c, s, sub, seq, ckpt);
-				if (rc == FLINC_OK && renameat(s->dirfd, de->d_name, s->dirfd, to) != 0 && errno != ENOENT)
+				if (rc == FLINC_OK && renameat(s->dirfd, de->d_name, s->dirfd, to) != 0 &&
+				    errno != ENOENT)
 					rc = fail_io(c, s, "commit", de->d_name);
 			} else if (unlinkat(s->dirfd, de->d_name, 0) != 0 && errno != ENOENT) {
 				rc = fail_io(c, s, "remove", de->d_name);
@@ -354,7 +356,8 @@ static int recover_leftovers(flinc_ctx *c, fsink *s, int64_t restored, uint64_t 
 		rewinddir(d); /* the dup shares the offset the listing above moved */
 		while (rc == FLINC_OK && (de = readdir(d))) {
 			uint64_t sub;
-			if (strncmp(de->d_name, ".commits-", 9) != 0 || sscanf(de->d_name + 9, "%" SCNu64, &sub) != 1)
+			if (strncmp(de->d_name, ".commits-", 9) != 0 ||
+			    sscanf(de->d_name + 9, "%" SCNu64, &sub) != 1)
 				continue;
 			if (sub == (uint64_t)s->subtask || (s->subtask == 0 && sub >= (uint64_t)p))
 				rc = ledger_truncate(c, s, sub, restored);
@@ -442,7 +445,8 @@ static int fsink_write(flinc_ctx *c, void *local, const void *rec)
 			if (n + 2 > s->lcap) {
 				char *nl = realloc(s->line, n + 2);
 				if (!nl) {
-					flinc_ctx_fail(c, "output %s: out of memory for a %zu-byte line", s->conf->dir, n);
+					flinc_ctx_fail(c, "output %s: out of memory for a %zu-byte line",
+						       s->conf->dir, n);
 					return FLINC_ENOMEM;
 				}
 				s->line = nl;
@@ -450,8 +454,10 @@ static int fsink_write(flinc_ctx *c, void *local, const void *rec)
 			}
 			size_t m = fmt(rec, s->line, s->lcap - 1);
 			if (m >= s->lcap - 1) {
-				flinc_ctx_fail(c, "output %s: the format function needs more room each time it is asked",
-					       s->conf->dir);
+				flinc_ctx_fail(
+					c,
+					"output %s: the format function needs more room each time it is asked",
+					s->conf->dir);
 				return FLINC_EUSER;
 			}
 			n = m;
@@ -508,7 +514,8 @@ static int fsink_commit(flinc_ctx *c, void *local, int64_t ckpt)
 			struct stat st;
 			if (!(errno == ENOENT && fstatat(s->dirfd, to, &st, 0) == 0)) {
 				/* keep the rest for a retry */
-				for (size_t j = k; j < s->pending.n; j++) s->pending.v[kept++] = s->pending.v[j];
+				for (size_t j = k; j < s->pending.n; j++)
+					s->pending.v[kept++] = s->pending.v[j];
 				s->pending.n = kept;
 				return fail_io(c, s, "commit", from);
 			}
@@ -532,8 +539,8 @@ static void fsink_close(flinc_ctx *c, void *local)
 	free(s->rolled.v);
 	free(s->pending.v);
 	s->buf = s->line = NULL;
-	s->rolled = (part_list){0};
-	s->pending = (part_list){0};
+	s->rolled = (part_list){ 0 };
+	s->pending = (part_list){ 0 };
 }
 
 static const flinc_sink_fn file_sink_fn = {

@@ -137,7 +137,7 @@ static int spans_add(span **s, size_t *n, size_t *cap, uint64_t a, uint64_t b)
 		*s = ns;
 		*cap = nc;
 	}
-	(*s)[(*n)++] = (span){a, b};
+	(*s)[(*n)++] = (span){ a, b };
 	return FLINC_OK;
 }
 
@@ -265,10 +265,7 @@ static inline uint64_t next_global(const fsrc *s)
 	return s->files[s->cur].base + s->buf_off + s->pos;
 }
 
-static inline bool at_file_end(const fsrc *s)
-{
-	return s->buf_off + s->pos >= s->files[s->cur].size;
-}
+static inline bool at_file_end(const fsrc *s) { return s->buf_off + s->pos >= s->files[s->cur].size; }
 
 /* Next line of the current file. Returns 1 with the line, 0 when the file
  * has no more bytes, or a negative error (the task has been failed). */
@@ -307,13 +304,14 @@ static int next_line(flinc_ctx *c, fsrc *s, const char **line, size_t *n)
 		}
 		if (s->len == s->cap) {
 			if (s->cap >= LINE_MAX_BYTES) {
-				flinc_ctx_fail(c, "input %s: a line at byte %llu is longer than %zu bytes", f->path,
-					       (unsigned long long)s->buf_off, LINE_MAX_BYTES);
+				flinc_ctx_fail(c, "input %s: a line at byte %llu is longer than %zu bytes",
+					       f->path, (unsigned long long)s->buf_off, LINE_MAX_BYTES);
 				return FLINC_ERANGE;
 			}
 			char *nb = realloc(s->buf, s->cap * 2);
 			if (!nb) {
-				flinc_ctx_fail(c, "input %s: out of memory for a %zu-byte line", f->path, s->cap * 2);
+				flinc_ctx_fail(c, "input %s: out of memory for a %zu-byte line", f->path,
+					       s->cap * 2);
 				return FLINC_ENOMEM;
 			}
 			s->buf = nb;
@@ -329,8 +327,8 @@ static int next_line(flinc_ctx *c, fsrc *s, const char **line, size_t *n)
 			return FLINC_EIO;
 		}
 		if (r == 0) {
-			flinc_ctx_fail(c, "input %s: the file shrank while being read (was %llu bytes)", f->path,
-				       (unsigned long long)f->size);
+			flinc_ctx_fail(c, "input %s: the file shrank while being read (was %llu bytes)",
+				       f->path, (unsigned long long)f->size);
 			return FLINC_EIO;
 		}
 		s->len += (size_t)r;
@@ -391,11 +389,12 @@ static int fsrc_open(flinc_ctx *c, void *local)
 static int start_reading(flinc_ctx *c, fsrc *s)
 {
 	if (s->restored && (s->restored_total != s->total || s->restored_nfiles != s->nfiles)) {
-		flinc_ctx_fail(c,
-			       "input %s changed since the checkpoint: %llu bytes in %llu files then, %llu bytes in "
-			       "%zu files now",
-			       s->conf->path, (unsigned long long)s->restored_total,
-			       (unsigned long long)s->restored_nfiles, (unsigned long long)s->total, s->nfiles);
+		flinc_ctx_fail(
+			c,
+			"input %s changed since the checkpoint: %llu bytes in %llu files then, %llu bytes in "
+			"%zu files now",
+			s->conf->path, (unsigned long long)s->restored_total,
+			(unsigned long long)s->restored_nfiles, (unsigned long long)s->total, s->nfiles);
 		return FLINC_EINVAL;
 	}
 	s->ndone = spans_normalize(s->done, s->ndone);
@@ -418,7 +417,8 @@ static int fsrc_run(flinc_ctx *c, void *local, uint32_t budget)
 	while (sent < quota) {
 		if (s->cur >= s->nfiles) break;
 		if (at_file_end(s)) {
-			if ((rc = seek_global(c, s, s->files[s->cur].base + s->files[s->cur].size))) return rc;
+			if ((rc = seek_global(c, s, s->files[s->cur].base + s->files[s->cur].size)))
+				return rc;
 			continue;
 		}
 		uint64_t g = next_global(s);
@@ -545,7 +545,8 @@ static int fsrc_restore(flinc_ctx *c, void *local, flinc_reader *r)
 #undef KEY_IS
 	}
 	if (r->err || v != SNAPSHOT_VERSION) {
-		flinc_ctx_fail(c, "file source: cannot read its checkpointed position (snapshot version %llu)",
+		flinc_ctx_fail(c,
+			       "file source: cannot read its checkpointed position (snapshot version %llu)",
 			       (unsigned long long)v);
 		return FLINC_ECODEC;
 	}
@@ -642,7 +643,8 @@ FLINC_API flinc_stream *flinc_lines_from(flinc_env *e, const char *name, const c
 		return failed_stream(e, name);
 	}
 	if (strcmp(address, "datagen") == 0) {
-		flinc_env_fail(e, "input %s: this job has no built-in generator; give a file or folder path", address);
+		flinc_env_fail(e, "input %s: this job has no built-in generator; give a file or folder path",
+			       address);
 		return failed_stream(e, name);
 	}
 	return flinc_file_source(e, name, address, rate);

@@ -127,7 +127,9 @@ static int print_write(flinc_ctx *c, void *local, const void *rec)
 			}
 			size_t m = s->fmt(rec, s->line, s->lcap - 1);
 			if (m >= s->lcap - 1) {
-				flinc_ctx_fail(c, "print: the format function needs more room each time it is asked");
+				flinc_ctx_fail(
+					c,
+					"print: the format function needs more room each time it is asked");
 				return FLINC_EUSER;
 			}
 			s->line[m] = '\n';
@@ -136,8 +138,10 @@ static int print_write(flinc_ctx *c, void *local, const void *rec)
 	}
 	if (s->tty || s->blen == s->bcap) return print_out(c, s);
 	int64_t now = coarse_ns();
-	if (was_empty) s->first_ns = now;
-	else if (now - s->first_ns >= PRINT_MAX_DELAY_NS) return print_out(c, s);
+	if (was_empty)
+		s->first_ns = now;
+	else if (now - s->first_ns >= PRINT_MAX_DELAY_NS)
+		return print_out(c, s);
 	return FLINC_OK;
 }
 
