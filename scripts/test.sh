@@ -22,7 +22,7 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 echo "== tests under sanitizers =="
-ctest --test-dir build-asan --output-on-failure -j "$jobs" -L 'unit|integration'
+ctest --test-dir build-asan --output-on-failure -j "$jobs" -L 'unit|integration|security'
 
 echo "== build (thread sanitizer) =="
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLINC_SANITIZER=thread >/dev/null
