@@ -83,30 +83,12 @@ char *jm_blob_path(const jm *j, const char *id)
 	return p;
 }
 
-/* mkdir -p. FLINC_OK, or FLINC_EIO with errno set. */
-static int mkdirs(const char *path)
-{
-	char *p = fl_strdup(path);
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/') continue;
-		*s = 0;
-		if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-			free(p);
-			return FLINC_EIO;
-		}
-		*s = '/';
-	}
-	int rc = (mkdir(p, 0755) != 0 && errno != EEXIST) ? FLINC_EIO : FLINC_OK;
-	free(p);
-	return rc;
-}
-
 int jm_blob_init(jm *j, char *err, size_t errcap)
 {
 	if (j->o.blob_dir && *j->o.blob_dir) {
-		if (mkdirs(j->o.blob_dir) != FLINC_OK) {
-			snprintf(err, errcap, "jobmanager.blob.dir %s: cannot create: %s", j->o.blob_dir,
-				 strerror(errno));
+		char merr[512];
+		if (fl_mkdir_p(j->o.blob_dir, merr, sizeof merr) != FLINC_OK) {
+			snprintf(err, errcap, "jobmanager.blob.dir %s", merr);
 			return FLINC_EIO;
 		}
 		char *abs = realpath(j->o.blob_dir, NULL);

@@ -503,10 +503,9 @@ int jm_savepoint_trigger(jm *j, const char *jid, const char *target, bool stop, 
 			 size_t errcap)
 {
 	pthread_mutex_lock(&j->mu);
-	jm_job *job = jm_job_find_locked(j, jid);
+	jm_job *job = jm_job_get_locked(j, jid, err, errcap);
 	int rc = FLINC_OK;
 	if (!job) {
-		snprintf(err, errcap, "Not found: /jobs/%s (no job with this id)", jid);
 		rc = FLINC_ENOENT;
 	} else if (!job->coord) {
 		snprintf(err, errcap, "Job %s does not checkpoint: savepoints need state.checkpoints.dir",

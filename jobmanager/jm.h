@@ -389,6 +389,8 @@ int jm_job_cancel(jm *j, const char *jid, char *err, size_t errcap);
  * jm.mu. */
 int jm_jar_delete(jm *j, const char *jar_id, char *err, size_t errcap);
 jm_job *jm_job_find_locked(jm *j, const char *jid);
+/* jm_job_find_locked, or NULL with FLINC_ENOENT's message in err. */
+jm_job *jm_job_get_locked(jm *j, const char *jid, char *err, size_t errcap);
 void jm_job_free(jm_job *job);
 /* Place waiting jobs on free slots. */
 void jm_sched_try_locked(jm *j);

@@ -100,6 +100,13 @@ jm_job *jm_job_find_locked(jm *j, const char *jid)
 	return NULL;
 }
 
+jm_job *jm_job_get_locked(jm *j, const char *jid, char *err, size_t errcap)
+{
+	jm_job *job = jm_job_find_locked(j, jid);
+	if (!job) snprintf(err, errcap, "Not found: /jobs/%s (no job with this id)", jid ? jid : "");
+	return job;
+}
+
 static void push_exception(jm_job *job, const char *msg, const char *task, const char *location,
 			   const char *tm_id)
 {
@@ -1048,10 +1055,9 @@ done:
 int jm_job_cancel(jm *j, const char *jid, char *err, size_t errcap)
 {
 	pthread_mutex_lock(&j->mu);
-	jm_job *job = jm_job_find_locked(j, jid);
+	jm_job *job = jm_job_get_locked(j, jid, err, errcap);
 	int rc = FLINC_OK;
 	if (!job) {
-		snprintf(err, errcap, "Not found: /jobs/%s (no job with this id)", jid);
 		rc = FLINC_ENOENT;
 	} else if (jm_job_state_terminal(job->state)) {
 		snprintf(err, errcap, "Job %s (%s) is already %s", job->name, job->jid,

@@ -151,32 +151,6 @@ static int list_add(part_list *l, uint64_t seq, int64_t ckpt)
 
 /* ---- files ---------------------------------------------------------------- */
 
-/* Create dir and its parents (like mkdir -p). */
-static int mkdirs(const char *dir)
-{
-	char tmp[4096];
-	size_t n = strlen(dir);
-	if (n == 0 || n >= sizeof tmp) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(tmp, dir, n + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/') continue;
-		*p = 0;
-		if (mkdir(tmp, 0777) != 0 && errno != EEXIST) return -1;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0777) != 0 && errno != EEXIST) return -1;
-	struct stat st;
-	if (stat(tmp, &st) != 0) return -1;
-	if (!S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
-		return -1;
-	}
-	return 0;
-}
-
 /* fl_write_all with errno set on failure, for fail_io's message. */
 static int write_all(int fd, const char *p, size_t n)
 {
@@ -385,8 +359,9 @@ static int fsink_open(flinc_ctx *c, void *local)
 		s->roll = (uint64_t)v;
 	}
 	/* the builder created it, but a task manager may run elsewhere */
-	if (mkdirs(s->conf->dir) != 0) {
-		flinc_ctx_fail(c, "output %s: %s", s->conf->dir, strerror(errno));
+	char merr[512];
+	if (fl_mkdir_p(s->conf->dir, merr, sizeof merr) != FLINC_OK) {
+		flinc_ctx_fail(c, "output %s", merr);
 		return FLINC_EIO;
 	}
 	s->dirfd = open(s->conf->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -564,7 +539,8 @@ int fl_file_sink_to(flinc_env *e, flinc_stream *in, const char *name, const char
 	memcpy(conf->dir, dir, n);
 	conf->dir[n] = 0;
 	conf->fmt = fmt;
-	if (mkdirs(conf->dir) != 0) return flinc_env_fail(e, "output %s: %s", conf->dir, strerror(errno));
+	char merr[512];
+	if (fl_mkdir_p(conf->dir, merr, sizeof merr) != FLINC_OK) return flinc_env_fail(e, "output %s", merr);
 	flinc_sink(in, name, &file_sink_fn, conf);
 	return FLINC_OK;
 }
