@@ -14,6 +14,7 @@
 struct fl_conf {
 	char **keys;
 	char **vals;
+	int *lines; /* the file line a pair was loaded from; 0: set otherwise */
 	size_t n, cap;
 };
 
@@ -28,6 +29,7 @@ void fl_conf_destroy(fl_conf *c)
 	}
 	free(c->keys);
 	free(c->vals);
+	free(c->lines);
 	free(c);
 }
 
@@ -39,12 +41,14 @@ static char *trim(char *s)
 	return s;
 }
 
-void fl_conf_set(fl_conf *c, const char *key, const char *value)
+/* Set key, remembering the file line it came from (0: none). */
+static void set_line(fl_conf *c, const char *key, const char *value, int line)
 {
 	for (size_t i = 0; i < c->n; i++) {
 		if (strcmp(c->keys[i], key) == 0) {
 			free(c->vals[i]);
 			c->vals[i] = fl_strdup(value);
+			c->lines[i] = line;
 			return;
 		}
 	}
@@ -52,11 +56,15 @@ void fl_conf_set(fl_conf *c, const char *key, const char *value)
 		c->cap = c->cap ? c->cap * 2 : 16;
 		c->keys = fl_realloc(c->keys, c->cap * sizeof(char *));
 		c->vals = fl_realloc(c->vals, c->cap * sizeof(char *));
+		c->lines = fl_realloc(c->lines, c->cap * sizeof(int));
 	}
 	c->keys[c->n] = fl_strdup(key);
 	c->vals[c->n] = fl_strdup(value);
+	c->lines[c->n] = line;
 	c->n++;
 }
+
+void fl_conf_set(fl_conf *c, const char *key, const char *value) { set_line(c, key, value, 0); }
 
 int fl_conf_set_kv(fl_conf *c, const char *kv)
 {
@@ -103,7 +111,7 @@ int fl_conf_load(fl_conf *c, const char *path, char *msg, size_t msgcap)
 			fclose(f);
 			return FLINC_ECONFIG;
 		}
-		fl_conf_set(c, k, v);
+		set_line(c, k, v, lineno);
 	}
 	fclose(f);
 	return FLINC_OK;
@@ -124,6 +132,8 @@ void fl_conf_at(const fl_conf *c, size_t i, const char **key, const char **value
 	*key = c->keys[i];
 	*value = c->vals[i];
 }
+
+int fl_conf_line(const fl_conf *c, size_t i) { return c && i < c->n ? c->lines[i] : 0; }
 
 int64_t fl_conf_i64(const fl_conf *c, const char *key, int64_t def, bool *ok)
 {

@@ -25,6 +25,9 @@ int fl_conf_load(fl_conf *c, const char *path, char *msg, size_t msgcap);
 const char *fl_conf_get(const fl_conf *c, const char *key);
 size_t fl_conf_count(const fl_conf *c);
 void fl_conf_at(const fl_conf *c, size_t i, const char **key, const char **value);
+/* The line of the file pair i was loaded from (fl_conf_load), 0 when it
+ * was set otherwise (-D, fl_conf_set). */
+int fl_conf_line(const fl_conf *c, size_t i);
 /* Typed reads; *ok set false (and default returned) on a malformed value. */
 int64_t fl_conf_i64(const fl_conf *c, const char *key, int64_t def, bool *ok);
 /* Durations "500ms", "10s", "2min", "1h"; bare number = ms. */

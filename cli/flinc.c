@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "fl_conf_keys.h"
 #include "fl_runtime.h"
 #include "rest_client.h"
 
@@ -87,6 +88,12 @@ typedef struct job_opts {
 	char **argv;
 } job_opts;
 
+/* A warning about a configuration file (fl_conf_check). */
+static void config_warning(void *ud, const char *line)
+{
+	fprintf(stderr, "flinc: warning: config %s: %s\n", (const char *)ud, line);
+}
+
 /* Parse [-p N] [-D k=v] [--config F] JOB.so [args]; options stop at the
  * plugin path, everything after belongs to the job. */
 static void parse_job_opts(const char *cmd, int argc, char **argv, job_opts *o)
@@ -137,12 +144,24 @@ static void parse_job_opts(const char *cmd, int argc, char **argv, job_opts *o)
 		}
 	}
 	if (i >= argc) usage_error("%s: missing JOB.so", cmd);
+	char msg[512];
+	/* -D: an unknown key or a bad value is a usage error, before the job
+	 * is loaded (and before its output folder exists). */
+	if (fl_conf_check(o->conf, 0, NULL, NULL, msg, sizeof msg) != FLINC_OK) {
+		fprintf(stderr, "flinc: %s: -D: %s\n", cmd, msg);
+		exit(EXIT_USAGE);
+	}
 	if (config_file) {
 		/* The file first, then -D on top of it. */
 		fl_conf *file = fl_conf_create();
-		char msg[512];
 		if (fl_conf_load(file, config_file, msg, sizeof msg) != FLINC_OK) {
 			fprintf(stderr, "flinc: %s\n", msg);
+			exit(EXIT_USAGE);
+		}
+		/* Unknown keys in a file are warnings: a newer file still loads. */
+		if (fl_conf_check(file, FL_CONF_CHECK_LENIENT, config_warning, (void *)config_file, msg,
+				  sizeof msg) != FLINC_OK) {
+			fprintf(stderr, "flinc: config %s: %s\n", config_file, msg);
 			exit(EXIT_USAGE);
 		}
 		for (size_t k = 0; k < fl_conf_count(o->conf); k++) {
@@ -561,6 +580,7 @@ static int cmd_run(int argc, char **argv)
 	bool detached = false, allow_non_restored = false;
 	const char *savepoint = NULL;
 	json_t *conf = json_object();
+	fl_conf *dconf = fl_conf_create(); /* the -D values, to check them */
 	int i = 0;
 	for (; i < argc; i++) {
 		const char *a = argv[i];
@@ -590,6 +610,7 @@ static int cmd_run(int argc, char **argv)
 			if (!eq || eq == kv) usage_error("run: -D '%s' is not key=value", kv);
 			char *key = fl_strndup(kv, (size_t)(eq - kv));
 			json_object_set_new(conf, key, json_string(eq + 1));
+			fl_conf_set(dconf, key, eq + 1);
 			free(key);
 		} else if (a[0] == '-' && a[1]) {
 			usage_error("run: unknown option '%s'", a);
@@ -598,6 +619,15 @@ static int cmd_run(int argc, char **argv)
 		}
 	}
 	if (i >= argc) usage_error("run: missing JOB.so");
+	/* The job manager checks them too; here a typo costs no upload. */
+	char msg[512];
+	int crc = fl_conf_check(dconf, FL_CONF_CHECK_JOB, NULL, NULL, msg, sizeof msg);
+	fl_conf_destroy(dconf);
+	if (crc != FLINC_OK) {
+		json_decref(conf);
+		fprintf(stderr, "flinc: run: -D: %s\n", msg);
+		return EXIT_USAGE;
+	}
 	const char *plugin = argv[i];
 	fl_rest *r = jobmanager();
 	char err[1024], what[512];
@@ -963,80 +993,6 @@ static int cmd_savepoint(int argc, char **argv)
  * themselves. Exit status: 0 a value printed, 1 the key is not set and has
  * no default, 2 a usage error or a file that does not load. */
 
-/* A key and its documented default (docs/config.md, docs/checkpoints.md,
- * docs/state.md, docs/taskmanager.md, deploy/flinc.conf). `value` NULL: no
- * fixed default, and `note` says what the programs do without the key. */
-typedef struct conf_default {
-	const char *key, *value, *note;
-} conf_default;
-
-static const conf_default conf_defaults[] = {
-	/* job manager, REST, heartbeats (flinc-jobmanager --help) */
-	{ "jobmanager.rpc.address", "127.0.0.1", NULL },
-	{ "jobmanager.rpc.port", "6123", NULL },
-	{ "jobmanager.rpc.timeout", "10s", NULL },
-	{ "rest.bind-address", "127.0.0.1", NULL },
-	{ "rest.port", "8081", NULL },
-	{ "rest.auth.token", NULL, "every REST call is open" },
-	{ "rest.upload.max-size", "256mb", NULL },
-	{ "jobmanager.blob.dir", NULL, "a private folder /tmp/flinc-jm-XXXXXX, removed at exit" },
-	{ "jobmanager.slot-sharing", "true", NULL },
-	{ "slot.request.wait", "false", NULL },
-	{ "slot.request.timeout", "10s", NULL },
-	{ "jobstore.max-capacity", "1000", NULL },
-	/* The job manager's; a task manager not yet registered waits 50s. */
-	{ "heartbeat.interval", "1s", NULL },
-	{ "heartbeat.timeout", "5s", NULL },
-	/* task managers (and deploy/start-cluster.sh's taskmanager.count) */
-	{ "taskmanager.numberOfTaskSlots", "1", NULL },
-	{ "taskmanager.count", "1", NULL },
-	{ "taskmanager.host", "127.0.0.1", NULL },
-	{ "taskmanager.rpc.port", "0", NULL },
-	{ "taskmanager.data.port", "0", NULL },
-	{ "taskmanager.tmp.dir", "/tmp", NULL },
-	/* jobs, exchange, state, sinks */
-	{ "parallelism.default", "1", NULL },
-	{ "pipeline.max-parallelism", "128", NULL },
-	{ "pipeline.auto-watermark-interval", "200ms", NULL },
-	{ "execution.buffer-timeout", "100ms", NULL },
-	{ "execution.buffer-size", "32kb", NULL },
-	{ "execution.buffers-per-channel", "8", NULL },
-	{ "state.backend", "hashmap", NULL },
-	{ "state.backend.incremental", "true", NULL },
-	{ "state.backend.rocksdb.localdir", NULL, "$TMPDIR of the process, else /tmp" },
-	{ "state.backend.rocksdb.block-cache-size", "64mb", NULL },
-	{ "state.backend.rocksdb.write-buffer-size", "64mb", NULL },
-	{ "state.backend.rocksdb.inplace-cache-slots", "16384", NULL },
-	{ "sink.file.rolling-size", "128mb", NULL },
-	/* checkpoints, restarts, savepoints, job store (docs/checkpoints.md) */
-	{ "state.checkpoints.dir", NULL, "no checkpoints" },
-	{ "state.savepoints.dir", NULL, "savepoints need a target folder" },
-	{ "state.checkpoints.num-retained", "1", NULL },
-	{ "execution.checkpointing.interval", "0", NULL },
-	{ "execution.checkpointing.mode", "EXACTLY_ONCE", NULL },
-	{ "execution.checkpointing.timeout", "10min", NULL },
-	{ "execution.checkpointing.min-pause", "0", NULL },
-	{ "execution.checkpointing.tolerable-failed-checkpoints", "-1", NULL },
-	{ "restart-strategy", NULL, "fixed-delay when the job checkpoints, else none" },
-	{ "restart-strategy.type", NULL, "fixed-delay when the job checkpoints, else none" },
-	{ "restart-strategy.fixed-delay.attempts", NULL, "unlimited" },
-	{ "restart-strategy.fixed-delay.delay", "200ms", NULL },
-	{ "restart-strategy.exponential-delay.initial-backoff", "200ms", NULL },
-	{ "restart-strategy.exponential-delay.max-backoff", "60s", NULL },
-	{ "restart-strategy.exponential-delay.backoff-multiplier", "2.0", NULL },
-	{ "restart-strategy.exponential-delay.attempts-before-reset-backoff", NULL, "unlimited" },
-	{ "high-availability.storageDir", NULL, "no job store: a restarted job manager has no jobs" },
-};
-
-/* The documented default entry of key, or NULL for a key flinc does not
- * know (jobs may still read such keys with flinc_env_config). */
-static const conf_default *conf_default_of(const char *key)
-{
-	for (size_t i = 0; i < FL_ARRAY_LEN(conf_defaults); i++)
-		if (!strcmp(conf_defaults[i].key, key)) return &conf_defaults[i];
-	return NULL;
-}
-
 /* `flinc config --help`. */
 static void config_usage(FILE *out)
 {
@@ -1073,8 +1029,8 @@ static fl_conf *config_effective(const char *file, const fl_conf *flags)
 static int config_get(const fl_conf *c, const char *key)
 {
 	const char *v = fl_conf_get(c, key);
-	const conf_default *d = conf_default_of(key);
-	if (!v && d) v = d->value;
+	const fl_conf_key *d = fl_conf_key_find(key); /* its documented default */
+	if (!v && d) v = d->def;
 	if (v) {
 		printf("%s\n", v);
 		return 0;
@@ -1082,6 +1038,10 @@ static int config_get(const fl_conf *c, const char *key)
 	if (d)
 		fprintf(stderr, "flinc: config: %s is not set and has no fixed default (without it: %s)\n",
 			key, d->note);
+	else if (fl_conf_key_closest(key))
+		fprintf(stderr,
+			"flinc: config: %s is not set, and it is not a key flinc knows (did you mean '%s'?)\n",
+			key, fl_conf_key_closest(key));
 	else
 		fprintf(stderr,
 			"flinc: config: %s is not set, and it is not a key flinc knows (see docs/config.md)\n",
@@ -1099,19 +1059,20 @@ static int by_key(const void *a, const void *b)
  * not override, as "key: value" lines sorted by key. */
 static int config_list(const fl_conf *c)
 {
-	size_t n = fl_conf_count(c), cap = n + FL_ARRAY_LEN(conf_defaults), m = 0;
+	size_t nk;
+	const fl_conf_key *known = fl_conf_keys(&nk);
+	size_t n = fl_conf_count(c), cap = n + nk, m = 0;
 	const char **keys = fl_calloc(cap, sizeof *keys);
 	for (size_t i = 0; i < n; i++) {
 		const char *v;
 		fl_conf_at(c, i, &keys[m++], &v);
 	}
-	for (size_t i = 0; i < FL_ARRAY_LEN(conf_defaults); i++)
-		if (conf_defaults[i].value && !fl_conf_get(c, conf_defaults[i].key))
-			keys[m++] = conf_defaults[i].key;
+	for (size_t i = 0; i < nk; i++)
+		if (known[i].def && !fl_conf_get(c, known[i].key)) keys[m++] = known[i].key;
 	qsort(keys, m, sizeof *keys, by_key);
 	for (size_t i = 0; i < m; i++) {
 		const char *v = fl_conf_get(c, keys[i]);
-		printf("%s: %s\n", keys[i], v ? v : conf_default_of(keys[i])->value);
+		printf("%s: %s\n", keys[i], v ? v : fl_conf_key_find(keys[i])->def);
 	}
 	free(keys);
 	return 0;

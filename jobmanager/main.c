@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "fl_conf_keys.h"
 #include "jm.h"
 
 #ifndef FLINC_VERSION
@@ -127,6 +128,12 @@ static char *get_str(const fl_conf *c, const char *key)
 	return v && *v ? fl_strdup(v) : NULL;
 }
 
+/* A warning about the configuration file (fl_conf_check). */
+static void config_warning(void *ud, const char *line)
+{
+	fprintf(stderr, PROG ": warning: config %s: %s\n", (const char *)ud, line);
+}
+
 static fl_conf *load_config(int argc, char **argv)
 {
 	fl_conf *cli = fl_conf_create();
@@ -154,11 +161,22 @@ static fl_conf *load_config(int argc, char **argv)
 			usage_error("unknown argument '%s'", a);
 		}
 	}
+	char msg[1024];
+	/* -D: an unknown key or a bad value is a usage error. */
+	if (fl_conf_check(cli, 0, NULL, NULL, msg, sizeof msg) != FLINC_OK) {
+		fprintf(stderr, PROG ": -D: %s\n", msg);
+		exit(2);
+	}
 	fl_conf *conf = fl_conf_create();
 	if (file) {
-		char msg[1024];
 		if (fl_conf_load(conf, file, msg, sizeof msg) != FLINC_OK) {
 			fprintf(stderr, PROG ": %s\n", msg);
+			exit(2);
+		}
+		/* The file: unknown keys are warnings (a newer file still loads). */
+		if (fl_conf_check(conf, FL_CONF_CHECK_LENIENT, config_warning, (void *)file, msg,
+				  sizeof msg) != FLINC_OK) {
+			fprintf(stderr, PROG ": config %s: %s\n", file, msg);
 			exit(2);
 		}
 	}

@@ -13,6 +13,8 @@
  */
 #include "tm.h"
 
+#include "fl_conf_keys.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -59,6 +61,12 @@ static void usage_error(const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
+/* A warning about the configuration file (fl_conf_check). */
+static void config_warning(void *ud, const char *line)
+{
+	fprintf(stderr, "flinc-taskmanager: warning: config %s: %s\n", (const char *)ud, line);
+}
+
 /* --config first, then every -D over it (-D wins, whatever the order). */
 static fl_conf *parse_args(int argc, char **argv)
 {
@@ -85,11 +93,22 @@ static fl_conf *parse_args(int argc, char **argv)
 			usage_error("unknown argument '%s'", a);
 		}
 	}
+	char msg[512];
+	/* -D: an unknown key or a bad value is a usage error. */
+	if (fl_conf_check(defs, 0, NULL, NULL, msg, sizeof msg) != FLINC_OK) {
+		fprintf(stderr, "flinc-taskmanager: -D: %s\n", msg);
+		exit(2);
+	}
 	if (!config_file) return defs;
 	fl_conf *conf = fl_conf_create();
-	char msg[512];
 	if (fl_conf_load(conf, config_file, msg, sizeof msg) != FLINC_OK) {
 		fprintf(stderr, "flinc-taskmanager: %s\n", msg);
+		exit(EXIT_USAGE);
+	}
+	/* The file: unknown keys are warnings (a newer file still loads). */
+	if (fl_conf_check(conf, FL_CONF_CHECK_LENIENT, config_warning, (void *)config_file, msg,
+			  sizeof msg) != FLINC_OK) {
+		fprintf(stderr, "flinc-taskmanager: config %s: %s\n", config_file, msg);
 		exit(EXIT_USAGE);
 	}
 	for (size_t k = 0; k < fl_conf_count(defs); k++) {

@@ -155,7 +155,7 @@ def main():
         jm = FakeJM([http(200, b'{"filename": "/blobs/0123_my_job.so", "status": "success"}'),
                      http(200, json.dumps({"jobid": jid}).encode()),
                      http(200, finished)])
-        p = run(jm, "--token", "T0k", "run", "-p", "3", "-D", "k=v", "-Dx.y=1", job, "a", "b c")
+        p = run(jm, "--token", "T0k", "run", "-p", "3", "-D", "user.k=v", "-Duser.x.y=1", job, "a", "b c")
         chk.ok(p.returncode == 0 and ("Job has been submitted with JobID %s" % jid) in p.stdout and
                "FINISHED" in p.stdout, "run: exit 0, JobID and FINISHED printed", p.stdout + p.stderr)
         reqs = jm.requests
@@ -179,7 +179,7 @@ def main():
                 rb = None
             chk.ok(m == "POST" and path == "/jars/0123_my_job.so/run" and isinstance(rb, dict) and
                    rb.get("programArgsList") == ["a", "b c"] and rb.get("parallelism") == 3 and
-                   rb.get("flinkConfiguration") == {"k": "v", "x.y": "1"},
+                   rb.get("flinkConfiguration") == {"user.k": "v", "user.x.y": "1"},
                    "the run request: path, programArgsList, parallelism, flinkConfiguration", (m, path, rb))
             chk.ok(h.get("authorization") == "Bearer T0k", "the run request carries the token")
             chk.ok(reqs[2][0] == "GET" and reqs[2][1] == "/jobs/%s" % jid, "then it follows GET /jobs/:jid",
