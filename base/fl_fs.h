@@ -63,4 +63,37 @@ int fl_copy_file(const char *src, const char *dst, unsigned flags, char *err, si
  * or control characters. */
 bool fl_relpath_ok(const char *p);
 
+/* ---- staying inside a folder ----------------------------------------------
+ * For paths that a client names (savepoints, restores): never follow a
+ * symbolic link, never block on a FIFO or device, never name a path
+ * outside the allowed folders in a way that says whether it exists. */
+
+/* Open rel (a relative path: no empty, "." or ".." component, no trailing
+ * slash; "" is dirfd itself, dup'ed) inside the folder dirfd without
+ * following a symbolic link anywhere on the way: each folder on the way
+ * with O_DIRECTORY | O_NOFOLLOW, the last part with flags | O_NOFOLLOW
+ * (and O_CLOEXEC; mode 0644 with O_CREAT). A file descriptor, or -errno
+ * (-ELOOP: a link, or a non-folder on the way). */
+int fl_openat_beneath(int dirfd, const char *rel, int flags);
+/* Open rel inside dirfd (as fl_openat_beneath) for reading, only if it is
+ * a regular file: opened O_NONBLOCK, so a FIFO or device is refused at
+ * once instead of blocking. FLINC_OK with *fd, or FLINC_EINVAL (a link, a
+ * FIFO, a folder, a device, a socket), FLINC_ENOENT or FLINC_EIO with a
+ * line naming `display` (never the file's contents). */
+int fl_open_regular_at(int dirfd, const char *rel, const char *display, int *fd, char *err, size_t errcap);
+/* Open the folder path, refusing a symbolic link as its last part
+ * (trailing slashes ignored: they would make open follow it). A file
+ * descriptor or -errno (-ELOOP for a link, -ENOTDIR). */
+int fl_open_dir_nofollow(const char *path);
+/* Does path name root or something under it? Compared by name, after
+ * removing repeated and trailing slashes; a path with a "." or ".."
+ * component is never inside. root may also match in its resolved form
+ * (realpath). Nothing is opened under root. On true, rel (relcap bytes)
+ * holds the part after root ("" for root itself). */
+bool fl_path_inside(const char *root, const char *path, char *rel, size_t relcap);
+/* Every part of rel that exists under the folder root is a folder and
+ * not a symbolic link (parts that do not exist yet are fine). FLINC_OK,
+ * or FLINC_EINVAL/FLINC_EIO with a line naming rel only. */
+int fl_check_no_links(const char *root, const char *rel, char *err, size_t errcap);
+
 #endif

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,4 +271,221 @@ bool fl_relpath_ok(const char *p)
 		if (!e) return true;
 		s = e + 1;
 	}
+}
+
+/* The next component of a relative path at *p: its length (0 at the end),
+ * *p moved past it and its slash. -1 for an empty, "." or ".." one. */
+static int next_component(const char **p, const char **comp)
+{
+	const char *s = *p;
+	if (!*s) return 0;
+	const char *e = strchr(s, '/');
+	size_t n = e ? (size_t)(e - s) : strlen(s);
+	if (n == 0 || n >= 256 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+		return -1;
+	*comp = s;
+	*p = e ? e + 1 : s + n;
+	if (e && !e[1]) return -1; /* a trailing slash */
+	return (int)n;
+}
+
+int fl_openat_beneath(int dirfd, const char *rel, int flags)
+{
+	if (!rel || *rel == '/') return -EINVAL;
+	if (!*rel) {
+		int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+		return fd < 0 ? -errno : fd;
+	}
+	const char *p = rel, *comp = NULL;
+	int cur = dirfd, n;
+	char name[256];
+	while ((n = next_component(&p, &comp)) > 0) {
+		memcpy(name, comp, (size_t)n);
+		name[n] = 0;
+		bool last = !*p;
+		int fd = openat(cur, name,
+				last ? flags | O_NOFOLLOW | O_CLOEXEC
+				     : O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+				0644);
+		int e = errno;
+		struct stat st;
+		/* With O_DIRECTORY a link fails as ENOTDIR: tell the two apart. */
+		if (fd < 0 && (e == ENOTDIR || e == ELOOP))
+			e = fstatat(cur, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)
+				? ELOOP
+				: ENOTDIR;
+		if (cur != dirfd) close(cur);
+		if (fd < 0) return -e;
+		if (last) return fd;
+		cur = fd;
+	}
+	if (cur != dirfd) close(cur);
+	return -EINVAL;
+}
+
+/* What st is, for a refusal. */
+static const char *file_kind(const struct stat *st)
+{
+	if (S_ISFIFO(st->st_mode)) return "a FIFO";
+	if (S_ISDIR(st->st_mode)) return "a folder";
+	if (S_ISSOCK(st->st_mode)) return "a socket";
+	if (S_ISLNK(st->st_mode)) return "a symbolic link";
+	if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) return "a device";
+	return "not a plain file";
+}
+
+int fl_open_regular_at(int dirfd, const char *rel, const char *display, int *fd, char *err, size_t errcap)
+{
+	*fd = -1;
+	/* The folder holding it, then a look at it before it is opened: a
+	 * device or FIFO is never opened at all. */
+	const char *slash = rel ? strrchr(rel, '/') : NULL;
+	const char *name = slash ? slash + 1 : rel;
+	char dir[4096];
+	int pfd;
+	if (!rel || !*name || (slash && (size_t)(slash - rel) >= sizeof dir))
+		return ERR(FLINC_EINVAL, "%s: not a file path", display);
+	if (slash) {
+		memcpy(dir, rel, (size_t)(slash - rel));
+		dir[slash - rel] = 0;
+		pfd = fl_openat_beneath(dirfd, dir, O_RDONLY | O_DIRECTORY);
+	} else {
+		pfd = fl_openat_beneath(dirfd, "", 0);
+	}
+	if (pfd < 0) {
+		int e = -pfd;
+		if (e == ELOOP)
+			return ERR(FLINC_EINVAL, "%s: a folder on its way is a symbolic link (refused)",
+				   display);
+		return ERR(e == ENOENT ? FLINC_ENOENT : FLINC_EIO, "%s: cannot open: %s", display,
+			   strerror(e));
+	}
+	struct stat st;
+	int rc = FLINC_OK;
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		int e = errno;
+		rc = ERR(e == ENOENT ? FLINC_ENOENT : FLINC_EIO, "%s: cannot open: %s", display, strerror(e));
+	} else if (!S_ISREG(st.st_mode)) {
+		rc = ERR(FLINC_EINVAL, "%s: %s, not a regular file (refused)", display, file_kind(&st));
+	} else if ((*fd = openat(pfd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		int e = errno;
+		rc = ERR(e == ENOENT          ? FLINC_ENOENT
+				 : e == ELOOP ? FLINC_EINVAL
+					      : FLINC_EIO,
+			 "%s: cannot open: %s", display,
+			 e == ELOOP ? "a symbolic link (refused)" : strerror(e));
+	} else if (fstat(*fd, &st) < 0 || !S_ISREG(st.st_mode)) { /* replaced meanwhile */
+		close(*fd);
+		*fd = -1;
+		rc = ERR(FLINC_EINVAL, "%s: not a regular file (refused)", display);
+	} else {
+		int fl = fcntl(*fd, F_GETFL);
+		if (fl >= 0) fcntl(*fd, F_SETFL, fl & ~O_NONBLOCK);
+	}
+	close(pfd);
+	return rc;
+}
+
+/* path without trailing slashes into buf ("/" stays "/"). */
+static bool strip_slashes(char *buf, size_t cap, const char *path)
+{
+	size_t n = strlen(path);
+	while (n > 1 && path[n - 1] == '/') n--;
+	if (n == 0 || n >= cap) return false;
+	memcpy(buf, path, n);
+	buf[n] = 0;
+	return true;
+}
+
+int fl_open_dir_nofollow(const char *path)
+{
+	char buf[4096];
+	if (!path || !strip_slashes(buf, sizeof buf, path)) return -EINVAL;
+	int fd = open(buf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) return fd;
+	int e = errno;
+	struct stat st;
+	if (e == ENOTDIR || e == ELOOP) e = lstat(buf, &st) == 0 && S_ISLNK(st.st_mode) ? ELOOP : ENOTDIR;
+	return -e;
+}
+
+/* A clean copy of path into buf: no repeated or trailing slashes. False
+ * when it has a "." or ".." component or does not fit. */
+static bool clean_path(char *buf, size_t cap, const char *path)
+{
+	size_t o = 0;
+	for (const char *s = path; *s;) {
+		if (*s == '/') {
+			if (o == 0 || buf[o - 1] != '/') {
+				if (o + 1 >= cap) return false;
+				buf[o++] = '/';
+			}
+			s++;
+			continue;
+		}
+		const char *e = strchr(s, '/');
+		size_t n = e ? (size_t)(e - s) : strlen(s);
+		if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.')) return false;
+		if (o + n + 1 >= cap) return false;
+		memcpy(buf + o, s, n);
+		o += n;
+		s += n;
+	}
+	while (o > 1 && buf[o - 1] == '/') o--;
+	buf[o] = 0;
+	return o > 0;
+}
+
+/* rel of path under the clean root r, or NULL. */
+static const char *under(const char *r, const char *path)
+{
+	size_t rl = strlen(r);
+	if (!strcmp(r, "/")) return path[0] == '/' ? path + 1 : NULL;
+	if (strncmp(path, r, rl)) return NULL;
+	if (!path[rl]) return path + rl;
+	return path[rl] == '/' ? path + rl + 1 : NULL;
+}
+
+bool fl_path_inside(const char *root, const char *path, char *rel, size_t relcap)
+{
+	char r[4096], p[4096], real[PATH_MAX];
+	if (!root || !*root || !path || !*path || !clean_path(p, sizeof p, path)) return false;
+	if (!clean_path(r, sizeof r, root)) {
+		/* a root with "." or ".." in it: only its resolved form counts */
+		if (!realpath(root, real)) return false;
+		snprintf(r, sizeof r, "%s", real);
+	}
+	const char *rest = under(r, p);
+	if (!rest && realpath(root, real)) rest = under(real, p);
+	if (!rest || strlen(rest) >= relcap) return false;
+	snprintf(rel, relcap, "%s", rest);
+	return true;
+}
+
+int fl_check_no_links(const char *root, const char *rel, char *err, size_t errcap)
+{
+	int cur = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cur < 0) return ERR(FLINC_EIO, "%s: cannot open: %s", root, strerror(errno));
+	const char *p = rel, *comp = NULL;
+	char name[256];
+	int n, rc = FLINC_OK;
+	while ((n = next_component(&p, &comp)) > 0) {
+		memcpy(name, comp, (size_t)n);
+		name[n] = 0;
+		int fd = openat(cur, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int e = errno;
+		close(cur);
+		cur = -1;
+		if (fd < 0) {
+			if (e == ENOENT) return FLINC_OK; /* the rest is made by flinc, as folders */
+			return ERR(FLINC_EINVAL, "%s: %s", rel,
+				   e == ELOOP || e == ENOTDIR
+					   ? "a part of it is a symbolic link or not a folder"
+					   : strerror(e));
+		}
+		cur = fd;
+	}
+	if (cur >= 0) close(cur);
+	if (n < 0) rc = ERR(FLINC_EINVAL, "%s: not a clean relative path", rel);
+	return rc;
 }

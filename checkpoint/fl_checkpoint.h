@@ -41,6 +41,7 @@
 #define FL_SNAP_VERSION 1u     /* snapshot file format version */
 #define FL_CHK_META_VERSION 1u /* _metadata format version */
 #define FL_CHK_METADATA "_metadata"
+#define FL_CHK_META_MAX (64 << 20) /* a larger _metadata is refused as corrupt */
 #define FL_SNAP_SUFFIX ".snap"
 #define FL_CHK_JOBID_MAX 64  /* job ids are at most 63 characters */
 #define FL_SNAP_MAX_KG 32768 /* key groups are uint16; max parallelism <= this */
@@ -153,9 +154,15 @@ typedef enum fl_snap_verify {
 
 /* Open and validate a snapshot file. *out is NULL on failure.
  * FLINC_ENOENT if absent, FLINC_ECODEC if truncated/corrupt/not a snapshot,
- * FLINC_EIO for read errors. */
+ * FLINC_EINVAL for a symbolic link or anything but a regular file (never
+ * followed, never blocked on), FLINC_EIO for read errors. */
 int fl_snap_reader_open(fl_snap_reader **out, const char *path, fl_snap_verify verify, char *err,
 			size_t errcap);
+/* The same on a file already open for reading (fd, which the reader takes:
+ * closed by fl_snap_reader_close, or at once on failure); path names it in
+ * messages. */
+int fl_snap_reader_openfd(fl_snap_reader **out, int fd, const char *path, fl_snap_verify verify, char *err,
+			  size_t errcap);
 void fl_snap_reader_close(fl_snap_reader *r); /* NULL is a no-op */
 
 /* The header (valid until close) and where the sections are. */
@@ -284,7 +291,14 @@ void fl_savepoint_dir(char *buf, size_t cap, const char *parent, const char *job
  * is_savepoint. Removes the listed files, leftover temporaries and
  * _metadata, then the folder; a folder that still holds other files is
  * left (with its files) and reported. FLINC_EINVAL (nothing removed) if dir
- * is not a savepoint. */
+ * is not a savepoint. Nothing outside the folder is touched: the folder
+ * itself must not be a symbolic link, the folders inside it are entered
+ * without following links, and a listed file that is a link is unlinked
+ * (the link, not what it names); a _metadata that is not a regular file
+ * (a FIFO, a device) is refused without blocking. */
 int fl_savepoint_dispose(const char *dir, char *err, size_t errcap);
+/* The same for the savepoint folder `name` (one path component) in the
+ * folder parentfd; dir names it in messages. */
+int fl_savepoint_dispose_at(int parentfd, const char *name, const char *dir, char *err, size_t errcap);
 
 #endif

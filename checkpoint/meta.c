@@ -173,18 +173,54 @@ static bool str_array(json_t *a, char ***out, size_t *n, bool (*ok)(const char *
 	return true;
 }
 
-int fl_chk_meta_read(const char *dir, fl_chk_meta *m, char *err, size_t errcap)
+/* Open a checkpoint or savepoint folder: a symbolic link is refused,
+ * never followed. FLINC_OK with *fd, else the reason in err. */
+static int open_folder(const char *dir, int *fd, char *err, size_t errcap)
+{
+	*fd = fl_open_dir_nofollow(dir);
+	if (*fd >= 0) return FLINC_OK;
+	int e = -*fd;
+	*fd = -1;
+	if (e == ELOOP)
+		return ERR(FLINC_EINVAL, "%s: a symbolic link (refused: links are never followed)", dir);
+	if (e == ENOTDIR) return ERR(FLINC_EINVAL, "%s: not a folder", dir);
+	return ERR(e == ENOENT ? FLINC_ENOENT : FLINC_EIO, "%s: cannot open: %s", dir, strerror(e));
+}
+
+/* _metadata of the folder dirfd (named dir in messages) into m. */
+static int meta_read_at(int dirfd, const char *dir, fl_chk_meta *m, char *err, size_t errcap)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/" FL_CHK_METADATA, dir);
 	memset(m, 0, sizeof(*m));
+	int fd;
+	int rc = fl_open_regular_at(dirfd, FL_CHK_METADATA, path, &fd, err, errcap);
+	if (rc) return rc;
 	struct stat st;
-	if (stat(path, &st) < 0)
-		return ERR(errno == ENOENT ? FLINC_ENOENT : FLINC_EIO, "%s: cannot read: %s", path,
-			   strerror(errno));
+	if (fstat(fd, &st) < 0 || st.st_size > FL_CHK_META_MAX) {
+		close(fd);
+		return ERR(FLINC_ECODEC, "%s: corrupt: larger than %d MiB", path, FL_CHK_META_MAX >> 20);
+	}
+	size_t len = (size_t)st.st_size;
+	char *text = fl_try_malloc(len ? len : 1);
+	if (!text) {
+		close(fd);
+		return ERR(FLINC_ENOMEM, "%s: out of memory", path);
+	}
+	int e = fl_pread_all(fd, text, len, 0);
+	close(fd);
+	if (e) {
+		free(text);
+		return e < 0 ? ERR(FLINC_EIO, "%s: cannot read: %s", path, strerror(-e))
+			     : ERR(FLINC_ECODEC, "%s: corrupt: changed while read", path);
+	}
 	json_error_t je;
-	json_t *o = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-	if (!o) return ERR(FLINC_ECODEC, "%s: corrupt: not valid JSON (line %d: %s)", path, je.line, je.text);
+	json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	free(text);
+	/* Where, never what: the text may be any file's (a path a client named). */
+	if (!o)
+		return ERR(FLINC_ECODEC, "%s: corrupt: not valid JSON (line %d, column %d)", path, je.line,
+			   je.column);
 	const char *why = NULL;
 	json_t *v;
 	json_int_t fmt = json_integer_value(json_object_get(o, "format"));
@@ -291,32 +327,55 @@ bad:
 	return ERR(FLINC_ECODEC, "%s: corrupt: %s", path, why);
 }
 
+int fl_chk_meta_read(const char *dir, fl_chk_meta *m, char *err, size_t errcap)
+{
+	memset(m, 0, sizeof(*m));
+	int dfd;
+	int rc = open_folder(dir, &dfd, err, errcap);
+	if (rc) return rc;
+	rc = meta_read_at(dfd, dir, m, err, errcap);
+	close(dfd);
+	return rc;
+}
+
 /* ---- validation -------------------------------------------------------------- */
 
 int fl_chk_validate(const char *dir, fl_chk_check level, char *err, size_t errcap)
 {
 	fl_chk_meta m;
-	int rc = fl_chk_meta_read(dir, &m, err, errcap);
+	memset(&m, 0, sizeof(m));
+	int dfd;
+	int rc = open_folder(dir, &dfd, err, errcap);
+	if (rc) return rc;
+	rc = meta_read_at(dfd, dir, &m, err, errcap);
 	if (rc || level == FL_CHK_CHECK_META) goto out;
 	char path[4096];
 	for (size_t i = 0; i < m.n_files && !rc; i++) {
 		const fl_chk_file *f = &m.files[i];
 		snprintf(path, sizeof(path), "%s/%s", dir, f->path);
+		/* Inside the folder only: no link on the way, a regular file. */
+		int fd;
+		rc = fl_open_regular_at(dfd, f->path, path, &fd, err, errcap);
+		if (rc == FLINC_ENOENT)
+			rc = ERR(FLINC_ENOENT, "%s: listed in _metadata but %s", path, strerror(ENOENT));
+		if (rc) break;
 		struct stat st;
-		if (stat(path, &st) < 0) {
-			rc = ERR(errno == ENOENT ? FLINC_ENOENT : FLINC_EIO, "%s: listed in _metadata but %s",
-				 path, strerror(errno));
+		if (fstat(fd, &st) < 0) {
+			rc = ERR(FLINC_EIO, "%s: cannot stat: %s", path, strerror(errno));
+			close(fd);
 			break;
 		}
 		if ((uint64_t)st.st_size != f->size) {
 			rc = ERR(FLINC_ECODEC, "%s: size %llu, _metadata says %llu (truncated or replaced)",
 				 path, (unsigned long long)st.st_size, (unsigned long long)f->size);
+			close(fd);
 			break;
 		}
 		fl_snap_reader *r;
-		rc = fl_snap_reader_open(
-			&r, path, level == FL_CHK_CHECK_FULL ? FL_SNAP_VERIFY_FILE : FL_SNAP_VERIFY_SECTIONS,
-			err, errcap);
+		rc = fl_snap_reader_openfd(&r, fd, path,
+					   level == FL_CHK_CHECK_FULL ? FL_SNAP_VERIFY_FILE
+								      : FL_SNAP_VERIFY_SECTIONS,
+					   err, errcap);
 		if (rc) break;
 		fl_snap_info info;
 		fl_snap_reader_info(r, &info);
@@ -348,6 +407,7 @@ int fl_chk_validate(const char *dir, fl_chk_check level, char *err, size_t errca
 	}
 out:
 	fl_chk_meta_free(&m);
+	close(dfd);
 	return rc;
 }
 
@@ -518,38 +578,79 @@ static bool ends_with(const char *s, const char *suf)
 	return a >= b && !strcmp(s + a - b, suf);
 }
 
-int fl_savepoint_dispose(const char *dir, char *err, size_t errcap)
+/* Remove rel (a file path from _metadata) inside the folder dfd: the
+ * folders on its way are opened without following links, and the last
+ * part is unlinked, so a link is removed, never what it points to. */
+static int unlink_beneath(int dfd, const char *rel, const char *dir, char *err, size_t errcap)
 {
+	const char *slash = strrchr(rel, '/');
+	int pfd = dfd;
+	if (slash) {
+		char sub[4096];
+		if ((size_t)(slash - rel) >= sizeof(sub))
+			return ERR(FLINC_EINVAL, "%s/%s: path too long", dir, rel);
+		memcpy(sub, rel, (size_t)(slash - rel));
+		sub[slash - rel] = 0;
+		pfd = fl_openat_beneath(dfd, sub, O_RDONLY | O_DIRECTORY);
+		if (pfd == -ENOENT) return 0;
+		if (pfd < 0)
+			return ERR(FLINC_EINVAL, "%s/%s: %s; refusing to remove it", dir, rel,
+				   pfd == -ELOOP ? "a folder on its way is a symbolic link" : strerror(-pfd));
+	}
+	const char *name = slash ? slash + 1 : rel;
+	int rc = 0;
+	if (unlinkat(pfd, name, 0) < 0 && errno != ENOENT)
+		rc = ERR(FLINC_EIO, "%s/%s: cannot remove: %s", dir, rel,
+			 errno == EISDIR ? "a folder, not a file" : strerror(errno));
+	if (pfd != dfd) close(pfd);
+	return rc;
+}
+
+int fl_savepoint_dispose_at(int parentfd, const char *name, const char *dir, char *err, size_t errcap)
+{
+	int dfd = fl_openat_beneath(parentfd, name, O_RDONLY | O_DIRECTORY);
+	if (dfd < 0)
+		return ERR(FLINC_EINVAL, "%s: not a savepoint, refusing to remove it (%s)", dir,
+			   dfd == -ELOOP ? "a symbolic link: links are never followed" : strerror(-dfd));
 	fl_chk_meta m;
 	char why[1024] = "";
-	int rc = fl_chk_meta_read(dir, &m, why, sizeof(why));
-	if (rc) return ERR(FLINC_EINVAL, "%s: not a savepoint, refusing to remove it (%s)", dir, why);
+	int rc = meta_read_at(dfd, dir, &m, why, sizeof(why));
+	if (rc) {
+		close(dfd);
+		return ERR(FLINC_EINVAL, "%s: not a savepoint, refusing to remove it (%s)", dir, why);
+	}
 	if (!m.is_savepoint) {
 		fl_chk_meta_free(&m);
+		close(dfd);
 		return ERR(FLINC_EINVAL, "%s: is a checkpoint, not a savepoint; refusing to remove it", dir);
 	}
-	char path[4096];
-	for (size_t i = 0; i < m.n_files && !rc; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, m.files[i].path);
-		if (unlink(path) < 0 && errno != ENOENT)
-			rc = ERR(FLINC_EIO, "%s: cannot remove: %s", path, strerror(errno));
-	}
+	for (size_t i = 0; i < m.n_files && !rc; i++)
+		rc = unlink_beneath(dfd, m.files[i].path, dir, err, errcap);
 	fl_chk_meta_free(&m);
-	if (rc) return rc;
+	if (rc) {
+		close(dfd);
+		return rc;
+	}
 	/* leftovers of our own writers: "<file>.snap.tmp", "_metadata.tmp" */
-	DIR *d = opendir(dir);
+	int lfd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
 	if (d) {
 		struct dirent *de;
 		while ((de = readdir(d)))
 			if (ends_with(de->d_name, FL_SNAP_SUFFIX ".tmp") ||
 			    !strcmp(de->d_name, FL_CHK_METADATA ".tmp"))
-				unlinkat(dirfd(d), de->d_name, 0);
+				unlinkat(dfd, de->d_name, 0);
 		closedir(d);
+	} else if (lfd >= 0) {
+		close(lfd);
 	}
-	snprintf(path, sizeof(path), "%s/" FL_CHK_METADATA, dir);
-	if (unlink(path) < 0 && errno != ENOENT)
-		return ERR(FLINC_EIO, "%s: cannot remove: %s", path, strerror(errno));
-	if (rmdir(dir) < 0) {
+	if (unlinkat(dfd, FL_CHK_METADATA, 0) < 0 && errno != ENOENT) {
+		rc = ERR(FLINC_EIO, "%s/" FL_CHK_METADATA ": cannot remove: %s", dir, strerror(errno));
+		close(dfd);
+		return rc;
+	}
+	close(dfd);
+	if (unlinkat(parentfd, name, AT_REMOVEDIR) < 0) {
 		if (errno == ENOTEMPTY || errno == EEXIST)
 			return ERR(FLINC_EEXIST,
 				   "%s: removed the savepoint's files, but the folder holds other files "
@@ -558,4 +659,34 @@ int fl_savepoint_dispose(const char *dir, char *err, size_t errcap)
 		return ERR(FLINC_EIO, "%s: cannot remove folder: %s", dir, strerror(errno));
 	}
 	return 0;
+}
+
+int fl_savepoint_dispose(const char *dir, char *err, size_t errcap)
+{
+	char buf[4096];
+	size_t n = dir ? strlen(dir) : 0;
+	while (n > 1 && dir[n - 1] == '/') n--;
+	if (n == 0 || n >= sizeof(buf)) return ERR(FLINC_EINVAL, "not a savepoint path (empty or too long)");
+	memcpy(buf, dir, n);
+	buf[n] = 0;
+	char *slash = strrchr(buf, '/');
+	const char *name = slash ? slash + 1 : buf;
+	if (!*name || !strcmp(name, ".") || !strcmp(name, ".."))
+		return ERR(FLINC_EINVAL, "%s: not a savepoint, refusing to remove it", dir);
+	int pfd;
+	if (!slash)
+		pfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	else if (slash == buf)
+		pfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	else {
+		*slash = 0;
+		pfd = open(buf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		*slash = '/';
+	}
+	if (pfd < 0)
+		return ERR(FLINC_EINVAL, "%s: not a savepoint, refusing to remove it (%s)", dir,
+			   strerror(errno));
+	int rc = fl_savepoint_dispose_at(pfd, name, buf, err, errcap);
+	close(pfd);
+	return rc;
 }

@@ -979,9 +979,30 @@ int fl_snap_reader_open(fl_snap_reader **out, const char *path, fl_snap_verify v
 			size_t errcap)
 {
 	*out = NULL;
+	/* A link is refused and a FIFO or device never blocks the reader. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		return fl_errf(err, errcap,
+			       e == ENOENT          ? FLINC_ENOENT
+				       : e == ELOOP ? FLINC_EINVAL
+						    : FLINC_EIO,
+			       "%s: cannot open: %s", path,
+			       e == ELOOP ? "a symbolic link (refused)" : strerror(e));
+	}
+	return fl_snap_reader_openfd(out, fd, path, verify, err, errcap);
+}
+
+int fl_snap_reader_openfd(fl_snap_reader **out, int fd, const char *path, fl_snap_verify verify, char *err,
+			  size_t errcap)
+{
+	*out = NULL;
 	fl_snap_reader *r = fl_try_calloc(1, sizeof(*r));
-	if (!r) return fl_errf(err, errcap, FLINC_ENOMEM, "%s: out of memory", path);
-	r->fd = -1;
+	if (!r) {
+		close(fd);
+		return fl_errf(err, errcap, FLINC_ENOMEM, "%s: out of memory", path);
+	}
+	r->fd = fd;
 	r->verify = verify;
 	r->cap = RBUF_CAP;
 	r->path = fl_try_strdup(path);
@@ -992,17 +1013,17 @@ int fl_snap_reader_open(fl_snap_reader **out, const char *path, fl_snap_verify v
 		rc = fl_errf(err, errcap, FLINC_ENOMEM, "%s: out of memory", path);
 		goto fail;
 	}
-	r->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (r->fd < 0) {
-		rc = rerr(r, err, errcap, errno == ENOENT ? FLINC_ENOENT : FLINC_EIO, "cannot open: %s",
-			  strerror(errno));
-		goto fail;
-	}
 	struct stat st;
 	if (fstat(r->fd, &st) < 0) {
 		rc = rerr(r, err, errcap, FLINC_EIO, "cannot stat: %s", strerror(errno));
 		goto fail;
 	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = rerr(r, err, errcap, FLINC_EINVAL, "not a regular file (refused)");
+		goto fail;
+	}
+	int fl = fcntl(r->fd, F_GETFL);
+	if (fl >= 0) fcntl(r->fd, F_SETFL, fl & ~O_NONBLOCK);
 	r->size = (uint64_t)st.st_size;
 	uint8_t magic[8], tail[TAIL_LEN];
 	if (r->size < 8 + TAIL_LEN) {

@@ -939,6 +939,112 @@ static void test_savepoints(void **st)
 	rmdir_all(d);
 }
 
+/* Replace every occurrence of from by to in the file at path. */
+static void edit_file(const char *path, const char *from, const char *to)
+{
+	size_t len;
+	uint8_t *b = slurp(path, &len);
+	char *text = calloc(1, len * 2 + strlen(to) * 8 + 1), *o = text;
+	assert_non_null(text);
+	for (size_t i = 0; i < len;) {
+		if (i + strlen(from) <= len && !memcmp(b + i, from, strlen(from))) {
+			o += sprintf(o, "%s", to);
+			i += strlen(from);
+		} else {
+			*o++ = (char)b[i++];
+		}
+	}
+	spit(path, text, (size_t)(o - text));
+	free(text);
+	free(b);
+}
+
+/* Savepoint folders that try to lead disposal and restore outside:
+ * symbolic links are refused or removed as links, never followed; a
+ * _metadata that is a FIFO is refused at once; errors never quote a
+ * file's contents. */
+static void test_files_stay_inside(void **st)
+{
+	(void)st;
+	char *d = tmpdir(), sp[600], out[600], path[1000], canary[700], link[700], err[1024], name[64];
+	alarm(20); /* a blocked open fails the test instead of hanging it */
+	snprintf(out, sizeof(out), "%s/outside", d);
+	assert_int_equal(mkdir(out, 0755), 0);
+	fl_snap_header h = hdr(3, 0, 2, 16);
+	fl_snap_file_name(name, sizeof(name), h.vertex_id, 0);
+
+	/* 1. a listed file behind a symlinked folder: refused, canary kept */
+	snprintf(sp, sizeof(sp), "%s/sp-linkdir", d);
+	make_chk(sp, 3, true, true);
+	snprintf(path, sizeof(path), "%s/_metadata", sp);
+	char from[100], to[120];
+	snprintf(from, sizeof(from), "\"%s\"", name);
+	snprintf(to, sizeof(to), "\"sub/%s\"", name);
+	edit_file(path, from, to);
+	snprintf(link, sizeof(link), "%s/sub", sp);
+	assert_int_equal(symlink(out, link), 0);
+	snprintf(canary, sizeof(canary), "%s/%s", out, name);
+	spit(canary, "canary", 6);
+	assert_int_equal(fl_savepoint_dispose(sp, err, sizeof(err)), FLINC_EINVAL);
+	if (!strstr(err, "symbolic link")) fail_msg("%s", err);
+	assert_int_equal(access(canary, F_OK), 0);
+	assert_int_not_equal(fl_chk_validate(sp, FL_CHK_CHECK_FULL, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "symbolic link"));
+
+	/* 2. a listed file that is itself a link: the link goes, the file stays */
+	snprintf(sp, sizeof(sp), "%s/sp-linkfile", d);
+	make_chk(sp, 3, true, true);
+	snprintf(path, sizeof(path), "%s/%s", sp, name);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(symlink(canary, path), 0);
+	assert_int_equal(fl_chk_validate(sp, FL_CHK_CHECK_FULL, err, sizeof(err)), FLINC_EINVAL);
+	assert_non_null(strstr(err, "symbolic link"));
+	assert_int_equal(fl_savepoint_dispose(sp, err, sizeof(err)), 0);
+	assert_int_not_equal(access(sp, F_OK), 0);
+	assert_int_equal(access(canary, F_OK), 0);
+
+	/* 3. the savepoint folder itself a link: refused, with or without a
+	 * trailing slash, and nothing removed */
+	snprintf(sp, sizeof(sp), "%s/sp-real", d);
+	make_chk(sp, 3, true, true);
+	snprintf(link, sizeof(link), "%s/sp-link", d);
+	assert_int_equal(symlink(sp, link), 0);
+	assert_int_equal(fl_chk_validate(link, FL_CHK_CHECK_META, err, sizeof(err)), FLINC_EINVAL);
+	assert_non_null(strstr(err, "symbolic link"));
+	snprintf(path, sizeof(path), "%s/", link);
+	assert_int_equal(fl_chk_validate(path, FL_CHK_CHECK_META, err, sizeof(err)), FLINC_EINVAL);
+	assert_int_equal(fl_savepoint_dispose(path, err, sizeof(err)), FLINC_EINVAL);
+	assert_int_equal(fl_chk_validate(sp, FL_CHK_CHECK_FULL, err, sizeof(err)), 0);
+
+	/* 4. _metadata a FIFO (nobody writes it): refused at once */
+	snprintf(sp, sizeof(sp), "%s/sp-fifo", d);
+	assert_int_equal(mkdir(sp, 0755), 0);
+	snprintf(path, sizeof(path), "%s/_metadata", sp);
+	assert_int_equal(mkfifo(path, 0644), 0);
+	int64_t t0 = fl_mono_ns();
+	assert_int_equal(fl_chk_validate(sp, FL_CHK_CHECK_FULL, err, sizeof(err)), FLINC_EINVAL);
+	assert_non_null(strstr(err, "FIFO"));
+	assert_int_equal(fl_savepoint_dispose(sp, err, sizeof(err)), FLINC_EINVAL);
+	fl_chk_meta m;
+	assert_int_equal(fl_chk_meta_read(sp, &m, err, sizeof(err)), FLINC_EINVAL);
+	assert_true(fl_mono_ns() - t0 < 2000000000ll);
+	assert_int_equal(access(path, F_OK), 0);
+	/* a snapshot path that is a FIFO: the reader refuses it too */
+	fl_snap_reader *r;
+	assert_int_equal(fl_snap_reader_open(&r, path, FL_SNAP_VERIFY_FILE, err, sizeof(err)), FLINC_EINVAL);
+
+	/* 5. a _metadata that is some other file: where it is wrong, not what it says */
+	snprintf(sp, sizeof(sp), "%s/sp-passwd", d);
+	assert_int_equal(mkdir(sp, 0755), 0);
+	snprintf(path, sizeof(path), "%s/_metadata", sp);
+	spit(path, "rootsecret:x:0:0:root:/root:/bin/bash\n", 38);
+	assert_int_equal(fl_chk_validate(sp, FL_CHK_CHECK_META, err, sizeof(err)), FLINC_ECODEC);
+	assert_null(strstr(err, "rootsecret"));
+	assert_non_null(strstr(err, "not valid JSON"));
+	alarm(0);
+	rmdir_all(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -947,7 +1053,7 @@ int main(void)
 		cmocka_unit_test(test_corruption),      cmocka_unit_test(test_writer_rules),
 		cmocka_unit_test(test_unwritable),      cmocka_unit_test(test_metadata),
 		cmocka_unit_test(test_latest_fallback), cmocka_unit_test(test_retention),
-		cmocka_unit_test(test_savepoints),
+		cmocka_unit_test(test_savepoints),      cmocka_unit_test(test_files_stay_inside),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
