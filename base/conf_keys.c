@@ -115,6 +115,7 @@ static const fl_conf_key keys[] = {
 	/* checkpoints, restarts, savepoints, job store (docs/checkpoints.md) */
 	PATH("state.checkpoints.dir", J, NULL, "no checkpoints"),
 	PATH("state.savepoints.dir", J, NULL, "savepoints need a target folder"),
+	BOOL("state.savepoints.allow-any-dir", C, "false"),
 	INT("state.checkpoints.num-retained", J, 1, 1000, "1"),
 	DUR("execution.checkpointing.interval", J, 0, 365 * DAY, "0"),
 	ENUM("execution.checkpointing.mode", J, "EXACTLY_ONCE|AT_LEAST_ONCE", "EXACTLY_ONCE", NULL),

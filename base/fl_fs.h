@@ -92,7 +92,7 @@ int fl_open_dir_nofollow(const char *path);
  * holds the part after root ("" for root itself). */
 bool fl_path_inside(const char *root, const char *path, char *rel, size_t relcap);
 /* Every part of rel that exists under the folder root is a folder and
- * not a symbolic link (parts that do not exist yet are fine). FLINC_OK,
+ * not a symbolic link (parts that do not exist yet, root too, are fine). FLINC_OK,
  * or FLINC_EINVAL/FLINC_EIO with a line naming rel only. */
 int fl_check_no_links(const char *root, const char *rel, char *err, size_t errcap);
 

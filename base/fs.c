@@ -465,6 +465,7 @@ bool fl_path_inside(const char *root, const char *path, char *rel, size_t relcap
 int fl_check_no_links(const char *root, const char *rel, char *err, size_t errcap)
 {
 	int cur = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cur < 0 && errno == ENOENT) return FLINC_OK; /* made by flinc when first used */
 	if (cur < 0) return ERR(FLINC_EIO, "%s: cannot open: %s", root, strerror(errno));
 	const char *p = rel, *comp = NULL;
 	char name[256];

@@ -9,12 +9,16 @@
  * job that is gone is simply not found. A coordinator is destroyed (its
  * thread joined) only without jm.mu: evicted jobs hand it to the monitor.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "coord.h"
+#include "fl_conf_keys.h"
 #include "fl_runtime.h"
 #include "jm.h"
 #include "rpc.h"
@@ -433,6 +437,116 @@ const char *jm_cp_ack(jm *j, const Flinc__AcknowledgeCheckpoint *a)
 	return job ? NULL : "unknown job";
 }
 
+/* ---- folders a client may name ---------------------------------------------
+ *
+ * A client names folders in three places: a savepoint's target-directory
+ * (written), savepointPath at submit (read) and savepoint-disposal
+ * (deleted). Unless the cluster sets state.savepoints.allow-any-dir, each
+ * must lie under the job manager's own folders: state.savepoints.dir for
+ * all three, state.checkpoints.dir too for a restore. The check is by name
+ * first, so a path outside gets the same answer whether or not it exists;
+ * inside, no part of the path may be a symbolic link. */
+
+typedef enum { SP_WRITE, SP_READ, SP_DISPOSE } sp_use;
+
+static bool allow_any_dir(const jm *j)
+{
+	return fl_conf_parse_bool(fl_conf_get(j->conf, "state.savepoints.allow-any-dir")) == 1;
+}
+
+/* The cluster's folder for key, or NULL. */
+static const char *cluster_dir(const jm *j, const char *key)
+{
+	const char *d = fl_conf_get(j->conf, key);
+	return d && *d ? d : NULL;
+}
+
+/* Is path allowed for use? FLINC_OK with *root (NULL with allow-any-dir)
+ * and rel (the part under it), else FLINC_EINVAL with one line in err
+ * that says where such paths must be, not what is at path. */
+static int sp_path_check(const jm *j, const char *path, sp_use use, const char **root, char *rel,
+			 size_t relcap, char *err, size_t errcap)
+{
+	static const char *const what[] = { "savepoint target-directory", "cannot restore from",
+					    "cannot dispose of" };
+	*root = NULL;
+	rel[0] = 0;
+	if (allow_any_dir(j)) return FLINC_OK;
+	const char *sp = cluster_dir(j, "state.savepoints.dir"),
+		   *chk = cluster_dir(j, "state.checkpoints.dir");
+	if (sp && fl_path_inside(sp, path, rel, relcap))
+		*root = sp;
+	else if (use == SP_READ && chk && fl_path_inside(chk, path, rel, relcap))
+		*root = chk;
+	if (!*root) {
+		if (!sp && (use != SP_READ || !chk))
+			return fl_errf(err, errcap, FLINC_EINVAL,
+				       "%s '%.300s': savepoints are kept under the job manager's "
+				       "state.savepoints.dir, which is not set (or set "
+				       "state.savepoints.allow-any-dir: true there)",
+				       what[use], path);
+		return fl_errf(
+			err, errcap, FLINC_EINVAL,
+			"%s '%.300s': the path must lie under the job manager's %s%s%s (an absolute path "
+			"without '.' or '..'; state.savepoints.allow-any-dir: true lifts this)",
+			what[use], path, sp ? "state.savepoints.dir " : "", sp ? sp : "",
+			use == SP_READ && chk ? (sp ? " or state.checkpoints.dir" : "state.checkpoints.dir")
+					      : "");
+	}
+	if (use == SP_DISPOSE && !rel[0])
+		return fl_errf(err, errcap, FLINC_EINVAL, "%s '%.300s': it is the savepoints folder itself",
+			       what[use], path);
+	char e2[512];
+	if (fl_check_no_links(*root, rel, e2, sizeof e2) != FLINC_OK)
+		return fl_errf(err, errcap, FLINC_EINVAL, "%s '%.300s': %s", what[use], path, e2);
+	return FLINC_OK;
+}
+
+/* The early checks of a submission (jm.h). */
+int jm_cp_submit_check(jm *j, const jm_submit *s, char *err, size_t errcap)
+{
+	char msg[768], rel[4096];
+	const char *root;
+	/* The job's own keys: known, settable by a job, in range. The cluster's
+	 * were checked at start. */
+	if (s->job_conf &&
+	    fl_conf_check(s->job_conf, FL_CONF_CHECK_JOB, NULL, NULL, msg, sizeof msg) != FLINC_OK)
+		return fl_errf(err, errcap, FLINC_ECONFIG, "invalid flinkConfiguration: %s", msg);
+	const char *own_sp = s->job_conf ? fl_conf_get(s->job_conf, "state.savepoints.dir") : NULL;
+	if (own_sp && !s->recover_jid &&
+	    sp_path_check(j, own_sp, SP_WRITE, &root, rel, sizeof rel, msg, sizeof msg))
+		return fl_errf(err, errcap, FLINC_ECONFIG, "state.savepoints.dir: %s", msg);
+	/* A client's savepointPath (a recovered job restores from its own
+	 * checkpoints, which the job manager found itself). */
+	if (s->savepoint && *s->savepoint && !s->recover_jid &&
+	    sp_path_check(j, s->savepoint, SP_READ, &root, rel, sizeof rel, msg, sizeof msg))
+		return fl_errf(err, errcap, FLINC_EINVAL, "%s", msg);
+	/* The checkpoint folder: refused now rather than failing every
+	 * checkpoint later. Made (as the coordinator would) and written once. */
+	const char *dir = s->job_conf ? fl_conf_get(s->job_conf, "state.checkpoints.dir") : NULL;
+	if (!dir || !*dir) dir = cluster_dir(j, "state.checkpoints.dir");
+	if (dir) {
+		char e2[1024], *probe = NULL;
+		int rc = fl_mkdir_p(dir, e2, sizeof e2);
+		if (rc == FLINC_OK && !(probe = fl_mkdtemp_in(dir, ".flinc-probe-")))
+			rc = fl_errf(e2, sizeof e2, FLINC_EIO, "%s: cannot create a folder in it: %s", dir,
+				     strerror(errno));
+		if (probe) {
+			rmdir(probe);
+			free(probe);
+		}
+		if (rc != FLINC_OK) {
+			fl_log(FL_LOG_WARN, JM_COMPONENT, "refusing a job: state.checkpoints.dir: %s", e2);
+			return fl_errf(
+				err, errcap, FLINC_ECONFIG,
+				"state.checkpoints.dir '%.300s' is not a folder the job manager can create "
+				"and write (its log says why)",
+				dir);
+		}
+	}
+	return FLINC_OK;
+}
+
 /* ---- asynchronous operations ----------------------------------------------------- */
 
 static jm_operation *op_new_locked(jm *j, const char *jid)
@@ -502,26 +616,35 @@ static void savepoint_done(void *ud, bool ok, const char *msg)
 int jm_savepoint_trigger(jm *j, const char *jid, const char *target, bool stop, char *reqid, char *err,
 			 size_t errcap)
 {
-	pthread_mutex_lock(&j->mu);
-	jm_job *job = jm_job_get_locked(j, jid, err, errcap);
+	/* The folder is checked without jm.mu (it opens folders): first the
+	 * job and its folder under the lock, then the check, then the job
+	 * again (it may have changed meanwhile). */
+	char *folder = NULL;
 	int rc = FLINC_OK;
-	if (!job) {
-		rc = FLINC_ENOENT;
-	} else if (!job->coord) {
-		snprintf(err, errcap, "Job %s does not checkpoint: savepoints need state.checkpoints.dir",
-			 jid);
-		rc = FLINC_ECONFIG;
-	} else if (job->state != JM_JOB_RUNNING) {
-		snprintf(err, errcap, "Job %s is %s: savepoints are taken of RUNNING jobs", jid,
-			 jm_job_state_name(job->state));
-		rc = FLINC_ESTATE;
-	} else {
-		if (!target || !*target) target = fl_conf_get(job->conf, "state.savepoints.dir");
-		if (!target || !*target) {
-			snprintf(
-				err, errcap,
-				"no savepoint folder: give one (target-directory) or set state.savepoints.dir");
+	for (int pass = 0; pass < 2 && rc == FLINC_OK; pass++) {
+		pthread_mutex_lock(&j->mu);
+		jm_job *job = jm_job_get_locked(j, jid, err, errcap);
+		if (!job) {
+			rc = FLINC_ENOENT;
+		} else if (!job->coord) {
+			snprintf(err, errcap,
+				 "Job %s does not checkpoint: savepoints need state.checkpoints.dir", jid);
 			rc = FLINC_ECONFIG;
+		} else if (job->state != JM_JOB_RUNNING) {
+			snprintf(err, errcap, "Job %s is %s: savepoints are taken of RUNNING jobs", jid,
+				 jm_job_state_name(job->state));
+			rc = FLINC_ESTATE;
+		} else if (pass == 0) {
+			const char *t =
+				target && *target ? target : fl_conf_get(job->conf, "state.savepoints.dir");
+			if (!t || !*t) {
+				snprintf(err, errcap,
+					 "no savepoint folder: give one (target-directory) or set "
+					 "state.savepoints.dir");
+				rc = FLINC_ECONFIG;
+			} else {
+				folder = fl_strdup(t);
+			}
 		} else {
 			jm_operation *o = op_new_locked(j, jid);
 			o->stop = stop;
@@ -530,11 +653,17 @@ int jm_savepoint_trigger(jm *j, const char *jid, const char *target, bool stop, 
 			u->j = j;
 			memcpy(u->op, o->id, sizeof u->op);
 			fl_log(FL_LOG_INFO, JM_COMPONENT, "Job %s (%s): %s into %s", job->name, job->jid,
-			       stop ? "stop with savepoint" : "savepoint", target);
-			fl_coord_savepoint(job->coord, target, stop, savepoint_done, u);
+			       stop ? "stop with savepoint" : "savepoint", folder);
+			fl_coord_savepoint(job->coord, folder, stop, savepoint_done, u);
+		}
+		pthread_mutex_unlock(&j->mu);
+		if (rc == FLINC_OK && pass == 0) {
+			const char *root;
+			char rel[4096];
+			rc = sp_path_check(j, folder, SP_WRITE, &root, rel, sizeof rel, err, errcap);
 		}
 	}
-	pthread_mutex_unlock(&j->mu);
+	free(folder);
 	return rc;
 }
 
@@ -542,9 +671,36 @@ int jm_savepoint_trigger(jm *j, const char *jid, const char *target, bool stop, 
  * operation, as Flink reports it. */
 int jm_savepoint_dispose(jm *j, const char *path, char *reqid, char *err, size_t errcap)
 {
-	(void)err, (void)errcap;
-	char e2[1024] = "";
-	int rc = fl_savepoint_dispose(path, e2, sizeof e2); /* disk work: without the lock */
+	char e2[1024] = "", rel[4096];
+	const char *root;
+	/* Outside the allowed folders: refused at once (400), nothing opened. */
+	int rc = sp_path_check(j, path, SP_DISPOSE, &root, rel, sizeof rel, err, errcap);
+	if (rc != FLINC_OK) {
+		fl_log(FL_LOG_WARN, JM_COMPONENT, "savepoint disposal refused: %s", err);
+		return rc;
+	}
+	/* disk work: without the lock */
+	if (!root) {
+		rc = fl_savepoint_dispose(path, e2, sizeof e2);
+	} else {
+		/* From the root down, one folder at a time, links never followed. */
+		char *slash = strrchr(rel, '/');
+		const char *name = slash ? slash + 1 : rel;
+		if (slash) *slash = 0;
+		int rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int pfd = rfd < 0 ? -errno
+			: slash   ? fl_openat_beneath(rfd, rel, O_RDONLY | O_DIRECTORY)
+				  : dup(rfd);
+		if (rfd >= 0) close(rfd);
+		if (slash) *slash = '/';
+		if (pfd < 0)
+			rc = fl_errf(e2, sizeof e2, FLINC_EINVAL,
+				     "%s: not a savepoint, refusing to remove it (%s)", path,
+				     pfd == -ELOOP ? "a symbolic link on its way" : strerror(-pfd));
+		else
+			rc = fl_savepoint_dispose_at(pfd, name, path, e2, sizeof e2);
+		if (pfd >= 0) close(pfd);
+	}
 	pthread_mutex_lock(&j->mu);
 	jm_operation *o = op_new_locked(j, NULL);
 	o->done = true;

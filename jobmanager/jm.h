@@ -443,6 +443,14 @@ struct flinc_env;
  * err FLINC_ECONFIG (a setting) or FLINC_EINVAL (the savepoint). */
 int jm_cp_job_init(jm *j, jm_job *job, const struct flinc_env *e, const jm_submit *s, char *err,
 		   size_t errcap);
+/* At submission, before anything else (no lock; may create
+ * state.checkpoints.dir): the job's own configuration keys (known, not the
+ * cluster's, in range), its state.savepoints.dir and savepointPath inside
+ * the allowed folders (savepoints, and checkpoints for reading; unless
+ * state.savepoints.allow-any-dir), and a checkpoint folder the job manager
+ * can create and write. FLINC_OK, or FLINC_ECONFIG / FLINC_EINVAL with
+ * one line in err naming the key or path. */
+int jm_cp_submit_check(jm *j, const jm_submit *s, char *err, size_t errcap);
 /* Free the job's checkpoint parts (coordinator destroyed: not with jm.mu
  * held unless jm_cp_job_retire_locked ran first). */
 void jm_cp_job_free(jm_job *job);
@@ -473,7 +481,10 @@ const char *jm_cp_ack(jm *j, const Flinc__AcknowledgeCheckpoint *a);
 int jm_savepoint_trigger(jm *j, const char *jid, const char *target, bool stop, char *reqid, char *err,
 			 size_t errcap);
 /* REST: dispose of a savepoint (done at once; polled like the others).
- * FLINC_OK with the request id in reqid: the outcome is the operation's. */
+ * FLINC_OK with the request id in reqid: the outcome is the operation's;
+ * FLINC_EINVAL with err for a path outside state.savepoints.dir (unless
+ * state.savepoints.allow-any-dir), decided by name before anything is
+ * opened. */
 int jm_savepoint_dispose(jm *j, const char *path, char *reqid, char *err, size_t errcap);
 /* The operation's document {"status":{"id"}, "operation":{...}}; NULL if
  * unknown (jid NULL: a disposal). */

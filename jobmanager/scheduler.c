@@ -806,7 +806,8 @@ static int read_settings(const jm *j, submission *sub, char *err, size_t errcap)
 /* Step 1, parse: resolve the request into *sub (zeroed first; the caller
  * frees it with submission_free whatever the outcome). FLINC_OK, or with
  * the reason in err FLINC_ENOENT (no such jar), FLINC_ECONFIG or
- * FLINC_ERANGE (settings). Without jm.mu: reads the disk. */
+ * FLINC_ERANGE (settings), FLINC_EINVAL (a savepoint path outside the
+ * allowed folders). Without jm.mu: reads the disk. */
 static int submit_parse(jm *j, const jm_submit *s, submission *sub, char *err, size_t errcap)
 {
 	memset(sub, 0, sizeof *sub);
@@ -817,6 +818,8 @@ static int submit_parse(jm *j, const jm_submit *s, submission *sub, char *err, s
 		return FLINC_ENOENT;
 	}
 	sub->display = jm_blob_display_name(s->jar_id);
+	int rc = jm_cp_submit_check(j, s, err, errcap); /* keys, values, folders */
+	if (rc != FLINC_OK) return rc;
 	sub->conf = job_conf_new(j, s->job_conf);
 	return read_settings(j, sub, err, errcap);
 }

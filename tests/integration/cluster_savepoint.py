@@ -64,12 +64,15 @@ def main():
 
     with cluster.Cluster(a.build, taskmanagers=2, slots=2, name="savepoint", keep=a.keep, checks=chk) as c:
         job = c.plugin()
+        spdir = c.path("savepoints")
+        # Savepoints are taken, restored and disposed of under it only
+        # (docs/savepoints.md, "Where savepoints may go").
         c.conf.update({"state.checkpoints.dir": c.path("checkpoints"),
+                       "state.savepoints.dir": spdir,
                        "execution.checkpointing.interval": "500ms"})
         c.start()
         inp = cluster.write_input(c.path("input.txt"), 777, LINES)
         out = c.path("out")
-        spdir = c.path("savepoints")
         expected = check_counts.expected_counts([inp])
 
         # ---- (a) a savepoint of a running job
@@ -161,28 +164,28 @@ def main():
         print("(e) flinc run -s with corrupt savepoints and non-savepoints", flush=True)
         if sp2:
             cases = []
-            flipped = c.path("sp-flipped")
+            flipped = os.path.join(spdir, "sp-flipped")
             shutil.copytree(sp2, flipped)
             f = cluster.snap_files(flipped)[0]
             cluster.flip_middle(f)
             cases.append(("bytes flipped in the middle of %s" % os.path.basename(f), flipped,
                           [os.path.basename(f)], r"corrupt|checksum|crc"))
-            trunc = c.path("sp-truncated")
+            trunc = os.path.join(spdir, "sp-truncated")
             shutil.copytree(sp2, trunc)
             f = cluster.snap_files(trunc)[0]
             cluster.truncate_half(f)
             cases.append(("%s truncated to half" % os.path.basename(f), trunc, [os.path.basename(f)],
                           r"truncat|size|corrupt"))
-            missing = c.path("sp-missing")
+            missing = os.path.join(spdir, "sp-missing")
             shutil.copytree(sp2, missing)
             f = cluster.snap_files(missing)[-1]
             os.unlink(f)
             cases.append(("%s deleted" % os.path.basename(f), missing, [os.path.basename(f)],
                           r"no such file|missing|not found"))
-            empty = c.path("not-a-savepoint")
+            empty = os.path.join(spdir, "not-a-savepoint")
             os.mkdir(empty)
             cases.append(("an empty folder", empty, ["_metadata"], r"_metadata"))
-            cases.append(("a path that does not exist", c.path("no-such-savepoint"), [], r"."))
+            cases.append(("a path that does not exist", os.path.join(spdir, "no-such-savepoint"), [], r"."))
             ov_before = c.get("/jobs/overview")
             jars_before = sorted(x["id"] for x in c.get("/jars").get("files", []))
             for what, path, names, pattern in cases:
