@@ -121,7 +121,9 @@ static const fl_conf_key keys[] = {
 	ENUM("execution.checkpointing.mode", J, "EXACTLY_ONCE|AT_LEAST_ONCE", "EXACTLY_ONCE", NULL),
 	DUR("execution.checkpointing.timeout", J, 1 * MS, 365 * DAY, "10min"),
 	DUR("execution.checkpointing.min-pause", J, 0, 365 * DAY, "0"),
-	INT("execution.checkpointing.tolerable-failed-checkpoints", J, -1, I32, "-1"),
+	INT("execution.checkpointing.tolerable-failed-checkpoints", J, -1, I32, "0"),
+	DUR("execution.checkpointing.backoff.initial", J, 10 * MS, DAY, "1s"),
+	DUR("execution.checkpointing.backoff.max", J, 10 * MS, DAY, "1min"),
 	ENUM("restart-strategy", J,
 	     "fixed-delay|fixeddelay|exponential-delay|exponentialdelay|none|off|disable", NULL,
 	     "fixed-delay when the job checkpoints, else none"),
@@ -332,11 +334,10 @@ int fl_conf_key_check(const fl_conf_key *k, const char *v, char *err, size_t err
 	case FL_CK_STRING:
 		if (strlen(v) <= 4096) return FLINC_OK;
 		return fl_errf(err, errcap, FLINC_ECONFIG, "%s: the value is longer than 4096 bytes", k->key);
-	case FL_CK_PATH:
-		if (clean_text(v, true) && strlen(v) <= 3000) return FLINC_OK;
+	case FL_CK_PATH: /* empty: unset (state.checkpoints.dir= turns checkpoints off) */
+		if (clean_text(v, false) && strlen(v) <= 3000) return FLINC_OK;
 		return fl_errf(err, errcap, FLINC_ECONFIG,
-			       "%s: '%.100s' is not a path (not empty, at most 3000 bytes, no control "
-			       "characters)",
+			       "%s: '%.100s' is not a path (at most 3000 bytes, no control characters)",
 			       k->key, v);
 	case FL_CK_ADDRESS: {
 		bool ok = clean_text(v, true) && strlen(v) <= 255 && !strchr(v, '/');

@@ -37,7 +37,7 @@ typedef enum fl_ck_type {
 	FL_CK_SIZE,     /* "64kb", "32mb" (bare number: bytes), in [min, max] bytes */
 	FL_CK_ENUM,     /* one of `values` ("a|b|c"), case-insensitive */
 	FL_CK_STRING,   /* any text */
-	FL_CK_PATH,     /* a file or folder path: not empty, no control characters */
+	FL_CK_PATH,     /* a file or folder path (empty: none), no control characters */
 	FL_CK_ADDRESS,  /* a host name or IP address: no '/', no white space */
 } fl_ck_type;
 

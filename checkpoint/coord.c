@@ -1,18 +1,29 @@
 /*
  * coord.c - the checkpoint coordinator of one job (coord.h).
  *
- * One thread per coordinator does everything that takes time or calls out:
- * triggers (mkdir, ops.trigger), completion (_metadata, savepoint file moves,
- * retention, ops.complete, done callbacks), failures (folder removal,
- * callbacks) and timeouts. The public functions only change state under the
- * lock and wake the thread, so they never block on disk and never call the
- * owner back.
+ * The coordinators of a process share a small pool of service threads
+ * (at most SVC_THREADS; none while no coordinator has anything to do, so
+ * a finished job holds no thread). A service thread takes a coordinator
+ * that is due, and runs its step: everything that takes time or calls out
+ * - triggers (mkdir, ops.trigger), completion (_metadata, savepoint file
+ * moves, retention, ops.complete, done callbacks), failures (folder
+ * removal, callbacks) and timeouts. One coordinator is stepped by one
+ * thread at a time. The public functions only change state under the
+ * coordinator's lock and mark it due, so they never block on disk and
+ * never call the owner back.
  *
- * The checkpoint in progress (c->cur) belongs to the thread: other threads
- * only record acks into it while it is P_RUNNING and move it to P_COMPLETING
- * (last ack) or P_FAILING (decline, stop); only the thread detaches and
- * frees it. While P_COMPLETING nobody but the thread touches it, so the
- * thread reads it without the lock while it writes to disk.
+ * The checkpoint in progress (c->cur) belongs to the step: other threads
+ * only record acks into it while it is P_RUNNING and move it to
+ * P_COMPLETING (last ack) or P_FAILING (decline, stop); only the step
+ * detaches and frees it. While P_COMPLETING nobody but the step touches
+ * it, so the step reads it without the lock while it writes to disk.
+ *
+ * Failed checkpoints back off: after the n-th failure in a row the next
+ * one is triggered no sooner than min(initial x 2^(n-1), max) after it
+ * ended (savepoints excepted), across restarts of the job, until one
+ * completes. Their log lines are rate limited.
+ *
+ * Locks: a coordinator's mu, then the service's mu (never the other way).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -42,6 +53,8 @@
 #define TOO_MANY_MSG "Exceeded checkpoint tolerable failure threshold"
 #define SHUTDOWN_MSG "the job manager shut down"
 #define NOT_RUNNING_MSG "the job is not running"
+#define BACKOFF_INITIAL_MS 1000 /* execution.checkpointing.backoff.initial */
+#define BACKOFF_MAX_MS 60000    /* execution.checkpointing.backoff.max */
 
 enum { H_IN_PROGRESS, H_COMPLETED, H_FAILED };
 
@@ -111,14 +124,23 @@ struct fl_coord {
 	size_t n_operators;
 	int64_t interval_ms, timeout_ms, min_pause_ms;
 	int tolerable, retain, max_parallelism;
+	int64_t backoff_initial_ms, backoff_max_ms;
 	fl_coord_ops ops;
-	pthread_t thread;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	pthread_cond_t done_cv; /* fl_coord_destroy waits on it for `finished` */
+
+	/* under the service's mu (svc below) */
+	struct fl_coord *svc_next;
+	bool svc_ready;       /* has something to do now */
+	bool svc_busy;        /* a service thread is stepping it */
+	int64_t svc_ready_ns; /* since when svc_ready (the longest waiting goes first) */
+	int64_t svc_due_ns;   /* has something to do then (0: nothing) */
 
 	/* under mu */
-	bool quit, free_on_exit, running, too_many_called;
+	bool quit, free_on_exit, finished, running, too_many_called;
 	int attempt, consecutive;
+	int fail_streak;     /* counted failures since the last completed checkpoint */
+	int64_t retry_at_ns; /* backoff: no checkpoint before (0: none) */
 	fl_coord_task *tasks;
 	size_t ntasks;
 	int64_t next_id, next_req;
@@ -152,11 +174,10 @@ static void unlock(fl_coord *c)
 	if (e) fl_log(FL_LOG_ERROR, LOGC, "coordinator unlock failed: %s", strerror(e));
 }
 
-static void wake(fl_coord *c)
-{
-	int e = pthread_cond_signal(&c->cv);
-	if (e) fl_log(FL_LOG_ERROR, LOGC, "coordinator wake-up failed: %s", strerror(e));
-}
+static void svc_mark_ready(fl_coord *c);
+
+/* c has something to do: a service thread steps it soon. Lock held. */
+static void wake(fl_coord *c) { svc_mark_ready(c); }
 
 static void hist_free(hist *h)
 {
@@ -329,9 +350,99 @@ static int move_entry(const char *from, const char *to, const char *rel, char *e
 	return rc;
 }
 
+/* ---- the shared service threads ------------------------------------------- */
+
+#define SVC_THREADS 2    /* at most; one slow savepoint copy does not stall every job */
+#define SVC_IDLE_MS 2000 /* a service thread without any work for this long leaves */
+#define STEP_ACTIONS 16  /* actions of one coordinator before the others get a turn */
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* CLOCK_MONOTONIC: work for an idle thread */
+	fl_coord *head;    /* every live coordinator */
+	int nthreads, nidle;
+} svc = { .mu = PTHREAD_MUTEX_INITIALIZER };
+static pthread_once_t svc_once = PTHREAD_ONCE_INIT;
+
+static void svc_init(void)
+{
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	int e = pthread_cond_init(&svc.cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (e) fl_log(FL_LOG_ERROR, LOGC, "checkpoint service: condition variable: %s", strerror(e));
+}
+
+static void *svc_main(void *arg);
+
+/* Work arrived: wake an idle service thread, or start one (detached: it
+ * leaves by itself when idle). svc.mu held. */
+static void svc_kick_locked(void)
+{
+	static fl_log_limit lim = FL_LOG_LIMIT_INIT(1, 10000);
+	if (svc.nidle > 0) {
+		pthread_cond_signal(&svc.cv);
+		return;
+	}
+	if (svc.nthreads >= SVC_THREADS) return; /* a busy one rescans when it is done */
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_t t;
+	int e = pthread_create(&t, &a, svc_main, NULL);
+	pthread_attr_destroy(&a);
+	if (e == 0)
+		svc.nthreads++;
+	else
+		fl_log_limited(&lim, FL_LOG_ERROR, LOGC,
+			       "cannot start a checkpoint service thread: %s (retried at the next event)",
+			       strerror(e));
+}
+
+static void svc_mark_ready(fl_coord *c)
+{
+	pthread_mutex_lock(&svc.mu);
+	if (!c->svc_ready) {
+		c->svc_ready = true;
+		c->svc_ready_ns = mono_ns();
+	}
+	if (!c->svc_busy) svc_kick_locked();
+	pthread_mutex_unlock(&svc.mu);
+}
+
+static void svc_register(fl_coord *c)
+{
+	pthread_once(&svc_once, svc_init);
+	pthread_mutex_lock(&svc.mu);
+	c->svc_next = svc.head;
+	svc.head = c;
+	pthread_mutex_unlock(&svc.mu);
+}
+
+static void svc_unregister(fl_coord *c)
+{
+	pthread_mutex_lock(&svc.mu);
+	for (fl_coord **pp = &svc.head; *pp; pp = &(*pp)->svc_next) {
+		if (*pp == c) {
+			*pp = c->svc_next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&svc.mu);
+}
+
+int fl_coord_service_threads(void)
+{
+	pthread_mutex_lock(&svc.mu);
+	int n = svc.nthreads;
+	pthread_mutex_unlock(&svc.mu);
+	return n;
+}
+
 /* ---- create / destroy ----------------------------------------------------- */
 
-static void *coord_main(void *arg);
+static void svc_register(fl_coord *c);
 
 static void coord_free(fl_coord *c)
 {
@@ -434,62 +545,52 @@ int fl_coord_create(const fl_coord_params *p, const fl_coord_ops *ops, fl_coord 
 	c->sp_tail = &c->sp_head;
 	c->notes_tail = &c->notes_head;
 
+	c->backoff_initial_ms = p->backoff_initial_ms > 0 ? p->backoff_initial_ms : BACKOFF_INITIAL_MS;
+	c->backoff_max_ms = p->backoff_max_ms > 0 ? p->backoff_max_ms : BACKOFF_MAX_MS;
+	if (c->backoff_max_ms < c->backoff_initial_ms) c->backoff_max_ms = c->backoff_initial_ms;
+
 	int e;
-	pthread_condattr_t ca;
-	bool mu_ok = false, cv_ok = false;
+	bool mu_ok = false;
 	if ((e = pthread_mutex_init(&c->mu, NULL))) {
 		fl_errf(err, errcap, FLINC_EIO, "checkpoint coordinator of job %s: mutex: %s", p->job_id,
 			strerror(e));
 		goto fail;
 	}
 	mu_ok = true;
-	if ((e = pthread_condattr_init(&ca))) {
-		fl_errf(err, errcap, FLINC_EIO, "checkpoint coordinator of job %s: condition attributes: %s",
-			p->job_id, strerror(e));
-		goto fail;
-	}
-	if (!(e = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC))) e = pthread_cond_init(&c->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	if (e) {
+	if ((e = pthread_cond_init(&c->done_cv, NULL))) {
 		fl_errf(err, errcap, FLINC_EIO, "checkpoint coordinator of job %s: condition variable: %s",
 			p->job_id, strerror(e));
 		goto fail;
 	}
-	cv_ok = true;
-	if ((e = pthread_create(&c->thread, NULL, coord_main, c))) {
-		fl_errf(err, errcap, FLINC_EIO,
-			"checkpoint coordinator of job %s: cannot start its thread: %s", p->job_id,
-			strerror(e));
-		goto fail;
-	}
+	svc_register(c); /* no thread yet: one is found when there is work */
 	*out = c;
 	return 0;
 fail:
-	if (cv_ok) pthread_cond_destroy(&c->cv);
 	if (mu_ok) pthread_mutex_destroy(&c->mu);
 	coord_free(c);
 	return FLINC_EIO;
 }
+
+static _Thread_local bool svc_self; /* this thread is one of the service's */
 
 void fl_coord_destroy(fl_coord *c)
 {
 	if (!c) return;
 	lock(c);
 	c->quit = true;
-	/* Called from one of our own callbacks: the thread cannot join itself;
-	 * it frees the coordinator when the callback returns. */
-	bool self = pthread_equal(pthread_self(), c->thread);
-	c->free_on_exit = self;
-	wake(c);
-	unlock(c);
-	int e = self ? pthread_detach(c->thread) : pthread_join(c->thread, NULL);
-	if (e) {
-		fl_log(FL_LOG_ERROR, LOGC, "job %s: cannot %s the checkpoint coordinator's thread: %s",
-		       c->job_id, self ? "detach" : "join", strerror(e));
-		return; /* leak rather than free under a running thread */
+	if (svc_self) {
+		/* From a callback on a service thread (this coordinator's own, or
+		 * another's): waiting could wait for ourselves. The service frees
+		 * it once its step sees quit. */
+		c->free_on_exit = true;
+		wake(c);
+		unlock(c);
+		return;
 	}
-	if (self) return;
-	pthread_cond_destroy(&c->cv);
+	wake(c);
+	while (!c->finished) pthread_cond_wait(&c->done_cv, &c->mu);
+	unlock(c);
+	pthread_cond_destroy(&c->done_cv);
 	pthread_mutex_destroy(&c->mu);
 	coord_free(c);
 }
@@ -764,12 +865,17 @@ static trig_kind due(fl_coord *c, int64_t now, int64_t *due_ns)
 {
 	*due_ns = 0;
 	if (!c->running || c->cur) return T_NONE;
-	if (c->sp_head) return T_SAVEPOINT;
-	if (c->final_state == FINAL_REQUESTED) return T_CHECKPOINT;
+	if (c->sp_head) return T_SAVEPOINT; /* asked for: never held back */
+	if (c->final_state == FINAL_REQUESTED) {
+		if (now >= c->retry_at_ns) return T_CHECKPOINT;
+		*due_ns = c->retry_at_ns; /* failing: back off */
+		return T_NONE;
+	}
 	if (c->interval_ms <= 0 || c->final_state == FINAL_DONE) return T_NONE;
 	int64_t at = c->next_periodic_ns,
 		pause = c->last_end_ns ? add_ms(c->last_end_ns, c->min_pause_ms) : 0;
 	if (pause > at) at = pause;
+	if (c->retry_at_ns > at) at = c->retry_at_ns;
 	if (now >= at) return T_CHECKPOINT;
 	*due_ns = at;
 	return T_NONE;
@@ -835,10 +941,11 @@ static void handle_failure(fl_coord *c)
 	unlock(c);
 	char dir[PATH_CAP], err[MSG_CAP];
 	fl_chk_dir(dir, sizeof(dir), c->jobdir, p->id);
+	static fl_log_limit rm_lim = FL_LOG_LIMIT_INIT(5, 10000);
 	if (p->dir_made && fl_rm_rf(dir, err, sizeof(err)))
-		fl_log(FL_LOG_WARN, LOGC,
-		       "job %s: cannot remove the folder of failed checkpoint %" PRId64 ": %s", c->job_id,
-		       p->id, err);
+		fl_log_limited(&rm_lim, FL_LOG_WARN, LOGC,
+			       "job %s: cannot remove the folder of failed checkpoint %" PRId64 ": %s",
+			       c->job_id, p->id, err);
 	lock(c);
 
 	c->cur = NULL;
@@ -855,6 +962,17 @@ static void handle_failure(fl_coord *c)
 	c->n_failed++;
 	bool call_tm = false;
 	char tm_msg[MSG_CAP + 64];
+	int64_t backoff_ms = 0;
+	if (p->count_failure && !p->sp) {
+		/* The pause before the next try grows with every failure in a
+		 * row (also across restarts of the job) until one completes. */
+		c->fail_streak++;
+		backoff_ms = c->backoff_initial_ms;
+		for (int k = 1; k < c->fail_streak && backoff_ms < c->backoff_max_ms; k++) backoff_ms *= 2;
+		if (backoff_ms > c->backoff_max_ms) backoff_ms = c->backoff_max_ms;
+		c->retry_at_ns = add_ms(c->last_end_ns, backoff_ms);
+	}
+	int streak = c->fail_streak;
 	if (p->count_failure && !p->sp && c->running && c->attempt == p->attempt) {
 		c->consecutive++;
 		if (c->tolerable >= 0 && c->consecutive > c->tolerable && !c->too_many_called &&
@@ -866,8 +984,18 @@ static void handle_failure(fl_coord *c)
 	}
 	unlock(c);
 
-	fl_log(FL_LOG_WARN, LOGC, "Checkpoint %" PRId64 " of job %s failed: %s", p->id, c->job_id,
-	       p->fail_why);
+	/* A failing folder fails every try the same way: rate limited, and
+	 * the pause that follows is said. */
+	static fl_log_limit fail_lim = FL_LOG_LIMIT_INIT(20, 10000);
+	if (backoff_ms)
+		fl_log_limited(&fail_lim, FL_LOG_WARN, LOGC,
+			       "Checkpoint %" PRId64
+			       " of job %s failed (%d in a row; the next one in %" PRId64
+			       " ms at the earliest): %s",
+			       p->id, c->job_id, streak, backoff_ms, p->fail_why);
+	else
+		fl_log_limited(&fail_lim, FL_LOG_WARN, LOGC, "Checkpoint %" PRId64 " of job %s failed: %s",
+			       p->id, c->job_id, p->fail_why);
 	if (p->sp && p->sp->done) p->sp->done(p->sp->ud, false, p->fail_why);
 	if (call_tm) c->ops.too_many_failures(c->ops.ud, p->attempt, tm_msg);
 	pending_free(p);
@@ -1007,6 +1135,8 @@ static void handle_complete(fl_coord *c)
 		c->has_completed = true;
 		c->last_completed_id = p->id;
 		c->consecutive = 0;
+		c->fail_streak = 0;
+		c->retry_at_ns = 0;
 	}
 	/* Fencing: if the attempt ended while we wrote, its tasks are gone. */
 	bool call_complete = (!p->sp || p->sp->commit) && c->running && c->attempt == p->attempt;
@@ -1080,16 +1210,27 @@ static void shut_down(fl_coord *c)
 	pending_free(p);
 }
 
-static void *coord_main(void *arg)
+/* Run what c has to do now: at most STEP_ACTIONS actions, then it waits
+ * for its next due time (or is marked ready again). On a service thread,
+ * without the service's lock. */
+static void coord_step(fl_coord *c)
 {
-	fl_coord *c = arg;
 	lock(c);
-	for (;;) {
+	int64_t wait_until = 0;
+	bool again = false, done = false;
+	for (int n = 0;; n++) {
+		if (n == STEP_ACTIONS) { /* others get their turn */
+			again = true;
+			break;
+		}
 		if (c->notes_head) {
 			deliver_notes(c);
 			continue;
 		}
-		if (c->quit) break;
+		if (c->quit) {
+			done = true;
+			break;
+		}
 		pending *p = c->cur;
 		if (p && p->state == P_FAILING) {
 			handle_failure(c);
@@ -1099,7 +1240,8 @@ static void *coord_main(void *arg)
 			handle_complete(c);
 			continue;
 		}
-		int64_t now = mono_ns(), wait_until = 0;
+		int64_t now = mono_ns();
+		wait_until = 0;
 		if (p) {
 			int64_t deadline = add_ms(p->trigger_ns, c->timeout_ms);
 			if (now >= deadline) {
@@ -1117,24 +1259,80 @@ static void *coord_main(void *arg)
 				continue;
 			}
 		}
-		int e;
-		if (wait_until) {
-			struct timespec ts = { .tv_sec = (time_t)(wait_until / 1000000000),
-					       .tv_nsec = (long)(wait_until % 1000000000) };
-			e = pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+		break;
+	}
+	if (done) {
+		bool free_self = c->free_on_exit;
+		shut_down(c); /* returns with the lock released */
+		svc_unregister(c);
+		if (free_self) {
+			pthread_cond_destroy(&c->done_cv);
+			pthread_mutex_destroy(&c->mu);
+			coord_free(c);
 		} else {
-			e = pthread_cond_wait(&c->cv, &c->mu);
+			lock(c);
+			c->finished = true;
+			pthread_cond_broadcast(&c->done_cv); /* fl_coord_destroy frees it */
+			unlock(c);
 		}
+		return;
+	}
+	unlock(c);
+	pthread_mutex_lock(&svc.mu);
+	c->svc_busy = false;
+	c->svc_due_ns = wait_until;
+	if (again && !c->svc_ready) {
+		c->svc_ready = true;
+		c->svc_ready_ns = mono_ns();
+	}
+	pthread_mutex_unlock(&svc.mu);
+}
+
+/* A service thread: step the coordinator that waited longest, or sleep
+ * until the next one is due; leave after SVC_IDLE_MS without any work. */
+static void *svc_main(void *arg)
+{
+	(void)arg;
+	svc_self = true;
+	pthread_mutex_lock(&svc.mu);
+	int64_t idle_since = mono_ns();
+	for (;;) {
+		int64_t now = mono_ns(), next = 0, best_when = 0;
+		fl_coord *pick = NULL;
+		for (fl_coord *c = svc.head; c; c = c->svc_next) {
+			if (c->svc_busy) continue;
+			int64_t when = c->svc_ready
+				? c->svc_ready_ns
+				: (c->svc_due_ns && c->svc_due_ns <= now ? c->svc_due_ns : 0);
+			if (when && (!pick || when < best_when)) {
+				pick = c;
+				best_when = when;
+			}
+			if (!c->svc_ready && c->svc_due_ns > now && (!next || c->svc_due_ns < next))
+				next = c->svc_due_ns;
+		}
+		if (pick) {
+			pick->svc_busy = true;
+			pick->svc_ready = false;
+			pick->svc_due_ns = 0;
+			pthread_mutex_unlock(&svc.mu);
+			coord_step(pick);
+			pthread_mutex_lock(&svc.mu);
+			idle_since = mono_ns();
+			continue;
+		}
+		int64_t idle_end = add_ms(idle_since, SVC_IDLE_MS);
+		if (!next && now >= idle_end) break;
+		int64_t until = next && next < idle_end ? next : idle_end;
+		struct timespec ts = { .tv_sec = (time_t)(until / 1000000000),
+				       .tv_nsec = (long)(until % 1000000000) };
+		svc.nidle++;
+		int e = pthread_cond_timedwait(&svc.cv, &svc.mu, &ts);
+		svc.nidle--;
 		if (e && e != ETIMEDOUT)
-			fl_log(FL_LOG_ERROR, LOGC, "job %s: checkpoint coordinator wait failed: %s",
-			       c->job_id, strerror(e));
+			fl_log(FL_LOG_ERROR, LOGC, "checkpoint service wait failed: %s", strerror(e));
 	}
-	bool free_self = c->free_on_exit;
-	shut_down(c);
-	if (free_self) {
-		pthread_cond_destroy(&c->cv);
-		pthread_mutex_destroy(&c->mu);
-		coord_free(c);
-	}
+	svc.nthreads--;
+	pthread_mutex_unlock(&svc.mu);
 	return NULL;
 }

@@ -18,15 +18,25 @@
  * file systems), writes _metadata there with is_savepoint, and removes the
  * emptied chk-<n>/. A savepoint is not a restore point for failover.
  *
- * Threads: the coordinator runs one thread of its own: periodic triggers,
+ * Threads: the coordinators of a process share a few service threads
+ * (at most two, started when there is work and gone after two idle
+ * seconds: a stopped coordinator holds no thread). Periodic triggers,
  * timeouts and completion (file moves, _metadata, retention) happen there,
  * so callers never block on disk. Every public function may be called from
- * any thread and returns quickly. The ops callbacks are called from the
- * coordinator's thread (and from fl_coord_start/stop/destroy's caller
- * never), WITHOUT the coordinator's lock held, so they may call back into
- * the coordinator and take the owner's locks (the owner may hold its own
+ * any thread and returns quickly. The ops callbacks are called from a
+ * service thread (and from fl_coord_start/stop/destroy's caller never),
+ * WITHOUT the coordinator's lock held, so they may call back into the
+ * coordinator and take the owner's locks (the owner may hold its own
  * lock while calling fl_coord_*: the coordinator never calls ops with its
- * lock held, and never waits for the owner).
+ * lock held, and never waits for the owner). A callback must not block
+ * for long: other jobs' coordinators wait for the thread.
+ *
+ * Backoff: after the n-th counted failure in a row the next checkpoint
+ * (periodic or final) starts no sooner than min(backoff_initial_ms x
+ * 2^(n-1), backoff_max_ms) after the failure, across attempts, until one
+ * completes; savepoints are never held back. So storage that keeps
+ * failing costs one try (and one rate-limited log line) per pause, not a
+ * busy loop.
  *
  * Fencing: the coordinator knows the current attempt (fl_coord_start);
  * acknowledgements and declines of another attempt are ignored.
@@ -88,6 +98,8 @@ typedef struct fl_coord_params {
 	const char *backend;          /* "hashmap" / "rocksdb", recorded in _metadata (copied) */
 	const char *const *operators; /* operator uids of the job (copied) */
 	size_t n_operators;
+	int64_t backoff_initial_ms; /* execution.checkpointing.backoff.initial; 0: 1000 */
+	int64_t backoff_max_ms;     /* execution.checkpointing.backoff.max; 0: 60000 */
 } fl_coord_params;
 
 /* One task's acknowledgement of checkpoint `id`. The snapshot file was
@@ -109,14 +121,15 @@ typedef struct fl_coord_ack {
 } fl_coord_ack;
 
 /* Create the coordinator (stopped: no triggers until fl_coord_start).
- * Starts its thread. FLINC_EINVAL with a message for bad params. */
+ * Starts no thread. FLINC_EINVAL with a message for bad params. */
 int fl_coord_create(const fl_coord_params *p, const fl_coord_ops *ops, fl_coord **out, char *err,
 		    size_t errcap);
-/* Stop the thread and free. In-progress checkpoints are abandoned (their
- * folders stay, to be cleaned by retention later); pending savepoint
- * callbacks are called with a failure first. NULL is a no-op. May be
- * called from an ops or done callback: then it returns at once and the
- * thread frees the coordinator when the callback returns. */
+/* Stop and free (waits until no service thread uses it). In-progress
+ * checkpoints are abandoned (their folders stay, to be cleaned by
+ * retention later); pending savepoint callbacks are called with a failure
+ * first. NULL is a no-op. May be called from an ops or done callback (of
+ * any coordinator): then it returns at once and a service thread frees
+ * the coordinator when it next gets to it. */
 void fl_coord_destroy(fl_coord *c);
 
 /* The tasks of attempt `attempt` are all running: checkpoint them. `tasks`
@@ -176,5 +189,9 @@ typedef struct fl_coord_counts {
 	int64_t next_id;
 } fl_coord_counts;
 void fl_coord_counts_get(fl_coord *c, fl_coord_counts *out);
+
+/* How many service threads run now, for all coordinators of the process
+ * (tests; 0 when none has anything to do for a while). */
+int fl_coord_service_threads(void);
 
 #endif

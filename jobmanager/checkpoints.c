@@ -111,11 +111,8 @@ static void cb_too_many(void *ud, int attempt, const char *why)
 	jm_cp_ud *u = ud;
 	pthread_mutex_lock(&u->j->mu);
 	jm_job *job = live_job(u, attempt);
-	if (job) {
-		char msg[768];
-		snprintf(msg, sizeof msg, "Exceeded checkpoint tolerable failure threshold: %s", why);
-		jm_sched_fail_job_locked(u->j, job, msg);
-	}
+	/* why: "Exceeded checkpoint tolerable failure threshold (N): <the last failure>" */
+	if (job) jm_sched_fail_job_locked(u->j, job, why);
 	pthread_mutex_unlock(&u->j->mu);
 }
 
@@ -524,8 +521,8 @@ int jm_cp_submit_check(jm *j, const jm_submit *s, char *err, size_t errcap)
 	/* The checkpoint folder: refused now rather than failing every
 	 * checkpoint later. Made (as the coordinator would) and written once. */
 	const char *dir = s->job_conf ? fl_conf_get(s->job_conf, "state.checkpoints.dir") : NULL;
-	if (!dir || !*dir) dir = cluster_dir(j, "state.checkpoints.dir");
-	if (dir) {
+	if (!dir) dir = cluster_dir(j, "state.checkpoints.dir"); /* the job's "" turns them off */
+	if (dir && *dir) {
 		char e2[1024], *probe = NULL;
 		int rc = fl_mkdir_p(dir, e2, sizeof e2);
 		if (rc == FLINC_OK && !(probe = fl_mkdtemp_in(dir, ".flinc-probe-")))

@@ -191,8 +191,10 @@ typedef struct fl_cp_conf {
 	int64_t interval_ms;        /* execution.checkpointing.interval; 0: none periodic */
 	int64_t timeout_ms;         /* execution.checkpointing.timeout (10min) */
 	int64_t min_pause_ms;       /* execution.checkpointing.min-pause (0) */
-	int tolerable;              /* execution.checkpointing.tolerable-failed-checkpoints (-1: any) */
+	int tolerable;              /* execution.checkpointing.tolerable-failed-checkpoints (0; -1: any) */
 	int retain;                 /* state.checkpoints.num-retained (1) */
+	int64_t backoff_initial_ms; /* execution.checkpointing.backoff.initial (1s) */
+	int64_t backoff_max_ms;     /* execution.checkpointing.backoff.max (1min) */
 } fl_cp_conf;
 
 /* Read and check the checkpoint keys of conf into *out. FLINC_ECONFIG with

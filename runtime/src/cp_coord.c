@@ -27,7 +27,9 @@ int fl_cp_coord_create(const flinc_env *e, const fl_cp_conf *cc, const char *job
 			       .max_parallelism = e->max_parallelism,
 			       .backend = be ? be : "hashmap",
 			       .operators = uids,
-			       .n_operators = e->nnodes };
+			       .n_operators = e->nnodes,
+			       .backoff_initial_ms = cc->backoff_initial_ms,
+			       .backoff_max_ms = cc->backoff_max_ms };
 	int rc = fl_coord_create(&cp, ops, out, err, errcap);
 	free(uids);
 	return rc;

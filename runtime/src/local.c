@@ -34,6 +34,7 @@ struct fl_local {
 	 * callbacks touch the tasks only while `live`, under mu. */
 	pthread_mutex_t mu;
 	bool live;
+	char *cp_failure; /* under mu: why checkpoints failed the job (too many failures) */
 };
 
 /* ---- the coordinator's ops ------------------------------------------------ */
@@ -56,13 +57,18 @@ static void lcp_complete(void *ud, int attempt, int64_t id, bool final)
 	pthread_mutex_unlock(&l->mu);
 }
 
+/* More failed checkpoints in a row than tolerated: the job fails (a local
+ * run has no restart strategy) with the coordinator's reason. */
 static void lcp_too_many(void *ud, int attempt, const char *why)
 {
 	(void)attempt;
 	fl_local *l = ud;
-	fl_log(FL_LOG_ERROR, LOCAL_LOG, "too many failed checkpoints (%s): canceling the job", why);
+	fl_log(FL_LOG_ERROR, LOCAL_LOG, "%s: failing the job", why);
 	pthread_mutex_lock(&l->mu);
-	if (l->live) fl_exec_cancel(l->x);
+	if (l->live && !l->cp_failure) {
+		l->cp_failure = fl_strdup(why);
+		fl_exec_cancel(l->x);
+	}
 	pthread_mutex_unlock(&l->mu);
 }
 
@@ -112,6 +118,9 @@ static int setup_checkpoints(fl_local *l, const fl_local_params *p, char *err, s
 				"-s needs state.checkpoints.dir (checkpoints of the restored run go there)");
 	}
 	if (!cc.dir) return FLINC_OK;
+	/* A folder that cannot be made fails now, not at every checkpoint. */
+	rc = fl_mkdir_p(cc.dir, e2, sizeof e2);
+	if (rc) return fl_errf(err, errcap, rc, "state.checkpoints.dir: %s", e2);
 	random_job_id(l->job_id);
 	l->jobdir = fl_asprintf("%s/%s", cc.dir, l->job_id);
 	fl_coord_ops ops = {
@@ -200,6 +209,9 @@ int fl_local_run(fl_local *l, fl_run_stats *stats, char *err, size_t errcap)
 	int wrc = fl_exec_wait(l->x, stats, err, errcap);
 	if (!rc) rc = wrc;
 	checkpoints_end(l);
+	pthread_mutex_lock(&l->mu);
+	if (l->cp_failure && rc == FLINC_ECANCELED) rc = fl_errf(err, errcap, FLINC_EIO, "%s", l->cp_failure);
+	pthread_mutex_unlock(&l->mu);
 	return rc;
 }
 
@@ -214,6 +226,7 @@ void fl_local_destroy(fl_local *l)
 	fl_coord_destroy(l->coord);
 	fl_restore_close(l->restore);
 	free(l->jobdir);
+	free(l->cp_failure);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 }

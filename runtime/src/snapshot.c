@@ -38,9 +38,21 @@ int fl_cp_conf_read(const fl_conf *conf, fl_cp_conf *o, char *err, size_t errcap
 	}
 	if (ok) {
 		key = "execution.checkpointing.tolerable-failed-checkpoints";
-		int64_t v = fl_conf_i64(conf, key, -1, &ok);
+		/* Flink's default: 0, the first failed checkpoint fails the job
+		 * over (then the restart strategy decides). */
+		int64_t v = fl_conf_i64(conf, key, 0, &ok);
 		ok = ok && v >= -1 && v <= INT32_MAX;
 		o->tolerable = (int)v;
+	}
+	if (ok) {
+		key = "execution.checkpointing.backoff.initial";
+		o->backoff_initial_ms = fl_conf_duration_ms(conf, key, 1000, &ok);
+		ok = ok && o->backoff_initial_ms >= 10 && o->backoff_initial_ms <= 86400000;
+	}
+	if (ok) {
+		key = "execution.checkpointing.backoff.max";
+		o->backoff_max_ms = fl_conf_duration_ms(conf, key, 60000, &ok);
+		ok = ok && o->backoff_max_ms >= 10 && o->backoff_max_ms <= 86400000;
 	}
 	if (ok) {
 		key = "state.checkpoints.num-retained";
@@ -50,6 +62,13 @@ int fl_cp_conf_read(const fl_conf *conf, fl_cp_conf *o, char *err, size_t errcap
 	}
 	if (!ok) {
 		snprintf(err, errcap, "%s: '%s' is not valid", key, fl_conf_get(conf, key));
+		return FLINC_ECONFIG;
+	}
+	if (o->backoff_max_ms < o->backoff_initial_ms) {
+		snprintf(err, errcap,
+			 "execution.checkpointing.backoff.max (%lld ms) is shorter than "
+			 "execution.checkpointing.backoff.initial (%lld ms)",
+			 (long long)o->backoff_max_ms, (long long)o->backoff_initial_ms);
 		return FLINC_ECONFIG;
 	}
 	if (o->interval_ms > 0 && !o->dir) {

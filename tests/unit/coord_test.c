@@ -263,7 +263,10 @@ static fl_coord *make_p(const char *jobdir, int64_t interval, int64_t timeout, i
 			      .max_parallelism = 128,
 			      .backend = "hashmap",
 			      .operators = OPERATORS,
-			      .n_operators = 2 };
+			      .n_operators = 2,
+			      /* short, so failing cases stay quick; test_backoff uses real ones */
+			      .backoff_initial_ms = 10,
+			      .backoff_max_ms = 40 };
 	fl_coord *c = NULL;
 	char err[512] = "";
 	int rc = fl_coord_create(&p, &OPS, &c, err, sizeof(err));
@@ -967,6 +970,108 @@ static void test_bad_params(void **st)
 	fl_coord_destroy(NULL);
 }
 
+/* A checkpoint folder that cannot be made: the final checkpoint (asked for
+ * again and again by a bounded job) and periodic ones are retried with a
+ * growing pause, across attempts, and at once normal again when the folder
+ * can be made. Without the pause this was a busy loop (issue 15,
+ * finding 4: 16.7M failures in 123 s). */
+static void test_backoff(void **st)
+{
+	(void)st;
+	rec_reset();
+	char *d = tmpdir(), jd[720], file[700];
+	snprintf(file, sizeof(file), "%s/file", d);
+	FILE *f = fopen(file, "w");
+	assert_non_null(f);
+	fclose(f);
+	snprintf(jd, sizeof(jd), "%s/job", file);
+	fl_coord_params p = { .job_id = "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+			      .jobdir = jd,
+			      .interval_ms = 0,
+			      .timeout_ms = 10000,
+			      .tolerable_failures = -1,
+			      .retain = 1,
+			      .next_id = 1,
+			      .max_parallelism = 128,
+			      .backend = "hashmap",
+			      .operators = OPERATORS,
+			      .n_operators = 2,
+			      .backoff_initial_ms = 100,
+			      .backoff_max_ms = 400 };
+	fl_coord *c = NULL;
+	char err[512];
+	assert_int_equal(fl_coord_create(&p, &OPS, &c, err, sizeof(err)), 0);
+	g_coord = c;
+	fl_coord_start(c, 1, TASKS, 2);
+	int64_t t0 = fl_mono_ns();
+	for (int i = 0; i < 150; i++) { /* a bounded job keeps asking for its final checkpoint */
+		fl_coord_request_final(c);
+		sleep_ms(10);
+	}
+	/* failures at about 0, 100, 300, 700, 1100, 1500 ms */
+	int64_t failed = counts(c).failed, ms = (fl_mono_ns() - t0) / 1000000;
+	print_message("backoff: %lld failed checkpoints in %lld ms\n", (long long)failed, (long long)ms);
+	assert_true(failed >= 3 && failed <= 8);
+	/* a new attempt does not start the pause over */
+	fl_coord_stop(c, "failover");
+	fl_coord_start(c, 2, TASKS, 2);
+	fl_coord_request_final(c);
+	sleep_ms(150);
+	assert_true(counts(c).failed <= failed + 1);
+	/* the folder can be made again: the next try (within the cap) goes to the tasks */
+	assert_int_equal(unlink(file), 0);
+	WAIT_TRIG(1); /* the final one, within the 400 ms cap */
+	fl_coord_stop(c, "done");
+	destroy(c);
+	rmdir_all(d);
+}
+
+/* Coordinators share a few service threads: many coordinators never make
+ * more than two, and none stays once nothing is due (issue 15, finding 7:
+ * one thread per job stayed as long as the job was in the job store). */
+static void test_service_threads(void **st)
+{
+	(void)st;
+	rec_reset();
+	enum { N = 40 };
+	char *d = tmpdir(), jd[N][700];
+	fl_coord *cs[N];
+	int most = 0;
+	for (int i = 0; i < N; i++) {
+		snprintf(jd[i], sizeof(jd[i]), "%s/job%d", d, i);
+		fl_coord_params p = { .job_id = "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+				      .jobdir = jd[i],
+				      .interval_ms = 5,
+				      .timeout_ms = 10000,
+				      .tolerable_failures = -1,
+				      .retain = 1,
+				      .next_id = 1,
+				      .max_parallelism = 128,
+				      .backend = "hashmap",
+				      .operators = OPERATORS,
+				      .n_operators = 2 };
+		char err[512];
+		assert_int_equal(fl_coord_create(&p, &OPS, &cs[i], err, sizeof(err)), 0);
+		fl_coord_start(cs[i], 1, TASKS, 2);
+		int n = fl_coord_service_threads();
+		if (n > most) most = n;
+	}
+	WAIT_TRIG(N);
+	for (int i = 0; i < N; i++) {
+		int n = fl_coord_service_threads();
+		if (n > most) most = n;
+		fl_coord_stop(cs[i], "canceled");
+	}
+	print_message("service threads: at most %d for %d coordinators\n", most, N);
+	assert_true(most >= 1 && most <= 2);
+	/* stopped (the jobs stay in the store): after the idle time, no thread */
+	int64_t t0 = fl_mono_ns();
+	while (fl_coord_service_threads() > 0 && fl_mono_ns() - t0 < 6000000000ll) sleep_ms(50);
+	assert_int_equal(fl_coord_service_threads(), 0);
+	for (int i = 0; i < N; i++) fl_coord_destroy(cs[i]);
+	rmdir_all(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -974,6 +1079,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_periodic_complete, teardown),
 		cmocka_unit_test_teardown(test_timeout, teardown),
 		cmocka_unit_test_teardown(test_decline_tolerable, teardown),
+		cmocka_unit_test_teardown(test_backoff, teardown),
+		cmocka_unit_test(test_service_threads),
 		cmocka_unit_test_teardown(test_mkdir_fails, teardown),
 		cmocka_unit_test_teardown(test_retain, teardown),
 		cmocka_unit_test_teardown(test_min_pause, teardown),
