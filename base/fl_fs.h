@@ -23,6 +23,14 @@
  * path. */
 int fl_mkdir_p(const char *path, char *err, size_t errcap);
 
+/* Could fl_mkdir_p(path) work? Nothing is created: the longest part of
+ * path that exists must be a folder, and (when it is not path itself) one
+ * this process may create folders in on a writable file system. FLINC_OK,
+ * or FLINC_EIO/FLINC_EINVAL with fl_mkdir_p's kind of message. For
+ * checks made long before the folder is needed (a job's output, checked
+ * when the job is built, made when it runs). */
+int fl_mkdir_p_possible(const char *path, char *err, size_t errcap);
+
 /* Remove path and everything under it; symbolic links are removed, not
  * followed; a missing path is fine. */
 int fl_rm_rf(const char *path, char *err, size_t errcap);

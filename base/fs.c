@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "fl_base.h"
@@ -40,6 +41,45 @@ int fl_mkdir_p(const char *path, char *err, size_t errcap)
 		}
 		*p = c;
 		if (!c) return FLINC_OK;
+	}
+}
+
+int fl_mkdir_p_possible(const char *path, char *err, size_t errcap)
+{
+	char buf[4096];
+	size_t n = path ? strlen(path) : 0;
+	if (n == 0 || n >= sizeof(buf)) return ERR(FLINC_EINVAL, "bad folder path (empty or too long)");
+	memcpy(buf, path, n + 1);
+	while (n > 1 && buf[n - 1] == '/') buf[--n] = 0;
+	/* The longest part that exists must be a folder; if it is not the
+	 * whole path, one we may create folders in. */
+	struct stat st;
+	for (;;) {
+		if (stat(buf, &st) == 0) {
+			if (!S_ISDIR(st.st_mode))
+				return ERR(FLINC_EIO,
+					   "%s: cannot create folder: %s exists and is not a folder", path,
+					   buf);
+			if (!strcmp(buf, path) || (strlen(buf) == n && !strncmp(buf, path, n)))
+				return FLINC_OK;
+			struct statvfs vfs;
+			if (access(buf, W_OK | X_OK) < 0 ||
+			    (statvfs(buf, &vfs) == 0 && (vfs.f_flag & ST_RDONLY)))
+				return ERR(FLINC_EIO, "%s: cannot create folder in %s: %s", path, buf,
+					   access(buf, W_OK | X_OK) < 0 ? strerror(errno)
+									: "a read-only file system");
+			return FLINC_OK;
+		}
+		if (errno != ENOENT && errno != ENOTDIR)
+			return ERR(FLINC_EIO, "%s: %s: %s", path, buf, strerror(errno));
+		char *slash = strrchr(buf, '/');
+		if (!slash) {
+			snprintf(buf, sizeof(buf), ".");
+		} else if (slash == buf) {
+			buf[1] = 0;
+		} else {
+			*slash = 0;
+		}
 	}
 }
 

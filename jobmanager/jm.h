@@ -155,6 +155,7 @@ typedef struct jm_job {
 	bool placed;
 	int64_t slot_timeout_ms; /* slot.request.timeout of this job */
 	int64_t slot_deadline;   /* monotonic ms: fail if not placed by then */
+	int64_t slot_wait_log;   /* monotonic ms: next "waits for N slots" line (0: not waiting) */
 	int64_t cancel_deadline; /* monotonic ms: force the end of unconfirmed subtasks */
 
 	jm_exception *exc;

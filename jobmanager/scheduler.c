@@ -649,10 +649,36 @@ void jm_sched_tm_lost_locked(jm *j, const char *tm_id, const char *host, const c
 	jm_sched_try_locked(j);
 }
 
+/* A job that waits for slots says so: after a second, then every
+ * SLOT_WAIT_LOG_MS, what it waits for and what the cluster has. */
+#define SLOT_WAIT_LOG_MS 10000
+static void log_slot_wait_locked(jm *j, jm_job *job, int64_t now)
+{
+	bool waiting = !job->placed &&
+		(job->state == JM_JOB_CREATED || (job->state == JM_JOB_RESTARTING && !job->restart_pending));
+	if (!waiting) {
+		job->slot_wait_log = 0;
+		return;
+	}
+	if (!job->slot_wait_log) job->slot_wait_log = now + 1000;
+	if (now < job->slot_wait_log) return;
+	job->slot_wait_log = now + SLOT_WAIT_LOG_MS;
+	int total, nfree, ntms;
+	jm_slots_locked(j, &total, &nfree, &ntms);
+	char until[96] = "";
+	if (job->slot_deadline != INT64_MAX && job->state == JM_JOB_CREATED)
+		snprintf(until, sizeof until, "; slot.request.timeout ends the wait in %lld s",
+			 (long long)((job->slot_deadline - now + 999) / 1000));
+	fl_log(FL_LOG_INFO, JM_COMPONENT,
+	       "Job %s (%s) waits for %d slots: %d free of %d in %d task manager%s%s", job->name, job->jid,
+	       job->nslots, nfree, total, ntms, ntms == 1 ? "" : "s", until);
+}
+
 void jm_sched_tick_locked(jm *j, int64_t now)
 {
 	for (size_t x = 0; x < j->njobs; x++) {
 		jm_job *job = j->jobs[x];
+		log_slot_wait_locked(j, job, now);
 		if (job->state == JM_JOB_RESTARTING && job->restart_pending && now >= job->restart_at &&
 		    count_live(job) == 0) {
 			jm_restart_prepare_locked(j, job);

@@ -358,7 +358,7 @@ static int fsink_open(flinc_ctx *c, void *local)
 		}
 		s->roll = (uint64_t)v;
 	}
-	/* the builder created it, but a task manager may run elsewhere */
+	/* made here (the builder only checked it could be) */
 	char merr[512];
 	if (fl_mkdir_p(s->conf->dir, merr, sizeof merr) != FLINC_OK) {
 		flinc_ctx_fail(c, "output %s", merr);
@@ -528,8 +528,9 @@ static const flinc_sink_fn file_sink_fn = {
 	.close = fsink_close,
 };
 
-/* Build a folder sink on `in` (address.c). Creates the folder now so that a
- * bad path is a build error; returns FLINC_OK or the error recorded in e. */
+/* Build a folder sink on `in` (address.c). Checks the folder could be made
+ * (a bad path is a build error) but makes it only when the job runs;
+ * returns FLINC_OK or the error recorded in e. */
 int fl_file_sink_to(flinc_env *e, flinc_stream *in, const char *name, const char *dir, flinc_format_fn fmt)
 {
 	size_t n = strlen(dir);
@@ -539,8 +540,11 @@ int fl_file_sink_to(flinc_env *e, flinc_stream *in, const char *name, const char
 	memcpy(conf->dir, dir, n);
 	conf->dir[n] = 0;
 	conf->fmt = fmt;
+	/* Checked now so a bad path is a build error; made when a subtask
+	 * opens, so a job that is refused (or never runs) leaves no folder. */
 	char merr[512];
-	if (fl_mkdir_p(conf->dir, merr, sizeof merr) != FLINC_OK) return flinc_env_fail(e, "output %s", merr);
+	if (fl_mkdir_p_possible(conf->dir, merr, sizeof merr) != FLINC_OK)
+		return flinc_env_fail(e, "output %s", merr);
 	flinc_sink(in, name, &file_sink_fn, conf);
 	return FLINC_OK;
 }
