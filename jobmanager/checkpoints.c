@@ -478,17 +478,17 @@ static int sp_path_check(const jm *j, const char *path, sp_use use, const char *
 	if (!*root) {
 		if (!sp && (use != SP_READ || !chk))
 			return fl_errf(err, errcap, FLINC_EINVAL,
-				       "%s '%.300s': savepoints are kept under the job manager's "
-				       "state.savepoints.dir, which is not set (or set "
-				       "state.savepoints.allow-any-dir: true there)",
+				       "%s '%.300s': the job manager has no state.savepoints.dir to keep "
+				       "savepoints in (or set state.savepoints.allow-any-dir there)",
 				       what[use], path);
 		return fl_errf(
 			err, errcap, FLINC_EINVAL,
-			"%s '%.300s': the path must lie under the job manager's %s%s%s (an absolute path "
-			"without '.' or '..'; state.savepoints.allow-any-dir: true lifts this)",
-			what[use], path, sp ? "state.savepoints.dir " : "", sp ? sp : "",
-			use == SP_READ && chk ? (sp ? " or state.checkpoints.dir" : "state.checkpoints.dir")
-					      : "");
+			"%s '%.300s': outside the job manager's %s (allowed: paths under it without '.' "
+			"or '..'; state.savepoints.allow-any-dir lifts this)",
+			what[use], path,
+			use == SP_READ && chk ? (sp ? "state.savepoints.dir and state.checkpoints.dir"
+						    : "state.checkpoints.dir")
+					      : "state.savepoints.dir");
 	}
 	if (use == SP_DISPOSE && !rel[0])
 		return fl_errf(err, errcap, FLINC_EINVAL, "%s '%.300s': it is the savepoints folder itself",
