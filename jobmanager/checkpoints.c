@@ -499,15 +499,25 @@ static int sp_path_check(const jm *j, const char *path, sp_use use, const char *
 	return FLINC_OK;
 }
 
+/* A key of a recovered job this job manager does not know. */
+static void recovered_key_warning(void *ud, const char *line)
+{
+	fl_log(FL_LOG_WARN, JM_COMPONENT, "job store: job %s: %s (kept)", (const char *)ud, line);
+}
+
 /* The early checks of a submission (jm.h). */
 int jm_cp_submit_check(jm *j, const jm_submit *s, char *err, size_t errcap)
 {
 	char msg[768], rel[4096];
 	const char *root;
 	/* The job's own keys: known, settable by a job, in range. The cluster's
-	 * were checked at start. */
+	 * were checked at start. A job recovered from the job store was
+	 * admitted by an earlier job manager: a key this one does not know is
+	 * a warning there, not a reason to drop the job. */
+	unsigned flags = FL_CONF_CHECK_JOB | (s->recover_jid ? FL_CONF_CHECK_LENIENT : 0);
 	if (s->job_conf &&
-	    fl_conf_check(s->job_conf, FL_CONF_CHECK_JOB, NULL, NULL, msg, sizeof msg) != FLINC_OK)
+	    fl_conf_check(s->job_conf, flags, recovered_key_warning, (void *)s->recover_jid, msg,
+			  sizeof msg) != FLINC_OK)
 		return fl_errf(err, errcap, FLINC_ECONFIG, "invalid flinkConfiguration: %s", msg);
 	const char *own_sp = s->job_conf ? fl_conf_get(s->job_conf, "state.savepoints.dir") : NULL;
 	if (own_sp && !s->recover_jid &&
