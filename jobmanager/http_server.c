@@ -442,6 +442,9 @@ static void read_more(conn *c)
 	nng_duration to;
 	switch (c->ph) {
 	case P_HEAD:
+		/* A pipelined head begun in the last read: its clock runs. */
+		if (!c->deadline && jm_http_parser_started(&c->p))
+			c->deadline = now + s->cfg.request_timeout_ms;
 		if (c->deadline) {
 			int64_t left = c->deadline - now;
 			to = (nng_duration)(left > 0 ? left : 1);

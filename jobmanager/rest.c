@@ -1390,22 +1390,22 @@ static void rest_metrics(jm *j, fl_strbuf *b)
 	jm_http_server_stats(s, &st);
 	fl_sb_printf(
 		b,
-		"# HELP flinc_rest_connections Open REST connections (at most rest.max-connections).\\n"
-		"# TYPE flinc_rest_connections gauge\\nflinc_rest_connections %d\\n"
-		"# HELP flinc_rest_busy_workers REST handler threads running a request.\\n"
-		"# TYPE flinc_rest_busy_workers gauge\\nflinc_rest_busy_workers %d\\n"
-		"# TYPE flinc_rest_connections_accepted_total counter\\nflinc_rest_connections_accepted_total %llu\\n"
-		"# HELP flinc_rest_connections_rejected_total Connections answered 503 at the connection cap.\\n"
-		"# TYPE flinc_rest_connections_rejected_total counter\\nflinc_rest_connections_rejected_total %llu\\n"
-		"# HELP flinc_rest_connections_evicted_total Idle or slow connections closed at the cap for new ones.\\n"
-		"# TYPE flinc_rest_connections_evicted_total counter\\nflinc_rest_connections_evicted_total %llu\\n"
-		"# HELP flinc_rest_timeouts_total Connections closed by rest.request-timeout or rest.idle-timeout.\\n"
-		"# TYPE flinc_rest_timeouts_total counter\\nflinc_rest_timeouts_total %llu\\n"
-		"# HELP flinc_rest_bad_requests_total Malformed requests (400, 414, 431, 501, 505).\\n"
-		"# TYPE flinc_rest_bad_requests_total counter\\nflinc_rest_bad_requests_total %llu\\n"
-		"# TYPE flinc_rest_requests_total counter\\nflinc_rest_requests_total %llu\\n"
-		"# HELP flinc_rest_busy_total Requests answered 503 after waiting for a handler thread.\\n"
-		"# TYPE flinc_rest_busy_total counter\\nflinc_rest_busy_total %llu\\n",
+		"# HELP flinc_rest_connections Open REST connections (at most rest.max-connections).\n"
+		"# TYPE flinc_rest_connections gauge\nflinc_rest_connections %d\n"
+		"# HELP flinc_rest_busy_workers REST handler threads running a request.\n"
+		"# TYPE flinc_rest_busy_workers gauge\nflinc_rest_busy_workers %d\n"
+		"# TYPE flinc_rest_connections_accepted_total counter\nflinc_rest_connections_accepted_total %llu\n"
+		"# HELP flinc_rest_connections_rejected_total Connections answered 503 at the connection cap.\n"
+		"# TYPE flinc_rest_connections_rejected_total counter\nflinc_rest_connections_rejected_total %llu\n"
+		"# HELP flinc_rest_connections_evicted_total Idle or slow connections closed at the cap for new ones.\n"
+		"# TYPE flinc_rest_connections_evicted_total counter\nflinc_rest_connections_evicted_total %llu\n"
+		"# HELP flinc_rest_timeouts_total Connections closed by rest.request-timeout or rest.idle-timeout.\n"
+		"# TYPE flinc_rest_timeouts_total counter\nflinc_rest_timeouts_total %llu\n"
+		"# HELP flinc_rest_bad_requests_total Malformed requests (400, 414, 431, 501, 505).\n"
+		"# TYPE flinc_rest_bad_requests_total counter\nflinc_rest_bad_requests_total %llu\n"
+		"# TYPE flinc_rest_requests_total counter\nflinc_rest_requests_total %llu\n"
+		"# HELP flinc_rest_busy_total Requests answered 503 after waiting for a handler thread.\n"
+		"# TYPE flinc_rest_busy_total counter\nflinc_rest_busy_total %llu\n",
 		st.connections, st.busy_workers, (unsigned long long)st.accepted,
 		(unsigned long long)st.rejected, (unsigned long long)st.evicted,
 		(unsigned long long)st.timeouts, (unsigned long long)st.bad, (unsigned long long)st.requests,
