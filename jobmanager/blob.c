@@ -172,8 +172,8 @@ void jm_blob_fini(jm *j)
 		}
 		rmdir(j->blob_dir);
 	}
-	free(j->blob_dir);
-	j->blob_dir = NULL;
+	/* j->blob_dir itself stays until the model is freed: a REST handler
+	 * stuck at shutdown may still read it. */
 }
 
 /* Keep the base name's safe characters: "../x y.so" -> "x_y.so". */

@@ -293,7 +293,8 @@ static inline int64_t jm_mono_ms(void) { return fl_mono_ns() / 1000000; }
 /* Create (or adopt the configured) blob folder. FLINC_OK, or FLINC_EIO
  * with the reason in err. Main thread, before the servers start. */
 int jm_blob_init(jm *j, char *err, size_t errcap);
-/* Remove the folder if jm_blob_init created it. */
+/* Remove the folder if jm_blob_init created it (jm.blob_dir, the path,
+ * is freed with the model). */
 void jm_blob_fini(jm *j);
 /* 32 random lowercase hex digits and a NUL into out (33 bytes). */
 void jm_random_hex32(char *out);

@@ -264,6 +264,7 @@ static void free_model(jm *j)
 	free(o->auth_token);
 	free(o->blob_dir);
 	free(o->ha_dir);
+	free(j->blob_dir);
 	fl_conf_destroy(j->conf);
 }
 
