@@ -461,6 +461,7 @@ def main():
         time.sleep(1.5)
         job = Job(c, jid)
         log0 = os.path.getsize(c.jm.log_path)
+        print("job manager RSS with a job running: %.1f MB" % (rss_kb(c.jm.pid) / 1024))
 
         slow(c, job)
         flood(c, job)
