@@ -60,6 +60,7 @@ extern char **environ;
 #ifndef SANITIZED
 #define SANITIZED 0
 #endif
+#define SAN_SIGNALS "handle_segv=0:handle_sigbus=0:handle_abort=0:handle_sigill=0:handle_sigfpe=0"
 
 /* ---- options ------------------------------------------------------------------ */
 
@@ -138,21 +139,37 @@ fail:;
 }
 
 /* The helper's environment: empty but for what it needs to start as its
- * parent did (the library path, the sanitizers' options). The strings
- * point into environ; the array is malloc'ed. */
+ * parent did (the library path, the sanitizers' options). In sanitizer
+ * builds the sanitizer leaves the fatal signals alone in the helper, so a
+ * plugin's SIGSEGV ends it as SIGSEGV (named as such), not as the
+ * sanitizer's report and exit status. malloc'ed strings in a malloc'ed
+ * array (free_env). */
 static char **helper_env(void)
 {
 	static const char *keep[] = { "LD_LIBRARY_PATH=", "ASAN_OPTIONS=", "UBSAN_OPTIONS=",
 				      "LSAN_OPTIONS=",    "TSAN_OPTIONS=", "MSAN_OPTIONS=" };
-	char **env = fl_calloc(FL_ARRAY_LEN(keep) + 1, sizeof(char *));
+	char **env = fl_calloc(FL_ARRAY_LEN(keep) + 3, sizeof(char *));
 	size_t n = 0;
-	for (char **e = environ; e && *e && n < FL_ARRAY_LEN(keep); e++)
-		for (size_t k = 0; k < FL_ARRAY_LEN(keep); k++)
-			if (!strncmp(*e, keep[k], strlen(keep[k]))) {
-				env[n++] = *e;
-				break;
-			}
+	bool asan = false, tsan = false;
+	for (char **e = environ; e && *e && n < FL_ARRAY_LEN(keep); e++) {
+		for (size_t k = 0; k < FL_ARRAY_LEN(keep); k++) {
+			if (strncmp(*e, keep[k], strlen(keep[k])) != 0) continue;
+			bool own = SANITIZED && (k == 1 || k == 4); /* ASAN_OPTIONS, TSAN_OPTIONS */
+			asan = asan || k == 1;
+			tsan = tsan || k == 4;
+			env[n++] = own ? fl_asprintf("%s:%s", *e, SAN_SIGNALS) : fl_strdup(*e);
+			break;
+		}
+	}
+	if (SANITIZED && !asan) env[n++] = fl_strdup("ASAN_OPTIONS=" SAN_SIGNALS);
+	if (SANITIZED && !tsan) env[n++] = fl_strdup("TSAN_OPTIONS=" SAN_SIGNALS);
 	return env;
+}
+
+static void free_env(char **env)
+{
+	for (char **e = env; *e; e++) free(*e);
+	free(env);
 }
 
 /* A running helper and the parent's ends of its pipes. */
@@ -221,7 +238,7 @@ static int spawn(const fl_inspect_opts *o, helper *h, char *err, size_t errcap)
 	if (pid == 0) child_run(&c);
 	int fork_errno = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	free(c.envp);
+	free_env(c.envp);
 	close(p[0][0]), close(p[1][1]), close(p[2][1]), close(p[3][1]);
 	if (pid < 0) {
 		close(p[0][1]), close(p[1][0]), close(p[2][0]), close(p[3][0]);
@@ -312,12 +329,15 @@ static bool drain(int fd, outcome *oc, bool answer)
 }
 
 /* Has the helper exited? (It stays a zombie, so its pid and process
- * group cannot be reused before we killed the group and reaped it.) */
+ * group cannot be reused before we killed the group and reaped it.) A
+ * process that ignores SIGCHLD has its children reaped by the kernel:
+ * ECHILD then means gone too. */
 static bool exited(const helper *h)
 {
 	siginfo_t si;
 	memset(&si, 0, sizeof si);
-	return waitid(P_PID, (id_t)h->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == h->pid;
+	if (waitid(P_PID, (id_t)h->pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0) return errno == ECHILD;
+	return si.si_pid == h->pid;
 }
 
 /* Feed the request, collect the answer and output, enforce the deadline
@@ -363,7 +383,13 @@ static void watch(const fl_inspect_opts *o, helper *h, const char *req, size_t r
 	if (h->out >= 0) drain(h->out, oc, false);
 	struct rusage ru;
 	memset(&ru, 0, sizeof ru);
-	while (wait4(h->pid, &oc->status, 0, &ru) < 0 && errno == EINTR) {
+	while (wait4(h->pid, &oc->status, 0, &ru) < 0) {
+		if (errno != EINTR) {
+			/* Reaped by the kernel (the caller ignores SIGCHLD): how
+			 * it ended is lost; the answer, if any, decides. */
+			oc->status = 0;
+			break;
+		}
 	}
 	oc->peak_bytes = FL_MAX(oc->peak_bytes, (int64_t)ru.ru_maxrss * 1024);
 	oc->elapsed_ms = fl_mono_ns() / 1000000 - start;
@@ -437,10 +463,12 @@ static int verdict(const fl_inspect_opts *o, const char *display, const outcome 
 	bool clean_exit = WIFEXITED(oc->status) && WEXITSTATUS(oc->status) == 0;
 	int rc;
 	const char *who = culprit(stage);
-	/* Past three quarters of the limit and dead: the limit did it (the
-	 * allocation that failed may have ended in abort() or a NULL access). */
+	/* Past three quarters of the address space limit and dead: the limit
+	 * did it (the allocation that failed may have ended in abort() or a
+	 * NULL access). Sanitizer builds have no such limit (and a huge
+	 * address space): there only the parent's kill says so. */
 	bool memory = oc->over_memory ||
-		(!clean_exit && !oc->timed_out && oc->peak_bytes >= o->memory_bytes / 4 * 3);
+		(!SANITIZED && !clean_exit && !oc->timed_out && oc->peak_bytes >= o->memory_bytes / 4 * 3);
 	if (oc->too_large) {
 		rc = fl_errf(err, errcap, FLINC_EPLUGIN,
 			     "%s: the inspection's answer is larger than %u bytes", display,

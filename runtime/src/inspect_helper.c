@@ -178,6 +178,6 @@ int fl_inspect_helper_main(int argc, char **argv)
 		answer(json_pack("{s:b, s:o, s:s}", "ok", 1, "plugin", plugin, "build_error",
 				 "the job graph has no vertices"));
 	json_t *job = fl_job_desc_to_json(d);
-	if (!job) refuse(&q, FLINC_EPLUGIN, "an operator uid of the job is not valid UTF-8");
+	if (!job) refuse(&q, FLINC_EPLUGIN, "an operator's uid or name is not valid UTF-8");
 	answer(json_pack("{s:b, s:o, s:o}", "ok", 1, "plugin", plugin, "job", job));
 }
