@@ -277,10 +277,11 @@ static int spawn(const fl_inspect_opts *o, helper *h, char *err, size_t errcap)
 
 /* How the helper ended, and what it said. */
 typedef struct outcome {
-	fl_strbuf ans; /* the answer pipe, up to FL_INSPECT_ANSWER_MAX */
+	char *ans; /* the answer pipe, up to FL_INSPECT_ANSWER_MAX bytes (fl_try_*: its size is the helper's choice) */
+	size_t nans, capans;
 	char out[OUT_KEEP + 1];
 	size_t nout;
-	bool timed_out, over_memory, too_large;
+	bool timed_out, over_memory, too_large, no_memory;
 	int status;         /* wait status */
 	int64_t peak_bytes; /* the most memory seen: sampled VmSize, else peak RSS */
 	int64_t elapsed_ms;
@@ -315,11 +316,22 @@ static bool drain(int fd, outcome *oc, bool answer)
 		if (n < 0) return errno == EAGAIN;
 		if (n == 0) return false;
 		if (answer) {
-			if (oc->ans.len + (size_t)n > FL_INSPECT_ANSWER_MAX) {
+			if (oc->nans + (size_t)n > FL_INSPECT_ANSWER_MAX) {
 				oc->too_large = true;
 				return false;
 			}
-			fl_sb_append(&oc->ans, buf, (size_t)n);
+			if (oc->nans + (size_t)n > oc->capans) {
+				size_t cap = FL_MAX(oc->capans * 2, oc->nans + (size_t)n);
+				char *grown = fl_try_realloc(oc->ans, cap);
+				if (!grown) {
+					oc->no_memory = true;
+					return false;
+				}
+				oc->ans = grown;
+				oc->capans = cap;
+			}
+			memcpy(oc->ans + oc->nans, buf, (size_t)n);
+			oc->nans += (size_t)n;
 		} else if (oc->nout < OUT_KEEP) {
 			size_t k = FL_MIN((size_t)n, OUT_KEEP - oc->nout);
 			memcpy(oc->out + oc->nout, buf, k);
@@ -370,9 +382,10 @@ static void watch(const fl_inspect_opts *o, helper *h, const char *req, size_t r
 		sample_memory(h->pid, &vm, &rss);
 		oc->peak_bytes = FL_MAX(oc->peak_bytes, vm);
 		now = fl_mono_ns() / 1000000;
-		if (!killed && (oc->too_large || now >= deadline || (SANITIZED && rss > o->memory_bytes))) {
-			oc->timed_out = !oc->too_large && now >= deadline;
-			oc->over_memory = !oc->too_large && !oc->timed_out;
+		bool refused = oc->too_large || oc->no_memory;
+		if (!killed && (refused || now >= deadline || (SANITIZED && rss > o->memory_bytes))) {
+			oc->timed_out = !refused && now >= deadline;
+			oc->over_memory = !refused && !oc->timed_out;
 			kill(-h->pid, SIGKILL);
 			killed = true;
 		}
@@ -424,7 +437,7 @@ static void duration_text(int64_t ms, char *buf, size_t cap)
 static bool parse_lines(const outcome *oc, char *stage, json_t **answer, char *why, size_t whycap)
 {
 	*answer = NULL;
-	const char *p = oc->ans.data ? oc->ans.data : "", *end = p + oc->ans.len;
+	const char *p = oc->ans ? oc->ans : "", *end = p + oc->nans;
 	for (int no = 1; p < end; no++) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		if (!nl) return snprintf(why, whycap, "line %d has no end", no), false;
@@ -469,7 +482,10 @@ static int verdict(const fl_inspect_opts *o, const char *display, const outcome 
 	 * address space): there only the parent's kill says so. */
 	bool memory = oc->over_memory ||
 		(!SANITIZED && !clean_exit && !oc->timed_out && oc->peak_bytes >= o->memory_bytes / 4 * 3);
-	if (oc->too_large) {
+	if (oc->no_memory) {
+		rc = fl_errf(err, errcap, FLINC_ENOMEM, "%s: out of memory for the inspection's answer",
+			     display);
+	} else if (oc->too_large) {
 		rc = fl_errf(err, errcap, FLINC_EPLUGIN,
 			     "%s: the inspection's answer is larger than %u bytes", display,
 			     FL_INSPECT_ANSWER_MAX);
@@ -583,7 +599,7 @@ int fl_inspect_run(const fl_inspect_opts *opts, const char *path, int argc, char
 			snprintf(o.diag, o.diagcap, "%s", c);
 			free(c);
 		}
-		fl_sb_free(&oc.ans);
+		free(oc.ans);
 	}
 	if (!sigismember(&old, SIGPIPE)) {
 		struct timespec zero = { 0, 0 };

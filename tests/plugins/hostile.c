@@ -18,8 +18,10 @@
  *   HOSTILE_ARGS         a valid job (datagen -> sink) unless --crash says
  *                        segv, hang, oom, exit (_exit(3) in build), garbage
  *                        (junk on the answer descriptor, then a normal
- *                        build) or forge (a made-up answer with a vertex
- *                        of parallelism 100000, then _exit(0)): valid at
+ *                        build), flood (64 MB on the answer descriptor),
+ *                        noise (64 MB on stderr, then a normal build) or
+ *                        forge (a made-up answer with a vertex of
+ *                        parallelism 100000, then _exit(0)): valid at
  *                        upload, hostile at submit
  */
 #include <dirent.h>
@@ -179,6 +181,13 @@ static int build(flinc_env *e, int argc, char **argv)
 		static const char junk[] = "\x01\x02 not json\n{\"stage\":\"done\"}\n";
 		if (write(3, junk, sizeof junk - 1) < 0) return FLINC_EIO;
 	}
+	if (!strcmp(c, "flood") || !strcmp(c, "noise")) {
+		/* 64 MB on the answer descriptor (flood) or stderr (noise). */
+		static char junk[1 << 16];
+		memset(junk, 'x', sizeof junk);
+		for (int i = 0; i < 1024; i++)
+			if (write(!strcmp(c, "flood") ? 3 : 2, junk, sizeof junk) < 0) return FLINC_EIO;
+	}
 	if (!strcmp(c, "forge")) {
 		static const char forged[] =
 			"{\"answer\":{\"ok\":true,\"plugin\":{\"name\":\"forged\",\"description\":null,\"usage\":null,"
@@ -191,7 +200,7 @@ static int build(flinc_env *e, int argc, char **argv)
 	}
 	return valid(e);
 }
-FLINC_PLUGIN("hostile-args", "valid unless --crash segv|hang|oom|exit|garbage|forge",
-	     "[--crash none|segv|hang|oom|exit|garbage|forge]", build);
+FLINC_PLUGIN("hostile-args", "valid unless --crash segv|hang|oom|exit|garbage|flood|noise|forge",
+	     "[--crash none|segv|hang|oom|exit|garbage|flood|noise|forge]", build);
 #endif
 #endif

@@ -332,6 +332,7 @@ static void test_hostile(void **state)
 		{ "hostile_args", "garbage", 0,
 		  "the inspection's answer is malformed: line 4 is neither a stage nor the one answer" },
 		{ "hostile_args", "forge", 0, "the inspection's answer is malformed: parallelism is 100000" },
+		{ "hostile_args", "flood", 0, "the inspection's answer is larger than 8388608 bytes" },
 	};
 	for (size_t i = 0; i < FL_ARRAY_LEN(cases); i++) {
 		char *p = plugin(cases[i].plugin);
@@ -343,6 +344,11 @@ static void test_hostile(void **state)
 	/* Valid at upload: loads and builds without the crash. */
 	char *p = plugin("hostile_args");
 	fl_inspection *in = inspect(p, true, 1, argv, T * 10, M, FLINC_OK, NULL);
+	assert_string_equal(in->job->name, "hostile-args");
+	fl_inspection_free(in);
+	/* 64 MB of output is read and dropped; the answer still counts. */
+	argv[2] = "noise";
+	in = inspect(p, true, 3, argv, T * 10, M, FLINC_OK, NULL);
 	assert_string_equal(in->job->name, "hostile-args");
 	fl_inspection_free(in);
 	free(p);
