@@ -998,6 +998,9 @@ static const conf_default conf_defaults[] = {
 	{ "slot.request.wait", "false", NULL },
 	{ "slot.request.timeout", "10s", NULL },
 	{ "jobstore.max-capacity", "1000", NULL },
+	/* plugin inspection in a helper process (the job manager's, flinc info's) */
+	{ "jobmanager.plugin-inspection.timeout", "10s", NULL },
+	{ "jobmanager.plugin-inspection.memory", "1gb", NULL },
 	/* The job manager's; a task manager not yet registered waits 50s. */
 	{ "heartbeat.interval", "1s", NULL },
 	{ "heartbeat.timeout", "5s", NULL },
