@@ -308,6 +308,9 @@ int main(int argc, char **argv)
 	}
 	fl_log(FL_LOG_INFO, JM_COMPONENT, "%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 
+	/* A request waiting for a plugin inspection ends now, not at the
+	 * inspection's timeout: REST stops without waiting for it. */
+	fl_inspect_shutdown();
 	jm_rest_stop(j);
 	jm_rpc_stop(j);
 	jm_blob_fini(j);

@@ -298,12 +298,18 @@ typedef struct fl_inspection {
  * ..."), FLINC_EIO (the helper could not be started: no fork, no
  * /proc/self/exe). Blocks the calling thread for the inspection (tens of
  * milliseconds; at most about the timeout); any thread, any number at
- * once. */
+ * once. FLINC_ECANCELED after fl_inspect_shutdown. */
 int fl_inspect_run(const fl_inspect_opts *o, const char *path, int argc, char **argv, fl_inspection **out,
 		   char *err, size_t errcap);
 
 /* Free an inspection. NULL is a no-op. */
 void fl_inspection_free(fl_inspection *in);
+
+/* Stop inspecting, for a program's shutdown: every helper running now is
+ * killed (its fl_inspect_run returns FLINC_ECANCELED at once instead of
+ * at its timeout), and every later call returns FLINC_ECANCELED without
+ * starting one. Any thread (not a signal handler); idempotent. */
+void fl_inspect_shutdown(void);
 
 /* The helper's side: read the request on stdin, inspect, answer on fd 3,
  * and _exit (no destructor of the plugin or the program runs). Call it

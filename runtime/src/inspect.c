@@ -174,6 +174,8 @@ static void free_env(char **env)
 
 /* A running helper and the parent's ends of its pipes. */
 typedef struct helper {
+	struct helper *next; /* in g_running while registered */
+	bool canceled;       /* fl_inspect_shutdown killed it (under g_mu) */
 	pid_t pid;
 	int in;    /* request: write end (-1 once written and closed) */
 	int ans;   /* answer: read end (-1 at its end) */
@@ -273,6 +275,64 @@ static int spawn(const fl_inspect_opts *o, helper *h, char *err, size_t errcap)
 	return FLINC_OK;
 }
 
+/* ---- the helpers running now (fl_inspect_shutdown) ----------------------------- */
+
+/* Each fl_inspect_run registers its helper (on its own stack) while the
+ * helper may live, so a program that stops can end them all. A helper is
+ * killed only while registered, that is before it is reaped: its pid
+ * cannot belong to anyone else then. */
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static helper *g_running;
+static bool g_stopping;
+
+/* Register h; a helper started as the program stops is killed at once. */
+static void running_add(helper *h)
+{
+	pthread_mutex_lock(&g_mu);
+	h->next = g_running;
+	g_running = h;
+	if (g_stopping) {
+		h->canceled = true;
+		kill(-h->pid, SIGKILL);
+		kill(h->pid, SIGKILL); /* before its setsid, the group is not yet its own */
+	}
+	pthread_mutex_unlock(&g_mu);
+}
+
+/* Unregister h (before it is reaped); was it canceled? */
+static bool running_remove(helper *h)
+{
+	pthread_mutex_lock(&g_mu);
+	for (helper **p = &g_running; *p; p = &(*p)->next)
+		if (*p == h) {
+			*p = h->next;
+			break;
+		}
+	bool canceled = h->canceled;
+	pthread_mutex_unlock(&g_mu);
+	return canceled;
+}
+
+void fl_inspect_shutdown(void)
+{
+	pthread_mutex_lock(&g_mu);
+	g_stopping = true;
+	for (helper *h = g_running; h; h = h->next) {
+		h->canceled = true;
+		kill(-h->pid, SIGKILL);
+		kill(h->pid, SIGKILL);
+	}
+	pthread_mutex_unlock(&g_mu);
+}
+
+static bool stopping(void)
+{
+	pthread_mutex_lock(&g_mu);
+	bool s = g_stopping;
+	pthread_mutex_unlock(&g_mu);
+	return s;
+}
+
 /* ---- watching it --------------------------------------------------------------- */
 
 /* How the helper ended, and what it said. */
@@ -281,7 +341,7 @@ typedef struct outcome {
 	size_t nans, capans;
 	char out[OUT_KEEP + 1];
 	size_t nout;
-	bool timed_out, over_memory, too_large, no_memory;
+	bool timed_out, over_memory, too_large, no_memory, canceled;
 	int status;         /* wait status */
 	int64_t peak_bytes; /* the most memory seen: sampled VmSize, else peak RSS */
 	int64_t elapsed_ms;
@@ -392,6 +452,7 @@ static void watch(const fl_inspect_opts *o, helper *h, const char *req, size_t r
 	}
 	/* Whatever the helper started in its group goes with it. */
 	kill(-h->pid, SIGKILL);
+	oc->canceled = running_remove(h);
 	if (h->ans >= 0) drain(h->ans, oc, true);
 	if (h->out >= 0) drain(h->out, oc, false);
 	struct rusage ru;
@@ -482,7 +543,10 @@ static int verdict(const fl_inspect_opts *o, const char *display, const outcome 
 	 * address space): there only the parent's kill says so. */
 	bool memory = oc->over_memory ||
 		(!SANITIZED && !clean_exit && !oc->timed_out && oc->peak_bytes >= o->memory_bytes / 4 * 3);
-	if (oc->no_memory) {
+	if (oc->canceled) {
+		rc = fl_errf(err, errcap, FLINC_ECANCELED,
+			     "%s: the inspection was canceled: the program is stopping", display);
+	} else if (oc->no_memory) {
 		rc = fl_errf(err, errcap, FLINC_ENOMEM, "%s: out of memory for the inspection's answer",
 			     display);
 	} else if (oc->too_large) {
@@ -567,6 +631,9 @@ int fl_inspect_run(const fl_inspect_opts *opts, const char *path, int argc, char
 	if (o.diag && o.diagcap) o.diag[0] = 0;
 	const char *display = o.display && *o.display ? o.display : path;
 	char e2[1024];
+	if (stopping())
+		return fl_errf(err, errcap, FLINC_ECANCELED, "%s: not inspected: the program is stopping",
+			       display);
 	/* The cheap refusals here, without a process: not a file, not ELF,
 	 * truncated, another machine's. The helper checks again. */
 	int rc = fl_plugin_check_elf(path, e2, sizeof e2);
@@ -590,6 +657,7 @@ int fl_inspect_run(const fl_inspect_opts *opts, const char *path, int argc, char
 	if (rc == FLINC_OK) {
 		outcome oc;
 		memset(&oc, 0, sizeof oc);
+		running_add(&h);
 		watch(&o, &h, req, strlen(req), &oc);
 		rc = verdict(&o, display, &oc, out, err, errcap);
 		if (*out) (*out)->elapsed_ms = oc.elapsed_ms;

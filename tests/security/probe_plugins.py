@@ -31,6 +31,9 @@ attacker or a careless user would:
             line on stderr, never a signal, nothing on stdout.
   leaks     the job manager's open descriptors are as many at the end as at
             the start.
+  stop      SIGTERM while an inspection hangs: the job manager stops at once
+            (exit 0), not at the inspection's timeout, and the helper is gone.
+  REST      while an upload's inspection hangs, GET /overview answers at once.
   restart   with the job manager stopped, a truncated wordcount.so is put
             into its blob folder by hand, and a job record naming it into
             its job store: the job manager starts, lists the jar, refuses to
@@ -46,7 +49,9 @@ import json
 import os
 import re
 import subprocess
+import signal
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
@@ -152,11 +157,31 @@ class Probe:
                           (what, e, "up" if alive else "gone, exit status %s" % self.c.jm.proc.poll()))
             raise cluster.ClusterError("the job manager did not answer %s" % what)
 
-    def upload(self, name, path, want, data=None, limit=TIMEOUT_S + 5):
-        """Upload a hostile file: 400 and a line matching want."""
+    def rest_answers(self, what):
+        """While an inspection hangs: REST answers others at once (the
+        inspection holds no lock and one HTTP worker only)."""
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        st, _ = self.c.request("GET", "/overview", timeout=10)
+        dt = time.monotonic() - t0
+        self.chk.ok(st == 200 and dt < 1.0, "%s: GET /overview answers during the inspection (%d in %.3f s)" %
+                    (what, st, dt))
+
+    def upload(self, name, path, want, data=None, limit=TIMEOUT_S + 5, meanwhile=None):
+        """Upload a hostile file: 400 and a line matching want (meanwhile(what)
+        runs while the upload waits)."""
         snap = self.before()
         t0 = time.monotonic()
-        st, body = self.ask(lambda: self.c.upload(path, data=data, filename=name), "upload " + name)
+        res = {}
+        t = threading.Thread(target=lambda: res.update(
+            r=self.ask(lambda: self.c.upload(path, data=data, filename=name), "upload " + name)), daemon=True)
+        t.start()
+        if meanwhile:
+            meanwhile("upload " + name)
+        t.join(limit + 30)
+        if "r" not in res:
+            raise cluster.ClusterError("upload %s: no answer" % name)
+        st, body = res["r"]
         dt = time.monotonic() - t0
         msg = cluster.error_message(body) or str(body)
         print("    upload %s -> %d in %.2f s: %s" % (name, st, dt, msg), flush=True)
@@ -261,7 +286,7 @@ def main():
         p.upload("hostile_build_segv.so", hp("build_segv"), r"the plugin's build\(\) killed the inspection with "
                  r"SIGSEGV")
         p.upload("hostile_build_hang.so", hp("build_hang"), r"the plugin's build\(\) did not finish within %d s"
-                 % TIMEOUT_S)
+                 % TIMEOUT_S, meanwhile=p.rest_answers)
         p.upload("hostile_build_oom.so", hp("build_oom"), r"the plugin's build\(\) exceeded the memory limit "
                  r"\(%d MB" % MEMORY_MB)
         p.upload("truncated.so", None, r"truncated \(1000 bytes, the ELF header says at least \d+\)",
@@ -302,9 +327,31 @@ def main():
             fd_count(p.jm_pid)
         chk.ok(fds1 == fds0, "no descriptor leaked: %d open before the probes, %d after" % (fds0, fds1))
 
+        print("== SIGTERM while an inspection hangs")
+        def upload_hang():
+            try:
+                c.upload(hp("build_hang"))
+            except (OSError, http.client.HTTPException):
+                pass  # the job manager stopped: no answer is expected
+        hang = threading.Thread(target=upload_hang, daemon=True)
+        hang.start()
+        helpers = cluster.poll(lambda: children(p.jm_pid), 10)
+        chk.ok(helpers, "an inspection helper runs: %s" % helpers)
+        t0 = time.monotonic()
+        c.jm.signal(signal.SIGTERM)
+        try:
+            rc = c.jm.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            rc = None
+        dt = time.monotonic() - t0
+        chk.ok(rc == 0 and dt < TIMEOUT_S, "the job manager stops on SIGTERM in %.2f s (exit %s), before the "
+               "inspection's timeout" % (dt, rc))
+        gone = cluster.poll(lambda: not any(os.path.exists("/proc/%d" % h) for h, _ in helpers or []), 5)
+        chk.ok(gone, "and its inspection helper is gone")
+        hang.join(10)
+        c.jm.stop()
+
         print("== a truncated plugin left in the blob folder, across a restart")
-        rc = c.jm.stop()
-        chk.ok(rc == 0, "the job manager stops cleanly on SIGTERM (exit %s)" % rc)
         bad_id = "0123456789abcdef0123456789abcdef_truncated.so"
         with open(os.path.join(p.blobs, bad_id), "wb") as f:
             f.write(truncated)
