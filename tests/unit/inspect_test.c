@@ -33,6 +33,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -536,6 +537,53 @@ static void test_opts(void **state)
 	fl_conf_destroy(c);
 }
 
+/* A hanging inspection in another thread. */
+typedef struct hang_run {
+	int rc;
+	int64_t ms;
+	char err[512];
+} hang_run;
+
+static void *hang_thread(void *arg)
+{
+	hang_run *h = arg;
+	char *p = plugin("hostile_build_hang");
+	char *argv[] = { "x", NULL };
+	fl_inspect_opts o = { .timeout_ms = 20000, .build = true };
+	fl_inspection *in = NULL;
+	int64_t t0 = fl_mono_ns();
+	h->rc = fl_inspect_run(&o, p, 1, argv, &in, h->err, sizeof h->err);
+	h->ms = (fl_mono_ns() - t0) / 1000000;
+	fl_inspection_free(in);
+	free(p);
+	return NULL;
+}
+
+/* Last (it stops inspections for good): fl_inspect_shutdown ends a
+ * running inspection at once and refuses new ones. */
+static void test_shutdown(void **state)
+{
+	(void)state;
+	int fds = count_fds();
+	hang_run h = { 0 };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, hang_thread, &h), 0);
+	usleep(300 * 1000);
+	fl_inspect_shutdown();
+	pthread_join(t, NULL);
+	print_message("    running: %d in %lld ms: %s\n", h.rc, (long long)h.ms, h.err);
+	assert_int_equal(h.rc, FLINC_ECANCELED);
+	assert_true(h.ms < 5000);
+	assert_non_null(strstr(h.err, "canceled: the program is stopping"));
+	hang_run later = { 0 };
+	hang_thread(&later);
+	assert_int_equal(later.rc, FLINC_ECANCELED);
+	assert_true(later.ms < 100);
+	assert_non_null(strstr(later.err, "not inspected: the program is stopping"));
+	assert_int_equal(count_fds(), fds);
+	assert_no_children();
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], FL_INSPECT_HELPER_ARG)) return fl_inspect_helper_main(argc, argv);
@@ -550,6 +598,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_decode),
 		cmocka_unit_test(test_clean),
 		cmocka_unit_test(test_opts),
+		cmocka_unit_test(test_shutdown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	char *rm = fl_asprintf("rm -rf %s", g_tmp);
