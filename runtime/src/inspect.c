@@ -60,7 +60,17 @@ extern char **environ;
 #ifndef SANITIZED
 #define SANITIZED 0
 #endif
-#define SAN_SIGNALS "handle_segv=0:handle_sigbus=0:handle_abort=0:handle_sigill=0:handle_sigfpe=0"
+/* What the helper's sanitizer is told on top of its parent's options: keep
+ * off the fatal signals (a plugin's SIGSEGV ends the helper as SIGSEGV,
+ * named as such), and report to the helper's own output, which the parent
+ * reads, never to the parent's report files: what a sanitizer finds there
+ * is the plugin's doing (the helper is one thread and its own code is
+ * tested in process). A plugin that exits inside dlopen makes TSan "die"
+ * with its exitcode; 0 keeps the plugin's own status. */
+#define SAN_SIGNALS                                                                     \
+	"handle_segv=0:handle_sigbus=0:handle_abort=0:handle_sigill=0:handle_sigfpe=0:" \
+	"log_path=stderr"
+#define TSAN_EXTRA ":exitcode=0"
 
 /* ---- options ------------------------------------------------------------------ */
 
@@ -157,12 +167,13 @@ static char **helper_env(void)
 			bool own = SANITIZED && (k == 1 || k == 4); /* ASAN_OPTIONS, TSAN_OPTIONS */
 			asan = asan || k == 1;
 			tsan = tsan || k == 4;
-			env[n++] = own ? fl_asprintf("%s:%s", *e, SAN_SIGNALS) : fl_strdup(*e);
+			env[n++] = own ? fl_asprintf("%s:%s%s", *e, SAN_SIGNALS, k == 4 ? TSAN_EXTRA : "")
+				       : fl_strdup(*e);
 			break;
 		}
 	}
 	if (SANITIZED && !asan) env[n++] = fl_strdup("ASAN_OPTIONS=" SAN_SIGNALS);
-	if (SANITIZED && !tsan) env[n++] = fl_strdup("TSAN_OPTIONS=" SAN_SIGNALS);
+	if (SANITIZED && !tsan) env[n++] = fl_strdup("TSAN_OPTIONS=" SAN_SIGNALS TSAN_EXTRA);
 	return env;
 }
 
