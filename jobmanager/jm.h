@@ -253,7 +253,9 @@ typedef struct jm_options {
 	int rest_threads;                /* rest.server.numThreads */
 	int jobstore_max;
 	bool slot_sharing;
-	char *ha_dir; /* high-availability.storageDir; NULL: jobs die with the job manager */
+	char *ha_dir;               /* high-availability.storageDir; NULL: jobs die with the job manager */
+	int64_t inspect_timeout_ms; /* jobmanager.plugin-inspection.timeout */
+	int64_t inspect_memory;     /* jobmanager.plugin-inspection.memory (bytes) */
 } jm_options;
 
 typedef struct jm {
@@ -393,14 +395,24 @@ typedef struct jm_submit {
 	const char *recover_jid; /* ha.c: the job again under its id, waiting for slots */
 } jm_submit;
 
-/* Build the job's graph from the stored plugin and admit it: FLINC_OK with
- * the job id in jid_out (JM_JID_LEN + 1 bytes), else the reason in err and
- * FLINC_ENOENT (no such jar), FLINC_ECONFIG (a setting of the job),
- * FLINC_ERANGE (parallelism above the limit, not enough slots),
- * FLINC_EPLUGIN (the plugin does not load), FLINC_EGRAPH (its build failed),
- * FLINC_EINVAL (the savepoint does not fit) or FLINC_EEXIST (job id
- * taken). s stays the caller's. Call without jm.mu (loads the plugin). */
+/* Build the job's graph from the stored plugin in an inspection helper
+ * process and admit it: FLINC_OK with the job id in jid_out (JM_JID_LEN +
+ * 1 bytes), else the reason in err and FLINC_ENOENT (no such jar),
+ * FLINC_ECONFIG (a setting of the job), FLINC_ERANGE (parallelism above
+ * the limit, not enough slots), FLINC_EPLUGIN (the plugin does not load,
+ * crashed, hung or ran out of memory in the helper), FLINC_EGRAPH (its
+ * build failed), FLINC_EINVAL (the savepoint does not fit), FLINC_EIO (no
+ * helper could start) or FLINC_EEXIST (job id taken). s stays the
+ * caller's. Call without jm.mu (blocks for the inspection: milliseconds,
+ * at most jobmanager.plugin-inspection.timeout). */
 int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t errcap);
+/* A job's configuration: the cluster's (without rest.auth.token), then
+ * own (may be NULL) on top. The caller destroys it. Any thread. */
+fl_conf *jm_job_conf_new(const jm *j, const fl_conf *own);
+/* The job manager's plugin inspection options (timeout, memory limit;
+ * other fields zero) into *o. Any thread. */
+struct fl_inspect_opts;
+void jm_inspect_opts(const jm *j, struct fl_inspect_opts *o);
 /* Cancel a job: FLINC_OK (asked, or already ending), FLINC_ENOENT or
  * FLINC_ESTATE (it ended), with the reason in err. Takes jm.mu. */
 int jm_job_cancel(jm *j, const char *jid, char *err, size_t errcap);
@@ -456,12 +468,13 @@ void jm_ha_recover(jm *j); /* resubmit the stored jobs (without jm.mu) */
 
 /* ---- checkpoints, restarts, savepoints (checkpoints.c) ---------------- */
 
-struct flinc_env;
+struct fl_job_desc;
 /* At submission, before the job is published (no lock needed): read the
  * checkpoint and restart settings, check a savepoint to start from against
- * the job's graph, create the coordinator. FLINC_OK, or with the reason in
- * err FLINC_ECONFIG (a setting) or FLINC_EINVAL (the savepoint). */
-int jm_cp_job_init(jm *j, jm_job *job, const struct flinc_env *e, const jm_submit *s, char *err,
+ * the job's description d (from its inspection), create the coordinator.
+ * FLINC_OK, or with the reason in err FLINC_ECONFIG (a setting) or
+ * FLINC_EINVAL (the savepoint). */
+int jm_cp_job_init(jm *j, jm_job *job, const struct fl_job_desc *d, const jm_submit *s, char *err,
 		   size_t errcap);
 /* Free the job's checkpoint parts (coordinator destroyed: not with jm.mu
  * held unless jm_cp_job_retire_locked ran first). */

@@ -23,6 +23,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "fl_runtime.h"
 #include "jm.h"
 
 #ifndef FLINC_VERSION
@@ -52,6 +53,8 @@ static const char usage_text[] = "usage: " PROG " [--config FILE] [-D key=value]
 				 "  rest.server.numThreads (4)           heartbeat.interval (1s)\n"
 				 "  heartbeat.timeout (5s)               slot.request.wait (false)\n"
 				 "  slot.request.timeout (10s)           jobmanager.blob.max-size (2gb)\n"
+				 "  jobmanager.plugin-inspection.timeout (10s)\n"
+				 "  jobmanager.plugin-inspection.memory (1gb)\n"
 				 "  jobmanager.blob.dir (a private folder under /tmp, removed at exit)\n"
 				 "  jobmanager.slot-sharing (true)       jobstore.max-capacity (1000)\n"
 				 "  parallelism.default (1)              pipeline.max-parallelism (128)\n";
@@ -101,6 +104,8 @@ static const struct {
 	{ "jobstore.max-capacity", "1000" },
 	{ "parallelism.default", "1" },
 	{ "pipeline.max-parallelism", "128" },
+	{ "jobmanager.plugin-inspection.timeout", "10s" },
+	{ "jobmanager.plugin-inspection.memory", "1gb" },
 };
 
 static int64_t get_int(const fl_conf *c, const char *key, int64_t lo, int64_t hi)
@@ -248,6 +253,14 @@ static void read_options(jm *j)
 		free(o->ha_dir);
 		o->ha_dir = NULL;
 	}
+	fl_inspect_opts io = { 0 };
+	char err[256];
+	if (fl_inspect_opts_read(c, &io, err, sizeof err) != FLINC_OK) {
+		fprintf(stderr, PROG ": configuration %s\n", err);
+		exit(2);
+	}
+	o->inspect_timeout_ms = io.timeout_ms;
+	o->inspect_memory = io.memory_bytes;
 	/* Plugins must outlive the job manager with the jobs that use them. */
 	if (o->ha_dir && !o->blob_dir) o->blob_dir = fl_asprintf("%s/blobs", o->ha_dir);
 }
@@ -270,6 +283,9 @@ static void free_model(jm *j)
 
 int main(int argc, char **argv)
 {
+	/* The plugin inspection helper (fl_inspect_run) is this program run
+	 * again: it does nothing of a job manager's. */
+	if (argc > 1 && !strcmp(argv[1], FL_INSPECT_HELPER_ARG)) return fl_inspect_helper_main(argc, argv);
 	jm *j = &g_jm;
 	j->conf = load_config(argc, argv);
 	read_options(j);
@@ -328,6 +344,9 @@ int main(int argc, char **argv)
 	}
 	fl_log(FL_LOG_INFO, JM_COMPONENT, "%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 
+	/* A request waiting for a plugin inspection ends now, not at the
+	 * inspection's timeout: REST stops without waiting for it. */
+	fl_inspect_shutdown();
 	bool rest_clean = jm_rest_stop(j);
 	jm_rpc_stop(j);
 	jm_blob_fini(j);

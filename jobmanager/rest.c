@@ -168,13 +168,14 @@ static const struct {
 	int code;
 	uint16_t status;
 } code_status[] = {
-	{ FLINC_ENOENT, 404 },  /* no such job, jar, vertex or request */
-	{ FLINC_EINVAL, 400 },  /* a malformed request or an argument that cannot work */
-	{ FLINC_ECONFIG, 400 }, /* a configuration value of the job */
-	{ FLINC_ERANGE, 400 },  /* more parallelism or slots than allowed or available */
-	{ FLINC_EPLUGIN, 400 }, /* the upload is no loadable job plugin */
-	{ FLINC_EGRAPH, 400 },  /* the job's build failed or made an invalid graph */
-	{ FLINC_ESTATE, 409 },  /* the job's state does not allow it */
+	{ FLINC_ENOENT, 404 },    /* no such job, jar, vertex or request */
+	{ FLINC_EINVAL, 400 },    /* a malformed request or an argument that cannot work */
+	{ FLINC_ECONFIG, 400 },   /* a configuration value of the job */
+	{ FLINC_ERANGE, 400 },    /* more parallelism or slots than allowed or available */
+	{ FLINC_EPLUGIN, 400 },   /* the upload is no loadable job plugin */
+	{ FLINC_EGRAPH, 400 },    /* the job's build failed or made an invalid graph */
+	{ FLINC_ESTATE, 409 },    /* the job's state does not allow it */
+	{ FLINC_ECANCELED, 503 }, /* the job manager is stopping (an inspection was ended) */
 };
 
 /* Map a FLINC_E* code (not FLINC_OK) to its HTTP status: the table above,
@@ -608,34 +609,49 @@ static void h_cancel(req_ctx *c, resp *r, const route_args *a)
 	}
 }
 
-/* Keep a stored upload only if it loads as a job plugin: 200 with its blob
- * path, else 400 naming the upload (not our blob path) and the blob goes. */
+/* Keep a stored upload only if it inspects as a job plugin, in a helper
+ * process (fl_inspect_run: the plugin never runs in the job manager): 200
+ * with its blob path, else 400 naming the upload (not our blob path) and
+ * the blob goes. The plugin is also built without arguments, as submit
+ * would with none: a build that crashes, hangs or runs out of memory
+ * refuses the upload; one that only refuses the missing arguments (most
+ * jobs need some) does not: its arguments come with the run. */
 static void upload_inspect(jm *j, resp *r, const jm_part *part, const char *id, const char *path)
 {
 	/* The client's file name, made printable: it goes into messages and the log. */
 	char *shown =
 		jm_utf8_dup(part->filename && *part->filename ? part->filename : jm_blob_display_name(id));
-	fl_plugin *pl = NULL;
-	char lerr[1024];
-	if (fl_plugin_open(path, &pl, lerr, sizeof lerr) != FLINC_OK) {
-		jm_blob_remove(j, id);
-		size_t plen = strlen(path);
-		const char *rest = strncmp(lerr, path, plen) == 0 ? lerr + plen : NULL;
-		if (rest)
-			set_error(r, http_status(FLINC_EPLUGIN), "%.200s%s", shown, rest);
-		else
-			set_error(r, http_status(FLINC_EPLUGIN), "%s", lerr);
-		fl_log(FL_LOG_WARN, JM_COMPONENT, "upload of %.200s refused: %s", shown,
-		       rest ? rest + 2 : lerr);
-	} else {
-		const flinc_plugin *e = fl_plugin_entry(pl);
-		char *jobname = jm_utf8_dup(e->name ? e->name : "?");
-		fl_log(FL_LOG_INFO, JM_COMPONENT, "uploaded %.200s (%zu bytes, job '%.200s') as jar %s",
-		       shown, part->len, jobname, id);
+	fl_inspect_opts o;
+	jm_inspect_opts(j, &o);
+	char diag[512], lerr[1024];
+	fl_conf *conf = jm_job_conf_new(j, NULL);
+	o.build = true;
+	o.conf = conf;
+	o.parallelism = j->o.default_parallelism;
+	o.display = shown;
+	o.diag = diag;
+	o.diagcap = sizeof diag;
+	char *argv[] = { (char *)jm_blob_display_name(id), NULL };
+	fl_inspection *in = NULL;
+	int rc = fl_inspect_run(&o, path, 1, argv, &in, lerr, sizeof lerr);
+	if (rc == FLINC_OK || rc == FLINC_EGRAPH) {
+		char *jobname = jm_utf8_dup(in->job                   ? in->job->name
+						    : in->plugin_name ? in->plugin_name
+								      : "?");
+		fl_log(FL_LOG_INFO, JM_COMPONENT,
+		       "uploaded %.200s (%zu bytes, job '%.200s'%s) as jar %s (inspected in %lld ms)", shown,
+		       part->len, jobname, in->job ? "" : ", needs arguments", id, (long long)in->elapsed_ms);
 		free(jobname);
-		fl_plugin_close(pl);
 		set_json(r, 200, json_pack("{s:s, s:s}", "filename", path, "status", "success"));
+	} else {
+		static fl_log_limit lim = FL_LOG_LIMIT_INIT(20, 10000);
+		jm_blob_remove(j, id);
+		set_error(r, http_status(rc == FLINC_EIO ? FLINC_EIO : FLINC_EPLUGIN), "%s", lerr);
+		fl_log_limited(&lim, FL_LOG_WARN, JM_COMPONENT, "upload refused: %s%s%.400s", lerr,
+			       *diag ? "; its output: " : "", diag);
 	}
+	fl_inspection_free(in);
+	fl_conf_destroy(conf);
 	free(shown);
 }
 
