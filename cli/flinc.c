@@ -202,23 +202,37 @@ static flinc_env *load_job(job_opts *o, fl_plugin **pl)
 	return e;
 }
 
+/* `flinc info`: the graph built in a plugin inspection helper
+ * (fl_inspect_run), so a plugin that crashes, exits or hangs costs one
+ * line and exit 1, never this process; the keys
+ * jobmanager.plugin-inspection.* of -D/--config bound it. */
 static int cmd_info(int argc, char **argv)
 {
 	job_opts o;
 	parse_job_opts("info", argc, argv, &o);
-	fl_plugin *pl;
-	flinc_env *e = load_job(&o, &pl);
-	char *graph = fl_env_to_json(e);
-	fl_plan *plan = fl_plan_create(e);
-	char *pj = fl_plan_to_json(plan);
+	fl_inspect_opts io = { 0 };
+	char err[2048];
+	if (fl_inspect_opts_read(o.conf, &io, err, sizeof err) != FLINC_OK) {
+		fprintf(stderr, "flinc: info: %s\n", err);
+		exit(EXIT_USAGE);
+	}
+	io.build = true;
+	io.conf = o.conf;
+	io.parallelism = o.parallelism;
+	io.display = o.plugin;
+	fl_inspection *in = NULL;
+	int rc = fl_inspect_run(&io, o.plugin, o.argc, o.argv, &in, err, sizeof err);
+	if (rc != FLINC_OK) {
+		fprintf(stderr, "flinc: %s\n", err);
+		fl_inspection_free(in);
+		fl_conf_destroy(o.conf);
+		return 1;
+	}
 	/* {"name":...,"vertices":[...],"edges":[...],"plan":{...}} */
-	graph[strlen(graph) - 1] = 0;
-	printf("%s,\"plan\":%s}\n", graph, pj);
-	free(pj);
-	free(graph);
-	fl_plan_destroy(plan);
-	fl_env_destroy(e);
-	fl_plugin_close(pl);
+	const char *graph = in->job->graph_json;
+	size_t n = strlen(graph);
+	printf("%.*s,\"plan\":%s}\n", (int)(n - 1), graph, in->job->plan_json);
+	fl_inspection_free(in);
 	fl_conf_destroy(o.conf);
 	return 0;
 }
@@ -1130,6 +1144,9 @@ static int cmd_config(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/* The plugin inspection helper of `info` (fl_inspect_run) is this
+	 * program run again. */
+	if (argc > 1 && !strcmp(argv[1], FL_INSPECT_HELPER_ARG)) return fl_inspect_helper_main(argc, argv);
 	int i = 1;
 	for (; i < argc; i++) {
 		const char *a = argv[i];

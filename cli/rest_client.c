@@ -493,6 +493,9 @@ int fl_rest_request(fl_rest *r, const char *method, const char *path, const char
 		     "\r\nAccept: application/json\r\nConnection: close\r\n",
 		     method, path, r->hostport);
 	if (r->token) fl_sb_printf(&req, "Authorization: Bearer %s\r\n", r->token);
+	/* The job manager refuses changes without it: a web page of another
+	 * site cannot send this header (docs/security.md). */
+	fl_sb_printf(&req, "X-Flinc-Request: 1\r\n");
 	bool wants_len =
 		body || !strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH");
 	if (body && content_type) fl_sb_printf(&req, "Content-Type: %s\r\n", content_type);

@@ -5,7 +5,12 @@
  * the control plane, so nothing depends on a client path or a shared disk.
  *
  * Only names of that exact shape are ever opened, so no request can reach
- * a file outside the folder. Thread-safe: no shared state but the folder.
+ * a file outside the folder. Uploads stream into ".upload-<hex>" files of
+ * the same folder (never a blob id) and are renamed into the store when
+ * complete. The quota (jobmanager.blob.max-size) counts the stored blobs
+ * and the bytes of uploads in progress (jm.blob_used, atomic): an upload
+ * reserves each piece before writing it, so parallel uploads cannot pass
+ * it together. Thread-safe: no shared state but the folder and the count.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -20,6 +25,7 @@
 #include "jm.h"
 
 #define NAME_MAX_LEN 128
+#define TMP_PREFIX ".upload-"
 
 void jm_random_hex32(char *out)
 {
@@ -83,6 +89,37 @@ char *jm_blob_path(const jm *j, const char *id)
 	return p;
 }
 
+/* An adopted folder: remove uploads a previous job manager left half
+ * done, and count what is stored against the quota. */
+static void blob_scan(jm *j)
+{
+	int64_t used = 0;
+	DIR *d = opendir(j->blob_dir);
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			bool tmp = !strncmp(de->d_name, TMP_PREFIX, sizeof TMP_PREFIX - 1);
+			if (!tmp && !jm_blob_id_valid(de->d_name)) continue;
+			char *p = fl_asprintf("%s/%s", j->blob_dir, de->d_name);
+			struct stat st;
+			if (lstat(p, &st) == 0 && S_ISREG(st.st_mode)) {
+				if (tmp)
+					unlink(p);
+				else
+					used += (int64_t)st.st_size;
+			}
+			free(p);
+		}
+		closedir(d);
+	}
+	__atomic_store_n(&j->blob_used, used, __ATOMIC_SEQ_CST);
+	if (used > j->o.blob_max)
+		fl_log(FL_LOG_WARN, JM_COMPONENT,
+		       "the blob store %s holds %lld bytes, above jobmanager.blob.max-size (%lld): uploads are "
+		       "refused until jars are deleted",
+		       j->blob_dir, (long long)used, (long long)j->o.blob_max);
+}
+
 int jm_blob_init(jm *j, char *err, size_t errcap)
 {
 	if (j->o.blob_dir && *j->o.blob_dir) {
@@ -104,6 +141,7 @@ int jm_blob_init(jm *j, char *err, size_t errcap)
 		}
 		j->blob_dir = abs;
 		j->blob_dir_owned = false;
+		blob_scan(j);
 		return FLINC_OK;
 	}
 	char tmpl[] = "/tmp/flinc-jm-XXXXXX";
@@ -134,8 +172,8 @@ void jm_blob_fini(jm *j)
 		}
 		rmdir(j->blob_dir);
 	}
-	free(j->blob_dir);
-	j->blob_dir = NULL;
+	/* j->blob_dir itself stays until the model is freed: a REST handler
+	 * stuck at shutdown may still read it. */
 }
 
 /* Keep the base name's safe characters: "../x y.so" -> "x_y.so". */
@@ -157,8 +195,24 @@ static char *sanitize(const char *filename)
 	return out;
 }
 
-int jm_blob_store(jm *j, const char *filename, const void *data, size_t len, char **id_out, char **path_out,
-		  char *err, size_t errcap)
+int jm_blob_tmp_create(jm *j, int *fd, char **path, char *err, size_t errcap)
+{
+	char hex[33];
+	jm_random_hex32(hex);
+	char *p = fl_asprintf("%s/" TMP_PREFIX "%s", j->blob_dir, hex);
+	int f = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (f < 0) {
+		snprintf(err, errcap, "cannot store the upload: %s", strerror(errno));
+		free(p);
+		return FLINC_EIO;
+	}
+	*fd = f;
+	*path = p;
+	return FLINC_OK;
+}
+
+int jm_blob_store_file(jm *j, const char *tmp_path, const char *filename, char **id_out, char **path_out,
+		       char *err, size_t errcap)
 {
 	char hex[33];
 	jm_random_hex32(hex);
@@ -166,45 +220,49 @@ int jm_blob_store(jm *j, const char *filename, const void *data, size_t len, cha
 	char *id = fl_asprintf("%s_%s", hex, name);
 	free(name);
 	char *path = fl_asprintf("%s/%s", j->blob_dir, id);
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		snprintf(err, errcap, "cannot store the upload: %s", strerror(errno));
-		goto fail;
+	/* Never over an existing blob; a file system without RENAME_NOREPLACE
+	 * gets link (which refuses an existing name too) and unlink. */
+	int rc = renameat2(AT_FDCWD, tmp_path, AT_FDCWD, path, RENAME_NOREPLACE);
+	if (rc != 0 && (errno == EINVAL || errno == ENOSYS)) {
+		rc = link(tmp_path, path);
+		if (rc == 0) unlink(tmp_path);
 	}
-	const uint8_t *p = data;
-	size_t left = len;
-	while (left > 0) {
-		ssize_t n = write(fd, p, left);
-		if (n < 0 && errno == EINTR) continue;
-		if (n <= 0) {
-			snprintf(err, errcap, "cannot store the upload: %s",
-				 n < 0 ? strerror(errno) : "short write");
-			close(fd);
-			unlink(path);
-			goto fail;
-		}
-		p += n;
-		left -= (size_t)n;
-	}
-	if (close(fd) != 0) {
+	if (rc != 0) {
 		snprintf(err, errcap, "cannot store the upload: %s", strerror(errno));
-		unlink(path);
-		goto fail;
+		unlink(tmp_path);
+		free(id);
+		free(path);
+		return FLINC_EIO;
 	}
 	*id_out = id;
 	*path_out = path;
 	return FLINC_OK;
-fail:
-	free(id);
-	free(path);
-	return FLINC_EIO;
 }
+
+int jm_blob_reserve(jm *j, int64_t n, int64_t *used)
+{
+	int64_t cur = __atomic_load_n(&j->blob_used, __ATOMIC_SEQ_CST);
+	for (;;) {
+		if (n > j->o.blob_max - cur) {
+			if (used) *used = cur;
+			return FLINC_ERANGE;
+		}
+		if (__atomic_compare_exchange_n(&j->blob_used, &cur, cur + n, false, __ATOMIC_SEQ_CST,
+						__ATOMIC_SEQ_CST))
+			return FLINC_OK;
+	}
+}
+
+void jm_blob_unreserve(jm *j, int64_t n) { __atomic_sub_fetch(&j->blob_used, n, __ATOMIC_SEQ_CST); }
 
 int jm_blob_remove(jm *j, const char *id)
 {
 	char *p = jm_blob_path(j, id);
 	if (!p) return FLINC_ENOENT;
+	struct stat st;
+	int64_t size = lstat(p, &st) == 0 ? (int64_t)st.st_size : 0;
 	int rc = unlink(p) == 0 ? FLINC_OK : FLINC_EIO;
+	if (rc == FLINC_OK) jm_blob_unreserve(j, size);
 	free(p);
 	return rc;
 }

@@ -173,7 +173,7 @@ static int restart_conf(jm_job *job, const fl_conf *conf, bool checkpointing, ch
  * it) and job->restore_path set, or with the reason in err FLINC_ECONFIG
  * (the job does not checkpoint) or FLINC_EINVAL (unreadable, or it does
  * not fit the graph). Reads the disk. */
-static int open_savepoint(jm_job *job, const flinc_env *e, const jm_submit *s, bool checkpointing,
+static int open_savepoint(jm_job *job, const fl_job_desc *d, const jm_submit *s, bool checkpointing,
 			  fl_restore **r, char *err, size_t errcap)
 {
 	char e2[1024];
@@ -185,7 +185,7 @@ static int open_savepoint(jm_job *job, const flinc_env *e, const jm_submit *s, b
 		return FLINC_ECONFIG;
 	}
 	if (fl_restore_open(s->savepoint, FL_CHK_CHECK_FULL, r, e2, sizeof e2) ||
-	    fl_restore_check(*r, e, s->allow_non_restored, e2, sizeof e2)) {
+	    fl_restore_check(*r, d, s->allow_non_restored, e2, sizeof e2)) {
 		snprintf(err, errcap, "cannot restore from %s: %s", s->savepoint, e2);
 		fl_restore_close(*r);
 		*r = NULL;
@@ -213,7 +213,7 @@ static int64_t first_checkpoint_id(const jm_job *job, const fl_restore *r)
 
 /* The job's coordinator, its callbacks bound to the job by id (jm_cp_ud,
  * owned by the job). FLINC_OK, or FLINC_ECONFIG with the reason in err. */
-static int coord_create(jm *j, jm_job *job, const flinc_env *e, const fl_cp_conf *cc, int64_t next_id,
+static int coord_create(jm *j, jm_job *job, const fl_job_desc *d, const fl_cp_conf *cc, int64_t next_id,
 			char *err, size_t errcap)
 {
 	job->cpud = fl_calloc(1, sizeof *job->cpud);
@@ -224,8 +224,9 @@ static int coord_create(jm *j, jm_job *job, const flinc_env *e, const fl_cp_conf
 			     .too_many_failures = cb_too_many,
 			     .ud = job->cpud };
 	char e2[1024];
-	/* The job's configuration is its env's (jm_job_submit built e with it). */
-	int rc = fl_cp_coord_create(e, cc, job->jid, job->jobdir, next_id, &ops, &job->coord, e2, sizeof e2);
+	/* The job's configuration is the one its inspection built d with. */
+	int rc = fl_cp_coord_create(d, job->conf, cc, job->jid, job->jobdir, next_id, &ops, &job->coord, e2,
+				    sizeof e2);
 	if (rc) {
 		snprintf(err, errcap, "checkpoints: %s", e2);
 		return FLINC_ECONFIG;
@@ -235,7 +236,7 @@ static int coord_create(jm *j, jm_job *job, const flinc_env *e, const fl_cp_conf
 
 /* jm.h. Settings first (a bad one is named before any disk work), then
  * the savepoint, then the coordinator, which learns what it restores. */
-int jm_cp_job_init(jm *j, jm_job *job, const flinc_env *e, const jm_submit *s, char *err, size_t errcap)
+int jm_cp_job_init(jm *j, jm_job *job, const fl_job_desc *d, const jm_submit *s, char *err, size_t errcap)
 {
 	fl_cp_conf cc;
 	char e2[1024];
@@ -246,10 +247,10 @@ int jm_cp_job_init(jm *j, jm_job *job, const flinc_env *e, const jm_submit *s, c
 	int rc = restart_conf(job, job->conf, cc.dir != NULL, err, errcap);
 	if (rc != FLINC_OK) return rc;
 	fl_restore *r = NULL;
-	rc = open_savepoint(job, e, s, cc.dir != NULL, &r, err, errcap);
+	rc = open_savepoint(job, d, s, cc.dir != NULL, &r, err, errcap);
 	if (rc != FLINC_OK || !cc.dir) return rc; /* without a folder there is no savepoint either */
 	job->jobdir = fl_asprintf("%s/%s", cc.dir, job->jid);
-	rc = coord_create(j, job, e, &cc, first_checkpoint_id(job, r), err, errcap);
+	rc = coord_create(j, job, d, &cc, first_checkpoint_id(job, r), err, errcap);
 	if (rc == FLINC_OK && r)
 		fl_coord_restored(job->coord, fl_restore_id(r), s->savepoint,
 				  fl_restore_meta(r)->is_savepoint);

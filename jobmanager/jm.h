@@ -10,11 +10,15 @@
  *                   subtask state machines, cancel and failure
  *   checkpoints.c   checkpoint coordinators, restarts, savepoints
  *   ha.c            the job store for job manager restarts
- *   rest.c          the HTTP server (nng), the REST route table and the
- *                   mapping of error codes to HTTP statuses
+ *   rest.c          the REST route table, request checks (forgery, token,
+ *                   query values), uploads, and the mapping of error
+ *                   codes to HTTP statuses
+ *   http_server.c   the HTTP/1.1 server: nng streams, limits, timeouts,
+ *                   its own handler threads (http_server.h)
+ *   http_parse.c    the HTTP request parser, percent-decoding (pure)
  *   views.c         the JSON (and Prometheus) documents REST serves
- *   blob.c          the blob store: uploaded plugins on local disk
- *   multipart.c     multipart/form-data parsing for uploads
+ *   blob.c          the blob store: uploaded plugins on local disk, quota
+ *   multipart.c     streaming multipart/form-data parser (pure)
  *
  * Locking: one mutex, jm.mu, guards everything below that is not marked
  * otherwise (task managers, jobs, command queues). It is held only for
@@ -26,8 +30,10 @@
  *
  * Threads: the RPC thread (requests from task managers), one worker per
  * task manager (Deploy/Cancel calls to it), the monitor (heartbeat
- * timeouts, slot and cancel deadlines, reaping workers), nng's own threads
- * (HTTP handlers, pipe callbacks) and the main thread (waits for a signal).
+ * timeouts, slot and cancel deadlines, reaping workers), the HTTP server's
+ * handler threads (rest.server.numThreads) and its service thread, nng's
+ * own threads (moving bytes, pipe callbacks: never a handler) and the main
+ * thread (waits for a signal).
  *
  * Errors: functions that can fail return FLINC_OK or a FLINC_E* code
  * (flinc.h) and write a one-line reason into a caller's err buffer; none
@@ -240,10 +246,17 @@ typedef struct jm_options {
 	char *blob_dir; /* NULL: a private folder under /tmp */
 	int default_parallelism;
 	int max_parallelism;
-	int64_t upload_max;
+	int64_t upload_max;              /* rest.max-upload-size (alias rest.upload.max-size) */
+	int64_t blob_max;                /* jobmanager.blob.max-size: the blob store's quota */
+	int rest_max_conns;              /* rest.max-connections */
+	int64_t rest_request_timeout_ms; /* rest.request-timeout */
+	int64_t rest_idle_timeout_ms;    /* rest.idle-timeout */
+	int rest_threads;                /* rest.server.numThreads */
 	int jobstore_max;
 	bool slot_sharing;
-	char *ha_dir; /* high-availability.storageDir; NULL: jobs die with the job manager */
+	char *ha_dir;               /* high-availability.storageDir; NULL: jobs die with the job manager */
+	int64_t inspect_timeout_ms; /* jobmanager.plugin-inspection.timeout */
+	int64_t inspect_memory;     /* jobmanager.plugin-inspection.memory (bytes) */
 } jm_options;
 
 typedef struct jm {
@@ -251,6 +264,7 @@ typedef struct jm {
 	fl_conf *conf;       /* the effective configuration (read-only after start) */
 	char *blob_dir;      /* absolute path */
 	bool blob_dir_owned; /* created by us: removed at exit */
+	int64_t blob_used;   /* bytes stored, and reserved by uploads in progress (atomic) */
 
 	pthread_mutex_t mu;
 	pthread_cond_t monitor_cv; /* wakes the monitor at shutdown */
@@ -266,13 +280,11 @@ typedef struct jm {
 	nng_socket rep;
 	bool rpc_running;
 	pthread_t rpc_thread, monitor_thread;
-	struct nng_http_server *http;
-	struct jm_operation **ops; /* asynchronous REST operations (savepoints, disposal) */
+	struct jm_http_server *http; /* the REST server (atomic pointer) */
+	struct jm_operation **ops;   /* asynchronous REST operations (savepoints, disposal) */
 	size_t nops;
 	struct jm_dead_coord *dead_coords; /* coordinators of evicted jobs, destroyed outside mu */
 
-	int rest_inflight; /* HTTP handlers running (atomic) */
-	bool rest_closing; /* (atomic) new requests get 503 */
 	int64_t start_ms;
 	int ha_epoch; /* starts of a job manager on ha_dir (ha.c) */
 } jm;
@@ -284,7 +296,8 @@ static inline int64_t jm_mono_ms(void) { return fl_mono_ns() / 1000000; }
 /* Create (or adopt the configured) blob folder. FLINC_OK, or FLINC_EIO
  * with the reason in err. Main thread, before the servers start. */
 int jm_blob_init(jm *j, char *err, size_t errcap);
-/* Remove the folder if jm_blob_init created it. */
+/* Remove the folder if jm_blob_init created it (jm.blob_dir, the path,
+ * is freed with the model). */
 void jm_blob_fini(jm *j);
 /* 32 random lowercase hex digits and a NUL into out (33 bytes). */
 void jm_random_hex32(char *out);
@@ -295,12 +308,28 @@ bool jm_blob_id_valid(const char *id);
 char *jm_blob_path(const jm *j, const char *id);
 /* The name the blob was uploaded as (after the "<hex>_" prefix). */
 const char *jm_blob_display_name(const char *id);
-/* Store bytes as a new blob named after filename (sanitized). FLINC_OK
- * with *id_out and *path_out malloc'ed (the caller frees), or FLINC_EIO
- * with the reason in err. Any thread. */
-int jm_blob_store(jm *j, const char *filename, const void *data, size_t len, char **id_out, char **path_out,
-		  char *err, size_t errcap);
-/* Remove a blob: FLINC_OK, FLINC_ENOENT (no such blob) or FLINC_EIO. */
+/* Create a temporary file in the blob folder for an upload to stream into
+ * (".upload-<hex>": never a blob id, removed at the next start if left).
+ * FLINC_OK with *fd (open for writing) and *path (malloc'ed; the caller
+ * closes, and unlinks unless it stores it), or FLINC_EIO with the reason
+ * in err. Any thread. */
+int jm_blob_tmp_create(jm *j, int *fd, char **path, char *err, size_t errcap);
+/* Move a finished temporary file (closed) into the store as a new blob
+ * named after filename (sanitized). Its bytes must have been reserved
+ * (jm_blob_reserve): they now count as stored. FLINC_OK with *id_out and
+ * *path_out malloc'ed (the caller frees), or FLINC_EIO with the reason in
+ * err (tmp_path is then removed, the reservation stays the caller's).
+ * Any thread. */
+int jm_blob_store_file(jm *j, const char *tmp_path, const char *filename, char **id_out, char **path_out,
+		       char *err, size_t errcap);
+/* Reserve n more bytes of the quota (jobmanager.blob.max-size) for an
+ * upload in progress: FLINC_OK, or FLINC_ERANGE (nothing reserved) with
+ * the bytes in use in *used. Any thread. */
+int jm_blob_reserve(jm *j, int64_t n, int64_t *used);
+/* Give back n reserved bytes (an upload refused or abandoned). */
+void jm_blob_unreserve(jm *j, int64_t n);
+/* Remove a blob (its bytes leave the quota): FLINC_OK, FLINC_ENOENT (no
+ * such blob) or FLINC_EIO. */
 int jm_blob_remove(jm *j, const char *id);
 /* Read a blob whole: FLINC_OK with *data malloc'ed (the caller frees);
  * FLINC_ENOENT, FLINC_ERANGE (more than max bytes) or FLINC_EIO. */
@@ -308,19 +337,12 @@ int jm_blob_read(const jm *j, const char *id, int64_t max, uint8_t **data, size_
 /* {"files":[{id, name, uploaded, entry:[]}...]} newest first. */
 json_t *jm_blob_list(const jm *j);
 
-/* ---- multipart.c -------------------------------------------------------- */
-
+/* An uploaded file as rest.c's inspection sees it (the bytes are in the
+ * blob store). */
 typedef struct jm_part {
-	char *filename;      /* malloc'ed, may be NULL */
-	const uint8_t *data; /* points into the body */
+	const char *filename; /* as the client named it; may be "" */
 	size_t len;
 } jm_part;
-
-/* Find form field `field` in a multipart/form-data body. FLINC_OK with out
- * pointing into body (out->filename malloc'ed, the caller frees), or
- * FLINC_EINVAL with a one-line reason in err. */
-int jm_multipart_find(const char *content_type, const uint8_t *body, size_t len, const char *field,
-		      jm_part *out, char *err, size_t errcap);
 
 /* ---- rpc_server.c ---------------------------------------------------------- */
 
@@ -374,14 +396,24 @@ typedef struct jm_submit {
 	const char *recover_jid; /* ha.c: the job again under its id, waiting for slots */
 } jm_submit;
 
-/* Build the job's graph from the stored plugin and admit it: FLINC_OK with
- * the job id in jid_out (JM_JID_LEN + 1 bytes), else the reason in err and
- * FLINC_ENOENT (no such jar), FLINC_ECONFIG (a setting of the job),
- * FLINC_ERANGE (parallelism above the limit, not enough slots),
- * FLINC_EPLUGIN (the plugin does not load), FLINC_EGRAPH (its build failed),
- * FLINC_EINVAL (the savepoint does not fit) or FLINC_EEXIST (job id
- * taken). s stays the caller's. Call without jm.mu (loads the plugin). */
+/* Build the job's graph from the stored plugin in an inspection helper
+ * process and admit it: FLINC_OK with the job id in jid_out (JM_JID_LEN +
+ * 1 bytes), else the reason in err and FLINC_ENOENT (no such jar),
+ * FLINC_ECONFIG (a setting of the job), FLINC_ERANGE (parallelism above
+ * the limit, not enough slots), FLINC_EPLUGIN (the plugin does not load,
+ * crashed, hung or ran out of memory in the helper), FLINC_EGRAPH (its
+ * build failed), FLINC_EINVAL (the savepoint does not fit), FLINC_EIO (no
+ * helper could start) or FLINC_EEXIST (job id taken). s stays the
+ * caller's. Call without jm.mu (blocks for the inspection: milliseconds,
+ * at most jobmanager.plugin-inspection.timeout). */
 int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t errcap);
+/* A job's configuration: the cluster's (without rest.auth.token), then
+ * own (may be NULL) on top. The caller destroys it. Any thread. */
+fl_conf *jm_job_conf_new(const jm *j, const fl_conf *own);
+/* The job manager's plugin inspection options (timeout, memory limit;
+ * other fields zero) into *o. Any thread. */
+struct fl_inspect_opts;
+void jm_inspect_opts(const jm *j, struct fl_inspect_opts *o);
 /* Cancel a job: FLINC_OK (asked, or already ending), FLINC_ENOENT or
  * FLINC_ESTATE (it ended), with the reason in err. Takes jm.mu. */
 int jm_job_cancel(jm *j, const char *jid, char *err, size_t errcap);
@@ -437,12 +469,13 @@ void jm_ha_recover(jm *j); /* resubmit the stored jobs (without jm.mu) */
 
 /* ---- checkpoints, restarts, savepoints (checkpoints.c) ---------------- */
 
-struct flinc_env;
+struct fl_job_desc;
 /* At submission, before the job is published (no lock needed): read the
  * checkpoint and restart settings, check a savepoint to start from against
- * the job's graph, create the coordinator. FLINC_OK, or with the reason in
- * err FLINC_ECONFIG (a setting) or FLINC_EINVAL (the savepoint). */
-int jm_cp_job_init(jm *j, jm_job *job, const struct flinc_env *e, const jm_submit *s, char *err,
+ * the job's description d (from its inspection), create the coordinator.
+ * FLINC_OK, or with the reason in err FLINC_ECONFIG (a setting) or
+ * FLINC_EINVAL (the savepoint). */
+int jm_cp_job_init(jm *j, jm_job *job, const struct fl_job_desc *d, const jm_submit *s, char *err,
 		   size_t errcap);
 /* At submission, before anything else (no lock; may create
  * state.checkpoints.dir): the job's own configuration keys (known, not the
@@ -504,6 +537,10 @@ jm_vertex *jm_vertex_find(jm_job *job, const char *vid);
 /* Start the HTTP server: FLINC_OK, or FLINC_ECONFIG/FLINC_EIO with the
  * reason in err. Main thread. */
 int jm_rest_start(jm *j, char *err, size_t errcap);
-void jm_rest_stop(jm *j);
+/* Stop it: no new requests, every connection closed, handlers in flight
+ * waited for (5 s at most). False when one is still running (stuck in a
+ * plugin, say): it may still use the model, so the caller must not free
+ * it. Main thread. */
+bool jm_rest_stop(jm *j);
 
 #endif

@@ -6,9 +6,13 @@
  * server. Then the main thread waits for SIGINT/SIGTERM (blocked in every
  * thread, nng's included, and taken with sigwait) and stops in reverse:
  * REST first (no new work), then RPC (workers joined), then the blob
- * folder. Exit status: 0 after a clean stop, 1 when the job manager could
- * not start (a port in use, an unusable folder), 2 for bad options or
- * configuration values.
+ * folder. A REST handler still running 5 s after the signal (stuck in a
+ * plugin's code, or blocked on a file) does not hold the exit: the job
+ * manager stops everything else, leaves the model that handler may still
+ * read allocated, and exits; the process's end takes the thread with it.
+ * Exit status: 0 after a stop, 1 when the job manager could not start (a
+ * port in use, an unusable folder), 2 for bad options or configuration
+ * values.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -20,6 +24,7 @@
 #include <time.h>
 
 #include "fl_conf_keys.h"
+#include "fl_runtime.h"
 #include "jm.h"
 
 #ifndef FLINC_VERSION
@@ -44,9 +49,13 @@ static const char usage_text[] = "usage: " PROG " [--config FILE] [-D key=value]
 				 "  jobmanager.rpc.address (127.0.0.1)   jobmanager.rpc.port (6123)\n"
 				 "  jobmanager.rpc.timeout (10s)         rest.bind-address (127.0.0.1)\n"
 				 "  rest.port (8081)                     rest.auth.token (none)\n"
-				 "  rest.upload.max-size (256mb)         heartbeat.interval (1s)\n"
+				 "  rest.max-upload-size (256mb)         rest.max-connections (256)\n"
+				 "  rest.request-timeout (10s)           rest.idle-timeout (30s)\n"
+				 "  rest.server.numThreads (4)           heartbeat.interval (1s)\n"
 				 "  heartbeat.timeout (5s)               slot.request.wait (false)\n"
-				 "  slot.request.timeout (10s)\n"
+				 "  slot.request.timeout (10s)           jobmanager.blob.max-size (2gb)\n"
+				 "  jobmanager.plugin-inspection.timeout (10s)\n"
+				 "  jobmanager.plugin-inspection.memory (1gb)\n"
 				 "  jobmanager.blob.dir (a private folder under /tmp, removed at exit)\n"
 				 "  jobmanager.slot-sharing (true)       jobstore.max-capacity (1000)\n"
 				 "  parallelism.default (1)              pipeline.max-parallelism (128)\n";
@@ -82,7 +91,12 @@ static const struct {
 	{ "jobmanager.rpc.timeout", "10s" },
 	{ "rest.bind-address", "127.0.0.1" },
 	{ "rest.port", "8081" },
-	{ "rest.upload.max-size", "256mb" },
+	{ "rest.max-upload-size", "256mb" },
+	{ "rest.max-connections", "256" },
+	{ "rest.request-timeout", "10s" },
+	{ "rest.idle-timeout", "30s" },
+	{ "rest.server.numThreads", "4" },
+	{ "jobmanager.blob.max-size", "2gb" },
 	{ "heartbeat.interval", "1s" },
 	{ "heartbeat.timeout", "5s" },
 	{ "slot.request.timeout", "10s" },
@@ -91,6 +105,8 @@ static const struct {
 	{ "jobstore.max-capacity", "1000" },
 	{ "parallelism.default", "1" },
 	{ "pipeline.max-parallelism", "128" },
+	{ "jobmanager.plugin-inspection.timeout", "10s" },
+	{ "jobmanager.plugin-inspection.memory", "1gb" },
 };
 
 static int64_t get_int(const fl_conf *c, const char *key, int64_t lo, int64_t hi)
@@ -186,6 +202,22 @@ static fl_conf *load_config(int argc, char **argv)
 		fl_conf_set(conf, key, val);
 	}
 	fl_conf_destroy(cli);
+	/* rest.upload.max-size was this key's name before DESIGN named it. */
+	const char *old = fl_conf_get(conf, "rest.upload.max-size");
+	if (old) {
+		if (fl_conf_get(conf, "rest.max-upload-size")) {
+			fl_log(FL_LOG_WARN, JM_COMPONENT,
+			       "rest.upload.max-size is a deprecated name of rest.max-upload-size, which is set too: "
+			       "it is ignored");
+		} else {
+			fl_log(FL_LOG_WARN, JM_COMPONENT,
+			       "rest.upload.max-size is deprecated: write rest.max-upload-size (taking %s from it)",
+			       old);
+			char *v = fl_strdup(old);
+			fl_conf_set(conf, "rest.max-upload-size", v);
+			free(v);
+		}
+	}
 	for (size_t k = 0; k < FL_ARRAY_LEN(defaults); k++)
 		if (!fl_conf_get(conf, defaults[k].key))
 			fl_conf_set(conf, defaults[k].key, defaults[k].value);
@@ -220,10 +252,18 @@ static void read_options(jm *j)
 	o->default_parallelism = (int)get_int(c, "parallelism.default", 1, 32768);
 	o->max_parallelism = (int)get_int(c, "pipeline.max-parallelism", 1, 32768);
 	bool ok = true;
-	o->upload_max = fl_conf_size(c, "rest.upload.max-size", 0, &ok);
+	o->upload_max = fl_conf_size(c, "rest.max-upload-size", 0, &ok);
 	if (!ok || o->upload_max < 1 || o->upload_max > ((int64_t)4 << 30))
-		config_error("rest.upload.max-size", fl_conf_get(c, "rest.upload.max-size"),
+		config_error("rest.max-upload-size", fl_conf_get(c, "rest.max-upload-size"),
 			     "a size from 1 byte to 4gb");
+	o->blob_max = fl_conf_size(c, "jobmanager.blob.max-size", 0, &ok);
+	if (!ok || o->blob_max < 1)
+		config_error("jobmanager.blob.max-size", fl_conf_get(c, "jobmanager.blob.max-size"),
+			     "a size of at least 1 byte (like 2gb)");
+	o->rest_max_conns = (int)get_int(c, "rest.max-connections", 1, 65536);
+	o->rest_request_timeout_ms = get_duration(c, "rest.request-timeout");
+	o->rest_idle_timeout_ms = get_duration(c, "rest.idle-timeout");
+	o->rest_threads = (int)get_int(c, "rest.server.numThreads", 1, 256);
 	o->jobstore_max = (int)get_int(c, "jobstore.max-capacity", 1, 1000000);
 	o->slot_sharing = get_bool(c, "jobmanager.slot-sharing");
 	o->ha_dir = get_str(c, "high-availability.storageDir");
@@ -231,6 +271,14 @@ static void read_options(jm *j)
 		free(o->ha_dir);
 		o->ha_dir = NULL;
 	}
+	fl_inspect_opts io = { 0 };
+	char err[256];
+	if (fl_inspect_opts_read(c, &io, err, sizeof err) != FLINC_OK) {
+		fprintf(stderr, PROG ": configuration %s\n", err);
+		exit(2);
+	}
+	o->inspect_timeout_ms = io.timeout_ms;
+	o->inspect_memory = io.memory_bytes;
 	/* Plugins must outlive the job manager with the jobs that use them. */
 	if (o->ha_dir && !o->blob_dir) o->blob_dir = fl_asprintf("%s/blobs", o->ha_dir);
 }
@@ -247,11 +295,15 @@ static void free_model(jm *j)
 	free(o->auth_token);
 	free(o->blob_dir);
 	free(o->ha_dir);
+	free(j->blob_dir);
 	fl_conf_destroy(j->conf);
 }
 
 int main(int argc, char **argv)
 {
+	/* The plugin inspection helper (fl_inspect_run) is this program run
+	 * again: it does nothing of a job manager's. */
+	if (argc > 1 && !strcmp(argv[1], FL_INSPECT_HELPER_ARG)) return fl_inspect_helper_main(argc, argv);
 	jm *j = &g_jm;
 	j->conf = load_config(argc, argv);
 	read_options(j);
@@ -310,10 +362,14 @@ int main(int argc, char **argv)
 	}
 	fl_log(FL_LOG_INFO, JM_COMPONENT, "%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 
-	jm_rest_stop(j);
+	/* A request waiting for a plugin inspection ends now, not at the
+	 * inspection's timeout: REST stops without waiting for it. */
+	fl_inspect_shutdown();
+	bool rest_clean = jm_rest_stop(j);
 	jm_rpc_stop(j);
 	jm_blob_fini(j);
-	free_model(j);
+	/* A stuck REST handler may still read the model: then it stays. */
+	if (rest_clean) free_model(j);
 	fl_log(FL_LOG_INFO, JM_COMPONENT, "stopped");
 	return 0;
 }

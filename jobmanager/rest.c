@@ -1,30 +1,45 @@
 /*
- * rest.c - the REST API on nng's HTTP server.
+ * rest.c - the REST API: the route table, request checks and the mapping
+ * of error codes to HTTP statuses, on the job manager's own HTTP server
+ * (http_server.c: nng streams for the sockets, our parser, our threads).
  *
- * Two handlers take every request: "/jars/upload" (bodies up to
- * rest.upload.max-size) and a tree handler on "/" for everything else
- * (small bodies). Both accept any method and route here, so unknown paths
- * and wrong methods get JSON errors (404, 405) instead of nng's HTML pages.
+ * Every request is checked in this order, and the first failure answers:
+ *   1. the target: a path that decodes (no %00, no malformed escape) and
+ *      strict query parameters (well-formed, none given twice): 400 naming
+ *      the parameter;
+ *   2. forgery (any method but GET and HEAD): an Origin header, when there
+ *      is one, must be this server's own origin ("http://" + Host); and the
+ *      request must carry "X-Flinc-Request: 1" or a JSON body
+ *      (Content-Type: application/json), which a page of another site
+ *      cannot send without the browser asking us first: 403;
+ *   3. the bearer token (rest.auth.token) for the same methods: 401;
+ *   4. the route: 404 (no pattern matches), 405 with Allow (a pattern
+ *      matches, not with this method);
+ *   5. the body: JSON bodies are read into memory up to JSON_BODY_MAX,
+ *      uploads are streamed to a temporary file of the blob store up to
+ *      rest.max-upload-size: 413 beyond.
  *
  * Routing is one table (routes[] below) of {method, pattern, handler}: the
  * first pattern that matches the path's segments ("/jobs/:jid/vertices/:vid",
  * ":name" takes any one segment into route_args) decides; among the routes
- * with that pattern the method picks the handler, and none gives 405 with
- * an Allow header naming theirs. A path no pattern matches is 404.
+ * with that pattern the method picks the handler.
  *
- * Handlers run on nng's threads. They take jm.mu only to read or change
- * the model, never while loading a plugin or touching the disk, and never
- * call a task manager: calls to task managers go through their workers.
+ * Handlers run on the HTTP server's worker threads (rest.server.numThreads),
+ * never on nng's. They take jm.mu only to read or change the model, never
+ * while loading a plugin or touching the disk, and never call a task
+ * manager: calls to task managers go through their workers.
  *
  * Errors are {"errors": ["one line"]} with 400 (bad request), 401
- * (missing token), 404 (unknown path or id), 405 (wrong method), 409
- * (conflicting state), 500, 501 (not available yet) or 503 (shutting down).
+ * (missing token), 403 (a forged or cross-origin request), 404 (unknown
+ * path or id), 405 (wrong method), 408 (a request that did not arrive in
+ * time), 409 (conflicting state), 413 (a body over its limit), 414/431
+ * (a target or header block over its limit), 500, 501, 503 (busy or
+ * shutting down) or 507 (the blob store is full).
  * The job manager's functions answer FLINC_E* codes with a message;
  * http_status() below is the one place that turns a code into a status.
  */
 #include <ctype.h>
-#include <nng/nng.h>
-#include <nng/supplemental/http/http.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,13 +48,19 @@
 #include <unistd.h>
 
 #include "fl_runtime.h"
+#include "http_parse.h"
+#include "http_server.h"
 #include "jm.h"
+#include "multipart.h"
 
-#define SMALL_BODY_MAX (16u << 20) /* run requests and other JSON bodies */
+#define JSON_BODY_MAX (1u << 20)   /* run requests and other JSON bodies */
+#define UPLOAD_FRAMING (64u << 10) /* multipart framing allowed around the uploaded file */
+#define REST_STOP_WAIT_MS 5000     /* shutdown waits this long for handlers in flight */
 #define MAX_SEGS 8
+#define MAX_PARAMS 16
 #define MAX_ARGS 10000
 
-/* The answer a handler builds; http_cb sends it. */
+/* The answer a handler builds; finish() sends it. */
 typedef struct resp {
 	uint16_t status;
 	char *body; /* malloc'ed, or NULL */
@@ -48,20 +69,6 @@ typedef struct resp {
 	char allow[64];    /* the Allow header of a 405; "" for none */
 	bool www_auth;
 } resp;
-
-/* One request as the handlers see it; lives on http_cb's stack. */
-typedef struct req_ctx {
-	jm *j;
-	nng_http_req *req;
-	const char *method;
-	bool get;          /* GET or HEAD */
-	char *path;        /* as requested (decoded), for messages */
-	const char *query; /* raw, after '?', or "" */
-	char *segs[MAX_SEGS];
-	int nseg;
-	const uint8_t *body;
-	size_t blen;
-} req_ctx;
 
 /* The path parameters of a route, named as in its pattern; each points
  * into req_ctx.segs (valid while the request is handled) or is NULL. */
@@ -72,6 +79,30 @@ typedef struct route_args {
 	const char *jarid;     /* :jarid */
 	const char *tmid;      /* :tmid */
 } route_args;
+
+struct route;
+
+/* One request as the handlers see it, from its head until it is answered
+ * (malloc'ed: a body may arrive on another worker than the head). */
+typedef struct req_ctx {
+	jm *j;
+	jm_http_req *req;
+	const char *method;
+	bool get;          /* GET or HEAD */
+	char *path;        /* as requested (decoded), for messages */
+	const char *query; /* raw, after '?', or "" */
+	char *segs[MAX_SEGS];
+	int nseg;
+	jm_http_param params[MAX_PARAMS]; /* the query, decoded into qbuf */
+	int nparams;
+	char *qbuf;
+	fl_strbuf body; /* a JSON body, read whole */
+	const uint8_t *bdata;
+	size_t blen;
+	const struct route *route;
+	route_args a;
+	resp r;
+} req_ctx;
 
 /* ---- responses ------------------------------------------------------------ */
 
@@ -137,13 +168,14 @@ static const struct {
 	int code;
 	uint16_t status;
 } code_status[] = {
-	{ FLINC_ENOENT, 404 },  /* no such job, jar, vertex or request */
-	{ FLINC_EINVAL, 400 },  /* a malformed request or an argument that cannot work */
-	{ FLINC_ECONFIG, 400 }, /* a configuration value of the job */
-	{ FLINC_ERANGE, 400 },  /* more parallelism or slots than allowed or available */
-	{ FLINC_EPLUGIN, 400 }, /* the upload is no loadable job plugin */
-	{ FLINC_EGRAPH, 400 },  /* the job's build failed or made an invalid graph */
-	{ FLINC_ESTATE, 409 },  /* the job's state does not allow it */
+	{ FLINC_ENOENT, 404 },    /* no such job, jar, vertex or request */
+	{ FLINC_EINVAL, 400 },    /* a malformed request or an argument that cannot work */
+	{ FLINC_ECONFIG, 400 },   /* a configuration value of the job */
+	{ FLINC_ERANGE, 400 },    /* more parallelism or slots than allowed or available */
+	{ FLINC_EPLUGIN, 400 },   /* the upload is no loadable job plugin */
+	{ FLINC_EGRAPH, 400 },    /* the job's build failed or made an invalid graph */
+	{ FLINC_ESTATE, 409 },    /* the job's state does not allow it */
+	{ FLINC_ECANCELED, 503 }, /* the job manager is stopping (an inspection was ended) */
 };
 
 /* Map a FLINC_E* code (not FLINC_OK) to its HTTP status: the table above,
@@ -167,78 +199,56 @@ static void set_failure(resp *r, const req_ctx *c, int code, const char *err, co
 
 /* ---- request parsing -------------------------------------------------------- */
 
-/* The value of a hex digit, or -1. */
-static int hexval(int ch)
+/* The value of query parameter key (decoded), or NULL when absent. */
+static const char *query_get(const req_ctx *c, const char *key)
 {
-	if (ch >= '0' && ch <= '9') return ch - '0';
-	if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decode n bytes (and '+' as space when plus); NUL bytes are
- * refused (NULL). malloc'ed. */
-static char *pct_decode(const char *s, size_t n, bool plus)
-{
-	char *out = fl_malloc(n + 1);
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		if (ch == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-			ch = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-			i += 2;
-		} else if (ch == '+' && plus) {
-			ch = ' ';
-		}
-		if (ch == 0) {
-			free(out);
-			return NULL;
-		}
-		out[o++] = ch;
-	}
-	out[o] = 0;
-	return out;
-}
-
-/* The value of a query parameter, decoded (malloc'ed), or NULL. */
-static char *query_get(const char *q, const char *key)
-{
-	size_t kl = strlen(key);
-	while (q && *q) {
-		const char *amp = strchr(q, '&');
-		size_t n = amp ? (size_t)(amp - q) : strlen(q);
-		const char *eq = memchr(q, '=', n);
-		size_t klen = eq ? (size_t)(eq - q) : n;
-		if (klen == kl && memcmp(q, key, kl) == 0)
-			return eq ? pct_decode(eq + 1, n - klen - 1, true) : fl_strdup("");
-		q = amp ? amp + 1 : NULL;
-	}
+	for (int i = 0; i < c->nparams; i++)
+		if (!strcmp(c->params[i].name, key)) return c->params[i].value;
 	return NULL;
 }
 
-/* Split the URI into decoded path segments; false for a path that cannot
- * be any route (too deep, NUL bytes). */
-static bool parse_uri(req_ctx *c, const char *uri)
+/* Split the target into decoded path segments and query parameters.
+ * false with the answer in c->r: 400 for a path that does not decode (a
+ * malformed escape, %00) or a bad query, 404 for a path too deep for any
+ * route. */
+static bool parse_target(req_ctx *c, const char *uri)
 {
 	const char *qm = strchr(uri, '?');
 	size_t plen = qm ? (size_t)(qm - uri) : strlen(uri);
 	c->query = qm ? qm + 1 : "";
-	char *decoded = pct_decode(uri, plen, false);
-	c->path = jm_utf8_dup(decoded ? decoded : "(undecodable path)");
+	char *decoded = fl_malloc(plen + 1);
+	int rc = jm_http_pct_decode(uri, plen, false, decoded, NULL);
+	c->path = jm_utf8_dup(rc == 0 ? decoded : "(undecodable path)");
 	free(decoded);
-	if (!decoded) return false;
+	if (rc != 0) {
+		set_error(&c->r, 400, "Malformed path: %.300s (%s)", uri,
+			  rc == -2 ? "%00 is not allowed" : "a '%' not followed by two hex digits");
+		return false;
+	}
 	size_t i = 0;
 	while (i < plen) {
 		while (i < plen && uri[i] == '/') i++;
 		if (i >= plen) break;
 		size_t e = i;
 		while (e < plen && uri[e] != '/') e++;
-		if (c->nseg == MAX_SEGS) return false;
-		char *seg = pct_decode(uri + i, e - i, false);
-		if (!seg) return false;
+		if (c->nseg == MAX_SEGS) {
+			not_found(&c->r, c, NULL);
+			return false;
+		}
+		char *seg = fl_malloc(e - i + 1);
+		jm_http_pct_decode(uri + i, e - i, false, seg, NULL); /* the whole path decoded above */
 		c->segs[c->nseg++] = seg;
 		i = e;
 	}
+	size_t ql = strlen(c->query);
+	c->qbuf = fl_malloc(2 * ql + 2);
+	char err[256];
+	int n = jm_http_query_parse(c->query, c->qbuf, 2 * ql + 2, c->params, MAX_PARAMS, err, sizeof err);
+	if (n < 0) {
+		set_error(&c->r, 400, "Malformed query: %s", err);
+		return false;
+	}
+	c->nparams = n;
 	return true;
 }
 
@@ -318,7 +328,7 @@ static bool authorized(const req_ctx *c)
 {
 	const char *tok = c->j->o.auth_token;
 	if (!tok || !*tok) return true;
-	const char *h = nng_http_req_get_header(c->req, "Authorization");
+	const char *h = jm_http_req_header(c->req, "Authorization");
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0) return false;
 	h += 7;
 	while (*h == ' ') h++;
@@ -387,6 +397,8 @@ static void h_cluster_config(req_ctx *c, resp *r, const route_args *a)
 	set_json(r, 200, jm_view_cluster_config(c->j));
 }
 
+static void rest_metrics(jm *j, fl_strbuf *b);
+
 /* GET /metrics: Prometheus text */
 static void h_metrics(req_ctx *c, resp *r, const route_args *a)
 {
@@ -394,7 +406,9 @@ static void h_metrics(req_ctx *c, resp *r, const route_args *a)
 	pthread_mutex_lock(&c->j->mu);
 	char *text = jm_view_metrics_locked(c->j);
 	pthread_mutex_unlock(&c->j->mu);
-	set_body(r, 200, "text/plain; version=0.0.4; charset=utf-8", text);
+	fl_strbuf b = { .data = text, .len = text ? strlen(text) : 0, .cap = text ? strlen(text) + 1 : 0 };
+	rest_metrics(c->j, &b);
+	set_body(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data);
 }
 
 /* GET /jobs */
@@ -572,18 +586,19 @@ static void h_jars(req_ctx *c, resp *r, const route_args *a)
 /* PATCH /jobs/:jid[?mode=cancel]: 202 {} once the cancel is asked. */
 static void h_cancel(req_ctx *c, resp *r, const route_args *a)
 {
-	char *mode = query_get(c->query, "mode");
+	const char *mode = query_get(c, "mode");
 	if (mode && strcmp(mode, "cancel") != 0) {
 		if (!strcmp(mode, "stop"))
 			set_error(
 				r, 400,
 				"mode=stop is not supported here: stop with a savepoint is POST /jobs/:jid/stop");
 		else
-			set_error(r, 400, "unknown mode '%.100s': PATCH /jobs/:jid takes mode=cancel", mode);
-		free(mode);
+			set_error(
+				r, 400,
+				"query parameter 'mode': unknown mode '%.100s' (PATCH /jobs/:jid takes mode=cancel)",
+				mode);
 		return;
 	}
-	free(mode);
 	char err[512];
 	int rc = jm_job_cancel(c->j, a->jid, err, sizeof err);
 	if (rc == FLINC_OK) {
@@ -594,74 +609,50 @@ static void h_cancel(req_ctx *c, resp *r, const route_args *a)
 	}
 }
 
-/* The 'jarfile' part of an upload, checked for size; false when r holds
- * the refusal. part->filename is malloc'ed on success (the caller frees). */
-static bool upload_part(req_ctx *c, resp *r, jm_part *part)
-{
-	char err[1024];
-	const char *ct = nng_http_req_get_header(c->req, "Content-Type");
-	int rc = jm_multipart_find(ct, c->body, c->blen, "jarfile", part, err, sizeof err);
-	if (rc != FLINC_OK) {
-		set_failure(r, c, rc, err, NULL);
-		return false;
-	}
-	if (part->len == 0)
-		set_error(r, 400, "the uploaded file is empty");
-	else if ((int64_t)part->len > c->j->o.upload_max)
-		set_error(r, 400, "the uploaded file is %zu bytes, above rest.upload.max-size (%lld bytes)",
-			  part->len, (long long)c->j->o.upload_max);
-	else
-		return true;
-	free(part->filename);
-	return false;
-}
-
-/* Keep a stored upload only if it loads as a job plugin: 200 with its blob
- * path, else 400 naming the upload (not our blob path) and the blob goes. */
+/* Keep a stored upload only if it inspects as a job plugin, in a helper
+ * process (fl_inspect_run: the plugin never runs in the job manager): 200
+ * with its blob path, else 400 naming the upload (not our blob path) and
+ * the blob goes. The plugin is also built without arguments, as submit
+ * would with none: a build that crashes, hangs or runs out of memory
+ * refuses the upload; one that only refuses the missing arguments (most
+ * jobs need some) does not: its arguments come with the run. */
 static void upload_inspect(jm *j, resp *r, const jm_part *part, const char *id, const char *path)
 {
 	/* The client's file name, made printable: it goes into messages and the log. */
 	char *shown =
 		jm_utf8_dup(part->filename && *part->filename ? part->filename : jm_blob_display_name(id));
-	fl_plugin *pl = NULL;
-	char lerr[1024];
-	if (fl_plugin_open(path, &pl, lerr, sizeof lerr) != FLINC_OK) {
-		jm_blob_remove(j, id);
-		size_t plen = strlen(path);
-		const char *rest = strncmp(lerr, path, plen) == 0 ? lerr + plen : NULL;
-		if (rest)
-			set_error(r, http_status(FLINC_EPLUGIN), "%.200s%s", shown, rest);
-		else
-			set_error(r, http_status(FLINC_EPLUGIN), "%s", lerr);
-		fl_log(FL_LOG_WARN, JM_COMPONENT, "upload of %.200s refused: %s", shown,
-		       rest ? rest + 2 : lerr);
-	} else {
-		const flinc_plugin *e = fl_plugin_entry(pl);
-		char *jobname = jm_utf8_dup(e->name ? e->name : "?");
-		fl_log(FL_LOG_INFO, JM_COMPONENT, "uploaded %.200s (%zu bytes, job '%.200s') as jar %s",
-		       shown, part->len, jobname, id);
+	fl_inspect_opts o;
+	jm_inspect_opts(j, &o);
+	char diag[512], lerr[1024];
+	fl_conf *conf = jm_job_conf_new(j, NULL);
+	o.build = true;
+	o.conf = conf;
+	o.parallelism = j->o.default_parallelism;
+	o.display = shown;
+	o.diag = diag;
+	o.diagcap = sizeof diag;
+	char *argv[] = { (char *)jm_blob_display_name(id), NULL };
+	fl_inspection *in = NULL;
+	int rc = fl_inspect_run(&o, path, 1, argv, &in, lerr, sizeof lerr);
+	if (rc == FLINC_OK || rc == FLINC_EGRAPH) {
+		char *jobname = jm_utf8_dup(in->job                   ? in->job->name
+						    : in->plugin_name ? in->plugin_name
+								      : "?");
+		fl_log(FL_LOG_INFO, JM_COMPONENT,
+		       "uploaded %.200s (%zu bytes, job '%.200s'%s) as jar %s (inspected in %lld ms)", shown,
+		       part->len, jobname, in->job ? "" : ", needs arguments", id, (long long)in->elapsed_ms);
 		free(jobname);
-		fl_plugin_close(pl);
 		set_json(r, 200, json_pack("{s:s, s:s}", "filename", path, "status", "success"));
+	} else {
+		static fl_log_limit lim = FL_LOG_LIMIT_INIT(20, 10000);
+		jm_blob_remove(j, id);
+		set_error(r, http_status(rc == FLINC_EIO ? FLINC_EIO : FLINC_EPLUGIN), "%s", lerr);
+		fl_log_limited(&lim, FL_LOG_WARN, JM_COMPONENT, "upload refused: %s%s%.400s", lerr,
+			       *diag ? "; its output: " : "", diag);
 	}
+	fl_inspection_free(in);
+	fl_conf_destroy(conf);
 	free(shown);
-}
-
-/* POST /jars/upload (multipart, field 'jarfile'): store, then inspect. */
-static void h_upload(req_ctx *c, resp *r, const route_args *a)
-{
-	(void)a;
-	jm_part part;
-	if (!upload_part(c, r, &part)) return;
-	char err[1024], *id = NULL, *path = NULL;
-	int rc = jm_blob_store(c->j, part.filename, part.data, part.len, &id, &path, err, sizeof err);
-	if (rc != FLINC_OK)
-		set_failure(r, c, rc, err, NULL);
-	else
-		upload_inspect(c->j, r, &part, id, path);
-	free(part.filename);
-	free(id);
-	free(path);
 }
 
 /* DELETE /jars/:jarid: 200 {} */
@@ -682,7 +673,7 @@ static void savepoint_request(req_ctx *c, resp *r, const char *jid, bool stop)
 	json_t *body = NULL;
 	if (c->blen) {
 		json_error_t je;
-		body = json_loadb((const char *)c->body, c->blen, 0, &je);
+		body = json_loadb((const char *)c->bdata, c->blen, 0, &je);
 		if (!body || !json_is_object(body)) {
 			set_error(r, 400, "the body must be a JSON object%s%s", body ? "" : ": ",
 				  body ? "" : je.text);
@@ -726,7 +717,7 @@ static void h_dispose(req_ctx *c, resp *r, const route_args *a)
 {
 	(void)a;
 	json_error_t je;
-	json_t *body = c->blen ? json_loadb((const char *)c->body, c->blen, 0, &je) : NULL;
+	json_t *body = c->blen ? json_loadb((const char *)c->bdata, c->blen, 0, &je) : NULL;
 	json_t *p = body ? json_object_get(body, "savepoint-path") : NULL;
 	if (!p || !json_is_string(p) || !*json_string_value(p)) {
 		set_error(r, 400, "the body must be {\"savepoint-path\": \"...\"}");
@@ -771,7 +762,7 @@ static bool run_body(const req_ctx *c, resp *r, run_req *q)
 		return true;
 	}
 	json_error_t je;
-	q->body = json_loadb((const char *)c->body, c->blen, 0, &je);
+	q->body = json_loadb((const char *)c->bdata, c->blen, 0, &je);
 	if (!q->body) {
 		set_error(r, 400, "malformed JSON in the request body: %s (line %d, column %d)", je.text,
 			  je.line, je.column);
@@ -937,46 +928,49 @@ static void h_run(req_ctx *c, resp *r, const route_args *a)
 
 /* ---- routing ------------------------------------------------------------------- */
 
+static void upload_begin(req_ctx *c);
+
 typedef void (*route_fn)(req_ctx *c, resp *r, const route_args *a);
 
 /* One route. Routes that share a pattern are alternatives by method. */
 typedef struct route {
-	const char *method;  /* "GET" takes HEAD as well */
-	const char *pattern; /* segments after '/', ":name" for a parameter; "/" is the root */
-	route_fn fn;
-	const char *use; /* how a 405 suggests this method; NULL: its name */
+	const char *method;        /* "GET" takes HEAD as well */
+	const char *pattern;       /* segments after '/', ":name" for a parameter; "/" is the root */
+	route_fn fn;               /* called with the body read whole (up to JSON_BODY_MAX) */
+	const char *use;           /* how a 405 suggests this method; NULL: its name */
+	void (*begin)(req_ctx *c); /* instead of fn: takes the body as a stream and answers */
 } route;
 
 /* Every route, literal patterns before the parameters they shadow
  * ("/jobs/overview" before "/jobs/:jid"): the first pattern that matches
  * wins. */
 static const route routes[] = {
-	{ "GET", "/", h_index, NULL },
-	{ "GET", "/overview", h_overview, NULL },
-	{ "GET", "/config", h_config, NULL },
-	{ "GET", "/jobmanager/config", h_cluster_config, NULL },
-	{ "GET", "/metrics", h_metrics, NULL },
-	{ "GET", "/jobs", h_jobs, NULL },
-	{ "GET", "/jobs/overview", h_jobs_overview, NULL },
-	{ "GET", "/jobs/:jid", h_job, NULL },
-	{ "PATCH", "/jobs/:jid", h_cancel, "PATCH to cancel" },
-	{ "GET", "/jobs/:jid/exceptions", h_job_exceptions, NULL },
-	{ "GET", "/jobs/:jid/plan", h_job_plan, NULL },
-	{ "GET", "/jobs/:jid/checkpoints", h_job_checkpoints, NULL },
-	{ "POST", "/jobs/:jid/savepoints", h_savepoint, NULL },
-	{ "POST", "/jobs/:jid/stop", h_stop, NULL },
-	{ "GET", "/jobs/:jid/savepoints/:triggerid", h_savepoint_status, NULL },
-	{ "GET", "/jobs/:jid/vertices/:vid", h_vertex, NULL },
-	{ "GET", "/jobs/:jid/vertices/:vid/backpressure", h_vertex_backpressure, NULL },
-	{ "GET", "/jobs/:jid/vertices/:vid/watermarks", h_vertex_watermarks, NULL },
-	{ "POST", "/savepoint-disposal", h_dispose, NULL },
-	{ "GET", "/savepoint-disposal/:triggerid", h_dispose_status, NULL },
-	{ "GET", "/taskmanagers", h_taskmanagers, NULL },
-	{ "GET", "/taskmanagers/:tmid", h_taskmanager, NULL },
-	{ "GET", "/jars", h_jars, NULL },
-	{ "POST", "/jars/upload", h_upload, NULL },
-	{ "DELETE", "/jars/:jarid", h_jar_delete, NULL },
-	{ "POST", "/jars/:jarid/run", h_run, NULL },
+	{ "GET", "/", h_index, NULL, NULL },
+	{ "GET", "/overview", h_overview, NULL, NULL },
+	{ "GET", "/config", h_config, NULL, NULL },
+	{ "GET", "/jobmanager/config", h_cluster_config, NULL, NULL },
+	{ "GET", "/metrics", h_metrics, NULL, NULL },
+	{ "GET", "/jobs", h_jobs, NULL, NULL },
+	{ "GET", "/jobs/overview", h_jobs_overview, NULL, NULL },
+	{ "GET", "/jobs/:jid", h_job, NULL, NULL },
+	{ "PATCH", "/jobs/:jid", h_cancel, "PATCH to cancel", NULL },
+	{ "GET", "/jobs/:jid/exceptions", h_job_exceptions, NULL, NULL },
+	{ "GET", "/jobs/:jid/plan", h_job_plan, NULL, NULL },
+	{ "GET", "/jobs/:jid/checkpoints", h_job_checkpoints, NULL, NULL },
+	{ "POST", "/jobs/:jid/savepoints", h_savepoint, NULL, NULL },
+	{ "POST", "/jobs/:jid/stop", h_stop, NULL, NULL },
+	{ "GET", "/jobs/:jid/savepoints/:triggerid", h_savepoint_status, NULL, NULL },
+	{ "GET", "/jobs/:jid/vertices/:vid", h_vertex, NULL, NULL },
+	{ "GET", "/jobs/:jid/vertices/:vid/backpressure", h_vertex_backpressure, NULL, NULL },
+	{ "GET", "/jobs/:jid/vertices/:vid/watermarks", h_vertex_watermarks, NULL, NULL },
+	{ "POST", "/savepoint-disposal", h_dispose, NULL, NULL },
+	{ "GET", "/savepoint-disposal/:triggerid", h_dispose_status, NULL, NULL },
+	{ "GET", "/taskmanagers", h_taskmanagers, NULL, NULL },
+	{ "GET", "/taskmanagers/:tmid", h_taskmanager, NULL, NULL },
+	{ "GET", "/jars", h_jars, NULL, NULL },
+	{ "POST", "/jars/upload", NULL, NULL, upload_begin },
+	{ "DELETE", "/jars/:jarid", h_jar_delete, NULL, NULL },
+	{ "POST", "/jars/:jarid/run", h_run, NULL, NULL },
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -1054,164 +1048,442 @@ static void method_not_allowed(req_ctx *c, resp *r, const route *hit)
 	set_error(r, 405, "Method %s is not allowed on %.300s (use %s)", c->method, c->path, use);
 }
 
-/* Answer a parsed request: 401 for a mutating call without the token,
- * else the route its path and method name (404, 405 when none). */
-static void route_request(req_ctx *c, resp *r)
+/* Is the media type of Content-Type value ct (parameters aside) type? */
+static bool media_type_is(const char *ct, const char *type)
+{
+	if (!ct) return false;
+	size_t n = strcspn(ct, ";");
+	while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
+	return n == strlen(type) && !strncasecmp(ct, type, n);
+}
+
+/* Could this request come from a page of another site (cross-site
+ * request forgery)? Methods other than GET and HEAD must carry a header a
+ * browser sends cross-site only after asking us (a preflight we never
+ * approve): "X-Flinc-Request" or a JSON Content-Type; and an Origin, when
+ * the browser names one, must be ours. False with the 403 in c->r. */
+static bool not_forged(req_ctx *c)
+{
+	if (c->get) return true;
+	const char *origin = jm_http_req_header(c->req, "Origin");
+	const char *own = jm_http_req_origin(c->req);
+	if (origin && (!*own || strcasecmp(origin, own) != 0)) {
+		set_error(
+			&c->r, 403,
+			"Forbidden: %s %.200s from origin '%.100s': only pages of %s may change the job manager "
+			"(a cross-site request)",
+			c->method, c->path, origin, *own ? own : "the job manager itself");
+		return false;
+	}
+	const char *xf = jm_http_req_header(c->req, "X-Flinc-Request");
+	if ((xf && *xf) || media_type_is(jm_http_req_header(c->req, "Content-Type"), "application/json"))
+		return true;
+	set_error(
+		&c->r, 403,
+		"Forbidden: %s %.200s needs the header 'X-Flinc-Request: 1' (or a JSON body with Content-Type: "
+		"application/json), which a page of another site cannot send",
+		c->method, c->path);
+	return false;
+}
+
+/* The route of a checked request: NULL with the answer in c->r (401 for a
+ * mutating call without the token, 404, 405). */
+static const route *find_route(req_ctx *c)
 {
 	if (!c->get && !authorized(c)) {
-		r->www_auth = true;
+		c->r.www_auth = true;
 		set_error(
-			r, 401,
+			&c->r, 401,
 			"Unauthorized: %s %.200s needs the header 'Authorization: Bearer <token>' (rest.auth.token)",
 			c->method, c->path);
-		return;
+		return NULL;
 	}
-	route_args a;
 	const route *hit = NULL;
 	for (size_t i = 0; i < NROUTES && !hit; i++)
-		if (pattern_match(routes[i].pattern, c, &a)) hit = &routes[i];
+		if (pattern_match(routes[i].pattern, c, &c->a)) hit = &routes[i];
 	if (!hit) {
-		not_found(r, c, NULL);
+		not_found(&c->r, c, NULL);
+		return NULL;
+	}
+	for (const route *x = hit; x < routes + NROUTES; x++)
+		if (!strcmp(x->pattern, hit->pattern) && method_ok(c, x->method)) return x;
+	method_not_allowed(c, &c->r, hit);
+	return NULL;
+}
+
+/* Free a request context (answered or not). */
+static void ctx_free(req_ctx *c)
+{
+	free(c->path);
+	for (int i = 0; i < c->nseg; i++) free(c->segs[i]);
+	free(c->qbuf);
+	fl_sb_free(&c->body);
+	free(c->r.body);
+	free(c);
+}
+
+/* Send the answer in c->r. From the HTTP callback that holds the request. */
+static void respond(req_ctx *c)
+{
+	resp *r = &c->r;
+	jm_http_set_header(c->req, "Cache-Control", "no-store");
+	if (r->allow[0]) jm_http_set_header(c->req, "Allow", r->allow);
+	if (r->www_auth) jm_http_set_header(c->req, "WWW-Authenticate", "Bearer realm=\"flinc\"");
+	jm_http_respond(c->req, r->status, r->ctype ? r->ctype : "application/json; charset=UTF-8", r->body,
+			r->len);
+	r->body = NULL;
+}
+
+/* Run the route's handler on the body read so far, answer, free c. */
+static void run_route(req_ctx *c)
+{
+	c->bdata = (const uint8_t *)c->body.data;
+	c->blen = c->body.len;
+	c->route->fn(c, &c->r, &c->a);
+	respond(c);
+	ctx_free(c);
+}
+
+/* ---- bodies read whole (JSON) ------------------------------------------- */
+
+static void set_body_too_large(req_ctx *c)
+{
+	set_error(&c->r, 413, "the request body is larger than %u bytes", JSON_BODY_MAX);
+}
+
+static bool collect_data(jm_http_req *req, void *state, const uint8_t *p, size_t n)
+{
+	req_ctx *c = state;
+	if (c->body.len + n > JSON_BODY_MAX) { /* chunked: the length was not known before */
+		set_body_too_large(c);
+		respond(c);
+		return false;
+	}
+	fl_sb_append(&c->body, (const char *)p, n);
+	return true;
+}
+
+static void collect_end(jm_http_req *req, void *state, jm_http_body_end how)
+{
+	req_ctx *c = state;
+	if (how == JM_HTTP_BODY_COMPLETE) {
+		run_route(c);
 		return;
 	}
-	for (const route *x = hit; x < routes + NROUTES; x++) {
-		if (!strcmp(x->pattern, hit->pattern) && method_ok(c, x->method)) {
-			x->fn(c, r, &a);
-			return;
-		}
+	if (how == JM_HTTP_BODY_TOO_LARGE) {
+		set_body_too_large(c);
+		respond(c);
 	}
-	method_not_allowed(c, r, hit);
+	ctx_free(c);
 }
 
-/* nng's callback for every request (its threads): parse, route, send the
- * answer. Counts itself in rest_inflight so that jm_rest_stop can wait for
- * it; after jm_rest_stop began every request gets 503. */
-static void http_cb(nng_aio *aio)
-{
-	nng_http_req *req = nng_aio_get_input(aio, 0);
-	nng_http_handler *h = nng_aio_get_input(aio, 1);
-	jm *j = nng_http_handler_get_data(h);
-	resp r = { .status = 500 };
-	req_ctx c = { .j = j, .req = req };
+static const jm_http_body_ops collect_ops = { collect_data, collect_end };
 
-	__atomic_add_fetch(&j->rest_inflight, 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&j->rest_closing, __ATOMIC_SEQ_CST)) {
-		set_error(&r, 503, "the job manager is shutting down");
-	} else {
-		c.method = nng_http_req_get_method(req);
-		c.get = !strcmp(c.method, "GET") || !strcmp(c.method, "HEAD");
-		void *data;
-		size_t len;
-		nng_http_req_get_data(req, &data, &len);
-		c.body = data;
-		c.blen = data ? len : 0;
-		if (!parse_uri(&c, nng_http_req_get_uri(req))) {
-			set_error(&r, c.nseg == MAX_SEGS ? 404 : 400, "%s: %.300s",
-				  c.nseg == MAX_SEGS ? "Not found" : "Malformed path", c.path ? c.path : "?");
-		} else {
-			route_request(&c, &r);
+/* ---- POST /jars/upload: streamed to a file of the blob store ------------------- */
+
+/* An upload in progress: the multipart parser and the temporary file the
+ * 'jarfile' part goes to (every byte of it reserved in the blob store's
+ * quota). */
+typedef struct upload {
+	jm *j;
+	req_ctx *c; /* until the request is answered */
+	jm_mp_parser mp;
+	int fd;    /* -1 until the 'jarfile' part begins */
+	char *tmp; /* its path, until it is stored or removed */
+	int64_t size;
+	bool in_jar, got_jar, done;
+	char filename[JM_MP_NAME_MAX + 1];
+} upload;
+
+/* Refuse the upload with status and message: answers, returns false (the
+ * server then ends the body: upload_end cleans up). */
+static bool upload_refuse(upload *u, uint16_t status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static bool upload_refuse(upload *u, uint16_t status, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	set_error(&u->c->r, status, "%s", msg);
+	respond(u->c);
+	fl_log(FL_LOG_WARN, JM_COMPONENT, "upload refused: %s", msg);
+	return false;
+}
+
+/* One piece of the 'jarfile' part: quota, size, disk. */
+static bool upload_write(upload *u, const uint8_t *d, size_t n)
+{
+	jm *j = u->j;
+	if (u->size + (int64_t)n > j->o.upload_max)
+		return upload_refuse(u, 413,
+				     "the uploaded file is larger than rest.max-upload-size (%lld bytes)",
+				     (long long)j->o.upload_max);
+	int64_t used = 0;
+	if (jm_blob_reserve(j, (int64_t)n, &used) != FLINC_OK)
+		return upload_refuse(u, 507,
+				     "the blob store is full: this upload would take it past "
+				     "jobmanager.blob.max-size (%lld bytes, %lld in use); delete jars first",
+				     (long long)j->o.blob_max, (long long)used);
+	u->size += (int64_t)n;
+	int rc = fl_write_all(u->fd, d, n);
+	if (rc != 0)
+		return upload_refuse(u, rc == -ENOSPC || rc == -EDQUOT ? 507 : 500,
+				     "cannot store the upload: %s", strerror(-rc));
+	return true;
+}
+
+static bool upload_data(jm_http_req *req, void *state, const uint8_t *p, size_t n)
+{
+	upload *u = state;
+	char err[512];
+	for (;;) {
+		size_t used;
+		const uint8_t *d;
+		size_t dl;
+		jm_mp_event ev = jm_mp_parse(&u->mp, p, n, &used, &d, &dl);
+		p += used;
+		n -= used;
+		switch (ev) {
+		case JM_MP_MORE:
+		case JM_MP_DONE: u->done = ev == JM_MP_DONE || u->done; return true;
+		case JM_MP_ERROR: return upload_refuse(u, 400, "%s", u->mp.error);
+		case JM_MP_PART:
+			if (strcmp(u->mp.name, "jarfile") != 0) break;
+			if (u->got_jar)
+				return upload_refuse(u, 400,
+						     "the multipart body has more than one 'jarfile' field");
+			if (jm_blob_tmp_create(u->j, &u->fd, &u->tmp, err, sizeof err) != FLINC_OK)
+				return upload_refuse(u, 500, "%s", err);
+			u->in_jar = true;
+			snprintf(u->filename, sizeof u->filename, "%s",
+				 u->mp.has_filename ? u->mp.filename : "");
+			break;
+		case JM_MP_DATA:
+			if (u->in_jar && !upload_write(u, d, dl)) return false;
+			break;
+		case JM_MP_PART_END:
+			if (u->in_jar) u->got_jar = true;
+			u->in_jar = false;
+			break;
 		}
 	}
-	free(c.path);
-	for (int i = 0; i < c.nseg; i++) free(c.segs[i]);
+}
 
-	nng_http_res *res;
-	if (nng_http_res_alloc(&res) != 0) {
-		free(r.body);
-		__atomic_sub_fetch(&j->rest_inflight, 1, __ATOMIC_SEQ_CST);
-		nng_aio_finish(aio, NNG_ENOMEM);
+/* The body is in: store the file and inspect it (upload_inspect), or say
+ * what was wrong with the body. */
+static void upload_store(upload *u)
+{
+	jm *j = u->j;
+	resp *r = &u->c->r;
+	if (!u->done) {
+		set_error(r, 400, "malformed multipart body: it ends before its closing boundary%s",
+			  u->got_jar || u->in_jar ? "" : " (no 'jarfile' field)");
 		return;
 	}
-	nng_http_res_set_status(res, r.status);
-	nng_http_res_set_header(res, "Content-Type", r.ctype ? r.ctype : "application/json; charset=UTF-8");
-	nng_http_res_set_header(res, "Cache-Control", "no-store");
-	if (r.allow[0]) nng_http_res_set_header(res, "Allow", r.allow);
-	if (r.www_auth) nng_http_res_set_header(res, "WWW-Authenticate", "Bearer realm=\"flinc\"");
-	if (r.body) nng_http_res_copy_data(res, r.body, r.len);
-	free(r.body);
-	__atomic_sub_fetch(&j->rest_inflight, 1, __ATOMIC_SEQ_CST);
-	nng_aio_set_output(aio, 0, res);
-	nng_aio_finish(aio, 0);
-}
-
-/* Register http_cb for path (tree: and everything under it) with any
- * method and bodies up to maxbody. 0 or an nng error. */
-static int add_handler(jm *j, const char *path, bool tree, size_t maxbody)
-{
-	nng_http_handler *h;
-	int rc = nng_http_handler_alloc(&h, path, http_cb);
-	if (rc) return rc;
-	if ((rc = nng_http_handler_set_method(h, NULL)) || (tree && (rc = nng_http_handler_set_tree(h))) ||
-	    (rc = nng_http_handler_collect_body(h, true, maxbody)) ||
-	    (rc = nng_http_handler_set_data(h, j, NULL)) || (rc = nng_http_server_add_handler(j->http, h))) {
-		nng_http_handler_free(h);
-		return rc;
+	if (!u->got_jar) {
+		set_error(r, 400, "the multipart body has no 'jarfile' field");
+		return;
 	}
-	return 0;
+	if (u->size == 0) {
+		set_error(r, 400, "the uploaded file is empty");
+		return;
+	}
+	char err[1024], *id = NULL, *path = NULL;
+	int fd = u->fd;
+	u->fd = -1;
+	int rc = close(fd) == 0 ? FLINC_OK : FLINC_EIO;
+	if (rc != FLINC_OK)
+		snprintf(err, sizeof err, "cannot store the upload: %s", strerror(errno));
+	else
+		rc = jm_blob_store_file(j, u->tmp, u->filename, &id, &path, err, sizeof err);
+	if (rc != FLINC_OK) {
+		set_failure(r, u->c, rc, err, NULL);
+		return;
+	}
+	/* The file and its share of the quota are the blob store's now. */
+	free(u->tmp);
+	u->tmp = NULL;
+	jm_part part = { .filename = u->filename, .len = (size_t)u->size };
+	u->size = 0;
+	upload_inspect(j, r, &part, id, path);
+	free(id);
+	free(path);
 }
 
-/* jm.h. Two handlers (uploads with their own body limit, and the rest),
- * and nng's own 400 page as JSON. */
+static void upload_end(jm_http_req *req, void *state, jm_http_body_end how)
+{
+	upload *u = state;
+	if (how == JM_HTTP_BODY_COMPLETE) {
+		upload_store(u);
+		respond(u->c);
+	} else if (how == JM_HTTP_BODY_TOO_LARGE) {
+		set_error(&u->c->r, 413, "the upload is larger than rest.max-upload-size (%lld bytes)",
+			  (long long)u->j->o.upload_max);
+		respond(u->c);
+	}
+	/* A refused, abandoned or failed upload leaves nothing behind. */
+	if (u->fd >= 0) close(u->fd);
+	if (u->tmp) unlink(u->tmp);
+	free(u->tmp);
+	if (u->size) jm_blob_unreserve(u->j, u->size);
+	ctx_free(u->c);
+	free(u);
+}
+
+static const jm_http_body_ops upload_ops = { upload_data, upload_end };
+
+/* POST /jars/upload (multipart, field 'jarfile'): the file is streamed to a
+ * temporary file of the blob store, moved into the store, then inspected. */
+static void upload_begin(req_ctx *c)
+{
+	upload *u = fl_calloc(1, sizeof *u);
+	u->j = c->j;
+	u->c = c;
+	u->fd = -1;
+	const char *ct = jm_http_req_header(c->req, "Content-Type");
+	if (jm_mp_init(&u->mp, ct) != 0) {
+		if (!media_type_is(ct, "multipart/form-data"))
+			set_error(
+				&c->r, 400,
+				"expected a multipart/form-data body with a 'jarfile' field (Content-Type is %.200s)",
+				ct ? ct : "missing");
+		else
+			set_error(&c->r, 400, "%s", u->mp.error);
+		free(u);
+		respond(c);
+		ctx_free(c);
+		return;
+	}
+	int64_t max = c->j->o.upload_max + UPLOAD_FRAMING;
+	if (jm_http_body(c->req, max, &upload_ops, u) != FLINC_OK) {
+		set_error(&c->r, 413, "the upload is %lld bytes, above rest.max-upload-size (%lld bytes)",
+			  (long long)jm_http_req_content_length(c->req), (long long)c->j->o.upload_max);
+		free(u);
+		respond(c);
+		ctx_free(c);
+	}
+}
+
+/* The HTTP server's callback for every request (a worker thread): check,
+ * route, then run the handler or take the body it needs. */
+static void on_request(jm_http_req *req, void *arg)
+{
+	jm *j = arg;
+	req_ctx *c = fl_calloc(1, sizeof *c);
+	c->j = j;
+	c->req = req;
+	c->r.status = 500;
+	c->method = jm_http_req_method(req);
+	c->get = !strcmp(c->method, "GET") || !strcmp(c->method, "HEAD");
+	if (!parse_target(c, jm_http_req_target(req)) || !not_forged(c) || !(c->route = find_route(c))) {
+		respond(c);
+		ctx_free(c);
+		return;
+	}
+	if (c->route->begin) {
+		c->route->begin(c);
+		return;
+	}
+	if (!jm_http_req_has_body(req)) {
+		run_route(c);
+		return;
+	}
+	if (jm_http_body(req, JSON_BODY_MAX, &collect_ops, c) != FLINC_OK) {
+		set_body_too_large(c);
+		respond(c);
+		ctx_free(c);
+	}
+}
+
+/* Prometheus lines of the HTTP server's counters, appended to b. */
+static void rest_metrics(jm *j, fl_strbuf *b)
+{
+	jm_http_server *s = __atomic_load_n(&j->http, __ATOMIC_ACQUIRE);
+	if (!s) return;
+	jm_http_stats st;
+	jm_http_server_stats(s, &st);
+	fl_sb_printf(
+		b,
+		"# HELP flinc_rest_connections Open REST connections (at most rest.max-connections).\n"
+		"# TYPE flinc_rest_connections gauge\nflinc_rest_connections %d\n"
+		"# HELP flinc_rest_busy_workers REST handler threads running a request.\n"
+		"# TYPE flinc_rest_busy_workers gauge\nflinc_rest_busy_workers %d\n"
+		"# TYPE flinc_rest_connections_accepted_total counter\nflinc_rest_connections_accepted_total %llu\n"
+		"# HELP flinc_rest_connections_rejected_total Connections answered 503 at the connection cap.\n"
+		"# TYPE flinc_rest_connections_rejected_total counter\nflinc_rest_connections_rejected_total %llu\n"
+		"# HELP flinc_rest_connections_evicted_total Idle or slow connections closed at the cap for new ones.\n"
+		"# TYPE flinc_rest_connections_evicted_total counter\nflinc_rest_connections_evicted_total %llu\n"
+		"# HELP flinc_rest_timeouts_total Connections closed by rest.request-timeout or rest.idle-timeout.\n"
+		"# TYPE flinc_rest_timeouts_total counter\nflinc_rest_timeouts_total %llu\n"
+		"# HELP flinc_rest_bad_requests_total Malformed requests (400, 414, 431, 501, 505).\n"
+		"# TYPE flinc_rest_bad_requests_total counter\nflinc_rest_bad_requests_total %llu\n"
+		"# TYPE flinc_rest_requests_total counter\nflinc_rest_requests_total %llu\n"
+		"# HELP flinc_rest_busy_total Requests answered 503 after waiting for a handler thread.\n"
+		"# TYPE flinc_rest_busy_total counter\nflinc_rest_busy_total %llu\n",
+		st.connections, st.busy_workers, (unsigned long long)st.accepted,
+		(unsigned long long)st.rejected, (unsigned long long)st.evicted,
+		(unsigned long long)st.timeouts, (unsigned long long)st.bad, (unsigned long long)st.requests,
+		(unsigned long long)st.worker_busy);
+}
+
+/* jm.h */
 int jm_rest_start(jm *j, char *err, size_t errcap)
 {
 	bool v6 = strchr(j->o.rest_address, ':') != NULL;
-	char *url = fl_asprintf(v6 ? "http://[%s]:%d" : "http://%s:%d", j->o.rest_address, j->o.rest_port);
-	nng_url *u = NULL;
-	int rc = nng_url_parse(&u, url);
-	if (rc) {
-		snprintf(err, errcap, "rest.bind-address '%s' is not a valid address: %s", j->o.rest_address,
-			 nng_strerror(rc));
-		free(url);
-		return FLINC_ECONFIG;
-	}
-	rc = nng_http_server_hold(&j->http, u);
-	nng_url_free(u);
-	if (rc) {
-		snprintf(err, errcap, "cannot create the REST server on %s: %s", url, nng_strerror(rc));
-		free(url);
+	char *url = fl_asprintf(v6 ? "tcp://[%s]:%d" : "tcp://%s:%d", j->o.rest_address, j->o.rest_port);
+	jm_http_config cfg = {
+		.url = url,
+		.max_connections = j->o.rest_max_conns,
+		.request_timeout_ms = j->o.rest_request_timeout_ms,
+		.idle_timeout_ms = j->o.rest_idle_timeout_ms,
+		.workers = j->o.rest_threads,
+		.on_request = on_request,
+		.arg = j,
+		.component = JM_COMPONENT,
+	};
+	jm_http_server *s = NULL;
+	char e[512];
+	int rc = jm_http_server_create(&cfg, &s, e, sizeof e);
+	free(url);
+	if (rc == FLINC_EEXIST) {
+		snprintf(err, errcap, "rest.port %d on %s is already in use", j->o.rest_port,
+			 j->o.rest_address);
 		return FLINC_EIO;
 	}
-	size_t upload_max = (size_t)j->o.upload_max + (1u << 20); /* the file plus multipart framing */
-	if ((rc = add_handler(j, "/jars/upload", false, upload_max)) ||
-	    (rc = add_handler(j, "/", true, SMALL_BODY_MAX))) {
-		snprintf(err, errcap, "cannot set up the REST handlers: %s", nng_strerror(rc));
-		goto fail;
+	if (rc == FLINC_EINVAL) {
+		snprintf(err, errcap, "rest.bind-address '%s' is not a valid address: %s", j->o.rest_address,
+			 e);
+		return FLINC_ECONFIG;
 	}
-	/* What nng answers by itself: malformed HTTP, or a body past the limit. */
-	nng_http_server_set_error_page(
-		j->http, 400,
-		"{\"errors\":[\"Bad Request: malformed HTTP, or a body larger than allowed "
-		"(rest.upload.max-size for uploads)\"]}\n");
-	rc = nng_http_server_start(j->http);
-	if (rc) {
-		if (rc == NNG_EADDRINUSE)
-			snprintf(err, errcap, "rest.port %d on %s is already in use", j->o.rest_port,
-				 j->o.rest_address);
-		else
-			snprintf(err, errcap, "cannot listen on %s (rest.bind-address/rest.port): %s", url,
-				 nng_strerror(rc));
-		goto fail;
+	if (rc != FLINC_OK) {
+		snprintf(err, errcap, "REST server (rest.bind-address/rest.port): %s", e);
+		return FLINC_EIO;
 	}
-	fl_log(FL_LOG_INFO, JM_COMPONENT, "REST API at %s", url);
-	free(url);
+	__atomic_store_n(&j->http, s, __ATOMIC_RELEASE);
+	fl_log(FL_LOG_INFO, JM_COMPONENT,
+	       "REST API at http://%s%s%s:%d (%d handler threads, at most %d connections, request timeout %lld ms, "
+	       "idle timeout %lld ms, uploads up to %lld bytes)",
+	       v6 ? "[" : "", j->o.rest_address, v6 ? "]" : "", j->o.rest_port, j->o.rest_threads,
+	       j->o.rest_max_conns, (long long)j->o.rest_request_timeout_ms,
+	       (long long)j->o.rest_idle_timeout_ms, (long long)j->o.upload_max);
 	return FLINC_OK;
-fail:
-	nng_http_server_release(j->http);
-	j->http = NULL;
-	free(url);
-	return FLINC_EIO;
 }
 
-/* Stop the HTTP server and wait (up to 5 s) for handlers in flight. Main
- * thread, before the model is freed. */
-void jm_rest_stop(jm *j)
+/* jm.h: close every connection and wait (up to REST_STOP_WAIT_MS) for the
+ * handlers in flight. */
+bool jm_rest_stop(jm *j)
 {
-	if (!j->http) return;
-	__atomic_store_n(&j->rest_closing, true, __ATOMIC_SEQ_CST);
-	nng_http_server_stop(j->http);
-	/* Let handlers already running finish before the model goes away. */
-	for (int i = 0; i < 1000 && __atomic_load_n(&j->rest_inflight, __ATOMIC_SEQ_CST) > 0; i++)
-		usleep(5000);
-	nng_http_server_release(j->http);
-	j->http = NULL;
+	jm_http_server *s = __atomic_load_n(&j->http, __ATOMIC_ACQUIRE);
+	if (!s) return true;
+	if (jm_http_server_destroy(s, REST_STOP_WAIT_MS) != FLINC_OK) {
+		fl_log(FL_LOG_WARN, JM_COMPONENT,
+		       "a REST request is still being handled after %d ms (stuck in a plugin's code or on a file?): "
+		       "stopping without it",
+		       REST_STOP_WAIT_MS);
+		return false;
+	}
+	__atomic_store_n(&j->http, NULL, __ATOMIC_RELEASE);
+	return true;
 }

@@ -1,10 +1,12 @@
 /*
  * scheduler.c - jobs: submission, slots, placement and the state machines.
  *
- * A job is built once here (the plugin loaded from the blob store, its
- * graph built and planned) to validate it and learn its vertices; the task
- * managers build the same graph themselves from the same bytes, arguments
- * and parallelism, and check the graph hash.
+ * A job is built once here, in a plugin inspection helper process (the
+ * plugin from the blob store loaded, its graph built and planned there,
+ * fl_inspect_run), to validate it and learn its vertices; the plugin never
+ * runs in the job manager. The task managers build the same graph
+ * themselves from the same bytes, arguments and parallelism, and check the
+ * graph hash.
  *
  * Slots: with slot sharing (jobmanager.slot-sharing, default true, Flink's
  * default) slot k of a job holds subtask k of every vertex, so a job needs
@@ -727,17 +729,7 @@ void jm_sched_tick_locked(jm *j, int64_t now)
 
 /* ---- submission and cancel ---------------------------------------------- */
 
-/* The loader names the file by its blob path; name the upload instead. */
-static void rename_in_msg(char *msg, size_t cap, const char *path, const char *name)
-{
-	size_t pl = strlen(path);
-	if (strncmp(msg, path, pl) != 0) return;
-	char *rest = fl_strdup(msg + pl);
-	snprintf(msg, cap, "%s%s", name, rest);
-	free(rest);
-}
-
-/* What a submit request resolves to before the plugin is loaded
+/* What a submit request resolves to before the plugin is inspected
  * (submit_parse): the plugin's file, the job's configuration and the
  * settings read from it. Lives on jm_job_submit's stack. */
 typedef struct submission {
@@ -758,9 +750,9 @@ static void submission_free(submission *sub)
 	fl_conf_destroy(sub->conf);
 }
 
-/* The job's configuration: the cluster's (without the REST token, which
- * the job must never see), then its own on top. malloc'ed. */
-static fl_conf *job_conf_new(const jm *j, const fl_conf *own)
+/* jm.h. The cluster's configuration without the REST token, which a job
+ * must never see, then the job's own on top. */
+fl_conf *jm_job_conf_new(const jm *j, const fl_conf *own)
 {
 	fl_conf *conf = fl_conf_create();
 	for (size_t i = 0; i < fl_conf_count(j->conf); i++) {
@@ -846,55 +838,54 @@ static int submit_parse(jm *j, const jm_submit *s, submission *sub, char *err, s
 	sub->display = jm_blob_display_name(s->jar_id);
 	int rc = jm_cp_submit_check(j, s, err, errcap); /* keys, values, folders */
 	if (rc != FLINC_OK) return rc;
-	sub->conf = job_conf_new(j, s->job_conf);
+	sub->conf = jm_job_conf_new(j, s->job_conf);
 	return read_settings(j, sub, err, errcap);
 }
 
-/* The job's vertices and slots from its plan: every subtask CREATED and
- * unplaced; one slot per subtask index with slot sharing, else one per
- * subtask. */
-static void job_vertices(const jm *j, jm_job *job, const fl_plan *plan)
+/* The job's vertices and slots from its description: every subtask
+ * CREATED and unplaced; one slot per subtask index with slot sharing, else
+ * one per subtask. */
+static void job_vertices(const jm *j, jm_job *job, const fl_job_desc *d)
 {
-	job->nv = fl_plan_vertices(plan);
+	job->nv = d->n_vertices;
 	job->v = fl_calloc(job->nv, sizeof *job->v);
 	int maxv = 0;
 	for (uint32_t k = 0; k < job->nv; k++) {
-		const fl_vertex_info pv = fl_plan_vertex(plan, k);
+		const fl_job_vertex *pv = &d->vertices[k];
 		jm_vertex *v = &job->v[k];
-		v->index = pv.index;
-		v->id = pv.id;
-		v->name = jm_utf8_dup(pv.name);
-		v->parallelism = pv.parallelism;
-		v->sub = fl_calloc((size_t)pv.parallelism, sizeof *v->sub);
-		for (int i = 0; i < pv.parallelism; i++) v->sub[i].slot = -1;
-		job->nsubtasks += pv.parallelism;
-		maxv = FL_MAX(maxv, pv.parallelism);
+		v->index = pv->index;
+		v->id = pv->id;
+		v->name = jm_utf8_dup(pv->name);
+		v->parallelism = pv->parallelism;
+		v->sub = fl_calloc((size_t)pv->parallelism, sizeof *v->sub);
+		for (int i = 0; i < pv->parallelism; i++) v->sub[i].slot = -1;
+		job->nsubtasks += pv->parallelism;
+		maxv = FL_MAX(maxv, pv->parallelism);
 	}
 	job->nslots = j->o.slot_sharing ? maxv : job->nsubtasks;
 	job->slots = fl_calloc((size_t)job->nslots, sizeof *job->slots);
 }
 
-/* A new job from a built graph: it takes sub->conf and copies argv (the
- * plugin's arguments, argv[0] its file name); its id is the recovered
- * one, else fresh. Not yet published: nothing else sees it. */
-static jm_job *job_new(const jm *j, submission *sub, const flinc_env *e, const fl_plan *plan, int argc,
-		       char **argv)
+/* A new job from its inspected description: it takes sub->conf and copies
+ * argv (the plugin's arguments, argv[0] its file name); its id is the
+ * recovered one, else fresh. Not yet published: nothing else sees it. */
+static jm_job *job_new(const jm *j, submission *sub, const fl_job_desc *d, int argc, char **argv)
 {
 	jm_job *job = fl_calloc(1, sizeof *job);
 	job->root_exc = -1;
 	job->attempt = 1;
-	job->name = jm_utf8_dup(fl_env_job_name(e) ? fl_env_job_name(e) : sub->display);
+	job->name = jm_utf8_dup(d->name ? d->name : sub->display);
 	job->jar_id = fl_strdup(sub->s->jar_id);
 	job->nargs = argc;
 	job->args = fl_calloc((size_t)argc, sizeof(char *));
 	for (int i = 0; i < argc; i++) job->args[i] = fl_strdup(argv[i]);
 	job->parallelism = (int)sub->parallelism;
 	job->max_parallelism = (int)sub->max_parallelism;
-	job->graph_hash = fl_env_hash(e);
+	job->graph_hash = d->graph_hash;
 	job->conf = sub->conf;
 	sub->conf = NULL;
-	job_vertices(j, job, plan);
-	job->plan_json = fl_plan_to_json(plan);
+	job_vertices(j, job, d);
+	job->plan_json = fl_strdup(d->plan_json);
 	if (sub->s->recover_jid) {
 		snprintf(job->jid, sizeof job->jid, "%s", sub->s->recover_jid);
 		job->attempt = j->ha_epoch * 1000 + 1; /* apart from the last job manager's attempts */
@@ -904,62 +895,61 @@ static jm_job *job_new(const jm *j, submission *sub, const flinc_env *e, const f
 	return job;
 }
 
-/* Build the job's graph with the plugin's build function, as the task
- * managers will: FLINC_OK with *e and *plan (the caller destroys them),
- * or FLINC_EGRAPH with the reason (and the plugin's usage) in err. */
-static int build_graph(const submission *sub, const flinc_plugin *entry, int argc, char **argv, flinc_env **e,
-		       fl_plan **plan, char *err, size_t errcap)
+/* jm.h. The inspection options of the job manager (timeout, memory). */
+void jm_inspect_opts(const jm *j, fl_inspect_opts *o)
 {
-	*e = fl_env_create(entry->name ? entry->name : sub->display, sub->conf, (int)sub->parallelism);
-	const char *msg = NULL;
-	if (fl_env_build(*e, entry->build, argc, argv, &msg) != FLINC_OK) {
-		snprintf(err, errcap, "invalid job %s: %s%s%s", sub->display, msg ? msg : "build failed",
-			 entry->usage ? "; usage: " : "", entry->usage ? entry->usage : "");
-		return FLINC_EGRAPH;
-	}
-	*plan = fl_plan_create(*e);
-	if (!*plan || fl_plan_vertices(*plan) == 0) {
-		snprintf(err, errcap, "invalid job %s: the job graph has no vertices", sub->display);
-		return FLINC_EGRAPH;
-	}
-	return FLINC_OK;
+	memset(o, 0, sizeof *o);
+	o->timeout_ms = j->o.inspect_timeout_ms;
+	o->memory_bytes = j->o.inspect_memory;
 }
 
-/* Step 2, validate: load the plugin, build its graph and make the job
- * with its checkpoint settings (jm_cp_job_init), so that a job that cannot
- * run is refused before anything changes. FLINC_OK with *out (owned by the
- * caller until published), or EPLUGIN/EGRAPH/the code of jm_cp_job_init
- * with err. Without jm.mu: loads the plugin and reads the disk. */
+/* Step 2, validate: build the job's graph in an inspection helper (the
+ * plugin never runs in this process: fl_inspect_run) with the job's
+ * arguments, parallelism and configuration, as the task managers will,
+ * and make the job with its checkpoint settings (jm_cp_job_init), so that
+ * a job that cannot run is refused before anything changes. FLINC_OK with
+ * *out (owned by the caller until published), or with err
+ * EPLUGIN (the plugin does not load, crashed, hung, ran out of memory),
+ * EGRAPH (its build refused), EIO (no helper) or the code of
+ * jm_cp_job_init. Without jm.mu: blocks for the inspection. */
 static int submit_build(jm *j, submission *sub, jm_job **out, char *err, size_t errcap)
 {
-	fl_plugin *pl = NULL;
-	flinc_env *e = NULL;
-	fl_plan *plan = NULL;
-	jm_job *job = NULL;
-	char lerr[1024];
-	*out = NULL;
-	if (fl_plugin_open(sub->path, &pl, lerr, sizeof lerr) != FLINC_OK) {
-		rename_in_msg(lerr, sizeof lerr, sub->path, sub->display);
-		snprintf(err, errcap, "%s", lerr);
-		return FLINC_EPLUGIN;
-	}
 	const jm_submit *s = sub->s;
+	*out = NULL;
 	int argc = s->nargs + 1;
 	char **argv = fl_calloc((size_t)argc + 1, sizeof(char *));
 	argv[0] = (char *)sub->display;
 	for (int i = 0; i < s->nargs; i++) argv[i + 1] = s->args[i];
-	int rc = build_graph(sub, fl_plugin_entry(pl), argc, argv, &e, &plan, err, errcap);
-	if (rc == FLINC_OK) {
-		job = job_new(j, sub, e, plan, argc, argv);
-		rc = jm_cp_job_init(j, job, e, s, err, errcap);
+	fl_inspect_opts o;
+	jm_inspect_opts(j, &o);
+	char diag[512];
+	o.build = true;
+	o.conf = sub->conf;
+	o.parallelism = (int)sub->parallelism;
+	o.display = sub->display;
+	o.diag = diag;
+	o.diagcap = sizeof diag;
+	fl_inspection *in = NULL;
+	int rc = fl_inspect_run(&o, sub->path, argc, argv, &in, err, errcap);
+	if (rc != FLINC_OK) {
+		static fl_log_limit lim = FL_LOG_LIMIT_INIT(10, 10000);
+		if (*diag)
+			fl_log_limited(&lim, FL_LOG_WARN, JM_COMPONENT, "inspection of %s: its output: %s",
+				       sub->display, diag);
+	} else if (in->job->max_parallelism != sub->max_parallelism) {
+		/* The build read pipeline.max-parallelism as we did, or lied. */
+		rc = fl_errf(err, errcap, FLINC_EPLUGIN,
+			     "%s: the inspection's answer is malformed: max parallelism %d, not %lld",
+			     sub->display, in->job->max_parallelism, (long long)sub->max_parallelism);
+	} else {
+		jm_job *job = job_new(j, sub, in->job, argc, argv);
+		rc = jm_cp_job_init(j, job, in->job, s, err, errcap);
+		if (rc != FLINC_OK)
+			jm_job_free(job);
+		else
+			*out = job;
 	}
-	if (rc != FLINC_OK)
-		jm_job_free(job);
-	else
-		*out = job;
-	fl_plan_destroy(plan);
-	fl_env_destroy(e);
-	fl_plugin_close(pl);
+	fl_inspection_free(in);
 	free(argv);
 	return rc;
 }
@@ -1053,8 +1043,8 @@ static void submit_place_locked(jm *j, jm_job *job)
 }
 
 /* jm.h. The steps above in order: parse and build without jm.mu (disk,
- * plugin), check, store and place under one hold of it, so that the slots
- * counted are the slots taken; the job store is written after. */
+ * inspection), check, store and place under one hold of it, so that the
+ * slots counted are the slots taken; the job store is written after. */
 int jm_job_submit(jm *j, const jm_submit *s, char *jid_out, char *err, size_t errcap)
 {
 	submission sub;

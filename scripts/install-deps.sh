@@ -29,3 +29,21 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
   echo "install-deps: all packages present"
 fi
+
+# libFuzzer and clang's sanitizer runtimes (scripts/fuzz.sh): Debian ships
+# them apart from clang, in a package named after its major version.
+if command -v clang >/dev/null 2>&1; then
+  rt="libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev"
+  if ! dpkg-query -W -f='${Status}' "$rt" 2>/dev/null | grep -q 'install ok installed'; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    if apt-cache show "$rt" >/dev/null 2>&1; then
+      echo "install-deps: installing $rt"
+      $SUDO apt-get install -y -qq --no-install-recommends "$rt"
+    else
+      echo "install-deps: no package $rt: scripts/fuzz.sh will not link" >&2
+    fi
+  fi
+fi

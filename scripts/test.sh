@@ -2,7 +2,8 @@
 # The README's test command: install what is missing, build with warnings as
 # errors, run every test; then build again with AddressSanitizer and
 # UndefinedBehaviorSanitizer, and again with ThreadSanitizer, and run the unit
-# and integration tests in each. Ends with ctest's summary line.
+# and integration tests in each; then fuzz the request parsers briefly.
+# Ends with ctest's summary line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,6 +47,11 @@ if compgen -G "$tsan_reports/report.*" >/dev/null; then
   exit 1
 fi
 [ "$tsan_rc" -eq 0 ] || exit "$tsan_rc"
+
+# The parsers that read what clients send, under libFuzzer for a short while
+# (a longer run: scripts/fuzz.sh --seconds 600). Fails on any crash.
+echo "== fuzzing (${FLINC_FUZZ_SECONDS:-30} s per target) =="
+scripts/fuzz.sh --seconds "${FLINC_FUZZ_SECONDS:-30}"
 
 echo "== tests (release) =="
 ctest --test-dir build --output-on-failure -j "$jobs"

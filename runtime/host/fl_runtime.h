@@ -46,12 +46,27 @@ struct fl_coord_ops;
 
 /* ==== job plugins ========================================================= */
 
+/* Check, without loading it, that the file at `path` can be a job plugin
+ * for this process: a regular file, an ELF shared object (ET_DYN) of this
+ * machine's class, byte order and architecture, whose program headers,
+ * section headers and loadable segments all lie inside the file. A file
+ * cut short would otherwise fault (SIGBUS) inside dlopen. FLINC_OK; else
+ * FLINC_ENOENT (cannot open it) or FLINC_EPLUGIN with one line in err that
+ * starts with `path`: "...: not a job plugin (not an ELF shared object)",
+ * "...: truncated (1000 bytes, the ELF header says at least 15208)",
+ * "...: wrong architecture: built for AArch64, this flinc runs on x86-64",
+ * ... Reads a few kilobytes; any thread. */
+int fl_plugin_check_elf(const char *path, char *err, size_t errcap);
+
 /* Load the job plugin at `path` (a .so exporting flinc_plugin_entry) with
  * dlopen(RTLD_NOW | RTLD_LOCAL), so two jobs' symbols never mix, and check
- * its ABI version. *out is owned by the caller (fl_plugin_close). On
- * failure (FLINC_ENOENT, FLINC_EPLUGIN) *out is NULL and err holds one
- * line naming the file and what was wrong. Any thread; a handle is used by
- * one thread at a time. */
+ * its ABI version (1 .. FLINC_ABI_VERSION). The file is checked with
+ * fl_plugin_check_elf first. Loading runs the plugin's constructors in
+ * this process: a host that must survive a hostile plugin inspects it in
+ * a helper process instead (fl_inspect_run below). *out is owned by the
+ * caller (fl_plugin_close). On failure (FLINC_ENOENT, FLINC_EPLUGIN) *out
+ * is NULL and err holds one line naming the file and what was wrong. Any
+ * thread; a handle is used by one thread at a time. */
 int fl_plugin_open(const char *path, fl_plugin **out, char *err, size_t errcap);
 
 /* Unload the plugin. Every graph built from it must be destroyed first
@@ -138,6 +153,171 @@ fl_vertex_info fl_plan_vertex(const fl_plan *p, uint32_t v);
  * (then nothing is written). */
 bool fl_plan_edge_vertices(const fl_plan *p, size_t edge, uint32_t *src, uint32_t *dst);
 
+/* ==== a built job without its plugin ====================================
+ *
+ * What a host needs to know of a built job to admit, schedule and
+ * checkpoint it, as plain data: no function of the plugin, no pointer into
+ * it. The job manager gets one from a plugin inspection (below), so it
+ * never loads an uploaded plugin itself; `flinc local` makes one from the
+ * env it built.
+ */
+
+/* A vertex of the plan (a chain of operators run as `parallelism`
+ * subtasks), numbered in topological order. */
+typedef struct fl_job_vertex {
+	uint32_t index; /* 0 .. n_vertices - 1: Placement.vertex, TaskStatus.vertex */
+	uint64_t id;    /* stable id (the head operator's) */
+	char *name;     /* "Source: a -> Map: b" */
+	int parallelism;
+} fl_job_vertex;
+
+/* Records flowing from vertex src to vertex dst (an edge of the graph
+ * between two chains). */
+typedef struct fl_job_edge {
+	uint32_t src, dst;  /* vertex indexes */
+	char *partitioning; /* "FORWARD", "REBALANCE", "HASH" or "BROADCAST" */
+} fl_job_edge;
+
+typedef struct fl_job_desc {
+	char *name;          /* the job's name (flinc_env_set_name, else the plugin's) */
+	uint64_t graph_hash; /* fl_env_hash: task managers check their own build against it */
+	int parallelism;     /* the default parallelism it was built with */
+	int max_parallelism; /* pipeline.max-parallelism: key groups */
+	char **uids;         /* every operator's uid, in graph order; n_uids of them */
+	size_t n_uids;
+	fl_job_vertex *vertices; /* n_vertices >= 1 */
+	uint32_t n_vertices;
+	fl_job_edge *edges;
+	size_t n_edges;
+	int subtasks;     /* the sum of the vertices' parallelism */
+	char *graph_json; /* fl_env_to_json's document */
+	char *plan_json;  /* fl_plan_to_json's document */
+} fl_job_desc;
+
+/* The description of the built env e (fl_env_build returned FLINC_OK):
+ * planned, copied, independent of e and of the plugin from here on.
+ * Never fails (allocation failures abort); the caller frees it with
+ * fl_job_desc_free. Any thread once e is built. */
+fl_job_desc *fl_job_desc_create(const flinc_env *e);
+
+/* Free a description. NULL is a no-op. */
+void fl_job_desc_free(fl_job_desc *d);
+
+/* ==== plugin inspection in a helper process ===============================
+ *
+ * A plugin's constructors run when it is loaded and its build function
+ * when its graph is built: native code that may crash, exit, hang or eat
+ * memory. fl_inspect_run does both in a short-lived helper process and
+ * brings back what the caller needs (fl_inspection), or one line saying
+ * why not. The helper is the calling program itself, run again through
+ * /proc/self/exe with FL_INSPECT_HELPER_ARG as its first argument: it is
+ * the same build as its parent (the same job ABI, the same runtime the
+ * plugin binds to), it needs no separate program to install or find, and
+ * it works wherever the caller was started from, installed or not. A
+ * program that uses fl_inspect_run therefore starts its main() with
+ *
+ *     if (argc > 1 && !strcmp(argv[1], FL_INSPECT_HELPER_ARG))
+ *             return fl_inspect_helper_main(argc, argv);
+ *
+ * The helper runs in a session of its own with an empty environment (but
+ * LD_LIBRARY_PATH and the sanitizers' *SAN_OPTIONS, which it needs to
+ * start as its parent did), the caller's working folder, no file
+ * descriptor of its parent but a request pipe (stdin), an answer pipe
+ * (fd 3) and its captured output (stdout and stderr, kept up to 4 kB),
+ * and limits: RLIMIT_AS (the memory limit; in sanitizer builds, whose
+ * shadow memory needs the address space, the parent kills it when its
+ * resident memory passes the limit instead), RLIMIT_CPU (the timeout, in
+ * CPU seconds, plus one), RLIMIT_CORE 0, RLIMIT_NOFILE 64 and RLIMIT_FSIZE
+ * 1 MB. The parent kills the helper's whole process group at the timeout
+ * and reaps it always: no zombie, no descriptor is left behind.
+ *
+ * The answer pipe carries lines of JSON: {"stage": "check" | "load" |
+ * "build"} as the helper moves on, then one {"answer": {...}} (docs in
+ * inspect.c). The helper is untrusted once the plugin is loaded: the
+ * parent reads at most 8 MB, and checks every field of the answer
+ * (types, ranges, lengths, counts, references between vertices and edges)
+ * before it believes any.
+ */
+
+#define FL_INSPECT_HELPER_ARG "--flinc-inspect-helper"
+
+/* How to inspect. Zero fields take the defaults. */
+typedef struct fl_inspect_opts {
+	int64_t timeout_ms;   /* wall clock for the whole inspection (10 s) */
+	int64_t memory_bytes; /* the helper's memory limit (1 GiB) */
+	bool build;           /* also build the graph (else: load, entry symbol, ABI) */
+	const fl_conf *conf;  /* the job's configuration for the build (flinc_env_config); NULL: empty */
+	int parallelism;      /* the build's default parallelism (1) */
+	const char *display;  /* how messages name the plugin (NULL: its path) */
+	/* The first 4 kB of the helper's own output when it failed
+	 * abnormally (a signal, a timeout, no answer), on one line, for a
+	 * log; "" otherwise. NULL: not wanted. */
+	char *diag;
+	size_t diagcap;
+} fl_inspect_opts;
+
+/* The inspection keys of conf into *o (other fields untouched):
+ * jobmanager.plugin-inspection.timeout (10s; 100ms .. 1h) and
+ * jobmanager.plugin-inspection.memory (1gb; 64mb .. 1tb). FLINC_ECONFIG
+ * with one line naming the key. Any thread. */
+int fl_inspect_opts_read(const fl_conf *conf, fl_inspect_opts *o, char *err, size_t errcap);
+
+/* What an inspection learnt. */
+typedef struct fl_inspection {
+	char *plugin_name; /* the entry's name; NULL when it has none */
+	char *description; /* likewise */
+	char *usage;       /* likewise */
+	uint32_t abi_version;
+	/* Built (opts.build): the job; NULL without a build. */
+	fl_job_desc *job;
+	/* opts.build and the plugin's build failed (FLINC_EGRAPH, the usual
+	 * refusal of bad or missing job arguments): its one-line reason; job
+	 * is NULL then. fl_inspect_run returns FLINC_EGRAPH with the same
+	 * line (and the usage) in err. */
+	char *build_error;
+	int64_t elapsed_ms; /* the helper's life, start to end */
+} fl_inspection;
+
+/* Inspect the plugin at `path` in a helper process: the ELF headers
+ * (checked here first, then again in the helper), dlopen (constructors),
+ * the entry symbol and ABI version, and with o->build its build function
+ * over argv (argc >= 1; argv[0] the plugin's name as the job sees it) at
+ * o->parallelism with o->conf, validated and planned.
+ *
+ * FLINC_OK: *out filled (the caller frees it with fl_inspection_free).
+ * FLINC_EGRAPH: the build refused its arguments or made an invalid graph;
+ * *out is still filled (the plugin loaded: name, usage, build_error) and
+ * err says "DISPLAY: invalid job: REASON; usage: USAGE".
+ * Else *out is NULL and err holds one line that starts with the display
+ * name: FLINC_ENOENT (no such file), FLINC_EPLUGIN (not an ELF shared
+ * object, truncated, wrong architecture, does not load, no entry symbol,
+ * ABI version; "the plugin's constructor killed the inspection with
+ * SIGSEGV", "the plugin's build() did not finish within 10 s", "...
+ * exceeded the memory limit (1024 MB)", "... ended the inspection (exit
+ * status 0) without an answer", "the inspection's answer is malformed:
+ * ..."), FLINC_EIO (the helper could not be started: no fork, no
+ * /proc/self/exe). Blocks the calling thread for the inspection (tens of
+ * milliseconds; at most about the timeout); any thread, any number at
+ * once. FLINC_ECANCELED after fl_inspect_shutdown. */
+int fl_inspect_run(const fl_inspect_opts *o, const char *path, int argc, char **argv, fl_inspection **out,
+		   char *err, size_t errcap);
+
+/* Free an inspection. NULL is a no-op. */
+void fl_inspection_free(fl_inspection *in);
+
+/* Stop inspecting, for a program's shutdown: every helper running now is
+ * killed (its fl_inspect_run returns FLINC_ECANCELED at once instead of
+ * at its timeout), and every later call returns FLINC_ECANCELED without
+ * starting one. Any thread (not a signal handler); idempotent. */
+void fl_inspect_shutdown(void);
+
+/* The helper's side: read the request on stdin, inspect, answer on fd 3,
+ * and _exit (no destructor of the plugin or the program runs). Call it
+ * first thing in main() when argv[1] is FL_INSPECT_HELPER_ARG (above);
+ * returns 2 (after one line on stderr) only when fd 3 is not open, that
+ * is when someone ran the mode by hand. */
+int fl_inspect_helper_main(int argc, char **argv);
+
 /* ==== subtasks ============================================================ */
 
 /* A subtask's life, as fl_task_get_state tells it (Flink's names). */
@@ -218,11 +398,12 @@ int64_t fl_restore_id(const fl_restore *r);
 const char *fl_restore_dir(const fl_restore *r);
 const fl_chk_meta *fl_restore_meta(const fl_restore *r);
 
-/* Every operator with state in the snapshot must exist (by uid) in the job
- * of env e, unless allow_non_restored (then the rest is skipped and
- * logged). FLINC_EINVAL with "savepoint ... has state for operator 'x'
- * which the job does not have (--allow-non-restored-state skips it)". */
-int fl_restore_check(const fl_restore *r, const flinc_env *e, bool allow_non_restored, char *err,
+/* Every operator with state in the snapshot must exist (by uid) in job d,
+ * whose max parallelism must be the snapshot's, unless allow_non_restored
+ * (then the rest is skipped and logged). FLINC_EINVAL with "savepoint ...
+ * has state for operator 'x' which the job does not have
+ * (--allow-non-restored-state skips it)". */
+int fl_restore_check(const fl_restore *r, const fl_job_desc *d, bool allow_non_restored, char *err,
 		     size_t errcap);
 
 /* One task's acknowledgement (or decline, rc != 0) of checkpoint id. */
@@ -265,17 +446,17 @@ typedef struct fl_cp_setup {
 
 /* ==== checkpoints: the coordinator's side ================================ */
 
-/* Create a checkpoint coordinator (checkpoint/coord.h) for the job of the
- * built env e: its operators (uids), max parallelism and state backend
- * (state.backend of the env's configuration) from e; interval, timeout,
- * pause, tolerated failures and retention from cc. job_id and jobdir
- * (<cc->dir>/<job id>) are copied; the first checkpoint gets next_id. The
- * coordinator calls ops (copied; ud borrowed) on its own thread. *out is
- * owned by the caller (fl_coord_destroy). Errors of fl_coord_create, with
- * its message in err. Any thread. */
-int fl_cp_coord_create(const flinc_env *e, const fl_cp_conf *cc, const char *job_id, const char *jobdir,
-		       int64_t next_id, const struct fl_coord_ops *ops, struct fl_coord **out, char *err,
-		       size_t errcap);
+/* Create a checkpoint coordinator (checkpoint/coord.h) for job d: its
+ * operators (uids) and max parallelism from d, its state backend from
+ * state.backend of conf (the job's configuration; hashmap when unset);
+ * interval, timeout, pause, tolerated failures and retention from cc.
+ * job_id and jobdir (<cc->dir>/<job id>) are copied; the first checkpoint
+ * gets next_id. The coordinator calls ops (copied; ud borrowed) on its own
+ * thread. *out is owned by the caller (fl_coord_destroy). Errors of
+ * fl_coord_create, with its message in err. Any thread. */
+int fl_cp_coord_create(const fl_job_desc *d, const fl_conf *conf, const fl_cp_conf *cc, const char *job_id,
+		       const char *jobdir, int64_t next_id, const struct fl_coord_ops *ops,
+		       struct fl_coord **out, char *err, size_t errcap);
 
 /* Hand a task's acknowledgement to the coordinator: a decline (a->rc)
  * fails the checkpoint with a->err; otherwise the snapshot it wrote is

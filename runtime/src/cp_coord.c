@@ -1,6 +1,6 @@
 /*
  * cp_coord.c - the runtime's side of a checkpoint coordinator
- * (checkpoint/coord.h): one made for a job graph, and the tasks'
+ * (checkpoint/coord.h): one made for a job (its description), and the tasks'
  * acknowledgements handed to it. The job manager (one coordinator per job
  * in the cluster) and `flinc local` (local.c) wire their coordinators
  * through these, so both describe a job and an acknowledgement alike.
@@ -10,12 +10,11 @@
 #include "../../checkpoint/coord.h"
 #include "graph.h"
 
-int fl_cp_coord_create(const flinc_env *e, const fl_cp_conf *cc, const char *job_id, const char *jobdir,
-		       int64_t next_id, const fl_coord_ops *ops, fl_coord **out, char *err, size_t errcap)
+int fl_cp_coord_create(const fl_job_desc *d, const fl_conf *conf, const fl_cp_conf *cc, const char *job_id,
+		       const char *jobdir, int64_t next_id, const fl_coord_ops *ops, fl_coord **out,
+		       char *err, size_t errcap)
 {
-	const char **uids = fl_calloc(e->nnodes ? e->nnodes : 1, sizeof(char *));
-	for (size_t k = 0; k < e->nnodes; k++) uids[k] = e->nodes[k]->uid;
-	const char *be = e->conf ? fl_conf_get(e->conf, "state.backend") : NULL;
+	const char *be = conf ? fl_conf_get(conf, "state.backend") : NULL;
 	fl_coord_params cp = { .job_id = job_id,
 			       .jobdir = jobdir,
 			       .interval_ms = cc->interval_ms,
@@ -24,15 +23,13 @@ int fl_cp_coord_create(const flinc_env *e, const fl_cp_conf *cc, const char *job
 			       .tolerable_failures = cc->tolerable,
 			       .retain = cc->retain,
 			       .next_id = next_id,
-			       .max_parallelism = e->max_parallelism,
+			       .max_parallelism = d->max_parallelism,
 			       .backend = be ? be : "hashmap",
-			       .operators = uids,
-			       .n_operators = e->nnodes,
+			       .operators = (const char **)d->uids,
+			       .n_operators = d->n_uids,
 			       .backoff_initial_ms = cc->backoff_initial_ms,
 			       .backoff_max_ms = cc->backoff_max_ms };
-	int rc = fl_coord_create(&cp, ops, out, err, errcap);
-	free(uids);
-	return rc;
+	return fl_coord_create(&cp, ops, out, err, errcap);
 }
 
 void fl_cp_ack_deliver(fl_coord *c, const fl_cp_ack_info *a)

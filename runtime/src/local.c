@@ -102,7 +102,8 @@ static void random_job_id(char out[33])
 
 /* Checkpointing of the run when the configuration asks for it
  * (state.checkpoints.dir) or p->restore is set. */
-static int setup_checkpoints(fl_local *l, const fl_local_params *p, char *err, size_t errcap)
+static int setup_checkpoints(fl_local *l, const fl_local_params *p, const fl_job_desc *d, char *err,
+			     size_t errcap)
 {
 	char e2[1024];
 	fl_cp_conf cc;
@@ -110,7 +111,7 @@ static int setup_checkpoints(fl_local *l, const fl_local_params *p, char *err, s
 	if (rc) return fl_errf(err, errcap, rc, "%s", e2);
 	if (p->restore) {
 		rc = fl_restore_open(p->restore, FL_CHK_CHECK_FULL, &l->restore, e2, sizeof e2);
-		if (!rc) rc = fl_restore_check(l->restore, p->env, p->allow_non_restored, e2, sizeof e2);
+		if (!rc) rc = fl_restore_check(l->restore, d, p->allow_non_restored, e2, sizeof e2);
 		if (rc) return fl_errf(err, errcap, rc, "cannot restore: %s", e2);
 		if (!cc.dir)
 			return fl_errf(
@@ -126,7 +127,7 @@ static int setup_checkpoints(fl_local *l, const fl_local_params *p, char *err, s
 	fl_coord_ops ops = {
 		.trigger = lcp_trigger, .complete = lcp_complete, .too_many_failures = lcp_too_many, .ud = l
 	};
-	rc = fl_cp_coord_create(p->env, &cc, l->job_id, l->jobdir,
+	rc = fl_cp_coord_create(d, p->conf, &cc, l->job_id, l->jobdir,
 				l->restore ? fl_restore_id(l->restore) + 1 : 1, &ops, &l->coord, e2,
 				sizeof e2);
 	if (rc) return fl_errf(err, errcap, rc, "checkpoints: %s", e2);
@@ -154,7 +155,12 @@ int fl_local_create(const fl_local_params *p, fl_local **out, char *err, size_t 
 	l->env = p->env;
 	pthread_mutex_init(&l->mu, NULL);
 	int rc = fl_exec_create(p->env, p->conf, NULL, &l->x, err, errcap);
-	if (!rc) rc = setup_checkpoints(l, p, err, errcap);
+	if (!rc) {
+		/* The job as the checkpoint side sees it: uids, key groups. */
+		fl_job_desc *d = fl_job_desc_create(p->env);
+		rc = setup_checkpoints(l, p, d, err, errcap);
+		fl_job_desc_free(d);
+	}
 	if (rc) {
 		fl_local_destroy(l);
 		return rc;

@@ -114,21 +114,21 @@ int64_t fl_restore_id(const fl_restore *r) { return r->meta.checkpoint_id; }
 const char *fl_restore_dir(const fl_restore *r) { return r->dir; }
 const fl_chk_meta *fl_restore_meta(const fl_restore *r) { return &r->meta; }
 
-int fl_restore_check(const fl_restore *r, const flinc_env *e, bool allow_non_restored, char *err,
+int fl_restore_check(const fl_restore *r, const fl_job_desc *d, bool allow_non_restored, char *err,
 		     size_t errcap)
 {
 	const char *what = r->meta.is_savepoint ? "savepoint" : "checkpoint";
-	if (r->meta.max_parallelism != e->max_parallelism) {
+	if (r->meta.max_parallelism != d->max_parallelism) {
 		snprintf(
 			err, errcap,
 			"%s %s was taken with pipeline.max-parallelism %d, the job has %d: key groups cannot be mapped",
-			what, r->dir, r->meta.max_parallelism, e->max_parallelism);
+			what, r->dir, r->meta.max_parallelism, d->max_parallelism);
 		return FLINC_EINVAL;
 	}
 	for (size_t i = 0; i < r->meta.n_operators; i++) {
 		const char *uid = r->meta.operators[i];
 		bool found = false;
-		for (size_t k = 0; k < e->nnodes && !found; k++) found = strcmp(e->nodes[k]->uid, uid) == 0;
+		for (size_t k = 0; k < d->n_uids && !found; k++) found = strcmp(d->uids[k], uid) == 0;
 		if (found) continue;
 		if (!allow_non_restored) {
 			snprintf(err, errcap,

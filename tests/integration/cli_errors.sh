@@ -39,6 +39,18 @@ expect 1 'invalid job: the job refuses to build' -- "$flinc" info "$plugins/bad_
 expect 1 'invalid job: unknown argument --bogus' -- "$flinc" info "$plugins/bad_graph.so" --case nosink --bogus 1
 expect 1 'needs a keyed stream' -- "$flinc" local "$plugins/bad_graph.so" --case nokey
 expect 1 'invalid job: the job has no sink' -- "$flinc" local "$plugins/bad_graph.so" --case nosink
+# Plugins that crash or cut short: one line, exit 1, never a signal of
+# flinc (info inspects in a helper process; local checks the ELF headers
+# before it loads).
+if [ -f "$build/jobs/wordcount.so" ]; then
+  head -c 1000 "$build/jobs/wordcount.so" >"$tmp/cut.so"
+  expect 1 'cut.so: truncated \(1000 bytes, the ELF header says at least [0-9]+\)' -- "$flinc" info "$tmp/cut.so"
+  expect 1 'cut.so: truncated \(1000 bytes' -- "$flinc" local "$tmp/cut.so"
+fi
+expect 1 "the plugin's build\(\) killed the inspection with SIGSEGV" -- "$flinc" info "$plugins/hostile_build_segv.so"
+expect 1 "the plugin's constructor killed the inspection with SIGABRT" -- "$flinc" info "$plugins/hostile_ctor_abort.so"
+expect 1 "did not finish within 500 ms" -- "$flinc" info -D jobmanager.plugin-inspection.timeout=500ms "$plugins/hostile_build_hang.so"
+expect 2 "jobmanager.plugin-inspection.timeout: '1ms' is not a duration" -- "$flinc" info -D jobmanager.plugin-inspection.timeout=1ms "$plugins/hostile_build_hang.so"
 expect 2 'unknown command' -- "$flinc" frobnicate
 expect 2 "-p 'x' is not a parallelism" -- "$flinc" local -p x "$plugins/bad_graph.so"
 expect 2 'missing JOB.so' -- "$flinc" info

@@ -15,6 +15,8 @@ exit status and output:
     the run request is POST /jars/<id>/run with programArgsList ["a","b"],
     parallelism 3 and flinkConfiguration {"k": "v"}, both with
     `Authorization: Bearer T`; a refused run deletes the upload again;
+  - every request carries `X-Flinc-Request: 1` (the job manager refuses
+    changes without it: docs/security.md);
   - `flinc cancel` sends PATCH /jobs/<id>?mode=cancel;
   - `flinc --config FILE list` takes the address and the token from the
     file's rest.bind-address, rest.port and rest.auth.token.
@@ -172,6 +174,7 @@ def main():
                       parts[-1].startswith(b"--"))
             chk.ok(ok, "the upload is multipart with the exact file bytes in 'jarfile'", (m, path, ctype))
             chk.ok(h.get("authorization") == "Bearer T0k", "the upload carries the token", h.get("authorization"))
+            chk.ok(h.get("x-flinc-request") == "1", "the upload carries X-Flinc-Request: 1", h)
             m, path, h, body = reqs[1]
             try:
                 rb = json.loads(body)
@@ -182,6 +185,7 @@ def main():
                    rb.get("flinkConfiguration") == {"user.k": "v", "user.x.y": "1"},
                    "the run request: path, programArgsList, parallelism, flinkConfiguration", (m, path, rb))
             chk.ok(h.get("authorization") == "Bearer T0k", "the run request carries the token")
+            chk.ok(h.get("x-flinc-request") == "1", "the run request carries X-Flinc-Request: 1", h)
             chk.ok(reqs[2][0] == "GET" and reqs[2][1] == "/jobs/%s" % jid, "then it follows GET /jobs/:jid",
                    reqs[2][:2])
 
@@ -201,6 +205,8 @@ def main():
     chk.ok(p.returncode == 0 and "CANCELED" in p.stdout, "cancel: exit 0", p.stdout + p.stderr)
     chk.ok(jm.requests and jm.requests[0][:2] == ("PATCH", "/jobs/%s?mode=cancel" % jid),
            "cancel sends PATCH /jobs/:jid?mode=cancel", [r[:2] for r in jm.requests if r])
+    chk.ok(jm.requests and jm.requests[0][2].get("x-flinc-request") == "1",
+           "cancel carries X-Flinc-Request: 1 (a bodyless change)", jm.requests[0][2] if jm.requests else None)
 
     print("--config", flush=True)
     jm = FakeJM([http(200, JOBS)])

@@ -333,14 +333,19 @@ def scratch_dir(prefix, keep=False, failed=None):
 def http_request(port, method, path, body=None, headers=None, timeout=10.0):
     """One HTTP request to 127.0.0.1:port. body: bytes, str, or an object
     sent as JSON. Returns (status, parsed JSON or the text when it is not
-    JSON (None for an empty body), the response headers)."""
-    h = {"Connection": "close"}
+    JSON (None for an empty body), the response headers).
+
+    Like the CLI, it sends "X-Flinc-Request: 1", without which the job
+    manager refuses changes (a web page of another site cannot send it);
+    a header given as None in `headers` is left out."""
+    h = {"Connection": "close", "X-Flinc-Request": "1"}
     if isinstance(body, (dict, list)):
         body = json.dumps(body)
         h["Content-Type"] = "application/json"
     if isinstance(body, str):
         body = body.encode()
     h.update(headers or {})
+    h = {k: v for k, v in h.items() if v is not None}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=h)

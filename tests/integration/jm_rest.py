@@ -182,13 +182,14 @@ def rest_without_task_managers(build, tmp, plugin):
     st, doc, _ = jm.request("GET", "/jobs/" + jid)
     check("Not found: /jobs/" + jid in doc["errors"][0], "404 names the path")
 
-    # Oversized body: refused by the HTTP layer, still an error, nothing changes.
+    # Oversized body: refused before it is read, still an error, nothing changes.
     try:
         s = socket.create_connection(("127.0.0.1", jm.rest), timeout=5)
-        s.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n" % run).encode())
+        s.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nX-Flinc-Request: 1\r\nContent-Length: 99999999999\r\n\r\n"
+                   % run).encode())
         reply = s.recv(4096).decode("latin-1")
         s.close()
-        check(reply.startswith("HTTP/1.1 400"), "a body over the limit is 400")
+        check(reply.startswith("HTTP/1.1 413") and '"errors"' in reply, "a body over the limit is 413: %r" % reply[:80])
     except OSError as e:
         check(False, "oversized body: %s" % e)
     # Garbage on the socket does not hurt it.
