@@ -725,20 +725,28 @@ static void submission_free(submission *sub)
 	fl_conf_destroy(sub->conf);
 }
 
-/* The job's configuration: the cluster's (without the REST token, which
- * the job must never see), then its own on top. malloc'ed. */
+/* Keys a job never sees nor carries to its task managers: the REST token
+ * and the cluster secret (DeployJob sends the job's configuration; the
+ * secret never crosses the wire). */
+static bool secret_key(const char *k)
+{
+	return strcmp(k, "rest.auth.token") == 0 || strcmp(k, FL_SECRET_KEY) == 0;
+}
+
+/* The job's configuration: the cluster's, then its own on top, both
+ * without the secret keys. malloc'ed. */
 static fl_conf *job_conf_new(const jm *j, const fl_conf *own)
 {
 	fl_conf *conf = fl_conf_create();
 	for (size_t i = 0; i < fl_conf_count(j->conf); i++) {
 		const char *k, *v;
 		fl_conf_at(j->conf, i, &k, &v);
-		if (strcmp(k, "rest.auth.token") != 0) fl_conf_set(conf, k, v);
+		if (!secret_key(k)) fl_conf_set(conf, k, v);
 	}
 	for (size_t i = 0; own && i < fl_conf_count(own); i++) {
 		const char *k, *v;
 		fl_conf_at(own, i, &k, &v);
-		fl_conf_set(conf, k, v);
+		if (!secret_key(k)) fl_conf_set(conf, k, v);
 	}
 	return conf;
 }

@@ -80,9 +80,7 @@ int tm_blob_fetch(tm_server *tm, const char *blob_id, char *path, size_t pathcap
 			snprintf(err, errcap, "cannot fetch plugin blob %s: %s", blob_id, reply->ack->error);
 		else
 			snprintf(err, errcap, "cannot fetch plugin blob %s from the job manager: %s", blob_id,
-				 rc == NNG_ETIMEDOUT              ? "no answer"
-					 : rc == NNG_EUNREACHABLE ? "not reachable"
-								  : nng_strerror(rc));
+				 tm_jm_why(&tm->blob_jm, rc));
 		fl_rpc_free(reply);
 		return FLINC_EIO;
 	}
