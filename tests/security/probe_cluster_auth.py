@@ -33,6 +33,9 @@ exactly-once output.
 A second cluster without a secret: both daemons say "no security.cluster.secret:
 listening on loopback only"; a peer with the (empty) key still cannot take
 a live id, speak for another task manager or pass a reflected data proof.
+A task manager whose RPC connections are cut three times (through a
+relay) comes back on new connections bound with its session key: still
+registered (not again), its job finishes in its first attempt.
 And: a job manager or task manager without a secret asked to listen on a
 non-loopback address, or given a secret file others may read or a short
 secret, exits 2 with one clear line.
@@ -43,8 +46,10 @@ Usage: probe_cluster_auth.py --build BUILD_DIR [--keep]
 import os
 import random
 import re
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -171,6 +176,112 @@ def attacked_cluster(a, chk):
         check_counts.verify(chk, expected, out, "the job's output is exactly-once and complete")
 
 
+class Proxy:
+    """A TCP relay 127.0.0.1:port -> 127.0.0.1:target whose connections can
+    all be cut at once (a network blip between a task manager and its job
+    manager)."""
+
+    def __init__(self, target):
+        self.target = target
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        self.live = []
+        self.mu = threading.Lock()
+        self.accepted = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            try:
+                u = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                c.close()
+                continue
+            with self.mu:
+                self.live += [c, u]
+                self.accepted += 1
+            threading.Thread(target=self._pump, args=(c, u), daemon=True).start()
+            threading.Thread(target=self._pump, args=(u, c), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while True:
+                b = src.recv(65536)
+                if not b:
+                    break
+                dst.sendall(b)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self):
+        with self.mu:
+            socks, self.live = self.live, []
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
+        return len(socks) // 2
+
+    def close(self):
+        self.lsock.close()
+        self.cut()
+
+
+def reconnect_cluster(a, chk):
+    """A task manager whose RPC connections drop comes back on new ones,
+    binding them with its registration's session key: it is not lost, not
+    registered again, and its job runs on in its first attempt."""
+    with cluster.Cluster(a.build, taskmanagers=0, slots=1, name="cluster-blip", keep=a.keep, checks=chk) as c:
+        c.start()
+        proxy = Proxy(c.rpc_port)
+        try:
+            c.start_taskmanager(conf={"jobmanager.rpc.port": proxy.port})
+            tm0 = c.taskmanagers()[0]
+            jar = c.upload_jar(c.plugin())
+            inp = cluster.write_words(c.path("input.txt"), random.Random(7), 500, 12000)
+            out = c.path("out")
+            expected = check_counts.expected_counts([inp])
+            jid = c.run_jar(jar, ["--input", inp, "--output", out, "--rate", 1000], parallelism=1)
+            c.wait_job(jid, {"RUNNING"}, timeout=30)
+            for k in range(3):
+                time.sleep(2)
+                n = proxy.cut()
+                print("     cut %d connection(s) between the task manager and the job manager" % n, flush=True)
+            time.sleep(2.5)
+            tms = c.taskmanagers()
+            chk.ok(len(tms) == 1 and tms[0]["id"] == tm0["id"] and tms[0]["registered"] == tm0["registered"],
+                   "after 3 cuts the task manager is still registered, not registered again",
+                   [(t["id"], t["registered"]) for t in tms])
+            chk.ok(proxy.accepted >= 6, "it reconnected through new connections (%d in all)" % proxy.accepted)
+            chk.ok(tms and tms[0].get("lastHeartbeatAge", 1e9) < 3000, "its heartbeats arrive again",
+                   tms[0].get("lastHeartbeatAge") if tms else None)
+            c.wait_job(jid, {"FINISHED", "FAILED", "CANCELED"}, timeout=120)
+            job = c.job(jid)
+            chk.ok(job["state"] == "FINISHED" and cluster.job_attempt(job) == 0,
+                   "its job FINISHED in its first attempt", (job["state"], cluster.job_attempt(job)))
+            check_counts.verify(chk, expected, out, "the job's output across the cuts")
+            tmlog = c.tms[0].log_text()
+            chk.ok("registering again" not in tmlog and "registered with" in tmlog,
+                   "the task manager never registered again")
+        finally:
+            proxy.close()
+
+
 def loopback_cluster(a, chk):
     with cluster.Cluster(a.build, taskmanagers=2, slots=1, name="cluster-noauth", keep=a.keep, checks=chk,
                          secret=False) as c:
@@ -241,6 +352,8 @@ def main():
     chk = cluster.Checks()
     print("== a cluster with a secret, attacked while it runs a job ==", flush=True)
     attacked_cluster(a, chk)
+    print("== a task manager whose connections to the job manager drop ==", flush=True)
+    reconnect_cluster(a, chk)
     print("== a cluster without a secret (loopback only) ==", flush=True)
     loopback_cluster(a, chk)
     print("== daemons that must refuse to start ==", flush=True)
