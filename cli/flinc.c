@@ -978,6 +978,7 @@ static const conf_default conf_defaults[] = {
 	{ "rest.bind-address", "127.0.0.1", NULL },
 	{ "rest.port", "8081", NULL },
 	{ "rest.auth.token", NULL, "every REST call is open" },
+	{ "security.cluster.secret", NULL, "no secret: the daemons listen on loopback only" },
 	{ "rest.upload.max-size", "256mb", NULL },
 	{ "jobmanager.blob.dir", NULL, "a private folder /tmp/flinc-jm-XXXXXX, removed at exit" },
 	{ "jobmanager.slot-sharing", "true", NULL },
