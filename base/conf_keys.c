@@ -82,6 +82,7 @@ static const fl_conf_key keys[] = {
 	ADDR("rest.bind-address", C, "127.0.0.1"),
 	INT("rest.port", C, 1, 65535, "8081"),
 	STR("rest.auth.token", C, "every REST call is open"),
+	STR("security.cluster.secret", C, "no secret: the daemons listen on loopback only"),
 	SIZE("rest.max-upload-size", C, 1, 4 * GB, "256mb"),
 	{ "rest.upload.max-size", FL_CK_SIZE, C, 1, 4 * GB, NULL, NULL,
 	  "a deprecated name of rest.max-upload-size" },

@@ -14,6 +14,7 @@
  *   fl_hash.h        MurmurHash64A and CRC32C
  *   fl_strbuf.h      growable string buffer, JSON string escaping
  *   fl_fs.h          local files: mkdir -p, rm -rf, copy, fsync, write-all
+ *   fl_auth.h        SHA-256, HMAC, random bytes, the cluster secret, handshake proofs
  */
 #ifndef FL_BASE_H
 #define FL_BASE_H
@@ -22,6 +23,7 @@
 #include <flinc/error.h>
 
 #include "fl_alloc.h"
+#include "fl_auth.h"
 #include "fl_conf.h"
 #include "fl_fs.h"
 #include "fl_hash.h"

@@ -18,7 +18,9 @@
 # ~/.local/state/flinc/log for an installed copy): flinc-jobmanager.log and
 # flinc-taskmanager-<i>.log, with a pid file beside each
 # (flinc-jobmanager.pid, flinc-taskmanager-<i>.pid; $FLINC_PID_DIR to put
-# them elsewhere). The script returns once the job manager's REST API
+# them elsewhere). Without security.cluster.secret in the configuration, a
+# random one is made once in cluster.secret beside the pid files (mode
+# 0600; $FLINC_SECRET_FILE to put it elsewhere) and given to every daemon. The script returns once the job manager's REST API
 # (/overview) counts all N task managers, or fails after
 # $FLINC_START_TIMEOUT seconds (default 30), stopping what it started.
 # stop-cluster.sh stops the daemons again.
@@ -95,6 +97,24 @@ logdir=$flinc_logdir
 piddir=$flinc_piddir
 mkdir -p "$logdir" "$piddir" || die "cannot create $logdir"
 timeout=${FLINC_START_TIMEOUT:-30}
+
+# ---- the cluster secret ------------------------------------------------------
+# Every RPC, control and data connection proves security.cluster.secret
+# (docs/security.md). When the configuration gives none, one is made once:
+# 32 random bytes, base64, in $FLINC_SECRET_FILE (default: cluster.secret
+# beside the pid files), mode 0600, kept for the next start and for task
+# managers started by hand (-D security.cluster.secret=file:THAT_FILE).
+if [ -z "$(conf_get security.cluster.secret)" ]; then
+  secret_file=${FLINC_SECRET_FILE:-$piddir/cluster.secret}
+  if [ ! -s "$secret_file" ]; then
+    tmp_secret="$secret_file.tmp.$$"
+    (umask 077 && head -c 32 /dev/urandom | base64 >"$tmp_secret") &&
+      mv -f "$tmp_secret" "$secret_file" || { rm -f "$tmp_secret"; die "cannot write a cluster secret to $secret_file"; }
+    echo "generated a cluster secret in $secret_file (mode 0600)"
+  fi
+  chmod 600 "$secret_file" || die "cannot chmod 600 $secret_file"
+  common+=(-D "security.cluster.secret=file:$secret_file")
+fi
 
 # ---- refuse to start twice -------------------------------------------------
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }

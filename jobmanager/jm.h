@@ -51,6 +51,7 @@
 
 #include "flinc.pb-c.h"
 #include "fl_base.h"
+#include "rpc.h"
 
 #define JM_COMPONENT "jobmanager"
 #define JM_JID_LEN 32               /* job ids: 32 lowercase hex digits, like Flink's */
@@ -208,19 +209,27 @@ typedef struct jm_tm {
 	struct jm *jm;
 	struct jm_tm *next_dead; /* graveyard link */
 	char *id, *host, *control_address, *data_address;
+	char *dial_url; /* control_address with its host checked: tcp://<address it registered from>:<port> */
+	/* The registration: gen tells it from an earlier one under the same
+	 * id; the session key proves the task manager's other connections
+	 * (AuthProof.bind_proof). An RPC connection speaks for this task
+	 * manager only while it is bound to (id, gen). */
+	uint64_t gen;
+	uint8_t session_key[FL_AUTH_NONCE];
 	int64_t pid;
 	int slots;               /* offered */
 	int used;                /* held by jobs */
 	int cpu_cores;           /* 0: not reported */
 	int64_t physical_memory; /* bytes; 0: not reported */
-	bool connected;          /* the control connection is up */
+	bool connected;          /* the control connection is up and authenticated */
 	bool lost;
 	int64_t registered_ms;   /* wall clock */
 	int64_t registered_mono; /* monotonic ms */
 	int64_t last_hb_ms;      /* wall clock of the last heartbeat (or registration) */
 	int64_t last_hb_mono;
 
-	nng_socket req; /* REQ to the task manager's control socket */
+	nng_socket req;       /* REQ to the task manager's control socket */
+	fl_rpc_client client; /* req, authenticating its connection */
 	pthread_t worker;
 	bool worker_started;
 	pthread_cond_t cv; /* wakes the worker */
@@ -238,6 +247,8 @@ typedef struct jm_options {
 	char *rest_address;
 	int rest_port;
 	char *auth_token; /* NULL: no authentication */
+	uint8_t *secret;  /* security.cluster.secret; NULL: none (loopback only) */
+	size_t secret_len;
 	int64_t hb_interval_ms;
 	int64_t hb_timeout_ms;
 	int64_t slot_timeout_ms;
@@ -278,6 +289,8 @@ typedef struct jm {
 	size_t njobs, jobs_cap;
 
 	nng_socket rep;
+	fl_rpc_server *rpc; /* rep's handshake and connections */
+	uint64_t tm_gen;    /* the last registration's generation */
 	bool rpc_running;
 	pthread_t rpc_thread, monitor_thread;
 	struct jm_http_server *http; /* the REST server (atomic pointer) */
@@ -355,16 +368,36 @@ void jm_rpc_stop(jm *j);
 
 /* ---- registry.c: task managers and the monitor ----------------------------- */
 
-/* Register a task manager (fields checked by the caller: id and control
- * address printable, slots 1..65536): a new one under the same id
- * replaces the old, which is lost. Its control socket is dialed and its
- * worker started; it counts once connected. FLINC_OK, or FLINC_EIO with
- * the reason in err. RPC thread; takes jm.mu. */
-int jm_tm_register(jm *j, const Flinc__RegisterTaskManager *r, char *err, size_t errcap);
-/* A heartbeat: refresh the task manager and take its subtasks' metrics.
- * False when the task manager is unknown (it must register again). Takes
+/* Register a task manager that asked on connection `from` (fields checked
+ * by fl_rpc_check_jm_request). Its control address must be tcp://HOST:PORT
+ * with HOST the address `from` connected from (its data address too, when
+ * given). An id that is registered already is taken over only from the
+ * connection bound to it (the same task manager registering again: the
+ * old registration is lost). The connection is bound to the new
+ * registration, whose session key goes into key_out; its control socket
+ * is dialed and its worker started; it counts once that connection
+ * authenticated. FLINC_OK, or with the reason in err FLINC_EINVAL (an
+ * address), FLINC_EEXIST (the id belongs to another connection) or
+ * FLINC_EIO. RPC thread; takes jm.mu. */
+int jm_tm_register(jm *j, const Flinc__RegisterTaskManager *r, const fl_rpc_from *from,
+		   uint8_t key_out[FL_AUTH_NONCE], char *err, size_t errcap);
+/* A heartbeat on connection `from`: refresh the task manager and take its
+ * subtasks' metrics. 1 done, 0 the task manager is unknown (it must
+ * register again), -1 `from` does not speak for it (nothing done). Takes
  * jm.mu. */
-bool jm_tm_heartbeat(jm *j, const Flinc__Heartbeat *hb);
+int jm_tm_heartbeat(jm *j, const Flinc__Heartbeat *hb, const fl_rpc_from *from);
+/* May connection `from` speak for task manager tm_id? It must be bound to
+ * tm_id, and to its current registration when it is registered (a
+ * connection of a registration that is gone keeps speaking for it: its
+ * late reports). */
+bool jm_tm_speaks_for_locked(jm *j, const char *tm_id, const fl_rpc_from *from);
+/* Is `from` bound to a task manager registered now? */
+bool jm_tm_from_registered_locked(jm *j, const fl_rpc_from *from);
+/* fl_rpc_bind_fn of the RPC socket (ud: the jm): the generation of tm id's
+ * registration when proof is made with its session key, else 0. Takes
+ * jm.mu. */
+uint64_t jm_tm_bind_check(void *ud, const char *id, const char *purpose, const uint8_t *nc, const uint8_t *ns,
+			  const uint8_t *proof, size_t prooflen);
 /* The registered task manager with this id (connected or not), or NULL. */
 jm_tm *jm_tm_find_locked(jm *j, const char *id);
 /* Queue a call for a task manager's worker; takes cmd (freed at once if

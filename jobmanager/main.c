@@ -224,6 +224,28 @@ static fl_conf *load_config(int argc, char **argv)
 	return conf;
 }
 
+/* security.cluster.secret (fl_secret_load). Without one, the RPC socket
+ * may only listen on loopback: anyone who can reach it could join the
+ * cluster. Exit 2 with one line otherwise. */
+static void read_secret(jm_options *o, const fl_conf *c)
+{
+	char err[512];
+	if (fl_secret_load(fl_conf_get(c, FL_SECRET_KEY), &o->secret, &o->secret_len, err, sizeof err) !=
+	    FLINC_OK) {
+		fprintf(stderr, PROG ": configuration %s\n", err);
+		exit(2);
+	}
+	if (!o->secret && !fl_host_is_loopback(o->rpc_address)) {
+		fprintf(stderr,
+			PROG
+			": no security.cluster.secret: refusing to listen for task managers on %s, which is not "
+			"a loopback address (anyone who reaches it could join the cluster); set "
+			"security.cluster.secret (docs/security.md) or jobmanager.rpc.address: 127.0.0.1\n",
+			o->rpc_address);
+		exit(2);
+	}
+}
+
 static void read_options(jm *j)
 {
 	const fl_conf *c = j->conf;
@@ -281,6 +303,7 @@ static void read_options(jm *j)
 	o->inspect_memory = io.memory_bytes;
 	/* Plugins must outlive the job manager with the jobs that use them. */
 	if (o->ha_dir && !o->blob_dir) o->blob_dir = fl_asprintf("%s/blobs", o->ha_dir);
+	read_secret(o, c);
 }
 
 static void free_model(jm *j)
@@ -293,6 +316,8 @@ static void free_model(jm *j)
 	free(o->rpc_address);
 	free(o->rest_address);
 	free(o->auth_token);
+	fl_secret_wipe(o->secret, o->secret_len);
+	free(o->secret);
 	free(o->blob_dir);
 	free(o->ha_dir);
 	free(j->blob_dir);
@@ -325,6 +350,13 @@ int main(int argc, char **argv)
 	pthread_condattr_destroy(&ca);
 	j->start_ms = fl_now_ms();
 
+	if (!j->o.secret)
+		fl_log(FL_LOG_INFO, JM_COMPONENT, "no security.cluster.secret: listening on loopback only");
+	if (!j->o.secret && j->o.auth_token)
+		fl_log(FL_LOG_WARN, JM_COMPONENT,
+		       "rest.auth.token is set but security.cluster.secret is not: any local process can join the "
+		       "cluster over RPC and see what is deployed (docs/security.md)");
+
 	char err[1024];
 	if (jm_ha_init(j, err, sizeof err) != 0) {
 		fprintf(stderr, PROG ": high-availability.storageDir: %s\n", err);
@@ -352,10 +384,11 @@ int main(int argc, char **argv)
 	}
 	fl_log(FL_LOG_INFO, JM_COMPONENT,
 	       "flinc job manager %s started: blob store %s, heartbeat interval %lld ms, timeout %lld ms, slot request "
-	       "timeout %lld ms, slot sharing %s%s",
+	       "timeout %lld ms, slot sharing %s%s%s",
 	       FLINC_VERSION, j->blob_dir, (long long)j->o.hb_interval_ms, (long long)j->o.hb_timeout_ms,
 	       (long long)j->o.slot_timeout_ms, j->o.slot_sharing ? "on" : "off",
-	       j->o.auth_token ? ", REST token required for changes" : "");
+	       j->o.auth_token ? ", REST token required for changes" : "",
+	       j->o.secret ? ", cluster secret required on every RPC, control and data connection" : "");
 
 	int sig = 0;
 	while (sigwait(&set, &sig) != 0) {

@@ -7,7 +7,17 @@
  *   thread that makes the Deploy/Cancel/checkpoint calls queued for it
  *   (jm_tm_enqueue_locked), with send and receive timeouts
  *   (jobmanager.rpc.timeout), so a stuck task manager only ever stalls its
- *   own worker.
+ *   own worker. The worker first authenticates the control connection
+ *   (the cluster handshake, rpc.h); only then do the task manager's slots
+ *   count.
+ * - A task manager id belongs to the RPC connection that registered it
+ *   (fl_rpc_server_bind): a registration under a live id from any other
+ *   connection is refused, and heartbeats, statuses and plugin downloads
+ *   are honoured only from connections bound to it. The task manager's
+ *   other connections, and a new one after a reconnect, bind themselves
+ *   in their handshake with the registration's session key
+ *   (jm_tm_bind_check). The control address must name the host the
+ *   registration came from, and is dialed at that address.
  * - A pipe callback on that socket notices a dropped connection at once
  *   (NNG_PIPE_EV_REM_POST); the monitor thread notices silence
  *   (heartbeat.timeout, refreshed by jm_tm_heartbeat). Either way the task
@@ -24,6 +34,8 @@
  * Locking as in jm.h: everything here is under jm.mu, which is never held
  * across nng_close (pipe callbacks take it) or a call to a task manager.
  */
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <stdio.h>
@@ -57,6 +69,8 @@ static void tm_free(jm_tm *tm)
 		cmd_free(c);
 	}
 	pthread_cond_destroy(&tm->cv);
+	fl_secret_wipe(tm->session_key, sizeof tm->session_key);
+	free(tm->dial_url);
 	free(tm->id);
 	free(tm->host);
 	free(tm->control_address);
@@ -160,17 +174,41 @@ static void tm_lost_locked(jm *j, jm_tm *tm, const char *reason)
 
 /* ---- control connections ----------------------------------------------------- */
 
-/* nng pipe events of a task manager's control socket (nng's thread): the
- * first connection makes it usable (its slots count), a drop loses it.
- * Ignored once the job manager is stopping, so shutdown fails no job. */
+/* nng pipe events of a task manager's control socket (nng's thread): a
+ * drop loses a task manager whose connection had authenticated (the
+ * worker authenticates it, worker_auth). Ignored once the job manager is
+ * stopping, so shutdown fails no job. */
 static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	jm *j = arg;
 	nng_socket s = nng_pipe_socket(p);
 	pthread_mutex_lock(&j->mu);
 	jm_tm *tm = j->stopping ? NULL : tm_by_socket_locked(j, s);
-	if (tm && !tm->lost) {
-		if (ev == NNG_PIPE_EV_ADD_POST && !tm->connected) {
+	if (tm && !tm->lost && ev == NNG_PIPE_EV_REM_POST) {
+		fl_rpc_client_pipe_gone(&tm->client, p);
+		if (tm->connected) tm_lost_locked(j, tm, "connection dropped");
+	}
+	pthread_mutex_unlock(&j->mu);
+}
+
+/* The worker's first duty: authenticate the control connection, then the
+ * task manager counts (its slots, the scheduler). Retries while the
+ * connection is not up (the monitor gives up after heartbeat.timeout); a
+ * task manager that cannot prove the secret, or does not authenticate at
+ * all, is dropped. True when connected; false when told to stop. Without
+ * jm.mu. */
+static bool worker_auth(jm_tm *tm)
+{
+	jm *j = tm->jm;
+	for (;;) {
+		char err[512] = "";
+		int rc = fl_rpc_client_auth(&tm->client, err, sizeof err);
+		pthread_mutex_lock(&j->mu);
+		if (tm->stop) {
+			pthread_mutex_unlock(&j->mu);
+			return false;
+		}
+		if (rc == 0) {
 			tm->connected = true;
 			tm->last_hb_mono = jm_mono_ms();
 			tm->last_hb_ms = fl_now_ms();
@@ -182,11 +220,25 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 			       tm->id, tm->host, tm->slots, tm->control_address,
 			       *tm->data_address ? tm->data_address : "-", n, total);
 			jm_sched_try_locked(j);
-		} else if (ev == NNG_PIPE_EV_REM_POST && tm->connected) {
-			tm_lost_locked(j, tm, "connection dropped");
+			pthread_mutex_unlock(&j->mu);
+			return true;
 		}
+		if (rc == NNG_EPERM || rc == NNG_EPROTO) {
+			char reason[600];
+			snprintf(reason, sizeof reason, "its control connection did not authenticate: %s",
+				 err);
+			tm_lost_locked(j, tm, reason);
+			pthread_mutex_unlock(&j->mu);
+			return false;
+		}
+		/* Not up yet: a short pause (woken early by stop). */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+		if (!tm->stop) pthread_cond_timedwait(&tm->cv, &j->mu, &ts);
+		pthread_mutex_unlock(&j->mu);
 	}
-	pthread_mutex_unlock(&j->mu);
 }
 
 /* Make one queued call to tm (outside jm.mu): 0 or an nng error; a reply
@@ -194,14 +246,7 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 static int tm_call(jm_tm *tm, const jm_cmd *c, char *err, size_t errcap)
 {
 	Flinc__Envelope *reply = NULL;
-	nng_msg *m = NULL;
-	int rc = nng_msg_alloc(&m, c->len);
-	if (rc == 0) {
-		memcpy(nng_msg_body(m), c->msg, c->len);
-		rc = nng_sendmsg(tm->req, m, 0);
-		if (rc) nng_msg_free(m);
-	}
-	if (rc == 0) rc = fl_rpc_recv(tm->req, &reply);
+	int rc = fl_rpc_client_call_packed(&tm->client, c->msg, c->len, &reply, err, errcap);
 	if (rc == 0) {
 		if (reply->body_case != FLINC__ENVELOPE__BODY_ACK)
 			snprintf(err, errcap, "unexpected reply (message %d)", (int)reply->body_case);
@@ -220,8 +265,9 @@ static void *tm_worker(void *arg)
 {
 	jm_tm *tm = arg;
 	jm *j = tm->jm;
+	bool up = worker_auth(tm);
 	pthread_mutex_lock(&j->mu);
-	for (;;) {
+	while (up) {
 		while (!tm->stop && !tm->q_head) pthread_cond_wait(&tm->cv, &j->mu);
 		if (tm->stop) break;
 		jm_cmd *c = tm->q_head;
@@ -262,21 +308,29 @@ static int control_socket_open(jm *j, nng_socket *s, char *err, size_t errcap)
 	nng_socket_set_ms(*s, NNG_OPT_RECONNMINT, 100);
 	nng_socket_set_ms(*s, NNG_OPT_RECONNMAXT, 1000);
 	nng_socket_set_size(*s, NNG_OPT_RECVMAXSZ, JM_RPC_RECV_MAX);
-	nng_pipe_notify(*s, NNG_PIPE_EV_ADD_POST, pipe_cb, j);
+	/* Deploy and Cancel are never resent by nng: a request we gave up on
+	 * must not arrive twice. */
+	nng_socket_set_ms(*s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	nng_pipe_notify(*s, NNG_PIPE_EV_REM_POST, pipe_cb, j);
 	return FLINC_OK;
 }
 
-/* A task manager from its registration, owning socket s; not connected
- * until the dial succeeds. Strings it was given are copied (host and data
- * address made printable: they go into the REST API). */
-static jm_tm *tm_new(jm *j, const Flinc__RegisterTaskManager *r, nng_socket s)
+/* A task manager from its registration, owning socket s, with a fresh
+ * session key; not connected until its control connection authenticated.
+ * Strings it was given are copied (host and data address made printable:
+ * they go into the REST API). NULL when no random bytes could be had. */
+static jm_tm *tm_new(jm *j, const Flinc__RegisterTaskManager *r, nng_socket s, const char *dial_url)
 {
 	jm_tm *tm = fl_calloc(1, sizeof *tm);
+	if (fl_random_bytes(tm->session_key, sizeof tm->session_key) != FLINC_OK) {
+		free(tm);
+		return NULL;
+	}
 	tm->jm = j;
 	tm->id = fl_strdup(r->tm_id);
 	tm->host = jm_utf8_dup(r->host && *r->host ? r->host : "unknown");
 	tm->control_address = fl_strdup(r->control_address);
+	tm->dial_url = fl_strdup(dial_url);
 	tm->data_address = jm_utf8_dup(r->data_address);
 	tm->pid = r->pid;
 	tm->slots = r->slots;
@@ -287,23 +341,39 @@ static jm_tm *tm_new(jm *j, const Flinc__RegisterTaskManager *r, nng_socket s)
 	tm->last_hb_ms = tm->registered_ms;
 	tm->last_hb_mono = tm->registered_mono;
 	tm->req = s;
+	fl_rpc_client_init(&tm->client, s, j->o.secret, j->o.secret_len, FL_RPC_PURPOSE_CONTROL, tm->dial_url,
+			   NULL);
 	pthread_cond_init(&tm->cv, NULL);
 	return tm;
 }
 
-/* Into the registry, before dialing, so the connect callback finds it;
- * one registered under the same id before is lost ("registered again"). */
-static void registry_add(jm *j, jm_tm *tm)
+/* Into the registry, before dialing, so the connect callback finds it,
+ * with the next generation. One registered under the same id before is
+ * taken over only by the connection bound to it (the same task manager
+ * registering again; the old one is lost, "registered again"); from any
+ * other connection the registration is refused: FLINC_EEXIST. */
+static int registry_add(jm *j, jm_tm *tm, const fl_rpc_from *from, char *err, size_t errcap)
 {
 	pthread_mutex_lock(&j->mu);
 	jm_tm *old = jm_tm_find_locked(j, tm->id);
+	if (old && !(strcmp(from->bound_id, old->id) == 0 && from->bound_gen == old->gen)) {
+		snprintf(
+			err, errcap,
+			"task manager id %s is registered already, from another connection (a task manager that "
+			"reconnects proves its registration with its session key)",
+			tm->id);
+		pthread_mutex_unlock(&j->mu);
+		return FLINC_EEXIST;
+	}
 	if (old) tm_lost_locked(j, old, "it registered again");
 	if (j->ntms == j->tms_cap) {
 		j->tms_cap = j->tms_cap ? j->tms_cap * 2 : 8;
 		j->tms = fl_realloc(j->tms, j->tms_cap * sizeof(jm_tm *));
 	}
+	tm->gen = ++j->tm_gen;
 	j->tms[j->ntms++] = tm;
 	pthread_mutex_unlock(&j->mu);
+	return FLINC_OK;
 }
 
 /* The dial failed before a worker existed: undo registry_add. If tm was
@@ -338,20 +408,134 @@ static void worker_start(jm *j, jm_tm *tm)
 	pthread_mutex_unlock(&j->mu);
 }
 
-/* jm.h: socket, registry, dial, worker, in that order; a failed dial
- * undoes the registry entry. */
-int jm_tm_register(jm *j, const Flinc__RegisterTaskManager *r, char *err, size_t errcap)
+/* ---- addresses a task manager gives ----------------------------------------------- */
+
+/* The schemes a control or data address may use. tls+tcp joins when the
+ * daemons speak TLS (security.ssl.*); ws, ipc, inproc and the rest never:
+ * the job manager dials these addresses on a task manager's word. */
+static const char *const address_schemes[] = { "tcp" };
+
+/* Split "SCHEME://HOST:PORT" (HOST may be [v6]); false when it is not
+ * exactly that, with one of address_schemes. */
+static bool split_address(const char *a, char *host, size_t hostcap, int *port)
 {
-	nng_socket s;
-	int rc = control_socket_open(j, &s, err, errcap);
+	const char *sep = strstr(a, "://");
+	if (!sep) return false;
+	bool known = false;
+	for (size_t i = 0; i < FL_ARRAY_LEN(address_schemes); i++)
+		if ((size_t)(sep - a) == strlen(address_schemes[i]) &&
+		    strncmp(a, address_schemes[i], (size_t)(sep - a)) == 0)
+			known = true;
+	if (!known) return false;
+	const char *h = sep + 3, *colon;
+	size_t hl;
+	if (*h == '[') {
+		const char *close = strchr(h, ']');
+		if (!close || close[1] != ':') return false;
+		h++;
+		hl = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(h, ':');
+		if (!colon) return false;
+		hl = (size_t)(colon - h);
+		if (memchr(h, ':', hl)) return false; /* a bare IPv6 address needs brackets */
+	}
+	if (hl == 0 || hl >= hostcap || memchr(h, '/', hl) || memchr(h, '@', hl)) return false;
+	const char *p = colon + 1;
+	if (!*p || strlen(p) > 5 || strspn(p, "0123456789") != strlen(p)) return false;
+	*port = atoi(p);
+	if (*port < 1 || *port > 65535) return false;
+	memcpy(host, h, hl);
+	host[hl] = 0;
+	return true;
+}
+
+/* Is `host` (a literal address, or a name resolved here) the address
+ * `remote` (a literal, as fl_rpc_from gives it)? */
+static bool host_is(const char *host, const char *remote)
+{
+	struct in6_addr r6, h6;
+	struct in_addr r4, h4;
+	bool r_is4 = inet_pton(AF_INET, remote, &r4) == 1,
+	     r_is6 = !r_is4 && inet_pton(AF_INET6, remote, &r6) == 1;
+	if (!r_is4 && !r_is6) return false;
+	if (inet_pton(AF_INET, host, &h4) == 1) return r_is4 && h4.s_addr == r4.s_addr;
+	if (inet_pton(AF_INET6, host, &h6) == 1) return r_is6 && memcmp(&h6, &r6, sizeof h6) == 0;
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res = NULL;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0) return false;
+	bool same = false;
+	for (struct addrinfo *a = res; a && !same; a = a->ai_next) {
+		if (a->ai_family == AF_INET && r_is4)
+			same = ((struct sockaddr_in *)a->ai_addr)->sin_addr.s_addr == r4.s_addr;
+		else if (a->ai_family == AF_INET6 && r_is6)
+			same = memcmp(&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr, &r6, sizeof r6) == 0;
+	}
+	freeaddrinfo(res);
+	return same;
+}
+
+/* Check an address a task manager registered with (what: "control_address"
+ * or "data_address"): SCHEME://HOST:PORT with an allowed scheme and HOST
+ * the address the registration came from. With dial_url: the URL to dial,
+ * tcp://<that address>:PORT, so a later answer of a name server cannot
+ * send the job manager elsewhere. FLINC_OK or FLINC_EINVAL with err. */
+static int check_address(const char *what, const char *a, const char *remote, char *dial_url, size_t cap,
+			 char *err, size_t errcap)
+{
+	char host[256];
+	int port = 0;
+	if (!split_address(a, host, sizeof host, &port))
+		return fl_errf(err, errcap, FLINC_EINVAL,
+			       "%s '%.200s' is not tcp://HOST:PORT (the only scheme a task manager may give)",
+			       what, a);
+	if (!remote[0] || !host_is(host, remote))
+		return fl_errf(err, errcap, FLINC_EINVAL,
+			       "%s '%.200s' is not on the host the task manager registered from (%s); set "
+			       "taskmanager.host to the address the job manager sees it connect from",
+			       what, a, remote[0] ? remote : "unknown");
+	if (dial_url) {
+		int n = strchr(remote, ':') ? snprintf(dial_url, cap, "tcp://[%s]:%d", remote, port)
+					    : snprintf(dial_url, cap, "tcp://%s:%d", remote, port);
+		if (n < 0 || (size_t)n >= cap)
+			return fl_errf(err, errcap, FLINC_EINVAL, "%s is too long", what);
+	}
+	return FLINC_OK;
+}
+
+/* ---- registration, heartbeats, the connections' bindings ------------------------- */
+
+/* jm.h: addresses, socket, registry, binding, dial, worker, in that
+ * order; a failed dial undoes the registry entry. */
+int jm_tm_register(jm *j, const Flinc__RegisterTaskManager *r, const fl_rpc_from *from,
+		   uint8_t key_out[FL_AUTH_NONCE], char *err, size_t errcap)
+{
+	char url[600];
+	int rc = check_address("control_address", r->control_address, from->addr, url, sizeof url, err,
+			       errcap);
+	if (rc == FLINC_OK && r->data_address[0])
+		rc = check_address("data_address", r->data_address, from->addr, NULL, 0, err, errcap);
 	if (rc != FLINC_OK) return rc;
-	jm_tm *tm = tm_new(j, r, s);
-	registry_add(j, tm);
-	int nrc = nng_dial(s, r->control_address, NULL, NNG_FLAG_NONBLOCK);
+	nng_socket s;
+	rc = control_socket_open(j, &s, err, errcap);
+	if (rc != FLINC_OK) return rc;
+	jm_tm *tm = tm_new(j, r, s, url);
+	if (!tm) {
+		nng_close(s);
+		return fl_errf(err, errcap, FLINC_EIO, "job manager has no random bytes for a session key");
+	}
+	memcpy(key_out, tm->session_key, FL_AUTH_NONCE);
+	rc = registry_add(j, tm, from, err, errcap);
+	if (rc != FLINC_OK) {
+		nng_close(s);
+		tm_free(tm);
+		return rc;
+	}
+	fl_rpc_server_bind(j->rpc, from->pipe, r->tm_id, tm->gen);
+	int nrc = nng_dial(s, url, NULL, NNG_FLAG_NONBLOCK);
 	if (nrc) {
-		snprintf(err, errcap, "job manager cannot dial control_address %s: %s", r->control_address,
+		snprintf(err, errcap, "job manager cannot dial control_address %s: %s", url,
 			 nng_strerror(nrc));
-		fl_log(FL_LOG_WARN, JM_COMPONENT, "TaskManager %s refused: %s", r->tm_id, err);
 		registry_undo(j, tm);
 		return FLINC_EIO;
 	}
@@ -359,15 +543,51 @@ int jm_tm_register(jm *j, const Flinc__RegisterTaskManager *r, char *err, size_t
 	return FLINC_OK;
 }
 
+/* jm.h */
+bool jm_tm_speaks_for_locked(jm *j, const char *tm_id, const fl_rpc_from *from)
+{
+	if (!tm_id || strcmp(from->bound_id, tm_id) != 0) return false;
+	jm_tm *tm = jm_tm_find_locked(j, tm_id);
+	return !tm || tm->gen == from->bound_gen;
+}
+
+/* jm.h */
+bool jm_tm_from_registered_locked(jm *j, const fl_rpc_from *from)
+{
+	jm_tm *tm = from->bound_id[0] ? jm_tm_find_locked(j, from->bound_id) : NULL;
+	return tm && tm->gen == from->bound_gen;
+}
+
+/* jm.h */
+uint64_t jm_tm_bind_check(void *ud, const char *id, const char *purpose, const uint8_t *nc, const uint8_t *ns,
+			  const uint8_t *proof, size_t prooflen)
+{
+	jm *j = ud;
+	uint64_t gen = 0;
+	if (!proof || prooflen != FL_AUTH_PROOF) return 0;
+	pthread_mutex_lock(&j->mu);
+	jm_tm *tm = jm_tm_find_locked(j, id);
+	if (tm) {
+		uint8_t want[FL_AUTH_PROOF];
+		fl_auth_proof(tm->session_key, sizeof tm->session_key, FL_AUTH_ROLE_BIND, purpose, nc, ns,
+			      want);
+		if (fl_ct_equal(want, proof, FL_AUTH_PROOF)) gen = tm->gen;
+	}
+	pthread_mutex_unlock(&j->mu);
+	return gen;
+}
+
 /* jm.h: a lost task manager is unknown even while its struct waits in
  * the graveyard. */
-bool jm_tm_heartbeat(jm *j, const Flinc__Heartbeat *hb)
+int jm_tm_heartbeat(jm *j, const Flinc__Heartbeat *hb, const fl_rpc_from *from)
 {
-	bool known = false;
+	int known = 0;
 	pthread_mutex_lock(&j->mu);
-	jm_tm *tm = hb->tm_id ? jm_tm_find_locked(j, hb->tm_id) : NULL;
-	if (tm && !tm->lost) {
-		known = true;
+	jm_tm *tm = jm_tm_find_locked(j, hb->tm_id);
+	if (tm && !jm_tm_speaks_for_locked(j, hb->tm_id, from)) {
+		known = -1;
+	} else if (tm) {
+		known = 1;
 		tm->last_hb_mono = jm_mono_ms();
 		tm->last_hb_ms = fl_now_ms();
 		for (size_t i = 0; i < hb->n_metrics; i++) jm_sched_metrics_locked(j, tm->id, hb->metrics[i]);

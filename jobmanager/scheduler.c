@@ -750,20 +750,28 @@ static void submission_free(submission *sub)
 	fl_conf_destroy(sub->conf);
 }
 
-/* jm.h. The cluster's configuration without the REST token, which a job
- * must never see, then the job's own on top. */
+/* Keys a job never sees nor carries to its task managers: the REST token
+ * and the cluster secret (DeployJob sends the job's configuration; the
+ * secret never crosses the wire). */
+static bool secret_key(const char *k)
+{
+	return strcmp(k, "rest.auth.token") == 0 || strcmp(k, FL_SECRET_KEY) == 0;
+}
+
+/* jm.h. The job's configuration: the cluster's, then its own on top, both
+ * without the secret keys. malloc'ed. */
 fl_conf *jm_job_conf_new(const jm *j, const fl_conf *own)
 {
 	fl_conf *conf = fl_conf_create();
 	for (size_t i = 0; i < fl_conf_count(j->conf); i++) {
 		const char *k, *v;
 		fl_conf_at(j->conf, i, &k, &v);
-		if (strcmp(k, "rest.auth.token") != 0) fl_conf_set(conf, k, v);
+		if (!secret_key(k)) fl_conf_set(conf, k, v);
 	}
 	for (size_t i = 0; own && i < fl_conf_count(own); i++) {
 		const char *k, *v;
 		fl_conf_at(own, i, &k, &v);
-		fl_conf_set(conf, k, v);
+		if (!secret_key(k)) fl_conf_set(conf, k, v);
 	}
 	return conf;
 }

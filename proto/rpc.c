@@ -1,4 +1,4 @@
-/* rpc.c - Envelope framing over nng. */
+/* rpc.c - Envelope framing over nng (rpc.h). */
 #include "rpc.h"
 
 #include <stdio.h>
@@ -29,27 +29,31 @@ int fl_rpc_recv(nng_socket s, Flinc__Envelope **out)
 	return *out ? 0 : NNG_EINVAL;
 }
 
-int fl_rpc_call(nng_socket req, const Flinc__Envelope *request, Flinc__Envelope **reply)
-{
-	*reply = NULL;
-	int rc = fl_rpc_send(req, request);
-	return rc ? rc : fl_rpc_recv(req, reply);
-}
-
 void fl_rpc_free(Flinc__Envelope *env)
 {
 	if (env) flinc__envelope__free_unpacked(env, NULL);
 }
 
-int fl_rpc_ack(nng_socket rep, int ok, const char *error)
+static int send_ack(nng_socket rep, int ok, Flinc__AckCode code, const char *error)
 {
 	Flinc__Ack ack = FLINC__ACK__INIT;
 	ack.ok = ok;
 	ack.error = (char *)(error ? error : "");
+	ack.code = code;
 	Flinc__Envelope env = FLINC__ENVELOPE__INIT;
 	env.body_case = FLINC__ENVELOPE__BODY_ACK;
 	env.ack = &ack;
 	return fl_rpc_send(rep, &env);
+}
+
+int fl_rpc_ack(nng_socket rep, int ok, const char *error)
+{
+	return send_ack(rep, ok, FLINC__ACK_CODE__ACK_NONE, error);
+}
+
+int fl_rpc_ack_auth(nng_socket rep, const char *error)
+{
+	return send_ack(rep, 0, FLINC__ACK_CODE__ACK_AUTH, error);
 }
 
 uint64_t fl_channel_id(const char *job_id, int attempt, unsigned edge, int producer, int consumer)

@@ -75,14 +75,17 @@ int tm_blob_fetch(tm_server *tm, const char *blob_id, char *path, size_t pathcap
 	Flinc__Envelope *reply;
 	int64_t t0 = fl_mono_ns();
 	int rc = tm_jm_call(&tm->blob_jm, &env, FLINC__ENVELOPE__BODY_BLOB_DATA, &reply);
+	/* NNG_EPERM: the connection does not speak for this task manager
+	 * yet. A deployment can come right after the registration, before the
+	 * session thread holds the session key it binds with: a few retries. */
+	for (int i = 0; rc == NNG_EPERM && i < 5 && tm_sleep(tm, 100); i++)
+		rc = tm_jm_call(&tm->blob_jm, &env, FLINC__ENVELOPE__BODY_BLOB_DATA, &reply);
 	if (rc) {
 		if (reply && reply->ack)
 			snprintf(err, errcap, "cannot fetch plugin blob %s: %s", blob_id, reply->ack->error);
 		else
 			snprintf(err, errcap, "cannot fetch plugin blob %s from the job manager: %s", blob_id,
-				 rc == NNG_ETIMEDOUT              ? "no answer"
-					 : rc == NNG_EUNREACHABLE ? "not reachable"
-								  : nng_strerror(rc));
+				 tm_jm_why(&tm->blob_jm, rc));
 		fl_rpc_free(reply);
 		return FLINC_EIO;
 	}

@@ -5,6 +5,11 @@
  * Ack: ok, or a one-line error. Anything else (bytes that are not an
  * Envelope, a message kind that does not belong here) gets Ack{error} too;
  * the socket keeps serving.
+ *
+ * Nothing is honoured before its connection authenticated: the socket is
+ * an fl_rpc_server (proto/rpc.h) that answers the cluster handshake and
+ * refuses every other message on a connection that has not proven
+ * security.cluster.secret (Ack{code: ACK_AUTH}, a rate-limited log line).
  */
 #include "tm.h"
 
@@ -66,19 +71,23 @@ static void on_checkpoint(tm_server *tm, const char *job_id, int attempt, int64_
 static void *control_main(void *arg)
 {
 	tm_server *tm = arg;
+	static fl_log_limit lim = FL_LOG_LIMIT_INIT(5, 10000);
 	for (;;) {
 		Flinc__Envelope *env;
-		int rc = fl_rpc_recv(tm->rep, &env);
+		fl_rpc_from from;
+		int rc = fl_rpc_server_recv(tm->ctl, &env, &from);
 		if (rc == NNG_ECLOSED) break;
-		if (rc == NNG_EINVAL) {
-			fl_log(FL_LOG_WARN, TM_LOG,
-			       "control: a message that is not a flinc Envelope; answered with an error");
-			fl_rpc_ack(tm->rep, 0, "malformed message: not a flinc Envelope");
-			continue;
-		}
 		if (rc) {
 			if (atomic_load(&tm->stopping)) break;
 			continue; /* timeouts and transient errors */
+		}
+		char err[256];
+		if (fl_rpc_check_tm_request(env, err, sizeof err) != FLINC_OK) {
+			fl_log_limited(&lim, FL_LOG_WARN, TM_LOG, "control: refused a request from %s: %s",
+				       from.addr, err);
+			fl_rpc_ack(tm->rep, 0, err);
+			fl_rpc_free(env);
+			continue;
 		}
 		switch (env->body_case) {
 		case FLINC__ENVELOPE__BODY_DEPLOY:
@@ -132,6 +141,14 @@ int tm_control_start(tm_server *tm, char *err, size_t errcap)
 	/* Deploys carry every placement and the job's configuration. */
 	nng_socket_set_size(tm->rep, NNG_OPT_RECVMAXSZ, 64u << 20);
 	nng_socket_set_ms(tm->rep, NNG_OPT_SENDTIMEO, 5000);
+	fl_rpc_authcfg auth = { .key = tm->secret,
+				.keylen = tm->secret_len,
+				.purpose = FL_RPC_PURPOSE_CONTROL };
+	if (fl_rpc_server_create(tm->rep, &auth, TM_LOG, &tm->ctl) != FLINC_OK) {
+		snprintf(err, errcap, "cannot watch the control socket's connections");
+		nng_close(tm->rep);
+		return FLINC_EIO;
+	}
 	char url[400];
 	snprintf(url, sizeof url, "tcp://%s:%d", tm->cfg.host, tm->cfg.rpc_port);
 	nng_listener l;
@@ -140,6 +157,8 @@ int tm_control_start(tm_server *tm, char *err, size_t errcap)
 		snprintf(err, errcap, "cannot listen on %s (taskmanager.host, taskmanager.rpc.port): %s", url,
 			 nng_strerror(rc));
 		nng_close(tm->rep);
+		fl_rpc_server_destroy(tm->ctl);
+		tm->ctl = NULL;
 		return FLINC_EIO;
 	}
 	int port = tm->cfg.rpc_port;
@@ -148,17 +167,21 @@ int tm_control_start(tm_server *tm, char *err, size_t errcap)
 
 	/* The control thread's own socket to the job manager, for blobs:
 	 * plugins can be large and slow to arrive. */
-	rc = tm_jm_open(&tm->blob_jm, tm->jm_url, 60000, 1u << 30);
+	rc = tm_jm_open(&tm->blob_jm, tm, 60000, 1u << 30);
 	if (rc) {
 		snprintf(err, errcap, "cannot open a socket to the job manager at %s: %s", tm->jm_url,
 			 nng_strerror(rc));
 		nng_close(tm->rep);
+		fl_rpc_server_destroy(tm->ctl);
+		tm->ctl = NULL;
 		return FLINC_EIO;
 	}
 	if (pthread_create(&tm->control_thread, NULL, control_main, tm) != 0) {
 		snprintf(err, errcap, "cannot start the control thread");
 		tm_jm_close(&tm->blob_jm);
 		nng_close(tm->rep);
+		fl_rpc_server_destroy(tm->ctl);
+		tm->ctl = NULL;
 		return FLINC_ENOMEM;
 	}
 	tm->control_running = true;
@@ -174,6 +197,8 @@ void tm_control_stop(tm_server *tm)
 	nng_close(tm->rep);
 	nng_close(tm->blob_jm.sock);
 	pthread_join(tm->control_thread, NULL);
+	fl_rpc_server_destroy(tm->ctl);
+	tm->ctl = NULL;
 	tm->blob_jm.open = false;
 	tm->control_running = false;
 }

@@ -1,7 +1,8 @@
 /*
  * deploy.c - DeployJob: from a blob id and arguments to running subtasks.
  *
- *   1. check the message (ids, parallelism, placements);
+ *   1. the message was checked by fl_rpc_check_tm_request (ids,
+ *      parallelism, arguments); refuse a job attempt running already;
  *   2. fetch the plugin (blob.c) and load it;
  *   3. build the job graph from the plugin and args with the job's
  *      configuration, and compare its hash with the job manager's: both
@@ -137,15 +138,6 @@ static int setup_checkpointing(tm_instance *in, const Flinc__DeployJob *d, char 
 
 /* ---- checks ------------------------------------------------------------ */
 
-static bool printable_id(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > max) return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 127) return false;
-	return true;
-}
-
 /* Fill in->addr and in->mine from the placements; every subtask of the
  * plan must be placed exactly once. */
 static int apply_placements(tm_server *tm, tm_instance *in, const Flinc__DeployJob *d, uint32_t *nmine,
@@ -203,27 +195,8 @@ static bool instance_exists(tm_server *tm, const char *job_id, int attempt)
 
 int tm_deploy(tm_server *tm, const Flinc__DeployJob *d, char *err, size_t errcap)
 {
-	if (!d->job_id || !printable_id(d->job_id, 128)) {
-		snprintf(err, errcap, "invalid job id");
-		return FLINC_EPROTO;
-	}
-	if (d->attempt < 0 || d->parallelism < 1 || d->parallelism > 32768) {
-		snprintf(err, errcap, "invalid attempt (%d) or parallelism (%d)", d->attempt, d->parallelism);
-		return FLINC_EPROTO;
-	}
-	if (d->n_args < 1 || !d->args || d->n_args > 4096) {
-		snprintf(err, errcap, "missing job arguments (args[0] is the plugin name)");
-		return FLINC_EPROTO;
-	}
-	for (size_t i = 0; i < d->n_args; i++)
-		if (!d->args[i]) {
-			snprintf(err, errcap, "malformed job arguments");
-			return FLINC_EPROTO;
-		}
-	if (!d->blob_id) {
-		snprintf(err, errcap, "missing blob id");
-		return FLINC_EPROTO;
-	}
+	/* The message's fields were checked by fl_rpc_check_tm_request (ids,
+	 * attempt, parallelism, arguments, placements) before it came here. */
 	pthread_mutex_lock(&tm->mu);
 	bool dup = instance_exists(tm, d->job_id, d->attempt);
 	pthread_mutex_unlock(&tm->mu);

@@ -44,6 +44,8 @@ static void usage(FILE *f)
 	      "  heartbeat.interval            time between heartbeats (1s)\n"
 	      "  heartbeat.timeout             job manager silence before tasks are canceled (50s;\n"
 	      "                                the job manager's value wins once registered)\n"
+	      "  security.cluster.secret       the secret every connection proves: a value, or file:PATH\n"
+	      "                                (none: control and data listen on loopback only)\n"
 	      "\n"
 	      "SIGINT or SIGTERM cancel the running tasks and exit 0. See docs/taskmanager.md.\n",
 	      f);
@@ -145,6 +147,28 @@ static const char *conf_str(const fl_conf *c, const char *key, const char *def)
 	return v;
 }
 
+/* security.cluster.secret (fl_secret_load) into tm. Without one, the
+ * control and data sockets may only listen on loopback: anyone who reaches
+ * them could deploy code here or feed a job. Exit 2 with one line
+ * otherwise. */
+static void read_secret(tm_server *tm)
+{
+	char err[512];
+	if (fl_secret_load(fl_conf_get(tm->cfg.conf, FL_SECRET_KEY), &tm->secret, &tm->secret_len, err,
+			   sizeof err) != FLINC_OK) {
+		fprintf(stderr, "flinc-taskmanager: configuration %s\n", err);
+		exit(EXIT_USAGE);
+	}
+	if (!tm->secret && !fl_host_is_loopback(tm->cfg.host)) {
+		fprintf(stderr,
+			"flinc-taskmanager: no security.cluster.secret: refusing to listen on taskmanager.host %s, "
+			"which is not a loopback address (anyone who reaches it could deploy code here); set "
+			"security.cluster.secret (docs/security.md) or taskmanager.host: 127.0.0.1\n",
+			tm->cfg.host);
+		exit(EXIT_USAGE);
+	}
+}
+
 static void read_config(tm_config *cfg)
 {
 	const fl_conf *c = cfg->conf;
@@ -218,6 +242,8 @@ int main(int argc, char **argv)
 	tm_server *tm = &tms;
 	tm->cfg.conf = parse_args(argc, argv);
 	read_config(&tm->cfg);
+	read_secret(tm);
+	fl_rpc_binding_init(&tm->binding);
 	atomic_init(&tm->stopping, false);
 	atomic_init(&tm->hb_interval_ms, tm->cfg.heartbeat_ms);
 	atomic_init(&tm->hb_timeout_ms, tm->cfg.heartbeat_timeout_ms);
@@ -237,13 +263,17 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (!tm->secret)
+		fl_log(FL_LOG_INFO, TM_LOG, "no security.cluster.secret: listening on loopback only");
 	char err[1024] = "";
 	int rc = make_tmp_dir(tm);
 	if (rc) return 1;
 
 	char data_url[400];
 	snprintf(data_url, sizeof data_url, "tcp://%s:%d", tm->cfg.host, tm->cfg.data_port);
-	fl_netx_opts nopts = { .advertise_host = tm->cfg.advertise };
+	fl_netx_opts nopts = { .advertise_host = tm->cfg.advertise,
+			       .secret = tm->secret,
+			       .secret_len = tm->secret_len };
 	rc = fl_netx_create(data_url, tm_on_peer_lost, tm, &nopts, &tm->netx, err, sizeof err);
 	if (rc) {
 		fl_log(FL_LOG_ERROR, TM_LOG,
@@ -295,6 +325,9 @@ int main(int argc, char **argv)
 	fl_netx_destroy(tm->netx);
 	tm_tmpdir_remove(tm->tmp_dir);
 	fl_conf_destroy(tm->cfg.conf);
+	fl_rpc_binding_fini(&tm->binding);
+	fl_secret_wipe(tm->secret, tm->secret_len);
+	free(tm->secret);
 	fl_log(FL_LOG_INFO, TM_LOG, "task manager %s stopped", tm->tm_id);
 	return 0;
 
@@ -307,5 +340,7 @@ fail:
 	fl_netx_destroy(tm->netx);
 	tm_tmpdir_remove(tm->tmp_dir);
 	fl_conf_destroy(tm->cfg.conf);
+	fl_rpc_binding_fini(&tm->binding);
+	free(tm->secret);
 	return 1;
 }

@@ -7,7 +7,10 @@
  * did not answer (down, restarting) is retried every 200 ms until it is
  * answered or the task manager stops, so the job manager sees every
  * transition of every subtask in order. A reply of any kind (even an Ack
- * that refuses it) counts as delivered.
+ * that refuses it) counts as delivered, except a refusal of the connection
+ * itself (NNG_EPERM: it does not speak for this task manager yet, as
+ * after a reconnect before the session registered again): that is retried
+ * too.
  */
 #include "tm.h"
 
@@ -193,9 +196,7 @@ static void *reporter_main(void *arg)
 		if (!warned)
 			fl_log(FL_LOG_WARN, TM_LOG,
 			       "cannot report task status to the job manager: %s; retrying",
-			       rc == NNG_EUNREACHABLE        ? "not reachable"
-				       : rc == NNG_ETIMEDOUT ? "no answer"
-							     : nng_strerror(rc));
+			       tm_jm_why(&r->jm, rc));
 		warned = true;
 		/* Retry after a pause (woken early by stop). */
 		struct timespec ts;
@@ -216,7 +217,7 @@ int tm_reporter_start(tm_server *tm)
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
 	pthread_cond_init(&r->empty, NULL);
-	int rc = tm_jm_open(&r->jm, tm->jm_url, 3000, 1 << 20);
+	int rc = tm_jm_open(&r->jm, tm, 3000, 1 << 20);
 	if (rc) {
 		fl_log(FL_LOG_ERROR, TM_LOG, "cannot open a socket to the job manager at %s: %s", tm->jm_url,
 		       nng_strerror(rc));

@@ -34,13 +34,6 @@ bool tm_sleep(tm_server *tm, int64_t ms)
 	return !atomic_load(&tm->stopping);
 }
 
-static const char *jm_error(int rc)
-{
-	if (rc == NNG_EUNREACHABLE) return "not reachable";
-	if (rc == NNG_ETIMEDOUT) return "no answer";
-	return nng_strerror(rc);
-}
-
 /* One registration attempt; true when the job manager accepted us. */
 static bool register_once(tm_server *tm, tm_jm *jm, int attempt_no)
 {
@@ -68,7 +61,7 @@ static bool register_once(tm_server *tm, tm_jm *jm, int attempt_no)
 		else
 			fl_log(FL_LOG_WARN, TM_LOG,
 			       "cannot register with the job manager at %s (attempt %d): %s; retrying in 1 s",
-			       tm->jm_url, attempt_no, jm_error(rc));
+			       tm->jm_url, attempt_no, tm_jm_why(jm, rc));
 		fl_rpc_free(reply);
 		return false;
 	}
@@ -80,6 +73,17 @@ static bool register_once(tm_server *tm, tm_jm *jm, int attempt_no)
 		fl_rpc_free(reply);
 		return false;
 	}
+	if (ack->session_key.len != FL_AUTH_NONCE) {
+		fl_log(FL_LOG_WARN, TM_LOG,
+		       "the job manager at %s accepted the registration without a session key (RPC protocol %d "
+		       "expected); retrying in 1 s",
+		       tm->jm_url, FL_RPC_VERSION);
+		fl_rpc_free(reply);
+		return false;
+	}
+	/* From now on every connection to the job manager speaks for this
+	 * registration: the others bind themselves with this key. */
+	fl_rpc_binding_set(&tm->binding, tm->tm_id, ack->session_key.data, ack->session_key.len);
 	if (ack->heartbeat_interval_ms > 0) atomic_store(&tm->hb_interval_ms, ack->heartbeat_interval_ms);
 	if (ack->heartbeat_timeout_ms > 0) atomic_store(&tm->hb_timeout_ms, ack->heartbeat_timeout_ms);
 	fl_log(FL_LOG_INFO, TM_LOG,
@@ -146,9 +150,13 @@ static int heartbeat_once(tm_server *tm, tm_jm *jm, int *last_rc)
 	int rc = tm_jm_call(jm, &env, FLINC__ENVELOPE__BODY_HEARTBEAT_ACK, &reply);
 	free_metrics(hb.metrics, hb.n_metrics);
 	*last_rc = rc;
-	if (rc == NNG_EPROTO) {
-		/* The job manager answered, but not with a HeartbeatAck: treat
-		 * as "does not know us" so we register again. */
+	if (rc == NNG_EPROTO || rc == NNG_EPERM) {
+		/* The job manager answered, but not with a HeartbeatAck (or does
+		 * not let this connection speak for us): treat as "does not
+		 * know us" so we register again. */
+		if (rc == NNG_EPERM)
+			fl_log(FL_LOG_WARN, TM_LOG, "the job manager refused the heartbeat: %s",
+			       tm_jm_why(jm, rc));
 		fl_rpc_free(reply);
 		return 0;
 	}
@@ -162,7 +170,7 @@ static void *session_main(void *arg)
 {
 	tm_server *tm = arg;
 	tm_jm jm;
-	int rc = tm_jm_open(&jm, tm->jm_url, 3000, 1 << 20);
+	int rc = tm_jm_open(&jm, tm, 3000, 1 << 20);
 	if (rc) {
 		/* The URL was checked at start-up, so this is only out of
 		 * memory or similar: nothing sensible to do but say so. */
@@ -207,7 +215,7 @@ static void *session_main(void *arg)
 			if (!warned)
 				fl_log(FL_LOG_WARN, TM_LOG,
 				       "no heartbeat answer from the job manager at %s: %s", tm->jm_url,
-				       jm_error(hrc));
+				       tm_jm_why(&jm, hrc));
 			warned = true;
 			if (silent >= atomic_load(&tm->hb_timeout_ms)) {
 				fl_log(FL_LOG_WARN, TM_LOG,

@@ -67,17 +67,27 @@ typedef struct tm_config {
 typedef struct tm_jm {
 	nng_socket sock;
 	bool open;
+	fl_rpc_client cli; /* the handshake on each new connection */
+	char why[512];     /* the last call's failure, when there is more to say than its code */
 } tm_jm;
 
-/* Dial the job manager at url in the background (reconnecting forever);
- * replies are awaited at most recv_ms. Max reply size: max_bytes. */
-int tm_jm_open(tm_jm *c, const char *url, int32_t recv_ms, size_t max_bytes);
+/* Dial the job manager (tm->jm_url) in the background (reconnecting
+ * forever); each connection authenticates with tm->secret and, once the
+ * session registered, binds itself to the registration (tm->binding).
+ * Replies are awaited at most recv_ms. Max reply size: max_bytes. c must
+ * not move while open. */
+int tm_jm_open(tm_jm *c, tm_server *tm, int32_t recv_ms, size_t max_bytes);
 /* One request, one reply (*reply freed with fl_rpc_free). Returns 0 or an
  * nng error: NNG_EUNREACHABLE when no connection to the job manager came
- * up within a second, NNG_ETIMEDOUT when it did not answer; NNG_EPROTO when the reply is not the expected kind (then
- * *reply may be an Ack carrying the job manager's reason, or NULL).
- * Thread: the socket's owner only. */
+ * up within a second, NNG_ETIMEDOUT when it did not answer, NNG_EPERM when
+ * the connection did not authenticate (a different secret) or the job
+ * manager does not let it speak for this task manager, NNG_EPROTO when the
+ * job manager does not authenticate at all or the reply is not the
+ * expected kind (then *reply may be an Ack carrying the job manager's
+ * reason, or NULL). Thread: the socket's owner only. */
 int tm_jm_call(tm_jm *c, const Flinc__Envelope *req, Flinc__Envelope__BodyCase want, Flinc__Envelope **reply);
+/* One line on why the last call failed with rc. */
+const char *tm_jm_why(const tm_jm *c, int rc);
 void tm_jm_close(tm_jm *c);
 
 /* ---- job instances (instance.c, deploy.c, monitor.c) ------------------ */
@@ -208,6 +218,13 @@ struct tm_server {
 
 	fl_netx *netx;
 
+	/* security.cluster.secret (NULL: none, loopback only); the
+	 * registration's id and session key, which the RPC connections prove
+	 * (set by the session thread, read by every tm_jm). */
+	uint8_t *secret;
+	size_t secret_len;
+	fl_rpc_binding binding;
+
 	/* stop: set once at shutdown; threads sleeping in tm_sleep wake up. */
 	_Atomic bool stopping;
 	pthread_mutex_t stop_mu;
@@ -219,6 +236,7 @@ struct tm_server {
 
 	/* control */
 	nng_socket rep;
+	fl_rpc_server *ctl; /* rep's handshake */
 	pthread_t control_thread;
 	bool control_running;
 	tm_jm blob_jm; /* control thread's socket to the JM (blobs) */

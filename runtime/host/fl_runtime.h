@@ -594,8 +594,14 @@ uint32_t fl_channel_free_count(fl_channel *c);
  * matter: until it does, no credit is granted and the producer's data waits
  * in its own buffers.
  *
+ * Authentication. Every connection starts with a challenge-response over
+ * both sides' nonces (HELLO, AUTH): each side proves the cluster secret
+ * (fl_netx_opts.secret) without sending it, before any channel frame is
+ * sent or taken. A peer that cannot is refused (a log line, never
+ * on_peer_lost unless we dialed it).
+ *
  * Failures. A connection that breaks (read or write error, the peer closed
- * it, a protocol violation, nothing received for peer_timeout_ms while both
+ * it, a protocol violation, a failed authentication, nothing received for peer_timeout_ms while both
  * sides send heartbeats every heartbeat_ms, or a failed connect) is
  * reported once through on_peer_lost with the peer's data address. Its
  * channels stay allocated but carry nothing more: a producer waiting for
@@ -629,6 +635,11 @@ typedef struct fl_netx_opts {
 	/* Host put in fl_netx_addr when binding a wildcard (0.0.0.0, ::, or
 	 * empty); NULL: this machine's host name. */
 	const char *advertise_host;
+	/* The cluster secret every connection proves before any channel
+	 * frame is taken (copied; NULL/0: an empty key, for loopback-only
+	 * clusters). See netx.c, AUTH. */
+	const uint8_t *secret;
+	size_t secret_len;
 } fl_netx_opts;
 
 /* Bind to `bind` ("tcp://host:port" or "host:port"; port 0 = chosen by

@@ -10,8 +10,22 @@
  * flags and reserved are sent as 0 and ignored on receipt.
  *
  *   HELLO  1  arg = payload length; payload [u32 magic "FLNX"][u16 version]
- *             [u16 n][n bytes: the sender's data address]. First frame
- *             each way; anything else first is a protocol error.
+ *             [u16 n][32 bytes: the sender's nonce][n bytes: the sender's
+ *             data address]. First frame each way; anything else first is
+ *             a protocol error. Version 2 (version 1 had no nonce and no
+ *             AUTH: such a peer is refused, naming both versions).
+ *   AUTH   7  arg = 32; payload: the sender's proof of the cluster secret,
+ *             fl_auth_proof(secret, role, "data", dialer's nonce,
+ *             acceptor's nonce), role "client" from the dialer, "server"
+ *             from the acceptor. The dialer sends its AUTH once it has
+ *             the acceptor's HELLO; the acceptor checks it and only then
+ *             sends its own; the dialer checks that before it sends
+ *             anything else. Until its peer's AUTH checked out, a side
+ *             takes no frame but HELLO and AUTH, and sends none either; a
+ *             wrong proof, anything else, or no AUTH within
+ *             connect_timeout_ms ends the connection (for an accepted one
+ *             with a rate-limited log line and no on_peer_lost: nothing of
+ *             it was ever trusted).
  *   OPEN   2  dialer -> acceptor: channel id will be sent on this connection.
  *   CREDIT 3  acceptor -> dialer: arg more buffers are free for channel id.
  *   DATA   4  dialer -> acceptor: arg payload bytes follow, the bytes of one
@@ -20,7 +34,9 @@
  *   PING   6  either way, sent by an idle side every heartbeat_ms.
  *
  * Data goes dialer -> acceptor only; a DATA frame is sent only against a
- * CREDIT, so the acceptor always has a buffer to copy it into.
+ * CREDIT, so the acceptor always has a buffer to copy it into. The
+ * handshake happens once per connection; the data path after it is the
+ * same as without it.
  *
  * Threads and locks.
  *   - nx->mu guards the channel tables and the connection list; c->mu
@@ -61,6 +77,7 @@
  */
 #include "exchange.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -76,13 +93,20 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "netx framing assumes 
 
 #define LOG "netx"
 
-enum { F_HELLO = 1, F_OPEN = 2, F_CREDIT = 3, F_DATA = 4, F_CLOSE = 5, F_PING = 6 };
+/* Connections refused before they authenticated: a few lines per 10 s. */
+static fl_log_limit g_refused = FL_LOG_LIMIT_INIT(5, 10000);
+
+enum { F_HELLO = 1, F_OPEN = 2, F_CREDIT = 3, F_DATA = 4, F_CLOSE = 5, F_PING = 6, F_AUTH = 7 };
 
 #define HDR 16u
 #define HELLO_MAGIC 0x584e4c46u /* "FLNX" */
-#define HELLO_VERSION 1u
+#define HELLO_VERSION 2u
 #define ADDR_MAX 256u
-#define HELLO_MAX (8u + ADDR_MAX)
+#define NONCE FL_AUTH_NONCE
+#define HELLO_MAX (8u + NONCE + ADDR_MAX)
+#define PURPOSE "data"                 /* in the proofs: never mistaken for an RPC connection's */
+#define RX_HANDSHAKE 1024u             /* receive staging until the peer authenticated */
+#define UNAUTHED_MAX 256               /* accepted connections still authenticating */
 #define DATA_MAX (1u << 30)            /* the writer refuses records past 1 GiB */
 #define CREDIT_MAX (1u << 24)          /* more outstanding credit than this is a bug */
 #define RX_STAGING (256u * 1024)       /* one receive reads up to this much (acceptor) */
@@ -208,9 +232,19 @@ struct conn {
 	pthread_mutex_t mu;
 	/* state and sending are written under mu; the pump reads them
 	 * without it to skip connections with nothing to do. */
-	_Atomic int state;       /* conn_state */
-	bool dialed;             /* we dialed: we send data; else we accepted: we receive */
-	bool hello;              /* the peer's HELLO arrived */
+	_Atomic int state;     /* conn_state */
+	bool dialed;           /* we dialed: we send data; else we accepted: we receive */
+	bool hello;            /* the peer's HELLO arrived */
+	bool auth_sent;        /* our AUTH is queued */
+	bool authed;           /* the peer's AUTH checked out: other frames flow */
+	bool unauthed_counted; /* accepted and counted in nx->unauthed until authed or reaped */
+	uint8_t my_nonce[NONCE], peer_nonce[NONCE];
+	char remote[64];  /* an accepted connection's remote address, for refusals */
+	int64_t start_ns; /* connected (or accepted): the handshake's deadline runs from here */
+	/* HELLO and AUTH waiting for the next send: the only frames that go
+	 * out before the peer authenticated */
+	uint8_t hs[HDR + HELLO_MAX + HDR + FL_AUTH_PROOF];
+	size_t hs_len;
 	bool silent;             /* torn down by destroy: do not report */
 	char peer[ADDR_MAX + 1]; /* peer's data address ("" until known) */
 	int err;
@@ -254,6 +288,7 @@ struct conn {
 	fl_xbuf *rx_b;   /* the channel buffer being filled */
 	ichan *rx_ich;
 	uint8_t hello_buf[HELLO_MAX];
+	uint8_t auth_buf[FL_AUTH_PROOF];
 };
 
 struct fl_netx {
@@ -266,6 +301,9 @@ struct fl_netx {
 	fl_netx_lost_fn on_lost;
 	void *ud;
 	int64_t connect_timeout_ms, heartbeat_ns, peer_timeout_ns;
+	uint8_t *key; /* the cluster secret (copy), NULL/0: none */
+	size_t keylen;
+	_Atomic int unauthed; /* accepted connections not authenticated yet */
 
 	nng_stream_listener *listener;
 	nng_aio *accept_aio;
@@ -316,7 +354,15 @@ static void ctl_frame(conn *c, uint8_t type, uint32_t arg, uint64_t id, const vo
 	c->ctl_len += HDR + plen;
 }
 
-static void ctl_hello(conn *c)
+/* Queue a handshake frame (HELLO, AUTH). c->mu held (or c not shared yet). */
+static void hs_frame(conn *c, uint8_t type, const void *payload, uint32_t plen)
+{
+	put_hdr(c->hs + c->hs_len, type, plen, 0);
+	memcpy(c->hs + c->hs_len + HDR, payload, plen);
+	c->hs_len += HDR + plen;
+}
+
+static void hs_hello(conn *c)
 {
 	uint8_t p[HELLO_MAX];
 	uint32_t magic = HELLO_MAGIC;
@@ -324,8 +370,26 @@ static void ctl_hello(conn *c)
 	memcpy(p, &magic, 4);
 	memcpy(p + 4, &ver, 2);
 	memcpy(p + 6, &n, 2);
-	memcpy(p + 8, c->nx->addr, n);
-	ctl_frame(c, F_HELLO, 8u + n, 0, p, 8u + n);
+	memcpy(p + 8, c->my_nonce, NONCE);
+	memcpy(p + 8 + NONCE, c->nx->addr, n);
+	hs_frame(c, F_HELLO, p, 8u + NONCE + n);
+}
+
+/* This side's proof over both nonces (dialer's first). */
+static void proof_of(const conn *c, bool dialer, uint8_t out[FL_AUTH_PROOF])
+{
+	const uint8_t *nc = c->dialed ? c->my_nonce : c->peer_nonce;
+	const uint8_t *ns = c->dialed ? c->peer_nonce : c->my_nonce;
+	fl_auth_proof(c->nx->key, c->nx->keylen, dialer ? FL_AUTH_ROLE_CLIENT : FL_AUTH_ROLE_SERVER, PURPOSE,
+		      nc, ns, out);
+}
+
+static void hs_auth(conn *c)
+{
+	uint8_t p[FL_AUTH_PROOF];
+	proof_of(c, c->dialed, p);
+	hs_frame(c, F_AUTH, p, sizeof p);
+	c->auth_sent = true;
 }
 
 /* "host:port" -> "tcp://host:port"; false if it does not fit. */
@@ -474,10 +538,24 @@ static void kick(conn *c)
 {
 	if (c->state != C_UP || c->sending) return;
 	fl_netx *nx = c->nx;
-	size_t cap = c->ctl_len + (size_t)c->nins * HDR + TX_BATCH + HDR;
+	size_t cap = c->hs_len + c->ctl_len + (size_t)c->nins * HDR + TX_BATCH + HDR;
 	reserve(&c->txs, &c->txs_cap, cap);
-	size_t n = c->ctl_len;
-	if (n) memcpy(c->txs, c->ctl, n);
+	size_t n = c->hs_len;
+	if (n) memcpy(c->txs, c->hs, n);
+	c->hs_len = 0;
+	if (!c->authed) {
+		/* Nothing but the handshake before the peer proved the secret. */
+		if (n) {
+			c->txs_len = c->tx_total = n;
+			c->tx_done = 0;
+			c->sending = true;
+			c->last_tx_ns = fl_mono_ns();
+			tx_submit(c);
+		}
+		return;
+	}
+	if (c->ctl_len) memcpy(c->txs + n, c->ctl, c->ctl_len);
+	n += c->ctl_len;
 	c->ctl_len = 0;
 	for (uint32_t i = 0; i < c->nins; i++) {
 		ichan *ic = c->ins[i];
@@ -580,6 +658,14 @@ static void tx_cb(void *arg)
 
 static void rx_start(conn *c)
 {
+	/* Until the peer authenticated, small reads into a small buffer:
+	 * connections that never authenticate cost little. */
+	size_t want = !c->authed ? RX_HANDSHAKE : c->dialed ? RX_STAGING_DIALER : RX_STAGING;
+	if (c->rx_cap != want) {
+		free(c->rxbuf);
+		c->rxbuf = fl_malloc(want);
+		c->rx_cap = want;
+	}
 	nng_iov iov = { .iov_buf = c->rxbuf, .iov_len = c->rx_cap };
 	nng_aio_set_iov(c->rx_aio, 1, &iov);
 	nng_stream_recv(c->s, c->rx_aio);
@@ -676,23 +762,62 @@ static void hello_done(conn *c)
 {
 	uint32_t magic;
 	uint16_t ver, n;
+	const char *who = c->peer[0] ? c->peer : "a peer";
 	memcpy(&magic, c->hello_buf, 4);
 	memcpy(&ver, c->hello_buf + 4, 2);
 	memcpy(&n, c->hello_buf + 6, 2);
-	if (magic != HELLO_MAGIC || 8u + n != c->rx_len) {
-		conn_fail(c, FLINC_EPROTO, "%s is not a flinc data service", c->peer[0] ? c->peer : "a peer");
+	if (magic != HELLO_MAGIC) {
+		conn_fail(c, FLINC_EPROTO, "%s is not a flinc data service", who);
 		return;
 	}
 	if (ver != HELLO_VERSION) {
-		conn_fail(c, FLINC_EPROTO, "%s speaks data protocol version %u, this process %u",
-			  c->peer[0] ? c->peer : "a peer", ver, HELLO_VERSION);
+		conn_fail(
+			c, FLINC_EPROTO,
+			"%s speaks data protocol version %u, this process %u (version 2 authenticates every "
+			"connection)",
+			who, ver, HELLO_VERSION);
 		return;
 	}
+	if (8u + NONCE + n != c->rx_len || n > ADDR_MAX) {
+		conn_fail(c, FLINC_EPROTO, "%s sent a malformed HELLO", who);
+		return;
+	}
+	memcpy(c->peer_nonce, c->hello_buf + 8, NONCE);
 	if (!c->dialed) {
-		memcpy(c->peer, c->hello_buf + 8, n);
+		/* Only a name for messages until the peer authenticated. */
+		memcpy(c->peer, c->hello_buf + 8 + NONCE, n);
 		c->peer[n] = 0;
 	}
 	c->hello = true;
+	if (c->dialed) {
+		hs_auth(c);
+		kick(c);
+	}
+}
+
+/* The peer's AUTH: check its proof. The acceptor answers with its own;
+ * the dialer may send its channels from now on. */
+static void auth_done(conn *c)
+{
+	uint8_t want[FL_AUTH_PROOF];
+	proof_of(c, !c->dialed, want);
+	if (!fl_ct_equal(want, c->auth_buf, sizeof want)) {
+		conn_fail(
+			c, FLINC_EPROTO,
+			c->dialed
+				? "%s could not prove security.cluster.secret (a different secret, or not a "
+				  "flinc data service)"
+				: "%s failed authentication (a different security.cluster.secret)",
+			c->peer[0] ? c->peer : "a peer");
+		return;
+	}
+	c->authed = true;
+	if (c->unauthed_counted) {
+		c->unauthed_counted = false;
+		atomic_fetch_sub(&c->nx->unauthed, 1);
+	}
+	if (!c->dialed) hs_auth(c);
+	kick(c);
 }
 
 static void frame_done(conn *c)
@@ -700,6 +825,8 @@ static void frame_done(conn *c)
 	c->rx_in_payload = false;
 	if (c->rx_type == F_HELLO) {
 		hello_done(c);
+	} else if (c->rx_type == F_AUTH) {
+		auth_done(c);
 	} else if (c->rx_type == F_DATA && c->rx_b) {
 		ichan *ic = c->rx_ich;
 		c->rx_b->len = c->rx_len;
@@ -739,6 +866,10 @@ static void header_done(conn *c)
 		conn_fail(c, FLINC_EPROTO, "%s did not start with HELLO (frame type %u)", who, type);
 		return;
 	}
+	if (!c->authed && type != F_HELLO && type != F_AUTH) {
+		conn_fail(c, FLINC_EPROTO, "%s sent frame type %u before authenticating", who, type);
+		return;
+	}
 	bool to_dialer = type == F_CREDIT, to_acceptor = type == F_OPEN || type == F_DATA || type == F_CLOSE;
 	if ((c->dialed && to_acceptor) || (!c->dialed && to_dialer)) {
 		conn_fail(c, FLINC_EPROTO, "%s sent frame type %u the wrong way", who, type);
@@ -752,6 +883,15 @@ static void header_done(conn *c)
 		}
 		c->rx_len = c->rx_left = arg;
 		c->rx_dst = c->hello_buf;
+		break;
+	case F_AUTH:
+		/* The dialer's comes first; the acceptor's only after it. */
+		if (c->authed || arg != FL_AUTH_PROOF || (c->dialed && !c->auth_sent)) {
+			conn_fail(c, FLINC_EPROTO, "%s sent an AUTH out of turn", who);
+			return;
+		}
+		c->rx_len = c->rx_left = arg;
+		c->rx_dst = c->auth_buf;
 		break;
 	case F_PING: break;
 	case F_CREDIT: {
@@ -819,7 +959,13 @@ static void rx_cb(void *arg)
 		return;
 	}
 	if (rv != 0) {
-		if (rv == NNG_ECLOSED || rv == NNG_ECONNSHUT || rv == NNG_ECONNRESET)
+		if ((rv == NNG_ECLOSED || rv == NNG_ECONNSHUT || rv == NNG_ECONNRESET) && c->auth_sent &&
+		    !c->authed)
+			conn_fail(c, FLINC_EPROTO,
+				  "%s refused this process's proof and closed the connection (a different "
+				  "security.cluster.secret?)",
+				  c->peer[0] ? c->peer : "a peer");
+		else if (rv == NNG_ECLOSED || rv == NNG_ECONNSHUT || rv == NNG_ECONNRESET)
 			conn_fail(c, FLINC_EIO, "connection to %s closed by the peer",
 				  c->peer[0] ? c->peer : "a peer");
 		else
@@ -870,11 +1016,31 @@ static conn *conn_new(fl_netx *nx, bool dialed)
 	}
 	nng_aio_set_timeout(c->tx_aio, NNG_DURATION_INFINITE);
 	nng_aio_set_timeout(c->rx_aio, NNG_DURATION_INFINITE);
-	c->rx_cap = dialed ? RX_STAGING_DIALER : RX_STAGING;
+	c->rx_cap = RX_HANDSHAKE;
 	c->rxbuf = fl_malloc(c->rx_cap);
-	c->last_rx_ns = c->last_tx_ns = fl_mono_ns();
-	ctl_hello(c);
+	c->last_rx_ns = c->last_tx_ns = c->start_ns = fl_mono_ns();
+	if (fl_random_bytes(c->my_nonce, sizeof c->my_nonce) != FLINC_OK) {
+		conn_free(c);
+		return NULL;
+	}
+	hs_hello(c);
 	return c;
+}
+
+/* The remote address of stream s as text ("?" unknown). */
+static void stream_remote(nng_stream *s, char *out, size_t cap)
+{
+	nng_sockaddr sa;
+	snprintf(out, cap, "?");
+	if (nng_stream_get_addr(s, NNG_OPT_REMADDR, &sa) != 0) return;
+	if (sa.s_family == NNG_AF_INET) {
+		const uint8_t *a = (const uint8_t *)&sa.s_in.sa_addr;
+		snprintf(out, cap, "%u.%u.%u.%u:%u", a[0], a[1], a[2], a[3], ntohs(sa.s_in.sa_port));
+	} else if (sa.s_family == NNG_AF_INET6) {
+		char h[INET6_ADDRSTRLEN];
+		inet_ntop(AF_INET6, sa.s_in6.sa_addr, h, sizeof h);
+		snprintf(out, cap, "[%s]:%u", h, ntohs(sa.s_in6.sa_port));
+	}
 }
 
 static void tune_stream(nng_stream *s)
@@ -901,7 +1067,7 @@ static void dial_cb(void *arg)
 	}
 	tune_stream(c->s);
 	c->state = C_UP;
-	c->last_rx_ns = c->last_tx_ns = fl_mono_ns();
+	c->last_rx_ns = c->last_tx_ns = c->start_ns = fl_mono_ns();
 	rx_start(c);
 	kick(c);
 	pthread_mutex_unlock(&c->mu);
@@ -962,12 +1128,23 @@ static void accept_cb(void *arg)
 		return;
 	}
 	nng_stream *s = nng_aio_get_output(nx->accept_aio, 0);
-	conn *c = conn_new(nx, false);
+	char remote[64];
+	stream_remote(s, remote, sizeof remote);
+	conn *c = NULL;
+	if (atomic_load(&nx->unauthed) >= UNAUTHED_MAX)
+		fl_log_limited(&g_refused, FL_LOG_WARN, LOG,
+			       "refused a data connection from %s: %d connections are still authenticating",
+			       remote, UNAUTHED_MAX);
+	else
+		c = conn_new(nx, false);
 	if (!c) {
 		nng_stream_free(s);
 	} else {
 		tune_stream(s);
 		c->s = s;
+		snprintf(c->remote, sizeof c->remote, "%s", remote);
+		c->unauthed_counted = true;
+		atomic_fetch_add(&nx->unauthed, 1);
 		pthread_mutex_lock(&nx->mu);
 		c->next = nx->conns;
 		nx->conns = c;
@@ -1010,12 +1187,18 @@ static void reap(fl_netx *nx, conn *c)
 	}
 	pthread_mutex_unlock(&c->mu);
 	pthread_mutex_unlock(&nx->mu);
-	bool report = !c->silent && c->peer[0] && (c->dialed || c->hello);
+	/* An accepted connection that never authenticated was never trusted:
+	 * its HELLO may name any peer, so it is refused, not a lost peer. */
+	bool report = !c->silent && c->peer[0] && (c->dialed || c->authed);
 	if (report) {
 		atomic_fetch_add(&nx->peers_lost, 1);
 		fl_log(FL_LOG_WARN, LOG, "data peer lost: %s", c->why);
 		if (nx->on_lost) nx->on_lost(nx->ud, c->peer, c->err, c->why);
+	} else if (!c->silent && !c->dialed && !c->authed) {
+		fl_log_limited(&g_refused, FL_LOG_WARN, LOG, "refused a data connection from %s: %s",
+			       c->remote[0] ? c->remote : "an unknown address", c->why);
 	}
+	if (c->unauthed_counted) atomic_fetch_sub(&nx->unauthed, 1);
 	conn_free(c);
 }
 
@@ -1024,12 +1207,17 @@ static void reap(fl_netx *nx, conn *c)
 /* Heartbeat duties of one connection. c->mu held. */
 static void heartbeat(fl_netx *nx, conn *c, int64_t now)
 {
+	if (!c->authed && now - c->start_ns >= nx->connect_timeout_ms * 1000000LL) {
+		conn_fail(c, FLINC_ETIMEDOUT, "%s did not authenticate within %lld ms",
+			  c->peer[0] ? c->peer : "a peer", (long long)nx->connect_timeout_ms);
+		return;
+	}
 	if (now - c->last_rx_ns >= nx->peer_timeout_ns) {
 		conn_fail(c, FLINC_ETIMEDOUT, "nothing heard from %s for %lld ms",
 			  c->peer[0] ? c->peer : "a peer", (long long)((now - c->last_rx_ns) / 1000000));
 		return;
 	}
-	if (!c->sending && c->hello && now - c->last_tx_ns >= nx->heartbeat_ns)
+	if (!c->sending && c->authed && now - c->last_tx_ns >= nx->heartbeat_ns)
 		ctl_frame(c, F_PING, 0, 0, NULL, 0);
 }
 
@@ -1105,8 +1293,17 @@ int fl_netx_create(const char *bind, fl_netx_lost_fn on_lost, void *ud, const fl
 		snprintf(err, errcap, "data service: negative timeout");
 		return FLINC_EINVAL;
 	}
+	if (o.secret_len > FL_SECRET_MAX || (o.secret_len && !o.secret)) {
+		snprintf(err, errcap, "data service: bad secret");
+		return FLINC_EINVAL;
+	}
 	fl_netx *nx = fl_calloc(1, sizeof(*nx));
 	pthread_mutex_init(&nx->mu, NULL);
+	if (o.secret_len) {
+		nx->key = fl_malloc(o.secret_len);
+		memcpy(nx->key, o.secret, o.secret_len);
+		nx->keylen = o.secret_len;
+	}
 	fl_notify_init(&nx->notify);
 	nx->on_lost = on_lost;
 	nx->ud = ud;
@@ -1376,5 +1573,7 @@ void fl_netx_destroy(fl_netx *nx)
 	if (nx->listener) nng_stream_listener_free(nx->listener);
 	fl_notify_fini(&nx->notify);
 	pthread_mutex_destroy(&nx->mu);
+	fl_secret_wipe(nx->key, nx->keylen);
+	free(nx->key);
 	free(nx);
 }

@@ -29,7 +29,11 @@ apart from the machinery that runs the job.
 A Cluster is one job manager and N task managers, each a real process from
 BUILD/bin, with free loopback ports, a private temporary folder (working
 directory, logs, uploads) and nothing shared with other tests, so cluster
-tests may run in parallel. Use it as a context manager: whatever happens
+tests may run in parallel. By default the daemons share a random
+security.cluster.secret (a 0600 file in that folder, passed as
+file:PATH), so every RPC, control and data connection authenticates;
+Cluster(..., secret=False) runs them without one (loopback-only mode),
+secret="VALUE" with that value. Use it as a context manager: whatever happens
 (an assertion, an exception, Ctrl-C, SIGTERM from ctest), the daemons are
 stopped, and when the block failed (or the Checks given to it hold a
 failure) the tails of their logs are printed and the folder is kept.
@@ -383,6 +387,16 @@ def error_message(body):
 
 # ---- the cluster ----------------------------------------------------------------------
 
+def write_secret_file(path, nbytes=32):
+    """A new random cluster secret (base64 of nbytes random bytes) in a file
+    of mode 0600 at path; returns path."""
+    import base64
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(base64.b64encode(os.urandom(nbytes)).decode() + "\n")
+    return path
+
+
 class Cluster:
     """A job manager and task managers on 127.0.0.1 (see the module doc).
 
@@ -391,7 +405,7 @@ class Cluster:
     """
 
     def __init__(self, build, taskmanagers=2, slots=2, conf=None, jm_conf=None, tm_conf=None, name="cluster",
-                 keep=False, log=None, checks=None):
+                 keep=False, log=None, checks=None, secret=True):
         self.build = os.path.abspath(build)
         self.bin = os.path.join(self.build, "bin")
         self.ntm = taskmanagers
@@ -403,6 +417,13 @@ class Cluster:
         self.say = log or (lambda msg: print(msg, flush=True))
         self.tmp = tempfile.mkdtemp(prefix="flinc-%s-" % name)
         self.conf = dict(conf or {})
+        # The cluster secret: a file only the test's user may read.
+        self.secret_file = None
+        if secret is True:
+            self.secret_file = write_secret_file(self.path("cluster.secret"))
+            self.conf.setdefault("security.cluster.secret", "file:" + self.secret_file)
+        elif secret:
+            self.conf.setdefault("security.cluster.secret", secret)
         self.jm_conf = dict(jm_conf or {})
         self.tm_conf = dict(tm_conf or {})
         self.jm = None

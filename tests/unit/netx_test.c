@@ -13,7 +13,10 @@
  * consumer and the bound on what a stalled channel holds, a consumer that
  * registers late, peer loss (service destroyed, connect refused, silent
  * peer, protocol violations from a raw socket), closing a job's channels
- * while they flow and reusing the connection, argument errors.
+ * while they flow and reusing the connection, argument errors, and the
+ * handshake: raw peers that skip or fail it are dropped before any channel
+ * frame and never reported as lost peers; services with different secrets
+ * never exchange a buffer.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -643,16 +646,19 @@ static void raw_frame(int fd, uint8_t type, uint32_t arg, uint64_t id, const voi
 	if (n) assert_int_equal(write(fd, payload, n), (ssize_t)n);
 }
 
-static void raw_hello(int fd, const char *me)
+/* HELLO of the given version: version 2 carries the nonce. */
+static void raw_hello_v(int fd, uint16_t ver, const uint8_t nonce[32], const char *me)
 {
-	uint8_t p[300];
+	uint8_t p[400];
 	uint32_t magic = 0x584e4c46u;
-	uint16_t ver = 1, n = (uint16_t)strlen(me);
+	uint16_t n = (uint16_t)strlen(me);
+	size_t k = ver >= 2 ? 32 : 0;
 	memcpy(p, &magic, 4);
 	memcpy(p + 4, &ver, 2);
 	memcpy(p + 6, &n, 2);
-	memcpy(p + 8, me, n);
-	raw_frame(fd, 1, 8u + n, 0, p, 8u + n);
+	if (k) memcpy(p + 8, nonce, k);
+	memcpy(p + 8 + k, me, n);
+	raw_frame(fd, 1, (uint32_t)(8 + k + n), 0, p, 8 + k + n);
 }
 
 static void read_full(int fd, void *buf, size_t n)
@@ -664,6 +670,59 @@ static void read_full(int fd, void *buf, size_t n)
 		p += k;
 		n -= (size_t)k;
 	}
+}
+
+/* Read one frame of the expected type; its payload into buf (cap bytes). */
+static uint32_t read_frame(int fd, uint8_t type, uint8_t *buf, size_t cap)
+{
+	uint8_t h[16];
+	uint32_t arg;
+	read_full(fd, h, 16);
+	assert_int_equal(h[0], type);
+	memcpy(&arg, h + 4, 4);
+	if (type == 1 || type == 7) {
+		assert_true(arg <= cap);
+		read_full(fd, buf, arg);
+	}
+	return arg;
+}
+
+/* The key the raw peers prove (the services under test use none unless
+ * a test gives one). */
+static const uint8_t *g_key;
+static size_t g_keylen;
+
+/* A raw peer that dialed a service: HELLO both ways, our AUTH (as the
+ * dialer), its AUTH checked. Returns with the connection authenticated. */
+static void raw_auth_dial(int fd, const char *me)
+{
+	uint8_t nc[32], ns[32], buf[400], proof[32];
+	fl_random_bytes(nc, sizeof nc);
+	raw_hello_v(fd, 2, nc, me);
+	read_frame(fd, 1, buf, sizeof buf);
+	memcpy(ns, buf + 8, 32);
+	fl_auth_proof(g_key, g_keylen, FL_AUTH_ROLE_CLIENT, "data", nc, ns, proof);
+	raw_frame(fd, 7, 32, 0, proof, 32);
+	assert_int_equal(read_frame(fd, 7, buf, sizeof buf), 32);
+	fl_auth_proof(g_key, g_keylen, FL_AUTH_ROLE_SERVER, "data", nc, ns, proof);
+	assert_memory_equal(buf, proof, 32);
+}
+
+/* A raw peer a service dialed: its HELLO (returned in hello), ours, its
+ * AUTH checked, ours. */
+static void raw_auth_accept(int fd, const char *me, uint8_t *hello, size_t cap)
+{
+	uint8_t nc[32], ns[32], buf[64], proof[32];
+	uint32_t n = read_frame(fd, 1, hello, cap);
+	assert_true(n >= 40);
+	memcpy(nc, hello + 8, 32);
+	fl_random_bytes(ns, sizeof ns);
+	raw_hello_v(fd, 2, ns, me);
+	assert_int_equal(read_frame(fd, 7, buf, sizeof buf), 32);
+	fl_auth_proof(g_key, g_keylen, FL_AUTH_ROLE_CLIENT, "data", nc, ns, proof);
+	assert_memory_equal(buf, proof, 32);
+	fl_auth_proof(g_key, g_keylen, FL_AUTH_ROLE_SERVER, "data", nc, ns, proof);
+	raw_frame(fd, 7, 32, 0, proof, 32);
 }
 
 /* The service sending to a slow raw receiver with a small socket buffer:
@@ -699,15 +758,10 @@ static void test_slow_reader(void **st)
 	int fd = accept(l, NULL, NULL);
 	assert_true(fd >= 0);
 	uint8_t h[16];
-	read_full(fd, h, 16);
-	assert_int_equal(h[0], 1); /* HELLO */
 	uint32_t arg;
-	memcpy(&arg, h + 4, 4);
-	uint8_t hello[300];
-	assert_true(arg <= sizeof hello);
-	read_full(fd, hello, arg);
-	assert_int_equal(memcmp(hello + 8, fl_netx_addr(a), strlen(fl_netx_addr(a))), 0);
-	raw_hello(fd, peer);
+	uint8_t hello[400];
+	raw_auth_accept(fd, peer, hello, sizeof hello);
+	assert_int_equal(memcmp(hello + 8 + 32, fl_netx_addr(a), strlen(fl_netx_addr(a))), 0);
 	read_full(fd, h, 16);
 	assert_int_equal(h[0], 2);            /* OPEN 3 */
 	raw_frame(fd, 3, 100000, 3, NULL, 0); /* plenty of credit */
@@ -738,8 +792,8 @@ static void test_slow_reader(void **st)
 	fl_notify_fini(&p.notify);
 }
 
-/* A peer that says HELLO and then nothing: lost after peer_timeout_ms; it
- * meanwhile receives the service's HELLO and heartbeats. */
+/* A peer that authenticates and then says nothing: lost after
+ * peer_timeout_ms; it meanwhile receives the service's heartbeats. */
 static void test_silent_peer(void **st)
 {
 	(void)st;
@@ -749,25 +803,214 @@ static void test_silent_peer(void **st)
 	fl_netx *b = svc(&l, &o);
 	int fd = raw_connect(fl_netx_addr(b));
 	int64_t t0 = fl_mono_ns();
-	raw_hello(fd, "tcp://silent.example:1");
+	raw_auth_dial(fd, "tcp://silent.example:1");
 	assert_true(lost_wait(&l, 2000));
 	assert_string_equal(l.peer, "tcp://silent.example:1");
 	assert_int_equal(l.err, FLINC_ETIMEDOUT);
 	assert_true(l.at_ns - t0 >= 250 * MS);
 	assert_true(l.at_ns - t0 < 1000 * MS);
-	/* It got the service's HELLO, heartbeats, then EOF once it gave up. */
-	size_t hello = 16 + 8 + strlen(fl_netx_addr(b)), total = 0;
+	/* After the handshake it got heartbeats, then EOF once it gave up. */
+	size_t total = 0;
 	uint8_t buf[4096];
 	ssize_t got;
 	while ((got = read(fd, buf, sizeof buf)) > 0) {
-		if (total == 0) assert_int_equal(buf[0], 1);
+		for (ssize_t i = 0; i < got; i++)
+			if ((total + (size_t)i) % 16 == 0) assert_int_equal(buf[i], 6); /* PING */
 		total += (size_t)got;
 	}
-	assert_true(total >= hello + 2 * 16);
-	assert_int_equal((total - hello) % 16, 0); /* nothing but PINGs */
+	assert_true(total >= 2 * 16);
+	assert_int_equal(total % 16, 0); /* nothing but PINGs */
 	close(fd);
 	fl_netx_destroy(b);
 	lost_fini(&l);
+}
+
+/* Wait until the service has no connection left (ms at most). */
+static void wait_no_connections(fl_netx *nx, int64_t ms)
+{
+	fl_netx_stats s;
+	for (int64_t t = 0; t < ms; t += 5) {
+		fl_netx_stats_get(nx, &s);
+		if (s.connections == 0) return;
+		usleep(5000);
+	}
+	fail_msg("the service still has %u connection(s)", s.connections);
+}
+
+/* Read until EOF (the service dropped us); fails after 3 s. */
+static void drain_to_eof(int fd)
+{
+	struct timeval tv = { .tv_sec = 3 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	char buf[512];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof buf)) > 0) {
+	}
+	assert_int_equal(n, 0);
+}
+
+/* Peers that do not authenticate are dropped before any channel frame is
+ * taken, and never reported as lost peers (their HELLO could name any
+ * real peer): OPEN and DATA without AUTH, a wrong proof, an old version,
+ * an AUTH before HELLO, nothing at all within connect_timeout_ms. */
+static void test_unauthenticated_peers(void **st)
+{
+	(void)st;
+	lost l;
+	lost_init(&l);
+	fl_netx_opts o = { .connect_timeout_ms = 300 };
+	fl_netx *b = svc(&l, &o);
+	fl_notify n;
+	fl_notify_init(&n);
+	fl_channel *ch = open_in(b, 5, 2, 64, &n); /* a consumer waiting for channel 5 */
+	uint8_t nonce[32] = { 1 }, buf[400], proof[32] = { 0 };
+
+	/* OPEN and DATA right after HELLO */
+	int fd = raw_connect(fl_netx_addr(b));
+	raw_hello_v(fd, 2, nonce, "tcp://victim:1");
+	raw_frame(fd, 2, 0, 5, NULL, 0);
+	raw_frame(fd, 4, 3, 5, "abc", 3);
+	drain_to_eof(fd);
+	close(fd);
+	/* a wrong proof */
+	fd = raw_connect(fl_netx_addr(b));
+	raw_hello_v(fd, 2, nonce, "tcp://victim:1");
+	read_frame(fd, 1, buf, sizeof buf);
+	raw_frame(fd, 7, 32, 0, proof, 32);
+	raw_frame(fd, 2, 0, 5, NULL, 0);
+	drain_to_eof(fd);
+	close(fd);
+	/* the server's proof reflected back as ours: still wrong (roles) */
+	fd = raw_connect(fl_netx_addr(b));
+	raw_hello_v(fd, 2, nonce, "tcp://victim:1");
+	read_frame(fd, 1, buf, sizeof buf);
+	fl_auth_proof(g_key, g_keylen, FL_AUTH_ROLE_SERVER, "data", nonce, buf + 8, proof);
+	raw_frame(fd, 7, 32, 0, proof, 32);
+	drain_to_eof(fd);
+	close(fd);
+	/* version 1 */
+	fd = raw_connect(fl_netx_addr(b));
+	raw_hello_v(fd, 1, NULL, "tcp://old:1");
+	drain_to_eof(fd);
+	close(fd);
+	/* AUTH before HELLO */
+	fd = raw_connect(fl_netx_addr(b));
+	raw_frame(fd, 7, 32, 0, proof, 32);
+	drain_to_eof(fd);
+	close(fd);
+	/* silence: dropped after connect_timeout_ms */
+	fd = raw_connect(fl_netx_addr(b));
+	int64_t t0 = fl_mono_ns();
+	drain_to_eof(fd);
+	assert_true(fl_mono_ns() - t0 >= 250 * MS);
+	close(fd);
+
+	wait_no_connections(b, 2000);
+	assert_int_equal(l.count, 0); /* none of them was a peer */
+	fl_netx_stats s;
+	fl_netx_stats_get(b, &s);
+	assert_int_equal(s.buffers_in, 0);
+	assert_int_equal(s.peers_lost, 0);
+	assert_null(fl_channel_poll(ch));
+	/* the real peer of channel 5 still gets through */
+	fd = raw_connect(fl_netx_addr(b));
+	raw_auth_dial(fd, "tcp://real:1");
+	raw_frame(fd, 2, 0, 5, NULL, 0);
+	assert_true(read_frame(fd, 3, NULL, 0) > 0); /* CREDIT */
+	close(fd);
+	fl_netx_destroy(b);
+	fl_notify_fini(&n);
+	lost_fini(&l);
+}
+
+/* A listener that cannot prove the secret (it answers with the dialer's
+ * own proof, reflected): the service reports it lost and never sends it
+ * a channel frame. */
+static void test_fake_acceptor(void **st)
+{
+	(void)st;
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(l, 1), 0);
+	socklen_t sl = sizeof sa;
+	getsockname(l, (struct sockaddr *)&sa, &sl);
+	char peer[64];
+	snprintf(peer, sizeof peer, "tcp://127.0.0.1:%u", ntohs(sa.sin_port));
+	lost lo;
+	lost_init(&lo);
+	fl_netx *a = svc(&lo, NULL);
+	fl_notify n;
+	fl_notify_init(&n);
+	open_out(a, peer, 3, 2, 1024, &n);
+	int fd = accept(l, NULL, NULL);
+	assert_true(fd >= 0);
+	uint8_t hello[400], ns[32] = { 7 }, proof[32];
+	read_frame(fd, 1, hello, sizeof hello);
+	raw_hello_v(fd, 2, ns, peer);
+	assert_int_equal(read_frame(fd, 7, proof, sizeof proof), 32);
+	raw_frame(fd, 7, 32, 0, proof, 32); /* its own proof back */
+	assert_true(lost_wait(&lo, 3000));
+	assert_string_equal(lo.peer, peer);
+	assert_non_null(strstr(lo.why, "could not prove security.cluster.secret"));
+	uint8_t buf[64];
+	struct timeval tv = { .tv_sec = 3 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	assert_int_equal(read(fd, buf, sizeof buf), 0); /* EOF: no OPEN, nothing */
+	close(fd);
+	close(l);
+	fl_netx_destroy(a);
+	fl_notify_fini(&n);
+	lost_fini(&lo);
+}
+
+/* Two services with the same secret exchange data; with different ones
+ * the acceptor refuses the dialer's proof (and never shows its own), the
+ * dialer reports the peer lost, and no buffer crosses. */
+static void test_secrets(void **st)
+{
+	(void)st;
+	static const char k1[] = "correct horse battery staple", k2[] = "correct horse battery stapler";
+	fl_netx_opts o1 = { .secret = (const uint8_t *)k1, .secret_len = sizeof k1 - 1 };
+	fl_netx_opts o2 = { .secret = (const uint8_t *)k2, .secret_len = sizeof k2 - 1 };
+	lost la, lb;
+	lost_init(&la);
+	lost_init(&lb);
+	fl_netx *a = svc(&la, &o1), *b = svc(&lb, &o1), *c = svc(&lb, &o2);
+	prod p;
+	cons q;
+	memset(&p, 0, sizeof p);
+	memset(&q, 0, sizeof q);
+	fl_notify_init(&p.notify);
+	fl_notify_init(&q.notify);
+	q.ch = open_in(b, 9, 4, 4096, &q.notify);
+	p.ch = open_out(a, fl_netx_addr(b), 9, 4, 4096, &p.notify);
+	cons_start(&q, 9);
+	prod_start(&p, 9, 20000);
+	join_within(p.th, 30000);
+	join_within(q.th, 30000);
+	assert_string_equal(q.err, "");
+	assert_int_equal(q.expect, 20000);
+
+	/* a dials c, whose secret differs */
+	fl_notify n;
+	fl_notify_init(&n);
+	open_out(a, fl_netx_addr(c), 10, 2, 1024, &n);
+	assert_true(lost_wait(&la, 3000));
+	assert_non_null(strstr(la.why, "refused this process's proof"));
+	fl_netx_stats sc;
+	fl_netx_stats_get(c, &sc);
+	assert_int_equal(sc.buffers_in, 0);
+	assert_int_equal(lb.count, 0); /* the acceptor reported nothing */
+	fl_netx_destroy(a);
+	fl_netx_destroy(b);
+	fl_netx_destroy(c);
+	fl_notify_fini(&n);
+	fl_notify_fini(&p.notify);
+	fl_notify_fini(&q.notify);
+	lost_fini(&la);
+	lost_fini(&lb);
 }
 
 /* Frames that break the protocol end the connection; one that never said
@@ -780,7 +1023,7 @@ static void test_protocol_errors(void **st)
 	fl_netx *b = svc(&l, NULL);
 	/* DATA without credit */
 	int fd = raw_connect(fl_netx_addr(b));
-	raw_hello(fd, "tcp://rogue:2");
+	raw_auth_dial(fd, "tcp://rogue:2");
 	raw_frame(fd, 2, 0, 77, NULL, 0);  /* OPEN 77 */
 	raw_frame(fd, 4, 3, 77, "abc", 3); /* DATA 77 without credit */
 	assert_true(lost_wait(&l, 2000));
@@ -964,6 +1207,9 @@ int main(void)
 		cmocka_unit_test(test_slow_reader),
 		cmocka_unit_test(test_silent_peer),
 		cmocka_unit_test(test_protocol_errors),
+		cmocka_unit_test(test_unauthenticated_peers),
+		cmocka_unit_test(test_secrets),
+		cmocka_unit_test(test_fake_acceptor),
 		cmocka_unit_test(test_close_while_flowing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
