@@ -20,12 +20,18 @@ kafka://B/OUT?delivery=exactly-once, checkpoints every 500 ms.
            the read_committed one: transactions of the killed processes were
            aborted, and the broker hid them.
 
+  rescale  -p 3 on a cluster, `flinc stop --savepoint-path` mid-run (the
+           read_committed output is an exactly-once prefix), `flinc run -s`
+           at -p 2 to the end: every count exactly once (the old subtask 2's
+           pending transactions are taken over by the new subtask 0).
+
 CI size by default (30,000 lines, 2 kills); --full for the issue's size
 (1,000,000 lines at 20,000/s, 3 kills).
 
-Usage: kafka_exactly_once.py --build BUILD [--full] [--case local|cluster] [--keep]
+Usage: kafka_exactly_once.py --build BUILD [--full] [--case local|cluster|rescale]... [--keep]
 """
 import os
+import re
 import subprocess
 import sys
 import time
@@ -124,12 +130,44 @@ def case_cluster(chk, a, b, expected, lines, rate, kills):
            (uncommitted, committed))
 
 
+PATH_RE = re.compile(r"^Savepoint completed\. Path: (\S+)\s*$", re.M)
+
+
+def case_rescale(chk, a, b, expected, lines, rate):
+    with cluster.Cluster(a.build, taskmanagers=2, slots=3, name="kafka-rescale", keep=a.keep, checks=chk) as c:
+        c.conf.update({"state.checkpoints.dir": c.path("checkpoints"),
+                       "execution.checkpointing.interval": "500ms"})
+        c.start()
+        job = c.plugin()
+        args = eo_args(b.bootstrap, "counts-rescale", rate)
+        jid = c.submit(job, args, parallelism=3)
+        c.wait_running(jid, timeout=90)
+        cluster.wait_checkpoint_after(c, jid, 0, timeout=90)
+        cluster.wait_checkpoint_after(c, jid, cluster.latest_completed_id(c, jid), timeout=90)
+        p = c.flinc("stop", "--savepoint-path", c.path("savepoints"), jid)
+        m = PATH_RE.search(p.stdout)
+        sp = m.group(1) if m else None
+        chk.ok(p.returncode == 0 and sp, "flinc stop --savepoint-path at -p 3", p.stdout[-500:] + p.stderr[-500:])
+        if not sp:
+            return
+        c.wait_job(jid, {"FINISHED"}, timeout=60)
+        pairs, n, _ = read_pairs(b, "counts-rescale", "read_committed")
+        bad = check_counts.prefix_errors(expected, pairs)
+        total = sum(expected.values())
+        chk.ok(not bad and 0 < n < total, "after the stop: an exactly-once prefix (%d of %d counts)" % (n, total),
+               bad[:5])
+        p = c.flinc("run", "-s", sp, "-p", "2", job, *args, timeout=600)
+        chk.ok(p.returncode == 0 and "FINISHED" in p.stdout, "restored at -p 2, the job runs to FINISHED",
+               p.stdout[-800:] + p.stderr[-800:])
+    check_topic(chk, b, "counts-rescale", expected, "savepoint at -p 3, restored at -p 2")
+
+
 def main():
     ap = cluster.arg_parser(__doc__)
     ap.add_argument("--full", action="store_true", help="the issue's size: 1M lines, 3 kills")
-    ap.add_argument("--case", action="append", choices=("local", "cluster"))
+    ap.add_argument("--case", action="append", choices=("local", "cluster", "rescale"))
     a = ap.parse_args()
-    cases = a.case or ["local", "cluster"]
+    cases = a.case or ["local", "cluster", "rescale"]
     lines, rate, kills = (1000000, 20000, 3) if a.full else (30000, 4000, 2)
     chk = cluster.Checks()
     why = cluster.missing(a.build, "bin/flinc", "jobs/wordcount.so")
@@ -145,6 +183,7 @@ def main():
             b.create_topic("lines", partitions=6)
             b.create_topic("counts-local", partitions=3)
             b.create_topic("counts-cluster", partitions=3)
+            b.create_topic("counts-rescale", partitions=3)
             t0 = time.monotonic()
             b.produce("lines", text, timeout=600)
             print("%d lines in topic lines (6 partitions) in %.1f s" % (len(text), time.monotonic() - t0),
@@ -153,6 +192,8 @@ def main():
                 case_local(chk, a, b, expected, tmp)
             if "cluster" in cases:
                 case_cluster(chk, a, b, expected, lines, rate, kills)
+            if "rescale" in cases:
+                case_rescale(chk, a, b, expected, lines, rate)
     return chk.report()
 
 
