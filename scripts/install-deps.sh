@@ -7,7 +7,7 @@ pkgs=(
   build-essential cmake ninja-build pkg-config git python3 curl procps
   libnng-dev libprotobuf-c-dev protobuf-c-compiler
   librocksdb-dev libmsgpack-dev libjansson-dev libcmocka-dev librdkafka-dev
-  clang clang-format
+  clang clang-format kcat
 )
 # Java for the test and benchmark peers (Apache Flink, Kafka), resolved by
 # Maven from Maven Central: only when no JDK 17+ and Maven are on the PATH.
@@ -47,3 +47,8 @@ if command -v clang >/dev/null 2>&1; then
     fi
   fi
 fi
+
+# The Apache Kafka broker of the connector tests (tests/peers/kafka/pom.xml):
+# resolved by Maven once, its classpath cached in ~/.cache/flinc, so no test
+# resolves at run time.
+python3 "$(dirname "$0")/../tests/peers/kafka/broker.py" classpath >/dev/null

@@ -864,14 +864,15 @@ FLINC_JSON_FORMAT(fmt_q8, q8_row_type_fields)
 /* ---- the graph ------------------------------------------------------- */
 
 static const char USAGE[] =
-	"--query N [--events N] [--rate R] [--seed S] [--event-rate R] [--input FILE|datagen] "
+	"--query N [--events N] [--rate R] [--seed S] [--event-rate R] [--input FILE|kafka://B/T|datagen] "
 	"[--output ADDR] [--watermark-delay MS]\n"
 	"  --query N            0, 1, 2, 3, 5, 7 or 8 (docs/nexmark.md)\n"
 	"  --events N           events of the built-in generator (alias --count; default 10000000)\n"
 	"  --rate R             events (or input lines) per second over all subtasks; 0 = as fast as possible\n"
 	"  --seed S             generator seed (default 0)\n"
 	"  --event-rate R       generator events per second of event time (default --rate, or 10000)\n"
-	"  --input FILE         read events in the Nexmark line format (flinc-gen nexmark) instead\n"
+	"  --input FILE         read events in the Nexmark line format (flinc-gen nexmark) instead, from a\n"
+	"                       file or a Kafka topic (kafka://B/T?bounded=true: one event per record)\n"
 	"  --output ADDR        folder, - (stdout) or kafka://...; default: discard\n"
 	"  --watermark-delay MS bounded out-of-orderness of event time (default 0: ordered input)";
 

@@ -1,7 +1,10 @@
 /*
  * wordcount.c - count words of text lines, exactly-once.
  *
- *   wordcount.so --input PATH [--output DIR|-] [--rate LINES_PER_S]
+ *   wordcount.so --input PATH|kafka://B/T [--output DIR|-|kafka://B/T] [--rate LINES_PER_S]
+ *
+ * Input lines and output `word<TAB>count` lines are record values when the
+ * address is a Kafka topic (docs/kafka.md).
  *
  * source (lines of a file or folder, bounded)
  *   -> tokenizer (flat_map: words, lowercased)
@@ -149,7 +152,7 @@ static int build(flinc_env *e, int argc, char **argv)
 	const char *input = flinc_arg(e, "input", NULL);
 	const char *output = flinc_arg(e, "output", "-");
 	double rate = flinc_arg_f64(e, "rate", 0);
-	if (!input) return flinc_env_fail(e, "wordcount: --input PATH is required");
+	if (!input) return flinc_env_fail(e, "wordcount: --input PATH or kafka://BROKERS/TOPIC is required");
 	if (rate < 0) return flinc_env_fail(e, "wordcount: --rate must be >= 0 lines per second");
 
 	flinc_stream *lines = flinc_set_uid(flinc_lines_from(e, "source", input, rate), "source");
@@ -163,4 +166,4 @@ static int build(flinc_env *e, int argc, char **argv)
 }
 
 FLINC_PLUGIN("wordcount", "Counts words of text lines, exactly-once (word<TAB>count on every change)",
-	     "--input PATH [--output DIR|-] [--rate LINES_PER_S]", build);
+	     "--input PATH|kafka://B/T [--output DIR|-|kafka://B/T] [--rate LINES_PER_S]", build);

@@ -286,6 +286,18 @@ FLINC_API flinc_stream *flinc_source(flinc_env *e, const char *name, const flinc
 	return new_stream(e, n->index, -1, out);
 }
 
+void fl_source_hooks(flinc_stream *s, const fl_conn_hooks *h)
+{
+	if (s->env->failed || s->node == UINT32_MAX || s->env->nodes[s->node]->kind != FL_NODE_SOURCE) return;
+	s->env->nodes[s->node]->u.source.hooks = h;
+}
+
+void fl_sink_hooks(flinc_stream *s, const fl_conn_hooks *h)
+{
+	if (s->env->failed || s->node == UINT32_MAX || s->env->nodes[s->node]->kind != FL_NODE_SINK) return;
+	s->env->nodes[s->node]->u.sink.hooks = h;
+}
+
 FLINC_API flinc_stream *flinc_set_uid(flinc_stream *s, const char *uid)
 {
 	flinc_env *e = s->env;

@@ -52,6 +52,22 @@ typedef struct fl_edge {
 	flinc_key_fn key;  /* HASH */
 } fl_edge;
 
+/* Hooks of the built-in connectors beyond the public fn structs (the Kafka
+ * source commits offsets when a checkpoint completes; the exactly-once Kafka
+ * sink keeps the records of open transactions in operator state). Set with
+ * fl_source_hooks/fl_sink_hooks after flinc_source/flinc_sink; every
+ * method is optional and runs on the subtask's thread with the fn's ctx and
+ * local. Internal: plugins cannot reach it, so it may change freely. */
+typedef struct fl_conn_hooks {
+	/* Checkpoint id completed (after the sinks of the task committed). */
+	void (*checkpoint_complete)(flinc_ctx *c, void *local, int64_t id);
+	/* Operator state of a sink (sources use their fn's snapshot/restore):
+	 * snapshot after the sink's flush of the same checkpoint; restore
+	 * before open, once per old subtask's snapshot (union). */
+	int (*snapshot)(flinc_ctx *c, void *local, flinc_writer *w);
+	int (*restore)(flinc_ctx *c, void *local, flinc_reader *r);
+} fl_conn_hooks;
+
 typedef struct fl_node {
 	uint32_t index;
 	fl_node_kind kind;
@@ -68,6 +84,7 @@ typedef struct fl_node {
 	union {
 		struct {
 			const flinc_source_fn *fn;
+			const fl_conn_hooks *hooks; /* NULL but for built-in connectors */
 		} source;
 		struct {
 			flinc_map_fn fn;
@@ -92,6 +109,7 @@ typedef struct fl_node {
 		} window;
 		struct {
 			const flinc_sink_fn *fn;
+			const fl_conn_hooks *hooks; /* NULL but for built-in connectors */
 		} sink;
 	} u;
 } fl_node;
@@ -139,5 +157,10 @@ struct flinc_env {
 	bool failed;
 	fl_pool *pool; /* every allocation of the build lives here */
 };
+
+/* Give the node that made stream s (a source's or a sink's) the hooks h,
+ * which must outlive the graph (static). No-op on a failed env. */
+void fl_source_hooks(flinc_stream *s, const fl_conn_hooks *h);
+void fl_sink_hooks(flinc_stream *s, const fl_conn_hooks *h);
 
 #endif

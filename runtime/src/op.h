@@ -69,6 +69,9 @@ typedef struct fl_op_ops {
 	 * subtask's: union). */
 	int (*snapshot_state)(fl_op *op, flinc_writer *w);
 	int (*restore_state)(fl_op *op, flinc_reader *r);
+	/* Checkpoint id completed, after the task's sinks committed it.
+	 * Optional. */
+	void (*checkpoint_complete)(fl_op *op, int64_t id);
 } fl_op_ops;
 
 struct flinc_ctx {
@@ -129,7 +132,8 @@ extern const fl_op_ops fl_op_process_ops; /* PROCESS and CO_PROCESS */
 extern const fl_op_ops fl_op_timestamps_ops;
 extern const fl_op_ops fl_op_window_ops;
 extern const fl_op_ops fl_op_sink_ops;
-const fl_op_ops *fl_op_ops_for(fl_node_kind k);
+extern const fl_op_ops fl_op_sink_state_ops; /* a sink whose hooks keep operator state */
+const fl_op_ops *fl_op_ops_for(const fl_node *n);
 
 /* ---- emitting ------------------------------------------------------- */
 

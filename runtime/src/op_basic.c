@@ -49,6 +49,13 @@ static int source_restore(fl_op *op, flinc_reader *r)
 	return fn->restore(&op->ctx, op->user_local, r);
 }
 
+static void source_checkpoint_complete(fl_op *op, int64_t id)
+{
+	const fl_conn_hooks *h = op->node->u.source.hooks;
+	if (h && h->checkpoint_complete && op->user_local)
+		h->checkpoint_complete(&op->ctx, op->user_local, id);
+}
+
 const fl_op_ops fl_op_source_ops = {
 	.version = FL_OP_VERSION,
 	.open = source_open,
@@ -56,6 +63,7 @@ const fl_op_ops fl_op_source_ops = {
 	.close = source_close,
 	.snapshot_state = source_snapshot,
 	.restore_state = source_restore,
+	.checkpoint_complete = source_checkpoint_complete,
 };
 
 /* ---- map / filter / flat_map ------------------------------------------ */
@@ -318,9 +326,40 @@ const fl_op_ops fl_op_sink_ops = {
 	.close = sink_close,
 };
 
-const fl_op_ops *fl_op_ops_for(fl_node_kind k)
+static int sink_snapshot(fl_op *op, flinc_writer *w)
 {
-	switch (k) {
+	const fl_conn_hooks *h = op->node->u.sink.hooks;
+	return h->snapshot && op->user_local ? h->snapshot(&op->ctx, op->user_local, w) : FLINC_OK;
+}
+
+static int sink_restore(fl_op *op, flinc_reader *r)
+{
+	const fl_conn_hooks *h = op->node->u.sink.hooks;
+	if (!h->restore) return FLINC_OK;
+	alloc_local(op, op->node->u.sink.fn->local_size);
+	return h->restore(&op->ctx, op->user_local, r);
+}
+
+static void sink_checkpoint_complete(fl_op *op, int64_t id)
+{
+	const fl_conn_hooks *h = op->node->u.sink.hooks;
+	if (h->checkpoint_complete && op->user_local) h->checkpoint_complete(&op->ctx, op->user_local, id);
+}
+
+const fl_op_ops fl_op_sink_state_ops = {
+	.version = FL_OP_VERSION,
+	.open = sink_open,
+	.process = sink_process,
+	.end_input = sink_end_input,
+	.close = sink_close,
+	.snapshot_state = sink_snapshot,
+	.restore_state = sink_restore,
+	.checkpoint_complete = sink_checkpoint_complete,
+};
+
+const fl_op_ops *fl_op_ops_for(const fl_node *n)
+{
+	switch (n->kind) {
 	case FL_NODE_SOURCE: return &fl_op_source_ops;
 	case FL_NODE_MAP: return &fl_op_map_ops;
 	case FL_NODE_FILTER: return &fl_op_filter_ops;
@@ -329,7 +368,7 @@ const fl_op_ops *fl_op_ops_for(fl_node_kind k)
 	case FL_NODE_CO_PROCESS: return &fl_op_process_ops;
 	case FL_NODE_TIMESTAMPS: return &fl_op_timestamps_ops;
 	case FL_NODE_WINDOW: return &fl_op_window_ops;
-	case FL_NODE_SINK: return &fl_op_sink_ops;
+	case FL_NODE_SINK: return n->u.sink.hooks ? &fl_op_sink_state_ops : &fl_op_sink_ops;
 	}
 	return NULL;
 }

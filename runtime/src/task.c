@@ -30,7 +30,7 @@ static fl_op *op_create(fl_task *t, const fl_node *n, uint32_t pos)
 {
 	const flinc_env *e = t->plan->env;
 	fl_op *op = fl_calloc(1, sizeof(*op));
-	op->ops = fl_op_ops_for(n->kind);
+	op->ops = fl_op_ops_for(n);
 	op->priv = op->ops->priv_size ? fl_calloc(1, op->ops->priv_size) : NULL;
 	op->node = n;
 	op->task = t;
@@ -320,6 +320,7 @@ static void take_checkpoint(fl_task *t, int64_t id, bool savepoint)
 			fl_op_fail(op, rc, "pre-commit for checkpoint %lld failed", (long long)id);
 	}
 	if (t->err) return;
+	t->cp_taking = id;
 	if (t->cpx)
 		fl_snapshot_take(t->cpx, t, id, savepoint);
 	else if (t->cp.snapshot && t->cp.snapshot(t->cp.ud, t, id) != 0)
@@ -339,6 +340,8 @@ static void commit_checkpoint(fl_task *t, int64_t id)
 		int rc = op->node->u.sink.fn->commit(&op->ctx, op->user_local, id);
 		if (rc != FLINC_OK) fl_op_fail(op, rc, "commit of checkpoint %lld failed", (long long)id);
 	}
+	for (uint32_t j = 0; j < t->nops && !t->err; j++)
+		if (t->ops[j]->ops->checkpoint_complete) t->ops[j]->ops->checkpoint_complete(t->ops[j], id);
 }
 
 static void handle_mail(fl_task *t)

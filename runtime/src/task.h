@@ -147,10 +147,11 @@ struct fl_task {
 	bool input_ended;
 	bool final_done;
 	_Atomic int awaiting_final;
-	int64_t cp_id;                    /* checkpoint being aligned, 0 when none */
-	uint32_t cp_seen;                 /* channels that delivered cp_id's barrier */
-	int64_t cp_align_ns;              /* when its first barrier arrived */
-	_Atomic int64_t cp_last_id;       /* last checkpoint this task took */
+	int64_t cp_id;              /* checkpoint being aligned, 0 when none */
+	uint32_t cp_seen;           /* channels that delivered cp_id's barrier */
+	int64_t cp_align_ns;        /* when its first barrier arrived */
+	_Atomic int64_t cp_last_id; /* last checkpoint this task took */
+	int64_t cp_taking;          /* the checkpoint being snapshotted (task thread; connectors read it) */
 	_Atomic int64_t cp_last_align_ns; /* its alignment time */
 	pthread_mutex_t mail_mu;          /* mailbox of control messages (not data) */
 	struct fl_mail {

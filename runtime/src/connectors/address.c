@@ -3,7 +3,7 @@
  *
  *   "-"            print to stdout (print_sink.c)
  *   NULL or ""     discard, counting the records (print_sink.c)
- *   "kafka://..."  not available yet: a build error
+ *   "kafka://..."  a Kafka topic (kafka_sink.c, docs/kafka.md)
  *   anything else  a folder written exactly-once (file_sink.c)
  *
  * The input side, flinc_lines_from, lives in file_source.c.
@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "connectors.h"
+#include "kafka.h"
 #include "graph.h" /* flinc_stream's env: flinc.h has no accessor */
 
 FLINC_API int flinc_sink_to(flinc_stream *in, const char *name, const char *address, flinc_format_fn fmt)
@@ -25,7 +26,6 @@ FLINC_API int flinc_sink_to(flinc_stream *in, const char *name, const char *addr
 	if (!address || !*address) return fl_discard_sink_to(e, in, name);
 	if (!fmt) return flinc_env_fail(e, "%s: the format function is NULL", name);
 	if (strcmp(address, "-") == 0) return fl_print_sink_to(e, in, name, fmt);
-	if (strncmp(address, "kafka://", 8) == 0)
-		return flinc_env_fail(e, "output %s: kafka output is not available yet", address);
+	if (strncmp(address, "kafka://", 8) == 0) return fl_kafka_sink_to(e, in, name, address, fmt);
 	return fl_file_sink_to(e, in, name, address, fmt);
 }

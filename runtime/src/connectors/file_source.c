@@ -36,6 +36,7 @@
 #include <flinc/flinc.h>
 
 #include "connectors.h"
+#include "kafka.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -639,8 +640,11 @@ FLINC_API flinc_stream *flinc_lines_from(flinc_env *e, const char *name, const c
 		return failed_stream(e, name);
 	}
 	if (strncmp(address, "kafka://", 8) == 0) {
-		flinc_env_fail(e, "input %s: kafka input is not available yet", address);
-		return failed_stream(e, name);
+		if (!(rate >= 0) || isinf(rate)) {
+			flinc_env_fail(e, "%s: rate %g is not a number of lines per second >= 0", name, rate);
+			return failed_stream(e, name);
+		}
+		return fl_kafka_lines_from(e, name, address, rate);
 	}
 	if (strcmp(address, "datagen") == 0) {
 		flinc_env_fail(e, "input %s: this job has no built-in generator; give a file or folder path",
