@@ -370,7 +370,7 @@ int fl_conf_check(const fl_conf *c, unsigned flags, fl_conf_warn_fn warn, void *
 		int line = fl_conf_line(c, i);
 		where[0] = 0;
 		if (line > 0) snprintf(where, sizeof where, "line %d: ", line);
-		if (!strncmp(key, FL_CONF_USER_PREFIX, strlen(FL_CONF_USER_PREFIX))) continue;
+		if (fl_conf_key_delegated(key)) continue;
 		const fl_conf_key *k = fl_conf_key_find(key);
 		if (!k) {
 			fl_conf_unknown_msg(msg, sizeof msg, key);
@@ -392,4 +392,10 @@ int fl_conf_check(const fl_conf *c, unsigned flags, fl_conf_warn_fn warn, void *
 			return fl_errf(err, errcap, FLINC_ECONFIG, "%s%s", where, msg);
 	}
 	return FLINC_OK;
+}
+
+bool fl_conf_key_delegated(const char *key)
+{
+	return !strncmp(key, FL_CONF_USER_PREFIX, strlen(FL_CONF_USER_PREFIX)) ||
+		!strncmp(key, FL_CONF_KAFKA_PREFIX, strlen(FL_CONF_KAFKA_PREFIX));
 }

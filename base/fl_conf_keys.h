@@ -58,6 +58,13 @@ typedef struct fl_conf_key {
 
 /* The prefix of the keys a job keeps for itself (never checked). */
 #define FL_CONF_USER_PREFIX "user."
+/* The prefix of the Kafka client's own properties: "kafka.PROPERTY" goes to
+ * librdkafka as PROPERTY (docs/kafka.md), which checks it when a Kafka
+ * source or sink is built; not checked here. */
+#define FL_CONF_KAFKA_PREFIX "kafka."
+
+/* Is key in a family this table leaves to its owner (user., kafka.)? */
+bool fl_conf_key_delegated(const char *key);
 
 /* The table entry of key, or NULL for a key flinc does not know. */
 const fl_conf_key *fl_conf_key_find(const char *key);
