@@ -135,7 +135,9 @@ PATH_RE = re.compile(r"^Savepoint completed\. Path: (\S+)\s*$", re.M)
 
 def case_rescale(chk, a, b, expected, lines, rate):
     with cluster.Cluster(a.build, taskmanagers=2, slots=3, name="kafka-rescale", keep=a.keep, checks=chk) as c:
+        # Savepoints go under the cluster's state.savepoints.dir (issue 15).
         c.conf.update({"state.checkpoints.dir": c.path("checkpoints"),
+                       "state.savepoints.dir": c.path("savepoints"),
                        "execution.checkpointing.interval": "500ms"})
         c.start()
         job = c.plugin()
