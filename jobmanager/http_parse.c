@@ -234,6 +234,19 @@ static jm_http_event line_end(jm_http_parser *p)
 	return JM_HTTP_MORE;
 }
 
+/* Lines (the head's, chunk sizes, trailers) end in CRLF or a bare LF; a
+ * CR must be followed by LF. One byte of a line: LB_CR (a CR, skipped),
+ * LB_END (the line's LF), LB_BAD (a CR not followed by LF) or LB_CHAR. */
+typedef enum line_byte { LB_CHAR, LB_CR, LB_END, LB_BAD } line_byte;
+
+static line_byte line_byte_of(jm_http_parser *p, unsigned char c)
+{
+	if (p->cr && c != '\n') return LB_BAD;
+	p->cr = c == '\r';
+	if (c == '\r') return LB_CR;
+	return c == '\n' ? LB_END : LB_CHAR;
+}
+
 /* Head bytes: copy into buf until the empty line. */
 static jm_http_event parse_head(jm_http_parser *p, const uint8_t *in, size_t n, size_t *used)
 {
@@ -254,16 +267,13 @@ static jm_http_event parse_head(jm_http_parser *p, const uint8_t *in, size_t n, 
 			*used = i + 1;
 			return fail(p, 431, "the request header fields are too large");
 		}
-		if (p->cr && c != '\n') {
+		line_byte lb = line_byte_of(p, c);
+		if (lb == LB_BAD) {
 			*used = i + 1;
 			return fail(p, 400, "malformed request: a CR not followed by LF");
 		}
-		if (c == '\r') {
-			p->cr = true;
-			continue;
-		}
-		if (c == '\n') {
-			p->cr = false;
+		if (lb == LB_CR) continue;
+		if (lb == LB_END) {
 			p->buf[p->used++] = 0;
 			jm_http_event ev = line_end(p);
 			if (ev != JM_HTTP_MORE) {
@@ -327,16 +337,13 @@ static jm_http_event chunk_size(jm_http_parser *p, const uint8_t *in, size_t n, 
 			*used = i + 1;
 			return fail(p, 400, "malformed chunked body: chunk-size line too long");
 		}
-		if (p->cr && c != '\n') {
+		line_byte lb = line_byte_of(p, c);
+		if (lb == LB_BAD) {
 			*used = i + 1;
 			return fail(p, 400, "malformed chunked body: a CR not followed by LF");
 		}
-		if (c == '\r') {
-			p->cr = true;
-			continue;
-		}
-		if (c == '\n') {
-			p->cr = false;
+		if (lb == LB_CR) continue;
+		if (lb == LB_END) {
 			*used = i + 1;
 			if (p->chunk_digits == 0)
 				return fail(p, 400, "malformed chunked body: no chunk size");
@@ -381,16 +388,13 @@ static jm_http_event trailer(jm_http_parser *p, const uint8_t *in, size_t n, siz
 			*used = i + 1;
 			return fail(p, 431, "the request trailer fields are too large");
 		}
-		if (p->cr && c != '\n') {
+		line_byte lb = line_byte_of(p, c);
+		if (lb == LB_BAD) {
 			*used = i + 1;
 			return fail(p, 400, "malformed chunked body: a CR not followed by LF");
 		}
-		if (c == '\r') {
-			p->cr = true;
-			continue;
-		}
-		if (c == '\n') {
-			p->cr = false;
+		if (lb == LB_CR) continue;
+		if (lb == LB_END) {
 			if (p->line_len == 0) {
 				*used = i + 1;
 				p->state = S_DONE;

@@ -940,6 +940,22 @@ static void accept_cb(void *arg)
 
 /* ---- the server ----------------------------------------------------------------- */
 
+/* Free what jm_http_server_create made: the listener (closed), the accept
+ * aio, the worker table, the locks. No thread may use s any more. */
+static void server_free(jm_http_server *s)
+{
+	nng_aio_free(s->acc);
+	if (s->l) nng_stream_listener_free(s->l);
+	free(s->workers);
+	pthread_cond_destroy(&s->work_cv);
+	pthread_cond_destroy(&s->svc_cv);
+	pthread_cond_destroy(&s->idle_cv);
+	pthread_mutex_destroy(&s->mu);
+	free(s->url);
+	free(s->component);
+	free(s);
+}
+
 int jm_http_server_create(const jm_http_config *cfg, jm_http_server **out, char *err, size_t errcap)
 {
 	*out = NULL;
@@ -1001,19 +1017,8 @@ fail_threads:
 	pthread_mutex_unlock(&s->mu);
 	for (int i = 0; i < s->nworkers; i++) pthread_join(s->workers[i], NULL);
 fail:
-	nng_aio_free(s->acc);
-	if (s->l) {
-		nng_stream_listener_close(s->l);
-		nng_stream_listener_free(s->l);
-	}
-	free(s->workers);
-	pthread_cond_destroy(&s->work_cv);
-	pthread_cond_destroy(&s->svc_cv);
-	pthread_cond_destroy(&s->idle_cv);
-	pthread_mutex_destroy(&s->mu);
-	free(s->url);
-	free(s->component);
-	free(s);
+	if (s->l) nng_stream_listener_close(s->l);
+	server_free(s);
 	return frc;
 }
 
@@ -1102,16 +1107,7 @@ int jm_http_server_destroy(jm_http_server *s, int64_t wait_ms)
 		       stuck, (long long)wait_ms, stuck_conns);
 		return FLINC_ETIMEDOUT;
 	}
-	nng_aio_free(s->acc);
-	nng_stream_listener_free(s->l);
-	free(s->workers);
-	pthread_cond_destroy(&s->work_cv);
-	pthread_cond_destroy(&s->svc_cv);
-	pthread_cond_destroy(&s->idle_cv);
-	pthread_mutex_destroy(&s->mu);
-	free(s->url);
-	free(s->component);
-	free(s);
+	server_free(s);
 	return FLINC_OK;
 }
 
