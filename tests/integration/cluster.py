@@ -263,14 +263,16 @@ class Daemon:
         return self.proc.returncode
 
 
-def wait_rest(daemon, port, timeout):
+def wait_rest(daemon, port, timeout, place=None):
     """Wait until the REST API of `daemon` answers GET /overview with 200 on
     `port` (True), or the process exited (False); ClusterError after
-    `timeout` s."""
+    `timeout` s. place: where it runs (LOOPBACK by default)."""
+    place = place or LOOPBACK
 
     def answers():
         try:
-            return http_request(port, "GET", "/overview", timeout=2)[0] == 200
+            with place.entered():
+                return http_request(port, "GET", "/overview", timeout=2, host=place.addr)[0] == 200
         except OSError:
             return False
 
@@ -334,8 +336,8 @@ def scratch_dir(prefix, keep=False, failed=None):
 
 # ---- HTTP ---------------------------------------------------------------------------
 
-def http_request(port, method, path, body=None, headers=None, timeout=10.0):
-    """One HTTP request to 127.0.0.1:port. body: bytes, str, or an object
+def http_request(port, method, path, body=None, headers=None, timeout=10.0, host="127.0.0.1"):
+    """One HTTP request to host:port (127.0.0.1 by default). body: bytes, str, or an object
     sent as JSON. Returns (status, parsed JSON or the text when it is not
     JSON (None for an empty body), the response headers).
 
@@ -350,7 +352,7 @@ def http_request(port, method, path, body=None, headers=None, timeout=10.0):
         body = body.encode()
     h.update(headers or {})
     h = {k: v for k, v in h.items() if v is not None}
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=h)
         r = conn.getresponse()
@@ -397,15 +399,39 @@ def write_secret_file(path, nbytes=32):
     return path
 
 
+class Loopback:
+    """Where a daemon runs when no other place is given: this host, on
+    127.0.0.1. tests/netns/netns.py's Host has the same three members, so a
+    Cluster can put its daemons on namespace hosts instead."""
+
+    addr = "127.0.0.1"
+
+    @staticmethod
+    def wrap(argv):
+        return argv
+
+    @staticmethod
+    def entered():
+        return contextlib.nullcontext()
+
+
+LOOPBACK = Loopback()
+
+
 class Cluster:
     """A job manager and task managers on 127.0.0.1 (see the module doc).
 
     conf: -D values for every daemon; jm_conf / tm_conf: for one kind only.
     checks: a Checks whose failures mark the cluster failed at the end.
+    hosts: places to run the daemons on instead of 127.0.0.1 (objects with
+    addr, wrap(argv) and entered(), e.g. tests/netns/netns.py's hosts): the
+    job manager runs on hosts[0], task manager i on hosts[1 + i % (n - 1)];
+    REST requests and the CLI go to the job manager's address from inside
+    its host.
     """
 
     def __init__(self, build, taskmanagers=2, slots=2, conf=None, jm_conf=None, tm_conf=None, name="cluster",
-                 keep=False, log=None, checks=None, secret=True):
+                 keep=False, log=None, checks=None, secret=True, hosts=None):
         self.build = os.path.abspath(build)
         self.bin = os.path.join(self.build, "bin")
         self.ntm = taskmanagers
@@ -426,6 +452,11 @@ class Cluster:
             self.conf.setdefault("security.cluster.secret", secret)
         self.jm_conf = dict(jm_conf or {})
         self.tm_conf = dict(tm_conf or {})
+        self.hosts = list(hosts or [])
+        if len(self.hosts) == 1:
+            raise ClusterError("hosts: the job manager's and at least one for task managers")
+        self.jm_place = self.hosts[0] if self.hosts else LOOPBACK
+        self.tm_places = []  # place of each task manager ever started
         self.jm = None
         self.tms = []  # Daemon per task manager ever started (index = its number)
         self.rest_port = None
@@ -472,9 +503,9 @@ class Cluster:
             while self.rpc_port == self.rest_port:
                 self.rpc_port = free_port()
             conf = {
-                "rest.bind-address": "127.0.0.1",
+                "rest.bind-address": self.jm_place.addr,
                 "rest.port": self.rest_port,
-                "jobmanager.rpc.address": "127.0.0.1",
+                "jobmanager.rpc.address": self.jm_place.addr,
                 "jobmanager.rpc.port": self.rpc_port,
                 # inside the test's folder: removed with it, even after a kill -9
                 "jobmanager.blob.dir": self.path("jobmanager", "blobs"),
@@ -483,17 +514,17 @@ class Cluster:
             conf.update(self.jm_conf)
             self.token = conf.get("rest.auth.token")
             os.makedirs(self.path("jobmanager"), exist_ok=True)
-            argv = [self._exe("flinc-jobmanager")] + self._dargs(conf)
+            argv = self.jm_place.wrap([self._exe("flinc-jobmanager")] + self._dargs(conf))
             self.jm = Daemon("jobmanager", argv, self.path("flinc-jobmanager.log"), self.path("jobmanager"))
             try:
-                up = wait_rest(self.jm, self.rest_port, timeout)
+                up = wait_rest(self.jm, self.rest_port, timeout, self.jm_place)
             except ClusterError:
                 self.jm.stop(2)
                 raise ClusterError("the job manager did not answer on :%d within %.0fs; its log:\n%s" %
                                    (self.rest_port, timeout, self.jm.tail()))
             if up:
-                self.say("cluster: job manager pid %d, REST 127.0.0.1:%d, RPC :%d" %
-                         (self.jm.pid, self.rest_port, self.rpc_port))
+                self.say("cluster: job manager pid %d, REST %s:%d, RPC :%d" %
+                         (self.jm.pid, self.jm_place.addr, self.rest_port, self.rpc_port))
                 return
             text = self.jm.log_text()
             self.jm.stop(1)
@@ -508,7 +539,7 @@ class Cluster:
         (after it was killed); wait for its REST API."""
         self.jm.log.close()
         self.jm = Daemon("jobmanager", self.jm.argv, self.path("flinc-jobmanager.log"), self.path("jobmanager"))
-        if not wait_rest(self.jm, self.rest_port, timeout):
+        if not wait_rest(self.jm, self.rest_port, timeout, self.jm_place):
             raise ClusterError("the restarted job manager exited with status %s; its log:\n%s" %
                                (self.jm.proc.returncode, self.jm.tail()))
 
@@ -517,20 +548,22 @@ class Cluster:
         i = len(self.tms)
         wd = self.path("taskmanager-%d" % i)
         os.makedirs(wd, exist_ok=True)
+        place = self.hosts[1 + i % (len(self.hosts) - 1)] if self.hosts else LOOPBACK
+        self.tm_places.append(place)
         c = {
-            "jobmanager.rpc.address": "127.0.0.1",
+            "jobmanager.rpc.address": self.jm_place.addr,
             "jobmanager.rpc.port": self.rpc_port,
             "taskmanager.numberOfTaskSlots": self.slots,
-            "taskmanager.host": "127.0.0.1",
+            "taskmanager.host": place.addr,
             "taskmanager.tmp.dir": wd,  # its plugin cache: gone with the test's folder
         }
         c.update(self.conf)
         c.update(self.tm_conf)
         c.update(conf or {})
-        argv = [self._exe("flinc-taskmanager")] + self._dargs(c)
+        argv = place.wrap([self._exe("flinc-taskmanager")] + self._dargs(c))
         d = Daemon("taskmanager-%d" % i, argv, self.path("flinc-taskmanager-%d.log" % i), wd)
         self.tms.append(d)
-        self.say("cluster: task manager %d pid %d" % (i, d.pid))
+        self.say("cluster: task manager %d pid %d%s" % (i, d.pid, "" if place is LOOPBACK else " on " + place.addr))
         if wait:
             self.wait_taskmanagers(len(self.live_taskmanagers()), timeout)
         return i
@@ -605,7 +638,8 @@ class Cluster:
         if token and self.token:
             h["Authorization"] = "Bearer %s" % self.token
         h.update(headers or {})
-        st, doc, _ = http_request(self.rest_port, method, path, body, h, timeout)
+        with self.jm_place.entered():
+            st, doc, _ = http_request(self.rest_port, method, path, body, h, timeout, host=self.jm_place.addr)
         return st, doc
 
     def get(self, path):
@@ -738,10 +772,10 @@ class Cluster:
     # ---- the CLI ----------------------------------------------------------
 
     def _cli_argv(self, args):
-        argv = [self._exe("flinc"), "-m", "127.0.0.1:%d" % self.rest_port]
+        argv = [self._exe("flinc"), "-m", "%s:%d" % (self.jm_place.addr, self.rest_port)]
         if self.token:
             argv += ["--token", self.token]
-        return argv + [str(a) for a in args]
+        return self.jm_place.wrap(argv + [str(a) for a in args])
 
     def flinc(self, *args, timeout=120, check=False, env=None):
         """Run `flinc -m 127.0.0.1:REST ARGS` (with --token when the cluster
