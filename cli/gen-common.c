@@ -308,6 +308,9 @@ int64_t fg_wall_ms(void)
 
 void fg_common_usage(FILE *f, const fg_mode_info *mi)
 {
+	char pop[32], lab[32];
+	snprintf(pop, sizeof pop, "%s N", mi->pop_opt);
+	snprintf(lab, sizeof lab, "%s F", mi->label_opt ? mi->label_opt : "");
 	fprintf(f,
 		"  --count N         records to write (default 1000000; with --rate default 0 = endless)\n"
 		"  --rate R          live stream: about R records/s, event time = wall clock\n"
@@ -317,9 +320,9 @@ void fg_common_usage(FILE *f, const fg_mode_info *mi)
 		"                    (default 2026-01-01T00:00:00.000Z)\n"
 		"  --seed S          PRNG seed (default 1); same arguments, same bytes\n"
 		"  %-17s size of the population (default %" PRIu64 ")\n",
-		mi->default_event_rate, mi->pop_opt, mi->default_pop);
+		mi->default_event_rate, pop, mi->default_pop);
 	if (mi->label_opt)
-		fprintf(f, "  %-17s fraction of records labelled (default %g)\n", mi->label_opt,
+		fprintf(f, "  %-17s fraction of records labelled, 0 to 0.5 (default %g)\n", lab,
 			mi->default_label_rate);
 	fprintf(f,
 		"  --output O        FILE, - (stdout, default) or kafka://HOST:PORT[,HOST:PORT...]/TOPIC\n"

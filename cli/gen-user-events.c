@@ -25,7 +25,7 @@
 
 #define SESSION_GAP_MS (31 * 60000) /* at least this between a user's sessions */
 #define MAX_GAP_MS (20 * 60000)     /* at most this between events of a session */
-#define AVG_EVENTS 6.0              /* mean events per session, for the arrival rate */
+#define AVG_EVENTS 6.5              /* mean events per session (measured 6.55), for the arrival rate */
 
 enum { E_PV, E_CLICK, E_FORM, E_SEARCH, E_LOGIN, E_LOGOUT, E_PURCHASE, E_VIDEO, NEV };
 static const char *const EVENT_NAMES[NEV] = { "page_view", "button_click", "form_submission", "search",
@@ -323,7 +323,7 @@ static bool emit_event(gen *g, uint32_t idx, int64_t ts)
 		int64_t items = fg_rng_range(r, 1, 5);
 		int64_t cents = items * lognormal_ms(g, 3500, 0.8, 199, 500000);
 		m = FG_LIT(m, "{\"orderId\":\"o-");
-		uint64_t oid = fg_mix64(s->sid + g->idkey);
+		uint64_t oid = fg_mix64((s->sid ^ 0x04de5ULL) * 0x9e3779b97f4a7c15ULL + g->idkey);
 		static const char HEX[] = "0123456789abcdef";
 		for (int i = 0; i < 12; i++) *m++ = HEX[(oid >> (44 - 4 * i)) & 15];
 		m = FG_LIT(m, "\",\"amount\":");
