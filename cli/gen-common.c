@@ -501,6 +501,7 @@ struct fg_out {
 	rd_kafka_topic_t *rkt;
 	uint64_t produced, poll_ctr;
 	volatile uint64_t failed;
+	bool warned;
 	char first_error[256];
 };
 
@@ -513,6 +514,23 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 			snprintf(out->first_error, sizeof out->first_error, "%s", rd_kafka_err2str(m->err));
 		out->failed++;
 	}
+}
+
+/* librdkafka's own log lines are dropped; its errors are reported once, on
+ * one line (the run ends with the first undelivered record's reason). */
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk, (void)level, (void)fac, (void)buf;
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	(void)rk;
+	fg_out *out = opaque;
+	if (out->warned) return;
+	out->warned = true;
+	fprintf(stderr, "flinc-gen %s: kafka: %s: %s (retrying until message.timeout.ms)\n", out->mode,
+		rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
 static fg_out *kafka_open(fg_out *out, const fg_opts *o, bool *usage_error)
@@ -548,6 +566,7 @@ static fg_out *kafka_open(fg_out *out, const fg_opts *o, bool *usage_error)
 		{ "queue.buffering.max.messages", "1000000" },
 		{ "queue.buffering.max.kbytes", "1048576" },
 		{ "compression.codec", "lz4" },
+		{ "message.timeout.ms", "30000" },
 	};
 	for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
 		if (rd_kafka_conf_set(conf, defaults[i][0], defaults[i][1], errstr, sizeof errstr) !=
@@ -572,6 +591,8 @@ static fg_out *kafka_open(fg_out *out, const fg_opts *o, bool *usage_error)
 		}
 	}
 	rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+	rd_kafka_conf_set_log_cb(conf, log_cb);
+	rd_kafka_conf_set_error_cb(conf, error_cb);
 	rd_kafka_conf_set_opaque(conf, out);
 	out->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
 	if (!out->rk) {

@@ -130,6 +130,14 @@ def main():
         chk.ok(ts and t0 - 1 <= ts[0] and ts[-1] <= t1 + 1, "live: event time within the run's wall-clock time")
 
         with_mock(chk, args.build, folder)
+
+        # nothing listens on the port: a bounded complaint and exit 1
+        t0 = time.time()
+        p = gen(args.build, "iot", "--count", "10", "-X", "message.timeout.ms=2000", "--output",
+                "kafka://127.0.0.1:%d/t" % cluster.free_port(), timeout=60)
+        err = p.stderr.decode().splitlines()
+        chk.ok(p.returncode == 1 and 1 <= len(err) <= 2 and "not delivered" in err[-1] and time.time() - t0 < 20,
+               "an unreachable broker: exit 1 after message.timeout.ms, at most two lines", err)
     return chk.report()
 
 
