@@ -5,7 +5,8 @@ rule, no unlabelled one matches any); the same arguments give the same
 bytes; usage errors are one line with exit 2; a live stream (--rate) has
 event time = wall clock and keeps its rate; records written to a
 flinc-kafka-mock topic and read back with kcat equal the file output, keyed
-by userId/sensorId with each key in one partition.
+by userId/sensorId with each key in one partition; nexmark events through
+the same producer, spread over the partitions.
 
 With --broker: the same Kafka round trip against a real Apache Kafka broker
 (tests/peers/kafka/broker.py), 100k transactions into a 6-partition topic."""
@@ -54,7 +55,7 @@ def kafka_roundtrip(chk, build, folder, bootstrap, topic, mode, count):
 
 def with_mock(chk, build, folder):
     mock = subprocess.Popen([os.path.join(build, "bin", "flinc-kafka-mock"), "--brokers", "1", "--topic",
-                             "tx:6", "--topic", "iot:4", "--topic", "ue:3"], stdout=subprocess.PIPE,
+                             "tx:6", "--topic", "iot:4", "--topic", "ue:3", "--topic", "nx:3"], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL)
     try:
         line = mock.stdout.readline().decode().strip()
@@ -63,6 +64,16 @@ def with_mock(chk, build, folder):
         kafka_roundtrip(chk, build, folder, bs, "tx", "transactions", 20000)
         kafka_roundtrip(chk, build, folder, bs, "iot", "iot", 20000)
         kafka_roundtrip(chk, build, folder, bs, "ue", "user-events", 20000)
+        # nexmark through the same producer: no key, spread over the partitions
+        p = gen(build, "nexmark", "--events", "30000", "--output", "kafka://%s/nx" % bs)
+        r = subprocess.run(["kcat", "-C", "-b", bs, "-t", "nx", "-o", "beginning", "-e", "-q", "-f", "%p\\t%s\\n"],
+                           stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=120)
+        got = [x.split("\t", 1) for x in r.stdout.decode().splitlines()]
+        want = gen(build, "nexmark", "--events", "30000").stdout.decode().splitlines()
+        per = collections.Counter(pa for pa, _ in got)
+        chk.ok(p.returncode == 0 and sorted(v for _, v in got) == sorted(want),
+               "nexmark: 30000 events to kafka, the file's lines")
+        chk.ok(len(per) == 3 and min(per.values()) > 5000, "nexmark: spread over the 3 partitions", dict(per))
         p = gen(build, "transactions", "--count", "10", "--output", "kafka://%s" % bs)
         chk.ok(p.returncode == 2 and len(p.stderr.decode().splitlines()) == 1,
                "a kafka address without a topic: one line, exit 2", p.stderr.decode())
