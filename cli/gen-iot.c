@@ -8,7 +8,8 @@
  * jitter); a heap orders the sensors by their next reading. A reading is
  * normal, or part of an episode:
  *   RANGE_BREACH         one value outside the type's range (DESIGN.md);
- *   STATISTICAL_OUTLIER  1-3 readings 5-8 sigma off the sensor's baseline,
+ *   STATISTICAL_OUTLIER  1-3 readings 5-8 sigma off the sensor's baseline
+ *                        and >= 4 running deviations off its running mean,
  *                        inside the range (a short drift away);
  *   STUCK_SENSOR         10-15 readings of the same value;
  *   SENSOR_SILENT        the reading after which the sensor is silent for
@@ -16,9 +17,10 @@
  *   LOW_BATTERY          1-3 readings with batteryLevel 1-9 (then a new
  *                        battery: 100).
  * Normal readings never match a rule: values are the baseline plus uniform
- * noise within 1.73 sigma (baselines sit >= 25 % of the range inside it, sigma <= 2 %
- * of it), never equal to the previous value, gaps <= 1.65 times the mean
- * interval (<= 30 s, so < 60 s), batteries >= 10 (replaced at 10). Motion
+ * noise within 1.73 sigma (baselines sit >= 25 % of the range inside it,
+ * sigma <= 2 % of it) and < 2.5 running deviations off the running mean,
+ * never equal to the previous value; gaps are <= 1.65 times the mean
+ * interval (<= 30 s, so < 60 s); batteries >= 10 (replaced at 10). Motion
  * sensors report 0/1 and get only silences and low batteries.
  */
 #include "flinc-gen.h"
@@ -60,7 +62,8 @@ typedef struct sensor {
 	double next_t; /* event time of the next reading, ms */
 	double base, sigma, motion_p;
 	double interval_ms;
-	int64_t last_v; /* last value, hundredths */
+	double run_n, run_mean, run_m2; /* Welford over the in-range readings so far */
+	int64_t last_v;                 /* last value, hundredths */
 	uint32_t nread;
 	uint16_t drain_every, drain_ctr, cooldown;
 	uint8_t type, loc, battery;
@@ -119,8 +122,21 @@ static char *put_sensor(char *p, uint32_t i)
 static int64_t normal_value(gen *g, sensor *s)
 {
 	if (s->type == T_MOTION) return fg_rng_unit(&g->rng) < s->motion_p ? 100 : 0;
-	double z = (2 * fg_rng_unit(&g->rng) - 1) * 1.7320508075688772;
-	int64_t v = llround((s->base + s->sigma * z) * 100);
+	/* A guarantee on top: a value 2.5 running deviations or more off the
+	 * running mean (the running deviation can come out low, e.g. after a
+	 * stuck run) is drawn again, then replaced by the running mean. */
+	double run_sd = s->run_n >= 10 ? sqrt(s->run_m2 / (s->run_n - 1)) : 0;
+	int64_t v = 0;
+	double z = 0;
+	for (int tries = 0;; tries++) {
+		z = (2 * fg_rng_unit(&g->rng) - 1) * 1.7320508075688772;
+		v = llround((s->base + s->sigma * z) * 100);
+		if (run_sd == 0 || fabs((double)v / 100 - s->run_mean) < 2.5 * run_sd) break;
+		if (tries == 8) {
+			v = llround(s->run_mean * 100);
+			break;
+		}
+	}
 	if (v == s->last_v) v += z > 0 ? -1 : 1;
 	return v;
 }
@@ -170,8 +186,15 @@ static bool emit_reading(gen *g, uint32_t idx, int64_t ts)
 		break;
 	}
 	case A_OUTLIER: {
+		/* 5-8 sigma off the baseline, and >= 4 running deviations off the
+		 * running mean (what a detector sees, after earlier outliers
+		 * widened it) */
 		double k = 5 + s->ep_step + fg_rng_unit(&g->rng);
-		v = llround((s->base + s->ep_dir * k * s->sigma) * 100);
+		double run_sd = s->run_n > 1 ? sqrt(s->run_m2 / (s->run_n - 1)) : s->sigma;
+		double dev = fmax(k * s->sigma, (4 + s->ep_step + fg_rng_unit(&g->rng)) * run_sd);
+		double x = s->run_mean + s->ep_dir * dev, lo = TYPES[s->type].lo + 0.01 * range,
+		       hi = TYPES[s->type].hi - 0.01 * range;
+		v = llround((x < lo ? lo : x > hi ? hi : x) * 100);
 		break;
 	}
 	case A_STUCK: v = s->ep_step == 0 ? normal_value(g, s) : s->last_v; break;
@@ -220,6 +243,12 @@ static bool emit_reading(gen *g, uint32_t idx, int64_t ts)
 
 	/* the sensor after this reading */
 	s->nread++;
+	if (kind != A_RANGE) {
+		double x = (double)v / 100, d = x - s->run_mean;
+		s->run_n += 1;
+		s->run_mean += d / s->run_n;
+		s->run_m2 += d * (x - s->run_mean);
+	}
 	if (kind != A_RANGE && kind != A_OUTLIER)
 		s->last_v = v;
 	else
@@ -290,8 +319,12 @@ int fg_iot_main(int argc, char **argv)
 	fg_rng_seed(&g.rng, o.seed, 12);
 	/* episode probability per reading so that about label_rate of the
 	 * readings are labelled: mean episode length 3.7 (motion 1.5) */
-	g.q = o.label_rate / (3.7 * (1 - o.label_rate));
-	g.q_motion = o.label_rate / (1.5 * (1 - o.label_rate));
+	/* (the COOLDOWN readings after each episode cannot start one: they
+	 * count against the normal readings) */
+	g.q = o.label_rate / (3.7 * (1 - o.label_rate) - COOLDOWN * o.label_rate);
+	g.q_motion = o.label_rate / (1.5 * (1 - o.label_rate) - COOLDOWN * o.label_rate);
+	if (g.q_motion <= 0 || g.q_motion > 1) g.q_motion = 1;
+	if (g.q <= 0 || g.q > 1) g.q = 1;
 	for (uint32_t i = 0; i < g.n; i++) {
 		if (!fg_heap_push(&g.heap, (int64_t)g.s[i].next_t, i)) {
 			fprintf(stderr, "flinc-gen iot: out of memory\n");
