@@ -183,7 +183,11 @@ class Broker:
         os.makedirs(self.dir, exist_ok=True)
         self.nodes = [Node(i, os.path.join(self.dir, "node%d" % i)) for i in range(nodes)]
         self.conf = dict(conf or {})
-        self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        # Like Kafka's Uuid.randomUuid(): never starting with '-', which
+        # StorageTool's argument parser would take for an option (1 in 64).
+        self.cluster_id = "-"
+        while self.cluster_id.startswith("-"):
+            self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         self.cp = None
         self.started = False
 
