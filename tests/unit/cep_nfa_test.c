@@ -739,6 +739,246 @@ static void test_skip_waits_for_earlier(void **st)
 	    { 4, "a", 0, 4 }, { 5, "b", 0, 5 });
 }
 
+/* ---- GreedyITCase ----------------------------------------------------- */
+
+static const double three = 3.0;
+
+/* c, then middle 'a' as given, then end 'd' (followed_by each). */
+static flinc_cep_pattern *c_greedy_d(bool optional, bool consecutive, bool until)
+{
+	flinc_cep_pattern *p = c_mid_b();
+	flinc_cep_one_or_more(p);
+	if (optional) flinc_cep_optional(p);
+	if (consecutive) flinc_cep_consecutive(p);
+	flinc_cep_greedy(p);
+	if (until) flinc_cep_until(p, price_gt, &three);
+	flinc_cep_followed_by(p, "end");
+	return flinc_cep_where(p, name_is, "d");
+}
+
+static void test_greedy_zero_or_more_d(void **st)
+{
+	(void)st;
+	RUN(c_greedy_d(true, false, false), WANT("40 41 42 43 44"), NULL, { 40, "c", 1, 1 },
+	    { 41, "a", 2, 2 }, { 42, "a", 2, 3 }, { 43, "a", 2, 4 }, { 44, "d", 3, 5 });
+}
+static void test_greedy_zero_or_more_in_between(void **st)
+{
+	(void)st;
+	RUN(c_greedy_d(true, false, false), WANT("40 41 42 43 44"), NULL, { 40, "c", 1, 1 },
+	    { 1, "dummy", 1111, 2 }, { 41, "a", 2, 3 }, { 2, "dummy", 1111, 4 }, { 42, "a", 2, 5 },
+	    { 3, "dummy", 1111, 6 }, { 43, "a", 2, 7 }, { 44, "d", 3, 8 });
+}
+static void test_greedy_zero_or_more_dummy_after(void **st)
+{
+	(void)st;
+	RUN(c_greedy_d(true, false, false), WANT("40 41 42 44"), NULL, { 40, "c", 1, 1 }, { 41, "a", 2, 2 },
+	    { 42, "a", 2, 3 }, { 43, "dummy", 2, 4 }, { 44, "d", 3, 5 });
+}
+static void test_greedy_zero_or_more_dummy_before(void **st)
+{
+	(void)st;
+	RUN(c_greedy_d(true, false, false), WANT("40 44"), NULL, { 40, "c", 1, 1 }, { 43, "dummy", 2, 2 },
+	    { 44, "d", 3, 5 });
+}
+static void test_greedy_one_or_more(void **st)
+{
+	(void)st;
+	RUN(c_greedy_d(false, false, false), WANT("40 41 42 43 44"), NULL, { 40, "c", 1, 1 },
+	    { 41, "a", 2, 2 }, { 42, "a", 2, 3 }, { 43, "a", 2, 4 }, { 44, "d", 3, 5 });
+}
+static void test_greedy_one_or_more_dummy_before(void **st)
+{
+	(void)st;
+	RUN(c_greedy_d(false, false, false), none, NULL, { 40, "c", 1, 1 }, { 43, "dummy", 2, 2 },
+	    { 44, "d", 3, 5 });
+}
+static void test_greedy_until_zero_or_more_dummy_after(void **st)
+{
+	(void)st;
+	RUN(c_greedy_d(true, false, true), WANT("40 41 42 43 45"), NULL, { 40, "c", 1, 1 }, { 41, "a", 2, 2 },
+	    { 42, "a", 3, 3 }, { 43, "a", 3, 4 }, { 44, "a", 4, 5 }, { 45, "d", 3, 6 });
+}
+static void test_greedy_until_zero_or_more_dummy_before(void **st)
+{
+	(void)st;
+	RUN(c_greedy_d(true, false, true), WANT("40 45"), NULL, { 40, "c", 1, 1 }, { 44, "a", 4, 2 },
+	    { 41, "a", 2, 3 }, { 42, "a", 3, 4 }, { 43, "a", 3, 5 }, { 45, "d", 3, 6 });
+}
+static void test_greedy_until_one_or_more_dummy_after(void **st)
+{
+	(void)st;
+	RUN(c_greedy_d(false, false, true), WANT("40 41 42 43 45"), NULL, { 40, "c", 1, 1 },
+	    { 41, "a", 2, 2 }, { 42, "a", 3, 3 }, { 43, "a", 3, 4 }, { 44, "a", 4, 5 }, { 45, "d", 3, 6 });
+}
+static void test_greedy_until_one_or_more_dummy_before(void **st)
+{
+	(void)st;
+	RUN(c_greedy_d(false, false, true), none, NULL, { 40, "c", 1, 1 }, { 44, "a", 4, 2 },
+	    { 41, "a", 2, 3 }, { 42, "a", 3, 4 }, { 43, "a", 3, 5 }, { 45, "d", 3, 6 });
+}
+
+/* c a* (greedy) then an optional d, then e. */
+static flinc_cep_pattern *c_greedy_optd_e(void)
+{
+	flinc_cep_pattern *p = c_mid_b();
+	flinc_cep_greedy(flinc_cep_optional(flinc_cep_one_or_more(p)));
+	flinc_cep_optional(flinc_cep_where(flinc_cep_followed_by(p, "middle2"), name_is, "d"));
+	return flinc_cep_where(flinc_cep_followed_by(p, "end"), name_is, "e");
+}
+static void test_greedy_before_optional(void **st)
+{
+	(void)st;
+	RUN(c_greedy_optd_e(), WANT("40 41 42 44"), NULL, { 40, "c", 1, 1 }, { 41, "a", 2, 2 },
+	    { 42, "a", 2, 3 }, { 43, "dummy", 2, 4 }, { 44, "e", 3, 5 });
+}
+static void test_greedy_before_optional2(void **st)
+{
+	(void)st;
+	RUN(c_greedy_optd_e(), WANT("40 41 42 44", "40 41 42 43 44"), NULL, { 40, "c", 1, 1 },
+	    { 41, "a", 2, 2 }, { 42, "a", 2, 3 }, { 43, "d", 3, 4 }, { 44, "e", 3, 5 });
+}
+
+/* A pattern ending in a greedy loop: a match per event taken. */
+static void test_end_with_zero_or_more_greedy(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p = c_mid_b();
+	flinc_cep_greedy(flinc_cep_optional(flinc_cep_one_or_more(p)));
+	RUN(p, WANT("40", "40 41", "40 41 42", "40 41 42 43"), NULL, { 40, "c", 1, 1 }, { 41, "a", 2, 2 },
+	    { 42, "a", 2, 3 }, { 44, "dummy", 2, 4 }, { 43, "a", 2, 5 });
+}
+static void test_end_with_zero_or_more_consecutive_greedy(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p = c_mid_b();
+	flinc_cep_greedy(flinc_cep_consecutive(flinc_cep_optional(flinc_cep_one_or_more(p))));
+	RUN(p, WANT("40", "40 41", "40 41 42"), NULL, { 40, "c", 1, 1 }, { 41, "a", 2, 2 }, { 42, "a", 2, 3 },
+	    { 44, "dummy", 2, 4 }, { 43, "a", 2, 5 });
+}
+static void test_end_with_greedy_times_range(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p = c_mid_b();
+	flinc_cep_greedy(flinc_cep_times_range(p, 2, 5));
+	RUN(p, WANT("40 41 42", "40 41 42 43", "40 41 42 43 44"), NULL, { 40, "c", 1, 1 }, { 41, "a", 2, 2 },
+	    { 42, "a", 2, 3 }, { 43, "a", 2, 4 }, { 44, "a", 2, 5 }, { 45, "dummy", 2, 6 });
+}
+static void test_greedy_times_range_d(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p = c_mid_b();
+	flinc_cep_greedy(flinc_cep_times_range(p, 2, 5));
+	flinc_cep_where(flinc_cep_followed_by(p, "end"), name_is, "d");
+	RUN(p, WANT("40 41 42 43 44 45"), NULL, { 40, "c", 1, 1 }, { 41, "a", 2, 2 }, { 42, "a", 2, 3 },
+	    { 43, "a", 2, 4 }, { 44, "a", 2, 5 }, { 45, "d", 2, 6 });
+}
+
+/* ---- NotPatternITCase (ids 1.. in input order) ----------------------- */
+
+/* a, then NOT b (next or followed by), then c (followed_by_any or by),
+ * then d. */
+static flinc_cep_pattern *a_not_b_c_d(bool not_next, bool c_any, bool c_optional)
+{
+	flinc_cep_pattern *p = flinc_cep_where(flinc_cep_begin(NULL, "start"), name_is, "a");
+	if (not_next)
+		flinc_cep_not_next(p, "notPattern");
+	else
+		flinc_cep_not_followed_by(p, "notPattern");
+	flinc_cep_where(p, name_is, "b");
+	if (c_any)
+		flinc_cep_followed_by_any(p, "middle");
+	else
+		flinc_cep_followed_by(p, "middle");
+	flinc_cep_where(p, name_is, "c");
+	if (c_optional) flinc_cep_optional(p);
+	return flinc_cep_where(flinc_cep_followed_by(p, "end"), name_is, "d");
+}
+static void test_np_not_next(void **st)
+{
+	(void)st;
+	RUN(a_not_b_c_d(true, true, false), WANT("1 2 5", "1 4 5"), NULL, { 1, "a", 1, 1 }, { 2, "c", 2, 2 },
+	    { 3, "b", 3, 3 }, { 4, "c", 4, 4 }, { 5, "d", 4, 5 });
+}
+static void test_np_not_next_no_matches(void **st)
+{
+	(void)st;
+	RUN(a_not_b_c_d(true, false, false), none, NULL, { 1, "a", 1, 1 }, { 2, "b", 3, 2 }, { 3, "c", 2, 3 },
+	    { 4, "c", 4, 4 }, { 5, "d", 4, 5 });
+}
+static void test_np_not_next_no_matches_at_end(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p = flinc_cep_where(flinc_cep_begin(NULL, "start"), name_is, "a");
+	flinc_cep_where(flinc_cep_followed_by_any(p, "middle"), name_is, "c");
+	flinc_cep_where(flinc_cep_followed_by_any(p, "end"), name_is, "d");
+	flinc_cep_where(flinc_cep_not_next(p, "notPattern"), name_is, "b");
+	RUN(p, none, NULL, { 1, "a", 1, 1 }, { 2, "c", 2, 2 }, { 3, "c", 4, 3 }, { 4, "d", 4, 4 },
+	    { 5, "b", 3, 5 });
+}
+static void test_np_not_followed_by(void **st)
+{
+	(void)st;
+	RUN(a_not_b_c_d(false, true, false), WANT("1 2 5"), NULL, { 1, "a", 1, 1 }, { 2, "c", 2, 2 },
+	    { 3, "b", 3, 3 }, { 4, "c", 4, 4 }, { 5, "d", 4, 5 });
+}
+static void test_np_not_followed_by_before_optional(void **st)
+{
+	(void)st;
+	RUN(a_not_b_c_d(false, true, true), WANT("1 2 5"), NULL, { 1, "a", 1, 1 }, { 2, "c", 2, 2 },
+	    { 3, "b", 3, 3 }, { 4, "c", 4, 4 }, { 5, "d", 4, 5 });
+}
+/* a, b{2} (followed_by_any), NOT c, d */
+static flinc_cep_pattern *a_bb_not_c_d(void)
+{
+	flinc_cep_pattern *p = flinc_cep_where(flinc_cep_begin(NULL, "start"), name_is, "a");
+	flinc_cep_times(flinc_cep_where(flinc_cep_followed_by_any(p, "middle"), name_is, "b"), 2);
+	flinc_cep_where(flinc_cep_not_followed_by(p, "notPattern"), name_is, "c");
+	return flinc_cep_where(flinc_cep_followed_by(p, "end"), name_is, "d");
+}
+static void test_np_times_with_not_followed_by(void **st)
+{
+	(void)st;
+	RUN(a_bb_not_c_d(), none, NULL, { 1, "a", 1, 1 }, { 2, "b", 2, 2 }, { 3, "c", 3, 3 },
+	    { 4, "b", 4, 4 }, { 5, "d", 4, 5 });
+}
+static void test_np_times_with_not_followed_by_after(void **st)
+{
+	(void)st;
+	RUN(a_bb_not_c_d(), none, NULL, { 1, "a", 1, 1 }, { 2, "d", 7, 2 }, { 3, "e", 2, 1 },
+	    { 4, "b", 4, 3 }, { 5, "b", 5, 3 }, { 6, "c", 3, 2 }, { 7, "d", 8, 5 });
+}
+/* a, NOT b, c{2} optional (followed_by_any), d */
+static flinc_cep_pattern *a_not_b_cc_opt_d(void)
+{
+	flinc_cep_pattern *p = flinc_cep_where(flinc_cep_begin(NULL, "start"), name_is, "a");
+	flinc_cep_where(flinc_cep_not_followed_by(p, "notPattern"), name_is, "b");
+	flinc_cep_optional(
+		flinc_cep_times(flinc_cep_where(flinc_cep_followed_by_any(p, "middle"), name_is, "c"), 2));
+	return flinc_cep_where(flinc_cep_followed_by(p, "end"), name_is, "d");
+}
+static void test_np_ignore_state_of_times_with_not_followed_by(void **st)
+{
+	(void)st;
+	RUN(a_not_b_cc_opt_d(), WANT("1 2"), NULL, { 1, "a", 1, 1 }, { 2, "d", 6, 2 }, { 3, "e", 2, 1 },
+	    { 4, "b", 4, 3 }, { 5, "c", 3, 2 }, { 6, "c", 5, 4 }, { 7, "d", 7, 5 });
+}
+static void test_np_not_followed_by_before_optional_times(void **st)
+{
+	(void)st;
+	RUN(a_not_b_cc_opt_d(), WANT("1 2 4 5"), NULL, { 1, "a", 1, 1 }, { 2, "c", 2, 2 }, { 3, "b", 3, 3 },
+	    { 4, "c", 4, 4 }, { 5, "d", 4, 5 });
+}
+static void test_np_not_followed_by_before_optional_at_end(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p = flinc_cep_where(flinc_cep_begin(NULL, "start"), name_is, "a");
+	flinc_cep_where(flinc_cep_not_followed_by(p, "notPattern"), name_is, "b");
+	flinc_cep_optional(flinc_cep_where(flinc_cep_followed_by_any(p, "end"), name_is, "c"));
+	RUN(p, WANT("1 2", "1"), NULL, { 1, "a", 1, 1 }, { 2, "c", 2, 2 }, { 3, "b", 3, 3 },
+	    { 4, "c", 4, 4 });
+}
+
 /* ---- pattern errors -------------------------------------------------- */
 
 static void test_pattern_errors(void **st)
@@ -892,6 +1132,32 @@ int main(void)
 		cmocka_unit_test(test_skip_past_last2),
 		cmocka_unit_test(test_skip_past_last3),
 		cmocka_unit_test(test_skip_waits_for_earlier),
+		cmocka_unit_test(test_greedy_zero_or_more_d),
+		cmocka_unit_test(test_greedy_zero_or_more_in_between),
+		cmocka_unit_test(test_greedy_zero_or_more_dummy_after),
+		cmocka_unit_test(test_greedy_zero_or_more_dummy_before),
+		cmocka_unit_test(test_greedy_one_or_more),
+		cmocka_unit_test(test_greedy_one_or_more_dummy_before),
+		cmocka_unit_test(test_greedy_until_zero_or_more_dummy_after),
+		cmocka_unit_test(test_greedy_until_zero_or_more_dummy_before),
+		cmocka_unit_test(test_greedy_until_one_or_more_dummy_after),
+		cmocka_unit_test(test_greedy_until_one_or_more_dummy_before),
+		cmocka_unit_test(test_greedy_before_optional),
+		cmocka_unit_test(test_greedy_before_optional2),
+		cmocka_unit_test(test_end_with_zero_or_more_greedy),
+		cmocka_unit_test(test_end_with_zero_or_more_consecutive_greedy),
+		cmocka_unit_test(test_end_with_greedy_times_range),
+		cmocka_unit_test(test_greedy_times_range_d),
+		cmocka_unit_test(test_np_not_next),
+		cmocka_unit_test(test_np_not_next_no_matches),
+		cmocka_unit_test(test_np_not_next_no_matches_at_end),
+		cmocka_unit_test(test_np_not_followed_by),
+		cmocka_unit_test(test_np_not_followed_by_before_optional),
+		cmocka_unit_test(test_np_times_with_not_followed_by),
+		cmocka_unit_test(test_np_times_with_not_followed_by_after),
+		cmocka_unit_test(test_np_ignore_state_of_times_with_not_followed_by),
+		cmocka_unit_test(test_np_not_followed_by_before_optional_times),
+		cmocka_unit_test(test_np_not_followed_by_before_optional_at_end),
 		cmocka_unit_test(test_pattern_errors),
 		cmocka_unit_test(test_state_bounded),
 	};

@@ -272,8 +272,6 @@ FLINC_API flinc_cep_pattern *flinc_cep_optional(flinc_cep_pattern *p)
 	if (!s) return p;
 	if (is_not(s))
 		perr(p, "CEP optional on NOT stage '%s' is not supported", s->name);
-	else if (p->n >= 2 && (p->st[p->n - 2].props & CEP_Q_GREEDY))
-		perr(p, "CEP optional stage '%s' cannot follow a greedy stage (as in Flink)", s->name);
 	else
 		s->props |= CEP_Q_OPTIONAL;
 	return p;
