@@ -979,6 +979,18 @@ static void test_np_not_followed_by_before_optional_at_end(void **st)
 	    { 4, "c", 4, 4 });
 }
 
+/* Equal timestamps: arrival order decides; a velocity-like rule. */
+static void test_equal_timestamps(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p = flinc_cep_where(flinc_cep_begin(NULL, "first"), name_is, "ok");
+	flinc_cep_times(flinc_cep_where(flinc_cep_followed_by(p, "more"), name_is, "ok"), 3);
+	flinc_cep_within(p, 1000);
+	flinc_cep_skip(p, FLINC_CEP_SKIP_PAST_LAST_EVENT, NULL);
+	RUN(p, WANT("1 2 3 5"), NULL, { 1, "ok", 0, 100 }, { 2, "ok", 0, 100 }, { 3, "ok", 0, 200 },
+	    { 4, "x", 0, 300 }, { 5, "ok", 0, 400 }, { 6, "ok", 0, 500 });
+}
+
 /* ---- pattern errors -------------------------------------------------- */
 
 static void test_pattern_errors(void **st)
@@ -1158,6 +1170,7 @@ int main(void)
 		cmocka_unit_test(test_np_ignore_state_of_times_with_not_followed_by),
 		cmocka_unit_test(test_np_not_followed_by_before_optional_times),
 		cmocka_unit_test(test_np_not_followed_by_before_optional_at_end),
+		cmocka_unit_test(test_equal_timestamps),
 		cmocka_unit_test(test_pattern_errors),
 		cmocka_unit_test(test_state_bounded),
 	};

@@ -132,12 +132,17 @@ typedef struct flinc_cep_opts {
 	 * input type); without it they are dropped and counted as rejected. */
 	const flinc_tag *late;
 	const void *arg; /* flinc_ctx_arg in select and timeout */
+	/* Order of events with equal timestamps (Flink's EventComparator):
+	 * < 0 when a comes first. Without it they go in arrival order, which
+	 * is only fixed when the events of a key come through one channel
+	 * (the upstream of flinc_key_by has parallelism 1, or ordered them). */
+	int (*compare)(const void *a, const void *b);
 } flinc_cep_opts;
 
 /* Run pattern p over the keyed stream `in` in event time (the stream
  * needs timestamps and watermarks, flinc_assign_timestamps): events are
  * kept in keyed state until the watermark passes them, then fed to the
- * NFA in timestamp order (arrival order among equal timestamps). Partial
+ * NFA in timestamp order (then o->compare, then arrival order). Partial
  * matches live in keyed state, so they are in checkpoints and follow
  * their key groups when the job is rescaled. The pattern is compiled
  * here; a pattern error fails the build. */

@@ -8,8 +8,8 @@
  *                watermark; an event-time timer at each one's timestamp;
  *   cep-nfa      the key's NFA run time (nfa.c) as bytes: the shared buffer
  *                (events once, nodes) and the partial matches.
- * A timer sorts the pending events (stable: arrival order among equal
- * timestamps), feeds those at or before the watermark to the NFA, advances
+ * A timer sorts the pending events (by time, then by the job's comparator,
+ * then in arrival order), feeds those at or before the watermark to the NFA, advances
  * its time to the watermark (timeouts), stores what is left and, with
  * within, sets a timer at the earliest time a partial match times out.
  * Events at or before the watermark when they arrive are late.
@@ -58,7 +58,7 @@ typedef struct pending {
 	int64_t ts;
 	const uint8_t *p;
 	uint32_t len;
-	uint32_t seq; /* arrival order while sorting */
+	const void *rec; /* decoded, while a timer sorts and feeds them */
 } pending;
 
 static int pending_encode(const void *rec, flinc_writer *w)
@@ -197,20 +197,33 @@ static int collect(void *ud, const void *v)
 		pl->cap = nc;
 	}
 	pl->v[pl->n] = *(const pending *)v;
-	pl->v[pl->n].seq = pl->n;
+	pl->v[pl->n].rec = NULL;
 	pl->n++;
 	return 0;
 }
 
-/* Stable merge sort by timestamp. */
-static void sort_pending(pending *v, pending *tmp, uint32_t n)
+static const void *decode_event(void *ud, const uint8_t *bytes, uint32_t len);
+
+/* b before a? By time, then the job's comparator (decoding both). */
+static bool before(run_ctx *rc, pending *a, pending *b)
+{
+	if (b->ts != a->ts) return b->ts < a->ts;
+	int (*cmp)(const void *, const void *) = rc->d->o.compare;
+	if (!cmp) return false;
+	if (!a->rec) a->rec = decode_event(rc, a->p, a->len);
+	if (!b->rec) b->rec = decode_event(rc, b->p, b->len);
+	return a->rec && b->rec && cmp(b->rec, a->rec) < 0;
+}
+
+/* Stable merge sort: arrival order among equals. */
+static void sort_pending(run_ctx *rc, pending *v, pending *tmp, uint32_t n)
 {
 	if (n < 2) return;
 	uint32_t h = n / 2;
-	sort_pending(v, tmp, h);
-	sort_pending(v + h, tmp, n - h);
+	sort_pending(rc, v, tmp, h);
+	sort_pending(rc, v + h, tmp, n - h);
 	uint32_t i = 0, j = h, k = 0;
-	while (i < h && j < n) tmp[k++] = v[j].ts < v[i].ts ? v[j++] : v[i++];
+	while (i < h && j < n) tmp[k++] = before(rc, &v[i], &v[j]) ? v[j++] : v[i++];
 	while (i < h) tmp[k++] = v[i++];
 	while (j < n) tmp[k++] = v[j++];
 	memcpy(v, tmp, n * sizeof(pending));
@@ -268,12 +281,13 @@ static void cep_on_timer(flinc_ctx *c, void *lp, int64_t t, flinc_time_domain do
 	if (wm < t) wm = t;
 
 	/* Pending events up to the watermark, in time order. */
+	run_ctx rc = { c, d };
 	pend_list pl = { .a = a };
 	flinc_list_foreach(l->pend, collect, &pl);
 	uint32_t ready = 0;
 	if (pl.n) {
 		pending *tmp = flinc_arena_alloc(a, pl.n * sizeof(pending));
-		sort_pending(pl.v, tmp, pl.n);
+		sort_pending(&rc, pl.v, tmp, pl.n);
 		while (ready < pl.n && pl.v[ready].ts <= wm) ready++;
 		if (ready) {
 			flinc_state_clear(l->pend);
@@ -281,7 +295,6 @@ static void cep_on_timer(flinc_ctx *c, void *lp, int64_t t, flinc_time_domain do
 		}
 	}
 
-	run_ctx rc = { c, d };
 	cep_rt r = { .on_match = on_match,
 		     .on_timeout = d->o.timeout ? on_timeout : NULL,
 		     .decode = decode_event,
@@ -302,7 +315,7 @@ static void cep_on_timer(flinc_ctx *c, void *lp, int64_t t, flinc_time_domain do
 	}
 	for (uint32_t i = 0; i < ready; i++) {
 		const pending *p = &pl.v[i];
-		const void *rec = decode_event(&rc, p->p, p->len);
+		const void *rec = p->rec ? p->rec : decode_event(&rc, p->p, p->len);
 		if (!rec) {
 			flinc_ctx_reject(c, "CEP buffered event could not be decoded");
 			continue;
