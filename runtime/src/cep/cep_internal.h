@@ -132,6 +132,7 @@ struct cep_rt {
 	cep_pm *done; /* completed, held back until no earlier partial match */
 	uint32_t ndone, capdone;
 	uint64_t next_id;
+	int64_t timer; /* the timeout timer the operator last set, INT64_MIN none */
 	bool changed;
 	/* callbacks */
 	cep_emit_fn on_match, on_timeout;

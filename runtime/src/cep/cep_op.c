@@ -325,6 +325,17 @@ static void cep_on_timer(flinc_ctx *c, void *lp, int64_t t, flinc_time_domain do
 	}
 	cep_rt_advance(&r, wm);
 
+	/* The timeout timer: at the earliest time a partial match times out
+	 * (set once per value; a stale one finds nothing to do). */
+	int64_t next = cep_rt_next_timeout(&r);
+	if (next != INT64_MAX) {
+		if (next <= wm) next = wm + 1;
+		if (next != r.timer) {
+			flinc_timer_register(c, FLINC_EVENT_TIME, next);
+			r.timer = next;
+			r.changed = true;
+		}
+	}
 	if (cep_rt_empty(&r)) {
 		if (had) flinc_state_clear(l->nfa);
 	} else if (r.changed || !had) {
@@ -336,8 +347,6 @@ static void cep_on_timer(flinc_ctx *c, void *lp, int64_t t, flinc_time_domain do
 			return;
 		}
 	}
-	int64_t next = cep_rt_next_timeout(&r);
-	if (next != INT64_MAX) flinc_timer_register(c, FLINC_EVENT_TIME, next > wm ? next : wm + 1);
 }
 
 /* ---- building ------------------------------------------------------- */

@@ -174,6 +174,7 @@ void cep_rt_init(cep_rt *r, const cep_nfa *nfa, flinc_arena *a)
 	r->pm = flinc_arena_alloc(a, r->cappm * sizeof(cep_pm));
 	r->pm[0] = (cep_pm){ .state = nfa->start, .node = CEP_NONE, .start_ts = 0, .start_id = CEP_ID_NONE };
 	r->npm = 1;
+	r->timer = INT64_MIN;
 }
 
 bool cep_rt_empty(const cep_rt *r) { return r->ndone == 0 && r->npm <= 1; }
@@ -468,10 +469,11 @@ int cep_rt_save(cep_rt *r, flinc_writer *w)
 		if (r->ev[i].mark) r->ev[i].mark = ++ne; /* new index + 1 */
 	for (uint32_t i = 0; i < r->nnd; i++)
 		if (r->nd[i].mark) r->nd[i].mark = ++nn;
-	flinc_w_array(w, 6);
+	flinc_w_array(w, 7);
 	flinc_w_uint(w, CEP_STATE_VERSION);
 	flinc_w_uint(w, r->nfa->fingerprint);
 	flinc_w_uint(w, r->next_id);
+	flinc_w_int(w, r->timer);
 	flinc_w_array(w, ne * 3);
 	for (uint32_t i = 0; i < r->nev; i++) {
 		if (!r->ev[i].mark) continue;
@@ -504,9 +506,10 @@ int cep_rt_load(cep_rt *r, const cep_nfa *nfa, flinc_arena *a, const void *buf, 
 	cep_rt_init(r, nfa, a);
 	flinc_reader rd;
 	flinc_reader_init(&rd, buf, len);
-	if (flinc_r_array(&rd) != 6 || flinc_r_uint(&rd) != CEP_STATE_VERSION) goto bad;
+	if (flinc_r_array(&rd) != 7 || flinc_r_uint(&rd) != CEP_STATE_VERSION) goto bad;
 	if (flinc_r_uint(&rd) != nfa->fingerprint) goto bad;
 	r->next_id = flinc_r_uint(&rd);
+	r->timer = flinc_r_int(&rd);
 	uint32_t ne = flinc_r_array(&rd);
 	if (rd.err || ne % 3) goto bad;
 	ne /= 3;
