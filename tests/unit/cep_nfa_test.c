@@ -159,6 +159,16 @@ static void check_set(char (*got)[96], size_t ngot, const char *const *want, con
 
 static const char *const none[] = { NULL };
 
+/* Group patterns made by a test, freed after its pattern. */
+static flinc_cep_pattern *g_groups[64];
+static int g_ngroups;
+static flinc_cep_pattern *keep_group(flinc_cep_pattern *g)
+{
+	assert_true(g_ngroups < 64);
+	g_groups[g_ngroups++] = g;
+	return g;
+}
+
 /* Run both ways and compare with the expected matches and timeouts. */
 static void expect(flinc_cep_pattern *p, const tev *ev, size_t n, int64_t final_wm,
 		   const char *const *matches, const char *const *timeouts)
@@ -991,6 +1001,179 @@ static void test_equal_timestamps(void **st)
 	    { 4, "x", 0, 300 }, { 5, "ok", 0, 400 }, { 6, "ok", 0, 500 });
 }
 
+/* ---- groups (GroupITCase) -------------------------------------------- */
+
+/* (a b): middle1 'a' followed by middle2 'b' */
+static flinc_cep_pattern *grp_ab(void)
+{
+	flinc_cep_pattern *g = flinc_cep_where(flinc_cep_begin(NULL, "middle1"), name_is, "a");
+	return keep_group(flinc_cep_where(flinc_cep_followed_by(g, "middle2"), name_is, "b"));
+}
+static flinc_cep_pattern *start_c(void)
+{
+	return flinc_cep_where(flinc_cep_begin(NULL, "start"), name_is, "c");
+}
+static flinc_cep_pattern *end_is(flinc_cep_pattern *p, const char *what)
+{
+	return flinc_cep_where(flinc_cep_followed_by(p, "end"), name_is, what);
+}
+
+#define C_AB2_D                                                                                        \
+	{ 40, "c", 1, 1 }, { 41, "a", 2, 2 }, { 42, "b", 3, 3 }, { 43, "a", 4, 4 }, { 44, "b", 5, 5 }, \
+	{                                                                                              \
+		45, "d", 6, 6                                                                          \
+	}
+#define C_AB3_D                                                                                        \
+	{ 40, "c", 1, 1 }, { 41, "a", 2, 2 }, { 42, "b", 3, 3 }, { 43, "a", 4, 4 }, { 44, "b", 5, 5 }, \
+		{ 45, "a", 4, 6 }, { 46, "b", 5, 7 },                                                  \
+	{                                                                                              \
+		47, "d", 6, 8                                                                          \
+	}
+
+static void test_group_times(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p = flinc_cep_times(flinc_cep_followed_by_group(start_c(), grp_ab()), 2);
+	RUN(end_is(p, "d"), WANT("40 41 42 43 44 45"), NULL, C_AB2_D);
+}
+static void test_group_optional(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p = flinc_cep_optional(flinc_cep_followed_by_group(start_c(), grp_ab()));
+	RUN(end_is(p, "d"), WANT("40 44", "40 41 43 44"), NULL, { 40, "c", 1, 1 }, { 41, "a", 2, 2 },
+	    { 42, "a", 2, 3 }, { 43, "b", 3, 4 }, { 44, "d", 4, 5 });
+}
+static void test_group_times_optional(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p =
+		flinc_cep_optional(flinc_cep_times(flinc_cep_followed_by_group(start_c(), grp_ab()), 2));
+	RUN(end_is(p, "d"), WANT("40 45"), NULL, { 40, "c", 1, 1 }, { 41, "a", 2, 2 }, { 45, "d", 3, 3 });
+}
+static void test_group_one_or_more(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p = flinc_cep_one_or_more(flinc_cep_followed_by_group(start_c(), grp_ab()));
+	RUN(end_is(p, "d"), WANT("40 41 42 45", "40 41 42 43 44 45"), NULL, C_AB2_D);
+}
+static void test_group_zero_or_more(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p =
+		flinc_cep_optional(flinc_cep_one_or_more(flinc_cep_followed_by_group(start_c(), grp_ab())));
+	RUN(end_is(p, "d"), WANT("40 45", "40 41 42 45", "40 41 42 43 44 45"), NULL, C_AB2_D);
+}
+static void test_group_any_times_combinations(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p = flinc_cep_allow_combinations(
+		flinc_cep_times(flinc_cep_followed_by_any_group(start_c(), grp_ab()), 2));
+	RUN(end_is(p, "d"), WANT("40 41 42 43 44 47", "40 41 42 45 46 47", "40 43 44 45 46 47"), NULL,
+	    C_AB3_D);
+}
+static void test_group_any_times_optional(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p =
+		flinc_cep_optional(flinc_cep_times(flinc_cep_followed_by_any_group(start_c(), grp_ab()), 2));
+	RUN(end_is(p, "d"), WANT("40 47", "40 41 42 43 44 47", "40 43 44 45 46 47"), NULL, C_AB3_D);
+}
+static void test_group_any_one_or_more(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p = flinc_cep_one_or_more(flinc_cep_followed_by_any_group(start_c(), grp_ab()));
+	RUN(end_is(p, "d"),
+	    WANT("40 41 42 47", "40 43 44 47", "40 45 46 47", "40 41 42 43 44 47", "40 43 44 45 46 47",
+		 "40 41 42 43 44 45 46 47"),
+	    NULL, C_AB3_D);
+}
+static void test_group_next_zero_or_more_consecutive(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p = flinc_cep_consecutive(
+		flinc_cep_optional(flinc_cep_one_or_more(flinc_cep_next_group(start_c(), grp_ab()))));
+	RUN(end_is(p, "d"), WANT("40 47", "40 41 42 47", "40 41 42 43 44 47", "40 41 42 43 44 45 46 47"),
+	    NULL, C_AB3_D);
+}
+static void test_group_not_followed_by(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p = flinc_cep_followed_by_any_group(start_c(), grp_ab());
+	flinc_cep_where(flinc_cep_not_followed_by(p, "notPattern"), name_is, "d");
+	RUN(end_is(p, "e"), WANT("40 44 45 46"), NULL, { 40, "c", 1, 1 }, { 41, "a", 2, 2 },
+	    { 42, "b", 3, 3 }, { 43, "d", 3, 4 }, { 44, "a", 4, 5 }, { 45, "b", 5, 6 }, { 46, "e", 6, 7 });
+}
+static void test_group_not_next(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p = flinc_cep_followed_by_any_group(start_c(), grp_ab());
+	flinc_cep_where(flinc_cep_not_next(p, "notPattern"), name_is, "d");
+	RUN(end_is(p, "e"), WANT("40 44 45 46"), NULL, { 40, "c", 1, 1 }, { 41, "a", 2, 2 },
+	    { 42, "b", 3, 3 }, { 43, "d", 3, 4 }, { 44, "a", 4, 5 }, { 45, "b", 5, 6 }, { 46, "e", 6, 7 });
+}
+/* (b c): middle2 'b' followed by middle3 'c' */
+static flinc_cep_pattern *grp_bc(void)
+{
+	flinc_cep_pattern *g = flinc_cep_where(flinc_cep_begin(NULL, "middle2"), name_is, "b");
+	return keep_group(flinc_cep_where(flinc_cep_followed_by(g, "middle3"), name_is, "c"));
+}
+/* d (a (b c)*)? e */
+static void test_group_nest(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *inner = flinc_cep_where(flinc_cep_begin(NULL, "middle1"), name_is, "a");
+	flinc_cep_optional(flinc_cep_one_or_more(flinc_cep_followed_by_group(inner, grp_bc())));
+	keep_group(inner);
+	flinc_cep_pattern *p = flinc_cep_where(flinc_cep_begin(NULL, "start"), name_is, "d");
+	flinc_cep_optional(flinc_cep_followed_by_group(p, inner));
+	RUN(end_is(p, "e"), WANT("40 46", "40 41 46", "40 41 42 43 46", "40 41 42 43 44 45 46"), NULL,
+	    { 40, "d", 1, 1 }, { 41, "a", 2, 2 }, { 42, "b", 3, 3 }, { 43, "c", 4, 4 }, { 44, "b", 5, 5 },
+	    { 45, "c", 4, 6 }, { 46, "e", 6, 7 });
+}
+/* d any (a (b c){3}){0,2} e */
+static void test_group_nest_times(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *inner = flinc_cep_where(flinc_cep_begin(NULL, "middle1"), name_is, "a");
+	flinc_cep_times(flinc_cep_followed_by_group(inner, grp_bc()), 3);
+	keep_group(inner);
+	flinc_cep_pattern *p = flinc_cep_where(flinc_cep_begin(NULL, "start"), name_is, "d");
+	flinc_cep_times_range(flinc_cep_followed_by_any_group(p, inner), 0, 2);
+	RUN(end_is(p, "e"),
+	    WANT("40 55", "40 41 42 43 44 45 46 47 55", "40 48 49 50 51 52 53 54 55",
+		 "40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55"),
+	    NULL, { 40, "d", 1, 1 }, { 41, "a", 2, 2 }, { 42, "b", 3, 3 }, { 43, "c", 4, 4 },
+	    { 44, "b", 5, 5 }, { 45, "c", 4, 6 }, { 46, "b", 5, 7 }, { 47, "c", 4, 8 }, { 48, "a", 2, 9 },
+	    { 49, "b", 3, 10 }, { 50, "c", 4, 11 }, { 51, "b", 5, 12 }, { 52, "c", 4, 13 },
+	    { 53, "b", 5, 14 }, { 54, "c", 4, 15 }, { 55, "e", 6, 16 });
+}
+/* A group first: (a b) followed by d; names by stage through the group. */
+static void test_group_begin(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p = flinc_cep_begin_group(NULL, grp_ab());
+	RUN(end_is(p, "d"), WANT("41 42 45", "43 44 45"), NULL, C_AB2_D);
+}
+static void test_group_errors(void **st)
+{
+	(void)st;
+	char err[256];
+	flinc_cep_pattern *g = grp_ab();
+	flinc_cep_pattern *p = flinc_cep_followed_by_group(start_c(), g);
+	flinc_cep_where(p, name_is, "x");
+	assert_non_null(strstr(flinc_cep_error(p), "group"));
+	flinc_cep_free(p);
+	p = flinc_cep_greedy(flinc_cep_one_or_more(flinc_cep_followed_by_group(start_c(), g)));
+	assert_non_null(strstr(flinc_cep_error(p), "greedy"));
+	flinc_cep_free(p);
+	/* the same group twice: its names twice */
+	p = flinc_cep_followed_by_group(flinc_cep_followed_by_group(start_c(), g), g);
+	assert_null(cep_compile(p, err, sizeof err));
+	assert_non_null(strstr(err, "duplicate"));
+	flinc_cep_free(p);
+	while (g_ngroups > 0) flinc_cep_free(g_groups[--g_ngroups]);
+}
+
 /* ---- pattern errors -------------------------------------------------- */
 
 static void test_pattern_errors(void **st)
@@ -1171,6 +1354,21 @@ int main(void)
 		cmocka_unit_test(test_np_not_followed_by_before_optional_times),
 		cmocka_unit_test(test_np_not_followed_by_before_optional_at_end),
 		cmocka_unit_test(test_equal_timestamps),
+		cmocka_unit_test(test_group_times),
+		cmocka_unit_test(test_group_optional),
+		cmocka_unit_test(test_group_times_optional),
+		cmocka_unit_test(test_group_one_or_more),
+		cmocka_unit_test(test_group_zero_or_more),
+		cmocka_unit_test(test_group_any_times_combinations),
+		cmocka_unit_test(test_group_any_times_optional),
+		cmocka_unit_test(test_group_any_one_or_more),
+		cmocka_unit_test(test_group_next_zero_or_more_consecutive),
+		cmocka_unit_test(test_group_not_followed_by),
+		cmocka_unit_test(test_group_not_next),
+		cmocka_unit_test(test_group_nest),
+		cmocka_unit_test(test_group_nest_times),
+		cmocka_unit_test(test_group_begin),
+		cmocka_unit_test(test_group_errors),
 		cmocka_unit_test(test_pattern_errors),
 		cmocka_unit_test(test_state_bounded),
 	};

@@ -79,6 +79,18 @@ FLINC_API flinc_cep_pattern *flinc_cep_not_next(flinc_cep_pattern *p, const char
  * emitted once within passed without such an event. */
 FLINC_API flinc_cep_pattern *flinc_cep_not_followed_by(flinc_cep_pattern *p, const char *name);
 
+/* Groups (Flink's GroupPattern): the stages of `group` (a pattern begun
+ * with the same env) act as one stage, which the quantifier calls that
+ * follow change: (a b){2}, (a b)+, (a b)?, consecutive, allow_combinations,
+ * until. where, or_where and greedy do not apply to a group; within and
+ * skip belong to the outer pattern. Stage names are unique over the
+ * pattern and its groups. Without an env, free the groups after the
+ * pattern that uses them. */
+FLINC_API flinc_cep_pattern *flinc_cep_begin_group(flinc_env *e, flinc_cep_pattern *group);
+FLINC_API flinc_cep_pattern *flinc_cep_next_group(flinc_cep_pattern *p, flinc_cep_pattern *group);
+FLINC_API flinc_cep_pattern *flinc_cep_followed_by_group(flinc_cep_pattern *p, flinc_cep_pattern *group);
+FLINC_API flinc_cep_pattern *flinc_cep_followed_by_any_group(flinc_cep_pattern *p, flinc_cep_pattern *group);
+
 /* Conditions of the current stage: where ANDs a condition with what the
  * stage has, or_where ORs it; a stage without one matches every event.
  * until ends a looping stage (one_or_more, times_or_more) at the first

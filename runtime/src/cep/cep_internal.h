@@ -43,6 +43,9 @@ typedef struct cep_stage {
 	uint8_t props; /* CEP_Q_* */
 	int from, to;  /* times */
 	const cep_cond *cond, *until;
+	struct flinc_cep_pattern *group; /* a group stage: its sub-pattern */
+	int gid;                         /* stage id (index in cep_nfa.names); -1 for a group */
+	int8_t fol;                      /* compiling a group: first of its loop (-1 unset) */
 } cep_stage;
 
 /* ---- the NFA ---- */
@@ -70,8 +73,8 @@ typedef struct cep_nfa {
 	uint8_t skip;   /* flinc_cep_skip_kind */
 	int16_t skip_stage;
 	uint32_t nstages;
-	const cep_stage *stages;
-	uint64_t fingerprint; /* of the compiled graph: refuses state of another */
+	const char *const *names; /* by stage id */
+	uint64_t fingerprint;     /* of the compiled graph: refuses state of another */
 } cep_nfa;
 
 struct flinc_cep_pattern {

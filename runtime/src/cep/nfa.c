@@ -92,7 +92,7 @@ static int stage_of(const cep_rt *r, const char *name)
 {
 	if (!name) return -1;
 	for (uint32_t i = 0; i < r->nfa->nstages; i++)
-		if (!strcmp(r->nfa->stages[i].name, name)) return (int)i;
+		if (!strcmp(r->nfa->names[i], name)) return (int)i;
 	return -1;
 }
 
@@ -137,7 +137,7 @@ FLINC_API const void *flinc_cep_nth(const flinc_cep_match *cm, size_t n, const c
 	build_path(m);
 	if (n >= m->n) return NULL;
 	const cep_node *nd = &m->rt->nd[m->path[n]];
-	if (stage) *stage = m->rt->nfa->stages[nd->stage].name;
+	if (stage) *stage = m->rt->nfa->names[nd->stage];
 	if (ts) *ts = m->rt->ev[nd->ev].ts;
 	return ev_rec(m->rt, nd->ev);
 }
