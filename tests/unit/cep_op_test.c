@@ -372,9 +372,12 @@ static int build(flinc_env *e, int argc, char **argv)
 
 /* ---- running ---------------------------------------------------------- */
 
+static fl_run_stats g_stats; /* of the last run_job */
+
 static int run_job(const char *backend, int par, const char *chkdir, const char *restore, char *err,
 		   size_t cap)
 {
+	memset(&g_stats, 0, sizeof g_stats);
 	fl_conf *conf = fl_conf_create();
 	fl_conf_set(conf, "state.backend", backend);
 	fl_conf_set(conf, "pipeline.auto-watermark-interval", "0");
@@ -390,7 +393,7 @@ static int run_job(const char *backend, int par, const char *chkdir, const char 
 	fl_local_params lp = { .env = e, .conf = conf, .restore = restore };
 	fl_local *job = NULL;
 	rc = fl_local_create(&lp, &job, err, cap);
-	if (rc == FLINC_OK) rc = fl_local_run(job, NULL, err, cap);
+	if (rc == FLINC_OK) rc = fl_local_run(job, &g_stats, err, cap);
 	fl_local_destroy(job);
 	fl_env_destroy(e);
 	fl_conf_destroy(conf);
@@ -455,6 +458,8 @@ static void test_matches_vs_reference(void **st)
 		assert_true(nm > 100);
 		assert_true(nt > 100);
 		assert_int_equal(nl, 0);
+		assert_int_equal(g_stats.rejected, 0);
+		assert_int_equal(g_stats.source_records, NTX);
 		check_matches(got_buf, n, NULL);
 	}
 }
@@ -471,8 +476,10 @@ static void test_late_events(void **st)
 	if (rc != FLINC_OK) fail_msg("run: %s", err);
 	size_t nm, nt, nl;
 	size_t n = take_out(got_buf, &nm, &nt, &nl);
-	/* Every 1000th (5 s back) is late: 20 of them, to the side output. */
+	/* Every 1000th (5 s back) is late: 20 of them, to the side output
+	 * (not dropped: nothing rejected). */
 	assert_int_equal(nl, NTX / 1000);
+	assert_int_equal(g_stats.rejected, 0);
 	for (size_t i = 0; i < n; i++)
 		if (got_buf[i][0] == 'L') {
 			long long u, f, l, c;

@@ -308,19 +308,31 @@ static uint32_t event_index(step *s)
 	return s->ev;
 }
 
-/* A final state reachable from `st` by PROCEED transitions that hold. */
-static int64_t final_after_proceed(const cep_nfa *n, uint32_t st, const void *ev, const flinc_cep_match *pmv)
+/* A stack of state indices in the arena, grown as needed. */
+typedef struct ustack {
+	uint32_t *v;
+	uint32_t n, cap;
+} ustack;
+static void us_push(flinc_arena *a, ustack *s, uint32_t x)
 {
-	uint32_t stack[64];
-	uint32_t sp = 0;
-	stack[sp++] = st;
-	while (sp) {
-		const cep_state *s = &n->s[stack[--sp]];
+	if (s->n == s->cap) s->v = grow(a, s->v, s->n, &s->cap, sizeof(uint32_t));
+	s->v[s->n++] = x;
+}
+
+/* A final state reachable from `st` by PROCEED transitions that hold. */
+static int64_t final_after_proceed(cep_rt *r, uint32_t st, const void *ev, const flinc_cep_match *pmv)
+{
+	const cep_nfa *n = r->nfa;
+	uint32_t buf[32];
+	ustack stack = { buf, 0, 32 };
+	us_push(r->a, &stack, st);
+	while (stack.n) {
+		const cep_state *s = &n->s[stack.v[--stack.n]];
 		for (uint16_t k = 0; k < s->nt; k++) {
 			const cep_trans *t = &s->t[k];
 			if (t->action != CEP_T_PROCEED || !eval(t->cond, ev, pmv)) continue;
 			if (n->s[t->target].type == CEP_S_FINAL) return t->target;
-			if (sp < 64) stack[sp++] = t->target;
+			us_push(r->a, &stack, t->target);
 		}
 	}
 	return -1;
@@ -332,19 +344,21 @@ static void next_states(step *s, const cep_pm *pm, pm_list *out)
 	cep_rt *r = s->r;
 	const cep_nfa *n = r->nfa;
 	flinc_cep_match pmv = { .rt = r, .node = pm->node };
-	edge edges[128];
-	uint32_t ne = 0;
-	uint32_t stack[128];
-	uint32_t sp = 0;
-	stack[sp++] = pm->state;
-	while (sp) {
-		const cep_state *st = &n->s[stack[--sp]];
+	edge ebuf[32];
+	edge *edges = ebuf;
+	uint32_t ne = 0, ecap = 32;
+	uint32_t sbuf[32];
+	ustack stack = { sbuf, 0, 32 };
+	us_push(r->a, &stack, pm->state);
+	while (stack.n) {
+		const cep_state *st = &n->s[stack.v[--stack.n]];
 		for (uint16_t k = 0; k < st->nt; k++) {
 			const cep_trans *t = &st->t[k];
 			if (!eval(t->cond, s->rec, &pmv)) continue;
 			if (t->action == CEP_T_PROCEED) {
-				if (sp < 128) stack[sp++] = t->target;
-			} else if (ne < 128) {
+				us_push(r->a, &stack, t->target);
+			} else {
+				if (ne == ecap) edges = grow(r->a, edges, ne, &ecap, sizeof(edge));
 				edges[ne++] = (edge){ t->action, t->source, t->target };
 			}
 		}
@@ -369,7 +383,7 @@ static void next_states(step *s, const cep_pm *pm, pm_list *out)
 			x.start_id = pm->start_id;
 		}
 		pm_push(r, out, &x);
-		int64_t fin = final_after_proceed(n, edges[i].target, s->rec, &pmv);
+		int64_t fin = final_after_proceed(r, edges[i].target, s->rec, &pmv);
 		if (fin >= 0) {
 			x.state = (uint32_t)fin;
 			pm_push(r, out, &x);
