@@ -1174,6 +1174,70 @@ static void test_group_errors(void **st)
 	while (g_ngroups > 0) flinc_cep_free(g_groups[--g_ngroups]);
 }
 
+/* Stored state that is cut short, has bytes flipped or belongs to another
+ * pattern is refused (FLINC_ECODEC) and leaves an empty run time; never
+ * a crash (run under ASan). */
+static void test_load_refuses_bad_state(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p = flinc_cep_where(flinc_cep_begin(NULL, "a"), name_is, "a");
+	flinc_cep_one_or_more(flinc_cep_where(flinc_cep_followed_by_any(p, "b"), name_has, "b"));
+	flinc_cep_within(p, 100);
+	flinc_cep_pattern *other = flinc_cep_where(flinc_cep_begin(NULL, "a"), name_is, "a");
+	flinc_cep_where(flinc_cep_next(other, "b"), name_has, "b");
+	char err[256];
+	const cep_nfa *nfa = cep_compile(p, err, sizeof err), *nfa2 = cep_compile(other, err, sizeof err);
+	assert_non_null(nfa);
+	assert_non_null(nfa2);
+	flinc_arena a;
+	fl_arena_init(&a, 0);
+	g_arena = &a;
+	results res;
+	memset(&res, 0, sizeof res);
+	cep_rt r = { .on_match = on_match, .decode = decode, .ud = &res };
+	cep_rt_init(&r, nfa, &a);
+	static const tev ev[] = { { 1, "a", 0, 1 },  { 2, "b1", 0, 2 }, { 3, "a", 0, 3 },
+				  { 4, "b2", 0, 4 }, { 5, "x", 0, 5 },  { 6, "b3", 0, 6 } };
+	for (size_t i = 0; i < N(ev); i++)
+		cep_rt_event(&r, &ev[i], (const uint8_t *)&ev[i], sizeof(tev), ev[i].ts);
+	static uint8_t good[4096], bad[4096], out[8192];
+	flinc_writer w;
+	flinc_writer_init(&w, good, sizeof good);
+	assert_int_equal(cep_rt_save(&r, &w), FLINC_OK);
+	size_t len = flinc_writer_len(&w, good);
+	assert_true(len > 40);
+	cep_rt x = { .decode = decode, .ud = &res };
+	assert_int_equal(cep_rt_load(&x, nfa, &a, good, len), FLINC_OK);
+	assert_int_equal(cep_rt_load(&x, nfa2, &a, good, len), FLINC_ECODEC); /* another pattern */
+	assert_true(cep_rt_empty(&x));
+	for (size_t cut = 0; cut < len; cut++) {
+		memcpy(bad, good, cut);
+		assert_int_equal(cep_rt_load(&x, nfa, &a, bad, cut), FLINC_ECODEC);
+		assert_true(cep_rt_empty(&x));
+	}
+	/* Flip each byte: refused, or (a value that still fits) loaded and
+	 * then usable. */
+	size_t refused = 0;
+	for (size_t i = 0; i < len; i++) {
+		memcpy(bad, good, len);
+		bad[i] ^= 0x5a;
+		if (cep_rt_load(&x, nfa, &a, bad, len) != FLINC_OK) {
+			refused++;
+			assert_true(cep_rt_empty(&x));
+			continue;
+		}
+		tev e = { 9, "b9", 0, 7 };
+		cep_rt_advance(&x, 7);
+		cep_rt_event(&x, &e, (const uint8_t *)&e, sizeof e, 7);
+		flinc_writer_init(&w, out, sizeof out);
+		assert_int_equal(cep_rt_save(&x, &w), FLINC_OK);
+	}
+	assert_true(refused > len / 4);
+	fl_arena_fini(&a);
+	flinc_cep_free(p);
+	flinc_cep_free(other);
+}
+
 /* ---- pattern errors -------------------------------------------------- */
 
 static void test_pattern_errors(void **st)
@@ -1369,6 +1433,7 @@ int main(void)
 		cmocka_unit_test(test_group_nest_times),
 		cmocka_unit_test(test_group_begin),
 		cmocka_unit_test(test_group_errors),
+		cmocka_unit_test(test_load_refuses_bad_state),
 		cmocka_unit_test(test_pattern_errors),
 		cmocka_unit_test(test_state_bounded),
 	};

@@ -524,8 +524,10 @@ int cep_rt_load(cep_rt *r, const cep_nfa *nfa, flinc_arena *a, const void *buf, 
 	if (flinc_r_uint(&rd) != nfa->fingerprint) goto bad;
 	r->next_id = flinc_r_uint(&rd);
 	r->timer = flinc_r_int(&rd);
+	/* Every element takes at least a byte: a count above what is left is
+	 * malformed (and must not size an allocation). */
 	uint32_t ne = flinc_r_array(&rd);
-	if (rd.err || ne % 3) goto bad;
+	if (rd.err || ne % 3 || ne > (size_t)(rd.end - rd.p)) goto bad;
 	ne /= 3;
 	r->nev = r->capev = ne;
 	r->ev = flinc_arena_alloc(a, (ne ? ne : 1) * sizeof(cep_ev));
@@ -538,7 +540,7 @@ int cep_rt_load(cep_rt *r, const cep_nfa *nfa, flinc_arena *a, const void *buf, 
 		e->mark = 0;
 	}
 	uint32_t nn = flinc_r_array(&rd);
-	if (rd.err || nn % 3) goto bad;
+	if (rd.err || nn % 3 || nn > (size_t)(rd.end - rd.p)) goto bad;
 	nn /= 3;
 	r->nnd = r->capnd = nn;
 	r->nd = flinc_arena_alloc(a, (nn ? nn : 1) * sizeof(cep_node));
@@ -553,7 +555,7 @@ int cep_rt_load(cep_rt *r, const cep_nfa *nfa, flinc_arena *a, const void *buf, 
 		d->mark = 0;
 	}
 	uint32_t np = flinc_r_array(&rd);
-	if (rd.err || np % 5) goto bad;
+	if (rd.err || np % 5 || np > (size_t)(rd.end - rd.p)) goto bad;
 	np /= 5;
 	r->npm = 0;
 	r->cappm = np + 1;
