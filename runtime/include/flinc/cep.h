@@ -41,8 +41,8 @@ typedef struct flinc_cep_match flinc_cep_match;
 
 /* How many events stage `name` matched (0 for an unknown name). */
 FLINC_API size_t flinc_cep_count(const flinc_cep_match *m, const char *name);
-/* The i-th (0-based) event stage `name` matched, or NULL. Its event time
- * in *ts when ts is not NULL. */
+/* The i-th (0-based) event stage `name` matched, or NULL when there is no
+ * such event. Its event time in *ts when ts is not NULL. */
 FLINC_API const void *flinc_cep_event(const flinc_cep_match *m, const char *name, size_t i, int64_t *ts);
 /* All events of the match in the order they were matched: n-th or NULL;
  * its stage name in *stage when not NULL. */

@@ -247,6 +247,20 @@ static const void *decode_event(void *ud, const uint8_t *bytes, uint32_t len)
 	return rec;
 }
 
+/* An event of the NFA's state, when a condition or select first reads it.
+ * Stored state that does not decode (it never should: checkpoints are
+ * checked) gives a zeroed record, counted as rejected, never NULL. */
+static const void *decode_stored(void *ud, const uint8_t *bytes, uint32_t len)
+{
+	run_ctx *rc = ud;
+	const void *rec = decode_event(ud, bytes, len);
+	if (rec) return rec;
+	flinc_ctx_reject(rc->c, "CEP stored event could not be decoded: a zeroed one is used");
+	void *z = flinc_arena_alloc(flinc_ctx_arena(rc->c), rc->d->in->size);
+	memset(z, 0, rc->d->in->size);
+	return z;
+}
+
 static void on_match(void *ud, const flinc_cep_match *m, int64_t ts)
 {
 	run_ctx *rc = ud;
@@ -297,7 +311,7 @@ static void cep_on_timer(flinc_ctx *c, void *lp, int64_t t, flinc_time_domain do
 
 	cep_rt r = { .on_match = on_match,
 		     .on_timeout = d->o.timeout ? on_timeout : NULL,
-		     .decode = decode_event,
+		     .decode = decode_stored,
 		     .ud = &rc };
 	const blob *b = flinc_value_get(l->nfa);
 	bool had = b != NULL;
