@@ -342,7 +342,7 @@ static void cep_on_timer(flinc_ctx *c, void *lp, int64_t t, flinc_time_domain do
 	/* The timeout timer: at the earliest time a partial match times out
 	 * (set once per value; a stale one finds nothing to do). */
 	int64_t next = cep_rt_next_timeout(&r);
-	if (next != INT64_MAX) {
+	if (next != INT64_MAX && wm != INT64_MAX) {
 		if (next <= wm) next = wm + 1;
 		if (next != r.timer) {
 			flinc_timer_register(c, FLINC_EVENT_TIME, next);
