@@ -1001,6 +1001,167 @@ static void test_equal_timestamps(void **st)
 	    { 4, "x", 0, 300 }, { 5, "ok", 0, 400 }, { 6, "ok", 0, 500 });
 }
 
+/* ---- more of AfterMatchSkipITCase ------------------------------------ */
+
+static bool name_has_a_or_c(const void *ev, const flinc_cep_match *pm, const void *arg)
+{
+	(void)pm;
+	(void)arg;
+	const char *n = ((const tev *)ev)->name;
+	return strchr(n, 'a') || strchr(n, 'c');
+}
+static bool name_has_b_or_c(const void *ev, const flinc_cep_match *pm, const void *arg)
+{
+	(void)pm;
+	(void)arg;
+	const char *n = ((const tev *)ev)->name;
+	return strchr(n, 'b') || strchr(n, 'c');
+}
+/* A 'b' with the price of the partial match's 'a'. */
+static bool b_priced_as_a(const void *ev, const flinc_cep_match *pm, const void *arg)
+{
+	(void)arg;
+	const tev *a = flinc_cep_event(pm, "a", 0, NULL);
+	return strchr(((const tev *)ev)->name, 'b') && a && a->price == ((const tev *)ev)->price;
+}
+
+static void test_skip_to_first_with_optional_match(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p = flinc_cep_where(flinc_cep_begin(NULL, "x"), name_has, "x");
+	flinc_cep_optional(flinc_cep_one_or_more(p));
+	flinc_cep_where(flinc_cep_next(p, "b"), name_has, "b");
+	flinc_cep_where(flinc_cep_next(p, "c"), name_has, "c");
+	flinc_cep_skip(p, FLINC_CEP_SKIP_TO_FIRST, "b");
+	RUN(p, WANT("1 2", "3 4"), NULL, { 1, "ab1", 0, 1 }, { 2, "c1", 0, 2 }, { 3, "ab2", 0, 3 },
+	    { 4, "c2", 0, 4 });
+}
+static void test_skip_to_first_at_start_position(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p = flinc_cep_where(flinc_cep_begin(NULL, "b"), name_has, "b");
+	flinc_cep_where(flinc_cep_next(p, "c"), name_has, "c");
+	flinc_cep_skip(p, FLINC_CEP_SKIP_TO_FIRST, "b");
+	RUN(p, WANT("1 2", "3 4"), NULL, { 1, "ab1", 0, 1 }, { 2, "c1", 0, 2 }, { 3, "ab2", 0, 3 },
+	    { 4, "c2", 0, 4 });
+}
+static flinc_cep_pattern *a_next_bplus(flinc_cep_skip_kind k)
+{
+	flinc_cep_pattern *p = flinc_cep_where(flinc_cep_begin(NULL, "a"), name_has, "a");
+	flinc_cep_consecutive(flinc_cep_one_or_more(flinc_cep_where(flinc_cep_next(p, "b"), name_has, "b")));
+	return flinc_cep_skip(p, k, "b");
+}
+#define A1B1A2B2B3A3B4                                                                                 \
+	{ 1, "a1", 0, 1 }, { 2, "b1", 0, 2 }, { 3, "a2", 0, 3 }, { 4, "b2", 0, 4 }, { 5, "b3", 0, 5 }, \
+		{ 6, "a3", 0, 6 },                                                                     \
+	{                                                                                              \
+		7, "b4", 0, 7                                                                          \
+	}
+static void test_skip_to_first_with_one_or_more(void **st)
+{
+	(void)st;
+	RUN(a_next_bplus(FLINC_CEP_SKIP_TO_FIRST), WANT("1 2", "3 4", "6 7"), NULL, A1B1A2B2B3A3B4);
+}
+static void test_skip_to_last_with_one_or_more(void **st)
+{
+	(void)st;
+	RUN(a_next_bplus(FLINC_CEP_SKIP_TO_LAST), WANT("1 2", "3 4", "6 7"), NULL, A1B1A2B2B3A3B4);
+}
+/* The named stage is not in the match: no pruning (Flink without
+ * throwExceptionOnMiss). */
+static void test_skip_to_missing_stage(void **st)
+{
+	(void)st;
+	for (int k = 0; k < 2; k++) {
+		flinc_cep_pattern *p = flinc_cep_where(flinc_cep_begin(NULL, "a"), name_has, "a");
+		flinc_cep_where(flinc_cep_next(p, "b"), name_has, "b");
+		flinc_cep_consecutive(flinc_cep_optional(flinc_cep_one_or_more(p)));
+		flinc_cep_where(flinc_cep_next(p, "c"), name_has, "c");
+		flinc_cep_skip(p, k ? FLINC_CEP_SKIP_TO_LAST : FLINC_CEP_SKIP_TO_FIRST, "b");
+		RUN(p, WANT("1 4"), NULL, { 1, "a", 0, 1 }, { 4, "c", 0, 2 });
+	}
+}
+/* The FlinkCEP documentation's a+ (consecutive, greedy) then b over
+ * a1 a2 a3 b1, for each strategy. */
+static flinc_cep_pattern *docs_aplus_b(flinc_cep_skip_kind k)
+{
+	flinc_cep_pattern *p = flinc_cep_where(flinc_cep_begin(NULL, "a"), name_has, "a");
+	flinc_cep_greedy(flinc_cep_consecutive(flinc_cep_one_or_more(p)));
+	flinc_cep_where(flinc_cep_next(p, "b"), name_has, "b");
+	return flinc_cep_skip(p, k, "a");
+}
+#define A1A2A3B1 \
+	{ 1, "a1", 0, 1 }, { 2, "a2", 0, 2 }, { 3, "a3", 0, 3 }, { 4, "b1", 0, 4 }
+static void test_docs_skip_strategies(void **st)
+{
+	(void)st;
+	RUN(docs_aplus_b(FLINC_CEP_NO_SKIP), WANT("1 2 3 4", "2 3 4", "3 4"), NULL, A1A2A3B1);
+	RUN(docs_aplus_b(FLINC_CEP_SKIP_TO_NEXT), WANT("1 2 3 4", "2 3 4", "3 4"), NULL, A1A2A3B1);
+	RUN(docs_aplus_b(FLINC_CEP_SKIP_PAST_LAST_EVENT), WANT("1 2 3 4"), NULL, A1A2A3B1);
+	RUN(docs_aplus_b(FLINC_CEP_SKIP_TO_FIRST), WANT("1 2 3 4", "2 3 4", "3 4"), NULL, A1A2A3B1);
+	RUN(docs_aplus_b(FLINC_CEP_SKIP_TO_LAST), WANT("1 2 3 4", "3 4"), NULL, A1A2A3B1);
+}
+static void test_skip_to_first_discarding(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p = flinc_cep_where(flinc_cep_begin(NULL, "a or c"), name_has_a_or_c, NULL);
+	flinc_cep_where(flinc_cep_followed_by(p, "b or c"), name_has_b_or_c, NULL);
+	flinc_cep_greedy(
+		flinc_cep_one_or_more(flinc_cep_where(flinc_cep_followed_by(p, "c*"), name_has, "c")));
+	flinc_cep_where(flinc_cep_followed_by(p, "d"), name_has, "d");
+	flinc_cep_skip(p, FLINC_CEP_SKIP_TO_FIRST, "c*");
+	RUN(p, WANT("1 2 3 4 5 6", "3 4 5 6"), NULL, { 1, "a", 0, 1 }, { 2, "b", 0, 2 }, { 3, "c1", 0, 3 },
+	    { 4, "c2", 0, 4 }, { 5, "c3", 0, 5 }, { 6, "d", 0, 6 });
+}
+/* A match that completes while an earlier partial match is still open
+ * waits for it (completed matches in start order). */
+static void test_skip_before_other_already_completed(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p = flinc_cep_where(flinc_cep_begin(NULL, "a"), name_has, "a");
+	flinc_cep_where(flinc_cep_followed_by(p, "c"), name_has, "c");
+	flinc_cep_where(flinc_cep_followed_by(p, "b"), b_priced_as_a, NULL);
+	flinc_cep_skip(p, FLINC_CEP_SKIP_TO_FIRST, "c");
+	RUN(p, WANT("1 2 6", "3 4 5"), NULL, { 1, "a1", 0, 1 }, { 2, "c1", 0, 2 }, { 3, "a2", 1, 3 },
+	    { 4, "c2", 0, 4 }, { 5, "b1", 1, 5 }, { 6, "b2", 0, 6 });
+}
+/* testSharedBufferIsProperlyCleared: after the matches nothing is left. */
+static void test_shared_buffer_cleared(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p = flinc_cep_times(flinc_cep_begin(NULL, "start"), 2);
+	flinc_cep_skip(p, FLINC_CEP_SKIP_PAST_LAST_EVENT, NULL);
+	char err[256];
+	const cep_nfa *nfa = cep_compile(p, err, sizeof err);
+	assert_non_null(nfa);
+	flinc_arena a;
+	fl_arena_init(&a, 0);
+	g_arena = &a;
+	results res;
+	memset(&res, 0, sizeof res);
+	cep_rt r = { .on_match = on_match, .decode = decode, .ud = &res };
+	cep_rt_init(&r, nfa, &a);
+	for (int i = 0; i < 4; i++) {
+		tev e = { i + 1, "a", 1, i };
+		cep_rt_event(&r, &e, (const uint8_t *)&e, sizeof e, i);
+	}
+	assert_int_equal(res.nm, 2);
+	assert_true(cep_rt_empty(&r));
+	static uint8_t buf[4096];
+	flinc_writer w;
+	flinc_writer_init(&w, buf, sizeof buf);
+	assert_int_equal(cep_rt_save(&r, &w), FLINC_OK);
+	cep_rt x = { .decode = decode };
+	assert_int_equal(cep_rt_load(&x, nfa, &a, buf, flinc_writer_len(&w, buf)), FLINC_OK);
+	uint32_t nev, nnd, npm;
+	cep_rt_sizes(&x, &nev, &nnd, &npm);
+	assert_int_equal(nev, 0);
+	assert_int_equal(nnd, 0);
+	assert_int_equal(npm, 1); /* the start state */
+	fl_arena_fini(&a);
+	flinc_cep_free(p);
+}
+
 /* ---- groups (GroupITCase) -------------------------------------------- */
 
 /* (a b): middle1 'a' followed by middle2 'b' */
@@ -1418,6 +1579,15 @@ int main(void)
 		cmocka_unit_test(test_np_not_followed_by_before_optional_times),
 		cmocka_unit_test(test_np_not_followed_by_before_optional_at_end),
 		cmocka_unit_test(test_equal_timestamps),
+		cmocka_unit_test(test_skip_to_first_with_optional_match),
+		cmocka_unit_test(test_skip_to_first_at_start_position),
+		cmocka_unit_test(test_skip_to_first_with_one_or_more),
+		cmocka_unit_test(test_skip_to_last_with_one_or_more),
+		cmocka_unit_test(test_skip_to_missing_stage),
+		cmocka_unit_test(test_docs_skip_strategies),
+		cmocka_unit_test(test_skip_to_first_discarding),
+		cmocka_unit_test(test_skip_before_other_already_completed),
+		cmocka_unit_test(test_shared_buffer_cleared),
 		cmocka_unit_test(test_group_times),
 		cmocka_unit_test(test_group_optional),
 		cmocka_unit_test(test_group_times_optional),
