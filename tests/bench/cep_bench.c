@@ -5,13 +5,15 @@
  * seed's first rule).
  *
  * Usage: cep_bench [--mode nfa|job] [--backend hashmap|rocksdb] [--users N]
- *                  [--per-ms N] [count (default 2000000)]
+ *                  [--per-ms N] [--patterns N [--separate]] [count (default 2000000)]
  *   nfa  the NFA alone: per transaction, the user's state loaded from bytes,
  *        the event fed, the state saved back (what the operator's timer does
  *        per key), one thread;
  *   job  the whole operator in a job run in this process at parallelism 1:
  *        datagen -> timestamps (50 ms out of order) -> key_by user ->
- *        flinc_cep -> a discarding sink, on the given state backend.
+ *        flinc_cep -> a discarding sink, on the given state backend;
+ *        --patterns N runs N such rules (rule i: 5 + i more), in one
+ *        flinc_cep_multi operator or, with --separate, N operators.
  * Transactions: `users` users (default 100000) drawn at random, `per-ms`
  * per millisecond of event time (default 10), 80% completed. Prints
  * transactions/s, matches and timed-out partial matches.
@@ -45,6 +47,8 @@ FLINC_STRUCT_TYPE(alert_type, alert, "Alert", FLINC_TYPE_POD, FLINC_FIELD(alert,
 		  FLINC_FIELD(alert, first, FLINC_FIELD_I64), FLINC_FIELD(alert, last, FLINC_FIELD_I64));
 
 static uint64_t g_users = 100000, g_per_ms = 10, g_count = 2000000;
+static int g_patterns = 1;      /* job mode: how many velocity-like rules */
+static bool g_separate = false; /* ... each its own operator (else one flinc_cep_multi) */
 
 static double now_s(void)
 {
@@ -212,14 +216,38 @@ static size_t fmt_alert(const void *rec, char *buf, size_t cap)
 				(long long)a->last);
 }
 
+/* Rule i: a completed transaction followed by 5 + i more within 2 min. */
+static flinc_cep_pattern *rule(flinc_env *e, int i)
+{
+	flinc_cep_pattern *p = flinc_cep_begin(e, "first");
+	flinc_cep_where(p, completed, NULL);
+	flinc_cep_followed_by(p, "more");
+	flinc_cep_where(p, completed, NULL);
+	flinc_cep_times(p, 5 + i);
+	flinc_cep_within(p, 2 * 60 * 1000);
+	return flinc_cep_skip(p, FLINC_CEP_SKIP_PAST_LAST_EVENT, NULL);
+}
+
 static int build(flinc_env *e, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
 	flinc_stream *s = flinc_datagen(e, "txs", gen, NULL, &tx_type, g_count, 0);
 	s = flinc_assign_timestamps(s, ts_of, 50, 0);
-	flinc_cep_opts o = { .select = select_fn, .out = &alert_type };
-	flinc_stream *m = flinc_cep(flinc_key_by(s, key_user), "velocity", velocity(e), &o);
+	flinc_cep_opts o[16];
+	flinc_cep_pattern *p[16];
+	for (int i = 0; i < g_patterns; i++) {
+		o[i] = (flinc_cep_opts){ .select = select_fn, .out = &alert_type };
+		p[i] = rule(e, i);
+	}
+	flinc_stream *m;
+	if (g_separate) {
+		m = flinc_cep(flinc_key_by(s, key_user), "rule0", p[0], &o[0]);
+		for (int i = 1; i < g_patterns; i++)
+			m = flinc_union(m, flinc_cep(flinc_key_by(s, key_user), "rule", p[i], &o[i]));
+	} else {
+		m = flinc_cep_multi(flinc_key_by(s, key_user), "rules", (size_t)g_patterns, p, o);
+	}
 	return flinc_sink_to(m, "alerts", "", fmt_alert);
 }
 
@@ -246,9 +274,11 @@ static int bench_job(const char *backend)
 	if (rc != FLINC_OK)
 		fprintf(stderr, "cep_bench: %s\n", err);
 	else
-		printf("cep_bench job (%s, p=1): %llu transactions, %llu users: %.0f transactions/s (%.2f s)\n",
-		       backend, (unsigned long long)g_count, (unsigned long long)g_users,
-		       (double)g_count / dt, dt);
+		printf("cep_bench job (%s, p=1, %d rule%s%s): %llu transactions, %llu users: %.0f transactions/s "
+		       "(%.2f s)\n",
+		       backend, g_patterns, g_patterns > 1 ? "s" : "",
+		       g_patterns > 1 ? (g_separate ? " in separate operators" : " in one operator") : "",
+		       (unsigned long long)g_count, (unsigned long long)g_users, (double)g_count / dt, dt);
 	fl_local_destroy(job);
 	fl_env_destroy(e);
 	fl_conf_destroy(conf);
@@ -265,6 +295,10 @@ int main(int argc, char **argv)
 			backend = argv[++i];
 		else if (!strcmp(argv[i], "--users") && i + 1 < argc)
 			g_users = strtoull(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--patterns") && i + 1 < argc)
+			g_patterns = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--separate"))
+			g_separate = true;
 		else if (!strcmp(argv[i], "--per-ms") && i + 1 < argc)
 			g_per_ms = strtoull(argv[++i], NULL, 10);
 		else if (argv[i][0] != '-')
@@ -276,7 +310,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!g_users || !g_per_ms) return 2;
+	if (!g_users || !g_per_ms || g_patterns < 1 || g_patterns > 16) return 2;
 	if (!strcmp(mode, "nfa")) return bench_nfa();
 	if (!strcmp(mode, "job")) return bench_job(backend);
 	fprintf(stderr, "cep_bench: unknown mode '%s'\n", mode);

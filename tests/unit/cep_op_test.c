@@ -43,7 +43,7 @@ FLINC_STRUCT_TYPE(tx_type, tx, "Tx", 0, FLINC_FIELD(tx, id, FLINC_FIELD_I64),
 		  FLINC_FIELD(tx, user, FLINC_FIELD_I64), FLINC_FIELD(tx, ts, FLINC_FIELD_I64),
 		  FLINC_FIELD(tx, completed, FLINC_FIELD_I32), FLINC_FIELD(tx, note, FLINC_FIELD_STR));
 
-enum { OUT_MATCH = 0, OUT_TIMEOUT = 1, OUT_LATE = 2 };
+enum { OUT_MATCH = 0, OUT_TIMEOUT = 1, OUT_LATE = 2, OUT_RETRY = 3 };
 typedef struct out {
 	int32_t kind;
 	int64_t user;
@@ -306,7 +306,10 @@ static int sink_write(flinc_ctx *c, void *lp, const void *rec)
 		g_pend = realloc(g_pend, g_cappend * sizeof(pend));
 	}
 	pend *p = &g_pend[g_npend++];
-	const char *k = o->kind == OUT_MATCH ? "M" : o->kind == OUT_TIMEOUT ? "T" : "L";
+	const char *k = o->kind == OUT_MATCH ? "M"
+		: o->kind == OUT_TIMEOUT     ? "T"
+		: o->kind == OUT_RETRY       ? "R"
+					     : "L";
 	snprintf(p->s, sizeof p->s, "%s %lld %lld %lld %lld", k, (long long)o->user, (long long)o->first,
 		 (long long)o->last, (long long)o->n);
 	p->ckpt = -1;
@@ -340,6 +343,45 @@ static const flinc_sink_fn sink_fn = { .version = FLINC_FN_VERSION,
 				       .flush = sink_flush,
 				       .commit = sink_commit };
 
+/* A second rule: a failed transaction followed by a completed one within
+ * 200 ms (a retry), skip past the last event. */
+static bool is_failed(const void *ev, const flinc_cep_match *pm, const void *arg)
+{
+	(void)pm;
+	(void)arg;
+	return ((const tx *)ev)->completed == 0;
+}
+static void retry_fn(flinc_ctx *c, const flinc_cep_match *m)
+{
+	out o;
+	fill(&o, m, OUT_RETRY);
+	if (*(const int *)flinc_ctx_arg(c) != 7) flinc_ctx_fail(c, "retry: not its own arg");
+	flinc_emit(c, &o);
+}
+static const int retry_arg = 7;
+
+/* 0: the velocity rule; 1: velocity and retry as two operators; 2: both in
+ * one flinc_cep_multi operator. */
+static int g_mode;
+
+static flinc_cep_pattern *velocity_pattern(flinc_env *e)
+{
+	flinc_cep_pattern *p = flinc_cep_begin(e, "first");
+	flinc_cep_where(p, is_completed, NULL);
+	flinc_cep_followed_by(p, "more");
+	flinc_cep_where(p, is_completed, NULL);
+	flinc_cep_times(p, 3);
+	flinc_cep_within(p, WITHIN);
+	return flinc_cep_skip(p, FLINC_CEP_SKIP_PAST_LAST_EVENT, NULL);
+}
+static flinc_cep_pattern *retry_pattern(flinc_env *e)
+{
+	flinc_cep_pattern *p = flinc_cep_where(flinc_cep_begin(e, "failed"), is_failed, NULL);
+	flinc_cep_where(flinc_cep_followed_by(p, "ok"), is_completed, NULL);
+	flinc_cep_within(p, 200);
+	return flinc_cep_skip(p, FLINC_CEP_SKIP_PAST_LAST_EVENT, NULL);
+}
+
 static int build(flinc_env *e, int argc, char **argv)
 {
 	(void)argc;
@@ -350,20 +392,30 @@ static int build(flinc_env *e, int argc, char **argv)
 	const flinc_tag *late = flinc_tag_new(e, "late", &tx_type);
 	g_timeout_tag = flinc_tag_new(e, "timeouts", &out_type);
 
-	flinc_cep_pattern *p = flinc_cep_begin(e, "first");
-	flinc_cep_where(p, is_completed, NULL);
-	flinc_cep_followed_by(p, "more");
-	flinc_cep_where(p, is_completed, NULL);
-	flinc_cep_times(p, 3);
-	flinc_cep_within(p, WITHIN);
-	flinc_cep_skip(p, FLINC_CEP_SKIP_PAST_LAST_EVENT, NULL);
-	flinc_cep_opts o = {
-		.select = select_fn, .out = &out_type, .timeout = timeout_fn, .late = late, .compare = by_id
+	flinc_cep_opts o[2] = {
+		{ .select = select_fn,
+		  .out = &out_type,
+		  .timeout = timeout_fn,
+		  .late = late,
+		  .compare = by_id },
+		{ .select = retry_fn, .out = &out_type, .arg = &retry_arg },
 	};
-	flinc_stream *m = flinc_cep(flinc_key_by(s, key_user), "velocity", p, &o);
+	flinc_cep_pattern *p[2] = { velocity_pattern(e), retry_pattern(e) };
+	flinc_stream *keyed = flinc_key_by(s, key_user);
+	flinc_stream *m;
+	if (g_mode == 2) {
+		m = flinc_cep_multi(keyed, "rules", 2, p, o);
+	} else {
+		m = flinc_cep(keyed, "velocity", p[0], &o[0]);
+	}
 	flinc_set_uid(m, "velocity");
 	flinc_stream *all = flinc_union(m, flinc_side_output(m, g_timeout_tag));
 	all = flinc_union(all, flinc_map(flinc_side_output(m, late), "late", late_to_out, NULL, &out_type));
+	if (g_mode == 1) {
+		o[1].compare = by_id;
+		flinc_stream *r = flinc_cep(flinc_key_by(s, key_user), "retry", p[1], &o[1]);
+		all = flinc_union(all, r);
+	}
 	flinc_stream *sk = flinc_sink(all, "collect", &sink_fn, NULL);
 	flinc_set_parallelism(sk, 1);
 	flinc_set_uid(sk, "collect");
@@ -489,6 +541,38 @@ static void test_late_events(void **st)
 	check_matches(got_buf, n, late_one);
 }
 
+/* Two rules in one flinc_cep_multi operator give what two operators give;
+ * its velocity matches are the reference's. */
+static void test_multi_patterns(void **st)
+{
+	(void)st;
+	make_input(false);
+	char err[512] = "";
+	size_t nm, nt, nl;
+	reset_out();
+	g_mode = 1;
+	int rc = run_job("hashmap", 2, NULL, NULL, err, sizeof err);
+	if (rc != FLINC_OK) fail_msg("two operators: %s", err);
+	size_t nwant = take_out(want_buf, &nm, &nt, &nl);
+	size_t nr = 0;
+	for (size_t i = 0; i < nwant; i++) nr += want_buf[i][0] == 'R';
+	reset_out();
+	g_mode = 2;
+	rc = run_job("hashmap", 2, NULL, NULL, err, sizeof err);
+	g_mode = 0;
+	if (rc != FLINC_OK) fail_msg("multi: %s", err);
+	size_t ngot = take_out(got_buf, &nm, &nt, &nl);
+	printf("multi: %zu records (%zu velocity matches, %zu timeouts, %zu retries); two operators: %zu\n",
+	       ngot, nm, nt, nr, nwant);
+	assert_true(nr > 100);
+	assert_int_equal(ngot, nwant);
+	for (size_t i = 0; i < nwant; i++)
+		if (strcmp(got_buf[i], want_buf[i]) != 0)
+			fail_msg("output %zu: [%s] vs [%s]", i, got_buf[i], want_buf[i]);
+	assert_int_equal(g_stats.rejected, 0);
+	check_matches(got_buf, ngot, NULL);
+}
+
 static char tmpdir[256];
 
 static void rm_rf(const char *path)
@@ -582,10 +666,14 @@ static void test_restore_rocksdb(void **st)
 	(void)st;
 	crash_and_restore("rocksdb", "rocksdb", 1);
 }
+/* With both rules in one flinc_cep_multi operator: both NFA states and
+ * the shared pending events go through the checkpoint. */
 static void test_restore_rescaled(void **st)
 {
 	(void)st;
+	g_mode = 2;
 	crash_and_restore("rocksdb", "hashmap", 2);
+	g_mode = 0;
 }
 
 int main(void)
@@ -595,8 +683,8 @@ int main(void)
 	mkdir(tmpdir, 0700);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_matches_vs_reference), cmocka_unit_test(test_late_events),
-		cmocka_unit_test(test_restore_memory),       cmocka_unit_test(test_restore_rocksdb),
-		cmocka_unit_test(test_restore_rescaled),
+		cmocka_unit_test(test_multi_patterns),       cmocka_unit_test(test_restore_memory),
+		cmocka_unit_test(test_restore_rocksdb),      cmocka_unit_test(test_restore_rescaled),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	rm_rf(tmpdir);

@@ -161,6 +161,16 @@ typedef struct flinc_cep_opts {
 FLINC_API flinc_stream *flinc_cep(flinc_stream *in, const char *name, const flinc_cep_pattern *p,
 				  const flinc_cep_opts *o);
 
+/* Several patterns over one keyed stream in one operator (not in Flink,
+ * where each pattern is an operator of its own): the events are buffered,
+ * sorted and timed once for all of them; each pattern keeps its own partial
+ * matches and calls its own select and timeout (o[i], with its own arg).
+ * Every o[i].out must be the same type (one output stream); late and
+ * compare are o[0]'s. At most 32 patterns. Matches are those of n separate
+ * flinc_cep operators on the same stream. */
+FLINC_API flinc_stream *flinc_cep_multi(flinc_stream *in, const char *name, size_t n,
+					flinc_cep_pattern *const *p, const flinc_cep_opts *o);
+
 #ifdef __cplusplus
 }
 #endif

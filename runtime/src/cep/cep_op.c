@@ -14,6 +14,7 @@
  * within, sets a timer at the earliest time a partial match times out.
  * Events at or before the watermark when they arrive are late.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,10 +22,15 @@
 #include "../op.h"
 #include "cep_internal.h"
 
+#define CEP_MAX_PATTERNS 32
+
+/* One operator: its patterns (flinc_cep_multi: several over one buffer of
+ * pending events), each with its options; late and compare are opts[0]'s. */
 typedef struct cep_def {
 	flinc_process_fn fn;
-	const cep_nfa *nfa;
-	flinc_cep_opts o;
+	uint32_t n;
+	const cep_nfa *nfa[CEP_MAX_PATTERNS];
+	flinc_cep_opts o[CEP_MAX_PATTERNS];
 	const flinc_type *in;
 } cep_def;
 
@@ -84,7 +90,7 @@ static const flinc_type pending_type = { FLINC_TYPE_VERSION, "cep.pending", size
 /* ---- per subtask ---------------------------------------------------- */
 
 typedef struct cep_local {
-	flinc_state *nfa, *pend;
+	flinc_state *nfa[CEP_MAX_PATTERNS], *pend;
 	uint8_t *buf; /* encoding scratch, grown when too small */
 	size_t cap;
 } cep_local;
@@ -92,16 +98,27 @@ typedef struct cep_local {
 typedef struct run_ctx {
 	flinc_ctx *c;
 	const cep_def *d;
+	uint32_t i; /* the pattern being run */
 } run_ctx;
 
 static int cep_open(flinc_ctx *c, void *lp)
 {
 	cep_local *l = lp;
-	l->nfa = flinc_state_value(c, "cep-nfa", &blob_type);
+	const cep_def *d = flinc_ctx_arg(c);
+	/* "cep-nfa" for the first pattern, "cep-nfa.<i>" for the others. */
+	for (uint32_t i = 0; i < d->n; i++) {
+		char name[32];
+		if (i)
+			snprintf(name, sizeof name, "cep-nfa.%u", i);
+		else
+			snprintf(name, sizeof name, "cep-nfa");
+		l->nfa[i] = flinc_state_value(c, name, &blob_type);
+		if (!l->nfa[i]) return FLINC_ENOMEM;
+	}
 	l->pend = flinc_state_list(c, "cep-pending", &pending_type);
 	l->cap = 4096;
 	l->buf = malloc(l->cap);
-	if (!l->nfa || !l->pend || !l->buf) return FLINC_ENOMEM;
+	if (!l->pend || !l->buf) return FLINC_ENOMEM;
 	return FLINC_OK;
 }
 
@@ -152,8 +169,8 @@ static void cep_process(flinc_ctx *c, void *lp, const void *in)
 		return;
 	}
 	if (ts <= flinc_ctx_watermark(c)) {
-		if (d->o.late)
-			flinc_emit_side(c, d->o.late, in);
+		if (d->o[0].late)
+			flinc_emit_side(c, d->o[0].late, in);
 		else
 			flinc_ctx_reject(c, "CEP event later than the watermark (no late side output)");
 		return;
@@ -208,7 +225,7 @@ static const void *decode_event(void *ud, const uint8_t *bytes, uint32_t len);
 static bool before(run_ctx *rc, pending *a, pending *b)
 {
 	if (b->ts != a->ts) return b->ts < a->ts;
-	int (*cmp)(const void *, const void *) = rc->d->o.compare;
+	int (*cmp)(const void *, const void *) = rc->d->o[0].compare;
 	if (!cmp) return false;
 	if (!a->rec) a->rec = decode_event(rc, a->p, a->len);
 	if (!b->rec) b->rec = decode_event(rc, b->p, b->len);
@@ -266,8 +283,8 @@ static void on_match(void *ud, const flinc_cep_match *m, int64_t ts)
 	run_ctx *rc = ud;
 	int64_t saved = rc->c->ts;
 	rc->c->ts = ts;
-	fl_ctx_set_arg(rc->c, rc->d->o.arg);
-	rc->d->o.select(rc->c, m);
+	fl_ctx_set_arg(rc->c, rc->d->o[rc->i].arg);
+	rc->d->o[rc->i].select(rc->c, m);
 	fl_ctx_set_arg(rc->c, rc->d);
 	rc->c->ts = saved;
 }
@@ -277,65 +294,49 @@ static void on_timeout(void *ud, const flinc_cep_match *m, int64_t ts)
 	run_ctx *rc = ud;
 	int64_t saved = rc->c->ts;
 	rc->c->ts = ts;
-	fl_ctx_set_arg(rc->c, rc->d->o.arg);
-	rc->d->o.timeout(rc->c, m, ts);
+	fl_ctx_set_arg(rc->c, rc->d->o[rc->i].arg);
+	rc->d->o[rc->i].timeout(rc->c, m, ts);
 	fl_ctx_set_arg(rc->c, rc->d);
 	rc->c->ts = saved;
 }
 
 static int enc_rt(void *ud, flinc_writer *w) { return cep_rt_save(ud, w); }
 
-static void cep_on_timer(flinc_ctx *c, void *lp, int64_t t, flinc_time_domain dom)
+/* Feed pattern rc->i the first `ready` pending events (sorted), advance
+ * it to the watermark, store its state and set its timeout timer. */
+static void run_pattern(run_ctx *rc, cep_local *l, pending *pv, uint32_t ready, int64_t wm)
 {
-	cep_local *l = lp;
-	const cep_def *d = flinc_ctx_arg(c);
-	if (dom != FLINC_EVENT_TIME) return;
+	flinc_ctx *c = rc->c;
+	const cep_def *d = rc->d;
+	const uint32_t k = rc->i;
 	flinc_arena *a = flinc_ctx_arena(c);
-	int64_t wm = flinc_ctx_watermark(c);
-	if (wm < t) wm = t;
-
-	/* Pending events up to the watermark, in time order. */
-	run_ctx rc = { c, d };
-	pend_list pl = { .a = a };
-	flinc_list_foreach(l->pend, collect, &pl);
-	uint32_t ready = 0;
-	if (pl.n) {
-		pending *tmp = flinc_arena_alloc(a, pl.n * sizeof(pending));
-		sort_pending(&rc, pl.v, tmp, pl.n);
-		while (ready < pl.n && pl.v[ready].ts <= wm) ready++;
-		if (ready) {
-			flinc_state_clear(l->pend);
-			for (uint32_t i = ready; i < pl.n; i++) flinc_list_add(l->pend, &pl.v[i]);
-		}
-	}
-
 	cep_rt r = { .on_match = on_match,
-		     .on_timeout = d->o.timeout ? on_timeout : NULL,
+		     .on_timeout = d->o[k].timeout ? on_timeout : NULL,
 		     .decode = decode_stored,
-		     .ud = &rc };
-	const blob *b = flinc_value_get(l->nfa);
+		     .ud = rc };
+	const blob *b = flinc_value_get(l->nfa[k]);
 	bool had = b != NULL;
 	if (!had && !ready) return; /* nothing pending, nothing matching */
 	if (b) {
 		uint8_t *copy = flinc_arena_alloc(a, b->len ? b->len : 1);
 		memcpy(copy, b->p, b->len);
-		if (cep_rt_load(&r, d->nfa, a, copy, b->len) != FLINC_OK) {
+		if (cep_rt_load(&r, d->nfa[k], a, copy, b->len) != FLINC_OK) {
 			flinc_ctx_reject(c,
 					 "CEP state of a key could not be read (another pattern?): dropped");
-			cep_rt_init(&r, d->nfa, a);
+			cep_rt_init(&r, d->nfa[k], a);
 		}
 	} else {
-		cep_rt_init(&r, d->nfa, a);
+		cep_rt_init(&r, d->nfa[k], a);
 	}
 	for (uint32_t i = 0; i < ready; i++) {
-		const pending *p = &pl.v[i];
-		const void *rec = p->rec ? p->rec : decode_event(&rc, p->p, p->len);
-		if (!rec) {
-			flinc_ctx_reject(c, "CEP buffered event could not be decoded");
+		pending *p = &pv[i];
+		if (!p->rec) p->rec = decode_event(rc, p->p, p->len);
+		if (!p->rec) {
+			if (k == 0) flinc_ctx_reject(c, "CEP buffered event could not be decoded");
 			continue;
 		}
 		cep_rt_advance(&r, p->ts);
-		cep_rt_event(&r, rec, p->p, p->len, p->ts);
+		cep_rt_event(&r, p->rec, p->p, p->len, p->ts);
 	}
 	cep_rt_advance(&r, wm);
 
@@ -351,39 +352,93 @@ static void cep_on_timer(flinc_ctx *c, void *lp, int64_t t, flinc_time_domain do
 		}
 	}
 	if (cep_rt_empty(&r)) {
-		if (had) flinc_state_clear(l->nfa);
+		if (had) flinc_state_clear(l->nfa[k]);
 	} else if (r.changed || !had) {
 		blob nb;
 		nb.p = encode(l, enc_rt, &r, &nb.len);
-		int rc2 = nb.p ? flinc_value_put(l->nfa, &nb) : FLINC_ERANGE;
-		if (rc2 != FLINC_OK) {
+		int rc2 = nb.p ? flinc_value_put(l->nfa[k], &nb) : FLINC_ERANGE;
+		if (rc2 != FLINC_OK)
 			flinc_ctx_fail(c, "CEP cannot store partial matches: %s", flinc_strerror(rc2));
-			return;
+	}
+}
+
+static void cep_on_timer(flinc_ctx *c, void *lp, int64_t t, flinc_time_domain dom)
+{
+	cep_local *l = lp;
+	const cep_def *d = flinc_ctx_arg(c);
+	if (dom != FLINC_EVENT_TIME) return;
+	flinc_arena *a = flinc_ctx_arena(c);
+	int64_t wm = flinc_ctx_watermark(c);
+	if (wm < t) wm = t;
+
+	/* Pending events up to the watermark, in time order. */
+	run_ctx rc = { c, d, 0 };
+	pend_list pl = { .a = a };
+	flinc_list_foreach(l->pend, collect, &pl);
+	uint32_t ready = 0;
+	if (pl.n) {
+		pending *tmp = flinc_arena_alloc(a, pl.n * sizeof(pending));
+		sort_pending(&rc, pl.v, tmp, pl.n);
+		while (ready < pl.n && pl.v[ready].ts <= wm) ready++;
+		if (ready) {
+			flinc_state_clear(l->pend);
+			for (uint32_t i = ready; i < pl.n; i++) flinc_list_add(l->pend, &pl.v[i]);
 		}
+	}
+
+	for (uint32_t k = 0; k < d->n; k++) {
+		rc.i = k;
+		run_pattern(&rc, l, pl.v, ready, wm);
 	}
 }
 
 /* ---- building ------------------------------------------------------- */
 
-FLINC_API flinc_stream *flinc_cep(flinc_stream *in, const char *name, const flinc_cep_pattern *p,
-				  const flinc_cep_opts *o)
+FLINC_API flinc_stream *flinc_cep_multi(flinc_stream *in, const char *name, size_t n,
+					flinc_cep_pattern *const *p, const flinc_cep_opts *o)
 {
 	if (!in) return NULL;
 	flinc_env *e = in->env;
 	const char *nm = name ? name : "cep";
 	cep_def *d = flinc_env_alloc(e, sizeof(*d));
+	const flinc_type *out = o && n && o[0].out ? o[0].out : in->type;
 	char err[300] = "";
-	if (!p)
-		flinc_env_fail(e, "cep %s: no pattern", nm);
-	else if (!o || !o->select || !o->out)
-		flinc_env_fail(e, "cep %s: needs a select function and its output type", nm);
+	if (!p || !o || n == 0 || n > CEP_MAX_PATTERNS)
+		flinc_env_fail(e, "cep %s: needs 1 to %d patterns, each with its options", nm,
+			       CEP_MAX_PATTERNS);
 	else if (in->part != FL_PART_HASH)
 		flinc_env_fail(e, "cep %s: needs a keyed stream (flinc_key_by before flinc_cep)", nm);
 	else if (!in->type)
 		flinc_env_fail(e, "cep %s: input stream without a type", nm);
-	else if (!(d->nfa = cep_compile((flinc_cep_pattern *)p, err, sizeof err)))
-		flinc_env_fail(e, "cep %s: %s", nm, err);
-	if (o) d->o = *o;
+	else
+		for (size_t i = 0; i < n; i++) {
+			if (!p[i]) {
+				flinc_env_fail(e, "cep %s: no pattern %zu", nm, i);
+				break;
+			}
+			if (!o[i].select || !o[i].out) {
+				flinc_env_fail(
+					e, "cep %s: pattern %zu needs a select function and its output type",
+					nm, i);
+				break;
+			}
+			if (o[i].out != out) {
+				flinc_env_fail(
+					e,
+					"cep %s: pattern %zu emits another type than pattern 0 (one output stream)",
+					nm, i);
+				break;
+			}
+			if (!(d->nfa[i] = cep_compile((flinc_cep_pattern *)p[i], err, sizeof err))) {
+				if (n > 1)
+					flinc_env_fail(e, "cep %s: pattern %zu: %s", nm, i, err);
+				else
+					flinc_env_fail(e, "cep %s: %s", nm, err);
+				break;
+			}
+			d->o[i] = o[i];
+		}
+	d->n = (uint32_t)(n <= CEP_MAX_PATTERNS ? n : 0);
 	d->in = in->type;
 	d->fn.version = FLINC_FN_VERSION;
 	d->fn.local_size = sizeof(cep_local);
@@ -391,5 +446,14 @@ FLINC_API flinc_stream *flinc_cep(flinc_stream *in, const char *name, const flin
 	d->fn.process = cep_process;
 	d->fn.on_timer = cep_on_timer;
 	d->fn.close = cep_close;
-	return flinc_process(in, nm, &d->fn, d, o && o->out ? o->out : in->type);
+	return flinc_process(in, nm, &d->fn, d, out);
+}
+
+FLINC_API flinc_stream *flinc_cep(flinc_stream *in, const char *name, const flinc_cep_pattern *p,
+				  const flinc_cep_opts *o)
+{
+	flinc_cep_pattern *pp = (flinc_cep_pattern *)p;
+	if (in && p && o) return flinc_cep_multi(in, name, 1, &pp, o);
+	if (in) flinc_env_fail(in->env, "cep %s: needs a pattern and options", name ? name : "cep");
+	return in ? flinc_cep_multi(in, name, 0, NULL, NULL) : NULL;
 }
