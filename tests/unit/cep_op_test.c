@@ -12,6 +12,7 @@
  * event of a match.
  */
 #include <dirent.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -326,12 +327,35 @@ static int sink_flush(flinc_ctx *c, void *lp, int64_t id)
 	pthread_mutex_unlock(&g_mu);
 	return 0;
 }
+/* test_state_flat: the size of each completed checkpoint. */
+static int g_mode;
+static char g_chkdir[300];
+static long g_sizes[4096];
+static int g_nsizes;
+static bool newest_checkpoint(const char *dir, char *found, size_t cap);
+static void rm_rf(const char *path);
+static long g_du;
+static int du_add(const char *path, const struct stat *sb, int flag, struct FTW *f)
+{
+	(void)path;
+	(void)f;
+	if (flag == FTW_F) g_du += (long)sb->st_size;
+	return 0;
+}
+
 static int sink_commit(flinc_ctx *c, void *lp, int64_t id)
 {
 	(void)c;
 	(void)lp;
 	pthread_mutex_lock(&g_mu);
 	commit_upto(id);
+	if (g_mode == 3 && id != FLINC_CHECKPOINT_FINAL && g_nsizes < 4096) {
+		char path[900];
+		if (newest_checkpoint(g_chkdir, path, sizeof path)) {
+			g_du = 0;
+			if (nftw(path, du_add, 8, FTW_PHYS) == 0) g_sizes[g_nsizes++] = g_du;
+		}
+	}
 	pthread_mutex_unlock(&g_mu);
 	if (id != FLINC_CHECKPOINT_FINAL && atomic_load(&g_src_pos) >= (long)g_ntx / 4)
 		atomic_fetch_add(&g_commits_q, 1);
@@ -361,8 +385,8 @@ static void retry_fn(flinc_ctx *c, const flinc_cep_match *m)
 static const int retry_arg = 7;
 
 /* 0: the velocity rule; 1: velocity and retry as two operators; 2: both in
- * one flinc_cep_multi operator. */
-static int g_mode;
+ * one flinc_cep_multi operator; 3: velocity over 1M generated transactions
+ * (test_state_flat). */
 
 static flinc_cep_pattern *velocity_pattern(flinc_env *e)
 {
@@ -382,11 +406,31 @@ static flinc_cep_pattern *retry_pattern(flinc_env *e)
 	return flinc_cep_skip(p, FLINC_CEP_SKIP_PAST_LAST_EVENT, NULL);
 }
 
+#define BIG_N 1000000
+#define BIG_USERS 10000
+static bool gen_big(flinc_ctx *c, uint64_t i, void *outp)
+{
+	(void)c;
+	uint64_t h = (i + 1) * 0x9e3779b97f4a7c15ull;
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 32;
+	tx *t = outp;
+	t->id = (int64_t)i + 1;
+	t->user = (int64_t)(h % BIG_USERS);
+	t->ts = 100000 + (int64_t)(i / 100) + (int64_t)((h >> 20) % 41) - 20;
+	t->completed = (h >> 40) % 10 < 8;
+	t->note.s = "x";
+	t->note.len = 1;
+	return true;
+}
+
 static int build(flinc_env *e, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	flinc_stream *s = flinc_source(e, "txs", &src_fn, NULL, &tx_type);
+	flinc_stream *s = g_mode == 3 ? flinc_datagen(e, "txs", gen_big, NULL, &tx_type, BIG_N, 0)
+				      : flinc_source(e, "txs", &src_fn, NULL, &tx_type);
 	flinc_set_parallelism(s, 1);
 	s = flinc_assign_timestamps(s, ts_of, BOUND, 0);
 	const flinc_tag *late = flinc_tag_new(e, "late", &tx_type);
@@ -575,6 +619,39 @@ static void test_multi_patterns(void **st)
 
 static char tmpdir[256];
 
+/* 1M transactions of 10,000 users (100 per ms of event time, so within =
+ * 1 s covers about 100,000 of them) with a checkpoint every 30 ms: the
+ * checkpoints of the second half of the run are no larger than those of
+ * the first half after the first window: the operator's state (pending
+ * events, NFA states, timers) follows the window, not the input. */
+static void test_state_flat(void **st)
+{
+	(void)st;
+	reset_out();
+	g_nsizes = 0;
+	snprintf(g_chkdir, sizeof g_chkdir, "%s/chk-flat", tmpdir);
+	rm_rf(g_chkdir);
+	g_mode = 3;
+	char err[512] = "";
+	int rc = run_job("hashmap", 1, g_chkdir, NULL, err, sizeof err);
+	g_mode = 0;
+	if (rc != FLINC_OK) fail_msg("run: %s", err);
+	printf("state flat: %d checkpoints, sizes:", g_nsizes);
+	for (int i = 0; i < g_nsizes; i++) printf(" %ld", g_sizes[i]);
+	printf("\n");
+	assert_true(g_nsizes >= 6);
+	long early = 0, late = 0;
+	int third = g_nsizes / 3;
+	for (int i = third; i < 2 * third; i++)
+		if (g_sizes[i] > early) early = g_sizes[i];
+	for (int i = 2 * third; i < g_nsizes; i++)
+		if (g_sizes[i] > late) late = g_sizes[i];
+	assert_true(early > 0);
+	assert_true(late <= early + early / 2 + 65536);
+	assert_int_equal(g_stats.rejected, 0);
+	rm_rf(g_chkdir);
+}
+
 static void rm_rf(const char *path)
 {
 	char cmd[600];
@@ -683,8 +760,9 @@ int main(void)
 	mkdir(tmpdir, 0700);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_matches_vs_reference), cmocka_unit_test(test_late_events),
-		cmocka_unit_test(test_multi_patterns),       cmocka_unit_test(test_restore_memory),
-		cmocka_unit_test(test_restore_rocksdb),      cmocka_unit_test(test_restore_rescaled),
+		cmocka_unit_test(test_multi_patterns),       cmocka_unit_test(test_state_flat),
+		cmocka_unit_test(test_restore_memory),       cmocka_unit_test(test_restore_rocksdb),
+		cmocka_unit_test(test_restore_rescaled),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	rm_rf(tmpdir);
