@@ -14,11 +14,15 @@
  *   flinc_stream *alerts = flinc_cep(flinc_key_by(txs, by_user), "velocity", p, &o);
  *
  * Builder: flinc_cep_begin starts a pattern with its first stage; next,
- * followed_by, followed_by_any, not_next and not_followed_by append a stage;
+ * followed_by, followed_by_any, not_next, not_followed_by and the *_group
+ * calls (a sub-pattern as one stage) append a stage;
  * every other call changes the stage appended last (like Flink's fluent
  * Pattern API). A misuse (a quantifier on a NOT stage, until on a stage that
  * does not loop, ...) is remembered: flinc_cep fails the build with it, and
- * flinc_cep_error returns it. Stage names are unique within a pattern.
+ * flinc_cep_error returns it. Stage names are unique within a pattern and
+ * its groups. flinc_cep runs one pattern, flinc_cep_multi several over one
+ * buffer of events. docs/cep.md has the semantics and the differences from
+ * Flink.
  *
  * Memory: with an env the pattern lives as long as the job graph (freed with
  * it); flinc_cep_begin(NULL, ...) (tests, tools) needs flinc_cep_free.
