@@ -22,15 +22,36 @@ kafka://B/OUT?delivery=exactly-once, checkpoints every 500 ms.
 
   rescale  -p 3 on a cluster, `flinc stop --savepoint-path` mid-run (the
            read_committed output is an exactly-once prefix), `flinc run -s`
-           at -p 2 to the end: every count exactly once (the old subtask 2's
-           pending transactions are taken over by the new subtask 0).
+           at -p 6, stopped again with a savepoint (a prefix again), then
+           `flinc run -s` at -p 2 to the end: every count exactly once (the
+           old subtasks' pending transactions are taken over by subtask
+           k mod p, their transactional ids fenced).
 
-CI size by default (30,000 lines, 2 kills); --full for the issue's size
-(1,000,000 lines at 20,000/s, 3 kills).
+  window   the commit window (issue 16, acceptance 2): the task managers
+           start with FLINC_TEST_FAULT=KIND:N:S (docs/kafka.md), so the
+           process of sink subtask S (or of every sink subtask, S=-1) dies
+           as with kill -9 once the job manager declared checkpoint N
+           complete and before the sink committed N: `kafka-sink-after-
+           complete` before anything of the commit, `kafka-sink-before-
+           commit` with N's commit marker on the broker, its transaction
+           open. Task managers that die are replaced; the job must end
+           FINISHED after restoring, and read_committed must hold every
+           count exactly once. --loop K runs K rounds, N, S and the kind
+           drawn from a seeded random generator (CI: 3; on demand: 20).
 
-Usage: kafka_exactly_once.py --build BUILD [--full] [--case local|cluster|rescale]... [--keep]
+  broker   the broker killed with kill -9 mid-run (twice) and restarted on
+           the same port and data folder after an outage of --outage
+           seconds: the job fails over (restart strategy), recovers, ends
+           FINISHED, and read_committed holds every count exactly once.
+
+CI size by default (30,000 lines, 2 kills, 3 window rounds); --full for the
+issue's size (1,000,000 lines at 20,000/s, 3 kills).
+
+Usage: kafka_exactly_once.py --build BUILD [--full] [--case local|cluster|rescale|window|broker]...
+                             [--loop K] [--seed S] [--outage SECONDS] [--keep]
 """
 import os
+import random
 import re
 import subprocess
 import sys
@@ -133,7 +154,30 @@ def case_cluster(chk, a, b, expected, lines, rate, kills):
 PATH_RE = re.compile(r"^Savepoint completed\. Path: (\S+)\s*$", re.M)
 
 
+def stop_savepoint(chk, c, jid, what):
+    """`flinc stop --savepoint-path` of a running job; the savepoint path or None."""
+    c.wait_running(jid, timeout=90)
+    cluster.wait_checkpoint_after(c, jid, 0, timeout=90)
+    cluster.wait_checkpoint_after(c, jid, cluster.latest_completed_id(c, jid), timeout=90)
+    p = c.flinc("stop", "--savepoint-path", c.path("savepoints"), jid)
+    m = PATH_RE.search(p.stdout)
+    sp = m.group(1) if m else None
+    chk.ok(p.returncode == 0 and sp, "flinc stop --savepoint-path at %s" % what, p.stdout[-500:] + p.stderr[-500:])
+    if sp:
+        c.wait_job(jid, {"FINISHED"}, timeout=60)
+    return sp
+
+
+def check_prefix(chk, b, topic, expected, what):
+    pairs, n, _ = read_pairs(b, topic, "read_committed")
+    bad = check_counts.prefix_errors(expected, pairs)
+    total = sum(expected.values())
+    chk.ok(not bad and 0 < n < total, "%s: an exactly-once prefix (%d of %d counts)" % (what, n, total), bad[:5])
+    return n
+
+
 def case_rescale(chk, a, b, expected, lines, rate):
+    """-p 3, savepoint; -p 6 from it, savepoint; -p 2 from that to the end."""
     with cluster.Cluster(a.build, taskmanagers=2, slots=3, name="kafka-rescale", keep=a.keep, checks=chk) as c:
         # Savepoints go under the cluster's state.savepoints.dir (issue 15).
         c.conf.update({"state.checkpoints.dir": c.path("checkpoints"),
@@ -143,33 +187,142 @@ def case_rescale(chk, a, b, expected, lines, rate):
         job = c.plugin()
         args = eo_args(b.bootstrap, "counts-rescale", rate)
         jid = c.submit(job, args, parallelism=3)
-        c.wait_running(jid, timeout=90)
-        cluster.wait_checkpoint_after(c, jid, 0, timeout=90)
-        cluster.wait_checkpoint_after(c, jid, cluster.latest_completed_id(c, jid), timeout=90)
-        p = c.flinc("stop", "--savepoint-path", c.path("savepoints"), jid)
-        m = PATH_RE.search(p.stdout)
-        sp = m.group(1) if m else None
-        chk.ok(p.returncode == 0 and sp, "flinc stop --savepoint-path at -p 3", p.stdout[-500:] + p.stderr[-500:])
+        sp = stop_savepoint(chk, c, jid, "-p 3")
         if not sp:
             return
-        c.wait_job(jid, {"FINISHED"}, timeout=60)
-        pairs, n, _ = read_pairs(b, "counts-rescale", "read_committed")
-        bad = check_counts.prefix_errors(expected, pairs)
-        total = sum(expected.values())
-        chk.ok(not bad and 0 < n < total, "after the stop: an exactly-once prefix (%d of %d counts)" % (n, total),
-               bad[:5])
+        n1 = check_prefix(chk, b, "counts-rescale", expected, "after the stop at -p 3")
+        p = c.flinc("run", "-d", "-s", sp, "-p", "6", job, *args)
+        jid = cluster.job_id_of(p.stdout)
+        chk.ok(p.returncode == 0 and jid, "restored at -p 6 (6 partitions, 6 subtasks)", p.stdout[-500:] + p.stderr[-500:])
+        if not jid:
+            return
+        sp = stop_savepoint(chk, c, jid, "-p 6")
+        if not sp:
+            return
+        n2 = check_prefix(chk, b, "counts-rescale", expected, "after the stop at -p 6")
+        chk.ok(n2 > n1, "the output grew at -p 6 (%d -> %d counts)" % (n1, n2))
         p = c.flinc("run", "-s", sp, "-p", "2", job, *args, timeout=600)
         chk.ok(p.returncode == 0 and "FINISHED" in p.stdout, "restored at -p 2, the job runs to FINISHED",
                p.stdout[-800:] + p.stderr[-800:])
-    check_topic(chk, b, "counts-rescale", expected, "savepoint at -p 3, restored at -p 2")
+    check_topic(chk, b, "counts-rescale", expected, "savepoints at -p 3 and -p 6, restored at -p 6 and -p 2")
+
+
+FAULT_KINDS = ("kafka-sink-after-complete", "kafka-sink-before-commit")
+
+
+def replace_dead_taskmanagers(c, seen_dead):
+    """Start a task manager (without the fault) for every one that died since."""
+    dead = [i for i, d in enumerate(c.tms) if not d.alive()]
+    new = [i for i in dead if i not in seen_dead]
+    for i in new:
+        seen_dead.add(i)
+        c.start_taskmanager(wait=False)
+    return len(new)
+
+
+def fault_fired(c):
+    return sum(d.log_text().count("FLINC_TEST_FAULT:") for d in c.tms)
+
+
+def window_round(chk, a, b, expected, rate, k, kind, n, sub):
+    topic = "counts-window-%d" % k
+    b.create_topic(topic, partitions=3)
+    fault = "%s:%d:%d" % (kind, n, sub)
+    what = "round %d (%s)" % (k + 1, fault)
+    with cluster.Cluster(a.build, taskmanagers=3, slots=2, name="kafka-window", keep=a.keep, checks=chk) as c:
+        c.conf.update({"state.checkpoints.dir": c.path("checkpoints"),
+                       "execution.checkpointing.interval": "500ms"})
+        # Only the first task managers carry the fault: their replacements
+        # (and the restored job) run without it.
+        os.environ["FLINC_TEST_FAULT"] = fault
+        try:
+            c.start()
+        finally:
+            del os.environ["FLINC_TEST_FAULT"]
+        t0 = time.monotonic()
+        jid = c.submit(c.plugin(), eo_args(b.bootstrap, topic, rate), parallelism=3)
+        seen_dead = set()
+        replaced = 0
+        state = None
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            replaced += replace_dead_taskmanagers(c, seen_dead)
+            state = c.job_state(jid)
+            if state in cluster.TERMINAL:
+                break
+            time.sleep(0.2)
+        fired = fault_fired(c)
+        logs = "".join(d.log_text() for d in c.tms)
+        print("%s: the restored sinks wrote %d checkpoint(s) again, found %d committed; %d marker read(s) "
+              "waited for an open transaction" %
+              (what, logs.count("writing again checkpoint"), logs.count(" was committed ("),
+               logs.count("waiting for it to end")), flush=True)
+        restored = cluster.counts(c, jid).get("restored", 0)
+        ok = chk.ok(state == "FINISHED" and fired >= 1 and replaced >= 1 and restored >= 1,
+                    "%s: the sink's process died %d time(s) in the commit window, %d task manager(s) "
+                    "replaced, the job restored %d time(s) and ended %s (%.1f s)" %
+                    (what, fired, replaced, restored, state, time.monotonic() - t0),
+                    "" if state == "FINISHED" else c.exceptions(jid))
+    if ok:
+        check_topic(chk, b, topic, expected, what)
+
+
+def case_window(chk, a, b, expected, rate, rounds, seed):
+    rng = random.Random(seed)
+    print("commit window: %d round(s), seed %d" % (rounds, seed), flush=True)
+    for k in range(rounds):
+        kind = FAULT_KINDS[k % 2] if rounds > 1 else FAULT_KINDS[rng.randrange(2)]
+        n = rng.randint(3, 8)
+        sub = rng.choice((0, 1, 2, -1))
+        window_round(chk, a, b, expected, rate, k, kind, n, sub)
+
+
+def case_broker(chk, a, b, expected, rate, kills, outage):
+    """kill -9 of the broker mid-run, restarted on its port and folder."""
+    with cluster.Cluster(a.build, taskmanagers=3, slots=2, name="kafka-broker", keep=a.keep, checks=chk) as c:
+        c.conf.update({"state.checkpoints.dir": c.path("checkpoints"),
+                       "execution.checkpointing.interval": "500ms",
+                       "restart-strategy.fixed-delay.attempts": 1000,
+                       "restart-strategy.fixed-delay.delay": "1s"})
+        c.start()
+        t0 = time.monotonic()
+        jid = c.submit(c.plugin(), eo_args(b.bootstrap, "counts-broker", rate), parallelism=3)
+        done = 0
+        last = 0
+        try:
+            for k in range(kills):
+                c.wait_running(jid, timeout=180)
+                last = cluster.wait_checkpoint_after(c, jid, last, timeout=180)
+                b.kill9(0)
+                t1 = time.monotonic()
+                time.sleep(outage)
+                b.restart(0)
+                done += 1
+                print("broker kill %d: kill -9 after chk-%d, restarted after %.1f s outage (up in %.1f s)" %
+                      (k + 1, last, outage, time.monotonic() - t1), flush=True)
+        except (cluster.ClusterError, broker.BrokerError) as e:
+            chk.fail("broker kill loop (after %d kills): %s" % (done, e))
+        chk.ok(done == kills, "the broker killed with kill -9 and restarted %d times while the job ran" % kills)
+        try:
+            c.wait_job(jid, {"FINISHED"}, timeout=600)
+            chk.ok(True, "the job ends FINISHED (%.1f s after submission)" % (time.monotonic() - t0))
+        except cluster.ClusterError as e:
+            chk.fail("%s; exceptions: %s" % (e, str(c.exceptions(jid))[:2000]))
+        cnt = cluster.counts(c, jid)
+        print("checkpoints: %s" % cnt, flush=True)
+    check_topic(chk, b, "counts-broker", expected, "broker kill -9")
 
 
 def main():
     ap = cluster.arg_parser(__doc__)
     ap.add_argument("--full", action="store_true", help="the issue's size: 1M lines, 3 kills")
-    ap.add_argument("--case", action="append", choices=("local", "cluster", "rescale"))
+    ap.add_argument("--case", action="append", choices=("local", "cluster", "rescale", "window", "broker"))
+    ap.add_argument("--loop", type=int, default=3, help="rounds of the commit-window case (CI 3, on demand 20)")
+    ap.add_argument("--seed", type=int, default=None, help="the window case's random seed (default: from the time)")
+    ap.add_argument("--outage", type=float, default=3.0, help="seconds the broker stays down per kill")
     a = ap.parse_args()
-    cases = a.case or ["local", "cluster", "rescale"]
+    cases = a.case or ["local", "cluster", "rescale", "window", "broker"]
+    seed = a.seed if a.seed is not None else int(time.time()) % 100000
     lines, rate, kills = (1000000, 20000, 3) if a.full else (30000, 4000, 2)
     chk = cluster.Checks()
     why = cluster.missing(a.build, "bin/flinc", "jobs/wordcount.so")
@@ -186,6 +339,7 @@ def main():
             b.create_topic("counts-local", partitions=3)
             b.create_topic("counts-cluster", partitions=3)
             b.create_topic("counts-rescale", partitions=3)
+            b.create_topic("counts-broker", partitions=3)
             t0 = time.monotonic()
             b.produce("lines", text, timeout=600)
             print("%d lines in topic lines (6 partitions) in %.1f s" % (len(text), time.monotonic() - t0),
@@ -195,7 +349,11 @@ def main():
             if "cluster" in cases:
                 case_cluster(chk, a, b, expected, lines, rate, kills)
             if "rescale" in cases:
-                case_rescale(chk, a, b, expected, lines, rate)
+                case_rescale(chk, a, b, expected, lines, 3000)
+            if "window" in cases:
+                case_window(chk, a, b, expected, rate, a.loop, seed)
+            if "broker" in cases:
+                case_broker(chk, a, b, expected, 3000, kills, a.outage)
     return chk.report()
 
 

@@ -16,6 +16,7 @@
  */
 #include "kafka.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,8 @@ static bool topic_ok(const char *s, size_t n)
 	return true;
 }
 
-/* host:port[,host:port...] with a non-empty host and a port in 1..65535. */
+/* host:port[,host:port...] with a non-empty host of visible ASCII bytes
+ * and a port in 1..65535. */
 static bool brokers_ok(const char *s, size_t n)
 {
 	size_t i = 0;
@@ -55,6 +57,8 @@ static bool brokers_ok(const char *s, size_t n)
 		while (j < n && s[j] != ',') j++;
 		const char *colon = memrchr(s + i, ':', j - i);
 		if (!colon || colon == s + i || colon + 1 == s + j) return false;
+		for (const char *p = s + i; p < colon; p++)
+			if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f) return false;
 		long port = 0;
 		for (const char *p = colon + 1; p < s + j; p++) {
 			if (*p < '0' || *p > '9') return false;
@@ -84,22 +88,40 @@ static bool parse_bool(const char *v, bool *out)
 static bool parse_i64(const char *v, int64_t *out)
 {
 	char *end;
-	if (!*v) return false;
+	if (*v < '0' || *v > '9') return false;
+	errno = 0;
 	long long x = strtoll(v, &end, 10);
-	if (*end || x < 0) return false;
+	if (*end || x < 0 || errno == ERANGE) return false;
 	*out = x;
 	return true;
 }
 
-const fl_kafka_addr *fl_kafka_parse(flinc_env *e, const char *address, bool sink, const char *what)
+/* The address as messages show it: at most SHOWN bytes, then "...", so a
+ * hostile address still gives a message whose reason is readable. Pieces
+ * of it (topics, option names and values) are cut at PIECE bytes. */
+#define SHOWN 160
+#define PIECE 64
+
+static const char *shown(flinc_env *e, const char *address)
+{
+	size_t n = strlen(address);
+	if (n <= SHOWN) return address;
+	char *s = flinc_env_alloc(e, SHOWN + 4);
+	memcpy(s, address, SHOWN);
+	memcpy(s + SHOWN, "...", 4);
+	return s;
+}
+
+const fl_kafka_addr *fl_kafka_parse(flinc_env *e, const char *address_in, bool sink, const char *what)
 {
 	const char *io = sink ? "output" : "input";
-	if (strncmp(address, "kafka://", 8) != 0) {
+	const char *address = shown(e, address_in);
+	if (strncmp(address_in, "kafka://", 8) != 0) {
 		flinc_env_fail(e, "%s %s: not a kafka:// address", io, address);
 		return NULL;
 	}
 	fl_kafka_addr *a = flinc_env_alloc(e, sizeof *a);
-	char *copy = fl_pool_strdup(e->pool, address + 8);
+	char *copy = fl_pool_strdup(e->pool, address_in + 8);
 	a->address = fl_pool_strdup(e->pool, address);
 	a->start = FL_KAFKA_EARLIEST;
 	a->discovery_ms = KAFKA_DEFAULT_DISCOVERY_MS;
@@ -126,8 +148,9 @@ const fl_kafka_addr *fl_kafka_parse(flinc_env *e, const char *address, bool sink
 		size_t len = comma ? (size_t)(comma - tok) : strlen(tok);
 		if (!topic_ok(tok, len)) {
 			flinc_env_fail(
-				e, "%s %s: '%.*s' is not a topic name ([A-Za-z0-9._-], 1 to 249 characters)",
-				io, address, (int)len, tok);
+				e,
+				"%s %s: '%.*s%s' is not a topic name ([A-Za-z0-9._-], 1 to 249 characters)",
+				io, address, (int)(len < PIECE ? len : PIECE), tok, len > PIECE ? "..." : "");
 			return NULL;
 		}
 		tok[len] = 0;
@@ -162,7 +185,7 @@ const fl_kafka_addr *fl_kafka_parse(flinc_env *e, const char *address, bool sink
 		for (size_t i = 0; i < nkeys; i++)
 			if (strcmp(key, keys[i]) == 0) idx = i;
 		if (idx == nkeys) {
-			flinc_env_fail(e, "%s %s: unknown option '%s' for a Kafka %s (docs/kafka.md)", io,
+			flinc_env_fail(e, "%s %s: unknown option '%.64s' for a Kafka %s (docs/kafka.md)", io,
 				       address, key, sink ? "sink" : "source");
 			return NULL;
 		}
@@ -223,8 +246,8 @@ const fl_kafka_addr *fl_kafka_parse(flinc_env *e, const char *address, bool sink
 			}
 		}
 		if (!ok) {
-			flinc_env_fail(e, "%s %s: option %s: '%s' is not valid (docs/kafka.md)", io, address,
-				       key, val);
+			flinc_env_fail(e, "%s %s: option %s: '%.64s%s' is not valid (docs/kafka.md)", io,
+				       address, key, val, strlen(val) > PIECE ? "..." : "");
 			return NULL;
 		}
 		opt = amp ? amp + 1 : NULL;

@@ -46,6 +46,7 @@
 #include <flinc/flinc.h>
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,7 @@
 #include "kafka.h"
 #include "op.h"
 
-#define SNAPSHOT_VERSION 1
+#define SNAPSHOT_VERSION 2
 #define LINE_BUF_SIZE 4096
 #define POLL_EVERY 1024
 #define FLUSH_TIMEOUT_MS 120000
@@ -70,7 +71,8 @@ typedef struct ksink_conf {
 
 /* The records of one transaction: [u32 len][bytes] each, in one buffer. */
 typedef struct batch {
-	int64_t id; /* checkpoint; 0 while records still come */
+	int64_t id;     /* checkpoint; 0 while records still come */
+	uint64_t nonce; /* random, drawn when the batch becomes pending: its marker says "id nonce" */
 	uint8_t *buf;
 	size_t len, cap;
 	uint64_t n;
@@ -78,11 +80,20 @@ typedef struct batch {
 } batch;
 
 /* A pending batch restored from a checkpoint, with the transactional.id of
- * the subtask that wrote it. */
+ * the subtask that wrote it; fence_only: no batch, the transactional.id is
+ * only to be fenced (its old subtask had nothing pending). */
 typedef struct rbatch {
 	char *txid;
 	batch b;
+	bool fence_only;
 } rbatch;
+
+/* The test-only fault point (FLINC_TEST_FAULT, docs/kafka.md). */
+typedef enum fault_kind {
+	FAULT_NONE,
+	FAULT_AFTER_COMPLETE, /* kafka-sink-after-complete: die when commit(n) starts */
+	FAULT_BEFORE_COMMIT,  /* kafka-sink-before-commit: die with n's marker sent, not committed */
+} fault_kind;
 
 typedef struct ksink {
 	const ksink_conf *conf;
@@ -103,7 +114,54 @@ typedef struct ksink {
 	uint64_t dr_errors;
 	char dr_err[256];
 	fl_log_limit lim;
+	fault_kind fault;
+	int64_t fault_id;  /* the checkpoint whose commit dies */
+	int fault_subtask; /* -1: every subtask */
+	bool fault_armed;  /* commit_batch dies after the marker */
 } ksink;
+
+/* ---- the test-only fault point ------------------------------------------- */
+
+/* FLINC_TEST_FAULT=kafka-sink-after-complete[:N[:SUBTASK]] or
+ * kafka-sink-before-commit[:N[:SUBTASK]] (N default 1, SUBTASK default every
+ * subtask). Read by tests only; anything else in the variable is ignored. */
+static void fault_parse(ksink *s, int subtask)
+{
+	const char *v = getenv("FLINC_TEST_FAULT");
+	if (!v) return;
+	fault_kind k = FAULT_NONE;
+	const char *rest = NULL;
+	if (strncmp(v, "kafka-sink-after-complete", 25) == 0) {
+		k = FAULT_AFTER_COMPLETE;
+		rest = v + 25;
+	} else if (strncmp(v, "kafka-sink-before-commit", 24) == 0) {
+		k = FAULT_BEFORE_COMMIT;
+		rest = v + 24;
+	} else {
+		return;
+	}
+	long long id = 1, st = -1;
+	if (*rest == ':') {
+		char *end;
+		id = strtoll(rest + 1, &end, 10);
+		if (*end == ':') st = strtoll(end + 1, &end, 10);
+		if (*end || id < 1) return;
+	} else if (*rest) {
+		return;
+	}
+	if (st >= 0 && st != subtask) return;
+	s->fault = k;
+	s->fault_id = id;
+	s->fault_subtask = (int)st;
+}
+
+static void fault_die(ksink *s, const char *where)
+{
+	fl_log(FL_LOG_WARN, "kafka",
+	       "FLINC_TEST_FAULT: %s dies %s of checkpoint %" PRId64 " (test-only fault point)", s->txid,
+	       where, s->fault_id);
+	raise(SIGKILL); /* as kill -9: no close, no abort, nothing flushed */
+}
 
 /* ---- producing ----------------------------------------------------------- */
 
@@ -244,10 +302,10 @@ static int txn_begin(flinc_ctx *c, ksink *s)
 	return FLINC_OK;
 }
 
-static int produce_marker(flinc_ctx *c, ksink *s, int64_t id)
+static int produce_marker(flinc_ctx *c, ksink *s, const batch *b)
 {
-	char val[24];
-	int vn = snprintf(val, sizeof val, "%" PRId64, id);
+	char val[48];
+	int vn = snprintf(val, sizeof val, "%" PRId64 " %016" PRIx64, b->id, b->nonce);
 	rd_kafka_resp_err_t err = rd_kafka_producev(
 		s->rk, RD_KAFKA_V_TOPIC(s->conf->a->commits_topic), RD_KAFKA_V_PARTITION(0),
 		RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(s->txid, strlen(s->txid)),
@@ -272,7 +330,11 @@ static int commit_batch(flinc_ctx *c, ksink *s, batch *b)
 			if ((rc = produce_batch(c, s, b))) return rc;
 			b->produced = true;
 		}
-		if ((rc = produce_marker(c, s, b->id))) return rc;
+		if ((rc = produce_marker(c, s, b))) return rc;
+		if (s->fault_armed) { /* the marker is on the broker, the commit never comes */
+			rd_kafka_flush(s->rk, 10000);
+			fault_die(s, "before the commit");
+		}
 		rd_kafka_error_t *e = rd_kafka_commit_transaction(s->rk, TXN_CALL_TIMEOUT_MS);
 		if (!e) break;
 		if (!rd_kafka_error_txn_requires_abort(e) || attempt > 0)
@@ -294,13 +356,40 @@ static int commit_batch(flinc_ctx *c, ksink *s, batch *b)
 
 /* ---- recovery ------------------------------------------------------------ */
 
+/* The restored batches of one transactional id: s->restored[first ..
+ * first + n), oldest first (fence-only entries sort first). */
 typedef struct marker {
 	const char *txid;
-	int64_t last; /* newest committed checkpoint, 0: none */
+	size_t first, n;
+	size_t committed; /* how many of them (oldest first) were committed */
 } marker;
 
-/* The newest committed marker of each transactional id in mk, read with
- * read_committed from the commits topic (absent: none yet). */
+/* Parse a marker value "ID NONCE" (a version-1 marker is "ID": nonce 0). */
+static bool marker_value(const rd_kafka_message_t *m, int64_t *id, uint64_t *nonce)
+{
+	char v[48];
+	if (!m->payload || m->len == 0 || m->len >= sizeof v) return false;
+	memcpy(v, m->payload, m->len);
+	v[m->len] = 0;
+	char *end;
+	*id = strtoll(v, &end, 10);
+	*nonce = 0;
+	if (*end == ' ') *nonce = strtoull(end + 1, &end, 16);
+	return *end == 0;
+}
+
+/* Which restored batches were committed: the markers of the commits topic
+ * are read with read_committed. A batch was committed when its own marker
+ * (its checkpoint and nonce) is there; the batches of one transactional id
+ * commit in order, so every older batch of that id was committed too (that
+ * keeps working when compaction left only the newest marker of a key).
+ *
+ * Read to the high watermark, not to the first end of partition: a
+ * read_committed consumer's end is the last stable offset, which an open
+ * transaction holds back (a sibling subtask that died between its marker
+ * and its commit, not fenced yet). A committed marker of ours behind it
+ * would be missed and its batch written twice; so the read waits until the
+ * open transactions before the high watermark ended. */
 static int read_markers(flinc_ctx *c, ksink *s, marker *mk, size_t nmk)
 {
 	const fl_kafka_addr *a = s->conf->a;
@@ -338,6 +427,8 @@ static int read_markers(flinc_ctx *c, ksink *s, marker *mk, size_t nmk)
 	rd_kafka_assign(rk, l);
 	rd_kafka_topic_partition_list_destroy(l);
 	int64_t deadline = fl_mono_ns() + (int64_t)MARKER_READ_TIMEOUT_MS * 1000000;
+	int64_t target = -1; /* the high watermark seen at the first end */
+	bool said = false;
 	for (;;) {
 		if (fl_mono_ns() > deadline) {
 			flinc_ctx_fail(
@@ -351,8 +442,21 @@ static int read_markers(flinc_ctx *c, ksink *s, marker *mk, size_t nmk)
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
 		if (!m) continue;
 		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			int64_t lo = 0, hi = 0;
+			if (target < 0 &&
+			    rd_kafka_get_watermark_offsets(rk, a->commits_topic, 0, &lo, &hi) == 0)
+				target = hi;
+			bool end = target >= 0 && m->offset >= target;
+			if (!end && !said) {
+				said = true;
+				fl_log(FL_LOG_INFO, "kafka",
+				       "output %s: an open transaction in %s holds its stable end at %" PRId64
+				       " below %" PRId64 "; waiting for it to end",
+				       a->address, a->commits_topic, m->offset, target);
+			}
 			rd_kafka_message_destroy(m);
-			break;
+			if (end) break;
+			continue;
 		}
 		if (m->err) {
 			fl_log_limited(&s->lim, FL_LOG_WARN, "kafka", "output %s: reading %s: %s", a->address,
@@ -360,15 +464,20 @@ static int read_markers(flinc_ctx *c, ksink *s, marker *mk, size_t nmk)
 			rd_kafka_message_destroy(m);
 			continue;
 		}
-		for (size_t i = 0; i < nmk; i++) {
-			if (m->key_len != strlen(mk[i].txid) || memcmp(m->key, mk[i].txid, m->key_len) != 0)
-				continue;
-			char v[24];
-			size_t vn = m->len < sizeof v - 1 ? m->len : sizeof v - 1;
-			memcpy(v, m->payload, vn);
-			v[vn] = 0;
-			int64_t id = strtoll(v, NULL, 10);
-			if (id > mk[i].last) mk[i].last = id;
+		int64_t id;
+		uint64_t nonce;
+		if (m->key && marker_value(m, &id, &nonce)) {
+			for (size_t i = 0; i < nmk; i++) {
+				if (m->key_len != strlen(mk[i].txid) ||
+				    memcmp(m->key, mk[i].txid, m->key_len) != 0)
+					continue;
+				for (size_t j = 0; j < mk[i].n; j++) {
+					const rbatch *r = &s->restored[mk[i].first + j];
+					if (!r->fence_only && r->b.id == id && r->b.nonce == nonce &&
+					    j + 1 > mk[i].committed)
+						mk[i].committed = j + 1;
+				}
+			}
 		}
 		rd_kafka_message_destroy(m);
 	}
@@ -419,23 +528,32 @@ static int cmp_rbatch(const void *x, const void *y)
 {
 	const rbatch *a = x, *b = y;
 	int k = strcmp(a->txid, b->txid);
-	return k ? k : a->b.id < b->b.id ? -1 : a->b.id > b->b.id;
+	if (k) return k;
+	if (a->fence_only != b->fence_only) return a->fence_only ? -1 : 1;
+	return a->b.id < b->b.id ? -1 : a->b.id > b->b.id;
 }
 
-/* Fence the producers of every restored transactional id, read their
- * markers, and write again the batches whose marker is missing. */
+/* Fence the producers of every restored transactional id (ending what the
+ * dead instances left open), read the markers, and write again the batches
+ * whose commit did not happen. */
 static int recover(flinc_ctx *c, ksink *s)
 {
 	if (!s->nrestored) return FLINC_OK;
 	qsort(s->restored, s->nrestored, sizeof *s->restored, cmp_rbatch);
-	size_t nids = 0;
+	size_t nids = 0, nbatches = 0;
 	marker *mk = fl_calloc(s->nrestored, sizeof *mk);
 	rd_kafka_t **rks = fl_calloc(s->nrestored, sizeof *rks);
 	char err[512];
 	int rc = FLINC_OK;
 	for (size_t i = 0; i < s->nrestored; i++) {
-		if (nids && strcmp(mk[nids - 1].txid, s->restored[i].txid) == 0) continue;
+		nbatches += !s->restored[i].fence_only;
+		if (nids && strcmp(mk[nids - 1].txid, s->restored[i].txid) == 0) {
+			mk[nids - 1].n++;
+			continue;
+		}
 		mk[nids].txid = s->restored[i].txid;
+		mk[nids].first = i;
+		mk[nids].n = 1;
 		if (strcmp(mk[nids].txid, s->txid) == 0) {
 			rks[nids] = s->rk; /* our own producer is initialised already */
 		} else if (!(rks[nids] = new_producer(c, s, mk[nids].txid, err, sizeof err))) {
@@ -445,34 +563,37 @@ static int recover(flinc_ctx *c, ksink *s)
 		}
 		nids++;
 	}
-	if ((rc = read_markers(c, s, mk, nids))) goto out;
+	if (nbatches && (rc = read_markers(c, s, mk, nids))) goto out;
 	rd_kafka_t *own = s->rk;
 	char own_txid[sizeof s->txid];
 	memcpy(own_txid, s->txid, sizeof own_txid);
-	for (size_t i = 0, k = 0; i < s->nrestored && !rc; i++) {
-		rbatch *r = &s->restored[i];
-		while (strcmp(mk[k].txid, r->txid) != 0) k++;
-		if (r->b.id <= mk[k].last) {
+	for (size_t k = 0; k < nids && !rc; k++) {
+		for (size_t j = 0; j < mk[k].n && !rc; j++) {
+			rbatch *r = &s->restored[mk[k].first + j];
+			if (r->fence_only) continue;
+			if (j < mk[k].committed) {
+				fl_log(FL_LOG_INFO, "kafka",
+				       "output %s: checkpoint %" PRId64 " of %s was committed (%" PRIu64
+				       " records)",
+				       s->conf->a->address, r->b.id, r->txid, r->b.n);
+				continue;
+			}
 			fl_log(FL_LOG_INFO, "kafka",
-			       "output %s: checkpoint %" PRId64 " of %s was committed (%" PRIu64 " records)",
+			       "output %s: writing again checkpoint %" PRId64 " of %s (%" PRIu64
+			       " records): its commit did not happen",
 			       s->conf->a->address, r->b.id, r->txid, r->b.n);
-			continue;
+			s->rk = rks[k];
+			snprintf(s->txid, sizeof s->txid, "%s", r->txid);
+			rd_kafka_topic_t *rkt = s->rkt;
+			if (s->rk != own) s->rkt = rd_kafka_topic_new(s->rk, s->conf->a->topics[0], NULL);
+			r->b.produced = false;
+			s->txn_open = false;
+			rc = commit_batch(c, s, &r->b);
+			if (s->rk != own) rd_kafka_topic_destroy(s->rkt);
+			s->rkt = rkt;
+			s->rk = own;
+			memcpy(s->txid, own_txid, sizeof s->txid);
 		}
-		fl_log(FL_LOG_INFO, "kafka",
-		       "output %s: writing again checkpoint %" PRId64 " of %s (%" PRIu64
-		       " records): its commit did not happen",
-		       s->conf->a->address, r->b.id, r->txid, r->b.n);
-		s->rk = rks[k];
-		snprintf(s->txid, sizeof s->txid, "%s", r->txid);
-		rd_kafka_topic_t *rkt = s->rkt;
-		if (s->rk != own) s->rkt = rd_kafka_topic_new(s->rk, s->conf->a->topics[0], NULL);
-		r->b.produced = false;
-		s->txn_open = false;
-		rc = commit_batch(c, s, &r->b);
-		if (s->rk != own) rd_kafka_topic_destroy(s->rkt);
-		s->rkt = rkt;
-		s->rk = own;
-		memcpy(s->txid, own_txid, sizeof s->txid);
 	}
 out:
 	for (size_t i = 0; i < nids; i++)
@@ -502,6 +623,7 @@ static int ksink_open(flinc_ctx *c, void *local)
 	s->lim.burst = 5;
 	s->lim.window_ms = 60000;
 	snprintf(s->txid, sizeof s->txid, "%s-%d", a->txn_prefix, flinc_ctx_subtask(c));
+	if (s->eos) fault_parse(s, flinc_ctx_subtask(c));
 	s->lcap = LINE_BUF_SIZE;
 	s->line = fl_malloc(s->lcap);
 	if (!(s->rk = new_producer(c, s, s->eos ? s->txid : NULL, err, sizeof err))) {
@@ -560,6 +682,8 @@ static int ksink_flush(flinc_ctx *c, void *local, int64_t id)
 		s->pending = fl_realloc(s->pending, s->pcap * sizeof *s->pending);
 	}
 	s->cur.id = id;
+	if (fl_random_bytes(&s->cur.nonce, sizeof s->cur.nonce) != FLINC_OK)
+		s->cur.nonce = (uint64_t)fl_mono_ns() ^ ((uint64_t)id << 32); /* distinct enough */
 	s->pending[s->npending++] = s->cur;
 	memset(&s->cur, 0, sizeof s->cur);
 	return FLINC_OK;
@@ -571,7 +695,11 @@ static int ksink_commit(flinc_ctx *c, void *local, int64_t id)
 	if (!s->eos || !s->rk) return FLINC_OK;
 	size_t done = 0;
 	int rc = FLINC_OK;
+	if (s->fault == FAULT_AFTER_COMPLETE)
+		for (size_t i = 0; i < s->npending && s->pending[i].id <= id; i++)
+			if (s->pending[i].id == s->fault_id) fault_die(s, "before the commit");
 	while (done < s->npending && s->pending[done].id <= id) {
+		s->fault_armed = s->fault == FAULT_BEFORE_COMMIT && s->pending[done].id == s->fault_id;
 		if ((rc = commit_batch(c, s, &s->pending[done]))) return rc;
 		batch_release(s, &s->pending[done]);
 		done++;
@@ -591,9 +719,10 @@ static int ksink_commit(flinc_ctx *c, void *local, int64_t id)
 
 /*
  * Operator state (exactly-once): a msgpack map
- *   v: 1, subtask, parallelism, txid: the transactional.id,
- *   batches: [[checkpoint, records, bin of [u32 len][bytes]...], ...]
- * the batches flushed and not committed yet, oldest first.
+ *   v: 2, subtask, parallelism, txid: the transactional.id,
+ *   batches: [[checkpoint, records, bin of [u32 len][bytes]..., nonce], ...]
+ * the batches flushed and not committed yet, oldest first (version 1 had
+ * no nonce: its markers are "ID", read as nonce 0).
  */
 static int ksink_snapshot(flinc_ctx *c, void *local, flinc_writer *w)
 {
@@ -610,10 +739,11 @@ static int ksink_snapshot(flinc_ctx *c, void *local, flinc_writer *w)
 	flinc_w_cstr(w, "batches");
 	flinc_w_array(w, (uint32_t)s->npending);
 	for (size_t i = 0; i < s->npending; i++) {
-		flinc_w_array(w, 3);
+		flinc_w_array(w, 4);
 		flinc_w_int(w, s->pending[i].id);
 		flinc_w_uint(w, s->pending[i].n);
 		flinc_w_bin(w, s->pending[i].buf, s->pending[i].len);
+		flinc_w_uint(w, s->pending[i].nonce);
 	}
 	return w->err ? FLINC_ENOMEM : FLINC_OK;
 }
@@ -649,7 +779,7 @@ static int ksink_restore(flinc_ctx *c, void *local, flinc_reader *r)
 		}
 #undef KEY_IS
 	}
-	if (r->err || v != SNAPSHOT_VERSION || !txid || !bstart) {
+	if (r->err || v < 1 || v > SNAPSHOT_VERSION || !txid || !bstart) {
 		flinc_ctx_fail(
 			c, "kafka sink: cannot read its checkpointed transactions (snapshot version %llu)",
 			(unsigned long long)v);
@@ -657,13 +787,27 @@ static int ksink_restore(flinc_ctx *c, void *local, flinc_reader *r)
 	}
 	/* Old subtask k's transactions go to new subtask k mod parallelism. */
 	if ((int)(subtask % (uint64_t)flinc_ctx_parallelism(c)) != flinc_ctx_subtask(c)) return FLINC_OK;
-	for (uint32_t i = 0; i < nbatches && !batches.err; i++) {
-		if (flinc_r_array(&batches) != 3) batches.err = 1;
-		int64_t id = flinc_r_int(&batches);
-		uint64_t n = flinc_r_uint(&batches);
-		uint32_t len;
-		const void *bin = flinc_r_bin(&batches, &len);
-		if (batches.err) break;
+	/* Even with nothing pending the transactional id is fenced at open:
+	 * what its dead instance left open would hold back read_committed
+	 * consumers until the transaction timeout (after a scale-down nobody
+	 * else uses that id). */
+	for (uint32_t i = 0; i <= nbatches && !batches.err; i++) {
+		bool fence_only = i == nbatches;
+		int64_t id = 0;
+		uint64_t n = 0, nonce = 0;
+		uint32_t len = 0;
+		const void *bin = NULL;
+		if (fence_only) {
+			if (nbatches) break;
+		} else {
+			uint32_t nf = flinc_r_array(&batches);
+			if (nf != (v == 1 ? 3u : 4u)) batches.err = 1;
+			id = flinc_r_int(&batches);
+			n = flinc_r_uint(&batches);
+			bin = flinc_r_bin(&batches, &len);
+			if (v > 1) nonce = flinc_r_uint(&batches);
+			if (batches.err) break;
+		}
 		if (s->nrestored == s->rcap) {
 			s->rcap = s->rcap ? s->rcap * 2 : 4;
 			s->restored = fl_realloc(s->restored, s->rcap * sizeof *s->restored);
@@ -673,7 +817,9 @@ static int ksink_restore(flinc_ctx *c, void *local, flinc_reader *r)
 		rb->txid = fl_malloc(txlen + 1);
 		memcpy(rb->txid, txid, txlen);
 		rb->txid[txlen] = 0;
+		rb->fence_only = fence_only;
 		rb->b.id = id;
+		rb->b.nonce = nonce;
 		rb->b.n = n;
 		rb->b.len = rb->b.cap = len;
 		if (len) {
