@@ -34,11 +34,7 @@ void fl_op_fail(fl_op *op, int err, const char *fmt, ...)
 void fl_op_reject(fl_op *op, const char *why)
 {
 	op->m.rejected++;
-	if (op->m.rejected <= 5)
-		fl_log(FL_LOG_WARN, "task", "%s '%s' (subtask %d) rejected a record: %s%s",
-		       fl_node_kind_name(op->node->kind), op->node->name, op->task->subtask,
-		       why ? why : "malformed",
-		       op->m.rejected == 5 ? " (further rejects are only counted)" : "");
+	fl_dl_reject(op, why); /* counted, logged at a bounded rate, to the dead letters */
 }
 
 const void *fl_op_encode(fl_op *op, const flinc_type *t, const void *rec, size_t *len)

@@ -562,6 +562,18 @@ FLINC_API flinc_stream *flinc_sink(flinc_stream *in, const char *name, const fli
  * The sink's uid is `name` when no other operator has that uid.
  * Returns FLINC_OK or records the error in the env. */
 FLINC_API int flinc_sink_to(flinc_stream *in, const char *name, const char *address, flinc_format_fn fmt);
+/* Where rejected records go (flinc_ctx_reject, flinc_json_record, records
+ * whose key or bytes are bad): the job's --dead-letter address, a
+ * "kafka://BROKERS/TOPIC" or a file path (a folder, existing or ending in
+ * '/', gets one file per subtask). Each dead letter is one JSON line with
+ * the reason, job, vertex, operator, subtask, the source position (topic,
+ * partition, offset; or file and byte) and the record (escaped, capped at
+ * 64 KiB, with its full size). NULL or "" keeps the default: rejected
+ * records are counted (metrics "rejected-records") and logged at a bounded
+ * rate. docs/dead-letters.md. Returns FLINC_OK or records the error in the
+ * env (an address that does not parse). */
+FLINC_API int flinc_dead_letters_to(flinc_env *e, const char *address);
+
 /* Text lines from an --input address: a file or folder path. */
 FLINC_API flinc_stream *flinc_lines_from(flinc_env *e, const char *name, const char *address, double rate);
 
