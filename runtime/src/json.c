@@ -20,6 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define KIND_MASK (~(int)FLINC_FIELD_REQUIRED)
 #define PREFIX_MAX 256
@@ -129,6 +132,34 @@ static int scan_string(jp *j, const unsigned char **s, size_t *len, bool *esc)
 	const unsigned char *p = j->p + 1, *end = j->end;
 	*esc = false;
 	for (;;) {
+#ifdef __SSE2__
+		/* Sixteen bytes at a time to the first '"', '\\', control byte or
+		 * non-ASCII byte: as signed bytes, both of the latter are < 0x20. */
+		while (end - p >= 16) {
+			__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+			__m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+								 _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
+						    _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
+			unsigned m = (unsigned)_mm_movemask_epi8(stop);
+			if (m) {
+				p += __builtin_ctz(m);
+				break;
+			}
+			p += 16;
+		}
+#else
+		/* Eight bytes at a time while none of them is '"', '\\', a control
+		 * character or non-ASCII (SWAR: each test sets a byte's top bit). */
+		while (end - p >= 8) {
+			uint64_t x;
+			memcpy(&x, p, 8);
+			const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+			uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+			uint64_t hit = ((x - ones * 0x20) | (q - ones) | (b - ones) | x) & high;
+			if (hit) break;
+			p += 8;
+		}
+#endif
 		while (p < end && !str_stop[*p]) p++;
 		if (p >= end) {
 			j->p = p;
@@ -684,7 +715,10 @@ static long match(jp *j, const char *k, size_t klen, bool *leaf)
 		const char *name = j->f[i].name;
 		if (pl && strncmp(name, j->prefix, pl) != 0) continue;
 		name += pl;
-		if (name[0] != k[0] || strncmp(name, k, klen) != 0) continue;
+		/* k holds no NUL, so this stops at the end of a shorter name */
+		size_t m = 0;
+		while (m < klen && name[m] == k[m]) m++;
+		if (m < klen) continue;
 		if (name[klen] == 0) {
 			*leaf = true;
 			j->hint = i + 1 < n ? i + 1 : 0;

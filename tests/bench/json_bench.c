@@ -7,7 +7,7 @@
  * be, and also in place). Prints MB/s and records/s per parser, the best
  * of 3 runs. docs/BENCHMARKS.md has the figures.
  *
- *   build/bench/json_bench [RECORDS]
+ *   build/bench/json_bench [RECORDS [PARSER]]   (PARSER: a prefix of its name, e.g. flinc)
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -226,6 +226,7 @@ int main(int argc, char **argv)
 	};
 	void *scratch = malloc((1 << 20) + 64);
 	for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) {
+		if (argc > 2 && strncmp(p[i].name, argv[2], strlen(argv[2])) != 0) continue;
 		double sum;
 		double dt = run(p[i].fn, scratch, buf, off, n, &sum, NULL);
 		printf("%-30s %8.1f MB/s %10.0f records/s  (checksum %.1f)\n", p[i].name,
