@@ -225,10 +225,19 @@ int main(int argc, char **argv)
 #endif
 	};
 	void *scratch = malloc((1 << 20) + 64);
+	double first = 0;
+	bool have_first = false;
 	for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) {
 		if (argc > 2 && strncmp(p[i].name, argv[2], strlen(argv[2])) != 0) continue;
 		double sum;
 		double dt = run(p[i].fn, scratch, buf, off, n, &sum, NULL);
+		if (have_first && sum != first) {
+			fprintf(stderr, "json_bench: %s read other values (checksum %.1f, not %.1f)\n",
+				p[i].name, sum, first);
+			return 1;
+		}
+		first = sum;
+		have_first = true;
 		printf("%-30s %8.1f MB/s %10.0f records/s  (checksum %.1f)\n", p[i].name,
 		       (double)total / dt / 1e6, (double)n / dt, sum);
 	}
