@@ -194,8 +194,11 @@ static double run(parse_fn fn, void *scratch, const char *buf, const size_t *off
 				fprintf(stderr, "json_bench: line %zu refused\n", i);
 				exit(1);
 			}
-			s += (double)t.amount + t.lat + (double)(t.timestamp % 1000000) + t.user_id.len +
-				(t.is_fraud ? 1 : 0);
+			s += (double)t.amount + t.lat + t.lon + t.risk_score +
+				(double)(t.timestamp % 100000000) + t.user_id.len + t.transaction_id.len +
+				t.currency.len + t.merchant_category.len + t.payment_method.len +
+				t.status.len + t.country.len + (t.is_fraud ? 1 : 0) +
+				(unsigned char)t.status.s[0] + (unsigned char)t.user_id.s[t.user_id.len - 1];
 			(void)arena;
 		}
 		double dt = now_s() - t0;
