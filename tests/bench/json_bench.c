@@ -135,6 +135,10 @@ static int jstr(json_t *o, const char *k, flinc_str *out)
 static int p_jansson(const char *s, size_t len, txn *t, void *scratch)
 {
 	(void)scratch;
+	/* The previous record's tree lives until now: its strings were read. */
+	static json_t *prev;
+	json_decref(prev);
+	prev = NULL;
 	json_error_t e;
 	json_t *o = json_loadb(s, len, JSON_REJECT_DUPLICATES, &e);
 	if (!o) return -1;
@@ -159,7 +163,7 @@ static int p_jansson(const char *s, size_t len, txn *t, void *scratch)
 	t->lon = json_number_value(json_object_get(loc, "lon"));
 	rc = 0;
 out:
-	json_decref(o); /* strings die with the tree: a real job would copy them */
+	prev = o; /* strings die with the tree, at the next call */
 	return rc;
 }
 
