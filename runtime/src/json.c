@@ -843,17 +843,3 @@ FLINC_API int flinc_json_parse(const flinc_field *f, size_t n, const char *json,
 			return fail(&j, "missing field %s", f[i].name);
 	return FLINC_OK;
 }
-
-FLINC_API bool flinc_json_record(flinc_ctx *c, const flinc_field *f, size_t n, const flinc_line *in,
-				 void *rec)
-{
-	char why[160];
-	int rc = flinc_json_parse(f, n, in->s, in->len, rec, flinc_ctx_arena(c), why, sizeof why);
-	if (rc == FLINC_OK) return true;
-	if (rc == FLINC_EINVAL) {
-		flinc_ctx_fail(c, "flinc_json_record: %s", why);
-		return false;
-	}
-	flinc_ctx_reject(c, why);
-	return false;
-}

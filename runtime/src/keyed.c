@@ -173,6 +173,22 @@ FLINC_API const char *flinc_ctx_config(const flinc_ctx *c, const char *key)
 	return fl_conf_get(c->op->task->conf, key);
 }
 FLINC_API void flinc_ctx_reject(flinc_ctx *c, const char *why) { fl_op_reject(c->op, why); }
+/* flinc_json_parse with the ctx's arena; a refused record is rejected with
+ * its reason (flinc.h). */
+FLINC_API bool flinc_json_record(flinc_ctx *c, const flinc_field *f, size_t n, const flinc_line *in,
+				 void *rec)
+{
+	char why[160];
+	int rc = flinc_json_parse(f, n, in->s, in->len, rec, flinc_ctx_arena(c), why, sizeof why);
+	if (rc == FLINC_OK) return true;
+	if (rc == FLINC_EINVAL) {
+		flinc_ctx_fail(c, "flinc_json_record: %s", why);
+		return false;
+	}
+	flinc_ctx_reject(c, why);
+	return false;
+}
+
 FLINC_API void flinc_ctx_fail(flinc_ctx *c, const char *fmt, ...)
 {
 	char msg[400];
