@@ -18,6 +18,9 @@ key_by userId -> running count -> sink) reads it:
            equal to the number of bad records.
   local    `flinc local -p 2`, bounded read, --dead-letter to a file: the same
            checks on the file, and the end summary's counts.
+  file     the same records in a file read by the file source, dead letters to
+           a folder (one file per subtask): each names the input file and the
+           byte offset of its line.
 
 The broker gets message.max.bytes=2 MB: the default (1 MB) holds a 900 KB
 record, but only just, once batch overhead is counted.
@@ -271,12 +274,56 @@ def case_local(chk, a, b, parts, n_good, n_bad, plugin, tmp):
     check_dead_letters(chk, lines, parts, "txns", "local, dead letters to a file")
 
 
+def case_file(chk, a, parts, n_good, n_bad, plugin, tmp):
+    """File in, folder out: each dead letter names the file and the byte offset of its line."""
+    inp = os.path.join(tmp, "txns.jsonl")
+    recs = [rv for recs in parts for rv in recs]
+    offsets = {}
+    with open(inp, "wb") as f:
+        for v, r in recs:
+            if r is not None:
+                offsets[f.tell()] = (v, r)
+            f.write(v + b"\n")
+    dl = os.path.join(tmp, "dead-folder") + "/"
+    out = os.path.join(tmp, "out-file")
+    argv = [os.path.join(a.build, "bin", "flinc"), "local", "-p", "2", plugin, "--input", inp, "--output", out,
+            "--dead-letter", dl]
+    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
+    text = p.stdout.decode(errors="replace")
+    chk.ok(p.returncode == 0, "file: flinc local -p 2 finished", text[-3000:])
+    lines = []
+    for name in sorted(os.listdir(out)) if os.path.isdir(out) else []:
+        if not name.startswith("."):
+            with open(os.path.join(out, name)) as f:
+                lines += [ln for ln in f.read().split("\n") if ln]
+    check_output(chk, lines, parts, "file")
+    dead, errs = [], []
+    files = sorted(os.listdir(dl)) if os.path.isdir(dl) else []
+    for name in files:
+        with open(os.path.join(dl, name), "rb") as f:
+            dead += [json.loads(ln) for ln in f.read().split(b"\n") if ln]
+    seen = set()
+    for d in dead:
+        off = d.get("byte")
+        if d.get("file") != inp or off not in offsets or off in seen:
+            errs.append("dead letter at %r of %r: not a malformed line, or twice" % (off, d.get("file")))
+            continue
+        seen.add(off)
+        v, want = offsets[off]
+        if not reason_ok(d.get("reason"), want) or d.get("size") != len(v):
+            errs.append("byte %d: reason %r size %r, want %r %d" % (off, d.get("reason"), d.get("size"), want, len(v)))
+    missing = [o for o in offsets if o not in seen]
+    chk.ok(not errs and not missing and files and all(n.startswith("dead-letters-") for n in files),
+           "file: every malformed line in the dead-letter folder once, with file, byte offset, reason and size "
+           "(%d dead letters in %d files)" % (len(dead), len(files)), "; ".join(errs[:5]) + " missing %s" % missing[:5])
+
+
 def main():
     ap = cluster.arg_parser(__doc__)
-    ap.add_argument("--case", action="append", choices=("cluster", "local"))
+    ap.add_argument("--case", action="append", choices=("cluster", "local", "file"))
     ap.add_argument("--good", type=int, default=3000, help="good transactions (default 3000)")
     a = ap.parse_args()
-    cases = a.case or ["local", "cluster"]
+    cases = a.case or ["file", "local", "cluster"]
     chk = cluster.Checks()
     plugin = os.path.join(a.build, "tests", "plugins", "txn_pipe.so")
     why = cluster.missing(a.build, "bin/flinc", "tests/plugins/txn_pipe.so")
@@ -286,6 +333,10 @@ def main():
     parts = build_partitions(a.good)
     n_bad = sum(1 for recs in parts for _, r in recs if r is not None)
     with cluster.scratch_dir("flinc-kafka-dl-", keep=a.keep, failed=lambda: chk.errors) as tmp:
+        if "file" in cases:
+            case_file(chk, a, parts, a.good, n_bad, plugin, tmp)
+        if cases == ["file"]:
+            return chk.report()
         conf = {"message.max.bytes": 2 << 20, "replica.fetch.max.bytes": 2 << 20}
         with broker.Broker(nodes=1, workdir=os.path.join(tmp, "broker"), keep=a.keep, conf=conf) as b:
             for t in ("txns", "out-local", "out-cluster", "dead"):
