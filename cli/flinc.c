@@ -291,11 +291,11 @@ static int cmd_local(int argc, char **argv)
 	if (rc == FLINC_OK) {
 		fl_log(FL_LOG_INFO, "local",
 		       "job '%s' FINISHED in %.3f s: %llu source records (%.0f/s), %llu sink records, %llu rejected, "
-		       "%llu late dropped",
+		       "%llu dead letters, %llu late dropped",
 		       name, stats.seconds, (unsigned long long)stats.source_records,
 		       stats.seconds > 0 ? (double)stats.source_records / stats.seconds : 0.0,
 		       (unsigned long long)stats.sink_records, (unsigned long long)stats.rejected,
-		       (unsigned long long)stats.late_dropped);
+		       (unsigned long long)stats.dead_letters, (unsigned long long)stats.late_dropped);
 	} else {
 		fprintf(stderr, "flinc: job '%s' %s: %s\n", name,
 			rc == FLINC_ECANCELED ? "CANCELED" : "FAILED", err);

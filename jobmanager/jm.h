@@ -96,6 +96,7 @@ typedef struct jm_task_metrics {
 	uint64_t records_in, records_out, bytes_in, bytes_out;
 	int64_t backpressured_ms;
 	int64_t watermark;
+	uint64_t rejected, dead_letters;
 } jm_task_metrics;
 
 typedef struct jm_subtask {

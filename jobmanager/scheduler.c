@@ -528,6 +528,8 @@ static void apply_metrics(jm_subtask *st, const Flinc__TaskMetrics *m)
 	st->m.bytes_out = m->bytes_out;
 	st->m.backpressured_ms = m->backpressured_ms;
 	st->m.watermark = m->watermark;
+	st->m.rejected = m->rejected;
+	st->m.dead_letters = m->dead_letters;
 }
 
 void jm_sched_metrics_locked(jm *j, const char *tm_id, const Flinc__TaskMetrics *m)

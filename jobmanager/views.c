@@ -70,13 +70,14 @@ static json_t *duration(int64_t start, int64_t end, int64_t now)
 
 static json_t *metrics_json(const jm_task_metrics *m)
 {
-	return json_pack("{s:I, s:b, s:I, s:b, s:I, s:b, s:I, s:b, s:I, s:I, s:I}", "read-bytes",
-			 (json_int_t)m->bytes_in, "read-bytes-complete", 1, "write-bytes",
-			 (json_int_t)m->bytes_out, "write-bytes-complete", 1, "read-records",
-			 (json_int_t)m->records_in, "read-records-complete", 1, "write-records",
-			 (json_int_t)m->records_out, "write-records-complete", 1,
-			 "accumulated-backpressured-time", (json_int_t)m->backpressured_ms,
-			 "accumulated-idle-time", (json_int_t)0, "accumulated-busy-time", (json_int_t)0);
+	return json_pack(
+		"{s:I, s:b, s:I, s:b, s:I, s:b, s:I, s:b, s:I, s:I, s:I, s:I, s:I}", "read-bytes",
+		(json_int_t)m->bytes_in, "read-bytes-complete", 1, "write-bytes", (json_int_t)m->bytes_out,
+		"write-bytes-complete", 1, "read-records", (json_int_t)m->records_in, "read-records-complete",
+		1, "write-records", (json_int_t)m->records_out, "write-records-complete", 1,
+		"accumulated-backpressured-time", (json_int_t)m->backpressured_ms, "accumulated-idle-time",
+		(json_int_t)0, "accumulated-busy-time", (json_int_t)0, "rejected-records",
+		(json_int_t)m->rejected, "dead-letters", (json_int_t)m->dead_letters);
 }
 
 static jm_task_metrics vertex_metrics(const jm_vertex *v)
@@ -89,6 +90,8 @@ static jm_task_metrics vertex_metrics(const jm_vertex *v)
 		sum.bytes_in += m->bytes_in;
 		sum.bytes_out += m->bytes_out;
 		sum.backpressured_ms += m->backpressured_ms;
+		sum.rejected += m->rejected;
+		sum.dead_letters += m->dead_letters;
 	}
 	return sum;
 }
@@ -402,6 +405,9 @@ char *jm_view_metrics_locked(jm *j)
 		{ "flinc_vertex_bytes_out_total", "Bytes the vertex's subtasks wrote to the exchange." },
 		{ "flinc_vertex_backpressured_ms_total",
 		  "Milliseconds the vertex's subtasks were back-pressured." },
+		{ "flinc_vertex_rejected_records_total", "Records the vertex's operators refused." },
+		{ "flinc_vertex_dead_letters_total",
+		  "Refused records written to the job's dead-letter output." },
 	};
 	for (size_t c = 0; c < FL_ARRAY_LEN(counters); c++) {
 		fl_sb_printf(&b, "# HELP %s %s\n# TYPE %s counter\n", counters[c].name, counters[c].help,
@@ -414,8 +420,10 @@ char *jm_view_metrics_locked(jm *j)
 				uint64_t val = c == 0 ? m.records_in
 					: c == 1      ? m.records_out
 					: c == 2      ? m.bytes_in
-					: c == 3
-					? m.bytes_out
+					: c == 3      ? m.bytes_out
+					: c == 5      ? m.rejected
+					: c == 6
+					? m.dead_letters
 					: (uint64_t)(m.backpressured_ms > 0 ? m.backpressured_ms : 0);
 				char vid[17];
 				vertex_id_str(job->v[k].id, vid);

@@ -7,6 +7,7 @@ pkgs=(
   build-essential cmake ninja-build pkg-config git python3 curl procps
   libnng-dev libprotobuf-c-dev protobuf-c-compiler
   librocksdb-dev libmsgpack-dev libjansson-dev libcmocka-dev librdkafka-dev
+  libsimdjson-dev
   clang clang-format kcat
 )
 # Java for the test and benchmark peers (Apache Flink, Kafka), resolved by

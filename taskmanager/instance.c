@@ -18,6 +18,8 @@ void tm_metrics_read(const fl_task *t, tm_metrics *m)
 	m->bytes_out = st.bytes_out;
 	m->backpressured_ms = st.backpressured_ns / 1000000;
 	m->watermark = st.watermark;
+	m->rejected = st.rejected;
+	m->dead_letters = st.dead_letters;
 }
 
 static bool matches(const tm_instance *in, const char *job_id, int attempt)

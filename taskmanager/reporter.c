@@ -137,6 +137,8 @@ static int send_one(tm_server *tm, tm_reporter *r, const status_msg *s)
 	met.bytes_out = s->m.bytes_out;
 	met.backpressured_ms = s->m.backpressured_ms;
 	met.watermark = s->m.watermark;
+	met.rejected = s->m.rejected;
+	met.dead_letters = s->m.dead_letters;
 	Flinc__TaskStatus st = FLINC__TASK_STATUS__INIT;
 	st.tm_id = tm->tm_id;
 	st.job_id = s->job_id;

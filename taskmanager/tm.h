@@ -95,6 +95,7 @@ void tm_jm_close(tm_jm *c);
 typedef struct tm_metrics {
 	uint64_t records_in, records_out, bytes_in, bytes_out;
 	int64_t backpressured_ms, watermark;
+	uint64_t rejected, dead_letters;
 } tm_metrics;
 
 typedef struct tm_sub {

@@ -354,6 +354,8 @@ typedef struct fl_task_stats {
 	uint64_t bytes_in, bytes_out;
 	int64_t backpressured_ns; /* time spent waiting for credit */
 	int64_t watermark;        /* the task's current watermark */
+	uint64_t rejected;        /* records its operators refused */
+	uint64_t dead_letters;    /* of them, written to the job's dead-letter output */
 } fl_task_stats;
 
 /* Read the counters into *out (relaxed atomic loads: each value is
@@ -472,6 +474,7 @@ typedef struct fl_run_stats {
 	uint64_t source_records; /* records the sources emitted */
 	uint64_t sink_records;   /* records the sinks received */
 	uint64_t rejected;       /* malformed records counted anywhere */
+	uint64_t dead_letters;   /* rejected records written to the dead-letter output */
 	uint64_t late_dropped;   /* window records dropped as too late */
 } fl_run_stats;
 

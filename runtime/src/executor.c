@@ -161,6 +161,7 @@ static void collect_stats(fl_exec *x, fl_run_stats *st)
 			st->late_dropped += op->m.late_dropped;
 		}
 		for (uint32_t w = 0; w < t->nwriters; w++) st->rejected += fl_writer_rejected(t->writers[w]);
+		st->dead_letters += atomic_load(&t->m.dead_letters);
 	}
 }
 

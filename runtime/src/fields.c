@@ -14,6 +14,7 @@
 /* The scale of a FLINC_FIELD_DECIMAL(scale) kind, or -1 for any other kind. */
 static int decimal_scale(flinc_field_kind k)
 {
+	k = (flinc_field_kind)((int)k & ~FLINC_FIELD_REQUIRED);
 	return k >= FLINC_FIELD_DECIMAL_0 && k <= FLINC_FIELD_DECIMAL_18 ? (int)(k - FLINC_FIELD_DECIMAL_0)
 									 : -1;
 }
@@ -26,7 +27,8 @@ FLINC_API int flinc_fields_encode(const flinc_field *f, size_t n, const void *re
 	flinc_w_array(w, (uint32_t)n);
 	for (size_t i = 0; i < n; i++) {
 		const void *p = base + f[i].offset;
-		switch (f[i].kind) {
+		switch ((int)f[i].kind & ~FLINC_FIELD_REQUIRED) {
+		case FLINC_FIELD_TIMESTAMP_MS:
 		case FLINC_FIELD_I64: {
 			int64_t v;
 			memcpy(&v, p, 8);
@@ -85,7 +87,8 @@ FLINC_API int flinc_fields_decode(const flinc_field *f, size_t n, flinc_reader *
 	if (r->err) return FLINC_ECODEC;
 	for (size_t i = 0; i < n && i < have; i++) {
 		void *p = base + f[i].offset;
-		switch (f[i].kind) {
+		switch ((int)f[i].kind & ~FLINC_FIELD_REQUIRED) {
+		case FLINC_FIELD_TIMESTAMP_MS:
 		case FLINC_FIELD_I64: {
 			int64_t v = flinc_r_int(r);
 			memcpy(p, &v, 8);
@@ -322,6 +325,31 @@ static void put_str(jout *o, const char *s, size_t len)
 	put_ch(o, '"');
 }
 
+/* Append ms since the epoch as "YYYY-MM-DDThh:mm:ss.sssZ" (proleptic
+ * Gregorian; years outside 0..9999 as far as the digits go). */
+static void put_iso8601(jout *o, int64_t ms)
+{
+	int64_t sec = ms >= 0 ? ms / 1000 : -((-(ms + 1)) / 1000) - 1; /* floor */
+	int msec = (int)(ms - sec * 1000);
+	int64_t days = sec >= 0 ? sec / 86400 : -((-(sec + 1)) / 86400) - 1;
+	int sod = (int)(sec - days * 86400);
+	/* civil_from_days (H. Hinnant) */
+	int64_t z = days + 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t y = (int64_t)yoe + era * 400;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	unsigned d = doy - (153 * mp + 2) / 5 + 1;
+	unsigned m = mp < 10 ? mp + 3 : mp - 9;
+	y += m <= 2;
+	char tmp[64];
+	int n = snprintf(tmp, sizeof tmp, "\"%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ\"", (long long)y, m, d,
+			 sod / 3600, sod / 60 % 60, sod % 60, msec);
+	put(o, tmp, (size_t)n);
+}
+
 /* Append "name": for a NUL-terminated key. Keys are nearly always plain
  * identifiers: one pass finds the end (NUL is an escape byte, so the scan
  * stops there) and the rare key with something to escape goes to put_str. */
@@ -359,7 +387,7 @@ FLINC_API int flinc_fields_json(const flinc_field *f, size_t n, const void *rec,
 			put_lit(&o, "\"\":");
 			rc = FLINC_EINVAL;
 		}
-		switch (f[i].kind) {
+		switch ((int)f[i].kind & ~FLINC_FIELD_REQUIRED) {
 		case FLINC_FIELD_I64: {
 			int64_t v;
 			memcpy(&v, p, 8);
@@ -382,6 +410,12 @@ FLINC_API int flinc_fields_json(const flinc_field *f, size_t n, const void *rec,
 			double v;
 			memcpy(&v, p, 8);
 			put_f64(&o, v);
+			break;
+		}
+		case FLINC_FIELD_TIMESTAMP_MS: {
+			int64_t v;
+			memcpy(&v, p, 8);
+			put_iso8601(&o, v);
 			break;
 		}
 		case FLINC_FIELD_BOOL: {

@@ -156,6 +156,10 @@ struct flinc_env {
 	char err[512];
 	bool failed;
 	fl_pool *pool; /* every allocation of the build lives here */
+	/* flinc_dead_letters_to: the address (NULL: counted and logged only),
+	 * and when it is a kafka:// one, its parsed form. */
+	const char *dead_letters;
+	const struct fl_kafka_addr *dead_letters_kafka;
 };
 
 /* Give the node that made stream s (a source's or a sink's) the hooks h,

@@ -34,11 +34,7 @@ void fl_op_fail(fl_op *op, int err, const char *fmt, ...)
 void fl_op_reject(fl_op *op, const char *why)
 {
 	op->m.rejected++;
-	if (op->m.rejected <= 5)
-		fl_log(FL_LOG_WARN, "task", "%s '%s' (subtask %d) rejected a record: %s%s",
-		       fl_node_kind_name(op->node->kind), op->node->name, op->task->subtask,
-		       why ? why : "malformed",
-		       op->m.rejected == 5 ? " (further rejects are only counted)" : "");
+	fl_dl_reject(op, why); /* counted, logged at a bounded rate, to the dead letters */
 }
 
 const void *fl_op_encode(fl_op *op, const flinc_type *t, const void *rec, size_t *len)
@@ -177,6 +173,22 @@ FLINC_API const char *flinc_ctx_config(const flinc_ctx *c, const char *key)
 	return fl_conf_get(c->op->task->conf, key);
 }
 FLINC_API void flinc_ctx_reject(flinc_ctx *c, const char *why) { fl_op_reject(c->op, why); }
+/* flinc_json_parse with the ctx's arena; a refused record is rejected with
+ * its reason (flinc.h). */
+FLINC_API bool flinc_json_record(flinc_ctx *c, const flinc_field *f, size_t n, const flinc_line *in,
+				 void *rec)
+{
+	char why[160];
+	int rc = flinc_json_parse(f, n, in->s, in->len, rec, flinc_ctx_arena(c), why, sizeof why);
+	if (rc == FLINC_OK) return true;
+	if (rc == FLINC_EINVAL) {
+		flinc_ctx_fail(c, "flinc_json_record: %s", why);
+		return false;
+	}
+	flinc_ctx_reject(c, why);
+	return false;
+}
+
 FLINC_API void flinc_ctx_fail(flinc_ctx *c, const char *fmt, ...)
 {
 	char msg[400];

@@ -320,6 +320,7 @@ static void take_checkpoint(fl_task *t, int64_t id, bool savepoint)
 			fl_op_fail(op, rc, "pre-commit for checkpoint %lld failed", (long long)id);
 	}
 	if (t->err) return;
+	if (t->dl && fl_dl_flush(t) != FLINC_OK) return; /* dead letters before the barrier */
 	t->cp_taking = id;
 	if (t->cpx)
 		fl_snapshot_take(t->cpx, t, id, savepoint);
@@ -632,6 +633,7 @@ static void run_source(fl_task *t)
 	while (!canceled(t)) {
 		if (atomic_load_explicit(&t->mail_pending, memory_order_relaxed)) handle_mail(t);
 		int rc = head->ops->run(head, SOURCE_BUDGET);
+		t->src.kind = FL_SRC_NONE; /* the position was of that step's records */
 		fl_arena_reset(&t->arena);
 		if (rc == FLINC_SOURCE_END) break;
 		if (rc < 0) {
@@ -786,6 +788,7 @@ static void *task_main(void *arg)
 	}
 	for (uint32_t j = (uint32_t)attempted; j < t->nops; j++)
 		if (t->ops[j]->ops->close) t->ops[j]->ops->close(t->ops[j]);
+	fl_dl_close(t);
 	release_held(t);
 	publish_metrics(t);
 	atomic_store(&t->state, t->err ? FL_TASK_FAILED : canceled(t) ? FL_TASK_CANCELED : FL_TASK_FINISHED);

@@ -76,12 +76,35 @@ typedef struct fl_task_state_decl {
 	uint32_t sid;
 } fl_task_state_decl;
 
+/* Where the record a source step is emitting came from (deadletter.c):
+ * set by the source before it emits, cleared after each source step, read
+ * only when a record is rejected. */
+typedef enum fl_src_kind { FL_SRC_NONE = 0, FL_SRC_KAFKA, FL_SRC_FILE } fl_src_kind;
+typedef struct fl_srcpos {
+	fl_src_kind kind;
+	int32_t partition; /* Kafka */
+	const char *name;  /* topic, or file path */
+	int64_t offset;    /* Kafka offset, or byte offset in the file */
+	const void *rec;   /* the record's bytes, valid during the emit */
+	size_t len;
+} fl_srcpos;
+
+/* Dead letters (deadletter.c), on the task thread: a rejected record is
+ * counted, logged at a bounded rate and written to the job's dead-letter
+ * output when it has one. flush makes written ones durable (checkpoints);
+ * close flushes and frees (task end). */
+void fl_dl_reject(fl_op *op, const char *why);
+int fl_dl_flush(fl_task *t);
+void fl_dl_close(fl_task *t);
+
 typedef struct fl_task_metrics {
 	_Atomic uint64_t records_in;  /* read from channels or produced by the source */
 	_Atomic uint64_t records_out; /* written to writers */
 	_Atomic uint64_t bytes_in, bytes_out;
 	_Atomic int64_t backpressured_ns;
 	_Atomic int64_t watermark;
+	_Atomic uint64_t rejected;     /* records refused by the chain's operators */
+	_Atomic uint64_t dead_letters; /* of them, written to the dead-letter output */
 } fl_task_metrics;
 
 struct fl_task {
@@ -131,6 +154,8 @@ struct fl_task {
 	int err;
 	char errmsg[512];
 	fl_task_metrics m;
+	fl_srcpos src;    /* position of the record being emitted by the source */
+	struct fl_dl *dl; /* dead-letter output, opened at the first reject */
 
 	/* Checkpoints. */
 	fl_cp_mode cp_mode;

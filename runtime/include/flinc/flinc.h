@@ -118,6 +118,11 @@ typedef enum flinc_field_kind {
 	FLINC_FIELD_F64 = 3,  /* double */
 	FLINC_FIELD_BOOL = 4, /* bool */
 	FLINC_FIELD_STR = 5,  /* flinc_str */
+	/* int64_t milliseconds since the epoch (UTC). Encoded as the integer;
+	 * written to JSON as an ISO-8601 string "2024-10-03T17:10:05.123Z";
+	 * read from JSON as an ISO-8601 string with a zone (Z or +hh:mm) or
+	 * an integer of epoch ms (flinc_json_parse). */
+	FLINC_FIELD_TIMESTAMP_MS = 6,
 	/* FLINC_FIELD_DECIMAL(0) .. FLINC_FIELD_DECIMAL(18), see below. */
 	FLINC_FIELD_DECIMAL_0 = 0x100,
 	FLINC_FIELD_DECIMAL_18 = 0x112,
@@ -129,6 +134,13 @@ typedef enum flinc_field_kind {
  * exactly `scale` decimals (12345 at scale 3: 12.345, -5 at scale 3: -0.005).
  * A runtime older than this header rejects the kind (FLINC_EINVAL). */
 #define FLINC_FIELD_DECIMAL(scale) ((flinc_field_kind)(FLINC_FIELD_DECIMAL_0 + (scale)))
+
+/* A flag on a field's kind: flinc_json_parse refuses a record without the
+ * field ("missing field NAME"; a JSON null counts as missing). Every other
+ * function ignores it: FLINC_REQUIRED(FLINC_FIELD_STR) encodes as a string.
+ * A runtime older than this header rejects the flagged kind. */
+#define FLINC_FIELD_REQUIRED 0x10000
+#define FLINC_REQUIRED(kind) ((flinc_field_kind)((kind) | FLINC_FIELD_REQUIRED))
 
 /* One field of a struct. The layout of this entry is part of the plugin ABI
  * (arrays of it live in the plugin and are read by the host): never change
@@ -192,6 +204,49 @@ FLINC_API int flinc_fields_json(const flinc_field *f, size_t n, const void *rec,
 					&len_);                                                        \
 		return len_;                                                                           \
 	}
+
+/* ---- JSON records in ----------------------------------------------- */
+
+#define FLINC_JSON_MAX_BYTES (1 << 20) /* a longer record is refused */
+#define FLINC_JSON_MAX_DEPTH 64        /* deeper nesting is refused */
+
+/* Parse one JSON object (json[0..len), need not be NUL-terminated) into the
+ * struct at rec, by the n fields f: each field's name is a key, a dotted
+ * name ("location.lat") a key of a nested object. Values convert to the
+ * field's kind: integers (no fraction or exponent; out of range refused),
+ * F64 (any number), DECIMAL(scale) (exact; more decimals than the scale
+ * refused), BOOL (true/false), STR (pointing into json when it has no
+ * escapes, else decoded into `a`), TIMESTAMP_MS (ISO-8601 or epoch ms).
+ * null is treated as an absent key. Keys not in f are skipped (but checked);
+ * fields absent from the record are left as they are in rec (zero it
+ * first). The whole input must be one valid JSON object in UTF-8 with
+ * nothing but white space after it.
+ *
+ * Returns FLINC_OK; FLINC_ECODEC for a record that is refused, with a short
+ * reason in why[0..whycap) ("not a JSON object", "missing field userId",
+ * "amount: expected a number", "invalid UTF-8 at byte 17", "duplicate key
+ * userId", "record larger than 1048576 bytes", "nesting deeper than 64");
+ * FLINC_EINVAL when f itself is bad (a field without a name, an unknown
+ * kind, more than 256 fields). rec may be partly written on failure.
+ * No allocation but escaped strings from `a` (NULL: such a string is
+ * refused). Threads: any; reads only its arguments. */
+FLINC_API int flinc_json_parse(const flinc_field *f, size_t n, const char *json, size_t len, void *rec,
+			       flinc_arena *a, char *why, size_t whycap);
+
+/* flinc_json_parse of a line inside an operator, with the ctx's arena: true
+ * when rec (zeroed by the caller) holds the record; false when it was
+ * refused, after flinc_ctx_reject with the reason (so it reaches the job's
+ * dead letters, see flinc_dead_letters_to). The usual first step of a job
+ * reading JSON lines:
+ *
+ *   static void parse(flinc_ctx *c, const void *in) {
+ *           txn t = { 0 };
+ *           if (flinc_json_record(c, txn_fields, N, in, &t)) flinc_emit(c, &t);
+ *   }
+ */
+typedef struct flinc_ctx flinc_ctx;
+FLINC_API bool flinc_json_record(flinc_ctx *c, const flinc_field *f, size_t n, const flinc_line *in,
+				 void *rec);
 
 #define FLINC_STRUCT_TYPE(var, ctype, tname, tflags, ...)                                                   \
 	static const flinc_field var##_fields[] = { __VA_ARGS__ };                                          \
@@ -507,6 +562,18 @@ FLINC_API flinc_stream *flinc_sink(flinc_stream *in, const char *name, const fli
  * The sink's uid is `name` when no other operator has that uid.
  * Returns FLINC_OK or records the error in the env. */
 FLINC_API int flinc_sink_to(flinc_stream *in, const char *name, const char *address, flinc_format_fn fmt);
+/* Where rejected records go (flinc_ctx_reject, flinc_json_record, records
+ * whose key or bytes are bad): the job's --dead-letter address, a
+ * "kafka://BROKERS/TOPIC" or a file path (a folder, existing or ending in
+ * '/', gets one file per subtask). Each dead letter is one JSON line with
+ * the reason, job, vertex, operator, subtask, the source position (topic,
+ * partition, offset; or file and byte) and the record (escaped, capped at
+ * 64 KiB, with its full size). NULL or "" keeps the default: rejected
+ * records are counted (metrics "rejected-records") and logged at a bounded
+ * rate. docs/dead-letters.md. Returns FLINC_OK or records the error in the
+ * env (an address that does not parse). */
+FLINC_API int flinc_dead_letters_to(flinc_env *e, const char *address);
+
 /* Text lines from an --input address: a file or folder path. */
 FLINC_API flinc_stream *flinc_lines_from(flinc_env *e, const char *name, const char *address, double rate);
 

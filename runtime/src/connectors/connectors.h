@@ -22,6 +22,13 @@ typedef struct fl_pacer {
  * clock once. Add what was emitted to p->sent. */
 int fl_pacer_quota(fl_pacer *p, uint32_t budget);
 
+/* Sources: the position of the record about to be emitted, for dead
+ * letters (deadletter.c). A few stores; `topic`, `path` and `rec` must stay
+ * valid until the emit returns. */
+void fl_src_at_kafka(flinc_ctx *c, const char *topic, int32_t partition, int64_t offset, const void *rec,
+		     size_t len);
+void fl_src_at_file(flinc_ctx *c, const char *path, uint64_t byte, const void *rec, size_t len);
+
 /* Sink builders (file_sink.c, print_sink.c); each returns FLINC_OK or the
  * error recorded in the env. */
 int fl_file_sink_to(flinc_env *e, flinc_stream *in, const char *name, const char *dir, flinc_format_fn fmt);

@@ -440,6 +440,7 @@ static int fsrc_run(flinc_ctx *c, void *local, uint32_t budget)
 			return FLINC_ERANGE;
 		}
 		line.len = (uint32_t)n;
+		fl_src_at_file(c, s->files[s->cur].path, s->buf_off + (uint64_t)(line.s - s->buf), line.s, n);
 		flinc_emit(c, &line);
 		s->lines++;
 		sent++;

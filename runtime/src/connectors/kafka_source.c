@@ -381,6 +381,7 @@ static int ksrc_run(flinc_ctx *c, void *local, uint32_t budget)
 		kp->idle = false;
 		if (ts >= 0 && ts > kp->max_ts) kp->max_ts = ts;
 		if (kp->end >= 0 && kp->next >= kp->end) kp->done = true;
+		fl_src_at_kafka(c, rd_kafka_topic_name(m->rkt), m->partition, m->offset, line.s, line.len);
 		flinc_emit_ts(c, &line, ts >= 0 ? ts : FLINC_TS_NONE);
 		rd_kafka_message_destroy(m);
 		sent++;
