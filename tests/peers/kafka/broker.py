@@ -183,7 +183,12 @@ class Broker:
         os.makedirs(self.dir, exist_ok=True)
         self.nodes = [Node(i, os.path.join(self.dir, "node%d" % i)) for i in range(nodes)]
         self.conf = dict(conf or {})
-        self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        # StorageTool's argument parser takes an id starting with '-' for an
+        # option (1 start in 64 failed with "--cluster-id: expected one
+        # argument"), and so does Kafka's own Uuid.randomUuid() avoid one
+        self.cluster_id = "-"
+        while self.cluster_id.startswith("-"):
+            self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         self.cp = None
         self.started = False
 
