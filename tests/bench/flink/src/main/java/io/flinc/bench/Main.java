@@ -17,7 +17,8 @@ import java.util.concurrent.TimeUnit;
  *
  * <pre>
  *   java -cp CLASSPATH io.flinc.bench.Main --job wordcount|q0|q1|q2|q3|q5|q7|q8
- *        --input FILE --output DIR [-p N] [--backend hashmap|rocksdb] [--checkpoints off|10s]
+ *        --input FILE|kafka://B/T?bounded=true --output DIR|kafka://B/T?delivery=exactly-once
+ *        [-p N] [--backend hashmap|rocksdb] [--checkpoints off|10s]
  *        [--checkpoint-dir DIR] [--watermark-delay MS]
  *
  *   FLINK-BENCH job=q5 p=2 backend=hashmap checkpoints=off seconds=12.345 net_seconds=11.802
@@ -26,7 +27,8 @@ import java.util.concurrent.TimeUnit;
  * seconds: wall time around execute() (MiniCluster start, job run, shutdown; JVM start excluded);
  * net_seconds: the job's own run time as Flink reports it (JobExecutionResult#getNetRuntime).
  * Output: a FileSink folder; committed part files have names that do not start with '.', as
- * flinc's. Exit 0 on success, 1 when the job failed, 2 on a usage error.
+ * flinc's. A kafka:// input or output is read or written with Flink's Kafka connector
+ * (KafkaIo.java): one line per record value, as flinc's jobs do. Exit 0 on success, 1 when the job failed, 2 on a usage error.
  */
 public final class Main {
 
@@ -34,7 +36,8 @@ public final class Main {
 
     private static void usage(String why) {
         System.err.println("io.flinc.bench.Main: " + why);
-        System.err.println("usage: --job wordcount|q0|q1|q2|q3|q5|q7|q8 --input FILE --output DIR [-p N] "
+        System.err.println("usage: --job wordcount|q0|q1|q2|q3|q5|q7|q8 --input FILE|kafka://... "
+                + "--output DIR|kafka://... [-p N] "
                 + "[--backend hashmap|rocksdb] [--checkpoints off|DURATION] [--checkpoint-dir DIR] "
                 + "[--watermark-delay MS]");
         System.exit(2);
@@ -81,12 +84,21 @@ public final class Main {
         StreamExecutionEnvironment env =
                 StreamExecutionEnvironment.getExecutionEnvironment(Configuration.fromMap(conf));
 
-        DataStream<String> lines =
-                env.fromSource(LineSource.of(input), WatermarkStrategy.noWatermarks(), "source").uid("source");
+        if (KafkaIo.isKafka(output) && output.contains("delivery=exactly-once") && checkpoints.equals("off")) {
+            usage("an exactly-once Kafka output needs --checkpoints");
+        }
+        DataStream<String> lines;
+        try {
+            lines = KafkaIo.isKafka(input)
+                    ? env.fromSource(KafkaIo.source(input), WatermarkStrategy.noWatermarks(), "source").uid("source")
+                    : env.fromSource(LineSource.of(input), WatermarkStrategy.noWatermarks(), "source").uid("source");
+        } catch (IllegalArgumentException e) {
+            usage("--input: " + e.getMessage());
+            return;
+        }
         switch (job) {
             case "wordcount":
-                WordCount.build(lines).sinkTo(LineSink.to(output, (String w, StringBuilder sb) -> sb.append(w)))
-                        .name("sink");
+                lineSink(WordCount.build(lines), output, (String w, StringBuilder sb) -> sb.append(w));
                 break;
             case "q0": jsonSink(Nexmark.q0(lines, wmDelay), output); break;
             case "q1": jsonSink(Nexmark.q1(lines, wmDelay), output); break;
@@ -116,8 +128,21 @@ public final class Main {
     }
 
     @SuppressWarnings({"unchecked", "rawtypes"})
-    static void jsonSink(DataStream<? extends Json.Row> rows, String dir) {
+    static void jsonSink(DataStream<? extends Json.Row> rows, String output) {
         DataStream<Json.Row> r = (DataStream) rows;
-        r.sinkTo(LineSink.to(dir, Json.Row::appendJson)).name("sink");
+        lineSink(r, output, Json.Row::appendJson);
+    }
+
+    /** A FileSink folder, or a Kafka topic for a kafka:// output. */
+    static <T> void lineSink(DataStream<T> rows, String output, LineSink.Format<T> format) {
+        if (!KafkaIo.isKafka(output)) {
+            rows.sinkTo(LineSink.to(output, format)).name("sink");
+            return;
+        }
+        try {
+            rows.sinkTo(KafkaIo.sink(output, format)).name("sink").uid("sink");
+        } catch (IllegalArgumentException e) {
+            usage("--output: " + e.getMessage());
+        }
     }
 }
