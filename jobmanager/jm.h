@@ -108,6 +108,7 @@ typedef struct jm_subtask {
 	jm_task_metrics m;
 	int64_t bp_prev_ms, bp_prev_at; /* previous sample, for the ratio */
 	double bp_ratio;                /* share of the last interval back-pressured */
+	double in_rate, out_rate;       /* records per second over the last interval */
 	char *error;                    /* FAILED: the one-line reason */
 	bool ended_input;               /* reported ENDED: waiting for the final checkpoint */
 } jm_subtask;
@@ -117,7 +118,8 @@ typedef struct jm_vertex {
 	uint64_t id;    /* plan vertex id (shown as 16 hex digits) */
 	char *name;     /* "Source: a -> Map: b" */
 	int parallelism;
-	jm_subtask *sub; /* parallelism entries */
+	bool source, sink; /* no edge into it / out of it */
+	jm_subtask *sub;   /* parallelism entries */
 } jm_vertex;
 
 /* A slot a job holds on a task manager. With slot sharing (the default)
@@ -263,6 +265,7 @@ typedef struct jm_options {
 	int64_t rest_request_timeout_ms; /* rest.request-timeout */
 	int64_t rest_idle_timeout_ms;    /* rest.idle-timeout */
 	int rest_threads;                /* rest.server.numThreads */
+	char *web_dir;                   /* web.dir: the built web UI */
 	int jobstore_max;
 	bool slot_sharing;
 	char *ha_dir;               /* high-availability.storageDir; NULL: jobs die with the job manager */
@@ -294,6 +297,7 @@ typedef struct jm {
 	bool rpc_running;
 	pthread_t rpc_thread, monitor_thread;
 	struct jm_http_server *http; /* the REST server (atomic pointer) */
+	struct jm_web *web;          /* the built web UI, or NULL (read-only after start) */
 	struct jm_operation **ops;   /* asynchronous REST operations (savepoints, disposal) */
 	size_t nops;
 	struct jm_dead_coord *dead_coords; /* coordinators of evicted jobs, destroyed outside mu */
@@ -490,6 +494,19 @@ json_t *jm_view_exceptions_locked(jm *j, jm_job *job);
 json_t *jm_view_checkpoints_locked(jm *j, jm_job *job);
 json_t *jm_view_taskmanagers_locked(jm *j);
 json_t *jm_view_taskmanager_locked(jm *j, jm_tm *tm);
+/* GET /jobs/:jid/config (Flink's execution-config; secrets hidden). */
+json_t *jm_view_job_config_locked(jm *j, jm_job *job);
+/* GET /jobs/:jid/checkpoints/config; NULL when the job does not checkpoint. */
+json_t *jm_view_checkpoint_config_locked(jm *j, jm_job *job);
+/* GET /jobs/:jid/vertices/:vid/subtasks/metrics: the ids (get NULL), else
+ * min/max/avg/sum (agg: a comma list of those, NULL: all) of the ids in
+ * get (a comma list; unknown ids left out). */
+json_t *jm_view_subtask_metrics_locked(jm *j, jm_job *job, jm_vertex *v, const char *get, const char *agg);
+/* Jobs newest first, which: 0 all, 1 not ended, 2 ended; a page of them
+ * and "total". */
+json_t *jm_view_jobs_page_locked(jm *j, int which, size_t offset, size_t limit);
+/* GET /jobs/dashboard... the web UI's overview in one document. */
+json_t *jm_view_dashboard_locked(jm *j);
 /* The Prometheus text exposition; malloc'ed. */
 char *jm_view_metrics_locked(jm *j);
 

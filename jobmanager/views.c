@@ -105,6 +105,17 @@ static json_t *task_counts_upper(const jm_vertex *v)
 	return o;
 }
 
+/* flinc's live figures of a subtask or vertex, under Flink's metric names:
+ * records per second over the last heartbeat interval, the share of it
+ * spent back-pressured (as ms per second) and the input watermark. */
+static void live_figures(json_t *o, double in_rate, double out_rate, double bp_ratio, int64_t watermark)
+{
+	json_object_set_new(o, "numRecordsInPerSecond", json_real(in_rate));
+	json_object_set_new(o, "numRecordsOutPerSecond", json_real(out_rate));
+	json_object_set_new(o, "backPressuredTimeMsPerSecond", json_real(bp_ratio * 1000));
+	json_object_set_new(o, "currentInputWatermark", json_integer(watermark));
+}
+
 static json_t *subtask_json(const jm_job *job, const jm_vertex *v, int i, int64_t now)
 {
 	const jm_subtask *st = &v->sub[i];
@@ -113,6 +124,9 @@ static json_t *subtask_json(const jm_job *job, const jm_vertex *v, int i, int64_
 			      st->tm_id, "host", st->host, "start-time", ms_or_null(st->start_ms), "end-time",
 			      ms_or_null(st->end_ms), "duration", duration(st->start_ms, st->end_ms, now),
 			      "metrics", metrics_json(&st->m));
+	live_figures(o, st->state == JM_TASK_RUNNING ? st->in_rate : 0,
+		     st->state == JM_TASK_RUNNING ? st->out_rate : 0,
+		     st->state == JM_TASK_RUNNING ? st->bp_ratio : 0, st->m.watermark);
 	if (!st->tm_id) json_object_set_new(o, "taskmanager-id", json_string("(unassigned)"));
 	if (!st->host) json_object_set_new(o, "host", json_string("(unassigned)"));
 	if (st->error) json_object_set_new(o, "failure-cause", json_string(st->error));
@@ -131,6 +145,19 @@ static json_t *vertex_json(const jm_job *job, const jm_vertex *v, int64_t now, b
 			      "status", jm_task_state_name(vertex_status(v)), "start-time", ms_or_null(start),
 			      "end-time", ms_or_null(end), "duration", duration(start, end, now), "tasks",
 			      task_counts_upper(v), "metrics", metrics_json(&m));
+	/* The vertex: rates summed, the worst back-pressure, the lowest
+	 * watermark of its running subtasks. */
+	double in = 0, out = 0, bp = 0;
+	int64_t wm = INT64_MAX;
+	for (int i = 0; i < v->parallelism; i++) {
+		const jm_subtask *st = &v->sub[i];
+		if (st->state != JM_TASK_RUNNING) continue;
+		in += st->in_rate;
+		out += st->out_rate;
+		if (st->bp_ratio > bp) bp = st->bp_ratio;
+		if (st->m.watermark < wm) wm = st->m.watermark;
+	}
+	live_figures(o, in, out, bp, wm == INT64_MAX ? INT64_MIN : wm);
 	if (with_subtasks) {
 		json_t *subs = json_array();
 		for (int i = 0; i < v->parallelism; i++)
@@ -495,4 +522,201 @@ char *jm_utf8_dup(const char *s)
 	}
 	out[o] = 0;
 	return out;
+}
+
+/* ---- what the web UI needs (and Flink's paths it reads) ----------------- */
+
+/* Is this configuration key a secret (shown as ******)? */
+static bool key_secret(const char *k) { return !strcmp(k, "rest.auth.token") || !strcmp(k, FL_SECRET_KEY); }
+
+static const char *restart_text(const jm_job *job, char *buf, size_t cap)
+{
+	switch (job->restart_kind) {
+	case JM_RESTART_FIXED:
+		snprintf(buf, cap, "Restart with fixed delay (%lld ms). #%lld restart attempts.",
+			 (long long)job->restart_delay_ms, (long long)job->restart_max);
+		break;
+	case JM_RESTART_EXPONENTIAL:
+		snprintf(buf, cap,
+			 "Restart with exponential delay: initial %lld ms, max %lld ms, multiplier %g.",
+			 (long long)job->restart_delay_ms, (long long)job->restart_max_delay_ms,
+			 job->restart_multiplier);
+		break;
+	default: snprintf(buf, cap, "Restart deactivated."); break;
+	}
+	return buf;
+}
+
+json_t *jm_view_job_config_locked(jm *j, jm_job *job)
+{
+	(void)j;
+	json_t *user = json_object();
+	for (size_t i = 0; job->conf && i < fl_conf_count(job->conf); i++) {
+		const char *k, *v;
+		fl_conf_at(job->conf, i, &k, &v);
+		json_object_set_new(user, k, json_string(key_secret(k) ? "******" : v));
+	}
+	char rs[256];
+	return json_pack("{s:s, s:s, s:{s:s, s:s, s:i, s:b, s:o}}", "jid", job->jid, "name", job->name,
+			 "execution-config", "execution-mode", "PIPELINED", "restart-strategy",
+			 restart_text(job, rs, sizeof rs), "job-parallelism", job->parallelism,
+			 "object-reuse-mode", 0, "user-config", user);
+}
+
+/* A duration key of the job in ms (def when unset or bad). */
+static int64_t conf_ms(const fl_conf *c, const char *key, int64_t def)
+{
+	bool ok = true;
+	int64_t v = fl_conf_duration_ms(c, key, def, &ok);
+	return ok ? v : def;
+}
+
+static const char *conf_str(const fl_conf *c, const char *key, const char *def)
+{
+	const char *v = c ? fl_conf_get(c, key) : NULL;
+	return v && *v ? v : def;
+}
+
+json_t *jm_view_checkpoint_config_locked(jm *j, jm_job *job)
+{
+	(void)j;
+	if (!job->coord) return NULL;
+	const fl_conf *c = job->conf;
+	bool ok = true;
+	int64_t tolerable = fl_conf_i64(c, "execution.checkpointing.tolerable-failed-checkpoints", 0, &ok);
+	int64_t retained = fl_conf_i64(c, "state.checkpoints.num-retained", 1, &ok);
+	const char *mode = conf_str(c, "execution.checkpointing.mode", "EXACTLY_ONCE");
+	const char *backend = conf_str(c, "state.backend", "hashmap");
+	bool rocks = !strcmp(backend, "rocksdb");
+	const char *incr = conf_str(c, "state.backend.incremental", "true");
+	return json_pack("{s:s, s:I, s:I, s:I, s:i, s:{s:b, s:b}, s:s, s:s, s:b, s:I, s:b, s:s, s:I, s:b}",
+			 "mode", !strcmp(mode, "AT_LEAST_ONCE") ? "at_least_once" : "exactly_once",
+			 "interval", (json_int_t)conf_ms(c, "execution.checkpointing.interval", 0), "timeout",
+			 (json_int_t)conf_ms(c, "execution.checkpointing.timeout", 600000), "min_pause",
+			 (json_int_t)conf_ms(c, "execution.checkpointing.min-pause", 0), "max_concurrent", 1,
+			 "externalization", "enabled", 1, "delete_on_cancellation", 0, "state_backend",
+			 rocks ? "EmbeddedRocksDBStateBackend" : "HashMapStateBackend", "checkpoint_storage",
+			 "FileSystemCheckpointStorage", "unaligned_checkpoints", 0,
+			 "tolerable_failed_checkpoints", (json_int_t)tolerable,
+			 "checkpoints_after_tasks_finish", 1, "checkpoints_dir",
+			 job->jobdir ? job->jobdir : "", "num_retained", (json_int_t)retained, "incremental",
+			 rocks && !strcmp(incr, "true"));
+}
+
+/* The per-subtask metrics of GET .../subtasks/metrics, by Flink's ids. */
+static const char *const sub_metric_ids[] = {
+	"numRecordsIn",
+	"numRecordsOut",
+	"numBytesIn",
+	"numBytesOut",
+	"numRecordsInPerSecond",
+	"numRecordsOutPerSecond",
+	"backPressuredTimeMsPerSecond",
+	"accumulatedBackPressuredTimeMs",
+	"currentInputWatermark",
+};
+#define N_SUB_METRICS (sizeof sub_metric_ids / sizeof sub_metric_ids[0])
+
+static double sub_metric(const jm_subtask *st, size_t id)
+{
+	bool run = st->state == JM_TASK_RUNNING;
+	switch (id) {
+	case 0: return (double)st->m.records_in;
+	case 1: return (double)st->m.records_out;
+	case 2: return (double)st->m.bytes_in;
+	case 3: return (double)st->m.bytes_out;
+	case 4: return run ? st->in_rate : 0;
+	case 5: return run ? st->out_rate : 0;
+	case 6: return run ? st->bp_ratio * 1000 : 0;
+	case 7: return (double)st->m.backpressured_ms;
+	default: return (double)st->m.watermark;
+	}
+}
+
+json_t *jm_view_subtask_metrics_locked(jm *j, jm_job *job, jm_vertex *v, const char *get, const char *agg)
+{
+	(void)j, (void)job;
+	json_t *arr = json_array();
+	for (size_t id = 0; id < N_SUB_METRICS; id++) {
+		const char *name = sub_metric_ids[id];
+		if (!get) {
+			json_array_append_new(arr, json_pack("{s:s}", "id", name));
+			continue;
+		}
+		/* get is a comma-separated list; unknown ids are left out, as Flink does. */
+		size_t n = strlen(name);
+		bool want = false;
+		for (const char *p = get; *p;) {
+			size_t k = strcspn(p, ",");
+			if (k == n && !memcmp(p, name, n)) want = true;
+			p += k + (p[k] == ',');
+		}
+		if (!want) continue;
+		double mn = 0, mx = 0, sum = 0;
+		for (int i = 0; i < v->parallelism; i++) {
+			double x = sub_metric(&v->sub[i], id);
+			if (i == 0 || x < mn) mn = x;
+			if (i == 0 || x > mx) mx = x;
+			sum += x;
+		}
+		json_t *o = json_pack("{s:s}", "id", name);
+		static const char *const aggs[] = { "min", "max", "avg", "sum" };
+		double vals[] = { mn, mx, v->parallelism ? sum / v->parallelism : 0, sum };
+		for (int a = 0; a < 4; a++)
+			if (!agg || strstr(agg, aggs[a])) json_object_set_new(o, aggs[a], json_real(vals[a]));
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
+json_t *jm_view_jobs_page_locked(jm *j, int which, size_t offset, size_t limit)
+{
+	int64_t now = fl_now_ms();
+	json_t *arr = json_array();
+	size_t total = 0;
+	for (size_t i = j->njobs; i-- > 0;) {
+		bool ended = jm_job_state_terminal(j->jobs[i]->state);
+		if ((which == 1 && ended) || (which == 2 && !ended)) continue;
+		if (total >= offset && total - offset < limit)
+			json_array_append_new(arr, job_overview(j->jobs[i], now));
+		total++;
+	}
+	return json_pack("{s:o, s:I}", "jobs", arr, "total", (json_int_t)total);
+}
+
+/* Field key of doc (a new reference), doc released. */
+static json_t *take_field(json_t *doc, const char *key)
+{
+	json_t *v = json_incref(json_object_get(doc, key));
+	json_decref(doc);
+	return v ? v : json_null();
+}
+
+json_t *jm_view_dashboard_locked(jm *j)
+{
+	json_t *o = jm_view_overview_locked(j);
+	int states[JM_JOB_NSTATES] = { 0 };
+	double in = 0, out = 0;
+	for (size_t i = 0; i < j->njobs; i++) {
+		jm_job *job = j->jobs[i];
+		states[job->state]++;
+		for (uint32_t k = 0; k < job->nv; k++)
+			for (int s = 0; s < job->v[k].parallelism; s++) {
+				const jm_subtask *st = &job->v[k].sub[s];
+				if (st->state != JM_TASK_RUNNING) continue;
+				if (job->v[k].source) in += st->out_rate;
+				if (job->v[k].sink) out += st->in_rate;
+			}
+	}
+	json_t *bystate = json_object();
+	for (int s = 0; s < JM_JOB_NSTATES; s++)
+		json_object_set_new(bystate, jm_job_state_name((jm_job_state)s), json_integer(states[s]));
+	json_object_set_new(o, "jobs-by-state", bystate);
+	json_object_set_new(o, "sourceRecordsPerSecond", json_real(in));
+	json_object_set_new(o, "sinkRecordsPerSecond", json_real(out));
+	json_object_set_new(o, "now", json_integer(fl_now_ms()));
+	json_object_set_new(o, "taskmanagers-list",
+			    take_field(jm_view_taskmanagers_locked(j), "taskmanagers"));
+	json_object_set_new(o, "jobs", take_field(jm_view_jobs_page_locked(j, 1, 0, 50), "jobs"));
+	return o;
 }
