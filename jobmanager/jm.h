@@ -298,7 +298,9 @@ typedef struct jm {
 	pthread_t rpc_thread, monitor_thread;
 	struct jm_http_server *http; /* the REST server (atomic pointer) */
 	struct jm_web *web;          /* the built web UI, or NULL (read-only after start) */
-	struct jm_operation **ops;   /* asynchronous REST operations (savepoints, disposal) */
+	struct jm_watcher *watchers; /* live output streams (output.c) */
+	size_t nwatchers;
+	struct jm_operation **ops; /* asynchronous REST operations (savepoints, disposal) */
 	size_t nops;
 	struct jm_dead_coord *dead_coords; /* coordinators of evicted jobs, destroyed outside mu */
 
@@ -581,6 +583,20 @@ json_t *jm_view_cluster_config(jm *j);
 char *jm_utf8_dup(const char *s);
 /* The vertex of a job by its id as shown ("%016llx"), or NULL. */
 jm_vertex *jm_vertex_find(jm_job *job, const char *vid);
+
+/* ---- output.c: live output of the sinks (Server-Sent Events) ------------ */
+
+typedef struct jm_watcher jm_watcher;
+struct jm_http_stream;
+/* Stream the live output of job jid to st (begun, text/event-stream) until
+ * the client leaves or jm_output_close_all. */
+void jm_output_watch_locked(jm *j, const char *jid, struct jm_http_stream *st);
+/* The ids of the watched jobs (pointers valid under jm.mu), at most cap. */
+size_t jm_output_watched_locked(jm *j, char **ids, size_t cap);
+/* A heartbeat's sink output to the watchers of its jobs; pings. */
+void jm_output_heartbeat_locked(jm *j, const Flinc__Heartbeat *hb);
+/* End every stream (before the HTTP server stops). Takes jm.mu. */
+void jm_output_close_all(jm *j);
 
 /* ---- rest.c -------------------------------------------------------------- */
 

@@ -591,6 +591,7 @@ int jm_tm_heartbeat(jm *j, const Flinc__Heartbeat *hb, const fl_rpc_from *from)
 		tm->last_hb_mono = jm_mono_ms();
 		tm->last_hb_ms = fl_now_ms();
 		for (size_t i = 0; i < hb->n_metrics; i++) jm_sched_metrics_locked(j, tm->id, hb->metrics[i]);
+		jm_output_heartbeat_locked(j, hb);
 	}
 	pthread_mutex_unlock(&j->mu);
 	return known;

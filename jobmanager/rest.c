@@ -60,6 +60,7 @@
 #define MAX_SEGS 8
 #define MAX_PARAMS 16
 #define MAX_ARGS 10000
+#define JM_WATCHERS_MAX 32 /* live output streams open at once */
 /* The content security policy of every answer: scripts, styles, images
  * and connections of this origin only (nothing from the internet), no
  * inline script, no plugins, no framing, forms only to us. */
@@ -1077,6 +1078,7 @@ static void h_run(req_ctx *c, resp *r, const route_args *a)
 /* ---- routing ------------------------------------------------------------------- */
 
 static void upload_begin(req_ctx *c);
+static void output_begin(req_ctx *c);
 
 typedef void (*route_fn)(req_ctx *c, resp *r, const route_args *a);
 
@@ -1107,6 +1109,7 @@ static const route routes[] = {
 	{ "PATCH", "/jobs/:jid", h_cancel, "PATCH to cancel", NULL },
 	{ "GET", "/jobs/:jid/exceptions", h_job_exceptions, NULL, NULL },
 	{ "GET", "/jobs/:jid/plan", h_job_plan, NULL, NULL },
+	{ "GET", "/jobs/:jid/output", NULL, NULL, output_begin },
 	{ "GET", "/jobs/:jid/config", h_job_config, NULL, NULL },
 	{ "GET", "/jobs/:jid/checkpoints", h_job_checkpoints, NULL, NULL },
 	{ "GET", "/jobs/:jid/checkpoints/config", h_checkpoint_config, NULL, NULL },
@@ -1277,17 +1280,15 @@ static void ctx_free(req_ctx *c)
 	free(c);
 }
 
+static void security_headers(jm_http_req *req);
+
 /* Send the answer in c->r. From the HTTP callback that holds the request. */
 static void respond(req_ctx *c)
 {
 	resp *r = &c->r;
 	jm_http_set_header(c->req, "Cache-Control",
 			   r->immutable ? "max-age=31536000, immutable" : "no-store");
-	/* Every answer: the page loads only its own files and talks only to
-	 * this server; no framing, no type sniffing, no referrer. */
-	jm_http_set_header(c->req, "Content-Security-Policy", JM_WEB_CSP);
-	jm_http_set_header(c->req, "X-Frame-Options", "DENY");
-	jm_http_set_header(c->req, "Referrer-Policy", "no-referrer");
+	security_headers(c->req);
 	if (r->allow[0]) jm_http_set_header(c->req, "Allow", r->allow);
 	if (r->www_auth) jm_http_set_header(c->req, "WWW-Authenticate", "Bearer realm=\"flinc\"");
 	jm_http_respond(c->req, r->status, r->ctype ? r->ctype : "application/json; charset=UTF-8", r->body,
@@ -1527,6 +1528,50 @@ static void upload_begin(req_ctx *c)
 	}
 }
 
+/* ---- GET /jobs/:jid/output: the live output (Server-Sent Events) ---------- */
+
+/* The security headers of every answer (respond() and streams). */
+static void security_headers(jm_http_req *req)
+{
+	/* The page loads only its own files and talks only to this server; no
+	 * framing, no referrer. */
+	jm_http_set_header(req, "Content-Security-Policy", JM_WEB_CSP);
+	jm_http_set_header(req, "X-Frame-Options", "DENY");
+	jm_http_set_header(req, "Referrer-Policy", "no-referrer");
+}
+
+/* Keep the request open and stream the job's sink records to it
+ * (output.c); 404 for an unknown job, 503 past JM_WATCHERS_MAX. */
+static void output_begin(req_ctx *c)
+{
+	jm *j = c->j;
+	pthread_mutex_lock(&j->mu);
+	bool known = jm_job_find_locked(j, c->a.jid) != NULL;
+	bool full = j->nwatchers >= JM_WATCHERS_MAX;
+	pthread_mutex_unlock(&j->mu);
+	if (!known || full || strcmp(c->method, "GET") != 0) {
+		if (!known)
+			not_found(&c->r, c, "no job with this id");
+		else if (full)
+			set_error(&c->r, 503, "%d live output streams are open already: close one",
+				  JM_WATCHERS_MAX);
+		else
+			set_body(&c->r, 200, "text/event-stream; charset=utf-8", NULL);
+		respond(c);
+		ctx_free(c);
+		return;
+	}
+	jm_http_set_header(c->req, "Cache-Control", "no-store");
+	security_headers(c->req);
+	jm_http_stream *st = jm_http_stream_begin(c->req, 200, "text/event-stream; charset=utf-8");
+	if (st) {
+		pthread_mutex_lock(&j->mu);
+		jm_output_watch_locked(j, c->a.jid, st);
+		pthread_mutex_unlock(&j->mu);
+	}
+	ctx_free(c);
+}
+
 /* The HTTP server's callback for every request (a worker thread): check,
  * route, then run the handler or take the body it needs. */
 static void on_request(jm_http_req *req, void *arg)
@@ -1645,6 +1690,7 @@ bool jm_rest_stop(jm *j)
 {
 	jm_http_server *s = __atomic_load_n(&j->http, __ATOMIC_ACQUIRE);
 	if (!s) return true;
+	jm_output_close_all(j); /* a stream holds its connection open */
 	if (jm_http_server_destroy(s, REST_STOP_WAIT_MS) != FLINC_OK) {
 		fl_log(FL_LOG_WARN, JM_COMPONENT,
 		       "a REST request is still being handled after %d ms (stuck in a plugin's code or on a file?): "

@@ -131,6 +131,7 @@ struct fl_task {
 	int err;
 	char errmsg[512];
 	fl_task_metrics m;
+	_Atomic(struct fl_tap *) tap; /* the live output of its sink (tap.h); NULL until enabled */
 
 	/* Checkpoints. */
 	fl_cp_mode cp_mode;
