@@ -1616,6 +1616,7 @@ static void rest_metrics(jm *j, fl_strbuf *b)
 		"# TYPE flinc_rest_connections gauge\nflinc_rest_connections %d\n"
 		"# HELP flinc_rest_busy_workers REST handler threads running a request.\n"
 		"# TYPE flinc_rest_busy_workers gauge\nflinc_rest_busy_workers %d\n"
+		"# HELP flinc_rest_connections_accepted_total REST connections accepted.\n"
 		"# TYPE flinc_rest_connections_accepted_total counter\nflinc_rest_connections_accepted_total %llu\n"
 		"# HELP flinc_rest_connections_rejected_total Connections answered 503 at the connection cap.\n"
 		"# TYPE flinc_rest_connections_rejected_total counter\nflinc_rest_connections_rejected_total %llu\n"
@@ -1625,6 +1626,7 @@ static void rest_metrics(jm *j, fl_strbuf *b)
 		"# TYPE flinc_rest_timeouts_total counter\nflinc_rest_timeouts_total %llu\n"
 		"# HELP flinc_rest_bad_requests_total Malformed requests (400, 414, 431, 501, 505).\n"
 		"# TYPE flinc_rest_bad_requests_total counter\nflinc_rest_bad_requests_total %llu\n"
+		"# HELP flinc_rest_requests_total REST requests handed to a handler.\n"
 		"# TYPE flinc_rest_requests_total counter\nflinc_rest_requests_total %llu\n"
 		"# HELP flinc_rest_busy_total Requests answered 503 after waiting for a handler thread.\n"
 		"# TYPE flinc_rest_busy_total counter\nflinc_rest_busy_total %llu\n",

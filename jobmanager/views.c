@@ -363,14 +363,15 @@ json_t *jm_view_taskmanager_locked(jm *j, jm_tm *tm)
 	int64_t now = fl_now_ms();
 	return json_pack(
 		"{s:s, s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:{}, s:{}, s:{s:i, s:I, s:I, s:I}, "
-		"s:I}",
+		"s:I, s:I, s:f}",
 		"id", tm->id, "path", tm->control_address, "host", tm->host, "dataAddress", tm->data_address,
 		"dataPort", port_of(tm->data_address), "jmxPort", -1, "timeSinceLastHeartbeat",
 		(json_int_t)tm->last_hb_ms, "lastHeartbeatAge", (json_int_t)(now - tm->last_hb_ms),
 		"registered", (json_int_t)tm->registered_ms, "slotsNumber", tm->slots, "freeSlots",
 		FL_MAX(tm->slots - tm->used, 0), "totalResource", "freeResource", "hardware", "cpuCores",
 		tm->cpu_cores, "physicalMemory", (json_int_t)tm->physical_memory, "freeMemory", (json_int_t)0,
-		"managedMemory", (json_int_t)0, "pid", (json_int_t)tm->pid);
+		"managedMemory", (json_int_t)0, "pid", (json_int_t)tm->pid, "memoryRss",
+		(json_int_t)tm->rss_bytes, "cpuLoad", tm->cpu_load);
 }
 
 json_t *jm_view_taskmanagers_locked(jm *j)
@@ -400,19 +401,157 @@ static void label(fl_strbuf *b, const char *name, const char *value, bool first)
 	fl_sb_append(b, "\"", 1);
 }
 
+/* ---- Flink's metric names (its Prometheus reporter's, flink_ -> flinc_) -- */
+
+/* Per subtask: Flink's task scope, flinc_taskmanager_job_task_<name>. */
+static const struct {
+	const char *name, *help;
+} task_metrics[] = {
+	{ "numRecordsIn", "Records the subtask read (cumulative)." },
+	{ "numRecordsOut", "Records the subtask wrote to other subtasks (cumulative)." },
+	{ "numBytesIn", "Bytes the subtask read from the exchange (cumulative)." },
+	{ "numBytesOut", "Bytes the subtask wrote to the exchange (cumulative)." },
+	{ "numRecordsInPerSecond", "Records read per second over the last heartbeat interval." },
+	{ "numRecordsOutPerSecond", "Records written per second over the last heartbeat interval." },
+	{ "backPressuredTimeMsPerSecond",
+	  "Milliseconds per second the subtask waited for buffers downstream." },
+	{ "currentInputWatermark", "The subtask's input watermark (ms; -9223372036854775808: none yet)." },
+};
+
+static double task_metric(const jm_subtask *st, size_t i)
+{
+	bool run = st->state == JM_TASK_RUNNING;
+	switch (i) {
+	case 0: return (double)st->m.records_in;
+	case 1: return (double)st->m.records_out;
+	case 2: return (double)st->m.bytes_in;
+	case 3: return (double)st->m.bytes_out;
+	case 4: return run ? st->in_rate : 0;
+	case 5: return run ? st->out_rate : 0;
+	case 6: return run ? st->bp_ratio * 1000 : 0;
+	default: return (double)st->m.watermark;
+	}
+}
+
+/* Per job: Flink's job manager job scope, flinc_jobmanager_job_<name>. */
+static const struct {
+	const char *name, *help, *section, *field;
+} job_metrics[] = {
+	{ "numRestarts", "Restarts of the job since it was submitted.", NULL, NULL },
+	{ "totalNumberOfCheckpoints", "Checkpoints triggered.", "counts", "total" },
+	{ "numberOfCompletedCheckpoints", "Checkpoints completed.", "counts", "completed" },
+	{ "numberOfFailedCheckpoints", "Checkpoints failed.", "counts", "failed" },
+	{ "numberOfInProgressCheckpoints", "Checkpoints in progress.", "counts", "in_progress" },
+	{ "lastCheckpointDuration", "End-to-end duration of the last completed checkpoint (ms).", "latest",
+	  "end_to_end_duration" },
+	{ "lastCheckpointSize", "State size of the last completed checkpoint (bytes).", "latest",
+	  "state_size" },
+};
+
+static void task_labels(fl_strbuf *b, const jm_job *job, const jm_vertex *v, int i)
+{
+	char idx[16];
+	snprintf(idx, sizeof idx, "%d", i);
+	fl_sb_append(b, "{", 1);
+	label(b, "job_id", job->jid, true);
+	label(b, "job_name", job->name, false);
+	label(b, "task_name", v->name, false);
+	label(b, "subtask_index", idx, false);
+	label(b, "tm_id", v->sub[i].tm_id, false);
+	fl_sb_append(b, "}", 1);
+}
+
+static void flink_metrics(jm *j, fl_strbuf *b)
+{
+	for (size_t m = 0; m < FL_ARRAY_LEN(task_metrics); m++) {
+		const char *n = task_metrics[m].name;
+		fl_sb_printf(b, "# HELP flinc_taskmanager_job_task_%s %s\n", n, task_metrics[m].help);
+		fl_sb_printf(b, "# TYPE flinc_taskmanager_job_task_%s gauge\n", n);
+		for (size_t i = 0; i < j->njobs; i++) {
+			jm_job *job = j->jobs[i];
+			if (!job->placed || jm_job_state_terminal(job->state)) continue;
+			for (uint32_t k = 0; k < job->nv; k++)
+				for (int s = 0; s < job->v[k].parallelism; s++) {
+					if (!job->v[k].sub[s].tm_id) continue;
+					fl_sb_printf(b, "flinc_taskmanager_job_task_%s", n);
+					task_labels(b, job, &job->v[k], s);
+					fl_sb_printf(b, " %.17g\n", task_metric(&job->v[k].sub[s], m));
+				}
+		}
+	}
+	/* Checkpoint figures from the coordinators' documents (one each). */
+	json_t **cps = fl_calloc(j->njobs + 1, sizeof *cps);
+	for (size_t i = 0; i < j->njobs; i++)
+		cps[i] = j->jobs[i]->coord ? fl_coord_json(j->jobs[i]->coord) : NULL;
+	for (size_t m = 0; m < FL_ARRAY_LEN(job_metrics); m++) {
+		const char *n = job_metrics[m].name;
+		fl_sb_printf(b, "# HELP flinc_jobmanager_job_%s %s\n", n, job_metrics[m].help);
+		fl_sb_printf(b, "# TYPE flinc_jobmanager_job_%s gauge\n", n);
+		for (size_t i = 0; i < j->njobs; i++) {
+			jm_job *job = j->jobs[i];
+			json_int_t val;
+			if (!job_metrics[m].section) {
+				val = job->restarts;
+			} else {
+				json_t *sec = cps[i] ? json_object_get(cps[i], job_metrics[m].section) : NULL;
+				if (sec && !strcmp(job_metrics[m].section, "latest"))
+					sec = json_object_get(sec, "completed");
+				json_t *f = json_object_get(sec, job_metrics[m].field);
+				if (!json_is_integer(f)) continue;
+				val = json_integer_value(f);
+			}
+			fl_sb_printf(b, "flinc_jobmanager_job_%s{", n);
+			label(b, "job_id", job->jid, true);
+			label(b, "job_name", job->name, false);
+			fl_sb_printf(b, "} %lld\n", (long long)val);
+		}
+	}
+	for (size_t i = 0; i < j->njobs; i++) json_decref(cps[i]);
+	free(cps);
+	/* Task managers: memory and CPU (Flink's Status scope, without a JVM). */
+	static const char *const tm_names[] = { "flinc_taskmanager_Status_Memory_RSS",
+						"flinc_taskmanager_Status_CPU_Time",
+						"flinc_taskmanager_Status_CPU_Load" };
+	static const char *const tm_help[] = {
+		"Resident memory of the task manager (bytes).",
+		"CPU time the task manager used, user and system (ms).",
+		"CPU time per wall time over the last heartbeat interval (cores)."
+	};
+	for (size_t m = 0; m < 3; m++) {
+		fl_sb_printf(b, "# HELP %s %s\n", tm_names[m], tm_help[m]);
+		fl_sb_printf(b, "# TYPE %s gauge\n", tm_names[m]);
+		for (size_t i = 0; i < j->ntms; i++) {
+			jm_tm *tm = j->tms[i];
+			if (!tm->connected) continue;
+			fl_sb_printf(b, "%s{", tm_names[m]);
+			label(b, "tm_id", tm->id, true);
+			double v = m == 0 ? (double)tm->rss_bytes
+				: m == 1  ? (double)tm->cpu_time_ms
+					  : tm->cpu_load;
+			fl_sb_printf(b, "} %.17g\n", v);
+		}
+	}
+}
+
 char *jm_view_metrics_locked(jm *j)
 {
 	fl_strbuf b = { 0 };
 	int total, nfree, ntms;
 	jm_slots_locked(j, &total, &nfree, &ntms);
-	fl_sb_printf(&b,
-		     "# HELP flinc_taskmanagers Task managers registered with the job manager.\n"
-		     "# TYPE flinc_taskmanagers gauge\nflinc_taskmanagers %d\n"
-		     "# HELP flinc_slots_total Task slots offered by the registered task managers.\n"
-		     "# TYPE flinc_slots_total gauge\nflinc_slots_total %d\n"
-		     "# HELP flinc_slots_available Task slots not held by a job.\n"
-		     "# TYPE flinc_slots_available gauge\nflinc_slots_available %d\n",
-		     ntms, total, nfree);
+	fl_sb_printf(&b, "# HELP flinc_taskmanagers Task managers registered with the job manager.\n");
+	fl_sb_printf(&b, "# TYPE flinc_taskmanagers gauge\nflinc_taskmanagers %d\n", ntms);
+	/* Flink's job manager scope: the same figures under its names. */
+	fl_sb_printf(&b, "# HELP flinc_jobmanager_numRegisteredTaskManagers Task managers registered.\n");
+	fl_sb_printf(&b, "# TYPE flinc_jobmanager_numRegisteredTaskManagers gauge\n");
+	fl_sb_printf(&b, "flinc_jobmanager_numRegisteredTaskManagers %d\n", ntms);
+	fl_sb_printf(&b, "# HELP flinc_jobmanager_taskSlotsTotal Task slots offered by the task managers.\n");
+	fl_sb_printf(&b, "# TYPE flinc_jobmanager_taskSlotsTotal gauge\nflinc_jobmanager_taskSlotsTotal %d\n",
+		     total);
+	fl_sb_printf(&b, "# HELP flinc_jobmanager_taskSlotsAvailable Task slots not held by a job.\n");
+	fl_sb_printf(&b, "# TYPE flinc_jobmanager_taskSlotsAvailable gauge\n");
+	fl_sb_printf(&b, "flinc_jobmanager_taskSlotsAvailable %d\n", nfree);
+	fl_sb_printf(&b, "# HELP flinc_slots_available Task slots not held by a job.\n");
+	fl_sb_printf(&b, "# TYPE flinc_slots_available gauge\nflinc_slots_available %d\n", nfree);
 	int cnt[JM_JOB_NSTATES] = { 0 };
 	for (size_t i = 0; i < j->njobs; i++) cnt[j->jobs[i]->state]++;
 	fl_sb_printf(&b,
@@ -427,8 +566,8 @@ char *jm_view_metrics_locked(jm *j)
 		{ "flinc_vertex_records_out_total", "Records the vertex's subtasks wrote." },
 		{ "flinc_vertex_bytes_in_total", "Bytes the vertex's subtasks read from the exchange." },
 		{ "flinc_vertex_bytes_out_total", "Bytes the vertex's subtasks wrote to the exchange." },
-		{ "flinc_vertex_backpressured_ms_total",
-		  "Milliseconds the vertex's subtasks were back-pressured." },
+		{ "flinc_vertex_backpressured_seconds_total",
+		  "Seconds the vertex's subtasks were back-pressured." },
 	};
 	for (size_t c = 0; c < FL_ARRAY_LEN(counters); c++) {
 		fl_sb_printf(&b, "# HELP %s %s\n# TYPE %s counter\n", counters[c].name, counters[c].help,
@@ -451,10 +590,14 @@ char *jm_view_metrics_locked(jm *j)
 				label(&b, "job_name", job->name, false);
 				label(&b, "vertex_id", vid, false);
 				label(&b, "vertex_name", job->v[k].name, false);
-				fl_sb_printf(&b, "} %" PRIu64 "\n", val);
+				if (c == 4)
+					fl_sb_printf(&b, "} %.3f\n", (double)val / 1000); /* ms to seconds */
+				else
+					fl_sb_printf(&b, "} %" PRIu64 "\n", val);
 			}
 		}
 	}
+	flink_metrics(j, &b);
 	return b.data;
 }
 

@@ -16,6 +16,7 @@
  */
 #include "tm.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -232,6 +233,34 @@ static void apply_watch(tm_server *tm, const Flinc__HeartbeatAck *ack)
 	pthread_mutex_unlock(&tm->mu);
 }
 
+/* This process's resident memory and CPU time (user + system), from
+ * /proc/self; 0 when unreadable. */
+static void process_usage(int64_t *rss, int64_t *cpu_ms)
+{
+	*rss = *cpu_ms = 0;
+	long page = sysconf(_SC_PAGESIZE), hz = sysconf(_SC_CLK_TCK);
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f) {
+		long long size, res;
+		if (fscanf(f, "%lld %lld", &size, &res) == 2 && page > 0) *rss = res * page;
+		fclose(f);
+	}
+	f = fopen("/proc/self/stat", "r");
+	if (f) {
+		char buf[1024];
+		size_t n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[n] = 0;
+		/* Fields after the command (which may hold spaces) in parentheses:
+		 * state is the 3rd, utime the 14th and stime the 15th. */
+		const char *p = strrchr(buf, ')');
+		unsigned long long ut, st;
+		if (p && hz > 0 &&
+		    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
+			*cpu_ms = (int64_t)((ut + st) * 1000 / (unsigned long long)hz);
+	}
+}
+
 /* One heartbeat: 1 known, 0 unknown (register again), -1 no answer. */
 static int heartbeat_once(tm_server *tm, tm_jm *jm, int *last_rc)
 {
@@ -240,6 +269,7 @@ static int heartbeat_once(tm_server *tm, tm_jm *jm, int *last_rc)
 	hb.time_ms = fl_now_ms();
 	hb.metrics = collect_metrics(tm, &hb.n_metrics);
 	hb.output = collect_output(tm, &hb.n_output);
+	process_usage(&hb.rss_bytes, &hb.cpu_time_ms);
 	Flinc__Envelope env = FLINC__ENVELOPE__INIT;
 	env.body_case = FLINC__ENVELOPE__BODY_HEARTBEAT;
 	env.heartbeat = &hb;
