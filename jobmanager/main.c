@@ -287,8 +287,7 @@ static void read_options(jm *j)
 	o->rest_request_timeout_ms = get_duration(c, "rest.request-timeout");
 	o->rest_idle_timeout_ms = get_duration(c, "rest.idle-timeout");
 	o->rest_threads = (int)get_int(c, "rest.server.numThreads", 1, 256);
-	o->web_dir = get_str(c, "web.dir");
-	if (!o->web_dir) o->web_dir = fl_strdup(FLINC_WEB_DIR);
+	o->web_dir = get_str(c, "web.dir"); /* NULL: the build's, else the installed one (rest.c) */
 	o->jobstore_max = (int)get_int(c, "jobstore.max-capacity", 1, 1000000);
 	o->slot_sharing = get_bool(c, "jobmanager.slot-sharing");
 	o->ha_dir = get_str(c, "high-availability.storageDir");

@@ -1639,8 +1639,14 @@ static void rest_metrics(jm *j, fl_strbuf *b)
 /* jm.h */
 int jm_rest_start(jm *j, char *err, size_t errcap)
 {
-	char why[512];
-	j->web = jm_web_open(j->o.web_dir, why, sizeof why);
+	/* web.dir, else the folder this build wrote, else the installed one. */
+	char why[512], why2[256] = "";
+	j->web = jm_web_open(j->o.web_dir ? j->o.web_dir : FLINC_WEB_DIR, why, 256);
+	if (!j->web && !j->o.web_dir) {
+		j->web = jm_web_open(FLINC_WEB_INSTALL_DIR, why2, sizeof why2);
+		size_t n = strlen(why);
+		snprintf(why + n, sizeof why - n, "; %s", why2);
+	}
 	if (j->web)
 		fl_log(FL_LOG_INFO, JM_COMPONENT, "web UI from %s", jm_web_dir(j->web));
 	else
