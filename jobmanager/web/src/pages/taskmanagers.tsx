@@ -18,6 +18,8 @@ export function TaskManagers() {
             <th>Last heartbeat</th>
             <th>CPU cores</th>
             <th>Memory</th>
+            <th>RSS</th>
+            <th>CPU load</th>
             <th>Registered</th>
             <th>PID</th>
           </tr>
@@ -33,13 +35,15 @@ export function TaskManagers() {
               <td>{fmtDuration(t.lastHeartbeatAge)} ago</td>
               <td>{t.hardware?.cpuCores || "–"}</td>
               <td>{fmtBytes(t.hardware?.physicalMemory)}</td>
+              <td>{fmtBytes(t.memoryRss)}</td>
+              <td>{t.cpuLoad !== undefined ? t.cpuLoad.toFixed(2) : "–"}</td>
               <td>{fmtTime(t.registered)}</td>
               <td>{t.pid}</td>
             </tr>
           ))}
           {d && tms.length === 0 ? (
             <tr>
-              <td colSpan={10} class="empty">
+              <td colSpan={12} class="empty">
                 No task manager registered.
               </td>
             </tr>
