@@ -90,6 +90,8 @@ static const fl_conf_key keys[] = {
 	DUR("rest.request-timeout", C, 1 * MS, DAY, "10s"),
 	DUR("rest.idle-timeout", C, 1 * MS, DAY, "30s"),
 	INT("rest.server.numThreads", C, 1, 256, "4"),
+	PATH("web.dir", C, NULL,
+	     "the web UI of this build (build/web), else the installed one (share/flinc/web)"),
 	SIZE("jobmanager.blob.max-size", C, 1, 1024 * TB, "2gb"),
 	PATH("jobmanager.blob.dir", C, NULL, "a private folder /tmp/flinc-jm-XXXXXX, removed at exit"),
 	BOOL("jobmanager.slot-sharing", C, "true"),

@@ -109,6 +109,7 @@ typedef struct jm_subtask {
 	jm_task_metrics m;
 	int64_t bp_prev_ms, bp_prev_at; /* previous sample, for the ratio */
 	double bp_ratio;                /* share of the last interval back-pressured */
+	double in_rate, out_rate;       /* records per second over the last interval */
 	char *error;                    /* FAILED: the one-line reason */
 	bool ended_input;               /* reported ENDED: waiting for the final checkpoint */
 } jm_subtask;
@@ -118,7 +119,8 @@ typedef struct jm_vertex {
 	uint64_t id;    /* plan vertex id (shown as 16 hex digits) */
 	char *name;     /* "Source: a -> Map: b" */
 	int parallelism;
-	jm_subtask *sub; /* parallelism entries */
+	bool source, sink; /* no edge into it / out of it */
+	jm_subtask *sub;   /* parallelism entries */
 } jm_vertex;
 
 /* A slot a job holds on a task manager. With slot sharing (the default)
@@ -228,6 +230,9 @@ typedef struct jm_tm {
 	int64_t registered_mono; /* monotonic ms */
 	int64_t last_hb_ms;      /* wall clock of the last heartbeat (or registration) */
 	int64_t last_hb_mono;
+	int64_t rss_bytes;   /* resident memory, from the last heartbeat (0: unknown) */
+	int64_t cpu_time_ms; /* CPU time used, from the last heartbeat */
+	double cpu_load;     /* CPU time per wall time over the last heartbeat interval */
 
 	nng_socket req;       /* REQ to the task manager's control socket */
 	fl_rpc_client client; /* req, authenticating its connection */
@@ -264,6 +269,7 @@ typedef struct jm_options {
 	int64_t rest_request_timeout_ms; /* rest.request-timeout */
 	int64_t rest_idle_timeout_ms;    /* rest.idle-timeout */
 	int rest_threads;                /* rest.server.numThreads */
+	char *web_dir;                   /* web.dir: the built web UI */
 	int jobstore_max;
 	bool slot_sharing;
 	char *ha_dir;               /* high-availability.storageDir; NULL: jobs die with the job manager */
@@ -295,7 +301,10 @@ typedef struct jm {
 	bool rpc_running;
 	pthread_t rpc_thread, monitor_thread;
 	struct jm_http_server *http; /* the REST server (atomic pointer) */
-	struct jm_operation **ops;   /* asynchronous REST operations (savepoints, disposal) */
+	struct jm_web *web;          /* the built web UI, or NULL (read-only after start) */
+	struct jm_watcher *watchers; /* live output streams (output.c) */
+	size_t nwatchers;
+	struct jm_operation **ops; /* asynchronous REST operations (savepoints, disposal) */
 	size_t nops;
 	struct jm_dead_coord *dead_coords; /* coordinators of evicted jobs, destroyed outside mu */
 
@@ -491,6 +500,19 @@ json_t *jm_view_exceptions_locked(jm *j, jm_job *job);
 json_t *jm_view_checkpoints_locked(jm *j, jm_job *job);
 json_t *jm_view_taskmanagers_locked(jm *j);
 json_t *jm_view_taskmanager_locked(jm *j, jm_tm *tm);
+/* GET /jobs/:jid/config (Flink's execution-config; secrets hidden). */
+json_t *jm_view_job_config_locked(jm *j, jm_job *job);
+/* GET /jobs/:jid/checkpoints/config; NULL when the job does not checkpoint. */
+json_t *jm_view_checkpoint_config_locked(jm *j, jm_job *job);
+/* GET /jobs/:jid/vertices/:vid/subtasks/metrics: the ids (get NULL), else
+ * min/max/avg/sum (agg: a comma list of those, NULL: all) of the ids in
+ * get (a comma list; unknown ids left out). */
+json_t *jm_view_subtask_metrics_locked(jm *j, jm_job *job, jm_vertex *v, const char *get, const char *agg);
+/* Jobs newest first, which: 0 all, 1 not ended, 2 ended; a page of them
+ * and "total". */
+json_t *jm_view_jobs_page_locked(jm *j, int which, size_t offset, size_t limit);
+/* GET /jobs/dashboard... the web UI's overview in one document. */
+json_t *jm_view_dashboard_locked(jm *j);
 /* The Prometheus text exposition; malloc'ed. */
 char *jm_view_metrics_locked(jm *j);
 
@@ -565,6 +587,20 @@ json_t *jm_view_cluster_config(jm *j);
 char *jm_utf8_dup(const char *s);
 /* The vertex of a job by its id as shown ("%016llx"), or NULL. */
 jm_vertex *jm_vertex_find(jm_job *job, const char *vid);
+
+/* ---- output.c: live output of the sinks (Server-Sent Events) ------------ */
+
+typedef struct jm_watcher jm_watcher;
+struct jm_http_stream;
+/* Stream the live output of job jid to st (begun, text/event-stream) until
+ * the client leaves or jm_output_close_all. */
+void jm_output_watch_locked(jm *j, const char *jid, struct jm_http_stream *st);
+/* The ids of the watched jobs (pointers valid under jm.mu), at most cap. */
+size_t jm_output_watched_locked(jm *j, char **ids, size_t cap);
+/* A heartbeat's sink output to the watchers of its jobs; pings. */
+void jm_output_heartbeat_locked(jm *j, const Flinc__Heartbeat *hb);
+/* End every stream (before the HTTP server stops). Takes jm.mu. */
+void jm_output_close_all(jm *j);
 
 /* ---- rest.c -------------------------------------------------------------- */
 

@@ -26,6 +26,7 @@
 #include "fl_conf_keys.h"
 #include "fl_runtime.h"
 #include "jm.h"
+#include "web.h"
 
 #ifndef FLINC_VERSION
 #define FLINC_VERSION "0.0.0"
@@ -286,6 +287,7 @@ static void read_options(jm *j)
 	o->rest_request_timeout_ms = get_duration(c, "rest.request-timeout");
 	o->rest_idle_timeout_ms = get_duration(c, "rest.idle-timeout");
 	o->rest_threads = (int)get_int(c, "rest.server.numThreads", 1, 256);
+	o->web_dir = get_str(c, "web.dir"); /* NULL: the build's, else the installed one (rest.c) */
 	o->jobstore_max = (int)get_int(c, "jobstore.max-capacity", 1, 1000000);
 	o->slot_sharing = get_bool(c, "jobmanager.slot-sharing");
 	o->ha_dir = get_str(c, "high-availability.storageDir");
@@ -315,6 +317,8 @@ static void free_model(jm *j)
 	jm_options *o = &j->o;
 	free(o->rpc_address);
 	free(o->rest_address);
+	free(o->web_dir);
+	jm_web_close(j->web);
 	free(o->auth_token);
 	fl_secret_wipe(o->secret, o->secret_len);
 	free(o->secret);

@@ -588,9 +588,17 @@ int jm_tm_heartbeat(jm *j, const Flinc__Heartbeat *hb, const fl_rpc_from *from)
 		known = -1;
 	} else if (tm) {
 		known = 1;
-		tm->last_hb_mono = jm_mono_ms();
+		int64_t now = jm_mono_ms();
+		if (hb->cpu_time_ms >= tm->cpu_time_ms && tm->last_hb_mono > 0 && now > tm->last_hb_mono &&
+		    tm->cpu_time_ms > 0)
+			tm->cpu_load = (double)(hb->cpu_time_ms - tm->cpu_time_ms) /
+				(double)(now - tm->last_hb_mono);
+		tm->cpu_time_ms = hb->cpu_time_ms;
+		tm->rss_bytes = hb->rss_bytes;
+		tm->last_hb_mono = now;
 		tm->last_hb_ms = fl_now_ms();
 		for (size_t i = 0; i < hb->n_metrics; i++) jm_sched_metrics_locked(j, tm->id, hb->metrics[i]);
+		jm_output_heartbeat_locked(j, hb);
 	}
 	pthread_mutex_unlock(&j->mu);
 	return known;

@@ -52,6 +52,7 @@
 #include "http_server.h"
 #include "jm.h"
 #include "multipart.h"
+#include "web.h"
 
 #define JSON_BODY_MAX (1u << 20)   /* run requests and other JSON bodies */
 #define UPLOAD_FRAMING (64u << 10) /* multipart framing allowed around the uploaded file */
@@ -59,6 +60,13 @@
 #define MAX_SEGS 8
 #define MAX_PARAMS 16
 #define MAX_ARGS 10000
+#define JM_WATCHERS_MAX 32 /* live output streams open at once */
+/* The content security policy of every answer: scripts, styles, images
+ * and connections of this origin only (nothing from the internet), no
+ * inline script, no plugins, no framing, forms only to us. */
+#define JM_WEB_CSP                                                                                            \
+	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " \
+	"font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 /* The answer a handler builds; finish() sends it. */
 typedef struct resp {
@@ -68,6 +76,7 @@ typedef struct resp {
 	const char *ctype; /* static; NULL: JSON */
 	char allow[64];    /* the Allow header of a 405; "" for none */
 	bool www_auth;
+	bool immutable; /* a web UI asset named after its content: cacheable */
 } resp;
 
 /* The path parameters of a route, named as in its pattern; each points
@@ -78,6 +87,7 @@ typedef struct route_args {
 	const char *triggerid; /* :triggerid, a savepoint or disposal request */
 	const char *jarid;     /* :jarid */
 	const char *tmid;      /* :tmid */
+	const char *file;      /* :file, a web UI asset */
 } route_args;
 
 struct route;
@@ -339,32 +349,48 @@ static bool authorized(const req_ctx *c)
 	return diff == 0;
 }
 
-/* GET / until the web UI is built: where the API is. */
-static const char index_html[] =
-	"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>flinc job manager</title></head>\n"
-	"<body style=\"font-family:sans-serif;max-width:50em;margin:2em auto\">\n"
-	"<h1>flinc job manager</h1>\n"
-	"<p>The web UI is not built yet. The REST API (JSON, Flink's field names):</p>\n<ul>\n"
-	"<li><a href=\"/overview\">/overview</a> &mdash; task managers, slots, job counts</li>\n"
-	"<li><a href=\"/jobs/overview\">/jobs/overview</a> &mdash; jobs with their state</li>\n"
-	"<li><a href=\"/taskmanagers\">/taskmanagers</a> &mdash; task managers, slots, heartbeats</li>\n"
-	"<li><a href=\"/jars\">/jars</a> &mdash; uploaded job plugins</li>\n"
-	"<li><a href=\"/config\">/config</a> and <a href=\"/jobmanager/config\">/jobmanager/config</a></li>\n"
-	"<li><a href=\"/metrics\">/metrics</a> &mdash; Prometheus metrics</li>\n"
-	"</ul>\n<p>Per job: <code>/jobs/:jid</code>, <code>/jobs/:jid/exceptions</code>, "
-	"<code>/jobs/:jid/vertices/:vid</code>; submit with <code>flinc run</code>.</p>\n"
-	"</body></html>\n";
+/* GET / when the web UI was not built (no npm at build time): one line. */
+static const char not_built_html[] =
+	"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>flinc</title></head><body>"
+	"The flinc web UI was not built (npm was missing at build time, or web.dir has no index.html); "
+	"the REST API works: <a href=\"/overview\">/overview</a>.</body></html>\n";
 
 /* ---- handlers: documents ------------------------------------------------ */
 
 /* Every handler answers one route; a is its path parameters. They run on
  * nng's threads and fill r; errors go into r like any answer. */
 
-/* GET /: a page that lists the API until the web UI is built. */
+/* GET /: the web UI's page, or one line saying it was not built. */
 static void h_index(req_ctx *c, resp *r, const route_args *a)
 {
-	(void)c, (void)a;
-	set_body(r, 200, "text/html; charset=UTF-8", fl_strdup(index_html));
+	(void)a;
+	char *body;
+	size_t len;
+	const char *ctype;
+	int rc = jm_web_read(c->j->web, "index.html", &body, &len, &ctype);
+	if (rc != FLINC_OK) {
+		set_body(r, 200, "text/html; charset=UTF-8", fl_strdup(not_built_html));
+		return;
+	}
+	set_body(r, 200, ctype, body);
+	r->len = len;
+}
+
+/* GET /web/:file: a built file of the web UI (web.h: one flat folder,
+ * names checked, no links followed); 404 for anything else. */
+static void h_web_file(req_ctx *c, resp *r, const route_args *a)
+{
+	char *body;
+	size_t len;
+	const char *ctype;
+	int rc = jm_web_read(c->j->web, a->file, &body, &len, &ctype);
+	if (rc != FLINC_OK) {
+		not_found(r, c, c->j->web ? "not a file of the web UI" : "the web UI was not built");
+		return;
+	}
+	set_body(r, 200, ctype, body);
+	r->len = len;
+	r->immutable = true; /* the names carry a hash of the content */
 }
 
 /* Answer a view of the whole model, built under jm.mu. */
@@ -418,11 +444,59 @@ static void h_jobs(req_ctx *c, resp *r, const route_args *a)
 	model_view(c, r, jm_view_jobs_locked);
 }
 
-/* GET /jobs/overview */
+/* A query parameter that must be a whole number from 0 to max: def when
+ * absent; false with a 400 naming it otherwise. */
+static bool query_count(const req_ctx *c, resp *r, const char *key, size_t def, size_t max, size_t *out)
+{
+	const char *v = query_get(c, key);
+	*out = def;
+	if (!v) return true;
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, 10);
+	if (!*v || *end || errno || !isdigit((unsigned char)v[0]) || n > max) {
+		set_error(r, 400, "query parameter '%s': '%.50s' is not a number from 0 to %zu", key, v, max);
+		return false;
+	}
+	*out = (size_t)n;
+	return true;
+}
+
+/* GET /jobs/overview: Flink's list of every job; flinc adds a page of it
+ * (state=running|completed, offset, limit; then "total" too). */
 static void h_jobs_overview(req_ctx *c, resp *r, const route_args *a)
 {
 	(void)a;
-	model_view(c, r, jm_view_jobs_overview_locked);
+	const char *state = query_get(c, "state");
+	int which = 0;
+	if (state && !strcmp(state, "running"))
+		which = 1;
+	else if (state && !strcmp(state, "completed"))
+		which = 2;
+	else if (state && strcmp(state, "all") != 0) {
+		set_error(r, 400, "query parameter 'state': '%.50s' is not running, completed or all", state);
+		return;
+	}
+	size_t offset, limit;
+	if (!query_count(c, r, "offset", 0, SIZE_MAX / 2, &offset) ||
+	    !query_count(c, r, "limit", SIZE_MAX / 2, SIZE_MAX / 2, &limit))
+		return;
+	if (!state && !query_get(c, "offset") && !query_get(c, "limit")) {
+		model_view(c, r, jm_view_jobs_overview_locked);
+		return;
+	}
+	pthread_mutex_lock(&c->j->mu);
+	json_t *d = jm_view_jobs_page_locked(c->j, which, offset, limit);
+	pthread_mutex_unlock(&c->j->mu);
+	set_json(r, 200, d);
+}
+
+/* GET /ui/overview: the web UI's overview page in one document (the
+ * cluster, task managers, job counts by state, running jobs, throughput). */
+static void h_ui_overview(req_ctx *c, resp *r, const route_args *a)
+{
+	(void)a;
+	model_view(c, r, jm_view_dashboard_locked);
 }
 
 /* GET /taskmanagers */
@@ -519,6 +593,81 @@ static json_t *view_watermarks(jm *j, jm_job *job, jm_vertex *v)
 	}
 	return doc;
 }
+
+/* GET /jobs/:jid/config: the job's execution config and configuration. */
+static json_t *view_job_config(jm *j, jm_job *job, jm_vertex *v)
+{
+	(void)v;
+	return jm_view_job_config_locked(j, job);
+}
+
+static void h_job_config(req_ctx *c, resp *r, const route_args *a) { job_view(c, r, a, view_job_config); }
+
+/* GET /jobs/:jid/checkpoints/config: 404 when the job does not checkpoint
+ * (as Flink: "Checkpointing is not enabled"). */
+static void h_checkpoint_config(req_ctx *c, resp *r, const route_args *a)
+{
+	jm *j = c->j;
+	pthread_mutex_lock(&j->mu);
+	jm_job *job = jm_job_find_locked(j, a->jid);
+	json_t *doc = job ? jm_view_checkpoint_config_locked(j, job) : NULL;
+	pthread_mutex_unlock(&j->mu);
+	if (!job)
+		not_found(r, c, "no job with this id");
+	else if (!doc)
+		not_found(r, c, "checkpointing is not enabled for this job: no state.checkpoints.dir");
+	else
+		set_json(r, 200, doc);
+}
+
+/* GET /jobs/:jid/vertices/:vid/subtasks/metrics?get=a,b&agg=min,max */
+static void h_subtask_metrics(req_ctx *c, resp *r, const route_args *a)
+{
+	const char *agg = query_get(c, "agg");
+	if (agg) {
+		for (const char *p = agg; *p;) {
+			size_t k = strcspn(p, ",");
+			if (!((k == 3 &&
+			       (!strncmp(p, "min", 3) || !strncmp(p, "max", 3) || !strncmp(p, "avg", 3) ||
+				!strncmp(p, "sum", 3))))) {
+				set_error(
+					r, 400,
+					"query parameter 'agg': '%.50s' is not a list of min, max, avg, sum",
+					agg);
+				return;
+			}
+			p += k + (p[k] == ',');
+		}
+	}
+	jm *j = c->j;
+	pthread_mutex_lock(&j->mu);
+	jm_job *job = jm_job_find_locked(j, a->jid);
+	jm_vertex *v = job ? jm_vertex_find(job, a->vid) : NULL;
+	json_t *doc = v ? jm_view_subtask_metrics_locked(j, job, v, query_get(c, "get"), agg) : NULL;
+	pthread_mutex_unlock(&j->mu);
+	if (!job)
+		not_found(r, c, "no job with this id");
+	else if (!v)
+		not_found(r, c, "no vertex with this id in the job");
+	else
+		set_json(r, 200, doc);
+}
+
+/* GET /ui/jobs/:jid: the web UI's job page in one document: the job (its
+ * vertices, subtasks and live figures), checkpoints, exceptions and both
+ * configurations, so the page makes one request per refresh whatever the
+ * number of vertices. */
+static json_t *view_ui_job(jm *j, jm_job *job, jm_vertex *v)
+{
+	(void)v;
+	json_t *cc = jm_view_checkpoint_config_locked(j, job);
+	return json_pack("{s:o, s:o, s:o, s:o, s:o}", "job", jm_view_job_locked(j, job), "checkpoints",
+			 jm_view_checkpoints_locked(j, job), "exceptions", jm_view_exceptions_locked(j, job),
+			 "config", jm_view_job_config_locked(j, job), "checkpoint-config",
+			 cc ? cc : json_null());
+}
+
+static void h_ui_job(req_ctx *c, resp *r, const route_args *a) { job_view(c, r, a, view_ui_job); }
 
 /* GET /jobs/:jid */
 static void h_job(req_ctx *c, resp *r, const route_args *a) { job_view(c, r, a, view_job); }
@@ -929,6 +1078,7 @@ static void h_run(req_ctx *c, resp *r, const route_args *a)
 /* ---- routing ------------------------------------------------------------------- */
 
 static void upload_begin(req_ctx *c);
+static void output_begin(req_ctx *c);
 
 typedef void (*route_fn)(req_ctx *c, resp *r, const route_args *a);
 
@@ -946,7 +1096,10 @@ typedef struct route {
  * wins. */
 static const route routes[] = {
 	{ "GET", "/", h_index, NULL, NULL },
+	{ "GET", "/web/:file", h_web_file, NULL, NULL },
 	{ "GET", "/overview", h_overview, NULL, NULL },
+	{ "GET", "/ui/overview", h_ui_overview, NULL, NULL },
+	{ "GET", "/ui/jobs/:jid", h_ui_job, NULL, NULL },
 	{ "GET", "/config", h_config, NULL, NULL },
 	{ "GET", "/jobmanager/config", h_cluster_config, NULL, NULL },
 	{ "GET", "/metrics", h_metrics, NULL, NULL },
@@ -956,13 +1109,17 @@ static const route routes[] = {
 	{ "PATCH", "/jobs/:jid", h_cancel, "PATCH to cancel", NULL },
 	{ "GET", "/jobs/:jid/exceptions", h_job_exceptions, NULL, NULL },
 	{ "GET", "/jobs/:jid/plan", h_job_plan, NULL, NULL },
+	{ "GET", "/jobs/:jid/output", NULL, NULL, output_begin },
+	{ "GET", "/jobs/:jid/config", h_job_config, NULL, NULL },
 	{ "GET", "/jobs/:jid/checkpoints", h_job_checkpoints, NULL, NULL },
+	{ "GET", "/jobs/:jid/checkpoints/config", h_checkpoint_config, NULL, NULL },
 	{ "POST", "/jobs/:jid/savepoints", h_savepoint, NULL, NULL },
 	{ "POST", "/jobs/:jid/stop", h_stop, NULL, NULL },
 	{ "GET", "/jobs/:jid/savepoints/:triggerid", h_savepoint_status, NULL, NULL },
 	{ "GET", "/jobs/:jid/vertices/:vid", h_vertex, NULL, NULL },
 	{ "GET", "/jobs/:jid/vertices/:vid/backpressure", h_vertex_backpressure, NULL, NULL },
 	{ "GET", "/jobs/:jid/vertices/:vid/watermarks", h_vertex_watermarks, NULL, NULL },
+	{ "GET", "/jobs/:jid/vertices/:vid/subtasks/metrics", h_subtask_metrics, NULL, NULL },
 	{ "POST", "/savepoint-disposal", h_dispose, NULL, NULL },
 	{ "GET", "/savepoint-disposal/:triggerid", h_dispose_status, NULL, NULL },
 	{ "GET", "/taskmanagers", h_taskmanagers, NULL, NULL },
@@ -987,6 +1144,7 @@ static const char **arg_slot(route_args *a, const char *name, size_t n)
 		{ "triggerid", offsetof(route_args, triggerid) },
 		{ "jarid", offsetof(route_args, jarid) },
 		{ "tmid", offsetof(route_args, tmid) },
+		{ "file", offsetof(route_args, file) },
 	};
 	for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++)
 		if (strlen(slots[i].name) == n && !memcmp(slots[i].name, name, n))
@@ -1122,11 +1280,15 @@ static void ctx_free(req_ctx *c)
 	free(c);
 }
 
+static void security_headers(jm_http_req *req);
+
 /* Send the answer in c->r. From the HTTP callback that holds the request. */
 static void respond(req_ctx *c)
 {
 	resp *r = &c->r;
-	jm_http_set_header(c->req, "Cache-Control", "no-store");
+	jm_http_set_header(c->req, "Cache-Control",
+			   r->immutable ? "max-age=31536000, immutable" : "no-store");
+	security_headers(c->req);
 	if (r->allow[0]) jm_http_set_header(c->req, "Allow", r->allow);
 	if (r->www_auth) jm_http_set_header(c->req, "WWW-Authenticate", "Bearer realm=\"flinc\"");
 	jm_http_respond(c->req, r->status, r->ctype ? r->ctype : "application/json; charset=UTF-8", r->body,
@@ -1366,6 +1528,50 @@ static void upload_begin(req_ctx *c)
 	}
 }
 
+/* ---- GET /jobs/:jid/output: the live output (Server-Sent Events) ---------- */
+
+/* The security headers of every answer (respond() and streams). */
+static void security_headers(jm_http_req *req)
+{
+	/* The page loads only its own files and talks only to this server; no
+	 * framing, no referrer. */
+	jm_http_set_header(req, "Content-Security-Policy", JM_WEB_CSP);
+	jm_http_set_header(req, "X-Frame-Options", "DENY");
+	jm_http_set_header(req, "Referrer-Policy", "no-referrer");
+}
+
+/* Keep the request open and stream the job's sink records to it
+ * (output.c); 404 for an unknown job, 503 past JM_WATCHERS_MAX. */
+static void output_begin(req_ctx *c)
+{
+	jm *j = c->j;
+	pthread_mutex_lock(&j->mu);
+	bool known = jm_job_find_locked(j, c->a.jid) != NULL;
+	bool full = j->nwatchers >= JM_WATCHERS_MAX;
+	pthread_mutex_unlock(&j->mu);
+	if (!known || full || strcmp(c->method, "GET") != 0) {
+		if (!known)
+			not_found(&c->r, c, "no job with this id");
+		else if (full)
+			set_error(&c->r, 503, "%d live output streams are open already: close one",
+				  JM_WATCHERS_MAX);
+		else
+			set_body(&c->r, 200, "text/event-stream; charset=utf-8", NULL);
+		respond(c);
+		ctx_free(c);
+		return;
+	}
+	jm_http_set_header(c->req, "Cache-Control", "no-store");
+	security_headers(c->req);
+	jm_http_stream *st = jm_http_stream_begin(c->req, 200, "text/event-stream; charset=utf-8");
+	if (st) {
+		pthread_mutex_lock(&j->mu);
+		jm_output_watch_locked(j, c->a.jid, st);
+		pthread_mutex_unlock(&j->mu);
+	}
+	ctx_free(c);
+}
+
 /* The HTTP server's callback for every request (a worker thread): check,
  * route, then run the handler or take the body it needs. */
 static void on_request(jm_http_req *req, void *arg)
@@ -1410,6 +1616,7 @@ static void rest_metrics(jm *j, fl_strbuf *b)
 		"# TYPE flinc_rest_connections gauge\nflinc_rest_connections %d\n"
 		"# HELP flinc_rest_busy_workers REST handler threads running a request.\n"
 		"# TYPE flinc_rest_busy_workers gauge\nflinc_rest_busy_workers %d\n"
+		"# HELP flinc_rest_connections_accepted_total REST connections accepted.\n"
 		"# TYPE flinc_rest_connections_accepted_total counter\nflinc_rest_connections_accepted_total %llu\n"
 		"# HELP flinc_rest_connections_rejected_total Connections answered 503 at the connection cap.\n"
 		"# TYPE flinc_rest_connections_rejected_total counter\nflinc_rest_connections_rejected_total %llu\n"
@@ -1419,6 +1626,7 @@ static void rest_metrics(jm *j, fl_strbuf *b)
 		"# TYPE flinc_rest_timeouts_total counter\nflinc_rest_timeouts_total %llu\n"
 		"# HELP flinc_rest_bad_requests_total Malformed requests (400, 414, 431, 501, 505).\n"
 		"# TYPE flinc_rest_bad_requests_total counter\nflinc_rest_bad_requests_total %llu\n"
+		"# HELP flinc_rest_requests_total REST requests handed to a handler.\n"
 		"# TYPE flinc_rest_requests_total counter\nflinc_rest_requests_total %llu\n"
 		"# HELP flinc_rest_busy_total Requests answered 503 after waiting for a handler thread.\n"
 		"# TYPE flinc_rest_busy_total counter\nflinc_rest_busy_total %llu\n",
@@ -1431,6 +1639,19 @@ static void rest_metrics(jm *j, fl_strbuf *b)
 /* jm.h */
 int jm_rest_start(jm *j, char *err, size_t errcap)
 {
+	/* web.dir, else the folder this build wrote, else the installed one. */
+	char why[512], why2[256] = "";
+	j->web = jm_web_open(j->o.web_dir ? j->o.web_dir : FLINC_WEB_DIR, why, 256);
+	if (!j->web && !j->o.web_dir) {
+		j->web = jm_web_open(FLINC_WEB_INSTALL_DIR, why2, sizeof why2);
+		size_t n = strlen(why);
+		snprintf(why + n, sizeof why - n, "; %s", why2);
+	}
+	if (j->web)
+		fl_log(FL_LOG_INFO, JM_COMPONENT, "web UI from %s", jm_web_dir(j->web));
+	else
+		fl_log(FL_LOG_WARN, JM_COMPONENT, "web UI not built (%s): GET / says so; the REST API works",
+		       why);
 	bool v6 = strchr(j->o.rest_address, ':') != NULL;
 	char *url = fl_asprintf(v6 ? "tcp://[%s]:%d" : "tcp://%s:%d", j->o.rest_address, j->o.rest_port);
 	jm_http_config cfg = {
@@ -1477,6 +1698,7 @@ bool jm_rest_stop(jm *j)
 {
 	jm_http_server *s = __atomic_load_n(&j->http, __ATOMIC_ACQUIRE);
 	if (!s) return true;
+	jm_output_close_all(j); /* a stream holds its connection open */
 	if (jm_http_server_destroy(s, REST_STOP_WAIT_MS) != FLINC_OK) {
 		fl_log(FL_LOG_WARN, JM_COMPONENT,
 		       "a REST request is still being handled after %d ms (stuck in a plugin's code or on a file?): "

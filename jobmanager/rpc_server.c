@@ -86,10 +86,19 @@ static void handle_heartbeat(jm *j, const Flinc__Heartbeat *hb, const fl_rpc_fro
 	}
 	Flinc__HeartbeatAck ack = FLINC__HEARTBEAT_ACK__INIT;
 	ack.known = known == 1;
+	/* The jobs whose sinks' records somebody watches (output.c); copies,
+	 * as the watchers may go once jm.mu is released. */
+	char *watch[64];
+	pthread_mutex_lock(&j->mu);
+	ack.n_watch_jobs = jm_output_watched_locked(j, watch, 64);
+	for (size_t i = 0; i < ack.n_watch_jobs; i++) watch[i] = fl_strdup(watch[i]);
+	pthread_mutex_unlock(&j->mu);
+	ack.watch_jobs = watch;
 	Flinc__Envelope env = FLINC__ENVELOPE__INIT;
 	env.body_case = FLINC__ENVELOPE__BODY_HEARTBEAT_ACK;
 	env.heartbeat_ack = &ack;
 	fl_rpc_send(j->rep, &env);
+	for (size_t i = 0; i < ack.n_watch_jobs; i++) free(watch[i]);
 }
 
 /* TaskStatus: to the scheduler; acked, or refused with its reason. */

@@ -517,8 +517,16 @@ static void apply_metrics(jm_subtask *st, const Flinc__TaskMetrics *m)
 {
 	int64_t now = jm_mono_ms();
 	if (st->bp_prev_at > 0 && now > st->bp_prev_at) {
-		double r = (double)(m->backpressured_ms - st->bp_prev_ms) / (double)(now - st->bp_prev_at);
+		double dt = (double)(now - st->bp_prev_at);
+		double r = (double)(m->backpressured_ms - st->bp_prev_ms) / dt;
 		st->bp_ratio = r < 0 ? 0 : r > 1 ? 1 : r;
+		/* A counter that went back (a new attempt) gives no rate. */
+		st->in_rate = m->records_in >= st->m.records_in
+			? (double)(m->records_in - st->m.records_in) * 1000 / dt
+			: 0;
+		st->out_rate = m->records_out >= st->m.records_out
+			? (double)(m->records_out - st->m.records_out) * 1000 / dt
+			: 0;
 	}
 	st->bp_prev_ms = m->backpressured_ms;
 	st->bp_prev_at = now;
@@ -867,6 +875,11 @@ static void job_vertices(const jm *j, jm_job *job, const fl_job_desc *d)
 		v->id = pv->id;
 		v->name = jm_utf8_dup(pv->name);
 		v->parallelism = pv->parallelism;
+		v->source = v->sink = true;
+		for (size_t e = 0; e < d->n_edges; e++) {
+			if (d->edges[e].dst == pv->index) v->source = false;
+			if (d->edges[e].src == pv->index) v->sink = false;
+		}
 		v->sub = fl_calloc((size_t)pv->parallelism, sizeof *v->sub);
 		for (int i = 0; i < pv->parallelism; i++) v->sub[i].slot = -1;
 		job->nsubtasks += pv->parallelism;

@@ -108,6 +108,17 @@ static json_t *task_counts_upper(const jm_vertex *v)
 	return o;
 }
 
+/* flinc's live figures of a subtask or vertex, under Flink's metric names:
+ * records per second over the last heartbeat interval, the share of it
+ * spent back-pressured (as ms per second) and the input watermark. */
+static void live_figures(json_t *o, double in_rate, double out_rate, double bp_ratio, int64_t watermark)
+{
+	json_object_set_new(o, "numRecordsInPerSecond", json_real(in_rate));
+	json_object_set_new(o, "numRecordsOutPerSecond", json_real(out_rate));
+	json_object_set_new(o, "backPressuredTimeMsPerSecond", json_real(bp_ratio * 1000));
+	json_object_set_new(o, "currentInputWatermark", json_integer(watermark));
+}
+
 static json_t *subtask_json(const jm_job *job, const jm_vertex *v, int i, int64_t now)
 {
 	const jm_subtask *st = &v->sub[i];
@@ -116,6 +127,9 @@ static json_t *subtask_json(const jm_job *job, const jm_vertex *v, int i, int64_
 			      st->tm_id, "host", st->host, "start-time", ms_or_null(st->start_ms), "end-time",
 			      ms_or_null(st->end_ms), "duration", duration(st->start_ms, st->end_ms, now),
 			      "metrics", metrics_json(&st->m));
+	live_figures(o, st->state == JM_TASK_RUNNING ? st->in_rate : 0,
+		     st->state == JM_TASK_RUNNING ? st->out_rate : 0,
+		     st->state == JM_TASK_RUNNING ? st->bp_ratio : 0, st->m.watermark);
 	if (!st->tm_id) json_object_set_new(o, "taskmanager-id", json_string("(unassigned)"));
 	if (!st->host) json_object_set_new(o, "host", json_string("(unassigned)"));
 	if (st->error) json_object_set_new(o, "failure-cause", json_string(st->error));
@@ -134,6 +148,19 @@ static json_t *vertex_json(const jm_job *job, const jm_vertex *v, int64_t now, b
 			      "status", jm_task_state_name(vertex_status(v)), "start-time", ms_or_null(start),
 			      "end-time", ms_or_null(end), "duration", duration(start, end, now), "tasks",
 			      task_counts_upper(v), "metrics", metrics_json(&m));
+	/* The vertex: rates summed, the worst back-pressure, the lowest
+	 * watermark of its running subtasks. */
+	double in = 0, out = 0, bp = 0;
+	int64_t wm = INT64_MAX;
+	for (int i = 0; i < v->parallelism; i++) {
+		const jm_subtask *st = &v->sub[i];
+		if (st->state != JM_TASK_RUNNING) continue;
+		in += st->in_rate;
+		out += st->out_rate;
+		if (st->bp_ratio > bp) bp = st->bp_ratio;
+		if (st->m.watermark < wm) wm = st->m.watermark;
+	}
+	live_figures(o, in, out, bp, wm == INT64_MAX ? INT64_MIN : wm);
 	if (with_subtasks) {
 		json_t *subs = json_array();
 		for (int i = 0; i < v->parallelism; i++)
@@ -339,14 +366,15 @@ json_t *jm_view_taskmanager_locked(jm *j, jm_tm *tm)
 	int64_t now = fl_now_ms();
 	return json_pack(
 		"{s:s, s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:{}, s:{}, s:{s:i, s:I, s:I, s:I}, "
-		"s:I}",
+		"s:I, s:I, s:f}",
 		"id", tm->id, "path", tm->control_address, "host", tm->host, "dataAddress", tm->data_address,
 		"dataPort", port_of(tm->data_address), "jmxPort", -1, "timeSinceLastHeartbeat",
 		(json_int_t)tm->last_hb_ms, "lastHeartbeatAge", (json_int_t)(now - tm->last_hb_ms),
 		"registered", (json_int_t)tm->registered_ms, "slotsNumber", tm->slots, "freeSlots",
 		FL_MAX(tm->slots - tm->used, 0), "totalResource", "freeResource", "hardware", "cpuCores",
 		tm->cpu_cores, "physicalMemory", (json_int_t)tm->physical_memory, "freeMemory", (json_int_t)0,
-		"managedMemory", (json_int_t)0, "pid", (json_int_t)tm->pid);
+		"managedMemory", (json_int_t)0, "pid", (json_int_t)tm->pid, "memoryRss",
+		(json_int_t)tm->rss_bytes, "cpuLoad", tm->cpu_load);
 }
 
 json_t *jm_view_taskmanagers_locked(jm *j)
@@ -376,19 +404,157 @@ static void label(fl_strbuf *b, const char *name, const char *value, bool first)
 	fl_sb_append(b, "\"", 1);
 }
 
+/* ---- Flink's metric names (its Prometheus reporter's, flink_ -> flinc_) -- */
+
+/* Per subtask: Flink's task scope, flinc_taskmanager_job_task_<name>. */
+static const struct {
+	const char *name, *help;
+} task_metrics[] = {
+	{ "numRecordsIn", "Records the subtask read (cumulative)." },
+	{ "numRecordsOut", "Records the subtask wrote to other subtasks (cumulative)." },
+	{ "numBytesIn", "Bytes the subtask read from the exchange (cumulative)." },
+	{ "numBytesOut", "Bytes the subtask wrote to the exchange (cumulative)." },
+	{ "numRecordsInPerSecond", "Records read per second over the last heartbeat interval." },
+	{ "numRecordsOutPerSecond", "Records written per second over the last heartbeat interval." },
+	{ "backPressuredTimeMsPerSecond",
+	  "Milliseconds per second the subtask waited for buffers downstream." },
+	{ "currentInputWatermark", "The subtask's input watermark (ms; -9223372036854775808: none yet)." },
+};
+
+static double task_metric(const jm_subtask *st, size_t i)
+{
+	bool run = st->state == JM_TASK_RUNNING;
+	switch (i) {
+	case 0: return (double)st->m.records_in;
+	case 1: return (double)st->m.records_out;
+	case 2: return (double)st->m.bytes_in;
+	case 3: return (double)st->m.bytes_out;
+	case 4: return run ? st->in_rate : 0;
+	case 5: return run ? st->out_rate : 0;
+	case 6: return run ? st->bp_ratio * 1000 : 0;
+	default: return (double)st->m.watermark;
+	}
+}
+
+/* Per job: Flink's job manager job scope, flinc_jobmanager_job_<name>. */
+static const struct {
+	const char *name, *help, *section, *field;
+} job_metrics[] = {
+	{ "numRestarts", "Restarts of the job since it was submitted.", NULL, NULL },
+	{ "totalNumberOfCheckpoints", "Checkpoints triggered.", "counts", "total" },
+	{ "numberOfCompletedCheckpoints", "Checkpoints completed.", "counts", "completed" },
+	{ "numberOfFailedCheckpoints", "Checkpoints failed.", "counts", "failed" },
+	{ "numberOfInProgressCheckpoints", "Checkpoints in progress.", "counts", "in_progress" },
+	{ "lastCheckpointDuration", "End-to-end duration of the last completed checkpoint (ms).", "latest",
+	  "end_to_end_duration" },
+	{ "lastCheckpointSize", "State size of the last completed checkpoint (bytes).", "latest",
+	  "state_size" },
+};
+
+static void task_labels(fl_strbuf *b, const jm_job *job, const jm_vertex *v, int i)
+{
+	char idx[16];
+	snprintf(idx, sizeof idx, "%d", i);
+	fl_sb_append(b, "{", 1);
+	label(b, "job_id", job->jid, true);
+	label(b, "job_name", job->name, false);
+	label(b, "task_name", v->name, false);
+	label(b, "subtask_index", idx, false);
+	label(b, "tm_id", v->sub[i].tm_id, false);
+	fl_sb_append(b, "}", 1);
+}
+
+static void flink_metrics(jm *j, fl_strbuf *b)
+{
+	for (size_t m = 0; m < FL_ARRAY_LEN(task_metrics); m++) {
+		const char *n = task_metrics[m].name;
+		fl_sb_printf(b, "# HELP flinc_taskmanager_job_task_%s %s\n", n, task_metrics[m].help);
+		fl_sb_printf(b, "# TYPE flinc_taskmanager_job_task_%s gauge\n", n);
+		for (size_t i = 0; i < j->njobs; i++) {
+			jm_job *job = j->jobs[i];
+			if (!job->placed || jm_job_state_terminal(job->state)) continue;
+			for (uint32_t k = 0; k < job->nv; k++)
+				for (int s = 0; s < job->v[k].parallelism; s++) {
+					if (!job->v[k].sub[s].tm_id) continue;
+					fl_sb_printf(b, "flinc_taskmanager_job_task_%s", n);
+					task_labels(b, job, &job->v[k], s);
+					fl_sb_printf(b, " %.17g\n", task_metric(&job->v[k].sub[s], m));
+				}
+		}
+	}
+	/* Checkpoint figures from the coordinators' documents (one each). */
+	json_t **cps = fl_calloc(j->njobs + 1, sizeof *cps);
+	for (size_t i = 0; i < j->njobs; i++)
+		cps[i] = j->jobs[i]->coord ? fl_coord_json(j->jobs[i]->coord) : NULL;
+	for (size_t m = 0; m < FL_ARRAY_LEN(job_metrics); m++) {
+		const char *n = job_metrics[m].name;
+		fl_sb_printf(b, "# HELP flinc_jobmanager_job_%s %s\n", n, job_metrics[m].help);
+		fl_sb_printf(b, "# TYPE flinc_jobmanager_job_%s gauge\n", n);
+		for (size_t i = 0; i < j->njobs; i++) {
+			jm_job *job = j->jobs[i];
+			json_int_t val;
+			if (!job_metrics[m].section) {
+				val = job->restarts;
+			} else {
+				json_t *sec = cps[i] ? json_object_get(cps[i], job_metrics[m].section) : NULL;
+				if (sec && !strcmp(job_metrics[m].section, "latest"))
+					sec = json_object_get(sec, "completed");
+				json_t *f = json_object_get(sec, job_metrics[m].field);
+				if (!json_is_integer(f)) continue;
+				val = json_integer_value(f);
+			}
+			fl_sb_printf(b, "flinc_jobmanager_job_%s{", n);
+			label(b, "job_id", job->jid, true);
+			label(b, "job_name", job->name, false);
+			fl_sb_printf(b, "} %lld\n", (long long)val);
+		}
+	}
+	for (size_t i = 0; i < j->njobs; i++) json_decref(cps[i]);
+	free(cps);
+	/* Task managers: memory and CPU (Flink's Status scope, without a JVM). */
+	static const char *const tm_names[] = { "flinc_taskmanager_Status_Memory_RSS",
+						"flinc_taskmanager_Status_CPU_Time",
+						"flinc_taskmanager_Status_CPU_Load" };
+	static const char *const tm_help[] = {
+		"Resident memory of the task manager (bytes).",
+		"CPU time the task manager used, user and system (ms).",
+		"CPU time per wall time over the last heartbeat interval (cores)."
+	};
+	for (size_t m = 0; m < 3; m++) {
+		fl_sb_printf(b, "# HELP %s %s\n", tm_names[m], tm_help[m]);
+		fl_sb_printf(b, "# TYPE %s gauge\n", tm_names[m]);
+		for (size_t i = 0; i < j->ntms; i++) {
+			jm_tm *tm = j->tms[i];
+			if (!tm->connected) continue;
+			fl_sb_printf(b, "%s{", tm_names[m]);
+			label(b, "tm_id", tm->id, true);
+			double v = m == 0 ? (double)tm->rss_bytes
+				: m == 1  ? (double)tm->cpu_time_ms
+					  : tm->cpu_load;
+			fl_sb_printf(b, "} %.17g\n", v);
+		}
+	}
+}
+
 char *jm_view_metrics_locked(jm *j)
 {
 	fl_strbuf b = { 0 };
 	int total, nfree, ntms;
 	jm_slots_locked(j, &total, &nfree, &ntms);
-	fl_sb_printf(&b,
-		     "# HELP flinc_taskmanagers Task managers registered with the job manager.\n"
-		     "# TYPE flinc_taskmanagers gauge\nflinc_taskmanagers %d\n"
-		     "# HELP flinc_slots_total Task slots offered by the registered task managers.\n"
-		     "# TYPE flinc_slots_total gauge\nflinc_slots_total %d\n"
-		     "# HELP flinc_slots_available Task slots not held by a job.\n"
-		     "# TYPE flinc_slots_available gauge\nflinc_slots_available %d\n",
-		     ntms, total, nfree);
+	fl_sb_printf(&b, "# HELP flinc_taskmanagers Task managers registered with the job manager.\n");
+	fl_sb_printf(&b, "# TYPE flinc_taskmanagers gauge\nflinc_taskmanagers %d\n", ntms);
+	/* Flink's job manager scope: the same figures under its names. */
+	fl_sb_printf(&b, "# HELP flinc_jobmanager_numRegisteredTaskManagers Task managers registered.\n");
+	fl_sb_printf(&b, "# TYPE flinc_jobmanager_numRegisteredTaskManagers gauge\n");
+	fl_sb_printf(&b, "flinc_jobmanager_numRegisteredTaskManagers %d\n", ntms);
+	fl_sb_printf(&b, "# HELP flinc_jobmanager_taskSlotsTotal Task slots offered by the task managers.\n");
+	fl_sb_printf(&b, "# TYPE flinc_jobmanager_taskSlotsTotal gauge\nflinc_jobmanager_taskSlotsTotal %d\n",
+		     total);
+	fl_sb_printf(&b, "# HELP flinc_jobmanager_taskSlotsAvailable Task slots not held by a job.\n");
+	fl_sb_printf(&b, "# TYPE flinc_jobmanager_taskSlotsAvailable gauge\n");
+	fl_sb_printf(&b, "flinc_jobmanager_taskSlotsAvailable %d\n", nfree);
+	fl_sb_printf(&b, "# HELP flinc_slots_available Task slots not held by a job.\n");
+	fl_sb_printf(&b, "# TYPE flinc_slots_available gauge\nflinc_slots_available %d\n", nfree);
 	int cnt[JM_JOB_NSTATES] = { 0 };
 	for (size_t i = 0; i < j->njobs; i++) cnt[j->jobs[i]->state]++;
 	fl_sb_printf(&b,
@@ -403,8 +569,8 @@ char *jm_view_metrics_locked(jm *j)
 		{ "flinc_vertex_records_out_total", "Records the vertex's subtasks wrote." },
 		{ "flinc_vertex_bytes_in_total", "Bytes the vertex's subtasks read from the exchange." },
 		{ "flinc_vertex_bytes_out_total", "Bytes the vertex's subtasks wrote to the exchange." },
-		{ "flinc_vertex_backpressured_ms_total",
-		  "Milliseconds the vertex's subtasks were back-pressured." },
+		{ "flinc_vertex_backpressured_seconds_total",
+		  "Seconds the vertex's subtasks were back-pressured." },
 		{ "flinc_vertex_rejected_records_total", "Records the vertex's operators refused." },
 		{ "flinc_vertex_dead_letters_total",
 		  "Refused records written to the job's dead-letter output." },
@@ -432,10 +598,14 @@ char *jm_view_metrics_locked(jm *j)
 				label(&b, "job_name", job->name, false);
 				label(&b, "vertex_id", vid, false);
 				label(&b, "vertex_name", job->v[k].name, false);
-				fl_sb_printf(&b, "} %" PRIu64 "\n", val);
+				if (c == 4)
+					fl_sb_printf(&b, "} %.3f\n", (double)val / 1000); /* ms to seconds */
+				else
+					fl_sb_printf(&b, "} %" PRIu64 "\n", val);
 			}
 		}
 	}
+	flink_metrics(j, &b);
 	return b.data;
 }
 
@@ -503,4 +673,201 @@ char *jm_utf8_dup(const char *s)
 	}
 	out[o] = 0;
 	return out;
+}
+
+/* ---- what the web UI needs (and Flink's paths it reads) ----------------- */
+
+/* Is this configuration key a secret (shown as ******)? */
+static bool key_secret(const char *k) { return !strcmp(k, "rest.auth.token") || !strcmp(k, FL_SECRET_KEY); }
+
+static const char *restart_text(const jm_job *job, char *buf, size_t cap)
+{
+	switch (job->restart_kind) {
+	case JM_RESTART_FIXED:
+		snprintf(buf, cap, "Restart with fixed delay (%lld ms). #%lld restart attempts.",
+			 (long long)job->restart_delay_ms, (long long)job->restart_max);
+		break;
+	case JM_RESTART_EXPONENTIAL:
+		snprintf(buf, cap,
+			 "Restart with exponential delay: initial %lld ms, max %lld ms, multiplier %g.",
+			 (long long)job->restart_delay_ms, (long long)job->restart_max_delay_ms,
+			 job->restart_multiplier);
+		break;
+	default: snprintf(buf, cap, "Restart deactivated."); break;
+	}
+	return buf;
+}
+
+json_t *jm_view_job_config_locked(jm *j, jm_job *job)
+{
+	(void)j;
+	json_t *user = json_object();
+	for (size_t i = 0; job->conf && i < fl_conf_count(job->conf); i++) {
+		const char *k, *v;
+		fl_conf_at(job->conf, i, &k, &v);
+		json_object_set_new(user, k, json_string(key_secret(k) ? "******" : v));
+	}
+	char rs[256];
+	return json_pack("{s:s, s:s, s:{s:s, s:s, s:i, s:b, s:o}}", "jid", job->jid, "name", job->name,
+			 "execution-config", "execution-mode", "PIPELINED", "restart-strategy",
+			 restart_text(job, rs, sizeof rs), "job-parallelism", job->parallelism,
+			 "object-reuse-mode", 0, "user-config", user);
+}
+
+/* A duration key of the job in ms (def when unset or bad). */
+static int64_t conf_ms(const fl_conf *c, const char *key, int64_t def)
+{
+	bool ok = true;
+	int64_t v = fl_conf_duration_ms(c, key, def, &ok);
+	return ok ? v : def;
+}
+
+static const char *conf_str(const fl_conf *c, const char *key, const char *def)
+{
+	const char *v = c ? fl_conf_get(c, key) : NULL;
+	return v && *v ? v : def;
+}
+
+json_t *jm_view_checkpoint_config_locked(jm *j, jm_job *job)
+{
+	(void)j;
+	if (!job->coord) return NULL;
+	const fl_conf *c = job->conf;
+	bool ok = true;
+	int64_t tolerable = fl_conf_i64(c, "execution.checkpointing.tolerable-failed-checkpoints", 0, &ok);
+	int64_t retained = fl_conf_i64(c, "state.checkpoints.num-retained", 1, &ok);
+	const char *mode = conf_str(c, "execution.checkpointing.mode", "EXACTLY_ONCE");
+	const char *backend = conf_str(c, "state.backend", "hashmap");
+	bool rocks = !strcmp(backend, "rocksdb");
+	const char *incr = conf_str(c, "state.backend.incremental", "true");
+	return json_pack("{s:s, s:I, s:I, s:I, s:i, s:{s:b, s:b}, s:s, s:s, s:b, s:I, s:b, s:s, s:I, s:b}",
+			 "mode", !strcmp(mode, "AT_LEAST_ONCE") ? "at_least_once" : "exactly_once",
+			 "interval", (json_int_t)conf_ms(c, "execution.checkpointing.interval", 0), "timeout",
+			 (json_int_t)conf_ms(c, "execution.checkpointing.timeout", 600000), "min_pause",
+			 (json_int_t)conf_ms(c, "execution.checkpointing.min-pause", 0), "max_concurrent", 1,
+			 "externalization", "enabled", 1, "delete_on_cancellation", 0, "state_backend",
+			 rocks ? "EmbeddedRocksDBStateBackend" : "HashMapStateBackend", "checkpoint_storage",
+			 "FileSystemCheckpointStorage", "unaligned_checkpoints", 0,
+			 "tolerable_failed_checkpoints", (json_int_t)tolerable,
+			 "checkpoints_after_tasks_finish", 1, "checkpoints_dir",
+			 job->jobdir ? job->jobdir : "", "num_retained", (json_int_t)retained, "incremental",
+			 rocks && !strcmp(incr, "true"));
+}
+
+/* The per-subtask metrics of GET .../subtasks/metrics, by Flink's ids. */
+static const char *const sub_metric_ids[] = {
+	"numRecordsIn",
+	"numRecordsOut",
+	"numBytesIn",
+	"numBytesOut",
+	"numRecordsInPerSecond",
+	"numRecordsOutPerSecond",
+	"backPressuredTimeMsPerSecond",
+	"accumulatedBackPressuredTimeMs",
+	"currentInputWatermark",
+};
+#define N_SUB_METRICS (sizeof sub_metric_ids / sizeof sub_metric_ids[0])
+
+static double sub_metric(const jm_subtask *st, size_t id)
+{
+	bool run = st->state == JM_TASK_RUNNING;
+	switch (id) {
+	case 0: return (double)st->m.records_in;
+	case 1: return (double)st->m.records_out;
+	case 2: return (double)st->m.bytes_in;
+	case 3: return (double)st->m.bytes_out;
+	case 4: return run ? st->in_rate : 0;
+	case 5: return run ? st->out_rate : 0;
+	case 6: return run ? st->bp_ratio * 1000 : 0;
+	case 7: return (double)st->m.backpressured_ms;
+	default: return (double)st->m.watermark;
+	}
+}
+
+json_t *jm_view_subtask_metrics_locked(jm *j, jm_job *job, jm_vertex *v, const char *get, const char *agg)
+{
+	(void)j, (void)job;
+	json_t *arr = json_array();
+	for (size_t id = 0; id < N_SUB_METRICS; id++) {
+		const char *name = sub_metric_ids[id];
+		if (!get) {
+			json_array_append_new(arr, json_pack("{s:s}", "id", name));
+			continue;
+		}
+		/* get is a comma-separated list; unknown ids are left out, as Flink does. */
+		size_t n = strlen(name);
+		bool want = false;
+		for (const char *p = get; *p;) {
+			size_t k = strcspn(p, ",");
+			if (k == n && !memcmp(p, name, n)) want = true;
+			p += k + (p[k] == ',');
+		}
+		if (!want) continue;
+		double mn = 0, mx = 0, sum = 0;
+		for (int i = 0; i < v->parallelism; i++) {
+			double x = sub_metric(&v->sub[i], id);
+			if (i == 0 || x < mn) mn = x;
+			if (i == 0 || x > mx) mx = x;
+			sum += x;
+		}
+		json_t *o = json_pack("{s:s}", "id", name);
+		static const char *const aggs[] = { "min", "max", "avg", "sum" };
+		double vals[] = { mn, mx, v->parallelism ? sum / v->parallelism : 0, sum };
+		for (int a = 0; a < 4; a++)
+			if (!agg || strstr(agg, aggs[a])) json_object_set_new(o, aggs[a], json_real(vals[a]));
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
+json_t *jm_view_jobs_page_locked(jm *j, int which, size_t offset, size_t limit)
+{
+	int64_t now = fl_now_ms();
+	json_t *arr = json_array();
+	size_t total = 0;
+	for (size_t i = j->njobs; i-- > 0;) {
+		bool ended = jm_job_state_terminal(j->jobs[i]->state);
+		if ((which == 1 && ended) || (which == 2 && !ended)) continue;
+		if (total >= offset && total - offset < limit)
+			json_array_append_new(arr, job_overview(j->jobs[i], now));
+		total++;
+	}
+	return json_pack("{s:o, s:I}", "jobs", arr, "total", (json_int_t)total);
+}
+
+/* Field key of doc (a new reference), doc released. */
+static json_t *take_field(json_t *doc, const char *key)
+{
+	json_t *v = json_incref(json_object_get(doc, key));
+	json_decref(doc);
+	return v ? v : json_null();
+}
+
+json_t *jm_view_dashboard_locked(jm *j)
+{
+	json_t *o = jm_view_overview_locked(j);
+	int states[JM_JOB_NSTATES] = { 0 };
+	double in = 0, out = 0;
+	for (size_t i = 0; i < j->njobs; i++) {
+		jm_job *job = j->jobs[i];
+		states[job->state]++;
+		for (uint32_t k = 0; k < job->nv; k++)
+			for (int s = 0; s < job->v[k].parallelism; s++) {
+				const jm_subtask *st = &job->v[k].sub[s];
+				if (st->state != JM_TASK_RUNNING) continue;
+				if (job->v[k].source) in += st->out_rate;
+				if (job->v[k].sink) out += st->in_rate;
+			}
+	}
+	json_t *bystate = json_object();
+	for (int s = 0; s < JM_JOB_NSTATES; s++)
+		json_object_set_new(bystate, jm_job_state_name((jm_job_state)s), json_integer(states[s]));
+	json_object_set_new(o, "jobs-by-state", bystate);
+	json_object_set_new(o, "sourceRecordsPerSecond", json_real(in));
+	json_object_set_new(o, "sinkRecordsPerSecond", json_real(out));
+	json_object_set_new(o, "now", json_integer(fl_now_ms()));
+	json_object_set_new(o, "taskmanagers-list",
+			    take_field(jm_view_taskmanagers_locked(j), "taskmanagers"));
+	json_object_set_new(o, "jobs", take_field(jm_view_jobs_page_locked(j, 1, 0, 50), "jobs"));
+	return o;
 }

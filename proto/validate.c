@@ -12,10 +12,12 @@
 #include "fl_base.h"
 #include "rpc.h"
 
-#define JOB_ID_MAX 128       /* job ids are 32 hex digits; room to spare */
-#define ADDRESS_MAX 512      /* control and data addresses */
-#define TEXT_MAX (64u << 10) /* an error line, a path */
-#define COUNT_MAX (1u << 20) /* metrics, placements, shared files, config entries */
+#define JOB_ID_MAX 128          /* job ids are 32 hex digits; room to spare */
+#define ADDRESS_MAX 512         /* control and data addresses */
+#define TEXT_MAX (64u << 10)    /* an error line, a path */
+#define COUNT_MAX (1u << 20)    /* metrics, placements, shared files, config entries */
+#define OUTPUT_RECORDS_MAX 1024 /* live-output records of one sink subtask in one heartbeat */
+#define OUTPUT_RECORD_MAX 4096  /* bytes of one of them */
 
 bool fl_rpc_printable(const char *s, size_t max)
 {
@@ -66,6 +68,17 @@ static int check_heartbeat(const Flinc__Heartbeat *hb, char *err, size_t errcap)
 	for (size_t i = 0; i < hb->n_metrics; i++)
 		if (!hb->metrics[i] || !metrics_ok(hb->metrics[i]))
 			return bad(err, errcap, "Heartbeat metrics without a valid job_id");
+	if (hb->n_output > COUNT_MAX) return bad(err, errcap, "Heartbeat with too much sink output");
+	for (size_t i = 0; i < hb->n_output; i++) {
+		const Flinc__SinkOutput *o = hb->output[i];
+		if (!o || !fl_rpc_printable(o->job_id, JOB_ID_MAX))
+			return bad(err, errcap, "Heartbeat sink output without a valid job_id");
+		if (o->n_records > OUTPUT_RECORDS_MAX)
+			return bad(err, errcap, "Heartbeat sink output with too many records");
+		for (size_t k = 0; k < o->n_records; k++)
+			if (o->records[k].len > OUTPUT_RECORD_MAX)
+				return bad(err, errcap, "Heartbeat sink output with a record over 4 KiB");
+	}
 	return FLINC_OK;
 }
 

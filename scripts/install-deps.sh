@@ -9,7 +9,13 @@ pkgs=(
   librocksdb-dev libmsgpack-dev libjansson-dev libcmocka-dev librdkafka-dev
   libsimdjson-dev
   clang clang-format kcat
+  chromium prometheus
 )
+# The web UI's build (npm ci && npm run build, run by CMake) and its browser
+# test (playwright-core driving Debian's chromium); `promtool check metrics`
+# (prometheus) checks GET /metrics. Debian's nodejs and npm only when no npm
+# is on the PATH.
+if ! command -v npm >/dev/null 2>&1; then pkgs+=(nodejs npm); fi
 # Java for the test and benchmark peers (Apache Flink, Kafka), resolved by
 # Maven from Maven Central: only when no JDK 17+ and Maven are on the PATH.
 if ! command -v mvn >/dev/null 2>&1; then pkgs+=(maven); fi

@@ -16,6 +16,7 @@
  */
 #include "tm.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -138,6 +139,130 @@ static void free_metrics(Flinc__TaskMetrics **v, size_t n)
 	free(v);
 }
 
+/* ---- live output ------------------------------------------------------------ */
+
+/* The jobs the job manager last asked to watch (HeartbeatAck.watch_jobs):
+ * their sink subtasks keep records in their tap rings (runtime tap.h),
+ * which each heartbeat drains. The session thread's own: only it enables
+ * and drains taps. */
+static char **g_watch;
+static size_t g_nwatch;
+
+static bool watched(const char *job_id)
+{
+	for (size_t i = 0; i < g_nwatch; i++)
+		if (!strcmp(g_watch[i], job_id)) return true;
+	return false;
+}
+
+typedef struct out_acc {
+	ProtobufCBinaryData *recs;
+	size_t n;
+} out_acc;
+
+static void keep_record(void *ud, const char *rec, size_t len, bool cut)
+{
+	out_acc *a = ud;
+	(void)cut;
+	ProtobufCBinaryData *b = &a->recs[a->n++];
+	b->len = len;
+	b->data = fl_malloc(len ? len : 1);
+	memcpy(b->data, rec, len);
+}
+
+/* What the tap rings of watched jobs kept since the last heartbeat, one
+ * entry per sink subtask that kept something. */
+static Flinc__SinkOutput **collect_output(tm_server *tm, size_t *n)
+{
+	*n = 0;
+	if (!g_nwatch) return NULL;
+	pthread_mutex_lock(&tm->mu);
+	size_t cap = 0;
+	for (tm_instance *in = tm->instances; in; in = in->next)
+		if (watched(in->job_id)) cap += in->nsubs;
+	Flinc__SinkOutput **v = cap ? fl_calloc(cap, sizeof(*v)) : NULL;
+	size_t k = 0;
+	for (tm_instance *in = tm->instances; in; in = in->next) {
+		if (!watched(in->job_id)) continue;
+		for (uint32_t i = 0; i < in->nsubs; i++) {
+			out_acc a = { fl_calloc(FL_TAP_MAX_DRAIN, sizeof(ProtobufCBinaryData)), 0 };
+			fl_task_tap_drain(in->subs[i].task, keep_record, &a);
+			if (!a.n) {
+				free(a.recs);
+				continue;
+			}
+			Flinc__SinkOutput *o = fl_malloc(sizeof(*o));
+			flinc__sink_output__init(o);
+			o->job_id = fl_strdup(in->job_id);
+			o->attempt = in->attempt;
+			o->vertex = in->subs[i].vertex;
+			o->subtask = in->subs[i].subtask;
+			o->records = a.recs;
+			o->n_records = a.n;
+			v[k++] = o;
+		}
+	}
+	pthread_mutex_unlock(&tm->mu);
+	*n = k;
+	return v;
+}
+
+static void free_output(Flinc__SinkOutput **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < v[i]->n_records; k++) free(v[i]->records[k].data);
+		free(v[i]->records);
+		free(v[i]->job_id);
+		free(v[i]);
+	}
+	free(v);
+}
+
+/* Take the job manager's list of watched jobs and turn every task's tap on
+ * or off by it. */
+static void apply_watch(tm_server *tm, const Flinc__HeartbeatAck *ack)
+{
+	for (size_t i = 0; i < g_nwatch; i++) free(g_watch[i]);
+	free(g_watch);
+	g_nwatch = 0;
+	g_watch = ack->n_watch_jobs ? fl_calloc(ack->n_watch_jobs, sizeof(char *)) : NULL;
+	for (size_t i = 0; i < ack->n_watch_jobs; i++) g_watch[g_nwatch++] = fl_strdup(ack->watch_jobs[i]);
+	pthread_mutex_lock(&tm->mu);
+	for (tm_instance *in = tm->instances; in; in = in->next) {
+		bool on = watched(in->job_id);
+		for (uint32_t i = 0; i < in->nsubs; i++) fl_task_tap_enable(in->subs[i].task, on);
+	}
+	pthread_mutex_unlock(&tm->mu);
+}
+
+/* This process's resident memory and CPU time (user + system), from
+ * /proc/self; 0 when unreadable. */
+static void process_usage(int64_t *rss, int64_t *cpu_ms)
+{
+	*rss = *cpu_ms = 0;
+	long page = sysconf(_SC_PAGESIZE), hz = sysconf(_SC_CLK_TCK);
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f) {
+		long long size, res;
+		if (fscanf(f, "%lld %lld", &size, &res) == 2 && page > 0) *rss = res * page;
+		fclose(f);
+	}
+	f = fopen("/proc/self/stat", "r");
+	if (f) {
+		char buf[1024];
+		size_t n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[n] = 0;
+		/* Fields after the command (which may hold spaces) in parentheses:
+		 * state is the 3rd, utime the 14th and stime the 15th. */
+		const char *p = strrchr(buf, ')');
+		unsigned long long ut, st;
+		if (p && hz > 0 &&
+		    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
+			*cpu_ms = (int64_t)((ut + st) * 1000 / (unsigned long long)hz);
+	}
+}
+
 /* One heartbeat: 1 known, 0 unknown (register again), -1 no answer. */
 static int heartbeat_once(tm_server *tm, tm_jm *jm, int *last_rc)
 {
@@ -145,12 +270,15 @@ static int heartbeat_once(tm_server *tm, tm_jm *jm, int *last_rc)
 	hb.tm_id = tm->tm_id;
 	hb.time_ms = fl_now_ms();
 	hb.metrics = collect_metrics(tm, &hb.n_metrics);
+	hb.output = collect_output(tm, &hb.n_output);
+	process_usage(&hb.rss_bytes, &hb.cpu_time_ms);
 	Flinc__Envelope env = FLINC__ENVELOPE__INIT;
 	env.body_case = FLINC__ENVELOPE__BODY_HEARTBEAT;
 	env.heartbeat = &hb;
 	Flinc__Envelope *reply;
 	int rc = tm_jm_call(jm, &env, FLINC__ENVELOPE__BODY_HEARTBEAT_ACK, &reply);
 	free_metrics(hb.metrics, hb.n_metrics);
+	free_output(hb.output, hb.n_output);
 	*last_rc = rc;
 	if (rc == NNG_EPROTO || rc == NNG_EPERM) {
 		/* The job manager answered, but not with a HeartbeatAck (or does
@@ -164,6 +292,7 @@ static int heartbeat_once(tm_server *tm, tm_jm *jm, int *last_rc)
 	}
 	if (rc) return -1;
 	int known = reply->heartbeat_ack && reply->heartbeat_ack->known;
+	if (known) apply_watch(tm, reply->heartbeat_ack);
 	fl_rpc_free(reply);
 	return known;
 }
@@ -229,6 +358,10 @@ static void *session_main(void *arg)
 		}
 	}
 	tm_jm_close(&jm);
+	for (size_t i = 0; i < g_nwatch; i++) free(g_watch[i]);
+	free(g_watch);
+	g_watch = NULL;
+	g_nwatch = 0;
 	return NULL;
 }
 

@@ -363,6 +363,21 @@ typedef struct fl_task_stats {
  * lives. */
 void fl_task_stats_read(const fl_task *t, fl_task_stats *out);
 
+/* ---- live output (tap.h): the latest records of a sink subtask --------- */
+
+/* Turn the task's live output on or off. The first time it is turned on
+ * (and only for a task with a sink) the ring is allocated; off, a sink
+ * record costs one load. One thread (the task manager's) calls this and
+ * fl_task_tap_drain, while the task lives. */
+void fl_task_tap_enable(fl_task *t, bool on);
+/* Called per record kept: its text (len bytes, not NUL-terminated; cut
+ * when the record was longer). */
+typedef void (*fl_tap_fn)(void *ud, const char *rec, size_t len, bool cut);
+/* Hand the records kept since the last drain to fn, oldest first (at most
+ * FL_TAP_MAX_DRAIN); their slots are free again. Returns how many. */
+#define FL_TAP_MAX_DRAIN 32
+size_t fl_task_tap_drain(fl_task *t, fl_tap_fn fn, void *ud);
+
 /* ==== checkpoints: settings, restore, acknowledgements ================== */
 
 /* The checkpoint keys of a job's configuration (docs/config.md). Strings

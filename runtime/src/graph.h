@@ -110,6 +110,7 @@ typedef struct fl_node {
 		struct {
 			const flinc_sink_fn *fn;
 			const fl_conn_hooks *hooks; /* NULL but for built-in connectors */
+			flinc_format_fn fmt;        /* flinc_sink_to's, for the live output (tap.h) */
 		} sink;
 	} u;
 } fl_node;

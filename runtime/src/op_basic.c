@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "op.h"
+#include "tap.h"
 #include "task.h"
 
 static int alloc_local(fl_op *op, size_t n)
@@ -298,6 +299,7 @@ static void sink_process(fl_op *op, uint32_t input, const void *rec, int64_t ts)
 	int rc = op->node->u.sink.fn->write(&op->ctx, op->user_local, rec);
 	if (FL_UNLIKELY(rc != FLINC_OK) && !op->task->err)
 		fl_op_fail(op, rc, "write failed: %s", flinc_strerror(rc));
+	fl_tap_sink_record(op, rec);
 }
 
 static void sink_end_input(fl_op *op)

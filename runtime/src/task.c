@@ -216,6 +216,7 @@ void fl_task_destroy(fl_task *t)
 	 * tasks' notifies may be gone already, so nothing shared is touched
 	 * here. */
 	for (uint32_t j = 0; j < t->nops; j++) op_destroy(t->ops[j]);
+	free(atomic_load_explicit(&t->tap, memory_order_relaxed));
 	free(t->ops);
 	free(t->op_of_node);
 	for (uint32_t i = 0; i < t->nwriters; i++) fl_writer_destroy(t->writers[i]);

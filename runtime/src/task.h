@@ -156,6 +156,7 @@ struct fl_task {
 	fl_task_metrics m;
 	fl_srcpos src;    /* position of the record being emitted by the source */
 	struct fl_dl *dl; /* dead-letter output, opened at the first reject */
+	_Atomic(struct fl_tap *) tap; /* the live output of its sink (tap.h); NULL until enabled */
 
 	/* Checkpoints. */
 	fl_cp_mode cp_mode;

@@ -81,7 +81,10 @@ def job_state(jm, jid):
 def rest_without_task_managers(build, tmp, plugin):
     jm = JM(build, tmp)
     st, doc, h = jm.request("GET", "/")
-    check(st == 200 and "/overview" in doc and "text/html" in h.get("Content-Type", ""), "GET / is an HTML index")
+    # The web UI's page, or (built without npm) one line that says so and
+    # links the API; either with the content security policy.
+    check(st == 200 and ('id="app"' in doc or "/overview" in doc) and "text/html" in h.get("Content-Type", "")
+          and "script-src 'self'" in h.get("Content-Security-Policy", ""), "GET / is the web UI's HTML page, with a CSP")
     st, doc, _ = jm.request("GET", "/overview")
     check(st == 200 and doc.get("taskmanagers") == 0 and doc.get("slots-total") == 0 and
           {"slots-available", "jobs-running", "jobs-finished", "jobs-cancelled", "jobs-failed",

@@ -23,9 +23,20 @@ FLINC_API int flinc_sink_to(flinc_stream *in, const char *name, const char *addr
 	flinc_env *e = in->env;
 	if (!name || !*name) name = "sink";
 	if (e->failed) return FLINC_EGRAPH;
-	if (!address || !*address) return fl_discard_sink_to(e, in, name);
-	if (!fmt) return flinc_env_fail(e, "%s: the format function is NULL", name);
-	if (strcmp(address, "-") == 0) return fl_print_sink_to(e, in, name, fmt);
-	if (strncmp(address, "kafka://", 8) == 0) return fl_kafka_sink_to(e, in, name, address, fmt);
-	return fl_file_sink_to(e, in, name, address, fmt);
+	size_t first = e->nnodes;
+	int rc;
+	if (!address || !*address)
+		rc = fl_discard_sink_to(e, in, name);
+	else if (!fmt)
+		return flinc_env_fail(e, "%s: the format function is NULL", name);
+	else if (strcmp(address, "-") == 0)
+		rc = fl_print_sink_to(e, in, name, fmt);
+	else if (strncmp(address, "kafka://", 8) == 0)
+		rc = fl_kafka_sink_to(e, in, name, address, fmt);
+	else
+		rc = fl_file_sink_to(e, in, name, address, fmt);
+	/* The live output (tap.h) shows the sink's records as it writes them. */
+	for (size_t i = first; rc == FLINC_OK && i < e->nnodes; i++)
+		if (e->nodes[i]->kind == FL_NODE_SINK) e->nodes[i]->u.sink.fmt = fmt;
+	return rc;
 }
