@@ -154,8 +154,8 @@ struct fl_task {
 	int err;
 	char errmsg[512];
 	fl_task_metrics m;
-	fl_srcpos src;    /* position of the record being emitted by the source */
-	struct fl_dl *dl; /* dead-letter output, opened at the first reject */
+	fl_srcpos src;                /* position of the record being emitted by the source */
+	struct fl_dl *dl;             /* dead-letter output, opened at the first reject */
 	_Atomic(struct fl_tap *) tap; /* the live output of its sink (tap.h); NULL until enabled */
 
 	/* Checkpoints. */
