@@ -39,6 +39,12 @@ kafka://B/OUT?delivery=exactly-once, checkpoints every 500 ms.
            count exactly once. --loop K runs K rounds, N, S and the kind
            drawn from a seeded random generator (CI: 3; on demand: 20).
 
+  txn      issue 16's acceptance 1: flinc-gen transactions (1M with
+           --full) in a 6-partition topic, txn_pipe.so (parse JSON ->
+           key_by userId -> running count -> Kafka sink, exactly-once) at
+           -p 3 on 3 task managers, KILLS task managers killed: read_committed
+           holds every transactionId exactly once, read_uncommitted more.
+
   broker   the broker killed with kill -9 mid-run (twice) and restarted on
            the same port and data folder after an outage of --outage
            seconds: the job fails over (restart strategy), recovers, ends
@@ -47,9 +53,10 @@ kafka://B/OUT?delivery=exactly-once, checkpoints every 500 ms.
 CI size by default (30,000 lines, 2 kills, 3 window rounds); --full for the
 issue's size (1,000,000 lines at 20,000/s, 3 kills).
 
-Usage: kafka_exactly_once.py --build BUILD [--full] [--case local|cluster|rescale|window|broker]...
+Usage: kafka_exactly_once.py --build BUILD [--full] [--case local|cluster|rescale|window|broker|txn]...
                              [--loop K] [--seed S] [--outage SECONDS] [--keep]
 """
+import json
 import os
 import random
 import re
@@ -106,6 +113,34 @@ def case_local(chk, a, b, expected, tmp):
     check_topic(chk, b, "counts-local", expected, "local")
 
 
+def kill_loop(chk, c, jid, kills):
+    """KILLS times: wait for RUNNING and a checkpoint newer than the last
+    kill, kill -9 a task manager that runs the job, start a new one and wait
+    until the job runs again. The number of kills done."""
+    killed = 0
+    last_chk = 0
+    try:
+        for k in range(kills):
+            c.wait_running(jid, timeout=90)
+            last_chk = cluster.wait_checkpoint_after(c, jid, last_chk, timeout=90)
+            j = c.job(jid)
+            if j.get("state") != "RUNNING":
+                raise cluster.ClusterError("job is %s before kill %d" % (j.get("state"), k + 1))
+            attempt = cluster.job_attempt(j)
+            idx, victim = cluster.pick_victim(c, cluster.tms_of_job(c, jid))
+            t1 = time.monotonic()
+            cluster.kill9(c, idx)
+            killed += 1
+            c.start_taskmanager(wait=False)
+            took, _ = cluster.wait_recovered(c, jid, attempt, t1, timeout=90)
+            print("kill %d: kill -9 task manager %s after chk-%d; RUNNING again in %.2f s" %
+                  (k + 1, victim, last_chk, took), flush=True)
+            c.wait_taskmanagers(len(c.live_taskmanagers()), timeout=30)
+    except cluster.ClusterError as e:
+        chk.fail("kill loop (after %d kills): %s" % (killed, e))
+    return killed
+
+
 def case_cluster(chk, a, b, expected, lines, rate, kills):
     with cluster.Cluster(a.build, taskmanagers=3, slots=2, name="kafka-eo", keep=a.keep, checks=chk) as c:
         c.conf.update({"state.checkpoints.dir": c.path("checkpoints"),
@@ -115,27 +150,7 @@ def case_cluster(chk, a, b, expected, lines, rate, kills):
         jid = c.submit(c.plugin(), eo_args(b.bootstrap, "counts-cluster", rate), parallelism=3)
         print("job %s: wordcount -p 3, %d lines at %d lines/s from Kafka to Kafka, exactly-once" %
               (jid, lines, rate), flush=True)
-        killed = 0
-        last_chk = 0
-        try:
-            for k in range(kills):
-                c.wait_running(jid, timeout=90)
-                last_chk = cluster.wait_checkpoint_after(c, jid, last_chk, timeout=90)
-                j = c.job(jid)
-                if j.get("state") != "RUNNING":
-                    raise cluster.ClusterError("job is %s before kill %d" % (j.get("state"), k + 1))
-                attempt = cluster.job_attempt(j)
-                idx, victim = cluster.pick_victim(c, cluster.tms_of_job(c, jid))
-                t1 = time.monotonic()
-                cluster.kill9(c, idx)
-                killed += 1
-                c.start_taskmanager(wait=False)
-                took, _ = cluster.wait_recovered(c, jid, attempt, t1, timeout=90)
-                print("kill %d: kill -9 task manager %s after chk-%d; RUNNING again in %.2f s" %
-                      (k + 1, victim, last_chk, took), flush=True)
-                c.wait_taskmanagers(len(c.live_taskmanagers()), timeout=30)
-        except cluster.ClusterError as e:
-            chk.fail("kill loop (after %d kills): %s" % (killed, e))
+        killed = kill_loop(chk, c, jid, kills)
         chk.ok(killed == kills, "%d task managers killed with kill -9 while the job ran" % kills)
         try:
             c.wait_job(jid, {"FINISHED"}, timeout=600)
@@ -149,6 +164,84 @@ def case_cluster(chk, a, b, expected, lines, rate, kills):
     chk.ok(uncommitted > committed,
            "read_uncommitted sees more (%d) than read_committed (%d): aborted transactions were filtered" %
            (uncommitted, committed))
+
+
+def case_txn(chk, a, b, count, rate, kills, tmp):
+    """Issue 16, acceptance 1: COUNT flinc-gen transactions in a 6-partition
+    topic; txn_pipe (parse JSON -> key_by userId -> running count -> Kafka
+    sink, exactly-once) at -p 3 on 3 task managers, a checkpoint every
+    500 ms, KILLS task managers killed with kill -9 while it runs. The
+    read_committed output holds every input transactionId exactly once (and
+    per user the running counts 1..n once each); read_uncommitted sees
+    more."""
+    plugin = os.path.join(a.build, "tests", "plugins", "txn_pipe.so")
+    gen = os.path.join(a.build, "bin", "flinc-gen")
+    why = cluster.missing(a.build, "tests/plugins/txn_pipe.so", "bin/flinc-gen")
+    if why:
+        chk.fail(why)
+        return
+    src = os.path.join(tmp, "transactions.json")
+    gen_args = ["transactions", "--count", str(count), "--seed", "16"]
+    subprocess.run([gen] + gen_args + ["--output", src], check=True, timeout=600)
+    b.create_topic("txns", partitions=6)
+    b.create_topic("txn-out", partitions=3)
+    t0 = time.monotonic()
+    p = subprocess.run([gen] + gen_args + ["--output", "kafka://%s/txns" % b.bootstrap],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
+    chk.ok(p.returncode == 0, "flinc-gen wrote %d transactions to topic txns (6 partitions) in %.1f s" %
+           (count, time.monotonic() - t0), p.stdout.decode(errors="replace")[-2000:])
+    ids, per_user = set(), {}
+    with open(src) as f:
+        for ln in f:
+            r = json.loads(ln)
+            ids.add(r["transactionId"])
+            per_user[r["userId"]] = per_user.get(r["userId"], 0) + 1
+    chk.ok(len(ids) == count, "the generated transaction ids are distinct (%d)" % len(ids))
+    with cluster.Cluster(a.build, taskmanagers=3, slots=2, name="kafka-txn", keep=a.keep, checks=chk) as c:
+        c.conf.update({"state.checkpoints.dir": c.path("checkpoints"),
+                       "execution.checkpointing.interval": "500ms"})
+        c.start()
+        t0 = time.monotonic()
+        jid = c.submit(plugin, ["--input", "kafka://%s/txns?bounded=true" % b.bootstrap,
+                                "--output", "kafka://%s/txn-out?delivery=exactly-once" % b.bootstrap,
+                                "--rate", str(rate)], parallelism=3)
+        print("job %s: txn_pipe -p 3, %d transactions at %d/s from Kafka to Kafka, exactly-once" %
+              (jid, count, rate), flush=True)
+        killed = kill_loop(chk, c, jid, kills)
+        chk.ok(killed == kills, "%d task managers killed with kill -9 while the job ran" % kills)
+        try:
+            c.wait_job(jid, {"FINISHED"}, timeout=900)
+            chk.ok(True, "the job ends FINISHED (%.1f s after submission)" % (time.monotonic() - t0))
+        except cluster.ClusterError as e:
+            chk.fail(str(e))
+        counts = cluster.counts(c, jid)
+        chk.ok(counts.get("restored", 0) >= kills,
+               "the job restored from a checkpoint %d times (>= %d)" % (counts.get("restored", 0), kills))
+    committed = b.consume("txn-out", isolation="read_committed", timeout=600)
+    seen, dup, bad, seqs = {}, 0, 0, {}
+    for ln in committed:
+        try:
+            r = json.loads(ln)
+            tid, user, seq = r["transactionId"], r["userId"], int(r["seq"])
+        except (ValueError, KeyError, TypeError):
+            bad += 1
+            continue
+        if tid in seen:
+            dup += 1
+        seen[tid] = True
+        seqs.setdefault(user, []).append(seq)
+    missing = len(ids - seen.keys())
+    extra = len(seen.keys() - ids)
+    chk.ok(not dup and not missing and not extra and not bad,
+           "read_committed holds every input transactionId exactly once (%d records)" % len(committed),
+           "%d duplicates, %d missing, %d unknown, %d malformed" % (dup, missing, extra, bad))
+    wrong = [u for u, n in per_user.items() if sorted(seqs.get(u, [])) != list(range(1, n + 1))]
+    chk.ok(not wrong, "per user, the running counts 1..n once each (%d users)" % len(per_user),
+           "%d users wrong, e.g. %s" % (len(wrong), wrong[:3]))
+    uncommitted = len(b.consume("txn-out", isolation="read_uncommitted", timeout=600))
+    chk.ok(uncommitted > len(committed),
+           "read_uncommitted sees more (%d) than read_committed (%d): aborted transactions were filtered" %
+           (uncommitted, len(committed)))
 
 
 PATH_RE = re.compile(r"^Savepoint completed\. Path: (\S+)\s*$", re.M)
@@ -316,12 +409,12 @@ def case_broker(chk, a, b, expected, rate, kills, outage):
 def main():
     ap = cluster.arg_parser(__doc__)
     ap.add_argument("--full", action="store_true", help="the issue's size: 1M lines, 3 kills")
-    ap.add_argument("--case", action="append", choices=("local", "cluster", "rescale", "window", "broker"))
+    ap.add_argument("--case", action="append", choices=("local", "cluster", "rescale", "window", "broker", "txn"))
     ap.add_argument("--loop", type=int, default=3, help="rounds of the commit-window case (CI 3, on demand 20)")
     ap.add_argument("--seed", type=int, default=None, help="the window case's random seed (default: from the time)")
     ap.add_argument("--outage", type=float, default=3.0, help="seconds the broker stays down per kill")
     a = ap.parse_args()
-    cases = a.case or ["local", "cluster", "rescale", "window", "broker"]
+    cases = a.case or ["local", "cluster", "rescale", "window", "broker", "txn"]
     seed = a.seed if a.seed is not None else int(time.time()) % 100000
     lines, rate, kills = (1000000, 20000, 3) if a.full else (30000, 4000, 2)
     chk = cluster.Checks()
@@ -354,6 +447,8 @@ def main():
                 case_window(chk, a, b, expected, rate, a.loop, seed)
             if "broker" in cases:
                 case_broker(chk, a, b, expected, 3000, kills, a.outage)
+            if "txn" in cases:
+                case_txn(chk, a, b, 1000000 if a.full else 30000, 20000 if a.full else 4000, kills, tmp)
     return chk.report()
 
 

@@ -3,7 +3,9 @@
  * transactions (DESIGN.md "The three seed jobs"): the job of issue 16's
  * acceptance 1 (exactly-once through Kafka) and 5 (dead letters).
  *
- *   txn_pipe.so --input ADDRESS --output ADDRESS [--dead-letter ADDRESS]
+ *   txn_pipe.so --input ADDRESS --output ADDRESS [--dead-letter ADDRESS] [--rate R]
+ *
+ * --rate R reads about R lines/s in total (0, the default: as fast as it can).
  *
  * parse (flat_map, chained to the source): each input line is a JSON
  *   transaction read with flinc_json_record; transactionId, userId, amount
@@ -113,9 +115,10 @@ static int build(flinc_env *e, int argc, char **argv)
 	const char *input = flinc_arg(e, "input", NULL);
 	const char *output = flinc_arg(e, "output", "");
 	const char *dead = flinc_arg(e, "dead-letter", NULL);
+	double rate = flinc_arg_f64(e, "rate", 0);
 	if (!input) return flinc_env_fail(e, "txn_pipe: --input ADDRESS is required");
 	if (flinc_dead_letters_to(e, dead) != FLINC_OK) return FLINC_EGRAPH;
-	flinc_stream *s = flinc_lines_from(e, "source", input, 0);
+	flinc_stream *s = flinc_lines_from(e, "source", input, rate);
 	s = flinc_set_uid(s, "source");
 	s = flinc_flat_map(s, "parse", parse, NULL, &txn_type);
 	s = flinc_key_by(s, user_key);
@@ -124,4 +127,4 @@ static int build(flinc_env *e, int argc, char **argv)
 }
 
 FLINC_PLUGIN("txn_pipe", "transactions: parse JSON -> key_by userId -> running count -> sink",
-	     "--input ADDRESS --output ADDRESS [--dead-letter ADDRESS]", build);
+	     "--input ADDRESS --output ADDRESS [--dead-letter ADDRESS] [--rate R]", build);
