@@ -78,6 +78,7 @@ static const fl_conf_key keys[] = {
 	/* job manager, REST, heartbeats (flinc-jobmanager --help) */
 	ADDR("jobmanager.rpc.address", C, "127.0.0.1"),
 	INT("jobmanager.rpc.port", C, 1, 65535, "6123"),
+	{ "jobmanager.bind-host", FL_CK_ADDRESS, C, 0, 0, NULL, NULL, "jobmanager.rpc.address" },
 	DUR("jobmanager.rpc.timeout", C, 1 * MS, DAY, "10s"),
 	ADDR("rest.bind-address", C, "127.0.0.1"),
 	INT("rest.port", C, 1, 65535, "8081"),
@@ -108,6 +109,7 @@ static const fl_conf_key keys[] = {
 	INT("taskmanager.numberOfTaskSlots", C, 1, 4096, "1"),
 	INT("taskmanager.count", C, 1, 1024, "1"),
 	ADDR("taskmanager.host", C, "127.0.0.1"),
+	{ "taskmanager.bind-host", FL_CK_ADDRESS, C, 0, 0, NULL, NULL, "taskmanager.host" },
 	INT("taskmanager.rpc.port", C, 0, 65535, "0"),
 	INT("taskmanager.data.port", C, 0, 65535, "0"),
 	PATH("taskmanager.tmp.dir", C, "/tmp", NULL),

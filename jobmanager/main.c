@@ -34,32 +34,34 @@
 
 #define PROG "flinc-jobmanager"
 
-static const char usage_text[] = "usage: " PROG " [--config FILE] [-D key=value]...\n"
-				 "\n"
-				 "The flinc job manager: task managers register with it over RPC, it\n"
-				 "schedules jobs onto their slots, stores uploaded job plugins and serves\n"
-				 "the REST API (and web UI). Runs until SIGINT or SIGTERM.\n"
-				 "\n"
-				 "options:\n"
-				 "  --config FILE     read 'key: value' lines (see deploy/flinc.conf)\n"
-				 "  -D key=value      set a configuration key (wins over the file)\n"
-				 "  -h, --help        this help\n"
-				 "  --version         print the version\n"
-				 "\n"
-				 "keys (default):\n"
-				 "  jobmanager.rpc.address (127.0.0.1)   jobmanager.rpc.port (6123)\n"
-				 "  jobmanager.rpc.timeout (10s)         rest.bind-address (127.0.0.1)\n"
-				 "  rest.port (8081)                     rest.auth.token (none)\n"
-				 "  rest.max-upload-size (256mb)         rest.max-connections (256)\n"
-				 "  rest.request-timeout (10s)           rest.idle-timeout (30s)\n"
-				 "  rest.server.numThreads (4)           heartbeat.interval (1s)\n"
-				 "  heartbeat.timeout (5s)               slot.request.wait (false)\n"
-				 "  slot.request.timeout (10s)           jobmanager.blob.max-size (2gb)\n"
-				 "  jobmanager.plugin-inspection.timeout (10s)\n"
-				 "  jobmanager.plugin-inspection.memory (1gb)\n"
-				 "  jobmanager.blob.dir (a private folder under /tmp, removed at exit)\n"
-				 "  jobmanager.slot-sharing (true)       jobstore.max-capacity (1000)\n"
-				 "  parallelism.default (1)              pipeline.max-parallelism (128)\n";
+static const char usage_text[] =
+	"usage: " PROG " [--config FILE] [-D key=value]...\n"
+	"\n"
+	"The flinc job manager: task managers register with it over RPC, it\n"
+	"schedules jobs onto their slots, stores uploaded job plugins and serves\n"
+	"the REST API (and web UI). Runs until SIGINT or SIGTERM.\n"
+	"\n"
+	"options:\n"
+	"  --config FILE     read 'key: value' lines (see deploy/flinc.conf)\n"
+	"  -D key=value      set a configuration key (wins over the file)\n"
+	"  -h, --help        this help\n"
+	"  --version         print the version\n"
+	"\n"
+	"keys (default):\n"
+	"  jobmanager.rpc.address (127.0.0.1)   jobmanager.rpc.port (6123)\n"
+	"  jobmanager.bind-host (jobmanager.rpc.address: the address the RPC port binds)\n"
+	"  jobmanager.rpc.timeout (10s)         rest.bind-address (127.0.0.1)\n"
+	"  rest.port (8081)                     rest.auth.token (none)\n"
+	"  rest.max-upload-size (256mb)         rest.max-connections (256)\n"
+	"  rest.request-timeout (10s)           rest.idle-timeout (30s)\n"
+	"  rest.server.numThreads (4)           heartbeat.interval (1s)\n"
+	"  heartbeat.timeout (5s)               slot.request.wait (false)\n"
+	"  slot.request.timeout (10s)           jobmanager.blob.max-size (2gb)\n"
+	"  jobmanager.plugin-inspection.timeout (10s)\n"
+	"  jobmanager.plugin-inspection.memory (1gb)\n"
+	"  jobmanager.blob.dir (a private folder under /tmp, removed at exit)\n"
+	"  jobmanager.slot-sharing (true)       jobstore.max-capacity (1000)\n"
+	"  parallelism.default (1)              pipeline.max-parallelism (128)\n";
 
 /* The one job manager of this process. Static: nng threads may still hold
  * a pointer to it in the last moments of shutdown. */
@@ -241,7 +243,8 @@ static void read_secret(jm_options *o, const fl_conf *c)
 			PROG
 			": no security.cluster.secret: refusing to listen for task managers on %s, which is not "
 			"a loopback address (anyone who reaches it could join the cluster); set "
-			"security.cluster.secret (docs/security.md) or jobmanager.rpc.address: 127.0.0.1\n",
+			"security.cluster.secret (docs/security.md) or jobmanager.rpc.address: 127.0.0.1 "
+			"(jobmanager.bind-host, when set, is the address that listens)\n",
 			o->rpc_address);
 		exit(2);
 	}
@@ -251,7 +254,11 @@ static void read_options(jm *j)
 {
 	const fl_conf *c = j->conf;
 	jm_options *o = &j->o;
-	o->rpc_address = get_str(c, "jobmanager.rpc.address");
+	/* Task managers dial jobmanager.rpc.address; the socket binds
+	 * jobmanager.bind-host when it is set (0.0.0.0 in a container behind
+	 * its service name), else that same address. */
+	o->rpc_address = get_str(c, "jobmanager.bind-host");
+	if (!o->rpc_address) o->rpc_address = get_str(c, "jobmanager.rpc.address");
 	o->rest_address = get_str(c, "rest.bind-address");
 	if (!o->rpc_address) config_error("jobmanager.rpc.address", "", "an address");
 	if (!o->rest_address) config_error("rest.bind-address", "", "an address");

@@ -37,7 +37,10 @@ static void usage(FILE *f)
 	      "  jobmanager.rpc.address        job manager host (127.0.0.1)\n"
 	      "  jobmanager.rpc.port           job manager RPC port (6123)\n"
 	      "  taskmanager.numberOfTaskSlots slots offered to the job manager (1)\n"
-	      "  taskmanager.host              address advertised and bound (127.0.0.1)\n"
+	      "  taskmanager.host              address advertised to peers, and bound unless\n"
+	      "                                taskmanager.bind-host is set (127.0.0.1)\n"
+	      "  taskmanager.bind-host         address the control and data ports bind\n"
+	      "                                (taskmanager.host; 0.0.0.0 = every interface)\n"
 	      "  taskmanager.rpc.port          control port, 0 = chosen by the OS (0)\n"
 	      "  taskmanager.data.port         data port, 0 = chosen by the OS (0)\n"
 	      "  taskmanager.tmp.dir           where the private plugin cache folder goes (/tmp)\n"
@@ -161,7 +164,7 @@ static void read_secret(tm_server *tm)
 	}
 	if (!tm->secret && !fl_host_is_loopback(tm->cfg.host)) {
 		fprintf(stderr,
-			"flinc-taskmanager: no security.cluster.secret: refusing to listen on taskmanager.host %s, "
+			"flinc-taskmanager: no security.cluster.secret: refusing to listen on %s (taskmanager.bind-host or taskmanager.host), "
 			"which is not a loopback address (anyone who reaches it could deploy code here); set "
 			"security.cluster.secret (docs/security.md) or taskmanager.host: 127.0.0.1\n",
 			tm->cfg.host);
@@ -176,22 +179,31 @@ static void read_config(tm_config *cfg)
 	cfg->jm_port = conf_int(c, "jobmanager.rpc.port", 6123, 1, 65535);
 	cfg->slots = conf_int(c, "taskmanager.numberOfTaskSlots", 1, 1, 4096);
 	cfg->host = conf_str(c, "taskmanager.host", "127.0.0.1");
+	const char *bind = conf_str(c, "taskmanager.bind-host", NULL);
 	cfg->rpc_port = conf_int(c, "taskmanager.rpc.port", 0, 0, 65535);
 	cfg->data_port = conf_int(c, "taskmanager.data.port", 0, 0, 65535);
 	cfg->tmp_parent = conf_str(c, "taskmanager.tmp.dir", "/tmp");
 	cfg->heartbeat_ms = conf_ms(c, "heartbeat.interval", 1000, 10);
 	cfg->heartbeat_timeout_ms = conf_ms(c, "heartbeat.timeout", 50000, 100);
-	/* A wildcard binds every interface; peers then need a real name. */
-	if (!strcmp(cfg->host, "0.0.0.0") || !strcmp(cfg->host, "::") || !strcmp(cfg->host, "*")) {
-		if (gethostname(cfg->advertise, sizeof cfg->advertise - 1) != 0 || !cfg->advertise[0])
-			snprintf(cfg->advertise, sizeof cfg->advertise, "127.0.0.1");
-		if (!strcmp(cfg->host, "*")) cfg->host = "0.0.0.0";
-	} else {
-		snprintf(cfg->advertise, sizeof cfg->advertise, "%s", cfg->host);
-	}
 	for (const char *p = cfg->host; *p; p++)
 		if (*p == '/' || *p == ' ')
 			usage_error("taskmanager.host '%s' is not a host name or address", cfg->host);
+	for (const char *p = bind ? bind : ""; *p; p++)
+		if (*p == '/' || *p == ' ')
+			usage_error("taskmanager.bind-host '%s' is not a host name or address", bind);
+	/* taskmanager.host is what peers dial; the ports bind taskmanager.bind-host
+	 * when it is set (a container's 0.0.0.0 behind its service name). A
+	 * wildcard as taskmanager.host binds every interface and advertises the
+	 * machine's name. */
+	bool wild = !strcmp(cfg->host, "0.0.0.0") || !strcmp(cfg->host, "::") || !strcmp(cfg->host, "*");
+	if (wild) {
+		if (gethostname(cfg->advertise, sizeof cfg->advertise - 1) != 0 || !cfg->advertise[0])
+			snprintf(cfg->advertise, sizeof cfg->advertise, "127.0.0.1");
+	} else {
+		snprintf(cfg->advertise, sizeof cfg->advertise, "%s", cfg->host);
+	}
+	cfg->host = bind ? bind : cfg->host;
+	if (!strcmp(cfg->host, "*")) cfg->host = "0.0.0.0";
 	for (const char *p = cfg->jm_host; *p; p++)
 		if (*p == '/' || *p == ' ')
 			usage_error("jobmanager.rpc.address '%s' is not a host name or address",

@@ -53,7 +53,7 @@ typedef struct tm_config {
 	const char *jm_host;    /* jobmanager.rpc.address (points into conf or a literal) */
 	int jm_port;            /* jobmanager.rpc.port */
 	int slots;              /* taskmanager.numberOfTaskSlots */
-	const char *host;       /* taskmanager.host: bound, and advertised unless a wildcard */
+	const char *host;       /* bound: taskmanager.bind-host, else taskmanager.host */
 	char advertise[256];    /* host others reach us at: host, or this machine's name for 0.0.0.0 / :: */
 	int rpc_port;           /* taskmanager.rpc.port, 0 = OS-chosen */
 	int data_port;          /* taskmanager.data.port, 0 = OS-chosen */

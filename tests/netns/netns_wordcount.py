@@ -3,9 +3,10 @@
 
 Four namespace hosts on a private bridge (tests/netns/netns.py): the job
 manager on 10.77.0.10, one task manager with two slots on each of
-10.77.0.11-13. Nothing runs on 127.0.0.1: the daemons bind and advertise
-their host's address, every RPC, control and data connection crosses the
-bridge and authenticates with the cluster secret.
+10.77.0.11-13. Nothing runs on 127.0.0.1: the RPC, control and data ports
+bind 0.0.0.0 (jobmanager.bind-host, taskmanager.bind-host) while the
+daemons advertise their host's address (taskmanager.host), every
+connection crosses the bridge and authenticates with the cluster secret.
 
 Checks: three task managers register with their own addresses;
 `flinc run -p 6 wordcount.so` (checkpoints every 500 ms) finishes; every
@@ -34,6 +35,8 @@ def main():
     chk = cluster.Checks()
     with netns.Net(4) as net, cluster.Cluster(a.build, taskmanagers=3, slots=2, name="netns-wordcount", keep=a.keep,
                                               checks=chk, hosts=net.hosts,
+                                              jm_conf={"jobmanager.bind-host": "0.0.0.0"},
+                                              tm_conf={"taskmanager.bind-host": "0.0.0.0"},
                                               conf={"execution.checkpointing.interval": "500ms"}) as c:
         c.conf["state.checkpoints.dir"] = c.path("checkpoints")
         c.start()
@@ -44,6 +47,14 @@ def main():
         for h in net.hosts[1:]:
             chk.ok(h.addr in text, "a task manager advertises %s (its host's address)" % h.addr, text[:400])
         chk.ok("127.0.0.1" not in text, "no task manager advertises 127.0.0.1", text[:400])
+        # taskmanager.bind-host / jobmanager.bind-host 0.0.0.0: every port
+        # listens on the wildcard while the advertised addresses stay the
+        # hosts' own.
+        for h in net.hosts:
+            ss = h.run(["ss", "-Hltn"]).stdout
+            wild = [ln.split()[3] for ln in ss.splitlines() if ln.split()[3].startswith("0.0.0.0:")]
+            chk.ok(len(wild) >= (1 if h is net.hosts[0] else 2),
+                   "%s: the flinc ports bind 0.0.0.0 (%s)" % (h.addr, ", ".join(wild)), ss)
 
         inp = cluster.write_words(c.path("input.txt"), random.Random(1919), 3000, a.lines)
         out = c.path("out")
