@@ -10,11 +10,13 @@ pkgs=(
   libsimdjson-dev
   clang clang-format kcat
   chromium prometheus
+  iproute2 nftables
 )
-# The web UI's build (npm ci && npm run build, run by CMake) and its browser
-# test (playwright-core driving Debian's chromium); `promtool check metrics`
-# (prometheus) checks GET /metrics. Debian's nodejs and npm only when no npm
-# is on the PATH.
+# iproute2 and nftables: the multi-host tests (tests/netns/) make hosts
+# with ip netns and drop packets with nft. The web UI's build (npm ci && npm
+# run build, run by CMake) and its browser test (playwright-core driving
+# Debian's chromium); `promtool check metrics` (prometheus) checks
+# GET /metrics. Debian's nodejs and npm only when no npm is on the PATH.
 if ! command -v npm >/dev/null 2>&1; then pkgs+=(nodejs npm); fi
 # Java for the test and benchmark peers (Apache Flink, Kafka), resolved by
 # Maven from Maven Central: only when no JDK 17+ and Maven are on the PATH.

@@ -543,12 +543,14 @@ class Cluster:
             raise ClusterError("the restarted job manager exited with status %s; its log:\n%s" %
                                (self.jm.proc.returncode, self.jm.tail()))
 
-    def start_taskmanager(self, wait=True, conf=None, timeout=30.0):
-        """Start one more task manager; returns its index in self.tms."""
+    def start_taskmanager(self, wait=True, conf=None, timeout=30.0, place=None):
+        """Start one more task manager (on `place`, one of the hosts, when
+        given: by default they take turns); returns its index in self.tms."""
         i = len(self.tms)
         wd = self.path("taskmanager-%d" % i)
         os.makedirs(wd, exist_ok=True)
-        place = self.hosts[1 + i % (len(self.hosts) - 1)] if self.hosts else LOOPBACK
+        if place is None:
+            place = self.hosts[1 + i % (len(self.hosts) - 1)] if self.hosts else LOOPBACK
         self.tm_places.append(place)
         c = {
             "jobmanager.rpc.address": self.jm_place.addr,

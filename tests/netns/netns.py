@@ -27,6 +27,9 @@ Faults, each undone by heal():
                          reaches it; its own link stays up, processes stay
                          alive and no FIN or RST is ever sent, as when a
                          switch port dies (no kernel module needed)
+    host.loss(percent)   that share of the packets to and from the host
+                         dropped at random (nftables in the host's
+                         namespace: `nft`, Debian's nftables)
     host.link_down()     the host's interface down (the host's own
                          sockets see "network unreachable" at once)
     host.delay(ms, jitter_ms=0, loss=0.0)
@@ -48,6 +51,7 @@ import contextlib
 import ctypes
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -141,6 +145,11 @@ def netem_available():
     return _netem_ok
 
 
+def nft_available():
+    """Whether nftables' command is installed (the kernel side is assumed)."""
+    return shutil.which("nft") is not None
+
+
 class Host:
     """One namespace host: name, ns, addr (its address on the bridge)."""
 
@@ -212,12 +221,32 @@ class Host:
             spec += ["loss", "%g%%" % loss]
         self._netem(spec)
 
+    def loss(self, percent):
+        """Drop `percent` % of the packets in and out of the host at random
+        (nftables numgen, no queueing discipline needed)."""
+        self._nft_clear()
+        rules = ["add table inet fln",
+                 "add chain inet fln in { type filter hook input priority 0 ; }",
+                 "add chain inet fln out { type filter hook output priority 0 ; }",
+                 "add rule inet fln in numgen random mod 100 < %d drop" % int(percent),
+                 "add rule inet fln out numgen random mod 100 < %d drop" % int(percent)]
+        r = subprocess.run(["ip", "netns", "exec", self.ns, "nft", "-f", "-"], input="\n".join(rules) + "\n",
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("nft in %s: %s" % (self.ns, r.stderr.strip()))
+
+    def _nft_clear(self):
+        if nft_available():
+            subprocess.run(["ip", "netns", "exec", self.ns, "nft", "delete", "table", "inet", "fln"],
+                           capture_output=True, text=True)
+
     def link_down(self):
         _ip("-n", self.ns, "link", "set", "eth0", "down")
 
     def heal(self):
         """Undo cut/delay/link_down."""
         _ip("-n", self.net.switch, "link", "set", self.port, "master", "br0")
+        self._nft_clear()
         if netem_available():
             self._netem(None)
         _ip("-n", self.ns, "link", "set", "eth0", "up")
