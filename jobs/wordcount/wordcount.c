@@ -136,11 +136,27 @@ static const flinc_process_fn counter_fn = {
 
 /* ---- output ------------------------------------------------------------ */
 
+/* "word<TAB>count" by hand: snprintf's format parsing was a fifth of the
+ * job's CPU time (perf, wordcount from Kafka). snprintf's contract: the
+ * length the line needs, written only when it fits with its NUL. */
 static size_t format_word_count(const void *rec, char *buf, size_t cap)
 {
 	const word_count *x = rec;
-	int n = snprintf(buf, cap, "%.*s\t%" PRIu64, (int)x->w.len, x->w.s, x->count);
-	return n < 0 ? 0 : (size_t)n;
+	char digits[20];
+	size_t nd = 0;
+	uint64_t v = x->count;
+	do {
+		digits[nd++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	size_t n = x->w.len + 1 + nd;
+	if (n >= cap) return n;
+	memcpy(buf, x->w.s, x->w.len);
+	char *p = buf + x->w.len;
+	*p++ = '\t';
+	while (nd) *p++ = digits[--nd];
+	*p = 0;
+	return n;
 }
 
 /* ---- the job ------------------------------------------------------------- */
