@@ -4,10 +4,13 @@ the spirit of Jepsen (issue 19, acceptance 5).
 
 Hosts (tests/netns/netns.py): the job manager on h0 (with
 high-availability.storageDir, so a killed job manager is started again and
-resumes its jobs), one task manager with 3 slots on each of h1..h3. Two
-wordcount jobs at -p 2 read generated text at --rate lines/s each, for
-about --minutes, checkpoints every 500 ms, exactly-once file output: one on
-the hashmap (memory) state backend, one on RocksDB.
+resumes its jobs), one task manager with 3 slots on each of h1..h3, and a
+real Apache Kafka broker (tests/peers/kafka/) on h4. Three wordcount jobs
+at -p 2 read generated text at --rate lines/s each, for about --minutes,
+with checkpoints every 500 ms: two from files to exactly-once file output,
+one on the hashmap (memory) state backend and one on RocksDB, and one on
+RocksDB from a Kafka topic to a Kafka topic, exactly-once (transactions).
+--no-kafka leaves the Kafka job and the broker out.
 
 Until the jobs have read their input, one fault after another, at random:
   tm-kill   kill -9 of a task manager; a new one starts on its host
@@ -17,20 +20,22 @@ Until the jobs have read their input, one fault after another, at random:
             (nftables; left out when `nft` is missing)
   delay     200 ms on a task-manager host's link for 3-8 s (netem; left
             out on kernels without sch_netem, which the CI machine's is)
-After each fault: the time until both jobs run again with every subtask
+After each fault: the time until the jobs run again with every subtask
 RUNNING (the recovery time: from the kill, or from the start of a cut,
 loss or delay until the jobs run again, on the other hosts after a restart
 or where they were once the fault ends; a job with subtasks on a killed
 task manager, or on a host cut for longer than heartbeat.timeout, must
-have restarted), then a pause of 0.5-3 s. Kinds are dealt from a shuffled deck, so every kind comes.
+have restarted), then a pause of 0.5-3 s. Kinds are dealt from a shuffled
+deck, so every kind comes. The broker's host gets no faults.
 
-At the end both jobs must be FINISHED and their outputs must pass the 1..n
-check (every word's counts once each: nothing lost, nothing doubled). The
+At the end every job must be FINISHED and its committed output (the
+folders; the topic read with read_committed) must pass the 1..n check
+(every word's counts once each: nothing lost, nothing doubled). The
 history of faults and recoveries is printed, with the median and worst
 recovery time per kind. --min-faults sets how many faults must have been
 injected (the issue: 40 in 10 minutes).
 
-Usage: soak.py --build BUILD [--minutes M] [--rate R] [--min-faults N] [--seed S] [--keep]
+Usage: soak.py --build BUILD [--minutes M] [--rate R] [--min-faults N] [--seed S] [--no-kafka] [--keep]
 CI runs a short version (1 minute); the issue's soak: --minutes 10 --min-faults 40.
 """
 import os
@@ -42,15 +47,17 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, os.path.join(HERE, "..", "netns"))
+sys.path.insert(0, os.path.join(HERE, "..", "peers", "kafka"))
+import broker  # noqa: E402
 import check_counts  # noqa: E402
 import cluster  # noqa: E402
 import netns  # noqa: E402
 
 
 class Soak:
-    def __init__(self, c, net, jobs, rng, say):
+    def __init__(self, c, hosts, jobs, rng, say):
         self.c = c
-        self.net = net
+        self.hosts = hosts  # the job manager's, then the task managers' 
         self.jobs = jobs  # [(jid, backend)]
         self.rng = rng
         self.say = say
@@ -139,7 +146,7 @@ class Soak:
             self.rng.shuffle(self.deck)
         kind = self.deck.pop()
         c = self.c
-        host = self.rng.choice(self.net.hosts[1:])
+        host = self.rng.choice(self.hosts[1:])
         idx, tm_id = self.tm_on(host)
         before = self.attempts()
         affected = self.affected_by(tm_id) if tm_id else []
@@ -155,7 +162,7 @@ class Soak:
             c.jm.proc.kill()
             c.jm.proc.wait(10)
             c.restart_jobmanager(timeout=30)
-            target = self.net.hosts[0].addr
+            target = self.hosts[0].addr
         else:
             secs = self.rng.uniform(2, 8)
             if kind == "cut":
@@ -220,51 +227,93 @@ def main():
     ap.add_argument("--rate", type=int, default=2000, help="lines/s read by each job")
     ap.add_argument("--min-faults", type=int, default=4)
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--no-kafka", action="store_true", help="leave the Kafka job out")
     a = ap.parse_args()
     seed = a.seed if a.seed is not None else int(time.time()) % 100000
     print("soak: seed %d, %.1f minutes, %d lines/s per job" % (seed, a.minutes, a.rate), flush=True)
     rng = random.Random(seed)
     chk = cluster.Checks()
     lines = int(a.rate * a.minutes * 60)
-    with netns.Net(4) as net, cluster.Cluster(a.build, taskmanagers=3, slots=3, name="soak", keep=a.keep,
-                                              checks=chk, hosts=net.hosts) as c:
+    kafka = not a.no_kafka
+    with netns.Net(5 if kafka else 4) as net, cluster.Cluster(a.build, taskmanagers=3, slots=3, name="soak",
+                                                              keep=a.keep, checks=chk, hosts=net.hosts[:4]) as c:
         c.conf.update({"state.checkpoints.dir": c.path("checkpoints"),
                        "execution.checkpointing.interval": "500ms"})
         c.jm_conf.update({"high-availability.storageDir": c.path("ha")})
-        c.start()
-        jobs, outs = [], []
-        for k, backend in enumerate(("hashmap", "rocksdb")):
-            inp = cluster.write_words(c.path("input-%s.txt" % backend), random.Random(seed + k), 3000, lines)
-            out = c.path("out-" + backend)
-            jid = c.submit(c.plugin(), ["--input", inp, "--output", out, "--rate", str(a.rate)], parallelism=2,
-                           conf={"state.backend": backend})
-            print("job %s: wordcount -p 2 on %s, %d lines at %d lines/s" % (jid, backend, lines, a.rate),
-                  flush=True)
-            jobs.append((jid, backend))
-            outs.append((backend, inp, out))
-        s = Soak(c, net, jobs, rng, lambda m: print(m, flush=True))
-        print("fault kinds: %s" % ", ".join(sorted(set(s.kinds))), flush=True)
+        b = None
+        if kafka:
+            b = broker.Broker(workdir=c.path("broker"), host=net.hosts[4], log=lambda m: print(m, flush=True))
+            b.start()
         try:
-            cluster.wait_until(s.running, 60, "both jobs RUNNING")
-            cluster.wait_checkpoint_after(c, jobs[0][0], 0, timeout=60)
-            while not s.finished():
-                s.fault()
-                time.sleep(rng.uniform(0.5, 3.0))
-            for jid, backend in jobs:
-                chk.ok(jid in s.done, "the %s job ends FINISHED" % backend)
-        except cluster.ClusterError as e:
-            chk.fail("after %d faults: %s" % (len(s.history), e))
-            c.dump_logs(30)
+            c.start()
+            jobs, outs = [], []
+            for k, backend in enumerate(("hashmap", "rocksdb")):
+                inp = cluster.write_words(c.path("input-%s.txt" % backend), random.Random(seed + k), 3000, lines)
+                out = c.path("out-" + backend)
+                jid = c.submit(c.plugin(), ["--input", inp, "--output", out, "--rate", str(a.rate)],
+                               parallelism=2, conf={"state.backend": backend})
+                print("job %s: wordcount -p 2 on %s, %d lines at %d lines/s" % (jid, backend, lines, a.rate),
+                      flush=True)
+                jobs.append((jid, backend))
+                outs.append((backend, inp, out))
+            if kafka:
+                inp = cluster.write_words(c.path("input-kafka.txt"), random.Random(seed + 7), 3000, lines)
+                with open(inp, "rb") as f:
+                    text = [ln for ln in f.read().split(b"\n") if ln]
+                b.create_topic("lines", partitions=4)
+                b.create_topic("counts", partitions=2)
+                b.produce("lines", text, timeout=600)
+                kin = "kafka://%s/lines?bounded=true" % b.bootstrap
+                kout = "kafka://%s/counts?delivery=exactly-once" % b.bootstrap
+                jid = c.submit(c.plugin(), ["--input", kin, "--output", kout, "--rate", str(a.rate)],
+                               parallelism=2, conf={"state.backend": "rocksdb"})
+                print("job %s: wordcount -p 2 on rocksdb from Kafka to Kafka (exactly-once, broker on %s), "
+                      "%d lines at %d lines/s" % (jid, net.hosts[4].addr, len(text), a.rate), flush=True)
+                jobs.append((jid, "kafka"))
+                outs.append(("kafka", inp, None))
+            soak(chk, a, c, net, jobs, rng, outs, b)
         finally:
-            for h in net.hosts:
-                h.heal()
-        s.report()
-        chk.ok(len(s.history) >= a.min_faults,
-               "%d faults injected (at least %d)" % (len(s.history), a.min_faults))
-        for backend, inp, out in outs:
-            check_counts.verify(chk, check_counts.expected_counts([inp]), out,
-                                "wordcount on %s after %d faults" % (backend, len(s.history)))
+            if b:
+                b.stop()
+                b.remove()
     return chk.report()
+
+
+def soak(chk, a, c, net, jobs, rng, outs, b):
+    """Faults until the jobs end; then the checks of their outputs."""
+    s = Soak(c, net.hosts[:4], jobs, rng, lambda m: print(m, flush=True))
+    print("fault kinds: %s" % ", ".join(sorted(set(s.kinds))), flush=True)
+    try:
+        cluster.wait_until(s.running, 60, "the jobs RUNNING")
+        cluster.wait_checkpoint_after(c, jobs[0][0], 0, timeout=60)
+        while not s.finished():
+            s.fault()
+            time.sleep(rng.uniform(0.5, 3.0))
+        for jid, backend in jobs:
+            chk.ok(jid in s.done, "the %s job ends FINISHED" % backend)
+    except cluster.ClusterError as e:
+        chk.fail("after %d faults: %s" % (len(s.history), e))
+        c.dump_logs(30)
+    finally:
+        for h in net.hosts:
+            h.heal()
+    s.report()
+    chk.ok(len(s.history) >= a.min_faults,
+           "%d faults injected (at least %d)" % (len(s.history), a.min_faults))
+    for backend, inp, out in outs:
+        expected = check_counts.expected_counts([inp])
+        what = "wordcount on %s after %d faults" % (backend, len(s.history))
+        if out:
+            check_counts.verify(chk, expected, out, what)
+            continue
+        lines = b.consume("counts", isolation="read_committed", timeout=300)
+        pairs = []
+        for ln in lines:
+            w, _, n = ln.partition("\t")
+            pairs.append((w.encode(), int(n)))
+        errs = check_counts.check_counts(expected, pairs)
+        chk.ok(not errs, "%s: read_committed holds every count exactly once (%d records)" % (what, len(lines)),
+               "; ".join(errs[:8]))
 
 
 if __name__ == "__main__":

@@ -172,7 +172,9 @@ class Node:
 class Broker:
     """N combined broker+controller nodes on loopback (see the module doc)."""
 
-    def __init__(self, nodes=1, workdir=None, log=print, conf=None, die_with_parent=True, keep=False):
+    def __init__(self, nodes=1, workdir=None, log=print, conf=None, die_with_parent=True, keep=False, host=None):
+        """host: run the nodes, and the tools that talk to them, on one of
+        tests/netns/'s namespace hosts (its address instead of 127.0.0.1)."""
         if nodes < 1:
             raise ValueError("nodes must be >= 1")
         self.log = log
@@ -183,6 +185,8 @@ class Broker:
         os.makedirs(self.dir, exist_ok=True)
         self.nodes = [Node(i, os.path.join(self.dir, "node%d" % i)) for i in range(nodes)]
         self.conf = dict(conf or {})
+        self.host = host
+        self.addr = host.addr if host else "127.0.0.1"
         # Like Kafka's Uuid.randomUuid(): never starting with '-', which
         # StorageTool's argument parser would take for an option (1 in 64).
         self.cluster_id = "-"
@@ -193,7 +197,11 @@ class Broker:
 
     @property
     def bootstrap(self):
-        return ",".join("127.0.0.1:%d" % n.port for n in self.nodes)
+        return ",".join("%s:%d" % (self.addr, n.port) for n in self.nodes)
+
+    def _w(self, argv):
+        """argv as run where the nodes are (inside the host, if any)."""
+        return self.host.wrap(argv) if self.host else argv
 
     # ---- configuration ----------------------------------------------------------
 
@@ -202,8 +210,8 @@ class Broker:
         p = {
             "node.id": n.id,
             "process.roles": "broker,controller",
-            "listeners": "PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d" % (n.port, n.cport),
-            "advertised.listeners": "PLAINTEXT://127.0.0.1:%d" % n.port,
+            "listeners": "PLAINTEXT://%s:%d,CONTROLLER://%s:%d" % (self.addr, n.port, self.addr, n.cport),
+            "advertised.listeners": "PLAINTEXT://%s:%d" % (self.addr, n.port),
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
@@ -228,9 +236,9 @@ class Broker:
             "background.threads": 2,
         }
         if len(self.nodes) == 1:
-            p["controller.quorum.bootstrap.servers"] = "127.0.0.1:%d" % n.cport
+            p["controller.quorum.bootstrap.servers"] = "%s:%d" % (self.addr, n.cport)
         else:
-            p["controller.quorum.voters"] = ",".join("%d@127.0.0.1:%d" % (m.id, m.cport) for m in self.nodes)
+            p["controller.quorum.voters"] = ",".join("%d@%s:%d" % (m.id, self.addr, m.cport) for m in self.nodes)
         p.update(self.conf)
         return "".join("%s=%s\n" % (k, v) for k, v in p.items())
 
@@ -277,7 +285,8 @@ class Broker:
     def _spawn(self, n):
         logf = open(n.log_path, "ab")
         try:
-            n.proc = subprocess.Popen(self._java("kafka.Kafka", n.props), stdin=subprocess.DEVNULL, stdout=logf,
+            n.proc = subprocess.Popen(self._w(self._java("kafka.Kafka", n.props)), stdin=subprocess.DEVNULL,
+                                      stdout=logf,
                                       stderr=subprocess.STDOUT, preexec_fn=_child_setup(self.die_with_parent))
         finally:
             logf.close()
@@ -286,7 +295,7 @@ class Broker:
     def brokers_answering(self, timeout_s=3):
         """How many brokers the metadata (kcat -L) lists, 0 on no answer."""
         try:
-            p = subprocess.run(["kcat", "-L", "-b", self.bootstrap, "-m", str(timeout_s), "-J"],
+            p = subprocess.run(self._w(["kcat", "-L", "-b", self.bootstrap, "-m", str(timeout_s), "-J"]),
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
                                timeout=timeout_s + 5)
         except subprocess.TimeoutExpired:
@@ -387,7 +396,7 @@ class Broker:
         argv = self._java("org.apache.kafka.tools.TopicCommand", "--bootstrap-server", self.bootstrap, "--create",
                           "--topic", topic, "--partitions", str(partitions), "--replication-factor", str(rf),
                           heap="-Xmx128m")
-        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        p = subprocess.run(self._w(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                            timeout=timeout)
         if p.returncode != 0:
             raise BrokerError("creating topic %s failed:\n%s" % (topic, p.stdout.decode(errors="replace")[-2000:]))
@@ -398,7 +407,7 @@ class Broker:
         argv = ["kcat", "-P", "-b", self.bootstrap, "-t", topic, "-X", "acks=all"]
         if partition is not None:
             argv += ["-p", str(partition)]
-        p = subprocess.run(argv, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+        p = subprocess.run(self._w(argv), input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
         if p.returncode != 0:
             raise BrokerError("kcat -P %s: %s" % (topic, p.stderr.decode(errors="replace").strip()))
 
@@ -406,7 +415,7 @@ class Broker:
         """Every record value of the topic (to its end), as a list of str."""
         argv = ["kcat", "-C", "-b", self.bootstrap, "-t", topic, "-o", "beginning", "-e", "-q",
                 "-X", "isolation.level=" + isolation, "-f", fmt]
-        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        p = subprocess.run(self._w(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                            timeout=timeout)
         if p.returncode != 0:
             raise BrokerError("kcat -C %s: %s" % (topic, p.stderr.decode(errors="replace").strip()))
