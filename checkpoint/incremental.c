@@ -866,8 +866,10 @@ int fl_incr_gc(const char *jobdir, fl_chk_log_fn log, void *logud, char *err, si
 			}
 			g.keep = p, cap = ncap;
 		}
-		/* take the strings over from the metadata */
-		memcpy(g.keep + g.nkeep, m.shared, m.n_shared * sizeof(char *));
+		/* take the strings over from the metadata (none: g.keep may
+		 * still be NULL, and memcpy from or to NULL is undefined even
+		 * for 0 bytes) */
+		if (m.n_shared) memcpy(g.keep + g.nkeep, m.shared, m.n_shared * sizeof(char *));
 		g.nkeep += m.n_shared;
 		m.n_shared = 0;
 		fl_chk_meta_free(&m);
