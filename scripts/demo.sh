@@ -6,15 +6,15 @@
 #   scripts/demo.sh status    what runs
 #
 # start: the embedded Kafka (flinc-kafka-mock), a job manager and two task
-# managers (deploy/start-cluster.sh), two generators writing live streams to
-# Kafka (flinc-gen transactions and iot), and the seed jobs reading them
-# (fraud.so, anomaly.so) and writing their alerts back to Kafka. It prints
-# the web UI's address and the first alerts of each job, then shows
-# recovery: a task manager is killed with kill -9, the jobs restart on the
-# other one and a replacement, and the alerts go on; then a savepoint: the
-# anomaly job is stopped with a savepoint and started again from it.
-# Everything keeps running until `scripts/demo.sh stop`. (The third seed
-# job, aggregation.so over user events, is not built yet.)
+# managers (deploy/start-cluster.sh), three generators writing live streams
+# to Kafka (flinc-gen transactions, user-events and iot), and the three seed
+# jobs reading them (fraud.so, aggregation.so, anomaly.so) and writing their
+# alerts and aggregates back to Kafka. It prints the web UI's address and
+# the first output of each job, then shows recovery: a task manager is
+# killed with kill -9, the jobs restart on the other one and a replacement,
+# and the alerts go on; then a savepoint: the anomaly job is stopped with a
+# savepoint and started again from it. Everything keeps running until
+# `scripts/demo.sh stop`.
 #
 # Environment: FLINC_DEMO_DIR (default /tmp/flinc-demo: logs, pid files,
 # checkpoints, savepoints), FLINC_DEMO_PORT (REST and web UI, default 8081),
@@ -102,7 +102,7 @@ if [ "${FLINC_DEMO_NO_BUILD:-}" != 1 ]; then
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build build -j "$(nproc 2>/dev/null || echo 2)"
 fi
-for j in fraud anomaly; do
+for j in fraud aggregation anomaly; do
   [ -f "$jobs/$j.so" ] || die "build/jobs/$j.so is missing (the build did not make it)"
 done
 mkdir -p "$dir/log"
@@ -111,8 +111,8 @@ mkdir -p "$dir/log"
 trap 'rc=$?; if [ $rc -ne 0 ]; then echo "demo.sh: start failed; stopping what it started" >&2; stop_all >&2; fi' EXIT
 
 say "embedded Kafka (flinc-kafka-mock)"
-"$bin/flinc-kafka-mock" --brokers 1 --topic transactions:2 --topic iot:2 \
-  --topic fraud-alerts:1 --topic anomaly-alerts:1 >"$dir/kafka.out" 2>"$dir/log/kafka.log" &
+"$bin/flinc-kafka-mock" --brokers 1 --topic transactions:2 --topic user-events:2 --topic iot:2 \
+  --topic fraud-alerts:1 --topic aggregates:1 --topic anomaly-alerts:1 >"$dir/kafka.out" 2>"$dir/log/kafka.log" &
 echo $! >"$dir/kafka.pid"
 for _ in $(seq 100); do grep -q '^bootstrap.servers=' "$dir/kafka.out" 2>/dev/null && break; sleep 0.1; done
 bootstrap=$(sed -n 's/^bootstrap.servers=//p' "$dir/kafka.out" | head -1)
@@ -129,14 +129,14 @@ flinc=("$bin/flinc" -m "127.0.0.1:$port")
 
 say "generators: the last minutes as history (simulated time), then live streams of $rate records/s"
 # History ends now: 30,000 records at the modes' default event rates
-# (transactions 100/s, iot 200/s) start that long ago, so the live stream
+# (transactions and user events 100/s, iot 200/s) start that long ago, so the live stream
 # continues it without a jump in event time. The live IoT stream has the
 # history's seed (the same sensors); the live transactions another one (new
 # transaction ids).
 now_ms=$(($(date +%s) * 1000))
-for g in transactions iot; do
+for g in transactions user-events iot; do
   case $g in
-    transactions) span=300000 live=(--seed 2) hist=() ;;
+    transactions|user-events) span=300000 live=(--seed 2) hist=() ;;
     *) span=150000 live=(--seed 1 --sensors 100) hist=(--sensors 100) ;; # a reading per sensor every 0.5 s
   esac
   "$bin/flinc-gen" "$g" --count 30000 --seed 1 "${hist[@]}" --start-time $((now_ms - span)) \
@@ -152,16 +152,19 @@ submit() { # name input output -> job id
     sed -n 's/.*\([0-9a-f]\{32\}\).*/\1/p' | head -1
 }
 fraud_id=$(submit fraud transactions fraud-alerts)
+agg_id=$(submit aggregation user-events aggregates)
 anom_id=$(submit anomaly iot anomaly-alerts)
-[ -n "$fraud_id" ] && [ -n "$anom_id" ] || die "a job was not submitted"
-echo "fraud $fraud_id, anomaly $anom_id"
-wait_running 2 60 || die "the jobs did not reach RUNNING: $("${flinc[@]}" list)"
+[ -n "$fraud_id" ] && [ -n "$agg_id" ] && [ -n "$anom_id" ] || die "a job was not submitted"
+echo "fraud $fraud_id, aggregation $agg_id, anomaly $anom_id"
+wait_running 3 60 || die "the jobs did not reach RUNNING: $("${flinc[@]}" list)"
 "${flinc[@]}" list
 
 say "web UI: http://localhost:$port/ (jobs, live output, checkpoints)"
 
 say "first fraud alerts (within 30 s)"
 [ -n "$(topic_head fraud-alerts 3 30 | tee /dev/stderr)" ] || die "no fraud alert within 30 s"
+say "first aggregates (within 30 s)"
+[ -n "$(topic_head aggregates 3 30 | tee /dev/stderr)" ] || die "no aggregate within 30 s"
 say "first anomaly alerts (within 30 s)"
 [ -n "$(topic_head anomaly-alerts 3 30 | tee /dev/stderr)" ] || die "no anomaly alert within 30 s"
 
@@ -176,7 +179,7 @@ echo "killed task manager 1 (pid $victim); starting a replacement"
   -D taskmanager.numberOfTaskSlots=3 >"$dir/log/flinc-taskmanager-3.log" 2>&1 &
 echo $! >"$dir/flinc-taskmanager-3.pid"
 sleep 2
-wait_running 2 60 || die "the jobs did not recover: $("${flinc[@]}" list)"
+wait_running 3 60 || die "the jobs did not recover: $("${flinc[@]}" list)"
 "${flinc[@]}" list
 end=$((SECONDS + 60))
 while [ $SECONDS -lt $end ]; do
@@ -194,7 +197,7 @@ sp=$("${flinc[@]}" stop --savepoint-path "$dir/savepoints" "$anom_id" | sed -n '
 echo "savepoint $sp"
 anom_id=$("${flinc[@]}" run -d -p 2 -s "$sp" "$jobs/anomaly.so" --input "kafka://$bootstrap/iot" \
   --output "kafka://$bootstrap/anomaly-alerts" | sed -n 's/.*\([0-9a-f]\{32\}\).*/\1/p' | head -1)
-wait_running 2 60 || die "the restored job did not reach RUNNING"
+wait_running 3 60 || die "the restored job did not reach RUNNING"
 echo "anomaly restored from the savepoint as $anom_id"
 "${flinc[@]}" list
 

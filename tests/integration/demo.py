@@ -3,8 +3,9 @@
 
 `scripts/demo.sh start` with the build as it is (FLINC_DEMO_NO_BUILD=1), a
 folder and ports of the test's own: the embedded Kafka, a job manager and two
-task managers, history and live generators, fraud.so and anomaly.so. It must
-exit 0, having printed alerts of both jobs (it waits at most 30 s for each),
+task managers, history and live generators, fraud.so, aggregation.so and
+anomaly.so. It must exit 0, having printed the output of the three jobs (it
+waits at most 30 s for each),
 a task manager killed with kill -9 and the jobs RUNNING again with more
 distinct alerts after it, and the anomaly job restored from a savepoint.
 Then `scripts/demo.sh stop` must leave no process of the demo behind (every
@@ -50,7 +51,7 @@ def main():
     a = cluster.arg_parser(__doc__).parse_args()
     chk = cluster.Checks()
     why = cluster.missing(a.build, "bin/flinc", "bin/flinc-kafka-mock", "bin/flinc-gen", "jobs/fraud.so",
-                          "jobs/anomaly.so")
+                          "jobs/aggregation.so", "jobs/anomaly.so")
     if why:
         chk.fail(why)
         return chk.report()
@@ -70,6 +71,8 @@ def main():
         print("\n".join("  | " + ln[:160] for ln in out.splitlines()[-40:]))
         chk.ok(p.returncode == 0, "scripts/demo.sh start exits 0 (%.0f s)" % (time.monotonic() - t0), out[-2000:])
         fraud = re.search(r"== first fraud alerts.*?==\n(\{.*?\"alertType\":\"[A-Z_]+\")", out, re.S)
+        agg = re.search(r"== first aggregates.*?==\n(\{.*?\"kind\":\"[a-z_]+\")", out, re.S)
+        chk.ok(bool(agg), "aggregates printed within 30 s")
         anom = re.search(r"== first anomaly alerts.*?==\n(\{.*?\"alertType\":\"[A-Z_]+\")", out, re.S)
         chk.ok(bool(fraud), "fraud alerts printed within 30 s")
         chk.ok(bool(anom), "anomaly alerts printed within 30 s")
@@ -80,7 +83,7 @@ def main():
                m.group(0) if m else out[-800:])
         chk.ok("restored from the savepoint" in out, "the anomaly job restored from a savepoint")
         seen = pids_of(folder)
-        chk.ok(len(seen) >= 6, "the demo's processes have pid files (%s)" % ", ".join(sorted(seen)))
+        chk.ok(len(seen) >= 7, "the demo's processes have pid files (%s)" % ", ".join(sorted(seen)))
     finally:
         s = subprocess.run(["bash", demo, "stop"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            timeout=120)
