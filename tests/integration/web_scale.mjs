@@ -65,9 +65,9 @@ try {
       await timed(`${base}/#/job/${cfg.jid}/overview`, () =>
         document.querySelectorAll("svg.dag g.vertex").length === 200 &&
         document.querySelectorAll("#vertices-table tbody tr").length === 200));
-  const jobBest = Math.min(...jobMs);
+  const jobWorst = Math.max(...jobMs); // the slowest of 3 loads
   console.log(`job page of 200 vertices rendered in ${jobMs.join(", ")} ms`);
-  check(jobBest < 1000, `the 200-vertex job page renders in under 1 s (${jobBest} ms)`, jobMs);
+  check(jobWorst < 1000, `the 200-vertex job page renders in under 1 s (${jobWorst} ms)`, jobMs);
   await page.screenshot({ path: join(cfg.shots, "job-200-vertices.png") });
   {
     const t0 = Date.now();
@@ -83,11 +83,11 @@ try {
       await timed(`${base}/#/jobs/completed`, () =>
         document.querySelectorAll("#jobs-table tbody tr").length > 0 &&
         /\(\d+ jobs\)/.test(document.querySelector("#jobs-total")?.textContent || "")));
-  const listBest = Math.min(...listMs);
+  const listWorst = Math.max(...listMs); // the slowest of 3 loads
   const total = await page.locator("#jobs-total").textContent();
   console.log(`completed-jobs list (${total}) rendered in ${listMs.join(", ")} ms`);
   check(parseInt(/\((\d+) jobs\)/.exec(total)[1]) >= cfg.jobs, `the list holds the ${cfg.jobs} finished jobs`, total);
-  check(listBest < 1000, `the list of ${cfg.jobs} finished jobs renders in under 1 s (${listBest} ms)`, listMs);
+  check(listWorst < 1000, `the list of ${cfg.jobs} finished jobs renders in under 1 s (${listWorst} ms)`, listMs);
   await page.screenshot({ path: join(cfg.shots, "jobs-completed-1000.png") });
   {
     const t0 = Date.now();
