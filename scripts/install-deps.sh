@@ -10,6 +10,9 @@ pkgs=(
   libsimdjson-dev
   clang clang-format kcat
   chromium prometheus
+  # the deploy checks (tests/deploy): python3-yaml parses the compose and
+  # Kubernetes files; systemd-analyze (systemd) verifies the units
+  python3-yaml systemd
 )
 # The web UI's build (npm ci && npm run build, run by CMake) and its browser
 # test (playwright-core driving Debian's chromium); `promtool check metrics`
