@@ -432,7 +432,8 @@ def check_dockerfile(src, build, tm_ports):
                     if w != ".":
                         check(os.path.exists(os.path.join(src, w)), what, "COPY source %s exists" % w)
     ignore = os.path.join(src, "deploy", "docker", "Dockerfile.dockerignore")
-    check(os.path.exists(ignore) and "build*/" in open(ignore).read(), what, "Dockerfile.dockerignore keeps build folders out of the context")
+    ign = open(ignore).read() if os.path.exists(ignore) else ""
+    check("build*/" in ign and "**/.env" in ign, what, "Dockerfile.dockerignore keeps build folders and compose's .env (the secret) out of the context")
     ep_sh = os.path.join(src, "deploy", "docker", "entrypoint.sh")
     r = subprocess.run(["sh", "-n", ep_sh], capture_output=True, text=True)
     check(r.returncode == 0, "entrypoint.sh", "sh -n parses it" + (": " + r.stderr.strip() if r.returncode else ""))
