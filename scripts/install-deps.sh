@@ -11,6 +11,9 @@ pkgs=(
   clang clang-format kcat
   chromium prometheus
   iproute2 nftables
+  # the deploy checks (tests/deploy): python3-yaml parses the compose and
+  # Kubernetes files; systemd-analyze (systemd) verifies the units
+  python3-yaml systemd
 )
 # iproute2 and nftables: the multi-host tests (tests/netns/) make hosts
 # with ip netns and drop packets with nft. The web UI's build (npm ci && npm
