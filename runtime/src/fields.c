@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
 /* The scale of a FLINC_FIELD_DECIMAL(scale) kind, or -1 for any other kind. */
 static int decimal_scale(flinc_field_kind k)
 {
@@ -227,39 +228,6 @@ static void put_f64(jout *o, double v)
 	put(o, out, n);
 }
 
-/* Length of the well-formed UTF-8 sequence starting s (n > 0 bytes left),
- * 0 if the first byte does not start one (Unicode 15, table 3-7: no
- * overlong forms, no surrogates, nothing above U+10FFFF). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf; /* bounds of the 2nd byte */
-	size_t len;
-
-	if (c < 0x80) return 1;
-	if (c < 0xc2) return 0;
-	if (c < 0xe0) {
-		len = 2;
-	} else if (c < 0xf0) {
-		len = 3;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-	} else if (c < 0xf5) {
-		len = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else {
-		return 0;
-	}
-	if (n < len || s[1] < lo || s[1] > hi) return 0;
-	for (size_t i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf) return 0;
-	return len;
-}
-
 /* What put_str does with a byte: 0 copy it, 1 escape it (control
  * characters, '"' and '\\'), 2 check it starts a well-formed UTF-8 sequence. */
 static const unsigned char byte_class[256] = {
@@ -295,7 +263,7 @@ static void put_str(jout *o, const char *s, size_t len)
 		if (i == len) break;
 		unsigned char ch = u[i];
 		size_t k;
-		if (byte_class[ch] == 2 && (k = utf8_len(u + i, len - i)) > 0) {
+		if (byte_class[ch] == 2 && (k = fl_utf8_len(u + i, len - i)) > 0) {
 			i += k;
 			continue;
 		}

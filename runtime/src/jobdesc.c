@@ -12,6 +12,7 @@
 #include "inspect.h"
 #include "plan.h"
 
+#include "utf8.h"
 fl_job_desc *fl_job_desc_create(const flinc_env *e)
 {
 	fl_plan *p = fl_plan_create(e);
@@ -358,23 +359,6 @@ void fl_inspection_free(fl_inspection *in)
 
 /* ---- strings from a plugin ------------------------------------------------------- */
 
-/* The length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t len = s[0] < 0x80        ? 1
-		: (s[0] & 0xe0) == 0xc0 ? 2
-		: (s[0] & 0xf0) == 0xe0 ? 3
-		: (s[0] & 0xf8) == 0xf0 ? 4
-					: 0;
-	if (!len || len > n || (len == 2 && s[0] < 0xc2)) return 0;
-	for (size_t i = 1; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80) return 0;
-	if (len == 3 && ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0))) return 0;
-	if (len == 4 && ((s[0] == 0xf0 && s[1] < 0x90) || s[0] > 0xf4 || (s[0] == 0xf4 && s[1] >= 0x90)))
-		return 0;
-	return len;
-}
-
 char *fl_inspect_clean(const char *s, size_t max)
 {
 	size_t n = s ? strnlen(s, max) : 0;
@@ -382,7 +366,7 @@ char *fl_inspect_clean(const char *s, size_t max)
 	size_t o = 0;
 	for (size_t i = 0; i < n;) {
 		const unsigned char *c = (const unsigned char *)s + i;
-		size_t len = utf8_seq(c, n - i);
+		size_t len = fl_utf8_len(c, n - i);
 		if (len == 0) {
 			out[o++] = '?';
 			i++;

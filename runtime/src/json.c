@@ -24,6 +24,8 @@
 #include <emmintrin.h>
 #endif
 
+#include "utf8.h"
+
 #define KIND_MASK (~(int)FLINC_FIELD_REQUIRED)
 #define PREFIX_MAX 256
 #define FIELDS_MAX 256
@@ -60,37 +62,6 @@ static size_t at(const jp *j) { return (size_t)(j->p - j->start); }
 static inline void ws(jp *j)
 {
 	while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t')) j->p++;
-}
-
-/* Length of the well-formed UTF-8 sequence at s (n > 0 bytes), 0 if none
- * (no overlong forms, no surrogates, nothing above U+10FFFF). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-	size_t len;
-	if (c < 0x80) return 1;
-	if (c < 0xc2) return 0;
-	if (c < 0xe0) {
-		len = 2;
-	} else if (c < 0xf0) {
-		len = 3;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-	} else if (c < 0xf5) {
-		len = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else {
-		return 0;
-	}
-	if (n < len || s[1] < lo || s[1] > hi) return 0;
-	for (size_t i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf) return 0;
-	return len;
 }
 
 static int hex4(const unsigned char *s, unsigned *out)
@@ -207,7 +178,7 @@ static int scan_string(jp *j, const unsigned char **s, size_t *len, bool *esc)
 			j->p = p;
 			return fail(j, "control character in a string at byte %zu", at(j));
 		}
-		size_t k = utf8_len(p, (size_t)(end - p));
+		size_t k = fl_utf8_len(p, (size_t)(end - p));
 		if (!k) {
 			j->p = p;
 			return fail(j, "invalid UTF-8 at byte %zu", at(j));
