@@ -41,36 +41,13 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import cluster  # noqa: E402
+from seed_common import iso, parse_ts, restore_case  # noqa: E402
+import seed_common  # noqa: E402
 
 RANGES = {"temperature": (-20, 80), "humidity": (0, 100), "pressure": (0, 1000), "vibration": (0, 100),
           "light": (0, 1000), "sound": (0, 120)}
 WARMUP, Z, SILENCE, STUCK = 30, 3.0, 60000, 10
 TYPES = ["RANGE_BREACH", "STATISTICAL_OUTLIER", "STUCK_SENSOR", "SENSOR_SILENT", "LOW_BATTERY"]
-
-
-def iso(ms):
-    import datetime
-    d = datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc)
-    return d.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (ms % 1000)
-
-
-def parse_ts(s):
-    import datetime
-    return int(datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-        tzinfo=datetime.timezone.utc).timestamp() * 1000 + 0.5)
-
-
-def run_job(build, inp, out, p, conf=()):
-    argv = cluster.local_argv(build, "anomaly", p, conf) + ["--input", inp, "--output", out]
-    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
-    text = r.stdout.decode(errors="replace")
-    alerts = []
-    for f in sorted(os.listdir(out)) if os.path.isdir(out) else []:
-        if f.startswith("."):
-            continue
-        with open(os.path.join(out, f)) as fh:
-            alerts += [json.loads(ln) for ln in fh if ln.strip()]
-    return r.returncode, text, alerts
 
 
 def reference(records):
@@ -167,7 +144,8 @@ def golden(chk, a, tmp):
     # and where the input ends are then the file's, not the scheduler's.
     for p in (1,):
         out = os.path.join(tmp, "golden-out-%d" % p)
-        rc, text, alerts = run_job(a.build, inp, out, p, {"pipeline.auto-watermark-interval": "0"})
+        rc, text, alerts = seed_common.run_job(a.build, "anomaly", inp, out, p,
+                                               {"pipeline.auto-watermark-interval": "0"})
         chk.ok(rc == 0, "golden -p %d: flinc local exits 0" % p, text[-1500:])
         got = [(x["alertType"], x["sensorId"], parse_ts(x["timestamp"]), x["value"], x["threshold"], x["zScore"])
                for x in alerts if x["alertType"] != "STATISTICAL_OUTLIER"]
@@ -181,49 +159,6 @@ def golden(chk, a, tmp):
         chk.ok(len(set(ids)) == len(ids) and all(len(i) == 16 for i in ids), "golden -p %d: alert ids distinct" % p)
         chk.ok(not any(x["sensorId"] == "s1" and x["value"] == 999.0 for x in alerts),
                "golden -p %d: the late reading raised no alert" % p)
-
-
-def restore_case(chk, a, tmp, inp, undisturbed, backend):
-    """kill -9 of `flinc local` mid-run (checkpoints every 200 ms), then
-    `flinc local -s` from its newest checkpoint into the same folder: the
-    committed alerts equal the undisturbed run's, ids included."""
-    import signal
-    import time
-    out = os.path.join(tmp, "restore-out-" + backend)
-    chkdir = os.path.join(tmp, "restore-chk-" + backend)
-    conf = {"state.checkpoints.dir": chkdir, "execution.checkpointing.interval": "200ms",
-            "state.backend": backend}
-    argv = cluster.local_argv(a.build, "anomaly", 2, conf) + ["--input", inp, "--output", out, "--rate", "40000"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    jobdir = None
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < 60:
-        if os.path.isdir(chkdir) and os.listdir(chkdir):
-            jobdir = os.path.join(chkdir, os.listdir(chkdir)[0])
-            n = cluster.newest_completed(jobdir)
-            if n and n[0] >= 3:
-                break
-        time.sleep(0.02)
-    running = proc.poll() is None
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(10)
-    newest = cluster.newest_completed(jobdir) if jobdir else None
-    chk.ok(newest is not None and running, "%s: flinc local killed with kill -9 mid-run after checkpoint %s" %
-           (backend, newest[0] if newest else "none"))
-    if not newest:
-        return
-    argv = cluster.local_argv(a.build, "anomaly", 2, conf, savepoint=newest[1]) + ["--input", inp, "--output", out]
-    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
-    chk.ok(r.returncode == 0, "%s: restored from chk-%d and finished" % (backend, newest[0]),
-           r.stdout.decode(errors="replace")[-1500:])
-    got = []
-    for f in cluster.committed_files(out):
-        with open(os.path.join(out, f)) as fh:
-            got += [json.loads(ln) for ln in fh if ln.strip()]
-    key = lambda x: (x["alertId"], x["alertType"], x["sensorId"], x["timestamp"])  # noqa: E731
-    chk.ok(sorted(map(key, got)) == sorted(map(key, undisturbed)),
-           "%s: the committed alerts after the crash and restore equal the undisturbed run's (%d)" %
-           (backend, len(undisturbed)), "got %d, want %d" % (len(got), len(undisturbed)))
 
 
 def main():
@@ -247,10 +182,11 @@ def main():
                 r = json.loads(ln)
                 r["_ts"] = parse_ts(r["timestamp"])
                 records.append(r)
-        rc, text, alerts = run_job(a.build, inp, os.path.join(tmp, "out"), 2)
+        rc, text, alerts = seed_common.run_job(a.build, "anomaly", inp, os.path.join(tmp, "out"), 2)
         chk.ok(rc == 0, "flinc local -p 2 anomaly.so over %d generated readings exits 0" % a.count, text[-1500:])
         for backend in ("hashmap", "rocksdb"):
-            restore_case(chk, a, tmp, inp, alerts, backend)
+            restore_case(chk, a.build, "anomaly", tmp, inp, alerts, backend,
+                         lambda x: (x["alertId"], x["alertType"], x["sensorId"], x["timestamp"]))
         got = {(x["alertType"], x["sensorId"], parse_ts(x["timestamp"])) for x in alerts}
         ref = reference(records)
         agree = len(got & ref) / max(1, len(got | ref))

@@ -27,11 +27,9 @@ user's run of records with one fraudType, with an alert) per type >= 0.95.
 Usage: fraud_reference.py --build BUILD [--count N] [--seed S] [--keep]
 """
 import collections
-import datetime
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -39,34 +37,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import cluster  # noqa: E402
+from seed_common import iso, parse_ts, restore_case  # noqa: E402
+import seed_common  # noqa: E402
 
 TYPES = ["VELOCITY_FRAUD", "STRUCTURING_FRAUD", "GEO_ANOMALY", "CARD_TESTING", "OFF_HOURS_HIGH_RISK"]
 MIN = 60000
 T0 = 1767225600000  # 2026-01-01T00:00:00Z
-
-
-def iso(ms):
-    d = datetime.datetime.fromtimestamp(ms // 1000, datetime.timezone.utc)
-    return d.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (ms % 1000)
-
-
-def parse_ts(s):
-    d = datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
-    return int(d.timestamp() * 1000 + 0.5)
-
-
-def read_alerts(out):
-    alerts = []
-    for f in cluster.committed_files(out):
-        with open(os.path.join(out, f)) as fh:
-            alerts += [json.loads(ln) for ln in fh if ln.strip()]
-    return alerts
-
-
-def run_job(build, inp, out, p, conf=(), extra=()):
-    argv = cluster.local_argv(build, "fraud", p, conf) + ["--input", inp, "--output", out] + list(extra)
-    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
-    return r.returncode, r.stdout.decode(errors="replace"), read_alerts(out)
 
 
 def km(a, b):
@@ -188,7 +164,8 @@ def golden(chk, a, tmp):
         ("OFF_HOURS_HIGH_RISK", "u8", ("o-0",)),
     ])
     out = os.path.join(tmp, "golden-out")
-    rc, text, alerts = run_job(a.build, inp, out, 1, {"pipeline.auto-watermark-interval": "0"})
+    rc, text, alerts = seed_common.run_job(a.build, "fraud", inp, out, 1,
+                                           {"pipeline.auto-watermark-interval": "0"})
     chk.ok(rc == 0, "golden: flinc local exits 0", text[-1500:])
     got = sorted((x["alertType"], x["userId"], tuple(x["transactionIds"])) for x in alerts)
     chk.ok(got == want, "golden: the exact alerts (%d)" % len(want), "got %s\nwant %s" % (got, want))
@@ -196,40 +173,6 @@ def golden(chk, a, tmp):
              and len(x["alertId"]) == 16 and x["title"] and x["description"] for x in alerts)
     chk.ok(ok, "golden: every alert has its fields (last transactionId, ACTIVE, severity, title, description)",
            alerts[:2])
-
-
-def restore_case(chk, a, tmp, inp, undisturbed, backend):
-    out = os.path.join(tmp, "restore-out-" + backend)
-    chkdir = os.path.join(tmp, "restore-chk-" + backend)
-    conf = {"state.checkpoints.dir": chkdir, "execution.checkpointing.interval": "200ms", "state.backend": backend}
-    argv = cluster.local_argv(a.build, "fraud", 2, conf) + ["--input", inp, "--output", out, "--rate", "40000"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    jobdir = None
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < 60:
-        if os.path.isdir(chkdir) and os.listdir(chkdir):
-            jobdir = os.path.join(chkdir, os.listdir(chkdir)[0])
-            n = cluster.newest_completed(jobdir)
-            if n and n[0] >= 3:
-                break
-        time.sleep(0.02)
-    running = proc.poll() is None
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(10)
-    newest = cluster.newest_completed(jobdir) if jobdir else None
-    chk.ok(newest is not None and running, "%s: flinc local killed with kill -9 mid-run after checkpoint %s" %
-           (backend, newest[0] if newest else "none"))
-    if not newest:
-        return
-    argv = cluster.local_argv(a.build, "fraud", 2, conf, savepoint=newest[1]) + ["--input", inp, "--output", out]
-    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
-    chk.ok(r.returncode == 0, "%s: restored from chk-%d and finished" % (backend, newest[0]),
-           r.stdout.decode(errors="replace")[-1500:])
-    key = lambda x: (x["alertId"], x["alertType"], x["userId"], tuple(x["transactionIds"]))  # noqa: E731
-    got = read_alerts(out)
-    chk.ok(sorted(map(key, got)) == sorted(map(key, undisturbed)),
-           "%s: the committed alerts after the crash and restore equal the undisturbed run's (%d)" %
-           (backend, len(undisturbed)), "got %d, want %d" % (len(got), len(undisturbed)))
 
 
 def main():
@@ -254,11 +197,12 @@ def main():
                 r["_ts"] = parse_ts(r["timestamp"])
                 records.append(r)
         t0 = time.monotonic()
-        rc, text, alerts = run_job(a.build, inp, os.path.join(tmp, "out"), 2)
+        rc, text, alerts = seed_common.run_job(a.build, "fraud", inp, os.path.join(tmp, "out"), 2)
         chk.ok(rc == 0, "flinc local -p 2 fraud.so over %d generated transactions exits 0 (%.1f s)" %
                (a.count, time.monotonic() - t0), text[-1500:])
         for backend in ("hashmap", "rocksdb"):
-            restore_case(chk, a, tmp, inp, alerts, backend)
+            restore_case(chk, a.build, "fraud", tmp, inp, alerts, backend,
+                         lambda x: (x["alertId"], x["alertType"], x["userId"], tuple(x["transactionIds"])))
         got = {(x["alertType"], x["userId"], x["transactionIds"][0]) for x in alerts}
         ref = reference(records)
         agree = len(got & ref) / max(1, len(got | ref))
