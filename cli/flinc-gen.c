@@ -14,7 +14,6 @@
  * and add that file to the flinc-gen target in cli/CMakeLists.txt. The
  * declarations below are weak, so a mode whose file is not linked in yet is
  * listed but refused with a clear message, and nothing here needs to change.
- * (If modes start sharing helpers, move fg_mode and them to cli/flinc-gen.h.)
  *
  * The nexmark mode lives here: it writes the Nexmark line format of
  * docs/nexmark.md with the generator of jobs/common/nexmark_gen.c, the same
@@ -86,40 +85,6 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "flinc-gen: unknown mode '%s' (one of transactions, user-events, iot, nexmark)\n", m);
 	return 2;
-}
-
-/* ---- option helpers (for `--name value` and `--name=value`) --------- */
-
-/* If argv[*i] is option `name`, set *val to its value (consuming the next
- * argument when needed) and return 1; 0 if it is another option; -1 (after a
- * message) if the value is missing. */
-static int opt_value(const char *mode, int argc, char **argv, int *i, const char *name, const char **val)
-{
-	const char *a = argv[*i];
-	size_t n = strlen(name);
-	if (strncmp(a, name, n) != 0) return 0;
-	if (a[n] == '=') {
-		*val = a + n + 1;
-		return 1;
-	}
-	if (a[n] != '\0') return 0;
-	if (*i + 1 >= argc) {
-		fprintf(stderr, "flinc-gen %s: option %s needs a value\n", mode, name);
-		return -1;
-	}
-	*val = argv[++*i];
-	return 1;
-}
-
-static bool parse_u64(const char *s, uint64_t *out)
-{
-	if (!*s || *s == '-' || *s == '+') return false;
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end) return false;
-	*out = v;
-	return true;
 }
 
 /* ---- nexmark mode ---------------------------------------------------- */
@@ -213,19 +178,19 @@ static int nexmark_main(int argc, char **argv)
 		}
 		uint64_t *num = NULL;
 		const char *name = NULL;
-		if ((r = opt_value(mode, argc, argv, &i, "--events", &v)) ||
-		    (r = opt_value(mode, argc, argv, &i, "--count", &v))) {
+		if ((r = fg_opt_value(mode, argc, argv, &i, "--events", &v)) ||
+		    (r = fg_opt_value(mode, argc, argv, &i, "--count", &v))) {
 			num = &events;
 			name = "--events";
-		} else if ((r = opt_value(mode, argc, argv, &i, "--seed", &v))) {
+		} else if ((r = fg_opt_value(mode, argc, argv, &i, "--seed", &v))) {
 			num = &seed;
 			name = "--seed";
-		} else if ((r = opt_value(mode, argc, argv, &i, "--rate", &v))) {
+		} else if ((r = fg_opt_value(mode, argc, argv, &i, "--rate", &v))) {
 			num = &rate;
 			name = "--rate";
-		} else if ((r = opt_value(mode, argc, argv, &i, "--output", &v))) {
+		} else if ((r = fg_opt_value(mode, argc, argv, &i, "--output", &v))) {
 			if (r > 0) output = v;
-		} else if ((r = opt_value(mode, argc, argv, &i, "-X", &v))) {
+		} else if ((r = fg_opt_value(mode, argc, argv, &i, "-X", &v))) {
 			if (r > 0) {
 				if (!strchr(v, '=') || *v == '=' || nprops == FG_MAX_PROPS) {
 					fprintf(stderr,
@@ -240,7 +205,7 @@ static int nexmark_main(int argc, char **argv)
 			return 2;
 		}
 		if (r < 0) return 2;
-		if (num && !parse_u64(v, num)) {
+		if (num && !fg_parse_u64(v, num)) {
 			fprintf(stderr, "flinc-gen nexmark: %s needs a non-negative integer, got '%s'\n",
 				name, v);
 			return 2;

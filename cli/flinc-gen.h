@@ -137,6 +137,14 @@ int64_t fg_wall_ms(void);
 
 /* ---- options ------------------------------------------------------------- */
 
+/* If argv[*i] is option `name` (`--name value` or `--name=value`), set *val
+ * to its value (consuming the next argument when needed) and return 1; 0 if
+ * it is another option; -1 (after a message naming `mode`) if the value is
+ * missing. */
+int fg_opt_value(const char *mode, int argc, char **argv, int *i, const char *name, const char **val);
+/* A decimal unsigned integer, nothing else (no sign, no trailing bytes). */
+bool fg_parse_u64(const char *s, uint64_t *out);
+
 #define FG_MAX_PROPS 32
 
 typedef struct fg_mode_info {

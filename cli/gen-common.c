@@ -330,7 +330,8 @@ void fg_common_usage(FILE *f, const fg_mode_info *mi)
 		"  --help            this text\n");
 }
 
-static int opt_value(const char *mode, int argc, char **argv, int *i, const char *name, const char **val)
+/* flinc-gen.h */
+int fg_opt_value(const char *mode, int argc, char **argv, int *i, const char *name, const char **val)
 {
 	const char *a = argv[*i];
 	size_t n = strlen(name);
@@ -348,7 +349,8 @@ static int opt_value(const char *mode, int argc, char **argv, int *i, const char
 	return 1;
 }
 
-static bool parse_u64(const char *s, uint64_t *out)
+/* flinc-gen.h */
+bool fg_parse_u64(const char *s, uint64_t *out)
 {
 	if (!*s || *s == '-' || *s == '+') return false;
 	char *end;
@@ -389,23 +391,23 @@ int fg_parse_opts(const fg_mode_info *mi, int argc, char **argv, fg_opts *o)
 			mi->usage(stdout);
 			return 1;
 		}
-		if ((r = opt_value(m, argc, argv, &i, "--count", &v))) {
+		if ((r = fg_opt_value(m, argc, argv, &i, "--count", &v))) {
 			if (r < 0) return 2;
-			if (!parse_u64(v, &o->count)) goto bad_int;
+			if (!fg_parse_u64(v, &o->count)) goto bad_int;
 			o->count_set = true;
-		} else if ((r = opt_value(m, argc, argv, &i, "--seed", &v))) {
+		} else if ((r = fg_opt_value(m, argc, argv, &i, "--seed", &v))) {
 			if (r < 0) return 2;
-			if (!parse_u64(v, &o->seed)) goto bad_int;
-		} else if ((r = opt_value(m, argc, argv, &i, mi->pop_opt, &v))) {
+			if (!fg_parse_u64(v, &o->seed)) goto bad_int;
+		} else if ((r = fg_opt_value(m, argc, argv, &i, mi->pop_opt, &v))) {
 			if (r < 0) return 2;
-			if (!parse_u64(v, &o->pop) || o->pop == 0 || o->pop > 100000000) {
+			if (!fg_parse_u64(v, &o->pop) || o->pop == 0 || o->pop > 100000000) {
 				fprintf(stderr,
 					"flinc-gen %s: %s needs an integer from 1 to 100000000, got '%s'\n",
 					m, mi->pop_opt, v);
 				return 2;
 			}
 			o->pop_set = true;
-		} else if ((r = opt_value(m, argc, argv, &i, "--rate", &v))) {
+		} else if ((r = fg_opt_value(m, argc, argv, &i, "--rate", &v))) {
 			if (r < 0) return 2;
 			if (!parse_double(v, &o->rate) || o->rate <= 0 || o->rate > 1e8) {
 				fprintf(stderr,
@@ -413,7 +415,7 @@ int fg_parse_opts(const fg_mode_info *mi, int argc, char **argv, fg_opts *o)
 					m, v);
 				return 2;
 			}
-		} else if ((r = opt_value(m, argc, argv, &i, "--event-rate", &v))) {
+		} else if ((r = fg_opt_value(m, argc, argv, &i, "--event-rate", &v))) {
 			if (r < 0) return 2;
 			if (!parse_double(v, &o->event_rate) || o->event_rate <= 0 || o->event_rate > 1e8) {
 				fprintf(stderr,
@@ -422,7 +424,7 @@ int fg_parse_opts(const fg_mode_info *mi, int argc, char **argv, fg_opts *o)
 				return 2;
 			}
 			o->event_rate_set = true;
-		} else if ((r = opt_value(m, argc, argv, &i, "--start-time", &v))) {
+		} else if ((r = fg_opt_value(m, argc, argv, &i, "--start-time", &v))) {
 			if (r < 0) return 2;
 			if (!fg_parse_time(v, &o->start_ms)) {
 				fprintf(stderr,
@@ -432,15 +434,15 @@ int fg_parse_opts(const fg_mode_info *mi, int argc, char **argv, fg_opts *o)
 				return 2;
 			}
 			o->start_set = true;
-		} else if (mi->label_opt && (r = opt_value(m, argc, argv, &i, mi->label_opt, &v))) {
+		} else if (mi->label_opt && (r = fg_opt_value(m, argc, argv, &i, mi->label_opt, &v))) {
 			if (r < 0) return 2;
 			if (!parse_double(v, &o->label_rate) || o->label_rate < 0 || o->label_rate > 0.5) {
 				fprintf(stderr, "flinc-gen %s: %s needs a fraction from 0 to 0.5, got '%s'\n",
 					m, mi->label_opt, v);
 				return 2;
 			}
-		} else if ((r = opt_value(m, argc, argv, &i, "--output", &v)) ||
-			   (r = opt_value(m, argc, argv, &i, "-o", &v))) {
+		} else if ((r = fg_opt_value(m, argc, argv, &i, "--output", &v)) ||
+			   (r = fg_opt_value(m, argc, argv, &i, "-o", &v))) {
 			if (r < 0) return 2;
 			if (!*v) {
 				fprintf(stderr,
@@ -448,7 +450,7 @@ int fg_parse_opts(const fg_mode_info *mi, int argc, char **argv, fg_opts *o)
 				return 2;
 			}
 			o->output = v;
-		} else if ((r = opt_value(m, argc, argv, &i, "-X", &v))) {
+		} else if ((r = fg_opt_value(m, argc, argv, &i, "-X", &v))) {
 			if (r < 0) return 2;
 			if (!strchr(v, '=') || *v == '=') {
 				fprintf(stderr, "flinc-gen %s: -X needs KEY=VALUE, got '%s'\n", m, v);
