@@ -218,18 +218,27 @@ static const cep_cond *user(flinc_cep_pattern *p, flinc_cep_cond_fn fn, const vo
 	return c;
 }
 
-FLINC_API flinc_cep_pattern *flinc_cep_where(flinc_cep_pattern *p, flinc_cep_cond_fn fn, const void *arg)
+/* The stage where/or_where (`what`) adds condition fn to, or NULL after
+ * recording why there is none. */
+static cep_stage *cond_stage(flinc_cep_pattern *p, const char *what, flinc_cep_cond_fn fn)
 {
-	cep_stage *s = cur(p, "where");
-	if (!s) return p;
+	cep_stage *s = cur(p, what);
+	if (!s) return NULL;
 	if (s->group) {
-		perr(p, "CEP where on a group: give conditions to the group's stages");
-		return p;
+		perr(p, "CEP %s on a group: give conditions to the group's stages", what);
+		return NULL;
 	}
 	if (!fn) {
-		perr(p, "CEP where on '%s' without a function", s->name);
-		return p;
+		perr(p, "CEP %s on '%s' without a function", what, s->name);
+		return NULL;
 	}
+	return s;
+}
+
+FLINC_API flinc_cep_pattern *flinc_cep_where(flinc_cep_pattern *p, flinc_cep_cond_fn fn, const void *arg)
+{
+	cep_stage *s = cond_stage(p, "where", fn);
+	if (!s) return p;
 	const cep_cond *c = user(p, fn, arg);
 	s->cond = s->cond ? c_and(p, s->cond, c) : c;
 	return p;
@@ -237,16 +246,8 @@ FLINC_API flinc_cep_pattern *flinc_cep_where(flinc_cep_pattern *p, flinc_cep_con
 
 FLINC_API flinc_cep_pattern *flinc_cep_or_where(flinc_cep_pattern *p, flinc_cep_cond_fn fn, const void *arg)
 {
-	cep_stage *s = cur(p, "or_where");
+	cep_stage *s = cond_stage(p, "or_where", fn);
 	if (!s) return p;
-	if (s->group) {
-		perr(p, "CEP or_where on a group: give conditions to the group's stages");
-		return p;
-	}
-	if (!fn) {
-		perr(p, "CEP or_where on '%s' without a function", s->name);
-		return p;
-	}
 	const cep_cond *c = user(p, fn, arg);
 	s->cond = s->cond ? mk(p, CEP_C_OR, s->cond, c) : c;
 	return p;
