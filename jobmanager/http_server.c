@@ -41,6 +41,7 @@
 #include <time.h>
 
 #include "fl_base.h"
+#include "fl_tls.h"
 #include "http_parse.h"
 
 #define RBUF_SIZE (32u << 10)             /* read buffer of a connection */
@@ -985,6 +986,7 @@ int jm_http_server_create(const jm_http_config *cfg, jm_http_server **out, char 
 		frc = FLINC_EINVAL;
 		goto fail;
 	}
+	if (fl_tls_stream_listener(s->cfg.tls, FL_TLS_REST, s->l, err, errcap) != FLINC_OK) goto fail;
 	rv = nng_stream_listener_listen(s->l);
 	if (rv) {
 		snprintf(err, errcap, "cannot listen on %s: %s", s->url, nng_strerror(rv));

@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(
   build-essential cmake ninja-build pkg-config git python3 curl procps
-  libnng-dev libprotobuf-c-dev protobuf-c-compiler
+  libnng-dev libmbedtls-dev openssl libprotobuf-c-dev protobuf-c-compiler
   librocksdb-dev libmsgpack-dev libjansson-dev libcmocka-dev librdkafka-dev
   libsimdjson-dev
   clang clang-format kcat
