@@ -67,7 +67,21 @@ struct nng_tls_engine_config {
 	bool server;
 	char label[24]; /* "rpc", "data", ...; "" for a configuration not made by fl_tls */
 	fl_log_limit lim;
+	/* The refusals logged lately, by peer host and reason: a peer that
+	 * keeps retrying (a task manager with the wrong certificate redials
+	 * every 100-500 ms) is one line a minute, not a flood that hides the
+	 * next, different refusal. */
+	pthread_mutex_t mu;
+	struct recent {
+		char host[64];
+		uint64_t why;
+		int64_t since_ms;
+		unsigned repeats;
+	} recent[16];
+	unsigned next;
 };
+
+#define REPEAT_WINDOW_MS 60000
 
 struct nng_tls_engine_conn {
 	void *tls; /* nng's connection: the first member of nng's tls_conn is its nng_stream */
@@ -281,16 +295,56 @@ static void explain(nng_tls_engine_conn *ec, int rv, char *buf, size_t cap)
 	}
 }
 
-/* One line for a failed handshake (rate limited per configuration). */
+/* Should the refusal of `host` for `why` be logged? Not when the same
+ * was logged less than REPEAT_WINDOW_MS ago (counted instead); *repeats
+ * gets how many were left out since the last line for it. */
+static bool first_in_window(nng_tls_engine_config *cfg, const char *host, const char *why, unsigned *repeats)
+{
+	uint64_t h = fl_hash64(why, strlen(why), 0);
+	int64_t now = fl_now_ms();
+	*repeats = 0;
+	pthread_mutex_lock(&cfg->mu);
+	struct recent *slot = NULL;
+	for (size_t i = 0; i < FL_ARRAY_LEN(cfg->recent); i++)
+		if (cfg->recent[i].why == h && !strcmp(cfg->recent[i].host, host)) slot = &cfg->recent[i];
+	bool log = true;
+	if (slot && now - slot->since_ms < REPEAT_WINDOW_MS) {
+		slot->repeats++;
+		log = false;
+	} else {
+		if (!slot)
+			slot = &cfg->recent[cfg->next++ % FL_ARRAY_LEN(cfg->recent)];
+		else
+			*repeats = slot->repeats;
+		snprintf(slot->host, sizeof slot->host, "%s", host);
+		slot->why = h;
+		slot->since_ms = now;
+		slot->repeats = 0;
+	}
+	pthread_mutex_unlock(&cfg->mu);
+	return log;
+}
+
+/* One line for a failed handshake: once a minute per peer host and
+ * reason, and at most 20 lines per 10 s per configuration. */
 static void log_failure(nng_tls_engine_conn *ec, const char *why)
 {
 	const char *label = ec->cfg->label[0] ? ec->cfg->label : "TLS";
+	char host[sizeof ec->peer];
+	memcpy(host, ec->peer, sizeof host);
+	char *colon = strrchr(host, ':'); /* drop the port: a redial comes from another one */
+	if (colon) *colon = 0;
+	unsigned repeats;
+	if (!first_in_window(ec->cfg, host, why, &repeats)) return;
+	char more[sizeof host + 48] = "";
+	if (repeats) snprintf(more, sizeof more, " (%u more times from %s before this)", repeats, host);
 	if (ec->cfg->server)
-		fl_log_limited(&ec->cfg->lim, FL_LOG_WARN, LOG, "refused a %s connection from %s (to %s): %s",
-			       label, ec->peer, ec->local, why);
+		fl_log_limited(&ec->cfg->lim, FL_LOG_WARN, LOG,
+			       "refused a %s connection from %s (to %s): %s%s", label, ec->peer, ec->local,
+			       why, more);
 	else
-		fl_log_limited(&ec->cfg->lim, FL_LOG_WARN, LOG, "%s connection to %s failed: %s", label,
-			       ec->peer, why);
+		fl_log_limited(&ec->cfg->lim, FL_LOG_WARN, LOG, "%s connection to %s failed: %s%s", label,
+			       ec->peer, why, more);
 }
 
 static void conn_fini(nng_tls_engine_conn *ec) { mbedtls_ssl_free(&ec->ssl); }
@@ -393,13 +447,15 @@ static void config_fini(nng_tls_engine_config *cfg)
 		mbedtls_pk_free(&cfg->key[i]);
 	}
 	free(cfg->server_name);
+	pthread_mutex_destroy(&cfg->mu);
 }
 
 static int config_init(nng_tls_engine_config *cfg, nng_tls_mode mode)
 {
 	cfg->server = mode == NNG_TLS_MODE_SERVER;
 	snprintf(cfg->label, sizeof cfg->label, "%s", g_making_label ? g_making_label : "");
-	cfg->lim = (fl_log_limit)FL_LOG_LIMIT_INIT(5, 10000);
+	cfg->lim = (fl_log_limit)FL_LOG_LIMIT_INIT(20, 10000);
+	pthread_mutex_init(&cfg->mu, NULL);
 	mbedtls_ssl_config_init(&cfg->ssl);
 	mbedtls_x509_crt_init(&cfg->ca);
 	mbedtls_x509_crl_init(&cfg->crl);
