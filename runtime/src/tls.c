@@ -916,6 +916,7 @@ int fl_tls_stream_dialer(fl_tls *t, fl_tls_purpose p, nng_stream_dialer *d, char
 
 struct fl_tls_fd {
 	int fd;
+	uint64_t rx; /* bytes received: a server that answered speaks TLS */
 	mbedtls_ssl_config conf;
 	mbedtls_ssl_context ssl;
 	mbedtls_x509_crt ca, own;
@@ -936,6 +937,7 @@ static int fd_recv(void *arg, unsigned char *buf, size_t len)
 {
 	fl_tls_fd *f = arg;
 	ssize_t n = recv(f->fd, buf, len, 0);
+	if (n > 0) f->rx += (uint64_t)n;
 	if (n >= 0) return (int)n; /* 0: the peer closed (mbed TLS reports MBEDTLS_ERR_SSL_CONN_EOF) */
 	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return MBEDTLS_ERR_SSL_WANT_READ;
 	return errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_RECV_FAILED;
@@ -1035,8 +1037,17 @@ int fl_tls_fd_open(fl_tls *t, int fd, const char *host, int64_t deadline_ms, fl_
 		}
 		goto fail;
 	}
-	if (rv == MBEDTLS_ERR_SSL_INVALID_RECORD || rv == MBEDTLS_ERR_SSL_BAD_HS_SERVER_HELLO ||
-	    rv == MBEDTLS_ERR_SSL_CONN_EOF || rv == MBEDTLS_ERR_NET_CONN_RESET) {
+	bool eof = rv == MBEDTLS_ERR_SSL_CONN_EOF || rv == MBEDTLS_ERR_NET_CONN_RESET;
+	if (eof && f->rx > 0) {
+		/* It answered in TLS, then hung up: it did not like us. */
+		rc = fl_errf(
+			err, errcap, FLINC_EIO, "the job manager ended the TLS handshake%s",
+			s->cert ? " (it may not trust security.ssl.certificate)"
+				: " (it may want a client certificate: security.ssl.certificate and "
+				  "security.ssl.key with security.ssl.rest.authentication-enabled, in --config)");
+		goto fail;
+	}
+	if (rv == MBEDTLS_ERR_SSL_INVALID_RECORD || rv == MBEDTLS_ERR_SSL_BAD_HS_SERVER_HELLO || eof) {
 		rc = fl_errf(
 			err, errcap, FLINC_EIO,
 			"it does not speak TLS on this port (is security.ssl.rest.enabled on at the job manager? "

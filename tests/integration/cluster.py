@@ -491,6 +491,8 @@ class Cluster:
             for k, v in tls_conf(tls).items():
                 self.conf.setdefault(k, v)
             self.rest_ssl = ssl.create_default_context(cafile=os.path.join(tls, "ca.pem"))
+            # presented when asked (security.ssl.rest.authentication-enabled)
+            self.rest_ssl.load_cert_chain(os.path.join(tls, "node.pem"), os.path.join(tls, "node.key"))
         self.jm_conf = dict(jm_conf or {})
         self.tm_conf = dict(tm_conf or {})
         self.hosts = list(hosts or [])

@@ -21,6 +21,10 @@ Checks:
         get no plain-text answer and are closed, each logged as "does not
         speak TLS"; plain HTTP to REST fails;
       * the job is unaffected: never restarted, no exception;
+  - REST with security.ssl.rest.authentication-enabled: the CLI with a
+    certificate of the CA (from --config) is served; without one it says
+    the job manager may want a client certificate, and the job manager
+    logs that it presented none;
   - TLS to plain ports fails clearly: a TLS task manager pointed at a job
     manager without TLS logs that the peer did not answer the handshake
     and never registers; the CLI over https to a plain REST port says it
@@ -209,6 +213,25 @@ def main():
         chk.ok(r is not None and r.returncode == 2 and "truststore" in r.stderr,
                "flinc -m https://... without a CA is a usage error naming the truststore",
                r.stderr if r else None)
+
+    # -- REST with client certificates
+    with cluster.Cluster(a.build, taskmanagers=0, name="tls-rest-auth", keep=a.keep, checks=chk, tls=ca_dir,
+                         jm_conf={"security.ssl.rest.authentication-enabled": "true"}) as r:
+        r.start_jobmanager()
+        conf_file = r.path("cli.conf")
+        with open(conf_file, "w") as f:
+            f.write("security.ssl.rest.authentication-enabled: true\n")
+            for k, v in cluster.tls_conf(ca_dir).items():
+                f.write("%s: %s\n" % (k, v))
+        p = r.flinc("--config", conf_file, "list")
+        chk.ok(p.returncode == 0, "REST with client certificates: flinc --config (certificate and key) is served",
+               p.stderr)
+        p = r.flinc("list")  # --cacert only
+        chk.ok(p.returncode == 1 and "may want a client certificate" in p.stderr,
+               "... flinc without a certificate: 'the job manager ended the TLS handshake (it may want a client "
+               "certificate ...)'", p.stderr)
+        m = log_has(r.jm, r"tls: refused a rest connection from 127\.0\.0\.1:\d+ .*: it presented no certificate")
+        chk.ok(m, "... and the job manager logs that it presented no certificate", m.group(0) if m else r.jm.tail(5))
 
     # -- TLS to plain ports: a job manager without TLS
     with cluster.Cluster(a.build, taskmanagers=0, name="tls-plain", keep=a.keep, checks=chk) as p:
