@@ -119,6 +119,8 @@ static const fl_conf_key keys[] = {
 	DUR("heartbeat.timeout", C, 100 * MS, DAY, "5s"),
 	/* task managers (and deploy/start-cluster.sh's taskmanager.count) */
 	INT("taskmanager.numberOfTaskSlots", C, 1, 4096, "1"),
+	{ "taskmanager.memory.managed.size", FL_CK_SIZE, C, 0, 1024 * TB, NULL, "0",
+	  "0: 40% of the machine's memory (or its cgroup limit)" },
 	INT("taskmanager.count", C, 1, 1024, "1"),
 	ADDR("taskmanager.host", C, "127.0.0.1"),
 	{ "taskmanager.bind-host", FL_CK_ADDRESS, C, 0, 0, NULL, NULL, "taskmanager.host" },
@@ -137,6 +139,8 @@ static const fl_conf_key keys[] = {
 	PATH("state.backend.rocksdb.localdir", J, NULL, "$TMPDIR of the process, else /tmp"),
 	SIZE("state.backend.rocksdb.block-cache-size", J, 0, 1 * TB, "64mb"),
 	SIZE("state.backend.rocksdb.write-buffer-size", J, 64 * KB, 4 * GB, "64mb"),
+	BOOL("state.backend.rocksdb.memory.managed", C, "true"),
+	NUM("state.backend.rocksdb.memory.write-buffer-ratio", C, 0, 1, "0.5"),
 	INT("state.backend.rocksdb.inplace-cache-slots", J, 1, 1 << 22, "16384"),
 	SIZE("sink.file.rolling-size", J, 1, 1 * TB, "128mb"),
 	/* checkpoints, restarts, savepoints, job store (docs/checkpoints.md) */

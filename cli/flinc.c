@@ -264,6 +264,13 @@ static int cmd_local(int argc, char **argv)
 {
 	job_opts o;
 	parse_job_opts("local", argc, argv, &o);
+	/* One process runs every subtask: its managed memory is divided over
+	 * as many slots as the job's parallelism (docs/state.md). */
+	if (!fl_conf_get(o.conf, "taskmanager.numberOfTaskSlots")) {
+		char slots[16];
+		snprintf(slots, sizeof slots, "%d", o.parallelism);
+		fl_conf_set(o.conf, "taskmanager.numberOfTaskSlots", slots);
+	}
 	fl_plugin *pl;
 	flinc_env *e = load_job(&o, &pl);
 	char err[1024];

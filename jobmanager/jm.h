@@ -231,9 +231,10 @@ typedef struct jm_tm {
 	int64_t registered_mono; /* monotonic ms */
 	int64_t last_hb_ms;      /* wall clock of the last heartbeat (or registration) */
 	int64_t last_hb_mono;
-	int64_t rss_bytes;   /* resident memory, from the last heartbeat (0: unknown) */
-	int64_t cpu_time_ms; /* CPU time used, from the last heartbeat */
-	double cpu_load;     /* CPU time per wall time over the last heartbeat interval */
+	int64_t rss_bytes;                   /* resident memory, from the last heartbeat (0: unknown) */
+	int64_t managed_used, managed_total; /* managed memory (fl_managed.h), from the last heartbeat */
+	int64_t cpu_time_ms;                 /* CPU time used, from the last heartbeat */
+	double cpu_load;                     /* CPU time per wall time over the last heartbeat interval */
 
 	nng_socket req;       /* REQ to the task manager's control socket */
 	fl_rpc_client client; /* req, authenticating its connection */

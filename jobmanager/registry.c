@@ -336,6 +336,7 @@ static jm_tm *tm_new(jm *j, const Flinc__RegisterTaskManager *r, nng_socket s, c
 	tm->slots = r->slots;
 	tm->cpu_cores = r->cpu_cores;
 	tm->physical_memory = r->physical_memory;
+	tm->managed_total = r->managed_memory;
 	tm->registered_ms = fl_now_ms();
 	tm->registered_mono = jm_mono_ms();
 	tm->last_hb_ms = tm->registered_ms;
@@ -598,6 +599,8 @@ int jm_tm_heartbeat(jm *j, const Flinc__Heartbeat *hb, const fl_rpc_from *from)
 				(double)(now - tm->last_hb_mono);
 		tm->cpu_time_ms = hb->cpu_time_ms;
 		tm->rss_bytes = hb->rss_bytes;
+		tm->managed_used = hb->managed_used;
+		tm->managed_total = hb->managed_total;
 		tm->last_hb_mono = now;
 		tm->last_hb_ms = fl_now_ms();
 		for (size_t i = 0; i < hb->n_metrics; i++) jm_sched_metrics_locked(j, tm->id, hb->metrics[i]);

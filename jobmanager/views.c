@@ -365,7 +365,7 @@ json_t *jm_view_taskmanager_locked(jm *j, jm_tm *tm)
 	(void)j;
 	int64_t now = fl_now_ms();
 	return json_pack(
-		"{s:s, s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:{}, s:{}, s:{s:i, s:I, s:I, s:I}, "
+		"{s:s, s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:{}, s:{}, s:{s:i, s:I, s:I, s:I, s:I}, "
 		"s:I, s:I, s:f}",
 		"id", tm->id, "path", tm->control_address, "host", tm->host, "dataAddress", tm->data_address,
 		"dataPort", port_of(tm->data_address), "jmxPort", -1, "timeSinceLastHeartbeat",
@@ -373,7 +373,8 @@ json_t *jm_view_taskmanager_locked(jm *j, jm_tm *tm)
 		"registered", (json_int_t)tm->registered_ms, "slotsNumber", tm->slots, "freeSlots",
 		FL_MAX(tm->slots - tm->used, 0), "totalResource", "freeResource", "hardware", "cpuCores",
 		tm->cpu_cores, "physicalMemory", (json_int_t)tm->physical_memory, "freeMemory", (json_int_t)0,
-		"managedMemory", (json_int_t)0, "pid", (json_int_t)tm->pid, "memoryRss",
+		"managedMemory", (json_int_t)tm->managed_total, "managedMemoryUsed",
+		(json_int_t)tm->managed_used, "pid", (json_int_t)tm->pid, "memoryRss",
 		(json_int_t)tm->rss_bytes, "cpuLoad", tm->cpu_load);
 }
 
@@ -514,13 +515,17 @@ static void flink_metrics(jm *j, fl_strbuf *b)
 	/* Task managers: memory and CPU (Flink's Status scope, without a JVM). */
 	static const char *const tm_names[] = { "flinc_taskmanager_Status_Memory_RSS",
 						"flinc_taskmanager_Status_CPU_Time",
-						"flinc_taskmanager_Status_CPU_Load" };
+						"flinc_taskmanager_Status_CPU_Load",
+						"flinc_taskmanager_Status_Flink_Memory_Managed_Used",
+						"flinc_taskmanager_Status_Flink_Memory_Managed_Total" };
 	static const char *const tm_help[] = {
 		"Resident memory of the task manager (bytes).",
 		"CPU time the task manager used, user and system (ms).",
-		"CPU time per wall time over the last heartbeat interval (cores)."
+		"CPU time per wall time over the last heartbeat interval (cores).",
+		"Managed memory keyed state uses: hashmap allocations and the RocksDB block cache (bytes).",
+		"Managed memory of the task manager, taskmanager.memory.managed.size (bytes)."
 	};
-	for (size_t m = 0; m < 3; m++) {
+	for (size_t m = 0; m < 5; m++) {
 		fl_sb_printf(b, "# HELP %s %s\n", tm_names[m], tm_help[m]);
 		fl_sb_printf(b, "# TYPE %s gauge\n", tm_names[m]);
 		for (size_t i = 0; i < j->ntms; i++) {
@@ -530,7 +535,9 @@ static void flink_metrics(jm *j, fl_strbuf *b)
 			label(b, "tm_id", tm->id, true);
 			double v = m == 0 ? (double)tm->rss_bytes
 				: m == 1  ? (double)tm->cpu_time_ms
-					  : tm->cpu_load;
+				: m == 2  ? tm->cpu_load
+				: m == 3  ? (double)tm->managed_used
+					  : (double)tm->managed_total;
 			fl_sb_printf(b, "} %.17g\n", v);
 		}
 	}

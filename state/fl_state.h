@@ -108,7 +108,9 @@ typedef struct fl_backend_ops {
 	int (*get)(void *be, uint32_t sid, const fl_skey *k, const void **val, size_t *len);
 	int (*put)(void *be, uint32_t sid, const fl_skey *k, const void *val, size_t len);
 	/* Optional (NULL where a backend cannot): a writable value of exactly
-	 * `len` bytes stored in place, zeroed and *created=true when new. Lets
+	 * `len` bytes stored in place, zeroed and *created=true when new; NULL
+	 * with errno EDQUOT when the managed memory is exhausted (fl_managed.h),
+	 * else ENOMEM or EINVAL. Lets
 	 * the runtime update POD accumulators without copies. */
 	void *(*put_inplace)(void *be, uint32_t sid, const fl_skey *k, size_t len, bool *created);
 	/* Remove the entry (for map state: every user key under k). Removing an

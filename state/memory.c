@@ -127,10 +127,13 @@
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
+#include "fl_managed.h"
 #include "fl_state.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -243,6 +246,13 @@ typedef struct mem_be {
 	uint8_t *bump, *bend; /* uncarved rest of the newest chunk */
 	void *chunks;         /* newest first; header {next, size} */
 	size_t chunk_next;    /* size of the next chunk: doubles up to HUGE_SIZE */
+	/* Managed memory (fl_managed.h): chunks, large blocks and slot arrays
+	 * are charged while allocated; NULL when the runtime gave no
+	 * configuration (unit tests). */
+	fl_managed *mm;
+	int64_t charged; /* by this instance, given back at close */
+	bool refused;    /* the last allocation failed on the managed limit */
+	bool warned;
 } mem_be;
 
 /* Accessors: key material right after the header, the value at its
@@ -258,6 +268,66 @@ static inline plink *plink_of(const ent *e) { return (plink *)((uint8_t *)e - si
 
 /* Bytes a block needs before its ent for a state of this kind. */
 static inline size_t pre_size(fl_state_kind kind) { return kind == FL_STATE_MAP ? sizeof(mlink) : 0; }
+
+/* ---- managed memory ---------------------------------------------------- */
+
+/* Take n bytes from the process's managed memory; false (and one log line
+ * per instance) when that would pass taskmanager.memory.managed.size. */
+static bool charge(mem_be *b, int64_t n)
+{
+	if (!b->mm || n <= 0) return true;
+	if (UNLIKELY(!fl_managed_charge(b->mm, n))) {
+		b->refused = true;
+		if (!b->warned) {
+			b->warned = true;
+			fl_log(FL_LOG_WARN, "state",
+			       "hashmap backend: keyed state needs more than taskmanager.memory.managed.size "
+			       "(%lld MB, %lld MB in use by this task manager): give task managers more managed "
+			       "memory, or use state.backend: rocksdb",
+			       (long long)(fl_managed_total(b->mm) >> 20),
+			       (long long)(fl_managed_used() >> 20));
+		}
+		return false;
+	}
+	b->charged += n;
+	return true;
+}
+
+static void uncharge(mem_be *b, int64_t n)
+{
+	if (!b->mm || n <= 0) return;
+	fl_managed_uncharge(b->mm, n);
+	b->charged -= n;
+}
+
+/* An operation's ENOMEM: FLINC_EMEMLIMIT when the managed limit refused
+ * it (the message then names the limit, not the machine). */
+static int nomem(mem_be *b)
+{
+	if (b->refused) {
+		b->refused = false;
+		return FLINC_EMEMLIMIT;
+	}
+	return FLINC_ENOMEM;
+}
+
+/* A plain malloc'ed block, charged by its usable size. */
+static void *large_alloc(mem_be *b, size_t size)
+{
+	void *p = fl_try_malloc(size);
+	if (p && !charge(b, (int64_t)malloc_usable_size(p))) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+static void large_free(mem_be *b, void *p)
+{
+	if (!p) return;
+	uncharge(b, (int64_t)malloc_usable_size(p));
+	free(p);
+}
 
 /* Zeroed memory of n bytes (a multiple of HUGE_SIZE), aligned to
  * HUGE_SIZE and advised for transparent huge pages: random probes into
@@ -300,7 +370,7 @@ static void *blk_alloc(mem_be *b, size_t size, uint8_t *cls)
 {
 	if (UNLIKELY(size > SMALL_MAX)) {
 		*cls = CLS_LARGE;
-		return fl_try_malloc(size);
+		return large_alloc(b, size);
 	}
 	unsigned c = (unsigned)((size + ALIGN - 1) / ALIGN) - 1;
 	size_t sz = (size_t)(c + 1) * ALIGN;
@@ -313,8 +383,12 @@ static void *blk_alloc(mem_be *b, size_t size, uint8_t *cls)
 	}
 	if (UNLIKELY((size_t)(b->bend - b->bump) < sz)) {
 		size_t csize = b->chunk_next ? b->chunk_next : CHUNK_MIN;
+		if (!charge(b, (int64_t)csize)) return NULL;
 		uint8_t *ch = csize >= HUGE_SIZE ? huge_zalloc(csize) : aligned_alloc(64, csize);
-		if (!ch) return NULL;
+		if (!ch) {
+			uncharge(b, (int64_t)csize);
+			return NULL;
+		}
 		b->chunk_next = csize < HUGE_SIZE ? csize * 2 : HUGE_SIZE;
 		chunk_retire(b);
 		((void **)ch)[0] = b->chunks;
@@ -337,7 +411,7 @@ static inline size_t cls_size(uint8_t cls) { return ((size_t)cls + 1) * ALIGN; }
 static void blk_free(mem_be *b, void *p, uint8_t cls)
 {
 	if (cls == CLS_LARGE) {
-		free(p);
+		large_free(b, p);
 		return;
 	}
 	*(void **)p = b->freel[cls];
@@ -477,11 +551,15 @@ static inline size_t tab_slot_of(const table *t, uint64_t h, const ent *e)
 
 /* Rebuild t with `cap` slots (a power of two > n). FLINC_ENOMEM leaves t
  * as it was. */
-static int tab_resize(table *t, size_t cap)
+static int tab_resize(mem_be *b, table *t, size_t cap)
 {
 	size_t bytes = cap * sizeof(slot);
+	if (!charge(b, (int64_t)bytes)) return FLINC_ENOMEM;
 	slot *ns = bytes >= HUGE_SIZE ? huge_zalloc(bytes) : fl_try_calloc(cap, sizeof(slot));
-	if (!ns) return FLINC_ENOMEM;
+	if (!ns) {
+		uncharge(b, (int64_t)bytes);
+		return FLINC_ENOMEM;
+	}
 	size_t mask = cap - 1;
 	if (t->s) {
 		for (size_t i = 0; i <= t->mask; i++) {
@@ -491,6 +569,7 @@ static int tab_resize(table *t, size_t cap)
 			ns[j] = t->s[i];
 		}
 		free(t->s);
+		uncharge(b, (int64_t)((t->mask + 1) * sizeof(slot)));
 	}
 	t->s = ns;
 	t->mask = mask;
@@ -499,18 +578,18 @@ static int tab_resize(table *t, size_t cap)
 
 /* Make room for one more entry. *moved is set when slots were rebuilt (an
  * index from an earlier tab_find is then stale). */
-static int tab_reserve(table *t, bool *moved)
+static int tab_reserve(mem_be *b, table *t, bool *moved)
 {
 	*moved = false;
 	if (!t->s) {
 		*moved = true;
-		return tab_resize(t, TAB_MIN);
+		return tab_resize(b, t, TAB_MIN);
 	}
 	size_t cap = t->mask + 1;
 	if ((t->n + 1) * 4 <= cap * 3) return FLINC_OK;
 	if (cap > SIZE_MAX / 2 / sizeof(slot)) return FLINC_ENOMEM;
 	*moved = true;
-	return tab_resize(t, cap * 2);
+	return tab_resize(b, t, cap * 2);
 }
 
 /* First empty slot for hash h (the key is known to be absent). */
@@ -523,7 +602,7 @@ static inline size_t tab_empty(const table *t, uint64_t h)
 
 /* Remove slot i by shifting back the entries whose probe sequence crosses
  * it, then shrink a table that became sparse (best effort). */
-static void tab_remove_at(table *t, size_t i)
+static void tab_remove_at(mem_be *b, table *t, size_t i)
 {
 	size_t mask = t->mask;
 	size_t j = i;
@@ -541,12 +620,13 @@ static void tab_remove_at(table *t, size_t i)
 	t->s[i].h = 0;
 	t->n--;
 	size_t cap = mask + 1;
-	if (cap > TAB_MIN && t->n * 8 < cap) (void)tab_resize(t, cap / 2);
+	if (cap > TAB_MIN && t->n * 8 < cap) (void)tab_resize(b, t, cap / 2);
 }
 
 /* Free t's slots (not the entries) and leave it empty. */
-static void tab_free(table *t)
+static void tab_free(mem_be *b, table *t)
 {
+	if (t->s) uncharge(b, (int64_t)((t->mask + 1) * sizeof(slot)));
 	free(t->s);
 	memset(t, 0, sizeof(*t));
 }
@@ -628,8 +708,20 @@ static ent *ent_move(mem_be *b, fl_state_kind kind, slot *sl, ent *e, size_t cap
 	uint8_t *old = (uint8_t *)e - pre;
 	ent *ne;
 	if (e->cls == CLS_LARGE && size > SMALL_MAX && !shared) {
+		int64_t had = (int64_t)malloc_usable_size(old);
+		if (!charge(b, (int64_t)size - had)) return NULL;
 		uint8_t *blk = fl_try_realloc(old, size); /* keeps the contents */
-		if (!blk) return NULL;
+		if (!blk) {
+			uncharge(b, (int64_t)size - had);
+			return NULL;
+		}
+		/* settle the charge on what the allocator really gave (a rounding
+		 * of a few bytes: taken even past the limit) */
+		int64_t got = (int64_t)malloc_usable_size(blk) - (int64_t)size;
+		if (b->mm && got) {
+			fl_managed_uncharge(b->mm, -got);
+			b->charged += got;
+		}
 		ne = (ent *)(blk + pre);
 		ne->vcap = (uint32_t)cap;
 	} else {
@@ -712,7 +804,7 @@ static inline __attribute__((always_inline)) int upsert_impl(mem_be *b, mstate *
 		*out = e;
 		return e ? FLINC_OK : FLINC_ENOMEM;
 	}
-	if (tab_reserve(t, &moved)) return FLINC_ENOMEM;
+	if (tab_reserve(b, t, &moved)) return FLINC_ENOMEM;
 	if (moved) i = tab_empty(t, h);
 
 	ent *pfx = NULL;
@@ -725,7 +817,7 @@ static inline __attribute__((always_inline)) int upsert_impl(mem_be *b, mstate *
 		if (pfound) {
 			pfx = pt->s[pi].e;
 		} else {
-			if (tab_reserve(pt, &pmoved)) return FLINC_ENOMEM;
+			if (tab_reserve(b, pt, &pmoved)) return FLINC_ENOMEM;
 			if (pmoved) pi = tab_empty(pt, hp);
 			pfx = ent_new(b, sizeof(plink), k, NULL, 0, 0);
 			if (!pfx) return FLINC_ENOMEM;
@@ -786,7 +878,10 @@ static __attribute__((noinline)) int upsert_snap(mem_be *b, mstate *s, uint64_t 
 /* upsert, by the fast path unless a snapshot is open (the one branch a
  * modifying call pays for snapshots). */
 #define UPSERT(b, s, ...) \
-	(LIKELY(!(b)->snap) ? upsert((b), (s), __VA_ARGS__) : upsert_snap((b), (s), __VA_ARGS__))
+	up_rc((b), LIKELY(!(b)->snap) ? upsert((b), (s), __VA_ARGS__) : upsert_snap((b), (s), __VA_ARGS__))
+
+/* upsert's result, with an ENOMEM of the managed limit told apart. */
+static inline int up_rc(mem_be *b, int rc) { return UNLIKELY(rc == FLINC_ENOMEM) ? nomem(b) : rc; }
 
 /* Unlink map entry e from its prefix, freeing the prefix node when it was
  * the last one. */
@@ -800,7 +895,7 @@ static void map_unlink(mem_be *b, mstate *s, ent *e)
 		pl->head = ml->next;
 	if (ml->next) mlink_of(ml->next)->prev = ml->prev;
 	if (!pl->head) {
-		tab_remove_at(&s->p, tab_slot_of(&s->p, pl->h, ml->pfx));
+		tab_remove_at(b, &s->p, tab_slot_of(&s->p, pl->h, ml->pfx));
 		ent_free(b, s->kind, ml->pfx, true);
 	}
 }
@@ -853,10 +948,11 @@ out:
 
 /* Give t its own copy of its slot array, which the open snapshot shares
  * (and keeps). FLINC_ENOMEM leaves t as it was. */
-static int tab_unshare(table *t)
+static int tab_unshare(mem_be *b, table *t)
 {
 	size_t bytes = (t->mask + 1) * sizeof(slot);
 	slot *ns;
+	if (!charge(b, (int64_t)bytes)) return FLINC_ENOMEM;
 	if (bytes >= HUGE_SIZE) { /* a power of two: a multiple of HUGE_SIZE */
 		ns = aligned_alloc(HUGE_SIZE, bytes);
 #ifdef MADV_HUGEPAGE
@@ -865,7 +961,10 @@ static int tab_unshare(table *t)
 	} else {
 		ns = fl_try_malloc(bytes);
 	}
-	if (!ns) return FLINC_ENOMEM;
+	if (!ns) {
+		uncharge(b, (int64_t)bytes);
+		return FLINC_ENOMEM;
+	}
 	memcpy(ns, t->s, bytes);
 	t->s = ns;
 	return FLINC_OK;
@@ -888,7 +987,10 @@ static void snap_reclaim(mem_be *b)
 	/* An array still shared is the live state's; a live array never takes
 	 * the address of one the snapshot holds, as those are not freed yet. */
 	for (uint32_t i = 0; i < sn->nstates; i++)
-		if (sn->st[i].s && sn->st[i].s != b->states[i].t.s) free((void *)sn->st[i].s);
+		if (sn->st[i].s && sn->st[i].s != b->states[i].t.s) {
+			uncharge(b, (int64_t)((sn->st[i].mask + 1) * sizeof(slot)));
+			free((void *)sn->st[i].s);
+		}
 	free(sn);
 	b->snap = NULL;
 }
@@ -904,7 +1006,7 @@ static int snap_enter(mem_be *b, mstate *s)
 		return FLINC_OK;
 	}
 	uint32_t sid = (uint32_t)(s - b->states);
-	if (sid < sn->nstates && s->t.s && s->t.s == sn->st[sid].s) return tab_unshare(&s->t);
+	if (sid < sn->nstates && s->t.s && s->t.s == sn->st[sid].s) return tab_unshare(b, &s->t);
 	return FLINC_OK;
 }
 
@@ -1009,6 +1111,14 @@ static int mem_open(void *be, const fl_backend_params *p, char *err, size_t errc
 		b->kg_first = p->kg_first;
 		b->kg_last = p->kg_last;
 	}
+	if (p && p->conf) {
+		char e2[256] = "";
+		b->mm = fl_managed_acquire(p->conf, e2, sizeof e2);
+		if (!b->mm) {
+			if (err && errcap) snprintf(err, errcap, "hashmap backend: %s", e2);
+			return FLINC_ECONFIG;
+		}
+	}
 	return FLINC_OK;
 }
 
@@ -1030,8 +1140,8 @@ static void mem_close(void *be)
 		for (size_t i = 0; s->p.s && i <= s->p.mask; i++)
 			if (s->p.s[i].e && s->p.s[i].e->cls == CLS_LARGE)
 				ent_free(b, s->kind, s->p.s[i].e, true);
-		tab_free(&s->t);
-		tab_free(&s->p);
+		tab_free(b, &s->t);
+		tab_free(b, &s->p);
 		free(s->name);
 	}
 	free(b->states);
@@ -1040,6 +1150,10 @@ static void mem_close(void *be)
 		UNPOISON(ch, ((size_t *)ch)[1]);
 		free(ch);
 		ch = next;
+	}
+	if (b->mm) {
+		fl_managed_uncharge(b->mm, b->charged); /* the chunks, and whatever is left */
+		fl_managed_release(b->mm);
 	}
 	memset(b, 0, sizeof(*b));
 }
@@ -1119,7 +1233,11 @@ static void *mem_put_inplace(void *be, uint32_t sid, const fl_skey *k, size_t le
 	mstate *s = state_get(b, sid, FL_STATE_VALUE);
 	if (UNLIKELY(!s || !skey_ok(k) || len > UINT32_MAX || !created)) return NULL;
 	ent *e;
-	if (UPSERT(b, s, hfinal(hprefix(k)), 0, k, NULL, 0, len, UP_SET, &e, created)) return NULL;
+	int rc = UPSERT(b, s, hfinal(hprefix(k)), 0, k, NULL, 0, len, UP_SET, &e, created);
+	if (rc) {
+		errno = rc == FLINC_EMEMLIMIT ? EDQUOT : ENOMEM; /* fl_state.h: how put_inplace fails */
+		return NULL;
+	}
 	uint8_t *v = evalue(e);
 	if (LIKELY(!*created && e->vlen == len)) return v;
 	memset(v, 0, len);
@@ -1138,7 +1256,7 @@ static inline __attribute__((always_inline)) int remove_impl(mem_be *b, mstate *
 		size_t i = tab_find(&s->t, hfinal(hp), k, NULL, 0, &found);
 		if (found) {
 			ent *e = s->t.s[i].e;
-			tab_remove_at(&s->t, i);
+			tab_remove_at(b, &s->t, i);
 			ent_drop(b, s->kind, e, cow);
 		}
 		return FLINC_OK;
@@ -1148,11 +1266,11 @@ static inline __attribute__((always_inline)) int remove_impl(mem_be *b, mstate *
 	size_t pi = tab_find(&s->p, ph, k, NULL, 0, &found);
 	if (!found) return FLINC_OK;
 	ent *pfx = s->p.s[pi].e;
-	tab_remove_at(&s->p, pi);
+	tab_remove_at(b, &s->p, pi);
 	for (ent *e = plink_of(pfx)->head; e;) {
 		mlink *ml = mlink_of(e);
 		ent *next = ml->next;
-		tab_remove_at(&s->t, tab_slot_of(&s->t, ml->h, e));
+		tab_remove_at(b, &s->t, tab_slot_of(&s->t, ml->h, e));
 		ent_drop(b, s->kind, e, cow);
 		e = next;
 	}
@@ -1254,7 +1372,7 @@ static inline __attribute__((always_inline)) int map_remove_impl(mem_be *b, msta
 	if (!found) return FLINC_OK;
 	ent *e = s->t.s[i].e;
 	map_unlink(b, s, e);
-	tab_remove_at(&s->t, i);
+	tab_remove_at(b, &s->t, i);
 	ent_drop(b, s->kind, e, cow);
 	return FLINC_OK;
 }

@@ -116,6 +116,7 @@
 
 #include <rocksdb/c.h>
 
+#include "fl_managed.h"
 #include "fl_state.h"
 
 #define LIKELY(x) __builtin_expect(!!(x), 1)
@@ -166,7 +167,8 @@ typedef struct chunk {
 typedef struct rdb_be {
 	rocksdb_t *db;
 	rocksdb_options_t *opts; /* database and column-family options (one set) */
-	rocksdb_cache_t *cache;
+	rocksdb_cache_t *cache;  /* own cache (memory not managed), else NULL */
+	fl_managed *mm;          /* the process's managed memory (fl_managed.h) */
 	rocksdb_writeoptions_t *wo;
 	rocksdb_readoptions_t *ro;
 	char *dir;    /* working folder */
@@ -700,8 +702,30 @@ static int make_options(rdb_be *b, const fl_conf *conf, char *err, size_t errcap
 		rocksdb_free(e);
 		e = NULL;
 	}
+	/* Managed memory (state.backend.rocksdb.memory.managed, the default):
+	 * the block cache is the process's shared one, and this instance's
+	 * memtables, over all its column families, stay within its slot's
+	 * write-buffer budget (db_write_buffer_size flushes the largest when
+	 * they pass it); each memtable at most half of it. */
+	if (conf) {
+		char e2[256] = "";
+		b->mm = fl_managed_acquire(conf, e2, sizeof e2);
+		if (!b->mm) {
+			seterr(err, errcap, "rocksdb backend: %s", e2);
+			return FLINC_ECONFIG;
+		}
+	}
+	bool managed = b->mm && fl_managed_rocksdb(b->mm);
 	rocksdb_options_set_create_if_missing(b->opts, 1);
 	rocksdb_options_set_create_missing_column_families(b->opts, 1);
+	if (managed) {
+		int64_t budget = fl_managed_rocksdb_write_buffers(b->mm);
+		if (budget / 2 < wbuf) wbuf = budget / 2;
+		if (wbuf < 256 * 1024) wbuf = 256 * 1024;
+		rocksdb_options_set_max_write_buffer_number(b->opts, 2);
+		rocksdb_options_set_db_write_buffer_size(b->opts,
+							 (size_t)(budget > 2 * wbuf ? budget : 2 * wbuf));
+	}
 	rocksdb_options_set_write_buffer_size(b->opts, (size_t)wbuf);
 	rocksdb_options_set_info_log_level(b->opts, 2 /* WARN: the LOG file stays small */);
 	rocksdb_options_set_keep_log_file_num(b->opts, 2);
@@ -717,7 +741,9 @@ static int make_options(rdb_be *b, const fl_conf *conf, char *err, size_t errcap
 									merge_partial, merge_delete,
 									merge_name));
 	rocksdb_block_based_table_options_t *bbo = rocksdb_block_based_options_create();
-	if (cache > 0) {
+	if (managed) {
+		rocksdb_block_based_options_set_block_cache(bbo, fl_managed_rocksdb_cache(b->mm));
+	} else if (cache > 0) {
 		b->cache = rocksdb_cache_create_lru((size_t)cache);
 		rocksdb_block_based_options_set_block_cache(bbo, b->cache);
 	} else {
@@ -853,6 +879,8 @@ static void rdb_close(void *be)
 	free(b->dir);
 	if (b->opts) rocksdb_options_destroy(b->opts);
 	if (b->cache) rocksdb_cache_destroy(b->cache);
+	fl_managed_release(b->mm); /* after the database: the shared cache outlives it */
+	b->mm = NULL;
 	if (b->wo) rocksdb_writeoptions_destroy(b->wo);
 	if (b->ro) rocksdb_readoptions_destroy(b->ro);
 	cache_free(b);

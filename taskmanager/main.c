@@ -11,6 +11,7 @@
  * CANCELED reports to go out, closes everything, removes the private
  * folder and exits 0.
  */
+#include "fl_managed.h"
 #include "tm.h"
 
 #include "fl_conf_keys.h"
@@ -261,6 +262,17 @@ int main(int argc, char **argv)
 	tm_server *tm = &tms;
 	tm->cfg.conf = parse_args(argc, argv);
 	read_config(&tm->cfg);
+	{
+		/* The process's managed memory, from the task manager's own
+		 * configuration (jobs' backends share it): made now so that a bad
+		 * size stops the start, and so jobs cannot resize it. */
+		char merr[300] = "";
+		tm->cfg.managed = fl_managed_acquire(tm->cfg.conf, merr, sizeof merr);
+		if (!tm->cfg.managed) {
+			fprintf(stderr, "flinc-taskmanager: %s\n", merr);
+			exit(2);
+		}
+	}
 	read_secret(tm);
 	fl_rpc_binding_init(&tm->binding);
 	atomic_init(&tm->stopping, false);

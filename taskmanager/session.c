@@ -16,6 +16,8 @@
  */
 #include "tm.h"
 
+#include "fl_managed.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +51,7 @@ static bool register_once(tm_server *tm, tm_jm *jm, int attempt_no)
 	     psz = sysconf(_SC_PAGESIZE);
 	reg.cpu_cores = cores > 0 ? (int32_t)cores : 0;
 	reg.physical_memory = pages > 0 && psz > 0 ? (int64_t)pages * psz : 0;
+	reg.managed_memory = fl_managed_total(tm->cfg.managed);
 	Flinc__Envelope env = FLINC__ENVELOPE__INIT;
 	env.body_case = FLINC__ENVELOPE__BODY_REGISTER;
 	env.register_ = &reg;
@@ -272,6 +275,8 @@ static int heartbeat_once(tm_server *tm, tm_jm *jm, int *last_rc)
 	hb.metrics = collect_metrics(tm, &hb.n_metrics);
 	hb.output = collect_output(tm, &hb.n_output);
 	process_usage(&hb.rss_bytes, &hb.cpu_time_ms);
+	hb.managed_used = fl_managed_used();
+	hb.managed_total = fl_managed_total(tm->cfg.managed);
 	Flinc__Envelope env = FLINC__ENVELOPE__INIT;
 	env.body_case = FLINC__ENVELOPE__BODY_HEARTBEAT;
 	env.heartbeat = &hb;

@@ -61,6 +61,7 @@ typedef struct tm_config {
 	const char *tmp_parent; /* taskmanager.tmp.dir (the private folder goes inside) */
 	int64_t heartbeat_ms;   /* heartbeat.interval */
 	int64_t heartbeat_timeout_ms; /* heartbeat.timeout, until the JM says otherwise */
+	struct fl_managed *managed;   /* taskmanager.memory.managed.size: held for the process's life */
 } tm_config;
 
 /* ---- a request socket to the job manager (jmconn.c) -------------------- */

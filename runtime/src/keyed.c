@@ -2,6 +2,7 @@
  * keyed.c - what user functions call at run time: flinc_ctx_*, emitting,
  * keyed state handles and timers, plus the fl_op_* helpers of op.h.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -367,7 +368,10 @@ FLINC_API void *flinc_value_mut(flinc_state *s, bool *created)
 	fl_skey k = fl_keyed_skey(s->op);
 	if (s->pod && ops->put_inplace) {
 		void *p = ops->put_inplace(be, s->sid, &k, s->t->size, created);
-		if (!p) fl_op_fail(s->op, FLINC_ENOMEM, "cannot store state");
+		if (!p) {
+			int rc = errno == EDQUOT ? FLINC_EMEMLIMIT : FLINC_ENOMEM;
+			fl_op_fail(s->op, rc, "cannot store state: %s", flinc_strerror(rc));
+		}
 		return p;
 	}
 	if (k.nslen > sizeof s->ns) {
@@ -404,7 +408,7 @@ FLINC_API int flinc_value_put(flinc_state *s, const void *v)
 	if (s->pod && ops->put_inplace) {
 		bool created;
 		void *p = ops->put_inplace(be, s->sid, &k, len, &created);
-		if (!p) return FLINC_ENOMEM;
+		if (!p) return errno == EDQUOT ? FLINC_EMEMLIMIT : FLINC_ENOMEM;
 		memcpy(p, bytes, len);
 		return FLINC_OK;
 	}
@@ -421,7 +425,7 @@ FLINC_API int flinc_reducing_add(flinc_state *s, const void *v)
 	if (s->pod && ops->put_inplace) {
 		bool created;
 		void *p = ops->put_inplace(be, s->sid, &k, s->t->size, &created);
-		if (!p) return FLINC_ENOMEM;
+		if (!p) return errno == EDQUOT ? FLINC_EMEMLIMIT : FLINC_ENOMEM;
 		if (created)
 			memcpy(p, v, s->t->size);
 		else

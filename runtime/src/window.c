@@ -59,6 +59,7 @@
  * Runs on the subtask's thread only.
  */
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #include "op.h"
@@ -281,7 +282,7 @@ static bool acc_add(fl_op *op, win *w, const fl_skey *k, const void *rec)
 		/* the hot path: no copy, no codec */
 		void *acc = w->be_ops->put_inplace(w->be, w->sid_acc, k, sz, &created);
 		if (FL_UNLIKELY(!acc)) {
-			state_fail(op, FLINC_ENOMEM);
+			state_fail(op, errno == EDQUOT ? FLINC_EMEMLIMIT : FLINC_ENOMEM);
 			return false;
 		}
 		if (created) {

@@ -34,7 +34,8 @@ extern "C" {
 	X(ERANGE, -12, "value out of range")    \
 	X(EPROTO, -13, "protocol error")        \
 	X(EUSER, -14, "job function failed")    \
-	X(ECONFIG, -15, "bad configuration")
+	X(ECONFIG, -15, "bad configuration")    \
+	X(EMEMLIMIT, -16, "managed memory exhausted (taskmanager.memory.managed.size)")
 
 typedef enum flinc_error {
 #define FLINC__ERR_ENUM(name, val, msg) FLINC_##name = (val),
