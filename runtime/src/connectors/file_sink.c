@@ -302,10 +302,18 @@ static int write_out(flinc_ctx *c, fsink *s)
 
 static int open_part(flinc_ctx *c, fsink *s)
 {
-	char name[NAME_MAX_LEN];
+	char name[NAME_MAX_LEN], done[NAME_MAX_LEN];
+	struct stat st;
 	s->seq = s->next_seq++;
 	name_inprogress(name, s->subtask, s->seq);
-	s->fd = openat(s->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	/* Never a name in use: a sequence number taken twice would replace a
+	 * committed part at its commit. Cheap: once per part. */
+	name_committed(done, s->subtask, s->seq);
+	if (fstatat(s->dirfd, done, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		errno = EEXIST;
+		return fail_io(c, s, "new part: its committed name is taken", done);
+	}
+	s->fd = openat(s->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 	if (s->fd < 0) return fail_io(c, s, "open", name);
 	s->fd_open = true;
 	s->fd_fresh = true;
@@ -440,6 +448,7 @@ static int recover_leftovers(flinc_ctx *c, fsink *s, int64_t restored, uint64_t 
 	int p = flinc_ctx_parallelism(c);
 	DIR *d = fdopendir(dup(s->dirfd));
 	if (!d) return fail_io(c, s, "list", ".");
+	rewinddir(d); /* the dup shares the offset of earlier listings (find_part) */
 	struct dirent *de;
 	int rc = FLINC_OK;
 	while (rc == FLINC_OK && (errno = 0, de = readdir(d))) {
