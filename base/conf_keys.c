@@ -142,7 +142,12 @@ static const fl_conf_key keys[] = {
 	BOOL("state.backend.rocksdb.memory.managed", C, "true"),
 	NUM("state.backend.rocksdb.memory.write-buffer-ratio", C, 0, 1, "0.5"),
 	INT("state.backend.rocksdb.inplace-cache-slots", J, 1, 1 << 22, "16384"),
-	SIZE("sink.file.rolling-size", J, 1, 1 * TB, "128mb"),
+	/* the file sink's rolling policy (docs/file-sink.md), Flink's names */
+	SIZE("sink.rolling-policy.file-size", J, 1, 1 * TB, "128mb"),
+	DUR("sink.rolling-policy.rollover-interval", J, 0, 365 * DAY, "30min"),
+	DUR("sink.rolling-policy.inactivity-interval", J, 0, 365 * DAY, "30min"),
+	{ "sink.file.rolling-size", FL_CK_SIZE, J, 1, 1 * TB, NULL, NULL,
+	  "a deprecated name of sink.rolling-policy.file-size" },
 	/* checkpoints, restarts, savepoints, job store (docs/checkpoints.md) */
 	PATH("state.checkpoints.dir", J, NULL, "no checkpoints"),
 	PATH("state.savepoints.dir", J, NULL, "savepoints need a target folder"),

@@ -66,7 +66,16 @@ typedef struct fl_conn_hooks {
 	 * before open, once per old subtask's snapshot (union). */
 	int (*snapshot)(flinc_ctx *c, void *local, flinc_writer *w);
 	int (*restore)(flinc_ctx *c, void *local, flinc_reader *r);
+	/* A sink's checkpoint `id` reached it: called just before the sink
+	 * fn's flush(id), with FL_SINK_BARRIER_* flags (the file sink rolls
+	 * its part in progress at a savepoint and at the end of the input). */
+	void (*barrier)(flinc_ctx *c, void *local, int64_t id, unsigned flags);
 } fl_conn_hooks;
+
+enum {
+	FL_SINK_BARRIER_SAVEPOINT = 1u, /* the checkpoint is a savepoint */
+	FL_SINK_BARRIER_ENDED = 2u,     /* the task's input ended: no record follows */
+};
 
 typedef struct fl_node {
 	uint32_t index;

@@ -316,6 +316,11 @@ static void take_checkpoint(fl_task *t, int64_t id, bool savepoint)
 	for (uint32_t j = 0; j < t->nops && !t->err; j++) {
 		fl_op *op = t->ops[j];
 		if (op->node->kind != FL_NODE_SINK || !op->node->u.sink.fn->flush) continue;
+		const fl_conn_hooks *h = op->node->u.sink.hooks;
+		if (h && h->barrier)
+			h->barrier(&op->ctx, op->user_local, id,
+				   (savepoint ? FL_SINK_BARRIER_SAVEPOINT : 0u) |
+					   (t->input_ended ? FL_SINK_BARRIER_ENDED : 0u));
 		int rc = op->node->u.sink.fn->flush(&op->ctx, op->user_local, id);
 		if (rc != FLINC_OK)
 			fl_op_fail(op, rc, "pre-commit for checkpoint %lld failed", (long long)id);

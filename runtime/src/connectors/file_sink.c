@@ -1,31 +1,51 @@
 /*
- * file_sink.c - text lines into a folder, exactly-once (two-phase commit).
+ * file_sink.c - text lines into a folder, exactly-once (two-phase commit),
+ * in part files rolled by size and time (docs/file-sink.md).
  *
  * Each subtask writes its records, formatted by the job's flinc_format_fn and
  * ended by '\n', to part files in the folder:
  *
- *   .part-<subtask>-<seq>.inprogress          being written
- *   .part-<subtask>-<seq>.pending-<ckpt>      closed and fsync'ed at the
- *                                             barrier of checkpoint <ckpt>
+ *   .part-<subtask>-<seq>.inprogress          being written; continues
+ *                                             across checkpoints
+ *   .part-<subtask>-<seq>.pending-<ckpt>      rolled: closed and fsync'ed,
+ *                                             waits for checkpoint <ckpt>
  *   part-<subtask>-<seq>                      committed: never changes again
  *
- * flush(ckpt) (pre-commit, before the barrier passes) writes out the buffer,
- * fsyncs and closes the file in progress and every file rolled since the last
- * flush, and renames them to pending-<ckpt>. commit(ckpt) (the checkpoint
- * completed) renames every pending file of checkpoints <= ckpt to its
- * committed name. At the end of a bounded input the runtime calls both with
- * FLINC_CHECKPOINT_FINAL. A new part file is opened on the first record after
- * a flush, so there are no empty parts; a part is rolled (closed, and renamed
- * at the next flush) once it passes `sink.file.rolling-size` (default 128mb).
+ * The rolling policy (Flink's names): a part is rolled once it reaches
+ * `sink.rolling-policy.file-size` (default 128mb; checked as records are
+ * written), once it has been open `sink.rolling-policy.rollover-interval`
+ * (default 30min), once it got no record for
+ * `sink.rolling-policy.inactivity-interval` (default 30min), at a savepoint
+ * and at the end of the input. The time rules are checked at each
+ * checkpoint barrier: a part can only be committed when a checkpoint
+ * completes, so checking between barriers would change nothing.
+ *
+ * flush(ckpt) (pre-commit, before the barrier passes) writes out the
+ * buffer. A part that stays in progress is fdatasync'ed and its length
+ * becomes the committed length the checkpoint records (the snapshot hook
+ * writes {seq, length}); a part the policy rolls is fsync'ed, closed and,
+ * with every part rolled by size since the last flush, renamed to
+ * pending-<ckpt>. commit(ckpt) (the checkpoint completed) renames every
+ * pending file of checkpoints <= ckpt to its committed name. At the end of a
+ * bounded input the runtime calls both with FLINC_CHECKPOINT_FINAL (without
+ * checkpointing) or takes a last checkpoint (the barrier hook says the input
+ * ended). A new part file is opened on the first record after a roll, so
+ * there are no empty parts.
+ *
+ * Restore from checkpoint r: the part r recorded in progress (seq, length)
+ * is found under whichever name it has now (.inprogress; .pending-<c> or
+ * committed by a checkpoint c after r, when an older checkpoint is
+ * restored), truncated to the recorded length (what came after is replayed
+ * by the sources) and written on by the same subtask index; a part of an
+ * index beyond the new parallelism is committed at once by subtask 0 (r
+ * completed, so its bytes are final). Other files in progress hold records
+ * after r only, so they are deleted. Pending files need the id of the
+ * restored checkpoint to be told apart (<= r: commit; later: delete):
+ * flinc_ctx_restored_checkpoint. A job without checkpointing (-1) leaves
+ * them in place.
  *
  * Sequence numbers never collide across restarts: at open a subtask scans the
  * folder for the highest seq of its index in any state and continues after it.
- *
- * Leftovers of an earlier attempt (see recover_leftovers): files in progress
- * hold records after the last barrier, which the restored sources replay, so
- * they are deleted. Pending files need the id of the restored checkpoint to
- * be told apart (<= it: commit; later: delete): flinc_ctx_restored_checkpoint.
- * A job without checkpointing (-1) leaves them in place.
  *
  * Records are formatted into the 256 KiB write buffer in place (a scratch
  * buffer only for lines longer than that): no allocation per record.
@@ -45,11 +65,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "connectors.h"
+#include "graph.h"
 #include "util.h"
 
 #define WRITE_BUF_SIZE (256u << 10)
-#define DEFAULT_ROLLING_SIZE ((uint64_t)128 << 20)
-#define ROLLING_SIZE_KEY "sink.file.rolling-size"
+#define DEFAULT_FILE_SIZE ((uint64_t)128 << 20)
+#define DEFAULT_ROLLOVER_MS ((int64_t)30 * 60 * 1000)
+#define DEFAULT_INACTIVITY_MS ((int64_t)30 * 60 * 1000)
+#define FILE_SIZE_KEY "sink.rolling-policy.file-size"
+#define OLD_FILE_SIZE_KEY "sink.file.rolling-size" /* its name before issue 20 */
+#define ROLLOVER_KEY "sink.rolling-policy.rollover-interval"
+#define INACTIVITY_KEY "sink.rolling-policy.inactivity-interval"
+#define SNAPSHOT_VERSION 1
 #define NAME_MAX_LEN 96
 
 typedef struct fsink_conf {
@@ -67,6 +95,12 @@ typedef struct part_list {
 	size_t n, cap;
 } part_list;
 
+/* A part the restored checkpoint recorded in progress (restore hook). */
+typedef struct resumed {
+	uint64_t subtask, seq, len;
+	int64_t opened; /* wall-clock ms it was opened */
+} resumed;
+
 typedef struct fsink {
 	const fsink_conf *conf;
 	int subtask;
@@ -74,16 +108,25 @@ typedef struct fsink {
 	bool dir_open;
 	int fd; /* the part in progress, when fd_open */
 	bool fd_open;
-	uint64_t seq;        /* of the part in progress, else the next to use */
-	uint64_t part_bytes; /* bytes in the part in progress (written + buffered) */
-	uint64_t roll;       /* rolling size */
-	char *buf;           /* write buffer */
+	bool fd_fresh;         /* its name is not synced to the folder yet */
+	uint64_t seq;          /* of the part in progress */
+	uint64_t next_seq;     /* of the next part to open */
+	uint64_t part_bytes;   /* bytes in the part in progress (written + buffered) */
+	uint64_t part_flushed; /* part_bytes at the last flush */
+	int64_t part_opened;   /* wall-clock ms the part was opened */
+	int64_t part_active;   /* wall-clock ms of the last flush that found it grown */
+	uint64_t roll;         /* file-size */
+	int64_t rollover_ms, inactivity_ms;
+	bool roll_at_flush; /* the barrier hook: a savepoint, or the input ended */
+	char *buf;          /* write buffer */
 	size_t blen, bcap;
 	char *line; /* scratch for lines longer than the buffer */
 	size_t lcap;
 	part_list rolled;  /* closed since the last flush, still .inprogress */
 	part_list pending; /* renamed to pending-<ckpt>, not committed yet */
 	bool ledger;       /* checkpointed: record which checkpoint committed each part */
+	resumed *res;      /* from the restored checkpoint, this subtask's to handle */
+	size_t nres, rescap;
 } fsink;
 
 /* ---- names -------------------------------------------------------------- */
@@ -211,7 +254,7 @@ static int ledger_truncate(flinc_ctx *c, fsink *s, uint64_t sub, int64_t restore
 	FILE *k = open_memstream(&keep, &klen);
 	uint64_t seq;
 	int64_t ckpt;
-	int rc = FLINC_OK, dropped = 0;
+	int rc = FLINC_OK, dropped = 0, removed = 0;
 	while (rc == FLINC_OK && fscanf(f, "%" SCNu64 " %" SCNd64, &seq, &ckpt) == 2) {
 		if (ckpt <= restored) {
 			fprintf(k, "%" PRIu64 " %" PRId64 "\n", seq, ckpt);
@@ -219,8 +262,11 @@ static int ledger_truncate(flinc_ctx *c, fsink *s, uint64_t sub, int64_t restore
 		}
 		char pname[NAME_MAX_LEN];
 		name_committed(pname, (int)sub, seq);
-		if (unlinkat(s->dirfd, pname, 0) != 0 && errno != ENOENT) rc = fail_io(c, s, "remove", pname);
-		dropped++;
+		if (unlinkat(s->dirfd, pname, 0) == 0)
+			removed++;
+		else if (errno != ENOENT)
+			rc = fail_io(c, s, "remove", pname);
+		dropped++; /* gone, or in progress again (resume_part) */
 	}
 	fclose(f);
 	fclose(k);
@@ -232,11 +278,11 @@ static int ledger_truncate(flinc_ctx *c, fsink *s, uint64_t sub, int64_t restore
 		if (t >= 0) close(t);
 		if (rc == FLINC_OK && renameat(s->dirfd, tmp, s->dirfd, name) != 0)
 			rc = fail_io(c, s, "rename", tmp);
-		if (rc == FLINC_OK)
+		if (rc == FLINC_OK && removed)
 			fl_log(FL_LOG_WARN, "file-sink",
 			       "output %s: removed %d part(s) of subtask %" PRIu64
 			       " committed after checkpoint %" PRId64 " (they are written again from it)",
-			       s->conf->dir, dropped, sub, restored);
+			       s->conf->dir, removed, sub, restored);
 	}
 	free(keep);
 	return rc;
@@ -256,12 +302,23 @@ static int write_out(flinc_ctx *c, fsink *s)
 
 static int open_part(flinc_ctx *c, fsink *s)
 {
-	char name[NAME_MAX_LEN];
+	char name[NAME_MAX_LEN], done[NAME_MAX_LEN];
+	struct stat st;
+	s->seq = s->next_seq++;
 	name_inprogress(name, s->subtask, s->seq);
-	s->fd = openat(s->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	/* Never a name in use: a sequence number taken twice would replace a
+	 * committed part at its commit. Cheap: once per part. */
+	name_committed(done, s->subtask, s->seq);
+	if (fstatat(s->dirfd, done, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		errno = EEXIST;
+		return fail_io(c, s, "new part: its committed name is taken", done);
+	}
+	s->fd = openat(s->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 	if (s->fd < 0) return fail_io(c, s, "open", name);
 	s->fd_open = true;
-	s->part_bytes = 0;
+	s->fd_fresh = true;
+	s->part_bytes = s->part_flushed = 0;
+	s->part_opened = s->part_active = fl_now_ms();
 	return FLINC_OK;
 }
 
@@ -280,7 +337,105 @@ static int close_part(flinc_ctx *c, fsink *s)
 		flinc_ctx_fail(c, "output %s: out of memory", s->conf->dir);
 		return FLINC_ENOMEM;
 	}
-	s->seq++;
+	return FLINC_OK;
+}
+
+/* The name part <sub, seq> has in the folder now, in any state: FLINC_OK
+ * with it in `found`, or FLINC_ENOENT. */
+static int find_part(flinc_ctx *c, fsink *s, uint64_t sub, uint64_t seq, char *found)
+{
+	DIR *d = fdopendir(dup(s->dirfd));
+	if (!d) return fail_io(c, s, "list", ".");
+	rewinddir(d); /* the dup shares the offset of earlier listings */
+	struct dirent *de;
+	int rc = FLINC_ENOENT;
+	while (rc == FLINC_ENOENT && (de = readdir(d))) {
+		uint64_t su, sq;
+		int64_t ck = 0;
+		enum part_state st = parse_part_name(de->d_name, &su, &sq, &ck);
+		size_t n = strlen(de->d_name);
+		if (st != PART_NONE && su == sub && sq == seq && n < NAME_MAX_LEN) {
+			memcpy(found, de->d_name, n + 1);
+			rc = FLINC_OK;
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Bring back part r->seq of index r->subtask as the restored checkpoint
+ * recorded it: named .inprogress again and truncated to r->len bytes. Then
+ * this subtask writes on in it (its own index), or commits it (an index
+ * beyond the parallelism, handled by subtask 0). */
+static int resume_part(flinc_ctx *c, fsink *s, const resumed *r, int64_t restored)
+{
+	char name[NAME_MAX_LEN], found[NAME_MAX_LEN];
+	name_inprogress(name, (int)r->subtask, r->seq);
+	int rc = find_part(c, s, r->subtask, r->seq, found);
+	if (rc == FLINC_ENOENT) {
+		flinc_ctx_fail(c,
+			       "output %s/%s: checkpoint %" PRId64 " recorded this part file in progress "
+			       "(%" PRIu64
+			       " bytes) but it is gone: the output cannot be restored exactly-once",
+			       s->conf->dir, name, restored, r->len);
+		return FLINC_EIO;
+	}
+	if (rc) return rc;
+	if (strcmp(found, name) != 0) {
+		/* rolled (or even committed) by a checkpoint after the restored
+		 * one: those bytes are written again from it */
+		if (renameat(s->dirfd, found, s->dirfd, name) != 0) return fail_io(c, s, "reopen", found);
+		fl_log(FL_LOG_WARN, "file-sink",
+		       "output %s: %s, written after checkpoint %" PRId64 ", is in progress again as %s",
+		       s->conf->dir, found, restored, name);
+	}
+	int fd = openat(s->dirfd, name, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) return fail_io(c, s, "open", name);
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		close(fd);
+		return fail_io(c, s, "stat", name);
+	}
+	if ((uint64_t)st.st_size < r->len) {
+		close(fd);
+		flinc_ctx_fail(c,
+			       "output %s/%s: holds %lld bytes, fewer than the %" PRIu64
+			       " checkpoint %" PRId64 " recorded: the output cannot be restored exactly-once",
+			       s->conf->dir, name, (long long)st.st_size, r->len, restored);
+		return FLINC_EIO;
+	}
+	if ((uint64_t)st.st_size > r->len) {
+		if (ftruncate(fd, (off_t)r->len) != 0 || fdatasync(fd) != 0) {
+			close(fd);
+			return fail_io(c, s, "truncate", name);
+		}
+		fl_log(FL_LOG_INFO, "file-sink",
+		       "output %s: %s truncated to the %" PRIu64 " bytes of checkpoint %" PRId64
+		       " (%lld bytes after it dropped: they are written again)",
+		       s->conf->dir, name, r->len, restored, (long long)st.st_size - (long long)r->len);
+	}
+	if (r->subtask == (uint64_t)s->subtask) {
+		if (lseek(fd, 0, SEEK_END) < 0) {
+			close(fd);
+			return fail_io(c, s, "seek", name);
+		}
+		s->fd = fd;
+		s->fd_open = true;
+		s->fd_fresh = true;
+		s->seq = r->seq;
+		s->part_bytes = s->part_flushed = r->len;
+		s->part_opened = r->opened;
+		s->part_active = fl_now_ms();
+		return FLINC_OK;
+	}
+	/* an index the job no longer has: r completed, so the bytes are final */
+	bool ok = fsync(fd) == 0;
+	close(fd);
+	if (!ok) return fail_io(c, s, "fsync", name);
+	char to[NAME_MAX_LEN];
+	name_committed(to, (int)r->subtask, r->seq);
+	if ((rc = ledger_add(c, s, r->subtask, r->seq, restored))) return rc;
+	if (renameat(s->dirfd, name, s->dirfd, to) != 0) return fail_io(c, s, "commit", name);
 	return FLINC_OK;
 }
 
@@ -293,6 +448,7 @@ static int recover_leftovers(flinc_ctx *c, fsink *s, int64_t restored, uint64_t 
 	int p = flinc_ctx_parallelism(c);
 	DIR *d = fdopendir(dup(s->dirfd));
 	if (!d) return fail_io(c, s, "list", ".");
+	rewinddir(d); /* the dup shares the offset of earlier listings (find_part) */
 	struct dirent *de;
 	int rc = FLINC_OK;
 	while (rc == FLINC_OK && (errno = 0, de = readdir(d))) {
@@ -307,6 +463,7 @@ static int recover_leftovers(flinc_ctx *c, fsink *s, int64_t restored, uint64_t 
 		}
 		if (!(mine || (s->subtask == 0 && sub >= (uint64_t)p))) continue;
 		if (st == PART_INPROGRESS) {
+			if (mine && s->fd_open && seq == s->seq) continue; /* resumed */
 			if (unlinkat(s->dirfd, de->d_name, 0) != 0 && errno != ENOENT)
 				rc = fail_io(c, s, "remove", de->d_name);
 		} else if (st == PART_PENDING && restored >= 0) {
@@ -343,21 +500,51 @@ static int recover_leftovers(flinc_ctx *c, fsink *s, int64_t restored, uint64_t 
 
 /* ---- the sink function ------------------------------------------------------ */
 
+/* A duration key of the rolling policy: FLINC_OK with *ms set (left alone
+ * when the key is not set), or FLINC_ECONFIG. */
+static int conf_duration(flinc_ctx *c, const char *key, int64_t *ms)
+{
+	const char *v = flinc_ctx_config(c, key);
+	if (!v) return FLINC_OK;
+	if (fl_parse_duration_ms(v, ms) != FLINC_OK || *ms < 0) {
+		flinc_ctx_fail(c, "%s: '%s' is not a duration (like 30min)", key, v);
+		return FLINC_ECONFIG;
+	}
+	return FLINC_OK;
+}
+
+static int read_policy(flinc_ctx *c, fsink *s)
+{
+	s->roll = DEFAULT_FILE_SIZE;
+	s->rollover_ms = DEFAULT_ROLLOVER_MS;
+	s->inactivity_ms = DEFAULT_INACTIVITY_MS;
+	const char *key = FILE_SIZE_KEY;
+	const char *rs = flinc_ctx_config(c, key);
+	if (!rs && (rs = flinc_ctx_config(c, OLD_FILE_SIZE_KEY))) {
+		key = OLD_FILE_SIZE_KEY;
+		if (s->subtask == 0)
+			fl_log(FL_LOG_WARN, "file-sink", "%s is deprecated: write %s (taking %s from it)",
+			       OLD_FILE_SIZE_KEY, FILE_SIZE_KEY, rs);
+	}
+	if (rs) {
+		int64_t v;
+		if (fl_parse_size(rs, &v) != FLINC_OK || v <= 0) {
+			flinc_ctx_fail(c, "%s: '%s' is not a size (like 64mb)", key, rs);
+			return FLINC_ECONFIG;
+		}
+		s->roll = (uint64_t)v;
+	}
+	int rc = conf_duration(c, ROLLOVER_KEY, &s->rollover_ms);
+	return rc ? rc : conf_duration(c, INACTIVITY_KEY, &s->inactivity_ms);
+}
+
 static int fsink_open(flinc_ctx *c, void *local)
 {
 	fsink *s = local;
 	s->conf = flinc_ctx_arg(c);
 	s->subtask = flinc_ctx_subtask(c);
-	s->roll = DEFAULT_ROLLING_SIZE;
-	const char *rs = flinc_ctx_config(c, ROLLING_SIZE_KEY);
-	if (rs) {
-		int64_t v;
-		if (fl_parse_size(rs, &v) != FLINC_OK || v <= 0) {
-			flinc_ctx_fail(c, "%s: '%s' is not a size (like 64mb)", ROLLING_SIZE_KEY, rs);
-			return FLINC_ECONFIG;
-		}
-		s->roll = (uint64_t)v;
-	}
+	int rc = read_policy(c, s);
+	if (rc) return rc;
 	/* made here (the builder only checked it could be) */
 	char merr[512];
 	if (fl_mkdir_p(s->conf->dir, merr, sizeof merr) != FLINC_OK) {
@@ -370,14 +557,20 @@ static int fsink_open(flinc_ctx *c, void *local)
 		return FLINC_EIO;
 	}
 	s->dir_open = true;
+	int64_t restored = flinc_ctx_restored_checkpoint(c);
+	/* Parts the restored checkpoint recorded in progress first: they may
+	 * carry names (pending, committed) the cleanup below would remove. */
+	s->ledger = restored >= 0;
+	for (size_t k = 0; k < s->nres; k++)
+		if ((rc = resume_part(c, s, &s->res[k], restored))) return rc;
 	uint64_t max_seq = 0;
 	bool any = false;
 	/* Pending files of checkpoints <= the restored one commit, later
 	 * ones go; without checkpointing (-1) they are left alone. */
-	s->ledger = flinc_ctx_restored_checkpoint(c) >= 0;
-	int rc = recover_leftovers(c, s, flinc_ctx_restored_checkpoint(c), &max_seq, &any);
+	rc = recover_leftovers(c, s, restored, &max_seq, &any);
 	if (rc) return rc;
-	s->seq = any ? max_seq + 1 : 0;
+	s->fd_fresh = false; /* recover_leftovers synced the folder */
+	s->next_seq = any ? max_seq + 1 : 0;
 	s->bcap = WRITE_BUF_SIZE;
 	if (!(s->buf = malloc(s->bcap))) {
 		flinc_ctx_fail(c, "output %s: out of memory", s->conf->dir);
@@ -446,12 +639,37 @@ static int fsink_write(flinc_ctx *c, void *local, const void *rec)
 	return FLINC_OK;
 }
 
+/* Does the rolling policy roll the part in progress at this barrier? */
+static bool roll_due(fsink *s, int64_t ckpt)
+{
+	bool forced = s->roll_at_flush || ckpt == FLINC_CHECKPOINT_FINAL;
+	s->roll_at_flush = false;
+	if (!s->fd_open) return false;
+	int64_t now = fl_now_ms();
+	if (s->part_bytes != s->part_flushed) {
+		s->part_active = now;
+		s->part_flushed = s->part_bytes;
+	}
+	return forced || now - s->part_opened >= s->rollover_ms || now - s->part_active >= s->inactivity_ms;
+}
+
 static int fsink_flush(flinc_ctx *c, void *local, int64_t ckpt)
 {
 	fsink *s = local;
 	int rc;
-	if (s->fd_open && (rc = close_part(c, s))) return rc;
-	if (s->rolled.n == 0) return FLINC_OK;
+	bool sync = false;
+	if (roll_due(s, ckpt)) {
+		if ((rc = close_part(c, s))) return rc;
+	} else if (s->fd_open) {
+		/* stays in progress: its length now is what the checkpoint
+		 * records (snapshot), so those bytes must be on disk */
+		char name[NAME_MAX_LEN];
+		if ((rc = write_out(c, s))) return rc;
+		name_inprogress(name, s->subtask, s->seq);
+		if (fdatasync(s->fd) != 0) return fail_io(c, s, "fdatasync", name);
+		sync = s->fd_fresh; /* and its name too */
+		s->fd_fresh = false;
+	}
 	for (size_t k = 0; k < s->rolled.n; k++) {
 		char from[NAME_MAX_LEN], to[NAME_MAX_LEN];
 		name_inprogress(from, s->subtask, s->rolled.v[k].seq);
@@ -461,11 +679,12 @@ static int fsink_flush(flinc_ctx *c, void *local, int64_t ckpt)
 			flinc_ctx_fail(c, "output %s: out of memory", s->conf->dir);
 			return FLINC_ENOMEM;
 		}
+		sync = true;
 	}
 	s->rolled.n = 0;
 	/* the pending names must survive a crash: the commit after a restore
 	 * looks for them */
-	return sync_dir(c, s);
+	return sync ? sync_dir(c, s) : FLINC_OK;
 }
 
 static int fsink_commit(flinc_ctx *c, void *local, int64_t ckpt)
@@ -513,9 +732,103 @@ static void fsink_close(flinc_ctx *c, void *local)
 	free(s->line);
 	free(s->rolled.v);
 	free(s->pending.v);
+	free(s->res);
 	s->buf = s->line = NULL;
 	s->rolled = (part_list){ 0 };
 	s->pending = (part_list){ 0 };
+	s->res = NULL;
+	s->nres = s->rescap = 0;
+}
+
+/* ---- operator state (fl_conn_hooks) ---------------------------------------- */
+
+/* A savepoint or the end of the input rolls the part in progress at this
+ * barrier: a savepoint may be restored any number of times, so it must not
+ * point into a file that a run from it writes on; and at the end of the
+ * input everything is committed. */
+static void fsink_barrier(flinc_ctx *c, void *local, int64_t id, unsigned flags)
+{
+	(void)c;
+	(void)id;
+	fsink *s = local;
+	if (flags & (FL_SINK_BARRIER_SAVEPOINT | FL_SINK_BARRIER_ENDED)) s->roll_at_flush = true;
+}
+
+/* After flush(id): the part still in progress and its length, all of it on
+ * disk (flush fdatasync'ed it). */
+static int fsink_snapshot(flinc_ctx *c, void *local, flinc_writer *w)
+{
+	fsink *s = local;
+	flinc_w_map(w, 7);
+	flinc_w_cstr(w, "v");
+	flinc_w_uint(w, SNAPSHOT_VERSION);
+	flinc_w_cstr(w, "subtask");
+	flinc_w_uint(w, (uint64_t)flinc_ctx_subtask(c));
+	flinc_w_cstr(w, "parallelism");
+	flinc_w_uint(w, (uint64_t)flinc_ctx_parallelism(c));
+	flinc_w_cstr(w, "open");
+	flinc_w_bool(w, s->fd_open);
+	flinc_w_cstr(w, "seq");
+	flinc_w_uint(w, s->fd_open ? s->seq : 0);
+	flinc_w_cstr(w, "length");
+	flinc_w_uint(w, s->fd_open ? s->part_bytes : 0);
+	flinc_w_cstr(w, "opened");
+	flinc_w_int(w, s->fd_open ? s->part_opened : 0);
+	return w->err ? FLINC_ENOMEM : FLINC_OK;
+}
+
+/* Before open, once per old subtask's snapshot: keep the part in progress
+ * of this subtask's index (and, for subtask 0, of indices beyond the
+ * parallelism) for fsink_open. */
+static int fsink_restore(flinc_ctx *c, void *local, flinc_reader *r)
+{
+	fsink *s = local;
+	uint64_t v = 0, sub = 0, seq = 0, len = 0;
+	int64_t opened = 0;
+	bool open = false, have_sub = false;
+	uint32_t nkeys = flinc_r_map(r);
+	for (uint32_t k = 0; k < nkeys && !r->err; k++) {
+		uint32_t kl;
+		const char *key = flinc_r_str(r, &kl);
+#define KEY_IS(lit) (kl == sizeof(lit) - 1 && memcmp(key, lit, kl) == 0)
+		if (KEY_IS("v")) {
+			v = flinc_r_uint(r);
+		} else if (KEY_IS("subtask")) {
+			sub = flinc_r_uint(r);
+			have_sub = true;
+		} else if (KEY_IS("open")) {
+			open = flinc_r_bool(r);
+		} else if (KEY_IS("seq")) {
+			seq = flinc_r_uint(r);
+		} else if (KEY_IS("length")) {
+			len = flinc_r_uint(r);
+		} else if (KEY_IS("opened")) {
+			opened = flinc_r_int(r);
+		} else if (flinc_r_skip(r) != 0) {
+			r->err = 1;
+		}
+#undef KEY_IS
+	}
+	if (r->err || v < 1 || v > SNAPSHOT_VERSION || !have_sub || sub > INT32_MAX) {
+		flinc_ctx_fail(
+			c, "file sink: cannot read its checkpointed part in progress (snapshot version %llu)",
+			(unsigned long long)v);
+		return FLINC_ECODEC;
+	}
+	int me = flinc_ctx_subtask(c), p = flinc_ctx_parallelism(c);
+	if (!open || !(sub == (uint64_t)me || (me == 0 && sub >= (uint64_t)p))) return FLINC_OK;
+	if (s->nres == s->rescap) {
+		size_t nc = s->rescap ? s->rescap * 2 : 4;
+		resumed *nv = realloc(s->res, nc * sizeof *nv);
+		if (!nv) {
+			flinc_ctx_fail(c, "file sink: out of memory");
+			return FLINC_ENOMEM;
+		}
+		s->res = nv;
+		s->rescap = nc;
+	}
+	s->res[s->nres++] = (resumed){ sub, seq, len, opened };
+	return FLINC_OK;
 }
 
 static const flinc_sink_fn file_sink_fn = {
@@ -526,6 +839,12 @@ static const flinc_sink_fn file_sink_fn = {
 	.flush = fsink_flush,
 	.commit = fsink_commit,
 	.close = fsink_close,
+};
+
+static const fl_conn_hooks file_sink_hooks = {
+	.snapshot = fsink_snapshot,
+	.restore = fsink_restore,
+	.barrier = fsink_barrier,
 };
 
 /* Build a folder sink on `in` (address.c). Checks the folder could be made
@@ -545,6 +864,6 @@ int fl_file_sink_to(flinc_env *e, flinc_stream *in, const char *name, const char
 	char merr[512];
 	if (fl_mkdir_p_possible(conf->dir, merr, sizeof merr) != FLINC_OK)
 		return flinc_env_fail(e, "output %s", merr);
-	flinc_sink(in, name, &file_sink_fn, conf);
+	fl_sink_hooks(flinc_sink(in, name, &file_sink_fn, conf), &file_sink_hooks);
 	return FLINC_OK;
 }
