@@ -310,8 +310,10 @@ static void error_text(const char *body, char *out, size_t cap)
 	const char *e = strstr(body, "\"error\":\"");
 	const char *s = e ? e + 9 : body;
 	size_t k = 0;
-	for (; *s && k + 1 < cap && !(e && *s == '"' && s[-1] != '\\'); s++)
+	for (; *s && k + 1 < cap && !(e && *s == '"'); s++) {
+		if (e && *s == '\\' && s[1]) s++; /* a JSON escape: its character */
 		out[k++] = (*s == '\n' || *s == '\r') ? ' ' : *s;
+	}
 	out[k] = 0;
 }
 
