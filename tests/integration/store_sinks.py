@@ -26,13 +26,19 @@ fraud job over it into files, undisturbed (`flinc local`).
            equals the undisturbed reference run row for row), fraud -p 2
            to influxdb (exactly the reference alerts as points); no
            prepared transaction left over.
+  window   the two-phase commit's windows (FLINC_TEST_FAULT, docs/sinks.md):
+           the sink's process dies right after PREPARE TRANSACTION of
+           checkpoint 3 (restore rolls it back), or after checkpoint 3
+           completed and before COMMIT PREPARED (restore commits it): every
+           transactionId exactly once. The first with
+           delivery=at-least-once: rows twice, and the check sees it.
   errors   refused or unreachable servers: a closed port (both sinks), an
            InfluxDB database that does not exist with create=false, a
            PostgreSQL table that does not exist with create=false, and a
            server without prepared transactions: each job fails with one
            line naming the output, the password never shown, quickly.
 
-Usage: store_sinks.py --build BUILD [--case local|cluster|errors]... [--count N]
+Usage: store_sinks.py --build BUILD [--case local|cluster|window|errors]... [--count N]
                       [--rate R] [--kills K] [--keep]
 """
 import ctypes
@@ -365,6 +371,68 @@ def case_cluster(chk, a, pg, ix, inp, ids, per_user, ref_alerts, ref_records, co
            % (len(got), len(ref_alerts)))
 
 
+def fault_run(chk, a, inp, rate, fault, out, what):
+    """txn_pipe -p 3 to `out` on a cluster whose first task managers carry
+    FLINC_TEST_FAULT=fault; every task manager that dies is replaced (the
+    replacements run without the fault). True when the fault fired, the job
+    restored and ended FINISHED."""
+    txn = os.path.join(a.build, "tests", "plugins", "txn_pipe.so")
+    with cluster.Cluster(a.build, taskmanagers=3, slots=2, name="store-fault", keep=a.keep, checks=chk) as c:
+        c.conf.update({"state.checkpoints.dir": c.path("checkpoints"),
+                       "execution.checkpointing.interval": "500ms"})
+        os.environ["FLINC_TEST_FAULT"] = fault
+        try:
+            c.start()
+        finally:
+            del os.environ["FLINC_TEST_FAULT"]
+        t0 = time.monotonic()
+        jid = c.submit(txn, ["--input", inp, "--output", out, "--rate", str(rate)], parallelism=3)
+        seen_dead, replaced, state = set(), 0, None
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            for i, d in enumerate(c.tms):
+                if not d.alive() and i not in seen_dead:
+                    seen_dead.add(i)
+                    replaced += 1
+                    c.start_taskmanager(wait=False)
+            state = c.job_state(jid)
+            if state in cluster.TERMINAL:
+                break
+            time.sleep(0.2)
+        fired = sum(d.log_text().count("FLINC_TEST_FAULT:") for d in c.tms)
+        logs = "".join(d.log_text() for d in c.tms)
+        restored = cluster.counts(c, jid).get("restored", 0)
+        print("%s: %d sink(s) died at the fault point; on restore %d prepared transaction(s) committed, "
+              "%d rolled back" % (what, fired, logs.count(": committed flinc:"), logs.count(": rolled back flinc:")),
+              flush=True)
+        return chk.ok(state == "FINISHED" and fired >= 1 and replaced >= 1 and restored >= 1,
+                      "%s: the sink's process died %d time(s) at %s, %d task manager(s) replaced, the job "
+                      "restored %d time(s) and ended %s (%.1f s)" %
+                      (what, fired, fault, replaced, restored, state, time.monotonic() - t0),
+                      "" if state == "FINISHED" else c.exceptions(jid))
+
+
+def case_window(chk, a, pg, inp, ids, per_user, rate):
+    """The two-phase commit's windows: the sink's process dies (as kill -9)
+    right after it prepared checkpoint 3's transaction (the checkpoint
+    cannot complete: restore from 2 rolls 3 back), and once checkpoint 3
+    completed before the sink committed it (restore from 3 commits it).
+    Every transactionId must be in the table exactly once. Then the first
+    window with delivery=at-least-once, which commits at the barrier: its
+    rows come twice, and the same check sees the duplicates."""
+    for kind in ("pg-sink-after-flush", "pg-sink-after-complete"):
+        table = "txn_" + kind.replace("-", "_")
+        if fault_run(chk, a, inp, rate, kind + ":3", pg.url(table, "&id=transactionId&batch-size=64kb"),
+                     "window " + kind):
+            check_txn_table(chk, pg, table, ids, per_user, "window " + kind)
+    if fault_run(chk, a, inp, rate, "pg-sink-after-flush:3",
+                 pg.url("txn_alo", "&id=transactionId&delivery=at-least-once"), "window at-least-once"):
+        n, distinct = (int(x) for x in pg.sql("SELECT count(*), count(DISTINCT id) FROM txn_alo")[0])
+        chk.ok(n > distinct == len(ids),
+               "window at-least-once: the replayed rows are in the table twice (%d rows, %d distinct): the check "
+               "above would see them" % (n, distinct))
+
+
 def case_errors(chk, a, pg, ix, inp, tmp):
     txn = os.path.join(a.build, "tests", "plugins", "txn_pipe.so")
     fraud = os.path.join(a.build, "jobs", "fraud.so")
@@ -404,12 +472,12 @@ def case_errors(chk, a, pg, ix, inp, tmp):
 
 def main():
     ap = cluster.arg_parser(__doc__)
-    ap.add_argument("--case", action="append", choices=["local", "cluster", "errors"])
+    ap.add_argument("--case", action="append", choices=["local", "cluster", "window", "errors"])
     ap.add_argument("--count", type=int, default=40000)
     ap.add_argument("--rate", type=int, default=5000)
     ap.add_argument("--kills", type=int, default=2)
     a = ap.parse_args()
-    cases = a.case or ["local", "cluster", "errors"]
+    cases = a.case or ["local", "cluster", "window", "errors"]
     chk = cluster.Checks()
     why = cluster.missing(a.build, "bin/flinc", "bin/flinc-gen", "tests/plugins/txn_pipe.so", "jobs/fraud.so")
     for path in (os.path.join(PG_BIN, "postgres"), INFLUXD):
@@ -446,6 +514,8 @@ def main():
                 case_local(chk, a, pg, ix, inp, ids, per_user, ref_alerts, ref_records, tmp)
             if "cluster" in cases:
                 case_cluster(chk, a, pg, ix, inp, ids, per_user, ref_alerts, ref_records, a.count, a.rate, a.kills)
+            if "window" in cases:
+                case_window(chk, a, pg, inp, ids, per_user, a.rate)
             if "errors" in cases:
                 case_errors(chk, a, pg, ix, inp, tmp)
         except (cluster.ClusterError, subprocess.SubprocessError, OSError) as e:

@@ -46,6 +46,7 @@
 
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,8 +74,17 @@ typedef struct pending {
 	char gid[GID_MAX];
 } pending;
 
+/* The test-only fault points (FLINC_TEST_FAULT, docs/sinks.md). */
+typedef enum fault_kind {
+	FAULT_NONE,
+	FAULT_AFTER_FLUSH, /* pg-sink-after-flush: die with N prepared (or committed), the barrier not passed */
+	FAULT_AFTER_COMPLETE, /* pg-sink-after-complete: die when commit(N) starts */
+} fault_kind;
+
 typedef struct pgsink {
 	const pg_conf *conf;
+	fault_kind fault;
+	int64_t fault_id;
 	bool eos;
 	PGconn *data, *ctl;
 	char *line;
@@ -90,6 +100,48 @@ typedef struct pgsink {
 	char **restored; /* gids of the restored checkpoint to commit */
 	size_t nrestored, rcap;
 } pgsink;
+
+/* ---- the test-only fault points ---------------------------------------------- */
+
+/* FLINC_TEST_FAULT=pg-sink-after-flush[:N[:SUBTASK]] or
+ * pg-sink-after-complete[:N[:SUBTASK]] (N default 1, SUBTASK default every
+ * subtask). Read by tests only; anything else in the variable is ignored. */
+static void fault_parse(pgsink *s, int subtask)
+{
+	const char *v = getenv("FLINC_TEST_FAULT");
+	if (!v) return;
+	fault_kind k;
+	const char *rest;
+	if (strncmp(v, "pg-sink-after-flush", 19) == 0) {
+		k = FAULT_AFTER_FLUSH;
+		rest = v + 19;
+	} else if (strncmp(v, "pg-sink-after-complete", 22) == 0) {
+		k = FAULT_AFTER_COMPLETE;
+		rest = v + 22;
+	} else {
+		return;
+	}
+	long long id = 1, st = -1;
+	if (*rest == ':') {
+		char *end;
+		id = strtoll(rest + 1, &end, 10);
+		if (*end == ':') st = strtoll(end + 1, &end, 10);
+		if (*end || id < 1) return;
+	} else if (*rest) {
+		return;
+	}
+	if (st >= 0 && st != subtask) return;
+	s->fault = k;
+	s->fault_id = id;
+}
+
+static void fault_die(pgsink *s, int64_t id, const char *where)
+{
+	fl_log(FL_LOG_WARN, "postgresql",
+	       "FLINC_TEST_FAULT: output %s dies %s of checkpoint %" PRId64 " (test-only fault point)",
+	       s->conf->a->display, where, id);
+	raise(SIGKILL); /* as kill -9: no close, nothing flushed */
+}
 
 /* ---- libpq helpers ---------------------------------------------------------- */
 
@@ -145,6 +197,11 @@ static PGconn *connect_db(flinc_ctx *c, pgsink *s, const char *role)
 		PGconn *conn = PQconnectdb(s->conf->a->conninfo);
 		if (conn && PQstatus(conn) == CONNECTION_OK) {
 			PQsetNoticeProcessor(conn, quiet, NULL); /* "relation already exists, skipping" */
+			/* A lock held elsewhere (an ALTER TABLE, a forgotten prepared
+			 * transaction) fails the task with a message instead of
+			 * blocking its thread for ever. */
+			PGresult *r = PQexec(conn, "SET lock_timeout = '60s'");
+			PQclear(r);
 			if (PQsetClientEncoding(conn, "UTF8") != 0) {
 				snprintf(what, sizeof what, "%s connection: client encoding UTF8", role);
 				fail_conn(c, s, conn, what);
@@ -208,13 +265,26 @@ static int create_table(flinc_ctx *c, pgsink *s)
 		fail_conn(c, s, s->data, "quoting the table");
 		goto out;
 	}
+	/* An existing table is left as it is: CREATE INDEX IF NOT EXISTS would
+	 * wait for the locks of prepared transactions on it, which only the
+	 * opens of the other subtasks resolve. */
 	fl_strbuf q = { 0 };
+	fl_sb_printf(&q, "SELECT to_regclass(%s) IS NOT NULL", tl);
+	PGresult *r = PQexec(s->data, q.data);
+	fl_sb_free(&q);
+	bool exists = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+		PQgetvalue(r, 0, 0)[0] == 't';
+	PQclear(r);
+	if (exists) {
+		rc = FLINC_OK;
+		goto out;
+	}
 	fl_sb_printf(&q,
-		     "BEGIN; SELECT pg_advisory_xact_lock(hashtext(%s)); "
+		     "BEGIN; SET LOCAL lock_timeout = '30s'; SELECT pg_advisory_xact_lock(hashtext(%s)); "
 		     "CREATE TABLE IF NOT EXISTS %s (id text GENERATED ALWAYS AS (record ->> %s) STORED, "
 		     "record jsonb NOT NULL); CREATE INDEX IF NOT EXISTS %s ON %s (id); COMMIT",
 		     tl, s->qtable, lit, qidx, s->qtable);
-	PGresult *r = PQexec(s->data, q.data);
+	r = PQexec(s->data, q.data);
 	fl_sb_free(&q);
 	if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
 		char b[300];
@@ -369,6 +439,7 @@ static int pgsink_open(flinc_ctx *c, void *local)
 	s->conf = flinc_ctx_arg(c);
 	const fl_pg_addr *a = s->conf->a;
 	s->eos = a->delivery == FL_PG_EXACTLY_ONCE;
+	fault_parse(s, flinc_ctx_subtask(c));
 	s->lcap = LINE_BUF_SIZE;
 	s->line = fl_malloc(s->lcap);
 	if (fl_random_bytes(&s->nonce, sizeof s->nonce) != FLINC_OK)
@@ -379,37 +450,41 @@ static int pgsink_open(flinc_ctx *c, void *local)
 	fl_sb_printf(&q, "COPY %s (record) FROM STDIN", s->qtable);
 	s->copy_sql = q.data;
 	int rc;
-	if (a->create && (rc = create_table(c, s))) return rc;
-	if (!s->eos) return FLINC_OK;
-	PGresult *r = PQexec(s->data, "SHOW max_prepared_transactions");
-	long maxp = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? atol(PQgetvalue(r, 0, 0))
-										   : -1;
-	PQclear(r);
-	if (maxp == 0) {
-		flinc_ctx_fail(
-			c,
-			"output %s: the server has max_prepared_transactions = 0; delivery=exactly-once "
-			"needs it >= 2 x the sink's parallelism (docs/sinks.md), or use "
-			"delivery=at-least-once",
-			a->display);
-		return FLINC_ECONFIG;
+	if (s->eos) {
+		PGresult *r = PQexec(s->data, "SHOW max_prepared_transactions");
+		long maxp = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
+			? atol(PQgetvalue(r, 0, 0))
+			: -1;
+		PQclear(r);
+		if (maxp == 0) {
+			flinc_ctx_fail(
+				c,
+				"output %s: the server has max_prepared_transactions = 0; delivery=exactly-once "
+				"needs it >= 2 x the sink's parallelism (docs/sinks.md), or use "
+				"delivery=at-least-once",
+				a->display);
+			return FLINC_ECONFIG;
+		}
+		if (maxp > 0 && maxp < 2 * (long)flinc_ctx_parallelism(c))
+			fl_log(FL_LOG_WARN, "postgresql",
+			       "output %s: max_prepared_transactions = %ld is below 2 x the parallelism %d: "
+			       "checkpoints may fail",
+			       a->display, maxp, flinc_ctx_parallelism(c));
+		if (flinc_ctx_restored_checkpoint(c) < 0 && flinc_ctx_subtask(c) == 0)
+			fl_log(FL_LOG_WARN, "postgresql",
+			       "output %s: the job does not checkpoint: rows are committed only when the input ends",
+			       a->display);
+		/* Recovery first: the leftovers hold locks on the table. */
+		if (!(s->ctl = connect_db(c, s, "control"))) return FLINC_EIO;
+		rc = recover(c, s);
+		for (size_t i = 0; i < s->nrestored; i++) free(s->restored[i]);
+		free(s->restored);
+		s->restored = NULL;
+		s->nrestored = s->rcap = 0;
+		if (rc) return rc;
 	}
-	if (maxp > 0 && maxp < 2 * (long)flinc_ctx_parallelism(c))
-		fl_log(FL_LOG_WARN, "postgresql",
-		       "output %s: max_prepared_transactions = %ld is below 2 x the parallelism %d: "
-		       "checkpoints may fail",
-		       a->display, maxp, flinc_ctx_parallelism(c));
-	if (flinc_ctx_restored_checkpoint(c) < 0 && flinc_ctx_subtask(c) == 0)
-		fl_log(FL_LOG_WARN, "postgresql",
-		       "output %s: the job does not checkpoint: rows are committed only when the input ends",
-		       a->display);
-	if (!(s->ctl = connect_db(c, s, "control"))) return FLINC_EIO;
-	rc = recover(c, s);
-	for (size_t i = 0; i < s->nrestored; i++) free(s->restored[i]);
-	free(s->restored);
-	s->restored = NULL;
-	s->nrestored = s->rcap = 0;
-	return rc;
+	if (a->create && (rc = create_table(c, s))) return rc;
+	return FLINC_OK;
 }
 
 static int pgsink_write(flinc_ctx *c, void *local, const void *rec)
@@ -454,6 +529,8 @@ static int pgsink_flush(flinc_ctx *c, void *local, int64_t id)
 	if (!s->eos) {
 		rc = exec_ok(c, s, s->data, "COMMIT", PGRES_COMMAND_OK, "COMMIT");
 		s->txn_open = false;
+		if (!rc && s->fault == FAULT_AFTER_FLUSH && id == s->fault_id)
+			fault_die(s, id, "after its commit");
 		return rc;
 	}
 	if (s->npend == s->pcap) {
@@ -470,12 +547,19 @@ static int pgsink_flush(flinc_ctx *c, void *local, int64_t id)
 	s->txn_open = false; /* prepared, or aborted by the failure */
 	if (rc) return rc;
 	s->npend++;
+	if (s->fault == FAULT_AFTER_FLUSH && id == s->fault_id) fault_die(s, id, "after its PREPARE");
 	return FLINC_OK;
 }
 
 static int pgsink_commit(flinc_ctx *c, void *local, int64_t id)
 {
 	pgsink *s = local;
+	if (s->fault == FAULT_AFTER_COMPLETE) { /* once: checkpoint ids never come again */
+		bool hit = !s->eos && id == s->fault_id;
+		for (size_t i = 0; i < s->npend && s->pend[i].id <= id; i++)
+			hit |= s->pend[i].id == s->fault_id;
+		if (hit) fault_die(s, s->fault_id, "before the commit");
+	}
 	if (!s->eos) return FLINC_OK;
 	size_t done = 0;
 	int rc = FLINC_OK;
