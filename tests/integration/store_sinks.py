@@ -32,19 +32,23 @@ fraud job over it into files, undisturbed (`flinc local`).
            completed and before COMMIT PREPARED (restore commits it): every
            transactionId exactly once. The first with
            delivery=at-least-once: rows twice, and the check sees it.
+  rescale  txn_pipe -p 3 to postgresql, `flinc stop --savepoint-path`
+           mid-run (the table is an exactly-once prefix), `flinc run -s` at
+           -p 2 to the end: every transactionId exactly once.
   errors   refused or unreachable servers: a closed port (both sinks), an
            InfluxDB database that does not exist with create=false, a
            PostgreSQL table that does not exist with create=false, and a
            server without prepared transactions: each job fails with one
            line naming the output, the password never shown, quickly.
 
-Usage: store_sinks.py --build BUILD [--case local|cluster|window|errors]... [--count N]
+Usage: store_sinks.py --build BUILD [--case local|cluster|window|rescale|errors]... [--count N]
                       [--rate R] [--kills K] [--keep]
 """
 import ctypes
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -433,6 +437,57 @@ def case_window(chk, a, pg, inp, ids, per_user, rate):
                "above would see them" % (n, distinct))
 
 
+def check_txn_prefix(chk, pg, table, ids, what):
+    """An exactly-once prefix: no transactionId twice, none unknown, per
+    user the counts 1..k. The number of rows."""
+    rows = pg.sql("SELECT record::text FROM %s" % table)
+    seen, dup, seqs = set(), 0, {}
+    for (rec,) in rows:
+        r = json.loads(rec)
+        dup += r["transactionId"] in seen
+        seen.add(r["transactionId"])
+        seqs.setdefault(r["userId"], []).append(int(r["seq"]))
+    gaps = [u for u, v in seqs.items() if sorted(v) != list(range(1, len(v) + 1))]
+    chk.ok(not dup and not (seen - ids) and not gaps and 0 < len(rows) < len(ids),
+           "%s: an exactly-once prefix (%d of %d rows)" % (what, len(rows), len(ids)),
+           "%d duplicates, %d unknown, %d users with gaps" % (dup, len(seen - ids), len(gaps)))
+    return len(rows)
+
+
+SP_RE = re.compile(r"^Savepoint completed\. Path: (\S+)\s*$", re.M)
+
+
+def case_rescale(chk, a, pg, inp, ids, per_user, rate):
+    """txn_pipe to postgresql at -p 3, `flinc stop --savepoint-path` mid-run
+    (the table is an exactly-once prefix), `flinc run -s` at -p 2 to the end:
+    every transactionId exactly once (the prepared transactions of old
+    subtask k are resolved by new subtask k mod 2)."""
+    txn = os.path.join(a.build, "tests", "plugins", "txn_pipe.so")
+    args = ["--input", inp, "--output", pg.url("txn_rescale", "&id=transactionId&batch-size=64kb"),
+            "--rate", str(rate)]
+    with cluster.Cluster(a.build, taskmanagers=2, slots=3, name="store-rescale", keep=a.keep, checks=chk) as c:
+        c.conf.update({"state.checkpoints.dir": c.path("checkpoints"),
+                       "state.savepoints.dir": c.path("savepoints"),
+                       "execution.checkpointing.interval": "500ms"})
+        c.start()
+        jid = c.submit(txn, args, parallelism=3)
+        c.wait_running(jid, timeout=90)
+        cluster.wait_checkpoint_after(c, jid, 2, timeout=90)
+        p = c.flinc("stop", "--savepoint-path", c.path("savepoints"), jid)
+        m = SP_RE.search(p.stdout)
+        chk.ok(p.returncode == 0 and m, "rescale: flinc stop --savepoint-path at -p 3", p.stdout[-500:] + p.stderr[-500:])
+        if not m:
+            return
+        c.wait_job(jid, {"FINISHED"}, timeout=60)
+        check_txn_prefix(chk, pg, "txn_rescale", ids, "rescale: after the stop at -p 3")
+        left = pg.sql("SELECT count(*) FROM pg_prepared_xacts")[0][0]
+        print("rescale: %s prepared transaction(s) left after the stop" % left, flush=True)
+        p = c.flinc("run", "-s", m.group(1), "-p", "2", txn, *args, timeout=600)
+        chk.ok(p.returncode == 0 and "FINISHED" in p.stdout, "rescale: restored at -p 2, the job runs to FINISHED",
+               p.stdout[-800:] + p.stderr[-800:])
+    check_txn_table(chk, pg, "txn_rescale", ids, per_user, "rescale")
+
+
 def case_errors(chk, a, pg, ix, inp, tmp):
     txn = os.path.join(a.build, "tests", "plugins", "txn_pipe.so")
     fraud = os.path.join(a.build, "jobs", "fraud.so")
@@ -472,12 +527,12 @@ def case_errors(chk, a, pg, ix, inp, tmp):
 
 def main():
     ap = cluster.arg_parser(__doc__)
-    ap.add_argument("--case", action="append", choices=["local", "cluster", "window", "errors"])
+    ap.add_argument("--case", action="append", choices=["local", "cluster", "window", "rescale", "errors"])
     ap.add_argument("--count", type=int, default=40000)
     ap.add_argument("--rate", type=int, default=5000)
     ap.add_argument("--kills", type=int, default=2)
     a = ap.parse_args()
-    cases = a.case or ["local", "cluster", "window", "errors"]
+    cases = a.case or ["local", "cluster", "window", "rescale", "errors"]
     chk = cluster.Checks()
     why = cluster.missing(a.build, "bin/flinc", "bin/flinc-gen", "tests/plugins/txn_pipe.so", "jobs/fraud.so")
     for path in (os.path.join(PG_BIN, "postgres"), INFLUXD):
@@ -516,6 +571,8 @@ def main():
                 case_cluster(chk, a, pg, ix, inp, ids, per_user, ref_alerts, ref_records, a.count, a.rate, a.kills)
             if "window" in cases:
                 case_window(chk, a, pg, inp, ids, per_user, a.rate)
+            if "rescale" in cases:
+                case_rescale(chk, a, pg, inp, ids, per_user, a.rate)
             if "errors" in cases:
                 case_errors(chk, a, pg, ix, inp, tmp)
         except (cluster.ClusterError, subprocess.SubprocessError, OSError) as e:
