@@ -477,7 +477,7 @@ static void isink_close(flinc_ctx *c, void *local)
 {
 	(void)c;
 	isink *s = local;
-	conn_close(s);
+	if (s->line) conn_close(s); /* opened: fd is -1 or a socket (a zeroed local has fd 0) */
 	free(s->line);
 	fl_buf_free(&s->body);
 	fl_buf_free(&s->fields);
