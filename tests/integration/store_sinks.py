@@ -37,9 +37,11 @@ fraud job over it into files, undisturbed (`flinc local`).
            -p 2 to the end: every transactionId exactly once.
   errors   refused or unreachable servers: a closed port (both sinks), an
            InfluxDB database that does not exist with create=false, a
-           PostgreSQL table that does not exist with create=false, and a
-           server without prepared transactions: each job fails with one
-           line naming the output, the password never shown, quickly.
+           PostgreSQL table that does not exist with create=false, points
+           InfluxDB refuses (a field type conflict; refused=skip goes on),
+           and a server without prepared transactions (at-least-once works
+           there): each job fails with one line naming the output, the
+           password never shown, quickly.
 
 Usage: store_sinks.py --build BUILD [--case local|cluster|window|rescale|errors]... [--count N]
                       [--rate R] [--kills K] [--keep]
@@ -212,6 +214,17 @@ class Influx:
         if "error" in res:
             raise cluster.ClusterError("InfluxQL %r: %s" % (q, res["error"]))
         return res.get("series", [])
+
+    def write(self, db, lines):
+        """POST lines (line protocol, ns) to /write; the HTTP status."""
+        for q in ("CREATE DATABASE %s" % db,):
+            urllib.request.urlopen(urllib.request.Request(
+                "http://127.0.0.1:%d/query?%s" % (self.port, urllib.parse.urlencode({"q": q})), method="POST"),
+                timeout=30).read()
+        req = urllib.request.Request("http://127.0.0.1:%d/write?db=%s&precision=ns" % (self.port, db),
+                                     data=lines.encode(), method="POST")
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status
 
     def alert_ids(self, db):
         """alertId of every point of measurement alerts."""
@@ -511,6 +524,13 @@ def case_errors(chk, a, pg, ix, inp, tmp):
                 "database not found")
     expect_fail("postgresql table missing, create=false", txn, pg.url("nosuchtable", "&create=false"),
                 "does not exist")
+    # a field whose type InfluxDB knows otherwise: severity a string
+    ix.write("conflict", 'alerts,alertType=X severity="high" 1767225600000000000\n')
+    expect_fail("influxdb refuses the points (field type conflict)", fraud, ix.url("conflict"), "refused points")
+    r, took = local(a, fraud, ["--input", inp, "--output", ix.url("conflict", "&refused=skip")], conf=conf)
+    said = [ln for ln in r.stderr.splitlines() if "InfluxDB refused points" in ln]
+    chk.ok(r.returncode == 0 and said, "errors: ... with refused=skip the job ends and says: %s" %
+           (said[0][-160:] if said else "?"), r.stderr[-1500:])
     pg0 = Postgres(tmp, name="pg0", prepared=0)
     try:
         pg0.start()

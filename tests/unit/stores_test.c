@@ -314,10 +314,11 @@ static void test_influx_addr(void **st)
 	assert_int_equal(a->retries, 3);
 	assert_int_equal(a->timeout_ms, 30000);
 	assert_true(a->create);
+	assert_false(a->refused_skip);
 	a = fl_influx_parse(
 		v.e,
 		"influxdb://bob:s3cret%21@[::1]:9999/my%20db?measurement=m%2Cx&tags=a,,b.c&time=at&"
-		"batch=10&batch-size=64kb&linger=250ms&retries=0&timeout=2s&create=false",
+		"batch=10&batch-size=64kb&linger=250ms&retries=0&timeout=2s&create=false&refused=skip",
 		"alerts");
 	assert_non_null(a);
 	assert_string_equal(a->host, "::1");
@@ -337,6 +338,7 @@ static void test_influx_addr(void **st)
 	assert_int_equal(a->retries, 0);
 	assert_int_equal(a->timeout_ms, 2000);
 	assert_false(a->create);
+	assert_true(a->refused_skip);
 	a = fl_influx_parse(v.e, "influxdb://h:1/d?tags=", "s");
 	assert_non_null(a);
 	assert_int_equal(a->ntags, 0);
@@ -357,6 +359,7 @@ static void test_influx_addr(void **st)
 	influx_bad("influxdb://h/db?create=yes", "create");
 	influx_bad("influxdb://h/db?batch-size=1", "batch-size");
 	influx_bad("influxdb://h/db?retries=11", "retries");
+	influx_bad("influxdb://h/db?refused=ignore", "refused=ignore");
 	influx_bad("influxdb://h/db?tags=timestamp", "both the time and a tag");
 	influx_bad("influxdb://h/db?measurement=a%0Ab", "percent-encoded");
 	influx_bad("influxdb://h/db?measurement=a%zz", "percent-encoded");

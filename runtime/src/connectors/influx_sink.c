@@ -19,8 +19,9 @@
  * again `retries` times with a growing pause; then the task fails with
  * one line, and the job restarts from its last checkpoint (nothing lost).
  * A 400 answer (InfluxDB refused some points, e.g. a field whose type
- * changed) is counted and logged at a bounded rate; other 4xx answers
- * (authentication, unknown database) fail the task.
+ * changed; it wrote the others) fails the task too, unless refused=skip:
+ * then the refused points are counted and logged at a bounded rate. Other
+ * 4xx answers (authentication, unknown database) fail the task at once.
  *
  * Threads: each instance belongs to its subtask's thread.
  */
@@ -373,6 +374,14 @@ static int send_batch(flinc_ctx *c, isink *s)
 		error_text(msg, et, sizeof et);
 		const char *d = strstr(msg, "dropped=");
 		uint64_t n = d ? strtoull(d + 8, NULL, 10) : 0;
+		if (!s->conf->a->refused_skip) {
+			flinc_ctx_fail(
+				c,
+				"output %s: InfluxDB refused points of a batch of %u: %s (refused=skip counts "
+				"them and goes on)",
+				s->conf->a->display, s->npoints, et);
+			return FLINC_EIO;
+		}
 		s->refused += n ? n : 1;
 		fl_log_limited(&s->lim, FL_LOG_WARN, "influxdb",
 			       "output %s: InfluxDB refused points of a batch of %u (%" PRIu64 " so far): %s",

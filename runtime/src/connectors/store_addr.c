@@ -4,7 +4,7 @@
  *
  *   influxdb://[USER[:PASS]@]HOST[:PORT]/DB[?measurement=M&tags=K,K&time=K
  *              &batch=N&batch-size=SIZE&linger=DURATION&retries=N
- *              &timeout=DURATION&create=true|false]
+ *              &timeout=DURATION&create=true|false&refused=fail|skip]
  *   postgresql://[USER[:PASS]@]HOST[:PORT]/DB?table=NAME[&id=KEY
  *              &delivery=exactly-once|at-least-once&batch-size=SIZE
  *              &create=true|false&prefix=GID_PREFIX][&LIBPQ_PARAM=VALUE...]
@@ -379,8 +379,17 @@ const fl_influx_addr *fl_influx_parse(flinc_env *e, const char *address, const c
 		flinc_env_fail(e, "%s: output %s: create=%s is not true or false", what, disp, v);
 		return NULL;
 	}
-	if (unknown_opts(e, disp, what, o, no,
-			 "measurement, tags, time, batch, batch-size, linger, retries, timeout, create"))
+	if ((v = take(o, no, "refused"))) {
+		if (strcmp(v, "skip") == 0) {
+			a->refused_skip = true;
+		} else if (strcmp(v, "fail") != 0) {
+			flinc_env_fail(e, "%s: output %s: refused=%s is not fail or skip", what, disp, v);
+			return NULL;
+		}
+	}
+	if (unknown_opts(
+		    e, disp, what, o, no,
+		    "measurement, tags, time, batch, batch-size, linger, retries, timeout, create, refused"))
 		return NULL;
 	return a;
 }

@@ -37,6 +37,7 @@ typedef struct fl_influx_addr {
 	uint32_t retries;       /* attempts of one POST after the first (default 3) */
 	int64_t timeout_ms;     /* connect, send and answer, each (default 30 s) */
 	bool create;            /* CREATE DATABASE at open (default true) */
+	bool refused_skip;      /* refused=skip: points InfluxDB refuses (400) are counted, not fatal */
 } fl_influx_addr;
 
 /* The default tags: the low-cardinality categories and the ids of the
