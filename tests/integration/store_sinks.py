@@ -42,8 +42,12 @@ fraud job over it into files, undisturbed (`flinc local`).
            and a server without prepared transactions (at-least-once works
            there): each job fails with one line naming the output, the
            password never shown, quickly.
+  http     the InfluxDB sink's HTTP client against scripted servers (no
+           InfluxDB): 503 answers, some closing the connection, are retried
+           and every alert arrives; a server that never answers fails the
+           job after the timeout of each attempt.
 
-Usage: store_sinks.py --build BUILD [--case local|cluster|window|rescale|errors]... [--count N]
+Usage: store_sinks.py --build BUILD [--case local|cluster|window|rescale|errors|http]... [--count N]
                       [--rate R] [--kills K] [--keep]
 """
 import ctypes
@@ -51,6 +55,9 @@ import json
 import os
 import pwd
 import re
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import shutil
 import signal
 import subprocess
@@ -501,6 +508,100 @@ def case_rescale(chk, a, pg, inp, ids, per_user, rate):
     check_txn_table(chk, pg, "txn_rescale", ids, per_user, "rescale")
 
 
+class FakeInflux:
+    """An HTTP server that answers like InfluxDB's /query and /write, with
+    scripted failures: the first `fail_writes` writes get 503 (some with
+    Connection: close), /query answers chunked. Records the points it
+    accepted."""
+
+    def __init__(self, fail_writes):
+        self.fail_left = fail_writes
+        self.lines = []
+        self.requests = 0
+        self.lock = threading.Lock()
+        fake = self
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(n).decode()
+                with fake.lock:
+                    fake.requests += 1
+                    fail = self.path.startswith("/write") and fake.fail_left > 0
+                    if fail:
+                        fake.fail_left -= 1
+                        close = fake.fail_left % 2 == 0
+                    elif self.path.startswith("/write"):
+                        fake.lines += [ln for ln in body.split("\n") if ln]
+                if self.path.startswith("/query"):
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for part in (b'{"results":[', b'{"statement_id":0}]}'):
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                    self.wfile.write(b"0\r\n\r\n")
+                elif fail:
+                    msg = b'{"error":"overloaded, try later"}'
+                    self.send_response(503)
+                    self.send_header("Content-Length", str(len(msg)))
+                    if close:
+                        self.send_header("Connection", "close")
+                        self.close_connection = True
+                    self.end_headers()
+                    self.wfile.write(msg)
+                else:
+                    self.send_response(204)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def case_http(chk, a, inp, ref_alerts):
+    """The InfluxDB sink's HTTP client against scripted servers: 503
+    answers (some closing the connection) are retried and the job ends with
+    every point written; a server that accepts connections and never
+    answers fails the job after `timeout` per attempt, with one line."""
+    fraud = os.path.join(a.build, "jobs", "fraud.so")
+    fake = FakeInflux(fail_writes=3)
+    try:
+        out = "influxdb://127.0.0.1:%d/db?measurement=alerts&batch=100&retries=3" % fake.port
+        r, took = local(a, fraud, ["--input", inp, "--output", out], conf={"restart-strategy": "none"})
+        retried = [ln for ln in r.stderr.splitlines() if "trying again" in ln]
+        ids = sorted({ln.split("alertId=\"", 1)[1].split("\"", 1)[0] for ln in fake.lines if "alertId=" in ln})
+        chk.ok(r.returncode == 0 and retried and ids == ref_alerts,
+               "http: three 503 answers are retried (%d warnings), the job ends, every alert is written (%d)" %
+               (len(retried), len(ids)), r.stderr[-1500:])
+    finally:
+        fake.stop()
+    # accepts (the kernel's backlog) but never answers
+    mute = socket.socket()
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(16)
+    try:
+        out = "influxdb://127.0.0.1:%d/db?retries=1&timeout=1s" % mute.getsockname()[1]
+        r, took = local(a, fraud, ["--input", inp, "--output", out], conf={"restart-strategy": "none"}, timeout=60)
+        lines = [ln for ln in r.stderr.splitlines() if "no answer within the timeout" in ln and "failed 2 times" in ln]
+        chk.ok(r.returncode != 0 and lines and took < 20,
+               "http: a server that never answers fails the job in %.1f s: %s" %
+               (took, lines[0][-150:] if lines else "?"), r.stderr[-1500:])
+    finally:
+        mute.close()
+
+
 def case_errors(chk, a, pg, ix, inp, tmp):
     txn = os.path.join(a.build, "tests", "plugins", "txn_pipe.so")
     fraud = os.path.join(a.build, "jobs", "fraud.so")
@@ -547,12 +648,12 @@ def case_errors(chk, a, pg, ix, inp, tmp):
 
 def main():
     ap = cluster.arg_parser(__doc__)
-    ap.add_argument("--case", action="append", choices=["local", "cluster", "window", "rescale", "errors"])
+    ap.add_argument("--case", action="append", choices=["local", "cluster", "window", "rescale", "errors", "http"])
     ap.add_argument("--count", type=int, default=40000)
     ap.add_argument("--rate", type=int, default=5000)
     ap.add_argument("--kills", type=int, default=2)
     a = ap.parse_args()
-    cases = a.case or ["local", "cluster", "window", "rescale", "errors"]
+    cases = a.case or ["local", "cluster", "window", "rescale", "errors", "http"]
     chk = cluster.Checks()
     why = cluster.missing(a.build, "bin/flinc", "bin/flinc-gen", "tests/plugins/txn_pipe.so", "jobs/fraud.so")
     for path in (os.path.join(PG_BIN, "postgres"), INFLUXD):
@@ -595,6 +696,8 @@ def main():
                 case_rescale(chk, a, pg, inp, ids, per_user, a.rate)
             if "errors" in cases:
                 case_errors(chk, a, pg, ix, inp, tmp)
+            if "http" in cases:
+                case_http(chk, a, inp, ref_alerts)
         except (cluster.ClusterError, subprocess.SubprocessError, OSError) as e:
             chk.fail("%s: %s" % (type(e).__name__, e))
         finally:
