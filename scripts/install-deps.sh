@@ -8,6 +8,9 @@ pkgs=(
   libnng-dev libmbedtls-dev openssl libprotobuf-c-dev protobuf-c-compiler
   librocksdb-dev libmsgpack-dev libjansson-dev libcmocka-dev librdkafka-dev
   libsimdjson-dev
+  # the store sinks (docs/sinks.md): libpq for postgresql://, and the
+  # servers their tests start on loopback (tests/integration/store_sinks.py)
+  libpq-dev postgresql influxdb
   clang clang-format kcat
   chromium prometheus
   iproute2 nftables

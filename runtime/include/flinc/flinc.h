@@ -557,8 +557,9 @@ FLINC_API flinc_stream *flinc_side_output(flinc_stream *of, const flinc_tag *tag
 FLINC_API flinc_stream *flinc_sink(flinc_stream *in, const char *name, const flinc_sink_fn *fn,
 				   const void *arg);
 /* One address for every shipped job's --output: "-" stdout, "" or NULL
- * discard (counted), "kafka://..." (docs/kafka.md), else a folder written
- * exactly-once (committed files never start with a dot).
+ * discard (counted), "kafka://..." (docs/kafka.md), "influxdb://..." and
+ * "postgresql://..." (docs/sinks.md), else a folder written exactly-once
+ * (committed files never start with a dot).
  * The sink's uid is `name` when no other operator has that uid.
  * Returns FLINC_OK or records the error in the env. */
 FLINC_API int flinc_sink_to(flinc_stream *in, const char *name, const char *address, flinc_format_fn fmt);

@@ -4,6 +4,8 @@
  *   "-"            print to stdout (print_sink.c)
  *   NULL or ""     discard, counting the records (print_sink.c)
  *   "kafka://..."  a Kafka topic (kafka_sink.c, docs/kafka.md)
+ *   "influxdb://..."    InfluxDB 1.x points (influx_sink.c, docs/sinks.md)
+ *   "postgresql://..."  rows of a PostgreSQL table (pg_sink.c, docs/sinks.md)
  *   anything else  a folder written exactly-once (file_sink.c)
  *
  * The input side, flinc_lines_from, lives in file_source.c.
@@ -15,6 +17,7 @@
 
 #include "connectors.h"
 #include "kafka.h"
+#include "stores.h"
 #include "graph.h" /* flinc_stream's env: flinc.h has no accessor */
 
 FLINC_API int flinc_sink_to(flinc_stream *in, const char *name, const char *address, flinc_format_fn fmt)
@@ -33,6 +36,10 @@ FLINC_API int flinc_sink_to(flinc_stream *in, const char *name, const char *addr
 		rc = fl_print_sink_to(e, in, name, fmt);
 	else if (strncmp(address, "kafka://", 8) == 0)
 		rc = fl_kafka_sink_to(e, in, name, address, fmt);
+	else if (strncmp(address, "influxdb://", 11) == 0)
+		rc = fl_influx_sink_to(e, in, name, address, fmt);
+	else if (strncmp(address, "postgresql://", 13) == 0 || strncmp(address, "postgres://", 11) == 0)
+		rc = fl_pg_sink_to(e, in, name, address, fmt);
 	else
 		rc = fl_file_sink_to(e, in, name, address, fmt);
 	/* The live output (tap.h) shows the sink's records as it writes them. */
