@@ -119,7 +119,11 @@ def tx(user, ms, tid, status="completed", amount=50.0, country="GB", lat=51.5, l
             "fraudType": None, "status": status, "country": country, "location": {"lat": lat, "lon": lon}}
 
 
-def golden(chk, a, tmp):
+def golden_input(tmp):
+    """Writes the hand-written transactions to TMP/golden.json: (its path,
+    the exact alerts as sorted (alertType, userId, transactionIds)). Run it
+    with a watermark after every record (the late one depends on it); also
+    used by fraud_vs_flink.py."""
     H = 3600000
     D = 12 * H  # every case at noon + its own hour: off hours only where meant
     recs = []
@@ -163,6 +167,11 @@ def golden(chk, a, tmp):
         ("GEO_ANOMALY", "u7", ("g7-0", "g7-1")),
         ("OFF_HOURS_HIGH_RISK", "u8", ("o-0",)),
     ])
+    return inp, want
+
+
+def golden(chk, a, tmp):
+    inp, want = golden_input(tmp)
     out = os.path.join(tmp, "golden-out")
     rc, text, alerts = seed_common.run_job(a.build, "fraud", inp, out, 1,
                                            {"pipeline.auto-watermark-interval": "0"})

@@ -16,10 +16,10 @@ import java.util.concurrent.TimeUnit;
  * JVM) and prints the time of execute() on stdout:
  *
  * <pre>
- *   java -cp CLASSPATH io.flinc.bench.Main --job wordcount|q0|q1|q2|q3|q5|q7|q8
+ *   java -cp CLASSPATH io.flinc.bench.Main --job wordcount|q0|q1|q2|q3|q5|q7|q8|fraud
  *        --input FILE|kafka://B/T?bounded=true --output DIR|kafka://B/T?delivery=exactly-once
  *        [-p N] [--backend hashmap|rocksdb] [--checkpoints off|10s]
- *        [--checkpoint-dir DIR] [--watermark-delay MS]
+ *        [--checkpoint-dir DIR] [--watermark-delay MS] [--watermark-every-record true|false]
  *
  *   FLINK-BENCH job=q5 p=2 backend=hashmap checkpoints=off seconds=12.345 net_seconds=11.802
  * </pre>
@@ -28,7 +28,9 @@ import java.util.concurrent.TimeUnit;
  * net_seconds: the job's own run time as Flink reports it (JobExecutionResult#getNetRuntime).
  * Output: a FileSink folder; committed part files have names that do not start with '.', as
  * flinc's. A kafka:// input or output is read or written with Flink's Kafka connector
- * (KafkaIo.java): one line per record value, as flinc's jobs do. Exit 0 on success, 1 when the job failed, 2 on a usage error.
+ * (KafkaIo.java): one line per record value, as flinc's jobs do. The fraud job (FraudCep.java, Flink
+ * CEP) takes its watermarks from its own rule (10 s out of orderness; --watermark-every-record true
+ * puts one after every record) and ignores --watermark-delay. Exit 0 on success, 1 when the job failed, 2 on a usage error.
  */
 public final class Main {
 
@@ -36,10 +38,10 @@ public final class Main {
 
     private static void usage(String why) {
         System.err.println("io.flinc.bench.Main: " + why);
-        System.err.println("usage: --job wordcount|q0|q1|q2|q3|q5|q7|q8 --input FILE|kafka://... "
+        System.err.println("usage: --job wordcount|q0|q1|q2|q3|q5|q7|q8|fraud --input FILE|kafka://... "
                 + "--output DIR|kafka://... [-p N] "
                 + "[--backend hashmap|rocksdb] [--checkpoints off|DURATION] [--checkpoint-dir DIR] "
-                + "[--watermark-delay MS]");
+                + "[--watermark-delay MS] [--watermark-every-record true|false]");
         System.exit(2);
     }
 
@@ -48,6 +50,7 @@ public final class Main {
         String checkpointDir = null;
         int p = 1;
         long wmDelay = 0;
+        boolean wmEveryRecord = false;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (i + 1 >= args.length) usage("missing value after " + a);
@@ -61,6 +64,7 @@ public final class Main {
                 case "--checkpoints": checkpoints = v; break;
                 case "--checkpoint-dir": checkpointDir = v; break;
                 case "--watermark-delay": wmDelay = Long.parseLong(v); break;
+                case "--watermark-every-record": wmEveryRecord = Boolean.parseBoolean(v); break;
                 default: usage("unknown option " + a);
             }
         }
@@ -107,6 +111,9 @@ public final class Main {
             case "q5": jsonSink(Nexmark.q5(lines, wmDelay), output); break;
             case "q7": jsonSink(Nexmark.q7(lines, wmDelay), output); break;
             case "q8": jsonSink(Nexmark.q8(lines, wmDelay), output); break;
+            case "fraud":
+                lineSink(FraudCep.build(lines, wmEveryRecord), output, (String a, StringBuilder sb) -> sb.append(a));
+                break;
             default: usage("unknown job " + job);
         }
 
