@@ -6,18 +6,18 @@ Inputs written by flinc-gen (transactions, user-events, iot; fixed seeds).
 Undisturbed: each job with `flinc local -p 2` over its file into a folder.
 Cluster: a job manager and three task managers of two slots on loopback,
 checkpoints every 300 ms; fraud.so writes its alerts to a real Kafka broker
-(tests/peers/kafka, exactly-once delivery), aggregation.so and anomaly.so to
-exactly-once folders; all three at -p 2, reading their files at a rate that
+(tests/peers/kafka, exactly-once delivery), aggregation.so to an
+exactly-once folder and anomaly.so to a real PostgreSQL 15 (started here;
+the sink's prepared transactions, docs/sinks.md); all three at -p 2, reading their files at a rate that
 keeps them running for several seconds. After every job has completed a
 checkpoint, one task manager running them is killed with kill -9 and a new
 one started; every job must restart from its checkpoint and finish.
 
 Checks: each job restored at least once (or never ran on the killed task
 manager), and each job's committed output (Kafka read_committed for fraud,
-the committed files for the others) equals the undisturbed run's record for
-record (as sorted JSON lines: no loss, no duplicate, nothing changed).
-PostgreSQL output is covered by the sink's own test (tests/integration,
-label sink) when that sink is built.
+the committed files for aggregation, the table's rows for anomaly) equals
+the undisturbed run's record for record (as sorted JSON: no loss, no
+duplicate, nothing changed), and no prepared transaction is left over.
 
 Usage: seed_cluster_kill.py --build BUILD [--count N] [--keep]
 """
@@ -33,6 +33,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "peers", "kafka"))
 import broker  # noqa: E402
 import cluster  # noqa: E402
 import seed_common  # noqa: E402
+import store_sinks  # noqa: E402
 
 JOBS = [("fraud", "transactions", 1), ("aggregation", "user-events", 1), ("anomaly", "iot", 2)]
 
@@ -62,6 +63,12 @@ def main():
             chk.ok(rc == 0 and recs, "%s: undisturbed run (flinc local -p 2): %d records" % (job, len(recs)),
                    log[-800:])
             want[job] = canon(recs)
+        pg = store_sinks.Postgres(tmp)
+        try:
+            pg.start()
+            pg_ok = True
+        except cluster.ClusterError as e:
+            pg_ok = chk.fail("PostgreSQL: %s" % e)
         with broker.Broker(nodes=1, workdir=os.path.join(tmp, "broker"), keep=a.keep) as b:
             b.create_topic("fraud-alerts", partitions=2)
             with cluster.Cluster(a.build, taskmanagers=3, slots=2, name="seed-kill", keep=a.keep, checks=chk) as c:
@@ -72,7 +79,7 @@ def main():
                 for job, mode, mult in JOBS:
                     outs[job] = os.path.join(tmp, job + "-cluster")
                     out = ("kafka://%s/fraud-alerts?delivery=exactly-once" % b.bootstrap) if job == "fraud" \
-                        else outs[job]
+                        else pg.url("anomaly_alerts") if job == "anomaly" else outs[job]
                     rate = a.count * mult // 8  # about 8 s of input
                     jids[job] = c.submit(c.plugin(job), ["--input", inputs[job], "--output", out,
                                                          "--rate", str(rate)], parallelism=2)
@@ -107,6 +114,12 @@ def main():
                     got = canon(json.loads(x) for x in b.consume("fraud-alerts", isolation="read_committed",
                                                                   timeout=300) if x.strip())
                     where = "Kafka read_committed"
+                elif job == "anomaly":
+                    rows = pg.sql("SELECT record::text FROM anomaly_alerts") if pg_ok else []
+                    got = canon(json.loads(r[0]) for r in rows)
+                    where = "PostgreSQL rows"
+                    left = pg.sql("SELECT count(*) FROM pg_prepared_xacts")[0][0] if pg_ok else "?"
+                    chk.ok(left == "0", "anomaly: no prepared transaction left over (%s)" % left)
                 else:
                     got = canon(seed_common.read_committed(outs[job]))
                     where = "committed files"
@@ -115,6 +128,7 @@ def main():
                 chk.ok(got == want[job], "%s: the %s equal the undisturbed run's (%d records)" %
                        (job, where, len(want[job])),
                        "got %d want %d; extra %s; missing %s" % (len(got), len(want[job]), extra, lost))
+        pg.stop()
     return chk.report()
 
 
