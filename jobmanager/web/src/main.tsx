@@ -9,9 +9,10 @@ import { JobPage } from "./pages/job";
 import { TaskManagers } from "./pages/taskmanagers";
 import { JobManager } from "./pages/jobmanager";
 import { Submit } from "./pages/submit";
+import { Dashboards } from "./pages/dashboards";
 
 // Hash routes: #/overview, #/jobs/running, #/jobs/completed, #/job/<jid>/<tab>,
-// #/taskmanagers, #/jobmanager, #/submit.
+// #/taskmanagers, #/jobmanager, #/submit, #/dashboards.
 function useRoute(): string[] {
   const parse = () => (location.hash.replace(/^#\/?/, "") || "overview").split("/").map(decodeURIComponent);
   const [r, setR] = useState(parse());
@@ -101,6 +102,9 @@ function App() {
     case "submit":
       body = <Submit />;
       break;
+    case "dashboards":
+      body = <Dashboards />;
+      break;
     default:
       body = <Overview />;
   }
@@ -116,6 +120,7 @@ function App() {
         {nav("#/overview", "Overview", page === "overview")}
         {nav("#/jobs/running", "Running jobs", page === "jobs" && rest[0] !== "completed")}
         {nav("#/jobs/completed", "Completed jobs", page === "jobs" && rest[0] === "completed")}
+        {nav("#/dashboards", "Seed dashboards", page === "dashboards")}
         {nav("#/taskmanagers", "Task managers", page === "taskmanagers")}
         {nav("#/jobmanager", "Job manager", page === "jobmanager")}
         {nav("#/submit", "Submit new job", page === "submit")}
