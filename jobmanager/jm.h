@@ -97,6 +97,8 @@ typedef struct jm_task_metrics {
 	int64_t backpressured_ms;
 	int64_t watermark;
 	uint64_t rejected, dead_letters;
+	int64_t idle_ms; /* waiting for input, timers or flushes */
+	int64_t busy_ms; /* the rest of the heartbeat intervals seen: neither idle nor back-pressured */
 } jm_task_metrics;
 
 typedef struct jm_subtask {
@@ -109,6 +111,9 @@ typedef struct jm_subtask {
 	jm_task_metrics m;
 	int64_t bp_prev_ms, bp_prev_at; /* previous sample, for the ratio */
 	double bp_ratio;                /* share of the last interval back-pressured */
+	int64_t idle_prev_ms;           /* previous idle sample */
+	double idle_ratio;              /* share of the last interval idle */
+	bool sampled;                   /* the ratios and rates cover an interval (two reports seen) */
 	double in_rate, out_rate;       /* records per second over the last interval */
 	char *error;                    /* FAILED: the one-line reason */
 	bool ended_input;               /* reported ENDED: waiting for the final checkpoint */

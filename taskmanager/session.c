@@ -119,6 +119,7 @@ static Flinc__TaskMetrics **collect_metrics(tm_server *tm, size_t *n)
 			tmx->bytes_in = m.bytes_in;
 			tmx->bytes_out = m.bytes_out;
 			tmx->backpressured_ms = m.backpressured_ms;
+			tmx->idle_ms = m.idle_ms;
 			tmx->watermark = m.watermark;
 			tmx->rejected = m.rejected;
 			tmx->dead_letters = m.dead_letters;

@@ -308,6 +308,7 @@ def run(t, c, chk, inp):
     # Wait for a completed checkpoint of the first.
     cluster.wait_until(lambda: c.get("/jobs/%s/checkpoints" % jid)["counts"]["completed"] > 0, 30,
                        "a completed checkpoint")
+    time.sleep(2.5)  # a few heartbeats: rates and time shares cover intervals
 
     # ---- cluster ----------------------------------------------------------------------
     ov = t.get_ok("/overview", "/overview", "ClusterOverviewWithVersion")
@@ -338,7 +339,9 @@ def run(t, c, chk, inp):
     t.cover("GET", "/metrics")
     st, text, rh = t.req("GET", "/metrics")
     chk.ok(st == 200 and rh.get("Content-Type", "").startswith("text/plain") and isinstance(text, str) and
-           "flinc_taskmanager_job_task_numRecordsIn" in text and "flinc_jobmanager_numRegisteredTaskManagers" in text,
+           "flinc_taskmanager_job_task_numRecordsIn" in text and "flinc_jobmanager_numRegisteredTaskManagers" in text
+           and "flinc_taskmanager_job_task_busyTimeMsPerSecond{" in text
+           and "flinc_taskmanager_job_task_idleTimeMsPerSecond{" in text,
            "GET /metrics -> 200 text/plain with Flink's metric names", (st, rh.get("Content-Type")))
     t.wrong_method("/metrics", "/metrics", "POST", ["GET"])
 
@@ -373,10 +376,18 @@ def run(t, c, chk, inp):
             t.fields(v.get("metrics"), "IOMetricsInfo", "vertex metrics")
             chk.ok(HEX16.match(v.get("id", "")) and v.get("status") in TASK_STATES, "vertex id and status", v.get("id"))
             for k in ("numRecordsInPerSecond", "numRecordsOutPerSecond", "backPressuredTimeMsPerSecond",
-                      "currentInputWatermark"):
+                      "busyTimeMsPerSecond", "idleTimeMsPerSecond", "currentInputWatermark"):
                 chk.ok(isinstance(v.get(k), (int, float)), "vertex has %s" % k, v.get(k))
             vids.append(v["id"])
         chk.ok(len(vids) == 2, "wordcount has 2 vertices", vids)
+        vs = job.get("vertices", [])
+        chk.ok(any(v["metrics"].get("accumulated-idle-time", 0) > 0 for v in vs) and
+               any(v["metrics"].get("accumulated-busy-time", 0) > 0 for v in vs),
+               "the vertices measure idle and busy time (a rate-limited job waits)",
+               [(v["metrics"].get("accumulated-idle-time"), v["metrics"].get("accumulated-busy-time")) for v in vs])
+        chk.ok(all(0 <= v["busyTimeMsPerSecond"] <= 1000 and 0 <= v["idleTimeMsPerSecond"] <= 1000 for v in vs),
+               "busy and idle ms per second within 0..1000",
+               [(v["busyTimeMsPerSecond"], v["idleTimeMsPerSecond"]) for v in vs])
         chk.ok(all(k in job.get("timestamps", {}) for k in ("CREATED", "RUNNING", "CANCELED", "FINISHED")),
                "timestamps per state", job.get("timestamps"))
     for bad in (unknown_jid, "not-a-job-id", "0123", "%2e%2e", "../overview".replace("/", "%2f")):
@@ -443,6 +454,9 @@ def run(t, c, chk, inp):
                "backpressure status and level are Flink's", bp)
         for s in bp.get("subtasks", [])[:1]:
             t.fields(s, "SubtaskBackPressureInfo", "backpressure subtasks[0]")
+            tot = s.get("ratio", 0) + s.get("idleRatio", 0) + s.get("busyRatio", 0)
+            chk.ok(abs(tot - 1) < 0.01 and s.get("idleRatio", 0) > 0,
+                   "back-pressured, idle and busy ratios add up to 1 (a waiting sink is idle)", s)
     t.not_found(V + "/backpressure", "/jobs/%s/vertices/ffffffffffffffff/backpressure" % jid)
     t.wrong_method(V + "/backpressure", "/jobs/%s/vertices/%s/backpressure" % (jid, vid), "POST", ["GET"])
 
