@@ -238,6 +238,9 @@ typedef struct jm_tm {
 	int64_t rss_bytes;   /* resident memory, from the last heartbeat (0: unknown) */
 	int64_t cpu_time_ms; /* CPU time used, from the last heartbeat */
 	double cpu_load;     /* CPU time per wall time over the last heartbeat interval */
+	/* Its latest log lines (Heartbeat.log): line n in log[n % JM_TM_LOG_KEEP]. */
+	char **log;
+	uint64_t log_lines; /* lines received so far */
 
 	nng_socket req;       /* REQ to the task manager's control socket */
 	fl_rpc_client client; /* req, authenticating its connection */
@@ -415,6 +418,10 @@ uint64_t jm_tm_bind_check(void *ud, const char *id, const char *purpose, const u
 			  const uint8_t *proof, size_t prooflen);
 /* The registered task manager with this id (connected or not), or NULL. */
 jm_tm *jm_tm_find_locked(jm *j, const char *id);
+/* Each task manager's latest log lines kept (GET /taskmanagers/:id/log). */
+#define JM_TM_LOG_KEEP 1000
+/* Append its latest lines (at most max_lines), oldest first, to b. */
+void jm_tm_log_text_locked(const jm_tm *tm, size_t max_lines, struct fl_strbuf *b);
 /* Queue a call for a task manager's worker; takes cmd (freed at once if
  * the worker is stopping). */
 void jm_tm_enqueue_locked(jm *j, jm_tm *tm, jm_cmd *cmd);

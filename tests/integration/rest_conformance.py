@@ -324,6 +324,14 @@ def run(t, c, chk, inp):
     chk.ok(isinstance(jmc, list) and any(e.get("key") == "rest.auth.token" and e.get("value") == "******" for e in jmc)
            and c.token not in json.dumps(jmc), "the token shows as ******, never in clear")
     t.wrong_method("/jobmanager/config", "/jobmanager/config", "PATCH", ["GET"])
+    t.cover("GET", "/jobmanager/log")
+    st, text, rh = t.req("GET", "/jobmanager/log")
+    chk.ok(st == 200 and rh.get("Content-Type", "").startswith("text/plain") and isinstance(text, str) and
+           "TaskManager" in text and "registered" in text and c.token not in text,
+           "GET /jobmanager/log -> 200 text/plain, the job manager's log lines", (st, str(text)[:200]))
+    st, b, rh = t.req("GET", "/jobmanager/log?lines=100000")
+    t.error_body(st, b, rh, 400, "GET /jobmanager/log?lines=100000")
+    t.wrong_method("/jobmanager/log", "/jobmanager/log", "POST", ["GET"])
     tms = t.get_ok("/taskmanagers", "/taskmanagers", "TaskManagersInfo")
     tml = tms.get("taskmanagers", []) if isinstance(tms, dict) else []
     for tm in tml[:1]:
@@ -334,6 +342,18 @@ def run(t, c, chk, inp):
         tmid = tml[0]["id"]
         one = t.get_ok("/taskmanagers/:tmid", "/taskmanagers/" + tmid, "TaskManagerInfo")
         chk.ok(isinstance(one, dict) and one.get("id") == tmid, "GET /taskmanagers/:tmid is that task manager")
+        TL = "/taskmanagers/:tmid/log"
+        t.cover("GET", TL)
+        st, text, rh = t.req("GET", "/taskmanagers/%s/log" % tmid)
+        chk.ok(st == 200 and rh.get("Content-Type", "").startswith("text/plain") and isinstance(text, str) and
+               "registered with the job manager" in text, "GET %s -> 200 text/plain, the task manager's log lines" % TL,
+               (st, rh.get("Content-Type"), str(text)[:200]))
+        st, text, rh = t.req("GET", "/taskmanagers/%s/log?lines=1" % tmid)
+        chk.ok(st == 200 and isinstance(text, str) and text.count("\n") == 1, "?lines=1: one line", text)
+        st, b, rh = t.req("GET", "/taskmanagers/%s/log?lines=many" % tmid)
+        t.error_body(st, b, rh, 400, "GET %s?lines=many" % TL)
+        t.not_found(TL, "/taskmanagers/no-such-tm/log")
+        t.wrong_method(TL, "/taskmanagers/%s/log" % tmid, "DELETE", ["GET"])
     t.not_found("/taskmanagers/:tmid", "/taskmanagers/no-such-tm")
     t.wrong_method("/taskmanagers/:tmid", "/taskmanagers/no-such-tm", "DELETE", ["GET"])
     t.cover("GET", "/metrics")
@@ -611,7 +631,8 @@ def run(t, c, chk, inp):
     t.error_body(st, b, rh, 404, "DELETE /jars/:jarid a second time")
 
     # ---- unknown paths ----------------------------------------------------------------
-    for p in ("/nope", "/jobs/%s/nope" % jid, "/v1/overview", "/jobs/%s/vertices" % jid, "/taskmanagers/x/logs/y"):
+    for p in ("/nope", "/jobs/%s/nope" % jid, "/v1/overview", "/jobs/%s/vertices" % jid, "/taskmanagers/x/logs/y",
+              "/jobmanager/log/x"):
         st, b, rh = t.req("GET", p)
         t.error_body(st, b, rh, 404, "GET %s (no such path)" % p)
     st, b, rh = t.req("GET", "/overview%00")
