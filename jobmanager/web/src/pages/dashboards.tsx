@@ -297,8 +297,17 @@ export function Dashboards() {
                       <td>{s.n}</td>
                       <td>{s.last.alertType}</td>
                       <td>
-                        {fmtNum(s.last.value, 2)}
-                        {s.last.zScore !== null ? ` (z ${s.last.zScore.toFixed(1)})` : s.last.threshold !== null ? ` (limit ${s.last.threshold})` : ""}
+                        {s.last.alertType === "LOW_BATTERY"
+                          ? `battery < ${s.last.threshold ?? 10} %`
+                          : s.last.alertType === "SENSOR_SILENT"
+                            ? "silent"
+                            : `${fmtNum(s.last.value, 2)}${
+                                s.last.zScore !== null
+                                  ? ` (z ${s.last.zScore.toFixed(1)})`
+                                  : s.last.threshold !== null
+                                    ? ` (limit ${s.last.threshold})`
+                                    : ""
+                              }`}
                       </td>
                     </tr>
                   ))}
