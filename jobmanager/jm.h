@@ -98,6 +98,8 @@ typedef struct jm_task_metrics {
 	int64_t backpressured_ms;
 	int64_t watermark;
 	uint64_t rejected, dead_letters;
+	int64_t idle_ms; /* waiting for input, timers or flushes */
+	int64_t busy_ms; /* the rest of the heartbeat intervals seen: neither idle nor back-pressured */
 } jm_task_metrics;
 
 typedef struct jm_subtask {
@@ -110,6 +112,9 @@ typedef struct jm_subtask {
 	jm_task_metrics m;
 	int64_t bp_prev_ms, bp_prev_at; /* previous sample, for the ratio */
 	double bp_ratio;                /* share of the last interval back-pressured */
+	int64_t idle_prev_ms;           /* previous idle sample */
+	double idle_ratio;              /* share of the last interval idle */
+	bool sampled;                   /* the ratios and rates cover an interval (two reports seen) */
 	double in_rate, out_rate;       /* records per second over the last interval */
 	char *error;                    /* FAILED: the one-line reason */
 	bool ended_input;               /* reported ENDED: waiting for the final checkpoint */
@@ -235,6 +240,9 @@ typedef struct jm_tm {
 	int64_t managed_used, managed_total; /* managed memory (fl_managed.h), from the last heartbeat */
 	int64_t cpu_time_ms;                 /* CPU time used, from the last heartbeat */
 	double cpu_load;                     /* CPU time per wall time over the last heartbeat interval */
+	/* Its latest log lines (Heartbeat.log): line n in log[n % JM_TM_LOG_KEEP]. */
+	char **log;
+	uint64_t log_lines; /* lines received so far */
 
 	nng_socket req;       /* REQ to the task manager's control socket */
 	fl_rpc_client client; /* req, authenticating its connection */
@@ -413,6 +421,10 @@ uint64_t jm_tm_bind_check(void *ud, const char *id, const char *purpose, const u
 			  const uint8_t *proof, size_t prooflen);
 /* The registered task manager with this id (connected or not), or NULL. */
 jm_tm *jm_tm_find_locked(jm *j, const char *id);
+/* Each task manager's latest log lines kept (GET /taskmanagers/:id/log). */
+#define JM_TM_LOG_KEEP 1000
+/* Append its latest lines (at most max_lines), oldest first, to b. */
+void jm_tm_log_text_locked(const jm_tm *tm, size_t max_lines, struct fl_strbuf *b);
 /* Queue a call for a task manager's worker; takes cmd (freed at once if
  * the worker is stopping). */
 void jm_tm_enqueue_locked(jm *j, jm_tm *tm, jm_cmd *cmd);

@@ -11,6 +11,17 @@
  *   data: {"vertex":"<16 hex>","name":"<vertex name>","subtask":0,"attempt":1,
  *          "records":["...", ...],"cut":0}
  *
+ * and, at most once a second (at a heartbeat), one event with the job's
+ * state and its vertices' live figures (Flink's names), so a dashboard
+ * shows rates without polling anything:
+ *
+ *   event: job
+ *   data: {"jid":"...","name":"fraud","state":"RUNNING","now":<wall ms>,
+ *          "vertices":[{"id":"<16 hex>","name":"Source: source -> parse",
+ *          "parallelism":2,"source":true,"sink":false,
+ *          "numRecordsInPerSecond":0.0,"numRecordsOutPerSecond":812.5,
+ *          "read-records":0,"write-records":40210}, ...]}
+ *
  * Which jobs are watched goes back to the task managers in every
  * HeartbeatAck, so a ring is on from about one heartbeat after the first
  * watcher came to about one after the last one left. A watcher that left
@@ -28,12 +39,16 @@
 #include "jm.h"
 
 #define PING_MS 5000
+/* The job's figures at most this often: a little under the heartbeat
+ * interval, so a task manager's heartbeat a few ms early still sends. */
+#define FIGURES_MS 900
 
 struct jm_watcher {
 	struct jm_watcher *next;
 	char jid[JM_JID_LEN + 1];
 	jm_http_stream *st;
-	int64_t last_mono; /* the last piece sent */
+	int64_t last_mono;    /* the last piece sent */
+	int64_t figures_mono; /* the last "job" event sent */
 };
 
 /* Send a piece; false when the watcher left (then it must go). */
@@ -54,6 +69,55 @@ static void drop_locked(jm *j, jm_watcher **pp)
 	j->nwatchers--;
 }
 
+/* The job's state and its vertices' live figures as one "job" event:
+ * rates summed over the running subtasks, counts over all; malloc'ed. */
+static char *figures_event(const jm_job *job)
+{
+	json_t *vs = json_array();
+	for (uint32_t k = 0; k < job->nv; k++) {
+		const jm_vertex *v = &job->v[k];
+		double in = 0, out = 0;
+		uint64_t rin = 0, rout = 0;
+		for (int i = 0; i < v->parallelism; i++) {
+			const jm_subtask *st = &v->sub[i];
+			rin += st->m.records_in;
+			rout += st->m.records_out;
+			if (st->state != JM_TASK_RUNNING) continue;
+			in += st->in_rate;
+			out += st->out_rate;
+		}
+		char vid[17];
+		snprintf(vid, sizeof vid, "%016" PRIx64, v->id);
+		json_array_append_new(vs,
+				      json_pack("{s:s, s:s, s:i, s:b, s:b, s:f, s:f, s:I, s:I}", "id", vid,
+						"name", v->name, "parallelism", v->parallelism, "source",
+						v->source, "sink", v->sink, "numRecordsInPerSecond", in,
+						"numRecordsOutPerSecond", out, "read-records",
+						(json_int_t)rin, "write-records", (json_int_t)rout));
+	}
+	json_t *d = json_pack("{s:s, s:s, s:s, s:I, s:o}", "jid", job->jid, "name", job->name, "state",
+			      jm_job_state_name(job->state), "now", (json_int_t)fl_now_ms(), "vertices", vs);
+	char *js = d ? json_dumps(d, JSON_COMPACT) : NULL;
+	json_decref(d);
+	char *ev = js ? fl_asprintf("event: job\ndata: %s\n\n", js) : NULL;
+	free(js);
+	return ev;
+}
+
+/* Send the job's figures to w if FIGURES_MS passed; false when w left. */
+static bool send_figures(jm *j, jm_watcher *w, int64_t now)
+{
+	if (now - w->figures_mono < FIGURES_MS) return true;
+	jm_job *job = jm_job_find_locked(j, w->jid);
+	if (!job) return true;
+	char *ev = figures_event(job);
+	if (!ev) return true;
+	w->figures_mono = now;
+	bool alive = send_piece(w, ev, strlen(ev));
+	free(ev);
+	return alive;
+}
+
 void jm_output_watch_locked(jm *j, const char *jid, jm_http_stream *st)
 {
 	jm_watcher *w = fl_calloc(1, sizeof *w);
@@ -63,7 +127,9 @@ void jm_output_watch_locked(jm *j, const char *jid, jm_http_stream *st)
 	j->watchers = w;
 	j->nwatchers++;
 	static const char hello[] = "retry: 2000\n: the records of the job's sinks follow\n\n";
-	if (!send_piece(w, hello, sizeof hello - 1)) drop_locked(j, &j->watchers);
+	w->figures_mono = INT64_MIN / 2;
+	if (!send_piece(w, hello, sizeof hello - 1) || !send_figures(j, w, jm_mono_ms()))
+		drop_locked(j, &j->watchers);
 }
 
 size_t jm_output_watched_locked(jm *j, char **ids, size_t cap)
@@ -123,11 +189,13 @@ void jm_output_heartbeat_locked(jm *j, const Flinc__Heartbeat *hb)
 		}
 		free(ev);
 	}
-	/* Quiet watchers get a comment now and then: one that left is noticed. */
+	/* The jobs' figures once a second; quiet watchers get a comment now
+	 * and then: one that left is noticed. */
 	int64_t now = jm_mono_ms();
 	static const char ping[] = ": ping\n\n";
 	for (jm_watcher **pp = &j->watchers; *pp;) {
-		if (now - (*pp)->last_mono >= PING_MS && !send_piece(*pp, ping, sizeof ping - 1))
+		if (!send_figures(j, *pp, now) ||
+		    (now - (*pp)->last_mono >= PING_MS && !send_piece(*pp, ping, sizeof ping - 1)))
 			drop_locked(j, pp);
 		else
 			pp = &(*pp)->next;

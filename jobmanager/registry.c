@@ -75,7 +75,21 @@ static void tm_free(jm_tm *tm)
 	free(tm->host);
 	free(tm->control_address);
 	free(tm->data_address);
+	if (tm->log)
+		for (size_t i = 0; i < JM_TM_LOG_KEEP; i++) free(tm->log[i]);
+	free(tm->log);
 	free(tm);
+}
+
+void jm_tm_log_text_locked(const jm_tm *tm, size_t max_lines, fl_strbuf *b)
+{
+	uint64_t n = tm->log_lines < JM_TM_LOG_KEEP ? tm->log_lines : JM_TM_LOG_KEEP;
+	if (n > max_lines) n = max_lines;
+	for (uint64_t k = tm->log_lines - n; k < tm->log_lines; k++) {
+		const char *s = tm->log[k % JM_TM_LOG_KEEP];
+		fl_sb_append(b, s, strlen(s));
+		fl_sb_append(b, "\n", 1);
+	}
 }
 
 /* jm.h: the registered task manager with this id, or NULL. */
@@ -604,6 +618,17 @@ int jm_tm_heartbeat(jm *j, const Flinc__Heartbeat *hb, const fl_rpc_from *from)
 		tm->last_hb_mono = now;
 		tm->last_hb_ms = fl_now_ms();
 		for (size_t i = 0; i < hb->n_metrics; i++) jm_sched_metrics_locked(j, tm->id, hb->metrics[i]);
+		if (hb->n_log && !tm->log) tm->log = fl_calloc(JM_TM_LOG_KEEP, sizeof *tm->log);
+		for (size_t i = 0; i < hb->n_log && i < 200; i++) {
+			char **slot = &tm->log[tm->log_lines++ % JM_TM_LOG_KEEP];
+			free(*slot);
+			*slot = jm_utf8_dup(hb->log[i]); /* another process's bytes: made valid UTF-8 */
+			size_t cut = 2 * FL_LOG_LINE_MAX;
+			if (strlen(*slot) > cut) {
+				while (cut > 0 && ((unsigned char)(*slot)[cut] & 0xC0) == 0x80) cut--;
+				(*slot)[cut] = 0; /* at a character's start */
+			}
+		}
 		jm_output_heartbeat_locked(j, hb);
 	}
 	pthread_mutex_unlock(&j->mu);

@@ -506,6 +506,38 @@ static void h_taskmanagers(req_ctx *c, resp *r, const route_args *a)
 	model_view(c, r, jm_view_taskmanagers_locked);
 }
 
+/* GET /jobmanager/log: the job manager's latest log lines (text; query
+ * `lines`, at most FL_LOG_KEEP, default all it keeps), as Flink's
+ * /jobmanager/log serves its log file. */
+static void h_jm_log(req_ctx *c, resp *r, const route_args *a)
+{
+	(void)a;
+	size_t lines;
+	if (!query_count(c, r, "lines", FL_LOG_KEEP, FL_LOG_KEEP, &lines)) return;
+	fl_strbuf b = { 0 };
+	fl_log_recent(0, lines, &b);
+	set_body(r, 200, "text/plain; charset=utf-8", b.data);
+}
+
+/* GET /taskmanagers/:tmid/log: the latest log lines a connected task
+ * manager sent with its heartbeats (text; query `lines`), else 404. */
+static void h_tm_log(req_ctx *c, resp *r, const route_args *a)
+{
+	size_t lines;
+	if (!query_count(c, r, "lines", JM_TM_LOG_KEEP, JM_TM_LOG_KEEP, &lines)) return;
+	jm *j = c->j;
+	fl_strbuf b = { 0 };
+	pthread_mutex_lock(&j->mu);
+	jm_tm *tm = jm_tm_find_locked(j, a->tmid);
+	bool known = tm && tm->connected;
+	if (known) jm_tm_log_text_locked(tm, lines, &b);
+	pthread_mutex_unlock(&j->mu);
+	if (known)
+		set_body(r, 200, "text/plain; charset=utf-8", b.data);
+	else
+		not_found(r, c, "no task manager with this id");
+}
+
 /* GET /taskmanagers/:tmid: a connected task manager, else 404. */
 static void h_taskmanager(req_ctx *c, resp *r, const route_args *a)
 {
@@ -1102,6 +1134,7 @@ static const route routes[] = {
 	{ "GET", "/ui/jobs/:jid", h_ui_job, NULL, NULL },
 	{ "GET", "/config", h_config, NULL, NULL },
 	{ "GET", "/jobmanager/config", h_cluster_config, NULL, NULL },
+	{ "GET", "/jobmanager/log", h_jm_log, NULL, NULL },
 	{ "GET", "/metrics", h_metrics, NULL, NULL },
 	{ "GET", "/jobs", h_jobs, NULL, NULL },
 	{ "GET", "/jobs/overview", h_jobs_overview, NULL, NULL },
@@ -1124,6 +1157,7 @@ static const route routes[] = {
 	{ "GET", "/savepoint-disposal/:triggerid", h_dispose_status, NULL, NULL },
 	{ "GET", "/taskmanagers", h_taskmanagers, NULL, NULL },
 	{ "GET", "/taskmanagers/:tmid", h_taskmanager, NULL, NULL },
+	{ "GET", "/taskmanagers/:tmid/log", h_tm_log, NULL, NULL },
 	{ "GET", "/jars", h_jars, NULL, NULL },
 	{ "POST", "/jars/upload", NULL, NULL, upload_begin },
 	{ "DELETE", "/jars/:jarid", h_jar_delete, NULL, NULL },

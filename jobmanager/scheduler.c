@@ -520,6 +520,12 @@ static void apply_metrics(jm_subtask *st, const Flinc__TaskMetrics *m)
 		double dt = (double)(now - st->bp_prev_at);
 		double r = (double)(m->backpressured_ms - st->bp_prev_ms) / dt;
 		st->bp_ratio = r < 0 ? 0 : r > 1 ? 1 : r;
+		int64_t didle = m->idle_ms - st->idle_prev_ms;
+		int64_t dbp = m->backpressured_ms - st->bp_prev_ms;
+		st->idle_ratio = didle < 0 ? 0 : (double)didle / dt > 1 ? 1 : (double)didle / dt;
+		st->sampled = true;
+		if (didle >= 0 && dbp >= 0 && (double)(didle + dbp) < dt)
+			st->m.busy_ms += (int64_t)(dt - (double)(didle + dbp));
 		/* A counter that went back (a new attempt) gives no rate. */
 		st->in_rate = m->records_in >= st->m.records_in
 			? (double)(m->records_in - st->m.records_in) * 1000 / dt
@@ -529,6 +535,8 @@ static void apply_metrics(jm_subtask *st, const Flinc__TaskMetrics *m)
 			: 0;
 	}
 	st->bp_prev_ms = m->backpressured_ms;
+	st->idle_prev_ms = m->idle_ms;
+	st->m.idle_ms = m->idle_ms;
 	st->bp_prev_at = now;
 	st->m.records_in = m->records_in;
 	st->m.records_out = m->records_out;

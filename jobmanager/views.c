@@ -76,7 +76,7 @@ static json_t *metrics_json(const jm_task_metrics *m)
 		"write-bytes-complete", 1, "read-records", (json_int_t)m->records_in, "read-records-complete",
 		1, "write-records", (json_int_t)m->records_out, "write-records-complete", 1,
 		"accumulated-backpressured-time", (json_int_t)m->backpressured_ms, "accumulated-idle-time",
-		(json_int_t)0, "accumulated-busy-time", (json_int_t)0, "rejected-records",
+		(json_int_t)m->idle_ms, "accumulated-busy-time", (json_int_t)m->busy_ms, "rejected-records",
 		(json_int_t)m->rejected, "dead-letters", (json_int_t)m->dead_letters);
 }
 
@@ -90,6 +90,8 @@ static jm_task_metrics vertex_metrics(const jm_vertex *v)
 		sum.bytes_in += m->bytes_in;
 		sum.bytes_out += m->bytes_out;
 		sum.backpressured_ms += m->backpressured_ms;
+		sum.idle_ms += m->idle_ms;
+		sum.busy_ms += m->busy_ms;
 		sum.rejected += m->rejected;
 		sum.dead_letters += m->dead_letters;
 	}
@@ -108,14 +110,28 @@ static json_t *task_counts_upper(const jm_vertex *v)
 	return o;
 }
 
+/* The share of the last interval a running subtask was busy: neither
+ * idle (waiting for input) nor back-pressured, as Flink counts it; 0
+ * until two reports gave an interval. */
+static double busy_ratio(const jm_subtask *st)
+{
+	if (st->state != JM_TASK_RUNNING || !st->sampled) return 0;
+	double b = 1 - st->bp_ratio - st->idle_ratio;
+	return b < 0 ? 0 : b;
+}
+
 /* flinc's live figures of a subtask or vertex, under Flink's metric names:
- * records per second over the last heartbeat interval, the share of it
- * spent back-pressured (as ms per second) and the input watermark. */
-static void live_figures(json_t *o, double in_rate, double out_rate, double bp_ratio, int64_t watermark)
+ * records per second over the last heartbeat interval, the shares of it
+ * spent busy, idle and back-pressured (as ms per second) and the input
+ * watermark. */
+static void live_figures(json_t *o, double in_rate, double out_rate, double bp_ratio, double busy,
+			 double idle, int64_t watermark)
 {
 	json_object_set_new(o, "numRecordsInPerSecond", json_real(in_rate));
 	json_object_set_new(o, "numRecordsOutPerSecond", json_real(out_rate));
 	json_object_set_new(o, "backPressuredTimeMsPerSecond", json_real(bp_ratio * 1000));
+	json_object_set_new(o, "busyTimeMsPerSecond", json_real(busy * 1000));
+	json_object_set_new(o, "idleTimeMsPerSecond", json_real(idle * 1000));
 	json_object_set_new(o, "currentInputWatermark", json_integer(watermark));
 }
 
@@ -127,9 +143,9 @@ static json_t *subtask_json(const jm_job *job, const jm_vertex *v, int i, int64_
 			      st->tm_id, "host", st->host, "start-time", ms_or_null(st->start_ms), "end-time",
 			      ms_or_null(st->end_ms), "duration", duration(st->start_ms, st->end_ms, now),
 			      "metrics", metrics_json(&st->m));
-	live_figures(o, st->state == JM_TASK_RUNNING ? st->in_rate : 0,
-		     st->state == JM_TASK_RUNNING ? st->out_rate : 0,
-		     st->state == JM_TASK_RUNNING ? st->bp_ratio : 0, st->m.watermark);
+	bool run = st->state == JM_TASK_RUNNING;
+	live_figures(o, run ? st->in_rate : 0, run ? st->out_rate : 0, run ? st->bp_ratio : 0,
+		     run ? busy_ratio(st) : 0, run ? st->idle_ratio : 0, st->m.watermark);
 	if (!st->tm_id) json_object_set_new(o, "taskmanager-id", json_string("(unassigned)"));
 	if (!st->host) json_object_set_new(o, "host", json_string("(unassigned)"));
 	if (st->error) json_object_set_new(o, "failure-cause", json_string(st->error));
@@ -148,9 +164,11 @@ static json_t *vertex_json(const jm_job *job, const jm_vertex *v, int64_t now, b
 			      "status", jm_task_state_name(vertex_status(v)), "start-time", ms_or_null(start),
 			      "end-time", ms_or_null(end), "duration", duration(start, end, now), "tasks",
 			      task_counts_upper(v), "metrics", metrics_json(&m));
-	/* The vertex: rates summed, the worst back-pressure, the lowest
-	 * watermark of its running subtasks. */
-	double in = 0, out = 0, bp = 0;
+	/* The vertex: rates summed, the worst back-pressure and busy share,
+	 * the least idle share, the lowest watermark of its running subtasks
+	 * (Flink's UI shows the maximum busy and back-pressured time). */
+	double in = 0, out = 0, bp = 0, busy = 0, idle = 1;
+	bool any = false;
 	int64_t wm = INT64_MAX;
 	for (int i = 0; i < v->parallelism; i++) {
 		const jm_subtask *st = &v->sub[i];
@@ -158,9 +176,12 @@ static json_t *vertex_json(const jm_job *job, const jm_vertex *v, int64_t now, b
 		in += st->in_rate;
 		out += st->out_rate;
 		if (st->bp_ratio > bp) bp = st->bp_ratio;
+		if (busy_ratio(st) > busy) busy = busy_ratio(st);
+		if (st->idle_ratio < idle) idle = st->idle_ratio;
+		any = true;
 		if (st->m.watermark < wm) wm = st->m.watermark;
 	}
-	live_figures(o, in, out, bp, wm == INT64_MAX ? INT64_MIN : wm);
+	live_figures(o, in, out, bp, busy, any ? idle : 0, wm == INT64_MAX ? INT64_MIN : wm);
 	if (with_subtasks) {
 		json_t *subs = json_array();
 		for (int i = 0; i < v->parallelism; i++)
@@ -235,13 +256,15 @@ json_t *jm_view_backpressure_locked(jm *j, jm_job *job, jm_vertex *v)
 	json_t *subs = json_array();
 	for (int i = 0; i < v->parallelism; i++) {
 		const jm_subtask *st = &v->sub[i];
-		double r = st->state == JM_TASK_RUNNING ? st->bp_ratio : 0;
+		bool run = st->state == JM_TASK_RUNNING;
+		double r = run ? st->bp_ratio : 0;
+		double idle = run ? st->idle_ratio : 0;
 		if (r > worst) worst = r;
 		json_array_append_new(subs,
 				      json_pack("{s:i, s:i, s:s, s:f, s:f, s:f}", "subtask", i,
 						"attempt-number", job->attempt - 1, "backpressure-level",
-						bp_level(r), "ratio", r, "idleRatio", 0.0, "busyRatio",
-						1.0 - r));
+						bp_level(r), "ratio", r, "idleRatio", idle, "busyRatio",
+						busy_ratio(st)));
 	}
 	return json_pack("{s:s, s:s, s:I, s:o}", "status", "ok", "backpressure-level", bp_level(worst),
 			 "end-timestamp", (json_int_t)fl_now_ms(), "subtasks", subs);
@@ -420,6 +443,9 @@ static const struct {
 	{ "backPressuredTimeMsPerSecond",
 	  "Milliseconds per second the subtask waited for buffers downstream." },
 	{ "currentInputWatermark", "The subtask's input watermark (ms; -9223372036854775808: none yet)." },
+	{ "busyTimeMsPerSecond",
+	  "Milliseconds per second the subtask was busy: neither idle nor back-pressured." },
+	{ "idleTimeMsPerSecond", "Milliseconds per second the subtask waited for input." },
 };
 
 static double task_metric(const jm_subtask *st, size_t i)
@@ -433,7 +459,9 @@ static double task_metric(const jm_subtask *st, size_t i)
 	case 4: return run ? st->in_rate : 0;
 	case 5: return run ? st->out_rate : 0;
 	case 6: return run ? st->bp_ratio * 1000 : 0;
-	default: return (double)st->m.watermark;
+	case 7: return (double)st->m.watermark;
+	case 8: return run ? busy_ratio(st) * 1000 : 0;
+	default: return run ? st->idle_ratio * 1000 : 0;
 	}
 }
 
@@ -772,6 +800,10 @@ static const char *const sub_metric_ids[] = {
 	"backPressuredTimeMsPerSecond",
 	"accumulatedBackPressuredTimeMs",
 	"currentInputWatermark",
+	"busyTimeMsPerSecond",
+	"idleTimeMsPerSecond",
+	"accumulatedBusyTimeMs",
+	"accumulatedIdleTimeMs",
 };
 #define N_SUB_METRICS (sizeof sub_metric_ids / sizeof sub_metric_ids[0])
 
@@ -787,7 +819,11 @@ static double sub_metric(const jm_subtask *st, size_t id)
 	case 5: return run ? st->out_rate : 0;
 	case 6: return run ? st->bp_ratio * 1000 : 0;
 	case 7: return (double)st->m.backpressured_ms;
-	default: return (double)st->m.watermark;
+	case 8: return (double)st->m.watermark;
+	case 9: return run ? busy_ratio(st) * 1000 : 0;
+	case 10: return run ? st->idle_ratio * 1000 : 0;
+	case 11: return (double)st->m.busy_ms;
+	default: return (double)st->m.idle_ms;
 	}
 }
 

@@ -129,16 +129,24 @@ flinc=("$bin/flinc" -m "127.0.0.1:$port")
 
 say "generators: the last minutes as history (simulated time), then live streams of $rate records/s"
 # History ends now: 30,000 records at the modes' default event rates
-# (transactions and user events 100/s, iot 200/s) start that long ago, so the live stream
-# continues it without a jump in event time. The live IoT stream has the
+# start as long ago as they span, so the live stream continues them without
+# a jump in event time. The live IoT stream has the
 # history's seed (the same sensors); the live transactions another one (new
 # transaction ids).
 now_ms=$(($(date +%s) * 1000))
+# The span of a history is measured (a dry run from the epoch, its last
+# timestamp): sessions and sensors keep their own clocks, so 30,000 user
+# events cover about 35 minutes, not 300 s; a history that ended in the
+# future would put the watermark ahead of the live stream and make it late.
 for g in transactions user-events iot; do
   case $g in
-    transactions|user-events) span=300000 live=(--seed 2) hist=() ;;
-    *) span=150000 live=(--seed 1 --sensors 100) hist=(--sensors 100) ;; # a reading per sensor every 0.5 s
+    transactions|user-events) live=(--seed 2) hist=() ;;
+    *) live=(--seed 1 --sensors 100) hist=(--sensors 100) ;; # a reading per sensor every 0.5 s
   esac
+  last=$("$bin/flinc-gen" "$g" --count 30000 --seed 1 "${hist[@]}" --start-time 0 --output - 2>/dev/null | tail -1 |
+    sed -n 's/^{"timestamp":"1970-01-01T\([0-9:.]*\)Z".*/\1/p')
+  [ -n "$last" ] || die "flinc-gen $g: no history span"
+  span=$(echo "$last" | awk -F: '{ printf "%d", ($1 * 3600 + $2 * 60 + $3) * 1000 + 1000 }')
   "$bin/flinc-gen" "$g" --count 30000 --seed 1 "${hist[@]}" --start-time $((now_ms - span)) \
     --output "kafka://$bootstrap/$g" >"$dir/log/gen-$g-history.log" 2>&1 ||
     die "flinc-gen $g could not write to Kafka: $(cat "$dir/log/gen-$g-history.log")"
@@ -159,7 +167,7 @@ echo "fraud $fraud_id, aggregation $agg_id, anomaly $anom_id"
 wait_running 3 60 || die "the jobs did not reach RUNNING: $("${flinc[@]}" list)"
 "${flinc[@]}" list
 
-say "web UI: http://localhost:$port/ (jobs, live output, checkpoints)"
+say "web UI: http://localhost:$port/ (jobs, live output, checkpoints); seed dashboards: http://localhost:$port/#/dashboards"
 
 say "first fraud alerts (within 30 s)"
 [ -n "$(topic_head fraud-alerts 3 30 | tee /dev/stderr)" ] || die "no fraud alert within 30 s"

@@ -17,6 +17,7 @@ void tm_metrics_read(const fl_task *t, tm_metrics *m)
 	m->bytes_in = st.bytes_in;
 	m->bytes_out = st.bytes_out;
 	m->backpressured_ms = st.backpressured_ns / 1000000;
+	m->idle_ms = st.idle_ns / 1000000;
 	m->watermark = st.watermark;
 	m->rejected = st.rejected;
 	m->dead_letters = st.dead_letters;

@@ -136,6 +136,7 @@ static int send_one(tm_server *tm, tm_reporter *r, const status_msg *s)
 	met.bytes_in = s->m.bytes_in;
 	met.bytes_out = s->m.bytes_out;
 	met.backpressured_ms = s->m.backpressured_ms;
+	met.idle_ms = s->m.idle_ms;
 	met.watermark = s->m.watermark;
 	met.rejected = s->m.rejected;
 	met.dead_letters = s->m.dead_letters;

@@ -122,6 +122,7 @@ static Flinc__TaskMetrics **collect_metrics(tm_server *tm, size_t *n)
 			tmx->bytes_in = m.bytes_in;
 			tmx->bytes_out = m.bytes_out;
 			tmx->backpressured_ms = m.backpressured_ms;
+			tmx->idle_ms = m.idle_ms;
 			tmx->watermark = m.watermark;
 			tmx->rejected = m.rejected;
 			tmx->dead_letters = m.dead_letters;
@@ -140,6 +141,32 @@ static void free_metrics(Flinc__TaskMetrics **v, size_t n)
 		free(v[i]);
 	}
 	free(v);
+}
+
+/* ---- log lines ---------------------------------------------------------------- */
+
+/* The job manager keeps each task manager's latest log lines (GET
+ * /taskmanagers/:id/log): every heartbeat carries those written since the
+ * last one it took. The session thread's own. */
+#define HB_LOG_MAX 100
+static uint64_t g_log_sent; /* the number of the last line the job manager took */
+
+/* The lines after g_log_sent (at most HB_LOG_MAX) as pointers into b's
+ * text; *upto: the number of the last. */
+static char **collect_log(fl_strbuf *b, uint64_t *upto, size_t *n)
+{
+	*upto = fl_log_recent(g_log_sent, HB_LOG_MAX, b);
+	*n = 0;
+	if (!b->len) return NULL;
+	size_t cap = 0;
+	for (size_t i = 0; i < b->len; i++) cap += b->data[i] == '\n';
+	char **v = fl_calloc(cap ? cap : 1, sizeof *v);
+	char *p = b->data;
+	for (char *nl; *n < cap && (nl = strchr(p, '\n')); p = nl + 1) {
+		*nl = 0;
+		v[(*n)++] = p;
+	}
+	return v;
 }
 
 /* ---- live output ------------------------------------------------------------ */
@@ -277,6 +304,9 @@ static int heartbeat_once(tm_server *tm, tm_jm *jm, int *last_rc)
 	process_usage(&hb.rss_bytes, &hb.cpu_time_ms);
 	hb.managed_used = fl_managed_used();
 	hb.managed_total = fl_managed_total(tm->cfg.managed);
+	fl_strbuf logbuf = { 0 };
+	uint64_t log_upto;
+	hb.log = collect_log(&logbuf, &log_upto, &hb.n_log);
 	Flinc__Envelope env = FLINC__ENVELOPE__INIT;
 	env.body_case = FLINC__ENVELOPE__BODY_HEARTBEAT;
 	env.heartbeat = &hb;
@@ -284,6 +314,9 @@ static int heartbeat_once(tm_server *tm, tm_jm *jm, int *last_rc)
 	int rc = tm_jm_call(jm, &env, FLINC__ENVELOPE__BODY_HEARTBEAT_ACK, &reply);
 	free_metrics(hb.metrics, hb.n_metrics);
 	free_output(hb.output, hb.n_output);
+	free(hb.log);
+	fl_sb_free(&logbuf);
+	if (rc == 0) g_log_sent = log_upto;
 	*last_rc = rc;
 	if (rc == NNG_EPROTO || rc == NNG_EPERM) {
 		/* The job manager answered, but not with a HeartbeatAck (or does

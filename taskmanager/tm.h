@@ -98,6 +98,7 @@ typedef struct tm_metrics {
 	uint64_t records_in, records_out, bytes_in, bytes_out;
 	int64_t backpressured_ms, watermark;
 	uint64_t rejected, dead_letters;
+	int64_t idle_ms;
 } tm_metrics;
 
 typedef struct tm_sub {

@@ -353,6 +353,7 @@ typedef struct fl_task_stats {
 	uint64_t records_out; /* written to other subtasks */
 	uint64_t bytes_in, bytes_out;
 	int64_t backpressured_ns; /* time spent waiting for credit */
+	int64_t idle_ns;          /* time spent waiting for input, a timer or a flush */
 	int64_t watermark;        /* the task's current watermark */
 	uint64_t rejected;        /* records its operators refused */
 	uint64_t dead_letters;    /* of them, written to the job's dead-letter output */

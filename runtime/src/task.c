@@ -628,7 +628,11 @@ static void idle_wait(fl_task *t, uint32_t ticket, int64_t next_timer_ms, int64_
 		int64_t ms = next_timer_ms - fl_now_ms();
 		if (ms * 1000000 < wait) wait = ms * 1000000;
 	}
-	if (wait > 0) fl_notify_wait(&t->notify, ticket, wait);
+	if (wait > 0) {
+		fl_notify_wait(&t->notify, ticket, wait);
+		/* Flink's idle time; only this thread adds, only while idle. */
+		atomic_fetch_add_explicit(&t->m.idle_ns, fl_mono_ns() - now, memory_order_relaxed);
+	}
 }
 
 static void run_source(fl_task *t)

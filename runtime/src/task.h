@@ -102,6 +102,7 @@ typedef struct fl_task_metrics {
 	_Atomic uint64_t records_out; /* written to writers */
 	_Atomic uint64_t bytes_in, bytes_out;
 	_Atomic int64_t backpressured_ns;
+	_Atomic int64_t idle_ns; /* asleep in idle_wait: no input, no timer or flush due */
 	_Atomic int64_t watermark;
 	_Atomic uint64_t rejected;     /* records refused by the chain's operators */
 	_Atomic uint64_t dead_letters; /* of them, written to the dead-letter output */

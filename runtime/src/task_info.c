@@ -25,6 +25,7 @@ void fl_task_stats_read(const fl_task *t, fl_task_stats *out)
 	out->bytes_in = atomic_load_explicit(&t->m.bytes_in, memory_order_relaxed);
 	out->bytes_out = atomic_load_explicit(&t->m.bytes_out, memory_order_relaxed);
 	out->backpressured_ns = atomic_load_explicit(&t->m.backpressured_ns, memory_order_relaxed);
+	out->idle_ns = atomic_load_explicit(&t->m.idle_ns, memory_order_relaxed);
 	out->watermark = atomic_load_explicit(&t->m.watermark, memory_order_relaxed);
 	out->rejected = atomic_load_explicit(&t->m.rejected, memory_order_relaxed);
 	out->dead_letters = atomic_load_explicit(&t->m.dead_letters, memory_order_relaxed);

@@ -220,7 +220,27 @@ try {
   const mut = requests.filter((r) => r.method !== "GET");
   check(mut.every((r) => !/token|Bearer/i.test(r.path)), "the token never appears in a URL");
 
-  // 9. The other pages render.
+  // 9. The logs: the job manager's and a task manager's, one request per refresh.
+  await page.goto(`${base}/#/jobmanager/log`);
+  await waitFor(async () => (await page.locator("#jm-log .line").count()) > 0, 10000, "the job manager's log shows");
+  check((await page.locator("#jm-log .line", { hasText: "registered" }).count()) > 0,
+    "the job manager's log shows its lines (task managers registered)");
+  await shot("jobmanager-log");
+  await page.goto(`${base}/#/taskmanagers`);
+  await page.locator(".tm-log-link").first().click();
+  await waitFor(async () => (await page.locator("#tm-log .line").count()) > 0, 10000, "a task manager's log shows");
+  check((await page.locator("#tm-log .line", { hasText: "registered with the job manager" }).count()) > 0,
+    "a task manager's log shows its lines (from its heartbeats)");
+  {
+    const t0 = Date.now();
+    await sleep(6000);
+    const seen = requests.filter((r) => r.t >= t0).map((r) => r.path);
+    check(seen.length >= 1 && seen.length <= 2 && seen.every((p) => /^\/taskmanagers\/[^/]+\/log$/.test(p)),
+      `the log page makes one request per refresh (${seen.length} in 6 s)`, seen);
+  }
+  await shot("taskmanager-log");
+
+  // 10. The other pages render.
   for (const [hash, sel, name] of [
     ["#/jobs/completed", "#jobs-table tbody tr", "jobs-completed"],
     ["#/jobs/running", "#jobs-table tbody tr", "jobs-running"],

@@ -33,6 +33,14 @@ export async function get<T = any>(path: string, signal?: AbortSignal): Promise<
   return r.json();
 }
 
+/** A GET of a text document (the logs). */
+export async function getText(path: string, signal?: AbortSignal): Promise<string> {
+  requestLog.push(path);
+  const r = await fetch(path, { headers: { Accept: "text/plain" }, signal, cache: "no-store" });
+  if (!r.ok) throw await errorOf(r);
+  return r.text();
+}
+
 export function token(): string | null {
   return sessionStorage.getItem(TOKEN_KEY);
 }

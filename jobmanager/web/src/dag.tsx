@@ -90,7 +90,7 @@ export function Dag({ job, selected, onSelect }: { job: any; selected?: string; 
                 in {fmtNum(v.numRecordsInPerSecond, 1)}/s · out {fmtNum(v.numRecordsOutPerSecond, 1)}/s
               </text>
               <text x="10" y="68">
-                Back-pressured {(bp / 10).toFixed(0)}% ({lvl})
+                Busy {((v.busyTimeMsPerSecond ?? 0) / 10).toFixed(0)}% · Back-pressured {(bp / 10).toFixed(0)}% ({lvl})
               </text>
               <text x="10" y="84" class="wm">
                 Low watermark: {fmtWatermark(v.currentInputWatermark)}

@@ -6,12 +6,14 @@ import { onTokenNeeded, setToken, token } from "./api";
 import { Overview } from "./pages/overview";
 import { JobList } from "./pages/jobs";
 import { JobPage } from "./pages/job";
-import { TaskManagers } from "./pages/taskmanagers";
+import { TaskManagerLog, TaskManagers } from "./pages/taskmanagers";
 import { JobManager } from "./pages/jobmanager";
 import { Submit } from "./pages/submit";
+import { Dashboards } from "./pages/dashboards";
 
 // Hash routes: #/overview, #/jobs/running, #/jobs/completed, #/job/<jid>/<tab>,
-// #/taskmanagers, #/jobmanager, #/submit.
+// #/taskmanagers, #/taskmanagers/<id>/log, #/jobmanager, #/jobmanager/log,
+// #/submit, #/dashboards.
 function useRoute(): string[] {
   const parse = () => (location.hash.replace(/^#\/?/, "") || "overview").split("/").map(decodeURIComponent);
   const [r, setR] = useState(parse());
@@ -93,13 +95,16 @@ function App() {
       body = <JobPage jid={rest[0] || ""} tab={rest[1] || "overview"} vertex={rest[2]} />;
       break;
     case "taskmanagers":
-      body = <TaskManagers />;
+      body = rest[0] && rest[1] === "log" ? <TaskManagerLog id={rest[0]} /> : <TaskManagers />;
       break;
     case "jobmanager":
-      body = <JobManager />;
+      body = <JobManager tab={rest[0] || "config"} />;
       break;
     case "submit":
       body = <Submit />;
+      break;
+    case "dashboards":
+      body = <Dashboards />;
       break;
     default:
       body = <Overview />;
@@ -116,6 +121,7 @@ function App() {
         {nav("#/overview", "Overview", page === "overview")}
         {nav("#/jobs/running", "Running jobs", page === "jobs" && rest[0] !== "completed")}
         {nav("#/jobs/completed", "Completed jobs", page === "jobs" && rest[0] === "completed")}
+        {nav("#/dashboards", "Seed dashboards", page === "dashboards")}
         {nav("#/taskmanagers", "Task managers", page === "taskmanagers")}
         {nav("#/jobmanager", "Job manager", page === "jobmanager")}
         {nav("#/submit", "Submit new job", page === "submit")}

@@ -114,6 +114,8 @@ function Subtasks({ v }: { v: any }) {
             <th>Bytes out</th>
             <th>In/s</th>
             <th>Out/s</th>
+            <th>Busy</th>
+            <th>Idle</th>
             <th>Back-pressure</th>
             <th>Watermark</th>
             <th>Duration</th>
@@ -135,6 +137,8 @@ function Subtasks({ v }: { v: any }) {
                 <td>{fmtBytes(s.metrics["write-bytes"])}</td>
                 <td>{fmtNum(s.numRecordsInPerSecond, 1)}</td>
                 <td>{fmtNum(s.numRecordsOutPerSecond, 1)}</td>
+                <td class="busy">{((s.busyTimeMsPerSecond ?? 0) / 10).toFixed(0)}%</td>
+                <td>{((s.idleTimeMsPerSecond ?? 0) / 10).toFixed(0)}%</td>
                 <td class={`bp-${bpLevel(bp)}`}>{(bp / 10).toFixed(0)}%</td>
                 <td>{fmtWatermark(s.currentInputWatermark)}</td>
                 <td>{fmtDuration(s.duration)}</td>
@@ -396,7 +400,8 @@ export function JobPage({ jid, tab, vertex }: { jid: string; tab: string; vertex
                   <th>Records out</th>
                   <th>In/s</th>
                   <th>Out/s</th>
-                  <th>Back-pressure</th>
+                  <th>Busy (max)</th>
+                  <th>Back-pressure (max)</th>
                 </tr>
               </thead>
               <tbody>
@@ -411,6 +416,7 @@ export function JobPage({ jid, tab, vertex }: { jid: string; tab: string; vertex
                     <td class="rec-out">{fmtNum(v.metrics["write-records"])}</td>
                     <td>{fmtNum(v.numRecordsInPerSecond, 1)}</td>
                     <td>{fmtNum(v.numRecordsOutPerSecond, 1)}</td>
+                    <td class="busy">{((v.busyTimeMsPerSecond ?? 0) / 10).toFixed(0)}%</td>
                     <td class={`bp-${bpLevel(v.backPressuredTimeMsPerSecond)}`}>
                       {(v.backPressuredTimeMsPerSecond / 10).toFixed(0)}%
                     </td>

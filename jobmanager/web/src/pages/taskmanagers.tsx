@@ -1,4 +1,20 @@
 import { fmtBytes, fmtDuration, fmtTime, usePoll } from "../util";
+import { LogView } from "./log";
+
+/** One task manager's log (#/taskmanagers/<id>/log). */
+export function TaskManagerLog({ id }: { id: string }) {
+  return (
+    <div class="page" id="page-tm-log">
+      <h1>
+        Task manager <span class="mono">{id}</span>: log
+      </h1>
+      <p>
+        <a href="#/taskmanagers">← Task managers</a>
+      </p>
+      <LogView path={`/taskmanagers/${encodeURIComponent(id)}/log`} id="tm-log" />
+    </div>
+  );
+}
 
 export function TaskManagers() {
   const { data: d, error } = usePoll<any>("/taskmanagers");
@@ -22,6 +38,7 @@ export function TaskManagers() {
             <th>CPU load</th>
             <th>Registered</th>
             <th>PID</th>
+            <th>Log</th>
           </tr>
         </thead>
         <tbody>
@@ -39,11 +56,16 @@ export function TaskManagers() {
               <td>{t.cpuLoad !== undefined ? t.cpuLoad.toFixed(2) : "–"}</td>
               <td>{fmtTime(t.registered)}</td>
               <td>{t.pid}</td>
+              <td>
+                <a href={`#/taskmanagers/${encodeURIComponent(t.id)}/log`} class="tm-log-link">
+                  log
+                </a>
+              </td>
             </tr>
           ))}
           {d && tms.length === 0 ? (
             <tr>
-              <td colSpan={12} class="empty">
+              <td colSpan={13} class="empty">
                 No task manager registered.
               </td>
             </tr>
