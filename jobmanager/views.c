@@ -626,7 +626,9 @@ json_t *jm_view_cluster_config(jm *j)
 	for (size_t i = 0; i < fl_conf_count(j->conf); i++) {
 		const char *k, *v;
 		fl_conf_at(j->conf, i, &k, &v);
-		if (strcmp(k, "rest.auth.token") == 0 || strcmp(k, FL_SECRET_KEY) == 0) v = "******";
+		if (strcmp(k, "rest.auth.token") == 0 || strcmp(k, FL_SECRET_KEY) == 0 ||
+		    strcmp(k, "s3.secret-key") == 0)
+			v = "******";
 		json_array_append_new(arr, json_pack("{s:s, s:s}", "key", k, "value", v));
 	}
 	return arr;
