@@ -51,6 +51,7 @@
 
 #include "flinc.pb-c.h"
 #include "fl_base.h"
+#include "fl_store.h"
 #include "rpc.h"
 
 #define JM_COMPONENT "jobmanager"

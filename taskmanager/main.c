@@ -14,6 +14,7 @@
 #include "tm.h"
 
 #include "fl_conf_keys.h"
+#include "fl_store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -106,6 +107,7 @@ static fl_conf *parse_args(int argc, char **argv)
 	}
 	if (!config_file) return defs;
 	fl_conf *conf = fl_conf_create();
+	/* (main calls fl_remote_init with the result: the s3.* keys) */
 	if (fl_conf_load(conf, config_file, msg, sizeof msg) != FLINC_OK) {
 		fprintf(stderr, "flinc-taskmanager: %s\n", msg);
 		exit(EXIT_USAGE);
@@ -254,6 +256,7 @@ int main(int argc, char **argv)
 	tm_server *tm = &tms;
 	tm->cfg.conf = parse_args(argc, argv);
 	read_config(&tm->cfg);
+	fl_remote_init(tm->cfg.conf, NULL, 0); /* the s3.* keys: checkpoints on S3 (fl_store.h) */
 	read_secret(tm);
 	fl_rpc_binding_init(&tm->binding);
 	atomic_init(&tm->stopping, false);
