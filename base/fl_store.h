@@ -193,6 +193,10 @@ int fl_remote_push(const char *local, char *err, size_t errcap);
 int fl_remote_pull(const char *local, size_t *n, char *err, size_t errcap);
 /* Delete the remote keys under the twin `local` (not the local files). */
 int fl_remote_remove(const char *local, char *err, size_t errcap);
+/* Can this process write under twin `local`? Puts and deletes a small
+ * probe object: a missing bucket, wrong credentials or an unreachable
+ * endpoint are found before the first checkpoint. Not a twin: FLINC_OK. */
+int fl_remote_probe(const char *local, char *err, size_t errcap);
 /* Does the remote key of twin `local` exist (FLINC_OK) or not
  * (FLINC_ENOENT)? */
 int fl_remote_exists(const char *local, uint64_t *size, char *err, size_t errcap);

@@ -14,6 +14,7 @@
 #include <flinc/error.h>
 
 #include "fl_alloc.h"
+#include "fl_auth.h"
 #include "fl_base.h"
 #include "fl_fs.h"
 #include "fl_store.h"
@@ -311,4 +312,22 @@ int fl_remote_list(const char *local, char ***paths, uint64_t **sizes, size_t *n
 		free(sv);
 	*n = cnt;
 	return FLINC_OK;
+}
+
+int fl_remote_probe(const char *local, char *err, size_t errcap)
+{
+	fl_store *st;
+	char key[PATH_MAX];
+	int rc = open_for(local, &st, key, sizeof key, err, errcap);
+	if (rc == FLINC_ENOENT) return FLINC_OK;
+	if (rc) return rc;
+	uint8_t r[6] = { 0 };
+	fl_random_bytes(r, sizeof r);
+	char probe[PATH_MAX + 32];
+	snprintf(probe, sizeof probe, "%s%s.flinc-probe-%02x%02x%02x%02x%02x%02x", key, *key ? "/" : "", r[0],
+		 r[1], r[2], r[3], r[4], r[5]);
+	rc = fl_store_put_buf(st, probe, "", 0, err, errcap);
+	if (!rc) rc = fl_store_delete_prefix(st, probe, NULL, err, errcap);
+	fl_store_close(st);
+	return rc;
 }

@@ -40,8 +40,33 @@ typedef struct s3 {
 	bool path_style;
 } s3;
 
+/* One curl handle per thread, kept between requests so that its
+ * connection to the endpoint is reused (a checkpoint puts several files
+ * in a row); freed when the thread ends. */
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+static pthread_key_t curl_key;
+static void curl_handle_free(void *h) { curl_easy_cleanup(h); }
+static void curl_init_once(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	pthread_key_create(&curl_key, curl_handle_free);
+}
+
+static CURL *thread_handle(void)
+{
+	pthread_once(&curl_once, curl_init_once);
+	CURL *h = pthread_getspecific(curl_key);
+	if (h) {
+		curl_easy_reset(h);
+		return h;
+	}
+	h = curl_easy_init();
+	if (h && pthread_setspecific(curl_key, h) != 0) {
+		curl_easy_cleanup(h);
+		h = NULL;
+	}
+	return h;
+}
 
 /* ---- pieces (exposed for tests) ---------------------------------------- */
 
@@ -459,7 +484,7 @@ static int perform(const s3 *s, req *r, char *err, size_t errcap)
 				break;
 			if (r->dst->mem) r->dst->mem->n = 0;
 		}
-		CURL *h = curl_easy_init();
+		CURL *h = thread_handle();
 		if (!h) {
 			rc = fl_errf(err, errcap, FLINC_ENOMEM, "%s: cannot make a curl handle", r->what);
 			break;
@@ -500,7 +525,6 @@ static int perform(const s3 *s, req *r, char *err, size_t errcap)
 		r->dst->status = status;
 		curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &r->dst->clen);
 		curl_slist_free_all(hl);
-		curl_easy_cleanup(h);
 		if (cc == CURLE_OK && status >= 200 && status <= 299) {
 			rc = FLINC_OK;
 			break;

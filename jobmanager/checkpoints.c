@@ -554,7 +554,8 @@ int jm_cp_submit_check(jm *j, const jm_submit *s, char *err, size_t errcap)
 	 * checkpoint later. Made (as the coordinator would) and written once. */
 	const char *dir = s->job_conf ? fl_conf_get(s->job_conf, "state.checkpoints.dir") : NULL;
 	if (!dir) dir = cluster_dir(j, "state.checkpoints.dir"); /* the job's "" turns them off */
-	if (dir && *dir && fl_store_is_s3(dir)) {
+	const char *url = dir && fl_store_is_s3(dir) ? dir : NULL;
+	if (url) {
 		char e2[768];
 		const char *l = fl_remote_localize(dir, e2, sizeof e2);
 		if (!l) return fl_errf(err, errcap, FLINC_ECONFIG, "state.checkpoints.dir: %s", e2);
@@ -570,8 +571,13 @@ int jm_cp_submit_check(jm *j, const jm_submit *s, char *err, size_t errcap)
 			rmdir(probe);
 			free(probe);
 		}
+		if (rc == FLINC_OK) rc = fl_remote_probe(dir, e2, sizeof e2); /* on S3: the bucket */
 		if (rc != FLINC_OK) {
 			fl_log(FL_LOG_WARN, JM_COMPONENT, "refusing a job: state.checkpoints.dir: %s", e2);
+			/* what S3 answered tells nothing of this machine's files */
+			if (url && fl_remote_is(dir))
+				return fl_errf(err, errcap, FLINC_ECONFIG,
+					       "state.checkpoints.dir '%.300s': %s", url, e2);
 			return fl_errf(
 				err, errcap, FLINC_ECONFIG,
 				"state.checkpoints.dir '%.300s' is not a folder the job manager can create "

@@ -123,6 +123,7 @@ static int setup_checkpoints(fl_local *l, const fl_local_params *p, const fl_job
 	if (!cc.dir) return FLINC_OK;
 	/* A folder that cannot be made fails now, not at every checkpoint. */
 	rc = fl_mkdir_p(cc.dir, e2, sizeof e2);
+	if (!rc) rc = fl_remote_probe(cc.dir, e2, sizeof e2); /* on S3: the bucket */
 	if (rc) return fl_errf(err, errcap, rc, "state.checkpoints.dir: %s", e2);
 	random_job_id(l->job_id);
 	l->jobdir = fl_asprintf("%s/%s", cc.dir, l->job_id);

@@ -24,9 +24,11 @@ checkpoint every 300 ms):
   (c) `flinc stop` with a savepoint into s3://flinc/sp: the printed path is
       an s3:// URL, the bucket holds its _metadata and files; `flinc run -s
       <url> -p 3 -D state.backend=hashmap` completes the counts exactly
-      once; `flinc savepoint -d <url>` removes its objects.
+      once; `flinc savepoint -d <url>` removes its objects;
+  (d) a missing bucket refused at `flinc run` (exit 1, one line), a wrong
+      secret refused by `flinc local` before the job runs.
 
-Usage: s3_checkpoints.py --build BUILD_DIR [--keep]
+Usage: s3_checkpoints.py --build BUILD_DIR [--keep] [--cases abcd]
 """
 
 import json
@@ -180,8 +182,28 @@ def case_savepoint(c, proxy, chk, job):
     chk.ok(p.returncode == 1 and p.stderr.count("\n") == 1, "disposing of it again: exit 1, one line", describe(p))
 
 
+def case_errors(c, proxy, chk, job):
+    print("(d) storage that cannot work is refused before the job runs, in one line", flush=True)
+    inp = cluster.write_input(c.path("input-d.txt"), 3, 100)
+    p = c.flinc("run", "-d", "-D", "state.checkpoints.dir=s3://no-such-bucket/chk", job, "--input", inp,
+                "--output", c.path("out-d"))
+    chk.ok(p.returncode == 1 and p.stderr.count("\n") == 1 and "NoSuchBucket" in p.stderr,
+           "flinc run with a missing bucket: exit 1, one line naming NoSuchBucket", describe(p))
+    conf = dict(proxy.conf())
+    conf["s3.secret-key"] = "wrong"
+    conf["state.checkpoints.dir"] = "s3://%s/local" % BUCKET
+    argv = cluster.local_argv(c.build, "wordcount", 1, conf)
+    p, _ = cluster.run_cmd(argv + ["--input", inp, "--output", c.path("out-d2")], 60)
+    err = p.stderr if p else ""
+    chk.ok(p and p.returncode == 1 and "HTTP 403" in err and "s3.secret-key" in err,
+           "flinc local with a wrong secret: exit 1 naming HTTP 403 and s3.secret-key", err[-400:])
+    chk.ok(not proxy.keys(BUCKET, "local/"), "and nothing reached the bucket")
+
+
 def main():
-    a = cluster.arg_parser(__doc__).parse_args()
+    ap = cluster.arg_parser(__doc__)
+    ap.add_argument("--cases", default="abcd", help="which cases to run (letters, default abcd)")
+    a = ap.parse_args()
     chk = cluster.Checks()
     with s3proxy.S3Proxy(buckets=[BUCKET], log=lambda m: print(m, flush=True), keep=a.keep) as proxy:
         conf = dict(proxy.conf())
@@ -195,7 +217,8 @@ def main():
                              keep=a.keep, checks=chk) as c:
             job = c.plugin()
             c.start()
-            for case in (case_kill_tm, case_jm_restart, case_savepoint):
+            cases = dict(zip("abcd", (case_kill_tm, case_jm_restart, case_savepoint, case_errors)))
+            for case in [cases[x] for x in a.cases]:
                 try:
                     case(c, proxy, chk, job)
                 except cluster.ClusterError as e:
