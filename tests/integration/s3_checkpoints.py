@@ -216,6 +216,9 @@ def main():
         with cluster.Cluster(a.build, taskmanagers=3, slots=2, conf=conf, jm_conf=jm_conf, name="s3-chk",
                              keep=a.keep, checks=chk) as c:
             job = c.plugin()
+            # local files (RocksDB, the twins of the s3:// folders) inside the
+            # test's folder: what a kill -9 leaves goes with it
+            c.conf["state.backend.rocksdb.localdir"] = c.path("local")
             c.start()
             cases = dict(zip("abcd", (case_kill_tm, case_jm_restart, case_savepoint, case_errors)))
             for case in [cases[x] for x in a.cases]:

@@ -178,7 +178,8 @@ class S3Proxy:
         self._properties()
         argv = ["java", HEAP, "-cp", cp, "org.gaul.s3proxy.Main", "--properties", self.props]
         if self.host:
-            argv = self.host.wrap(argv)
+            # its store stays in the test's folder, outside a private /tmp
+            argv = self.host.wrap(argv, private_tmp=False)
         logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                                      preexec_fn=_child_setup(self.die_with_parent))
@@ -188,6 +189,12 @@ class S3Proxy:
         return self
 
     def _answering(self):
+        if self.host:
+            with self.host.entered():  # its address is on the hosts' bridge
+                return self._answering_here()
+        return self._answering_here()
+
+    def _answering_here(self):
         try:
             urllib.request.urlopen(self.endpoint + "/", timeout=2)
             return True
