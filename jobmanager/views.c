@@ -742,6 +742,7 @@ json_t *jm_view_checkpoint_config_locked(jm *j, jm_job *job)
 	const char *backend = conf_str(c, "state.backend", "hashmap");
 	bool rocks = !strcmp(backend, "rocksdb");
 	const char *incr = conf_str(c, "state.backend.incremental", "true");
+	char url[4096]; /* a folder on S3 as its URL, not this process's twin */
 	return json_pack("{s:s, s:I, s:I, s:I, s:i, s:{s:b, s:b}, s:s, s:s, s:b, s:I, s:b, s:s, s:I, s:b}",
 			 "mode", !strcmp(mode, "AT_LEAST_ONCE") ? "at_least_once" : "exactly_once",
 			 "interval", (json_int_t)conf_ms(c, "execution.checkpointing.interval", 0), "timeout",
@@ -752,8 +753,8 @@ json_t *jm_view_checkpoint_config_locked(jm *j, jm_job *job)
 			 "FileSystemCheckpointStorage", "unaligned_checkpoints", 0,
 			 "tolerable_failed_checkpoints", (json_int_t)tolerable,
 			 "checkpoints_after_tasks_finish", 1, "checkpoints_dir",
-			 job->jobdir ? job->jobdir : "", "num_retained", (json_int_t)retained, "incremental",
-			 rocks && !strcmp(incr, "true"));
+			 job->jobdir ? fl_remote_url(job->jobdir, url, sizeof url) : "", "num_retained",
+			 (json_int_t)retained, "incremental", rocks && !strcmp(incr, "true"));
 }
 
 /* The per-subtask metrics of GET .../subtasks/metrics, by Flink's ids. */

@@ -76,6 +76,11 @@ def case_kill_tm(c, proxy, chk, job):
     chk.ok(any(k.startswith(prefix + "shared/") and k.endswith(".sst") for k in keys),
            "the bucket holds shared SST files of incremental checkpoints")
     chk.ok(any(".native/SHARED" in k for k in keys), "and the native checkpoints' SHARED lists")
+    cfg = c.get("/jobs/%s/checkpoints/config" % jid)
+    chk.ok(cfg.get("checkpoints_dir") == "s3://%s/chk/%s" % (BUCKET, jid),
+           "REST shows the job's checkpoint folder as its s3:// URL", cfg.get("checkpoints_dir"))
+    cc = json.dumps(c.get("/jobmanager/config"))
+    chk.ok(proxy.secret_key not in cc and "s3.secret-key" in cc, "GET /jobmanager/config hides s3.secret-key")
     old_attempt = cluster.job_attempt(c.job(jid))
     victims = cluster.tms_of_job(c, jid)
     idx, _ = cluster.pick_victim(c, victims)
