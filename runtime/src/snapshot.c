@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -317,7 +318,20 @@ static int push_remote(fl_cpctx *c, upload *u)
 		rc = fl_remote_exists(p, &size, a->err, sizeof a->err);
 		if (rc == FLINC_ENOENT) rc = fl_remote_push(p, a->err, sizeof a->err);
 	}
-	if (!rc) unlink(u->path);
+	if (!rc) {
+		unlink(u->path);
+		/* The emptied chk-<k>/ of earlier checkpoints: their uploads came
+		 * before this one in this thread's queue. (Not this one's: another
+		 * subtask may still write into it.) */
+		DIR *d = opendir(c->jobdir);
+		struct dirent *de;
+		while (d && (de = readdir(d))) {
+			char *end;
+			long long k = strncmp(de->d_name, "chk-", 4) ? -1 : strtoll(de->d_name + 4, &end, 10);
+			if (k >= 0 && !*end && k < a->id) unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR);
+		}
+		if (d) closedir(d);
+	}
 	if (!rc && a->file.native) {
 		/* SST files of this subtask that its checkpoints no longer use
 		 * (compacted away: RocksDB never brings a name back) */
