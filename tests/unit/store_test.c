@@ -21,8 +21,9 @@
 
 #include <cmocka.h>
 
-#include "fl_base.h"
 #include "fl_auth.h"
+#include "fl_base.h"
+#include "fl_checkpoint.h"
 #include "fl_fs.h"
 #include "fl_store.h"
 
@@ -476,6 +477,98 @@ static void mirror_s3(void **state)
 	fl_conf_destroy(c);
 }
 
+/* checkpoint/remote.c: nothing to do for local folders; on S3 a checkpoint
+ * comes down with the shared files its _metadata lists, retention and
+ * shared-file collection reach the bucket. */
+static void chk_remote_local_noop(void **state)
+{
+	(void)state;
+	char err[256];
+	assert_int_equal(fl_chk_remote_fetch("/nonexistent/chk-1", err, sizeof err), FLINC_OK);
+	assert_int_equal(fl_chk_remote_fetch_job("/nonexistent", NULL, NULL, err, sizeof err), FLINC_OK);
+	assert_int_equal(fl_chk_remote_gc("/nonexistent", NULL, NULL, err, sizeof err), FLINC_OK);
+	int64_t ids[] = { 1 };
+	assert_int_equal(fl_chk_remote_retained("/nonexistent", ids, 1, err, sizeof err), FLINC_OK);
+}
+
+static void chk_remote_s3(void **state)
+{
+	(void)state;
+	fl_conf *c = s3_conf(NULL);
+	if (!c) skip();
+	fl_conf_set(c, "state.backend.rocksdb.localdir", tmpdir);
+	char err[512] = "", url[256], p[PATH_MAX + 64];
+	assert_int_equal(fl_remote_init(c, err, sizeof err), FLINC_OK);
+	snprintf(url, sizeof url, "s3://%s/chkr/job", getenv("FLINC_TEST_S3_BUCKET"));
+	const char *jobdir = fl_remote_localize(url, err, sizeof err);
+	assert_non_null(jobdir);
+	/* two shared files, one listed by chk-1's _metadata */
+	snprintf(p, sizeof p, "%s/shared/o", jobdir);
+	assert_int_equal(fl_mkdir_p(p, err, sizeof err), 0);
+	snprintf(p, sizeof p, "%s/shared/o/a.sst", jobdir);
+	write_file(p, "AAAA", 4);
+	assert_int_equal(fl_remote_push(p, err, sizeof err), 0);
+	snprintf(p, sizeof p, "%s/shared/o/b.sst", jobdir);
+	write_file(p, "BB", 2);
+	assert_int_equal(fl_remote_push(p, err, sizeof err), 0);
+	char dir[PATH_MAX];
+	fl_chk_dir(dir, sizeof dir, jobdir, 1);
+	assert_int_equal(fl_mkdir_p(dir, err, sizeof err), 0);
+	fl_chk_meta m;
+	memset(&m, 0, sizeof m);
+	snprintf(m.job_id, sizeof m.job_id, "job");
+	snprintf(m.backend, sizeof m.backend, "rocksdb");
+	m.checkpoint_id = 1;
+	m.max_parallelism = 128;
+	char *sh[] = { "shared/o/a.sst" };
+	m.shared = sh;
+	m.n_shared = 1;
+	assert_int_equal(fl_chk_meta_write(dir, &m, err, sizeof err), 0);
+	assert_int_equal(fl_remote_push(dir, err, sizeof err), 0);
+	/* an incomplete chk-2 in the bucket too */
+	fl_chk_dir(dir, sizeof dir, jobdir, 2);
+	assert_int_equal(fl_mkdir_p(dir, err, sizeof err), 0);
+	snprintf(p, sizeof p, "%s/x.snap", dir);
+	write_file(p, "x", 1);
+	assert_int_equal(fl_remote_push(p, err, sizeof err), 0);
+
+	/* a fresh twin, as a restarted job manager has */
+	fl_rm_rf(jobdir, NULL, 0);
+	assert_int_equal(fl_chk_remote_fetch_job(jobdir, NULL, NULL, err, sizeof err), 0);
+	int64_t *ids;
+	size_t n;
+	assert_int_equal(fl_chk_list(jobdir, &ids, &n, err, sizeof err), 0);
+	assert_int_equal(n, 2); /* chk-1 and the incomplete chk-2 */
+	snprintf(p, sizeof p, "%s/shared/o/a.sst", jobdir);
+	struct stat st;
+	assert_int_equal(stat(p, &st), 0); /* listed: fetched */
+	snprintf(p, sizeof p, "%s/shared/o/b.sst", jobdir);
+	assert_int_equal(stat(p, &st), -1); /* not listed: not fetched */
+
+	/* retention removed chk-2 here: the bucket follows */
+	fl_chk_dir(dir, sizeof dir, jobdir, 2);
+	fl_rm_rf(dir, NULL, 0);
+	assert_int_equal(fl_chk_remote_retained(jobdir, ids, n, err, sizeof err), 0);
+	free(ids);
+	uint64_t size;
+	snprintf(p, sizeof p, "%s/x.snap", dir);
+	assert_int_equal(fl_remote_exists(p, &size, err, sizeof err), FLINC_ENOENT);
+	/* collection: b.sst goes, a.sst stays */
+	assert_int_equal(fl_chk_remote_gc(jobdir, NULL, NULL, err, sizeof err), 0);
+	snprintf(p, sizeof p, "%s/shared/o/b.sst", jobdir);
+	assert_int_equal(fl_remote_exists(p, &size, err, sizeof err), FLINC_ENOENT);
+	snprintf(p, sizeof p, "%s/shared/o/a.sst", jobdir);
+	assert_int_equal(fl_remote_exists(p, &size, err, sizeof err), FLINC_OK);
+	assert_int_equal(size, 4);
+	/* a checkpoint without _metadata in the bucket is no checkpoint */
+	fl_chk_dir(dir, sizeof dir, jobdir, 7);
+	assert_int_equal(fl_chk_remote_fetch(dir, err, sizeof err), FLINC_ENOENT);
+	assert_true(one_line(err));
+	assert_int_equal(fl_remote_remove(jobdir, err, sizeof err), 0);
+	fl_remote_shutdown();
+	fl_conf_destroy(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -489,6 +582,8 @@ int main(void)
 		cmocka_unit_test(s3_error_mapping),
 		cmocka_unit_test_setup_teardown(mirror_mapping, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(mirror_s3, dir_setup, dir_teardown),
+		cmocka_unit_test(chk_remote_local_noop),
+		cmocka_unit_test_setup_teardown(chk_remote_s3, dir_setup, dir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
