@@ -191,6 +191,9 @@ int fl_remote_push(const char *local, char *err, size_t errcap);
  * kept. *n (may be NULL): files fetched. FLINC_ENOENT when nothing is
  * there. Not a twin: FLINC_OK, nothing done. */
 int fl_remote_pull(const char *local, size_t *n, char *err, size_t errcap);
+/* Download the one object of twin `local` into it (one request; its
+ * folder made). FLINC_ENOENT when there is no such object. */
+int fl_remote_get(const char *local, char *err, size_t errcap);
 /* Delete the remote keys under the twin `local` (not the local files). */
 int fl_remote_remove(const char *local, char *err, size_t errcap);
 /* Can this process write under twin `local`? Puts and deletes a small

@@ -331,3 +331,23 @@ int fl_remote_probe(const char *local, char *err, size_t errcap)
 	fl_store_close(st);
 	return rc;
 }
+
+int fl_remote_get(const char *local, char *err, size_t errcap)
+{
+	fl_store *st;
+	char key[PATH_MAX];
+	int rc = open_for(local, &st, key, sizeof key, err, errcap);
+	if (rc == FLINC_ENOENT) return fl_errf(err, errcap, FLINC_EINVAL, "%s: not a remote path", local);
+	if (rc) return rc;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", local);
+	char *sl = strrchr(dir, '/');
+	if (sl) *sl = 0;
+	rc = fl_mkdir_p(dir, err, errcap);
+	if (!rc) {
+		unlink(local);
+		rc = fl_store_get_file(st, key, local, err, errcap);
+	}
+	fl_store_close(st);
+	return rc;
+}

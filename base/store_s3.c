@@ -707,10 +707,15 @@ static int s3_list(void *priv, const char *prefix, fl_store_obj **objs, size_t *
 	snprintf(fp, sizeof fp, "%s%s", fk, *fk ? "/" : "");
 	fl_store_obj *v = NULL;
 	size_t cnt = 0, cap = 0;
-	/* the key itself (a file), then what is under "<key>/" */
-	int rc = FLINC_OK;
+	/* what is under "<key>/" (a folder), else the key itself (a file):
+	 * one request for a folder, two for a file */
+	int rc = list_raw(s, fp, &v, &cnt, &cap, err, errcap);
+	if (rc) {
+		fl_store_objs_free(v, cnt);
+		return rc;
+	}
 	bool self = false;
-	if (*prefix) {
+	if (*prefix && !cnt) {
 		uint64_t size;
 		rc = s3_exists(priv, prefix, &size, err, errcap);
 		if (rc == FLINC_OK) {
@@ -722,16 +727,12 @@ static int s3_list(void *priv, const char *prefix, fl_store_obj **objs, size_t *
 				return fl_errf(err, errcap, FLINC_ENOMEM, "out of memory");
 			}
 			v[0] = (fl_store_obj){ k, size };
-			cnt = cap = 1;
+			cnt = 1;
 			self = true;
 		} else if (rc != FLINC_ENOENT) {
 			return rc;
 		}
-	}
-	rc = list_raw(s, fp, &v, &cnt, &cap, err, errcap);
-	if (rc) {
-		fl_store_objs_free(v, cnt);
-		return rc;
+		rc = FLINC_OK;
 	}
 	/* keys back to relative to the root */
 	size_t plen = *s->path ? strlen(s->path) + 1 : 0;

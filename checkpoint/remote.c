@@ -26,24 +26,26 @@ static void parent_of(const char *dir, char *buf, size_t cap)
 	if (sl && sl != buf) *sl = 0;
 }
 
-int fl_chk_remote_fetch(const char *dir, char *err, size_t errcap)
+/* Is the local file path there with size bytes? */
+static bool have(const char *path, uint64_t size)
 {
-	if (!fl_remote_is(dir)) return FLINC_OK;
-	char md[PATH_MAX];
-	snprintf(md, sizeof md, "%s/" FL_CHK_METADATA, dir);
-	uint64_t size;
-	char url[PATH_MAX];
-	int rc = fl_remote_exists(md, &size, err, errcap);
-	if (rc == FLINC_ENOENT)
-		return fl_errf(err, errcap, FLINC_ENOENT,
-			       "%s: no _metadata: not a completed checkpoint or savepoint",
-			       fl_remote_url(dir, url, sizeof url));
-	if (rc) return rc;
-	size_t n = 0;
-	rc = fl_remote_pull(dir, &n, err, errcap);
-	if (rc) return rc;
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == size;
+}
+
+static void free_list(char **paths, uint64_t *sizes, size_t n)
+{
+	for (size_t i = 0; i < n; i++) free(paths[i]);
+	free(paths);
+	free(sizes);
+}
+
+/* The shared files dir's _metadata lists (from the job folder, dir's
+ * parent) that are not here yet: one GET each. */
+static int fetch_shared(const char *dir, char *err, size_t errcap)
+{
 	fl_chk_meta m;
-	rc = fl_chk_meta_read(dir, &m, err, errcap);
+	int rc = fl_chk_meta_read(dir, &m, err, errcap);
 	if (rc) return rc;
 	char jobdir[PATH_MAX];
 	parent_of(dir, jobdir, sizeof jobdir);
@@ -55,11 +57,33 @@ int fl_chk_remote_fetch(const char *dir, char *err, size_t errcap)
 		}
 		struct stat st;
 		if (stat(p, &st) == 0) continue; /* shared files never change */
-		size_t got = 0;
-		rc = fl_remote_pull(p, &got, err, errcap);
+		rc = fl_remote_get(p, err, errcap);
 	}
 	fl_chk_meta_free(&m);
 	return rc;
+}
+
+int fl_chk_remote_fetch(const char *dir, char *err, size_t errcap)
+{
+	if (!fl_remote_is(dir)) return FLINC_OK;
+	/* one LIST, then a GET for each file not here with its size */
+	char **paths;
+	uint64_t *sizes;
+	size_t n;
+	int rc = fl_remote_list(dir, &paths, &sizes, &n, err, errcap);
+	if (rc) return rc;
+	char md[PATH_MAX], url[PATH_MAX];
+	snprintf(md, sizeof md, "%s/" FL_CHK_METADATA, dir);
+	bool complete = false;
+	for (size_t i = 0; i < n; i++) complete = complete || !strcmp(paths[i], md);
+	if (!complete)
+		rc = fl_errf(err, errcap, FLINC_ENOENT,
+			     "%s: no _metadata: not a completed checkpoint or savepoint",
+			     fl_remote_url(dir, url, sizeof url));
+	for (size_t i = 0; i < n && !rc; i++)
+		if (!have(paths[i], sizes[i])) rc = fl_remote_get(paths[i], err, errcap);
+	free_list(paths, sizes, n);
+	return rc ? rc : fetch_shared(dir, err, errcap);
 }
 
 /* The id of a key's "chk-<n>/" part right under jobdir, or -1. */
@@ -78,31 +102,52 @@ int fl_chk_remote_fetch_job(const char *jobdir, fl_chk_log_fn log, void *logud, 
 {
 	if (!fl_remote_is(jobdir)) return FLINC_OK;
 	char **paths;
+	uint64_t *sizes;
 	size_t n;
-	int rc = fl_remote_list(jobdir, &paths, NULL, &n, err, errcap);
+	int rc = fl_remote_list(jobdir, &paths, &sizes, &n, err, errcap);
 	if (rc) return rc;
 	size_t jlen = strlen(jobdir);
 	while (jlen > 1 && jobdir[jlen - 1] == '/') jlen--;
+	/* the completed ones: a _metadata right in chk-<n>/ */
+	int64_t *done = calloc(n ? n : 1, sizeof *done);
+	size_t ndone = 0;
+	if (!done) rc = fl_errf(err, errcap, FLINC_ENOMEM, "out of memory");
 	for (size_t i = 0; i < n && !rc; i++) {
 		int64_t id = chk_id_of(paths[i], jlen);
 		if (id < 0) continue;
 		char dir[PATH_MAX];
-		snprintf(dir, sizeof dir, "%.*s/chk-%" PRId64, (int)jlen, jobdir, id);
+		int dl = snprintf(dir, sizeof dir, "%.*s/chk-%" PRId64, (int)jlen, jobdir, id);
 		/* an incomplete one too: retention removes it later */
 		rc = fl_mkdir_p(dir, err, errcap);
-		const char *base = strrchr(paths[i], '/');
-		if (rc || strcmp(base + 1, FL_CHK_METADATA) || strchr(paths[i] + strlen(dir) + 1, '/'))
-			continue;
+		if (!rc && !strcmp(paths[i] + dl, "/" FL_CHK_METADATA)) done[ndone++] = id;
+	}
+	/* their files, one GET each for what is not here with its size; the
+	 * shared files they list after (a checkpoint that cannot be fetched is
+	 * logged and left to fl_chk_latest, which passes over it) */
+	for (size_t i = 0; i < n && !rc; i++) {
+		int64_t id = chk_id_of(paths[i], jlen);
+		bool want = false;
+		for (size_t k = 0; k < ndone && !want; k++) want = done[k] == id;
+		if (!want || have(paths[i], sizes[i])) continue;
 		char e2[768];
-		if (fl_chk_remote_fetch(dir, e2, sizeof e2) && log) {
+		if (fl_remote_get(paths[i], e2, sizeof e2) && log) {
+			char line[1024];
+			snprintf(line, sizeof line, "checkpoint file could not be downloaded: %s", e2);
+			log(logud, line);
+		}
+	}
+	for (size_t k = 0; k < ndone && !rc; k++) {
+		char dir[PATH_MAX], e2[768];
+		snprintf(dir, sizeof dir, "%.*s/chk-%" PRId64, (int)jlen, jobdir, done[k]);
+		if (fetch_shared(dir, e2, sizeof e2) && log) {
 			char line[1024], url[PATH_MAX];
 			snprintf(line, sizeof line, "checkpoint %s could not be downloaded: %s",
 				 fl_remote_url(dir, url, sizeof url), e2);
 			log(logud, line);
 		}
 	}
-	for (size_t i = 0; i < n; i++) free(paths[i]);
-	free(paths);
+	free(done);
+	free_list(paths, sizes, n);
 	return rc;
 }
 
