@@ -13,7 +13,10 @@ checkpoint every 300 ms):
   (a) a task manager killed with kill -9 mid-run: the job recovers from the
       checkpoint in the bucket on the others and its output passes the
       exactly-once 1..n check; the bucket holds chk-<n>/_metadata, the
-      snapshot files and shared/ SST files of the job; latest.restored is
+      snapshot files and shared/ SST files of the job; a later checkpoint
+      writes less than its state and still uses an earlier SST object
+      (incremental); GET .../checkpoints/config shows the s3:// folder and
+      GET /jobmanager/config hides the secret; latest.restored is
       an s3:// URL; retention and shared-file collection keep the bucket
       small (at most num-retained + 1 chk folders while it runs, every
       shared object listed by a retained checkpoint once it ended);
@@ -76,6 +79,16 @@ def case_kill_tm(c, proxy, chk, job):
     chk.ok(any(k.startswith(prefix + "shared/") and k.endswith(".sst") for k in keys),
            "the bucket holds shared SST files of incremental checkpoints")
     chk.ok(any(".native/SHARED" in k for k in keys), "and the native checkpoints' SHARED lists")
+    # incremental: a later checkpoint puts only what changed, and an SST
+    # object of an earlier one is still used by a later one
+    first_ssts = {k for k in keys if k.endswith(".sst")}
+    cluster.wait_checkpoint_after(c, jid, cluster.latest_completed_id(c, jid), timeout=60)
+    hist = [h for h in cluster.checkpoints(c, jid).get("history", []) if h.get("status") == "COMPLETED"]
+    chk.ok(any(0 < h.get("checkpointed_size", 0) < h.get("state_size", 0) for h in hist),
+           "incremental on S3: a checkpoint wrote less than the state it holds",
+           [(h.get("id"), h.get("checkpointed_size"), h.get("state_size")) for h in hist])
+    later = {k for k in proxy.keys(BUCKET, prefix) if k.endswith(".sst")}
+    chk.ok(first_ssts & later, "an SST object in the bucket is shared by a later checkpoint")
     cfg = c.get("/jobs/%s/checkpoints/config" % jid)
     chk.ok(cfg.get("checkpoints_dir") == "s3://%s/chk/%s" % (BUCKET, jid),
            "REST shows the job's checkpoint folder as its s3:// URL", cfg.get("checkpoints_dir"))
