@@ -315,6 +315,15 @@ int fl_savepoint_dispose_at(int parentfd, const char *name, const char *dir, cha
  * the job folder, dir's parent) that is not here yet. FLINC_ENOENT when
  * the store has no <dir>/_metadata. */
 int fl_chk_remote_fetch(const char *dir, char *err, size_t errcap);
+/* Only what every subtask of a restore reads: the files right in `dir`
+ * (_metadata and the .snap files); a subtask whose key groups are in a
+ * native snapshot then fetches it with fl_chk_remote_fetch_native, so a
+ * task manager downloads the keyed state of its own key groups only.
+ * FLINC_ENOENT as fl_chk_remote_fetch. */
+int fl_chk_remote_fetch_top(const char *dir, char *err, size_t errcap);
+/* The native snapshot folder <dir>/<rel> and the shared files its SHARED
+ * list names (from the job folder, dir's parent). */
+int fl_chk_remote_fetch_native(const char *dir, const char *rel, char *err, size_t errcap);
 /* For a job folder (a twin) before fl_chk_latest: make a local chk-<n>
  * folder for every checkpoint the store has (complete or not, so that
  * retention later removes the incomplete ones from the store too) and

@@ -63,7 +63,10 @@ static int fetch_shared(const char *dir, char *err, size_t errcap)
 	return rc;
 }
 
-int fl_chk_remote_fetch(const char *dir, char *err, size_t errcap)
+/* Fetch dir's files: all, or (top_only) those right in it (_metadata and
+ * the .snap files, not the native folders), then (shared) the shared
+ * files its _metadata lists. */
+static int fetch_dir(const char *dir, bool top_only, bool shared, char *err, size_t errcap)
 {
 	if (!fl_remote_is(dir)) return FLINC_OK;
 	/* one LIST, then a GET for each file not here with its size */
@@ -80,10 +83,60 @@ int fl_chk_remote_fetch(const char *dir, char *err, size_t errcap)
 		rc = fl_errf(err, errcap, FLINC_ENOENT,
 			     "%s: no _metadata: not a completed checkpoint or savepoint",
 			     fl_remote_url(dir, url, sizeof url));
+	size_t dlen = strlen(dir);
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (strlen(paths[i]) <= dlen)
+			continue; /* an object named like the folder: not a file in it */
+		if (top_only && strchr(paths[i] + dlen + 1, '/')) continue;
+		if (!have(paths[i], sizes[i])) rc = fl_remote_get(paths[i], err, errcap);
+	}
+	free_list(paths, sizes, n);
+	return rc || !shared ? rc : fetch_shared(dir, err, errcap);
+}
+
+int fl_chk_remote_fetch(const char *dir, char *err, size_t errcap)
+{
+	return fetch_dir(dir, false, true, err, errcap);
+}
+
+int fl_chk_remote_fetch_top(const char *dir, char *err, size_t errcap)
+{
+	return fetch_dir(dir, true, false, err, errcap);
+}
+
+int fl_chk_remote_fetch_native(const char *dir, const char *rel, char *err, size_t errcap)
+{
+	if (!fl_remote_is(dir)) return FLINC_OK;
+	char nat[PATH_MAX], list[PATH_MAX + 16], jobdir[PATH_MAX];
+	if (snprintf(nat, sizeof nat, "%s/%s", dir, rel) >= (int)sizeof nat)
+		return fl_errf(err, errcap, FLINC_EINVAL, "%s: too long", rel);
+	char **paths;
+	uint64_t *sizes;
+	size_t n;
+	int rc = fl_remote_list(nat, &paths, &sizes, &n, err, errcap);
 	for (size_t i = 0; i < n && !rc; i++)
 		if (!have(paths[i], sizes[i])) rc = fl_remote_get(paths[i], err, errcap);
 	free_list(paths, sizes, n);
-	return rc ? rc : fetch_shared(dir, err, errcap);
+	if (rc) return rc;
+	/* SHARED: "<path under the job folder> <name> <size> <crc>" per line */
+	snprintf(list, sizeof list, "%s/SHARED", nat);
+	FILE *f = fopen(list, "r");
+	if (!f) return fl_errf(err, errcap, FLINC_ENOENT, "%s: %s", list, strerror(errno));
+	parent_of(dir, jobdir, sizeof jobdir);
+	char line[2 * PATH_MAX];
+	while (!rc && fgets(line, sizeof line, f)) {
+		char *sp = strchr(line, ' ');
+		if (!sp) continue; /* fl_incr_materialize reports a malformed list */
+		*sp = 0;
+		char p[PATH_MAX];
+		if (!fl_relpath_ok(line) || snprintf(p, sizeof p, "%s/%s", jobdir, line) >= (int)sizeof p)
+			continue;
+		struct stat st;
+		if (stat(p, &st) == 0) continue; /* shared files never change */
+		rc = fl_remote_get(p, err, errcap);
+	}
+	fclose(f);
+	return rc;
 }
 
 /* The id of a key's "chk-<n>/" part right under jobdir, or -1. */

@@ -112,7 +112,10 @@ int fl_restore_open(const char *dir, fl_chk_check level, fl_restore **out, char 
 	const char *local = fl_remote_localize(dir, e2, sizeof e2);
 	if (!local) return fl_errf(err, errcap, FLINC_EINVAL, "%s", e2);
 	dir = local;
-	int rc = fl_chk_remote_fetch(dir, err, errcap);
+	/* a full check reads every file; a lighter one (a task manager's)
+	 * leaves the native snapshots to the subtasks that restore them */
+	int rc = level == FL_CHK_CHECK_META ? fl_chk_remote_fetch_top(dir, err, errcap)
+					    : fl_chk_remote_fetch(dir, err, errcap);
 	if (rc) return rc;
 	rc = fl_chk_validate(dir, level, err, errcap);
 	if (rc) return rc;
@@ -985,8 +988,12 @@ static int restore_native(fl_cpctx *c, fl_task *t, const fl_chk_file *f, int kgf
 	snprintf(local, sizeof local, "%s/native", scratch);
 	bool same = src == t->be_ops && f->kg_first == kgf && f->kg_last == kgl && t->nstates == 0 && !*whole;
 	fl_incr_registry *reg = same ? registry(c, t->vertex->id, t->subtask) : NULL;
-	int rc = fl_incr_materialize(reg, jobdir, fl_restore_dir(c->restore), f->native, local, r->err,
-				     r->errcap);
+	/* on S3: this native snapshot and its SST files, now (fl_restore_open
+	 * fetched the .snap files only) */
+	int rc = fl_chk_remote_fetch_native(fl_restore_dir(c->restore), f->native, r->err, r->errcap);
+	if (!rc)
+		rc = fl_incr_materialize(reg, jobdir, fl_restore_dir(c->restore), f->native, local, r->err,
+					 r->errcap);
 	if (!rc && same) {
 		char e2[512] = "";
 		rc = t->be_ops->native_restore(t->be, local, e2, sizeof e2);
