@@ -28,8 +28,9 @@ checkpoint every 300 ms):
       an s3:// URL, the bucket holds its _metadata and files; `flinc run -s
       <url> -p 3 -D state.backend=hashmap` completes the counts exactly
       once; `flinc savepoint -d <url>` removes its objects;
-  (d) a missing bucket refused at `flinc run` (exit 1, one line), a wrong
-      secret refused by `flinc local` before the job runs.
+  (d) a missing bucket refused at `flinc run` (exit 1, one line), a job's
+      own s3.endpoint refused (a cluster key), a wrong secret refused by
+      `flinc local` before the job runs.
 
 Usage: s3_checkpoints.py --build BUILD_DIR [--keep] [--cases abcd]
 """
@@ -207,6 +208,10 @@ def case_errors(c, proxy, chk, job):
                 "--output", c.path("out-d"))
     chk.ok(p.returncode == 1 and p.stderr.count("\n") == 1 and "NoSuchBucket" in p.stderr,
            "flinc run with a missing bucket: exit 1, one line naming NoSuchBucket", describe(p))
+    p = c.flinc("run", "-d", "-D", "s3.endpoint=http://127.0.0.1:1", job, "--input", inp, "--output",
+                c.path("out-d"))
+    chk.ok(p.returncode in (1, 2) and "cluster setting" in p.stderr,
+           "a job cannot point the cluster's S3 credentials at another endpoint", describe(p))
     conf = dict(proxy.conf())
     conf["s3.secret-key"] = "wrong"
     conf["state.checkpoints.dir"] = "s3://%s/local" % BUCKET
