@@ -9,9 +9,9 @@
  * (argv[0] is the mode name) and returns the exit status: 0 done, 1 failed
  * (I/O), 2 usage error, with one line on stderr naming the problem.
  *
- * Adding a mode: write cli/gen-<mode>.c defining
+ * Adding a mode: write gen/gen-<mode>.c defining
  *     int fg_<mode>_main(int argc, char **argv);
- * and add that file to the flinc-gen target in cli/CMakeLists.txt. The
+ * and add that file to flinc_gen_modes in gen/CMakeLists.txt. The
  * declarations below are weak, so a mode whose file is not linked in yet is
  * listed but refused with a clear message, and nothing here needs to change.
  *
@@ -106,7 +106,7 @@ static void nexmark_usage(FILE *f)
 }
 
 /* The nexmark events to a Kafka topic through flinc-gen's producer
- * (cli/gen-common.c): acks=all, idempotent, no key. */
+ * (gen/gen-common.c): acks=all, idempotent, no key. */
 static int nexmark_to_kafka(const nexmark_gen_cfg *cfg, uint64_t events, uint64_t rate, bool paced,
 			    const char *output, const char **props, int nprops)
 {

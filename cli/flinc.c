@@ -21,6 +21,7 @@
 
 #include "fl_conf_keys.h"
 #include "fl_runtime.h"
+#include "fl_tls.h"
 #include "rest_client.h"
 
 #define EXIT_USAGE 2
@@ -52,9 +53,12 @@ static const char *usage_text =
 	"        every key that has a value, as 'key: value' lines sorted by key\n"
 	"\n"
 	"options:\n"
-	"  -m HOST:PORT   the job manager's REST address (default: $FLINC_JOBMANAGER, else 127.0.0.1:8081)\n"
+	"  -m HOST:PORT   the job manager's REST address (default: $FLINC_JOBMANAGER, else 127.0.0.1:8081);\n"
+	"                 https://HOST:PORT for a REST API with TLS (security.ssl.rest.enabled)\n"
 	"  --token T      send Authorization: Bearer T (default: $FLINC_TOKEN)\n"
-	"  --config FILE  (before a cluster command) take the address and token from its rest.* keys\n"
+	"  --cacert FILE  https: trust the CA certificates in this PEM file (security.ssl.rest.truststore)\n"
+	"  --config FILE  (before a cluster command) take the address, token and TLS settings from its\n"
+	"                 rest.* and security.ssl.* keys\n"
 	"  -h, --help     this help; `flinc COMMAND --help` for one command\n"
 	"  --version      print the version\n"
 	"\n"
@@ -65,6 +69,8 @@ static const char *usage_text =
 static const char *g_address;
 static const char *g_token;
 static const char *g_config; /* --config FILE: rest.* defaults for the cluster commands */
+static const char *g_cacert; /* --cacert FILE: the CA of an https REST API */
+static fl_tls *g_tls;        /* TLS for REST, when https */
 
 static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void usage_error(const char *fmt, ...)
@@ -359,6 +365,11 @@ static bool cluster_option(const char *cmd, int argc, char **argv, int *i)
 		g_config = argv[*i];
 		return true;
 	}
+	if (!strcmp(a, "--cacert")) {
+		if (++*i >= argc) usage_error("%s%s--cacert needs a PEM file", cmd, *cmd ? ": " : "");
+		g_cacert = argv[*i];
+		return true;
+	}
 	return false;
 }
 
@@ -389,6 +400,35 @@ static void config_defaults(char *addr, size_t addrcap, char *token, size_t tokc
 	fl_conf_destroy(c);
 }
 
+static void free_tls(void) { fl_tls_destroy(g_tls); }
+
+/* TLS for the client r when its address is https:// or the --config file
+ * turns security.ssl.rest.enabled on: the truststore of --cacert, else of
+ * the file (security.ssl.rest.truststore, security.ssl.truststore), and a
+ * client certificate when the file asks for one. A setting that does not
+ * load is a usage error. */
+static void rest_tls(fl_rest *r)
+{
+	if (g_tls) {
+		fl_rest_set_tls(r, g_tls);
+		return;
+	}
+	fl_conf *c = fl_conf_create();
+	char msg[512];
+	if (g_config && fl_conf_load(c, g_config, msg, sizeof msg) != FLINC_OK) {
+		fl_conf_destroy(c);
+		usage_error("%s", msg);
+	}
+	if (g_cacert) fl_conf_set(c, "security.ssl.rest.truststore", g_cacert);
+	if (fl_rest_https(r) || g_cacert) fl_conf_set(c, "security.ssl.rest.enabled", "true");
+	int rc = fl_tls_create(c, FL_TLS_REST_CLIENT, &g_tls, msg, sizeof msg);
+	fl_conf_destroy(c);
+	if (rc != FLINC_OK) usage_error("%s", msg);
+	if (!g_tls) return;
+	atexit(free_tls);
+	fl_rest_set_tls(r, g_tls);
+}
+
 /* A client for the job manager of -m, else $FLINC_JOBMANAGER, else the
  * --config file's rest.* keys, else 127.0.0.1:8081 (the token likewise:
  * --token, $FLINC_TOKEN, rest.auth.token). A malformed address is a usage
@@ -406,6 +446,7 @@ static fl_rest *jobmanager(void)
 	fl_rest *r;
 	char err[512];
 	if (fl_rest_create(addr, token, &r, err, sizeof err) != FLINC_OK) usage_error("%s", err);
+	rest_tls(r);
 	return r;
 }
 

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "fl_base.h"
+#include "fl_tls.h"
 
 #define MAX_ANSWER (64u << 20) /* bytes of one answer we are ready to hold */
 #define MAX_UPLOAD (1u << 30)  /* bytes of one uploaded file */
@@ -35,6 +36,8 @@ struct fl_rest {
 	char *hostport; /* "HOST:PORT" or "[V6]:PORT", for Host: and messages */
 	char *token;    /* NULL: no Authorization header */
 	int timeout_ms;
+	bool https;  /* "https://" given: TLS with tls */
+	fl_tls *tls; /* borrowed (fl_rest_set_tls) */
 };
 
 /* ---- addresses ---------------------------------------------------------- */
@@ -52,11 +55,13 @@ int fl_rest_create(const char *address, const char *token, fl_rest **out, char *
 {
 	*out = NULL;
 	const char *a = address ? address : FL_REST_DEFAULT_ADDRESS;
+	bool https = false;
 	if (!strncasecmp(a, "https://", 8)) {
-		snprintf(err, errcap, "'%s': https is not supported by this client; use HOST:PORT", a);
-		return FLINC_EINVAL;
+		a += 8;
+		https = true;
+	} else if (!strncasecmp(a, "http://", 7)) {
+		a += 7;
 	}
-	if (!strncasecmp(a, "http://", 7)) a += 7;
 	/* Anything from the first '/' on is a path the API does not use. */
 	char *s = fl_strndup(a, strcspn(a, "/"));
 	char *host = NULL, *port = NULL;
@@ -87,6 +92,7 @@ int fl_rest_create(const char *address, const char *token, fl_rest **out, char *
 		strchr(host, ':') ? fl_asprintf("[%s]:%s", host, port) : fl_asprintf("%s:%s", host, port);
 	r->token = token && *token ? fl_strdup(token) : NULL;
 	r->timeout_ms = FL_REST_DEFAULT_TIMEOUT_MS;
+	r->https = https;
 	*out = r;
 	return FLINC_OK;
 bad:
@@ -108,6 +114,14 @@ void fl_rest_destroy(fl_rest *r)
 }
 
 const char *fl_rest_address(const fl_rest *r) { return r->hostport; }
+
+bool fl_rest_https(const fl_rest *r) { return r->https; }
+
+void fl_rest_set_tls(fl_rest *r, struct fl_tls *tls)
+{
+	r->tls = tls;
+	if (tls) r->https = true;
+}
 
 void fl_rest_set_timeout(fl_rest *r, int timeout_ms) { r->timeout_ms = timeout_ms > 0 ? timeout_ms : 1; }
 
@@ -232,9 +246,18 @@ static int dial(const fl_rest *r, int64_t deadline, int *rc, char *err, size_t e
 
 /* Send all of buf. 0 sent; 1 the peer closed its side early (it may still
  * have answered); <0 error (err set). */
-static int send_all(const fl_rest *r, int fd, const char *buf, size_t n, int64_t deadline, char *err,
-		    size_t errcap)
+static int send_all(const fl_rest *r, int fd, fl_tls_fd *tf, const char *buf, size_t n, int64_t deadline,
+		    char *err, size_t errcap)
 {
+	if (tf) {
+		char e[300];
+		int rc = fl_tls_fd_send(tf, buf, n, deadline, e, sizeof e);
+		if (rc == FLINC_ETIMEDOUT) return timed_out(r, err, errcap);
+		if (rc < 0)
+			snprintf(err, errcap, "lost the connection to the job manager at %s: %s", r->hostport,
+				 e);
+		return rc;
+	}
 	while (n) {
 		ssize_t k = send(fd, buf, n, MSG_NOSIGNAL);
 		if (k > 0) {
@@ -409,14 +432,30 @@ too_big:
 }
 
 /* Read until the answer is complete, the deadline passes or the peer closes. */
-static int read_answer(const fl_rest *r, int fd, bool head_req, int64_t deadline, fl_rest_resp *resp,
-		       char *err, size_t errcap)
+static int read_answer(const fl_rest *r, int fd, fl_tls_fd *tf, bool head_req, int64_t deadline,
+		       fl_rest_resp *resp, char *err, size_t errcap)
 {
 	answer a = { .clen = -1 };
 	char buf[16384];
 	int rc;
 	for (;;) {
-		ssize_t k = recv(fd, buf, sizeof buf, 0);
+		ssize_t k;
+		if (tf) {
+			char e[300];
+			k = fl_tls_fd_recv(tf, buf, sizeof buf, deadline, e, sizeof e);
+			if (k == FLINC_ETIMEDOUT) {
+				rc = timed_out(r, err, errcap);
+				goto out;
+			}
+			if (k < 0) {
+				snprintf(err, errcap, "lost the connection to the job manager at %s: %s",
+					 r->hostport, e);
+				rc = FLINC_EIO;
+				goto out;
+			}
+		} else {
+			k = recv(fd, buf, sizeof buf, 0);
+		}
 		if (k > 0) {
 			if (a.raw.len + (size_t)k > MAX_ANSWER + 65536u) {
 				snprintf(err, errcap,
@@ -437,8 +476,9 @@ static int read_answer(const fl_rest *r, int fd, bool head_req, int64_t deadline
 		if (k == 0) {
 			if (!a.raw.len) {
 				snprintf(err, errcap,
-					 "the job manager at %s closed the connection without answering",
-					 r->hostport);
+					 "the job manager at %s closed the connection without answering%s",
+					 r->hostport,
+					 tf ? "" : " (does it speak https? then use -m https://HOST:PORT)");
 				rc = FLINC_EIO;
 				goto out;
 			}
@@ -486,6 +526,22 @@ int fl_rest_request(fl_rest *r, const char *method, const char *path, const char
 	int rc;
 	int fd = dial(r, deadline, &rc, err, errcap);
 	if (fd < 0) return rc;
+	fl_tls_fd *tf = NULL;
+	if (r->https) {
+		char e[400];
+		if (!r->tls)
+			rc = fl_errf(e, sizeof e, FLINC_EINVAL,
+				     "https needs the CA that signed its certificate (--cacert FILE, or "
+				     "security.ssl.rest.truststore in --config)");
+		else
+			rc = fl_tls_fd_open(r->tls, fd, r->host, deadline, &tf, e, sizeof e);
+		if (rc != FLINC_OK) {
+			close(fd);
+			snprintf(err, errcap, "cannot reach the job manager at https://%s: %s", r->hostport,
+				 e);
+			return rc == FLINC_EINVAL ? FLINC_EIO : rc;
+		}
+	}
 
 	fl_strbuf req = { 0 };
 	fl_sb_printf(&req,
@@ -504,15 +560,17 @@ int fl_rest_request(fl_rest *r, const char *method, const char *path, const char
 	/* One buffer for head and body: small bodies go out in one segment. */
 	if (body && len) fl_sb_append(&req, body, len);
 
-	int s = send_all(r, fd, req.data, req.len, deadline, err, errcap);
+	int s = send_all(r, fd, tf, req.data, req.len, deadline, err, errcap);
 	fl_sb_free(&req);
 	if (s < 0) {
+		fl_tls_fd_free(tf);
 		close(fd);
 		return s;
 	}
 	/* s == 1: the server closed early (say, it refused the body): its answer,
 	 * if any, is still in our receive buffer. */
-	rc = read_answer(r, fd, !strcmp(method, "HEAD"), deadline, resp, err, errcap);
+	rc = read_answer(r, fd, tf, !strcmp(method, "HEAD"), deadline, resp, err, errcap);
+	fl_tls_fd_free(tf);
 	close(fd);
 	if (rc != FLINC_OK && s == 1 && rc == FLINC_EIO)
 		snprintf(err, errcap,

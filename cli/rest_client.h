@@ -25,6 +25,7 @@
 #ifndef FL_REST_CLIENT_H
 #define FL_REST_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -36,11 +37,20 @@ typedef struct fl_rest fl_rest;
 
 /* Create a client for the job manager at `address`: "HOST:PORT",
  * "HOST" (port 8081), "[V6ADDR]:PORT", each optionally prefixed with
- * "http://" and followed by "/". `token` (may be NULL or "") is sent as
+ * "http://" or "https://" and followed by "/". `token` (may be NULL or "") is sent as
  * `Authorization: Bearer <token>` on every request. On a malformed address
  * returns FLINC_EINVAL with err set. *out is owned by the caller
  * (fl_rest_destroy). */
 int fl_rest_create(const char *address, const char *token, fl_rest **out, char *err, size_t errcap);
+/* "https://HOST:PORT" makes the client speak TLS, which needs the REST
+ * settings of fl_rest_set_tls. */
+struct fl_tls;
+/* Speak TLS with these settings (security.ssl.rest.*: the truststore, and
+ * a client certificate for security.ssl.rest.authentication-enabled);
+ * borrowed, must outlive r. Non-NULL turns https on. */
+void fl_rest_set_tls(fl_rest *r, struct fl_tls *tls);
+/* Was the address given as https://, or TLS set? */
+bool fl_rest_https(const fl_rest *r);
 /* Free the client; NULL does nothing. */
 void fl_rest_destroy(fl_rest *r);
 /* "HOST:PORT" as the client dials it; valid until destroy. */

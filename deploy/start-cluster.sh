@@ -90,6 +90,14 @@ rest_addr=$(conf_get rest.bind-address)
 case $rest_addr in 0.0.0.0|'') rest_addr=127.0.0.1 ;; ::|'[::]') rest_addr='[::1]' ;; esac
 case $rest_addr in *:*) case $rest_addr in \[*) ;; *) rest_addr="[$rest_addr]" ;; esac ;; esac
 rest_port=$(conf_get rest.port)
+# REST over https (security.ssl.rest.enabled): trust the configured CA.
+scheme=http
+rest_ca=
+if [ "$(conf_get security.ssl.rest.enabled)" = true ]; then
+  scheme=https
+  rest_ca=$(conf_get security.ssl.rest.truststore)
+  [ -n "$rest_ca" ] || rest_ca=$(conf_get security.ssl.truststore)
+fi
 case $rest_port in ''|*[!0-9]*) echo "start-cluster.sh: rest.port '$rest_port' is not a port number" >&2; exit 2 ;; esac
 token=$(conf_get rest.auth.token)
 
@@ -165,13 +173,14 @@ start() {
 # ---- readiness -------------------------------------------------------------
 # Prints /overview's body, or nothing when the REST API does not answer.
 overview() {
-  local url="http://$rest_addr:$rest_port/overview"
+  local url="$scheme://$rest_addr:$rest_port/overview"
   if command -v curl >/dev/null 2>&1; then
-    curl -fsS --max-time 2 "$url" 2>/dev/null || true
+    curl -fsS --max-time 2 ${rest_ca:+--cacert "$rest_ca"} "$url" 2>/dev/null || true
   else
-    python3 - "$url" <<'PY' 2>/dev/null || true
-import sys, urllib.request
-print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode())
+    python3 - "$url" "$rest_ca" <<'PY' 2>/dev/null || true
+import ssl, sys, urllib.request
+ctx = ssl.create_default_context(cafile=sys.argv[2]) if sys.argv[2] else None
+print(urllib.request.urlopen(sys.argv[1], timeout=2, context=ctx).read().decode())
 PY
   fi
 }
@@ -192,7 +201,7 @@ wait_for() {
     n=$(printf '%s' "$body" | tm_count)
     if [ -n "$body" ] && { [ "$want" = any ] || [ "${n:-0}" -ge "$want" ]; }; then return 0; fi
     if [ $SECONDS -ge $deadline ]; then
-      echo "start-cluster.sh: timed out after ${timeout}s while $what (http://$rest_addr:$rest_port/overview: ${body:-no answer})" >&2
+      echo "start-cluster.sh: timed out after ${timeout}s while $what ($scheme://$rest_addr:$rest_port/overview: ${body:-no answer})" >&2
       show_logs
       cleanup_on_failure
       exit 1
@@ -211,4 +220,4 @@ for ((i = 0; i < count; i++)); do
 done
 wait_for "$count" "waiting for $count task manager(s) to register"
 
-echo "cluster up: job manager at http://$rest_addr:$rest_port with $count task manager(s)${token:+ (REST token set)}"
+echo "cluster up: job manager at $scheme://$rest_addr:$rest_port with $count task manager(s)${token:+ (REST token set)}"

@@ -41,6 +41,7 @@
 #include <time.h>
 
 #include "fl_base.h"
+#include "fl_tls.h"
 #include "http_parse.h"
 
 #define RBUF_SIZE (32u << 10)             /* read buffer of a connection */
@@ -126,6 +127,11 @@ struct jm_http_server {
 	pthread_cond_t svc_cv;  /* the service thread: a dead connection, or stop */
 	pthread_cond_t idle_cv; /* destroy: a connection was freed */
 	bool closing, stop_workers, svc_stop;
+	/* TLS (cfg.tls): a send completes once nng's TLS layer holds the
+	 * bytes, not once they are on the wire, and closing drops what it
+	 * still holds: every close after an answer lingers until the client
+	 * closes (or LINGER_MS). */
+	bool tls;
 	conn *conns; /* every connection not yet freed */
 	int nconns;  /* ... how many */
 	int nopen;   /* ... of them not closed */
@@ -283,7 +289,7 @@ static void decide_close(conn *c)
 		}
 	}
 	c->close_after = close;
-	c->linger = close && linger;
+	c->linger = close && (linger || c->s->tls);
 }
 
 /* Send the handler's answer in c->req. Owner. */
@@ -985,6 +991,8 @@ int jm_http_server_create(const jm_http_config *cfg, jm_http_server **out, char 
 		frc = FLINC_EINVAL;
 		goto fail;
 	}
+	if (fl_tls_stream_listener(s->cfg.tls, FL_TLS_REST, s->l, err, errcap) != FLINC_OK) goto fail;
+	s->tls = fl_tls_on(s->cfg.tls, FL_TLS_REST);
 	rv = nng_stream_listener_listen(s->l);
 	if (rv) {
 		snprintf(err, errcap, "cannot listen on %s: %s", s->url, nng_strerror(rv));

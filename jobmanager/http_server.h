@@ -57,6 +57,9 @@ typedef struct jm_http_config {
 	jm_http_request_fn on_request;
 	void *arg;             /* for on_request */
 	const char *component; /* for log lines */
+	/* TLS for a "tls+tcp://" url (security.ssl.rest.*; NULL: none); must
+	 * outlive the server. */
+	struct fl_tls *tls;
 } jm_http_config;
 
 /* Listen on cfg->url and start the workers. FLINC_OK with *out, or

@@ -52,6 +52,7 @@
 #include "flinc.pb-c.h"
 #include "fl_base.h"
 #include "fl_store.h"
+#include "fl_tls.h"
 #include "rpc.h"
 
 #define JM_COMPONENT "jobmanager"
@@ -256,6 +257,7 @@ typedef struct jm_options {
 	char *auth_token; /* NULL: no authentication */
 	uint8_t *secret;  /* security.cluster.secret; NULL: none (loopback only) */
 	size_t secret_len;
+	fl_tls *tls; /* security.ssl.*; NULL: no TLS anywhere */
 	int64_t hb_interval_ms;
 	int64_t hb_timeout_ms;
 	int64_t slot_timeout_ms;

@@ -238,12 +238,14 @@ static void read_secret(jm_options *o, const fl_conf *c)
 		fprintf(stderr, PROG ": configuration %s\n", err);
 		exit(2);
 	}
-	if (!o->secret && !fl_host_is_loopback(o->rpc_address)) {
+	/* With TLS on the internal connections every peer proves itself with
+	 * a certificate of the cluster's CA: that is enough to listen widely. */
+	if (!o->secret && !fl_tls_on(o->tls, FL_TLS_RPC) && !fl_host_is_loopback(o->rpc_address)) {
 		fprintf(stderr,
 			PROG
 			": no security.cluster.secret: refusing to listen for task managers on %s, which is not "
 			"a loopback address (anyone who reaches it could join the cluster); set "
-			"security.cluster.secret (docs/security.md) or jobmanager.rpc.address: 127.0.0.1 "
+			"security.cluster.secret or security.ssl.enabled (docs/security.md) or jobmanager.rpc.address: 127.0.0.1 "
 			"(jobmanager.bind-host, when set, is the address that listens)\n",
 			o->rpc_address);
 		exit(2);
@@ -324,6 +326,10 @@ static void read_options(jm *j)
 	o->inspect_memory = io.memory_bytes;
 	/* Plugins must outlive the job manager with the jobs that use them. */
 	if (o->ha_dir && !o->blob_dir) o->blob_dir = fl_asprintf("%s/blobs", o->ha_dir);
+	if (fl_tls_create(c, 0, &o->tls, err, sizeof err) != FLINC_OK) {
+		fprintf(stderr, PROG ": configuration %s\n", err);
+		exit(2);
+	}
 	read_secret(o, c);
 }
 
@@ -341,6 +347,7 @@ static void free_model(jm *j)
 	free(o->auth_token);
 	fl_secret_wipe(o->secret, o->secret_len);
 	free(o->secret);
+	fl_tls_destroy(o->tls);
 	free(o->blob_dir);
 	free(o->ha_dir);
 	free(j->blob_dir);
@@ -373,7 +380,7 @@ int main(int argc, char **argv)
 	pthread_condattr_destroy(&ca);
 	j->start_ms = fl_now_ms();
 
-	if (!j->o.secret)
+	if (!j->o.secret && !fl_tls_on(j->o.tls, FL_TLS_RPC))
 		fl_log(FL_LOG_INFO, JM_COMPONENT, "no security.cluster.secret: listening on loopback only");
 	if (!j->o.secret && j->o.auth_token)
 		fl_log(FL_LOG_WARN, JM_COMPONENT,

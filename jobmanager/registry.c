@@ -410,23 +410,16 @@ static void worker_start(jm *j, jm_tm *tm)
 
 /* ---- addresses a task manager gives ----------------------------------------------- */
 
-/* The schemes a control or data address may use. tls+tcp joins when the
- * daemons speak TLS (security.ssl.*); ws, ipc, inproc and the rest never:
- * the job manager dials these addresses on a task manager's word. */
-static const char *const address_schemes[] = { "tcp" };
-
 /* Split "SCHEME://HOST:PORT" (HOST may be [v6]); false when it is not
- * exactly that, with one of address_schemes. */
-static bool split_address(const char *a, char *host, size_t hostcap, int *port)
+ * exactly that, with SCHEME `scheme`: tcp, or tls+tcp when the cluster
+ * speaks TLS (security.ssl.enabled), never both; ws, ipc, inproc and the
+ * rest never: the job manager dials these addresses on a task manager's
+ * word. */
+static bool split_address(const char *a, const char *scheme, char *host, size_t hostcap, int *port)
 {
 	const char *sep = strstr(a, "://");
 	if (!sep) return false;
-	bool known = false;
-	for (size_t i = 0; i < FL_ARRAY_LEN(address_schemes); i++)
-		if ((size_t)(sep - a) == strlen(address_schemes[i]) &&
-		    strncmp(a, address_schemes[i], (size_t)(sep - a)) == 0)
-			known = true;
-	if (!known) return false;
+	if ((size_t)(sep - a) != strlen(scheme) || strncmp(a, scheme, (size_t)(sep - a)) != 0) return false;
 	const char *h = sep + 3, *colon;
 	size_t hl;
 	if (*h == '[') {
@@ -480,23 +473,26 @@ static bool host_is(const char *host, const char *remote)
  * the address the registration came from. With dial_url: the URL to dial,
  * tcp://<that address>:PORT, so a later answer of a name server cannot
  * send the job manager elsewhere. FLINC_OK or FLINC_EINVAL with err. */
-static int check_address(const char *what, const char *a, const char *remote, char *dial_url, size_t cap,
-			 char *err, size_t errcap)
+static int check_address(const char *what, const char *scheme, const char *a, const char *remote,
+			 char *dial_url, size_t cap, char *err, size_t errcap)
 {
 	char host[256];
 	int port = 0;
-	if (!split_address(a, host, sizeof host, &port))
-		return fl_errf(err, errcap, FLINC_EINVAL,
-			       "%s '%.200s' is not tcp://HOST:PORT (the only scheme a task manager may give)",
-			       what, a);
+	if (!split_address(a, scheme, host, sizeof host, &port))
+		return fl_errf(
+			err, errcap, FLINC_EINVAL,
+			"%s '%.200s' is not %s://HOST:PORT (the only scheme a task manager may give%s)", what,
+			a, scheme,
+			strcmp(scheme, "tcp") ? ": security.ssl.enabled is on here"
+					      : "; security.ssl.enabled is off here");
 	if (!remote[0] || !host_is(host, remote))
 		return fl_errf(err, errcap, FLINC_EINVAL,
 			       "%s '%.200s' is not on the host the task manager registered from (%s); set "
 			       "taskmanager.host to the address the job manager sees it connect from",
 			       what, a, remote[0] ? remote : "unknown");
 	if (dial_url) {
-		int n = strchr(remote, ':') ? snprintf(dial_url, cap, "tcp://[%s]:%d", remote, port)
-					    : snprintf(dial_url, cap, "tcp://%s:%d", remote, port);
+		int n = strchr(remote, ':') ? snprintf(dial_url, cap, "%s://[%s]:%d", scheme, remote, port)
+					    : snprintf(dial_url, cap, "%s://%s:%d", scheme, remote, port);
 		if (n < 0 || (size_t)n >= cap)
 			return fl_errf(err, errcap, FLINC_EINVAL, "%s is too long", what);
 	}
@@ -511,10 +507,11 @@ int jm_tm_register(jm *j, const Flinc__RegisterTaskManager *r, const fl_rpc_from
 		   uint8_t key_out[FL_AUTH_NONCE], char *err, size_t errcap)
 {
 	char url[600];
-	int rc = check_address("control_address", r->control_address, from->addr, url, sizeof url, err,
-			       errcap);
+	const char *scheme = fl_tls_scheme(j->o.tls, FL_TLS_CONTROL);
+	int rc = check_address("control_address", scheme, r->control_address, from->addr, url, sizeof url,
+			       err, errcap);
 	if (rc == FLINC_OK && r->data_address[0])
-		rc = check_address("data_address", r->data_address, from->addr, NULL, 0, err, errcap);
+		rc = check_address("data_address", scheme, r->data_address, from->addr, NULL, 0, err, errcap);
 	if (rc != FLINC_OK) return rc;
 	nng_socket s;
 	rc = control_socket_open(j, &s, err, errcap);
@@ -532,7 +529,13 @@ int jm_tm_register(jm *j, const Flinc__RegisterTaskManager *r, const fl_rpc_from
 		return rc;
 	}
 	fl_rpc_server_bind(j->rpc, from->pipe, r->tm_id, tm->gen);
-	int nrc = nng_dial(s, url, NULL, NNG_FLAG_NONBLOCK);
+	nng_dialer d;
+	int nrc = nng_dialer_create(&d, s, url);
+	if (!nrc && fl_tls_dialer(j->o.tls, FL_TLS_CONTROL, d, err, errcap) != FLINC_OK) {
+		registry_undo(j, tm);
+		return FLINC_EIO;
+	}
+	if (!nrc) nrc = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
 	if (nrc) {
 		snprintf(err, errcap, "job manager cannot dial control_address %s: %s", url,
 			 nng_strerror(nrc));

@@ -1653,7 +1653,8 @@ int jm_rest_start(jm *j, char *err, size_t errcap)
 		fl_log(FL_LOG_WARN, JM_COMPONENT, "web UI not built (%s): GET / says so; the REST API works",
 		       why);
 	bool v6 = strchr(j->o.rest_address, ':') != NULL;
-	char *url = fl_asprintf(v6 ? "tcp://[%s]:%d" : "tcp://%s:%d", j->o.rest_address, j->o.rest_port);
+	char *url = fl_asprintf(v6 ? "%s://[%s]:%d" : "%s://%s:%d", fl_tls_scheme(j->o.tls, FL_TLS_REST),
+				j->o.rest_address, j->o.rest_port);
 	jm_http_config cfg = {
 		.url = url,
 		.max_connections = j->o.rest_max_conns,
@@ -1663,6 +1664,7 @@ int jm_rest_start(jm *j, char *err, size_t errcap)
 		.on_request = on_request,
 		.arg = j,
 		.component = JM_COMPONENT,
+		.tls = j->o.tls,
 	};
 	jm_http_server *s = NULL;
 	char e[512];
@@ -1684,11 +1686,12 @@ int jm_rest_start(jm *j, char *err, size_t errcap)
 	}
 	__atomic_store_n(&j->http, s, __ATOMIC_RELEASE);
 	fl_log(FL_LOG_INFO, JM_COMPONENT,
-	       "REST API at http://%s%s%s:%d (%d handler threads, at most %d connections, request timeout %lld ms, "
+	       "REST API at %s://%s%s%s:%d (%d handler threads, at most %d connections, request timeout %lld ms, "
 	       "idle timeout %lld ms, uploads up to %lld bytes)",
-	       v6 ? "[" : "", j->o.rest_address, v6 ? "]" : "", j->o.rest_port, j->o.rest_threads,
-	       j->o.rest_max_conns, (long long)j->o.rest_request_timeout_ms,
-	       (long long)j->o.rest_idle_timeout_ms, (long long)j->o.upload_max);
+	       fl_tls_on(j->o.tls, FL_TLS_REST) ? "https" : "http", v6 ? "[" : "", j->o.rest_address,
+	       v6 ? "]" : "", j->o.rest_port, j->o.rest_threads, j->o.rest_max_conns,
+	       (long long)j->o.rest_request_timeout_ms, (long long)j->o.rest_idle_timeout_ms,
+	       (long long)j->o.upload_max);
 	return FLINC_OK;
 }
 

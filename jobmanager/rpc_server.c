@@ -226,8 +226,18 @@ int jm_rpc_start(jm *j, char *err, size_t errcap)
 		nng_close(j->rep);
 		return FLINC_EIO;
 	}
-	char *url = fl_asprintf("tcp://%s:%d", j->o.rpc_address, j->o.rpc_port);
-	rc = nng_listen(j->rep, url, NULL, 0);
+	char *url = fl_asprintf(strchr(j->o.rpc_address, ':') ? "%s://[%s]:%d" : "%s://%s:%d",
+				fl_tls_scheme(j->o.tls, FL_TLS_RPC), j->o.rpc_address, j->o.rpc_port);
+	nng_listener l;
+	rc = nng_listener_create(&l, j->rep, url);
+	if (rc == 0 && fl_tls_listener(j->o.tls, FL_TLS_RPC, l, err, errcap) != FLINC_OK) {
+		free(url);
+		nng_close(j->rep);
+		fl_rpc_server_destroy(j->rpc);
+		j->rpc = NULL;
+		return FLINC_EIO;
+	}
+	if (rc == 0) rc = nng_listener_start(l, 0);
 	if (rc) {
 		if (rc == NNG_EADDRINUSE)
 			snprintf(err, errcap, "jobmanager.rpc.port %d on %s is already in use", j->o.rpc_port,
@@ -242,7 +252,10 @@ int jm_rpc_start(jm *j, char *err, size_t errcap)
 		return FLINC_EIO;
 	}
 	fl_log(FL_LOG_INFO, JM_COMPONENT,
-	       "RPC listening on %s (RPC protocol %d: every connection authenticates)", url, FL_RPC_VERSION);
+	       "RPC listening on %s (RPC protocol %d: every connection authenticates%s)", url, FL_RPC_VERSION,
+	       fl_tls_on(j->o.tls, FL_TLS_RPC)
+		       ? "; TLS, a certificate of security.ssl.truststore's CAs required"
+		       : "");
 	free(url);
 	j->rpc_running = true;
 	if (pthread_create(&j->rpc_thread, NULL, rpc_thread, j) != 0 || jm_registry_start(j) != FLINC_OK) {

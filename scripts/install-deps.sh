@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(
   build-essential cmake ninja-build pkg-config git python3 curl procps
-  libnng-dev libprotobuf-c-dev protobuf-c-compiler
+  libnng-dev libmbedtls-dev openssl libprotobuf-c-dev protobuf-c-compiler
   librocksdb-dev libmsgpack-dev libjansson-dev libcmocka-dev librdkafka-dev
   libsimdjson-dev
   # checkpoints on S3 (base/store_s3.c): libcurl's AWS SigV4
@@ -17,6 +17,9 @@ pkgs=(
   # Kubernetes files; systemd-analyze (systemd) verifies the units
   python3-yaml systemd
 )
+# libmbedtls-dev: flinc's TLS engine for nng (runtime/src/tls.c; nng's own
+# TLS is built on the same library); openssl: scripts/make-test-ca.sh makes
+# the certificates of the TLS tests.
 # iproute2 and nftables: the multi-host tests (tests/netns/) make hosts
 # with ip netns and drop packets with nft. The web UI's build (npm ci && npm
 # run build, run by CMake) and its browser test (playwright-core driving

@@ -150,9 +150,18 @@ int tm_control_start(tm_server *tm, char *err, size_t errcap)
 		return FLINC_EIO;
 	}
 	char url[400];
-	snprintf(url, sizeof url, "tcp://%s:%d", tm->cfg.host, tm->cfg.rpc_port);
+	const char *scheme = fl_tls_scheme(tm->tls, FL_TLS_CONTROL);
+	snprintf(url, sizeof url, strchr(tm->cfg.host, ':') ? "%s://[%s]:%d" : "%s://%s:%d", scheme,
+		 tm->cfg.host, tm->cfg.rpc_port);
 	nng_listener l;
-	rc = nng_listen(tm->rep, url, &l, 0);
+	rc = nng_listener_create(&l, tm->rep, url);
+	if (rc == 0 && fl_tls_listener(tm->tls, FL_TLS_CONTROL, l, err, errcap) != FLINC_OK) {
+		nng_close(tm->rep);
+		fl_rpc_server_destroy(tm->ctl);
+		tm->ctl = NULL;
+		return FLINC_EIO;
+	}
+	if (rc == 0) rc = nng_listener_start(l, 0);
 	if (rc) {
 		snprintf(err, errcap, "cannot listen on %s (taskmanager.host, taskmanager.rpc.port): %s", url,
 			 nng_strerror(rc));
@@ -163,7 +172,9 @@ int tm_control_start(tm_server *tm, char *err, size_t errcap)
 	}
 	int port = tm->cfg.rpc_port;
 	if (nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) != 0) port = tm->cfg.rpc_port;
-	snprintf(tm->control_address, sizeof tm->control_address, "tcp://%s:%d", tm->cfg.advertise, port);
+	snprintf(tm->control_address, sizeof tm->control_address,
+		 strchr(tm->cfg.advertise, ':') ? "%s://[%s]:%d" : "%s://%s:%d", scheme, tm->cfg.advertise,
+		 port);
 
 	/* The control thread's own socket to the job manager, for blobs:
 	 * plugins can be large and slow to arrive. */

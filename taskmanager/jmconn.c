@@ -36,7 +36,14 @@ int tm_jm_open(tm_jm *c, tm_server *tm, int32_t recv_ms, size_t max_bytes)
 	nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, jm_pipe_cb, &c->cli);
 	/* Non-blocking dial: nng keeps trying in the background, so a task
 	 * manager may start before its job manager. */
-	rc = nng_dial(c->sock, tm->jm_url, NULL, NNG_FLAG_NONBLOCK);
+	nng_dialer d;
+	char err[256];
+	rc = nng_dialer_create(&d, c->sock, tm->jm_url);
+	if (rc == 0 && fl_tls_dialer(tm->tls, FL_TLS_RPC, d, err, sizeof err) != FLINC_OK) {
+		fl_log(FL_LOG_ERROR, TM_LOG, "%s", err);
+		rc = NNG_ECRYPTO;
+	}
+	if (rc == 0) rc = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
 	if (rc) {
 		nng_close(c->sock);
 		return rc;

@@ -164,11 +164,18 @@ static void read_secret(tm_server *tm)
 		fprintf(stderr, "flinc-taskmanager: configuration %s\n", err);
 		exit(EXIT_USAGE);
 	}
-	if (!tm->secret && !fl_host_is_loopback(tm->cfg.host)) {
+	char terr[512];
+	if (fl_tls_create(tm->cfg.conf, 0, &tm->tls, terr, sizeof terr) != FLINC_OK) {
+		fprintf(stderr, "flinc-taskmanager: configuration %s\n", terr);
+		exit(EXIT_USAGE);
+	}
+	/* With TLS on the internal connections every peer proves itself with
+	 * a certificate of the cluster's CA: that is enough to listen widely. */
+	if (!tm->secret && !fl_tls_on(tm->tls, FL_TLS_CONTROL) && !fl_host_is_loopback(tm->cfg.host)) {
 		fprintf(stderr,
 			"flinc-taskmanager: no security.cluster.secret: refusing to listen on %s (taskmanager.bind-host or taskmanager.host), "
 			"which is not a loopback address (anyone who reaches it could deploy code here); set "
-			"security.cluster.secret (docs/security.md) or taskmanager.host: 127.0.0.1\n",
+			"security.cluster.secret or security.ssl.enabled (docs/security.md) or taskmanager.host: 127.0.0.1\n",
 			tm->cfg.host);
 		exit(EXIT_USAGE);
 	}
@@ -266,7 +273,8 @@ int main(int argc, char **argv)
 	pthread_cond_init(&tm->stop_cv, NULL);
 	pthread_mutex_init(&tm->mu, NULL);
 	pthread_cond_init(&tm->idle_cv, NULL);
-	snprintf(tm->jm_url, sizeof tm->jm_url, "tcp://%s:%d", tm->cfg.jm_host, tm->cfg.jm_port);
+	snprintf(tm->jm_url, sizeof tm->jm_url, strchr(tm->cfg.jm_host, ':') ? "%s://[%s]:%d" : "%s://%s:%d",
+		 fl_tls_scheme(tm->tls, FL_TLS_RPC), tm->cfg.jm_host, tm->cfg.jm_port);
 	make_tm_id(tm);
 
 	/* Every thread created from here on inherits this mask; only the
@@ -278,17 +286,23 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (!tm->secret)
+	if (!tm->secret && !fl_tls_on(tm->tls, FL_TLS_CONTROL))
 		fl_log(FL_LOG_INFO, TM_LOG, "no security.cluster.secret: listening on loopback only");
+	if (fl_tls_on(tm->tls, FL_TLS_CONTROL))
+		fl_log(FL_LOG_INFO, TM_LOG,
+		       "TLS on the RPC, control and data connections (security.ssl.enabled): every peer presents a "
+		       "certificate of security.ssl.truststore's CAs");
 	char err[1024] = "";
 	int rc = make_tmp_dir(tm);
 	if (rc) return 1;
 
 	char data_url[400];
-	snprintf(data_url, sizeof data_url, "tcp://%s:%d", tm->cfg.host, tm->cfg.data_port);
+	snprintf(data_url, sizeof data_url, strchr(tm->cfg.host, ':') ? "%s://[%s]:%d" : "%s://%s:%d",
+		 fl_tls_scheme(tm->tls, FL_TLS_DATA), tm->cfg.host, tm->cfg.data_port);
 	fl_netx_opts nopts = { .advertise_host = tm->cfg.advertise,
 			       .secret = tm->secret,
-			       .secret_len = tm->secret_len };
+			       .secret_len = tm->secret_len,
+			       .tls = tm->tls };
 	rc = fl_netx_create(data_url, tm_on_peer_lost, tm, &nopts, &tm->netx, err, sizeof err);
 	if (rc) {
 		fl_log(FL_LOG_ERROR, TM_LOG,
@@ -343,6 +357,7 @@ int main(int argc, char **argv)
 	fl_rpc_binding_fini(&tm->binding);
 	fl_secret_wipe(tm->secret, tm->secret_len);
 	free(tm->secret);
+	fl_tls_destroy(tm->tls);
 	fl_log(FL_LOG_INFO, TM_LOG, "task manager %s stopped", tm->tm_id);
 	return 0;
 
@@ -357,5 +372,6 @@ fail:
 	fl_conf_destroy(tm->cfg.conf);
 	fl_rpc_binding_fini(&tm->binding);
 	free(tm->secret);
+	fl_tls_destroy(tm->tls);
 	return 1;
 }

@@ -40,6 +40,7 @@
 #include <nng/nng.h>
 
 #include "fl_runtime.h"
+#include "fl_tls.h"
 #include "rpc.h"
 
 #define TM_LOG "taskmanager"
@@ -225,6 +226,9 @@ struct tm_server {
 	uint8_t *secret;
 	size_t secret_len;
 	fl_rpc_binding binding;
+	/* security.ssl.* (NULL: no TLS): RPC, control and data connections
+	 * use it when security.ssl.enabled is on. */
+	fl_tls *tls;
 
 	/* stop: set once at shutdown; threads sleeping in tm_sleep wake up. */
 	_Atomic bool stopping;

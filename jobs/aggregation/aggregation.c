@@ -386,7 +386,8 @@ static int build(flinc_env *e, int argc, char **argv)
 	if (!input) return flinc_env_fail(e, "aggregation: --input ADDRESS is required");
 	if (rate < 0) return flinc_env_fail(e, "aggregation: --rate must be >= 0 events per second");
 
-	flinc_stream *s = flinc_set_uid(flinc_lines_from(e, "source", input, rate), "source");
+	flinc_stream *s = flinc_set_uid(
+		flinc_lines_from(e, "source", flinc_input_address(e, input, "user-events"), rate), "source");
 	s = flinc_set_uid(flinc_flat_map(s, "parse", parse, NULL, &uev_type), "parse");
 	s = flinc_assign_timestamps(s, uev_ts, 10 * SEC, 0);
 	const flinc_tag *late = flinc_tag_new(e, "late", &uev_type);
@@ -416,5 +417,7 @@ static int build(flinc_env *e, int argc, char **argv)
 	return flinc_sink_to(flinc_side_output(user, late), "late", late_to, uev_json);
 }
 
-FLINC_PLUGIN("aggregation", "user events: windowed counts, sessions, rates, active users, bounces",
-	     "--input ADDRESS [--output ADDRESS] [--late ADDRESS] [--rate EVENTS_PER_S]", build);
+FLINC_PLUGIN(
+	"aggregation", "user events: windowed counts, sessions, rates, active users, bounces",
+	"--input ADDRESS|datagen [--count N] [--seed S] [--output ADDRESS] [--late ADDRESS] [--rate EVENTS_PER_S]",
+	build);

@@ -365,11 +365,8 @@ static int build(flinc_env *e, int argc, char **argv)
 	double rate = flinc_arg_f64(e, "rate", 0);
 	int64_t stuck = flinc_arg_i64(e, "stuck", 10);
 	if (!input)
-		return flinc_env_fail(e, "anomaly: --input ADDRESS is required (a file, folder or kafka://)");
-	if (!strcmp(input, "datagen"))
-		return flinc_env_fail(e,
-				      "anomaly: --input datagen is not built yet; write the readings with "
-				      "`flinc-gen iot` to a file or kafka:// and read them from there");
+		return flinc_env_fail(
+			e, "anomaly: --input ADDRESS is required (a file, folder, kafka:// or datagen)");
 	if (stuck < 2 || stuck > 1000000) return flinc_env_fail(e, "anomaly: --stuck must be 2..1000000");
 	if (flinc_dead_letters_to(e, dead) != FLINC_OK) return FLINC_EGRAPH;
 	detect_conf *conf = flinc_env_alloc(e, sizeof *conf);
@@ -377,7 +374,8 @@ static int build(flinc_env *e, int argc, char **argv)
 	conf->late = flinc_tag_new(e, "late", &reading_type);
 	flinc_env_set_name(e, "anomaly");
 
-	flinc_stream *s = flinc_set_uid(flinc_lines_from(e, "source", input, rate), "source");
+	flinc_stream *s = flinc_set_uid(
+		flinc_lines_from(e, "source", flinc_input_address(e, input, "iot"), rate), "source");
 	s = flinc_set_uid(flinc_flat_map(s, "parse", parse, NULL, &reading_type), "parse");
 	s = flinc_assign_timestamps(s, reading_ts, OUT_OF_ORDER_MS, 0);
 	s = flinc_key_by(s, sensor_key);
@@ -386,6 +384,7 @@ static int build(flinc_env *e, int argc, char **argv)
 	return flinc_sink_to(alerts, "alerts", output, alert_json);
 }
 
-FLINC_PLUGIN("anomaly",
-	     "IoT sensor anomalies: range breaches, outliers, stuck and silent sensors, low batteries",
-	     "--input ADDRESS [--output ADDRESS] [--rate R] [--dead-letter ADDRESS] [--stuck N]", build);
+FLINC_PLUGIN(
+	"anomaly", "IoT sensor anomalies: range breaches, outliers, stuck and silent sensors, low batteries",
+	"--input ADDRESS|datagen [--count N] [--seed S] [--output ADDRESS] [--rate R] [--dead-letter ADDRESS] [--stuck N]",
+	build);

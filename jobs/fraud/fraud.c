@@ -348,12 +348,8 @@ static int build(flinc_env *e, int argc, char **argv)
 	const char *dead = flinc_arg(e, "dead-letter", NULL);
 	double rate = flinc_arg_f64(e, "rate", 0);
 	if (!input)
-		return flinc_env_fail(e, "fraud: --input ADDRESS is required (a file, folder or kafka://)");
-	if (!strcmp(input, "datagen"))
 		return flinc_env_fail(
-			e,
-			"fraud: --input datagen is not built yet; write transactions with "
-			"`flinc-gen transactions` to a file or kafka:// and read them from there");
+			e, "fraud: --input ADDRESS is required (a file, folder, kafka:// or datagen)");
 	if (flinc_dead_letters_to(e, dead) != FLINC_OK) return FLINC_EGRAPH;
 	flinc_env_set_name(e, "fraud");
 
@@ -403,7 +399,8 @@ static int build(flinc_env *e, int argc, char **argv)
 			.select = sel[i], .out = &alert_type, .late = late, .compare = by_id
 		};
 
-	flinc_stream *s = flinc_set_uid(flinc_lines_from(e, "source", input, rate), "source");
+	flinc_stream *s = flinc_set_uid(
+		flinc_lines_from(e, "source", flinc_input_address(e, input, "transactions"), rate), "source");
 	s = flinc_set_uid(flinc_flat_map(s, "parse", parse, NULL, &tx_type), "parse");
 	s = flinc_assign_timestamps(s, tx_ts, OUT_OF_ORDER_MS, 0);
 	flinc_stream *alerts = flinc_cep_multi(flinc_key_by(s, by_user), "rules", 5, p, o);
@@ -411,6 +408,7 @@ static int build(flinc_env *e, int argc, char **argv)
 	return flinc_sink_to(alerts, "alerts", output, alert_json);
 }
 
-FLINC_PLUGIN("fraud",
-	     "fraud detection: velocity, structuring, impossible travel, card testing, off-hours risk",
-	     "--input ADDRESS [--output ADDRESS] [--rate R] [--dead-letter ADDRESS]", build);
+FLINC_PLUGIN(
+	"fraud", "fraud detection: velocity, structuring, impossible travel, card testing, off-hours risk",
+	"--input ADDRESS|datagen [--count N] [--seed S] [--output ADDRESS] [--rate R] [--dead-letter ADDRESS]",
+	build);

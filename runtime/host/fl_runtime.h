@@ -658,9 +658,15 @@ typedef struct fl_netx_opts {
 	 * clusters). See netx.c, AUTH. */
 	const uint8_t *secret;
 	size_t secret_len;
+	/* TLS (fl_tls.h; borrowed, must outlive the service; NULL: none).
+	 * When it is on for data (security.ssl.enabled), the service listens
+	 * and dials tls+tcp:// only: addresses are "tls+tcp://host:port", a
+	 * bare "host:port" gets that scheme, and a tcp:// peer is refused. */
+	struct fl_tls *tls;
 } fl_netx_opts;
 
-/* Bind to `bind` ("tcp://host:port" or "host:port"; port 0 = chosen by
+/* Bind to `bind` ("tcp://host:port" or "host:port", "tls+tcp://..." with
+ * TLS; port 0 = chosen by
  * the OS), start listening and the service thread. on_lost may be NULL; ud
  * is passed to it; opts may be NULL. *out is owned by the caller
  * (fl_netx_destroy). On failure returns FLINC_EINVAL (bad address or

@@ -87,6 +87,7 @@
 
 #include <nng/nng.h>
 
+#include "fl_tls.h"
 #include "util.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "netx framing assumes a little-endian host");
@@ -303,6 +304,8 @@ struct fl_netx {
 	int64_t connect_timeout_ms, heartbeat_ns, peer_timeout_ns;
 	uint8_t *key; /* the cluster secret (copy), NULL/0: none */
 	size_t keylen;
+	struct fl_tls *tls;   /* borrowed; NULL: no TLS */
+	const char *scheme;   /* "tcp", or "tls+tcp" with TLS on for data */
 	_Atomic int unauthed; /* accepted connections not authenticated yet */
 
 	nng_stream_listener *listener;
@@ -392,12 +395,16 @@ static void hs_auth(conn *c)
 	c->auth_sent = true;
 }
 
-/* "host:port" -> "tcp://host:port"; false if it does not fit. */
-static bool norm_addr(const char *in, char *out, size_t cap)
+/* "host:port" -> "SCHEME://host:port" (scheme "tcp" or "tls+tcp"); an
+ * address with a scheme must have that one. False if it does not fit or
+ * has another scheme. */
+static bool norm_addr(const char *in, const char *scheme, char *out, size_t cap)
 {
-	int n = strncmp(in, "tcp://", 6) == 0 ? snprintf(out, cap, "%s", in)
-					      : snprintf(out, cap, "tcp://%s", in);
-	return n > 6 && (size_t)n < cap;
+	const char *sep = strstr(in, "://");
+	if (sep && ((size_t)(sep - in) != strlen(scheme) || strncmp(in, scheme, (size_t)(sep - in)) != 0))
+		return false;
+	int n = sep ? snprintf(out, cap, "%s", in) : snprintf(out, cap, "%s://%s", scheme, in);
+	return n > (int)strlen(scheme) + 3 && (size_t)n < cap;
 }
 
 /* Mark c broken (first failure wins) and wake the pump to reap it.
@@ -1102,6 +1109,10 @@ static int conn_dial(fl_netx *nx, const char *url, conn **out, char *err, size_t
 		conn_free(c);
 		return map_nng(rv) == FLINC_EIO ? FLINC_EINVAL : map_nng(rv);
 	}
+	if (fl_tls_stream_dialer(nx->tls, FL_TLS_DATA, c->dialer, err, errcap) != FLINC_OK) {
+		conn_free(c);
+		return FLINC_EIO;
+	}
 	(void)nng_stream_dialer_set_bool(c->dialer, NNG_OPT_TCP_NODELAY, true);
 	nng_aio_set_timeout(c->dial_aio, (nng_duration)nx->connect_timeout_ms);
 	c->next = nx->conns;
@@ -1284,11 +1295,13 @@ int fl_netx_create(const char *bind, fl_netx_lost_fn on_lost, void *ud, const fl
 		   fl_netx **out, char *err, size_t errcap)
 {
 	char url[ADDR_MAX + 16];
-	if (!bind || !norm_addr(bind, url, sizeof url)) {
-		snprintf(err, errcap, "data service: bad bind address '%s'", bind ? bind : "(null)");
+	fl_netx_opts o = opts ? *opts : (fl_netx_opts){ 0 };
+	const char *scheme = fl_tls_scheme(o.tls, FL_TLS_DATA);
+	if (!bind || !norm_addr(bind, scheme, url, sizeof url)) {
+		snprintf(err, errcap, "data service: bad bind address '%s' (%s:// only)",
+			 bind ? bind : "(null)", scheme);
 		return FLINC_EINVAL;
 	}
-	fl_netx_opts o = opts ? *opts : (fl_netx_opts){ 0 };
 	if (o.connect_timeout_ms < 0 || o.heartbeat_ms < 0 || o.peer_timeout_ms < 0) {
 		snprintf(err, errcap, "data service: negative timeout");
 		return FLINC_EINVAL;
@@ -1307,6 +1320,8 @@ int fl_netx_create(const char *bind, fl_netx_lost_fn on_lost, void *ud, const fl
 	fl_notify_init(&nx->notify);
 	nx->on_lost = on_lost;
 	nx->ud = ud;
+	nx->tls = o.tls;
+	nx->scheme = scheme;
 	nx->connect_timeout_ms = o.connect_timeout_ms ? o.connect_timeout_ms : 5000;
 	nx->heartbeat_ns = (o.heartbeat_ms ? o.heartbeat_ms : 1000) * 1000000LL;
 	nx->peer_timeout_ns = (o.peer_timeout_ms ? o.peer_timeout_ms : 10000) * 1000000LL;
@@ -1316,9 +1331,11 @@ int fl_netx_create(const char *bind, fl_netx_lost_fn on_lost, void *ud, const fl
 	}
 	nng_url *u = NULL;
 	int rv = nng_url_parse(&u, url);
-	if (rv != 0 || strcmp(u->u_scheme, "tcp") != 0) {
+	if (rv != 0 || strcmp(u->u_scheme, scheme) != 0) {
 		snprintf(err, errcap, "data service: bad bind address '%s'%s%s", bind, rv ? ": " : "",
-			 rv ? nng_strerror(rv) : " (tcp only)");
+			 rv                              ? nng_strerror(rv)
+				 : strcmp(scheme, "tcp") ? " (tls+tcp only)"
+							 : " (tcp only)");
 		if (u) nng_url_free(u);
 		goto fail_einval;
 	}
@@ -1335,6 +1352,10 @@ int fl_netx_create(const char *bind, fl_netx_lost_fn on_lost, void *ud, const fl
 		snprintf(err, errcap, "data service: bad bind address '%s': %s", bind, nng_strerror(rv));
 		goto fail_einval;
 	}
+	if (fl_tls_stream_listener(nx->tls, FL_TLS_DATA, nx->listener, err, errcap) != FLINC_OK) {
+		fl_netx_destroy(nx);
+		return FLINC_EIO;
+	}
 	(void)nng_stream_listener_set_bool(nx->listener, NNG_OPT_TCP_NODELAY, true);
 	int port = 0;
 	if ((rv = nng_stream_listener_listen(nx->listener)) != 0 ||
@@ -1343,8 +1364,8 @@ int fl_netx_create(const char *bind, fl_netx_lost_fn on_lost, void *ud, const fl
 		fl_netx_destroy(nx);
 		return FLINC_EIO;
 	}
-	int n = strchr(host, ':') ? snprintf(nx->addr, sizeof nx->addr, "tcp://[%s]:%d", host, port)
-				  : snprintf(nx->addr, sizeof nx->addr, "tcp://%s:%d", host, port);
+	int n = strchr(host, ':') ? snprintf(nx->addr, sizeof nx->addr, "%s://[%s]:%d", scheme, host, port)
+				  : snprintf(nx->addr, sizeof nx->addr, "%s://%s:%d", scheme, host, port);
 	if (n < 0 || (size_t)n >= ADDR_MAX) {
 		snprintf(err, errcap, "data service: host name '%s' too long", host);
 		goto fail_einval;
@@ -1374,8 +1395,10 @@ int fl_netx_out(fl_netx *nx, const char *peer, uint64_t id, uint32_t nbufs, uint
 		fl_notify *producer, fl_channel **out, char *err, size_t errcap)
 {
 	char url[ADDR_MAX + 1];
-	if (!peer || !norm_addr(peer, url, sizeof url)) {
-		snprintf(err, errcap, "data peer '%s': bad address", peer ? peer : "(null)");
+	if (!peer || !norm_addr(peer, nx->scheme, url, sizeof url)) {
+		snprintf(err, errcap, "data peer '%s': bad address (%s:// only%s)", peer ? peer : "(null)",
+			 nx->scheme,
+			 nx->tls && strcmp(nx->scheme, "tcp") ? ": security.ssl.enabled is on" : "");
 		return FLINC_EINVAL;
 	}
 	if (!nbufs || !bufsize || !producer) {

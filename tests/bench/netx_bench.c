@@ -5,6 +5,10 @@
  *
  *   netx_bench [seconds=2] [channels ...]     (NETX_NBUFS=n: buffers per side)
  *
+ * NETX_TLS=DIR: TLS on the data connections (security.ssl.enabled), with
+ * DIR/node.pem, DIR/node.key and DIR/ca.pem as scripts/make-test-ca.sh
+ * makes them: the cost of TLS on the exchange (docs/BENCHMARKS.md).
+ *
  * Without channel counts: 32 KiB buffers with the default 8 per side on 1
  * and 4 channels, 32 per side on 1 channel, then 1 KiB buffers (the path
  * that copies and batches small buffers). With channel counts: 32 KiB runs
@@ -18,8 +22,11 @@
 #include <time.h>
 
 #include "exchange.h"
-#include "fl_runtime.h"
 #include "fl_base.h"
+#include "fl_runtime.h"
+#include "fl_tls.h"
+
+static fl_tls *g_tls; /* NETX_TLS */
 
 typedef struct side {
 	fl_channel *ch;
@@ -77,8 +84,9 @@ static int run(int nch, uint32_t bufsize, uint32_t nbufs, double seconds, uint64
 {
 	char err[256];
 	fl_netx *a = NULL, *b = NULL;
-	if (fl_netx_create("127.0.0.1:0", NULL, NULL, NULL, &a, err, sizeof err) != FLINC_OK ||
-	    fl_netx_create("127.0.0.1:0", NULL, NULL, NULL, &b, err, sizeof err) != FLINC_OK) {
+	fl_netx_opts o = { .tls = g_tls };
+	if (fl_netx_create("127.0.0.1:0", NULL, NULL, &o, &a, err, sizeof err) != FLINC_OK ||
+	    fl_netx_create("127.0.0.1:0", NULL, NULL, &o, &b, err, sizeof err) != FLINC_OK) {
 		fprintf(stderr, "netx_bench: %s\n", err);
 		return 1;
 	}
@@ -147,6 +155,25 @@ int main(int argc, char **argv)
 	if (seconds <= 0) seconds = 2.0;
 	uint32_t nb = getenv("NETX_NBUFS") ? (uint32_t)atoi(getenv("NETX_NBUFS")) : 8;
 	if (nb < 1) nb = 8;
+	const char *dir = getenv("NETX_TLS");
+	if (dir && *dir) {
+		fl_conf *c = fl_conf_create();
+		char path[3][4096], err[512];
+		snprintf(path[0], sizeof path[0], "%s/node.pem", dir);
+		snprintf(path[1], sizeof path[1], "%s/node.key", dir);
+		snprintf(path[2], sizeof path[2], "%s/ca.pem", dir);
+		fl_conf_set(c, "security.ssl.enabled", "true");
+		fl_conf_set(c, "security.ssl.certificate", path[0]);
+		fl_conf_set(c, "security.ssl.key", path[1]);
+		fl_conf_set(c, "security.ssl.truststore", path[2]);
+		int trc = fl_tls_create(c, 0, &g_tls, err, sizeof err);
+		fl_conf_destroy(c);
+		if (trc != FLINC_OK) {
+			fprintf(stderr, "netx_bench: NETX_TLS: %s\n", err);
+			return 2;
+		}
+		printf("TLS on the data connections (%s)\n", dir);
+	}
 	int rc = 0;
 	uint64_t job = 1;
 	if (argc > 2) {
@@ -159,5 +186,6 @@ int main(int argc, char **argv)
 	rc |= run(4, 32 * 1024, nb, seconds, job++);
 	rc |= run(1, 32 * 1024, 32, seconds, job++);
 	rc |= run(1, 1024, 64, seconds, job++);
+	fl_tls_destroy(g_tls);
 	return rc;
 }

@@ -263,16 +263,18 @@ class Daemon:
         return self.proc.returncode
 
 
-def wait_rest(daemon, port, timeout, place=None):
+def wait_rest(daemon, port, timeout, place=None, ssl_context=None):
     """Wait until the REST API of `daemon` answers GET /overview with 200 on
     `port` (True), or the process exited (False); ClusterError after
-    `timeout` s. place: where it runs (LOOPBACK by default)."""
+    `timeout` s. place: where it runs (LOOPBACK by default); ssl_context:
+    https with it."""
     place = place or LOOPBACK
 
     def answers():
         try:
             with place.entered():
-                return http_request(port, "GET", "/overview", timeout=2, host=place.addr)[0] == 200
+                return http_request(port, "GET", "/overview", timeout=2, host=place.addr,
+                                    ssl_context=ssl_context)[0] == 200
         except OSError:
             return False
 
@@ -336,8 +338,9 @@ def scratch_dir(prefix, keep=False, failed=None):
 
 # ---- HTTP ---------------------------------------------------------------------------
 
-def http_request(port, method, path, body=None, headers=None, timeout=10.0, host="127.0.0.1"):
-    """One HTTP request to host:port (127.0.0.1 by default). body: bytes, str, or an object
+def http_request(port, method, path, body=None, headers=None, timeout=10.0, host="127.0.0.1", ssl_context=None):
+    """One HTTP request to host:port (127.0.0.1 by default); https with
+    ssl_context (an ssl.SSLContext) when given. body: bytes, str, or an object
     sent as JSON. Returns (status, parsed JSON or the text when it is not
     JSON (None for an empty body), the response headers).
 
@@ -352,7 +355,10 @@ def http_request(port, method, path, body=None, headers=None, timeout=10.0, host
         body = body.encode()
     h.update(headers or {})
     h = {k: v for k, v in h.items() if v is not None}
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    if ssl_context is not None:
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=ssl_context)
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=h)
         r = conn.getresponse()
@@ -388,6 +394,30 @@ def error_message(body):
 
 
 # ---- the cluster ----------------------------------------------------------------------
+
+def tls_ca(folder, names=("node,localhost,127.0.0.1",)):
+    """Make a test CA and certificates in `folder` with
+    scripts/make-test-ca.sh (ca.pem; node.pem/node.key for localhost and
+    127.0.0.1 by default, one pair per entry of `names`; rogue.pem/.key
+    from another CA; expired.pem/.key). Returns the folder."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "make-test-ca.sh")
+    r = subprocess.run(["bash", script, folder] + list(names), capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise ClusterError("make-test-ca.sh failed: %s" % (r.stderr or r.stdout).strip())
+    return folder
+
+
+def tls_conf(folder, name="node"):
+    """The security.ssl.* keys for a daemon presenting folder/NAME.pem with
+    folder/ca.pem as its truststore: TLS on every connection and on REST."""
+    return {
+        "security.ssl.enabled": "true",
+        "security.ssl.rest.enabled": "true",
+        "security.ssl.certificate": os.path.join(folder, name + ".pem"),
+        "security.ssl.key": os.path.join(folder, name + ".key"),
+        "security.ssl.truststore": os.path.join(folder, "ca.pem"),
+    }
+
 
 def write_secret_file(path, nbytes=32):
     """A new random cluster secret (base64 of nbytes random bytes) in a file
@@ -428,10 +458,14 @@ class Cluster:
     job manager runs on hosts[0], task manager i on hosts[1 + i % (n - 1)];
     REST requests and the CLI go to the job manager's address from inside
     its host.
+    tls: a folder made by scripts/make-test-ca.sh (tls_ca()) whose node.pem
+    and node.key every daemon presents: TLS on RPC, control, data and REST
+    (security.ssl.*), REST requests over https trusting its ca.pem, the CLI
+    with -m https://... --cacert ca.pem.
     """
 
     def __init__(self, build, taskmanagers=2, slots=2, conf=None, jm_conf=None, tm_conf=None, name="cluster",
-                 keep=False, log=None, checks=None, secret=True, hosts=None):
+                 keep=False, log=None, checks=None, secret=True, hosts=None, tls=None):
         self.build = os.path.abspath(build)
         self.bin = os.path.join(self.build, "bin")
         self.ntm = taskmanagers
@@ -450,6 +484,15 @@ class Cluster:
             self.conf.setdefault("security.cluster.secret", "file:" + self.secret_file)
         elif secret:
             self.conf.setdefault("security.cluster.secret", secret)
+        self.tls = tls
+        self.rest_ssl = None
+        if tls:
+            import ssl
+            for k, v in tls_conf(tls).items():
+                self.conf.setdefault(k, v)
+            self.rest_ssl = ssl.create_default_context(cafile=os.path.join(tls, "ca.pem"))
+            # presented when asked (security.ssl.rest.authentication-enabled)
+            self.rest_ssl.load_cert_chain(os.path.join(tls, "node.pem"), os.path.join(tls, "node.key"))
         self.jm_conf = dict(jm_conf or {})
         self.tm_conf = dict(tm_conf or {})
         self.hosts = list(hosts or [])
@@ -517,7 +560,7 @@ class Cluster:
             argv = self.jm_place.wrap([self._exe("flinc-jobmanager")] + self._dargs(conf))
             self.jm = Daemon("jobmanager", argv, self.path("flinc-jobmanager.log"), self.path("jobmanager"))
             try:
-                up = wait_rest(self.jm, self.rest_port, timeout, self.jm_place)
+                up = wait_rest(self.jm, self.rest_port, timeout, self.jm_place, self.rest_ssl)
             except ClusterError:
                 self.jm.stop(2)
                 raise ClusterError("the job manager did not answer on :%d within %.0fs; its log:\n%s" %
@@ -539,7 +582,7 @@ class Cluster:
         (after it was killed); wait for its REST API."""
         self.jm.log.close()
         self.jm = Daemon("jobmanager", self.jm.argv, self.path("flinc-jobmanager.log"), self.path("jobmanager"))
-        if not wait_rest(self.jm, self.rest_port, timeout, self.jm_place):
+        if not wait_rest(self.jm, self.rest_port, timeout, self.jm_place, self.rest_ssl):
             raise ClusterError("the restarted job manager exited with status %s; its log:\n%s" %
                                (self.jm.proc.returncode, self.jm.tail()))
 
@@ -641,7 +684,8 @@ class Cluster:
             h["Authorization"] = "Bearer %s" % self.token
         h.update(headers or {})
         with self.jm_place.entered():
-            st, doc, _ = http_request(self.rest_port, method, path, body, h, timeout, host=self.jm_place.addr)
+            st, doc, _ = http_request(self.rest_port, method, path, body, h, timeout, host=self.jm_place.addr,
+                                      ssl_context=self.rest_ssl)
         return st, doc
 
     def get(self, path):
@@ -774,7 +818,10 @@ class Cluster:
     # ---- the CLI ----------------------------------------------------------
 
     def _cli_argv(self, args):
-        argv = [self._exe("flinc"), "-m", "%s:%d" % (self.jm_place.addr, self.rest_port)]
+        argv = [self._exe("flinc"), "-m", "%s%s:%d" % ("https://" if self.tls else "", self.jm_place.addr,
+                                                      self.rest_port)]
+        if self.tls:
+            argv += ["--cacert", os.path.join(self.tls, "ca.pem")]
         if self.token:
             argv += ["--token", self.token]
         return self.jm_place.wrap(argv + [str(a) for a in args])

@@ -40,15 +40,20 @@ def run_job(build, job, inp, out, p, conf=()):
     return r.returncode, r.stdout.decode(errors="replace"), read_committed(out)
 
 
-def restore_case(chk, build, job, tmp, inp, undisturbed, backend, key):
+def restore_case(chk, build, job, tmp, inp, undisturbed, backend, key, rate=40000):
     """kill -9 of `flinc local` mid-run (checkpoints every 200 ms, input read
-    at 40,000 records/s) after its third checkpoint, then `flinc local -s`
-    from the newest one into the same folder: the committed records must
-    equal the undisturbed run's (compared by key(record))."""
+    at `rate` records/s; None: unthrottled) after its third checkpoint, then
+    `flinc local -s` from the newest one into the same folder: the committed
+    records must equal the undisturbed run's (compared by key(record)).
+    inp: the --input address, or a list: the address and more job
+    arguments."""
+    inp = [inp] if isinstance(inp, str) else list(inp)
     out = os.path.join(tmp, "restore-out-" + backend)
     chkdir = os.path.join(tmp, "restore-chk-" + backend)
     conf = {"state.checkpoints.dir": chkdir, "execution.checkpointing.interval": "200ms", "state.backend": backend}
-    argv = cluster.local_argv(build, job, 2, conf) + ["--input", inp, "--output", out, "--rate", "40000"]
+    argv = cluster.local_argv(build, job, 2, conf) + ["--input"] + inp + ["--output", out]
+    if rate:
+        argv += ["--rate", str(rate)]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     jobdir = None
     t0 = time.monotonic()
@@ -67,7 +72,7 @@ def restore_case(chk, build, job, tmp, inp, undisturbed, backend, key):
            (backend, newest[0] if newest else "none"))
     if not newest:
         return
-    argv = cluster.local_argv(build, job, 2, conf, savepoint=newest[1]) + ["--input", inp, "--output", out]
+    argv = cluster.local_argv(build, job, 2, conf, savepoint=newest[1]) + ["--input"] + inp + ["--output", out]
     r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
     chk.ok(r.returncode == 0, "%s: restored from chk-%d and finished" % (backend, newest[0]),
            r.stdout.decode(errors="replace")[-1500:])

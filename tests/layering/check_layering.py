@@ -24,6 +24,7 @@ ROOMS = [
     ("base/", "base"),
     ("state/", "state"),
     ("checkpoint/", "checkpoint"),
+    ("gen/", "gen"),
     ("runtime/", "runtime"),
     ("proto/", "proto"),
     ("jobmanager/", "jobmanager"),
@@ -40,13 +41,16 @@ ALLOWED = {
     "base": {"api"},
     "state": {"base", "api"},
     "checkpoint": {"state", "base", "api"},
-    "runtime": {"runtime-door", "checkpoint", "state", "base", "api"},
+    # the seed generators feed the datagen: input
+    "runtime": {"runtime-door", "checkpoint", "state", "base", "api", "gen"},
     "runtime-door": {"checkpoint", "state", "base", "api"},
     "proto": {"base", "api"},
     "jobmanager": DAEMON,
     "taskmanager": DAEMON,
     # flinc-gen shares the seed and Nexmark generators with the jobs.
-    "cli": {"runtime-door", "base", "api", "jobs-common"},
+    "cli": {"runtime-door", "base", "api", "jobs-common", "gen"},
+    # the seed generators stand alone (flinc-gen links no runtime)
+    "gen": set(),
     "jobs": {"api", "jobs-common"},
     "jobs-common": {"api"},
 }
@@ -58,14 +62,15 @@ SEARCH = {
     "state": ["state", "base", "base/include"],
     "checkpoint": ["checkpoint", "state", "base", "base/include"],
     "runtime": ["runtime/src", "runtime/include", "runtime/host", "checkpoint", "state", "base",
-                "base/include"],
+                "base/include", "gen"],
+    "gen": ["gen"],
 }
 DEFAULT_SEARCH = ["runtime/include", "base/include", "runtime/host", "proto", "checkpoint", "state",
                   "base", "jobs/common"]
 # Then every folder of the tree that holds headers, so that an include a
 # room's build would not find (or finds only through a folder it should not
 # see) still resolves and is judged.
-EVERYWHERE = ["runtime/src", "runtime/src/connectors", "jobmanager", "taskmanager", "cli"]
+EVERYWHERE = ["runtime/src", "runtime/src/connectors", "jobmanager", "taskmanager", "cli", "gen"]
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 

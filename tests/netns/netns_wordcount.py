@@ -14,11 +14,17 @@ vertex has subtasks on all three hosts; the output holds the counts 1..n
 once each for every word (check_counts.py); the task managers' data and
 control addresses in /taskmanagers are their hosts' addresses.
 
-Usage: netns_wordcount.py --build BUILD_DIR [--lines N] [--keep]
+With --tls (issue 19, acceptance 4 on the hosts): TLS on every RPC,
+control, data and REST connection (security.ssl.*, certificates of a test
+CA from scripts/make-test-ca.sh for the hosts' addresses); the addresses
+in /taskmanagers are then tls+tcp://.
+
+Usage: netns_wordcount.py --build BUILD_DIR [--lines N] [--tls] [--keep]
 """
 import os
 import random
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -31,10 +37,15 @@ import netns  # noqa: E402
 def main():
     ap = cluster.arg_parser(__doc__)
     ap.add_argument("--lines", type=int, default=200000)
+    ap.add_argument("--tls", action="store_true", help="TLS on every connection")
     a = ap.parse_args()
     chk = cluster.Checks()
+    ca = None
+    if a.tls:
+        ca = cluster.tls_ca(tempfile.mkdtemp(prefix="flinc-netns-ca-"),
+                            ["node," + ",".join("10.77.0.%d" % i for i in range(10, 20))])
     with netns.Net(4) as net, cluster.Cluster(a.build, taskmanagers=3, slots=2, name="netns-wordcount", keep=a.keep,
-                                              checks=chk, hosts=net.hosts,
+                                              checks=chk, hosts=net.hosts, tls=ca,
                                               jm_conf={"jobmanager.bind-host": "0.0.0.0"},
                                               tm_conf={"taskmanager.bind-host": "0.0.0.0"},
                                               conf={"execution.checkpointing.interval": "500ms"}) as c:
@@ -47,6 +58,9 @@ def main():
         for h in net.hosts[1:]:
             chk.ok(h.addr in text, "a task manager advertises %s (its host's address)" % h.addr, text[:400])
         chk.ok("127.0.0.1" not in text, "no task manager advertises 127.0.0.1", text[:400])
+        if a.tls:
+            chk.ok(all(t.get("path", "").startswith("tls+tcp://") and t.get("dataAddress", "").startswith("tls+tcp://")
+                       for t in tms), "control and data addresses are tls+tcp://", text[:400])
         # taskmanager.bind-host / jobmanager.bind-host 0.0.0.0: every port
         # listens on the wildcard while the advertised addresses stay the
         # hosts' own.
@@ -84,6 +98,8 @@ def main():
         if jid:
             cps = c.get("/jobs/%s/checkpoints" % jid).get("counts", {})
             print("  checkpoints: %s" % cps)
+    if ca:
+        cluster.keep_or_remove(ca, a.keep)
     return chk.report()
 
 

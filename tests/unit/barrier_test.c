@@ -190,7 +190,7 @@ static void run_case(fl_cp_mode mode)
 	usleep(60 * 1000);
 	fl_task_trigger_checkpoint(src[1], 1, false);
 	/* Wait for the downstream snapshot, then complete the checkpoint. */
-	for (int i = 0; i < 200 && atomic_load(&down->cp_last_id) != 1; i++) usleep(1000);
+	for (int i = 0; i < 10000 && atomic_load(&down->cp_last_id) != 1; i++) usleep(1000);
 	assert_int_equal(atomic_load(&down->cp_last_id), 1);
 	fl_task_checkpoint_complete(down, 1);
 	fl_run_stats st;

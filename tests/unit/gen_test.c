@@ -1,5 +1,5 @@
 /*
- * gen_test - flinc-gen's seed modes (cli/gen-*.c): the writers, the heap and
+ * gen_test - flinc-gen's seed modes (gen/gen-*.c): the writers, the heap and
  * the PRNG; byte-identical output for the same arguments; each injected
  * pattern present with its label; usage errors. The rules behind the labels
  * are checked record by record by tests/integration/check_seed_labels.py

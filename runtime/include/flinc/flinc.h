@@ -574,8 +574,17 @@ FLINC_API int flinc_sink_to(flinc_stream *in, const char *name, const char *addr
  * env (an address that does not parse). */
 FLINC_API int flinc_dead_letters_to(flinc_env *e, const char *address);
 
-/* Text lines from an --input address: a file or folder path. */
+/* Text lines from an --input address: a file or folder path,
+ * "kafka://BROKERS/TOPIC[?options]" (docs/kafka.md), or
+ * "datagen:MODE[?options]": a seed stream (transactions, user-events, iot)
+ * generated inside the job exactly as `flinc-gen MODE` writes it, as one
+ * source subtask (docs/generators.md). `rate` lines/s in total, 0 = max; for
+ * datagen a rate makes a live stream (event time = wall clock). */
 FLINC_API flinc_stream *flinc_lines_from(flinc_env *e, const char *name, const char *address, double rate);
+/* A shipped job's --input: "datagen" becomes "datagen:MODE?count=N&seed=S"
+ * from the job's --count and --seed arguments (read only then); any other
+ * address is returned as it is. NULL stays NULL. */
+FLINC_API const char *flinc_input_address(flinc_env *e, const char *input, const char *mode);
 
 /* ---- the plugin entry ------------------------------------------------ */
 

@@ -90,7 +90,7 @@ static const flinc_type pending_type = { FLINC_TYPE_VERSION, "cep.pending", size
 /* ---- per subtask ---------------------------------------------------- */
 
 typedef struct cep_local {
-	flinc_state *nfa[CEP_MAX_PATTERNS], *pend;
+	flinc_state *nfa, *pend;
 	uint8_t *buf; /* encoding scratch, grown when too small */
 	size_t cap;
 } cep_local;
@@ -101,25 +101,20 @@ typedef struct run_ctx {
 	uint32_t i; /* the pattern being run */
 } run_ctx;
 
+static int migrate_legacy(flinc_ctx *c, cep_local *l, const cep_def *d);
+
 static int cep_open(flinc_ctx *c, void *lp)
 {
 	cep_local *l = lp;
 	const cep_def *d = flinc_ctx_arg(c);
-	/* "cep-nfa" for the first pattern, "cep-nfa.<i>" for the others. */
-	for (uint32_t i = 0; i < d->n; i++) {
-		char name[32];
-		if (i)
-			snprintf(name, sizeof name, "cep-nfa.%u", i);
-		else
-			snprintf(name, sizeof name, "cep-nfa");
-		l->nfa[i] = flinc_state_value(c, name, &blob_type);
-		if (!l->nfa[i]) return FLINC_ENOMEM;
-	}
+	/* "cep-nfa": one pattern's run time; "cep-nfa-all": every pattern's */
+	l->nfa = flinc_state_value(c, d->n == 1 ? "cep-nfa" : "cep-nfa-all", &blob_type);
+	if (!l->nfa) return FLINC_ENOMEM;
 	l->pend = flinc_state_list(c, "cep-pending", &pending_type);
 	l->cap = 4096;
 	l->buf = malloc(l->cap);
 	if (!l->pend || !l->buf) return FLINC_ENOMEM;
-	return FLINC_OK;
+	return d->n > 1 ? migrate_legacy(c, l, d) : FLINC_OK;
 }
 
 static void cep_close(flinc_ctx *c, void *lp)
@@ -302,25 +297,33 @@ static void on_timeout(void *ud, const flinc_cep_match *m, int64_t ts)
 
 static int enc_rt(void *ud, flinc_writer *w) { return cep_rt_save(ud, w); }
 
+/* One pattern's stored run time: bytes (len 0: none). */
+typedef struct slice {
+	const uint8_t *p;
+	uint32_t len;
+} slice;
+
 /* Feed pattern rc->i the first `ready` pending events (sorted), advance
- * it to the watermark, store its state and set its timeout timer. */
-static void run_pattern(run_ctx *rc, cep_local *l, pending *pv, uint32_t ready, int64_t wm)
+ * it to the watermark and set its timeout timer. `in` is its stored run
+ * time (len 0: none, and then nothing happens unless events are ready);
+ * *out becomes its new one (in arena memory; len 0: nothing left). Returns
+ * whether it changed. */
+static bool run_pattern(run_ctx *rc, cep_local *l, slice in, pending *pv, uint32_t ready, int64_t wm,
+			slice *out)
 {
 	flinc_ctx *c = rc->c;
 	const cep_def *d = rc->d;
 	const uint32_t k = rc->i;
 	flinc_arena *a = flinc_ctx_arena(c);
+	*out = in;
+	if (!in.len && !ready) return false; /* nothing pending, nothing matching */
 	cep_rt r = { .on_match = on_match,
 		     .on_timeout = d->o[k].timeout ? on_timeout : NULL,
 		     .decode = decode_stored,
 		     .ud = rc };
-	const blob *b = flinc_value_get(l->nfa[k]);
-	bool had = b != NULL;
-	if (!had && !ready) return; /* nothing pending, nothing matching */
-	if (b) {
-		uint8_t *copy = flinc_arena_alloc(a, b->len ? b->len : 1);
-		memcpy(copy, b->p, b->len);
-		if (cep_rt_load(&r, d->nfa[k], a, copy, b->len) != FLINC_OK) {
+	if (in.len) {
+		/* the run time points into its bytes: the caller's arena copy */
+		if (cep_rt_load(&r, d->nfa[k], a, (uint8_t *)in.p, in.len) != FLINC_OK) {
 			flinc_ctx_reject(c,
 					 "CEP state of a key could not be read (another pattern?): dropped");
 			cep_rt_init(&r, d->nfa[k], a);
@@ -352,14 +355,52 @@ static void run_pattern(run_ctx *rc, cep_local *l, pending *pv, uint32_t ready, 
 		}
 	}
 	if (cep_rt_empty(&r)) {
-		if (had) flinc_state_clear(l->nfa[k]);
-	} else if (r.changed || !had) {
-		blob nb;
-		nb.p = encode(l, enc_rt, &r, &nb.len);
-		int rc2 = nb.p ? flinc_value_put(l->nfa[k], &nb) : FLINC_ERANGE;
-		if (rc2 != FLINC_OK)
-			flinc_ctx_fail(c, "CEP cannot store partial matches: %s", flinc_strerror(rc2));
+		out->p = NULL;
+		out->len = 0;
+		return in.len != 0;
 	}
+	if (!r.changed && in.len) return false;
+	uint32_t len;
+	const uint8_t *enc = encode(l, enc_rt, &r, &len);
+	uint8_t *copy = enc ? flinc_arena_alloc(a, len ? len : 1) : NULL;
+	if (!copy) {
+		flinc_ctx_fail(c, "CEP cannot store partial matches: %s", flinc_strerror(FLINC_ENOMEM));
+		return false;
+	}
+	memcpy(copy, enc, len);
+	out->p = copy;
+	out->len = len;
+	return true;
+}
+
+/* The stored state of a key: one pattern's run time as it is (flinc_cep),
+ * or, for several patterns, an array of one bin per pattern (empty: none),
+ * so a timer reads and writes one value, not one per pattern. */
+typedef struct enc_all {
+	const slice *s;
+	uint32_t n;
+} enc_all;
+static int enc_slices(void *ud, flinc_writer *w)
+{
+	const enc_all *e = ud;
+	flinc_w_array(w, e->n);
+	for (uint32_t k = 0; k < e->n; k++) flinc_w_bin(w, e->s[k].p, e->s[k].len);
+	return 0;
+}
+
+/* Splits a stored value (copied to the arena) into the patterns' run
+ * times; false when it does not parse. */
+static bool split_slices(const cep_def *d, uint8_t *p, uint32_t len, slice *in)
+{
+	if (d->n == 1) {
+		in[0] = (slice){ p, len };
+		return true;
+	}
+	flinc_reader r;
+	flinc_reader_init(&r, p, len);
+	if (flinc_r_array(&r) != d->n) return false;
+	for (uint32_t k = 0; k < d->n && !r.err; k++) in[k].p = flinc_r_bin(&r, &in[k].len);
+	return !r.err;
 }
 
 static void cep_on_timer(flinc_ctx *c, void *lp, int64_t t, flinc_time_domain dom)
@@ -386,10 +427,144 @@ static void cep_on_timer(flinc_ctx *c, void *lp, int64_t t, flinc_time_domain do
 		}
 	}
 
+	slice in[CEP_MAX_PATTERNS] = { { 0 } }, out[CEP_MAX_PATTERNS];
+	const blob *b = flinc_value_get(l->nfa);
+	if (!b && !ready) return; /* nothing pending, nothing matching */
+	if (b) {
+		uint8_t *copy = flinc_arena_alloc(a, b->len ? b->len : 1);
+		memcpy(copy, b->p, b->len);
+		if (!split_slices(d, copy, b->len, in)) {
+			flinc_ctx_reject(c,
+					 "CEP state of a key could not be read (another pattern?): dropped");
+			memset(in, 0, sizeof in);
+		}
+	}
+	bool changed = false, any = false;
 	for (uint32_t k = 0; k < d->n; k++) {
 		rc.i = k;
-		run_pattern(&rc, l, pl.v, ready, wm);
+		changed |= run_pattern(&rc, l, in[k], pl.v, ready, wm, &out[k]);
+		any |= out[k].len != 0;
 	}
+	if (!any) {
+		if (b) flinc_state_clear(l->nfa);
+	} else if (changed || !b) {
+		blob nb;
+		if (d->n == 1) {
+			nb.p = out[0].p;
+			nb.len = out[0].len;
+		} else {
+			enc_all ea = { out, d->n };
+			nb.p = encode(l, enc_slices, &ea, &nb.len);
+		}
+		int rc2 = nb.p ? flinc_value_put(l->nfa, &nb) : FLINC_ERANGE;
+		if (rc2 != FLINC_OK)
+			flinc_ctx_fail(c, "CEP cannot store partial matches: %s", flinc_strerror(rc2));
+	}
+}
+
+/* ---- state written before the patterns were stored together ---------- */
+
+/* Until 2026-12-06 flinc_cep_multi kept one value per pattern: "cep-nfa"
+ * (pattern 0) and "cep-nfa.<i>". A restore of such a checkpoint or
+ * savepoint declares those states; open moves their entries into
+ * "cep-nfa-all" once (then they are empty and no longer snapshotted as
+ * data), so no partial match is lost across the upgrade. */
+typedef struct legacy_ent {
+	uint16_t kg;
+	uint32_t pattern, klen, nslen, vlen;
+	uint8_t *key, *ns, *val; /* one malloc: key, ns, val */
+} legacy_ent;
+
+typedef struct legacy_set {
+	legacy_ent *v;
+	size_t n, cap;
+	uint32_t pattern;
+	int err;
+} legacy_set;
+
+static int legacy_collect(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns,
+			  uint32_t nslen, const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
+{
+	(void)uk;
+	(void)uklen;
+	legacy_set *ls = ud;
+	if (ls->n == ls->cap) {
+		size_t nc = ls->cap ? ls->cap * 2 : 256;
+		legacy_ent *nv = realloc(ls->v, nc * sizeof *nv);
+		if (!nv) return ls->err = FLINC_ENOMEM;
+		ls->v = nv;
+		ls->cap = nc;
+	}
+	uint8_t *mem = malloc((size_t)klen + nslen + vlen + 1);
+	if (!mem) return ls->err = FLINC_ENOMEM;
+	memcpy(mem, key, klen);
+	if (nslen) memcpy(mem + klen, ns, nslen);
+	if (vlen) memcpy(mem + klen + nslen, val, vlen);
+	ls->v[ls->n++] = (legacy_ent){ kg,         ls->pattern,       klen, nslen, (uint32_t)vlen, mem,
+				       mem + klen, mem + klen + nslen };
+	return 0;
+}
+
+static int migrate_legacy(flinc_ctx *c, cep_local *l, const cep_def *d)
+{
+	fl_op *op = c->op;
+	void *be;
+	const fl_backend_ops *bo = fl_op_backend(op, &be);
+	legacy_set ls = { 0 };
+	uint32_t sids[CEP_MAX_PATTERNS];
+	bool found[CEP_MAX_PATTERNS] = { false };
+	for (uint32_t i = 0; i < d->n && !ls.err; i++) {
+		char full[512];
+		snprintf(full, sizeof full, i ? "%s/cep-nfa.%u" : "%s/cep-nfa", op->node->uid, i);
+		/* the backend's own list: a native (RocksDB) restore brings its
+		 * states without declaring them in the task */
+		const char *nm;
+		fl_state_kind kind;
+		for (uint32_t sid = 0; bo->state_at && bo->state_at(be, sid, &nm, &kind) == FLINC_OK; sid++)
+			if (!strcmp(nm, full)) {
+				found[i] = true;
+				sids[i] = sid;
+			}
+		if (!found[i]) continue;
+		ls.pattern = i;
+		int rc = bo->scan(be, sids[i], 0, UINT16_MAX, legacy_collect, &ls);
+		if (rc && !ls.err) ls.err = rc;
+	}
+	uint32_t sid_all;
+	int rc = ls.err ? ls.err
+		: ls.n  ? fl_op_declare_state(op, "cep-nfa-all", FL_STATE_VALUE, &sid_all)
+			: 0;
+	slice sl[CEP_MAX_PATTERNS];
+	for (size_t e = 0; e < ls.n && !rc; e++) {
+		legacy_ent *le = &ls.v[e];
+		fl_skey k = { le->kg, le->klen, le->nslen, le->key, le->ns, fl_key_hash(le->key, le->klen) };
+		const void *cur;
+		size_t curlen;
+		uint8_t *copy = NULL;
+		memset(sl, 0, sizeof sl);
+		if (bo->get(be, sid_all, &k, &cur, &curlen) == FLINC_OK) {
+			copy = malloc(curlen + 1);
+			if (!copy) {
+				rc = FLINC_ENOMEM;
+				break;
+			}
+			memcpy(copy, cur, curlen);
+			if (!split_slices(d, copy, (uint32_t)curlen, sl)) memset(sl, 0, sizeof sl);
+		}
+		sl[le->pattern] = (slice){ le->val, le->vlen };
+		enc_all ea = { sl, d->n };
+		uint32_t len;
+		const uint8_t *enc = encode(l, enc_slices, &ea, &len);
+		rc = enc ? bo->put(be, sid_all, &k, enc, len) : FLINC_ENOMEM;
+		if (!rc) rc = bo->remove(be, sids[le->pattern], &k);
+		free(copy);
+	}
+	for (size_t e = 0; e < ls.n; e++) free(ls.v[e].key);
+	free(ls.v);
+	if (rc)
+		flinc_ctx_fail(c, "CEP cannot move the partial matches of an older checkpoint: %s",
+			       flinc_strerror(rc));
+	return rc;
 }
 
 /* ---- building ------------------------------------------------------- */

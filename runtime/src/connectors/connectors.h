@@ -35,4 +35,7 @@ int fl_file_sink_to(flinc_env *e, flinc_stream *in, const char *name, const char
 int fl_print_sink_to(flinc_env *e, flinc_stream *in, const char *name, flinc_format_fn fmt);
 int fl_discard_sink_to(flinc_env *e, flinc_stream *in, const char *name);
 
+/* flinc_lines_from's "datagen:MODE[?options]" (seed_source.c). */
+flinc_stream *fl_seed_lines_from(flinc_env *e, const char *name, const char *address, double rate);
+
 #endif

@@ -647,10 +647,35 @@ FLINC_API flinc_stream *flinc_lines_from(flinc_env *e, const char *name, const c
 		}
 		return fl_kafka_lines_from(e, name, address, rate);
 	}
+	if (strncmp(address, "datagen:", 8) == 0) {
+		if (!(rate >= 0) || isinf(rate)) {
+			flinc_env_fail(e, "%s: rate %g is not a number of lines per second >= 0", name, rate);
+			return failed_stream(e, name);
+		}
+		return fl_seed_lines_from(e, name, address, rate);
+	}
 	if (strcmp(address, "datagen") == 0) {
-		flinc_env_fail(e, "input %s: this job has no built-in generator; give a file or folder path",
+		flinc_env_fail(e,
+			       "input %s: this job has no built-in generator; give a file or folder path "
+			       "(or datagen:transactions, datagen:user-events, datagen:iot)",
 			       address);
 		return failed_stream(e, name);
 	}
 	return flinc_file_source(e, name, address, rate);
+}
+
+FLINC_API const char *flinc_input_address(flinc_env *e, const char *input, const char *mode)
+{
+	if (!input || strcmp(input, "datagen") != 0) return input;
+	const char *count = flinc_arg(e, "count", NULL), *seed = flinc_arg(e, "seed", NULL);
+	size_t cap = strlen(mode) + (count ? strlen(count) : 0) + (seed ? strlen(seed) : 0) + 32;
+	char *a = flinc_env_alloc(e, cap);
+	if (!a) {
+		flinc_env_fail(e, "input datagen: out of memory");
+		return input;
+	}
+	snprintf(a, cap, "datagen:%s%s%s%s%s%s", mode, count || seed ? "?" : "", count ? "count=" : "",
+		 count ? count : "", count && seed ? "&" : "", seed ? "seed=" : "");
+	if (seed) strcat(a, seed);
+	return a;
 }

@@ -372,9 +372,8 @@ static bool parse_double(const char *s, double *out)
 	return true;
 }
 
-int fg_parse_opts(const fg_mode_info *mi, int argc, char **argv, fg_opts *o)
+void fg_opts_defaults(const fg_mode_info *mi, fg_opts *o)
 {
-	const char *m = mi->name;
 	memset(o, 0, sizeof *o);
 	o->count = 1000000;
 	o->event_rate = mi->default_event_rate;
@@ -383,6 +382,12 @@ int fg_parse_opts(const fg_mode_info *mi, int argc, char **argv, fg_opts *o)
 	o->pop = mi->default_pop;
 	o->output = "-";
 	fg_parse_time("2026-01-01T00:00:00Z", &o->start_ms);
+}
+
+int fg_parse_opts(const fg_mode_info *mi, int argc, char **argv, fg_opts *o)
+{
+	const char *m = mi->name;
+	fg_opts_defaults(mi, o);
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = NULL;
@@ -494,6 +499,10 @@ struct fg_out {
 	const char *mode;
 	const char *name;
 	bool live;
+	/* capture (fg_out_capture): the record of the last step */
+	bool capture;
+	size_t held; /* its length + 1, 0 = none */
+	int64_t pace_ms;
 	/* file */
 	FILE *f;
 	char *buf;
@@ -667,9 +676,33 @@ static bool file_flush(fg_out *out)
 	return true;
 }
 
+fg_out *fg_out_capture(const char *mode)
+{
+	fg_out *out = calloc(1, sizeof *out);
+	if (!out) return NULL;
+	out->mode = mode;
+	out->name = "datagen";
+	out->capture = true;
+	out->buf = malloc(FG_REC_MAX);
+	if (!out->buf) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+const char *fg_out_take(fg_out *out, size_t *len, int64_t *event_ms)
+{
+	if (!out->held) return NULL;
+	*len = out->held - 1;
+	*event_ms = out->pace_ms;
+	out->held = 0;
+	return out->buf;
+}
+
 char *fg_out_reserve(fg_out *out)
 {
-	if (out->rk) return out->buf;
+	if (out->rk || out->capture) return out->buf;
 	if (OUT_BUF - out->used < FG_REC_MAX + 1 && !file_flush(out)) {
 		/* the failure is reported by the commit that follows */
 		out->failed = 1;
@@ -679,6 +712,15 @@ char *fg_out_reserve(fg_out *out)
 
 bool fg_out_commit(fg_out *out, size_t len, const char *key, size_t keylen)
 {
+	if (out->capture) {
+		/* one record per step: a second one would overwrite the first */
+		if (out->held) {
+			fprintf(stderr, "flinc-gen %s: two records in one step\n", out->mode);
+			return false;
+		}
+		out->held = len + 1;
+		return true;
+	}
 	if (!out->rk) {
 		if (out->failed) return false;
 		out->buf[out->used + len] = '\n';
@@ -714,6 +756,10 @@ bool fg_out_commit(fg_out *out, size_t len, const char *key, size_t keylen)
 
 bool fg_out_pace(fg_out *out, int64_t event_ms)
 {
+	if (out->capture) {
+		out->pace_ms = event_ms;
+		return true;
+	}
 	if (!out->live) return true;
 	int64_t now = fg_wall_ms();
 	if (event_ms <= now) return true;
@@ -744,7 +790,9 @@ int fg_out_close(fg_out *out)
 {
 	if (!out) return 0;
 	int rc = 0;
-	if (out->rk) {
+	if (out->capture) {
+		/* nothing to flush: the caller took every record */
+	} else if (out->rk) {
 		rd_kafka_resp_err_t err = rd_kafka_flush(out->rk, 60000);
 		if (err) {
 			fprintf(stderr, "flinc-gen %s: kafka flush: %s (%d records not delivered)\n",
@@ -774,5 +822,51 @@ int fg_out_close(fg_out *out)
 	}
 	free(out->buf);
 	free(out);
+	return rc;
+}
+
+/* ---- running a mode ---------------------------------------------------------- */
+
+const fg_gen_ops *fg_gen_find(const char *mode)
+{
+	static const fg_gen_ops *const all[] = { &fg_transactions_gen, &fg_user_events_gen, &fg_iot_gen };
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+		if (!strcmp(all[i]->info->name, mode)) return all[i];
+	return NULL;
+}
+
+int fg_run_mode(const fg_gen_ops *ops, int argc, char **argv)
+{
+	fg_opts o;
+	int rc = fg_parse_opts(ops->info, argc, argv, &o);
+	if (rc) return rc == 1 ? 0 : 2;
+	void *g = calloc(1, ops->size);
+	if (!g) {
+		fprintf(stderr, "flinc-gen %s: out of memory\n", ops->info->name);
+		return 1;
+	}
+	bool usage_error;
+	fg_out *out = fg_out_open(ops->info->name, &o, &usage_error);
+	if (!out) {
+		free(g);
+		return usage_error ? 2 : 1;
+	}
+	char err[256];
+	rc = ops->open(g, &o, out, err, sizeof err);
+	if (rc) {
+		fprintf(stderr, "flinc-gen %s: %s\n", ops->info->name, err);
+		fg_out_close(out);
+		free(g);
+		return rc;
+	}
+	fg_install_signals();
+	int r = 1;
+	while (!fg_stop && (r = ops->step(g)) > 0) {
+	}
+	rc = r < 0 ? 1 : 0;
+	if (fg_out_close(out)) rc = 1;
+	if (getenv("FLINC_GEN_STATS")) ops->stats(g, stderr);
+	ops->close(g);
+	free(g);
 	return rc;
 }

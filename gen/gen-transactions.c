@@ -169,6 +169,9 @@ typedef struct gen {
 	uint64_t emitted, reserved, idkey;
 	uint64_t by_type[F_KINDS], patterns[F_KINDS];
 	fg_ts_cache tsc;
+	/* the timeline: next arrival, pattern probabilities by time of day */
+	double q_day, q_night, mean_ms, t_next_d;
+	int64_t t_next;
 } gen;
 
 #define NO_FREE UINT32_MAX
@@ -575,96 +578,108 @@ static void usage(FILE *f)
 	fg_common_usage(f, &INFO);
 }
 
-int fg_transactions_main(int argc, char **argv)
+static int tx_open(void *gp, fg_opts *o, fg_out *out, char *err, size_t errcap)
 {
-	fg_opts o;
-	int pr = fg_parse_opts(&INFO, argc, argv, &o);
-	if (pr) return pr == 1 ? 0 : 2;
+	gen *g = gp;
 	/* a user's normal transactions are >= 30 s apart: keep the mean gap per
 	 * user >= 120 s so a free user is found at once */
-	double need = o.event_rate * 120.0;
+	double need = o->event_rate * 120.0;
 	if (need > 1e8) need = 1e8;
-	if (o.pop < need) {
-		if (o.pop_set) {
-			fprintf(stderr,
-				"flinc-gen transactions: --users %" PRIu64
+	if (o->pop < need) {
+		if (o->pop_set) {
+			snprintf(
+				err, errcap,
+				"--users %" PRIu64
 				" is too few for %g records/s (a user's transactions are >= 30 s apart): give "
-				"--users >= %.0f\n",
-				o.pop, o.event_rate, ceil(need));
+				"--users >= %.0f",
+				o->pop, o->event_rate, ceil(need));
 			return 2;
 		}
-		o.pop = (uint64_t)ceil(need);
+		o->pop = (uint64_t)ceil(need);
 	}
-	bool usage_error;
-	gen g;
-	memset(&g, 0, sizeof g);
-	g.o = &o;
-	g.nusers = (uint32_t)o.pop;
-	g.free_head = NO_FREE;
-	g.idkey = fg_mix64(o.seed * 0x9e3779b97f4a7c15ULL + 0x7478);
-	g.users = malloc(sizeof *g.users * g.nusers);
-	if (!g.users) {
-		fprintf(stderr, "flinc-gen transactions: out of memory for %u users\n", g.nusers);
+	g->o = o;
+	g->out = out;
+	g->nusers = (uint32_t)o->pop;
+	g->free_head = NO_FREE;
+	g->idkey = fg_mix64(o->seed * 0x9e3779b97f4a7c15ULL + 0x7478);
+	g->users = malloc(sizeof *g->users * g->nusers);
+	if (!g->users) {
+		snprintf(err, errcap, "out of memory for %u users", g->nusers);
 		return 1;
 	}
-	init_users(&g);
-	fg_rng_seed(&g.rng, o.seed, 2);
-	g.out = fg_out_open(INFO.name, &o, &usage_error);
-	if (!g.out) {
-		free(g.users);
-		return usage_error ? 2 : 1;
-	}
-	fg_install_signals();
-
+	init_users(g);
+	fg_rng_seed(&g->rng, o->seed, 2);
 	/* an arrival starts a pattern with probability q, so that patterns'
 	 * records are about label_rate of all */
-	double q_day = o.label_rate / (AVG_LEN_DAY * (1 - o.label_rate));
-	double q_night = o.label_rate / (AVG_LEN_NIGHT * (1 - o.label_rate));
-	double mean_ms = 1000.0 / o.event_rate;
-	double t_next_d = (double)o.start_ms;
-	int64_t t_next = o.start_ms;
-	int rc = 0;
+	g->q_day = o->label_rate / (AVG_LEN_DAY * (1 - o->label_rate));
+	g->q_night = o->label_rate / (AVG_LEN_NIGHT * (1 - o->label_rate));
+	g->mean_ms = 1000.0 / o->event_rate;
+	g->t_next_d = (double)o->start_ms;
+	g->t_next = o->start_ms;
+	return 0;
+}
+
+static int tx_step(void *gp)
+{
+	gen *g = gp;
+	const fg_opts *o = g->o;
 	tx_rec r;
-	while (!fg_stop && (o.count == 0 || g.emitted < o.count)) {
-		const fg_heap_ent *top = fg_heap_top(&g.pending);
-		bool drain = o.count && g.reserved >= o.count;
-		if (top && (drain || top->t <= t_next)) {
+	for (;;) {
+		if (o->count && g->emitted >= o->count) return 0;
+		const fg_heap_ent *top = fg_heap_top(&g->pending);
+		bool drain = o->count && g->reserved >= o->count;
+		if (top && (drain || top->t <= g->t_next)) {
 			fg_heap_ent e;
-			fg_heap_pop(&g.pending, &e);
-			r = g.pool[e.idx];
-			g.pool[e.idx].next_free = g.free_head;
-			g.free_head = e.idx;
-			if (!emit(&g, &r)) goto failed;
-			continue;
+			fg_heap_pop(&g->pending, &e);
+			r = g->pool[e.idx];
+			g->pool[e.idx].next_free = g->free_head;
+			g->free_head = e.idx;
+			return emit(g, &r) ? 1 : -1;
 		}
-		if (drain) break;
-		int64_t now = t_next;
-		t_next_d += fg_rng_exp(&g.rng, mean_ms);
-		t_next = (int64_t)t_next_d;
-		double q = in_off_hours_core(now) ? q_night : q_day;
-		if (q > 0 && fg_rng_unit(&g.rng) < q) {
-			if (!start_pattern(&g, now)) {
+		if (drain) return 0;
+		int64_t now = g->t_next;
+		g->t_next_d += fg_rng_exp(&g->rng, g->mean_ms);
+		g->t_next = (int64_t)g->t_next_d;
+		double q = in_off_hours_core(now) ? g->q_night : g->q_day;
+		if (q > 0 && fg_rng_unit(&g->rng) < q) {
+			if (!start_pattern(g, now)) {
 				fprintf(stderr, "flinc-gen transactions: out of memory\n");
-				goto failed;
+				return -1;
 			}
-		} else if (make_normal(&g, now, &r)) {
-			g.reserved++;
-			if (!emit(&g, &r)) goto failed;
+		} else if (make_normal(g, now, &r)) {
+			g->reserved++;
+			return emit(g, &r) ? 1 : -1;
 		}
 	}
-	goto done;
-failed:
-	rc = 1;
-done:
-	if (fg_out_close(g.out)) rc = 1;
-	if (getenv("FLINC_GEN_STATS"))
-		fprintf(stderr,
-			"flinc-gen transactions: %" PRIu64 " records, fraud records: velocity %" PRIu64
-			" structuring %" PRIu64 " geo %" PRIu64 " card_testing %" PRIu64 " off_hours %" PRIu64
-			"\n",
-			g.emitted, g.by_type[1], g.by_type[2], g.by_type[3], g.by_type[4], g.by_type[5]);
-	fg_heap_free(&g.pending);
-	free(g.pool);
-	free(g.users);
-	return rc;
 }
+
+static uint64_t tx_emitted(const void *g) { return ((const gen *)g)->emitted; }
+
+static void tx_stats(const void *gp, FILE *f)
+{
+	const gen *g = gp;
+	fprintf(f,
+		"flinc-gen transactions: %" PRIu64 " records, fraud records: velocity %" PRIu64
+		" structuring %" PRIu64 " geo %" PRIu64 " card_testing %" PRIu64 " off_hours %" PRIu64 "\n",
+		g->emitted, g->by_type[1], g->by_type[2], g->by_type[3], g->by_type[4], g->by_type[5]);
+}
+
+static void tx_close(void *gp)
+{
+	gen *g = gp;
+	fg_heap_free(&g->pending);
+	free(g->pool);
+	free(g->users);
+}
+
+const fg_gen_ops fg_transactions_gen = {
+	.info = &INFO,
+	.size = sizeof(gen),
+	.open = tx_open,
+	.step = tx_step,
+	.emitted = tx_emitted,
+	.stats = tx_stats,
+	.close = tx_close,
+};
+
+int fg_transactions_main(int argc, char **argv) { return fg_run_mode(&fg_transactions_gen, argc, argv); }

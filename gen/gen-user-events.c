@@ -131,6 +131,8 @@ typedef struct gen {
 	fg_heap active;
 	uint64_t emitted, reserved, sessions, bounces, idkey;
 	fg_ts_cache tsc;
+	double mean_ms, t_next_d; /* the timeline: next session start */
+	int64_t t_next;
 } gen;
 
 #define NO_FREE UINT32_MAX
@@ -406,81 +408,92 @@ static void usage(FILE *f)
 	fg_common_usage(f, &INFO);
 }
 
-int fg_user_events_main(int argc, char **argv)
+static int ue_open(void *gp, fg_opts *o, fg_out *out, char *err, size_t errcap)
 {
-	fg_opts o;
-	int pr = fg_parse_opts(&INFO, argc, argv, &o);
-	if (pr) return pr == 1 ? 0 : 2;
+	gen *g = gp;
 	/* a session plus the pause after it takes a user ~40 min: keep twice the
 	 * users that many sessions need */
-	double need = o.event_rate * 800.0;
+	double need = o->event_rate * 800.0;
 	if (need > 1e8) need = 1e8;
-	if (o.pop < need) {
-		if (o.pop_set) {
-			fprintf(stderr,
-				"flinc-gen user-events: --users %" PRIu64
+	if (o->pop < need) {
+		if (o->pop_set) {
+			snprintf(
+				err, errcap,
+				"--users %" PRIu64
 				" is too few for %g events/s (a user's sessions are > 30 min apart): give --users "
-				">= %.0f\n",
-				o.pop, o.event_rate, ceil(need));
+				">= %.0f",
+				o->pop, o->event_rate, ceil(need));
 			return 2;
 		}
-		o.pop = (uint64_t)ceil(need);
+		o->pop = (uint64_t)ceil(need);
 	}
-	gen g;
-	memset(&g, 0, sizeof g);
-	g.o = &o;
-	g.nusers = (uint32_t)o.pop;
-	g.free_head = NO_FREE;
-	g.idkey = fg_mix64(o.seed * 0x9e3779b97f4a7c15ULL + 0x5e55);
-	g.next_ok = malloc(sizeof *g.next_ok * g.nusers);
-	if (!g.next_ok) {
-		fprintf(stderr, "flinc-gen user-events: out of memory for %u users\n", g.nusers);
+	g->o = o;
+	g->out = out;
+	g->nusers = (uint32_t)o->pop;
+	g->free_head = NO_FREE;
+	g->idkey = fg_mix64(o->seed * 0x9e3779b97f4a7c15ULL + 0x5e55);
+	g->next_ok = malloc(sizeof *g->next_ok * g->nusers);
+	if (!g->next_ok) {
+		snprintf(err, errcap, "out of memory for %u users", g->nusers);
 		return 1;
 	}
-	for (uint32_t i = 0; i < g.nusers; i++) g.next_ok[i] = INT64_MIN / 4;
-	fg_rng_seed(&g.rng, o.seed, 21);
-	bool usage_error;
-	g.out = fg_out_open(INFO.name, &o, &usage_error);
-	if (!g.out) {
-		free(g.next_ok);
-		return usage_error ? 2 : 1;
-	}
-	fg_install_signals();
-
-	double mean_ms = 1000.0 * AVG_EVENTS / o.event_rate;
-	double t_next_d = (double)o.start_ms;
-	int64_t t_next = o.start_ms;
-	int rc = 0;
-	while (!fg_stop && (o.count == 0 || g.emitted < o.count)) {
-		const fg_heap_ent *top = fg_heap_top(&g.active);
-		bool drain = o.count && g.reserved >= o.count;
-		if (top && (drain || top->t <= t_next)) {
-			fg_heap_ent e;
-			fg_heap_pop(&g.active, &e);
-			if (!emit_event(&g, e.idx, e.t)) goto failed;
-			continue;
-		}
-		if (drain) break;
-		int64_t now = t_next;
-		t_next_d += fg_rng_exp(&g.rng, mean_ms);
-		t_next = (int64_t)t_next_d;
-		if (!start_session(&g, now)) {
-			fprintf(stderr, "flinc-gen user-events: out of memory\n");
-			goto failed;
-		}
-	}
-	goto done;
-failed:
-	rc = 1;
-done:
-	if (fg_out_close(g.out)) rc = 1;
-	if (getenv("FLINC_GEN_STATS"))
-		fprintf(stderr,
-			"flinc-gen user-events: %" PRIu64 " events, %" PRIu64 " sessions, %" PRIu64
-			" bounces\n",
-			g.emitted, g.sessions, g.bounces);
-	fg_heap_free(&g.active);
-	free(g.pool);
-	free(g.next_ok);
-	return rc;
+	for (uint32_t i = 0; i < g->nusers; i++) g->next_ok[i] = INT64_MIN / 4;
+	fg_rng_seed(&g->rng, o->seed, 21);
+	g->mean_ms = 1000.0 * AVG_EVENTS / o->event_rate;
+	g->t_next_d = (double)o->start_ms;
+	g->t_next = o->start_ms;
+	return 0;
 }
+
+static int ue_step(void *gp)
+{
+	gen *g = gp;
+	const fg_opts *o = g->o;
+	for (;;) {
+		if (o->count && g->emitted >= o->count) return 0;
+		const fg_heap_ent *top = fg_heap_top(&g->active);
+		bool drain = o->count && g->reserved >= o->count;
+		if (top && (drain || top->t <= g->t_next)) {
+			fg_heap_ent e;
+			fg_heap_pop(&g->active, &e);
+			return emit_event(g, e.idx, e.t) ? 1 : -1;
+		}
+		if (drain) return 0;
+		int64_t now = g->t_next;
+		g->t_next_d += fg_rng_exp(&g->rng, g->mean_ms);
+		g->t_next = (int64_t)g->t_next_d;
+		if (!start_session(g, now)) {
+			fprintf(stderr, "flinc-gen user-events: out of memory\n");
+			return -1;
+		}
+	}
+}
+
+static uint64_t ue_emitted(const void *g) { return ((const gen *)g)->emitted; }
+
+static void ue_stats(const void *gp, FILE *f)
+{
+	const gen *g = gp;
+	fprintf(f, "flinc-gen user-events: %" PRIu64 " events, %" PRIu64 " sessions, %" PRIu64 " bounces\n",
+		g->emitted, g->sessions, g->bounces);
+}
+
+static void ue_close(void *gp)
+{
+	gen *g = gp;
+	fg_heap_free(&g->active);
+	free(g->pool);
+	free(g->next_ok);
+}
+
+const fg_gen_ops fg_user_events_gen = {
+	.info = &INFO,
+	.size = sizeof(gen),
+	.open = ue_open,
+	.step = ue_step,
+	.emitted = ue_emitted,
+	.stats = ue_stats,
+	.close = ue_close,
+};
+
+int fg_user_events_main(int argc, char **argv) { return fg_run_mode(&fg_user_events_gen, argc, argv); }

@@ -1,10 +1,10 @@
 /*
  * flinc-gen.h - what the seed-stream modes of flinc-gen share
- * (cli/gen-common.c): options, a seeded PRNG, a min-heap of timed entries,
+ * (gen/gen-common.c): options, a seeded PRNG, a min-heap of timed entries,
  * JSON/number/timestamp writers into a caller's buffer, and the output
  * (file, stdout or a Kafka topic) with wall-clock pacing for live streams.
  *
- * The modes (cli/gen-transactions.c, cli/gen-user-events.c, cli/gen-iot.c)
+ * The modes (gen/gen-transactions.c, gen/gen-user-events.c, gen/gen-iot.c)
  * each simulate a timeline in event time and write one JSON line per record
  * in event-time order. docs/generators.md is the user's description.
  *
@@ -209,6 +209,52 @@ bool fg_out_pace(fg_out *out, int64_t event_ms);
  * line on stderr. NULL gives 0. Prints a summary line to stderr when
  * `verbose`. */
 int fg_out_close(fg_out *out);
+
+/* A capture output keeps the one record a generator step commits in memory
+ * for the caller to take (the runtime's datagen: source, which paces by
+ * itself): fg_out_pace only notes the time. NULL if memory ran out. */
+fg_out *fg_out_capture(const char *mode);
+
+/* The record committed to a capture output since the last call, or NULL;
+ * *len its length, *event_ms the time its step paced to. Clears it. */
+const char *fg_out_take(fg_out *out, size_t *len, int64_t *event_ms);
+
+/* ---- a mode as a generator object ----------------------------------------- */
+
+/* flinc-gen's loop (fg_run_mode) and the runtime's datagen: source
+ * (runtime/src/connectors/seed_source.c) drive a mode through these. A step
+ * writes at most one record to the output. */
+typedef struct fg_gen_ops {
+	const fg_mode_info *info;
+	size_t size; /* the mode's state: size zeroed bytes */
+	/* Checks the options against each other (may adjust o->pop) and sets the
+	 * generator up on `out`; o must outlive g. 0, or 2 (bad options) / 1
+	 * (out of memory) with one line in err. */
+	int (*open)(void *g, fg_opts *o, fg_out *out, char *err, size_t errcap);
+	/* One step: 1 more, 0 the --count is reached, -1 the output failed or
+	 * memory ran out (a line on stderr). */
+	int (*step)(void *g);
+	/* Records written so far. */
+	uint64_t (*emitted)(const void *g);
+	/* FLINC_GEN_STATS: one summary line. */
+	void (*stats)(const void *g, FILE *f);
+	void (*close)(void *g);
+} fg_gen_ops;
+
+extern const fg_gen_ops fg_transactions_gen;
+extern const fg_gen_ops fg_user_events_gen;
+extern const fg_gen_ops fg_iot_gen;
+
+/* The generator of a mode by name ("transactions", "user-events", "iot"),
+ * or NULL. */
+const fg_gen_ops *fg_gen_find(const char *mode);
+
+/* flinc-gen MODE ...: parse, open the output, run the steps until the count,
+ * a signal or a failure. The exit status: 0, 1 (failed) or 2 (usage). */
+int fg_run_mode(const fg_gen_ops *ops, int argc, char **argv);
+
+/* Sets the options every mode starts from (fg_parse_opts' defaults). */
+void fg_opts_defaults(const fg_mode_info *mi, fg_opts *o);
 
 /* Stop flag set by SIGINT/SIGTERM (endless and live runs end cleanly). */
 extern volatile int fg_stop;

@@ -287,76 +287,87 @@ static void usage(FILE *f)
 	fg_common_usage(f, &INFO);
 }
 
-int fg_iot_main(int argc, char **argv)
+static int iot_open(void *gp, fg_opts *o, fg_out *out, char *err, size_t errcap)
 {
-	fg_opts o;
-	int pr = fg_parse_opts(&INFO, argc, argv, &o);
-	if (pr) return pr == 1 ? 0 : 2;
+	gen *g = gp;
 	/* every sensor reports about every pop/rate seconds; keep that <= 30 s */
-	double mean_s = (double)o.pop / o.event_rate;
+	double mean_s = (double)o->pop / o->event_rate;
 	if (mean_s > MAX_MEAN_S) {
-		if (o.pop_set) {
-			fprintf(stderr,
-				"flinc-gen iot: %" PRIu64
-				" sensors at %g records/s report every %.0f s; silences start at 60 s: give "
-				"--sensors <= %.0f\n",
-				o.pop, o.event_rate, mean_s, floor(o.event_rate * MAX_MEAN_S));
+		if (o->pop_set) {
+			snprintf(err, errcap,
+				 "%" PRIu64
+				 " sensors at %g records/s report every %.0f s; silences start at 60 s: give "
+				 "--sensors <= %.0f",
+				 o->pop, o->event_rate, mean_s, floor(o->event_rate * MAX_MEAN_S));
 			return 2;
 		}
-		o.pop = (uint64_t)fmax(1, floor(o.event_rate * DEFAULT_MEAN_S));
-		mean_s = (double)o.pop / o.event_rate;
+		o->pop = (uint64_t)fmax(1, floor(o->event_rate * DEFAULT_MEAN_S));
+		mean_s = (double)o->pop / o->event_rate;
 	}
-	gen g;
-	memset(&g, 0, sizeof g);
-	g.o = &o;
-	g.n = (uint32_t)o.pop;
-	g.s = malloc(sizeof *g.s * g.n);
-	if (!g.s) {
-		fprintf(stderr, "flinc-gen iot: out of memory for %u sensors\n", g.n);
+	g->o = o;
+	g->out = out;
+	g->n = (uint32_t)o->pop;
+	g->s = malloc(sizeof *g->s * g->n);
+	if (!g->s) {
+		snprintf(err, errcap, "out of memory for %u sensors", g->n);
 		return 1;
 	}
-	init_sensors(&g, mean_s * 1000);
-	fg_rng_seed(&g.rng, o.seed, 12);
+	init_sensors(g, mean_s * 1000);
+	fg_rng_seed(&g->rng, o->seed, 12);
 	/* episode probability per reading so that about label_rate of the
 	 * readings are labelled: mean episode length 3.7 (motion 1.5) */
 	/* (the COOLDOWN readings after each episode cannot start one: they
 	 * count against the normal readings) */
-	g.q = o.label_rate / (3.7 * (1 - o.label_rate) - COOLDOWN * o.label_rate);
-	g.q_motion = o.label_rate / (1.5 * (1 - o.label_rate) - COOLDOWN * o.label_rate);
-	if (g.q_motion <= 0 || g.q_motion > 1) g.q_motion = 1;
-	if (g.q <= 0 || g.q > 1) g.q = 1;
-	for (uint32_t i = 0; i < g.n; i++) {
-		if (!fg_heap_push(&g.heap, (int64_t)g.s[i].next_t, i)) {
-			fprintf(stderr, "flinc-gen iot: out of memory\n");
-			free(g.s);
+	g->q = o->label_rate / (3.7 * (1 - o->label_rate) - COOLDOWN * o->label_rate);
+	g->q_motion = o->label_rate / (1.5 * (1 - o->label_rate) - COOLDOWN * o->label_rate);
+	if (g->q_motion <= 0 || g->q_motion > 1) g->q_motion = 1;
+	if (g->q <= 0 || g->q > 1) g->q = 1;
+	for (uint32_t i = 0; i < g->n; i++) {
+		if (!fg_heap_push(&g->heap, (int64_t)g->s[i].next_t, i)) {
+			snprintf(err, errcap, "out of memory");
 			return 1;
 		}
 	}
-	bool usage_error;
-	g.out = fg_out_open(INFO.name, &o, &usage_error);
-	if (!g.out) {
-		fg_heap_free(&g.heap);
-		free(g.s);
-		return usage_error ? 2 : 1;
-	}
-	fg_install_signals();
-	int rc = 0;
-	while (!fg_stop && (o.count == 0 || g.emitted < o.count)) {
-		fg_heap_ent e;
-		fg_heap_pop(&g.heap, &e);
-		if (!emit_reading(&g, e.idx, e.t)) {
-			rc = 1;
-			break;
-		}
-		fg_heap_push(&g.heap, (int64_t)g.s[e.idx].next_t, e.idx); /* cannot grow: one out, one in */
-	}
-	if (fg_out_close(g.out)) rc = 1;
-	if (getenv("FLINC_GEN_STATS"))
-		fprintf(stderr,
-			"flinc-gen iot: %" PRIu64 " readings, anomalies: range %" PRIu64 " outlier %" PRIu64
-			" stuck %" PRIu64 " silent %" PRIu64 " low_battery %" PRIu64 "\n",
-			g.emitted, g.by_type[1], g.by_type[2], g.by_type[3], g.by_type[4], g.by_type[5]);
-	fg_heap_free(&g.heap);
-	free(g.s);
-	return rc;
+	return 0;
 }
+
+static int iot_step(void *gp)
+{
+	gen *g = gp;
+	if (g->o->count && g->emitted >= g->o->count) return 0;
+	fg_heap_ent e;
+	fg_heap_pop(&g->heap, &e);
+	if (!emit_reading(g, e.idx, e.t)) return -1;
+	fg_heap_push(&g->heap, (int64_t)g->s[e.idx].next_t, e.idx); /* cannot grow: one out, one in */
+	return 1;
+}
+
+static uint64_t iot_emitted(const void *g) { return ((const gen *)g)->emitted; }
+
+static void iot_stats(const void *gp, FILE *f)
+{
+	const gen *g = gp;
+	fprintf(f,
+		"flinc-gen iot: %" PRIu64 " readings, anomalies: range %" PRIu64 " outlier %" PRIu64
+		" stuck %" PRIu64 " silent %" PRIu64 " low_battery %" PRIu64 "\n",
+		g->emitted, g->by_type[1], g->by_type[2], g->by_type[3], g->by_type[4], g->by_type[5]);
+}
+
+static void iot_close(void *gp)
+{
+	gen *g = gp;
+	fg_heap_free(&g->heap);
+	free(g->s);
+}
+
+const fg_gen_ops fg_iot_gen = {
+	.info = &INFO,
+	.size = sizeof(gen),
+	.open = iot_open,
+	.step = iot_step,
+	.emitted = iot_emitted,
+	.stats = iot_stats,
+	.close = iot_close,
+};
+
+int fg_iot_main(int argc, char **argv) { return fg_run_mode(&fg_iot_gen, argc, argv); }
