@@ -173,6 +173,12 @@ static const fl_conf_key keys[] = {
 	NUM("restart-strategy.exponential-delay.backoff-multiplier", J, 1, 1000, "2.0"),
 	INTN("restart-strategy.exponential-delay.attempts-before-reset-backoff", J, 0, I32, "unlimited"),
 	PATH("high-availability.storageDir", C, NULL, "no job store: a restarted job manager has no jobs"),
+	/* S3 for the three folders above as s3://BUCKET/PATH (docs/checkpoints.md) */
+	STR("s3.endpoint", C, "https://s3.<s3.region>.amazonaws.com"),
+	STR("s3.region", C, "us-east-1 ($AWS_REGION when set)"),
+	STR("s3.access-key", C, "$AWS_ACCESS_KEY_ID"),
+	STR("s3.secret-key", C, "$AWS_SECRET_ACCESS_KEY"),
+	BOOL("s3.path-style-access", C, "false"),
 };
 
 const fl_conf_key *fl_conf_keys(size_t *n)

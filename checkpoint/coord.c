@@ -44,6 +44,7 @@
 #include "coord.h"
 #include "incremental.h"
 #include "fl_base.h"
+#include "fl_store.h"
 
 #define LOGC "checkpoint"
 #define HIST_MAX 10
@@ -265,10 +266,12 @@ static void fail_cur(fl_coord *c, const char *why, bool count)
 	wake(c);
 }
 
-/* Absolute form of path (the path itself if realpath fails). */
+/* Absolute form of path (the path itself if realpath fails); the URL of
+ * a folder on S3 (its twin means nothing to other processes). */
 static char *abs_path(const char *path)
 {
 	char buf[PATH_MAX];
+	if (fl_remote_is(path)) return fl_strdup(fl_remote_url(path, buf, sizeof buf));
 	if (realpath(path, buf)) return fl_strdup(buf);
 	fl_log(FL_LOG_WARN, LOGC, "%s: cannot resolve the absolute path: %s", path, strerror(errno));
 	return fl_strdup(path);
@@ -942,7 +945,7 @@ static void handle_failure(fl_coord *c)
 	char dir[PATH_CAP], err[MSG_CAP];
 	fl_chk_dir(dir, sizeof(dir), c->jobdir, p->id);
 	static fl_log_limit rm_lim = FL_LOG_LIMIT_INIT(5, 10000);
-	if (p->dir_made && fl_rm_rf(dir, err, sizeof(err)))
+	if (p->dir_made && (fl_rm_rf(dir, err, sizeof(err)) || fl_remote_remove(dir, err, sizeof(err))))
 		fl_log_limited(&rm_lim, FL_LOG_WARN, LOGC,
 			       "job %s: cannot remove the folder of failed checkpoint %" PRId64 ": %s",
 			       c->job_id, p->id, err);
@@ -1036,6 +1039,12 @@ static int write_meta(fl_coord *c, const pending *p, const char *dir, bool savep
 	int rc = fl_chk_meta_write(dir, &m, err, errcap);
 	free(m.files); /* the strings are borrowed */
 	free(m.shared);
+	if (!rc && !savepoint && fl_remote_is(dir)) {
+		/* the commit point, after every task pushed its files */
+		char md[PATH_MAX + 16];
+		snprintf(md, sizeof(md), "%s/" FL_CHK_METADATA, dir);
+		rc = fl_remote_push(md, err, errcap);
+	}
 	return rc;
 }
 
@@ -1052,20 +1061,33 @@ static int write_savepoint(fl_coord *c, const pending *p, const char *chkdir, in
 				       p->tasks[i].vertex, p->tasks[i].subtask, p->acks[i].n_shared);
 	char spdir[PATH_CAP];
 	fl_savepoint_dir(spdir, sizeof(spdir), p->sp->target, c->job_id);
-	int rc = fl_mkdir_p(spdir, err, errcap);
+	/* the tasks' files, when they pushed them to S3 */
+	int rc = fl_remote_is(chkdir) ? fl_remote_pull(chkdir, NULL, err, errcap) : 0;
+	if (rc == FLINC_ENOENT) rc = 0; /* no task wrote anything */
+	if (!rc) rc = fl_mkdir_p(spdir, err, errcap);
 	if (rc) return rc;
 	for (size_t i = 0; i < p->ntasks && !rc; i++)
 		if (p->acks[i].file.path) rc = move_entry(chkdir, spdir, p->acks[i].file.path, err, errcap);
 	if (!rc) rc = write_meta(c, p, spdir, true, complete_ts, err, errcap);
+	/* on S3: the files first, _metadata (the commit point) last */
+	if (!rc && fl_remote_is(spdir)) {
+		char md[PATH_CAP + 16], hidden[PATH_CAP + 16];
+		snprintf(md, sizeof(md), "%s/" FL_CHK_METADATA, spdir);
+		snprintf(hidden, sizeof(hidden), "%s/" FL_CHK_METADATA ".tmp", spdir);
+		rc = rename(md, hidden) ? fl_errf(err, errcap, FLINC_EIO, "%s: %s", md, strerror(errno)) : 0;
+		if (!rc) rc = fl_remote_push(spdir, err, errcap); /* skips *.tmp */
+		if (!rename(hidden, md) && !rc) rc = fl_remote_push(md, err, errcap);
+	}
 	if (rc) {
 		char why[MSG_CAP];
+		fl_remote_remove(spdir, NULL, 0);
 		if (fl_rm_rf(spdir, why, sizeof(why)))
 			fl_log(FL_LOG_WARN, LOGC, "job %s: cannot remove the partial savepoint %s: %s",
 			       c->job_id, spdir, why);
 		return rc;
 	}
 	char why[MSG_CAP];
-	if (fl_rm_rf(chkdir, why, sizeof(why)))
+	if (fl_rm_rf(chkdir, why, sizeof(why)) || fl_remote_remove(chkdir, why, sizeof(why)))
 		fl_log(FL_LOG_WARN, LOGC,
 		       "job %s: savepoint %" PRId64 " written, but its staging folder stays: %s", c->job_id,
 		       p->id, why);
@@ -1094,17 +1116,25 @@ static void handle_complete(fl_coord *c)
 		if (!rc) {
 			path = abs_path(dir);
 			char why[MSG_CAP];
-			if (fl_chk_retain(c->jobdir, c->retain, log_line, NULL, why, sizeof(why)))
+			int64_t *before = NULL;
+			size_t nbefore = 0;
+			if (fl_remote_is(c->jobdir) &&
+			    fl_chk_list(c->jobdir, &before, &nbefore, why, sizeof(why)))
+				nbefore = 0;
+			if (fl_chk_retain(c->jobdir, c->retain, log_line, NULL, why, sizeof(why)) ||
+			    fl_chk_remote_retained(c->jobdir, before, nbefore, why, sizeof(why)))
 				fl_log(FL_LOG_WARN, LOGC,
 				       "job %s: retention after checkpoint %" PRId64 " failed: %s", c->job_id,
 				       p->id, why);
 			/* no checkpoint is being written while c->cur is p: the
 			 * files of shared/ that no retained one lists can go */
-			else if (fl_incr_gc(c->jobdir, NULL, NULL, why, sizeof(why)))
+			else if (fl_incr_gc(c->jobdir, NULL, NULL, why, sizeof(why)) ||
+				 fl_chk_remote_gc(c->jobdir, NULL, NULL, why, sizeof(why)))
 				fl_log(FL_LOG_WARN, LOGC,
 				       "job %s: removing unused shared files after checkpoint %" PRId64
 				       " failed: %s",
 				       c->job_id, p->id, why);
+			free(before);
 		}
 	}
 

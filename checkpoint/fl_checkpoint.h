@@ -301,4 +301,42 @@ int fl_savepoint_dispose(const char *dir, char *err, size_t errcap);
  * folder parentfd; dir names it in messages. */
 int fl_savepoint_dispose_at(int parentfd, const char *name, const char *dir, char *err, size_t errcap);
 
+/* ---- checkpoints on S3 ----------------------------------------------------
+ * A checkpoint folder named s3://BUCKET/PATH is worked on in its local twin
+ * (base/fl_store.h, "the mirror"): task managers write their files there
+ * and push them before they acknowledge; the coordinator pushes _metadata
+ * (the commit point, last), removes what retention, failures and disposal
+ * remove from the store too, and pulls what a restore or a savepoint needs.
+ * For a folder that is not a twin every function here does nothing and
+ * returns FLINC_OK. Blocking network I/O: service and upload threads. */
+
+/* Download the completed checkpoint or savepoint folder `dir` (a twin):
+ * everything under it, then every shared file its _metadata lists (from
+ * the job folder, dir's parent) that is not here yet. FLINC_ENOENT when
+ * the store has no <dir>/_metadata. */
+int fl_chk_remote_fetch(const char *dir, char *err, size_t errcap);
+/* Only what every subtask of a restore reads: the files right in `dir`
+ * (_metadata and the .snap files); a subtask whose key groups are in a
+ * native snapshot then fetches it with fl_chk_remote_fetch_native, so a
+ * task manager downloads the keyed state of its own key groups only.
+ * FLINC_ENOENT as fl_chk_remote_fetch. */
+int fl_chk_remote_fetch_top(const char *dir, char *err, size_t errcap);
+/* The native snapshot folder <dir>/<rel> and the shared files its SHARED
+ * list names (from the job folder, dir's parent). */
+int fl_chk_remote_fetch_native(const char *dir, const char *rel, char *err, size_t errcap);
+/* For a job folder (a twin) before fl_chk_latest: make a local chk-<n>
+ * folder for every checkpoint the store has (complete or not, so that
+ * retention later removes the incomplete ones from the store too) and
+ * download the completed ones (fl_chk_remote_fetch); one that cannot be
+ * downloaded is logged and left incomplete here. */
+int fl_chk_remote_fetch_job(const char *jobdir, fl_chk_log_fn log, void *logud, char *err, size_t errcap);
+/* After fl_chk_retain: remove from the store the chk-<n> of `before` (the
+ * ids fl_chk_list gave before retention) that are no longer here. */
+int fl_chk_remote_retained(const char *jobdir, const int64_t *before, size_t nbefore, char *err,
+			   size_t errcap);
+/* fl_incr_gc for the store: delete every object under <jobdir>/shared/
+ * that no completed checkpoint here (its _metadata) lists. Same
+ * precondition as fl_incr_gc: no checkpoint of the job being written. */
+int fl_chk_remote_gc(const char *jobdir, fl_chk_log_fn log, void *logud, char *err, size_t errcap);
+
 #endif

@@ -234,6 +234,14 @@ int jm_blob_store_file(jm *j, const char *tmp_path, const char *filename, char *
 		free(path);
 		return FLINC_EIO;
 	}
+	/* the job store on S3 (high-availability.storageDir): a restarted job
+	 * manager elsewhere must find the plugin */
+	if (fl_remote_is(path) && fl_remote_push(path, err, errcap)) {
+		unlink(path);
+		free(id);
+		free(path);
+		return FLINC_EIO;
+	}
 	*id_out = id;
 	*path_out = path;
 	return FLINC_OK;
@@ -263,6 +271,9 @@ int jm_blob_remove(jm *j, const char *id)
 	int64_t size = lstat(p, &st) == 0 ? (int64_t)st.st_size : 0;
 	int rc = unlink(p) == 0 ? FLINC_OK : FLINC_EIO;
 	if (rc == FLINC_OK) jm_blob_unreserve(j, size);
+	char e2[512];
+	if (rc == FLINC_OK && fl_remote_remove(p, e2, sizeof e2))
+		fl_log(FL_LOG_WARN, JM_COMPONENT, "job store: %s", e2);
 	free(p);
 	return rc;
 }

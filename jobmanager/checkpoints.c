@@ -191,7 +191,7 @@ static int open_savepoint(jm_job *job, const fl_job_desc *d, const jm_submit *s,
 		*r = NULL;
 		return FLINC_EINVAL;
 	}
-	job->restore_path = fl_strdup(s->savepoint);
+	job->restore_path = fl_strdup(fl_restore_dir(*r)); /* an s3:// one: its local twin */
 	return FLINC_OK;
 }
 
@@ -355,16 +355,24 @@ void jm_restart_prepare_locked(jm *j, jm_job *job)
 		 * passed over here, with a log line, rather than fail the tasks. */
 		int64_t id;
 		char err[768];
-		int rc = fl_chk_latest(job->jobdir, INT64_MAX, FL_CHK_CHECK_FULL, &id, log_line, NULL, err,
-				       sizeof err);
+		/* On S3: the checkpoints' files come down first (those already
+		 * here with their size are kept). Network I/O under the lock:
+		 * once per restart, as the disk work below. */
+		int rc = fl_chk_remote_fetch_job(job->jobdir, log_line, NULL, err, sizeof err);
+		if (rc)
+			fl_log(FL_LOG_WARN, JM_COMPONENT, "Job %s (%s): cannot list its checkpoints: %s",
+			       job->name, job->jid, err);
+		rc = fl_chk_latest(job->jobdir, INT64_MAX, FL_CHK_CHECK_FULL, &id, log_line, NULL, err,
+				   sizeof err);
 		if (rc == FLINC_OK) {
 			char dir[4096];
 			fl_chk_dir(dir, sizeof dir, job->jobdir, id);
 			free(job->restore_path);
 			job->restore_path = fl_strdup(dir);
-			fl_coord_restored(job->coord, id, dir, false);
+			char url[4096];
+			fl_coord_restored(job->coord, id, fl_remote_url(dir, url, sizeof url), false);
 			fl_log(FL_LOG_INFO, JM_COMPONENT, "Job %s (%s): restoring from checkpoint %lld (%s)",
-			       job->name, job->jid, (long long)id, dir);
+			       job->name, job->jid, (long long)id, url);
 		} else {
 			fl_log(FL_LOG_INFO, JM_COMPONENT,
 			       "Job %s (%s): no completed checkpoint to restore from (%s); %s", job->name,
@@ -456,7 +464,19 @@ static bool allow_any_dir(const jm *j)
 static const char *cluster_dir(const jm *j, const char *key)
 {
 	const char *d = fl_conf_get(j->conf, key);
-	return d && *d ? d : NULL;
+	if (!d || !*d) return NULL;
+	/* s3://B/P: its local twin, which client paths are localized to too */
+	const char *l = fl_remote_localize(d, NULL, 0);
+	return l ? l : d;
+}
+
+/* A folder a client names, as the job manager works on it (the local
+ * twin of an s3:// URL); a malformed URL stays as it is and is refused
+ * by the checks that follow. */
+static const char *client_path(const char *p)
+{
+	const char *l = p ? fl_remote_localize(p, NULL, 0) : NULL;
+	return l ? l : p;
 }
 
 /* Is path allowed for use? FLINC_OK with *root (NULL with allow-any-dir)
@@ -520,19 +540,27 @@ int jm_cp_submit_check(jm *j, const jm_submit *s, char *err, size_t errcap)
 	    fl_conf_check(s->job_conf, flags, recovered_key_warning, (void *)s->recover_jid, msg,
 			  sizeof msg) != FLINC_OK)
 		return fl_errf(err, errcap, FLINC_ECONFIG, "invalid flinkConfiguration: %s", msg);
-	const char *own_sp = s->job_conf ? fl_conf_get(s->job_conf, "state.savepoints.dir") : NULL;
+	const char *own_sp =
+		s->job_conf ? client_path(fl_conf_get(s->job_conf, "state.savepoints.dir")) : NULL;
 	if (own_sp && !s->recover_jid &&
 	    sp_path_check(j, own_sp, SP_WRITE, &root, rel, sizeof rel, msg, sizeof msg))
 		return fl_errf(err, errcap, FLINC_ECONFIG, "state.savepoints.dir: %s", msg);
 	/* A client's savepointPath (a recovered job restores from its own
 	 * checkpoints, which the job manager found itself). */
 	if (s->savepoint && *s->savepoint && !s->recover_jid &&
-	    sp_path_check(j, s->savepoint, SP_READ, &root, rel, sizeof rel, msg, sizeof msg))
+	    sp_path_check(j, client_path(s->savepoint), SP_READ, &root, rel, sizeof rel, msg, sizeof msg))
 		return fl_errf(err, errcap, FLINC_EINVAL, "%s", msg);
 	/* The checkpoint folder: refused now rather than failing every
 	 * checkpoint later. Made (as the coordinator would) and written once. */
 	const char *dir = s->job_conf ? fl_conf_get(s->job_conf, "state.checkpoints.dir") : NULL;
 	if (!dir) dir = cluster_dir(j, "state.checkpoints.dir"); /* the job's "" turns them off */
+	const char *url = dir && fl_store_is_s3(dir) ? dir : NULL;
+	if (url) {
+		char e2[768];
+		const char *l = fl_remote_localize(dir, e2, sizeof e2);
+		if (!l) return fl_errf(err, errcap, FLINC_ECONFIG, "state.checkpoints.dir: %s", e2);
+		dir = l;
+	}
 	if (dir && *dir) {
 		char e2[1024], *probe = NULL;
 		int rc = fl_mkdir_p(dir, e2, sizeof e2);
@@ -543,8 +571,13 @@ int jm_cp_submit_check(jm *j, const jm_submit *s, char *err, size_t errcap)
 			rmdir(probe);
 			free(probe);
 		}
+		if (rc == FLINC_OK) rc = fl_remote_probe(dir, e2, sizeof e2); /* on S3: the bucket */
 		if (rc != FLINC_OK) {
 			fl_log(FL_LOG_WARN, JM_COMPONENT, "refusing a job: state.checkpoints.dir: %s", e2);
+			/* what S3 answered tells nothing of this machine's files */
+			if (url && fl_remote_is(dir))
+				return fl_errf(err, errcap, FLINC_ECONFIG,
+					       "state.checkpoints.dir '%.300s': %s", url, e2);
 			return fl_errf(
 				err, errcap, FLINC_ECONFIG,
 				"state.checkpoints.dir '%.300s' is not a folder the job manager can create "
@@ -651,7 +684,7 @@ int jm_savepoint_trigger(jm *j, const char *jid, const char *target, bool stop, 
 					 "state.savepoints.dir");
 				rc = FLINC_ECONFIG;
 			} else {
-				folder = fl_strdup(t);
+				folder = fl_strdup(client_path(t));
 			}
 		} else {
 			jm_operation *o = op_new_locked(j, jid);
@@ -681,14 +714,25 @@ int jm_savepoint_dispose(jm *j, const char *path, char *reqid, char *err, size_t
 {
 	char e2[1024] = "", rel[4096];
 	const char *root;
+	path = client_path(path);
 	/* Outside the allowed folders: refused at once (400), nothing opened. */
 	int rc = sp_path_check(j, path, SP_DISPOSE, &root, rel, sizeof rel, err, errcap);
 	if (rc != FLINC_OK) {
 		fl_log(FL_LOG_WARN, JM_COMPONENT, "savepoint disposal refused: %s", err);
 		return rc;
 	}
-	/* disk work: without the lock */
-	if (!root) {
+	/* disk work: without the lock. On S3: downloaded, disposed of here,
+	 * then removed from the store (only a savepoint is) */
+	if (fl_remote_is(path)) {
+		size_t n = 0;
+		rc = fl_remote_pull(path, &n, e2, sizeof e2);
+		if (rc == FLINC_ENOENT)
+			rc = fl_errf(e2, sizeof e2, FLINC_EINVAL,
+				     "%s: not a savepoint, refusing to remove it", path);
+	}
+	if (rc) {
+		/* reported below */
+	} else if (!root) {
 		rc = fl_savepoint_dispose(path, e2, sizeof e2);
 	} else {
 		/* From the root down, one folder at a time, links never followed. */
@@ -709,6 +753,7 @@ int jm_savepoint_dispose(jm *j, const char *path, char *reqid, char *err, size_t
 			rc = fl_savepoint_dispose_at(pfd, name, path, e2, sizeof e2);
 		if (pfd >= 0) close(pfd);
 	}
+	if (!rc && fl_remote_is(path)) rc = fl_remote_remove(path, e2, sizeof e2);
 	pthread_mutex_lock(&j->mu);
 	jm_operation *o = op_new_locked(j, NULL);
 	o->done = true;

@@ -56,8 +56,12 @@ static int write_atomic(const char *path, const char *data, size_t len, char *er
 int jm_ha_init(jm *j, char *err, size_t errcap)
 {
 	if (!j->o.ha_dir) return FLINC_OK;
+	/* On S3 (main.c made ha_dir its local twin): what an earlier job
+	 * manager stored comes down first; an empty store is a first start. */
+	int rc = fl_remote_pull(j->o.ha_dir, NULL, err, errcap);
+	if (rc && rc != FLINC_ENOENT) return rc;
 	char *jobs = fl_asprintf("%s/jobs", j->o.ha_dir);
-	int rc = fl_mkdir_p(jobs, err, errcap);
+	rc = fl_mkdir_p(jobs, err, errcap);
 	free(jobs);
 	if (rc) return FLINC_EIO;
 	char *ep = fl_asprintf("%s/epoch", j->o.ha_dir);
@@ -71,6 +75,7 @@ int jm_ha_init(jm *j, char *err, size_t errcap)
 	char buf[32];
 	int n = snprintf(buf, sizeof buf, "%ld\n", epoch);
 	rc = write_atomic(ep, buf, (size_t)n, err, errcap);
+	if (!rc) rc = fl_remote_push(ep, err, errcap);
 	free(ep);
 	j->ha_epoch = (int)(epoch % 2000000);
 	return rc;
@@ -94,7 +99,8 @@ void jm_ha_store_job(jm *j, const char *jid, const jm_submit *s)
 	json_decref(doc);
 	char *path = fl_asprintf("%s/jobs/%s.json", j->o.ha_dir, jid);
 	char err[600];
-	if (!text || write_atomic(path, text, strlen(text), err, sizeof err))
+	if (!text || write_atomic(path, text, strlen(text), err, sizeof err) ||
+	    fl_remote_push(path, err, sizeof err))
 		fl_log(FL_LOG_ERROR, JM_COMPONENT,
 		       "job store: cannot record job %s: %s (it will not survive a job "
 		       "manager restart)",
@@ -109,6 +115,9 @@ void jm_ha_remove_job(jm *j, const char *jid)
 	char *path = fl_asprintf("%s/jobs/%s.json", j->o.ha_dir, jid);
 	if (unlink(path) != 0 && errno != ENOENT)
 		fl_log(FL_LOG_WARN, JM_COMPONENT, "job store: cannot remove %s: %s", path, strerror(errno));
+	char err[768];
+	if (fl_remote_remove(path, err, sizeof err))
+		fl_log(FL_LOG_WARN, JM_COMPONENT, "job store: cannot remove job %s: %s", jid, err);
 	free(path);
 }
 
@@ -149,12 +158,18 @@ static void recover_one(jm *j, const char *path)
 	if (!dir) dir = fl_conf_get(j->conf, "state.checkpoints.dir");
 	char chk[4096] = "";
 	if (dir && *dir) {
-		char *jobdir = fl_asprintf("%s/%s", dir, jid);
+		const char *ldir = fl_remote_localize(dir, NULL, 0);
+		char *jobdir = fl_asprintf("%s/%s", ldir ? ldir : dir, jid);
 		int64_t id;
 		char err[768];
+		if (fl_chk_remote_fetch_job(jobdir, NULL, NULL, err, sizeof err))
+			fl_log(FL_LOG_WARN, JM_COMPONENT,
+			       "job store: job %s: cannot list its checkpoints: %s", jid, err);
 		if (fl_chk_latest(jobdir, INT64_MAX, FL_CHK_CHECK_FULL, &id, NULL, NULL, err, sizeof err) ==
 		    0) {
-			fl_chk_dir(chk, sizeof chk, jobdir, id);
+			char local[4096];
+			fl_chk_dir(local, sizeof local, jobdir, id);
+			fl_remote_url(local, chk, sizeof chk); /* s3://... for an S3 twin */
 			s.savepoint = chk;
 		} else {
 			fl_log(FL_LOG_INFO, JM_COMPONENT,

@@ -51,6 +51,7 @@
 
 #include "flinc.pb-c.h"
 #include "fl_base.h"
+#include "fl_store.h"
 #include "fl_tls.h"
 #include "rpc.h"
 

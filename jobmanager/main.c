@@ -304,8 +304,20 @@ static void read_options(jm *j)
 		free(o->ha_dir);
 		o->ha_dir = NULL;
 	}
+	char err[768];
+	/* s3://BUCKET/PATH folders (fl_store.h): their s3.* settings, and the
+	 * job store worked on in its local twin */
+	fl_remote_init(c, err, sizeof err);
+	if (o->ha_dir && fl_store_is_s3(o->ha_dir)) {
+		const char *l = fl_remote_localize(o->ha_dir, err, sizeof err);
+		if (!l) {
+			fprintf(stderr, PROG ": high-availability.storageDir: %s\n", err);
+			exit(2);
+		}
+		free(o->ha_dir);
+		o->ha_dir = fl_strdup(l);
+	}
 	fl_inspect_opts io = { 0 };
-	char err[256];
 	if (fl_inspect_opts_read(c, &io, err, sizeof err) != FLINC_OK) {
 		fprintf(stderr, PROG ": configuration %s\n", err);
 		exit(2);

@@ -263,8 +263,12 @@ static void deploy(jm *j, jm_job *job)
 	d.args = job->args;
 	d.parallelism = job->parallelism;
 	d.graph_hash = job->graph_hash;
-	d.checkpoint_dir = job->jobdir ? job->jobdir : (char *)"";
-	d.restore_path = job->restore_path ? job->restore_path : (char *)"";
+	/* folders on S3 travel as URLs: each process has its own twin */
+	char chkurl[4096], rsturl[4096];
+	d.checkpoint_dir =
+		job->jobdir ? (char *)fl_remote_url(job->jobdir, chkurl, sizeof chkurl) : (char *)"";
+	d.restore_path = job->restore_path ? (char *)fl_remote_url(job->restore_path, rsturl, sizeof rsturl)
+					   : (char *)"";
 	size_t nc = fl_conf_count(job->conf);
 	Flinc__KeyValue *kv = fl_calloc(nc ? nc : 1, sizeof *kv);
 	Flinc__KeyValue **kvp = fl_calloc(nc ? nc : 1, sizeof *kvp);

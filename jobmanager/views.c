@@ -661,7 +661,9 @@ json_t *jm_view_cluster_config(jm *j)
 	for (size_t i = 0; i < fl_conf_count(j->conf); i++) {
 		const char *k, *v;
 		fl_conf_at(j->conf, i, &k, &v);
-		if (strcmp(k, "rest.auth.token") == 0 || strcmp(k, FL_SECRET_KEY) == 0) v = "******";
+		if (strcmp(k, "rest.auth.token") == 0 || strcmp(k, FL_SECRET_KEY) == 0 ||
+		    strcmp(k, "s3.secret-key") == 0)
+			v = "******";
 		json_array_append_new(arr, json_pack("{s:s, s:s}", "key", k, "value", v));
 	}
 	return arr;
@@ -775,6 +777,7 @@ json_t *jm_view_checkpoint_config_locked(jm *j, jm_job *job)
 	const char *backend = conf_str(c, "state.backend", "hashmap");
 	bool rocks = !strcmp(backend, "rocksdb");
 	const char *incr = conf_str(c, "state.backend.incremental", "true");
+	char url[4096]; /* a folder on S3 as its URL, not this process's twin */
 	return json_pack("{s:s, s:I, s:I, s:I, s:i, s:{s:b, s:b}, s:s, s:s, s:b, s:I, s:b, s:s, s:I, s:b}",
 			 "mode", !strcmp(mode, "AT_LEAST_ONCE") ? "at_least_once" : "exactly_once",
 			 "interval", (json_int_t)conf_ms(c, "execution.checkpointing.interval", 0), "timeout",
@@ -785,8 +788,8 @@ json_t *jm_view_checkpoint_config_locked(jm *j, jm_job *job)
 			 "FileSystemCheckpointStorage", "unaligned_checkpoints", 0,
 			 "tolerable_failed_checkpoints", (json_int_t)tolerable,
 			 "checkpoints_after_tasks_finish", 1, "checkpoints_dir",
-			 job->jobdir ? job->jobdir : "", "num_retained", (json_int_t)retained, "incremental",
-			 rocks && !strcmp(incr, "true"));
+			 job->jobdir ? fl_remote_url(job->jobdir, url, sizeof url) : "", "num_retained",
+			 (json_int_t)retained, "incremental", rocks && !strcmp(incr, "true"));
 }
 
 /* The per-subtask metrics of GET .../subtasks/metrics, by Flink's ids. */

@@ -11,6 +11,8 @@ pkgs=(
   # the store sinks (docs/sinks.md): libpq for postgresql://, and the
   # servers their tests start on loopback (tests/integration/store_sinks.py)
   libpq-dev postgresql influxdb
+  # checkpoints on S3 (base/store_s3.c): libcurl's AWS SigV4
+  libcurl4-openssl-dev
   clang clang-format kcat
   chromium prometheus
   iproute2 nftables
@@ -70,3 +72,6 @@ fi
 # resolved by Maven once, its classpath cached in ~/.cache/flinc, so no test
 # resolves at run time.
 python3 "$(dirname "$0")/../tests/peers/kafka/broker.py" classpath >/dev/null
+# s3proxy, the S3-compatible server of the checkpoint-on-S3 tests
+# (tests/peers/s3proxy/pom.xml), the same way.
+python3 "$(dirname "$0")/../tests/peers/s3proxy/s3proxy.py" classpath >/dev/null

@@ -19,6 +19,8 @@
  */
 #include "tm.h"
 
+#include "fl_store.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,8 +123,14 @@ static int setup_checkpointing(tm_instance *in, const Flinc__DeployJob *d, char 
 			return rc;
 		}
 	}
+	/* s3://: the job folder's twin in this process (fl_store.h) */
+	const char *jobdir = fl_remote_localize(d->checkpoint_dir, e2, sizeof e2);
+	if (!jobdir) {
+		snprintf(err, errcap, "checkpoints: %s", e2);
+		return FLINC_ECONFIG;
+	}
 	fl_cp_setup su = { .job_id = in->job_id,
-			   .jobdir = d->checkpoint_dir,
+			   .jobdir = jobdir,
 			   .attempt = in->attempt,
 			   .restore = in->restore,
 			   .ack = on_cp_ack,

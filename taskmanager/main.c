@@ -15,6 +15,7 @@
 #include "tm.h"
 
 #include "fl_conf_keys.h"
+#include "fl_store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -107,6 +108,7 @@ static fl_conf *parse_args(int argc, char **argv)
 	}
 	if (!config_file) return defs;
 	fl_conf *conf = fl_conf_create();
+	/* (main calls fl_remote_init with the result: the s3.* keys) */
 	if (fl_conf_load(conf, config_file, msg, sizeof msg) != FLINC_OK) {
 		fprintf(stderr, "flinc-taskmanager: %s\n", msg);
 		exit(EXIT_USAGE);
@@ -273,6 +275,7 @@ int main(int argc, char **argv)
 			exit(2);
 		}
 	}
+	fl_remote_init(tm->cfg.conf, NULL, 0); /* the s3.* keys: checkpoints on S3 (fl_store.h) */
 	read_secret(tm);
 	fl_rpc_binding_init(&tm->binding);
 	atomic_init(&tm->stopping, false);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../../checkpoint/coord.h"
+#include "fl_store.h"
 #include "graph.h"
 
 #define LOCAL_LOG "local"
@@ -107,6 +108,7 @@ static int setup_checkpoints(fl_local *l, const fl_local_params *p, const fl_job
 {
 	char e2[1024];
 	fl_cp_conf cc;
+	fl_remote_init(p->conf, NULL, 0); /* s3.* keys: folders on S3 (fl_store.h) */
 	int rc = fl_cp_conf_read(p->conf, &cc, e2, sizeof e2);
 	if (rc) return fl_errf(err, errcap, rc, "%s", e2);
 	if (p->restore) {
@@ -121,6 +123,7 @@ static int setup_checkpoints(fl_local *l, const fl_local_params *p, const fl_job
 	if (!cc.dir) return FLINC_OK;
 	/* A folder that cannot be made fails now, not at every checkpoint. */
 	rc = fl_mkdir_p(cc.dir, e2, sizeof e2);
+	if (!rc) rc = fl_remote_probe(cc.dir, e2, sizeof e2); /* on S3: the bucket */
 	if (rc) return fl_errf(err, errcap, rc, "state.checkpoints.dir: %s", e2);
 	random_job_id(l->job_id);
 	l->jobdir = fl_asprintf("%s/%s", cc.dir, l->job_id);
@@ -142,9 +145,11 @@ static int setup_checkpoints(fl_local *l, const fl_local_params *p, const fl_job
 			   .ud = l };
 	rc = fl_exec_set_checkpointing(l->x, &su, e2, sizeof e2);
 	if (rc) return fl_errf(err, errcap, rc, "checkpoints: %s", e2);
+	char u1[4096], u2[4096];
 	fl_log(FL_LOG_INFO, LOCAL_LOG, "checkpoints of job %s go to %s (interval %lld ms)%s%s", l->job_id,
-	       l->jobdir, (long long)cc.interval_ms, l->restore ? "; restoring from " : "",
-	       l->restore ? fl_restore_dir(l->restore) : "");
+	       fl_remote_url(l->jobdir, u1, sizeof u1), (long long)cc.interval_ms,
+	       l->restore ? "; restoring from " : "",
+	       l->restore ? fl_remote_url(fl_restore_dir(l->restore), u2, sizeof u2) : "");
 	return FLINC_OK;
 }
 
@@ -201,9 +206,10 @@ static void checkpoints_end(fl_local *l)
 	if (l->coord) {
 		fl_coord_counts c;
 		fl_coord_counts_get(l->coord, &c);
+		char url[4096];
 		fl_log(FL_LOG_INFO, LOCAL_LOG, "checkpoints: %lld completed, %lld failed; latest %lld in %s",
 		       (long long)c.completed, (long long)c.failed, (long long)c.last_completed_id,
-		       l->jobdir);
+		       fl_remote_url(l->jobdir, url, sizeof url));
 		fl_coord_stop(l->coord, "the job ended");
 	}
 }

@@ -2,13 +2,17 @@
  * upload thread that acknowledges snapshots off the task thread. */
 #include "snapshot.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../checkpoint/incremental.h"
+#include "fl_store.h"
 #include "task.h"
 
 #define CP_LOG "checkpoint"
@@ -23,6 +27,19 @@ int fl_cp_conf_read(const fl_conf *conf, fl_cp_conf *o, char *err, size_t errcap
 	if (o->dir && !o->dir[0]) o->dir = NULL;
 	o->savepoints_dir = fl_conf_get(conf, "state.savepoints.dir");
 	if (o->savepoints_dir && !o->savepoints_dir[0]) o->savepoints_dir = NULL;
+	/* s3://BUCKET/PATH: the code below works on its local twin (fl_store.h) */
+	const char *const keys2[] = { "state.checkpoints.dir", "state.savepoints.dir" };
+	const char **dirs[] = { &o->dir, &o->savepoints_dir };
+	for (int i = 0; i < 2; i++) {
+		if (!*dirs[i]) continue;
+		char e2[512];
+		const char *l = fl_remote_localize(*dirs[i], e2, sizeof e2);
+		if (!l) {
+			snprintf(err, errcap, "%s: %s", keys2[i], e2);
+			return FLINC_ECONFIG;
+		}
+		*dirs[i] = l;
+	}
 	bool ok = true;
 	const char *key = "execution.checkpointing.interval";
 	o->interval_ms = fl_conf_duration_ms(conf, key, 0, &ok);
@@ -89,7 +106,18 @@ struct fl_restore {
 int fl_restore_open(const char *dir, fl_chk_check level, fl_restore **out, char *err, size_t errcap)
 {
 	*out = NULL;
-	int rc = fl_chk_validate(dir, level, err, errcap);
+	/* On S3: downloaded into the local twin first (its files, and the
+	 * shared files its _metadata lists), then read as a local folder. */
+	char e2[768];
+	const char *local = fl_remote_localize(dir, e2, sizeof e2);
+	if (!local) return fl_errf(err, errcap, FLINC_EINVAL, "%s", e2);
+	dir = local;
+	/* a full check reads every file; a lighter one (a task manager's)
+	 * leaves the native snapshots to the subtasks that restore them */
+	int rc = level == FL_CHK_CHECK_META ? fl_chk_remote_fetch_top(dir, err, errcap)
+					    : fl_chk_remote_fetch(dir, err, errcap);
+	if (rc) return rc;
+	rc = fl_chk_validate(dir, level, err, errcap);
 	if (rc) return rc;
 	fl_restore *r = fl_calloc(1, sizeof *r);
 	rc = fl_chk_meta_read(dir, &r->meta, err, errcap);
@@ -270,6 +298,62 @@ static int upload_native(fl_cpctx *c, upload *u)
 	return FLINC_OK;
 }
 
+/* Upload thread, checkpoints on S3: push what this snapshot wrote into
+ * the local twin (its file; a native snapshot's private folder and the
+ * shared files the store lacks: new ones, or ones removed since), then
+ * drop the local copies the task manager no longer needs (the job
+ * manager and restores read them from the store). Before the
+ * acknowledgement, so _metadata never names a missing object. */
+static int push_remote(fl_cpctx *c, upload *u)
+{
+	fl_cp_ack_info *a = &u->a;
+	int rc = access(u->path, F_OK) == 0 ? fl_remote_push(u->path, a->err, sizeof a->err) : 0;
+	char chkdir[PATH_MAX], p[PATH_MAX * 2];
+	fl_chk_dir(chkdir, sizeof chkdir, c->jobdir, a->id);
+	if (!rc && a->file.native) {
+		snprintf(p, sizeof p, "%s/%s", chkdir, a->file.native);
+		rc = fl_remote_push(p, a->err, sizeof a->err);
+		if (!rc) fl_rm_rf(p, NULL, 0);
+	}
+	for (size_t i = 0; i < a->n_shared && !rc; i++) {
+		snprintf(p, sizeof p, "%s/%s", c->jobdir, a->shared[i]);
+		uint64_t size;
+		rc = fl_remote_exists(p, &size, a->err, sizeof a->err);
+		if (rc == FLINC_ENOENT) rc = fl_remote_push(p, a->err, sizeof a->err);
+	}
+	if (!rc) {
+		unlink(u->path);
+		/* The emptied chk-<k>/ of earlier checkpoints: their uploads came
+		 * before this one in this thread's queue. (Not this one's: another
+		 * subtask may still write into it.) */
+		DIR *d = opendir(c->jobdir);
+		struct dirent *de;
+		while (d && (de = readdir(d))) {
+			char *end;
+			long long k = strncmp(de->d_name, "chk-", 4) ? -1 : strtoll(de->d_name + 4, &end, 10);
+			if (k >= 0 && !*end && k < a->id) unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR);
+		}
+		if (d) closedir(d);
+	}
+	if (!rc && a->file.native) {
+		/* SST files of this subtask that its checkpoints no longer use
+		 * (compacted away: RocksDB never brings a name back) */
+		snprintf(p, sizeof p, "%s/shared/%s", c->jobdir, u->owner);
+		DIR *d = opendir(p);
+		struct dirent *de;
+		while (d && (de = readdir(d))) {
+			if (de->d_name[0] == '.') continue;
+			char rel[PATH_MAX];
+			snprintf(rel, sizeof rel, "shared/%s/%s", u->owner, de->d_name);
+			bool used = false;
+			for (size_t i = 0; i < a->n_shared && !used; i++) used = !strcmp(a->shared[i], rel);
+			if (!used) unlinkat(dirfd(d), de->d_name, 0);
+		}
+		if (d) closedir(d);
+	}
+	return rc;
+}
+
 static void *upload_main(void *arg)
 {
 	fl_cpctx *c = arg;
@@ -286,6 +370,7 @@ static void *upload_main(void *arg)
 			int rc = u->cap ? write_async(u)
 					: fl_chk_sync_file(u->path, u->a.err, sizeof u->a.err);
 			if (!rc && u->native_local) rc = upload_native(c, u);
+			if (!rc && fl_remote_is(u->path)) rc = push_remote(c, u);
 			if (rc) {
 				u->a.rc = rc;
 				fl_log(FL_LOG_WARN, CP_LOG,
@@ -690,6 +775,8 @@ void fl_snapshot_take(fl_cpctx *c, fl_task *t, int64_t id, bool savepoint)
 	fl_chk_dir(dir, sizeof dir, c->jobdir, id);
 	snprintf(path, sizeof path, "%s/%s", dir, name);
 	u->path = fl_strdup(path);
+	/* on S3 the job manager made chk-<id>/ in its own twin, not here */
+	if (fl_remote_is(dir)) fl_mkdir_p(dir, NULL, 0);
 	capture *cp = fl_calloc(1, sizeof *cp);
 	cp->h = (fl_snap_header){ .checkpoint_id = id,
 				  .vertex_id = t->vertex->id,
@@ -901,8 +988,12 @@ static int restore_native(fl_cpctx *c, fl_task *t, const fl_chk_file *f, int kgf
 	snprintf(local, sizeof local, "%s/native", scratch);
 	bool same = src == t->be_ops && f->kg_first == kgf && f->kg_last == kgl && t->nstates == 0 && !*whole;
 	fl_incr_registry *reg = same ? registry(c, t->vertex->id, t->subtask) : NULL;
-	int rc = fl_incr_materialize(reg, jobdir, fl_restore_dir(c->restore), f->native, local, r->err,
-				     r->errcap);
+	/* on S3: this native snapshot and its SST files, now (fl_restore_open
+	 * fetched the .snap files only) */
+	int rc = fl_chk_remote_fetch_native(fl_restore_dir(c->restore), f->native, r->err, r->errcap);
+	if (!rc)
+		rc = fl_incr_materialize(reg, jobdir, fl_restore_dir(c->restore), f->native, local, r->err,
+					 r->errcap);
 	if (!rc && same) {
 		char e2[512] = "";
 		rc = t->be_ops->native_restore(t->be, local, e2, sizeof e2);
