@@ -1001,13 +1001,70 @@ static void q4c_on_auction(flinc_ctx *c, void *local, const void *in)
 	if (u.any) q4c_fold(l, u.best);
 }
 
+/* An early bid's timer at ts and no auction: the early bids made at or
+ * before ts can no longer join one (an auction still to come has a dateTime
+ * after the watermark, which is at ts); the later ones wait on. */
+typedef struct early_keep {
+	const flinc_type *t;
+	size_t size, n, cap;
+	char *buf;
+	int64_t ts;
+	size_t ts_off;
+	flinc_arena *a;
+	bool oom;
+} early_keep;
+
+static int early_keep_one(void *ud, const void *v)
+{
+	early_keep *k = ud;
+	int64_t dt;
+	memcpy(&dt, (const char *)v + k->ts_off, sizeof dt);
+	if (dt <= k->ts) return 0;
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? 2 * k->cap : 8;
+		char *nb = flinc_arena_alloc(k->a, cap * k->size);
+		if (!nb) {
+			k->oom = true;
+			return 1;
+		}
+		if (k->n) memcpy(nb, k->buf, k->n * k->size);
+		k->buf = nb;
+		k->cap = cap;
+	}
+	memcpy(k->buf + k->n * k->size, v, k->size);
+	k->n++;
+	return 0;
+}
+
+/* Keeps the elements of list `early` (of type t, dateTime at ts_off) made
+ * after ts. Strings of kept elements are copied into the arena first. */
+static void drop_early(flinc_ctx *c, flinc_state *early, const flinc_type *t, size_t ts_off, int64_t ts,
+		       void (*own)(flinc_ctx *c, void *elem))
+{
+	early_keep k = { .t = t, .size = t->size, .ts = ts, .ts_off = ts_off, .a = flinc_ctx_arena(c) };
+	flinc_list_foreach(early, early_keep_one, &k);
+	if (k.oom) {
+		flinc_ctx_fail(c, "nexmark: out of memory");
+		return;
+	}
+	if (own)
+		for (size_t i = 0; i < k.n; i++) own(c, k.buf + i * k.size);
+	flinc_state_clear(early);
+	for (size_t i = 0; i < k.n; i++) flinc_list_add(early, k.buf + i * k.size);
+}
+
+static void q4_drop_early(flinc_ctx *c, flinc_state *early, int64_t ts)
+{
+	drop_early(c, early, &q4_bid_type, offsetof(q4_bid, date_time), ts, NULL);
+}
+
 static void q4c_on_timer(flinc_ctx *c, void *local, int64_t ts, flinc_time_domain d)
 {
 	(void)d;
 	q4c_local *l = local;
 	const q4_auction *ap = flinc_value_get(l->auction);
-	if (!ap) { /* the early bids' timer: their auction never came */
-		flinc_state_clear(l->early);
+	if (!ap) {
+		q4_drop_early(c, l->early, ts);
 		return;
 	}
 	if (ts != ap->expires) return; /* an early bid's timer; the auction took them */
@@ -1440,13 +1497,20 @@ static nexmark_str arena_str(flinc_ctx *c, nexmark_str s)
 	return out;
 }
 
+/* Copy an early bid's extra out of state memory (drop_early). */
+static void q9_own_extra(flinc_ctx *c, void *elem)
+{
+	q7_bid *b = elem;
+	b->extra.p = flinc_arena_strndup(flinc_ctx_arena(c), b->extra.p, b->extra.len);
+}
+
 static void q9_on_timer(flinc_ctx *c, void *local, int64_t ts, flinc_time_domain d)
 {
 	(void)d;
 	q9_local *l = local;
 	const q9_auction *ap = flinc_value_get(l->auction);
 	if (!ap) {
-		flinc_state_clear(l->early);
+		drop_early(c, l->early, &q7_bid_type, offsetof(q7_bid, date_time), ts, q9_own_extra);
 		return;
 	}
 	if (ts != ap->expires) return;
