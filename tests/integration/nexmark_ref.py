@@ -15,7 +15,7 @@ computation of each query over the same events.
 3. `flinc local -p P nexmark.so --query N --input FILE --output DIR` runs for
    P = 1 and 2; the committed output files (names not starting with '.') are
    compared with the reference as sorted, JSON-normalised lines. The built-in
-   generator (no --input) is checked against the same file for q0 and q5.
+   generator (no --input) is checked against the same file for q0, q5 and q9.
 
 Exits 0 when everything matches, 1 with a summary of the differences
 otherwise, 2 on a usage error. Python 3 standard library only.
@@ -437,7 +437,7 @@ def compare(a, queries, pars, work):
     for q in queries:
         for p in pars:
             runs.append(("q%d file -p %d" % (q, p), q, p, ["--query", str(q), "--input", in_file], crafted))
-    for q in (0, 5):
+    for q in (0, 5, 9):
         if q in queries:
             p = max(pars)
             runs.append(("q%d datagen -p %d" % (q, p), q, p,
