@@ -894,8 +894,9 @@ public final class Nexmark {
             early = getRuntimeContext().getListState(new ListStateDescriptor<>("early", Bid.class));
         }
 
-        // pipeline.object-reuse: the operator's input objects are reused for the next records,
-        // so the heap state keeps copies
+        // pipeline.object-reuse is on, under which a function must not keep an input object past
+        // the call (Flink's contract), so the heap state keeps copies (one per auction, and per
+        // early or winning bid)
         static Bid copy(Bid b) {
             Bid c = new Bid();
             c.auction = b.auction;
