@@ -875,13 +875,6 @@ FLINC_JSON_FORMAT(fmt_q8, q8_row_type_fields)
  * `early` unless the watermark is already at its dateTime (then an auction it
  * could join, dateTime <= the bid's, would have come). */
 
-/* A closed auction leaves a marker (value state `closed`: when it goes) for
- * this long in event time, so that the bids still coming for it are dropped
- * at once instead of waiting as early bids. Only a cache: a bid for a closed
- * auction whose marker is gone waits in `early` and is dropped by its timer,
- * with the same result. */
-#define CLOSED_TTL_MS 60000
-
 /* q4 and q6: what the auction's close needs, POD. */
 typedef struct q4_auction {
 	int64_t id, seller, category, date_time, expires;
@@ -945,7 +938,6 @@ static size_t key_q4_bid(const void *rec, uint8_t *buf, size_t cap)
 }
 
 typedef struct q4c_local {
-	flinc_state *closed;  /* value: int64, when the closed auction's marker goes */
 	flinc_state *auction; /* value: q4_auction until it closes */
 	flinc_state *best;    /* value: int64, highest price of a joining bid */
 	flinc_state *early;   /* list: q4_bid that came before the auction */
@@ -954,11 +946,10 @@ typedef struct q4c_local {
 static int q4c_open(flinc_ctx *c, void *local)
 {
 	q4c_local *l = local;
-	l->closed = flinc_state_value(c, "closed", &flinc_type_i64);
 	l->auction = flinc_state_value(c, "auction", &q4_auction_type);
 	l->best = flinc_state_value(c, "best", &flinc_type_i64);
 	l->early = flinc_state_list(c, "early", &q4_bid_type);
-	return l->closed && l->auction && l->best && l->early ? FLINC_OK : FLINC_ESTATE;
+	return l->auction && l->best && l->early ? FLINC_OK : FLINC_ESTATE;
 }
 
 static void q4c_fold(q4c_local *l, int64_t price)
@@ -978,7 +969,6 @@ static void q4c_on_bid(flinc_ctx *c, void *local, const void *in)
 		return;
 	}
 	if (b->date_time <= flinc_ctx_watermark(c)) return; /* closed or never joins */
-	if (flinc_value_get(l->closed)) return;             /* its auction closed */
 	flinc_list_add(l->early, b);
 	flinc_timer_register(c, FLINC_EVENT_TIME, b->date_time); /* drops it if no auction came */
 }
@@ -1074,8 +1064,6 @@ static void q4c_on_timer(flinc_ctx *c, void *local, int64_t ts, flinc_time_domai
 	q4c_local *l = local;
 	const q4_auction *ap = flinc_value_get(l->auction);
 	if (!ap) {
-		const int64_t *gone = flinc_value_get(l->closed);
-		if (gone && ts >= *gone) flinc_state_clear(l->closed);
 		q4_drop_early(c, l->early, ts);
 		return;
 	}
@@ -1088,9 +1076,6 @@ static void q4c_on_timer(flinc_ctx *c, void *local, int64_t ts, flinc_time_domai
 	}
 	flinc_state_clear(l->auction);
 	flinc_state_clear(l->best);
-	int64_t gone = a.expires + CLOSED_TTL_MS;
-	flinc_value_put(l->closed, &gone);
-	flinc_timer_register(c, FLINC_EVENT_TIME, gone);
 }
 
 static const flinc_process_fn q4_close = {
@@ -1441,7 +1426,6 @@ static bool q9_beats(const q7_bid *x, const q7_bid *y)
 }
 
 typedef struct q9_local {
-	flinc_state *closed;  /* value: int64, when the closed auction's marker goes */
 	flinc_state *auction; /* value: q9_auction until it closes */
 	flinc_state *best;    /* value: q7_bid, the winning bid so far */
 	flinc_state *early;   /* list: q7_bid that came before the auction */
@@ -1450,11 +1434,10 @@ typedef struct q9_local {
 static int q9_open(flinc_ctx *c, void *local)
 {
 	q9_local *l = local;
-	l->closed = flinc_state_value(c, "closed", &flinc_type_i64);
 	l->auction = flinc_state_value(c, "auction", &q9_auction_type);
 	l->best = flinc_state_value(c, "best", &q7_bid_type);
 	l->early = flinc_state_list(c, "early", &q7_bid_type);
-	return l->closed && l->auction && l->best && l->early ? FLINC_OK : FLINC_ESTATE;
+	return l->auction && l->best && l->early ? FLINC_OK : FLINC_ESTATE;
 }
 
 static void q9_fold(q9_local *l, const q7_bid *b)
@@ -1473,7 +1456,6 @@ static void q9_on_bid(flinc_ctx *c, void *local, const void *in)
 		return;
 	}
 	if (b->date_time <= flinc_ctx_watermark(c)) return;
-	if (flinc_value_get(l->closed)) return;
 	flinc_list_add(l->early, b);
 	flinc_timer_register(c, FLINC_EVENT_TIME, b->date_time);
 }
@@ -1528,8 +1510,6 @@ static void q9_on_timer(flinc_ctx *c, void *local, int64_t ts, flinc_time_domain
 	q9_local *l = local;
 	const q9_auction *ap = flinc_value_get(l->auction);
 	if (!ap) {
-		const int64_t *gone = flinc_value_get(l->closed);
-		if (gone && ts >= *gone) flinc_state_clear(l->closed);
 		drop_early(c, l->early, &q7_bid_type, offsetof(q7_bid, date_time), ts, q9_own_extra);
 		return;
 	}
@@ -1546,9 +1526,6 @@ static void q9_on_timer(flinc_ctx *c, void *local, int64_t ts, flinc_time_domain
 	}
 	flinc_state_clear(l->auction);
 	flinc_state_clear(l->best);
-	int64_t gone = out.a.expires + CLOSED_TTL_MS;
-	flinc_value_put(l->closed, &gone);
-	flinc_timer_register(c, FLINC_EVENT_TIME, gone);
 }
 
 static const flinc_process_fn q9_winning = {

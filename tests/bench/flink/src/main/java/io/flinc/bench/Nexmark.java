@@ -883,16 +883,12 @@ public final class Nexmark {
      * The same plan as flinc's auction-close and q9-winning operators.
      */
     public static final class AuctionClose extends KeyedCoProcessFunction<Long, Bid, Auction, Winner> {
-        /** How long (event time) a closed auction's marker drops its late bids at once (a cache). */
-        static final long CLOSED_TTL_MS = 60_000;
-        private transient ValueState<Long> closed;
         private transient ValueState<Auction> auction;
         private transient ValueState<Bid> best;
         private transient ListState<Bid> early;
 
         @Override
         public void open(OpenContext ctx) {
-            closed = getRuntimeContext().getState(new ValueStateDescriptor<>("closed", Types.LONG));
             auction = getRuntimeContext().getState(new ValueStateDescriptor<>("auction", Auction.class));
             best = getRuntimeContext().getState(new ValueStateDescriptor<>("best", Bid.class));
             early = getRuntimeContext().getListState(new ListStateDescriptor<>("early", Bid.class));
@@ -941,7 +937,6 @@ public final class Nexmark {
                 return;
             }
             if (b.dateTime <= ctx.timerService().currentWatermark()) return;
-            if (closed.value() != null) return; // its auction closed
             early.add(copy(b));
             ctx.timerService().registerEventTimeTimer(b.dateTime);
         }
@@ -963,8 +958,6 @@ public final class Nexmark {
         public void onTimer(long ts, OnTimerContext ctx, Collector<Winner> out) throws Exception {
             Auction a = auction.value();
             if (a == null) {
-                Long gone = closed.value();
-                if (gone != null && ts >= gone) closed.clear();
                 // an early bid's timer, its auction not here: the bids made at or before ts can no
                 // longer join one (an auction yet to come has a dateTime after the watermark)
                 Iterable<Bid> waiting = early.get();
@@ -978,8 +971,6 @@ public final class Nexmark {
             if (b != null) out.collect(new Winner(a, b));
             auction.clear();
             best.clear();
-            closed.update(a.expires + CLOSED_TTL_MS);
-            ctx.timerService().registerEventTimeTimer(a.expires + CLOSED_TTL_MS);
         }
     }
 
