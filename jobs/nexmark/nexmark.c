@@ -1,6 +1,6 @@
 /*
- * nexmark.c - the Nexmark benchmark queries q0, q1, q2, q3, q5, q7, q8 as a
- * flinc job (definitions, formats and plans in docs/nexmark.md).
+ * nexmark.c - the Nexmark benchmark queries q0-q9, q11, q12, q14, q21 and q22
+ * as a flinc job (definitions, formats and plans in docs/nexmark.md).
  *
  *   nexmark.so --query N [--events N] [--rate R] [--seed S] [--event-rate R]
  *              [--input FILE|datagen] [--output ADDR] [--watermark-delay MS]
@@ -17,6 +17,8 @@
  */
 #include <flinc/flinc.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nexmark_gen.h"
@@ -861,12 +863,975 @@ static const flinc_process_fn q8_join = {
 
 FLINC_JSON_FORMAT(fmt_q8, q8_row_type_fields)
 
+/* ---- closed auctions: the join of q4, q6 and q9 ------------------------ */
+
+/* q4, q6 and q9 join each auction with its bids made between its dateTime
+ * and its expiry (both included), like the SQL's regular join with
+ * `B.dateTime BETWEEN A.dateTime AND A.expires`. Keyed by auction id, the
+ * auction's state lives until an event-time timer at `expires` closes it;
+ * then no more bid can join (the input is ordered up to the watermark
+ * delay), and the result carries the timestamp `expires`. A bid may reach the
+ * operator before its auction (other subtask, same millisecond): it waits in
+ * `early` unless the watermark is already at its dateTime (then an auction it
+ * could join, dateTime <= the bid's, would have come). */
+
+/* q4 and q6: what the auction's close needs, POD. */
+typedef struct q4_auction {
+	int64_t id, seller, category, date_time, expires;
+} q4_auction;
+
+FLINC_STRUCT_TYPE(q4_auction_type, q4_auction, "nexmark.Q4Auction", FLINC_TYPE_POD,
+		  FLINC_FIELD(q4_auction, id, FLINC_FIELD_I64),
+		  FLINC_FIELD(q4_auction, seller, FLINC_FIELD_I64),
+		  FLINC_FIELD(q4_auction, category, FLINC_FIELD_I64),
+		  FLINC_FIELD(q4_auction, date_time, FLINC_FIELD_I64),
+		  FLINC_FIELD(q4_auction, expires, FLINC_FIELD_I64));
+
+/* q4 and q6: a bid (auction, price, dateTime), POD. */
+typedef struct q4_bid {
+	int64_t auction, price, date_time;
+} q4_bid;
+
+FLINC_STRUCT_TYPE(q4_bid_type, q4_bid, "nexmark.Q4Bid", FLINC_TYPE_POD,
+		  FLINC_FIELD(q4_bid, auction, FLINC_FIELD_I64), FLINC_FIELD(q4_bid, price, FLINC_FIELD_I64),
+		  FLINC_FIELD(q4_bid, date_time, FLINC_FIELD_I64));
+
+/* A closed auction with bids: its highest price (`final`), POD. */
+typedef struct q4_closed {
+	int64_t id, seller, category, expires, final;
+} q4_closed;
+
+FLINC_STRUCT_TYPE(q4_closed_type, q4_closed, "nexmark.Q4Closed", FLINC_TYPE_POD,
+		  FLINC_FIELD(q4_closed, id, FLINC_FIELD_I64),
+		  FLINC_FIELD(q4_closed, seller, FLINC_FIELD_I64),
+		  FLINC_FIELD(q4_closed, category, FLINC_FIELD_I64),
+		  FLINC_FIELD(q4_closed, expires, FLINC_FIELD_I64),
+		  FLINC_FIELD(q4_closed, final, FLINC_FIELD_I64));
+
+static void q4_auctions(flinc_ctx *c, const void *in)
+{
+	const nexmark_event *e = in;
+	if (e->kind != NEXMARK_AUCTION) return;
+	const nexmark_auction *a = &e->u.auction;
+	q4_auction out = { a->id, a->seller, a->category, a->date_time, a->expires };
+	flinc_emit(c, &out);
+}
+
+static void q4_bids(flinc_ctx *c, const void *in)
+{
+	const nexmark_event *e = in;
+	if (e->kind != NEXMARK_BID) return;
+	q4_bid out = { e->u.bid.auction, e->u.bid.price, e->u.bid.date_time };
+	flinc_emit(c, &out);
+}
+
+static size_t key_q4_auction(const void *rec, uint8_t *buf, size_t cap)
+{
+	(void)cap;
+	return key_u64(buf, ((const q4_auction *)rec)->id);
+}
+
+static size_t key_q4_bid(const void *rec, uint8_t *buf, size_t cap)
+{
+	(void)cap;
+	return key_u64(buf, ((const q4_bid *)rec)->auction);
+}
+
+typedef struct q4c_local {
+	flinc_state *auction; /* value: q4_auction until it closes */
+	flinc_state *best;    /* value: int64, highest price of a joining bid */
+	flinc_state *early;   /* list: q4_bid that came before the auction */
+} q4c_local;
+
+static int q4c_open(flinc_ctx *c, void *local)
+{
+	q4c_local *l = local;
+	l->auction = flinc_state_value(c, "auction", &q4_auction_type);
+	l->best = flinc_state_value(c, "best", &flinc_type_i64);
+	l->early = flinc_state_list(c, "early", &q4_bid_type);
+	return l->auction && l->best && l->early ? FLINC_OK : FLINC_ESTATE;
+}
+
+static void q4c_fold(q4c_local *l, int64_t price)
+{
+	bool created = false;
+	int64_t *best = flinc_value_mut(l->best, &created);
+	if (best && (created || price > *best)) *best = price;
+}
+
+static void q4c_on_bid(flinc_ctx *c, void *local, const void *in)
+{
+	q4c_local *l = local;
+	const q4_bid *b = in;
+	const q4_auction *a = flinc_value_get(l->auction);
+	if (a) {
+		if (b->date_time >= a->date_time && b->date_time <= a->expires) q4c_fold(l, b->price);
+		return;
+	}
+	if (b->date_time <= flinc_ctx_watermark(c)) return; /* closed or never joins */
+	flinc_list_add(l->early, b);
+	flinc_timer_register(c, FLINC_EVENT_TIME, b->date_time); /* drops it if no auction came */
+}
+
+typedef struct q4_early_ud {
+	int64_t from, to, best;
+	bool any;
+} q4_early_ud;
+
+static int q4_early_fold(void *ud, const void *v)
+{
+	q4_early_ud *u = ud;
+	const q4_bid *b = v;
+	if (b->date_time >= u->from && b->date_time <= u->to && (!u->any || b->price > u->best)) {
+		u->best = b->price;
+		u->any = true;
+	}
+	return 0;
+}
+
+static void q4c_on_auction(flinc_ctx *c, void *local, const void *in)
+{
+	q4c_local *l = local;
+	const q4_auction *a = in;
+	flinc_value_put(l->auction, a);
+	flinc_timer_register(c, FLINC_EVENT_TIME, a->expires);
+	q4_early_ud u = { a->date_time, a->expires, 0, false };
+	flinc_list_foreach(l->early, q4_early_fold, &u);
+	flinc_state_clear(l->early);
+	if (u.any) q4c_fold(l, u.best);
+}
+
+/* An early bid's timer at ts and no auction: the early bids made at or
+ * before ts can no longer join one (an auction still to come has a dateTime
+ * after the watermark, which is at ts); the later ones wait on. */
+typedef struct early_keep {
+	const flinc_type *t;
+	size_t size, n, cap;
+	char *buf;
+	int64_t ts;
+	size_t ts_off;
+	flinc_arena *a;
+	bool oom;
+} early_keep;
+
+static int early_keep_one(void *ud, const void *v)
+{
+	early_keep *k = ud;
+	int64_t dt;
+	memcpy(&dt, (const char *)v + k->ts_off, sizeof dt);
+	if (dt <= k->ts) return 0;
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? 2 * k->cap : 8;
+		char *nb = flinc_arena_alloc(k->a, cap * k->size);
+		if (!nb) {
+			k->oom = true;
+			return 1;
+		}
+		if (k->n) memcpy(nb, k->buf, k->n * k->size);
+		k->buf = nb;
+		k->cap = cap;
+	}
+	memcpy(k->buf + k->n * k->size, v, k->size);
+	k->n++;
+	return 0;
+}
+
+/* Keeps the elements of list `early` (of type t, dateTime at ts_off) made
+ * after ts. Strings of kept elements are copied into the arena first. */
+static void drop_early(flinc_ctx *c, flinc_state *early, const flinc_type *t, size_t ts_off, int64_t ts,
+		       void (*own)(flinc_ctx *c, void *elem))
+{
+	early_keep k = { .t = t, .size = t->size, .ts = ts, .ts_off = ts_off, .a = flinc_ctx_arena(c) };
+	flinc_list_foreach(early, early_keep_one, &k);
+	if (k.oom) {
+		flinc_ctx_fail(c, "nexmark: out of memory");
+		return;
+	}
+	if (own)
+		for (size_t i = 0; i < k.n; i++) own(c, k.buf + i * k.size);
+	flinc_state_clear(early);
+	for (size_t i = 0; i < k.n; i++) flinc_list_add(early, k.buf + i * k.size);
+}
+
+static void q4_drop_early(flinc_ctx *c, flinc_state *early, int64_t ts)
+{
+	drop_early(c, early, &q4_bid_type, offsetof(q4_bid, date_time), ts, NULL);
+}
+
+static void q4c_on_timer(flinc_ctx *c, void *local, int64_t ts, flinc_time_domain d)
+{
+	(void)d;
+	q4c_local *l = local;
+	const q4_auction *ap = flinc_value_get(l->auction);
+	if (!ap) {
+		q4_drop_early(c, l->early, ts);
+		return;
+	}
+	if (ts != ap->expires) return; /* an early bid's timer; the auction took them */
+	q4_auction a = *ap;
+	const int64_t *best = flinc_value_get(l->best);
+	if (best) {
+		q4_closed out = { a.id, a.seller, a.category, a.expires, *best };
+		flinc_emit(c, &out);
+	}
+	flinc_state_clear(l->auction);
+	flinc_state_clear(l->best);
+}
+
+static const flinc_process_fn q4_close = {
+	.version = FLINC_FN_VERSION,
+	.local_size = sizeof(q4c_local),
+	.open = q4c_open,
+	.process = q4c_on_bid,
+	.process2 = q4c_on_auction,
+	.on_timer = q4c_on_timer,
+};
+
+/* The closed auctions of q4 and q6 (the inner query Q of both). */
+static flinc_stream *closed_auctions(flinc_stream *ev)
+{
+	flinc_stream *bids = flinc_flat_map(ev, "bids", q4_bids, NULL, &q4_bid_type);
+	flinc_stream *auctions = flinc_flat_map(ev, "auctions", q4_auctions, NULL, &q4_auction_type);
+	flinc_stream *closed =
+		flinc_co_process(flinc_key_by(bids, key_q4_bid), flinc_key_by(auctions, key_q4_auction),
+				 "auction-close", &q4_close, NULL, &q4_closed_type);
+	return flinc_set_uid(closed, "auction-close");
+}
+
+/* ---- q4: average price for a category ------------------------------- */
+
+/* q4 result: the average closing price of a category over the auctions
+ * closed up to dateTime (AVG of a BIGINT is a BIGINT in Flink SQL: the
+ * quotient rounded toward zero). POD. */
+typedef struct q4_row {
+	int64_t category, avg, date_time;
+} q4_row;
+
+FLINC_STRUCT_TYPE(q4_row_type, q4_row, "nexmark.Q4Row", FLINC_TYPE_POD,
+		  FLINC_FIELD(q4_row, category, FLINC_FIELD_I64), FLINC_FIELD(q4_row, avg, FLINC_FIELD_I64),
+		  FLINC_FIELD_NAMED(q4_row, date_time, FLINC_FIELD_I64, "dateTime"));
+
+/* Sum and count of closing prices. POD. */
+typedef struct q4_sum {
+	int64_t sum, n;
+} q4_sum;
+
+FLINC_STRUCT_TYPE(q4_sum_type, q4_sum, "nexmark.Q4Sum", FLINC_TYPE_POD,
+		  FLINC_FIELD(q4_sum, sum, FLINC_FIELD_I64), FLINC_FIELD(q4_sum, n, FLINC_FIELD_I64));
+
+static size_t key_q4_category(const void *rec, uint8_t *buf, size_t cap)
+{
+	(void)cap;
+	return key_u64(buf, ((const q4_closed *)rec)->category);
+}
+
+typedef struct q4a_local {
+	flinc_state *sum;     /* value: q4_sum of the closed auctions folded in */
+	flinc_state *pending; /* map: closing time (8 bytes) -> q4_sum of the auctions closing then */
+} q4a_local;
+
+static int q4a_open(flinc_ctx *c, void *local)
+{
+	q4a_local *l = local;
+	l->sum = flinc_state_value(c, "sum", &q4_sum_type);
+	l->pending = flinc_state_map(c, "pending", &q4_sum_type);
+	return l->sum && l->pending ? FLINC_OK : FLINC_ESTATE;
+}
+
+/* Results come in before the watermark passes their closing time: keep
+ * them by closing time until it does, so that the average emitted for time
+ * T covers exactly the auctions closed at or before T. */
+static void q4a_on_closed(flinc_ctx *c, void *local, const void *in)
+{
+	q4a_local *l = local;
+	const q4_closed *x = in;
+	uint8_t k[8];
+	put_be64(k, (uint64_t)x->expires);
+	const q4_sum *cur = flinc_mapst_get(l->pending, k, 8);
+	q4_sum v = { x->final, 1 };
+	if (cur) {
+		v.sum += cur->sum;
+		v.n += cur->n;
+	} else {
+		flinc_timer_register(c, FLINC_EVENT_TIME, x->expires);
+	}
+	flinc_mapst_put(l->pending, k, 8, &v);
+}
+
+static void q4a_on_timer(flinc_ctx *c, void *local, int64_t ts, flinc_time_domain d)
+{
+	(void)d;
+	q4a_local *l = local;
+	uint8_t k[8];
+	put_be64(k, (uint64_t)ts);
+	const q4_sum *p = flinc_mapst_get(l->pending, k, 8);
+	if (!p) return;
+	q4_sum add = *p;
+	flinc_mapst_remove(l->pending, k, 8);
+	bool created = false;
+	q4_sum *s = flinc_value_mut(l->sum, &created);
+	if (!s) return;
+	s->sum += add.sum;
+	s->n += add.n;
+	q4_row out = { current_key(c), s->sum / s->n, ts };
+	flinc_emit(c, &out);
+}
+
+static const flinc_process_fn q4_avg = {
+	.version = FLINC_FN_VERSION,
+	.local_size = sizeof(q4a_local),
+	.open = q4a_open,
+	.process = q4a_on_closed,
+	.on_timer = q4a_on_timer,
+};
+
+FLINC_JSON_FORMAT(fmt_q4, q4_row_type_fields)
+
+/* ---- q6: average selling price by seller ------------------------------ */
+
+/* AVG(final) OVER (PARTITION BY seller ORDER BY closing time ROWS BETWEEN
+ * 10 PRECEDING AND CURRENT ROW): one row per closed auction, the average of
+ * its price and the seller's 10 closed before it (auctions closing at the
+ * same millisecond ordered by id). */
+#define Q6_ROWS 11
+
+typedef struct q6_row {
+	int64_t seller, avg, date_time;
+} q6_row;
+
+FLINC_STRUCT_TYPE(q6_row_type, q6_row, "nexmark.Q6Row", FLINC_TYPE_POD,
+		  FLINC_FIELD(q6_row, seller, FLINC_FIELD_I64), FLINC_FIELD(q6_row, avg, FLINC_FIELD_I64),
+		  FLINC_FIELD_NAMED(q6_row, date_time, FLINC_FIELD_I64, "dateTime"));
+
+/* The seller's last Q6_ROWS closing prices, a ring. POD. */
+typedef struct q6_hist {
+	int64_t n, pos;
+	int64_t v[Q6_ROWS];
+} q6_hist;
+
+FLINC_STRUCT_TYPE(q6_hist_type, q6_hist, "nexmark.Q6History", FLINC_TYPE_POD,
+		  FLINC_FIELD(q6_hist, n, FLINC_FIELD_I64), FLINC_FIELD(q6_hist, pos, FLINC_FIELD_I64),
+		  FLINC_FIELD(q6_hist, v[0], FLINC_FIELD_I64), FLINC_FIELD(q6_hist, v[1], FLINC_FIELD_I64),
+		  FLINC_FIELD(q6_hist, v[2], FLINC_FIELD_I64), FLINC_FIELD(q6_hist, v[3], FLINC_FIELD_I64),
+		  FLINC_FIELD(q6_hist, v[4], FLINC_FIELD_I64), FLINC_FIELD(q6_hist, v[5], FLINC_FIELD_I64),
+		  FLINC_FIELD(q6_hist, v[6], FLINC_FIELD_I64), FLINC_FIELD(q6_hist, v[7], FLINC_FIELD_I64),
+		  FLINC_FIELD(q6_hist, v[8], FLINC_FIELD_I64), FLINC_FIELD(q6_hist, v[9], FLINC_FIELD_I64),
+		  FLINC_FIELD(q6_hist, v[10], FLINC_FIELD_I64));
+
+static size_t key_q6_seller(const void *rec, uint8_t *buf, size_t cap)
+{
+	(void)cap;
+	return key_u64(buf, ((const q4_closed *)rec)->seller);
+}
+
+typedef struct q6_local {
+	flinc_state *hist;    /* value: q6_hist */
+	flinc_state *pending; /* map: expires + auction id (16 bytes) -> q4_closed not yet ordered in */
+} q6_local;
+
+static int q6_open(flinc_ctx *c, void *local)
+{
+	q6_local *l = local;
+	l->hist = flinc_state_value(c, "history", &q6_hist_type);
+	l->pending = flinc_state_map(c, "pending", &q4_closed_type);
+	return l->hist && l->pending ? FLINC_OK : FLINC_ESTATE;
+}
+
+/* Wait until every auction of the seller closing at this time is in. */
+static void q6_on_closed(flinc_ctx *c, void *local, const void *in)
+{
+	q6_local *l = local;
+	const q4_closed *x = in;
+	uint8_t k[16];
+	put_be64(k, (uint64_t)x->expires);
+	put_be64(k + 8, (uint64_t)x->id);
+	flinc_mapst_put(l->pending, k, sizeof k, x);
+	flinc_timer_register(c, FLINC_EVENT_TIME, x->expires);
+}
+
+typedef struct q6_collect {
+	int64_t ts;
+	size_t n, cap;
+	q4_closed *due; /* NULL on the counting pass */
+} q6_collect;
+
+static int q6_collect_one(void *ud, const void *uk, size_t uklen, const void *v)
+{
+	(void)uk;
+	(void)uklen;
+	q6_collect *u = ud;
+	const q4_closed *x = v;
+	if (x->expires > u->ts) return 0;
+	if (u->due && u->n < u->cap) u->due[u->n] = *x;
+	u->n++;
+	return 0;
+}
+
+static void q6_on_timer(flinc_ctx *c, void *local, int64_t ts, flinc_time_domain d)
+{
+	(void)d;
+	q6_local *l = local;
+	q6_collect u = { ts, 0, 0, NULL };
+	flinc_mapst_foreach(l->pending, q6_collect_one, &u);
+	if (u.n == 0) return;
+	u.cap = u.n;
+	u.n = 0;
+	u.due = flinc_arena_alloc(flinc_ctx_arena(c), u.cap * sizeof *u.due);
+	if (!u.due) {
+		flinc_ctx_fail(c, "q6: out of memory");
+		return;
+	}
+	flinc_mapst_foreach(l->pending, q6_collect_one, &u);
+	if (u.n > u.cap) u.n = u.cap;
+	/* in (expires, id) order: ties at one millisecond by auction id */
+	for (size_t i = 1; i < u.n; i++) {
+		q4_closed x = u.due[i];
+		size_t j = i;
+		for (; j > 0 &&
+		     (u.due[j - 1].expires > x.expires ||
+		      (u.due[j - 1].expires == x.expires && u.due[j - 1].id > x.id));
+		     j--)
+			u.due[j] = u.due[j - 1];
+		u.due[j] = x;
+	}
+	for (size_t i = 0; i < u.n; i++) {
+		uint8_t k[16];
+		put_be64(k, (uint64_t)u.due[i].expires);
+		put_be64(k + 8, (uint64_t)u.due[i].id);
+		flinc_mapst_remove(l->pending, k, sizeof k);
+	}
+	bool created = false;
+	q6_hist *h = flinc_value_mut(l->hist, &created);
+	if (!h) return;
+	for (size_t i = 0; i < u.n; i++) {
+		h->v[h->pos] = u.due[i].final;
+		h->pos = (h->pos + 1) % Q6_ROWS;
+		if (h->n < Q6_ROWS) h->n++;
+		int64_t sum = 0;
+		for (int64_t k = 0; k < h->n; k++) sum += h->v[k];
+		q6_row out = { u.due[i].seller, sum / h->n, u.due[i].expires };
+		flinc_emit(c, &out);
+	}
+}
+
+static const flinc_process_fn q6_avg = {
+	.version = FLINC_FN_VERSION,
+	.local_size = sizeof(q6_local),
+	.open = q6_open,
+	.process = q6_on_closed,
+	.on_timer = q6_on_timer,
+};
+
+FLINC_JSON_FORMAT(fmt_q6, q6_row_type_fields)
+
+/* ---- q9: winning bids ----------------------------------------------- */
+
+/* The auction with its highest bid (ties: earliest dateTime, then lowest
+ * bidder, then extra in byte order, so the answer does not depend on the
+ * order bids arrive in). */
+typedef struct q9_auction {
+	int64_t id;
+	nexmark_str item_name, description;
+	int64_t initial_bid, reserve, date_time, expires, seller, category;
+	nexmark_str extra;
+} q9_auction;
+
+FLINC_STRUCT_TYPE(q9_auction_type, q9_auction, "nexmark.Q9Auction", 0,
+		  FLINC_FIELD(q9_auction, id, FLINC_FIELD_I64),
+		  FLINC_FIELD_NAMED(q9_auction, item_name, FLINC_FIELD_STR, "itemName"),
+		  FLINC_FIELD(q9_auction, description, FLINC_FIELD_STR),
+		  FLINC_FIELD_NAMED(q9_auction, initial_bid, FLINC_FIELD_I64, "initialBid"),
+		  FLINC_FIELD(q9_auction, reserve, FLINC_FIELD_I64),
+		  FLINC_FIELD_NAMED(q9_auction, date_time, FLINC_FIELD_I64, "dateTime"),
+		  FLINC_FIELD(q9_auction, expires, FLINC_FIELD_I64),
+		  FLINC_FIELD(q9_auction, seller, FLINC_FIELD_I64),
+		  FLINC_FIELD(q9_auction, category, FLINC_FIELD_I64),
+		  FLINC_FIELD(q9_auction, extra, FLINC_FIELD_STR));
+
+/* q9 result: the auction's columns, then the bid's. */
+typedef struct q9_row {
+	q9_auction a;
+	q7_bid b;
+} q9_row;
+
+static const flinc_field q9_out[] = {
+	FLINC_FIELD_NAMED(q9_row, a.id, FLINC_FIELD_I64, "id"),
+	FLINC_FIELD_NAMED(q9_row, a.item_name, FLINC_FIELD_STR, "itemName"),
+	FLINC_FIELD_NAMED(q9_row, a.description, FLINC_FIELD_STR, "description"),
+	FLINC_FIELD_NAMED(q9_row, a.initial_bid, FLINC_FIELD_I64, "initialBid"),
+	FLINC_FIELD_NAMED(q9_row, a.reserve, FLINC_FIELD_I64, "reserve"),
+	FLINC_FIELD_NAMED(q9_row, a.date_time, FLINC_FIELD_I64, "dateTime"),
+	FLINC_FIELD_NAMED(q9_row, a.expires, FLINC_FIELD_I64, "expires"),
+	FLINC_FIELD_NAMED(q9_row, a.seller, FLINC_FIELD_I64, "seller"),
+	FLINC_FIELD_NAMED(q9_row, a.category, FLINC_FIELD_I64, "category"),
+	FLINC_FIELD_NAMED(q9_row, a.extra, FLINC_FIELD_STR, "extra"),
+	FLINC_FIELD_NAMED(q9_row, b.auction, FLINC_FIELD_I64, "auction"),
+	FLINC_FIELD_NAMED(q9_row, b.bidder, FLINC_FIELD_I64, "bidder"),
+	FLINC_FIELD_NAMED(q9_row, b.price, FLINC_FIELD_I64, "price"),
+	FLINC_FIELD_NAMED(q9_row, b.date_time, FLINC_FIELD_I64, "bid_dateTime"),
+	FLINC_FIELD_NAMED(q9_row, b.extra, FLINC_FIELD_STR, "bid_extra"),
+};
+
+static int q9_row_encode(const void *rec, flinc_writer *w)
+{
+	return flinc_fields_encode(q9_out, FL_COUNT(q9_out), rec, w);
+}
+
+static int q9_row_decode(flinc_reader *r, void *rec, flinc_arena *a)
+{
+	(void)a;
+	return flinc_fields_decode(q9_out, FL_COUNT(q9_out), r, rec);
+}
+
+static const flinc_type q9_row_type = {
+	FLINC_TYPE_VERSION, "nexmark.Q9Row", sizeof(q9_row), 0, q9_row_encode, q9_row_decode,
+};
+
+static void q9_auctions(flinc_ctx *c, const void *in)
+{
+	const nexmark_event *e = in;
+	if (e->kind != NEXMARK_AUCTION) return;
+	const nexmark_auction *a = &e->u.auction;
+	q9_auction out = { a->id,        a->item_name, a->description, a->initial_bid, a->reserve,
+			   a->date_time, a->expires,   a->seller,      a->category,    a->extra };
+	flinc_emit(c, &out);
+}
+
+static size_t key_q9_auction(const void *rec, uint8_t *buf, size_t cap)
+{
+	(void)cap;
+	return key_u64(buf, ((const q9_auction *)rec)->id);
+}
+
+static size_t key_q7_auction(const void *rec, uint8_t *buf, size_t cap)
+{
+	(void)cap;
+	return key_u64(buf, ((const q7_bid *)rec)->auction);
+}
+
+static int str_cmp(nexmark_str a, nexmark_str b)
+{
+	size_t n = a.len < b.len ? a.len : b.len;
+	int r = n ? memcmp(a.p, b.p, n) : 0;
+	return r ? r : (a.len > b.len) - (a.len < b.len);
+}
+
+/* Does x win over y (price desc, dateTime asc, bidder asc, extra asc)? */
+static bool q9_beats(const q7_bid *x, const q7_bid *y)
+{
+	if (x->price != y->price) return x->price > y->price;
+	if (x->date_time != y->date_time) return x->date_time < y->date_time;
+	if (x->bidder != y->bidder) return x->bidder < y->bidder;
+	return str_cmp(x->extra, y->extra) < 0;
+}
+
+typedef struct q9_local {
+	flinc_state *auction; /* value: q9_auction until it closes */
+	flinc_state *best;    /* value: q7_bid, the winning bid so far */
+	flinc_state *early;   /* list: q7_bid that came before the auction */
+} q9_local;
+
+static int q9_open(flinc_ctx *c, void *local)
+{
+	q9_local *l = local;
+	l->auction = flinc_state_value(c, "auction", &q9_auction_type);
+	l->best = flinc_state_value(c, "best", &q7_bid_type);
+	l->early = flinc_state_list(c, "early", &q7_bid_type);
+	return l->auction && l->best && l->early ? FLINC_OK : FLINC_ESTATE;
+}
+
+static void q9_fold(q9_local *l, const q7_bid *b)
+{
+	const q7_bid *cur = flinc_value_get(l->best);
+	if (!cur || q9_beats(b, cur)) flinc_value_put(l->best, b);
+}
+
+static void q9_on_bid(flinc_ctx *c, void *local, const void *in)
+{
+	q9_local *l = local;
+	const q7_bid *b = in;
+	const q9_auction *a = flinc_value_get(l->auction);
+	if (a) {
+		if (b->date_time >= a->date_time && b->date_time <= a->expires) q9_fold(l, b);
+		return;
+	}
+	if (b->date_time <= flinc_ctx_watermark(c)) return;
+	flinc_list_add(l->early, b);
+	flinc_timer_register(c, FLINC_EVENT_TIME, b->date_time);
+}
+
+typedef struct q9_early_ud {
+	flinc_ctx *c;
+	int64_t from, to;
+	q7_bid best;
+	bool any;
+} q9_early_ud;
+
+static int q9_early_fold(void *ud, const void *v)
+{
+	q9_early_ud *u = ud;
+	const q7_bid *b = v;
+	if (b->date_time < u->from || b->date_time > u->to) return 0;
+	if (u->any && !q9_beats(b, &u->best)) return 0;
+	u->best = *b;
+	u->best.extra.p = flinc_arena_strndup(flinc_ctx_arena(u->c), b->extra.p, b->extra.len);
+	u->any = true;
+	return 0;
+}
+
+static void q9_on_auction(flinc_ctx *c, void *local, const void *in)
+{
+	q9_local *l = local;
+	const q9_auction *a = in;
+	flinc_value_put(l->auction, a);
+	flinc_timer_register(c, FLINC_EVENT_TIME, a->expires);
+	q9_early_ud u = { .c = c, .from = a->date_time, .to = a->expires };
+	flinc_list_foreach(l->early, q9_early_fold, &u);
+	flinc_state_clear(l->early);
+	if (u.any) q9_fold(l, &u.best);
+}
+
+static nexmark_str arena_str(flinc_ctx *c, nexmark_str s)
+{
+	nexmark_str out = { flinc_arena_strndup(flinc_ctx_arena(c), s.p, s.len), s.len };
+	return out;
+}
+
+/* Copy an early bid's extra out of state memory (drop_early). */
+static void q9_own_extra(flinc_ctx *c, void *elem)
+{
+	q7_bid *b = elem;
+	b->extra.p = flinc_arena_strndup(flinc_ctx_arena(c), b->extra.p, b->extra.len);
+}
+
+static void q9_on_timer(flinc_ctx *c, void *local, int64_t ts, flinc_time_domain d)
+{
+	(void)d;
+	q9_local *l = local;
+	const q9_auction *ap = flinc_value_get(l->auction);
+	if (!ap) {
+		drop_early(c, l->early, &q7_bid_type, offsetof(q7_bid, date_time), ts, q9_own_extra);
+		return;
+	}
+	if (ts != ap->expires) return;
+	/* copy the strings out of state memory before the next state call */
+	q9_row out = { .a = *ap };
+	out.a.item_name = arena_str(c, ap->item_name);
+	out.a.description = arena_str(c, ap->description);
+	out.a.extra = arena_str(c, ap->extra);
+	const q7_bid *b = flinc_value_get(l->best);
+	if (b) {
+		out.b = *b;
+		flinc_emit(c, &out);
+	}
+	flinc_state_clear(l->auction);
+	flinc_state_clear(l->best);
+}
+
+static const flinc_process_fn q9_winning = {
+	.version = FLINC_FN_VERSION,
+	.local_size = sizeof(q9_local),
+	.open = q9_open,
+	.process = q9_on_bid,
+	.process2 = q9_on_auction,
+	.on_timer = q9_on_timer,
+};
+
+FLINC_JSON_FORMAT(fmt_q9, q9_out)
+
+/* ---- q11 and q12: bids per bidder in session and processing-time windows */
+
+typedef struct q11_row {
+	int64_t bidder, bid_count, start, end;
+} q11_row;
+
+FLINC_STRUCT_TYPE(q11_row_type, q11_row, "nexmark.Q11Row", FLINC_TYPE_POD,
+		  FLINC_FIELD(q11_row, bidder, FLINC_FIELD_I64),
+		  FLINC_FIELD(q11_row, bid_count, FLINC_FIELD_I64),
+		  FLINC_FIELD_NAMED(q11_row, start, FLINC_FIELD_I64, "starttime"),
+		  FLINC_FIELD_NAMED(q11_row, end, FLINC_FIELD_I64, "endtime"));
+
+static void bid_bidder(flinc_ctx *c, const void *in)
+{
+	const nexmark_event *e = in;
+	if (e->kind == NEXMARK_BID) flinc_emit(c, &e->u.bid.bidder);
+}
+
+static void q11_emit(flinc_ctx *c, const flinc_time_window *w, const void *acc, flinc_elements *it)
+{
+	(void)it;
+	q11_row out = { current_key(c), *(const int64_t *)acc, w->start, w->end };
+	flinc_emit(c, &out);
+}
+
+static const flinc_window_fn bidder_count_fn = {
+	.version = FLINC_FN_VERSION,
+	.kind = FLINC_WINDOW_AGGREGATE,
+	.acc_type = &flinc_type_i64,
+	.add = count_add,
+	.merge = count_merge,
+	.emit = q11_emit,
+};
+
+FLINC_JSON_FORMAT(fmt_q11, q11_row_type_fields)
+
+/* ---- q14: calculation ------------------------------------------------- */
+
+typedef struct q14_row {
+	int64_t auction, bidder, price_milli;
+	nexmark_str time_type;
+	int64_t date_time;
+	nexmark_str extra;
+	int64_t c_counts;
+} q14_row;
+
+FLINC_STRUCT_TYPE(q14_type, q14_row, "nexmark.Q14Row", 0, FLINC_FIELD(q14_row, auction, FLINC_FIELD_I64),
+		  FLINC_FIELD(q14_row, bidder, FLINC_FIELD_I64),
+		  FLINC_FIELD_NAMED(q14_row, price_milli, FLINC_FIELD_DECIMAL(3), "price"),
+		  FLINC_FIELD_NAMED(q14_row, time_type, FLINC_FIELD_STR, "bidTimeType"),
+		  FLINC_FIELD_NAMED(q14_row, date_time, FLINC_FIELD_I64, "dateTime"),
+		  FLINC_FIELD(q14_row, extra, FLINC_FIELD_STR),
+		  FLINC_FIELD(q14_row, c_counts, FLINC_FIELD_I64));
+
+static void q14_calc(flinc_ctx *c, const void *in)
+{
+	const nexmark_event *e = in;
+	if (e->kind != NEXMARK_BID) return;
+	const nexmark_bid *b = &e->u.bid;
+	if (b->price > Q1_PRICE_MAX || b->price < -Q1_PRICE_MAX) {
+		flinc_ctx_reject(c, "q14: price out of range");
+		return;
+	}
+	int64_t milli = b->price * 908; /* 0.908 * price, thousandths */
+	if (milli <= INT64_C(1000000000) || milli >= INT64_C(50000000000)) return;
+	int64_t ms_of_day = b->date_time % 86400000;
+	if (ms_of_day < 0) ms_of_day += 86400000;
+	int hour = (int)(ms_of_day / 3600000); /* HOUR() of the UTC timestamp */
+	static const nexmark_str day = { "dayTime", 7 }, night = { "nightTime", 9 },
+				 other = { "otherTime", 9 };
+	q14_row out = { b->auction, b->bidder, milli, other, b->date_time, b->extra, 0 };
+	if (hour >= 8 && hour <= 18)
+		out.time_type = day;
+	else if (hour <= 6 || hour >= 20)
+		out.time_type = night;
+	for (uint32_t i = 0; i < b->extra.len; i++) out.c_counts += b->extra.p[i] == 'c';
+	flinc_emit(c, &out);
+}
+
+FLINC_JSON_FORMAT(fmt_q14, q14_type_fields)
+
+/* ---- q21: add channel id ---------------------------------------------- */
+
+typedef struct q21_row {
+	int64_t auction, bidder, price;
+	nexmark_str channel, channel_id;
+} q21_row;
+
+FLINC_STRUCT_TYPE(q21_type, q21_row, "nexmark.Q21Row", 0, FLINC_FIELD(q21_row, auction, FLINC_FIELD_I64),
+		  FLINC_FIELD(q21_row, bidder, FLINC_FIELD_I64), FLINC_FIELD(q21_row, price, FLINC_FIELD_I64),
+		  FLINC_FIELD(q21_row, channel, FLINC_FIELD_STR),
+		  FLINC_FIELD(q21_row, channel_id, FLINC_FIELD_STR));
+
+static bool str_ieq(nexmark_str s, const char *lower)
+{
+	size_t n = strlen(lower);
+	if (s.len != n) return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s.p[i];
+		if (ch >= 'A' && ch <= 'Z') ch = (char)(ch - 'A' + 'a');
+		if (ch != lower[i]) return false;
+	}
+	return true;
+}
+
+/* REGEXP_EXTRACT(url, '(&|^)channel_id=([^&]*)', 2): the value of the first
+ * channel_id parameter at the start or after a '&'. */
+static bool url_channel_id(nexmark_str url, nexmark_str *out)
+{
+	static const char k[] = "channel_id=";
+	const size_t kn = sizeof k - 1;
+	for (uint32_t i = 0; i + kn <= url.len; i++) {
+		if ((i == 0 || url.p[i - 1] == '&') && memcmp(url.p + i, k, kn) == 0) {
+			uint32_t s = (uint32_t)(i + kn), e = s;
+			while (e < url.len && url.p[e] != '&') e++;
+			out->p = url.p + s;
+			out->len = e - s;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void q21_channel(flinc_ctx *c, const void *in)
+{
+	const nexmark_event *e = in;
+	if (e->kind != NEXMARK_BID) return;
+	const nexmark_bid *b = &e->u.bid;
+	static const struct {
+		const char *name;
+		nexmark_str id;
+	} hot[] = { { "apple", { "0", 1 } },
+		    { "google", { "1", 1 } },
+		    { "facebook", { "2", 1 } },
+		    { "baidu", { "3", 1 } } };
+	q21_row out = { b->auction, b->bidder, b->price, b->channel, { NULL, 0 } };
+	for (size_t i = 0; i < FL_COUNT(hot); i++) {
+		if (str_ieq(b->channel, hot[i].name)) {
+			out.channel_id = hot[i].id;
+			flinc_emit(c, &out);
+			return;
+		}
+	}
+	if (url_channel_id(b->url, &out.channel_id)) flinc_emit(c, &out);
+}
+
+FLINC_JSON_FORMAT(fmt_q21, q21_type_fields)
+
+/* ---- q22: get URL directories ----------------------------------------- */
+
+typedef struct q22_row {
+	int64_t auction, bidder, price;
+	nexmark_str channel, dir1, dir2, dir3;
+} q22_row;
+
+FLINC_STRUCT_TYPE(q22_type, q22_row, "nexmark.Q22Row", 0, FLINC_FIELD(q22_row, auction, FLINC_FIELD_I64),
+		  FLINC_FIELD(q22_row, bidder, FLINC_FIELD_I64), FLINC_FIELD(q22_row, price, FLINC_FIELD_I64),
+		  FLINC_FIELD(q22_row, channel, FLINC_FIELD_STR), FLINC_FIELD(q22_row, dir1, FLINC_FIELD_STR),
+		  FLINC_FIELD(q22_row, dir2, FLINC_FIELD_STR), FLINC_FIELD(q22_row, dir3, FLINC_FIELD_STR));
+
+static void q22_dirs(flinc_ctx *c, const void *in)
+{
+	const nexmark_event *e = in;
+	if (e->kind != NEXMARK_BID) return;
+	const nexmark_bid *b = &e->u.bid;
+	/* SPLIT_INDEX(url, '/', 3..5): the 4th to 6th '/'-separated parts; a
+	 * URL with fewer parts has NULLs, which the job writes as no row */
+	nexmark_str part[6];
+	uint32_t n = 0, s = 0;
+	for (uint32_t i = 0; i <= b->url.len && n < 6; i++) {
+		if (i == b->url.len || b->url.p[i] == '/') {
+			part[n].p = b->url.p + s;
+			part[n].len = i - s;
+			n++;
+			s = i + 1;
+		}
+	}
+	if (n < 6) {
+		flinc_ctx_reject(c, "q22: url has fewer than 6 '/'-separated parts");
+		return;
+	}
+	q22_row out = { b->auction, b->bidder, b->price, b->channel, part[3], part[4], part[5] };
+	flinc_emit(c, &out);
+}
+
+FLINC_JSON_FORMAT(fmt_q22, q22_type_fields)
+
+/* ---- the checksum sink (--output checksum) ----------------------------- */
+
+/* Nexmark-harness mode: records are formatted as the file sink would write
+ * them and folded into an order-independent checksum (count, and sum of a
+ * 64-bit hash of each line mod 2^64), printed per subtask at the end:
+ *   NEXMARK-CHECKSUM subtask=I rows=N sum=HEX
+ * The Flink peer computes the same hash (tests/bench/flink .../Checksum.java). */
+
+static inline uint64_t ck_mix(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+/* 8 bytes at a time, little-endian words, the tail zero-padded. */
+static uint64_t line_hash(const char *s, size_t n)
+{
+	uint64_t h = UINT64_C(0x9e3779b97f4a7c15) ^ ((uint64_t)n * UINT64_C(0xc2b2ae3d27d4eb4f));
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w = 0;
+		memcpy(&w, s + i, 8); /* x86-64 and aarch64 Linux: little-endian */
+		h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
+		h ^= h >> 32;
+	}
+	if (i < n) {
+		uint64_t w = 0;
+		for (size_t k = 0; i + k < n; k++) w |= (uint64_t)(uint8_t)s[i + k] << (8 * k);
+		h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
+		h ^= h >> 32;
+	}
+	return ck_mix(h);
+}
+
+typedef struct ck_arg {
+	flinc_format_fn fmt;
+} ck_arg;
+
+typedef struct ck_local {
+	uint64_t rows, sum;
+	char *buf;
+	size_t cap;
+	char small[4096];
+} ck_local;
+
+static int ck_open(flinc_ctx *c, void *local)
+{
+	(void)c;
+	ck_local *l = local;
+	l->buf = l->small;
+	l->cap = sizeof l->small;
+	return FLINC_OK;
+}
+
+static int ck_write(flinc_ctx *c, void *local, const void *rec)
+{
+	ck_local *l = local;
+	const ck_arg *a = flinc_ctx_arg(c);
+	size_t n = a->fmt(rec, l->buf, l->cap);
+	if (n >= l->cap) {
+		size_t cap = n + 1 > 2 * l->cap ? n + 1 : 2 * l->cap;
+		char *nb = malloc(cap);
+		if (!nb) return FLINC_ENOMEM;
+		if (l->buf != l->small) free(l->buf);
+		l->buf = nb;
+		l->cap = cap;
+		n = a->fmt(rec, l->buf, l->cap);
+	}
+	l->rows++;
+	l->sum += line_hash(l->buf, n);
+	return FLINC_OK;
+}
+
+static int ck_commit(flinc_ctx *c, void *local, int64_t id)
+{
+	ck_local *l = local;
+	if (id == FLINC_CHECKPOINT_FINAL)
+		fprintf(stderr, "NEXMARK-CHECKSUM subtask=%d rows=%llu sum=%016llx\n", flinc_ctx_subtask(c),
+			(unsigned long long)l->rows, (unsigned long long)l->sum);
+	return FLINC_OK;
+}
+
+static void ck_close(flinc_ctx *c, void *local)
+{
+	(void)c;
+	ck_local *l = local;
+	if (l->buf != l->small) free(l->buf);
+	l->buf = NULL;
+}
+
+static const flinc_sink_fn checksum_sink = {
+	.version = FLINC_FN_VERSION,
+	.local_size = sizeof(ck_local),
+	.open = ck_open,
+	.write = ck_write,
+	.commit = ck_commit,
+	.close = ck_close,
+};
+
 /* ---- the graph ------------------------------------------------------- */
 
 static const char USAGE[] =
 	"--query N [--events N] [--rate R] [--seed S] [--event-rate R] [--input FILE|kafka://B/T|datagen] "
 	"[--output ADDR] [--watermark-delay MS]\n"
-	"  --query N            0, 1, 2, 3, 5, 7 or 8 (docs/nexmark.md)\n"
+	"  --query N            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 14, 21 or 22 (docs/nexmark.md)\n"
 	"  --events N           events of the built-in generator (alias --count; default 10000000)\n"
 	"  --rate R             events (or input lines) per second over all subtasks; 0 = as fast as possible\n"
 	"  --seed S             generator seed (default 0)\n"
@@ -875,6 +1840,8 @@ static const char USAGE[] =
 	"                       file or a Kafka topic (kafka://B/T?bounded=true: one event per record)\n"
 	"  --output ADDR        folder, - (stdout) or kafka://...; default: discard\n"
 	"  --watermark-delay MS bounded out-of-orderness of event time (default 0: ordered input)";
+
+#define QUERY_LIST "0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 14, 21, 22"
 
 static int build(flinc_env *e, int argc, char **argv)
 {
@@ -895,12 +1862,20 @@ static int build(flinc_env *e, int argc, char **argv)
 	case 1:
 	case 2:
 	case 3:
+	case 4:
 	case 5:
+	case 6:
 	case 7:
-	case 8: break;
-	case -1: return flinc_env_fail(e, "nexmark: --query N is required (0, 1, 2, 3, 5, 7 or 8)");
+	case 8:
+	case 9:
+	case 11:
+	case 12:
+	case 14:
+	case 21:
+	case 22: break;
+	case -1: return flinc_env_fail(e, "nexmark: --query N is required (" QUERY_LIST ")");
 	default:
-		return flinc_env_fail(e, "nexmark: --query must be 0, 1, 2, 3, 5, 7 or 8, not %lld",
+		return flinc_env_fail(e, "nexmark: --query must be one of " QUERY_LIST ", not %lld",
 				      (long long)query);
 	}
 	if (events >= 0 && count >= 0 && events != count)
@@ -911,9 +1886,7 @@ static int build(flinc_env *e, int argc, char **argv)
 		return flinc_env_fail(e, "nexmark: --seed, --event-rate and --watermark-delay must be >= 0");
 
 	char name[32];
-	memcpy(name, "nexmark-q", 9);
-	name[9] = (char)('0' + query);
-	name[10] = '\0';
+	snprintf(name, sizeof name, "nexmark-q%d", (int)query);
 	flinc_env_set_name(e, name);
 
 	flinc_stream *ev;
@@ -934,7 +1907,8 @@ static int build(flinc_env *e, int argc, char **argv)
 		flinc_stream *lines = flinc_set_uid(flinc_lines_from(e, "source", input, rate), "source");
 		ev = flinc_flat_map(lines, "parse", parse_line, NULL, &event_type);
 	}
-	if (query >= 5) ev = flinc_assign_timestamps(ev, event_ts, wm_delay, 0);
+	if (query >= 4 && query != 12 && query != 14 && query < 21)
+		ev = flinc_assign_timestamps(ev, event_ts, wm_delay, 0);
 
 	flinc_stream *out = NULL;
 	flinc_format_fn fmt = NULL;
@@ -998,8 +1972,73 @@ static int build(flinc_env *e, int argc, char **argv)
 		fmt = fmt_q8;
 		break;
 	}
+	case 4: {
+		flinc_stream *closed = closed_auctions(ev);
+		out = flinc_process(flinc_key_by(closed, key_q4_category), "q4-avg", &q4_avg, NULL,
+				    &q4_row_type);
+		flinc_set_uid(out, "q4-avg");
+		fmt = fmt_q4;
+		break;
+	}
+	case 6: {
+		flinc_stream *closed = closed_auctions(ev);
+		out = flinc_process(flinc_key_by(closed, key_q6_seller), "q6-avg", &q6_avg, NULL,
+				    &q6_row_type);
+		flinc_set_uid(out, "q6-avg");
+		fmt = fmt_q6;
+		break;
+	}
+	case 9: {
+		flinc_stream *bids = flinc_flat_map(ev, "bids", q7_bids, NULL, &q7_bid_type);
+		flinc_stream *auctions = flinc_flat_map(ev, "auctions", q9_auctions, NULL, &q9_auction_type);
+		out = flinc_co_process(flinc_key_by(bids, key_q7_auction),
+				       flinc_key_by(auctions, key_q9_auction), "q9-winning", &q9_winning,
+				       NULL, &q9_row_type);
+		flinc_set_uid(out, "q9-winning");
+		fmt = fmt_q9;
+		break;
+	}
+	case 11:
+	case 12: {
+		static const flinc_window_spec session = {
+			.kind = FLINC_WINDOW_SESSION,
+			.domain = FLINC_EVENT_TIME,
+			.gap = WINDOW_MS,
+		};
+		static const flinc_window_spec proc_tumble = {
+			.kind = FLINC_WINDOW_TUMBLING,
+			.domain = FLINC_PROCESSING_TIME,
+			.size = WINDOW_MS,
+		};
+		flinc_stream *bidders = flinc_flat_map(ev, "bid-bidder", bid_bidder, NULL, &flinc_type_i64);
+		const char *uid = query == 11 ? "q11-sessions" : "q12-proctime";
+		out = flinc_window(flinc_key_by(bidders, key_i64), uid, query == 11 ? &session : &proc_tumble,
+				   &bidder_count_fn, NULL, &q11_row_type);
+		flinc_set_uid(out, uid);
+		fmt = fmt_q11;
+		break;
+	}
+	case 14:
+		out = flinc_flat_map(ev, "calculation", q14_calc, NULL, &q14_type);
+		fmt = fmt_q14;
+		break;
+	case 21:
+		out = flinc_flat_map(ev, "channel-id", q21_channel, NULL, &q21_type);
+		fmt = fmt_q21;
+		break;
+	case 22:
+		out = flinc_flat_map(ev, "url-dirs", q22_dirs, NULL, &q22_type);
+		fmt = fmt_q22;
+		break;
+	}
+	if (output && !strcmp(output, "checksum")) {
+		ck_arg *ck = flinc_env_alloc(e, sizeof *ck);
+		if (!ck) return flinc_env_fail(e, "nexmark: out of memory");
+		ck->fmt = fmt;
+		flinc_set_uid(flinc_sink(out, "sink", &checksum_sink, ck), "sink");
+		return FLINC_OK;
 	}
 	return flinc_sink_to(out, "sink", output, fmt);
 }
 
-FLINC_PLUGIN("nexmark", "Nexmark benchmark queries q0, q1, q2, q3, q5, q7, q8", USAGE, build);
+FLINC_PLUGIN("nexmark", "Nexmark benchmark queries q0-q9, q11, q12, q14, q21, q22", USAGE, build);

@@ -16,10 +16,12 @@ import java.util.concurrent.TimeUnit;
  * JVM) and prints the time of execute() on stdout:
  *
  * <pre>
- *   java -cp CLASSPATH io.flinc.bench.Main --job wordcount|q0|q1|q2|q3|q5|q7|q8|fraud
- *        --input FILE|kafka://B/T?bounded=true --output DIR|kafka://B/T?delivery=exactly-once
+ *   java -cp CLASSPATH io.flinc.bench.Main --job wordcount|q0..q9|q11|q12|q14|q21|q22|fraud
+ *        --input FILE|kafka://B/T?bounded=true|datagen
+ *        --output DIR|kafka://B/T?delivery=exactly-once|checksum
  *        [-p N] [--backend hashmap|rocksdb] [--checkpoints off|10s]
  *        [--checkpoint-dir DIR] [--watermark-delay MS] [--watermark-every-record true|false]
+ *        [--events N] [--seed S] [--event-rate R]
  *
  *   FLINK-BENCH job=q5 p=2 backend=hashmap checkpoints=off seconds=12.345 net_seconds=11.802
  * </pre>
@@ -30,7 +32,10 @@ import java.util.concurrent.TimeUnit;
  * flinc's. A kafka:// input or output is read or written with Flink's Kafka connector
  * (KafkaIo.java): one line per record value, as flinc's jobs do. The fraud job (FraudCep.java, Flink
  * CEP) takes its watermarks from its own rule (10 s out of orderness; --watermark-every-record true
- * puts one after every record) and ignores --watermark-delay. Exit 0 on success, 1 when the job failed, 2 on a usage error.
+ * puts one after every record) and ignores --watermark-delay. The Nexmark-harness mode:
+ * {@code --input datagen} generates --events events inside the job (NexmarkSource, the same events
+ * as flinc's datagen source), {@code --output checksum} discards the output after folding each line
+ * into a checksum (Checksum.java). Exit 0 on success, 1 when the job failed, 2 on a usage error.
  */
 public final class Main {
 
@@ -38,8 +43,8 @@ public final class Main {
 
     private static void usage(String why) {
         System.err.println("io.flinc.bench.Main: " + why);
-        System.err.println("usage: --job wordcount|q0|q1|q2|q3|q5|q7|q8|fraud --input FILE|kafka://... "
-                + "--output DIR|kafka://... [-p N] "
+        System.err.println("usage: --job wordcount|q0..q9|q11|q12|q14|q21|q22|fraud --input FILE|kafka://...|datagen "
+                + "--output DIR|kafka://...|checksum [-p N] [--events N] [--seed S] [--event-rate R] "
                 + "[--backend hashmap|rocksdb] [--checkpoints off|DURATION] [--checkpoint-dir DIR] "
                 + "[--watermark-delay MS] [--watermark-every-record true|false]");
         System.exit(2);
@@ -49,7 +54,7 @@ public final class Main {
         String job = null, input = null, output = null, backend = "hashmap", checkpoints = "off";
         String checkpointDir = null;
         int p = 1;
-        long wmDelay = 0;
+        long wmDelay = 0, events = 10_000_000L, seed = 0, eventRate = NexmarkGen.DEFAULT_RATE;
         boolean wmEveryRecord = false;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
@@ -65,6 +70,9 @@ public final class Main {
                 case "--checkpoint-dir": checkpointDir = v; break;
                 case "--watermark-delay": wmDelay = Long.parseLong(v); break;
                 case "--watermark-every-record": wmEveryRecord = Boolean.parseBoolean(v); break;
+                case "--events": events = Long.parseLong(v); break;
+                case "--seed": seed = Long.parseLong(v); break;
+                case "--event-rate": eventRate = Long.parseLong(v); break;
                 default: usage("unknown option " + a);
             }
         }
@@ -91,9 +99,15 @@ public final class Main {
         if (KafkaIo.isKafka(output) && output.contains("delivery=exactly-once") && checkpoints.equals("off")) {
             usage("an exactly-once Kafka output needs --checkpoints");
         }
-        DataStream<String> lines;
+        DataStream<String> lines = null;
+        Nexmark.In nexmarkIn = null;
         try {
-            lines = KafkaIo.isKafka(input)
+            if (input.equals("datagen")) {
+                if (!job.startsWith("q")) usage("--input datagen is for the Nexmark queries");
+                if (events < 1 || eventRate < 1) usage("--events and --event-rate must be >= 1");
+                nexmarkIn = Nexmark.In.generated(env.fromSource(NexmarkSource.of(events, p, seed, eventRate),
+                        WatermarkStrategy.noWatermarks(), "source").uid("source"));
+            } else lines = KafkaIo.isKafka(input)
                     ? env.fromSource(KafkaIo.source(input), WatermarkStrategy.noWatermarks(), "source").uid("source")
                     : env.fromSource(LineSource.of(input), WatermarkStrategy.noWatermarks(), "source").uid("source");
         } catch (IllegalArgumentException e) {
@@ -104,17 +118,15 @@ public final class Main {
             case "wordcount":
                 lineSink(WordCount.build(lines), output, (String w, StringBuilder sb) -> sb.append(w));
                 break;
-            case "q0": jsonSink(Nexmark.q0(lines, wmDelay), output); break;
-            case "q1": jsonSink(Nexmark.q1(lines, wmDelay), output); break;
-            case "q2": jsonSink(Nexmark.q2(lines, wmDelay), output); break;
-            case "q3": jsonSink(Nexmark.q3(lines, wmDelay), output); break;
-            case "q5": jsonSink(Nexmark.q5(lines, wmDelay), output); break;
-            case "q7": jsonSink(Nexmark.q7(lines, wmDelay), output); break;
-            case "q8": jsonSink(Nexmark.q8(lines, wmDelay), output); break;
             case "fraud":
                 lineSink(FraudCep.build(lines, wmEveryRecord), output, (String a, StringBuilder sb) -> sb.append(a));
                 break;
-            default: usage("unknown job " + job);
+            default: {
+                DataStream<? extends Json.Row> rows =
+                        Nexmark.query(job, nexmarkIn != null ? nexmarkIn : Nexmark.In.lines(lines), wmDelay);
+                if (rows == null) usage("unknown job " + job);
+                jsonSink(rows, output);
+            }
         }
 
         long t0 = System.nanoTime();
@@ -142,6 +154,10 @@ public final class Main {
 
     /** A FileSink folder, or a Kafka topic for a kafka:// output. */
     static <T> void lineSink(DataStream<T> rows, String output, LineSink.Format<T> format) {
+        if (output.equals("checksum")) {
+            rows.sinkTo(new Checksum<>(format)).name("sink").uid("sink");
+            return;
+        }
         if (!KafkaIo.isKafka(output)) {
             rows.sinkTo(LineSink.to(output, format)).name("sink");
             return;

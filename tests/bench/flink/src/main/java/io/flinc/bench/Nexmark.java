@@ -15,8 +15,10 @@ import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.streaming.api.functions.co.KeyedCoProcessFunction;
 import org.apache.flink.streaming.api.functions.windowing.ProcessWindowFunction;
+import org.apache.flink.streaming.api.windowing.assigners.EventTimeSessionWindows;
 import org.apache.flink.streaming.api.windowing.assigners.SlidingEventTimeWindows;
 import org.apache.flink.streaming.api.windowing.assigners.TumblingEventTimeWindows;
+import org.apache.flink.streaming.api.windowing.assigners.TumblingProcessingTimeWindows;
 import org.apache.flink.streaming.api.windowing.windows.TimeWindow;
 import org.apache.flink.util.Collector;
 
@@ -25,9 +27,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The Nexmark queries q0, q1, q2, q3, q5, q7 and q8 with Flink's DataStream API, computing what
- * flinc's nexmark.so computes (docs/nexmark.md: definitions, line format, output fields), over the
- * same event file.
+ * The Nexmark queries q0-q9, q11, q12, q14, q21 and q22 with Flink's DataStream API, computing
+ * what flinc's nexmark.so computes (docs/nexmark.md: definitions, line format, output fields), over
+ * the same event file or the same generated events (NexmarkGen).
  *
  * <p>Every job: lines of the file → a parser chained to the source (POJOs; lines that do not
  * parse are dropped, as flinc rejects them) → the query → a FileSink of JSON lines. The windowed
@@ -243,14 +245,70 @@ public final class Nexmark {
         return lines.flatMap(new ParseBids()).name("parse-bids");
     }
 
+    /**
+     * A query's input: lines of the event file (parsed by a flatMap chained to the source), or the
+     * events of the built-in generator (NexmarkGen, the Nexmark-harness mode).
+     */
+    public static final class In {
+        final DataStream<String> lines;
+        final DataStream<Event> generated;
+
+        private In(DataStream<String> lines, DataStream<Event> generated) {
+            this.lines = lines;
+            this.generated = generated;
+        }
+
+        public static In lines(DataStream<String> lines) {
+            return new In(lines, null);
+        }
+
+        public static In generated(DataStream<Event> events) {
+            return new In(null, events);
+        }
+
+        DataStream<Bid> bids() {
+            if (lines != null) return Nexmark.bids(lines);
+            return generated.flatMap((Event e, Collector<Bid> out) -> {
+                if (e.kind == 'B') out.collect(e.bid);
+            }).returns(Bid.class).name("bids");
+        }
+
+        /** Events of the given kinds ("PA", "PAB"); the generated stream has them all. */
+        DataStream<Event> events(String kinds) {
+            return lines != null ? lines.flatMap(new ParseEvents(kinds)).name("parse") : generated;
+        }
+    }
+
+    /** The query named job (q0 ... q22) over in, or null when there is no such query. */
+    public static DataStream<? extends Json.Row> query(String job, In in, long wmDelay) {
+        switch (job) {
+            case "q0": return q0(in, wmDelay);
+            case "q1": return q1(in, wmDelay);
+            case "q2": return q2(in, wmDelay);
+            case "q3": return q3(in, wmDelay);
+            case "q4": return q4(in, wmDelay);
+            case "q5": return q5(in, wmDelay);
+            case "q6": return q6(in, wmDelay);
+            case "q7": return q7(in, wmDelay);
+            case "q8": return q8(in, wmDelay);
+            case "q9": return q9(in, wmDelay);
+            case "q11": return q11(in, wmDelay);
+            case "q12": return q12(in, wmDelay);
+            case "q14": return q14(in, wmDelay);
+            case "q21": return q21(in, wmDelay);
+            case "q22": return q22(in, wmDelay);
+            default: return null;
+        }
+    }
+
     static long windowStart(long ts, long size) {
         return ts - Math.floorMod(ts, size);
     }
 
     // ---- q0: pass-through --------------------------------------------------------------
 
-    public static DataStream<? extends Json.Row> q0(DataStream<String> lines, long wmDelay) {
-        return bids(lines);
+    public static DataStream<? extends Json.Row> q0(In in, long wmDelay) {
+        return in.bids();
     }
 
     // ---- q1: currency conversion ----------------------------------------------------------
@@ -279,8 +337,8 @@ public final class Nexmark {
 
     static final long Q1_PRICE_MAX = Long.MAX_VALUE / 908; // |price| above overflows price * 908
 
-    public static DataStream<? extends Json.Row> q1(DataStream<String> lines, long wmDelay) {
-        return bids(lines).flatMap((Bid b, Collector<Q1Row> out) -> {
+    public static DataStream<? extends Json.Row> q1(In in, long wmDelay) {
+        return in.bids().flatMap((Bid b, Collector<Q1Row> out) -> {
             if (b.price > Q1_PRICE_MAX || b.price < -Q1_PRICE_MAX) return; // rejected, as in flinc
             Q1Row r = new Q1Row();
             r.auction = b.auction;
@@ -305,8 +363,8 @@ public final class Nexmark {
         }
     }
 
-    public static DataStream<? extends Json.Row> q2(DataStream<String> lines, long wmDelay) {
-        return bids(lines).flatMap((Bid b, Collector<Q2Row> out) -> {
+    public static DataStream<? extends Json.Row> q2(In in, long wmDelay) {
+        return in.bids().flatMap((Bid b, Collector<Q2Row> out) -> {
             if (b.auction % 123 != 0) return;
             Q2Row r = new Q2Row();
             r.auction = b.auction;
@@ -395,8 +453,8 @@ public final class Nexmark {
         }
     }
 
-    public static DataStream<? extends Json.Row> q3(DataStream<String> lines, long wmDelay) {
-        DataStream<Event> events = lines.flatMap(new ParseEvents("PA")).name("parse");
+    public static DataStream<? extends Json.Row> q3(In in, long wmDelay) {
+        DataStream<Event> events = in.events("PA");
         DataStream<Q3Person> persons = events.flatMap((Event e, Collector<Q3Person> out) -> {
             if (e.kind != 'P') return;
             Q3Person p = new Q3Person();
@@ -513,8 +571,8 @@ public final class Nexmark {
         }
     }
 
-    public static DataStream<? extends Json.Row> q5(DataStream<String> lines, long wmDelay) {
-        return bids(lines)
+    public static DataStream<? extends Json.Row> q5(In in, long wmDelay) {
+        return in.bids()
                 .assignTimestampsAndWatermarks(watermarks(wmDelay, (Bid b) -> b.dateTime))
                 .keyBy(b -> b.auction, Types.LONG)
                 .window(SlidingEventTimeWindows.of(Duration.ofMillis(WINDOW_MS), Duration.ofMillis(Q5_SLIDE_MS)))
@@ -672,8 +730,8 @@ public final class Nexmark {
         }
     }
 
-    public static DataStream<? extends Json.Row> q7(DataStream<String> lines, long wmDelay) {
-        DataStream<Bid> bids = bids(lines)
+    public static DataStream<? extends Json.Row> q7(In in, long wmDelay) {
+        DataStream<Bid> bids = in.bids()
                 .assignTimestampsAndWatermarks(watermarks(wmDelay, (Bid b) -> b.dateTime));
         DataStream<Q7Cand> tops = bids
                 .keyBy(Nexmark::partition, Types.INT)
@@ -777,8 +835,8 @@ public final class Nexmark {
         }
     }
 
-    public static DataStream<? extends Json.Row> q8(DataStream<String> lines, long wmDelay) {
-        DataStream<Event> events = lines.flatMap(new ParseEvents("PA")).name("parse")
+    public static DataStream<? extends Json.Row> q8(In in, long wmDelay) {
+        DataStream<Event> events = in.events("PA")
                 .assignTimestampsAndWatermarks(watermarks(wmDelay, Event::dateTime));
         DataStream<Q8Person> persons = events.flatMap((Event e, Collector<Q8Person> out) -> {
             if (e.kind != 'P') return;
@@ -793,5 +851,522 @@ public final class Nexmark {
         return persons.connect(sellers)
                 .keyBy(p -> p.id, s -> s, Types.LONG)
                 .process(new Q8Join()).uid("q8-join").name("q8-join");
+    }
+
+    // ---- closed auctions: the join of q4, q6 and q9 -------------------------------------------
+
+    /** An auction with its winning bid (the highest; ties: earliest, lowest bidder, extra). */
+    public static class Winner {
+        public Auction auction;
+        public Bid bid;
+
+        public Winner() {}
+
+        Winner(Auction a, Bid b) {
+            auction = a;
+            bid = b;
+        }
+    }
+
+    static boolean beats(Bid x, Bid y) {
+        if (x.price != y.price) return x.price > y.price;
+        if (x.dateTime != y.dateTime) return x.dateTime < y.dateTime;
+        if (x.bidder != y.bidder) return x.bidder < y.bidder;
+        if (x.extra == null || y.extra == null) return false;
+        return x.extra.compareTo(y.extra) < 0;
+    }
+
+    /**
+     * Keyed by auction id: bids made between the auction's dateTime and its expiry (both included,
+     * the SQL's BETWEEN) join it; an event-time timer at the expiry emits the winner. A bid that
+     * comes before its auction waits in `early` unless the watermark is already at its dateTime.
+     * The same plan as flinc's auction-close and q9-winning operators.
+     */
+    public static final class AuctionClose extends KeyedCoProcessFunction<Long, Bid, Auction, Winner> {
+        private transient ValueState<Auction> auction;
+        private transient ValueState<Bid> best;
+        private transient ListState<Bid> early;
+
+        @Override
+        public void open(OpenContext ctx) {
+            auction = getRuntimeContext().getState(new ValueStateDescriptor<>("auction", Auction.class));
+            best = getRuntimeContext().getState(new ValueStateDescriptor<>("best", Bid.class));
+            early = getRuntimeContext().getListState(new ListStateDescriptor<>("early", Bid.class));
+        }
+
+        // pipeline.object-reuse is on, under which a function must not keep an input object past
+        // the call (Flink's contract), so the heap state keeps copies (one per auction, and per
+        // early or winning bid)
+        static Bid copy(Bid b) {
+            Bid c = new Bid();
+            c.auction = b.auction;
+            c.bidder = b.bidder;
+            c.price = b.price;
+            c.channel = b.channel;
+            c.url = b.url;
+            c.dateTime = b.dateTime;
+            c.extra = b.extra;
+            return c;
+        }
+
+        static Auction copy(Auction a) {
+            Auction c = new Auction();
+            c.id = a.id;
+            c.itemName = a.itemName;
+            c.description = a.description;
+            c.initialBid = a.initialBid;
+            c.reserve = a.reserve;
+            c.dateTime = a.dateTime;
+            c.expires = a.expires;
+            c.seller = a.seller;
+            c.category = a.category;
+            c.extra = a.extra;
+            return c;
+        }
+
+        private void fold(Bid b) throws Exception {
+            Bid cur = best.value();
+            if (cur == null || beats(b, cur)) best.update(copy(b));
+        }
+
+        @Override
+        public void processElement1(Bid b, Context ctx, Collector<Winner> out) throws Exception {
+            Auction a = auction.value();
+            if (a != null) {
+                if (b.dateTime >= a.dateTime && b.dateTime <= a.expires) fold(b);
+                return;
+            }
+            if (b.dateTime <= ctx.timerService().currentWatermark()) return;
+            early.add(copy(b));
+            ctx.timerService().registerEventTimeTimer(b.dateTime);
+        }
+
+        @Override
+        public void processElement2(Auction a, Context ctx, Collector<Winner> out) throws Exception {
+            auction.update(copy(a));
+            ctx.timerService().registerEventTimeTimer(a.expires);
+            Iterable<Bid> waiting = early.get();
+            if (waiting != null) {
+                for (Bid b : waiting) {
+                    if (b.dateTime >= a.dateTime && b.dateTime <= a.expires) fold(b);
+                }
+            }
+            early.clear();
+        }
+
+        @Override
+        public void onTimer(long ts, OnTimerContext ctx, Collector<Winner> out) throws Exception {
+            Auction a = auction.value();
+            if (a == null) {
+                // an early bid's timer, its auction not here: the bids made at or before ts can no
+                // longer join one (an auction yet to come has a dateTime after the watermark)
+                Iterable<Bid> waiting = early.get();
+                List<Bid> keep = new ArrayList<>();
+                if (waiting != null) for (Bid b : waiting) if (b.dateTime > ts) keep.add(b);
+                early.update(keep);
+                return;
+            }
+            if (ts != a.expires) return;
+            Bid b = best.value();
+            if (b != null) out.collect(new Winner(a, b));
+            auction.clear();
+            best.clear();
+        }
+    }
+
+    /** Auctions and bids into AuctionClose; `full`: with every field (q9), else only the numbers. */
+    static DataStream<Winner> closedAuctions(In in, long wmDelay, boolean full) {
+        DataStream<Event> events = in.events("AB")
+                .assignTimestampsAndWatermarks(watermarks(wmDelay, Event::dateTime));
+        DataStream<Bid> bids = events.flatMap((Event e, Collector<Bid> out) -> {
+            if (e.kind != 'B') return;
+            if (full) {
+                out.collect(e.bid);
+                return;
+            }
+            Bid b = new Bid();
+            b.auction = e.bid.auction;
+            b.price = e.bid.price;
+            b.dateTime = e.bid.dateTime;
+            out.collect(b);
+        }).returns(Bid.class).name("bids");
+        DataStream<Auction> auctions = events.flatMap((Event e, Collector<Auction> out) -> {
+            if (e.kind != 'A') return;
+            if (full) {
+                out.collect(e.auction);
+                return;
+            }
+            Auction a = new Auction();
+            a.id = e.auction.id;
+            a.seller = e.auction.seller;
+            a.category = e.auction.category;
+            a.dateTime = e.auction.dateTime;
+            a.expires = e.auction.expires;
+            out.collect(a);
+        }).returns(Auction.class).name("auctions");
+        String uid = full ? "q9-winning" : "auction-close";
+        return bids.connect(auctions)
+                .keyBy(b -> b.auction, a -> a.id, Types.LONG)
+                .process(new AuctionClose()).uid(uid).name(uid);
+    }
+
+    // ---- q4: average price for a category ------------------------------------------------------
+
+    public static class Q4Row implements Json.Row {
+        public long category, avg, dateTime;
+
+        public Q4Row() {}
+
+        @Override
+        public void appendJson(StringBuilder sb) {
+            sb.append("{\"category\":").append(category).append(",\"avg\":").append(avg)
+                    .append(",\"dateTime\":").append(dateTime).append('}');
+        }
+    }
+
+    public static class SumN {
+        public long sum, n;
+
+        public SumN() {}
+    }
+
+    /**
+     * Keyed by category: closing prices wait by closing time until the watermark passes it, then
+     * the running average (AVG of a BIGINT: rounded toward zero) as of that time is emitted.
+     */
+    public static final class Q4Avg extends KeyedProcessFunction<Long, Winner, Q4Row> {
+        private transient ValueState<SumN> total;
+        private transient MapState<Long, SumN> pending;
+
+        @Override
+        public void open(OpenContext ctx) {
+            total = getRuntimeContext().getState(new ValueStateDescriptor<>("sum", SumN.class));
+            pending = getRuntimeContext().getMapState(
+                    new MapStateDescriptor<>("pending", Types.LONG, Types.POJO(SumN.class)));
+        }
+
+        @Override
+        public void processElement(Winner w, Context ctx, Collector<Q4Row> out) throws Exception {
+            long t = w.auction.expires;
+            SumN s = pending.get(t);
+            if (s == null) {
+                s = new SumN();
+                ctx.timerService().registerEventTimeTimer(t);
+            }
+            s.sum += w.bid.price;
+            s.n++;
+            pending.put(t, s);
+        }
+
+        @Override
+        public void onTimer(long ts, OnTimerContext ctx, Collector<Q4Row> out) throws Exception {
+            SumN add = pending.get(ts);
+            if (add == null) return;
+            pending.remove(ts);
+            SumN s = total.value();
+            if (s == null) s = new SumN();
+            s.sum += add.sum;
+            s.n += add.n;
+            total.update(s);
+            Q4Row r = new Q4Row();
+            r.category = ctx.getCurrentKey();
+            r.avg = s.sum / s.n;
+            r.dateTime = ts;
+            out.collect(r);
+        }
+    }
+
+    public static DataStream<? extends Json.Row> q4(In in, long wmDelay) {
+        return closedAuctions(in, wmDelay, false)
+                .keyBy(w -> w.auction.category, Types.LONG)
+                .process(new Q4Avg()).uid("q4-avg").name("q4-avg");
+    }
+
+    // ---- q6: average selling price by seller -------------------------------------------------
+
+    static final int Q6_ROWS = 11; // ROWS BETWEEN 10 PRECEDING AND CURRENT ROW
+
+    public static class Q6Row implements Json.Row {
+        public long seller, avg, dateTime;
+
+        public Q6Row() {}
+
+        @Override
+        public void appendJson(StringBuilder sb) {
+            sb.append("{\"seller\":").append(seller).append(",\"avg\":").append(avg)
+                    .append(",\"dateTime\":").append(dateTime).append('}');
+        }
+    }
+
+    /**
+     * Keyed by seller: closed auctions wait by closing time; when the watermark passes it they are
+     * taken in auction id order, each giving the average of its price and the 10 before it.
+     */
+    public static final class Q6Avg extends KeyedProcessFunction<Long, Winner, Q6Row> {
+        private transient ValueState<long[]> hist; // n, pos, then Q6_ROWS prices (a ring)
+        private transient MapState<Long, List<Long>> pending; // closing time -> id, price, id, price...
+
+        @Override
+        public void open(OpenContext ctx) {
+            hist = getRuntimeContext().getState(
+                    new ValueStateDescriptor<long[]>("history",
+                            org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO));
+            pending = getRuntimeContext().getMapState(
+                    new MapStateDescriptor<>("pending", Types.LONG, Types.LIST(Types.LONG)));
+        }
+
+        @Override
+        public void processElement(Winner w, Context ctx, Collector<Q6Row> out) throws Exception {
+            long t = w.auction.expires;
+            List<Long> l = pending.get(t);
+            if (l == null) {
+                l = new ArrayList<>(2);
+                ctx.timerService().registerEventTimeTimer(t);
+            }
+            l.add(w.auction.id);
+            l.add(w.bid.price);
+            pending.put(t, l);
+        }
+
+        @Override
+        public void onTimer(long ts, OnTimerContext ctx, Collector<Q6Row> out) throws Exception {
+            List<Long> l = pending.get(ts);
+            if (l == null) return;
+            pending.remove(ts);
+            int n = l.size() / 2;
+            long[][] due = new long[n][];
+            for (int i = 0; i < n; i++) due[i] = new long[] {l.get(2 * i), l.get(2 * i + 1)};
+            java.util.Arrays.sort(due, (x, y) -> Long.compare(x[0], y[0]));
+            long[] h = hist.value();
+            if (h == null) h = new long[2 + Q6_ROWS];
+            for (long[] d : due) {
+                h[2 + (int) h[1]] = d[1];
+                h[1] = (h[1] + 1) % Q6_ROWS;
+                if (h[0] < Q6_ROWS) h[0]++;
+                long sum = 0;
+                for (int k = 0; k < h[0]; k++) sum += h[2 + k];
+                Q6Row r = new Q6Row();
+                r.seller = ctx.getCurrentKey();
+                r.avg = sum / h[0];
+                r.dateTime = ts;
+                out.collect(r);
+            }
+            hist.update(h);
+        }
+    }
+
+    public static DataStream<? extends Json.Row> q6(In in, long wmDelay) {
+        return closedAuctions(in, wmDelay, false)
+                .keyBy(w -> w.auction.seller, Types.LONG)
+                .process(new Q6Avg()).uid("q6-avg").name("q6-avg");
+    }
+
+    // ---- q9: winning bids ----------------------------------------------------------------------
+
+    public static class Q9Row implements Json.Row {
+        public Auction a;
+        public Bid b;
+
+        public Q9Row() {}
+
+        @Override
+        public void appendJson(StringBuilder sb) {
+            sb.append("{\"id\":").append(a.id).append(",\"itemName\":");
+            Json.str(sb, a.itemName);
+            sb.append(",\"description\":");
+            Json.str(sb, a.description);
+            sb.append(",\"initialBid\":").append(a.initialBid).append(",\"reserve\":").append(a.reserve)
+                    .append(",\"dateTime\":").append(a.dateTime).append(",\"expires\":").append(a.expires)
+                    .append(",\"seller\":").append(a.seller).append(",\"category\":").append(a.category)
+                    .append(",\"extra\":");
+            Json.str(sb, a.extra);
+            sb.append(",\"auction\":").append(b.auction).append(",\"bidder\":").append(b.bidder)
+                    .append(",\"price\":").append(b.price).append(",\"bid_dateTime\":").append(b.dateTime)
+                    .append(",\"bid_extra\":");
+            Json.str(sb, b.extra);
+            sb.append('}');
+        }
+    }
+
+    public static DataStream<? extends Json.Row> q9(In in, long wmDelay) {
+        return closedAuctions(in, wmDelay, true).map(w -> {
+            Q9Row r = new Q9Row();
+            r.a = w.auction;
+            r.b = w.bid;
+            return r;
+        }).returns(Q9Row.class).name("q9-row");
+    }
+
+    // ---- q11 and q12: bids per bidder in session and processing-time windows ---------------
+
+    public static class Q11Row implements Json.Row {
+        public long bidder, bidCount, starttime, endtime;
+
+        public Q11Row() {}
+
+        @Override
+        public void appendJson(StringBuilder sb) {
+            sb.append("{\"bidder\":").append(bidder).append(",\"bid_count\":").append(bidCount)
+                    .append(",\"starttime\":").append(starttime).append(",\"endtime\":").append(endtime)
+                    .append('}');
+        }
+    }
+
+    public static final class Q11WithWindow extends ProcessWindowFunction<Long, Q11Row, Long, TimeWindow> {
+        @Override
+        public void process(Long bidder, Context ctx, Iterable<Long> counts, Collector<Q11Row> out) {
+            Q11Row r = new Q11Row();
+            r.bidder = bidder;
+            r.bidCount = counts.iterator().next();
+            r.starttime = ctx.window().getStart();
+            r.endtime = ctx.window().getEnd();
+            out.collect(r);
+        }
+    }
+
+    public static DataStream<? extends Json.Row> q11(In in, long wmDelay) {
+        return in.bids()
+                .assignTimestampsAndWatermarks(watermarks(wmDelay, (Bid b) -> b.dateTime))
+                .keyBy(b -> b.bidder, Types.LONG)
+                .window(EventTimeSessionWindows.withGap(Duration.ofMillis(WINDOW_MS)))
+                .aggregate(new CountBids(), new Q11WithWindow()).uid("q11-sessions").name("q11-sessions");
+    }
+
+    public static DataStream<? extends Json.Row> q12(In in, long wmDelay) {
+        return in.bids()
+                .keyBy(b -> b.bidder, Types.LONG)
+                .window(TumblingProcessingTimeWindows.of(Duration.ofMillis(WINDOW_MS)))
+                .aggregate(new CountBids(), new Q11WithWindow()).uid("q12-proctime").name("q12-proctime");
+    }
+
+    // ---- q14: calculation -----------------------------------------------------------------------
+
+    public static class Q14Row implements Json.Row {
+        public long auction, bidder, priceMilli;
+        public String bidTimeType;
+        public long dateTime;
+        public String extra;
+        public long cCounts;
+
+        public Q14Row() {}
+
+        @Override
+        public void appendJson(StringBuilder sb) {
+            sb.append("{\"auction\":").append(auction).append(",\"bidder\":").append(bidder)
+                    .append(",\"price\":");
+            long m = Math.abs(priceMilli);
+            if (priceMilli < 0) sb.append('-');
+            sb.append(m / 1000).append('.').append((char) ('0' + m / 100 % 10))
+                    .append((char) ('0' + m / 10 % 10)).append((char) ('0' + m % 10));
+            sb.append(",\"bidTimeType\":");
+            Json.str(sb, bidTimeType);
+            sb.append(",\"dateTime\":").append(dateTime).append(",\"extra\":");
+            Json.str(sb, extra);
+            sb.append(",\"c_counts\":").append(cCounts).append('}');
+        }
+    }
+
+    public static DataStream<? extends Json.Row> q14(In in, long wmDelay) {
+        return in.bids().flatMap((Bid b, Collector<Q14Row> out) -> {
+            if (b.price > Q1_PRICE_MAX || b.price < -Q1_PRICE_MAX) return;
+            long milli = b.price * 908;
+            if (milli <= 1_000_000_000L || milli >= 50_000_000_000L) return;
+            int hour = (int) (Math.floorMod(b.dateTime, 86_400_000L) / 3_600_000L); // HOUR() in UTC
+            Q14Row r = new Q14Row();
+            r.auction = b.auction;
+            r.bidder = b.bidder;
+            r.priceMilli = milli;
+            r.bidTimeType = hour >= 8 && hour <= 18 ? "dayTime" : hour <= 6 || hour >= 20 ? "nightTime" : "otherTime";
+            r.dateTime = b.dateTime;
+            r.extra = b.extra;
+            long c = 0;
+            for (int i = 0; i < b.extra.length(); i++) if (b.extra.charAt(i) == 'c') c++;
+            r.cCounts = c;
+            out.collect(r);
+        }).returns(Q14Row.class).name("calculation");
+    }
+
+    // ---- q21: add channel id ----------------------------------------------------------------------
+
+    public static class Q21Row implements Json.Row {
+        public long auction, bidder, price;
+        public String channel, channelId;
+
+        public Q21Row() {}
+
+        @Override
+        public void appendJson(StringBuilder sb) {
+            sb.append("{\"auction\":").append(auction).append(",\"bidder\":").append(bidder)
+                    .append(",\"price\":").append(price).append(",\"channel\":");
+            Json.str(sb, channel);
+            sb.append(",\"channel_id\":");
+            Json.str(sb, channelId);
+            sb.append('}');
+        }
+    }
+
+    static final java.util.regex.Pattern CHANNEL_ID = java.util.regex.Pattern.compile("(&|^)channel_id=([^&]*)");
+
+    public static DataStream<? extends Json.Row> q21(In in, long wmDelay) {
+        return in.bids().flatMap((Bid b, Collector<Q21Row> out) -> {
+            String id;
+            switch (b.channel.toLowerCase(java.util.Locale.ROOT)) {
+                case "apple": id = "0"; break;
+                case "google": id = "1"; break;
+                case "facebook": id = "2"; break;
+                case "baidu": id = "3"; break;
+                default: {
+                    java.util.regex.Matcher m = CHANNEL_ID.matcher(b.url); // REGEXP_EXTRACT(url, ..., 2)
+                    id = m.find() ? m.group(2) : null;
+                }
+            }
+            if (id == null) return;
+            Q21Row r = new Q21Row();
+            r.auction = b.auction;
+            r.bidder = b.bidder;
+            r.price = b.price;
+            r.channel = b.channel;
+            r.channelId = id;
+            out.collect(r);
+        }).returns(Q21Row.class).name("channel-id");
+    }
+
+    // ---- q22: get URL directories -------------------------------------------------------------
+
+    public static class Q22Row implements Json.Row {
+        public long auction, bidder, price;
+        public String channel, dir1, dir2, dir3;
+
+        public Q22Row() {}
+
+        @Override
+        public void appendJson(StringBuilder sb) {
+            sb.append("{\"auction\":").append(auction).append(",\"bidder\":").append(bidder)
+                    .append(",\"price\":").append(price).append(",\"channel\":");
+            Json.str(sb, channel);
+            sb.append(",\"dir1\":");
+            Json.str(sb, dir1);
+            sb.append(",\"dir2\":");
+            Json.str(sb, dir2);
+            sb.append(",\"dir3\":");
+            Json.str(sb, dir3);
+            sb.append('}');
+        }
+    }
+
+    public static DataStream<? extends Json.Row> q22(In in, long wmDelay) {
+        return in.bids().flatMap((Bid b, Collector<Q22Row> out) -> {
+            String[] parts = b.url.split("/", -1); // SPLIT_INDEX(url, '/', 3..5)
+            if (parts.length < 6) return;
+            Q22Row r = new Q22Row();
+            r.auction = b.auction;
+            r.bidder = b.bidder;
+            r.price = b.price;
+            r.channel = b.channel;
+            r.dir1 = parts[3];
+            r.dir2 = parts[4];
+            r.dir3 = parts[5];
+            out.collect(r);
+        }).returns(Q22Row.class).name("url-dirs");
     }
 }
