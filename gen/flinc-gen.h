@@ -163,6 +163,8 @@ typedef struct fg_opts {
 	double event_rate; /* records per second of event time */
 	int64_t start_ms;  /* event time of the start */
 	uint64_t seed;
+	uint64_t pop_seed; /* --population-seed: the population's profiles (default: seed) */
+	bool pop_seed_set;
 	double label_rate; /* --fraud-rate / --anomaly-rate */
 	uint64_t pop;      /* --users / --sensors */
 	bool pop_set, count_set, event_rate_set, start_set;
@@ -170,6 +172,9 @@ typedef struct fg_opts {
 	const char *props[FG_MAX_PROPS]; /* -X key=value for the producer */
 	int nprops;
 } fg_opts;
+
+/* The seed of the population's profiles: --population-seed, else --seed. */
+static inline uint64_t fg_pop_seed(const fg_opts *o) { return o->pop_seed_set ? o->pop_seed : o->seed; }
 
 /* The options every seed mode takes (docs/generators.md):
  *   --count N  --rate R  --event-rate R  --start-time T  --seed S

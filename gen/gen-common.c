@@ -319,6 +319,9 @@ void fg_common_usage(FILE *f, const fg_mode_info *mi)
 		"  --start-time T    without --rate: event time of the start, ISO-8601 UTC or epoch ms\n"
 		"                    (default 2026-01-01T00:00:00.000Z)\n"
 		"  --seed S          PRNG seed (default 1); same arguments, same bytes\n"
+		"  --population-seed S  seed of the population alone (users' homes and habits,\n"
+		"                    sensors): another --seed then continues the same people\n"
+		"                    with new events and ids (default: --seed)\n"
 		"  %-17s size of the population (default %" PRIu64 ")\n",
 		mi->default_event_rate, pop, mi->default_pop);
 	if (mi->label_opt)
@@ -403,6 +406,10 @@ int fg_parse_opts(const fg_mode_info *mi, int argc, char **argv, fg_opts *o)
 		} else if ((r = fg_opt_value(m, argc, argv, &i, "--seed", &v))) {
 			if (r < 0) return 2;
 			if (!fg_parse_u64(v, &o->seed)) goto bad_int;
+		} else if ((r = fg_opt_value(m, argc, argv, &i, "--population-seed", &v))) {
+			if (r < 0) return 2;
+			if (!fg_parse_u64(v, &o->pop_seed)) goto bad_int;
+			o->pop_seed_set = true;
 		} else if ((r = fg_opt_value(m, argc, argv, &i, mi->pop_opt, &v))) {
 			if (r < 0) return 2;
 			if (!fg_parse_u64(v, &o->pop) || o->pop == 0 || o->pop > 100000000) {

@@ -88,7 +88,7 @@ static void init_sensors(gen *g, double mean_ms)
 	double w[NTYPES];
 	for (int i = 0; i < NTYPES; i++) w[i] = TYPES[i].weight;
 	fg_rng r;
-	fg_rng_seed(&r, g->o->seed, 11);
+	fg_rng_seed(&r, fg_pop_seed(g->o), 11);
 	for (uint32_t i = 0; i < g->n; i++) {
 		sensor *s = &g->s[i];
 		memset(s, 0, sizeof *s);

@@ -240,7 +240,7 @@ static void init_users(gen *g)
 	for (unsigned i = 0; i < NCITIES; i++)
 		if (CITIES[i].home) homes[nh++] = i;
 	fg_rng r;
-	fg_rng_seed(&r, g->o->seed, 1);
+	fg_rng_seed(&r, fg_pop_seed(g->o), 1);
 	for (uint32_t i = 0; i < g->nusers; i++) {
 		tx_user *u = &g->users[i];
 		u->city = (uint8_t)homes[fg_rng_below(&r, nh)];

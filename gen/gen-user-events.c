@@ -139,7 +139,7 @@ typedef struct gen {
 
 static void user_profile(const gen *g, uint32_t u, unsigned *country, unsigned *agent)
 {
-	uint64_t h = fg_mix64(g->o->seed * 0x9e3779b97f4a7c15ULL ^ fg_mix64(u + 0x55e5));
+	uint64_t h = fg_mix64(fg_pop_seed(g->o) * 0x9e3779b97f4a7c15ULL ^ fg_mix64(u + 0x55e5));
 	double w = 0, total = 0;
 	for (unsigned i = 0; i < NCOUNTRIES; i++) total += COUNTRIES[i].weight;
 	double x = (double)(h >> 11) * 0x1.0p-53 * total;

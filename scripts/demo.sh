@@ -131,8 +131,10 @@ say "generators: the last minutes as history (simulated time), then live streams
 # History ends now: 30,000 records at the modes' default event rates
 # start as long ago as they span, so the live stream continues them without
 # a jump in event time. The live IoT stream has the
-# history's seed (the same sensors); the live transactions another one (new
-# transaction ids).
+# history's seed (the same sensors); the live transactions and user events
+# another seed (new ids) with the history's population (--population-seed:
+# the same users at the same homes, so a user's first live transaction is
+# no "impossible travel" from their history).
 now_ms=$(($(date +%s) * 1000))
 # The span of a history is measured (a dry run from the epoch, its last
 # timestamp): sessions and sensors keep their own clocks, so 30,000 user
@@ -140,7 +142,7 @@ now_ms=$(($(date +%s) * 1000))
 # future would put the watermark ahead of the live stream and make it late.
 for g in transactions user-events iot; do
   case $g in
-    transactions|user-events) live=(--seed 2) hist=() ;;
+    transactions|user-events) live=(--seed 2 --population-seed 1) hist=() ;;
     *) live=(--seed 1 --sensors 100) hist=(--sensors 100) ;; # a reading per sensor every 0.5 s
   esac
   last=$("$bin/flinc-gen" "$g" --count 30000 --seed 1 "${hist[@]}" --start-time 0 --output - 2>/dev/null | tail -1 |

@@ -8,7 +8,7 @@
  * options give byte for byte the lines `flinc-gen MODE` writes.
  *
  * Options (the query, '&'-separated): count=N (records; 0 = endless),
- * seed=S, event-rate=R and start-time=T (simulated time, as flinc-gen),
+ * seed=S, population-seed=S, event-rate=R and start-time=T (simulated time, as flinc-gen),
  * users=N / sensors=N, fraud-rate=F / anomaly-rate=F. The source's rate
  * (flinc_lines_from's) makes a live stream: event time = wall clock, records
  * released when their time comes, count endless unless given.
@@ -124,6 +124,9 @@ static bool parse_address(flinc_env *e, const char *address, double rate, sg_con
 			o->count_set = true;
 		} else if (KEY_IS("seed")) {
 			ok = parse_u64(v, vl, &o->seed);
+		} else if (KEY_IS("population-seed")) {
+			ok = parse_u64(v, vl, &o->pop_seed);
+			o->pop_seed_set = true;
 		} else if (KEY_IS("event-rate")) {
 			ok = parse_f64(v, vl, &o->event_rate) && o->event_rate > 0 && o->event_rate <= 1e8;
 			o->event_rate_set = true;
@@ -145,7 +148,8 @@ static bool parse_address(flinc_env *e, const char *address, double rate, sg_con
 		} else {
 			flinc_env_fail(
 				e,
-				"input %s: unknown option '%.*s' (count, seed, event-rate, start-time, %s%s%s)",
+				"input %s: unknown option '%.*s' (count, seed, population-seed, event-rate, start-time, "
+				"%s%s%s)",
 				address, (int)kl, q, mi->pop_opt + 2, mi->label_opt ? ", " : "",
 				mi->label_opt ? mi->label_opt + 2 : "");
 			return false;
