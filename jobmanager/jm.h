@@ -119,6 +119,13 @@ typedef struct jm_subtask {
 	double in_rate, out_rate;       /* records per second over the last interval */
 	char *error;                    /* FAILED: the one-line reason */
 	bool ended_input;               /* reported ENDED: waiting for the final checkpoint */
+	/* A Kafka source subtask's partitions, from its latest metrics. */
+	struct jm_lag {
+		char *topic;
+		int32_t partition;
+		int64_t offset, lag;
+	} * lag;
+	uint32_t nlag;
 } jm_subtask;
 
 typedef struct jm_vertex {

@@ -76,6 +76,8 @@ void jm_job_free(jm_job *job)
 			free(v->sub[i].tm_id);
 			free(v->sub[i].host);
 			free(v->sub[i].error);
+			for (uint32_t l = 0; l < v->sub[i].nlag; l++) free(v->sub[i].lag[l].topic);
+			free(v->sub[i].lag);
 		}
 		free(v->sub);
 		free(v->name);
@@ -517,6 +519,35 @@ static jm_subtask *subtask_at(jm_job *job, uint32_t vertex, int subtask, jm_vert
 	return &v->sub[subtask];
 }
 
+/* A Kafka source's partition lags: values updated in place while the
+ * partitions stay the same (the usual case), the table rebuilt when they
+ * change. */
+static void apply_lag(jm_subtask *st, const Flinc__TaskMetrics *m)
+{
+	size_t n = m->n_lag < 64 ? m->n_lag : 64;
+	bool same = n == st->nlag;
+	for (size_t i = 0; same && i < n; i++)
+		same = m->lag[i]->topic && st->lag[i].partition == m->lag[i]->partition &&
+			!strcmp(st->lag[i].topic, m->lag[i]->topic);
+	if (!same) {
+		for (uint32_t i = 0; i < st->nlag; i++) free(st->lag[i].topic);
+		free(st->lag);
+		st->lag = NULL;
+		st->nlag = 0;
+		if (!n) return;
+		st->lag = fl_calloc(n, sizeof(*st->lag));
+		for (size_t i = 0; i < n; i++) {
+			st->lag[i].topic = fl_strdup(m->lag[i]->topic ? m->lag[i]->topic : "");
+			st->lag[i].partition = m->lag[i]->partition;
+		}
+		st->nlag = (uint32_t)n;
+	}
+	for (size_t i = 0; i < n; i++) {
+		st->lag[i].offset = m->lag[i]->offset;
+		st->lag[i].lag = m->lag[i]->lag;
+	}
+}
+
 static void apply_metrics(jm_subtask *st, const Flinc__TaskMetrics *m)
 {
 	int64_t now = jm_mono_ms();
@@ -550,6 +581,7 @@ static void apply_metrics(jm_subtask *st, const Flinc__TaskMetrics *m)
 	st->m.watermark = m->watermark;
 	st->m.rejected = m->rejected;
 	st->m.dead_letters = m->dead_letters;
+	apply_lag(st, m);
 }
 
 void jm_sched_metrics_locked(jm *j, const char *tm_id, const Flinc__TaskMetrics *m)

@@ -493,6 +493,71 @@ static void task_labels(fl_strbuf *b, const jm_job *job, const jm_vertex *v, int
 	fl_sb_append(b, "}", 1);
 }
 
+/* Kafka source subtasks' partitions: Flink's KafkaSourceReader names
+ * (currentOffset per partition, the consumer's records-lag) and FLIP-33's
+ * pendingRecords per subtask (the sum of its partitions' known lags). */
+static void kafka_lag_metrics(jm *j, fl_strbuf *b)
+{
+	static const char *const names[] = { "operator_KafkaSourceReader_topic_partition_currentOffset",
+					     "operator_KafkaSourceReader_KafkaConsumer_records_lag",
+					     "operator_pendingRecords" };
+	static const char *const help[] = {
+		"The next offset a Kafka source subtask reads in the partition.",
+		"Records of the partition after that offset, up to its high watermark.",
+		"Records the Kafka source subtask has not read yet, over its partitions."
+	};
+	for (size_t m = 0; m < 3; m++) {
+		bool head = false;
+		for (size_t i = 0; i < j->njobs; i++) {
+			jm_job *job = j->jobs[i];
+			if (!job->placed || jm_job_state_terminal(job->state)) continue;
+			for (uint32_t k = 0; k < job->nv; k++)
+				for (int s = 0; s < job->v[k].parallelism; s++) {
+					const jm_subtask *st = &job->v[k].sub[s];
+					if (!st->tm_id || !st->nlag) continue;
+					if (!head) {
+						fl_sb_printf(b, "# HELP flinc_taskmanager_job_task_%s %s\n",
+							     names[m], help[m]);
+						fl_sb_printf(b,
+							     "# TYPE flinc_taskmanager_job_task_%s gauge\n",
+							     names[m]);
+						head = true;
+					}
+					char idx[16], part[16];
+					snprintf(idx, sizeof idx, "%d", s);
+					if (m == 2) {
+						int64_t sum = 0;
+						bool known = false;
+						for (uint32_t l = 0; l < st->nlag; l++)
+							if (st->lag[l].lag >= 0) {
+								sum += st->lag[l].lag;
+								known = true;
+							}
+						if (!known) continue;
+						fl_sb_printf(b, "flinc_taskmanager_job_task_%s", names[m]);
+						task_labels(b, job, &job->v[k], s);
+						fl_sb_printf(b, " %lld\n", (long long)sum);
+						continue;
+					}
+					for (uint32_t l = 0; l < st->nlag; l++) {
+						int64_t v = m == 0 ? st->lag[l].offset : st->lag[l].lag;
+						if (v < 0) continue;
+						snprintf(part, sizeof part, "%d", st->lag[l].partition);
+						fl_sb_printf(b, "flinc_taskmanager_job_task_%s{", names[m]);
+						label(b, "job_id", job->jid, true);
+						label(b, "job_name", job->name, false);
+						label(b, "task_name", job->v[k].name, false);
+						label(b, "subtask_index", idx, false);
+						label(b, "tm_id", st->tm_id, false);
+						label(b, "topic", st->lag[l].topic, false);
+						label(b, "partition", part, false);
+						fl_sb_printf(b, "} %lld\n", (long long)v);
+					}
+				}
+		}
+	}
+}
+
 static void flink_metrics(jm *j, fl_strbuf *b)
 {
 	for (size_t m = 0; m < FL_ARRAY_LEN(task_metrics); m++) {
@@ -511,6 +576,7 @@ static void flink_metrics(jm *j, fl_strbuf *b)
 				}
 		}
 	}
+	kafka_lag_metrics(j, b);
 	/* Checkpoint figures from the coordinators' documents (one each). */
 	json_t **cps = fl_calloc(j->njobs + 1, sizeof *cps);
 	for (size_t i = 0; i < j->njobs; i++)

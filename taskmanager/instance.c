@@ -21,6 +21,13 @@ void tm_metrics_read(const fl_task *t, tm_metrics *m)
 	m->watermark = st.watermark;
 	m->rejected = st.rejected;
 	m->dead_letters = st.dead_letters;
+	m->nlag = st.nlag;
+	for (uint32_t i = 0; i < st.nlag; i++) {
+		m->lag[i].topic = st.lag[i].topic;
+		m->lag[i].partition = st.lag[i].partition;
+		m->lag[i].offset = st.lag[i].offset;
+		m->lag[i].lag = st.lag[i].lag;
+	}
 }
 
 static bool matches(const tm_instance *in, const char *job_id, int attempt)

@@ -126,6 +126,18 @@ static Flinc__TaskMetrics **collect_metrics(tm_server *tm, size_t *n)
 			tmx->watermark = m.watermark;
 			tmx->rejected = m.rejected;
 			tmx->dead_letters = m.dead_letters;
+			if (m.nlag) {
+				tmx->lag = fl_calloc(m.nlag, sizeof(*tmx->lag));
+				for (uint32_t j = 0; j < m.nlag; j++) {
+					Flinc__PartitionLag *pl = fl_malloc(sizeof(*pl));
+					flinc__partition_lag__init(pl);
+					pl->topic = fl_strdup(m.lag[j].topic);
+					pl->partition = m.lag[j].partition;
+					pl->offset = m.lag[j].offset;
+					pl->lag = m.lag[j].lag;
+					tmx->lag[tmx->n_lag++] = pl;
+				}
+			}
 			v[k++] = tmx;
 		}
 	}
@@ -137,6 +149,11 @@ static Flinc__TaskMetrics **collect_metrics(tm_server *tm, size_t *n)
 static void free_metrics(Flinc__TaskMetrics **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < v[i]->n_lag; j++) {
+			free(v[i]->lag[j]->topic);
+			free(v[i]->lag[j]);
+		}
+		free(v[i]->lag);
 		free(v[i]->job_id);
 		free(v[i]);
 	}

@@ -99,6 +99,12 @@ typedef struct tm_metrics {
 	int64_t backpressured_ms, watermark;
 	uint64_t rejected, dead_letters;
 	int64_t idle_ms;
+	uint32_t nlag; /* a Kafka source's partitions; topic valid while the task lives */
+	struct {
+		const char *topic;
+		int32_t partition;
+		int64_t offset, lag;
+	} lag[FL_TASK_MAX_LAG];
 } tm_metrics;
 
 typedef struct tm_sub {

@@ -357,7 +357,17 @@ typedef struct fl_task_stats {
 	int64_t watermark;        /* the task's current watermark */
 	uint64_t rejected;        /* records its operators refused */
 	uint64_t dead_letters;    /* of them, written to the job's dead-letter output */
+	/* A Kafka source's partitions (at most FL_TASK_MAX_LAG): the next
+	 * offset it reads and its lag behind the partition's high watermark
+	 * (-1: not known yet). topic stays valid while the task lives. */
+	uint32_t nlag;
+	struct {
+		const char *topic;
+		int32_t partition;
+		int64_t offset, lag;
+	} lag[16];
 } fl_task_stats;
+#define FL_TASK_MAX_LAG 16
 
 /* Read the counters into *out (relaxed atomic loads: each value is
  * consistent, the set is not a snapshot). Any thread, while the task

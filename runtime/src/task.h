@@ -106,7 +106,20 @@ typedef struct fl_task_metrics {
 	_Atomic int64_t watermark;
 	_Atomic uint64_t rejected;     /* records refused by the chain's operators */
 	_Atomic uint64_t dead_letters; /* of them, written to the dead-letter output */
+	/* A Kafka source's partitions (fl_task_lag_slot): slots [0, nlag) are
+	 * set up (topic, partition) before nlag is raised (release), their
+	 * values stored relaxed by the task's thread. */
+	_Atomic uint32_t nlag;
+	struct fl_lag_slot {
+		const char *topic;
+		int32_t partition;
+		_Atomic int64_t offset, lag;
+	} lag[16];
 } fl_task_metrics;
+
+/* The lag slot of (topic, partition) of the task's Kafka source, made on
+ * first use; NULL when all FL_TASK_MAX_LAG are taken. Task thread only. */
+struct fl_lag_slot *fl_task_lag_slot(fl_task *t, const char *topic, int32_t partition);
 
 struct fl_task {
 	const fl_plan *plan;

@@ -4,6 +4,8 @@
  * counters (fl_runtime.h). The task thread writes these as atomics, or
  * once before publishing them.
  */
+#include <string.h>
+
 #include "task.h"
 
 bool fl_task_awaiting_final(const fl_task *t) { return atomic_load(&t->awaiting_final) != 0; }
@@ -29,4 +31,28 @@ void fl_task_stats_read(const fl_task *t, fl_task_stats *out)
 	out->watermark = atomic_load_explicit(&t->m.watermark, memory_order_relaxed);
 	out->rejected = atomic_load_explicit(&t->m.rejected, memory_order_relaxed);
 	out->dead_letters = atomic_load_explicit(&t->m.dead_letters, memory_order_relaxed);
+	uint32_t n = atomic_load_explicit(&t->m.nlag, memory_order_acquire);
+	out->nlag = n;
+	for (uint32_t i = 0; i < n; i++) {
+		out->lag[i].topic = t->m.lag[i].topic;
+		out->lag[i].partition = t->m.lag[i].partition;
+		out->lag[i].offset = atomic_load_explicit(&t->m.lag[i].offset, memory_order_relaxed);
+		out->lag[i].lag = atomic_load_explicit(&t->m.lag[i].lag, memory_order_relaxed);
+	}
+}
+
+struct fl_lag_slot *fl_task_lag_slot(fl_task *t, const char *topic, int32_t partition)
+{
+	uint32_t n = atomic_load_explicit(&t->m.nlag, memory_order_relaxed);
+	for (uint32_t i = 0; i < n; i++)
+		if (t->m.lag[i].partition == partition && !strcmp(t->m.lag[i].topic, topic))
+			return &t->m.lag[i];
+	if (n == FL_TASK_MAX_LAG) return NULL;
+	struct fl_lag_slot *sl = &t->m.lag[n];
+	sl->topic = topic;
+	sl->partition = partition;
+	atomic_store_explicit(&sl->offset, -1, memory_order_relaxed);
+	atomic_store_explicit(&sl->lag, -1, memory_order_relaxed);
+	atomic_store_explicit(&t->m.nlag, n + 1, memory_order_release);
+	return sl;
 }

@@ -53,6 +53,7 @@
 #define SNAPSHOT_VERSION 1
 #define META_TIMEOUT_MS 10000
 #define POLL_WAIT_MS 10
+#define LAG_EVERY_MS 200 /* how often the partitions' lag metrics are refreshed */
 
 typedef struct kpart {
 	uint32_t topic; /* index in the address's topics */
@@ -87,6 +88,7 @@ typedef struct ksrc {
 	bool started, idle_out, quiet;
 	int64_t wm; /* last watermark emitted */
 	int64_t next_discovery;
+	int64_t next_lag; /* when report_lag runs next */
 	/* positions of the newest snapshot, committed when it completes */
 	rd_kafka_topic_partition_list_t *to_commit;
 	int64_t to_commit_id;
@@ -326,6 +328,30 @@ static kpart *part_of(ksrc *s, const rd_kafka_message_t *m)
 	return NULL;
 }
 
+/* The lag metrics of the owned partitions (fl_task_stats): the next offset
+ * to read and how far it is behind the partition's high watermark as the
+ * consumer last saw it (librdkafka's cached value: no request is made).
+ * With read_committed, the high watermark counts transaction markers and
+ * aborted records, so a caught-up partition may show a small lag. */
+static void report_lag(flinc_ctx *c, ksrc *s)
+{
+	const fl_kafka_addr *a = s->conf->a;
+	for (size_t i = 0; i < s->nparts; i++) {
+		kpart *kp = &s->parts[i];
+		struct fl_lag_slot *sl = fl_task_lag_slot(c->op->task, a->topics[kp->topic], kp->partition);
+		if (!sl) return;
+		int64_t lo, hi;
+		int64_t lag = -1;
+		if (kp->next >= 0 &&
+		    rd_kafka_get_watermark_offsets(s->rk, a->topics[kp->topic], kp->partition, &lo, &hi) ==
+			    RD_KAFKA_RESP_ERR_NO_ERROR &&
+		    hi >= 0)
+			lag = hi > kp->next ? hi - kp->next : 0;
+		atomic_store_explicit(&sl->offset, kp->next, memory_order_relaxed);
+		atomic_store_explicit(&sl->lag, lag, memory_order_relaxed);
+	}
+}
+
 static int ksrc_run(flinc_ctx *c, void *local, uint32_t budget)
 {
 	ksrc *s = local;
@@ -399,6 +425,10 @@ static int ksrc_run(flinc_ctx *c, void *local, uint32_t budget)
 	s->pace.sent += sent;
 	s->quiet = sent == 0;
 	watermarks(c, s, now);
+	if (now >= s->next_lag) {
+		report_lag(c, s);
+		s->next_lag = now + LAG_EVERY_MS;
+	}
 	if (a->bounded && all_done(s)) return FLINC_SOURCE_END;
 	return sent == 0 ? FLINC_SOURCE_IDLE : FLINC_SOURCE_MORE;
 }
