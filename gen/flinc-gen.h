@@ -173,6 +173,11 @@ typedef struct fg_opts {
 	int nprops;
 } fg_opts;
 
+/* At least `need` users (capped at 1e8) for the event rate: raises a
+ * default --users, refuses a given one that is too small (one line in err,
+ * naming `unit` and `why`; returns true). */
+bool fg_need_users(fg_opts *o, double need, const char *unit, const char *why, char *err, size_t errcap);
+
 /* The seed of the population's profiles: --population-seed, else --seed. */
 static inline uint64_t fg_pop_seed(const fg_opts *o) { return o->pop_seed_set ? o->pop_seed : o->seed; }
 

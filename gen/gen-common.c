@@ -832,6 +832,19 @@ int fg_out_close(fg_out *out)
 	return rc;
 }
 
+bool fg_need_users(fg_opts *o, double need, const char *unit, const char *why, char *err, size_t errcap)
+{
+	if (need > 1e8) need = 1e8;
+	if (o->pop >= need) return false;
+	if (o->pop_set) {
+		snprintf(err, errcap, "--users %" PRIu64 " is too few for %g %s (%s): give --users >= %.0f",
+			 o->pop, o->event_rate, unit, why, ceil(need));
+		return true;
+	}
+	o->pop = (uint64_t)ceil(need);
+	return false;
+}
+
 /* ---- running a mode ---------------------------------------------------------- */
 
 const fg_gen_ops *fg_gen_find(const char *mode)

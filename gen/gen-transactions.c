@@ -583,20 +583,9 @@ static int tx_open(void *gp, fg_opts *o, fg_out *out, char *err, size_t errcap)
 	gen *g = gp;
 	/* a user's normal transactions are >= 30 s apart: keep the mean gap per
 	 * user >= 120 s so a free user is found at once */
-	double need = o->event_rate * 120.0;
-	if (need > 1e8) need = 1e8;
-	if (o->pop < need) {
-		if (o->pop_set) {
-			snprintf(
-				err, errcap,
-				"--users %" PRIu64
-				" is too few for %g records/s (a user's transactions are >= 30 s apart): give "
-				"--users >= %.0f",
-				o->pop, o->event_rate, ceil(need));
-			return 2;
-		}
-		o->pop = (uint64_t)ceil(need);
-	}
+	if (fg_need_users(o, o->event_rate * 120.0, "records/s", "a user's transactions are >= 30 s apart",
+			  err, errcap))
+		return 2;
 	g->o = o;
 	g->out = out;
 	g->nusers = (uint32_t)o->pop;

@@ -413,20 +413,9 @@ static int ue_open(void *gp, fg_opts *o, fg_out *out, char *err, size_t errcap)
 	gen *g = gp;
 	/* a session plus the pause after it takes a user ~40 min: keep twice the
 	 * users that many sessions need */
-	double need = o->event_rate * 800.0;
-	if (need > 1e8) need = 1e8;
-	if (o->pop < need) {
-		if (o->pop_set) {
-			snprintf(
-				err, errcap,
-				"--users %" PRIu64
-				" is too few for %g events/s (a user's sessions are > 30 min apart): give --users "
-				">= %.0f",
-				o->pop, o->event_rate, ceil(need));
-			return 2;
-		}
-		o->pop = (uint64_t)ceil(need);
-	}
+	if (fg_need_users(o, o->event_rate * 800.0, "events/s", "a user's sessions are > 30 min apart", err,
+			  errcap))
+		return 2;
 	g->o = o;
 	g->out = out;
 	g->nusers = (uint32_t)o->pop;
