@@ -35,6 +35,12 @@ int fl_file_sink_to(flinc_env *e, flinc_stream *in, const char *name, const char
 int fl_print_sink_to(flinc_env *e, flinc_stream *in, const char *name, flinc_format_fn fmt);
 int fl_discard_sink_to(flinc_env *e, flinc_stream *in, const char *name);
 
+/* Test-only fault points: FLINC_TEST_FAULT=NAME[:N[:SUBTASK]] with NAME one
+ * of names[0..n). Returns the index of NAME + 1 and *id = N (default 1),
+ * or 0 when the variable is unset, names another point, is malformed, or
+ * names another subtask (SUBTASK default: every subtask). */
+int fl_test_fault(const char *const *names, int n, int subtask, int64_t *id);
+
 /* flinc_lines_from's "datagen:MODE[?options]" (seed_source.c). */
 flinc_stream *fl_seed_lines_from(flinc_env *e, const char *name, const char *address, double rate);
 

@@ -115,9 +115,8 @@ typedef struct ksink {
 	char dr_err[256];
 	fl_log_limit lim;
 	fault_kind fault;
-	int64_t fault_id;  /* the checkpoint whose commit dies */
-	int fault_subtask; /* -1: every subtask */
-	bool fault_armed;  /* commit_batch dies after the marker */
+	int64_t fault_id; /* the checkpoint whose commit dies */
+	bool fault_armed; /* commit_batch dies after the marker */
 } ksink;
 
 /* ---- the test-only fault point ------------------------------------------- */
@@ -127,32 +126,12 @@ typedef struct ksink {
  * subtask). Read by tests only; anything else in the variable is ignored. */
 static void fault_parse(ksink *s, int subtask)
 {
-	const char *v = getenv("FLINC_TEST_FAULT");
-	if (!v) return;
-	fault_kind k = FAULT_NONE;
-	const char *rest = NULL;
-	if (strncmp(v, "kafka-sink-after-complete", 25) == 0) {
-		k = FAULT_AFTER_COMPLETE;
-		rest = v + 25;
-	} else if (strncmp(v, "kafka-sink-before-commit", 24) == 0) {
-		k = FAULT_BEFORE_COMMIT;
-		rest = v + 24;
-	} else {
-		return;
-	}
-	long long id = 1, st = -1;
-	if (*rest == ':') {
-		char *end;
-		id = strtoll(rest + 1, &end, 10);
-		if (*end == ':') st = strtoll(end + 1, &end, 10);
-		if (*end || id < 1) return;
-	} else if (*rest) {
-		return;
-	}
-	if (st >= 0 && st != subtask) return;
-	s->fault = k;
+	static const char *const names[] = { "kafka-sink-after-complete", "kafka-sink-before-commit" };
+	int64_t id;
+	int k = fl_test_fault(names, 2, subtask, &id);
+	if (!k) return;
+	s->fault = k == 1 ? FAULT_AFTER_COMPLETE : FAULT_BEFORE_COMMIT;
 	s->fault_id = id;
-	s->fault_subtask = (int)st;
 }
 
 static void fault_die(ksink *s, const char *where)

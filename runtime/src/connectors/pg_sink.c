@@ -108,30 +108,11 @@ typedef struct pgsink {
  * subtask). Read by tests only; anything else in the variable is ignored. */
 static void fault_parse(pgsink *s, int subtask)
 {
-	const char *v = getenv("FLINC_TEST_FAULT");
-	if (!v) return;
-	fault_kind k;
-	const char *rest;
-	if (strncmp(v, "pg-sink-after-flush", 19) == 0) {
-		k = FAULT_AFTER_FLUSH;
-		rest = v + 19;
-	} else if (strncmp(v, "pg-sink-after-complete", 22) == 0) {
-		k = FAULT_AFTER_COMPLETE;
-		rest = v + 22;
-	} else {
-		return;
-	}
-	long long id = 1, st = -1;
-	if (*rest == ':') {
-		char *end;
-		id = strtoll(rest + 1, &end, 10);
-		if (*end == ':') st = strtoll(end + 1, &end, 10);
-		if (*end || id < 1) return;
-	} else if (*rest) {
-		return;
-	}
-	if (st >= 0 && st != subtask) return;
-	s->fault = k;
+	static const char *const names[] = { "pg-sink-after-flush", "pg-sink-after-complete" };
+	int64_t id;
+	int k = fl_test_fault(names, 2, subtask, &id);
+	if (!k) return;
+	s->fault = k == 1 ? FAULT_AFTER_FLUSH : FAULT_AFTER_COMPLETE;
 	s->fault_id = id;
 }
 
