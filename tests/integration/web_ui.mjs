@@ -6,72 +6,13 @@
 //
 // Prints one "  ok: ..." or "  FAIL: ..." line per check and exits 1 when
 // one failed. Screenshots go to <shots>/NN-name.png.
-import { createRequire } from "node:module";
-import { mkdirSync } from "node:fs";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-
-const here = dirname(fileURLToPath(import.meta.url));
-const require = createRequire(join(here, "../../jobmanager/web/package.json"));
-const { chromium } = require("playwright-core");
+import { harness, num, sleep } from "./web_common.mjs";
 
 const cfg = JSON.parse(process.argv[2]);
-const base = `http://127.0.0.1:${cfg.port}`;
-mkdirSync(cfg.shots, { recursive: true });
-let failed = 0;
-let shotNo = 0;
-function check(cond, what, detail) {
-  if (cond) console.log(`  ok: ${what}`);
-  else {
-    failed++;
-    console.log(`  FAIL: ${what}${detail !== undefined ? ": " + JSON.stringify(detail) : ""}`);
-  }
-  return !!cond;
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-// "293.5 k" -> 293500
-function num(s) {
-  const m = /([\d.]+)\s*([kMG]?)/.exec(s || "");
-  if (!m) return NaN;
-  return parseFloat(m[1]) * ({ "": 1, k: 1e3, M: 1e6, G: 1e9 }[m[2]] || 1);
-}
-
-const browser = await chromium.launch({
-  executablePath: cfg.chromium,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-});
-const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-const errors = [];
-const offsite = [];
-const requests = [];
-page.on("pageerror", (e) => errors.push(String(e)));
-page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-page.on("request", (r) => {
-  const u = new URL(r.url());
-  if (u.origin !== base) offsite.push(r.url());
-  requests.push({ t: Date.now(), method: r.method(), path: u.pathname + u.search, auth: r.headers()["authorization"] });
-});
+const t = await harness(cfg, { viewport: { width: 1400, height: 900 }, fullPage: false, pollMs: 100 });
+const { base, check, browser, page, errors, offsite, requests, shot, waitFor } = t;
 let dialogs = 0;
 page.on("dialog", (d) => d.accept()); // confirm() of the cancel button
-async function shot(name) {
-  const f = join(cfg.shots, `${String(++shotNo).padStart(2, "0")}-${name}.png`);
-  await page.screenshot({ path: f });
-}
-async function waitFor(fn, ms, what) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = String(e);
-    }
-    await sleep(100);
-  }
-  check(false, what, last);
-  return null;
-}
 const text = (sel) => page.locator(sel).first().textContent({ timeout: 1000 });
 
 try {
@@ -260,4 +201,4 @@ try {
   check(errors.filter((e) => !/401|Unauthorized/.test(e)).length === 0, "no script error in the page", errors);
   await browser.close();
 }
-process.exit(failed ? 1 : 0);
+process.exit(t.failed ? 1 : 0);
