@@ -3,7 +3,7 @@
 
 An embedded Kafka (flinc-kafka-mock), a job manager and two task managers
 (3 slots each), live generators of transactions, user events and IoT
-readings (flinc-gen --rate; user events after a history that ends now, so
+readings (flinc-gen --rate; user events and transactions after a history that ends now, so
 sessions and the first 1-minute windows close at once), and the three seed
 jobs (fraud.so, aggregation.so, anomaly.so, -p 2) reading them. Then
 web_dashboards.mjs drives Debian's chromium through Playwright on
@@ -78,15 +78,20 @@ def main():
             c.conf.update({"state.checkpoints.dir": c.path("chk"), "execution.checkpointing.interval": "2s"})
             c.start()
             gen = os.path.join(build, "bin", "flinc-gen")
-            # User events: a history that ends now, then live.
-            span = history_span_ms(build, "user-events", 20000)
-            now = int(time.time() * 1000)
-            r = subprocess.run([gen, "user-events", "--count", "20000", "--seed", "1", "--start-time",
-                                str(now - span), "--output", "kafka://%s/user-events" % bs],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
-            chk.ok(r.returncode == 0, "a user-events history of %.0f minutes written" % (span / 60000),
-                   r.stderr.decode()[-300:])
-            for mode, topic, extra in (("transactions", "transactions", ["--fraud-rate", "0.1", "--seed", "2"]),
+            # User events and transactions: a history that ends now, then live.
+            # Live fraud patterns take 30 s to 10 min of event time by day (only
+            # the off-hours kind is a single record), so without a history the
+            # first alert could come after the browser stopped waiting.
+            for mode, count, extra in (("user-events", 20000, []), ("transactions", 40000, ["--fraud-rate", "0.1"])):
+                span = history_span_ms(build, mode, count)
+                now = int(time.time() * 1000)
+                r = subprocess.run([gen, mode, "--count", str(count), "--seed", "1", "--start-time",
+                                    str(now - span)] + extra + ["--output", "kafka://%s/%s" % (bs, mode)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+                chk.ok(r.returncode == 0, "a %s history of %.0f minutes written" % (mode, span / 60000),
+                       r.stderr.decode()[-300:])
+            for mode, topic, extra in (("transactions", "transactions", ["--fraud-rate", "0.1", "--seed", "2",
+                                                                         "--population-seed", "1"]),
                                        ("user-events", "user-events", ["--seed", "2"]),
                                        ("iot", "iot", ["--anomaly-rate", "0.05", "--sensors", "100"])):
                 procs.append(subprocess.Popen([gen, mode, "--rate", str(RATE)] + extra +
