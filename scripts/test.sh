@@ -34,7 +34,8 @@ cmake --build build-tsan -j "$jobs"
 # halts on a race at shutdown fails the pass too. ignore_noninstrumented_modules
 # and tests/tsan.supp: see that file. Tests labelled heavy (the Kafka
 # commit-window and broker-restart rounds: a minute or more of waiting on the
-# broker each) run in the release and ASan passes only, to keep CI's time.
+# broker each; the long netns tests; the browser dashboards) run in the
+# release and ASan passes only, to keep CI's time.
 echo "== tests under the thread sanitizer =="
 tsan_reports="$PWD/build-tsan/tsan-reports"
 rm -rf "$tsan_reports" && mkdir -p "$tsan_reports"

@@ -20,7 +20,7 @@ Bad input: a count that is not a number, an unknown option or generator,
 and `datagen` for a job without a generator each fail the build with a
 one-line message naming the problem.
 
-Usage: seed_datagen.py --build BUILD [--count N] [--keep]
+Usage: seed_datagen.py --build BUILD [--count N] [--crash-count N] [--keep]
 """
 import os
 import subprocess
@@ -43,6 +43,7 @@ def lines_of(out):
 def main():
     ap = cluster.arg_parser(__doc__)
     ap.add_argument("--count", type=int, default=100000)
+    ap.add_argument("--crash-count", type=int, default=1500000, help="transactions of the kill -9 case")
     args = ap.parse_args()
     miss = cluster.missing(args.build, "bin/flinc", "bin/flinc-gen", "jobs/fraud.so")
     if miss:
@@ -67,13 +68,13 @@ def main():
 
         # crash and restore mid-stream
         key = lambda a: (a["alertType"], a["userId"], a["transactionIds"][0])  # noqa: E731
-        inp = ["datagen", "--count", "1500000", "--seed", "5"]
+        inp = ["datagen", "--count", str(args.crash_count), "--seed", "5"]
         argv = cluster.local_argv(args.build, "fraud", 2) + ["--input"] + inp + [
             "--output", os.path.join(tmp, "undisturbed")]
         r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
         undisturbed = seed_common.read_committed(os.path.join(tmp, "undisturbed"))
-        chk.ok(r.returncode == 0 and undisturbed, "fraud: undisturbed run on 1.5M generated transactions: %d alerts" %
-               len(undisturbed), r.stdout.decode(errors="replace")[-800:])
+        chk.ok(r.returncode == 0 and undisturbed, "fraud: undisturbed run on %d generated transactions: %d alerts" %
+               (args.crash_count, len(undisturbed)), r.stdout.decode(errors="replace")[-800:])
         seed_common.restore_case(chk, args.build, "fraud", tmp, inp, undisturbed, "hashmap", key, rate=None)
 
         # live: event time = wall clock (iot: every step is one reading, no
