@@ -16,7 +16,8 @@
 # `flinc config`, the daemons' own parser, never by this script.
 # Logs go to $FLINC_LOG_DIR (default: log/ at the top of the source tree;
 # ~/.local/state/flinc/log for an installed copy): flinc-jobmanager.log and
-# flinc-taskmanager-<i>.log, with a pid file beside each
+# flinc-taskmanager-<i>.log (their stdout in .out files beside them), with a
+# pid file beside each
 # (flinc-jobmanager.pid, flinc-taskmanager-<i>.pid; $FLINC_PID_DIR to put
 # them elsewhere). Without security.cluster.secret in the configuration, a
 # random one is made once in cluster.secret beside the pid files (mode
@@ -157,12 +158,15 @@ cleanup_on_failure() {
   rm -f "$jm_pidfile" "$piddir"/flinc-taskmanager-*.pid
 }
 
-# start NAME LOGFILE PIDFILE PROGRAM ARGS...: detached, appending to its log.
+# start NAME LOGFILE PIDFILE PROGRAM ARGS...: detached, appending its log
+# (stderr) to LOGFILE and what it prints (stdout: the `-` sink, a plugin's
+# printf) to the .out file beside it, as Flink does; a task manager's .out
+# is what GET /taskmanagers/:id/stdout and the UI's Stdout page show.
 start() {
   local name=$1 log=$2 pidfile=$3
   shift 3
   { echo "==== $(date -u +%Y-%m-%dT%H:%M:%SZ) start-cluster.sh: $*"; } >>"$log"
-  nohup "$@" </dev/null >>"$log" 2>&1 &
+  nohup "$@" </dev/null >>"${log%.log}.out" 2>>"$log" &
   local pid=$!
   echo "$pid" >"$pidfile"
   started+=("$pid")

@@ -222,6 +222,13 @@ typedef struct jm_cmd {
 	size_t len;
 } jm_cmd;
 
+/* The latest JM_TM_LOG_KEEP lines a task manager sent of one stream: line
+ * k (from 0) in line[k % JM_TM_LOG_KEEP]. */
+typedef struct jm_lines {
+	char **line; /* NULL until the first line */
+	uint64_t n;  /* lines received so far */
+} jm_lines;
+
 typedef struct jm_tm {
 	struct jm *jm;
 	struct jm_tm *next_dead; /* graveyard link */
@@ -248,9 +255,9 @@ typedef struct jm_tm {
 	int64_t managed_used, managed_total; /* managed memory (fl_managed.h), from the last heartbeat */
 	int64_t cpu_time_ms;                 /* CPU time used, from the last heartbeat */
 	double cpu_load;                     /* CPU time per wall time over the last heartbeat interval */
-	/* Its latest log lines (Heartbeat.log): line n in log[n % JM_TM_LOG_KEEP]. */
-	char **log;
-	uint64_t log_lines; /* lines received so far */
+	jm_lines log;                        /* its latest log lines (Heartbeat.log) */
+	jm_lines out;                        /* its latest stdout lines (Heartbeat.stdout_lines) */
+	char *stdout_file;                   /* where its stdout goes ("": not a file, not read) */
 
 	nng_socket req;       /* REQ to the task manager's control socket */
 	fl_rpc_client client; /* req, authenticating its connection */
@@ -429,10 +436,15 @@ uint64_t jm_tm_bind_check(void *ud, const char *id, const char *purpose, const u
 			  const uint8_t *proof, size_t prooflen);
 /* The registered task manager with this id (connected or not), or NULL. */
 jm_tm *jm_tm_find_locked(jm *j, const char *id);
-/* Each task manager's latest log lines kept (GET /taskmanagers/:id/log). */
+/* Lines kept of each task manager's log and stdout (GET
+ * /taskmanagers/:id/log and /stdout). */
 #define JM_TM_LOG_KEEP 1000
-/* Append its latest lines (at most max_lines), oldest first, to b. */
-void jm_tm_log_text_locked(const jm_tm *tm, size_t max_lines, struct fl_strbuf *b);
+/* Add lines another process sent (made valid UTF-8, each cut at
+ * 2 * FL_LOG_LINE_MAX bytes). */
+void jm_lines_add(jm_lines *l, char *const *lines, size_t n);
+/* Append the latest lines (at most max_lines), oldest first, to b. */
+void jm_lines_text(const jm_lines *l, size_t max_lines, struct fl_strbuf *b);
+void jm_lines_free(jm_lines *l);
 /* Queue a call for a task manager's worker; takes cmd (freed at once if
  * the worker is stopping). */
 void jm_tm_enqueue_locked(jm *j, jm_tm *tm, jm_cmd *cmd);

@@ -75,21 +75,46 @@ static void tm_free(jm_tm *tm)
 	free(tm->host);
 	free(tm->control_address);
 	free(tm->data_address);
-	if (tm->log)
-		for (size_t i = 0; i < JM_TM_LOG_KEEP; i++) free(tm->log[i]);
-	free(tm->log);
+	jm_lines_free(&tm->log);
+	jm_lines_free(&tm->out);
+	free(tm->stdout_file);
 	free(tm);
 }
 
-void jm_tm_log_text_locked(const jm_tm *tm, size_t max_lines, fl_strbuf *b)
+void jm_lines_add(jm_lines *l, char *const *lines, size_t n)
 {
-	uint64_t n = tm->log_lines < JM_TM_LOG_KEEP ? tm->log_lines : JM_TM_LOG_KEEP;
+	if (!n) return;
+	if (!l->line) l->line = fl_calloc(JM_TM_LOG_KEEP, sizeof *l->line);
+	for (size_t i = 0; i < n; i++) {
+		char **slot = &l->line[l->n++ % JM_TM_LOG_KEEP];
+		free(*slot);
+		*slot = jm_utf8_dup(lines[i]); /* another process's bytes: made valid UTF-8 */
+		size_t cut = 2 * FL_LOG_LINE_MAX;
+		if (strlen(*slot) > cut) {
+			while (cut > 0 && ((unsigned char)(*slot)[cut] & 0xC0) == 0x80) cut--;
+			(*slot)[cut] = 0; /* at a character's start */
+		}
+	}
+}
+
+void jm_lines_text(const jm_lines *l, size_t max_lines, fl_strbuf *b)
+{
+	uint64_t n = l->n < JM_TM_LOG_KEEP ? l->n : JM_TM_LOG_KEEP;
 	if (n > max_lines) n = max_lines;
-	for (uint64_t k = tm->log_lines - n; k < tm->log_lines; k++) {
-		const char *s = tm->log[k % JM_TM_LOG_KEEP];
+	for (uint64_t k = l->n - n; k < l->n; k++) {
+		const char *s = l->line[k % JM_TM_LOG_KEEP];
 		fl_sb_append(b, s, strlen(s));
 		fl_sb_append(b, "\n", 1);
 	}
+}
+
+void jm_lines_free(jm_lines *l)
+{
+	if (l->line)
+		for (size_t i = 0; i < JM_TM_LOG_KEEP; i++) free(l->line[i]);
+	free(l->line);
+	l->line = NULL;
+	l->n = 0;
 }
 
 /* jm.h: the registered task manager with this id, or NULL. */
@@ -618,16 +643,12 @@ int jm_tm_heartbeat(jm *j, const Flinc__Heartbeat *hb, const fl_rpc_from *from)
 		tm->last_hb_mono = now;
 		tm->last_hb_ms = fl_now_ms();
 		for (size_t i = 0; i < hb->n_metrics; i++) jm_sched_metrics_locked(j, tm->id, hb->metrics[i]);
-		if (hb->n_log && !tm->log) tm->log = fl_calloc(JM_TM_LOG_KEEP, sizeof *tm->log);
-		for (size_t i = 0; i < hb->n_log && i < 200; i++) {
-			char **slot = &tm->log[tm->log_lines++ % JM_TM_LOG_KEEP];
-			free(*slot);
-			*slot = jm_utf8_dup(hb->log[i]); /* another process's bytes: made valid UTF-8 */
-			size_t cut = 2 * FL_LOG_LINE_MAX;
-			if (strlen(*slot) > cut) {
-				while (cut > 0 && ((unsigned char)(*slot)[cut] & 0xC0) == 0x80) cut--;
-				(*slot)[cut] = 0; /* at a character's start */
-			}
+		jm_lines_add(&tm->log, hb->log, hb->n_log < 200 ? hb->n_log : 200);
+		jm_lines_add(&tm->out, hb->stdout_lines, hb->n_stdout_lines < 200 ? hb->n_stdout_lines : 200);
+		const char *sf = hb->stdout_file ? hb->stdout_file : "";
+		if (!tm->stdout_file || strcmp(tm->stdout_file, sf) != 0) {
+			free(tm->stdout_file);
+			tm->stdout_file = jm_utf8_dup(sf);
 		}
 		jm_output_heartbeat_locked(j, hb);
 	}

@@ -519,9 +519,9 @@ static void h_jm_log(req_ctx *c, resp *r, const route_args *a)
 	set_body(r, 200, "text/plain; charset=utf-8", b.data);
 }
 
-/* GET /taskmanagers/:tmid/log: the latest log lines a connected task
- * manager sent with its heartbeats (text; query `lines`), else 404. */
-static void h_tm_log(req_ctx *c, resp *r, const route_args *a)
+/* The latest lines of one stream a connected task manager sent with its
+ * heartbeats (text; query `lines`), else 404. */
+static void tm_lines(req_ctx *c, resp *r, const route_args *a, bool out)
 {
 	size_t lines;
 	if (!query_count(c, r, "lines", JM_TM_LOG_KEEP, JM_TM_LOG_KEEP, &lines)) return;
@@ -530,13 +530,20 @@ static void h_tm_log(req_ctx *c, resp *r, const route_args *a)
 	pthread_mutex_lock(&j->mu);
 	jm_tm *tm = jm_tm_find_locked(j, a->tmid);
 	bool known = tm && tm->connected;
-	if (known) jm_tm_log_text_locked(tm, lines, &b);
+	if (known) jm_lines_text(out ? &tm->out : &tm->log, lines, &b);
 	pthread_mutex_unlock(&j->mu);
 	if (known)
 		set_body(r, 200, "text/plain; charset=utf-8", b.data);
 	else
 		not_found(r, c, "no task manager with this id");
 }
+
+/* GET /taskmanagers/:tmid/log: its log lines. */
+static void h_tm_log(req_ctx *c, resp *r, const route_args *a) { tm_lines(c, r, a, false); }
+
+/* GET /taskmanagers/:tmid/stdout: what it printed, when its stdout is a
+ * regular file (Flink's .out; "stdoutFile" in /taskmanagers/:tmid). */
+static void h_tm_stdout(req_ctx *c, resp *r, const route_args *a) { tm_lines(c, r, a, true); }
 
 /* GET /taskmanagers/:tmid: a connected task manager, else 404. */
 static void h_taskmanager(req_ctx *c, resp *r, const route_args *a)
@@ -1158,6 +1165,7 @@ static const route routes[] = {
 	{ "GET", "/taskmanagers", h_taskmanagers, NULL, NULL },
 	{ "GET", "/taskmanagers/:tmid", h_taskmanager, NULL, NULL },
 	{ "GET", "/taskmanagers/:tmid/log", h_tm_log, NULL, NULL },
+	{ "GET", "/taskmanagers/:tmid/stdout", h_tm_stdout, NULL, NULL },
 	{ "GET", "/jars", h_jars, NULL, NULL },
 	{ "POST", "/jars/upload", NULL, NULL, upload_begin },
 	{ "DELETE", "/jars/:jarid", h_jar_delete, NULL, NULL },

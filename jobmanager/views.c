@@ -389,7 +389,7 @@ json_t *jm_view_taskmanager_locked(jm *j, jm_tm *tm)
 	int64_t now = fl_now_ms();
 	return json_pack(
 		"{s:s, s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:{}, s:{}, s:{s:i, s:I, s:I, s:I, s:I}, "
-		"s:I, s:I, s:f}",
+		"s:I, s:I, s:f, s:s}",
 		"id", tm->id, "path", tm->control_address, "host", tm->host, "dataAddress", tm->data_address,
 		"dataPort", port_of(tm->data_address), "jmxPort", -1, "timeSinceLastHeartbeat",
 		(json_int_t)tm->last_hb_ms, "lastHeartbeatAge", (json_int_t)(now - tm->last_hb_ms),
@@ -398,7 +398,8 @@ json_t *jm_view_taskmanager_locked(jm *j, jm_tm *tm)
 		tm->cpu_cores, "physicalMemory", (json_int_t)tm->physical_memory, "freeMemory", (json_int_t)0,
 		"managedMemory", (json_int_t)tm->managed_total, "managedMemoryUsed",
 		(json_int_t)tm->managed_used, "pid", (json_int_t)tm->pid, "memoryRss",
-		(json_int_t)tm->rss_bytes, "cpuLoad", tm->cpu_load);
+		(json_int_t)tm->rss_bytes, "cpuLoad", tm->cpu_load, "stdoutFile",
+		tm->stdout_file ? tm->stdout_file : "");
 }
 
 json_t *jm_view_taskmanagers_locked(jm *j)

@@ -186,7 +186,7 @@ kill -9 "$victim"
 echo "killed task manager 1 (pid $victim); starting a replacement"
 "$bin/flinc-taskmanager" -D jobmanager.rpc.address=127.0.0.1 -D jobmanager.rpc.port="$rpc_port" \
   -D security.cluster.secret="file:$dir/cluster.secret" \
-  -D taskmanager.numberOfTaskSlots=3 >"$dir/log/flinc-taskmanager-3.log" 2>&1 &
+  -D taskmanager.numberOfTaskSlots=3 >"$dir/log/flinc-taskmanager-3.out" 2>"$dir/log/flinc-taskmanager-3.log" &
 echo $! >"$dir/flinc-taskmanager-3.pid"
 sleep 2
 wait_running 3 60 || die "the jobs did not recover: $("${flinc[@]}" list)"

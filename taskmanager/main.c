@@ -329,6 +329,7 @@ int main(int argc, char **argv)
 		fl_log(FL_LOG_ERROR, TM_LOG, "%s", err);
 		goto fail;
 	}
+	tm_stdout_init();
 	if (tm_monitor_start(tm) != FLINC_OK || tm_session_start(tm) != FLINC_OK) {
 		fl_log(FL_LOG_ERROR, TM_LOG, "cannot start a thread");
 		goto fail;

@@ -170,17 +170,25 @@ static uint64_t g_log_sent; /* the number of the last line the job manager took 
 
 /* The lines after g_log_sent (at most HB_LOG_MAX) as pointers into b's
  * text; *upto: the number of the last. */
+static char **split_lines(fl_strbuf *b, size_t *n);
+
 static char **collect_log(fl_strbuf *b, uint64_t *upto, size_t *n)
 {
 	*upto = fl_log_recent(g_log_sent, HB_LOG_MAX, b);
+	return split_lines(b, n);
+}
+
+/* b's text ('\n'-terminated lines) cut into lines in place: pointers into b. */
+static char **split_lines(fl_strbuf *b, size_t *n)
+{
 	*n = 0;
 	if (!b->len) return NULL;
 	size_t cap = 0;
 	for (size_t i = 0; i < b->len; i++) cap += b->data[i] == '\n';
 	char **v = fl_calloc(cap ? cap : 1, sizeof *v);
-	char *p = b->data;
-	for (char *nl; *n < cap && (nl = strchr(p, '\n')); p = nl + 1) {
-		*nl = 0;
+	char *p = b->data, *end = b->data + b->len;
+	for (char *nl; *n < cap && (nl = memchr(p, '\n', (size_t)(end - p))); p = nl + 1) {
+		*nl = 0; /* a NUL inside a line (printed bytes) ends it early: it goes as a C string */
 		v[(*n)++] = p;
 	}
 	return v;
@@ -324,6 +332,10 @@ static int heartbeat_once(tm_server *tm, tm_jm *jm, int *last_rc)
 	fl_strbuf logbuf = { 0 };
 	uint64_t log_upto;
 	hb.log = collect_log(&logbuf, &log_upto, &hb.n_log);
+	fl_strbuf outbuf = { 0 };
+	off_t out_upto = tm_stdout_collect(&outbuf);
+	hb.stdout_lines = split_lines(&outbuf, &hb.n_stdout_lines);
+	hb.stdout_file = (char *)tm_stdout_file();
 	Flinc__Envelope env = FLINC__ENVELOPE__INIT;
 	env.body_case = FLINC__ENVELOPE__BODY_HEARTBEAT;
 	env.heartbeat = &hb;
@@ -333,7 +345,12 @@ static int heartbeat_once(tm_server *tm, tm_jm *jm, int *last_rc)
 	free_output(hb.output, hb.n_output);
 	free(hb.log);
 	fl_sb_free(&logbuf);
-	if (rc == 0) g_log_sent = log_upto;
+	free(hb.stdout_lines);
+	fl_sb_free(&outbuf);
+	if (rc == 0) {
+		g_log_sent = log_upto;
+		tm_stdout_taken(out_upto);
+	}
 	*last_rc = rc;
 	if (rc == NNG_EPROTO || rc == NNG_EPERM) {
 		/* The job manager answered, but not with a HeartbeatAck (or does

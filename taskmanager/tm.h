@@ -36,6 +36,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <nng/nng.h>
 
@@ -211,6 +212,16 @@ int tm_session_start(tm_server *tm);
 void tm_session_stop(tm_server *tm);
 int tm_monitor_start(tm_server *tm);
 void tm_monitor_stop(tm_server *tm);
+/* stdout.c: the task manager's stdout when it is a regular file, read back
+ * for the job manager (GET /taskmanagers/:id/stdout). init once at start;
+ * collect appends the lines not yet taken to b and returns the offset after
+ * them, which taken() records once the job manager took the heartbeat.
+ * The session thread's own. */
+void tm_stdout_init(void);
+const char *tm_stdout_file(void); /* "" when stdout is not a regular file */
+off_t tm_stdout_collect(struct fl_strbuf *b);
+void tm_stdout_taken(off_t upto);
+
 /* Wait until no instance is left or ms passed; true when none is left. */
 bool tm_wait_idle(tm_server *tm, int64_t ms);
 

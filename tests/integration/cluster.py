@@ -217,15 +217,22 @@ for _s in (signal.SIGTERM, signal.SIGHUP):
 
 
 class Daemon:
-    """One started process and its log file (cwd None: the test's)."""
+    """One started process and its log file (cwd None: the test's); its
+    stdout goes to out_path when given (a task manager's .out, as
+    start-cluster.sh does), else into the log too."""
 
-    def __init__(self, name, argv, log_path, cwd):
+    def __init__(self, name, argv, log_path, cwd, out_path=None):
         self.name = name
         self.argv = argv
         self.log_path = log_path
+        self.out_path = out_path
         self.log = open(log_path, "ab")
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
+        out = open(out_path, "ab") if out_path else None
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out or self.log,
+                                     stderr=self.log if out else subprocess.STDOUT,
                                      cwd=cwd, preexec_fn=_die_with_parent)
+        if out:
+            out.close()
         self.pid = self.proc.pid
 
     def alive(self):
@@ -606,7 +613,8 @@ class Cluster:
         c.update(self.tm_conf)
         c.update(conf or {})
         argv = place.wrap([self._exe("flinc-taskmanager")] + self._dargs(c))
-        d = Daemon("taskmanager-%d" % i, argv, self.path("flinc-taskmanager-%d.log" % i), wd)
+        d = Daemon("taskmanager-%d" % i, argv, self.path("flinc-taskmanager-%d.log" % i), wd,
+                   self.path("flinc-taskmanager-%d.out" % i))
         self.tms.append(d)
         self.say("cluster: task manager %d pid %d%s" % (i, d.pid, "" if place is LOOPBACK else " on " + place.addr))
         if wait:

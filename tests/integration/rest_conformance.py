@@ -359,6 +359,35 @@ def run(t, c, chk, inp):
         t.error_body(st, b, rh, 400, "GET %s?lines=many" % TL)
         t.not_found(TL, "/taskmanagers/no-such-tm/log")
         t.wrong_method(TL, "/taskmanagers/%s/log" % tmid, "DELETE", ["GET"])
+        # stdout: what a job prints (the - sink) reaches the task manager's
+        # .out file, and from there its heartbeats carry it to the job manager.
+        TS = "/taskmanagers/:tmid/stdout"
+        t.cover("GET", TS)
+        chk.ok(all(str(tm.get("stdoutFile", "")).endswith(".out") for tm in tml),
+               "every task manager reports its stdout file (stdoutFile: flinc-taskmanager-<i>.out)",
+               [tm.get("stdoutFile") for tm in tml])
+        probe = c.path("stdout-probe.txt")
+        with open(probe, "w") as f:
+            f.write("stdoutprobe stdoutprobe stdoutprobe\n")
+        r = c.flinc("run", "-p", "1", c.plugin(), "--input", probe, "--output", "-", check=False)
+        seen, deadline = {}, time.monotonic() + 20
+        while time.monotonic() < deadline and not any("stdoutprobe" in v for v in seen.values()):
+            time.sleep(0.5)
+            for tm in tml:
+                st, text, rh = t.req("GET", "/taskmanagers/%s/stdout" % tm["id"])
+                seen[tm["id"]] = text if st == 200 and isinstance(text, str) else ""
+        printed = [v for v in seen.values() if "stdoutprobe" in v]
+        chk.ok(r.returncode == 0 and printed and "stdoutprobe\t3\n" in printed[0],
+               "GET %s -> 200 text/plain: the - sink's records a job printed on that task manager" % TS,
+               (r.returncode, r.stderr[-300:], {k: v[-200:] for k, v in seen.items()}))
+        printer = [k for k, v in seen.items() if "stdoutprobe" in v][:1] or [tmid]
+        st, text, rh = t.req("GET", "/taskmanagers/%s/stdout?lines=1" % printer[0])
+        chk.ok(st == 200 and rh.get("Content-Type", "").startswith("text/plain") and text == "stdoutprobe\t3\n",
+               "%s?lines=1: the last line alone" % TS, text)
+        st, b, rh = t.req("GET", "/taskmanagers/%s/stdout?lines=many" % tmid)
+        t.error_body(st, b, rh, 400, "GET %s?lines=many" % TS)
+        t.not_found(TS, "/taskmanagers/no-such-tm/stdout")
+        t.wrong_method(TS, "/taskmanagers/%s/stdout" % tmid, "POST", ["GET"])
     t.not_found("/taskmanagers/:tmid", "/taskmanagers/no-such-tm")
     t.wrong_method("/taskmanagers/:tmid", "/taskmanagers/no-such-tm", "DELETE", ["GET"])
     t.cover("GET", "/metrics")

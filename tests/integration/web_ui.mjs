@@ -180,6 +180,12 @@ try {
       `the log page makes one request per refresh (${seen.length} in 6 s)`, seen);
   }
   await shot("taskmanager-log");
+  await page.goto(`${base}/#/taskmanagers`);
+  await page.locator(".tm-stdout-link").first().click();
+  await waitFor(async () => (await page.locator("#tm-stdout-file").count()) > 0, 10000, "a task manager's stdout page shows");
+  check(/flinc-taskmanager-\d+\.out\./.test((await page.locator("#tm-stdout-file").textContent()) || "") &&
+    (await page.locator("#tm-stdout").count()) === 1,
+    "a task manager's stdout page names its .out file", await page.locator("#tm-stdout-file").textContent());
 
   // 10. The other pages render.
   for (const [hash, sel, name] of [

@@ -12,7 +12,7 @@ import { Submit } from "./pages/submit";
 import { Dashboards } from "./pages/dashboards";
 
 // Hash routes: #/overview, #/jobs/running, #/jobs/completed, #/job/<jid>/<tab>,
-// #/taskmanagers, #/taskmanagers/<id>/log, #/jobmanager, #/jobmanager/log,
+// #/taskmanagers, #/taskmanagers/<id>/log, #/taskmanagers/<id>/stdout, #/jobmanager, #/jobmanager/log,
 // #/submit, #/dashboards.
 function useRoute(): string[] {
   const parse = () => (location.hash.replace(/^#\/?/, "") || "overview").split("/").map(decodeURIComponent);
@@ -95,7 +95,12 @@ function App() {
       body = <JobPage jid={rest[0] || ""} tab={rest[1] || "overview"} vertex={rest[2]} />;
       break;
     case "taskmanagers":
-      body = rest[0] && rest[1] === "log" ? <TaskManagerLog id={rest[0]} /> : <TaskManagers />;
+      body =
+        rest[0] && (rest[1] === "log" || rest[1] === "stdout") ? (
+          <TaskManagerLog id={rest[0]} stream={rest[1]} />
+        ) : (
+          <TaskManagers />
+        );
       break;
     case "jobmanager":
       body = <JobManager tab={rest[0] || "config"} />;

@@ -1,17 +1,40 @@
+import { useEffect, useState } from "preact/hooks";
+import { get } from "../api";
 import { fmtBytes, fmtDuration, fmtTime, usePoll } from "../util";
 import { LogView } from "./log";
 
-/** One task manager's log (#/taskmanagers/<id>/log). */
-export function TaskManagerLog({ id }: { id: string }) {
+/** One task manager's log or stdout (#/taskmanagers/<id>/log, /stdout).
+ * The stdout page asks once where that stdout goes (stdoutFile: empty when
+ * it is a terminal or pipe, which is not read), then polls the lines alone. */
+export function TaskManagerLog({ id, stream }: { id: string; stream: "log" | "stdout" }) {
+  const base = `#/taskmanagers/${encodeURIComponent(id)}`;
+  const [file, setFile] = useState<string | null>(null);
+  useEffect(() => {
+    if (stream !== "stdout") return;
+    const ctl = new AbortController();
+    get(`/taskmanagers/${encodeURIComponent(id)}`, ctl.signal)
+      .then((t: any) => setFile(typeof t.stdoutFile === "string" ? t.stdoutFile : ""))
+      .catch(() => {});
+    return () => ctl.abort();
+  }, [id, stream]);
   return (
-    <div class="page" id="page-tm-log">
+    <div class="page" id={stream === "log" ? "page-tm-log" : "page-tm-stdout"}>
       <h1>
-        Task manager <span class="mono">{id}</span>: log
+        Task manager <span class="mono">{id}</span>: {stream}
       </h1>
       <p>
-        <a href="#/taskmanagers">← Task managers</a>
+        <a href="#/taskmanagers">← Task managers</a> ·{" "}
+        {stream === "log" ? <a href={`${base}/stdout`}>Stdout</a> : <a href={`${base}/log`}>Log</a>}
       </p>
-      <LogView path={`/taskmanagers/${encodeURIComponent(id)}/log`} id="tm-log" />
+      {stream === "stdout" && file !== null ? (
+        <p class="muted" id="tm-stdout-file">
+          {file
+            ? `What the task manager printed (the - sink, a plugin's printf) to ${file}.`
+            : "This task manager's stdout is a terminal or a pipe, not a file: nothing of it is kept here " +
+              "(start-cluster.sh sends it to flinc-taskmanager-<i>.out)."}
+        </p>
+      ) : null}
+      <LogView path={`/taskmanagers/${encodeURIComponent(id)}/${stream}`} id={stream === "log" ? "tm-log" : "tm-stdout"} />
     </div>
   );
 }
@@ -59,6 +82,9 @@ export function TaskManagers() {
               <td>
                 <a href={`#/taskmanagers/${encodeURIComponent(t.id)}/log`} class="tm-log-link">
                   log
+                </a>{" "}
+                <a href={`#/taskmanagers/${encodeURIComponent(t.id)}/stdout`} class="tm-stdout-link">
+                  stdout
                 </a>
               </td>
             </tr>
