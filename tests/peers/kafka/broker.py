@@ -31,12 +31,10 @@ As a command (the node processes outlive it; `stop` ends them):
 
 import argparse
 import base64
-import ctypes
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +44,8 @@ import uuid
 KAFKA_VERSION = "4.4.0"
 HERE = os.path.dirname(os.path.abspath(__file__))
 POM = os.path.join(HERE, "pom.xml")
+sys.path.insert(0, os.path.dirname(HERE))
+import maven_peer  # noqa: E402 (tests/peers/maven_peer.py)
 HEAP = "-Xmx256m"
 
 LOG4J2 = """\
@@ -67,70 +67,15 @@ class BrokerError(Exception):
     pass
 
 
-def cache_dir():
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "flinc")
-
-
 def classpath_file(version=KAFKA_VERSION):
-    return os.path.join(cache_dir(), "kafka-%s.classpath" % version)
-
-
-def _cached_classpath(path):
-    try:
-        with open(path) as f:
-            cp = f.read().strip()
-    except OSError:
-        return None
-    jars = [j for j in cp.split(":") if j]
-    if not jars or not all(os.path.isfile(j) for j in jars):
-        return None  # the Maven repository was cleaned since
-    return cp
+    return os.path.join(maven_peer.cache_dir(), "kafka-%s.classpath" % version)
 
 
 def classpath(log=print, version=KAFKA_VERSION):
-    """The broker's classpath: from the cache, or resolved by Maven once
-    (offline first, so a machine that resolved before needs no network)."""
-    path = classpath_file(version)
-    cp = _cached_classpath(path)
-    if cp:
-        return cp
-    mvn = shutil.which("mvn")
-    if not mvn:
-        raise BrokerError("Kafka's jars are not resolved and mvn is not installed (scripts/install-deps.sh)")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = "%s.%d.tmp" % (path, os.getpid())
-    log("broker: resolving Apache Kafka %s with Maven (once; cached in %s)" % (version, path))
-    argv = [mvn, "-q", "-B", "-f", POM, "dependency:build-classpath", "-Dmdep.outputFile=" + tmp,
-            "-Dkafka.version=" + version]
-    for extra in (["-o"], []):
-        p = subprocess.run(argv[:1] + extra + argv[1:], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           stdin=subprocess.DEVNULL)
-        if p.returncode == 0 and _cached_classpath(tmp):
-            os.replace(tmp, path)
-            return _cached_classpath(path)
-    try:
-        os.unlink(tmp)
-    except OSError:
-        pass
-    raise BrokerError("mvn could not resolve Kafka %s:\n%s" % (version, p.stdout.decode(errors="replace")[-2000:]))
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _child_setup(die_with_parent):
-    def setup():
-        os.setsid()  # its own process group: stop() signals the whole JVM
-        if die_with_parent:
-            try:
-                ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-            except OSError:
-                pass
-    return setup
+    """The peer's classpath: from the cache, or resolved by Maven once
+    (maven_peer.classpath)."""
+    return maven_peer.classpath(POM, classpath_file(version), {"kafka.version": version},
+                                "Apache Kafka %s" % version, BrokerError, log, "broker")
 
 
 def _signal_group(pid, sig):
@@ -160,8 +105,8 @@ class Node:
         self.index = index
         self.id = index + 1
         self.folder = folder
-        self.port = free_port()
-        self.cport = free_port()
+        self.port = maven_peer.free_port()
+        self.cport = maven_peer.free_port()
         self.data = os.path.join(folder, "data")
         self.props = os.path.join(folder, "server.properties")
         self.log_path = os.path.join(folder, "broker.log")
@@ -287,7 +232,7 @@ class Broker:
         try:
             n.proc = subprocess.Popen(self._w(self._java("kafka.Kafka", n.props)), stdin=subprocess.DEVNULL,
                                       stdout=logf,
-                                      stderr=subprocess.STDOUT, preexec_fn=_child_setup(self.die_with_parent))
+                                      stderr=subprocess.STDOUT, preexec_fn=maven_peer.child_setup(self.die_with_parent))
         finally:
             logf.close()
         n.pid = n.proc.pid

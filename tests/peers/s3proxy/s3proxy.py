@@ -32,11 +32,9 @@ SIGKILL. As a command:
 """
 
 import argparse
-import ctypes
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,6 +45,8 @@ import urllib.request
 S3PROXY_VERSION = "2.6.0"
 HERE = os.path.dirname(os.path.abspath(__file__))
 POM = os.path.join(HERE, "pom.xml")
+sys.path.insert(0, os.path.dirname(HERE))
+import maven_peer  # noqa: E402 (tests/peers/maven_peer.py)
 HEAP = "-Xmx256m"
 ACCESS = "flinc-access"
 SECRET = "flinc-secret-key-for-tests"
@@ -56,71 +56,15 @@ class S3ProxyError(Exception):
     pass
 
 
-def cache_dir():
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "flinc")
-
-
 def classpath_file(version=S3PROXY_VERSION):
-    return os.path.join(cache_dir(), "s3proxy-%s.classpath" % version)
-
-
-def _cached_classpath(path):
-    try:
-        with open(path) as f:
-            cp = f.read().strip()
-    except OSError:
-        return None
-    jars = [j for j in cp.split(":") if j]
-    if not jars or not all(os.path.isfile(j) for j in jars):
-        return None  # the Maven repository was cleaned since
-    return cp
+    return os.path.join(maven_peer.cache_dir(), "s3proxy-%s.classpath" % version)
 
 
 def classpath(log=print, version=S3PROXY_VERSION):
-    """s3proxy's classpath: from the cache, or resolved by Maven once
-    (offline first, so a machine that resolved before needs no network)."""
-    path = classpath_file(version)
-    cp = _cached_classpath(path)
-    if cp:
-        return cp
-    mvn = shutil.which("mvn")
-    if not mvn:
-        raise S3ProxyError("s3proxy's jars are not resolved and mvn is not installed (scripts/install-deps.sh)")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = "%s.%d.tmp" % (path, os.getpid())
-    log("s3proxy: resolving org.gaul:s3proxy %s with Maven (once; cached in %s)" % (version, path))
-    argv = [mvn, "-q", "-B", "-f", POM, "dependency:build-classpath", "-Dmdep.outputFile=" + tmp,
-            "-Ds3proxy.version=" + version]
-    p = None
-    for extra in (["-o"], []):
-        p = subprocess.run(argv[:1] + extra + argv[1:], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           stdin=subprocess.DEVNULL)
-        if p.returncode == 0 and _cached_classpath(tmp):
-            os.replace(tmp, path)
-            return _cached_classpath(path)
-    try:
-        os.unlink(tmp)
-    except OSError:
-        pass
-    raise S3ProxyError("mvn could not resolve s3proxy %s:\n%s" % (version, p.stdout.decode(errors="replace")[-2000:]))
-
-
-def free_port(addr="127.0.0.1"):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((addr, 0))
-        return s.getsockname()[1]
-
-
-def _child_setup(die_with_parent):
-    def setup():
-        os.setsid()  # its own process group: stop() signals the whole JVM
-        if die_with_parent:
-            try:
-                ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-            except OSError:
-                pass
-    return setup
+    """The peer's classpath: from the cache, or resolved by Maven once
+    (maven_peer.classpath)."""
+    return maven_peer.classpath(POM, classpath_file(version), {"s3proxy.version": version},
+                                "org.gaul:s3proxy %s" % version, S3ProxyError, log, "s3proxy")
 
 
 class S3Proxy:
@@ -145,7 +89,7 @@ class S3Proxy:
         self.buckets = list(buckets)
         self.host = host
         self.addr = host.addr if host else addr
-        self.port = port or (free_port() if not host else 9000)
+        self.port = port or (maven_peer.free_port() if not host else 9000)
         self.access_key, self.secret_key = ACCESS, SECRET
         self.props = os.path.join(self.dir, "s3proxy.properties")
         self.log_path = os.path.join(self.dir, "s3proxy.log")
@@ -182,7 +126,7 @@ class S3Proxy:
             argv = self.host.wrap(argv, private_tmp=False)
         logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                                     preexec_fn=_child_setup(self.die_with_parent))
+                                     preexec_fn=maven_peer.child_setup(self.die_with_parent))
         logf.close()
         self.wait_ready(timeout)
         self.log("s3proxy: %s store at %s (log %s)" % (self.store, self.endpoint, self.log_path))
