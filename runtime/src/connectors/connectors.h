@@ -41,6 +41,18 @@ int fl_discard_sink_to(flinc_env *e, flinc_stream *in, const char *name);
  * names another subtask (SUBTASK default: every subtask). */
 int fl_test_fault(const char *const *names, int n, int subtask, int64_t *id);
 
+/* Connectors' operator state is a msgpack map that starts with v (the
+ * format version), subtask and parallelism: this writes the map's header
+ * for those three plus `more` entries, which the caller writes next. */
+void fl_conn_snapshot_head(flinc_ctx *c, flinc_writer *w, uint64_t version, uint32_t more);
+
+/* A sink's record as text: fmt(rec) into *line, whose capacity *cap grows
+ * to what the format function asks for. Returns the length, or SIZE_MAX
+ * after failing the task (output `display`) when the format function gives
+ * two lengths for one record. */
+size_t fl_conn_format(flinc_ctx *c, flinc_format_fn fmt, const void *rec, char **line, size_t *cap,
+		      const char *display);
+
 /* flinc_lines_from's "datagen:MODE[?options]" (seed_source.c). */
 flinc_stream *fl_seed_lines_from(flinc_env *e, const char *name, const char *address, double rate);
 

@@ -759,13 +759,7 @@ static void fsink_barrier(flinc_ctx *c, void *local, int64_t id, unsigned flags)
 static int fsink_snapshot(flinc_ctx *c, void *local, flinc_writer *w)
 {
 	fsink *s = local;
-	flinc_w_map(w, 7);
-	flinc_w_cstr(w, "v");
-	flinc_w_uint(w, SNAPSHOT_VERSION);
-	flinc_w_cstr(w, "subtask");
-	flinc_w_uint(w, (uint64_t)flinc_ctx_subtask(c));
-	flinc_w_cstr(w, "parallelism");
-	flinc_w_uint(w, (uint64_t)flinc_ctx_parallelism(c));
+	fl_conn_snapshot_head(c, w, SNAPSHOT_VERSION, 4);
 	flinc_w_cstr(w, "open");
 	flinc_w_bool(w, s->fd_open);
 	flinc_w_cstr(w, "seq");

@@ -442,19 +442,8 @@ static int isink_open(flinc_ctx *c, void *local)
 static int isink_write(flinc_ctx *c, void *local, const void *rec)
 {
 	isink *s = local;
-	size_t n = s->conf->fmt(rec, s->line, s->lcap);
-	if (n >= s->lcap) {
-		size_t nc = s->lcap;
-		while (nc <= n) nc *= 2;
-		s->line = fl_realloc(s->line, nc);
-		s->lcap = nc;
-		n = s->conf->fmt(rec, s->line, s->lcap);
-		if (n >= s->lcap) {
-			flinc_ctx_fail(c, "output %s: the format function gave two lengths for one record",
-				       s->conf->a->display);
-			return FLINC_EUSER;
-		}
-	}
+	size_t n = fl_conn_format(c, s->conf->fmt, rec, &s->line, &s->lcap, s->conf->a->display);
+	if (n == SIZE_MAX) return FLINC_EUSER;
 	char why[160];
 	int rc = fl_influx_line(&s->conf->f, s->line, n, &s->body, &s->fields, why, sizeof why);
 	if (rc == FLINC_ECODEC) {

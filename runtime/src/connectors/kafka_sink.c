@@ -621,19 +621,8 @@ static int ksink_open(flinc_ctx *c, void *local)
 static int ksink_write(flinc_ctx *c, void *local, const void *rec)
 {
 	ksink *s = local;
-	size_t n = s->conf->fmt(rec, s->line, s->lcap);
-	if (n >= s->lcap) {
-		size_t nc = s->lcap;
-		while (nc <= n) nc *= 2;
-		s->line = fl_realloc(s->line, nc);
-		s->lcap = nc;
-		n = s->conf->fmt(rec, s->line, s->lcap);
-		if (n >= s->lcap) {
-			flinc_ctx_fail(c, "output %s: the format function gave two lengths for one record",
-				       s->conf->a->address);
-			return FLINC_EUSER;
-		}
-	}
+	size_t n = fl_conn_format(c, s->conf->fmt, rec, &s->line, &s->lcap, s->conf->a->address);
+	if (n == SIZE_MAX) return FLINC_EUSER;
 	if (n > UINT32_MAX) return FLINC_ERANGE;
 	int rc;
 	if (s->eos && (rc = batch_append(c, s, &s->cur, s->line, (uint32_t)n))) return rc;
@@ -706,13 +695,7 @@ static int ksink_commit(flinc_ctx *c, void *local, int64_t id)
 static int ksink_snapshot(flinc_ctx *c, void *local, flinc_writer *w)
 {
 	ksink *s = local;
-	flinc_w_map(w, 5);
-	flinc_w_cstr(w, "v");
-	flinc_w_uint(w, SNAPSHOT_VERSION);
-	flinc_w_cstr(w, "subtask");
-	flinc_w_uint(w, (uint64_t)flinc_ctx_subtask(c));
-	flinc_w_cstr(w, "parallelism");
-	flinc_w_uint(w, (uint64_t)flinc_ctx_parallelism(c));
+	fl_conn_snapshot_head(c, w, SNAPSHOT_VERSION, 2);
 	flinc_w_cstr(w, "txid");
 	flinc_w_cstr(w, s->txid);
 	flinc_w_cstr(w, "batches");

@@ -454,13 +454,7 @@ static int ksrc_snapshot(flinc_ctx *c, void *local, flinc_writer *w)
 				find_part(s, (uint32_t)t, r->partition);
 		extra += !assigned && owns(c, r->topic, r->partition);
 	}
-	flinc_w_map(w, 4);
-	flinc_w_cstr(w, "v");
-	flinc_w_uint(w, SNAPSHOT_VERSION);
-	flinc_w_cstr(w, "subtask");
-	flinc_w_uint(w, (uint64_t)flinc_ctx_subtask(c));
-	flinc_w_cstr(w, "parallelism");
-	flinc_w_uint(w, (uint64_t)flinc_ctx_parallelism(c));
+	fl_conn_snapshot_head(c, w, SNAPSHOT_VERSION, 1);
 	flinc_w_cstr(w, "parts");
 	flinc_w_array(w, (uint32_t)(s->nparts + extra));
 	if (s->to_commit) rd_kafka_topic_partition_list_destroy(s->to_commit);

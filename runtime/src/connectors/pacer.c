@@ -1,9 +1,11 @@
-/* pacer.c - rate limiting for paced sources (datagen, files), and the
- * test-only fault points the transactional sinks share. */
+/* pacer.c - what connectors share: rate limiting for paced sources
+ * (datagen, files), the test-only fault points of the transactional sinks,
+ * the head of their operator state, and formatting a record into a line. */
 #include "connectors.h"
 
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,4 +50,30 @@ int fl_test_fault(const char *const *names, int n, int subtask, int64_t *id)
 		return k + 1;
 	}
 	return 0;
+}
+
+void fl_conn_snapshot_head(flinc_ctx *c, flinc_writer *w, uint64_t version, uint32_t more)
+{
+	flinc_w_map(w, 3 + more);
+	flinc_w_cstr(w, "v");
+	flinc_w_uint(w, version);
+	flinc_w_cstr(w, "subtask");
+	flinc_w_uint(w, (uint64_t)flinc_ctx_subtask(c));
+	flinc_w_cstr(w, "parallelism");
+	flinc_w_uint(w, (uint64_t)flinc_ctx_parallelism(c));
+}
+
+size_t fl_conn_format(flinc_ctx *c, flinc_format_fn fmt, const void *rec, char **line, size_t *cap,
+		      const char *display)
+{
+	size_t n = fmt(rec, *line, *cap);
+	if (n < *cap) return n;
+	size_t nc = *cap;
+	while (nc <= n) nc *= 2;
+	*line = fl_realloc(*line, nc);
+	*cap = nc;
+	n = fmt(rec, *line, *cap);
+	if (n < *cap) return n;
+	flinc_ctx_fail(c, "output %s: the format function gave two lengths for one record", display);
+	return SIZE_MAX;
 }

@@ -471,19 +471,8 @@ static int pgsink_open(flinc_ctx *c, void *local)
 static int pgsink_write(flinc_ctx *c, void *local, const void *rec)
 {
 	pgsink *s = local;
-	size_t n = s->conf->fmt(rec, s->line, s->lcap);
-	if (n >= s->lcap) {
-		size_t nc = s->lcap;
-		while (nc <= n) nc *= 2;
-		s->line = fl_realloc(s->line, nc);
-		s->lcap = nc;
-		n = s->conf->fmt(rec, s->line, s->lcap);
-		if (n >= s->lcap) {
-			flinc_ctx_fail(c, "output %s: the format function gave two lengths for one record",
-				       s->conf->a->display);
-			return FLINC_EUSER;
-		}
-	}
+	size_t n = fl_conn_format(c, s->conf->fmt, rec, &s->line, &s->lcap, s->conf->a->display);
+	if (n == SIZE_MAX) return FLINC_EUSER;
 	char why[160];
 	if (fl_json_check(s->line, n, why, sizeof why) != FLINC_OK) {
 		char r[200];
@@ -563,13 +552,7 @@ static int pgsink_commit(flinc_ctx *c, void *local, int64_t id)
 static int pgsink_snapshot(flinc_ctx *c, void *local, flinc_writer *w)
 {
 	pgsink *s = local;
-	flinc_w_map(w, 4);
-	flinc_w_cstr(w, "v");
-	flinc_w_uint(w, SNAPSHOT_VERSION);
-	flinc_w_cstr(w, "subtask");
-	flinc_w_uint(w, (uint64_t)flinc_ctx_subtask(c));
-	flinc_w_cstr(w, "parallelism");
-	flinc_w_uint(w, (uint64_t)flinc_ctx_parallelism(c));
+	fl_conn_snapshot_head(c, w, SNAPSHOT_VERSION, 1);
 	flinc_w_cstr(w, "gids");
 	flinc_w_array(w, (uint32_t)s->npend);
 	for (size_t i = 0; i < s->npend; i++) flinc_w_cstr(w, s->pend[i].gid);
