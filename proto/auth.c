@@ -54,6 +54,9 @@ static fl_rpc_step refuse(fl_rpc_auth_reply *o, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(o->why, sizeof o->why, fmt, ap);
 	va_end(ap);
+	/* The whole reply, not only its ack: the server also refuses a message
+	 * whose connection is already gone without an auth step before it. */
+	flinc__envelope__init(&o->env);
 	flinc__ack__init(&o->ack);
 	o->ack.ok = false;
 	o->ack.code = FLINC__ACK_CODE__ACK_AUTH;

@@ -22,7 +22,9 @@ then tries, each attempt printed with the refusal it got:
   - each data port: OPEN and DATA without AUTH, a wrong proof, a
     server-role (reflected) proof, a version-1 HELLO, OPEN without HELLO;
   - a recorded handshake replayed, on the RPC port and on a data port;
-  - a flood of 2000 unauthenticated requests.
+  - a flood of 2000 unauthenticated requests;
+  - 2000 connections to the RPC port (1000 to each control port) that send
+    a request and close before its answer.
 Then: the job manager and the task managers run with the same pids, GET
 /taskmanagers lists the two real task managers (registered when they
 were) and nothing else, the job is RUNNING in its first attempt with no
@@ -144,6 +146,13 @@ def attacked_cluster(a, chk):
                  some_tm["dataAddress"], "--secret", secret)
         attacker(a.build, chk, "a flood of unauthenticated requests", "flood", "--rpc", rpc, "--tm-id", live,
                  "--count", 2000)
+        # Requests whose connection is gone before the daemon reads them (a
+        # job manager once aborted refusing one: its reply was half made).
+        attacker(a.build, chk, "hit-and-run requests on the RPC port", "hit-and-run", "--rpc", rpc, "--tm-id", live,
+                 "--count", 2000)
+        for tid, t in tms.items():
+            attacker(a.build, chk, "hit-and-run requests on the control port of %s" % tid, "hit-and-run",
+                     "--control", t["path"], "--count", 1000)
 
         # The cluster as it was.
         chk.ok(c.jm.alive() and c.jm.pid == jm_pid, "the job manager is up, same pid %d" % jm_pid)

@@ -25,6 +25,8 @@
  *                with --secret, as a sniffer would have seen it) replayed
  *                on a new connection, on the RPC and on the data port
  *   flood        --count unauthenticated requests (the log must stay bounded)
+ *   hit-and-run  --count connections to --rpc or --control that each send a
+ *                request and close before the answer (the daemon must live)
  *
  * Every attempt prints one line, "refused: WHAT: why" or "ACCEPTED: WHAT:
  * what came back"; the last line counts them. Exit status: 0 when every
@@ -827,13 +829,53 @@ static int mode_flood(const opts *o)
 	return 0;
 }
 
+/* --count connections that each send a request and close at once, without
+ * waiting for the answer: the server may take the message after its
+ * connection is gone (a daemon once crashed answering such a one). Raw TCP
+ * speaking nng's SP framing (an 8-byte header naming REQ, then a 64-bit
+ * length, a request id and the Envelope), so the attacker controls when
+ * the connection closes. */
+static int mode_hit_and_run(const opts *o)
+{
+	const char *url = o->rpc ? o->rpc : o->control;
+	Flinc__Heartbeat hb = FLINC__HEARTBEAT__INIT;
+	hb.tm_id = (char *)(o->tm_id ? o->tm_id : "x");
+	Flinc__Envelope e = FLINC__ENVELOPE__INIT;
+	e.body_case = FLINC__ENVELOPE__BODY_HEARTBEAT;
+	e.heartbeat = &hb;
+	uint8_t msg[256];
+	size_t n = flinc__envelope__pack(&e, msg + 12);
+	uint64_t len = n + 4;
+	for (int i = 0; i < 8; i++) msg[i] = (uint8_t)(len >> (56 - 8 * i));
+	const uint8_t hdr[8] = { 0, 'S', 'P', 0, 0, 0x30, 0, 0 }; /* REQ v0 = protocol 0x30 */
+	int sent = 0;
+	for (int i = 0; i < o->count; i++) {
+		uint32_t id = 0x80000000u | (uint32_t)(i + 1);
+		msg[8] = (uint8_t)(id >> 24), msg[9] = (uint8_t)(id >> 16), msg[10] = (uint8_t)(id >> 8),
+		msg[11] = (uint8_t)id;
+		int fd = tcp_connect(url);
+		/* header and request in one write, then FIN: the server reads the
+		 * request and the end of the connection together */
+		uint8_t out[8 + sizeof msg];
+		memcpy(out, hdr, sizeof hdr);
+		memcpy(out + sizeof hdr, msg, 12 + n);
+		if (write(fd, out, sizeof hdr + 12 + n) == (ssize_t)(sizeof hdr + 12 + n)) sent++;
+		close(fd);
+	}
+	verdict(true, "hit-and-run requests",
+		"%d of %d sent, each connection closed at once (the probe checks the "
+		"daemon lives)",
+		sent, o->count);
+	return 0;
+}
+
 /* ---- main ------------------------------------------------------------------------------------ */
 
 static void usage(void)
 {
 	fputs("usage: rpc_attacker MODE [--rpc URL] [--control URL] [--data URL] [--secret S] [--tm-id ID]\n"
 	      "                    [--job JID] [--attempt N] [--blob BLOB] [--out DIR] [--count N]\n"
-	      "modes: rpc-unauth rpc-insider control data replay flood (see the top of rpc_attacker.c)\n",
+	      "modes: rpc-unauth rpc-insider control data replay flood hit-and-run (see the top of rpc_attacker.c)\n",
 	      stderr);
 	exit(2);
 }
@@ -883,6 +925,8 @@ int main(int argc, char **argv)
 		rc = mode_replay(&o);
 	else if (!strcmp(o.mode, "flood") && o.rpc)
 		rc = mode_flood(&o);
+	else if (!strcmp(o.mode, "hit-and-run") && (o.rpc || o.control))
+		rc = mode_hit_and_run(&o);
 	else
 		usage();
 	if (rc) return rc;
