@@ -7,8 +7,13 @@
  *     INLINE_CAP bytes together; longer ones use a side buffer that stays
  *     with the slot for reuse). Freed slots go to a free list, so in steady
  *     state adding a timer does not allocate.
- *   - a hash table (chained through the slots, bucket heads in an array) of
- *     the live timers: dedup on add and lookup on remove.
+ *   - an open-addressing index of the live timers (dedup on add, lookup on
+ *     remove and pop): 8-byte cells {low 32 bits of the hash, slot}, linear
+ *     probing, at most half full, backward-shift deletion. A probe compares
+ *     the cached hash bits in the cell before it touches a slot, so a miss
+ *     (every new timer) reads the index only, and pop finds its cell by
+ *     slot number without reading other slots. The cell's hash bits are its
+ *     home position too, so growing never reads the slots.
  *   - a 4-ary min-heap of (time, slot, generation) triples ordered by time.
  *     The triples are small and self-contained, so sifting never touches the
  *     slots. Removal is lazy: a removed timer's slot gets a new generation and
@@ -33,7 +38,7 @@
 typedef struct slot {
 	int64_t ts;
 	uint64_t hash;
-	uint32_t next; /* hash chain when live, free list when not */
+	uint32_t next; /* free list when not live */
 	uint32_t gen;  /* bumped when the slot is freed */
 	uint16_t kg;
 	uint16_t klen; /* <= FLINC_KEY_MAX */
@@ -46,6 +51,11 @@ typedef struct slot {
 	} d;
 } slot;
 
+typedef struct icell {
+	uint32_t h;   /* low 32 bits of the timer's hash */
+	uint32_t idx; /* its slot, NIL: empty */
+} icell;
+
 typedef struct helem {
 	int64_t ts;
 	uint32_t idx;
@@ -56,8 +66,8 @@ struct fl_timers {
 	slot *slots;
 	uint32_t nslots, capslots;
 	uint32_t free_head;
-	uint32_t *buckets; /* heads, NIL = empty */
-	uint32_t nbuckets; /* power of two */
+	icell *idx;     /* the index; idx == NIL marks an empty cell */
+	uint32_t imask; /* cells - 1 (a power of two minus one) */
 	helem *heap;
 	uint32_t nheap, capheap;
 	uint32_t live;
@@ -122,9 +132,9 @@ fl_timers *fl_timers_create(void)
 {
 	fl_timers *t = fl_calloc(1, sizeof(*t));
 	t->free_head = NIL;
-	t->nbuckets = 64;
-	t->buckets = fl_malloc(t->nbuckets * sizeof(uint32_t));
-	memset(t->buckets, 0xff, t->nbuckets * sizeof(uint32_t));
+	t->imask = 127;
+	t->idx = fl_malloc((size_t)(t->imask + 1) * sizeof(icell));
+	memset(t->idx, 0xff, (size_t)(t->imask + 1) * sizeof(icell));
 	return t;
 }
 
@@ -134,39 +144,75 @@ void fl_timers_destroy(fl_timers *t)
 	for (uint32_t i = 0; i < t->nslots; i++)
 		if (t->slots[i].extcap) free(t->slots[i].d.ext);
 	free(t->slots);
-	free(t->buckets);
+	free(t->idx);
 	free(t->heap);
 	free(t);
 }
 
-/* ---- hash table -------------------------------------------------------- */
+/* ---- index ------------------------------------------------------------- */
 
-static void rehash(fl_timers *t, uint32_t nb)
+/* Double the index (the cells' hash bits are their home positions). */
+static void grow(fl_timers *t)
 {
-	free(t->buckets);
-	t->buckets = fl_malloc((size_t)nb * sizeof(uint32_t));
-	memset(t->buckets, 0xff, (size_t)nb * sizeof(uint32_t));
-	t->nbuckets = nb;
-	for (uint32_t i = 0; i < t->nslots; i++) {
-		slot *s = &t->slots[i];
-		if (!s->live) continue;
-		uint32_t b = (uint32_t)s->hash & (nb - 1);
-		s->next = t->buckets[b];
-		t->buckets[b] = i;
+	uint32_t ncap = (t->imask + 1) * 2, nmask = ncap - 1;
+	icell *ni = fl_malloc((size_t)ncap * sizeof(icell));
+	memset(ni, 0xff, (size_t)ncap * sizeof(icell));
+	for (uint32_t i = 0; i <= t->imask; i++) {
+		icell c = t->idx[i];
+		if (c.idx == NIL) continue;
+		uint32_t j = c.h & nmask;
+		while (ni[j].idx != NIL) j = (j + 1) & nmask;
+		ni[j] = c;
+	}
+	free(t->idx);
+	t->idx = ni;
+	t->imask = nmask;
+}
+
+/* The cell of the matching timer, or the empty cell that ends its probe
+ * sequence (*found false). */
+static inline uint32_t find_cell(const fl_timers *t, uint64_t h, int64_t ts, uint16_t kg, const void *key,
+				 uint32_t klen, const void *ns, uint32_t nslen, bool *found)
+{
+	uint32_t h32 = (uint32_t)h, i = h32 & t->imask;
+	for (;;) {
+		icell c = t->idx[i];
+		if (c.idx == NIL) {
+			*found = false;
+			return i;
+		}
+		if (c.h == h32 && slot_eq(&t->slots[c.idx], h, ts, kg, key, klen, ns, nslen)) {
+			*found = true;
+			return i;
+		}
+		i = (i + 1) & t->imask;
 	}
 }
 
-/* The bucket link that points at the matching slot (or at NIL). */
-static uint32_t *find_link(fl_timers *t, uint64_t h, int64_t ts, uint16_t kg, const void *key, uint32_t klen,
-			   const void *ns, uint32_t nslen)
+/* The cell of slot `si`, whose hash is h (it must be indexed). */
+static inline uint32_t cell_of(const fl_timers *t, uint64_t h, uint32_t si)
 {
-	uint32_t *link = &t->buckets[(uint32_t)h & (t->nbuckets - 1)];
-	while (*link != NIL) {
-		slot *s = &t->slots[*link];
-		if (slot_eq(s, h, ts, kg, key, klen, ns, nslen)) return link;
-		link = &s->next;
+	uint32_t i = (uint32_t)h & t->imask;
+	while (t->idx[i].idx != si) i = (i + 1) & t->imask;
+	return i;
+}
+
+/* Empty cell i by shifting back the cells whose probe sequence crosses it. */
+static void cell_remove(fl_timers *t, uint32_t i)
+{
+	uint32_t mask = t->imask, j = i;
+	for (;;) {
+		j = (j + 1) & mask;
+		if (t->idx[j].idx == NIL) break;
+		uint32_t k = t->idx[j].h & mask;
+		/* The cell at j may move to i only if its home k is not in (i, j]. */
+		bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+		if (stays) continue;
+		t->idx[i] = t->idx[j];
+		i = j;
 	}
-	return link;
+	t->idx[i].idx = NIL;
+	t->idx[i].h = NIL;
 }
 
 /* ---- heap -------------------------------------------------------------- */
@@ -268,10 +314,12 @@ bool fl_timers_add(fl_timers *t, int64_t ts, uint16_t kg, const void *key, uint3
 		   uint32_t nslen)
 {
 	uint64_t h = timer_hash(ts, kg, key, klen, ns, nslen);
-	uint32_t *link = find_link(t, h, ts, kg, key, klen, ns, nslen);
-	if (*link != NIL) return false;
+	if ((t->live + 1) * 2 > t->imask + 1) grow(t);
+	bool found;
+	uint32_t cell = find_cell(t, h, ts, kg, key, klen, ns, nslen, &found);
+	if (found) return false;
 
-	uint32_t i = slot_alloc(t); /* may move t->slots: do not use `link` after */
+	uint32_t i = slot_alloc(t); /* may move t->slots */
 	slot *s = &t->slots[i];
 	uint32_t need = klen + nslen;
 	if (need > INLINE_CAP && need > s->extcap) {
@@ -289,9 +337,8 @@ bool fl_timers_add(fl_timers *t, int64_t ts, uint16_t kg, const void *key, uint3
 	if (klen) memcpy(b, key, klen);
 	if (nslen) memcpy(b + klen, ns, nslen);
 
-	uint32_t bk = (uint32_t)h & (t->nbuckets - 1);
-	s->next = t->buckets[bk];
-	t->buckets[bk] = i;
+	s->next = NIL;
+	t->idx[cell] = (icell){ (uint32_t)h, i };
 	t->live++;
 
 	if (t->nheap == t->capheap) {
@@ -302,8 +349,6 @@ bool fl_timers_add(fl_timers *t, int64_t ts, uint16_t kg, const void *key, uint3
 	t->heap[t->nheap] = (helem){ ts, i, s->gen };
 	sift_up(t->heap, t->nheap);
 	t->nheap++;
-
-	if (t->live > t->nbuckets) rehash(t, t->nbuckets * 2);
 	return true;
 }
 
@@ -311,10 +356,11 @@ bool fl_timers_remove(fl_timers *t, int64_t ts, uint16_t kg, const void *key, ui
 		      uint32_t nslen)
 {
 	uint64_t h = timer_hash(ts, kg, key, klen, ns, nslen);
-	uint32_t *link = find_link(t, h, ts, kg, key, klen, ns, nslen);
-	if (*link == NIL) return false;
-	uint32_t i = *link;
-	*link = t->slots[i].next;
+	bool found;
+	uint32_t cell = find_cell(t, h, ts, kg, key, klen, ns, nslen, &found);
+	if (!found) return false;
+	uint32_t i = t->idx[cell].idx;
+	cell_remove(t, cell);
 	slot_free(t, i);
 	t->live--;
 	heap_tidy(t);
@@ -329,10 +375,7 @@ bool fl_timers_pop(fl_timers *t, int64_t upto, fl_timer *out)
 	uint32_t i = t->heap[0].idx;
 	heap_pop_top(t);
 	slot *s = &t->slots[i];
-	/* unlink from its bucket */
-	uint32_t *link = &t->buckets[(uint32_t)s->hash & (t->nbuckets - 1)];
-	while (*link != i) link = &t->slots[*link].next;
-	*link = s->next;
+	cell_remove(t, cell_of(t, s->hash, i));
 	slot_free(t, i);
 	t->live--;
 	heap_tidy(t);

@@ -695,9 +695,21 @@ static void process_session(fl_op *op, win *w, const void *rec, int64_t ts)
 				if (!e->merged) continue;
 				uint8_t mns[NS_LEN];
 				ns_make(mns, e->s, e->e);
-				/* the merged window's trigger and cleanup timers go */
+				/* the merged window's trigger and cleanup timers go
+				 * (one timer when they are the same time) */
+				int64_t cl = cleanup_time(w, e->e);
 				timer_remove(op, w, e->e - 1, mns);
-				timer_remove(op, w, cleanup_time(w, e->e), mns);
+				if (cl != e->e - 1) timer_remove(op, w, cl, mns);
+				if (nmerged == 1) {
+					/* one session grows: its new window goes in
+					 * first, so the key's map prefix stays (a
+					 * remove-then-put would free and recreate it) */
+					if ((rc = w->be_ops->map_put(w->be, w->sid_sess, &kk, rns, NS_LEN, sw,
+								     NS_LEN))) {
+						state_fail(op, rc);
+						return;
+					}
+				}
 				if (w->be_ops->map_remove(w->be, w->sid_sess, &kk, mns, NS_LEN)) {
 					state_fail(op, FLINC_ESTATE);
 					return;
@@ -709,7 +721,8 @@ static void process_session(fl_op *op, win *w, const void *rec, int64_t ts)
 					merge_state(op, w, &to, &from);
 				}
 			}
-			if ((rc = w->be_ops->map_put(w->be, w->sid_sess, &kk, rns, NS_LEN, sw, NS_LEN))) {
+			if (nmerged > 1 &&
+			    (rc = w->be_ops->map_put(w->be, w->sid_sess, &kk, rns, NS_LEN, sw, NS_LEN))) {
 				state_fail(op, rc);
 				return;
 			}
