@@ -366,6 +366,10 @@ typedef struct fl_task_stats {
 		int32_t partition;
 		int64_t offset, lag;
 	} lag[16];
+	/* End-to-end latency of the latency markers that reached the task's
+	 * sinks (metrics.latency.interval); has_sink false: none in its chain. */
+	bool has_sink;
+	fl_lat_snap latency;
 } fl_task_stats;
 #define FL_TASK_MAX_LAG 16
 
