@@ -506,6 +506,7 @@ typedef struct fl_run_stats {
 	uint64_t rejected;       /* malformed records counted anywhere */
 	uint64_t dead_letters;   /* rejected records written to the dead-letter output */
 	uint64_t late_dropped;   /* window records dropped as too late */
+	fl_lat_snap latency;     /* every sink's latency markers, merged */
 } fl_run_stats;
 
 /* Where subtasks run; NULL placement: everything in this process. The
