@@ -132,6 +132,8 @@ static const fl_conf_key keys[] = {
 	INT("pipeline.max-parallelism", J, 1, 32768, "128"),
 	DUR("pipeline.auto-watermark-interval", J, 0, DAY, "200ms"),
 	DUR("execution.buffer-timeout", J, 0, DAY, "100ms"),
+	/* latency markers (docs/metrics.md); 0 turns them off */
+	DUR("metrics.latency.interval", J, 0, DAY, "1s"),
 	SIZE("execution.buffer-size", J, 1 * KB, 64 * MB, "32kb"),
 	INT("execution.buffers-per-channel", J, 2, 1024, "8"),
 	ENUM("state.backend", J, "hashmap|memory|rocksdb", "hashmap", NULL),

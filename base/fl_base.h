@@ -11,6 +11,7 @@
  *   fl_log.h         log lines to stderr, rate-limited lines
  *   fl_conf.h        key/value configuration, durations and sizes
  *   fl_time.h        wall and monotonic clocks
+ *   fl_lat.h         latency histograms (fixed log-scale buckets)
  *   fl_hash.h        MurmurHash64A and CRC32C
  *   fl_strbuf.h      growable string buffer, JSON string escaping
  *   fl_fs.h          local files: mkdir -p, rm -rf, copy, fsync, write-all
@@ -27,6 +28,7 @@
 #include "fl_conf.h"
 #include "fl_fs.h"
 #include "fl_hash.h"
+#include "fl_lat.h"
 #include "fl_log.h"
 #include "fl_strbuf.h"
 #include "fl_time.h"

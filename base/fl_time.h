@@ -15,6 +15,14 @@ static inline int64_t fl_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Wall clock, nanoseconds since the Unix epoch (latency markers). */
+static inline int64_t fl_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* Monotonic clock, nanoseconds from an arbitrary start. */
 static inline int64_t fl_mono_ns(void)
 {

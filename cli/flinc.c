@@ -309,6 +309,12 @@ static int cmd_local(int argc, char **argv)
 		       stats.seconds > 0 ? (double)stats.source_records / stats.seconds : 0.0,
 		       (unsigned long long)stats.sink_records, (unsigned long long)stats.rejected,
 		       (unsigned long long)stats.dead_letters, (unsigned long long)stats.late_dropped);
+		if (stats.latency.count)
+			fl_log(FL_LOG_INFO, "local",
+			       "job '%s' latency (markers, source to sink): p50 %.3f ms, p99 %.3f ms over %llu markers",
+			       name, fl_lat_quantile_ms(stats.latency.b, 0.5),
+			       fl_lat_quantile_ms(stats.latency.b, 0.99),
+			       (unsigned long long)stats.latency.count);
 	} else {
 		fprintf(stderr, "flinc: job '%s' %s: %s\n", name,
 			rc == FLINC_ECANCELED ? "CANCELED" : "FAILED", err);

@@ -101,6 +101,9 @@ typedef struct jm_task_metrics {
 	uint64_t rejected, dead_letters;
 	int64_t idle_ms; /* waiting for input, timers or flushes */
 	int64_t busy_ms; /* the rest of the heartbeat intervals seen: neither idle nor back-pressured */
+	/* A sink subtask's latency markers (base/fl_lat.h), as last reported. */
+	uint64_t lat_b[FL_LAT_NBUCKETS];
+	uint64_t lat_sum_ns, lat_count;
 } jm_task_metrics;
 
 typedef struct jm_subtask {

@@ -581,6 +581,14 @@ static void apply_metrics(jm_subtask *st, const Flinc__TaskMetrics *m)
 	st->m.watermark = m->watermark;
 	st->m.rejected = m->rejected;
 	st->m.dead_letters = m->dead_letters;
+	/* Latency buckets: all of them or none (not a sink, no marker yet). */
+	st->m.lat_count = 0;
+	st->m.lat_sum_ns = 0;
+	for (int i = 0; i < FL_LAT_NBUCKETS; i++) {
+		st->m.lat_b[i] = m->n_latency_buckets == FL_LAT_NBUCKETS ? m->latency_buckets[i] : 0;
+		st->m.lat_count += st->m.lat_b[i];
+	}
+	if (st->m.lat_count) st->m.lat_sum_ns = m->latency_sum_ns;
 	apply_lag(st, m);
 }
 

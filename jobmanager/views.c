@@ -559,6 +559,59 @@ static void kafka_lag_metrics(jm *j, fl_strbuf *b)
 	}
 }
 
+/* Sink subtasks' latency markers as one Prometheus histogram (ms): the
+ * 1, 2.5, 5 x 10^k bounds of the fixed buckets (base/fl_lat.h). */
+static void latency_metrics(jm *j, fl_strbuf *b)
+{
+	const char *n = "flinc_taskmanager_job_task_latencyMs";
+	bool head = false;
+	for (size_t i = 0; i < j->njobs; i++) {
+		jm_job *job = j->jobs[i];
+		if (!job->placed || jm_job_state_terminal(job->state)) continue;
+		for (uint32_t k = 0; k < job->nv; k++)
+			for (int s = 0; s < job->v[k].parallelism; s++) {
+				const jm_subtask *st = &job->v[k].sub[s];
+				if (!st->tm_id || !st->m.lat_count) continue;
+				if (!head) {
+					fl_sb_printf(
+						b,
+						"# HELP %s End-to-end latency of latency markers from the "
+						"sources to this sink subtask (ms, cumulative).\n",
+						n);
+					fl_sb_printf(b, "# TYPE %s histogram\n", n);
+					head = true;
+				}
+				char idx[16];
+				snprintf(idx, sizeof idx, "%d", s);
+				uint64_t cum = 0;
+				for (int q = 0; q <= FL_LAT_NBOUNDS; q++) {
+					cum += st->m.lat_b[q];
+					if (q < FL_LAT_NBOUNDS && !fl_lat_prom_bound(q)) continue;
+					char le[32];
+					if (q == FL_LAT_NBOUNDS)
+						snprintf(le, sizeof le, "+Inf");
+					else
+						snprintf(le, sizeof le, "%g",
+							 (double)fl_lat_bound_ns(q) / 1e6);
+					fl_sb_printf(b, "%s_bucket{", n);
+					label(b, "job_id", job->jid, true);
+					label(b, "job_name", job->name, false);
+					label(b, "task_name", job->v[k].name, false);
+					label(b, "subtask_index", idx, false);
+					label(b, "tm_id", st->tm_id, false);
+					label(b, "le", le, false);
+					fl_sb_printf(b, "} %" PRIu64 "\n", cum);
+				}
+				fl_sb_printf(b, "%s_sum", n);
+				task_labels(b, job, &job->v[k], s);
+				fl_sb_printf(b, " %.17g\n", (double)st->m.lat_sum_ns / 1e6);
+				fl_sb_printf(b, "%s_count", n);
+				task_labels(b, job, &job->v[k], s);
+				fl_sb_printf(b, " %" PRIu64 "\n", st->m.lat_count);
+			}
+	}
+}
+
 static void flink_metrics(jm *j, fl_strbuf *b)
 {
 	for (size_t m = 0; m < FL_ARRAY_LEN(task_metrics); m++) {
@@ -578,6 +631,7 @@ static void flink_metrics(jm *j, fl_strbuf *b)
 		}
 	}
 	kafka_lag_metrics(j, b);
+	latency_metrics(j, b);
 	/* Checkpoint figures from the coordinators' documents (one each). */
 	json_t **cps = fl_calloc(j->njobs + 1, sizeof *cps);
 	for (size_t i = 0; i < j->njobs; i++)
@@ -874,6 +928,13 @@ static const char *const sub_metric_ids[] = {
 	"idleTimeMsPerSecond",
 	"accumulatedBusyTimeMs",
 	"accumulatedIdleTimeMs",
+	/* Sinks' latency markers (ms; 0: not a sink or no marker yet), the
+	 * quantiles Flink's latency histogram names p50, p95, p99. */
+	"latencyMs_p50",
+	"latencyMs_p95",
+	"latencyMs_p99",
+	"latencyMs_mean",
+	"latencyMs_count",
 };
 #define N_SUB_METRICS (sizeof sub_metric_ids / sizeof sub_metric_ids[0])
 
@@ -893,7 +954,12 @@ static double sub_metric(const jm_subtask *st, size_t id)
 	case 9: return run ? busy_ratio(st) * 1000 : 0;
 	case 10: return run ? st->idle_ratio * 1000 : 0;
 	case 11: return (double)st->m.busy_ms;
-	default: return (double)st->m.idle_ms;
+	case 12: return (double)st->m.idle_ms;
+	case 13: return fl_lat_quantile_ms(st->m.lat_b, 0.50);
+	case 14: return fl_lat_quantile_ms(st->m.lat_b, 0.95);
+	case 15: return fl_lat_quantile_ms(st->m.lat_b, 0.99);
+	case 16: return st->m.lat_count ? (double)st->m.lat_sum_ns / 1e6 / (double)st->m.lat_count : 0;
+	default: return (double)st->m.lat_count;
 	}
 }
 

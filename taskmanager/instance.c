@@ -21,6 +21,7 @@ void tm_metrics_read(const fl_task *t, tm_metrics *m)
 	m->watermark = st.watermark;
 	m->rejected = st.rejected;
 	m->dead_letters = st.dead_letters;
+	m->latency = st.latency;
 	m->nlag = st.nlag;
 	for (uint32_t i = 0; i < st.nlag; i++) {
 		m->lag[i].topic = st.lag[i].topic;

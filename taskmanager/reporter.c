@@ -140,6 +140,11 @@ static int send_one(tm_server *tm, tm_reporter *r, const status_msg *s)
 	met.watermark = s->m.watermark;
 	met.rejected = s->m.rejected;
 	met.dead_letters = s->m.dead_letters;
+	if (s->m.latency.count) {
+		met.n_latency_buckets = FL_LAT_NBUCKETS;
+		met.latency_buckets = (uint64_t *)s->m.latency.b;
+		met.latency_sum_ns = s->m.latency.sum_ns;
+	}
 	Flinc__TaskStatus st = FLINC__TASK_STATUS__INIT;
 	st.tm_id = tm->tm_id;
 	st.job_id = s->job_id;

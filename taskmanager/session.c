@@ -126,6 +126,12 @@ static Flinc__TaskMetrics **collect_metrics(tm_server *tm, size_t *n)
 			tmx->watermark = m.watermark;
 			tmx->rejected = m.rejected;
 			tmx->dead_letters = m.dead_letters;
+			if (m.latency.count) {
+				tmx->latency_buckets = fl_malloc(sizeof m.latency.b);
+				memcpy(tmx->latency_buckets, m.latency.b, sizeof m.latency.b);
+				tmx->n_latency_buckets = FL_LAT_NBUCKETS;
+				tmx->latency_sum_ns = m.latency.sum_ns;
+			}
 			if (m.nlag) {
 				tmx->lag = fl_calloc(m.nlag, sizeof(*tmx->lag));
 				for (uint32_t j = 0; j < m.nlag; j++) {
@@ -154,6 +160,7 @@ static void free_metrics(Flinc__TaskMetrics **v, size_t n)
 			free(v[i]->lag[j]);
 		}
 		free(v[i]->lag);
+		free(v[i]->latency_buckets);
 		free(v[i]->job_id);
 		free(v[i]);
 	}

@@ -106,6 +106,7 @@ typedef struct tm_metrics {
 		int32_t partition;
 		int64_t offset, lag;
 	} lag[FL_TASK_MAX_LAG];
+	fl_lat_snap latency; /* count 0: not a sink, or no marker yet */
 } tm_metrics;
 
 typedef struct tm_sub {

@@ -366,6 +366,10 @@ typedef struct fl_task_stats {
 		int32_t partition;
 		int64_t offset, lag;
 	} lag[16];
+	/* End-to-end latency of the latency markers that reached the task's
+	 * sinks (metrics.latency.interval); has_sink false: none in its chain. */
+	bool has_sink;
+	fl_lat_snap latency;
 } fl_task_stats;
 #define FL_TASK_MAX_LAG 16
 
@@ -502,6 +506,7 @@ typedef struct fl_run_stats {
 	uint64_t rejected;       /* malformed records counted anywhere */
 	uint64_t dead_letters;   /* rejected records written to the dead-letter output */
 	uint64_t late_dropped;   /* window records dropped as too late */
+	fl_lat_snap latency;     /* every sink's latency markers, merged */
 } fl_run_stats;
 
 /* Where subtasks run; NULL placement: everything in this process. The

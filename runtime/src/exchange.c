@@ -180,6 +180,7 @@ struct fl_writer {
 	int64_t blocked_ns;
 	uint64_t bytes, rejected, records;
 	int64_t oldest_ns; /* min first_ns over channels with a current buffer */
+	uint64_t rnd;      /* xorshift state: the channel of a latency marker */
 };
 
 fl_writer *fl_writer_create(const fl_writer_params *p, fl_channel **ch, uint32_t nch)
@@ -192,6 +193,7 @@ fl_writer *fl_writer_create(const fl_writer_params *p, fl_channel **ch, uint32_t
 	w->rr = p->subtask % (nch ? nch : 1);
 	w->wm = FLINC_WATERMARK_MIN;
 	w->oldest_ns = INT64_MAX;
+	w->rnd = 0x9e3779b97f4a7c15ull ^ ((uint64_t)p->subtask << 32) ^ (uint64_t)fl_mono_ns();
 	return w;
 }
 
@@ -391,6 +393,23 @@ bool fl_writer_barrier(fl_writer *w, int64_t id, uint8_t flags)
 	for (uint32_t i = 0; i < w->n; i++)
 		if (!put_fixed(w, &w->c[i], FL_EV_BARRIER, ev, 9)) return false;
 	return fl_writer_flush(w);
+}
+
+bool fl_writer_latency(fl_writer *w, int64_t emit_ns, uint32_t vertex, uint32_t subtask)
+{
+	if (!w->n) return true;
+	uint8_t ev[16];
+	memcpy(ev, &emit_ns, 8);
+	memcpy(ev + 8, &vertex, 4);
+	memcpy(ev + 12, &subtask, 4);
+	uint32_t i = 0;
+	if (w->p.part != FL_PART_FORWARD && w->n > 1) {
+		w->rnd ^= w->rnd << 13;
+		w->rnd ^= w->rnd >> 7;
+		w->rnd ^= w->rnd << 17;
+		i = (uint32_t)(w->rnd % w->n);
+	}
+	return put_fixed(w, &w->c[i], FL_EV_LATENCY, ev, 16);
 }
 
 bool fl_writer_flush(fl_writer *w)

@@ -81,6 +81,10 @@ enum {
 	FL_EV_STATUS = 4,    /* [u8 idle] */
 	FL_EV_END = 5,       /* end of input */
 	FL_EV_BARRIER = 6,   /* [i64 checkpoint id][u8 flags: FL_BARRIER_*] */
+	/* A latency marker (metrics.latency.interval): [i64 wall-clock ns
+	 * when the source emitted it][u32 source vertex][u32 source subtask].
+	 * In order with the records; not a record (no count). */
+	FL_EV_LATENCY = 7,
 };
 
 #define FL_BARRIER_SAVEPOINT 1u /* snapshot in the canonical format only */
@@ -137,6 +141,11 @@ bool fl_writer_end(fl_writer *w); /* flushes */
 /* A checkpoint barrier to every channel, behind everything written before
  * it; flushes so it travels at once. */
 bool fl_writer_barrier(fl_writer *w, int64_t id, uint8_t flags);
+/* A latency marker to one random channel (Flink's choice: markers
+ * sample paths, they do not flood every one), behind everything written
+ * before it. Not counted as a record; flushed only by the buffer timeout,
+ * as records are, so it measures what they wait. */
+bool fl_writer_latency(fl_writer *w, int64_t emit_ns, uint32_t vertex, uint32_t subtask);
 /* Send every buffer whose first event is older than the timeout at now_ns;
  * returns the next deadline (INT64_MAX if nothing is pending). */
 int64_t fl_writer_flush_due(fl_writer *w, int64_t now_ns);

@@ -162,6 +162,11 @@ static void collect_stats(fl_exec *x, fl_run_stats *st)
 		}
 		for (uint32_t w = 0; w < t->nwriters; w++) st->rejected += fl_writer_rejected(t->writers[w]);
 		st->dead_letters += atomic_load(&t->m.dead_letters);
+		fl_lat_snap s;
+		fl_lat_read(&t->m.latency, &s);
+		for (int b = 0; b < FL_LAT_NBUCKETS; b++) st->latency.b[b] += s.b[b];
+		st->latency.sum_ns += s.sum_ns;
+		st->latency.count += s.count;
 	}
 }
 

@@ -101,9 +101,13 @@ int fl_task_create(const fl_plan *plan, const fl_vertex *v, int subtask, const f
 	bool ok = true;
 	t->buffer_timeout_ns = fl_conf_duration_ms(conf, "execution.buffer-timeout", 100, &ok) * 1000000;
 	t->auto_wm_interval_ms = fl_conf_duration_ms(conf, "pipeline.auto-watermark-interval", 200, &ok);
-	if (!ok) {
-		snprintf(err, errcap,
-			 "execution.buffer-timeout / pipeline.auto-watermark-interval: not a duration");
+	t->lat_interval_ns = fl_conf_duration_ms(conf, "metrics.latency.interval", 1000, &ok) * 1000000;
+	fl_lat_init(&t->m.latency);
+	if (!ok || t->lat_interval_ns < 0) {
+		snprintf(
+			err, errcap,
+			"execution.buffer-timeout / pipeline.auto-watermark-interval / metrics.latency.interval: "
+			"not a duration");
 		fl_task_destroy(t);
 		return FLINC_ECONFIG;
 	}
@@ -115,6 +119,7 @@ int fl_task_create(const fl_plan *plan, const fl_vertex *v, int subtask, const f
 		t->ops[j] = op_create(t, n, j);
 		t->op_of_node[n->index] = t->ops[j];
 		keyed |= n->keyed;
+		t->has_sink |= n->kind == FL_NODE_SINK;
 	}
 	t->nops = v->nnodes;
 	/* Chained edges become direct calls. */
@@ -479,6 +484,16 @@ static void input_status_changed(fl_task *t)
 	}
 }
 
+/* A latency marker reached this task (or was emitted by its source):
+ * sinks in the chain fold its age, and it goes on at once to one random
+ * channel of every writer, ahead of whatever operators hold (windows,
+ * CEP), as Flink forwards them. */
+static void on_latency_marker(fl_task *t, int64_t emit_ns, uint32_t vertex, uint32_t subtask)
+{
+	if (t->has_sink) fl_lat_add(&t->m.latency, fl_now_ns() - emit_ns);
+	for (uint32_t i = 0; i < t->nwriters; i++) fl_writer_latency(t->writers[i], emit_ns, vertex, subtask);
+}
+
 /* Handle the events of buffer b from offset *pos. Returns true when the
  * buffer is done; false when a barrier blocked the channel (exactly-once
  * alignment), with *pos where to resume. */
@@ -544,6 +559,16 @@ static bool process_buffer(fl_task *t, fl_inchan *c, const fl_xbuf *b, uint32_t 
 			status = true;
 			maybe_aligned(t);
 			break;
+		case FL_EV_LATENCY: {
+			int64_t emit_ns;
+			uint32_t vx, sub;
+			memcpy(&emit_ns, p, 8);
+			memcpy(&vx, p + 8, 4);
+			memcpy(&sub, p + 12, 4);
+			p += 16;
+			on_latency_marker(t, emit_ns, vx, sub);
+			break;
+		}
 		case FL_EV_BARRIER: {
 			int64_t id;
 			memcpy(&id, p, 8);
@@ -651,6 +676,12 @@ static void run_source(fl_task *t)
 			return;
 		}
 		int64_t now = fl_mono_ns();
+		if (t->lat_interval_ns && now >= t->lat_next_ns) {
+			/* The first one an interval after the start, as Flink. */
+			if (t->lat_next_ns)
+				on_latency_marker(t, fl_now_ns(), t->vertex->index, (uint32_t)t->subtask);
+			t->lat_next_ns = now + t->lat_interval_ns;
+		}
 		if (rc == FLINC_SOURCE_IDLE || now - last_check > 1000000) {
 			last_check = now;
 			publish_metrics(t);

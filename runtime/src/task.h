@@ -115,6 +115,8 @@ typedef struct fl_task_metrics {
 		int32_t partition;
 		_Atomic int64_t offset, lag;
 	} lag[16];
+	/* Sinks: now - emit time of each latency marker that reached them. */
+	fl_lat_hist latency;
 } fl_task_metrics;
 
 /* The lag slot of (topic, partition) of the task's Kafka source, made on
@@ -164,6 +166,11 @@ struct fl_task {
 	int64_t buffer_timeout_ns;
 	int64_t auto_wm_interval_ms;
 	int64_t now_ms; /* cached processing time */
+	/* Latency markers (metrics.latency.interval; 0: none): a source task
+	 * emits one every lat_interval_ns, at lat_next_ns (monotonic); a task
+	 * whose chain has a sink folds them into m.latency. */
+	int64_t lat_interval_ns, lat_next_ns;
+	bool has_sink;
 
 	int err;
 	char errmsg[512];

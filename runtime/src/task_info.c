@@ -31,6 +31,8 @@ void fl_task_stats_read(const fl_task *t, fl_task_stats *out)
 	out->watermark = atomic_load_explicit(&t->m.watermark, memory_order_relaxed);
 	out->rejected = atomic_load_explicit(&t->m.rejected, memory_order_relaxed);
 	out->dead_letters = atomic_load_explicit(&t->m.dead_letters, memory_order_relaxed);
+	out->has_sink = t->has_sink;
+	fl_lat_read(&t->m.latency, &out->latency);
 	uint32_t n = atomic_load_explicit(&t->m.nlag, memory_order_acquire);
 	out->nlag = n;
 	for (uint32_t i = 0; i < n; i++) {
