@@ -16,6 +16,13 @@ pipeline.key-hash, so the job takes the snapshot's hash):
   hashmap (canonical snapshot)   -> -p 1 hashmap, -p 3 rocksdb
   rocksdb (native incremental)   -> -p 3 hashmap, -p 1 rocksdb
 
+And on a cluster (a job manager, one task manager with 3 slots): a real
+savepoint, `flinc stop --savepoint-path` of wordcount at -p 2 with
+-D pipeline.key-hash=murmur64a and the hashmap backend, its "key_hash"
+removed likewise, then `flinc run -s <it> -p 3 -D state.backend=rocksdb`
+(the job manager takes the hash from the savepoint and gives it to the task
+managers with the job's configuration).
+
 Checks:
   - every restore exits 0 and check_counts passes exactly (each word's
     counts 1..n once, no gap, no duplicate, nothing uncommitted);
@@ -185,6 +192,54 @@ def fresh_run(build, tmp, chk):
     chk.ok(kh == "xxh3", "a fresh run's checkpoints name key_hash xxh3", kh)
 
 
+def cluster_case(build, chk, keep):
+    lines = 40000
+    with cluster.Cluster(build, taskmanagers=1, slots=3, name="keyhash", keep=keep, checks=chk) as c:
+        job = c.plugin()
+        spdir = c.path("savepoints")
+        chkdir = c.path("checkpoints")
+        c.conf.update({"state.checkpoints.dir": chkdir, "state.savepoints.dir": spdir,
+                       "execution.checkpointing.interval": "300ms"})
+        c.start()
+        inp = cluster.write_input(c.path("input.txt"), 91, lines)
+        out = c.path("out")
+        expected = check_counts.expected_counts([inp])
+        jid = c.submit(job, ["--input", inp, "--output", out, "--rate", 5000], parallelism=2,
+                       conf={"state.backend": "hashmap", "pipeline.key-hash": "murmur64a"})
+        c.wait_running(jid, timeout=60)
+        cluster.wait_checkpoint_after(c, jid, 0, timeout=60)
+        cluster.wait_checkpoint_after(c, jid, cluster.latest_completed_id(c, jid), timeout=60)
+        p = c.flinc("stop", "--savepoint-path", spdir, jid)
+        m = re.search(r"^Savepoint completed\. Path: (\S+)\s*$", p.stdout, re.M)
+        sp = m.group(1) if m else None
+        chk.ok(p.returncode == 0 and sp, "cluster: flinc stop --savepoint-path of the murmur64a job",
+               "exit %d, %r %r" % (p.returncode, p.stdout[-400:], p.stderr[-400:]))
+        if not sp:
+            return
+        c.wait_job(jid, {"FINISHED"}, timeout=30)
+        meta = cluster.read_metadata(sp)
+        chk.ok(meta.get("is_savepoint") is True and meta.get("key_hash") == "murmur64a",
+               "cluster: the savepoint's _metadata names key_hash murmur64a",
+               {k: meta.get(k) for k in ("is_savepoint", "key_hash")})
+        pairs, _ = check_counts.read_output(out)
+        chk.ok(0 < len(pairs) < sum(expected.values()), "cluster: the stopped job's output is partial (%d counts)"
+               % len(pairs))
+        meta.pop("key_hash", None)  # as flinc before XXH3 wrote it
+        with open(os.path.join(sp, "_metadata"), "w") as f:
+            json.dump(meta, f)
+        p = c.flinc("run", "-s", sp, "-p", "3", "-D", "state.backend=rocksdb", job,
+                    "--input", inp, "--output", out, timeout=240)
+        jid2 = cluster.job_id_of(p.stdout)
+        chk.ok(p.returncode == 0 and jid2 and "FINISHED" in p.stdout,
+               "cluster: flinc run -s <savepoint> -p 3 rocksdb runs to FINISHED",
+               "exit %d, %r %r" % (p.returncode, p.stdout[-400:], p.stderr[-400:]))
+        check_counts.verify(chk, expected, out, "cluster: the restored job completes the counts exactly once")
+        if jid2:
+            folders = cluster.chk_folders(os.path.join(chkdir, jid2))
+            kh = cluster.read_metadata(folders[-1][1]).get("key_hash") if folders else None
+            chk.ok(kh == "murmur64a", "cluster: the restored job's checkpoints keep key_hash murmur64a", kh)
+
+
 def main():
     ap = cluster.arg_parser(__doc__)
     a = ap.parse_args()
@@ -204,6 +259,11 @@ def main():
                 run_source(a.build, tmp, backend, chk)
             except (cluster.ClusterError, OSError, subprocess.SubprocessError) as e:
                 chk.fail("source %s: %s" % (backend, e))
+    print("cluster: a savepoint of flinc stop, restored by flinc run -s", flush=True)
+    try:
+        cluster_case(a.build, chk, a.keep)
+    except (cluster.ClusterError, OSError, subprocess.SubprocessError, ValueError) as e:
+        chk.fail("cluster: %s" % e)
     return chk.report()
 
 
