@@ -130,6 +130,7 @@ static const fl_conf_key keys[] = {
 	/* jobs, exchange, state, sinks */
 	INT("parallelism.default", J, 1, 32768, "1"),
 	INT("pipeline.max-parallelism", J, 1, 32768, "128"),
+	ENUM("pipeline.key-hash", J, "xxh3|murmur64a", "xxh3", NULL),
 	DUR("pipeline.auto-watermark-interval", J, 0, DAY, "200ms"),
 	DUR("execution.buffer-timeout", J, 0, DAY, "100ms"),
 	/* latency markers (docs/metrics.md); 0 turns them off */

@@ -9,7 +9,8 @@
 #include <stdint.h>
 
 /* 64-bit hash of bytes (MurmurHash64A). Stable across processes and
- * versions: key groups and operator ids depend on it. */
+ * versions: operator ids depend on it, and so do the key groups of jobs
+ * restored from snapshots taken before XXH3 (fl_key_hash, fl_state.h). */
 uint64_t fl_hash64(const void *data, size_t len, uint64_t seed);
 
 /* Continue a CRC32C (Castagnoli) over `len` bytes: crc = fl_crc32c(0, buf,

@@ -125,6 +125,7 @@ struct fl_coord {
 	size_t n_operators;
 	int64_t interval_ms, timeout_ms, min_pause_ms;
 	int tolerable, retain, max_parallelism;
+	fl_key_hash_kind key_hash;
 	int64_t backoff_initial_ms, backoff_max_ms;
 	fl_coord_ops ops;
 	pthread_mutex_t mu;
@@ -542,6 +543,7 @@ int fl_coord_create(const fl_coord_params *p, const fl_coord_ops *ops, fl_coord 
 	c->tolerable = p->tolerable_failures;
 	c->retain = p->retain;
 	c->max_parallelism = p->max_parallelism;
+	c->key_hash = p->key_hash;
 	c->ops = *ops;
 	c->next_id = p->next_id;
 	c->next_req = 1;
@@ -1018,6 +1020,7 @@ static int write_meta(fl_coord *c, const pending *p, const char *dir, bool savep
 	m.trigger_ts_ms = p->h.trigger_ts;
 	m.complete_ts_ms = complete_ts;
 	m.max_parallelism = c->max_parallelism;
+	m.key_hash = c->key_hash;
 	m.operators = c->operators;
 	m.n_operators = c->n_operators;
 	m.files = fl_calloc(p->ntasks ? p->ntasks : 1, sizeof(*m.files));

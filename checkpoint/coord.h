@@ -95,6 +95,7 @@ typedef struct fl_coord_params {
 	int retain;             /* state.checkpoints.num-retained, >= 1 (default 1) */
 	int64_t next_id;        /* first id to use: restored id + 1, or 1 */
 	int max_parallelism;
+	fl_key_hash_kind key_hash;    /* the job's, recorded in _metadata */
 	const char *backend;          /* "hashmap" / "rocksdb", recorded in _metadata (copied) */
 	const char *const *operators; /* operator uids of the job (copied) */
 	size_t n_operators;

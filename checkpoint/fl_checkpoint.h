@@ -226,6 +226,10 @@ typedef struct fl_chk_meta {
 	bool is_savepoint;
 	int64_t trigger_ts_ms, complete_ts_ms;
 	int max_parallelism;
+	/* how keys were hashed into key groups ("key_hash" in _metadata, the
+	 * name of fl_key_hash_name; absent in a checkpoint taken before XXH3,
+	 * which read as FL_KEY_HASH_MURMUR64A) */
+	fl_key_hash_kind key_hash;
 	char backend[32]; /* "hashmap", "rocksdb" */
 	char **operators; /* operator uids */
 	size_t n_operators;

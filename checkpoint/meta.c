@@ -69,6 +69,7 @@ static json_t *meta_to_json(const fl_chk_meta *m)
 	json_object_set_new(o, "trigger_ts_ms", json_integer(m->trigger_ts_ms));
 	json_object_set_new(o, "complete_ts_ms", json_integer(m->complete_ts_ms));
 	json_object_set_new(o, "max_parallelism", json_integer(m->max_parallelism));
+	json_object_set_new(o, "key_hash", json_string(fl_key_hash_name(m->key_hash)));
 	json_object_set_new(o, "backend", json_string(m->backend));
 	for (size_t i = 0; i < m->n_operators; i++) json_array_append_new(ops, json_string(m->operators[i]));
 	json_object_set_new(o, "operators", ops);
@@ -241,7 +242,12 @@ static int meta_read_at(int dirfd, const char *dir, fl_chk_meta *m, char *err, s
 	else if (!json_is_integer(v = json_object_get(o, "max_parallelism")) || json_integer_value(v) < 1 ||
 		 json_integer_value(v) > FL_SNAP_MAX_KG)
 		why = "missing or bad max_parallelism";
+	else if ((v = json_object_get(o, "key_hash")) &&
+		 !(json_is_string(v) && fl_key_hash_parse(json_string_value(v), &m->key_hash)))
+		why = "unknown key_hash (this flinc knows xxh3 and murmur64a)";
 	if (why) goto bad;
+	/* written before XXH3: every key group came from MurmurHash64A */
+	if (!json_object_get(o, "key_hash")) m->key_hash = FL_KEY_HASH_MURMUR64A;
 	m->version = (uint32_t)fmt;
 	snprintf(m->job_id, sizeof(m->job_id), "%s", job);
 	snprintf(m->backend, sizeof(m->backend), "%s", be);

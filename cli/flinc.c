@@ -21,6 +21,7 @@
 
 #include "fl_conf_keys.h"
 #include "fl_runtime.h"
+#include "fl_store.h"
 #include "fl_tls.h"
 #include "rest_client.h"
 
@@ -270,6 +271,11 @@ static int cmd_local(int argc, char **argv)
 		char slots[16];
 		snprintf(slots, sizeof slots, "%d", o.parallelism);
 		fl_conf_set(o.conf, "taskmanager.numberOfTaskSlots", slots);
+	}
+	/* a restored job keeps its snapshot's key hash (docs/savepoints.md) */
+	if (o.restore) {
+		fl_remote_init(o.conf, NULL, 0); /* s3.* keys, for an s3:// PATH */
+		fl_restore_adopt_key_hash(o.conf, o.restore);
 	}
 	fl_plugin *pl;
 	flinc_env *e = load_job(&o, &pl);

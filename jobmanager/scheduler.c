@@ -909,6 +909,9 @@ static int submit_parse(jm *j, const jm_submit *s, submission *sub, char *err, s
 	int rc = jm_cp_submit_check(j, s, err, errcap); /* keys, values, folders */
 	if (rc != FLINC_OK) return rc;
 	sub->conf = jm_job_conf_new(j, s->job_conf);
+	/* a restored job keeps its snapshot's key hash (docs/savepoints.md);
+	 * the path was checked by jm_cp_submit_check */
+	if (s->savepoint && *s->savepoint) fl_restore_adopt_key_hash(sub->conf, s->savepoint);
 	return read_settings(j, sub, err, errcap);
 }
 

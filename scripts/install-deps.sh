@@ -8,6 +8,8 @@ pkgs=(
   libnng-dev libmbedtls-dev openssl libprotobuf-c-dev protobuf-c-compiler
   librocksdb-dev libmsgpack-dev libjansson-dev libcmocka-dev librdkafka-dev
   libsimdjson-dev
+  # XXH3, the key hash (state/fl_state.h)
+  libxxhash-dev
   # the store sinks (docs/sinks.md): libpq for postgresql://, and the
   # servers their tests start on loopback (tests/integration/store_sinks.py)
   libpq-dev postgresql influxdb

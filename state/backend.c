@@ -24,3 +24,22 @@ void fl_key_group_range(int subtask, int parallelism, int max_parallelism, int *
 	*first = (int)(((int64_t)subtask * max_parallelism + parallelism - 1) / parallelism);
 	*last = (int)(((int64_t)(subtask + 1) * max_parallelism + parallelism - 1) / parallelism) - 1;
 }
+
+const char *fl_key_hash_name(fl_key_hash_kind kind)
+{
+	return kind == FL_KEY_HASH_MURMUR64A ? "murmur64a" : "xxh3";
+}
+
+bool fl_key_hash_parse(const char *name, fl_key_hash_kind *out)
+{
+	if (!name) return false;
+	if (strcmp(name, "xxh3") == 0) {
+		*out = FL_KEY_HASH_XXH3;
+		return true;
+	}
+	if (strcmp(name, "murmur64a") == 0) {
+		*out = FL_KEY_HASH_MURMUR64A;
+		return true;
+	}
+	return false;
+}

@@ -33,6 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <xxhash.h>
+
 #include "fl_base.h"
 
 #define FL_BACKEND_VERSION 5u /* 2: native_checkpoint, native_restore; 3: flags; 4: state_at; 5: snap_* */
@@ -60,18 +62,36 @@ typedef struct fl_skey {
 } fl_skey;
 
 /* The hash of a key's bytes: key group = fl_key_hash % max parallelism.
- * Stable across processes and versions (MurmurHash64A, fixed seed). */
+ * Part of the checkpoint format, so a job has one for its whole life:
+ * XXH3 (64-bit, seed 0, Debian's libxxhash) for new jobs, MurmurHash64A
+ * (seed FL_KEY_SEED, flinc's hash before XXH3) for jobs restored from a
+ * savepoint or checkpoint taken with it. The job's choice is
+ * pipeline.key-hash (flinc_env.key_hash); _metadata names it ("key_hash";
+ * absent = murmur64a). Everything that maps keys to key groups (keyBy
+ * exchanges, keyed operators, restore into a backend) takes the job's
+ * kind: one predictable branch per record, no function pointer. */
+typedef enum fl_key_hash_kind {
+	FL_KEY_HASH_XXH3 = 0,     /* "xxh3": the default of new jobs */
+	FL_KEY_HASH_MURMUR64A = 1 /* "murmur64a": savepoints before XXH3 */
+} fl_key_hash_kind;
 #define FL_KEY_SEED 0x5bd1e995u
-static inline uint64_t fl_key_hash(const void *key, size_t klen) { return fl_hash64(key, klen, FL_KEY_SEED); }
+static inline uint64_t fl_key_hash(fl_key_hash_kind kind, const void *key, size_t klen)
+{
+	if (__builtin_expect(kind == FL_KEY_HASH_XXH3, 1)) return (uint64_t)XXH3_64bits(key, klen);
+	return fl_hash64(key, klen, FL_KEY_SEED);
+}
+/* "xxh3" / "murmur64a", and back (false for any other name). */
+const char *fl_key_hash_name(fl_key_hash_kind kind);
+bool fl_key_hash_parse(const char *name, fl_key_hash_kind *out);
 
 /* Key group of a key hash: the hash mod max parallelism. */
 static inline uint16_t fl_key_group_of_hash(uint64_t khash, int max_parallelism)
 {
 	return (uint16_t)(khash % (uint64_t)max_parallelism);
 }
-static inline uint16_t fl_key_group(const void *key, size_t len, int max_parallelism)
+static inline uint16_t fl_key_group(fl_key_hash_kind kind, const void *key, size_t len, int max_parallelism)
 {
-	return fl_key_group_of_hash(fl_key_hash(key, len), max_parallelism);
+	return fl_key_group_of_hash(fl_key_hash(kind, key, len), max_parallelism);
 }
 /* Subtask owning a key group (Flink's formula): contiguous ranges. */
 static inline int fl_key_group_owner(int kg, int max_parallelism, int parallelism)

@@ -179,11 +179,12 @@ typedef struct fl_job_edge {
 } fl_job_edge;
 
 typedef struct fl_job_desc {
-	char *name;          /* the job's name (flinc_env_set_name, else the plugin's) */
-	uint64_t graph_hash; /* fl_env_hash: task managers check their own build against it */
-	int parallelism;     /* the default parallelism it was built with */
-	int max_parallelism; /* pipeline.max-parallelism: key groups */
-	char **uids;         /* every operator's uid, in graph order; n_uids of them */
+	char *name;                /* the job's name (flinc_env_set_name, else the plugin's) */
+	uint64_t graph_hash;       /* fl_env_hash: task managers check their own build against it */
+	int parallelism;           /* the default parallelism it was built with */
+	int max_parallelism;       /* pipeline.max-parallelism: key groups */
+	fl_key_hash_kind key_hash; /* pipeline.key-hash: how keys map to key groups */
+	char **uids;               /* every operator's uid, in graph order; n_uids of them */
 	size_t n_uids;
 	fl_job_vertex *vertices; /* n_vertices >= 1 */
 	uint32_t n_vertices;
@@ -437,6 +438,15 @@ const fl_chk_meta *fl_restore_meta(const fl_restore *r);
  * (--allow-non-restored-state skips it)". */
 int fl_restore_check(const fl_restore *r, const fl_job_desc *d, bool allow_non_restored, char *err,
 		     size_t errcap);
+
+/* A job restored from the checkpoint or savepoint in dir keeps the key
+ * hash it was taken with (docs/savepoints.md): when conf does not set
+ * pipeline.key-hash, set it to the one dir's _metadata names (murmur64a
+ * when it names none). Call before the job's graph is built from conf.
+ * An unreadable dir changes nothing (the restore itself reports it); a
+ * conf that sets another hash is refused by fl_restore_check. Reads the
+ * disk (on S3: fetches _metadata). */
+void fl_restore_adopt_key_hash(fl_conf *conf, const char *dir);
 
 /* One task's acknowledgement (or decline, rc != 0) of checkpoint id. */
 typedef struct fl_cp_ack_info {

@@ -24,6 +24,7 @@ int fl_cp_coord_create(const fl_job_desc *d, const fl_conf *conf, const fl_cp_co
 			       .retain = cc->retain,
 			       .next_id = next_id,
 			       .max_parallelism = d->max_parallelism,
+			       .key_hash = d->key_hash,
 			       .backend = be ? be : "hashmap",
 			       .operators = (const char **)d->uids,
 			       .n_operators = d->n_uids,

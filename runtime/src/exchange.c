@@ -344,7 +344,7 @@ bool fl_writer_record(fl_writer *w, const void *rec, int64_t ts)
 			w->rejected++;
 			return true;
 		}
-		int kg = fl_key_group(key, klen, w->p.max_parallelism);
+		int kg = fl_key_group(w->p.key_hash, key, klen, w->p.max_parallelism);
 		i = (uint32_t)fl_key_group_owner(kg, w->p.max_parallelism, (int)w->n);
 		break;
 	}

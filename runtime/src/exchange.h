@@ -122,6 +122,7 @@ typedef struct fl_writer_params {
 	fl_partition part;
 	flinc_key_fn key;
 	int max_parallelism;
+	fl_key_hash_kind key_hash; /* the job's (flinc_env.key_hash) */
 	const flinc_type *type;
 	bool raw;            /* POD type and every channel in-process: memcpy */
 	int64_t timeout_ns;  /* buffer timeout; 0 = flush after every event */

@@ -41,6 +41,10 @@ flinc_env *fl_env_create(const char *plugin_name, const fl_conf *conf, int paral
 		flinc_env_fail(e, "pipeline.max-parallelism must be a number from 1 to 32768");
 		e->max_parallelism = 128;
 	}
+	const char *kh = fl_conf_get(conf, "pipeline.key-hash");
+	e->key_hash = FL_KEY_HASH_XXH3;
+	if (kh && !fl_key_hash_parse(kh, &e->key_hash))
+		flinc_env_fail(e, "pipeline.key-hash must be xxh3 or murmur64a (got '%.64s')", kh);
 	return e;
 }
 

@@ -154,6 +154,9 @@ struct flinc_env {
 	const char *plugin_name;
 	int default_parallelism;
 	int max_parallelism;
+	/* pipeline.key-hash: how keys map to key groups, for the job's life
+	 * (fl_state.h; a restored job takes its snapshot's: fl_restore_adopt_key_hash) */
+	fl_key_hash_kind key_hash;
 	const fl_conf *conf;
 	fl_arg *args;
 	size_t nargs;

@@ -21,6 +21,7 @@ fl_job_desc *fl_job_desc_create(const flinc_env *e)
 	d->graph_hash = fl_env_hash(e);
 	d->parallelism = e->default_parallelism;
 	d->max_parallelism = e->max_parallelism;
+	d->key_hash = e->key_hash;
 	d->n_uids = e->nnodes;
 	d->uids = fl_calloc(e->nnodes ? e->nnodes : 1, sizeof(char *));
 	for (size_t k = 0; k < e->nnodes; k++) d->uids[k] = fl_strdup(e->nodes[k]->uid);
@@ -95,10 +96,10 @@ json_t *fl_job_desc_to_json(const fl_job_desc *d)
 						d->edges[k].partitioning));
 	json_t *graph = json_loads(d->graph_json, 0, NULL), *plan = json_loads(d->plan_json, 0, NULL);
 	char *name = fl_inspect_clean(d->name, FL_INSPECT_NAME_MAX);
-	json_t *doc = json_pack("{s:s, s:o, s:i, s:i, s:o, s:o, s:o, s:o?, s:o?}", "name", name, "hash",
+	json_t *doc = json_pack("{s:s, s:o, s:i, s:i, s:s, s:o, s:o, s:o, s:o?, s:o?}", "name", name, "hash",
 				hex64(d->graph_hash), "parallelism", d->parallelism, "max_parallelism",
-				d->max_parallelism, "uids", uids, "vertices", vs, "edges", es, "graph", graph,
-				"plan", plan);
+				d->max_parallelism, "key_hash", fl_key_hash_name(d->key_hash), "uids", uids,
+				"vertices", vs, "edges", es, "graph", graph, "plan", plan);
 	free(name);
 	if (!ok || !doc || !graph || !plan) {
 		json_decref(doc);
@@ -259,6 +260,9 @@ static bool read_job(reader *r, const json_t *job, fl_job_desc *d)
 		return false;
 	d->parallelism = (int)par;
 	d->max_parallelism = (int)maxp;
+	const json_t *kh = json_object_get(job, "key_hash");
+	if (kh && !(json_is_string(kh) && fl_key_hash_parse(json_string_value(kh), &d->key_hash)))
+		return bad(r, "key_hash is not xxh3 or murmur64a");
 	const json_t *uids = get_array(r, job, "uids", 1, FL_INSPECT_NODES_MAX);
 	if (!uids) return false;
 	d->uids = fl_calloc(json_array_size(uids), sizeof(char *));

@@ -112,7 +112,7 @@ bool fl_keyed_set_from_record(fl_op *op, uint32_t input, const void *rec)
 		return false;
 	}
 	k->klen = (uint32_t)n;
-	k->khash = fl_key_hash(k->key, n);
+	k->khash = fl_key_hash(k->key_hash, k->key, n);
 	k->kg = fl_key_group_of_hash(k->khash, op->task->plan->env->max_parallelism);
 	k->ns = NULL;
 	k->nslen = 0;
@@ -124,7 +124,7 @@ void fl_keyed_set_key(fl_op *op, uint16_t kg, const void *key, uint32_t klen)
 	fl_keyed *k = op->keyed;
 	if (key != k->key) memcpy(k->key, key, klen);
 	k->klen = klen;
-	k->khash = fl_key_hash(k->key, klen);
+	k->khash = fl_key_hash(k->key_hash, k->key, klen);
 	k->kg = kg;
 	k->ns = NULL;
 	k->nslen = 0;

@@ -86,9 +86,10 @@ static inline void fl_ctx_set_arg(flinc_ctx *c, const void *arg) { c->arg = arg;
 
 /* Per-operator keyed context. */
 typedef struct fl_keyed {
-	flinc_key_fn keyfn[2]; /* per input */
-	uint16_t kg;           /* current key group */
-	uint64_t khash;        /* fl_key_hash of the current key */
+	flinc_key_fn keyfn[2];     /* per input */
+	uint16_t kg;               /* current key group */
+	uint64_t khash;            /* fl_key_hash of the current key */
+	fl_key_hash_kind key_hash; /* the job's (flinc_env.key_hash) */
 	uint32_t klen;
 	uint8_t key[FLINC_KEY_MAX]; /* current key */
 	const uint8_t *ns;          /* current namespace (NULL/0 = none) */

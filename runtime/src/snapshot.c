@@ -153,6 +153,14 @@ int fl_restore_check(const fl_restore *r, const fl_job_desc *d, bool allow_non_r
 			what, r->dir, r->meta.max_parallelism, d->max_parallelism);
 		return FLINC_EINVAL;
 	}
+	if (r->meta.key_hash != d->key_hash) {
+		snprintf(err, errcap,
+			 "%s %s was taken with key hash %s, the job has pipeline.key-hash=%s: key groups "
+			 "cannot be mapped (leave pipeline.key-hash unset to keep the %s's)",
+			 what, r->dir, fl_key_hash_name(r->meta.key_hash), fl_key_hash_name(d->key_hash),
+			 what);
+		return FLINC_EINVAL;
+	}
 	for (size_t i = 0; i < r->meta.n_operators; i++) {
 		const char *uid = r->meta.operators[i];
 		bool found = false;
@@ -169,6 +177,16 @@ int fl_restore_check(const fl_restore *r, const fl_job_desc *d, bool allow_non_r
 		       "%s %s: state of operator '%s' is not restored (no such operator)", what, r->dir, uid);
 	}
 	return FLINC_OK;
+}
+
+void fl_restore_adopt_key_hash(fl_conf *conf, const char *dir)
+{
+	if (!dir || !*dir || fl_conf_get(conf, "pipeline.key-hash")) return;
+	char err[1024];
+	fl_restore *r = NULL;
+	if (fl_restore_open(dir, FL_CHK_CHECK_META, &r, err, sizeof err) != FLINC_OK) return;
+	fl_conf_set(conf, "pipeline.key-hash", fl_key_hash_name(r->meta.key_hash));
+	fl_restore_close(r);
 }
 
 /* ---- the upload thread ------------------------------------------------ */
@@ -879,7 +897,7 @@ static int restore_entry(rctx *r, uint32_t sid, const char *state, fl_state_kind
 			 const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
 {
 	fl_task *t = r->t;
-	fl_skey k = { kg, klen, nslen, key, ns, fl_key_hash(key, klen) };
+	fl_skey k = { kg, klen, nslen, key, ns, fl_key_hash(t->plan->env->key_hash, key, klen) };
 	int rc = kind == FL_STATE_MAP ? t->be_ops->map_put(t->be, sid, &k, uk, uklen, val, vlen)
 				      : t->be_ops->put(t->be, sid, &k, val, vlen);
 	if (rc) {

@@ -44,6 +44,7 @@ static fl_op *op_create(fl_task *t, const fl_node *n, uint32_t pos)
 	op->ctx.arg = n->arg;
 	if (n->keyed) {
 		op->keyed = fl_calloc(1, sizeof(fl_keyed));
+		op->keyed->key_hash = e->key_hash;
 		for (size_t k = 0; k < e->nedges; k++)
 			if (e->edges[k].dst == n->index)
 				op->keyed->keyfn[e->edges[k].input] = e->edges[k].key;
@@ -183,6 +184,7 @@ void fl_task_writer_params(fl_task *t, size_t edge, bool local, fl_writer_params
 	p->part = ed->part;
 	p->key = ed->key;
 	p->max_parallelism = e->max_parallelism;
+	p->key_hash = e->key_hash;
 	p->type = ty;
 	p->raw = local && (ty->flags & FLINC_TYPE_POD);
 	p->timeout_ns = t->buffer_timeout_ns;

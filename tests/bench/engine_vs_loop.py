@@ -11,7 +11,9 @@ and prints one line per job with the median events/s of each and their ratio:
 Events are input records: text lines for wordcount, Nexmark events for the
 queries. Nothing is written out (discard sinks), so both sides measure the
 processing. Usage: engine_vs_loop.py [--build DIR] [--events N] [--lines N]
-[--queries 0,1,2,5,7] [--repeat 3]
+[--queries 0,1,2,5,7] [--repeat 3] [-D KEY=VALUE]...
+(-D goes to every `flinc local` run, e.g. -D pipeline.key-hash=murmur64a to
+time the key hash of jobs restored from snapshots taken before XXH3.)
 """
 import argparse
 import os
@@ -25,8 +27,11 @@ import tempfile
 FINISHED = re.compile(r"FINISHED in ([0-9.]+) s: (\d+) source records")
 
 
-def run_flinc(build, job, args):
-    cmd = [os.path.join(build, "bin", "flinc"), "local", "-p", "1", os.path.join(build, "jobs", job)] + args
+def run_flinc(build, job, args, conf=()):
+    cmd = [os.path.join(build, "bin", "flinc"), "local", "-p", "1"]
+    for kv in conf:
+        cmd += ["-D", kv]
+    cmd += [os.path.join(build, "jobs", job)] + args
     p = subprocess.run(cmd, capture_output=True, text=True)
     m = FINISHED.search(p.stderr)
     if p.returncode != 0 or not m:
@@ -61,18 +66,20 @@ def main():
     ap.add_argument("--lines", type=int, default=2_000_000, help="wordcount input lines")
     ap.add_argument("--queries", default="0,1,2,5,7")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("-D", dest="conf", action="append", default=[], metavar="KEY=VALUE",
+                    help="configuration of every flinc run")
     a = ap.parse_args()
     bench = os.path.join(a.build, "bench")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         text = os.path.join(tmp, "words.txt")
         make_text(text, a.lines)
-        f = [run_flinc(a.build, "wordcount.so", ["--input", text, "--output="])[0] for _ in range(a.repeat)]
+        f = [run_flinc(a.build, "wordcount.so", ["--input", text, "--output="], a.conf)[0] for _ in range(a.repeat)]
         l = [run_loop([os.path.join(bench, "wordcount_baseline"), text], "lines_per_s") for _ in range(a.repeat)]
         rows.append(("wordcount", statistics.median(f), statistics.median(l), a.lines))
     for q in [int(x) for x in a.queries.split(",") if x]:
         args = ["--query", str(q), "--events", str(a.events)]
-        f = [run_flinc(a.build, "nexmark.so", args)[0] for _ in range(a.repeat)]
+        f = [run_flinc(a.build, "nexmark.so", args, a.conf)[0] for _ in range(a.repeat)]
         l = [run_loop([os.path.join(bench, "nexmark_baseline"), "--query", str(q), "--events", str(a.events)],
                       "rate") for _ in range(a.repeat)]
         rows.append(("nexmark-q%d" % q, statistics.median(f), statistics.median(l), a.events))

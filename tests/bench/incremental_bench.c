@@ -69,7 +69,7 @@ static int put(const fl_backend_ops *ops, void *be, uint32_t sid, uint64_t i, ui
 {
 	uint8_t key[8], val[VLEN];
 	for (int b = 0; b < 8; b++) key[b] = (uint8_t)(i >> (56 - 8 * b));
-	uint64_t h = fl_key_hash(key, 8);
+	uint64_t h = fl_key_hash(FL_KEY_HASH_XXH3, key, 8);
 	fl_skey k = { .kg = (uint16_t)(h % 128), .klen = 8, .key = key, .khash = h };
 	value_of(i, ver, val);
 	return ops->put(be, sid, &k, val, VLEN);

@@ -141,7 +141,7 @@ int main(int argc, char **argv)
 		seq[i].ns[0] = 1700000000000ULL + (i % 4) * 2000; /* window start, ms */
 		seq[i].ns[1] = seq[i].ns[0] + 10000;
 		seq[i].kg = (uint16_t)((seq[i].key * 0x9e3779b97f4a7c15ULL) >> 57); /* 0..127 */
-		seq[i].khash = fl_key_hash(&seq[i].key, 8);
+		seq[i].khash = fl_key_hash(FL_KEY_HASH_XXH3, &seq[i].key, 8);
 	}
 	memcpy(perm, seq, n * sizeof(*seq));
 	for (size_t i = n - 1; i > 0; i--) {

@@ -85,7 +85,7 @@ enum { KEYS = 64, MAXP = 16 };
 static fl_skey skey(char *buf, int i)
 {
 	int n = snprintf(buf, 16, "key-%d", i);
-	uint64_t h = fl_key_hash(buf, (size_t)n);
+	uint64_t h = fl_key_hash(FL_KEY_HASH_XXH3, buf, (size_t)n);
 	return (fl_skey){ .kg = fl_key_group_of_hash(h, MAXP),
 			  .klen = (uint32_t)n,
 			  .key = (const uint8_t *)buf,

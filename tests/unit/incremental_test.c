@@ -158,7 +158,7 @@ enum { N_KEYS = 20000, VLEN = 100 };
 static fl_skey key_of(int i, char *kb)
 {
 	int n = snprintf(kb, 32, "key-%06d", i);
-	uint64_t h = fl_key_hash(kb, (size_t)n);
+	uint64_t h = fl_key_hash(FL_KEY_HASH_XXH3, kb, (size_t)n);
 	return (fl_skey){
 		.kg = (uint16_t)(h % 128), .klen = (uint32_t)n, .key = (const uint8_t *)kb, .khash = h
 	};

@@ -98,7 +98,7 @@ static fl_skey K(uint16_t kg, const void *key, size_t klen, const void *ns, size
 		      .nslen = (uint32_t)nslen,
 		      .key = key,
 		      .ns = ns,
-		      .khash = fl_key_hash(key, klen) };
+		      .khash = fl_key_hash(FL_KEY_HASH_XXH3, key, klen) };
 	return k;
 }
 

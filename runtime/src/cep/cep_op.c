@@ -537,7 +537,8 @@ static int migrate_legacy(flinc_ctx *c, cep_local *l, const cep_def *d)
 	slice sl[CEP_MAX_PATTERNS];
 	for (size_t e = 0; e < ls.n && !rc; e++) {
 		legacy_ent *le = &ls.v[e];
-		fl_skey k = { le->kg, le->klen, le->nslen, le->key, le->ns, fl_key_hash(le->key, le->klen) };
+		fl_skey k = { le->kg,  le->klen, le->nslen,
+			      le->key, le->ns,   fl_key_hash(op->keyed->key_hash, le->key, le->klen) };
 		const void *cur;
 		size_t curlen;
 		uint8_t *copy = NULL;
