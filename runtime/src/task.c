@@ -94,12 +94,12 @@ static int debloat_init(fl_debloat *d, const fl_conf *conf, char *err, size_t er
 		return FLINC_ECONFIG;
 	}
 	d->on = b == 1;
-	/* Until the consumer measured (its first buffers), producers fill an
-	 * eighth of a buffer: a slow consumer then starts with little queued
-	 * ahead of the first barrier, a fast one announces whole buffers
-	 * after its first period. */
+	/* Until the consumer measured (its first buffers, within ~10 ms),
+	 * producers fill 1/32 of a buffer: a slow consumer then starts with
+	 * little queued ahead of the first barrier; a fast one announces
+	 * whole buffers at its first sample. */
 	int64_t bufsize = fl_conf_size(conf, "execution.buffer-size", 32 * 1024, &ok);
-	d->initial = d->on && ok ? (uint32_t)(bufsize / 8 > floor ? bufsize / 8 : floor) : 0;
+	d->initial = d->on && ok ? (uint32_t)(bufsize / 32 > floor ? bufsize / 32 : floor) : 0;
 	d->pct = (uint32_t)pct;
 	d->floor = (uint32_t)floor;
 	d->alpha = 2.0 / ((double)samples + 1.0); /* an EMA over ~samples periods */
@@ -117,7 +117,11 @@ static void debloat_tick(fl_task *t, int64_t now)
 		d->last_idle_ns = atomic_load_explicit(&t->m.idle_ns, memory_order_relaxed);
 		return;
 	}
-	if (now - d->last_ns < d->period_ns) return;
+	/* Until the first sample, every 10 ms: producers start at the initial
+	 * (small) target, which a fast consumer lifts at once. */
+	int64_t period =
+		d->tput[0] > 0 || d->tput[1] > 0 || d->period_ns < 10000000 ? d->period_ns : 10000000;
+	if (now - d->last_ns < period) return;
 	int64_t idle = atomic_load_explicit(&t->m.idle_ns, memory_order_relaxed);
 	int64_t busy = (now - d->last_ns) - (idle - d->last_idle_ns);
 	if (busy < 0) busy = 0;
@@ -728,9 +732,16 @@ static void run_source(fl_task *t)
 	fl_op *head = t->ops[0];
 	int64_t next_timer = INT64_MAX, next_flush = INT64_MAX;
 	int64_t last_check = 0;
+	/* The records one run may emit: halved while runs take long (the
+	 * writers wait for credit: backpressure), doubled back while they are
+	 * quick, so that a checkpoint trigger (mail, read between runs) is
+	 * not stuck behind a whole budget of back-pressured records: at 1000
+	 * records/s, 1024 of them would delay the barrier by a second. */
+	uint32_t budget = SOURCE_BUDGET;
 	while (!canceled(t)) {
 		if (atomic_load_explicit(&t->mail_pending, memory_order_relaxed)) handle_mail(t);
-		int rc = head->ops->run(head, SOURCE_BUDGET);
+		int64_t t0 = fl_mono_ns();
+		int rc = head->ops->run(head, budget);
 		t->src.kind = FL_SRC_NONE; /* the position was of that step's records */
 		fl_arena_reset(&t->arena);
 		if (rc == FLINC_SOURCE_END) break;
@@ -739,6 +750,11 @@ static void run_source(fl_task *t)
 			return;
 		}
 		int64_t now = fl_mono_ns();
+		if (now - t0 > 5000000) {
+			if (budget > 1) budget /= 2;
+		} else if (now - t0 < 1000000 && budget < SOURCE_BUDGET) {
+			budget *= 2;
+		}
 		if (rc == FLINC_SOURCE_IDLE || now - last_check > 1000000) {
 			last_check = now;
 			publish_metrics(t);
