@@ -137,6 +137,13 @@ static const fl_conf_key keys[] = {
 	DUR("metrics.latency.interval", J, 0, DAY, "1s"),
 	SIZE("execution.buffer-size", J, 1 * KB, 64 * MB, "32kb"),
 	INT("execution.buffers-per-channel", J, 2, 1024, "8"),
+	/* buffer debloating (docs/config.md, docs/architecture.md), Flink's names */
+	BOOL("taskmanager.network.memory.buffer-debloat.enabled", J, "true"),
+	DUR("taskmanager.network.memory.buffer-debloat.target", J, 1 * MS, DAY, "1s"),
+	DUR("taskmanager.network.memory.buffer-debloat.period", J, 1 * MS, DAY, "200ms"),
+	INT("taskmanager.network.memory.buffer-debloat.samples", J, 1, 1000000, "20"),
+	INT("taskmanager.network.memory.buffer-debloat.threshold-percentages", J, 0, 100, "25"),
+	SIZE("taskmanager.network.memory.min-segment-size", J, 16, 64 * MB, "256b"),
 	ENUM("state.backend", J, "hashmap|memory|rocksdb", "hashmap", NULL),
 	BOOL("state.backend.incremental", J, "true"),
 	PATH("state.backend.rocksdb.localdir", J, NULL, "$TMPDIR of the process, else /tmp"),

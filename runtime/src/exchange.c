@@ -100,7 +100,8 @@ struct fl_channel {
 	ring full;  /* producer -> consumer */
 	ring free_; /* consumer -> producer (credits) */
 	fl_xbuf *bufs;
-	uint32_t nbufs;
+	uint32_t nbufs, bufsize, path_bufs;
+	_Atomic uint32_t target; /* debloated fill level, 0 = whole buffers */
 	fl_notify *consumer, *producer;
 };
 
@@ -108,6 +109,9 @@ fl_channel *fl_channel_create(uint32_t nbufs, uint32_t bufsize, fl_notify *consu
 {
 	fl_channel *c = fl_calloc(1, sizeof(*c));
 	c->nbufs = nbufs;
+	c->bufsize = bufsize;
+	c->path_bufs = nbufs;
+	atomic_init(&c->target, 0);
 	c->bufs = fl_calloc(nbufs, sizeof(fl_xbuf));
 	ring_init(&c->full, nbufs);
 	ring_init(&c->free_, nbufs);
@@ -162,11 +166,45 @@ uint32_t fl_channel_free_count(fl_channel *c)
 	return atomic_load(&c->free_.tail) - h;
 }
 
+void fl_channel_set_target(fl_channel *c, uint32_t bytes)
+{
+	atomic_store_explicit(&c->target, bytes, memory_order_relaxed);
+}
+
+uint32_t fl_channel_target(fl_channel *c) { return atomic_load_explicit(&c->target, memory_order_relaxed); }
+void fl_channel_set_path_buffers(fl_channel *c, uint32_t n) { c->path_bufs = n ? n : c->nbufs; }
+uint32_t fl_channel_path_buffers(fl_channel *c) { return c->path_bufs; }
+uint32_t fl_channel_bufsize(fl_channel *c) { return c->bufsize; }
+
+uint32_t fl_debloat_size(double bytes_per_s, int64_t target_ns, uint32_t nchannels, uint32_t path_buffers,
+			 uint32_t floor, uint32_t max)
+{
+	if (floor > max) floor = max;
+	if (!(bytes_per_s > 0) || target_ns <= 0) return floor; /* nothing taken: the least */
+	double total = bytes_per_s * ((double)target_ns / 1e9);
+	double per = total / (double)(nchannels ? nchannels : 1) / (double)(path_buffers ? path_buffers : 1);
+	if (!(per < (double)max)) return max; /* also NaN and inf */
+	if (per < (double)floor) return floor;
+	return (uint32_t)per;
+}
+
+bool fl_debloat_changed(uint32_t cur, uint32_t want, uint32_t max, uint32_t pct)
+{
+	if (cur == 0) return true;
+	uint32_t c = cur > max ? max : cur;
+	if (want == c) return false;
+	uint64_t diff = want > c ? (uint64_t)(want - c) : (uint64_t)(c - want);
+	/* reaching either end always counts, or a last small step is never taken */
+	if (want == max) return true;
+	return diff * 100 > (uint64_t)c * pct;
+}
+
 /* ---- writer ----------------------------------------------------------- */
 
 typedef struct wchan {
 	fl_channel *ch;
 	fl_xbuf *cur;
+	uint32_t lim;     /* send cur once it holds this much (debloated <= cap) */
 	int64_t first_ns; /* when the first event went into cur */
 } wchan;
 
@@ -234,10 +272,13 @@ static void send_cur(fl_writer *w, wchan *c)
 /* Room for n bytes in channel c's current buffer; false when canceled. */
 static bool room(fl_writer *w, wchan *c, size_t n)
 {
-	if (c->cur && c->cur->cap - c->cur->len >= n) return true;
+	if (c->cur && (uint64_t)c->cur->len + n <= c->lim) return true;
 	if (c->cur && c->cur->len) send_cur(w, c);
 	if (!c->cur) {
 		if (!acquire(w, c)) return false;
+		uint32_t tgt = fl_channel_target(c->ch);
+		if (!tgt) tgt = w->p.initial_target;
+		c->lim = tgt && tgt < c->cur->cap ? tgt : c->cur->cap;
 		c->first_ns = w->p.timeout_ns > 0 ? fl_mono_ns() : 0;
 		if (c->first_ns < w->oldest_ns) w->oldest_ns = c->first_ns;
 	}
@@ -248,6 +289,7 @@ static bool room(fl_writer *w, wchan *c, size_t n)
 		c->cur->data = fl_realloc(c->cur->data, cap);
 		c->cur->cap = cap;
 	}
+	if (c->lim < n) c->lim = (uint32_t)n; /* an empty buffer takes one event whole */
 	return true;
 }
 

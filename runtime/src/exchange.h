@@ -114,6 +114,39 @@ uint32_t fl_channel_queued(fl_channel *c);
 /* fl_channel_free_count (fl_runtime.h): free buffers the producer could
  * take now; the data service polls it to decide when to grant credit. */
 
+/* ---- buffer debloating ------------------------------------------------ */
+
+/* Buffer debloating (Flink's taskmanager.network.memory.buffer-debloat.*):
+ * the consumer measures how many bytes a second it really takes from its
+ * inputs and sets, per channel, how full the producer fills a buffer
+ * before sending it, so that the data queued ahead of a barrier drains in
+ * about the target time. The target is one atomic per channel, written by
+ * the consumer (or, for a remote channel's sending end, by the data
+ * service when a CREDIT brings the receiver's value) and read by the
+ * writer once per buffer it takes: no lock, nothing per record. 0 = not
+ * announced yet (the writer starts at its initial_target),
+ * FL_TARGET_FULL = fill whole buffers. A record larger than the target
+ * still goes in whole. */
+#define FL_TARGET_FULL UINT32_MAX
+void fl_channel_set_target(fl_channel *c, uint32_t bytes);
+uint32_t fl_channel_target(fl_channel *c);
+/* Buffers between the producer and the consumer of this channel (its own
+ * nbufs; a remote channel's receiving end also counts the sending end's
+ * buffers: the data service sets it). */
+void fl_channel_set_path_buffers(fl_channel *c, uint32_t n);
+uint32_t fl_channel_path_buffers(fl_channel *c);
+uint32_t fl_channel_bufsize(fl_channel *c);
+
+/* The size computation: bytes a buffer should hold so that
+ * `path_buffers` buffers on each of `nchannels` channels hold what the
+ * consumer takes in `target_ns` at `bytes_per_s`; within [floor, max]. */
+uint32_t fl_debloat_size(double bytes_per_s, int64_t target_ns, uint32_t nchannels, uint32_t path_buffers,
+			 uint32_t floor, uint32_t max);
+/* Whether `want` differs from the announced `cur` (FL_TARGET_FULL = max)
+ * by more than pct percent of cur: only then is a new target worth
+ * announcing. Nothing announced yet (cur 0): always. */
+bool fl_debloat_changed(uint32_t cur, uint32_t want, uint32_t max, uint32_t pct);
+
 /* ---- writers ---------------------------------------------------------- */
 
 typedef struct fl_writer fl_writer;
@@ -129,6 +162,9 @@ typedef struct fl_writer_params {
 	fl_notify *self;     /* the producer task's notify (credit returns) */
 	_Atomic int *cancel; /* producer's cancel flag: stop waiting for credit */
 	uint32_t subtask;    /* producer index, to spread rebalance */
+	/* Buffer debloating: fill a buffer only this far until the consumer
+	 * announced its target (0: whole buffers). */
+	uint32_t initial_target;
 } fl_writer_params;
 
 fl_writer *fl_writer_create(const fl_writer_params *p, fl_channel **ch, uint32_t nch);

@@ -28,6 +28,11 @@
  *             it was ever trusted).
  *   OPEN   2  dialer -> acceptor: channel id will be sent on this connection.
  *   CREDIT 3  acceptor -> dialer: arg more buffers are free for channel id.
+ *             reserved = the receiver's buffer-debloat target for the
+ *             channel in units of 64 bytes (0xffff: 4 MiB or more, read
+ *             as whole buffers); 0 = none announced (also what a peer
+ *             that does not debloat sends): the sender fills its buffers
+ *             only that far (exchange.h, "buffer debloating").
  *   DATA   4  dialer -> acceptor: arg payload bytes follow, the bytes of one
  *             exchange buffer as the producer wrote them (FL_EV_* events).
  *   CLOSE  5  dialer -> acceptor: the sender closed channel id.
@@ -339,6 +344,22 @@ static void put_hdr(uint8_t *p, uint8_t type, uint32_t arg, uint64_t id)
 	memcpy(p + 8, &id, 8);
 }
 
+/* A debloat target in a CREDIT's reserved field and back: 64-byte units
+ * rounded up; 0 = not announced; 0xffff = 4 MiB or more, read as whole
+ * buffers. */
+#define DEBLOAT_UNIT 64u
+static uint16_t target_units(uint32_t bytes)
+{
+	if (!bytes) return 0;
+	uint32_t u = bytes / DEBLOAT_UNIT + (bytes % DEBLOAT_UNIT != 0);
+	return u > 0xffffu ? 0xffffu : (uint16_t)u;
+}
+
+static uint32_t target_bytes(uint16_t units)
+{
+	return units == 0xffffu ? FL_TARGET_FULL : (uint32_t)units * DEBLOAT_UNIT;
+}
+
 static void reserve(uint8_t **buf, size_t *cap, size_t need)
 {
 	if (need <= *cap) return;
@@ -568,6 +589,8 @@ static void kick(conn *c)
 		ichan *ic = c->ins[i];
 		if (!ic->grant) continue;
 		put_hdr(c->txs + n, F_CREDIT, ic->grant, ic->id);
+		uint16_t tu = target_units(fl_channel_target(ic->ch));
+		memcpy(c->txs + n + 2, &tu, 2);
 		n += HDR;
 		atomic_fetch_add_explicit(&ic->outstanding, ic->grant, memory_order_relaxed);
 		ic->grant = 0;
@@ -910,6 +933,9 @@ static void header_done(conn *c)
 			return;
 		}
 		oc->credits += arg;
+		uint16_t tu;
+		memcpy(&tu, c->rx_hdr + 2, 2);
+		if (tu) fl_channel_set_target(oc->ch, target_bytes(tu));
 		kick(c);
 		break;
 	}
@@ -1450,6 +1476,9 @@ int fl_netx_in(fl_netx *nx, uint64_t id, uint32_t nbufs, uint32_t bufsize, fl_no
 		map_put(&nx->ins, id, ic);
 	}
 	fl_channel *ch = fl_channel_create(nbufs, bufsize, consumer, &nx->notify);
+	/* The sending end's buffers (as many, same configuration) queue
+	 * ahead of ours: debloating sizes for both. */
+	fl_channel_set_path_buffers(ch, 2 * nbufs);
 	ic->nbufs = nbufs;
 	ic->thresh = nbufs / 4 ? nbufs / 4 : 1;
 	ic->held = fl_calloc(nbufs, sizeof(fl_xbuf *));

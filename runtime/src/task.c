@@ -3,6 +3,8 @@
 
 #include "snapshot.h"
 
+#include "fl_conf_keys.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +73,91 @@ static void op_destroy(fl_op *op)
 	free(op);
 }
 
+#define DEBLOAT "taskmanager.network.memory.buffer-debloat."
+
+/* The buffer-debloat keys (docs/config.md). */
+static int debloat_init(fl_debloat *d, const fl_conf *conf, char *err, size_t errcap)
+{
+	memset(d, 0, sizeof(*d));
+	const char *en = fl_conf_get(conf, DEBLOAT "enabled");
+	int b = en ? fl_conf_parse_bool(en) : 1;
+	bool ok = true;
+	d->target_ns = fl_conf_duration_ms(conf, DEBLOAT "target", 1000, &ok) * 1000000;
+	d->period_ns = fl_conf_duration_ms(conf, DEBLOAT "period", 200, &ok) * 1000000;
+	int64_t samples = fl_conf_i64(conf, DEBLOAT "samples", 20, &ok);
+	int64_t pct = fl_conf_i64(conf, DEBLOAT "threshold-percentages", 25, &ok);
+	int64_t floor = fl_conf_size(conf, "taskmanager.network.memory.min-segment-size", 256, &ok);
+	if (b < 0 || !ok || d->target_ns <= 0 || d->period_ns <= 0 || samples < 1 || samples > 1000000 ||
+	    pct < 0 || pct > 100 || floor < 16 || floor > (64 << 20)) {
+		snprintf(err, errcap,
+			 DEBLOAT "enabled/target/period/samples/threshold-percentages or "
+				 "taskmanager.network.memory.min-segment-size invalid");
+		return FLINC_ECONFIG;
+	}
+	d->on = b == 1;
+	/* Until the consumer measured (its first buffers, within ~10 ms),
+	 * producers fill 1/32 of a buffer: a slow consumer then starts with
+	 * little queued ahead of the first barrier; a fast one announces
+	 * whole buffers at its first sample. */
+	int64_t bufsize = fl_conf_size(conf, "execution.buffer-size", 32 * 1024, &ok);
+	d->initial = d->on && ok ? (uint32_t)(bufsize / 32 > floor ? bufsize / 32 : floor) : 0;
+	d->pct = (uint32_t)pct;
+	d->floor = (uint32_t)floor;
+	d->alpha = 2.0 / ((double)samples + 1.0); /* an EMA over ~samples periods */
+	return FLINC_OK;
+}
+
+/* Every period: sample each gate's throughput and announce new buffer
+ * targets to its channels. Task thread; once per period, not per record. */
+static void debloat_tick(fl_task *t, int64_t now)
+{
+	fl_debloat *d = &t->debloat;
+	if (!d->on || t->nin == 0) return;
+	if (d->last_ns == 0) {
+		d->last_ns = now;
+		d->last_idle_ns = atomic_load_explicit(&t->m.idle_ns, memory_order_relaxed);
+		return;
+	}
+	/* Until the first sample, every 10 ms: producers start at the initial
+	 * (small) target, which a fast consumer lifts at once. */
+	int64_t period =
+		d->tput[0] > 0 || d->tput[1] > 0 || d->period_ns < 10000000 ? d->period_ns : 10000000;
+	if (now - d->last_ns < period) return;
+	int64_t idle = atomic_load_explicit(&t->m.idle_ns, memory_order_relaxed);
+	int64_t busy = (now - d->last_ns) - (idle - d->last_idle_ns);
+	if (busy < 0) busy = 0;
+	d->last_ns = now;
+	d->last_idle_ns = idle;
+	uint32_t nch[2] = { 0, 0 };
+	for (uint32_t i = 0; i < t->nin; i++)
+		if (!t->in[i].ended) nch[t->in[i].input & 1]++;
+	for (int g = 0; g < 2; g++) {
+		if (!nch[g]) continue;
+		d->busy_ns[g] += busy;
+		/* Bytes arrive a buffer at a time: a gate whose buffer takes
+		 * longer than a period is sampled once it gave one back. */
+		if (!d->bytes[g]) continue;
+		/* At least 1 ms of busy time: a few bytes taken in an instant
+		 * say nothing about how fast the task could go. */
+		int64_t bns = d->busy_ns[g] > 1000000 ? d->busy_ns[g] : 1000000;
+		double x = (double)d->bytes[g] * 1e9 / (double)bns;
+		d->tput[g] = d->tput[g] > 0 ? d->alpha * x + (1 - d->alpha) * d->tput[g] : x;
+		d->bytes[g] = 0;
+		d->busy_ns[g] = 0;
+	}
+	for (uint32_t i = 0; i < t->nin; i++) {
+		fl_inchan *c = &t->in[i];
+		int g = c->input & 1;
+		if (c->ended || d->tput[g] <= 0) continue;
+		uint32_t max = fl_channel_bufsize(c->ch);
+		uint32_t want = fl_debloat_size(d->tput[g], d->target_ns, nch[g],
+						fl_channel_path_buffers(c->ch), d->floor, max);
+		uint32_t cur = fl_channel_target(c->ch);
+		if (fl_debloat_changed(cur, want, max, d->pct))
+			fl_channel_set_target(c->ch, want >= max ? FL_TARGET_FULL : want);
+	}
+}
+
 int fl_task_create(const fl_plan *plan, const fl_vertex *v, int subtask, const fl_conf *conf, fl_task **out,
 		   char *err, size_t errcap)
 {
@@ -109,6 +196,10 @@ int fl_task_create(const fl_plan *plan, const fl_vertex *v, int subtask, const f
 			err, errcap,
 			"execution.buffer-timeout / pipeline.auto-watermark-interval / metrics.latency.interval: "
 			"not a duration");
+		fl_task_destroy(t);
+		return FLINC_ECONFIG;
+	}
+	if (debloat_init(&t->debloat, conf, err, errcap) != FLINC_OK) {
 		fl_task_destroy(t);
 		return FLINC_ECONFIG;
 	}
@@ -191,6 +282,7 @@ void fl_task_writer_params(fl_task *t, size_t edge, bool local, fl_writer_params
 	p->self = &t->notify;
 	p->cancel = &t->cancel;
 	p->subtask = (uint32_t)t->subtask;
+	p->initial_target = t->debloat.initial;
 }
 
 void fl_task_add_writer(fl_task *t, size_t edge, fl_writer *w)
@@ -667,9 +759,16 @@ static void run_source(fl_task *t)
 	fl_op *head = t->ops[0];
 	int64_t next_timer = INT64_MAX, next_flush = INT64_MAX;
 	int64_t last_check = 0;
+	/* The records one run may emit: halved while runs take long (the
+	 * writers wait for credit: backpressure), doubled back while they are
+	 * quick, so that a checkpoint trigger (mail, read between runs) is
+	 * not stuck behind a whole budget of back-pressured records: at 1000
+	 * records/s, 1024 of them would delay the barrier by a second. */
+	uint32_t budget = SOURCE_BUDGET;
 	while (!canceled(t)) {
 		if (atomic_load_explicit(&t->mail_pending, memory_order_relaxed)) handle_mail(t);
-		int rc = head->ops->run(head, SOURCE_BUDGET);
+		int64_t t0 = fl_mono_ns();
+		int rc = head->ops->run(head, budget);
 		t->src.kind = FL_SRC_NONE; /* the position was of that step's records */
 		fl_arena_reset(&t->arena);
 		if (rc == FLINC_SOURCE_END) break;
@@ -683,6 +782,11 @@ static void run_source(fl_task *t)
 			if (t->lat_next_ns)
 				on_latency_marker(t, fl_now_ns(), t->vertex->index, (uint32_t)t->subtask);
 			t->lat_next_ns = now + t->lat_interval_ns;
+		}
+		if (now - t0 > 5000000) {
+			if (budget > 1) budget /= 2;
+		} else if (now - t0 < 1000000 && budget < SOURCE_BUDGET) {
+			budget *= 2;
 		}
 		if (rc == FLINC_SOURCE_IDLE || now - last_check > 1000000) {
 			last_check = now;
@@ -719,6 +823,7 @@ static void run_inputs(fl_task *t)
 			}
 			c->held = NULL;
 			if (process_buffer(t, c, b, &pos)) {
+				t->debloat.bytes[c->input & 1] += b->len;
 				fl_channel_release(c->ch, b);
 			} else {
 				c->held = b;
@@ -737,6 +842,7 @@ static void run_inputs(fl_task *t)
 		if (!progress || now - last_check > 1000000) {
 			last_check = now;
 			publish_metrics(t);
+			debloat_tick(t, now);
 			next_timer = proc_timers(t);
 			next_flush = flush_due(t, now);
 		}

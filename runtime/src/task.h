@@ -52,6 +52,23 @@ typedef struct fl_inchan {
 	uint32_t pos;
 } fl_inchan;
 
+/* Buffer debloating on the consumer side (exchange.h, "buffer
+ * debloating"): every period, per input gate (head input 0/1), the bytes
+ * taken from its channels over the time the task was not idle give the
+ * gate's throughput (a moving average over `samples` periods); from it
+ * each channel's buffer target. Task thread only. */
+typedef struct fl_debloat {
+	bool on;
+	int64_t target_ns, period_ns;
+	uint32_t floor, pct;
+	uint32_t initial; /* producers' fill level until a target is announced */
+	double alpha;
+	int64_t last_ns, last_idle_ns;
+	uint64_t bytes[2];  /* released since the gate's last sample */
+	int64_t busy_ns[2]; /* busy time since the gate's last sample */
+	double tput[2];     /* smoothed bytes/s, 0 = no sample yet */
+} fl_debloat;
+
 typedef enum fl_cp_mode {
 	FL_CP_EXACTLY_ONCE = 0,  /* align barriers: block a channel until all delivered */
 	FL_CP_AT_LEAST_ONCE = 1, /* no blocking: snapshot when the last barrier arrives */
@@ -165,6 +182,7 @@ struct fl_task {
 	bool idle;  /* all inputs idle */
 	int64_t buffer_timeout_ns;
 	int64_t auto_wm_interval_ms;
+	fl_debloat debloat;
 	int64_t now_ms; /* cached processing time */
 	/* Latency markers (metrics.latency.interval; 0: none): a source task
 	 * emits one every lat_interval_ns, at lat_next_ns (monotonic); a task

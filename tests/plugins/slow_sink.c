@@ -3,11 +3,12 @@
  * backpressure test (tests/integration/cluster_backpressure.py).
  *
  *   slow_sink.so --count N [--payload BYTES] [--slow-records K]
- *                [--sleep-every M] [--progress DIR]
+ *                [--sleep-every M] [--progress DIR] [--skew PCT]
  *
  * source (as fast as it can: subtask s of p emits the indices s, s+p, ...
  *         below N, each with a payload derived from the index)
- *   -> rebalance
+ *   -> rebalance (--skew PCT > 0: key by record, PCT% of the records
+ *      on one hot key, the rest spread: a skewed keyed exchange)
  *   -> sink: its first K records each take 1 ms (nanosleep), after that it
  *      sleeps 1 ms every M records (M = 0: never); every record's payload is
  *      checked against its index.
@@ -70,8 +71,11 @@ typedef struct opts {
 	uint32_t payload;
 	uint64_t slow_records;
 	uint64_t sleep_every;
+	uint32_t skew;
 	const char *progress;
 } opts;
+
+static uint32_t g_skew; /* --skew, for the key function (set by build) */
 
 /* The payload of record idx: letters from a 64-bit mix of the index. */
 static void fill_payload(uint64_t idx, char *buf, uint32_t len)
@@ -235,6 +239,18 @@ static const flinc_sink_fn sink_fn = {
 
 /* ---- the job ---------------------------------------------------------- */
 
+/* --skew: a record is on the hot key when a mix of its index falls below
+ * PCT of 100; otherwise its key is its index. */
+static size_t skew_key(const void *r, uint8_t *buf, size_t cap)
+{
+	const rec *x = r;
+	if (cap < 8) return 0;
+	uint64_t h = x->idx * 0x9E3779B97F4A7C15ULL;
+	uint64_t k = (h >> 32) % 100 < g_skew ? UINT64_MAX : x->idx;
+	memcpy(buf, &k, 8);
+	return 8;
+}
+
 static int build(flinc_env *e, int argc, char **argv)
 {
 	(void)argc;
@@ -245,21 +261,26 @@ static int build(flinc_env *e, int argc, char **argv)
 	int64_t payload = flinc_arg_i64(e, "payload", 32);
 	int64_t slow = flinc_arg_i64(e, "slow-records", 0);
 	int64_t every = flinc_arg_i64(e, "sleep-every", 0);
+	int64_t skew = flinc_arg_i64(e, "skew", 0);
 	o->progress = flinc_arg(e, "progress", NULL);
 	if (count < 0 || slow < 0 || every < 0)
 		return flinc_env_fail(e, "slow_sink: --count, --slow-records and --sleep-every must be >= 0");
+	if (skew < 0 || skew > 100) return flinc_env_fail(e, "slow_sink: --skew must be 0..100 (percent)");
 	if (payload < 0 || payload > PAYLOAD_MAX)
 		return flinc_env_fail(e, "slow_sink: --payload must be 0..%d bytes", PAYLOAD_MAX);
 	o->count = (uint64_t)count;
 	o->payload = (uint32_t)payload;
 	o->slow_records = (uint64_t)slow;
 	o->sleep_every = (uint64_t)every;
+	o->skew = (uint32_t)skew;
+	g_skew = o->skew;
 
 	flinc_stream *s =
 		flinc_set_uid(flinc_source(e, "fast-source", &source_fn, o, &rec_type), "fast-source");
-	flinc_sink(flinc_rebalance(s), "slow-sink", &sink_fn, o);
+	flinc_sink(o->skew ? flinc_key_by(s, skew_key) : flinc_rebalance(s), "slow-sink", &sink_fn, o);
 	return FLINC_OK;
 }
 
 FLINC_PLUGIN("slow_sink", "A fast source behind a slow sink (backpressure test)",
-	     "--count N [--payload BYTES] [--slow-records K] [--sleep-every M] [--progress DIR]", build);
+	     "--count N [--payload BYTES] [--slow-records K] [--sleep-every M] [--progress DIR] [--skew PCT]",
+	     build);
