@@ -1023,6 +1023,7 @@ static int rdb_get(void *be, uint32_t sid, const fl_skey *k, const void **val, s
 	if (s->kind == FL_STATE_VALUE && b->ncached) {
 		cslot *sl = cache_find(b, s, sid, key, n);
 		if (sl) {
+			if (sl->absent) return FLINC_ENOENT;
 			*len = sl->vlen;
 			if (!in_table(b, sl)) {
 				*val = sl->val;
@@ -1037,7 +1038,25 @@ static int rdb_get(void *be, uint32_t sid, const fl_skey *k, const void **val, s
 			return FLINC_OK;
 		}
 	}
-	return db_read(b, s->cf, key, n, val, len);
+	int rc = db_read(b, s->cf, key, n, val, len);
+	if (s->kind == FL_STATE_VALUE && ((rc == FLINC_OK && *len <= SLOT_KEEP) || rc == FLINC_ENOENT)) {
+		/* Cache what RocksDB said, absence included: a window fire
+		 * reads each slice several times and most are absent, and the
+		 * remove of an absent one then costs nothing. Best effort. */
+		cslot *sl = map_insert(b, sid, key, n);
+		if (sl && rc == FLINC_OK) {
+			if (slot_reserve(sl, *len)) {
+				slot_drop(b, sl);
+			} else {
+				if (*len) memcpy(sl->val, *val, *len);
+				sl->vlen = (uint32_t)*len;
+				sl->in_db = true;
+			}
+		} else if (sl) {
+			sl->absent = true;
+		}
+	}
+	return rc;
 }
 
 /* put: set the value (or the whole encoded list) of k.
@@ -1063,6 +1082,7 @@ static int rdb_put(void *be, uint32_t sid, const fl_skey *k, const void *val, si
 			if (!rc) {
 				if (len) memmove(sl->val, val, len);
 				sl->vlen = (uint32_t)len;
+				sl->absent = false;
 				if (!sl->dirty && in_table(b, sl)) b->ndirty++;
 				sl->dirty = true;
 			}
@@ -1152,10 +1172,11 @@ static void *rdb_put_inplace(void *be, uint32_t sid, const fl_skey *k, size_t le
 			goto done;
 		}
 	}
-	if (lv->vlen == len) {
+	if (lv->vlen == len && !lv->absent) {
 		*created = false;
 	} else {
 		if (slot_reserve(lv, len)) goto out;
+		lv->absent = false;
 		memset(lv->val, 0, len);
 		lv->vlen = (uint32_t)len;
 		*created = true;
@@ -1224,19 +1245,34 @@ static int rdb_remove(void *be, uint32_t sid, const fl_skey *k)
 		goto out;
 	}
 	bool del = true;
+	cslot *keep = NULL;
 	if (s->kind == FL_STATE_VALUE && b->ncached) {
 		cslot *sl = cache_find(b, s, sid, key, n);
 		if (sl) {
 			/* An entry created in the cache never reached RocksDB. */
 			del = sl->in_db;
-			slot_drop(b, sl);
+			if (in_table(b, sl)) {
+				/* kept as a known absence */
+				if (sl->dirty) {
+					assert(b->ndirty > 0);
+					b->ndirty--;
+				}
+				sl->dirty = false;
+				sl->absent = true;
+				sl->vlen = 0;
+				keep = sl;
+			} else {
+				slot_drop(b, sl);
+			}
 		}
 	}
 	if (del) {
 		char *e = NULL;
 		rocksdb_delete_cf(b->db, b->wo, s->cf, (const char *)key, n, &e);
 		rc = db_err(b, e);
+		if (rc && keep) slot_drop(b, keep); /* RocksDB may still hold it */
 	}
+	if (keep && !rc) keep->in_db = false;
 out:
 	arena_reset(b);
 	return rc;
