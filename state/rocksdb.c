@@ -71,8 +71,22 @@
  * scan and count of a value state write the dirty entries back first (the
  * slots' all at once, counted so that a snapshot scanning key group by key
  * group pays once; the live entries of the scanned key groups each time),
- * and native_checkpoint writes back every dirty entry. list and map states
- * never go through the cache.
+ * and native_checkpoint writes back every dirty entry. list states never
+ * go through the cache.
+ * Reads and map states use the table too. A get of a value state that
+ * misses caches RocksDB's answer, an absence included ("absent" entries:
+ * a sliding window's fire reads each slice several times, most absent),
+ * and a value-state remove of a table entry keeps it as a clean absence (a
+ * later remove of it writes no tombstone). map_get/map_put/map_remove of
+ * a map state work on table entries keyed by the encoded key with its user
+ * key: a miss of map_get caches the answer, map_put makes an entry dirty,
+ * map_remove makes it a dirty absence (written back as a RocksDB delete,
+ * or dropped silently when RocksDB never had it). map_iter and a clear by
+ * prefix need RocksDB complete: the state's entries are written back and
+ * dropped once and the state is write-through from then on (nocache).
+ * Since a read may now evict a table entry, get and map_get return copies
+ * of table entries in the read arena (live entries are never evicted by
+ * reads and are returned in place). Values above SLOT_KEEP are not cached.
  *
  * Durability: the WAL is disabled. State becomes durable through
  * native_checkpoint (flush, then a RocksDB checkpoint of hard links), as in
@@ -100,7 +114,7 @@
  * Configuration (fl_backend_params.conf): state.backend.rocksdb.localdir
  * (where to make a working folder when params->dir is NULL; default
  * $TMPDIR or /tmp), .block-cache-size (64mb), .write-buffer-size (64mb),
- * .inplace-cache-slots (16384, rounded up to a power of two, at least 4). See
+ * .inplace-cache-slots (65536, rounded up to a power of two, at least 4). See
  * docs/state.md.
  */
 #include <assert.h>
@@ -126,7 +140,7 @@
 #define ALIGN_UP(n) (((n) + (ALIGN - 1)) & ~(size_t)(ALIGN - 1))
 #define ARENA_MIN ((size_t)64 * 1024)
 #define SLOT_KEEP 4096u /* a cache slot's value buffer above this is freed on eviction */
-#define SLOTS_DEFAULT 16384
+#define SLOTS_DEFAULT 65536
 #define SLOTS_MAX (1 << 22)
 #define WAYS 4 /* the put_inplace cache is 4-way set associative */
 #define BLOCK_CACHE_DEFAULT ((int64_t)64 << 20)
