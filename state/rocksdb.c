@@ -71,8 +71,22 @@
  * scan and count of a value state write the dirty entries back first (the
  * slots' all at once, counted so that a snapshot scanning key group by key
  * group pays once; the live entries of the scanned key groups each time),
- * and native_checkpoint writes back every dirty entry. list and map states
- * never go through the cache.
+ * and native_checkpoint writes back every dirty entry. list states never
+ * go through the cache.
+ * Reads and map states use the table too. A get of a value state that
+ * misses caches RocksDB's answer, an absence included ("absent" entries:
+ * a sliding window's fire reads each slice several times, most absent),
+ * and a value-state remove of a table entry keeps it as a clean absence (a
+ * later remove of it writes no tombstone). map_get/map_put/map_remove of
+ * a map state work on table entries keyed by the encoded key with its user
+ * key: a miss of map_get caches the answer, map_put makes an entry dirty,
+ * map_remove makes it a dirty absence (written back as a RocksDB delete,
+ * or dropped silently when RocksDB never had it). map_iter and a clear by
+ * prefix need RocksDB complete: the state's entries are written back and
+ * dropped once and the state is write-through from then on (nocache).
+ * Since a read may now evict a table entry, get and map_get return copies
+ * of table entries in the read arena (live entries are never evicted by
+ * reads and are returned in place). Values above SLOT_KEEP are not cached.
  *
  * Durability: the WAL is disabled. State becomes durable through
  * native_checkpoint (flush, then a RocksDB checkpoint of hard links), as in
@@ -100,7 +114,7 @@
  * Configuration (fl_backend_params.conf): state.backend.rocksdb.localdir
  * (where to make a working folder when params->dir is NULL; default
  * $TMPDIR or /tmp), .block-cache-size (64mb), .write-buffer-size (64mb),
- * .inplace-cache-slots (16384, rounded up to a power of two, at least 4). See
+ * .inplace-cache-slots (65536, rounded up to a power of two, at least 4). See
  * docs/state.md.
  */
 #include <assert.h>
@@ -126,7 +140,7 @@
 #define ALIGN_UP(n) (((n) + (ALIGN - 1)) & ~(size_t)(ALIGN - 1))
 #define ARENA_MIN ((size_t)64 * 1024)
 #define SLOT_KEEP 4096u /* a cache slot's value buffer above this is freed on eviction */
-#define SLOTS_DEFAULT 16384
+#define SLOTS_DEFAULT 65536
 #define SLOTS_MAX (1 << 22)
 #define WAYS 4 /* the put_inplace cache is 4-way set associative */
 #define BLOCK_CACHE_DEFAULT ((int64_t)64 << 20)
@@ -145,6 +159,7 @@ typedef struct cslot {
 	bool dirty;    /* may be newer than RocksDB (always, for a live entry) */
 	bool in_db;    /* RocksDB may hold a version of this key */
 	bool reused;   /* a live entry taken from the table (a hot key) */
+	bool absent;   /* map states: known absent (dirty: a delete to write) */
 	uint32_t used; /* b->clock when last handed out (LRU within a set) */
 } cslot;
 
@@ -155,6 +170,9 @@ typedef struct rstate {
 	/* Value states: the entry put_inplace handed out last, kept out of the
 	 * shared slots so that no other state's put_inplace can evict it. */
 	cslot live;
+	/* Map states: entries are not cached (write-through), since the state
+	 * was iterated or cleared by prefix; see map_cache_off. */
+	bool nocache;
 } rstate;
 
 /* A chunk of the read arena; data starts CHUNK_HDR bytes in. */
@@ -429,10 +447,16 @@ static int slot_writeback(rdb_be *b, cslot *sl, bool keep_dirty)
 {
 	if (!sl->dirty) return FLINC_OK;
 	char *e = NULL;
-	rocksdb_put_cf(b->db, b->wo, b->states[sl->sid1 - 1].cf, (const char *)sl->key, sl->klen,
-		       (const char *)sl->val, sl->vlen, &e);
+	if (sl->absent) {
+		if (sl->in_db)
+			rocksdb_delete_cf(b->db, b->wo, b->states[sl->sid1 - 1].cf, (const char *)sl->key,
+					  sl->klen, &e);
+	} else {
+		rocksdb_put_cf(b->db, b->wo, b->states[sl->sid1 - 1].cf, (const char *)sl->key, sl->klen,
+			       (const char *)sl->val, sl->vlen, &e);
+	}
 	if (e) return db_err(b, e);
-	sl->in_db = true;
+	sl->in_db = !sl->absent;
 	sl->dirty = keep_dirty;
 	if (!keep_dirty && in_table(b, sl)) {
 		assert(b->ndirty > 0);
@@ -451,6 +475,7 @@ static void slot_drop(rdb_be *b, cslot *sl)
 	sl->sid1 = 0;
 	sl->dirty = false;
 	sl->in_db = false;
+	sl->absent = false;
 	b->ncached--;
 	if (sl->vcap > SLOT_KEEP) {
 		free(sl->val);
@@ -464,6 +489,27 @@ static void slot_free(cslot *sl)
 	free(sl->key);
 	free(sl->val);
 	memset(sl, 0, sizeof(*sl));
+}
+
+/* A slot of `set` for a new entry: an empty one, or the least recently
+ * used one, written back and emptied. NULL when the write-back fails. */
+static cslot *slot_claim(rdb_be *b, cslot *set)
+{
+	cslot *sl = &set[0];
+	for (int w = 0; w < WAYS && sl->sid1; w++)
+		if (!set[w].sid1 || b->clock - set[w].used > b->clock - sl->used) sl = &set[w];
+	if (sl->sid1) {
+		if (slot_writeback(b, sl, false)) return NULL;
+		slot_drop(b, sl);
+	}
+	return sl;
+}
+
+/* Mark table slot sl dirty. */
+static inline void slot_dirty(rdb_be *b, cslot *sl)
+{
+	if (!sl->dirty) b->ndirty++;
+	sl->dirty = true;
 }
 
 /* Move state s's live entry into its set: to a free slot, or in place of
@@ -483,14 +529,8 @@ static int live_retire(rdb_be *b, rstate *s)
 		int rc = slot_writeback(b, lv, false);
 		if (rc) return rc;
 	}
-	cslot *set = slot_set(b, lv->sid1 - 1, lv->key, lv->klen), *sl = &set[0];
-	for (int w = 0; w < WAYS && sl->sid1; w++)
-		if (!set[w].sid1 || b->clock - set[w].used > b->clock - sl->used) sl = &set[w];
-	if (sl->sid1) {
-		int rc = slot_writeback(b, sl, false);
-		if (rc) return rc;
-		slot_drop(b, sl);
-	}
+	cslot *sl = slot_claim(b, slot_set(b, lv->sid1 - 1, lv->key, lv->klen));
+	if (!sl) return FLINC_ESTATE;
 	slot_swap(sl, lv);
 	if (sl->dirty) b->ndirty++;
 	return FLINC_OK;
@@ -520,6 +560,50 @@ static int cache_flush(rdb_be *b, uint32_t sid, int kg_first, int kg_last)
 		int rc = slot_writeback(b, lv, true);
 		if (rc) return rc;
 	}
+	return FLINC_OK;
+}
+
+/* The table slot of map entry (sid, key), or NULL when it is not cached. */
+static inline cslot *map_find(rdb_be *b, uint32_t sid, const uint8_t *key, size_t n)
+{
+	cslot *set = slot_set(b, sid, key, n);
+	for (int w = 0; w < WAYS; w++)
+		if (slot_is(&set[w], sid, key, n)) return &set[w];
+	return NULL;
+}
+
+/* A new, clean, empty table entry for map key (sid, key) (which must not be
+ * cached yet), or NULL (ENOMEM, or a failed write-back of the evicted
+ * entry: the cache stays as it was, minus nothing dirty). */
+static cslot *map_insert(rdb_be *b, uint32_t sid, const uint8_t *key, size_t n)
+{
+	cslot *sl = slot_claim(b, slot_set(b, sid, key, n));
+	if (!sl || grow(&sl->key, &sl->kcap, n)) return NULL;
+	memcpy(sl->key, key, n);
+	sl->klen = (uint32_t)n;
+	sl->vlen = 0;
+	sl->sid1 = sid + 1;
+	sl->dirty = sl->in_db = sl->absent = sl->reused = false;
+	sl->used = ++b->clock;
+	b->ncached++;
+	return sl;
+}
+
+/* Stop caching map state s (sid) for good, before an iteration or a clear
+ * by prefix, which need RocksDB to hold everything: its dirty entries are
+ * written back and all its entries dropped (one pass over the table, once
+ * per state). */
+static int map_cache_off(rdb_be *b, rstate *s, uint32_t sid)
+{
+	if (s->nocache) return FLINC_OK;
+	for (size_t i = 0; b->ncached && i < (b->mask + 1) * WAYS; i++) {
+		cslot *sl = &b->slots[i];
+		if (sl->sid1 != sid + 1) continue;
+		int rc = slot_writeback(b, sl, false);
+		if (rc) return rc;
+		slot_drop(b, sl);
+	}
+	s->nocache = true;
 	return FLINC_OK;
 }
 
@@ -953,12 +1037,40 @@ static int rdb_get(void *be, uint32_t sid, const fl_skey *k, const void **val, s
 	if (s->kind == FL_STATE_VALUE && b->ncached) {
 		cslot *sl = cache_find(b, s, sid, key, n);
 		if (sl) {
-			*val = sl->val;
+			if (sl->absent) return FLINC_ENOENT;
 			*len = sl->vlen;
+			if (!in_table(b, sl)) {
+				*val = sl->val;
+				return FLINC_OK;
+			}
+			/* A table entry may be evicted by a later map_get (a
+			 * read): the pointer must outlive that. */
+			void *dst = arena_alloc(b, sl->vlen);
+			if (UNLIKELY(!dst)) return FLINC_ENOMEM;
+			if (sl->vlen) memcpy(dst, sl->val, sl->vlen);
+			*val = dst;
 			return FLINC_OK;
 		}
 	}
-	return db_read(b, s->cf, key, n, val, len);
+	int rc = db_read(b, s->cf, key, n, val, len);
+	if (s->kind == FL_STATE_VALUE && ((rc == FLINC_OK && *len <= SLOT_KEEP) || rc == FLINC_ENOENT)) {
+		/* Cache what RocksDB said, absence included: a window fire
+		 * reads each slice several times and most are absent, and the
+		 * remove of an absent one then costs nothing. Best effort. */
+		cslot *sl = map_insert(b, sid, key, n);
+		if (sl && rc == FLINC_OK) {
+			if (slot_reserve(sl, *len)) {
+				slot_drop(b, sl);
+			} else {
+				if (*len) memcpy(sl->val, *val, *len);
+				sl->vlen = (uint32_t)*len;
+				sl->in_db = true;
+			}
+		} else if (sl) {
+			sl->absent = true;
+		}
+	}
+	return rc;
 }
 
 /* put: set the value (or the whole encoded list) of k.
@@ -984,6 +1096,7 @@ static int rdb_put(void *be, uint32_t sid, const fl_skey *k, const void *val, si
 			if (!rc) {
 				if (len) memmove(sl->val, val, len);
 				sl->vlen = (uint32_t)len;
+				sl->absent = false;
 				if (!sl->dirty && in_table(b, sl)) b->ndirty++;
 				sl->dirty = true;
 			}
@@ -1073,10 +1186,11 @@ static void *rdb_put_inplace(void *be, uint32_t sid, const fl_skey *k, size_t le
 			goto done;
 		}
 	}
-	if (lv->vlen == len) {
+	if (lv->vlen == len && !lv->absent) {
 		*created = false;
 	} else {
 		if (slot_reserve(lv, len)) goto out;
+		lv->absent = false;
 		memset(lv->val, 0, len);
 		lv->vlen = (uint32_t)len;
 		*created = true;
@@ -1140,23 +1254,39 @@ static int rdb_remove(void *be, uint32_t sid, const fl_skey *k)
 		goto out;
 	}
 	if (s->kind == FL_STATE_MAP) {
-		rc = delete_prefix(b, s->cf, key, n);
+		rc = map_cache_off(b, s, sid);
+		if (!rc) rc = delete_prefix(b, s->cf, key, n);
 		goto out;
 	}
 	bool del = true;
+	cslot *keep = NULL;
 	if (s->kind == FL_STATE_VALUE && b->ncached) {
 		cslot *sl = cache_find(b, s, sid, key, n);
 		if (sl) {
 			/* An entry created in the cache never reached RocksDB. */
 			del = sl->in_db;
-			slot_drop(b, sl);
+			if (in_table(b, sl)) {
+				/* kept as a known absence */
+				if (sl->dirty) {
+					assert(b->ndirty > 0);
+					b->ndirty--;
+				}
+				sl->dirty = false;
+				sl->absent = true;
+				sl->vlen = 0;
+				keep = sl;
+			} else {
+				slot_drop(b, sl);
+			}
 		}
 	}
 	if (del) {
 		char *e = NULL;
 		rocksdb_delete_cf(b->db, b->wo, s->cf, (const char *)key, n, &e);
 		rc = db_err(b, e);
+		if (rc && keep) slot_drop(b, keep); /* RocksDB may still hold it */
 	}
+	if (keep && !rc) keep->in_db = false;
 out:
 	arena_reset(b);
 	return rc;
@@ -1201,7 +1331,38 @@ static int rdb_map_get(void *be, uint32_t sid, const fl_skey *k, const void *uk,
 	size_t n;
 	uint8_t *key = enc_key(b, k, uk, uklen, &n);
 	if (UNLIKELY(!key)) return FLINC_ENOMEM;
-	return db_read(b, s->cf, key, n, val, len);
+	if (s->nocache) return db_read(b, s->cf, key, n, val, len);
+	cslot *sl = map_find(b, sid, key, n);
+	if (sl) {
+		sl->used = ++b->clock;
+		if (sl->absent) return FLINC_ENOENT;
+		/* Copied: a later map_get may evict the entry. */
+		void *dst = arena_alloc(b, sl->vlen);
+		if (UNLIKELY(!dst)) return FLINC_ENOMEM;
+		if (sl->vlen) memcpy(dst, sl->val, sl->vlen);
+		*val = dst;
+		*len = sl->vlen;
+		return FLINC_OK;
+	}
+	int rc = db_read(b, s->cf, key, n, val, len);
+	if ((rc == FLINC_OK && *len <= SLOT_KEEP) || rc == FLINC_ENOENT) {
+		/* Cache what RocksDB said, absence included (a new window's
+		 * get is usually followed by its put). Best effort: a failure
+		 * leaves the entry uncached. */
+		sl = map_insert(b, sid, key, n);
+		if (sl && rc == FLINC_OK) {
+			if (slot_reserve(sl, *len)) {
+				slot_drop(b, sl);
+			} else {
+				if (*len) memcpy(sl->val, *val, *len);
+				sl->vlen = (uint32_t)*len;
+				sl->in_db = true;
+			}
+		} else if (sl) {
+			sl->absent = true;
+		}
+	}
+	return rc;
 }
 
 /* map_put: set user key uk of k. Errors: FLINC_EINVAL, FLINC_ENOMEM,
@@ -1213,16 +1374,39 @@ static int rdb_map_put(void *be, uint32_t sid, const fl_skey *k, const void *uk,
 	rstate *s = state_get(b, sid, FL_STATE_MAP);
 	if (UNLIKELY(!s || !skey_ok(k) || !uk_ok(uk, uklen) || len > UINT32_MAX || (len && !val)))
 		return FLINC_EINVAL;
-	int rc;
+	int rc = FLINC_OK;
 	size_t n;
 	uint8_t *key = enc_key(b, k, uk, uklen, &n);
 	if (UNLIKELY(!key)) {
 		rc = FLINC_ENOMEM;
-	} else {
-		char *e = NULL;
-		rocksdb_put_cf(b->db, b->wo, s->cf, (const char *)key, n, val, len, &e);
-		rc = db_err(b, e);
+		goto out;
 	}
+	if (!s->nocache) {
+		cslot *sl = map_find(b, sid, key, n);
+		if (len <= SLOT_KEEP) {
+			if (!sl && (sl = map_insert(b, sid, key, n))) sl->in_db = true; /* may hold it */
+			if (sl) {
+				if (slot_reserve(sl, len)) {
+					rc = FLINC_ENOMEM;
+					goto out;
+				}
+				/* val may be a map_get result: in the arena, never
+				 * in a slot; memmove all the same. */
+				if (len) memmove(sl->val, val, len);
+				sl->vlen = (uint32_t)len;
+				sl->absent = false;
+				sl->used = ++b->clock;
+				slot_dirty(b, sl);
+				goto out;
+			}
+		} else if (sl) {
+			slot_drop(b, sl); /* the put below supersedes it */
+		}
+	}
+	char *e = NULL;
+	rocksdb_put_cf(b->db, b->wo, s->cf, (const char *)key, n, val, len, &e);
+	rc = db_err(b, e);
+out:
 	arena_reset(b);
 	return rc;
 }
@@ -1239,11 +1423,31 @@ static int rdb_map_remove(void *be, uint32_t sid, const fl_skey *k, const void *
 	uint8_t *key = enc_key(b, k, uk, uklen, &n);
 	if (UNLIKELY(!key)) {
 		rc = FLINC_ENOMEM;
-	} else {
-		char *e = NULL;
-		rocksdb_delete_cf(b->db, b->wo, s->cf, (const char *)key, n, &e);
-		rc = db_err(b, e);
+		goto out;
 	}
+	if (!s->nocache) {
+		cslot *sl = map_find(b, sid, key, n);
+		if (!sl && (sl = map_insert(b, sid, key, n))) sl->in_db = true; /* may hold it */
+		if (sl) {
+			sl->absent = true;
+			sl->vlen = 0;
+			sl->used = ++b->clock;
+			if (sl->in_db) {
+				slot_dirty(b, sl); /* a delete to write back */
+			} else if (sl->dirty) {
+				/* created in the cache, never written: nothing to delete */
+				sl->dirty = false;
+				assert(b->ndirty > 0);
+				b->ndirty--;
+			}
+			rc = FLINC_OK;
+			goto out;
+		}
+	}
+	char *e = NULL;
+	rocksdb_delete_cf(b->db, b->wo, s->cf, (const char *)key, n, &e);
+	rc = db_err(b, e);
+out:
 	arena_reset(b);
 	return rc;
 }
@@ -1259,6 +1463,8 @@ static int rdb_map_iter(void *be, uint32_t sid, const fl_skey *k,
 	rdb_be *b = be;
 	rstate *s = state_get(b, sid, FL_STATE_MAP);
 	if (UNLIKELY(!s || !skey_ok(k) || !fn)) return FLINC_EINVAL;
+	int mrc = map_cache_off(b, s, sid);
+	if (UNLIKELY(mrc)) return mrc;
 	size_t n;
 	uint8_t *key = enc_key(b, k, NULL, 0, &n);
 	if (UNLIKELY(!key)) return FLINC_ENOMEM;
@@ -1305,7 +1511,7 @@ static int rdb_scan(void *be, uint32_t sid, int kg_first, int kg_last, fl_scan_f
 	if (kg_first < 0) kg_first = 0;
 	if (kg_last > UINT16_MAX) kg_last = UINT16_MAX;
 	if (kg_first > kg_last) return FLINC_OK;
-	int rc = s->kind == FL_STATE_VALUE ? cache_flush(b, sid, kg_first, kg_last) : FLINC_OK;
+	int rc = s->kind != FL_STATE_LIST ? cache_flush(b, sid, kg_first, kg_last) : FLINC_OK;
 	if (rc) return rc;
 	uint8_t lo[2] = { (uint8_t)(kg_first >> 8), (uint8_t)kg_first };
 	uint8_t hi[2] = { (uint8_t)((kg_last + 1) >> 8), (uint8_t)(kg_last + 1) };
@@ -1347,7 +1553,7 @@ static size_t rdb_count(void *be, uint32_t sid)
 {
 	rdb_be *b = be;
 	rstate *s = state_get(b, sid, -1);
-	if (!s || (s->kind == FL_STATE_VALUE && cache_flush(b, sid, 0, UINT16_MAX))) return 0;
+	if (!s || (s->kind != FL_STATE_LIST && cache_flush(b, sid, 0, UINT16_MAX))) return 0;
 	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_fill_cache(ro, 0);
 	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(b->db, ro, s->cf);

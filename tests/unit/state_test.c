@@ -2566,6 +2566,109 @@ static void r_small_buffers(void **state)
 	fl_conf_destroy(conf);
 }
 
+static int count_uk(void *ud, const void *uk, size_t uklen, const void *val, size_t len)
+{
+	(void)uk, (void)uklen, (void)val, (void)len;
+	++*(int *)ud;
+	return 0;
+}
+
+/* Map entries cached in the write-back table (a table of 2 sets, so most
+ * calls evict): gets see puts and removes, absences included; a map_get
+ * pointer outlives evictions by later map_gets; a native checkpoint holds
+ * what was only cached; after map_iter (the state goes write-through) and
+ * a clear by prefix everything is still exact. */
+static void r_map_cache(void **state)
+{
+	(void)state;
+	const fl_backend_ops *ops = &fl_backend_rocksdb;
+	fl_conf *conf = fl_conf_create();
+	fl_conf_set(conf, "state.backend.rocksdb.inplace-cache-slots", "8");
+	g_conf = conf;
+	char root[64], chk[96], err[256] = "";
+	scratch_dir(root, sizeof(root));
+	snprintf(chk, sizeof(chk), "%s/chk-1", root);
+	sbe *a = sbe_open(ops);
+	uint32_t m = declare(a, "op/m", FL_STATE_MAP), m2 = declare(a, "op/m2", FL_STATE_MAP);
+	char uk[16], v[32];
+	fl_skey k = KS(3, "key", NULL), k2 = KS(4, "other", "ns");
+	enum { N = 200 };
+	for (int i = 0; i < N; i++) {
+		snprintf(uk, sizeof(uk), "u%d", i);
+		expect_map(a, m, k, uk, NULL); /* caches the absence */
+		snprintf(v, sizeof(v), "v%d", i);
+		map_put_s(a, m, k, uk, v);
+		map_put_s(a, m2, k2, uk, v);
+	}
+	for (int i = 0; i < N; i += 3) {
+		snprintf(uk, sizeof(uk), "u%d", i);
+		assert_int_equal(ops->map_remove(a->be, m, &k, uk, strlen(uk)), FLINC_OK);
+	}
+	assert_int_equal(ops->map_remove(a->be, m, &k, "never", 5), FLINC_OK);
+	/* Overwrite some, then read all back twice (hits and misses). */
+	for (int i = 1; i < N; i += 7) {
+		snprintf(uk, sizeof(uk), "u%d", i);
+		snprintf(v, sizeof(v), "w%d", i);
+		map_put_s(a, m, k, uk, v);
+	}
+	int n_live = 0;
+	for (int i = 0; i < N; i++) n_live += !(i % 3 == 0 && i % 7 != 1);
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < N; i++) {
+			snprintf(uk, sizeof(uk), "u%d", i);
+			snprintf(v, sizeof(v), "%c%d", i % 7 == 1 ? 'w' : 'v', i);
+			expect_map(a, m, k, uk, i % 3 == 0 && i % 7 != 1 ? NULL : v);
+		}
+	/* A pointer from map_get stays valid across other map_gets. */
+	const void *p0 = NULL;
+	size_t l0 = 0;
+	assert_int_equal(ops->map_get(a->be, m, &k, "u2", 2, &p0, &l0), FLINC_OK);
+	for (int i = 0; i < N; i++) {
+		snprintf(uk, sizeof(uk), "u%d", i);
+		const void *pv;
+		size_t lv;
+		(void)ops->map_get(a->be, m2, &k2, uk, strlen(uk), &pv, &lv);
+	}
+	assert_int_equal(l0, 2);
+	assert_memory_equal(p0, "v2", 2);
+	assert_int_equal(ops->count(a->be, m), n_live);
+	assert_int_equal(ops->native_checkpoint(a->be, chk, err, sizeof(err)), FLINC_OK);
+
+	/* map_iter sees the cached writes; then the state is write-through. */
+	assert_int_equal(ops->map_remove(a->be, m2, &k2, "u5", 2), FLINC_OK);
+	map_put_s(a, m2, k2, "extra", "e");
+	int nuk = 0;
+	assert_int_equal(ops->map_iter(a->be, m2, &k2, count_uk, &nuk), 0);
+	assert_int_equal(nuk, N);
+	assert_int_equal(ops->remove(a->be, m, &k), FLINC_OK);
+	assert_int_equal(ops->count(a->be, m), 0);
+	expect_map(a, m, k, "u1", NULL);
+	map_put_s(a, m, k, "u1", "again");
+	expect_map(a, m, k, "u1", "again");
+	assert_int_equal(ops->count(a->be, m2), N);
+	expect_map(a, m2, k2, "u5", NULL);
+	expect_map(a, m2, k2, "extra", "e");
+	sbe_close(a);
+
+	sbe *b = sbe_open(ops);
+	assert_int_equal(ops->native_restore(b->be, chk, err, sizeof(err)), FLINC_OK);
+	m = declare(b, "op/m", FL_STATE_MAP);
+	m2 = declare(b, "op/m2", FL_STATE_MAP);
+	assert_int_equal(ops->count(b->be, m), n_live);
+	assert_int_equal(ops->count(b->be, m2), N);
+	for (int i = 0; i < N; i++) {
+		snprintf(uk, sizeof(uk), "u%d", i);
+		snprintf(v, sizeof(v), "%c%d", i % 7 == 1 ? 'w' : 'v', i);
+		expect_map(b, m, k, uk, i % 3 == 0 && i % 7 != 1 ? NULL : v);
+		snprintf(v, sizeof(v), "v%d", i);
+		expect_map(b, m2, k2, uk, v);
+	}
+	sbe_close(b);
+	rm_tree(root);
+	g_conf = NULL;
+	fl_conf_destroy(conf);
+}
+
 int main(void)
 {
 	static const struct {
@@ -2602,7 +2705,7 @@ int main(void)
 	const struct CMUnitTest rocksdb_tests[] = {
 		cmocka_unit_test(r_checkpoint_restore), cmocka_unit_test(r_restore_errors),
 		cmocka_unit_test(r_many_groups),        cmocka_unit_test(r_workdir),
-		cmocka_unit_test(r_small_buffers),
+		cmocka_unit_test(r_small_buffers),      cmocka_unit_test(r_map_cache),
 	};
 	failed += cmocka_run_group_tests_name("state_rocksdb", rocksdb_tests, NULL, NULL);
 	return failed ? 1 : 0;
