@@ -151,7 +151,7 @@ static const fl_conf_key keys[] = {
 	SIZE("state.backend.rocksdb.write-buffer-size", J, 64 * KB, 4 * GB, "64mb"),
 	BOOL("state.backend.rocksdb.memory.managed", C, "true"),
 	NUM("state.backend.rocksdb.memory.write-buffer-ratio", C, 0, 1, "0.5"),
-	INT("state.backend.rocksdb.inplace-cache-slots", J, 1, 1 << 22, "16384"),
+	INT("state.backend.rocksdb.inplace-cache-slots", J, 1, 1 << 22, "65536"),
 	/* the file sink's rolling policy (docs/file-sink.md), Flink's names */
 	SIZE("sink.rolling-policy.file-size", J, 1, 1 * TB, "128mb"),
 	DUR("sink.rolling-policy.rollover-interval", J, 0, 365 * DAY, "30min"),

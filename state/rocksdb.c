@@ -45,7 +45,7 @@
  * put_inplace works on a small write-back cache of value-state entries.
  * Each value state has one "live" entry, the one put_inplace handed out
  * last; behind them is a 4-way set-associative table shared by all states
- * (state.backend.rocksdb.inplace-cache-slots, default 16384: about 3 MB
+ * (state.backend.rocksdb.inplace-cache-slots, default 65536: about 13 MB
  * with small keys). put_inplace of the live entry's key touches nothing
  * else (the hot path: a window accumulator or a hot key updated record
  * after record). Otherwise the live entry moves into its set, evicting the
