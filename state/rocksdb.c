@@ -484,6 +484,23 @@ static void slot_drop(rdb_be *b, cslot *sl)
 	}
 }
 
+/* Cache RocksDB's answer to a read in sl (NULL: no slot, nothing cached):
+ * the value it found (rc FLINC_OK), or that there is none (FLINC_ENOENT).
+ * Best effort: a value that cannot be copied leaves the key uncached. */
+static void cache_answer(rdb_be *b, cslot *sl, int rc, const void *val, size_t len)
+{
+	if (!sl) return;
+	if (rc != FLINC_OK) {
+		sl->absent = true;
+	} else if (slot_reserve(sl, len)) {
+		slot_drop(b, sl);
+	} else {
+		if (len) memcpy(sl->val, val, len);
+		sl->vlen = (uint32_t)len;
+		sl->in_db = true;
+	}
+}
+
 static void slot_free(cslot *sl)
 {
 	free(sl->key);
@@ -1057,18 +1074,7 @@ static int rdb_get(void *be, uint32_t sid, const fl_skey *k, const void **val, s
 		/* Cache what RocksDB said, absence included: a window fire
 		 * reads each slice several times and most are absent, and the
 		 * remove of an absent one then costs nothing. Best effort. */
-		cslot *sl = map_insert(b, sid, key, n);
-		if (sl && rc == FLINC_OK) {
-			if (slot_reserve(sl, *len)) {
-				slot_drop(b, sl);
-			} else {
-				if (*len) memcpy(sl->val, *val, *len);
-				sl->vlen = (uint32_t)*len;
-				sl->in_db = true;
-			}
-		} else if (sl) {
-			sl->absent = true;
-		}
+		cache_answer(b, map_insert(b, sid, key, n), rc, *val, *len);
 	}
 	return rc;
 }
@@ -1349,18 +1355,7 @@ static int rdb_map_get(void *be, uint32_t sid, const fl_skey *k, const void *uk,
 		/* Cache what RocksDB said, absence included (a new window's
 		 * get is usually followed by its put). Best effort: a failure
 		 * leaves the entry uncached. */
-		sl = map_insert(b, sid, key, n);
-		if (sl && rc == FLINC_OK) {
-			if (slot_reserve(sl, *len)) {
-				slot_drop(b, sl);
-			} else {
-				if (*len) memcpy(sl->val, *val, *len);
-				sl->vlen = (uint32_t)*len;
-				sl->in_db = true;
-			}
-		} else if (sl) {
-			sl->absent = true;
-		}
+		cache_answer(b, map_insert(b, sid, key, n), rc, *val, *len);
 	}
 	return rc;
 }
