@@ -81,9 +81,15 @@ def main():
             if jid and placements is None:
                 try:
                     c.wait_running(jid, timeout=60)
+                except (cluster.ClusterError, OSError, ValueError) as e:
+                    # A release build can finish the job before the first
+                    # poll; the finished job still names where its
+                    # subtasks ran.
+                    print("  job not seen RUNNING: %s" % str(e)[:200])
+                try:
                     placements = c.placements(jid)
                 except (cluster.ClusterError, OSError, ValueError) as e:
-                    print("  placement not seen while running: %s" % e)
+                    print("  placement not visible: %s" % e)
                     placements = {}
         rc = proc.wait(timeout=300)
         err = proc.stderr.read()
@@ -93,7 +99,7 @@ def main():
                 chk.ok(len(set(subs.values())) == 3, "vertex %s has subtasks on all 3 task managers" % vid[:8],
                        subs)
         else:
-            chk.fail("the placement of the running job was visible")
+            chk.fail("the placement of the job was visible")
         check_counts.verify(chk, expected, out, "wordcount p=6 over three hosts")
         if jid:
             cps = c.get("/jobs/%s/checkpoints" % jid).get("counts", {})
