@@ -165,6 +165,7 @@ static const fl_conf_key keys[] = {
 	INT("state.checkpoints.num-retained", J, 1, 1000, "1"),
 	DUR("execution.checkpointing.interval", J, 0, 365 * DAY, "0"),
 	ENUM("execution.checkpointing.mode", J, "EXACTLY_ONCE|AT_LEAST_ONCE", "EXACTLY_ONCE", NULL),
+	BOOL("execution.checkpointing.unaligned", J, "false"),
 	DUR("execution.checkpointing.timeout", J, 1 * MS, 365 * DAY, "10min"),
 	DUR("execution.checkpointing.min-pause", J, 0, 365 * DAY, "0"),
 	INT("execution.checkpointing.tolerable-failed-checkpoints", J, -1, I32, "0"),

@@ -15,6 +15,7 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "exchange framing assu
 void fl_notify_init(fl_notify *n)
 {
 	atomic_init(&n->seq, 0);
+	atomic_init(&n->prio, 0);
 	atomic_init(&n->waiters, 0);
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_condattr_t a;
@@ -103,6 +104,10 @@ struct fl_channel {
 	uint32_t nbufs, bufsize, path_bufs;
 	_Atomic uint32_t target; /* debloated fill level, 0 = whole buffers */
 	fl_notify *consumer, *producer;
+	/* the posted barrier of an unaligned checkpoint (exchange.h) */
+	_Atomic bool prio_pending;
+	pthread_mutex_t prio_mu;
+	fl_prio_barrier prio;
 };
 
 fl_channel *fl_channel_create(uint32_t nbufs, uint32_t bufsize, fl_notify *consumer, fl_notify *producer)
@@ -122,6 +127,8 @@ fl_channel *fl_channel_create(uint32_t nbufs, uint32_t bufsize, fl_notify *consu
 	}
 	c->consumer = consumer;
 	c->producer = producer;
+	atomic_init(&c->prio_pending, false);
+	pthread_mutex_init(&c->prio_mu, NULL);
 	return c;
 }
 
@@ -129,6 +136,8 @@ void fl_channel_destroy(fl_channel *c)
 {
 	if (!c) return;
 	for (uint32_t i = 0; i < c->nbufs; i++) free(c->bufs[i].data);
+	free(c->prio.blob);
+	pthread_mutex_destroy(&c->prio_mu);
 	free(c->bufs);
 	free(c->full.slot);
 	free(c->free_.slot);
@@ -157,6 +166,48 @@ void fl_channel_release(fl_channel *c, fl_xbuf *b)
 }
 
 uint32_t fl_channel_queued(fl_channel *c) { return ring_len(&c->full); }
+
+void fl_channel_post_barrier(fl_channel *c, int64_t id, uint8_t flags, uint32_t ring_seq, uint8_t *blob,
+			     size_t bloblen, uint32_t nblob)
+{
+	pthread_mutex_lock(&c->prio_mu);
+	free(c->prio.blob); /* an older one the consumer never took */
+	c->prio = (fl_prio_barrier){ id, flags, ring_seq, nblob, blob, bloblen };
+	atomic_store_explicit(&c->prio_pending, true, memory_order_release);
+	pthread_mutex_unlock(&c->prio_mu);
+	atomic_store_explicit(&c->consumer->prio, 1, memory_order_release);
+	fl_notify_signal(c->consumer);
+}
+
+bool fl_channel_barrier_pending(fl_channel *c)
+{
+	return atomic_load_explicit(&c->prio_pending, memory_order_acquire);
+}
+
+bool fl_channel_take_barrier(fl_channel *c, fl_prio_barrier *out)
+{
+	if (!fl_channel_barrier_pending(c)) return false;
+	pthread_mutex_lock(&c->prio_mu);
+	bool got = atomic_load_explicit(&c->prio_pending, memory_order_relaxed);
+	if (got) {
+		*out = c->prio;
+		c->prio.blob = NULL;
+		atomic_store_explicit(&c->prio_pending, false, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&c->prio_mu);
+	return got;
+}
+
+uint32_t fl_channel_sent_seq(fl_channel *c) { return atomic_load_explicit(&c->full.tail, memory_order_relaxed); }
+uint32_t fl_channel_read_seq(fl_channel *c) { return atomic_load_explicit(&c->full.head, memory_order_relaxed); }
+
+const fl_xbuf *fl_channel_peek(fl_channel *c, uint32_t seq)
+{
+	uint32_t h = atomic_load_explicit(&c->full.head, memory_order_relaxed);
+	uint32_t t = atomic_load_explicit(&c->full.tail, memory_order_acquire);
+	if ((uint32_t)(seq - h) >= (uint32_t)(t - h)) return NULL;
+	return c->full.slot[seq & c->full.mask];
+}
 
 uint32_t fl_channel_free_count(fl_channel *c)
 {
@@ -429,6 +480,17 @@ bool fl_writer_end(fl_writer *w)
 
 bool fl_writer_barrier(fl_writer *w, int64_t id, uint8_t flags)
 {
+	if (flags & FL_BARRIER_UNALIGNED) {
+		/* Everything written before it goes into the ring (no credit
+		 * needed: the current buffers are ours), then the barrier
+		 * beside it. */
+		fl_writer_flush(w);
+		for (uint32_t i = 0; i < w->n; i++) {
+			fl_channel *ch = w->c[i].ch;
+			fl_channel_post_barrier(ch, id, flags, fl_channel_sent_seq(ch), NULL, 0, 0);
+		}
+		return true;
+	}
 	uint8_t ev[9];
 	memcpy(ev, &id, 8);
 	ev[8] = flags;
@@ -478,6 +540,24 @@ int64_t fl_writer_flush_due(fl_writer *w, int64_t now_ns)
 	w->oldest_ns = oldest;
 	return oldest == INT64_MAX ? INT64_MAX : oldest + w->p.timeout_ns;
 }
+
+uint32_t fl_writer_fit(fl_writer *w)
+{
+	uint64_t avg = w->records ? w->bytes / w->records + 1 : 64;
+	if (avg < 8) avg = 8;
+	uint64_t least = UINT64_MAX;
+	for (uint32_t i = 0; i < w->n && least; i++) {
+		const wchan *c = &w->c[i];
+		uint64_t room = c->cur && c->cur->len < c->lim ? c->lim - c->cur->len : 0;
+		room += (uint64_t)fl_channel_free_count(c->ch) * fl_channel_bufsize(c->ch);
+		if (room < least) least = room;
+	}
+	if (least == UINT64_MAX) return UINT32_MAX;
+	uint64_t n = least / avg;
+	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
+void fl_writer_add_blocked(fl_writer *w, int64_t ns) { w->blocked_ns += ns; }
 
 int64_t fl_writer_blocked_ns(const fl_writer *w) { return w->blocked_ns; }
 uint64_t fl_writer_bytes(const fl_writer *w) { return w->bytes; }

@@ -59,6 +59,10 @@
  * costs one atomic add when nobody sleeps. */
 struct fl_notify {
 	_Atomic uint32_t seq;
+	/* Set when a barrier of an unaligned checkpoint was posted on one of
+	 * the owner's input channels (fl_channel_post_barrier): the owner
+	 * checks it between records and clears it before it looks. */
+	_Atomic uint32_t prio;
 	_Atomic int waiters;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -88,6 +92,7 @@ enum {
 };
 
 #define FL_BARRIER_SAVEPOINT 1u /* snapshot in the canonical format only */
+#define FL_BARRIER_UNALIGNED 2u /* posted beside the ring, never in a buffer */
 
 typedef struct fl_xbuf {
 	uint32_t len;
@@ -113,6 +118,50 @@ void fl_channel_release(fl_channel *c, fl_xbuf *b);
 uint32_t fl_channel_queued(fl_channel *c);
 /* fl_channel_free_count (fl_runtime.h): free buffers the producer could
  * take now; the data service polls it to decide when to grant credit. */
+
+/* ---- unaligned checkpoint barriers ----------------------------------- */
+
+/* A barrier of an unaligned checkpoint (execution.checkpointing.unaligned)
+ * does not queue behind the buffers in flight: the producer posts it
+ * beside the ring, and the consumer sees it before the next buffer it
+ * polls. The buffers it overtook are the channel's in-flight data of that
+ * checkpoint: the ring's buffers before `ring_seq` (sequence numbers count
+ * the buffers ever sent into the ring, wrapping at 2^32), then `nblob`
+ * more that are not in the ring yet, carried in `blob` as items
+ * [u32 len][bytes] (a remote channel's receiving end: buffers still queued
+ * at the sending task manager, which will also arrive as data). The
+ * consumer copies what it had not processed of them into the snapshot and
+ * processes them as usual; a restore replays the copy.
+ *
+ * One slot per channel: a newer barrier posted before the consumer took
+ * the older replaces it (the older checkpoint cannot complete there any
+ * more). Posting takes a mutex (once per checkpoint and channel); the
+ * consumer's check is one atomic load per buffer. Posting happens before
+ * the producer sends any buffer behind the barrier, so a consumer that
+ * polled a buffer and then finds no barrier pending knows that buffer
+ * precedes any barrier still to come. */
+typedef struct fl_prio_barrier {
+	int64_t id;
+	uint8_t flags;
+	uint32_t ring_seq;
+	uint32_t nblob;
+	uint8_t *blob; /* owned by the holder of the struct (free) */
+	size_t bloblen;
+} fl_prio_barrier;
+
+/* Producer side (the writer, or the data service filling a remote
+ * channel's receiving end): post barrier id; the channel takes `blob`. */
+void fl_channel_post_barrier(fl_channel *c, int64_t id, uint8_t flags, uint32_t ring_seq, uint8_t *blob,
+			     size_t bloblen, uint32_t nblob);
+/* Consumer side: whether a barrier is posted, and take it (false: none). */
+bool fl_channel_barrier_pending(fl_channel *c);
+bool fl_channel_take_barrier(fl_channel *c, fl_prio_barrier *out);
+/* Buffers ever sent into the ring (producer side), ever polled from it
+ * (consumer side), and a buffer sent but not yet polled (consumer side:
+ * read_seq <= seq < the sent count; NULL otherwise). */
+uint32_t fl_channel_sent_seq(fl_channel *c);
+uint32_t fl_channel_read_seq(fl_channel *c);
+const fl_xbuf *fl_channel_peek(fl_channel *c, uint32_t seq);
 
 /* ---- buffer debloating ------------------------------------------------ */
 
@@ -176,13 +225,24 @@ bool fl_writer_watermark(fl_writer *w, int64_t wm);
 bool fl_writer_status(fl_writer *w, bool idle);
 bool fl_writer_end(fl_writer *w); /* flushes */
 /* A checkpoint barrier to every channel, behind everything written before
- * it; flushes so it travels at once. */
+ * it; flushes so it travels at once. With FL_BARRIER_UNALIGNED in flags
+ * the buffers are sent and the barrier is posted beside them (see
+ * "unaligned checkpoint barriers"): it never waits for credit. */
 bool fl_writer_barrier(fl_writer *w, int64_t id, uint8_t flags);
 /* A latency marker to one random channel (Flink's choice: markers
  * sample paths, they do not flood every one), behind everything written
  * before it. Not counted as a record; flushed only by the buffer timeout,
  * as records are, so it measures what they wait. */
 bool fl_writer_latency(fl_writer *w, int64_t emit_ns, uint32_t vertex, uint32_t subtask);
+/* About how many records every channel takes now without waiting for
+ * credit (room in its current buffer and its free buffers, over the
+ * average record size so far): a source produces no more than that in
+ * one step, so that under backpressure it waits where it can still take
+ * a checkpoint trigger rather than inside an emit. Producer thread. */
+uint32_t fl_writer_fit(fl_writer *w);
+/* Time the producer waited for availability outside the writer: counted
+ * as back-pressured time. */
+void fl_writer_add_blocked(fl_writer *w, int64_t ns);
 /* Send every buffer whose first event is older than the timeout at now_ns;
  * returns the next deadline (INT64_MAX if nothing is pending). */
 int64_t fl_writer_flush_due(fl_writer *w, int64_t now_ns);

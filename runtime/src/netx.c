@@ -37,6 +37,15 @@
  *             exchange buffer as the producer wrote them (FL_EV_* events).
  *   CLOSE  5  dialer -> acceptor: the sender closed channel id.
  *   PING   6  either way, sent by an idle side every heartbeat_ms.
+ *   BARRIER 8 dialer -> acceptor: arg payload bytes follow: the barrier of
+ *             an unaligned checkpoint on channel id (exchange.h,
+ *             "unaligned checkpoint barriers"), sent without credit ahead
+ *             of the channel's queued buffers: [i64 checkpoint id]
+ *             [u8 flags][u32 n][n items [u32 len][bytes]], the items
+ *             being copies of the buffers still queued at the sender that
+ *             precede the barrier (they follow as DATA too). Every DATA
+ *             frame of the channel before it precedes the barrier;
+ *             at most BARRIER_MAX bytes.
  *
  * Data goes dialer -> acceptor only; a DATA frame is sent only against a
  * CREDIT, so the acceptor always has a buffer to copy it into. The
@@ -102,7 +111,7 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "netx framing assumes 
 /* Connections refused before they authenticated: a few lines per 10 s. */
 static fl_log_limit g_refused = FL_LOG_LIMIT_INIT(5, 10000);
 
-enum { F_HELLO = 1, F_OPEN = 2, F_CREDIT = 3, F_DATA = 4, F_CLOSE = 5, F_PING = 6, F_AUTH = 7 };
+enum { F_HELLO = 1, F_OPEN = 2, F_CREDIT = 3, F_DATA = 4, F_CLOSE = 5, F_PING = 6, F_AUTH = 7, F_BARRIER = 8 };
 
 #define HDR 16u
 #define HELLO_MAGIC 0x584e4c46u /* "FLNX" */
@@ -119,6 +128,8 @@ enum { F_HELLO = 1, F_OPEN = 2, F_CREDIT = 3, F_DATA = 4, F_CLOSE = 5, F_PING = 
 #define RX_STAGING_DIALER (16u * 1024) /* the dialer only receives control frames */
 #define TX_BATCH (64u * 1024)          /* bytes of small buffers copied per send */
 #define SMALL_COPY (8u * 1024)         /* buffers up to this size are copied */
+#define BAR_FIXED 13u                  /* a BARRIER payload without items */
+#define BARRIER_MAX (256u << 20)       /* a BARRIER payload (the sender's queued buffers) */
 #define PENDING_MAX 65536u             /* OPENs waiting for fl_netx_in, per connection */
 
 /* ---- id -> pointer map (open addressing, backward-shift delete) ------- */
@@ -210,6 +221,9 @@ typedef struct ochan {
 	uint32_t credits;
 	uint32_t inflight; /* its buffers in the send in flight (0..2) */
 	bool zombie;       /* closed while inflight: the send callback frees it */
+	/* a barrier of an unaligned checkpoint taken from ch, to send */
+	bool has_bar;
+	fl_prio_barrier bar;
 } ochan;
 
 /* The receiving end of a remote channel (accepted connections). A pending
@@ -278,7 +292,8 @@ struct conn {
 	uint32_t ntx;
 	ochan *tx_oc[2];
 	fl_xbuf *tx_b[2];
-	uint8_t tx_h1[HDR];
+	uint8_t tx_h1[2 * HDR + BAR_FIXED]; /* b1's header, maybe behind a BARRIER */
+	uint32_t tx_h1_len;
 	size_t tx_total, tx_done;
 	int64_t last_tx_ns, last_rx_ns;
 
@@ -293,6 +308,8 @@ struct conn {
 	uint8_t *rx_dst; /* NULL: discard */
 	fl_xbuf *rx_b;   /* the channel buffer being filled */
 	ichan *rx_ich;
+	uint8_t *rx_bar; /* a BARRIER payload being received (malloc'd) */
+	uint64_t rx_bar_ch;
 	uint8_t hello_buf[HELLO_MAX];
 	uint8_t auth_buf[FL_AUTH_PROOF];
 };
@@ -447,6 +464,7 @@ static void conn_fail(conn *c, int err, const char *fmt, ...)
 
 static void ochan_free(ochan *oc)
 {
+	free(oc->bar.blob);
 	fl_channel_destroy(oc->ch);
 	free(oc);
 }
@@ -537,7 +555,7 @@ static void tx_submit(conn *c)
 	unsigned ns = 1;
 	if (c->ntx > 0) seg[ns].p = c->tx_b[0]->data, seg[ns++].n = c->tx_b[0]->len;
 	if (c->ntx > 1) {
-		seg[ns].p = c->tx_h1, seg[ns++].n = HDR;
+		seg[ns].p = c->tx_h1, seg[ns++].n = c->tx_h1_len;
 		seg[ns].p = c->tx_b[1]->data, seg[ns++].n = c->tx_b[1]->len;
 	}
 	/* After a partial write, skip what went out already. */
@@ -555,6 +573,46 @@ static void tx_submit(conn *c)
 	}
 	nng_aio_set_iov(c->tx_aio, k, iov);
 	nng_stream_send(c->s, c->tx_aio);
+}
+
+/* The BARRIER frame of oc's taken barrier at dst (capacity checked by
+ * the caller): copies of the buffers it overtook that are still in the
+ * ring (none when they were all polled already). Returns its length. */
+static size_t put_barrier(ochan *oc, uint8_t *dst)
+{
+	fl_prio_barrier *b = &oc->bar;
+	uint32_t read = fl_channel_read_seq(oc->ch), nblob = 0;
+	uint8_t *q = dst + HDR + BAR_FIXED;
+	for (uint32_t s = read; (int32_t)(b->ring_seq - s) > 0; s++) {
+		const fl_xbuf *x = fl_channel_peek(oc->ch, s);
+		if (!x) break;
+		memcpy(q, &x->len, 4);
+		memcpy(q + 4, x->data, x->len);
+		q += 4 + (size_t)x->len;
+		nblob++;
+	}
+	size_t len = (size_t)(q - dst) - HDR;
+	put_hdr(dst, F_BARRIER, (uint32_t)len, oc->id);
+	memcpy(dst + HDR, &b->id, 8);
+	dst[HDR + 8] = b->flags;
+	memcpy(dst + HDR + 9, &nblob, 4);
+	oc->has_bar = false;
+	free(b->blob);
+	b->blob = NULL;
+	return HDR + len;
+}
+
+/* Bytes the BARRIER frame of oc's taken barrier will take. */
+static size_t barrier_size(ochan *oc)
+{
+	size_t n = HDR + BAR_FIXED;
+	uint32_t read = fl_channel_read_seq(oc->ch);
+	for (uint32_t s = read; (int32_t)(oc->bar.ring_seq - s) > 0; s++) {
+		const fl_xbuf *x = fl_channel_peek(oc->ch, s);
+		if (!x) break;
+		n += 4 + (size_t)x->len;
+	}
+	return n;
 }
 
 /* Start the next send if the connection is idle and has something to
@@ -608,9 +666,34 @@ static void kick(conn *c)
 			if (c->ntx == 0 && n + HDR + SMALL_COPY > end) break;
 			uint32_t idx = (start + k) % no;
 			ochan *oc = c->outs[idx];
+			if (!oc->has_bar && fl_channel_take_barrier(oc->ch, &oc->bar)) oc->has_bar = true;
+			if (oc->has_bar) {
+				/* without credit, at the end of the stream so far:
+				 * behind every DATA of the channel sent before */
+				if (c->ntx) continue;
+				size_t bn = barrier_size(oc);
+				if (bn - HDR > BARRIER_MAX) {
+					fl_log(FL_LOG_WARN, LOG,
+					       "the in-flight data of checkpoint %lld on channel %016llx is over %u "
+					       "MiB: the barrier is dropped (the checkpoint will not complete)",
+					       (long long)oc->bar.id, (unsigned long long)oc->id, BARRIER_MAX >> 20);
+					oc->has_bar = false;
+					free(oc->bar.blob);
+					oc->bar.blob = NULL;
+				} else {
+					reserve(&c->txs, &c->txs_cap, n + bn + TX_BATCH + HDR);
+					n += put_barrier(oc, c->txs + n);
+				}
+				more = true;
+			}
 			if (!oc->credits) continue;
 			fl_xbuf *b = fl_channel_poll(oc->ch);
 			if (!b) continue;
+			/* A barrier posted since, before b was sent, goes first
+			 * (nothing of the ring precedes it any more: no items). */
+			if (!oc->has_bar && fl_channel_take_barrier(oc->ch, &oc->bar)) oc->has_bar = true;
+			bool bar_first =
+				oc->has_bar && (int32_t)(fl_channel_read_seq(oc->ch) - 1 - oc->bar.ring_seq) >= 0;
 			oc->credits--;
 			c->rr = idx + 1;
 			nbuf++;
@@ -618,12 +701,18 @@ static void kick(conn *c)
 			more = true;
 			if (c->ntx == 1) {
 				/* behind the first large one: the second slot */
-				put_hdr(c->tx_h1, F_DATA, b->len, oc->id);
+				c->tx_h1_len = bar_first ? (uint32_t)put_barrier(oc, c->tx_h1) : 0;
+				put_hdr(c->tx_h1 + c->tx_h1_len, F_DATA, b->len, oc->id);
+				c->tx_h1_len += HDR;
 				c->tx_oc[1] = oc;
 				c->tx_b[1] = b;
 				oc->inflight++;
 				c->ntx = 2;
 				break;
+			}
+			if (bar_first) {
+				reserve(&c->txs, &c->txs_cap, n + 2 * HDR + BAR_FIXED + SMALL_COPY + TX_BATCH);
+				n += put_barrier(oc, c->txs + n);
 			}
 			put_hdr(c->txs + n, F_DATA, b->len, oc->id);
 			n += HDR;
@@ -645,7 +734,7 @@ static void kick(conn *c)
 	c->txs_len = n;
 	c->tx_total = n;
 	if (c->ntx > 0) c->tx_total += c->tx_b[0]->len;
-	if (c->ntx > 1) c->tx_total += HDR + c->tx_b[1]->len;
+	if (c->ntx > 1) c->tx_total += c->tx_h1_len + c->tx_b[1]->len;
 	c->tx_done = 0;
 	c->sending = true;
 	c->last_tx_ns = fl_mono_ns();
@@ -850,10 +939,50 @@ static void auth_done(conn *c)
 	kick(c);
 }
 
+/* A BARRIER frame is in c->rx_bar: post it on its channel, beside the
+ * buffers received so far. */
+static void barrier_done(conn *c)
+{
+	uint8_t *p = c->rx_bar;
+	c->rx_bar = NULL;
+	int64_t id;
+	uint32_t nblob, k = 0;
+	memcpy(&id, p, 8);
+	uint8_t flags = p[8];
+	memcpy(&nblob, p + 9, 4);
+	size_t len = c->rx_len - BAR_FIXED, off = 0;
+	const uint8_t *items = p + BAR_FIXED;
+	for (; off < len && k <= nblob; k++) {
+		uint32_t l;
+		if (len - off < 4) break;
+		memcpy(&l, items + off, 4);
+		if (l > len - off - 4) break;
+		off += 4 + (size_t)l;
+	}
+	if (off != len || k != nblob || id <= 0) {
+		free(p);
+		conn_fail(c, FLINC_EPROTO, "%s sent a malformed barrier on channel %016llx", c->peer,
+			  (unsigned long long)c->rx_bar_ch);
+		return;
+	}
+	ichan *ic = map_get(&c->chans, c->rx_bar_ch);
+	if (!ic || !ic->ch) {
+		/* closed here, or its task not started: it cannot take part */
+		free(p);
+		return;
+	}
+	memmove(p, items, len);
+	fl_channel_post_barrier(ic->ch, id, flags | FL_BARRIER_UNALIGNED, fl_channel_sent_seq(ic->ch),
+				nblob ? p : NULL, len, nblob);
+	if (!nblob) free(p);
+}
+
 static void frame_done(conn *c)
 {
 	c->rx_in_payload = false;
-	if (c->rx_type == F_HELLO) {
+	if (c->rx_type == F_BARRIER) {
+		barrier_done(c);
+	} else if (c->rx_type == F_HELLO) {
 		hello_done(c);
 	} else if (c->rx_type == F_AUTH) {
 		auth_done(c);
@@ -900,7 +1029,8 @@ static void header_done(conn *c)
 		conn_fail(c, FLINC_EPROTO, "%s sent frame type %u before authenticating", who, type);
 		return;
 	}
-	bool to_dialer = type == F_CREDIT, to_acceptor = type == F_OPEN || type == F_DATA || type == F_CLOSE;
+	bool to_dialer = type == F_CREDIT,
+	     to_acceptor = type == F_OPEN || type == F_DATA || type == F_CLOSE || type == F_BARRIER;
 	if ((c->dialed && to_acceptor) || (!c->dialed && to_dialer)) {
 		conn_fail(c, FLINC_EPROTO, "%s sent frame type %u the wrong way", who, type);
 		return;
@@ -948,6 +1078,17 @@ static void header_done(conn *c)
 		}
 		c->rx_len = arg;
 		data_begin(c, id, arg);
+		break;
+	case F_BARRIER:
+		if (arg < BAR_FIXED || arg > BARRIER_MAX) {
+			conn_fail(c, FLINC_EPROTO, "%s sent a %u-byte barrier", who, arg);
+			return;
+		}
+		free(c->rx_bar);
+		c->rx_bar = fl_malloc(arg);
+		c->rx_bar_ch = id;
+		c->rx_len = c->rx_left = arg;
+		c->rx_dst = c->rx_bar;
 		break;
 	default: conn_fail(c, FLINC_EPROTO, "%s sent unknown frame type %u", who, type); return;
 	}
@@ -1029,6 +1170,7 @@ static void conn_free(conn *c)
 	free(c->ctl);
 	free(c->txs);
 	free(c->rxbuf);
+	free(c->rx_bar);
 	pthread_mutex_destroy(&c->mu);
 	free(c);
 }

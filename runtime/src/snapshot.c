@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../../checkpoint/incremental.h"
+#include "inflight.h"
 #include "fl_store.h"
 #include "task.h"
 
@@ -199,6 +200,10 @@ typedef struct upload {
 	char *native_local;
 	fl_incr_registry *reg;
 	struct capture *cap; /* an asynchronous snapshot to write (then path is written here) */
+	/* an unaligned checkpoint's in-flight data (inflight.h), written
+	 * beside the snapshot file as <path minus .snap>.inflight */
+	uint8_t *inflight;
+	size_t inflight_len;
 	char owner[48];
 	fl_cp_ack_info a;
 	int64_t queued_ns;
@@ -265,9 +270,38 @@ static void upload_free(upload *u)
 	capture_free(u->cap);
 	if (u->native_local) fl_rm_rf(u->native_local, NULL, 0);
 	free(u->native_local);
+	free(u->inflight);
 	free(u->path);
 	ack_clear(&u->a);
 	free(u);
+}
+
+/* chk-<id>/<vertex hex16>-<subtask>.inflight beside the snapshot file. */
+static void inflight_path(char *buf, size_t cap, const char *snap_path)
+{
+	size_t n = strlen(snap_path), sl = strlen(FL_SNAP_SUFFIX);
+	if (n >= sl && !strcmp(snap_path + n - sl, FL_SNAP_SUFFIX)) n -= sl;
+	snprintf(buf, cap, "%.*s" FL_INFLIGHT_SUFFIX, (int)n, snap_path);
+}
+
+/* Upload thread: write (and sync) the in-flight data of an unaligned
+ * checkpoint; on S3 also push it. */
+static int write_inflight(upload *u)
+{
+	char path[PATH_MAX + 16];
+	inflight_path(path, sizeof path, u->path);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) return fl_errf(u->a.err, sizeof u->a.err, FLINC_EIO, "%s: %s", path, strerror(errno));
+	int rc = fl_write_all(fd, u->inflight, u->inflight_len);
+	if (!rc && fsync(fd) < 0) rc = FLINC_EIO;
+	close(fd);
+	if (rc) return fl_errf(u->a.err, sizeof u->a.err, FLINC_EIO, "%s: cannot write", path);
+	if (fl_remote_is(path)) {
+		rc = fl_remote_push(path, u->a.err, sizeof u->a.err);
+		if (!rc) unlink(path);
+	}
+	u->a.checkpointed_size += u->inflight_len;
+	return rc;
 }
 
 /* The registry of subtask (vertex_id, subtask), created on first use. */
@@ -387,6 +421,7 @@ static void *upload_main(void *arg)
 		if (!u->a.rc) {
 			int rc = u->cap ? write_async(u)
 					: fl_chk_sync_file(u->path, u->a.err, sizeof u->a.err);
+			if (!rc && u->inflight) rc = write_inflight(u);
 			if (!rc && u->native_local) rc = upload_native(c, u);
 			if (!rc && fl_remote_is(u->path)) rc = push_remote(c, u);
 			if (rc) {
@@ -850,7 +885,78 @@ void fl_snapshot_take(fl_cpctx *c, fl_task *t, int64_t id, bool savepoint)
 	if (rc)
 		fl_log(FL_LOG_WARN, CP_LOG, "%s (%d/%d) declines checkpoint %lld: %s", t->vertex->name,
 		       t->subtask + 1, t->parallelism, (long long)id, a->err);
+	if (t->cp_defer && !rc) {
+		/* unaligned: acknowledged once the in-flight data is known */
+		t->cp_deferred = u;
+		return;
+	}
 	enqueue(c, u);
+}
+
+void fl_snapshot_inflight(fl_cpctx *c, fl_task *t, int64_t id, uint8_t *data, size_t len)
+{
+	upload *u = t->cp_deferred;
+	if (!u || u->a.id != id) {
+		free(data);
+		return;
+	}
+	t->cp_deferred = NULL;
+	if (len) {
+		u->inflight = data;
+		u->inflight_len = len;
+	} else {
+		free(data);
+	}
+	enqueue(c, u);
+}
+
+void fl_snapshot_decline(fl_cpctx *c, fl_task *t, int64_t id, const char *why)
+{
+	upload *u = t->cp_deferred;
+	if (!u || u->a.id != id) return;
+	t->cp_deferred = NULL;
+	fl_log(FL_LOG_WARN, CP_LOG, "%s (%d/%d) declines checkpoint %lld: %s", t->vertex->name, t->subtask + 1,
+	       t->parallelism, (long long)id, why);
+	u->a.rc = FLINC_ECANCELED;
+	snprintf(u->a.err, sizeof u->a.err, "%s", why);
+	ack_clear(&u->a);
+	capture_free(u->cap);
+	u->cap = NULL;
+	enqueue(c, u);
+}
+
+void fl_snapshot_drop(fl_task *t)
+{
+	upload *u = t->cp_deferred;
+	t->cp_deferred = NULL;
+	if (u) upload_free(u);
+}
+
+int fl_snapshot_restore_inflight(fl_cpctx *c, fl_task *t, fl_inflight *out, char *err, size_t errcap)
+{
+	if (!c || !c->restore || fl_restore_meta(c->restore)->is_savepoint) return FLINC_ENOENT;
+	char name[64], snap[PATH_MAX + 64], path[PATH_MAX + 80];
+	fl_snap_file_name(name, sizeof name, t->vertex->id, t->subtask);
+	snprintf(snap, sizeof snap, "%s/%s", fl_restore_dir(c->restore), name);
+	inflight_path(path, sizeof path, snap);
+	int rc = fl_inflight_load(path, t->subtask, t->parallelism, t->nin, out, err, errcap);
+	if (rc != FLINC_ENOENT) return rc;
+	/* None of its own: at another parallelism, an in-flight file of any
+	 * subtask of this vertex would be lost; refuse. */
+	const fl_chk_meta *m = fl_restore_meta(c->restore);
+	for (size_t i = 0; i < m->n_files; i++) {
+		const fl_chk_file *f = &m->files[i];
+		if (f->vertex_id != t->vertex->id || f->parallelism == t->parallelism) continue;
+		snprintf(snap, sizeof snap, "%s/%s", fl_restore_dir(c->restore), f->path);
+		inflight_path(path, sizeof path, snap);
+		if (access(path, F_OK) == 0)
+			return fl_errf(err, errcap, FLINC_EINVAL,
+				       "checkpoint %lld is unaligned and holds in-flight records of '%s' taken at "
+				       "parallelism %d; it restores only at that parallelism (rescale from a "
+				       "savepoint, which is aligned)",
+				       (long long)m->checkpoint_id, t->vertex->name, f->parallelism);
+	}
+	return FLINC_ENOENT;
 }
 
 /* ---- restore -------------------------------------------------------------- */

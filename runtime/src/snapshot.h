@@ -65,6 +65,21 @@ int64_t fl_cpctx_restored_id(const fl_cpctx *c);
  * acknowledgement. Failures are acknowledged as declines (the task goes
  * on). */
 void fl_snapshot_take(fl_cpctx *c, fl_task *t, int64_t id, bool savepoint);
+/* Unaligned checkpoints (inflight.h): while t->cp_defer is set,
+ * fl_snapshot_take keeps a successful snapshot's acknowledgement back (in
+ * t->cp_deferred); the task then either hands over the in-flight data
+ * (fl_snapshot_inflight: takes `data`, malloc'd; len 0 = none), which the
+ * upload thread writes beside the snapshot before it acknowledges, or
+ * declines the checkpoint (fl_snapshot_decline), or, on its way out,
+ * drops it (fl_snapshot_drop). Task thread. */
+void fl_snapshot_inflight(fl_cpctx *c, fl_task *t, int64_t id, uint8_t *data, size_t len);
+void fl_snapshot_decline(fl_cpctx *c, fl_task *t, int64_t id, const char *why);
+void fl_snapshot_drop(fl_task *t);
+/* Task thread, at restore: the in-flight data the restored checkpoint
+ * holds for this subtask (FLINC_ENOENT: none; an error when it cannot be
+ * used, e.g. at another parallelism). */
+struct fl_inflight;
+int fl_snapshot_restore_inflight(fl_cpctx *c, fl_task *t, struct fl_inflight *out, char *err, size_t errcap);
 /* Task thread, before the operators open: load the task's part of the
  * restored snapshot (nothing for a fresh start). */
 int fl_snapshot_restore(fl_cpctx *c, fl_task *t, char *err, size_t errcap);

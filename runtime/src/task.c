@@ -186,6 +186,15 @@ int fl_task_create(const fl_plan *plan, const fl_vertex *v, int subtask, const f
 		return FLINC_ECONFIG;
 	}
 	t->cp_mode = mode && !strcmp(mode, "AT_LEAST_ONCE") ? FL_CP_AT_LEAST_ONCE : FL_CP_EXACTLY_ONCE;
+	const char *ua = fl_conf_get(conf, "execution.checkpointing.unaligned");
+	int uab = ua ? fl_conf_parse_bool(ua) : 0;
+	if (uab < 0) {
+		snprintf(err, errcap, "execution.checkpointing.unaligned: '%s' is not true or false", ua);
+		fl_task_destroy(t);
+		return FLINC_ECONFIG;
+	}
+	/* at-least-once never aligns: nothing to overtake */
+	t->unaligned = uab == 1 && t->cp_mode == FL_CP_EXACTLY_ONCE;
 	bool ok = true;
 	t->buffer_timeout_ns = fl_conf_duration_ms(conf, "execution.buffer-timeout", 100, &ok) * 1000000;
 	t->auto_wm_interval_ms = fl_conf_duration_ms(conf, "pipeline.auto-watermark-interval", 200, &ok);
@@ -321,6 +330,8 @@ void fl_task_destroy(fl_task *t)
 	for (uint32_t i = 0; i < t->nwriters; i++) fl_writer_destroy(t->writers[i]);
 	free(t->writers);
 	free(t->in);
+	fl_inflight_fini(&t->ua);
+	fl_inflight_fini(&t->replay);
 	if (t->be) {
 		t->be_ops->close(t->be);
 		free(t->be);
@@ -432,9 +443,12 @@ static void take_checkpoint(fl_task *t, int64_t id, bool savepoint)
 	else if (t->cp.snapshot && t->cp.snapshot(t->cp.ud, t, id) != 0)
 		fl_log(FL_LOG_WARN, "task", "%s (%d/%d) declined checkpoint %lld", t->vertex->name,
 		       t->subtask + 1, t->parallelism, (long long)id);
-	if (!t->input_ended) /* ended writers carry nothing more */
-		for (uint32_t i = 0; i < t->nwriters; i++)
-			fl_writer_barrier(t->writers[i], id, savepoint ? FL_BARRIER_SAVEPOINT : 0);
+	uint8_t flags = savepoint ? FL_BARRIER_SAVEPOINT : t->unaligned ? FL_BARRIER_UNALIGNED : 0;
+	/* Ended writers carry nothing more, except the barrier of an unaligned
+	 * checkpoint: it overtakes what they still have queued (their END
+	 * too), which the consumers keep as in-flight data. */
+	if (!t->input_ended || (flags & FL_BARRIER_UNALIGNED))
+		for (uint32_t i = 0; i < t->nwriters; i++) fl_writer_barrier(t->writers[i], id, flags);
 	atomic_store(&t->cp_last_id, id);
 }
 
@@ -496,9 +510,13 @@ static void maybe_aligned(fl_task *t)
 }
 
 /* Channel c delivered the barrier of checkpoint id. */
+static void ua_abort(fl_task *t, const char *why);
+
 static void on_barrier(fl_task *t, fl_inchan *c, int64_t id, bool savepoint)
 {
+	if (t->replaying) return; /* in-flight data of a restored checkpoint */
 	if (id <= atomic_load(&t->cp_last_id)) return; /* a stale barrier */
+	if (t->ua_id) ua_abort(t, "a newer aligned barrier (a savepoint) came first");
 	if (id > t->cp_id) {
 		/* A newer checkpoint: an unfinished older alignment is given up
 		 * (its checkpoint can no longer complete). */
@@ -510,6 +528,132 @@ static void on_barrier(fl_task *t, fl_inchan *c, int64_t id, bool savepoint)
 	c->barrier = id;
 	if (t->cp_mode == FL_CP_EXACTLY_ONCE) c->blocked = true;
 	maybe_aligned(t);
+}
+
+/* ---- unaligned checkpoints (inflight.h) ------------------------------------ */
+
+enum { UA_NONE = 0, UA_RECORDING = 1, UA_DONE = 2 };
+
+static void ua_reset(fl_task *t)
+{
+	t->ua_id = 0;
+	t->ua_open = 0;
+	for (uint32_t i = 0; i < t->nin; i++) t->in[i].ua = UA_NONE;
+	fl_inflight_clear(&t->ua);
+}
+
+/* Give up collecting: the checkpoint cannot complete at this task. */
+static void ua_abort(fl_task *t, const char *why)
+{
+	if (!t->ua_id) return;
+	if (t->cpx) fl_snapshot_decline(t->cpx, t, t->ua_id, why);
+	ua_reset(t);
+}
+
+/* Every input delivered its barrier (or ended): hand the in-flight data
+ * over with the snapshot. */
+static void ua_maybe_done(fl_task *t)
+{
+	if (!t->ua_id || t->ua_open) return;
+	int64_t id = t->ua_id;
+	if (t->ua.over) {
+		char why[128];
+		snprintf(why, sizeof why, "its in-flight data passed %zu MiB", FL_INFLIGHT_MAX >> 20);
+		ua_abort(t, why);
+		return;
+	}
+	if (t->cpx) {
+		size_t n = 0;
+		uint8_t *d = t->ua.bytes ? fl_inflight_encode(&t->ua, id, t->subtask, t->parallelism, &n) : NULL;
+		fl_snapshot_inflight(t->cpx, t, id, d, n);
+	} else if (t->cp.inflight) {
+		t->cp.inflight(t->cp.ud, t, id, &t->ua);
+	}
+	ua_reset(t);
+}
+
+/* Channel ci's barrier b came: copy what of its in-flight data this task
+ * has not processed (nor copied) yet: the rest of the held buffer, the
+ * ring's buffers before b->ring_seq, then the blob's buffers (those of
+ * them polled already were copied when processed). */
+static void ua_capture(fl_task *t, uint32_t ci, const fl_prio_barrier *b)
+{
+	fl_inchan *c = &t->in[ci];
+	uint32_t end = b->ring_seq + b->nblob;
+	if (c->held && !c->held_logged && (int32_t)(end - c->held_seq) > 0) {
+		fl_inflight_add(&t->ua, ci, c->held->data + c->pos, c->held->len - c->pos);
+		c->held_logged = true;
+	}
+	uint32_t next = fl_channel_read_seq(c->ch);
+	for (uint32_t q = next; (int32_t)(b->ring_seq - q) > 0; q++) {
+		const fl_xbuf *x = fl_channel_peek(c->ch, q);
+		if (!x) break;
+		fl_inflight_add(&t->ua, ci, x->data, x->len);
+	}
+	uint32_t skip = (int32_t)(next - b->ring_seq) > 0 ? next - b->ring_seq : 0;
+	if (b->nblob && !fl_inflight_add_items(&t->ua, ci, b->blob, b->bloblen, skip))
+		fl_task_fail(t, FLINC_EPROTO, "malformed in-flight data with the barrier of checkpoint %lld",
+			     (long long)b->id);
+}
+
+/* Channel ci delivered barrier b of an unaligned checkpoint. The first of
+ * a checkpoint snapshots at once (before anything else is processed) and
+ * sends the barriers on, overtaking this task's output too. */
+static void on_prio_barrier(fl_task *t, uint32_t ci, fl_prio_barrier *b)
+{
+	fl_inchan *c = &t->in[ci];
+	if (b->id == t->ua_id && c->ua == UA_RECORDING) {
+		ua_capture(t, ci, b);
+		c->ua = UA_DONE;
+		t->ua_open--;
+		ua_maybe_done(t);
+	} else if (b->id > atomic_load(&t->cp_last_id) && b->id > t->cp_id) {
+		if (t->ua_id) ua_abort(t, "a newer checkpoint's barrier came first");
+		if (t->cp_id) {
+			/* an aligned one (a savepoint) still aligning: given up */
+			for (uint32_t i = 0; i < t->nin; i++) t->in[i].blocked = false;
+			t->cp_id = 0;
+		}
+		t->cp_align_ns = fl_mono_ns();
+		atomic_store(&t->cp_last_align_ns, 0);
+		t->cp_defer = t->cpx != NULL;
+		take_checkpoint(t, b->id, false);
+		t->cp_defer = false;
+		if (t->cpx && !t->cp_deferred) goto out; /* declined */
+		t->ua_id = b->id;
+		t->ua_open = 0;
+		for (uint32_t i = 0; i < t->nin; i++) {
+			fl_inchan *x = &t->in[i];
+			if (x->ended) {
+				x->ua = UA_NONE;
+			} else if (i == ci) {
+				ua_capture(t, ci, b);
+				x->ua = UA_DONE;
+			} else {
+				x->ua = UA_RECORDING;
+				t->ua_open++;
+			}
+		}
+		ua_maybe_done(t);
+	}
+out:
+	free(b->blob);
+	b->blob = NULL;
+}
+
+/* Take channel ci's posted barrier, if any. */
+static void ua_poll_channel(fl_task *t, uint32_t ci)
+{
+	fl_prio_barrier b;
+	while (fl_channel_take_barrier(t->in[ci].ch, &b)) on_prio_barrier(t, ci, &b);
+}
+
+/* A barrier was posted on some input: take every posted one. */
+static void ua_poll(fl_task *t)
+{
+	atomic_store_explicit(&t->notify.prio, 0, memory_order_relaxed);
+	for (uint32_t i = 0; i < t->nin && !t->err; i++)
+		if (!t->in[i].ended) ua_poll_channel(t, i);
 }
 
 /* ---- the loop ---------------------------------------------------------- */
@@ -633,6 +777,13 @@ static bool process_buffer(fl_task *t, fl_inchan *c, const fl_xbuf *b, uint32_t 
 			nrec++;
 			fl_op_push(head, c->input, rec, ts);
 			fl_arena_reset(&t->arena);
+			if (t->unaligned && !t->replaying &&
+			    atomic_load_explicit(&t->notify.prio, memory_order_acquire)) {
+				/* a barrier overtook: take it before the next record */
+				*pos = (uint32_t)(p - b->data);
+				atomic_fetch_add_explicit(&t->m.records_in, nrec, memory_order_relaxed);
+				return false;
+			}
 			break;
 		}
 		case FL_EV_WATERMARK: {
@@ -754,6 +905,33 @@ static void idle_wait(fl_task *t, uint32_t ticket, int64_t next_timer_ms, int64_
 	}
 }
 
+/* Unaligned checkpoints: a source produces at most what its writers take
+ * without waiting for credit (fl_writer_fit); when that is nothing it
+ * waits here (up to 10 ms, woken by returned credit or mail), where a
+ * trigger is taken at once rather than after an emit that would have
+ * blocked. Returns how many records to produce, 0 after a wait (counted
+ * as back-pressured time). */
+static uint32_t source_output_fit(fl_task *t)
+{
+	uint32_t ticket = fl_notify_ticket(&t->notify);
+	uint32_t fit = UINT32_MAX, i = 0, at = 0;
+	for (; i < t->nwriters; i++) {
+		uint32_t f = fl_writer_fit(t->writers[i]);
+		if (f < fit) fit = f, at = i;
+	}
+	if (fit) return fit;
+	i = at;
+	int64_t t0 = fl_mono_ns();
+	if (!atomic_load(&t->mail_pending)) fl_notify_wait(&t->notify, ticket, 10 * 1000000LL);
+	fl_writer_add_blocked(t->writers[i], fl_mono_ns() - t0);
+	int64_t now = fl_mono_ns();
+	if (now - t->src_check_ns > 1000000) {
+		t->src_check_ns = now;
+		publish_metrics(t);
+	}
+	return 0;
+}
+
 static void run_source(fl_task *t)
 {
 	fl_op *head = t->ops[0];
@@ -767,8 +945,14 @@ static void run_source(fl_task *t)
 	uint32_t budget = SOURCE_BUDGET;
 	while (!canceled(t)) {
 		if (atomic_load_explicit(&t->mail_pending, memory_order_relaxed)) handle_mail(t);
+		uint32_t step = budget;
+		if (t->unaligned) {
+			uint32_t fit = source_output_fit(t);
+			if (!fit) continue;
+			if (fit < step) step = fit;
+		}
 		int64_t t0 = fl_mono_ns();
-		int rc = head->ops->run(head, budget);
+		int rc = head->ops->run(head, step);
 		t->src.kind = FL_SRC_NONE; /* the position was of that step's records */
 		fl_arena_reset(&t->arena);
 		if (rc == FLINC_SOURCE_END) break;
@@ -802,16 +986,44 @@ static void run_source(fl_task *t)
 	if (!canceled(t)) fl_op_forward_watermark(head, FLINC_WATERMARK_MAX);
 }
 
+/* The in-flight data of the restored checkpoint, channel by channel,
+ * before anything new (barriers in it are old: ignored). */
+static void replay_inflight(fl_task *t)
+{
+	t->replaying = true;
+	uint64_t n = 0;
+	for (uint32_t ci = 0; ci < t->replay.nin && !canceled(t) && !t->err; ci++) {
+		size_t off = 0;
+		uint32_t len;
+		const uint8_t *p;
+		while ((p = fl_inflight_next(&t->replay.chan[ci], &off, &len)) && !canceled(t) && !t->err) {
+			fl_xbuf x = { len, len, (uint8_t *)p };
+			uint32_t pos = 0;
+			process_buffer(t, &t->in[ci], &x, &pos);
+			if (t->in[ci].ended) input_status_changed(t);
+			n++;
+		}
+	}
+	t->replaying = false;
+	fl_log(FL_LOG_INFO, "task", "%s (%d/%d) replayed %llu in-flight buffers (%zu bytes) of the restored checkpoint",
+	       t->vertex->name, t->subtask + 1, t->parallelism, (unsigned long long)n, t->replay.bytes);
+	fl_inflight_fini(&t->replay);
+}
+
 static void run_inputs(fl_task *t)
 {
 	uint32_t rr = 0;
 	int64_t next_timer = INT64_MAX, next_flush = INT64_MAX;
 	int64_t last_check = 0;
+	if (t->replay.nin) replay_inflight(t);
+	if (t->unaligned) fl_inflight_init(&t->ua, t->nin);
 	for (;;) {
 		bool progress = false, all_ended = true;
 		if (atomic_load_explicit(&t->mail_pending, memory_order_relaxed)) handle_mail(t);
-		for (uint32_t k = 0; k < t->nin && !canceled(t); k++) {
-			fl_inchan *c = &t->in[(rr + k) % t->nin];
+		if (t->unaligned && atomic_load_explicit(&t->notify.prio, memory_order_acquire)) ua_poll(t);
+		for (uint32_t k = 0; k < t->nin && !canceled(t) && !t->err; k++) {
+			uint32_t ci = (rr + k) % t->nin;
+			fl_inchan *c = &t->in[ci];
 			if (c->ended) continue;
 			all_ended = false;
 			if (c->blocked) continue;
@@ -820,14 +1032,36 @@ static void run_inputs(fl_task *t)
 			if (!b) {
 				if (!(b = fl_channel_poll(c->ch))) continue;
 				pos = 0;
+				if (t->unaligned) {
+					/* A barrier posted before this buffer was
+					 * sent is visible now (exchange.h): take it
+					 * first, this buffer held at its start. */
+					c->held = b;
+					c->pos = 0;
+					c->held_logged = false;
+					c->held_seq = fl_channel_read_seq(c->ch) - 1;
+					ua_poll_channel(t, ci);
+				}
+			}
+			if (c->ua == UA_RECORDING && !c->held_logged) {
+				/* in flight when this task snapshotted */
+				fl_inflight_add(&t->ua, ci, b->data + pos, b->len - pos);
+				c->held_logged = true;
 			}
 			c->held = NULL;
 			if (process_buffer(t, c, b, &pos)) {
 				t->debloat.bytes[c->input & 1] += b->len;
 				fl_channel_release(c->ch, b);
+				c->held_logged = false;
 			} else {
 				c->held = b;
 				c->pos = pos;
+			}
+			if (c->ended && c->ua == UA_RECORDING) {
+				/* ended before its barrier: all it had is copied */
+				c->ua = UA_DONE;
+				t->ua_open--;
+				ua_maybe_done(t);
 			}
 			progress = true;
 		}
@@ -848,7 +1082,8 @@ static void run_inputs(fl_task *t)
 		}
 		if (!progress) {
 			uint32_t ticket = fl_notify_ticket(&t->notify);
-			bool ready = atomic_load(&t->mail_pending) != 0;
+			bool ready = atomic_load(&t->mail_pending) != 0 ||
+				     (t->unaligned && atomic_load(&t->notify.prio) != 0);
 			for (uint32_t k = 0; k < t->nin && !ready; k++)
 				ready = !t->in[k].ended && !t->in[k].blocked &&
 					(t->in[k].held || fl_channel_queued(t->in[k].ch) > 0);
@@ -907,6 +1142,10 @@ static void *task_main(void *arg)
 	if (t->cpx) {
 		char err[512] = "";
 		int rc = fl_snapshot_restore(t->cpx, t, err, sizeof err);
+		if (!rc && t->nin) {
+			rc = fl_snapshot_restore_inflight(t->cpx, t, &t->replay, err, sizeof err);
+			if (rc == FLINC_ENOENT) rc = FLINC_OK;
+		}
 		if (rc) fl_task_fail(t, rc, "restore failed: %s", err[0] ? err : flinc_strerror(rc));
 	}
 	/* Open tail first so that anything emitted in open has somewhere to go. */
@@ -938,6 +1177,7 @@ static void *task_main(void *arg)
 	for (uint32_t j = (uint32_t)attempted; j < t->nops; j++)
 		if (t->ops[j]->ops->close) t->ops[j]->ops->close(t->ops[j]);
 	fl_dl_close(t);
+	fl_snapshot_drop(t);
 	release_held(t);
 	publish_metrics(t);
 	atomic_store(&t->state, t->err ? FL_TASK_FAILED : canceled(t) ? FL_TASK_CANCELED : FL_TASK_FINISHED);

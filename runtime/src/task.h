@@ -29,6 +29,7 @@
 #include <stdatomic.h>
 
 #include "exchange.h"
+#include "inflight.h"
 #include "op.h"
 #include "plan.h"
 
@@ -50,6 +51,15 @@ typedef struct fl_inchan {
 	bool blocked;
 	fl_xbuf *held;
 	uint32_t pos;
+	/* Unaligned checkpoints (task.c, inflight.h): ua is UA_NONE, or, while
+	 * the task collects the in-flight data of t->ua_id, UA_RECORDING
+	 * (snapshot taken, this channel's barrier not here yet: what it
+	 * processes is copied first) or UA_DONE (its barrier came). held_seq
+	 * is the ring sequence number of held; held_logged: the rest of held
+	 * was copied already. */
+	uint8_t ua;
+	bool held_logged;
+	uint32_t held_seq;
 } fl_inchan;
 
 /* Buffer debloating on the consumer side (exchange.h, "buffer
@@ -83,6 +93,9 @@ typedef struct fl_cp_hooks {
 	 * barrier are processed. Return 0, or an error to decline the
 	 * checkpoint (the task goes on). */
 	int (*snapshot)(void *ud, fl_task *t, int64_t id);
+	/* Unaligned checkpoints: the in-flight data of checkpoint id, once
+	 * every input delivered its barrier (optional; valid during the call). */
+	void (*inflight)(void *ud, fl_task *t, int64_t id, const struct fl_inflight *f);
 	void *ud;
 } fl_cp_hooks;
 
@@ -199,6 +212,21 @@ struct fl_task {
 
 	/* Checkpoints. */
 	fl_cp_mode cp_mode;
+	/* execution.checkpointing.unaligned (exactly-once only): barriers
+	 * overtake the buffers in flight; the task snapshots at the first
+	 * one and collects the in-flight data of ua_id (0: none) until every
+	 * input delivered its barrier (ua_open: channels still to come). */
+	bool unaligned;
+	bool cp_defer;     /* fl_snapshot_take keeps the ack back (snapshot.h) */
+	void *cp_deferred; /* ... here */
+	int64_t ua_id;
+	uint32_t ua_open;
+	struct fl_inflight ua;
+	/* In-flight data of the restored (unaligned) checkpoint, processed
+	 * before anything new; replaying while it is. */
+	struct fl_inflight replay;
+	bool replaying;
+	int64_t src_check_ns; /* a source waiting for output: metrics published then */
 	fl_cp_hooks cp;
 	/* The execution's checkpointing (snapshot.h), NULL when the job does
 	 * not checkpoint. With it, a task whose input ended does not finish:

@@ -24,7 +24,13 @@ Checks:
 Printed as information (not asserted): the time from each kill until every
 subtask of the new attempt is RUNNING again (GET /jobs/:jid every 20 ms).
 
-Usage: cluster_chaos.py --build BUILD_DIR [--backend hashmap|rocksdb] [--keep]
+With --unaligned the checkpoints are unaligned
+(execution.checkpointing.unaligned): barriers overtake the buffers in
+flight, which go into the checkpoints; each recovery replays them. Also
+checked then: the task managers' logs show in-flight data replayed after
+a restore (a restore that replays nothing proves nothing about it).
+
+Usage: cluster_chaos.py --build BUILD_DIR [--backend hashmap|rocksdb] [--unaligned] [--keep]
 """
 
 import json
@@ -44,15 +50,19 @@ RATE = 7000
 def main():
     ap = cluster.arg_parser(__doc__)
     ap.add_argument("--backend", choices=("hashmap", "rocksdb"), default="hashmap")
+    ap.add_argument("--unaligned", action="store_true", help="unaligned checkpoints")
     a = ap.parse_args()
     chk = cluster.Checks()
 
-    with cluster.Cluster(a.build, taskmanagers=3, slots=2, name="chaos-" + a.backend, keep=a.keep,
+    with cluster.Cluster(a.build, taskmanagers=3, slots=2,
+                         name="chaos-" + a.backend + ("-unaligned" if a.unaligned else ""), keep=a.keep,
                          checks=chk) as c:
         job = c.plugin()
         c.conf.update({"state.checkpoints.dir": c.path("checkpoints"),
                        "execution.checkpointing.interval": "500ms",
                        "state.backend": a.backend})
+        if a.unaligned:
+            c.conf["execution.checkpointing.unaligned"] = "true"
         c.start()
         inp = cluster.write_input(c.path("input.txt"), 4242, LINES)
         out = c.path("out")
@@ -117,6 +127,15 @@ def main():
         missing = [v for v in victims if v not in text]
         chk.ok(victims and not missing, "/exceptions names each killed task manager (%d)" % len(victims),
                "missing %s in %s" % (missing, text[:1500]))
+        if a.unaligned:
+            replayed = []
+            for name in sorted(os.listdir(c.dir)):
+                if name.startswith("flinc-taskmanager") and name.endswith(".log"):
+                    with open(os.path.join(c.dir, name), errors="replace") as f:
+                        replayed += [ln.strip() for ln in f if "in-flight buffers" in ln]
+            print("  in-flight data replayed: %d subtask restores; e.g. %s" % (len(replayed), replayed[:2]))
+            chk.ok(any(" replayed 0 " not in ln for ln in replayed),
+                   "a restore replayed in-flight data of an unaligned checkpoint", replayed[:5])
         if recoveries:
             print("  recovery times (kill -> every subtask RUNNING): %s s; max %.3f s" %
                   (", ".join("%.3f" % t for t in recoveries), max(recoveries)))
