@@ -66,12 +66,18 @@ void fl_inflight_add(fl_inflight *f, uint32_t ch, const uint8_t *p, size_t n)
 
 bool fl_inflight_add_items(fl_inflight *f, uint32_t ch, const uint8_t *blob, size_t len, uint32_t skip)
 {
-	size_t off = 0;
-	for (uint32_t k = 0; off < len; k++) {
+	/* whole, or nothing of it */
+	for (size_t off = 0; off < len;) {
 		uint32_t l;
 		if (len - off < 4) return false;
 		memcpy(&l, blob + off, 4);
 		if (l > len - off - 4) return false;
+		off += 4 + (size_t)l;
+	}
+	size_t off = 0;
+	for (uint32_t k = 0; off < len; k++) {
+		uint32_t l;
+		memcpy(&l, blob + off, 4);
 		if (k >= skip) fl_inflight_add(f, ch, blob + off + 4, l);
 		off += 4 + (size_t)l;
 	}

@@ -1056,6 +1056,104 @@ static void test_protocol_errors(void **st)
 	lost_fini(&l);
 }
 
+/* Barriers of unaligned checkpoints (BARRIER frames): one posted on a
+ * sending channel whose buffers wait for credit overtakes them, carrying
+ * copies; at the receiver the buffers it already had plus the copies are
+ * exactly those sent before it, and all still arrive as data. */
+static void test_barriers(void **st)
+{
+	(void)st;
+	fl_netx *a = svc(NULL, NULL), *b = svc(NULL, NULL);
+	fl_notify pn, cn;
+	fl_notify_init(&pn);
+	fl_notify_init(&cn);
+	fl_channel *out = open_out(a, fl_netx_addr(b), 41, 4, 1024, &pn);
+	fl_channel *in = open_in(b, 41, 4, 1024, &cn);
+	/* 8 buffers: 4 go over on credit, 4 wait in the sending ring */
+	for (uint32_t i = 0; i < 8; i++) {
+		fl_xbuf *x = NULL;
+		for (int k = 0; k < 2000 && !(x = fl_channel_try_acquire(out)); k++) usleep(1000);
+		assert_non_null(x);
+		memset(x->data, 'a' + (int)i, 100);
+		x->len = 100;
+		fl_channel_send(out, x);
+	}
+	for (int k = 0; k < 2000 && fl_channel_queued(in) < 4; k++) usleep(1000);
+	assert_int_equal(fl_channel_queued(in), 4);
+	fl_channel_post_barrier(out, 7, FL_BARRIER_UNALIGNED, fl_channel_sent_seq(out), NULL, 0, 0);
+	for (int k = 0; k < 2000 && !fl_channel_barrier_pending(in); k++) usleep(1000);
+	fl_prio_barrier bar;
+	assert_true(fl_channel_take_barrier(in, &bar));
+	assert_int_equal(bar.id, 7);
+	assert_true(bar.flags & FL_BARRIER_UNALIGNED);
+	assert_int_equal(bar.ring_seq, 4); /* the 4 received before it */
+	assert_int_equal(bar.nblob, 4);    /* and copies of the 4 still queued */
+	assert_int_equal(bar.bloblen, 4 * (4 + 100));
+	for (uint32_t i = 0; i < 4; i++) {
+		uint32_t l;
+		memcpy(&l, bar.blob + i * 104, 4);
+		assert_int_equal(l, 100);
+		assert_int_equal(bar.blob[i * 104 + 4], 'a' + 4 + (int)i);
+	}
+	free(bar.blob);
+	/* the ring's first 4 are peekable; then all 8 arrive in order */
+	assert_int_equal(fl_channel_peek(in, fl_channel_read_seq(in))->data[0], 'a');
+	for (uint32_t i = 0; i < 8; i++) {
+		fl_xbuf *x = NULL;
+		for (int k = 0; k < 2000 && !(x = fl_channel_poll(in)); k++) usleep(1000);
+		assert_non_null(x);
+		assert_int_equal(x->data[0], 'a' + (int)i);
+		fl_channel_release(in, x);
+	}
+	fl_netx_destroy(a);
+	fl_netx_destroy(b);
+	fl_notify_fini(&pn);
+	fl_notify_fini(&cn);
+}
+
+/* A peer's malformed BARRIER frames end its connection. */
+static void test_bad_barriers(void **st)
+{
+	(void)st;
+	lost l;
+	lost_init(&l);
+	fl_netx *b = svc(&l, NULL);
+	fl_notify n;
+	fl_notify_init(&n);
+	fl_channel *ch = open_in(b, 43, 2, 64, &n);
+	/* n says 2 items, one follows */
+	uint8_t p[13 + 4 + 3];
+	int64_t id = 3;
+	uint32_t two = 2, three = 3;
+	memcpy(p, &id, 8);
+	p[8] = 0;
+	memcpy(p + 9, &two, 4);
+	memcpy(p + 13, &three, 4);
+	memcpy(p + 17, "xyz", 3);
+	int fd = raw_connect(fl_netx_addr(b));
+	raw_auth_dial(fd, "tcp://rogue:3");
+	raw_frame(fd, 2, 0, 43, NULL, 0);
+	raw_frame(fd, 8, sizeof p, 43, p, sizeof p);
+	assert_true(lost_wait(&l, 2000));
+	assert_int_equal(l.err, FLINC_EPROTO);
+	assert_non_null(strstr(l.why, "malformed barrier"));
+	close(fd);
+	/* a huge one is refused by its header */
+	pthread_mutex_lock(&l.mu);
+	l.count = 0;
+	pthread_mutex_unlock(&l.mu);
+	fd = raw_connect(fl_netx_addr(b));
+	raw_auth_dial(fd, "tcp://rogue:4");
+	raw_frame(fd, 8, 0xffffffffu, 43, NULL, 0);
+	assert_true(lost_wait(&l, 2000));
+	assert_non_null(strstr(l.why, "4294967295-byte barrier"));
+	close(fd);
+	assert_false(fl_channel_barrier_pending(ch));
+	fl_netx_destroy(b);
+	fl_notify_fini(&n);
+	lost_fini(&l);
+}
+
 /* Close a job's channels while they flow (buffers in flight), then use
  * the same connection for a new job. */
 static void test_close_while_flowing(void **st)
@@ -1211,6 +1309,8 @@ int main(void)
 		cmocka_unit_test(test_secrets),
 		cmocka_unit_test(test_fake_acceptor),
 		cmocka_unit_test(test_close_while_flowing),
+		cmocka_unit_test(test_barriers),
+		cmocka_unit_test(test_bad_barriers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
