@@ -58,7 +58,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--skip-checkpoints", action="store_true")
-    ap.add_argument("--only", choices=["off", "on"], help="checkpoint runs with debloating off or on only")
+    ap.add_argument("--only", choices=["off", "on", "unaligned"],
+                    help="checkpoint runs with debloating off, on, or off with unaligned checkpoints only")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     modes = (("off", "false"), ("on", "true"))
@@ -70,13 +71,17 @@ def main():
         jar = c.upload_jar(os.path.join(build, "tests", "plugins", "slow_sink.so"))
         if not a.skip_checkpoints:
             for case, extra in (("slow", []), ("skewed", ["--skew", a.skew])):
-                for name, _ in modes:
+                # "unaligned": debloating off, execution.checkpointing.unaligned
+                for name in ("off", "on", "unaligned"):
                     if a.only and name != a.only:
                         continue
+                    conf = {"state.checkpoints.dir": c.path("chk-%s-%s" % (case, name))}
+                    if name == "unaligned":
+                        conf["execution.checkpointing.unaligned"] = "true"
                     durs, exact, detail, secs = run_slow(
                         c, jar, "%s-%s" % (case, name), a.count, name == "on", a.interval, extra_args=extra,
-                        conf={"state.checkpoints.dir": c.path("chk-%s-%s" % (case, name))})
-                    line = "checkpoints %-6s debloat %-3s: %s (ms); %.1f s; exact %s" % (
+                        conf=conf)
+                    line = "checkpoints %-6s debloat %-9s: %s (ms); %.1f s; exact %s" % (
                         case, name, fmt(durs), secs, "yes" if exact else "NO: " + detail)
                     print(line, flush=True)
                     print("  durations (ms, by checkpoint id): %s" % durs, flush=True)

@@ -129,9 +129,10 @@ def main():
                "missing %s in %s" % (missing, text[:1500]))
         if a.unaligned:
             replayed = []
-            for name in sorted(os.listdir(c.dir)):
+            cdir = os.path.dirname(c.path("x"))
+            for name in sorted(os.listdir(cdir)):
                 if name.startswith("flinc-taskmanager") and name.endswith(".log"):
-                    with open(os.path.join(c.dir, name), errors="replace") as f:
+                    with open(os.path.join(cdir, name), errors="replace") as f:
                         replayed += [ln.strip() for ln in f if "in-flight buffers" in ln]
             print("  in-flight data replayed: %d subtask restores; e.g. %s" % (len(replayed), replayed[:2]))
             chk.ok(any(" replayed 0 " not in ln for ln in replayed),
