@@ -198,8 +198,14 @@ bool fl_channel_take_barrier(fl_channel *c, fl_prio_barrier *out)
 	return got;
 }
 
-uint32_t fl_channel_sent_seq(fl_channel *c) { return atomic_load_explicit(&c->full.tail, memory_order_relaxed); }
-uint32_t fl_channel_read_seq(fl_channel *c) { return atomic_load_explicit(&c->full.head, memory_order_relaxed); }
+uint32_t fl_channel_sent_seq(fl_channel *c)
+{
+	return atomic_load_explicit(&c->full.tail, memory_order_relaxed);
+}
+uint32_t fl_channel_read_seq(fl_channel *c)
+{
+	return atomic_load_explicit(&c->full.head, memory_order_relaxed);
+}
 
 const fl_xbuf *fl_channel_peek(fl_channel *c, uint32_t seq)
 {

@@ -123,15 +123,16 @@ uint8_t *fl_inflight_encode(const fl_inflight *f, int64_t id, int subtask, int p
 	return b;
 }
 
-int fl_inflight_load(const char *path, int subtask, int parallelism, uint32_t nin, fl_inflight *out, char *err,
-		     size_t errcap)
+int fl_inflight_load(const char *path, int subtask, int parallelism, uint32_t nin, fl_inflight *out,
+		     char *err, size_t errcap)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? FLINC_ENOENT
 				       : fl_errf(err, errcap, FLINC_EIO, "%s: %s", path, strerror(errno));
 	struct stat st;
-	if (fstat(fd, &st) < 0 || st.st_size < (off_t)(HEAD + 4) || (uint64_t)st.st_size > FL_INFLIGHT_MAX + 4096) {
+	if (fstat(fd, &st) < 0 || st.st_size < (off_t)(HEAD + 4) ||
+	    (uint64_t)st.st_size > FL_INFLIGHT_MAX + 4096) {
 		close(fd);
 		return fl_errf(err, errcap, FLINC_ECODEC, "%s: not an in-flight data file (size %lld)", path,
 			       (long long)st.st_size);
@@ -155,11 +156,12 @@ int fl_inflight_load(const char *path, int subtask, int parallelism, uint32_t ni
 	}
 	if (fst != (uint32_t)subtask || fpar != (uint32_t)parallelism || fnin != nin) {
 		free(b);
-		return fl_errf(err, errcap, FLINC_EINVAL,
-			       "%s: in-flight data of an unaligned checkpoint for subtask %u of %u with %u input "
-			       "channels; this subtask is %d of %d with %u: an unaligned checkpoint restores only at "
-			       "the parallelism it was taken at (rescale from a savepoint, which is aligned)",
-			       path, fst, fpar, fnin, subtask, parallelism, nin);
+		return fl_errf(
+			err, errcap, FLINC_EINVAL,
+			"%s: in-flight data of an unaligned checkpoint for subtask %u of %u with %u input "
+			"channels; this subtask is %d of %d with %u: an unaligned checkpoint restores only at "
+			"the parallelism it was taken at (rescale from a savepoint, which is aligned)",
+			path, fst, fpar, fnin, subtask, parallelism, nin);
 	}
 	fl_inflight_init(out, nin);
 	size_t off = HEAD;
@@ -175,7 +177,8 @@ int fl_inflight_load(const char *path, int subtask, int parallelism, uint32_t ni
 		/* every item must be whole */
 		size_t io = 0;
 		uint32_t il;
-		while (fl_inflight_next(&out->chan[ch], &io, &il)) {}
+		while (fl_inflight_next(&out->chan[ch], &io, &il)) {
+		}
 		if (io != out->chan[ch].len) goto corrupt;
 		out->bytes += (size_t)l;
 		off += (size_t)l;

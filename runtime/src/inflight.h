@@ -65,8 +65,8 @@ uint8_t *fl_inflight_encode(const fl_inflight *f, int64_t id, int subtask, int p
  * an error (message in err) when it is corrupt or was written for another
  * subtask, parallelism or number of channels. On success *out holds the
  * data per channel (fl_inflight_fini it). */
-int fl_inflight_load(const char *path, int subtask, int parallelism, uint32_t nin, fl_inflight *out, char *err,
-		     size_t errcap);
+int fl_inflight_load(const char *path, int subtask, int parallelism, uint32_t nin, fl_inflight *out,
+		     char *err, size_t errcap);
 
 /* Walk the items of one channel: returns the next item (its length in
  * *len) at *off, advancing it; NULL at the end. */

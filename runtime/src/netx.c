@@ -111,7 +111,16 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "netx framing assumes 
 /* Connections refused before they authenticated: a few lines per 10 s. */
 static fl_log_limit g_refused = FL_LOG_LIMIT_INIT(5, 10000);
 
-enum { F_HELLO = 1, F_OPEN = 2, F_CREDIT = 3, F_DATA = 4, F_CLOSE = 5, F_PING = 6, F_AUTH = 7, F_BARRIER = 8 };
+enum {
+	F_HELLO = 1,
+	F_OPEN = 2,
+	F_CREDIT = 3,
+	F_DATA = 4,
+	F_CLOSE = 5,
+	F_PING = 6,
+	F_AUTH = 7,
+	F_BARRIER = 8
+};
 
 #define HDR 16u
 #define HELLO_MAGIC 0x584e4c46u /* "FLNX" */
@@ -676,7 +685,8 @@ static void kick(conn *c)
 					fl_log(FL_LOG_WARN, LOG,
 					       "the in-flight data of checkpoint %lld on channel %016llx is over %u "
 					       "MiB: the barrier is dropped (the checkpoint will not complete)",
-					       (long long)oc->bar.id, (unsigned long long)oc->id, BARRIER_MAX >> 20);
+					       (long long)oc->bar.id, (unsigned long long)oc->id,
+					       BARRIER_MAX >> 20);
 					oc->has_bar = false;
 					free(oc->bar.blob);
 					oc->bar.blob = NULL;
@@ -692,8 +702,8 @@ static void kick(conn *c)
 			/* A barrier posted since, before b was sent, goes first
 			 * (nothing of the ring precedes it any more: no items). */
 			if (!oc->has_bar && fl_channel_take_barrier(oc->ch, &oc->bar)) oc->has_bar = true;
-			bool bar_first =
-				oc->has_bar && (int32_t)(fl_channel_read_seq(oc->ch) - 1 - oc->bar.ring_seq) >= 0;
+			bool bar_first = oc->has_bar &&
+				(int32_t)(fl_channel_read_seq(oc->ch) - 1 - oc->bar.ring_seq) >= 0;
 			oc->credits--;
 			c->rr = idx + 1;
 			nbuf++;
@@ -711,7 +721,8 @@ static void kick(conn *c)
 				break;
 			}
 			if (bar_first) {
-				reserve(&c->txs, &c->txs_cap, n + 2 * HDR + BAR_FIXED + SMALL_COPY + TX_BATCH);
+				reserve(&c->txs, &c->txs_cap,
+					n + 2 * HDR + BAR_FIXED + SMALL_COPY + TX_BATCH);
 				n += put_barrier(oc, c->txs + n);
 			}
 			put_hdr(c->txs + n, F_DATA, b->len, oc->id);

@@ -915,8 +915,8 @@ void fl_snapshot_decline(fl_cpctx *c, fl_task *t, int64_t id, const char *why)
 	upload *u = t->cp_deferred;
 	if (!u || u->a.id != id) return;
 	t->cp_deferred = NULL;
-	fl_log(FL_LOG_WARN, CP_LOG, "%s (%d/%d) declines checkpoint %lld: %s", t->vertex->name, t->subtask + 1,
-	       t->parallelism, (long long)id, why);
+	fl_log(FL_LOG_WARN, CP_LOG, "%s (%d/%d) declines checkpoint %lld: %s", t->vertex->name,
+	       t->subtask + 1, t->parallelism, (long long)id, why);
 	u->a.rc = FLINC_ECANCELED;
 	snprintf(u->a.err, sizeof u->a.err, "%s", why);
 	ack_clear(&u->a);
@@ -950,11 +950,12 @@ int fl_snapshot_restore_inflight(fl_cpctx *c, fl_task *t, fl_inflight *out, char
 		snprintf(snap, sizeof snap, "%s/%s", fl_restore_dir(c->restore), f->path);
 		inflight_path(path, sizeof path, snap);
 		if (access(path, F_OK) == 0)
-			return fl_errf(err, errcap, FLINC_EINVAL,
-				       "checkpoint %lld is unaligned and holds in-flight records of '%s' taken at "
-				       "parallelism %d; it restores only at that parallelism (rescale from a "
-				       "savepoint, which is aligned)",
-				       (long long)m->checkpoint_id, t->vertex->name, f->parallelism);
+			return fl_errf(
+				err, errcap, FLINC_EINVAL,
+				"checkpoint %lld is unaligned and holds in-flight records of '%s' taken at "
+				"parallelism %d; it restores only at that parallelism (rescale from a "
+				"savepoint, which is aligned)",
+				(long long)m->checkpoint_id, t->vertex->name, f->parallelism);
 	}
 	return FLINC_ENOENT;
 }

@@ -514,7 +514,7 @@ static void ua_abort(fl_task *t, const char *why);
 
 static void on_barrier(fl_task *t, fl_inchan *c, int64_t id, bool savepoint)
 {
-	if (t->replaying) return; /* in-flight data of a restored checkpoint */
+	if (t->replaying) return;                      /* in-flight data of a restored checkpoint */
 	if (id <= atomic_load(&t->cp_last_id)) return; /* a stale barrier */
 	if (t->ua_id) ua_abort(t, "a newer aligned barrier (a savepoint) came first");
 	if (id > t->cp_id) {
@@ -564,7 +564,8 @@ static void ua_maybe_done(fl_task *t)
 	}
 	if (t->cpx) {
 		size_t n = 0;
-		uint8_t *d = t->ua.bytes ? fl_inflight_encode(&t->ua, id, t->subtask, t->parallelism, &n) : NULL;
+		uint8_t *d =
+			t->ua.bytes ? fl_inflight_encode(&t->ua, id, t->subtask, t->parallelism, &n) : NULL;
 		fl_snapshot_inflight(t->cpx, t, id, d, n);
 	} else if (t->cp.inflight) {
 		t->cp.inflight(t->cp.ud, t, id, &t->ua);
@@ -1005,7 +1006,8 @@ static void replay_inflight(fl_task *t)
 		}
 	}
 	t->replaying = false;
-	fl_log(FL_LOG_INFO, "task", "%s (%d/%d) replayed %llu in-flight buffers (%zu bytes) of the restored checkpoint",
+	fl_log(FL_LOG_INFO, "task",
+	       "%s (%d/%d) replayed %llu in-flight buffers (%zu bytes) of the restored checkpoint",
 	       t->vertex->name, t->subtask + 1, t->parallelism, (unsigned long long)n, t->replay.bytes);
 	fl_inflight_fini(&t->replay);
 }
@@ -1083,7 +1085,7 @@ static void run_inputs(fl_task *t)
 		if (!progress) {
 			uint32_t ticket = fl_notify_ticket(&t->notify);
 			bool ready = atomic_load(&t->mail_pending) != 0 ||
-				     (t->unaligned && atomic_load(&t->notify.prio) != 0);
+				(t->unaligned && atomic_load(&t->notify.prio) != 0);
 			for (uint32_t k = 0; k < t->nin && !ready; k++)
 				ready = !t->in[k].ended && !t->in[k].blocked &&
 					(t->in[k].held || fl_channel_queued(t->in[k].ch) > 0);
