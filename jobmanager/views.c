@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "coord.h"
+#include "fl_conf_keys.h"
 #include "jm.h"
 
 #ifndef FLINC_VERSION
@@ -898,6 +899,9 @@ json_t *jm_view_checkpoint_config_locked(jm *j, jm_job *job)
 	const char *backend = conf_str(c, "state.backend", "hashmap");
 	bool rocks = !strcmp(backend, "rocksdb");
 	const char *incr = conf_str(c, "state.backend.incremental", "true");
+	/* as the tasks read it: exactly-once only */
+	bool unaligned = fl_conf_parse_bool(conf_str(c, "execution.checkpointing.unaligned", "false")) == 1 &&
+		strcmp(mode, "AT_LEAST_ONCE") != 0;
 	char url[4096]; /* a folder on S3 as its URL, not this process's twin */
 	return json_pack("{s:s, s:I, s:I, s:I, s:i, s:{s:b, s:b}, s:s, s:s, s:b, s:I, s:b, s:s, s:I, s:b}",
 			 "mode", !strcmp(mode, "AT_LEAST_ONCE") ? "at_least_once" : "exactly_once",
@@ -906,7 +910,7 @@ json_t *jm_view_checkpoint_config_locked(jm *j, jm_job *job)
 			 (json_int_t)conf_ms(c, "execution.checkpointing.min-pause", 0), "max_concurrent", 1,
 			 "externalization", "enabled", 1, "delete_on_cancellation", 0, "state_backend",
 			 rocks ? "EmbeddedRocksDBStateBackend" : "HashMapStateBackend", "checkpoint_storage",
-			 "FileSystemCheckpointStorage", "unaligned_checkpoints", 0,
+			 "FileSystemCheckpointStorage", "unaligned_checkpoints", unaligned,
 			 "tolerable_failed_checkpoints", (json_int_t)tolerable,
 			 "checkpoints_after_tasks_finish", 1, "checkpoints_dir",
 			 job->jobdir ? fl_remote_url(job->jobdir, url, sizeof url) : "", "num_retained",

@@ -128,6 +128,9 @@ def main():
         chk.ok(victims and not missing, "/exceptions names each killed task manager (%d)" % len(victims),
                "missing %s in %s" % (missing, text[:1500]))
         if a.unaligned:
+            st, cc = c.request("GET", "/jobs/%s/checkpoints/config" % jid)
+            chk.ok(st == 200 and cc.get("unaligned_checkpoints") is True,
+                   "/checkpoints/config says unaligned_checkpoints: true", cc)
             replayed = []
             cdir = os.path.dirname(c.path("x"))
             for name in sorted(os.listdir(cdir)):
