@@ -64,16 +64,23 @@ void fl_inflight_add(fl_inflight *f, uint32_t ch, const uint8_t *p, size_t n)
 	f->bytes += n + 4;
 }
 
-bool fl_inflight_add_items(fl_inflight *f, uint32_t ch, const uint8_t *blob, size_t len, uint32_t skip)
+bool fl_inflight_items(const uint8_t *p, size_t len, uint32_t *count)
 {
-	/* whole, or nothing of it */
-	for (size_t off = 0; off < len;) {
+	uint32_t k = 0;
+	for (size_t off = 0; off < len; k++) {
 		uint32_t l;
 		if (len - off < 4) return false;
-		memcpy(&l, blob + off, 4);
+		memcpy(&l, p + off, 4);
 		if (l > len - off - 4) return false;
 		off += 4 + (size_t)l;
 	}
+	if (count) *count = k;
+	return true;
+}
+
+bool fl_inflight_add_items(fl_inflight *f, uint32_t ch, const uint8_t *blob, size_t len, uint32_t skip)
+{
+	if (!fl_inflight_items(blob, len, NULL)) return false; /* whole, or nothing of it */
 	size_t off = 0;
 	for (uint32_t k = 0; off < len; k++) {
 		uint32_t l;
@@ -173,13 +180,8 @@ int fl_inflight_load(const char *path, int subtask, int parallelism, uint32_t ni
 		memcpy(&l, b + off + 4, 8);
 		off += 12;
 		if (ch >= nin || l > n - 4 - off || out->chan[ch].len) goto corrupt;
+		if (!fl_inflight_items(b + off, (size_t)l, NULL)) goto corrupt;
 		put(&out->chan[ch], b + off, (size_t)l);
-		/* every item must be whole */
-		size_t io = 0;
-		uint32_t il;
-		while (fl_inflight_next(&out->chan[ch], &io, &il)) {
-		}
-		if (io != out->chan[ch].len) goto corrupt;
 		out->bytes += (size_t)l;
 		off += (size_t)l;
 	}

@@ -54,6 +54,9 @@ void fl_inflight_fini(fl_inflight *f);
 void fl_inflight_clear(fl_inflight *f);
 /* Add one buffer's bytes (or what was left of it) to channel ch. */
 void fl_inflight_add(fl_inflight *f, uint32_t ch, const uint8_t *p, size_t n);
+/* Whether p holds whole items [u32 len][bytes] and nothing else; their
+ * number in *count. */
+bool fl_inflight_items(const uint8_t *p, size_t len, uint32_t *count);
 /* Add the items of a barrier's blob ([u32 len][bytes]...) to channel ch,
  * skipping the first `skip`; false when the blob is malformed. */
 bool fl_inflight_add_items(fl_inflight *f, uint32_t ch, const uint8_t *blob, size_t len, uint32_t skip);

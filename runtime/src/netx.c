@@ -102,6 +102,7 @@
 #include <nng/nng.h>
 
 #include "fl_tls.h"
+#include "inflight.h"
 #include "util.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "netx framing assumes a little-endian host");
@@ -584,44 +585,46 @@ static void tx_submit(conn *c)
 	nng_stream_send(c->s, c->tx_aio);
 }
 
-/* The BARRIER frame of oc's taken barrier at dst (capacity checked by
- * the caller): copies of the buffers it overtook that are still in the
- * ring (none when they were all polled already). Returns its length. */
-static size_t put_barrier(ochan *oc, uint8_t *dst)
+/* The buffers oc's taken barrier overtook that are still in the ring,
+ * as items [u32 len][bytes] at q (NULL: only count). Returns their bytes;
+ * their number in *n. */
+static size_t overtaken(ochan *oc, uint8_t *q, uint32_t *n)
 {
-	fl_prio_barrier *b = &oc->bar;
-	uint32_t read = fl_channel_read_seq(oc->ch), nblob = 0;
-	uint8_t *q = dst + HDR + BAR_FIXED;
-	for (uint32_t s = read; (int32_t)(b->ring_seq - s) > 0; s++) {
+	size_t bytes = 0;
+	*n = 0;
+	for (uint32_t s = fl_channel_read_seq(oc->ch); (int32_t)(oc->bar.ring_seq - s) > 0; s++) {
 		const fl_xbuf *x = fl_channel_peek(oc->ch, s);
 		if (!x) break;
-		memcpy(q, &x->len, 4);
-		memcpy(q + 4, x->data, x->len);
-		q += 4 + (size_t)x->len;
-		nblob++;
+		if (q) {
+			memcpy(q + bytes, &x->len, 4);
+			memcpy(q + bytes + 4, x->data, x->len);
+		}
+		bytes += 4 + (size_t)x->len;
+		(*n)++;
 	}
-	size_t len = (size_t)(q - dst) - HDR;
-	put_hdr(dst, F_BARRIER, (uint32_t)len, oc->id);
-	memcpy(dst + HDR, &b->id, 8);
-	dst[HDR + 8] = b->flags;
-	memcpy(dst + HDR + 9, &nblob, 4);
-	oc->has_bar = false;
-	free(b->blob);
-	b->blob = NULL;
-	return HDR + len;
+	return bytes;
 }
 
-/* Bytes the BARRIER frame of oc's taken barrier will take. */
-static size_t barrier_size(ochan *oc)
+/* oc's taken barrier is sent (or dropped). */
+static void bar_done(ochan *oc)
 {
-	size_t n = HDR + BAR_FIXED;
-	uint32_t read = fl_channel_read_seq(oc->ch);
-	for (uint32_t s = read; (int32_t)(oc->bar.ring_seq - s) > 0; s++) {
-		const fl_xbuf *x = fl_channel_peek(oc->ch, s);
-		if (!x) break;
-		n += 4 + (size_t)x->len;
-	}
-	return n;
+	oc->has_bar = false;
+	free(oc->bar.blob);
+	oc->bar.blob = NULL;
+}
+
+/* The BARRIER frame of oc's taken barrier at dst (capacity checked by
+ * the caller, HDR + BAR_FIXED + overtaken()). Returns its length. */
+static size_t put_barrier(ochan *oc, uint8_t *dst)
+{
+	uint32_t nblob;
+	size_t len = BAR_FIXED + overtaken(oc, dst + HDR + BAR_FIXED, &nblob);
+	put_hdr(dst, F_BARRIER, (uint32_t)len, oc->id);
+	memcpy(dst + HDR, &oc->bar.id, 8);
+	dst[HDR + 8] = oc->bar.flags;
+	memcpy(dst + HDR + 9, &nblob, 4);
+	bar_done(oc);
+	return HDR + len;
 }
 
 /* Start the next send if the connection is idle and has something to
@@ -680,16 +683,15 @@ static void kick(conn *c)
 				/* without credit, at the end of the stream so far:
 				 * behind every DATA of the channel sent before */
 				if (c->ntx) continue;
-				size_t bn = barrier_size(oc);
+				uint32_t nover;
+				size_t bn = HDR + BAR_FIXED + overtaken(oc, NULL, &nover);
 				if (bn - HDR > BARRIER_MAX) {
 					fl_log(FL_LOG_WARN, LOG,
 					       "the in-flight data of checkpoint %lld on channel %016llx is over %u "
 					       "MiB: the barrier is dropped (the checkpoint will not complete)",
 					       (long long)oc->bar.id, (unsigned long long)oc->id,
 					       BARRIER_MAX >> 20);
-					oc->has_bar = false;
-					free(oc->bar.blob);
-					oc->bar.blob = NULL;
+					bar_done(oc);
 				} else {
 					reserve(&c->txs, &c->txs_cap, n + bn + TX_BATCH + HDR);
 					n += put_barrier(oc, c->txs + n);
@@ -961,16 +963,9 @@ static void barrier_done(conn *c)
 	memcpy(&id, p, 8);
 	uint8_t flags = p[8];
 	memcpy(&nblob, p + 9, 4);
-	size_t len = c->rx_len - BAR_FIXED, off = 0;
+	size_t len = c->rx_len - BAR_FIXED;
 	const uint8_t *items = p + BAR_FIXED;
-	for (; off < len && k <= nblob; k++) {
-		uint32_t l;
-		if (len - off < 4) break;
-		memcpy(&l, items + off, 4);
-		if (l > len - off - 4) break;
-		off += 4 + (size_t)l;
-	}
-	if (off != len || k != nblob || id <= 0) {
+	if (!fl_inflight_items(items, len, &k) || k != nblob || id <= 0) {
 		free(p);
 		conn_fail(c, FLINC_EPROTO, "%s sent a malformed barrier on channel %016llx", c->peer,
 			  (unsigned long long)c->rx_bar_ch);

@@ -509,9 +509,9 @@ static void maybe_aligned(fl_task *t)
 	for (uint32_t i = 0; i < t->nin; i++) t->in[i].blocked = false;
 }
 
-/* Channel c delivered the barrier of checkpoint id. */
 static void ua_abort(fl_task *t, const char *why);
 
+/* Channel c delivered the barrier of checkpoint id. */
 static void on_barrier(fl_task *t, fl_inchan *c, int64_t id, bool savepoint)
 {
 	if (t->replaying) return;                      /* in-flight data of a restored checkpoint */
@@ -615,8 +615,7 @@ static void on_prio_barrier(fl_task *t, uint32_t ci, fl_prio_barrier *b)
 			for (uint32_t i = 0; i < t->nin; i++) t->in[i].blocked = false;
 			t->cp_id = 0;
 		}
-		t->cp_align_ns = fl_mono_ns();
-		atomic_store(&t->cp_last_align_ns, 0);
+		atomic_store(&t->cp_last_align_ns, 0); /* nothing waits for alignment */
 		t->cp_defer = t->cpx != NULL;
 		take_checkpoint(t, b->id, false);
 		t->cp_defer = false;
@@ -910,26 +909,20 @@ static void idle_wait(fl_task *t, uint32_t ticket, int64_t next_timer_ms, int64_
  * without waiting for credit (fl_writer_fit); when that is nothing it
  * waits here (up to 10 ms, woken by returned credit or mail), where a
  * trigger is taken at once rather than after an emit that would have
- * blocked. Returns how many records to produce, 0 after a wait (counted
- * as back-pressured time). */
-static uint32_t source_output_fit(fl_task *t)
+ * blocked. Returns how many of `budget` records to produce, 0 after a
+ * wait (counted as back-pressured time). */
+static uint32_t source_step(fl_task *t, uint32_t budget)
 {
 	uint32_t ticket = fl_notify_ticket(&t->notify);
-	uint32_t fit = UINT32_MAX, i = 0, at = 0;
-	for (; i < t->nwriters; i++) {
+	uint32_t fit = budget, at = 0;
+	for (uint32_t i = 0; i < t->nwriters; i++) {
 		uint32_t f = fl_writer_fit(t->writers[i]);
 		if (f < fit) fit = f, at = i;
 	}
 	if (fit) return fit;
-	i = at;
 	int64_t t0 = fl_mono_ns();
 	if (!atomic_load(&t->mail_pending)) fl_notify_wait(&t->notify, ticket, 10 * 1000000LL);
-	fl_writer_add_blocked(t->writers[i], fl_mono_ns() - t0);
-	int64_t now = fl_mono_ns();
-	if (now - t->src_check_ns > 1000000) {
-		t->src_check_ns = now;
-		publish_metrics(t);
-	}
+	fl_writer_add_blocked(t->writers[at], fl_mono_ns() - t0);
 	return 0;
 }
 
@@ -946,29 +939,30 @@ static void run_source(fl_task *t)
 	uint32_t budget = SOURCE_BUDGET;
 	while (!canceled(t)) {
 		if (atomic_load_explicit(&t->mail_pending, memory_order_relaxed)) handle_mail(t);
-		uint32_t step = budget;
-		if (t->unaligned) {
-			uint32_t fit = source_output_fit(t);
-			if (!fit) continue;
-			if (fit < step) step = fit;
-		}
+		uint32_t step = t->unaligned ? source_step(t, budget) : budget;
 		int64_t t0 = fl_mono_ns();
-		int rc = head->ops->run(head, step);
-		t->src.kind = FL_SRC_NONE; /* the position was of that step's records */
-		fl_arena_reset(&t->arena);
-		if (rc == FLINC_SOURCE_END) break;
-		if (rc < 0) {
-			fl_task_fail(t, rc, "source %s failed: %s", head->node->name, flinc_strerror(rc));
-			return;
+		int rc = FLINC_SOURCE_MORE;
+		if (step) {
+			rc = head->ops->run(head, step);
+			t->src.kind = FL_SRC_NONE; /* the position was of that step's records */
+			fl_arena_reset(&t->arena);
+			if (rc == FLINC_SOURCE_END) break;
+			if (rc < 0) {
+				fl_task_fail(t, rc, "source %s failed: %s", head->node->name,
+					     flinc_strerror(rc));
+				return;
+			}
 		}
 		int64_t now = fl_mono_ns();
-		if (t->lat_interval_ns && now >= t->lat_next_ns) {
+		if (step && t->lat_interval_ns && now >= t->lat_next_ns) {
 			/* The first one an interval after the start, as Flink. */
 			if (t->lat_next_ns)
 				on_latency_marker(t, fl_now_ns(), t->vertex->index, (uint32_t)t->subtask);
 			t->lat_next_ns = now + t->lat_interval_ns;
 		}
-		if (now - t0 > 5000000) {
+		if (!step) {
+			/* waited for credit: no run to judge the budget by */
+		} else if (now - t0 > 5000000) {
 			if (budget > 1) budget /= 2;
 		} else if (now - t0 < 1000000 && budget < SOURCE_BUDGET) {
 			budget *= 2;

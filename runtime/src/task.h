@@ -226,7 +226,6 @@ struct fl_task {
 	 * before anything new; replaying while it is. */
 	struct fl_inflight replay;
 	bool replaying;
-	int64_t src_check_ns; /* a source waiting for output: metrics published then */
 	fl_cp_hooks cp;
 	/* The execution's checkpointing (snapshot.h), NULL when the job does
 	 * not checkpoint. With it, a task whose input ended does not finish:
