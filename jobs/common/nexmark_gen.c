@@ -242,46 +242,45 @@ static inline uint64_t total_prop(const nexmark_gen_cfg *c)
 	return (uint64_t)c->person_proportion + c->auction_proportion + c->bid_proportion;
 }
 
-/* Last person id (base 0) generated at or before event k. */
-static inline int64_t last_person(const nexmark_gen_cfg *c, uint64_t k)
-{
-	uint64_t tp = total_prop(c);
-	int64_t epoch = (int64_t)(k / tp);
-	int64_t offset = (int64_t)(k % tp);
-	if (offset >= (int64_t)c->person_proportion) offset = c->person_proportion - 1;
-	return epoch * c->person_proportion + offset;
-}
+/* Where event k falls: its epoch (k / total proportion) and offset in it,
+ * and from them the last person and auction ids (base 0) generated at or
+ * before k (-1: no auction yet). One division per event. */
+typedef struct evpos {
+	uint64_t k;
+	uint64_t offset;
+	int64_t last_person, last_auction;
+} evpos;
 
-/* Last auction id (base 0) generated at or before event k (-1: none yet). */
-static inline int64_t last_auction(const nexmark_gen_cfg *c, uint64_t k)
+static inline evpos event_pos(const nexmark_gen_cfg *c, uint64_t k)
 {
 	uint64_t tp = total_prop(c);
+	evpos e = { k, k % tp, 0, 0 };
 	int64_t epoch = (int64_t)(k / tp);
-	int64_t offset = (int64_t)(k % tp);
-	if (offset < (int64_t)c->person_proportion) {
-		epoch--;
-		offset = c->auction_proportion - 1;
-	} else if (offset >= (int64_t)(c->person_proportion + c->auction_proportion)) {
-		offset = c->auction_proportion - 1;
-	} else {
-		offset -= c->person_proportion;
-	}
-	return epoch * c->auction_proportion + offset;
+	int64_t off = (int64_t)e.offset;
+	e.last_person = epoch * c->person_proportion +
+		(off >= (int64_t)c->person_proportion ? (int64_t)c->person_proportion - 1 : off);
+	if (off < (int64_t)c->person_proportion)
+		e.last_auction = (epoch - 1) * c->auction_proportion + c->auction_proportion - 1;
+	else if (off >= (int64_t)(c->person_proportion + c->auction_proportion))
+		e.last_auction = epoch * c->auction_proportion + c->auction_proportion - 1;
+	else
+		e.last_auction = epoch * c->auction_proportion + off - c->person_proportion;
+	return e;
 }
 
 /* A random active person (base 0), possibly a few ahead of the last one. */
-static inline int64_t next_person(const nexmark_gen_cfg *c, rng *r, uint64_t k)
+static inline int64_t next_person(const nexmark_gen_cfg *c, rng *r, const evpos *e)
 {
-	int64_t num_people = last_person(c, k) + 1;
+	int64_t num_people = e->last_person + 1;
 	int64_t active = num_people < (int64_t)c->num_active_people ? num_people : c->num_active_people;
 	int64_t n = (int64_t)rng_below64(r, (uint64_t)(active + PERSON_ID_LEAD));
 	return num_people - active + n;
 }
 
 /* A random auction (base 0) among those likely in flight, plus a few ahead. */
-static inline int64_t next_auction(const nexmark_gen_cfg *c, rng *r, uint64_t k)
+static inline int64_t next_auction(const nexmark_gen_cfg *c, rng *r, const evpos *e)
 {
-	int64_t max_a = last_auction(c, k);
+	int64_t max_a = e->last_auction;
 	int64_t min_a = max_a - (int64_t)c->num_in_flight_auctions;
 	if (min_a < 0) min_a = 0;
 	return min_a + (int64_t)rng_below64(r, (uint64_t)(max_a - min_a + 1 + AUCTION_ID_LEAD));
@@ -343,11 +342,11 @@ nexmark_kind nexmark_gen_kind(const nexmark_gen_cfg *c, uint64_t k)
 	return NEXMARK_BID;
 }
 
-static void gen_person(const nexmark_gen_cfg *c, rng *r, uint64_t k, int64_t ts, nexmark_person *p,
+static void gen_person(const nexmark_gen_cfg *c, rng *r, const evpos *e, int64_t ts, nexmark_person *p,
 		       char *scratch)
 {
 	char *s = scratch;
-	p->id = last_person(c, k) + NEXMARK_FIRST_PERSON_ID;
+	p->id = e->last_person + NEXMARK_FIRST_PERSON_ID;
 
 	const nexmark_str *fn = &FIRST_NAMES[rng_below(r, NELEM(FIRST_NAMES))];
 	const nexmark_str *ln = &LAST_NAMES[rng_below(r, NELEM(LAST_NAMES))];
@@ -384,21 +383,21 @@ static void gen_person(const nexmark_gen_cfg *c, rng *r, uint64_t k, int64_t ts,
 	p->extra = next_extra(r, current, c->avg_person_bytes);
 }
 
-static void gen_auction(const nexmark_gen_cfg *c, rng *r, uint64_t k, int64_t ts, nexmark_auction *a)
+static void gen_auction(const nexmark_gen_cfg *c, rng *r, const evpos *e, int64_t ts, nexmark_auction *a)
 {
-	a->id = last_auction(c, k) + NEXMARK_FIRST_AUCTION_ID;
+	a->id = e->last_auction + NEXMARK_FIRST_AUCTION_ID;
 	int64_t seller;
 	if (rng_below(r, c->hot_seller_ratio) > 0)
-		seller = (last_person(c, k) / HOT_SELLER_BATCH) * HOT_SELLER_BATCH;
+		seller = (e->last_person / HOT_SELLER_BATCH) * HOT_SELLER_BATCH;
 	else
-		seller = next_person(c, r, k);
+		seller = next_person(c, r, e);
 	a->seller = seller + NEXMARK_FIRST_PERSON_ID;
 	a->category = NEXMARK_FIRST_CATEGORY_ID + rng_below(r, NUM_CATEGORIES);
 	a->initial_bid = next_price(r);
 	/* Auctions last on average until numInFlightAuctions more were made. */
 	uint64_t events_for_auctions =
 		(uint64_t)c->num_in_flight_auctions * total_prop(c) / c->auction_proportion;
-	int64_t horizon = nexmark_gen_time(c, k + events_for_auctions) - ts;
+	int64_t horizon = nexmark_gen_time(c, e->k + events_for_auctions) - ts;
 	uint64_t span = horizon * 2 > 1 ? (uint64_t)(horizon * 2) : 1;
 	a->expires = ts + 1 + (int64_t)rng_below64(r, span);
 	a->item_name = next_string(r, 20);
@@ -409,19 +408,20 @@ static void gen_auction(const nexmark_gen_cfg *c, rng *r, uint64_t k, int64_t ts
 	a->extra = next_extra(r, current, c->avg_auction_bytes);
 }
 
-static void gen_bid(const nexmark_gen_cfg *c, rng *r, uint64_t k, int64_t ts, nexmark_bid *b, char *scratch)
+static void gen_bid(const nexmark_gen_cfg *c, rng *r, const evpos *e, int64_t ts, nexmark_bid *b,
+		    char *scratch)
 {
 	int64_t auction, bidder;
 	if (rng_below(r, c->hot_auction_ratio) > 0)
-		auction = (last_auction(c, k) / HOT_AUCTION_BATCH) * HOT_AUCTION_BATCH;
+		auction = (e->last_auction / HOT_AUCTION_BATCH) * HOT_AUCTION_BATCH;
 	else
-		auction = next_auction(c, r, k);
+		auction = next_auction(c, r, e);
 	b->auction = auction + NEXMARK_FIRST_AUCTION_ID;
 	/* The second person of the batch, so hot bidders are not hot sellers. */
 	if (rng_below(r, c->hot_bidder_ratio) > 0)
-		bidder = (last_person(c, k) / HOT_BIDDER_BATCH) * HOT_BIDDER_BATCH + 1;
+		bidder = (e->last_person / HOT_BIDDER_BATCH) * HOT_BIDDER_BATCH + 1;
 	else
-		bidder = next_person(c, r, k);
+		bidder = next_person(c, r, e);
 	b->bidder = bidder + NEXMARK_FIRST_PERSON_ID;
 	b->price = next_price(r);
 
@@ -453,11 +453,14 @@ int nexmark_gen_event(const nexmark_gen_cfg *c, uint64_t k, nexmark_event *out, 
 	rng r;
 	rng_for_event(&r, c->seed, k);
 	int64_t ts = nexmark_gen_time(c, k);
-	out->kind = nexmark_gen_kind(c, k);
+	evpos e = event_pos(c, k);
+	out->kind = e.offset < c->person_proportion                                 ? NEXMARK_PERSON
+		: e.offset < (uint64_t)c->person_proportion + c->auction_proportion ? NEXMARK_AUCTION
+										    : NEXMARK_BID;
 	switch (out->kind) {
-	case NEXMARK_PERSON: gen_person(c, &r, k, ts, &out->u.person, scratch); break;
-	case NEXMARK_AUCTION: gen_auction(c, &r, k, ts, &out->u.auction); break;
-	case NEXMARK_BID: gen_bid(c, &r, k, ts, &out->u.bid, scratch); break;
+	case NEXMARK_PERSON: gen_person(c, &r, &e, ts, &out->u.person, scratch); break;
+	case NEXMARK_AUCTION: gen_auction(c, &r, &e, ts, &out->u.auction); break;
+	case NEXMARK_BID: gen_bid(c, &r, &e, ts, &out->u.bid, scratch); break;
 	}
 	return 0;
 }

@@ -146,10 +146,40 @@ typedef struct jout {
 	size_t cap, n;
 } jout;
 
-/* Append len bytes (the part that fits below cap is copied). */
-static void put(jout *o, const char *s, size_t len)
+/* Copy len <= 16 bytes without a call: two overlapping loads and stores
+ * per size class (the fields of a record are mostly this short). */
+static inline void copy_small(char *d, const char *s, size_t len)
 {
-	if (o->n < o->cap) memcpy(o->buf + o->n, s, len < o->cap - o->n ? len : o->cap - o->n);
+	if (len >= 8) {
+		uint64_t a, b;
+		memcpy(&a, s, 8);
+		memcpy(&b, s + len - 8, 8);
+		memcpy(d, &a, 8);
+		memcpy(d + len - 8, &b, 8);
+	} else if (len >= 4) {
+		uint32_t a, b;
+		memcpy(&a, s, 4);
+		memcpy(&b, s + len - 4, 4);
+		memcpy(d, &a, 4);
+		memcpy(d + len - 4, &b, 4);
+	} else if (len) {
+		d[0] = s[0];
+		d[len >> 1] = s[len >> 1];
+		d[len - 1] = s[len - 1];
+	}
+}
+
+/* Append len bytes (the part that fits below cap is copied). */
+static inline void put(jout *o, const char *s, size_t len)
+{
+	if (o->n < o->cap && o->cap - o->n > len) {
+		if (len <= 16)
+			copy_small(o->buf + o->n, s, len);
+		else
+			memcpy(o->buf + o->n, s, len);
+	} else if (o->n < o->cap) {
+		memcpy(o->buf + o->n, s, o->cap - o->n);
+	}
 	o->n += len;
 }
 
@@ -161,6 +191,12 @@ static inline void put_ch(jout *o, char c)
 	if (o->n < o->cap) o->buf[o->n] = c;
 	o->n++;
 }
+
+/* "00" to "99": two digits per division. */
+static const char digit_pairs[201] =
+	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	"8081828384858687888990919293949596979899";
 
 /* Append the decimal digits of u, `point` of them after a '.' (0: integer),
  * with a leading '-' when neg. */
@@ -175,10 +211,28 @@ static void put_digits(jout *o, bool neg, uint64_t u, int point)
 		}
 		*--p = '.';
 	}
-	do {
-		*--p = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
+	/* Eight digits at a time in 32-bit arithmetic, then pairs. */
+	while (u >= 100000000) {
+		uint32_t lo = (uint32_t)(u % 100000000);
+		u /= 100000000;
+		for (int i = 0; i < 4; i++) {
+			p -= 2;
+			memcpy(p, digit_pairs + 2 * (lo % 100), 2);
+			lo /= 100;
+		}
+	}
+	uint32_t v = (uint32_t)u;
+	while (v >= 100) {
+		p -= 2;
+		memcpy(p, digit_pairs + 2 * (v % 100), 2);
+		v /= 100;
+	}
+	if (v >= 10) {
+		p -= 2;
+		memcpy(p, digit_pairs + 2 * v, 2);
+	} else {
+		*--p = (char)('0' + v);
+	}
 	if (neg) *--p = '-';
 	put(o, p, (size_t)(tmp + sizeof tmp - p));
 }
@@ -249,6 +303,23 @@ static const unsigned char byte_class[256] = {
 	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0xf0 */
 };
 
+/* The first i' >= i with byte_class[u[i']] != 0, or len: eight bytes per
+ * step while none of them is a control byte, '"', '\\' or >= 0x80 (the
+ * classic "has a byte less than n" and "has a zero byte" tests). */
+static inline size_t plain_run(const unsigned char *u, size_t i, size_t len)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t x;
+		memcpy(&x, u + i, 8);
+		uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+		uint64_t hit = ((x - ones * 0x20) | (q - ones) | (b - ones) | x) & highs;
+		if (hit) break;
+	}
+	while (i < len && !byte_class[u[i]]) i++;
+	return i;
+}
+
 /* Append s[0..len) as a quoted JSON string (escapes in flinc.h at
  * flinc_fields_json). Plain runs are copied in one piece. */
 static void put_str(jout *o, const char *s, size_t len)
@@ -259,7 +330,7 @@ static void put_str(jout *o, const char *s, size_t len)
 
 	put_ch(o, '"');
 	for (;;) {
-		while (i < len && !byte_class[u[i]]) i++;
+		i = plain_run(u, i, len);
 		if (i == len) break;
 		unsigned char ch = u[i];
 		size_t k;
@@ -319,19 +390,16 @@ static void put_iso8601(jout *o, int64_t ms)
 }
 
 /* Append "name": for a NUL-terminated key. Keys are nearly always plain
- * identifiers: one pass finds the end (NUL is an escape byte, so the scan
- * stops there) and the rare key with something to escape goes to put_str. */
+ * identifiers, copied as they are; the rare key with something to escape
+ * goes to put_str. */
 static void put_key(jout *o, const char *name)
 {
-	const unsigned char *u = (const unsigned char *)name;
-	size_t i = 0;
-
-	while (!byte_class[u[i]]) i++;
-	if (u[i]) {
-		put_str(o, name, i + strlen(name + i));
+	size_t n = strlen(name);
+	if (plain_run((const unsigned char *)name, 0, n) < n) {
+		put_str(o, name, n);
 	} else {
 		put_ch(o, '"');
-		put(o, name, i);
+		put(o, name, n);
 		put_ch(o, '"');
 	}
 	put_ch(o, ':');

@@ -360,6 +360,82 @@ typedef struct outer {
 	bool ok;
 } outer;
 
+/* The strings are scanned eight bytes at a time: every byte that needs an
+ * escape or a UTF-8 check, at every offset of a 40-byte string (so in each
+ * lane of each word and in the byte-wise tail), against the escapes
+ * written out by hand. */
+static void json_escaping_offsets(void **st)
+{
+	(void)st;
+	static const struct {
+		const char *in;
+		const char *out;
+	} special[] = {
+		{ "\"", "\\\"" },
+		{ "\\", "\\\\" },
+		{ "\n", "\\n" },
+		{ "\x01", "\\u0001" },
+		{ "\x1f", "\\u001f" },
+		{ "\xff", "\\ufffd" },
+		{ "\xc3\xa9", "\xc3\xa9" },
+		{ "\x7f", "\x7f" },
+		{ " ", " " },
+		{ "!", "!" },
+		{ "#", "#" },
+		{ "[", "[" },
+		{ "]", "]" },
+	};
+	for (size_t k = 0; k < sizeof special / sizeof special[0]; k++) {
+		size_t sl = strlen(special[k].in);
+		for (size_t at = 0; at + sl <= 40; at++) {
+			char in[48], want[96];
+			memset(in, 'a', 40);
+			memcpy(in + at, special[k].in, sl);
+			int n = snprintf(want, sizeof want, "{\"s\":\"%.*s%s%.*s\"}", (int)at, in,
+					 special[k].out, (int)(40 - at - sl), in + at + sl);
+			assert_true(n > 0 && (size_t)n < sizeof want);
+			assert_string_equal(str_json(in, 40), want);
+		}
+	}
+}
+
+/* Integers of every length, two digits at a time. */
+static void json_digits(void **st)
+{
+	(void)st;
+	int64_t v = 0;
+	for (int d = 1; d <= 19; d++) {
+		v = v * 10 + d % 10; /* 1, 12, 123, ... */
+		char want[64];
+		snprintf(want, sizeof want, "{\"id\":%lld,\"name\":\"\"}", (long long)v);
+		v1 a = { v, { "", 0 } };
+		assert_string_equal(JSON(v1_type_fields, &a), want);
+		snprintf(want, sizeof want, "{\"id\":%lld,\"name\":\"\"}", (long long)-v);
+		v1 b = { -v, { "", 0 } };
+		assert_string_equal(JSON(v1_type_fields, &b), want);
+	}
+	static const int64_t edge[] = { 9,
+					10,
+					99,
+					100,
+					999,
+					1000,
+					100000,
+					99999999,
+					100000000,
+					100000001,
+					1000000007,
+					1767225600000,
+					10000000000000000,
+					1000000000000000000 };
+	for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) {
+		char want[64];
+		snprintf(want, sizeof want, "{\"id\":%lld,\"name\":\"\"}", (long long)edge[i]);
+		v1 a = { edge[i], { "", 0 } };
+		assert_string_equal(JSON(v1_type_fields, &a), want);
+	}
+}
+
 static void json_nested_and_named(void **st)
 {
 	(void)st;
@@ -468,6 +544,8 @@ int main(void)
 		cmocka_unit_test_teardown(json_doubles_locale, locale_teardown),
 		cmocka_unit_test(json_decimals),
 		cmocka_unit_test(json_escaping),
+		cmocka_unit_test(json_escaping_offsets),
+		cmocka_unit_test(json_digits),
 		cmocka_unit_test(json_nested_and_named),
 		cmocka_unit_test(json_too_small),
 		cmocka_unit_test(json_unknown_kind),
