@@ -164,7 +164,7 @@ typedef struct detect_conf {
 } detect_conf;
 
 typedef struct detect_local {
-	flinc_state *st, *wait;
+	flinc_state *st, *wait, *wake;
 	const detect_conf *conf;
 	int64_t max_ts; /* newest event time this subtask read */
 	pending *batch; /* the sensor's waiting readings (the record's arena) */
@@ -215,7 +215,8 @@ static int detect_open(flinc_ctx *c, void *local)
 	l->conf = flinc_ctx_arg(c);
 	l->st = flinc_state_value(c, "sensor", &sensor_state_type);
 	l->wait = flinc_state_list(c, "pending", &pending_type);
-	return l->st && l->wait ? FLINC_OK : FLINC_ESTATE;
+	l->wake = flinc_state_value(c, "wake", &flinc_type_i64);
+	return l->st && l->wait && l->wake ? FLINC_OK : FLINC_ESTATE;
 }
 
 static void silent(flinc_ctx *c, sensor *s, int64_t at)
@@ -266,7 +267,12 @@ static void evaluate(flinc_ctx *c, detect_local *l, sensor *s, const pending *r)
 
 /* A reading waits in the sensor's list until the watermark passes it (so
  * each sensor's readings are evaluated in event-time order, whatever order
- * the source's splits or partitions delivered them in). */
+ * the source's splits or partitions delivered them in). One event-time
+ * timer per sensor wakes it: "wake" holds its time, at or before the
+ * oldest waiting reading (0: none waiting), so a reading registers a
+ * timer only when it is older than that. (A timer per reading kept about
+ * as many timers pending as readings between two watermarks, and timer
+ * upkeep was a quarter of the job's time.) */
 static void detect(flinc_ctx *c, void *local, const void *in)
 {
 	detect_local *l = local;
@@ -277,8 +283,29 @@ static void detect(flinc_ctx *c, void *local, const void *in)
 	}
 	if (r->timestamp > l->max_ts) l->max_ts = r->timestamp;
 	pending p = { r->timestamp, type_index(r->sensor_type), r->value, r->battery };
-	if (flinc_list_add(l->wait, &p) != FLINC_OK) return;
-	flinc_timer_register(c, FLINC_EVENT_TIME, r->timestamp);
+	int64_t *wake = flinc_value_mut(l->wake, NULL);
+	if (!wake || flinc_list_add(l->wait, &p) != FLINC_OK) return;
+	if (*wake == 0 || r->timestamp < *wake) {
+		*wake = r->timestamp;
+		flinc_timer_register(c, FLINC_EVENT_TIME, r->timestamp);
+	}
+}
+
+/* After a timer up to l->upto: when the wake timer is due, the next one at
+ * the oldest reading still waiting (l->batch holds them all). */
+static void rewake(flinc_ctx *c, detect_local *l)
+{
+	int64_t *wake = flinc_value_mut(l->wake, NULL);
+	if (!wake || *wake == 0 || *wake > l->upto) return;
+	bool any = false;
+	int64_t next = 0;
+	for (size_t j = 0; j < l->nbatch; j++)
+		if (l->batch[j].ts > l->upto && (!any || l->batch[j].ts < next)) {
+			next = l->batch[j].ts;
+			any = true;
+		}
+	*wake = any ? next : 0;
+	if (any) flinc_timer_register(c, FLINC_EVENT_TIME, next);
 }
 
 static int count(void *ud, const void *v)
@@ -336,6 +363,7 @@ static void on_timer(flinc_ctx *c, void *local, int64_t ts, flinc_time_domain d)
 			flinc_timer_register(c, FLINC_EVENT_TIME, s->timer);
 		}
 	}
+	rewake(c, l);
 	if (created || s->timer != ts || s->last_ts + SILENCE_MS != ts) return;
 	s->timer = 0;
 	/* At the end of a bounded input the watermark jumps to the end: a
