@@ -5,7 +5,14 @@
  *
  * Per key, two states:
  *   cep-pending  a list of (timestamp, encoded event) not yet passed by the
- *                watermark; an event-time timer at each one's timestamp;
+ *                watermark;
+ *   cep-wake     the time of the key's event-time timer for them, at or
+ *                before the oldest (0: none pending): an event registers a
+ *                timer only when it is older than that, and the firing
+ *                re-arms at the oldest event still pending. (A timer per
+ *                event kept as many timers pending as events between two
+ *                watermarks; checkpoints from before cep-wake still hold
+ *                those, and they fire as before.)
  *   cep-nfa      the key's NFA run time (nfa.c) as bytes: the shared buffer
  *                (events once, nodes) and the partial matches.
  * A timer sorts the pending events (by time, then by the job's comparator,
@@ -90,7 +97,7 @@ static const flinc_type pending_type = { FLINC_TYPE_VERSION, "cep.pending", size
 /* ---- per subtask ---------------------------------------------------- */
 
 typedef struct cep_local {
-	flinc_state *nfa, *pend;
+	flinc_state *nfa, *pend, *wake;
 	uint8_t *buf; /* encoding scratch, grown when too small */
 	size_t cap;
 } cep_local;
@@ -111,9 +118,10 @@ static int cep_open(flinc_ctx *c, void *lp)
 	l->nfa = flinc_state_value(c, d->n == 1 ? "cep-nfa" : "cep-nfa-all", &blob_type);
 	if (!l->nfa) return FLINC_ENOMEM;
 	l->pend = flinc_state_list(c, "cep-pending", &pending_type);
+	l->wake = flinc_state_value(c, "cep-wake", &flinc_type_i64);
 	l->cap = 4096;
 	l->buf = malloc(l->cap);
-	if (!l->pend || !l->buf) return FLINC_ENOMEM;
+	if (!l->pend || !l->wake || !l->buf) return FLINC_ENOMEM;
 	return d->n > 1 ? migrate_legacy(c, l, d) : FLINC_OK;
 }
 
@@ -182,12 +190,17 @@ static void cep_process(flinc_ctx *c, void *lp, const void *in)
 			return;
 		}
 	}
+	int64_t *wake = flinc_value_mut(l->wake, NULL);
+	if (!wake) return; /* the task failed with the reason */
 	int rc = flinc_list_add(l->pend, &p);
 	if (rc != FLINC_OK) {
 		flinc_ctx_fail(c, "CEP cannot buffer an event: %s", flinc_strerror(rc));
 		return;
 	}
-	flinc_timer_register(c, FLINC_EVENT_TIME, ts);
+	if (*wake == 0 || ts < *wake) {
+		*wake = ts;
+		flinc_timer_register(c, FLINC_EVENT_TIME, ts);
+	}
 }
 
 /* ---- the timer: feed the NFA ---------------------------------------- */
@@ -425,6 +438,13 @@ static void cep_on_timer(flinc_ctx *c, void *lp, int64_t t, flinc_time_domain do
 			flinc_state_clear(l->pend);
 			for (uint32_t i = ready; i < pl.n; i++) flinc_list_add(l->pend, &pl.v[i]);
 		}
+	}
+	/* The wake-up timer is due: the next at the oldest event left. */
+	int64_t *wake = flinc_value_mut(l->wake, NULL);
+	if (!wake) return;
+	if (*wake != 0 && *wake <= wm) {
+		*wake = ready < pl.n ? pl.v[ready].ts : 0;
+		if (ready < pl.n) flinc_timer_register(c, FLINC_EVENT_TIME, *wake);
 	}
 
 	slice in[CEP_MAX_PATTERNS] = { { 0 } }, out[CEP_MAX_PATTERNS];
