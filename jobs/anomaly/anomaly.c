@@ -269,7 +269,7 @@ static void evaluate(flinc_ctx *c, detect_local *l, sensor *s, const pending *r)
  * each sensor's readings are evaluated in event-time order, whatever order
  * the source's splits or partitions delivered them in). One event-time
  * timer per sensor wakes it: "wake" holds its time, at or before the
- * oldest waiting reading (0: none waiting), so a reading registers a
+ * oldest waiting reading (absent: none waiting), so a reading registers a
  * timer only when it is older than that. (A timer per reading kept about
  * as many timers pending as readings between two watermarks, and timer
  * upkeep was a quarter of the job's time.) */
@@ -283,20 +283,24 @@ static void detect(flinc_ctx *c, void *local, const void *in)
 	}
 	if (r->timestamp > l->max_ts) l->max_ts = r->timestamp;
 	pending p = { r->timestamp, type_index(r->sensor_type), r->value, r->battery };
-	int64_t *wake = flinc_value_mut(l->wake, NULL);
-	if (!wake || flinc_list_add(l->wait, &p) != FLINC_OK) return;
-	if (*wake == 0 || r->timestamp < *wake) {
-		*wake = r->timestamp;
-		flinc_timer_register(c, FLINC_EVENT_TIME, r->timestamp);
+	const int64_t *w = flinc_value_get(l->wake);
+	bool arm = !w || r->timestamp < *w;
+	if (flinc_list_add(l->wait, &p) != FLINC_OK) return;
+	if (!arm) return;
+	int rc = flinc_value_put(l->wake, &r->timestamp);
+	if (rc != FLINC_OK) {
+		flinc_ctx_fail(c, "anomaly: cannot store a wake-up time: %s", flinc_strerror(rc));
+		return;
 	}
+	flinc_timer_register(c, FLINC_EVENT_TIME, r->timestamp);
 }
 
 /* After a timer up to l->upto: when the wake timer is due, the next one at
  * the oldest reading still waiting (l->batch holds them all). */
 static void rewake(flinc_ctx *c, detect_local *l)
 {
-	int64_t *wake = flinc_value_mut(l->wake, NULL);
-	if (!wake || *wake == 0 || *wake > l->upto) return;
+	const int64_t *w = flinc_value_get(l->wake);
+	if (!w || *w > l->upto) return;
 	bool any = false;
 	int64_t next = 0;
 	for (size_t j = 0; j < l->nbatch; j++)
@@ -304,8 +308,16 @@ static void rewake(flinc_ctx *c, detect_local *l)
 			next = l->batch[j].ts;
 			any = true;
 		}
-	*wake = any ? next : 0;
-	if (any) flinc_timer_register(c, FLINC_EVENT_TIME, next);
+	if (!any) {
+		flinc_state_clear(l->wake);
+		return;
+	}
+	int rc = flinc_value_put(l->wake, &next);
+	if (rc != FLINC_OK) {
+		flinc_ctx_fail(c, "anomaly: cannot store a wake-up time: %s", flinc_strerror(rc));
+		return;
+	}
+	flinc_timer_register(c, FLINC_EVENT_TIME, next);
 }
 
 static int count(void *ud, const void *v)

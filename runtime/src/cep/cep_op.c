@@ -3,13 +3,15 @@
  * the public job API (keyed state and event-time timers), as Flink's
  * CepOperator in event time.
  *
- * Per key, two states:
+ * Per key, three states:
  *   cep-pending  a list of (timestamp, encoded event) not yet passed by the
  *                watermark;
  *   cep-wake     the time of the key's event-time timer for them, at or
- *                before the oldest (0: none pending): an event registers a
- *                timer only when it is older than that, and the firing
- *                re-arms at the oldest event still pending. (A timer per
+ *                before the oldest; absent when none is pending (so a key
+ *                without pending events or partial matches has no state).
+ *                An event registers a timer only when it is older than
+ *                that, and the firing re-arms at the oldest event still
+ *                pending. (A timer per
  *                event kept as many timers pending as events between two
  *                watermarks; checkpoints from before cep-wake still hold
  *                those, and they fire as before.)
@@ -190,17 +192,15 @@ static void cep_process(flinc_ctx *c, void *lp, const void *in)
 			return;
 		}
 	}
-	int64_t *wake = flinc_value_mut(l->wake, NULL);
-	if (!wake) return; /* the task failed with the reason */
+	const int64_t *w = flinc_value_get(l->wake);
+	bool arm = !w || ts < *w;
 	int rc = flinc_list_add(l->pend, &p);
+	if (rc == FLINC_OK && arm) rc = flinc_value_put(l->wake, &ts);
 	if (rc != FLINC_OK) {
 		flinc_ctx_fail(c, "CEP cannot buffer an event: %s", flinc_strerror(rc));
 		return;
 	}
-	if (*wake == 0 || ts < *wake) {
-		*wake = ts;
-		flinc_timer_register(c, FLINC_EVENT_TIME, ts);
-	}
+	if (arm) flinc_timer_register(c, FLINC_EVENT_TIME, ts);
 }
 
 /* ---- the timer: feed the NFA ---------------------------------------- */
@@ -440,11 +440,19 @@ static void cep_on_timer(flinc_ctx *c, void *lp, int64_t t, flinc_time_domain do
 		}
 	}
 	/* The wake-up timer is due: the next at the oldest event left. */
-	int64_t *wake = flinc_value_mut(l->wake, NULL);
-	if (!wake) return;
-	if (*wake != 0 && *wake <= wm) {
-		*wake = ready < pl.n ? pl.v[ready].ts : 0;
-		if (ready < pl.n) flinc_timer_register(c, FLINC_EVENT_TIME, *wake);
+	const int64_t *w = flinc_value_get(l->wake);
+	if (w && *w <= wm) {
+		if (ready < pl.n) {
+			int prc = flinc_value_put(l->wake, &pl.v[ready].ts);
+			if (prc != FLINC_OK) {
+				flinc_ctx_fail(c, "CEP cannot store its wake-up time: %s",
+					       flinc_strerror(prc));
+				return;
+			}
+			flinc_timer_register(c, FLINC_EVENT_TIME, pl.v[ready].ts);
+		} else {
+			flinc_state_clear(l->wake);
+		}
 	}
 
 	slice in[CEP_MAX_PATTERNS] = { { 0 } }, out[CEP_MAX_PATTERNS];
