@@ -27,8 +27,12 @@
  *
  * Time. Each record carries its Kafka timestamp. A partition's watermark is
  * its highest timestamp - out-of-orderness - 1; the source emits the
- * minimum over its partitions that are neither done nor idle (silent for
- * `idle` ms), and marks its output idle when all are.
+ * minimum over its partitions that are neither done nor idle (caught up
+ * with the broker, i.e. at partition EOF, and silent for `idle` ms), and
+ * marks its output idle when all are. Only a caught-up partition can turn
+ * idle: one whose records the consumer has not fetched yet (a slow start,
+ * a backlog) would otherwise let the watermark pass them, and they would
+ * all arrive late.
  *
  * Records are the message payloads, handed on as flinc_line pointing into
  * librdkafka's message (valid during flinc_emit): no copy and no allocation
@@ -63,6 +67,7 @@ typedef struct kpart {
 	int64_t max_ts;
 	int64_t last_ms; /* processing time of the last record */
 	bool done, idle;
+	bool at_eof; /* PARTITION_EOF since the last record: caught up */
 } kpart;
 
 /* A restored position (any subtask's). */
@@ -279,7 +284,8 @@ static void watermarks(flinc_ctx *c, ksrc *s, int64_t now)
 	for (size_t i = 0; i < s->nparts; i++) {
 		kpart *kp = &s->parts[i];
 		if (kp->done) continue;
-		if (!kp->idle && a->idle_ms > 0 && now - kp->last_ms >= a->idle_ms) kp->idle = true;
+		if (!kp->idle && kp->at_eof && a->idle_ms > 0 && now - kp->last_ms >= a->idle_ms)
+			kp->idle = true;
 		if (kp->idle) continue;
 		any_active = true;
 		int64_t pw = kp->max_ts == FLINC_WATERMARK_MIN ? FLINC_WATERMARK_MIN
@@ -379,6 +385,7 @@ static int ksrc_run(flinc_ctx *c, void *local, uint32_t budget)
 		kpart *kp = m->rkt ? part_of(s, m) : NULL;
 		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
 			if (kp) {
+				kp->at_eof = true;
 				if (m->offset > kp->next) kp->next = m->offset;
 				if (kp->end >= 0 && kp->next >= kp->end) kp->done = true;
 			}
@@ -415,6 +422,7 @@ static int ksrc_run(flinc_ctx *c, void *local, uint32_t budget)
 		kp->next = m->offset + 1;
 		kp->last_ms = now;
 		kp->idle = false;
+		kp->at_eof = false;
 		if (ts >= 0 && ts > kp->max_ts) kp->max_ts = ts;
 		if (kp->end >= 0 && kp->next >= kp->end) kp->done = true;
 		fl_src_at_kafka(c, rd_kafka_topic_name(m->rkt), m->partition, m->offset, line.s, line.len);
