@@ -334,13 +334,15 @@ int64_t nexmark_gen_time(const nexmark_gen_cfg *c, uint64_t k)
 	return c->base_time_ms + (int64_t)ms;
 }
 
-nexmark_kind nexmark_gen_kind(const nexmark_gen_cfg *c, uint64_t k)
+/* The kind of the event at `offset` in its epoch (k % total proportion). */
+static inline nexmark_kind kind_at(const nexmark_gen_cfg *c, uint64_t offset)
 {
-	uint64_t rem = k % total_prop(c);
-	if (rem < c->person_proportion) return NEXMARK_PERSON;
-	if (rem < (uint64_t)c->person_proportion + c->auction_proportion) return NEXMARK_AUCTION;
+	if (offset < c->person_proportion) return NEXMARK_PERSON;
+	if (offset < (uint64_t)c->person_proportion + c->auction_proportion) return NEXMARK_AUCTION;
 	return NEXMARK_BID;
 }
+
+nexmark_kind nexmark_gen_kind(const nexmark_gen_cfg *c, uint64_t k) { return kind_at(c, k % total_prop(c)); }
 
 static void gen_person(const nexmark_gen_cfg *c, rng *r, const evpos *e, int64_t ts, nexmark_person *p,
 		       char *scratch)
@@ -454,9 +456,7 @@ int nexmark_gen_event(const nexmark_gen_cfg *c, uint64_t k, nexmark_event *out, 
 	rng_for_event(&r, c->seed, k);
 	int64_t ts = nexmark_gen_time(c, k);
 	evpos e = event_pos(c, k);
-	out->kind = e.offset < c->person_proportion                                 ? NEXMARK_PERSON
-		: e.offset < (uint64_t)c->person_proportion + c->auction_proportion ? NEXMARK_AUCTION
-										    : NEXMARK_BID;
+	out->kind = kind_at(c, e.offset);
 	switch (out->kind) {
 	case NEXMARK_PERSON: gen_person(c, &r, &e, ts, &out->u.person, scratch); break;
 	case NEXMARK_AUCTION: gen_auction(c, &r, &e, ts, &out->u.auction); break;

@@ -172,13 +172,14 @@ static inline void copy_small(char *d, const char *s, size_t len)
 /* Append len bytes (the part that fits below cap is copied). */
 static inline void put(jout *o, const char *s, size_t len)
 {
-	if (o->n < o->cap && o->cap - o->n > len) {
-		if (len <= 16)
+	if (o->n < o->cap) {
+		size_t room = o->cap - o->n;
+		if (len >= room)
+			memcpy(o->buf + o->n, s, room);
+		else if (len <= 16)
 			copy_small(o->buf + o->n, s, len);
 		else
 			memcpy(o->buf + o->n, s, len);
-	} else if (o->n < o->cap) {
-		memcpy(o->buf + o->n, s, o->cap - o->n);
 	}
 	o->n += len;
 }
