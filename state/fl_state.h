@@ -40,7 +40,7 @@
 
 #include "fl_base.h"
 
-#define FL_BACKEND_VERSION 5u /* 2: native_checkpoint, native_restore; 3: flags; 4: state_at; 5: snap_* */
+#define FL_BACKEND_VERSION 6u /* 2: native_checkpoint, native_restore; 3: flags; 4: state_at; 5: snap_*; 6: map_range */
 
 /* fl_backend_ops.flags */
 #define FL_BACKEND_STABLE_SCAN \
@@ -222,6 +222,19 @@ typedef struct fl_backend_ops {
 	 * reclaimed by the owner thread later (its next modifying call,
 	 * snap_open or close). Every snapshot must be released before close. */
 	void (*snap_release)(void *snap);
+
+	/* ---- appended in version 6 ----------------------------------------- */
+	/* Optional (NULL: the runtime filters what map_iter gives): fn for each
+	 * user key of k in [lo, hi] (bytewise, a key before its extensions;
+	 * lo NULL: from the first), in ascending order; then the least user
+	 * key above hi goes to next (at most nextcap bytes, *nextlen its whole
+	 * length, 0: there is none). For backends that keep user keys sorted,
+	 * so that a map used as a queue by time costs what it hands out plus
+	 * one entry, not the whole map. fn as for map_iter (non-zero stops:
+	 * returned, next not set). */
+	int (*map_range)(void *be, uint32_t sid, const fl_skey *k, const void *lo, size_t lolen, const void *hi,
+			 size_t hilen, int (*fn)(void *ud, const void *uk, size_t uklen, const void *val, size_t len),
+			 void *ud, uint8_t *next, size_t nextcap, size_t *nextlen);
 } fl_backend_ops;
 
 /* The built-in backends. */

@@ -1451,36 +1451,55 @@ out:
  * keys (a prefix iteration); fn may read the backend (its own buffers are
  * used, not the instance's scratch). Returns fn's first non-zero, or
  * FLINC_EINVAL / FLINC_ENOMEM / FLINC_ESTATE. */
-static int rdb_map_iter(void *be, uint32_t sid, const fl_skey *k,
-			int (*fn)(void *ud, const void *uk, size_t uklen, const void *val, size_t len),
-			void *ud)
+/* User keys of k from lo (NULL: the first) up to hi (NULL: no bound), in
+ * order; the first one above hi goes to next. map_iter and map_range. */
+static int map_walk(rdb_be *b, uint32_t sid, const fl_skey *k, const void *lo, size_t lolen, const void *hi,
+		    size_t hilen, int (*fn)(void *ud, const void *uk, size_t uklen, const void *val, size_t len),
+		    void *ud, uint8_t *next, size_t nextcap, size_t *nextlen)
 {
-	rdb_be *b = be;
 	rstate *s = state_get(b, sid, FL_STATE_MAP);
-	if (UNLIKELY(!s || !skey_ok(k) || !fn)) return FLINC_EINVAL;
+	if (UNLIKELY(!s || !skey_ok(k) || !fn || (lo && !uk_ok(lo, lolen)))) return FLINC_EINVAL;
+	if (nextlen) *nextlen = 0;
 	int mrc = map_cache_off(b, s, sid);
 	if (UNLIKELY(mrc)) return mrc;
 	size_t n;
 	uint8_t *key = enc_key(b, k, NULL, 0, &n);
 	if (UNLIKELY(!key)) return FLINC_ENOMEM;
 	/* fn may call get, which reuses the key scratch: own copies of the
-	 * prefix and of the upper bound the iterator points at. */
-	uint8_t stackbuf[256];
-	uint8_t *buf = n * 2 <= sizeof(stackbuf) ? stackbuf : fl_try_malloc(n * 2);
+	 * prefix, of the upper bound the iterator points at and of the seek
+	 * target (prefix and lo). */
+	size_t need = n * 2 + n + (lo ? lolen : 0);
+	uint8_t stackbuf[512];
+	uint8_t *buf = need <= sizeof(stackbuf) ? stackbuf : fl_try_malloc(need);
 	if (!buf) return FLINC_ENOMEM;
-	uint8_t *pfx = buf, *ub = buf + n;
+	uint8_t *pfx = buf, *ub = buf + n, *from = buf + 2 * n;
 	memcpy(pfx, key, n);
 	size_t ubn = successor(pfx, n, ub);
+	memcpy(from, pfx, n);
+	if (lo && lolen) memcpy(from + n, lo, lolen);
+	size_t fromn = n + (lo ? lolen : 0);
 	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
 	if (ubn) rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)ub, ubn);
 	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(b->db, ro, s->cf);
 	int rc = 0;
-	for (rocksdb_iter_seek(it, (const char *)pfx, n); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+	for (rocksdb_iter_seek(it, (const char *)from, fromn); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
 		size_t kl, vl;
 		const char *ik = rocksdb_iter_key(it, &kl);
 		if (kl < n || memcmp(ik, pfx, n) != 0) break;
+		const uint8_t *uk = (const uint8_t *)ik + n;
+		size_t ukl = kl - n;
+		if (hi) {
+			int c = memcmp(uk, hi, ukl < hilen ? ukl : hilen);
+			if (c > 0 || (c == 0 && ukl > hilen)) {
+				if (nextlen) {
+					*nextlen = ukl;
+					memcpy(next, uk, ukl < nextcap ? ukl : nextcap);
+				}
+				break;
+			}
+		}
 		const char *iv = rocksdb_iter_value(it, &vl);
-		rc = fn(ud, ik + n, kl - n, iv, vl);
+		rc = fn(ud, uk, ukl, iv, vl);
 		if (rc) break;
 	}
 	if (!rc) {
@@ -1492,6 +1511,22 @@ static int rdb_map_iter(void *be, uint32_t sid, const fl_skey *k,
 	rocksdb_readoptions_destroy(ro);
 	if (buf != stackbuf) free(buf);
 	return rc;
+}
+
+static int rdb_map_iter(void *be, uint32_t sid, const fl_skey *k,
+			int (*fn)(void *ud, const void *uk, size_t uklen, const void *val, size_t len),
+			void *ud)
+{
+	return map_walk(be, sid, k, NULL, 0, NULL, 0, fn, ud, NULL, 0, NULL);
+}
+
+static int rdb_map_range(void *be, uint32_t sid, const fl_skey *k, const void *lo, size_t lolen,
+			 const void *hi, size_t hilen,
+			 int (*fn)(void *ud, const void *uk, size_t uklen, const void *val, size_t len), void *ud,
+			 uint8_t *next, size_t nextcap, size_t *nextlen)
+{
+	if (UNLIKELY(!hi || !nextlen)) return FLINC_EINVAL;
+	return map_walk(be, sid, k, lo, lolen, hi, hilen, fn, ud, next, nextcap, nextlen);
 }
 
 /* scan: every entry of sid in key groups [kg_first, kg_last], ascending by
@@ -1744,4 +1779,5 @@ const fl_backend_ops fl_backend_rocksdb = {
 	.native_checkpoint = rdb_native_checkpoint,
 	.native_restore = rdb_native_restore,
 	.state_at = rdb_state_at,
+	.map_range = rdb_map_range,
 };

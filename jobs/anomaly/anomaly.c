@@ -164,12 +164,12 @@ typedef struct detect_conf {
 } detect_conf;
 
 typedef struct detect_local {
-	flinc_state *st, *wait, *wake;
+	flinc_state *st;
+	flinc_evbuf *wait;
 	const detect_conf *conf;
 	int64_t max_ts; /* newest event time this subtask read */
-	pending *batch; /* the sensor's waiting readings (the record's arena) */
-	size_t nbatch, cap, nkeep;
-	int64_t upto;
+	flinc_ctx *c;   /* during a release */
+	sensor *s;
 } detect_local;
 
 /* FNV-1a over the parts of an alert that identify it. */
@@ -209,14 +209,24 @@ static void emit_alert(flinc_ctx *c, const char *kind, int64_t type, int64_t ts,
 	flinc_emit_ts(c, &a, ts);
 }
 
+/* Until 2026-12-07 readings waited in list state "pending" and the key's
+ * wake-up time was value state "wake": a restore of such a checkpoint or
+ * savepoint moves them into the buffer. */
+static int64_t from_pending_list(const void *elem, void *rec)
+{
+	memcpy(rec, elem, sizeof(pending));
+	return ((const pending *)elem)->ts;
+}
+
 static int detect_open(flinc_ctx *c, void *local)
 {
 	detect_local *l = local;
 	l->conf = flinc_ctx_arg(c);
 	l->st = flinc_state_value(c, "sensor", &sensor_state_type);
-	l->wait = flinc_state_list(c, "pending", &pending_type);
-	l->wake = flinc_state_value(c, "wake", &flinc_type_i64);
-	return l->st && l->wait && l->wake ? FLINC_OK : FLINC_ESTATE;
+	l->wait = flinc_evbuf_declare(c, "readings", &pending_type);
+	if (!l->st || !l->wait) return FLINC_ESTATE;
+	int rc = flinc_evbuf_adopt_list(l->wait, "pending", &pending_type, from_pending_list);
+	return rc == FLINC_OK ? flinc_state_drop(c, "wake") : rc;
 }
 
 static void silent(flinc_ctx *c, sensor *s, int64_t at)
@@ -265,14 +275,10 @@ static void evaluate(flinc_ctx *c, detect_local *l, sensor *s, const pending *r)
 	if (ts > s->last_ts) s->last_ts = ts;
 }
 
-/* A reading waits in the sensor's list until the watermark passes it (so
- * each sensor's readings are evaluated in event-time order, whatever order
- * the source's splits or partitions delivered them in). One event-time
- * timer per sensor wakes it: "wake" holds its time, at or before the
- * oldest waiting reading (absent: none waiting), so a reading registers a
- * timer only when it is older than that. (A timer per reading kept about
- * as many timers pending as readings between two watermarks, and timer
- * upkeep was a quarter of the job's time.) */
+/* A reading waits in the sensor's event-time buffer until the watermark
+ * passes it, so each sensor's readings are evaluated in event-time order,
+ * whatever order the source's splits or partitions delivered them in (the
+ * buffer keeps one wake-up timer per sensor). */
 static void detect(flinc_ctx *c, void *local, const void *in)
 {
 	detect_local *l = local;
@@ -283,64 +289,16 @@ static void detect(flinc_ctx *c, void *local, const void *in)
 	}
 	if (r->timestamp > l->max_ts) l->max_ts = r->timestamp;
 	pending p = { r->timestamp, type_index(r->sensor_type), r->value, r->battery };
-	const int64_t *w = flinc_value_get(l->wake);
-	bool arm = !w || r->timestamp < *w;
-	if (flinc_list_add(l->wait, &p) != FLINC_OK) return;
-	if (!arm) return;
-	int rc = flinc_value_put(l->wake, &r->timestamp);
-	if (rc != FLINC_OK) {
-		flinc_ctx_fail(c, "anomaly: cannot store a wake-up time: %s", flinc_strerror(rc));
-		return;
-	}
-	flinc_timer_register(c, FLINC_EVENT_TIME, r->timestamp);
+	int rc = flinc_evbuf_add(l->wait, r->timestamp, &p);
+	if (rc != FLINC_OK) flinc_ctx_fail(c, "anomaly: cannot buffer a reading: %s", flinc_strerror(rc));
 }
 
-/* After a timer up to l->upto: when the wake timer is due, the next one at
- * the oldest reading still waiting (l->batch holds them all). */
-static void rewake(flinc_ctx *c, detect_local *l)
+static int evaluate_one(void *ud, int64_t ts, const void *rec)
 {
-	const int64_t *w = flinc_value_get(l->wake);
-	if (!w || *w > l->upto) return;
-	bool any = false;
-	int64_t next = 0;
-	for (size_t j = 0; j < l->nbatch; j++)
-		if (l->batch[j].ts > l->upto && (!any || l->batch[j].ts < next)) {
-			next = l->batch[j].ts;
-			any = true;
-		}
-	if (!any) {
-		flinc_state_clear(l->wake);
-		return;
-	}
-	int rc = flinc_value_put(l->wake, &next);
-	if (rc != FLINC_OK) {
-		flinc_ctx_fail(c, "anomaly: cannot store a wake-up time: %s", flinc_strerror(rc));
-		return;
-	}
-	flinc_timer_register(c, FLINC_EVENT_TIME, next);
-}
-
-static int count(void *ud, const void *v)
-{
-	(void)v;
-	((detect_local *)ud)->cap++;
-	return 0;
-}
-
-static int collect(void *ud, const void *v)
-{
+	(void)ts;
 	detect_local *l = ud;
-	const pending *p = v;
-	if (l->nbatch == l->cap) return 1;
-	l->batch[l->nbatch++] = *p;
-	if (p->ts > l->upto) l->nkeep++;
+	evaluate(l->c, l, l->s, rec);
 	return 0;
-}
-
-static int by_ts(const void *a, const void *b)
-{
-	const pending *x = a, *y = b;
-	return x->ts < y->ts ? -1 : x->ts > y->ts;
 }
 
 static void on_timer(flinc_ctx *c, void *local, int64_t ts, flinc_time_domain d)
@@ -352,30 +310,15 @@ static void on_timer(flinc_ctx *c, void *local, int64_t ts, flinc_time_domain d)
 	if (!s) return;
 	/* the readings the watermark passed, oldest first */
 	int64_t wm = flinc_ctx_watermark(c);
-	l->upto = wm > ts ? wm : ts;
-	l->nbatch = l->nkeep = l->cap = 0;
-	flinc_list_foreach(l->wait, count, l);
-	l->batch = l->cap ? flinc_arena_alloc(flinc_ctx_arena(c), l->cap * sizeof *l->batch) : NULL;
-	if (l->cap && !l->batch) {
-		flinc_ctx_fail(c, "anomaly: no memory for %zu waiting readings", l->cap);
-		return;
+	int64_t before = s->last_ts;
+	l->c = c;
+	l->s = s;
+	if (flinc_evbuf_release(l->wait, wm > ts ? wm : ts, evaluate_one, l) < 0) return;
+	if (s->last_ts > before) { /* the silence timer follows the newest reading */
+		if (s->timer) flinc_timer_delete(c, FLINC_EVENT_TIME, s->timer);
+		s->timer = s->last_ts + SILENCE_MS;
+		flinc_timer_register(c, FLINC_EVENT_TIME, s->timer);
 	}
-	flinc_list_foreach(l->wait, collect, l);
-	if (l->nbatch > l->nkeep) {
-		qsort(l->batch, l->nbatch, sizeof l->batch[0],
-		      by_ts); /* stable enough: equal times are rare */
-		int64_t before = s->last_ts;
-		size_t k = 0;
-		for (; k < l->nbatch && l->batch[k].ts <= l->upto; k++) evaluate(c, l, s, &l->batch[k]);
-		flinc_state_clear(l->wait);
-		for (size_t j = k; j < l->nbatch; j++) flinc_list_add(l->wait, &l->batch[j]);
-		if (s->last_ts > before) { /* the silence timer follows the newest reading */
-			if (s->timer) flinc_timer_delete(c, FLINC_EVENT_TIME, s->timer);
-			s->timer = s->last_ts + SILENCE_MS;
-			flinc_timer_register(c, FLINC_EVENT_TIME, s->timer);
-		}
-	}
-	rewake(c, l);
 	if (created || s->timer != ts || s->last_ts + SILENCE_MS != ts) return;
 	s->timer = 0;
 	/* At the end of a bounded input the watermark jumps to the end: a

@@ -243,6 +243,7 @@ struct flinc_state {
 	uint32_t klen, nslen;
 	uint8_t key[FLINC_KEY_MAX];
 	uint8_t ns[64];
+	void *ext; /* fl_state_declare_ext: freed with the state */
 };
 
 /* Write a pending flinc_value_mut value back. */
@@ -295,12 +296,24 @@ void fl_op_free_states(fl_op *op)
 {
 	for (uint32_t i = 0; i < op->nstates; i++) {
 		free(op->states[i]->scratch);
+		free(op->states[i]->ext);
 		free(op->states[i]);
 	}
 	free(op->states);
 	op->states = NULL;
 	op->nstates = 0;
 }
+
+flinc_state *fl_state_declare_ext(flinc_ctx *c, const char *name, const flinc_type *t, fl_state_kind kind,
+				  size_t ext_size, void **ext)
+{
+	flinc_state *s = declare(c, name, t, kind, NULL);
+	if (!s) return NULL;
+	s->ext = *ext = fl_calloc(1, ext_size);
+	return s;
+}
+
+uint32_t fl_state_sid(const flinc_state *s) { return s->sid; }
 
 FLINC_API flinc_state *flinc_state_value(flinc_ctx *c, const char *name, const flinc_type *t)
 {

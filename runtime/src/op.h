@@ -198,6 +198,17 @@ const fl_backend_ops *fl_op_backend(fl_op *op, void **be);
 /* Declare a state named "<uid>/<name>" in the subtask's backend. */
 int fl_op_declare_state(fl_op *op, const char *name, fl_state_kind kind, uint32_t *sid);
 
+/* A state declared as flinc_state_* does, with `ext_size` zeroed bytes
+ * (*ext) owned by it and freed with it: for runtime structures built on a
+ * state (the event-time buffer). */
+flinc_state *fl_state_declare_ext(flinc_ctx *c, const char *name, const flinc_type *t, fl_state_kind kind,
+				  size_t ext_size, void **ext);
+/* The backend's id of a declared state. */
+uint32_t fl_state_sid(const flinc_state *s);
+/* Keys whose event-time buffer moved from the list to the map layout
+ * (evbuf.c), in this process: for tests. */
+extern _Atomic uint64_t fl_evbuf_spills;
+
 /* ---- misc ----------------------------------------------------------- */
 
 /* Free the flinc_state handles user functions declared (at destroy). */

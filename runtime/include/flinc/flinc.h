@@ -358,6 +358,48 @@ FLINC_API int flinc_mapst_remove(flinc_state *s, const void *uk, size_t uklen);
 FLINC_API int flinc_mapst_foreach(flinc_state *s,
 				  int (*fn)(void *ud, const void *uk, size_t uklen, const void *v), void *ud);
 
+/* ---- event-time buffer (keyed) ----------------------------------------
+ *
+ * Records wait per key until the watermark passes their time, then come
+ * out oldest first (arrival order among equal times): how CEP and the seed
+ * jobs see each key's events in event-time order, whatever order the
+ * input delivered them in. One event-time timer per key wakes it, at or
+ * before its oldest record; a record registers one only when it is older
+ * than the key's wake-up.
+ *
+ * State: a map state `name` from (time, arrival number) to the record, and
+ * a value state "<name>.wake" (the wake-up time and the next arrival
+ * number), both absent when nothing waits. With RocksDB a release reads
+ * the records it hands out and one more (the map is sorted by time), so
+ * records far ahead of the watermark cost nothing while they wait. */
+typedef struct flinc_evbuf flinc_evbuf;
+/* Declare in `open` (like a state). NULL (and the task failed) on error. */
+FLINC_API flinc_evbuf *flinc_evbuf_declare(flinc_ctx *c, const char *name, const flinc_type *t);
+/* Buffer `rec` with time ts for the current key. FLINC_OK or an error. */
+FLINC_API int flinc_evbuf_add(flinc_evbuf *b, int64_t ts, const void *rec);
+/* In on_timer (event time), upto: the watermark (or the timer's time if
+ * later). When the key's wake-up is due, fn gets each of its records with
+ * time <= upto, oldest first, and they leave the buffer; the wake-up moves
+ * to the oldest record left. fn may use state, timers and emit; records
+ * it adds to this buffer wait for a later call. A non-zero from fn stops
+ * the calls (the records are gone all the same). Returns how many records
+ * left the buffer, or a negative FLINC_E* (the task is failed). */
+FLINC_API int64_t flinc_evbuf_release(flinc_evbuf *b, int64_t upto,
+				      int (*fn)(void *ud, int64_t ts, const void *rec), void *ud);
+/* For a job whose older version buffered in a list state: in `open`, after
+ * declare, moves every key's elements of list state `list_name` (elements
+ * of type lt; convert writes an element's record into `rec`, zeroed, of
+ * the buffer's type, and returns its time) into b, with a timer at each
+ * key's oldest, and removes the list. A no-op when no such state was
+ * restored. FLINC_OK or an error (the task is failed). */
+FLINC_API int flinc_evbuf_adopt_list(flinc_evbuf *b, const char *list_name, const flinc_type *lt,
+				     int64_t (*convert)(const void *elem, void *rec));
+/* In `open`: remove every entry of state `name` (any kind) that an older
+ * version of the job declared and this one does not use any more, so that
+ * restored state does not linger in every later checkpoint. A no-op when
+ * there is none. FLINC_OK or an error (the task is failed). */
+FLINC_API int flinc_state_drop(flinc_ctx *c, const char *name);
+
 /* ---- user functions -------------------------------------------------- */
 
 #define FLINC_FN_VERSION 1u

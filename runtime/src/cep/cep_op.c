@@ -3,24 +3,20 @@
  * the public job API (keyed state and event-time timers), as Flink's
  * CepOperator in event time.
  *
- * Per key, three states:
- *   cep-pending  a list of (timestamp, encoded event) not yet passed by the
- *                watermark;
- *   cep-wake     the time of the key's event-time timer for them, at or
- *                before the oldest; absent when none is pending (so a key
- *                without pending events or partial matches has no state).
- *                An event registers a timer only when it is older than
- *                that, and the firing re-arms at the oldest event still
- *                pending. (A timer per
- *                event kept as many timers pending as events between two
- *                watermarks; checkpoints from before cep-wake still hold
- *                those, and they fire as before.)
+ * Per key:
+ *   cep-events   the events not yet passed by the watermark: an event-time
+ *                buffer (flinc_evbuf: the encoded events by time, one
+ *                wake-up timer per key, absent when none waits).
  *   cep-nfa      the key's NFA run time (nfa.c) as bytes: the shared buffer
  *                (events once, nodes) and the partial matches.
- * A timer sorts the pending events (by time, then by the job's comparator,
- * then in arrival order), feeds those at or before the watermark to the NFA, advances
- * its time to the watermark (timeouts), stores what is left and, with
- * within, sets a timer at the earliest time a partial match times out.
+ * So a key without pending events or partial matches has no state. A
+ * timer takes the events the watermark passed out of the buffer (by time,
+ * then by the job's comparator, then in arrival order), feeds them to the
+ * NFA, advances its time to the watermark (timeouts), stores what is left
+ * and, with within, sets a timer at the earliest time a partial match times
+ * out. Until 2026-12-07 the events waited in list state "cep-pending" with
+ * value state "cep-wake" (and before that, a timer per event): open moves
+ * a restored checkpoint's into the buffer.
  * Events at or before the watermark when they arrive are late.
  */
 #include <stdio.h>
@@ -99,7 +95,8 @@ static const flinc_type pending_type = { FLINC_TYPE_VERSION, "cep.pending", size
 /* ---- per subtask ---------------------------------------------------- */
 
 typedef struct cep_local {
-	flinc_state *nfa, *pend, *wake;
+	flinc_state *nfa;
+	flinc_evbuf *events;
 	uint8_t *buf; /* encoding scratch, grown when too small */
 	size_t cap;
 } cep_local;
@@ -112,6 +109,16 @@ typedef struct run_ctx {
 
 static int migrate_legacy(flinc_ctx *c, cep_local *l, const cep_def *d);
 
+/* An element of the older "cep-pending" list as an event of the buffer. */
+static int64_t from_pending_list(const void *elem, void *rec)
+{
+	const pending *e = elem;
+	blob *b = rec;
+	b->p = e->p;
+	b->len = e->len;
+	return e->ts;
+}
+
 static int cep_open(flinc_ctx *c, void *lp)
 {
 	cep_local *l = lp;
@@ -119,12 +126,14 @@ static int cep_open(flinc_ctx *c, void *lp)
 	/* "cep-nfa": one pattern's run time; "cep-nfa-all": every pattern's */
 	l->nfa = flinc_state_value(c, d->n == 1 ? "cep-nfa" : "cep-nfa-all", &blob_type);
 	if (!l->nfa) return FLINC_ENOMEM;
-	l->pend = flinc_state_list(c, "cep-pending", &pending_type);
-	l->wake = flinc_state_value(c, "cep-wake", &flinc_type_i64);
+	l->events = flinc_evbuf_declare(c, "cep-events", &blob_type);
 	l->cap = 4096;
 	l->buf = malloc(l->cap);
-	if (!l->pend || !l->wake || !l->buf) return FLINC_ENOMEM;
-	return d->n > 1 ? migrate_legacy(c, l, d) : FLINC_OK;
+	if (!l->events || !l->buf) return FLINC_ENOMEM;
+	int rc = flinc_evbuf_adopt_list(l->events, "cep-pending", &pending_type, from_pending_list);
+	if (rc == FLINC_OK) rc = flinc_state_drop(c, "cep-wake");
+	if (rc == FLINC_OK && d->n > 1) rc = migrate_legacy(c, l, d);
+	return rc;
 }
 
 static void cep_close(flinc_ctx *c, void *lp)
@@ -180,27 +189,20 @@ static void cep_process(flinc_ctx *c, void *lp, const void *in)
 			flinc_ctx_reject(c, "CEP event later than the watermark (no late side output)");
 		return;
 	}
-	pending p = { .ts = ts };
+	blob ev;
 	if (d->in->flags & FLINC_TYPE_POD) {
-		p.p = in;
-		p.len = (uint32_t)d->in->size;
+		ev.p = in;
+		ev.len = (uint32_t)d->in->size;
 	} else {
 		enc_ev e = { d->in, in };
-		p.p = encode(l, enc_event, &e, &p.len);
-		if (!p.p) {
+		ev.p = encode(l, enc_event, &e, &ev.len);
+		if (!ev.p) {
 			flinc_ctx_reject(c, "CEP event too large to encode");
 			return;
 		}
 	}
-	const int64_t *w = flinc_value_get(l->wake);
-	bool arm = !w || ts < *w;
-	int rc = flinc_list_add(l->pend, &p);
-	if (rc == FLINC_OK && arm) rc = flinc_value_put(l->wake, &ts);
-	if (rc != FLINC_OK) {
-		flinc_ctx_fail(c, "CEP cannot buffer an event: %s", flinc_strerror(rc));
-		return;
-	}
-	if (arm) flinc_timer_register(c, FLINC_EVENT_TIME, ts);
+	int rc = flinc_evbuf_add(l->events, ts, &ev);
+	if (rc != FLINC_OK) flinc_ctx_fail(c, "CEP cannot buffer an event: %s", flinc_strerror(rc));
 }
 
 /* ---- the timer: feed the NFA ---------------------------------------- */
@@ -211,7 +213,7 @@ typedef struct pend_list {
 	uint32_t n, cap;
 } pend_list;
 
-static int collect(void *ud, const void *v)
+static int collect(void *ud, int64_t ts, const void *v)
 {
 	pend_list *pl = ud;
 	if (pl->n == pl->cap) {
@@ -221,9 +223,8 @@ static int collect(void *ud, const void *v)
 		pl->v = nv;
 		pl->cap = nc;
 	}
-	pl->v[pl->n] = *(const pending *)v;
-	pl->v[pl->n].rec = NULL;
-	pl->n++;
+	const blob *b = v;
+	pl->v[pl->n++] = (pending){ .ts = ts, .p = b->p, .len = b->len };
 	return 0;
 }
 
@@ -425,34 +426,15 @@ static void cep_on_timer(flinc_ctx *c, void *lp, int64_t t, flinc_time_domain do
 	int64_t wm = flinc_ctx_watermark(c);
 	if (wm < t) wm = t;
 
-	/* Pending events up to the watermark, in time order. */
+	/* The events the watermark passed: by time (and arrival), then by
+	 * the job's comparator among equal times. */
 	run_ctx rc = { c, d, 0 };
 	pend_list pl = { .a = a };
-	flinc_list_foreach(l->pend, collect, &pl);
-	uint32_t ready = 0;
-	if (pl.n) {
-		pending *tmp = flinc_arena_alloc(a, pl.n * sizeof(pending));
-		sort_pending(&rc, pl.v, tmp, pl.n);
-		while (ready < pl.n && pl.v[ready].ts <= wm) ready++;
-		if (ready) {
-			flinc_state_clear(l->pend);
-			for (uint32_t i = ready; i < pl.n; i++) flinc_list_add(l->pend, &pl.v[i]);
-		}
-	}
-	/* The wake-up timer is due: the next at the oldest event left. */
-	const int64_t *w = flinc_value_get(l->wake);
-	if (w && *w <= wm) {
-		if (ready < pl.n) {
-			int prc = flinc_value_put(l->wake, &pl.v[ready].ts);
-			if (prc != FLINC_OK) {
-				flinc_ctx_fail(c, "CEP cannot store its wake-up time: %s",
-					       flinc_strerror(prc));
-				return;
-			}
-			flinc_timer_register(c, FLINC_EVENT_TIME, pl.v[ready].ts);
-		} else {
-			flinc_state_clear(l->wake);
-		}
+	if (flinc_evbuf_release(l->events, wm, collect, &pl) < 0) return;
+	uint32_t ready = pl.n;
+	if (ready > 1 && d->o[0].compare) {
+		pending *tmp = flinc_arena_alloc(a, ready * sizeof(pending));
+		sort_pending(&rc, pl.v, tmp, ready);
 	}
 
 	slice in[CEP_MAX_PATTERNS] = { { 0 } }, out[CEP_MAX_PATTERNS];
