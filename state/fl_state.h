@@ -40,7 +40,8 @@
 
 #include "fl_base.h"
 
-#define FL_BACKEND_VERSION 6u /* 2: native_checkpoint, native_restore; 3: flags; 4: state_at; 5: snap_*; 6: map_range */
+#define FL_BACKEND_VERSION \
+	6u /* 2: native_checkpoint, native_restore; 3: flags; 4: state_at; 5: snap_*; 6: map_range */
 
 /* fl_backend_ops.flags */
 #define FL_BACKEND_STABLE_SCAN \
@@ -232,8 +233,9 @@ typedef struct fl_backend_ops {
 	 * so that a map used as a queue by time costs what it hands out plus
 	 * one entry, not the whole map. fn as for map_iter (non-zero stops:
 	 * returned, next not set). */
-	int (*map_range)(void *be, uint32_t sid, const fl_skey *k, const void *lo, size_t lolen, const void *hi,
-			 size_t hilen, int (*fn)(void *ud, const void *uk, size_t uklen, const void *val, size_t len),
+	int (*map_range)(void *be, uint32_t sid, const fl_skey *k, const void *lo, size_t lolen,
+			 const void *hi, size_t hilen,
+			 int (*fn)(void *ud, const void *uk, size_t uklen, const void *val, size_t len),
 			 void *ud, uint8_t *next, size_t nextcap, size_t *nextlen);
 } fl_backend_ops;
 

@@ -1454,8 +1454,9 @@ out:
 /* User keys of k from lo (NULL: the first) up to hi (NULL: no bound), in
  * order; the first one above hi goes to next. map_iter and map_range. */
 static int map_walk(rdb_be *b, uint32_t sid, const fl_skey *k, const void *lo, size_t lolen, const void *hi,
-		    size_t hilen, int (*fn)(void *ud, const void *uk, size_t uklen, const void *val, size_t len),
-		    void *ud, uint8_t *next, size_t nextcap, size_t *nextlen)
+		    size_t hilen,
+		    int (*fn)(void *ud, const void *uk, size_t uklen, const void *val, size_t len), void *ud,
+		    uint8_t *next, size_t nextcap, size_t *nextlen)
 {
 	rstate *s = state_get(b, sid, FL_STATE_MAP);
 	if (UNLIKELY(!s || !skey_ok(k) || !fn || (lo && !uk_ok(lo, lolen)))) return FLINC_EINVAL;
@@ -1482,7 +1483,8 @@ static int map_walk(rdb_be *b, uint32_t sid, const fl_skey *k, const void *lo, s
 	if (ubn) rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)ub, ubn);
 	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(b->db, ro, s->cf);
 	int rc = 0;
-	for (rocksdb_iter_seek(it, (const char *)from, fromn); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+	for (rocksdb_iter_seek(it, (const char *)from, fromn); rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
 		size_t kl, vl;
 		const char *ik = rocksdb_iter_key(it, &kl);
 		if (kl < n || memcmp(ik, pfx, n) != 0) break;
@@ -1522,8 +1524,8 @@ static int rdb_map_iter(void *be, uint32_t sid, const fl_skey *k,
 
 static int rdb_map_range(void *be, uint32_t sid, const fl_skey *k, const void *lo, size_t lolen,
 			 const void *hi, size_t hilen,
-			 int (*fn)(void *ud, const void *uk, size_t uklen, const void *val, size_t len), void *ud,
-			 uint8_t *next, size_t nextcap, size_t *nextlen)
+			 int (*fn)(void *ud, const void *uk, size_t uklen, const void *val, size_t len),
+			 void *ud, uint8_t *next, size_t nextcap, size_t *nextlen)
 {
 	if (UNLIKELY(!hi || !nextlen)) return FLINC_EINVAL;
 	return map_walk(be, sid, k, lo, lolen, hi, hilen, fn, ud, next, nextcap, nextlen);

@@ -461,7 +461,7 @@ static int adopt_mapped(flinc_evbuf *b)
 			wake_val *w = flinc_value_mut(b->wake, &created);
 			if (w) w->mapped = 0;
 			if (w && created) w->wake = INT64_MAX; /* the first add arms */
-			fl_op_flush_states(op); /* no record ends here to do it */
+			fl_op_flush_states(op);                /* no record ends here to do it */
 		}
 		if (e->uklen == UK_LEN) {
 			rc = add_bytes(b, uk_ts(e->uk), e->val, e->vlen);
