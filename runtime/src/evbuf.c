@@ -347,83 +347,10 @@ FLINC_API int64_t flinc_evbuf_release(flinc_evbuf *b, int64_t upto,
 
 /* ---- older layouts and the other layout ------------------------------- */
 
-/* An entry of a state being dropped or moved: (kg, key), the user key
- * (maps) and the value. */
-typedef struct old_ent {
-	uint16_t kg;
-	uint32_t klen, uklen, vlen;
-	uint8_t *key, *uk, *val; /* one malloc */
-} old_ent;
-
-typedef struct old_set {
-	old_ent *v;
-	size_t n, cap;
-	bool keep_values;
-	int err;
-} old_set;
-
-static int old_collect(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns,
-		       uint32_t nslen, const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
-{
-	(void)ns;
-	old_set *s = ud;
-	if (nslen) return 0; /* process functions have no namespace */
-	if (s->n == s->cap) {
-		size_t nc = s->cap ? s->cap * 2 : 256;
-		old_ent *nv = realloc(s->v, nc * sizeof *nv);
-		if (!nv) return s->err = FLINC_ENOMEM;
-		s->v = nv;
-		s->cap = nc;
-	}
-	size_t keep = s->keep_values ? vlen : 0;
-	if (!uk) uklen = 0;
-	uint8_t *mem = malloc((size_t)klen + uklen + keep + 1);
-	if (!mem) return s->err = FLINC_ENOMEM;
-	memcpy(mem, key, klen);
-	if (uklen) memcpy(mem + klen, uk, uklen);
-	if (keep) memcpy(mem + klen + uklen, val, keep);
-	s->v[s->n++] = (old_ent){ kg, klen, uklen, (uint32_t)keep, mem, mem + klen, mem + klen + uklen };
-	return 0;
-}
-
-static void old_free(old_set *s)
-{
-	for (size_t i = 0; i < s->n; i++) free(s->v[i].key);
-	free(s->v);
-}
-
-/* The backend's id of the operator's state `name`, if the backend has it
- * (restored, natively or not); false when it has none. */
-static bool find_state(fl_op *op, const char *name, uint32_t *sid, fl_state_kind *kind)
-{
-	void *be;
-	const fl_backend_ops *bo = fl_op_backend(op, &be);
-	if (!bo || !bo->state_at) return false;
-	char full[512];
-	snprintf(full, sizeof full, "%s/%s", op->node->uid, name);
-	const char *nm;
-	for (uint32_t i = 0; bo->state_at(be, i, &nm, kind) == FLINC_OK; i++)
-		if (!strcmp(nm, full)) {
-			*sid = i;
-			return true;
-		}
-	return false;
-}
-
-/* Every entry of state sid: keys, user keys (and values when keep_values). */
-static int old_scan(fl_op *op, uint32_t sid, bool keep_values, old_set *s)
-{
-	void *be;
-	const fl_backend_ops *bo = fl_op_backend(op, &be);
-	s->keep_values = keep_values;
-	int rc = bo->scan(be, sid, 0, UINT16_MAX, old_collect, s);
-	return s->err ? s->err : rc;
-}
-
 /* By key (key group, then bytes), then user key. */
 static int by_key_uk(const void *a, const void *b)
 {
-	const old_ent *x = a, *y = b;
+	const fl_state_ent *x = a, *y = b;
 	if (x->kg != y->kg) return x->kg < y->kg ? -1 : 1;
 	if (x->klen != y->klen) return x->klen < y->klen ? -1 : 1;
 	int c = memcmp(x->key, y->key, x->klen);
@@ -433,9 +360,10 @@ static int by_key_uk(const void *a, const void *b)
 	return c ? c : (x->uklen > y->uklen) - (x->uklen < y->uklen);
 }
 
-static bool same_key(const old_ent *x, const old_ent *y)
+static bool same_key(const fl_state_ent *x, const fl_state_ent *y)
 {
-	return x->kg == y->kg && x->klen == y->klen && memcmp(x->key, y->key, x->klen) == 0;
+	return x->kg == y->kg && x->klen == y->klen && memcmp(x->key, y->key, x->klen) == 0 &&
+		x->nslen == y->nslen && memcmp(x->ns, y->ns, x->nslen) == 0;
 }
 
 /* The memory backend restoring a RocksDB savepoint: keys in the map
@@ -445,16 +373,17 @@ static int adopt_mapped(flinc_evbuf *b)
 	fl_op *op = b->c->op;
 	uint32_t osid;
 	fl_state_kind kind;
-	if (!find_state(op, b->name, &osid, &kind) || kind != FL_STATE_MAP) return FLINC_OK;
+	if (!fl_op_find_state(op, b->name, &osid, &kind) || kind != FL_STATE_MAP) return FLINC_OK;
 	void *be;
 	const fl_backend_ops *bo = fl_op_backend(op, &be);
-	old_set s = { 0 };
-	int rc = old_scan(op, osid, true, &s);
+	fl_state_ents s = { 0 };
+	int rc = fl_op_state_entries(op, osid, true, &s);
 	if (!rc && s.n > 1) qsort(s.v, s.n, sizeof *s.v, by_key_uk);
 	uint64_t moved = 0;
 	for (size_t i = 0; i < s.n && !rc; i++) {
-		old_ent *e = &s.v[i];
+		fl_state_ent *e = &s.v[i];
 		fl_keyed_set_key(op, e->kg, e->key, e->klen);
+		fl_keyed_set_ns(op, e->ns, e->nslen);
 		bool first = i == 0 || !same_key(e, e - 1);
 		if (first) { /* the key's records go to its list from now on */
 			bool created;
@@ -474,7 +403,7 @@ static int adopt_mapped(flinc_evbuf *b)
 			rc = bo->remove(be, osid, &k);
 		}
 	}
-	old_free(&s);
+	fl_state_ents_free(&s);
 	if (rc) return rc;
 	if (moved)
 		fl_log(FL_LOG_INFO, "task",
@@ -489,17 +418,18 @@ FLINC_API int flinc_state_drop(flinc_ctx *c, const char *name)
 	fl_op *op = c->op;
 	uint32_t sid;
 	fl_state_kind kind;
-	if (!op->keyed || !find_state(op, name, &sid, &kind)) return FLINC_OK;
+	if (!op->keyed || !fl_op_find_state(op, name, &sid, &kind)) return FLINC_OK;
 	void *be;
 	const fl_backend_ops *bo = fl_op_backend(op, &be);
-	old_set s = { 0 };
-	int rc = old_scan(op, sid, false, &s);
+	fl_state_ents s = { 0 };
+	int rc = fl_op_state_entries(op, sid, false, &s);
 	for (size_t i = 0; i < s.n && !rc; i++) {
 		fl_keyed_set_key(op, s.v[i].kg, s.v[i].key, s.v[i].klen);
+		fl_keyed_set_ns(op, s.v[i].ns, s.v[i].nslen);
 		fl_skey k = fl_keyed_skey(op);
 		rc = bo->remove(be, sid, &k);
 	}
-	old_free(&s);
+	fl_state_ents_free(&s);
 	if (rc) fl_op_fail(op, rc, "cannot drop the older state '%s': %s", name, flinc_strerror(rc));
 	return rc;
 }
@@ -511,21 +441,22 @@ FLINC_API int flinc_evbuf_adopt_list(flinc_evbuf *b, const char *list_name, cons
 	fl_op *op = b->c->op;
 	uint32_t sid;
 	fl_state_kind kind;
-	if (!find_state(op, list_name, &sid, &kind)) return FLINC_OK;
+	if (!fl_op_find_state(op, list_name, &sid, &kind)) return FLINC_OK;
 	if (kind != FL_STATE_LIST) {
 		fl_op_fail(op, FLINC_ESTATE, "state '%s' of an older version is not a list", list_name);
 		return FLINC_ESTATE;
 	}
 	void *be;
 	const fl_backend_ops *bo = fl_op_backend(op, &be);
-	old_set s = { 0 };
-	int rc = old_scan(op, sid, true, &s);
+	fl_state_ents s = { 0 };
+	int rc = fl_op_state_entries(op, sid, true, &s);
 	void *rec = fl_malloc(b->t->size);
 	bool raw = (lt->flags & FLINC_TYPE_POD) != 0;
 	uint64_t moved = 0;
 	for (size_t i = 0; i < s.n && !rc; i++) {
-		old_ent *e = &s.v[i];
+		fl_state_ent *e = &s.v[i];
 		fl_keyed_set_key(op, e->kg, e->key, e->klen);
+		fl_keyed_set_ns(op, e->ns, e->nslen);
 		/* the list encoding: [u32 length][bytes] per element */
 		for (size_t off = 0; off + 4 <= e->vlen && !rc;) {
 			uint32_t n;
@@ -549,7 +480,7 @@ FLINC_API int flinc_evbuf_adopt_list(flinc_evbuf *b, const char *list_name, cons
 	}
 	free(rec);
 	size_t keys = s.n;
-	old_free(&s);
+	fl_state_ents_free(&s);
 	if (rc) {
 		fl_op_fail(op, rc, "cannot move the buffered records of an older version ('%s'): %s",
 			   list_name, flinc_strerror(rc));

@@ -587,3 +587,77 @@ FLINC_API int flinc_mapst_foreach(flinc_state *s,
 	}
 	return 0;
 }
+
+/* ---- state of older job versions ---------------------------------------- */
+
+bool fl_op_find_state(fl_op *op, const char *name, uint32_t *sid, fl_state_kind *kind)
+{
+	void *be;
+	const fl_backend_ops *bo = fl_op_backend(op, &be);
+	if (!bo || !bo->state_at) return false;
+	char full[512];
+	snprintf(full, sizeof full, "%s/%s", op->node->uid, name);
+	const char *nm;
+	fl_state_kind k;
+	for (uint32_t i = 0; bo->state_at(be, i, &nm, &k) == FLINC_OK; i++)
+		if (!strcmp(nm, full)) {
+			*sid = i;
+			if (kind) *kind = k;
+			return true;
+		}
+	return false;
+}
+
+typedef struct ents_ud {
+	fl_state_ents *out;
+	bool values;
+	int err;
+} ents_ud;
+
+static int ent_collect(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns,
+		       uint32_t nslen, const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
+{
+	ents_ud *u = ud;
+	fl_state_ents *s = u->out;
+	if (s->n == s->cap) {
+		size_t nc = s->cap ? s->cap * 2 : 256;
+		fl_state_ent *nv = realloc(s->v, nc * sizeof *nv);
+		if (!nv) return u->err = FLINC_ENOMEM;
+		s->v = nv;
+		s->cap = nc;
+	}
+	if (!uk) uklen = 0;
+	size_t keep = u->values ? vlen : 0;
+	uint8_t *mem = malloc((size_t)klen + nslen + uklen + keep + 1);
+	if (!mem) return u->err = FLINC_ENOMEM;
+	memcpy(mem, key, klen);
+	if (nslen) memcpy(mem + klen, ns, nslen);
+	if (uklen) memcpy(mem + klen + nslen, uk, uklen);
+	if (keep) memcpy(mem + klen + nslen + uklen, val, keep);
+	s->v[s->n++] = (fl_state_ent){ kg,
+				       klen,
+				       nslen,
+				       uklen,
+				       (uint32_t)keep,
+				       mem,
+				       mem + klen,
+				       mem + klen + nslen,
+				       mem + klen + nslen + uklen };
+	return 0;
+}
+
+int fl_op_state_entries(fl_op *op, uint32_t sid, bool values, fl_state_ents *out)
+{
+	void *be;
+	const fl_backend_ops *bo = fl_op_backend(op, &be);
+	ents_ud u = { out, values, 0 };
+	int rc = bo->scan(be, sid, 0, UINT16_MAX, ent_collect, &u);
+	return u.err ? u.err : rc;
+}
+
+void fl_state_ents_free(fl_state_ents *e)
+{
+	for (size_t i = 0; i < e->n; i++) free(e->v[i].key);
+	free(e->v);
+	memset(e, 0, sizeof *e);
+}

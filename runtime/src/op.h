@@ -205,6 +205,24 @@ flinc_state *fl_state_declare_ext(flinc_ctx *c, const char *name, const flinc_ty
 				  size_t ext_size, void **ext);
 /* The backend's id of a declared state. */
 uint32_t fl_state_sid(const flinc_state *s);
+/* State an older version of a job left (restored, natively or not, but
+ * not declared by this one): its id and kind in the backend, if there is
+ * a state "<uid>/<name>". */
+bool fl_op_find_state(fl_op *op, const char *name, uint32_t *sid, fl_state_kind *kind);
+/* An entry of a state, copied out of the backend. */
+typedef struct fl_state_ent {
+	uint16_t kg;
+	uint32_t klen, nslen, uklen, vlen;
+	uint8_t *key, *ns, *uk, *val; /* one malloc, at key */
+} fl_state_ent;
+typedef struct fl_state_ents {
+	fl_state_ent *v;
+	size_t n, cap;
+} fl_state_ents;
+/* Append every entry of state sid (every key group of the instance) to
+ * *out, with the values when `values`; FLINC_OK or an error. */
+int fl_op_state_entries(fl_op *op, uint32_t sid, bool values, fl_state_ents *out);
+void fl_state_ents_free(fl_state_ents *e);
 /* Keys whose event-time buffer moved from the list to the map layout
  * (evbuf.c), in this process: for tests. */
 extern _Atomic uint64_t fl_evbuf_spills;

@@ -27,6 +27,8 @@
 
 #include <cmocka.h>
 
+#include "chk_helpers.h"
+
 #include <flinc/cep.h>
 
 #include "fl_runtime.h"
@@ -332,8 +334,6 @@ static int g_mode;
 static char g_chkdir[300];
 static long g_sizes[4096];
 static int g_nsizes;
-static bool newest_checkpoint(const char *dir, char *found, size_t cap);
-static void rm_rf(const char *path);
 static long g_du;
 static int du_add(const char *path, const struct stat *sb, int flag, struct FTW *f)
 {
@@ -656,44 +656,6 @@ static void test_state_flat(void **st)
 	assert_true(late <= early + early / 2 + 65536);
 	assert_int_equal(g_stats.rejected, 0);
 	rm_rf(g_chkdir);
-}
-
-static void rm_rf(const char *path)
-{
-	char cmd[600];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
-	assert_int_equal(system(cmd), 0);
-}
-
-/* The newest chk-<n> folder with a _metadata under dir/<job id>/. */
-static bool newest_checkpoint(const char *dir, char *found, size_t cap)
-{
-	long best = -1;
-	DIR *d = opendir(dir);
-	if (!d) return false;
-	struct dirent *je;
-	while ((je = readdir(d))) {
-		if (je->d_name[0] == '.') continue;
-		char jdir[600];
-		snprintf(jdir, sizeof jdir, "%s/%s", dir, je->d_name);
-		DIR *d2 = opendir(jdir);
-		if (!d2) continue;
-		struct dirent *ce;
-		while ((ce = readdir(d2))) {
-			long n;
-			if (sscanf(ce->d_name, "chk-%ld", &n) != 1) continue;
-			char meta[900];
-			struct stat sb;
-			snprintf(meta, sizeof meta, "%s/%s/_metadata", jdir, ce->d_name);
-			if (stat(meta, &sb) == 0 && n > best) {
-				best = n;
-				snprintf(found, cap, "%s/%s", jdir, ce->d_name);
-			}
-		}
-		closedir(d2);
-	}
-	closedir(d);
-	return best >= 0;
 }
 
 /* Crash in the middle, restore from the newest checkpoint with backend

@@ -34,6 +34,8 @@
 
 #include <cmocka.h>
 
+#include "chk_helpers.h"
+
 #include "fl_runtime.h"
 #include "op.h"
 
@@ -433,44 +435,6 @@ static void test_order(void **st)
 				printf("%s: %zu records in order\n", what, g_nout);
 			}
 	g_string = false;
-}
-
-static void rm_rf(const char *path)
-{
-	char cmd[600];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
-	assert_int_equal(system(cmd), 0);
-}
-
-/* The newest chk-<n> folder with a _metadata under dir/<job id>/. */
-static bool newest_checkpoint(const char *dir, char *found, size_t cap)
-{
-	long best = -1;
-	DIR *d = opendir(dir);
-	if (!d) return false;
-	struct dirent *je;
-	while ((je = readdir(d))) {
-		if (je->d_name[0] == '.') continue;
-		char jdir[600];
-		snprintf(jdir, sizeof jdir, "%s/%s", dir, je->d_name);
-		DIR *d2 = opendir(jdir);
-		if (!d2) continue;
-		struct dirent *ce;
-		while ((ce = readdir(d2))) {
-			long n;
-			if (sscanf(ce->d_name, "chk-%ld", &n) != 1) continue;
-			char meta[900];
-			struct stat sb;
-			snprintf(meta, sizeof meta, "%s/%s/_metadata", jdir, ce->d_name);
-			if (stat(meta, &sb) == 0 && n > best) {
-				best = n;
-				snprintf(found, cap, "%s/%s", jdir, ce->d_name);
-			}
-		}
-		closedir(d2);
-	}
-	closedir(d);
-	return best >= 0;
 }
 
 /* A run of version `mode` on backend `from` buffers part of the input

@@ -479,99 +479,57 @@ static void cep_on_timer(flinc_ctx *c, void *lp, int64_t t, flinc_time_domain do
  * savepoint declares those states; open moves their entries into
  * "cep-nfa-all" once (then they are empty and no longer snapshotted as
  * data), so no partial match is lost across the upgrade. */
-typedef struct legacy_ent {
-	uint16_t kg;
-	uint32_t pattern, klen, nslen, vlen;
-	uint8_t *key, *ns, *val; /* one malloc: key, ns, val */
-} legacy_ent;
-
-typedef struct legacy_set {
-	legacy_ent *v;
-	size_t n, cap;
-	uint32_t pattern;
-	int err;
-} legacy_set;
-
-static int legacy_collect(void *ud, uint16_t kg, const uint8_t *key, uint32_t klen, const uint8_t *ns,
-			  uint32_t nslen, const uint8_t *uk, uint32_t uklen, const void *val, size_t vlen)
-{
-	(void)uk;
-	(void)uklen;
-	legacy_set *ls = ud;
-	if (ls->n == ls->cap) {
-		size_t nc = ls->cap ? ls->cap * 2 : 256;
-		legacy_ent *nv = realloc(ls->v, nc * sizeof *nv);
-		if (!nv) return ls->err = FLINC_ENOMEM;
-		ls->v = nv;
-		ls->cap = nc;
-	}
-	uint8_t *mem = malloc((size_t)klen + nslen + vlen + 1);
-	if (!mem) return ls->err = FLINC_ENOMEM;
-	memcpy(mem, key, klen);
-	if (nslen) memcpy(mem + klen, ns, nslen);
-	if (vlen) memcpy(mem + klen + nslen, val, vlen);
-	ls->v[ls->n++] = (legacy_ent){ kg,         ls->pattern,       klen, nslen, (uint32_t)vlen, mem,
-				       mem + klen, mem + klen + nslen };
-	return 0;
-}
-
 static int migrate_legacy(flinc_ctx *c, cep_local *l, const cep_def *d)
 {
 	fl_op *op = c->op;
 	void *be;
 	const fl_backend_ops *bo = fl_op_backend(op, &be);
-	legacy_set ls = { 0 };
-	uint32_t sids[CEP_MAX_PATTERNS];
-	bool found[CEP_MAX_PATTERNS] = { false };
-	for (uint32_t i = 0; i < d->n && !ls.err; i++) {
-		char full[512];
-		snprintf(full, sizeof full, i ? "%s/cep-nfa.%u" : "%s/cep-nfa", op->node->uid, i);
+	uint32_t sid_all;
+	bool declared = false;
+	int rc = FLINC_OK;
+	slice sl[CEP_MAX_PATTERNS];
+	for (uint32_t i = 0; i < d->n && !rc; i++) {
+		char name[64];
+		snprintf(name, sizeof name, i ? "cep-nfa.%u" : "cep-nfa", i);
 		/* the backend's own list: a native (RocksDB) restore brings its
 		 * states without declaring them in the task */
-		const char *nm;
-		fl_state_kind kind;
-		for (uint32_t sid = 0; bo->state_at && bo->state_at(be, sid, &nm, &kind) == FLINC_OK; sid++)
-			if (!strcmp(nm, full)) {
-				found[i] = true;
-				sids[i] = sid;
-			}
-		if (!found[i]) continue;
-		ls.pattern = i;
-		int rc = bo->scan(be, sids[i], 0, UINT16_MAX, legacy_collect, &ls);
-		if (rc && !ls.err) ls.err = rc;
-	}
-	uint32_t sid_all;
-	int rc = ls.err ? ls.err
-		: ls.n  ? fl_op_declare_state(op, "cep-nfa-all", FL_STATE_VALUE, &sid_all)
-			: 0;
-	slice sl[CEP_MAX_PATTERNS];
-	for (size_t e = 0; e < ls.n && !rc; e++) {
-		legacy_ent *le = &ls.v[e];
-		fl_skey k = { le->kg,  le->klen, le->nslen,
-			      le->key, le->ns,   fl_key_hash(op->keyed->key_hash, le->key, le->klen) };
-		const void *cur;
-		size_t curlen;
-		uint8_t *copy = NULL;
-		memset(sl, 0, sizeof sl);
-		if (bo->get(be, sid_all, &k, &cur, &curlen) == FLINC_OK) {
-			copy = malloc(curlen + 1);
-			if (!copy) {
-				rc = FLINC_ENOMEM;
-				break;
-			}
-			memcpy(copy, cur, curlen);
-			if (!split_slices(d, copy, (uint32_t)curlen, sl)) memset(sl, 0, sizeof sl);
+		uint32_t sid;
+		if (!fl_op_find_state(op, name, &sid, NULL)) continue;
+		fl_state_ents ents = { 0 };
+		rc = fl_op_state_entries(op, sid, true, &ents);
+		if (!rc && ents.n && !declared) {
+			rc = fl_op_declare_state(op, "cep-nfa-all", FL_STATE_VALUE, &sid_all);
+			declared = true;
 		}
-		sl[le->pattern] = (slice){ le->val, le->vlen };
-		enc_all ea = { sl, d->n };
-		uint32_t len;
-		const uint8_t *enc = encode(l, enc_slices, &ea, &len);
-		rc = enc ? bo->put(be, sid_all, &k, enc, len) : FLINC_ENOMEM;
-		if (!rc) rc = bo->remove(be, sids[le->pattern], &k);
-		free(copy);
+		for (size_t e = 0; e < ents.n && !rc; e++) {
+			fl_state_ent *le = &ents.v[e];
+			fl_skey k = {
+				le->kg,  le->klen, le->nslen,
+				le->key, le->ns,   fl_key_hash(op->keyed->key_hash, le->key, le->klen)
+			};
+			const void *cur;
+			size_t curlen;
+			uint8_t *copy = NULL;
+			memset(sl, 0, sizeof sl);
+			if (bo->get(be, sid_all, &k, &cur, &curlen) == FLINC_OK) {
+				copy = malloc(curlen + 1);
+				if (!copy) {
+					rc = FLINC_ENOMEM;
+					break;
+				}
+				memcpy(copy, cur, curlen);
+				if (!split_slices(d, copy, (uint32_t)curlen, sl)) memset(sl, 0, sizeof sl);
+			}
+			sl[i] = (slice){ le->val, le->vlen };
+			enc_all ea = { sl, d->n };
+			uint32_t len;
+			const uint8_t *enc = encode(l, enc_slices, &ea, &len);
+			rc = enc ? bo->put(be, sid_all, &k, enc, len) : FLINC_ENOMEM;
+			if (!rc) rc = bo->remove(be, sid, &k);
+			free(copy);
+		}
+		fl_state_ents_free(&ents);
 	}
-	for (size_t e = 0; e < ls.n; e++) free(ls.v[e].key);
-	free(ls.v);
 	if (rc)
 		flinc_ctx_fail(c, "CEP cannot move the partial matches of an older checkpoint: %s",
 			       flinc_strerror(rc));
