@@ -294,20 +294,31 @@ static void run_case(fl_cp_mode mode, bool unaligned)
 	fl_conf_destroy(conf);
 }
 
+/* The test job, exactly-once, built and created but not started; the
+ * caller destroys x, *e and *conf. */
+static fl_exec *exactly_once_exec(flinc_env **e, fl_conf **conf)
+{
+	*conf = fl_conf_create();
+	fl_conf_set(*conf, "execution.checkpointing.mode", "EXACTLY_ONCE");
+	fl_conf_set(*conf, "execution.buffer-timeout", "1ms");
+	*e = fl_env_create("barrier_test", *conf, 1);
+	const char *msg;
+	char *argv[] = { "barrier_test", NULL };
+	assert_int_equal(fl_env_build(*e, build, 1, argv, &msg), FLINC_OK);
+	fl_exec *x;
+	char err[256];
+	assert_int_equal(fl_exec_create(*e, *conf, NULL, &x, err, sizeof err), FLINC_OK);
+	return x;
+}
+
 static void cancel_while_aligning(void **state)
 {
 	memset(counted, 0, sizeof counted);
 	run_ms = 60 * 1000; /* until canceled */
-	fl_conf *conf = fl_conf_create();
-	fl_conf_set(conf, "execution.checkpointing.mode", "EXACTLY_ONCE");
-	fl_conf_set(conf, "execution.buffer-timeout", "1ms");
-	flinc_env *e = fl_env_create("barrier_test", conf, 1);
-	const char *msg;
-	char *argv[] = { "barrier_test", NULL };
-	assert_int_equal(fl_env_build(e, build, 1, argv, &msg), FLINC_OK);
-	fl_exec *x;
+	fl_conf *conf;
+	flinc_env *e;
+	fl_exec *x = exactly_once_exec(&e, &conf);
 	char err[256];
-	assert_int_equal(fl_exec_create(e, conf, NULL, &x, err, sizeof err), FLINC_OK);
 	uint32_t n;
 	fl_task **tasks = fl_exec_tasks(x, &n);
 	assert_int_equal(n, 3);
@@ -359,16 +370,10 @@ static void complete_then_cancel(void **state)
 {
 	run_ms = 60 * 1000; /* until canceled */
 	flushed_id = committed_id = 0;
-	fl_conf *conf = fl_conf_create();
-	fl_conf_set(conf, "execution.checkpointing.mode", "EXACTLY_ONCE");
-	fl_conf_set(conf, "execution.buffer-timeout", "1ms");
-	flinc_env *e = fl_env_create("barrier_test", conf, 1);
-	const char *msg;
-	char *argv[] = { "barrier_test", NULL };
-	assert_int_equal(fl_env_build(e, build, 1, argv, &msg), FLINC_OK);
-	fl_exec *x;
+	fl_conf *conf;
+	flinc_env *e;
+	fl_exec *x = exactly_once_exec(&e, &conf);
 	char err[256];
-	assert_int_equal(fl_exec_create(e, conf, NULL, &x, err, sizeof err), FLINC_OK);
 	uint32_t n;
 	fl_task **tasks = fl_exec_tasks(x, &n);
 	fl_task *down = NULL;

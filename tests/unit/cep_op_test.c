@@ -27,11 +27,10 @@
 
 #include <cmocka.h>
 
-#include "chk_helpers.h"
-
 #include <flinc/cep.h>
 
 #include "fl_runtime.h"
+#include "chk_helpers.h"
 
 /* ---- records ---------------------------------------------------------- */
 
@@ -479,27 +478,7 @@ static fl_run_stats g_stats; /* of the last run_job */
 static int run_job(const char *backend, int par, const char *chkdir, const char *restore, char *err,
 		   size_t cap)
 {
-	memset(&g_stats, 0, sizeof g_stats);
-	fl_conf *conf = fl_conf_create();
-	fl_conf_set(conf, "state.backend", backend);
-	fl_conf_set(conf, "pipeline.auto-watermark-interval", "0");
-	if (chkdir) {
-		fl_conf_set(conf, "state.checkpoints.dir", chkdir);
-		fl_conf_set(conf, "execution.checkpointing.interval", "30ms");
-	}
-	flinc_env *e = fl_env_create("cep_op_test", conf, par);
-	const char *msg = NULL;
-	char *argv[] = { "cep_op_test", NULL };
-	int rc = fl_env_build(e, build, 1, argv, &msg);
-	if (rc != FLINC_OK) fail_msg("build: %s", msg ? msg : "?");
-	fl_local_params lp = { .env = e, .conf = conf, .restore = restore };
-	fl_local *job = NULL;
-	rc = fl_local_create(&lp, &job, err, cap);
-	if (rc == FLINC_OK) rc = fl_local_run(job, &g_stats, err, cap);
-	fl_local_destroy(job);
-	fl_env_destroy(e);
-	fl_conf_destroy(conf);
-	return rc;
+	return run_local("cep_op_test", build, backend, par, chkdir, restore, &g_stats, err, cap);
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(a, b); }

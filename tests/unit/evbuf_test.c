@@ -34,9 +34,8 @@
 
 #include <cmocka.h>
 
-#include "chk_helpers.h"
-
 #include "fl_runtime.h"
+#include "chk_helpers.h"
 #include "op.h"
 
 #define NREC 20000
@@ -342,27 +341,9 @@ static int build(flinc_env *e, int argc, char **argv)
 static int run_job(const char *backend, int par, const char *chkdir, const char *restore, char *err,
 		   size_t cap)
 {
-	fl_conf *conf = fl_conf_create();
-	fl_conf_set(conf, "state.backend", backend);
-	fl_conf_set(conf, "pipeline.auto-watermark-interval", "0");
-	if (chkdir) {
-		fl_conf_set(conf, "state.checkpoints.dir", chkdir);
-		fl_conf_set(conf, "execution.checkpointing.interval", "30ms");
-	}
-	flinc_env *e = fl_env_create("evbuf_test", conf, par);
-	const char *msg = NULL;
-	char *argv[] = { "evbuf_test", NULL };
-	int rc = fl_env_build(e, build, 1, argv, &msg);
-	if (rc != FLINC_OK) fail_msg("build: %s", msg ? msg : "?");
-	fl_local_params lp = { .env = e, .conf = conf, .restore = restore };
-	fl_local *job = NULL;
 	fl_run_stats st;
-	rc = fl_local_create(&lp, &job, err, cap);
-	if (rc == FLINC_OK) rc = fl_local_run(job, &st, err, cap);
+	int rc = run_local("evbuf_test", build, backend, par, chkdir, restore, &st, err, cap);
 	if (rc == FLINC_OK) assert_int_equal(st.rejected, 0);
-	fl_local_destroy(job);
-	fl_env_destroy(e);
-	fl_conf_destroy(conf);
 	return rc;
 }
 
