@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* XXH3 inlined: keys are short, and the library call with its length
  * dispatch was a tenth of wordcount's time (perf). Same hash values. */
@@ -53,6 +54,22 @@ typedef enum fl_state_kind {
 	FL_STATE_LIST = 1,
 	FL_STATE_MAP = 2,
 } fl_state_kind;
+
+/* The element of a list state value (the encoding above) at *off: true
+ * with it in *elem and *len and *off moved past it; false at the end or
+ * at a malformed tail (*off then stops short of size). */
+static inline bool fl_list_next(const uint8_t *list, size_t size, size_t *off, const uint8_t **elem,
+				uint32_t *len)
+{
+	if (*off > size || size - *off < 4) return false;
+	uint32_t n;
+	memcpy(&n, list + *off, 4);
+	if (n > size - *off - 4) return false;
+	*elem = list + *off + 4;
+	*len = n;
+	*off += 4 + (size_t)n;
+	return true;
+}
 
 typedef struct fl_skey {
 	uint16_t kg;
@@ -225,7 +242,8 @@ typedef struct fl_backend_ops {
 	void (*snap_release)(void *snap);
 
 	/* ---- appended in version 6 ----------------------------------------- */
-	/* Optional (NULL: the runtime filters what map_iter gives): fn for each
+	/* Optional (NULL where a backend's map has no order; the event-time
+	 * buffer then keeps every key in its list layout): fn for each
 	 * user key of k in [lo, hi] (bytewise, a key before its extensions;
 	 * lo NULL: from the first), in ascending order; then the least user
 	 * key above hi goes to next (at most nextcap bytes, *nextlen its whole

@@ -1447,12 +1447,12 @@ out:
 	return rc;
 }
 
-/* map_iter: call fn for each user key of k, in bytewise order of the user
- * keys (a prefix iteration); fn may read the backend (its own buffers are
- * used, not the instance's scratch). Returns fn's first non-zero, or
- * FLINC_EINVAL / FLINC_ENOMEM / FLINC_ESTATE. */
-/* User keys of k from lo (NULL: the first) up to hi (NULL: no bound), in
- * order; the first one above hi goes to next. map_iter and map_range. */
+/* map_iter and map_range: call fn for each user key of k from lo (NULL:
+ * the first) up to hi (NULL: no bound), in bytewise order of the user keys
+ * (a seek and a prefix iteration), then copy the first one above hi to
+ * next. fn may read the backend (its own buffers are used, not the
+ * instance's scratch). Returns fn's first non-zero, or FLINC_EINVAL /
+ * FLINC_ENOMEM / FLINC_ESTATE. */
 static int map_walk(rdb_be *b, uint32_t sid, const fl_skey *k, const void *lo, size_t lolen, const void *hi,
 		    size_t hilen,
 		    int (*fn)(void *ud, const void *uk, size_t uklen, const void *val, size_t len), void *ud,

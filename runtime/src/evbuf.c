@@ -74,33 +74,19 @@ typedef struct item {
 
 typedef struct gather {
 	fl_op *op;
-	uint8_t lo[UK_LEN], hi[UK_LEN];
 	item *v;
 	size_t n, cap;
-	uint8_t next[UK_LEN]; /* the least key above hi */
 	uint64_t malformed;
 	int err;
 } gather;
 
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++) v = v << 8 | p[i];
-	return v;
-}
-
 static void enc_uk(uint8_t *uk, int64_t ts, uint64_t seq)
 {
-	put_be64(uk, (uint64_t)ts ^ 0x8000000000000000ULL);
-	put_be64(uk + 8, seq);
+	flinc__be64(uk, (uint64_t)ts ^ 0x8000000000000000ULL);
+	flinc__be64(uk + 8, seq);
 }
 
-static int64_t uk_ts(const uint8_t *uk) { return (int64_t)(get_be64(uk) ^ 0x8000000000000000ULL); }
+static int64_t uk_ts(const uint8_t *uk) { return (int64_t)(flinc__rd64(uk) ^ 0x8000000000000000ULL); }
 
 static int adopt_mapped(flinc_evbuf *b);
 
@@ -205,7 +191,7 @@ static int take_ranged(void *ud, const void *uk, size_t uklen, const void *val, 
 	uint8_t *copy = flinc_arena_alloc(fl_op_arena(g->op), len ? len : 1);
 	if (!copy) return g->err = FLINC_ENOMEM;
 	if (len) memcpy(copy, val, len);
-	g->v[g->n++] = (item){ uk_ts(uk), get_be64((const uint8_t *)uk + 8), copy, len };
+	g->v[g->n++] = (item){ uk_ts(uk), flinc__rd64((const uint8_t *)uk + 8), copy, len };
 	return 0;
 }
 
@@ -224,11 +210,12 @@ static int release_mapped(flinc_evbuf *b, const wake_val *w, int64_t upto, gathe
 	void *be;
 	const fl_backend_ops *ops = fl_op_backend(op, &be);
 	fl_skey k = fl_keyed_skey(op);
-	enc_uk(g->lo, w->wake, 0);
-	enc_uk(g->hi, upto, UINT64_MAX);
+	uint8_t lo[UK_LEN], hi[UK_LEN], after[UK_LEN]; /* after: the least key above hi */
+	enc_uk(lo, w->wake, 0);
+	enc_uk(hi, upto, UINT64_MAX);
 	size_t nextlen = 0;
-	int rc = ops->map_range(be, b->map_sid, &k, g->lo, UK_LEN, g->hi, UK_LEN, take_ranged, g, g->next,
-				sizeof g->next, &nextlen);
+	int rc = ops->map_range(be, b->map_sid, &k, lo, UK_LEN, hi, UK_LEN, take_ranged, g, after,
+				sizeof after, &nextlen);
 	if (!rc) rc = g->err;
 	if (nextlen && nextlen != UK_LEN) g->malformed++;
 	for (size_t i = 0; i < g->n && !rc; i++) {
@@ -237,7 +224,7 @@ static int release_mapped(flinc_evbuf *b, const wake_val *w, int64_t upto, gathe
 		rc = ops->map_remove(be, b->map_sid, &k, uk, UK_LEN);
 	}
 	*has_next = nextlen == UK_LEN;
-	if (*has_next) *next = uk_ts(g->next);
+	if (*has_next) *next = uk_ts(after);
 	return rc;
 }
 
@@ -258,49 +245,43 @@ static int release_list(flinc_evbuf *b, wake_val *w, int64_t upto, gather *g, bo
 	uint8_t *copy = flinc_arena_alloc(fl_op_arena(op), len ? len : 1);
 	if (!copy) return FLINC_ENOMEM;
 	memcpy(copy, val, len);
-	size_t nstay = 0;
+	size_t nstay = 0, off = 0;
 	uint64_t rank = 0;
-	for (size_t off = 0; off + 4 <= len; rank++) {
-		uint32_t n;
-		memcpy(&n, copy + off, 4);
-		off += 4;
-		if (n > len - off || n < 8) {
-			g->malformed++;
+	const uint8_t *el;
+	uint32_t n;
+	bool whole = true;
+	for (; fl_list_next(copy, len, &off, &el, &n); rank++) {
+		if (n < 8) { /* no room for the time */
+			whole = false;
 			break;
 		}
 		int64_t ts;
-		memcpy(&ts, copy + off, 8);
+		memcpy(&ts, el, 8);
 		if (ts <= upto) {
 			if (grow(g)) return g->err;
-			g->v[g->n++] = (item){ ts, rank, copy + off + 8, n - 8 };
+			g->v[g->n++] = (item){ ts, rank, el + 8, n - 8 };
 		} else {
 			if (!*has_next || ts < *next) *next = ts;
 			*has_next = true;
 			nstay++;
 		}
-		off += n;
 	}
+	if (!whole || off != len) g->malformed++;
 	if (!g->n) return FLINC_OK;
 	rc = ops->remove(be, b->list_sid, &k);
 	bool to_map = b->can_map && nstay > SPILL;
-	for (size_t off = 0; off + 4 <= len && nstay && !rc;) {
-		uint32_t n;
-		memcpy(&n, copy + off, 4);
-		off += 4;
-		if (n > len - off || n < 8) break;
+	for (off = 0; nstay && !rc && fl_list_next(copy, len, &off, &el, &n) && n >= 8;) {
 		int64_t ts;
-		memcpy(&ts, copy + off, 8);
-		if (ts > upto) {
-			if (to_map) {
-				uint8_t uk[UK_LEN];
-				enc_uk(uk, ts, (uint64_t)w->seq++);
-				rc = ops->map_put(be, b->map_sid, &k, uk, UK_LEN, copy + off + 8, n - 8);
-			} else {
-				rc = ops->list_append(be, b->list_sid, &k, copy + off, n);
-			}
-			nstay--;
+		memcpy(&ts, el, 8);
+		if (ts <= upto) continue;
+		if (to_map) {
+			uint8_t uk[UK_LEN];
+			enc_uk(uk, ts, (uint64_t)w->seq++);
+			rc = ops->map_put(be, b->map_sid, &k, uk, UK_LEN, el + 8, n - 8);
+		} else {
+			rc = ops->list_append(be, b->list_sid, &k, el, n);
 		}
-		off += n;
+		nstay--;
 	}
 	if (to_map) {
 		w->mapped = 1;
@@ -336,7 +317,14 @@ FLINC_API int64_t flinc_evbuf_release(flinc_evbuf *b, int64_t upto,
 		fl_op_fail(op, rc, "event-time buffer '%s': %s", b->name, flinc_strerror(rc));
 		return rc;
 	}
-	if (!mapped && g.n > 1) qsort(g.v, g.n, sizeof *g.v, by_time);
+	/* A list is in arrival order, mostly time order already: qsort (and
+	 * its buffer) only when it is not. */
+	if (!mapped)
+		for (size_t i = 1; i < g.n; i++)
+			if (by_time(&g.v[i - 1], &g.v[i]) > 0) {
+				qsort(g.v, g.n, sizeof *g.v, by_time);
+				break;
+			}
 	for (size_t i = 0; i < g.n; i++) {
 		const void *rec = fl_op_decode(op, b->t, g.v[i].val, g.v[i].len, b->pod);
 		if (!rec) continue; /* counted as rejected */
@@ -457,14 +445,11 @@ FLINC_API int flinc_evbuf_adopt_list(flinc_evbuf *b, const char *list_name, cons
 		fl_state_ent *e = &s.v[i];
 		fl_keyed_set_key(op, e->kg, e->key, e->klen);
 		fl_keyed_set_ns(op, e->ns, e->nslen);
-		/* the list encoding: [u32 length][bytes] per element */
-		for (size_t off = 0; off + 4 <= e->vlen && !rc;) {
-			uint32_t n;
-			memcpy(&n, e->val + off, 4);
-			off += 4;
-			if (n > e->vlen - off) break;
-			const void *elem = fl_op_decode(op, lt, e->val + off, n, raw);
-			off += n;
+		size_t off = 0;
+		const uint8_t *el;
+		uint32_t n;
+		while (!rc && fl_list_next(e->val, e->vlen, &off, &el, &n)) {
+			const void *elem = fl_op_decode(op, lt, el, n, raw);
 			if (!elem) continue; /* counted as rejected */
 			memset(rec, 0, b->t->size);
 			int64_t ts = convert(elem, rec);

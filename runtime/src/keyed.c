@@ -313,8 +313,6 @@ flinc_state *fl_state_declare_ext(flinc_ctx *c, const char *name, const flinc_ty
 	return s;
 }
 
-uint32_t fl_state_sid(const flinc_state *s) { return s->sid; }
-
 FLINC_API flinc_state *flinc_state_value(flinc_ctx *c, const char *name, const flinc_type *t)
 {
 	return declare(c, name, t, FL_STATE_VALUE, NULL);
@@ -487,13 +485,10 @@ FLINC_API int flinc_list_foreach(flinc_state *s, int (*fn)(void *ud, const void 
 	uint8_t *copy = flinc_arena_alloc(fl_op_arena(s->op), len);
 	memcpy(copy, val, len);
 	size_t off = 0;
-	while (off + 4 <= len) {
-		uint32_t n;
-		memcpy(&n, copy + off, 4);
-		off += 4;
-		if (n > len - off) break;
-		const void *rec = fl_op_decode(s->op, s->t, copy + off, n, s->pod);
-		off += n;
+	const uint8_t *el;
+	uint32_t n;
+	while (fl_list_next(copy, len, &off, &el, &n)) {
+		const void *rec = fl_op_decode(s->op, s->t, el, n, s->pod);
 		if (!rec) continue;
 		int rc = fn(ud, rec);
 		if (rc) return rc;

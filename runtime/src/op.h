@@ -203,8 +203,6 @@ int fl_op_declare_state(fl_op *op, const char *name, fl_state_kind kind, uint32_
  * state (the event-time buffer). */
 flinc_state *fl_state_declare_ext(flinc_ctx *c, const char *name, const flinc_type *t, fl_state_kind kind,
 				  size_t ext_size, void **ext);
-/* The backend's id of a declared state. */
-uint32_t fl_state_sid(const flinc_state *s);
 /* State an older version of a job left (restored, natively or not, but
  * not declared by this one): its id and kind in the backend, if there is
  * a state "<uid>/<name>". */

@@ -367,11 +367,13 @@ FLINC_API int flinc_mapst_foreach(flinc_state *s,
  * before its oldest record; a record registers one only when it is older
  * than the key's wake-up.
  *
- * State: a map state `name` from (time, arrival number) to the record, and
- * a value state "<name>.wake" (the wake-up time and the next arrival
- * number), both absent when nothing waits. With RocksDB a release reads
- * the records it hands out and one more (the map is sorted by time), so
- * records far ahead of the watermark cost nothing while they wait. */
+ * State, all absent for a key with nothing waiting: value state
+ * "<name>.wake" (the wake-up time, an arrival counter, the layout) and the
+ * records, in list state "<name>.list" (arrival order; a release writes
+ * back what stays) or, with RocksDB once more than 32 would be written
+ * back, in map state `name` sorted by (time, arrival): a release then
+ * reads only what it hands out, so records far ahead of the watermark
+ * cost nothing while they wait. docs/job-api.md "Event-time buffer". */
 typedef struct flinc_evbuf flinc_evbuf;
 /* Declare in `open` (like a state). NULL (and the task failed) on error. */
 FLINC_API flinc_evbuf *flinc_evbuf_declare(flinc_ctx *c, const char *name, const flinc_type *t);
