@@ -354,49 +354,79 @@ static bool same_key(const fl_state_ent *x, const fl_state_ent *y)
 		x->nslen == y->nslen && memcmp(x->ns, y->ns, x->nslen) == 0;
 }
 
+/* Every entry of state sid (with its value when `values`), by key then
+ * user key, with the current key set to the entry's: fn(ud, e, first)
+ * (first: the key's first entry), the states it changed stored and the
+ * arena reset after each; the key's entries of sid removed after its last.
+ * At open, to move or drop what an older layout left; FLINC_OK or the
+ * first error. */
+static int walk_old(fl_op *op, uint32_t sid, bool values,
+		    int (*fn)(void *ud, const fl_state_ent *e, bool first), void *ud, size_t *keys)
+{
+	void *be;
+	const fl_backend_ops *bo = fl_op_backend(op, &be);
+	fl_state_ents s = { 0 };
+	int rc = fl_op_state_entries(op, sid, values, &s);
+	if (!rc && s.n > 1) qsort(s.v, s.n, sizeof *s.v, by_key_uk);
+	size_t nkeys = 0;
+	for (size_t i = 0; i < s.n && !rc; i++) {
+		fl_state_ent *e = &s.v[i];
+		bool first = i == 0 || !same_key(e, e - 1);
+		nkeys += first;
+		fl_keyed_set_key(op, e->kg, e->key, e->klen);
+		fl_keyed_set_ns(op, e->ns, e->nslen);
+		if (fn) rc = fn(ud, e, first);
+		fl_op_flush_states(op); /* no record ends here to do it */
+		fl_arena_reset(fl_op_arena(op));
+		if (!rc && (i + 1 == s.n || !same_key(e, e + 1))) {
+			fl_skey k = fl_keyed_skey(op);
+			rc = bo->remove(be, sid, &k);
+		}
+	}
+	fl_state_ents_free(&s);
+	if (keys) *keys = nkeys;
+	return rc;
+}
+
+typedef struct move_ud {
+	flinc_evbuf *b;
+	uint64_t moved;
+	/* adopt_list */
+	const flinc_type *lt;
+	int64_t (*convert)(const void *elem, void *rec);
+	void *rec;
+} move_ud;
+
+/* A map-layout entry into the key's list (in order: walk_old sorts). */
+static int move_mapped(void *ud, const fl_state_ent *e, bool first)
+{
+	move_ud *m = ud;
+	if (first) { /* the key's records go to its list from now on */
+		bool created;
+		wake_val *w = flinc_value_mut(m->b->wake, &created);
+		if (w) w->mapped = 0;
+		if (w && created) w->wake = INT64_MAX; /* the first add arms */
+	}
+	if (e->uklen != UK_LEN) return FLINC_OK;
+	m->moved++;
+	return add_bytes(m->b, uk_ts(e->uk), e->val, e->vlen);
+}
+
 /* The memory backend restoring a RocksDB savepoint: keys in the map
- * layout move into lists, in order, every key at open. */
+ * layout move into lists, every key at open. */
 static int adopt_mapped(flinc_evbuf *b)
 {
 	fl_op *op = b->c->op;
 	uint32_t osid;
 	fl_state_kind kind;
 	if (!fl_op_find_state(op, b->name, &osid, &kind) || kind != FL_STATE_MAP) return FLINC_OK;
-	void *be;
-	const fl_backend_ops *bo = fl_op_backend(op, &be);
-	fl_state_ents s = { 0 };
-	int rc = fl_op_state_entries(op, osid, true, &s);
-	if (!rc && s.n > 1) qsort(s.v, s.n, sizeof *s.v, by_key_uk);
-	uint64_t moved = 0;
-	for (size_t i = 0; i < s.n && !rc; i++) {
-		fl_state_ent *e = &s.v[i];
-		fl_keyed_set_key(op, e->kg, e->key, e->klen);
-		fl_keyed_set_ns(op, e->ns, e->nslen);
-		bool first = i == 0 || !same_key(e, e - 1);
-		if (first) { /* the key's records go to its list from now on */
-			bool created;
-			wake_val *w = flinc_value_mut(b->wake, &created);
-			if (w) w->mapped = 0;
-			if (w && created) w->wake = INT64_MAX; /* the first add arms */
-			fl_op_flush_states(op);                /* no record ends here to do it */
-		}
-		if (e->uklen == UK_LEN) {
-			rc = add_bytes(b, uk_ts(e->uk), e->val, e->vlen);
-			moved++;
-		}
-		fl_op_flush_states(op);
-		fl_arena_reset(fl_op_arena(op));
-		if (!rc && (i + 1 == s.n || !same_key(e, e + 1))) { /* the key's last */
-			fl_skey k = fl_keyed_skey(op);
-			rc = bo->remove(be, osid, &k);
-		}
-	}
-	fl_state_ents_free(&s);
+	move_ud m = { .b = b };
+	int rc = walk_old(op, osid, true, move_mapped, &m, NULL);
 	if (rc) return rc;
-	if (moved)
+	if (m.moved)
 		fl_log(FL_LOG_INFO, "task",
 		       "%s: moved %llu buffered records of '%s' from the map layout into lists",
-		       op->node->name, (unsigned long long)moved, b->name);
+		       op->node->name, (unsigned long long)m.moved, b->name);
 	return FLINC_OK;
 }
 
@@ -405,20 +435,31 @@ FLINC_API int flinc_state_drop(flinc_ctx *c, const char *name)
 	if (!c || !name) return FLINC_EINVAL;
 	fl_op *op = c->op;
 	uint32_t sid;
-	fl_state_kind kind;
-	if (!op->keyed || !fl_op_find_state(op, name, &sid, &kind)) return FLINC_OK;
-	void *be;
-	const fl_backend_ops *bo = fl_op_backend(op, &be);
-	fl_state_ents s = { 0 };
-	int rc = fl_op_state_entries(op, sid, false, &s);
-	for (size_t i = 0; i < s.n && !rc; i++) {
-		fl_keyed_set_key(op, s.v[i].kg, s.v[i].key, s.v[i].klen);
-		fl_keyed_set_ns(op, s.v[i].ns, s.v[i].nslen);
-		fl_skey k = fl_keyed_skey(op);
-		rc = bo->remove(be, sid, &k);
-	}
-	fl_state_ents_free(&s);
+	if (!op->keyed || !fl_op_find_state(op, name, &sid, NULL)) return FLINC_OK;
+	int rc = walk_old(op, sid, false, NULL, NULL, NULL);
 	if (rc) fl_op_fail(op, rc, "cannot drop the older state '%s': %s", name, flinc_strerror(rc));
+	return rc;
+}
+
+/* An older list's elements, each converted, into the buffer. */
+static int move_listed(void *ud, const fl_state_ent *e, bool first)
+{
+	(void)first;
+	move_ud *m = ud;
+	fl_op *op = m->b->c->op;
+	bool raw = (m->lt->flags & FLINC_TYPE_POD) != 0;
+	size_t off = 0;
+	const uint8_t *el;
+	uint32_t n;
+	int rc = FLINC_OK;
+	while (!rc && fl_list_next(e->val, e->vlen, &off, &el, &n)) {
+		const void *elem = fl_op_decode(op, m->lt, el, n, raw);
+		if (!elem) continue; /* counted as rejected */
+		memset(m->rec, 0, m->b->t->size);
+		int64_t ts = m->convert(elem, m->rec);
+		rc = flinc_evbuf_add(m->b, ts, m->rec);
+		m->moved++;
+	}
 	return rc;
 }
 
@@ -434,46 +475,18 @@ FLINC_API int flinc_evbuf_adopt_list(flinc_evbuf *b, const char *list_name, cons
 		fl_op_fail(op, FLINC_ESTATE, "state '%s' of an older version is not a list", list_name);
 		return FLINC_ESTATE;
 	}
-	void *be;
-	const fl_backend_ops *bo = fl_op_backend(op, &be);
-	fl_state_ents s = { 0 };
-	int rc = fl_op_state_entries(op, sid, true, &s);
-	void *rec = fl_malloc(b->t->size);
-	bool raw = (lt->flags & FLINC_TYPE_POD) != 0;
-	uint64_t moved = 0;
-	for (size_t i = 0; i < s.n && !rc; i++) {
-		fl_state_ent *e = &s.v[i];
-		fl_keyed_set_key(op, e->kg, e->key, e->klen);
-		fl_keyed_set_ns(op, e->ns, e->nslen);
-		size_t off = 0;
-		const uint8_t *el;
-		uint32_t n;
-		while (!rc && fl_list_next(e->val, e->vlen, &off, &el, &n)) {
-			const void *elem = fl_op_decode(op, lt, el, n, raw);
-			if (!elem) continue; /* counted as rejected */
-			memset(rec, 0, b->t->size);
-			int64_t ts = convert(elem, rec);
-			rc = flinc_evbuf_add(b, ts, rec);
-			moved++;
-			fl_op_flush_states(op); /* no record ends here to do it */
-			fl_arena_reset(fl_op_arena(op));
-		}
-		if (!rc) {
-			fl_skey k = fl_keyed_skey(op);
-			rc = bo->remove(be, sid, &k);
-		}
-	}
-	free(rec);
-	size_t keys = s.n;
-	fl_state_ents_free(&s);
+	move_ud m = { .b = b, .lt = lt, .convert = convert, .rec = fl_malloc(b->t->size) };
+	size_t keys = 0;
+	int rc = walk_old(op, sid, true, move_listed, &m, &keys);
+	free(m.rec);
 	if (rc) {
 		fl_op_fail(op, rc, "cannot move the buffered records of an older version ('%s'): %s",
 			   list_name, flinc_strerror(rc));
 		return rc;
 	}
-	if (moved)
+	if (m.moved)
 		fl_log(FL_LOG_INFO, "task",
 		       "%s: moved %llu buffered records of %zu keys from '%s' (an older layout)",
-		       op->node->name, (unsigned long long)moved, keys, list_name);
+		       op->node->name, (unsigned long long)m.moved, keys, list_name);
 	return FLINC_OK;
 }
