@@ -294,9 +294,10 @@ static void run_case(fl_cp_mode mode, bool unaligned)
 	fl_conf_destroy(conf);
 }
 
-/* The test job, exactly-once, built and created but not started; the
- * caller destroys x, *e and *conf. */
-static fl_exec *exactly_once_exec(flinc_env **e, fl_conf **conf)
+/* The test job, exactly-once, built and created but not started, each
+ * task's snapshots going to on_snapshot; *src0 (source A) and *down (the
+ * task that joins both sources) found. The caller destroys x, *e, *conf. */
+static fl_exec *exactly_once_exec(flinc_env **e, fl_conf **conf, fl_task **src0, fl_task **down)
 {
 	*conf = fl_conf_create();
 	fl_conf_set(*conf, "execution.checkpointing.mode", "EXACTLY_ONCE");
@@ -308,6 +309,20 @@ static fl_exec *exactly_once_exec(flinc_env **e, fl_conf **conf)
 	fl_exec *x;
 	char err[256];
 	assert_int_equal(fl_exec_create(*e, *conf, NULL, &x, err, sizeof err), FLINC_OK);
+	uint32_t n;
+	fl_task **tasks = fl_exec_tasks(x, &n);
+	assert_int_equal(n, 3);
+	*src0 = *down = NULL;
+	for (uint32_t i = 0; i < n; i++) {
+		tasks[i]->cp.snapshot = on_snapshot;
+		fl_op *head = tasks[i]->ops[0];
+		if (head->node->kind != FL_NODE_SOURCE)
+			*down = tasks[i];
+		else if (*(const int *)head->node->arg == 0)
+			*src0 = tasks[i];
+	}
+	assert_non_null(*src0);
+	assert_non_null(*down);
 	return x;
 }
 
@@ -317,22 +332,11 @@ static void cancel_while_aligning(void **state)
 	run_ms = 60 * 1000; /* until canceled */
 	fl_conf *conf;
 	flinc_env *e;
-	fl_exec *x = exactly_once_exec(&e, &conf);
+	fl_task *src0, *down;
+	fl_exec *x = exactly_once_exec(&e, &conf, &src0, &down);
 	char err[256];
 	uint32_t n;
 	fl_task **tasks = fl_exec_tasks(x, &n);
-	assert_int_equal(n, 3);
-	fl_task *src0 = NULL, *down = NULL;
-	for (uint32_t i = 0; i < n; i++) {
-		tasks[i]->cp.snapshot = on_snapshot;
-		fl_op *head = tasks[i]->ops[0];
-		if (head->node->kind != FL_NODE_SOURCE)
-			down = tasks[i];
-		else if (*(const int *)head->node->arg == 0)
-			src0 = tasks[i];
-	}
-	assert_non_null(src0);
-	assert_non_null(down);
 	/* The downstream task is freed after the sources that feed it. */
 	assert_ptr_equal(tasks[n - 1], down);
 
@@ -372,16 +376,9 @@ static void complete_then_cancel(void **state)
 	flushed_id = committed_id = 0;
 	fl_conf *conf;
 	flinc_env *e;
-	fl_exec *x = exactly_once_exec(&e, &conf);
+	fl_task *src0, *down;
+	fl_exec *x = exactly_once_exec(&e, &conf, &src0, &down);
 	char err[256];
-	uint32_t n;
-	fl_task **tasks = fl_exec_tasks(x, &n);
-	fl_task *down = NULL;
-	for (uint32_t i = 0; i < n; i++) {
-		tasks[i]->cp.snapshot = on_snapshot;
-		if (tasks[i]->ops[0]->node->kind != FL_NODE_SOURCE) down = tasks[i];
-	}
-	assert_non_null(down);
 	assert_int_equal(fl_exec_start(x, err, sizeof err), FLINC_OK);
 	usleep(50 * 1000);
 	fl_exec_trigger(x, 1, true);
