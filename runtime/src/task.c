@@ -464,14 +464,7 @@ static void commit_checkpoint(fl_task *t, int64_t id)
 		if (t->ops[j]->ops->checkpoint_complete) t->ops[j]->ops->checkpoint_complete(t->ops[j], id);
 }
 
-/* The mailbox: checkpoint triggers and completions, in the order the
- * coordinator sent them. commits_only: the task is on its way out
- * (canceled), so only completions count: a checkpoint the coordinator
- * declared complete before the cancel commits its side effects here and
- * now. This is what makes stop-with-savepoint leave the output up to the
- * savepoint committed when the job ends: the job manager sends the
- * completion, then the cancel, and the task may see the cancel first. */
-static void handle_mail_as(fl_task *t, bool commits_only)
+static void handle_mail(fl_task *t)
 {
 	struct fl_mail mail[FL_ARRAY_LEN(t->mail)];
 	pthread_mutex_lock(&t->mail_mu);
@@ -486,7 +479,6 @@ static void handle_mail_as(fl_task *t, bool commits_only)
 	bool takes = t->input_ended || t->ops[0]->node->kind == FL_NODE_SOURCE;
 	for (uint32_t i = 0; i < n && !t->err; i++) {
 		int64_t id = mail[i].id;
-		if (commits_only && mail[i].kind == MAIL_TRIGGER) continue;
 		if (mail[i].kind == MAIL_TRIGGER && takes && id > atomic_load(&t->cp_last_id)) {
 			take_checkpoint(t, id, mail[i].savepoint);
 		} else if (mail[i].kind == MAIL_TRIGGER) {
@@ -502,8 +494,6 @@ static void handle_mail_as(fl_task *t, bool commits_only)
 		}
 	}
 }
-
-static void handle_mail(fl_task *t) { handle_mail_as(t, false); }
 
 /* Every input that has not ended delivered the barrier of t->cp_id? Then
  * take the checkpoint and let blocked channels go. */
@@ -1180,7 +1170,6 @@ static void *task_main(void *arg)
 		for (uint32_t i = 0; i < t->nwriters && !t->err; i++) fl_writer_end(t->writers[i]);
 		if (t->cpx && !t->err) await_final(t);
 	}
-	if (!t->err && canceled(t) && atomic_load(&t->mail_pending)) handle_mail_as(t, true);
 	for (uint32_t j = (uint32_t)attempted; j < t->nops; j++)
 		if (t->ops[j]->ops->close) t->ops[j]->ops->close(t->ops[j]);
 	fl_dl_close(t);

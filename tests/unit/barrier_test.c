@@ -92,16 +92,8 @@ static const flinc_source_fn src_fn = {
 /* What the downstream task has counted, per source (its thread only). */
 static int64_t counted[2];
 
-/* complete_then_cancel: 1 asks the process function to wait in a record,
- * 2 says it waits, 0 lets it go. */
-static int stall;
-
 static void count_process(flinc_ctx *c, void *local, const void *in)
 {
-	if (__atomic_load_n(&stall, __ATOMIC_SEQ_CST) == 1) {
-		__atomic_store_n(&stall, 2, __ATOMIC_SEQ_CST);
-		while (__atomic_load_n(&stall, __ATOMIC_SEQ_CST)) usleep(1000);
-	}
 	int64_t v = *(const int64_t *)in;
 	counted[v / 1000000000]++;
 	flinc_emit(c, in);
@@ -366,41 +358,6 @@ static void cancel_while_aligning(void **state)
 	run_ms = RUN_MS;
 }
 
-/* Completion, then cancel (what stop-with-savepoint sends): the task
- * commits the completed checkpoint on its way out, even when it sees the
- * cancel first; otherwise the stopped job's output up to the savepoint
- * would stay uncommitted until a restore. */
-static void complete_then_cancel(void **state)
-{
-	run_ms = 60 * 1000; /* until canceled */
-	flushed_id = committed_id = 0;
-	fl_conf *conf;
-	flinc_env *e;
-	fl_task *src0, *down;
-	fl_exec *x = exactly_once_exec(&e, &conf, &src0, &down);
-	char err[256];
-	assert_int_equal(fl_exec_start(x, err, sizeof err), FLINC_OK);
-	usleep(50 * 1000);
-	fl_exec_trigger(x, 1, true);
-	for (int i = 0; i < 10000 && atomic_load(&down->cp_last_id) != 1; i++) usleep(1000);
-	assert_int_equal(atomic_load(&down->cp_last_id), 1);
-	assert_int_equal(flushed_id, 1);
-	/* Both messages come while the task is busy in a record, so it
-	 * finds the cancel and the completion at once. */
-	__atomic_store_n(&stall, 1, __ATOMIC_SEQ_CST);
-	for (int i = 0; i < 10000 && __atomic_load_n(&stall, __ATOMIC_SEQ_CST) != 2; i++) usleep(1000);
-	assert_int_equal(__atomic_load_n(&stall, __ATOMIC_SEQ_CST), 2);
-	fl_exec_complete(x, 1, false);
-	fl_exec_cancel(x);
-	__atomic_store_n(&stall, 0, __ATOMIC_SEQ_CST);
-	assert_int_equal(fl_exec_wait(x, NULL, err, sizeof err), FLINC_ECANCELED);
-	assert_int_equal(committed_id, 1);
-	fl_exec_destroy(x);
-	fl_env_destroy(e);
-	fl_conf_destroy(conf);
-	run_ms = RUN_MS;
-}
-
 static void exactly_once(void **state) { run_case(FL_CP_EXACTLY_ONCE, false); }
 static void at_least_once(void **state) { run_case(FL_CP_AT_LEAST_ONCE, false); }
 static void unaligned(void **state) { run_case(FL_CP_EXACTLY_ONCE, true); }
@@ -412,7 +369,6 @@ int main(void)
 		cmocka_unit_test(at_least_once),
 		cmocka_unit_test(unaligned),
 		cmocka_unit_test(cancel_while_aligning),
-		cmocka_unit_test(complete_then_cancel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
