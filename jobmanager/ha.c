@@ -7,6 +7,9 @@
  *                     configuration, the savepoint it started from);
  *                     written atomically at submission, removed when the job
  *                     ends (FINISHED, CANCELED, FAILED)
+ *   results/<jid>.json what an ended job looked like at its end (archive.c),
+ *                     written before its record goes; the newest
+ *                     jobstore.max-capacity of them are kept
  *   blobs/            the uploaded plugins (unless jobmanager.blob.dir is set)
  *   epoch             how many times a job manager started on this folder
  *
@@ -18,7 +21,10 @@
  * when they notice the new job manager, canceling what they ran). Attempt
  * numbers of a recovered job start at epoch * 1000 + 1, so no message or
  * data channel of the previous job manager's attempts is mistaken for one
- * of the new attempt.
+ * of the new attempt. The stored results come back first, as ended jobs
+ * the REST API shows as before; a job record with a result beside it (the
+ * job manager stopped between writing the one and removing the other) is
+ * a job that ended, and is not run again.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -60,10 +66,13 @@ int jm_ha_init(jm *j, char *err, size_t errcap)
 	 * manager stored comes down first; an empty store is a first start. */
 	int rc = fl_remote_pull(j->o.ha_dir, NULL, err, errcap);
 	if (rc && rc != FLINC_ENOENT) return rc;
-	char *jobs = fl_asprintf("%s/jobs", j->o.ha_dir);
-	rc = fl_mkdir_p(jobs, err, errcap);
-	free(jobs);
-	if (rc) return FLINC_EIO;
+	static const char *const dirs[] = { "jobs", "results" };
+	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+		char *sub = fl_asprintf("%s/%s", j->o.ha_dir, dirs[i]);
+		rc = fl_mkdir_p(sub, err, errcap);
+		free(sub);
+		if (rc) return FLINC_EIO;
+	}
 	char *ep = fl_asprintf("%s/epoch", j->o.ha_dir);
 	FILE *f = fopen(ep, "r");
 	long epoch = 0;
@@ -109,15 +118,54 @@ void jm_ha_store_job(jm *j, const char *jid, const jm_submit *s)
 	free(path);
 }
 
-void jm_ha_remove_job(jm *j, const char *jid)
+/* Remove one file of the store, here and on S3; a warning if it stays. */
+static void store_remove(const char *path, const char *what, const char *jid)
 {
-	if (!j->o.ha_dir) return;
-	char *path = fl_asprintf("%s/jobs/%s.json", j->o.ha_dir, jid);
 	if (unlink(path) != 0 && errno != ENOENT)
 		fl_log(FL_LOG_WARN, JM_COMPONENT, "job store: cannot remove %s: %s", path, strerror(errno));
 	char err[768];
 	if (fl_remote_remove(path, err, sizeof err))
-		fl_log(FL_LOG_WARN, JM_COMPONENT, "job store: cannot remove job %s: %s", jid, err);
+		fl_log(FL_LOG_WARN, JM_COMPONENT, "job store: cannot remove the %s of job %s: %s", what, jid,
+		       err);
+}
+
+void jm_ha_remove_job(jm *j, const char *jid)
+{
+	if (!j->o.ha_dir) return;
+	char *path = fl_asprintf("%s/jobs/%s.json", j->o.ha_dir, jid);
+	store_remove(path, "record", jid);
+	free(path);
+}
+
+static char *result_path(const jm *j, const char *jid)
+{
+	return fl_asprintf("%s/results/%s.json", j->o.ha_dir, jid);
+}
+
+void jm_ha_job_ended_locked(jm *j, jm_job *job)
+{
+	if (!j->o.ha_dir) return;
+	json_t *doc = jm_archive_job_locked(j, job);
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	char *path = result_path(j, job->jid);
+	char err[768];
+	if (!text || write_atomic(path, text, strlen(text), err, sizeof err) ||
+	    fl_remote_push(path, err, sizeof err))
+		fl_log(FL_LOG_WARN, JM_COMPONENT,
+		       "job store: cannot record the result of job %s: %s (a restarted job manager will "
+		       "not show it)",
+		       job->jid, text ? err : "out of memory");
+	free(text);
+	free(path);
+	jm_ha_remove_job(j, job->jid);
+}
+
+void jm_ha_forget_result(jm *j, const char *jid)
+{
+	if (!j->o.ha_dir) return;
+	char *path = result_path(j, jid);
+	store_remove(path, "result", jid);
 	free(path);
 }
 
@@ -191,24 +239,135 @@ static void recover_one(jm *j, const char *path)
 	json_decref(doc);
 }
 
+/* The names in folder that are "<jid>.json", sorted; *n of them. */
+static char **list_records(const char *folder, size_t *n)
+{
+	*n = 0;
+	DIR *d = opendir(folder);
+	if (!d) {
+		if (errno != ENOENT)
+			fl_log(FL_LOG_ERROR, JM_COMPONENT, "job store: cannot list %s: %s", folder,
+			       strerror(errno));
+		return NULL;
+	}
+	char **names = NULL;
+	size_t cap = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		if (len != JM_JID_LEN + 5 || strcmp(de->d_name + JM_JID_LEN, ".json") != 0) continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			names = fl_realloc(names, cap * sizeof *names);
+		}
+		names[(*n)++] = fl_strdup(de->d_name);
+	}
+	closedir(d);
+	return names;
+}
+
+static void free_names(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++) free(names[i]);
+	free(names);
+}
+
+static int by_end(const void *a, const void *b)
+{
+	const jm_job *x = *(jm_job *const *)a, *y = *(jm_job *const *)b;
+	if (x->end_ms != y->end_ms) return x->end_ms < y->end_ms ? -1 : 1;
+	return strcmp(x->jid, y->jid);
+}
+
+enum { RESULT_MAX_BYTES = 64 << 20 };
+
+/* Load results/: the newest jobstore.max-capacity become ended jobs (in
+ * the order they ended); older and unreadable ones are said and removed
+ * (older) or left for a person to look at (unreadable). */
+static void recover_results(jm *j)
+{
+	char *folder = fl_asprintf("%s/results", j->o.ha_dir);
+	size_t n;
+	char **names = list_records(folder, &n);
+	jm_job **jobs = fl_calloc(n ? n : 1, sizeof *jobs);
+	size_t nj = 0;
+	for (size_t i = 0; i < n; i++) {
+		char *path = fl_asprintf("%s/%s", folder, names[i]);
+		struct stat st;
+		json_error_t je;
+		char err[256] = "";
+		json_t *doc = NULL;
+		if (stat(path, &st) != 0)
+			snprintf(err, sizeof err, "%s", strerror(errno));
+		else if (st.st_size > RESULT_MAX_BYTES)
+			snprintf(err, sizeof err, "%lld bytes, over the %d MiB a result may have",
+				 (long long)st.st_size, RESULT_MAX_BYTES >> 20);
+		else if (!(doc = json_load_file(path, 0, &je)))
+			snprintf(err, sizeof err, "%s", je.text);
+		jm_job *job = doc ? jm_archive_load(doc, err, sizeof err) : NULL;
+		json_decref(doc);
+		if (job && strncmp(job->jid, names[i], JM_JID_LEN) != 0) {
+			snprintf(err, sizeof err, "it holds job %s", job->jid);
+			jm_job_free(job);
+			job = NULL;
+		}
+		if (job)
+			jobs[nj++] = job;
+		else
+			fl_log(FL_LOG_ERROR, JM_COMPONENT, "job store: %s is not a job result (%s); skipped",
+			       path, err);
+		free(path);
+	}
+	qsort(jobs, nj, sizeof *jobs, by_end);
+	size_t drop = nj > (size_t)j->o.jobstore_max ? nj - (size_t)j->o.jobstore_max : 0;
+	for (size_t i = 0; i < drop; i++) {
+		jm_ha_forget_result(j, jobs[i]->jid);
+		jm_job_free(jobs[i]);
+	}
+	pthread_mutex_lock(&j->mu);
+	for (size_t i = drop; i < nj; i++) {
+		jm_job *job = jobs[i];
+		job->jm = j;
+		if (j->njobs == j->jobs_cap) {
+			j->jobs_cap = j->jobs_cap ? j->jobs_cap * 2 : 16;
+			j->jobs = fl_realloc(j->jobs, j->jobs_cap * sizeof(jm_job *));
+		}
+		j->jobs[j->njobs++] = job;
+	}
+	pthread_mutex_unlock(&j->mu);
+	if (nj)
+		fl_log(FL_LOG_INFO, JM_COMPONENT, "job store: %zu ended job(s) restored from %s%s", nj - drop,
+		       folder, drop ? " (older ones beyond jobstore.max-capacity removed)" : "");
+	free(jobs);
+	free_names(names, n);
+	free(folder);
+}
+
 void jm_ha_recover(jm *j)
 {
 	if (!j->o.ha_dir) return;
+	recover_results(j);
 	char *dirpath = fl_asprintf("%s/jobs", j->o.ha_dir);
-	DIR *d = opendir(dirpath);
-	if (!d) {
-		fl_log(FL_LOG_ERROR, JM_COMPONENT, "job store: cannot list %s: %s", dirpath, strerror(errno));
-		free(dirpath);
-		return;
-	}
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		size_t n = strlen(de->d_name);
-		if (n != JM_JID_LEN + 5 || strcmp(de->d_name + JM_JID_LEN, ".json") != 0) continue;
-		char *path = fl_asprintf("%s/%s", dirpath, de->d_name);
+	size_t n;
+	char **names = list_records(dirpath, &n);
+	for (size_t i = 0; i < n; i++) {
+		char jid[JM_JID_LEN + 1];
+		memcpy(jid, names[i], JM_JID_LEN);
+		jid[JM_JID_LEN] = 0;
+		pthread_mutex_lock(&j->mu);
+		jm_job *ended = jm_job_find_locked(j, jid);
+		const char *state = ended ? jm_job_state_name(ended->state) : NULL;
+		pthread_mutex_unlock(&j->mu);
+		if (state) {
+			fl_log(FL_LOG_INFO, JM_COMPONENT,
+			       "job store: job %s ended %s before the restart; not run again", jid, state);
+			jm_ha_remove_job(j, jid);
+			continue;
+		}
+		char *path = fl_asprintf("%s/%s", dirpath, names[i]);
 		recover_one(j, path);
 		free(path);
 	}
-	closedir(d);
+	free_names(names, n);
 	free(dirpath);
 }

@@ -207,6 +207,11 @@ typedef struct jm_job {
 	bool restart_pending; /* RESTARTING: redeploy once every subtask ended */
 	bool stopping;        /* stop with savepoint: end FINISHED after the cancel */
 	struct jm *jm;        /* for the job store when the job ends */
+
+	/* A job that ended before this job manager started (archive.c): what
+	 * its checkpoints looked like at the end, served as they were. */
+	bool archived;
+	json_t *archived_cp, *archived_cp_config; /* or NULL */
 } jm_job;
 
 enum { JM_RESTART_NONE = 0, JM_RESTART_FIXED = 1, JM_RESTART_EXPONENTIAL = 2 };
@@ -559,7 +564,21 @@ char *jm_view_metrics_locked(jm *j);
 int jm_ha_init(jm *j, char *err, size_t errcap); /* folders, epoch; FLINC_OK or FLINC_EIO */
 void jm_ha_store_job(jm *j, const char *jid, const jm_submit *s);
 void jm_ha_remove_job(jm *j, const char *jid);
-void jm_ha_recover(jm *j); /* resubmit the stored jobs (without jm.mu) */
+/* The job ended: its result goes into the store (results/<jid>.json),
+ * then its record goes (so a restart never runs it again). j->mu held. */
+void jm_ha_job_ended_locked(jm *j, jm_job *job);
+void jm_ha_forget_result(jm *j, const char *jid); /* evicted: its result goes too */
+/* Load the stored results (the newest jobstore.max-capacity of them) as
+ * ended jobs, then resubmit the stored jobs that have none (without
+ * jm.mu). */
+void jm_ha_recover(jm *j);
+
+/* archive.c: an ended job as a document (j->mu held), and a document back
+ * as an ended job with archived set (NULL with err when malformed). */
+json_t *jm_archive_job_locked(jm *j, jm_job *job);
+/* A configuration key whose value is a secret: shown (and archived) as ******. */
+bool jm_conf_key_secret(const char *k);
+jm_job *jm_archive_load(json_t *doc, char *err, size_t errcap);
 
 /* ---- checkpoints, restarts, savepoints (checkpoints.c) ---------------- */
 

@@ -93,6 +93,8 @@ void jm_job_free(jm_job *job)
 	}
 	free(job->exc);
 	jm_cp_job_free(job);
+	json_decref(job->archived_cp);
+	json_decref(job->archived_cp_config);
 	free(job);
 }
 
@@ -159,7 +161,7 @@ static void job_set_state(jm_job *job, jm_job_state to)
 	job->last_mod_ms = now;
 	if (jm_job_state_terminal(to)) {
 		job->end_ms = now;
-		if (job->jm) jm_ha_remove_job(job->jm, job->jid);
+		if (job->jm) jm_ha_job_ended_locked(job->jm, job);
 	}
 }
 
@@ -503,6 +505,7 @@ static void evict(jm *j)
 			continue;
 		}
 		jm_cp_job_retire_locked(j, j->jobs[i]);
+		jm_ha_forget_result(j, j->jobs[i]->jid);
 		jm_job_free(j->jobs[i]);
 		memmove(&j->jobs[i], &j->jobs[i + 1], (j->njobs - i - 1) * sizeof(jm_job *));
 		j->njobs--;

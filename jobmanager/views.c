@@ -316,6 +316,7 @@ json_t *jm_view_checkpoints_locked(jm *j, jm_job *job)
 {
 	(void)j;
 	if (job->coord) return fl_coord_json(job->coord);
+	if (job->archived_cp) return json_incref(job->archived_cp);
 	/* A job without checkpoints: Flink's shape, with nothing in it. */
 	return json_pack("{s:{s:i, s:i, s:i, s:i, s:i}, s:{}, s:{s:n, s:n, s:n, s:n}, s:[]}", "counts",
 			 "restored", 0, "total", 0, "in_progress", 0, "completed", 0, "failed", 0, "summary",
@@ -777,15 +778,19 @@ json_t *jm_view_dashboard_config(jm *j)
 			 "web-rescale", 0, "web-history", 0);
 }
 
+/* jm.h */
+bool jm_conf_key_secret(const char *k)
+{
+	return !strcmp(k, "rest.auth.token") || !strcmp(k, FL_SECRET_KEY) || !strcmp(k, "s3.secret-key");
+}
+
 json_t *jm_view_cluster_config(jm *j)
 {
 	json_t *arr = json_array();
 	for (size_t i = 0; i < fl_conf_count(j->conf); i++) {
 		const char *k, *v;
 		fl_conf_at(j->conf, i, &k, &v);
-		if (strcmp(k, "rest.auth.token") == 0 || strcmp(k, FL_SECRET_KEY) == 0 ||
-		    strcmp(k, "s3.secret-key") == 0)
-			v = "******";
+		if (jm_conf_key_secret(k)) v = "******";
 		json_array_append_new(arr, json_pack("{s:s, s:s}", "key", k, "value", v));
 	}
 	return arr;
@@ -836,9 +841,6 @@ char *jm_utf8_dup(const char *s)
 
 /* ---- what the web UI needs (and Flink's paths it reads) ----------------- */
 
-/* Is this configuration key a secret (shown as ******)? */
-static bool key_secret(const char *k) { return !strcmp(k, "rest.auth.token") || !strcmp(k, FL_SECRET_KEY); }
-
 static const char *restart_text(const jm_job *job, char *buf, size_t cap)
 {
 	switch (job->restart_kind) {
@@ -864,7 +866,7 @@ json_t *jm_view_job_config_locked(jm *j, jm_job *job)
 	for (size_t i = 0; job->conf && i < fl_conf_count(job->conf); i++) {
 		const char *k, *v;
 		fl_conf_at(job->conf, i, &k, &v);
-		json_object_set_new(user, k, json_string(key_secret(k) ? "******" : v));
+		json_object_set_new(user, k, json_string(jm_conf_key_secret(k) ? "******" : v));
 	}
 	char rs[256];
 	return json_pack("{s:s, s:s, s:{s:s, s:s, s:i, s:b, s:o}}", "jid", job->jid, "name", job->name,
@@ -890,7 +892,7 @@ static const char *conf_str(const fl_conf *c, const char *key, const char *def)
 json_t *jm_view_checkpoint_config_locked(jm *j, jm_job *job)
 {
 	(void)j;
-	if (!job->coord) return NULL;
+	if (!job->coord) return job->archived_cp_config ? json_incref(job->archived_cp_config) : NULL;
 	const fl_conf *c = job->conf;
 	bool ok = true;
 	int64_t tolerable = fl_conf_i64(c, "execution.checkpointing.tolerable-failed-checkpoints", 0, &ok);

@@ -73,9 +73,9 @@ class Soak:
         self.done = set()  # jobs seen FINISHED
 
     def running(self):
-        """Both jobs RUNNING with every subtask RUNNING (or a job FINISHED:
-        a finished job is remembered, since a job manager started again
-        knows only the jobs its job store kept, the unfinished ones)."""
+        """Every job RUNNING with every subtask RUNNING, or FINISHED (a
+        restarted job manager shows a job that ended before from the job
+        store's results)."""
         for jid, _ in self.jobs:
             if jid in self.done:
                 continue
