@@ -221,6 +221,7 @@ static jm_cmd *cancel_cmd(const jm_job *job)
 	Flinc__CancelJob cj = FLINC__CANCEL_JOB__INIT;
 	cj.job_id = (char *)job->jid;
 	cj.attempt = job->attempt;
+	cj.stop = job->stopping; /* the tasks commit the savepoint's completion on their way out */
 	Flinc__Envelope env = FLINC__ENVELOPE__INIT;
 	env.body_case = FLINC__ENVELOPE__BODY_CANCEL;
 	env.cancel = &cj;

@@ -39,7 +39,7 @@ static void on_cancel(tm_server *tm, const Flinc__CancelJob *c)
 		fl_rpc_ack(tm->rep, 0, "cancel: missing job id");
 		return;
 	}
-	int n = tm_cancel(tm, c->job_id, c->attempt);
+	int n = tm_cancel(tm, c->job_id, c->attempt, c->stop);
 	if (n == 0)
 		fl_log(FL_LOG_INFO, TM_LOG, "cancel of job %s attempt %d: nothing of it runs here", c->job_id,
 		       c->attempt);

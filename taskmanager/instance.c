@@ -36,17 +36,20 @@ static bool matches(const tm_instance *in, const char *job_id, int attempt)
 	return (attempt < 0 || in->attempt == attempt) && strcmp(in->job_id, job_id) == 0;
 }
 
-int tm_cancel(tm_server *tm, const char *job_id, int attempt)
+int tm_cancel(tm_server *tm, const char *job_id, int attempt, bool stop)
 {
 	int n = 0;
 	pthread_mutex_lock(&tm->mu);
 	for (tm_instance *in = tm->instances; in; in = in->next) {
 		if (!matches(in, job_id, attempt)) continue;
 		if (!in->canceled)
-			fl_log(FL_LOG_INFO, TM_LOG, "canceling job '%s' (%s) attempt %d", in->job_name,
-			       in->job_id, in->attempt);
+			fl_log(FL_LOG_INFO, TM_LOG, "%s job '%s' (%s) attempt %d",
+			       stop ? "stopping" : "canceling", in->job_name, in->job_id, in->attempt);
 		in->canceled = true;
-		fl_exec_cancel(in->exec);
+		if (stop)
+			fl_exec_stop(in->exec);
+		else
+			fl_exec_cancel(in->exec);
 		n++;
 	}
 	pthread_mutex_unlock(&tm->mu);

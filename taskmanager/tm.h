@@ -173,8 +173,9 @@ struct tm_instance {
  * holds one line. Thread: control. */
 int tm_deploy(tm_server *tm, const Flinc__DeployJob *d, char *err, size_t errcap);
 /* Cancel the instances of job_id (attempt < 0: all attempts); returns how
- * many. Any thread. */
-int tm_cancel(tm_server *tm, const char *job_id, int attempt);
+ * many. stop: the job stops after a savepoint, so the tasks commit the
+ * completions they were sent before they leave (fl_exec_stop). Any thread. */
+int tm_cancel(tm_server *tm, const char *job_id, int attempt, bool stop);
 /* Cancel everything (shutdown, job manager lost). reason NULL: report
  * CANCELED; else report the tasks that end canceled as FAILED with it. */
 int tm_cancel_all(tm_server *tm, const char *reason);

@@ -563,6 +563,10 @@ int fl_exec_wait(fl_exec *x, fl_run_stats *stats, char *err, size_t errcap);
 /* Cancel every subtask: they stop at their next step. Any thread (not a
  * signal handler), at any time before fl_exec_destroy; idempotent. */
 void fl_exec_cancel(fl_exec *x);
+/* Cancel for stop-with-savepoint: as fl_exec_cancel, and each subtask
+ * commits the checkpoints whose completion (fl_exec_complete) came before
+ * it left. Only when no other attempt of the job can run meanwhile. */
+void fl_exec_stop(fl_exec *x);
 
 /* Checkpointing, once, before start: every subtask of this process
  * snapshots into setup->jobdir at checkpoints, acknowledges through

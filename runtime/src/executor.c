@@ -223,6 +223,11 @@ void fl_exec_cancel(fl_exec *x)
 	for (uint32_t i = 0; i < x->ntasks; i++) fl_task_cancel(x->tasks[i]);
 }
 
+void fl_exec_stop(fl_exec *x)
+{
+	for (uint32_t i = 0; i < x->ntasks; i++) fl_task_stop(x->tasks[i]);
+}
+
 int fl_exec_set_checkpointing(fl_exec *x, const fl_cp_setup *setup, char *err, size_t errcap)
 {
 	if (x->cpx || x->started) {

@@ -366,9 +366,19 @@ void fl_task_fail(fl_task *t, int err, const char *fmt, ...)
 	if (t->on_failure) t->on_failure(t->on_failure_ud, t);
 }
 
+enum { FL_TASK_CANCEL = 1, FL_TASK_STOP = 2 };
+
 void fl_task_cancel(fl_task *t)
 {
-	atomic_store(&t->cancel, 1);
+	int none = 0;
+	atomic_compare_exchange_strong(&t->cancel, &none, FL_TASK_CANCEL);
+	fl_notify_signal(&t->notify);
+}
+
+void fl_task_stop(fl_task *t)
+{
+	int none = 0;
+	atomic_compare_exchange_strong(&t->cancel, &none, FL_TASK_STOP);
 	fl_notify_signal(&t->notify);
 }
 
@@ -464,7 +474,15 @@ static void commit_checkpoint(fl_task *t, int64_t id)
 		if (t->ops[j]->ops->checkpoint_complete) t->ops[j]->ops->checkpoint_complete(t->ops[j], id);
 }
 
-static void handle_mail(fl_task *t)
+/* The mailbox: checkpoint triggers and completions, in the order the
+ * coordinator sent them. commits_only: the task is on its way out after a
+ * stop (fl_task_stop), so only completions count: a checkpoint the
+ * coordinator declared complete before the stop commits its side effects
+ * here and now. Stop-with-savepoint sends the savepoint's completion, then
+ * the cancel, and a task busy in a record sees both at once. Only a stop:
+ * a plain cancel may end a failed-over attempt while the next one already
+ * restored that checkpoint and writes on from it. */
+static void handle_mail_as(fl_task *t, bool commits_only)
 {
 	struct fl_mail mail[FL_ARRAY_LEN(t->mail)];
 	pthread_mutex_lock(&t->mail_mu);
@@ -479,6 +497,7 @@ static void handle_mail(fl_task *t)
 	bool takes = t->input_ended || t->ops[0]->node->kind == FL_NODE_SOURCE;
 	for (uint32_t i = 0; i < n && !t->err; i++) {
 		int64_t id = mail[i].id;
+		if (commits_only && mail[i].kind == MAIL_TRIGGER) continue;
 		if (mail[i].kind == MAIL_TRIGGER && takes && id > atomic_load(&t->cp_last_id)) {
 			take_checkpoint(t, id, mail[i].savepoint);
 		} else if (mail[i].kind == MAIL_TRIGGER) {
@@ -494,6 +513,8 @@ static void handle_mail(fl_task *t)
 		}
 	}
 }
+
+static void handle_mail(fl_task *t) { handle_mail_as(t, false); }
 
 /* Every input that has not ended delivered the barrier of t->cp_id? Then
  * take the checkpoint and let blocked channels go. */
@@ -1170,6 +1191,8 @@ static void *task_main(void *arg)
 		for (uint32_t i = 0; i < t->nwriters && !t->err; i++) fl_writer_end(t->writers[i]);
 		if (t->cpx && !t->err) await_final(t);
 	}
+	if (!t->err && atomic_load(&t->cancel) == FL_TASK_STOP && atomic_load(&t->mail_pending))
+		handle_mail_as(t, true);
 	for (uint32_t j = (uint32_t)attempted; j < t->nops; j++)
 		if (t->ops[j]->ops->close) t->ops[j]->ops->close(t->ops[j]);
 	fl_dl_close(t);

@@ -186,8 +186,8 @@ struct fl_task {
 	void *dec[2]; /* decode scratch per input */
 
 	fl_notify notify;
-	_Atomic int cancel;
-	_Atomic int state; /* fl_task_state */
+	_Atomic int cancel; /* 0, or FL_TASK_CANCEL / FL_TASK_STOP */
+	_Atomic int state;  /* fl_task_state */
 	pthread_t thread;
 	bool started;
 
@@ -285,6 +285,9 @@ int fl_task_declare_state(fl_task *t, const char *name, fl_state_kind kind, uint
 int fl_task_start(fl_task *t);
 /* Ask the task to stop (any thread; returns at once). */
 void fl_task_cancel(fl_task *t);
+/* The same, for stop-with-savepoint: on its way out the task commits the
+ * checkpoints whose completion is in its mailbox (triggers are dropped). */
+void fl_task_stop(fl_task *t);
 /* Wait for the task's thread to end (no-op when not started or joined).
  * Any thread but the task's own. */
 void fl_task_join(fl_task *t);

@@ -92,8 +92,16 @@ static const flinc_source_fn src_fn = {
 /* What the downstream task has counted, per source (its thread only). */
 static int64_t counted[2];
 
+/* complete_then_stop: 1 asks the process function to wait in a record,
+ * 2 says it waits, 0 lets it go. */
+static int stall;
+
 static void count_process(flinc_ctx *c, void *local, const void *in)
 {
+	if (__atomic_load_n(&stall, __ATOMIC_SEQ_CST) == 1) {
+		__atomic_store_n(&stall, 2, __ATOMIC_SEQ_CST);
+		while (__atomic_load_n(&stall, __ATOMIC_SEQ_CST)) usleep(1000);
+	}
 	int64_t v = *(const int64_t *)in;
 	counted[v / 1000000000]++;
 	flinc_emit(c, in);
@@ -358,6 +366,49 @@ static void cancel_while_aligning(void **state)
 	run_ms = RUN_MS;
 }
 
+/* Completion, then the end (what stop-with-savepoint sends: the
+ * savepoint's completion, then a CancelJob saying stop), both while the
+ * downstream task is busy in a record, so it finds them at once. After a
+ * stop it commits the completed checkpoint on its way out (else the
+ * stopped job's output up to the savepoint would stay uncommitted until a
+ * restore); after a plain cancel it must not (a failed-over attempt's
+ * successor may already write on from that checkpoint). */
+static void complete_then_end(bool stop)
+{
+	memset(counted, 0, sizeof counted);
+	run_ms = 60 * 1000; /* until canceled */
+	flushed_id = committed_id = 0;
+	fl_conf *conf;
+	flinc_env *e;
+	fl_task *src0, *down;
+	fl_exec *x = exactly_once_exec(&e, &conf, &src0, &down);
+	char err[256];
+	assert_int_equal(fl_exec_start(x, err, sizeof err), FLINC_OK);
+	usleep(50 * 1000);
+	fl_exec_trigger(x, 1, true);
+	for (int i = 0; i < 10000 && atomic_load(&down->cp_last_id) != 1; i++) usleep(1000);
+	assert_int_equal(atomic_load(&down->cp_last_id), 1);
+	assert_int_equal(flushed_id, 1);
+	__atomic_store_n(&stall, 1, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < 10000 && __atomic_load_n(&stall, __ATOMIC_SEQ_CST) != 2; i++) usleep(1000);
+	assert_int_equal(__atomic_load_n(&stall, __ATOMIC_SEQ_CST), 2);
+	fl_exec_complete(x, 1, false);
+	if (stop)
+		fl_exec_stop(x);
+	else
+		fl_exec_cancel(x);
+	__atomic_store_n(&stall, 0, __ATOMIC_SEQ_CST);
+	assert_int_equal(fl_exec_wait(x, NULL, err, sizeof err), FLINC_ECANCELED);
+	assert_int_equal(committed_id, stop ? 1 : 0);
+	fl_exec_destroy(x);
+	fl_env_destroy(e);
+	fl_conf_destroy(conf);
+	run_ms = RUN_MS;
+}
+
+static void complete_then_stop(void **state) { complete_then_end(true); }
+static void complete_then_cancel(void **state) { complete_then_end(false); }
+
 static void exactly_once(void **state) { run_case(FL_CP_EXACTLY_ONCE, false); }
 static void at_least_once(void **state) { run_case(FL_CP_AT_LEAST_ONCE, false); }
 static void unaligned(void **state) { run_case(FL_CP_EXACTLY_ONCE, true); }
@@ -365,10 +416,9 @@ static void unaligned(void **state) { run_case(FL_CP_EXACTLY_ONCE, true); }
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(exactly_once),
-		cmocka_unit_test(at_least_once),
-		cmocka_unit_test(unaligned),
-		cmocka_unit_test(cancel_while_aligning),
+		cmocka_unit_test(exactly_once),       cmocka_unit_test(at_least_once),
+		cmocka_unit_test(unaligned),          cmocka_unit_test(cancel_while_aligning),
+		cmocka_unit_test(complete_then_stop), cmocka_unit_test(complete_then_cancel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
