@@ -30,10 +30,31 @@
 #define PREFIX_MAX 256
 #define FIELDS_MAX 256
 
+/* A field list compiled for key lookup (cached per thread, see plan_for):
+ * by the length of a top-level key, the fields whose name's first part
+ * (up to a '.' or the end) has that length, so a key no field has is
+ * refused without a comparison and a known one is compared with one name.
+ * For lists of up to 64 fields whose first parts have up to PLAN_LEN_MAX
+ * bytes; other lists, and keys inside nested objects of lists with dotted
+ * names, go through match. */
+#define PLAN_LEN_MAX 63
+#define PLAN_CACHE 4
+typedef struct json_plan {
+	const flinc_field *f;
+	size_t n;
+	uint64_t print;                   /* fingerprint of the list (fields_print) */
+	bool valid;                       /* every field has a name and a known kind */
+	bool fast;                        /* valid, and bylen applies */
+	bool dotted;                      /* some names reach into nested objects */
+	uint64_t bylen[PLAN_LEN_MAX + 1]; /* bit i: field i's first part has this length */
+	unsigned char head[64][16];       /* field i's name: its first 16 bytes, 0-padded */
+} json_plan;
+
 typedef struct jp {
 	const unsigned char *start, *p, *end;
 	const flinc_field *f;
 	size_t n;
+	const json_plan *plan; /* or NULL */
 	char *rec;
 	flinc_arena *a;
 	uint8_t *seen;
@@ -61,6 +82,7 @@ static size_t at(const jp *j) { return (size_t)(j->p - j->start); }
 
 static inline void ws(jp *j)
 {
+	if (j->p<j->end && * j->p> ' ') return; /* the usual case: no whitespace */
 	while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t')) j->p++;
 }
 
@@ -97,8 +119,8 @@ static const unsigned char str_stop[256] = {
 
 /* A string at j->p ('"'): its raw bytes between the quotes in *s and *len,
  * *esc when it holds escapes. Checks escapes (\u surrogates paired), UTF-8
- * and control characters. */
-static int scan_string(jp *j, const unsigned char **s, size_t *len, bool *esc)
+ * and control characters. (scan_string below: its usual case inline.) */
+static int scan_string_any(jp *j, const unsigned char **s, size_t *len, bool *esc)
 {
 	const unsigned char *p = j->p + 1, *end = j->end;
 	*esc = false;
@@ -189,6 +211,31 @@ static int scan_string(jp *j, const unsigned char **s, size_t *len, bool *esc)
 	*len = (size_t)(p - (j->p + 1));
 	j->p = p + 1;
 	return FLINC_OK;
+}
+
+/* scan_string, inline for the usual string: ASCII without escapes or
+ * control characters, its closing quote within 32 bytes. */
+static inline int scan_string(jp *j, const unsigned char **s, size_t *len, bool *esc)
+{
+#ifdef __SSE2__
+	const unsigned char *p = j->p + 1;
+	for (int blk = 0; blk < 2 && j->end - p >= 16; blk++, p += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+		__m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+							 _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
+					    _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
+		unsigned m = (unsigned)_mm_movemask_epi8(stop);
+		if (!m) continue;
+		p += __builtin_ctz(m);
+		if (*p != '"') break;
+		*s = j->p + 1;
+		*len = (size_t)(p - *s);
+		*esc = false;
+		j->p = p + 1;
+		return FLINC_OK;
+	}
+#endif
+	return scan_string_any(j, s, len, esc);
 }
 
 /* Decode the escapes of a string scan_string accepted into out (at most
@@ -701,6 +748,44 @@ static long match(jp *j, const char *k, size_t klen, bool *leaf)
 	return container;
 }
 
+/* Does the name of field i (klen bytes long) equal k? avail: bytes that
+ * may be read at k (at least klen). */
+static inline bool name_eq(const jp *j, int i, const char *k, size_t klen, size_t avail)
+{
+#ifdef __SSE2__
+	if (avail >= 16) { /* the first 16 bytes in one compare */
+		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)k);
+		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)j->plan->head[i]);
+		unsigned eq = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, b));
+		unsigned want = klen >= 16 ? 0xffffu : (1u << klen) - 1;
+		if ((eq & want) != want) return false;
+		return klen <= 16 || memcmp(j->f[i].name + 16, k + 16, klen - 16) == 0;
+	}
+#endif
+	(void)avail;
+	return memcmp(j->f[i].name, k, klen) == 0;
+}
+
+/* match for a compiled list: the field named k (*leaf), else one under
+ * k + "." (a nested object to enter), else -1. */
+static long match_fast(jp *j, const char *k, size_t klen, size_t avail, bool *leaf)
+{
+	*leaf = false;
+	if (j->plen) return j->plan->dotted ? match(j, k, klen, leaf) : -1;
+	if (klen > PLAN_LEN_MAX) return -1;
+	long container = -1;
+	for (uint64_t bits = j->plan->bylen[klen]; bits; bits &= bits - 1) {
+		int i = __builtin_ctzll(bits);
+		if (!name_eq(j, i, k, klen, avail)) continue;
+		if (j->f[i].name[klen] == 0) {
+			*leaf = true;
+			return i;
+		}
+		if (container < 0) container = i; /* name[klen] is '.' */
+	}
+	return container;
+}
+
 static int parse_object(jp *j)
 {
 	if (++j->depth > FLINC_JSON_MAX_DEPTH) return fail(j, "nesting deeper than %d", FLINC_JSON_MAX_DEPTH);
@@ -720,6 +805,7 @@ static int parse_object(jp *j)
 		if (j->p >= j->end || *j->p != '"') return fail(j, "expected a key at byte %zu", at(j));
 		if ((rc = scan_string(j, &s, &len, &esc))) return rc;
 		const char *k = (const char *)s;
+		size_t avail = (size_t)(j->end - s); /* readable at k */
 		char kbuf[PREFIX_MAX];
 		if (esc) { /* rare: compare the decoded key */
 			if (len >= sizeof kbuf) {
@@ -727,16 +813,22 @@ static int parse_object(jp *j)
 			} else {
 				len = unescape(s, len, kbuf);
 				k = kbuf;
+				avail = sizeof kbuf;
 			}
+			if (k && memchr(k, 0, len)) k = NULL; /* \u0000: matches no field name */
 		}
-		if (k && (len == 0 || memchr(k, 0, len))) k = NULL; /* matches no field name */
-		ws(j);
-		if (j->p >= j->end || *j->p != ':') return fail(j, "expected ':' at byte %zu", at(j));
-		j->p++;
-		ws(j);
-		if (j->p >= j->end) return fail(j, "unexpected end of input at byte %zu", at(j));
+		if (len == 0) k = NULL; /* (a raw NUL is a control character: refused) */
+		if (j->end - j->p >= 2 && j->p[0] == ':' && j->p[1] > ' ') { /* "key":value */
+			j->p++;
+		} else {
+			ws(j);
+			if (j->p >= j->end || *j->p != ':') return fail(j, "expected ':' at byte %zu", at(j));
+			j->p++;
+			ws(j);
+			if (j->p >= j->end) return fail(j, "unexpected end of input at byte %zu", at(j));
+		}
 		bool leaf = false;
-		long fi = k ? match(j, k, len, &leaf) : -1;
+		long fi = !k ? -1 : j->plan ? match_fast(j, k, len, avail, &leaf) : match(j, k, len, &leaf);
 		if (fi >= 0 && leaf) {
 			if (j->seen[fi]) return fail(j, "duplicate key %s", j->f[fi].name);
 			if ((rc = field_value(j, (size_t)fi))) return rc;
@@ -774,6 +866,64 @@ static int parse_object(jp *j)
 	}
 }
 
+/* A fingerprint of a field list: its names (by address), kinds and
+ * offsets. A plan is reused only for the same list at the same address
+ * with the same fingerprint (a plugin unloaded and another loaded where it
+ * was gets a new plan). */
+static uint64_t fields_print(const flinc_field *f, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+	for (size_t i = 0; i < n; i++) {
+		h = (h ^ (uint64_t)(uintptr_t)f[i].name) * 0x100000001b3ull;
+		h = (h ^ ((uint64_t)f[i].kind << 32 | (uint64_t)f[i].offset)) * 0x100000001b3ull;
+	}
+	return h;
+}
+
+/* Check a field list: FLINC_OK, or the code and why for the first
+ * fault (j may be NULL: no why). */
+static int fields_check(jp *j, const flinc_field *f, size_t n)
+{
+	if (n > FIELDS_MAX) return j ? fail(j, "more than %d fields", FIELDS_MAX) : FLINC_ECODEC;
+	for (size_t i = 0; i < n; i++) {
+		int kind = (int)f[i].kind & KIND_MASK;
+		bool dec = kind >= FLINC_FIELD_DECIMAL_0 && kind <= FLINC_FIELD_DECIMAL_18;
+		if (!f[i].name || !f[i].name[0] || (!dec && kind > FLINC_FIELD_TIMESTAMP_MS)) {
+			if (j) fail(j, "field %zu: no name or an unknown kind", i);
+			return FLINC_EINVAL;
+		}
+	}
+	return FLINC_OK;
+}
+
+/* The plan of a checked list, from this thread's cache (PLAN_CACHE lists,
+ * replaced in turn) or made now. */
+static const json_plan *plan_for(const flinc_field *f, size_t n, uint64_t print)
+{
+	static __thread json_plan cache[PLAN_CACHE];
+	static __thread unsigned next;
+	for (unsigned c = 0; c < PLAN_CACHE; c++)
+		if (cache[c].f == f && cache[c].n == n && cache[c].print == print) return &cache[c];
+	json_plan *p = &cache[next++ % PLAN_CACHE];
+	memset(p, 0, sizeof *p);
+	p->f = f;
+	p->n = n;
+	p->print = print;
+	p->valid = fields_check(NULL, f, n) == FLINC_OK;
+	p->fast = p->valid && n <= 64;
+	for (size_t i = 0; i < n && p->fast; i++) {
+		size_t l = strcspn(f[i].name, "."), all = strlen(f[i].name);
+		p->dotted |= l < all;
+		if (l > PLAN_LEN_MAX) {
+			p->fast = false;
+		} else {
+			p->bylen[l] |= 1ull << i;
+			memcpy(p->head[i], f[i].name, all < 16 ? all : 16);
+		}
+	}
+	return p;
+}
+
 FLINC_API int flinc_json_parse(const flinc_field *f, size_t n, const char *json, size_t len, void *rec,
 			       flinc_arena *a, char *why, size_t whycap)
 {
@@ -791,16 +941,12 @@ FLINC_API int flinc_json_parse(const flinc_field *f, size_t n, const char *json,
 	j.whycap = whycap;
 	j.depth = 0;
 	j.plen = 0;
+	j.plan = NULL;
 	if (whycap) why[0] = 0;
-	if (n > FIELDS_MAX) return fail(&j, "more than %d fields", FIELDS_MAX);
-	for (size_t i = 0; i < n; i++) {
-		int kind = (int)f[i].kind & KIND_MASK;
-		bool dec = kind >= FLINC_FIELD_DECIMAL_0 && kind <= FLINC_FIELD_DECIMAL_18;
-		if (!f[i].name || !f[i].name[0] || (!dec && kind > FLINC_FIELD_TIMESTAMP_MS)) {
-			fail(&j, "field %zu: no name or an unknown kind", i);
-			return FLINC_EINVAL;
-		}
-	}
+	uint64_t print = fields_print(f, n);
+	const json_plan *plan = plan_for(f, n, print);
+	if (!plan->valid) return fields_check(&j, f, n);
+	if (plan->fast) j.plan = plan;
 	if (len > FLINC_JSON_MAX_BYTES) return fail(&j, "record larger than %d bytes", FLINC_JSON_MAX_BYTES);
 	memset(seen, 0, n);
 	ws(&j);

@@ -345,6 +345,110 @@ static void test_timestamp_json_out(void **st)
 	assert_false(w.err);
 }
 
+/* The key lookup of compiled field lists (json.c's plan: by the length of
+ * a name's first part, up to 64 fields) against the generic one (a list of
+ * more than 64 fields): the same fields plus unknown-named ones that no
+ * record has. For a record and 100,000 random mutations of it (bytes
+ * changed, dropped, doubled, keys escaped), both must give the same code,
+ * the same reason and the same values; once with flat names, once with
+ * names that reach into a nested object (F's location.lat/lon). */
+static const flinc_field FLAT[] = {
+	FLINC_FIELD_NAMED(txn, ts, FLINC_REQUIRED(FLINC_FIELD_TIMESTAMP_MS), "timestamp"),
+	FLINC_FIELD_NAMED(txn, id, FLINC_REQUIRED(FLINC_FIELD_STR), "transactionId"),
+	FLINC_FIELD_NAMED(txn, user, FLINC_REQUIRED(FLINC_FIELD_STR), "userId"),
+	FLINC_FIELD_NAMED(txn, amount, FLINC_FIELD_DECIMAL(2), "amount"),
+	FLINC_FIELD_NAMED(txn, currency, FLINC_FIELD_STR, "currency"),
+	FLINC_FIELD_NAMED(txn, risk, FLINC_FIELD_F64, "riskScore"),
+	FLINC_FIELD_NAMED(txn, fraud, FLINC_FIELD_BOOL, "isFraud"),
+	FLINC_FIELD_NAMED(txn, status, FLINC_FIELD_STR, "status"),
+	FLINC_FIELD_NAMED(txn, small, FLINC_FIELD_I32, "small"),
+	FLINC_FIELD_NAMED(txn, big, FLINC_FIELD_U64, "big"),
+	FLINC_FIELD_NAMED(txn, i64, FLINC_FIELD_I64, "i64"),
+};
+#define NFLAT (sizeof FLAT / sizeof FLAT[0])
+
+static void fast_vs_generic(const flinc_field *fl, size_t nfl)
+{
+	enum { NPAD = 60 };
+	flinc_field slow[NF + NPAD];
+	char names[NPAD][16];
+	memcpy(slow, fl, nfl * sizeof *fl);
+	for (int i = 0; i < NPAD; i++) {
+		snprintf(names[i], sizeof names[i], "zz%02dpad", i);
+		slow[nfl + i] = (flinc_field)FLINC_FIELD_NAMED(txn, i64, FLINC_FIELD_I64, names[i]);
+	}
+	static const char base[] =
+		"{\"timestamp\":\"2024-10-03T17:10:05Z\",\"transactionId\":\"t-1\",\"userId\":\"user123\","
+		"\"amount\":99.99,\"currency\":\"USD\",\"merchantCategory\":\"electronics\",\"riskScore\":0.15,"
+		"\"isFraud\":false,\"status\":\"approved\",\"country\":\"US\",\"small\":-5,\"big\":7,"
+		"\"user\\u0049d2\":1,\"i64\":9,\"x\":{\"userId\":[1,{\"a\":null}]},"
+		"\"location\":{\"lat\":1.5,\"lon\":-2,\"x\":{\"lat\":3}},\"loc\":{\"lat\":4}}";
+	static const char alphabet[] = "{}[]\":,\\u0 .-+eE1tfn\x01\xc3\xa9";
+	char buf[sizeof base * 2];
+	uint32_t r = 20261207;
+	int accepted = 0;
+	for (int it = 0; it < 100000; it++) {
+		size_t n = sizeof base - 1;
+		memcpy(buf, base, n);
+		int edits = it == 0 ? 0 : 1 + (int)((r >> 8) % 3);
+		for (int e = 0; e < edits; e++) {
+			r = r * 1103515245u + 12345u;
+			size_t at = (r >> 8) % n;
+			r = r * 1103515245u + 12345u;
+			switch ((r >> 8) % 3) {
+			case 0: buf[at] = alphabet[(r >> 12) % (sizeof alphabet - 1)]; break;
+			case 1:
+				memmove(buf + at, buf + at + 1, n - at - 1);
+				n--;
+				break;
+			default:
+				if (n + 1 < sizeof buf) {
+					memmove(buf + at + 1, buf + at, n - at);
+					n++;
+				}
+			}
+		}
+		txn a, b;
+		char wa[200], wb[200];
+		memset(&a, 0, sizeof a);
+		memset(&b, 0, sizeof b);
+		int ra = flinc_json_parse(fl, nfl, buf, n, &a, &arena, wa, sizeof wa);
+		int rb = flinc_json_parse(slow, nfl + NPAD, buf, n, &b, &arena, wb, sizeof wb);
+		if (ra != rb || strcmp(wa, wb) != 0)
+			fail_msg("record %d: %d '%s' vs %d '%s': %.*s", it, ra, wa, rb, wb, (int)n, buf);
+		if (ra) continue;
+		accepted++;
+		assert_true(a.ts == b.ts && a.amount == b.amount && a.risk == b.risk && a.fraud == b.fraud &&
+			    a.small == b.small && a.big == b.big && a.i64 == b.i64 && a.lat == b.lat &&
+			    a.lon == b.lon);
+		assert_true(a.id.len == b.id.len && (!a.id.len || !memcmp(a.id.s, b.id.s, a.id.len)));
+		assert_true(a.user.len == b.user.len &&
+			    (!a.user.len || !memcmp(a.user.s, b.user.s, a.user.len)));
+		assert_true(a.status.len == b.status.len &&
+			    (!a.status.len || !memcmp(a.status.s, b.status.s, a.status.len)));
+		fl_arena_reset(&arena);
+	}
+	assert_true(accepted > 1000); /* the mutations leave many records valid */
+}
+
+static void test_fast_vs_generic(void **st)
+{
+	(void)st;
+	static const char base[] = "{\"timestamp\":1,\"transactionId\":\"t\",\"userId\":\"u\",\"amount\":1}";
+	fast_vs_generic(FLAT, NFLAT);
+	fast_vs_generic(F, NF);
+	/* The same list at the same address, changed: not the old plan. */
+	flinc_field mut[NFLAT];
+	memcpy(mut, FLAT, sizeof FLAT);
+	txn t;
+	assert_int_equal(flinc_json_parse(mut, NFLAT, base, sizeof base - 1, &t, &arena, why, sizeof why),
+			 FLINC_OK);
+	mut[2].name = "currency2";
+	assert_int_equal(flinc_json_parse(mut, NFLAT, base, sizeof base - 1, &t, &arena, why, sizeof why),
+			 FLINC_ECODEC);
+	assert_string_equal(why, "missing field currency2");
+}
+
 int main(void)
 {
 	fl_arena_init(&arena, 0);
@@ -362,6 +466,7 @@ int main(void)
 		cmocka_unit_test(test_garbage_and_size),
 		cmocka_unit_test(test_bad_fields),
 		cmocka_unit_test(test_timestamp_json_out),
+		cmocka_unit_test(test_fast_vs_generic),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	fl_arena_fini(&arena);
