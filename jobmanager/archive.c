@@ -87,12 +87,7 @@ json_t *jm_archive_job_locked(jm *j, jm_job *job)
 			json_object_set_new(ts, jm_job_state_name((jm_job_state)s), json_integer(job->ts[s]));
 	json_t *args = json_array();
 	for (int i = 0; i < job->nargs; i++) json_array_append_new(args, json_string(job->args[i]));
-	json_t *conf = json_object();
-	for (size_t i = 0; job->conf && i < fl_conf_count(job->conf); i++) {
-		const char *k, *v;
-		fl_conf_at(job->conf, i, &k, &v);
-		json_object_set_new(conf, k, json_string(jm_conf_key_secret(k) ? "******" : v));
-	}
+	json_t *conf = jm_conf_json(job->conf, true);
 	json_t *vs = json_array();
 	for (uint32_t k = 0; k < job->nv; k++) {
 		const jm_vertex *v = &job->v[k];

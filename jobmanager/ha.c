@@ -59,6 +59,19 @@ static int write_atomic(const char *path, const char *data, size_t len, char *er
 	return rc;
 }
 
+/* Put a document (taken) into the store at path, here and on S3:
+ * FLINC_OK, or an error with the reason in err. */
+static int store_put(const char *path, json_t *doc, char *err, size_t errcap)
+{
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	int rc = !text ? fl_errf(err, errcap, FLINC_ENOMEM, "out of memory")
+		       : write_atomic(path, text, strlen(text), err, errcap);
+	if (!rc) rc = fl_remote_push(path, err, errcap);
+	free(text);
+	return rc;
+}
+
 int jm_ha_init(jm *j, char *err, size_t errcap)
 {
 	if (!j->o.ha_dir) return FLINC_OK;
@@ -95,26 +108,17 @@ void jm_ha_store_job(jm *j, const char *jid, const jm_submit *s)
 	if (!j->o.ha_dir) return;
 	json_t *args = json_array();
 	for (int i = 0; i < s->nargs; i++) json_array_append_new(args, json_string(s->args[i]));
-	json_t *conf = json_object();
-	for (size_t i = 0; s->job_conf && i < fl_conf_count(s->job_conf); i++) {
-		const char *k, *v;
-		fl_conf_at(s->job_conf, i, &k, &v);
-		json_object_set_new(conf, k, json_string(v));
-	}
+	json_t *conf = jm_conf_json(s->job_conf, false); /* the secrets it runs with, for its restart */
 	json_t *doc = json_pack("{s:i, s:s, s:s, s:o, s:i, s:o, s:s?, s:b}", "version", 1, "jid", jid,
 				"jar_id", s->jar_id, "args", args, "parallelism", s->parallelism, "conf",
 				conf, "savepoint", s->savepoint, "allow_non_restored", s->allow_non_restored);
-	char *text = json_dumps(doc, JSON_COMPACT);
-	json_decref(doc);
 	char *path = fl_asprintf("%s/jobs/%s.json", j->o.ha_dir, jid);
-	char err[600];
-	if (!text || write_atomic(path, text, strlen(text), err, sizeof err) ||
-	    fl_remote_push(path, err, sizeof err))
+	char err[768];
+	if (store_put(path, doc, err, sizeof err))
 		fl_log(FL_LOG_ERROR, JM_COMPONENT,
 		       "job store: cannot record job %s: %s (it will not survive a job "
 		       "manager restart)",
-		       jid, text ? err : "out of memory");
-	free(text);
+		       jid, err);
 	free(path);
 }
 
@@ -145,18 +149,13 @@ static char *result_path(const jm *j, const char *jid)
 void jm_ha_job_ended_locked(jm *j, jm_job *job)
 {
 	if (!j->o.ha_dir) return;
-	json_t *doc = jm_archive_job_locked(j, job);
-	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-	json_decref(doc);
 	char *path = result_path(j, job->jid);
 	char err[768];
-	if (!text || write_atomic(path, text, strlen(text), err, sizeof err) ||
-	    fl_remote_push(path, err, sizeof err))
+	if (store_put(path, jm_archive_job_locked(j, job), err, sizeof err))
 		fl_log(FL_LOG_WARN, JM_COMPONENT,
 		       "job store: cannot record the result of job %s: %s (a restarted job manager will "
 		       "not show it)",
-		       job->jid, text ? err : "out of memory");
-	free(text);
+		       job->jid, err);
 	free(path);
 	jm_ha_remove_job(j, job->jid);
 }

@@ -578,6 +578,8 @@ void jm_ha_recover(jm *j);
 json_t *jm_archive_job_locked(jm *j, jm_job *job);
 /* A configuration key whose value is a secret: shown (and archived) as ******. */
 bool jm_conf_key_secret(const char *k);
+/* A configuration as a JSON object of strings; redact: secrets as ******. */
+json_t *jm_conf_json(const fl_conf *c, bool redact);
 jm_job *jm_archive_load(json_t *doc, char *err, size_t errcap);
 
 /* ---- checkpoints, restarts, savepoints (checkpoints.c) ---------------- */

@@ -784,6 +784,18 @@ bool jm_conf_key_secret(const char *k)
 	return !strcmp(k, "rest.auth.token") || !strcmp(k, FL_SECRET_KEY) || !strcmp(k, "s3.secret-key");
 }
 
+/* jm.h */
+json_t *jm_conf_json(const fl_conf *c, bool redact)
+{
+	json_t *o = json_object();
+	for (size_t i = 0; c && i < fl_conf_count(c); i++) {
+		const char *k, *v;
+		fl_conf_at(c, i, &k, &v);
+		json_object_set_new(o, k, json_string(redact && jm_conf_key_secret(k) ? "******" : v));
+	}
+	return o;
+}
+
 json_t *jm_view_cluster_config(jm *j)
 {
 	json_t *arr = json_array();
@@ -862,12 +874,7 @@ static const char *restart_text(const jm_job *job, char *buf, size_t cap)
 json_t *jm_view_job_config_locked(jm *j, jm_job *job)
 {
 	(void)j;
-	json_t *user = json_object();
-	for (size_t i = 0; job->conf && i < fl_conf_count(job->conf); i++) {
-		const char *k, *v;
-		fl_conf_at(job->conf, i, &k, &v);
-		json_object_set_new(user, k, json_string(jm_conf_key_secret(k) ? "******" : v));
-	}
+	json_t *user = jm_conf_json(job->conf, true);
 	char rs[256];
 	return json_pack("{s:s, s:s, s:{s:s, s:s, s:i, s:b, s:o}}", "jid", job->jid, "name", job->name,
 			 "execution-config", "execution-mode", "PIPELINED", "restart-strategy",
