@@ -30,24 +30,25 @@
 #define PREFIX_MAX 256
 #define FIELDS_MAX 256
 
-/* A field list compiled for key lookup (cached per thread, see plan_for):
- * by the length of a top-level key, the fields whose name's first part
- * (up to a '.' or the end) has that length, so a key no field has is
- * refused without a comparison and a known one is compared with one name.
- * For lists of up to 64 fields whose first parts have up to PLAN_LEN_MAX
- * bytes; other lists, and keys inside nested objects of lists with dotted
- * names, go through match. */
+/* A field list compiled for key lookup (cached per thread, see plan_for).
+ * A key at path P (the keys of the objects it is in, "location." inside
+ * "location") is the dotted name P + key, of length L: the fields named
+ * that (leaf[L]) and those under it (cont[L]: names with a '.' at L) are
+ * its only candidates, so a key no field has is refused without a
+ * comparison and a known one is compared with one name. For lists of up
+ * to 64 fields with names of up to PLAN_LEN_MAX bytes; other lists go
+ * through match. */
 #define PLAN_LEN_MAX 63
 #define PLAN_CACHE 4
 typedef struct json_plan {
 	const flinc_field *f;
 	size_t n;
-	uint64_t print;                   /* fingerprint of the list (fields_print) */
-	bool valid;                       /* every field has a name and a known kind */
-	bool fast;                        /* valid, and bylen applies */
-	bool dotted;                      /* some names reach into nested objects */
-	uint64_t bylen[PLAN_LEN_MAX + 1]; /* bit i: field i's first part has this length */
-	unsigned char head[64][16];       /* field i's name: its first 16 bytes, 0-padded */
+	uint64_t print;                  /* fingerprint of the list (fields_print) */
+	bool valid;                      /* every field has a name and a known kind */
+	bool fast;                       /* valid, and leaf/cont apply */
+	uint64_t leaf[PLAN_LEN_MAX + 1]; /* bit i: field i's name has this length */
+	uint64_t cont[PLAN_LEN_MAX + 1]; /* bit i: field i's name has a '.' here */
+	unsigned char head[64][16];      /* field i's name: its first 16 bytes, 0-padded */
 } json_plan;
 
 typedef struct jp {
@@ -766,24 +767,33 @@ static inline bool name_eq(const jp *j, int i, const char *k, size_t klen, size_
 	return memcmp(j->f[i].name, k, klen) == 0;
 }
 
-/* match for a compiled list: the field named k (*leaf), else one under
- * k + "." (a nested object to enter), else -1. */
+/* Is field i's name, from the start, the current path and then k? */
+static inline bool path_eq(const jp *j, int i, const char *k, size_t klen, size_t avail)
+{
+	if (!j->plen) return name_eq(j, i, k, klen, avail);
+	const char *name = j->f[i].name;
+	return memcmp(name, j->prefix, j->plen) == 0 && memcmp(name + j->plen, k, klen) == 0;
+}
+
+/* match for a compiled list: the field named path + k (*leaf), else one
+ * under path + k + "." (a nested object to enter), else -1. */
 static long match_fast(jp *j, const char *k, size_t klen, size_t avail, bool *leaf)
 {
 	*leaf = false;
-	if (j->plen) return j->plan->dotted ? match(j, k, klen, leaf) : -1;
-	if (klen > PLAN_LEN_MAX) return -1;
-	long container = -1;
-	for (uint64_t bits = j->plan->bylen[klen]; bits; bits &= bits - 1) {
+	size_t l = j->plen + klen;
+	if (l > PLAN_LEN_MAX) return -1; /* no name is that long */
+	for (uint64_t bits = j->plan->leaf[l]; bits; bits &= bits - 1) {
 		int i = __builtin_ctzll(bits);
-		if (!name_eq(j, i, k, klen, avail)) continue;
-		if (j->f[i].name[klen] == 0) {
+		if (path_eq(j, i, k, klen, avail)) {
 			*leaf = true;
 			return i;
 		}
-		if (container < 0) container = i; /* name[klen] is '.' */
 	}
-	return container;
+	for (uint64_t bits = j->plan->cont[l]; bits; bits &= bits - 1) {
+		int i = __builtin_ctzll(bits);
+		if (path_eq(j, i, k, klen, avail)) return i;
+	}
+	return -1;
 }
 
 static int parse_object(jp *j)
@@ -912,14 +922,16 @@ static const json_plan *plan_for(const flinc_field *f, size_t n, uint64_t print)
 	p->valid = fields_check(NULL, f, n) == FLINC_OK;
 	p->fast = p->valid && n <= 64;
 	for (size_t i = 0; i < n && p->fast; i++) {
-		size_t l = strcspn(f[i].name, "."), all = strlen(f[i].name);
-		p->dotted |= l < all;
-		if (l > PLAN_LEN_MAX) {
+		const char *name = f[i].name;
+		size_t all = strlen(name);
+		if (all > PLAN_LEN_MAX) {
 			p->fast = false;
-		} else {
-			p->bylen[l] |= 1ull << i;
-			memcpy(p->head[i], f[i].name, all < 16 ? all : 16);
+			break;
 		}
+		p->leaf[all] |= 1ull << i;
+		for (size_t c = 0; c < all; c++)
+			if (name[c] == '.') p->cont[c] |= 1ull << i;
+		memcpy(p->head[i], name, all < 16 ? all : 16);
 	}
 	return p;
 }

@@ -351,7 +351,8 @@ static void test_timestamp_json_out(void **st)
  * record has. For a record and 100,000 random mutations of it (bytes
  * changed, dropped, doubled, keys escaped), both must give the same code,
  * the same reason and the same values; once with flat names, once with
- * names that reach into a nested object (F's location.lat/lon). */
+ * names that reach into a nested object (F's location.lat/lon; a key with
+ * a dot in it, "location.lon", names that field too). */
 static const flinc_field FLAT[] = {
 	FLINC_FIELD_NAMED(txn, ts, FLINC_REQUIRED(FLINC_FIELD_TIMESTAMP_MS), "timestamp"),
 	FLINC_FIELD_NAMED(txn, id, FLINC_REQUIRED(FLINC_FIELD_STR), "transactionId"),
@@ -382,7 +383,7 @@ static void fast_vs_generic(const flinc_field *fl, size_t nfl)
 		"\"amount\":99.99,\"currency\":\"USD\",\"merchantCategory\":\"electronics\",\"riskScore\":0.15,"
 		"\"isFraud\":false,\"status\":\"approved\",\"country\":\"US\",\"small\":-5,\"big\":7,"
 		"\"user\\u0049d2\":1,\"i64\":9,\"x\":{\"userId\":[1,{\"a\":null}]},"
-		"\"location\":{\"lat\":1.5,\"lon\":-2,\"x\":{\"lat\":3}},\"loc\":{\"lat\":4}}";
+		"\"location\":{\"lat\":1.5,\"x\":{\"lat\":3}},\"loc\":{\"lat\":4},\"location.lon\":-2}";
 	static const char alphabet[] = "{}[]\":,\\u0 .-+eE1tfn\x01\xc3\xa9";
 	char buf[sizeof base * 2];
 	uint32_t r = 20261207;
