@@ -28,6 +28,11 @@ try {
       (await chip.locator("a").getAttribute("href")) === `#/job/${cfg.jids[s]}/overview`,
       `the ${s} job is found and RUNNING`, await chip.textContent());
   }
+  // The page watches the jobs' output now: the harness writes the histories
+  // (their alerts and windows come at once, and are only shown to a page
+  // that watches: sinks keep records for watchers only) and starts the
+  // live generators.
+  console.log("WATCHING");
 
   // 2. Transactions per second, fraud alerts.
   const tps = await waitFor(async () => (await cardValue("card-tps")) > 0 && (await cardValue("card-tps")), 20000,

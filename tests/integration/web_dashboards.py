@@ -4,8 +4,11 @@
 An embedded Kafka (flinc-kafka-mock), a job manager and two task managers
 (3 slots each), live generators of transactions, user events and IoT
 readings (flinc-gen --rate; user events and transactions after a history that ends now, so
-sessions and the first 1-minute windows close at once), and the three seed
-jobs (fraud.so, aggregation.so, anomaly.so, -p 2) reading them. Then
+sessions, the first 1-minute windows and fraud patterns close at once), and
+the three seed jobs (fraud.so, aggregation.so, anomaly.so, -p 2) reading
+them. The jobs start on empty topics; the histories and the live streams
+go in once the page says it watches (the sinks keep what they write for
+watchers only, so alerts from before would never reach it). Then
 web_dashboards.mjs drives Debian's chromium through Playwright on
 #/dashboards: connected; the three jobs found; transactions per second;
 fraud alerts (table, by type); sensors with anomalies; user events by
@@ -40,6 +43,32 @@ def history_span_ms(build, mode, count):
     last = json.loads(p.stdout.decode().splitlines()[-1])["timestamp"]  # 1970-01-01THH:MM:SS.mmmZ
     h, m, s = last[11:-1].split(":")
     return int((int(h) * 3600 + int(m) * 60 + float(s)) * 1000) + 1000
+
+
+HISTORIES = (("transactions", 40000, ["--fraud-rate", "0.1"]), ("user-events", 20000, []))
+
+
+def feed(chk, c, build, bs, procs, spans):
+    """The histories (transactions and user events that end now: fraud
+    patterns, sessions and the first 1-minute windows close at once; live
+    fraud patterns take 30 s to 10 min of event time by day, only the
+    off-hours kind is a single record), then the live generators."""
+    gen = os.path.join(build, "bin", "flinc-gen")
+    for mode, count, extra in HISTORIES:
+        span = spans[mode]
+        now = int(time.time() * 1000)
+        r = subprocess.run([gen, mode, "--count", str(count), "--seed", "1", "--start-time",
+                            str(now - span)] + extra + ["--output", "kafka://%s/%s" % (bs, mode)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+        chk.ok(r.returncode == 0, "a %s history of %.0f minutes written" % (mode, span / 60000),
+               r.stderr.decode()[-300:])
+    for mode, topic, extra in (("transactions", "transactions", ["--fraud-rate", "0.1", "--seed", "2",
+                                                                 "--population-seed", "1"]),
+                               ("user-events", "user-events", ["--seed", "2"]),
+                               ("iot", "iot", ["--anomaly-rate", "0.05", "--sensors", "100"])):
+        procs.append(subprocess.Popen([gen, mode, "--rate", str(RATE)] + extra +
+                                      ["--output", "kafka://%s/%s" % (bs, topic)],
+                                      stdout=subprocess.DEVNULL, stderr=open(c.path("gen-%s.log" % mode), "w")))
 
 
 def main():
@@ -77,26 +106,6 @@ def main():
         with cluster.Cluster(build, taskmanagers=2, slots=3, name="web-dash", checks=chk, keep=args.keep) as c:
             c.conf.update({"state.checkpoints.dir": c.path("chk"), "execution.checkpointing.interval": "2s"})
             c.start()
-            gen = os.path.join(build, "bin", "flinc-gen")
-            # User events and transactions: a history that ends now, then live.
-            # Live fraud patterns take 30 s to 10 min of event time by day (only
-            # the off-hours kind is a single record), so without a history the
-            # first alert could come after the browser stopped waiting.
-            for mode, count, extra in (("user-events", 20000, []), ("transactions", 40000, ["--fraud-rate", "0.1"])):
-                span = history_span_ms(build, mode, count)
-                now = int(time.time() * 1000)
-                r = subprocess.run([gen, mode, "--count", str(count), "--seed", "1", "--start-time",
-                                    str(now - span)] + extra + ["--output", "kafka://%s/%s" % (bs, mode)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
-                chk.ok(r.returncode == 0, "a %s history of %.0f minutes written" % (mode, span / 60000),
-                       r.stderr.decode()[-300:])
-            for mode, topic, extra in (("transactions", "transactions", ["--fraud-rate", "0.1", "--seed", "2",
-                                                                         "--population-seed", "1"]),
-                                       ("user-events", "user-events", ["--seed", "2"]),
-                                       ("iot", "iot", ["--anomaly-rate", "0.05", "--sensors", "100"])):
-                procs.append(subprocess.Popen([gen, mode, "--rate", str(RATE)] + extra +
-                                              ["--output", "kafka://%s/%s" % (bs, topic)],
-                                              stdout=subprocess.DEVNULL, stderr=open(c.path("gen-%s.log" % mode), "w")))
             jids = {}
             for job, inp, out in (("fraud", "transactions", "fraud-alerts"), ("aggregation", "user-events", "aggregates"),
                                   ("anomaly", "iot", "anomaly-alerts")):
@@ -107,14 +116,35 @@ def main():
             for job, jid in jids.items():
                 if jid:
                     c.wait_running(jid)
+            spans = {mode: history_span_ms(build, mode, count) for mode, count, _ in HISTORIES}
             cfg = {"port": c.rest_port, "jids": jids, "jmPid": c.jm.pid, "shots": shots, "chromium": args.chromium}
-            r = subprocess.run(["node", os.path.join(HERE, "web_dashboards.mjs"), json.dumps(cfg)],
-                               capture_output=True, text=True, timeout=300)
-            sys.stdout.write(r.stdout)
-            sys.stdout.write(r.stderr)
-            fails = [l.strip()[6:] for l in r.stdout.splitlines() if l.strip().startswith("FAIL:")]
+            node = subprocess.Popen(["node", os.path.join(HERE, "web_dashboards.mjs"), json.dumps(cfg)],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            procs.append(node)
+            head = []
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                line = node.stdout.readline()
+                if not line:
+                    break
+                head.append(line)
+                if line.strip() == "WATCHING":
+                    break
+            watching = bool(head) and head[-1].strip() == "WATCHING"
+            chk.ok(watching, "the page watches the jobs' output")
+            if watching:
+                feed(chk, c, build, bs, procs, spans)
+            try:
+                out, err = node.communicate(timeout=300)
+            except subprocess.TimeoutExpired:
+                node.kill()
+                out, err = node.communicate()
+            out = "".join(l for l in head if l.strip() != "WATCHING") + out
+            sys.stdout.write(out)
+            sys.stdout.write(err)
+            fails = [l.strip()[6:] for l in out.splitlines() if l.strip().startswith("FAIL:")]
             chk.errors.extend(fails)
-            chk.ok(r.returncode == 0 and not fails and "  ok:" in r.stdout, "the browser test passed", r.returncode)
+            chk.ok(node.returncode == 0 and not fails and "  ok:" in out, "the browser test passed", node.returncode)
             print("screenshots in %s" % shots)
     finally:
         for p in procs:
