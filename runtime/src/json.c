@@ -33,9 +33,9 @@
 /* A field list compiled for key lookup (cached per thread, see plan_for).
  * A key at path P (the keys of the objects it is in, "location." inside
  * "location") is the dotted name P + key, of length L: the fields named
- * that (leaf[L]) and those under it (cont[L]: names with a '.' at L) are
- * its only candidates, so a key no field has is refused without a
- * comparison and a known one is compared with one name. For lists of up
+ * that and those under it (names with a '.' at L) are its only candidates
+ * (at[L]), so a key no field has is refused without a comparison and a
+ * known one is compared with one name. For lists of up
  * to 64 fields with names of up to PLAN_LEN_MAX bytes; other lists go
  * through match. */
 #define PLAN_LEN_MAX 63
@@ -43,12 +43,11 @@
 typedef struct json_plan {
 	const flinc_field *f;
 	size_t n;
-	uint64_t print;                  /* fingerprint of the list (fields_print) */
-	bool valid;                      /* every field has a name and a known kind */
-	bool fast;                       /* valid, and leaf/cont apply */
-	uint64_t leaf[PLAN_LEN_MAX + 1]; /* bit i: field i's name has this length */
-	uint64_t cont[PLAN_LEN_MAX + 1]; /* bit i: field i's name has a '.' here */
-	unsigned char head[64][16];      /* field i's name: its first 16 bytes, 0-padded */
+	uint64_t print;                /* fingerprint of the list (fields_print) */
+	bool valid;                    /* every field has a name and a known kind */
+	bool fast;                     /* valid, and at applies */
+	uint64_t at[PLAN_LEN_MAX + 1]; /* bit i: field i's name ends or has a '.' here */
+	unsigned char head[64][16];    /* field i's name: its first 16 bytes, 0-padded */
 } json_plan;
 
 typedef struct jp {
@@ -83,7 +82,7 @@ static size_t at(const jp *j) { return (size_t)(j->p - j->start); }
 
 static inline void ws(jp *j)
 {
-	if (j->p<j->end && * j->p> ' ') return; /* the usual case: no whitespace */
+	if (j->p < j->end && ' ' < *j->p) return; /* the usual case: no whitespace */
 	while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t')) j->p++;
 }
 
@@ -118,6 +117,20 @@ static const unsigned char str_stop[256] = {
 	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 };
 
+#ifdef __SSE2__
+/* The 16 bytes at p as a bit mask of those that end the fast scan of a
+ * string: '"', '\\', control bytes and non-ASCII bytes (as signed bytes,
+ * both of the latter are < 0x20). */
+static inline unsigned str_stop16(const unsigned char *p)
+{
+	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+	__m128i stop = _mm_or_si128(
+		_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')), _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
+		_mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
+	return (unsigned)_mm_movemask_epi8(stop);
+}
+#endif
+
 /* A string at j->p ('"'): its raw bytes between the quotes in *s and *len,
  * *esc when it holds escapes. Checks escapes (\u surrogates paired), UTF-8
  * and control characters. (scan_string below: its usual case inline.) */
@@ -127,14 +140,9 @@ static int scan_string_any(jp *j, const unsigned char **s, size_t *len, bool *es
 	*esc = false;
 	for (;;) {
 #ifdef __SSE2__
-		/* Sixteen bytes at a time to the first '"', '\\', control byte or
-		 * non-ASCII byte: as signed bytes, both of the latter are < 0x20. */
+		/* Sixteen bytes at a time to the first byte that stops it. */
 		while (end - p >= 16) {
-			__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
-			__m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
-								 _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
-						    _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
-			unsigned m = (unsigned)_mm_movemask_epi8(stop);
+			unsigned m = str_stop16(p);
 			if (m) {
 				p += __builtin_ctz(m);
 				break;
@@ -221,11 +229,7 @@ static inline int scan_string(jp *j, const unsigned char **s, size_t *len, bool 
 #ifdef __SSE2__
 	const unsigned char *p = j->p + 1;
 	for (int blk = 0; blk < 2 && j->end - p >= 16; blk++, p += 16) {
-		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
-		__m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
-							 _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
-					    _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
-		unsigned m = (unsigned)_mm_movemask_epi8(stop);
+		unsigned m = str_stop16(p);
 		if (!m) continue;
 		p += __builtin_ctz(m);
 		if (*p != '"') break;
@@ -782,18 +786,17 @@ static long match_fast(jp *j, const char *k, size_t klen, size_t avail, bool *le
 	*leaf = false;
 	size_t l = j->plen + klen;
 	if (l > PLAN_LEN_MAX) return -1; /* no name is that long */
-	for (uint64_t bits = j->plan->leaf[l]; bits; bits &= bits - 1) {
+	long container = -1;
+	for (uint64_t bits = j->plan->at[l]; bits; bits &= bits - 1) {
 		int i = __builtin_ctzll(bits);
-		if (path_eq(j, i, k, klen, avail)) {
+		if (!path_eq(j, i, k, klen, avail)) continue;
+		if (j->f[i].name[l] == 0) {
 			*leaf = true;
 			return i;
 		}
+		if (container < 0) container = i; /* name[l] is '.' */
 	}
-	for (uint64_t bits = j->plan->cont[l]; bits; bits &= bits - 1) {
-		int i = __builtin_ctzll(bits);
-		if (path_eq(j, i, k, klen, avail)) return i;
-	}
-	return -1;
+	return container;
 }
 
 static int parse_object(jp *j)
@@ -906,10 +909,11 @@ static int fields_check(jp *j, const flinc_field *f, size_t n)
 	return FLINC_OK;
 }
 
-/* The plan of a checked list, from this thread's cache (PLAN_CACHE lists,
+/* The plan of a list (checked when made), from this thread's cache (PLAN_CACHE lists,
  * replaced in turn) or made now. */
-static const json_plan *plan_for(const flinc_field *f, size_t n, uint64_t print)
+static const json_plan *plan_for(const flinc_field *f, size_t n)
 {
+	uint64_t print = fields_print(f, n);
 	static __thread json_plan cache[PLAN_CACHE];
 	static __thread unsigned next;
 	for (unsigned c = 0; c < PLAN_CACHE; c++)
@@ -928,9 +932,9 @@ static const json_plan *plan_for(const flinc_field *f, size_t n, uint64_t print)
 			p->fast = false;
 			break;
 		}
-		p->leaf[all] |= 1ull << i;
+		p->at[all] |= 1ull << i;
 		for (size_t c = 0; c < all; c++)
-			if (name[c] == '.') p->cont[c] |= 1ull << i;
+			if (name[c] == '.') p->at[c] |= 1ull << i;
 		memcpy(p->head[i], name, all < 16 ? all : 16);
 	}
 	return p;
@@ -955,8 +959,7 @@ FLINC_API int flinc_json_parse(const flinc_field *f, size_t n, const char *json,
 	j.plen = 0;
 	j.plan = NULL;
 	if (whycap) why[0] = 0;
-	uint64_t print = fields_print(f, n);
-	const json_plan *plan = plan_for(f, n, print);
+	const json_plan *plan = plan_for(f, n);
 	if (!plan->valid) return fields_check(&j, f, n);
 	if (plan->fast) j.plan = plan;
 	if (len > FLINC_JSON_MAX_BYTES) return fail(&j, "record larger than %d bytes", FLINC_JSON_MAX_BYTES);
