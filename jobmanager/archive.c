@@ -21,7 +21,7 @@
  *     "exceptions": [{ "message", "task", "location", "tm_id", "ts" }],
  *     "root_exc", "checkpoints": {...}, "checkpoint_config": {...} }
  */
-#include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,31 +32,34 @@ enum { ARCHIVE_VERSION = 1 };
 
 static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
 
-/* The counters of a subtask, in this order (the names keep the file
- * readable; loading goes by position). */
+/* The counters of a subtask kept in a result, as an array in this order
+ * (each an 8-byte integer). */
+static const size_t metric_off[] = {
+	offsetof(jm_task_metrics, records_in),       offsetof(jm_task_metrics, records_out),
+	offsetof(jm_task_metrics, bytes_in),         offsetof(jm_task_metrics, bytes_out),
+	offsetof(jm_task_metrics, backpressured_ms), offsetof(jm_task_metrics, watermark),
+	offsetof(jm_task_metrics, rejected),         offsetof(jm_task_metrics, dead_letters),
+	offsetof(jm_task_metrics, idle_ms),          offsetof(jm_task_metrics, busy_ms),
+};
+#define NMETRICS (sizeof metric_off / sizeof metric_off[0])
+
 static json_t *metrics_out(const jm_task_metrics *m)
 {
-	return json_pack("[I, I, I, I, I, I, I, I, I, I]", (json_int_t)m->records_in,
-			 (json_int_t)m->records_out, (json_int_t)m->bytes_in, (json_int_t)m->bytes_out,
-			 (json_int_t)m->backpressured_ms, (json_int_t)m->watermark, (json_int_t)m->rejected,
-			 (json_int_t)m->dead_letters, (json_int_t)m->idle_ms, (json_int_t)m->busy_ms);
+	json_t *a = json_array();
+	for (size_t i = 0; i < NMETRICS; i++) {
+		int64_t v;
+		memcpy(&v, (const char *)m + metric_off[i], sizeof v);
+		json_array_append_new(a, json_integer((json_int_t)v));
+	}
+	return a;
 }
 
 static void metrics_in(json_t *a, jm_task_metrics *m)
 {
-	int64_t v[10] = { 0 };
-	for (size_t i = 0; i < 10 && i < json_array_size(a); i++)
-		v[i] = json_integer_value(json_array_get(a, i));
-	m->records_in = (uint64_t)v[0];
-	m->records_out = (uint64_t)v[1];
-	m->bytes_in = (uint64_t)v[2];
-	m->bytes_out = (uint64_t)v[3];
-	m->backpressured_ms = v[4];
-	m->watermark = v[5];
-	m->rejected = (uint64_t)v[6];
-	m->dead_letters = (uint64_t)v[7];
-	m->idle_ms = v[8];
-	m->busy_ms = v[9];
+	for (size_t i = 0; i < NMETRICS && i < json_array_size(a); i++) {
+		int64_t v = json_integer_value(json_array_get(a, i));
+		memcpy((char *)m + metric_off[i], &v, sizeof v);
+	}
 }
 
 static json_t *latency_out(const jm_task_metrics *m)
@@ -103,7 +106,7 @@ json_t *jm_archive_job_locked(jm *j, jm_job *job)
 					  metrics_out(&st->m), "lat", latency_out(&st->m)));
 		}
 		char vid[17];
-		snprintf(vid, sizeof vid, "%016" PRIx64, v->id);
+		jm_vertex_id_str(v->id, vid);
 		json_array_append_new(vs,
 				      json_pack("{s:s, s:s, s:i, s:b, s:b, s:o}", "id", vid, "name", v->name,
 						"parallelism", v->parallelism, "source", v->source, "sink",
@@ -268,6 +271,5 @@ jm_job *jm_archive_load(json_t *doc, char *err, size_t errcap)
 	json_t *cpc = json_object_get(doc, "checkpoint_config");
 	job->archived_cp = json_is_object(cp) ? json_incref(cp) : NULL;
 	job->archived_cp_config = json_is_object(cpc) ? json_incref(cpc) : NULL;
-	job->archived = true;
 	return job;
 }

@@ -324,15 +324,7 @@ static void recover_results(jm *j)
 		jm_job_free(jobs[i]);
 	}
 	pthread_mutex_lock(&j->mu);
-	for (size_t i = drop; i < nj; i++) {
-		jm_job *job = jobs[i];
-		job->jm = j;
-		if (j->njobs == j->jobs_cap) {
-			j->jobs_cap = j->jobs_cap ? j->jobs_cap * 2 : 16;
-			j->jobs = fl_realloc(j->jobs, j->jobs_cap * sizeof(jm_job *));
-		}
-		j->jobs[j->njobs++] = job;
-	}
+	for (size_t i = drop; i < nj; i++) jm_job_append_locked(j, jobs[i]);
 	pthread_mutex_unlock(&j->mu);
 	if (nj)
 		fl_log(FL_LOG_INFO, JM_COMPONENT, "job store: %zu ended job(s) restored from %s%s", nj - drop,

@@ -210,7 +210,6 @@ typedef struct jm_job {
 
 	/* A job that ended before this job manager started (archive.c): what
 	 * its checkpoints looked like at the end, served as they were. */
-	bool archived;
 	json_t *archived_cp, *archived_cp_config; /* or NULL */
 } jm_job;
 
@@ -508,6 +507,9 @@ int jm_job_cancel(jm *j, const char *jid, char *err, size_t errcap);
  * jm.mu. */
 int jm_jar_delete(jm *j, const char *jar_id, char *err, size_t errcap);
 jm_job *jm_job_find_locked(jm *j, const char *jid);
+/* Add a job (created, or an ended one from the job store) to the job list,
+ * which owns it from then on. */
+void jm_job_append_locked(jm *j, jm_job *job);
 /* jm_job_find_locked, or NULL with FLINC_ENOENT's message in err. */
 jm_job *jm_job_get_locked(jm *j, const char *jid, char *err, size_t errcap);
 void jm_job_free(jm_job *job);
@@ -574,12 +576,8 @@ void jm_ha_forget_result(jm *j, const char *jid); /* evicted: its result goes to
 void jm_ha_recover(jm *j);
 
 /* archive.c: an ended job as a document (j->mu held), and a document back
- * as an ended job with archived set (NULL with err when malformed). */
+ * as an ended job (NULL with err when malformed). */
 json_t *jm_archive_job_locked(jm *j, jm_job *job);
-/* A configuration key whose value is a secret: shown (and archived) as ******. */
-bool jm_conf_key_secret(const char *k);
-/* A configuration as a JSON object of strings; redact: secrets as ******. */
-json_t *jm_conf_json(const fl_conf *c, bool redact);
 jm_job *jm_archive_load(json_t *doc, char *err, size_t errcap);
 
 /* ---- checkpoints, restarts, savepoints (checkpoints.c) ---------------- */
@@ -646,6 +644,12 @@ json_t *jm_view_cluster_config(jm *j);
 char *jm_utf8_dup(const char *s);
 /* The vertex of a job by its id as shown ("%016llx"), or NULL. */
 jm_vertex *jm_vertex_find(jm_job *job, const char *vid);
+/* A vertex id as shown: 16 hex digits. */
+void jm_vertex_id_str(uint64_t id, char out[17]);
+/* A configuration key whose value is a secret: shown (and archived) as ******. */
+bool jm_conf_key_secret(const char *k);
+/* A configuration as a JSON object of strings; redact: secrets as ******. */
+json_t *jm_conf_json(const fl_conf *c, bool redact);
 
 /* ---- output.c: live output of the sinks (Server-Sent Events) ------------ */
 

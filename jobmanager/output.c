@@ -87,7 +87,7 @@ static char *figures_event(const jm_job *job)
 			out += st->out_rate;
 		}
 		char vid[17];
-		snprintf(vid, sizeof vid, "%016" PRIx64, v->id);
+		jm_vertex_id_str(v->id, vid);
 		json_array_append_new(vs,
 				      json_pack("{s:s, s:s, s:i, s:b, s:b, s:f, s:f, s:I, s:I}", "id", vid,
 						"name", v->name, "parallelism", v->parallelism, "source",
@@ -148,7 +148,7 @@ static char *event_of(jm_job *job, const Flinc__SinkOutput *o)
 {
 	jm_vertex *v = o->vertex < job->nv ? &job->v[o->vertex] : NULL;
 	char vid[17] = "";
-	if (v) snprintf(vid, sizeof vid, "%016" PRIx64, v->id);
+	if (v) jm_vertex_id_str(v->id, vid);
 	json_t *recs = json_array();
 	for (size_t k = 0; k < o->n_records; k++) {
 		char *s = fl_malloc(o->records[k].len + 1);

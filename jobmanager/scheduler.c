@@ -98,6 +98,17 @@ void jm_job_free(jm_job *job)
 	free(job);
 }
 
+/* jm.h */
+void jm_job_append_locked(jm *j, jm_job *job)
+{
+	job->jm = j;
+	if (j->njobs == j->jobs_cap) {
+		j->jobs_cap = j->jobs_cap ? j->jobs_cap * 2 : 16;
+		j->jobs = fl_realloc(j->jobs, j->jobs_cap * sizeof(jm_job *));
+	}
+	j->jobs[j->njobs++] = job;
+}
+
 jm_job *jm_job_find_locked(jm *j, const char *jid)
 {
 	if (!jid) return NULL;
@@ -1098,12 +1109,7 @@ static void submit_store_locked(jm *j, const submission *sub, jm_job *job)
 	job->start_ms = job->last_mod_ms = now;
 	job->slot_timeout_ms = sub->slot_timeout_ms;
 	job->slot_deadline = sub->s->recover_jid ? INT64_MAX : jm_mono_ms() + sub->slot_timeout_ms;
-	job->jm = j;
-	if (j->njobs == j->jobs_cap) {
-		j->jobs_cap = j->jobs_cap ? j->jobs_cap * 2 : 16;
-		j->jobs = fl_realloc(j->jobs, j->jobs_cap * sizeof(jm_job *));
-	}
-	j->jobs[j->njobs++] = job;
+	jm_job_append_locked(j, job);
 	int total, nfree;
 	jm_slots_locked(j, &total, &nfree, NULL);
 	fl_log(FL_LOG_INFO, JM_COMPONENT,

@@ -19,13 +19,14 @@
 
 static json_t *ms_or_null(int64_t v) { return v > 0 ? json_integer(v) : json_integer(-1); }
 
-static void vertex_id_str(uint64_t id, char out[17]) { snprintf(out, 17, "%016" PRIx64, id); }
+/* jm.h */
+void jm_vertex_id_str(uint64_t id, char out[17]) { snprintf(out, 17, "%016" PRIx64, id); }
 
 jm_vertex *jm_vertex_find(jm_job *job, const char *vid)
 {
 	char buf[17];
 	for (uint32_t k = 0; k < job->nv; k++) {
-		vertex_id_str(job->v[k].id, buf);
+		jm_vertex_id_str(job->v[k].id, buf);
 		if (strcmp(buf, vid) == 0) return &job->v[k];
 	}
 	return NULL;
@@ -156,7 +157,7 @@ static json_t *subtask_json(const jm_job *job, const jm_vertex *v, int i, int64_
 static json_t *vertex_json(const jm_job *job, const jm_vertex *v, int64_t now, bool with_subtasks)
 {
 	char vid[17];
-	vertex_id_str(v->id, vid);
+	jm_vertex_id_str(v->id, vid);
 	int64_t start, end;
 	vertex_times(v, &start, &end);
 	jm_task_metrics m = vertex_metrics(v);
@@ -750,7 +751,7 @@ char *jm_view_metrics_locked(jm *j)
 					? m.dead_letters
 					: (uint64_t)(m.backpressured_ms > 0 ? m.backpressured_ms : 0);
 				char vid[17];
-				vertex_id_str(job->v[k].id, vid);
+				jm_vertex_id_str(job->v[k].id, vid);
 				fl_sb_printf(&b, "%s{", counters[c].name);
 				label(&b, "job_id", job->jid, true);
 				label(&b, "job_name", job->name, false);
