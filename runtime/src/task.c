@@ -366,21 +366,16 @@ void fl_task_fail(fl_task *t, int err, const char *fmt, ...)
 	if (t->on_failure) t->on_failure(t->on_failure_ud, t);
 }
 
-enum { FL_TASK_CANCEL = 1, FL_TASK_STOP = 2 };
-
-void fl_task_cancel(fl_task *t)
+/* The first request to end wins (a cancel after a stop stays a stop). */
+static void request_end(fl_task *t, int how)
 {
 	int none = 0;
-	atomic_compare_exchange_strong(&t->cancel, &none, FL_TASK_CANCEL);
+	atomic_compare_exchange_strong(&t->cancel, &none, how);
 	fl_notify_signal(&t->notify);
 }
 
-void fl_task_stop(fl_task *t)
-{
-	int none = 0;
-	atomic_compare_exchange_strong(&t->cancel, &none, FL_TASK_STOP);
-	fl_notify_signal(&t->notify);
-}
+void fl_task_cancel(fl_task *t) { request_end(t, FL_TASK_CANCEL); }
+void fl_task_stop(fl_task *t) { request_end(t, FL_TASK_STOP); }
 
 void fl_task_set_idle(fl_task *t, bool idle)
 {

@@ -186,7 +186,7 @@ struct fl_task {
 	void *dec[2]; /* decode scratch per input */
 
 	fl_notify notify;
-	_Atomic int cancel; /* 0, or FL_TASK_CANCEL / FL_TASK_STOP */
+	_Atomic int cancel; /* 0, or how it was asked to end: FL_TASK_CANCEL / FL_TASK_STOP */
 	_Atomic int state;  /* fl_task_state */
 	pthread_t thread;
 	bool started;
@@ -281,6 +281,8 @@ void fl_task_checkpoint_final(fl_task *t, int64_t id);
 /* Declare a state "<uid>/<name>" in the task's backend and remember it
  * for snapshots (same name again: same id). Task thread. */
 int fl_task_declare_state(fl_task *t, const char *name, fl_state_kind kind, uint32_t *sid);
+
+enum { FL_TASK_CANCEL = 1, FL_TASK_STOP = 2 }; /* fl_task.cancel */
 
 int fl_task_start(fl_task *t);
 /* Ask the task to stop (any thread; returns at once). */
