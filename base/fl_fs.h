@@ -66,6 +66,12 @@ int fl_fsync_parent(const char *path, char *err, size_t errcap);
 enum { FL_COPY_SYNC = 1 };
 int fl_copy_file(const char *src, const char *dst, unsigned flags, char *err, size_t errcap);
 
+/* The first len bytes of in to out, from their file positions (in the
+ * kernel where it can, else by read and write). 0, or FLINC_EIO (in
+ * ended sooner; a read or write failed) or FLINC_ENOMEM, with a line in
+ * err. */
+int fl_copy_prefix(int in, int out, uint64_t len, char *err, size_t errcap);
+
 /* A relative path that stays inside the folder it is relative to: not
  * empty, no leading '/', no empty, "." or ".." component, no white space
  * or control characters. */

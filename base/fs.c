@@ -223,17 +223,21 @@ int fl_fsync_parent(const char *path, char *err, size_t errcap)
 
 enum { COPY_BUF = 1 << 16 };
 
-/* The bytes of in to out: in the kernel (copy_file_range, which may share
- * extents) where it can, else by read and write. */
-static int copy_fd(int in, int out, const char *src, const char *dst, char *err, size_t errcap)
+/* Up to `limit` bytes of in to out, from their file positions: in the
+ * kernel (copy_file_range, which may share extents) where it can, else by
+ * read and write. *copied says how many (fewer than limit: in ended). */
+static int copy_fd(int in, int out, uint64_t limit, uint64_t *copied, const char *src, const char *dst,
+		   char *err, size_t errcap)
 {
 	char *buf = NULL;
 	bool kernel = true;
 	int rc = 0;
-	for (;;) {
+	uint64_t done = 0;
+	while (done < limit) {
+		size_t want = limit - done < ((size_t)1 << 30) ? (size_t)(limit - done) : (size_t)1 << 30;
 		ssize_t n;
 		if (kernel) {
-			n = copy_file_range(in, NULL, out, NULL, (size_t)1 << 30, 0);
+			n = copy_file_range(in, NULL, out, NULL, want, 0);
 			if (n < 0 &&
 			    (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP ||
 			     errno == EPERM)) {
@@ -246,13 +250,14 @@ static int copy_fd(int in, int out, const char *src, const char *dst, char *err,
 				break;
 			}
 			if (n == 0) break;
+			done += (uint64_t)n;
 			continue;
 		}
 		if (!buf && !(buf = fl_try_malloc(COPY_BUF))) {
 			rc = ERR(FLINC_ENOMEM, "%s: out of memory", dst);
 			break;
 		}
-		n = read(in, buf, COPY_BUF);
+		n = read(in, buf, want < COPY_BUF ? want : COPY_BUF);
 		if (n < 0 && errno == EINTR) continue;
 		if (n < 0) {
 			rc = ERR(FLINC_EIO, "%s: read failed: %s", src, strerror(errno));
@@ -264,8 +269,20 @@ static int copy_fd(int in, int out, const char *src, const char *dst, char *err,
 			rc = ERR(FLINC_EIO, "%s: write failed: %s", dst, strerror(-e));
 			break;
 		}
+		done += (uint64_t)n;
 	}
 	free(buf);
+	*copied = done;
+	return rc;
+}
+
+int fl_copy_prefix(int in, int out, uint64_t len, char *err, size_t errcap)
+{
+	uint64_t copied;
+	int rc = copy_fd(in, out, len, &copied, "the source", "the copy", err, errcap);
+	if (!rc && copied < len)
+		rc = ERR(FLINC_EIO, "the source ended after %llu of %llu bytes", (unsigned long long)copied,
+			 (unsigned long long)len);
 	return rc;
 }
 
@@ -290,7 +307,8 @@ int fl_copy_file(const char *src, const char *dst, unsigned flags, char *err, si
 		close(in);
 		return ERR(e == EEXIST ? FLINC_EEXIST : FLINC_EIO, "%s: cannot create: %s", dst, strerror(e));
 	}
-	int rc = copy_fd(in, out, src, dst, err, errcap);
+	uint64_t copied;
+	int rc = copy_fd(in, out, UINT64_MAX, &copied, src, dst, err, errcap);
 	close(in);
 	if (!rc && (flags & FL_COPY_SYNC) && fsync(out) < 0)
 		rc = ERR(FLINC_EIO, "%s: fsync failed: %s", dst, strerror(errno));

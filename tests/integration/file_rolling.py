@@ -34,6 +34,19 @@ Cases:
                   committed file but the last of each subtask holds at
                   least 64 KiB and at most 64 KiB plus one line; the count
                   is total bytes / 64 KiB within p.
+  stale-writer    a restore while the failed run still writes (a task
+                  manager cut off from the job manager runs its tasks
+                  until its heartbeat.timeout): run 1, -p 2, 60,000 lines
+                  at --rate 3000, goes on after checkpoint 5 while
+                  `flinc local -s <its newest chk>` -p 2 (run 2, its own
+                  checkpoint folder, unthrottled) restores into the same
+                  output folder and finishes. Run 1's part files are then
+                  files no name points to (/proc/<pid>/fd says
+                  "(deleted)") and still grow; run 1 is killed -9 1.5 s
+                  later: the output is exact. Before the restore copied
+                  the checkpointed bytes, it truncated and wrote on in the
+                  file run 1 held, which run 2 then committed: run 1's
+                  lines landed in the committed files.
   rollover        -p 2, rollover-interval 1s, 30,000 lines at --rate 6000
                   (about 5 s, ~25 checkpoints): exact output in at least 4
                   and at most 2 * (seconds + 2) committed files, fewer
@@ -183,6 +196,77 @@ def case_kill_rescale(build, base, chk):
     case_kill(build, base, chk, 3, 1)
 
 
+def part_fds(pid):
+    """{fd path: target} of the output part files process pid holds open."""
+    fds = {}
+    d = "/proc/%d/fd" % pid
+    try:
+        for n in os.listdir(d):
+            try:
+                t = os.readlink(os.path.join(d, n))
+            except OSError:
+                continue
+            if "/out/" in t and ".part-" in t:
+                fds[os.path.join(d, n)] = t
+    except OSError:
+        pass
+    return fds
+
+
+def case_stale_writer(build, base, chk):
+    inp = cluster.write_input(os.path.join(base, "input.txt"), 77, 60000)
+    out = os.path.join(base, "out")
+    chk1, chk2 = os.path.join(base, "checkpoints-1"), os.path.join(base, "checkpoints-2")
+    expected = check_counts.expected_counts([inp])
+    procs = []
+
+    def start(n, argv):
+        with open(os.path.join(base, "run%d.log" % n), "wb") as lf:
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT)
+        procs.append(p)
+        return p
+
+    try:
+        run1 = start(1, cluster.local_argv(build, "wordcount", 2, conf(chk1)) +
+                     ["--input", inp, "--output", out, "--rate", "3000"])
+
+        def chk5():
+            if run1.poll() is not None:
+                raise cluster.ClusterError("run 1 exited %s before checkpoint 5" % run1.returncode)
+            jd = job_dir(chk1)
+            nc = cluster.newest_completed(jd) if jd else None
+            return nc if nc and nc[0] >= 5 else None
+
+        nid, npath = cluster.wait_until(chk5, 90, "checkpoint 5 of run 1", interval=0.02)
+        held = part_fds(run1.pid)
+        chk.ok(len(held) == 2 and all(".inprogress" in t and "(deleted)" not in t for t in held.values()),
+               "run 1 writes 2 part files in progress", held)
+        run2 = start(2, cluster.local_argv(build, "wordcount", 2, conf(chk2), savepoint=npath) +
+                     ["--input", inp, "--output", out])
+        print("  run 1 pid %d goes on; run 2 pid %d restores chk-%d into the same folder" %
+              (run1.pid, run2.pid, nid), flush=True)
+        rc = run2.wait(120)
+        chk.ok(rc == 0, "run 2 exits 0", open(os.path.join(base, "run2.log"), errors="replace").read()[-1500:])
+        chk.ok(run1.poll() is None, "run 1 still runs after run 2 ended")
+        sizes0 = {f: os.stat(f).st_size for f in part_fds(run1.pid)}
+        time.sleep(1.5)
+        stale = part_fds(run1.pid)
+        grew = {f: os.stat(f).st_size - sizes0.get(f, 0) for f in stale}
+        print("  run 1's part files 1.5 s after run 2 ended: %s; grew by %s bytes" %
+              (sorted(stale.values()), sorted(grew.values())), flush=True)
+        chk.ok(len(stale) == 2 and all(t.endswith("(deleted)") for t in stale.values()),
+               "run 1 writes in files no name points to", stale)
+        chk.ok(all(g > 0 for g in grew.values()), "run 1 wrote on after run 2 committed", grew)
+        os.kill(run1.pid, signal.SIGKILL)
+        run1.wait(10)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    verify(chk, expected, out, "exactly-once output of run 2 with run 1 writing on")
+
+
 def case_older_chk(build, base, chk):
     inp = cluster.write_input(os.path.join(base, "input.txt"), 99, 60000)
     out, chkdir = os.path.join(base, "out"), os.path.join(base, "checkpoints")
@@ -249,6 +333,7 @@ CASES = {
     "older-chk": case_older_chk,
     "size": case_size,
     "rollover": case_rollover,
+    "stale-writer": case_stale_writer,
 }
 
 

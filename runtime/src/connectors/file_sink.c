@@ -10,6 +10,7 @@
  *   .part-<subtask>-<seq>.pending-<ckpt>      rolled: closed and fsync'ed,
  *                                             waits for checkpoint <ckpt>
  *   part-<subtask>-<seq>                      committed: never changes again
+ *   .part-<subtask>-<seq>.copy-<random>       a restore's copy, until renamed
  *
  * The rolling policy (Flink's names): a part is rolled once it reaches
  * `sink.rolling-policy.file-size` (default 128mb; checked as records are
@@ -35,8 +36,10 @@
  * Restore from checkpoint r: the part r recorded in progress (seq, length)
  * is found under whichever name it has now (.inprogress; .pending-<c> or
  * committed by a checkpoint c after r, when an older checkpoint is
- * restored), truncated to the recorded length (what came after is replayed
- * by the sources) and written on by the same subtask index; a part of an
+ * restored), its first `length` bytes are copied into a new file (what came
+ * after is replayed by the sources; never truncated in place, as a stale
+ * task of the failed attempt may still write in it: copy_prefix) that takes
+ * its .inprogress name and is written on by the same subtask index; a part of an
  * index beyond the new parallelism is committed at once by subtask 0 (r
  * completed, so its bytes are final). Other files in progress hold records
  * after r only, so they are deleted. Pending files need the id of the
@@ -67,6 +70,7 @@
 
 #include "connectors.h"
 #include "graph.h"
+#include "fl_auth.h"
 #include "util.h"
 
 #define WRITE_BUF_SIZE (256u << 10)
@@ -131,7 +135,7 @@ typedef struct fsink {
 
 /* ---- names -------------------------------------------------------------- */
 
-enum part_state { PART_NONE, PART_COMMITTED, PART_INPROGRESS, PART_PENDING };
+enum part_state { PART_NONE, PART_COMMITTED, PART_INPROGRESS, PART_PENDING, PART_COPY };
 
 static void name_inprogress(char *b, int subtask, uint64_t seq)
 {
@@ -141,6 +145,12 @@ static void name_inprogress(char *b, int subtask, uint64_t seq)
 static void name_pending(char *b, int subtask, uint64_t seq, int64_t ckpt)
 {
 	snprintf(b, NAME_MAX_LEN, ".part-%d-%" PRIu64 ".pending-%" PRId64, subtask, seq, ckpt);
+}
+
+/* A restore's copy of a part (copy_prefix), renamed once complete. */
+static void name_copy(char *b, int subtask, uint64_t seq, uint64_t rnd)
+{
+	snprintf(b, NAME_MAX_LEN, ".part-%d-%" PRIu64 ".copy-%016" PRIx64, subtask, seq, rnd);
 }
 
 static void name_committed(char *b, int subtask, uint64_t seq)
@@ -172,6 +182,7 @@ static enum part_state parse_part_name(const char *name, uint64_t *subtask, uint
 	if (!(s = parse_u64(s + 1, seq))) return PART_NONE;
 	if (!dot) return *s ? PART_NONE : PART_COMMITTED;
 	if (strcmp(s, ".inprogress") == 0) return PART_INPROGRESS;
+	if (strncmp(s, ".copy-", 6) == 0) return PART_COPY;
 	if (strncmp(s, ".pending-", 9) == 0 && (s = parse_u64(s + 9, &c)) && !*s && c <= INT64_MAX) {
 		*ckpt = (int64_t)c;
 		return PART_PENDING;
@@ -354,7 +365,7 @@ static int find_part(flinc_ctx *c, fsink *s, uint64_t sub, uint64_t seq, char *f
 		int64_t ck = 0;
 		enum part_state st = parse_part_name(de->d_name, &su, &sq, &ck);
 		size_t n = strlen(de->d_name);
-		if (st != PART_NONE && su == sub && sq == seq && n < NAME_MAX_LEN) {
+		if (st != PART_NONE && st != PART_COPY && su == sub && sq == seq && n < NAME_MAX_LEN) {
 			memcpy(found, de->d_name, n + 1);
 			rc = FLINC_OK;
 		}
@@ -363,10 +374,77 @@ static int find_part(flinc_ctx *c, fsink *s, uint64_t sub, uint64_t seq, char *f
 	return rc;
 }
 
+/* Copy the first len bytes of `found` into a new file, synced, and give it
+ * the name `to` (replacing a file of that name). FLINC_OK with the new
+ * file open for writing at its end in *fd_out (or closed when fd_out is
+ * NULL).
+ *
+ * Never the old file itself: a task of the failed attempt may still hold
+ * it open and write on (a task manager cut off from the job manager runs
+ * its tasks until its own heartbeat.timeout; a paused process, longer).
+ * Truncating that file in place and writing on in it mixed that task's
+ * bytes with ours. The copy is a new inode: what a stale task writes now
+ * goes to a file no name points to, and is lost, as it must be. */
+static int copy_prefix(flinc_ctx *c, fsink *s, const char *found, uint64_t len, const char *to,
+		       int64_t restored, int *fd_out)
+{
+	uint64_t sub, seq, rnd = 0;
+	int64_t ck = 0;
+	char tmp[NAME_MAX_LEN];
+	(void)parse_part_name(found, &sub, &seq, &ck);
+	(void)fl_random_bytes(&rnd, sizeof rnd);
+	name_copy(tmp, (int)sub, seq, rnd);
+	int in = openat(s->dirfd, found, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (in < 0) return fail_io(c, s, "open", found);
+	struct stat st;
+	if (fstat(in, &st) != 0) {
+		close(in);
+		return fail_io(c, s, "stat", found);
+	}
+	if ((uint64_t)st.st_size < len) {
+		close(in);
+		flinc_ctx_fail(c,
+			       "output %s/%s: holds %lld bytes, fewer than the %" PRIu64
+			       " checkpoint %" PRId64 " recorded: the output cannot be restored exactly-once",
+			       s->conf->dir, found, (long long)st.st_size, len, restored);
+		return FLINC_EIO;
+	}
+	int out = openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (out < 0) {
+		close(in);
+		return fail_io(c, s, "create", tmp);
+	}
+	char err[256];
+	int rc = fl_copy_prefix(in, out, len, err, sizeof err);
+	close(in);
+	if (rc) {
+		flinc_ctx_fail(c, "output %s/%s: %s", s->conf->dir, tmp, err);
+	} else if (fdatasync(out) != 0) {
+		rc = fail_io(c, s, "fdatasync", tmp);
+	} else if (renameat(s->dirfd, tmp, s->dirfd, to) != 0) {
+		rc = fail_io(c, s, "rename", tmp);
+	}
+	if (rc) {
+		close(out);
+		(void)unlinkat(s->dirfd, tmp, 0);
+		return rc;
+	}
+	if ((uint64_t)st.st_size > len)
+		fl_log(FL_LOG_INFO, "file-sink",
+		       "output %s: %s continues from the %" PRIu64 " bytes of checkpoint %" PRId64
+		       " (copied; the %lld bytes after them are written again)",
+		       s->conf->dir, to, len, restored, (long long)st.st_size - (long long)len);
+	if (fd_out) {
+		*fd_out = out;
+		return FLINC_OK;
+	}
+	return close(out) == 0 ? FLINC_OK : fail_io(c, s, "close", to);
+}
+
 /* Bring back part r->seq of index r->subtask as the restored checkpoint
- * recorded it: named .inprogress again and truncated to r->len bytes. Then
- * this subtask writes on in it (its own index), or commits it (an index
- * beyond the parallelism, handled by subtask 0). */
+ * recorded it: its first r->len bytes, copied (copy_prefix), named
+ * .inprogress again. Then this subtask writes on in it (its own index), or
+ * commits it (an index beyond the parallelism, handled by subtask 0). */
 static int resume_part(flinc_ctx *c, fsink *s, const resumed *r, int64_t restored)
 {
 	char name[NAME_MAX_LEN], found[NAME_MAX_LEN];
@@ -381,61 +459,43 @@ static int resume_part(flinc_ctx *c, fsink *s, const resumed *r, int64_t restore
 		return FLINC_EIO;
 	}
 	if (rc) return rc;
-	if (strcmp(found, name) != 0) {
-		/* rolled (or even committed) by a checkpoint after the restored
-		 * one: those bytes are written again from it */
-		if (renameat(s->dirfd, found, s->dirfd, name) != 0) return fail_io(c, s, "reopen", found);
-		fl_log(FL_LOG_WARN, "file-sink",
-		       "output %s: %s, written after checkpoint %" PRId64 ", is in progress again as %s",
-		       s->conf->dir, found, restored, name);
-	}
-	int fd = openat(s->dirfd, name, O_WRONLY | O_CLOEXEC);
-	if (fd < 0) return fail_io(c, s, "open", name);
-	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		close(fd);
-		return fail_io(c, s, "stat", name);
-	}
-	if ((uint64_t)st.st_size < r->len) {
-		close(fd);
-		flinc_ctx_fail(c,
-			       "output %s/%s: holds %lld bytes, fewer than the %" PRIu64
-			       " checkpoint %" PRId64 " recorded: the output cannot be restored exactly-once",
-			       s->conf->dir, name, (long long)st.st_size, r->len, restored);
-		return FLINC_EIO;
-	}
-	if ((uint64_t)st.st_size > r->len) {
-		if (ftruncate(fd, (off_t)r->len) != 0 || fdatasync(fd) != 0) {
-			close(fd);
-			return fail_io(c, s, "truncate", name);
-		}
-		fl_log(FL_LOG_INFO, "file-sink",
-		       "output %s: %s truncated to the %" PRIu64 " bytes of checkpoint %" PRId64
-		       " (%lld bytes after it dropped: they are written again)",
-		       s->conf->dir, name, r->len, restored, (long long)st.st_size - (long long)r->len);
-	}
-	if (r->subtask == (uint64_t)s->subtask) {
-		if (lseek(fd, 0, SEEK_END) < 0) {
-			close(fd);
-			return fail_io(c, s, "seek", name);
-		}
-		s->fd = fd;
-		s->fd_open = true;
-		s->fd_fresh = true;
-		s->seq = r->seq;
-		s->part_bytes = s->part_flushed = r->len;
-		s->part_opened = r->opened;
-		s->part_active = fl_now_ms();
-		return FLINC_OK;
-	}
-	/* an index the job no longer has: r completed, so the bytes are final */
-	bool ok = fsync(fd) == 0;
-	close(fd);
-	if (!ok) return fail_io(c, s, "fsync", name);
+	bool mine = r->subtask == (uint64_t)s->subtask;
 	char to[NAME_MAX_LEN];
-	name_committed(to, (int)r->subtask, r->seq);
-	if ((rc = ledger_add(c, s, r->subtask, r->seq, restored))) return rc;
-	if (renameat(s->dirfd, name, s->dirfd, to) != 0) return fail_io(c, s, "commit", name);
+	if (mine) {
+		memcpy(to, name, sizeof to);
+	} else {
+		/* an index the job no longer has: r completed, so the bytes are final */
+		name_committed(to, (int)r->subtask, r->seq);
+		if ((rc = ledger_add(c, s, r->subtask, r->seq, restored))) return rc;
+	}
+	int fd = -1;
+	if ((rc = copy_prefix(c, s, found, r->len, to, restored, mine ? &fd : NULL))) return rc;
+	if (strcmp(found, to) != 0) {
+		/* rolled (or even committed) by a checkpoint after the restored
+		 * one, or a part in progress now committed: its bytes are in the
+		 * copy */
+		if (unlinkat(s->dirfd, found, 0) != 0 && errno != ENOENT) {
+			if (fd >= 0) close(fd);
+			return fail_io(c, s, "remove", found);
+		}
+		if (mine)
+			fl_log(FL_LOG_WARN, "file-sink",
+			       "output %s: %s, written after checkpoint %" PRId64
+			       ", is in progress again as %s",
+			       s->conf->dir, found, restored, name);
+	}
+	if (!mine) return FLINC_OK;
+	if (lseek(fd, 0, SEEK_END) < 0) {
+		close(fd);
+		return fail_io(c, s, "seek", name);
+	}
+	s->fd = fd;
+	s->fd_open = true;
+	s->fd_fresh = true;
+	s->seq = r->seq;
+	s->part_bytes = s->part_flushed = r->len;
+	s->part_opened = r->opened;
+	s->part_active = fl_now_ms();
 	return FLINC_OK;
 }
 
@@ -462,8 +522,10 @@ static int recover_leftovers(flinc_ctx *c, fsink *s, int64_t restored, uint64_t 
 			*any = true;
 		}
 		if (!(mine || (s->subtask == 0 && sub >= (uint64_t)p))) continue;
-		if (st == PART_INPROGRESS) {
-			if (mine && s->fd_open && seq == s->seq) continue; /* resumed */
+		if (st == PART_INPROGRESS || st == PART_COPY) {
+			/* a copy: left by a restore that died before its rename */
+			if (st == PART_INPROGRESS && mine && s->fd_open && seq == s->seq)
+				continue; /* resumed */
 			if (unlinkat(s->dirfd, de->d_name, 0) != 0 && errno != ENOENT)
 				rc = fail_io(c, s, "remove", de->d_name);
 		} else if (st == PART_PENDING && restored >= 0) {
