@@ -30,6 +30,11 @@ Cases:
                   restore from the OLDEST retained one: parts rolled or
                   committed after it are taken back (deleted, or in
                   progress again and truncated); the output is exact.
+  older-chk-rescale  the same at -p 3, restored at -p 1: subtask 0 commits
+                  at once the parts old subtasks 1 and 2 had in progress
+                  at that checkpoint, which a later checkpoint may have
+                  committed already (the ledger then holds two lines for
+                  the part; the restore keeps the file).
   size            -p 2, file-size 64kb, unthrottled: exact output; every
                   committed file but the last of each subtask holds at
                   least 64 KiB and at most 64 KiB plus one line; the count
@@ -267,21 +272,29 @@ def case_stale_writer(build, base, chk):
     verify(chk, expected, out, "exactly-once output of run 2 with run 1 writing on")
 
 
-def case_older_chk(build, base, chk):
-    inp = cluster.write_input(os.path.join(base, "input.txt"), 99, 60000)
+def older_chk(build, base, chk, p1, p2):
+    inp = cluster.write_input(os.path.join(base, "input.txt"), 99 + p1, 60000)
     out, chkdir = os.path.join(base, "out"), os.path.join(base, "checkpoints")
     expected = check_counts.expected_counts([inp])
     extra = [("sink.rolling-policy.rollover-interval", "1s"), ("state.checkpoints.num-retained", "5")]
-    ids, prog, committed = run_to_kill(build, base, 2, inp, out, chkdir, extra, 12, 6000)
+    ids, prog, committed = run_to_kill(build, base, p1, inp, out, chkdir, extra, 12, 6000)
     folders = cluster.chk_folders(job_dir(chkdir))
     chk.ok(len(folders) >= 2, ">= 2 checkpoints retained", ids)
     chk.ok(committed, "parts were committed by time (rollover-interval 1s) before the kill", committed)
     oldest = folders[0][1]
     tear(out)
-    r = restore(build, 2, inp, out, chkdir, oldest, extra)
-    chk.ok(r.returncode == 0, "the restore from the oldest retained checkpoint %s exits 0" %
-           os.path.basename(oldest), r.stderr[-1500:])
-    verify(chk, expected, out, "exactly-once output after restoring an older checkpoint")
+    r = restore(build, p2, inp, out, chkdir, oldest, extra)
+    chk.ok(r.returncode == 0, "the restore from the oldest retained checkpoint %s at -p %d exits 0" %
+           (os.path.basename(oldest), p2), r.stderr[-1500:])
+    verify(chk, expected, out, "exactly-once output after restoring an older checkpoint, -p %d -> %d" % (p1, p2))
+
+
+def case_older_chk(build, base, chk):
+    older_chk(build, base, chk, 2, 2)
+
+
+def case_older_chk_rescale(build, base, chk):
+    older_chk(build, base, chk, 3, 1)
 
 
 def case_size(build, base, chk):
@@ -331,6 +344,7 @@ CASES = {
     "kill-continue": case_kill_continue,
     "kill-rescale": case_kill_rescale,
     "older-chk": case_older_chk,
+    "older-chk-rescale": case_older_chk_rescale,
     "size": case_size,
     "rollover": case_rollover,
     "stale-writer": case_stale_writer,

@@ -248,7 +248,16 @@ static int ledger_add(flinc_ctx *c, fsink *s, uint64_t sub, uint64_t seq, int64_
 	return ok ? FLINC_OK : fail_io(c, s, "append to", name);
 }
 
-/* Drop the parts of subtask `sub` committed by checkpoints after `restored`. */
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Drop the parts of subtask `sub` committed by checkpoints after `restored`.
+ * A part also recorded by a checkpoint <= restored stays: resume_part
+ * committed it again just now (an index beyond the parallelism whose part
+ * a later checkpoint had committed). */
 static int ledger_truncate(flinc_ctx *c, fsink *s, uint64_t sub, int64_t restored)
 {
 	char name[NAME_MAX_LEN], tmp[NAME_MAX_LEN + 8];
@@ -260,27 +269,45 @@ static int ledger_truncate(flinc_ctx *c, fsink *s, uint64_t sub, int64_t restore
 		close(fd);
 		return fail_io(c, s, "read", name);
 	}
-	char *keep = NULL;
-	size_t klen = 0;
-	FILE *k = open_memstream(&keep, &klen);
-	uint64_t seq;
+	part_list all = { 0 };
+	uint64_t seq, *kept = NULL;
 	int64_t ckpt;
+	size_t nkept = 0;
 	int rc = FLINC_OK, dropped = 0, removed = 0;
 	while (rc == FLINC_OK && fscanf(f, "%" SCNu64 " %" SCNd64, &seq, &ckpt) == 2) {
-		if (ckpt <= restored) {
-			fprintf(k, "%" PRIu64 " %" PRId64 "\n", seq, ckpt);
+		if (list_add(&all, seq, ckpt)) rc = FLINC_ENOMEM;
+		nkept += ckpt <= restored;
+	}
+	fclose(f);
+	if (rc == FLINC_OK && nkept < all.n && !(kept = malloc((nkept + 1) * sizeof *kept)))
+		rc = FLINC_ENOMEM;
+	if (rc == FLINC_ENOMEM) flinc_ctx_fail(c, "output %s: out of memory", s->conf->dir);
+	if (rc == FLINC_OK && nkept < all.n) {
+		size_t k = 0;
+		for (size_t i = 0; i < all.n; i++)
+			if (all.v[i].ckpt <= restored) kept[k++] = all.v[i].seq;
+		qsort(kept, nkept, sizeof *kept, cmp_u64);
+	}
+	char *keep = NULL;
+	size_t klen = 0;
+	FILE *kf = rc == FLINC_OK ? open_memstream(&keep, &klen) : NULL;
+	if (rc == FLINC_OK && !kf) rc = fail_io(c, s, "write", name);
+	for (size_t i = 0; rc == FLINC_OK && i < all.n; i++) {
+		part pt = all.v[i];
+		if (pt.ckpt <= restored) {
+			fprintf(kf, "%" PRIu64 " %" PRId64 "\n", pt.seq, pt.ckpt);
 			continue;
 		}
+		dropped++; /* gone, in progress again, or committed again (resume_part) */
+		if (bsearch(&pt.seq, kept, nkept, sizeof *kept, cmp_u64)) continue;
 		char pname[NAME_MAX_LEN];
-		name_committed(pname, (int)sub, seq);
+		name_committed(pname, (int)sub, pt.seq);
 		if (unlinkat(s->dirfd, pname, 0) == 0)
 			removed++;
 		else if (errno != ENOENT)
 			rc = fail_io(c, s, "remove", pname);
-		dropped++; /* gone, or in progress again (resume_part) */
 	}
-	fclose(f);
-	fclose(k);
+	if (kf) fclose(kf);
 	if (rc == FLINC_OK && dropped) {
 		snprintf(tmp, sizeof tmp, "%s.tmp", name);
 		int t = openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -296,6 +323,8 @@ static int ledger_truncate(flinc_ctx *c, fsink *s, uint64_t sub, int64_t restore
 			       s->conf->dir, removed, sub, restored);
 	}
 	free(keep);
+	free(kept);
+	free(all.v);
 	return rc;
 }
 
@@ -392,7 +421,8 @@ static int copy_prefix(flinc_ctx *c, fsink *s, const char *found, uint64_t len, 
 	int64_t ck = 0;
 	char tmp[NAME_MAX_LEN];
 	(void)parse_part_name(found, &sub, &seq, &ck);
-	(void)fl_random_bytes(&rnd, sizeof rnd);
+	if (fl_random_bytes(&rnd, sizeof rnd) != 0)
+		rnd = fl_mono_ns() ^ ((uint64_t)getpid() << 40); /* unique enough: O_EXCL checks */
 	name_copy(tmp, (int)sub, seq, rnd);
 	int in = openat(s->dirfd, found, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (in < 0) return fail_io(c, s, "open", found);
