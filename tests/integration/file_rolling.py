@@ -104,26 +104,36 @@ def committed_bytes(out):
     return sum(os.path.getsize(os.path.join(out, n)) for n in cluster.committed_files(out))
 
 
+def start_run(base, n, argv):
+    """Start `flinc local` (argv) with its output in run<n>.log."""
+    with open(os.path.join(base, "run%d.log" % n), "wb") as lf:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT)
+
+
+def wait_checkpoint(proc, chkdir, n):
+    """Wait until the run's checkpoint n completed: (id, path) of the newest."""
+    def done():
+        if proc.poll() is not None:
+            raise cluster.ClusterError("flinc local exited %s before checkpoint %d completed" %
+                                       (proc.returncode, n))
+        jd = job_dir(chkdir)
+        nc = cluster.newest_completed(jd) if jd else None
+        return nc if nc and nc[0] >= n else None
+
+    return cluster.wait_until(done, 90, "checkpoint %d of the first run" % n, interval=0.02)
+
+
 def run_to_kill(build, base, par, inp, out, chkdir, extra, kill_after, rate):
     """Start `flinc local`, wait until checkpoint kill_after completed, look
     at the folder, kill -9. Returns (ids of completed checkpoints, the
     .inprogress files then, committed files then)."""
     argv = cluster.local_argv(build, "wordcount", par, conf(chkdir, extra)) + \
         ["--input", inp, "--output", out, "--rate", str(rate)]
-    with open(os.path.join(base, "run1.log"), "wb") as lf:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT)
+    proc = start_run(base, 1, argv)
     print("  run 1: flinc local -p %d %s, pid %d" % (par, " ".join("%s=%s" % kv for kv in extra), proc.pid),
           flush=True)
     try:
-        def done():
-            if proc.poll() is not None:
-                raise cluster.ClusterError("flinc local exited %s before checkpoint %d completed" %
-                                           (proc.returncode, kill_after))
-            jd = job_dir(chkdir)
-            nc = cluster.newest_completed(jd) if jd else None
-            return nc if nc and nc[0] >= kill_after else None
-
-        cluster.wait_until(done, 90, "checkpoint %d of the first run" % kill_after, interval=0.02)
+        wait_checkpoint(proc, chkdir, kill_after)
         # the folder as the checkpoint left it (the sink may be a few
         # records further; that is fine: they are after the checkpoint)
         files_in_progress = inprogress(out)
@@ -224,30 +234,17 @@ def case_stale_writer(build, base, chk):
     chk1, chk2 = os.path.join(base, "checkpoints-1"), os.path.join(base, "checkpoints-2")
     expected = check_counts.expected_counts([inp])
     procs = []
-
-    def start(n, argv):
-        with open(os.path.join(base, "run%d.log" % n), "wb") as lf:
-            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT)
-        procs.append(p)
-        return p
-
     try:
-        run1 = start(1, cluster.local_argv(build, "wordcount", 2, conf(chk1)) +
-                     ["--input", inp, "--output", out, "--rate", "3000"])
-
-        def chk5():
-            if run1.poll() is not None:
-                raise cluster.ClusterError("run 1 exited %s before checkpoint 5" % run1.returncode)
-            jd = job_dir(chk1)
-            nc = cluster.newest_completed(jd) if jd else None
-            return nc if nc and nc[0] >= 5 else None
-
-        nid, npath = cluster.wait_until(chk5, 90, "checkpoint 5 of run 1", interval=0.02)
+        run1 = start_run(base, 1, cluster.local_argv(build, "wordcount", 2, conf(chk1)) +
+                         ["--input", inp, "--output", out, "--rate", "3000"])
+        procs.append(run1)
+        nid, npath = wait_checkpoint(run1, chk1, 5)
         held = part_fds(run1.pid)
         chk.ok(len(held) == 2 and all(".inprogress" in t and "(deleted)" not in t for t in held.values()),
                "run 1 writes 2 part files in progress", held)
-        run2 = start(2, cluster.local_argv(build, "wordcount", 2, conf(chk2), savepoint=npath) +
-                     ["--input", inp, "--output", out])
+        run2 = start_run(base, 2, cluster.local_argv(build, "wordcount", 2, conf(chk2), savepoint=npath) +
+                         ["--input", inp, "--output", out])
+        procs.append(run2)
         print("  run 1 pid %d goes on; run 2 pid %d restores chk-%d into the same folder" %
               (run1.pid, run2.pid, nid), flush=True)
         rc = run2.wait(120)

@@ -248,16 +248,18 @@ static int ledger_add(flinc_ctx *c, fsink *s, uint64_t sub, uint64_t seq, int64_
 	return ok ? FLINC_OK : fail_io(c, s, "append to", name);
 }
 
-static int cmp_u64(const void *a, const void *b)
+/* Is part <sub, seq> one the restored checkpoint recorded in progress?
+ * Those are resume_part's: taken back, or committed again, under their
+ * name, whatever checkpoint committed them before. */
+static bool resumed_part(const fsink *s, uint64_t sub, uint64_t seq)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return (x > y) - (x < y);
+	for (size_t k = 0; k < s->nres; k++)
+		if (s->res[k].subtask == sub && s->res[k].seq == seq) return true;
+	return false;
 }
 
-/* Drop the parts of subtask `sub` committed by checkpoints after `restored`.
- * A part also recorded by a checkpoint <= restored stays: resume_part
- * committed it again just now (an index beyond the parallelism whose part
- * a later checkpoint had committed). */
+/* Drop the parts of subtask `sub` committed by checkpoints after `restored`
+ * (but not the resumed ones). */
 static int ledger_truncate(flinc_ctx *c, fsink *s, uint64_t sub, int64_t restored)
 {
 	char name[NAME_MAX_LEN], tmp[NAME_MAX_LEN + 8];
@@ -269,45 +271,28 @@ static int ledger_truncate(flinc_ctx *c, fsink *s, uint64_t sub, int64_t restore
 		close(fd);
 		return fail_io(c, s, "read", name);
 	}
-	part_list all = { 0 };
-	uint64_t seq, *kept = NULL;
-	int64_t ckpt;
-	size_t nkept = 0;
-	int rc = FLINC_OK, dropped = 0, removed = 0;
-	while (rc == FLINC_OK && fscanf(f, "%" SCNu64 " %" SCNd64, &seq, &ckpt) == 2) {
-		if (list_add(&all, seq, ckpt)) rc = FLINC_ENOMEM;
-		nkept += ckpt <= restored;
-	}
-	fclose(f);
-	if (rc == FLINC_OK && nkept < all.n && !(kept = malloc((nkept + 1) * sizeof *kept)))
-		rc = FLINC_ENOMEM;
-	if (rc == FLINC_ENOMEM) flinc_ctx_fail(c, "output %s: out of memory", s->conf->dir);
-	if (rc == FLINC_OK && nkept < all.n) {
-		size_t k = 0;
-		for (size_t i = 0; i < all.n; i++)
-			if (all.v[i].ckpt <= restored) kept[k++] = all.v[i].seq;
-		qsort(kept, nkept, sizeof *kept, cmp_u64);
-	}
 	char *keep = NULL;
 	size_t klen = 0;
-	FILE *kf = rc == FLINC_OK ? open_memstream(&keep, &klen) : NULL;
-	if (rc == FLINC_OK && !kf) rc = fail_io(c, s, "write", name);
-	for (size_t i = 0; rc == FLINC_OK && i < all.n; i++) {
-		part pt = all.v[i];
-		if (pt.ckpt <= restored) {
-			fprintf(kf, "%" PRIu64 " %" PRId64 "\n", pt.seq, pt.ckpt);
+	FILE *k = open_memstream(&keep, &klen);
+	uint64_t seq;
+	int64_t ckpt;
+	int rc = FLINC_OK, dropped = 0, removed = 0;
+	while (rc == FLINC_OK && fscanf(f, "%" SCNu64 " %" SCNd64, &seq, &ckpt) == 2) {
+		if (ckpt <= restored) {
+			fprintf(k, "%" PRIu64 " %" PRId64 "\n", seq, ckpt);
 			continue;
 		}
-		dropped++; /* gone, in progress again, or committed again (resume_part) */
-		if (bsearch(&pt.seq, kept, nkept, sizeof *kept, cmp_u64)) continue;
+		dropped++; /* gone, or taken back by resume_part */
+		if (resumed_part(s, sub, seq)) continue;
 		char pname[NAME_MAX_LEN];
-		name_committed(pname, (int)sub, pt.seq);
+		name_committed(pname, (int)sub, seq);
 		if (unlinkat(s->dirfd, pname, 0) == 0)
 			removed++;
 		else if (errno != ENOENT)
 			rc = fail_io(c, s, "remove", pname);
 	}
-	if (kf) fclose(kf);
+	fclose(f);
+	fclose(k);
 	if (rc == FLINC_OK && dropped) {
 		snprintf(tmp, sizeof tmp, "%s.tmp", name);
 		int t = openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -323,8 +308,6 @@ static int ledger_truncate(flinc_ctx *c, fsink *s, uint64_t sub, int64_t restore
 			       s->conf->dir, removed, sub, restored);
 	}
 	free(keep);
-	free(kept);
-	free(all.v);
 	return rc;
 }
 
@@ -403,7 +386,7 @@ static int find_part(flinc_ctx *c, fsink *s, uint64_t sub, uint64_t seq, char *f
 	return rc;
 }
 
-/* Copy the first len bytes of `found` into a new file, synced, and give it
+/* Copy the first r->len bytes of `found` (part r) into a new file, synced, and give it
  * the name `to` (replacing a file of that name). FLINC_OK with the new
  * file open for writing at its end in *fd_out (or closed when fd_out is
  * NULL).
@@ -414,16 +397,14 @@ static int find_part(flinc_ctx *c, fsink *s, uint64_t sub, uint64_t seq, char *f
  * Truncating that file in place and writing on in it mixed that task's
  * bytes with ours. The copy is a new inode: what a stale task writes now
  * goes to a file no name points to, and is lost, as it must be. */
-static int copy_prefix(flinc_ctx *c, fsink *s, const char *found, uint64_t len, const char *to,
+static int copy_prefix(flinc_ctx *c, fsink *s, const resumed *r, const char *found, const char *to,
 		       int64_t restored, int *fd_out)
 {
-	uint64_t sub, seq, rnd = 0;
-	int64_t ck = 0;
+	uint64_t rnd = 0, len = r->len;
 	char tmp[NAME_MAX_LEN];
-	(void)parse_part_name(found, &sub, &seq, &ck);
 	if (fl_random_bytes(&rnd, sizeof rnd) != 0)
 		rnd = fl_mono_ns() ^ ((uint64_t)getpid() << 40); /* unique enough: O_EXCL checks */
-	name_copy(tmp, (int)sub, seq, rnd);
+	name_copy(tmp, (int)r->subtask, r->seq, rnd);
 	int in = openat(s->dirfd, found, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (in < 0) return fail_io(c, s, "open", found);
 	struct stat st;
@@ -499,7 +480,7 @@ static int resume_part(flinc_ctx *c, fsink *s, const resumed *r, int64_t restore
 		if ((rc = ledger_add(c, s, r->subtask, r->seq, restored))) return rc;
 	}
 	int fd = -1;
-	if ((rc = copy_prefix(c, s, found, r->len, to, restored, mine ? &fd : NULL))) return rc;
+	if ((rc = copy_prefix(c, s, r, found, to, restored, mine ? &fd : NULL))) return rc;
 	if (strcmp(found, to) != 0) {
 		/* rolled (or even committed) by a checkpoint after the restored
 		 * one, or a part in progress now committed: its bytes are in the
