@@ -42,7 +42,8 @@
 #include "fl_base.h"
 
 #define FL_BACKEND_VERSION \
-	6u /* 2: native_checkpoint, native_restore; 3: flags; 4: state_at; 5: snap_*; 6: map_range */
+	7u /* 2: native_checkpoint, native_restore; 3: flags; 4: state_at; 5: snap_*; 6: map_range;
+	    * 7: prefetch */
 
 /* fl_backend_ops.flags */
 #define FL_BACKEND_STABLE_SCAN \
@@ -255,6 +256,14 @@ typedef struct fl_backend_ops {
 			 const void *hi, size_t hilen,
 			 int (*fn)(void *ud, const void *uk, size_t uklen, const void *val, size_t len),
 			 void *ud, uint8_t *next, size_t nextcap, size_t *nextlen);
+
+	/* ---- appended in version 7 ----------------------------------------- */
+	/* Optional (NULL where it would not help): a hint that k's entry of
+	 * state sid is read soon. The memory backend starts loading the
+	 * table slot where the lookup begins, so that the cache misses of
+	 * lookups in several states of one key overlap instead of following
+	 * each other. Changes nothing; any thread that may call get. */
+	void (*prefetch)(void *be, uint32_t sid, const fl_skey *k);
 } fl_backend_ops;
 
 /* The built-in backends. */

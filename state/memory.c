@@ -827,7 +827,11 @@ static inline __attribute__((always_inline)) int upsert_impl(mem_be *b, mstate *
 		}
 	}
 
-	ent *e = ent_new(b, pre_size(s->kind), k, uk, uklen, n);
+	/* A new list gets room for a second element of the same size: most
+	 * lists grow (an event-time buffer, a window's contents), and the
+	 * move at the first append is a block allocation and a copy. */
+	size_t first = mode == UP_APPEND && n <= 1024 ? 2 * n : n;
+	ent *e = ent_new(b, pre_size(s->kind), k, uk, uklen, first);
 	if (!e) {
 		if (pfx_new) ent_free(b, s->kind, pfx, true);
 		return FLINC_ENOMEM;
@@ -1319,6 +1323,15 @@ static int mem_list_append(void *be, uint32_t sid, const fl_skey *k, const void 
 	return FLINC_OK;
 }
 
+/* prefetch: the slot where k's lookup in sid starts. */
+static void mem_prefetch(void *be, uint32_t sid, const fl_skey *k)
+{
+	mem_be *b = be;
+	if (UNLIKELY(sid >= b->nstates || !skey_ok(k))) return;
+	const table *t = &b->states[sid].t;
+	if (t->s) __builtin_prefetch(&t->s[(size_t)hfinal(hprefix(k)) & t->mask]);
+}
+
 /* A user key the backend can read and store. */
 static inline bool uk_ok(const void *uk, size_t uklen) { return (uk || !uklen) && uklen <= UINT32_MAX; }
 
@@ -1469,4 +1482,5 @@ const fl_backend_ops fl_backend_memory = {
 	.snap_open = mem_snap_open,
 	.snap_scan = mem_snap_scan,
 	.snap_release = mem_snap_release,
+	.prefetch = mem_prefetch,
 };

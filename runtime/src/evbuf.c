@@ -127,6 +127,7 @@ FLINC_API flinc_evbuf *flinc_evbuf_declare(flinc_ctx *c, const char *name, const
 static int add_bytes(flinc_evbuf *b, int64_t ts, const uint8_t *bytes, size_t len)
 {
 	fl_op *op = b->c->op;
+	fl_op_prefetch(op, b->list_sid); /* its miss overlaps the wake's */
 	bool created;
 	wake_val *w = flinc_value_mut(b->wake, &created);
 	if (!w) return FLINC_ENOMEM; /* the task is failed */
@@ -295,6 +296,7 @@ FLINC_API int64_t flinc_evbuf_release(flinc_evbuf *b, int64_t upto,
 {
 	if (!b || !fn) return FLINC_EINVAL;
 	fl_op *op = b->c->op;
+	fl_op_prefetch(op, b->list_sid);
 	const wake_val *cur = flinc_value_get(b->wake);
 	if (!cur || cur->wake > upto) return 0;
 	wake_val w = *cur;

@@ -94,6 +94,15 @@ const fl_backend_ops *fl_op_backend(fl_op *op, void **be)
 	return op->task->be_ops;
 }
 
+void fl_op_prefetch(fl_op *op, uint32_t sid)
+{
+	const fl_backend_ops *ops = op->task->be_ops;
+	if (ops && ops->version >= 7 && ops->prefetch) {
+		fl_skey k = fl_keyed_skey(op);
+		ops->prefetch(op->task->be, sid, &k);
+	}
+}
+
 int fl_op_declare_state(fl_op *op, const char *name, fl_state_kind kind, uint32_t *sid)
 {
 	fl_task *t = op->task;
@@ -245,6 +254,8 @@ struct flinc_state {
 	uint8_t ns[64];
 	void *ext; /* fl_state_declare_ext: freed with the state */
 };
+
+void fl_state_prefetch(flinc_state *s) { fl_op_prefetch(s->op, s->sid); }
 
 /* Write a pending flinc_value_mut value back. */
 static void writeback(flinc_state *s)

@@ -195,6 +195,11 @@ static inline fl_skey fl_keyed_skey(const fl_op *op)
 
 /* The subtask's state backend: ops and instance. */
 const fl_backend_ops *fl_op_backend(fl_op *op, void **be);
+/* A hint that the current key's entry of state sid (of flinc_state s) is
+ * read soon (fl_backend_ops.prefetch): lookups in several states of one
+ * key then wait for memory together. Nothing when the backend has none. */
+void fl_op_prefetch(fl_op *op, uint32_t sid);
+void fl_state_prefetch(flinc_state *s);
 /* Declare a state named "<uid>/<name>" in the subtask's backend. */
 int fl_op_declare_state(fl_op *op, const char *name, fl_state_kind kind, uint32_t *sid);
 

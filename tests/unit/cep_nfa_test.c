@@ -1162,6 +1162,68 @@ static void test_shared_buffer_cleared(void **st)
 	flinc_cep_free(p);
 }
 
+/* cep_rt_idle_until (the operator's skip of a pattern with nothing due):
+ * true exactly while no partial match can time out, from the header. */
+static void test_idle_until(void **st)
+{
+	(void)st;
+	flinc_cep_pattern *p = flinc_cep_begin(NULL, "first");
+	flinc_cep_where(p, name_is, "ok");
+	flinc_cep_followed_by(p, "second");
+	flinc_cep_where(p, name_is, "ok");
+	flinc_cep_within(p, 1000);
+	flinc_cep_pattern *q = flinc_cep_begin(NULL, "first");
+	flinc_cep_where(q, name_is, "ok");
+	flinc_cep_followed_by(q, "second");
+	flinc_cep_where(q, name_is, "ok");
+	char err[256];
+	const cep_nfa *nfa = cep_compile(p, err, sizeof err);
+	const cep_nfa *nowin = cep_compile(q, err, sizeof err);
+	assert_non_null(nfa);
+	assert_non_null(nowin);
+	flinc_arena a;
+	fl_arena_init(&a, 0);
+	g_arena = &a;
+	results res;
+	memset(&res, 0, sizeof res);
+	cep_rt r = { .on_match = on_match, .decode = decode, .ud = &res };
+	cep_rt_init(&r, nfa, &a);
+	tev e = { 1, "ok", 1, 100 };
+	cep_rt_event(&r, &e, (const uint8_t *)&e, sizeof e, 100);
+	int64_t next = cep_rt_next_timeout(&r);
+	assert_int_equal(next, 1100);
+	static uint8_t buf[4096];
+	flinc_writer w;
+	/* no timer recorded yet (INT64_MIN): never idle */
+	flinc_writer_init(&w, buf, sizeof buf);
+	assert_int_equal(cep_rt_save(&r, &w), FLINC_OK);
+	size_t len = flinc_writer_len(&w, buf);
+	assert_false(cep_rt_idle_until(nfa, buf, len, 0));
+	/* the timer the operator sets: idle before it, not at or after it */
+	r.timer = next;
+	flinc_writer_init(&w, buf, sizeof buf);
+	assert_int_equal(cep_rt_save(&r, &w), FLINC_OK);
+	len = flinc_writer_len(&w, buf);
+	assert_true(cep_rt_idle_until(nfa, buf, len, 1099));
+	assert_false(cep_rt_idle_until(nfa, buf, len, 1100));
+	assert_false(cep_rt_idle_until(nfa, buf, len, INT64_MAX));
+	/* and advancing to 1099 really changes nothing, to 1100 times out */
+	cep_rt x = { .decode = decode };
+	assert_int_equal(cep_rt_load(&x, nfa, &a, buf, len), FLINC_OK);
+	x.changed = false;
+	cep_rt_advance(&x, 1099);
+	assert_false(x.changed);
+	cep_rt_advance(&x, 1100);
+	assert_true(x.changed);
+	/* cut bytes: not idle (the caller loads, and that refuses them) */
+	assert_false(cep_rt_idle_until(nfa, buf, 3, 0));
+	/* no within: nothing ever times out */
+	assert_true(cep_rt_idle_until(nowin, buf, len, INT64_MAX));
+	fl_arena_fini(&a);
+	flinc_cep_free(p);
+	flinc_cep_free(q);
+}
+
 /* ---- groups (GroupITCase) -------------------------------------------- */
 
 /* (a b): middle1 'a' followed by middle2 'b' */
@@ -1606,6 +1668,7 @@ int main(void)
 		cmocka_unit_test(test_load_refuses_bad_state),
 		cmocka_unit_test(test_pattern_errors),
 		cmocka_unit_test(test_state_bounded),
+		cmocka_unit_test(test_idle_until),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -157,6 +157,12 @@ void cep_rt_init(cep_rt *r, const cep_nfa *nfa, flinc_arena *a);
  * condition or select reads them). FLINC_ECODEC when malformed or of
  * another pattern. */
 int cep_rt_load(cep_rt *r, const cep_nfa *nfa, flinc_arena *a, const void *buf, size_t len);
+/* Would cep_rt_advance(ts) on the state in buf (cep_rt_save's bytes for
+ * nfa) do nothing? True when no partial match can time out by ts: the
+ * pattern has no within, or the timeout timer the state records is after
+ * ts (it is the earliest timeout whenever the state has any). Reads the
+ * header only; false (load and advance) when unsure or malformed. */
+bool cep_rt_idle_until(const cep_nfa *nfa, const void *buf, size_t len, int64_t ts);
 /* Drop partial matches that timed out at `ts` (timeout callback), emit the
  * held back matches that are free to go. */
 void cep_rt_advance(cep_rt *r, int64_t ts);

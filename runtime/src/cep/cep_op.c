@@ -331,6 +331,9 @@ static bool run_pattern(run_ctx *rc, cep_local *l, slice in, pending *pv, uint32
 	flinc_arena *a = flinc_ctx_arena(c);
 	*out = in;
 	if (!in.len && !ready) return false; /* nothing pending, nothing matching */
+	/* No event and no timeout due: advancing would change nothing (the
+	 * timer firing is another pattern's, or the event buffer's). */
+	if (!ready && cep_rt_idle_until(d->nfa[k], in.p, in.len, wm)) return false;
 	cep_rt r = { .on_match = on_match,
 		     .on_timeout = d->o[k].timeout ? on_timeout : NULL,
 		     .decode = decode_stored,
@@ -430,6 +433,7 @@ static void cep_on_timer(flinc_ctx *c, void *lp, int64_t t, flinc_time_domain do
 	 * the job's comparator among equal times. */
 	run_ctx rc = { c, d, 0 };
 	pend_list pl = { .a = a };
+	fl_state_prefetch(l->nfa); /* read after the buffer's release */
 	if (flinc_evbuf_release(l->events, wm, collect, &pl) < 0) return;
 	uint32_t ready = pl.n;
 	if (ready > 1 && d->o[0].compare) {

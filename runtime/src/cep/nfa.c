@@ -515,6 +515,20 @@ int cep_rt_save(cep_rt *r, flinc_writer *w)
 	return w->err ? FLINC_ERANGE : FLINC_OK;
 }
 
+bool cep_rt_idle_until(const cep_nfa *nfa, const void *buf, size_t len, int64_t ts)
+{
+	if (nfa->window <= 0) return true; /* nothing times out */
+	flinc_reader rd;
+	flinc_reader_init(&rd, buf, len);
+	if (flinc_r_array(&rd) != 7 || flinc_r_uint(&rd) != CEP_STATE_VERSION) return false;
+	if (flinc_r_uint(&rd) != nfa->fingerprint) return false;
+	(void)flinc_r_uint(&rd); /* next_id */
+	int64_t timer = flinc_r_int(&rd);
+	/* A save sets the timer to the earliest timeout when there is one;
+	 * with none it keeps an older (earlier) time: a load, harmless. */
+	return !rd.err && timer != INT64_MIN && timer > ts;
+}
+
 int cep_rt_load(cep_rt *r, const cep_nfa *nfa, flinc_arena *a, const void *buf, size_t len)
 {
 	cep_rt_init(r, nfa, a);
