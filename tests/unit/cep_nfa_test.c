@@ -1164,29 +1164,26 @@ static void test_shared_buffer_cleared(void **st)
 
 /* cep_rt_idle_until (the operator's skip of a pattern with nothing due):
  * true exactly while no partial match can time out, from the header. */
+static flinc_cep_pattern *ok_followed_by_ok(int64_t within)
+{
+	flinc_cep_pattern *p = flinc_cep_where(flinc_cep_begin(NULL, "first"), name_is, "ok");
+	flinc_cep_where(flinc_cep_followed_by(p, "second"), name_is, "ok");
+	if (within) flinc_cep_within(p, within);
+	return p;
+}
+
 static void test_idle_until(void **st)
 {
 	(void)st;
-	flinc_cep_pattern *p = flinc_cep_begin(NULL, "first");
-	flinc_cep_where(p, name_is, "ok");
-	flinc_cep_followed_by(p, "second");
-	flinc_cep_where(p, name_is, "ok");
-	flinc_cep_within(p, 1000);
-	flinc_cep_pattern *q = flinc_cep_begin(NULL, "first");
-	flinc_cep_where(q, name_is, "ok");
-	flinc_cep_followed_by(q, "second");
-	flinc_cep_where(q, name_is, "ok");
+	flinc_cep_pattern *p = ok_followed_by_ok(1000), *q = ok_followed_by_ok(0);
 	char err[256];
-	const cep_nfa *nfa = cep_compile(p, err, sizeof err);
-	const cep_nfa *nowin = cep_compile(q, err, sizeof err);
+	const cep_nfa *nfa = cep_compile(p, err, sizeof err), *nowin = cep_compile(q, err, sizeof err);
 	assert_non_null(nfa);
 	assert_non_null(nowin);
 	flinc_arena a;
 	fl_arena_init(&a, 0);
 	g_arena = &a;
-	results res;
-	memset(&res, 0, sizeof res);
-	cep_rt r = { .on_match = on_match, .decode = decode, .ud = &res };
+	cep_rt r = { .decode = decode };
 	cep_rt_init(&r, nfa, &a);
 	tev e = { 1, "ok", 1, 100 };
 	cep_rt_event(&r, &e, (const uint8_t *)&e, sizeof e, 100);
