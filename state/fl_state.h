@@ -259,11 +259,13 @@ typedef struct fl_backend_ops {
 
 	/* ---- appended in version 7 ----------------------------------------- */
 	/* Optional (NULL where it would not help): a hint that k's entry of
-	 * state sid is read soon. The memory backend starts loading the
-	 * table slot where the lookup begins, so that the cache misses of
-	 * lookups in several states of one key overlap instead of following
-	 * each other. Changes nothing; any thread that may call get. */
-	void (*prefetch)(void *be, uint32_t sid, const fl_skey *k);
+	 * state sid is read soon, so that the cache misses of lookups in
+	 * several states, or of the next key's while this one is processed,
+	 * overlap instead of following each other. The memory backend starts
+	 * loading the table slot where the lookup begins; with `deep` it reads
+	 * the slots (which an earlier call should have brought in) and starts
+	 * loading the entry. Changes nothing; the owner thread. */
+	void (*prefetch)(void *be, uint32_t sid, const fl_skey *k, bool deep);
 } fl_backend_ops;
 
 /* The built-in backends. */

@@ -1323,13 +1323,31 @@ static int mem_list_append(void *be, uint32_t sid, const fl_skey *k, const void 
 	return FLINC_OK;
 }
 
-/* prefetch: the slot where k's lookup in sid starts. */
-static void mem_prefetch(void *be, uint32_t sid, const fl_skey *k)
+/* prefetch: the slot where k's lookup in sid starts; deep: the entry the
+ * probe finds (by the slot's hash: a rare false match only wastes the
+ * prefetch), with the first line of its value. */
+static void mem_prefetch(void *be, uint32_t sid, const fl_skey *k, bool deep)
 {
 	mem_be *b = be;
 	if (UNLIKELY(sid >= b->nstates || !skey_ok(k))) return;
-	const table *t = &b->states[sid].t;
-	if (t->s) __builtin_prefetch(&t->s[(size_t)hfinal(hprefix(k)) & t->mask]);
+	const mstate *st = &b->states[sid];
+	/* a map state: its prefix node, where every access of k starts */
+	bool map = st->kind == FL_STATE_MAP;
+	const table *t = map ? &st->p : &st->t;
+	if (!t->s) return;
+	uint64_t h = hfinal(hprefix(k));
+	size_t i = (size_t)h & t->mask;
+	if (!deep) {
+		__builtin_prefetch(&t->s[i]);
+		return;
+	}
+	for (size_t n = 0; n < 8 && t->s[i].e; n++, i = (i + 1) & t->mask)
+		if (t->s[i].h == h) {
+			const uint8_t *e = (const uint8_t *)t->s[i].e;
+			__builtin_prefetch(e);
+			__builtin_prefetch(e + 64);
+			return;
+		}
 }
 
 /* A user key the backend can read and store. */

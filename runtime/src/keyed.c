@@ -94,13 +94,27 @@ const fl_backend_ops *fl_op_backend(fl_op *op, void **be)
 	return op->task->be_ops;
 }
 
-void fl_op_prefetch(fl_op *op, uint32_t sid)
+static inline const fl_backend_ops *prefetcher(const fl_op *op)
 {
 	const fl_backend_ops *ops = op->task->be_ops;
-	if (ops && ops->version >= 7 && ops->prefetch) {
+	return ops && ops->version >= 7 && ops->prefetch ? ops : NULL;
+}
+
+void fl_op_prefetch(fl_op *op, uint32_t sid)
+{
+	const fl_backend_ops *ops = prefetcher(op);
+	if (ops) {
 		fl_skey k = fl_keyed_skey(op);
-		ops->prefetch(op->task->be, sid, &k);
+		ops->prefetch(op->task->be, sid, &k, false);
 	}
+}
+
+void fl_op_prefetch_key(fl_op *op, const fl_skey *k, bool deep)
+{
+	const fl_backend_ops *ops = prefetcher(op);
+	if (!ops || !op->keyed) return;
+	for (uint32_t i = 0; i < op->keyed->nsids; i++)
+		ops->prefetch(op->task->be, op->keyed->sids[i], k, deep);
 }
 
 int fl_op_declare_state(fl_op *op, const char *name, fl_state_kind kind, uint32_t *sid)
@@ -109,7 +123,14 @@ int fl_op_declare_state(fl_op *op, const char *name, fl_state_kind kind, uint32_
 	if (!t->be) return FLINC_EINVAL;
 	char full[512];
 	snprintf(full, sizeof full, "%s/%s", op->node->uid, name);
-	return fl_task_declare_state(t, full, kind, sid);
+	int rc = fl_task_declare_state(t, full, kind, sid);
+	fl_keyed *k = op->keyed;
+	if (rc == FLINC_OK && k) {
+		bool known = false;
+		for (uint32_t i = 0; i < k->nsids && !known; i++) known = k->sids[i] == *sid;
+		if (!known && k->nsids < FL_KEYED_SIDS) k->sids[k->nsids++] = *sid;
+	}
+	return rc;
 }
 
 bool fl_keyed_set_from_record(fl_op *op, uint32_t input, const void *rec)

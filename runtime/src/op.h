@@ -85,6 +85,7 @@ struct flinc_ctx {
 static inline void fl_ctx_set_arg(flinc_ctx *c, const void *arg) { c->arg = arg; }
 
 /* Per-operator keyed context. */
+#define FL_KEYED_SIDS 8u
 typedef struct fl_keyed {
 	flinc_key_fn keyfn[2];     /* per input */
 	uint16_t kg;               /* current key group */
@@ -95,6 +96,9 @@ typedef struct fl_keyed {
 	const uint8_t *ns;          /* current namespace (NULL/0 = none) */
 	uint32_t nslen;
 	fl_timers *timers[2]; /* by flinc_time_domain */
+	/* the operator's states (the first FL_KEYED_SIDS), for prefetching */
+	uint32_t sids[FL_KEYED_SIDS];
+	uint32_t nsids;
 } fl_keyed;
 
 typedef struct fl_op_metrics {
@@ -200,6 +204,10 @@ const fl_backend_ops *fl_op_backend(fl_op *op, void **be);
  * key then wait for memory together. Nothing when the backend has none. */
 void fl_op_prefetch(fl_op *op, uint32_t sid);
 void fl_state_prefetch(flinc_state *s);
+/* The same for key k in every state of the operator: the table slots, or
+ * with `deep` the entries (after the slots were prefetched). For timer
+ * firings: the next key's slots while this key's timer runs. */
+void fl_op_prefetch_key(fl_op *op, const fl_skey *k, bool deep);
 /* Declare a state named "<uid>/<name>" in the subtask's backend. */
 int fl_op_declare_state(fl_op *op, const char *name, fl_state_kind kind, uint32_t *sid);
 

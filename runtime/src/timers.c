@@ -390,6 +390,20 @@ bool fl_timers_pop(fl_timers *t, int64_t upto, fl_timer *out)
 	return true;
 }
 
+bool fl_timers_peek(const fl_timers *t, int64_t upto, fl_timer *out)
+{
+	/* heap[0] is kept live (heap_tidy after every change) */
+	if (t->nheap == 0 || t->heap[0].ts > upto) return false;
+	const slot *s = &t->slots[t->heap[0].idx];
+	out->ts = s->ts;
+	out->kg = s->kg;
+	out->klen = s->klen;
+	out->nslen = s->nslen;
+	out->key = slot_cbytes(s);
+	out->ns = out->key + s->klen;
+	return true;
+}
+
 size_t fl_timers_count(const fl_timers *t) { return t->live; }
 
 int fl_timers_scan(const fl_timers *t, int (*fn)(void *ud, const fl_timer *tm), void *ud)

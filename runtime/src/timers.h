@@ -36,6 +36,10 @@ int64_t fl_timers_next(const fl_timers *t);
 /* Pop the earliest timer if its time is <= upto: fills *out and returns
  * true. Timers added while popping (even <= upto) are popped in turn. */
 bool fl_timers_pop(fl_timers *t, int64_t upto, fl_timer *out);
+/* The timer fl_timers_pop would return next (if its time is <= upto),
+ * without taking it: *out as for pop, valid until the next modifying call
+ * (a peek does not end the validity of what pop returned). */
+bool fl_timers_peek(const fl_timers *t, int64_t upto, fl_timer *out);
 size_t fl_timers_count(const fl_timers *t);
 /* Every timer, any order (snapshots); non-zero from fn stops. */
 int fl_timers_scan(const fl_timers *t, int (*fn)(void *ud, const fl_timer *tm), void *ud);

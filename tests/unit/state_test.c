@@ -1232,6 +1232,45 @@ static void m_find(void **state)
 	assert_string_equal(fl_backend_memory.name, "hashmap");
 }
 
+/* prefetch is a hint: every kind of state, a present and an absent key, a
+ * state id out of range, an empty table; nothing changes (ASan checks the
+ * reads). A new list has room for a second element of its size: the first
+ * append does not move it. */
+static void m_prefetch_and_list_room(void **state)
+{
+	(void)state;
+	const fl_backend_ops *ops = &fl_backend_memory;
+	assert_non_null(ops->prefetch);
+	sbe *s = sbe_open(ops);
+	uint32_t v = declare(s, "v", FL_STATE_VALUE), l = declare(s, "l", FL_STATE_LIST),
+		 m = declare(s, "m", FL_STATE_MAP), empty = declare(s, "e", FL_STATE_VALUE);
+	fl_skey k = K(1, "key", 3, NULL, 0), other = K(2, "nokey", 5, NULL, 0);
+	assert_int_equal(ops->put(s->be, v, &k, "x", 1), FLINC_OK);
+	assert_int_equal(ops->map_put(s->be, m, &k, "u", 1, "y", 1), FLINC_OK);
+	char el[40];
+	memset(el, 'e', sizeof el);
+	assert_int_equal(ops->list_append(s->be, l, &k, el, sizeof el), FLINC_OK);
+	const void *before, *after, *val;
+	size_t len;
+	assert_int_equal(ops->get(s->be, l, &k, &before, &len), FLINC_OK);
+	for (int deep = 0; deep < 2; deep++)
+		for (uint32_t sid = 0; sid < 6; sid++) {
+			ops->prefetch(s->be, sid, &k, deep);
+			ops->prefetch(s->be, sid, &other, deep);
+		}
+	(void)empty;
+	assert_int_equal(ops->list_append(s->be, l, &k, el, sizeof el), FLINC_OK);
+	assert_int_equal(ops->get(s->be, l, &k, &after, &len), FLINC_OK);
+	assert_ptr_equal(before, after);
+	assert_int_equal(len, 2 * (4 + sizeof el));
+	assert_int_equal(ops->get(s->be, v, &k, &val, &len), FLINC_OK);
+	assert_memory_equal(val, "x", 1);
+	assert_int_equal(ops->map_get(s->be, m, &k, "u", 1, &val, &len), FLINC_OK);
+	assert_memory_equal(val, "y", 1);
+	assert_int_equal(ops->get(s->be, v, &other, &val, &len), FLINC_ENOENT);
+	sbe_close(s);
+}
+
 /* The memory backend promises more than the contract: an entry's value does
  * not move until it is removed or grows, and it is 16-byte aligned. */
 static void m_inplace_stable(void **state)
@@ -2695,10 +2734,15 @@ int main(void)
 	int failed = _cmocka_run_group_tests("state_conformance", tests, NB * NC, NULL, NULL);
 
 	const struct CMUnitTest memory_tests[] = {
-		cmocka_unit_test(m_find),           cmocka_unit_test(m_inplace_stable),
-		cmocka_unit_test(m_large_values),   cmocka_unit_test(m_churn),
-		cmocka_unit_test(m_snap_model),     cmocka_unit_test(m_snap_concurrent),
-		cmocka_unit_test(m_snap_lifecycle), cmocka_unit_test(m_snap_epoch_wrap),
+		cmocka_unit_test(m_find),
+		cmocka_unit_test(m_inplace_stable),
+		cmocka_unit_test(m_prefetch_and_list_room),
+		cmocka_unit_test(m_large_values),
+		cmocka_unit_test(m_churn),
+		cmocka_unit_test(m_snap_model),
+		cmocka_unit_test(m_snap_concurrent),
+		cmocka_unit_test(m_snap_lifecycle),
+		cmocka_unit_test(m_snap_epoch_wrap),
 	};
 	failed += cmocka_run_group_tests_name("state_memory", memory_tests, NULL, NULL);
 

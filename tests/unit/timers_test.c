@@ -224,6 +224,35 @@ static void test_pop_pointer(void **st)
 	fl_timers_destroy(t);
 }
 
+/* peek: what pop returns next, within upto, without taking it; the timer
+ * pop returned stays readable after a peek. */
+static void test_peek(void **st)
+{
+	(void)st;
+	fl_timers *t = fl_timers_create();
+	fl_timer tm, nx;
+	assert_false(fl_timers_peek(t, INT64_MAX, &nx));
+	assert_true(fl_timers_add(t, 20, 2, "b", 1, NULL, 0));
+	assert_true(fl_timers_add(t, 10, 1, "a", 1, "ns", 2));
+	assert_false(fl_timers_peek(t, 9, &nx));
+	assert_true(fl_timers_peek(t, 10, &nx));
+	assert_int_equal(nx.ts, 10);
+	assert_int_equal(nx.kg, 1);
+	assert_memory_equal(nx.key, "a", 1);
+	assert_memory_equal(nx.ns, "ns", 2);
+	assert_int_equal(fl_timers_count(t), 2);
+	assert_true(fl_timers_pop(t, 100, &tm));
+	assert_true(fl_timers_peek(t, 100, &nx));
+	assert_int_equal(nx.ts, 20);
+	assert_memory_equal(nx.key, "b", 1);
+	assert_int_equal(tm.ts, 10); /* still what pop gave */
+	assert_memory_equal(tm.key, "a", 1);
+	assert_true(fl_timers_pop(t, 100, &tm));
+	assert_int_equal(tm.ts, 20);
+	assert_false(fl_timers_peek(t, INT64_MAX, &nx));
+	fl_timers_destroy(t);
+}
+
 typedef struct scan_ud {
 	uint8_t *seen;
 	size_t n;
@@ -327,7 +356,7 @@ int main(void)
 		cmocka_unit_test(test_dedup),        cmocka_unit_test(test_remove),
 		cmocka_unit_test(test_remove_churn), cmocka_unit_test(test_pop_while_adding),
 		cmocka_unit_test(test_pop_pointer),  cmocka_unit_test(test_scan),
-		cmocka_unit_test(test_million),
+		cmocka_unit_test(test_peek),         cmocka_unit_test(test_million),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
