@@ -117,6 +117,19 @@ void fl_op_prefetch_key(fl_op *op, const fl_skey *k, bool deep)
 		ops->prefetch(op->task->be, op->keyed->sids[i], k, deep);
 }
 
+void fl_op_prefetch_firing(fl_op *op, fl_timers *q, int64_t upto)
+{
+	if (!op->keyed->nsids || !prefetcher(op)) return;
+	fl_skey cur = fl_keyed_skey(op);
+	fl_op_prefetch_key(op, &cur, false);
+	fl_op_prefetch_key(op, &cur, true);
+	fl_timer nx;
+	if (!fl_timers_peek(q, upto, &nx)) return;
+	fl_skey next = { nx.kg,  nx.klen, nx.nslen,
+			 nx.key, nx.ns,   fl_key_hash(op->keyed->key_hash, nx.key, nx.klen) };
+	fl_op_prefetch_key(op, &next, false);
+}
+
 int fl_op_declare_state(fl_op *op, const char *name, fl_state_kind kind, uint32_t *sid)
 {
 	fl_task *t = op->task;

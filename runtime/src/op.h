@@ -208,6 +208,14 @@ void fl_state_prefetch(flinc_state *s);
  * with `deep` the entries (after the slots were prefetched). For timer
  * firings: the next key's slots while this key's timer runs. */
 void fl_op_prefetch_key(fl_op *op, const fl_skey *k, bool deep);
+/* In a loop that fires the due timers of queue q (up to upto), after the
+ * current key (and namespace) is set and before the timer runs: start
+ * loading its entries in every state of the operator (the slots, fetched
+ * while the previous timer ran, are in cache by now, or load side by side
+ * here) and the slots of the next due timer's key and namespace, which
+ * then arrive while this one runs. A firing then waits for memory about
+ * once instead of once per state lookup. */
+void fl_op_prefetch_firing(fl_op *op, fl_timers *q, int64_t upto);
 /* Declare a state named "<uid>/<name>" in the subtask's backend. */
 int fl_op_declare_state(fl_op *op, const char *name, fl_state_kind kind, uint32_t *sid);
 

@@ -136,25 +136,6 @@ static void process_process(fl_op *op, uint32_t input, const void *rec, int64_t 
 }
 
 /* Fire timers of domain d up to `upto`. */
-/* Before a timer of the current key runs: start loading its entries in
- * every state of the operator (the slots, prefetched while the previous
- * timer ran, are in cache by now, or are loaded here side by side), and
- * the next due timer's slots, which then arrive while this one runs. A
- * firing then waits for memory about once instead of once per state
- * lookup. Process functions keep their state under the key alone (no
- * namespace). */
-static void prefetch_next(fl_op *op, fl_timers *q, int64_t upto)
-{
-	if (!op->keyed->nsids) return;
-	fl_skey cur = fl_keyed_skey(op);
-	fl_op_prefetch_key(op, &cur, false);
-	fl_op_prefetch_key(op, &cur, true);
-	fl_timer nx;
-	if (!fl_timers_peek(q, upto, &nx)) return;
-	fl_skey next = { nx.kg, nx.klen, 0, nx.key, NULL, fl_key_hash(op->keyed->key_hash, nx.key, nx.klen) };
-	fl_op_prefetch_key(op, &next, false);
-}
-
 static void fire_timers(fl_op *op, flinc_time_domain d, int64_t upto)
 {
 	const flinc_process_fn *fn = op->node->u.process.fn;
@@ -165,7 +146,7 @@ static void fire_timers(fl_op *op, flinc_time_domain d, int64_t upto)
 		/* One watermark may fire many timers: free each one's scratch. */
 		fl_arena_mark mark = fl_arena_get_mark(a);
 		fl_keyed_set_key(op, tm.kg, tm.key, tm.klen);
-		prefetch_next(op, q, upto);
+		fl_op_prefetch_firing(op, q, upto);
 		op->ctx.ts = tm.ts;
 		if (fn->on_timer) fn->on_timer(&op->ctx, op->user_local, tm.ts, d);
 		if (op->dirty_states) fl_op_flush_states(op);

@@ -775,6 +775,7 @@ static void fire_due(fl_op *op, win *w, int64_t upto)
 		/* copies the key: t.key dies at the next queue call */
 		fl_keyed_set_key(op, t.kg, t.key, t.klen);
 		fl_keyed_set_ns(op, ns, NS_LEN);
+		fl_op_prefetch_firing(op, w->tq, upto);
 		int64_t start = be64_get(ns), end = be64_get(ns + 8);
 		switch (w->mode) {
 		case MODE_WINDOWS: timer_window(op, w, t.ts, start, end, ns); break;
