@@ -196,6 +196,16 @@ static bool far_from_previous(const void *ev, const flinc_cep_match *m, const vo
 	bool same =
 		a->country.len == b->country.len && memcmp(a->country.s, b->country.s, a->country.len) == 0;
 	if (!same && dt < 5 * MIN) return true;
+	if (dt > 0) {
+		/* Along a meridian, then a parallel, is never shorter than the
+		 * great circle (nor than what km_between gives for any input), so
+		 * R (|dlat| + |dlon|) bounds the distance from above: when even
+		 * that is slower than 900 km/h, skip the trigonometry (nearly
+		 * always: a user's next transaction is rarely far). */
+		const double d2r = 3.14159265358979323846 / 180.0;
+		double bound = 6371.0 * (fabs(b->lat - a->lat) + fabs(b->lon - a->lon)) * d2r;
+		if (bound * (1 + 1e-9) < 900.0 * ((double)dt / 3600000.0)) return false;
+	}
 	double km = km_between(a, b);
 	if (dt <= 0) return km > 0;
 	return km / ((double)dt / 3600000.0) > 900;
