@@ -369,6 +369,17 @@ bool fl_timers_remove(fl_timers *t, int64_t ts, uint16_t kg, const void *key, ui
 
 int64_t fl_timers_next(const fl_timers *t) { return t->nheap ? t->heap[0].ts : INT64_MAX; }
 
+/* The timer in slot s, pointing into it. */
+static void slot_out(const slot *s, fl_timer *out)
+{
+	out->ts = s->ts;
+	out->kg = s->kg;
+	out->klen = s->klen;
+	out->nslen = s->nslen;
+	out->key = slot_cbytes(s);
+	out->ns = out->key + s->klen;
+}
+
 bool fl_timers_pop(fl_timers *t, int64_t upto, fl_timer *out)
 {
 	if (t->nheap == 0 || t->heap[0].ts > upto) return false;
@@ -381,12 +392,7 @@ bool fl_timers_pop(fl_timers *t, int64_t upto, fl_timer *out)
 	heap_tidy(t);
 	/* The freed slot keeps its bytes until the next add reuses it, which
 	 * is what "valid until the next call on the queue" allows. */
-	out->ts = s->ts;
-	out->kg = s->kg;
-	out->klen = s->klen;
-	out->nslen = s->nslen;
-	out->key = slot_cbytes(s);
-	out->ns = out->key + s->klen;
+	slot_out(s, out);
 	return true;
 }
 
@@ -394,13 +400,7 @@ bool fl_timers_peek(const fl_timers *t, int64_t upto, fl_timer *out)
 {
 	/* heap[0] is kept live (heap_tidy after every change) */
 	if (t->nheap == 0 || t->heap[0].ts > upto) return false;
-	const slot *s = &t->slots[t->heap[0].idx];
-	out->ts = s->ts;
-	out->kg = s->kg;
-	out->klen = s->klen;
-	out->nslen = s->nslen;
-	out->key = slot_cbytes(s);
-	out->ns = out->key + s->klen;
+	slot_out(&t->slots[t->heap[0].idx], out);
 	return true;
 }
 
@@ -411,7 +411,8 @@ int fl_timers_scan(const fl_timers *t, int (*fn)(void *ud, const fl_timer *tm), 
 	for (uint32_t i = 0; i < t->nslots; i++) {
 		const slot *s = &t->slots[i];
 		if (!s->live) continue;
-		fl_timer tm = { s->ts, s->kg, s->klen, s->nslen, slot_cbytes(s), slot_cbytes(s) + s->klen };
+		fl_timer tm;
+		slot_out(s, &tm);
 		int rc = fn(ud, &tm);
 		if (rc) return rc;
 	}
