@@ -235,7 +235,11 @@ def case_stale_writer(build, base, chk):
     expected = check_counts.expected_counts([inp])
     procs = []
     try:
-        run1 = start_run(base, 1, cluster.local_argv(build, "wordcount", 2, conf(chk1)) +
+        # run 1 goes on checkpointing while run 2 reads its chk-N: it must
+        # not retire that checkpoint meanwhile (3 retained by default: under
+        # TSan run 2 took long enough to start that chk-5 was gone)
+        keep = [("state.checkpoints.num-retained", "1000")]
+        run1 = start_run(base, 1, cluster.local_argv(build, "wordcount", 2, conf(chk1, keep)) +
                          ["--input", inp, "--output", out, "--rate", "3000"])
         procs.append(run1)
         nid, npath = wait_checkpoint(run1, chk1, 5)
