@@ -391,8 +391,13 @@ def case_cluster(chk, a, pg, ix, inp, ids, per_user, ref_alerts, ref_records, co
     check_txn_table(chk, pg, "txn_cluster", ids, per_user, "cluster")
     check_alert_table(chk, pg, "alerts_cluster", ref_records, "cluster")
     got = ix.alert_ids("cluster")
+    missing, extra = sorted(set(ref_alerts) - set(got)), sorted(set(got) - set(ref_alerts))
+    # on a failure, the alerts themselves: which rule, user and time went missing
+    lost = [r for r in ref_records if any(i in r for i in missing[:5])]
     chk.ok(sorted(got) == ref_alerts, "cluster: InfluxDB holds exactly the reference run's alerts (%d points, want %d)"
-           % (len(got), len(ref_alerts)))
+           % (len(got), len(ref_alerts)),
+           "missing %s, extra %s, duplicated %d; the missing alerts: %s"
+           % (missing[:5], extra[:5], len(got) - len(set(got)), [str(r)[:300] for r in lost]))
 
 
 def fault_run(chk, a, inp, rate, fault, out, what):
