@@ -296,7 +296,6 @@ FLINC_API int64_t flinc_evbuf_release(flinc_evbuf *b, int64_t upto,
 {
 	if (!b || !fn) return FLINC_EINVAL;
 	fl_op *op = b->c->op;
-	fl_op_prefetch(op, b->list_sid);
 	const wake_val *cur = flinc_value_get(b->wake);
 	if (!cur || cur->wake > upto) return 0;
 	wake_val w = *cur;

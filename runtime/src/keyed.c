@@ -109,25 +109,24 @@ void fl_op_prefetch(fl_op *op, uint32_t sid)
 	}
 }
 
-void fl_op_prefetch_key(fl_op *op, const fl_skey *k, bool deep)
+static void prefetch_states(fl_op *op, const fl_backend_ops *ops, const fl_skey *k, bool deep)
 {
-	const fl_backend_ops *ops = prefetcher(op);
-	if (!ops || !op->keyed) return;
 	for (uint32_t i = 0; i < op->keyed->nsids; i++)
 		ops->prefetch(op->task->be, op->keyed->sids[i], k, deep);
 }
 
 void fl_op_prefetch_firing(fl_op *op, fl_timers *q, int64_t upto)
 {
-	if (!op->keyed->nsids || !prefetcher(op)) return;
+	const fl_backend_ops *ops = prefetcher(op);
+	if (!ops || !op->keyed->nsids) return;
 	fl_skey cur = fl_keyed_skey(op);
-	fl_op_prefetch_key(op, &cur, false);
-	fl_op_prefetch_key(op, &cur, true);
+	prefetch_states(op, ops, &cur, false);
+	prefetch_states(op, ops, &cur, true);
 	fl_timer nx;
 	if (!fl_timers_peek(q, upto, &nx)) return;
 	fl_skey next = { nx.kg,  nx.klen, nx.nslen,
 			 nx.key, nx.ns,   fl_key_hash(op->keyed->key_hash, nx.key, nx.klen) };
-	fl_op_prefetch_key(op, &next, false);
+	prefetch_states(op, ops, &next, false);
 }
 
 int fl_op_declare_state(fl_op *op, const char *name, fl_state_kind kind, uint32_t *sid)
@@ -288,8 +287,6 @@ struct flinc_state {
 	uint8_t ns[64];
 	void *ext; /* fl_state_declare_ext: freed with the state */
 };
-
-void fl_state_prefetch(flinc_state *s) { fl_op_prefetch(s->op, s->sid); }
 
 /* Write a pending flinc_value_mut value back. */
 static void writeback(flinc_state *s)

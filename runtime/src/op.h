@@ -199,15 +199,11 @@ static inline fl_skey fl_keyed_skey(const fl_op *op)
 
 /* The subtask's state backend: ops and instance. */
 const fl_backend_ops *fl_op_backend(fl_op *op, void **be);
-/* A hint that the current key's entry of state sid (of flinc_state s) is
- * read soon (fl_backend_ops.prefetch): lookups in several states of one
- * key then wait for memory together. Nothing when the backend has none. */
+/* A hint that the current key's entry of state sid is read soon
+ * (fl_backend_ops.prefetch): lookups in several states of one key then
+ * wait for memory together. Nothing when the backend has none. (A timer
+ * firing needs none of these: fl_op_prefetch_firing covered every state.) */
 void fl_op_prefetch(fl_op *op, uint32_t sid);
-void fl_state_prefetch(flinc_state *s);
-/* The same for key k in every state of the operator: the table slots, or
- * with `deep` the entries (after the slots were prefetched). For timer
- * firings: the next key's slots while this key's timer runs. */
-void fl_op_prefetch_key(fl_op *op, const fl_skey *k, bool deep);
 /* In a loop that fires the due timers of queue q (up to upto), after the
  * current key (and namespace) is set and before the timer runs: start
  * loading its entries in every state of the operator (the slots, fetched

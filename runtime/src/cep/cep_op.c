@@ -433,7 +433,6 @@ static void cep_on_timer(flinc_ctx *c, void *lp, int64_t t, flinc_time_domain do
 	 * the job's comparator among equal times. */
 	run_ctx rc = { c, d, 0 };
 	pend_list pl = { .a = a };
-	fl_state_prefetch(l->nfa); /* read after the buffer's release */
 	if (flinc_evbuf_release(l->events, wm, collect, &pl) < 0) return;
 	uint32_t ready = pl.n;
 	if (ready > 1 && d->o[0].compare) {
