@@ -515,18 +515,26 @@ int cep_rt_save(cep_rt *r, flinc_writer *w)
 	return w->err ? FLINC_ERANGE : FLINC_OK;
 }
 
+/* The header cep_rt_save writes: false when it is not nfa's. */
+static bool read_header(flinc_reader *rd, const cep_nfa *nfa, uint64_t *next_id, int64_t *timer)
+{
+	if (flinc_r_array(rd) != 7 || flinc_r_uint(rd) != CEP_STATE_VERSION) return false;
+	if (flinc_r_uint(rd) != nfa->fingerprint) return false;
+	*next_id = flinc_r_uint(rd);
+	*timer = flinc_r_int(rd);
+	return !rd->err;
+}
+
 bool cep_rt_idle_until(const cep_nfa *nfa, const void *buf, size_t len, int64_t ts)
 {
 	if (nfa->window <= 0) return true; /* nothing times out */
 	flinc_reader rd;
 	flinc_reader_init(&rd, buf, len);
-	if (flinc_r_array(&rd) != 7 || flinc_r_uint(&rd) != CEP_STATE_VERSION) return false;
-	if (flinc_r_uint(&rd) != nfa->fingerprint) return false;
-	(void)flinc_r_uint(&rd); /* next_id */
-	int64_t timer = flinc_r_int(&rd);
+	uint64_t next_id;
+	int64_t timer;
 	/* A save sets the timer to the earliest timeout when there is one;
 	 * with none it keeps an older (earlier) time: a load, harmless. */
-	return !rd.err && timer != INT64_MIN && timer > ts;
+	return read_header(&rd, nfa, &next_id, &timer) && timer != INT64_MIN && timer > ts;
 }
 
 int cep_rt_load(cep_rt *r, const cep_nfa *nfa, flinc_arena *a, const void *buf, size_t len)
@@ -534,10 +542,7 @@ int cep_rt_load(cep_rt *r, const cep_nfa *nfa, flinc_arena *a, const void *buf, 
 	cep_rt_init(r, nfa, a);
 	flinc_reader rd;
 	flinc_reader_init(&rd, buf, len);
-	if (flinc_r_array(&rd) != 7 || flinc_r_uint(&rd) != CEP_STATE_VERSION) goto bad;
-	if (flinc_r_uint(&rd) != nfa->fingerprint) goto bad;
-	r->next_id = flinc_r_uint(&rd);
-	r->timer = flinc_r_int(&rd);
+	if (!read_header(&rd, nfa, &r->next_id, &r->timer)) goto bad;
 	/* Every element takes at least a byte: a count above what is left is
 	 * malformed (and must not size an allocation). */
 	uint32_t ne = flinc_r_array(&rd);
