@@ -22,8 +22,13 @@ cmake --build build-asan -j "$jobs"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
+# Tests labelled heavy (the Kafka commit-window and broker-restart rounds,
+# the long netns tests, the browser dashboards: a minute or more each, most
+# of it waiting on a broker, a browser or a heartbeat timeout, through code
+# the other tests here run too) are left to the release pass, to keep CI's
+# time.
 echo "== tests under sanitizers =="
-ctest --test-dir build-asan --output-on-failure -j "$jobs" -L 'unit|integration|security'
+ctest --test-dir build-asan --output-on-failure -j "$jobs" -L 'unit|integration|security' -LE heavy
 
 echo "== build (thread sanitizer) =="
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLINC_SANITIZER=thread >/dev/null
@@ -32,15 +37,15 @@ cmake --build build-tsan -j "$jobs"
 # Every process of the pass (test binaries, daemons, the CLI) writes its
 # reports to tsan-reports/, whether or not its test noticed: a daemon that
 # halts on a race at shutdown fails the pass too. ignore_noninstrumented_modules
-# and tests/tsan.supp: see that file. Tests labelled heavy (the Kafka
-# commit-window and broker-restart rounds: a minute or more of waiting on the
-# broker each; the long netns tests; the browser dashboards) run in the
-# release and ASan passes only, to keep CI's time.
+# and tests/tsan.supp: see that file. Tests labelled heavy run in the
+# release pass only, as above.
 # Under the thread sanitizer everything runs 5-15x slower, so a test whose
 # checks depend on timing (a partition idle after 1 s, a checkpoint before
 # a stop) gets one more run when it fails; ctest names each test that
 # needed it. A race report fails the pass whatever the tests say, and the
 # release and ASan passes give no second run.
+# How the tests share the cores (RUN_SERIAL, RESOURCE_LOCK): tests/integration/
+# CMakeLists.txt, "Cluster tests".
 echo "== tests under the thread sanitizer =="
 tsan_reports="$PWD/build-tsan/tsan-reports"
 rm -rf "$tsan_reports" && mkdir -p "$tsan_reports"

@@ -75,6 +75,22 @@ TERMINAL = {"FINISHED", "FAILED", "CANCELED"}
 _live = []  # clusters not stopped yet (for atexit / signal cleanup)
 
 
+
+def thread_stacks(pid, frames=12):
+    """Where each thread of a live process is (gdb, when installed): what a
+    hung daemon was waiting for. At most `frames` frames a thread."""
+    gdb = shutil.which("gdb")
+    if not gdb:
+        return "(gdb is not installed)"
+    try:
+        r = subprocess.run([gdb, "-p", str(pid), "-batch", "-nx", "-ex", "set pagination off",
+                            "-ex", "thread apply all bt %d" % frames],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=60, text=True)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "(gdb failed: %s)" % e
+    return "\n".join(ln for ln in r.stdout.splitlines() if ln.startswith(("Thread", "#")))[:20000]
+
+
 class ClusterError(Exception):
     pass
 
@@ -668,6 +684,9 @@ class Cluster:
             sys.stdout.write("---- %s (pid %d, %s) last %d lines of %s ----\n%s\n" %
                              (d.name, d.pid, "running" if d.alive() else "exit %s" % d.proc.returncode, n,
                               d.log_path, d.tail(n)))
+        if self.jm and self.jm.alive():
+            sys.stdout.write("---- jobmanager (pid %d) threads ----\n%s\n" %
+                             (self.jm.pid, thread_stacks(self.jm.pid)))
         sys.stdout.flush()
 
     def __enter__(self):
