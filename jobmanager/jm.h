@@ -5,7 +5,7 @@
  *   rpc_server.c    the REP socket task managers talk to: RPC dispatch
  *   registry.c      the task manager registry, control connections (one
  *                   REQ socket and one worker thread per task manager),
- *                   heartbeat timeouts, the monitor thread
+ *                   heartbeat timeouts, the monitor and reaper threads
  *   scheduler.c     job submission, slots and placement, the job and
  *                   subtask state machines, cancel and failure
  *   checkpoints.c   checkpoint coordinators, restarts, savepoints
@@ -30,7 +30,8 @@
  *
  * Threads: the RPC thread (requests from task managers), one worker per
  * task manager (Deploy/Cancel calls to it), the monitor (heartbeat
- * timeouts, slot and cancel deadlines, reaping workers), the HTTP server's
+ * timeouts, slot and cancel deadlines), the reaper (closing lost task
+ * managers' sockets, joining their workers), the HTTP server's
  * handler threads (rest.server.numThreads) and its service thread, nng's
  * own threads (moving bytes, pipe callbacks: never a handler) and the main
  * thread (waits for a signal).
@@ -273,7 +274,7 @@ typedef struct jm_tm {
 	pthread_cond_t cv; /* wakes the worker */
 	jm_cmd *q_head, *q_tail;
 	bool stop;   /* the worker must exit */
-	bool closed; /* req closed (by the worker or the monitor) */
+	bool closed; /* req closed (by the worker or the reaper) */
 	bool done;   /* the worker exited */
 } jm_tm;
 
@@ -319,6 +320,7 @@ typedef struct jm {
 
 	pthread_mutex_t mu;
 	pthread_cond_t monitor_cv; /* wakes the monitor at shutdown */
+	pthread_cond_t reaper_cv;  /* wakes the reaper: a task manager lost, shutdown */
 	bool stopping;
 
 	jm_tm **tms; /* registered, in registration order */
@@ -332,7 +334,7 @@ typedef struct jm {
 	fl_rpc_server *rpc; /* rep's handshake and connections */
 	uint64_t tm_gen;    /* the last registration's generation */
 	bool rpc_running;
-	pthread_t rpc_thread, monitor_thread;
+	pthread_t rpc_thread, monitor_thread, reaper_thread;
 	struct jm_http_server *http; /* the REST server (atomic pointer) */
 	struct jm_web *web;          /* the built web UI, or NULL (read-only after start) */
 	struct jm_watcher *watchers; /* live output streams (output.c) */
@@ -458,11 +460,13 @@ void jm_tm_enqueue_locked(jm *j, jm_tm *tm, jm_cmd *cmd);
 /* Slots of connected task managers: offered and free. Any pointer may be
  * NULL. */
 void jm_slots_locked(const jm *j, int *total, int *free_slots, int *ntms);
-/* Start the monitor thread (heartbeat timeouts, jm_sched_tick_locked,
- * reaping). FLINC_OK or FLINC_EIO. */
+/* Start the monitor thread (heartbeat timeouts, jm_sched_tick_locked) and
+ * the reaper (the lost task managers' sockets and workers). FLINC_OK or
+ * FLINC_EIO. */
 int jm_registry_start(jm *j);
 /* Set jm.stopping (pipe events are ignored from here on, so shutdown
- * loses no task manager and fails no job) and join the monitor. */
+ * loses no task manager and fails no job) and join the monitor and the
+ * reaper. */
 void jm_registry_stop(jm *j);
 /* After jm_registry_stop and the RPC thread: stop every worker, close
  * every control socket, free every task manager. Without jm.mu. */

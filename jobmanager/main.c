@@ -377,6 +377,7 @@ int main(int argc, char **argv)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&j->monitor_cv, &ca);
+	pthread_cond_init(&j->reaper_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	j->start_ms = fl_now_ms();
 

@@ -25,11 +25,15 @@
  *   that ran there.
  * - A lost task manager leaves the registry at once; its struct waits in
  *   the graveyard until its worker has exited (the worker closes the socket
- *   itself, or the monitor does), then the monitor joins and frees it.
+ *   itself, or the reaper does), then the reaper joins and frees it.
  *
- * The monitor also runs the scheduler's deadlines (jm_sched_tick_locked)
- * and destroys the checkpoint coordinators of evicted jobs (jm_cp_reap),
- * every MONITOR_PERIOD_MS.
+ * Two threads, every MONITOR_PERIOD_MS or when woken. The monitor finds
+ * silent task managers, runs the scheduler's deadlines (restarts,
+ * jm_sched_tick_locked) and destroys the checkpoint coordinators of
+ * evicted jobs (jm_cp_reap). The reaper closes the sockets of lost task
+ * managers and joins their workers: nng_close waits for the socket's
+ * pipes and callbacks, and whatever that wait costs, it never holds up
+ * the liveness checks and restarts of the rest of the cluster.
  *
  * Locking as in jm.h: everything here is under jm.mu, which is never held
  * across nng_close (pipe callbacks take it) or a call to a task manager.
@@ -47,7 +51,7 @@
 #include "rpc.h"
 
 #define MONITOR_PERIOD_MS 50
-#define CLOSE_BATCH 16 /* sockets the monitor closes per round */
+#define CLOSE_BATCH 16 /* sockets the reaper closes per round */
 
 /* ---- task managers and their queues --------------------------------------- */
 
@@ -180,7 +184,7 @@ static void registry_remove_locked(jm *j, jm_tm *tm)
 
 /* The task manager is gone (connection dropped, silent, or registered
  * again): out of the registry, its worker told to stop, its jobs failed.
- * It waits in the graveyard for the monitor. */
+ * It waits in the graveyard for the reaper. */
 static void tm_lost_locked(jm *j, jm_tm *tm, const char *reason)
 {
 	if (tm->lost) return;
@@ -195,9 +199,9 @@ static void tm_lost_locked(jm *j, jm_tm *tm, const char *reason)
 	pthread_cond_signal(&tm->cv);
 	tm->next_dead = j->graveyard;
 	j->graveyard = tm;
-	/* The monitor closes its socket right away: that aborts a call in
+	/* The reaper closes its socket right away: that aborts a call in
 	 * flight and keeps nng from reconnecting and resending it. */
-	pthread_cond_broadcast(&j->monitor_cv);
+	pthread_cond_broadcast(&j->reaper_cv);
 	if (tm->connected) {
 		int total, nfree, n;
 		jm_slots_locked(j, &total, &nfree, &n);
@@ -299,7 +303,7 @@ static int tm_call(jm_tm *tm, const jm_cmd *c, char *err, size_t errcap)
 
 /* A task manager's worker: makes the calls queued for it, one at a time,
  * outside jm.mu, and reports each to the scheduler. When told to stop it
- * closes the socket (unless the monitor did) and marks itself done. */
+ * closes the socket (unless the reaper did) and marks itself done. */
 static void *tm_worker(void *arg)
 {
 	jm_tm *tm = arg;
@@ -418,7 +422,7 @@ static int registry_add(jm *j, jm_tm *tm, const fl_rpc_from *from, char *err, si
 
 /* The dial failed before a worker existed: undo registry_add. If tm was
  * lost meanwhile (a newer registration) it is in the graveyard, and the
- * monitor frees it; else it is freed here. */
+ * reaper frees it; else it is freed here. */
 static void registry_undo(jm *j, jm_tm *tm)
 {
 	pthread_mutex_lock(&j->mu);
@@ -426,7 +430,7 @@ static void registry_undo(jm *j, jm_tm *tm)
 	bool close_it = !tm->closed;
 	tm->closed = true;
 	if (in_graveyard)
-		tm->done = true; /* no worker: the monitor frees it */
+		tm->done = true; /* no worker: the reaper frees it */
 	else
 		registry_remove_locked(j, tm);
 	pthread_mutex_unlock(&j->mu);
@@ -434,7 +438,7 @@ static void registry_undo(jm *j, jm_tm *tm)
 	if (!in_graveyard) tm_free(tm);
 }
 
-/* Start tm's worker. Under jm.mu, so the monitor never sees the worker
+/* Start tm's worker. Under jm.mu, so the reaper never sees the worker
  * done before it knows there is a worker to join. A thread that cannot
  * start leaves nothing sane to do: abort. */
 static void worker_start(jm *j, jm_tm *tm)
@@ -656,7 +660,7 @@ int jm_tm_heartbeat(jm *j, const Flinc__Heartbeat *hb, const fl_rpc_from *from)
 	return known;
 }
 
-/* ---- the monitor ---------------------------------------------------------------- */
+/* ---- the monitor and the reaper ---------------------------------------------------- */
 
 /* Lose the task managers that went silent (heartbeat.timeout) or whose
  * control address never answered within it. */
@@ -724,9 +728,9 @@ static void reap_dead_locked(jm *j)
 	pthread_mutex_lock(&j->mu);
 }
 
-/* Sleep until the next round, or until woken (a lost task manager,
- * shutdown). monitor_cv runs on CLOCK_MONOTONIC (main.c). */
-static void monitor_wait_locked(jm *j)
+/* Sleep on cv (monitor_cv or reaper_cv, both on CLOCK_MONOTONIC: main.c)
+ * until the next round or until woken. */
+static void round_wait_locked(jm *j, pthread_cond_t *cv)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -735,11 +739,11 @@ static void monitor_wait_locked(jm *j)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
 	}
-	pthread_cond_timedwait(&j->monitor_cv, &j->mu, &ts);
+	pthread_cond_timedwait(cv, &j->mu, &ts);
 }
 
-/* The monitor thread: liveness, the scheduler's deadlines, reaping, every
- * MONITOR_PERIOD_MS until jm.stopping. */
+/* The monitor thread: liveness, the scheduler's deadlines, the evicted
+ * jobs' coordinators, every MONITOR_PERIOD_MS until jm.stopping. */
 static void *monitor_thread(void *arg)
 {
 	jm *j = arg;
@@ -748,34 +752,59 @@ static void *monitor_thread(void *arg)
 		int64_t now = jm_mono_ms();
 		check_liveness_locked(j, now);
 		jm_sched_tick_locked(j, now);
-		close_lost_locked(j);
-		reap_dead_locked(j);
 		if (j->dead_coords) {
 			pthread_mutex_unlock(&j->mu);
 			jm_cp_reap(j);
 			pthread_mutex_lock(&j->mu);
 		}
-		monitor_wait_locked(j);
+		round_wait_locked(j, &j->monitor_cv);
 	}
 	pthread_mutex_unlock(&j->mu);
 	return NULL;
 }
 
-/* jm.h: the monitor thread. */
-int jm_registry_start(jm *j)
+/* The reaper thread: the lost task managers' sockets closed, their workers
+ * joined and freed, every MONITOR_PERIOD_MS or when one is lost, until
+ * jm.stopping (jm_registry_fini takes what is left). */
+static void *reaper_thread(void *arg)
 {
-	return pthread_create(&j->monitor_thread, NULL, monitor_thread, j) == 0 ? FLINC_OK : FLINC_EIO;
+	jm *j = arg;
+	pthread_mutex_lock(&j->mu);
+	while (!j->stopping) {
+		close_lost_locked(j);
+		reap_dead_locked(j);
+		round_wait_locked(j, &j->reaper_cv);
+	}
+	pthread_mutex_unlock(&j->mu);
+	return NULL;
 }
 
-/* jm.h: stopping set and the monitor joined. Main thread. */
-void jm_registry_stop(jm *j)
+/* Set jm.stopping, wake both threads and join the monitor, and the reaper
+ * when it runs. */
+static void stop_threads(jm *j, bool reaper)
 {
 	pthread_mutex_lock(&j->mu);
 	j->stopping = true;
 	pthread_cond_broadcast(&j->monitor_cv);
+	pthread_cond_broadcast(&j->reaper_cv);
 	pthread_mutex_unlock(&j->mu);
 	pthread_join(j->monitor_thread, NULL);
+	if (reaper) pthread_join(j->reaper_thread, NULL);
 }
+
+/* jm.h: the monitor and reaper threads. */
+int jm_registry_start(jm *j)
+{
+	if (pthread_create(&j->monitor_thread, NULL, monitor_thread, j) != 0) return FLINC_EIO;
+	if (pthread_create(&j->reaper_thread, NULL, reaper_thread, j) != 0) {
+		stop_threads(j, false);
+		return FLINC_EIO;
+	}
+	return FLINC_OK;
+}
+
+/* jm.h: stopping set, the monitor and the reaper joined. Main thread. */
+void jm_registry_stop(jm *j) { stop_threads(j, true); }
 
 /* Every task manager, registered or lost, taken out of the registry and
  * told to stop (workers signaled); close_it[i] says whether its socket is

@@ -265,7 +265,7 @@ int jm_rpc_start(jm *j, char *err, size_t errcap)
 	return FLINC_OK;
 }
 
-/* jm.h: the monitor, the RPC thread, then the task managers. */
+/* jm.h: the monitor and the reaper, the RPC thread, then the task managers. */
 void jm_rpc_stop(jm *j)
 {
 	if (!j->rpc_running) return;

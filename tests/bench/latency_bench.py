@@ -26,11 +26,30 @@ Latency markers measure the path from a source to a sink through every
 exchange and its buffer timeout, but not the time records wait inside an
 operator (q5's windows; wordcount's counter emits at once), as in Flink.
 
+--flink runs the same on Apache Flink (tests/bench/flink, built as
+tests/bench/vs-flink builds it): its MiniCluster with two task managers of
+one slot each (--taskmanagers 2), the same jobs at -p 2 on the same inputs
+(wordcount: the same file to a file sink; q5: the same generator inside the
+job, output discarded into a checksum), its maximum measured the same way
+(input / Flink's net run time) and each run at --load x that maximum
+(Throttle.java after the file source; the datagen source's rate limiter),
+with setBufferTimeout and metrics.latency.interval; its latency markers'
+histograms (every marker of the run: metrics.latency.history-size) are
+printed by LatencyReporter.java when the job ends, and p50/p99 are taken
+over the two sink ("sink: Writer") subtasks as for flinc. Flink measures in
+whole milliseconds (System.currentTimeMillis at source and sink); flinc's
+histogram has fixed buckets.
+
 Usage: latency_bench.py [--build DIR] [--jobs wordcount,q5] [--seconds 10]
                         [--timeouts 100ms,10ms,1ms,0] [--load 0.5] [--lines N] [--events N]
+                        [--flink] [--flink-only]
 """
 import argparse
+import importlib.machinery
+import importlib.util
 import os
+import re
+import subprocess
 import sys
 import time
 
@@ -75,6 +94,79 @@ def latency_run(c, jar, args, conf, par):
     return last, secs
 
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+FLINK_RE = re.compile(r"FLINK-BENCH .*net_seconds=([0-9.]+)")
+FLINK_LAT_RE = re.compile(r"FLINK-LATENCY operator=(.*) subtask=(\d+) count=(\d+) p50=([0-9.]+) p99=([0-9.]+)")
+
+
+def vs_flink():
+    """tests/bench/vs-flink as a module (its Maven build of the Flink jobs)."""
+    loader = importlib.machinery.SourceFileLoader("vs_flink", os.path.join(HERE, "vs-flink"))
+    spec = importlib.util.spec_from_loader("vs_flink", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+def ms(timeout):
+    """'100ms' -> 100, '0' -> 0 (setBufferTimeout's milliseconds)."""
+    if timeout.endswith("ms"):
+        return int(timeout[:-2])
+    if timeout.endswith("s"):
+        return int(float(timeout[:-1]) * 1000)
+    return int(timeout)
+
+
+def flink_run(cp, job, args, par, extra=()):
+    """One Flink run: (net run time in s, {'latencyMs_p50': {'avg'}, ...} over the sink subtasks or None)."""
+    cmd = ["java", "-cp", cp, "io.flinc.bench.Main", "--job", job, "-p", str(par), "--taskmanagers", str(par)]
+    r = subprocess.run(cmd + list(args) + list(extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=1800)
+    m = FLINK_RE.search(r.stdout)
+    if r.returncode != 0 or not m:
+        raise RuntimeError("Flink %s failed (exit %d): %s" % (job, r.returncode, (r.stderr or r.stdout)[-2000:]))
+    sinks = [x for x in FLINK_LAT_RE.findall(r.stdout) if x[0].startswith("sink")]
+    lat = None
+    if sinks:
+        p50s = [float(x[3]) for x in sinks]
+        lat = {"latencyMs_p50": {"avg": sum(p50s) / len(p50s)},
+               "latencyMs_p99": {"max": max(float(x[4]) for x in sinks)},
+               "latencyMs_count": {"sum": sum(int(x[2]) for x in sinks)}}
+    return float(m.group(1)), lat
+
+
+def flink_side(a, c, results, words, write_lines):
+    """The same jobs on Flink (--flink): maximum, then each buffer timeout at --load x it."""
+    cp = vs_flink().build_flink(os.path.abspath(a.build))
+    jobs = a.jobs.split(",")
+    if "wordcount" in jobs:
+        n = write_lines(a.lines)
+        secs, _ = flink_run(cp, "wordcount", ["--input", words, "--output", c.path("flink-out-max")], a.parallelism)
+        mx = n / secs
+        print("flink wordcount: maximum %.0f lines/s (%d lines in %.2f s)" % (mx, n, secs), flush=True)
+        rate = mx * a.load
+        n = write_lines(int(rate * a.seconds))
+        for i, to in enumerate(a.timeouts.split(",")):
+            secs, m = flink_run(cp, "wordcount", ["--input", words, "--output", c.path("flink-out-%d" % i)],
+                                a.parallelism, ["--rate", "%.0f" % rate, "--buffer-timeout", str(ms(to)),
+                                                "--latency-interval", str(ms(a.marker_interval))])
+            results.append(("flink wordcount", to, rate, n / secs, m))
+            show(results[-1])
+    if "q5" in jobs:
+        secs, _ = flink_run(cp, "q5", ["--input", "datagen", "--output", "checksum", "--events", str(a.events)],
+                            a.parallelism)
+        mx = a.events / secs
+        print("flink q5: maximum %.0f events/s (%d events in %.2f s)" % (mx, a.events, secs), flush=True)
+        rate = mx * a.load
+        n = int(rate * a.seconds)
+        for to in a.timeouts.split(","):
+            secs, m = flink_run(cp, "q5", ["--input", "datagen", "--output", "checksum", "--events", str(n)],
+                                a.parallelism, ["--rate", "%.0f" % rate, "--buffer-timeout", str(ms(to)),
+                                                "--latency-interval", str(ms(a.marker_interval))])
+            results.append(("flink nexmark-q5", to, rate, n / secs, m))
+            show(results[-1])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default="build")
@@ -87,25 +179,30 @@ def main():
     ap.add_argument("--events", type=int, default=20_000_000, help="q5 events for the maximum")
     ap.add_argument("--slots", type=int, default=1)
     ap.add_argument("--parallelism", type=int, default=2)
+    ap.add_argument("--flink", action="store_true", help="also run the same on Apache Flink")
+    ap.add_argument("--flink-only", action="store_true", help="run the Flink side only")
     a = ap.parse_args()
+    if a.flink_only:
+        a.flink = True
     build = os.path.abspath(a.build)
     results = []
     with cluster.Cluster(build, taskmanagers=2, slots=a.slots, name="latency-bench") as c:
-        c.start()
-        jobs = a.jobs.split(",")
+        if not a.flink_only:
+            c.start()
+        jobs = a.jobs.split(",") if not a.flink_only else []
+        words = c.path("words.txt")
+        block = c.path("block.txt")
+        cluster.write_input(block, 7, 100_000)
+        data = open(block, "rb").read()
+
+        def write_lines(n):
+            with open(words, "wb") as f:
+                for _ in range(max(1, n // 100_000)):
+                    f.write(data)
+            return max(1, n // 100_000) * 100_000
+
         if "wordcount" in jobs:
             # A 100k-line block repeated: cheap to write, words Zipf-like.
-            block = c.path("block.txt")
-            cluster.write_input(block, 7, 100_000)
-            data = open(block, "rb").read()
-            words = c.path("words.txt")
-
-            def write_lines(n):
-                with open(words, "wb") as f:
-                    for _ in range(max(1, n // 100_000)):
-                        f.write(data)
-                return max(1, n // 100_000) * 100_000
-
             n = write_lines(a.lines)
             jar = c.upload_jar(c.plugin("wordcount"))
             secs = run_time(c, c.run_jar(jar, ["--input", words, "--output", c.path("out-max")],
@@ -134,6 +231,8 @@ def main():
                                       conf, a.parallelism)
                 results.append(("nexmark-q5", to, rate, n / secs, m))
                 show(results[-1])
+        if a.flink:
+            flink_side(a, c, results, words, write_lines)
     print("\n| job | buffer-timeout | rate asked | rate reached | p50 ms | p99 ms | markers |")
     print("|---|---|---|---|---|---|---|")
     for job, to, rate, got, m in results:

@@ -76,9 +76,13 @@ _live = []  # clusters not stopped yet (for atexit / signal cleanup)
 
 
 
-def thread_stacks(pid, frames=12):
-    """Where each thread of a live process is (gdb, when installed): what a
-    hung daemon was waiting for. At most `frames` frames a thread."""
+FRAME_RE = re.compile(r"^#(\d+)\s+(?:0x[0-9a-f]+ in )?(\S+)")
+
+
+def thread_stacks(pid, frames=10):
+    """Where each thread of a live process is (gdb, when installed), one
+    line a thread: its name and the functions of its innermost `frames`
+    frames, for a hung daemon's failure dump."""
     gdb = shutil.which("gdb")
     if not gdb:
         return "(gdb is not installed)"
@@ -88,7 +92,16 @@ def thread_stacks(pid, frames=12):
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=60, text=True)
     except (OSError, subprocess.TimeoutExpired) as e:
         return "(gdb failed: %s)" % e
-    return "\n".join(ln for ln in r.stdout.splitlines() if ln.startswith(("Thread", "#")))[:20000]
+    out = []
+    for ln in r.stdout.splitlines():
+        if ln.startswith("Thread "):
+            m = re.search(r'"([^"]*)"', ln)
+            out.append((m.group(1) if m else ln.split("(")[0].strip()) + ":")
+        elif out:
+            m = FRAME_RE.match(ln)
+            if m:
+                out[-1] += " " + m.group(2)
+    return "\n".join(out)[:8000]
 
 
 class ClusterError(Exception):

@@ -69,7 +69,8 @@ def describe(p):
 
 def case_kill_tm(c, proxy, chk, job):
     print("(a) kill -9 of a task manager, recovery from S3", flush=True)
-    inp = cluster.write_input(c.path("input-a.txt"), 11, 60000)
+    # 24 s at 5000 lines/s: room for the checkpoints below when the machine is busy
+    inp = cluster.write_input(c.path("input-a.txt"), 11, 120000)
     out = c.path("out-a")
     jid = c.submit(job, ["--input", inp, "--output", out, "--rate", "5000"], parallelism=4)
     prefix = "chk/%s/" % jid

@@ -22,6 +22,7 @@ import java.util.concurrent.TimeUnit;
  *        [-p N] [--backend hashmap|rocksdb] [--checkpoints off|10s]
  *        [--checkpoint-dir DIR] [--watermark-delay MS] [--watermark-every-record true|false]
  *        [--events N] [--seed S] [--event-rate R]
+ *        [--rate R] [--buffer-timeout MS] [--latency-interval MS] [--taskmanagers N]
  *
  *   FLINK-BENCH job=q5 p=2 backend=hashmap checkpoints=off seconds=12.345 net_seconds=11.802
  * </pre>
@@ -35,7 +36,13 @@ import java.util.concurrent.TimeUnit;
  * puts one after every record) and ignores --watermark-delay. The Nexmark-harness mode:
  * {@code --input datagen} generates --events events inside the job (NexmarkSource, the same events
  * as flinc's datagen source), {@code --output checksum} discards the output after folding each line
- * into a checksum (Checksum.java). Exit 0 on success, 1 when the job failed, 2 on a usage error.
+ * into a checksum (Checksum.java). The latency benchmark (tests/bench/latency_bench.py --flink):
+ * {@code --rate} holds the sources to R records/s in all (Throttle.java; the datagen source's own
+ * rate limiter), {@code --buffer-timeout} is setBufferTimeout, {@code --latency-interval} turns on
+ * Flink's latency markers and prints their histograms at the end (LatencyReporter.java), and
+ * {@code --taskmanagers} runs the MiniCluster with that many task managers (p / N slots each), so
+ * records cross task managers through Flink's network stack as on a cluster. Exit 0 on success, 1
+ * when the job failed, 2 on a usage error.
  */
 public final class Main {
 
@@ -46,7 +53,8 @@ public final class Main {
         System.err.println("usage: --job wordcount|q0..q9|q11|q12|q14|q21|q22|fraud --input FILE|kafka://...|datagen "
                 + "--output DIR|kafka://...|checksum [-p N] [--events N] [--seed S] [--event-rate R] "
                 + "[--backend hashmap|rocksdb] [--checkpoints off|DURATION] [--checkpoint-dir DIR] "
-                + "[--watermark-delay MS] [--watermark-every-record true|false]");
+                + "[--watermark-delay MS] [--watermark-every-record true|false] [--rate R] "
+                + "[--buffer-timeout MS] [--latency-interval MS] [--taskmanagers N]");
         System.exit(2);
     }
 
@@ -56,6 +64,9 @@ public final class Main {
         int p = 1;
         long wmDelay = 0, events = 10_000_000L, seed = 0, eventRate = NexmarkGen.DEFAULT_RATE;
         boolean wmEveryRecord = false;
+        double rate = 0;
+        long bufferTimeout = -2, latencyInterval = 0;
+        int taskmanagers = 1;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (i + 1 >= args.length) usage("missing value after " + a);
@@ -73,16 +84,30 @@ public final class Main {
                 case "--events": events = Long.parseLong(v); break;
                 case "--seed": seed = Long.parseLong(v); break;
                 case "--event-rate": eventRate = Long.parseLong(v); break;
+                case "--rate": rate = Double.parseDouble(v); break;
+                case "--buffer-timeout": bufferTimeout = Long.parseLong(v); break;
+                case "--latency-interval": latencyInterval = Long.parseLong(v); break;
+                case "--taskmanagers": taskmanagers = Integer.parseInt(v); break;
                 default: usage("unknown option " + a);
             }
         }
         if (job == null || input == null || output == null) usage("--job, --input and --output are required");
         if (p < 1) usage("-p must be >= 1");
         if (!backend.equals("hashmap") && !backend.equals("rocksdb")) usage("--backend is hashmap or rocksdb");
+        if (rate < 0 || bufferTimeout < -2 || latencyInterval < 0 || taskmanagers < 1 || taskmanagers > p) {
+            usage("--rate, --buffer-timeout (-1: when full) and --latency-interval are >= 0; "
+                    + "--taskmanagers is 1..p");
+        }
 
         Map<String, String> conf = new HashMap<>();
         conf.put("parallelism.default", String.valueOf(p));
-        conf.put("taskmanager.numberOfTaskSlots", String.valueOf(p));
+        conf.put("taskmanager.numberOfTaskSlots", String.valueOf((p + taskmanagers - 1) / taskmanagers));
+        conf.put("minicluster.number-of-taskmanagers", String.valueOf(taskmanagers));
+        if (latencyInterval > 0) {
+            conf.put("metrics.latency.interval", String.valueOf(latencyInterval));
+            conf.put("metrics.latency.history-size", "1000000"); // every marker of a run, not the last 128
+            conf.put("metrics.reporter.flinc.factory.class", LatencyReporter.Factory.class.getName());
+        }
         conf.put("pipeline.object-reuse", "true");  // chained operators pass records without copies
         conf.put("pipeline.generic-types", "false"); // every type has a Flink serializer, no Kryo
         conf.put("state.backend.type", backend);
@@ -95,6 +120,7 @@ public final class Main {
         }
         StreamExecutionEnvironment env =
                 StreamExecutionEnvironment.getExecutionEnvironment(Configuration.fromMap(conf));
+        if (bufferTimeout != -2) env.setBufferTimeout(bufferTimeout);
 
         if (KafkaIo.isKafka(output) && output.contains("delivery=exactly-once") && checkpoints.equals("off")) {
             usage("an exactly-once Kafka output needs --checkpoints");
@@ -105,11 +131,12 @@ public final class Main {
             if (input.equals("datagen")) {
                 if (!job.startsWith("q")) usage("--input datagen is for the Nexmark queries");
                 if (events < 1 || eventRate < 1) usage("--events and --event-rate must be >= 1");
-                nexmarkIn = Nexmark.In.generated(env.fromSource(NexmarkSource.of(events, p, seed, eventRate),
+                nexmarkIn = Nexmark.In.generated(env.fromSource(NexmarkSource.of(events, p, seed, eventRate, rate),
                         WatermarkStrategy.noWatermarks(), "source").uid("source"));
             } else lines = KafkaIo.isKafka(input)
                     ? env.fromSource(KafkaIo.source(input), WatermarkStrategy.noWatermarks(), "source").uid("source")
                     : env.fromSource(LineSource.of(input), WatermarkStrategy.noWatermarks(), "source").uid("source");
+            if (lines != null && rate > 0) lines = lines.map(new Throttle<String>(rate)).name("throttle");
         } catch (IllegalArgumentException e) {
             usage("--input: " + e.getMessage());
             return;
