@@ -32,7 +32,7 @@ one slot each (--taskmanagers 2), the same jobs at -p 2 on the same inputs
 (wordcount: the same file to a file sink; q5: the same generator inside the
 job, output discarded into a checksum), its maximum measured the same way
 (input / Flink's net run time) and each run at --load x that maximum
-(Throttle.java after the file source; the datagen source's rate limiter),
+(Throttle.java, chained after the source),
 with setBufferTimeout and metrics.latency.interval; its latency markers'
 histograms (every marker of the run: metrics.latency.history-size) are
 printed by LatencyReporter.java when the job ends, and p50/p99 are taken

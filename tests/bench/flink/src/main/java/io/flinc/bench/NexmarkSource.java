@@ -2,7 +2,6 @@ package io.flinc.bench;
 
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.connector.source.SourceReaderContext;
-import org.apache.flink.api.connector.source.util.ratelimit.RateLimiterStrategy;
 import org.apache.flink.connector.datagen.source.DataGeneratorSource;
 import org.apache.flink.connector.datagen.source.GeneratorFunction;
 
@@ -20,11 +19,8 @@ public final class NexmarkSource {
 
     private NexmarkSource() {}
 
-    /** rate: the event-time rate of the generator; perSecond: records a second in all (0: as fast as it can). */
-    public static DataGeneratorSource<Nexmark.Event> of(long events, int parallelism, long seed, long rate,
-            double perSecond) {
+    public static DataGeneratorSource<Nexmark.Event> of(long events, int parallelism, long seed, long rate) {
         return new DataGeneratorSource<>(new Fn(events, parallelism, seed, rate), events,
-                perSecond > 0 ? RateLimiterStrategy.perSecond(perSecond) : RateLimiterStrategy.noOp(),
                 TypeInformation.of(Nexmark.Event.class));
     }
 
