@@ -33,7 +33,9 @@
  * evicted jobs (jm_cp_reap). The reaper closes the sockets of lost task
  * managers and joins their workers: nng_close waits for the socket's
  * pipes and callbacks, and whatever that wait costs, it never holds up
- * the liveness checks and restarts of the rest of the cluster.
+ * the liveness checks and restarts of the rest of the cluster. (nng 1.5.2,
+ * Debian 12's, can hang in nng_close while another thread waits in a call
+ * on the same socket, as a worker may: nanomsg/nng issues 1543 and 1813.)
  *
  * Locking as in jm.h: everything here is under jm.mu, which is never held
  * across nng_close (pipe callbacks take it) or a call to a task manager.
