@@ -135,36 +135,35 @@ def flink_run(cp, job, args, par, extra=()):
     return float(m.group(1)), lat
 
 
+def flink_job(a, cp, results, job, label, unit, n_max, prepare, io_args):
+    """One job on Flink: its maximum on about n_max records, then each buffer
+    timeout at --load x it for about --seconds. prepare(n) readies an input of
+    about n records and returns how many it holds; io_args(n, tag) gives the
+    job's input and output arguments."""
+    n = prepare(n_max)
+    secs, _ = flink_run(cp, job, io_args(n, "max"), a.parallelism)
+    mx = n / secs
+    print("flink %s: maximum %.0f %s/s (%d %s in %.2f s)" % (job, mx, unit, n, unit, secs), flush=True)
+    rate = mx * a.load
+    n = prepare(int(rate * a.seconds))
+    for i, to in enumerate(a.timeouts.split(",")):
+        secs, m = flink_run(cp, job, io_args(n, str(i)), a.parallelism,
+                            ["--rate", "%.0f" % rate, "--buffer-timeout", str(ms(to)),
+                             "--latency-interval", str(ms(a.marker_interval))])
+        results.append((label, to, rate, n / secs, m))
+        show(results[-1])
+
+
 def flink_side(a, c, results, words, write_lines):
-    """The same jobs on Flink (--flink): maximum, then each buffer timeout at --load x it."""
+    """The same jobs on Flink (--flink)."""
     cp = vs_flink().build_flink(os.path.abspath(a.build))
     jobs = a.jobs.split(",")
     if "wordcount" in jobs:
-        n = write_lines(a.lines)
-        secs, _ = flink_run(cp, "wordcount", ["--input", words, "--output", c.path("flink-out-max")], a.parallelism)
-        mx = n / secs
-        print("flink wordcount: maximum %.0f lines/s (%d lines in %.2f s)" % (mx, n, secs), flush=True)
-        rate = mx * a.load
-        n = write_lines(int(rate * a.seconds))
-        for i, to in enumerate(a.timeouts.split(",")):
-            secs, m = flink_run(cp, "wordcount", ["--input", words, "--output", c.path("flink-out-%d" % i)],
-                                a.parallelism, ["--rate", "%.0f" % rate, "--buffer-timeout", str(ms(to)),
-                                                "--latency-interval", str(ms(a.marker_interval))])
-            results.append(("flink wordcount", to, rate, n / secs, m))
-            show(results[-1])
+        flink_job(a, cp, results, "wordcount", "flink wordcount", "lines", a.lines, write_lines,
+                  lambda n, tag: ["--input", words, "--output", c.path("flink-out-" + tag)])
     if "q5" in jobs:
-        secs, _ = flink_run(cp, "q5", ["--input", "datagen", "--output", "checksum", "--events", str(a.events)],
-                            a.parallelism)
-        mx = a.events / secs
-        print("flink q5: maximum %.0f events/s (%d events in %.2f s)" % (mx, a.events, secs), flush=True)
-        rate = mx * a.load
-        n = int(rate * a.seconds)
-        for to in a.timeouts.split(","):
-            secs, m = flink_run(cp, "q5", ["--input", "datagen", "--output", "checksum", "--events", str(n)],
-                                a.parallelism, ["--rate", "%.0f" % rate, "--buffer-timeout", str(ms(to)),
-                                                "--latency-interval", str(ms(a.marker_interval))])
-            results.append(("flink nexmark-q5", to, rate, n / secs, m))
-            show(results[-1])
+        flink_job(a, cp, results, "q5", "flink nexmark-q5", "events", a.events, lambda n: n,
+                  lambda n, tag: ["--input", "datagen", "--output", "checksum", "--events", str(n)])
 
 
 def main():

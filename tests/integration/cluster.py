@@ -75,7 +75,6 @@ TERMINAL = {"FINISHED", "FAILED", "CANCELED"}
 _live = []  # clusters not stopped yet (for atexit / signal cleanup)
 
 
-
 FRAME_RE = re.compile(r"^#(\d+)\s+(?:0x[0-9a-f]+ in )?(\S+)")
 
 
