@@ -234,6 +234,7 @@ typedef struct listener {
 	nng_socket rep;
 	char url[128];
 	_Atomic int dialed, requests;
+	atomic_bool stop;
 	pthread_t th;
 } listener;
 
@@ -246,9 +247,9 @@ static void listener_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 static void *listener_main(void *arg)
 {
 	listener *l = arg;
-	for (;;) {
+	while (!atomic_load(&l->stop)) {
 		Flinc__Envelope *e;
-		int rc = fl_rpc_recv(l->rep, &e);
+		int rc = fl_rpc_recv(l->rep, &e); /* NNG_ETIMEDOUT every 200 ms */
 		if (rc == NNG_ECLOSED) break;
 		if (rc) continue;
 		atomic_fetch_add(&l->requests, 1);
@@ -282,8 +283,13 @@ static void listener_start(listener *l)
 static void listener_judge(listener *l, int wait_ms)
 {
 	usleep((useconds_t)wait_ms * 1000);
-	nng_close(l->rep);
+	/* The thread leaves at its next receive timeout; the socket is closed
+	 * only then. nng 1.5.2 (Debian 12's) can hang or panic in nng_close
+	 * while another thread waits in a receive on the same socket
+	 * (nanomsg/nng issues 1543, 1813): this tool once aborted so. */
+	atomic_store(&l->stop, true);
 	pthread_join(l->th, NULL);
+	nng_close(l->rep);
 	int d = atomic_load(&l->dialed), q = atomic_load(&l->requests);
 	if (d || q)
 		verdict(false, "fake task manager's control address",
