@@ -13,6 +13,11 @@ const { chromium } = require("playwright-core");
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // "293.5 k" -> 293500
+// The text of the first element sel matches. It may take a while to
+// appear: a busy machine (CI beside other tests, under ASan) has taken over
+// 1 s to render the overview.
+export const textOf = (page, sel) => page.locator(sel).first().textContent({ timeout: 5000 });
+
 export function num(s) {
   const m = /([\d.]+)\s*([kMG]?)/.exec(s || "");
   if (!m) return NaN;

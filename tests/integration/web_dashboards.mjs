@@ -6,12 +6,12 @@
 //
 // Prints one "  ok: ..." or "  FAIL: ..." line per check and exits 1 when
 // one failed. Screenshots go to <shots>/NN-name.png.
-import { harness, num, sleep } from "./web_common.mjs";
+import { harness, num, sleep, textOf } from "./web_common.mjs";
 
 const cfg = JSON.parse(process.argv[2]);
 const t = await harness(cfg, { viewport: { width: 1400, height: 1000 }, fullPage: true, pollMs: 200 });
 const { base, check, browser, page, errors, offsite, requests, shot, waitFor } = t;
-const text = (sel) => page.locator(sel).first().textContent({ timeout: 1000 });
+const text = (sel) => textOf(page, sel);
 const rows = (sel) => page.locator(`${sel} tbody tr:not(:has(td.empty))`);
 const cardValue = async (id) => num(await text(`#${id} .big`));
 

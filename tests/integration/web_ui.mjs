@@ -6,14 +6,14 @@
 //
 // Prints one "  ok: ..." or "  FAIL: ..." line per check and exits 1 when
 // one failed. Screenshots go to <shots>/NN-name.png.
-import { harness, num, sleep } from "./web_common.mjs";
+import { harness, num, sleep, textOf } from "./web_common.mjs";
 
 const cfg = JSON.parse(process.argv[2]);
 const t = await harness(cfg, { viewport: { width: 1400, height: 900 }, fullPage: false, pollMs: 100 });
 const { base, check, browser, page, errors, offsite, requests, shot, waitFor } = t;
 let dialogs = 0;
 page.on("dialog", (d) => d.accept()); // confirm() of the cancel button
-const text = (sel) => page.locator(sel).first().textContent({ timeout: 1000 });
+const text = (sel) => textOf(page, sel);
 
 try {
   // 1. The overview: 2 task managers.
