@@ -272,8 +272,11 @@ void jm_rpc_stop(jm *j)
 	/* The monitor first: from here on nothing is found lost, so closing
 	 * the control sockets below fails no job (the job store keeps them). */
 	jm_registry_stop(j);
-	nng_close(j->rep);
+	/* The RPC thread leaves its receive within FL_RPC_SERVER_POLL_MS; the
+	 * socket is closed after it has (rpc.h: never under a waiting thread). */
+	fl_rpc_server_stop(j->rpc);
 	pthread_join(j->rpc_thread, NULL);
+	nng_close(j->rep);
 	fl_rpc_server_destroy(j->rpc); /* the socket is closed: no pipe callback runs any more */
 	j->rpc = NULL;
 	jm_registry_fini(j); /* after the RPC thread: nothing registers any more */

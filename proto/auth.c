@@ -14,6 +14,8 @@
  */
 #include <arpa/inet.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +166,7 @@ struct fl_rpc_server {
 	pconn **slot; /* open addressing by pipe id, NULL = empty */
 	uint32_t cap, n;
 	fl_log_limit lim;
+	atomic_bool stop; /* fl_rpc_server_stop */
 };
 
 static uint32_t pipe_slot(uint32_t id, uint32_t mask) { return (id * 0x9e3779b1u) & mask; }
@@ -279,8 +282,14 @@ int fl_rpc_server_create(nng_socket rep, const fl_rpc_authcfg *cfg, const char *
 		free(s);
 		return FLINC_ENOMEM;
 	}
+	nng_socket_set_ms(rep, NNG_OPT_RECVTIMEO, FL_RPC_SERVER_POLL_MS);
 	*out = s;
 	return FLINC_OK;
+}
+
+void fl_rpc_server_stop(fl_rpc_server *s)
+{
+	if (s) atomic_store(&s->stop, true);
 }
 
 void fl_rpc_server_destroy(fl_rpc_server *s)
@@ -307,6 +316,7 @@ int fl_rpc_server_recv(fl_rpc_server *s, Flinc__Envelope **env, fl_rpc_from *fro
 {
 	*env = NULL;
 	for (;;) {
+		if (atomic_load(&s->stop)) return NNG_ECLOSED;
 		nng_msg *m;
 		int rc = nng_recvmsg(s->rep, &m, 0);
 		if (rc) return rc;

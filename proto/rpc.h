@@ -152,8 +152,17 @@ typedef struct fl_rpc_from {
 } fl_rpc_from;
 
 /* Serve the handshake on REP socket rep (opened, not yet listening: pipe
- * notifications are installed here). cfg's strings and key must outlive
- * the server; component names the log lines. FLINC_OK or FLINC_ENOMEM. */
+ * notifications and a receive timeout of FL_RPC_SERVER_POLL_MS are
+ * installed here). cfg's strings and key must outlive the server;
+ * component names the log lines. FLINC_OK or FLINC_ENOMEM.
+ *
+ * Shutdown: fl_rpc_server_stop, join the thread in fl_rpc_server_recv (it
+ * returns NNG_ECLOSED within FL_RPC_SERVER_POLL_MS), then nng_close the
+ * socket and fl_rpc_server_destroy. The socket is never closed under a
+ * thread waiting in it: nng 1.5.2 (Debian 12's) can hang or abort in
+ * nng_close while another thread waits in a receive on the same socket
+ * (nanomsg/nng issues 1543, 1813). */
+#define FL_RPC_SERVER_POLL_MS 200
 int fl_rpc_server_create(nng_socket rep, const fl_rpc_authcfg *cfg, const char *component,
 			 fl_rpc_server **out);
 /* The next request that may be honoured: the handshake is answered here,
@@ -161,11 +170,15 @@ int fl_rpc_server_create(nng_socket rep, const fl_rpc_authcfg *cfg, const char *
  * (Ack{code: ACK_AUTH}, one rate-limited log line) and one that is not an
  * Envelope too. 0 with *env (fl_rpc_free) and *from; the reply then goes
  * out with fl_rpc_send on the REP socket. Else an nng error (NNG_ECLOSED
- * once the socket closed). One thread. */
+ * once the socket closed or fl_rpc_server_stop was called; NNG_ETIMEDOUT
+ * when nothing came for FL_RPC_SERVER_POLL_MS). One thread. */
 int fl_rpc_server_recv(fl_rpc_server *s, Flinc__Envelope **env, fl_rpc_from *from);
 /* Bind connection `pipe` to registration (id, gen): its later requests
  * carry them in fl_rpc_from. Any thread. */
 void fl_rpc_server_bind(fl_rpc_server *s, uint32_t pipe, const char *id, uint64_t gen);
+/* Make fl_rpc_server_recv return NNG_ECLOSED (at once, or at its next
+ * receive timeout). Any thread. */
+void fl_rpc_server_stop(fl_rpc_server *s);
 /* After the socket closed (no callback runs any more). NULL is fine. */
 void fl_rpc_server_destroy(fl_rpc_server *s);
 

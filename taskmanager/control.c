@@ -202,12 +202,14 @@ int tm_control_start(tm_server *tm, char *err, size_t errcap)
 void tm_control_stop(tm_server *tm)
 {
 	if (!tm->control_running) return;
-	/* Closing the socket ends the thread's receive (and a deploy in
-	 * progress stops at its blob download, whose socket closes too, or
-	 * finishes; its Ack then goes nowhere). */
-	nng_close(tm->rep);
+	/* The thread leaves its receive within FL_RPC_SERVER_POLL_MS, and the
+	 * control socket is closed after it has (rpc.h: never under a waiting
+	 * thread). A deploy in progress stops at its blob download, whose
+	 * socket is closed here, or finishes; its Ack then goes nowhere. */
+	fl_rpc_server_stop(tm->ctl);
 	nng_close(tm->blob_jm.sock);
 	pthread_join(tm->control_thread, NULL);
+	nng_close(tm->rep);
 	fl_rpc_server_destroy(tm->ctl);
 	tm->ctl = NULL;
 	tm->blob_jm.open = false;
