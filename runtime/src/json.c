@@ -40,6 +40,24 @@
  * through match. */
 #define PLAN_LEN_MAX 63
 #define PLAN_CACHE 4
+
+/* The top-level keys of the last record parsed with a plan, in order: the
+ * records of one stream nearly always repeat them, so the key at position
+ * i is first compared, as bytes with its closing quote and the colon,
+ * with the one seen there last time. When they are equal the key needs no
+ * scan (those same bytes were checked before) and no lookup (its field is
+ * remembered); when not, it is read as usual and remembered in its place.
+ * Keys of up to SPEC_LEN bytes without escapes, the first SPEC_KEYS. */
+#define SPEC_KEYS 32
+#define SPEC_LEN 30
+typedef struct spec_key {
+	unsigned char bytes[SPEC_LEN + 2]; /* the key, '"', ':', 0-padded */
+	uint32_t mask;                     /* bit i: bytes[i] is compared */
+	uint8_t len;                       /* of the key; 0: nothing remembered here */
+	bool leaf;                         /* match_fast's *leaf */
+	int16_t fi;                        /* match_fast's result */
+} spec_key;
+
 typedef struct json_plan {
 	const flinc_field *f;
 	size_t n;
@@ -48,13 +66,14 @@ typedef struct json_plan {
 	bool fast;                     /* valid, and at applies */
 	uint64_t at[PLAN_LEN_MAX + 1]; /* bit i: field i's name ends or has a '.' here */
 	unsigned char head[64][16];    /* field i's name: its first 16 bytes, 0-padded */
+	spec_key spec[SPEC_KEYS];      /* fast plans: the last record's top-level keys */
 } json_plan;
 
 typedef struct jp {
 	const unsigned char *start, *p, *end;
 	const flinc_field *f;
 	size_t n;
-	const json_plan *plan; /* or NULL */
+	json_plan *plan; /* or NULL */
 	char *rec;
 	flinc_arena *a;
 	uint8_t *seen;
@@ -799,6 +818,44 @@ static long match_fast(jp *j, const char *k, size_t klen, size_t avail, bool *le
 	return container;
 }
 
+/* Do the n readable bytes at p start with sk's key, '"' and ':'? */
+static inline bool spec_eq(const unsigned char *p, size_t n, const spec_key *sk)
+{
+#ifdef __SSE2__
+	if (n >= 32) { /* both halves in two compares (sk->bytes is 32 bytes) */
+		__m128i a0 = _mm_loadu_si128((const __m128i *)(const void *)p);
+		__m128i b0 = _mm_loadu_si128((const __m128i *)(const void *)sk->bytes);
+		__m128i a1 = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
+		__m128i b1 = _mm_loadu_si128((const __m128i *)(const void *)(sk->bytes + 16));
+		uint32_t eq = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(a0, b0)) |
+			(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(a1, b1)) << 16;
+		return (eq & sk->mask) == sk->mask;
+	}
+#endif
+	size_t want = (size_t)sk->len + 2;
+	return n >= want && memcmp(p, sk->bytes, want) == 0;
+}
+
+/* Remember the key at sk's position: its len bytes at s (as scanned, so
+ * checked), when `plain` (no escape, a key, the colon right after its
+ * quote) and short enough; else forget what was there. */
+static inline void spec_remember(spec_key *sk, const unsigned char *s, size_t len, bool plain, long fi,
+				 bool leaf)
+{
+	if (!plain || len == 0 || len > SPEC_LEN) {
+		sk->len = 0;
+		return;
+	}
+	memset(sk->bytes, 0, sizeof sk->bytes);
+	memcpy(sk->bytes, s, len);
+	sk->bytes[len] = '"';
+	sk->bytes[len + 1] = ':';
+	sk->mask = len + 2 >= 32 ? 0xffffffffu : (1u << (len + 2)) - 1;
+	sk->len = (uint8_t)len;
+	sk->fi = (int16_t)fi;
+	sk->leaf = leaf;
+}
+
 static int parse_object(jp *j)
 {
 	if (++j->depth > FLINC_JSON_MAX_DEPTH) return fail(j, "nesting deeper than %d", FLINC_JSON_MAX_DEPTH);
@@ -809,39 +866,60 @@ static int parse_object(jp *j)
 		j->depth--;
 		return FLINC_OK;
 	}
-	for (;;) {
+	/* sk: the remembered key at this key's position, or NULL */
+	spec_key *sk = j->plan && j->depth == 1 ? j->plan->spec : NULL;
+	spec_key *const sk_end = sk ? sk + SPEC_KEYS : NULL;
+	for (;; sk = sk && sk + 1 < sk_end ? sk + 1 : NULL) {
 		int rc;
 		const unsigned char *s;
 		size_t len;
-		bool esc;
+		bool esc = false;
 		ws(j);
 		if (j->p >= j->end || *j->p != '"') return fail(j, "expected a key at byte %zu", at(j));
-		if ((rc = scan_string(j, &s, &len, &esc))) return rc;
-		const char *k = (const char *)s;
-		size_t avail = (size_t)(j->end - s); /* readable at k */
+		const char *k;
 		char kbuf[PREFIX_MAX];
-		if (esc) { /* rare: compare the decoded key */
-			if (len >= sizeof kbuf) {
-				k = NULL;
-			} else {
-				len = unescape(s, len, kbuf);
-				k = kbuf;
-				avail = sizeof kbuf;
-			}
-			if (k && memchr(k, 0, len)) k = NULL; /* \u0000: matches no field name */
-		}
-		if (len == 0) k = NULL; /* (a raw NUL is a control character: refused) */
-		if (j->end - j->p >= 2 && j->p[0] == ':' && j->p[1] > ' ') { /* "key":value */
-			j->p++;
-		} else {
-			ws(j);
-			if (j->p >= j->end || *j->p != ':') return fail(j, "expected ':' at byte %zu", at(j));
-			j->p++;
+		bool leaf = false;
+		long fi;
+		if (sk && sk->len && spec_eq(j->p + 1, (size_t)(j->end - j->p) - 1, sk)) {
+			k = (const char *)j->p + 1;
+			len = sk->len;
+			j->p += 1 + len + 2; /* '"', the key, '"', ':' */
 			ws(j);
 			if (j->p >= j->end) return fail(j, "unexpected end of input at byte %zu", at(j));
+			fi = sk->fi;
+			leaf = sk->leaf;
+		} else {
+			if ((rc = scan_string(j, &s, &len, &esc))) return rc;
+			k = (const char *)s;
+			size_t avail = (size_t)(j->end - s); /* readable at k */
+			if (esc) {                           /* rare: compare the decoded key */
+				if (len >= sizeof kbuf) {
+					k = NULL;
+				} else {
+					len = unescape(s, len, kbuf);
+					k = kbuf;
+					avail = sizeof kbuf;
+				}
+				if (k && memchr(k, 0, len)) k = NULL; /* \u0000: matches no field name */
+			}
+			if (len == 0) k = NULL; /* (a raw NUL is a control character: refused) */
+			bool colon_next = j->p < j->end && j->p[0] == ':';
+			if (j->end - j->p >= 2 && j->p[0] == ':' && j->p[1] > ' ') { /* "key":value */
+				j->p++;
+			} else {
+				ws(j);
+				if (j->p >= j->end || *j->p != ':')
+					return fail(j, "expected ':' at byte %zu", at(j));
+				j->p++;
+				ws(j);
+				if (j->p >= j->end)
+					return fail(j, "unexpected end of input at byte %zu", at(j));
+			}
+			fi = !k           ? -1
+				: j->plan ? match_fast(j, k, len, avail, &leaf)
+					  : match(j, k, len, &leaf);
+			if (sk) spec_remember(sk, s, len, !esc && k && colon_next, fi, leaf);
 		}
-		bool leaf = false;
-		long fi = !k ? -1 : j->plan ? match_fast(j, k, len, avail, &leaf) : match(j, k, len, &leaf);
 		if (fi >= 0 && leaf) {
 			if (j->seen[fi]) return fail(j, "duplicate key %s", j->f[fi].name);
 			if ((rc = field_value(j, (size_t)fi))) return rc;
@@ -911,7 +989,7 @@ static int fields_check(jp *j, const flinc_field *f, size_t n)
 
 /* The plan of a list (checked when made), from this thread's cache (PLAN_CACHE lists,
  * replaced in turn) or made now. */
-static const json_plan *plan_for(const flinc_field *f, size_t n)
+static json_plan *plan_for(const flinc_field *f, size_t n)
 {
 	uint64_t print = fields_print(f, n);
 	static __thread json_plan cache[PLAN_CACHE];
@@ -959,7 +1037,7 @@ FLINC_API int flinc_json_parse(const flinc_field *f, size_t n, const char *json,
 	j.plen = 0;
 	j.plan = NULL;
 	if (whycap) why[0] = 0;
-	const json_plan *plan = plan_for(f, n);
+	json_plan *plan = plan_for(f, n);
 	if (!plan->valid) return fields_check(&j, f, n);
 	if (plan->fast) j.plan = plan;
 	if (len > FLINC_JSON_MAX_BYTES) return fail(&j, "record larger than %d bytes", FLINC_JSON_MAX_BYTES);

@@ -3,8 +3,10 @@
  * any bytes as one JSON record, through two field lists (the transactions
  * of the seed jobs, with nested and required fields; and one of every
  * kind). Invariants: the result is FLINC_OK or FLINC_ECODEC, a refusal
- * always says why (a NUL-terminated reason), and every string of an
- * accepted record lies inside the input or in the arena. Crashes it found
+ * always says why (a NUL-terminated reason), every string of an accepted
+ * record lies inside the input or in the arena, and a second parse of the
+ * same bytes (the parser now remembers this input's keys, json.c
+ * "spec_key") gives the same result, reason and record. Crashes it found
  * are kept under tests/fuzz/corpus/json/.
  */
 #include <stddef.h>
@@ -51,17 +53,34 @@ static bool inside(flinc_str s, const uint8_t *data, size_t size)
 	return false; /* else it must be the arena's: checked by the caller */
 }
 
+static bool str_same(flinc_str x, flinc_str y)
+{
+	return x.len == y.len && (!x.len || memcmp(x.s, y.s, x.len) == 0);
+}
+
+/* The same values (doubles bit for bit, strings by content). */
+static bool rec_same(const rec *x, const rec *y)
+{
+	return x->ts == y->ts && x->amount == y->amount && x->i64 == y->i64 && str_same(x->id, y->id) &&
+		str_same(x->user, y->user) && str_same(x->s1, y->s1) && memcmp(&x->lat, &y->lat, 8) == 0 &&
+		memcmp(&x->f, &y->f, 8) == 0 && x->b == y->b && x->i32 == y->i32 && x->u64 == y->u64;
+}
+
 static void one(const flinc_field *f, size_t n, const uint8_t *data, size_t size)
 {
 	flinc_arena a;
 	fl_arena_init(&a, 4096);
-	rec r;
+	rec r, r2;
 	memset(&r, 0, sizeof r);
-	char why[128];
+	memset(&r2, 0, sizeof r2);
+	char why[128], why2[128];
 	memset(why, 'x', sizeof why);
 	int rc = flinc_json_parse(f, n, (const char *)data, size, &r, &a, why, sizeof why);
+	int rc2 = flinc_json_parse(f, n, (const char *)data, size, &r2, &a, why2, sizeof why2);
 	FUZZ_CHECK(rc == FLINC_OK || rc == FLINC_ECODEC);
 	FUZZ_CHECK(memchr(why, 0, sizeof why) != NULL);
+	FUZZ_CHECK(memchr(why2, 0, sizeof why2) != NULL);
+	FUZZ_CHECK(rc == rc2 && strcmp(why, why2) == 0 && (rc != FLINC_OK || rec_same(&r, &r2)));
 	if (rc == FLINC_ECODEC) FUZZ_CHECK(why[0] != 0);
 	if (rc == FLINC_OK) {
 		FUZZ_CHECK(why[0] == 0);

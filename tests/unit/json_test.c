@@ -418,6 +418,53 @@ static void fast_vs_generic(const flinc_field *fl, size_t nfl)
 	assert_true(accepted > 1000); /* the mutations leave many records valid */
 }
 
+/* The top-level keys of the last record are remembered in order and
+ * compared first as bytes: records that repeat them, change them, or
+ * differ from them only after the key must all be read as on their own. */
+static void test_remembered_keys(void **st)
+{
+	(void)st;
+	txn t;
+	for (int round = 0; round < 3; round++) { /* the first one teaches, the next use it */
+		assert_int_equal(parse(GOOD, &t), FLINC_OK);
+		assert_true(streq(t.user, "user123") && t.amount == 9999 && t.lat == 37.7749);
+	}
+	/* Another order: every key read as usual, then remembered. */
+	static const char swapped[] =
+		"{\"userId\":\"u2\",\"amount\":1.5,\"timestamp\":7,\"transactionId\":\"t2\"}";
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(parse(swapped, &t), FLINC_OK);
+		assert_true(streq(t.user, "u2") && t.amount == 150 && t.ts == 7 && streq(t.id, "t2"));
+	}
+	/* A longer key where a remembered one was, then a shorter one. */
+	REFUSED("{\"userIdX\":\"u\",\"amount\":1,\"timestamp\":7,\"transactionId\":\"t\"}",
+		"missing field userId");
+	REFUSED("{\"user\":\"u\",\"amount\":1,\"timestamp\":7,\"transactionId\":\"t\"}",
+		"missing field userId");
+	/* Spaces after the colon, and an escaped spelling of a remembered key. */
+	assert_int_equal(parse(swapped, &t), FLINC_OK);
+	assert_int_equal(
+		parse("{\"userId\":  \"u3\",\"amount\": 2,\"timestamp\":\n7,\"transactionId\":\"t3\"}", &t),
+		FLINC_OK);
+	assert_true(streq(t.user, "u3") && t.amount == 200);
+	assert_int_equal(
+		parse("{\"user\\u0049d\":\"u4\",\"amount\":1,\"timestamp\":7,\"transactionId\":\"t\"}", &t),
+		FLINC_OK);
+	assert_true(streq(t.user, "u4"));
+	/* A duplicate found through a remembered key, twice the same reason. */
+	for (int round = 0; round < 2; round++)
+		REFUSED("{\"timestamp\":1,\"timestamp\":2}", "duplicate key timestamp");
+	/* Input that ends right after a remembered key's colon. */
+	for (int round = 0; round < 2; round++)
+		REFUSED("{\"timestamp\":", "unexpected end of input at byte 13");
+	/* A remembered key whose value is now of the wrong type. */
+	assert_int_equal(parse(GOOD, &t), FLINC_OK);
+	REFUSED("{\"timestamp\":true}", "timestamp: expected an ISO-8601 timestamp");
+	/* The nested object behind a remembered key. */
+	assert_int_equal(parse(GOOD, &t), FLINC_OK);
+	assert_true(t.lat == 37.7749 && t.lon == -122.4194);
+}
+
 static void test_fast_vs_generic(void **st)
 {
 	(void)st;
@@ -458,6 +505,7 @@ int main(void)
 		cmocka_unit_test(test_bad_fields),
 		cmocka_unit_test(test_timestamp_json_out),
 		cmocka_unit_test(test_fast_vs_generic),
+		cmocka_unit_test(test_remembered_keys),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	fl_arena_fini(&arena);
