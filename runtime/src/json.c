@@ -51,7 +51,7 @@
 #define SPEC_KEYS 32
 #define SPEC_LEN 30
 typedef struct spec_key {
-	unsigned char bytes[SPEC_LEN + 2]; /* the key, '"', ':', 0-padded */
+	unsigned char bytes[SPEC_LEN + 2]; /* the key, '"', ':' */
 	uint32_t mask;                     /* bit i: bytes[i] is compared */
 	uint8_t len;                       /* of the key; 0: nothing remembered here */
 	bool leaf;                         /* match_fast's *leaf */
@@ -846,8 +846,7 @@ static inline void spec_remember(spec_key *sk, const unsigned char *s, size_t le
 		sk->len = 0;
 		return;
 	}
-	memset(sk->bytes, 0, sizeof sk->bytes);
-	memcpy(sk->bytes, s, len);
+	memcpy(sk->bytes, s, len); /* bytes past len + 2 are never compared (mask) */
 	sk->bytes[len] = '"';
 	sk->bytes[len + 1] = ':';
 	sk->mask = len + 2 >= 32 ? 0xffffffffu : (1u << (len + 2)) - 1;
